@@ -1,0 +1,41 @@
+/**
+ * Typed errors of the engine. Each sets `name`, keeps `cause`, and says what a person can do.
+ * Tests check the class, never the wording.
+ */
+
+export class LinewatchError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The kernel module is missing, does not compile, or an assertion inside it failed. */
+export class KernelLoadError extends LinewatchError {}
+
+/** A configuration value is out of range or inconsistent with another. */
+export class ConfigError extends LinewatchError {
+  constructor(readonly option: string, message: string) {
+    super(`${option}: ${message}`);
+  }
+}
+
+/** A bounded structure is full: the caller must wait, shed or raise the named limit. */
+export class CapacityError extends LinewatchError {
+  constructor(readonly limit: string, readonly value: number, message: string) {
+    super(`${limit} (${value}) reached: ${message}`);
+  }
+}
+
+/** A batch failed the checks at the WASM boundary (non-finite value, unknown key, too long). */
+export class BatchRejectedError extends LinewatchError {}
+
+/** A kernel task failed in the worker pool. */
+export class KernelTaskError extends LinewatchError {
+  constructor(readonly group: number, message: string, options?: { cause?: unknown }) {
+    super(`key group ${group}: ${message}`, options);
+  }
+}
+
+/** Input that cannot be read: the file, row and column say where. */
+export class InputError extends LinewatchError {}

@@ -1,0 +1,4 @@
+// The kernel module: every kernel family in one WebAssembly module over one imported, shared
+// memory, so each worker instantiates it once and can run any key group's task.
+export { rollingStateBytes, rollingInit, rollingProcess, ROLLING_OUT_FIELDS } from "./rolling";
+export { memSum } from "./memsum";
