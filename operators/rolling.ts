@@ -3,6 +3,8 @@
  * the fields a user sees. The compute is kernels/rolling.ts.
  */
 import { ConfigError } from "../engine/errors.js";
+import type { KernelExports } from "../engine/kernel-module.js";
+import type { StreamKernel } from "../engine/stream-engine.js";
 
 /** Output fields of one record, in the kernel's row order. */
 export const ROLLING_FIELDS = ["count", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z"] as const;
@@ -68,4 +70,22 @@ export function validateRollingOptions(options: RollingOptions): RollingOptions 
     throw new ConfigError("timeScale", `must be a positive finite number, got ${options.timeScale}`);
   }
   return options;
+}
+
+/** The engine's view of the rolling kernel for these options. */
+export function rollingKernel(options: RollingOptions): StreamKernel {
+  validateRollingOptions(options);
+  const mode = rollingMode(options.window);
+  const cap = rollingCapacity(options.window);
+  const span = options.window.kind === "time" ? options.window.span : 0;
+  return {
+    name: "rolling",
+    stateBytesPerKey: rollingStateBytes(options.window),
+    outFields: ROLLING_OUT_FIELDS,
+    processFn: "rollingProcess",
+    extraArgs: [],
+    initKey(kernels: KernelExports, statePtr: number): void {
+      kernels.rollingInit(statePtr, mode, cap, span, options.alpha, options.timeScale);
+    },
+  };
 }

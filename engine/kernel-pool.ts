@@ -1,0 +1,113 @@
+/**
+ * The kernel executor: a piscina pool whose workers share the kernel memory, or (workers = 0)
+ * the calling thread itself. Both run the same tasks; the inline form is for tools and tests
+ * that want no threads.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { Piscina } from "piscina";
+import { KernelLoadError, KernelTaskError } from "./errors.js";
+import { compileKernels, instantiateKernels, type KernelExports } from "./kernel-module.js";
+
+/** A call of a kernel entry point: its export name and its (pointer, count, parameter) arguments. */
+export interface KernelTask {
+  fn: keyof KernelExports;
+  args: number[];
+}
+
+export interface KernelWorkerData {
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
+}
+
+export interface KernelExecutor {
+  readonly workers: number;
+  run(task: KernelTask, group: number): Promise<number>;
+  /** Pool utilisation in [0, 1] (piscina's own measure); 0 inline. */
+  utilization(): number;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_WORKERS = 2;
+
+/** Runs kernel tasks on `workers` threads over `memory`; `workers = 0` runs them inline. */
+export function createKernelExecutor(memory: WebAssembly.Memory, workers: number, tasksQueuedMax: number): KernelExecutor {
+  const module = compileKernels();
+  if (workers === 0) return new InlineExecutor(instantiateKernels(memory, module));
+  return new PoolExecutor(memory, module, workers, tasksQueuedMax);
+}
+
+class PoolExecutor implements KernelExecutor {
+  private readonly pool: Piscina;
+
+  constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, readonly workers: number, tasksQueuedMax: number) {
+    const data: KernelWorkerData = { memory, module };
+    this.pool = new Piscina({
+      filename: pathToFileURL(workerScriptPath()).href,
+      workerData: data,
+      minThreads: workers,
+      maxThreads: workers,
+      // The engine never has more than one task per key group outstanding; this is the hard stop.
+      maxQueue: tasksQueuedMax,
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 60_000,
+    });
+  }
+
+  async run(task: KernelTask, group: number): Promise<number> {
+    try {
+      return (await this.pool.run(task)) as number;
+    } catch (cause) {
+      throw new KernelTaskError(group, `${task.fn} failed: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  utilization(): number {
+    return this.pool.utilization;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.destroy();
+  }
+}
+
+class InlineExecutor implements KernelExecutor {
+  readonly workers = 0;
+  private readonly entries: Record<string, (...args: number[]) => number>;
+
+  constructor(kernels: KernelExports) {
+    this.entries = kernels as unknown as Record<string, (...args: number[]) => number>;
+  }
+
+  async run(task: KernelTask, group: number): Promise<number> {
+    try {
+      return this.entries[task.fn](...task.args);
+    } catch (cause) {
+      throw new KernelTaskError(group, `${task.fn} failed: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  utilization(): number {
+    return 0;
+  }
+
+  async close(): Promise<void> {}
+}
+
+/**
+ * The compiled worker script. Threads cannot load TypeScript, so even when the engine itself
+ * runs from source (vitest) the workers use the build in dist/ (`npm run build`).
+ */
+function workerScriptPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(join(dir, "package.json"))) {
+      const path = join(dir, "dist", "engine", "kernel-worker.js");
+      if (existsSync(path)) return path;
+      throw new KernelLoadError(`${path} not found: run \`npm run build\` first`);
+    }
+    dir = dirname(dir);
+  }
+  throw new KernelLoadError("package root not found above " + fileURLToPath(import.meta.url));
+}

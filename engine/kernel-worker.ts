@@ -1,0 +1,19 @@
+/**
+ * Code inside a pool thread: instantiate the kernel module over the shared memory once, then run
+ * whatever kernel entry point a task names. A task carries pointers and counts, never data.
+ */
+import { workerData } from "node:worker_threads";
+import { instantiateKernels, type KernelExports } from "./kernel-module.js";
+import type { KernelTask, KernelWorkerData } from "./kernel-pool.js";
+
+const data = workerData as KernelWorkerData;
+const kernels = instantiateKernels(data.memory, data.module);
+const entries = kernels as unknown as Record<string, (...args: number[]) => number>;
+
+export default function runKernelTask(task: KernelTask): number {
+  const fn = entries[task.fn];
+  if (typeof fn !== "function") throw new TypeError(`unknown kernel entry point "${task.fn}"`);
+  return fn(...task.args);
+}
+
+export type { KernelExports };

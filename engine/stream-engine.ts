@@ -1,0 +1,340 @@
+/**
+ * The stream engine: routes records by key to key-group buffers in shared kernel memory, runs one
+ * kernel task per group at a time on the executor, and hands each finished buffer's outputs to
+ * the caller in per-key order.
+ *
+ * Ordering: a key lives in exactly one group; a group's buffers are processed one after the
+ * other, so each key's records reach the kernel in the order the engine accepted them.
+ * Backpressure: a group has two buffers — the one a task is reading and the one being filled.
+ * When the second fills while the first is still in flight, `push` waits for that task, so a
+ * fast source is slowed to the pool's pace and no queue grows without bound.
+ * Event time: with `lateness` set, a per-key reorder buffer releases records in time order and
+ * hands late ones to `onLate`; without it, records keep arrival order and those behind their
+ * key's newest time are marked out of order.
+ */
+import type { RecordBatch } from "./batch.js";
+import { BatchRejectedError, ConfigError, KernelTaskError } from "./errors.js";
+import { createKernelExecutor, DEFAULT_WORKERS, type KernelExecutor } from "./kernel-pool.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "./kernel-module.js";
+import { KeyDictionary } from "./key-dictionary.js";
+import { MemoryLayout, type BufferOffsets } from "./memory-layout.js";
+import { ReorderBuffer, type PendingRecord } from "./reorder-buffer.js";
+
+/** What the engine needs to know of an analysis's kernel. */
+export interface StreamKernel {
+  readonly name: string;
+  /** Bytes of state per key, a multiple of 8. */
+  readonly stateBytesPerKey: number;
+  /** f64 per output row. */
+  readonly outFields: number;
+  /** Export called as fn(stateBase, stateStride, slots, times, values, n, out, ...extraArgs). */
+  readonly processFn: keyof KernelExports;
+  readonly extraArgs: readonly number[];
+  /** Initialises a new key's state block (runs on the engine thread). */
+  initKey(kernels: KernelExports, statePtr: number): void;
+}
+
+export interface StreamEngineOptions {
+  kernel: StreamKernel;
+  /** Worker threads; 0 runs kernels on the engine thread. */
+  workers: number;
+  /** Key groups: the unit of parallelism and of ordering. */
+  groups: number;
+  keysMax: number;
+  /** Records per group buffer (per kernel task). */
+  batchRecordsMax: number;
+  /** Allowed lateness in time units; null keeps arrival order and only flags out-of-order records. */
+  lateness: number | null;
+  reorderRecordsPerKeyMax: number;
+}
+
+export const DEFAULT_ENGINE_OPTIONS = {
+  workers: DEFAULT_WORKERS,
+  groups: 16,
+  keysMax: 4096,
+  batchRecordsMax: 4096,
+  lateness: null,
+  reorderRecordsPerKeyMax: 65536,
+} as const satisfies Omit<StreamEngineOptions, "kernel">;
+
+/** Record flag: the record's time is behind the newest time its key had when it arrived. */
+export const FLAG_OUT_OF_ORDER = 1;
+
+/** The outputs of one finished kernel task. Views into shared memory: valid during the callback only. */
+export interface OutputChunk {
+  group: number;
+  length: number;
+  keyIds: Uint32Array;
+  positions: Float64Array;
+  flags: Uint8Array;
+  times: Float64Array;
+  values: Float64Array;
+  /** `length` rows of `outFields` f64. */
+  out: Float64Array;
+  outFields: number;
+}
+
+export interface EngineSinks {
+  onOutput(chunk: OutputChunk): void;
+  /** A record later than the allowed lateness: not processed, handed here to count and route. */
+  onLate?(record: PendingRecord): void;
+}
+
+export interface EngineMetrics {
+  recordsIn: number;
+  recordsOut: number;
+  recordsLate: number;
+  recordsOutOfOrder: number;
+  reorderPending: number;
+  reorderForcedReleases: number;
+  tasks: number;
+  tasksInFlight: number;
+  keys: number;
+  poolUtilization: number;
+}
+
+export class StreamEngine {
+  readonly keys: KeyDictionary;
+  readonly layout: MemoryLayout;
+  readonly memory: WebAssembly.Memory;
+  readonly options: StreamEngineOptions;
+  private readonly kernels: KernelExports;
+  private readonly executor: KernelExecutor;
+  private readonly groups: GroupBuffers[];
+  private readonly reorder: ReorderBuffer | null;
+  private readonly newestTime: Float64Array;
+  private readonly f64: Float64Array;
+  private readonly u32: Uint32Array;
+  private readonly released: PendingRecord[] = [];
+  private failure: Error | null = null;
+  private serial: Promise<unknown> = Promise.resolve();
+  private readonly counts = { recordsIn: 0, recordsOut: 0, recordsLate: 0, recordsOutOfOrder: 0, tasks: 0, inFlight: 0 };
+
+  constructor(options: StreamEngineOptions, private readonly sinks: EngineSinks) {
+    validateEngineOptions(options);
+    this.options = options;
+    const slotsPerGroup = Math.ceil(options.keysMax / options.groups);
+    this.keys = new KeyDictionary(options.groups, slotsPerGroup);
+    this.layout = new MemoryLayout({
+      groups: options.groups,
+      slotsPerGroup,
+      stateStride: options.kernel.stateBytesPerKey,
+      batchRecordsMax: options.batchRecordsMax,
+      outFields: options.kernel.outFields,
+    });
+    this.memory = createSharedMemory(this.layout.pages);
+    this.kernels = instantiateKernels(this.memory);
+    this.executor = createKernelExecutor(this.memory, options.workers, options.groups);
+    this.f64 = new Float64Array(this.memory.buffer);
+    this.u32 = new Uint32Array(this.memory.buffer);
+    this.groups = [];
+    for (let g = 0; g < options.groups; g++) this.groups.push(new GroupBuffers(this.layout, g, options.batchRecordsMax));
+    this.reorder = options.lateness === null ? null : new ReorderBuffer(options.lateness, options.reorderRecordsPerKeyMax);
+    this.newestTime = new Float64Array(this.keys.capacity).fill(-Infinity);
+  }
+
+  /** The id of a key, creating and initialising its state on first sight. */
+  internKey(name: string): number {
+    return this.keys.intern(name, (id) => {
+      this.options.kernel.initKey(this.kernels, this.layout.statePtr(this.keys.group(id), this.keys.slot(id)));
+    });
+  }
+
+  /**
+   * Accepts a batch (its key ids from {@link internKey}). Resolves when every record is in a
+   * group buffer; waits while the groups it needs are busy, which is the backpressure a source feels.
+   * The batch may be reused by the caller once this resolves.
+   */
+  push(batch: RecordBatch): Promise<void> {
+    checkBatch(batch, this.keys.size);
+    return this.exclusive(() => this.accept(batch));
+  }
+
+  /** Dispatches partly filled buffers and waits for all tasks; `end` also releases the reorder buffers. */
+  flush(end = false): Promise<void> {
+    return this.exclusive(async () => {
+      if (end && this.reorder !== null) {
+        this.released.length = 0;
+        this.reorder.drain(this.released);
+        await this.enqueueReleased();
+      }
+      for (let g = 0; g < this.groups.length; g++) if (this.groups[g].count > 0) await this.dispatch(g);
+      await Promise.all(this.groups.map((gb) => gb.inFlight));
+      this.throwIfFailed();
+    });
+  }
+
+  metrics(): EngineMetrics {
+    return {
+      recordsIn: this.counts.recordsIn,
+      recordsOut: this.counts.recordsOut,
+      recordsLate: this.counts.recordsLate,
+      recordsOutOfOrder: this.counts.recordsOutOfOrder,
+      reorderPending: this.reorder?.size ?? 0,
+      reorderForcedReleases: this.reorder?.forcedReleases ?? 0,
+      tasks: this.counts.tasks,
+      tasksInFlight: this.counts.inFlight,
+      keys: this.keys.size,
+      poolUtilization: this.executor.utilization(),
+    };
+  }
+
+  /** Flushes everything (end of input) and stops the workers. */
+  async close(): Promise<void> {
+    try {
+      await this.flush(true);
+    } finally {
+      await this.executor.close();
+    }
+  }
+
+  // ---- internals ----
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn, fn);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
+  private async accept(batch: RecordBatch): Promise<void> {
+    this.throwIfFailed();
+    this.counts.recordsIn += batch.length;
+    const { keyIds, times, values, positions } = batch;
+    if (this.reorder === null) {
+      for (let i = 0; i < batch.length; i++) {
+        const id = keyIds[i];
+        const t = times[i];
+        let flags = 0;
+        if (t < this.newestTime[id]) {
+          flags = FLAG_OUT_OF_ORDER;
+          this.counts.recordsOutOfOrder++;
+        } else this.newestTime[id] = t;
+        const gb = this.groups[this.keys.group(id)];
+        if (gb.count === this.options.batchRecordsMax) await this.dispatch(gb.group);
+        this.write(gb, id, t, values[i], positions[i], flags);
+      }
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      this.released.length = 0;
+      const record = { keyId: keyIds[i], time: times[i], value: values[i], position: positions[i] };
+      if (!this.reorder.offer(record, this.released)) {
+        this.counts.recordsLate++;
+        this.sinks.onLate?.(record);
+        continue;
+      }
+      if (this.released.length > 0) await this.enqueueReleased();
+    }
+  }
+
+  private async enqueueReleased(): Promise<void> {
+    for (const r of this.released) {
+      const gb = this.groups[this.keys.group(r.keyId)];
+      if (gb.count === this.options.batchRecordsMax) await this.dispatch(gb.group);
+      this.write(gb, r.keyId, r.time, r.value, r.position, 0);
+    }
+  }
+
+  private write(gb: GroupBuffers, id: number, t: number, x: number, position: number, flags: number): void {
+    const k = gb.count++;
+    const off = gb.offsets[gb.filling];
+    this.u32[(off.slots >>> 2) + k] = this.keys.slot(id);
+    this.f64[(off.times >>> 3) + k] = t;
+    this.f64[(off.values >>> 3) + k] = x;
+    gb.keyIds[gb.filling][k] = id;
+    gb.positions[gb.filling][k] = position;
+    gb.flags[gb.filling][k] = flags;
+  }
+
+  /** Sends the group's filling buffer to the executor once its previous task is done. */
+  private async dispatch(group: number): Promise<void> {
+    const gb = this.groups[group];
+    await gb.inFlight;
+    this.throwIfFailed();
+    const which = gb.filling;
+    const n = gb.count;
+    const off = gb.offsets[which];
+    const k = this.options.kernel;
+    const args = [this.layout.statePtr(group, 0), k.stateBytesPerKey, off.slots, off.times, off.values, n, off.out, ...k.extraArgs];
+    this.counts.tasks++;
+    this.counts.inFlight++;
+    gb.inFlight = this.executor.run({ fn: k.processFn, args }, group).then(
+      (processed) => {
+        this.counts.inFlight--;
+        if (processed !== n) throw new KernelTaskError(group, `kernel processed ${processed} of ${n} records`);
+        this.deliver(gb, which, n);
+      },
+    ).catch((error: Error) => {
+      if (this.failure === null) this.failure = error;
+    });
+    gb.filling = which === 0 ? 1 : 0;
+    gb.count = 0;
+  }
+
+  private deliver(gb: GroupBuffers, which: 0 | 1, n: number): void {
+    const off = gb.offsets[which];
+    const outFields = this.options.kernel.outFields;
+    this.counts.recordsOut += n;
+    this.sinks.onOutput({
+      group: gb.group,
+      length: n,
+      keyIds: gb.keyIds[which],
+      positions: gb.positions[which],
+      flags: gb.flags[which],
+      times: this.f64.subarray(off.times >>> 3, (off.times >>> 3) + n),
+      values: this.f64.subarray(off.values >>> 3, (off.values >>> 3) + n),
+      out: this.f64.subarray(off.out >>> 3, (off.out >>> 3) + n * outFields),
+      outFields,
+    });
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== null) throw this.failure;
+  }
+}
+
+export function validateEngineOptions(o: StreamEngineOptions): void {
+  const positive: Array<keyof StreamEngineOptions> = ["groups", "keysMax", "batchRecordsMax", "reorderRecordsPerKeyMax"];
+  for (const name of positive) {
+    const v = o[name] as number;
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, `must be a positive integer, got ${v}`);
+  }
+  if (!Number.isInteger(o.workers) || o.workers < 0 || o.workers > 256) {
+    throw new ConfigError("workers", `must be an integer in 0..256, got ${o.workers}`);
+  }
+  if (o.keysMax < o.groups) throw new ConfigError("keysMax", `(${o.keysMax}) must be at least groups (${o.groups})`);
+  if (o.lateness !== null && !(o.lateness >= 0 && Number.isFinite(o.lateness))) {
+    throw new ConfigError("lateness", `must be a finite duration ≥ 0 or null, got ${o.lateness}`);
+  }
+  if (o.kernel.stateBytesPerKey % 8 !== 0) {
+    throw new ConfigError("kernel.stateBytesPerKey", `must be a multiple of 8, got ${o.kernel.stateBytesPerKey}`);
+  }
+}
+
+/** The WASM boundary check: every key known, every time and value finite. */
+function checkBatch(batch: RecordBatch, keys: number): void {
+  const { keyIds, times, values } = batch;
+  if (batch.length > values.length) throw new BatchRejectedError(`batch length ${batch.length} exceeds its columns (${values.length})`);
+  for (let i = 0; i < batch.length; i++) {
+    if (keyIds[i] >= keys) throw new BatchRejectedError(`record ${i}: key id ${keyIds[i]} was never interned`);
+    if (!Number.isFinite(times[i])) throw new BatchRejectedError(`record ${i}: time ${times[i]} is not finite`);
+    if (!Number.isFinite(values[i])) throw new BatchRejectedError(`record ${i}: value ${values[i]} is not finite`);
+  }
+}
+
+class GroupBuffers {
+  filling: 0 | 1 = 0;
+  count = 0;
+  inFlight: Promise<void> = Promise.resolve();
+  readonly offsets: [BufferOffsets, BufferOffsets];
+  readonly keyIds: [Uint32Array, Uint32Array];
+  readonly positions: [Float64Array, Float64Array];
+  readonly flags: [Uint8Array, Uint8Array];
+
+  constructor(layout: MemoryLayout, readonly group: number, capacity: number) {
+    this.offsets = [layout.buffer(group, 0), layout.buffer(group, 1)];
+    this.keyIds = [new Uint32Array(capacity), new Uint32Array(capacity)];
+    this.positions = [new Float64Array(capacity), new Float64Array(capacity)];
+    this.flags = [new Uint8Array(capacity), new Uint8Array(capacity)];
+  }
+}

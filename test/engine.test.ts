@@ -1,0 +1,185 @@
+import { describe, expect, it } from "vitest";
+import { allocateBatch, appendRecord, BatchRejectedError, CapacityError, ConfigError, ReorderBuffer, StreamEngine } from "../engine/mod.js";
+import type { OutputChunk, PendingRecord, StreamEngineOptions } from "../engine/mod.js";
+import { rollingKernel } from "../operators/rolling.js";
+
+function seeded(seed: number): () => number {
+  // mulberry32: small, seeded, good enough to shuffle test input.
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function engineOptions(overrides: Partial<StreamEngineOptions>): StreamEngineOptions {
+  return {
+    kernel: rollingKernel({ window: { kind: "count", records: 4 }, alpha: 0.5, timeScale: 1 }),
+    workers: 2,
+    groups: 8,
+    keysMax: 1024,
+    batchRecordsMax: 256,
+    lateness: null,
+    reorderRecordsPerKeyMax: 1024,
+    ...overrides,
+  };
+}
+
+describe("engine - per-key order", () => {
+  it("keeps each key's order through 2 workers with 500 keys interleaved at random", async () => {
+    const keys = 500;
+    const perKey = 200;
+    const rand = seeded(7);
+    const seen = new Map<number, number>();
+    let violations = 0;
+    let rows = 0;
+    const engine = new StreamEngine(engineOptions({ workers: 2, groups: 16 }), {
+      onOutput(chunk: OutputChunk) {
+        for (let i = 0; i < chunk.length; i++) {
+          const id = chunk.keyIds[i];
+          const k = (seen.get(id) ?? -1) + 1;
+          seen.set(id, k);
+          // The value of a key's k-th record is k; a kernel that saw the key in order reports
+          // min = max(0, k − 3) over the count window of 4 and max = k.
+          const row = chunk.out.subarray(i * chunk.outFields, (i + 1) * chunk.outFields);
+          if (chunk.values[i] !== k || row[4] !== Math.max(0, k - 3) || row[5] !== k) violations++;
+          rows++;
+        }
+      },
+    });
+    const ids = Array.from({ length: keys }, (_, k) => engine.internKey(`M-${k}/temperature`));
+    const next = new Array<number>(keys).fill(0);
+    const remaining = Array.from({ length: keys }, (_, k) => k);
+    const batch = allocateBatch(1000);
+    let position = 0;
+    while (remaining.length > 0) {
+      batch.length = 0;
+      while (batch.length < 1000 && remaining.length > 0) {
+        const pick = Math.floor(rand() * remaining.length);
+        const k = remaining[pick];
+        appendRecord(batch, ids[k], next[k], next[k], position++);
+        if (++next[k] === perKey) remaining.splice(pick, 1);
+      }
+      await engine.push(batch);
+    }
+    await engine.close();
+    expect(rows).toBe(keys * perKey);
+    expect(violations).toBe(0);
+    expect(engine.metrics().recordsOut).toBe(keys * perKey);
+  });
+});
+
+describe("engine - event time", () => {
+  it("reorders within the lateness and routes later records to the late output, losing none", async () => {
+    const rand = seeded(11);
+    const out: Array<{ key: number; time: number }> = [];
+    const late: PendingRecord[] = [];
+    const engine = new StreamEngine(engineOptions({ workers: 0, lateness: 10 }), {
+      onOutput(chunk) {
+        for (let i = 0; i < chunk.length; i++) out.push({ key: chunk.keyIds[i], time: chunk.times[i] });
+      },
+      onLate(record) {
+        late.push(record);
+      },
+    });
+    const a = engine.internKey("a");
+    const b = engine.internKey("b");
+    const batch = allocateBatch(4000);
+    const expectedLate: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      for (const id of [a, b]) {
+        // Jitter up to 8 units keeps records within the lateness of 10; every 97th record is 50 behind.
+        const isLate = i > 100 && i % 97 === 0;
+        const t = isLate ? i - 50 : i + Math.floor(rand() * 8);
+        if (isLate) expectedLate.push(batch.length);
+        appendRecord(batch, id, t, t, batch.length);
+      }
+    }
+    await engine.push(batch);
+    await engine.close();
+    expect(late.map((r) => r.position).sort((x, y) => x - y)).toEqual(expectedLate);
+    expect(out.length + late.length).toBe(batch.length);
+    expect(engine.metrics().recordsLate).toBe(expectedLate.length);
+    for (const id of [a, b]) {
+      const times = out.filter((r) => r.key === id).map((r) => r.time);
+      expect(times).toEqual([...times].sort((x, y) => x - y));
+    }
+  });
+
+  it("flags records behind their key's newest time when no lateness is set", async () => {
+    const flags: number[] = [];
+    const engine = new StreamEngine(engineOptions({ workers: 0 }), {
+      onOutput(chunk) {
+        for (let i = 0; i < chunk.length; i++) flags.push(chunk.flags[i]);
+      },
+    });
+    const id = engine.internKey("k");
+    const batch = allocateBatch(5);
+    [1, 3, 2, 3, 0].forEach((t, i) => appendRecord(batch, id, t, t, i));
+    await engine.push(batch);
+    await engine.close();
+    expect(flags).toEqual([0, 0, 1, 0, 1]);
+    expect(engine.metrics().recordsOutOfOrder).toBe(2);
+  });
+
+  it("bounds each key's reorder buffer, releasing the oldest early and counting it", () => {
+    const buffer = new ReorderBuffer(1e9, 3);
+    const out: PendingRecord[] = [];
+    for (let t = 0; t < 10; t++) expect(buffer.offer({ keyId: 0, time: t, value: t, position: t }, out)).toBe(true);
+    expect(buffer.size).toBe(3);
+    expect(out.map((r) => r.time)).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(buffer.forcedReleases).toBe(7);
+    // A record older than what the key already released is late.
+    expect(buffer.offer({ keyId: 0, time: 5, value: 0, position: 10 }, out)).toBe(false);
+  });
+});
+
+describe("engine - backpressure", () => {
+  it("push resolves only when at most two buffers per group are unprocessed", async () => {
+    const groups = 2;
+    const batchRecordsMax = 64;
+    let maxInFlight = 0;
+    const engine = new StreamEngine(engineOptions({ workers: 1, groups, keysMax: 16, batchRecordsMax }), {
+      onOutput() {
+        maxInFlight = Math.max(maxInFlight, engine.metrics().tasksInFlight);
+      },
+    });
+    const ids = Array.from({ length: 16 }, (_, k) => engine.internKey(`k${k}`));
+    const batch = allocateBatch(10_000);
+    for (let i = 0; i < 10_000; i++) appendRecord(batch, ids[i % 16], i, i, i);
+    await engine.push(batch);
+    const m = engine.metrics();
+    // What is accepted but not yet out is bounded by the buffers: 2 per group.
+    expect(m.recordsIn - m.recordsOut).toBeLessThanOrEqual(2 * groups * batchRecordsMax);
+    expect(maxInFlight).toBeLessThanOrEqual(groups);
+    await engine.close();
+    expect(engine.metrics().recordsOut).toBe(10_000);
+  });
+});
+
+describe("engine - limits and bad input", () => {
+  it("rejects a non-finite value at the WASM boundary with BatchRejectedError", async () => {
+    const engine = new StreamEngine(engineOptions({ workers: 0 }), { onOutput() {} });
+    const id = engine.internKey("k");
+    const batch = allocateBatch(2);
+    appendRecord(batch, id, 0, Number.NaN, 0);
+    expect(() => engine.push(batch)).toThrow(BatchRejectedError);
+    await engine.close();
+  });
+
+  it("refuses a key past keysMax with CapacityError", async () => {
+    const engine = new StreamEngine(engineOptions({ workers: 0, groups: 2, keysMax: 4 }), { onOutput() {} });
+    for (let k = 0; k < 4; k++) engine.internKey(`k${k}`);
+    expect(() => engine.internKey("one-too-many")).toThrow(CapacityError);
+    await engine.close();
+  });
+
+  it("rejects inconsistent options with ConfigError", () => {
+    expect(() => new StreamEngine(engineOptions({ groups: 0 }), { onOutput() {} })).toThrow(ConfigError);
+    expect(() => new StreamEngine(engineOptions({ keysMax: 4, groups: 8 }), { onOutput() {} })).toThrow(ConfigError);
+    expect(() => new StreamEngine(engineOptions({ keysMax: 10_000_000, batchRecordsMax: 65536, groups: 4096 }), { onOutput() {} })).toThrow(ConfigError);
+  });
+});
