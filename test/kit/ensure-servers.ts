@@ -1,0 +1,51 @@
+/**
+ * Part of `npm test`: makes sure the Debian servers the integration tests start (`nats-server`,
+ * `clickhouse-server`) are installed, installing them with apt-get when they are missing and this
+ * process may (root, apt-get present). Where it cannot, it says so loudly; the integration tests
+ * then skip themselves (test/kit/servers.ts `serverAvailable`) and nothing else is skipped.
+ */
+import { execFileSync, spawnSync } from "node:child_process";
+
+export const SERVER_PACKAGES: Record<string, string> = {
+  "nats-server": "nats-server",
+  "clickhouse-server": "clickhouse-server",
+};
+
+function onPath(command: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
+}
+
+function main(): void {
+  const missing = Object.keys(SERVER_PACKAGES).filter((c) => !onPath(c));
+  if (missing.length === 0) {
+    console.log(`ensure-servers: ${Object.keys(SERVER_PACKAGES).join(", ")} present`);
+    return;
+  }
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  if (!isRoot || !onPath("apt-get")) {
+    warn(missing, isRoot ? "apt-get is not available" : "not running as root, so apt-get cannot install them");
+    return;
+  }
+  const packages = missing.map((c) => SERVER_PACKAGES[c]);
+  console.log(`ensure-servers: installing ${packages.join(" ")} with apt-get`);
+  try {
+    execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
+    execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], {
+      stdio: "inherit",
+      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+    });
+  } catch (error) {
+    warn(missing, `apt-get failed: ${(error as Error).message}`);
+    return;
+  }
+  const still = missing.filter((c) => !onPath(c));
+  if (still.length > 0) warn(still, "apt-get ran but they are still not on PATH");
+}
+
+function warn(missing: string[], why: string): void {
+  const bar = "!".repeat(78);
+  console.error(`${bar}\nensure-servers: ${missing.join(", ")} MISSING — ${why}.\n` +
+    `The integration tests that need them will be SKIPPED. Install with:\n  apt-get install -y ${missing.map((c) => SERVER_PACKAGES[c]).join(" ")}\n${bar}`);
+}
+
+main();
