@@ -1,0 +1,181 @@
+/**
+ * `linewatch simulate`: writes deterministic plant telemetry (and, optionally, the ground-truth
+ * labels of the faults injected into it) to a file or stdout.
+ *
+ * Bad flag values are reported through commander (`command.error`, exit code 2), like commander's
+ * own parse errors; I/O failures reject the action with the stream's error.
+ */
+import { once } from 'node:events';
+import { createWriteStream } from 'node:fs';
+import type { Writable } from 'node:stream';
+import { Command, Option } from 'commander';
+import { createRecordWriter, RECORD_FORMATS, TextStreamWriter, type RecordFormat } from '../../connectors/record-writers.js';
+import {
+  DEFAULT_SIMULATOR_OPTIONS,
+  PlantSimulator,
+  SENSOR_TYPES,
+  SimulatorConfigError,
+  type FaultLabel,
+  type SensorType,
+  type SimulatorOptions,
+} from '../../connectors/simulator.js';
+import { DurationParseError, parseDuration } from '../duration.js';
+
+/** Records generated when neither --duration nor --records is given. */
+export const SIMULATE_DEFAULT_RECORDS = 100_000;
+/** Records generated per chunk between label drains. */
+const CHUNK_RECORDS = 8_192;
+const EXIT_CODE_USAGE = 2;
+
+/** The flags as commander hands them over (strings, validated in {@link simulatorOptionsFromFlags}). */
+export interface SimulateFlags {
+  seed: string;
+  machines: string;
+  sensors?: string;
+  rate: string;
+  start: string;
+  duration?: string;
+  records?: string;
+  faultRate: string;
+  format: RecordFormat;
+  out: string;
+  labels?: string;
+}
+
+/** Which command-line flag sets which simulator option, for error messages. */
+const FLAG_OF_OPTION: Partial<Record<keyof SimulatorOptions, string>> = {
+  seed: '--seed',
+  machines: '--machines',
+  sensorTypes: '--sensors',
+  rateHz: '--rate',
+  startTime: '--start',
+  faultRate: '--fault-rate',
+  durationMs: '--duration',
+  maxRecords: '--records',
+};
+
+export function simulateCommand(): Command {
+  const d = DEFAULT_SIMULATOR_OPTIONS;
+  return new Command('simulate')
+    .description(
+      'Generate deterministic packaging-line sensor telemetry with injected, labelled faults.\n' +
+        'The same flags always produce the same bytes.',
+    )
+    .option('--seed <n>', 'PRNG seed (integer)', String(d.seed))
+    .option('--machines <m>', 'number of machines (ids M-001, M-002, …)', String(d.machines))
+    .option('--sensors <list>', `comma-separated sensor types (default: all of ${SENSOR_TYPES.join(',')})`)
+    .option('--rate <hz>', 'readings per second per sensor (≤ 1000)', String(d.rateHz))
+    .option('--start <iso>', 'event time of the first reading (ISO-8601, or epoch ms)', new Date(d.startTime).toISOString())
+    .option('--duration <d>', 'stop after this much event time: 250ms, 90s, 15m, 1h, 7d, 1h30m')
+    .option('--records <n>', `stop after n records (default ${SIMULATE_DEFAULT_RECORDS} when --duration is not given)`)
+    .option('--fault-rate <f>', 'expected injected faults per sensor per hour (0 = none)', String(d.faultRate))
+    .addOption(new Option('--format <format>', 'output format').choices(RECORD_FORMATS).default('ndjson'))
+    .option('--out <file>', 'output file, or - for stdout', '-')
+    .option('--labels <file>', 'also write the ground-truth fault labels to this file (NDJSON)')
+    .addHelpText(
+      'after',
+      `
+Output fields: machine_id, timestamp (ISO-8601 UTC, ms), sensor_type, sensor_value (6 significant
+digits), sensor_unit, operating_mode, work_order_id. CSV has a header line.
+Label fields: machine_id, sensor_type, fault (spike|level_shift|slow_drift|stuck|noise_burst),
+start, end (epoch ms of the first and last affected reading), magnitude.
+If both --duration and --records are given, the first limit reached stops the run.
+
+Examples:
+  linewatch simulate --records 1000000 --out line.ndjson --labels faults.ndjson
+  linewatch simulate --machines 2 --sensors temperature,vibration --rate 50 --duration 1h --format csv
+  linewatch simulate --seed 7 --duration 24h --fault-rate 0 | head`,
+    )
+    .action(async (flags: SimulateFlags, command: Command) => {
+      let simulator: PlantSimulator;
+      try {
+        simulator = new PlantSimulator(simulatorOptionsFromFlags(flags));
+      } catch (error) {
+        if (error instanceof SimulatorConfigError || error instanceof DurationParseError) {
+          command.error(`error: ${flagMessage(error)}`, { exitCode: EXIT_CODE_USAGE, code: 'linewatch.simulate.invalidOption' });
+        }
+        throw error;
+      }
+      await runSimulation(simulator, flags);
+    });
+}
+
+/**
+ * Turns the flags into simulator options; throws {@link SimulatorConfigError} or
+ * {@link DurationParseError}. Without --duration and --records, sets maxRecords to the default.
+ */
+export function simulatorOptionsFromFlags(flags: SimulateFlags): Partial<SimulatorOptions> {
+  const options: Partial<SimulatorOptions> = {
+    seed: parseNumber('seed', flags.seed),
+    machines: parseNumber('machines', flags.machines),
+    rateHz: parseNumber('rateHz', flags.rate),
+    startTime: parseStart(flags.start),
+    faultRate: parseNumber('faultRate', flags.faultRate),
+  };
+  if (flags.sensors !== undefined) {
+    options.sensorTypes = flags.sensors.split(',').map((s) => s.trim()).filter((s) => s !== '') as SensorType[];
+  }
+  if (flags.duration !== undefined) options.durationMs = parseDuration(flags.duration);
+  if (flags.records !== undefined) options.maxRecords = parseNumber('maxRecords', flags.records);
+  if (options.durationMs === undefined && options.maxRecords === undefined) options.maxRecords = SIMULATE_DEFAULT_RECORDS;
+  return options;
+}
+
+async function runSimulation(simulator: PlantSimulator, flags: SimulateFlags): Promise<void> {
+  const toStdout = flags.out === '-';
+  const out = toStdout ? process.stdout : await openFile(flags.out);
+  const labelsOut = flags.labels === undefined ? undefined : await openFile(flags.labels);
+  const records = createRecordWriter(flags.format, out, { endStream: !toStdout });
+  const labels = labelsOut === undefined ? undefined : new TextStreamWriter(labelsOut);
+  try {
+    while (!simulator.done) {
+      const columns = simulator.nextColumns(CHUNK_RECORDS);
+      for (let i = 0; i < columns.length; i++) await records.write(simulator.recordAt(columns, i));
+      await writeLabels(labels, simulator.drainLabels());
+    }
+    await records.end();
+    await labels?.end();
+  } catch (error) {
+    if (!toStdout) out.destroy();
+    labelsOut?.destroy();
+    // A closed stdout (`| head`) ends the run; it is not a failure.
+    if (toStdout && isBrokenPipe(error)) return;
+    throw error;
+  }
+}
+
+async function writeLabels(writer: TextStreamWriter | undefined, labels: readonly FaultLabel[]): Promise<void> {
+  if (writer === undefined) return;
+  for (const label of labels) await writer.write(JSON.stringify(label) + '\n');
+}
+
+async function openFile(path: string): Promise<Writable> {
+  const stream = createWriteStream(path);
+  await once(stream, 'open');
+  return stream;
+}
+
+function parseNumber(option: keyof SimulatorOptions, text: string): number {
+  const value = text.trim() === '' ? Number.NaN : Number(text);
+  if (!Number.isFinite(value)) throw new SimulatorConfigError(option, 'must be a number', text);
+  return value;
+}
+
+function parseStart(text: string): number {
+  const value = /^\d+$/.test(text.trim()) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(value)) throw new SimulatorConfigError('startTime', 'must be an ISO-8601 time or epoch ms', text);
+  return value;
+}
+
+function flagMessage(error: SimulatorConfigError | DurationParseError): string {
+  if (error instanceof DurationParseError) return `--duration: ${error.message}`;
+  const flag = FLAG_OF_OPTION[error.option] ?? error.option;
+  return `${flag}: ${error.reason} (got ${JSON.stringify(error.value)})`;
+}
+
+function isBrokenPipe(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return true;
+  }
+  return false;
+}
