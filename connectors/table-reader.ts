@@ -51,7 +51,8 @@ export async function readTable(
   let rows = 0;
   let lineNo = 0;
   let carry = "";
-  const handleLine = async (text: string): Promise<void> => {
+  // Synchronous unless the consumer asks to wait: a promise per line would cost more than the parse.
+  const handleLine = (text: string): void | Promise<void> => {
     lineNo++;
     if (text.endsWith("\r")) text = text.slice(0, -1);
     if (parser === null) {
@@ -61,11 +62,10 @@ export async function readTable(
       onHeader({ columns: parser.columns(text), format });
       if (format === "csv") return;
     }
-    if (text.trim() === "") return;
+    if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === "")) return;
     const row = parser.parse(text, rows, lineNo);
     rows++;
-    const pending = onRow(row);
-    if (pending !== undefined) await pending;
+    return onRow(row);
   };
   try {
     for await (const chunk of stream) {
@@ -73,7 +73,8 @@ export async function readTable(
       let start = 0;
       let nl = text.indexOf("\n", start);
       while (nl >= 0) {
-        await handleLine(text.slice(start, nl));
+        const wait = handleLine(text.slice(start, nl));
+        if (wait !== undefined) await wait;
         start = nl + 1;
         nl = text.indexOf("\n", start);
       }

@@ -7,11 +7,11 @@ import type { Writable } from "node:stream";
 import { allocateBatch, appendRecord } from "./batch.js";
 import { ConfigError } from "./errors.js";
 import { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
-import { OrderedLines } from "./ordered-lines.js";
+import { ReplayOutput, ROW_OUT_OF_ORDER, ROW_WINDOW_TRUNCATED } from "./replay-output.js";
 import { FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { readTable, type TableHeader, type TableRow } from "../connectors/table-reader.js";
 import {
-  DEFAULT_ROLLING_ALPHA, ROLLING_FIELDS, ROLLING_FLAG_TRUNCATED, ROLLING_FLAGS_INDEX, rollingKernel, type RollingWindow,
+  DEFAULT_ROLLING_ALPHA, ROLLING_FLAG_TRUNCATED, ROLLING_FLAGS_INDEX, rollingKernel, type RollingWindow,
 } from "../operators/rolling.js";
 
 export interface ReplayOptions {
@@ -45,7 +45,7 @@ export interface ReplaySummary {
   seconds: number;
 }
 
-export const DEFAULT_REPLAY_BATCH_RECORDS = 4096;
+export const DEFAULT_REPLAY_BATCH_RECORDS = 1024;
 export const DEFAULT_REPLAY_KEYS_MAX = 4096;
 
 export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
@@ -53,13 +53,14 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const timeScale = options.timeUnit === "ms" ? 1000 : 1;
   const kernel = rollingKernel({ window: options.window, alpha: options.alpha, timeScale });
   const minCount = options.window.kind === "count" ? options.window.records : 1;
-  const lines = new OrderedLines();
+  const keyJson: string[] = [];
+  const lines = new ReplayOutput((id) => keyJson[id]);
   const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, truncated: 0, keys: 0, seconds: 0 };
   const engine = new StreamEngine(
     {
       kernel,
       workers: options.workers,
-      groups: Math.min(16, options.keysMax),
+      groups: Math.min(8, options.keysMax),
       keysMax: options.keysMax,
       batchRecordsMax: options.batchRecordsMax,
       lateness: options.lateness,
@@ -69,50 +70,58 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       onOutput(chunk: OutputChunk) {
         for (let i = 0; i < chunk.length; i++) {
           const row = chunk.out.subarray(i * chunk.outFields, (i + 1) * chunk.outFields);
-          let extra = "";
-          if ((chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0) extra += ',"out_of_order":true';
+          let flags = (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0;
           if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) {
-            extra += ',"window_truncated":true';
+            flags |= ROW_WINDOW_TRUNCATED;
             summary.truncated++;
           }
-          lines.complete(chunk.positions[i], `"value":${chunk.values[i]},${row[0] >= minCount ? statsJson(row) : NULL_STATS}${extra}`);
+          lines.complete(chunk.positions[i], chunk.values[i], row, row[0] >= minCount, flags);
         }
       },
       onLate(record) {
         summary.late++;
-        lines.complete(record.position, `"value":${record.value},${NULL_STATS},"late":true`);
+        lines.late(record.position, record.value);
       },
     },
   );
+  const internKey = (name: string): number => {
+    const id = engine.internKey(name);
+    if (keyJson[id] === undefined) keyJson[id] = JSON.stringify(name);
+    return id;
+  };
   let columns: Columns | null = null;
   const batch = allocateBatch(options.batchRecordsMax);
   const write = (text: string): Promise<void> | undefined => (text.length > 0 ? writeWithBackpressure(options.output, text) : undefined);
   const singleKey = options.input === "-" ? "stdin" : basename(options.input, extname(options.input));
-  const progress = startProgress(options.progress, () => summary.rows);
+  let rowsRead = 0;
+  const progress = startProgress(options.progress, () => rowsRead);
   try {
     summary.rows = await readTable(
       options.input,
       (header) => {
         columns = resolveColumns(header, options);
       },
-      async (row: TableRow) => {
+      (row: TableRow): Promise<void> | undefined => {
         const c = columns as Columns;
         const key = c.key.length === 0 ? singleKey : c.key.map((k) => String(row.get(k) ?? "")).join("/");
         const rawTime = row.get(c.time);
-        lines.add(row.row, key, timestampJson(rawTime));
+        const keyId = internKey(key);
+        lines.add(row.row, keyId, timestampJson(rawTime));
         const time = parseEventTime(rawTime, options.timeUnit);
         const value = parseReading(row.get(c.value));
         if (typeof time === "string" || typeof value === "string") {
           summary.rejected++;
-          lines.complete(row.row, `"value":null,${NULL_STATS},"error":${JSON.stringify(typeof time === "string" ? time : value)}`);
-        } else {
-          appendRecord(batch, engine.internKey(key), time, value, row.row);
-          if (batch.length === options.batchRecordsMax) {
-            await engine.push(batch);
-            batch.length = 0;
-          }
+          lines.reject(row.row, typeof time === "string" ? time : (value as string));
+          return undefined;
         }
-        if (lines.pending >= 4096) await write(lines.drain());
+        appendRecord(batch, keyId, time, value, row.row);
+        rowsRead = row.row + 1;
+        if (batch.length < options.batchRecordsMax) return undefined;
+        // A full batch: hand it to the engine (waiting if the pool is busy), then write what is done.
+        return engine.push(batch).then(() => {
+          batch.length = 0;
+          return write(lines.drain());
+        });
       },
     );
     if (batch.length > 0) await engine.push(batch);
@@ -135,17 +144,6 @@ interface Columns {
   key: string[];
   time: string;
   value: string;
-}
-
-const NULL_STATS = ROLLING_FIELDS.map((f) => `"${f}":null`).join(",");
-
-function statsJson(row: Float64Array): string {
-  let s = "";
-  for (let k = 0; k < ROLLING_FIELDS.length; k++) {
-    const v = row[k];
-    s += `${k === 0 ? "" : ","}"${ROLLING_FIELDS[k]}":${Number.isFinite(v) ? String(v) : "null"}`;
-  }
-  return s;
 }
 
 /** The timestamp as given: numbers stay numbers (a numeric CSV cell too), text stays text. */
