@@ -6,19 +6,23 @@
 // slope is the least-squares slope of value on record index (count windows) or on
 // time / timeScale (time windows); z = (x − mean) / std with x the newest value.
 //
-// Numerics. Mean, M2 = Σ(x − x̄)², the time moments and the co-moment Σ(t − t̄)(x − x̄) are
-// updated by Welford's add / remove recurrences (Welford 1962; removal and co-moment as in
-// Pébay, "Formulas for robust, one-pass parallel computation of covariances", SAND2008-6212).
-// Removal can leave rounding residue when large values leave the window, so the moments are
-// recomputed exactly (two passes over the ring) after every `cap` evictions, and at once when
-// M2 falls below 1e-9 of its peak since the last recompute: O(1) amortised, and a window that
-// is constant (min == max, known exactly from the deques) reports std = 0 exactly.
+// Numerics. Values are taken relative to a per-key origin x0 and slope-times relative to a time
+// origin, both reset to the window's oldest record at every exact recompute, so 1e9 + 1e-3
+// noise is summed as small numbers without cancellation. Mean, M2 = Σ(x − x̄)², the time moments
+// and the co-moment Σ(t − t̄)(x − x̄) are updated by Welford's add / remove recurrences (Welford
+// 1962; removal and co-moment as in Pébay, SAND2008-6212). Each update adds its rounding bound
+// (4ε·|term|) to a running error estimate per moment; when an estimate passes 1e-11 of its moment
+// (large values left the window and the moment shrank), when the mean drifts more than 100σ from
+// the origin, or after 65536 updates, the moments are recomputed exactly (two passes over the
+// ring). Stationary streams recompute about once per 65536 records: O(1) amortised. A window
+// whose values are all equal (min == max, exact from the deques) reports std = 0 exactly, and one
+// whose slope-times are all equal reports slope NaN, because the recompute makes M2t exactly 0.
 // Min and max come from monotonic deques of ring positions (O(1) amortised).
 //
 // The kernel allocates nothing and keeps no globals: every byte it touches is in the state
 // block, the input columns or the output rows the caller passes.
 
-// ---- state block layout (bytes); mirrored in operators/rolling-layout.ts ----
+// ---- state block layout (bytes); mirrored in operators/rolling.ts ----
 const MODE: u32 = 0; //     i32  0 = count window, 1 = time window
 const CAP: u32 = 4; //      i32  ring capacity (records)
 const HEAD: u32 = 8; //     i32  ring index of the oldest record
@@ -31,18 +35,27 @@ const SPAN: u32 = 32; //    f64  time window duration, in input time units
 const ALPHA: u32 = 40; //   f64  EWMA smoothing factor
 const SEQ: u32 = 48; //     f64  records seen by the key
 const EWMA: u32 = 56; //    f64
-const MEANX: u32 = 64; //   f64
+const MEANX: u32 = 64; //   f64  mean of x − X0
 const M2X: u32 = 72; //     f64
-const MEANT: u32 = 80; //   f64
+const MEANT: u32 = 80; //   f64  mean of the slope-times relative to TORG
 const M2T: u32 = 88; //     f64
 const CXT: u32 = 96; //     f64
 const TMAX: u32 = 104; //   f64  newest time seen
 const TSCALE: u32 = 112; // f64  slope time divisor (1000: ms → s)
-const EVICT: u32 = 120; //  i32  evictions since the last exact recompute
-const OVERFLOWS: u32 = 128; // f64 records pushed out of a time window by the capacity
-const T0: u32 = 136; //     f64  time origin (first time seen), keeps t − t0 small
-const M2PEAK: u32 = 144; // f64  largest M2 since the last exact recompute
-const HEADER: u32 = 160;
+const OVERFLOWS: u32 = 120; // f64 records pushed out of a time window by the capacity
+const TORG: u32 = 128; //   f64  slope-time origin: a raw time (time mode) or record index (count mode)
+const X0: u32 = 136; //     f64  value origin
+const ERRX: u32 = 144; //   f64  rounding bound accumulated in M2X since the last recompute
+const ERRT: u32 = 152; //   f64  … in M2T
+const ERRC: u32 = 160; //   f64  … in CXT
+const STEPS: u32 = 168; //  i32  updates since the last recompute
+const HEADER: u32 = 176;
+
+const EPS4: f64 = 4 * f64.EPSILON;
+const ERR_TOLERANCE: f64 = 1e-11;
+/** (mean − origin)² · n / M2 above this means the mean drifted 100σ from the origin. */
+const DRIFT_MAX: f64 = 1e4;
+const STEPS_MAX: i32 = 65536;
 
 export const ROLLING_OUT_FIELDS: i32 = 10;
 /** flags bit: a time window held more than `cap` records and lost its oldest. */
@@ -50,7 +63,7 @@ const FLAG_TRUNCATED: f64 = 1;
 
 export function rollingStateBytes(mode: i32, cap: i32): i32 {
   const times = mode == 1 ? cap * 8 : 0;
-  return ((HEADER as i32) + cap * 8 + times + cap * 4 + 7) & ~7;
+  return (<i32>HEADER + cap * 8 + times + cap * 4 + 7) & ~7;
 }
 
 export function rollingInit(state: usize, mode: i32, cap: i32, span: f64, alpha: f64, timeScale: f64): void {
@@ -94,12 +107,12 @@ export function rollingProcess(
   return <i32>load<u16>(dq + (<usize>p << 1));
 }
 
-/** Slope time of the ring entry k records after the oldest (k in 0..len−1). */
+/** Slope-time of the ring entry k records after the oldest (k in 0..len−1), relative to TORG. */
 @inline function entryTime(s: usize, mode: i32, cap: i32, k: i32): f64 {
   const len = load<i32>(s, LEN);
-  if (mode == 0) return load<f64>(s, SEQ) - <f64>len + <f64>k;
+  if (mode == 0) return load<f64>(s, SEQ) - <f64>len + <f64>k - load<f64>(s, TORG);
   let p = load<i32>(s, HEAD) + k; if (p >= cap) p -= cap;
-  return (load<f64>(timesAt(s, cap) + (<usize>p << 3)) - load<f64>(s, T0)) / load<f64>(s, TSCALE);
+  return (load<f64>(timesAt(s, cap) + (<usize>p << 3)) - load<f64>(s, TORG)) / load<f64>(s, TSCALE);
 }
 
 function step(s: usize, t: f64, x: f64, o: usize): void {
@@ -108,7 +121,8 @@ function step(s: usize, t: f64, x: f64, o: usize): void {
   let seq = load<f64>(s, SEQ);
   let flags: f64 = 0;
   if (seq == 0) {
-    store<f64>(s, t, T0);
+    store<f64>(s, mode == 0 ? 0 : t, TORG);
+    store<f64>(s, x, X0);
     store<f64>(s, t, TMAX);
     store<f64>(s, x, EWMA);
   } else {
@@ -137,26 +151,51 @@ function step(s: usize, t: f64, x: f64, o: usize): void {
   if (mode == 1) store<f64>(timesAt(s, cap) + (<usize>p << 3), t);
   len += 1;
   store<i32>(s, len, LEN);
-  const tt = mode == 0 ? seq : (t - load<f64>(s, T0)) / load<f64>(s, TSCALE);
+  const tt = mode == 0 ? seq - load<f64>(s, TORG) : (t - load<f64>(s, TORG)) / load<f64>(s, TSCALE);
   seq += 1;
   store<f64>(s, seq, SEQ);
+  const xs = x - load<f64>(s, X0);
   const nf = <f64>len;
   const mx0 = load<f64>(s, MEANX);
-  const dx = x - mx0;
+  const dx = xs - mx0;
   const mx = mx0 + dx / nf;
   const mt0 = load<f64>(s, MEANT);
   const dt = tt - mt0;
   const mt = mt0 + dt / nf;
   store<f64>(s, mx, MEANX);
   store<f64>(s, mt, MEANT);
-  const m2 = load<f64>(s, M2X) + dx * (x - mx);
-  store<f64>(s, m2, M2X);
-  if (m2 > load<f64>(s, M2PEAK)) store<f64>(s, m2, M2PEAK);
-  store<f64>(s, load<f64>(s, M2T) + dt * (tt - mt), M2T);
-  store<f64>(s, load<f64>(s, CXT) + dt * (x - mx), CXT);
+  const termX = dx * (xs - mx);
+  const termT = dt * (tt - mt);
+  const termC = dt * (xs - mx);
+  store<f64>(s, load<f64>(s, M2X) + termX, M2X);
+  store<f64>(s, load<f64>(s, M2T) + termT, M2T);
+  store<f64>(s, load<f64>(s, CXT) + termC, CXT);
+  addErrors(s, termX, termT, termC);
   pushDeques(s, mode, cap, p, x);
-  if (load<i32>(s, EVICT) >= cap || load<f64>(s, M2X) < load<f64>(s, M2PEAK) * 1e-9) recompute(s, mode, cap);
+  if (needsRecompute(s, nf)) recompute(s, mode, cap);
   writeRow(s, mode, cap, x, flags, o);
+}
+
+@inline function addErrors(s: usize, termX: f64, termT: f64, termC: f64): void {
+  store<f64>(s, load<f64>(s, ERRX) + EPS4 * Math.abs(termX), ERRX);
+  store<f64>(s, load<f64>(s, ERRT) + EPS4 * Math.abs(termT), ERRT);
+  store<f64>(s, load<f64>(s, ERRC) + EPS4 * Math.abs(termC), ERRC);
+  store<i32>(s, load<i32>(s, STEPS) + 1, STEPS);
+}
+
+function needsRecompute(s: usize, n: f64): bool {
+  const m2x = load<f64>(s, M2X);
+  const m2t = load<f64>(s, M2T);
+  const mx = load<f64>(s, MEANX);
+  const mt = load<f64>(s, MEANT);
+  return (
+    load<f64>(s, ERRX) > ERR_TOLERANCE * m2x ||
+    load<f64>(s, ERRT) > ERR_TOLERANCE * m2t ||
+    load<f64>(s, ERRC) > ERR_TOLERANCE * Math.sqrt(m2x * m2t) ||
+    mx * mx * n > DRIFT_MAX * m2x ||
+    mt * mt * n > DRIFT_MAX * m2t ||
+    load<i32>(s, STEPS) >= STEPS_MAX
+  );
 }
 
 function pushDeques(s: usize, mode: i32, cap: i32, p: i32, x: f64): void {
@@ -179,23 +218,27 @@ function pushDeques(s: usize, mode: i32, cap: i32, p: i32, x: f64): void {
 function evictOldest(s: usize, mode: i32, cap: i32): void {
   const head = load<i32>(s, HEAD);
   const len = load<i32>(s, LEN);
-  const y = ringValue(s, head);
+  const y = ringValue(s, head) - load<f64>(s, X0);
   const ty = entryTime(s, mode, cap, 0);
   if (len == 1) {
     store<f64>(s, 0, MEANX); store<f64>(s, 0, M2X);
     store<f64>(s, 0, MEANT); store<f64>(s, 0, M2T); store<f64>(s, 0, CXT);
-    store<f64>(s, 0, M2PEAK);
+    store<f64>(s, 0, ERRX); store<f64>(s, 0, ERRT); store<f64>(s, 0, ERRC);
   } else {
     const nf = <f64>(len - 1);
     const mx0 = load<f64>(s, MEANX);
     const mx = mx0 - (y - mx0) / nf;
     const mt0 = load<f64>(s, MEANT);
     const mt = mt0 - (ty - mt0) / nf;
-    store<f64>(s, load<f64>(s, M2X) - (y - mx0) * (y - mx), M2X);
-    store<f64>(s, load<f64>(s, M2T) - (ty - mt0) * (ty - mt), M2T);
-    store<f64>(s, load<f64>(s, CXT) - (ty - mt) * (y - mx0), CXT);
+    const termX = (y - mx0) * (y - mx);
+    const termT = (ty - mt0) * (ty - mt);
+    const termC = (ty - mt) * (y - mx0);
+    store<f64>(s, load<f64>(s, M2X) - termX, M2X);
+    store<f64>(s, load<f64>(s, M2T) - termT, M2T);
+    store<f64>(s, load<f64>(s, CXT) - termC, CXT);
     store<f64>(s, mx, MEANX);
     store<f64>(s, mt, MEANT);
+    addErrors(s, termX, termT, termC);
   }
   const minDq = minDqAt(s, cap, mode);
   let mh = load<i32>(s, MINH);
@@ -214,37 +257,39 @@ function evictOldest(s: usize, mode: i32, cap: i32): void {
   let h = head + 1; if (h >= cap) h = 0;
   store<i32>(s, h, HEAD);
   store<i32>(s, len - 1, LEN);
-  // seq counts records seen; the oldest's index time in count mode is derived from seq and len,
-  // so nothing else moves.
-  store<i32>(s, load<i32>(s, EVICT) + 1, EVICT);
 }
 
-/** Exact two-pass moments over the window; shifted by the oldest value to keep sums small. */
+/**
+ * Exact two-pass moments over the window, after moving both origins to the oldest record
+ * (value x0, slope-time 0), so the sums are of small numbers.
+ */
 function recompute(s: usize, mode: i32, cap: i32): void {
   const len = load<i32>(s, LEN);
   const head = load<i32>(s, HEAD);
   const x0 = ringValue(s, head);
-  const t0 = entryTime(s, mode, cap, 0);
+  if (mode == 0) store<f64>(s, load<f64>(s, SEQ) - <f64>len, TORG);
+  else store<f64>(s, load<f64>(timesAt(s, cap) + (<usize>head << 3)), TORG);
+  store<f64>(s, x0, X0);
   let sx: f64 = 0, st: f64 = 0;
   for (let k = 0; k < len; k++) {
     let p = head + k; if (p >= cap) p -= cap;
     sx += ringValue(s, p) - x0;
-    st += entryTime(s, mode, cap, k) - t0;
+    st += entryTime(s, mode, cap, k);
   }
   const nf = <f64>len;
-  const mx = x0 + sx / nf;
-  const mt = t0 + st / nf;
+  const mx = sx / nf;
+  const mt = st / nf;
   let m2x: f64 = 0, m2t: f64 = 0, cxt: f64 = 0;
   for (let k = 0; k < len; k++) {
     let p = head + k; if (p >= cap) p -= cap;
-    const dx = ringValue(s, p) - mx;
+    const dx = ringValue(s, p) - x0 - mx;
     const dt = entryTime(s, mode, cap, k) - mt;
     m2x += dx * dx; m2t += dt * dt; cxt += dt * dx;
   }
   store<f64>(s, mx, MEANX); store<f64>(s, m2x, M2X);
   store<f64>(s, mt, MEANT); store<f64>(s, m2t, M2T); store<f64>(s, cxt, CXT);
-  store<f64>(s, m2x, M2PEAK);
-  store<i32>(s, 0, EVICT);
+  store<f64>(s, 0, ERRX); store<f64>(s, 0, ERRT); store<f64>(s, 0, ERRC);
+  store<i32>(s, 0, STEPS);
 }
 
 function writeRow(s: usize, mode: i32, cap: i32, x: f64, flags: f64, o: usize): void {
@@ -252,7 +297,7 @@ function writeRow(s: usize, mode: i32, cap: i32, x: f64, flags: f64, o: usize): 
   const nf = <f64>len;
   const lo = ringValue(s, dqGet(minDqAt(s, cap, mode), cap, load<i32>(s, MINH), 0));
   const hi = ringValue(s, dqGet(maxDqAt(s, cap, mode), cap, load<i32>(s, MAXH), 0));
-  let mean = load<f64>(s, MEANX);
+  let mean = load<f64>(s, X0) + load<f64>(s, MEANX);
   let m2 = load<f64>(s, M2X);
   if (lo == hi) { mean = lo; m2 = 0; } else if (m2 < 0) m2 = 0;
   // The mean of values in [lo, hi] lies in [lo, hi]; rounding must not push it out.

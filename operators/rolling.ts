@@ -46,7 +46,7 @@ export function rollingCapacity(window: RollingWindow): number {
 export function rollingStateBytes(window: RollingWindow): number {
   const cap = rollingCapacity(window);
   const times = window.kind === "time" ? cap * 8 : 0;
-  return (160 + cap * 8 + times + cap * 4 + 7) & ~7;
+  return (176 + cap * 8 + times + cap * 4 + 7) & ~7;
 }
 
 export function validateRollingOptions(options: RollingOptions): RollingOptions {
