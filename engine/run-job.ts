@@ -8,10 +8,11 @@
  */
 import type { Writable } from "node:stream";
 import { allocateBatch } from "./batch.js";
+import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-engine.js";
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
 import { PlantSimulator, appendColumnsToBatch, formatTimestamp, type SimulatorOptions } from "../connectors/simulator.js";
-import { ROLLING_FIELDS, rollingKernel, type RollingOptions } from "../operators/rolling.js";
+import { rollingKernel, type RollingOptions } from "../operators/rolling.js";
 
 export interface RunJobOptions {
   simulator: Partial<SimulatorOptions>;
@@ -46,7 +47,9 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const keys = simulator.keys();
   const file = o.outPath === null ? null : new RotatingFileSink(o.outPath, o.fileBytesMax);
   let anomalies = 0;
-  let pendingText = "";
+  // Lines wait in an array and leave joined: one flat string per write, not a rope per line.
+  let pendingLines: string[] = [];
+  let pendingChars = 0;
   const keyJson: string[] = [];
   const engine = new StreamEngine(
     {
@@ -65,9 +68,13 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
           const z = row[8];
           if (Math.abs(z) >= o.zAlarm) anomalies++;
           if (file === null) continue;
-          let line = `{${keyJson[chunk.keyIds[i]]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${chunk.values[i]}`;
-          for (let k = 0; k < ROLLING_FIELDS.length; k++) line += `,"${ROLLING_FIELDS[k]}":${Number.isFinite(row[k]) ? row[k] : "null"}`;
-          pendingText += line + "}\n";
+          const line =
+            `{${keyJson[chunk.keyIds[i]]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${formatStatistic(chunk.values[i])},` +
+            `"count":${row[0]},"mean":${formatStatistic(row[1])},"std":${formatStatistic(row[2])},"std_pop":${formatStatistic(row[3])},` +
+            `"min":${formatStatistic(row[4])},"max":${formatStatistic(row[5])},"slope":${formatStatistic(row[6])},` +
+            `"ewma":${formatStatistic(row[7])},"z":${formatStatistic(row[8])}}\n`;
+          pendingLines.push(line);
+          pendingChars += line.length;
         }
       },
     },
@@ -104,14 +111,17 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       position += columns.length;
       faults += simulator.drainLabels().length;
       await engine.push(batch);
-      if (file !== null && pendingText.length > 1 << 20) {
-        const text = pendingText;
-        pendingText = "";
+      // Below 128 KiB a joined string stays in the young generation and dies young; larger ones go
+      // to large-object space, which only a full collection frees.
+      if (file !== null && pendingChars > 1 << 16) {
+        const text = pendingLines.join("");
+        pendingLines = [];
+        pendingChars = 0;
         await file.write(text);
       }
     }
     await engine.flush(true);
-    if (file !== null && pendingText.length > 0) await file.write(pendingText);
+    if (file !== null && pendingLines.length > 0) await file.write(pendingLines.join(""));
   } finally {
     summary.stop();
     await engine.close();
