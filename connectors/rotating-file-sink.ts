@@ -23,9 +23,9 @@ export class RotatingFileSink {
     this.stream = createWriteStream(path);
   }
 
-  /** Appends text; resolves at once unless the stream asks the writer to wait. */
-  write(text: string): Promise<void> | undefined {
-    const bytes = Buffer.byteLength(text);
+  /** Appends text or bytes; resolves at once unless the stream asks the writer to wait. */
+  write(text: string | Buffer): Promise<void> | undefined {
+    const bytes = typeof text === "string" ? Buffer.byteLength(text) : text.length;
     if (this.bytesInFile > 0 && this.bytesInFile + bytes > this.fileBytesMax) this.rotate();
     this.bytesInFile += bytes;
     this.bytesWritten += bytes;

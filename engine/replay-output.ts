@@ -6,6 +6,7 @@
  * bounded buffers keep small; the columns grow (doubling) when that span does.
  */
 import { ROLLING_FIELDS } from "../operators/rolling.js";
+import type { LineBuffer } from "./line-buffer.js";
 import { formatStatistic } from "./number-format.js";
 
 const enum RowState {
@@ -90,17 +91,15 @@ export class ReplayOutput {
     this.state[i] = RowState.Rejected;
   }
 
-  /** The finished lines at the front, in row order; removes them. */
-  drain(): string {
-    const parts: string[] = [];
+  /** Appends the finished lines at the front, in row order, to `out`; removes them. */
+  drain(out: LineBuffer): void {
     while (this.size > 0 && this.state[this.head] !== RowState.Pending) {
-      parts.push(this.line(this.head, this.base));
+      out.push(this.line(this.head, this.base));
       this.timestamps[this.head] = "";
       this.head = (this.head + 1) & this.mask;
       this.base++;
       this.size--;
     }
-    return parts.join("");
   }
 
   private line(i: number, row: number): string {

@@ -6,6 +6,7 @@ import { basename, extname } from "node:path";
 import type { Writable } from "node:stream";
 import { allocateBatch, appendRecord } from "./batch.js";
 import { ConfigError } from "./errors.js";
+import { LineBuffer } from "./line-buffer.js";
 import { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
 import { ReplayOutput, ROW_OUT_OF_ORDER, ROW_WINDOW_TRUNCATED } from "./replay-output.js";
 import { FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "./stream-engine.js";
@@ -91,7 +92,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   };
   let columns: Columns | null = null;
   const batch = allocateBatch(options.batchRecordsMax);
-  const write = (text: string): Promise<void> | undefined => (text.length > 0 ? writeWithBackpressure(options.output, text) : undefined);
+  const bytes = new LineBuffer();
+  const write = (): Promise<void> | undefined => {
+    lines.drain(bytes);
+    return bytes.bytes > 0 ? writeWithBackpressure(options.output, bytes.take()) : undefined;
+  };
   const singleKey = options.input === "-" ? "stdin" : basename(options.input, extname(options.input));
   let rowsRead = 0;
   const progress = startProgress(options.progress, () => rowsRead);
@@ -120,13 +125,13 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         // A full batch: hand it to the engine (waiting if the pool is busy), then write what is done.
         return engine.push(batch).then(() => {
           batch.length = 0;
-          return write(lines.drain());
+          return write();
         });
       },
     );
     if (batch.length > 0) await engine.push(batch);
     await engine.flush(true);
-    await write(lines.drain());
+    await write();
   } finally {
     progress.stop();
     await engine.close();
@@ -170,8 +175,8 @@ function resolveColumns(header: TableHeader, o: ReplayOptions): Columns {
   return { key, time: o.timeColumn, value };
 }
 
-function writeWithBackpressure(out: Writable, text: string): Promise<void> | undefined {
-  if (out.write(text)) return undefined;
+function writeWithBackpressure(out: Writable, chunk: Buffer): Promise<void> | undefined {
+  if (out.write(chunk)) return undefined;
   return new Promise((resolve, reject) => {
     const onError = (e: Error) => reject(e);
     out.once("error", onError);

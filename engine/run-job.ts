@@ -8,6 +8,7 @@
  */
 import type { Writable } from "node:stream";
 import { allocateBatch } from "./batch.js";
+import { LineBuffer } from "./line-buffer.js";
 import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-engine.js";
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
@@ -47,9 +48,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const keys = simulator.keys();
   const file = o.outPath === null ? null : new RotatingFileSink(o.outPath, o.fileBytesMax);
   let anomalies = 0;
-  // Lines wait in an array and leave joined: one flat string per write, not a rope per line.
-  let pendingLines: string[] = [];
-  let pendingChars = 0;
+  const lines = new LineBuffer();
   const keyJson: string[] = [];
   const engine = new StreamEngine(
     {
@@ -73,8 +72,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
             `"count":${row[0]},"mean":${formatStatistic(row[1])},"std":${formatStatistic(row[2])},"std_pop":${formatStatistic(row[3])},` +
             `"min":${formatStatistic(row[4])},"max":${formatStatistic(row[5])},"slope":${formatStatistic(row[6])},` +
             `"ewma":${formatStatistic(row[7])},"z":${formatStatistic(row[8])}}\n`;
-          pendingLines.push(line);
-          pendingChars += line.length;
+          lines.push(line);
         }
       },
     },
@@ -111,17 +109,10 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       position += columns.length;
       faults += simulator.drainLabels().length;
       await engine.push(batch);
-      // Below 128 KiB a joined string stays in the young generation and dies young; larger ones go
-      // to large-object space, which only a full collection frees.
-      if (file !== null && pendingChars > 1 << 16) {
-        const text = pendingLines.join("");
-        pendingLines = [];
-        pendingChars = 0;
-        await file.write(text);
-      }
+      if (file !== null && lines.bytes > 1 << 18) await file.write(lines.take());
     }
     await engine.flush(true);
-    if (file !== null && pendingLines.length > 0) await file.write(pendingLines.join(""));
+    if (file !== null && lines.bytes > 0) await file.write(lines.take());
   } finally {
     summary.stop();
     await engine.close();
