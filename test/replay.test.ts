@@ -5,8 +5,9 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../engine/errors.js";
 import { runReplay, type ReplayOptions, type ReplaySummary } from "../engine/replay.js";
+import { sharedDataDir } from "./kit/shared-data.js";
 
-const NAB = join(process.cwd(), "..", "shared", "data", "nab");
+const NAB = join(sharedDataDir(), "nab");
 const TRAFFIC = join(NAB, "realTraffic", "speed_6005.csv");
 const TWEETS = join(NAB, "realTweets", "Twitter_volume_AAPL.csv");
 
