@@ -584,7 +584,7 @@ function lockstep(setup: BenchSetup, batch: number): { wasmChecksum: number; tsC
 // ---- runners ----
 
 type ProcessFn = (stateBase: number, stride: number, slots: number, times: number, values: number, n: number, out: number) => number;
-/** Called after each chunk (group, first record, rows) with the rows still in the group's output region. */
+/** Called after each chunk with its group and row count, while the rows are still in the group's output region. */
 type ChunkHook = ((region: GroupRegion, rows: number) => void) | null;
 
 function resetStates(init: (ptr: number) => void, layout: BenchLayout): void {
