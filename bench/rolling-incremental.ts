@@ -74,6 +74,10 @@ export class RollingIncremental {
     const mode = i32[is + MODE_I];
     const cap = i32[is + CAP_I];
     let seq = f64[fs + SEQ];
+    if (mode === 0 && i32[is + LEN_I] === cap && cap > 1) {
+      this.stepFullCountWindow(s, cap, seq, x, o);
+      return;
+    }
     let flags = 0;
     if (seq === 0) {
       f64[fs + TORG] = mode === 0 ? 0 : t;
@@ -128,6 +132,100 @@ export class RollingIncremental {
     this.pushDeques(s, mode, cap, p, x);
     if (this.needsRecompute(s, nf)) this.recompute(s, mode, cap);
     this.writeRow(s, mode, cap, x, flags, o);
+  }
+
+  /** kernels/rolling.ts `stepFullCountWindow`: the replacement update of a full count window. */
+  private stepFullCountWindow(s: number, cap: number, seq: number, x: number, o: number): void {
+    const { f64, i32, u16 } = this;
+    const fs = s >>> 3;
+    const is = s >>> 2;
+    const ring = (s + HEADER) >>> 3;
+    const e = f64[fs + EWMA];
+    const ewma = e + f64[fs + ALPHA] * (x - e);
+    f64[fs + EWMA] = ewma;
+    const head = i32[is + HEAD_I];
+    const y = f64[ring + head];
+    const minDq = minDqAt(s, cap, 0) >>> 1;
+    const maxDq = minDq + cap;
+    let mh = i32[is + MINH_I], ml = i32[is + MINL_I];
+    if (ml > 0 && u16[minDq + mh] === head) { mh += 1; if (mh >= cap) mh = 0; ml -= 1; }
+    let xh = i32[is + MAXH_I], xl = i32[is + MAXL_I];
+    if (xl > 0 && u16[maxDq + xh] === head) { xh += 1; if (xh >= cap) xh = 0; xl -= 1; }
+    f64[ring + head] = x;
+    while (ml > 0 && f64[ring + dqGet(u16, minDq, cap, mh, ml - 1)] > x) ml--;
+    let q = mh + ml;
+    if (q >= cap) q -= cap;
+    u16[minDq + q] = head;
+    ml += 1;
+    while (xl > 0 && f64[ring + dqGet(u16, maxDq, cap, xh, xl - 1)] < x) xl--;
+    q = xh + xl;
+    if (q >= cap) q -= cap;
+    u16[maxDq + q] = head;
+    xl += 1;
+    i32[is + MINH_I] = mh; i32[is + MINL_I] = ml; i32[is + MAXH_I] = xh; i32[is + MAXL_I] = xl;
+    let h = head + 1;
+    if (h >= cap) h = 0;
+    i32[is + HEAD_I] = h;
+    f64[fs + SEQ] = seq + 1;
+    const nf = cap;
+    const x0 = f64[fs + X0];
+    const torg = f64[fs + TORG];
+    const xs = x - x0;
+    const ys = y - x0;
+    const tx = seq - torg;
+    const ty = seq - nf - torg;
+    const mx0 = f64[fs + MEANX];
+    const mt0 = f64[fs + MEANT];
+    const dxy = xs - ys;
+    const dtt = tx - ty;
+    const mx = mx0 + dxy / nf;
+    const mt = mt0 + dtt / nf;
+    const ax = xs - mx + (ys - mx0);
+    const at = tx - mt + (ty - mt0);
+    const termX = dxy * ax;
+    const termT = dtt * at;
+    const termC = 0.5 * (dtt * ax + dxy * at);
+    const m2x = f64[fs + M2X] + termX;
+    const m2t = f64[fs + M2T] + termT;
+    const cxt = f64[fs + CXT] + termC;
+    const errx = f64[fs + ERRX] + EPS4 * Math.abs(dxy) * (Math.abs(xs - mx) + Math.abs(ys - mx0));
+    const errt = f64[fs + ERRT] + EPS4 * Math.abs(dtt) * (Math.abs(tx - mt) + Math.abs(ty - mt0));
+    const errc = f64[fs + ERRC] + EPS4 * (Math.abs(dtt * ax) + Math.abs(dxy * at));
+    const steps = i32[is + STEPS_I] + 1;
+    f64[fs + MEANX] = mx; f64[fs + MEANT] = mt;
+    f64[fs + M2X] = m2x; f64[fs + M2T] = m2t; f64[fs + CXT] = cxt;
+    f64[fs + ERRX] = errx; f64[fs + ERRT] = errt; f64[fs + ERRC] = errc;
+    i32[is + STEPS_I] = steps;
+    if (
+      errx > ERR_TOLERANCE * m2x || errt > ERR_TOLERANCE * m2t || errc * errc > ERR_TOLERANCE * ERR_TOLERANCE * (m2x * m2t) ||
+      mx * mx * nf > DRIFT_MAX * m2x || mt * mt * nf > DRIFT_MAX * m2t || steps >= STEPS_MAX
+    ) {
+      this.recompute(s, 0, cap);
+      this.writeRow(s, 0, cap, x, 0, o);
+      return;
+    }
+    const lo = f64[ring + u16[minDq + mh]];
+    const hi = f64[ring + u16[maxDq + xh]];
+    let mean = x0 + mx;
+    let m2 = m2x;
+    if (lo === hi) {
+      mean = lo;
+      m2 = 0;
+    } else if (m2 < 0) m2 = 0;
+    if (mean < lo) mean = lo;
+    else if (mean > hi) mean = hi;
+    const std = Math.sqrt(m2 / (nf - 1));
+    const r = o >>> 3;
+    f64[r] = nf;
+    f64[r + 1] = mean;
+    f64[r + 2] = std;
+    f64[r + 3] = Math.sqrt(m2 / nf);
+    f64[r + 4] = lo;
+    f64[r + 5] = hi;
+    f64[r + 6] = m2t > 0 ? cxt / m2t : NaN;
+    f64[r + 7] = ewma;
+    f64[r + 8] = std > 0 ? (x - mean) / std : NaN;
+    f64[r + 9] = 0;
   }
 
   private addErrors(s: number, termX: number, termT: number, termC: number): void {

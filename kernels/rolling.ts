@@ -119,6 +119,10 @@ function step(s: usize, t: f64, x: f64, o: usize): void {
   const mode = load<i32>(s, MODE);
   const cap = load<i32>(s, CAP);
   let seq = load<f64>(s, SEQ);
+  if (mode == 0 && load<i32>(s, LEN) == cap && cap > 1) {
+    stepFullCountWindow(s, cap, seq, x, o);
+    return;
+  }
   let flags: f64 = 0;
   if (seq == 0) {
     store<f64>(s, mode == 0 ? 0 : t, TORG);
@@ -174,6 +178,98 @@ function step(s: usize, t: f64, x: f64, o: usize): void {
   pushDeques(s, mode, cap, p, x);
   if (needsRecompute(s, nf)) recompute(s, mode, cap);
   writeRow(s, mode, cap, x, flags, o);
+}
+
+/**
+ * The steady state of a count window: the newest record replaces the oldest in the same ring slot
+ * and n stays N, so the moments take one replacement update instead of a removal and an add:
+ *   x̄' = x̄ + (x − y)/n,  M2' = M2 + (x − y)(x − x̄' + y − x̄)
+ *   C' = C + ½[(t_x − t_y)(x − x̄' + y − x̄) + (x − y)(t_x − t̄' + t_y − t̄)]
+ * (y, t_y the record leaving; the co-moment form follows from C = Σ t·v − n·t̄·x̄ by the same
+ * algebra as M2). State is read once into locals and written once; this is the hot path.
+ */
+function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): void {
+  const e = load<f64>(s, EWMA);
+  const ewma = e + load<f64>(s, ALPHA) * (x - e);
+  store<f64>(s, ewma, EWMA);
+  const head = load<i32>(s, HEAD);
+  const y = ringValue(s, head);
+  // The leaving record's deque entries go first: the new record takes the same ring slot.
+  const minDq = minDqAt(s, cap, 0);
+  const maxDq = maxDqAt(s, cap, 0);
+  let mh = load<i32>(s, MINH), ml = load<i32>(s, MINL);
+  if (ml > 0 && <i32>load<u16>(minDq + (<usize>mh << 1)) == head) { mh += 1; if (mh >= cap) mh = 0; ml -= 1; }
+  let xh = load<i32>(s, MAXH), xl = load<i32>(s, MAXL);
+  if (xl > 0 && <i32>load<u16>(maxDq + (<usize>xh << 1)) == head) { xh += 1; if (xh >= cap) xh = 0; xl -= 1; }
+  store<f64>(valuesAt(s) + (<usize>head << 3), x);
+  while (ml > 0 && ringValue(s, dqGet(minDq, cap, mh, ml - 1)) > x) ml--;
+  let q = mh + ml; if (q >= cap) q -= cap;
+  store<u16>(minDq + (<usize>q << 1), <u16>head);
+  ml += 1;
+  while (xl > 0 && ringValue(s, dqGet(maxDq, cap, xh, xl - 1)) < x) xl--;
+  q = xh + xl; if (q >= cap) q -= cap;
+  store<u16>(maxDq + (<usize>q << 1), <u16>head);
+  xl += 1;
+  store<i32>(s, mh, MINH); store<i32>(s, ml, MINL); store<i32>(s, xh, MAXH); store<i32>(s, xl, MAXL);
+  let h = head + 1; if (h >= cap) h = 0;
+  store<i32>(s, h, HEAD);
+  store<f64>(s, seq + 1, SEQ);
+  // Moments.
+  const nf = <f64>cap;
+  const x0 = load<f64>(s, X0);
+  const torg = load<f64>(s, TORG);
+  const xs = x - x0;
+  const ys = y - x0;
+  const tx = seq - torg;
+  const ty = seq - nf - torg;
+  const mx0 = load<f64>(s, MEANX);
+  const mt0 = load<f64>(s, MEANT);
+  const dxy = xs - ys;
+  const dtt = tx - ty;
+  const mx = mx0 + dxy / nf;
+  const mt = mt0 + dtt / nf;
+  const ax = xs - mx + (ys - mx0);
+  const at = tx - mt + (ty - mt0);
+  const termX = dxy * ax;
+  const termT = dtt * at;
+  const termC = 0.5 * (dtt * ax + dxy * at);
+  const m2x = load<f64>(s, M2X) + termX;
+  const m2t = load<f64>(s, M2T) + termT;
+  const cxt = load<f64>(s, CXT) + termC;
+  const errx = load<f64>(s, ERRX) + EPS4 * Math.abs(dxy) * (Math.abs(xs - mx) + Math.abs(ys - mx0));
+  const errt = load<f64>(s, ERRT) + EPS4 * Math.abs(dtt) * (Math.abs(tx - mt) + Math.abs(ty - mt0));
+  const errc = load<f64>(s, ERRC) + EPS4 * (Math.abs(dtt * ax) + Math.abs(dxy * at));
+  const steps = load<i32>(s, STEPS) + 1;
+  store<f64>(s, mx, MEANX); store<f64>(s, mt, MEANT);
+  store<f64>(s, m2x, M2X); store<f64>(s, m2t, M2T); store<f64>(s, cxt, CXT);
+  store<f64>(s, errx, ERRX); store<f64>(s, errt, ERRT); store<f64>(s, errc, ERRC);
+  store<i32>(s, steps, STEPS);
+  if (
+    errx > ERR_TOLERANCE * m2x || errt > ERR_TOLERANCE * m2t || errc * errc > ERR_TOLERANCE * ERR_TOLERANCE * (m2x * m2t) ||
+    mx * mx * nf > DRIFT_MAX * m2x || mt * mt * nf > DRIFT_MAX * m2t || steps >= STEPS_MAX
+  ) {
+    recompute(s, 0, cap);
+    writeRow(s, 0, cap, x, 0, o);
+    return;
+  }
+  // The row, from the locals (same formulas as writeRow).
+  const lo = ringValue(s, <i32>load<u16>(minDq + (<usize>mh << 1)));
+  const hi = ringValue(s, <i32>load<u16>(maxDq + (<usize>xh << 1)));
+  let mean = x0 + mx;
+  let m2 = m2x;
+  if (lo == hi) { mean = lo; m2 = 0; } else if (m2 < 0) m2 = 0;
+  if (mean < lo) mean = lo; else if (mean > hi) mean = hi;
+  const std = Math.sqrt(m2 / (nf - 1));
+  store<f64>(o, nf, 0);
+  store<f64>(o, mean, 8);
+  store<f64>(o, std, 16);
+  store<f64>(o, Math.sqrt(m2 / nf), 24);
+  store<f64>(o, lo, 32);
+  store<f64>(o, hi, 40);
+  store<f64>(o, m2t > 0 ? cxt / m2t : NaN, 48);
+  store<f64>(o, ewma, 56);
+  store<f64>(o, std > 0 ? (x - mean) / std : NaN, 64);
+  store<f64>(o, 0, 72);
 }
 
 @inline function addErrors(s: usize, termX: f64, termT: f64, termC: f64): void {
