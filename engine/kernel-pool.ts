@@ -24,8 +24,8 @@ export interface KernelWorkerData {
 export interface KernelExecutor {
   readonly workers: number;
   run(task: KernelTask, group: number): Promise<number>;
-  /** Pool utilisation in [0, 1] (piscina's own measure); 0 inline. */
-  utilization(): number;
+  /** Milliseconds the kernels have run, summed over threads, since the executor started. */
+  busyMs(): number;
   close(): Promise<void>;
 }
 
@@ -40,6 +40,7 @@ export function createKernelExecutor(memory: WebAssembly.Memory, workers: number
 
 class PoolExecutor implements KernelExecutor {
   private readonly pool: Piscina;
+  private busy = 0;
 
   constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, readonly workers: number, tasksQueuedMax: number) {
     const data: KernelWorkerData = { memory, module };
@@ -57,14 +58,16 @@ class PoolExecutor implements KernelExecutor {
 
   async run(task: KernelTask, group: number): Promise<number> {
     try {
-      return (await this.pool.run(task)) as number;
+      const [result, ms] = (await this.pool.run(task)) as [number, number];
+      this.busy += ms;
+      return result;
     } catch (cause) {
       throw new KernelTaskError(group, `${task.fn} failed: ${(cause as Error).message}`, { cause });
     }
   }
 
-  utilization(): number {
-    return this.pool.utilization;
+  busyMs(): number {
+    return this.busy;
   }
 
   async close(): Promise<void> {
@@ -74,6 +77,7 @@ class PoolExecutor implements KernelExecutor {
 
 class InlineExecutor implements KernelExecutor {
   readonly workers = 0;
+  private busy = 0;
   private readonly entries: Record<string, (...args: number[]) => number>;
 
   constructor(kernels: KernelExports) {
@@ -82,14 +86,17 @@ class InlineExecutor implements KernelExecutor {
 
   async run(task: KernelTask, group: number): Promise<number> {
     try {
-      return this.entries[task.fn](...task.args);
+      const t0 = performance.now();
+      const result = this.entries[task.fn](...task.args);
+      this.busy += performance.now() - t0;
+      return result;
     } catch (cause) {
       throw new KernelTaskError(group, `${task.fn} failed: ${(cause as Error).message}`, { cause });
     }
   }
 
-  utilization(): number {
-    return 0;
+  busyMs(): number {
+    return this.busy;
   }
 
   async close(): Promise<void> {}

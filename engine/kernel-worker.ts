@@ -10,10 +10,13 @@ const data = workerData as KernelWorkerData;
 const kernels = instantiateKernels(data.memory, data.module);
 const entries = kernels as unknown as Record<string, (...args: number[]) => number>;
 
-export default function runKernelTask(task: KernelTask): number {
+/** Runs the task; returns [the kernel's result, milliseconds spent in it] (the pool's busy time). */
+export default function runKernelTask(task: KernelTask): [number, number] {
   const fn = entries[task.fn];
   if (typeof fn !== "function") throw new TypeError(`unknown kernel entry point "${task.fn}"`);
-  return fn(...task.args);
+  const t0 = performance.now();
+  const result = fn(...task.args);
+  return [result, performance.now() - t0];
 }
 
 export type { KernelExports };

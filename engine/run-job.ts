@@ -28,6 +28,8 @@ export interface RunJobOptions {
   fileBytesMax: number;
   /** |z| at or above this counts as an anomaly in the summary. */
   zAlarm: number;
+  /** Live runs: longest a record waits in a partly filled buffer. */
+  flushIntervalMs: number;
   /** Console summary interval; 0 for none. */
   summaryIntervalMs: number;
   console: Writable;
@@ -92,10 +94,18 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   let position = 0;
   let faults = 0;
   const summary = startSummary(o, engine, () => anomalies, () => faults, () => file?.bytesWritten ?? 0, t0);
+  let lastFlush = t0;
   try {
     while (!stopped && !simulator.done) {
       let want = o.batchRecordsMax;
       if (Number.isFinite(o.speed)) {
+        // Live: partly filled group buffers are sent every flushIntervalMs, so a slow plant's
+        // scores are never older than that (plus one kernel task).
+        if (performance.now() - lastFlush >= o.flushIntervalMs) {
+          lastFlush = performance.now();
+          await engine.flush();
+          if (file !== null && lines.bytes > 0) await file.write(lines.take());
+        }
         const due = Math.floor((performance.now() - t0) * o.speed * recordsPerSimMs) - position;
         if (due <= 0) {
           await new Promise((r) => setTimeout(r, 20));
@@ -125,7 +135,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     bytesWritten: file?.bytesWritten ?? 0,
     seconds: (performance.now() - t0) / 1000,
   };
-  if (o.summaryIntervalMs > 0) o.console.write(summaryLine(result.metrics, result.seconds, anomalies, faults, result.bytesWritten, 0) + "\n");
+  if (o.summaryIntervalMs > 0) o.console.write(summaryLine(result.metrics, result.seconds, anomalies, faults, result.bytesWritten, 0, result.metrics.kernelBusyMs / (result.seconds * 1000 * Math.max(1, result.metrics.workers))) + "\n");
   return result;
 }
 
@@ -134,24 +144,29 @@ function startSummary(
 ): { stop(): void } {
   if (o.summaryIntervalMs <= 0) return { stop() {} };
   let lastIn = 0;
+  let lastBusy = 0;
   let lastT = t0;
   const timer = setInterval(() => {
     const now = performance.now();
     const m = engine.metrics();
     const rate = ((m.recordsIn - lastIn) * 1000) / (now - lastT);
+    const busy = (m.kernelBusyMs - lastBusy) / ((now - lastT) * Math.max(1, m.workers));
     lastIn = m.recordsIn;
+    lastBusy = m.kernelBusyMs;
     lastT = now;
-    o.console.write(summaryLine(m, (now - t0) / 1000, anomalies(), faults(), bytes(), rate) + "\n");
+    o.console.write(summaryLine(m, (now - t0) / 1000, anomalies(), faults(), bytes(), rate, busy) + "\n");
   }, o.summaryIntervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
 
-function summaryLine(m: EngineMetrics, seconds: number, anomalies: number, faults: number, bytes: number, rate: number): string {
+function summaryLine(
+  m: EngineMetrics, seconds: number, anomalies: number, faults: number, bytes: number, rate: number, busy: number,
+): string {
   const rateText = rate > 0 ? `${fmt(rate)} rec/s now, ` : "";
   return (
     `[${seconds.toFixed(1)} s] in ${fmt(m.recordsIn)} out ${fmt(m.recordsOut)} (${rateText}${fmt(m.recordsOut / Math.max(seconds, 1e-3))} rec/s avg) ` +
-    `keys ${m.keys} tasks ${fmt(m.tasks)} pool ${(m.poolUtilization * 100).toFixed(0)}% | ` +
+    `keys ${m.keys} tasks ${fmt(m.tasks)} kernels busy ${(busy * 100).toFixed(1)}% of ${Math.max(1, m.workers)} thread(s) | ` +
     `faults injected ${faults}, |z| alarms ${anomalies} | file ${(bytes / 1048576).toFixed(1)} MiB`
   );
 }

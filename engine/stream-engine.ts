@@ -90,7 +90,9 @@ export interface EngineMetrics {
   tasks: number;
   tasksInFlight: number;
   keys: number;
-  poolUtilization: number;
+  /** Milliseconds the kernels have run, summed over worker threads. */
+  kernelBusyMs: number;
+  workers: number;
 }
 
 export class StreamEngine {
@@ -175,7 +177,8 @@ export class StreamEngine {
       tasks: this.counts.tasks,
       tasksInFlight: this.counts.inFlight,
       keys: this.keys.size,
-      poolUtilization: this.executor.utilization(),
+      kernelBusyMs: this.executor.busyMs(),
+      workers: this.executor.workers,
     };
   }
 

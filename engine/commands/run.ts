@@ -29,6 +29,7 @@ interface RunFlags {
   fileBytesMax: number;
   zAlarm: number;
   summaryInterval: string;
+  flushInterval: string;
 }
 
 export function runCommand(): Command {
@@ -53,6 +54,7 @@ export function runCommand(): Command {
     .option("--file-bytes-max <n>", "rotate the scores file past this size (keeps one previous file)", integerOption("--file-bytes-max", 1024, Number.MAX_SAFE_INTEGER), DEFAULT_FILE_BYTES_MAX)
     .option("--z-alarm <z>", "|z| counted as an anomaly in the summary", numberOption("--z-alarm"), 4)
     .option("--summary-interval <D>", "console summary interval (0: none)", "1s")
+    .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
     .action(async (flags: RunFlags) => {
       const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
       if (!(speed > 0)) throw new ConfigError("--speed", `must be a positive number or "max", got "${flags.speed}"`);
@@ -91,6 +93,7 @@ export function runCommand(): Command {
         outPath,
         fileBytesMax: flags.fileBytesMax,
         zAlarm: flags.zAlarm,
+        flushIntervalMs: parseDuration(flags.flushInterval),
         summaryIntervalMs: parseDuration(flags.summaryInterval),
         console: process.stdout,
         stop,
