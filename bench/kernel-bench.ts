@@ -829,7 +829,7 @@ async function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measure
   const workers = 2;
   let sum: NeumaierSum | null = new NeumaierSum();
   const engine = new StreamEngine({
-    kernel: rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE }),
+    kernels: [rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE })],
     workers,
     groups: cfg.groups,
     keysMax: cfg.keys,
@@ -838,7 +838,7 @@ async function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measure
     reorderRecordsPerKeyMax: 1,
   }, {
     onOutput(chunk: OutputChunk): void {
-      sum?.addRows(chunk.out, 0, chunk.length);
+      sum?.addRows(chunk.outs[0], 0, chunk.length);
     },
   });
   try {

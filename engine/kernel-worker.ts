@@ -4,7 +4,7 @@
  */
 import { workerData } from "node:worker_threads";
 import { instantiateKernels, type KernelExports } from "./kernel-module.js";
-import type { KernelTask, KernelWorkerData } from "./kernel-pool.js";
+import { runCalls, type KernelTask, type KernelWorkerData } from "./kernel-pool.js";
 
 const data = workerData as KernelWorkerData;
 const kernels = instantiateKernels(data.memory, data.module);
@@ -12,11 +12,7 @@ const entries = kernels as unknown as Record<string, (...args: number[]) => numb
 
 /** Runs the task; returns [the kernel's result, milliseconds spent in it] (the pool's busy time). */
 export default function runKernelTask(task: KernelTask): [number, number] {
-  const fn = entries[task.fn];
-  if (typeof fn !== "function") throw new TypeError(`unknown kernel entry point "${task.fn}"`);
-  const t0 = performance.now();
-  const result = fn(...task.args);
-  return [result, performance.now() - t0];
+  return runCalls(entries, task);
 }
 
 export type { KernelExports };

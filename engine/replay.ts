@@ -59,7 +59,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, truncated: 0, keys: 0, seconds: 0 };
   const engine = new StreamEngine(
     {
-      kernel,
+      kernels: [kernel],
       workers: options.workers,
       groups: Math.min(8, options.keysMax),
       keysMax: options.keysMax,
@@ -70,7 +70,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     {
       onOutput(chunk: OutputChunk) {
         for (let i = 0; i < chunk.length; i++) {
-          const row = chunk.out.subarray(i * chunk.outFields, (i + 1) * chunk.outFields);
+          const row = chunk.outs[0].subarray(i * chunk.outFields[0], (i + 1) * chunk.outFields[0]);
           let flags = (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0;
           if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) {
             flags |= ROW_WINDOW_TRUNCATED;

@@ -54,7 +54,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const keyJson: string[] = [];
   const engine = new StreamEngine(
     {
-      kernel: rollingKernel(o.rolling),
+      kernels: [rollingKernel(o.rolling)],
       workers: o.workers,
       groups: Math.min(o.groups, keys.length),
       keysMax: Math.max(keys.length, Math.min(o.groups, keys.length)),
@@ -65,7 +65,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     {
       onOutput(chunk: OutputChunk) {
         for (let i = 0; i < chunk.length; i++) {
-          const row = chunk.out.subarray(i * chunk.outFields, (i + 1) * chunk.outFields);
+          const row = chunk.outs[0].subarray(i * chunk.outFields[0], (i + 1) * chunk.outFields[0]);
           const z = row[8];
           if (Math.abs(z) >= o.zAlarm) anomalies++;
           if (file === null) continue;

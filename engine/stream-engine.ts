@@ -35,7 +35,8 @@ export interface StreamKernel {
 }
 
 export interface StreamEngineOptions {
-  kernel: StreamKernel;
+  /** The analyses, run in this order on every buffer; each key has a state block per analysis. */
+  kernels: readonly StreamKernel[];
   /** Worker threads; 0 runs kernels on the engine thread. */
   workers: number;
   /** Key groups: the unit of parallelism and of ordering. */
@@ -55,7 +56,7 @@ export const DEFAULT_ENGINE_OPTIONS = {
   batchRecordsMax: 4096,
   lateness: null,
   reorderRecordsPerKeyMax: 65536,
-} as const satisfies Omit<StreamEngineOptions, "kernel">;
+} as const satisfies Omit<StreamEngineOptions, "kernels">;
 
 /** Record flag: the record's time is behind the newest time its key had when it arrived. */
 export const FLAG_OUT_OF_ORDER = 1;
@@ -69,9 +70,9 @@ export interface OutputChunk {
   flags: Uint8Array;
   times: Float64Array;
   values: Float64Array;
-  /** `length` rows of `outFields` f64. */
-  out: Float64Array;
-  outFields: number;
+  /** Per analysis (in `kernels` order): `length` rows of `outFields[k]` f64. */
+  outs: Float64Array[];
+  outFields: readonly number[];
 }
 
 export interface EngineSinks {
@@ -111,18 +112,36 @@ export class StreamEngine {
   private failure: Error | null = null;
   private serial: Promise<unknown> = Promise.resolve();
   private readonly counts = { recordsIn: 0, recordsOut: 0, recordsLate: 0, recordsOutOfOrder: 0, tasks: 0, inFlight: 0 };
+  /** Byte offset of each analysis's state inside a key's block. */
+  private readonly stateOffsets: number[];
+  private readonly stateStride: number;
+  private readonly outFields: number[];
+  /** f64 offset of each analysis's output rows inside a buffer's out region. */
+  private readonly outOffsets: number[];
 
   constructor(options: StreamEngineOptions, private readonly sinks: EngineSinks) {
     validateEngineOptions(options);
     this.options = options;
     const slotsPerGroup = Math.ceil(options.keysMax / options.groups);
     this.keys = new KeyDictionary(options.groups, slotsPerGroup);
+    this.stateOffsets = [];
+    this.outFields = options.kernels.map((k) => k.outFields);
+    this.outOffsets = [];
+    let stride = 0;
+    let fields = 0;
+    for (const k of options.kernels) {
+      this.stateOffsets.push(stride);
+      this.outOffsets.push(fields * options.batchRecordsMax);
+      stride += k.stateBytesPerKey;
+      fields += k.outFields;
+    }
+    this.stateStride = stride;
     this.layout = new MemoryLayout({
       groups: options.groups,
       slotsPerGroup,
-      stateStride: options.kernel.stateBytesPerKey,
+      stateStride: stride,
       batchRecordsMax: options.batchRecordsMax,
-      outFields: options.kernel.outFields,
+      outFields: fields,
     });
     this.memory = createSharedMemory(this.layout.pages);
     this.kernels = instantiateKernels(this.memory);
@@ -138,7 +157,25 @@ export class StreamEngine {
   /** The id of a key, creating and initialising its state on first sight. */
   internKey(name: string): number {
     return this.keys.intern(name, (id) => {
-      this.options.kernel.initKey(this.kernels, this.layout.statePtr(this.keys.group(id), this.keys.slot(id)));
+      const block = this.layout.statePtr(this.keys.group(id), this.keys.slot(id));
+      this.options.kernels.forEach((k, i) => k.initKey(this.kernels, block + this.stateOffsets[i]));
+    });
+  }
+
+  /**
+   * Runs `fn` on one key's state block of analysis `kernelIndex`, on the engine thread, once no
+   * task of the key's group is in flight (limits changes, re-baselines). Ordered with `push`:
+   * records accepted before this call are processed with the old state.
+   */
+  withKeyState<T>(keyId: number, kernelIndex: number, fn: (kernels: KernelExports, statePtr: number) => T): Promise<T> {
+    return this.exclusive(async () => {
+      const group = this.keys.group(keyId);
+      const gb = this.groups[group];
+      if (gb.count > 0) await this.dispatch(group);
+      await gb.inFlight;
+      this.throwIfFailed();
+      const block = this.layout.statePtr(group, this.keys.slot(keyId));
+      return fn(this.kernels, block + this.stateOffsets[kernelIndex]);
     });
   }
 
@@ -257,11 +294,14 @@ export class StreamEngine {
     const which = gb.filling;
     const n = gb.count;
     const off = gb.offsets[which];
-    const k = this.options.kernel;
-    const args = [this.layout.statePtr(group, 0), k.stateBytesPerKey, off.slots, off.times, off.values, n, off.out, ...k.extraArgs];
+    const base = this.layout.statePtr(group, 0);
+    const calls = this.options.kernels.map((k, i) => ({
+      fn: k.processFn,
+      args: [base + this.stateOffsets[i], this.stateStride, off.slots, off.times, off.values, n, off.out + this.outOffsets[i] * 8, ...k.extraArgs],
+    }));
     this.counts.tasks++;
     this.counts.inFlight++;
-    gb.inFlight = this.executor.run({ fn: k.processFn, args }, group).then(
+    gb.inFlight = this.executor.run(calls.length === 1 ? calls[0] : { calls }, group).then(
       (processed) => {
         this.counts.inFlight--;
         if (processed !== n) throw new KernelTaskError(group, `kernel processed ${processed} of ${n} records`);
@@ -276,7 +316,7 @@ export class StreamEngine {
 
   private deliver(gb: GroupBuffers, which: 0 | 1, n: number): void {
     const off = gb.offsets[which];
-    const outFields = this.options.kernel.outFields;
+    const outBase = off.out >>> 3;
     this.counts.recordsOut += n;
     this.sinks.onOutput({
       group: gb.group,
@@ -286,8 +326,8 @@ export class StreamEngine {
       flags: gb.flags[which],
       times: this.f64.subarray(off.times >>> 3, (off.times >>> 3) + n),
       values: this.f64.subarray(off.values >>> 3, (off.values >>> 3) + n),
-      out: this.f64.subarray(off.out >>> 3, (off.out >>> 3) + n * outFields),
-      outFields,
+      outs: this.outFields.map((f, i) => this.f64.subarray(outBase + this.outOffsets[i], outBase + this.outOffsets[i] + n * f)),
+      outFields: this.outFields,
     });
   }
 
@@ -309,8 +349,11 @@ export function validateEngineOptions(o: StreamEngineOptions): void {
   if (o.lateness !== null && !(o.lateness >= 0 && Number.isFinite(o.lateness))) {
     throw new ConfigError("lateness", `must be a finite duration ≥ 0 or null, got ${o.lateness}`);
   }
-  if (o.kernel.stateBytesPerKey % 8 !== 0) {
-    throw new ConfigError("kernel.stateBytesPerKey", `must be a multiple of 8, got ${o.kernel.stateBytesPerKey}`);
+  if (o.kernels.length === 0) throw new ConfigError("kernels", "at least one analysis is needed");
+  for (const k of o.kernels) {
+    if (k.stateBytesPerKey % 8 !== 0) {
+      throw new ConfigError(`${k.name}.stateBytesPerKey`, `must be a multiple of 8, got ${k.stateBytesPerKey}`);
+    }
   }
 }
 

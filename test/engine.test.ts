@@ -17,7 +17,7 @@ function seeded(seed: number): () => number {
 
 function engineOptions(overrides: Partial<StreamEngineOptions>): StreamEngineOptions {
   return {
-    kernel: rollingKernel({ window: { kind: "count", records: 4 }, alpha: 0.5, timeScale: 1 }),
+    kernels: [rollingKernel({ window: { kind: "count", records: 4 }, alpha: 0.5, timeScale: 1 })],
     workers: 2,
     groups: 8,
     keysMax: 1024,
@@ -44,7 +44,7 @@ describe("engine - per-key order", () => {
           seen.set(id, k);
           // The value of a key's k-th record is k; a kernel that saw the key in order reports
           // min = max(0, k − 3) over the count window of 4 and max = k.
-          const row = chunk.out.subarray(i * chunk.outFields, (i + 1) * chunk.outFields);
+          const row = chunk.outs[0].subarray(i * chunk.outFields[0], (i + 1) * chunk.outFields[0]);
           if (chunk.values[i] !== k || row[4] !== Math.max(0, k - 3) || row[5] !== k) violations++;
           rows++;
         }
@@ -181,5 +181,55 @@ describe("engine - limits and bad input", () => {
     expect(() => new StreamEngine(engineOptions({ groups: 0 }), { onOutput() {} })).toThrow(ConfigError);
     expect(() => new StreamEngine(engineOptions({ keysMax: 4, groups: 8 }), { onOutput() {} })).toThrow(ConfigError);
     expect(() => new StreamEngine(engineOptions({ keysMax: 10_000_000, batchRecordsMax: 65536, groups: 4096 }), { onOutput() {} })).toThrow(ConfigError);
+  });
+});
+
+describe("engine - several analyses per key", () => {
+  it("runs each analysis on its own state and output, equal to running it alone", async () => {
+    const w4 = rollingKernel({ window: { kind: "count", records: 4 }, alpha: 0.5, timeScale: 1 });
+    const w9 = rollingKernel({ window: { kind: "count", records: 9 }, alpha: 0.1, timeScale: 1 });
+    const rand = seeded(5);
+    const batch = allocateBatch(3000);
+    const collect = async (kernels: typeof w4[]) => {
+      const rows = new Map<number, number[][]>();
+      const engine = new StreamEngine(engineOptions({ kernels, workers: 2, groups: 4 }), {
+        onOutput(chunk) {
+          for (let i = 0; i < chunk.length; i++) {
+            rows.set(chunk.positions[i], chunk.outs.map((o, k) => Array.from(o.subarray(i * chunk.outFields[k], (i + 1) * chunk.outFields[k]))));
+          }
+        },
+      });
+      for (let k = 0; k < 7; k++) engine.internKey(`k${k}`);
+      await engine.push(batch);
+      await engine.close();
+      return rows;
+    };
+    for (let i = 0; i < 3000; i++) appendRecord(batch, i % 7, i, Math.round(rand() * 1000) / 10, i);
+    const both = await collect([w4, w9]);
+    const only4 = await collect([w4]);
+    const only9 = await collect([w9]);
+    expect(both.size).toBe(3000);
+    for (let i = 0; i < 3000; i++) {
+      expect(both.get(i)?.[0]).toEqual(only4.get(i)?.[0]);
+      expect(both.get(i)?.[1]).toEqual(only9.get(i)?.[0]);
+    }
+  });
+
+  it("changes a key's state between records in order (withKeyState)", async () => {
+    const seen: number[] = [];
+    const engine = new StreamEngine(engineOptions({ workers: 2, groups: 2, batchRecordsMax: 8 }), {
+      onOutput(chunk) {
+        for (let i = 0; i < chunk.length; i++) seen.push(chunk.outs[0][i * chunk.outFields[0]]);
+      },
+    });
+    const id = engine.internKey("k");
+    const batch = allocateBatch(5);
+    for (let i = 0; i < 5; i++) appendRecord(batch, id, i, i, i);
+    await engine.push(batch);
+    // Re-initialise the key's window: the next records start counting from 1 again.
+    await engine.withKeyState(id, 0, (kernels, ptr) => kernels.rollingInit(ptr, 0, 4, 0, 0.5, 1));
+    await engine.push(batch);
+    await engine.close();
+    expect(seen).toEqual([1, 2, 3, 4, 4, 1, 2, 3, 4, 4]);
   });
 });
