@@ -1,28 +1,29 @@
 /**
  * Replay's per-row output in input order. Rows finish out of order (key groups run in parallel);
- * each row's result waits here — in typed columns, not strings, so a million rows cost no
- * garbage-collector time — until every earlier row is done, then leaves as one NDJSON line.
- * Holds only the rows between the oldest unfinished and the newest read, which the engine's
- * bounded buffers keep small; the columns grow (doubling) when that span does.
+ * each row's results wait here — in typed columns, not strings, so a million rows cost no
+ * garbage-collector time — until every earlier row is done, then leave as one NDJSON line with
+ * the members of every analysis. Holds only the rows between the oldest unfinished and the
+ * newest read, which the engine's bounded buffers keep small; the columns grow (doubling) when
+ * that span does.
  */
-import { ROLLING_FIELDS } from "../operators/rolling.js";
 import type { LineBuffer } from "./line-buffer.js";
 import { formatStatistic } from "./number-format.js";
 
+/** How one analysis's rows are stored and written. */
+export interface OutputAnalysis {
+  fields: number;
+  rowJson(row: Float64Array): string;
+  nullJson: string;
+}
+
 const enum RowState {
   Pending = 0,
-  Stats = 1,
-  /** Processed, but the count window is not full yet: statistics null. */
-  NotFull = 2,
-  Late = 3,
-  Rejected = 4,
+  Done = 1,
+  Late = 2,
+  Rejected = 3,
 }
 
 export const ROW_OUT_OF_ORDER = 1;
-export const ROW_WINDOW_TRUNCATED = 2;
-
-const FIELDS = ROLLING_FIELDS.length;
-const NULL_STATS = ROLLING_FIELDS.map((f) => `"${f}":null`).join(",");
 
 export class ReplayOutput {
   /** Row number at `head`. */
@@ -34,18 +35,29 @@ export class ReplayOutput {
   private flags: Uint8Array;
   private keyIds: Int32Array;
   private values: Float64Array;
-  private stats: Float64Array;
+  private results: Float64Array;
   private timestamps: string[];
   private errors: (string | undefined)[];
+  private readonly rowFields: number;
+  private readonly offsets: number[];
+  private readonly nullJson: string;
 
-  constructor(private readonly keyJson: (keyId: number) => string, initialRows = 1 << 14) {
+  constructor(private readonly keyJson: (keyId: number) => string, private readonly analyses: readonly OutputAnalysis[], initialRows = 1 << 14) {
+    this.offsets = [];
+    let fields = 0;
+    for (const a of analyses) {
+      this.offsets.push(fields);
+      fields += a.fields;
+    }
+    this.rowFields = fields;
+    this.nullJson = analyses.map((a) => a.nullJson).join(",");
     const cap = 1 << Math.ceil(Math.log2(Math.max(16, initialRows)));
     this.mask = cap - 1;
     this.state = new Uint8Array(cap);
     this.flags = new Uint8Array(cap);
     this.keyIds = new Int32Array(cap);
     this.values = new Float64Array(cap);
-    this.stats = new Float64Array(cap * FIELDS);
+    this.results = new Float64Array(cap * fields);
     this.timestamps = new Array<string>(cap).fill("");
     this.errors = new Array<string | undefined>(cap).fill(undefined);
   }
@@ -68,15 +80,13 @@ export class ReplayOutput {
     this.errors[i] = undefined;
   }
 
-  /** A processed row; `stats` holds the kernel's fields, used only when `windowFull`. */
-  complete(row: number, value: number, stats: Float64Array, windowFull: boolean, flags: number): void {
+  /** A processed row: `rows[k]` is analysis k's output row for it. */
+  complete(row: number, value: number, rows: readonly Float64Array[], flags: number): void {
     const i = this.slot(row);
     this.values[i] = value;
     this.flags[i] = flags;
-    if (windowFull) {
-      this.stats.set(stats.subarray(0, FIELDS), i * FIELDS);
-      this.state[i] = RowState.Stats;
-    } else this.state[i] = RowState.NotFull;
+    for (let k = 0; k < rows.length; k++) this.results.set(rows[k].subarray(0, this.analyses[k].fields), i * this.rowFields + this.offsets[k]);
+    this.state[i] = RowState.Done;
   }
 
   late(row: number, value: number): void {
@@ -106,27 +116,21 @@ export class ReplayOutput {
     const prefix = `{"row":${row},"key":${this.keyJson(this.keyIds[i])},"timestamp":${this.timestamps[i]},"value":`;
     switch (this.state[i] as RowState) {
       case RowState.Rejected:
-        return `${prefix}null,${NULL_STATS},"error":${JSON.stringify(this.errors[i])}}\n`;
+        return `${prefix}null,${this.nullJson},"error":${JSON.stringify(this.errors[i])}}\n`;
       case RowState.Late:
-        return `${prefix}${this.values[i]},${NULL_STATS},"late":true}\n`;
-      case RowState.NotFull:
-        return `${prefix}${this.values[i]},${NULL_STATS}${this.flagsJson(i)}}\n`;
+        return `${prefix}${formatStatistic(this.values[i])},${this.nullJson},"late":true}\n`;
       default: {
-        const s = this.stats;
-        const o = i * FIELDS;
-        return (
-          `${prefix}${this.values[i]},"count":${s[o]},"mean":${formatStatistic(s[o + 1])},"std":${formatStatistic(s[o + 2])},` +
-          `"std_pop":${formatStatistic(s[o + 3])},"min":${formatStatistic(s[o + 4])},"max":${formatStatistic(s[o + 5])},"slope":${formatStatistic(s[o + 6])},` +
-          `"ewma":${formatStatistic(s[o + 7])},"z":${formatStatistic(s[o + 8])}${this.flagsJson(i)}}\n`
-        );
+        let members = "";
+        const base = i * this.rowFields;
+        for (let k = 0; k < this.analyses.length; k++) {
+          const a = this.analyses[k];
+          const start = base + this.offsets[k];
+          members += `,${a.rowJson(this.results.subarray(start, start + a.fields))}`;
+        }
+        const ooo = this.flags[i] & ROW_OUT_OF_ORDER ? ',"out_of_order":true' : "";
+        return `${prefix}${formatStatistic(this.values[i])}${members}${ooo}}\n`;
       }
     }
-  }
-
-  private flagsJson(i: number): string {
-    const f = this.flags[i];
-    if (f === 0) return "";
-    return (f & ROW_OUT_OF_ORDER ? ',"out_of_order":true' : "") + (f & ROW_WINDOW_TRUNCATED ? ',"window_truncated":true' : "");
   }
 
   private slot(row: number): number {
@@ -139,25 +143,24 @@ export class ReplayOutput {
 
   private grow(): void {
     const cap = (this.mask + 1) * 2;
-    const order = (k: number) => (this.head + k) & this.mask;
+    const f = this.rowFields;
     const state = new Uint8Array(cap);
     const flags = new Uint8Array(cap);
     const keyIds = new Int32Array(cap);
     const values = new Float64Array(cap);
-    const stats = new Float64Array(cap * FIELDS);
+    const results = new Float64Array(cap * f);
     const timestamps = new Array<string>(cap).fill("");
     const errors = new Array<string | undefined>(cap).fill(undefined);
     for (let k = 0; k < this.size; k++) {
-      const i = order(k);
+      const i = (this.head + k) & this.mask;
       state[k] = this.state[i];
       flags[k] = this.flags[i];
       keyIds[k] = this.keyIds[i];
       values[k] = this.values[i];
-      stats.set(this.stats.subarray(i * FIELDS, (i + 1) * FIELDS), k * FIELDS);
+      results.set(this.results.subarray(i * f, (i + 1) * f), k * f);
       timestamps[k] = this.timestamps[i];
       errors[k] = this.errors[i];
     }
-    Object.assign(this, { state, flags, keyIds, values, stats, timestamps, errors, head: 0, mask: cap - 1 });
+    Object.assign(this, { state, flags, keyIds, values, results, timestamps, errors, head: 0, mask: cap - 1 });
   }
 }
-

@@ -1,6 +1,7 @@
 /**
- * `linewatch replay`: a file (or stdin) through one analysis, one NDJSON line out per input
- * row, in input order. The contract of the output is in README.md ("linewatch replay").
+ * `linewatch replay`: a file (or stdin) through one or more analyses, one NDJSON line out per
+ * input row, in input order, with the members of every analysis merged. The contract of the
+ * output is in README.md ("linewatch replay").
  */
 import { basename, extname } from "node:path";
 import type { Writable } from "node:stream";
@@ -8,23 +9,21 @@ import { allocateBatch, appendRecord } from "./batch.js";
 import { ConfigError } from "./errors.js";
 import { LineBuffer } from "./line-buffer.js";
 import { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
-import { ReplayOutput, ROW_OUT_OF_ORDER, ROW_WINDOW_TRUNCATED } from "./replay-output.js";
+import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
 import { FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { readTable, type TableHeader, type TableRow } from "../connectors/table-reader.js";
-import {
-  DEFAULT_ROLLING_ALPHA, ROLLING_FLAG_TRUNCATED, ROLLING_FLAGS_INDEX, rollingKernel, type RollingWindow,
-} from "../operators/rolling.js";
+import type { RecordAnalysis } from "../operators/analysis.js";
 
 export interface ReplayOptions {
   input: string;
-  window: RollingWindow;
+  /** The analyses, in output order; built for the time unit below (slope per second or per unit). */
+  analyses: readonly RecordAnalysis[];
   /** Key columns; undefined: machine_id,sensor_type where present, else one key for the file. */
   keyColumns?: string[];
   timeColumn: string;
   timeUnit: TimeUnit;
   /** Value column; undefined: sensor_value, else value. */
   valueColumn?: string;
-  alpha: number;
   /** Allowed lateness in time units; null: arrival order, out-of-order records flagged. */
   lateness: number | null;
   workers: number;
@@ -41,9 +40,10 @@ export interface ReplaySummary {
   rejected: number;
   late: number;
   outOfOrder: number;
-  truncated: number;
   keys: number;
   seconds: number;
+  /** Warnings from the analyses (e.g. truncated windows). */
+  notes: string[];
 }
 
 export const DEFAULT_REPLAY_BATCH_RECORDS = 1024;
@@ -51,15 +51,18 @@ export const DEFAULT_REPLAY_KEYS_MAX = 4096;
 
 export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const started = performance.now();
-  const timeScale = options.timeUnit === "ms" ? 1000 : 1;
-  const kernel = rollingKernel({ window: options.window, alpha: options.alpha, timeScale });
-  const minCount = options.window.kind === "count" ? options.window.records : 1;
+  const analyses = options.analyses;
   const keyJson: string[] = [];
-  const lines = new ReplayOutput((id) => keyJson[id]);
-  const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, truncated: 0, keys: 0, seconds: 0 };
+  const keyNames: string[] = [];
+  const lines = new ReplayOutput(
+    (id) => keyJson[id],
+    analyses.map((a) => ({ fields: a.kernel.outFields, rowJson: (row: Float64Array) => a.rowJson(row), nullJson: a.nullJson })),
+  );
+  const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
+  const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
   const engine = new StreamEngine(
     {
-      kernels: [kernel],
+      kernels: analyses.map((a) => a.kernel),
       workers: options.workers,
       groups: Math.min(8, options.keysMax),
       keysMax: options.keysMax,
@@ -70,13 +73,17 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     {
       onOutput(chunk: OutputChunk) {
         for (let i = 0; i < chunk.length; i++) {
-          const row = chunk.outs[0].subarray(i * chunk.outFields[0], (i + 1) * chunk.outFields[0]);
-          let flags = (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0;
-          if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) {
-            flags |= ROW_WINDOW_TRUNCATED;
-            summary.truncated++;
+          const position = chunk.positions[i];
+          for (let k = 0; k < analyses.length; k++) {
+            const f = chunk.outFields[k];
+            rows[k] = chunk.outs[k].subarray(i * f, (i + 1) * f);
+            const observe = analyses[k].observe;
+            if (observe !== undefined) {
+              const keyId = chunk.keyIds[i];
+              observe(rows[k], { keyId, key: keyNames[keyId], position, time: chunk.times[i], value: chunk.values[i] });
+            }
           }
-          lines.complete(chunk.positions[i], chunk.values[i], row, row[0] >= minCount, flags);
+          lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0);
         }
       },
       onLate(record) {
@@ -87,7 +94,10 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   );
   const internKey = (name: string): number => {
     const id = engine.internKey(name);
-    if (keyJson[id] === undefined) keyJson[id] = JSON.stringify(name);
+    if (keyJson[id] === undefined) {
+      keyJson[id] = JSON.stringify(name);
+      keyNames[id] = name;
+    }
     return id;
   };
   let columns: Columns | null = null;
@@ -139,6 +149,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const m = engine.metrics();
   summary.outOfOrder = m.recordsOutOfOrder;
   summary.keys = m.keys;
+  summary.notes = analyses.flatMap((a) => a.notes?.() ?? []);
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
 }
@@ -197,5 +208,3 @@ function startProgress(sink: Writable | null, rows: () => number): { stop(): voi
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
-
-export { DEFAULT_ROLLING_ALPHA };

@@ -5,6 +5,8 @@
 import { ConfigError } from "../engine/errors.js";
 import type { KernelExports } from "../engine/kernel-module.js";
 import type { StreamKernel } from "../engine/stream-engine.js";
+import { formatStatistic } from "../engine/number-format.js";
+import type { RecordAnalysis } from "./analysis.js";
 
 /** Output fields of one record, in the kernel's row order. */
 export const ROLLING_FIELDS = ["count", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z"] as const;
@@ -87,5 +89,44 @@ export function rollingKernel(options: RollingOptions): StreamKernel {
     initKey(kernels: KernelExports, statePtr: number): void {
       kernels.rollingInit(statePtr, mode, cap, span, options.alpha, options.timeScale);
     },
+  };
+}
+
+/** JSON members of every field null: a record without statistics. */
+export const ROLLING_NULL_JSON = ROLLING_FIELDS.map((f) => `"${f}":null`).join(",");
+
+/**
+ * The rolling analysis for replay and the run job. Count windows report null statistics until a
+ * key's window holds N records; a row whose time window hit its capacity says so
+ * (`"window_truncated": true`) and is counted in the notes.
+ */
+export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { truncatedRows(): number } {
+  const kernel = rollingKernel(options);
+  const minCount = options.window.kind === "count" ? options.window.records : 1;
+  const capacity = rollingCapacity(options.window);
+  let truncated = 0;
+  return {
+    name: "rolling",
+    kernel,
+    nullJson: ROLLING_NULL_JSON,
+    rowJson(row: Float64Array): string {
+      if (row[0] < minCount) return ROLLING_NULL_JSON;
+      const members =
+        `"count":${row[0]},"mean":${formatStatistic(row[1])},"std":${formatStatistic(row[2])},` +
+        `"std_pop":${formatStatistic(row[3])},"min":${formatStatistic(row[4])},"max":${formatStatistic(row[5])},` +
+        `"slope":${formatStatistic(row[6])},"ewma":${formatStatistic(row[7])},"z":${formatStatistic(row[8])}`;
+      return (row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0 ? `${members},"window_truncated":true` : members;
+    },
+    observe(row: Float64Array): void {
+      if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;
+    },
+    notes(): string[] {
+      if (truncated === 0) return [];
+      return [
+        `${truncated} rows had a time window longer than its capacity (${capacity} records per key; ` +
+          `--window-records-max); their statistics cover only the newest records (marked "window_truncated")`,
+      ];
+    },
+    truncatedRows: () => truncated,
   };
 }

@@ -6,6 +6,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError } from "../engine/errors.js";
 import { runReplay, type ReplayOptions, type ReplaySummary } from "../engine/replay.js";
 import { sharedDataDir } from "./kit/shared-data.js";
+import { rollingAnalysis, type RollingWindow } from "../operators/rolling.js";
 
 const NAB = join(sharedDataDir(), "nab");
 const TRAFFIC = join(NAB, "realTraffic", "speed_6005.csv");
@@ -13,23 +14,26 @@ const TWEETS = join(NAB, "realTweets", "Twitter_volume_AAPL.csv");
 
 type Line = Record<string, number | string | boolean | null>;
 
-async function replay(overrides: Partial<ReplayOptions>): Promise<{ lines: Line[]; summary: ReplaySummary }> {
+type ReplayOverrides = Partial<ReplayOptions> & { window?: RollingWindow; alpha?: number };
+
+async function replay(overrides: ReplayOverrides): Promise<{ lines: Line[]; summary: ReplaySummary }> {
   const output = new PassThrough();
   const chunks: Buffer[] = [];
   output.on("data", (c: Buffer) => chunks.push(c));
+  const { window = { kind: "count", records: 64 }, alpha = 0.1, ...rest } = overrides;
+  const timeUnit = rest.timeUnit ?? "ms";
   const summary = await runReplay({
     input: TRAFFIC,
-    window: { kind: "count", records: 64 },
+    analyses: [rollingAnalysis({ window, alpha, timeScale: timeUnit === "ms" ? 1000 : 1 })],
     timeColumn: "timestamp",
-    timeUnit: "ms",
-    alpha: 0.1,
+    timeUnit,
     lateness: null,
     workers: 2,
     keysMax: 64,
     batchRecordsMax: 512,
     output,
     progress: null,
-    ...overrides,
+    ...rest,
   });
   const text = Buffer.concat(chunks).toString("utf8");
   return { lines: text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as Line), summary };
@@ -191,6 +195,16 @@ describe("replay - contract", () => {
     const { lines } = await replay({ input: csv, keyColumns: ["unit"], timeColumn: "cycle", timeUnit: "number", window: { kind: "time", span: 2, capacity: 16 } });
     expect(lines.map((l) => l.count)).toEqual([1, 2, 2, 2]);
     expect(lines[3]).toMatchObject({ key: "7", slope: 3, mean: 10.5 });
+  });
+
+  it("marks rows whose time window outgrew its capacity and says so in the notes", async () => {
+    const csv = join(dir, "dense.csv");
+    writeFileSync(csv, ["timestamp,value", ...[0, 1, 2, 3].map((t) => `${t},${t}`)].join("\n"));
+    const { lines, summary } = await replay({ input: csv, timeUnit: "number", window: { kind: "time", span: 100, capacity: 2 } });
+    expect(lines.map((l) => l.window_truncated ?? false)).toEqual([false, false, true, true]);
+    expect(lines[3]).toMatchObject({ count: 2, mean: 2.5 });
+    expect(summary.notes.length).toBe(1);
+    expect(summary.notes[0]).toMatch(/2 rows/);
   });
 
   it("names a missing column with ConfigError", async () => {

@@ -5,7 +5,7 @@ import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import type { TimeUnit } from "../event-time.js";
 import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, runReplay } from "../replay.js";
-import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, type RollingWindow } from "../../operators/rolling.js";
+import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling.js";
 import { DEFAULT_WORKERS } from "../kernel-pool.js";
 import { integerOption, numberOption } from "./options.js";
 
@@ -52,12 +52,11 @@ export function replayCommand(): Command {
       const output = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
       const summary = await runReplay({
         input,
-        window,
+        analyses: [rollingAnalysis({ window, alpha: flags.alpha, timeScale: flags.timeUnit === "ms" ? 1000 : 1 })],
         keyColumns: flags.key?.split(",").map((s) => s.trim()).filter((s) => s.length > 0),
         timeColumn: flags.time,
         timeUnit: flags.timeUnit,
         valueColumn: flags.value,
-        alpha: flags.alpha,
         lateness,
         workers: flags.workers,
         keysMax: flags.keysMax,
@@ -73,12 +72,7 @@ export function replayCommand(): Command {
             `out of order ${summary.outOfOrder}\n`,
         );
       }
-      if (summary.truncated > 0) {
-        process.stderr.write(
-          `replay: WARNING ${summary.truncated} rows had a time window longer than --window-records-max ` +
-            `(${flags.windowRecordsMax}); their statistics cover only the newest records (marked "window_truncated")\n`,
-        );
-      }
+      for (const note of summary.notes) process.stderr.write(`replay: WARNING ${note}\n`);
     });
 
   function windowOf(flags: ReplayFlags): RollingWindow {
