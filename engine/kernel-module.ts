@@ -18,6 +18,16 @@ export interface KernelExports {
     stateBase: number, stateStride: number, slots: number, times: number, values: number, n: number, out: number,
   ): number;
   memSum(ptr: number, bytes: number): number;
+  spcStateBytes(): number;
+  spcInit(
+    state: number, baselineN: number, sigmaMethod: number, k: number, h: number, lambda: number, L: number,
+    we4Run: number, n2Run: number, n3Run: number, n4Run: number, n7Run: number, n8Run: number,
+  ): void;
+  spcSetLimits(state: number, cl: number, sigma: number): void;
+  spcRebaseline(state: number, n: number): void;
+  spcProcess(
+    stateBase: number, stateStride: number, slots: number, times: number, values: number, n: number, out: number,
+  ): number;
 }
 
 /** Largest memory the module accepts (asconfig.json `maximumMemory`, in 64 KiB pages). */

@@ -2,3 +2,4 @@
 // memory, so each worker instantiates it once and can run any key group's task.
 export { rollingStateBytes, rollingInit, rollingProcess, ROLLING_OUT_FIELDS } from "./rolling";
 export { memSum } from "./memsum";
+export { spcStateBytes, spcInit, spcSetLimits, spcRebaseline, spcProcess, SPC_OUT_FIELDS } from "./spc";

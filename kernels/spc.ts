@@ -1,0 +1,384 @@
+// Statistical process control per key: an individuals chart with limits from a baseline (or set
+// from outside), Western Electric rules 1–4 and Nelson rules 1–8 over the key's last 32 values,
+// a tabular CUSUM and an EWMA chart with exact time-varying limits.
+//
+// Outputs per record, 15 f64 (NaN = null; every field but limits_version is null until the key
+// has limits):
+//   cl, ucl, lcl, sigma, zone, we_mask, nelson_mask, cusum_pos, cusum_neg, cusum_alarm,
+//   ewma, ewma_ucl, ewma_lcl, ewma_alarm, limits_version
+// we_mask bit r−1 = Western Electric rule r; nelson_mask bit r−1 = Nelson rule r.
+//
+// Definitions (pinned; the reference test/reference/spc-reference.ts implements the same):
+// - Baseline of N non-NaN records: cl = mean (Welford 1962 recurrence); sigma = sample std (n − 1,
+//   Welford's M2) or mean moving range / d2, d2 = 1.128 for moving ranges of 2 (Montgomery,
+//   Introduction to Statistical Quality Control, 6th ed., §6.4, individuals chart). UCL/LCL =
+//   cl ± 3σ.
+// - Zone: 0 on the centre line or NaN; otherwise ±1..±4, "beyond kσ" being exactly
+//   x > cl + k·σ (x < cl − k·σ) in f64, so a point on a threshold is not beyond it.
+// - Rules (Western Electric Statistical Quality Control Handbook, 1956; Nelson, "The Shewhart
+//   control chart — tests for special causes", J. Quality Technology 16(4), 1984): evaluated at
+//   every record once limits exist, over the history zoned with the current limits; a rule fires
+//   at every record that completes its pattern (no reset after a signal); zone-0 and NaN points
+//   break side runs and the 1σ runs, NaN breaks the trend and alternation runs.
+// - CUSUM: Montgomery §9.1 tabular form in data units, K = kσ, H = hσ:
+//   C⁺ = max(0, x − (cl + K) + C⁺), C⁻ = max(0, (cl − K) − x + C⁻); alarm when either > H.
+// - EWMA: Montgomery §9.2, z_i = λx_i + (1 − λ)z_{i−1}, z_0 = cl, limits
+//   cl ± Lσ·√(λ/(2 − λ)·(1 − (1 − λ)^{2i})); alarm when z is strictly outside.
+// CUSUM and EWMA restart at every limits change; NaN records leave them (and the baseline) as
+// they were.
+//
+// Run counters instead of window scans: each rule's pattern is a run ending at the newest point
+// (the same-side run, the 1σ runs, the monotone run, the alternating run), so a counter per run,
+// saturating at 32 (the longest run a rule may ask for), answers every rule in O(1). The
+// zone-dependent counters are rebuilt from the 32-value history whenever limits change (O(32)
+// per change), which is what "history is re-zoned with the new limits" requires. WE2 and WE3
+// look at the stored zones of the last 3 and 5 points.
+//
+// The kernel allocates nothing and keeps no globals: every byte it touches is in the state
+// block, the input columns or the output rows the caller passes.
+
+/** History length: the longest run any rule may be configured to (validated on the TS side). */
+const HIST_CAP: i32 = 32;
+/** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
+const D2: f64 = 1.128;
+
+// ---- state block layout (bytes); mirrored in operators/spc-layout.ts ----
+const BASE_TARGET: u32 = 0; //  i32  records the baseline in progress needs
+const SIGMA_METHOD: u32 = 4; // i32  0 = sample std, 1 = mean moving range / d2
+const WE4_RUN: u32 = 8; //      i32  run lengths of the run rules
+const N2_RUN: u32 = 12;
+const N3_RUN: u32 = 16;
+const N4_RUN: u32 = 20;
+const N7_RUN: u32 = 24;
+const N8_RUN: u32 = 28;
+const HAS_LIMITS: u32 = 32; //  i32  0/1
+const COLLECTING: u32 = 36; //  i32  0/1: a baseline is in progress
+const BASE_COUNT: u32 = 40; //  i32  non-NaN records in the baseline so far
+const HIST_LEN: u32 = 44; //    i32  values in the history ring (≤ HIST_CAP)
+const HIST_NEXT: u32 = 48; //   i32  ring position of the next value
+const SIDE_RUN: u32 = 52; //    i32  +n: last n points above cl, −n: below; 0 after a zone-0 point
+const IN1_RUN: u32 = 56; //     i32  last points with |zone| = 1
+const OUT1_RUN: u32 = 60; //    i32  last points with |zone| ≥ 2
+const TREND_LEN: u32 = 64; //   i32  points in the monotone run ending at the newest point
+const TREND_DIR: u32 = 68; //   i32  +1 increasing, −1 decreasing, 0 none yet
+const ALT_LEN: u32 = 72; //     i32  points in the alternating run ending at the newest point
+const ALT_LAST: u32 = 76; //    i32  sign of the newest difference (0: none)
+const VERSION: u32 = 80; //     i32  limits_version
+// 84: padding
+const CUSUM_K: u32 = 88; //     f64  k (in σ)
+const CUSUM_H: u32 = 96; //     f64  h (in σ)
+const LAMBDA: u32 = 104; //     f64  EWMA λ
+const EWMA_L: u32 = 112; //     f64  EWMA L (in σ of z)
+const CL: u32 = 120; //         f64
+const SIGMA: u32 = 128; //      f64
+const CUSUM_POS: u32 = 136; //  f64
+const CUSUM_NEG: u32 = 144; //  f64
+const EWMA_Z: u32 = 152; //     f64
+const EWMA_I: u32 = 160; //     f64  EWMA updates since the limits took effect
+const EWMA_DECAY: u32 = 168; // f64  (1 − λ)^{2i}
+const BASE_MEAN: u32 = 176; //  f64  Welford mean of the baseline so far
+const BASE_M2: u32 = 184; //    f64  Welford Σ(x − x̄)²
+const BASE_MR: u32 = 192; //    f64  Σ|x_j − x_{j−1}| over the baseline so far
+const BASE_PREV: u32 = 200; //  f64  the baseline's previous value
+const HIST: u32 = 208; //       f64 × HIST_CAP  raw values, ring
+const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
+const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
+
+export const SPC_OUT_FIELDS: i32 = 15;
+
+// Output row offsets (bytes).
+const O_CL: u32 = 0;
+const O_UCL: u32 = 8;
+const O_LCL: u32 = 16;
+const O_SIGMA: u32 = 24;
+const O_ZONE: u32 = 32;
+const O_WE: u32 = 40;
+const O_NELSON: u32 = 48;
+const O_CPOS: u32 = 56;
+const O_CNEG: u32 = 64;
+const O_CALARM: u32 = 72;
+const O_EWMA: u32 = 80;
+const O_EUCL: u32 = 88;
+const O_ELCL: u32 = 96;
+const O_EALARM: u32 = 104;
+const O_VERSION: u32 = 112;
+
+export function spcStateBytes(): i32 {
+  return (STATE_BYTES + 7) & ~7;
+}
+
+/**
+ * Zeroes the block and sets the parameters. baselineN = 0: no baseline, limits come only from
+ * spcSetLimits; otherwise the key's first baselineN non-NaN records form the baseline.
+ * Run lengths must be ≤ 32 (the TS side validates).
+ */
+export function spcInit(
+  state: usize, baselineN: i32, sigmaMethod: i32, k: f64, h: f64, lambda: f64, L: f64,
+  we4Run: i32, n2Run: i32, n3Run: i32, n4Run: i32, n7Run: i32, n8Run: i32,
+): void {
+  memory.fill(state, 0, spcStateBytes());
+  store<i32>(state, sigmaMethod, SIGMA_METHOD);
+  store<i32>(state, we4Run, WE4_RUN);
+  store<i32>(state, n2Run, N2_RUN);
+  store<i32>(state, n3Run, N3_RUN);
+  store<i32>(state, n4Run, N4_RUN);
+  store<i32>(state, n7Run, N7_RUN);
+  store<i32>(state, n8Run, N8_RUN);
+  store<f64>(state, k, CUSUM_K);
+  store<f64>(state, h, CUSUM_H);
+  store<f64>(state, lambda, LAMBDA);
+  store<f64>(state, L, EWMA_L);
+  store<f64>(state, NaN, CL);
+  store<f64>(state, NaN, SIGMA);
+  if (baselineN > 0) startBaseline(state, baselineN);
+}
+
+/** Fixes (or replaces) the limits from the next record on; cancels a baseline in progress. */
+export function spcSetLimits(state: usize, cl: f64, sigma: f64): void {
+  store<i32>(state, 0, COLLECTING);
+  installLimits(state, cl, sigma);
+}
+
+/**
+ * Collects a new baseline from the next n non-NaN records; the current limits (if any) stay in
+ * force until it completes. n ≤ 0 cancels a baseline in progress.
+ */
+export function spcRebaseline(state: usize, n: i32): void {
+  if (n > 0) startBaseline(state, n);
+  else store<i32>(state, 0, COLLECTING);
+}
+
+/**
+ * Processes n records of one key group. Record i belongs to the key whose state block is at
+ * stateBase + slots[i] * stateStride; records of each key are taken in the order given.
+ * Writes n rows of SPC_OUT_FIELDS f64 at out. Returns n. `times` is not read: the charts are
+ * over record order.
+ */
+export function spcProcess(
+  stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize,
+): i32 {
+  for (let i = 0; i < n; i++) {
+    const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
+    step(s, load<f64>(values + (<usize>i << 3)), out + <usize>i * (<usize>SPC_OUT_FIELDS << 3));
+  }
+  return n;
+}
+
+// ---- internals ----
+
+function startBaseline(s: usize, n: i32): void {
+  store<i32>(s, 1, COLLECTING);
+  store<i32>(s, n, BASE_TARGET);
+  store<i32>(s, 0, BASE_COUNT);
+  store<f64>(s, 0, BASE_MEAN);
+  store<f64>(s, 0, BASE_M2);
+  store<f64>(s, 0, BASE_MR);
+  store<f64>(s, NaN, BASE_PREV);
+}
+
+/** New limits: version + 1, CUSUM and EWMA restart, the history is re-zoned. */
+function installLimits(s: usize, cl: f64, sigma: f64): void {
+  store<f64>(s, cl, CL);
+  store<f64>(s, sigma, SIGMA);
+  store<i32>(s, 1, HAS_LIMITS);
+  store<i32>(s, load<i32>(s, VERSION) + 1, VERSION);
+  store<f64>(s, 0, CUSUM_POS);
+  store<f64>(s, 0, CUSUM_NEG);
+  store<f64>(s, cl, EWMA_Z);
+  store<f64>(s, 0, EWMA_I);
+  store<f64>(s, 1, EWMA_DECAY);
+  rezone(s, cl, sigma);
+}
+
+/** Zone of x: 0 on cl or NaN, else side × (1 + number of thresholds cl ± kσ, k = 1..3, beyond). */
+@inline function zoneOf(x: f64, cl: f64, sigma: f64): i32 {
+  if (x > cl) {
+    if (x > cl + 3 * sigma) return 4;
+    if (x > cl + 2 * sigma) return 3;
+    if (x > cl + 1 * sigma) return 2;
+    return 1;
+  }
+  if (x < cl) {
+    if (x < cl - 3 * sigma) return -4;
+    if (x < cl - 2 * sigma) return -3;
+    if (x < cl - 1 * sigma) return -2;
+    return -1;
+  }
+  return 0;
+}
+
+@inline function zoneAt(s: usize, pos: i32): i32 {
+  return <i32>load<i8>(s + ZONES + <usize>pos);
+}
+
+/** Ring position of the value `back` records before the newest (back = 0: the newest). */
+@inline function ringBack(s: usize, back: i32): i32 {
+  let p = load<i32>(s, HIST_NEXT) - 1 - back;
+  if (p < 0) p += HIST_CAP;
+  return p;
+}
+
+/** Updates the side and 1σ run counters with the zone z of the newest point. */
+@inline function advanceZoneRuns(s: usize, z: i32): void {
+  const side = load<i32>(s, SIDE_RUN);
+  let next = 0;
+  if (z > 0) next = side > 0 ? min(side + 1, HIST_CAP) : 1;
+  else if (z < 0) next = side < 0 ? max(side - 1, -HIST_CAP) : -1;
+  store<i32>(s, next, SIDE_RUN);
+  const a = abs(z);
+  store<i32>(s, a == 1 ? min(load<i32>(s, IN1_RUN) + 1, HIST_CAP) : 0, IN1_RUN);
+  store<i32>(s, a >= 2 ? min(load<i32>(s, OUT1_RUN) + 1, HIST_CAP) : 0, OUT1_RUN);
+}
+
+/** Zones every history value with (cl, sigma) and rebuilds the zone run counters, oldest first. */
+function rezone(s: usize, cl: f64, sigma: f64): void {
+  const len = load<i32>(s, HIST_LEN);
+  store<i32>(s, 0, SIDE_RUN);
+  store<i32>(s, 0, IN1_RUN);
+  store<i32>(s, 0, OUT1_RUN);
+  for (let back = len - 1; back >= 0; back--) {
+    const p = ringBack(s, back);
+    const z = zoneOf(load<f64>(s + HIST + (<usize>p << 3)), cl, sigma);
+    store<i8>(s + ZONES + <usize>p, <i8>z);
+    advanceZoneRuns(s, z);
+  }
+}
+
+/** Updates the monotone and alternating run counters with x (prev = the previous value or NaN). */
+function advanceShapeRuns(s: usize, prev: f64, x: f64): void {
+  if (isNaN(x)) {
+    store<i32>(s, 0, TREND_LEN); store<i32>(s, 0, TREND_DIR);
+    store<i32>(s, 0, ALT_LEN); store<i32>(s, 0, ALT_LAST);
+    return;
+  }
+  if (isNaN(prev)) {
+    store<i32>(s, 1, TREND_LEN); store<i32>(s, 0, TREND_DIR);
+    store<i32>(s, 1, ALT_LEN); store<i32>(s, 0, ALT_LAST);
+    return;
+  }
+  const d: i32 = x > prev ? 1 : x < prev ? -1 : 0;
+  if (d == 0) {
+    store<i32>(s, 1, TREND_LEN); store<i32>(s, 0, TREND_DIR);
+    store<i32>(s, 1, ALT_LEN); store<i32>(s, 0, ALT_LAST);
+    return;
+  }
+  const dir = load<i32>(s, TREND_DIR);
+  store<i32>(s, d == dir ? min(load<i32>(s, TREND_LEN) + 1, HIST_CAP) : 2, TREND_LEN);
+  store<i32>(s, d, TREND_DIR);
+  const last = load<i32>(s, ALT_LAST);
+  store<i32>(s, last == -d ? min(load<i32>(s, ALT_LEN) + 1, HIST_CAP) : 2, ALT_LEN);
+  store<i32>(s, d, ALT_LAST);
+}
+
+/** Points among the newest `window` whose zone is ≥ zMin (zMin > 0) or ≤ zMin (zMin < 0). */
+function countBeyond(s: usize, window: i32, zMin: i32): i32 {
+  let c = 0;
+  for (let back = 0; back < window; back++) {
+    const z = zoneAt(s, ringBack(s, back));
+    if (zMin > 0 ? z >= zMin : z <= zMin) c++;
+  }
+  return c;
+}
+
+function step(s: usize, x: f64, o: usize): void {
+  const len0 = load<i32>(s, HIST_LEN);
+  const prev = len0 > 0 ? load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3)) : NaN;
+  const hasLimits = load<i32>(s, HAS_LIMITS) != 0;
+  const cl = load<f64>(s, CL);
+  const sigma = load<f64>(s, SIGMA);
+  const z = hasLimits ? zoneOf(x, cl, sigma) : 0;
+
+  // Append to the history.
+  const p = load<i32>(s, HIST_NEXT);
+  store<f64>(s + HIST + (<usize>p << 3), x);
+  store<i8>(s + ZONES + <usize>p, <i8>z);
+  store<i32>(s, p + 1 == HIST_CAP ? 0 : p + 1, HIST_NEXT);
+  const len = len0 < HIST_CAP ? len0 + 1 : HIST_CAP;
+  store<i32>(s, len, HIST_LEN);
+  advanceZoneRuns(s, z);
+  advanceShapeRuns(s, prev, x);
+
+  if (hasLimits) {
+    if (!isNaN(x)) advanceCharts(s, x, cl, sigma);
+    writeRow(s, z, len, cl, sigma, o);
+  } else {
+    for (let f = 0; f < SPC_OUT_FIELDS - 1; f++) store<f64>(o + (<usize>f << 3), NaN);
+    store<f64>(o, 0, O_VERSION);
+  }
+
+  if (load<i32>(s, COLLECTING) != 0 && !isNaN(x)) addToBaseline(s, x);
+}
+
+function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
+  const K = load<f64>(s, CUSUM_K) * sigma;
+  store<f64>(s, max<f64>(0, x - (cl + K) + load<f64>(s, CUSUM_POS)), CUSUM_POS);
+  store<f64>(s, max<f64>(0, (cl - K) - x + load<f64>(s, CUSUM_NEG)), CUSUM_NEG);
+  const lambda = load<f64>(s, LAMBDA);
+  store<f64>(s, lambda * x + (1 - lambda) * load<f64>(s, EWMA_Z), EWMA_Z);
+  store<f64>(s, load<f64>(s, EWMA_I) + 1, EWMA_I);
+  const r = 1 - lambda;
+  store<f64>(s, load<f64>(s, EWMA_DECAY) * (r * r), EWMA_DECAY);
+}
+
+function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): void {
+  const a = abs(z);
+  const side = load<i32>(s, SIDE_RUN);
+  const sideRun = abs(side);
+  const n1 = a == 4;
+  // WE2 / WE3: the newest point itself beyond 2σ (1σ), and 2 of 3 (4 of 5) on its side.
+  const n5 = a >= 3 && len >= 3 && countBeyond(s, 3, z > 0 ? 3 : -3) >= 2;
+  const n6 = a >= 2 && len >= 5 && countBeyond(s, 5, z > 0 ? 2 : -2) >= 4;
+  const we4 = sideRun >= load<i32>(s, WE4_RUN);
+  const n2 = sideRun >= load<i32>(s, N2_RUN);
+  const n3 = load<i32>(s, TREND_LEN) >= load<i32>(s, N3_RUN);
+  const n4 = load<i32>(s, ALT_LEN) >= load<i32>(s, N4_RUN);
+  const n7 = load<i32>(s, IN1_RUN) >= load<i32>(s, N7_RUN);
+  const n8 = load<i32>(s, OUT1_RUN) >= load<i32>(s, N8_RUN);
+  const weMask = <i32>n1 | (<i32>n5 << 1) | (<i32>n6 << 2) | (<i32>we4 << 3);
+  const nelsonMask = <i32>n1 | (<i32>n2 << 1) | (<i32>n3 << 2) | (<i32>n4 << 3) |
+    (<i32>n5 << 4) | (<i32>n6 << 5) | (<i32>n7 << 6) | (<i32>n8 << 7);
+
+  const H = load<f64>(s, CUSUM_H) * sigma;
+  const cpos = load<f64>(s, CUSUM_POS);
+  const cneg = load<f64>(s, CUSUM_NEG);
+  const lambda = load<f64>(s, LAMBDA);
+  const ez = load<f64>(s, EWMA_Z);
+  const half = load<f64>(s, EWMA_L) * sigma * Math.sqrt(lambda / (2 - lambda) * (1 - load<f64>(s, EWMA_DECAY)));
+  const eucl = cl + half;
+  const elcl = cl - half;
+
+  store<f64>(o, cl, O_CL);
+  store<f64>(o, cl + 3 * sigma, O_UCL);
+  store<f64>(o, cl - 3 * sigma, O_LCL);
+  store<f64>(o, sigma, O_SIGMA);
+  store<f64>(o, <f64>z, O_ZONE);
+  store<f64>(o, <f64>weMask, O_WE);
+  store<f64>(o, <f64>nelsonMask, O_NELSON);
+  store<f64>(o, cpos, O_CPOS);
+  store<f64>(o, cneg, O_CNEG);
+  store<f64>(o, cpos > H || cneg > H ? 1 : 0, O_CALARM);
+  store<f64>(o, ez, O_EWMA);
+  store<f64>(o, eucl, O_EUCL);
+  store<f64>(o, elcl, O_ELCL);
+  store<f64>(o, ez > eucl || ez < elcl ? 1 : 0, O_EALARM);
+  store<f64>(o, <f64>load<i32>(s, VERSION), O_VERSION);
+}
+
+/** Welford's mean and M2, and the moving-range sum; installs the limits when the baseline is full. */
+function addToBaseline(s: usize, x: f64): void {
+  const count = load<i32>(s, BASE_COUNT) + 1;
+  store<i32>(s, count, BASE_COUNT);
+  const mean0 = load<f64>(s, BASE_MEAN);
+  const mean = mean0 + (x - mean0) / <f64>count;
+  store<f64>(s, mean, BASE_MEAN);
+  store<f64>(s, load<f64>(s, BASE_M2) + (x - mean0) * (x - mean), BASE_M2);
+  if (count > 1) store<f64>(s, load<f64>(s, BASE_MR) + Math.abs(x - load<f64>(s, BASE_PREV)), BASE_MR);
+  store<f64>(s, x, BASE_PREV);
+  if (count < load<i32>(s, BASE_TARGET)) return;
+  store<i32>(s, 0, COLLECTING);
+  const m = <f64>(count - 1);
+  const sigma = load<i32>(s, SIGMA_METHOD) == 1
+    ? load<f64>(s, BASE_MR) / m / D2
+    : Math.sqrt(load<f64>(s, BASE_M2) / m);
+  installLimits(s, mean, sigma);
+}
