@@ -14,6 +14,8 @@ export class RotatingFileSink {
   rotations = 0;
   private stream: WriteStream;
   private bytesInFile = 0;
+  /** One promise for every writer waiting on the same 'drain' (no listener per write). */
+  private drained: Promise<void> | null = null;
 
   constructor(readonly path: string, readonly fileBytesMax: number = DEFAULT_FILE_BYTES_MAX) {
     if (!Number.isInteger(fileBytesMax) || fileBytesMax < 1024) {
@@ -29,16 +31,20 @@ export class RotatingFileSink {
     if (this.bytesInFile > 0 && this.bytesInFile + bytes > this.fileBytesMax) this.rotate();
     this.bytesInFile += bytes;
     this.bytesWritten += bytes;
-    if (this.stream.write(text)) return undefined;
-    const stream = this.stream;
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error) => reject(e);
-      stream.once("error", onError);
-      stream.once("drain", () => {
-        stream.off("error", onError);
-        resolve();
+    if (this.stream.write(text) && this.drained === null) return undefined;
+    if (this.drained === null) {
+      const stream = this.stream;
+      this.drained = new Promise<void>((resolve, reject) => {
+        const onError = (e: Error) => reject(e);
+        stream.once("error", onError);
+        stream.once("drain", () => {
+          stream.off("error", onError);
+          this.drained = null;
+          resolve();
+        });
       });
-    });
+    }
+    return this.drained;
   }
 
   async close(): Promise<void> {

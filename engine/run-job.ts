@@ -1,6 +1,6 @@
 /**
- * The main job of `linewatch run`: the plant simulator → rolling statistics on the worker pool →
- * an NDJSON file of scores and a live console summary.
+ * The main job of `linewatch run`: the plant simulator → the analyses (rolling statistics, SPC)
+ * on the worker pool → an NDJSON file of scores, alert events, and a live console summary.
  *
  * Pacing: at `speed` 1 the simulator emits readings as their timestamps come due on the wall
  * clock (a live plant); at `speed` N, N times faster; `speed` Infinity as fast as the pool takes
@@ -13,11 +13,14 @@ import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-engine.js";
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
 import { PlantSimulator, appendColumnsToBatch, formatTimestamp, type SimulatorOptions } from "../connectors/simulator.js";
-import { rollingKernel, type RollingOptions } from "../operators/rolling.js";
+import type { RecordAnalysis } from "../operators/analysis.js";
+import type { SpcLimitsChange } from "../operators/spc.js";
+import { applySpcLimitsChange } from "../operators/spc.js";
 
 export interface RunJobOptions {
   simulator: Partial<SimulatorOptions>;
-  rolling: RollingOptions;
+  /** In output order; their members merge into one line per reading. */
+  analyses: readonly RecordAnalysis[];
   workers: number;
   groups: number;
   batchRecordsMax: number;
@@ -26,8 +29,15 @@ export interface RunJobOptions {
   /** Scores file (NDJSON), or null for none. */
   outPath: string | null;
   fileBytesMax: number;
-  /** |z| at or above this counts as an anomaly in the summary. */
+  /** |z| of the rolling analysis at or above this counts as an anomaly in the summary. */
   zAlarm: number;
+  /** Alert events counted so far (the caller's alert sink counts them), for the summary. */
+  alertsRaised?: () => number;
+  /**
+   * Limits changes to apply while running, polled every flush: key name → change. Applied in
+   * order with the stream, to the key's SPC state (analysis "spc").
+   */
+  limitsChanges?: () => Array<{ key: string; change: SpcLimitsChange }>;
   /** Live runs: longest a record waits in a partly filled buffer. */
   flushIntervalMs: number;
   /** Console summary interval; 0 for none. */
@@ -52,9 +62,14 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   let anomalies = 0;
   const lines = new LineBuffer();
   const keyJson: string[] = [];
+  const keyNames: string[] = [];
+  const analyses = o.analyses;
+  const rollingIndex = analyses.findIndex((a) => a.name === "rolling");
+  const spcIndex = analyses.findIndex((a) => a.name === "spc");
+  const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
   const engine = new StreamEngine(
     {
-      kernels: [rollingKernel(o.rolling)],
+      kernels: analyses.map((a) => a.kernel),
       workers: o.workers,
       groups: Math.min(o.groups, keys.length),
       keysMax: Math.max(keys.length, Math.min(o.groups, keys.length)),
@@ -65,23 +80,27 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     {
       onOutput(chunk: OutputChunk) {
         for (let i = 0; i < chunk.length; i++) {
-          const row = chunk.outs[0].subarray(i * chunk.outFields[0], (i + 1) * chunk.outFields[0]);
-          const z = row[8];
-          if (Math.abs(z) >= o.zAlarm) anomalies++;
-          if (file === null) continue;
-          const line =
-            `{${keyJson[chunk.keyIds[i]]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${formatStatistic(chunk.values[i])},` +
-            `"count":${row[0]},"mean":${formatStatistic(row[1])},"std":${formatStatistic(row[2])},"std_pop":${formatStatistic(row[3])},` +
-            `"min":${formatStatistic(row[4])},"max":${formatStatistic(row[5])},"slope":${formatStatistic(row[6])},` +
-            `"ewma":${formatStatistic(row[7])},"z":${formatStatistic(row[8])}}\n`;
-          lines.push(line);
+          const keyId = chunk.keyIds[i];
+          let members = "";
+          for (let k = 0; k < analyses.length; k++) {
+            const f = chunk.outFields[k];
+            rows[k] = chunk.outs[k].subarray(i * f, (i + 1) * f);
+            analyses[k].observe?.(rows[k], { keyId, key: keyNames[keyId], position: chunk.positions[i], time: chunk.times[i], value: chunk.values[i] });
+            if (file !== null) members += `,${analyses[k].rowJson(rows[k])}`;
+          }
+          if (rollingIndex >= 0 && Math.abs(rows[rollingIndex][8]) >= o.zAlarm) anomalies++;
+          if (file !== null) {
+            lines.push(`{${keyJson[keyId]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${formatStatistic(chunk.values[i])}${members}}\n`);
+          }
         }
       },
     },
   );
   const keyIds = new Uint32Array(keys.length);
   keys.forEach((k, i) => {
-    keyIds[i] = engine.internKey(`${k.machine_id}/${k.sensor_type}`);
+    const name = `${k.machine_id}/${k.sensor_type}`;
+    keyIds[i] = engine.internKey(name);
+    keyNames[keyIds[i]] = name;
     keyJson[keyIds[i]] = `"machine_id":${JSON.stringify(k.machine_id)},"sensor_type":${JSON.stringify(k.sensor_type)}`;
   });
   let stopped = false;
@@ -94,6 +113,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   let position = 0;
   let faults = 0;
   const summary = startSummary(o, engine, () => anomalies, () => faults, () => file?.bytesWritten ?? 0, t0);
+  if (!Number.isFinite(o.speed)) await applyLimitsChanges(engine, o, spcIndex);
   let lastFlush = t0;
   try {
     while (!stopped && !simulator.done) {
@@ -103,6 +123,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
         // scores are never older than that (plus one kernel task).
         if (performance.now() - lastFlush >= o.flushIntervalMs) {
           lastFlush = performance.now();
+          await applyLimitsChanges(engine, o, spcIndex);
           await engine.flush();
           if (file !== null && lines.bytes > 0) await file.write(lines.take());
         }
@@ -135,8 +156,21 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     bytesWritten: file?.bytesWritten ?? 0,
     seconds: (performance.now() - t0) / 1000,
   };
-  if (o.summaryIntervalMs > 0) o.console.write(summaryLine(result.metrics, result.seconds, anomalies, faults, result.bytesWritten, 0, result.metrics.kernelBusyMs / (result.seconds * 1000 * Math.max(1, result.metrics.workers))) + "\n");
+  if (o.summaryIntervalMs > 0) o.console.write(summaryLine(result.metrics, result.seconds, anomalies, faults, result.bytesWritten, 0, result.metrics.kernelBusyMs / (result.seconds * 1000 * Math.max(1, result.metrics.workers)), o.alertsRaised?.() ?? null) + "\n");
   return result;
+}
+
+async function applyLimitsChanges(engine: StreamEngine, o: RunJobOptions, spcIndex: number): Promise<void> {
+  const changes = o.limitsChanges?.() ?? [];
+  for (const { key, change } of changes) {
+    const id = engine.keys.lookup(key);
+    if (id < 0 || spcIndex < 0) {
+      o.console.write(`limits: no SPC key "${key}" — change ignored\n`);
+      continue;
+    }
+    await engine.withKeyState(id, spcIndex, (kernels, ptr) => applySpcLimitsChange(kernels, ptr, change));
+    o.console.write(`limits: ${key} ${change.kind === "set" ? `set to cl ${change.cl}, sigma ${change.sigma}` : `re-baselining on the next ${change.records} records`}\n`);
+  }
 }
 
 function startSummary(
@@ -154,20 +188,20 @@ function startSummary(
     lastIn = m.recordsIn;
     lastBusy = m.kernelBusyMs;
     lastT = now;
-    o.console.write(summaryLine(m, (now - t0) / 1000, anomalies(), faults(), bytes(), rate, busy) + "\n");
+    o.console.write(summaryLine(m, (now - t0) / 1000, anomalies(), faults(), bytes(), rate, busy, o.alertsRaised?.() ?? null) + "\n");
   }, o.summaryIntervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
 
 function summaryLine(
-  m: EngineMetrics, seconds: number, anomalies: number, faults: number, bytes: number, rate: number, busy: number,
+  m: EngineMetrics, seconds: number, anomalies: number, faults: number, bytes: number, rate: number, busy: number, alerts: number | null,
 ): string {
   const rateText = rate > 0 ? `${fmt(rate)} rec/s now, ` : "";
   return (
     `[${seconds.toFixed(1)} s] in ${fmt(m.recordsIn)} out ${fmt(m.recordsOut)} (${rateText}${fmt(m.recordsOut / Math.max(seconds, 1e-3))} rec/s avg) ` +
     `keys ${m.keys} tasks ${fmt(m.tasks)} kernels busy ${(busy * 100).toFixed(1)}% of ${Math.max(1, m.workers)} thread(s) | ` +
-    `faults injected ${faults}, |z| alarms ${anomalies} | file ${(bytes / 1048576).toFixed(1)} MiB`
+    `faults injected ${faults}, |z| alarms ${anomalies}${alerts === null ? "" : `, SPC alert events ${alerts}`} | file ${(bytes / 1048576).toFixed(1)} MiB`
   );
 }
 

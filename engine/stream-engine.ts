@@ -30,8 +30,8 @@ export interface StreamKernel {
   /** Export called as fn(stateBase, stateStride, slots, times, values, n, out, ...extraArgs). */
   readonly processFn: keyof KernelExports;
   readonly extraArgs: readonly number[];
-  /** Initialises a new key's state block (runs on the engine thread). */
-  initKey(kernels: KernelExports, statePtr: number): void;
+  /** Initialises a new key's state block (runs on the engine thread); `key` is the key's name. */
+  initKey(kernels: KernelExports, statePtr: number, key: string): void;
 }
 
 export interface StreamEngineOptions {
@@ -158,7 +158,7 @@ export class StreamEngine {
   internKey(name: string): number {
     return this.keys.intern(name, (id) => {
       const block = this.layout.statePtr(this.keys.group(id), this.keys.slot(id));
-      this.options.kernels.forEach((k, i) => k.initKey(this.kernels, block + this.stateOffsets[i]));
+      this.options.kernels.forEach((k, i) => k.initKey(this.kernels, block + this.stateOffsets[i], name));
     });
   }
 

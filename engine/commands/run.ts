@@ -1,15 +1,18 @@
 /** `linewatch run`: flags → {@link runJob}. Default: the built-in plant simulator, live, until Ctrl-C. */
+import { readFileSync, statSync } from "node:fs";
 import { Command } from "commander";
 import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { DEFAULT_WORKERS } from "../kernel-pool.js";
 import { runJob } from "../run-job.js";
-import { DEFAULT_FILE_BYTES_MAX } from "../../connectors/rotating-file-sink.js";
+import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "../../connectors/rotating-file-sink.js";
 import { SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
-import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, type RollingWindow } from "../../operators/rolling.js";
+import type { SpcAlertEvent } from "../../operators/spc-alerts.js";
+import type { SpcLimitsChange } from "../../operators/spc.js";
+import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
 
-interface RunFlags {
+interface RunFlags extends AnalysisFlags {
   seed: number;
   machines: number;
   sensors?: string;
@@ -18,23 +21,21 @@ interface RunFlags {
   speed: string;
   duration?: string;
   records?: number;
-  window?: number;
-  span?: string;
-  windowRecordsMax: number;
-  alpha: number;
   workers: number;
   batchRecords: number;
   out: string;
   file: boolean;
+  alerts: string;
   fileBytesMax: number;
   zAlarm: number;
   summaryInterval: string;
   flushInterval: string;
+  limitsControl?: string;
 }
 
 export function runCommand(): Command {
-  return new Command("run")
-    .description("run the main job: plant simulator → rolling statistics on the worker pool → scores file + live console summary")
+  const command = new Command("run")
+    .description("run the main job: plant simulator → analyses on the worker pool → scores and alerts files + live console summary")
     .option("--seed <n>", "simulator seed", integerOption("--seed", 0, Number.MAX_SAFE_INTEGER), 1)
     .option("--machines <n>", "simulated machines", integerOption("--machines", 1, 10_000), 8)
     .option("--sensors <list>", `sensor types, comma separated (default all: ${SENSOR_TYPES.join(",")})`)
@@ -43,62 +44,105 @@ export function runCommand(): Command {
     .option("--speed <x>", "simulated time per wall-clock time: 1 = live, 60 = a minute per second, max = as fast as possible", "1")
     .option("--duration <D>", "stop after D of simulated time (90s, 15m, 1h)")
     .option("--records <n>", "stop after n readings", integerOption("--records", 1, Number.MAX_SAFE_INTEGER))
-    .option("--window <N>", "count window of the rolling statistics (default 64)", integerOption("--window", 1, 65535))
-    .option("--span <D>", "time window instead of a count window")
-    .option("--window-records-max <n>", "most records a time window holds per key", integerOption("--window-records-max", 2, 65535), DEFAULT_TIME_WINDOW_CAPACITY)
-    .option("--alpha <a>", "EWMA smoothing factor", numberOption("--alpha"), DEFAULT_ROLLING_ALPHA)
     .option("--workers <n>", "worker threads", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
     .option("--batch-records <n>", "records per kernel task", integerOption("--batch-records", 1, 1 << 20), 4096)
-    .option("--out <file>", "NDJSON scores file", "out/rolling.ndjson")
+    .option("--out <file>", "NDJSON scores file", "out/scores.ndjson")
     .option("--no-file", "write no scores file")
+    .option("--alerts <file>", "NDJSON alert events (SPC rules, CUSUM, EWMA), opened and closed", "out/alerts.ndjson")
     .option("--file-bytes-max <n>", "rotate the scores file past this size (keeps one previous file)", integerOption("--file-bytes-max", 1024, Number.MAX_SAFE_INTEGER), DEFAULT_FILE_BYTES_MAX)
     .option("--z-alarm <z>", "|z| counted as an anomaly in the summary", numberOption("--z-alarm"), 4)
     .option("--summary-interval <D>", "console summary interval (0: none)", "1s")
     .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
-    .action(async (flags: RunFlags) => {
-      const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
-      if (!(speed > 0)) throw new ConfigError("--speed", `must be a positive number or "max", got "${flags.speed}"`);
-      if (flags.window !== undefined && flags.span !== undefined) throw new ConfigError("--window/--span", "give at most one");
-      const window: RollingWindow =
-        flags.span !== undefined
-          ? { kind: "time", span: parseDuration(flags.span), capacity: flags.windowRecordsMax }
-          : { kind: "count", records: flags.window ?? 64 };
-      const sensorTypes = flags.sensors?.split(",").map((s) => s.trim()) as SensorType[] | undefined;
-      let onStop: () => void = () => {};
-      const stop = new Promise<void>((resolve) => (onStop = resolve));
-      const signals = ["SIGINT", "SIGTERM"] as const;
-      for (const s of signals) process.once(s, onStop);
-      const outPath = flags.file ? flags.out : null;
-      process.stderr.write(
-        `linewatch run: simulator (${flags.machines} machines, ${flags.rate} Hz/sensor, seed ${flags.seed}) → rolling ` +
-          `${window.kind === "count" ? `window ${window.records}` : `span ${flags.span}`} on ${flags.workers} workers` +
-          `${outPath ? ` → ${outPath}` : ""}; speed ${flags.speed}. Ctrl-C stops.\n`,
-      );
-      const result = await runJob({
-        simulator: {
-          seed: flags.seed,
-          machines: flags.machines,
-          sensorTypes,
-          rateHz: flags.rate,
-          faultRate: flags.faultRate,
-          startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
-          durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
-          maxRecords: flags.records,
-        },
-        rolling: { window, alpha: flags.alpha, timeScale: 1000 },
-        workers: flags.workers,
-        groups: 16,
-        batchRecordsMax: flags.batchRecords,
-        speed,
-        outPath,
-        fileBytesMax: flags.fileBytesMax,
-        zAlarm: flags.zAlarm,
-        flushIntervalMs: parseDuration(flags.flushInterval),
-        summaryIntervalMs: parseDuration(flags.summaryInterval),
-        console: process.stdout,
-        stop,
-      });
-      for (const s of signals) process.off(s, onStop);
-      process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
+    .option(
+      "--limits-control <file>",
+      'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
+    );
+  return addAnalysisFlags(command, "rolling,spc").action(async (flags: RunFlags) => {
+    const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
+    if (!(speed > 0)) throw new ConfigError("--speed", `must be a positive number or "max", got "${flags.speed}"`);
+    const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
+    let alerts = 0;
+    const onAlert = (event: SpcAlertEvent): void => {
+      alerts++;
+      void alertsFile.write(JSON.stringify(event) + "\n");
+      if (event.state === "open" && event.severity === "high") {
+        process.stdout.write(`ALERT ${event.rule} ${event.key} ${new Date(event.opened_at).toISOString()}: ${event.description} (limits v${event.limits_version})\n`);
+      }
+    };
+    const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] });
+    const sensorTypes = flags.sensors?.split(",").map((s) => s.trim()) as SensorType[] | undefined;
+    let onStop: () => void = () => {};
+    const stop = new Promise<void>((resolve) => (onStop = resolve));
+    const signals = ["SIGINT", "SIGTERM"] as const;
+    for (const s of signals) process.once(s, onStop);
+    const outPath = flags.file ? flags.out : null;
+    process.stderr.write(
+      `linewatch run: simulator (${flags.machines} machines, ${flags.rate} Hz/sensor, seed ${flags.seed}) → ${analyses.map((a) => a.name).join(" + ")} ` +
+        `on ${flags.workers} workers${outPath ? ` → ${outPath}` : ""}, alerts → ${flags.alerts}; speed ${flags.speed}. Ctrl-C stops.\n`,
+    );
+    const result = await runJob({
+      simulator: {
+        seed: flags.seed,
+        machines: flags.machines,
+        sensorTypes,
+        rateHz: flags.rate,
+        faultRate: flags.faultRate,
+        startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
+        durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
+        maxRecords: flags.records,
+      },
+      analyses,
+      workers: flags.workers,
+      groups: 16,
+      batchRecordsMax: flags.batchRecords,
+      speed,
+      outPath,
+      fileBytesMax: flags.fileBytesMax,
+      zAlarm: flags.zAlarm,
+      alertsRaised: () => alerts,
+      limitsChanges: flags.limitsControl === undefined ? undefined : watchLimitsFile(flags.limitsControl),
+      flushIntervalMs: parseDuration(flags.flushInterval),
+      summaryIntervalMs: parseDuration(flags.summaryInterval),
+      console: process.stdout,
+      stop,
     });
+    await alertsFile.close();
+    for (const s of signals) process.off(s, onStop);
+    for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
+    process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
+  });
+}
+
+/** Polls `path`; each time its modification time changes, returns the changes it lists (once). */
+export function watchLimitsFile(path: string): () => Array<{ key: string; change: SpcLimitsChange }> {
+  let seen = 0;
+  return () => {
+    let mtime: number;
+    try {
+      mtime = statSync(path).mtimeMs;
+    } catch {
+      return [];
+    }
+    if (mtime === seen) return [];
+    seen = mtime;
+    return parseLimitsChanges(readFileSync(path, "utf8"), path);
+  };
+}
+
+export function parseLimitsChanges(text: string, source: string): Array<{ key: string; change: SpcLimitsChange }> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (cause) {
+    throw new ConfigError("--limits-control", `${source}: not JSON (${(cause as Error).message})`);
+  }
+  const list = (parsed as { changes?: unknown })?.changes;
+  if (!Array.isArray(list)) throw new ConfigError("--limits-control", `${source}: expected {"changes": [...]}`);
+  return list.map((entry: unknown, i: number) => {
+    const e = entry as { key?: unknown; cl?: unknown; sigma?: unknown; rebaseline?: unknown };
+    if (typeof e.key !== "string") throw new ConfigError("--limits-control", `${source}: change ${i} has no "key"`);
+    if (typeof e.rebaseline === "number") return { key: e.key, change: { kind: "rebaseline", records: e.rebaseline } as const };
+    if (typeof e.cl === "number" && typeof e.sigma === "number") return { key: e.key, change: { kind: "set", cl: e.cl, sigma: e.sigma } as const };
+    throw new ConfigError("--limits-control", `${source}: change ${i} needs "cl" and "sigma", or "rebaseline"`);
+  });
 }
