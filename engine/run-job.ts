@@ -12,7 +12,7 @@ import { LineBuffer } from "./line-buffer.js";
 import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-engine.js";
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
-import { PlantSimulator, appendColumnsToBatch, formatTimestamp, type SimulatorOptions } from "../connectors/simulator.js";
+import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SensorKey, type SimulatorOptions } from "../connectors/simulator.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
 import type { SpcLimitsChange } from "../operators/spc.js";
 import { applySpcLimitsChange } from "../operators/spc.js";
@@ -21,6 +21,18 @@ export interface RunJobOptions {
   simulator: Partial<SimulatorOptions>;
   /** In output order; their members merge into one line per reading. */
   analyses: readonly RecordAnalysis[];
+  /**
+   * Key the analyses by machine/sensor/operating mode instead of machine/sensor: a sensor's
+   * level in idle or maintenance differs from running, so a control chart (and a window) per
+   * mode is what shows faults rather than mode changes.
+   */
+  keyByMode: boolean;
+  /**
+   * With keyByMode: how long after a mode change a sensor's readings go to its "settling" key
+   * instead of the new mode's, so a mode's chart and windows see only settled readings (a
+   * first-order response needs about five time constants). Undefined: no settling key.
+   */
+  settleMs?: (key: SensorKey) => number;
   workers: number;
   groups: number;
   batchRecordsMax: number;
@@ -72,7 +84,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       kernels: analyses.map((a) => a.kernel),
       workers: o.workers,
       groups: Math.min(o.groups, keys.length),
-      keysMax: Math.max(keys.length, Math.min(o.groups, keys.length)),
+      keysMax: keys.length * (o.keyByMode ? OPERATING_MODES.length + 1 : 1),
       batchRecordsMax: o.batchRecordsMax,
       lateness: null,
       reorderRecordsPerKeyMax: 1,
@@ -96,12 +108,27 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       },
     },
   );
-  const keyIds = new Uint32Array(keys.length);
+  // Engine key id of (simulator key index, operating mode or settling): index · modes + mode.
+  const modeNames = [...OPERATING_MODES, "settling"];
+  const settling = OPERATING_MODES.length;
+  const modes = modeNames.length;
+  const settleMs = Float64Array.from(keys, (k) => (o.keyByMode && o.settleMs ? o.settleMs(k) : 0));
+  const lastMode = new Int16Array(keys.length).fill(-1);
+  const modeSince = new Float64Array(keys.length);
+  const keyIdOf = new Uint32Array(keys.length * modes);
   keys.forEach((k, i) => {
-    const name = `${k.machine_id}/${k.sensor_type}`;
-    keyIds[i] = engine.internKey(name);
-    keyNames[keyIds[i]] = name;
-    keyJson[keyIds[i]] = `"machine_id":${JSON.stringify(k.machine_id)},"sensor_type":${JSON.stringify(k.sensor_type)}`;
+    const base = `"machine_id":${JSON.stringify(k.machine_id)},"sensor_type":${JSON.stringify(k.sensor_type)}`;
+    for (let m = 0; m < modes; m++) {
+      if (!o.keyByMode && m > 0) {
+        keyIdOf[i * modes + m] = keyIdOf[i * modes];
+        continue;
+      }
+      const name = o.keyByMode ? `${k.machine_id}/${k.sensor_type}/${modeNames[m]}` : `${k.machine_id}/${k.sensor_type}`;
+      const id = engine.internKey(name);
+      keyIdOf[i * modes + m] = id;
+      keyNames[id] = name;
+      keyJson[id] = o.keyByMode ? `${base},"operating_mode":"${modeNames[m]}"` : base;
+    }
   });
   let stopped = false;
   void o.stop.then(() => {
@@ -136,7 +163,21 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       }
       const columns = simulator.nextColumns(want);
       batch.length = 0;
-      appendColumnsToBatch(columns, batch, position, keyIds);
+      for (let i = 0; i < columns.length; i++) {
+        const k = columns.keyIndex[i];
+        const mode = columns.modes[i];
+        if (mode !== lastMode[k]) {
+          // The first reading of a run starts settled: the simulator starts in steady state.
+          modeSince[k] = lastMode[k] === -1 ? -Infinity : columns.times[i];
+          lastMode[k] = mode;
+        }
+        const m = columns.times[i] - modeSince[k] < settleMs[k] ? settling : mode;
+        batch.keyIds[i] = keyIdOf[k * modes + m];
+        batch.times[i] = columns.times[i];
+        batch.values[i] = columns.values[i];
+        batch.positions[i] = position + i;
+      }
+      batch.length = columns.length;
       position += columns.length;
       faults += simulator.drainLabels().length;
       await engine.push(batch);

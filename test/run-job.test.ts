@@ -14,6 +14,7 @@ describe("run job - simulator to scores file", () => {
     const result = await runJob({
       simulator: { seed: 3, machines: 3, rateHz: 20, maxRecords: 20_000 },
       analyses: [rollingAnalysis({ window: { kind: "count", records: 16 }, alpha: 0.2, timeScale: 1000 })],
+      keyByMode: false,
       workers: 2,
       groups: 4,
       batchRecordsMax: 512,

@@ -6,7 +6,7 @@ import { ConfigError } from "../errors.js";
 import { DEFAULT_WORKERS } from "../kernel-pool.js";
 import { runJob } from "../run-job.js";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "../../connectors/rotating-file-sink.js";
-import { SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
+import { SENSOR_SPECS, SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
 import type { SpcAlertEvent } from "../../operators/spc-alerts.js";
 import type { SpcLimitsChange } from "../../operators/spc.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
@@ -31,7 +31,12 @@ interface RunFlags extends AnalysisFlags {
   summaryInterval: string;
   flushInterval: string;
   limitsControl?: string;
+  keyByMode: boolean;
+  settle?: string;
 }
+
+/** Readings within this many response time constants of a mode change are "settling" (e^-5 < 1%). */
+const SETTLE_TIME_CONSTANTS = 5;
 
 export function runCommand(): Command {
   const command = new Command("run")
@@ -52,6 +57,8 @@ export function runCommand(): Command {
     .option("--file-bytes-max <n>", "rotate the scores file past this size (keeps one previous file)", integerOption("--file-bytes-max", 1024, Number.MAX_SAFE_INTEGER), DEFAULT_FILE_BYTES_MAX)
     .option("--z-alarm <z>", "|z| counted as an anomaly in the summary", numberOption("--z-alarm"), 4)
     .option("--summary-interval <D>", "console summary interval (0: none)", "1s")
+    .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
+    .option("--settle <D>", "time after a mode change a sensor's readings count as settling (default: 5 response time constants of the sensor)")
     .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
     .option(
       "--limits-control <file>",
@@ -92,6 +99,8 @@ export function runCommand(): Command {
         maxRecords: flags.records,
       },
       analyses,
+      keyByMode: flags.keyByMode,
+      settleMs: flags.settle === undefined ? (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type].responseTimeMs : () => parseDuration(flags.settle as string),
       workers: flags.workers,
       groups: 16,
       batchRecordsMax: flags.batchRecords,
