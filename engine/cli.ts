@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { LinewatchError } from "./errors.js";
 import { benchCommand } from "./commands/bench.js";
 import { replayCommand } from "./commands/replay.js";
+import { rulesCommand } from "./commands/rules.js";
 import { runCommand } from "./commands/run.js";
 import { simulateCommand } from "./commands/simulate.js";
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     .addCommand(runCommand(), { isDefault: true })
     .addCommand(simulateCommand())
     .addCommand(replayCommand())
+    .addCommand(rulesCommand())
     .addCommand(benchCommand())
     .showHelpAfterError();
 }
