@@ -2,17 +2,11 @@ import { describe, expect, it } from "vitest";
 import { allocateBatch, appendRecord, BatchRejectedError, CapacityError, ConfigError, ReorderBuffer, StreamEngine } from "../engine/mod.js";
 import type { OutputChunk, PendingRecord, StreamEngineOptions } from "../engine/mod.js";
 import { rollingKernel } from "../operators/rolling.js";
+import { SeededRandom } from "./kit/kernel-harness.js";
 
 function seeded(seed: number): () => number {
-  // mulberry32: small, seeded, good enough to shuffle test input.
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new SeededRandom(seed);
+  return () => random.next();
 }
 
 function engineOptions(overrides: Partial<StreamEngineOptions>): StreamEngineOptions {

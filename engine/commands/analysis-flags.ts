@@ -44,7 +44,7 @@ export interface AnalysisFlags {
 /** Adds the analysis flags to a command; `defaultWindow` is the count window when none is given. */
 export function addAnalysisFlags(command: Command, defaultAnalysis: string): Command {
   const d = DEFAULT_SPC_PARAMS;
-  return command
+  command
     .option("--analysis <list>", `analyses, comma separated (${ANALYSES.join(", ")}); their fields merge into one line`, defaultAnalysis)
     .option("--window <N>", "rolling: count window, the last N records of each key", integerOption("--window", 1, 65535))
     .option("--span <D>", "rolling: time window of duration D (90s, 15m, 1h, 24h, 7d; a plain number with --time-unit number)")
@@ -57,15 +57,22 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
     .option("--cusum-k <k>", "spc: CUSUM reference value, in sigma", numberOption("--cusum-k"), d.cusumK)
     .option("--cusum-h <h>", "spc: CUSUM decision interval, in sigma", numberOption("--cusum-h"), d.cusumH)
     .option("--ewma-lambda <l>", "spc: EWMA chart weight λ", numberOption("--ewma-lambda"), d.ewmaLambda)
-    .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL)
+    .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL);
+  return addRunLengthFlags(command)
+    .option("--fa-budget <p>", "spc: false alarms per point a key may have in control; picks the rules that fit", numberOption("--fa-budget"))
+    .option("--spc-config <file>", 'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key');
+}
+
+/** The run lengths of the SPC run rules (also used by `linewatch rules`). */
+export function addRunLengthFlags(command: Command): Command {
+  const d = DEFAULT_SPC_PARAMS;
+  return command
     .option("--we4-run <n>", "spc: points on one side for WE4", integerOption("--we4-run", 2, 32), d.we4Run)
     .option("--n2-run <n>", "spc: points on one side for Nelson 2", integerOption("--n2-run", 2, 32), d.n2Run)
     .option("--n3-run <n>", "spc: points steadily rising or falling for Nelson 3", integerOption("--n3-run", 3, 32), d.n3Run)
     .option("--n4-run <n>", "spc: points alternating for Nelson 4", integerOption("--n4-run", 3, 32), d.n4Run)
     .option("--n7-run <n>", "spc: points within 1σ for Nelson 7", integerOption("--n7-run", 2, 32), d.n7Run)
-    .option("--n8-run <n>", "spc: points beyond 1σ for Nelson 8", integerOption("--n8-run", 2, 32), d.n8Run)
-    .option("--fa-budget <p>", "spc: false alarms per point a key may have in control; picks the rules that fit", numberOption("--fa-budget"))
-    .option("--spc-config <file>", 'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key');
+    .option("--n8-run <n>", "spc: points beyond 1σ for Nelson 8", integerOption("--n8-run", 2, 32), d.n8Run);
 }
 
 export interface AnalysisContext {

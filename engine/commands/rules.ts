@@ -7,7 +7,8 @@ import { Command } from "commander";
 import { NELSON_RULES, WE_RULES, spcRuleRate, type SpcRule } from "../../operators/spc-layout.js";
 import { ALL_RULES, rulesForBudget } from "../../operators/spc.js";
 import { DEFAULT_SPC_PARAMS, type SpcParams } from "../../operators/spc-layout.js";
-import { integerOption, numberOption } from "./options.js";
+import { numberOption } from "./options.js";
+import { addRunLengthFlags } from "./analysis-flags.js";
 
 interface RulesFlags {
   faBudget?: number;
@@ -61,15 +62,10 @@ export function ruleReports(params: SpcParams, budget?: number): { rules: RuleRe
 
 export function rulesCommand(): Command {
   const d = DEFAULT_SPC_PARAMS;
-  return new Command("rules")
+  const command = new Command("rules")
     .description("list the SPC rules with their false-alarm rates on in-control normal data, and which rules a budget turns on")
-    .option("--fa-budget <p>", "false alarms per point a key may have; shows the rules it allows", numberOption("--fa-budget"))
-    .option("--we4-run <n>", "points on one side for WE4", integerOption("--we4-run", 2, 32), d.we4Run)
-    .option("--n2-run <n>", "points on one side for Nelson 2", integerOption("--n2-run", 2, 32), d.n2Run)
-    .option("--n3-run <n>", "points rising or falling for Nelson 3", integerOption("--n3-run", 3, 32), d.n3Run)
-    .option("--n4-run <n>", "points alternating for Nelson 4", integerOption("--n4-run", 3, 32), d.n4Run)
-    .option("--n7-run <n>", "points within 1σ for Nelson 7", integerOption("--n7-run", 2, 32), d.n7Run)
-    .option("--n8-run <n>", "points beyond 1σ for Nelson 8", integerOption("--n8-run", 2, 32), d.n8Run)
+    .option("--fa-budget <p>", "false alarms per point a key may have; shows the rules it allows", numberOption("--fa-budget"));
+  return addRunLengthFlags(command)
     .option("--json", "print JSON")
     .action((flags: RulesFlags) => {
       const params = { ...d, ...flags };
