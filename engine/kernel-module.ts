@@ -18,6 +18,7 @@ export interface KernelExports {
     stateBase: number, stateStride: number, slots: number, times: number, values: number, n: number, out: number,
   ): number;
   memSum(ptr: number, bytes: number): number;
+  gatherColumn(dst: number, dstStride: number, dstCol: number, src: number, srcStride: number, srcCol: number, n: number): number;
   spcStateBytes(): number;
   spcInit(
     state: number, baselineN: number, sigmaMethod: number, k: number, h: number, lambda: number, L: number,

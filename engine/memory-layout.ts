@@ -2,6 +2,7 @@
  * Layout of the shared kernel memory: one region per key group.
  *
  *   [reserved: 64 KiB]                       (the kernel module's own static data, if any)
+ *   [static: staticBytes]                    (read-only data of the analyses, e.g. models)
  *   group 0: [state: slotsPerGroup × stateStride]
  *            [buffer 0: slots u32 × B | times f64 × B | values f64 × B | out f64 × B × outFields]
  *            [buffer 1: same]
@@ -24,6 +25,8 @@ export interface LayoutSpec {
   stateStride: number;
   batchRecordsMax: number;
   outFields: number;
+  /** Bytes of the static region (0 when no analysis needs one). */
+  staticBytes?: number;
 }
 
 export interface BufferOffsets {
@@ -38,12 +41,17 @@ export class MemoryLayout {
   readonly groupBytes: number;
   readonly totalBytes: number;
   readonly pages: number;
+  /** Start of the static region. */
+  readonly staticBase: number;
+  private readonly groupsBase: number;
   private readonly stateBytes: number;
   private readonly bufferBytes: number;
 
   constructor(spec: LayoutSpec) {
     for (const [k, v] of Object.entries(spec)) {
-      if (!Number.isInteger(v) || v < 1) throw new ConfigError(k, `must be a positive integer, got ${v}`);
+      if (k === "staticBytes") {
+        if (!Number.isInteger(v) || v < 0) throw new ConfigError(k, `must be an integer ≥ 0, got ${v}`);
+      } else if (!Number.isInteger(v) || v < 1) throw new ConfigError(k, `must be a positive integer, got ${v}`);
     }
     if (spec.stateStride % 8 !== 0) throw new ConfigError("stateStride", `must be a multiple of 8, got ${spec.stateStride}`);
     this.spec = spec;
@@ -51,7 +59,9 @@ export class MemoryLayout {
     this.stateBytes = alignUp(spec.slotsPerGroup * spec.stateStride);
     this.bufferBytes = alignUp(b * 4) + alignUp(b * 8) * 2 + alignUp(b * 8 * spec.outFields);
     this.groupBytes = this.stateBytes + 2 * this.bufferBytes;
-    this.totalBytes = MEMORY_RESERVED_BYTES + spec.groups * this.groupBytes;
+    this.staticBase = MEMORY_RESERVED_BYTES;
+    this.groupsBase = this.staticBase + alignUp(spec.staticBytes ?? 0);
+    this.totalBytes = this.groupsBase + spec.groups * this.groupBytes;
     this.pages = Math.ceil(this.totalBytes / PAGE_BYTES);
     if (this.pages > KERNEL_MEMORY_PAGES_MAX) {
       throw new ConfigError(
@@ -63,7 +73,7 @@ export class MemoryLayout {
   }
 
   groupBase(group: number): number {
-    return MEMORY_RESERVED_BYTES + group * this.groupBytes;
+    return this.groupsBase + group * this.groupBytes;
   }
 
   /** Byte offset of the state block of `slot` in `group`. */

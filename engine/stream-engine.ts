@@ -14,22 +14,47 @@
  */
 import type { RecordBatch } from "./batch.js";
 import { BatchRejectedError, ConfigError, KernelTaskError } from "./errors.js";
-import { createKernelExecutor, DEFAULT_WORKERS, type KernelExecutor } from "./kernel-pool.js";
+import { createKernelExecutor, DEFAULT_WORKERS, type KernelCall, type KernelExecutor } from "./kernel-pool.js";
 import { createSharedMemory, instantiateKernels, type KernelExports } from "./kernel-module.js";
 import { KeyDictionary } from "./key-dictionary.js";
 import { MemoryLayout, type BufferOffsets } from "./memory-layout.js";
 import { ReorderBuffer, type PendingRecord } from "./reorder-buffer.js";
 
+/** Pointers of one kernel task, for an analysis that builds its own calls. */
+export interface KernelCallContext {
+  /** This analysis's state block of slot 0 of the group, and the distance between slots. */
+  stateBase: number;
+  stateStride: number;
+  slots: number;
+  times: number;
+  values: number;
+  n: number;
+  /** This analysis's output rows, and those of every analysis (by index) for this buffer. */
+  out: number;
+  outs: readonly number[];
+  /** This analysis's static region (0 when it asked for none). */
+  staticPtr: number;
+}
+
 /** What the engine needs to know of an analysis's kernel. */
 export interface StreamKernel {
   readonly name: string;
-  /** Bytes of state per key, a multiple of 8. */
+  /** Bytes of state per key, a multiple of 8 (0 for a stateless analysis). */
   readonly stateBytesPerKey: number;
   /** f64 per output row. */
   readonly outFields: number;
   /** Export called as fn(stateBase, stateStride, slots, times, values, n, out, ...extraArgs). */
   readonly processFn: keyof KernelExports;
   readonly extraArgs: readonly number[];
+  /**
+   * The calls of one task, when the analysis needs more than the standard call — e.g. gathering
+   * features from earlier analyses' rows, then scoring them. Runs after every earlier analysis's calls.
+   */
+  calls?(ctx: KernelCallContext): KernelCall[];
+  /** Bytes of read-only data shared by all keys (models), laid out once in the static region. */
+  readonly staticBytes?: number;
+  /** Receives the engine's memory and this analysis's static region once, before any task. */
+  attach?(memory: WebAssembly.Memory, kernels: KernelExports, staticPtr: number): void;
   /** Initialises a new key's state block (runs on the engine thread); `key` is the key's name. */
   initKey(kernels: KernelExports, statePtr: number, key: string): void;
 }
@@ -118,6 +143,8 @@ export class StreamEngine {
   private readonly outFields: number[];
   /** f64 offset of each analysis's output rows inside a buffer's out region. */
   private readonly outOffsets: number[];
+  /** Static region pointer of each analysis (0: none). */
+  private readonly staticPtrs: number[];
 
   constructor(options: StreamEngineOptions, private readonly sinks: EngineSinks) {
     validateEngineOptions(options);
@@ -135,16 +162,25 @@ export class StreamEngine {
       stride += k.stateBytesPerKey;
       fields += k.outFields;
     }
-    this.stateStride = stride;
+    this.stateStride = Math.max(8, stride);
+    const staticSizes = options.kernels.map((k) => Math.ceil((k.staticBytes ?? 0) / 64) * 64);
     this.layout = new MemoryLayout({
       groups: options.groups,
       slotsPerGroup,
-      stateStride: stride,
+      stateStride: this.stateStride,
       batchRecordsMax: options.batchRecordsMax,
       outFields: fields,
+      staticBytes: staticSizes.reduce((a, b) => a + b, 0),
     });
+    this.staticPtrs = [];
+    let staticAt = this.layout.staticBase;
+    for (const size of staticSizes) {
+      this.staticPtrs.push(size > 0 ? staticAt : 0);
+      staticAt += size;
+    }
     this.memory = createSharedMemory(this.layout.pages);
     this.kernels = instantiateKernels(this.memory);
+    options.kernels.forEach((k, i) => k.attach?.(this.memory, this.kernels, this.staticPtrs[i]));
     this.executor = createKernelExecutor(this.memory, options.workers, options.groups);
     this.f64 = new Float64Array(this.memory.buffer);
     this.u32 = new Uint32Array(this.memory.buffer);
@@ -187,6 +223,20 @@ export class StreamEngine {
   push(batch: RecordBatch): Promise<void> {
     checkBatch(batch, this.keys.size);
     return this.exclusive(() => this.accept(batch));
+  }
+
+  /**
+   * Runs `fn` on the engine thread when no task is in flight, in order with `push` (what was
+   * accepted before is processed before `fn` runs). For swapping shared data such as a model:
+   * every batch sees either the old or the new, never a mix.
+   */
+  quiesce<T>(fn: () => T): Promise<T> {
+    return this.exclusive(async () => {
+      for (let g = 0; g < this.groups.length; g++) if (this.groups[g].count > 0) await this.dispatch(g);
+      await Promise.all(this.groups.map((gb) => gb.inFlight));
+      this.throwIfFailed();
+      return fn();
+    });
   }
 
   /** Dispatches partly filled buffers and waits for all tasks; `end` also releases the reorder buffers. */
@@ -295,10 +345,17 @@ export class StreamEngine {
     const n = gb.count;
     const off = gb.offsets[which];
     const base = this.layout.statePtr(group, 0);
-    const calls = this.options.kernels.map((k, i) => ({
-      fn: k.processFn,
-      args: [base + this.stateOffsets[i], this.stateStride, off.slots, off.times, off.values, n, off.out + this.outOffsets[i] * 8, ...k.extraArgs],
-    }));
+    const outs = this.outOffsets.map((o) => off.out + o * 8);
+    const calls: KernelCall[] = [];
+    this.options.kernels.forEach((k, i) => {
+      const stateBase = base + this.stateOffsets[i];
+      if (k.calls !== undefined) {
+        const ctx = { stateBase, stateStride: this.stateStride, slots: off.slots, times: off.times, values: off.values, n, out: outs[i], outs, staticPtr: this.staticPtrs[i] };
+        calls.push(...k.calls(ctx));
+      } else {
+        calls.push({ fn: k.processFn, args: [stateBase, this.stateStride, off.slots, off.times, off.values, n, outs[i], ...k.extraArgs] });
+      }
+    });
     this.counts.tasks++;
     this.counts.inFlight++;
     gb.inFlight = this.executor.run(calls.length === 1 ? calls[0] : { calls }, group).then(
@@ -351,7 +408,7 @@ export function validateEngineOptions(o: StreamEngineOptions): void {
   }
   if (o.kernels.length === 0) throw new ConfigError("kernels", "at least one analysis is needed");
   for (const k of o.kernels) {
-    if (k.stateBytesPerKey % 8 !== 0) {
+    if (k.stateBytesPerKey % 8 !== 0 || k.stateBytesPerKey < 0) {
       throw new ConfigError(`${k.name}.stateBytesPerKey`, `must be a multiple of 8, got ${k.stateBytesPerKey}`);
     }
   }

@@ -3,3 +3,4 @@
 export { rollingStateBytes, rollingInit, rollingProcess, ROLLING_OUT_FIELDS } from "./rolling";
 export { memSum } from "./memsum";
 export { spcStateBytes, spcInit, spcSetLimits, spcRebaseline, spcProcess, SPC_OUT_FIELDS } from "./spc";
+export { gatherColumn } from "./features";
