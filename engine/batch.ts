@@ -17,17 +17,24 @@ export interface RecordBatch {
   values: Float64Array;
   /** Source position of each record (0-based data row of a file, stream sequence of a message). */
   positions: Float64Array;
+  /**
+   * Fixed-width bytes per record (e.g. a serial number and its length), `payloadBytes` each,
+   * record i at i·payloadBytes; absent when the engine carries no payload.
+   */
+  payload?: Uint8Array;
 }
 
-/** Allocates an empty batch able to hold `capacity` records. */
-export function allocateBatch(capacity: number): RecordBatch {
-  return {
+/** Allocates an empty batch able to hold `capacity` records (and `payloadBytes` bytes of payload each). */
+export function allocateBatch(capacity: number, payloadBytes = 0): RecordBatch {
+  const batch: RecordBatch = {
     length: 0,
     keyIds: new Uint32Array(capacity),
     times: new Float64Array(capacity),
     values: new Float64Array(capacity),
     positions: new Float64Array(capacity),
   };
+  if (payloadBytes > 0) batch.payload = new Uint8Array(capacity * payloadBytes);
+  return batch;
 }
 
 /** Appends one record; the caller checks capacity (`batch.length < batch.values.length`). */

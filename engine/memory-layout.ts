@@ -4,7 +4,8 @@
  *   [reserved: 64 KiB]                       (the kernel module's own static data, if any)
  *   [static: staticBytes]                    (read-only data of the analyses, e.g. models)
  *   group 0: [state: slotsPerGroup × stateStride]
- *            [buffer 0: slots u32 × B | times f64 × B | values f64 × B | out f64 × B × outFields]
+ *            [buffer 0: slots u32 × B | times f64 × B | values f64 × B | out f64 × B × outFields
+ *                      | payload u8 × B × payloadBytes]
  *            [buffer 1: same]
  *   group 1: …
  *
@@ -27,6 +28,8 @@ export interface LayoutSpec {
   outFields: number;
   /** Bytes of the static region (0 when no analysis needs one). */
   staticBytes?: number;
+  /** Fixed-width payload bytes per record (0: none). */
+  payloadBytes?: number;
 }
 
 export interface BufferOffsets {
@@ -34,6 +37,7 @@ export interface BufferOffsets {
   times: number;
   values: number;
   out: number;
+  payload: number;
 }
 
 export class MemoryLayout {
@@ -49,7 +53,7 @@ export class MemoryLayout {
 
   constructor(spec: LayoutSpec) {
     for (const [k, v] of Object.entries(spec)) {
-      if (k === "staticBytes") {
+      if (k === "staticBytes" || k === "payloadBytes") {
         if (!Number.isInteger(v) || v < 0) throw new ConfigError(k, `must be an integer ≥ 0, got ${v}`);
       } else if (!Number.isInteger(v) || v < 1) throw new ConfigError(k, `must be a positive integer, got ${v}`);
     }
@@ -57,7 +61,7 @@ export class MemoryLayout {
     this.spec = spec;
     const b = spec.batchRecordsMax;
     this.stateBytes = alignUp(spec.slotsPerGroup * spec.stateStride);
-    this.bufferBytes = alignUp(b * 4) + alignUp(b * 8) * 2 + alignUp(b * 8 * spec.outFields);
+    this.bufferBytes = alignUp(b * 4) + alignUp(b * 8) * 2 + alignUp(b * 8 * spec.outFields) + alignUp(b * (spec.payloadBytes ?? 0));
     this.groupBytes = this.stateBytes + 2 * this.bufferBytes;
     this.staticBase = MEMORY_RESERVED_BYTES;
     this.groupsBase = this.staticBase + alignUp(spec.staticBytes ?? 0);
@@ -87,7 +91,8 @@ export class MemoryLayout {
     const times = slots + alignUp(b * 4);
     const values = times + alignUp(b * 8);
     const out = values + alignUp(b * 8);
-    return { slots, times, values, out };
+    const payload = out + alignUp(b * 8 * this.spec.outFields);
+    return { slots, times, values, out, payload };
   }
 }
 

@@ -15,6 +15,8 @@ export interface PendingRecord {
   time: number;
   value: number;
   position: number;
+  /** The record's payload bytes (a copy), when the engine carries a payload. */
+  payload?: Uint8Array;
 }
 
 export class ReorderBuffer {

@@ -34,6 +34,9 @@ export interface KernelCallContext {
   outs: readonly number[];
   /** This analysis's static region (0 when it asked for none). */
   staticPtr: number;
+  /** The records' fixed-width payload (payloadBytes each), 0 when the engine carries none. */
+  payload: number;
+  payloadBytes: number;
 }
 
 /** What the engine needs to know of an analysis's kernel. */
@@ -72,6 +75,8 @@ export interface StreamEngineOptions {
   /** Allowed lateness in time units; null keeps arrival order and only flags out-of-order records. */
   lateness: number | null;
   reorderRecordsPerKeyMax: number;
+  /** Fixed-width bytes carried with each record to the kernels (batches' `payload`); default 0. */
+  payloadBytes?: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS = {
@@ -98,6 +103,8 @@ export interface OutputChunk {
   /** Per analysis (in `kernels` order): `length` rows of `outFields[k]` f64. */
   outs: Float64Array[];
   outFields: readonly number[];
+  /** The records' payload bytes (`payloadBytes` each); empty when the engine carries none. */
+  payload: Uint8Array;
 }
 
 export interface EngineSinks {
@@ -133,6 +140,8 @@ export class StreamEngine {
   private readonly newestTime: Float64Array;
   private readonly f64: Float64Array;
   private readonly u32: Uint32Array;
+  private readonly u8: Uint8Array;
+  private readonly payloadBytes: number;
   private readonly released: PendingRecord[] = [];
   private failure: Error | null = null;
   private serial: Promise<unknown> = Promise.resolve();
@@ -171,6 +180,7 @@ export class StreamEngine {
       batchRecordsMax: options.batchRecordsMax,
       outFields: fields,
       staticBytes: staticSizes.reduce((a, b) => a + b, 0),
+      payloadBytes: options.payloadBytes ?? 0,
     });
     this.staticPtrs = [];
     let staticAt = this.layout.staticBase;
@@ -184,6 +194,8 @@ export class StreamEngine {
     this.executor = createKernelExecutor(this.memory, options.workers, options.groups);
     this.f64 = new Float64Array(this.memory.buffer);
     this.u32 = new Uint32Array(this.memory.buffer);
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.payloadBytes = options.payloadBytes ?? 0;
     this.groups = [];
     for (let g = 0; g < options.groups; g++) this.groups.push(new GroupBuffers(this.layout, g, options.batchRecordsMax));
     this.reorder = options.lateness === null ? null : new ReorderBuffer(options.lateness, options.reorderRecordsPerKeyMax);
@@ -221,7 +233,7 @@ export class StreamEngine {
    * The batch may be reused by the caller once this resolves.
    */
   push(batch: RecordBatch): Promise<void> {
-    checkBatch(batch, this.keys.size);
+    checkBatch(batch, this.keys.size, this.payloadBytes);
     return this.exclusive(() => this.accept(batch));
   }
 
@@ -301,13 +313,14 @@ export class StreamEngine {
         } else this.newestTime[id] = t;
         const gb = this.groups[this.keys.group(id)];
         if (gb.count === this.options.batchRecordsMax) await this.dispatch(gb.group);
-        this.write(gb, id, t, values[i], positions[i], flags);
+        this.write(gb, id, t, values[i], positions[i], flags, batch.payload, i);
       }
       return;
     }
     for (let i = 0; i < batch.length; i++) {
       this.released.length = 0;
-      const record = { keyId: keyIds[i], time: times[i], value: values[i], position: positions[i] };
+      const record: PendingRecord = { keyId: keyIds[i], time: times[i], value: values[i], position: positions[i] };
+      if (this.payloadBytes > 0) record.payload = (batch.payload as Uint8Array).slice(i * this.payloadBytes, (i + 1) * this.payloadBytes);
       if (!this.reorder.offer(record, this.released)) {
         this.counts.recordsLate++;
         this.sinks.onLate?.(record);
@@ -321,13 +334,19 @@ export class StreamEngine {
     for (const r of this.released) {
       const gb = this.groups[this.keys.group(r.keyId)];
       if (gb.count === this.options.batchRecordsMax) await this.dispatch(gb.group);
-      this.write(gb, r.keyId, r.time, r.value, r.position, 0);
+      this.write(gb, r.keyId, r.time, r.value, r.position, 0, r.payload, 0);
     }
   }
 
-  private write(gb: GroupBuffers, id: number, t: number, x: number, position: number, flags: number): void {
+  private write(
+    gb: GroupBuffers, id: number, t: number, x: number, position: number, flags: number, payload: Uint8Array | undefined, index: number,
+  ): void {
     const k = gb.count++;
     const off = gb.offsets[gb.filling];
+    if (this.payloadBytes > 0) {
+      const p = this.payloadBytes;
+      this.u8.set((payload as Uint8Array).subarray(index * p, (index + 1) * p), off.payload + k * p);
+    }
     this.u32[(off.slots >>> 2) + k] = this.keys.slot(id);
     this.f64[(off.times >>> 3) + k] = t;
     this.f64[(off.values >>> 3) + k] = x;
@@ -350,7 +369,10 @@ export class StreamEngine {
     this.options.kernels.forEach((k, i) => {
       const stateBase = base + this.stateOffsets[i];
       if (k.calls !== undefined) {
-        const ctx = { stateBase, stateStride: this.stateStride, slots: off.slots, times: off.times, values: off.values, n, out: outs[i], outs, staticPtr: this.staticPtrs[i] };
+        const ctx = {
+          stateBase, stateStride: this.stateStride, slots: off.slots, times: off.times, values: off.values, n, out: outs[i], outs,
+          staticPtr: this.staticPtrs[i], payload: this.payloadBytes > 0 ? off.payload : 0, payloadBytes: this.payloadBytes,
+        };
         calls.push(...k.calls(ctx));
       } else {
         calls.push({ fn: k.processFn, args: [stateBase, this.stateStride, off.slots, off.times, off.values, n, outs[i], ...k.extraArgs] });
@@ -385,6 +407,7 @@ export class StreamEngine {
       values: this.f64.subarray(off.values >>> 3, (off.values >>> 3) + n),
       outs: this.outFields.map((f, i) => this.f64.subarray(outBase + this.outOffsets[i], outBase + this.outOffsets[i] + n * f)),
       outFields: this.outFields,
+      payload: this.u8.subarray(off.payload, off.payload + n * this.payloadBytes),
     });
   }
 
@@ -395,6 +418,9 @@ export class StreamEngine {
 
 export function validateEngineOptions(o: StreamEngineOptions): void {
   const positive: Array<keyof StreamEngineOptions> = ["groups", "keysMax", "batchRecordsMax", "reorderRecordsPerKeyMax"];
+  if (o.payloadBytes !== undefined && (!Number.isInteger(o.payloadBytes) || o.payloadBytes < 0 || o.payloadBytes > 4096)) {
+    throw new ConfigError("payloadBytes", `must be an integer in 0..4096, got ${o.payloadBytes}`);
+  }
   for (const name of positive) {
     const v = o[name] as number;
     if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, `must be a positive integer, got ${v}`);
@@ -415,9 +441,12 @@ export function validateEngineOptions(o: StreamEngineOptions): void {
 }
 
 /** The WASM boundary check: every key known, every time and value finite. */
-function checkBatch(batch: RecordBatch, keys: number): void {
+function checkBatch(batch: RecordBatch, keys: number, payloadBytes: number): void {
   const { keyIds, times, values } = batch;
   if (batch.length > values.length) throw new BatchRejectedError(`batch length ${batch.length} exceeds its columns (${values.length})`);
+  if (payloadBytes > 0 && (batch.payload === undefined || batch.payload.length < batch.length * payloadBytes)) {
+    throw new BatchRejectedError(`the engine carries ${payloadBytes} payload bytes per record; the batch has ${batch.payload?.length ?? 0} bytes for ${batch.length} records`);
+  }
   for (let i = 0; i < batch.length; i++) {
     if (keyIds[i] >= keys) throw new BatchRejectedError(`record ${i}: key id ${keyIds[i]} was never interned`);
     if (!Number.isFinite(times[i])) throw new BatchRejectedError(`record ${i}: time ${times[i]} is not finite`);

@@ -227,3 +227,35 @@ describe("engine - several analyses per key", () => {
     expect(seen).toEqual([1, 2, 3, 4, 4, 1, 2, 3, 4, 4]);
   });
 });
+
+describe("engine - payload bytes", () => {
+  it("carries each record's fixed-width payload to its output, through reordering too", async () => {
+    for (const lateness of [null, 5]) {
+      const seen = new Map<number, string>();
+      const engine = new StreamEngine(engineOptions({ workers: 2, groups: 2, batchRecordsMax: 16, lateness, payloadBytes: 4 }), {
+        onOutput(chunk) {
+          for (let i = 0; i < chunk.length; i++) seen.set(chunk.positions[i], Buffer.from(chunk.payload.subarray(i * 4, i * 4 + 4)).toString("latin1"));
+        },
+      });
+      const ids = [engine.internKey("a"), engine.internKey("b")];
+      const batch = allocateBatch(100, 4);
+      for (let i = 0; i < 100; i++) {
+        appendRecord(batch, ids[i % 2], i + ((i * 7) % 3), i, i);
+        batch.payload!.set(Buffer.from(String(i).padStart(4, "0"), "latin1"), i * 4);
+      }
+      await engine.push(batch);
+      await engine.close();
+      expect(seen.size).toBe(100);
+      for (let i = 0; i < 100; i++) expect(seen.get(i)).toBe(String(i).padStart(4, "0"));
+    }
+  });
+
+  it("rejects a batch without the payload the engine carries", async () => {
+    const engine = new StreamEngine(engineOptions({ workers: 0, payloadBytes: 8 }), { onOutput() {} });
+    const id = engine.internKey("a");
+    const batch = allocateBatch(2);
+    appendRecord(batch, id, 0, 1, 0);
+    expect(() => engine.push(batch)).toThrow(BatchRejectedError);
+    await engine.close();
+  });
+});
