@@ -12,7 +12,7 @@ import { formatStatistic } from "./number-format.js";
 /** How one analysis's rows are stored and written. */
 export interface OutputAnalysis {
   fields: number;
-  rowJson(row: Float64Array): string;
+  rowJson(row: Float64Array, payload?: Uint8Array): string;
   nullJson: string;
 }
 
@@ -41,8 +41,19 @@ export class ReplayOutput {
   private readonly rowFields: number;
   private readonly offsets: number[];
   private readonly nullJson: string;
+  private payload: Uint8Array;
 
-  constructor(private readonly keyJson: (keyId: number) => string, private readonly analyses: readonly OutputAnalysis[], initialRows = 1 << 14) {
+  /**
+   * `payloadBytes`: bytes kept per row for the analyses' rowJson; `withValue`: whether lines
+   * carry the numeric value (null when no analysis reads one).
+   */
+  constructor(
+    private readonly keyJson: (keyId: number) => string,
+    private readonly analyses: readonly OutputAnalysis[],
+    private readonly payloadBytes = 0,
+    private readonly withValue = true,
+    initialRows = 1 << 14,
+  ) {
     this.offsets = [];
     let fields = 0;
     for (const a of analyses) {
@@ -58,6 +69,7 @@ export class ReplayOutput {
     this.keyIds = new Int32Array(cap);
     this.values = new Float64Array(cap);
     this.results = new Float64Array(cap * fields);
+    this.payload = new Uint8Array(cap * payloadBytes);
     this.timestamps = new Array<string>(cap).fill("");
     this.errors = new Array<string | undefined>(cap).fill(undefined);
   }
@@ -80,9 +92,10 @@ export class ReplayOutput {
     this.errors[i] = undefined;
   }
 
-  /** A processed row: `rows[k]` is analysis k's output row for it. */
-  complete(row: number, value: number, rows: readonly Float64Array[], flags: number): void {
+  /** A processed row: `rows[k]` is analysis k's output row for it; `payload` its payload bytes. */
+  complete(row: number, value: number, rows: readonly Float64Array[], flags: number, payload?: Uint8Array): void {
     const i = this.slot(row);
+    if (payload !== undefined && this.payloadBytes > 0) this.payload.set(payload.subarray(0, this.payloadBytes), i * this.payloadBytes);
     this.values[i] = value;
     this.flags[i] = flags;
     for (let k = 0; k < rows.length; k++) this.results.set(rows[k].subarray(0, this.analyses[k].fields), i * this.rowFields + this.offsets[k]);
@@ -114,21 +127,24 @@ export class ReplayOutput {
 
   private line(i: number, row: number): string {
     const prefix = `{"row":${row},"key":${this.keyJson(this.keyIds[i])},"timestamp":${this.timestamps[i]},"value":`;
+    const value = this.withValue ? formatStatistic(this.values[i]) : "null";
     switch (this.state[i] as RowState) {
       case RowState.Rejected:
         return `${prefix}null,${this.nullJson},"error":${JSON.stringify(this.errors[i])}}\n`;
       case RowState.Late:
-        return `${prefix}${formatStatistic(this.values[i])},${this.nullJson},"late":true}\n`;
+        return `${prefix}${value},${this.nullJson},"late":true}\n`;
       default: {
         let members = "";
         const base = i * this.rowFields;
+        const pb = this.payloadBytes;
+        const payload = pb > 0 ? this.payload.subarray(i * pb, (i + 1) * pb) : undefined;
         for (let k = 0; k < this.analyses.length; k++) {
           const a = this.analyses[k];
           const start = base + this.offsets[k];
-          members += `,${a.rowJson(this.results.subarray(start, start + a.fields))}`;
+          members += `,${a.rowJson(this.results.subarray(start, start + a.fields), payload)}`;
         }
         const ooo = this.flags[i] & ROW_OUT_OF_ORDER ? ',"out_of_order":true' : "";
-        return `${prefix}${formatStatistic(this.values[i])}${members}${ooo}}\n`;
+        return `${prefix}${value}${members}${ooo}}\n`;
       }
     }
   }
@@ -149,6 +165,8 @@ export class ReplayOutput {
     const keyIds = new Int32Array(cap);
     const values = new Float64Array(cap);
     const results = new Float64Array(cap * f);
+    const pb = this.payloadBytes;
+    const payload = new Uint8Array(cap * pb);
     const timestamps = new Array<string>(cap).fill("");
     const errors = new Array<string | undefined>(cap).fill(undefined);
     for (let k = 0; k < this.size; k++) {
@@ -158,9 +176,10 @@ export class ReplayOutput {
       keyIds[k] = this.keyIds[i];
       values[k] = this.values[i];
       results.set(this.results.subarray(i * f, (i + 1) * f), k * f);
+      payload.set(this.payload.subarray(i * pb, (i + 1) * pb), k * pb);
       timestamps[k] = this.timestamps[i];
       errors[k] = this.errors[i];
     }
-    Object.assign(this, { state, flags, keyIds, values, results, timestamps, errors, head: 0, mask: cap - 1 });
+    Object.assign(this, { state, flags, keyIds, values, results, payload, timestamps, errors, head: 0, mask: cap - 1 });
   }
 }

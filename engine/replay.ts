@@ -12,7 +12,7 @@ import { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
 import { FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { readTable, type TableHeader, type TableRow } from "../connectors/table-reader.js";
-import type { RecordAnalysis } from "../operators/analysis.js";
+import type { RecordAnalysis, RecordInput } from "../operators/analysis.js";
 
 export interface ReplayOptions {
   input: string;
@@ -52,11 +52,18 @@ export const DEFAULT_REPLAY_KEYS_MAX = 4096;
 export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const started = performance.now();
   const analyses = options.analyses;
+  const inputs = analyses.filter((a) => a.input !== undefined);
+  if (inputs.length > 1) throw new ConfigError("--analysis", `${inputs.map((a) => a.name).join(" and ")} both read extra input; run them separately`);
+  const input = inputs[0]?.input;
+  const payloadBytes = input?.payloadBytes ?? 0;
+  const needsValue = input === undefined || input.needsValue || analyses.some((a) => a.input === undefined);
   const keyJson: string[] = [];
   const keyNames: string[] = [];
   const lines = new ReplayOutput(
     (id) => keyJson[id],
-    analyses.map((a) => ({ fields: a.kernel.outFields, rowJson: (row: Float64Array) => a.rowJson(row), nullJson: a.nullJson })),
+    analyses.map((a) => ({ fields: a.kernel.outFields, rowJson: (row: Float64Array, payload?: Uint8Array) => a.rowJson(row, payload), nullJson: a.nullJson })),
+    payloadBytes,
+    needsValue,
   );
   const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
   const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
@@ -69,21 +76,23 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       batchRecordsMax: options.batchRecordsMax,
       lateness: options.lateness,
       reorderRecordsPerKeyMax: 1 << 20,
+      payloadBytes,
     },
     {
       onOutput(chunk: OutputChunk) {
         for (let i = 0; i < chunk.length; i++) {
           const position = chunk.positions[i];
+          const payload = payloadBytes > 0 ? chunk.payload.subarray(i * payloadBytes, (i + 1) * payloadBytes) : undefined;
           for (let k = 0; k < analyses.length; k++) {
             const f = chunk.outFields[k];
             rows[k] = chunk.outs[k].subarray(i * f, (i + 1) * f);
             const observe = analyses[k].observe;
             if (observe !== undefined) {
               const keyId = chunk.keyIds[i];
-              observe(rows[k], { keyId, key: keyNames[keyId], position, time: chunk.times[i], value: chunk.values[i] });
+              observe(rows[k], { keyId, key: keyNames[keyId], position, time: chunk.times[i], value: chunk.values[i] }, payload);
             }
           }
-          lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0);
+          lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0, payload);
         }
       },
       onLate(record) {
@@ -101,7 +110,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     return id;
   };
   let columns: Columns | null = null;
-  const batch = allocateBatch(options.batchRecordsMax);
+  const batch = allocateBatch(options.batchRecordsMax, payloadBytes);
   const bytes = new LineBuffer();
   const write = (): Promise<void> | undefined => {
     lines.drain(bytes);
@@ -114,7 +123,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     summary.rows = await readTable(
       options.input,
       (header) => {
-        columns = resolveColumns(header, options);
+        columns = resolveColumns(header, options, input, needsValue);
       },
       (row: TableRow): Promise<void> | undefined => {
         const c = columns as Columns;
@@ -123,13 +132,15 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         const keyId = internKey(key);
         lines.add(row.row, keyId, timestampJson(rawTime));
         const time = parseEventTime(rawTime, options.timeUnit);
-        const value = parseReading(row.get(c.value));
-        if (typeof time === "string" || typeof value === "string") {
+        const value = needsValue ? parseReading(row.get(c.value)) : 0;
+        const payloadError = input === undefined ? null : input.encode(row, batch.payload as Uint8Array, batch.length * payloadBytes);
+        const error = typeof time === "string" ? time : typeof value === "string" ? value : payloadError;
+        if (error !== null) {
           summary.rejected++;
-          lines.reject(row.row, typeof time === "string" ? time : (value as string));
+          lines.reject(row.row, error);
           return undefined;
         }
-        appendRecord(batch, keyId, time, value, row.row);
+        appendRecord(batch, keyId, time as number, value as number, row.row);
         rowsRead = row.row + 1;
         if (batch.length < options.batchRecordsMax) return undefined;
         // A full batch: hand it to the engine (waiting if the pool is busy), then write what is done.
@@ -172,18 +183,20 @@ function timestampJson(raw: unknown): string {
   return JSON.stringify(text);
 }
 
-function resolveColumns(header: TableHeader, o: ReplayOptions): Columns {
+function resolveColumns(header: TableHeader, o: ReplayOptions, input: RecordInput | undefined, needsValue: boolean): Columns {
   const has = (c: string) => header.columns.includes(c);
   // NDJSON records may differ from the first one; only CSV headers are checked strictly.
   const strict = header.format === "csv";
-  const key = o.keyColumns ?? ["machine_id", "sensor_type"].filter(has);
+  const key = o.keyColumns ?? (input?.keyColumns ? [...input.keyColumns] : ["machine_id", "sensor_type"].filter(has));
   const value = o.valueColumn ?? (has("sensor_value") || !has("value") ? "sensor_value" : "value");
+  const time = o.timeColumn === "timestamp" && input?.timeColumn !== undefined && !has("timestamp") ? input.timeColumn : o.timeColumn;
   if (strict) {
-    for (const [flag, col] of [...key.map((k) => ["--key", k]), ["--time", o.timeColumn], ["--value", value]]) {
+    const needed = [...key.map((k) => ["--key", k]), ["--time", time], ...(needsValue ? [["--value", value]] : [])];
+    for (const [flag, col] of needed) {
       if (!has(col)) throw new ConfigError(flag, `column "${col}" is not in ${o.input} (columns: ${header.columns.join(", ")})`);
     }
   }
-  return { key, time: o.timeColumn, value };
+  return { key, time, value };
 }
 
 function writeWithBackpressure(out: Writable, chunk: Buffer): Promise<void> | undefined {

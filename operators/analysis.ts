@@ -4,6 +4,7 @@
  * of every analysis of a record into one line.
  */
 import type { StreamKernel } from "../engine/stream-engine.js";
+import type { TableRow } from "../connectors/table-reader.js";
 
 export interface RowContext {
   /** Engine key id and name of the record. */
@@ -15,15 +16,36 @@ export interface RowContext {
   value: number;
 }
 
+/**
+ * What an analysis reads from a source row besides time and value: fixed-width bytes per record
+ * (e.g. a serial number), which the engine carries to the kernel and back to `rowJson`.
+ */
+export interface RecordInput {
+  /** Bytes per record this analysis's encoder writes. */
+  payloadBytes: number;
+  /** Whether records need a numeric value column (false: the value is not read, written as null). */
+  needsValue: boolean;
+  /** Default key and time columns for this kind of record (replay's --key / --time override them). */
+  keyColumns?: readonly string[];
+  timeColumn?: string;
+  /** Writes a source row's fields into `payload` at `offset`; returns why the row is rejected, or null. */
+  encode(row: TableRow, payload: Uint8Array, offset: number): string | null;
+}
+
 export interface RecordAnalysis {
   readonly name: string;
   readonly kernel: StreamKernel;
-  /** JSON members of one output row, without braces or a leading comma. */
-  rowJson(row: Float64Array): string;
+  /** Extra input beyond time and value; at most one analysis of a run may have one. */
+  readonly input?: RecordInput;
+  /**
+   * JSON members of one output row, without braces or a leading comma; `payload` is the
+   * record's payload bytes when the run carries any.
+   */
+  rowJson(row: Float64Array, payload?: Uint8Array): string;
   /** The members written when a record got no output (late, rejected). */
   readonly nullJson: string;
   /** Sees each output row as it completes, in per-key order (alerts, counters). */
-  observe?(row: Float64Array, context: RowContext): void;
+  observe?(row: Float64Array, context: RowContext, payload?: Uint8Array): void;
   /** Warnings for the end of a run (e.g. truncated windows); empty when all is well. */
   notes?(): string[];
 }

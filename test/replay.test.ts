@@ -7,6 +7,7 @@ import { ConfigError } from "../engine/errors.js";
 import { runReplay, type ReplayOptions, type ReplaySummary } from "../engine/replay.js";
 import { sharedDataDir } from "./kit/shared-data.js";
 import { rollingAnalysis, type RollingWindow } from "../operators/rolling.js";
+import type { RecordAnalysis } from "../operators/analysis.js";
 
 const NAB = join(sharedDataDir(), "nab");
 const TRAFFIC = join(NAB, "realTraffic", "speed_6005.csv");
@@ -24,7 +25,7 @@ async function replay(overrides: ReplayOverrides): Promise<{ lines: Line[]; summ
   const timeUnit = rest.timeUnit ?? "ms";
   const summary = await runReplay({
     input: TRAFFIC,
-    analyses: [rollingAnalysis({ window, alpha, timeScale: timeUnit === "ms" ? 1000 : 1 })],
+    analyses: rest.analyses ?? [rollingAnalysis({ window, alpha, timeScale: timeUnit === "ms" ? 1000 : 1 })],
     timeColumn: "timestamp",
     timeUnit,
     lateness: null,
@@ -34,6 +35,7 @@ async function replay(overrides: ReplayOverrides): Promise<{ lines: Line[]; summ
     output,
     progress: null,
     ...rest,
+    ...(rest.analyses ? {} : { analyses: [rollingAnalysis({ window, alpha, timeScale: timeUnit === "ms" ? 1000 : 1 })] }),
   });
   const text = Buffer.concat(chunks).toString("utf8");
   return { lines: text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as Line), summary };
@@ -205,6 +207,37 @@ describe("replay - contract", () => {
     expect(lines[3]).toMatchObject({ count: 2, mean: 2.5 });
     expect(summary.notes.length).toBe(1);
     expect(summary.notes[0]).toMatch(/2 rows/);
+  });
+
+  it("carries an analysis's own input (payload bytes) to its output, rejecting rows it cannot encode", async () => {
+    const csv = join(dir, "codes.csv");
+    writeFileSync(csv, ["line,at,code", "L1,0,AB12", "L1,1,TOOLONG", "L2,2,CD34"].join("\n"));
+    const base = rollingAnalysis({ window: { kind: "count", records: 1 }, alpha: 0.5, timeScale: 1 });
+    const codes: RecordAnalysis = {
+      ...base,
+      name: "codes",
+      input: {
+        payloadBytes: 4,
+        needsValue: false,
+        keyColumns: ["line"],
+        timeColumn: "at",
+        encode(row, payload, offset) {
+          const code = String(row.get("code") ?? "");
+          if (code.length !== 4) return `code "${code}" is not 4 characters`;
+          payload.set(Buffer.from(code, "latin1"), offset);
+          return null;
+        },
+      },
+      nullJson: '"code":null',
+      rowJson: (_row, payload) => `"code":${JSON.stringify(Buffer.from(payload ?? []).toString("latin1"))}`,
+    };
+    const { lines, summary } = await replay({ input: csv, timeUnit: "number", analyses: [codes] });
+    expect(lines).toEqual([
+      { row: 0, key: "L1", timestamp: 0, value: null, code: "AB12" },
+      { row: 1, key: "L1", timestamp: 1, value: null, code: null, error: 'code "TOOLONG" is not 4 characters' },
+      { row: 2, key: "L2", timestamp: 2, value: null, code: "CD34" },
+    ]);
+    expect(summary.rejected).toBe(1);
   });
 
   it("names a missing column with ConfigError", async () => {
