@@ -39,3 +39,6 @@ export class KernelTaskError extends LinewatchError {
 
 /** Input that cannot be read: the file, row and column say where. */
 export class InputError extends LinewatchError {}
+
+/** A checkpoint cannot be decoded, or does not fit the engine it is restored into. */
+export class CheckpointError extends LinewatchError {}

@@ -19,6 +19,8 @@ import { createSharedMemory, instantiateKernels, type KernelExports } from "./ke
 import { KeyDictionary } from "./key-dictionary.js";
 import { MemoryLayout, type BufferOffsets } from "./memory-layout.js";
 import { ReorderBuffer, type PendingRecord } from "./reorder-buffer.js";
+import type { EngineCheckpoint } from "./checkpoint.js";
+import { CheckpointError } from "./errors.js";
 
 /** Pointers of one kernel task, for an analysis that builds its own calls. */
 export interface KernelCallContext {
@@ -248,6 +250,53 @@ export class StreamEngine {
       await Promise.all(this.groups.map((gb) => gb.inFlight));
       this.throwIfFailed();
       return fn();
+    });
+  }
+
+  /**
+   * The state of the keys `include` selects (all by default), taken when no task is in flight,
+   * after every record accepted before this call. With a lateness, records still waiting in the
+   * reorder buffer are not in the state: checkpoint where the source can resume before them
+   * (flush(true) first, or use no lateness).
+   */
+  checkpoint(position: number, include: (key: string) => boolean = () => true): Promise<EngineCheckpoint> {
+    return this.quiesce(() => {
+      const ids: number[] = [];
+      for (let id = 0; id < this.keys.size; id++) if (include(this.keys.name(id))) ids.push(id);
+      const stride = this.stateStride;
+      const state = new Uint8Array(ids.length * stride);
+      ids.forEach((id, i) => {
+        const block = this.layout.statePtr(this.keys.group(id), this.keys.slot(id));
+        state.set(this.u8.subarray(block, block + stride), i * stride);
+      });
+      return {
+        kernels: this.options.kernels.map((k) => ({ name: k.name, stateBytesPerKey: k.stateBytesPerKey })),
+        stateStride: stride,
+        position,
+        keys: ids.map((id) => ({ name: this.keys.name(id), newestTime: Number.isFinite(this.newestTime[id]) ? this.newestTime[id] : null })),
+        state,
+      };
+    });
+  }
+
+  /**
+   * Puts a checkpoint's keys back: each key gets a slot (new or its existing one) and its state
+   * block is overwritten with the checkpoint's. The analyses must be the same, in the same order.
+   */
+  restore(checkpoint: EngineCheckpoint): Promise<void> {
+    const mine = this.options.kernels.map((k) => `${k.name}:${k.stateBytesPerKey}`).join(",");
+    const theirs = checkpoint.kernels.map((k) => `${k.name}:${k.stateBytesPerKey}`).join(",");
+    if (mine !== theirs || checkpoint.stateStride !== this.stateStride) {
+      return Promise.reject(new CheckpointError(`checkpoint of analyses [${theirs}] cannot restore into [${mine}]`));
+    }
+    return this.quiesce(() => {
+      const stride = this.stateStride;
+      checkpoint.keys.forEach((k, i) => {
+        const id = this.internKey(k.name);
+        const block = this.layout.statePtr(this.keys.group(id), this.keys.slot(id));
+        this.u8.set(checkpoint.state.subarray(i * stride, (i + 1) * stride), block);
+        this.newestTime[id] = k.newestTime ?? -Infinity;
+      });
     });
   }
 
