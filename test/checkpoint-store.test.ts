@@ -1,0 +1,43 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "nats";
+import { CheckpointError } from "../engine/errors.js";
+import { CheckpointStore } from "../connectors/checkpoint-store.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+
+describe.skipIf(!serverAvailable("nats-server"))("checkpoint store - JetStream key-value", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.dispose();
+  });
+
+  it("stores a checkpoint larger than a NATS message in chunks and reads back the latest, intact", async () => {
+    const store = await CheckpointStore.open(nc, "lw-ckpt-test", 1000);
+    expect(await store.load("p0")).toBeNull();
+    const first = Uint8Array.from({ length: 3500 }, (_, i) => i % 251);
+    await store.save("p0", first, 41);
+    const second = Uint8Array.from({ length: 1200 }, (_, i) => (i * 7) % 256);
+    await store.save("p0", second, 99);
+    const loaded = await store.load("p0");
+    expect(loaded?.position).toBe(99);
+    expect(Buffer.from(loaded!.bytes).equals(Buffer.from(second))).toBe(true);
+    // The first generation's chunks are gone: only the manifest and two chunks remain.
+    const kv = await nc.jetstream().views.kv("lw-ckpt-test");
+    const keys: string[] = [];
+    for await (const k of await kv.keys()) keys.push(k);
+    expect(keys.sort()).toEqual(["p0", "p0.g2.c0", "p0.g2.c1"]);
+  });
+
+  it("refuses a checkpoint whose chunks do not match the manifest", async () => {
+    const store = await CheckpointStore.open(nc, "lw-ckpt-test2", 1000);
+    await store.save("p1", new Uint8Array(2000).fill(3), 5);
+    const kv = await nc.jetstream().views.kv("lw-ckpt-test2");
+    await kv.put("p1.g1.c1", new Uint8Array(1000).fill(4));
+    await expect(store.load("p1")).rejects.toBeInstanceOf(CheckpointError);
+  });
+});
