@@ -1,5 +1,6 @@
 /**
- * The rolling-statistics kernel benchmark (`npm run bench`, `linewatch bench`).
+ * The rolling-statistics kernel benchmark (`npm run bench`, `linewatch bench`). The SPC suite
+ * (bench/spc-bench.ts) runs after it in the same process; `--suite rolling|spc|all` picks.
  *
  * Goals: print, side by side from one run over one seeded data set, how many samples per second
  *   - the WASM kernel does on one thread and on the piscina pool with 1 and 2 workers, its input
@@ -316,7 +317,7 @@ const BYTES_PER_SAMPLE = 4 + 8 + 8 + 80;
 const BANDWIDTH_BATCH_RECORDS_MIN = 65_536;
 const ENGINE_PUSH_RECORDS = 8192;
 /** Load average (before the run) from which the report warns that other work skews the figures. */
-const BUSY_LOAD_AVERAGE = 0.5;
+export const BUSY_LOAD_AVERAGE = 0.5;
 
 function resolveConfig(o: KernelBenchOptions): BenchConfig {
   const smoke = o.smoke === true;
@@ -383,7 +384,7 @@ function generateData(keys: number, valuesPerKey: number, seed: number): BenchDa
 }
 
 /** Mulberry32 (Tommy Ettinger, public domain): uniform in [0, 1), the same on every run and machine. */
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -1,13 +1,15 @@
 /**
- * `linewatch bench` (also `npm run bench`): flags → {@link runKernelBench}, report on stdout,
+ * `linewatch bench` (also `npm run bench`): flags → {@link runKernelBench} (rolling suite) and
+ * {@link runSpcBench} (SPC suite, after the rolling one in the same process), reports on stdout,
  * progress on stderr. Targets are informational; only a checksum mismatch (the variants did not
  * compute the same statistics) ends with exit code 1.
  */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import {
   DEFAULT_BENCH_BATCH_RECORDS, DEFAULT_BENCH_KEYS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_VALUES, DEFAULT_BENCH_WINDOW,
   formatKernelBenchReport, runKernelBench, SMOKE_BENCH_KEYS, SMOKE_BENCH_VALUES, SWEEP_BATCH_RECORDS, SWEEP_WORKERS,
 } from "../../bench/kernel-bench.js";
+import { formatSpcBenchReport, runSpcBench, SPC_REFERENCE_SLICE_KEYS, SPC_REFERENCE_SLICE_VALUES } from "../../bench/spc-bench.js";
 import { integerOption } from "./options.js";
 
 interface BenchFlags {
@@ -19,10 +21,16 @@ interface BenchFlags {
   smoke?: boolean;
   sweep?: boolean;
   json?: boolean;
+  suite: BenchSuite;
 }
 
+export const BENCH_SUITES = ["rolling", "spc", "all"] as const;
+export type BenchSuite = (typeof BENCH_SUITES)[number];
+
 const HELP_AFTER = `
-What it prints, from one seeded data set (keys × values, interleaved across keys):
+Suites (--suite, default all: rolling, then SPC, in one process).
+
+rolling — from one seeded data set (keys × values, interleaved across keys, random walk + noise):
   - samples/s of the rolling kernel (all statistics) on the main thread and on the worker pool with
     0, 1 and 2 workers, inputs pre-staged in shared memory (the kernel + pool ceiling);
   - samples/s of the stream engine end to end (StreamEngine.push, 2 workers);
@@ -34,42 +42,84 @@ What it prints, from one seeded data set (keys × values, interleaved across key
     reference, ≤ 1 KiB state per key at W = 64) as met / not met;
   - unless --no-sweep: batch size (${SWEEP_BATCH_RECORDS.join(", ")}) × workers (${SWEEP_WORKERS.join(", ")}) and the best setting.
 
-A full run takes one to three minutes on 2 cores; --smoke takes seconds.
+spc — from one seeded data set (in-control noise with injected shifts, drifts and variance changes;
+baseline 100 per key, sigma by moving range):
+  - samples/s of the SPC kernel alone on the main thread and on the pool with 0, 1 and 2 workers;
+  - samples/s of rolling (--window) + SPC together, one task per group buffer calling both kernels,
+    on the main thread and on the pool with 1 and 2 workers, against the target of 80 M samples/s
+    with 2 workers; and through the stream engine (kernels [rolling, spc], 2 workers);
+  - samples/s of the TypeScript SPC reference and of the TypeScript rolling port + that reference on
+    a slice (${SPC_REFERENCE_SLICE_KEYS} keys × ${SPC_REFERENCE_SLICE_VALUES} values);
+  - ratios, a checksum per variant (Σ cusum_pos + Σ zone + rule firings), the WASM rows against
+    the reference on the slice (else MISMATCH), rule firing counts and state bytes per key.
+
+The rolling suite takes one to three minutes on 2 cores, the SPC suite about one; --smoke takes seconds.
 Exit code: 0, or 1 when the checksums disagree. Targets never fail the run.
 
 Examples:
   linewatch bench
   linewatch bench --smoke
+  linewatch bench --suite spc
   linewatch bench --keys 200 --values 50000 --window 256 --no-sweep --json > bench.json`;
 
 export function benchCommand(): Command {
   return new Command("bench")
-    .description("benchmark the rolling-statistics kernel: WASM on the worker pool vs TypeScript vs memory bandwidth")
+    .description("benchmark the kernels (rolling statistics, SPC): WASM on the worker pool vs TypeScript vs memory bandwidth")
+    .addOption(new Option("--suite <name>", "which benchmark: rolling, spc, or all (rolling, then SPC)").choices(BENCH_SUITES).default("all"))
     .option("--keys <n>", `distinct keys (default ${DEFAULT_BENCH_KEYS}; --smoke ${SMOKE_BENCH_KEYS})`, integerOption("--keys", 1, 1 << 20))
     .option("--values <n>", `values per key (default ${DEFAULT_BENCH_VALUES}; --smoke ${SMOKE_BENCH_VALUES})`, integerOption("--values", 1, 1 << 30))
-    .option("--window <W>", "count window: the last W values of each key", integerOption("--window", 1, 65_535), DEFAULT_BENCH_WINDOW)
+    .option("--window <W>", "count window: the last W values of each key (the SPC suite's rolling analysis too)", integerOption("--window", 1, 65_535), DEFAULT_BENCH_WINDOW)
     .option("--batch-records <n>", `records per kernel task for the headline figures (default ${DEFAULT_BENCH_BATCH_RECORDS}; --smoke 1024)`,
       integerOption("--batch-records", 1, 1 << 20))
     .option("--seed <n>", "seed of the generated data", integerOption("--seed", 0, 0xffffffff), DEFAULT_BENCH_SEED)
     .option("--smoke", "tiny sizes and short timings (no sweep unless --sweep): a check that the benchmark runs")
-    .option("--sweep", "run the batch size × worker count sweep (default, except with --smoke)")
+    .option("--sweep", "run the rolling suite's batch size × worker count sweep (default, except with --smoke)")
     .option("--no-sweep", "skip the sweep")
     .option("--json", "print the report as JSON instead of text")
     .addHelpText("after", HELP_AFTER)
     .action(async (flags: BenchFlags) => {
-      const report = await runKernelBench({
-        keys: flags.keys,
-        values: flags.values,
-        window: flags.window,
-        batchRecords: flags.batchRecords,
-        seed: flags.seed,
-        smoke: flags.smoke === true,
-        sweep: flags.sweep,
-        progress: (line) => process.stderr.write(`bench: ${line}\n`),
-      });
-      process.stdout.write(flags.json === true ? `${JSON.stringify(report, null, 2)}\n` : `${formatKernelBenchReport(report)}\n`);
-      if (!report.checksums.agree) {
-        process.stderr.write(`bench: MISMATCH — checksums disagree: ${report.checksums.mismatches.join("; ")}\n`);
+      const progress = (suite: string) => (line: string): void => {
+        process.stderr.write(`bench ${suite}: ${line}\n`);
+      };
+      const mismatches: string[] = [];
+      const json: Record<string, unknown> = {};
+      if (flags.suite === "rolling" || flags.suite === "all") {
+        const report = await runKernelBench({
+          keys: flags.keys,
+          values: flags.values,
+          window: flags.window,
+          batchRecords: flags.batchRecords,
+          seed: flags.seed,
+          smoke: flags.smoke === true,
+          sweep: flags.sweep,
+          progress: progress("rolling"),
+        });
+        if (flags.json === true) json.rolling = report;
+        else process.stdout.write(`${formatKernelBenchReport(report)}\n`);
+        if (!report.checksums.agree) mismatches.push(`rolling: ${report.checksums.mismatches.join("; ")}`);
+      }
+      if (flags.suite === "spc" || flags.suite === "all") {
+        if (flags.suite === "all" && flags.json !== true) process.stdout.write("\n");
+        const report = await runSpcBench({
+          keys: flags.keys,
+          values: flags.values,
+          window: flags.window,
+          batchRecords: flags.batchRecords,
+          seed: flags.seed,
+          smoke: flags.smoke === true,
+          progress: progress("spc"),
+        });
+        if (flags.json === true) json.spc = report;
+        else process.stdout.write(`${formatSpcBenchReport(report)}\n`);
+        if (!report.checksums.agree) mismatches.push(`spc: ${report.checksums.mismatches.join("; ")}`);
+      }
+      // One suite: its report as before; both: {"rolling": …, "spc": …}.
+      if (flags.json === true) {
+        const body = flags.suite === "all" ? json : json[flags.suite];
+        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      }
+      if (mismatches.length > 0) {
+        process.stderr.write(`bench: MISMATCH — checksums disagree: ${mismatches.join(" | ")}\n`);
         process.exitCode = 1;
       }
     });
