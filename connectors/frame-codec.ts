@@ -387,6 +387,7 @@ function encodeKey(key: string, limits: Readonly<DecodeLimits>): Uint8Array {
 
 function checkKeyIndex(c: FrameColumns, n: number, k: number): void {
   const idx = c.keyIndex;
+  if (n === 0) return;
   if (idx === undefined || idx.length < n) throw new EncodeError("missing_field", "keyIndex", `${k} keys need a key index per reading`);
   for (let i = 0; i < n; i++) {
     const x = idx[i];

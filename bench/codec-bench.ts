@@ -1,0 +1,250 @@
+/**
+ * Codec micro-benchmark (`node dist/bench/codec-bench.js [--smoke] [--readings N] [--frame N] [--seed S]`).
+ *
+ * Goals: from one seeded set of simulator readings, print side by side how many readings per
+ * second each decoder delivers on one thread — MessagePack single records (ISO and epoch-ms
+ * times), the bare library decode without limits or validation (what the checks cost), JSON
+ * single records, and frames (int64 / float64 times, one machine's keys / all keys, aligned
+ * zero-copy / unaligned DataView) — with bytes per reading, ratios to MessagePack records, and a
+ * checksum that must be the same for every variant: Σ mod 2^32 of a hash of each decoded reading's
+ * (value, time) bits — exact and independent of reading order (machine frames reorder readings),
+ * computed on an untimed pass so that the timed passes measure decoding.
+ *
+ * Non-goals: transport (NATS is measured by the end-to-end benchmark), asserting any time (only a
+ * checksum mismatch sets a failing exit code).
+ */
+import { decode as libraryDecode } from "@msgpack/msgpack";
+import { performance } from "node:perf_hooks";
+import { pathToFileURL } from "node:url";
+import { decodeFrame, decodeJsonRecord, decodeMsgpackRecord, encodeFrame, encodeJsonRecord, encodeMsgpackRecord, sensorKey, sensorSubject, type SensorReadingInput } from "../connectors/codecs.js";
+import { PlantSimulator } from "../connectors/simulator.js";
+
+export interface CodecBenchOptions {
+  /** Readings in the data set (default 200 000; smoke 3 000). */
+  readings?: number;
+  /** Readings per frame (default 4096; smoke 500). */
+  frameReadings?: number;
+  /** Simulator seed (default {@link DEFAULT_CODEC_BENCH_SEED}). */
+  seed?: number;
+  /** Small sizes and one timed run: finishes in well under a second. */
+  smoke?: boolean;
+  /** Timed runs per variant; the median is reported (default 5; smoke 1). */
+  runs?: number;
+}
+
+export interface CodecBenchRow {
+  label: string;
+  messages: number;
+  readings: number;
+  bytesPerReading: number;
+  readingsPerSecond: number;
+  /** Order-independent hash sum of the decoded readings (null for the bare library decode, which yields untyped maps). */
+  checksum: number | null;
+}
+
+export interface CodecBenchReport {
+  seed: number;
+  readings: number;
+  frameReadings: number;
+  machines: number;
+  rows: CodecBenchRow[];
+  checksumsAgree: boolean;
+}
+
+export const DEFAULT_CODEC_BENCH_SEED = 20260101;
+
+export async function runCodecBench(options: CodecBenchOptions = {}): Promise<CodecBenchReport> {
+  const smoke = options.smoke ?? false;
+  const total = options.readings ?? (smoke ? 3_000 : 200_000);
+  const perFrame = options.frameReadings ?? (smoke ? 500 : 4096);
+  const seed = options.seed ?? DEFAULT_CODEC_BENCH_SEED;
+  const runs = options.runs ?? (smoke ? 1 : 5);
+  const machines = 20;
+  const sim = new PlantSimulator({ seed, machines, rateHz: 100 });
+  const columns = sim.nextColumns(total);
+  const n = columns.length;
+  const keys = sim.keys().map((k) => sensorKey(k.machine_id, k.sensor_type));
+
+  // Single records, each with its subject (parsed per message, as a source without a cache would).
+  const records: SensorReadingInput[] = [];
+  for (let i = 0; i < n; i++) records.push(sim.recordAt(columns, i));
+  const subjects = records.map((r) => sensorSubject("plant1", r.machine_id, r.sensor_type));
+  const msgpackIso = records.map((r) => encodeMsgpackRecord(r));
+  const msgpackMs = records.map((r) => encodeMsgpackRecord(r, { timestamp: "ms" }));
+  const jsonIso = records.map((r) => encodeJsonRecord(r));
+
+  // Frames of all keys in time order, and frames of one machine's sensors (the partitioned shape).
+  const allKeys = (times: "int64" | "float64") => chunk(n, perFrame).map(([a, b]) =>
+    encodeFrame({ keys, keyIndex: columns.keyIndex.subarray(a, b), times: columns.times.subarray(a, b), values: columns.values.subarray(a, b) }, { times }));
+  const framesI64 = allKeys("int64");
+  const framesF64 = allKeys("float64");
+  const framesF64Unaligned = framesF64.map((f) => placed(f, 4));
+  const framesMachine = machineFrames(sim, columns, perFrame);
+
+  const rows: CodecBenchRow[] = [];
+  /** `decodeAll(fold)` decodes every message and folds each reading into a number it returns. */
+  const time = (label: string, messages: Uint8Array[], decodeAll: (fold: Fold) => number | null, readings = n): void => {
+    const bytes = messages.reduce((s, m) => s + m.length, 0);
+    const checksum = decodeAll(readingHash); // warm-up, and the checksum
+    const seconds: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t0 = performance.now();
+      sink += decodeAll(plainSum) ?? 0;
+      seconds.push((performance.now() - t0) / 1000);
+    }
+    seconds.sort((x, y) => x - y);
+    const median = seconds[seconds.length >> 1];
+    rows.push({ label, messages: messages.length, readings, bytesPerReading: bytes / readings, readingsPerSecond: readings / median, checksum });
+  };
+
+  time("MessagePack records, ISO time (+subject check)", msgpackIso, (fold) => {
+    let s = 0;
+    for (let i = 0; i < msgpackIso.length; i++) {
+      const r = decodeMsgpackRecord(msgpackIso[i], { subject: subjects[i] });
+      s = fold(s, r.sensor_value, r.timestamp);
+    }
+    return s;
+  });
+  time("MessagePack records, epoch-ms time (+subject check)", msgpackMs, (fold) => {
+    let s = 0;
+    for (let i = 0; i < msgpackMs.length; i++) {
+      const r = decodeMsgpackRecord(msgpackMs[i], { subject: subjects[i] });
+      s = fold(s, r.sensor_value, r.timestamp);
+    }
+    return s;
+  });
+  time("  bare @msgpack/msgpack decode, no limits/checks", msgpackMs, () => {
+    let s = 0;
+    for (let i = 0; i < msgpackMs.length; i++) s += (libraryDecode(msgpackMs[i]) as { sensor_value: number }).sensor_value;
+    sink += s;
+    return null;
+  });
+  time("JSON records, ISO time (+subject check)", jsonIso, (fold) => {
+    let s = 0;
+    for (let i = 0; i < jsonIso.length; i++) {
+      const r = decodeJsonRecord(jsonIso[i], { subject: subjects[i] });
+      s = fold(s, r.sensor_value, r.timestamp);
+    }
+    return s;
+  });
+  const frameVariant = (label: string, frames: Uint8Array[]): void => time(label, frames, (fold) => foldFrames(frames, fold));
+  frameVariant(`frames of ${perFrame}, ${keys.length} keys, int64 times`, framesI64);
+  frameVariant(`frames of ${perFrame}, ${keys.length} keys, float64 times, aligned (zero-copy)`, framesF64);
+  frameVariant(`frames of ${perFrame}, ${keys.length} keys, float64 times, unaligned (DataView)`, framesF64Unaligned);
+  frameVariant(`frames of ≤ ${perFrame}, one machine's keys, int64 times`, framesMachine);
+
+  const sums = rows.map((r) => r.checksum).filter((c): c is number => c !== null);
+  if (sink === 0.5) process.stdout.write(""); // reads the sink
+  return { seed, readings: n, frameReadings: perFrame, machines, rows, checksumsAgree: sums.every((c) => c === sums[0]) };
+}
+
+export function formatCodecBench(r: CodecBenchReport): string {
+  const base = r.rows[0].readingsPerSecond;
+  const lines = [
+    `codec decode benchmark — seed ${r.seed}, ${r.readings} simulator readings (${r.machines} machines × 6 sensors), one thread, Node ${process.versions.node}`,
+    "variant                                                              M readings/s   bytes/reading   × MessagePack records",
+  ];
+  for (const row of r.rows) {
+    lines.push(`  ${row.label.padEnd(66)} ${(row.readingsPerSecond / 1e6).toFixed(3).padStart(12)}   ${row.bytesPerReading.toFixed(1).padStart(13)}   ${(row.readingsPerSecond / base).toFixed(2).padStart(10)}×`);
+  }
+  const sums = r.rows.filter((x) => x.checksum !== null).map((x) => x.checksum as number);
+  lines.push(`checksum (Σ hash(value, time) mod 2^32): ${sums[0]?.toString(16)} — ${r.checksumsAgree ? "all variants agree" : `******** MISMATCH ******** ${sums.join(", ")}`}`);
+  return lines.join("\n");
+}
+
+type Fold = (acc: number, value: number, time: number) => number;
+
+/** Keeps the timed passes' results live so the decoding cannot be optimized away. */
+let sink = 0;
+
+const plainSum: Fold = (acc, value) => acc + value;
+
+const bits = new Float64Array(1);
+const words = new Uint32Array(bits.buffer);
+
+/** acc + hash(value bits, time bits) mod 2^32: exact, and the same in any reading order. */
+const readingHash: Fold = (acc, value, time) => {
+  bits[0] = value;
+  let h = Math.imul(words[0] ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(words[1], 0xc2b2ae35);
+  bits[0] = time;
+  h = Math.imul(h ^ words[0], 0x27d4eb2f) ^ Math.imul(words[1] ^ (h >>> 15), 0x165667b1);
+  return (acc + (h >>> 0)) % 4294967296;
+};
+
+function foldFrames(frames: Uint8Array[], fold: Fold): number {
+  let s = 0;
+  for (const f of frames) {
+    const d = decodeFrame(f);
+    const v = d.values;
+    const t = d.times;
+    for (let i = 0; i < d.length; i++) s = fold(s, v[i], t[i]);
+  }
+  return s;
+}
+
+function chunk(n: number, size: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let a = 0; a < n; a += size) out.push([a, Math.min(n, a + size)]);
+  return out;
+}
+
+function placed(frame: Uint8Array, offset: number): Uint8Array {
+  const out = new Uint8Array(new ArrayBuffer(frame.length + offset), offset, frame.length);
+  out.set(frame);
+  return out;
+}
+
+/** Frames per machine (the shape a partitioned stream carries), emitted as each machine's buffer fills or the data ends. */
+function machineFrames(sim: PlantSimulator, columns: ReturnType<PlantSimulator["nextColumns"]>, perFrame: number): Uint8Array[] {
+  const keys = sim.keys();
+  const byMachine = new Map<string, { keys: string[]; local: Map<number, number>; idx: number[]; times: number[]; values: number[] }>();
+  const frames: Uint8Array[] = [];
+  const emit = (b: { keys: string[]; idx: number[]; times: number[]; values: number[] }) => {
+    frames.push(encodeFrame({ keys: b.keys, keyIndex: b.idx, times: b.times, values: b.values }, { keyIndex: "u16", times: "int64" }));
+    b.idx = [];
+    b.times = [];
+    b.values = [];
+  };
+  for (let i = 0; i < columns.length; i++) {
+    const k = keys[columns.keyIndex[i]];
+    let b = byMachine.get(k.machine_id);
+    if (b === undefined) {
+      b = { keys: [], local: new Map(), idx: [], times: [], values: [] };
+      byMachine.set(k.machine_id, b);
+    }
+    let local = b.local.get(columns.keyIndex[i]);
+    if (local === undefined) {
+      local = b.keys.length;
+      b.local.set(columns.keyIndex[i], local);
+      b.keys.push(sensorKey(k.machine_id, k.sensor_type));
+    }
+    b.idx.push(local);
+    b.times.push(columns.times[i]);
+    b.values.push(columns.values[i]);
+    if (b.idx.length === perFrame) emit(b);
+  }
+  for (const b of byMachine.values()) if (b.idx.length > 0) emit(b);
+  return frames;
+}
+
+// ---- run as a program ----
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+
+async function main(): Promise<void> {
+  const num = (name: string): number | undefined => {
+    const v = flag(name);
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+    return n;
+  };
+  const report = await runCodecBench({ smoke: process.argv.includes("--smoke"), readings: num("--readings"), frameReadings: num("--frame"), seed: num("--seed"), runs: num("--runs") });
+  process.stdout.write(`${formatCodecBench(report)}\n`);
+  if (!report.checksumsAgree) process.exitCode = 1;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) void main();
