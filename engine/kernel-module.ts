@@ -18,6 +18,19 @@ export interface KernelExports {
     stateBase: number, stateStride: number, slots: number, times: number, values: number, n: number, out: number,
   ): number;
   memSum(ptr: number, bytes: number): number;
+  /** Serial integrity (kernels/serial.ts; layouts: operators/serial-layout.ts). */
+  serialStateBytes(window: number): number;
+  serialInit(
+    state: number, window: number, recent: number, prefixMin: number, prefixRepeat: number, lowVarPositions: number,
+    statMin: number, warmup: number, deltaMax: number, lowVarShare: number, guessMax: number, fastAlpha: number,
+    slowAlpha: number, burstRatio: number, gapFactor: number, minInterval: number, futureSkew: number,
+  ): void;
+  serialProcess(
+    stateBase: number, stateStride: number, slots: number, times: number, payload: number, payloadBytes: number, n: number,
+    out: number, tables: number,
+  ): number;
+  /** 1 when the ASCII digits at ptr end in their GS1 mod-10 check digit. */
+  gs1CheckDigitValid(ptr: number, len: number): number;
   gatherColumn(dst: number, dstStride: number, dstCol: number, src: number, srcStride: number, srcCol: number, n: number): number;
   spcStateBytes(): number;
   spcInit(
