@@ -130,7 +130,7 @@ export async function runCodecBench(options: CodecBenchOptions = {}): Promise<Co
   const frameVariant = (label: string, frames: Uint8Array[]): void => time(label, frames, (fold) => foldFrames(frames, fold));
   frameVariant(`frames of ${perFrame}, ${keys.length} keys, int64 times`, framesI64);
   frameVariant(`frames of ${perFrame}, ${keys.length} keys, float64 times, aligned (zero-copy)`, framesF64);
-  frameVariant(`frames of ${perFrame}, ${keys.length} keys, float64 times, unaligned (DataView)`, framesF64Unaligned);
+  frameVariant(`frames of ${perFrame}, ${keys.length} keys, float64 times, unaligned (one copy)`, framesF64Unaligned);
   frameVariant(`frames of ≤ ${perFrame}, one machine's keys, int64 times`, framesMachine);
 
   const sums = rows.map((r) => r.checksum).filter((c): c is number => c !== null);

@@ -165,6 +165,9 @@ const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
 const TEXT = new TextEncoder();
 const ENCODER = new Encoder();
 const decoders = new WeakMap<Readonly<DecodeLimits>, Decoder>();
+/** Parsed subjects (or why they are bad), per limits: a source sees the same few thousand subjects over and over. */
+const subjectCaches = new WeakMap<Readonly<DecodeLimits>, Map<string, Expected | DecodeError>>();
+const SUBJECT_CACHE_MAX = 16_384;
 
 /** A subject to check payloads against, with its text for error context. */
 interface Expected {
@@ -192,14 +195,28 @@ function decoderFor(limits: Readonly<DecodeLimits>): Decoder {
 function expectedSubject(subject: string | SensorSubject | undefined, limits: Readonly<DecodeLimits>): Expected | undefined {
   if (subject === undefined) return undefined;
   if (typeof subject !== "string") return { text: `sensor.${subject.machineId}${subject.sensorType === undefined ? "" : `.${subject.sensorType}`}`, ...subject };
+  let cache = subjectCaches.get(limits);
+  if (cache === undefined) subjectCaches.set(limits, (cache = new Map()));
+  let known = cache.get(subject);
+  if (known === undefined) {
+    known = parseSensorSubject(subject, limits);
+    // Bounded: a flood of distinct (bad) subjects resets the cache instead of growing it.
+    if (cache.size >= SUBJECT_CACHE_MAX) cache.clear();
+    cache.set(subject, known);
+  }
+  if (known instanceof DecodeError) throw new DecodeError(known.reason, known.detail, { cause: known.cause, subject });
+  return known;
+}
+
+function parseSensorSubject(subject: string, limits: Readonly<DecodeLimits>): Expected | DecodeError {
   let parsed;
   try {
     parsed = parseSubject(subject, limits);
   } catch (e) {
-    if (e instanceof SubjectError) throw new DecodeError("bad_subject", e.message, { cause: e, subject });
+    if (e instanceof SubjectError) return new DecodeError("bad_subject", e.message, { cause: e, subject });
     throw e;
   }
-  if (parsed.kind !== "sensor") throw new DecodeError("bad_subject", `a ${parsed.kind} subject carries no sensor readings`, { subject });
+  if (parsed.kind !== "sensor") return new DecodeError("bad_subject", `a ${parsed.kind} subject carries no sensor readings`, { subject });
   return { text: subject, machineId: parsed.machineId, sensorType: parsed.sensorType };
 }
 
@@ -212,35 +229,43 @@ function checkSize(bytes: Uint8Array, limits: Readonly<DecodeLimits>, subject: E
 
 /**
  * JSON.parse output is linear in its input (checked ≤ recordBytesMax), so checking after parsing
- * is safe; this applies the same depth and length limits as the MessagePack scan.
+ * is safe; this applies the same depth and length limits as the MessagePack scan. Recursion is
+ * bounded by depthMax.
  */
 function checkJsonLimits(root: unknown, limits: Readonly<DecodeLimits>, subject: Expected | undefined): void {
-  const fail = (reason: DecodeReason, limit: string, message: string): never => {
-    throw new DecodeError(reason, message, { limit, subject: subject?.text });
-  };
-  const stack: unknown[] = [root];
-  const depths: number[] = [0];
-  while (stack.length > 0) {
-    const v = stack.pop();
-    const depth = depths.pop() as number;
-    if (typeof v === "string") {
-      if (utf8Length(v, limits.stringBytesMax) > limits.stringBytesMax) fail("length_exceeded", "stringBytesMax", `a string is over stringBytesMax (${limits.stringBytesMax})`);
-    } else if (typeof v === "object" && v !== null) {
-      if (depth + 1 > limits.depthMax) fail("too_deep", "depthMax", `containers nested deeper than depthMax (${limits.depthMax})`);
-      if (Array.isArray(v)) {
-        if (v.length > limits.arrayLengthMax) fail("length_exceeded", "arrayLengthMax", `an array of ${v.length} is over arrayLengthMax (${limits.arrayLengthMax})`);
-        for (const x of v) if (typeof x === "object" || typeof x === "string") (stack.push(x), depths.push(depth + 1));
-      } else {
-        const keys = Object.keys(v);
-        if (keys.length > limits.mapEntriesMax) fail("length_exceeded", "mapEntriesMax", `an object of ${keys.length} entries is over mapEntriesMax (${limits.mapEntriesMax})`);
-        for (const k of keys) {
-          if (utf8Length(k, limits.stringBytesMax) > limits.stringBytesMax) fail("length_exceeded", "stringBytesMax", `a key is over stringBytesMax (${limits.stringBytesMax})`);
-          const x = (v as Record<string, unknown>)[k];
-          if (typeof x === "object" || typeof x === "string") (stack.push(x), depths.push(depth + 1));
-        }
-      }
-    }
+  const problem = jsonProblem(root, 0, limits);
+  if (problem !== null) throw new DecodeError(problem.reason, problem.message, { limit: problem.limit, subject: subject?.text });
+}
+
+interface LimitProblem {
+  reason: "too_deep" | "length_exceeded";
+  limit: string;
+  message: string;
+}
+
+function jsonProblem(v: unknown, depth: number, limits: Readonly<DecodeLimits>): LimitProblem | null {
+  if (typeof v === "string") {
+    return utf8Length(v, limits.stringBytesMax) > limits.stringBytesMax
+      ? { reason: "length_exceeded", limit: "stringBytesMax", message: `a string is over stringBytesMax (${limits.stringBytesMax})` }
+      : null;
   }
+  if (typeof v !== "object" || v === null) return null;
+  if (depth + 1 > limits.depthMax) return { reason: "too_deep", limit: "depthMax", message: `containers nested deeper than depthMax (${limits.depthMax})` };
+  if (Array.isArray(v)) {
+    if (v.length > limits.arrayLengthMax) return { reason: "length_exceeded", limit: "arrayLengthMax", message: `an array of ${v.length} is over arrayLengthMax (${limits.arrayLengthMax})` };
+    for (const x of v) {
+      const p = jsonProblem(x, depth + 1, limits);
+      if (p !== null) return p;
+    }
+    return null;
+  }
+  let entries = 0;
+  for (const k in v) {
+    if (++entries > limits.mapEntriesMax) return { reason: "length_exceeded", limit: "mapEntriesMax", message: `an object is over mapEntriesMax (${limits.mapEntriesMax})` };
+    const p = jsonProblem(k, depth + 1, limits) ?? jsonProblem((v as Record<string, unknown>)[k], depth + 1, limits);
+    if (p !== null) return p;
+  }
+  return null;
 }
 
 type Fail = (reason: DecodeReason & EncodeReason, field: string, message: string) => never;
@@ -254,7 +279,7 @@ function toReading(value: unknown, limits: Readonly<DecodeLimits>, subject: Expe
   if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
     throw new DecodeError("not_a_record", `the message is ${describe(value)}, not a map of fields`, { subject: subject?.text });
   }
-  const reading = readFields(value as Record<string, unknown>, limits, fail, allowNonFinite);
+  const reading = readFields(value as Record<string, unknown>, limits, fail, allowNonFinite, subject);
   if (subject !== undefined) {
     if (reading.machine_id !== subject.machineId) {
       throw new DecodeError("subject_mismatch", `machine_id "${reading.machine_id}" arrived on machine "${subject.machineId}"'s subject`, { field: "machine_id", subject: subject.text });
@@ -267,10 +292,10 @@ function toReading(value: unknown, limits: Readonly<DecodeLimits>, subject: Expe
 }
 
 /** The field rules of the module comment, shared by decoders (DecodeError) and encoders (EncodeError). */
-function readFields(o: Record<string, unknown>, limits: Readonly<DecodeLimits>, fail: Fail, allowNonFinite: boolean): SensorReading {
+function readFields(o: Record<string, unknown>, limits: Readonly<DecodeLimits>, fail: Fail, allowNonFinite: boolean, subject?: Expected): SensorReading {
   const reading: SensorReading = {
-    machine_id: tokenField(o, "machine_id", limits, fail),
-    sensor_type: tokenField(o, "sensor_type", limits, fail),
+    machine_id: tokenField(o, "machine_id", limits, fail, subject?.machineId),
+    sensor_type: tokenField(o, "sensor_type", limits, fail, subject?.sensorType),
     timestamp: timeField(o.timestamp, fail),
     sensor_value: valueField(o.sensor_value, fail, allowNonFinite),
   };
@@ -280,8 +305,10 @@ function readFields(o: Record<string, unknown>, limits: Readonly<DecodeLimits>, 
   return reading;
 }
 
-function tokenField(o: Record<string, unknown>, field: string, limits: Readonly<DecodeLimits>, fail: Fail): string {
+/** `known`: the subject's token, already validated — equal to it means valid, with no scan of the text. */
+function tokenField(o: Record<string, unknown>, field: string, limits: Readonly<DecodeLimits>, fail: Fail, known: string | undefined): string {
   const v = o[field];
+  if (known !== undefined && v === known) return known;
   if (v === undefined || v === null) fail("missing_field", field, "is missing");
   if (typeof v !== "string") return fail("wrong_type", field, `is ${describe(v)}, not a string`);
   const problem = tokenProblem(v, limits.tokenBytesMax);
@@ -296,7 +323,10 @@ function timeField(v: unknown, fail: Fail): number {
     if (!Number.isFinite(v)) fail("not_finite", "timestamp", `${v} is not finite`);
     t = v;
   } else if (typeof v === "string") {
-    const parsed = parseEventTime(v, "ms");
+    // Fast path for the `Date#toISOString` form producers send; Date.parse reads it exactly as
+    // parseEventTime would (it ends up calling Date.parse on the same text), NaN falls through.
+    const fast = isCanonicalIso(v) ? Date.parse(v) : NaN;
+    const parsed = fast === fast ? fast : parseEventTime(v, "ms");
     if (typeof parsed === "string") return fail("bad_timestamp", "timestamp", parsed);
     t = parsed;
   } else if (v instanceof Date) {
@@ -309,6 +339,12 @@ function timeField(v: unknown, fail: Fail): number {
   }
   if (Math.abs(t) > TIME_ABS_MAX_MS) fail("bad_timestamp", "timestamp", `${t} ms is outside the date range (±${TIME_ABS_MAX_MS})`);
   return t;
+}
+
+/** `YYYY-MM-DDTHH:MM:SS.sssZ`, by its separators (the digits are Date.parse's to judge). */
+function isCanonicalIso(v: string): boolean {
+  return v.length === 24 && v.charCodeAt(23) === 0x5a && v.charCodeAt(10) === 0x54 && v.charCodeAt(4) === 0x2d && v.charCodeAt(7) === 0x2d &&
+    v.charCodeAt(13) === 0x3a && v.charCodeAt(16) === 0x3a && v.charCodeAt(19) === 0x2e;
 }
 
 function valueField(v: unknown, fail: Fail, allowNonFinite: boolean): number {

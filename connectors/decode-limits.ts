@@ -57,6 +57,8 @@ export const DEFAULT_FRAME_KEY_BYTES_MAX = 2 * DEFAULT_TOKEN_BYTES_MAX + 1;
 /** Hard ceilings the wire format or the runtime imposes, whatever the configuration says. */
 export const FRAME_KEY_BYTES_CEILING = 0xffff;
 export const FRAME_COUNT_CEILING = 0xffff_ffff;
+/** Deeper nesting is never data; the MessagePack scan keeps one counter per level. */
+export const DEPTH_CEILING = 1024;
 /** Typed arrays of more than 2 GiB are not what a message should ever become. */
 export const MESSAGE_BYTES_CEILING = 0x7fff_ffff;
 
@@ -101,7 +103,7 @@ export function validateDecodeLimits(limits: Partial<DecodeLimits> = {}): Readon
   integer(l, "mapEntriesMax", REQUIRED_FIELDS, FRAME_COUNT_CEILING);
   integer(l, "binBytesMax", 0, MESSAGE_BYTES_CEILING);
   integer(l, "extBytesMax", 0, MESSAGE_BYTES_CEILING);
-  integer(l, "depthMax", 1, 1024);
+  integer(l, "depthMax", 1, DEPTH_CEILING);
   integer(l, "frameReadingsMax", 0, FRAME_COUNT_CEILING);
   integer(l, "frameKeysMax", 1, FRAME_COUNT_CEILING);
   integer(l, "frameKeyBytesMax", 3, FRAME_KEY_BYTES_CEILING);

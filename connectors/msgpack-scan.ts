@@ -12,7 +12,7 @@
  * - the never-used type byte 0xc1 (`malformed`), bytes after the value (`trailing_bytes`).
  * Layout per the MessagePack spec (https://github.com/msgpack/msgpack/blob/master/spec.md).
  */
-import type { DecodeLimits } from "./decode-limits.js";
+import { DEPTH_CEILING, type DecodeLimits } from "./decode-limits.js";
 import { DecodeError } from "./errors.js";
 
 type ScanLimits = Pick<DecodeLimits, "stringBytesMax" | "binBytesMax" | "extBytesMax" | "arrayLengthMax" | "mapEntriesMax" | "depthMax">;
@@ -29,11 +29,17 @@ export function scanMsgpack(bytes: Uint8Array, limits: ScanLimits, subject?: str
   }
 }
 
+/**
+ * left[d]: values still to read in the container open at depth d (depth 0 is the top level). One
+ * shared array — the walk is synchronous — because allocating a typed array per message costs as
+ * much as the walk. Values fit: a container is pushed only with fewer items than bytes left.
+ */
+const left = new Int32Array(DEPTH_CEILING + 1);
+
 function walk(bytes: Uint8Array, limits: ScanLimits): void {
   const end = bytes.length;
   if (end === 0) throw new DecodeError("truncated", "empty message", { offset: 0 });
-  // left[d]: values still to read in the container open at depth d (depth 0 is the top level).
-  const left = new Float64Array(limits.depthMax + 1);
+  if (limits.depthMax > DEPTH_CEILING) throw new RangeError(`depthMax ${limits.depthMax} is over ${DEPTH_CEILING}`);
   left[0] = 1;
   let depth = 0;
   let pos = 0;

@@ -344,13 +344,19 @@ describe("codecs - frames round-trip", () => {
     expect(d.declared).toBe(n);
   });
 
-  it("many keys with float64 times, u32 indices, at every misalignment: same readings through the DataView", () => {
-    const frame = encodeFrame({ keys, keyIndex, times: floatTimes, values }, { keyIndex: "u32" });
-    expect(frame[5]).toBe(FRAME_FLAG_TIME_F64 | FRAME_FLAG_INDEX_U32);
-    for (let offset = 0; offset < 8; offset++) {
-      const d = decodeFrame(placed(frame, offset));
-      expectColumns(d, keys, keyIndex, floatTimes, values);
-      expect(d.zeroCopy, `offset ${offset}`).toBe(offset === 0);
+  it("at every misalignment, every column layout gives the same readings (copied instead of viewed)", () => {
+    const variants: Array<[string, Uint8Array, number[], number]> = [
+      ["float64 times, u32 indices", encodeFrame({ keys, keyIndex, times: floatTimes, values }, { keyIndex: "u32" }), floatTimes, FRAME_FLAG_TIME_F64 | FRAME_FLAG_INDEX_U32],
+      ["int64 times, u16 indices", encodeFrame({ keys, keyIndex, times: intTimes, values }), intTimes, 0],
+      ["float64 times, u16 indices", encodeFrame({ keys, keyIndex, times: floatTimes, values }), floatTimes, FRAME_FLAG_TIME_F64],
+    ];
+    for (const [name, frame, times, flags] of variants) {
+      expect(frame[5], name).toBe(flags);
+      for (let offset = 0; offset < 8; offset++) {
+        const d = decodeFrame(placed(frame, offset));
+        expectColumns(d, keys, keyIndex, times, values);
+        expect(d.zeroCopy, `${name} at offset ${offset}`).toBe(offset === 0);
+      }
     }
   });
 
@@ -443,8 +449,10 @@ describe("codecs - bad frames are rejected with their reason", () => {
     expect(() => encodeFrame({ keys: ["M-1.t", "M-1.t"], keyIndex: [0], times: [1], values: [1] })).toThrow(EncodeError);
   });
 
-  it("subject_mismatch: every key must be of the subject's machine (and sensor)", () => {
+  it("subject_mismatch: every key must be of the subject's machine (and sensor), also when the key table is a cached one", () => {
     const f = sampleFrame();
+    expect(decodeFrame(f).keys).toEqual(["M-1.temp", "M-2.temp"]);
+    expect(decodeFrame(f.slice()).keys).toEqual(["M-1.temp", "M-2.temp"]);
     expect(reasonOf(() => decodeFrame(f, { subject: parseSubject("lw.p.sensor.M-1") as never }))).toBe("subject_mismatch");
     const one = encodeFrame({ keys: ["M-1.temp"], times: [1], values: [1] });
     expect(decodeFrame(one, { subject: parseSubject("lw.p.sensor.M-1.temp") as never }).length).toBe(1);
