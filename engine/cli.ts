@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { LinewatchError } from "./errors.js";
 import { benchCommand } from "./commands/bench.js";
+import { iforestCommand } from "./commands/iforest.js";
 import { replayCommand } from "./commands/replay.js";
 import { rulesCommand } from "./commands/rules.js";
 import { runCommand } from "./commands/run.js";
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .addCommand(replayCommand())
     .addCommand(rulesCommand())
     .addCommand(benchCommand())
+    .addCommand(iforestCommand())
     .showHelpAfterError();
 }
 

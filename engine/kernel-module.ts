@@ -42,6 +42,12 @@ export interface KernelExports {
   spcProcess(
     stateBase: number, stateStride: number, slots: number, times: number, values: number, n: number, out: number,
   ): number;
+  /** Isolation forest scores of n rows (kernels/iforest.ts; model block: operators/iforest-layout.ts). */
+  iforestScore(
+    modelPtr: number, rowsPtr: number, rowStride: number, featureIdxPtr: number, n: number, outPtr: number, outStride: number,
+  ): number;
+  /** c(n) of the isolation forest. */
+  iforestAveragePathLength(n: number): number;
 }
 
 /** Largest memory the module accepts (asconfig.json `maximumMemory`, in 64 KiB pages). */

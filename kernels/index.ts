@@ -5,3 +5,4 @@ export { memSum } from "./memsum";
 export { serialStateBytes, serialInit, serialProcess, gs1CheckDigitValid, SERIAL_OUT_FIELDS } from "./serial";
 export { spcStateBytes, spcInit, spcSetLimits, spcRebaseline, spcProcess, SPC_OUT_FIELDS } from "./spc";
 export { gatherColumn } from "./features";
+export { iforestScore, iforestAveragePathLength, IFOREST_ERR_MODEL, IFOREST_ERR_ARGS } from "./iforest";

@@ -1,0 +1,63 @@
+/**
+ * Running scripts/sklearn_iforest_export.py: find a Python that imports scikit-learn (Debian's
+ * python3-sklearn at /usr/bin/python3, or LINEWATCH_PYTHON), and run the script as a subprocess.
+ * Used by the sklearn-equality test, the AUC harness and the benchmark.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface SklearnPython {
+  python: string;
+  sklearnVersion: string;
+}
+
+export type SklearnAvailability = { ok: true; python: SklearnPython } | { ok: false; reason: string };
+
+export const SKLEARN_EXPORT_SCRIPT = join("scripts", "sklearn_iforest_export.py");
+
+let cached: SklearnAvailability | undefined;
+
+/** Whether scikit-learn can be imported, and by which interpreter. */
+export function findSklearnPython(): SklearnAvailability {
+  if (cached !== undefined) return cached;
+  const python = process.env.LINEWATCH_PYTHON ?? "/usr/bin/python3";
+  try {
+    const version = execFileSync(python, ["-c", "import sklearn, numpy; print(sklearn.__version__)"], {
+      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000,
+    }).trim();
+    cached = { ok: true, python: { python, sklearnVersion: version } };
+  } catch (error) {
+    const stderr = String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim().split("\n").pop();
+    cached = { ok: false, reason: `${python} cannot import sklearn (${stderr}); install Debian's python3-sklearn (apt-get install python3-sklearn)` };
+  }
+  return cached;
+}
+
+/** Path of the export script, from the package root (found from this file, in source or in dist/). */
+export function sklearnScriptPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    if (existsSync(join(dir, "package.json"))) return join(dir, SKLEARN_EXPORT_SCRIPT);
+    dir = dirname(dir);
+  }
+  throw new Error(`package root not found above ${fileURLToPath(import.meta.url)}`);
+}
+
+/** Runs the export script with `args` (which must include --out); resolves to the parsed output file. */
+export function runSklearnExport(python: SklearnPython, args: string[], outPath: string, timeoutMs = 30 * 60_000): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    execFile(python.python, [sklearnScriptPath(), ...args, "--out", outPath], { timeout: timeoutMs, maxBuffer: 1 << 24 }, (error, _stdout, stderr) => {
+      if (error) {
+        reject(new Error(`sklearn_iforest_export.py failed: ${stderr.trim() || error.message}`, { cause: error }));
+        return;
+      }
+      try {
+        resolve(JSON.parse(readFileSync(outPath, "utf8")));
+      } catch (cause) {
+        reject(new Error(`sklearn_iforest_export.py wrote no readable ${outPath}`, { cause }));
+      }
+    });
+  });
+}
