@@ -5,6 +5,8 @@ import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { DEFAULT_WORKERS } from "../kernel-pool.js";
 import { runJob } from "../run-job.js";
+import { DEFAULT_NATS_JOB, runNatsJob } from "../nats-job.js";
+import { connect } from "nats";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "../../connectors/rotating-file-sink.js";
 import { SENSOR_SPECS, SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
 import type { SpcAlertEvent } from "../../operators/spc-alerts.js";
@@ -33,6 +35,14 @@ interface RunFlags extends AnalysisFlags {
   limitsControl?: string;
   keyByMode: boolean;
   settle?: string;
+  nats?: string;
+  stream?: string;
+  site: string;
+  partitions?: string;
+  partitionCount?: number;
+  checkpointInterval: string;
+  fetch: number;
+  publishScores: boolean;
 }
 
 /** Readings within this many response time constants of a mode change are "settling" (e^-5 < 1%). */
@@ -59,6 +69,14 @@ export function runCommand(): Command {
     .option("--summary-interval <D>", "console summary interval (0: none)", "1s")
     .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
     .option("--settle <D>", "time after a mode change a sensor's readings count as settling (default: 5 response time constants of the sensor)")
+    .option("--nats <url>", "read from NATS instead of the simulator (lw.<site>.sensor.>; msgpack, JSON or frames)")
+    .option("--stream <name>", "with --nats: consume this JetStream stream (durable pull consumers, checkpoints) instead of core NATS")
+    .option("--site <s>", "site token of the subjects", DEFAULT_NATS_JOB.site)
+    .option("--partitions <list>", "with --stream: the partitions this instance owns, e.g. 0,1 (the server maps subjects to lw.<site>.p.<k>.…)")
+    .option("--partition-count <n>", "with --partitions: how many partitions the server maps to", integerOption("--partition-count", 1, 1024))
+    .option("--checkpoint-interval <D>", "with --stream: how often each partition's state is saved", "5s")
+    .option("--fetch <n>", "with --stream: messages per fetch", integerOption("--fetch", 1, 100_000), DEFAULT_NATS_JOB.fetchMessagesMax)
+    .option("--no-publish-scores", "with --nats: do not publish scores on lw.<site>.score.<machine>.<sensor>")
     .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
     .option(
       "--limits-control <file>",
@@ -76,6 +94,10 @@ export function runCommand(): Command {
         process.stdout.write(`ALERT ${event.rule} ${event.key} ${new Date(event.opened_at).toISOString()}: ${event.description} (limits v${event.limits_version})\n`);
       }
     };
+    if (flags.nats !== undefined) {
+      await runOnNats(flags, alertsFile);
+      return;
+    }
     const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] });
     const sensorTypes = flags.sensors?.split(",").map((s) => s.trim()) as SensorType[] | undefined;
     let onStop: () => void = () => {};
@@ -120,6 +142,63 @@ export function runCommand(): Command {
     for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
     process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
   });
+}
+
+/** `linewatch run --nats`: the NATS job, with alerts published on lw.<site>.alert.<machine>.<sensor> and written to the alerts file. */
+async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink): Promise<void> {
+  const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
+  const enc = new TextEncoder();
+  let alerts = 0;
+  const analyses = analysesFromFlags(flags, {
+    timeUnit: "ms",
+    defaultWindow: 64,
+    keyParts: ["machine_id", "sensor_type"],
+    onAlert: (event) => {
+      alerts++;
+      const line = JSON.stringify(event);
+      void alertsFile.write(line + "\n");
+      const [machine, sensor] = event.key.split("/");
+      nc.publish(`lw.${flags.site}.alert.${machine}.${sensor ?? "all"}`, enc.encode(line));
+    },
+  });
+  let onStop: () => void = () => {};
+  const stop = new Promise<void>((resolve) => (onStop = resolve));
+  for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onStop);
+  const partitions = flags.partitions?.split(",").map((p) => {
+    const n = Number(p.trim());
+    if (!Number.isInteger(n) || n < 0 || (flags.partitionCount !== undefined && n >= flags.partitionCount)) {
+      throw new ConfigError("--partitions", `"${p}" is not a partition number${flags.partitionCount ? ` below ${flags.partitionCount}` : ""}`);
+    }
+    return n;
+  });
+  process.stderr.write(
+    `linewatch run: NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, ` +
+      `site ${flags.site} → ${analyses.map((a) => a.name).join(" + ")} on ${flags.workers} workers. Ctrl-C stops.\n`,
+  );
+  const result = await runNatsJob({
+    ...DEFAULT_NATS_JOB,
+    url: flags.nats as string,
+    site: flags.site,
+    stream: flags.stream,
+    partitions,
+    partitionCount: flags.partitionCount,
+    analyses,
+    workers: flags.workers,
+    batchRecordsMax: flags.batchRecords,
+    fetchMessagesMax: flags.fetch,
+    checkpointIntervalMs: parseDuration(flags.checkpointInterval),
+    publishScores: flags.publishScores,
+    summaryIntervalMs: parseDuration(flags.summaryInterval),
+    console: process.stdout,
+    stop,
+    onReady: () => process.stderr.write("linewatch run: consuming\n"),
+  });
+  await nc.drain();
+  await alertsFile.close();
+  process.stderr.write(
+    `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
+      `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts}\n`,
+  );
 }
 
 /** Polls `path`; each time its modification time changes, returns the changes it lists (once). */

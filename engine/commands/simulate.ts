@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { createWriteStream } from 'node:fs';
 import type { Writable } from 'node:stream';
 import { Command, Option } from 'commander';
+import { DEFAULT_NATS_PUBLISH, publishSimulation } from '../../connectors/nats-publisher.js';
 import { createRecordWriter, RECORD_FORMATS, TextStreamWriter, type RecordFormat } from '../../connectors/record-writers.js';
 import {
   DEFAULT_SIMULATOR_OPTIONS,
@@ -40,6 +41,12 @@ export interface SimulateFlags {
   format: RecordFormat;
   out: string;
   labels?: string;
+  nats?: string;
+  site: string;
+  payload: string;
+  frameReadings: string;
+  jetstream?: boolean;
+  publishRate?: string;
 }
 
 /** Which command-line flag sets which simulator option, for error messages. */
@@ -72,6 +79,12 @@ export function simulateCommand(): Command {
     .addOption(new Option('--format <format>', 'output format').choices(RECORD_FORMATS).default('ndjson'))
     .option('--out <file>', 'output file, or - for stdout', '-')
     .option('--labels <file>', 'also write the ground-truth fault labels to this file (NDJSON)')
+    .option('--nats <url>', 'publish the readings to NATS instead of writing a file')
+    .option('--site <s>', 'with --nats: site token of the subjects', DEFAULT_NATS_PUBLISH.site)
+    .addOption(new Option('--payload <format>', 'with --nats: single records (msgpack, json) or frames').choices(['msgpack', 'json', 'frame']).default('msgpack'))
+    .option('--frame-readings <n>', 'with --payload frame: readings per frame', String(DEFAULT_NATS_PUBLISH.frameReadings))
+    .option('--jetstream', 'with --nats: publish through JetStream and wait for the acks (a stream must capture lw.<site>.…)')
+    .option('--publish-rate <n>', 'with --nats: readings per second at most (default: as fast as the server takes them)')
     .addHelpText(
       'after',
       `
@@ -95,6 +108,22 @@ Examples:
           command.error(`error: ${flagMessage(error)}`, { exitCode: EXIT_CODE_USAGE, code: 'linewatch.simulate.invalidOption' });
         }
         throw error;
+      }
+      if (flags.nats !== undefined) {
+        const result = await publishSimulation(simulator, {
+          ...DEFAULT_NATS_PUBLISH,
+          url: flags.nats,
+          site: flags.site,
+          format: flags.payload as 'msgpack' | 'json' | 'frame',
+          frameReadings: Number(flags.frameReadings),
+          jetstream: flags.jetstream === true,
+          rate: flags.publishRate === undefined ? Infinity : Number(flags.publishRate),
+        });
+        process.stderr.write(
+          `simulate: published ${result.readings} readings in ${result.messages} messages in ${result.seconds.toFixed(2)} s ` +
+            `(${Math.round(result.readings / result.seconds)} readings/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ''}\n`,
+        );
+        return;
       }
       await runSimulation(simulator, flags);
     });

@@ -1,0 +1,110 @@
+/**
+ * From a NATS message to readings: the subject says the key (no payload decode needed to route),
+ * the payload is a single record (MessagePack or JSON) or a frame of many readings. Whatever is
+ * rejected — the whole message, or single readings of a frame — goes to the dead-letter subject
+ * with its reason and is counted; nothing is dropped silently.
+ *
+ * Partitioned subjects (`lw.<site>.p.<k>.sensor.…`, made by the server's partition mapping) are
+ * read as the sensor subject they were published on.
+ */
+import type { NatsConnection } from "nats";
+import { decodeFrame, decodeRecord, sniffPayload, parseSubject, DEFAULT_DECODE_LIMITS, type DecodeLimits, type SensorSubject } from "./codecs.js";
+import { DeadLetterRouter, natsDeadLetterPublish, reasonOf } from "./dead-letter.js";
+import { SubjectError } from "./errors.js";
+
+/** The readings of one message, by index. */
+export interface MessageReadings {
+  readonly length: number;
+  /** Engine key: `<machine_id>/<sensor_type>`. */
+  key(i: number): string;
+  machine(i: number): string;
+  sensor(i: number): string;
+  time(i: number): number;
+  value(i: number): number;
+}
+
+export interface InputCounts {
+  messages: number;
+  readings: number;
+  /** Messages or frame readings rejected (each counts one), by reason. */
+  deadLettered: number;
+  byReason: Record<string, number>;
+}
+
+export class NatsInput {
+  private readonly deadLetters: DeadLetterRouter;
+  private messages = 0;
+  private readings = 0;
+
+  constructor(nc: NatsConnection, site: string, private readonly limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS) {
+    this.deadLetters = new DeadLetterRouter({ site, publish: natsDeadLetterPublish(nc) });
+  }
+
+  /** The message's valid readings, or null when the whole message was dead-lettered. */
+  decode(subject: string, data: Uint8Array): MessageReadings | null {
+    this.messages++;
+    let parsed: SensorSubject;
+    try {
+      const s = parseSubject(unpartitioned(subject), this.limits);
+      if (s.kind !== "sensor") throw new SubjectError(subject, `a ${s.kind} subject on the sensor input`);
+      parsed = s;
+    } catch (error) {
+      this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
+      return null;
+    }
+    try {
+      if (sniffPayload(data) === "frame") {
+        const frame = decodeFrame(data, { limits: this.limits, subject: parsed });
+        if (frame.rejected.length > 0) {
+          for (const reason of new Set(frame.rejected.map((r) => r.reason))) {
+            this.deadLetters.reject({ subject, bytes: data, reason, readings: frame.rejected.filter((r) => r.reason === reason) });
+          }
+        }
+        const split = frame.keys.map((k) => {
+          const dot = k.indexOf(".");
+          return [k.slice(0, dot), k.slice(dot + 1)] as const;
+        });
+        const engineKeys = split.map(([m, s]) => `${m}/${s}`);
+        // Copies: the frame's columns may be views of the message bytes.
+        const times = Float64Array.from(frame.times);
+        const values = Float64Array.from(frame.values);
+        const keyIndex = Uint32Array.from(frame.keyIndex);
+        this.readings += frame.length;
+        return {
+          length: frame.length,
+          key: (i) => engineKeys[keyIndex[i]],
+          machine: (i) => split[keyIndex[i]][0],
+          sensor: (i) => split[keyIndex[i]][1],
+          time: (i) => times[i],
+          value: (i) => values[i],
+        };
+      }
+      const r = decodeRecord(data, { limits: this.limits, subject: parsed });
+      this.readings++;
+      const key = `${r.machine_id}/${r.sensor_type}`;
+      return { length: 1, key: () => key, machine: () => r.machine_id, sensor: () => r.sensor_type, time: () => r.timestamp, value: () => r.sensor_value };
+    } catch (error) {
+      this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
+      return null;
+    }
+  }
+
+  counts(): InputCounts {
+    const byReason = this.deadLetters.counts();
+    const deadLettered = Object.values(byReason).reduce((a, b) => a + b, 0);
+    return { messages: this.messages, readings: this.readings, deadLettered, byReason };
+  }
+}
+
+/** `lw.<site>.p.<k>.sensor.…` → `lw.<site>.sensor.…`; other subjects unchanged. */
+export function unpartitioned(subject: string): string {
+  const t = subject.split(".");
+  if (t.length > 4 && t[2] === "p" && /^\d+$/.test(t[3])) return [t[0], t[1], ...t.slice(4)].join(".");
+  return subject;
+}
+
+/** The partition of a partitioned subject, or -1. */
+export function partitionOf(subject: string): number {
+  const t = subject.split(".");
+  return t.length > 4 && t[2] === "p" && /^\d+$/.test(t[3]) ? Number(t[3]) : -1;
+}

@@ -1,0 +1,333 @@
+/**
+ * `linewatch run --nats`: NATS in, the analyses on the worker pool, scores and alerts out to NATS.
+ *
+ * Two sources:
+ * - **Core NATS** (no `stream`): at-most-once. A bounded queue sits between the subscription
+ *   and the engine; when the engine falls behind, what does not fit is shed and counted.
+ * - **JetStream** (`stream`): one durable pull consumer per owned partition (explicit ack,
+ *   `max_deliver`, `ack_wait`, `max_ack_pending` bounded), fetching as fast as the engine takes
+ *   records. A fetched batch is pushed, the engine flushed, its outputs published and flushed to
+ *   the server, and only then are its messages acknowledged. Every `checkpointIntervalMs` the
+ *   state of each partition's keys is saved to a key-value bucket with the last stream sequence
+ *   it covers. At start, each partition's state is restored and its consumer re-created to
+ *   deliver from the sequence after the checkpoint, and messages at or below a partition's last
+ *   processed sequence (redeliveries) are acknowledged without entering the state again — so a
+ *   restart neither loses nor double-counts a record in the state. Outputs of the records between
+ *   the checkpoint and a crash are published again after the restart (at-least-once outputs).
+ *
+ * Partitions: the server maps `lw.<site>.sensor.<machine>.<sensor>` to
+ * `lw.<site>.p.<k>.sensor.<machine>.<sensor>` with `{{partition(n, 1)}}` on the machine token
+ * (README, "Scale-out"); an instance owns some k and consumes `lw.<site>.p.<k>.>`.
+ */
+import type { Writable } from "node:stream";
+import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type JsMsg, type NatsConnection } from "nats";
+import { allocateBatch, type RecordBatch } from "./batch.js";
+import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.js";
+import { ConfigError } from "./errors.js";
+import { formatStatistic } from "./number-format.js";
+import { StreamEngine, type OutputChunk } from "./stream-engine.js";
+import { CheckpointStore } from "../connectors/checkpoint-store.js";
+import { NatsInput, type InputCounts } from "../connectors/nats-input.js";
+import type { RecordAnalysis } from "../operators/analysis.js";
+
+export interface NatsJobOptions {
+  url: string;
+  site: string;
+  /** JetStream stream to consume; undefined: core NATS subscription. */
+  stream?: string;
+  /** Partitions this instance owns (JetStream with partition mapping); undefined: unpartitioned. */
+  partitions?: readonly number[];
+  /** Number of partitions the server maps to (for the stream's subjects). */
+  partitionCount?: number;
+  analyses: readonly RecordAnalysis[];
+  workers: number;
+  groups: number;
+  keysMax: number;
+  batchRecordsMax: number;
+  /** Messages per JetStream fetch. */
+  fetchMessagesMax: number;
+  ackWaitMs: number;
+  maxDeliver: number;
+  maxAckPending: number;
+  checkpointIntervalMs: number;
+  checkpointBucket: string;
+  /** Core NATS: readings queued between subscription and engine before shedding. */
+  queuedRecordsMax: number;
+  /** Publish scores on lw.<site>.score.<machine>.<sensor> (alerts go through the analyses' onAlert). */
+  publishScores: boolean;
+  summaryIntervalMs: number;
+  console: Writable;
+  stop: Promise<void>;
+  /** Called once the job consumes (consumers created, state restored). */
+  onReady?: () => void;
+}
+
+export interface NatsJobResult {
+  recordsIn: number;
+  recordsOut: number;
+  shed: number;
+  duplicates: number;
+  checkpoints: number;
+  input: InputCounts;
+  seconds: number;
+}
+
+export const DEFAULT_NATS_JOB = {
+  site: "site1",
+  workers: 2,
+  groups: 16,
+  keysMax: 65536,
+  batchRecordsMax: 4096,
+  fetchMessagesMax: 1000,
+  ackWaitMs: 30_000,
+  maxDeliver: 10,
+  maxAckPending: 20_000,
+  checkpointIntervalMs: 5_000,
+  checkpointBucket: "linewatch-checkpoints",
+  queuedRecordsMax: 200_000,
+} as const;
+
+export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
+  if (o.stream === undefined && o.partitions !== undefined) throw new ConfigError("--partitions", "partitions need a JetStream stream (--stream)");
+  const t0 = performance.now();
+  const nc = await connect({ servers: o.url, name: `linewatch-${o.site}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const counts = { out: 0, shed: 0, duplicates: 0, checkpoints: 0 };
+  const keyParts: Array<[string, string]> = [];
+  const partitionOfKey: number[] = [];
+  const enc = new TextEncoder();
+  const engine = new StreamEngine(
+    {
+      kernels: o.analyses.map((a) => a.kernel),
+      workers: o.workers,
+      groups: o.groups,
+      keysMax: o.keysMax,
+      batchRecordsMax: o.batchRecordsMax,
+      lateness: null,
+      reorderRecordsPerKeyMax: 1,
+    },
+    {
+      onOutput(chunk: OutputChunk) {
+        for (let i = 0; i < chunk.length; i++) {
+          const keyId = chunk.keyIds[i];
+          const [machine, sensor] = keyParts[keyId];
+          let members = "";
+          for (let k = 0; k < o.analyses.length; k++) {
+            const f = chunk.outFields[k];
+            const row = chunk.outs[k].subarray(i * f, (i + 1) * f);
+            o.analyses[k].observe?.(row, { keyId, key: `${machine}/${sensor}`, position: chunk.positions[i], time: chunk.times[i], value: chunk.values[i] });
+            if (o.publishScores) members += `,${o.analyses[k].rowJson(row)}`;
+          }
+          counts.out++;
+          if (o.publishScores) {
+            const line =
+              `{"machine_id":${JSON.stringify(machine)},"sensor_type":${JSON.stringify(sensor)},"timestamp":${chunk.times[i]},` +
+              `"value":${formatStatistic(chunk.values[i])},"seq":${chunk.positions[i]}${members}}`;
+            nc.publish(`lw.${o.site}.score.${machine}.${sensor}`, enc.encode(line));
+          }
+        }
+      },
+    },
+  );
+  const input = new NatsInput(nc, o.site);
+  /** Appends a message's readings to `batch`, interning keys; pushes the batch whenever it fills. */
+  const take: Take = async (batch, subject, data, position, partition) => {
+    const readings = input.decode(subject, data);
+    if (readings === null) return;
+    for (let i = 0; i < readings.length; i++) {
+      if (batch.length === o.batchRecordsMax) {
+        await engine.push(batch);
+        batch.length = 0;
+      }
+      const id = engine.internKey(readings.key(i));
+      if (keyParts[id] === undefined) {
+        keyParts[id] = [readings.machine(i), readings.sensor(i)];
+        partitionOfKey[id] = partition;
+      }
+      const k = batch.length++;
+      batch.keyIds[k] = id;
+      batch.times[k] = readings.time(i);
+      batch.values[k] = readings.value(i);
+      batch.positions[k] = position;
+    }
+  };
+  /** Pushes what is left, waits for every output, and for the server to have the published ones. */
+  const drain = async (batch: RecordBatch): Promise<void> => {
+    if (batch.length > 0) await engine.push(batch);
+    batch.length = 0;
+    await engine.flush();
+    await nc.flush();
+  };
+
+  let stopped = false;
+  void o.stop.then(() => (stopped = true));
+  const summary = startSummary(o, engine, input, counts, t0);
+  try {
+    if (o.stream === undefined) await consumeCore(o, nc, take, drain, counts, () => stopped);
+    else await consumeJetStream(o, nc, engine, take, drain, counts, partitionOfKey, () => stopped);
+  } finally {
+    summary.stop();
+    await engine.close().catch(() => undefined);
+    await nc.drain().catch(() => undefined);
+  }
+  const m = engine.metrics();
+  return {
+    recordsIn: m.recordsIn, recordsOut: counts.out, shed: counts.shed, duplicates: counts.duplicates, checkpoints: counts.checkpoints,
+    input: input.counts(), seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+type Take = (batch: RecordBatch, subject: string, data: Uint8Array, position: number, partition: number) => Promise<void>;
+type Drain = (batch: RecordBatch) => Promise<void>;
+
+/** Core NATS: at-most-once; a bounded queue, shedding (and counting) what does not fit. */
+async function consumeCore(
+  o: NatsJobOptions, nc: NatsConnection, take: Take, drain: Drain, counts: { shed: number }, stopped: () => boolean,
+): Promise<void> {
+  const batch = allocateBatch(o.batchRecordsMax);
+  const queue: Array<{ subject: string; data: Uint8Array }> = [];
+  let wake: (() => void) | null = null;
+  let position = 0;
+  const sub = nc.subscribe(`lw.${o.site}.sensor.>`, {
+    callback: (_err, msg) => {
+      if (queue.length >= o.queuedRecordsMax) {
+        counts.shed++;
+        return;
+      }
+      queue.push({ subject: msg.subject, data: msg.data });
+      wake?.();
+    },
+  });
+  o.onReady?.();
+  const timer = setInterval(() => wake?.(), 100);
+  try {
+    while (!stopped()) {
+      if (queue.length === 0) {
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        continue;
+      }
+      const take0 = queue.splice(0, Math.min(queue.length, o.batchRecordsMax));
+      for (const m of take0) await take(batch, m.subject, m.data, position++, 0);
+      await drain(batch);
+    }
+  } finally {
+    clearInterval(timer);
+    sub.unsubscribe();
+  }
+}
+
+/** JetStream: durable pull consumers per partition, ack after outputs, checkpoints, dedup by sequence. */
+async function consumeJetStream(
+  o: NatsJobOptions, nc: NatsConnection, engine: StreamEngine, take: Take, drain: Drain,
+  counts: { duplicates: number; checkpoints: number }, partitionOfKey: number[], stopped: () => boolean,
+): Promise<void> {
+  const stream = o.stream as string;
+  const jsm = await nc.jetstreamManager();
+  const partitioned = o.partitions !== undefined;
+  const subjects = partitioned ? [`lw.${o.site}.p.*.sensor.>`] : [`lw.${o.site}.sensor.>`];
+  try {
+    await jsm.streams.info(stream);
+  } catch {
+    await jsm.streams.add({ name: stream, subjects });
+  }
+  const store = await CheckpointStore.open(nc, o.checkpointBucket);
+  const parts = partitioned ? [...(o.partitions as number[])] : [0];
+  const lastSeq = new Map<number, number>();
+  const js = nc.jetstream();
+  const consumers: Array<{ p: number; consumer: Consumer }> = [];
+  for (const p of parts) {
+    const name = checkpointName(o.site, stream, partitioned ? p : null);
+    const saved = await store.load(name);
+    let start = 1;
+    if (saved !== null) {
+      const ckpt = decodeCheckpoint(saved.bytes);
+      await engine.restore(ckpt);
+      for (const k of ckpt.keys) {
+        const id = engine.keys.lookup(k.name);
+        partitionOfKey[id] = p;
+      }
+      lastSeq.set(p, saved.position);
+      start = saved.position + 1;
+    } else lastSeq.set(p, 0);
+    const durable = `lw-${o.site}-${partitioned ? `p${p}` : "all"}`;
+    try {
+      await jsm.consumers.delete(stream, durable);
+    } catch {
+      // none yet
+    }
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
+      ...(start === 1 ? {} : { opt_start_seq: start }),
+      filter_subject: partitioned ? `lw.${o.site}.p.${p}.>` : `lw.${o.site}.sensor.>`,
+      max_deliver: o.maxDeliver,
+      ack_wait: nanos(o.ackWaitMs),
+      max_ack_pending: o.maxAckPending,
+    });
+    consumers.push({ p, consumer: await js.consumers.get(stream, durable) });
+  }
+  o.onReady?.();
+  // One loop per partition: fetch, process, publish, ack, and checkpoint when due. A partition's
+  // checkpoint is taken between two of its own iterations, so its state holds exactly the records
+  // up to its last sequence; other partitions' loops touch other keys.
+  await Promise.all(
+    consumers.map(async ({ p, consumer }) => {
+      const batch = allocateBatch(o.batchRecordsMax);
+      const name = checkpointName(o.site, stream, partitioned ? p : null);
+      let lastCheckpoint = performance.now();
+      let top = lastSeq.get(p) as number;
+      const checkpoint = async (): Promise<void> => {
+        const ckpt = await engine.checkpoint(top, (key) => partitionOfKey[engine.keys.lookup(key)] === p);
+        await store.save(name, encodeCheckpoint(ckpt), top);
+        counts.checkpoints++;
+        lastCheckpoint = performance.now();
+      };
+      while (!stopped()) {
+        const msgs: JsMsg[] = [];
+        const iter = await consumer.fetch({ max_messages: o.fetchMessagesMax, expires: 1000 });
+        for await (const m of iter) msgs.push(m);
+        for (const m of msgs) {
+          if (m.seq <= top) {
+            counts.duplicates++;
+            continue;
+          }
+          await take(batch, m.subject, m.data, m.seq, p);
+          top = m.seq;
+        }
+        // Outputs are published and flushed to the server before any message is acknowledged.
+        await drain(batch);
+        for (const m of msgs) m.ack();
+        if (performance.now() - lastCheckpoint >= o.checkpointIntervalMs) await checkpoint();
+      }
+      await drain(batch);
+      await checkpoint();
+    }),
+  );
+}
+
+export function checkpointName(site: string, stream: string, partition: number | null): string {
+  return `${site}.${stream}.${partition === null ? "all" : `p${partition}`}`;
+}
+
+function startSummary(o: NatsJobOptions, engine: StreamEngine, input: NatsInput, counts: { out: number; shed: number; duplicates: number; checkpoints: number }, t0: number): { stop(): void } {
+  if (o.summaryIntervalMs <= 0) return { stop() {} };
+  let lastIn = 0;
+  let lastT = t0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const m = engine.metrics();
+    const c = input.counts();
+    const rate = ((m.recordsIn - lastIn) * 1000) / (now - lastT);
+    lastIn = m.recordsIn;
+    lastT = now;
+    o.console.write(
+      `[${((now - t0) / 1000).toFixed(1)} s] in ${m.recordsIn} (${Math.round(rate)}/s) out ${counts.out} keys ${m.keys} | ` +
+        `messages ${c.messages}, dead-lettered ${c.deadLettered}, shed ${counts.shed}, redeliveries skipped ${counts.duplicates}, checkpoints ${counts.checkpoints}\n`,
+    );
+  }, o.summaryIntervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
+
+export type { RecordBatch };
