@@ -128,6 +128,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
       },
     },
   );
+  for (const a of o.analyses) a.start?.(engine);
   const input = new NatsInput(nc, o.site);
   /** Appends a message's readings to `batch`, interning keys; pushes the batch whenever it fills. */
   const take: Take = async (batch, subject, data, position, partition) => {
@@ -166,6 +167,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     else await consumeJetStream(o, nc, engine, take, drain, counts, partitionOfKey, () => stopped);
   } finally {
     summary.stop();
+    for (const a of o.analyses) a.stop?.();
     await engine.close().catch(() => undefined);
     await nc.drain().catch(() => undefined);
   }

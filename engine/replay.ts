@@ -101,6 +101,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
       },
     },
   );
+  for (const a of analyses) a.start?.(engine);
   const internKey = (name: string): number => {
     const id = engine.internKey(name);
     if (keyJson[id] === undefined) {
@@ -155,6 +156,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     await write();
   } finally {
     progress.stop();
+    for (const a of analyses) a.stop?.();
     await engine.close();
   }
   const m = engine.metrics();

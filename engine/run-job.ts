@@ -108,6 +108,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       },
     },
   );
+  for (const a of analyses) a.start?.(engine);
   // Engine key id of (simulator key index, operating mode or settling): index · modes + mode.
   const modeNames = [...OPERATING_MODES, "settling"];
   const settling = OPERATING_MODES.length;
@@ -187,6 +188,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     if (file !== null && lines.bytes > 0) await file.write(lines.take());
   } finally {
     summary.stop();
+    for (const a of analyses) a.stop?.();
     await engine.close();
     await file?.close();
   }

@@ -3,7 +3,7 @@
  * does with rows as they complete (events, counters). Replay and the run job merge the members
  * of every analysis of a record into one line.
  */
-import type { StreamKernel } from "../engine/stream-engine.js";
+import type { StreamEngine, StreamKernel } from "../engine/stream-engine.js";
 import type { TableRow } from "../connectors/table-reader.js";
 
 export interface RowContext {
@@ -48,4 +48,8 @@ export interface RecordAnalysis {
   observe?(row: Float64Array, context: RowContext, payload?: Uint8Array): void;
   /** Warnings for the end of a run (e.g. truncated windows); empty when all is well. */
   notes?(): string[];
+  /** Called once the engine runs (e.g. to watch a model file and swap models into it). */
+  start?(engine: StreamEngine): void;
+  /** Called when the run ends. */
+  stop?(): void;
 }

@@ -16,7 +16,8 @@ import type { KernelCallContext, StreamEngine, StreamKernel } from "../engine/st
 import type { KernelCall } from "../engine/kernel-pool.js";
 import type { RecordAnalysis } from "./analysis.js";
 import { modelBytes, writeModel } from "./iforest-layout.js";
-import type { IsolationForestModel } from "./iforest-model.js";
+import { readModelFile, type IsolationForestModel } from "./iforest-model.js";
+import { unwatchFile, watchFile, type Stats } from "node:fs";
 import { ROLLING_FIELDS, ROLLING_OUT_FIELDS } from "./rolling.js";
 
 /** Room for one model in the static region (two slots are reserved); a larger model is refused. */
@@ -34,6 +35,10 @@ export interface IforestAnalysisOptions {
   modelBytesMax?: number;
   /** Told of every model swap (for the log). */
   onSwap?: (from: string, to: string) => void;
+  /** A model file to watch while running: each new version is swapped in (polled every second). */
+  watchPath?: string;
+  /** Told when a new model file cannot be used (the old model stays). */
+  onSwapError?: (error: Error) => void;
 }
 
 type Source = { kind: "value" } | { kind: "time" } | { kind: "rolling"; column: number };
@@ -71,6 +76,7 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
   let active = 0; // slot of the active model
   let generation = 0;
   let memory: WebAssembly.Memory | null = null;
+  let stopWatching = () => {};
   let staticPtr = 0;
   const slotPtr = (slot: number) => staticPtr + slot * slotBytes;
   const featureIdxPtr = () => staticPtr + 2 * slotBytes;
@@ -123,6 +129,24 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
       const score = row[F];
       if (!Number.isFinite(score)) return '"iforest_score":null,"model_hash":null';
       return `"iforest_score":${formatStatistic(score)},"model_hash":"${hashes[row[F + 1]]}"`;
+    },
+    start(engine: StreamEngine): void {
+      const path = options.watchPath;
+      if (path === undefined) return;
+      let busy = false;
+      const onChange = (cur: Stats, prev: Stats) => {
+        if (cur.mtimeMs === prev.mtimeMs || busy) return;
+        busy = true;
+        readModelFile(path)
+          .then((m) => (m.hash === hashes[generation] ? undefined : this.swapModel(engine, m)))
+          .catch((e: Error) => options.onSwapError?.(e))
+          .finally(() => (busy = false));
+      };
+      watchFile(path, { interval: 1000 }, onChange);
+      stopWatching = () => unwatchFile(path, onChange);
+    },
+    stop(): void {
+      stopWatching();
     },
     async swapModel(engine: StreamEngine, model: IsolationForestModel): Promise<void> {
       if (model.nFeatures !== F || model.featureNames.join(",") !== model0.featureNames.join(",")) {

@@ -12,9 +12,11 @@ import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, t
 import type { SpcAlertEvent } from "../../operators/spc-alerts.js";
 import { DEFAULT_SPC_PARAMS, type SpcParams } from "../../operators/spc-layout.js";
 import { spcAnalysis, type SpcLimits } from "../../operators/spc.js";
+import { iforestAnalysis } from "../../operators/iforest.js";
+import { parseModel } from "../../operators/iforest-model.js";
 import { integerOption, numberOption } from "./options.js";
 
-export const ANALYSES = ["rolling", "spc"] as const;
+export const ANALYSES = ["rolling", "spc", "iforest"] as const;
 export type AnalysisName = (typeof ANALYSES)[number];
 
 export interface AnalysisFlags {
@@ -39,6 +41,9 @@ export interface AnalysisFlags {
   n8Run: number;
   faBudget?: number;
   spcConfig?: string;
+  model?: string;
+  features?: string;
+  watchModel: boolean;
 }
 
 /** Adds the analysis flags to a command; `defaultWindow` is the count window when none is given. */
@@ -60,6 +65,9 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
     .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL);
   return addRunLengthFlags(command)
     .option("--fa-budget <p>", "spc: false alarms per point a key may have in control; picks the rules that fit", numberOption("--fa-budget"))
+    .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
+    .option("--features <list>", "iforest: the model's features in order: value, time, or rolling statistics (mean,std,slope,z,…); default: the model's feature names")
+    .option("--no-watch-model", "iforest: do not swap in a new version of the model file while running")
     .option("--spc-config <file>", 'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key');
 }
 
@@ -81,6 +89,8 @@ export interface AnalysisContext {
   defaultWindow?: number;
   onAlert?: (event: SpcAlertEvent) => void;
   keyParts?: readonly string[];
+  /** Where analyses log (model swaps); default stderr. */
+  log?: (line: string) => void;
 }
 
 /** The analyses the flags ask for, in the order given. */
@@ -94,7 +104,29 @@ export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): R
   const timeScale = ctx.timeUnit === "ms" ? 1000 : 1;
   return names.map((name) => {
     if (name === "rolling") return rollingAnalysis({ window: windowOf(flags, ctx), alpha: flags.alpha, timeScale });
+    if (name === "iforest") return iforestFromFlags(flags, names.indexOf("rolling"), ctx);
     return spcAnalysis({ ...spcOptionsOf(flags), ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma", onAlert: ctx.onAlert, keyParts: ctx.keyParts });
+  });
+}
+
+function iforestFromFlags(flags: AnalysisFlags, rollingIndex: number, ctx: AnalysisContext): RecordAnalysis {
+  if (flags.model === undefined) throw new ConfigError("--model", "the iforest analysis needs --model model.json");
+  let text: string;
+  try {
+    text = readFileSync(flags.model, "utf8");
+  } catch (cause) {
+    throw new ConfigError("--model", `cannot read ${flags.model}: ${(cause as Error).message}`);
+  }
+  const model = parseModel(text, flags.model);
+  const features = flags.features?.split(",").map((f) => f.trim()).filter((f) => f.length > 0) ?? [...model.featureNames];
+  const log = ctx.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  return iforestAnalysis({
+    model,
+    features,
+    rollingIndex: rollingIndex >= 0 ? rollingIndex : undefined,
+    watchPath: flags.watchModel === false ? undefined : flags.model,
+    onSwap: (from, to) => log(`iforest: model ${from.slice(0, 12)} → ${to.slice(0, 12)} (from ${flags.model}), from the next batch on`),
+    onSwapError: (e) => log(`iforest: new version of ${flags.model} not used, the current model stays: ${e.message}`),
   });
 }
 
