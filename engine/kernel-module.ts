@@ -23,7 +23,7 @@ export interface KernelExports {
   serialInit(
     state: number, window: number, recent: number, prefixMin: number, prefixRepeat: number, lowVarPositions: number,
     statMin: number, warmup: number, deltaMax: number, lowVarShare: number, guessMax: number, fastAlpha: number,
-    slowAlpha: number, burstRatio: number, gapFactor: number, minInterval: number, futureSkew: number,
+    slowAlpha: number, burstRatio: number, gapFactor: number, minInterval: number, futureSkew: number, surprisalRatio: number,
   ): void;
   serialProcess(
     stateBase: number, stateStride: number, slots: number, times: number, payload: number, payloadBytes: number, n: number,

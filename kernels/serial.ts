@@ -23,7 +23,14 @@
 //   position over the n_j serials long enough to have position j. Serial min-entropy H_s = Σ_j
 //   MCV_j (0 where n_j < 2); guess probability = min(1, issued · 2^−H_s), issued = serials the
 //   line has produced: the chance that a random guess hits one of them (EU FMD Art. 4(b): below
-//   1/10,000). Flagged low_entropy when the window holds ≥ statMin serials and it is above guessMax.
+//   1/10,000). Serial surprisal S = Σ_j log2(n_j / count_j(c_j)) over the serial's own
+//   characters (the window includes it): how predictable this serial was from the window.
+//   A window of ≥ statMin serials is poor when its guess probability is above guessMax, healthy
+//   otherwise; healthy windows teach the line's baseline H_ref (EWMA of H, weight 1/K). In a
+//   poor window a serial is flagged low_entropy when S < surprisalRatio · L · H_ref (L: its
+//   length) — it is one of the predictable ones; a random serial that merely shares the window
+//   (after a sequential run, say) carries about L · H_ref bits and is not flagged. Before any
+//   healthy window, every serial of a poor window is flagged.
 // - Low variability: positions whose most common character holds ≥ share of n_j (n_j ≥
 //   statMin); flagged when the serial carries that character at ≥ lowVarPositions of them.
 // - Rhythm over production timestamps in arrival order: dt = t − previous t. Backwards: dt < 0.
@@ -78,7 +85,7 @@ const R_FUTURE: i32 = 1 << 11;
 const MARK_CONTROL: i32 = 1 << 25;
 
 // ---- output row (SERIAL_COL), f64 offsets in bytes ----
-export const SERIAL_OUT_FIELDS: i32 = 16;
+export const SERIAL_OUT_FIELDS: i32 = 17;
 const O_FLAGS: u32 = 0;
 const O_H: u32 = 8;
 const O_MCV: u32 = 16;
@@ -91,6 +98,7 @@ const O_LEARNED: u32 = 64;
 const O_DELTA: u32 = 72;
 const O_ISSUED: u32 = 80;
 const O_READY: u32 = 88;
+const O_SURPRISAL: u32 = 96;
 
 // ---- state block ----
 const K: u32 = 0; //              i32  window length
@@ -119,16 +127,17 @@ const PREV_TIME: u32 = 128; //    f64  the line's clock: newest accepted product
 const FAST: u32 = 136; //         f64  short-term EWMA interval
 const SLOW: u32 = 144; //         f64  learned interval
 const ISSUED: u32 = 152; //       f64  serials the line has produced
-// 160: 8 bytes unused
-const POS_N: u32 = 168; //        u32 × 20  serials in the window with position j
-const POS_MODE: u32 = 248; //     u32 × 20  count of the most common character at j
-const POS_HN: u32 = 328; //       u32 × 20  n_j and mode_j the cached min-entropy was computed for
-const POS_HM: u32 = 408; //       u32 × 20
-const POS_SUM_F: u32 = 488; //    f64 × 20  Σ F[count] at j
-const POS_HMIN: u32 = 648; //     f64 × 20  MCV min-entropy at j (cache)
-const HIST: u32 = 808; //         u32 × 128 character counts
-const POS_HIST: u32 = 1320; //    u16 × 20 × 128
-const RING: u32 = 6440; //        ENTRY_BYTES × K: [stored length u8][20 bytes][3 unused]
+const SURPRISAL_RATIO: u32 = 160; // f64
+const H_REF: u32 = 168; //         f64  baseline Shannon bits/char of the line's healthy windows (NaN)
+const POS_N: u32 = 176; //        u32 × 20  serials in the window with position j
+const POS_MODE: u32 = 256; //     u32 × 20  count of the most common character at j
+const POS_HN: u32 = 336; //       u32 × 20  n_j and mode_j the cached min-entropy was computed for
+const POS_HM: u32 = 416; //       u32 × 20
+const POS_SUM_F: u32 = 496; //    f64 × 20  Σ F[count] at j
+const POS_HMIN: u32 = 656; //     f64 × 20  MCV min-entropy at j (cache)
+const HIST: u32 = 816; //         u32 × 128 character counts
+const POS_HIST: u32 = 1328; //    u16 × 20 × 128
+const RING: u32 = 6448; //        ENTRY_BYTES × K: [stored length u8][20 bytes][3 unused]
 // then COC: u16 × (20K + 1), POS_COC: u16 × 20 × (K + 1)
 
 export function serialStateBytes(k: i32): i32 {
@@ -139,7 +148,7 @@ export function serialStateBytes(k: i32): i32 {
 export function serialInit(
   s: usize, k: i32, recent: i32, prefixMin: i32, prefixRepeat: i32, lowVarPositions: i32, statMin: i32, warmup: i32,
   deltaMax: f64, lowVarShare: f64, guessMax: f64, fastAlpha: f64, slowAlpha: f64, burstRatio: f64, gapFactor: f64,
-  minInterval: f64, futureSkew: f64,
+  minInterval: f64, futureSkew: f64, surprisalRatio: f64,
 ): void {
   memory.fill(s, 0, serialStateBytes(k));
   store<i32>(s, k, K);
@@ -158,9 +167,11 @@ export function serialInit(
   store<f64>(s, gapFactor, GAP_FACTOR);
   store<f64>(s, minInterval, MIN_INTERVAL);
   store<f64>(s, futureSkew, FUTURE_SKEW);
+  store<f64>(s, surprisalRatio, SURPRISAL_RATIO);
   store<f64>(s, NaN, PREV_TIME);
   store<f64>(s, NaN, FAST);
   store<f64>(s, NaN, SLOW);
+  store<f64>(s, NaN, H_REF);
 }
 
 /**
@@ -232,7 +243,7 @@ function step(s: usize, t: f64, p: usize, o: usize, tables: usize): void {
     refreshPositionMinEntropy(s);
     if (lowVariability(s, p + P_SERIAL, len)) flags |= R_LOWVAR;
   }
-  flags |= windowStatistics(s, o, tables, k);
+  flags |= windowStatistics(s, o, tables, k, p + P_SERIAL, len);
   flags |= rhythm(s, t, load<f64>(p, P_ARRIVAL), o);
   store<f64>(o, <f64>flags, O_FLAGS);
   store<f64>(o, deltaMin, O_DELTA);
@@ -412,13 +423,14 @@ function lowVariability(s: usize, serial: usize, len: i32): bool {
   return hits >= load<i32>(s, LOWVAR_POS);
 }
 
-/** Writes the window's entropy figures; returns R_ENTROPY when the guess probability is too high. */
-function windowStatistics(s: usize, o: usize, tables: usize, k: i32): i32 {
+/** Writes the window's entropy figures; returns R_ENTROPY for a predictable serial of a poor window. */
+function windowStatistics(s: usize, o: usize, tables: usize, k: i32, serial: usize, len: i32): i32 {
   const l2 = tables + (<usize>(POSITIONS * k + 1) << 3);
   const wcount = load<i32>(s, WCOUNT);
   const nchars = load<i32>(s, NCHARS);
+  const h = nchars >= 1 ? load<f64>(l2 + (<usize>nchars << 3)) - load<f64>(s, SUM_F) / (<f64>nchars * FIXED) : NaN;
   store<f64>(o, <f64>wcount, O_WINDOW);
-  store<f64>(o, nchars >= 1 ? load<f64>(l2 + (<usize>nchars << 3)) - load<f64>(s, SUM_F) / (<f64>nchars * FIXED) : NaN, O_H);
+  store<f64>(o, h, O_H);
   store<f64>(o, nchars >= 2 ? mcvMinEntropy(load<i32>(s, MODE), nchars) : NaN, O_MCV);
   let hs: f64 = 0;
   let hposMin: f64 = Infinity;
@@ -426,10 +438,21 @@ function windowStatistics(s: usize, o: usize, tables: usize, k: i32): i32 {
     hs += load<f64>(s + POS_HMIN + (<usize>j << 3));
     const n = <i32>load<u32>(s + POS_N + (<usize>j << 2));
     if (n >= 2) {
-      const h = load<f64>(l2 + (<usize>n << 3)) - load<f64>(s + POS_SUM_F + (<usize>j << 3)) / (<f64>n * FIXED);
-      if (h < hposMin) hposMin = h;
+      const hj = load<f64>(l2 + (<usize>n << 3)) - load<f64>(s + POS_SUM_F + (<usize>j << 3)) / (<f64>n * FIXED);
+      if (hj < hposMin) hposMin = hj;
     }
   }
+  let surprisal: f64 = NaN;
+  if (len > 0) {
+    surprisal = 0;
+    for (let j = 0; j < len; j++) {
+      const n = <i32>load<u32>(s + POS_N + (<usize>j << 2));
+      const b = bucket(<u32>load<u8>(serial + <usize>j));
+      const c = <i32>load<u16>(s + POS_HIST + (<usize>(j * 128 + <i32>b) << 1));
+      surprisal += load<f64>(l2 + (<usize>n << 3)) - load<f64>(l2 + (<usize>c << 3));
+    }
+  }
+  store<f64>(o, surprisal, O_SURPRISAL);
   if (wcount < 2) {
     store<f64>(o, NaN, O_HS);
     store<f64>(o, NaN, O_GUESS);
@@ -440,7 +463,15 @@ function windowStatistics(s: usize, o: usize, tables: usize, k: i32): i32 {
   store<f64>(o, hs, O_HS);
   store<f64>(o, guess, O_GUESS);
   store<f64>(o, hposMin == Infinity ? NaN : hposMin, O_HPOS_MIN);
-  return wcount >= load<i32>(s, STAT_MIN) && guess > load<f64>(s, GUESS_MAX) ? R_ENTROPY : 0;
+  if (wcount < load<i32>(s, STAT_MIN)) return 0;
+  const href = load<f64>(s, H_REF);
+  if (!(guess > load<f64>(s, GUESS_MAX))) {
+    // A healthy window teaches the baseline, at the window's own pace (weight 1/K).
+    store<f64>(s, href != href ? h : href + (h - href) / <f64>k, H_REF);
+    return 0;
+  }
+  // A poor window: flag the predictable serials; with no healthy window seen yet, every serial.
+  return href != href || surprisal < load<f64>(s, SURPRISAL_RATIO) * <f64>len * href ? R_ENTROPY : 0;
 }
 
 /** The line's production rhythm; writes interval and learned interval, returns the temporal bits. */

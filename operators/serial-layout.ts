@@ -125,7 +125,7 @@ export const TYPE_MASK: Readonly<Record<AnomalyType, number>> = Object.fromEntri
   ANOMALY_TYPES.map((t) => [t, REASONS.filter((r) => TYPE_OF_REASON[r] === t).reduce((m, r) => m | REASON[r], 0)]),
 ) as Record<AnomalyType, number>;
 
-/** Output row: SERIAL_OUT_FIELDS f64 per record. The kernel writes 0–11, the operator 12–15. */
+/** Output row: SERIAL_OUT_FIELDS f64 per record. The kernel writes 0–12, the operator 13–16. */
 export const SERIAL_COL = {
   flags: 0,
   entropy_bits_per_char: 1,
@@ -139,14 +139,15 @@ export const SERIAL_COL = {
   sequence_delta_min: 9,
   line_serials: 10,
   readiness: 11,
-  anomaly_score: 12,
-  confidence_level: 13,
-  risk: 14,
-  quarantine: 15,
+  serial_surprisal_bits: 12,
+  anomaly_score: 13,
+  confidence_level: 14,
+  risk: 15,
+  quarantine: 16,
 } as const;
-export const SERIAL_OUT_FIELDS = 16;
+export const SERIAL_OUT_FIELDS = 17;
 /** Fields the kernel writes (the operator fills the rest). */
-export const SERIAL_KERNEL_FIELDS = 12;
+export const SERIAL_KERNEL_FIELDS = 13;
 
 /** Positions with their own histograms: GS1 AI (21) serials have at most 20 characters. */
 export const SERIAL_POSITIONS = 20;
@@ -176,6 +177,11 @@ export interface SerialParams {
   statisticsMinSerials: number;
   /** Implied probability of guessing a valid serial above which entropy is flagged (EU FMD: 1/10,000). */
   guessProbabilityMax: number;
+  /**
+   * A poor window flags only serials whose surprisal under it is below this share of L × H_ref
+   * (length × the line's baseline Shannon bits per character): the predictable ones.
+   */
+  surprisalRatio: number;
   /** Intervals learned before the rate checks (burst, gap) speak. */
   rateWarmup: number;
   /** EWMA weight of the short-term interval (burst detector). */
@@ -202,6 +208,7 @@ export const DEFAULT_SERIAL_PARAMS: Readonly<SerialParams> = Object.freeze({
   lowVariabilityPositions: 4,
   statisticsMinSerials: 64,
   guessProbabilityMax: 1e-4,
+  surprisalRatio: 0.75,
   rateWarmup: 32,
   fastAlpha: 0.25,
   slowAlpha: 0.01,
@@ -229,6 +236,7 @@ export function validateSerialParams(p: SerialParams): SerialParams {
   int("lowVariabilityPositions", 1, SERIAL_POSITIONS);
   int("statisticsMinSerials", 2, p.window);
   real("guessProbabilityMax", 0, 1, true);
+  real("surprisalRatio", 0, 1, true);
   int("rateWarmup", 1, 1 << 20);
   real("fastAlpha", 0, 1, true);
   real("slowAlpha", 0, 1, true);
@@ -244,17 +252,17 @@ export function serialInitArgs(p: SerialParams): number[] {
   return [
     p.window, p.recent, p.prefixMin, p.prefixRepeat, p.lowVariabilityPositions, p.statisticsMinSerials, p.rateWarmup,
     p.sequenceDeltaMax, p.lowVariabilityShare, p.guessProbabilityMax, p.fastAlpha, p.slowAlpha, p.burstRatio, p.gapFactor,
-    p.minInterval, p.futureSkew,
+    p.minInterval, p.futureSkew, p.surprisalRatio,
   ];
 }
 
 /**
- * Bytes of kernel state per line (kernels/serial.ts): a 6440-byte header and histograms, the
+ * Bytes of kernel state per line (kernels/serial.ts): a 6448-byte header and histograms, the
  * ring of K serials (24 bytes each), count-of-counts for the overall mode (20K + 1 u16) and per
  * position (20 × (K + 1) u16), rounded up to 8. About 33 KiB at K = 256, 110 KiB at K = 1024.
  */
 export function serialStateBytes(window: number): number {
-  return (6440 + 24 * window + 2 * (SERIAL_POSITIONS * window + 1) + 2 * SERIAL_POSITIONS * (window + 1) + 7) & ~7;
+  return (6448 + 24 * window + 2 * (SERIAL_POSITIONS * window + 1) + 2 * SERIAL_POSITIONS * (window + 1) + 7) & ~7;
 }
 
 /** Entries of each static table: character counts 0..20K. */

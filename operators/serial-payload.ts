@@ -41,25 +41,25 @@ const decoder = new TextDecoder();
 /** Writes one event at `offset` (SERIAL_PAYLOAD_BYTES bytes, every byte written). */
 export function encodeSerialFields(f: SerialFields, payload: Uint8Array, offset: number): void {
   payload.fill(0, offset, offset + SERIAL_PAYLOAD_BYTES);
-  new DataView(payload.buffer, payload.byteOffset + offset, 12).setFloat64(PAYLOAD.arrival, f.arrival, true);
+  scratchF64[0] = f.arrival;
+  payload.set(scratchBytes, offset + PAYLOAD.arrival);
   writeU32(payload, offset + PAYLOAD.ledger, f.ledgerBits);
   let flags = f.batchClose ? REC_BATCH_CLOSE : 0;
-  const serial = writeText(f.serial, payload, offset + PAYLOAD.serial, PAYLOAD_FIELD_BYTES.serial);
-  payload[offset + PAYLOAD.serialBytes] = serial.bytes;
-  payload[offset + PAYLOAD.serialChars] = Math.min(255, serial.chars);
-  if (serial.truncated) flags |= REC_SERIAL_TRUNCATED;
-  if (serial.nonAscii) flags |= REC_SERIAL_NON_ASCII;
-  const gtin = writeText(f.gtin, payload, offset + PAYLOAD.gtin, PAYLOAD_FIELD_BYTES.gtin);
-  payload[offset + PAYLOAD.gtinBytes] = gtin.bytes;
-  payload[offset + PAYLOAD.gtinChars] = Math.min(255, gtin.chars);
-  if (gtin.truncated || gtin.nonAscii) flags |= REC_GTIN_TRUNCATED;
-  const batch = writeText(f.batch, payload, offset + PAYLOAD.batch, PAYLOAD_FIELD_BYTES.batch);
-  const machine = writeText(f.machine, payload, offset + PAYLOAD.machine, PAYLOAD_FIELD_BYTES.machine);
-  const operator = writeText(f.operator, payload, offset + PAYLOAD.operator, PAYLOAD_FIELD_BYTES.operator);
-  payload[offset + PAYLOAD.batchBytes] = batch.bytes;
-  payload[offset + PAYLOAD.machineBytes] = machine.bytes;
-  payload[offset + PAYLOAD.operatorBytes] = operator.bytes;
-  if (batch.truncated || machine.truncated || operator.truncated) flags |= REC_TEXT_TRUNCATED;
+  payload[offset + PAYLOAD.serialBytes] = writeText(f.serial, payload, offset + PAYLOAD.serial, PAYLOAD_FIELD_BYTES.serial);
+  payload[offset + PAYLOAD.serialChars] = Math.min(255, written.chars);
+  if (written.truncated) flags |= REC_SERIAL_TRUNCATED;
+  if (written.nonAscii) flags |= REC_SERIAL_NON_ASCII;
+  payload[offset + PAYLOAD.gtinBytes] = writeText(f.gtin, payload, offset + PAYLOAD.gtin, PAYLOAD_FIELD_BYTES.gtin);
+  payload[offset + PAYLOAD.gtinChars] = Math.min(255, written.chars);
+  if (written.truncated || written.nonAscii) flags |= REC_GTIN_TRUNCATED;
+  let text = 0;
+  payload[offset + PAYLOAD.batchBytes] = writeText(f.batch, payload, offset + PAYLOAD.batch, PAYLOAD_FIELD_BYTES.batch);
+  text |= written.truncated ? 1 : 0;
+  payload[offset + PAYLOAD.machineBytes] = writeText(f.machine, payload, offset + PAYLOAD.machine, PAYLOAD_FIELD_BYTES.machine);
+  text |= written.truncated ? 1 : 0;
+  payload[offset + PAYLOAD.operatorBytes] = writeText(f.operator, payload, offset + PAYLOAD.operator, PAYLOAD_FIELD_BYTES.operator);
+  text |= written.truncated ? 1 : 0;
+  if (text !== 0) flags |= REC_TEXT_TRUNCATED;
   payload[offset + PAYLOAD.recordFlags] = flags;
 }
 
@@ -70,7 +70,7 @@ export function decodeSerialPayload(payload: Uint8Array, offset = 0): DecodedSer
     batch: readText(payload, offset + PAYLOAD.batch, payload[offset + PAYLOAD.batchBytes]),
     machine: readText(payload, offset + PAYLOAD.machine, payload[offset + PAYLOAD.machineBytes]),
     operator: readText(payload, offset + PAYLOAD.operator, payload[offset + PAYLOAD.operatorBytes]),
-    arrival: new DataView(payload.buffer, payload.byteOffset + offset, 8).getFloat64(0, true),
+    arrival: readF64(payload, offset + PAYLOAD.arrival),
     ledgerBits: readU32(payload, offset + PAYLOAD.ledger),
     recordFlags: payload[offset + PAYLOAD.recordFlags],
   };
@@ -94,16 +94,22 @@ export function writeU32(bytes: Uint8Array, at: number, v: number): void {
   bytes[at + 3] = (v >>> 24) & 0xff;
 }
 
-// ---- internals ----
-
-interface Written {
-  bytes: number;
-  chars: number;
-  truncated: boolean;
-  nonAscii: boolean;
+export function readF64(bytes: Uint8Array, at: number): number {
+  for (let i = 0; i < 8; i++) scratchBytes[i] = bytes[at + i];
+  return scratchF64[0];
 }
 
-function writeText(text: string, out: Uint8Array, at: number, max: number): Written {
+// ---- internals ----
+
+/** Little-endian f64 bytes (every platform Node runs on is little-endian, as is WebAssembly). */
+const scratchF64 = new Float64Array(1);
+const scratchBytes = new Uint8Array(scratchF64.buffer);
+
+/** What the last writeText wrote besides its byte count (a module scratch: no object per field). */
+const written = { chars: 0, truncated: false, nonAscii: false };
+
+/** Writes at most `max` bytes of `text`; returns the bytes written, details in `written`. */
+function writeText(text: string, out: Uint8Array, at: number, max: number): number {
   const n = text.length;
   let i = 0;
   for (; i < n && i < max; i++) {
@@ -111,14 +117,23 @@ function writeText(text: string, out: Uint8Array, at: number, max: number): Writ
     if (c >= 128) break;
     out[at + i] = c;
   }
-  if (i === n) return { bytes: n, chars: n, truncated: false, nonAscii: false };
+  written.chars = n;
+  written.truncated = false;
+  written.nonAscii = false;
+  if (i === n) return n;
   let ascii = true;
   for (let j = i; j < n && ascii; j++) ascii = text.charCodeAt(j) < 128;
-  if (ascii) return { bytes: max, chars: n, truncated: true, nonAscii: false };
+  if (ascii) {
+    written.truncated = true;
+    return max;
+  }
   const r = encoder.encodeInto(text, out.subarray(at, at + max));
   let chars = 0;
   for (const _ of text) chars++;
-  return { bytes: r.written, chars, truncated: r.read < n, nonAscii: true };
+  written.chars = chars;
+  written.truncated = r.read < n;
+  written.nonAscii = true;
+  return r.written;
 }
 
 function readText(bytes: Uint8Array, at: number, len: number): string {

@@ -5,7 +5,8 @@
  *
  * Comparison with the reference, per field:
  * - flags, window_serials, interval, learned_interval, sequence_delta_min, line_serials,
- *   readiness: exact (integer bookkeeping, or the same recurrences in the same order).
+ *   readiness, serial_surprisal_bits: exact (integer bookkeeping, the same recurrences in the same
+ *   order, or sums of the same log2 values: the kernel's table holds JavaScript's Math.log2).
  * - entropy_bits_per_char, position_entropy_min: 1e-9 absolute. The kernel sums a fixed-point
  *   table of c·log2 c (each entry within 2^−33 of the real value), the reference −Σ p log2 p.
  * - min_entropy_mcv, serial_min_entropy_bits, guess_probability: 1e-12 relative. Same formula;
@@ -226,7 +227,7 @@ function compare(p: SerialParams, events: SerialKernelEvent[], lines: number): {
     }
     expect(flagsGot, where).toBe(flagsWant);
     seen |= flagsWant;
-    for (const f of [C.window_serials, C.interval, C.learned_interval, C.sequence_delta_min, C.line_serials, C.readiness]) {
+    for (const f of [C.window_serials, C.interval, C.learned_interval, C.sequence_delta_min, C.line_serials, C.readiness, C.serial_surprisal_bits]) {
       expect(Object.is(got[f], want[f]) || got[f] === want[f], `${where} field ${f}: ${got[f]} vs ${want[f]}`).toBe(true);
     }
     for (const f of [C.entropy_bits_per_char, C.position_entropy_min]) {

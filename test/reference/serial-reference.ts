@@ -35,6 +35,8 @@ interface Line {
   fast: number;
   slow: number;
   intervals: number;
+  /** Baseline Shannon bits/char of healthy windows. */
+  hRef: number;
 }
 
 export class SerialReference {
@@ -53,7 +55,7 @@ export class SerialReference {
     }
     let line = this.lines.get(lineId);
     if (line === undefined) {
-      line = { window: [], issued: 0, prev: Number.NaN, fast: Number.NaN, slow: Number.NaN, intervals: 0 };
+      line = { window: [], issued: 0, prev: Number.NaN, fast: Number.NaN, slow: Number.NaN, intervals: 0, hRef: Number.NaN };
       this.lines.set(lineId, line);
     }
     let flags = 0;
@@ -101,6 +103,9 @@ export class SerialReference {
       }
       if (hits >= p.lowVariabilityPositions) flags |= REASON.low_position_variability;
     }
+    // Surprisal of the serial under the window's per-position frequencies (itself included).
+    let surprisal = serial.length > 0 ? 0 : Number.NaN;
+    for (let j = 0; j < serial.length; j++) surprisal += Math.log2(n[j]) - Math.log2(pos[j][serial[j] < 128 ? serial[j] : 0]);
     const w = line.window.length;
     row[C.window_serials] = w;
     row[C.entropy_bits_per_char] = N >= 1 ? shannon(overall, N) : Number.NaN;
@@ -116,8 +121,13 @@ export class SerialReference {
       row[C.serial_min_entropy_bits] = hs;
       row[C.guess_probability] = guess;
       row[C.position_entropy_min] = hmin === Infinity ? Number.NaN : hmin;
-      if (w >= p.statisticsMinSerials && guess > p.guessProbabilityMax) flags |= REASON.low_entropy;
+      if (w >= p.statisticsMinSerials) {
+        const h = row[C.entropy_bits_per_char];
+        if (!(guess > p.guessProbabilityMax)) line.hRef = Number.isNaN(line.hRef) ? h : line.hRef + (h - line.hRef) / p.window;
+        else if (Number.isNaN(line.hRef) || surprisal < p.surprisalRatio * serial.length * line.hRef) flags |= REASON.low_entropy;
+      }
     }
+    row[C.serial_surprisal_bits] = surprisal;
     flags |= this.rhythm(line, t, new DataView(payload.buffer, payload.byteOffset + offset, 8).getFloat64(0, true), row);
     row[C.flags] = flags;
     row[C.sequence_delta_min] = deltaMin;

@@ -1,0 +1,331 @@
+/**
+ * The serial-integrity analysis (issue 6): GS1 validity, duplicates, sequences, entropy, timing
+ * and behaviour of serialised packs, scored into a risk level, with a quarantine list.
+ *
+ * Where each part runs:
+ * - encoder (main thread, arrival order): reads the event's fields into the payload
+ *   (serial-layout.ts) and asks the ledger (serial-ledger.ts) the cross-line questions —
+ *   duplicates, a batch's machines, operators and closure — and the per-GTIN pattern;
+ * - kernel (kernels/serial.ts, worker pool, per line = machine_id): check digits and format,
+ *   sequence tests, the sliding window's entropy, the line's production rhythm;
+ * - observe (main thread, per-line order): score, confidence, risk, quarantine;
+ * - rowJson: the replay contract members (README, "linewatch replay --analysis serial").
+ */
+import type { TableRow } from "../connectors/table-reader.js";
+import { ConfigError } from "../engine/errors.js";
+import { parseEventTime, type TimeUnit } from "../engine/event-time.js";
+import type { KernelExports } from "../engine/kernel-module.js";
+import { formatStatistic } from "../engine/number-format.js";
+import type { KernelCallContext, StreamKernel } from "../engine/stream-engine.js";
+import type { RecordAnalysis, RecordInput, RowContext } from "./analysis.js";
+import {
+  ANOMALY_MASK, ANOMALY_TYPES, MARK_CONTROL, MARK_PATTERN_SET, PAYLOAD, REASON, REASONS, SERIAL_COL as C, SERIAL_OUT_FIELDS,
+  SERIAL_PAYLOAD_BYTES, TYPE_MASK, fillSerialTables, serialInitArgs, serialStateBytes, serialStaticBytes,
+  validateSerialParams, type AnomalyType, type Reason, type SerialParams,
+} from "./serial-layout.js";
+import { SerialLedger, type SerialLedgerOptions } from "./serial-ledger.js";
+import { decodeSerialPayload, encodeSerialFields, readU32 } from "./serial-payload.js";
+import { QuarantineList, type QuarantineEntry } from "./serial-quarantine.js";
+import {
+  RISK_LEVELS, anomalyScore, anomalyTypesOf, confidenceLevel, reasonsOf, riskCode, type RiskLevel,
+} from "./serial-score.js";
+
+/** Source columns of a serial event (DESIGN.md §4). */
+export const SERIAL_COLUMNS = {
+  serial: "serial_number",
+  gtin: "gtin",
+  batch: "batch_number",
+  time: "production_timestamp",
+  machine: "machine_id",
+  operator: "operator_id",
+  received: "received_timestamp",
+  eventType: "event_type",
+} as const;
+/** `event_type` values that close a batch (any other value, or none, is a serial event). */
+export const BATCH_CLOSE_EVENT_TYPES: readonly string[] = ["batch_close", "batch_closed"];
+
+export interface SerialAnalysisOptions {
+  params: SerialParams;
+  /** Units of the production timestamps: "ms" (ISO-8601 or epoch ms) or plain numbers. */
+  timeUnit: TimeUnit;
+  ledger?: Partial<SerialLedgerOptions>;
+  /** Serial pattern per GTIN ("*": every GTIN without its own). */
+  patterns?: ReadonlyMap<string, RegExp>;
+  /** Events at this risk level or above are quarantined. */
+  quarantineLevel?: Exclude<RiskLevel, "none">;
+  /** Where the quarantine list is saved at the end of a run (merged with the file's contents). */
+  quarantineFile?: string;
+  quarantineEntriesMax?: number;
+  /**
+   * The arrival clock when an event has no `received_timestamp`: the processing time, in time
+   * units (default Date.now for ms, none for plain numbers: the future check is then off).
+   */
+  clock?: () => number;
+  /** Receives each quarantined occurrence, in per-line order (the quarantine output). */
+  onQuarantine?: (entry: QuarantineEntry) => void;
+  /** Sees every scored row (reports, tests). */
+  onRow?: (row: Float64Array, ctx: RowContext, payload: Uint8Array) => void;
+}
+
+export interface SerialRunSummary {
+  events: number;
+  batchCloseEvents: number;
+  anomalous: number;
+  quarantinedEvents: number;
+  byType: Record<AnomalyType, number>;
+  byReason: Record<Reason, number>;
+  byRisk: Record<RiskLevel, number>;
+}
+
+export type SerialAnalysis = RecordAnalysis & {
+  readonly ledger: SerialLedger;
+  readonly quarantine: QuarantineList;
+  summary(): SerialRunSummary;
+};
+
+/** The engine's view of the serial kernel: state per line, the static entropy tables. */
+export function serialKernel(params: SerialParams): StreamKernel {
+  const p = validateSerialParams({ ...params });
+  const args = serialInitArgs(p);
+  let tables = 0;
+  return {
+    name: "serial",
+    stateBytesPerKey: serialStateBytes(p.window),
+    outFields: SERIAL_OUT_FIELDS,
+    processFn: "serialProcess",
+    extraArgs: [],
+    staticBytes: serialStaticBytes(p.window),
+    attach(memory: WebAssembly.Memory, _kernels: KernelExports, staticPtr: number): void {
+      tables = staticPtr;
+      fillSerialTables(new Float64Array(memory.buffer), staticPtr / 8, p.window);
+    },
+    calls(ctx: KernelCallContext) {
+      if (ctx.payloadBytes !== SERIAL_PAYLOAD_BYTES || ctx.payload === 0) {
+        throw new ConfigError(
+          "--analysis serial",
+          `needs serial events (${SERIAL_PAYLOAD_BYTES} payload bytes per record, from its encoder); this run carries ${ctx.payloadBytes}`,
+        );
+      }
+      return [{
+        fn: "serialProcess" as const,
+        args: [ctx.stateBase, ctx.stateStride, ctx.slots, ctx.times, ctx.payload, ctx.payloadBytes, ctx.n, ctx.out, tables],
+      }];
+    },
+    initKey(kernels: KernelExports, statePtr: number): void {
+      (kernels.serialInit as (state: number, ...rest: number[]) => void)(statePtr, ...args);
+    },
+  };
+}
+
+/** The serial analysis for replay, reports and benchmarks. */
+export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
+  const kernel = serialKernel(options.params);
+  const ledger = new SerialLedger(options.ledger);
+  const quarantine = new QuarantineList(options.quarantineEntriesMax);
+  const level = RISK_LEVELS.indexOf(options.quarantineLevel ?? "high");
+  if (level < 1) throw new ConfigError("quarantineLevel", `must be one of low, medium, high, critical, got ${options.quarantineLevel}`);
+  const summary = emptySummary();
+  let saved = false;
+  const input = serialInput(options, ledger);
+  return {
+    name: "serial",
+    kernel,
+    input,
+    ledger,
+    quarantine,
+    nullJson: SERIAL_NULL_JSON,
+    summary: () => structuredClone(summary),
+    observe(row: Float64Array, ctx: RowContext, payload?: Uint8Array): void {
+      const p = payload as Uint8Array;
+      const flags = (row[C.flags] | readU32(p, PAYLOAD.ledger)) >>> 0;
+      row[C.flags] = flags;
+      if ((flags & MARK_CONTROL) !== 0) {
+        summary.batchCloseEvents++;
+        row[C.anomaly_score] = Number.NaN;
+        row[C.confidence_level] = Number.NaN;
+        row[C.risk] = Number.NaN;
+        row[C.quarantine] = 0;
+        options.onRow?.(row, ctx, p);
+        return;
+      }
+      const score = anomalyScore(flags);
+      const risk = riskCode(score);
+      row[C.anomaly_score] = score;
+      // The filter's current rate is a Poisson sum: only worth computing when a filter verdict needs it.
+      const fp = (flags & REASON.duplicate_across_batches) !== 0 ? ledger.filterFalsePositiveRate() : 0;
+      row[C.confidence_level] = confidenceLevel(flags, row[C.readiness], fp);
+      row[C.risk] = risk;
+      row[C.quarantine] = risk >= level ? 1 : 0;
+      count(summary, flags, risk);
+      if (risk >= level) {
+        summary.quarantinedEvents++;
+        const d = decodeSerialPayload(p);
+        const entry = quarantine.add({
+          serial_number: d.serial, gtin: d.gtin, batch_number: d.batch, machine_id: d.machine, operator_id: d.operator,
+          production_time: ctx.time, row: ctx.position, anomaly_score: score, confidence_level: row[C.confidence_level],
+          risk_level: RISK_LEVELS[risk], anomaly_types: anomalyTypesOf(flags), reasons: reasonsOf(flags),
+          quarantined_at: new Date().toISOString(),
+        });
+        if (entry !== null) options.onQuarantine?.(entry);
+      }
+      options.onRow?.(row, ctx, p);
+    },
+    rowJson: serialRowJson,
+    notes(): string[] {
+      const notes: string[] = [];
+      if (options.quarantineFile !== undefined && !saved) {
+        saved = true;
+        quarantine.saveMerged(options.quarantineFile);
+      }
+      if (summary.quarantinedEvents > 0) {
+        notes.push(
+          `serial: ${summary.quarantinedEvents} of ${summary.events} events quarantined (${RISK_LEVELS[level]} risk or above), ` +
+            `${quarantine.size} serials` + (options.quarantineFile !== undefined ? `, list in ${options.quarantineFile}` : ""),
+        );
+      }
+      if (quarantine.dropped > 0) notes.push(`serial: ${quarantine.dropped} quarantined occurrences not kept: the list is full (${quarantine.entriesMax})`);
+      const s = ledger.stats();
+      if (s.batchesEvicted > 0) notes.push(`serial: ${s.batchesEvicted} batches evicted from the ledger (batchesMax ${ledger.options.batchesMax}); a returning batch starts afresh`);
+      if (s.exactSetsDropped > 0) {
+        notes.push(`serial: ${s.exactSetsDropped} batches lost their exact duplicate sets (exactSerialsMax ${ledger.options.exactSerialsMax}); their duplicates come from the filter`);
+      }
+      return notes;
+    },
+  };
+}
+
+/** Reads the serial columns of a source row into the payload; consults the ledger. */
+export function serialInput(options: Pick<SerialAnalysisOptions, "timeUnit" | "patterns" | "clock">, ledger: SerialLedger): RecordInput {
+  const clock = options.clock ?? (options.timeUnit === "ms" ? Date.now : () => Number.NaN);
+  const patterns = options.patterns;
+  const anyPattern = patterns?.get("*");
+  const K = SERIAL_COLUMNS;
+  return {
+    payloadBytes: SERIAL_PAYLOAD_BYTES,
+    needsValue: false,
+    keyColumns: [K.machine],
+    timeColumn: K.time,
+    encode(row: TableRow, payload: Uint8Array, offset: number): string | null {
+      const time = parseEventTime(row.get(K.time), options.timeUnit);
+      if (typeof time === "string") return `${K.time}: ${time}`;
+      const received = row.get(K.received);
+      let arrival: number;
+      if (received === undefined || received === null || received === "") arrival = clock();
+      else {
+        const t = parseEventTime(received, options.timeUnit);
+        if (typeof t === "string") return `${K.received}: ${t}`;
+        arrival = t;
+      }
+      const serial = text(row.get(K.serial));
+      const gtin = text(row.get(K.gtin));
+      const batch = text(row.get(K.batch));
+      const machine = text(row.get(K.machine));
+      const operator = text(row.get(K.operator));
+      const eventType = row.get(K.eventType);
+      const batchClose = typeof eventType === "string" && BATCH_CLOSE_EVENT_TYPES.includes(eventType);
+      let ledgerBits = 0;
+      if (batchClose) ledger.close(gtin, batch, machine, time);
+      else {
+        ledgerBits = ledger.check(gtin, serial, batch, machine, operator, time);
+        const pattern = patterns?.get(gtin) ?? anyPattern;
+        if (pattern !== undefined) {
+          ledgerBits |= MARK_PATTERN_SET;
+          if (!pattern.test(serial)) ledgerBits |= REASON.pattern_mismatch;
+        }
+      }
+      encodeSerialFields({ serial, gtin, batch, machine, operator, arrival, batchClose, ledgerBits }, payload, offset);
+      return null;
+    },
+  };
+}
+
+/**
+ * Serial patterns per GTIN from a JSON file: {"gtins": {"09506000134352": "^[0-9A-Z]{12}$", "*": "…"}}.
+ * A pattern must match the whole serial to pass (anchor it yourself; it is used as written).
+ */
+export function parseSerialPatterns(json: string, source: string): Map<string, RegExp> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (cause) {
+    throw new ConfigError("--serial-patterns", `${source}: not JSON (${(cause as Error).message})`);
+  }
+  const gtins = (parsed as { gtins?: unknown })?.gtins;
+  if (gtins === null || typeof gtins !== "object") throw new ConfigError("--serial-patterns", `${source}: expected {"gtins": {"<gtin>": "<regex>"}}`);
+  const out = new Map<string, RegExp>();
+  for (const [gtin, pattern] of Object.entries(gtins as Record<string, unknown>)) {
+    if (typeof pattern !== "string") throw new ConfigError("--serial-patterns", `${source}: the pattern of ${gtin} must be a string`);
+    try {
+      out.set(gtin, new RegExp(pattern, "u"));
+    } catch (cause) {
+      throw new ConfigError("--serial-patterns", `${source}: the pattern of ${gtin} is not a regular expression (${(cause as Error).message})`);
+    }
+  }
+  return out;
+}
+
+export const SERIAL_NULL_JSON = [
+  "serial_number", "gtin", "batch_number", "machine_id", "operator_id", "valid", "checks", "duplicate", "anomaly_types", "reasons",
+  "entropy_bits_per_char", "min_entropy_mcv", "serial_min_entropy_bits", "guess_probability", "window_serials",
+  "anomaly_score", "confidence_level", "risk_level", "quarantine",
+].map((f) => `"${f}":null`).join(",");
+
+/** The replay members of one scored row (README: "linewatch replay --analysis serial"). */
+export function serialRowJson(row: Float64Array, payload?: Uint8Array): string {
+  if (payload === undefined) return SERIAL_NULL_JSON;
+  const d = decodeSerialPayload(payload);
+  const flags = row[C.flags] >>> 0;
+  const ids =
+    `"serial_number":${JSON.stringify(d.serial)},"gtin":${JSON.stringify(d.gtin)},"batch_number":${JSON.stringify(d.batch)},` +
+    `"machine_id":${JSON.stringify(d.machine)},"operator_id":${JSON.stringify(d.operator)}`;
+  if ((flags & MARK_CONTROL) !== 0) {
+    return `${ids},"event_type":"batch_close",` + SERIAL_NULL_JSON.slice(SERIAL_NULL_JSON.indexOf('"valid"'));
+  }
+  const gtinOk = (flags & REASON.gtin_check_digit) === 0;
+  const charsetOk = (flags & REASON.serial_charset) === 0;
+  const lengthOk = (flags & REASON.serial_length) === 0;
+  const pattern = (flags & MARK_PATTERN_SET) === 0 ? "null" : String((flags & REASON.pattern_mismatch) === 0);
+  const f = formatStatistic;
+  return (
+    `${ids},"valid":${gtinOk && charsetOk && lengthOk && pattern !== "false"},` +
+    `"checks":{"gtin_check_digit":${gtinOk},"serial_charset":${charsetOk},"serial_length":${lengthOk},"pattern":${pattern}},` +
+    `"duplicate":${(flags & TYPE_MASK.duplicate) !== 0},"anomaly_types":${jsonList(anomalyTypesOf(flags))},"reasons":${jsonList(reasonsOf(flags))},` +
+    `"entropy_bits_per_char":${f(row[C.entropy_bits_per_char])},"min_entropy_mcv":${f(row[C.min_entropy_mcv])},` +
+    `"serial_min_entropy_bits":${f(row[C.serial_min_entropy_bits])},"guess_probability":${f(row[C.guess_probability])},` +
+    `"window_serials":${f(row[C.window_serials])},"anomaly_score":${f(row[C.anomaly_score])},` +
+    `"confidence_level":${f(row[C.confidence_level])},"risk_level":${Number.isFinite(row[C.risk]) ? `"${RISK_LEVELS[row[C.risk]]}"` : "null"},` +
+    `"quarantine":${row[C.quarantine] === 1}`
+  );
+}
+
+// ---- internals ----
+
+function text(cell: unknown): string {
+  if (cell === undefined || cell === null) return "";
+  return typeof cell === "string" ? cell : String(cell);
+}
+
+function jsonList(items: readonly string[]): string {
+  return items.length === 0 ? "[]" : `["${items.join('","')}"]`;
+}
+
+function emptySummary(): SerialRunSummary {
+  return {
+    events: 0,
+    batchCloseEvents: 0,
+    anomalous: 0,
+    quarantinedEvents: 0,
+    byType: Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>,
+    byReason: Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<Reason, number>,
+    byRisk: Object.fromEntries(RISK_LEVELS.map((r) => [r, 0])) as Record<RiskLevel, number>,
+  };
+}
+
+function count(s: SerialRunSummary, flags: number, risk: number): void {
+  s.events++;
+  s.byRisk[RISK_LEVELS[risk]]++;
+  if ((flags & ANOMALY_MASK) === 0) return;
+  s.anomalous++;
+  for (const t of ANOMALY_TYPES) if ((flags & TYPE_MASK[t]) !== 0) s.byType[t]++;
+  for (const r of REASONS) if ((flags & REASON[r]) !== 0) s.byReason[r]++;
+}
