@@ -28,7 +28,7 @@ export interface CodecBenchOptions {
   seed?: number;
   /** Small sizes and one timed run: finishes in well under a second. */
   smoke?: boolean;
-  /** Timed runs per variant; the median is reported (default 5; smoke 1). */
+  /** Timed runs per variant, each of whole passes over the data lasting ≥ 0.25 s; the median rate is reported (default 5; smoke 1, one pass). */
   runs?: number;
 }
 
@@ -59,6 +59,7 @@ export async function runCodecBench(options: CodecBenchOptions = {}): Promise<Co
   const perFrame = options.frameReadings ?? (smoke ? 500 : 4096);
   const seed = options.seed ?? DEFAULT_CODEC_BENCH_SEED;
   const runs = options.runs ?? (smoke ? 1 : 5);
+  const runSeconds = smoke ? 0 : 0.25;
   const machines = 20;
   const sim = new PlantSimulator({ seed, machines, rateHz: 100 });
   const columns = sim.nextColumns(total);
@@ -82,52 +83,50 @@ export async function runCodecBench(options: CodecBenchOptions = {}): Promise<Co
   const framesMachine = machineFrames(sim, columns, perFrame);
 
   const rows: CodecBenchRow[] = [];
-  /** `decodeAll(fold)` decodes every message and folds each reading into a number it returns. */
-  const time = (label: string, messages: Uint8Array[], decodeAll: (fold: Fold) => number | null, readings = n): void => {
+  /**
+   * `decodeAll(hash)`: decodes every message; with `hash` false (the timed runs) it only sums the
+   * values so the work stays live, with `hash` true (one untimed run) it returns the checksum.
+   */
+  const time = (label: string, messages: Uint8Array[], decodeAll: (hash: boolean) => number | null, readings = n): void => {
     const bytes = messages.reduce((s, m) => s + m.length, 0);
-    const checksum = decodeAll(readingHash); // warm-up, and the checksum
-    const seconds: number[] = [];
-    for (let r = 0; r < runs; r++) {
+    const checksum = decodeAll(true);
+    const rates: number[] = [];
+    // Warm-up, then timed runs of whole passes lasting at least `runSeconds` each: a pass over a
+    // few dozen frames takes a millisecond, too short for a timer and a JIT to settle on.
+    for (let r = -1; r < runs; r++) {
+      let passes = 0;
       const t0 = performance.now();
-      sink += decodeAll(plainSum) ?? 0;
-      seconds.push((performance.now() - t0) / 1000);
+      let elapsed = 0;
+      do {
+        sink += decodeAll(false) ?? 0;
+        passes++;
+        elapsed = (performance.now() - t0) / 1000;
+      } while (elapsed < runSeconds);
+      if (r >= 0) rates.push((passes * readings) / elapsed);
     }
-    seconds.sort((x, y) => x - y);
-    const median = seconds[seconds.length >> 1];
-    rows.push({ label, messages: messages.length, readings, bytesPerReading: bytes / readings, readingsPerSecond: readings / median, checksum });
+    rates.sort((x, y) => x - y);
+    rows.push({ label, messages: messages.length, readings, bytesPerReading: bytes / readings, readingsPerSecond: rates[rates.length >> 1], checksum });
   };
+  const recordVariant = (label: string, messages: Uint8Array[], decode: typeof decodeMsgpackRecord): void =>
+    time(label, messages, (hash) => {
+      let s = 0;
+      for (let i = 0; i < messages.length; i++) {
+        const r = decode(messages[i], { subject: subjects[i] });
+        s = hash ? readingHash(s, r.sensor_value, r.timestamp) : s + r.sensor_value;
+      }
+      return s;
+    });
+  const frameVariant = (label: string, frames: Uint8Array[]): void => time(label, frames, (hash) => (hash ? hashFrames(frames) : sumFrames(frames)));
 
-  time("MessagePack records, ISO time (+subject check)", msgpackIso, (fold) => {
-    let s = 0;
-    for (let i = 0; i < msgpackIso.length; i++) {
-      const r = decodeMsgpackRecord(msgpackIso[i], { subject: subjects[i] });
-      s = fold(s, r.sensor_value, r.timestamp);
-    }
-    return s;
-  });
-  time("MessagePack records, epoch-ms time (+subject check)", msgpackMs, (fold) => {
-    let s = 0;
-    for (let i = 0; i < msgpackMs.length; i++) {
-      const r = decodeMsgpackRecord(msgpackMs[i], { subject: subjects[i] });
-      s = fold(s, r.sensor_value, r.timestamp);
-    }
-    return s;
-  });
+  recordVariant("MessagePack records, ISO time (+subject check)", msgpackIso, decodeMsgpackRecord);
+  recordVariant("MessagePack records, epoch-ms time (+subject check)", msgpackMs, decodeMsgpackRecord);
   time("  bare @msgpack/msgpack decode, no limits/checks", msgpackMs, () => {
     let s = 0;
     for (let i = 0; i < msgpackMs.length; i++) s += (libraryDecode(msgpackMs[i]) as { sensor_value: number }).sensor_value;
     sink += s;
     return null;
   });
-  time("JSON records, ISO time (+subject check)", jsonIso, (fold) => {
-    let s = 0;
-    for (let i = 0; i < jsonIso.length; i++) {
-      const r = decodeJsonRecord(jsonIso[i], { subject: subjects[i] });
-      s = fold(s, r.sensor_value, r.timestamp);
-    }
-    return s;
-  });
-  const frameVariant = (label: string, frames: Uint8Array[]): void => time(label, frames, (fold) => foldFrames(frames, fold));
+  recordVariant("JSON records, ISO time (+subject check)", jsonIso, decodeJsonRecord);
   frameVariant(`frames of ${perFrame}, ${keys.length} keys, int64 times`, framesI64);
   frameVariant(`frames of ${perFrame}, ${keys.length} keys, float64 times, aligned (zero-copy)`, framesF64);
   frameVariant(`frames of ${perFrame}, ${keys.length} keys, float64 times, unaligned (one copy)`, framesF64Unaligned);
@@ -152,32 +151,37 @@ export function formatCodecBench(r: CodecBenchReport): string {
   return lines.join("\n");
 }
 
-type Fold = (acc: number, value: number, time: number) => number;
-
 /** Keeps the timed passes' results live so the decoding cannot be optimized away. */
 let sink = 0;
-
-const plainSum: Fold = (acc, value) => acc + value;
 
 const bits = new Float64Array(1);
 const words = new Uint32Array(bits.buffer);
 
 /** acc + hash(value bits, time bits) mod 2^32: exact, and the same in any reading order. */
-const readingHash: Fold = (acc, value, time) => {
+function readingHash(acc: number, value: number, time: number): number {
   bits[0] = value;
   let h = Math.imul(words[0] ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(words[1], 0xc2b2ae35);
   bits[0] = time;
   h = Math.imul(h ^ words[0], 0x27d4eb2f) ^ Math.imul(words[1] ^ (h >>> 15), 0x165667b1);
   return (acc + (h >>> 0)) % 4294967296;
-};
+}
 
-function foldFrames(frames: Uint8Array[], fold: Fold): number {
+function hashFrames(frames: Uint8Array[]): number {
+  let s = 0;
+  for (const f of frames) {
+    const d = decodeFrame(f);
+    for (let i = 0; i < d.length; i++) s = readingHash(s, d.values[i], d.times[i]);
+  }
+  return s;
+}
+
+/** What a consumer does at least: decode, then read every value once. */
+function sumFrames(frames: Uint8Array[]): number {
   let s = 0;
   for (const f of frames) {
     const d = decodeFrame(f);
     const v = d.values;
-    const t = d.times;
-    for (let i = 0; i < d.length; i++) s = fold(s, v[i], t[i]);
+    for (let i = 0; i < d.length; i++) s += v[i];
   }
   return s;
 }
