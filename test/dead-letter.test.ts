@@ -8,7 +8,9 @@ import {
   decodeMsgpackRecord,
   encodeFrame,
   encodeMsgpackRecord,
+  parseSubject,
   type DecodeReason,
+  type SensorSubject,
 } from "../connectors/codecs.js";
 import { DeadLetterRouter, natsDeadLetterPublish, reasonOf, type DeadLetterPublish } from "../connectors/dead-letter.js";
 import { ConfigError } from "../engine/errors.js";
@@ -39,6 +41,8 @@ function badInputs(): Array<{ subject: string; bytes: Uint8Array; decode: (b: Ui
   const good = encodeMsgpackRecord(READING);
   const m = (b: Uint8Array, subject: string) => decodeMsgpackRecord(b, { subject });
   const j = (b: Uint8Array, subject: string) => decodeJsonRecord(b, { subject });
+  const f = (b: Uint8Array, subject: string) => decodeFrame(b, { subject: parseSubject(subject) as SensorSubject });
+  const goodFrame = encodeFrame({ keys: ["M-001.temperature", "M-001.vibration"], keyIndex: new Uint32Array(200).map((_, i) => i & 1), times: new Float64Array(200).map((_, i) => i), values: new Float64Array(200) });
   return [
     { subject: GOOD_SUBJECT, bytes: good.subarray(0, good.length - 3), decode: m, reason: "truncated" },
     { subject: GOOD_SUBJECT, bytes: new Uint8Array(10_000).fill(0x41), decode: m, reason: "too_large" },
@@ -50,6 +54,8 @@ function badInputs(): Array<{ subject: string; bytes: Uint8Array; decode: (b: Ui
     { subject: "lw.plant1.sensor.M-002.temperature", bytes: good, decode: m, reason: "subject_mismatch" },
     { subject: GOOD_SUBJECT, bytes: new TextEncoder().encode('{"machine_id":"M-001","sensor_type":"temperature","timestamp":"noon","sensor_value":1}'), decode: j, reason: "bad_timestamp" },
     { subject: GOOD_SUBJECT, bytes: new TextEncoder().encode("{oops}"), decode: j, reason: "malformed" },
+    { subject: "lw.plant1.sensor.M-001", bytes: goodFrame.subarray(0, goodFrame.length - 5), decode: f, reason: "truncated" },
+    { subject: "lw.plant1.sensor.M-002", bytes: goodFrame, decode: f, reason: "subject_mismatch" },
   ];
 }
 
@@ -199,6 +205,22 @@ describe.skipIf(!natsAvailable)("dead-letter - on a real nats-server", () => {
     for (const i of inputs) expected[i.reason] = (expected[i.reason] ?? 0) + 1;
     expect(router.counts()).toEqual(expected);
     expect(router.stats()).toMatchObject({ rejected: inputs.length, published: inputs.length, shed: 0, failed: 0, inFlight: 0 });
+  });
+
+  it("a frame's NaN readings arrive as one dead letter with their indices; the frame's good readings are decoded", async () => {
+    const received = (await collect("lw.plant4.deadletter", 1)) as Msg[] & { done: Promise<void> };
+    const router = new DeadLetterRouter({ site: "plant4", publish: natsDeadLetterPublish(nc) });
+    const subject = "lw.plant4.sensor.M-001.temperature";
+    const frame = encodeFrame({ keys: ["M-001.temperature"], times: [1, 2, 3, 4], values: [1, NaN, 3, Infinity] });
+    const decoded = decodeFrame(frame, { subject: parseSubject(subject) as SensorSubject });
+    expect(Array.from(decoded.values)).toEqual([1, 3]);
+    expect(router.rejectReadings(subject, frame, decoded.rejected)).toBe(1);
+    await router.flush();
+    await received.done;
+    const body = received[0].json<Record<string, unknown>>();
+    expect(body).toMatchObject({ reason: "not_finite", subject, readings_count: 2, readings: [{ index: 1, field: "value" }, { index: 3, field: "value" }] });
+    expect(Buffer.from(String(body.payload_base64), "base64")).toEqual(Buffer.from(frame));
+    expect(router.counts()).toEqual({ not_finite: 2 });
   });
 
   it("MessagePack dead letters carry the payload as binary", async () => {
