@@ -17,7 +17,7 @@
  *
  * Partitions: the server maps `lw.<site>.sensor.<machine>.<sensor>` to
  * `lw.<site>.p.<k>.sensor.<machine>.<sensor>` with `{{partition(n, 1)}}` on the machine token
- * (README, "Scale-out"); an instance owns some k and consumes `lw.<site>.p.<k>.>`.
+ * (README, "Scale-out"); an instance owns some k and consumes `lw.<site>.p.<k>.sensor.>`.
  */
 import type { Writable } from "node:stream";
 import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type JsMsg, type NatsConnection } from "nats";
@@ -262,7 +262,7 @@ async function consumeJetStream(
       ack_policy: AckPolicy.Explicit,
       deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
       ...(start === 1 ? {} : { opt_start_seq: start }),
-      filter_subject: partitioned ? `lw.${o.site}.p.${p}.>` : `lw.${o.site}.sensor.>`,
+      filter_subject: partitioned ? `lw.${o.site}.p.${p}.sensor.>` : `lw.${o.site}.sensor.>`,
       max_deliver: o.maxDeliver,
       ack_wait: nanos(o.ackWaitMs),
       max_ack_pending: o.maxAckPending,
