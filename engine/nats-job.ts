@@ -20,6 +20,7 @@
  * (README, "Scale-out"); an instance owns some k and consumes `lw.<site>.p.<k>.sensor.>`.
  */
 import type { Writable } from "node:stream";
+import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type JsMsg, type NatsConnection } from "nats";
 import { allocateBatch, type RecordBatch } from "./batch.js";
 import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.js";
@@ -55,6 +56,8 @@ export interface NatsJobOptions {
   queuedRecordsMax: number;
   /** Publish scores on lw.<site>.score.<machine>.<sensor> (alerts go through the analyses' onAlert). */
   publishScores: boolean;
+  /** Encoding of published scores: JSON (default) or MessagePack (the same object). */
+  outputFormat?: "json" | "msgpack";
   summaryIntervalMs: number;
   console: Writable;
   stop: Promise<void>;
@@ -122,7 +125,8 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
             const line =
               `{"machine_id":${JSON.stringify(machine)},"sensor_type":${JSON.stringify(sensor)},"timestamp":${chunk.times[i]},` +
               `"value":${formatStatistic(chunk.values[i])},"seq":${chunk.positions[i]}${members}}`;
-            nc.publish(`lw.${o.site}.score.${machine}.${sensor}`, enc.encode(line));
+            const data = o.outputFormat === "msgpack" ? encodeMsgpack(JSON.parse(line)) : enc.encode(line);
+            nc.publish(`lw.${o.site}.score.${machine}.${sensor}`, data);
           }
         }
       },

@@ -1,12 +1,13 @@
 /** `linewatch run`: flags → {@link runJob}. Default: the built-in plant simulator, live, until Ctrl-C. */
 import { readFileSync, statSync } from "node:fs";
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { DEFAULT_WORKERS } from "../kernel-pool.js";
 import { runJob } from "../run-job.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../nats-job.js";
 import { connect } from "nats";
+import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "../../connectors/rotating-file-sink.js";
 import { SENSOR_SPECS, SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
 import type { SpcAlertEvent } from "../../operators/spc-alerts.js";
@@ -43,6 +44,7 @@ interface RunFlags extends AnalysisFlags {
   checkpointInterval: string;
   fetch: number;
   publishScores: boolean;
+  outputFormat: "json" | "msgpack";
 }
 
 /** Readings within this many response time constants of a mode change are "settling" (e^-5 < 1%). */
@@ -77,6 +79,7 @@ export function runCommand(): Command {
     .option("--checkpoint-interval <D>", "with --stream: how often each partition's state is saved", "5s")
     .option("--fetch <n>", "with --stream: messages per fetch", integerOption("--fetch", 1, 100_000), DEFAULT_NATS_JOB.fetchMessagesMax)
     .option("--no-publish-scores", "with --nats: do not publish scores on lw.<site>.score.<machine>.<sensor>")
+    .addOption(new Option("--output-format <f>", "with --nats: encoding of published scores and alerts").choices(["json", "msgpack"]).default("json"))
     .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
     .option(
       "--limits-control <file>",
@@ -158,7 +161,7 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink): Promise
       const line = JSON.stringify(event);
       void alertsFile.write(line + "\n");
       const [machine, sensor] = event.key.split("/");
-      nc.publish(`lw.${flags.site}.alert.${machine}.${sensor ?? "all"}`, enc.encode(line));
+      nc.publish(`lw.${flags.site}.alert.${machine}.${sensor ?? "all"}`, flags.outputFormat === "msgpack" ? encodeMsgpack(event) : enc.encode(line));
     },
   });
   let onStop: () => void = () => {};
@@ -188,6 +191,7 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink): Promise
     fetchMessagesMax: flags.fetch,
     checkpointIntervalMs: parseDuration(flags.checkpointInterval),
     publishScores: flags.publishScores,
+    outputFormat: flags.outputFormat,
     summaryIntervalMs: parseDuration(flags.summaryInterval),
     console: process.stdout,
     stop,
