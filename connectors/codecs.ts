@@ -25,7 +25,7 @@ import { Decoder, Encoder } from "@msgpack/msgpack";
 import { parseEventTime } from "../engine/event-time.js";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from "./decode-limits.js";
 import { DecodeError, EncodeError, SubjectError, type DecodeReason, type EncodeReason } from "./errors.js";
-import { FRAME_MAGIC } from "./frame-codec.js";
+import { FRAME_MAGIC, TIME_ABS_MAX_MS } from "./frame-codec.js";
 import { scanMsgpack } from "./msgpack-scan.js";
 import { describeTokenProblem, parseSubject, tokenProblem, utf8Length, type SensorSubject } from "./subjects.js";
 
@@ -72,9 +72,6 @@ export interface RecordEncodeOptions {
   /** Write the time as epoch ms or ISO-8601 (`Date#toISOString`); default: as given. */
   timestamp?: "ms" | "iso";
 }
-
-/** |t| ≤ 8.64e15 ms: the range of a JS Date (ECMA-262 §21.4.1.1), and below 2^53 so exact as a double. */
-export const TIME_ABS_MAX_MS = 8.64e15;
 
 // ---------------------------------------------------------------------------------------------
 // Decoding

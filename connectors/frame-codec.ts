@@ -53,6 +53,8 @@ export const FRAME_HEADER_BYTES = 24;
 export const FRAME_FLAG_TIME_F64 = 0x01;
 export const FRAME_FLAG_INDEX_U32 = 0x02;
 export const FRAME_FLAG_ONE_KEY = 0x04;
+/** |t| ≤ 8.64e15 ms: the range of a JS Date (ECMA-262 §21.4.1.1), below 2^53 so exact as a double. */
+export const TIME_ABS_MAX_MS = 8.64e15;
 
 /** Readings as columns; `keyIndex` may be omitted when there is one key. */
 export interface FrameColumns {
@@ -184,7 +186,7 @@ export function decodeFrame(bytes: Uint8Array, options: FrameDecodeOptions = {})
     const v = values[i];
     const t = times[i];
     // One comparison chain for the common case: finite value, time in range.
-    if (v - v === 0 && t >= -TIME_ABS_MAX && t <= TIME_ABS_MAX) continue;
+    if (v - v === 0 && t >= -TIME_ABS_MAX_MS && t <= TIME_ABS_MAX_MS) continue;
     (rejected ??= []).push(
       v - v !== 0 ? { index: i, reason: "not_finite", field: "value" }
         : Number.isFinite(t) ? { index: i, reason: "bad_timestamp", field: "time" }
@@ -200,8 +202,6 @@ export function decodeFrame(bytes: Uint8Array, options: FrameDecodeOptions = {})
 // Internals
 // ---------------------------------------------------------------------------------------------
 
-/** ±8.64e15 ms, the range of a JS Date; int64 times beyond it cannot be epoch ms. */
-const TIME_ABS_MAX = 8.64e15;
 const TWO_32 = 4294967296;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const UTF8 = new TextDecoder("utf-8", { fatal: true });
