@@ -8,6 +8,9 @@ import { replayCommand } from "./commands/replay.js";
 import { rulesCommand } from "./commands/rules.js";
 import { runCommand } from "./commands/run.js";
 import { simulateCommand } from "./commands/simulate.js";
+import { entropyCommand } from "./commands/entropy.js";
+import { serialCommand } from "./commands/serial.js";
+import { simulateSerialsCommand } from "./commands/simulate-serials.js";
 
 export function buildProgram(): Command {
   return new Command("linewatch")
@@ -19,6 +22,9 @@ export function buildProgram(): Command {
     .addCommand(rulesCommand())
     .addCommand(benchCommand())
     .addCommand(iforestCommand())
+    .addCommand(simulateSerialsCommand())
+    .addCommand(serialCommand())
+    .addCommand(entropyCommand())
     .showHelpAfterError();
 }
 

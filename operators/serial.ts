@@ -53,7 +53,7 @@ export interface SerialAnalysisOptions {
   patterns?: ReadonlyMap<string, RegExp>;
   /** Events at this risk level or above are quarantined. */
   quarantineLevel?: Exclude<RiskLevel, "none">;
-  /** Where the quarantine list is saved at the end of a run (merged with the file's contents). */
+  /** Where the quarantine list is saved when the run stops (merged with the file's contents). */
   quarantineFile?: string;
   quarantineEntriesMax?: number;
   /**
@@ -171,12 +171,14 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
       options.onRow?.(row, ctx, p);
     },
     rowJson: serialRowJson,
-    notes(): string[] {
-      const notes: string[] = [];
+    stop(): void {
       if (options.quarantineFile !== undefined && !saved) {
         saved = true;
         quarantine.saveMerged(options.quarantineFile);
       }
+    },
+    notes(): string[] {
+      const notes: string[] = [];
       if (summary.quarantinedEvents > 0) {
         notes.push(
           `serial: ${summary.quarantinedEvents} of ${summary.events} events quarantined (${RISK_LEVELS[level]} risk or above), ` +

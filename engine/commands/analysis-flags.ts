@@ -15,11 +15,12 @@ import { spcAnalysis, type SpcLimits } from "../../operators/spc.js";
 import { iforestAnalysis } from "../../operators/iforest.js";
 import { parseModel } from "../../operators/iforest-model.js";
 import { integerOption, numberOption } from "./options.js";
+import { addSerialFlags, serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
 
-export const ANALYSES = ["rolling", "spc", "iforest"] as const;
+export const ANALYSES = ["rolling", "spc", "iforest", "serial"] as const;
 export type AnalysisName = (typeof ANALYSES)[number];
 
-export interface AnalysisFlags {
+export interface AnalysisFlags extends SerialFlags {
   analysis: string;
   window?: number;
   span?: string;
@@ -51,7 +52,7 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
   const d = DEFAULT_SPC_PARAMS;
   command
     .option("--analysis <list>", `analyses, comma separated (${ANALYSES.join(", ")}); their fields merge into one line`, defaultAnalysis)
-    .option("--window <N>", "rolling: count window, the last N records of each key", integerOption("--window", 1, 65535))
+    .option("--window <N>", "rolling: count window, the last N records of each key; serial: the last K serials of each line (≤ 1024, default 256)", integerOption("--window", 1, 65535))
     .option("--span <D>", "rolling: time window of duration D (90s, 15m, 1h, 24h, 7d; a plain number with --time-unit number)")
     .option("--window-records-max <n>", "rolling: most records a time window holds per key", integerOption("--window-records-max", 2, 65535), DEFAULT_TIME_WINDOW_CAPACITY)
     .option("--alpha <a>", "rolling: EWMA smoothing factor in (0, 1]", numberOption("--alpha"), DEFAULT_ROLLING_ALPHA)
@@ -63,12 +64,13 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
     .option("--cusum-h <h>", "spc: CUSUM decision interval, in sigma", numberOption("--cusum-h"), d.cusumH)
     .option("--ewma-lambda <l>", "spc: EWMA chart weight λ", numberOption("--ewma-lambda"), d.ewmaLambda)
     .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL);
-  return addRunLengthFlags(command)
+  addRunLengthFlags(command)
     .option("--fa-budget <p>", "spc: false alarms per point a key may have in control; picks the rules that fit", numberOption("--fa-budget"))
     .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
     .option("--features <list>", "iforest: the model's features in order: value, time, or rolling statistics (mean,std,slope,z,…); default: the model's feature names")
     .option("--no-watch-model", "iforest: do not swap in a new version of the model file while running")
     .option("--spc-config <file>", 'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key');
+  return addSerialFlags(command);
 }
 
 /** The run lengths of the SPC run rules (also used by `linewatch rules`). */
@@ -105,6 +107,7 @@ export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): R
   return names.map((name) => {
     if (name === "rolling") return rollingAnalysis({ window: windowOf(flags, ctx), alpha: flags.alpha, timeScale });
     if (name === "iforest") return iforestFromFlags(flags, names.indexOf("rolling"), ctx);
+    if (name === "serial") return serialAnalysisFromFlags(flags, ctx.timeUnit);
     return spcAnalysis({ ...spcOptionsOf(flags), ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma", onAlert: ctx.onAlert, keyParts: ctx.keyParts });
   });
 }
