@@ -35,6 +35,7 @@ export class NatsInput {
   private readonly deadLetters: DeadLetterRouter;
   private messages = 0;
   private readings = 0;
+  private readonly keyTables = new WeakMap<readonly string[], { split: ReadonlyArray<readonly [string, string]>; engineKeys: readonly string[] }>();
 
   constructor(nc: NatsConnection, site: string, private readonly limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS) {
     this.deadLetters = new DeadLetterRouter({ site, publish: natsDeadLetterPublish(nc) });
@@ -60,15 +61,11 @@ export class NatsInput {
             this.deadLetters.reject({ subject, bytes: data, reason, readings: frame.rejected.filter((r) => r.reason === reason) });
           }
         }
-        const split = frame.keys.map((k) => {
-          const dot = k.indexOf(".");
-          return [k.slice(0, dot), k.slice(dot + 1)] as const;
-        });
-        const engineKeys = split.map(([m, s]) => `${m}/${s}`);
-        // Copies: the frame's columns may be views of the message bytes.
-        const times = Float64Array.from(frame.times);
-        const values = Float64Array.from(frame.values);
-        const keyIndex = Uint32Array.from(frame.keyIndex);
+        const { split, engineKeys } = this.keyTable(frame.keys);
+        // Zero-copy columns are views of the message bytes: copy them (in bulk) before the message goes.
+        const times = frame.zeroCopy ? frame.times.slice() : frame.times;
+        const values = frame.zeroCopy ? frame.values.slice() : frame.values;
+        const keyIndex = frame.keyIndex;
         this.readings += frame.length;
         return {
           length: frame.length,
@@ -87,6 +84,20 @@ export class NatsInput {
       this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
       return null;
     }
+  }
+
+  /** Frames with the same key table share one (frozen) keys array: split it once. */
+  private keyTable(keys: readonly string[]): { split: ReadonlyArray<readonly [string, string]>; engineKeys: readonly string[] } {
+    let t = this.keyTables.get(keys);
+    if (t === undefined) {
+      const split = keys.map((k) => {
+        const dot = k.indexOf(".");
+        return [k.slice(0, dot), k.slice(dot + 1)] as const;
+      });
+      t = { split, engineKeys: split.map(([m, s]) => `${m}/${s}`) };
+      this.keyTables.set(keys, t);
+    }
+    return t;
   }
 
   counts(): InputCounts {
