@@ -1,22 +1,30 @@
 /**
- * Part of `npm test`: makes sure the Debian servers the integration tests start (`nats-server`,
- * `clickhouse-server`) are installed, installing them with apt-get when they are missing and this
- * process may (root, apt-get present). Where it cannot, it says so loudly; the integration tests
- * then skip themselves (test/kit/servers.ts `serverAvailable`) and nothing else is skipped.
+ * Part of `npm test`: makes sure the Debian packages the integration tests need (`nats-server`,
+ * `clickhouse-server`, and `python3-sklearn` for the scikit-learn comparison) are installed,
+ * installing them with apt-get when they are missing and this process may (root, apt-get
+ * present). Where it cannot, it says so loudly; the tests that need them then skip themselves
+ * (test/kit/servers.ts `serverAvailable`) and nothing else is skipped.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 
 export const SERVER_PACKAGES: Record<string, string> = {
   "nats-server": "nats-server",
   "clickhouse-server": "clickhouse-server",
+  "python3-sklearn": "python3-sklearn",
 };
 
 function onPath(command: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
 }
 
+/** Debian package → how to tell it is there. */
+function present(command: string): boolean {
+  if (command === "python3-sklearn") return spawnSync("/usr/bin/python3", ["-c", "import sklearn"], { stdio: "ignore" }).status === 0;
+  return onPath(command);
+}
+
 function main(): void {
-  const missing = Object.keys(SERVER_PACKAGES).filter((c) => !onPath(c));
+  const missing = Object.keys(SERVER_PACKAGES).filter((c) => !present(c));
   if (missing.length === 0) {
     console.log(`ensure-servers: ${Object.keys(SERVER_PACKAGES).join(", ")} present`);
     return;
@@ -38,7 +46,7 @@ function main(): void {
     warn(missing, `apt-get failed: ${(error as Error).message}`);
     return;
   }
-  const still = missing.filter((c) => !onPath(c));
+  const still = missing.filter((c) => !present(c));
   if (still.length > 0) warn(still, "apt-get ran but they are still not on PATH");
 }
 
