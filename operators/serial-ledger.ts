@@ -24,7 +24,8 @@
  * batch then relies on the filter), with counters for each.
  */
 import { ConfigError } from "../engine/errors.js";
-import { SplitBlockBloomFilter } from "./bloom-filter.js";
+import { SplitBlockBloomFilter, hashPair } from "./bloom-filter.js";
+import { SerialSet } from "./serial-set.js";
 import { REASON } from "./serial-layout.js";
 
 export interface SerialLedgerOptions {
@@ -92,14 +93,14 @@ export class SerialLedger {
   check(gtin: string, serial: string, batch: string, machine: string, operator: string, time: number): number {
     this.counters.events++;
     const st = this.batchOf(gtin, batch, machine, time);
+    const h = hashPair(gtin, serial);
+    const h1 = h.h1;
+    const h2 = h.h2;
     let bits = 0;
-    if (st.serials !== null && st.serials.has(serial)) bits |= REASON.duplicate_in_batch;
+    if (st.serials !== null && st.serials.testAndAdd(h1, h2, serial)) bits |= REASON.duplicate_in_batch;
     else {
-      if (this.seenInFilter(gtin, serial)) bits |= REASON.duplicate_across_batches;
-      if (st.serials !== null) {
-        st.serials.add(serial);
-        if (++this.counters.exactSerials > this.options.exactSerialsMax) this.dropExactSet(st);
-      }
+      if (this.seenInFilter(h1, h2)) bits |= REASON.duplicate_across_batches;
+      if (st.serials !== null && ++this.counters.exactSerials > this.options.exactSerialsMax) this.dropExactSet(st);
     }
     if (st.closed) bits |= REASON.serial_after_batch_close;
     else if (this.options.batchCloseAfter > 0 && st.events > 0 && time - st.lastTime > this.options.batchCloseAfter) bits |= REASON.batch_reopened;
@@ -164,10 +165,10 @@ export class SerialLedger {
 
   // ---- internals ----
 
-  private seenInFilter(gtin: string, serial: string): boolean {
-    const key = gtin + "\u0000" + serial;
-    const inPrevious = this.previous !== null && this.previous.has(key);
-    const inCurrent = this.current.testAndAdd(key);
+  /** Whether (h1, h2) is (probably) in either generation; adds it to the current one. */
+  private seenInFilter(h1: number, h2: number): boolean {
+    const inCurrent = this.current.testAndAddHash(h1, h2);
+    const inPrevious = !inCurrent && this.previous !== null && this.previous.hasHash(h1, h2);
     if (this.current.size >= this.options.filterCapacity) {
       this.previous = this.current;
       this.current = new SplitBlockBloomFilter(this.options.filterCapacity, this.options.filterFpRate);
@@ -190,7 +191,7 @@ export class SerialLedger {
       if (this.batches.size >= this.options.batchesMax) this.evictOldest();
       st = {
         key: batchKey(gtin, batch), gtin, batch, machines: [], operators: [], events: 0, firstTime: time, lastTime: time, closed: false,
-        serials: new Set(), evicted: false, touched: now,
+        serials: new SerialSet(), evicted: false, touched: now,
       };
       this.batches.set(st.key, st);
     }
@@ -223,7 +224,7 @@ export class SerialLedger {
         break;
       }
     }
-    this.counters.exactSerials -= (victim.serials as Set<string>).size;
+    this.counters.exactSerials -= (victim.serials as SerialSet).size;
     victim.serials = null;
     this.counters.exactSetsDropped++;
   }
@@ -255,7 +256,7 @@ interface BatchState {
   lastTime: number;
   closed: boolean;
   /** Serials of the batch (exact); null once dropped for memory or evicted. */
-  serials: Set<string> | null;
+  serials: SerialSet | null;
   evicted: boolean;
   /** Event count at the last LRU move. */
   touched: number;

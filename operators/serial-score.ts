@@ -18,7 +18,7 @@
  * reasons, the readiness: a clean verdict from a full window and a learned rate is worth more
  * than one from the first few serials of a line.
  */
-import { ANOMALY_TYPES, REASON, REASONS, TYPE_MASK, type AnomalyType, type Reason } from "./serial-layout.js";
+import { ANOMALY_MASK, ANOMALY_TYPES, REASON, REASONS, TYPE_MASK, type AnomalyType, type Reason } from "./serial-layout.js";
 
 export const RISK_LEVELS = ["none", "low", "medium", "high", "critical"] as const;
 export type RiskLevel = (typeof RISK_LEVELS)[number];
@@ -58,6 +58,7 @@ const STATISTICAL = REASON.low_entropy | REASON.low_position_variability | REASO
 const WEIGHTS = REASONS.map((r) => [REASON[r], REASON_WEIGHT[r]] as const);
 
 export function anomalyScore(flags: number): number {
+  if ((flags & ANOMALY_MASK) === 0) return 0;
   let s = 0;
   for (const [bit, w] of WEIGHTS) if ((flags & bit) !== 0) s = s + w - s * w;
   return s;
@@ -78,6 +79,7 @@ export function riskLevel(score: number): RiskLevel {
 /** Confidence of a verdict (see the file comment); readiness and filterFp in [0, 1]. */
 export function confidenceLevel(flags: number, readiness: number, filterFalsePositiveRate: number): number {
   const ready = Number.isFinite(readiness) ? readiness : 0;
+  if ((flags & ANOMALY_MASK) === 0) return ready;
   let best = -1;
   for (const [bit] of WEIGHTS) {
     if ((flags & bit) === 0) continue;

@@ -11,6 +11,7 @@ import { InputError } from "../engine/errors.js";
 import { SplitBlockBloomFilter, blockedFalsePositiveRate, loadForRate } from "../operators/bloom-filter.js";
 import { REASON, REASONS } from "../operators/serial-layout.js";
 import { SerialLedger } from "../operators/serial-ledger.js";
+import { SerialSet } from "../operators/serial-set.js";
 import { QuarantineList } from "../operators/serial-quarantine.js";
 import {
   REASON_WEIGHT, RISK_THRESHOLDS, anomalyScore, anomalyTypesOf, confidenceLevel, riskLevel,
@@ -83,6 +84,19 @@ describe("serial - duplicate filter", () => {
   it("serial - the load for a rate inverts the rate formula", () => {
     for (const p of [1e-2, 1e-4, 1e-6]) expect(blockedFalsePositiveRate(loadForRate(p)) / p).toBeCloseTo(1, 6);
     expect(blockedFalsePositiveRate(0)).toBe(0);
+  });
+});
+
+describe("serial - exact serial set", () => {
+  it("serial - stays exact when hashes collide, and grows", () => {
+    const set = new SerialSet(16);
+    expect(set.testAndAdd(7, 9, "A")).toBe(false);
+    expect(set.testAndAdd(7, 9, "B")).toBe(false);
+    expect(set.testAndAdd(7, 9, "A")).toBe(true);
+    expect(set.testAndAdd(7, 9, "B")).toBe(true);
+    for (let i = 0; i < 10_000; i++) expect(set.testAndAdd(i * 2654435761, i, `S${i}`)).toBe(false);
+    for (let i = 0; i < 10_000; i += 101) expect(set.testAndAdd(i * 2654435761, i, `S${i}`)).toBe(true);
+    expect(set.size).toBe(10_002);
   });
 });
 
