@@ -24,6 +24,8 @@ export class SerialSet {
 
   /** Whether `serial` (hashed to h1, h2) is in the set; adds it when it is not. */
   testAndAdd(h1: number, h2: number, serial: string): boolean {
+    h1 >>>= 0;
+    h2 >>>= 0;
     const mask = this.slots.length - 1;
     let pos = h1 & mask;
     for (;;) {
