@@ -129,15 +129,19 @@ const SLOW: u32 = 144; //         f64  learned interval
 const ISSUED: u32 = 152; //       f64  serials the line has produced
 const SURPRISAL_RATIO: u32 = 160; // f64
 const H_REF: u32 = 168; //         f64  baseline Shannon bits/char of the line's healthy windows (NaN)
-const POS_N: u32 = 176; //        u32 × 20  serials in the window with position j
-const POS_MODE: u32 = 256; //     u32 × 20  count of the most common character at j
-const POS_HN: u32 = 336; //       u32 × 20  n_j and mode_j the cached min-entropy was computed for
-const POS_HM: u32 = 416; //       u32 × 20
-const POS_SUM_F: u32 = 496; //    f64 × 20  Σ F[count] at j
-const POS_HMIN: u32 = 656; //     f64 × 20  MCV min-entropy at j (cache)
-const HIST: u32 = 816; //         u32 × 128 character counts
-const POS_HIST: u32 = 1328; //    u16 × 20 × 128
-const RING: u32 = 6448; //        ENTRY_BYTES × K: [stored length u8][20 bytes][3 unused]
+const MCV_N: u32 = 176; //         i32  characters and mode the cached overall min-entropy was computed for
+const MCV_MODE: u32 = 180; //      i32
+const MCV_H: u32 = 184; //         f64  cached overall MCV min-entropy
+// 192..255: unused
+const POS_N: u32 = 256; //        u32 × 20  serials in the window with position j
+const POS_MODE: u32 = 336; //     u32 × 20  count of the most common character at j
+const POS_HN: u32 = 416; //       u32 × 20  n_j and mode_j the cached min-entropy was computed for
+const POS_HM: u32 = 496; //       u32 × 20
+const POS_SUM_F: u32 = 576; //    f64 × 20  Σ F[count] at j
+const POS_HMIN: u32 = 736; //     f64 × 20  MCV min-entropy at j (cache)
+const HIST: u32 = 896; //         u32 × 128 character counts
+const POS_HIST: u32 = 1408; //    u16 × 20 × 128
+const RING: u32 = 6528; //        ENTRY_BYTES × K: [stored length u8][20 bytes][3 unused]
 // then COC: u16 × (20K + 1), POS_COC: u16 × 20 × (K + 1)
 
 export function serialStateBytes(k: i32): i32 {
@@ -172,6 +176,7 @@ export function serialInit(
   store<f64>(s, NaN, FAST);
   store<f64>(s, NaN, SLOW);
   store<f64>(s, NaN, H_REF);
+  store<i32>(s, -1, MCV_N);
 }
 
 /**
@@ -305,13 +310,18 @@ function compareRecent(s: usize, serial: usize, len: i32, k: i32): f64 {
     if (<i32>load<u8>(e) != len) continue;
     let c = 0;
     while (c < len && load<u8>(serial + <usize>c) == load<u8>(e + 1 + <usize>c)) c++;
-    if (c == len) continue;
+    const digits = len - c;
+    if (digits == 0 || digits > 15) continue;
+    // Longer than 10 characters only a decimal counter fits in a double: stop at the first letter.
+    const limit = digits > 10 ? 1 : 15;
     let classes = 0;
-    for (let i = c; i < len; i++) classes |= charClass(<i32>load<u8>(serial + <usize>i)) | charClass(<i32>load<u8>(e + 1 + <usize>i));
-    if ((classes & 8) != 0) continue;
+    for (let i = c; i < len && (classes & ~limit) == 0; i++) {
+      classes |= charClass(<i32>load<u8>(serial + <usize>i)) | charClass(<i32>load<u8>(e + 1 + <usize>i));
+    }
+    if ((classes & 8) != 0 || (classes & ~limit) != 0) continue;
     const base = classes == 1 ? 10 : (classes & 6) == 6 ? 62 : 36;
     const maxDigits = base == 10 ? 15 : base == 36 ? 10 : 8;
-    if (len - c > maxDigits) continue;
+    if (digits > maxDigits) continue;
     let va: f64 = 0;
     let vb: f64 = 0;
     for (let i = c; i < len; i++) {
@@ -431,14 +441,27 @@ function windowStatistics(s: usize, o: usize, tables: usize, k: i32, serial: usi
   const h = nchars >= 1 ? load<f64>(l2 + (<usize>nchars << 3)) - load<f64>(s, SUM_F) / (<f64>nchars * FIXED) : NaN;
   store<f64>(o, <f64>wcount, O_WINDOW);
   store<f64>(o, h, O_H);
-  store<f64>(o, nchars >= 2 ? mcvMinEntropy(load<i32>(s, MODE), nchars) : NaN, O_MCV);
+  const mode = load<i32>(s, MODE);
+  if (nchars != load<i32>(s, MCV_N) || mode != load<i32>(s, MCV_MODE)) {
+    store<i32>(s, nchars, MCV_N);
+    store<i32>(s, mode, MCV_MODE);
+    store<f64>(s, mcvMinEntropy(mode, nchars), MCV_H);
+  }
+  store<f64>(o, nchars >= 2 ? load<f64>(s, MCV_H) : NaN, O_MCV);
   let hs: f64 = 0;
   let hposMin: f64 = Infinity;
+  // Positions mostly share one n: one division for it, a multiplication per position.
+  let lastN: i32 = -1;
+  let inv: f64 = 0;
   for (let j = 0; j < POSITIONS; j++) {
     hs += load<f64>(s + POS_HMIN + (<usize>j << 3));
     const n = <i32>load<u32>(s + POS_N + (<usize>j << 2));
     if (n >= 2) {
-      const hj = load<f64>(l2 + (<usize>n << 3)) - load<f64>(s + POS_SUM_F + (<usize>j << 3)) / (<f64>n * FIXED);
+      if (n != lastN) {
+        lastN = n;
+        inv = 1.0 / (<f64>n * FIXED);
+      }
+      const hj = load<f64>(l2 + (<usize>n << 3)) - load<f64>(s + POS_SUM_F + (<usize>j << 3)) * inv;
       if (hj < hposMin) hposMin = hj;
     }
   }
@@ -459,7 +482,7 @@ function windowStatistics(s: usize, o: usize, tables: usize, k: i32, serial: usi
     store<f64>(o, NaN, O_HPOS_MIN);
     return 0;
   }
-  const guess = min(1.0, load<f64>(s, ISSUED) * Math.pow(2.0, -hs));
+  const guess = min(1.0, load<f64>(s, ISSUED) * Math.exp2(-hs));
   store<f64>(o, hs, O_HS);
   store<f64>(o, guess, O_GUESS);
   store<f64>(o, hposMin == Infinity ? NaN : hposMin, O_HPOS_MIN);

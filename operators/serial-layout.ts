@@ -257,12 +257,12 @@ export function serialInitArgs(p: SerialParams): number[] {
 }
 
 /**
- * Bytes of kernel state per line (kernels/serial.ts): a 6448-byte header and histograms, the
+ * Bytes of kernel state per line (kernels/serial.ts): a 6528-byte header and histograms, the
  * ring of K serials (24 bytes each), count-of-counts for the overall mode (20K + 1 u16) and per
  * position (20 × (K + 1) u16), rounded up to 8. About 33 KiB at K = 256, 110 KiB at K = 1024.
  */
 export function serialStateBytes(window: number): number {
-  return (6448 + 24 * window + 2 * (SERIAL_POSITIONS * window + 1) + 2 * SERIAL_POSITIONS * (window + 1) + 7) & ~7;
+  return (6528 + 24 * window + 2 * (SERIAL_POSITIONS * window + 1) + 2 * SERIAL_POSITIONS * (window + 1) + 7) & ~7;
 }
 
 /** Entries of each static table: character counts 0..20K. */
