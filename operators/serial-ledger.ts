@@ -189,9 +189,11 @@ export class SerialLedger {
     if (st !== undefined) this.touch(st, now);
     else {
       if (this.batches.size >= this.options.batchesMax) this.evictOldest();
+      // Size the new batch's set like the machine's previous batch: no rehashing while it fills.
+      const hint = Math.min(SET_HINT_MAX, cached?.serials?.size ?? 0);
       st = {
         key: batchKey(gtin, batch), gtin, batch, machines: [], operators: [], events: 0, firstTime: time, lastTime: time, closed: false,
-        serials: new SerialSet(), evicted: false, touched: now,
+        serials: new SerialSet(hint), evicted: false, touched: now,
       };
       this.batches.set(st.key, st);
     }
@@ -244,6 +246,7 @@ export function validateLedgerOptions(o: SerialLedgerOptions): SerialLedgerOptio
 // ---- internals ----
 
 const LRU_REFRESH_EVENTS = 1024;
+const SET_HINT_MAX = 1 << 20;
 
 interface BatchState {
   key: string;
