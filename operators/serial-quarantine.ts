@@ -34,6 +34,12 @@ export interface QuarantineEntry {
   quarantined_at: string;
 }
 
+/** One quarantined occurrence, as the quarantine output publishes it. */
+export interface QuarantineEvent extends QuarantineEntry {
+  /** Whether the list kept it (false: the list is full). */
+  kept: boolean;
+}
+
 export interface ReleasedEntry extends QuarantineEntry {
   released_at: string;
   release_note?: string;

@@ -25,7 +25,7 @@ import {
 } from "./serial-layout.js";
 import { SerialLedger, type SerialLedgerOptions } from "./serial-ledger.js";
 import { decodeSerialPayload, encodeSerialFields, readU32 } from "./serial-payload.js";
-import { QuarantineList, type QuarantineEntry } from "./serial-quarantine.js";
+import { QuarantineList, type QuarantineEvent } from "./serial-quarantine.js";
 import {
   RISK_LEVELS, anomalyScore, anomalyTypesOf, confidenceLevel, reasonsOf, riskCode, type RiskLevel,
 } from "./serial-score.js";
@@ -61,8 +61,14 @@ export interface SerialAnalysisOptions {
    * units (default Date.now for ms, none for plain numbers: the future check is then off).
    */
   clock?: () => number;
-  /** Receives each quarantined occurrence, in per-line order (the quarantine output). */
-  onQuarantine?: (entry: QuarantineEntry) => void;
+  /**
+   * Receives each quarantined occurrence, in per-line order (the quarantine output): this
+   * event's row, time, score and reasons, the occurrences of its (gtin, serial) so far, and
+   * whether the list kept it.
+   */
+  onQuarantine?: (event: QuarantineEvent) => void;
+  /** Called when the run stops (after the quarantine file is saved): close outputs here. */
+  onStop?: () => void;
   /** Sees every scored row (reports, tests). */
   onRow?: (row: Float64Array, ctx: RowContext, payload: Uint8Array) => void;
 }
@@ -160,22 +166,23 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
       if (risk >= level) {
         summary.quarantinedEvents++;
         const d = decodeSerialPayload(p);
-        const entry = quarantine.add({
+        const occurrence = {
           serial_number: d.serial, gtin: d.gtin, batch_number: d.batch, machine_id: d.machine, operator_id: d.operator,
           production_time: ctx.time, row: ctx.position, anomaly_score: score, confidence_level: row[C.confidence_level],
           risk_level: RISK_LEVELS[risk], anomaly_types: anomalyTypesOf(flags), reasons: reasonsOf(flags),
           quarantined_at: new Date().toISOString(),
-        });
-        if (entry !== null) options.onQuarantine?.(entry);
+        };
+        const entry = quarantine.add(occurrence);
+        options.onQuarantine?.({ ...occurrence, occurrences: entry?.occurrences ?? 1, kept: entry !== null });
       }
       options.onRow?.(row, ctx, p);
     },
     rowJson: serialRowJson,
     stop(): void {
-      if (options.quarantineFile !== undefined && !saved) {
-        saved = true;
-        quarantine.saveMerged(options.quarantineFile);
-      }
+      if (saved) return;
+      saved = true;
+      if (options.quarantineFile !== undefined) quarantine.saveMerged(options.quarantineFile);
+      options.onStop?.();
     },
     notes(): string[] {
       const notes: string[] = [];

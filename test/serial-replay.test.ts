@@ -154,13 +154,22 @@ describe("serial commands", () => {
   it("serial - replay --analysis serial saves the quarantine list; quarantine list and release edit it", async () => {
     const sim = new SerialSimulator({ seed: 13, attackEvery: 3000, batchSerials: 2000 });
     writeFileSync(join(dir, "cmd.ndjson"), Array.from({ length: 20_000 }, () => formatSerialEventNdjson(sim.next())).join(""));
-    const r = await cli(["replay", "cmd.ndjson", "--analysis", "serial", "--window", "128", "--out", "cmd.out.ndjson", "--serial-quarantine", "q.json", "--quiet"]);
+    const r = await cli([
+      "replay", "cmd.ndjson", "--analysis", "serial", "--window", "128", "--out", "cmd.out.ndjson", "--serial-quarantine", "q.json",
+      "--serial-quarantine-events", "qe.ndjson", "--quiet",
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const q = JSON.parse(readFileSync(join(dir, "q.json"), "utf8"));
     expect(q.version).toBe(1);
     expect(q.entries.length).toBeGreaterThan(10);
     const out = readFileSync(join(dir, "cmd.out.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Line);
-    expect(out.filter((l) => l.quarantine === true).length).toBeGreaterThanOrEqual(q.entries.length);
+    const quarantinedRows = out.filter((l) => l.quarantine === true);
+    expect(quarantinedRows.length).toBeGreaterThanOrEqual(q.entries.length);
+    // The quarantine output: one event per quarantined row, with its reasons.
+    const qe = readFileSync(join(dir, "qe.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    expect(qe.length).toBe(quarantinedRows.length);
+    expect(new Set(qe.map((e: { row: number }) => e.row))).toEqual(new Set(quarantinedRows.map((l) => l.row)));
+    expect(qe.every((e: { reasons: string[]; kept: boolean }) => e.reasons.length > 0 && e.kept)).toBe(true);
     const listed = await cli(["serial", "quarantine", "list", "--file", "q.json", "--json"]);
     expect(JSON.parse(listed.stdout).length).toBe(q.entries.length);
     const victim = q.entries[0];

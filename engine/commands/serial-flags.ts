@@ -8,7 +8,8 @@ import { ConfigError } from "../errors.js";
 import type { TimeUnit } from "../event-time.js";
 import { DEFAULT_SERIAL_PARAMS, type SerialParams } from "../../operators/serial-layout.js";
 import { DEFAULT_LEDGER_OPTIONS, type SerialLedgerOptions } from "../../operators/serial-ledger.js";
-import { DEFAULT_QUARANTINE_ENTRIES_MAX } from "../../operators/serial-quarantine.js";
+import { DEFAULT_QUARANTINE_ENTRIES_MAX, type QuarantineEvent } from "../../operators/serial-quarantine.js";
+import { RotatingFileSink } from "../../connectors/rotating-file-sink.js";
 import { parseSerialPatterns, serialAnalysis, type SerialAnalysis, type SerialAnalysisOptions } from "../../operators/serial.js";
 import { integerOption, numberOption } from "./options.js";
 import { durationIn } from "./analysis-flags.js";
@@ -32,6 +33,7 @@ export interface SerialFlags {
   serialFilterFp: number;
   serialPatterns?: string;
   serialQuarantine?: string;
+  serialQuarantineEvents?: string;
   serialQuarantineLevel: (typeof QUARANTINE_LEVELS)[number];
   serialQuarantineMax: number;
 }
@@ -56,6 +58,7 @@ export function addSerialFlags(command: Command): Command {
     .option("--serial-filter-fp <p>", "serial: false-positive rate of a full filter generation", numberOption("--serial-filter-fp"), l.filterFpRate)
     .option("--serial-patterns <file>", 'serial: JSON {"gtins": {"<gtin>": "<regex>", "*": "<regex>"}}: the serial pattern per GTIN')
     .option("--serial-quarantine <file>", "serial: add quarantined serials to this list (JSON; `linewatch serial quarantine list`)")
+    .option("--serial-quarantine-events <file>", "serial: the quarantine output: one NDJSON line per quarantined event, with its reasons, as it happens")
     .addOption(new Option("--serial-quarantine-level <level>", "serial: risk level from which events are quarantined").choices(QUARANTINE_LEVELS).default("high"))
     .option("--serial-quarantine-max <n>", "serial: most serials the quarantine list holds", integerOption("--serial-quarantine-max", 1, 1e8), DEFAULT_QUARANTINE_ENTRIES_MAX);
 }
@@ -96,8 +99,15 @@ export function serialAnalysisFromFlags(
     }
     patterns = parseSerialPatterns(text, flags.serialPatterns);
   }
+  const events = flags.serialQuarantineEvents === undefined ? null : new RotatingFileSink(flags.serialQuarantineEvents);
   return serialAnalysis({
     params, timeUnit, ledger, patterns, quarantineFile: flags.serialQuarantine, quarantineLevel: flags.serialQuarantineLevel,
-    quarantineEntriesMax: flags.serialQuarantineMax, ...extra,
+    quarantineEntriesMax: flags.serialQuarantineMax,
+    ...(events === null ? {} : {
+      // Quarantine events are rare next to the stream: a write that has to wait for the disk does not hold the run.
+      onQuarantine: (e: QuarantineEvent) => void events.write(JSON.stringify(e) + "\n"),
+      onStop: () => void events.close(),
+    }),
+    ...extra,
   });
 }
