@@ -26,8 +26,8 @@ export interface SerialFlags {
   serialRateMax?: number;
   serialBurstRatio: number;
   serialGapFactor: number;
-  serialFutureSkew: string;
-  serialBatchClose: string;
+  serialFutureSkew?: string;
+  serialBatchClose?: string;
   serialBatchMachines: number;
   serialFilterCapacity: number;
   serialFilterFp: number;
@@ -51,8 +51,8 @@ export function addSerialFlags(command: Command): Command {
     .option("--serial-rate-max <r>", "serial: most serials per second a line can print (per time unit with --time-unit number); faster is flagged")
     .option("--serial-burst-ratio <r>", "serial: burst when the short-term interval falls below r × the learned one", numberOption("--serial-burst-ratio"), p.burstRatio)
     .option("--serial-gap-factor <f>", "serial: gap when an interval exceeds f × the learned one; 0: off", numberOption("--serial-gap-factor"), p.gapFactor)
-    .option("--serial-future-skew <D>", 'serial: how far a production timestamp may be ahead of its arrival ("off": no check)', "60s")
-    .option("--serial-batch-close <D>", 'serial: a batch without events for D is closed; its next serial is "batch_reopened" (0: never)', "1h")
+    .option("--serial-future-skew <D>", 'serial: how far a production timestamp may be ahead of its arrival ("off": no check; default 60s, off with --time-unit number)')
+    .option("--serial-batch-close <D>", 'serial: a batch without events for D is closed; its next serial is "batch_reopened" (0: never; default 1h, 0 with --time-unit number)')
     .option("--serial-batch-machines <n>", "serial: machines a batch may run on (the first ones seen)", integerOption("--serial-batch-machines", 1, 64), l.batchMachinesMax)
     .option("--serial-filter-capacity <n>", "serial: serials per generation of the cross-batch duplicate filter (two are kept)", integerOption("--serial-filter-capacity", 1, 1e9), l.filterCapacity)
     .option("--serial-filter-fp <p>", "serial: false-positive rate of a full filter generation", numberOption("--serial-filter-fp"), l.filterFpRate)
@@ -81,10 +81,12 @@ export function serialAnalysisFromFlags(
     minInterval: rateMax === undefined ? 0 : perSecond / rateMax,
     burstRatio: flags.serialBurstRatio,
     gapFactor: flags.serialGapFactor,
-    futureSkew: flags.serialFutureSkew === "off" ? Infinity : durationIn(flags.serialFutureSkew, timeUnit, "--serial-future-skew"),
+    futureSkew: futureSkewOf(flags.serialFutureSkew, timeUnit),
   };
   const ledger: Partial<SerialLedgerOptions> = {
-    batchCloseAfter: durationIn(flags.serialBatchClose, timeUnit, "--serial-batch-close"),
+    // A clock's default (1 h) means nothing in a counter's units: off unless given.
+    batchCloseAfter: flags.serialBatchClose === undefined ? (timeUnit === "ms" ? DEFAULT_LEDGER_OPTIONS.batchCloseAfter : 0)
+      : durationIn(flags.serialBatchClose, timeUnit, "--serial-batch-close"),
     batchMachinesMax: flags.serialBatchMachines,
     filterCapacity: flags.serialFilterCapacity,
     filterFpRate: flags.serialFilterFp,
@@ -110,4 +112,9 @@ export function serialAnalysisFromFlags(
     }),
     ...extra,
   });
+}
+
+function futureSkewOf(text: string | undefined, timeUnit: TimeUnit): number {
+  if (text === undefined) return timeUnit === "ms" ? DEFAULT_SERIAL_PARAMS.futureSkew : Infinity;
+  return text === "off" ? Infinity : durationIn(text, timeUnit, "--serial-future-skew");
 }
