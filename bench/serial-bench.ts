@@ -89,92 +89,28 @@ export async function runSerialBench(options: SerialBenchOptions = {}): Promise<
   say(`generating ${n} events on ${lines} lines`);
   const sim = new SerialSimulator({ seed, lines, attackEvery: Math.max(1000, Math.floor(n / 40)), batchSerials: 50_000 });
   const events = Array.from({ length: n }, () => sim.next());
-  const measurements: SerialMeasurement[] = [];
-
   say("encoder + ledger");
-  const payloads = new Uint8Array(n * SERIAL_PAYLOAD_BYTES);
-  {
-    const a = freshAnalysis();
-    const row = new SerialEventRow();
-    const input = a.input as NonNullable<SerialAnalysis["input"]>;
-    const t0 = performance.now();
-    for (let i = 0; i < n; i++) input.encode(row.set(events[i], i), payloads, i * SERIAL_PAYLOAD_BYTES);
-    measurements.push(measure("encoder + ledger (main thread)", 0, n, t0, null));
-  }
-
+  const encoded = measureEncoder(events);
   say("WASM kernel alone");
-  {
-    const h = new SerialKernelHarness({ ...DEFAULT_SERIAL_PARAMS }, lines, batchRecords);
-    const { slots, times, payload } = h.staging();
-    const slotOf = lineSlots(events);
-    const t0 = performance.now();
-    for (let first = 0; first < n; first += batchRecords) {
-      const m = Math.min(batchRecords, n - first);
-      for (let i = 0; i < m; i++) {
-        slots[i] = slotOf[first + i];
-        times[i] = events[first + i].production_timestamp;
-      }
-      payload.set(payloads.subarray(first * SERIAL_PAYLOAD_BYTES, (first + m) * SERIAL_PAYLOAD_BYTES));
-      h.processStaged(m);
-    }
-    measurements.push(measure("WASM kernel alone (main thread, payloads pre-encoded)", 1, n, t0, null));
-  }
-
+  const kernel = measureKernel(events, encoded.payloads, lines, batchRecords);
   say("whole operator, main thread");
-  const inlineFlags = new Float64Array(refN);
-  let anomalous = 0;
-  let quarantined = 0;
-  {
-    const a = freshAnalysis();
-    const p = new SerialInlinePipeline(a, { ...DEFAULT_SERIAL_PARAMS }, lines, batchRecords);
-    let sum = 0;
-    const t0 = performance.now();
-    p.run(events, (i, row) => {
-      sum += verdict(row);
-      if (i < refN) inlineFlags[i] = row[C.flags];
-    });
-    measurements.push(measure("whole operator, main thread (encoder, WASM inline, score)", 1, n, t0, sum));
-    const s = a.summary();
-    anomalous = s.anomalous;
-    quarantined = s.quarantinedEvents;
-  }
-
+  const inline = measureInline(events, lines, batchRecords, refN);
+  const measurements: SerialMeasurement[] = [encoded.measurement, kernel, inline.measurement];
   for (const workers of [1, 2]) {
     say(`whole operator, engine + pool, ${workers} worker${workers > 1 ? "s" : ""}`);
     const { seconds, checksum } = await throughEngine(events, lines, workers, batchRecords);
     measurements.push({ label: `whole operator, stream engine + pool, ${workers} worker${workers > 1 ? "s" : ""}`, threads: workers + 1, events: n, eventsPerSecond: n / seconds, checksum });
   }
-
   say(`TypeScript reference on ${refN} events`);
-  const reference = { events: refN, flagsDiffering: 0, examples: [] as string[] };
-  {
-    const a = freshAnalysis();
-    const ref = new SerialReference({ ...DEFAULT_SERIAL_PARAMS });
-    const row = new SerialEventRow();
-    const input = a.input as NonNullable<SerialAnalysis["input"]>;
-    const payload = new Uint8Array(SERIAL_PAYLOAD_BYTES);
-    const slotOf = lineSlots(events);
-    let sum = 0;
-    const t0 = performance.now();
-    for (let i = 0; i < refN; i++) {
-      input.encode(row.set(events[i], i), payload, 0);
-      const r = ref.process(slotOf[i], events[i].production_timestamp, payload);
-      const flags = (r[C.flags] | readU32(payload, 8)) >>> 0;
-      const score = anomalyScore(flags);
-      sum += popcount(flags & ANOMALY_MASK) + riskCode(score) + (riskCode(score) >= 3 ? 1 : 0);
-      if (flags !== inlineFlags[i] >>> 0 && reference.flagsDiffering++ < 5) reference.examples.push(`event ${i}: reference ${flags}, WASM ${inlineFlags[i]}`);
-    }
-    measurements.push(measure(`TypeScript reference (encoder, reference kernel, score) on ${refN} events`, 1, refN, t0, null));
-    // The reference's checksum covers its slice only; it is compared through the flags above.
-    void sum;
-  }
+  const reference = measureReference(events, refN, inline.flags);
+  measurements.push(reference.measurement);
 
   const rate = (label: string) => measurements.find((m) => m.label.startsWith(label))?.eventsPerSecond ?? Number.NaN;
   const twoWorkers = rate("whole operator, stream engine + pool, 2 workers");
   const mismatches: string[] = [];
   const sums = measurements.filter((m) => m.checksum !== null);
   for (const m of sums) if (m.checksum !== sums[0].checksum) mismatches.push(`${m.label}: checksum ${m.checksum} ≠ ${sums[0].checksum}`);
-  if (reference.flagsDiffering > 0) mismatches.push(`${reference.flagsDiffering} events' flags differ from the reference`);
+  if (reference.comparison.flagsDiffering > 0) mismatches.push(`${reference.comparison.flagsDiffering} events' flags differ from the reference`);
   return {
     machine: { cpus: availableParallelism(), node: process.version, loadAverageAtStart: load },
     events: n,
@@ -191,10 +127,10 @@ export async function runSerialBench(options: SerialBenchOptions = {}): Promise<
       { label: "WASM kernel alone / TypeScript reference", value: rate("WASM kernel alone") / rate("TypeScript reference") },
     ],
     target: { goal: "≥ 1 M serial events/s through the whole operator with 2 workers", measured: twoWorkers, met: twoWorkers >= SERIAL_BENCH_TARGET_2W },
-    reference,
+    reference: reference.comparison,
     checksums: { agree: mismatches.length === 0, mismatches },
-    anomalous,
-    quarantined,
+    anomalous: inline.anomalous,
+    quarantined: inline.quarantined,
   };
 }
 
@@ -218,6 +154,72 @@ export function formatSerialBenchReport(r: SerialBenchReport): string {
 }
 
 // ---- internals ----
+
+/** The encoder and ledger alone; returns the payloads for the kernel-alone variant. */
+function measureEncoder(events: readonly SerialEvent[]): { measurement: SerialMeasurement; payloads: Uint8Array } {
+  const n = events.length;
+  const payloads = new Uint8Array(n * SERIAL_PAYLOAD_BYTES);
+  const input = freshAnalysis().input as NonNullable<SerialAnalysis["input"]>;
+  const row = new SerialEventRow();
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) input.encode(row.set(events[i], i), payloads, i * SERIAL_PAYLOAD_BYTES);
+  return { measurement: measure("encoder + ledger (main thread)", 0, n, t0, null), payloads };
+}
+
+function measureKernel(events: readonly SerialEvent[], payloads: Uint8Array, lines: number, batchRecords: number): SerialMeasurement {
+  const n = events.length;
+  const h = new SerialKernelHarness({ ...DEFAULT_SERIAL_PARAMS }, lines, batchRecords);
+  const { slots, times, payload } = h.staging();
+  const slotOf = lineSlots(events);
+  const t0 = performance.now();
+  for (let first = 0; first < n; first += batchRecords) {
+    const m = Math.min(batchRecords, n - first);
+    for (let i = 0; i < m; i++) {
+      slots[i] = slotOf[first + i];
+      times[i] = events[first + i].production_timestamp;
+    }
+    payload.set(payloads.subarray(first * SERIAL_PAYLOAD_BYTES, (first + m) * SERIAL_PAYLOAD_BYTES));
+    h.processStaged(m);
+  }
+  return measure("WASM kernel alone (main thread, payloads pre-encoded)", 1, n, t0, null);
+}
+
+/** The whole operator on the main thread; keeps the first `keep` rows' flags for the reference. */
+function measureInline(events: readonly SerialEvent[], lines: number, batchRecords: number, keep: number) {
+  const flags = new Float64Array(keep);
+  const a = freshAnalysis();
+  const p = new SerialInlinePipeline(a, { ...DEFAULT_SERIAL_PARAMS }, lines, batchRecords);
+  let sum = 0;
+  const t0 = performance.now();
+  p.run(events, (i, row) => {
+    sum += verdict(row);
+    if (i < keep) flags[i] = row[C.flags];
+  });
+  const measurement = measure("whole operator, main thread (encoder, WASM inline, score)", 1, events.length, t0, sum);
+  const s = a.summary();
+  return { measurement, flags, anomalous: s.anomalous, quarantined: s.quarantinedEvents };
+}
+
+/** The TypeScript reference over the first n events; its flags against the WASM rows'. */
+function measureReference(events: readonly SerialEvent[], n: number, wasmFlags: Float64Array) {
+  const comparison = { events: n, flagsDiffering: 0, examples: [] as string[] };
+  const input = freshAnalysis().input as NonNullable<SerialAnalysis["input"]>;
+  const ref = new SerialReference({ ...DEFAULT_SERIAL_PARAMS });
+  const row = new SerialEventRow();
+  const payload = new Uint8Array(SERIAL_PAYLOAD_BYTES);
+  const slotOf = lineSlots(events);
+  let risky = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    input.encode(row.set(events[i], i), payload, 0);
+    const r = ref.process(slotOf[i], events[i].production_timestamp, payload);
+    const flags = (r[C.flags] | readU32(payload, 8)) >>> 0;
+    risky += riskCode(anomalyScore(flags));
+    if (flags !== wasmFlags[i] >>> 0 && comparison.flagsDiffering++ < 5) comparison.examples.push(`event ${i}: reference ${flags}, WASM ${wasmFlags[i]}`);
+  }
+  const measurement = measure(`TypeScript reference (encoder, reference kernel, score) on ${n} events`, 1, n, t0, null);
+  return { measurement, comparison, risky };
+}
 
 function freshAnalysis(): SerialAnalysis {
   // A fixed processing clock: the simulator's events carry received_timestamp anyway.
