@@ -171,7 +171,7 @@ const USERS_XML = `<?xml version="1.0"?>
 
 function ping(port: number): Promise<string | null> {
   return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/ping", method: "GET", timeout: 1000 }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path: "/ping", method: "GET", timeout: 1000, agent: false }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => (body += d));
@@ -187,7 +187,9 @@ function ping(port: number): Promise<string | null> {
 function httpQuery(port: number, sql: string, settings: Record<string, string | number> = {}): Promise<string> {
   const path = `/?${new URLSearchParams(Object.entries(settings).map(([k, v]) => [k, String(v)])).toString()}`;
   return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, method: "POST", headers: { "Content-Type": "text/plain" } }, (res) => {
+    // A connection per statement: a kept-alive one may be closed by the server (or its restart)
+    // just as the next statement goes out ("socket hang up").
+    const req = request({ host: "127.0.0.1", port, path, method: "POST", agent: false, headers: { "Content-Type": "text/plain" } }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (d: string) => (body += d));

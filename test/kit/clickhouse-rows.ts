@@ -1,0 +1,71 @@
+/**
+ * Rows and read-backs for the ClickHouse tests: seeded readings with a unique `seq`, and the
+ * table's rows read back (FINAL) in the shape they were written.
+ */
+import type { SensorDataRow } from "../../connectors/clickhouse-schema.js";
+import type { ClickHouseServer } from "./clickhouse-server.js";
+
+/** 2023-11-14 22:13:20 UTC; `count` rows 7 ms apart stay in one month for count ≤ 300 M. */
+export const BASE_MS = 1_700_000_000_000;
+
+/** Seeded (mulberry32) so a failure can be replayed. */
+export function sensorRows(from: number, count: number, seed = 42): SensorDataRow[] {
+  let s = (seed + from) >>> 0;
+  const random = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out: SensorDataRow[] = [];
+  for (let i = from; i < from + count; i++) {
+    out.push({
+      machine_id: `M${i % 7}`,
+      sensor_type: ["temperature", "pressure", "vibration"][i % 3],
+      timestamp: BASE_MS + i * 7,
+      sensor_value: (random() - 0.5) * 10 ** Math.floor(random() * 8 - 2),
+      sensor_unit: ["C", "bar", "mm/s"][i % 3],
+      operating_mode: i % 11 === 0 ? "setup" : "run",
+      work_order_id: `WO-${Math.floor(i / 1000)}`,
+      seq: i,
+    });
+  }
+  return out;
+}
+
+/** The rows of `db.ml_sensor_data` FINAL, by seq, in the written shape. */
+export async function readSensorRows(server: ClickHouseServer, db: string): Promise<SensorDataRow[]> {
+  const text = await server.query(
+    `SELECT machine_id, sensor_type, timestamp_ms AS timestamp, sensor_value, sensor_unit, operating_mode, work_order_id, seq
+     FROM ${db}.ml_sensor_data FINAL ORDER BY seq FORMAT JSONEachRow`,
+    { output_format_json_quote_64bit_integers: 0 },
+  );
+  return text.length === 0 ? [] : text.trim().split("\n").map((l) => JSON.parse(l) as SensorDataRow);
+}
+
+/**
+ * Whether two floats are within `ulps` units in the last place. ClickHouse 18.16's text parser
+ * (JSONEachRow, toFloat64(String)) rounds about 6 % of doubles to a neighbour (1 ulp); current
+ * servers parse exactly.
+ */
+export function closeFloat(a: number, b: number, ulps = 1): boolean {
+  if (a === b) return true;
+  const scale = Math.max(Math.abs(a), Math.abs(b));
+  return Math.abs(a - b) <= ulps * Number.EPSILON * scale;
+}
+
+/** Compares read-back rows with the written ones: every field equal, values to 1 ulp. Returns the differences found (at most 5). */
+export function diffSensorRows(expected: readonly SensorDataRow[], actual: readonly SensorDataRow[]): string[] {
+  const out: string[] = [];
+  if (expected.length !== actual.length) out.push(`${actual.length} rows, expected ${expected.length}`);
+  const n = Math.min(expected.length, actual.length);
+  for (let i = 0; i < n && out.length < 5; i++) {
+    const e = expected[i];
+    const a = actual[i];
+    const { sensor_value: ev, ...erest } = e;
+    const { sensor_value: av, ...arest } = a;
+    if (JSON.stringify(erest) !== JSON.stringify(arest) || !closeFloat(ev, av)) out.push(`row ${i}: expected ${JSON.stringify(e)}, got ${JSON.stringify(a)}`);
+  }
+  return out;
+}
