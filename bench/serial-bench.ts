@@ -3,7 +3,8 @@
  * [--smoke] [--json]`): serial events per second through the serial operator, side by side from
  * one run over one seeded stream of the serial simulator (several lines, every attack kind).
  *
- * Variants, each from fresh state over the same events (objects in memory: no file parsing):
+ * Variants, each from fresh state over the same events (decoded objects in memory, handed to the
+ * encoder's `encodeEvent`: no file parsing):
  *   - encoder + ledger alone (main thread): payloads, duplicates, behaviour, patterns;
  *   - the WASM kernel alone on the main thread, payloads pre-encoded (the kernel's ceiling);
  *   - the whole operator on the main thread: encoder, WASM kernel inline, score and quarantine;
@@ -29,7 +30,7 @@ import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, SERIAL_COL as C, SERIAL_OUT_FIELDS
 import { anomalyScore, riskCode } from "../operators/serial-score.js";
 import { serialAnalysis, type SerialAnalysis } from "../operators/serial.js";
 import { readU32 } from "../operators/serial-payload.js";
-import { SerialEventRow, SerialInlinePipeline } from "../test/kit/serial-pipeline.js";
+import { SerialInlinePipeline } from "../test/kit/serial-pipeline.js";
 import { SerialKernelHarness } from "../test/kit/serial-harness.js";
 import { SerialReference } from "../test/reference/serial-reference.js";
 
@@ -159,10 +160,9 @@ export function formatSerialBenchReport(r: SerialBenchReport): string {
 function measureEncoder(events: readonly SerialEvent[]): { measurement: SerialMeasurement; payloads: Uint8Array } {
   const n = events.length;
   const payloads = new Uint8Array(n * SERIAL_PAYLOAD_BYTES);
-  const input = freshAnalysis().input as NonNullable<SerialAnalysis["input"]>;
-  const row = new SerialEventRow();
+  const input = freshAnalysis().input;
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) input.encode(row.set(events[i], i), payloads, i * SERIAL_PAYLOAD_BYTES);
+  for (let i = 0; i < n; i++) input.encodeEvent(events[i], payloads, i * SERIAL_PAYLOAD_BYTES);
   return { measurement: measure("encoder + ledger (main thread)", 0, n, t0, null), payloads };
 }
 
@@ -203,15 +203,14 @@ function measureInline(events: readonly SerialEvent[], lines: number, batchRecor
 /** The TypeScript reference over the first n events; its flags against the WASM rows'. */
 function measureReference(events: readonly SerialEvent[], n: number, wasmFlags: Float64Array) {
   const comparison = { events: n, flagsDiffering: 0, examples: [] as string[] };
-  const input = freshAnalysis().input as NonNullable<SerialAnalysis["input"]>;
+  const input = freshAnalysis().input;
   const ref = new SerialReference({ ...DEFAULT_SERIAL_PARAMS });
-  const row = new SerialEventRow();
   const payload = new Uint8Array(SERIAL_PAYLOAD_BYTES);
   const slotOf = lineSlots(events);
   let risky = 0;
   const t0 = performance.now();
   for (let i = 0; i < n; i++) {
-    input.encode(row.set(events[i], i), payload, 0);
+    input.encodeEvent(events[i], payload, 0);
     const r = ref.process(slotOf[i], events[i].production_timestamp, payload);
     const flags = (r[C.flags] | readU32(payload, 8)) >>> 0;
     risky += riskCode(anomalyScore(flags));
@@ -256,7 +255,7 @@ function lineSlots(events: readonly SerialEvent[]): Uint32Array {
 /** The whole operator on the stream engine: encode into batches, push, observe each output row. */
 async function throughEngine(events: readonly SerialEvent[], lines: number, workers: number, batchRecords: number): Promise<{ seconds: number; checksum: number }> {
   const a = freshAnalysis();
-  const input = a.input as NonNullable<SerialAnalysis["input"]>;
+  const input = a.input;
   const names: string[] = [];
   let checksum = 0;
   const engine = new StreamEngine(
@@ -288,12 +287,11 @@ async function throughEngine(events: readonly SerialEvent[], lines: number, work
   };
   const batch = allocateBatch(batchRecords, SERIAL_PAYLOAD_BYTES);
   const payload = batch.payload as Uint8Array;
-  const row = new SerialEventRow();
   const t0 = performance.now();
   try {
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
-      input.encode(row.set(e, i), payload, batch.length * SERIAL_PAYLOAD_BYTES);
+      input.encodeEvent(e, payload, batch.length * SERIAL_PAYLOAD_BYTES);
       appendRecord(batch, keyOf(e.machine_id), e.production_timestamp, 0, i);
       if (batch.length === batchRecords) {
         await engine.push(batch);

@@ -24,7 +24,7 @@ import {
   validateSerialParams, type AnomalyType, type Reason, type SerialParams,
 } from "./serial-layout.js";
 import { SerialLedger, type SerialLedgerOptions } from "./serial-ledger.js";
-import { decodeSerialPayload, encodeSerialFields, readU32 } from "./serial-payload.js";
+import { decodeSerialPayload, encodeSerialFields, readU32, type SerialFields } from "./serial-payload.js";
 import { QuarantineList, type QuarantineEvent } from "./serial-quarantine.js";
 import {
   RISK_LEVELS, anomalyScore, anomalyTypesOf, confidenceLevel, reasonsOf, riskCode, type RiskLevel,
@@ -84,6 +84,7 @@ export interface SerialRunSummary {
 }
 
 export type SerialAnalysis = RecordAnalysis & {
+  readonly input: SerialInput;
   readonly ledger: SerialLedger;
   readonly quarantine: QuarantineList;
   summary(): SerialRunSummary;
@@ -203,12 +204,49 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
   };
 }
 
+/** A decoded serial event (a source that decodes records into objects hands these over). */
+export interface SerialEventFields {
+  serial_number: string;
+  gtin: string;
+  batch_number: string;
+  /** Production time in the analysis's time units. */
+  production_timestamp: number;
+  machine_id: string;
+  operator_id: string;
+  /** Arrival time in time units; absent or NaN: the processing clock. */
+  received_timestamp?: number;
+  event_type?: string;
+}
+
+/** The serial analysis's input: source rows (replay) or decoded events into payloads, through the ledger. */
+export interface SerialInput extends RecordInput {
+  /** `encode` for an event already decoded; returns why it is rejected, or null. */
+  encodeEvent(e: SerialEventFields, payload: Uint8Array, offset: number): string | null;
+}
+
 /** Reads the serial columns of a source row into the payload; consults the ledger. */
-export function serialInput(options: Pick<SerialAnalysisOptions, "timeUnit" | "patterns" | "clock">, ledger: SerialLedger): RecordInput {
+export function serialInput(options: Pick<SerialAnalysisOptions, "timeUnit" | "patterns" | "clock">, ledger: SerialLedger): SerialInput {
   const clock = options.clock ?? (options.timeUnit === "ms" ? Date.now : () => Number.NaN);
   const patterns = options.patterns;
   const anyPattern = patterns?.get("*");
   const K = SERIAL_COLUMNS;
+  const fields: SerialFields = { serial: "", gtin: "", batch: "", machine: "", operator: "", arrival: 0, batchClose: false, ledgerBits: 0 };
+  /** Asks the ledger (and the GTIN's pattern), then writes the payload. */
+  const write = (time: number, payload: Uint8Array, offset: number): null => {
+    const f = fields;
+    f.ledgerBits = 0;
+    if (f.batchClose) ledger.close(f.gtin, f.batch, f.machine, time);
+    else {
+      f.ledgerBits = ledger.check(f.gtin, f.serial, f.batch, f.machine, f.operator, time);
+      const pattern = patterns === undefined ? undefined : (patterns.get(f.gtin) ?? anyPattern);
+      if (pattern !== undefined) {
+        f.ledgerBits |= MARK_PATTERN_SET;
+        if (!pattern.test(f.serial)) f.ledgerBits |= REASON.pattern_mismatch;
+      }
+    }
+    encodeSerialFields(f, payload, offset);
+    return null;
+  };
   return {
     payloadBytes: SERIAL_PAYLOAD_BYTES,
     needsValue: false,
@@ -218,32 +256,33 @@ export function serialInput(options: Pick<SerialAnalysisOptions, "timeUnit" | "p
       const time = parseEventTime(row.get(K.time), options.timeUnit);
       if (typeof time === "string") return `${K.time}: ${time}`;
       const received = row.get(K.received);
-      let arrival: number;
-      if (received === undefined || received === null || received === "") arrival = clock();
+      if (received === undefined || received === null || received === "") fields.arrival = clock();
       else {
         const t = parseEventTime(received, options.timeUnit);
         if (typeof t === "string") return `${K.received}: ${t}`;
-        arrival = t;
+        fields.arrival = t;
       }
-      const serial = text(row.get(K.serial));
-      const gtin = text(row.get(K.gtin));
-      const batch = text(row.get(K.batch));
-      const machine = text(row.get(K.machine));
-      const operator = text(row.get(K.operator));
+      fields.serial = text(row.get(K.serial));
+      fields.gtin = text(row.get(K.gtin));
+      fields.batch = text(row.get(K.batch));
+      fields.machine = text(row.get(K.machine));
+      fields.operator = text(row.get(K.operator));
       const eventType = row.get(K.eventType);
-      const batchClose = typeof eventType === "string" && BATCH_CLOSE_EVENT_TYPES.includes(eventType);
-      let ledgerBits = 0;
-      if (batchClose) ledger.close(gtin, batch, machine, time);
-      else {
-        ledgerBits = ledger.check(gtin, serial, batch, machine, operator, time);
-        const pattern = patterns?.get(gtin) ?? anyPattern;
-        if (pattern !== undefined) {
-          ledgerBits |= MARK_PATTERN_SET;
-          if (!pattern.test(serial)) ledgerBits |= REASON.pattern_mismatch;
-        }
-      }
-      encodeSerialFields({ serial, gtin, batch, machine, operator, arrival, batchClose, ledgerBits }, payload, offset);
-      return null;
+      fields.batchClose = typeof eventType === "string" && BATCH_CLOSE_EVENT_TYPES.includes(eventType);
+      return write(time, payload, offset);
+    },
+    encodeEvent(e: SerialEventFields, payload: Uint8Array, offset: number): string | null {
+      const time = e.production_timestamp;
+      if (!Number.isFinite(time)) return `${K.time}: time ${time} is not finite`;
+      const received = e.received_timestamp;
+      fields.arrival = received === undefined || Number.isNaN(received) ? clock() : received;
+      fields.serial = e.serial_number;
+      fields.gtin = e.gtin;
+      fields.batch = e.batch_number;
+      fields.machine = e.machine_id;
+      fields.operator = e.operator_id;
+      fields.batchClose = e.event_type !== undefined && BATCH_CLOSE_EVENT_TYPES.includes(e.event_type);
+      return write(time, payload, offset);
     },
   };
 }

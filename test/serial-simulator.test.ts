@@ -5,9 +5,9 @@
  */
 import { describe, expect, it } from "vitest";
 import { ATTACK_EVENTS, SERIAL_ATTACKS, SerialSimulator, type SerialEvent } from "../connectors/serial-simulator.js";
-import { SerialInlinePipeline } from "./kit/serial-pipeline.js";
+import { SerialEventRow, SerialInlinePipeline } from "./kit/serial-pipeline.js";
 import { gtinValid, isAi82 } from "../operators/serial-gs1.js";
-import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, REASON, SERIAL_COL as C, TYPE_MASK, type AnomalyType } from "../operators/serial-layout.js";
+import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, REASON, SERIAL_COL as C, SERIAL_PAYLOAD_BYTES, TYPE_MASK, type AnomalyType } from "../operators/serial-layout.js";
 import { reasonsOf } from "../operators/serial-score.js";
 import { serialAnalysis } from "../operators/serial.js";
 
@@ -42,6 +42,20 @@ describe("serial - simulator", () => {
     for (let i = 1; i < a.events.length; i++) expect(a.events[i].received_timestamp - 50).toBeLessThanOrEqual(a.events[i - 1].received_timestamp + 5);
     expect(a.events.filter((e) => e.event_type === "batch_close").length).toBeGreaterThan(10);
     expect(new Set(a.events.map((e) => e.machine_id)).size).toBe(4);
+  });
+
+  it("serial - source rows and decoded events encode to the same payloads and ledger verdicts", () => {
+    const { events } = generate(20_000, { seed: 17, attackEvery: 1000, batchSerials: 3000 });
+    const byRow = serialAnalysis({ params: { ...DEFAULT_SERIAL_PARAMS }, timeUnit: "ms" }).input;
+    const byEvent = serialAnalysis({ params: { ...DEFAULT_SERIAL_PARAMS }, timeUnit: "ms" }).input;
+    const a = new Uint8Array(SERIAL_PAYLOAD_BYTES);
+    const b = new Uint8Array(SERIAL_PAYLOAD_BYTES);
+    const row = new SerialEventRow();
+    events.forEach((e, i) => {
+      expect(byRow.encode(row.set(e, i), a, 0)).toBeNull();
+      expect(byEvent.encodeEvent(e, b, 0)).toBeNull();
+      expect(b, `event ${i}`).toEqual(a);
+    });
   });
 
   it("serial - every injected attack is caught with its anomaly type; clean serials around them are not", () => {

@@ -1,7 +1,7 @@
 /**
  * The whole serial analysis on the calling thread, without the engine: each event goes through
- * the analysis's encoder (payload and ledger), the WASM kernel (test/kit/serial-harness.ts) and
- * the analysis's observe (score, risk, quarantine), in order. For tests that need millions of
+ * the analysis's encoder (`encodeEvent`: payload and ledger), the WASM kernel
+ * (test/kit/serial-harness.ts) and the analysis's observe (score, risk, quarantine), in order. For tests that need millions of
  * events quickly and deterministically, and for the benchmark's single-thread figure.
  */
 import type { TableRow } from "../../connectors/table-reader.js";
@@ -38,7 +38,6 @@ export type ScoredRow = (index: number, row: Float64Array, payload: Uint8Array, 
 export class SerialInlinePipeline {
   readonly harness: SerialKernelHarness;
   private readonly slots = new Map<string, number>();
-  private readonly source = new SerialEventRow();
   private index = 0;
   rejected = 0;
 
@@ -49,7 +48,6 @@ export class SerialInlinePipeline {
   /** Runs the events; `onRow` sees each scored row (a view, valid during the call). */
   run(events: readonly SerialEvent[], onRow?: ScoredRow): void {
     const input = this.analysis.input;
-    if (input === undefined) throw new Error("the serial analysis has no input");
     const { slots, times, payload } = this.harness.staging();
     for (let first = 0; first < events.length; first += this.harness.chunkMax) {
       const n = Math.min(this.harness.chunkMax, events.length - first);
@@ -57,7 +55,7 @@ export class SerialInlinePipeline {
       for (let i = 0; i < n; i++) {
         const e = events[first + i];
         const k = kept.length;
-        const error = input.encode(this.source.set(e, this.index + i), payload, k * SERIAL_PAYLOAD_BYTES);
+        const error = input.encodeEvent(e, payload, k * SERIAL_PAYLOAD_BYTES);
         if (error !== null) {
           this.rejected++;
           continue;
