@@ -37,6 +37,7 @@ import {
 } from "./clickhouse-schema.js";
 import { ClickHouseError, EncodeError, SinkUnavailableError, SpillFileError, SpillFullError } from "./errors.js";
 import { LatencyWindow, type LatencySummary } from "./latency-window.js";
+import { RowBuffer, rowText, type PackedRows } from "./row-buffer.js";
 import { SpillQueue, type SpillEntry } from "./spill-queue.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -147,6 +148,7 @@ export class ClickHouseSink {
   private readonly spill: SpillQueue;
   private readonly latency: LatencyWindow;
   private readonly open = new Map<ClickHouseTable, OpenBatch>();
+  private readonly lastBatchBytes = new Map<ClickHouseTable, number>();
   /** Sealed batches in write order, not yet inserted or spilled. */
   private readonly queue: Batch[] = [];
   private readonly counters = newCounters();
@@ -205,15 +207,15 @@ export class ClickHouseSink {
         this.deadLetter(table, safeJson(row), error);
         continue;
       }
-      if (batch.lines.length === 0 || touched[touched.length - 1] !== batch.done.promise) touched.push(batch.done.promise);
-      batch.lines.push(line);
+      if (touched[touched.length - 1] !== batch.done.promise) touched.push(batch.done.promise);
+      batch.rows.push(line);
       this.pendingRows++;
-      if (batch.lines.length >= this.options.batchRowsMax) {
+      if (batch.rows.rows >= this.options.batchRowsMax) {
         this.seal(table);
         batch = this.openBatch(table);
       }
     }
-    if (batch.lines.length === 0) this.discardIfEmpty(table);
+    if (batch.rows.rows === 0) this.discardIfEmpty(table);
     if (touched.length === 0) return Promise.resolve();
     return touched.length === 1 ? touched[0] : Promise.all(touched).then(() => undefined);
   }
@@ -286,14 +288,16 @@ export class ClickHouseSink {
   private openBatch(table: ClickHouseTable): OpenBatch {
     let batch = this.open.get(table);
     if (batch === undefined) {
-      batch = { table, lines: [], done: deferred(), timer: null };
+      // Sized like the table's last batch, so a steady stream never grows (copies) a buffer.
+      const hint = this.lastBatchBytes.get(table) ?? 0;
+      batch = { table, rows: new RowBuffer(Math.max(64 * 1024, Math.ceil(hint * 1.25)), this.options.batchRowsMax), done: deferred(), timer: null };
       this.open.set(table, batch);
     }
     if (batch.timer === null) {
       const b = batch;
       b.timer = setTimeout(() => {
         b.timer = null;
-        if (this.open.get(table) === b && b.lines.length > 0) this.seal(table);
+        if (this.open.get(table) === b && b.rows.rows > 0) this.seal(table);
       }, this.options.flushIntervalMs);
     }
     return batch;
@@ -301,7 +305,7 @@ export class ClickHouseSink {
 
   private discardIfEmpty(table: ClickHouseTable): void {
     const batch = this.open.get(table);
-    if (batch === undefined || batch.lines.length > 0) return;
+    if (batch === undefined || batch.rows.rows > 0) return;
     if (batch.timer !== null) clearTimeout(batch.timer);
     this.open.delete(table);
   }
@@ -311,8 +315,9 @@ export class ClickHouseSink {
     if (open === undefined) return;
     this.open.delete(table);
     if (open.timer !== null) clearTimeout(open.timer);
-    if (open.lines.length === 0) return;
-    this.queue.push({ table, lines: open.lines, dead: null, body: null, done: open.done, entry: null });
+    if (open.rows.rows === 0) return;
+    if (open.rows.rows === this.options.batchRowsMax) this.lastBatchBytes.set(table, open.rows.byteLength);
+    this.queue.push(newBatch(table, open.rows.pack(), open.done, null));
     this.kick();
   }
 
@@ -342,7 +347,7 @@ export class ClickHouseSink {
       // New batches wait behind the spill (order), and go there at once while ClickHouse is
       // away. While it answers and the spill is full, the spill drains first to make room.
       if (head !== undefined && (this.spill.length > 0 || away)) {
-        if (away || this.spill.fits(bodyOf(head, 0, head.lines.length).length)) {
+        if (away || this.spill.fits(head.rows.data.length)) {
           await this.spillBatch(head);
           continue;
         }
@@ -374,7 +379,7 @@ export class ClickHouseSink {
         const failure = this.judge(error);
         if (failure.kind === "permanent") {
           this.queue.shift();
-          this.pendingRows -= batch.lines.length;
+          this.pendingRows -= batch.size;
           this.counters.rowsFailed += liveRows(batch);
           batch.done.reject(failure.error);
           return;
@@ -388,7 +393,7 @@ export class ClickHouseSink {
         return; // the pump spills it next
       }
       this.queue.shift();
-      this.pendingRows -= batch.lines.length;
+      this.pendingRows -= batch.size;
       this.inserted(batch, false);
       batch.done.resolve();
       return;
@@ -399,9 +404,9 @@ export class ClickHouseSink {
   private async drainHead(): Promise<void> {
     const entry = this.spill.peek() as SpillEntry;
     if (this.spillHead === null || this.spillHead.entry !== entry) {
-      let lines: string[];
+      let rows: PackedRows;
       try {
-        lines = await this.spill.read(entry);
+        rows = await this.spill.read(entry);
         if (!isClickHouseTable(entry.table)) throw new SpillFileError(entry.path, `names no linewatch table (${entry.table})`);
       } catch (error) {
         if (!(error instanceof SpillFileError)) throw error;
@@ -410,7 +415,7 @@ export class ClickHouseSink {
         this.counters.lastError = error;
         return;
       }
-      this.spillHead = { table: entry.table, lines, dead: null, body: null, done: deferred(), entry };
+      this.spillHead = newBatch(entry.table, rows, deferred(), entry);
     }
     const batch = this.spillHead;
     try {
@@ -429,10 +434,10 @@ export class ClickHouseSink {
 
   private async spillBatch(batch: Batch): Promise<void> {
     this.queue.shift();
-    this.pendingRows -= batch.lines.length;
+    this.pendingRows -= batch.size;
     const rows = liveRows(batch);
     try {
-      if (rows > 0) await this.spill.append(batch.table, bodyOf(batch, 0, batch.lines.length), rows);
+      if (rows > 0) await this.spill.append(batch.table, bodyOf(batch, 0, batch.size), rows);
     } catch (error) {
       const e = error instanceof Error ? error : new Error(String(error));
       const why = `ClickHouse is unavailable (${this.counters.lastError?.message ?? "no answer"})`;
@@ -456,7 +461,7 @@ export class ClickHouseSink {
       await createSchema((sql) => this.client.command({ query: sql }), this.options.database);
       this.schemaReady = true;
     }
-    await this.insertRange(batch, 0, batch.lines.length, true);
+    await this.insertRange(batch, 0, batch.size, true);
   }
 
   private async insertRange(batch: Batch, lo: number, hi: number, useHint: boolean): Promise<void> {
@@ -471,7 +476,7 @@ export class ClickHouseSink {
       const live = liveIndexes(batch, lo, hi);
       if (live.length === 1) {
         markDead(batch, live[0]);
-        this.deadLetter(batch.table, batch.lines[live[0]], failure.error as ClickHouseError);
+        this.deadLetter(batch.table, rowText(batch.rows, live[0]), failure.error as ClickHouseError);
         return;
       }
       this.counters.batchSplits++;
@@ -544,7 +549,7 @@ export class ClickHouseSink {
     this.counters.lastError = e;
     for (const table of [...this.open.keys()]) this.seal(table);
     for (const batch of this.queue.splice(0)) {
-      this.pendingRows -= batch.lines.length;
+      this.pendingRows -= batch.size;
       this.counters.rowsRefused += liveRows(batch);
       batch.done.reject(new SinkUnavailableError("closed", liveRows(batch), `the sink stopped: ${e.message}`, { cause: e }));
     }
@@ -668,33 +673,34 @@ function deferred(): Deferred {
 
 interface OpenBatch {
   table: ClickHouseTable;
-  lines: string[];
+  rows: RowBuffer;
   done: Deferred;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
 interface Batch {
   table: ClickHouseTable;
-  lines: string[];
+  rows: PackedRows;
+  /** Rows in the batch (dead-lettered ones included). */
+  size: number;
   /** Rows already dead-lettered (not sent again on a retry), or null while there are none. */
   dead: Uint8Array | null;
-  /** The whole batch's body, kept across retries while no row is dead. */
-  body: Buffer | null;
   done: Deferred;
   /** The spill file it was read from. */
   entry: SpillEntry | null;
 }
 
+function newBatch(table: ClickHouseTable, rows: PackedRows, done: Deferred, entry: SpillEntry | null): Batch {
+  return { table, rows, size: rows.starts.length - 1, dead: null, done, entry };
+}
+
+/** The live rows in [lo, hi) as one request body: a view when none is dead, a copy otherwise. */
 function bodyOf(batch: Batch, lo: number, hi: number): Buffer {
-  const whole = lo === 0 && hi === batch.lines.length;
-  if (whole && batch.body !== null) return batch.body;
-  let text = "";
-  const parts: string[] = [];
-  for (let i = lo; i < hi; i++) if (batch.dead === null || batch.dead[i] === 0) parts.push(batch.lines[i]);
-  if (parts.length > 0) text = `${parts.join("\n")}\n`;
-  const body = Buffer.from(text);
-  if (whole && batch.dead === null) batch.body = body;
-  return body;
+  const { data, starts } = batch.rows;
+  if (batch.dead === null) return data.subarray(starts[lo], starts[hi]);
+  const parts: Buffer[] = [];
+  for (let i = lo; i < hi; i++) if (batch.dead[i] === 0) parts.push(data.subarray(starts[i], starts[i + 1]));
+  return Buffer.concat(parts);
 }
 
 function liveIndexes(batch: Batch, lo: number, hi: number): number[] {
@@ -704,16 +710,15 @@ function liveIndexes(batch: Batch, lo: number, hi: number): number[] {
 }
 
 function liveRows(batch: Batch): number {
-  if (batch.dead === null) return batch.lines.length;
+  if (batch.dead === null) return batch.size;
   let n = 0;
-  for (let i = 0; i < batch.lines.length; i++) if (batch.dead[i] === 0) n++;
+  for (let i = 0; i < batch.size; i++) if (batch.dead[i] === 0) n++;
   return n;
 }
 
 function markDead(batch: Batch, i: number): void {
-  if (batch.dead === null) batch.dead = new Uint8Array(batch.lines.length);
+  if (batch.dead === null) batch.dead = new Uint8Array(batch.size);
   batch.dead[i] = 1;
-  batch.body = null;
 }
 
 function newCounters() {

@@ -22,6 +22,7 @@ import { open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ConfigError } from "../engine/errors.js";
 import { SpillFileError, SpillFullError } from "./errors.js";
+import { unpackRows, type PackedRows } from "./row-buffer.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -112,18 +113,18 @@ export class SpillQueue {
     return done;
   }
 
-  /** The lines of an entry (without their newlines). */
-  async read(entry: SpillEntry): Promise<string[]> {
-    let text: string;
+  /** The rows of an entry. */
+  async read(entry: SpillEntry): Promise<PackedRows> {
+    let data: Buffer;
     try {
-      text = await readFile(entry.path, "utf8");
+      data = await readFile(entry.path);
     } catch (error) {
       throw new SpillFileError(entry.path, "cannot be read", { cause: error });
     }
-    if (text.length > 0 && !text.endsWith("\n")) throw new SpillFileError(entry.path, "does not end with a newline (not written by this queue)");
-    const lines = text.length === 0 ? [] : text.slice(0, -1).split("\n");
-    entry.rows = lines.length;
-    return lines;
+    const rows = unpackRows(data);
+    if (rows === null) throw new SpillFileError(entry.path, "does not end with a newline (not written by this queue)");
+    entry.rows = rows.starts.length - 1;
+    return rows;
   }
 
   /** Removes the oldest entry (after its rows reached ClickHouse or the dead-letter output). */

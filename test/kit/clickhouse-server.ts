@@ -185,7 +185,7 @@ function ping(port: number): Promise<string | null> {
 }
 
 function httpQuery(port: number, sql: string, settings: Record<string, string | number> = {}): Promise<string> {
-  const path = `/?${new URLSearchParams(Object.entries(settings).map(([k, v]) => [k, String(v)])).toString()}`;
+  const path = `/?${new URLSearchParams(Object.entries(settings).map(([k, v]): [string, string] => [k, String(v)])).toString()}`;
   return new Promise((resolve, reject) => {
     // A connection per statement: a kept-alive one may be closed by the server (or its restart)
     // just as the next statement goes out ("socket hang up").
