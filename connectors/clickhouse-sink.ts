@@ -53,6 +53,7 @@ export const DEFAULT_CLICKHOUSE_BACKOFF_BASE_MS = 100;
 export const DEFAULT_CLICKHOUSE_BACKOFF_MAX_MS = 5_000;
 export const DEFAULT_CLICKHOUSE_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_CLICKHOUSE_LATENCY_WINDOW = 1024;
+export const DEFAULT_CLICKHOUSE_SPLIT_REQUESTS_MAX = 200;
 /**
  * A JSONEachRow insert is parsed into blocks of `max_insert_block_size` rows (1,048,576 by
  * default); a batch no larger than one block is inserted whole or not at all.
@@ -90,6 +91,14 @@ export interface ClickHouseSinkOptions {
   compression?: boolean;
   /** Insert latencies kept for the percentiles (default {@link DEFAULT_CLICKHOUSE_LATENCY_WINDOW}). */
   latencyWindowSize?: number;
+  /**
+   * Requests one batch may spend splitting around bad rows (default
+   * {@link DEFAULT_CLICKHOUSE_SPLIT_REQUESTS_MAX}: a few bad rows cost 3 requests each with the
+   * server's row hint, ~2·log2(rows) without). Past it the rows are not all bad, the table is
+   * (a column missing or of another type): the write rejects with the server's ClickHouseError
+   * instead of dead-lettering the whole batch one request per row.
+   */
+  splitRequestsMax?: number;
   /** Receives each row ClickHouse refused (or the sink's own checks did). Without it, dead letters are only counted. */
   onDeadLetter?: (letter: ClickHouseDeadLetter) => void;
   /** Told when ClickHouse stops or starts answering (for a log line). */
@@ -138,6 +147,8 @@ export interface ClickHouseSinkMetrics {
   spillBytesMax: number;
   /** Spill files that could not be read back, renamed `*.damaged` in the spill directory. */
   spillFilesDamaged: number;
+  /** Times `onDeadLetter` threw (the row still counts as dead-lettered; see lastError). */
+  deadLetterCallbackErrors: number;
   /** The last failure, as `Name: message`. */
   lastError: string | null;
 }
@@ -277,6 +288,7 @@ export class ClickHouseSink {
       spillFiles: this.spill.length,
       spillBytesMax: this.options.spillBytesMax,
       spillFilesDamaged: c.spillFilesDamaged,
+      deadLetterCallbackErrors: c.deadLetterCallbackErrors,
       lastError: c.lastError === null ? null : `${c.lastError.name}: ${c.lastError.message}`,
     };
   }
@@ -380,7 +392,7 @@ export class ClickHouseSink {
         if (failure.kind === "permanent") {
           this.queue.shift();
           this.pendingRows -= batch.size;
-          this.counters.rowsFailed += liveRows(batch);
+          this.counters.rowsFailed += batch.size; // dead-letters found on the way are not sent: the whole batch is refused
           batch.done.reject(failure.error);
           return;
         }
@@ -455,7 +467,7 @@ export class ClickHouseSink {
   // Inserting, and splitting a batch around a bad row
   // -------------------------------------------------------------------------------------------
 
-  /** Inserts every live row of the batch; bad rows go to the dead-letter callback. Throws what is not a row error. */
+  /** Inserts every live row of the batch, marking bad rows dead. Throws what is not a row error. */
   private async insertBatch(batch: Batch): Promise<void> {
     if (!this.schemaReady && this.options.createTables) {
       await createSchema((sql) => this.client.command({ query: sql }), this.options.database);
@@ -473,17 +485,20 @@ export class ClickHouseSink {
     } catch (error) {
       const failure = classifyFailure(error);
       if (failure.kind !== "row") throw error;
+      const rowError = failure.error as ClickHouseError;
       const live = liveIndexes(batch, lo, hi);
+      if (++batch.splitRequests > this.options.splitRequestsMax) {
+        throw new ClickHouseError(rowError.code, `splitRequestsMax (${this.options.splitRequestsMax}) reached: too many rows refused for them all to be bad rows (the table may not match): ${rowError.serverMessage}`, { type: rowError.type, kind: "permanent", cause: rowError });
+      }
       if (live.length === 1) {
-        markDead(batch, live[0]);
-        this.deadLetter(batch.table, rowText(batch.rows, live[0]), failure.error as ClickHouseError);
+        markDead(batch, live[0], rowError);
         return;
       }
       this.counters.batchSplits++;
       // The server names the row ("(at row N)", 1-based among the rows sent); try it alone
       // first. If the hint is wrong, the parts are bisected without hints, so a bad hint costs
       // a few requests, never correctness.
-      const atRow = (failure.error as ClickHouseError).atRow;
+      const atRow = rowError.atRow;
       if (useHint && atRow !== undefined && atRow >= 1 && atRow <= live.length) {
         const k = live[atRow - 1];
         await this.insertRange(batch, k, k + 1, false);
@@ -518,7 +533,9 @@ export class ClickHouseSink {
   // Bookkeeping
   // -------------------------------------------------------------------------------------------
 
+  /** The batch is in ClickHouse but for its bad rows, which now go to the dead-letter callback. */
   private inserted(batch: Batch, fromSpill: boolean): void {
+    for (const [i, error] of batch.deadLetters) this.deadLetter(batch.table, rowText(batch.rows, i), error);
     const rows = liveRows(batch);
     this.counters.rowsInserted += rows;
     this.counters.rowsInsertedByTable[batch.table] += rows;
@@ -527,7 +544,13 @@ export class ClickHouseSink {
 
   private deadLetter(table: ClickHouseTable, line: string, error: ClickHouseError | EncodeError): void {
     this.counters.rowsDeadLettered++;
-    this.options.onDeadLetter?.({ table, line, error });
+    try {
+      this.options.onDeadLetter?.({ table, line, error });
+    } catch (callbackError) {
+      // The caller's callback must not stop the sink mid-batch; it is counted and reported.
+      this.counters.deadLetterCallbackErrors++;
+      this.counters.lastError = callbackError instanceof Error ? callbackError : new Error(String(callbackError));
+    }
   }
 
   /** Classifies a failure and remembers it. A missing table or database (dropped, or a new server) is created again. */
@@ -602,6 +625,7 @@ interface ResolvedOptions {
   requestTimeoutMs: number;
   compression: boolean;
   latencyWindowSize: number;
+  splitRequestsMax: number;
   onDeadLetter: ((letter: ClickHouseDeadLetter) => void) | undefined;
   onAvailabilityChange: ((available: boolean, error: Error | null) => void) | undefined;
 }
@@ -625,6 +649,7 @@ export function validateOptions(o: ClickHouseSinkOptions): ResolvedOptions {
     requestTimeoutMs: o.requestTimeoutMs ?? DEFAULT_CLICKHOUSE_REQUEST_TIMEOUT_MS,
     compression: o.compression ?? false,
     latencyWindowSize: o.latencyWindowSize ?? DEFAULT_CLICKHOUSE_LATENCY_WINDOW,
+    splitRequestsMax: o.splitRequestsMax ?? DEFAULT_CLICKHOUSE_SPLIT_REQUESTS_MAX,
     onDeadLetter: o.onDeadLetter,
     onAvailabilityChange: o.onAvailabilityChange,
   };
@@ -650,6 +675,7 @@ export function validateOptions(o: ClickHouseSinkOptions): ResolvedOptions {
   integer("backoffMaxMs", 1);
   integer("requestTimeoutMs", 100);
   integer("latencyWindowSize", 1, 1 << 20);
+  integer("splitRequestsMax", 0);
   if (r.pendingRowsMax < r.batchRowsMax) throw new ConfigError("pendingRowsMax", `(${r.pendingRowsMax}) must be ≥ batchRowsMax (${r.batchRowsMax}), or no batch could ever fill`);
   if (r.backoffMaxMs < r.backoffBaseMs) throw new ConfigError("backoffMaxMs", `(${r.backoffMaxMs}) must be ≥ backoffBaseMs (${r.backoffBaseMs})`);
   return r;
@@ -683,15 +709,22 @@ interface Batch {
   rows: PackedRows;
   /** Rows in the batch (dead-lettered ones included). */
   size: number;
-  /** Rows already dead-lettered (not sent again on a retry), or null while there are none. */
+  /**
+   * Rows found bad (not sent again on a retry), or null while there are none. They reach the
+   * dead-letter callback only once the rest is inserted: a batch given up on (splitRequestsMax)
+   * rejects whole, and dead-letters nothing.
+   */
   dead: Uint8Array | null;
+  deadLetters: [number, ClickHouseError][];
+  /** Requests spent splitting it (bounded by splitRequestsMax, over all its attempts). */
+  splitRequests: number;
   done: Deferred;
   /** The spill file it was read from. */
   entry: SpillEntry | null;
 }
 
 function newBatch(table: ClickHouseTable, rows: PackedRows, done: Deferred, entry: SpillEntry | null): Batch {
-  return { table, rows, size: rows.starts.length - 1, dead: null, done, entry };
+  return { table, rows, size: rows.starts.length - 1, dead: null, deadLetters: [], splitRequests: 0, done, entry };
 }
 
 /** The live rows in [lo, hi) as one request body: a view when none is dead, a copy otherwise. */
@@ -716,9 +749,10 @@ function liveRows(batch: Batch): number {
   return n;
 }
 
-function markDead(batch: Batch, i: number): void {
+function markDead(batch: Batch, i: number, error: ClickHouseError): void {
   if (batch.dead === null) batch.dead = new Uint8Array(batch.size);
   batch.dead[i] = 1;
+  batch.deadLetters.push([i, error]);
 }
 
 function newCounters() {
@@ -736,6 +770,7 @@ function newCounters() {
     batchSplits: 0,
     retries: 0,
     spillFilesDamaged: 0,
+    deadLetterCallbackErrors: 0,
     lastError: null as Error | null,
   };
 }

@@ -154,13 +154,14 @@ export class ClickHouseError extends LinewatchError {
   /** 1-based row of an insert's data that the server names (`(at row N)`), when it does. */
   readonly atRow: number | undefined;
 
-  constructor(code: number, serverMessage: string, options: { type?: string; atRow?: number; cause?: unknown } = {}) {
+  /** `kind` overrides what the code says (e.g. a row error the sink gave up splitting is permanent). */
+  constructor(code: number, serverMessage: string, options: { type?: string; atRow?: number; kind?: ClickHouseFailureKind; cause?: unknown } = {}) {
     const type = options.type ?? CLICKHOUSE_CODES[code] ?? "UNKNOWN";
     super(`ClickHouse ${type} (code ${code}): ${serverMessage}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.type = type;
     this.serverMessage = serverMessage;
-    this.kind = clickHouseFailureKind(code);
+    this.kind = options.kind ?? clickHouseFailureKind(code);
     this.atRow = options.atRow;
   }
 

@@ -112,6 +112,46 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
     expect(await count("SELECT count() FROM strict.ml_sensor_data FINAL WHERE seq IN (1234, 3000)")).toBe(0);
   });
 
+  it("sink - a table that does not match (every row refused) rejects the write after splitRequestsMax, dead-lettering nothing", async () => {
+    await server.query("CREATE DATABASE IF NOT EXISTS mismatch");
+    await server.query(TABLE_SCHEMAS.ml_sensor_data.create("mismatch").replace("  operating_mode String,\n", ""));
+    const letters: ClickHouseDeadLetter[] = [];
+    const sink = sinkFor({ database: "mismatch", batchRowsMax: 1000, splitRequestsMax: 20, onDeadLetter: (l) => letters.push(l) });
+    const error = await sink.write("ml_sensor_data", sensorRows(0, 1000)).then(() => null, (e: unknown) => e);
+    const m = sink.metrics();
+    await sink.close();
+    expect(error).toBeInstanceOf(ClickHouseError);
+    expect((error as ClickHouseError).kind).toBe("permanent");
+    expect((error as ClickHouseError).code).toBe(117); // INCORRECT_DATA: unknown field operating_mode
+    expect(letters).toEqual([]);
+    expect(m).toMatchObject({ rowsFailed: 1000, rowsDeadLettered: 0, rowsInserted: 0 });
+    expect(m.batchSplits).toBeGreaterThan(0);
+    expect(m.batchSplits).toBeLessThanOrEqual(20);
+  });
+
+  it("sink - a dead-letter callback that throws is counted and the sink goes on", async () => {
+    await server.query("CREATE DATABASE IF NOT EXISTS strict2");
+    await server.query(TABLE_SCHEMAS.ml_sensor_data.create("strict2").replace("work_order_id String", "work_order_id UInt32"));
+    const sink = sinkFor({ database: "strict2", onDeadLetter: () => { throw new Error("dead-letter output down"); } });
+    const rows = sensorRows(0, 100).map((r, i) => ({ ...r, work_order_id: i === 50 ? "x" : String(i) }));
+    await sink.write("ml_sensor_data", rows);
+    await sink.write("ml_sensor_data", sensorRows(100, 10).map((r) => ({ ...r, work_order_id: "7" })));
+    const m = sink.metrics();
+    await sink.close();
+    expect(m).toMatchObject({ rowsInserted: 109, rowsDeadLettered: 1, deadLetterCallbackErrors: 1 });
+    expect(m.lastError).toMatch(/dead-letter output down/);
+  });
+
+  it("sink - a table dropped under a running sink is created again", async () => {
+    const sink = sinkFor({ database: "dropped" });
+    await sink.write("ml_sensor_data", sensorRows(0, 100));
+    await sink.flush();
+    await server.query("DROP TABLE dropped.ml_sensor_data");
+    await sink.write("ml_sensor_data", sensorRows(100, 100));
+    await sink.close();
+    expect(await count("SELECT count() FROM dropped.ml_sensor_data FINAL")).toBe(100);
+  });
+
   it("sink - rows that break a table's rules are dead-lettered before sending, with the reason", async () => {
     const letters: ClickHouseDeadLetter[] = [];
     const sink = sinkFor({ database: "local", onDeadLetter: (l) => letters.push(l) });
@@ -141,6 +181,16 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
     await sink.close();
     await first;
     expect(await count("SELECT count() FROM bounded.ml_sensor_data FINAL")).toBe(60);
+  });
+
+  it("spill - close with rows in memory and ClickHouse unreachable spills them and returns", async () => {
+    const dir = spillDir();
+    const away = new ClickHouseSink({ url: `http://127.0.0.1:${await freePort()}`, spillDir: dir, database: "closing", flushIntervalMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 50 });
+    const write = away.write("ml_sensor_data", sensorRows(0, 300));
+    await away.close();
+    await write;
+    expect(away.metrics()).toMatchObject({ rowsSpilled: 300, rowsPending: 0, spillFiles: 1 });
+    await expect(away.write("ml_sensor_data", sensorRows(0, 1))).rejects.toMatchObject({ name: "SinkUnavailableError", reason: "closed" });
   });
 
   it("spill - ClickHouse unreachable: writes resolve once on disk, past spillBytesMax they are refused; a later sink drains the spill in order", async () => {
