@@ -71,7 +71,8 @@ SETTINGS max_bytes_to_merge_at_max_space_in_pool = 1, parts_to_delay_insert = 10
     spilledDuringOutage = sink.metrics().rowsSpilled;
     const pendingDuringOutage = sink.metrics().rowsPending;
     await server.start();
-    const outageMs = Date.now() - stoppedAt;
+    const restartedAt = Date.now();
+    const outageMs = restartedAt - stoppedAt;
     await new Promise((r) => setTimeout(r, 4000));
     writing = false;
     await writer;
@@ -80,12 +81,13 @@ SETTINGS max_bytes_to_merge_at_max_space_in_pool = 1, parts_to_delay_insert = 10
     const results = await Promise.allSettled(writes);
     expect(results.filter((r) => r.status === "rejected")).toEqual([]);
     await sink.drained(60_000);
+    const drainedAfterMs = Date.now() - restartedAt;
     const m = sink.metrics();
     await sink.close();
     console.log(
       `outage: ${written.length} rows, ClickHouse away ${(outageMs / 1000).toFixed(1)} s, ${spilledDuringOutage} rows spilled ` +
         `(${maxSpillFiles} files at most), ${pendingDuringOutage} rows in memory during the outage, slowest write ${slowestWriteMs} ms, ` +
-        `${m.rowsDrained} rows drained, ${m.retries} retries`,
+        `${m.rowsDrained} rows drained, spill empty ${(drainedAfterMs / 1000).toFixed(1)} s after the restart (writing went on for 4 s of it), ${m.retries} retries`,
     );
 
     expect(availability).toEqual([false, true]);
