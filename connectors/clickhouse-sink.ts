@@ -14,12 +14,16 @@
  *   its writes reject with SinkUnavailableError and `rowsRefused` counts it; the caller decides
  *   (not acking lets JetStream redeliver later, which is backpressure).
  * - A batch refused for one bad row is split (at the row the server names, else in halves) until
- *   the row is alone; it goes to `onDeadLetter` with the server's message, the rest is inserted.
+ *   the row is alone; once the rest is inserted it goes to `onDeadLetter` with the server's
+ *   message. Splitting is bounded (`splitRequestsMax`): a table that refuses every row (a column
+ *   missing) rejects the write with the server's error rather than dead-letter the batch.
+ * - A spilled batch is never dropped: a failure while draining, even a permanent one (access
+ *   denied…), keeps the file and backs off; only its bad rows leave it, as dead letters.
  * - Bounded memory: rows not yet durable are at most `pendingRowsMax`; a write past that rejects
  *   with CapacityError.
  * Non-goals: exactly-once (the tables are idempotent instead: a batch inserted twice collapses
  * under FINAL, see clickhouse-schema.ts), parallel inserts (one request at a time keeps order;
- * one JSONEachRow stream into one table is far from the server's limits at these batch sizes).
+ * ~100k rows/s of ml_sensor_data measured on 2 loaded cores, with the server on the same cores).
  *
  * Order. Batches are sealed in write order; spilled files are always older than batches still
  * in memory, so "spill first, then memory" is write order. While the spill is not empty, new
