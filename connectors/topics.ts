@@ -11,8 +11,9 @@
  * | `alerts`                | alerts as they open and close (SPC rules, drift alarms, serial risk)        |
  * | `quarantine`            | serials entering or leaving the quarantine list                             |
  *
- * A level is 1–128 characters of `A–Z a–z 0–9 _ - . : @ ~` (machine ids, line names and SPC
- * keys as linewatch writes them); a topic is at most 256 characters. Subscriptions name concrete
+ * A level is 1–128 characters, none of them `/`, `+`, `#`, whitespace or a control character
+ * (any machine id, line name or SPC key that can be a NATS subject token fits); a topic is at
+ * most 256 characters. Subscriptions name concrete
  * topics; wildcards exist only in the patterns that say which topics a token may subscribe to,
  * MQTT style: `+` stands for one level, a final `#` for any number of levels (none included).
  * `#` alone grants everything; `machine/+` every machine; `analysis/#` every analysis.
@@ -28,7 +29,8 @@ export const TOPIC_ROOTS: readonly string[] = Object.freeze(["machine", "line", 
 export const TOPIC_LENGTH_MAX = 256;
 export const TOPIC_LEVEL_LENGTH_MAX = 128;
 
-const LEVEL_RE = /^[A-Za-z0-9_\-.:@~]{1,128}$/;
+const LEVEL_RE = /^[^\s/+#\u0000-\u001f\u007f]{1,128}$/u;
+const LEVEL_RULE = `1-${TOPIC_LEVEL_LENGTH_MAX} characters without / + # whitespace or control characters`;
 
 /** `machine/<machineId>`. Throws TopicError for an id that cannot be a topic level. */
 export function machineTopic(machineId: string): string {
@@ -105,13 +107,13 @@ function topicProblem(topic: string, wildcards: boolean): string | null {
   for (let i = 1; i < levels.length; i++) {
     const l = levels[i];
     if (wildcards && (l === "+" || (l === "#" && i === levels.length - 1))) continue;
-    if (!LEVEL_RE.test(l)) return `level ${i + 1} ${JSON.stringify(l)} must be 1-${TOPIC_LEVEL_LENGTH_MAX} characters of A-Z a-z 0-9 _ - . : @ ~`;
+    if (!LEVEL_RE.test(l)) return `level ${i + 1} ${JSON.stringify(l)} must be ${LEVEL_RULE}`;
   }
   return null;
 }
 
 function checkLevel(value: string, what: string): string {
-  if (!LEVEL_RE.test(value)) throw new TopicError(value, `${what} must be 1-${TOPIC_LEVEL_LENGTH_MAX} characters of A-Z a-z 0-9 _ - . : @ ~`);
+  if (!LEVEL_RE.test(value)) throw new TopicError(value, `${what} must be ${LEVEL_RULE}`);
   return value;
 }
 

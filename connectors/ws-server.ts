@@ -56,7 +56,7 @@ import type { AccessControl, AccessGrant } from "./access.js";
 import { presentedToken } from "./access.js";
 import { writeError, writeRateLimited, writeUnauthorized } from "./http-reply.js";
 import { METRIC, type MetricsRegistry } from "./metrics.js";
-import { isValidTopic, concreteTopic } from "./topics.js";
+import { isValidTopic } from "./topics.js";
 import type { TemplatedApp, WebSocket } from "./uws.js";
 
 export type WireFormat = "json" | "msgpack";
@@ -110,7 +110,7 @@ export interface WsHubStats {
   published: number;
   /** Messages handed to sockets (streamed and paced). */
   delivered: number;
-  dropped: { rate: number; slow: number; topics_max: number };
+  dropped: { rate: number; slow: number; topics_max: number; invalid_topic: number };
   slowSubscribers: { sampled: number; disconnected: number };
   refused: Record<RefusalReason, number>;
   encodeErrors: number;
@@ -169,7 +169,7 @@ export class WsHub {
   private readonly dirty = new Set<TopicState>();
   private readonly encoder = new Encoder({ ignoreUndefined: true });
   private readonly counts = {
-    published: 0, delivered: 0, droppedRate: 0, droppedSlow: 0, droppedTopicsMax: 0, sampled: 0, disconnected: 0, encodeErrors: 0, subscriptions: 0,
+    published: 0, delivered: 0, droppedRate: 0, droppedSlow: 0, droppedTopicsMax: 0, droppedInvalidTopic: 0, sampled: 0, disconnected: 0, encodeErrors: 0, subscriptions: 0,
     refused: { invalid_topic: 0, forbidden_topic: 0, too_many_subscriptions: 0, too_many_topics: 0 } as Record<RefusalReason, number>,
   };
   /** Bytes handed to uWS for streaming subscribers since the last slow check. */
@@ -181,7 +181,7 @@ export class WsHub {
   };
   private paceTimer: NodeJS.Timeout | undefined;
   private slowTimer: NodeJS.Timeout | undefined;
-  private encodeErrorLogged = false;
+  private readonly logged = new Set<string>();
 
   constructor(
     private readonly app: TemplatedApp,
@@ -243,16 +243,24 @@ export class WsHub {
   }
 
   /**
-   * Publishes `data` on `topic` and returns its seq (0 when the topic could not be tracked).
-   * Cost: a map lookup, one encoding per wire format that has streaming subscribers, one uWS
-   * publish per such format; paced subscribers only mark the topic. Never throws for `data`.
+   * Publishes `data` on `topic` and returns its seq; 0 when the message was not taken: the topic
+   * is not a valid topic name, or is new past `wsTopicsMax` (both counted in
+   * `linewatch_ws_dropped_total` and logged once). Cost: a map lookup, one encoding per wire
+   * format that has streaming subscribers, one uWS publish per such format (uWS's C++ fan-out);
+   * paced subscribers only mark the topic. Never throws at the engine.
    */
   publish(topic: string, data: unknown): number {
     let t = this.topics.get(topic);
     if (t === undefined) {
-      const added = this.addTopic(topic, true);
+      if (!isValidTopic(topic)) {
+        this.counts.droppedInvalidTopic++;
+        this.logOnce("invalid_topic", `ws: published on ${JSON.stringify(topic.slice(0, 300))}, which is not a topic name (see connectors/topics.ts); counted in ${METRIC.wsDropped}{reason="invalid_topic"}, further ones not logged`);
+        return 0;
+      }
+      const added = this.addTopic(topic);
       if (added === null) {
         this.counts.droppedTopicsMax++;
+        this.logOnce("topics_max", `ws: wsTopicsMax (${this.o.wsTopicsMax}) topics tracked; messages on new topics are counted in ${METRIC.wsDropped}{reason="topics_max"}, further ones not logged`);
         return 0;
       }
       t = added;
@@ -304,7 +312,7 @@ export class WsHub {
     const c = this.counts;
     return {
       connections: this.subscribers.size, subscriptions: c.subscriptions, topics: this.topics.size, published: c.published, delivered: c.delivered,
-      dropped: { rate: c.droppedRate, slow: c.droppedSlow, topics_max: c.droppedTopicsMax },
+      dropped: { rate: c.droppedRate, slow: c.droppedSlow, topics_max: c.droppedTopicsMax, invalid_topic: c.droppedInvalidTopic },
       slowSubscribers: { sampled: c.sampled, disconnected: c.disconnected },
       refused: { ...c.refused }, encodeErrors: c.encodeErrors,
     };
@@ -317,7 +325,7 @@ export class WsHub {
     registry.gauge({ name: METRIC.wsTopics, help: "WebSocket topics tracked (each keeps its seq).", collect: (g) => g.set(this.topics.size) });
     const published = registry.counter({ name: METRIC.wsPublished, help: "Messages published by the engine to WebSocket topics." });
     const delivered = registry.counter({ name: METRIC.wsDelivered, help: "Messages handed to WebSocket subscribers." });
-    const dropped = registry.counter({ name: METRIC.wsDropped, help: "Messages a subscriber did not get: downsampled (rate), skipped while slow (slow), or on an untracked topic (topics_max).", labelNames: ["reason"] });
+    const dropped = registry.counter({ name: METRIC.wsDropped, help: "Messages a subscriber did not get: downsampled (rate), skipped while slow (slow); messages not taken: new topic past wsTopicsMax (topics_max), not a topic name (invalid_topic).", labelNames: ["reason"] });
     const slow = registry.counter({ name: METRIC.wsSlowSubscribers, help: "Subscribers past wsSendBufferBytesMax, by the action taken.", labelNames: ["action"] });
     const refused = registry.counter({ name: METRIC.wsRefused, help: "Topics refused in subscribe requests, by reason.", labelNames: ["reason"] });
     const encodeErrors = registry.counter({ name: METRIC.wsEncodeErrors, help: "Published values that could not be encoded (not JSON- or msgpack-able)." });
@@ -328,6 +336,7 @@ export class WsHub {
       catchUp(dropped.labels({ reason: "rate" }), c.droppedRate);
       catchUp(dropped.labels({ reason: "slow" }), c.droppedSlow);
       catchUp(dropped.labels({ reason: "topics_max" }), c.droppedTopicsMax);
+      catchUp(dropped.labels({ reason: "invalid_topic" }), c.droppedInvalidTopic);
       catchUp(slow.labels({ action: "sampled" }), c.sampled);
       catchUp(slow.labels({ action: "disconnected" }), c.disconnected);
       for (const [reason, n] of Object.entries(c.refused)) catchUp(refused.labels({ reason }), n);
@@ -405,7 +414,7 @@ export class WsHub {
         this.refuseTopic(s, id, "too_many_subscriptions", topic, `a connection holds at most wsSubscriptionsPerConnectionMax (${this.o.wsSubscriptionsPerConnectionMax}) topics`);
         continue;
       }
-      const t = this.topics.get(topic) ?? this.addTopic(topic, false);
+      const t = this.topics.get(topic) ?? this.addTopic(topic);
       if (t === null) {
         this.refuseTopic(s, id, "too_many_topics", topic, `the server tracks at most wsTopicsMax (${this.o.wsTopicsMax}) topics`);
         continue;
@@ -580,9 +589,8 @@ export class WsHub {
     else this.counts.droppedRate += n;
   }
 
-  private addTopic(name: string, validate: boolean): TopicState | null {
+  private addTopic(name: string): TopicState | null {
     if (this.topics.size >= this.o.wsTopicsMax) return null;
-    if (validate) concreteTopic(name);
     const t: TopicState = {
       name, jsonName: JSON.stringify(name), wire: [`j:${name}`, `m:${name}`], seq: 0, stream: [0, 0], paced: new Set(), latest: undefined, latestWire: [undefined, undefined],
     };
@@ -630,10 +638,13 @@ export class WsHub {
 
   private encodeFailed(t: TopicState, e: unknown): void {
     this.counts.encodeErrors++;
-    if (!this.encodeErrorLogged) {
-      this.encodeErrorLogged = true;
-      this.log(`ws: a value published on ${t.name} cannot be encoded (${e instanceof Error ? e.message : String(e)}); counted in ${METRIC.wsEncodeErrors}, further ones not logged`);
-    }
+    this.logOnce("encode", `ws: a value published on ${t.name} cannot be encoded (${e instanceof Error ? e.message : String(e)}); counted in ${METRIC.wsEncodeErrors}, further ones not logged`);
+  }
+
+  private logOnce(kind: string, line: string): void {
+    if (this.logged.has(kind)) return;
+    this.logged.add(kind);
+    this.log(line);
   }
 
   private refuseTopic(s: Subscriber, id: string | number | undefined, reason: RefusalReason, topic: unknown, message: string): void {

@@ -68,6 +68,7 @@ describe("topics", () => {
     expect(machineTopic("M-001")).toBe("machine/M-001");
     expect(() => machineTopic("M 1")).toThrow(TopicError);
     expect(() => machineTopic("a/b")).toThrow(TopicError);
+    expect(machineTopic("Füllmaschine_3")).toBe("machine/Füllmaschine_3");
     const g = new TopicGrant(["machine/+", "analysis/#", "alerts"]);
     expect(g.matches("machine/M-001")).toBe(true);
     expect(g.matches("machine/M-001/x")).toBe(false);
@@ -285,6 +286,31 @@ describe("ws server", () => {
     expect(sample(m, 'linewatch_ws_dropped_total{reason="rate"}')).toBe(published - received);
     expect(sample(m, 'linewatch_ws_dropped_total{reason="slow"}')).toBe(0);
     expect(full.data().map((d) => d.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+  });
+
+  it("ws - publish never throws at the engine: a bad topic, a topic past wsTopicsMax or a value that cannot be encoded is counted and skipped", async () => {
+    const { s, log } = await server({ wsTopicsMax: 2 });
+    const c = await client(s, READER);
+    await c.subscribe(["machine/M-001"]);
+    expect(s.publish("machine/M-001", { ok: 1 })).toBe(1);
+    expect(s.publish("sensors/x", { no: 1 })).toBe(0);
+    expect(s.publish("machine/a b", { no: 1 })).toBe(0);
+    expect(s.publish("alerts", { ok: 2 })).toBe(1);
+    expect(s.publish("quarantine", { no: 3 })).toBe(0); // a third topic
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    expect(s.publish("machine/M-001", circular)).toBe(2);
+    expect(s.publish("machine/M-001", { big: 10n })).toBe(3);
+    expect(s.publish("machine/M-001", { ok: 4 })).toBe(4);
+    await c.until(() => c.data().length === 2, "the two encodable messages");
+    expect(c.data().map((m) => [m.seq, m.data])).toEqual([[1, { ok: 1 }], [4, { ok: 4 }]]);
+    expect(s.wsStats().dropped).toMatchObject({ invalid_topic: 2, topics_max: 1 });
+    expect(s.wsStats().encodeErrors).toBe(2);
+    expect(log.filter((l) => l.includes("not a topic name"))).toHaveLength(1);
+    expect(log.filter((l) => l.includes("cannot be encoded"))).toHaveLength(1);
+    const m = await scrape(s);
+    expect(sample(m, 'linewatch_ws_dropped_total{reason="invalid_topic"}')).toBe(2);
+    expect(sample(m, "linewatch_ws_encode_errors_total")).toBe(2);
   });
 
   it("ws - ping, and close on server stop", async () => {
