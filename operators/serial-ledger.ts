@@ -9,7 +9,8 @@
  * also makes the verdicts deterministic for a replay (the first arrival is the original, the
  * later one the duplicate) whatever the worker count.
  *
- * - Duplicates, keyed by (gtin, serial): exact within a batch (a set per batch), and across
+ * - Duplicates, keyed by (gtin, serial): exact within a batch (a set per batch, searched only
+ *   when the filter has seen the key: a filter miss is certain), and across
  *   batches through two generations of a split block Bloom filter: each generation holds up to
  *   `filterCapacity` keys at `filterFpRate`; when the current one is full it becomes the previous
  *   and a fresh one starts, so the horizon is at least the last `filterCapacity` serials and the
@@ -97,10 +98,18 @@ export class SerialLedger {
     const h1 = h.h1;
     const h2 = h.h2;
     let bits = 0;
-    if (st.serials !== null && st.serials.testAndAdd(h1, h2, serial)) bits |= REASON.duplicate_in_batch;
-    else {
-      if (this.seenInFilter(h1, h2)) bits |= REASON.duplicate_across_batches;
-      if (st.serials !== null && ++this.counters.exactSerials > this.options.exactSerialsMax) this.dropExactSet(st);
+    // A filter miss is certain: the serial is new everywhere, the batch's set need not be searched
+    // — unless the batch began two generations ago, when its first serials have left the filter.
+    const seen = this.seenInFilter(h1, h2);
+    const set = st.serials;
+    if (set !== null && (seen || this.counters.generations - st.generation >= 2) && set.has(h1, h2, serial)) {
+      bits |= REASON.duplicate_in_batch;
+    } else {
+      if (seen) bits |= REASON.duplicate_across_batches;
+      if (set !== null) {
+        set.add(h1, h2, serial);
+        if (++this.counters.exactSerials > this.options.exactSerialsMax) this.dropExactSet(st);
+      }
     }
     if (st.closed) bits |= REASON.serial_after_batch_close;
     else if (this.options.batchCloseAfter > 0 && st.events > 0 && time - st.lastTime > this.options.batchCloseAfter) bits |= REASON.batch_reopened;
@@ -193,7 +202,7 @@ export class SerialLedger {
       const hint = Math.min(SET_HINT_MAX, cached?.serials?.size ?? 0);
       st = {
         key: batchKey(gtin, batch), gtin, batch, machines: [], operators: [], events: 0, firstTime: time, lastTime: time, closed: false,
-        serials: new SerialSet(hint), evicted: false, touched: now,
+        serials: new SerialSet(hint), evicted: false, touched: now, generation: this.counters.generations,
       };
       this.batches.set(st.key, st);
     }
@@ -263,6 +272,8 @@ interface BatchState {
   evicted: boolean;
   /** Event count at the last LRU move. */
   touched: number;
+  /** The filter generation current when the batch began. */
+  generation: number;
 }
 
 function batchKey(gtin: string, batch: string): string {

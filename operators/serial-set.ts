@@ -1,68 +1,78 @@
 /**
- * An exact set of serial numbers (one batch's), faster and smaller than a JS Set<string> for
- * this job: open addressing over typed arrays keyed by the two 32-bit hashes the ledger already
- * computed for its filter, and the strings kept only to confirm a match — so membership stays
- * exact, while most probes touch nothing but integers.
+ * The exact set of one batch's serials, built for the ledger's access pattern: nearly every
+ * serial is new, and the ledger's filter already says so (a filter miss is certain), so adding
+ * must be cheap and looking up can wait. Serials and their two 32-bit hashes are appended to
+ * logs (sequential writes, no hash table to probe in memory); the hash index (open addressing,
+ * at most half full) is built only when the first lookup comes — a possible duplicate — and is
+ * kept up to date from then on. Membership is exact: a hash match is confirmed on the serial.
  */
 export class SerialSet {
-  private slots: Int32Array;
-  private h1s: Uint32Array;
-  private h2s: Uint32Array;
   private readonly serials: string[] = [];
+  private hashes: Uint32Array;
   private count = 0;
+  /** Entry + 1 per slot (0: empty); null until the first lookup. */
+  private slots: Int32Array | null = null;
 
   constructor(initialCapacity = 1024) {
-    const cap = 1 << Math.ceil(Math.log2(Math.max(16, initialCapacity)));
-    this.slots = new Int32Array(cap * 2);
-    this.h1s = new Uint32Array(cap);
-    this.h2s = new Uint32Array(cap);
+    this.hashes = new Uint32Array(2 * (1 << Math.ceil(Math.log2(Math.max(16, initialCapacity)))));
   }
 
   get size(): number {
     return this.count;
   }
 
-  /** Whether `serial` (hashed to h1, h2) is in the set; adds it when it is not. */
-  testAndAdd(h1: number, h2: number, serial: string): boolean {
+  /** Whether an index has been built (a lookup happened). */
+  get indexed(): boolean {
+    return this.slots !== null;
+  }
+
+  /** Adds a serial known not to be in the set (the caller looked it up, or the filter missed it). */
+  add(h1: number, h2: number, serial: string): void {
+    const i = this.count++;
+    if (2 * i === this.hashes.length) {
+      const grown = new Uint32Array(this.hashes.length * 2);
+      grown.set(this.hashes);
+      this.hashes = grown;
+    }
+    this.hashes[2 * i] = h1 >>> 0;
+    this.hashes[2 * i + 1] = h2 >>> 0;
+    this.serials.push(serial);
+    if (this.slots === null) return;
+    if (this.count * 2 > this.slots.length) this.buildIndex(this.slots.length * 2);
+    else this.place(this.slots, i);
+  }
+
+  has(h1: number, h2: number, serial: string): boolean {
+    if (this.slots === null) this.buildIndex(2 << Math.ceil(Math.log2(Math.max(8, this.count))));
+    const slots = this.slots as Int32Array;
     h1 >>>= 0;
     h2 >>>= 0;
-    const mask = this.slots.length - 1;
-    let pos = h1 & mask;
-    for (;;) {
-      const e = this.slots[pos];
-      if (e === 0) break;
+    const mask = slots.length - 1;
+    for (let pos = h1 & mask; ; pos = (pos + 1) & mask) {
+      const e = slots[pos];
+      if (e === 0) return false;
       const i = e - 1;
-      if (this.h1s[i] === h1 && this.h2s[i] === h2 && this.serials[i] === serial) return true;
-      pos = (pos + 1) & mask;
+      if (this.hashes[2 * i] === h1 && this.hashes[2 * i + 1] === h2 && this.serials[i] === serial) return true;
     }
-    const i = this.count++;
-    if (i === this.h1s.length) this.growEntries();
-    this.h1s[i] = h1;
-    this.h2s[i] = h2;
-    this.serials.push(serial);
-    this.slots[pos] = i + 1;
-    // Keep the table at most half full: short probe runs.
-    if (this.count * 2 > this.slots.length) this.rehash();
+  }
+
+  /** has(), then add() when absent: whether it was present. */
+  testAndAdd(h1: number, h2: number, serial: string): boolean {
+    if (this.has(h1, h2, serial)) return true;
+    this.add(h1, h2, serial);
     return false;
   }
 
-  private growEntries(): void {
-    const h1s = new Uint32Array(this.h1s.length * 2);
-    const h2s = new Uint32Array(this.h2s.length * 2);
-    h1s.set(this.h1s);
-    h2s.set(this.h2s);
-    this.h1s = h1s;
-    this.h2s = h2s;
+  private buildIndex(size: number): void {
+    const slots = new Int32Array(size);
+    for (let i = 0; i < this.count; i++) this.place(slots, i);
+    this.slots = slots;
   }
 
-  private rehash(): void {
-    const slots = new Int32Array(this.slots.length * 2);
+  private place(slots: Int32Array, i: number): void {
     const mask = slots.length - 1;
-    for (let i = 0; i < this.count; i++) {
-      let pos = this.h1s[i] & mask;
-      while (slots[pos] !== 0) pos = (pos + 1) & mask;
-      slots[pos] = i + 1;
-    }
-    this.slots = slots;
+    let pos = this.hashes[2 * i] & mask;
+    while (slots[pos] !== 0) pos = (pos + 1) & mask;
+    slots[pos] = i + 1;
   }
 }

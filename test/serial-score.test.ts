@@ -98,6 +98,17 @@ describe("serial - exact serial set", () => {
     for (let i = 0; i < 10_000; i += 101) expect(set.testAndAdd(i * 2654435761, i, `S${i}`)).toBe(true);
     expect(set.size).toBe(10_002);
   });
+
+  it("serial - appends without an index until the first lookup, then keeps the index", () => {
+    const set = new SerialSet();
+    for (let i = 0; i < 5000; i++) set.add(i * 7919, i, `S${i}`);
+    expect(set.indexed).toBe(false);
+    expect(set.has(42 * 7919, 42, "S42")).toBe(true);
+    expect(set.indexed).toBe(true);
+    for (let i = 5000; i < 9000; i++) set.add(i * 7919, i, `S${i}`);
+    expect(set.has(8999 * 7919, 8999, "S8999")).toBe(true);
+    expect(set.has(8999 * 7919, 8999, "T8999")).toBe(false);
+  });
 });
 
 describe("serial - ledger", () => {
@@ -120,6 +131,14 @@ describe("serial - ledger", () => {
     // S100 went into the first generation, now the previous one; its exact set was dropped long ago.
     expect(l.check(G, "S100", "B9", "M-1", "OP", 2000) & REASON.duplicate_across_batches).not.toBe(0);
     expect(l.statedFalsePositiveRate()).toBeCloseTo(2e-6, 10);
+  });
+
+  it("serial - a batch older than both filter generations is still searched exactly", () => {
+    const l = new SerialLedger({ filterCapacity: 1000 });
+    expect(l.check(G, "FIRST", "B1", "M-1", "OP", 0)).toBe(0);
+    for (let i = 0; i < 2500; i++) l.check(G, `O${i}`, "B2", "M-2", "OP", i);
+    expect(l.stats().filterGenerations).toBe(3);
+    expect(l.check(G, "FIRST", "B1", "M-1", "OP", 3000)).toBe(REASON.duplicate_in_batch);
   });
 
   it("serial - behaviour: another machine on a batch, a new operator, reopened and closed batches", () => {
