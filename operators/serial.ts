@@ -314,7 +314,7 @@ export function parseSerialPatterns(json: string, source: string): Map<string, R
 
 export const SERIAL_NULL_JSON = [
   "serial_number", "gtin", "batch_number", "machine_id", "operator_id", "valid", "checks", "duplicate", "anomaly_types", "reasons",
-  "entropy_bits_per_char", "min_entropy_mcv", "serial_min_entropy_bits", "guess_probability", "window_serials",
+  "entropy_bits_per_char", "min_entropy_mcv", "position_entropy_min", "serial_min_entropy_bits", "guess_probability", "window_serials",
   "anomaly_score", "confidence_level", "risk_level", "quarantine",
 ].map((f) => `"${f}":null`).join(",");
 
@@ -339,7 +339,8 @@ export function serialRowJson(row: Float64Array, payload?: Uint8Array): string {
     `"checks":{"gtin_check_digit":${gtinOk},"serial_charset":${charsetOk},"serial_length":${lengthOk},"pattern":${pattern}},` +
     `"duplicate":${(flags & TYPE_MASK.duplicate) !== 0},"anomaly_types":${jsonList(anomalyTypesOf(flags))},"reasons":${jsonList(reasonsOf(flags))},` +
     `"entropy_bits_per_char":${f(row[C.entropy_bits_per_char])},"min_entropy_mcv":${f(row[C.min_entropy_mcv])},` +
-    `"serial_min_entropy_bits":${f(row[C.serial_min_entropy_bits])},"guess_probability":${f(row[C.guess_probability])},` +
+    `"position_entropy_min":${f(row[C.position_entropy_min])},"serial_min_entropy_bits":${f(row[C.serial_min_entropy_bits])},` +
+    `"guess_probability":${f(row[C.guess_probability])},` +
     `"window_serials":${f(row[C.window_serials])},"anomaly_score":${f(row[C.anomaly_score])},` +
     `"confidence_level":${f(row[C.confidence_level])},"risk_level":${Number.isFinite(row[C.risk]) ? `"${RISK_LEVELS[row[C.risk]]}"` : "null"},` +
     `"quarantine":${row[C.quarantine] === 1}`

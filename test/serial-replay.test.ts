@@ -100,6 +100,8 @@ describe("serial replay - contract", () => {
     expect(typesOf("burst").has("temporal")).toBe(true);
     expect(lines[5000].guess_probability as number).toBeLessThan(1e-6);
     expect(lines[5000].entropy_bits_per_char as number).toBeGreaterThan(4.9);
+    expect(lines[5000].position_entropy_min as number).toBeGreaterThan(4);
+    expect(lines[5000].position_entropy_min as number).toBeLessThanOrEqual(lines[5000].entropy_bits_per_char as number);
   });
 
   it("serial - the same input gives the same lines with 0 and 2 workers (verdicts in arrival order)", async () => {
