@@ -305,16 +305,28 @@ export class HttpApi {
     const captured = params;
     const handle = setsLimits ? (c: RouteContext) => this.setLimits(c) : (c: RouteContext) => route.handle(c);
     let aborted = false;
+    let providerCalled = false;
+    let released = false;
+    // The in-flight slot is held while the body is read and while the provider works; an upload
+    // aborted before the provider was called gives it back at once.
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        this.inFlight--;
+      }
+    };
     res.onAborted(() => {
       aborted = true;
+      if (!providerCalled) release();
     });
     this.inFlight++;
     const finish = (status: number, write: () => void): void => {
-      this.inFlight--;
+      release();
       if (aborted) return;
       res.cork(() => reply(status, write));
     };
     const run = (body: unknown): void => {
+      providerCalled = true;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new ApiRequestError(503, "provider_timeout", `the provider did not answer within httpProviderTimeoutMs (${this.o.httpProviderTimeoutMs} ms)`)), this.o.httpProviderTimeoutMs);

@@ -283,6 +283,23 @@ describe("http api", () => {
     expect((await call(s, "GET", "/api/alerts", ADMIN)).status).toBe(200);
   });
 
+  it("http - uploads cut off by the client give their in-flight slot back", async () => {
+    const { s } = await server({ httpInFlightMax: 1 });
+    for (let i = 0; i < 3; i++) {
+      await new Promise<void>((resolve) => {
+        const u = new URL(s.url);
+        const req = request({ host: u.hostname, port: u.port, path: "/api/ml/maintenance/predict/M-001/", method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-length": "1000" } });
+        req.on("error", () => resolve());
+        req.write("{\"a\":");
+        setTimeout(() => {
+          req.destroy();
+          setTimeout(resolve, 50);
+        }, 50);
+      });
+    }
+    expect((await call(s, "GET", "/api/alerts", ADMIN)).status).toBe(200);
+  });
+
   it("http - /metrics is Prometheus text 0.0.4 and carries the engine's, the WebSocket's and the HTTP series", async () => {
     const registry = new MetricsRegistry();
     const engine = defineEngineMetrics(registry);
