@@ -122,7 +122,7 @@ describe("ws server", () => {
   });
 
   it("ws - no token, an unknown token: 401; over the token's rate: 429", async () => {
-    const { s } = await server({ requestsPerSec: 0.5, requestBurst: 2 });
+    const { s } = await server({ requestsPerSec: 0.05, requestBurst: 2 });
     const missing = await refusal(s.wsUrl);
     expect(missing.status).toBe(401);
     expect(JSON.parse(missing.body)).toMatchObject({ error: "unauthorized" });
