@@ -26,7 +26,7 @@
  *     at-most-once and the engine's core source sheds under overload, so an unpaced throughput
  *     figure would count records that were dropped; every row reports processed readings (output
  *     rows seen, cross-checked with the job's `recordsIn`) and the job's shed count. The credit
- *     for records must fit the core source's queue (DEFAULT_NATS_JOB.queuedRecordsMax messages).
+ *     must fit the core source's queue (DEFAULT_NATS_JOB.queuedBytesMax bytes).
  *   - A core subscription is live at the server only some time after `onReady`: the publisher
  *     first sends probe records (a key of their own, left out of every count) until the engine has
  *     processed one, then the timed stream.
@@ -243,10 +243,10 @@ function resolveConfig(o: E2eBenchOptions): E2eConfig {
   integerIn("rawRuns", c.rawRuns, 1, 99);
   integerIn("jetstreamSingles", c.jetstreamSingles, 0, c.singles);
   integerIn("machines", c.machines, 1, 10_000);
-  // The core source queues messages, not readings: the credit must fit its queue, or the paced
-  // rows would shed by construction.
-  integerIn("inFlight", c.inFlightRecords, 1, DEFAULT_NATS_JOB.queuedRecordsMax);
-  integerIn("inFlightFrames", c.inFlightFrames, 1, DEFAULT_NATS_JOB.queuedRecordsMax * c.frameReadings);
+  // The core source's queue is bounded in bytes: the credit (at the largest message sizes here,
+  // ~200 bytes a record, ~20 bytes a frame reading) must fit it, or the paced rows would shed by construction.
+  integerIn("inFlight", c.inFlightRecords, 1, Math.floor(DEFAULT_NATS_JOB.queuedBytesMax / 200));
+  integerIn("inFlightFrames", c.inFlightFrames, 1, Math.floor(DEFAULT_NATS_JOB.queuedBytesMax / 20));
   return c;
 }
 
@@ -695,7 +695,7 @@ export function formatE2eReport(r: E2eReport): string {
     (m.loadAverageAtStart >= BUSY_LOAD_AVERAGE ? " — other processes were busy: figures are noisy, compare ratios within one run only" : ""));
   lines.push(`publisher: a worker thread with its own connection; paced rows keep ≤ ${r.inFlight.records} records / ${r.inFlight.frames} readings ` +
     `in frames published and not yet processed; engine: runNatsJob with DEFAULT_NATS_JOB (${DEFAULT_NATS_JOB.workers} workers, ` +
-    `${DEFAULT_NATS_JOB.groups} groups, batch ${DEFAULT_NATS_JOB.batchRecordsMax}, core queue ${DEFAULT_NATS_JOB.queuedRecordsMax} messages)`);
+    `${DEFAULT_NATS_JOB.groups} groups, batch ${DEFAULT_NATS_JOB.batchRecordsMax}, core queue ${DEFAULT_NATS_JOB.queuedBytesMax} bytes)`);
   lines.push("");
   const head = ["M readings/s", "in MB/s", "× raw", "processed", "published", "shed", "seconds", "score B", "out MB/s"];
   const widths = [12, 7, 6, 10, 10, 8, 7, 7, 8];

@@ -29,7 +29,7 @@ import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { NatsInput, type InputCounts } from "../connectors/nats-input.js";
-import type { RecordAnalysis } from "../operators/analysis.js";
+import type { RecordAnalysis, RowContext } from "../operators/analysis.js";
 
 export interface NatsJobOptions {
   url: string;
@@ -52,8 +52,8 @@ export interface NatsJobOptions {
   maxAckPending: number;
   checkpointIntervalMs: number;
   checkpointBucket: string;
-  /** Core NATS: readings queued between subscription and engine before shedding. */
-  queuedRecordsMax: number;
+  /** Core NATS: message bytes queued between subscription and engine before shedding. */
+  queuedBytesMax: number;
   /** Publish scores on lw.<site>.score.<machine>.<sensor> (alerts go through the analyses' onAlert). */
   publishScores: boolean;
   /** Encoding of published scores: JSON (default) or MessagePack (the same object). */
@@ -63,12 +63,16 @@ export interface NatsJobOptions {
   stop: Promise<void>;
   /** Called once the job consumes (consumers created, state restored). */
   onReady?: () => void;
+  /** Live counts, updated as the job runs (for a caller that waits on progress). */
+  progress?: { recordsIn: number; recordsOut: number; checkpoints: number };
 }
 
 export interface NatsJobResult {
   recordsIn: number;
   recordsOut: number;
+  /** Core NATS: messages shed (and their bytes) because the queue was full. */
   shed: number;
+  shedBytes: number;
   duplicates: number;
   checkpoints: number;
   input: InputCounts;
@@ -87,15 +91,17 @@ export const DEFAULT_NATS_JOB = {
   maxAckPending: 20_000,
   checkpointIntervalMs: 5_000,
   checkpointBucket: "linewatch-checkpoints",
-  queuedRecordsMax: 200_000,
+  queuedBytesMax: 64 * 1024 * 1024,
 } as const;
 
 export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   if (o.stream === undefined && o.partitions !== undefined) throw new ConfigError("--partitions", "partitions need a JetStream stream (--stream)");
   const t0 = performance.now();
   const nc = await connect({ servers: o.url, name: `linewatch-${o.site}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  const counts = { out: 0, shed: 0, duplicates: 0, checkpoints: 0 };
+  const counts = { out: 0, shed: 0, shedBytes: 0, duplicates: 0, checkpoints: 0, fetchErrors: 0 };
   const keyParts: Array<[string, string]> = [];
+  const keyNames: string[] = [];
+  const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const partitionOfKey: number[] = [];
   const enc = new TextEncoder();
   const engine = new StreamEngine(
@@ -117,10 +123,16 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
           for (let k = 0; k < o.analyses.length; k++) {
             const f = chunk.outFields[k];
             const row = chunk.outs[k].subarray(i * f, (i + 1) * f);
-            o.analyses[k].observe?.(row, { keyId, key: `${machine}/${sensor}`, position: chunk.positions[i], time: chunk.times[i], value: chunk.values[i] });
+            ctx.keyId = keyId;
+            ctx.key = keyNames[keyId];
+            ctx.position = chunk.positions[i];
+            ctx.time = chunk.times[i];
+            ctx.value = chunk.values[i];
+            o.analyses[k].observe?.(row, ctx);
             if (o.publishScores) members += `,${o.analyses[k].rowJson(row)}`;
           }
           counts.out++;
+          if (o.progress !== undefined) o.progress.recordsOut = counts.out;
           if (o.publishScores) {
             const line =
               `{"machine_id":${JSON.stringify(machine)},"sensor_type":${JSON.stringify(sensor)},"timestamp":${chunk.times[i]},` +
@@ -146,6 +158,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
       const id = engine.internKey(readings.key(i));
       if (keyParts[id] === undefined) {
         keyParts[id] = [readings.machine(i), readings.sensor(i)];
+        keyNames[id] = readings.key(i);
         partitionOfKey[id] = partition;
       }
       const k = batch.length++;
@@ -160,7 +173,13 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     if (batch.length > 0) await engine.push(batch);
     batch.length = 0;
     await engine.flush();
-    await nc.flush();
+    try {
+      await nc.flush();
+    } catch (error) {
+      // Disconnected: nats.js keeps what was published in its reconnect buffer and sends it on
+      // reconnect; scores on core NATS are at-most-once past that buffer.
+      o.console.write(`nats: flush of published scores failed (${(error as Error).message})\n`);
+    }
   };
 
   let stopped = false;
@@ -177,7 +196,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   }
   const m = engine.metrics();
   return {
-    recordsIn: m.recordsIn, recordsOut: counts.out, shed: counts.shed, duplicates: counts.duplicates, checkpoints: counts.checkpoints,
+    recordsIn: m.recordsIn, recordsOut: counts.out, shed: counts.shed, shedBytes: counts.shedBytes, duplicates: counts.duplicates, checkpoints: counts.checkpoints,
     input: input.counts(), seconds: (performance.now() - t0) / 1000,
   };
 }
@@ -185,47 +204,69 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
 type Take = (batch: RecordBatch, subject: string, data: Uint8Array, position: number, partition: number) => Promise<void>;
 type Drain = (batch: RecordBatch) => Promise<void>;
 
-/** Core NATS: at-most-once; a bounded queue, shedding (and counting) what does not fit. */
+/**
+ * Core NATS: at-most-once. Messages wait in a queue bounded in bytes; what does not fit when the
+ * engine falls behind is shed and counted (messages and bytes). The engine is not flushed after
+ * every chunk — its own backpressure paces the loop and the kernels overlap with decoding — only
+ * when the queue runs dry, so scores are never held back while the input is idle. At stop, the
+ * subscription is drained and what is queued is processed, not dropped.
+ */
 async function consumeCore(
-  o: NatsJobOptions, nc: NatsConnection, take: Take, drain: Drain, counts: { shed: number }, stopped: () => boolean,
+  o: NatsJobOptions, nc: NatsConnection, take: Take, drain: Drain, counts: { shed: number; shedBytes: number }, stopped: () => boolean,
 ): Promise<void> {
   const batch = allocateBatch(o.batchRecordsMax);
   const queue: Array<{ subject: string; data: Uint8Array }> = [];
+  let queuedBytes = 0;
   let wake: (() => void) | null = null;
   let position = 0;
+  let closed = false;
   const sub = nc.subscribe(`lw.${o.site}.sensor.>`, {
     callback: (_err, msg) => {
-      if (queue.length >= o.queuedRecordsMax) {
+      if (queuedBytes + msg.data.length > o.queuedBytesMax) {
         counts.shed++;
+        counts.shedBytes += msg.data.length;
         return;
       }
       queue.push({ subject: msg.subject, data: msg.data });
+      queuedBytes += msg.data.length;
       wake?.();
     },
   });
+  void sub.closed.then(() => {
+    closed = true;
+    wake?.();
+  });
   o.onReady?.();
   const timer = setInterval(() => wake?.(), 100);
+  let draining = false;
   try {
-    while (!stopped()) {
+    for (;;) {
+      if (stopped() && !draining) {
+        draining = true;
+        await sub.drain();
+      }
       if (queue.length === 0) {
+        await drain(batch);
+        if (draining && closed) break;
         await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
         continue;
       }
-      const take0 = queue.splice(0, Math.min(queue.length, o.batchRecordsMax));
-      for (const m of take0) await take(batch, m.subject, m.data, position++, 0);
-      await drain(batch);
+      const chunk = queue.splice(0, Math.min(queue.length, 1024));
+      for (const m of chunk) {
+        queuedBytes -= m.data.length;
+        await take(batch, m.subject, m.data, position++, 0);
+      }
     }
   } finally {
     clearInterval(timer);
-    sub.unsubscribe();
   }
 }
 
 /** JetStream: durable pull consumers per partition, ack after outputs, checkpoints, dedup by sequence. */
 async function consumeJetStream(
   o: NatsJobOptions, nc: NatsConnection, engine: StreamEngine, take: Take, drain: Drain,
-  counts: { duplicates: number; checkpoints: number }, partitionOfKey: number[], stopped: () => boolean,
+  counts: { duplicates: number; checkpoints: number; fetchErrors: number }, partitionOfKey: number[], stopped: () => boolean,
 ): Promise<void> {
   const stream = o.stream as string;
   const jsm = await nc.jetstreamManager();
@@ -287,12 +328,29 @@ async function consumeJetStream(
         const ckpt = await engine.checkpoint(top, (key) => partitionOfKey[engine.keys.lookup(key)] === p);
         await store.save(name, encodeCheckpoint(ckpt), top);
         counts.checkpoints++;
+        if (o.progress !== undefined) o.progress.checkpoints = counts.checkpoints;
         lastCheckpoint = performance.now();
       };
       while (!stopped()) {
         const msgs: JsMsg[] = [];
-        const iter = await consumer.fetch({ max_messages: o.fetchMessagesMax, expires: 1000 });
-        for await (const m of iter) msgs.push(m);
+        try {
+          const iter = await consumer.fetch({ max_messages: o.fetchMessagesMax, expires: 1000, idle_heartbeat: 500 });
+          // A pull request lost in a server restart would leave the iterator waiting: stop it
+          // past its expiry and fetch anew.
+          const guard = setTimeout(() => void iter.close(), 5000);
+          try {
+            for await (const m of iter) msgs.push(m);
+          } finally {
+            clearTimeout(guard);
+          }
+        } catch (error) {
+          // The connection dropped or the server restarts: nats.js reconnects; fetch again. What
+          // was fetched and not acknowledged comes back as redeliveries, which the sequence check skips.
+          counts.fetchErrors++;
+          o.console.write(`nats: fetch on partition ${p} failed (${(error as Error).message}); retrying\n`);
+          await new Promise((r) => setTimeout(r, 250));
+          if (msgs.length === 0) continue;
+        }
         for (const m of msgs) {
           if (m.seq <= top) {
             counts.duplicates++;
@@ -304,7 +362,15 @@ async function consumeJetStream(
         // Outputs are published and flushed to the server before any message is acknowledged.
         await drain(batch);
         for (const m of msgs) m.ack();
-        if (performance.now() - lastCheckpoint >= o.checkpointIntervalMs) await checkpoint();
+        if (performance.now() - lastCheckpoint >= o.checkpointIntervalMs) {
+          try {
+            await checkpoint();
+          } catch (error) {
+            // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
+            lastCheckpoint = performance.now();
+            o.console.write(`nats: checkpoint of partition ${p} failed (${(error as Error).message}); will retry\n`);
+          }
+        }
       }
       await drain(batch);
       await checkpoint();

@@ -12,7 +12,7 @@ import { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
 import { FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { readTable, type TableHeader, type TableRow } from "../connectors/table-reader.js";
-import type { RecordAnalysis, RecordInput } from "../operators/analysis.js";
+import type { RecordAnalysis, RecordInput, RowContext } from "../operators/analysis.js";
 
 export interface ReplayOptions {
   input: string;
@@ -67,6 +67,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   );
   const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
   const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
+  const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const engine = new StreamEngine(
     {
       kernels: analyses.map((a) => a.kernel),
@@ -89,7 +90,12 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
             const observe = analyses[k].observe;
             if (observe !== undefined) {
               const keyId = chunk.keyIds[i];
-              observe(rows[k], { keyId, key: keyNames[keyId], position, time: chunk.times[i], value: chunk.values[i] }, payload);
+              ctx.keyId = keyId;
+              ctx.key = keyNames[keyId];
+              ctx.position = position;
+              ctx.time = chunk.times[i];
+              ctx.value = chunk.values[i];
+              observe(rows[k], ctx, payload);
             }
           }
           lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0, payload);

@@ -13,7 +13,7 @@ import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-engine.js";
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
 import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SensorKey, type SimulatorOptions } from "../connectors/simulator.js";
-import type { RecordAnalysis } from "../operators/analysis.js";
+import type { RecordAnalysis, RowContext } from "../operators/analysis.js";
 import type { SpcLimitsChange } from "../operators/spc.js";
 import { applySpcLimitsChange } from "../operators/spc.js";
 
@@ -79,6 +79,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const rollingIndex = analyses.findIndex((a) => a.name === "rolling");
   const spcIndex = analyses.findIndex((a) => a.name === "spc");
   const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
+  const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const engine = new StreamEngine(
     {
       kernels: analyses.map((a) => a.kernel),
@@ -97,7 +98,12 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
           for (let k = 0; k < analyses.length; k++) {
             const f = chunk.outFields[k];
             rows[k] = chunk.outs[k].subarray(i * f, (i + 1) * f);
-            analyses[k].observe?.(rows[k], { keyId, key: keyNames[keyId], position: chunk.positions[i], time: chunk.times[i], value: chunk.values[i] });
+            ctx.keyId = keyId;
+            ctx.key = keyNames[keyId];
+            ctx.position = chunk.positions[i];
+            ctx.time = chunk.times[i];
+            ctx.value = chunk.values[i];
+            analyses[k].observe?.(rows[k], ctx);
             if (file !== null) members += `,${analyses[k].rowJson(rows[k])}`;
           }
           if (rollingIndex >= 0 && Math.abs(rows[rollingIndex][8]) >= o.zAlarm) anomalies++;

@@ -6,6 +6,7 @@
 import type { StreamEngine, StreamKernel } from "../engine/stream-engine.js";
 import type { TableRow } from "../connectors/table-reader.js";
 
+/** One record's context for `observe`: reused from row to row, so read it during the call only. */
 export interface RowContext {
   /** Engine key id and name of the record. */
   keyId: number;

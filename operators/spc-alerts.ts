@@ -92,7 +92,8 @@ const POINTS_KEPT = 32;
 export class SpcAlertTracker {
   opened = 0;
   closed = 0;
-  private readonly perKey = new Map<number, KeyAlerts>();
+  private readonly perKey: Array<KeyAlerts | undefined> = [];
+  private openNow = 0;
 
   constructor(
     private readonly conditions: readonly Condition[],
@@ -102,20 +103,34 @@ export class SpcAlertTracker {
 
   /** Alerts open now, over all keys. */
   get open(): number {
-    let n = 0;
-    for (const k of this.perKey.values()) n += k.open.size;
-    return n;
+    return this.openNow;
   }
 
-  /** Feeds one SPC row of a key (rows of a key in order). */
-  observe(keyId: number, key: string, row: Float64Array, point: AlertPoint): void {
-    let state = this.perKey.get(keyId);
+  /** The alerts open now, oldest first per key (for the API). */
+  openAlerts(): SpcAlertEvent[] {
+    const out: SpcAlertEvent[] = [];
+    for (const k of this.perKey) if (k !== undefined) for (const e of k.open.values()) out.push({ ...e, closed_at: null });
+    return out;
+  }
+
+  /**
+   * Feeds one SPC row of a key (rows of a key in order). Most rows fire nothing on a key with
+   * nothing open; they only enter the key's ring of recent points (typed columns, no allocation).
+   */
+  observe(keyId: number, key: string, row: Float64Array, position: number, time: number, value: number): void {
+    let state = this.perKey[keyId];
     if (state === undefined) {
-      state = { key, points: [], open: new Map() };
-      this.perKey.set(keyId, state);
+      state = { positions: new Float64Array(POINTS_KEPT), times: new Float64Array(POINTS_KEPT), values: new Float64Array(POINTS_KEPT), next: 0, count: 0, open: new Map() };
+      this.perKey[keyId] = state;
     }
-    state.points.push(point);
-    if (state.points.length > POINTS_KEPT) state.points.shift();
+    const slot = state.next;
+    state.positions[slot] = position;
+    state.times[slot] = time;
+    state.values[slot] = value;
+    state.next = (slot + 1) % POINTS_KEPT;
+    if (state.count < POINTS_KEPT) state.count++;
+    const quiet = !(row[SPC_COL.we_mask] > 0) && !(row[SPC_COL.nelson_mask] > 0) && row[SPC_COL.cusum_alarm] !== 1 && row[SPC_COL.ewma_alarm] !== 1;
+    if (quiet && state.open.size === 0) return;
     const version = row[SPC_COL.limits_version];
     for (const c of this.conditions) {
       const v = row[c.column];
@@ -126,18 +141,20 @@ export class SpcAlertTracker {
           type: "spc_alert", state: "open", key, fields: this.keyFields(key),
           rule: c.name, also: c.also, description: c.description, severity: c.severity,
           limits_version: version, cl: row[SPC_COL.cl], sigma: row[SPC_COL.sigma],
-          opened_at: point.time, closed_at: null, firings: 1,
-          points: state.points.slice(-c.window),
+          opened_at: time, closed_at: null, firings: 1,
+          points: recentPoints(state, c.window),
         };
         this.opened++;
+        this.openNow++;
         this.emit(event);
         state.open.set(c.name, { ...event });
       } else if (fired && open !== undefined) {
         open.firings++;
-        open.closed_at = point.time;
+        open.closed_at = time;
       } else if (!fired && open !== undefined) {
         state.open.delete(c.name);
         this.closed++;
+        this.openNow--;
         // closed_at is the last record that still fired the rule.
         this.emit({ ...open, state: "closed", closed_at: open.closed_at ?? open.opened_at });
       }
@@ -146,7 +163,22 @@ export class SpcAlertTracker {
 }
 
 interface KeyAlerts {
-  key: string;
-  points: AlertPoint[];
+  /** Ring of the key's last POINTS_KEPT points; `next` is where the next goes. */
+  positions: Float64Array;
+  times: Float64Array;
+  values: Float64Array;
+  next: number;
+  count: number;
   open: Map<string, SpcAlertEvent>;
+}
+
+/** The key's last `n` points (fewer when it has fewer), oldest first. */
+function recentPoints(state: KeyAlerts, n: number): AlertPoint[] {
+  const k = Math.min(n, state.count);
+  const out: AlertPoint[] = [];
+  for (let j = k; j >= 1; j--) {
+    const i = (state.next - j + POINTS_KEPT) % POINTS_KEPT;
+    out.push({ position: state.positions[i], time: state.times[i], value: state.values[i] });
+  }
+  return out;
 }

@@ -123,6 +123,8 @@ export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { ale
     }
     return r;
   };
+  // Per engine key id: looked up once per key, not once per row.
+  const rulesById: Array<RuleSelection | undefined> = [];
   const parts = options.keyParts ?? [];
   const alerts = new SpcAlertTracker(
     alertConditions({
@@ -152,12 +154,13 @@ export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { ale
     rulesOf,
     observe(row: Float64Array, ctx: RowContext): void {
       // Rules that are off for this key leave the row here, before it is written or alerted.
-      const rules = rulesOf(ctx.key);
-      if (Number.isFinite(row[SPC_COL.we_mask])) {
+      let rules = rulesById[ctx.keyId];
+      if (rules === undefined) rules = rulesById[ctx.keyId] = rulesOf(ctx.key);
+      if (rules !== ALL_RULES && Number.isFinite(row[SPC_COL.we_mask])) {
         row[SPC_COL.we_mask] = row[SPC_COL.we_mask] & rules.we;
         row[SPC_COL.nelson_mask] = row[SPC_COL.nelson_mask] & rules.nelson;
       }
-      if (row[SPC_COL.limits_version] > 0) alerts.observe(ctx.keyId, ctx.key, row, { position: ctx.position, time: ctx.time, value: ctx.value });
+      if (row[SPC_COL.limits_version] > 0) alerts.observe(ctx.keyId, ctx.key, row, ctx.position, ctx.time, ctx.value);
     },
     rowJson(row: Float64Array): string {
       if (!(row[SPC_COL.limits_version] > 0) || !Number.isFinite(row[SPC_COL.cl])) {
