@@ -19,14 +19,15 @@
  *    17     1  u8   operator bytes stored (≤ 20)
  *    18     1  u8   record flags (REC_*)
  *    19     1  u8   gtin length in characters, clamped to 255
- *    20    32  serial_number, UTF-8, zero-padded
+ *    20    32  serial_number, UTF-8 (whole characters, at most 32 bytes)
  *    52    20  gtin
  *    72    20  batch_number
  *    92    20  machine_id
  *   112    20  operator_id
- *   132     4  zero
+ *   132     4  unused
  *
- * 136 bytes = 17 × 8, so the f64 of every record is 8-byte aligned.
+ * 136 bytes = 17 × 8, so the f64 of every record is 8-byte aligned. Text fields are read by
+ * their stored lengths; the bytes after them are unspecified (the encoder does not clear them).
  */
 import { ConfigError } from "../engine/errors.js";
 

@@ -5,7 +5,7 @@
  */
 import {
   PAYLOAD, PAYLOAD_FIELD_BYTES, REC_BATCH_CLOSE, REC_GTIN_TRUNCATED, REC_SERIAL_NON_ASCII, REC_SERIAL_TRUNCATED,
-  REC_TEXT_TRUNCATED, SERIAL_PAYLOAD_BYTES,
+  REC_TEXT_TRUNCATED,
 } from "./serial-layout.js";
 
 /** The fields of one serial event as the payload carries them. */
@@ -38,13 +38,13 @@ export interface DecodedSerial {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Writes one event at `offset` (SERIAL_PAYLOAD_BYTES bytes, every byte written). */
+/** Writes one event at `offset` (SERIAL_PAYLOAD_BYTES bytes; bytes past each field's length are unspecified). */
 export function encodeSerialFields(f: SerialFields, payload: Uint8Array, offset: number): void {
-  // Every byte is written (text fields zero-padded by writeText): no fill of the record first.
+  // Readers go by the stored lengths: bytes past a field's length are left as they were (not
+  // cleared: this runs for every event on the main thread).
   scratchF64[0] = f.arrival;
   for (let i = 0; i < 8; i++) payload[offset + PAYLOAD.arrival + i] = scratchBytes[i];
   writeU32(payload, offset + PAYLOAD.ledger, f.ledgerBits);
-  writeU32(payload, offset + SERIAL_PAYLOAD_BYTES - 4, 0);
   let flags = f.batchClose ? REC_BATCH_CLOSE : 0;
   payload[offset + PAYLOAD.serialBytes] = writeText(f.serial, payload, offset + PAYLOAD.serial, PAYLOAD_FIELD_BYTES.serial);
   payload[offset + PAYLOAD.serialChars] = Math.min(255, written.chars);
@@ -109,7 +109,7 @@ const scratchBytes = new Uint8Array(scratchF64.buffer);
 /** What the last writeText wrote besides its byte count (a module scratch: no object per field). */
 const written = { chars: 0, truncated: false, nonAscii: false };
 
-/** Writes at most `max` bytes of `text` and zeroes the rest of the field; returns the bytes written, details in `written`. */
+/** Writes at most `max` bytes of `text`; returns the bytes written, details in `written`. */
 function writeText(text: string, out: Uint8Array, at: number, max: number): number {
   const n = text.length;
   let i = 0;
@@ -121,17 +121,13 @@ function writeText(text: string, out: Uint8Array, at: number, max: number): numb
   written.chars = n;
   written.truncated = false;
   written.nonAscii = false;
-  if (i === n) {
-    for (let j = n; j < max; j++) out[at + j] = 0;
-    return n;
-  }
+  if (i === n) return n;
   let ascii = true;
   for (let j = i; j < n && ascii; j++) ascii = text.charCodeAt(j) < 128;
   if (ascii) {
     written.truncated = true;
     return max;
   }
-  out.fill(0, at, at + max);
   const r = encoder.encodeInto(text, out.subarray(at, at + max));
   let chars = 0;
   for (const _ of text) chars++;
