@@ -131,7 +131,7 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
   const quarantine = new QuarantineList(options.quarantineEntriesMax);
   const level = RISK_LEVELS.indexOf(options.quarantineLevel ?? "high");
   if (level < 1) throw new ConfigError("quarantineLevel", `must be one of low, medium, high, critical, got ${options.quarantineLevel}`);
-  const summary = emptySummary();
+  const summary = new SummaryCounters();
   let saved = false;
   const input = serialInput(options, ledger);
   return {
@@ -141,7 +141,7 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
     ledger,
     quarantine,
     nullJson: SERIAL_NULL_JSON,
-    summary: () => structuredClone(summary),
+    summary: () => summary.summary(),
     observe(row: Float64Array, ctx: RowContext, payload?: Uint8Array): void {
       const p = payload as Uint8Array;
       const flags = (row[C.flags] | readU32(p, PAYLOAD.ledger)) >>> 0;
@@ -163,7 +163,7 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
       row[C.confidence_level] = confidenceLevel(flags, row[C.readiness], fp);
       row[C.risk] = risk;
       row[C.quarantine] = risk >= level ? 1 : 0;
-      count(summary, flags, risk);
+      summary.count(flags, risk);
       if (risk >= level) {
         summary.quarantinedEvents++;
         const d = decodeSerialPayload(p);
@@ -358,23 +358,38 @@ function jsonList(items: readonly string[]): string {
   return items.length === 0 ? "[]" : `["${items.join('","')}"]`;
 }
 
-function emptySummary(): SerialRunSummary {
-  return {
-    events: 0,
-    batchCloseEvents: 0,
-    anomalous: 0,
-    quarantinedEvents: 0,
-    byType: Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>,
-    byReason: Object.fromEntries(REASONS.map((r) => [r, 0])) as Record<Reason, number>,
-    byRisk: Object.fromEntries(RISK_LEVELS.map((r) => [r, 0])) as Record<RiskLevel, number>,
-  };
+/** Run counters kept as typed arrays (updated per event on the main thread); `summary()` names them. */
+class SummaryCounters {
+  events = 0;
+  batchCloseEvents = 0;
+  anomalous = 0;
+  quarantinedEvents = 0;
+  private readonly byRisk = new Float64Array(RISK_LEVELS.length);
+  private readonly byReason = new Float64Array(REASONS.length);
+  /** Events per type: an event counts once per type, however many of its reasons it raised. */
+  private readonly byType = new Float64Array(ANOMALY_TYPES.length);
+
+  count(flags: number, risk: number): void {
+    this.events++;
+    this.byRisk[risk]++;
+    if ((flags & ANOMALY_MASK) === 0) return;
+    this.anomalous++;
+    for (let i = 0; i < REASON_BITS.length; i++) if ((flags & REASON_BITS[i]) !== 0) this.byReason[i]++;
+    for (let i = 0; i < TYPE_BITS.length; i++) if ((flags & TYPE_BITS[i]) !== 0) this.byType[i]++;
+  }
+
+  summary(): SerialRunSummary {
+    return {
+      events: this.events,
+      batchCloseEvents: this.batchCloseEvents,
+      anomalous: this.anomalous,
+      quarantinedEvents: this.quarantinedEvents,
+      byType: Object.fromEntries(ANOMALY_TYPES.map((t, i) => [t, this.byType[i]])) as Record<AnomalyType, number>,
+      byReason: Object.fromEntries(REASONS.map((r, i) => [r, this.byReason[i]])) as Record<Reason, number>,
+      byRisk: Object.fromEntries(RISK_LEVELS.map((r, i) => [r, this.byRisk[i]])) as Record<RiskLevel, number>,
+    };
+  }
 }
 
-function count(s: SerialRunSummary, flags: number, risk: number): void {
-  s.events++;
-  s.byRisk[RISK_LEVELS[risk]]++;
-  if ((flags & ANOMALY_MASK) === 0) return;
-  s.anomalous++;
-  for (const t of ANOMALY_TYPES) if ((flags & TYPE_MASK[t]) !== 0) s.byType[t]++;
-  for (const r of REASONS) if ((flags & REASON[r]) !== 0) s.byReason[r]++;
-}
+const REASON_BITS = REASONS.map((r) => REASON[r]);
+const TYPE_BITS = ANOMALY_TYPES.map((t) => TYPE_MASK[t]);
