@@ -30,6 +30,7 @@ import { StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { NatsInput, type InputCounts } from "../connectors/nats-input.js";
 import type { RecordAnalysis, RowContext } from "../operators/analysis.js";
+import type { Outputs } from "./outputs.js";
 
 export interface NatsJobOptions {
   url: string;
@@ -63,6 +64,8 @@ export interface NatsJobOptions {
   stop: Promise<void>;
   /** Called once the job consumes (consumers created, state restored). */
   onReady?: () => void;
+  /** ClickHouse and the live server, when the run has them; flushed before acknowledgements. */
+  outputs?: Outputs;
   /** Live counts, updated as the job runs (for a caller that waits on progress). */
   progress?: { recordsIn: number; recordsOut: number; checkpoints: number };
 }
@@ -102,6 +105,8 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   const keyParts: Array<[string, string]> = [];
   const keyNames: string[] = [];
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
+  const outputs = o.outputs?.active ? o.outputs : undefined;
+  const wantMembers = o.publishScores || outputs !== undefined;
   const partitionOfKey: number[] = [];
   const enc = new TextEncoder();
   const engine = new StreamEngine(
@@ -129,9 +134,15 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
             ctx.time = chunk.times[i];
             ctx.value = chunk.values[i];
             o.analyses[k].observe?.(row, ctx);
-            if (o.publishScores) members += `,${o.analyses[k].rowJson(row)}`;
+            if (wantMembers) members += `,${o.analyses[k].rowJson(row)}`;
           }
           counts.out++;
+          if (outputs !== undefined) {
+            outputs.record({
+              machineId: machine, sensorType: sensor, key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
+              seq: chunk.positions[i], membersJson: members.slice(1),
+            });
+          }
           if (o.progress !== undefined) o.progress.recordsOut = counts.out;
           if (o.publishScores) {
             const line =
@@ -145,7 +156,9 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     },
   );
   for (const a of o.analyses) a.start?.(engine);
+  outputs?.attach(engine, o.analyses.findIndex((a) => a.name === "spc"), "nats", o.analyses.map((a) => a.name));
   const input = new NatsInput(nc, o.site);
+  outputs?.countDeadLetters(() => input.counts().byReason);
   /** Appends a message's readings to `batch`, interning keys; pushes the batch whenever it fills. */
   const take: Take = async (batch, subject, data, position, partition) => {
     const readings = input.decode(subject, data);
@@ -173,6 +186,8 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     if (batch.length > 0) await engine.push(batch);
     batch.length = 0;
     await engine.flush();
+    // ClickHouse rows durable (inserted, or spilled to disk) before any message is acknowledged.
+    await outputs?.flush();
     try {
       await nc.flush();
     } catch (error) {

@@ -14,6 +14,7 @@ import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-eng
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
 import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SensorKey, type SimulatorOptions } from "../connectors/simulator.js";
 import type { RecordAnalysis, RowContext } from "../operators/analysis.js";
+import type { Outputs } from "./outputs.js";
 import type { SpcLimitsChange } from "../operators/spc.js";
 import { applySpcLimitsChange } from "../operators/spc.js";
 
@@ -52,6 +53,8 @@ export interface RunJobOptions {
   limitsChanges?: () => Array<{ key: string; change: SpcLimitsChange }>;
   /** Live runs: longest a record waits in a partly filled buffer. */
   flushIntervalMs: number;
+  /** ClickHouse and the live server (WebSocket, HTTP API, metrics), when the run has them. */
+  outputs?: Outputs;
   /** Console summary interval; 0 for none. */
   summaryIntervalMs: number;
   console: Writable;
@@ -79,6 +82,8 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const rollingIndex = analyses.findIndex((a) => a.name === "rolling");
   const spcIndex = analyses.findIndex((a) => a.name === "spc");
   const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
+  const outputs = o.outputs?.active ? o.outputs : undefined;
+  const wantMembers = file !== null || outputs !== undefined;
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const engine = new StreamEngine(
     {
@@ -104,9 +109,16 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
             ctx.time = chunk.times[i];
             ctx.value = chunk.values[i];
             analyses[k].observe?.(rows[k], ctx);
-            if (file !== null) members += `,${analyses[k].rowJson(rows[k])}`;
+            if (wantMembers) members += `,${analyses[k].rowJson(rows[k])}`;
           }
           if (rollingIndex >= 0 && Math.abs(rows[rollingIndex][8]) >= o.zAlarm) anomalies++;
+          if (outputs !== undefined) {
+            const parts = keyNames[keyId].split("/");
+            outputs.record({
+              machineId: parts[0], sensorType: parts[1], mode: parts[2], key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
+              seq: chunk.positions[i], membersJson: members.slice(1),
+            });
+          }
           if (file !== null) {
             lines.push(`{${keyJson[keyId]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${formatStatistic(chunk.values[i])}${members}}\n`);
           }
@@ -115,6 +127,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     },
   );
   for (const a of analyses) a.start?.(engine);
+  outputs?.attach(engine, spcIndex, "simulator", analyses.map((a) => a.name));
   // Engine key id of (simulator key index, operating mode or settling): index · modes + mode.
   const modeNames = [...OPERATING_MODES, "settling"];
   const settling = OPERATING_MODES.length;
@@ -149,6 +162,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const summary = startSummary(o, engine, () => anomalies, () => faults, () => file?.bytesWritten ?? 0, t0);
   if (!Number.isFinite(o.speed)) await applyLimitsChanges(engine, o, spcIndex);
   let lastFlush = t0;
+  let outputsFlushedAt = 0;
   try {
     while (!stopped && !simulator.done) {
       let want = o.batchRecordsMax;
@@ -189,9 +203,15 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       faults += simulator.drainLabels().length;
       await engine.push(batch);
       if (file !== null && lines.bytes > 1 << 18) await file.write(lines.take());
+      // ClickHouse's pace is the source's pace: wait for durability every so many records.
+      if (outputs !== undefined && position - outputsFlushedAt >= 65536) {
+        outputsFlushedAt = position;
+        await outputs.flush();
+      }
     }
     await engine.flush(true);
     if (file !== null && lines.bytes > 0) await file.write(lines.take());
+    await outputs?.flush();
   } finally {
     summary.stop();
     for (const a of analyses) a.stop?.();

@@ -5,6 +5,7 @@ import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { DEFAULT_WORKERS } from "../kernel-pool.js";
 import { runJob } from "../run-job.js";
+import { Outputs } from "../outputs.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../nats-job.js";
 import { connect } from "nats";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
@@ -45,6 +46,12 @@ interface RunFlags extends AnalysisFlags {
   fetch: number;
   publishScores: boolean;
   outputFormat: "json" | "msgpack";
+  clickhouse?: string;
+  clickhouseDb?: string;
+  spillDir: string;
+  port?: number;
+  host: string;
+  tokens?: string;
 }
 
 /** Readings within this many response time constants of a mode change are "settling" (e^-5 < 1%). */
@@ -80,6 +87,12 @@ export function runCommand(): Command {
     .option("--fetch <n>", "with --stream: messages per fetch", integerOption("--fetch", 1, 100_000), DEFAULT_NATS_JOB.fetchMessagesMax)
     .option("--no-publish-scores", "with --nats: do not publish scores on lw.<site>.score.<machine>.<sensor>")
     .addOption(new Option("--output-format <f>", "with --nats: encoding of published scores and alerts").choices(["json", "msgpack"]).default("json"))
+    .option("--clickhouse <url>", "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing")
+    .option("--clickhouse-db <name>", "ClickHouse database", "default")
+    .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
+    .option("--port <n>", "serve WebSocket topics, the HTTP API and /metrics on this port", integerOption("--port", 0, 65535))
+    .option("--host <addr>", "address the live server listens on", "127.0.0.1")
+    .option("--tokens <file>", 'access tokens for the live server: {"tokens": [{"token", "topics", "scopes", …}]} (none: one is generated and printed)')
     .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
     .option(
       "--limits-control <file>",
@@ -89,16 +102,27 @@ export function runCommand(): Command {
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
     if (!(speed > 0)) throw new ConfigError("--speed", `must be a positive number or "max", got "${flags.speed}"`);
     const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
+    const outputs = await Outputs.start({
+      clickhouse: flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
+      live: flags.port === undefined ? undefined : { port: flags.port, host: flags.host, tokensFile: flags.tokens },
+      healthIntervalMs: 10_000,
+      log: (line) => process.stderr.write(`linewatch: ${line}\n`),
+    });
     let alerts = 0;
     const onAlert = (event: SpcAlertEvent): void => {
       alerts++;
+      outputs.alert(event);
       void alertsFile.write(JSON.stringify(event) + "\n");
       if (event.state === "open" && event.severity === "high") {
         process.stdout.write(`ALERT ${event.rule} ${event.key} ${new Date(event.opened_at).toISOString()}: ${event.description} (limits v${event.limits_version})\n`);
       }
     };
     if (flags.nats !== undefined) {
-      await runOnNats(flags, alertsFile);
+      try {
+        await runOnNats(flags, alertsFile, outputs);
+      } finally {
+        await outputs.close();
+      }
       return;
     }
     const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] });
@@ -134,6 +158,7 @@ export function runCommand(): Command {
       fileBytesMax: flags.fileBytesMax,
       zAlarm: flags.zAlarm,
       alertsRaised: () => alerts,
+      outputs,
       limitsChanges: flags.limitsControl === undefined ? undefined : watchLimitsFile(flags.limitsControl),
       flushIntervalMs: parseDuration(flags.flushInterval),
       summaryIntervalMs: parseDuration(flags.summaryInterval),
@@ -141,6 +166,7 @@ export function runCommand(): Command {
       stop,
     });
     await alertsFile.close();
+    await outputs.close();
     for (const s of signals) process.off(s, onStop);
     for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
     process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
@@ -148,7 +174,7 @@ export function runCommand(): Command {
 }
 
 /** `linewatch run --nats`: the NATS job, with alerts published on lw.<site>.alert.<machine>.<sensor> and written to the alerts file. */
-async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink): Promise<void> {
+async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs: Outputs): Promise<void> {
   const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
   const enc = new TextEncoder();
   let alerts = 0;
@@ -158,6 +184,7 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink): Promise
     keyParts: ["machine_id", "sensor_type"],
     onAlert: (event) => {
       alerts++;
+      outputs.alert(event);
       const line = JSON.stringify(event);
       void alertsFile.write(line + "\n");
       const [machine, sensor] = event.key.split("/");
@@ -192,6 +219,7 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink): Promise
     checkpointIntervalMs: parseDuration(flags.checkpointInterval),
     publishScores: flags.publishScores,
     outputFormat: flags.outputFormat,
+    outputs,
     summaryIntervalMs: parseDuration(flags.summaryInterval),
     console: process.stdout,
     stop,

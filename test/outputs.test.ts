@@ -1,0 +1,90 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { runJob } from "../engine/run-job.js";
+import { Outputs } from "../engine/outputs.js";
+import { rollingAnalysis } from "../operators/rolling.js";
+import { DEFAULT_SPC_PARAMS } from "../operators/spc-layout.js";
+import { spcAnalysis } from "../operators/spc.js";
+import type { SpcAlertEvent } from "../operators/spc-alerts.js";
+import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
+import { serverAvailable } from "./kit/servers.js";
+
+describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse tables, WebSocket topics, HTTP API", () => {
+  let ch: ClickHouseServer;
+  beforeAll(async () => {
+    ch = await startClickHouseServer();
+  }, 120_000);
+  afterAll(async () => {
+    await ch?.dispose();
+  });
+
+  it("fills the documented tables with every record once and serves the machine topic, the alerts and the API", async () => {
+    const outputs = await Outputs.start({
+      clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) },
+      live: { port: 0, host: "127.0.0.1" },
+      healthIntervalMs: 500,
+      log: () => {},
+    });
+    const access = outputs.liveAccess()!;
+    const token = access.generatedToken as string;
+    expect(token.length).toBeGreaterThanOrEqual(16);
+    // A WebSocket client on one machine's topic.
+    const ws = new WebSocket(`${access.wsUrl}?token=${token}`);
+    const got: Array<{ topic: string; seq: number; data: { key: string } }> = [];
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    ws.on("message", (m) => {
+      const msg = JSON.parse(m.toString()) as { topic?: string; seq: number; data: { key: string } };
+      if (msg.topic !== undefined) got.push(msg as { topic: string; seq: number; data: { key: string } });
+    });
+    ws.send(JSON.stringify({ type: "subscribe", topics: ["machine/M-001"], id: 1 }));
+    await new Promise((r) => setTimeout(r, 200));
+
+    const spc = spcAnalysis({ params: { ...DEFAULT_SPC_PARAMS, baselineN: 50 }, ewmaField: "spc_ewma", onAlert: (e: SpcAlertEvent) => outputs.alert(e) });
+    const result = await runJob({
+      simulator: { seed: 4, machines: 2, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: 20_000, faultRate: 6 },
+      analyses: [rollingAnalysis({ window: { kind: "count", records: 16 }, alpha: 0.2, timeScale: 1000 }), spc],
+      keyByMode: false, workers: 2, groups: 4, batchRecordsMax: 1024, speed: Infinity, outPath: null, fileBytesMax: 1 << 30,
+      zAlarm: 4, flushIntervalMs: 250, summaryIntervalMs: 0, console: new PassThrough(), stop: new Promise(() => {}), outputs,
+    });
+    expect(result.metrics.recordsOut).toBe(20_000);
+
+    // The API: health of a machine, open alerts, a key's SPC limits, metrics.
+    const get = async (path: string) => {
+      const res = await fetch(`${access.url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      return { status: res.status, body: res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text() };
+    };
+    const health = await get("/api/ml/maintenance/health/M-001/");
+    expect(health.status).toBe(200);
+    expect(health.body).toMatchObject({ machine_id: "M-001" });
+    expect(["low", "medium", "high", "critical"]).toContain((health.body as { risk_level: string }).risk_level);
+    expect((await get("/api/ml/maintenance/health/NOPE/")).status).toBe(404);
+    expect((await get("/api/alerts")).status).toBe(200);
+    const limits = await get(`/api/spc/limits/${encodeURIComponent("M-001/pressure")}`);
+    expect(limits.status).toBe(200);
+    expect(limits.body).toMatchObject({ key: "M-001/pressure", limits_version: 1 });
+    const metrics = await get("/metrics");
+    expect(metrics.body).toMatch(/linewatch_records_in_total\{source="simulator"\} 20000/);
+
+    await outputs.close();
+    ws.close();
+    // Only the subscribed machine's records, in sequence.
+    expect(got.length).toBeGreaterThan(0);
+    expect(got.every((m) => m.topic === "machine/M-001" && m.data.key.startsWith("M-001/"))).toBe(true);
+    expect(got.map((m) => m.seq)).toEqual(got.map((_, i) => got[0].seq + i));
+
+    // ClickHouse: every record once in the readings and the scores (FINAL: no duplicates).
+    const count = async (sql: string) => Number((await ch.query(sql)).trim());
+    expect(await count("SELECT count() FROM ml_sensor_data FINAL")).toBe(20_000);
+    expect(await count("SELECT count() FROM ml_scores FINAL")).toBe(20_000);
+    expect(await count("SELECT count() FROM ml_scores FINAL WHERE limits_version = 1 AND cl IS NOT NULL")).toBeGreaterThan(19_000);
+    expect(await count("SELECT count() FROM ml_equipment_health FINAL")).toBeGreaterThan(0);
+    expect(await count("SELECT count() FROM ml_alerts FINAL")).toBeGreaterThan(0);
+  }, 180_000);
+});
