@@ -7,6 +7,7 @@ import { iforestCommand } from "./commands/iforest.js";
 import { replayCommand } from "./commands/replay.js";
 import { rulesCommand } from "./commands/rules.js";
 import { runCommand } from "./commands/run.js";
+import { demoCommand } from "./commands/demo.js";
 import { simulateCommand } from "./commands/simulate.js";
 import { entropyCommand } from "./commands/entropy.js";
 import { serialCommand } from "./commands/serial.js";
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .description("stream-processing engine for packaging and serialization line telemetry")
     .version("0.1.0")
     .addCommand(runCommand(), { isDefault: true })
+    .addCommand(demoCommand())
     .addCommand(simulateCommand())
     .addCommand(replayCommand())
     .addCommand(rulesCommand())
