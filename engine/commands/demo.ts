@@ -162,8 +162,9 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       analyses,
       workers: flags.workers,
       batchRecordsMax: 1024,
-      // Small fetches at the demo's low rate: a fetch waits for its batch to fill (or expire).
-      fetchMessagesMax: simulator.chunkMax,
+      // Each fetch is processed, flushed to ClickHouse and acknowledged before the next (≤ ~1 s a
+      // round at the demo's rates), so a fetch must hold a couple of seconds of readings to keep up.
+      fetchMessagesMax: Math.max(DEFAULT_NATS_JOB.fetchMessagesMax, Math.ceil(readingsPerSec * 2)),
       publishScores: true,
       outputFormat: "json",
       outputs: out,
