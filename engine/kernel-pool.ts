@@ -132,7 +132,7 @@ function workerScriptPath(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 4; i++) {
     if (existsSync(join(dir, "package.json"))) {
-      const path = join(dir, "dist", "engine", "kernel-worker.js");
+      const path = join(dir, "dist", "engine", "kernel-worker.cjs");
       if (existsSync(path)) return path;
       throw new KernelLoadError(`${path} not found: run \`npm run build\` first`);
     }
