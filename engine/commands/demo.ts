@@ -11,6 +11,7 @@
  * and stops the servers. A missing server binary is said and the demo runs without it (no NATS:
  * nothing to demonstrate, exit 2).
  */
+import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/clickhouse-local-config.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -375,63 +376,3 @@ function httpQuery(url: string, sql: string, method = "POST", path = "/"): Promi
   });
 }
 
-function clickhouseConfigXml(dir: string, httpPort: number, tcpPort: number): string {
-  return `<?xml version="1.0"?>
-<yandex>
-  <logger>
-    <level>warning</level>
-    <log>${dir}/log/clickhouse-server.log</log>
-    <errorlog>${dir}/log/clickhouse-server.err.log</errorlog>
-    <size>100M</size>
-    <count>1</count>
-  </logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>${httpPort}</http_port>
-  <tcp_port>${tcpPort}</tcp_port>
-  <path>${dir}/data/</path>
-  <tmp_path>${dir}/tmp/</tmp_path>
-  <user_files_path>${dir}/user_files/</user_files_path>
-  <format_schema_path>${dir}/format_schemas/</format_schema_path>
-  <users_config>${dir}/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <timezone>UTC</timezone>
-  <max_connections>256</max_connections>
-  <keep_alive_timeout>3</keep_alive_timeout>
-  <max_concurrent_queries>64</max_concurrent_queries>
-  <mark_cache_size>268435456</mark_cache_size>
-  <uncompressed_cache_size>268435456</uncompressed_cache_size>
-</yandex>
-`;
-}
-
-const CLICKHOUSE_USERS_XML = `<?xml version="1.0"?>
-<yandex>
-  <profiles>
-    <default>
-      <max_memory_usage>4000000000</max_memory_usage>
-      <load_balancing>random</load_balancing>
-    </default>
-  </profiles>
-  <users>
-    <default>
-      <password></password>
-      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-      <profile>default</profile>
-      <quota>default</quota>
-    </default>
-  </users>
-  <quotas>
-    <default>
-      <interval>
-        <duration>3600</duration>
-        <queries>0</queries>
-        <errors>0</errors>
-        <result_rows>0</result_rows>
-        <read_rows>0</read_rows>
-        <execution_time>0</execution_time>
-      </interval>
-    </default>
-  </quotas>
-</yandex>
-`;

@@ -9,6 +9,7 @@
  * `<yandex>` as the root element (current servers still accept it), one `<listen_host>`
  * 127.0.0.1 (no ::1: containers without IPv6), small caches (the defaults reserve GBs).
  */
+import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/clickhouse-local-config.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -42,8 +43,8 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
   let tcpPort = await freePort();
   while (tcpPort === httpPort) tcpPort = await freePort();
   for (const sub of ["data", "tmp", "user_files", "format_schemas", "log"]) mkdirSync(join(dir, sub), { recursive: true });
-  writeFileSync(join(dir, "config.xml"), configXml(dir, httpPort, tcpPort));
-  writeFileSync(join(dir, "users.xml"), USERS_XML);
+  writeFileSync(join(dir, "config.xml"), clickhouseConfigXml(dir, httpPort, tcpPort));
+  writeFileSync(join(dir, "users.xml"), CLICKHOUSE_USERS_XML);
   const url = `http://127.0.0.1:${httpPort}`;
   let child: ChildProcess | null = null;
   let output = "";
@@ -108,66 +109,6 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
   };
 }
 
-function configXml(dir: string, httpPort: number, tcpPort: number): string {
-  return `<?xml version="1.0"?>
-<yandex>
-  <logger>
-    <level>warning</level>
-    <log>${dir}/log/clickhouse-server.log</log>
-    <errorlog>${dir}/log/clickhouse-server.err.log</errorlog>
-    <size>100M</size>
-    <count>1</count>
-  </logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>${httpPort}</http_port>
-  <tcp_port>${tcpPort}</tcp_port>
-  <path>${dir}/data/</path>
-  <tmp_path>${dir}/tmp/</tmp_path>
-  <user_files_path>${dir}/user_files/</user_files_path>
-  <format_schema_path>${dir}/format_schemas/</format_schema_path>
-  <users_config>${dir}/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <timezone>UTC</timezone>
-  <max_connections>256</max_connections>
-  <keep_alive_timeout>3</keep_alive_timeout>
-  <max_concurrent_queries>64</max_concurrent_queries>
-  <mark_cache_size>268435456</mark_cache_size>
-  <uncompressed_cache_size>268435456</uncompressed_cache_size>
-</yandex>
-`;
-}
-
-const USERS_XML = `<?xml version="1.0"?>
-<yandex>
-  <profiles>
-    <default>
-      <max_memory_usage>4000000000</max_memory_usage>
-      <load_balancing>random</load_balancing>
-    </default>
-  </profiles>
-  <users>
-    <default>
-      <password></password>
-      <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
-      <profile>default</profile>
-      <quota>default</quota>
-    </default>
-  </users>
-  <quotas>
-    <default>
-      <interval>
-        <duration>3600</duration>
-        <queries>0</queries>
-        <errors>0</errors>
-        <result_rows>0</result_rows>
-        <read_rows>0</read_rows>
-        <execution_time>0</execution_time>
-      </interval>
-    </default>
-  </quotas>
-</yandex>
-`;
 
 function ping(port: number): Promise<string | null> {
   return new Promise((resolve) => {
