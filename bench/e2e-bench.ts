@@ -42,7 +42,6 @@
  * a failed run sets a failing exit code), subscribers to the scores (nats-server drops messages
  * nobody subscribes to), tuning the job (DEFAULT_NATS_JOB as `linewatch run --nats` uses it).
  */
-import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { PassThrough } from "node:stream";
 import { pathToFileURL } from "node:url";
@@ -57,7 +56,7 @@ import { rollingAnalysis } from "../operators/rolling.js";
 import { spcAnalysis } from "../operators/spc.js";
 import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc-layout.js";
 import { startNatsServer, type NatsServer } from "../test/kit/servers.js";
-import { BUSY_LOAD_AVERAGE, type BenchMachine, type Ratio, type TargetCheck } from "./kernel-bench.js";
+import { benchMachine, machineLine, type BenchMachine, type Ratio, type TargetCheck } from "./bench-kit.js";
 
 export interface E2eBenchOptions {
   /** Simulator seed (default {@link DEFAULT_E2E_SEED}). */
@@ -257,7 +256,7 @@ function integerIn(name: string, v: number, min: number, max: number): void {
 /** Runs every variant and returns the report; prints nothing but `progress` lines. */
 export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2eReport> {
   const started = performance.now();
-  const machine: BenchMachine = { cpus: availableParallelism(), node: process.version, loadAverageAtStart: loadavg()[0] };
+  const machine: BenchMachine = benchMachine();
   const cfg = resolveConfig(options);
   const say = options.progress ?? ((): void => {});
   const server = await startNatsServer();
@@ -690,9 +689,7 @@ export function formatE2eReport(r: E2eReport): string {
     `${d.frameTotal} readings in ${d.frames} frames of ≤ ${d.frameReadings} readings of one machine (${(d.framesBytes / d.frameTotal).toFixed(1)} bytes/reading); ` +
     `frame rows with scores on send the first ${r.scoredFrames.frames} frames (${r.scoredFrames.readings} readings)`);
   lines.push(`server: ${r.server} (throw-away, JetStream store in a temporary directory)`);
-  const m = r.machine;
-  lines.push(`machine: ${m.cpus} CPUs, Node ${m.node}, load average ${m.loadAverageAtStart.toFixed(2)} before the run` +
-    (m.loadAverageAtStart >= BUSY_LOAD_AVERAGE ? " — other processes were busy: figures are noisy, compare ratios within one run only" : ""));
+  lines.push(machineLine(r.machine));
   lines.push(`publisher: a worker thread with its own connection; paced rows keep ≤ ${r.inFlight.records} records / ${r.inFlight.frames} readings ` +
     `in frames published and not yet processed; engine: runNatsJob with DEFAULT_NATS_JOB (${DEFAULT_NATS_JOB.workers} workers, ` +
     `${DEFAULT_NATS_JOB.groups} groups, batch ${DEFAULT_NATS_JOB.batchRecordsMax}, core queue ${DEFAULT_NATS_JOB.queuedBytesMax} bytes)`);

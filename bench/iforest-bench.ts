@@ -20,7 +20,7 @@
  * Non-goals: asserting anything about time; measuring CSV parsing (see `iforest score`).
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { availableParallelism, loadavg, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { createSharedMemory, KERNEL_MEMORY_PAGES_MAX } from "../engine/kernel-module.js";
@@ -32,6 +32,7 @@ import { importSklearnExport } from "../operators/iforest-sklearn.js";
 import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest-train.js";
 import { SeededRandom } from "../test/kit/kernel-harness.js";
 import { referenceScores } from "../test/reference/iforest-reference.js";
+import { align64, benchMachine, machineLine } from "./bench-kit.js";
 import { findSklearnPython, runSklearnExport, type SklearnPython } from "./sklearn-python.js";
 
 export interface IforestBenchOptions {
@@ -80,11 +81,10 @@ const SAMPLE_SIZE = 256;
 const FIT_ROWS = 10_000;
 const TASK_ROWS = 16_384;
 const CHECKSUM_TOLERANCE = 1e-9;
-const BUSY_LOAD_AVERAGE = 0.5;
 
 export async function runIforestBench(options: IforestBenchOptions = {}): Promise<IforestBenchReport> {
   const started = performance.now();
-  const machine = { cpus: availableParallelism(), node: process.version, loadAverageAtStart: loadavg()[0] };
+  const machine = benchMachine();
   const smoke = options.smoke === true;
   const rows = options.rows ?? (smoke ? SMOKE_IFOREST_BENCH_ROWS : DEFAULT_IFOREST_BENCH_ROWS);
   const seed = options.seed ?? DEFAULT_IFOREST_BENCH_SEED;
@@ -142,9 +142,7 @@ export function formatIforestBenchReport(r: IforestBenchReport): string {
   lines.push(`linewatch isolation-forest scoring benchmark — ${r.trees} trees, ψ = ${r.sampleSize}`);
   lines.push(`data: ${r.rows} rows × ${r.features} features (3 Gaussian clusters + 1% uniform outliers), seed ${r.seed}`);
   lines.push(`forest: ${r.forest}`);
-  const m = r.machine;
-  lines.push(`machine: ${m.cpus} CPUs, Node ${m.node}, load average ${m.loadAverageAtStart.toFixed(2)} before the run` +
-    (m.loadAverageAtStart >= BUSY_LOAD_AVERAGE ? " — other processes were busy: figures are noisy, compare ratios within one run only" : ""));
+  lines.push(machineLine(r.machine));
   lines.push("");
   lines.push(`${"throughput".padEnd(62)} ${"M rows/s".padStart(9)}  threads  ${"method".padEnd(16)}  checksum (Σ scores)`);
   for (const v of r.variants) {
@@ -303,10 +301,6 @@ function measureReference(model: IsolationForestModel, values: Float64Array, row
   let checksum = 0;
   for (let i = 0; i < rows; i++) checksum += scores[i];
   return { label: "TypeScript reference (test/reference)", threads: 1, rowsPerSecond: (rows / ms) * 1000, method: "1 run", checksum };
-}
-
-function align64(n: number): number {
-  return Math.ceil(n / 64) * 64;
 }
 
 function parseArgs(argv: string[]): IforestBenchOptions & { json: boolean } {

@@ -18,18 +18,24 @@
  * Non-goals: asserting anything about time (targets are informational; only a checksum mismatch
  * sets a failing exit code), and measuring the sources or sinks.
  */
-import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import Benchmark from "benchmark";
-import { ConfigError } from "../engine/errors.js";
-import { createSharedMemory, instantiateKernels, KERNEL_MEMORY_PAGES_MAX, type KernelExports } from "../engine/kernel-module.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "../engine/kernel-module.js";
 import { createKernelExecutor, type KernelExecutor } from "../engine/kernel-pool.js";
 import { StreamEngine, type OutputChunk } from "../engine/stream-engine.js";
-import type { RecordBatch } from "../engine/batch.js";
 import { rollingKernel } from "../operators/rolling.js";
 import { RollingReference } from "../test/reference/rolling-reference.js";
+import {
+  align64, benchMachine, ENGINE_PUSH_RECORDS, enginePass, fromSuite, interleavedSlice, internBenchKeys, machineLine, mega, mulberry32,
+  NeumaierSum, planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, stageInput, targetLines, timeRuns,
+  totalLine, type BenchBaseConfig, type BenchMachine, type InterleavedData, type Ratio, type TargetCheck,
+} from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
+
+export {
+  BUSY_LOAD_AVERAGE, DEFAULT_BENCH_BATCH_RECORDS, DEFAULT_BENCH_KEYS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_VALUES, DEFAULT_BENCH_WINDOW,
+  mulberry32, SMOKE_BENCH_KEYS, SMOKE_BENCH_VALUES, type BenchMachine, type Ratio, type TargetCheck,
+} from "./bench-kit.js";
 
 export interface KernelBenchOptions {
   /** Distinct keys (default 1000; smoke 20). */
@@ -70,18 +76,6 @@ export interface SweepPoint {
   samplesPerSecond: number;
 }
 
-export interface Ratio {
-  label: string;
-  value: number;
-}
-
-export interface TargetCheck {
-  label: string;
-  goal: string;
-  measured: string;
-  met: boolean;
-}
-
 export interface ChecksumCheck {
   /** The WASM kernel on the main thread (verification pass). */
   wasm: number;
@@ -99,14 +93,6 @@ export interface ChecksumCheck {
   wasmSlice: number;
   referenceRelativeDifference: number;
   referenceAgrees: boolean;
-}
-
-/** Where the figures were taken; a busy machine makes them noisy. */
-export interface BenchMachine {
-  cpus: number;
-  node: string;
-  /** 1-minute load average before the benchmark started (other processes' work). */
-  loadAverageAtStart: number;
 }
 
 export interface KernelBenchReport {
@@ -137,13 +123,6 @@ export interface KernelBenchReport {
   seconds: number;
 }
 
-export const DEFAULT_BENCH_SEED = 20240611;
-export const DEFAULT_BENCH_KEYS = 1000;
-export const DEFAULT_BENCH_VALUES = 10_000;
-export const DEFAULT_BENCH_WINDOW = 64;
-export const DEFAULT_BENCH_BATCH_RECORDS = 16_384;
-export const SMOKE_BENCH_KEYS = 20;
-export const SMOKE_BENCH_VALUES = 500;
 /** Relative agreement required of the WASM and TS-port checksums (they should be bit-identical). */
 export const CHECKSUM_TOLERANCE = 1e-9;
 /** Relative agreement expected of the reference and the kernel: different numerics, same statistics. */
@@ -158,7 +137,7 @@ export const TARGET_STATE_BYTES_W64 = 1024;
 /** Runs every measurement and returns the report; prints nothing but `progress` lines. */
 export async function runKernelBench(options: KernelBenchOptions = {}): Promise<KernelBenchReport> {
   const started = performance.now();
-  const machine: BenchMachine = { cpus: availableParallelism(), node: process.version, loadAverageAtStart: loadavg()[0] };
+  const machine: BenchMachine = benchMachine();
   const cfg = resolveConfig(options);
   const say = options.progress ?? ((): void => {});
   say(`data: ${cfg.keys} keys × ${cfg.valuesPerKey} values, W = ${cfg.window}, seed ${cfg.seed}`);
@@ -231,9 +210,7 @@ export function formatKernelBenchReport(r: KernelBenchReport): string {
   lines.push(`linewatch kernel benchmark — rolling statistics (count, mean, std, std_pop, min, max, slope, ewma, z), all outputs`);
   lines.push(`data: ${r.keys} keys × ${r.valuesPerKey} values = ${r.samples} samples, interleaved across keys; ` +
     `random walk + noise, seed ${r.seed}; W = ${r.window}; ${r.groups} key groups; batch ${r.batchRecords} records/task`);
-  const m = r.machine;
-  lines.push(`machine: ${m.cpus} CPUs, Node ${m.node}, load average ${m.loadAverageAtStart.toFixed(2)} before the run` +
-    (m.loadAverageAtStart >= BUSY_LOAD_AVERAGE ? " — other processes were busy: figures are noisy, compare ratios within one run only" : ""));
+  lines.push(machineLine(r.machine));
   lines.push("");
   lines.push("throughput (samples/s)                                             M samples/s   threads  method                 checksum");
   const rows: Measurement[] = [r.wasmInline, pool0, pool1, pool2, r.engine, r.tsIncremental, r.reference, r.bandwidth, r.bandwidthPool];
@@ -256,8 +233,7 @@ export function formatKernelBenchReport(r: KernelBenchReport): string {
   lines.push(`  reference slice: naive ${c.referenceSlice.toPrecision(15)}, WASM ${c.wasmSlice.toPrecision(15)}, relative difference ` +
     `${c.referenceRelativeDifference.toExponential(2)} (${c.referenceAgrees ? `ok, ≤ ${REFERENCE_TOLERANCE}` : `DIFFERS, > ${REFERENCE_TOLERANCE}`})`);
   lines.push("");
-  lines.push("ratios");
-  for (const q of r.ratios) lines.push(`  ${q.label.padEnd(64)} ${q.value.toFixed(2).padStart(9)}×`);
+  lines.push(...ratioLines(r.ratios, 64));
   lines.push("");
   lines.push(r.window === 64
     ? `state per key: ${r.stateBytesPerKeyW64} bytes at W = 64`
@@ -277,35 +253,21 @@ export function formatKernelBenchReport(r: KernelBenchReport): string {
     lines.push(`  best: batch ${best.batchRecords}, workers ${best.workers} (${mega(best.samplesPerSecond)} M samples/s)`);
   }
   lines.push("");
-  lines.push("targets (informational)");
-  for (const t of r.targets) lines.push(`  ${t.label.padEnd(44)} goal ${t.goal.padEnd(18)} measured ${t.measured.padEnd(24)} ${t.met ? "met" : "NOT MET"}`);
+  lines.push(...targetLines(r.targets, 44, 24));
   lines.push("");
-  lines.push(`total ${r.seconds.toFixed(1)} s; checksum ${c.agree ? "ok" : "MISMATCH"}`);
+  lines.push(totalLine(r.seconds, c.agree));
   return lines.join("\n");
 }
 
 // ---- configuration ----
 
-interface BenchConfig {
-  keys: number;
-  valuesPerKey: number;
-  window: number;
-  smoke: boolean;
+interface BenchConfig extends BenchBaseConfig {
   sweep: boolean;
-  seed: number;
-  batchRecords: number;
-  groups: number;
-  /** benchmark.js seconds per variant. */
-  maxTime: number;
-  minSamples: number;
-  /** Timed pool / engine runs per figure (median reported). */
-  runs: number;
 }
 
 const BENCH_ALPHA = 0.1;
 /** Times are epoch ms; slope per second (unused by count windows but passed as the engine does). */
 const BENCH_TIME_SCALE = 1000;
-const DEFAULT_GROUPS = 16;
 const REFERENCE_SLICE_KEYS = 100;
 const REFERENCE_SLICE_VALUES = 2000;
 /** Bytes the kernel moves per sample: reads slot u32 + time f64 + value f64, writes 10 f64. */
@@ -315,47 +277,16 @@ const BYTES_PER_SAMPLE = 4 + 8 + 8 + 80;
  * long against a task round trip; the main-thread ceiling uses the same batch so the two compare.
  */
 const BANDWIDTH_BATCH_RECORDS_MIN = 65_536;
-const ENGINE_PUSH_RECORDS = 8192;
-/** Load average (before the run) from which the report warns that other work skews the figures. */
-export const BUSY_LOAD_AVERAGE = 0.5;
+
 
 function resolveConfig(o: KernelBenchOptions): BenchConfig {
-  const smoke = o.smoke === true;
-  const keys = o.keys ?? (smoke ? SMOKE_BENCH_KEYS : DEFAULT_BENCH_KEYS);
-  const valuesPerKey = o.values ?? (smoke ? SMOKE_BENCH_VALUES : DEFAULT_BENCH_VALUES);
-  const window = o.window ?? DEFAULT_BENCH_WINDOW;
-  const seed = o.seed ?? DEFAULT_BENCH_SEED;
-  const batchRecords = o.batchRecords ?? (smoke ? 1024 : DEFAULT_BENCH_BATCH_RECORDS);
-  positiveInteger("keys", keys, 1 << 20);
-  positiveInteger("values", valuesPerKey, 1 << 30);
-  positiveInteger("window", window, 65_535);
-  positiveInteger("batchRecords", batchRecords, 1 << 20);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ConfigError("seed", `must be an integer in 0..2^32−1, got ${seed}`);
-  return {
-    keys, valuesPerKey, window, smoke, seed, batchRecords,
-    sweep: o.sweep ?? !smoke,
-    groups: Math.min(DEFAULT_GROUPS, keys),
-    maxTime: smoke ? 0.05 : 2,
-    minSamples: smoke ? 1 : 5,
-    runs: smoke ? 3 : 5,
-  };
-}
-
-function positiveInteger(name: string, v: number, max: number): void {
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new ConfigError(name, `must be an integer in 1..${max}, got ${v}`);
+  const base = resolveBaseConfig(o);
+  return { ...base, sweep: o.sweep ?? !base.smoke };
 }
 
 // ---- data ----
 
-interface BenchData {
-  length: number;
-  keys: number;
-  valuesPerKey: number;
-  /** Key index of each record (0..keys − 1); records are interleaved: record v·keys + k is key k's v-th. */
-  keyOf: Uint32Array;
-  times: Float64Array;
-  values: Float64Array;
-}
+type BenchData = InterleavedData;
 
 const TIME_ORIGIN_MS = 1_700_000_000_000;
 const SAMPLE_INTERVAL_MS = 100;
@@ -383,18 +314,6 @@ function generateData(keys: number, valuesPerKey: number, seed: number): BenchDa
   return { length, keys, valuesPerKey, keyOf, times, values };
 }
 
-/** Mulberry32 (Tommy Ettinger, public domain): uniform in [0, 1), the same on every run and machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 // ---- the benchmark's memory layout ----
 
 /**
@@ -420,52 +339,20 @@ interface BenchLayout {
   pages: number;
 }
 
-const RESERVED_BYTES = 65_536;
-const PAGE_BYTES = 65_536;
 const OUT_FIELDS = 10;
 const COL_MEAN = 1;
 const COL_Z = 8;
 
+
 function planLayout(keys: number, groups: number, valuesPerKey: number, stride: number, outRowsMax: number): BenchLayout {
-  const regions: GroupRegion[] = [];
-  let at = RESERVED_BYTES;
-  for (let g = 0; g < groups; g++) {
-    const groupKeys = Math.ceil((keys - g) / groups);
-    const records = groupKeys * valuesPerKey;
-    const stateBase = at;
+  const planned = planGroups<GroupRegion>(keys, groups, valuesPerKey, (stateBase, groupKeys, records) => {
     const slots = align64(stateBase + groupKeys * stride);
     const times = align64(slots + records * 4);
     const values = align64(times + records * 8);
     const out = align64(values + records * 8);
-    at = align64(out + outRowsMax * OUT_FIELDS * 8);
-    regions.push({ keys: groupKeys, records, stateBase, slots, times, values, out });
-  }
-  const pages = Math.ceil(at / PAGE_BYTES);
-  if (pages > KERNEL_MEMORY_PAGES_MAX) {
-    throw new ConfigError("keys × values", `${keys} keys × ${valuesPerKey} values need ${pages} pages of kernel memory, ` +
-      `more than the module's ${KERNEL_MEMORY_PAGES_MAX}; lower --keys or --values`);
-  }
-  return { stride, groups: regions, totalBytes: pages * PAGE_BYTES, pages };
-}
-
-function align64(n: number): number {
-  return Math.ceil(n / 64) * 64;
-}
-
-function stageInput(buffer: ArrayBuffer | SharedArrayBuffer, layout: BenchLayout, data: BenchData): void {
-  const u32 = new Uint32Array(buffer);
-  const f64 = new Float64Array(buffer);
-  const G = layout.groups.length;
-  const cursor = new Uint32Array(G);
-  for (let r = 0; r < data.length; r++) {
-    const k = data.keyOf[r];
-    const g = k % G;
-    const region = layout.groups[g];
-    const i = cursor[g]++;
-    u32[(region.slots >>> 2) + i] = Math.floor(k / G);
-    f64[(region.times >>> 3) + i] = data.times[r];
-    f64[(region.values >>> 3) + i] = data.values[r];
-  }
+    return { region: { keys: groupKeys, records, stateBase, slots, times, values, out }, end: align64(out + outRowsMax * OUT_FIELDS * 8) };
+  });
+  return { stride, ...planned };
 }
 
 // ---- setup and the single-thread phase ----
@@ -495,9 +382,9 @@ function prepare(cfg: BenchConfig): BenchSetup {
   const layout = planLayout(cfg.keys, cfg.groups, cfg.valuesPerKey, stride, outRowsMax);
   const memory = createSharedMemory(layout.pages);
   const kernels = instantiateKernels(memory);
-  stageInput(memory.buffer, layout, data);
+  stageInput(memory.buffer, layout.groups, data);
   const tsBuffer = new ArrayBuffer(layout.totalBytes);
-  stageInput(tsBuffer, layout, data);
+  stageInput(tsBuffer, layout.groups, data);
   const port = new RollingIncremental(tsBuffer);
   return {
     data, layout, memory, kernels, port, bandwidthBatch,
@@ -525,12 +412,12 @@ function measureSingleThread(setup: BenchSetup, cfg: BenchConfig, say: (line: st
   const { layout, kernels, bandwidthBatch } = setup;
   say("single thread: checksum passes (WASM and TS port in lockstep)");
   const { wasmChecksum, tsChecksum, rowsDiffering } = lockstep(setup, cfg.batchRecords);
-  const slice = referenceSlice(setup.data, cfg);
+  const slice = referenceSlice(setup.data);
   const referenceChecksum = runReferenceSlice(slice, cfg.window);
   const wasmSliceChecksum = wasmOnSlice(slice, cfg.window);
 
   say("single thread: benchmark.js suite (WASM, TS incremental port, bandwidth ceiling, naive reference)");
-  const suite = runSuite(cfg, [
+  const suite = runSuite("rolling kernel, single thread", cfg, [
     { label: "wasm", fn: () => runDirect(setup.wasmProcess, layout, cfg.batchRecords, null) },
     { label: "ts", fn: () => runDirect(setup.tsProcess, layout, cfg.batchRecords, null) },
     { label: "bandwidth", fn: () => runBandwidthDirect(kernels, layout, bandwidthBatch) },
@@ -555,8 +442,8 @@ function lockstep(setup: BenchSetup, batch: number): { wasmChecksum: number; tsC
   const { layout, wasmOut, tsOut } = setup;
   resetStates(setup.initWasm, layout);
   resetStates(setup.initTs, layout);
-  const wasmSum = new NeumaierSum();
-  const tsSum = new NeumaierSum();
+  const wasmSum = new RowSum();
+  const tsSum = new RowSum();
   let rowsDiffering = 0;
   for (const g of layout.groups) {
     for (let first = 0; first < g.records; first += batch) {
@@ -621,32 +508,19 @@ async function runOnExecutor(executor: KernelExecutor, layout: BenchLayout, batc
 
 function checksumDirect(process: ProcessFn, init: (ptr: number) => void, out: Float64Array, layout: BenchLayout, batch: number): number {
   resetStates(init, layout);
-  const sum = new NeumaierSum();
+  const sum = new RowSum();
   runDirect(process, layout, batch, (g, rows) => sum.addRows(out, g.out >>> 3, rows));
   return sum.value();
 }
 
+
 /** Σ mean + Σ z of output rows, skipping undefined (NaN) values, compensated so the order of groups does not matter. */
-class NeumaierSum {
-  private sum = 0;
-  private comp = 0;
-
-  add(v: number): void {
-    if (!Number.isFinite(v)) return;
-    const t = this.sum + v;
-    this.comp += Math.abs(this.sum) >= Math.abs(v) ? this.sum - t + v : v - t + this.sum;
-    this.sum = t;
-  }
-
+class RowSum extends NeumaierSum {
   addRows(f64: Float64Array, firstIndex: number, rows: number): void {
     for (let i = 0, o = firstIndex; i < rows; i++, o += OUT_FIELDS) {
       this.add(f64[o + COL_MEAN]);
       this.add(f64[o + COL_Z]);
     }
-  }
-
-  value(): number {
-    return this.sum + this.comp;
   }
 }
 
@@ -667,65 +541,12 @@ function runBandwidthDirect(kernels: KernelExports, layout: BenchLayout, batch: 
 
 // ---- single-thread suite ----
 
-interface SuiteEntry {
-  label: string;
-  /** One operation; returns its result so nothing looks dead to the JIT. */
-  fn: () => unknown;
-}
-
-interface SuiteResult {
-  hz: number;
-  rme: number;
-}
-
-function runSuite(cfg: BenchConfig, entries: SuiteEntry[], say: (line: string) => void): Record<string, SuiteResult> {
-  const suite = new Benchmark.Suite("rolling kernel, single thread");
-  const benches = entries.map((e) => new Benchmark(e.label, e.fn, { maxTime: cfg.maxTime, minSamples: cfg.minSamples }));
-  for (const b of benches) suite.push(b);
-  suite.on("cycle", (event: Benchmark.Event) => say(`  ${String(event.target)}`));
-  suite.run({ async: false });
-  const results: Record<string, SuiteResult> = {};
-  for (const b of benches) {
-    // benchmark.js records a thrown error on the benchmark and carries on; a benchmark that failed has no figure.
-    if (b.error !== undefined) throw new Error(`benchmark "${b.name}" failed: ${b.error.message}`, { cause: b.error });
-    results[b.name ?? ""] = { hz: b.hz, rme: b.stats.rme };
-  }
-  return results;
-}
-
-function fromSuite(r: SuiteResult, label: string, samplesPerOp: number, checksum: number | null): Measurement {
-  return { label, threads: 1, samples: samplesPerOp, samplesPerSecond: r.hz * samplesPerOp, method: `benchmark.js ±${r.rme.toFixed(1)}%`, checksum };
-}
-
 // ---- the naive reference, on a slice ----
 
-interface ReferenceSlice {
-  keys: number;
-  valuesPerKey: number;
-  length: number;
-  keyOf: Uint32Array;
-  times: Float64Array;
-  values: Float64Array;
-}
+type ReferenceSlice = InterleavedData;
 
-function referenceSlice(data: BenchData, cfg: BenchConfig): ReferenceSlice {
-  const keys = Math.min(REFERENCE_SLICE_KEYS, data.keys);
-  const valuesPerKey = Math.min(REFERENCE_SLICE_VALUES, data.valuesPerKey);
-  const length = keys * valuesPerKey;
-  const slice: ReferenceSlice = {
-    keys, valuesPerKey, length,
-    keyOf: new Uint32Array(length), times: new Float64Array(length), values: new Float64Array(length),
-  };
-  let i = 0;
-  for (let v = 0; v < valuesPerKey; v++) {
-    for (let k = 0; k < keys; k++, i++) {
-      const r = v * cfg.keys + k;
-      slice.keyOf[i] = k;
-      slice.times[i] = data.times[r];
-      slice.values[i] = data.values[r];
-    }
-  }
-  return slice;
+function referenceSlice(data: BenchData): ReferenceSlice {
+  return interleavedSlice(data, Math.min(REFERENCE_SLICE_KEYS, data.keys), Math.min(REFERENCE_SLICE_VALUES, data.valuesPerKey));
 }
 
 /** The test reference from fresh state over the slice; returns its checksum. */
@@ -734,7 +555,7 @@ function runReferenceSlice(slice: ReferenceSlice, window: number): number {
   for (let k = 0; k < slice.keys; k++) {
     refs.push(new RollingReference({ mode: 0, cap: window, span: 0, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE }));
   }
-  const sum = new NeumaierSum();
+  const sum = new RowSum();
   for (let i = 0; i < slice.length; i++) {
     const row = refs[slice.keyOf[i]].push(slice.times[i], slice.values[i]);
     sum.add(row[COL_MEAN]);
@@ -749,7 +570,7 @@ function wasmOnSlice(slice: ReferenceSlice, window: number): number {
   const layout = planLayout(slice.keys, 1, slice.valuesPerKey, probe.rollingStateBytes(0, window), 4096);
   const memory = createSharedMemory(layout.pages);
   const kernels = instantiateKernels(memory);
-  stageInput(memory.buffer, layout, slice);
+  stageInput(memory.buffer, layout.groups, slice);
   return checksumDirect(
     (a, b, c, d, e, f, g) => kernels.rollingProcess(a, b, c, d, e, f, g),
     (ptr) => kernels.rollingInit(ptr, 0, window, 0, BENCH_ALPHA, BENCH_TIME_SCALE),
@@ -759,22 +580,6 @@ function wasmOnSlice(slice: ReferenceSlice, window: number): number {
 
 // ---- pool, engine, sweep ----
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function timeRuns(runs: number, samples: number, run: () => Promise<void>): Promise<number> {
-  const rates: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await run();
-    rates.push(samples / ((performance.now() - t0) / 1000));
-  }
-  return median(rates);
-}
-
 async function measurePool(setup: BenchSetup, workers: number, cfg: BenchConfig): Promise<Measurement> {
   const { layout } = setup;
   const executor = createKernelExecutor(setup.memory, workers, layout.groups.length);
@@ -782,7 +587,7 @@ async function measurePool(setup: BenchSetup, workers: number, cfg: BenchConfig)
     // The checksum pass starts from fresh state and also warms the threads up; the timed runs
     // continue from its state, which is the steady state of a full window.
     resetStates(setup.initWasm, layout);
-    const sum = new NeumaierSum();
+    const sum = new RowSum();
     await runOnExecutor(executor, layout, cfg.batchRecords, (g, rows) => sum.addRows(setup.wasmOut, g.out >>> 3, rows));
     const samples = cfg.keys * cfg.valuesPerKey;
     const rate = await timeRuns(cfg.runs, samples, () => runOnExecutor(executor, layout, cfg.batchRecords, null));
@@ -828,7 +633,7 @@ async function measureBandwidthPool(setup: BenchSetup, cfg: BenchConfig): Promis
 /** The same data through StreamEngine.push + flush: main-thread routing into group buffers, then kernel tasks. */
 async function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measurement> {
   const workers = 2;
-  let sum: NeumaierSum | null = new NeumaierSum();
+  let sum: RowSum | null = new RowSum();
   const engine = new StreamEngine({
     kernels: [rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE })],
     workers,
@@ -843,25 +648,8 @@ async function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measure
     },
   });
   try {
-    for (let k = 0; k < cfg.keys; k++) {
-      const id = engine.internKey(`bench-key-${k}`);
-      if (id !== k) throw new Error(`engine gave key ${k} id ${id}; the benchmark's key ids assume interning order`);
-    }
-    const positions = new Float64Array(ENGINE_PUSH_RECORDS);
-    const pass = async (): Promise<void> => {
-      for (let first = 0; first < data.length; first += ENGINE_PUSH_RECORDS) {
-        const last = Math.min(data.length, first + ENGINE_PUSH_RECORDS);
-        const batch: RecordBatch = {
-          length: last - first,
-          keyIds: data.keyOf.subarray(first, last),
-          times: data.times.subarray(first, last),
-          values: data.values.subarray(first, last),
-          positions,
-        };
-        await engine.push(batch);
-      }
-      await engine.flush();
-    };
+    internBenchKeys(engine, cfg.keys);
+    const pass = enginePass(engine, data);
     await pass();
     const checksum = sum.value();
     sum = null;
@@ -946,15 +734,6 @@ function checkTargets(r: KernelBenchReport): TargetCheck[] {
       met: r.stateBytesPerKeyW64 <= TARGET_STATE_BYTES_W64,
     },
   ];
-}
-
-function relativeDifference(a: number, b: number): number {
-  if (a === b) return 0;
-  return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b));
-}
-
-function mega(perSecond: number): string {
-  return (perSecond / 1e6).toFixed(2);
 }
 
 // ---- run as a program: the flags are the `linewatch bench` command's ----

@@ -20,7 +20,6 @@
  * the SPC suite (as `linewatch bench --suite serial`), or package.json's bench script appends
  * `&& node dist/bench/serial-bench.js`.
  */
-import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { allocateBatch, appendRecord } from "../engine/batch.js";
@@ -33,6 +32,7 @@ import { readU32 } from "../operators/serial-payload.js";
 import { SerialInlinePipeline } from "../test/kit/serial-pipeline.js";
 import { SerialKernelHarness } from "../test/kit/serial-harness.js";
 import { SerialReference } from "../test/reference/serial-reference.js";
+import { benchMachine, type BenchMachine } from "./bench-kit.js";
 
 export interface SerialBenchOptions {
   /** Events (default 1 000 000; smoke 20 000). */
@@ -66,7 +66,7 @@ export interface SerialMeasurement {
 }
 
 export interface SerialBenchReport {
-  machine: { cpus: number; node: string; loadAverageAtStart: number };
+  machine: BenchMachine;
   events: number;
   lines: number;
   seed: number;
@@ -94,7 +94,7 @@ export async function runSerialBench(options: SerialBenchOptions = {}): Promise<
   const refN = Math.min(n, options.referenceEvents ?? (smoke ? 5_000 : 20_000));
   const batchRecords = options.batchRecords ?? 4096;
   const say = options.progress ?? (() => {});
-  const load = loadavg()[0];
+  const machine = benchMachine();
   say(`generating ${n} events on ${lines} lines`);
   const sim = new SerialSimulator({ seed, lines, attackEvery: Math.max(1000, Math.floor(n / 40)), batchSerials: 50_000 });
   const events = Array.from({ length: n }, () => sim.next());
@@ -127,7 +127,7 @@ export async function runSerialBench(options: SerialBenchOptions = {}): Promise<
   for (const m of sums) if (m.checksum !== sums[0].checksum) mismatches.push(`${m.label}: checksum ${m.checksum} ≠ ${sums[0].checksum}`);
   if (reference.comparison.flagsDiffering > 0) mismatches.push(`${reference.comparison.flagsDiffering} events' flags differ from the reference`);
   return {
-    machine: { cpus: availableParallelism(), node: process.version, loadAverageAtStart: load },
+    machine,
     events: n,
     lines,
     seed,

@@ -23,23 +23,20 @@
  * Non-goals: asserting anything about time (the target is informational), the rolling kernel's
  * own figures (kernel-bench.ts), and the sources and sinks.
  */
-import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
-import Benchmark from "benchmark";
-import { ConfigError } from "../engine/errors.js";
-import { createSharedMemory, instantiateKernels, KERNEL_MEMORY_PAGES_MAX, type KernelExports } from "../engine/kernel-module.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "../engine/kernel-module.js";
 import { createKernelExecutor, type KernelCall, type KernelExecutor } from "../engine/kernel-pool.js";
 import { StreamEngine, type OutputChunk } from "../engine/stream-engine.js";
-import type { RecordBatch } from "../engine/batch.js";
 import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling.js";
 import { spcKernel } from "../operators/spc.js";
 import { DEFAULT_SPC_PARAMS, SPC_COL, SPC_FIELDS, SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../operators/spc-layout.js";
 import { NeumaierSum } from "../test/reference/rolling-reference.js";
 import { SpcReference } from "../test/reference/spc-reference.js";
 import {
-  BUSY_LOAD_AVERAGE, DEFAULT_BENCH_BATCH_RECORDS, DEFAULT_BENCH_KEYS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_VALUES,
-  DEFAULT_BENCH_WINDOW, mulberry32, SMOKE_BENCH_KEYS, SMOKE_BENCH_VALUES, type BenchMachine, type Ratio, type TargetCheck,
-} from "./kernel-bench.js";
+  align64, benchMachine, ENGINE_PUSH_RECORDS, enginePass, fromSuite, interleavedSlice, internBenchKeys, machineLine, mega, mulberry32,
+  planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, stageInput, targetLines, timeRuns, totalLine,
+  type BenchBaseConfig, type BenchMachine, type Ratio, type TargetCheck,
+} from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
 export interface SpcBenchOptions {
@@ -192,7 +189,7 @@ export const SPC_REFERENCE_SLICE_VALUES = 2000;
 /** Runs every measurement and returns the report; prints nothing but `progress` lines. */
 export async function runSpcBench(options: SpcBenchOptions = {}): Promise<SpcBenchReport> {
   const started = performance.now();
-  const machine: BenchMachine = { cpus: availableParallelism(), node: process.version, loadAverageAtStart: loadavg()[0] };
+  const machine: BenchMachine = benchMachine();
   const cfg = resolveConfig(options);
   const say = options.progress ?? ((): void => {});
   say(`data: ${cfg.keys} keys × ${cfg.valuesPerKey} values, in control + injected episodes, seed ${cfg.seed}`);
@@ -203,7 +200,7 @@ export async function runSpcBench(options: SpcBenchOptions = {}): Promise<SpcBen
   const verified = verificationPasses(setup, cfg, ts);
 
   say("single thread: benchmark.js suite (WASM SPC, WASM rolling + SPC, TS reference, TS port + reference)");
-  const suite = runSuite(cfg, [
+  const suite = runSuite("SPC, single thread", cfg, [
     { label: "spc", fn: () => runDirect(setup, "spc", cfg.batchRecords, null) },
     { label: "rollingSpc", fn: () => runDirect(setup, "rolling+spc", cfg.batchRecords, null) },
     { label: "reference", fn: () => runReference(setup.slice, cfg.params, null) },
@@ -284,9 +281,7 @@ export function formatSpcBenchReport(r: SpcBenchReport): string {
   lines.push(`SPC: baseline ${p.baselineN} per key, sigma "${p.sigmaMethod}"${p.sigmaMethod === "mr" ? " (mean moving range / 1.128)" : ""}, ` +
     `CUSUM k ${p.cusumK} h ${p.cusumH}, EWMA λ ${p.ewmaLambda} L ${p.ewmaL}; runs WE4 ${p.we4Run}, N2 ${p.n2Run}, N3 ${p.n3Run}, ` +
     `N4 ${p.n4Run}, N7 ${p.n7Run}, N8 ${p.n8Run}; rolling W = ${r.window}`);
-  const m = r.machine;
-  lines.push(`machine: ${m.cpus} CPUs, Node ${m.node}, load average ${m.loadAverageAtStart.toFixed(2)} before the run` +
-    (m.loadAverageAtStart >= BUSY_LOAD_AVERAGE ? " — other processes were busy: figures are noisy, compare ratios within one run only" : ""));
+  lines.push(machineLine(r.machine));
   lines.push("");
   lines.push(`throughput (samples/s)${" ".repeat(52)}M samples/s   threads  method                 checksum`);
   const row = (x: SpcMeasurement): string =>
@@ -325,67 +320,30 @@ export function formatSpcBenchReport(r: SpcBenchReport): string {
     `${f.we.map((n, i) => `WE${i + 1} ${n}`).join(", ")}; ${f.nelson.map((n, i) => `N${i + 1} ${n}`).join(", ")}; ` +
     `CUSUM alarms ${f.cusumAlarms}, EWMA alarms ${f.ewmaAlarms}`);
   lines.push("");
-  lines.push("ratios");
-  for (const x of r.ratios) lines.push(`  ${x.label.padEnd(72)} ${x.value.toFixed(2).padStart(9)}×`);
+  lines.push(...ratioLines(r.ratios, 72));
   lines.push("");
   const s = r.stateBytes;
   lines.push(`state per key: SPC ${s.spc} bytes; rolling ${s.rollingW64} bytes at W = 64; rolling + SPC ${s.rollingSpcW64} bytes at W = 64` +
     (r.window === 64 ? "" : ` (${s.rollingSpc} bytes at W = ${r.window})`));
   lines.push("");
-  lines.push("targets (informational)");
-  for (const t of r.targets) lines.push(`  ${t.label.padEnd(52)} goal ${t.goal.padEnd(18)} measured ${t.measured.padEnd(20)} ${t.met ? "met" : "NOT MET"}`);
+  lines.push(...targetLines(r.targets, 52, 20));
   lines.push("");
-  lines.push(`total ${r.seconds.toFixed(1)} s; checksum ${c.agree ? "ok" : "MISMATCH"}`);
+  lines.push(totalLine(r.seconds, c.agree));
   return lines.join("\n");
 }
 
 // ---- configuration ----
 
-interface SpcBenchConfig {
-  keys: number;
-  valuesPerKey: number;
-  window: number;
-  smoke: boolean;
-  seed: number;
-  batchRecords: number;
-  groups: number;
+interface SpcBenchConfig extends BenchBaseConfig {
   params: SpcParams;
-  /** benchmark.js seconds per variant. */
-  maxTime: number;
-  minSamples: number;
-  /** Timed pool / engine runs per figure (median reported). */
-  runs: number;
 }
 
-const DEFAULT_GROUPS = 16;
 /** Times are epoch ms; the rolling slope is per second (as the engine's rolling analysis is run). */
 const ROLLING_TIME_SCALE = 1000;
-const ENGINE_PUSH_RECORDS = 8192;
+
 
 function resolveConfig(o: SpcBenchOptions): SpcBenchConfig {
-  const smoke = o.smoke === true;
-  const keys = o.keys ?? (smoke ? SMOKE_BENCH_KEYS : DEFAULT_BENCH_KEYS);
-  const valuesPerKey = o.values ?? (smoke ? SMOKE_BENCH_VALUES : DEFAULT_BENCH_VALUES);
-  const window = o.window ?? DEFAULT_BENCH_WINDOW;
-  const seed = o.seed ?? DEFAULT_BENCH_SEED;
-  const batchRecords = o.batchRecords ?? (smoke ? 1024 : DEFAULT_BENCH_BATCH_RECORDS);
-  positiveInteger("keys", keys, 1 << 20);
-  positiveInteger("values", valuesPerKey, 1 << 30);
-  positiveInteger("window", window, 65_535);
-  positiveInteger("batchRecords", batchRecords, 1 << 20);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ConfigError("seed", `must be an integer in 0..2^32−1, got ${seed}`);
-  return {
-    keys, valuesPerKey, window, smoke, seed, batchRecords,
-    groups: Math.min(DEFAULT_GROUPS, keys),
-    params: { ...SPC_BENCH_PARAMS },
-    maxTime: smoke ? 0.05 : 2,
-    minSamples: smoke ? 1 : 5,
-    runs: smoke ? 3 : 5,
-  };
-}
-
-function positiveInteger(name: string, v: number, max: number): void {
-  if (!Number.isInteger(v) || v < 1 || v > max) throw new ConfigError(name, `must be an integer in 1..${max}, got ${v}`);
+  return { ...resolveBaseConfig(o), params: { ...SPC_BENCH_PARAMS } };
 }
 
 // ---- data ----
@@ -497,21 +455,9 @@ function generateSpcData(keys: number, valuesPerKey: number, seed: number, basel
 }
 
 /** The first `keys` keys' first `valuesPerKey` values, interleaved the same way. */
+
 function sliceOf(data: SpcBenchData, keys: number, valuesPerKey: number): SpcBenchData {
-  const length = keys * valuesPerKey;
-  const out: SpcBenchData = {
-    length, keys, valuesPerKey, episodes: data.episodes,
-    keyOf: new Uint32Array(length), times: new Float64Array(length), values: new Float64Array(length),
-  };
-  for (let v = 0, i = 0; v < valuesPerKey; v++) {
-    for (let k = 0; k < keys; k++, i++) {
-      const r = v * data.keys + k;
-      out.keyOf[i] = k;
-      out.times[i] = data.times[r];
-      out.values[i] = data.values[r];
-    }
-  }
-  return out;
+  return { ...interleavedSlice(data, keys, valuesPerKey), episodes: data.episodes };
 }
 
 // ---- the benchmark's memory layout ----
@@ -545,51 +491,22 @@ interface SpcLayout {
   pages: number;
 }
 
-const RESERVED_BYTES = 65_536;
-const PAGE_BYTES = 65_536;
 
 function planLayout(keys: number, groups: number, valuesPerKey: number, spcBytes: number, rollingBytes: number, outRowsMax: number): SpcLayout {
-  const regions: GroupRegion[] = [];
   const rollingSpcStride = rollingBytes + spcBytes;
-  let at = RESERVED_BYTES;
-  for (let g = 0; g < groups; g++) {
-    const groupKeys = Math.ceil((keys - g) / groups);
-    const records = groupKeys * valuesPerKey;
-    const spcState = at;
+  const planned = planGroups<GroupRegion>(keys, groups, valuesPerKey, (spcState, groupKeys, records) => {
     const rollingSpcState = align64(spcState + groupKeys * spcBytes);
     const slots = align64(rollingSpcState + groupKeys * rollingSpcStride);
     const times = align64(slots + records * 4);
     const values = align64(times + records * 8);
     const rollingOut = align64(values + records * 8);
     const spcOut = align64(rollingOut + outRowsMax * ROLLING_OUT_FIELDS * 8);
-    at = align64(spcOut + outRowsMax * SPC_OUT_FIELDS * 8);
-    regions.push({ keys: groupKeys, records, spcState, rollingSpcState, slots, times, values, rollingOut, spcOut });
-  }
-  const pages = Math.ceil(at / PAGE_BYTES);
-  if (pages > KERNEL_MEMORY_PAGES_MAX) {
-    throw new ConfigError("keys × values", `${keys} keys × ${valuesPerKey} values need ${pages} pages of kernel memory, ` +
-      `more than the module's ${KERNEL_MEMORY_PAGES_MAX}; lower --keys or --values`);
-  }
-  return { spcStride: spcBytes, rollingBytes, rollingSpcStride, groups: regions, totalBytes: pages * PAGE_BYTES, pages };
-}
-
-function align64(n: number): number {
-  return Math.ceil(n / 64) * 64;
-}
-
-function stageInput(buffer: ArrayBuffer | SharedArrayBuffer, layout: SpcLayout, data: SpcBenchData): void {
-  const u32 = new Uint32Array(buffer);
-  const f64 = new Float64Array(buffer);
-  const G = layout.groups.length;
-  const cursor = new Uint32Array(G);
-  for (let r = 0; r < data.length; r++) {
-    const k = data.keyOf[r];
-    const region = layout.groups[k % G];
-    const i = cursor[k % G]++;
-    u32[(region.slots >>> 2) + i] = Math.floor(k / G);
-    f64[(region.times >>> 3) + i] = data.times[r];
-    f64[(region.values >>> 3) + i] = data.values[r];
-  }
+    return {
+      region: { keys: groupKeys, records, spcState, rollingSpcState, slots, times, values, rollingOut, spcOut },
+      end: align64(spcOut + outRowsMax * SPC_OUT_FIELDS * 8),
+    };
+  });
+  return { spcStride: spcBytes, rollingBytes, rollingSpcStride, ...planned };
 }
 
 // ---- setup ----
@@ -626,12 +543,12 @@ function prepare(cfg: SpcBenchConfig): SpcSetup {
   const layout = planLayout(cfg.keys, cfg.groups, cfg.valuesPerKey, spcBytes, rollingBytes, cfg.batchRecords);
   const memory = createSharedMemory(layout.pages);
   const kernels = instantiateKernels(memory);
-  stageInput(memory.buffer, layout, data);
+  stageInput(memory.buffer, layout.groups, data);
 
   const slice = sliceOf(data, Math.min(SPC_REFERENCE_SLICE_KEYS, cfg.keys), Math.min(SPC_REFERENCE_SLICE_VALUES, cfg.valuesPerKey));
   const sliceLayout = planLayout(slice.keys, 1, slice.valuesPerKey, spcBytes, rollingBytes, cfg.batchRecords);
   const tsBuffer = new ArrayBuffer(sliceLayout.totalBytes);
-  stageInput(tsBuffer, sliceLayout, slice);
+  stageInput(tsBuffer, sliceLayout.groups, slice);
   const tsSlice: TsSlice = {
     data: slice, layout: sliceLayout, port: new RollingIncremental(tsBuffer),
     f64: new Float64Array(tsBuffer), u32: new Uint32Array(tsBuffer),
@@ -1008,53 +925,7 @@ function verificationPasses(setup: SpcSetup, cfg: SpcBenchConfig, ts: ReferenceR
 
 // ---- single-thread suite ----
 
-interface SuiteEntry {
-  label: string;
-  /** One operation; returns its result so nothing looks dead to the JIT. */
-  fn: () => unknown;
-}
-
-interface SuiteResult {
-  hz: number;
-  rme: number;
-}
-
-function runSuite(cfg: SpcBenchConfig, entries: SuiteEntry[], say: (line: string) => void): Record<string, SuiteResult> {
-  const suite = new Benchmark.Suite("SPC, single thread");
-  const benches = entries.map((e) => new Benchmark(e.label, e.fn, { maxTime: cfg.maxTime, minSamples: cfg.minSamples }));
-  for (const b of benches) suite.push(b);
-  suite.on("cycle", (event: Benchmark.Event) => say(`  ${String(event.target)}`));
-  suite.run({ async: false });
-  const results: Record<string, SuiteResult> = {};
-  for (const b of benches) {
-    // benchmark.js records a thrown error on the benchmark and carries on; a benchmark that failed has no figure.
-    if (b.error !== undefined) throw new Error(`benchmark "${b.name}" failed: ${b.error.message}`, { cause: b.error });
-    results[b.name ?? ""] = { hz: b.hz, rme: b.stats.rme };
-  }
-  return results;
-}
-
-function fromSuite(r: SuiteResult, label: string, samplesPerOp: number, checksum: SpcChecksum): SpcMeasurement {
-  return { label, threads: 1, samples: samplesPerOp, samplesPerSecond: r.hz * samplesPerOp, method: `benchmark.js ±${r.rme.toFixed(1)}%`, checksum };
-}
-
 // ---- pool and engine ----
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function timeRuns(runs: number, samples: number, run: () => Promise<void>): Promise<number> {
-  const rates: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await run();
-    rates.push(samples / ((performance.now() - t0) / 1000));
-  }
-  return median(rates);
-}
 
 async function measurePool(setup: SpcSetup, cfg: SpcBenchConfig, variant: Variant, workers: number): Promise<SpcMeasurement> {
   const executor = createKernelExecutor(setup.memory, workers, setup.layout.groups.length);
@@ -1110,25 +981,8 @@ async function measureEngine(data: SpcBenchData, cfg: SpcBenchConfig): Promise<S
     },
   });
   try {
-    for (let k = 0; k < cfg.keys; k++) {
-      const id = engine.internKey(`bench-key-${k}`);
-      if (id !== k) throw new Error(`engine gave key ${k} id ${id}; the benchmark's key ids assume interning order`);
-    }
-    const positions = new Float64Array(ENGINE_PUSH_RECORDS);
-    const pass = async (): Promise<void> => {
-      for (let first = 0; first < data.length; first += ENGINE_PUSH_RECORDS) {
-        const last = Math.min(data.length, first + ENGINE_PUSH_RECORDS);
-        const batch: RecordBatch = {
-          length: last - first,
-          keyIds: data.keyOf.subarray(first, last),
-          times: data.times.subarray(first, last),
-          values: data.values.subarray(first, last),
-          positions,
-        };
-        await engine.push(batch);
-      }
-      await engine.flush();
-    };
+    internBenchKeys(engine, cfg.keys);
+    const pass = enginePass(engine, data);
     await pass();
     const checksum = tally.checksum();
     tally = null;
@@ -1173,13 +1027,4 @@ function checkTargets(r: SpcBenchReport): TargetCheck[] {
       met: both2.samplesPerSecond >= TARGET_ROLLING_SPC_SAMPLES_PER_SECOND_2W,
     },
   ];
-}
-
-function relativeDifference(a: number, b: number): number {
-  if (a === b) return 0;
-  return Math.abs(a - b) / Math.max(Math.abs(a), Math.abs(b));
-}
-
-function mega(perSecond: number): string {
-  return (perSecond / 1e6).toFixed(2);
 }
