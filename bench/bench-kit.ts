@@ -115,6 +115,10 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
+/** Record times: epoch ms from this origin, a record per key every {@link SAMPLE_INTERVAL_MS}. */
+export const TIME_ORIGIN_MS = 1_700_000_000_000;
+export const SAMPLE_INTERVAL_MS = 100;
+
 /** Records interleaved across keys: record v·keys + k is key k's v-th. */
 export interface InterleavedData {
   length: number;

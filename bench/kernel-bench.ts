@@ -27,8 +27,8 @@ import { rollingKernel } from "../operators/rolling.js";
 import { RollingReference } from "../test/reference/rolling-reference.js";
 import {
   align64, benchMachine, ENGINE_PUSH_RECORDS, enginePass, fromSuite, interleavedSlice, internBenchKeys, machineLine, mega, mulberry32,
-  NeumaierSum, planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, stageInput, targetLines, timeRuns,
-  totalLine, type BenchBaseConfig, type BenchMachine, type InterleavedData, type Ratio, type TargetCheck,
+  NeumaierSum, planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, SAMPLE_INTERVAL_MS, stageInput, targetLines,
+  TIME_ORIGIN_MS, timeRuns, totalLine, type BenchBaseConfig, type BenchMachine, type InterleavedData, type Ratio, type TargetCheck,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
@@ -287,9 +287,6 @@ function resolveConfig(o: KernelBenchOptions): BenchConfig {
 // ---- data ----
 
 type BenchData = InterleavedData;
-
-const TIME_ORIGIN_MS = 1_700_000_000_000;
-const SAMPLE_INTERVAL_MS = 100;
 
 /** Per key: a level in [20, 100), a random walk (step σ 0.05) and reading noise (σ 0.5). */
 function generateData(keys: number, valuesPerKey: number, seed: number): BenchData {

@@ -35,7 +35,7 @@ import { SpcReference } from "../test/reference/spc-reference.js";
 import {
   align64, benchMachine, ENGINE_PUSH_RECORDS, enginePass, fromSuite, interleavedSlice, internBenchKeys, machineLine, mega, mulberry32,
   planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, stageInput, targetLines, timeRuns, totalLine,
-  type BenchBaseConfig, type BenchMachine, type Ratio, type TargetCheck,
+  SAMPLE_INTERVAL_MS, TIME_ORIGIN_MS, type BenchBaseConfig, type BenchMachine, type InterleavedData, type Ratio, type TargetCheck,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
@@ -341,26 +341,16 @@ interface SpcBenchConfig extends BenchBaseConfig {
 /** Times are epoch ms; the rolling slope is per second (as the engine's rolling analysis is run). */
 const ROLLING_TIME_SCALE = 1000;
 
-
 function resolveConfig(o: SpcBenchOptions): SpcBenchConfig {
   return { ...resolveBaseConfig(o), params: { ...SPC_BENCH_PARAMS } };
 }
 
 // ---- data ----
 
-interface SpcBenchData {
-  length: number;
-  keys: number;
-  valuesPerKey: number;
-  /** Key of each record; record v·keys + k is key k's v-th. */
-  keyOf: Uint32Array;
-  times: Float64Array;
-  values: Float64Array;
+interface SpcBenchData extends InterleavedData {
   episodes: InjectedEpisodes;
 }
 
-const TIME_ORIGIN_MS = 1_700_000_000_000;
-const SAMPLE_INTERVAL_MS = 100;
 /** Probability that an episode starts at a given record of a key that is in control and past its baseline. */
 const EPISODE_START_PROBABILITY = 1 / 2000;
 const EPISODE_NONE = 0;
