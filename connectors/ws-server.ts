@@ -42,9 +42,10 @@
  *   `wsSendBufferBytesMax` the token's policy applies: `disconnect` (close code 4001) or `sample`
  *   (every subscription becomes paced at `wsSampledRatePerSec`, latest message per topic, until the
  *   buffer has stayed empty for `wsRecoverAfterMs`). Both are counted in
- *   `linewatch_ws_slow_subscribers_total{action}`. uWS's own cap (`maxBackpressure`) is twice the
- *   limit, so a burst between two checks is held rather than silently skipped; past that cap uWS
- *   skips the socket (the gap is visible, not counted).
+ *   `linewatch_ws_slow_subscribers_total{action}`. uWS's own cap (`maxBackpressure`) is eight times
+ *   the limit, so the bursts between two checks are held rather than silently skipped even when a
+ *   loaded machine runs the check late; the per-subscriber memory stays bounded by that cap. Past
+ *   it uWS skips the socket (the gap is visible, not counted).
  *
  * `publish(topic, data)` takes `data` by reference: for paced subscribers it is serialised later,
  * so the caller must not mutate it after publishing. It must be JSON-able (for JSON clients) and
@@ -163,6 +164,9 @@ export interface AccessCounters {
 }
 
 /** The subscribers and topics of one server; the engine calls {@link WsHub.publish}. */
+/** uWS's hard send-buffer cap, in units of wsSendBufferBytesMax (see the header). */
+export const WS_HARD_CAP_FACTOR = 8;
+
 export class WsHub {
   private readonly topics = new Map<string, TopicState>();
   private readonly subscribers = new Set<Subscriber>();
@@ -192,7 +196,7 @@ export class WsHub {
   ) {
     app.ws<Subscriber>("/ws", {
       maxPayloadLength: o.wsClientMessageBytesMax,
-      maxBackpressure: 2 * o.wsSendBufferBytesMax,
+      maxBackpressure: WS_HARD_CAP_FACTOR * o.wsSendBufferBytesMax,
       closeOnBackpressureLimit: 0,
       idleTimeout: o.wsIdleTimeoutSeconds,
       sendPingsAutomatically: true,

@@ -74,10 +74,11 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
 
     await outputs.close();
     ws.close();
-    // Only the subscribed machine's records, in sequence.
+    // Only the subscribed machine's records, in sequence (a client that falls behind a burst is
+    // sampled down; what it misses shows as a gap in the per-topic seq, never as disorder).
     expect(got.length).toBeGreaterThan(0);
     expect(got.every((m) => m.topic === "machine/M-001" && m.data.key.startsWith("M-001/"))).toBe(true);
-    expect(got.map((m) => m.seq)).toEqual(got.map((_, i) => got[0].seq + i));
+    expect(got.every((m, i) => i === 0 || m.seq > got[i - 1].seq)).toBe(true);
 
     // ClickHouse: every record once in the readings and the scores (FINAL: no duplicates).
     const count = async (sql: string) => Number((await ch.query(sql)).trim());

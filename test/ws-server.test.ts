@@ -216,9 +216,9 @@ describe("ws server", () => {
     expect(sampled.length).toBeGreaterThan(0);
     const m = await scrape(s);
     expect(sample(m, 'linewatch_ws_slow_subscribers_total{action="sampled"}')).toBe(1);
-    // What the slow client did not get is counted — except what uWS skipped at its hard cap
-    // (2 × wsSendBufferBytesMax) inside one synchronous burst before the check ran: at most that
-    // burst (200 messages here), visible only as the gap before the notice.
+    // What the slow client did not get is counted — except what uWS would skip at its hard cap
+    // (8 × wsSendBufferBytesMax, 2 MiB here: ten of these 200-message bursts) before a late check
+    // ran: at most one burst, visible only as the gap before the notice.
     const notGot = total - streamed.length - sampled.length;
     const counted = sample(m, 'linewatch_ws_dropped_total{reason="slow"}');
     expect(counted).toBeLessThanOrEqual(notGot);
