@@ -15,6 +15,7 @@ import type { SpcAlertEvent } from "../../operators/spc-alerts.js";
 import type { SpcLimitsChange } from "../../operators/spc.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
+import { applyConfigSources } from "./config-file.js";
 
 interface RunFlags extends AnalysisFlags {
   seed: number;
@@ -98,7 +99,10 @@ export function runCommand(): Command {
       "--limits-control <file>",
       'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
     );
-  return addAnalysisFlags(command, "rolling,spc").action(async (flags: RunFlags) => {
+  command.option("--config <file>", "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)");
+  return addAnalysisFlags(command, "rolling,spc").action(async (_flags: RunFlags, cmd: Command) => {
+    applyConfigSources(cmd);
+    const flags = cmd.opts<RunFlags>();
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
     if (!(speed > 0)) throw new ConfigError("--speed", `must be a positive number or "max", got "${flags.speed}"`);
     const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
