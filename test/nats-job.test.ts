@@ -112,12 +112,12 @@ function finalEwma(scores: Score[]): Map<string, { ewma: number; last: number }>
   return out;
 }
 
-async function until(what: string, cond: () => boolean, timeoutMs: number, poll?: () => Promise<unknown>): Promise<void> {
+async function until(what: string | (() => string), cond: () => boolean, timeoutMs: number, poll?: () => Promise<unknown>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (poll !== undefined) await poll();
     if (cond()) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === "string" ? what : what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -263,7 +263,7 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - the server restarts
     });
     await until("some records processed", () => progress.recordsOut >= 3000, 60_000);
     await server.restart();
-    await until("every record to be processed", () => progress.recordsOut >= 24_000, 180_000);
+    await until(() => `every record to be processed (so far ${progress.recordsOut}, checkpoints ${progress.checkpoints})`, () => progress.recordsOut >= 24_000, 180_000);
     stop();
     const result = await job;
     // Records fetched before the restart and not yet acknowledged come again; they are skipped.

@@ -61,7 +61,7 @@ export interface NatsServer {
   url: string;
   port: number;
   storeDir: string;
-  /** Stops the server (SIGTERM, then SIGKILL after 5 s). */
+  /** Stops the server (SIGTERM, then SIGKILL after 30 s). */
   stop(): Promise<void>;
   /** Stops and starts it again on the same port and store (JetStream state survives). */
   restart(): Promise<void>;
@@ -90,7 +90,8 @@ export async function startNatsServer(extraArgs: string[] = []): Promise<NatsSer
     const proc = child;
     if (proc === null || proc.exitCode !== null) return;
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 5000);
+      // A JetStream server flushes its store on SIGTERM; killing it early could lose acknowledged messages.
+      const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
       proc.once("exit", () => {
         clearTimeout(timer);
         resolve();
