@@ -11,6 +11,7 @@
  * and stops the servers. A missing server binary is said and the demo runs without it (no NATS:
  * nothing to demonstrate, exit 2).
  */
+import { terminate } from "../../connectors/child-process.js";
 import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/clickhouse-local-config.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -297,17 +298,7 @@ function spawnServer(name: string, command: string, args: string[], cwd: string)
   const killOnExit = (): void => void proc.kill("SIGKILL");
   process.once("exit", killOnExit);
   proc.once("exit", () => process.off("exit", killOnExit));
-  const stop = async (): Promise<void> => {
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    await new Promise<void>((done) => {
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-      proc.once("exit", () => {
-        clearTimeout(timer);
-        done();
-      });
-      proc.kill("SIGTERM");
-    });
-  };
+  const stop = (): Promise<void> => terminate(proc, 15_000);
   proc.unref();
   void name;
   return { proc, output: () => output, stop };

@@ -9,6 +9,7 @@
  * `<yandex>` as the root element (current servers still accept it), one `<listen_host>`
  * 127.0.0.1 (no ::1: containers without IPv6), small caches (the defaults reserve GBs).
  */
+import { terminate } from "../../connectors/child-process.js";
 import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/clickhouse-local-config.js";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -76,15 +77,8 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
 
   const stop = async (): Promise<void> => {
     const proc = child;
-    if (proc === null || proc.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 15_000);
-      proc.once("exit", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      proc.kill("SIGTERM");
-    });
+    if (proc === null) return;
+    await terminate(proc, 15_000);
     child = null;
   };
 

@@ -9,6 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
+import { terminate } from "../../connectors/child-process.js";
 import { join } from "node:path";
 
 /** True when `command` is on PATH; otherwise prints why the dependent tests are skipped. */
@@ -88,16 +89,9 @@ export async function startNatsServer(extraArgs: string[] = []): Promise<NatsSer
   };
   const stop = async (): Promise<void> => {
     const proc = child;
-    if (proc === null || proc.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      // A JetStream server flushes its store on SIGTERM; killing it early could lose acknowledged messages.
-      const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
-      proc.once("exit", () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      proc.kill("SIGTERM");
-    });
+    if (proc === null) return;
+    // A JetStream server flushes its store on SIGTERM; killing it early could lose acknowledged messages.
+    await terminate(proc, 30_000);
     child = null;
   };
   await start();
