@@ -152,25 +152,26 @@ export class TextStreamWriter {
   }
 }
 
-/** One JSON object per line, fields in {@link SENSOR_RECORD_FIELDS} order. */
-export class NdjsonRecordWriter implements RecordWriter {
-  readonly format = 'ndjson';
-  private readonly text: TextStreamWriter;
+/** Writes each record as the line its subclass formats, counting them; the stream handling is shared. */
+abstract class LineRecordWriter implements RecordWriter {
+  abstract readonly format: RecordFormat;
+  protected readonly text: TextStreamWriter;
   private readonly digits: number;
   private count = 0;
 
-  constructor(stream: Writable, options: Partial<RecordWriterOptions> = {}) {
+  constructor(stream: Writable, options: Partial<RecordWriterOptions>) {
     this.digits = checkDigits(options.significantDigits ?? DEFAULT_RECORD_WRITER_OPTIONS.significantDigits);
     this.text = new TextStreamWriter(stream, options);
   }
+
+  protected abstract formatLine(record: SensorRecord, digits: number): string;
 
   get recordsWritten(): number {
     return this.count;
   }
 
   write(record: SensorRecord): Promise<void> {
-    const line = formatNdjsonRecord(record, this.digits);
-    const done = this.text.write(line);
+    const done = this.text.write(this.formatLine(record, this.digits));
     this.count++;
     return done;
   }
@@ -184,39 +185,33 @@ export class NdjsonRecordWriter implements RecordWriter {
   }
 }
 
-/** RFC 4180 CSV with a header line (unless `header: false`), LF line ends. */
-export class CsvRecordWriter implements RecordWriter {
-  readonly format = 'csv';
-  private readonly text: TextStreamWriter;
-  private readonly digits: number;
-  private count = 0;
+/** One JSON object per line, fields in {@link SENSOR_RECORD_FIELDS} order. */
+export class NdjsonRecordWriter extends LineRecordWriter {
+  readonly format = 'ndjson';
 
   constructor(stream: Writable, options: Partial<RecordWriterOptions> = {}) {
-    this.digits = checkDigits(options.significantDigits ?? DEFAULT_RECORD_WRITER_OPTIONS.significantDigits);
-    this.text = new TextStreamWriter(stream, options);
+    super(stream, options);
+  }
+
+  protected formatLine(record: SensorRecord, digits: number): string {
+    return formatNdjsonRecord(record, digits);
+  }
+}
+
+/** RFC 4180 CSV with a header line (unless `header: false`), LF line ends. */
+export class CsvRecordWriter extends LineRecordWriter {
+  readonly format = 'csv';
+
+  constructor(stream: Writable, options: Partial<RecordWriterOptions> = {}) {
+    super(stream, options);
     if (options.header ?? DEFAULT_RECORD_WRITER_OPTIONS.header) {
       // A stream failure here is kept by the TextStreamWriter and raised by the next write or end.
       this.text.write(CSV_HEADER + '\n').catch(() => undefined);
     }
   }
 
-  get recordsWritten(): number {
-    return this.count;
-  }
-
-  write(record: SensorRecord): Promise<void> {
-    const line = formatCsvRecord(record, this.digits);
-    const done = this.text.write(line);
-    this.count++;
-    return done;
-  }
-
-  flush(): Promise<void> {
-    return this.text.flush();
-  }
-
-  end(): Promise<void> {
-    return this.text.end();
+  protected formatLine(record: SensorRecord, digits: number): string {
+    return formatCsvRecord(record, digits);
   }
 }
 
