@@ -29,7 +29,7 @@ import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { NatsInput, type InputCounts } from "../connectors/nats-input.js";
-import type { RecordAnalysis, RowContext } from "../operators/analysis.js";
+import { observeRecord, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
 
 export interface NatsJobOptions {
@@ -105,6 +105,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   const keyParts: Array<[string, string]> = [];
   const keyNames: string[] = [];
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
+  const rows: Float64Array[] = o.analyses.map(() => new Float64Array(0));
   const outputs = o.outputs?.active ? o.outputs : undefined;
   const wantMembers = o.publishScores || outputs !== undefined;
   const partitionOfKey: number[] = [];
@@ -124,18 +125,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
         for (let i = 0; i < chunk.length; i++) {
           const keyId = chunk.keyIds[i];
           const [machine, sensor] = keyParts[keyId];
-          let members = "";
-          for (let k = 0; k < o.analyses.length; k++) {
-            const f = chunk.outFields[k];
-            const row = chunk.outs[k].subarray(i * f, (i + 1) * f);
-            ctx.keyId = keyId;
-            ctx.key = keyNames[keyId];
-            ctx.position = chunk.positions[i];
-            ctx.time = chunk.times[i];
-            ctx.value = chunk.values[i];
-            o.analyses[k].observe?.(row, ctx);
-            if (wantMembers) members += `,${o.analyses[k].rowJson(row)}`;
-          }
+          const members = observeRecord(o.analyses, chunk, i, keyNames[keyId], ctx, rows, wantMembers);
           counts.out++;
           if (outputs !== undefined) {
             outputs.record({

@@ -12,7 +12,7 @@ import { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
 import { FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { readTable, type TableHeader, type TableRow } from "../connectors/table-reader.js";
-import type { RecordAnalysis, RecordInput, RowContext } from "../operators/analysis.js";
+import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext } from "../operators/analysis.js";
 
 export interface ReplayOptions {
   input: string;
@@ -84,20 +84,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         for (let i = 0; i < chunk.length; i++) {
           const position = chunk.positions[i];
           const payload = payloadBytes > 0 ? chunk.payload.subarray(i * payloadBytes, (i + 1) * payloadBytes) : undefined;
-          for (let k = 0; k < analyses.length; k++) {
-            const f = chunk.outFields[k];
-            rows[k] = chunk.outs[k].subarray(i * f, (i + 1) * f);
-            const observe = analyses[k].observe;
-            if (observe !== undefined) {
-              const keyId = chunk.keyIds[i];
-              ctx.keyId = keyId;
-              ctx.key = keyNames[keyId];
-              ctx.position = position;
-              ctx.time = chunk.times[i];
-              ctx.value = chunk.values[i];
-              observe(rows[k], ctx, payload);
-            }
-          }
+          observeRecord(analyses, chunk, i, keyNames[chunk.keyIds[i]], ctx, rows, false, payload);
           lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0, payload);
         }
       },

@@ -13,7 +13,7 @@ import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-engine.js";
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
 import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SensorKey, type SimulatorOptions } from "../connectors/simulator.js";
-import type { RecordAnalysis, RowContext } from "../operators/analysis.js";
+import { observeRecord, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
 import type { SpcLimitsChange } from "../operators/spc.js";
 import { applySpcLimitsChange } from "../operators/spc.js";
@@ -99,18 +99,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       onOutput(chunk: OutputChunk) {
         for (let i = 0; i < chunk.length; i++) {
           const keyId = chunk.keyIds[i];
-          let members = "";
-          for (let k = 0; k < analyses.length; k++) {
-            const f = chunk.outFields[k];
-            rows[k] = chunk.outs[k].subarray(i * f, (i + 1) * f);
-            ctx.keyId = keyId;
-            ctx.key = keyNames[keyId];
-            ctx.position = chunk.positions[i];
-            ctx.time = chunk.times[i];
-            ctx.value = chunk.values[i];
-            analyses[k].observe?.(rows[k], ctx);
-            if (wantMembers) members += `,${analyses[k].rowJson(rows[k])}`;
-          }
+          const members = observeRecord(analyses, chunk, i, keyNames[keyId], ctx, rows, wantMembers);
           if (rollingIndex >= 0 && Math.abs(rows[rollingIndex][8]) >= o.zAlarm) anomalies++;
           if (outputs !== undefined) {
             const parts = keyNames[keyId].split("/");

@@ -3,7 +3,7 @@
  * does with rows as they complete (events, counters). Replay and the run job merge the members
  * of every analysis of a record into one line.
  */
-import type { StreamEngine, StreamKernel } from "../engine/stream-engine.js";
+import type { OutputChunk, StreamEngine, StreamKernel } from "../engine/stream-engine.js";
 import type { TableRow } from "../connectors/table-reader.js";
 
 /** One record's context for `observe`: reused from row to row, so read it during the call only. */
@@ -53,4 +53,28 @@ export interface RecordAnalysis {
   start?(engine: StreamEngine): void;
   /** Called when the run ends. */
   stop?(): void;
+}
+
+/**
+ * Record `i` of a finished chunk through every analysis, in order: sets `rows[k]` to analysis k's
+ * output row, lets each observe it (with the shared `ctx`, filled once here), and returns their
+ * merged JSON members (",a,b", the form the scores lines take) when `wantMembers`, else "".
+ */
+export function observeRecord(
+  analyses: readonly RecordAnalysis[], chunk: OutputChunk, i: number, key: string, ctx: RowContext, rows: Float64Array[],
+  wantMembers: boolean, payload?: Uint8Array,
+): string {
+  ctx.keyId = chunk.keyIds[i];
+  ctx.key = key;
+  ctx.position = chunk.positions[i];
+  ctx.time = chunk.times[i];
+  ctx.value = chunk.values[i];
+  let members = "";
+  for (let k = 0; k < analyses.length; k++) {
+    const f = chunk.outFields[k];
+    rows[k] = chunk.outs[k].subarray(i * f, (i + 1) * f);
+    analyses[k].observe?.(rows[k], ctx, payload);
+    if (wantMembers) members += `,${analyses[k].rowJson(rows[k])}`;
+  }
+  return members;
 }
