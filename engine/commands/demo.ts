@@ -11,6 +11,7 @@
  * and stops the servers. A missing server binary is said and the demo runs without it (no NATS:
  * nothing to demonstrate, exit 2).
  */
+import { AlertRouter } from "../alert-router.js";
 import { terminate } from "../../connectors/child-process.js";
 import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/clickhouse-local-config.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -123,22 +124,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     const out = outputs;
 
     const alertNc = await connect({ servers: nats.url, name: "linewatch-demo-alerts" });
-    const enc = new TextEncoder();
-    let alerts = 0;
-    const analyses = analysesFromFlags(flags, {
-      timeUnit: "ms",
-      defaultWindow: 64,
-      keyParts: ["machine_id", "sensor_type"],
-      onAlert: (event) => {
-        alerts++;
-        out.alert(event);
-        if (event.state === "open" && event.severity === "high") {
-          process.stdout.write(`ALERT ${event.rule} ${event.key} ${new Date(event.opened_at).toISOString()}: ${event.description} (limits v${event.limits_version})\n`);
-        }
-        const [machine, sensor] = event.key.split("/");
-        alertNc.publish(`lw.${SITE}.alert.${machine}.${sensor ?? "all"}`, enc.encode(JSON.stringify(event)));
-      },
-    });
+    const alerts = new AlertRouter({ outputs: out, nats: { nc: alertNc, site: SITE, format: "json" }, console: process.stdout });
+    const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route });
 
     const simulator = new StoppableSimulator({
       seed: flags.seed, machines: flags.machines, sensorTypes: SENSOR_TYPES, rateHz: flags.rate, faultRate: flags.faultRate, startTime: Date.now(),
@@ -190,7 +177,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     await alertNc.drain().catch(() => undefined);
     for (const a of analyses) for (const note of a.notes?.() ?? []) log(note);
     log(
-      `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, SPC alert events ${alerts}, ` +
+      `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, SPC alert events ${alerts.count}, ` +
         `dead-lettered ${result.input.deadLettered}, checkpoints ${result.checkpoints}`,
     );
     if (clickhouseUrl !== undefined) {

@@ -6,12 +6,11 @@ import { ConfigError } from "../errors.js";
 import { DEFAULT_WORKERS } from "../kernel-pool.js";
 import { runJob } from "../run-job.js";
 import { Outputs } from "../outputs.js";
+import { AlertRouter } from "../alert-router.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../nats-job.js";
 import { connect } from "nats";
-import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "../../connectors/rotating-file-sink.js";
 import { SENSOR_SPECS, SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
-import type { SpcAlertEvent } from "../../operators/spc-alerts.js";
 import type { SpcLimitsChange } from "../../operators/spc.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
@@ -112,15 +111,8 @@ export function runCommand(): Command {
       healthIntervalMs: 10_000,
       log: (line) => process.stderr.write(`linewatch: ${line}\n`),
     });
-    let alerts = 0;
-    const onAlert = (event: SpcAlertEvent): void => {
-      alerts++;
-      outputs.alert(event);
-      void alertsFile.write(JSON.stringify(event) + "\n");
-      if (event.state === "open" && event.severity === "high") {
-        process.stdout.write(`ALERT ${event.rule} ${event.key} ${new Date(event.opened_at).toISOString()}: ${event.description} (limits v${event.limits_version})\n`);
-      }
-    };
+    const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
+    const onAlert = alerts.route;
     if (flags.nats !== undefined) {
       try {
         await runOnNats(flags, alertsFile, outputs);
@@ -161,7 +153,7 @@ export function runCommand(): Command {
       outPath,
       fileBytesMax: flags.fileBytesMax,
       zAlarm: flags.zAlarm,
-      alertsRaised: () => alerts,
+      alertsRaised: () => alerts.count,
       outputs,
       limitsChanges: flags.limitsControl === undefined ? undefined : watchLimitsFile(flags.limitsControl),
       flushIntervalMs: parseDuration(flags.flushInterval),
@@ -180,21 +172,8 @@ export function runCommand(): Command {
 /** `linewatch run --nats`: the NATS job, with alerts published on lw.<site>.alert.<machine>.<sensor> and written to the alerts file. */
 async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs: Outputs): Promise<void> {
   const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
-  const enc = new TextEncoder();
-  let alerts = 0;
-  const analyses = analysesFromFlags(flags, {
-    timeUnit: "ms",
-    defaultWindow: 64,
-    keyParts: ["machine_id", "sensor_type"],
-    onAlert: (event) => {
-      alerts++;
-      outputs.alert(event);
-      const line = JSON.stringify(event);
-      void alertsFile.write(line + "\n");
-      const [machine, sensor] = event.key.split("/");
-      nc.publish(`lw.${flags.site}.alert.${machine}.${sensor ?? "all"}`, flags.outputFormat === "msgpack" ? encodeMsgpack(event) : enc.encode(line));
-    },
-  });
+  const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
+  const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route });
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
   for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onStop);
@@ -233,7 +212,7 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs:
   await alertsFile.close();
   process.stderr.write(
     `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
-      `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts}\n`,
+      `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts.count}\n`,
   );
 }
 
