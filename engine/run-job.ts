@@ -1,10 +1,11 @@
 /**
- * The main job of `linewatch run`: the plant simulator → the analyses (rolling statistics, SPC)
- * on the worker pool → an NDJSON file of scores, alert events, and a live console summary.
+ * The main job of `linewatch run`: a reading source (the plant simulator, or a C-MAPSS fleet
+ * replay) → the analyses (rolling statistics, SPC) on the worker pool → an NDJSON file of scores,
+ * alert events, and a live console summary.
  *
- * Pacing: at `speed` 1 the simulator emits readings as their timestamps come due on the wall
- * clock (a live plant); at `speed` N, N times faster; `speed` Infinity as fast as the pool takes
- * them, which is how the console's throughput shows what the engine can do here.
+ * Pacing: at `speed` 1 the source emits readings as their timestamps come due on the wall clock
+ * (a live plant); at `speed` N, N times faster; `speed` Infinity as fast as the pool takes them,
+ * which is how the console's throughput shows what the engine can do here.
  */
 import type { Writable } from "node:stream";
 import { allocateBatch } from "./batch.js";
@@ -12,14 +13,69 @@ import { LineBuffer } from "./line-buffer.js";
 import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-engine.js";
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
-import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SensorKey, type SimulatorOptions } from "../connectors/simulator.js";
+import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SimulatorOptions } from "../connectors/simulator.js";
 import { observeRecord, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
 import type { SpcLimitsChange } from "../operators/spc.js";
 import { applySpcLimitsChange } from "../operators/spc.js";
 
+/**
+ * What the run job reads: readings of a fixed set of sensors, in event-time order, as columns.
+ * The plant simulator ({@link simulatorSource}) and the C-MAPSS fleet (connectors/cmapss-source.ts)
+ * are the two; the job needs nothing else from them.
+ */
+export interface ReadingSource {
+  /** For the metrics' `source` label. */
+  readonly name: string;
+  /** Operating mode names, indexed by the columns' `modes` codes. */
+  readonly modes: readonly string[];
+  /** The sensors; a column's `keyIndex` indexes this list. */
+  keys(): readonly SourceKey[];
+  /** True once every reading has been read. */
+  readonly done: boolean;
+  /** Readings whose event time is at most `eventMs` after the first reading's (pacing). */
+  readingsDueBy(eventMs: number): number;
+  /** The next up to `max` readings; the columns may be reused by the next call. */
+  nextColumns(max: number): SourceColumns;
+  /** Faults injected since the last call (a simulator's ground truth), for the summary. */
+  drainFaults?(): number;
+}
+
+export interface SourceKey {
+  machine_id: string;
+  sensor_type: string;
+  sensor_unit: string;
+}
+
+export interface SourceColumns {
+  length: number;
+  keyIndex: Uint32Array;
+  times: Float64Array;
+  values: Float64Array;
+  modes: Uint8Array;
+}
+
+/** The plant simulator as a reading source: `rateHz` readings per sensor per second of event time. */
+export function simulatorSource(options: Partial<SimulatorOptions>): ReadingSource {
+  const simulator = new PlantSimulator(options);
+  const perMs = (simulator.keys().length * simulator.options.rateHz) / 1000;
+  return {
+    name: "simulator",
+    modes: OPERATING_MODES,
+    keys: () => simulator.keys(),
+    get done() {
+      return simulator.done;
+    },
+    readingsDueBy: (eventMs) => Math.floor(eventMs * perMs),
+    nextColumns: (max) => simulator.nextColumns(max),
+    drainFaults: () => simulator.drainLabels().length,
+  };
+}
+
 export interface RunJobOptions {
-  simulator: Partial<SimulatorOptions>;
+  /** Where readings come from; default: the plant simulator with `simulator`'s options. */
+  source?: ReadingSource;
+  simulator?: Partial<SimulatorOptions>;
   /** In output order; their members merge into one line per reading. */
   analyses: readonly RecordAnalysis[];
   /**
@@ -33,7 +89,7 @@ export interface RunJobOptions {
    * instead of the new mode's, so a mode's chart and windows see only settled readings (a
    * first-order response needs about five time constants). Undefined: no settling key.
    */
-  settleMs?: (key: SensorKey) => number;
+  settleMs?: (key: SourceKey) => number;
   workers: number;
   groups: number;
   batchRecordsMax: number;
@@ -58,7 +114,7 @@ export interface RunJobOptions {
   /** Console summary interval; 0 for none. */
   summaryIntervalMs: number;
   console: Writable;
-  /** Resolves when the job should stop (Ctrl-C); the simulator's own limits stop it too. */
+  /** Resolves when the job should stop (Ctrl-C); the source's own end stops it too. */
   stop: Promise<void>;
 }
 
@@ -71,8 +127,8 @@ export interface RunJobResult {
 }
 
 export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
-  const simulator = new PlantSimulator(o.simulator);
-  const keys = simulator.keys();
+  const source = o.source ?? simulatorSource(o.simulator ?? {});
+  const keys = source.keys();
   const file = o.outPath === null ? null : new RotatingFileSink(o.outPath, o.fileBytesMax);
   let anomalies = 0;
   const lines = new LineBuffer();
@@ -90,7 +146,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       kernels: analyses.map((a) => a.kernel),
       workers: o.workers,
       groups: Math.min(o.groups, keys.length),
-      keysMax: keys.length * (o.keyByMode ? OPERATING_MODES.length + 1 : 1),
+      keysMax: keys.length * (o.keyByMode ? source.modes.length + 1 : 1),
       batchRecordsMax: o.batchRecordsMax,
       lateness: null,
       reorderRecordsPerKeyMax: 1,
@@ -116,10 +172,10 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     },
   );
   for (const a of analyses) a.start?.(engine);
-  outputs?.attach(engine, spcIndex, "simulator", analyses.map((a) => a.name));
-  // Engine key id of (simulator key index, operating mode or settling): index · modes + mode.
-  const modeNames = [...OPERATING_MODES, "settling"];
-  const settling = OPERATING_MODES.length;
+  outputs?.attach(engine, spcIndex, source.name, analyses.map((a) => a.name));
+  // Engine key id of (source key index, operating mode or settling): index · modes + mode.
+  const modeNames = [...source.modes, "settling"];
+  const settling = source.modes.length;
   const modes = modeNames.length;
   const settleMs = Float64Array.from(keys, (k) => (o.keyByMode && o.settleMs ? o.settleMs(k) : 0));
   const lastMode = new Int16Array(keys.length).fill(-1);
@@ -144,7 +200,6 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     stopped = true;
   });
   const t0 = performance.now();
-  const recordsPerSimMs = (keys.length * simulator.options.rateHz) / 1000;
   const batch = allocateBatch(o.batchRecordsMax);
   let position = 0;
   let faults = 0;
@@ -153,7 +208,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   let lastFlush = t0;
   let outputsFlushedAt = 0;
   try {
-    while (!stopped && !simulator.done) {
+    while (!stopped && !source.done) {
       let want = o.batchRecordsMax;
       if (Number.isFinite(o.speed)) {
         // Live: partly filled group buffers are sent every flushIntervalMs, so a slow plant's
@@ -164,20 +219,20 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
           await engine.flush();
           if (file !== null && lines.bytes > 0) await file.write(lines.take());
         }
-        const due = Math.floor((performance.now() - t0) * o.speed * recordsPerSimMs) - position;
+        const due = source.readingsDueBy((performance.now() - t0) * o.speed) - position;
         if (due <= 0) {
           await new Promise((r) => setTimeout(r, 20));
           continue;
         }
         want = Math.min(want, due);
       }
-      const columns = simulator.nextColumns(want);
+      const columns = source.nextColumns(want);
       batch.length = 0;
       for (let i = 0; i < columns.length; i++) {
         const k = columns.keyIndex[i];
         const mode = columns.modes[i];
         if (mode !== lastMode[k]) {
-          // The first reading of a run starts settled: the simulator starts in steady state.
+          // The first reading of a run starts settled: the sources start in steady state.
           modeSince[k] = lastMode[k] === -1 ? -Infinity : columns.times[i];
           lastMode[k] = mode;
         }
@@ -189,7 +244,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       }
       batch.length = columns.length;
       position += columns.length;
-      faults += simulator.drainLabels().length;
+      faults += source.drainFaults?.() ?? 0;
       await engine.push(batch);
       if (file !== null && lines.bytes > 1 << 18) await file.write(lines.take());
       // ClickHouse's pace is the source's pace: wait for durability every so many records.

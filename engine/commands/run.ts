@@ -10,7 +10,9 @@ import { AlertRouter } from "../alert-router.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../nats-job.js";
 import { connect } from "nats";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "../../connectors/rotating-file-sink.js";
-import { SENSOR_SPECS, SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
+import { DEFAULT_SIMULATOR_OPTIONS, SENSOR_SPECS, SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
+import { readCmapss } from "../../connectors/cmapss.js";
+import { CMAPSS_ORDERS, CmapssFleet, parseUnitList, type CmapssOrder } from "../../connectors/cmapss-source.js";
 import type { SpcLimitsChange } from "../../operators/spc.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
@@ -52,6 +54,10 @@ interface RunFlags extends AnalysisFlags {
   port?: number;
   host: string;
   tokens?: string;
+  cmapss?: string;
+  cmapssUnits?: string;
+  cmapssOrder: CmapssOrder;
+  cycle: string;
 }
 
 /** Readings within this many response time constants of a mode change are "settling" (e^-5 < 1%). */
@@ -78,6 +84,10 @@ export function runCommand(): Command {
     .option("--summary-interval <D>", "console summary interval (0: none)", "1s")
     .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
     .option("--settle <D>", "time after a mode change a sensor's readings count as settling (default: 5 response time constants of the sensor)")
+    .option("--cmapss <file>", "replay a NASA C-MAPSS file (train_FD001.txt) as a fleet instead of the simulator: unit N → machine ENG-00N, sensors s1…s21, one reading per sensor and cycle")
+    .option("--cmapss-units <list>", "with --cmapss: the units to replay, e.g. 1-10 or 1,3,7-9 (default all)")
+    .addOption(new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one unit after another").choices([...CMAPSS_ORDERS]).default("fleet"))
+    .option("--cycle <D>", "with --cmapss: event time of one operational cycle (paced by --speed)", "1h")
     .option("--nats <url>", "read from NATS instead of the simulator (lw.<site>.sensor.>; msgpack, JSON or frames)")
     .option("--stream <name>", "with --nats: consume this JetStream stream (durable pull consumers, checkpoints) instead of core NATS")
     .option("--site <s>", "site token of the subjects", DEFAULT_NATS_JOB.site)
@@ -104,6 +114,9 @@ export function runCommand(): Command {
     const flags = cmd.opts<RunFlags>();
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
     if (!(speed > 0)) throw new ConfigError("--speed", `must be a positive number or "max", got "${flags.speed}"`);
+    if (flags.cmapss !== undefined && flags.nats !== undefined) {
+      throw new ConfigError("--cmapss", "reads a file; with --nats the readings come from NATS (publish them with `linewatch simulate --nats URL --cmapss FILE`)");
+    }
     const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
     const outputs = await Outputs.start({
       clickhouse: flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
@@ -122,21 +135,26 @@ export function runCommand(): Command {
       return;
     }
     const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] });
-    const sensorTypes = flags.sensors?.split(",").map((s) => s.trim()) as SensorType[] | undefined;
+    const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
+    const fleet = flags.cmapss === undefined ? undefined : cmapssFleetFromFlags(flags, speed, sensorTypes);
     let onStop: () => void = () => {};
     const stop = new Promise<void>((resolve) => (onStop = resolve));
     const signals = ["SIGINT", "SIGTERM"] as const;
     for (const s of signals) process.once(s, onStop);
     const outPath = flags.file ? flags.out : null;
+    const sourceText = fleet === undefined
+      ? `simulator (${flags.machines} machines, ${flags.rate} Hz/sensor, seed ${flags.seed})`
+      : `C-MAPSS ${flags.cmapss} (${fleet.units.length} units, ${fleet.readingsTotal} readings, ${flags.cycle} per cycle, ${flags.cmapssOrder} order)`;
     process.stderr.write(
-      `linewatch run: simulator (${flags.machines} machines, ${flags.rate} Hz/sensor, seed ${flags.seed}) → ${analyses.map((a) => a.name).join(" + ")} ` +
+      `linewatch run: ${sourceText} → ${analyses.map((a) => a.name).join(" + ")} ` +
         `on ${flags.workers} workers${outPath ? ` → ${outPath}` : ""}, alerts → ${flags.alerts}; speed ${flags.speed}. Ctrl-C stops.\n`,
     );
     const result = await runJob({
+      source: fleet,
       simulator: {
         seed: flags.seed,
         machines: flags.machines,
-        sensorTypes,
+        sensorTypes: sensorTypes as SensorType[] | undefined,
         rateHz: flags.rate,
         faultRate: flags.faultRate,
         startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
@@ -144,8 +162,9 @@ export function runCommand(): Command {
         maxRecords: flags.records,
       },
       analyses,
-      keyByMode: flags.keyByMode,
-      settleMs: flags.settle === undefined ? (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type].responseTimeMs : () => parseDuration(flags.settle as string),
+      // A C-MAPSS unit is always "running": its keys are machine/sensor.
+      keyByMode: fleet === undefined && flags.keyByMode,
+      settleMs: flags.settle === undefined ? (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type as SensorType].responseTimeMs : () => parseDuration(flags.settle as string),
       workers: flags.workers,
       groups: 16,
       batchRecordsMax: flags.batchRecords,
@@ -214,6 +233,17 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs:
     `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
       `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts.count}\n`,
   );
+}
+
+/** The C-MAPSS fleet of `--cmapss`: T0 is now for a live run (speed 1), else the simulator's fixed start. */
+function cmapssFleetFromFlags(flags: RunFlags, speed: number, sensors: string[] | undefined): CmapssFleet {
+  return new CmapssFleet(readCmapss(flags.cmapss as string), {
+    units: flags.cmapssUnits === undefined ? undefined : parseUnitList(flags.cmapssUnits),
+    sensors,
+    cycleMs: parseDuration(flags.cycle),
+    startTime: speed === 1 ? Math.floor(Date.now()) : DEFAULT_SIMULATOR_OPTIONS.startTime,
+    order: flags.cmapssOrder,
+  });
 }
 
 /** Polls `path`; each time its modification time changes, returns the changes it lists (once). */

@@ -21,6 +21,10 @@ import {
   type SimulatorOptions,
 } from '../../connectors/simulator.js';
 import { DurationParseError, parseDuration } from '../duration.js';
+import { ConfigError } from '../errors.js';
+import { readCmapss } from '../../connectors/cmapss.js';
+import { CMAPSS_OPERATING_MODE, CMAPSS_ORDERS, CmapssFleet, parseUnitList, publishCmapssFleet, type CmapssOrder } from '../../connectors/cmapss-source.js';
+import { formatTimestamp } from '../../connectors/simulator.js';
 
 /** Records generated when neither --duration nor --records is given. */
 export const SIMULATE_DEFAULT_RECORDS = 100_000;
@@ -47,6 +51,10 @@ export interface SimulateFlags {
   frameReadings: string;
   jetstream?: boolean;
   publishRate?: string;
+  cmapss?: string;
+  cmapssUnits?: string;
+  cmapssOrder: CmapssOrder;
+  cycle: string;
 }
 
 /** Which command-line flag sets which simulator option, for error messages. */
@@ -85,6 +93,10 @@ export function simulateCommand(): Command {
     .option('--frame-readings <n>', 'with --payload frame: readings per frame', String(DEFAULT_NATS_PUBLISH.frameReadings))
     .option('--jetstream', 'with --nats: publish through JetStream and wait for the acks (a stream must capture lw.<site>.…)')
     .option('--publish-rate <n>', 'with --nats: readings per second at most (default: as fast as the server takes them)')
+    .option('--cmapss <file>', 'replay a NASA C-MAPSS file as a fleet instead of simulating: unit N → machine ENG-00N, sensors s1…s21 (--sensors picks), one reading per sensor and cycle from --start')
+    .option('--cmapss-units <list>', 'with --cmapss: the units, e.g. 1-10 or 1,3,7-9 (default all)')
+    .addOption(new Option('--cmapss-order <o>', 'with --cmapss: fleet = the units side by side, cycle by cycle; unit = one after another').choices([...CMAPSS_ORDERS]).default('fleet'))
+    .option('--cycle <D>', 'with --cmapss: event time of one operational cycle', '1h')
     .addHelpText(
       'after',
       `
@@ -94,12 +106,18 @@ Label fields: machine_id, sensor_type, fault (spike|level_shift|slow_drift|stuck
 start, end (epoch ms of the first and last affected reading), magnitude.
 If both --duration and --records are given, the first limit reached stops the run.
 
+With --cmapss the whole file (or --cmapss-units) is written or published; --duration, --records,
+--seed, --machines, --rate and --fault-rate do not apply. On NATS the readings are single records
+(--payload msgpack or json) on lw.<site>.sensor.<ENG-00N>.<sN>, as \`linewatch run --nats\` reads them.
+
 Examples:
   linewatch simulate --records 1000000 --out line.ndjson --labels faults.ndjson
+  linewatch simulate --nats nats://127.0.0.1:4222 --cmapss train_FD001.txt --cmapss-units 1-10
   linewatch simulate --machines 2 --sensors temperature,vibration --rate 50 --duration 1h --format csv
   linewatch simulate --seed 7 --duration 24h --fault-rate 0 | head`,
     )
     .action(async (flags: SimulateFlags, command: Command) => {
+      if (flags.cmapss !== undefined) return simulateCmapss(flags);
       let simulator: PlantSimulator;
       try {
         simulator = new PlantSimulator(simulatorOptionsFromFlags(flags));
@@ -148,6 +166,56 @@ export function simulatorOptionsFromFlags(flags: SimulateFlags): Partial<Simulat
   if (flags.records !== undefined) options.maxRecords = parseNumber('maxRecords', flags.records);
   if (options.durationMs === undefined && options.maxRecords === undefined) options.maxRecords = SIMULATE_DEFAULT_RECORDS;
   return options;
+}
+
+/** `simulate --cmapss FILE`: the fleet's readings to NATS (single records) or to the output file. */
+async function simulateCmapss(flags: SimulateFlags): Promise<void> {
+  const cycleMs = parseDuration(flags.cycle);
+  const startTime = parseStart(flags.start);
+  const fleet = new CmapssFleet(readCmapss(flags.cmapss as string), {
+    units: flags.cmapssUnits === undefined ? undefined : parseUnitList(flags.cmapssUnits),
+    sensors: flags.sensors?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    cycleMs,
+    startTime,
+    order: flags.cmapssOrder,
+  });
+  if (flags.nats !== undefined) {
+    if (flags.payload === 'frame') throw new ConfigError('--payload', 'C-MAPSS readings are published as single records: msgpack or json');
+    const result = await publishCmapssFleet(fleet, {
+      url: flags.nats,
+      site: flags.site,
+      format: flags.payload as 'msgpack' | 'json',
+      jetstream: flags.jetstream === true,
+      rate: flags.publishRate === undefined ? Infinity : Number(flags.publishRate),
+      inFlightMax: DEFAULT_NATS_PUBLISH.inFlightMax,
+    });
+    process.stderr.write(
+      `simulate: published ${result.readings} C-MAPSS readings of ${fleet.units.length} units in ${result.seconds.toFixed(2)} s` +
+        `${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ''}\n`,
+    );
+    return;
+  }
+  const toStdout = flags.out === '-';
+  const out = toStdout ? process.stdout : await openFile(flags.out);
+  const records = createRecordWriter(flags.format, out, { endStream: !toStdout });
+  const keys = fleet.keys();
+  try {
+    while (!fleet.done) {
+      const c = fleet.nextColumns(CHUNK_RECORDS);
+      for (let i = 0; i < c.length; i++) {
+        const k = keys[c.keyIndex[i]];
+        await records.write({
+          machine_id: k.machine_id, timestamp: formatTimestamp(c.times[i]), sensor_type: k.sensor_type, sensor_value: c.values[i],
+          sensor_unit: k.sensor_unit, operating_mode: CMAPSS_OPERATING_MODE, work_order_id: '',
+        });
+      }
+    }
+    await records.end();
+  } catch (error) {
+    if (!toStdout) out.destroy();
+    if (toStdout && isBrokenPipe(error)) return;
+    throw error;
+  }
 }
 
 async function runSimulation(simulator: PlantSimulator, flags: SimulateFlags): Promise<void> {
