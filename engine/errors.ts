@@ -42,3 +42,10 @@ export class InputError extends LinewatchError {}
 
 /** A checkpoint cannot be decoded, or does not fit the engine it is restored into. */
 export class CheckpointError extends LinewatchError {}
+
+/** A model file is not one linewatch can run: not ONNX, the wrong graph, or metadata missing or invalid. */
+export class ModelLoadError extends LinewatchError {
+  constructor(readonly source: string, message: string, options?: { cause?: unknown }) {
+    super(`${source}: ${message}`, options);
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * Writes the failure-prediction model as ONNX: a multilayer perceptron over raw rolling
+ * features, with the standardisation inside the graph, and the metadata linewatch needs to
+ * compute the features and read the output (operators/failure-model.ts loads it).
+ *
+ * Graph (opset 17, IR version 8):
+ *   features float32 [N, F] ─ Sub(feature_mean) ─ Div(feature_std) ─ MatMul(W1) ─ Add(b1) ─ Relu ─ …
+ *   … ─ MatMul(Wk) ─ Add(bk) ─▶ rul float32 [N, 1]   (no activation after the last layer)
+ */
+import pkg from "onnx-proto";
+import type { onnx as OnnxTypes } from "onnx-proto";
+
+const { onnx } = pkg;
+
+/** One fully connected layer: y = x·W + b, then ReLU when `relu`. W is row-major inputs × outputs. */
+export interface DenseLayer {
+  inputs: number;
+  outputs: number;
+  weights: Float32Array;
+  bias: Float32Array;
+  relu: boolean;
+}
+
+/** Everything an exported model holds: the network, the standardisation and the metadata. */
+export interface RulModelSpec {
+  featureNames: readonly string[];
+  /** Rolling count window the features are computed over. */
+  window: number;
+  /** Raw features are standardised as (x − featureMean) / featureStd inside the graph. */
+  featureMean: Float32Array;
+  featureStd: Float32Array;
+  layers: readonly DenseLayer[];
+  rulCap: number;
+  horizonCycles: number;
+  cycleHours: number;
+  /** Standard deviation of (predicted − true) RUL on held-out units, in cycles. */
+  residualSigma: number;
+  /** What the model was trained on (file, units, seed, epochs), for people reading the file. */
+  trainedOn: string;
+  /** Held-out RMSE over every row of the held-out units, in cycles. */
+  validationRmse: number;
+}
+
+/** The metadata_props keys; a model without every one of them does not load. */
+export const RUL_METADATA_KEYS = {
+  features: "linewatch.features",
+  window: "linewatch.window",
+  rulCap: "linewatch.rul_cap",
+  horizonCycles: "linewatch.horizon_cycles",
+  cycleHours: "linewatch.cycle_hours",
+  residualSigma: "linewatch.residual_sigma",
+  trainedOn: "linewatch.trained_on",
+  validationRmse: "linewatch.validation_rmse",
+} as const;
+
+export const RUL_INPUT_NAME = "features";
+export const RUL_OUTPUT_NAME = "rul";
+export const RUL_OPSET = 17;
+export const RUL_IR_VERSION = 8;
+
+/** Encodes the model as ONNX bytes (a ModelProto). */
+export function encodeRulModel(spec: RulModelSpec): Uint8Array {
+  checkSpec(spec);
+  const f = spec.featureNames.length;
+  const initializers: OnnxTypes.ITensorProto[] = [
+    floatTensor("feature_mean", [f], spec.featureMean),
+    floatTensor("feature_std", [f], spec.featureStd),
+  ];
+  const nodes: OnnxTypes.INodeProto[] = [
+    { opType: "Sub", input: [RUL_INPUT_NAME, "feature_mean"], output: ["centred"], name: "centre" },
+    { opType: "Div", input: ["centred", "feature_std"], output: ["standardised"], name: "scale" },
+  ];
+  let x = "standardised";
+  spec.layers.forEach((layer, k) => {
+    const last = k === spec.layers.length - 1;
+    initializers.push(floatTensor(`W${k + 1}`, [layer.inputs, layer.outputs], layer.weights));
+    initializers.push(floatTensor(`b${k + 1}`, [layer.outputs], layer.bias));
+    const mm = `dense${k + 1}_matmul`;
+    const added = last && !layer.relu ? RUL_OUTPUT_NAME : `dense${k + 1}_linear`;
+    nodes.push({ opType: "MatMul", input: [x, `W${k + 1}`], output: [mm], name: `dense${k + 1}/MatMul` });
+    nodes.push({ opType: "Add", input: [mm, `b${k + 1}`], output: [added], name: `dense${k + 1}/Add` });
+    x = added;
+    if (layer.relu) {
+      const out = last ? RUL_OUTPUT_NAME : `dense${k + 1}_relu`;
+      nodes.push({ opType: "Relu", input: [added], output: [out], name: `dense${k + 1}/Relu` });
+      x = out;
+    }
+  });
+  const model = onnx.ModelProto.create({
+    irVersion: RUL_IR_VERSION,
+    opsetImport: [{ domain: "", version: RUL_OPSET }],
+    producerName: "linewatch",
+    producerVersion: "0.1.0",
+    docString: "Remaining useful life (cycles) from rolling sensor features; see linewatch README, `linewatch predict`.",
+    graph: {
+      name: "rul_mlp",
+      node: nodes,
+      initializer: initializers,
+      input: [valueInfo(RUL_INPUT_NAME, [null, f])],
+      output: [valueInfo(RUL_OUTPUT_NAME, [null, 1])],
+    },
+    metadataProps: rulMetadata(spec),
+  });
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** The metadata_props entries of a spec, values as text (numbers in shortest round-trip form). */
+export function rulMetadata(spec: RulModelSpec): Array<{ key: string; value: string }> {
+  const k = RUL_METADATA_KEYS;
+  return [
+    { key: k.features, value: JSON.stringify(spec.featureNames) },
+    { key: k.window, value: String(spec.window) },
+    { key: k.rulCap, value: String(spec.rulCap) },
+    { key: k.horizonCycles, value: String(spec.horizonCycles) },
+    { key: k.cycleHours, value: String(spec.cycleHours) },
+    { key: k.residualSigma, value: String(spec.residualSigma) },
+    { key: k.trainedOn, value: spec.trainedOn },
+    { key: k.validationRmse, value: String(spec.validationRmse) },
+  ];
+}
+
+/**
+ * The network's raw output for `rows` feature rows (row-major), computed in float64 from the
+ * float32 parameters the graph holds: the reference the ONNX runtime is checked against, and
+ * the forward pass training evaluates with.
+ */
+export function mlpForward(
+  spec: Pick<RulModelSpec, "featureMean" | "featureStd" | "layers">, features: ArrayLike<number>, rows: number,
+): Float64Array {
+  const f = spec.featureMean.length;
+  let act = new Float64Array(rows * f);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < f; j++) act[r * f + j] = (features[r * f + j] - spec.featureMean[j]) / spec.featureStd[j];
+  }
+  let width = f;
+  for (const layer of spec.layers) {
+    const next = new Float64Array(rows * layer.outputs);
+    for (let r = 0; r < rows; r++) {
+      for (let o = 0; o < layer.outputs; o++) {
+        let s = layer.bias[o];
+        for (let i = 0; i < width; i++) s += act[r * width + i] * layer.weights[i * layer.outputs + o];
+        next[r * layer.outputs + o] = layer.relu && s < 0 ? 0 : s;
+      }
+    }
+    act = next;
+    width = layer.outputs;
+  }
+  return act;
+}
+
+function checkSpec(spec: RulModelSpec): void {
+  const f = spec.featureNames.length;
+  if (f === 0) throw new RangeError("a RUL model needs at least one feature");
+  if (spec.featureMean.length !== f || spec.featureStd.length !== f) {
+    throw new RangeError(`feature mean/std have ${spec.featureMean.length}/${spec.featureStd.length} entries for ${f} features`);
+  }
+  if (spec.layers.length === 0) throw new RangeError("a RUL model needs at least one layer");
+  let width = f;
+  spec.layers.forEach((l, k) => {
+    if (l.inputs !== width) throw new RangeError(`layer ${k + 1} takes ${l.inputs} inputs, the previous layer gives ${width}`);
+    if (l.weights.length !== l.inputs * l.outputs || l.bias.length !== l.outputs) {
+      throw new RangeError(`layer ${k + 1}: ${l.weights.length} weights and ${l.bias.length} biases for ${l.inputs}×${l.outputs}`);
+    }
+    width = l.outputs;
+  });
+  if (width !== 1) throw new RangeError(`the last layer gives ${width} outputs, a RUL model gives 1`);
+}
+
+const FLOAT = 1; // TensorProto.DataType.FLOAT
+
+function floatTensor(name: string, dims: number[], values: Float32Array): OnnxTypes.ITensorProto {
+  return { name, dims, dataType: FLOAT, rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) };
+}
+
+/** A float tensor value; a null dimension is the batch dimension "N". */
+function valueInfo(name: string, dims: Array<number | null>): OnnxTypes.IValueInfoProto {
+  return {
+    name,
+    type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (d === null ? { dimParam: "N" } : { dimValue: d })) } } },
+  };
+}
