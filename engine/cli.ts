@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { LinewatchError } from "./errors.js";
 import { benchCommand } from "./commands/bench.js";
 import { iforestCommand } from "./commands/iforest.js";
+import { predictCommand } from "./commands/predict.js";
 import { replayCommand } from "./commands/replay.js";
 import { rulesCommand } from "./commands/rules.js";
 import { runCommand } from "./commands/run.js";
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
     .addCommand(rulesCommand())
     .addCommand(benchCommand())
     .addCommand(iforestCommand())
+    .addCommand(predictCommand())
     .addCommand(simulateSerialsCommand())
     .addCommand(serialCommand())
     .addCommand(entropyCommand())

@@ -134,16 +134,19 @@ export function mlpForward(
   }
   let width = f;
   for (const layer of spec.layers) {
-    const next = new Float64Array(rows * layer.outputs);
+    const wo = layer.outputs;
+    const next = new Float64Array(rows * wo);
     for (let r = 0; r < rows; r++) {
-      for (let o = 0; o < layer.outputs; o++) {
-        let s = layer.bias[o];
-        for (let i = 0; i < width; i++) s += act[r * width + i] * layer.weights[i * layer.outputs + o];
-        next[r * layer.outputs + o] = layer.relu && s < 0 ? 0 : s;
+      for (let k = 0; k < wo; k++) next[r * wo + k] = layer.bias[k];
+      for (let i = 0; i < width; i++) {
+        const a = act[r * width + i];
+        if (a === 0) continue;
+        for (let k = 0; k < wo; k++) next[r * wo + k] += a * layer.weights[i * wo + k];
       }
+      if (layer.relu) for (let k = 0; k < wo; k++) if (next[r * wo + k] < 0) next[r * wo + k] = 0;
     }
     act = next;
-    width = layer.outputs;
+    width = wo;
   }
   return act;
 }
