@@ -1,0 +1,142 @@
+/**
+ * The failure-prediction model trained on C-MAPSS FD001: deterministic for a seed, better than
+ * a constant and a linear baseline on held-out units, close to scikit-learn's random forest on the
+ * same features, and the ONNX file it writes predicts what training measured.
+ *
+ * The held-out units come from the training file (the FD001 test file is not shipped), so the
+ * figures are not the published test-set figures (README "linewatch predict").
+ */
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { ConfigError } from "../engine/errors.js";
+import { readCmapss, type CmapssUnit } from "../connectors/cmapss.js";
+import { encodeRulModel } from "../operators/onnx-export.js";
+import { FailureModel } from "../operators/failure-model.js";
+import {
+  buildRulDataset, DEFAULT_RUL_TRAIN_OPTIONS, evaluateRul, fitRidge, phm08Score, rmse, splitUnits, trainRulModel, type RulTrainOptions,
+} from "../operators/rul-train.js";
+import { compareRulModels, formatEvaluation, type RulComparison } from "../bench/rul-eval.js";
+import { findSklearnPython } from "../bench/sklearn-python.js";
+import { sharedDataDir } from "./kit/shared-data.js";
+
+const TRAIN = join(sharedDataDir(), "cmapss", "train_FD001.txt");
+/** Fewer epochs than the CLI's 60 keep this file fast; the bounds below were measured at 30. */
+const OPTIONS: RulTrainOptions = { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 30, seed: 1 };
+
+const sklearn = findSklearnPython();
+if (!sklearn.ok) process.stderr.write(`\n******** RUL scikit-learn baseline SKIPPED: ${sklearn.reason} ********\n\n`);
+
+let units: CmapssUnit[];
+let comparison: RulComparison;
+beforeAll(async () => {
+  units = readCmapss(TRAIN);
+  comparison = await compareRulModels(units, OPTIONS, TRAIN, 30);
+  for (const [name, e] of [["MLP", comparison.mlp], ["ridge", comparison.ridge], ["forest", comparison.forest], ["constant", comparison.constant]] as const) {
+    if (e) process.stderr.write(formatEvaluation(name, e) + "\n");
+  }
+}, 120_000);
+
+describe("RUL model - quality on held-out FD001 units", () => {
+  it("MLP: RMSE ≤ 20 cycles over all held-out rows and ≤ 21 under random cuts; a constant predictor is far off", () => {
+    const { mlp, constant } = comparison;
+    expect(mlp.units).toBe(20);
+    expect(mlp.rmseAllRows).toBeLessThanOrEqual(20);
+    expect(mlp.truncated.rmse).toBeLessThanOrEqual(21);
+    expect(mlp.rmseLastCycle).toBeLessThanOrEqual(10);
+    expect(Math.abs(mlp.residualMean)).toBeLessThanOrEqual(5);
+    // The bound separates a trained model from an untrained one: the mean predictor sits near 40.
+    expect(constant.rmseAllRows).toBeGreaterThan(35);
+    expect(constant.truncated.rmse).toBeGreaterThan(30);
+    expect(mlp.truncated.meanScorePerDraw).toBeLessThan(constant.truncated.meanScorePerDraw / 10);
+  });
+
+  it("MLP beats closed-form ridge regression on the same features", () => {
+    const { mlp, ridge } = comparison;
+    expect(ridge.rmseAllRows).toBeLessThan(30);
+    expect(mlp.rmseAllRows).toBeLessThanOrEqual(ridge.rmseAllRows - 3);
+  });
+
+  it.skipIf(!sklearn.ok)("MLP is within 30% of scikit-learn's RandomForestRegressor on the same features and units", () => {
+    const forest = comparison.forest!;
+    expect(forest.rmseAllRows).toBeLessThanOrEqual(20);
+    expect(comparison.mlp.rmseAllRows).toBeLessThanOrEqual(1.3 * forest.rmseAllRows);
+    expect(comparison.mlp.truncated.rmse).toBeLessThanOrEqual(1.3 * forest.truncated.rmse + 2);
+  });
+});
+
+describe("RUL model - training", () => {
+  it("is deterministic for a seed (same ONNX bytes) and differs across seeds", () => {
+    const quick = { ...OPTIONS, epochs: 2 };
+    const a = encodeRulModel(trainRulModel(units, quick, "FD001").spec);
+    const b = encodeRulModel(trainRulModel(units, quick, "FD001").spec);
+    const c = encodeRulModel(trainRulModel(units, { ...quick, seed: 2 }, "FD001").spec);
+    expect(Buffer.from(a).equals(Buffer.from(b))).toBe(true);
+    expect(Buffer.from(a).equals(Buffer.from(c))).toBe(false);
+  }, 60_000);
+
+  it("the ONNX file predicts what training measured, with σ and the validation RMSE in its metadata", async () => {
+    const trained = trainRulModel(units, { ...OPTIONS, epochs: 3 }, "FD001");
+    const model = await FailureModel.fromBytes(encodeRulModel(trained.spec), "trained.onnx");
+    try {
+      expect(model.residualSigma).toBe(trained.validation.residualSigma);
+      expect(model.validationRmse).toBe(trained.validation.rmseAllRows);
+      expect(model.featureNames).toEqual(trained.spec.featureNames);
+      expect(model.trainedOn).toContain(trained.heldOutUnits.join(" "));
+      const heldOut = units.filter((u) => trained.heldOutUnits.includes(u.unit));
+      const onnx = await evaluateRul(
+        async (x, rows) => Float64Array.from(await model.predict(x, rows), (p) => p.rul_cycles),
+        heldOut, model.featureNames, model.window, model.rulCap, OPTIONS.seed, OPTIONS.truncationsPerUnit,
+      );
+      // The graph takes float32 features (s9.mean ≈ 9065 keeps 4 decimals): hundredths of a cycle apart at most.
+      expect(Math.abs(onnx.rmseAllRows - trained.validation.rmseAllRows)).toBeLessThan(0.01);
+      expect(Math.abs(onnx.truncated.rmse - trained.validation.truncated.rmse)).toBeLessThan(0.01);
+    } finally {
+      await model.close();
+    }
+  }, 60_000);
+
+  it("holds out distinct units by seed, and rejects a hold-out that leaves nothing to train on", () => {
+    const a = splitUnits(units, 20, 1);
+    expect(a.heldOut.length).toBe(20);
+    expect(a.train.length).toBe(80);
+    expect(new Set([...a.train, ...a.heldOut].map((u) => u.unit)).size).toBe(100);
+    expect(splitUnits(units, 20, 1).heldOut.map((u) => u.unit)).toEqual(a.heldOut.map((u) => u.unit));
+    expect(splitUnits(units, 20, 2).heldOut.map((u) => u.unit)).not.toEqual(a.heldOut.map((u) => u.unit));
+    expect(() => splitUnits(units, 100, 1)).toThrow(ConfigError);
+    expect(() => splitUnits(units, 0, 1)).toThrow(ConfigError);
+    expect(() => trainRulModel(units, { ...OPTIONS, epochs: 0 }, "x")).toThrow(ConfigError);
+  });
+
+  it("targets are the RUL capped at 125", () => {
+    const ds = buildRulDataset([units[0]], ["s2.mean"], 30, 125);
+    const n = units[0].cycles.length;
+    expect(ds.rows).toBe(n);
+    for (let i = 0; i < n; i++) expect(ds.target[i]).toBe(Math.min(125, n - 1 - i));
+  });
+});
+
+describe("RUL model - figures", () => {
+  it("PHM08 score: e^(−d/13) − 1 early, e^(d/10) − 1 late", () => {
+    expect(phm08Score([87], [100])).toBeCloseTo(Math.E - 1, 12);
+    expect(phm08Score([110], [100])).toBeCloseTo(Math.E - 1, 12);
+    expect(phm08Score([50, 50], [50, 50])).toBe(0);
+    expect(phm08Score([100 + 20], [100])).toBeGreaterThan(phm08Score([100 - 20], [100]));
+    expect(rmse([1, 2, 3], [1, 2, 7])).toBeCloseTo(Math.sqrt(16 / 3), 12);
+  });
+
+  it("ridge recovers an exactly linear target", () => {
+    const f = 3;
+    const rows = 200;
+    const features = new Float64Array(rows * f);
+    const target = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      const x = [Math.sin(r), Math.cos(3 * r) * 10, (r % 17) - 8];
+      features.set(x, r * f);
+      target[r] = 50 + 2 * x[0] - 0.5 * x[1] + 1.5 * x[2];
+    }
+    const ds = { names: ["s2.mean", "s3.mean", "s4.mean"], rows, features, target, unit: new Int32Array(rows), cycleIndex: new Int32Array(rows) };
+    const predict = fitRidge(ds, 1e-9, 125) as (x: Float64Array, rows: number) => Float64Array;
+    const got = predict(features, rows);
+    for (let r = 0; r < rows; r++) expect(got[r]).toBeCloseTo(target[r], 6);
+  });
+});
