@@ -85,11 +85,19 @@ export class FailureModel {
     this.source = source;
   }
 
-  /** Predictions for `rows` feature rows, row-major rows × featureNames.length (raw, unstandardised). */
+  /**
+   * Predictions for `rows` feature rows, row-major rows × featureNames.length (raw, unstandardised).
+   * A row with a non-finite feature gets NaN in every field (null in JSON), never a made-up value.
+   */
   async predict(features: Float64Array, rows: number): Promise<FailurePrediction[]> {
     const raw = await this.rawRul(features, rows);
+    const f = this.featureNames.length;
     const out: FailurePrediction[] = new Array(rows);
-    for (let r = 0; r < rows; r++) out[r] = failurePrediction(raw[r], this);
+    for (let r = 0; r < rows; r++) {
+      let finite = true;
+      for (let j = r * f; j < (r + 1) * f; j++) if (!Number.isFinite(features[j])) finite = false;
+      out[r] = finite ? failurePrediction(raw[r], this) : { rul_cycles: NaN, failure_probability: NaN, time_to_failure_hours: NaN };
+    }
     return out;
   }
 
@@ -135,7 +143,8 @@ export interface RulMetadata {
 export function failurePrediction(
   raw: number, p: { rulCap: number; horizonCycles: number; cycleHours: number; residualSigma: number },
 ): FailurePrediction {
-  const rul = Number.isNaN(raw) ? p.rulCap : Math.min(p.rulCap, Math.max(0, raw));
+  if (Number.isNaN(raw)) return { rul_cycles: NaN, failure_probability: NaN, time_to_failure_hours: NaN };
+  const rul = Math.min(p.rulCap, Math.max(0, raw));
   return {
     rul_cycles: rul,
     failure_probability: failureProbability(rul, p.horizonCycles, p.residualSigma),

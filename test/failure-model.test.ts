@@ -129,6 +129,13 @@ describe("FailureModel - ONNX graph run by onnxruntime equals the TypeScript for
       expect(p.time_to_failure_hours).toBe(r * 1.5);
     });
     expect(await model.predict(new Float64Array(0), 0)).toEqual([]);
+    // A row with an undefined feature gets no prediction; the rows beside it are unaffected.
+    const holes = x.slice(0, 3 * spec.featureNames.length);
+    holes[spec.featureNames.length + 5] = NaN;
+    const withHole = await model.predict(holes, 3);
+    expect(withHole[1]).toEqual({ rul_cycles: NaN, failure_probability: NaN, time_to_failure_hours: NaN });
+    expect(withHole[0]).toEqual(predictions[0]);
+    expect(withHole[2]).toEqual(predictions[2]);
     await expect(model.predict(new Float64Array(5), 1)).rejects.toThrow(RangeError);
   });
 
