@@ -7,10 +7,15 @@
  *   features float32 [N, F] ─ Sub(feature_mean) ─ Div(feature_std) ─ MatMul(W1) ─ Add(b1) ─ Relu ─ …
  *   … ─ MatMul(Wk) ─ Add(bk) ─▶ rul float32 [N, 1]   (no activation after the last layer)
  */
-import pkg from "onnx-proto";
+import { createRequire } from "node:module";
 import type { onnx as OnnxTypes } from "onnx-proto";
 
-const { onnx } = pkg;
+/** protobufjs and the ONNX schema load on the first encode, not with every module that imports this one. */
+let onnxModule: typeof OnnxTypes | undefined;
+function onnxProto(): typeof OnnxTypes {
+  onnxModule ??= (createRequire(import.meta.url)("onnx-proto") as { onnx: typeof OnnxTypes }).onnx;
+  return onnxModule;
+}
 
 /** One fully connected layer: y = x·W + b, then ReLU when `relu`. W is row-major inputs × outputs. */
 export interface DenseLayer {
@@ -61,6 +66,7 @@ export const RUL_IR_VERSION = 8;
 /** Encodes the model as ONNX bytes (a ModelProto). */
 export function encodeRulModel(spec: RulModelSpec): Uint8Array {
   checkSpec(spec);
+  const onnx = onnxProto();
   const f = spec.featureNames.length;
   const initializers: OnnxTypes.ITensorProto[] = [
     floatTensor("feature_mean", [f], spec.featureMean),

@@ -10,8 +10,7 @@ import { Command } from "commander";
 import { ConfigError, InputError } from "../errors.js";
 import { integerOption, numberOption } from "./options.js";
 import { readCmapss, remainingUsefulLife, type CmapssUnit } from "../../connectors/cmapss.js";
-import { encodeRulModel } from "../../operators/onnx-export.js";
-import { FailureModel } from "../../operators/failure-model.js";
+import type { FailureModel } from "../../operators/failure-model.js";
 import { rulFeatureRows } from "../../operators/rul-features.js";
 import { DEFAULT_RUL_TRAIN_OPTIONS, evaluateRul, trainRulModel, type RulEvaluation } from "../../operators/rul-train.js";
 
@@ -71,10 +70,11 @@ function trainCommand(): Command {
       const trained = trainRulModel(units, {
         ...d, seed: flags.seed, epochs: flags.epochs, holdout: flags.holdout, window: flags.window, horizonCycles: flags.horizon, cycleHours: flags.cycleHours,
       }, flags.cmapss);
+      const { encodeRulModel } = await import("../../operators/onnx-export.js");
       const bytes = encodeRulModel(trained.spec);
       await writeFile(flags.out, bytes);
       // Load what was written: the file is what users run, so its version and outputs are what we report.
-      const model = await FailureModel.fromBytes(bytes, flags.out);
+      const model = await loadModel(bytes, flags.out);
       await model.close();
       const v = trained.validation;
       if (flags.json) {
@@ -114,7 +114,7 @@ function evalCommand(): Command {
     .action(async (flags: EvalFlags) => {
       const all = readCmapss(flags.cmapss);
       const units = flags.units === undefined ? all : selectUnits(all, parseUnitList(flags.units), flags.cmapss);
-      const model = await FailureModel.load(flags.model);
+      const model = await loadModel(null, flags.model);
       try {
         const predict = async (x: Float64Array, rows: number) => Float64Array.from(await model.predict(x, rows), (p) => p.rul_cycles);
         const e = await evaluateRul(predict, units, model.featureNames, model.window, model.rulCap, flags.seed, DEFAULT_RUL_TRAIN_OPTIONS.truncationsPerUnit);
@@ -143,7 +143,7 @@ function scoreCommand(): Command {
     .requiredOption("--unit <n>", "unit number", integerOption("--unit", 1, 1_000_000))
     .action(async (flags: ScoreFlags) => {
       const [unit] = selectUnits(readCmapss(flags.cmapss), [flags.unit], flags.cmapss);
-      const model = await FailureModel.load(flags.model);
+      const model = await loadModel(null, flags.model);
       try {
         const rows = unit.cycles.length;
         const predictions = await model.predict(rulFeatureRows(unit, model.featureNames, model.window), rows);
@@ -159,6 +159,15 @@ function scoreCommand(): Command {
         await model.close();
       }
     });
+}
+
+/**
+ * onnxruntime-node and protobufjs are loaded by the predict commands only, not at every start of
+ * the CLI. `bytes` null: read the file at `path`.
+ */
+async function loadModel(bytes: Uint8Array | null, path: string): Promise<FailureModel> {
+  const { FailureModel } = await import("../../operators/failure-model.js");
+  return bytes === null ? FailureModel.load(path) : FailureModel.fromBytes(bytes, path);
 }
 
 /** "81-100", "1,5,7-9" → unit numbers, in the order given, without repeats. */
