@@ -9,7 +9,8 @@
  * - A decoded {@link SensorReading} is fully valid: required fields present and typed, the value
  *   finite, the time epoch ms, ids usable as subject tokens and equal to the subject's.
  * - Every rejection is a {@link DecodeError} with a countable `reason`, for the dead-letter router.
- * Non-goals: process and serial events (their schemas come with their analyses); transport.
+ * Non-goals: process events; transport. Serial events have their field rules in `serial-codec.ts`,
+ * on the same bounded decode ({@link decodeFieldMap}).
  *
  * Field rules (both formats):
  * - `machine_id`, `sensor_type`: non-empty strings that are valid subject tokens.
@@ -152,6 +153,58 @@ export function encodeJsonRecord(reading: SensorReadingInput, options: RecordEnc
   const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
   const bytes = TEXT.encode(JSON.stringify(wireObject(reading, limits, options.timestamp, false)));
   return checkEncodedSize(bytes, limits);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Other single-record kinds (serial events: connectors/serial-codec.ts)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The bounded part of decoding any single record: the size, the MessagePack structure scan or
+ * the JSON limits, then the plain map of fields — with the same reasons as a sensor record.
+ * `subject` is only context for the errors. Throws {@link DecodeError}.
+ */
+export function decodeFieldMap(bytes: Uint8Array, limits: Readonly<DecodeLimits>, subject?: string): Record<string, unknown> {
+  const expected = subject === undefined ? undefined : { text: subject, machineId: "" };
+  checkSize(bytes, limits, expected);
+  const format = sniffPayload(bytes);
+  let value: unknown;
+  if (format === "frame") throw new DecodeError("malformed", "a frame where a single record was expected", { subject });
+  if (format === "msgpack") {
+    scanMsgpack(bytes, limits, subject);
+    try {
+      value = decoderFor(limits).decode(bytes);
+    } catch (e) {
+      throw new DecodeError("malformed", `MessagePack: ${(e as Error).message}`, { cause: e, subject });
+    }
+  } else {
+    try {
+      value = JSON.parse(UTF8.decode(bytes));
+    } catch (e) {
+      const truncated = e instanceof SyntaxError && jsonEndsOpen(bytes);
+      throw new DecodeError(truncated ? "truncated" : "malformed", `JSON: ${(e as Error).message}`, { cause: e, subject });
+    }
+    checkJsonLimits(value, limits, expected);
+  }
+  if (typeof value !== "object" || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
+    throw new DecodeError("not_a_record", `the message is ${describe(value)}, not a map of fields`, { subject });
+  }
+  return value as Record<string, unknown>;
+}
+
+/**
+ * A time field by the rules of `timestamp` (epoch ms, ISO-8601 text, the MessagePack timestamp
+ * extension; finite, within a Date's range). Throws {@link DecodeError} naming `field`.
+ */
+export function decodeTimeField(v: unknown, field: string, subject?: string): number {
+  return timeField(v, (reason, f, message) => {
+    throw new DecodeError(reason, `${f}: ${message}`, { field: f, subject });
+  }, field);
+}
+
+/** How a value reads in an error message (`a string ("…")`, `an array`, `number 3`). */
+export function describeValue(v: unknown): string {
+  return describe(v);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,27 +367,27 @@ function tokenField(o: Record<string, unknown>, field: string, limits: Readonly<
   return fail(problem === "too_long" ? "length_exceeded" : "invalid_field", field, text);
 }
 
-function timeField(v: unknown, fail: Fail): number {
+function timeField(v: unknown, fail: Fail, field = "timestamp"): number {
   let t: number;
   if (typeof v === "number") {
-    if (!Number.isFinite(v)) fail("not_finite", "timestamp", `${v} is not finite`);
+    if (!Number.isFinite(v)) fail("not_finite", field, `${v} is not finite`);
     t = v;
   } else if (typeof v === "string") {
     // Fast path for the `Date#toISOString` form producers send; Date.parse reads it exactly as
     // parseEventTime would (it ends up calling Date.parse on the same text), NaN falls through.
     const fast = isCanonicalIso(v) ? Date.parse(v) : NaN;
     const parsed = fast === fast ? fast : parseEventTime(v, "ms");
-    if (typeof parsed === "string") return fail("bad_timestamp", "timestamp", parsed);
+    if (typeof parsed === "string") return fail("bad_timestamp", field, parsed);
     t = parsed;
   } else if (v instanceof Date) {
     t = v.getTime();
-    if (Number.isNaN(t)) fail("bad_timestamp", "timestamp", "the timestamp extension is out of range");
+    if (Number.isNaN(t)) fail("bad_timestamp", field, "the timestamp extension is out of range");
   } else if (v === undefined || v === null) {
-    return fail("missing_field", "timestamp", "is missing");
+    return fail("missing_field", field, "is missing");
   } else {
-    return fail("wrong_type", "timestamp", `is ${describe(v)}, not epoch ms or an ISO-8601 string`);
+    return fail("wrong_type", field, `is ${describe(v)}, not epoch ms or an ISO-8601 string`);
   }
-  if (Math.abs(t) > TIME_ABS_MAX_MS) fail("bad_timestamp", "timestamp", `${t} ms is outside the date range (±${TIME_ABS_MAX_MS})`);
+  if (Math.abs(t) > TIME_ABS_MAX_MS) fail("bad_timestamp", field, `${t} ms is outside the date range (±${TIME_ABS_MAX_MS})`);
   return t;
 }
 

@@ -100,6 +100,19 @@ export class QuarantineList {
     return [...this.entries.values()];
   }
 
+  /** The entry of (gtin, serial), if quarantined. */
+  entry(gtin: string, serial: string): QuarantineEntry | undefined {
+    return this.entries.get(`${gtin}\u0000${serial}`);
+  }
+
+  /** Puts an entry as it is (one read from a file); false when the key is taken or the list is full. */
+  put(e: QuarantineEntry): boolean {
+    const key = `${e.gtin}\u0000${e.serial_number}`;
+    if (this.entries.has(key) || this.entries.size >= this.entriesMax) return false;
+    this.entries.set(key, { ...e });
+    return true;
+  }
+
   releasedEntries(): ReleasedEntry[] {
     return [...this.released];
   }

@@ -102,15 +102,23 @@ export function serialAnalysisFromFlags(
     patterns = parseSerialPatterns(text, flags.serialPatterns);
   }
   const events = flags.serialQuarantineEvents === undefined ? null : new RotatingFileSink(flags.serialQuarantineEvents);
+  // The quarantine events file and a caller's own handlers (the live run's outputs) both get them.
+  const { onQuarantine, onStop, ...rest } = extra;
   return serialAnalysis({
     params, timeUnit, ledger, patterns, quarantineFile: flags.serialQuarantine, quarantineLevel: flags.serialQuarantineLevel,
     quarantineEntriesMax: flags.serialQuarantineMax,
-    ...(events === null ? {} : {
+    ...(events === null ? { onQuarantine, onStop } : {
       // Quarantine events are rare next to the stream: a write that has to wait for the disk does not hold the run.
-      onQuarantine: (e: QuarantineEvent) => void events.write(JSON.stringify(e) + "\n"),
-      onStop: () => void events.close(),
+      onQuarantine: (e: QuarantineEvent) => {
+        void events.write(JSON.stringify(e) + "\n");
+        onQuarantine?.(e);
+      },
+      onStop: () => {
+        void events.close();
+        onStop?.();
+      },
     }),
-    ...extra,
+    ...rest,
   });
 }
 

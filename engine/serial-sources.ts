@@ -1,0 +1,254 @@
+/**
+ * What feeds the live serial job: the serial simulator (paced like the plant simulator), or NATS
+ * — single serial events on `lw.<site>.serial.<line>`, on core NATS (at-most-once, a bounded queue
+ * that sheds and counts) or from a JetStream stream (a durable pull consumer, explicit ack after
+ * the outputs are durable).
+ *
+ * JetStream: the stream is the one that already captures `lw.<site>.serial.>` (say a stream on
+ * `lw.<site>.>`), else `<stream>_SERIAL` on `lw.<site>.serial.>`, created when missing. The
+ * durable consumer `lw-<site>-serial` is kept across restarts, so a restart resumes after the
+ * last acknowledged event. The serial state is not checkpointed (the duplicate filter alone is
+ * 64 MB of main-thread memory): after a restart the analysis learns the lines afresh, and a
+ * serial repeated across the restart is not seen as a duplicate.
+ */
+import { AckPolicy, DeliverPolicy, nanos, type Consumer, type JsMsg, type NatsConnection } from "nats";
+import { CapacityError } from "./errors.js";
+import { SerialSimulator, type SerialSimulatorOptions } from "../connectors/serial-simulator.js";
+import type { SerialNatsInput } from "../connectors/serial-input.js";
+import type { SerialJob } from "./serial-job.js";
+
+export interface SerialSimulationOptions {
+  simulator: Partial<SerialSimulatorOptions>;
+  /** Simulated ms per wall-clock ms (1 = live); Infinity: as fast as the job takes them. */
+  speed: number;
+  /** Stop at this receiving time (epoch ms), e.g. the run's `--duration`. */
+  endTime?: number;
+  /** Stop after this many events. */
+  maxEvents?: number;
+  /** Longest an event waits in a partly filled buffer (live runs). */
+  flushIntervalMs: number;
+  stop: Promise<void>;
+}
+
+export interface SerialSourceResult {
+  events: number;
+  /** Attacks the simulator injected (ground truth). */
+  attacks: number;
+  seconds: number;
+}
+
+/** The serial simulator into the job, paced by the events' receiving clock × `speed`. */
+export async function runSerialSimulation(job: SerialJob, o: SerialSimulationOptions): Promise<SerialSourceResult> {
+  const sim = new SerialSimulator(o.simulator);
+  const t0 = performance.now();
+  let stopped = false;
+  void o.stop.then(() => (stopped = true));
+  let next = sim.next();
+  const first = next.received_timestamp;
+  let events = 0;
+  let lastFlush = t0;
+  const live = Number.isFinite(o.speed);
+  try {
+    while (!stopped && (o.maxEvents === undefined || events < o.maxEvents) && (o.endTime === undefined || next.received_timestamp < o.endTime)) {
+      const now = performance.now();
+      if (live && now - lastFlush >= o.flushIntervalMs) {
+        lastFlush = now;
+        await job.flush(false);
+      }
+      const due = live ? first + (now - t0) * o.speed : Infinity;
+      if (next.received_timestamp > due) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      // At most a batch between looks at the clock and the stop signal.
+      for (let n = 0; n < 1024 && next.received_timestamp <= due; n++) {
+        await job.add(next, events++);
+        next = sim.next();
+        if ((o.maxEvents !== undefined && events >= o.maxEvents) || (o.endTime !== undefined && next.received_timestamp >= o.endTime)) break;
+      }
+      // Unpaced: let the sensor job (same thread) have its turn.
+      if (!live) await new Promise((r) => setImmediate(r));
+    }
+    await job.flush();
+  } finally {
+    await job.close();
+  }
+  return { events, attacks: sim.labels().length, seconds: (performance.now() - t0) / 1000 };
+}
+
+export interface SerialNatsOptions {
+  site: string;
+  /** JetStream stream (see the module comment); undefined: core NATS. */
+  stream?: string;
+  fetchMessagesMax: number;
+  ackWaitMs: number;
+  maxDeliver: number;
+  maxAckPending: number;
+  /** Core NATS: message bytes queued before shedding. */
+  queuedBytesMax: number;
+  flushIntervalMs: number;
+  stop: Promise<void>;
+  onReady?: () => void;
+  log: (line: string) => void;
+}
+
+export interface SerialNatsResult extends SerialSourceResult {
+  messages: number;
+  /** Core NATS: messages shed because the queue was full. */
+  shed: number;
+  deadLettered: number;
+}
+
+export const DEFAULT_SERIAL_NATS = {
+  fetchMessagesMax: 1000,
+  ackWaitMs: 30_000,
+  maxDeliver: 10,
+  maxAckPending: 20_000,
+  queuedBytesMax: 16 * 1024 * 1024,
+  flushIntervalMs: 250,
+} as const;
+
+/** Serial events from NATS into the job until `stop`; closes the job at the end. */
+export async function consumeSerialNats(nc: NatsConnection, input: SerialNatsInput, job: SerialJob, o: SerialNatsOptions): Promise<SerialNatsResult> {
+  const t0 = performance.now();
+  const counts = { shed: 0 };
+  let stopped = false;
+  void o.stop.then(() => (stopped = true));
+  const take = async (subject: string, data: Uint8Array, position: number): Promise<void> => {
+    const e = input.decode(subject, data);
+    if (e === null) return;
+    try {
+      await job.add(e, position);
+    } catch (error) {
+      if (!(error instanceof CapacityError)) throw error;
+      input.reject(subject, data, "too_many_lines", error);
+    }
+  };
+  // Durable: outputs in ClickHouse and on the server, dead letters confirmed — what a JetStream
+  // ack waits for. Core NATS has no ack: its outputs are handed over without waiting.
+  const flush = async (durable: boolean): Promise<void> => {
+    await job.flush(durable);
+    if (durable) await input.flush();
+  };
+  try {
+    if (o.stream === undefined) await consumeCore(nc, o, take, flush, counts, () => stopped);
+    else await consumeJetStream(nc, o, take, flush, () => stopped);
+    await flush(true);
+  } finally {
+    await job.close();
+  }
+  const c = input.counts();
+  return { events: c.readings, attacks: 0, messages: c.messages, shed: counts.shed, deadLettered: c.deadLettered, seconds: (performance.now() - t0) / 1000 };
+}
+
+type Take = (subject: string, data: Uint8Array, position: number) => Promise<void>;
+type Flush = (durable: boolean) => Promise<void>;
+
+async function consumeCore(nc: NatsConnection, o: SerialNatsOptions, take: Take, flush: Flush, counts: { shed: number }, stopped: () => boolean): Promise<void> {
+  const queue: Array<{ subject: string; data: Uint8Array }> = [];
+  let queuedBytes = 0;
+  let wake: (() => void) | null = null;
+  let closed = false;
+  let position = 0;
+  const sub = nc.subscribe(`lw.${o.site}.serial.>`, {
+    callback: (_err, msg) => {
+      if (queuedBytes + msg.data.length > o.queuedBytesMax) {
+        counts.shed++;
+        return;
+      }
+      queue.push({ subject: msg.subject, data: msg.data });
+      queuedBytes += msg.data.length;
+      wake?.();
+    },
+  });
+  void sub.closed.then(() => {
+    closed = true;
+    wake?.();
+  });
+  await nc.flush();
+  o.onReady?.();
+  const timer = setInterval(() => wake?.(), 100);
+  let draining = false;
+  let lastFlush = performance.now();
+  try {
+    for (;;) {
+      if (stopped() && !draining) {
+        draining = true;
+        await sub.drain();
+      }
+      if (queue.length === 0) {
+        await flush(false);
+        lastFlush = performance.now();
+        if (draining && closed) break;
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+        continue;
+      }
+      const chunk = queue.splice(0, Math.min(queue.length, 1024));
+      for (const m of chunk) {
+        queuedBytes -= m.data.length;
+        await take(m.subject, m.data, position++);
+      }
+      // A steady stream never runs the queue dry: outputs still go out every flushIntervalMs.
+      if (performance.now() - lastFlush >= o.flushIntervalMs) {
+        lastFlush = performance.now();
+        await flush(false);
+      }
+    }
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+async function consumeJetStream(nc: NatsConnection, o: SerialNatsOptions, take: Take, flush: Flush, stopped: () => boolean): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  const subjects = `lw.${o.site}.serial.>`;
+  let stream: string;
+  try {
+    stream = await jsm.streams.find(`lw.${o.site}.serial.x`);
+  } catch {
+    stream = `${o.stream}_SERIAL`;
+    try {
+      await jsm.streams.info(stream);
+    } catch {
+      await jsm.streams.add({ name: stream, subjects: [subjects] });
+    }
+  }
+  const durable = `lw-${o.site}-serial`;
+  try {
+    await jsm.consumers.info(stream, durable);
+  } catch {
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      filter_subject: subjects,
+      max_deliver: o.maxDeliver,
+      ack_wait: nanos(o.ackWaitMs),
+      max_ack_pending: o.maxAckPending,
+    });
+  }
+  const consumer: Consumer = await nc.jetstream().consumers.get(stream, durable);
+  o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
+  o.onReady?.();
+  while (!stopped()) {
+    const msgs: JsMsg[] = [];
+    try {
+      const iter = await consumer.fetch({ max_messages: o.fetchMessagesMax, expires: 1000, idle_heartbeat: 500 });
+      const guard = setTimeout(() => void iter.close(), 5000);
+      try {
+        for await (const m of iter) msgs.push(m);
+      } finally {
+        clearTimeout(guard);
+      }
+    } catch (error) {
+      o.log(`serial: fetch failed (${(error as Error).message}); retrying`);
+      await new Promise((r) => setTimeout(r, 250));
+      if (msgs.length === 0) continue;
+    }
+    for (const m of msgs) await take(m.subject, m.data, m.seq);
+    // Detections and quarantine rows durable, quarantine messages on the server, then the acks.
+    await flush(true);
+    for (const m of msgs) m.ack();
+  }
+}
