@@ -9,6 +9,7 @@ import {
   formatSerialEventNdjson, type SerialAttack,
 } from "../../connectors/serial-simulator.js";
 import { TextStreamWriter } from "../../connectors/record-writers.js";
+import { DEFAULT_SERIAL_PUBLISH, publishSerialEvents } from "../../connectors/serial-publisher.js";
 import { ConfigError } from "../errors.js";
 import { parseDuration } from "../duration.js";
 import { integerOption, numberOption } from "./options.js";
@@ -28,6 +29,11 @@ interface SimulateSerialsFlags {
   format: "ndjson" | "csv";
   out: string;
   labels?: string;
+  nats?: string;
+  site: string;
+  payload: "msgpack" | "json";
+  jetstream?: boolean;
+  publishRate?: number;
 }
 
 export const SIMULATE_SERIALS_DEFAULT_RECORDS = 100_000;
@@ -50,6 +56,11 @@ export function simulateSerialsCommand(): Command {
     .addOption(new Option("--format <f>", "output format").choices(["ndjson", "csv"]).default("ndjson"))
     .option("--out <file>", "output file, or - for stdout", "-")
     .option("--labels <file>", "write one NDJSON line per attack: {attack, expected, machine_id, rows}")
+    .option("--nats <url>", "publish the events to NATS (lw.<site>.serial.<line>, one event per message) instead of writing them")
+    .option("--site <s>", "with --nats: site token of the subjects", DEFAULT_SERIAL_PUBLISH.site)
+    .addOption(new Option("--payload <format>", "with --nats: message encoding").choices(["msgpack", "json"]).default("msgpack"))
+    .option("--jetstream", "with --nats: publish through JetStream and wait for the acks (a stream must capture lw.<site>.serial.>), with Nats-Msg-Id")
+    .option("--publish-rate <n>", "with --nats: events per second at most (default: as fast as the server takes them)", numberOption("--publish-rate"))
     .addHelpText(
       "after",
       `
@@ -68,26 +79,45 @@ bad_gtin → pattern, future_timestamp → temporal, closed_batch → behavioral
       });
       const end = flags.duration === undefined ? Infinity : start + parseDuration(flags.duration);
       const records = flags.records ?? (flags.duration === undefined ? SIMULATE_SERIALS_DEFAULT_RECORDS : Infinity);
+      let written = 0;
+      if (flags.nats !== undefined) {
+        const result = await publishSerialEvents(() => {
+          if (written >= records) return null;
+          const e = sim.next();
+          if (e.production_timestamp >= end && e.attack !== "future_timestamp") return null;
+          written++;
+          return e;
+        }, { ...DEFAULT_SERIAL_PUBLISH, url: flags.nats, site: flags.site, format: flags.payload, jetstream: flags.jetstream === true, rate: flags.publishRate ?? Infinity });
+        process.stderr.write(
+          `simulate-serials: published ${result.events} events on lw.${flags.site}.serial.<line> in ${result.seconds.toFixed(2)} s ` +
+            `(${Math.round(result.events / result.seconds)} events/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ""}\n`,
+        );
+        await writeLabels(flags.labels, sim, written);
+        return;
+      }
       const stream = flags.out === "-" ? process.stdout : createWriteStream(flags.out);
       const out = new TextStreamWriter(stream, { endStream: flags.out !== "-" });
       const format = flags.format === "csv" ? formatSerialEventCsv : formatSerialEventNdjson;
       if (flags.format === "csv") await out.write(SERIAL_EVENT_FIELDS.join(",") + "\n");
-      let written = 0;
       for (; written < records; written++) {
         const e = sim.next();
         if (e.production_timestamp >= end && e.attack !== "future_timestamp") break;
         await out.write(format(e));
       }
       await out.end();
-      if (flags.labels !== undefined) {
-        const labels = new TextStreamWriter(createWriteStream(flags.labels), { endStream: true });
-        for (const l of sim.labels()) {
-          const rows = l.rows.filter((r) => r < written);
-          if (rows.length > 0) await labels.write(JSON.stringify({ ...l, rows }) + "\n");
-        }
-        await labels.end();
-      }
+      await writeLabels(flags.labels, sim, written);
     });
+}
+
+/** One NDJSON line per attack among the first `written` events. */
+async function writeLabels(path: string | undefined, sim: SerialSimulator, written: number): Promise<void> {
+  if (path === undefined) return;
+  const labels = new TextStreamWriter(createWriteStream(path), { endStream: true });
+  for (const l of sim.labels()) {
+    const rows = l.rows.filter((r) => r < written);
+    if (rows.length > 0) await labels.write(JSON.stringify({ ...l, rows }) + "\n");
+  }
+  await labels.end();
 }
 
 function attackList(text: string): SerialAttack[] {
