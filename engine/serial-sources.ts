@@ -104,7 +104,7 @@ export const DEFAULT_SERIAL_NATS = {
   ackWaitMs: 30_000,
   maxDeliver: 10,
   maxAckPending: 20_000,
-  queuedBytesMax: 16 * 1024 * 1024,
+  queuedBytesMax: 64 * 1024 * 1024,
   flushIntervalMs: 250,
 } as const;
 
@@ -167,7 +167,9 @@ async function consumeCore(nc: NatsConnection, o: SerialNatsOptions, take: Take,
   });
   await nc.flush();
   o.onReady?.();
-  const timer = setInterval(() => wake?.(), 100);
+  const timer = setInterval(() => {
+    if (stopped()) wake?.();
+  }, 100);
   let draining = false;
   let lastFlush = performance.now();
   try {
@@ -175,13 +177,24 @@ async function consumeCore(nc: NatsConnection, o: SerialNatsOptions, take: Take,
       if (stopped() && !draining) {
         draining = true;
         await sub.drain();
+        await flush(false);
       }
       if (queue.length === 0) {
-        await flush(false);
-        lastFlush = performance.now();
         if (draining && closed) break;
-        await new Promise<void>((resolve) => (wake = resolve));
+        // Idle: wait for messages; flush what is buffered when none came for flushIntervalMs (a
+        // flush per dry queue would cost a pool round trip per handful of events).
+        const woken = await new Promise<boolean>((resolve) => {
+          const t = setTimeout(() => resolve(false), o.flushIntervalMs);
+          wake = () => {
+            clearTimeout(t);
+            resolve(true);
+          };
+        });
         wake = null;
+        if (!woken || performance.now() - lastFlush >= o.flushIntervalMs) {
+          await flush(false);
+          lastFlush = performance.now();
+        }
         continue;
       }
       const chunk = queue.splice(0, Math.min(queue.length, 1024));

@@ -8,6 +8,7 @@
  * with `--cmapss` (a turbofan fleet prints no serials); `--serials` turns it on there,
  * `--no-serials` off everywhere. `--analysis …,serial` is the same as `--serials`.
  */
+import type { Writable } from "node:stream";
 import { Command } from "commander";
 import { connect, type NatsConnection } from "nats";
 import { parseDuration } from "../duration.js";
@@ -83,6 +84,9 @@ export interface SerialPartOptions {
   /** Resolves when the job should stop (Ctrl-C, or the sensor job's end). */
   stop: Promise<void>;
   log: (line: string) => void;
+  /** A serial summary line this often (at least every 5 s; 0: none), on `console`. */
+  summaryIntervalMs?: number;
+  console?: Writable;
 }
 
 export interface SerialPartResult extends SerialSourceResult {
@@ -90,6 +94,8 @@ export interface SerialPartResult extends SerialSourceResult {
   quarantinedEvents: number;
   quarantineEntries: number;
   deadLettered: number;
+  /** Core NATS: events shed because the queue was full. */
+  shed: number;
   notes: string[];
 }
 
@@ -114,6 +120,8 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
   const job = new SerialJob({ ...DEFAULT_SERIAL_JOB, analysis, workers: flags.serialWorkers, outputs });
   let result: SerialSourceResult;
   let deadLettered = 0;
+  let shed = 0;
+  const summary = startSummary(o, job, outputs);
   try {
     if (source.kind === "simulator") {
       outputs.attachCounts("serial-simulator", () => job.countsNow());
@@ -137,15 +145,17 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
         ...DEFAULT_SERIAL_NATS, site: source.site, stream: source.stream, stop: o.stop, log: o.log,
       });
       deadLettered = r.deadLettered;
+      shed = r.shed;
       result = r;
     }
   } finally {
+    summary.stop();
     await outputs.close();
     await nc?.drain().catch(() => undefined);
   }
   const c = job.countsNow();
   return {
-    ...result, flagged: c.flagged, quarantinedEvents: c.quarantined, quarantineEntries: analysis.quarantine.size, deadLettered,
+    ...result, flagged: c.flagged, quarantinedEvents: c.quarantined, quarantineEntries: analysis.quarantine.size, deadLettered, shed,
     notes: analysis.notes?.() ?? [],
   };
 }
@@ -153,6 +163,25 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
 /** `--duration` of the run, for the serial simulator's end. */
 export function durationMsOf(text: string | undefined): number | undefined {
   return text === undefined ? undefined : parseDuration(text);
+}
+
+function startSummary(o: SerialPartOptions, job: SerialJob, outputs: SerialOutputs): { stop(): void } {
+  const every = o.summaryIntervalMs ?? 0;
+  if (every <= 0 || o.console === undefined) return { stop() {} };
+  const out = o.console;
+  let last = { t: performance.now(), in: 0 };
+  const timer = setInterval(() => {
+    const c = job.countsNow();
+    const now = performance.now();
+    const rate = ((c.eventsIn - last.in) * 1000) / (now - last.t);
+    last = { t: now, in: c.eventsIn };
+    out.write(
+      `[serial] in ${c.eventsIn} (${Math.round(rate)}/s) scored ${c.eventsOut} | flagged ${c.flagged}, quarantined ${c.quarantined} ` +
+        `(${outputs.quarantine.size} serials on the list, ${outputs.counts.released} released)\n`,
+    );
+  }, Math.max(every, 5000));
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
 }
 
 function attackList(text: string): SerialAttack[] {
