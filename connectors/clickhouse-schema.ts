@@ -205,6 +205,8 @@ export interface MaintenancePredictionRow {
   /** 0…1. */
   failure_probability: number;
   time_to_failure_hours?: Stat;
+  /** Predicted remaining useful life, in the model's cycles (NULL for a model that gives none). */
+  rul_cycles?: Stat;
   risk_level: MachineRiskLevel;
   model_version: string;
   /** The features the model saw (stored as a JSON string). */
@@ -555,6 +557,7 @@ ORDER BY (machine_id, quarantined_at, quarantined_at_ms, gtin, serial_number)`,
   predicted_at_ms UInt64,
   failure_probability Float64,
   time_to_failure_hours Nullable(Float64),
+  rul_cycles Nullable(Float64),
   risk_level String,
   model_version String,
   features String,
@@ -570,6 +573,7 @@ ORDER BY (machine_id, predicted_at, predicted_at_ms, model_version)`,
         predicted_at_ms: t.ms,
         failure_probability: inRange(r.failure_probability, "failure_probability", 0, 1),
         time_to_failure_hours: stat(r.time_to_failure_hours),
+        rul_cycles: stat(r.rul_cycles),
         risk_level: oneOf(r.risk_level, "risk_level", MACHINE_RISK_LEVELS),
         model_version: str(r.model_version, "model_version"),
         features: typeof r.features === "string" ? r.features : JSON.stringify(r.features),

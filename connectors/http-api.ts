@@ -25,7 +25,8 @@
  * `body_too_large` (over `httpBodyBytesMax`), 429 `rate_limited` (the token's bucket is empty;
  * with Retry-After), 500 `provider_failed`, 503 `busy` (over `httpInFlightMax`) or
  * `provider_timeout` (over `httpProviderTimeoutMs`). A provider may throw ApiRequestError to
- * answer with its own status and code.
+ * answer with its own status and code, or ApiReplyError to add fields to the error JSON (e.g.
+ * 409 `features_incomplete` of POST /predict names the missing features).
  */
 import { ApiRequestError } from "./errors.js";
 import type { AccessControl, ApiScope } from "./access.js";
@@ -36,6 +37,13 @@ import { LATENCY_SECONDS_BUCKETS, METRIC, PROMETHEUS_CONTENT_TYPE, type MetricsR
 import type { HttpRequest, HttpResponse, TemplatedApp } from "./uws.js";
 
 type MaybePromise<T> = T | Promise<T>;
+
+/** An ApiRequestError whose reply carries more than `error` and `message`: `{error, message, ...fields}`. */
+export class ApiReplyError extends ApiRequestError {
+  constructor(status: number, code: string, message: string, readonly fields: Readonly<Record<string, unknown>>) {
+    super(status, code, message);
+  }
+}
 
 export type RiskLevel = "low" | "medium" | "high" | "critical";
 
@@ -334,7 +342,7 @@ export class HttpApi {
       Promise.race([Promise.resolve().then(() => handle({ params: captured, query, body })), timeout])
         .then(({ status, value }) => finish(status, () => writeJson(res, status, value)))
         .catch((e: unknown) => {
-          if (e instanceof ApiRequestError) return finish(e.status, () => writeError(res, e.status, e.code, e.detail));
+          if (e instanceof ApiRequestError) return finish(e.status, () => writeError(res, e.status, e.code, e.detail, e instanceof ApiReplyError ? e.fields : {}));
           this.log(`http: ${method.toUpperCase()} ${route.name} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
           finish(500, () => writeError(res, 500, "provider_failed", e instanceof Error ? e.message : String(e)));
         })

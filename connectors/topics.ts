@@ -5,9 +5,9 @@
  *
  * | topic                   | what is published on it                                                     |
  * | ----------------------- | --------------------------------------------------------------------------- |
- * | `machine/<machine_id>`  | the scores of one machine's readings (rolling, SPC, iforest rows), health   |
+ * | `machine/<machine_id>`  | the scores of one machine's readings (rolling, SPC, iforest rows), and its failure predictions (`"kind": "prediction"`) |
  * | `line/<line>`           | the events of one packaging line (serial detections, process records)       |
- * | `analysis/<name>`       | every output of one analysis (`rolling`, `spc`, `iforest`, `serial`, …)     |
+ * | `analysis/<name>`       | every output of one analysis (`rolling`, `spc`, `iforest`, `serial`, `prediction`, …) |
  * | `alerts`                | alerts as they open and close (SPC rules, drift alarms, serial risk)        |
  * | `quarantine`            | serials entering or leaving the quarantine list                             |
  *
@@ -22,6 +22,8 @@ import { TopicError } from "./errors.js";
 
 export const TOPIC_ALERTS = "alerts";
 export const TOPIC_QUARANTINE = "quarantine";
+/** `analysis/prediction`: every failure prediction of every machine (engine/prediction-service.ts). */
+export const ANALYSIS_PREDICTION = "prediction";
 
 /** The first level of every topic linewatch publishes. */
 export const TOPIC_ROOTS: readonly string[] = Object.freeze(["machine", "line", "analysis", TOPIC_ALERTS, TOPIC_QUARANTINE]);

@@ -107,7 +107,8 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const rows: Float64Array[] = o.analyses.map(() => new Float64Array(0));
   const outputs = o.outputs?.active ? o.outputs : undefined;
-  const wantMembers = o.publishScores || outputs !== undefined;
+  const wantMembers = o.publishScores || outputs?.wantsMembers === true;
+  const rollingIndex = o.analyses.findIndex((a) => a.name === "rolling");
   const partitionOfKey: number[] = [];
   const enc = new TextEncoder();
   const engine = new StreamEngine(
@@ -130,7 +131,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
           if (outputs !== undefined) {
             outputs.record({
               machineId: machine, sensorType: sensor, key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
-              seq: chunk.positions[i], membersJson: members.slice(1),
+              seq: chunk.positions[i], membersJson: members.slice(1), rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
             });
           }
           if (o.progress !== undefined) o.progress.recordsOut = counts.out;

@@ -1,26 +1,29 @@
 /**
- * Where a run's results go besides the scores file: ClickHouse (`--clickhouse URL`) and the live
- * server (`--port`: WebSocket topics, HTTP API, Prometheus metrics). The jobs hand every scored
- * record and every alert event here; this module turns them into table rows and topic messages,
- * keeps what the API serves (open alerts, each key's SPC limits, each machine's health), and
+ * Where a run's results go besides the scores file: ClickHouse (`--clickhouse URL`), the live
+ * server (`--port`: WebSocket topics, HTTP API, Prometheus metrics) and the failure predictions
+ * (`--predict MODEL.onnx`, engine/prediction-service.ts). The jobs hand every scored record and
+ * every alert event here; this module turns them into table rows and topic messages, keeps what
+ * the API serves (open alerts, each key's SPC limits, each machine's health and predictions), and
  * exports the engine's figures as metrics.
  *
- * Health score of a machine (0–100), from the SPC alerts open on its keys: 100 minus 30 per open
- * high-severity alert, 15 per medium and 5 per low, floored at 0. Risk level by the score: from
- * 80 low, from 60 medium, from 40 high, below 40 critical. It says how many out-of-control
- * patterns are open now, not a failure forecast; predictions need a model, which this run has
- * not got (the prediction endpoints answer "not_configured").
- */
+ * Health score of a machine (0–100). From the SPC alerts open on its keys: 100 minus 30 per open
+ * high-severity alert, 15 per medium and 5 per low, floored at 0. With a prediction model, the
+ * machine's latest failure probability p folds in: health_score = min(alert score,
+ * round(100 × (1 − p))), so either many open out-of-control patterns or a likely failure within
+ * the model's horizon lowers it. Risk level by the combined score: from 80 low, from 60 medium,
+ * from 40 high, below 40 critical. Without a model the prediction endpoints answer
+ * "not_configured" and the score is the alert score alone. */
 import { readFileSync } from "node:fs";
 import { ConfigError } from "./errors.js";
 import type { AccessTokenConfig } from "../connectors/access.js";
 import type { StreamEngine } from "./stream-engine.js";
 import { ClickHouseSink } from "../connectors/clickhouse-sink.js";
-import type { AlertRow, EquipmentHealthRow, ScoreRow, SensorDataRow } from "../connectors/clickhouse-schema.js";
+import type { AlertRow, EquipmentHealthRow, MaintenancePredictionRow, ScoreRow, SensorDataRow } from "../connectors/clickhouse-schema.js";
 import { startLiveServer, type LiveServer } from "../connectors/live-server.js";
-import type { ApiProviders, EquipmentHealth } from "../connectors/http-api.js";
+import { ApiReplyError, type ApiProviders, type EquipmentHealth } from "../connectors/http-api.js";
 import { MetricsRegistry, defineEngineMetrics, type EngineMetrics as MetricHandles } from "../connectors/metrics.js";
-import { machineTopic, analysisTopic, TOPIC_ALERTS } from "../connectors/topics.js";
+import { machineTopic, analysisTopic, TOPIC_ALERTS, ANALYSIS_PREDICTION } from "../connectors/topics.js";
+import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
 import type { SpcAlertEvent } from "../operators/spc-alerts.js";
 import { applySpcLimitsChange } from "../operators/spc.js";
 
@@ -29,6 +32,8 @@ export interface OutputsOptions {
   live?: { port: number; host: string; tokensFile?: string };
   /** How often each machine's health row goes to ClickHouse. */
   healthIntervalMs: number;
+  /** Failure predictions (`--predict`): fed every record's rolling row; served, stored, published. */
+  predictions?: PredictionService;
   log: (line: string) => void;
 }
 
@@ -44,6 +49,8 @@ export interface ScoredRecord {
   seq: number;
   /** The members of every analysis, JSON without braces (as in the scores file). */
   membersJson: string;
+  /** The rolling analysis's output row (operators/rolling.ts ROLLING_FIELDS order) when the run has one; read during the call only. */
+  rolling?: Float64Array;
 }
 
 const PENALTY: Record<string, number> = { high: 30, medium: 15, low: 5 };
@@ -66,9 +73,13 @@ export class Outputs {
   private deadLetters: (() => Record<string, number>) | null = null;
   private readonly deadLettersSeen = new Map<string, number>();
 
+  private readonly predictions: PredictionService | null;
+
   private constructor(private readonly o: OutputsOptions) {
     this.registry = new MetricsRegistry();
     this.metrics = defineEngineMetrics(this.registry);
+    this.predictions = o.predictions ?? null;
+    this.predictions?.listen((list) => this.onPredictions(list));
   }
 
   /** Opens ClickHouse (creating the tables) and the live server, as configured. */
@@ -94,6 +105,11 @@ export class Outputs {
   }
 
   get active(): boolean {
+    return this.sink !== null || this.live !== null || this.predictions !== null;
+  }
+
+  /** Whether `record` reads `membersJson` (ClickHouse or the live server); predictions alone read only the rolling row. */
+  get wantsMembers(): boolean {
     return this.sink !== null || this.live !== null;
   }
 
@@ -137,6 +153,8 @@ export class Outputs {
   /** A scored record: a ClickHouse row (reading and scores) and a message on its machine's topic. */
   record(r: ScoredRecord): void {
     this.machines.add(r.machineId);
+    if (this.predictions !== null && r.rolling !== undefined) this.predictions.observe(r.key, r.machineId, r.sensorType, r.time, r.rolling);
+    if (this.live === null && this.sink === null) return;
     const members = JSON.parse(`{${r.membersJson}}`) as Record<string, unknown>;
     if (typeof members.limits_version === "number" && members.limits_version > 0) {
       this.limitsByKey.set(r.key, {
@@ -172,8 +190,13 @@ export class Outputs {
     }
   }
 
-  /** Hands buffered rows to ClickHouse and waits until everything written so far is durable. */
-  async flush(): Promise<void> {
+  /**
+   * Hands buffered rows to ClickHouse and waits until everything written so far is durable.
+   * `endOfInput`: the input is over (a file or simulator run's end), so each machine's last time
+   * step is predicted too.
+   */
+  async flush(endOfInput = false): Promise<void> {
+    await this.predictions?.flush(endOfInput);
     this.writeRows();
     const writes = this.pendingWrites.splice(0);
     await Promise.all(writes);
@@ -181,6 +204,7 @@ export class Outputs {
 
   async close(): Promise<void> {
     if (this.healthTimer !== null) clearInterval(this.healthTimer);
+    await this.predictions?.close();
     this.writeHealth();
     await this.flush().catch((e: Error) => this.o.log(`clickhouse: final flush failed: ${e.message}`));
     await this.sink?.close();
@@ -223,12 +247,37 @@ export class Outputs {
     if (!this.machines.has(machineId)) return null;
     const counts: Record<string, number> = { high: 0, medium: 0, low: 0 };
     for (const e of this.openAlerts.values()) if (e.key.split("/")[0] === machineId) counts[e.severity]++;
-    const score = Math.max(0, 100 - counts.high * PENALTY.high - counts.medium * PENALTY.medium - counts.low * PENALTY.low);
-    const risk: EquipmentHealth["risk_level"] = score >= 80 ? "low" : score >= 60 ? "medium" : score >= 40 ? "high" : "critical";
-    return {
-      machine_id: machineId, health_score: score, risk_level: risk, updated_at: new Date().toISOString(),
-      features: { open_alerts_high: counts.high, open_alerts_medium: counts.medium, open_alerts_low: counts.low },
-    };
+    const alertScore = Math.max(0, 100 - counts.high * PENALTY.high - counts.medium * PENALTY.medium - counts.low * PENALTY.low);
+    const features: Record<string, number> = { open_alerts_high: counts.high, open_alerts_medium: counts.medium, open_alerts_low: counts.low, alert_score: alertScore };
+    let score = alertScore;
+    const p = this.predictions?.latest(machineId);
+    if (p !== undefined) {
+      const predicted = healthOfProbability(p.failure_probability);
+      score = Math.min(alertScore, predicted);
+      Object.assign(features, {
+        prediction_score: predicted, failure_probability: p.failure_probability, rul_cycles: p.rul_cycles,
+        time_to_failure_hours: p.time_to_failure_hours, predicted_at_ms: p.predicted_at_ms,
+      });
+    }
+    return { machine_id: machineId, health_score: score, risk_level: riskOfScore(score), updated_at: new Date().toISOString(), features };
+  }
+
+  /** New predictions: ml_maintenance_predictions rows, the machine's topic and `analysis/prediction`. */
+  private onPredictions(list: readonly MachinePrediction[]): void {
+    if (this.live !== null) {
+      for (const p of list) {
+        this.live.publish(machineTopic(p.machine_id), { kind: "prediction", ...p });
+        this.live.publish(analysisTopic(ANALYSIS_PREDICTION), p);
+      }
+    }
+    if (this.sink !== null && list.length > 0) {
+      const rows = list.map((p): MaintenancePredictionRow => ({
+        machine_id: p.machine_id, predicted_at: p.predicted_at_ms, failure_probability: p.failure_probability,
+        time_to_failure_hours: p.time_to_failure_hours, rul_cycles: p.rul_cycles, risk_level: p.risk_level, model_version: p.model_version,
+        features: p.features,
+      }));
+      this.track(this.sink.write("ml_maintenance_predictions", rows));
+    }
   }
 
   private writeHealth(): void {
@@ -251,8 +300,20 @@ export class Outputs {
       const id = needEngine().keys.lookup(key);
       return id < 0 ? null : id;
     };
+    const service = this.predictions;
     return {
       health: { health: (machineId: string) => this.health(machineId) },
+      predictions: service === null ? undefined : {
+        predictions: (q) => service.predictions(q),
+        predict: async (machineId: string) => {
+          // A machine the run knows but whose sensors the model does not read: nothing to predict from.
+          if (!service.knows(machineId) && this.machines.has(machineId)) {
+            const missing = service.missing(machineId);
+            throw new ApiReplyError(409, "features_incomplete", `machine ${machineId} reports none of the sensors the model reads (${service.sensors.join(", ")})`, { machine_id: machineId, missing_features: missing });
+          }
+          return service.predictNow(machineId);
+        },
+      },
       alerts: { openAlerts: () => [...this.openAlerts.values()] },
       spcLimits: {
         limits: (key: string) => this.limitsByKey.get(key) ?? null,
@@ -272,7 +333,10 @@ export class Outputs {
           return { key, cl: l.cl, sigma: l.sigma, effective: "next record" };
         },
       },
-      status: () => ({ clickhouse: this.sink === null ? null : { available: this.sink.metrics().available, write_errors: this.writeErrors } }),
+      status: () => ({
+        clickhouse: this.sink === null ? null : { available: this.sink.metrics().available, write_errors: this.writeErrors },
+        predictions: service === null ? null : { model_version: service.model.modelVersion, ...service.counters() },
+      }),
     };
   }
 }

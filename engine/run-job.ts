@@ -139,7 +139,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const spcIndex = analyses.findIndex((a) => a.name === "spc");
   const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
   const outputs = o.outputs?.active ? o.outputs : undefined;
-  const wantMembers = file !== null || outputs !== undefined;
+  const wantMembers = file !== null || outputs?.wantsMembers === true;
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const engine = new StreamEngine(
     {
@@ -161,7 +161,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
             const parts = keyNames[keyId].split("/");
             outputs.record({
               machineId: parts[0], sensorType: parts[1], mode: parts[2], key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
-              seq: chunk.positions[i], membersJson: members.slice(1),
+              seq: chunk.positions[i], membersJson: members.slice(1), rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
             });
           }
           if (file !== null) {
@@ -255,7 +255,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     }
     await engine.flush(true);
     if (file !== null && lines.bytes > 0) await file.write(lines.take());
-    await outputs?.flush();
+    await outputs?.flush(true);
   } finally {
     summary.stop();
     for (const a of analyses) a.stop?.();
