@@ -5,26 +5,31 @@
  * failure) on a schedule and on request.
  *
  * Features. A model feature is `<sensor_type>.<statistic>` (`s2.mean`): the statistic of the
- * rolling analysis's latest output row for the key `<machine>/<sensor_type>`. The rows are read
- * as the analysis produced them (the Float64Array the jobs hand over, no JSON), from the key's
- * first reading on — while a count window fills its statistics cover the readings so far, as the
- * model was trained (operators/rul-features.ts); a statistic the kernel leaves undefined there
- * (std and slope of one reading) is 0. A machine's features are complete once every sensor the
- * model reads has reported; the rolling window must be the model's (`model.window`).
+ * rolling analysis's output row for the key `<machine>/<sensor_type>`. The rows are read as the
+ * analysis produced them (the Float64Array the jobs hand over, no JSON), from the key's first
+ * reading on — while a count window fills its statistics cover the readings so far, as the model
+ * was trained (operators/rul-features.ts); a statistic the kernel leaves undefined there (std and
+ * slope of one reading) is 0. The rolling window must be the model's (`model.window`). A
+ * machine's features are complete once every sensor the model reads has reported.
+ *
+ * Time steps. The features at event time s are, for every sensor, the statistics after its
+ * latest reading at or before s. The engine keeps each key's order but not the order between
+ * keys (they run in different key groups), so a machine's sensors arrive out of step; the
+ * service holds each sensor's recent rows and takes step s only once every sensor has reported
+ * a reading at or after s (the machine's watermark) — for C-MAPSS, all 21 readings of a cycle.
  *
  * Schedule, in event time, so a replay gives the same predictions at any --speed as a live run:
- * a machine is predicted at its first complete time step, then at the first time step at least
- * `intervalMs` after its last prediction. A time step is predicted once it is complete — when a
- * later reading of the machine arrives (its features then hold every sensor's reading of that
- * step), when the machine has been quiet for a whole tick (`tickMs` of wall time), or at the end
- * of the input. `predicted_at` is the event time of that step. Live (--speed 1, NATS), event time
- * is wall time: the default 10 s predicts each machine every 10 s. A C-MAPSS replay with 1-h
- * cycles gets a prediction every cycle; `--predict-interval 10h` gives one every ten cycles.
+ * a machine is predicted at its first complete step, then at the first step (a reading's time) at
+ * least `intervalMs` after its last prediction. Live (--speed 1, NATS) event time is wall time:
+ * the default 10 s predicts each machine every 10 s. A C-MAPSS replay with 1-h cycles gets a
+ * prediction every cycle; `--predict-interval 10h` one every ten cycles. At the end of a file or
+ * simulator input, and on request (POST), the machine's latest state is predicted: every sensor's
+ * newest reading, at the time of the newest of them. `predicted_at` is the step's event time.
  *
- * Snapshots wait for the model at most `pendingMax` rows; beyond that (the model slower than the
- * stream for long) the newest are skipped and counted, never queued without bound. The latest
- * `keptMax` predictions stay in memory for the API; each also goes to the listeners (`listen`:
- * ClickHouse rows, topics, machine health).
+ * Bounds: a sensor's held rows (`rowsPerSensorMax`, 64 until every sensor has reported; a sensor
+ * that far ahead of the slowest one loses its oldest rows, counted) and the rows waiting for the model (`pendingMax`; beyond, new
+ * snapshots are skipped and counted). The latest `keptMax` predictions stay in memory for the
+ * API; each also goes to the listeners (`listen`: ClickHouse rows, topics, machine health).
  *
  * Risk level of a prediction: that of the health score round(100 × (1 − failure_probability)),
  * the same scale as the machine health (engine/outputs.ts): low from 80, medium from 60, high
@@ -49,8 +54,8 @@ export interface PredictionServiceOptions {
   model: PredictionModel;
   /** Event time between two scheduled predictions of a machine. */
   intervalMs: number;
-  /** Wall time after which a machine without new readings has its last time step predicted; also how often pending rows go to the model. */
-  tickMs: number;
+  /** Rows held per sensor while the machine's slowest sensor catches up. */
+  rowsPerSensorMax: number;
   /** Predictions kept in memory for the API, newest. */
   keptMax: number;
   /** Feature rows waiting for the model at most. */
@@ -82,7 +87,7 @@ export type PredictionTrigger = "schedule" | "request" | "end";
 
 export const DEFAULT_PREDICTION_SERVICE = {
   intervalMs: 10_000,
-  tickMs: 1_000,
+  rowsPerSensorMax: 1024,
   keptMax: 10_000,
   pendingMax: 65_536,
 } as const;
@@ -94,25 +99,24 @@ export interface PredictionCounts {
   predictions: number;
   /** Rows skipped because `pendingMax` rows were waiting for the model. */
   skipped: number;
+  /** Held rows dropped because a sensor ran `rowsPerSensorMax` rows ahead of the machine's slowest. */
+  rowsDropped: number;
   errors: number;
 }
 
 export class PredictionService {
   private readonly featureCount: number;
-  /** Per sensor type: the model's feature indexes it feeds and the rolling field of each. */
-  private readonly bySensor = new Map<string, { features: Int32Array; fields: Int32Array }>();
-  private readonly sensorsNeeded: number;
+  /** Per sensor type the model reads: its index, the model's feature indexes it feeds and the rolling field of each. */
+  private readonly bySensor = new Map<string, { index: number; features: Int32Array; fields: Int32Array }>();
   private readonly machines = new Map<string, MachineState>();
   private readonly slots = new Map<string, KeySlot | null>();
   private pending: Snapshot[] = [];
+  private drainScheduled = false;
   private readonly kept: MachinePrediction[] = [];
   private keptStart = 0;
   private readonly latestByMachine = new Map<string, MachinePrediction>();
   private chain: Promise<void> = Promise.resolve();
-  private tickNo = 0;
-  private readonly timer: NodeJS.Timeout;
-  private readonly counts = { predictions: 0, skipped: 0, errors: 0 };
-  private closed = false;
+  private readonly counts = { predictions: 0, skipped: 0, rowsDropped: 0, errors: 0 };
   private readonly listeners: Array<(predictions: readonly MachinePrediction[]) => void> = [];
 
   constructor(private readonly o: PredictionServiceOptions) {
@@ -133,10 +137,8 @@ export class PredictionService {
       g.fields.push(field);
       grouped.set(sensor, g);
     });
-    for (const [sensor, g] of grouped) this.bySensor.set(sensor, { features: Int32Array.from(g.features), fields: Int32Array.from(g.fields) });
-    this.sensorsNeeded = grouped.size;
-    this.timer = setInterval(() => this.tick(), o.tickMs);
-    this.timer.unref();
+    let index = 0;
+    for (const [sensor, g] of grouped) this.bySensor.set(sensor, { index: index++, features: Int32Array.from(g.features), fields: Int32Array.from(g.fields) });
   }
 
   /** Calls `listener` with every batch of predictions as it is made. */
@@ -155,8 +157,9 @@ export class PredictionService {
 
   /**
    * One scored record of key `key` (`<machine>/<sensor>[/…]`): `rolling` is the rolling
-   * analysis's output row (ROLLING_FIELDS order), read during the call only. Per-record cost:
-   * one map lookup and a copy of the few fields the model reads.
+   * analysis's output row (ROLLING_FIELDS order), read during the call only. Per record: one map
+   * lookup, a copy of the few fields the model reads, and — when the record moves the machine's
+   * watermark — a look for a due step.
    */
   observe(key: string, machineId: string, sensorType: string, time: number, rolling: Float64Array): void {
     let slot = this.slots.get(key);
@@ -166,34 +169,58 @@ export class PredictionService {
     }
     if (slot === null) return;
     const m = slot.machine;
-    // A later reading closes the machine's current time step: every sensor of it has reported.
-    if (time > m.time && m.open && m.complete && m.time >= m.due) this.snapshot(m, "schedule");
-    const f = slot.features;
-    for (let i = 0; i < f.length; i++) {
+    const track = m.tracks[slot.sensor];
+    const rows = track.rows;
+    const last = rows.length === 0 ? null : rows[rows.length - 1];
+    let row: HeldRow;
+    if (last !== null && last.time < m.lower && time < m.lower) {
+      // Before the next candidate step only a sensor's latest row counts: overwrite, no allocation.
+      row = last;
+    } else {
+      row = { time, values: new Float64Array(slot.fields.length) };
+      // Until every sensor has reported, the first step is unknown; hold less meanwhile (a machine
+      // whose sensor never reports must not hold rowsPerSensorMax rows of the others forever).
+      const held = m.sensorsSeen === m.tracks.length ? this.o.rowsPerSensorMax : Math.min(64, this.o.rowsPerSensorMax);
+      if (rows.length >= held) {
+        rows.shift();
+        this.counts.rowsDropped++;
+      }
+      rows.push(row);
+    }
+    row.time = time;
+    for (let i = 0; i < slot.fields.length; i++) {
       const v = rolling[slot.fields[i]];
-      m.values[f[i]] = Number.isNaN(v) ? 0 : v;
+      row.values[i] = Number.isNaN(v) ? 0 : v;
     }
-    if (!m.seen[slot.sensor]) {
-      m.seen[slot.sensor] = 1;
+    const wasSlowest = track.newest <= m.watermark;
+    if (track.newest === -Infinity) {
       m.sensorsSeen++;
-      m.complete = m.sensorsSeen === this.sensorsNeeded;
+      if (time > m.start) m.start = time;
+      if (m.sensorsSeen === m.tracks.length) m.lower = Math.max(m.lower, m.start);
     }
-    if (time > m.time) m.time = time;
-    m.open = true;
-    m.tick = this.tickNo;
+    if (time > track.newest) track.newest = time;
+    if (time > m.newest) m.newest = time;
+    if (m.sensorsSeen === m.tracks.length && wasSlowest) {
+      let w = Infinity;
+      for (const t of m.tracks) if (t.newest < w) w = t.newest;
+      if (w > m.watermark) {
+        m.watermark = w;
+        this.advance(m);
+      }
+    }
   }
 
-  /** Predicts now from the machine's current features (POST /predict); null when unknown; ApiReplyError 409 when incomplete. */
+  /** Predicts now from the machine's latest state (POST /predict); null when unknown; ApiReplyError 409 when incomplete. */
   async predictNow(machineId: string): Promise<MachinePrediction | null> {
     const m = this.machines.get(machineId);
     if (m === undefined) return null;
-    if (!m.complete) {
+    if (m.sensorsSeen < m.tracks.length) {
       const missing = this.missingFeatures(m);
       throw new ApiReplyError(409, "features_incomplete",
         `machine ${machineId} has not reported every sensor the model reads yet; missing ${missing.length} of ${this.featureCount} features: ${missing.slice(0, 20).join(", ")}${missing.length > 20 ? ", …" : ""}`,
         { machine_id: machineId, missing_features: missing });
     }
-    const [p] = await this.run([{ machine: m, time: m.time, values: Float64Array.from(m.values), trigger: "request" }]);
+    const [p] = await this.run([this.latestState(m, "request")]);
     return p;
   }
 
@@ -207,7 +234,7 @@ export class PredictionService {
     return out;
   }
 
-  /** The machine's latest prediction, or undefined. */
+  /** The machine's latest prediction (by event time), or undefined. */
   latest(machineId: string): MachinePrediction | undefined {
     return this.latestByMachine.get(machineId);
   }
@@ -225,24 +252,26 @@ export class PredictionService {
 
   /**
    * Runs the model on every pending row and waits for it. `endOfInput`: the input is over, so
-   * every machine's last time step is complete and predicted too (when due).
+   * every machine's latest state is predicted too, due or not (the state a replay ends in is the
+   * one its user asks about).
    */
   async flush(endOfInput = false): Promise<void> {
-    if (endOfInput) for (const m of this.machines.values()) if (m.open && m.complete && m.time >= m.due) this.snapshot(m, "end");
+    if (endOfInput) {
+      for (const m of this.machines.values()) {
+        if (m.sensorsSeen === m.tracks.length && m.newest > m.lastStep) this.enqueue(m, this.latestState(m, "end"));
+      }
+    }
     await this.drain();
   }
 
   counters(): PredictionCounts {
     let complete = 0;
-    for (const m of this.machines.values()) if (m.complete) complete++;
+    for (const m of this.machines.values()) if (m.sensorsSeen === m.tracks.length) complete++;
     return { machines: this.machines.size, machinesComplete: complete, ...this.counts };
   }
 
-  /** Stops the timer after predicting what is pending (the model is the caller's to close). */
+  /** Predicts what is pending (the model is the caller's to close). */
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    clearInterval(this.timer);
     await this.drain();
   }
 
@@ -254,37 +283,86 @@ export class PredictionService {
     let m = this.machines.get(machineId);
     if (m === undefined) {
       m = {
-        id: machineId, values: new Float64Array(this.featureCount), seen: new Uint8Array(this.bySensor.size), sensorsSeen: 0, complete: false,
-        time: -Infinity, due: -Infinity, open: false, tick: 0,
+        id: machineId, tracks: Array.from(this.bySensor.values(), (b) => ({ rows: [], newest: -Infinity, fields: b.fields.length })),
+        sensorsSeen: 0, start: -Infinity, newest: -Infinity, watermark: -Infinity, lower: -Infinity, lastStep: -Infinity,
       };
       this.machines.set(machineId, m);
     }
-    return { machine: m, sensor: [...this.bySensor.keys()].indexOf(sensorType), features: s.features, fields: s.fields };
+    return { machine: m, sensor: s.index, fields: s.fields };
+  }
+
+  /** Takes every due step at or below the machine's watermark. */
+  private advance(m: MachineState): void {
+    for (;;) {
+      // The candidate step: the earliest reading time at or after `lower` of any sensor.
+      let step = Infinity;
+      for (const t of m.tracks) {
+        for (const r of t.rows) {
+          if (r.time >= m.lower) {
+            if (r.time < step) step = r.time;
+            break;
+          }
+        }
+      }
+      if (step > m.watermark) return;
+      const values = new Float64Array(this.featureCount);
+      const sensors = [...this.bySensor.values()];
+      m.tracks.forEach((t, k) => {
+        let row = t.rows[0];
+        for (const r of t.rows) {
+          if (r.time > step) break;
+          row = r;
+        }
+        const feat = sensors[k].features;
+        for (let i = 0; i < feat.length; i++) values[feat[i]] = row.values[i];
+      });
+      this.enqueue(m, { machine: m, time: step, values, trigger: "schedule" });
+      // The next step is due `intervalMs` later (and strictly later, for an interval of 0).
+      m.lower = this.o.intervalMs > 0 ? step + this.o.intervalMs : nextAfter(step);
+      for (const t of m.tracks) {
+        // Rows before `lower`: only each sensor's latest is still needed.
+        let keepFrom = 0;
+        while (keepFrom + 1 < t.rows.length && t.rows[keepFrom + 1].time < m.lower) keepFrom++;
+        if (keepFrom > 0) t.rows.splice(0, keepFrom);
+      }
+    }
+  }
+
+  /** Every sensor's newest row, at the time of the newest reading. */
+  private latestState(m: MachineState, trigger: PredictionTrigger): Snapshot {
+    const values = new Float64Array(this.featureCount);
+    const sensors = [...this.bySensor.values()];
+    m.tracks.forEach((t, k) => {
+      const row = t.rows[t.rows.length - 1];
+      const feat = sensors[k].features;
+      for (let i = 0; i < feat.length; i++) values[feat[i]] = row.values[i];
+    });
+    return { machine: m, time: m.newest, values, trigger };
   }
 
   private missingFeatures(m: MachineState): string[] {
     const missing: string[] = [];
     [...this.bySensor.values()].forEach((s, k) => {
-      if (!m.seen[k]) for (const j of s.features) missing.push(this.o.model.featureNames[j]);
+      if (m.tracks[k].newest === -Infinity) for (const j of s.features) missing.push(this.o.model.featureNames[j]);
     });
     return missing;
   }
 
-  private snapshot(m: MachineState, trigger: PredictionTrigger): void {
-    m.open = false;
-    m.due = m.time + this.o.intervalMs;
+  private enqueue(m: MachineState, snapshot: Snapshot): void {
+    if (snapshot.time > m.lastStep) m.lastStep = snapshot.time;
     if (this.pending.length >= this.o.pendingMax) {
       this.counts.skipped++;
       return;
     }
-    this.pending.push({ machine: m, time: m.time, values: Float64Array.from(m.values), trigger });
-  }
-
-  /** Every tick: the time step of machines quiet since the last tick is complete; pending rows go to the model. */
-  private tick(): void {
-    for (const m of this.machines.values()) if (m.open && m.complete && m.tick < this.tickNo && m.time >= m.due) this.snapshot(m, "schedule");
-    this.tickNo++;
-    if (this.pending.length > 0) void this.drain().catch(() => undefined);
+    this.pending.push(snapshot);
+    if (!this.drainScheduled) {
+      // After the current chunk of outputs: the rows of many machines go to the model together.
+      this.drainScheduled = true;
+      setImmediate(() => {
+        this.drainScheduled = false;
+        void this.drain();
+      });
+    }
   }
 
   private drain(): Promise<void> {
@@ -364,28 +442,48 @@ export function riskOfProbability(p: number): RiskLevel {
   return riskOfScore(healthOfProbability(p));
 }
 
+/** The next double after x (x finite). */
+function nextAfter(x: number): number {
+  if (x === 0) return Number.MIN_VALUE;
+  const buf = new Float64Array([x]);
+  const bits = new BigInt64Array(buf.buffer);
+  bits[0] += x > 0 ? 1n : -1n;
+  return buf[0];
+}
+
 interface MachineState {
   id: string;
-  /** The model's feature vector as of `time`. */
-  values: Float64Array;
-  /** Per sensor the model reads (bySensor order): reported at least once. */
-  seen: Uint8Array;
+  /** Per sensor the model reads (bySensor order). */
+  tracks: SensorTrack[];
   sensorsSeen: number;
-  complete: boolean;
-  /** Newest event time seen. */
+  /** The latest first-reading time over the sensors: the first step with every sensor. */
+  start: number;
+  /** Newest event time of any sensor. */
+  newest: number;
+  /** Oldest of the sensors' newest times: steps at or below it are complete. */
+  watermark: number;
+  /** The next scheduled step is the first reading at or after this time. */
+  lower: number;
+  /** Event time of the last step taken. */
+  lastStep: number;
+}
+
+interface SensorTrack {
+  /** Rows in time order: the latest before `lower`, then every row since. */
+  rows: HeldRow[];
+  newest: number;
+  fields: number;
+}
+
+interface HeldRow {
   time: number;
-  /** Event time from which the next scheduled prediction is due. */
-  due: number;
-  /** The step at `time` has not been snapshotted. */
-  open: boolean;
-  /** Tick number of the last reading. */
-  tick: number;
+  /** The fields the model reads, in the sensor's feature order. */
+  values: Float64Array;
 }
 
 interface KeySlot {
   machine: MachineState;
   sensor: number;
-  features: Int32Array;
   fields: Int32Array;
 }
 

@@ -17,6 +17,9 @@ import type { SpcLimitsChange } from "../../operators/spc.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
 import { applyConfigSources } from "./config-file.js";
+import { FailureModel } from "../../operators/failure-model.js";
+import { DEFAULT_PREDICTION_SERVICE, PredictionService } from "../prediction-service.js";
+import type { RecordAnalysis } from "../../operators/analysis.js";
 
 interface RunFlags extends AnalysisFlags {
   seed: number;
@@ -58,6 +61,8 @@ interface RunFlags extends AnalysisFlags {
   cmapssUnits?: string;
   cmapssOrder: CmapssOrder;
   cycle: string;
+  predict?: string;
+  predictInterval: string;
 }
 
 /** Readings within this many response time constants of a mode change are "settling" (e^-5 < 1%). */
@@ -103,6 +108,8 @@ export function runCommand(): Command {
     .option("--port <n>", "serve WebSocket topics, the HTTP API and /metrics on this port", integerOption("--port", 0, 65535))
     .option("--host <addr>", "address the live server listens on", "127.0.0.1")
     .option("--tokens <file>", 'access tokens for the live server: {"tokens": [{"token", "topics", "scopes", …}]} (none: one is generated and printed)')
+    .option("--predict <model.onnx>", "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's")
+    .option("--predict-interval <D>", "with --predict: event time between two scheduled predictions of a machine (live: wall time; 0: every time step)", "10s")
     .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
     .option(
       "--limits-control <file>",
@@ -117,82 +124,142 @@ export function runCommand(): Command {
     if (flags.cmapss !== undefined && flags.nats !== undefined) {
       throw new ConfigError("--cmapss", "reads a file; with --nats the readings come from NATS (publish them with `linewatch simulate --nats URL --cmapss FILE`)");
     }
-    const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
-    const outputs = await Outputs.start({
-      clickhouse: flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
-      live: flags.port === undefined ? undefined : { port: flags.port, host: flags.host, tokensFile: flags.tokens },
-      healthIntervalMs: 10_000,
-      log: (line) => process.stderr.write(`linewatch: ${line}\n`),
-    });
-    const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
-    const onAlert = alerts.route;
-    if (flags.nats !== undefined) {
-      try {
-        await runOnNats(flags, alertsFile, outputs);
-      } finally {
-        await outputs.close();
-      }
-      return;
-    }
-    const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] });
+    const log = (line: string) => process.stderr.write(`linewatch: ${line}\n`);
     const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
     const fleet = flags.cmapss === undefined ? undefined : cmapssFleetFromFlags(flags, speed, sensorTypes);
-    let onStop: () => void = () => {};
-    const stop = new Promise<void>((resolve) => (onStop = resolve));
-    const signals = ["SIGINT", "SIGTERM"] as const;
-    for (const s of signals) process.once(s, onStop);
-    const outPath = flags.file ? flags.out : null;
-    const sourceText = fleet === undefined
-      ? `simulator (${flags.machines} machines, ${flags.rate} Hz/sensor, seed ${flags.seed})`
-      : `C-MAPSS ${flags.cmapss} (${fleet.units.length} units, ${fleet.readingsTotal} readings, ${flags.cycle} per cycle, ${flags.cmapssOrder} order)`;
-    process.stderr.write(
-      `linewatch run: ${sourceText} → ${analyses.map((a) => a.name).join(" + ")} ` +
-        `on ${flags.workers} workers${outPath ? ` → ${outPath}` : ""}, alerts → ${flags.alerts}; speed ${flags.speed}. Ctrl-C stops.\n`,
-    );
-    const result = await runJob({
-      source: fleet,
-      simulator: {
-        seed: flags.seed,
-        machines: flags.machines,
-        sensorTypes: sensorTypes as SensorType[] | undefined,
-        rateHz: flags.rate,
-        faultRate: flags.faultRate,
-        startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
-        durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
-        maxRecords: flags.records,
-      },
-      analyses,
-      // A C-MAPSS unit is always "running": its keys are machine/sensor.
-      keyByMode: fleet === undefined && flags.keyByMode,
-      settleMs: flags.settle === undefined ? (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type as SensorType].responseTimeMs : () => parseDuration(flags.settle as string),
-      workers: flags.workers,
-      groups: 16,
-      batchRecordsMax: flags.batchRecords,
-      speed,
-      outPath,
-      fileBytesMax: flags.fileBytesMax,
-      zAlarm: flags.zAlarm,
-      alertsRaised: () => alerts.count,
-      outputs,
-      limitsChanges: flags.limitsControl === undefined ? undefined : watchLimitsFile(flags.limitsControl),
-      flushIntervalMs: parseDuration(flags.flushInterval),
-      summaryIntervalMs: parseDuration(flags.summaryInterval),
-      console: process.stdout,
-      stop,
-    });
-    await alertsFile.close();
-    await outputs.close();
-    for (const s of signals) process.off(s, onStop);
-    for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
-    process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
+    const model = flags.predict === undefined ? null : await loadModel(flags, fleet?.keys().map((k) => k.sensor_type) ?? (flags.nats === undefined ? (sensorTypes ?? [...SENSOR_TYPES]) : null));
+    try {
+      const predictions = model === null ? undefined : new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs: parseDuration(flags.predictInterval), log });
+      const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
+      const outputs = await Outputs.start({
+        clickhouse: flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
+        live: flags.port === undefined ? undefined : { port: flags.port, host: flags.host, tokensFile: flags.tokens },
+        healthIntervalMs: 10_000,
+        predictions,
+        log,
+      });
+      if (flags.nats !== undefined) {
+        try {
+          await runOnNats(flags, alertsFile, outputs);
+        } finally {
+          await outputs.close();
+        }
+        reportPredictions(predictions);
+        return;
+      }
+      await runOnSource(flags, speed, fleet, alertsFile, outputs);
+      reportPredictions(predictions);
+    } finally {
+      await model?.close();
+    }
   });
+}
+
+/** `linewatch run` on the simulator or a C-MAPSS fleet. */
+async function runOnSource(flags: RunFlags, speed: number, fleet: CmapssFleet | undefined, alertsFile: RotatingFileSink, outputs: Outputs): Promise<void> {
+  const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
+  const onAlert = alerts.route;
+  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] }));
+  const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
+  let onStop: () => void = () => {};
+  const stop = new Promise<void>((resolve) => (onStop = resolve));
+  const signals = ["SIGINT", "SIGTERM"] as const;
+  for (const s of signals) process.once(s, onStop);
+  const outPath = flags.file ? flags.out : null;
+  const sourceText = fleet === undefined
+    ? `simulator (${flags.machines} machines, ${flags.rate} Hz/sensor, seed ${flags.seed})`
+    : `C-MAPSS ${flags.cmapss} (${fleet.units.length} units, ${fleet.readingsTotal} readings, ${flags.cycle} per cycle, ${flags.cmapssOrder} order)`;
+  process.stderr.write(
+    `linewatch run: ${sourceText} → ${analyses.map((a) => a.name).join(" + ")} ` +
+      `on ${flags.workers} workers${outPath ? ` → ${outPath}` : ""}, alerts → ${flags.alerts}; speed ${flags.speed}. Ctrl-C stops.\n`,
+  );
+  const result = await runJob({
+    source: fleet,
+    simulator: {
+      seed: flags.seed,
+      machines: flags.machines,
+      sensorTypes: sensorTypes as SensorType[] | undefined,
+      rateHz: flags.rate,
+      faultRate: flags.faultRate,
+      startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
+      durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
+      maxRecords: flags.records,
+    },
+    analyses,
+    // A C-MAPSS unit is always "running": its keys are machine/sensor.
+    keyByMode: fleet === undefined && flags.keyByMode,
+    settleMs: flags.settle === undefined ? (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type as SensorType].responseTimeMs : () => parseDuration(flags.settle as string),
+    workers: flags.workers,
+    groups: 16,
+    batchRecordsMax: flags.batchRecords,
+    speed,
+    outPath,
+    fileBytesMax: flags.fileBytesMax,
+    zAlarm: flags.zAlarm,
+    alertsRaised: () => alerts.count,
+    outputs,
+    limitsChanges: flags.limitsControl === undefined ? undefined : watchLimitsFile(flags.limitsControl),
+    flushIntervalMs: parseDuration(flags.flushInterval),
+    summaryIntervalMs: parseDuration(flags.summaryInterval),
+    console: process.stdout,
+    stop,
+  });
+  await alertsFile.close();
+  await outputs.close();
+  for (const s of signals) process.off(s, onStop);
+  for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
+  process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
+}
+
+/**
+ * The model of `--predict`; adopts its rolling window (a different --window, or a time window, is
+ * a ConfigError). `sensors`: the source's sensor types when known (null on NATS) — a source
+ * without the sensors the model reads could never be predicted, which is an error too.
+ */
+async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Promise<FailureModel> {
+  const model = await FailureModel.load(flags.predict as string);
+  try {
+    if (flags.span !== undefined) {
+      throw new ConfigError("--span", `the model ${flags.predict} reads statistics over a count window of ${model.window} readings; leave --span out (--predict sets --window ${model.window})`);
+    }
+    if (flags.window !== undefined && flags.window !== model.window) {
+      throw new ConfigError("--window", `is ${flags.window}, but the model ${flags.predict} was trained on a rolling window of ${model.window}; leave --window out to use the model's`);
+    }
+    flags.window = model.window;
+    const needed = [...new Set(model.featureNames.map((f) => f.slice(0, f.lastIndexOf("."))))];
+    const absent = sensors === null ? [] : needed.filter((s) => !sensors.includes(s));
+    if (absent.length > 0) {
+      throw new ConfigError("--predict", `the model reads sensors ${absent.join(", ")}, which this run's source does not have (it has ${sensors?.join(", ")}); replay a C-MAPSS fleet (--cmapss FILE) or read a plant that reports them (--nats)`);
+    }
+    return model;
+  } catch (error) {
+    await model.close();
+    throw error;
+  }
+}
+
+/** With --predict the rolling analysis must run: the model's features are its statistics. */
+function checkPredictionAnalyses(flags: RunFlags, analyses: RecordAnalysis[]): RecordAnalysis[] {
+  if (flags.predict !== undefined && !analyses.some((a) => a.name === "rolling")) {
+    throw new ConfigError("--analysis", `--predict needs the rolling analysis (its statistics are the model's features); add rolling to "${flags.analysis}"`);
+  }
+  return analyses;
+}
+
+function reportPredictions(service: PredictionService | undefined): void {
+  if (service === undefined) return;
+  const c = service.counters();
+  process.stderr.write(
+    `linewatch run: ${c.predictions} predictions (model ${service.model.modelVersion}) of ${c.machinesComplete} machines with complete features` +
+      `${c.machines > c.machinesComplete ? ` (${c.machines - c.machinesComplete} incomplete)` : ""}${c.skipped > 0 ? `, ${c.skipped} skipped (model behind)` : ""}${c.errors > 0 ? `, ${c.errors} model errors` : ""}\n`,
+  );
 }
 
 /** `linewatch run --nats`: the NATS job, with alerts published on lw.<site>.alert.<machine>.<sensor> and written to the alerts file. */
 async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs: Outputs): Promise<void> {
   const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
   const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
-  const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route });
+  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route }));
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
   for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onStop);
