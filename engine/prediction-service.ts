@@ -108,6 +108,7 @@ export class PredictionService {
   private readonly featureCount: number;
   /** Per sensor type the model reads: its index, the model's feature indexes it feeds and the rolling field of each. */
   private readonly bySensor = new Map<string, { index: number; features: Int32Array; fields: Int32Array }>();
+  private readonly sensorList: Array<{ index: number; features: Int32Array; fields: Int32Array }>;
   private readonly machines = new Map<string, MachineState>();
   private readonly slots = new Map<string, KeySlot | null>();
   private pending: Snapshot[] = [];
@@ -139,6 +140,7 @@ export class PredictionService {
     });
     let index = 0;
     for (const [sensor, g] of grouped) this.bySensor.set(sensor, { index: index++, features: Int32Array.from(g.features), fields: Int32Array.from(g.fields) });
+    this.sensorList = [...this.bySensor.values()];
   }
 
   /** Calls `listener` with every batch of predictions as it is made. */
@@ -170,28 +172,21 @@ export class PredictionService {
     if (slot === null) return;
     const m = slot.machine;
     const track = m.tracks[slot.sensor];
-    const rows = track.rows;
-    const last = rows.length === 0 ? null : rows[rows.length - 1];
-    let row: HeldRow;
-    if (last !== null && last.time < m.lower && time < m.lower) {
-      // Before the next candidate step only a sensor's latest row counts: overwrite, no allocation.
-      row = last;
+    let at: number;
+    if (track.length > 0 && track.timeAt(track.length - 1) < m.lower && time < m.lower) {
+      // Before the next candidate step only a sensor's latest row counts: overwrite it.
+      at = track.length - 1;
     } else {
-      row = { time, values: new Float64Array(slot.fields.length) };
       // Until every sensor has reported, the first step is unknown; hold less meanwhile (a machine
       // whose sensor never reports must not hold rowsPerSensorMax rows of the others forever).
       const held = m.sensorsSeen === m.tracks.length ? this.o.rowsPerSensorMax : Math.min(64, this.o.rowsPerSensorMax);
-      if (rows.length >= held) {
-        rows.shift();
+      if (track.length >= held) {
+        track.dropOldest(1);
         this.counts.rowsDropped++;
       }
-      rows.push(row);
+      at = track.append();
     }
-    row.time = time;
-    for (let i = 0; i < slot.fields.length; i++) {
-      const v = rolling[slot.fields[i]];
-      row.values[i] = Number.isNaN(v) ? 0 : v;
-    }
+    track.set(at, time, rolling, slot.fields);
     const wasSlowest = track.newest <= m.watermark;
     if (track.newest === -Infinity) {
       m.sensorsSeen++;
@@ -283,7 +278,7 @@ export class PredictionService {
     let m = this.machines.get(machineId);
     if (m === undefined) {
       m = {
-        id: machineId, tracks: Array.from(this.bySensor.values(), (b) => ({ rows: [], newest: -Infinity, fields: b.fields.length })),
+        id: machineId, tracks: Array.from(this.bySensor.values(), (b) => new SensorTrack(b.fields.length)),
         sensorsSeen: 0, start: -Infinity, newest: -Infinity, watermark: -Infinity, lower: -Infinity, lastStep: -Infinity,
       };
       this.machines.set(machineId, m);
@@ -297,24 +292,20 @@ export class PredictionService {
       // The candidate step: the earliest reading time at or after `lower` of any sensor.
       let step = Infinity;
       for (const t of m.tracks) {
-        for (const r of t.rows) {
-          if (r.time >= m.lower) {
-            if (r.time < step) step = r.time;
+        for (let i = 0; i < t.length; i++) {
+          const ti = t.timeAt(i);
+          if (ti >= m.lower) {
+            if (ti < step) step = ti;
             break;
           }
         }
       }
       if (step > m.watermark) return;
       const values = new Float64Array(this.featureCount);
-      const sensors = [...this.bySensor.values()];
       m.tracks.forEach((t, k) => {
-        let row = t.rows[0];
-        for (const r of t.rows) {
-          if (r.time > step) break;
-          row = r;
-        }
-        const feat = sensors[k].features;
-        for (let i = 0; i < feat.length; i++) values[feat[i]] = row.values[i];
+        let row = 0;
+        while (row + 1 < t.length && t.timeAt(row + 1) <= step) row++;
+        t.copyTo(row, values, this.sensorList[k].features);
       });
       this.enqueue(m, { machine: m, time: step, values, trigger: "schedule" });
       // The next step is due `intervalMs` later (and strictly later, for an interval of 0).
@@ -322,8 +313,8 @@ export class PredictionService {
       for (const t of m.tracks) {
         // Rows before `lower`: only each sensor's latest is still needed.
         let keepFrom = 0;
-        while (keepFrom + 1 < t.rows.length && t.rows[keepFrom + 1].time < m.lower) keepFrom++;
-        if (keepFrom > 0) t.rows.splice(0, keepFrom);
+        while (keepFrom + 1 < t.length && t.timeAt(keepFrom + 1) < m.lower) keepFrom++;
+        t.dropOldest(keepFrom);
       }
     }
   }
@@ -331,18 +322,13 @@ export class PredictionService {
   /** Every sensor's newest row, at the time of the newest reading. */
   private latestState(m: MachineState, trigger: PredictionTrigger): Snapshot {
     const values = new Float64Array(this.featureCount);
-    const sensors = [...this.bySensor.values()];
-    m.tracks.forEach((t, k) => {
-      const row = t.rows[t.rows.length - 1];
-      const feat = sensors[k].features;
-      for (let i = 0; i < feat.length; i++) values[feat[i]] = row.values[i];
-    });
+    m.tracks.forEach((t, k) => t.copyTo(t.length - 1, values, this.sensorList[k].features));
     return { machine: m, time: m.newest, values, trigger };
   }
 
   private missingFeatures(m: MachineState): string[] {
     const missing: string[] = [];
-    [...this.bySensor.values()].forEach((s, k) => {
+    this.sensorList.forEach((s, k) => {
       if (m.tracks[k].newest === -Infinity) for (const j of s.features) missing.push(this.o.model.featureNames[j]);
     });
     return missing;
@@ -468,17 +454,66 @@ interface MachineState {
   lastStep: number;
 }
 
-interface SensorTrack {
-  /** Rows in time order: the latest before `lower`, then every row since. */
-  rows: HeldRow[];
-  newest: number;
-  fields: number;
-}
+/**
+ * One sensor's held rows, oldest first: its time and the fields the model reads, in a ring of
+ * flat arrays that doubles when full (no allocation per reading). Rows before the machine's next
+ * candidate step collapse into the latest of them.
+ */
+class SensorTrack {
+  length = 0;
+  newest = -Infinity;
+  private start = 0;
+  private times = new Float64Array(8);
+  private values: Float64Array;
 
-interface HeldRow {
-  time: number;
-  /** The fields the model reads, in the sensor's feature order. */
-  values: Float64Array;
+  constructor(private readonly fields: number) {
+    this.values = new Float64Array(8 * fields);
+  }
+
+  timeAt(i: number): number {
+    return this.times[(this.start + i) % this.times.length];
+  }
+
+  /** Adds a row at the end; returns its index. */
+  append(): number {
+    if (this.length === this.times.length) this.grow();
+    return this.length++;
+  }
+
+  set(i: number, time: number, rolling: Float64Array, fields: Int32Array): void {
+    const slot = (this.start + i) % this.times.length;
+    this.times[slot] = time;
+    const base = slot * this.fields;
+    for (let k = 0; k < fields.length; k++) {
+      const v = rolling[fields[k]];
+      this.values[base + k] = Number.isNaN(v) ? 0 : v;
+    }
+  }
+
+  /** Row i's fields into `out` at the feature indexes `features`. */
+  copyTo(i: number, out: Float64Array, features: Int32Array): void {
+    const base = ((this.start + i) % this.times.length) * this.fields;
+    for (let k = 0; k < features.length; k++) out[features[k]] = this.values[base + k];
+  }
+
+  dropOldest(n: number): void {
+    this.start = (this.start + n) % this.times.length;
+    this.length -= n;
+  }
+
+  private grow(): void {
+    const cap = this.times.length;
+    const times = new Float64Array(cap * 2);
+    const values = new Float64Array(cap * 2 * this.fields);
+    for (let i = 0; i < this.length; i++) {
+      const slot = (this.start + i) % cap;
+      times[i] = this.times[slot];
+      values.set(this.values.subarray(slot * this.fields, (slot + 1) * this.fields), i * this.fields);
+    }
+    this.times = times;
+    this.values = values;
+    this.start = 0;
+  }
 }
 
 interface KeySlot {

@@ -134,6 +134,8 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const lines = new LineBuffer();
   const keyJson: string[] = [];
   const keyNames: string[] = [];
+  /** Machine, sensor (and mode) of each engine key, split once. */
+  const keyParts: string[][] = [];
   const analyses = o.analyses;
   const rollingIndex = analyses.findIndex((a) => a.name === "rolling");
   const spcIndex = analyses.findIndex((a) => a.name === "spc");
@@ -158,7 +160,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
           const members = observeRecord(analyses, chunk, i, keyNames[keyId], ctx, rows, wantMembers);
           if (rollingIndex >= 0 && Math.abs(rows[rollingIndex][8]) >= o.zAlarm) anomalies++;
           if (outputs !== undefined) {
-            const parts = keyNames[keyId].split("/");
+            const parts = keyParts[keyId];
             outputs.record({
               machineId: parts[0], sensorType: parts[1], mode: parts[2], key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
               seq: chunk.positions[i], membersJson: members.slice(1), rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
@@ -192,6 +194,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       const id = engine.internKey(name);
       keyIdOf[i * modes + m] = id;
       keyNames[id] = name;
+      keyParts[id] = name.split("/");
       keyJson[id] = o.keyByMode ? `${base},"operating_mode":"${modeNames[m]}"` : base;
     }
   });
