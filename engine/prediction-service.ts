@@ -97,11 +97,12 @@ export interface PredictionCounts {
   machines: number;
   machinesComplete: number;
   predictions: number;
+  /** Rows the model failed on or gave no prediction for. */
+  errors: number;
   /** Rows skipped because `pendingMax` rows were waiting for the model. */
   skipped: number;
   /** Held rows dropped because a sensor ran `rowsPerSensorMax` rows ahead of the machine's slowest. */
   rowsDropped: number;
-  errors: number;
 }
 
 export class PredictionService {
@@ -205,7 +206,7 @@ export class PredictionService {
     }
   }
 
-  /** Predicts now from the machine's latest state (POST /predict); null when unknown; ApiReplyError 409 when incomplete. */
+  /** Predicts now from the machine's latest state (POST /predict); null when unknown; ApiReplyError 409 when incomplete, 422 when the model gives no prediction. */
   async predictNow(machineId: string): Promise<MachinePrediction | null> {
     const m = this.machines.get(machineId);
     if (m === undefined) return null;
@@ -216,6 +217,7 @@ export class PredictionService {
         { machine_id: machineId, missing_features: missing });
     }
     const [p] = await this.run([this.latestState(m, "request")]);
+    if (p === undefined) throw new ApiReplyError(422, "no_prediction", `the model gave no prediction for machine ${machineId} (a feature is not finite)`, { machine_id: machineId });
     return p;
   }
 
@@ -373,11 +375,18 @@ export class PredictionService {
     const model = this.o.model;
     const results = await model.predict(x, rows.length);
     const computedAt = new Date().toISOString();
-    const out = rows.map((r, i): MachinePrediction => {
+    const out: MachinePrediction[] = [];
+    rows.forEach((r, i) => {
       const p = results[i];
+      if (!Number.isFinite(p.failure_probability) || !Number.isFinite(p.rul_cycles)) {
+        // The model refuses a row (a non-finite feature): nothing to report for it.
+        this.counts.errors++;
+        this.o.log?.(`predict: the model gave no prediction for ${r.machine.id} at ${new Date(r.time).toISOString()} (a feature is not finite)`);
+        return;
+      }
       const features: Record<string, number> = {};
       model.featureNames.forEach((name, j) => (features[name] = r.values[j]));
-      return {
+      out.push({
         machine_id: r.machine.id,
         failure_probability: p.failure_probability,
         time_to_failure_hours: p.time_to_failure_hours,
@@ -390,7 +399,7 @@ export class PredictionService {
         computed_at: computedAt,
         trigger: r.trigger,
         features,
-      };
+      });
     });
     for (const p of out) this.keep(p);
     this.counts.predictions += out.length;

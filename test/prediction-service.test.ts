@@ -96,6 +96,11 @@ describe("prediction service - C-MAPSS replay through the run job, the API and t
         expect({ rul: last.rul_cycles, p: last.failure_probability, ttf: last.time_to_failure_hours }).toEqual({
           rul: direct.rul_cycles, p: direct.failure_probability, ttf: direct.time_to_failure_hours,
         });
+        // A trained model: at the failure cycle the engine is at risk, at its first cycle it is not.
+        const first = results[results.length - 1];
+        expect(last.failure_probability).toBeGreaterThan(0.5);
+        expect(["high", "critical"]).toContain(last.risk_level);
+        expect(first.failure_probability).toBeLessThan(0.05);
         // Requested now: the machine's current features, so the same answer.
         const now = await api(run, "POST", `/api/ml/maintenance/predict/${id}/`);
         expect(now.status).toBe(200);
