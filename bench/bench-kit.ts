@@ -352,3 +352,25 @@ export function targetLines(targets: readonly TargetCheck[], labelWidth: number,
 export function totalLine(seconds: number, agree: boolean): string {
   return `total ${seconds.toFixed(1)} s; checksum ${agree ? "ok" : "MISMATCH"}`;
 }
+
+// ---- time and waiting (the end-to-end benches: main thread and workers on one clock) ----
+
+/** Epoch ms with sub-ms resolution, comparable across the threads of one process (`timeOrigin + now()`). */
+export function clock(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface Deferred {
+  promise: Promise<void>;
+  resolve(): void;
+}
+
+export function deferred(): Deferred {
+  let resolve = (): void => {};
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

@@ -56,7 +56,7 @@ import { rollingAnalysis } from "../operators/rolling.js";
 import { spcAnalysis } from "../operators/spc.js";
 import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc-layout.js";
 import { startNatsServer, type NatsServer } from "../test/kit/servers.js";
-import { benchMachine, machineLine, type BenchMachine, type Ratio, type TargetCheck } from "./bench-kit.js";
+import { benchMachine, clock, deferred, machineLine, sleep, type BenchMachine, type Ratio, type TargetCheck } from "./bench-kit.js";
 
 export interface E2eBenchOptions {
   /** Simulator seed (default {@link DEFAULT_E2E_SEED}). */
@@ -193,10 +193,6 @@ interface PublishDone {
   bytes: number;
   probes: number;
   error?: string;
-}
-
-function clock(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 // ---- the benchmark ----
@@ -597,17 +593,6 @@ function row(o: {
   };
 }
 
-interface Deferred {
-  promise: Promise<void>;
-  resolve(): void;
-}
-
-function deferred(): Deferred {
-  let resolve = (): void => {};
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
-}
-
 // ---- ratios, targets, checksums ----
 
 function find(rows: E2eRow[], source: Source, format: Format, engine: boolean, scores: boolean, paced = true): E2eRow | undefined {
@@ -966,10 +951,6 @@ async function sendProbes(nc: NatsConnection, site: string, progress: Int32Array
     await sleep(5);
   }
   return sent;
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 // ---- run as a program ----

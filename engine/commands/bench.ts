@@ -2,7 +2,9 @@
  * `linewatch bench` (also `npm run bench`): flags → {@link runKernelBench} (rolling suite) and
  * {@link runSpcBench} (SPC suite, after the rolling one in the same process), reports on stdout,
  * progress on stderr. Targets are informational; only a checksum mismatch (the variants did not
- * compute the same statistics) ends with exit code 1.
+ * compute the same statistics) ends with exit code 1. `linewatch bench e2e` (also `npm run bench:e2e`):
+ * the whole path, NATS to ClickHouse and WebSocket ({@link runPipelineBench}); only a loss (ClickHouse
+ * holding fewer or more score rows than records scored) or a failed setting ends with exit code 1.
  */
 import { Command, Option } from "commander";
 import {
@@ -10,6 +12,9 @@ import {
   formatKernelBenchReport, runKernelBench, SMOKE_BENCH_KEYS, SMOKE_BENCH_VALUES, SWEEP_BATCH_RECORDS, SWEEP_WORKERS,
 } from "../../bench/kernel-bench.js";
 import { formatSpcBenchReport, runSpcBench, SPC_REFERENCE_SLICE_KEYS, SPC_REFERENCE_SLICE_VALUES } from "../../bench/spc-bench.js";
+import {
+  DEFAULT_PIPELINE_SEED, formatPipelineReport, PIPELINE_BATCHES, PIPELINE_WORKERS, pipelineFailures, runPipelineBench, TARGET_P99_MS,
+} from "../../bench/pipeline-bench.js";
 import { integerOption } from "./options.js";
 
 interface BenchFlags {
@@ -77,6 +82,7 @@ export function benchCommand(): Command {
     .option("--no-sweep", "skip the sweep")
     .option("--json", "print the report as JSON instead of text")
     .addHelpText("after", HELP_AFTER)
+    .addCommand(e2eCommand())
     .action(async (flags: BenchFlags) => {
       const progress = (suite: string) => (line: string): void => {
         process.stderr.write(`bench ${suite}: ${line}\n`);
@@ -120,6 +126,82 @@ export function benchCommand(): Command {
       }
       if (mismatches.length > 0) {
         process.stderr.write(`bench: MISMATCH — checksums disagree: ${mismatches.join(" | ")}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+interface E2eFlags {
+  seed: number;
+  smoke?: boolean;
+  batches?: number[];
+  workers?: number[];
+  clickhouse: boolean;
+  inFlight?: number;
+  machines?: number;
+  rawMs?: number;
+  maxMs?: number;
+  latencyMs?: number;
+  json?: boolean;
+}
+
+const E2E_HELP_AFTER = `
+The whole path on a throw-away nats-server and clickhouse-server (free loopback ports, temporary
+directories): plant simulator → core NATS → runNatsJob (rolling W = 64 + SPC + iforest, the forest
+trained at start from seeded simulator features, not timed) → Outputs → ClickHouse (ml_sensor_data,
+ml_scores) and the live server → a WebSocket subscriber (the ws package, in a worker thread).
+Without clickhouse-server installed it says so loudly and runs without it (ClickHouse columns —).
+
+For each batch size × workers: raw nats.js records/s (same publisher and messages, counting
+subscriber), the engine's sustained maximum (credit-paced publisher, only scored records counted,
+shed reported), the ratio, records scored and the score rows in ClickHouse (count() FINAL), the
+sink's mean batch latency, then publish → WebSocket latency p50/p99/max at half of that maximum
+(open loop), split at the engine's thread (→scored, →ws), and records lost. Then the best setting
+by rate and by p99, and the targets (p99 ≤ ${TARGET_P99_MS} ms at half load; ≥ 70 % of raw nats.js) as
+met / not met, seed and load average.
+
+A default run takes about 4 minutes on 2 cores; --smoke (one setting, short phases) under a minute.
+Exit code: 1 when ClickHouse does not hold one score row per record scored, or a setting failed;
+times never fail the run.
+
+Examples:
+  linewatch bench e2e
+  linewatch bench e2e --smoke
+  linewatch bench e2e --batches 4096 --workers 2 --latency-ms 30000
+  linewatch bench e2e --no-clickhouse --json > e2e.json`;
+
+function e2eCommand(): Command {
+  const list = (flag: string, min: number, max: number) => (text: string): number[] => text.split(",").map((t) => integerOption(flag, min, max)(t.trim()));
+  return new Command("e2e")
+    .description("benchmark the whole path: NATS → engine (rolling + SPC + iforest) → ClickHouse + WebSocket, over batch size × workers")
+    .option("--smoke", "one setting (batch 1024, 1 worker), short phases: a check that the benchmark runs")
+    .option("--seed <n>", "simulator seed", integerOption("--seed", 0, 0xffffffff), DEFAULT_PIPELINE_SEED)
+    .option("--batches <list>", `records per kernel task to sweep (default ${PIPELINE_BATCHES.join(",")}; --smoke 1024)`, list("--batches", 1, 1 << 20))
+    .option("--workers <list>", `worker counts to sweep (default ${PIPELINE_WORKERS.join(",")}; --smoke 1)`, list("--workers", 0, 64))
+    .option("--no-clickhouse", "leave ClickHouse out of the path even when clickhouse-server is installed")
+    .option("--in-flight <n>", "credit of the paced publisher: records published and not yet scored (default 65536)", integerOption("--in-flight", 1, 1 << 20))
+    .option("--machines <n>", "simulated machines, 6 sensors each (default 8)", integerOption("--machines", 1, 1000))
+    .option("--raw-ms <ms>", "raw nats.js phase per setting (default 4000; smoke 1500)", integerOption("--raw-ms", 300, 600_000))
+    .option("--max-ms <ms>", "sustained-maximum phase per setting (default 12000; smoke 3000)", integerOption("--max-ms", 300, 600_000))
+    .option("--latency-ms <ms>", "latency phase per setting (default 12000; smoke 3000)", integerOption("--latency-ms", 1000, 600_000))
+    .option("--json", "print the report as JSON instead of text")
+    .addHelpText("after", E2E_HELP_AFTER)
+    .action(async (flags: E2eFlags, command: Command) => {
+      // The root program does not use positional options, so commander hands `bench e2e --smoke`
+      // (and --seed, --json) to `bench`'s own option of that name: take those back.
+      const parent = command.parent;
+      if (parent?.getOptionValueSource("smoke") === "cli") flags.smoke = true;
+      if (parent?.getOptionValueSource("json") === "cli") flags.json = true;
+      if (parent?.getOptionValueSource("seed") === "cli") flags.seed = parent.opts<{ seed: number }>().seed;
+      const report = await runPipelineBench({
+        seed: flags.seed, smoke: flags.smoke === true, batches: flags.batches, workers: flags.workers, clickhouse: flags.clickhouse,
+        inFlight: flags.inFlight, machines: flags.machines, rawMs: flags.rawMs, maxMs: flags.maxMs, latencyMs: flags.latencyMs,
+        progress: (line) => process.stderr.write(`bench e2e: ${line}\n`),
+      });
+      process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatPipelineReport(report)}\n`);
+      const failures = pipelineFailures(report);
+      if (failures.length > 0) {
+        process.stderr.write(`bench e2e: FAILED — ${failures.join(" | ")}\n`);
         process.exitCode = 1;
       }
     });

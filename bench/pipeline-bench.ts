@@ -1,0 +1,708 @@
+/**
+ * The whole-path benchmark behind `linewatch bench e2e` (and `npm run bench:e2e`): plant simulator
+ * → core NATS → engine (`runNatsJob`: rolling W = 64 + SPC + isolation forest on the worker pool)
+ * → `Outputs` (ClickHouse rows and live-server messages) → a real WebSocket subscriber, over a
+ * sweep of batch size × workers, on a throw-away nats-server and clickhouse-server (test kit).
+ *
+ * For each setting, side by side in one run:
+ *   1. raw nats.js: the same publisher and messages, a subscriber that only counts (the ceiling);
+ *   2. sustained maximum of the engine: the publisher is paced by credit (at most `inFlight`
+ *      records published and not yet scored) and only records the engine scored are counted —
+ *      core NATS sheds what its queue cannot hold, and the shed count is reported;
+ *   3. latency at half of that maximum, published open loop: for each record, WebSocket arrival
+ *      minus publish time. A record's index rides in its timestamp (T0 + index ms, increasing per
+ *      key); the publisher thread writes each index's publish time into shared memory, the
+ *      engine's thread the time it scored it, and the subscriber thread (parsing off the engine's
+ *      thread) the arrival — one clock (`timeOrigin + now()`) in all three. Split at "scored", the
+ *      two stages show where the time goes.
+ * After each setting the job stops, `Outputs` closes (flushing ClickHouse) and `count() FINAL` of
+ * the setting's `ml_scores` table must equal the records the engine scored; anything else is a
+ * real loss and the only failing outcome (with a failed run). Targets — p99 ≤ 20 ms at half
+ * load, engine ≥ 70 % of raw nats.js for single records — are informational.
+ *
+ * The isolation forest (features value, mean, std, z of the rolling window) is trained before
+ * anything is timed, on readings of the simulator with another seed.
+ *
+ * Non-goals: frames and JetStream (bench/e2e-bench.ts measures those), tuning the engine's own
+ * defaults (the job gets DEFAULT_NATS_JOB but for the batch size and workers of the setting).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { connect, type NatsConnection } from "nats";
+import WebSocket from "ws";
+import { encodeMsgpackRecord } from "../connectors/codecs.js";
+import { METRIC } from "../connectors/metrics.js";
+import { OPERATING_MODES, PlantSimulator } from "../connectors/simulator.js";
+import { machineTopic } from "../connectors/topics.js";
+import { ConfigError } from "../engine/errors.js";
+import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/nats-job.js";
+import { Outputs } from "../engine/outputs.js";
+import type { RecordAnalysis } from "../operators/analysis.js";
+import { iforestAnalysis } from "../operators/iforest.js";
+import { treeCount, type IsolationForestModel } from "../operators/iforest-model.js";
+import { trainIsolationForest } from "../operators/iforest-train.js";
+import { rollingAnalysis } from "../operators/rolling.js";
+import { spcAnalysis } from "../operators/spc.js";
+import { DEFAULT_SPC_PARAMS } from "../operators/spc-layout.js";
+import { startClickHouseServer, type ClickHouseServer } from "../test/kit/clickhouse-server.js";
+import { serverAvailable, startNatsServer } from "../test/kit/servers.js";
+import { benchMachine, clock, deferred, machineLine, sleep, type BenchMachine } from "./bench-kit.js";
+
+export interface PipelineBenchOptions {
+  seed?: number;
+  /** Records per kernel task to sweep (default 1024, 4096, 16384; smoke 1024). */
+  batches?: readonly number[];
+  /** Worker counts to sweep (default 1, 2; smoke 1). */
+  workers?: readonly number[];
+  /** False: no clickhouse-server even when installed (the live path alone). */
+  clickhouse?: boolean;
+  /** Records published and not yet scored, in the paced phases (default 65 536). */
+  inFlight?: number;
+  /** Simulated machines, 6 sensors each (default 8). */
+  machines?: number;
+  /** Phase lengths, ms (defaults 4 000 raw, 12 000 max, 12 000 latency; smoke 1 500, 3 000, 3 000). */
+  rawMs?: number;
+  maxMs?: number;
+  latencyMs?: number;
+  smoke?: boolean;
+  progress?: ((line: string) => void) | null;
+}
+
+/** Percentiles of one latency distribution, ms (NaN when nothing was measured). */
+export interface Percentiles {
+  samples: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export interface PipelineSetting {
+  batch: number;
+  workers: number;
+  /** Raw nats.js: records/s a counting subscriber received, same publisher and messages. */
+  rawPerSecond: number;
+  /** The engine's sustained maximum: records/s scored under credit pacing. */
+  maxPerSecond: number;
+  /** maxPerSecond / rawPerSecond. */
+  ratio: number;
+  /** The open-loop rate of the latency phase (half of maxPerSecond). */
+  halfPerSecond: number;
+  /** Records the engine scored in the setting (all phases), from the job's result. */
+  processed: number;
+  /** Messages the core source shed (queue full), from the job's result. */
+  shed: number;
+  deadLettered: number;
+  /** ingest (publish) → WebSocket arrival at half load, after a 0.5 s warm-up. */
+  latency: Percentiles;
+  /** The two stages of it: publish → scored on the engine's thread, scored → WebSocket arrival. */
+  toScored: Percentiles;
+  scoredToWs: Percentiles;
+  /** Records of the latency window never delivered to the subscriber (shed, or sampled by the server). */
+  lost: number;
+  /** Messages the live server did not send (slow-subscriber sampling), from its metrics. */
+  wsDropped: number;
+  /** ClickHouse: score rows in `count() FINAL` of the setting's database, rows the sink wrote, sink latency; null without ClickHouse. */
+  clickhouse: { scoreRows: number; sinkRows: number; sinkBatches: number; sinkMeanMs: number; sinkP99Ms: number; writeErrors: string[] } | null;
+  notes: string[];
+}
+
+export interface PipelineBenchReport {
+  machine: BenchMachine;
+  loadAverageAfter: number;
+  seed: number;
+  keys: number;
+  inFlight: number;
+  phasesMs: { raw: number; max: number; latency: number };
+  /** Why ClickHouse is not in the path, or null when it is. */
+  clickhouseAbsent: string | null;
+  model: { trees: number; sampleSize: number; rows: number; features: readonly string[]; hash: string; trainSeconds: number };
+  settings: PipelineSetting[];
+  seconds: number;
+}
+
+export const DEFAULT_PIPELINE_SEED = 20260107;
+export const TARGET_P99_MS = 20;
+export const TARGET_RATIO_VS_RAW = 0.7;
+export const PIPELINE_BATCHES = [1024, 4096, 16_384] as const;
+export const PIPELINE_WORKERS = [1, 2] as const;
+
+/** Failures that make the run's exit code non-zero: ClickHouse holding other than what was scored, a setting that did not finish. */
+export function pipelineFailures(r: PipelineBenchReport): string[] {
+  const out: string[] = [];
+  for (const s of r.settings) {
+    const name = `batch ${s.batch} × ${s.workers} workers`;
+    if (s.clickhouse !== null && s.clickhouse.scoreRows !== s.processed) {
+      out.push(`${name}: ClickHouse holds ${s.clickhouse.scoreRows} score rows, the engine scored ${s.processed}`);
+    }
+    if (s.clickhouse !== null && s.clickhouse.writeErrors.length > 0) out.push(`${name}: ${s.clickhouse.writeErrors.join("; ")}`);
+    if (!Number.isFinite(s.latency.p99)) out.push(`${name}: no record reached the WebSocket subscriber in the latency phase`);
+  }
+  return out;
+}
+
+/** The best settings: by sustained rate, and by p99 at half load. */
+export function bestSettings(r: PipelineBenchReport): { byRate: PipelineSetting | null; byP99: PipelineSetting | null } {
+  const by = (f: (s: PipelineSetting) => number): PipelineSetting | null =>
+    r.settings.filter((s) => Number.isFinite(f(s))).sort((a, b) => f(a) - f(b))[0] ?? null;
+  return { byRate: by((s) => -s.maxPerSecond), byP99: by((s) => s.latency.p99) };
+}
+
+const SITE_PREFIX = "bench";
+const SENSORS_PER_MACHINE = 6;
+const ROLLING_WINDOW = 64;
+const T0 = Date.UTC(2026, 0, 1);
+const IFOREST_FEATURES = ["value", "mean", "std", "z"] as const;
+/** Index slots per setting: the max phase's records then the latency phase's (shared memory, 20 bytes each). */
+const INDEX_CAPACITY = 4_000_000;
+const WARM_UP_MS = 500;
+
+// ---- shared control words (Int32) between the main thread, publisher and subscriber ----
+
+/** Records scored (engine) or counted (raw subscriber): the publisher's credit. */
+const C_SCORED = 0;
+/** Data messages the WebSocket subscriber received. */
+const C_RECEIVED = 1;
+/** Next index the publisher will send. */
+const C_PUBLISHED = 2;
+/** Main → publisher: stop now. */
+const C_STOP = 3;
+/** Subscriber: 1 once subscribed; 2 once closed. */
+const C_READY = 4;
+/** Subscriber: `sampled` notices received. */
+const C_SAMPLED = 5;
+const C_SLOTS = 6;
+
+interface PubData { role: typeof PUB_ROLE; url: string; site: string; seed: number; machines: number; from: number; to: number; rate: number; inFlight: number; sendTimes: SharedArrayBuffer | null; ctrl: SharedArrayBuffer }
+interface SubData { role: typeof SUB_ROLE; wsUrl: string; topics: string[]; sendTimes: SharedArrayBuffer; latencies: SharedArrayBuffer; ctrl: SharedArrayBuffer }
+const PUB_ROLE = "linewatch-pipeline-publisher";
+const SUB_ROLE = "linewatch-pipeline-subscriber";
+
+interface Config {
+  seed: number;
+  batches: number[];
+  workers: number[];
+  clickhouse: boolean;
+  inFlight: number;
+  machines: number;
+  rawMs: number;
+  maxMs: number;
+  latencyMs: number;
+  smoke: boolean;
+  trees: number;
+  sampleSize: number;
+  trainRows: number;
+}
+
+function resolveConfig(o: PipelineBenchOptions): Config {
+  const smoke = o.smoke === true;
+  const c: Config = {
+    seed: o.seed ?? DEFAULT_PIPELINE_SEED,
+    batches: [...(o.batches ?? (smoke ? [1024] : PIPELINE_BATCHES))],
+    workers: [...(o.workers ?? (smoke ? [1] : PIPELINE_WORKERS))],
+    clickhouse: o.clickhouse ?? true,
+    inFlight: o.inFlight ?? 65_536,
+    machines: o.machines ?? 8,
+    rawMs: o.rawMs ?? (smoke ? 1500 : 4000),
+    maxMs: o.maxMs ?? (smoke ? 3000 : 12_000),
+    latencyMs: o.latencyMs ?? (smoke ? 3000 : 12_000),
+    smoke,
+    trees: smoke ? 50 : 100,
+    sampleSize: 256,
+    trainRows: smoke ? 5000 : 20_000,
+  };
+  if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new ConfigError("seed", `must be a non-negative safe integer, got ${c.seed}`);
+  if (c.batches.length === 0 || c.workers.length === 0) throw new ConfigError("batches/workers", "name at least one batch size and one worker count");
+  for (const b of c.batches) integerIn("batch", b, 1, 1 << 20);
+  for (const w of c.workers) integerIn("workers", w, 0, 64);
+  // The credit must fit the core source's queue (~150 bytes a record here), or pacing sheds by construction.
+  integerIn("inFlight", c.inFlight, 1, Math.floor(DEFAULT_NATS_JOB.queuedBytesMax / 200));
+  integerIn("machines", c.machines, 1, 1000);
+  integerIn("rawMs", c.rawMs, 300, 600_000);
+  integerIn("maxMs", c.maxMs, 300, 600_000);
+  integerIn("latencyMs", c.latencyMs, 1000, 600_000);
+  return c;
+}
+
+function integerIn(name: string, v: number, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(name, `must be an integer in ${min}..${max}, got ${v}`);
+}
+
+/** Runs the sweep; prints nothing but `progress` lines (ClickHouse absent is said there, loudly). */
+export async function runPipelineBench(options: PipelineBenchOptions = {}): Promise<PipelineBenchReport> {
+  const started = performance.now();
+  const machine = benchMachine();
+  const cfg = resolveConfig(options);
+  const say = options.progress ?? ((): void => {});
+  let clickhouseAbsent: string | null = cfg.clickhouse ? null : "left out (--no-clickhouse)";
+  if (cfg.clickhouse && !serverAvailable("clickhouse-server")) {
+    clickhouseAbsent = "clickhouse-server is not installed";
+    say("!!! clickhouse-server is NOT INSTALLED: the benchmark runs WITHOUT ClickHouse in the path; its columns show — (apt-get install -y clickhouse-server) !!!");
+  }
+  const t0 = performance.now();
+  const model = trainModel(cfg);
+  const trainSeconds = (performance.now() - t0) / 1000;
+  say(`iforest: ${treeCount(model)} trees, ψ ${cfg.sampleSize}, trained on ${cfg.trainRows} rows of (${IFOREST_FEATURES.join(", ")}) in ${trainSeconds.toFixed(1)} s (not timed)`);
+  const nats = await startNatsServer();
+  let clickhouse: ClickHouseServer | null = null;
+  const settings: PipelineSetting[] = [];
+  try {
+    if (clickhouseAbsent === null) clickhouse = await startClickHouseServer();
+    say(`nats-server ${nats.url}${clickhouse === null ? "" : `, clickhouse-server ${clickhouse.url}`}; seed ${cfg.seed}, ${cfg.machines * SENSORS_PER_MACHINE} keys`);
+    const nc = await connect({ servers: nats.url, name: "linewatch-pipeline-bench" });
+    try {
+      let index = 0;
+      for (const batch of cfg.batches) {
+        for (const workers of cfg.workers) {
+          say(`batch ${batch}, ${workers} workers …`);
+          const s = await runSetting({ cfg, url: nats.url, nc, clickhouse, model, say }, batch, workers, ++index);
+          say(`  raw ${Math.round(s.rawPerSecond)} rec/s, engine ${Math.round(s.maxPerSecond)} rec/s (${(s.ratio * 100).toFixed(1)} %), ` +
+            `p50/p99/max ${ms(s.latency.p50)}/${ms(s.latency.p99)}/${ms(s.latency.max)} ms at ${Math.round(s.halfPerSecond)} rec/s` +
+            (s.notes.length > 0 ? ` — ${s.notes.join("; ")}` : ""));
+          settings.push(s);
+        }
+      }
+    } finally {
+      await nc.close().catch(() => undefined);
+    }
+  } finally {
+    await clickhouse?.dispose();
+    await nats.dispose();
+  }
+  return {
+    machine, loadAverageAfter: loadavg()[0], seed: cfg.seed, keys: cfg.machines * SENSORS_PER_MACHINE, inFlight: cfg.inFlight,
+    phasesMs: { raw: cfg.rawMs, max: cfg.maxMs, latency: cfg.latencyMs }, clickhouseAbsent,
+    model: { trees: treeCount(model), sampleSize: cfg.sampleSize, rows: cfg.trainRows, features: IFOREST_FEATURES, hash: model.hash, trainSeconds },
+    settings, seconds: (performance.now() - started) / 1000,
+  };
+}
+
+// ---- the model ----
+
+/**
+ * An isolation forest over (value, mean, std, z) of a count window of {@link ROLLING_WINDOW}, as the
+ * rolling analysis computes them (sample std; z of the newest reading), from the simulator with
+ * seed + 1 — other readings than the ones scored.
+ */
+function trainModel(cfg: Config): IsolationForestModel {
+  const sim = new PlantSimulator({ seed: cfg.seed + 1, machines: cfg.machines, rateHz: 1000, faultRate: 2 });
+  const keys = sim.keys().length;
+  const W = ROLLING_WINDOW;
+  const ring = new Float64Array(keys * W);
+  const seen = new Uint32Array(keys);
+  const F = IFOREST_FEATURES.length;
+  const values = new Float64Array(cfg.trainRows * F);
+  let rows = 0;
+  while (rows < cfg.trainRows) {
+    const c = sim.nextColumns(4096);
+    for (let i = 0; i < c.length && rows < cfg.trainRows; i++) {
+      const k = c.keyIndex[i];
+      const x = c.values[i];
+      ring[k * W + (seen[k] % W)] = x;
+      if (++seen[k] < W) continue;
+      let sum = 0;
+      for (let j = 0; j < W; j++) sum += ring[k * W + j];
+      const mean = sum / W;
+      let ss = 0;
+      for (let j = 0; j < W; j++) ss += (ring[k * W + j] - mean) ** 2;
+      const std = Math.sqrt(ss / (W - 1));
+      values.set([x, mean, std, std > 0 ? (x - mean) / std : 0], rows * F);
+      rows++;
+    }
+  }
+  return trainIsolationForest({ values, rows, columns: F, names: IFOREST_FEATURES }, { trees: cfg.trees, sampleSize: cfg.sampleSize, seed: cfg.seed });
+}
+
+// ---- one setting ----
+
+interface RunContext {
+  cfg: Config;
+  url: string;
+  nc: NatsConnection;
+  clickhouse: ClickHouseServer | null;
+  model: IsolationForestModel;
+  say: (line: string) => void;
+}
+
+/** The memory the threads share for one setting. */
+interface SharedRun {
+  ctrl: Int32Array;
+  sendTimes: Float64Array;
+  latencies: Float32Array;
+  /** Main thread only: when the engine scored each index. */
+  scoredAt: Float64Array;
+}
+
+function sharedRun(): SharedRun {
+  const latencies = new Float32Array(new SharedArrayBuffer(INDEX_CAPACITY * 4));
+  latencies.fill(NaN);
+  const scoredAt = new Float64Array(INDEX_CAPACITY);
+  scoredAt.fill(NaN);
+  return { ctrl: new Int32Array(new SharedArrayBuffer(C_SLOTS * 4)), sendTimes: new Float64Array(new SharedArrayBuffer(INDEX_CAPACITY * 8)), latencies, scoredAt };
+}
+
+async function runSetting(ctx: RunContext, batch: number, workers: number, index: number): Promise<PipelineSetting> {
+  const { cfg } = ctx;
+  const mem = sharedRun();
+  const notes: string[] = [];
+  const rawPerSecond = await measureRaw(ctx, mem, `${SITE_PREFIX}raw${index}`);
+  const site = `${SITE_PREFIX}${index}`;
+  const database = `lw_bench_${index}`;
+  const spillDir = mkdtempSync(join(tmpdir(), "lw-bench-spill-"));
+  const logs: string[] = [];
+  const outputs = await Outputs.start({
+    clickhouse: ctx.clickhouse === null ? undefined : { url: ctx.clickhouse.url, database, spillDir },
+    live: { port: 0, host: "127.0.0.1" }, healthIntervalMs: 60_000, log: (line) => logs.push(line),
+  });
+  const access = outputs.liveAccess();
+  const stop = deferred();
+  const ready = deferred();
+  let scored = 0;
+  const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
+  const analyses = pipelineAnalyses(ctx.model, outputs, (time) => {
+    const i = time - T0;
+    if (i >= 0 && i < INDEX_CAPACITY) mem.scoredAt[i] = clock();
+    Atomics.store(mem.ctrl, C_SCORED, ++scored);
+  });
+  const job = runNatsJob({
+    ...DEFAULT_NATS_JOB, url: ctx.url, site, analyses, workers, batchRecordsMax: batch, publishScores: false, outputs,
+    summaryIntervalMs: 0, console: new PassThrough(), stop: stop.promise, progress, onReady: () => ready.resolve(),
+  });
+  job.catch(() => ready.resolve()); // a job that fails before it is ready must not hang the bench
+  let sub: Worker | null = null;
+  let result: NatsJobResult | null = null;
+  let max = NaN;
+  let half = NaN;
+  let window = { from: 0, to: 0 };
+  try {
+    await ready.promise;
+    if (access === null || access.generatedToken === undefined) throw new Error("the live server did not start");
+    const topics = Array.from({ length: cfg.machines }, (_, m) => machineTopic(`M-${String(m + 1).padStart(3, "0")}`));
+    sub = new Worker(new URL(import.meta.url), {
+      workerData: {
+        role: SUB_ROLE, wsUrl: `${access.wsUrl}?token=${encodeURIComponent(access.generatedToken)}`, topics,
+        sendTimes: mem.sendTimes.buffer as SharedArrayBuffer, latencies: mem.latencies.buffer as SharedArrayBuffer, ctrl: mem.ctrl.buffer as SharedArrayBuffer,
+      } satisfies SubData,
+    });
+    sub.on("error", (e) => notes.push(`subscriber: ${e.message}`));
+    await waitFor(() => Atomics.load(mem.ctrl, C_READY) === 1, 10_000, "the WebSocket subscriber did not subscribe within 10 s");
+    await sleep(300); // the job's core subscription reaches the server
+
+    // 1. Sustained maximum by credit, measured after a warm-up third of the phase.
+    Atomics.store(mem.ctrl, C_STOP, 0);
+    const p1 = publish(ctx, mem, site, 0, INDEX_CAPACITY, 0, true);
+    await sleep(cfg.maxMs / 3);
+    const s0 = Atomics.load(mem.ctrl, C_SCORED);
+    const t0 = performance.now();
+    await sleep((cfg.maxMs * 2) / 3);
+    max = ((Atomics.load(mem.ctrl, C_SCORED) - s0) * 1000) / (performance.now() - t0);
+    Atomics.store(mem.ctrl, C_STOP, 1);
+    await p1;
+    await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
+
+    // 2. Latency at half of it, open loop.
+    Atomics.store(mem.ctrl, C_STOP, 0);
+    half = max / 2;
+    const from = Atomics.load(mem.ctrl, C_PUBLISHED) + 1000;
+    const count = Math.min(INDEX_CAPACITY - from, Math.floor((half * cfg.latencyMs) / 1000));
+    if (count < 1000) notes.push(`latency phase: only ${count} records fit the index space`);
+    await publish(ctx, mem, site, from, from + count, half, false);
+    const end = Atomics.load(mem.ctrl, C_PUBLISHED);
+    await settle(() => Atomics.load(mem.ctrl, C_RECEIVED), Number.POSITIVE_INFINITY);
+    window = { from: from + Math.floor((half * WARM_UP_MS) / 1000), to: end };
+  } finally {
+    stop.resolve();
+    result = await job.catch((e: unknown) => {
+      notes.push(`job failed: ${e instanceof Error ? e.message : String(e)}`);
+      return null;
+    });
+    if (sub !== null) {
+      sub.postMessage("close");
+      await waitFor(() => Atomics.load(mem.ctrl, C_READY) === 2, 2000, "").catch(() => undefined);
+      await sub.terminate();
+    }
+  }
+  const metricsText = outputs.registry.render();
+  await outputs.close();
+  rmSync(spillDir, { recursive: true, force: true });
+  const lat = latencyOf(mem, window);
+  const ch = ctx.clickhouse === null ? null : await clickhouseFigures(ctx.clickhouse, database, metricsText, logs);
+  const processed = result?.recordsOut ?? scored;
+  return {
+    batch, workers, rawPerSecond, maxPerSecond: max, ratio: max / rawPerSecond, halfPerSecond: half,
+    processed, shed: result?.shed ?? 0, deadLettered: result?.input.deadLettered ?? 0, ...lat,
+    wsDropped: sumMetric(metricsText, METRIC.wsDropped), clickhouse: ch, notes,
+  };
+}
+
+/** rolling (W = 64) + SPC + iforest as `linewatch run --analysis rolling,spc,iforest` builds them; `onScored` sees each record's time first. */
+function pipelineAnalyses(model: IsolationForestModel, outputs: Outputs, onScored: (time: number) => void): RecordAnalysis[] {
+  const rolling = rollingAnalysis({ window: { kind: "count", records: ROLLING_WINDOW }, alpha: 0.1, timeScale: 1000 });
+  const spc = spcAnalysis({ params: { ...DEFAULT_SPC_PARAMS }, ewmaField: "spc_ewma", keyParts: ["machine_id", "sensor_type"], onAlert: (e) => outputs.alert(e) });
+  const iforest = iforestAnalysis({ model, features: IFOREST_FEATURES, rollingIndex: 0 });
+  const tapped: RecordAnalysis = {
+    ...rolling,
+    observe: (row, c, payload) => {
+      onScored(c.time);
+      rolling.observe?.(row, c, payload);
+    },
+  };
+  return [tapped, spc, iforest];
+}
+
+/** Raw nats.js on the same publisher and messages: a subscription on this thread that only counts; records/s after a warm-up third. */
+async function measureRaw(ctx: RunContext, mem: SharedRun, site: string): Promise<number> {
+  let count = 0;
+  const sub = ctx.nc.subscribe(`lw.${site}.sensor.>`, { callback: () => Atomics.store(mem.ctrl, C_SCORED, ++count) });
+  await ctx.nc.flush(); // live at the server
+  Atomics.store(mem.ctrl, C_STOP, 0);
+  Atomics.store(mem.ctrl, C_SCORED, 0);
+  const done = publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false);
+  await sleep(ctx.cfg.rawMs / 3);
+  const c0 = count;
+  const t0 = performance.now();
+  await sleep((ctx.cfg.rawMs * 2) / 3);
+  const rate = ((count - c0) * 1000) / (performance.now() - t0);
+  Atomics.store(mem.ctrl, C_STOP, 1);
+  await done;
+  sub.unsubscribe();
+  Atomics.store(mem.ctrl, C_SCORED, 0);
+  return rate;
+}
+
+/** Runs the publisher worker for indexes [from, to): by credit (`rate` 0) or open loop at `rate` records/s. */
+function publish(ctx: RunContext, mem: SharedRun, site: string, from: number, to: number, rate: number, credit: boolean, timed = true): Promise<void> {
+  const worker = new Worker(new URL(import.meta.url), {
+    workerData: {
+      role: PUB_ROLE, url: ctx.url, site, seed: ctx.cfg.seed, machines: ctx.cfg.machines, from, to, rate: credit ? 0 : rate,
+      inFlight: ctx.cfg.inFlight, sendTimes: timed ? (mem.sendTimes.buffer as SharedArrayBuffer) : null, ctrl: mem.ctrl.buffer as SharedArrayBuffer,
+    } satisfies PubData,
+  });
+  return new Promise<void>((resolve, reject) => {
+    worker.once("message", () => resolve());
+    worker.once("error", reject);
+    worker.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`publisher exited with code ${code}`))));
+  });
+}
+
+/** Waits until `count()` reaches `target` or stops moving for 1.5 s (what is missing was shed or dropped), at most 15 s. */
+async function settle(count: () => number, target: number): Promise<void> {
+  const deadline = performance.now() + 15_000;
+  let last = -1;
+  let lastChange = performance.now();
+  while (count() < target && performance.now() < deadline) {
+    if (count() !== last) {
+      last = count();
+      lastChange = performance.now();
+    } else if (performance.now() - lastChange > 1500) return;
+    await sleep(20);
+  }
+}
+
+async function waitFor(ok: () => boolean, timeoutMs: number, message: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!ok()) {
+    if (performance.now() > deadline) throw new Error(message);
+    await sleep(10);
+  }
+}
+
+function latencyOf(mem: SharedRun, w: { from: number; to: number }): Pick<PipelineSetting, "latency" | "toScored" | "scoredToWs" | "lost"> {
+  const total: number[] = [];
+  const toScored: number[] = [];
+  const scoredToWs: number[] = [];
+  let lost = 0;
+  for (let i = w.from; i < w.to; i++) {
+    const l = mem.latencies[i];
+    if (Number.isNaN(l)) {
+      lost++;
+      continue;
+    }
+    total.push(l);
+    const s = mem.scoredAt[i] - mem.sendTimes[i];
+    if (Number.isFinite(s)) {
+      toScored.push(s);
+      scoredToWs.push(l - s);
+    }
+  }
+  return { latency: percentiles(total), toScored: percentiles(toScored), scoredToWs: percentiles(scoredToWs), lost };
+}
+
+function percentiles(xs: number[]): Percentiles {
+  if (xs.length === 0) return { samples: 0, p50: NaN, p99: NaN, max: NaN };
+  const s = Float64Array.from(xs).sort();
+  const q = (p: number): number => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { samples: s.length, p50: q(0.5), p99: q(0.99), max: s[s.length - 1] };
+}
+
+// ---- ClickHouse and metrics ----
+
+async function clickhouseFigures(server: ClickHouseServer, database: string, metricsText: string, logs: string[]): Promise<NonNullable<PipelineSetting["clickhouse"]>> {
+  const scoreRows = Number((await server.query(`SELECT count() FROM ${database}.ml_scores FINAL`)).trim());
+  const sink = histogramOf(metricsText, METRIC.sinkLatency);
+  return {
+    scoreRows, sinkRows: sumMetric(metricsText, METRIC.sinkRows), sinkBatches: sink.count,
+    sinkMeanMs: sink.count === 0 ? NaN : (sink.sum / sink.count) * 1000, sinkP99Ms: sink.p99 * 1000,
+    writeErrors: logs.filter((l) => l.startsWith("clickhouse:")).slice(0, 3),
+  };
+}
+
+/** Σ over the label sets of a counter or gauge in Prometheus text. */
+function sumMetric(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return sum;
+}
+
+/** A histogram's count, sum, and the upper bound of the bucket holding its 99th percentile. */
+function histogramOf(text: string, name: string): { count: number; sum: number; p99: number } {
+  const buckets: Array<[number, number]> = [];
+  for (const line of text.split("\n")) {
+    if (!line.startsWith(`${name}_bucket{`)) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1] ?? "+Inf";
+    buckets.push([le === "+Inf" ? Number.POSITIVE_INFINITY : Number(le), Number(line.slice(line.lastIndexOf(" ") + 1))]);
+  }
+  const count = sumMetric(text, `${name}_count`);
+  const sum = sumMetric(text, `${name}_sum`);
+  buckets.sort((a, b) => a[0] - b[0]);
+  const p99 = buckets.find(([, n]) => n >= 0.99 * count)?.[0] ?? NaN;
+  return { count, sum, p99: count === 0 ? NaN : p99 };
+}
+
+// ---- report ----
+
+function ms(v: number): string {
+  return Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)) : "—";
+}
+
+/** The report as `linewatch bench e2e` prints it. */
+export function formatPipelineReport(r: PipelineBenchReport): string {
+  const lines: string[] = [];
+  lines.push("linewatch bench e2e — simulator → NATS (core) → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber");
+  lines.push(`data: plant simulator, seed ${r.seed}, ${r.keys} keys, single MessagePack records (as \`linewatch simulate --nats\` sends them); ` +
+    `iforest ${r.model.trees} trees, ψ ${r.model.sampleSize}, features ${r.model.features.join(", ")}, trained on ${r.model.rows} rows of seed ${r.seed + 1} ` +
+    `(model ${r.model.hash.slice(0, 12)}, ${r.model.trainSeconds.toFixed(1)} s, not timed)`);
+  lines.push(machineLine(r.machine) + `; ${r.loadAverageAfter.toFixed(2)} after`);
+  lines.push(r.clickhouseAbsent === null
+    ? "clickhouse: throw-away clickhouse-server, one database per setting; Outputs writes ml_sensor_data + ml_scores"
+    : `clickhouse: ******** ABSENT (${r.clickhouseAbsent}) ******** — the ClickHouse columns show —`);
+  lines.push(`phases per setting: raw nats.js ${r.phasesMs.raw / 1000} s, sustained maximum ${r.phasesMs.max / 1000} s (credit ${r.inFlight} records), ` +
+    `latency ${r.phasesMs.latency / 1000} s open loop at half the maximum (first ${WARM_UP_MS} ms not counted); rates over the last two thirds of a phase`);
+  lines.push("");
+  const head = ["batch", "workers", "raw rec/s", "max rec/s", "× raw", "shed", "scored", "CH rows", "sink ms", "half rec/s", "p50 ms", "p99 ms", "max ms", "lost", "ws drop", "→scored p99", "→ws p99"];
+  const widths = [6, 7, 10, 10, 6, 6, 9, 9, 8, 10, 7, 7, 7, 6, 7, 11, 8];
+  const row = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join(" ");
+  lines.push(row(head));
+  for (const s of r.settings) {
+    lines.push(row([
+      String(s.batch), String(s.workers), String(Math.round(s.rawPerSecond)), String(Math.round(s.maxPerSecond)), s.ratio.toFixed(3), String(s.shed),
+      String(s.processed), s.clickhouse === null ? "—" : String(s.clickhouse.scoreRows), s.clickhouse === null ? "—" : ms(s.clickhouse.sinkMeanMs),
+      String(Math.round(s.halfPerSecond)), ms(s.latency.p50), ms(s.latency.p99), ms(s.latency.max), String(s.lost), String(s.wsDropped),
+      ms(s.toScored.p99), ms(s.scoredToWs.p99),
+    ]));
+    for (const n of s.notes) lines.push(`    note: ${n}`);
+  }
+  lines.push("  raw rec/s: raw nats.js, same publisher and messages, counting subscriber; max rec/s: records the engine scored under credit pacing;");
+  lines.push("  scored: records the engine scored in the setting; CH rows: count() FINAL of its ml_scores; sink ms: mean time for a batch to be durable in ClickHouse;");
+  lines.push("  p50/p99/max: publish → WebSocket arrival at half rec/s; →scored: publish → scored on the engine's thread; →ws: scored → arrival; lost: never arrived;");
+  lines.push("  ws drop: messages the live server held back from a slow subscriber");
+  lines.push("");
+  const best = bestSettings(r);
+  if (best.byRate !== null) {
+    lines.push(`best setting by sustained rate: batch ${best.byRate.batch}, ${best.byRate.workers} workers — ${Math.round(best.byRate.maxPerSecond)} rec/s ` +
+      `(${(best.byRate.ratio * 100).toFixed(1)} % of raw nats.js), p99 ${ms(best.byRate.latency.p99)} ms at half of it`);
+  }
+  if (best.byP99 !== null) {
+    lines.push(`best setting by p99 at half load: batch ${best.byP99.batch}, ${best.byP99.workers} workers — p99 ${ms(best.byP99.latency.p99)} ms ` +
+      `at ${Math.round(best.byP99.halfPerSecond)} rec/s (maximum ${Math.round(best.byP99.maxPerSecond)} rec/s)`);
+  }
+  lines.push("");
+  lines.push("targets (informational)");
+  if (best.byP99 !== null) {
+    const met = best.byP99.latency.p99 <= TARGET_P99_MS;
+    lines.push(`  p99 ingest → WebSocket at half load (best setting)   goal ≤ ${TARGET_P99_MS} ms       measured ${ms(best.byP99.latency.p99)} ms   ${met ? "met" : "NOT MET"}`);
+  }
+  if (best.byRate !== null) {
+    const met = best.byRate.ratio >= TARGET_RATIO_VS_RAW;
+    lines.push(`  single records vs raw nats.js (best setting)         goal ≥ ${TARGET_RATIO_VS_RAW * 100} %        measured ${(best.byRate.ratio * 100).toFixed(1)} %   ${met ? "met" : "NOT MET"}`);
+  }
+  lines.push("");
+  const failures = pipelineFailures(r);
+  lines.push(`total ${r.seconds.toFixed(1)} s; seed ${r.seed}; ` + (r.clickhouseAbsent !== null ? "ClickHouse not checked (absent)" : failures.length === 0
+    ? "ClickHouse holds a score row for every record scored in every setting"
+    : `******** ${failures.join(" | ")} ********`));
+  return lines.join("\n");
+}
+
+// ---- the worker threads ----
+
+/** Publishes indexes [from, to) as records with timestamp T0 + index; by credit, or at `rate` records/s. */
+async function publisherMain(d: PubData): Promise<void> {
+  const nc = await connect({ servers: d.url, name: "linewatch-pipeline-publisher" });
+  const sendTimes = d.sendTimes === null ? null : new Float64Array(d.sendTimes);
+  const ctrl = new Int32Array(d.ctrl);
+  // The same readings in every phase and setting: the simulator starts over with the same seed.
+  const sim = new PlantSimulator({ seed: d.seed, machines: d.machines, rateHz: 1000, faultRate: 2 });
+  const keys = sim.keys();
+  const subjects = keys.map((k) => `lw.${d.site}.sensor.${k.machine_id}.${k.sensor_type}`);
+  const t0 = performance.now();
+  let i = d.from;
+  let sent = 0;
+  while (i < d.to && Atomics.load(ctrl, C_STOP) === 0) {
+    const allowed = d.rate === 0
+      ? Math.min(d.to - i, Atomics.load(ctrl, C_SCORED) + d.inFlight - sent)
+      : Math.min(d.to, d.from + Math.floor(((performance.now() - t0) / 1000) * d.rate)) - i;
+    if (allowed <= 0) {
+      await sleep(d.rate === 0 ? 0 : 1);
+      continue;
+    }
+    const cols = sim.nextColumns(Math.min(allowed, 512));
+    for (let k = 0; k < cols.length; k++, i++, sent++) {
+      const key = keys[cols.keyIndex[k]];
+      const data = encodeMsgpackRecord({
+        machine_id: key.machine_id, sensor_type: key.sensor_type, timestamp: T0 + i, sensor_value: cols.values[k],
+        sensor_unit: key.sensor_unit, operating_mode: OPERATING_MODES[cols.modes[k]],
+      });
+      if (sendTimes !== null && i < sendTimes.length) sendTimes[i] = clock();
+      nc.publish(subjects[cols.keyIndex[k]], data);
+    }
+    Atomics.store(ctrl, C_PUBLISHED, i);
+    await nc.flush();
+  }
+  await nc.drain();
+}
+
+/** Receives the machine topics; for each record, latency = arrival − publish time of its index. */
+function subscriberMain(d: SubData): void {
+  const sendTimes = new Float64Array(d.sendTimes);
+  const latencies = new Float32Array(d.latencies);
+  const ctrl = new Int32Array(d.ctrl);
+  const ws = new WebSocket(d.wsUrl);
+  let received = 0;
+  ws.on("message", (raw: Buffer) => {
+    const t = clock();
+    const m = JSON.parse(raw.toString("utf8")) as { topic?: string; type?: string; data?: { timestamp: number } };
+    if (m.type === "subscribed") Atomics.store(ctrl, C_READY, 1);
+    if (m.type === "sampled") Atomics.add(ctrl, C_SAMPLED, 1);
+    if (m.topic === undefined || m.data === undefined) return;
+    const idx = m.data.timestamp - T0;
+    if (idx >= 0 && idx < latencies.length) latencies[idx] = t - sendTimes[idx];
+    Atomics.store(ctrl, C_RECEIVED, ++received);
+  });
+  ws.on("open", () => ws.send(JSON.stringify({ type: "subscribe", topics: d.topics, id: 1 })));
+  ws.on("error", (e) => process.stderr.write(`bench e2e subscriber: ${e.message}\n`));
+  ws.on("close", () => Atomics.store(ctrl, C_READY, 2));
+  parentPort?.on("message", () => ws.close());
+}
+
+if (!isMainThread) {
+  const d = workerData as PubData | SubData | null;
+  if (d?.role === PUB_ROLE) {
+    // A failure rejects unhandled: the worker ends with an error event, which rejects the phase.
+    void publisherMain(d).then(() => parentPort?.postMessage("done"));
+  } else if (d?.role === SUB_ROLE) subscriberMain(d);
+}
