@@ -1,5 +1,5 @@
 /**
- * End-to-end benchmark (`npm run bench:e2e`, `node dist/bench/e2e-bench.js [--smoke] [--seed S] …`):
+ * NATS throughput benchmark (`npm run bench:nats`, `node dist/bench/e2e-bench.js [--smoke] [--seed S] …`):
  * NATS in, rolling (W = 64) + SPC (baseline 100) on the worker pool, scores out, on a throw-away
  * nats-server started by the test kit (test/kit/servers.ts).
  *

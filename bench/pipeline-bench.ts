@@ -30,12 +30,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
+import { Worker } from "node:worker_threads";
 import { connect, type NatsConnection } from "nats";
-import WebSocket from "ws";
-import { encodeMsgpackRecord } from "../connectors/codecs.js";
 import { METRIC } from "../connectors/metrics.js";
-import { OPERATING_MODES, PlantSimulator } from "../connectors/simulator.js";
+import { PlantSimulator } from "../connectors/simulator.js";
 import { machineTopic } from "../connectors/topics.js";
 import { ConfigError } from "../engine/errors.js";
 import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/nats-job.js";
@@ -50,6 +48,9 @@ import { DEFAULT_SPC_PARAMS } from "../operators/spc-layout.js";
 import { startClickHouseServer, type ClickHouseServer } from "../test/kit/clickhouse-server.js";
 import { serverAvailable, startNatsServer } from "../test/kit/servers.js";
 import { benchMachine, clock, deferred, machineLine, sleep, type BenchMachine } from "./bench-kit.js";
+import {
+  C_PUBLISHED, C_RAW_READY, C_READY, C_RECEIVED, C_SCORED, C_SLOTS, C_STOP, PUB_ROLE, RAW_ROLE, SUB_ROLE, T0, type PubData, type RawData, type SubData,
+} from "./pipeline-threads.js";
 
 export interface PipelineBenchOptions {
   seed?: number;
@@ -153,32 +154,12 @@ export function bestSettings(r: PipelineBenchReport): { byRate: PipelineSetting 
 const SITE_PREFIX = "bench";
 const SENSORS_PER_MACHINE = 6;
 const ROLLING_WINDOW = 64;
-const T0 = Date.UTC(2026, 0, 1);
 const IFOREST_FEATURES = ["value", "mean", "std", "z"] as const;
 /** Index slots per setting: the max phase's records then the latency phase's (shared memory, 20 bytes each). */
 const INDEX_CAPACITY = 4_000_000;
 const WARM_UP_MS = 500;
-
-// ---- shared control words (Int32) between the main thread, publisher and subscriber ----
-
-/** Records scored (engine) or counted (raw subscriber): the publisher's credit. */
-const C_SCORED = 0;
-/** Data messages the WebSocket subscriber received. */
-const C_RECEIVED = 1;
-/** Next index the publisher will send. */
-const C_PUBLISHED = 2;
-/** Main → publisher: stop now. */
-const C_STOP = 3;
-/** Subscriber: 1 once subscribed; 2 once closed. */
-const C_READY = 4;
-/** Subscriber: `sampled` notices received. */
-const C_SAMPLED = 5;
-const C_SLOTS = 6;
-
-interface PubData { role: typeof PUB_ROLE; url: string; site: string; seed: number; machines: number; from: number; to: number; rate: number; inFlight: number; sendTimes: SharedArrayBuffer | null; ctrl: SharedArrayBuffer }
-interface SubData { role: typeof SUB_ROLE; wsUrl: string; topics: string[]; sendTimes: SharedArrayBuffer; latencies: SharedArrayBuffer; ctrl: SharedArrayBuffer }
-const PUB_ROLE = "linewatch-pipeline-publisher";
-const SUB_ROLE = "linewatch-pipeline-subscriber";
+/** The publisher and subscriber threads load this small module, not the engine. */
+const THREADS_MODULE = new URL("./pipeline-threads.js", import.meta.url);
 
 interface Config {
   seed: number;
@@ -380,7 +361,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     await ready.promise;
     if (access === null || access.generatedToken === undefined) throw new Error("the live server did not start");
     const topics = Array.from({ length: cfg.machines }, (_, m) => machineTopic(`M-${String(m + 1).padStart(3, "0")}`));
-    sub = new Worker(new URL(import.meta.url), {
+    sub = new Worker(THREADS_MODULE, {
       workerData: {
         role: SUB_ROLE, wsUrl: `${access.wsUrl}?token=${encodeURIComponent(access.generatedToken)}`, topics,
         sendTimes: mem.sendTimes.buffer as SharedArrayBuffer, latencies: mem.latencies.buffer as SharedArrayBuffer, ctrl: mem.ctrl.buffer as SharedArrayBuffer,
@@ -392,7 +373,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
 
     // 1. Sustained maximum by credit, measured after a warm-up third of the phase.
     Atomics.store(mem.ctrl, C_STOP, 0);
-    const p1 = publish(ctx, mem, site, 0, INDEX_CAPACITY, 0, true);
+    const p1 = (await started(mem, 0, () => publish(ctx, mem, site, 0, INDEX_CAPACITY, 0, true))).done;
     await sleep(cfg.maxMs / 3);
     const s0 = Atomics.load(mem.ctrl, C_SCORED);
     const t0 = performance.now();
@@ -452,29 +433,38 @@ function pipelineAnalyses(model: IsolationForestModel, outputs: Outputs, onScore
   return [tapped, spc, iforest];
 }
 
-/** Raw nats.js on the same publisher and messages: a subscription on this thread that only counts; records/s after a warm-up third. */
+/** Raw nats.js on the same publisher and messages, a subscriber (thread) that only counts: records/s after a warm-up third. */
 async function measureRaw(ctx: RunContext, mem: SharedRun, site: string): Promise<number> {
-  let count = 0;
-  const sub = ctx.nc.subscribe(`lw.${site}.sensor.>`, { callback: () => Atomics.store(mem.ctrl, C_SCORED, ++count) });
-  await ctx.nc.flush(); // live at the server
-  Atomics.store(mem.ctrl, C_STOP, 0);
   Atomics.store(mem.ctrl, C_SCORED, 0);
-  const done = publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false);
-  await sleep(ctx.cfg.rawMs / 3);
-  const c0 = count;
-  const t0 = performance.now();
-  await sleep((ctx.cfg.rawMs * 2) / 3);
-  const rate = ((count - c0) * 1000) / (performance.now() - t0);
-  Atomics.store(mem.ctrl, C_STOP, 1);
-  await done;
-  sub.unsubscribe();
-  Atomics.store(mem.ctrl, C_SCORED, 0);
-  return rate;
+  Atomics.store(mem.ctrl, C_RAW_READY, 0);
+  const counter = new Worker(THREADS_MODULE, { workerData: { role: RAW_ROLE, url: ctx.url, site, ctrl: mem.ctrl.buffer as SharedArrayBuffer } satisfies RawData });
+  const closed = new Promise<void>((resolve, reject) => {
+    counter.once("message", () => resolve());
+    counter.once("error", reject);
+  });
+  try {
+    await waitFor(() => Atomics.load(mem.ctrl, C_RAW_READY) === 1, 10_000, "the raw nats.js subscriber did not subscribe within 10 s");
+    Atomics.store(mem.ctrl, C_STOP, 0);
+    const { done } = await started(mem, 0, () => publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false));
+    await sleep(ctx.cfg.rawMs / 3);
+    const c0 = Atomics.load(mem.ctrl, C_SCORED);
+    const t0 = performance.now();
+    await sleep((ctx.cfg.rawMs * 2) / 3);
+    const rate = ((Atomics.load(mem.ctrl, C_SCORED) - c0) * 1000) / (performance.now() - t0);
+    Atomics.store(mem.ctrl, C_STOP, 1);
+    await done;
+    counter.postMessage("close");
+    await closed;
+    return rate;
+  } finally {
+    await counter.terminate();
+    Atomics.store(mem.ctrl, C_SCORED, 0);
+  }
 }
 
 /** Runs the publisher worker for indexes [from, to): by credit (`rate` 0) or open loop at `rate` records/s. */
 function publish(ctx: RunContext, mem: SharedRun, site: string, from: number, to: number, rate: number, credit: boolean, timed = true): Promise<void> {
-  const worker = new Worker(new URL(import.meta.url), {
+  const worker = new Worker(THREADS_MODULE, {
     workerData: {
       role: PUB_ROLE, url: ctx.url, site, seed: ctx.cfg.seed, machines: ctx.cfg.machines, from, to, rate: credit ? 0 : rate,
       inFlight: ctx.cfg.inFlight, sendTimes: timed ? (mem.sendTimes.buffer as SharedArrayBuffer) : null, ctrl: mem.ctrl.buffer as SharedArrayBuffer,
@@ -485,6 +475,17 @@ function publish(ctx: RunContext, mem: SharedRun, site: string, from: number, to
     worker.once("error", reject);
     worker.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`publisher exited with code ${code}`))));
   });
+}
+
+/** Resolves (with the publisher's end) once it has sent its first records: a thread takes a while to load, a phase's clock starts then. */
+async function started(mem: SharedRun, from: number, start: () => Promise<void>): Promise<{ done: Promise<void> }> {
+  Atomics.store(mem.ctrl, C_PUBLISHED, -1);
+  const done = start();
+  let ended = false;
+  void done.then(() => (ended = true), () => (ended = true));
+  await waitFor(() => ended || Atomics.load(mem.ctrl, C_PUBLISHED) > from, 30_000, "the publisher sent nothing within 30 s");
+  // In an object: an async function returning the promise itself would wait for it.
+  return { done };
 }
 
 /** Waits until `count()` reaches `target` or stops moving for 1.5 s (what is missing was shed or dropped), at most 15 s. */
@@ -636,73 +637,4 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
     ? "ClickHouse holds a score row for every record scored in every setting"
     : `******** ${failures.join(" | ")} ********`));
   return lines.join("\n");
-}
-
-// ---- the worker threads ----
-
-/** Publishes indexes [from, to) as records with timestamp T0 + index; by credit, or at `rate` records/s. */
-async function publisherMain(d: PubData): Promise<void> {
-  const nc = await connect({ servers: d.url, name: "linewatch-pipeline-publisher" });
-  const sendTimes = d.sendTimes === null ? null : new Float64Array(d.sendTimes);
-  const ctrl = new Int32Array(d.ctrl);
-  // The same readings in every phase and setting: the simulator starts over with the same seed.
-  const sim = new PlantSimulator({ seed: d.seed, machines: d.machines, rateHz: 1000, faultRate: 2 });
-  const keys = sim.keys();
-  const subjects = keys.map((k) => `lw.${d.site}.sensor.${k.machine_id}.${k.sensor_type}`);
-  const t0 = performance.now();
-  let i = d.from;
-  let sent = 0;
-  while (i < d.to && Atomics.load(ctrl, C_STOP) === 0) {
-    const allowed = d.rate === 0
-      ? Math.min(d.to - i, Atomics.load(ctrl, C_SCORED) + d.inFlight - sent)
-      : Math.min(d.to, d.from + Math.floor(((performance.now() - t0) / 1000) * d.rate)) - i;
-    if (allowed <= 0) {
-      await sleep(d.rate === 0 ? 0 : 1);
-      continue;
-    }
-    const cols = sim.nextColumns(Math.min(allowed, 512));
-    for (let k = 0; k < cols.length; k++, i++, sent++) {
-      const key = keys[cols.keyIndex[k]];
-      const data = encodeMsgpackRecord({
-        machine_id: key.machine_id, sensor_type: key.sensor_type, timestamp: T0 + i, sensor_value: cols.values[k],
-        sensor_unit: key.sensor_unit, operating_mode: OPERATING_MODES[cols.modes[k]],
-      });
-      if (sendTimes !== null && i < sendTimes.length) sendTimes[i] = clock();
-      nc.publish(subjects[cols.keyIndex[k]], data);
-    }
-    Atomics.store(ctrl, C_PUBLISHED, i);
-    await nc.flush();
-  }
-  await nc.drain();
-}
-
-/** Receives the machine topics; for each record, latency = arrival − publish time of its index. */
-function subscriberMain(d: SubData): void {
-  const sendTimes = new Float64Array(d.sendTimes);
-  const latencies = new Float32Array(d.latencies);
-  const ctrl = new Int32Array(d.ctrl);
-  const ws = new WebSocket(d.wsUrl);
-  let received = 0;
-  ws.on("message", (raw: Buffer) => {
-    const t = clock();
-    const m = JSON.parse(raw.toString("utf8")) as { topic?: string; type?: string; data?: { timestamp: number } };
-    if (m.type === "subscribed") Atomics.store(ctrl, C_READY, 1);
-    if (m.type === "sampled") Atomics.add(ctrl, C_SAMPLED, 1);
-    if (m.topic === undefined || m.data === undefined) return;
-    const idx = m.data.timestamp - T0;
-    if (idx >= 0 && idx < latencies.length) latencies[idx] = t - sendTimes[idx];
-    Atomics.store(ctrl, C_RECEIVED, ++received);
-  });
-  ws.on("open", () => ws.send(JSON.stringify({ type: "subscribe", topics: d.topics, id: 1 })));
-  ws.on("error", (e) => process.stderr.write(`bench e2e subscriber: ${e.message}\n`));
-  ws.on("close", () => Atomics.store(ctrl, C_READY, 2));
-  parentPort?.on("message", () => ws.close());
-}
-
-if (!isMainThread) {
-  const d = workerData as PubData | SubData | null;
-  if (d?.role === PUB_ROLE) {
-    // A failure rejects unhandled: the worker ends with an error event, which rejects the phase.
-    void publisherMain(d).then(() => parentPort?.postMessage("done"));
-  } else if (d?.role === SUB_ROLE) subscriberMain(d);
 }

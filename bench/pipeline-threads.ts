@@ -1,0 +1,156 @@
+/**
+ * The publisher and WebSocket-subscriber threads of `linewatch bench e2e` (bench/pipeline-bench.ts),
+ * kept in a module of their own so a thread loads nats, ws and the simulator, not the engine.
+ *
+ * They share with the main thread an Int32 control array (the C_* slots) and, per record index,
+ * its publish time (publisher) and its publish → arrival latency (subscriber). A record's index is
+ * its timestamp − {@link T0} (integer ms, so increasing per key).
+ */
+import { performance } from "node:perf_hooks";
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { connect } from "nats";
+import WebSocket from "ws";
+import { encodeMsgpackRecord } from "../connectors/codecs.js";
+import { OPERATING_MODES, PlantSimulator } from "../connectors/simulator.js";
+import { clock, sleep } from "./bench-kit.js";
+
+export const T0 = Date.UTC(2026, 0, 1);
+
+/** Records scored (engine) or counted (raw subscriber): the publisher's credit. */
+export const C_SCORED = 0;
+/** Data messages the WebSocket subscriber received. */
+export const C_RECEIVED = 1;
+/** Next index the publisher will send. */
+export const C_PUBLISHED = 2;
+/** Main → publisher: stop now. */
+export const C_STOP = 3;
+/** Subscriber: 1 once subscribed; 2 once closed. */
+export const C_READY = 4;
+/** Subscriber: `sampled` notices received. */
+export const C_SAMPLED = 5;
+/** Raw subscriber: 1 once its subscription is live at the server. */
+export const C_RAW_READY = 6;
+export const C_SLOTS = 7;
+
+export const PUB_ROLE = "linewatch-pipeline-publisher";
+export const SUB_ROLE = "linewatch-pipeline-subscriber";
+export const RAW_ROLE = "linewatch-pipeline-raw-subscriber";
+
+/** Publish indexes [from, to) on `site`: by credit (`rate` 0: at most `inFlight` past C_SCORED) or open loop at `rate` records/s. */
+export interface PubData {
+  role: typeof PUB_ROLE;
+  url: string;
+  site: string;
+  seed: number;
+  machines: number;
+  from: number;
+  to: number;
+  rate: number;
+  inFlight: number;
+  /** Where to write each index's publish time; null: not timed (the raw ceiling). */
+  sendTimes: SharedArrayBuffer | null;
+  ctrl: SharedArrayBuffer;
+}
+
+/**
+ * The raw nats.js ceiling's consumer: subscribes to `lw.<site>.sensor.>` on its own connection and
+ * only counts, into C_SCORED (the publisher's credit), until told to close. A thread of its own: a
+ * flooded nats.js subscription keeps its thread's event loop from running timers.
+ */
+export interface RawData {
+  role: typeof RAW_ROLE;
+  url: string;
+  site: string;
+  ctrl: SharedArrayBuffer;
+}
+
+/** Subscribe to `topics` on the live server and record each record's latency by index. */
+export interface SubData {
+  role: typeof SUB_ROLE;
+  wsUrl: string;
+  topics: string[];
+  sendTimes: SharedArrayBuffer;
+  latencies: SharedArrayBuffer;
+  ctrl: SharedArrayBuffer;
+}
+
+/** Publishes indexes [from, to) as records with timestamp T0 + index; by credit, or at `rate` records/s. */
+async function publisherMain(d: PubData): Promise<void> {
+  const nc = await connect({ servers: d.url, name: "linewatch-pipeline-publisher" });
+  const sendTimes = d.sendTimes === null ? null : new Float64Array(d.sendTimes);
+  const ctrl = new Int32Array(d.ctrl);
+  // The same readings in every phase and setting: the simulator starts over with the same seed.
+  const sim = new PlantSimulator({ seed: d.seed, machines: d.machines, rateHz: 1000, faultRate: 2 });
+  const keys = sim.keys();
+  const subjects = keys.map((k) => `lw.${d.site}.sensor.${k.machine_id}.${k.sensor_type}`);
+  const t0 = performance.now();
+  let i = d.from;
+  let sent = 0;
+  while (i < d.to && Atomics.load(ctrl, C_STOP) === 0) {
+    const allowed = d.rate === 0
+      ? Math.min(d.to - i, Atomics.load(ctrl, C_SCORED) + d.inFlight - sent)
+      : Math.min(d.to, d.from + Math.floor(((performance.now() - t0) / 1000) * d.rate)) - i;
+    if (allowed <= 0) {
+      await sleep(d.rate === 0 ? 0 : 1);
+      continue;
+    }
+    const cols = sim.nextColumns(Math.min(allowed, 512));
+    for (let k = 0; k < cols.length; k++, i++, sent++) {
+      const key = keys[cols.keyIndex[k]];
+      const data = encodeMsgpackRecord({
+        machine_id: key.machine_id, sensor_type: key.sensor_type, timestamp: T0 + i, sensor_value: cols.values[k],
+        sensor_unit: key.sensor_unit, operating_mode: OPERATING_MODES[cols.modes[k]],
+      });
+      if (sendTimes !== null && i < sendTimes.length) sendTimes[i] = clock();
+      nc.publish(subjects[cols.keyIndex[k]], data);
+    }
+    Atomics.store(ctrl, C_PUBLISHED, i);
+    await nc.flush();
+  }
+  await nc.drain();
+}
+
+/** Receives the machine topics; for each record, latency = arrival − publish time of its index. */
+function subscriberMain(d: SubData): void {
+  const sendTimes = new Float64Array(d.sendTimes);
+  const latencies = new Float32Array(d.latencies);
+  const ctrl = new Int32Array(d.ctrl);
+  const ws = new WebSocket(d.wsUrl);
+  let received = 0;
+  ws.on("message", (raw: Buffer) => {
+    const t = clock();
+    const m = JSON.parse(raw.toString("utf8")) as { topic?: string; type?: string; data?: { timestamp: number } };
+    if (m.type === "subscribed") Atomics.store(ctrl, C_READY, 1);
+    if (m.type === "sampled") Atomics.add(ctrl, C_SAMPLED, 1);
+    if (m.topic === undefined || m.data === undefined) return;
+    const idx = m.data.timestamp - T0;
+    if (idx >= 0 && idx < latencies.length) latencies[idx] = t - sendTimes[idx];
+    Atomics.store(ctrl, C_RECEIVED, ++received);
+  });
+  ws.on("open", () => ws.send(JSON.stringify({ type: "subscribe", topics: d.topics, id: 1 })));
+  ws.on("error", (e) => process.stderr.write(`bench e2e subscriber: ${e.message}\n`));
+  ws.on("close", () => Atomics.store(ctrl, C_READY, 2));
+  parentPort?.on("message", () => ws.close());
+}
+
+async function rawSubscriberMain(d: RawData): Promise<void> {
+  const ctrl = new Int32Array(d.ctrl);
+  const nc = await connect({ servers: d.url, name: "linewatch-pipeline-raw" });
+  let count = 0;
+  const sub = nc.subscribe(`lw.${d.site}.sensor.>`, { callback: () => Atomics.store(ctrl, C_SCORED, ++count) });
+  await nc.flush();
+  Atomics.store(ctrl, C_RAW_READY, 1);
+  parentPort?.once("message", () => {
+    sub.unsubscribe();
+    void nc.close().then(() => parentPort?.postMessage("done"));
+  });
+}
+
+if (!isMainThread) {
+  const d = workerData as PubData | SubData | RawData | null;
+  if (d?.role === PUB_ROLE) {
+    // A failure rejects unhandled: the worker ends with an error event, which rejects the phase.
+    void publisherMain(d).then(() => parentPort?.postMessage("done"));
+  } else if (d?.role === SUB_ROLE) subscriberMain(d);
+  else if (d?.role === RAW_ROLE) void rawSubscriberMain(d);
+}

@@ -1,0 +1,43 @@
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { formatPipelineReport, type PipelineBenchReport } from "../bench/pipeline-bench.js";
+import { serverAvailable } from "./kit/servers.js";
+
+// `linewatch bench e2e --smoke` from the built CLI (the benchmark's worker threads need the
+// compiled module), on its own throw-away nats-server and clickhouse-server. Benchmarks are not
+// tests: nothing here looks at a time or a rate, only at what a run must always show.
+const natsAvailable = serverAvailable("nats-server");
+const clickhouseAvailable = serverAvailable("clickhouse-server");
+
+describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run of the whole path", () => {
+  it("exits 0; one row per setting; ClickHouse holds a score row per record scored; p50 ≤ p99 ≤ max; the ratio to raw nats.js is printed", () => {
+    const run = spawnSync(process.execPath, ["dist/engine/cli.js", "bench", "e2e", "--smoke", "--json"], { encoding: "utf8", timeout: 240_000 });
+    expect(run.status, `${run.stderr}\n${run.stdout.slice(0, 2000)}`).toBe(0);
+    const report = JSON.parse(run.stdout) as PipelineBenchReport;
+
+    expect(report.clickhouseAbsent).toBeNull();
+    expect(report.settings.map((s) => [s.batch, s.workers])).toEqual([[1024, 1]]);
+    const s = report.settings[0];
+    expect(s.processed).toBeGreaterThan(0);
+    expect(s.clickhouse?.scoreRows).toBe(s.processed);
+    // Outputs writes a reading row and a score row per record.
+    expect(s.clickhouse?.sinkRows).toBe(2 * s.processed);
+    expect(s.latency.samples).toBeGreaterThan(0);
+    expect(s.latency.p50).toBeLessThanOrEqual(s.latency.p99);
+    expect(s.latency.p99).toBeLessThanOrEqual(s.latency.max);
+    expect(s.toScored.p50).toBeLessThanOrEqual(s.toScored.p99);
+    expect(s.rawPerSecond).toBeGreaterThan(0);
+    expect(s.ratio).toBeCloseTo(s.maxPerSecond / s.rawPerSecond, 9);
+
+    const text = formatPipelineReport(report);
+    const row = text.split("\n").find((l) => /^\s+1024\s+1\s/.test(l));
+    expect(row, text).toBeDefined();
+    expect(row).toContain(s.ratio.toFixed(3));
+    expect(row).toContain(String(s.clickhouse?.scoreRows));
+    expect(text).toContain("best setting by sustained rate: batch 1024, 1 workers");
+    expect(text).toContain("best setting by p99 at half load: batch 1024, 1 workers");
+    expect(text).toMatch(/p99 ingest → WebSocket at half load .* (met|NOT MET)/);
+    expect(text).toMatch(/single records vs raw nats\.js .* (met|NOT MET)/);
+    expect(text).toContain("ClickHouse holds a score row for every record scored in every setting");
+  }, 300_000);
+});
