@@ -103,6 +103,11 @@ export interface PipelineSetting {
   scoredToWs: Percentiles;
   /** Records of the latency window never delivered to the subscriber (shed, or sampled by the server). */
   lost: number;
+  /**
+   * In the latency phase, the NATS job's consumer loop waiting in `Outputs.flush` (it awaits it
+   * whenever its queue runs dry: ClickHouse rows durable): calls, share of the phase, longest wait.
+   */
+  flushWait: { calls: number; share: number; maxMs: number };
   /** Messages the live server did not send (slow-subscriber sampling), from its metrics. */
   wsDropped: number;
   /** ClickHouse: score rows in `count() FINAL` of the setting's database, rows the sink wrote, sink latency; null without ClickHouse. */
@@ -337,6 +342,8 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     clickhouse: ctx.clickhouse === null ? undefined : { url: ctx.clickhouse.url, database, spillDir },
     live: { port: 0, host: "127.0.0.1" }, healthIntervalMs: 60_000, log: (line) => logs.push(line),
   });
+  const flushes = timeFlushes(outputs);
+  let flushWait = { calls: 0, share: NaN, maxMs: NaN };
   const access = outputs.liveAccess();
   const stop = deferred();
   const ready = deferred();
@@ -389,7 +396,10 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     const from = Atomics.load(mem.ctrl, C_PUBLISHED) + 1000;
     const count = Math.min(INDEX_CAPACITY - from, Math.floor((half * cfg.latencyMs) / 1000));
     if (count < 1000) notes.push(`latency phase: only ${count} records fit the index space`);
+    const f0 = { ...flushes, at: performance.now() };
+    flushes.maxMs = 0;
     await publish(ctx, mem, site, from, from + count, half, false);
+    flushWait = { calls: flushes.calls - f0.calls, share: (flushes.ms - f0.ms) / (performance.now() - f0.at), maxMs: flushes.maxMs };
     const end = Atomics.load(mem.ctrl, C_PUBLISHED);
     await settle(() => Atomics.load(mem.ctrl, C_RECEIVED), Number.POSITIVE_INFINITY);
     window = { from: from + Math.floor((half * WARM_UP_MS) / 1000), to: end };
@@ -414,8 +424,29 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   return {
     batch, workers, rawPerSecond, maxPerSecond: max, ratio: max / rawPerSecond, halfPerSecond: half,
     processed, shed: result?.shed ?? 0, deadLettered: result?.input.deadLettered ?? 0, ...lat,
-    wsDropped: sumMetric(metricsText, METRIC.wsDropped), clickhouse: ch, notes,
+    flushWait, wsDropped: sumMetric(metricsText, METRIC.wsDropped), clickhouse: ch, notes,
   };
+}
+
+/**
+ * Times every `Outputs.flush` — the NATS job awaits it each time its queue runs dry, and with
+ * ClickHouse it resolves when the rows are durable — without changing what it does.
+ */
+function timeFlushes(outputs: Outputs): { calls: number; ms: number; maxMs: number } {
+  const stats = { calls: 0, ms: 0, maxMs: 0 };
+  const flush = outputs.flush.bind(outputs);
+  outputs.flush = async (): Promise<void> => {
+    const t0 = performance.now();
+    try {
+      await flush();
+    } finally {
+      const d = performance.now() - t0;
+      stats.calls++;
+      stats.ms += d;
+      stats.maxMs = Math.max(stats.maxMs, d);
+    }
+  };
+  return stats;
 }
 
 /** rolling (W = 64) + SPC + iforest as `linewatch run --analysis rolling,spc,iforest` builds them; `onScored` sees each record's time first. */
@@ -594,8 +625,8 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
   lines.push(`phases per setting: raw nats.js ${r.phasesMs.raw / 1000} s, sustained maximum ${r.phasesMs.max / 1000} s (credit ${r.inFlight} records), ` +
     `latency ${r.phasesMs.latency / 1000} s open loop at half the maximum (first ${WARM_UP_MS} ms not counted); rates over the last two thirds of a phase`);
   lines.push("");
-  const head = ["batch", "workers", "raw rec/s", "max rec/s", "× raw", "shed", "scored", "CH rows", "sink ms", "half rec/s", "p50 ms", "p99 ms", "max ms", "lost", "ws drop", "→scored p99", "→ws p99"];
-  const widths = [6, 7, 10, 10, 6, 6, 9, 9, 8, 10, 7, 7, 7, 6, 7, 11, 8];
+  const head = ["batch", "workers", "raw rec/s", "max rec/s", "× raw", "shed", "scored", "CH rows", "sink ms", "half rec/s", "p50 ms", "p99 ms", "max ms", "lost", "ws drop", "→scored p99", "→ws p99", "flush %", "flush max"];
+  const widths = [6, 7, 10, 10, 6, 6, 9, 9, 8, 10, 7, 7, 7, 6, 7, 11, 8, 7, 9];
   const row = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join(" ");
   lines.push(row(head));
   for (const s of r.settings) {
@@ -603,14 +634,15 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
       String(s.batch), String(s.workers), String(Math.round(s.rawPerSecond)), String(Math.round(s.maxPerSecond)), s.ratio.toFixed(3), String(s.shed),
       String(s.processed), s.clickhouse === null ? "—" : String(s.clickhouse.scoreRows), s.clickhouse === null ? "—" : ms(s.clickhouse.sinkMeanMs),
       String(Math.round(s.halfPerSecond)), ms(s.latency.p50), ms(s.latency.p99), ms(s.latency.max), String(s.lost), String(s.wsDropped),
-      ms(s.toScored.p99), ms(s.scoredToWs.p99),
+      ms(s.toScored.p99), ms(s.scoredToWs.p99), Number.isFinite(s.flushWait.share) ? (s.flushWait.share * 100).toFixed(0) : "—", ms(s.flushWait.maxMs),
     ]));
     for (const n of s.notes) lines.push(`    note: ${n}`);
   }
   lines.push("  raw rec/s: raw nats.js, same publisher and messages, counting subscriber; max rec/s: records the engine scored under credit pacing;");
   lines.push("  scored: records the engine scored in the setting; CH rows: count() FINAL of its ml_scores; sink ms: mean time for a batch to be durable in ClickHouse;");
   lines.push("  p50/p99/max: publish → WebSocket arrival at half rec/s; →scored: publish → scored on the engine's thread; →ws: scored → arrival; lost: never arrived;");
-  lines.push("  ws drop: messages the live server held back from a slow subscriber");
+  lines.push("  ws drop: messages the live server held back from a slow subscriber; flush %: share of the latency phase the job's consumer loop");
+  lines.push("  waited in Outputs.flush (awaited whenever its queue runs dry; with ClickHouse, until the rows are durable), flush max: its longest wait, ms");
   lines.push("");
   const best = bestSettings(r);
   if (best.byRate !== null) {
