@@ -8,7 +8,7 @@
  * | GET  /                                           | none              | {service, endpoints, topics} (no secrets)                  |
  * | GET  /api/ml/maintenance/health/{machine_id}/    | maintenance:read  | EquipmentHealth                                           |
  * | GET  /api/ml/maintenance/predictions/?machine_id=&limit= | maintenance:read | {count, results: MaintenancePrediction[]} (limit 1–1000, default 100) |
- * | POST /api/ml/maintenance/predict/{machine_id}/   | maintenance:write | MaintenancePrediction; body: optional JSON object          |
+ * | POST /api/ml/maintenance/predict/{machine_id}/   | maintenance:write | MaintenancePrediction; body: optional JSON object; 409 `features_incomplete` (with `missing_features`) while the machine lacks a sensor the model reads |
  * | GET  /api/alerts                                 | alerts:read       | {count, results: alert[]} (open alerts)                   |
  * | GET  /api/quarantine                             | quarantine:read   | {count, results: entry[]}                                 |
  * | POST /api/quarantine/{serial}/release            | quarantine:write  | {serial_number, released: entry[]}; body {gtin?, note?}   |

@@ -73,7 +73,7 @@ export function runCommand(): Command {
     .description("run the main job: plant simulator → analyses on the worker pool → scores and alerts files + live console summary")
     .option("--seed <n>", "simulator seed", integerOption("--seed", 0, Number.MAX_SAFE_INTEGER), 1)
     .option("--machines <n>", "simulated machines", integerOption("--machines", 1, 10_000), 8)
-    .option("--sensors <list>", `sensor types, comma separated (default all: ${SENSOR_TYPES.join(",")})`)
+    .option("--sensors <list>", `sensor types, comma separated (default all: ${SENSOR_TYPES.join(",")}; with --cmapss: s1…s21)`)
     .option("--rate <hz>", "readings per second per sensor", numberOption("--rate"), 10)
     .option("--fault-rate <f>", "injected faults per sensor per hour", numberOption("--fault-rate"), 2)
     .option("--speed <x>", "simulated time per wall-clock time: 1 = live, 60 = a minute per second, max = as fast as possible", "1")
@@ -226,6 +226,13 @@ async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Pr
       throw new ConfigError("--window", `is ${flags.window}, but the model ${flags.predict} was trained on a rolling window of ${model.window}; leave --window out to use the model's`);
     }
     flags.window = model.window;
+    const cycleHours = parseDuration(flags.cycle) / 3_600_000;
+    if (flags.cmapss !== undefined && Math.abs(cycleHours - model.cycleHours) > 1e-9 * model.cycleHours) {
+      process.stderr.write(
+        `linewatch run: note: --cycle ${flags.cycle} is ${cycleHours} h per cycle, the model counts ${model.cycleHours} h per cycle; ` +
+          `time_to_failure_hours follows the model (rul_cycles × ${model.cycleHours})\n`,
+      );
+    }
     const needed = [...new Set(model.featureNames.map((f) => f.slice(0, f.lastIndexOf("."))))];
     const absent = sensors === null ? [] : needed.filter((s) => !sensors.includes(s));
     if (absent.length > 0) {
