@@ -79,7 +79,20 @@ export class Outputs {
     this.registry = new MetricsRegistry();
     this.metrics = defineEngineMetrics(this.registry);
     this.predictions = o.predictions ?? null;
-    this.predictions?.listen((list) => this.onPredictions(list));
+    const service = this.predictions;
+    if (service !== null) {
+      const made = this.registry.counter({ name: "linewatch_predictions_total", help: "Failure predictions made, by risk level.", labelNames: ["risk_level"] });
+      const machines = this.registry.gauge({ name: "linewatch_prediction_machines", help: "Machines the prediction service knows, by whether their features are complete.", labelNames: ["features"] });
+      service.listen((list) => {
+        for (const p of list) made.labels({ risk_level: p.risk_level }).inc();
+        this.onPredictions(list);
+      });
+      this.registry.onCollect(() => {
+        const c = service.counters();
+        machines.labels({ features: "complete" }).set(c.machinesComplete);
+        machines.labels({ features: "incomplete" }).set(c.machines - c.machinesComplete);
+      });
+    }
   }
 
   /** Opens ClickHouse (creating the tables) and the live server, as configured. */

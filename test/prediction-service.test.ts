@@ -111,6 +111,10 @@ describe("prediction service - C-MAPSS replay through the run job, the API and t
         expect(health.body).toMatchObject({ machine_id: id, health_score: expected });
         expect((health.body.features as Record<string, number>).failure_probability).toBe(last.failure_probability);
       }
+      const metrics = await (await fetch(`${run.url}/metrics`)).text();
+      const made = [...metrics.matchAll(/^linewatch_predictions_total\{risk_level="\w+"\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      expect(made).toBe(UNITS.slice(0, 3).reduce((n, u) => n + u.cycles.length, 0) + 3);
+      expect(metrics).toMatch(/^linewatch_prediction_machines\{features="complete"\} 3$/m);
       const newest = await api(run, "GET", "/api/ml/maintenance/predictions/?limit=5");
       expect(newest.body.count).toBe(5);
       expect((await api(run, "POST", "/api/ml/maintenance/predict/ENG-999/")).status).toBe(404);
