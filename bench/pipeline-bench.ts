@@ -234,6 +234,13 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
   const nats = await startNatsServer();
   let clickhouse: ClickHouseServer | null = null;
   const settings: PipelineSetting[] = [];
+  // Interrupted (Ctrl-C, a test's timeout): stop the throw-away servers rather than leave them running.
+  const interrupted = (signal: NodeJS.Signals): void => {
+    say(`${signal}: stopping the throw-away servers`);
+    void Promise.allSettled([clickhouse?.dispose(), nats.dispose()]).finally(() => process.exit(130));
+  };
+  process.once("SIGINT", interrupted);
+  process.once("SIGTERM", interrupted);
   try {
     if (clickhouseAbsent === null) clickhouse = await startClickHouseServer();
     say(`nats-server ${nats.url}${clickhouse === null ? "" : `, clickhouse-server ${clickhouse.url}`}; seed ${cfg.seed}, ${cfg.machines * SENSORS_PER_MACHINE} keys`);
@@ -254,6 +261,8 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
       await nc.close().catch(() => undefined);
     }
   } finally {
+    process.off("SIGINT", interrupted);
+    process.off("SIGTERM", interrupted);
     await clickhouse?.dispose();
     await nats.dispose();
   }
