@@ -160,7 +160,7 @@ sink's mean batch latency, then publish → WebSocket latency p50/p99/max at hal
 by rate and by p99, and the targets (p99 ≤ ${TARGET_P99_MS} ms at half load; ≥ 70 % of raw nats.js) as
 met / not met, seed and load average.
 
-A default run takes about 4 minutes on 2 cores; --smoke (one setting, short phases) under a minute.
+A default run takes about 6 minutes on 2 cores; --smoke (one setting, short phases) under a minute.
 Exit code: 1 when ClickHouse does not hold one score row per record scored, or a setting failed;
 times never fail the run.
 
