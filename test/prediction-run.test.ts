@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect } from "nats";
 import { readCmapss } from "../connectors/cmapss.js";
 import { cmapssMachineId } from "../connectors/cmapss-source.js";
 import { FailureModel } from "../operators/failure-model.js";
@@ -109,6 +110,10 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
       if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(`run --nats did not start consuming: ${run.stderr()}`);
       await new Promise((r) => setTimeout(r, 100));
     }
+    const published: string[] = [];
+    const nc = await connect({ servers: nats.url });
+    nc.subscribe("lw.fleet.prediction.>", { callback: (_e, m) => published.push(`${m.subject} ${(JSON.parse(m.string()) as PredictionRow).predicted_at_ms}`) });
+    await nc.flush();
     const sim = cli(["simulate", "--nats", nats.url, "--site", "fleet", "--cmapss", FILE, "--cmapss-units", "4-5", "--start", new Date(T0).toISOString()], dir);
     expect((await sim.done).code).toBe(0);
     const expected = UNITS[3].cycles.length + UNITS[4].cycles.length;
@@ -120,6 +125,14 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
     const r = await run.done;
     expect(r.code, r.stderr).toBe(0);
     await expectPredictions("nats_run", [4, 5]);
+    // And on NATS, beside scores and alerts: lw.<site>.prediction.<machine>, the rows ClickHouse got.
+    await nc.flush();
+    await nc.close();
+    const stored = await rows("nats_run");
+    expect(published.length).toBe(expected);
+    expect(published.sort()).toEqual(
+      stored.map((r) => `lw.fleet.prediction.${r.machine_id} ${r.predicted_at_ms}`).sort(),
+    );
   }, 60_000);
 
   it("refuses a --window other than the model's, and a source without the model's sensors", async () => {

@@ -9,6 +9,7 @@ import { Outputs } from "../outputs.js";
 import { AlertRouter } from "../alert-router.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../nats-job.js";
 import { connect } from "nats";
+import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "../../connectors/rotating-file-sink.js";
 import { DEFAULT_SIMULATOR_OPTIONS, SENSOR_SPECS, SENSOR_TYPES, type SensorType } from "../../connectors/simulator.js";
 import { readCmapss } from "../../connectors/cmapss.js";
@@ -140,7 +141,7 @@ export function runCommand(): Command {
       });
       if (flags.nats !== undefined) {
         try {
-          await runOnNats(flags, alertsFile, outputs);
+          await runOnNats(flags, alertsFile, outputs, predictions);
         } finally {
           await outputs.close();
         }
@@ -263,9 +264,15 @@ function reportPredictions(service: PredictionService | undefined): void {
 }
 
 /** `linewatch run --nats`: the NATS job, with alerts published on lw.<site>.alert.<machine>.<sensor> and written to the alerts file. */
-async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs: Outputs): Promise<void> {
+async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs: Outputs, predictions: PredictionService | undefined): Promise<void> {
   const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
   const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
+  // Predictions go out beside scores and alerts: lw.<site>.prediction.<machine>, JSON or MessagePack.
+  const enc = new TextEncoder();
+  predictions?.listen((list) => {
+    if (nc.isClosed() || nc.isDraining()) return;
+    for (const p of list) nc.publish(`lw.${flags.site}.prediction.${p.machine_id}`, flags.outputFormat === "msgpack" ? encodeMsgpack(p) : enc.encode(JSON.stringify(p)));
+  });
   const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route }));
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
@@ -301,6 +308,8 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs:
     stop,
     onReady: () => process.stderr.write("linewatch run: consuming\n"),
   });
+  // Predictions still waiting for the model go out before the connection closes.
+  await outputs.flush();
   await nc.drain();
   await alertsFile.close();
   process.stderr.write(
