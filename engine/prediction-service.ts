@@ -39,6 +39,7 @@ import { ConfigError } from "./errors.js";
 import { ROLLING_FIELDS } from "../operators/rolling.js";
 import type { MaintenancePrediction, PredictionQuery, RiskLevel } from "../connectors/http-api.js";
 import { ApiReplyError } from "../connectors/http-api.js";
+import type { FailurePrediction } from "../operators/failure-model.js";
 
 /** What the service needs of a model (operators/failure-model.ts FailureModel has it). */
 export interface PredictionModel {
@@ -47,7 +48,7 @@ export interface PredictionModel {
   readonly modelVersion: string;
   readonly horizonCycles: number;
   readonly cycleHours: number;
-  predict(features: Float64Array, rows: number): Promise<ReadonlyArray<{ rul_cycles: number; failure_probability: number; time_to_failure_hours: number }>>;
+  predict(features: Float64Array, rows: number): Promise<readonly FailurePrediction[]>;
 }
 
 export interface PredictionServiceOptions {
