@@ -20,7 +20,7 @@ import type { StreamEngine } from "./stream-engine.js";
 import { ClickHouseSink } from "../connectors/clickhouse-sink.js";
 import type { AlertRow, EquipmentHealthRow, MaintenancePredictionRow, ScoreRow, SensorDataRow } from "../connectors/clickhouse-schema.js";
 import { startLiveServer, type LiveServer } from "../connectors/live-server.js";
-import { ApiReplyError, type ApiProviders, type EquipmentHealth } from "../connectors/http-api.js";
+import { ApiReplyError, type ApiProviders, type EquipmentHealth, type QuarantineProvider } from "../connectors/http-api.js";
 import { MetricsRegistry, defineEngineMetrics, type EngineMetrics as MetricHandles } from "../connectors/metrics.js";
 import { machineTopic, analysisTopic, TOPIC_ALERTS, ANALYSIS_PREDICTION } from "../connectors/topics.js";
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
@@ -72,6 +72,8 @@ export class Outputs {
   private writeErrors = 0;
   private deadLetters: (() => Record<string, number>) | null = null;
   private readonly deadLettersSeen = new Map<string, number>();
+  /** What the API serves; later providers (the serial job's quarantine list) join this object. */
+  private readonly apiProviders: ApiProviders;
 
   private readonly predictions: PredictionService | null;
 
@@ -93,6 +95,7 @@ export class Outputs {
         machines.labels({ features: "incomplete" }).set(c.machines - c.machinesComplete);
       });
     }
+    this.apiProviders = this.providers();
   }
 
   /** Opens ClickHouse (creating the tables) and the live server, as configured. */
@@ -109,7 +112,7 @@ export class Outputs {
       out.live = await startLiveServer({
         port: o.live.port, host: o.live.host, metrics: out.registry, log: o.log,
         tokens: o.live.tokensFile === undefined ? [] : readTokens(o.live.tokensFile),
-        providers: out.providers(),
+        providers: out.apiProviders,
       });
     }
     out.healthTimer = setInterval(() => out.writeHealth(), o.healthIntervalMs);
@@ -222,6 +225,16 @@ export class Outputs {
     await this.flush().catch((e: Error) => this.o.log(`clickhouse: final flush failed: ${e.message}`));
     await this.sink?.close();
     await this.live?.close();
+  }
+
+  /** What another job of this run (the serial job) writes through: the same ClickHouse sink and live server. */
+  serialTargets(): { sink: ClickHouseSink | null; live: LiveServer | null } {
+    return { sink: this.sink, live: this.live };
+  }
+
+  /** Serves the quarantine list and its release (`/api/quarantine…`) from the serial job. */
+  serveQuarantine(provider: QuarantineProvider): void {
+    this.apiProviders.quarantine = provider;
   }
 
   /** Where the live server is, and the token it generated when none was configured. */

@@ -18,11 +18,12 @@ import type { SpcLimitsChange } from "../../operators/spc.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
 import { applyConfigSources } from "./config-file.js";
+import { addRunSerialFlags, runSerialPart, serialsWanted, splitSerialAnalysis, type RunSerialFlags, type SerialPartResult } from "./serial-run.js";
 import { FailureModel } from "../../operators/failure-model.js";
 import { DEFAULT_PREDICTION_SERVICE, PredictionService } from "../prediction-service.js";
 import type { RecordAnalysis } from "../../operators/analysis.js";
 
-interface RunFlags extends AnalysisFlags {
+interface RunFlags extends AnalysisFlags, RunSerialFlags {
   seed: number;
   machines: number;
   sensors?: string;
@@ -117,7 +118,7 @@ export function runCommand(): Command {
       'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
     );
   command.option("--config <file>", "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)");
-  return addAnalysisFlags(command, "rolling,spc").action(async (_flags: RunFlags, cmd: Command) => {
+  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc")).action(async (_flags: RunFlags, cmd: Command) => {
     applyConfigSources(cmd);
     const flags = cmd.opts<RunFlags>();
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
@@ -125,6 +126,11 @@ export function runCommand(): Command {
     if (flags.cmapss !== undefined && flags.nats !== undefined) {
       throw new ConfigError("--cmapss", "reads a file; with --nats the readings come from NATS (publish them with `linewatch simulate --nats URL --cmapss FILE`)");
     }
+    // `serial` in --analysis is the serial job beside the sensor analyses.
+    const split = splitSerialAnalysis(flags.analysis);
+    flags.analysis = split.sensor;
+    if (split.serial && flags.serials === undefined) flags.serials = true;
+    const withSerials = serialsWanted(flags, { speed, cmapss: flags.cmapss !== undefined, nats: flags.nats !== undefined });
     const log = (line: string) => process.stderr.write(`linewatch: ${line}\n`);
     const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
     const fleet = flags.cmapss === undefined ? undefined : cmapssFleetFromFlags(flags, speed, sensorTypes);
@@ -141,14 +147,14 @@ export function runCommand(): Command {
       });
       if (flags.nats !== undefined) {
         try {
-          await runOnNats(flags, alertsFile, outputs, predictions);
+          await runOnNats(flags, alertsFile, outputs, predictions, withSerials);
         } finally {
           await outputs.close();
         }
         reportPredictions(predictions);
         return;
       }
-      await runOnSource(flags, speed, fleet, alertsFile, outputs);
+      await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials);
       reportPredictions(predictions);
     } finally {
       await model?.close();
@@ -157,7 +163,7 @@ export function runCommand(): Command {
 }
 
 /** `linewatch run` on the simulator or a C-MAPSS fleet. */
-async function runOnSource(flags: RunFlags, speed: number, fleet: CmapssFleet | undefined, alertsFile: RotatingFileSink, outputs: Outputs): Promise<void> {
+async function runOnSource(flags: RunFlags, speed: number, fleet: CmapssFleet | undefined, alertsFile: RotatingFileSink, outputs: Outputs, withSerials: boolean): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
   const onAlert = alerts.route;
   const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] }));
@@ -174,6 +180,22 @@ async function runOnSource(flags: RunFlags, speed: number, fleet: CmapssFleet | 
     `linewatch run: ${sourceText} → ${analyses.map((a) => a.name).join(" + ")} ` +
       `on ${flags.workers} workers${outPath ? ` → ${outPath}` : ""}, alerts → ${flags.alerts}; speed ${flags.speed}. Ctrl-C stops.\n`,
   );
+  // The serial job runs beside the sensor job until Ctrl-C or the sensor source's end.
+  let sensorEnded: () => void = () => {};
+  const sensorDone = new Promise<void>((resolve) => (sensorEnded = resolve));
+  const serialPart = !withSerials ? null : runSerialPart({
+    flags, host: outputs, stop: Promise.race([stop, sensorDone]), log: (line) => process.stderr.write(`linewatch run: ${line}\n`),
+    summaryIntervalMs: parseDuration(flags.summaryInterval), console: process.stdout,
+    source: {
+      kind: "simulator", seed: flags.seed, speed, startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
+      durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration), flushIntervalMs: parseDuration(flags.flushInterval),
+    },
+  });
+  // Awaited after the sensor job; a failure before that is not lost.
+  serialPart?.catch(() => undefined);
+  if (serialPart !== null) {
+    process.stderr.write(`linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`);
+  }
   const result = await runJob({
     source: fleet,
     simulator: {
@@ -204,12 +226,22 @@ async function runOnSource(flags: RunFlags, speed: number, fleet: CmapssFleet | 
     summaryIntervalMs: parseDuration(flags.summaryInterval),
     console: process.stdout,
     stop,
-  });
+  }).finally(() => sensorEnded());
+  const serial = serialPart === null ? null : await serialPart;
   await alertsFile.close();
   await outputs.close();
   for (const s of signals) process.off(s, onStop);
   for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
+  if (serial !== null) reportSerial(serial);
   process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
+}
+
+function reportSerial(r: SerialPartResult): void {
+  for (const note of r.notes) process.stderr.write(`linewatch run: ${note}\n`);
+  process.stderr.write(
+    `linewatch run: serials: ${r.events} events in ${r.seconds.toFixed(1)} s, ${r.flagged} flagged, ${r.quarantinedEvents} quarantined ` +
+      `(${r.quarantineEntries} serials on the list)${r.attacks > 0 ? `, ${r.attacks} attacks injected` : ""}${r.deadLettered > 0 ? `, ${r.deadLettered} dead-lettered` : ""}${r.shed > 0 ? `, ${r.shed} shed (core NATS queue full)` : ""}\n`,
+  );
 }
 
 /**
@@ -264,7 +296,7 @@ function reportPredictions(service: PredictionService | undefined): void {
 }
 
 /** `linewatch run --nats`: the NATS job, with alerts published on lw.<site>.alert.<machine>.<sensor> and written to the alerts file. */
-async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs: Outputs, predictions: PredictionService | undefined): Promise<void> {
+async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs: Outputs, predictions: PredictionService | undefined, withSerials: boolean): Promise<void> {
   const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
   const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
   // Predictions go out beside scores and alerts: lw.<site>.prediction.<machine>, JSON or MessagePack.
@@ -288,6 +320,12 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs:
     `linewatch run: NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, ` +
       `site ${flags.site} → ${analyses.map((a) => a.name).join(" + ")} on ${flags.workers} workers. Ctrl-C stops.\n`,
   );
+  const serialPart = !withSerials ? null : runSerialPart({
+    flags, host: outputs, stop, log: (line) => process.stderr.write(`linewatch run: ${line}\n`),
+    summaryIntervalMs: parseDuration(flags.summaryInterval), console: process.stdout,
+    source: { kind: "nats", url: flags.nats as string, site: flags.site, stream: flags.stream, outputFormat: flags.outputFormat },
+  });
+  serialPart?.catch(() => undefined);
   const result = await runNatsJob({
     ...DEFAULT_NATS_JOB,
     url: flags.nats as string,
@@ -310,8 +348,10 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs:
   });
   // Predictions still waiting for the model go out before the connection closes.
   await outputs.flush();
+  const serial = serialPart === null ? null : await serialPart;
   await nc.drain();
   await alertsFile.close();
+  if (serial !== null) reportSerial(serial);
   process.stderr.write(
     `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
       `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts.count}\n`,

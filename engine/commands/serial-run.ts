@@ -11,7 +11,6 @@
 import type { Writable } from "node:stream";
 import { Command } from "commander";
 import { connect, type NatsConnection } from "nats";
-import { parseDuration } from "../duration.js";
 import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhouse-schema.js";
 import type { QuarantineProvider } from "../../connectors/http-api.js";
 import type { MetricsRegistry } from "../../connectors/metrics.js";
@@ -32,6 +31,7 @@ export interface RunSerialFlags extends SerialFlags {
   serialAttackEvery: number;
   serialBatchSerials: number;
   serialWorkers: number;
+  serialWindow?: number;
 }
 
 /** What the serial job writes through: the run's outputs (engine/outputs.ts). */
@@ -56,6 +56,7 @@ export function addRunSerialFlags(command: Command): Command {
     .option("--serial-attacks <list>", `serial simulator: injected attacks, comma separated, or all / none (${SERIAL_ATTACKS.join(", ")})`, "all")
     .option("--serial-attack-every <n>", "serial simulator: events between attack starts", integerOption("--serial-attack-every", 1, 2 ** 40), d.attackEvery)
     .option("--serial-batch-serials <n>", "serial simulator: serials per batch (then a batch_close event)", integerOption("--serial-batch-serials", 1, 2 ** 40), d.batchSerials)
+    .option("--serial-window <K>", "the serial analysis's window: the last K serials of each line (≤ 1024, default 256; in run, --window is the rolling analysis's)", integerOption("--serial-window", 1, 1024))
     .option("--serial-workers <n>", "worker threads of the serial job's pool (0: its kernel runs on the main thread)", integerOption("--serial-workers", 0, 64), DEFAULT_SERIAL_JOB.workers);
 }
 
@@ -107,7 +108,7 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
   if (source.kind === "nats") nc = await connect({ servers: source.url, name: `linewatch-${source.site}-serial`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   let outputs: SerialOutputs | undefined;
   // The outputs keep the quarantine file in sync while running: not saved once at the end by the analysis.
-  const analysis = serialAnalysisFromFlags(flags, "ms", { quarantineFile: undefined, onQuarantine: (e) => outputs?.quarantined(e) });
+  const analysis = serialAnalysisFromFlags(runSerialAnalysisFlags(flags), "ms", { quarantineFile: undefined, onQuarantine: (e) => outputs?.quarantined(e) });
   outputs = new SerialOutputs(analysis.quarantine, {
     sink: targets.sink,
     live: targets.live,
@@ -160,9 +161,9 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
   };
 }
 
-/** `--duration` of the run, for the serial simulator's end. */
-export function durationMsOf(text: string | undefined): number | undefined {
-  return text === undefined ? undefined : parseDuration(text);
+/** The serial analysis flags of a run: its window is `--serial-window` (`--window` is the rolling analysis's there). */
+export function runSerialAnalysisFlags(flags: RunSerialFlags): RunSerialFlags {
+  return { ...flags, window: flags.serialWindow };
 }
 
 function startSummary(o: SerialPartOptions, job: SerialJob, outputs: SerialOutputs): { stop(): void } {
