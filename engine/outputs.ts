@@ -215,6 +215,10 @@ export class Outputs {
     await this.predictions?.flush(endOfInput);
     this.writeRows();
     const writes = this.pendingWrites.splice(0);
+    // Send the sink's open batches now: a write resolves only once its batch is sent, and a batch
+    // otherwise waits out the sink's flush interval (1 s) — holding every JetStream fetch, whose
+    // acks wait for this, to one batch interval (about 400 records/s with --fetch 1000).
+    await this.sink?.flush();
     await Promise.all(writes);
   }
 
