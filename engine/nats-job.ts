@@ -287,21 +287,8 @@ async function consumeJetStream(
   const parts = partitioned ? [...(o.partitions as number[])] : [0];
   const lastSeq = new Map<number, number>();
   const js = nc.jetstream();
-  const consumers: Array<{ p: number; consumer: Consumer }> = [];
-  for (const p of parts) {
-    const name = checkpointName(o.site, stream, partitioned ? p : null);
-    const saved = await store.load(name);
-    let start = 1;
-    if (saved !== null) {
-      const ckpt = decodeCheckpoint(saved.bytes);
-      await engine.restore(ckpt);
-      for (const k of ckpt.keys) {
-        const id = engine.keys.lookup(k.name);
-        partitionOfKey[id] = p;
-      }
-      lastSeq.set(p, saved.position);
-      start = saved.position + 1;
-    } else lastSeq.set(p, 0);
+  /** (Re)creates partition p's durable consumer, delivering from stream sequence `start`. */
+  const openConsumer = async (p: number, start: number): Promise<Consumer> => {
     const durable = `lw-${o.site}-${partitioned ? `p${p}` : "all"}`;
     try {
       await jsm.consumers.delete(stream, durable);
@@ -318,14 +305,34 @@ async function consumeJetStream(
       ack_wait: nanos(o.ackWaitMs),
       max_ack_pending: o.maxAckPending,
     });
-    consumers.push({ p, consumer: await js.consumers.get(stream, durable) });
+    return js.consumers.get(stream, durable);
+  };
+  const consumers: Array<{ p: number; consumer: Consumer }> = [];
+  for (const p of parts) {
+    const name = checkpointName(o.site, stream, partitioned ? p : null);
+    const saved = await store.load(name);
+    let start = 1;
+    if (saved !== null) {
+      const ckpt = decodeCheckpoint(saved.bytes);
+      await engine.restore(ckpt);
+      for (const k of ckpt.keys) {
+        const id = engine.keys.lookup(k.name);
+        partitionOfKey[id] = p;
+      }
+      lastSeq.set(p, saved.position);
+      start = saved.position + 1;
+    } else lastSeq.set(p, 0);
+    consumers.push({ p, consumer: await openConsumer(p, start) });
   }
   o.onReady?.();
   // One loop per partition: fetch, process, publish, ack, and checkpoint when due. A partition's
   // checkpoint is taken between two of its own iterations, so its state holds exactly the records
   // up to its last sequence; other partitions' loops touch other keys.
   await Promise.all(
-    consumers.map(async ({ p, consumer }) => {
+    consumers.map(async ({ p, consumer: first }) => {
+      let consumer = first;
+      /** Consumer sequence of the next delivery: JetStream numbers every delivery, redeliveries too. */
+      let nextDelivery = 1;
       const batch = allocateBatch(o.batchRecordsMax);
       const name = checkpointName(o.site, stream, partitioned ? p : null);
       let lastCheckpoint = performance.now();
@@ -357,7 +364,15 @@ async function consumeJetStream(
           await new Promise((r) => setTimeout(r, 250));
           if (msgs.length === 0) continue;
         }
+        // A delivery this client never got (sent to a pull request it had given up on, under load)
+        // comes back only after ack_wait, behind newer messages: skipped then as at or below `top`,
+        // it would be lost. So at a gap in the delivery sequence the rest of the fetch is left
+        // unacknowledged and the consumer re-created from the sequence after `top`.
+        let taken = 0;
         for (const m of msgs) {
+          if (m.info.deliverySequence !== nextDelivery) break;
+          nextDelivery++;
+          taken++;
           if (m.seq <= top) {
             counts.duplicates++;
             continue;
@@ -367,7 +382,18 @@ async function consumeJetStream(
         }
         // Outputs are published and flushed to the server before any message is acknowledged.
         await drain(batch);
-        for (const m of msgs) m.ack();
+        for (const m of msgs.slice(0, taken)) m.ack();
+        if (taken < msgs.length) {
+          o.console.write(`nats: partition ${p}: delivery ${nextDelivery} never arrived; consuming again from stream sequence ${top + 1}\n`);
+          try {
+            consumer = await openConsumer(p, top + 1);
+            nextDelivery = 1;
+          } catch (error) {
+            // The old consumer stays; its next delivery shows the gap again and this is retried.
+            o.console.write(`nats: re-creating the consumer of partition ${p} failed (${(error as Error).message}); will retry\n`);
+            await new Promise((r) => setTimeout(r, 250));
+          }
+        }
         if (performance.now() - lastCheckpoint >= o.checkpointIntervalMs) {
           try {
             await checkpoint();
