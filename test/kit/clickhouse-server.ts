@@ -32,6 +32,12 @@ export interface ClickHouseServer {
   start(): Promise<void>;
   /** Stops and starts it again, keeping its data. */
   restart(): Promise<void>;
+  /**
+   * An outage: stops it (SIGTERM), keeps it stopped for `ms`, runs `beforeStart` (to look at
+   * the clients while it is away), starts it again on the same ports and data. Resolves with
+   * how long it was away, from stopped to answering /ping again.
+   */
+  outage(ms: number, beforeStart?: () => void | Promise<void>): Promise<number>;
   /** Stops it and removes its directory. */
   dispose(): Promise<void>;
   /** The last lines of its log files (for a failed test's message). */
@@ -94,6 +100,14 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
     restart: async () => {
       await stop();
       await start();
+    },
+    outage: async (ms, beforeStart) => {
+      await stop();
+      const stoppedAt = Date.now();
+      await new Promise((r) => setTimeout(r, ms));
+      await beforeStart?.();
+      await start();
+      return Date.now() - stoppedAt;
     },
     dispose: async () => {
       await stop();
