@@ -5,6 +5,8 @@
  *
  *   simulator ──publishSimulation (JetStream)──▶ nats-server ──runNatsJob──▶ rolling + SPC
  *        ──▶ ClickHouse tables, the live server (WebSocket topics + HTTP API on --port), NATS scores
+ *   serial simulator ──publishSerialEvents (JetStream)──▶ nats-server ──serial job──▶ detections,
+ *        quarantine (ClickHouse, `quarantine` topic, lw.demo.quarantine, /api/quarantine); --no-serials: off
  *
  * and prints where to look. Ctrl-C (SIGINT/SIGTERM) or `--duration` stops the publisher, drains
  * the job (every fetched message processed, outputs flushed, acknowledged), closes the outputs
@@ -30,8 +32,11 @@ import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../../connectors/nats-p
 import { PlantSimulator, SENSOR_TYPES, type SimulatedColumns } from "../../connectors/simulator.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
+import { addRunSerialFlags, runSerialPart, type RunSerialFlags, type SerialPartResult } from "./serial-run.js";
+import { SerialSimulator } from "../../connectors/serial-simulator.js";
+import { DEFAULT_SERIAL_PUBLISH, publishSerialEvents } from "../../connectors/serial-publisher.js";
 
-interface DemoFlags extends AnalysisFlags {
+interface DemoFlags extends AnalysisFlags, RunSerialFlags {
   dir: string;
   duration?: string;
   port: number;
@@ -62,7 +67,7 @@ export function demoCommand(): Command {
     .option("--workers <n>", "worker threads", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
     .option("--no-clickhouse", "do not start clickhouse-server even when installed")
     .option("--summary-interval <D>", "console summary interval (0: none)", "2s");
-  return addAnalysisFlags(command, "rolling,spc").action(async (flags: DemoFlags) => runDemo(flags));
+  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc")).action(async (flags: DemoFlags) => runDemo(flags));
 }
 
 async function runDemo(flags: DemoFlags): Promise<void> {
@@ -171,9 +176,14 @@ async function runDemo(flags: DemoFlags): Promise<void> {
         printWelcome(flags, nats.url, out, clickhouseUrl, readingsPerSec, durationMs);
       },
     });
+    const serial = flags.serials === false ? null : startSerials(flags, nats.url, out, stopped, log);
     const result = await job.finally(() => {
       if (timer !== null) clearTimeout(timer);
     });
+    const serialResult = serial === null ? null : await serial;
+    if (serialResult !== null) {
+      log(`serials: ${serialResult.events} events scored, ${serialResult.flagged} flagged, ${serialResult.quarantinedEvents} quarantined (${serialResult.quarantineEntries} serials on the list)`);
+    }
     await alertNc.drain().catch(() => undefined);
     for (const a of analyses) for (const note of a.notes?.() ?? []) log(note);
     log(
@@ -194,6 +204,36 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       log(`${s.name} stopped`);
     }
   }
+}
+
+/**
+ * The serialization side: the serial simulator (at `--serial-rate` per line, live) published on
+ * lw.demo.serial.<line> through JetStream, consumed by the run's serial job (stream LW_DEMO_SERIAL):
+ * quarantine on the `quarantine` topic, lw.demo.quarantine, /api/quarantine and ClickHouse.
+ */
+function startSerials(flags: DemoFlags, url: string, outputs: Outputs, stopped: Promise<void>, log: (line: string) => void): Promise<SerialPartResult> {
+  const sim = new SerialSimulator({
+    seed: flags.seed, lines: flags.serialLines, ratePerLine: flags.serialRate, batchSerials: flags.serialBatchSerials,
+    attackEvery: flags.serialAttackEvery, startTime: Date.now(),
+  });
+  let stopPublishing = false;
+  let publisher: Promise<unknown> = Promise.resolve();
+  // The job stops after the publisher, so every published event is scored.
+  const jobStop = stopped.then(async () => {
+    stopPublishing = true;
+    await publisher;
+  });
+  return runSerialPart({
+    flags, host: outputs, stop: jobStop, log,
+    summaryIntervalMs: parseDuration(flags.summaryInterval), console: process.stdout,
+    source: { kind: "nats", url, site: SITE, stream: STREAM, outputFormat: "json" },
+    onReady: () => {
+      publisher = publishSerialEvents(() => (stopPublishing ? null : sim.next()), {
+        ...DEFAULT_SERIAL_PUBLISH, url, site: SITE, format: "msgpack", jetstream: true, rate: flags.serialLines * flags.serialRate, inFlightMax: 256,
+      }).catch((error: Error) => log(`serial publisher failed: ${error.message}`));
+      log(`serials: ${flags.serialLines} lines × ${flags.serialRate}/s → lw.${SITE}.serial.> → serial job; quarantine on lw.${SITE}.quarantine, the quarantine topic and /api/quarantine`);
+    },
+  });
 }
 
 function printWelcome(flags: DemoFlags, natsUrl: string, outputs: Outputs, clickhouseUrl: string | undefined, readingsPerSec: number, durationMs: number | undefined): void {

@@ -85,6 +85,8 @@ export interface SerialPartOptions {
   /** Resolves when the job should stop (Ctrl-C, or the sensor job's end). */
   stop: Promise<void>;
   log: (line: string) => void;
+  /** NATS: called once the job consumes (its stream and consumer exist). */
+  onReady?: () => void;
   /** A serial summary line this often (at least every 5 s; 0: none), on `console`. */
   summaryIntervalMs?: number;
   console?: Writable;
@@ -143,7 +145,7 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
       outputs.attachCounts("serial-nats", () => ({ ...job.countsNow(), deadLetters: input.counts().byReason }));
       o.log(`serial: consuming lw.${source.site}.serial.> (${source.stream === undefined ? "core NATS" : `JetStream, stream ${source.stream}`}); quarantine → lw.${source.site}.quarantine`);
       const r = await consumeSerialNats(nc as NatsConnection, input, job, {
-        ...DEFAULT_SERIAL_NATS, site: source.site, stream: source.stream, stop: o.stop, log: o.log,
+        ...DEFAULT_SERIAL_NATS, site: source.site, stream: source.stream, stop: o.stop, log: o.log, onReady: o.onReady,
       });
       deadLettered = r.deadLettered;
       shed = r.shed;
