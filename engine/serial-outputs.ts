@@ -25,7 +25,7 @@ import type { NatsConnection } from "nats";
 import type { ClickHouseRows, ClickHouseTable, QuarantineRow, SerialDetectionRow } from "../connectors/clickhouse-schema.js";
 import type { QuarantineProvider } from "../connectors/http-api.js";
 import { METRIC, type MetricsRegistry, defineEngineMetrics } from "../connectors/metrics.js";
-import { TOPIC_QUARANTINE, lineTopic } from "../connectors/topics.js";
+import { TOPIC_QUARANTINE, isValidTopic, lineTopic } from "../connectors/topics.js";
 import type { RowContext } from "../operators/analysis.js";
 import { SERIAL_COL as C } from "../operators/serial-layout.js";
 import { decodeSerialPayload } from "../operators/serial-payload.js";
@@ -74,6 +74,8 @@ export class SerialOutputs implements QuarantineProvider {
   private readonly releasedHere: ReleasedEntry[] = [];
   private fileTimer: NodeJS.Timeout | null = null;
   private fileMtime = 0;
+  /** The list changed since the file was last written. */
+  private dirty = false;
   private readonly series;
 
   constructor(readonly quarantine: QuarantineList, private readonly t: SerialOutputTargets) {
@@ -124,7 +126,8 @@ export class SerialOutputs implements QuarantineProvider {
     };
     this.counts.detections++;
     this.series?.detections.labels({ risk_level: risk }).inc();
-    this.t.live?.publish(lineTopic(d.machine), { type: "serial_detection", ...detection });
+    // A line id that NATS accepts may still not be a topic level (`/`, `+`, `#`): no line topic then.
+    if (this.t.live != null && isValidTopic(`line/${d.machine}`)) this.t.live.publish(lineTopic(d.machine), { type: "serial_detection", ...detection });
     if (this.t.sink != null) {
       this.detections.push(detection);
       if (this.detections.length >= ROWS_PER_WRITE) this.writeRows();
@@ -134,6 +137,7 @@ export class SerialOutputs implements QuarantineProvider {
   /** One quarantined occurrence (the analysis's onQuarantine). */
   quarantined(e: QuarantineEvent): void {
     this.counts.quarantined++;
+    this.dirty = true;
     this.series?.quarantined.inc();
     this.announce({ action: "quarantined", ...e });
     const entry = this.quarantine.entry(e.gtin, e.serial_number);
@@ -210,6 +214,7 @@ export class SerialOutputs implements QuarantineProvider {
     writeFileSync(tmp, JSON.stringify(out, null, 1) + "\n");
     renameSync(tmp, path);
     this.fileMtime = statSync(path).mtimeMs;
+    this.dirty = false;
     return fromFile;
   }
 
@@ -228,8 +233,9 @@ export class SerialOutputs implements QuarantineProvider {
   private syncFileLogged(): void {
     try {
       const path = this.t.quarantineFile as string;
-      const changed = existsSync(path) && statSync(path).mtimeMs !== this.fileMtime;
-      if (!changed && this.quarantine.size === 0 && this.releasedHere.length === 0) return;
+      // Written when the list changed or someone edited the file; a large list is not rewritten every interval.
+      const edited = existsSync(path) && statSync(path).mtimeMs !== this.fileMtime;
+      if (!edited && !this.dirty) return;
       this.syncFile();
     } catch (error) {
       this.t.log(`serial: quarantine file ${this.t.quarantineFile} not synced: ${(error as Error).message}`);
@@ -238,6 +244,7 @@ export class SerialOutputs implements QuarantineProvider {
 
   private releasedOutputs(r: ReleasedEntry, by: string): void {
     this.releasedHere.push(r);
+    this.dirty = true;
     this.counts.released++;
     this.series?.released.inc();
     this.announce({ action: "released", ...r });
