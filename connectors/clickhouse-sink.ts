@@ -179,6 +179,8 @@ export class ClickHouseSink {
   private wake: (() => void) | null = null;
   /** The spill's oldest entry, read, with the rows already dead-lettered from it. */
   private spillHead: Batch | null = null;
+  /** Callers of `room` waiting for the rows in memory to fall below their mark. */
+  private roomWaiters: Array<{ rows: number; resolve: () => void }> = [];
 
   constructor(options: ClickHouseSinkOptions) {
     this.options = validateOptions(options);
@@ -235,6 +237,20 @@ export class ClickHouseSink {
     return touched.length === 1 ? touched[0] : Promise.all(touched).then(() => undefined);
   }
 
+  /**
+   * Resolves once fewer than `rows` rows wait in memory (at once when they already do), or the
+   * sink stops taking writes. For a source that acknowledges nothing: it hands rows over without
+   * waiting for durability, and waits here only while the sink's memory queue is full — batches
+   * leave it by insert or, while ClickHouse is away, by spill, so the wait is bounded by those.
+   */
+  room(rows: number): Promise<void> {
+    if (this.pendingRows < rows || this.broken !== null || this.closing) return Promise.resolve();
+    // Open batches are not sealed here: a source waking at every inserted batch would seal them
+    // small. They leave when full or after flushIntervalMs, so the wait stays bounded.
+    this.kick();
+    return new Promise((resolve) => this.roomWaiters.push({ rows, resolve }));
+  }
+
   /** Sends every open batch now; resolves when all rows written so far are settled (durable, or their writes rejected). */
   async flush(): Promise<void> {
     for (const table of [...this.open.keys()]) this.seal(table);
@@ -250,6 +266,7 @@ export class ClickHouseSink {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closing = true;
+    this.released();
     for (const table of [...this.open.keys()]) this.seal(table);
     this.kick();
     while (this.pumping !== null) await this.pumping;
@@ -396,6 +413,7 @@ export class ClickHouseSink {
         if (failure.kind === "permanent") {
           this.queue.shift();
           this.pendingRows -= batch.size;
+          this.released();
           this.counters.rowsFailed += batch.size; // dead-letters found on the way are not sent: the whole batch is refused
           batch.done.reject(failure.error);
           return;
@@ -410,6 +428,7 @@ export class ClickHouseSink {
       }
       this.queue.shift();
       this.pendingRows -= batch.size;
+      this.released();
       this.inserted(batch, false);
       batch.done.resolve();
       return;
@@ -451,6 +470,7 @@ export class ClickHouseSink {
   private async spillBatch(batch: Batch): Promise<void> {
     this.queue.shift();
     this.pendingRows -= batch.size;
+    this.released();
     const rows = liveRows(batch);
     try {
       if (rows > 0) await this.spill.append(batch.table, bodyOf(batch, 0, batch.size), rows);
@@ -577,9 +597,22 @@ export class ClickHouseSink {
     for (const table of [...this.open.keys()]) this.seal(table);
     for (const batch of this.queue.splice(0)) {
       this.pendingRows -= batch.size;
+      this.released();
       this.counters.rowsRefused += liveRows(batch);
       batch.done.reject(new SinkUnavailableError("closed", liveRows(batch), `the sink stopped: ${e.message}`, { cause: e }));
     }
+  }
+
+  /** Wakes the `room` callers whose mark the rows in memory are now below (all of them once the sink stops). */
+  private released(): void {
+    if (this.roomWaiters.length === 0) return;
+    const all = this.broken !== null || this.closing;
+    const still: Array<{ rows: number; resolve: () => void }> = [];
+    for (const w of this.roomWaiters) {
+      if (all || this.pendingRows < w.rows) w.resolve();
+      else still.push(w);
+    }
+    this.roomWaiters = still;
   }
 
   private becameUnavailable(error: Error): void {

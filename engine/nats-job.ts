@@ -172,13 +172,18 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
       batch.positions[k] = position;
     }
   };
-  /** Pushes what is left, waits for every output, and for the server to have the published ones. */
-  const drain = async (batch: RecordBatch): Promise<void> => {
+  /**
+   * Pushes what is left, waits for every output, and for the server to have the published ones.
+   * `durable`: also waits until the ClickHouse rows are durable (inserted, or spilled to disk) —
+   * before JetStream acknowledges, and at the end. Core NATS acknowledges nothing, so otherwise
+   * the rows are only handed over and the sink's bounded queue paces the loop.
+   */
+  const drain = async (batch: RecordBatch, durable: boolean): Promise<void> => {
     if (batch.length > 0) await engine.push(batch);
     batch.length = 0;
     await engine.flush();
-    // ClickHouse rows durable (inserted, or spilled to disk) before any message is acknowledged.
-    await outputs?.flush();
+    if (durable) await outputs?.flush();
+    else await outputs?.handOver();
     try {
       await nc.flush();
     } catch (error) {
@@ -192,7 +197,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   void o.stop.then(() => (stopped = true));
   const summary = startSummary(o, engine, input, counts, t0);
   try {
-    if (o.stream === undefined) await consumeCore(o, nc, take, drain, counts, () => stopped);
+    if (o.stream === undefined) await consumeCore(o, nc, take, drain, () => outputs?.room() ?? Promise.resolve(), counts, () => stopped);
     else await consumeJetStream(o, nc, engine, take, drain, counts, partitionOfKey, () => stopped);
   } finally {
     summary.stop();
@@ -208,7 +213,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
 }
 
 type Take = (batch: RecordBatch, subject: string, data: Uint8Array, position: number, partition: number) => Promise<void>;
-type Drain = (batch: RecordBatch) => Promise<void>;
+type Drain = (batch: RecordBatch, durable: boolean) => Promise<void>;
 
 /**
  * Core NATS: at-most-once. Messages wait in a queue bounded in bytes; what does not fit when the
@@ -218,7 +223,8 @@ type Drain = (batch: RecordBatch) => Promise<void>;
  * subscription is drained and what is queued is processed, not dropped.
  */
 async function consumeCore(
-  o: NatsJobOptions, nc: NatsConnection, take: Take, drain: Drain, counts: { shed: number; shedBytes: number }, stopped: () => boolean,
+  o: NatsJobOptions, nc: NatsConnection, take: Take, drain: Drain, room: () => Promise<void>, counts: { shed: number; shedBytes: number },
+  stopped: () => boolean,
 ): Promise<void> {
   const batch = allocateBatch(o.batchRecordsMax);
   const queue: Array<{ subject: string; data: Uint8Array }> = [];
@@ -252,8 +258,9 @@ async function consumeCore(
         await sub.drain();
       }
       if (queue.length === 0) {
-        await drain(batch);
-        if (draining && closed) break;
+        const last = draining && closed;
+        await drain(batch, last);
+        if (last) break;
         await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
         continue;
@@ -263,6 +270,8 @@ async function consumeCore(
         queuedBytes -= m.data.length;
         await take(batch, m.subject, m.data, position++, 0);
       }
+      // A busy input may never run dry: the sink's memory queue paces the loop here too.
+      await room();
     }
   } finally {
     clearInterval(timer);
@@ -381,7 +390,7 @@ async function consumeJetStream(
           top = m.seq;
         }
         // Outputs are published and flushed to the server before any message is acknowledged.
-        await drain(batch);
+        await drain(batch, true);
         for (const m of msgs.slice(0, taken)) m.ack();
         if (taken < msgs.length) {
           o.console.write(`nats: partition ${p}: delivery ${nextDelivery} never arrived; consuming again from stream sequence ${top + 1}\n`);
@@ -404,7 +413,7 @@ async function consumeJetStream(
           }
         }
       }
-      await drain(batch);
+      await drain(batch, true);
       await checkpoint();
     }),
   );

@@ -64,7 +64,8 @@ export class Outputs {
   private spcIndex = -1;
   private scores: ScoreRow[] = [];
   private readings: SensorDataRow[] = [];
-  private pendingWrites: Array<Promise<void>> = [];
+  /** Writes not settled yet: `flush` waits for them; each leaves the set as it settles. */
+  private readonly pendingWrites = new Set<Promise<void>>();
   private readonly openAlerts = new Map<string, SpcAlertEvent>();
   private readonly limitsByKey = new Map<string, { key: string; cl: number | null; sigma: number | null; ucl: number | null; lcl: number | null; limits_version: number }>();
   private readonly machines = new Set<string>();
@@ -214,12 +215,31 @@ export class Outputs {
   async flush(endOfInput = false): Promise<void> {
     await this.predictions?.flush(endOfInput);
     this.writeRows();
-    const writes = this.pendingWrites.splice(0);
+    const writes = [...this.pendingWrites];
     // Send the sink's open batches now: a write resolves only once its batch is sent, and a batch
     // otherwise waits out the sink's flush interval (1 s) — holding every JetStream fetch, whose
     // acks wait for this, to one batch interval (about 400 records/s with --fetch 1000).
     await this.sink?.flush();
     await Promise.all(writes);
+  }
+
+  /**
+   * For sources that acknowledge nothing (core NATS, the simulator, a file): hands buffered rows
+   * to ClickHouse without waiting for them to be durable, so scoring never waits on an insert.
+   * Waits only while the sink's memory queue is half full (`pendingRowsMax`), until inserts or
+   * the spill make room: bounded memory, and nothing dropped. Failed writes are logged and
+   * counted as with `flush`; `flush`/`close` still wait for everything.
+   */
+  async handOver(): Promise<void> {
+    await this.predictions?.flush(false);
+    this.writeRows();
+    await this.room();
+  }
+
+  /** Resolves at once unless the sink's memory queue is half full; then when it is below that again. */
+  room(): Promise<void> {
+    if (this.sink === null) return Promise.resolve();
+    return this.sink.room(Math.floor(this.sink.options.pendingRowsMax / 2));
   }
 
   async close(): Promise<void> {
@@ -261,16 +281,15 @@ export class Outputs {
   }
 
   private track(p: Promise<unknown>): void {
-    this.pendingWrites.push(
-      p.then(
-        () => undefined,
-        (e: Error) => {
-          this.writeErrors++;
-          this.metrics.sinkErrors.labels({ sink: "clickhouse", kind: "fatal" }).inc();
-          this.o.log(`clickhouse: write failed: ${e.message}`);
-        },
-      ),
-    );
+    const settled: Promise<void> = p.then(
+      () => undefined,
+      (e: Error) => {
+        this.writeErrors++;
+        this.metrics.sinkErrors.labels({ sink: "clickhouse", kind: "fatal" }).inc();
+        this.o.log(`clickhouse: write failed: ${e.message}`);
+      },
+    ).finally(() => this.pendingWrites.delete(settled));
+    this.pendingWrites.add(settled);
   }
 
   private health(machineId: string): EquipmentHealth | null {

@@ -250,11 +250,12 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
       faults += source.drainFaults?.() ?? 0;
       await engine.push(batch);
       if (file !== null && lines.bytes > 1 << 18) await file.write(lines.take());
-      // ClickHouse's pace is the source's pace: wait for durability every so many records.
+      // Nothing here is acknowledged: rows are handed to ClickHouse without waiting for them to
+      // be durable, and the source waits only while the sink's memory queue is full.
       if (outputs !== undefined && position - outputsFlushedAt >= 65536) {
         outputsFlushedAt = position;
-        await outputs.flush();
-      }
+        await outputs.handOver();
+      } else if (outputs !== undefined) await outputs.room();
     }
     await engine.flush(true);
     if (file !== null && lines.bytes > 0) await file.write(lines.take());
