@@ -29,7 +29,7 @@ import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { NatsInput, type InputCounts } from "../connectors/nats-input.js";
-import { observeRecord, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
+import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
 
 export interface NatsJobOptions {
@@ -107,7 +107,10 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const rows: Float64Array[] = o.analyses.map(() => new Float64Array(0));
   const outputs = o.outputs?.active ? o.outputs : undefined;
-  const wantMembers = o.publishScores || outputs?.wantsMembers === true;
+  // The outputs take the members as values when every analysis gives them; the text is then
+  // built only for published scores.
+  const wantFields = outputs?.wantsMembers === true && o.analyses.every((a) => a.rowFields !== undefined);
+  const wantMembers = o.publishScores || (outputs?.wantsMembers === true && !wantFields);
   const rollingIndex = o.analyses.findIndex((a) => a.name === "rolling");
   const partitionOfKey: number[] = [];
   const enc = new TextEncoder();
@@ -131,7 +134,8 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
           if (outputs !== undefined) {
             outputs.record({
               machineId: machine, sensorType: sensor, key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
-              seq: chunk.positions[i], membersJson: members.slice(1), rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
+              seq: chunk.positions[i], membersJson: members.slice(1), members: wantFields ? recordFields(o.analyses, rows) ?? undefined : undefined,
+              rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
             });
           }
           if (o.progress !== undefined) o.progress.recordsOut = counts.out;

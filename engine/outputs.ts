@@ -47,8 +47,10 @@ export interface ScoredRecord {
   time: number;
   value: number;
   seq: number;
-  /** The members of every analysis, JSON without braces (as in the scores file). */
-  membersJson: string;
+  /** The members of every analysis, JSON without braces (as in the scores file); read when `members` is not given. */
+  membersJson?: string;
+  /** The same members as values (operators/analysis.ts recordFields): spares parsing `membersJson`. Taken over, not copied. */
+  members?: Record<string, unknown>;
   /** The rolling analysis's output row (operators/rolling.ts ROLLING_FIELDS order) when the run has one; read during the call only. */
   rolling?: Float64Array;
 }
@@ -125,7 +127,7 @@ export class Outputs {
     return this.sink !== null || this.live !== null || this.predictions !== null;
   }
 
-  /** Whether `record` reads `membersJson` (ClickHouse or the live server); predictions alone read only the rolling row. */
+  /** Whether `record` reads the members (ClickHouse or the live server); predictions alone read only the rolling row. */
   get wantsMembers(): boolean {
     return this.sink !== null || this.live !== null;
   }
@@ -172,7 +174,7 @@ export class Outputs {
     this.machines.add(r.machineId);
     if (this.predictions !== null && r.rolling !== undefined) this.predictions.observe(r.key, r.machineId, r.sensorType, r.time, r.rolling);
     if (this.live === null && this.sink === null) return;
-    const members = JSON.parse(`{${r.membersJson}}`) as Record<string, unknown>;
+    const members = r.members ?? (JSON.parse(`{${r.membersJson ?? ""}}`) as Record<string, unknown>);
     if (typeof members.limits_version === "number" && members.limits_version > 0) {
       this.limitsByKey.set(r.key, {
         key: r.key, cl: members.cl as number, sigma: members.sigma as number, ucl: members.ucl as number, lcl: members.lcl as number,
@@ -186,7 +188,8 @@ export class Outputs {
     if (this.sink !== null) {
       this.readings.push({ machine_id: r.machineId, sensor_type: r.sensorType, timestamp: r.time, sensor_value: r.value, operating_mode: r.mode, seq: r.seq });
       this.scores.push(scoreRow(r, members));
-      if (this.scores.length >= 4096) this.writeRows();
+      // Rows are encoded on this thread as they are handed over: small hand-overs keep each pause short.
+      if (this.scores.length >= 1024) this.writeRows();
     }
   }
 

@@ -14,7 +14,7 @@ import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type EngineMetrics, type OutputChunk } from "./stream-engine.js";
 import { RotatingFileSink } from "../connectors/rotating-file-sink.js";
 import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SimulatorOptions } from "../connectors/simulator.js";
-import { observeRecord, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
+import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
 import type { SpcLimitsChange } from "../operators/spc.js";
 import { applySpcLimitsChange } from "../operators/spc.js";
@@ -141,7 +141,10 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const spcIndex = analyses.findIndex((a) => a.name === "spc");
   const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
   const outputs = o.outputs?.active ? o.outputs : undefined;
-  const wantMembers = file !== null || outputs?.wantsMembers === true;
+  // The outputs take the members as values when every analysis gives them; the text is then
+  // built only for the scores file.
+  const wantFields = outputs?.wantsMembers === true && analyses.every((a) => a.rowFields !== undefined);
+  const wantMembers = file !== null || (outputs?.wantsMembers === true && !wantFields);
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const engine = new StreamEngine(
     {
@@ -163,7 +166,8 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
             const parts = keyParts[keyId];
             outputs.record({
               machineId: parts[0], sensorType: parts[1], mode: parts[2], key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
-              seq: chunk.positions[i], membersJson: members.slice(1), rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
+              seq: chunk.positions[i], membersJson: members.slice(1), members: wantFields ? recordFields(analyses, rows) ?? undefined : undefined,
+              rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
             });
           }
           if (file !== null) {

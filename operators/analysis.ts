@@ -43,6 +43,12 @@ export interface RecordAnalysis {
    * record's payload bytes when the run carries any.
    */
   rowJson(row: Float64Array, payload?: Uint8Array): string;
+  /**
+   * The same members as values, assigned to `into`: what `JSON.parse` of `rowJson`'s members
+   * gives (statistics rounded as the text is, see {@link statisticValue}), without the text. The
+   * ClickHouse rows and WebSocket messages are built from it; without it they parse `rowJson`.
+   */
+  rowFields?(row: Float64Array, into: Record<string, unknown>): void;
   /** The members written when a record got no output (late, rejected). */
   readonly nullJson: string;
   /** Sees each output row as it completes, in per-key order (alerts, counters). */
@@ -77,4 +83,23 @@ export function observeRecord(
     if (wantMembers) members += `,${analyses[k].rowJson(rows[k])}`;
   }
   return members;
+}
+
+/**
+ * Every analysis's members of a record as values (their `rowFields`), or null when an analysis
+ * has none (then a consumer parses the JSON members instead). `rows` as `observeRecord` set them.
+ */
+export function recordFields(analyses: readonly RecordAnalysis[], rows: readonly Float64Array[]): Record<string, unknown> | null {
+  const into: Record<string, unknown> = {};
+  for (let k = 0; k < analyses.length; k++) {
+    const a = analyses[k];
+    if (a.rowFields === undefined) return null;
+    a.rowFields(rows[k], into);
+  }
+  return into;
+}
+
+/** The number a statistic's text (formatStatistic: 15 significant digits) reads back as; null when not finite. */
+export function statisticValue(v: number): number | null {
+  return Number.isFinite(v) ? Number(v.toPrecision(15)) : null;
 }

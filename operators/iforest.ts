@@ -14,7 +14,7 @@ import type { KernelExports } from "../engine/kernel-module.js";
 import { formatStatistic } from "../engine/number-format.js";
 import type { KernelCallContext, StreamEngine, StreamKernel } from "../engine/stream-engine.js";
 import type { KernelCall } from "../engine/kernel-pool.js";
-import type { RecordAnalysis } from "./analysis.js";
+import { statisticValue, type RecordAnalysis } from "./analysis.js";
 import { modelBytes, writeModel } from "./iforest-layout.js";
 import { readModelFile, type IsolationForestModel } from "./iforest-model.js";
 import { unwatchFile, watchFile, type Stats } from "node:fs";
@@ -129,6 +129,12 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
       const score = row[F];
       if (!Number.isFinite(score)) return '"iforest_score":null,"model_hash":null';
       return `"iforest_score":${formatStatistic(score)},"model_hash":"${hashes[row[F + 1]]}"`;
+    },
+    rowFields(row: Float64Array, into: Record<string, unknown>): void {
+      const score = row[F];
+      const finite = Number.isFinite(score);
+      into.iforest_score = finite ? statisticValue(score) : null;
+      into.model_hash = finite ? hashes[row[F + 1]] : null;
     },
     start(engine: StreamEngine): void {
       const path = options.watchPath;

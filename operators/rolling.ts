@@ -6,7 +6,7 @@ import { ConfigError } from "../engine/errors.js";
 import type { KernelExports } from "../engine/kernel-module.js";
 import type { StreamKernel } from "../engine/stream-engine.js";
 import { formatStatistic } from "../engine/number-format.js";
-import type { RecordAnalysis } from "./analysis.js";
+import { statisticValue, type RecordAnalysis } from "./analysis.js";
 
 /** Output fields of one record, in the kernel's row order. */
 export const ROLLING_FIELDS = ["count", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z"] as const;
@@ -116,6 +116,23 @@ export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { tru
         `"std_pop":${formatStatistic(row[3])},"min":${formatStatistic(row[4])},"max":${formatStatistic(row[5])},` +
         `"slope":${formatStatistic(row[6])},"ewma":${formatStatistic(row[7])},"z":${formatStatistic(row[8])}`;
       return (row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0 ? `${members},"window_truncated":true` : members;
+    },
+    rowFields(row: Float64Array, into: Record<string, unknown>): void {
+      if (row[0] < minCount) {
+        for (const f of ROLLING_FIELDS) into[f] = null;
+        return;
+      }
+      const v = statisticValue;
+      into.count = row[0];
+      into.mean = v(row[1]);
+      into.std = v(row[2]);
+      into.std_pop = v(row[3]);
+      into.min = v(row[4]);
+      into.max = v(row[5]);
+      into.slope = v(row[6]);
+      into.ewma = v(row[7]);
+      into.z = v(row[8]);
+      if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) into.window_truncated = true;
     },
     observe(row: Float64Array): void {
       if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;

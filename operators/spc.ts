@@ -8,7 +8,7 @@ import { ConfigError } from "../engine/errors.js";
 import type { KernelExports } from "../engine/kernel-module.js";
 import { formatStatistic } from "../engine/number-format.js";
 import type { StreamKernel } from "../engine/stream-engine.js";
-import type { RecordAnalysis, RowContext } from "./analysis.js";
+import { statisticValue, type RecordAnalysis, type RowContext } from "./analysis.js";
 import { alertConditions, SpcAlertTracker, type SpcAlertEvent } from "./spc-alerts.js";
 import {
   NELSON_RULES, SPC_COL, SPC_OUT_FIELDS, WE_RULES, spcInitArgs, spcRuleRate, spcStateBytes, validateSpcLimits,
@@ -142,10 +142,11 @@ export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { ale
     },
   );
   const ewma = JSON.stringify(options.ewmaField);
-  const nullJson = [
+  const nullFields = [
     "cl", "ucl", "lcl", "sigma", "zone", "we", "nelson", "cusum_pos", "cusum_neg", "cusum_alarm",
     options.ewmaField, "ewma_ucl", "ewma_lcl", "ewma_alarm",
-  ].map((f) => `${JSON.stringify(f)}:null`).join(",") + ',"limits_version":0';
+  ];
+  const nullJson = nullFields.map((f) => `${JSON.stringify(f)}:null`).join(",") + ',"limits_version":0';
   return {
     name: "spc",
     kernel,
@@ -174,6 +175,29 @@ export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { ale
         `"ewma_alarm":${row[13] === 1},"limits_version":${row[14]}`
       );
     },
+    rowFields(row: Float64Array, into: Record<string, unknown>): void {
+      if (!(row[SPC_COL.limits_version] > 0) || !Number.isFinite(row[SPC_COL.cl])) {
+        for (const f of nullFields) into[f] = null;
+        into.limits_version = row[SPC_COL.limits_version] || 0;
+        return;
+      }
+      const v = statisticValue;
+      into.cl = v(row[0]);
+      into.ucl = v(row[1]);
+      into.lcl = v(row[2]);
+      into.sigma = v(row[3]);
+      into.zone = v(row[4]);
+      into.we = ruleArray(row[5]);
+      into.nelson = ruleArray(row[6]);
+      into.cusum_pos = v(row[7]);
+      into.cusum_neg = v(row[8]);
+      into.cusum_alarm = row[9] === 1;
+      into[options.ewmaField] = v(row[10]);
+      into.ewma_ucl = v(row[11]);
+      into.ewma_lcl = v(row[12]);
+      into.ewma_alarm = row[13] === 1;
+      into.limits_version = row[14];
+    },
     notes(): string[] {
       return alerts.open > 0 ? [`${alerts.open} SPC alerts still open at the end of the input`] : [];
     },
@@ -192,6 +216,14 @@ export function applySpcLimitsChange(kernels: KernelExports, statePtr: number, c
     if (!Number.isInteger(change.records) || change.records < 2) throw new ConfigError("rebaseline", `needs an integer ≥ 2 records, got ${change.records}`);
     kernels.spcRebaseline(statePtr, change.records);
   }
+}
+
+/** [1, 3] for mask 0b101; [] for none (the values of ruleList's text). */
+function ruleArray(mask: number): number[] {
+  const out: number[] = [];
+  if (!(mask > 0)) return out;
+  for (let r = 1; r <= 8; r++) if ((mask & (1 << (r - 1))) !== 0) out.push(r);
+  return out;
 }
 
 /** "[1,3]" for mask 0b101; "[]" for none. */
