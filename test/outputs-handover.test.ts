@@ -12,9 +12,13 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import { ClickHouseSink } from "../connectors/clickhouse-sink.js";
+import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/nats-publisher.js";
+import { PlantSimulator } from "../connectors/simulator.js";
+import { DEFAULT_NATS_JOB, runNatsJob } from "../engine/nats-job.js";
 import { Outputs } from "../engine/outputs.js";
 import { runJob } from "../engine/run-job.js";
 import { rollingAnalysis } from "../operators/rolling.js";
+import { serverAvailable, startNatsServer } from "./kit/servers.js";
 
 /** Answers every statement at once; holds each INSERT's answer until `release()`. */
 interface HeldClickHouse {
@@ -124,6 +128,42 @@ describe("Outputs.handOver - rows handed to ClickHouse without waiting for durab
       readdirSync(spillDir).filter((f) => f.endsWith(`.${table}.ndjson`)).reduce((a, f) => a + readFileSync(join(spillDir, f), "utf8").trim().split("\n").length, 0);
     expect(rowsIn("ml_scores")).toBe(records);
     expect(rowsIn("ml_sensor_data")).toBe(records);
+  }, 120_000);
+});
+
+describe.skipIf(!serverAvailable("nats-server"))("core NATS job - scoring does not wait for ClickHouse", () => {
+  it("scores every record while ClickHouse holds every insert unanswered; at stop every row is in ClickHouse", async () => {
+    const nats = await startNatsServer();
+    cleanups.push(() => nats.dispose());
+    const ch = await heldClickHouse();
+    cleanups.push(() => ch.close());
+    const outputs = await Outputs.start({ clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) }, healthIntervalMs: 3_600_000, log: () => {} });
+    const records = 12_000;
+    const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => (stop = resolve));
+    let ready!: () => void;
+    const isReady = new Promise<void>((resolve) => (ready = resolve));
+    const job = runNatsJob({
+      ...DEFAULT_NATS_JOB, url: nats.url, site: "ho", progress, onReady: () => ready(),
+      analyses: [rollingAnalysis({ window: { kind: "count", records: 8 }, alpha: 0.3, timeScale: 1000 })],
+      workers: 1, groups: 4, keysMax: 64, publishScores: false, summaryIntervalMs: 0, console: new PassThrough(), stop: stopped, outputs,
+    });
+    await isReady;
+    await publishSimulation(new PlantSimulator({ seed: 5, machines: 3, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: records }), {
+      ...DEFAULT_NATS_PUBLISH, url: nats.url, site: "ho", format: "msgpack", rate: 20_000,
+    });
+    // Every record scored though no insert is answered (the stand-in answers none before
+    // release): before, the loop waited for the first one whenever its queue ran dry.
+    await until(() => progress.recordsOut === records);
+    await until(() => ch.held() > 0);
+    ch.release();
+    stop();
+    const result = await job;
+    await outputs.close();
+    expect(result.recordsOut).toBe(records);
+    const seqs = ch.inserts.filter((x) => x.table === "ml_scores").flatMap((x) => x.body.trim().split("\n")).map((l) => (JSON.parse(l) as { seq: number }).seq);
+    expect(new Set(seqs).size).toBe(records);
   }, 120_000);
 });
 
