@@ -13,6 +13,8 @@ import { allocateBatch } from "./batch.js";
 import { StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { observeRecord, type RowContext } from "../operators/analysis.js";
 import { MARK_CONTROL, SERIAL_COL as C } from "../operators/serial-layout.js";
+import { decodeSerialCheckpoint, encodeSerialCheckpoint, type SerialCheckpointFit } from "../operators/serial-checkpoint.js";
+import { CheckpointError } from "./errors.js";
 import type { SerialAnalysis, SerialEventFields } from "../operators/serial.js";
 import type { SerialOutputs } from "./serial-outputs.js";
 
@@ -136,6 +138,38 @@ export class SerialJob {
     await this.outputs?.flush(durable);
   }
 
+  /**
+   * The job's whole state as a checkpoint covering source position `position` (encoded,
+   * compressed): call it between events, after every event up to `position` was added. It
+   * flushes what is buffered first (outputs handed over, not waited on: the caller's durable
+   * flush and acks come before or after, as its source needs).
+   */
+  async checkpoint(position: number): Promise<Uint8Array> {
+    await this.pushBatch();
+    const engine = await this.engine.checkpoint(position);
+    // No event enters the ledger until the encoding below is done: the caller awaits this.
+    return encodeSerialCheckpoint({ position, engine, ledger: this.analysis.ledger.snapshot(), quarantine: this.analysis.quarantine.snapshot() }, this.fit());
+  }
+
+  /**
+   * Puts a checkpoint's state back into this fresh job (before any event); returns the source
+   * position it covers. CheckpointError when it is damaged or was taken with other parameters.
+   */
+  async restore(bytes: Uint8Array): Promise<number> {
+    if (this.counts.eventsIn > 0) throw new CheckpointError(`a checkpoint restores only into a job that has seen no events (this one saw ${this.counts.eventsIn})`);
+    const c = await decodeSerialCheckpoint(bytes, this.fit());
+    if (c.engine.keys.length > this.o.linesMax) throw new CheckpointError(`serial checkpoint holds ${c.engine.keys.length} lines, more than this job's ${this.o.linesMax}`);
+    try {
+      this.analysis.ledger.restore(c.ledger);
+    } catch (cause) {
+      throw new CheckpointError(`serial checkpoint: ledger does not fit (${(cause as Error).message})`, { cause });
+    }
+    await this.engine.restore(c.engine);
+    for (const k of c.engine.keys) this.keyNames[this.engine.keys.lookup(k.name)] = k.name;
+    this.analysis.quarantine.restore(c.quarantine);
+    return c.position;
+  }
+
   countsNow(): Readonly<SerialJobCountsNow> {
     return this.counts;
   }
@@ -150,6 +184,11 @@ export class SerialJob {
       this.analysis.stop?.();
       await this.engine.close();
     }
+  }
+
+  private fit(): SerialCheckpointFit {
+    const ledger = this.analysis.ledger;
+    return { params: this.analysis.params, ledgerOptions: ledger.options, quarantineLevel: this.analysis.quarantineLevel, filterBytes: ledger.filterGenerationBytes };
   }
 
   private async pushBatch(): Promise<void> {

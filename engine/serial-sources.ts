@@ -6,13 +6,19 @@
  *
  * JetStream: the stream is the one that already captures `lw.<site>.serial.>` (say a stream on
  * `lw.<site>.>`), else `<stream>_SERIAL` on `lw.<site>.serial.>`, created when missing. The
- * durable consumer `lw-<site>-serial` is kept across restarts, so a restart resumes after the
- * last acknowledged event. The serial state is not checkpointed (the duplicate filter alone is
- * 64 MB of main-thread memory): after a restart the analysis learns the lines afresh, and a
- * serial repeated across the restart is not seen as a duplicate.
+ * durable consumer `lw-<site>-serial` is re-created at start to deliver from the sequence after
+ * the job's checkpoint. Every `checkpointIntervalMs`, and when stopping, the job's whole state
+ * (lines, ledger with its duplicate filter, quarantine list; operators/serial-checkpoint.ts) is
+ * saved to the key-value bucket with the last stream sequence it covers, between two fetches so
+ * it holds exactly the events up to that sequence. At start it is restored, and redeliveries at
+ * or below the covered sequence are acknowledged without entering the state — a restart, even
+ * `kill -9`, neither loses nor double-counts an event, and a serial repeated across it is a
+ * duplicate. Outputs of the events between the checkpoint and a crash are written again
+ * (at-least-once; ClickHouse's FINAL keeps one row per event).
  */
 import { AckPolicy, DeliverPolicy, nanos, type Consumer, type JsMsg, type NatsConnection } from "nats";
 import { CapacityError } from "./errors.js";
+import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../connectors/serial-simulator.js";
 import type { SerialNatsInput } from "../connectors/serial-input.js";
 import type { SerialJob } from "./serial-job.js";
@@ -86,6 +92,10 @@ export interface SerialNatsOptions {
   maxAckPending: number;
   /** Core NATS: message bytes queued before shedding. */
   queuedBytesMax: number;
+  /** JetStream: how often the job's state is saved (and once when stopping). */
+  checkpointIntervalMs: number;
+  /** JetStream: the key-value bucket of the checkpoints (the sensor job's). */
+  checkpointBucket: string;
   flushIntervalMs: number;
   stop: Promise<void>;
   onReady?: () => void;
@@ -97,6 +107,11 @@ export interface SerialNatsResult extends SerialSourceResult {
   /** Core NATS: messages shed because the queue was full. */
   shed: number;
   deadLettered: number;
+  /** JetStream: redeliveries at or below the restored position, acknowledged and skipped. */
+  redeliveriesSkipped: number;
+  checkpoints: number;
+  /** JetStream: the position the restored checkpoint covered (null: none). */
+  restoredPosition: number | null;
 }
 
 export const DEFAULT_SERIAL_NATS = {
@@ -106,12 +121,14 @@ export const DEFAULT_SERIAL_NATS = {
   maxAckPending: 20_000,
   queuedBytesMax: 64 * 1024 * 1024,
   flushIntervalMs: 250,
+  checkpointIntervalMs: 5_000,
+  checkpointBucket: "linewatch-checkpoints",
 } as const;
 
 /** Serial events from NATS into the job until `stop`; closes the job at the end. */
 export async function consumeSerialNats(nc: NatsConnection, input: SerialNatsInput, job: SerialJob, o: SerialNatsOptions): Promise<SerialNatsResult> {
   const t0 = performance.now();
-  const counts = { shed: 0 };
+  const counts = { shed: 0, redeliveriesSkipped: 0, checkpoints: 0, restoredPosition: null as number | null };
   let stopped = false;
   void o.stop.then(() => (stopped = true));
   const take = async (subject: string, data: Uint8Array, position: number): Promise<void> => {
@@ -132,13 +149,16 @@ export async function consumeSerialNats(nc: NatsConnection, input: SerialNatsInp
   };
   try {
     if (o.stream === undefined) await consumeCore(nc, o, take, flush, counts, () => stopped);
-    else await consumeJetStream(nc, o, take, flush, () => stopped);
+    else await consumeJetStream(nc, o, job, take, flush, counts, () => stopped);
     await flush(true);
   } finally {
     await job.close();
   }
   const c = input.counts();
-  return { events: c.readings, attacks: 0, messages: c.messages, shed: counts.shed, deadLettered: c.deadLettered, seconds: (performance.now() - t0) / 1000 };
+  return {
+    events: c.readings, attacks: 0, messages: c.messages, shed: counts.shed, deadLettered: c.deadLettered, seconds: (performance.now() - t0) / 1000,
+    redeliveriesSkipped: counts.redeliveriesSkipped, checkpoints: counts.checkpoints, restoredPosition: counts.restoredPosition,
+  };
 }
 
 type Take = (subject: string, data: Uint8Array, position: number) => Promise<void>;
@@ -213,7 +233,15 @@ async function consumeCore(nc: NatsConnection, o: SerialNatsOptions, take: Take,
   }
 }
 
-async function consumeJetStream(nc: NatsConnection, o: SerialNatsOptions, take: Take, flush: Flush, stopped: () => boolean): Promise<void> {
+/** The key of the serial job's checkpoint in the bucket. */
+export function serialCheckpointName(site: string, stream: string): string {
+  return `${site}.${stream}.serial`;
+}
+
+async function consumeJetStream(
+  nc: NatsConnection, o: SerialNatsOptions, job: SerialJob, take: Take, flush: Flush,
+  counts: { redeliveriesSkipped: number; checkpoints: number; restoredPosition: number | null }, stopped: () => boolean,
+): Promise<void> {
   const jsm = await nc.jetstreamManager();
   const subjects = `lw.${o.site}.serial.>`;
   let stream: string;
@@ -227,23 +255,51 @@ async function consumeJetStream(nc: NatsConnection, o: SerialNatsOptions, take: 
       await jsm.streams.add({ name: stream, subjects: [subjects] });
     }
   }
+  const store = await CheckpointStore.open(nc, o.checkpointBucket);
+  const name = serialCheckpointName(o.site, stream);
+  let top = 0;
+  const saved = await store.load(name);
+  if (saved !== null) {
+    const t = performance.now();
+    top = await job.restore(saved.bytes);
+    counts.restoredPosition = top;
+    o.log(`serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`);
+  }
   const durable = `lw-${o.site}-serial`;
-  try {
-    await jsm.consumers.info(stream, durable);
-  } catch {
+  const js = nc.jetstream();
+  /** (Re)creates the durable consumer, delivering from stream sequence `start`. */
+  const openConsumer = async (start: number): Promise<Consumer> => {
+    try {
+      await jsm.consumers.delete(stream, durable);
+    } catch {
+      // none yet
+    }
     await jsm.consumers.add(stream, {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
+      deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
+      ...(start === 1 ? {} : { opt_start_seq: start }),
       filter_subject: subjects,
       max_deliver: o.maxDeliver,
       ack_wait: nanos(o.ackWaitMs),
       max_ack_pending: o.maxAckPending,
     });
-  }
-  const consumer: Consumer = await nc.jetstream().consumers.get(stream, durable);
+    return js.consumers.get(stream, durable);
+  };
+  let consumer = await openConsumer(top + 1);
   o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
   o.onReady?.();
+  let lastCheckpoint = performance.now();
+  const checkpoint = async (): Promise<void> => {
+    const t = performance.now();
+    const bytes = await job.checkpoint(top);
+    await store.save(name, bytes, top);
+    counts.checkpoints++;
+    lastCheckpoint = performance.now();
+    if (counts.checkpoints === 1) o.log(`serial: checkpoint ${name} saved (stream sequence ${top}, ${bytes.length} bytes, ${Math.round(lastCheckpoint - t)} ms)`);
+  };
+  /** Consumer sequence of the next delivery: JetStream numbers every delivery, redeliveries too. */
+  let nextDelivery = 1;
   while (!stopped()) {
     const msgs: JsMsg[] = [];
     try {
@@ -259,9 +315,44 @@ async function consumeJetStream(nc: NatsConnection, o: SerialNatsOptions, take: 
       await new Promise((r) => setTimeout(r, 250));
       if (msgs.length === 0) continue;
     }
-    for (const m of msgs) await take(m.subject, m.data, m.seq);
+    // As the sensor job (engine/nats-job.ts): a delivery this client never got would come back
+    // only after ack_wait, behind newer ones, and then be skipped as at or below `top` — lost. At
+    // a gap the rest is left unacknowledged and the consumer re-created after `top`.
+    let taken = 0;
+    for (const m of msgs) {
+      if (m.info.deliverySequence !== nextDelivery) break;
+      nextDelivery++;
+      taken++;
+      if (m.seq <= top) {
+        counts.redeliveriesSkipped++;
+        continue;
+      }
+      await take(m.subject, m.data, m.seq);
+      top = m.seq;
+    }
     // Detections and quarantine rows durable, quarantine messages on the server, then the acks.
     await flush(true);
-    for (const m of msgs) m.ack();
+    for (const m of msgs.slice(0, taken)) m.ack();
+    if (taken < msgs.length) {
+      o.log(`serial: delivery ${nextDelivery} never arrived; consuming again from stream sequence ${top + 1}`);
+      try {
+        consumer = await openConsumer(top + 1);
+        nextDelivery = 1;
+      } catch (error) {
+        o.log(`serial: re-creating the consumer failed (${(error as Error).message}); will retry`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+    if (performance.now() - lastCheckpoint >= o.checkpointIntervalMs) {
+      try {
+        await checkpoint();
+      } catch (error) {
+        // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
+        lastCheckpoint = performance.now();
+        o.log(`serial: checkpoint failed (${(error as Error).message}); will retry`);
+      }
+    }
   }
+  await flush(true);
+  await checkpoint();
 }

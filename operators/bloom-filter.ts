@@ -83,6 +83,19 @@ export class SplitBlockBloomFilter {
     return present;
   }
 
+  /** The bit array (a view, not a copy: valid until the filter changes). */
+  bits(): Uint8Array {
+    return new Uint8Array(this.words.buffer, this.words.byteOffset, this.words.byteLength);
+  }
+
+  /** Puts back the bits and key count of a filter of the same size (a checkpoint's). */
+  load(bits: Uint8Array, inserted: number): void {
+    if (bits.length !== this.words.byteLength) throw new RangeError(`filter of ${this.words.byteLength} bytes cannot load ${bits.length} bytes`);
+    if (!Number.isInteger(inserted) || inserted < 0) throw new RangeError(`filter key count ${inserted} is not a count`);
+    this.bits().set(bits);
+    this.inserted = inserted;
+  }
+
   hasHash(h1: number, h2: number): boolean {
     const base = blockOf(h1, this.blocks) * 8;
     for (let i = 0; i < 8; i++) if ((this.words[base + i] & (1 << (Math.imul(h2, SALT[i]) >>> 27))) === 0) return false;

@@ -90,6 +90,11 @@ export class SerialLedger {
     this.current = new SplitBlockBloomFilter(this.options.filterCapacity, this.options.filterFpRate);
   }
 
+  /** Bytes of one filter generation's bits. */
+  get filterGenerationBytes(): number {
+    return this.current.bytes;
+  }
+
   /** Registers a serial event and returns its ledger reason bits. */
   check(gtin: string, serial: string, batch: string, machine: string, operator: string, time: number): number {
     this.counters.events++;
@@ -172,6 +177,75 @@ export class SerialLedger {
     };
   }
 
+  /**
+   * Everything the ledger knows, for a checkpoint: batches in least-recently-used order, each
+   * line's last batch, the counters, and both filter generations' bits (views, not copies: encode
+   * them before the next `check`).
+   */
+  snapshot(): LedgerSnapshot {
+    const batches: LedgerBatchSnapshot[] = [];
+    for (const st of this.batches.values()) {
+      batches.push({
+        gtin: st.gtin, batch: st.batch, machines: st.machines, operators: st.operators, events: st.events, firstTime: st.firstTime,
+        lastTime: st.lastTime, closed: st.closed, touched: st.touched, generation: st.generation, serials: st.serials === null ? null : st.serials.values(),
+      });
+    }
+    const lastBatchOfMachine: Array<[string, string]> = [];
+    for (const [machine, st] of this.lastBatchOfMachine) if (!st.evicted) lastBatchOfMachine.push([machine, st.key]);
+    return {
+      counters: { ...this.counters },
+      batches,
+      lastBatchOfMachine,
+      current: { inserted: this.current.size, bits: this.current.bits() },
+      previous: this.previous === null ? null : { inserted: this.previous.size, bits: this.previous.bits() },
+    };
+  }
+
+  /**
+   * Replaces this ledger's state with a snapshot taken with the same options (the caller checks
+   * them). Throws RangeError when a part does not fit (a filter of another size, a count past a bound).
+   */
+  restore(s: LedgerSnapshot): void {
+    const o = this.options;
+    if (s.batches.length > o.batchesMax) throw new RangeError(`${s.batches.length} batches, more than batchesMax ${o.batchesMax}`);
+    let exact = 0;
+    for (const b of s.batches) exact += b.serials?.length ?? 0;
+    if (exact !== s.counters.exactSerials || exact > o.exactSerialsMax) {
+      throw new RangeError(`${exact} exact serials (counter ${s.counters.exactSerials}, exactSerialsMax ${o.exactSerialsMax})`);
+    }
+    const current = new SplitBlockBloomFilter(o.filterCapacity, o.filterFpRate);
+    current.load(s.current.bits, s.current.inserted);
+    let previous: SplitBlockBloomFilter | null = null;
+    if (s.previous !== null) {
+      previous = new SplitBlockBloomFilter(o.filterCapacity, o.filterFpRate);
+      previous.load(s.previous.bits, s.previous.inserted);
+    }
+    this.batches.clear();
+    this.lastBatchOfMachine.clear();
+    for (const b of s.batches) {
+      let serials: SerialSet | null = null;
+      if (b.serials !== null) {
+        serials = new SerialSet(b.serials.length);
+        for (const serial of b.serials) {
+          const h = hashPair(b.gtin, serial);
+          serials.add(h.h1, h.h2, serial);
+        }
+      }
+      const key = batchKey(b.gtin, b.batch);
+      this.batches.set(key, {
+        key, gtin: b.gtin, batch: b.batch, machines: [...b.machines], operators: [...b.operators], events: b.events, firstTime: b.firstTime,
+        lastTime: b.lastTime, closed: b.closed, serials, evicted: false, touched: b.touched, generation: b.generation,
+      });
+    }
+    for (const [machine, key] of s.lastBatchOfMachine) {
+      const st = this.batches.get(key);
+      if (st !== undefined) this.lastBatchOfMachine.set(machine, st);
+    }
+    this.current = current;
+    this.previous = previous;
+    Object.assign(this.counters, s.counters);
+  }
+
   // ---- internals ----
 
   /** Whether (h1, h2) is (probably) in either generation; adds it to the current one. */
@@ -239,6 +313,31 @@ export class SerialLedger {
     victim.serials = null;
     this.counters.exactSetsDropped++;
   }
+}
+
+/** A ledger's state (serial-checkpoint.ts encodes it). */
+export interface LedgerSnapshot {
+  counters: { events: number; batchCloseEvents: number; batchesEvicted: number; exactSerials: number; exactSetsDropped: number; generations: number; operatorsNotTracked: number };
+  batches: LedgerBatchSnapshot[];
+  /** [machine, batch key] of each line's last batch. */
+  lastBatchOfMachine: Array<[string, string]>;
+  current: { inserted: number; bits: Uint8Array };
+  previous: { inserted: number; bits: Uint8Array } | null;
+}
+
+export interface LedgerBatchSnapshot {
+  gtin: string;
+  batch: string;
+  machines: string[];
+  operators: string[];
+  events: number;
+  firstTime: number;
+  lastTime: number;
+  closed: boolean;
+  touched: number;
+  generation: number;
+  /** The exact set's serials in insertion order; null once dropped. */
+  serials: readonly string[] | null;
 }
 
 export function validateLedgerOptions(o: SerialLedgerOptions): SerialLedgerOptions {

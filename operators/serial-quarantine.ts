@@ -51,6 +51,12 @@ export interface QuarantineFile {
   released: ReleasedEntry[];
 }
 
+export interface QuarantineSnapshot {
+  entries: QuarantineEntry[];
+  released: ReleasedEntry[];
+  notKept: number;
+}
+
 export const DEFAULT_QUARANTINE_ENTRIES_MAX = 1_000_000;
 export const DEFAULT_QUARANTINE_FILE = "linewatch-quarantine.json";
 
@@ -128,6 +134,36 @@ export class QuarantineList {
       out.push(r);
     }
     return out;
+  }
+
+  /** The list as a checkpoint holds it. */
+  snapshot(): QuarantineSnapshot {
+    return { entries: this.list(), released: this.releasedEntries(), notKept: this.notKept };
+  }
+
+  /**
+   * Puts a checkpoint's list back: its entries replace this list's of the same (gtin, serial)
+   * (those read from the file at start), releases it holds that this list lacks are added.
+   */
+  restore(s: QuarantineSnapshot): void {
+    if (s.entries.length > this.entriesMax) throw new CapacityError("quarantineEntriesMax", s.entries.length, `a checkpoint holds more entries than the list's ${this.entriesMax}`);
+    for (const e of s.entries) {
+      const key = `${e.gtin}\u0000${e.serial_number}`;
+      if (!this.entries.has(key) && this.entries.size >= this.entriesMax) {
+        this.notKept++;
+        continue;
+      }
+      this.entries.set(key, { ...e });
+    }
+    const known = new Set(this.released.map((r) => `${r.gtin}\u0000${r.serial_number}\u0000${r.released_at}`));
+    for (const r of s.released) if (!known.has(`${r.gtin}\u0000${r.serial_number}\u0000${r.released_at}`)) this.released.push({ ...r });
+    // A release made after the checkpoint (in the file read at start) stays made.
+    for (const r of this.released) {
+      const key = `${r.gtin}\u0000${r.serial_number}`;
+      const e = this.entries.get(key);
+      if (e !== undefined && r.released_at >= e.quarantined_at) this.entries.delete(key);
+    }
+    this.notKept += s.notKept;
   }
 
   toFile(): QuarantineFile {

@@ -42,6 +42,11 @@ export class SerialSet {
     else this.place(this.slots, i);
   }
 
+  /** The serials in insertion order (a view: do not change it). */
+  values(): readonly string[] {
+    return this.serials;
+  }
+
   has(h1: number, h2: number, serial: string): boolean {
     if (this.slots === null) this.buildIndex(2 << Math.ceil(Math.log2(Math.max(8, this.count))));
     const slots = this.slots as Int32Array;

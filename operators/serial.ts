@@ -84,6 +84,10 @@ export interface SerialRunSummary {
 }
 
 export type SerialAnalysis = RecordAnalysis & {
+  /** The kernel's parameters (a checkpoint restores only into the same). */
+  readonly params: Readonly<SerialParams>;
+  /** Events at this risk level or above are quarantined. */
+  readonly quarantineLevel: Exclude<RiskLevel, "none">;
   readonly input: SerialInput;
   readonly ledger: SerialLedger;
   readonly quarantine: QuarantineList;
@@ -137,6 +141,8 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
   return {
     name: "serial",
     kernel,
+    params: Object.freeze({ ...options.params }),
+    quarantineLevel: RISK_LEVELS[level] as Exclude<RiskLevel, "none">,
     input,
     ledger,
     quarantine,

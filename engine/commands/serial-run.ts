@@ -16,6 +16,7 @@ import type { QuarantineProvider } from "../../connectors/http-api.js";
 import type { MetricsRegistry } from "../../connectors/metrics.js";
 import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS, type SerialAttack } from "../../connectors/serial-simulator.js";
 import { SerialNatsInput } from "../../connectors/serial-input.js";
+import { parseDuration } from "../duration.js";
 import { ConfigError } from "../errors.js";
 import { DEFAULT_SERIAL_JOB, SerialJob } from "../serial-job.js";
 import { SerialOutputs } from "../serial-outputs.js";
@@ -32,6 +33,8 @@ export interface RunSerialFlags extends SerialFlags {
   serialBatchSerials: number;
   serialWorkers: number;
   serialWindow?: number;
+  /** The run's `--checkpoint-interval` (with --stream): the serial job's state is saved as often. */
+  checkpointInterval?: string;
 }
 
 /** What the serial job writes through: the run's outputs (engine/outputs.ts). */
@@ -146,6 +149,7 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
       o.log(`serial: consuming lw.${source.site}.serial.> (${source.stream === undefined ? "core NATS" : `JetStream, stream ${source.stream}`}); quarantine → lw.${source.site}.quarantine`);
       const r = await consumeSerialNats(nc as NatsConnection, input, job, {
         ...DEFAULT_SERIAL_NATS, site: source.site, stream: source.stream, stop: o.stop, log: o.log, onReady: o.onReady,
+        ...(flags.checkpointInterval === undefined ? {} : { checkpointIntervalMs: parseDuration(flags.checkpointInterval) }),
       });
       deadLettered = r.deadLettered;
       shed = r.shed;
