@@ -46,6 +46,13 @@ export interface SerialJobCountsNow {
   quarantined: number;
 }
 
+/** A consistent copy of a serial job's state (SerialJob.snapshot). */
+export interface SerialJobSnapshot {
+  position: number;
+  /** The checkpoint bytes (operators/serial-checkpoint.ts). */
+  encode(): Promise<Uint8Array>;
+}
+
 export class SerialJob {
   readonly engine: StreamEngine;
   readonly analysis: SerialAnalysis;
@@ -139,16 +146,26 @@ export class SerialJob {
   }
 
   /**
-   * The job's whole state as a checkpoint covering source position `position` (encoded,
-   * compressed): call it between events, after every event up to `position` was added. It
-   * flushes what is buffered first (outputs handed over, not waited on: the caller's durable
-   * flush and acks come before or after, as its source needs).
+   * The job's whole state as a checkpoint covering source position `position`, encoded and
+   * compressed: `snapshot(position)`, then its `encode()`.
    */
   async checkpoint(position: number): Promise<Uint8Array> {
+    return (await this.snapshot(position)).encode();
+  }
+
+  /**
+   * A copy of the job's whole state covering source position `position`: call it between events,
+   * after every event up to `position` was added (buffered events are pushed first; outputs are
+   * handed over, not waited on). The copy takes the lines' state blocks, the filter bits and the
+   * ledger and quarantine structures; `encode()` (JSON, serials, deflate on the thread pool) can
+   * then run while the job takes more events.
+   */
+  async snapshot(position: number): Promise<SerialJobSnapshot> {
     await this.pushBatch();
     const engine = await this.engine.checkpoint(position);
-    // No event enters the ledger until the encoding below is done: the caller awaits this.
-    return encodeSerialCheckpoint({ position, engine, ledger: this.analysis.ledger.snapshot(), quarantine: this.analysis.quarantine.snapshot() }, this.fit());
+    const state = { position, engine, ledger: this.analysis.ledger.snapshot(), quarantine: this.analysis.quarantine.snapshot() };
+    const fit = this.fit();
+    return { position, encode: () => encodeSerialCheckpoint(state, fit) };
   }
 
   /**

@@ -21,7 +21,7 @@ import { CapacityError } from "./errors.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../connectors/serial-simulator.js";
 import type { SerialNatsInput } from "../connectors/serial-input.js";
-import type { SerialJob } from "./serial-job.js";
+import type { SerialJob, SerialJobSnapshot } from "./serial-job.js";
 
 export interface SerialSimulationOptions {
   simulator: Partial<SerialSimulatorOptions>;
@@ -290,13 +290,22 @@ async function consumeJetStream(
   o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
   o.onReady?.();
   let lastCheckpoint = performance.now();
-  const checkpoint = async (): Promise<void> => {
-    const t = performance.now();
-    const bytes = await job.checkpoint(top);
-    await store.save(name, bytes, top);
+  /** The save in progress (at most one): encoded and written while the job takes more events. */
+  let saving: Promise<void> | null = null;
+  const save = async (snapshot: SerialJobSnapshot, started: number): Promise<void> => {
+    const bytes = await snapshot.encode();
+    await store.save(name, bytes, snapshot.position);
     counts.checkpoints++;
+    if (counts.checkpoints === 1) o.log(`serial: checkpoint ${name} saved (stream sequence ${snapshot.position}, ${bytes.length} bytes, ${Math.round(performance.now() - started)} ms)`);
+  };
+  const checkpoint = async (): Promise<void> => {
+    const started = performance.now();
+    const snapshot = await job.snapshot(top);
     lastCheckpoint = performance.now();
-    if (counts.checkpoints === 1) o.log(`serial: checkpoint ${name} saved (stream sequence ${top}, ${bytes.length} bytes, ${Math.round(lastCheckpoint - t)} ms)`);
+    saving = save(snapshot, started)
+      // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
+      .catch((error: Error) => o.log(`serial: checkpoint failed (${error.message}); will retry`))
+      .finally(() => (saving = null));
   };
   /** Consumer sequence of the next delivery: JetStream numbers every delivery, redeliveries too. */
   let nextDelivery = 1;
@@ -343,16 +352,10 @@ async function consumeJetStream(
         await new Promise((r) => setTimeout(r, 250));
       }
     }
-    if (performance.now() - lastCheckpoint >= o.checkpointIntervalMs) {
-      try {
-        await checkpoint();
-      } catch (error) {
-        // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
-        lastCheckpoint = performance.now();
-        o.log(`serial: checkpoint failed (${(error as Error).message}); will retry`);
-      }
-    }
+    if (saving === null && performance.now() - lastCheckpoint >= o.checkpointIntervalMs) await checkpoint();
   }
   await flush(true);
-  await checkpoint();
+  await saving;
+  // The last save: awaited, and its failure is the run's.
+  await save(await job.snapshot(top), performance.now());
 }

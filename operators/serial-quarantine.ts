@@ -136,9 +136,10 @@ export class QuarantineList {
     return out;
   }
 
-  /** The list as a checkpoint holds it. */
+  /** The list as a checkpoint holds it (a copy: later occurrences do not change it). */
   snapshot(): QuarantineSnapshot {
-    return { entries: this.list(), released: this.releasedEntries(), notKept: this.notKept };
+    const copy = <T extends QuarantineEntry>(e: T): T => ({ ...e, reasons: [...e.reasons], anomaly_types: [...e.anomaly_types] });
+    return { entries: this.list().map(copy), released: this.released.map(copy), notKept: this.notKept };
   }
 
   /**

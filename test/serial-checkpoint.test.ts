@@ -44,7 +44,7 @@ function events(): { first: SerialEvent[]; second: SerialEvent[] } {
 }
 
 describe("serial checkpoint", () => {
-  it("serial - a job restored from a checkpoint scores the rest as one uninterrupted job, the repeated serial a duplicate", async () => {
+  it("serial - a job restored from a snapshot (encoded while the job went on) scores the rest as one uninterrupted job, the repeated serial a duplicate", async () => {
     const { first, second } = events();
     const once: string[] = [];
     const whole = job(once);
@@ -54,13 +54,19 @@ describe("serial checkpoint", () => {
     const split: string[] = [];
     const before = job(split);
     await feed(before, first, 1);
-    const bytes = await before.checkpoint(first.length);
+    const snapshot = await before.snapshot(first.length);
     const quarantined = before.analysis.quarantine.list().map((e) => e.serial_number).sort();
+    const stats = before.analysis.ledger.stats();
+    // The snapshot is a copy: the job goes on while it is encoded.
+    const scored = split.length;
+    await feed(before, second, first.length + 1);
+    const bytes = await snapshot.encode();
     await before.close();
+    split.length = scored;
     const after = job(split);
     expect(await after.restore(bytes)).toBe(first.length);
     expect(after.analysis.quarantine.list().map((e) => e.serial_number).sort()).toEqual(quarantined);
-    expect(after.analysis.ledger.stats()).toEqual(before.analysis.ledger.stats());
+    expect(after.analysis.ledger.stats()).toEqual(stats);
     await feed(after, second, first.length + 1);
     await after.close();
 
