@@ -137,7 +137,8 @@ describe.skipIf(!serverAvailable("nats-server"))("core NATS job - scoring does n
     cleanups.push(() => nats.dispose());
     const ch = await heldClickHouse();
     cleanups.push(() => ch.close());
-    const outputs = await Outputs.start({ clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) }, healthIntervalMs: 3_600_000, log: () => {} });
+    const spillDir = mkdtempSync(join(tmpdir(), "lw-spill-"));
+    const outputs = await Outputs.start({ clickhouse: { url: ch.url, spillDir }, healthIntervalMs: 3_600_000, log: () => {} });
     const records = 12_000;
     const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
     let stop!: () => void;
@@ -157,6 +158,9 @@ describe.skipIf(!serverAvailable("nats-server"))("core NATS job - scoring does n
     // release): before, the loop waited for the first one whenever its queue ran dry.
     await until(() => progress.recordsOut === records);
     await until(() => ch.held() > 0);
+    // Nothing had to leave by the spill either (a loop that waited got going again only once the
+    // unanswered inserts timed out and their rows were spilled).
+    expect(readdirSync(spillDir).filter((f) => f.endsWith(".ndjson"))).toEqual([]);
     ch.release();
     stop();
     const result = await job;
