@@ -28,6 +28,9 @@ describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run o
     expect(s.toScored.p50).toBeLessThanOrEqual(s.toScored.p99);
     expect(s.rawPerSecond).toBeGreaterThan(0);
     expect(s.ratio).toBeCloseTo(s.maxPerSecond / s.rawPerSecond, 9);
+    // The latency phase runs at half of the sustained rate: the lower of scored and durable in ClickHouse.
+    expect(s.durablePerSecond).toBeGreaterThan(0);
+    expect(s.halfPerSecond).toBeCloseTo(Math.min(s.maxPerSecond, s.durablePerSecond) / 2, 6);
 
     const text = formatPipelineReport(report);
     const row = text.split("\n").find((l) => /^\s+1024\s+1\s/.test(l));
