@@ -112,6 +112,36 @@ function finalEwma(scores: Score[]): Map<string, { ewma: number; last: number }>
   return out;
 }
 
+/**
+ * What a JetStream job's stream and durable consumer hold, and which stream sequences have no
+ * score: the failure message of a test that waits on every record being processed.
+ */
+async function jetStreamDiagnosis(nc: NatsConnection, stream: string, durable: string, stored: { read(): Promise<Score[]> }, records: number): Promise<string> {
+  const lines: string[] = [];
+  try {
+    const jsm = await nc.jetstreamManager();
+    const s = (await jsm.streams.info(stream)).state;
+    lines.push(`stream ${stream}: messages ${s.messages}, first_seq ${s.first_seq}, last_seq ${s.last_seq}`);
+    const c = await jsm.consumers.info(stream, durable);
+    lines.push(
+      `consumer ${durable}: delivered stream_seq ${c.delivered.stream_seq} consumer_seq ${c.delivered.consumer_seq}, ` +
+        `ack floor stream_seq ${c.ack_floor.stream_seq} consumer_seq ${c.ack_floor.consumer_seq}, num_pending ${c.num_pending}, ` +
+        `num_ack_pending ${c.num_ack_pending}, num_redelivered ${c.num_redelivered}, num_waiting ${c.num_waiting}`,
+    );
+  } catch (error) {
+    lines.push(`stream/consumer info failed: ${(error as Error).message}`);
+  }
+  try {
+    const seen = new Set((await stored.read()).map((x) => x.seq));
+    const missing: number[] = [];
+    for (let q = 1; q <= records; q++) if (!seen.has(q)) missing.push(q);
+    lines.push(`${missing.length} stream sequences without a score: ${missing.slice(0, 200).join(",")}${missing.length > 200 ? ",..." : ""}`);
+  } catch (error) {
+    lines.push(`reading the scores failed: ${(error as Error).message}`);
+  }
+  return lines.join("\n");
+}
+
 async function until(what: string | (() => string), cond: () => boolean, timeoutMs: number, poll?: () => Promise<unknown>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -252,18 +282,26 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - the server restarts
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: "LWR", subjects: ["lw.t3.sensor.>"] });
     await publishSimulation(new PlantSimulator(SIM), { ...DEFAULT_NATS_PUBLISH, url: server.url, site: "t3", jetstream: true });
+    const stored = await scoreStream(nc, "t3");
     let stop: () => void = () => {};
     const stopped = new Promise<void>((r) => (stop = r));
     const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
+    const console = new PassThrough();
+    let log = "";
+    console.on("data", (d: Buffer) => (log += d.toString()));
     const job = runNatsJob({
       ...DEFAULT_NATS_JOB, url: server.url, site: "t3", stream: "LWR", progress,
       analyses: [rollingAnalysis({ window: { kind: "count", records: 8 }, alpha: ALPHA, timeScale: 1000 })],
-      workers: 1, groups: 4, keysMax: 64, fetchMessagesMax: 200, checkpointIntervalMs: 500, publishScores: true, summaryIntervalMs: 0,
-      console: new PassThrough(), stop: stopped,
+      workers: 1, groups: 4, keysMax: 64, fetchMessagesMax: 200, checkpointIntervalMs: 500, publishScores: true, summaryIntervalMs: 1000,
+      console, stop: stopped,
     });
     await until("some records processed", () => progress.recordsOut >= 3000, 60_000);
     await server.restart();
-    await until(() => `every record to be processed (so far ${progress.recordsOut}, checkpoints ${progress.checkpoints})`, () => progress.recordsOut >= 24_000, 180_000);
+    try {
+      await until(() => `every record to be processed (so far ${progress.recordsOut}, checkpoints ${progress.checkpoints})`, () => progress.recordsOut >= 24_000, 180_000);
+    } catch (error) {
+      throw new Error(`${(error as Error).message}\n${await jetStreamDiagnosis(nc, "LWR", "lw-t3-all", stored, 24_000)}\njob log (tail):\n${log.slice(-6000)}`);
+    }
     stop();
     const result = await job;
     // Records fetched before the restart and not yet acknowledged come again; they are skipped.
