@@ -80,8 +80,11 @@ export interface SensorDataRow {
   work_order_id?: string;
   /**
    * The reading's position in its source, the same on every replay: the JetStream stream
-   * sequence (× a frame's reading count + the reading's index, for frames), or the input row of
-   * a file replay. Part of the row key, so two readings of one key in one millisecond both stay.
+   * sequence for a single-record message; for a frame's readings, stream sequence × 65 536 (the
+   * NATS input's largest `frameReadingsMax`) + the reading's index in the frame, exact up to
+   * sequence 2^37 − 1 (connectors/nats-input.ts `frameSeq`); the input row of a file replay; on
+   * core NATS the same with the message's index in the run instead of a stream sequence. Part of
+   * the row key, so two readings of one key in one millisecond both stay.
    * 0 (default) when the source has none: then one reading per key and millisecond is kept.
    */
   seq?: number;

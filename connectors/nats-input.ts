@@ -12,9 +12,31 @@ import { decodeFrame, decodeRecord, sniffPayload, parseSubject, DEFAULT_DECODE_L
 import { DeadLetterRouter, natsDeadLetterPublish, reasonOf } from "./dead-letter.js";
 import { SubjectError } from "./errors.js";
 
+/**
+ * Row `seq` of a frame's reading: stream position × FRAME_SEQ_STRIDE + the reading's index in
+ * the decoded frame. The stride is the default (and this input's largest allowed)
+ * `frameReadingsMax`, so readings of one frame, and of different frames, never share a `seq`;
+ * a single-record message keeps seq = its stream position. Exact in a double up to position
+ * {@link FRAME_SEQ_POSITION_MAX} (2^37 − 1, about 1.4e11 messages); past that {@link frameSeq}
+ * throws. A single record and a frame reading could share a `seq` only if one key had a reading
+ * in the same millisecond in single-record message s·65 536 + i and frame message s.
+ */
+export const FRAME_SEQ_STRIDE = 65_536;
+export const FRAME_SEQ_POSITION_MAX = Math.floor(Number.MAX_SAFE_INTEGER / FRAME_SEQ_STRIDE) - 1;
+
+/** The `seq` of reading `index` of the frame at stream position `position` (see {@link FRAME_SEQ_STRIDE}). */
+export function frameSeq(position: number, index: number): number {
+  if (position > FRAME_SEQ_POSITION_MAX) {
+    throw new RangeError(`stream position ${position} is over ${FRAME_SEQ_POSITION_MAX}: a frame reading's seq (position × ${FRAME_SEQ_STRIDE} + index) would not be exact`);
+  }
+  return position * FRAME_SEQ_STRIDE + index;
+}
+
 /** The readings of one message, by index. */
 export interface MessageReadings {
   readonly length: number;
+  /** A frame (each reading's seq from {@link frameSeq}), not a single record (seq = the position). */
+  readonly frame: boolean;
   /** Engine key: `<machine_id>/<sensor_type>`. */
   key(i: number): string;
   machine(i: number): string;
@@ -38,6 +60,9 @@ export class NatsInput {
   private readonly keyTables = new WeakMap<readonly string[], { split: ReadonlyArray<readonly [string, string]>; engineKeys: readonly string[] }>();
 
   constructor(nc: NatsConnection, site: string, private readonly limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS) {
+    if (limits.frameReadingsMax > FRAME_SEQ_STRIDE) {
+      throw new RangeError(`frameReadingsMax is at most ${FRAME_SEQ_STRIDE} on the NATS input (a frame reading's seq is position × ${FRAME_SEQ_STRIDE} + index), got ${limits.frameReadingsMax}`);
+    }
     this.deadLetters = new DeadLetterRouter({ site, publish: natsDeadLetterPublish(nc) });
   }
 
@@ -69,6 +94,7 @@ export class NatsInput {
         this.readings += frame.length;
         return {
           length: frame.length,
+          frame: true,
           key: (i) => engineKeys[keyIndex[i]],
           machine: (i) => split[keyIndex[i]][0],
           sensor: (i) => split[keyIndex[i]][1],
@@ -79,7 +105,7 @@ export class NatsInput {
       const r = decodeRecord(data, { limits: this.limits, subject: parsed });
       this.readings++;
       const key = `${r.machine_id}/${r.sensor_type}`;
-      return { length: 1, key: () => key, machine: () => r.machine_id, sensor: () => r.sensor_type, time: () => r.timestamp, value: () => r.sensor_value };
+      return { length: 1, frame: false, key: () => key, machine: () => r.machine_id, sensor: () => r.sensor_type, time: () => r.timestamp, value: () => r.sensor_value };
     } catch (error) {
       this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
       return null;

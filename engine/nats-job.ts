@@ -28,7 +28,7 @@ import { ConfigError } from "./errors.js";
 import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type OutputChunk } from "./stream-engine.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
-import { NatsInput, type InputCounts } from "../connectors/nats-input.js";
+import { NatsInput, frameSeq, type InputCounts } from "../connectors/nats-input.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
 
@@ -158,6 +158,11 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   const take: Take = async (batch, subject, data, position, partition) => {
     const readings = input.decode(subject, data);
     if (readings === null) return;
+    // The row seq (clickhouse-schema.ts SensorDataRow.seq): the position for a single record;
+    // position × stride + index for a frame's readings, so two readings of one key in one
+    // millisecond of one frame stay two rows. Checkpoints and redelivery use the message's stream
+    // sequence, never these.
+    const base = readings.frame ? frameSeq(position, 0) : position;
     for (let i = 0; i < readings.length; i++) {
       if (batch.length === o.batchRecordsMax) {
         await engine.push(batch);
@@ -173,7 +178,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
       batch.keyIds[k] = id;
       batch.times[k] = readings.time(i);
       batch.values[k] = readings.value(i);
-      batch.positions[k] = position;
+      batch.positions[k] = readings.frame ? base + i : position;
     }
   };
   /**
