@@ -8,7 +8,7 @@
  * read as the sensor subject they were published on.
  */
 import type { NatsConnection } from "nats";
-import { decodeFrame, decodeRecord, sniffPayload, parseSubject, DEFAULT_DECODE_LIMITS, type DecodeLimits, type SensorSubject } from "./codecs.js";
+import { decodeFrame, decodeRecord, sniffPayload, parseSubject, DEFAULT_DECODE_LIMITS, type DecodeLimits, type SensorReading, type SensorSubject } from "./codecs.js";
 import { DeadLetterRouter, natsDeadLetterPublish, reasonOf } from "./dead-letter.js";
 import { SubjectError } from "./errors.js";
 
@@ -37,6 +37,8 @@ export interface MessageReadings {
   readonly length: number;
   /** A frame (each reading's seq from {@link frameSeq}), not a single record (seq = the position). */
   readonly frame: boolean;
+  /** A single record's decoded fields (sensor_unit, operating_mode, work_order_id among them); frames carry none. */
+  readonly record?: SensorReading;
   /** Engine key: `<machine_id>/<sensor_type>`. */
   key(i: number): string;
   machine(i: number): string;
@@ -105,7 +107,7 @@ export class NatsInput {
       const r = decodeRecord(data, { limits: this.limits, subject: parsed });
       this.readings++;
       const key = `${r.machine_id}/${r.sensor_type}`;
-      return { length: 1, frame: false, key: () => key, machine: () => r.machine_id, sensor: () => r.sensor_type, time: () => r.timestamp, value: () => r.sensor_value };
+      return { length: 1, frame: false, record: r, key: () => key, machine: () => r.machine_id, sensor: () => r.sensor_type, time: () => r.timestamp, value: () => r.sensor_value };
     } catch (error) {
       this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
       return null;

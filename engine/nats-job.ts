@@ -113,6 +113,11 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   const wantMembers = o.publishScores || (outputs?.wantsMembers === true && !wantFields);
   const rollingIndex = o.analyses.findIndex((a) => a.name === "rolling");
   const partitionOfKey: number[] = [];
+  // A single record's sensor_unit, operating_mode and work_order_id go to its ml_sensor_data row.
+  // They ride through the engine as the record's 4-byte payload: the id of the interned triple
+  // (0: none; frames never have them), so no object is made per record until the output.
+  const labels = new RecordLabels();
+  const payloadBytes = labelBytes(o);
   const enc = new TextEncoder();
   const engine = new StreamEngine(
     {
@@ -123,6 +128,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
       batchRecordsMax: o.batchRecordsMax,
       lateness: null,
       reorderRecordsPerKeyMax: 1,
+      payloadBytes,
     },
     {
       onOutput(chunk: OutputChunk) {
@@ -132,8 +138,11 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
           const members = observeRecord(o.analyses, chunk, i, keyNames[keyId], ctx, rows, wantMembers);
           counts.out++;
           if (outputs !== undefined) {
+            const p = chunk.payload;
+            const label = labels.get((p[4 * i] | (p[4 * i + 1] << 8) | (p[4 * i + 2] << 16) | (p[4 * i + 3] << 24)) >>> 0);
             outputs.record({
               machineId: machine, sensorType: sensor, key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
+              unit: label?.[0], mode: label?.[1], workOrder: label?.[2],
               seq: chunk.positions[i], membersJson: members.slice(1), members: wantFields ? recordFields(o.analyses, rows) ?? undefined : undefined,
               rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
             });
@@ -163,6 +172,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     // millisecond of one frame stay two rows. Checkpoints and redelivery use the message's stream
     // sequence, never these.
     const base = readings.frame ? frameSeq(position, 0) : position;
+    const label = payloadBytes > 0 && readings.record !== undefined ? labels.idOf(readings.record) : 0;
     for (let i = 0; i < readings.length; i++) {
       if (batch.length === o.batchRecordsMax) {
         await engine.push(batch);
@@ -179,6 +189,13 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
       batch.times[k] = readings.time(i);
       batch.values[k] = readings.value(i);
       batch.positions[k] = readings.frame ? base + i : position;
+      if (payloadBytes > 0) {
+        const p = batch.payload as Uint8Array;
+        p[4 * k] = label & 0xff;
+        p[4 * k + 1] = (label >>> 8) & 0xff;
+        p[4 * k + 2] = (label >>> 16) & 0xff;
+        p[4 * k + 3] = label >>> 24;
+      }
     }
   };
   /**
@@ -235,7 +252,7 @@ async function consumeCore(
   o: NatsJobOptions, nc: NatsConnection, take: Take, drain: Drain, room: () => Promise<void>, counts: { shed: number; shedBytes: number },
   stopped: () => boolean,
 ): Promise<void> {
-  const batch = allocateBatch(o.batchRecordsMax);
+  const batch = allocateBatch(o.batchRecordsMax, labelBytes(o));
   const queue: Array<{ subject: string; data: Uint8Array }> = [];
   let queuedBytes = 0;
   let wake: (() => void) | null = null;
@@ -351,7 +368,7 @@ async function consumeJetStream(
       let consumer = first;
       /** Consumer sequence of the next delivery: JetStream numbers every delivery, redeliveries too. */
       let nextDelivery = 1;
-      const batch = allocateBatch(o.batchRecordsMax);
+      const batch = allocateBatch(o.batchRecordsMax, labelBytes(o));
       const name = checkpointName(o.site, stream, partitioned ? p : null);
       let lastCheckpoint = performance.now();
       let top = lastSeq.get(p) as number;
@@ -453,3 +470,41 @@ function startSummary(o: NatsJobOptions, engine: StreamEngine, input: NatsInput,
 }
 
 export type { RecordBatch };
+
+/** Bytes of a record's payload in the NATS job: the id of its {@link RecordLabels} triple, u32 little-endian; none without outputs. */
+function labelBytes(o: NatsJobOptions): number {
+  return o.outputs?.active === true ? 4 : 0;
+}
+
+/**
+ * Interned (sensor_unit, operating_mode, work_order_id) triples of single records. Id 0 is "none";
+ * the table grows with the distinct triples seen in the run (units and modes are a handful, work
+ * orders a few per line and day).
+ */
+export class RecordLabels {
+  private readonly ids = new Map<string, number>();
+  private readonly triples: Array<readonly [string | undefined, string | undefined, string | undefined] | undefined> = [undefined];
+
+  /** The id of the record's triple, 0 when it has none of the three. */
+  idOf(r: { sensor_unit?: string; operating_mode?: string; work_order_id?: string }): number {
+    const { sensor_unit: unit, operating_mode: mode, work_order_id: workOrder } = r;
+    if (unit === undefined && mode === undefined && workOrder === undefined) return 0;
+    // Absent and "" are both "" here (and in ClickHouse); the lengths make the name unambiguous.
+    const u = unit ?? "";
+    const m = mode ?? "";
+    const name = `${u.length}:${u}${m.length}:${m}${workOrder ?? ""}`;
+    let id = this.ids.get(name);
+    if (id === undefined) {
+      id = this.triples.length;
+      if (id > 0xffff_ffff) throw new RangeError("more than 2^32 distinct (sensor_unit, operating_mode, work_order_id) triples");
+      this.triples.push([unit, mode, workOrder]);
+      this.ids.set(name, id);
+    }
+    return id;
+  }
+
+  /** The triple of an id; undefined for 0. */
+  get(id: number): readonly [string | undefined, string | undefined, string | undefined] | undefined {
+    return this.triples[id];
+  }
+}

@@ -41,8 +41,11 @@ export interface OutputsOptions {
 export interface ScoredRecord {
   machineId: string;
   sensorType: string;
-  /** Operating mode when keyed by mode, else undefined. */
+  /** Operating mode: the key's when keyed by mode, or the record's own `operating_mode` (NATS single records). */
   mode?: string;
+  /** The record's `sensor_unit` and `work_order_id` (NATS single records), when it has them. */
+  unit?: string;
+  workOrder?: string;
   key: string;
   time: number;
   value: number;
@@ -186,7 +189,10 @@ export class Outputs {
       if (members.iforest_score !== undefined) this.live.publish(analysisTopic("iforest"), { key: r.key, timestamp: r.time, iforest_score: members.iforest_score });
     }
     if (this.sink !== null) {
-      this.readings.push({ machine_id: r.machineId, sensor_type: r.sensorType, timestamp: r.time, sensor_value: r.value, operating_mode: r.mode, seq: r.seq });
+      this.readings.push({
+        machine_id: r.machineId, sensor_type: r.sensorType, timestamp: r.time, sensor_value: r.value,
+        sensor_unit: r.unit, operating_mode: r.mode, work_order_id: r.workOrder, seq: r.seq,
+      });
       this.scores.push(scoreRow(r, members));
       // Rows are encoded on this thread as they are handed over: small hand-overs keep each pause short.
       if (this.scores.length >= 1024) this.writeRows();

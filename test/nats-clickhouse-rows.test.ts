@@ -4,6 +4,8 @@
  * - Frames: every reading is its own row. Before, all readings of a frame got the message's
  *   stream sequence as `seq`, so two readings of one key in one millisecond of one frame (a
  *   high-rate vibration sensor) had the same row key and one was lost under FINAL.
+ * - Single records: their `sensor_unit`, `operating_mode` and `work_order_id` are in the row
+ *   (they were left empty).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -14,6 +16,7 @@ import { connect, type NatsConnection } from "nats";
 import { runNatsJob, DEFAULT_NATS_JOB } from "../engine/nats-job.js";
 import { Outputs } from "../engine/outputs.js";
 import { encodeFrame } from "../connectors/frame-codec.js";
+import { encodeJsonRecord, encodeMsgpackRecord } from "../connectors/codecs.js";
 import { rollingAnalysis } from "../operators/rolling.js";
 import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
@@ -82,5 +85,26 @@ describe.skipIf(!serverAvailable("nats-server") || !serverAvailable("clickhouse-
     expect(rows).toBe([[T0, 1], [T0, 2], [T0 + 1, 3], [T0 + 1, 4], [T0 + 1, 5], [T0 + 1, 6]].map((r) => r.join("\t") + "\n").join(""));
     const scores = await ch.query("SELECT count() FROM frames.ml_scores FINAL FORMAT TSV");
     expect(scores).toBe("6\n");
+  }, 120_000);
+
+  it("single records' sensor_unit, operating_mode and work_order_id reach ml_sensor_data", async () => {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: "LABELS", subjects: ["lw.l1.sensor.>"] });
+    const js = nc.jetstream();
+    const base = { machine_id: "M2", sensor_type: "temperature" };
+    await js.publish("lw.l1.sensor.M2.temperature", encodeMsgpackRecord({ ...base, timestamp: T0, sensor_value: 20.5, sensor_unit: "celsius", operating_mode: "production", work_order_id: "WO-1" }));
+    await js.publish("lw.l1.sensor.M2.temperature", encodeJsonRecord({ ...base, timestamp: T0 + 1, sensor_value: 20.6, sensor_unit: "celsius", operating_mode: "cleaning", work_order_id: "WO-2" }));
+    await js.publish("lw.l1.sensor.M2.temperature", encodeMsgpackRecord({ ...base, timestamp: T0 + 2, sensor_value: 20.7, sensor_unit: "celsius", operating_mode: "production", work_order_id: "WO-1" }));
+    await js.publish("lw.l1.sensor.M2.temperature", encodeMsgpackRecord({ ...base, timestamp: T0 + 3, sensor_value: 20.8 }));
+    await js.publish("lw.l1.sensor.M2.temperature", encodeFrame([{ key: "M2.temperature", time: T0 + 4, value: 20.9 }]));
+    await runInto(server, ch, spillDir, "l1", "LABELS", "labels", 5);
+    const rows = await ch.query("SELECT timestamp_ms, sensor_unit, operating_mode, work_order_id FROM labels.ml_sensor_data FINAL ORDER BY timestamp_ms FORMAT TSV");
+    expect(rows).toBe([
+      [T0, "celsius", "production", "WO-1"],
+      [T0 + 1, "celsius", "cleaning", "WO-2"],
+      [T0 + 2, "celsius", "production", "WO-1"],
+      [T0 + 3, "", "", ""],
+      [T0 + 4, "", "", ""],
+    ].map((r) => r.join("\t") + "\n").join(""));
   }, 120_000);
 });
