@@ -692,8 +692,10 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
     lines.push(`  p99 ingest → WebSocket at half load (best setting)   goal ≤ ${TARGET_P99_MS} ms       measured ${ms(best.byP99.latency.p99)} ms   ${met ? "met" : "NOT MET"}`);
   }
   if (best.byRate !== null) {
-    const met = best.byRate.ratio >= TARGET_RATIO_VS_RAW;
-    lines.push(`  single records vs raw nats.js (best setting)         goal ≥ ${TARGET_RATIO_VS_RAW * 100} %        measured ${(best.byRate.ratio * 100).toFixed(1)} %   ${met ? "met" : "NOT MET"}`);
+    // The sustained rate (the lower of scored and durable), as the best setting was chosen by.
+    const ratio = Math.min(best.byRate.maxPerSecond, best.byRate.durablePerSecond) / best.byRate.rawPerSecond;
+    const met = ratio >= TARGET_RATIO_VS_RAW;
+    lines.push(`  single records vs raw nats.js (best setting)         goal ≥ ${TARGET_RATIO_VS_RAW * 100} %        measured ${(ratio * 100).toFixed(1)} %   ${met ? "met" : "NOT MET"}`);
   }
   lines.push("");
   const failures = pipelineFailures(r);
