@@ -190,6 +190,9 @@ export interface QuarantineRow {
   operator_id?: string;
   /** Production time of the first quarantined occurrence. */
   production_at: EpochMs;
+  /** Source position (JetStream sequence, input row) of the first quarantined occurrence; part of the key. 0 (default) when there is none. */
+  seq?: number;
+  /** When linewatch quarantined it (wall clock): not part of the key, so a replay after a restart writes the same row. */
   quarantined_at: EpochMs;
   released_at?: EpochMs | null;
   release_note?: string;
@@ -485,15 +488,20 @@ ORDER BY (machine_id, detected_at, detected_at_ms, gtin, serial_number, seq)`,
   },
 
   /*
-   * ml_quarantine — the quarantine list. One entry per (gtin, serial) and quarantine time;
-   * a release writes the entry again with released_at.
+   * ml_quarantine — the quarantine list. One entry per (gtin, serial) and first quarantined
+   * occurrence (its production time and source position): deterministic from the events, so a
+   * restart from a serial checkpoint that quarantines an entry again writes the same row (the
+   * wall-clock `quarantined_at` is a column, not part of the key). A release writes the entry
+   * again with released_at.
    *   current list: SELECT … FROM ml_quarantine FINAL WHERE released_at IS NULL
-   * key: (machine_id, quarantined_at, quarantined_at_ms, gtin, serial_number)
+   * key: (machine_id, production_at, production_at_ms, gtin, serial_number, seq)
    * version: occurrences, + 2^32 once released (released beats quarantined)
+   * A table made by an earlier version (keyed by quarantined_at) must be recreated: ORDER BY
+   * cannot be altered (README, "ClickHouse").
    */
   ml_quarantine: {
     name: "ml_quarantine",
-    key: ["machine_id", "quarantined_at", "quarantined_at_ms", "gtin", "serial_number"],
+    key: ["machine_id", "production_at", "production_at_ms", "gtin", "serial_number", "seq"],
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.ml_quarantine (
   serial_number String,
   gtin String,
@@ -502,6 +510,7 @@ ORDER BY (machine_id, detected_at, detected_at_ms, gtin, serial_number, seq)`,
   operator_id String,
   production_at DateTime,
   production_at_ms UInt64,
+  seq UInt64,
   quarantined_at DateTime,
   quarantined_at_ms UInt64,
   released_at Nullable(DateTime),
@@ -515,8 +524,8 @@ ORDER BY (machine_id, detected_at, detected_at_ms, gtin, serial_number, seq)`,
   occurrences UInt32,
   version UInt64
 ) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(quarantined_at)
-ORDER BY (machine_id, quarantined_at, quarantined_at_ms, gtin, serial_number)`,
+PARTITION BY toYYYYMM(production_at)
+ORDER BY (machine_id, production_at, production_at_ms, gtin, serial_number, seq)`,
     encode: (r) => {
       const produced = time(r.production_at, "production_at");
       const quarantined = time(r.quarantined_at, "quarantined_at");
@@ -531,6 +540,7 @@ ORDER BY (machine_id, quarantined_at, quarantined_at_ms, gtin, serial_number)`,
         operator_id: optStr(r.operator_id, "operator_id"),
         production_at: produced.s,
         production_at_ms: produced.ms,
+        seq: optUint(r.seq, "seq"),
         quarantined_at: quarantined.s,
         quarantined_at_ms: quarantined.ms,
         released_at: released === null ? null : released.s,

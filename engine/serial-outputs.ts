@@ -10,9 +10,11 @@
  * `"quarantined"` (this occurrence: its time, score and reasons, `occurrences` so far, `kept`) or
  * `"released"` (the entry with `released_at` and `release_note`).
  *
- * `ml_quarantine` keys an entry by its first quarantine time: every further occurrence writes the
- * entry again with more occurrences (a higher version), a release writes it with `released_at`
- * (version + 2^32), so `FINAL` shows each entry's latest state.
+ * `ml_quarantine` keys an entry by its first quarantined occurrence (production time and source
+ * position, `seq`), never by the wall-clock quarantine time, so a restart from a checkpoint that
+ * quarantines it again writes the same row: every further occurrence writes the entry again with
+ * more occurrences (a higher version), a release writes it with `released_at` (version + 2^32),
+ * so `FINAL` shows each entry's latest state.
  *
  * The file: at start its entries join the list (the API can release them); every
  * `fileSyncIntervalMs` (and at once after an API release) releases made in the file by
@@ -265,7 +267,7 @@ export class SerialOutputs implements QuarantineProvider {
     if (this.t.sink == null) return;
     this.quarantineRows.push({
       serial_number: e.serial_number, gtin: e.gtin, batch_number: e.batch_number, machine_id: e.machine_id, operator_id: e.operator_id,
-      production_at: e.production_time, quarantined_at: Date.parse(e.quarantined_at),
+      production_at: e.production_time, seq: e.row, quarantined_at: Date.parse(e.quarantined_at),
       released_at: released === null ? null : Date.parse(released.released_at), release_note: released?.release_note,
       anomaly_types: e.anomaly_types, reasons: e.reasons, anomaly_score: e.anomaly_score, confidence_level: e.confidence_level,
       risk_level: e.risk_level, occurrences: e.occurrences,

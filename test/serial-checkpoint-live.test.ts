@@ -152,9 +152,10 @@ describe.skipIf(!haveServers)("serial checkpoint live - kill -9 and restart of t
     expect(repeated).toHaveLength(1);
     expect((repeated[0].reasons as string[]).some((r) => r.startsWith("duplicate_")), JSON.stringify(repeated[0])).toBe(true);
     // A serial first quarantined between the checkpoint and the kill is quarantined again after the
-    // restart, at a new wall-clock quarantine time — part of ml_quarantine's key — so FINAL can
-    // hold two rows for it (at-least-once outputs); the serials on the list are the contract's.
-    const quarantine = (await rows("SELECT DISTINCT gtin, serial_number FROM ml_quarantine FINAL WHERE released_at IS NULL")).map((r) => `${r.gtin}/${r.serial_number}`).sort();
+    // restart; ml_quarantine's key is its first quarantined occurrence (production time, seq), not
+    // the wall-clock quarantine time, so FINAL holds exactly one row per entry (before, a second one).
+    const quarantine = (await rows("SELECT gtin, serial_number FROM ml_quarantine FINAL WHERE released_at IS NULL")).map((r) => `${r.gtin}/${r.serial_number}`).sort();
     expect(quarantine).toEqual(want.quarantined);
+    expect(await rows("SELECT count() AS n FROM ml_quarantine FINAL")).toEqual([{ n: want.quarantined.length }]);
   }, 90_000);
 });
