@@ -13,6 +13,8 @@ import { CheckpointError } from "../engine/errors.js";
 export const DEFAULT_CHECKPOINT_CHUNK_BYTES = 512 * 1024;
 /** A manifest naming more bytes than this is refused on load (bounded decoded length). */
 export const CHECKPOINT_BYTES_MAX = 1 << 30;
+/** Reads of a checkpoint that a concurrent save keeps replacing, before the error stands. */
+const LOAD_ATTEMPTS = 5;
 
 interface Manifest {
   generation: number;
@@ -48,10 +50,26 @@ export class CheckpointStore {
     if (previous !== null) for (let i = 0; i < previous.chunks; i++) await this.kv.purge(`${name}.g${previous.generation}.c${i}`);
   }
 
-  /** The checkpoint `name` and the position it covers, or null when there is none. */
+  /**
+   * The checkpoint `name` and the position it covers, or null when there is none. A reader racing
+   * a running saver can find the chunks of the manifest it read already purged (a newer manifest
+   * replaced it); then it reads the newer manifest, up to LOAD_ATTEMPTS times.
+   */
   async load(name: string): Promise<{ bytes: Uint8Array; position: number } | null> {
-    const m = await this.manifest(name);
-    if (m === null) return null;
+    for (let attempt = 1; ; attempt++) {
+      const m = await this.manifest(name);
+      if (m === null) return null;
+      try {
+        return await this.loadGeneration(name, m);
+      } catch (error) {
+        const now = await this.manifest(name);
+        const replaced = now !== null && now.generation !== m.generation;
+        if (!(error instanceof CheckpointError && replaced && attempt < LOAD_ATTEMPTS)) throw error;
+      }
+    }
+  }
+
+  private async loadGeneration(name: string, m: Manifest): Promise<{ bytes: Uint8Array; position: number }> {
     if (!(m.bytes >= 0 && m.bytes <= CHECKPOINT_BYTES_MAX) || !Number.isInteger(m.chunks) || m.chunks < 1) {
       throw new CheckpointError(`checkpoint ${name}: manifest names ${m.bytes} bytes in ${m.chunks} chunks`);
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, type NatsConnection } from "nats";
+import { connect, type KV, type NatsConnection } from "nats";
 import { CheckpointError } from "../engine/errors.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
@@ -31,6 +31,27 @@ describe.skipIf(!serverAvailable("nats-server"))("checkpoint store - JetStream k
     const keys: string[] = [];
     for await (const k of await kv.keys()) keys.push(k);
     expect(keys.sort()).toEqual(["p0", "p0.g2.c0", "p0.g2.c1"]);
+  });
+
+  it("a reader racing a saver gets the newer checkpoint whole, not an error for the purged generation", async () => {
+    const store = await CheckpointStore.open(nc, "lw-ckpt-race", 500);
+    const content = (g: number) => Uint8Array.from({ length: 6000 }, (_, i) => (i * 13 + g) % 256);
+    await store.save("p2", content(1), 1);
+    // A save lands between the reader's manifest and its first chunk, purging what it was about to read.
+    const kv = (store as unknown as { kv: KV }).kv;
+    const get = kv.get.bind(kv);
+    let raced = false;
+    kv.get = async (key: string) => {
+      if (!raced && key.includes(".g")) {
+        raced = true;
+        await store.save("p2", content(2), 2);
+      }
+      return get(key);
+    };
+    const loaded = await store.load("p2");
+    expect(raced).toBe(true);
+    expect(loaded?.position).toBe(2);
+    expect(Buffer.from(loaded!.bytes).equals(Buffer.from(content(2)))).toBe(true);
   });
 
   it("refuses a checkpoint whose chunks do not match the manifest", async () => {
