@@ -78,6 +78,8 @@ export interface NatsJobResult {
   shedBytes: number;
   duplicates: number;
   checkpoints: number;
+  /** Records whose (sensor_unit, operating_mode, work_order_id) found the label table full (RECORD_LABELS_MAX): fields left empty. */
+  labelsUnkept: number;
   input: InputCounts;
   seconds: number;
 }
@@ -232,9 +234,12 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     await nc.drain().catch(() => undefined);
   }
   const m = engine.metrics();
+  if (labels.unkept > 0) {
+    o.console.write(`nats: ${labels.unkept} records came with a (sensor_unit, operating_mode, work_order_id) beyond the first ${RECORD_LABELS_MAX} distinct ones; their ml_sensor_data rows have those fields empty\n`);
+  }
   return {
     recordsIn: m.recordsIn, recordsOut: counts.out, shed: counts.shed, shedBytes: counts.shedBytes, duplicates: counts.duplicates, checkpoints: counts.checkpoints,
-    input: input.counts(), seconds: (performance.now() - t0) / 1000,
+    labelsUnkept: labels.unkept, input: input.counts(), seconds: (performance.now() - t0) / 1000,
   };
 }
 
@@ -481,9 +486,17 @@ function labelBytes(o: NatsJobOptions): number {
  * the table grows with the distinct triples seen in the run (units and modes are a handful, work
  * orders a few per line and day).
  */
+/** Distinct (sensor_unit, operating_mode, work_order_id) triples one NATS job keeps. */
+export const RECORD_LABELS_MAX = 1 << 18;
+
 export class RecordLabels {
   private readonly ids = new Map<string, number>();
   private readonly triples: Array<readonly [string | undefined, string | undefined, string | undefined] | undefined> = [undefined];
+  /** Records whose triple was new once the table was full: their row keeps the reading, with the three fields empty. */
+  unkept = 0;
+
+  /** At most `max` distinct triples are kept (work orders come and go; the table must not grow without bound). */
+  constructor(private readonly max = RECORD_LABELS_MAX) {}
 
   /** The id of the record's triple, 0 when it has none of the three. */
   idOf(r: { sensor_unit?: string; operating_mode?: string; work_order_id?: string }): number {
@@ -496,7 +509,10 @@ export class RecordLabels {
     let id = this.ids.get(name);
     if (id === undefined) {
       id = this.triples.length;
-      if (id > 0xffff_ffff) throw new RangeError("more than 2^32 distinct (sensor_unit, operating_mode, work_order_id) triples");
+      if (id > this.max) {
+        this.unkept++;
+        return 0;
+      }
       this.triples.push([unit, mode, workOrder]);
       this.ids.set(name, id);
     }
