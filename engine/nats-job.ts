@@ -21,12 +21,13 @@
  */
 import type { Writable } from "node:stream";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
-import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type JsMsg, type NatsConnection } from "nats";
+import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type NatsConnection } from "nats";
 import { allocateBatch, type RecordBatch } from "./batch.js";
 import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.js";
 import { ConfigError } from "./errors.js";
 import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type OutputChunk } from "./stream-engine.js";
+import { OrderedPullReader } from "../connectors/jetstream-reader.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { NatsInput, frameSeq, type InputCounts } from "../connectors/nats-input.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../operators/analysis.js";
@@ -370,14 +371,15 @@ async function consumeJetStream(
   // up to its last sequence; other partitions' loops touch other keys.
   await Promise.all(
     consumers.map(async ({ p, consumer: first }) => {
-      let consumer = first;
-      /** Consumer sequence of the next delivery: JetStream numbers every delivery, redeliveries too. */
-      let nextDelivery = 1;
       const batch = allocateBatch(o.batchRecordsMax, labelBytes(o));
       const name = checkpointName(o.site, stream, partitioned ? p : null);
       let lastCheckpoint = performance.now();
-      let top = lastSeq.get(p) as number;
+      const reader = new OrderedPullReader(first, lastSeq.get(p) as number, {
+        fetchMessagesMax: o.fetchMessagesMax, label: `nats: partition ${p}`, log: (line) => o.console.write(`${line}\n`),
+        reopen: (start) => openConsumer(p, start),
+      });
       const checkpoint = async (): Promise<void> => {
+        const top = reader.top;
         const ckpt = await engine.checkpoint(top, (key) => partitionOfKey[engine.keys.lookup(key)] === p);
         await store.save(name, encodeCheckpoint(ckpt), top);
         counts.checkpoints++;
@@ -385,54 +387,12 @@ async function consumeJetStream(
         lastCheckpoint = performance.now();
       };
       while (!stopped()) {
-        const msgs: JsMsg[] = [];
-        try {
-          const iter = await consumer.fetch({ max_messages: o.fetchMessagesMax, expires: 1000, idle_heartbeat: 500 });
-          // A pull request lost in a server restart would leave the iterator waiting: stop it
-          // past its expiry and fetch anew.
-          const guard = setTimeout(() => void iter.close(), 5000);
-          try {
-            for await (const m of iter) msgs.push(m);
-          } finally {
-            clearTimeout(guard);
-          }
-        } catch (error) {
-          // The connection dropped or the server restarts: nats.js reconnects; fetch again. What
-          // was fetched and not acknowledged comes back as redeliveries, which the sequence check skips.
-          counts.fetchErrors++;
-          o.console.write(`nats: fetch on partition ${p} failed (${(error as Error).message}); retrying\n`);
-          await new Promise((r) => setTimeout(r, 250));
-          if (msgs.length === 0) continue;
-        }
-        // A delivery this client never got (sent to a pull request it had given up on, under load)
-        // comes back only after ack_wait, behind newer messages: skipped then as at or below `top`,
-        // it would be lost. So at a gap in the delivery sequence the rest of the fetch is left
-        // unacknowledged and the consumer re-created from the sequence after `top`.
-        let taken = 0;
-        for (const m of msgs) {
-          if (m.info.deliverySequence !== nextDelivery) break;
-          nextDelivery++;
-          taken++;
-          if (m.seq <= top) {
-            counts.duplicates++;
-            continue;
-          }
-          await take(batch, m.subject, m.data, m.seq, p);
-          top = m.seq;
-        }
         // Outputs are published and flushed to the server before any message is acknowledged.
-        await drain(batch, true);
-        for (const m of msgs.slice(0, taken)) m.ack();
-        if (taken < msgs.length) {
-          o.console.write(`nats: partition ${p}: delivery ${nextDelivery} never arrived; consuming again from stream sequence ${top + 1}\n`);
-          try {
-            consumer = await openConsumer(p, top + 1);
-            nextDelivery = 1;
-          } catch (error) {
-            // The old consumer stays; its next delivery shows the gap again and this is retried.
-            o.console.write(`nats: re-creating the consumer of partition ${p} failed (${(error as Error).message}); will retry\n`);
-            await new Promise((r) => setTimeout(r, 250));
-          }
+        const r = await reader.round((m) => take(batch, m.subject, m.data, m.seq, p), () => drain(batch, true));
+        counts.duplicates += r.redeliveries;
+        if (r.fetchFailed) {
+          counts.fetchErrors++;
+          if (r.taken + r.redeliveries === 0) continue;
         }
         if (performance.now() - lastCheckpoint >= o.checkpointIntervalMs) {
           try {

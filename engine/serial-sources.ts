@@ -16,9 +16,10 @@
  * duplicate. Outputs of the events between the checkpoint and a crash are written again
  * (at-least-once; ClickHouse's FINAL keeps one row per event).
  */
-import { AckPolicy, DeliverPolicy, nanos, type Consumer, type JsMsg, type NatsConnection } from "nats";
+import { AckPolicy, DeliverPolicy, nanos, type Consumer, type NatsConnection } from "nats";
 import { CapacityError } from "./errors.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
+import { OrderedPullReader } from "../connectors/jetstream-reader.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../connectors/serial-simulator.js";
 import type { SerialNatsInput } from "../connectors/serial-input.js";
 import type { SerialJob, SerialJobSnapshot } from "./serial-job.js";
@@ -286,7 +287,7 @@ async function consumeJetStream(
     });
     return js.consumers.get(stream, durable);
   };
-  let consumer = await openConsumer(top + 1);
+  const consumer = await openConsumer(top + 1);
   o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
   o.onReady?.();
   let lastCheckpoint = performance.now();
@@ -307,51 +308,15 @@ async function consumeJetStream(
       .catch((error: Error) => o.log(`serial: checkpoint failed (${error.message}); will retry`))
       .finally(() => (saving = null));
   };
-  /** Consumer sequence of the next delivery: JetStream numbers every delivery, redeliveries too. */
-  let nextDelivery = 1;
+  const reader = new OrderedPullReader(consumer, top, {
+    fetchMessagesMax: o.fetchMessagesMax, label: "serial", log: o.log, reopen: openConsumer,
+  });
   while (!stopped()) {
-    const msgs: JsMsg[] = [];
-    try {
-      const iter = await consumer.fetch({ max_messages: o.fetchMessagesMax, expires: 1000, idle_heartbeat: 500 });
-      const guard = setTimeout(() => void iter.close(), 5000);
-      try {
-        for await (const m of iter) msgs.push(m);
-      } finally {
-        clearTimeout(guard);
-      }
-    } catch (error) {
-      o.log(`serial: fetch failed (${(error as Error).message}); retrying`);
-      await new Promise((r) => setTimeout(r, 250));
-      if (msgs.length === 0) continue;
-    }
-    // As the sensor job (engine/nats-job.ts): a delivery this client never got would come back
-    // only after ack_wait, behind newer ones, and then be skipped as at or below `top` — lost. At
-    // a gap the rest is left unacknowledged and the consumer re-created after `top`.
-    let taken = 0;
-    for (const m of msgs) {
-      if (m.info.deliverySequence !== nextDelivery) break;
-      nextDelivery++;
-      taken++;
-      if (m.seq <= top) {
-        counts.redeliveriesSkipped++;
-        continue;
-      }
-      await take(m.subject, m.data, m.seq);
-      top = m.seq;
-    }
     // Detections and quarantine rows durable, quarantine messages on the server, then the acks.
-    await flush(true);
-    for (const m of msgs.slice(0, taken)) m.ack();
-    if (taken < msgs.length) {
-      o.log(`serial: delivery ${nextDelivery} never arrived; consuming again from stream sequence ${top + 1}`);
-      try {
-        consumer = await openConsumer(top + 1);
-        nextDelivery = 1;
-      } catch (error) {
-        o.log(`serial: re-creating the consumer failed (${(error as Error).message}); will retry`);
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    }
+    const r = await reader.round((m) => take(m.subject, m.data, m.seq), () => flush(true));
+    counts.redeliveriesSkipped += r.redeliveries;
+    top = reader.top;
+    if (r.fetchFailed && r.taken + r.redeliveries === 0) continue;
     if (saving === null && performance.now() - lastCheckpoint >= o.checkpointIntervalMs) await checkpoint();
   }
   await flush(true);

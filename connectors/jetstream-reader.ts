@@ -1,0 +1,110 @@
+/**
+ * Reading a durable JetStream pull consumer in stream order, each message into the state once —
+ * the loop the sensor job (engine/nats-job.ts) and the serial job (engine/serial-sources.ts) share.
+ *
+ * A round fetches up to `fetchMessagesMax` messages, hands the new ones to `take` in delivery
+ * order, waits for `commit` (outputs durable) and only then acknowledges. Two hazards:
+ * - Redeliveries: a message at or below the last processed stream sequence (`top`) was processed
+ *   before (its ack was lost); it is acknowledged and counted, not taken again.
+ * - A delivery this client never got (sent to a pull request it had given up on, under load, or
+ *   across a server restart) comes back only after ack_wait, behind newer messages; skipped then
+ *   as a redelivery it would be lost. JetStream numbers every delivery, so at a gap in the
+ *   delivery sequence the rest of the fetch is left unacknowledged and the consumer re-created
+ *   from `top + 1`. A re-creation that fails (the server restarting) is retried before the next
+ *   fetch: the old consumer may already be deleted, so it is never fetched from again.
+ */
+import type { Consumer, JsMsg } from "nats";
+
+export interface OrderedPullOptions {
+  fetchMessagesMax: number;
+  /** Names the consumer in log lines ("partition 3", "serial"). */
+  label: string;
+  log: (line: string) => void;
+  /** (Re)creates the durable consumer, delivering from stream sequence `start`. */
+  reopen: (start: number) => Promise<Consumer>;
+}
+
+export interface OrderedPullRound {
+  /** Messages taken into the state. */
+  taken: number;
+  /** Redeliveries acknowledged without being taken. */
+  redeliveries: number;
+  /** The fetch failed (connection lost, server restarting); nothing was lost, the round is retried. */
+  fetchFailed: boolean;
+}
+
+const RETRY_PAUSE_MS = 250;
+/** A pull request lost in a server restart would leave the iterator waiting: close it past this. */
+const FETCH_GUARD_MS = 5000;
+
+export class OrderedPullReader {
+  /** The last stream sequence taken into the state (what a checkpoint covers). */
+  top: number;
+  private nextDelivery = 1;
+  private consumer: Consumer | null;
+
+  constructor(first: Consumer, top: number, private readonly o: OrderedPullOptions) {
+    this.consumer = first;
+    this.top = top;
+  }
+
+  /** One fetch, take, commit, acknowledge; see the module comment. */
+  async round(take: (m: JsMsg) => Promise<void>, commit: () => Promise<void>): Promise<OrderedPullRound> {
+    const result: OrderedPullRound = { taken: 0, redeliveries: 0, fetchFailed: false };
+    if (this.consumer === null && !(await this.reopen())) return result;
+    const msgs: JsMsg[] = [];
+    try {
+      const iter = await (this.consumer as Consumer).fetch({ max_messages: this.o.fetchMessagesMax, expires: 1000, idle_heartbeat: 500 });
+      const guard = setTimeout(() => void iter.close(), FETCH_GUARD_MS);
+      try {
+        for await (const m of iter) msgs.push(m);
+      } finally {
+        clearTimeout(guard);
+      }
+    } catch (error) {
+      // nats.js reconnects; fetch again. What was fetched and not acknowledged comes back as
+      // redeliveries, which the sequence check skips.
+      result.fetchFailed = true;
+      this.o.log(`${this.o.label}: fetch failed (${(error as Error).message}); retrying`);
+      await pause();
+      if (msgs.length === 0) return result;
+    }
+    let inOrder = 0;
+    for (const m of msgs) {
+      if (m.info.deliverySequence !== this.nextDelivery) break;
+      this.nextDelivery++;
+      inOrder++;
+      if (m.seq <= this.top) {
+        result.redeliveries++;
+        continue;
+      }
+      await take(m);
+      this.top = m.seq;
+      result.taken++;
+    }
+    await commit();
+    for (const m of msgs.slice(0, inOrder)) m.ack();
+    if (inOrder < msgs.length) {
+      this.o.log(`${this.o.label}: delivery ${this.nextDelivery} never arrived; consuming again from stream sequence ${this.top + 1}`);
+      this.consumer = null;
+      await this.reopen();
+    }
+    return result;
+  }
+
+  private async reopen(): Promise<boolean> {
+    try {
+      this.consumer = await this.o.reopen(this.top + 1);
+      this.nextDelivery = 1;
+      return true;
+    } catch (error) {
+      this.o.log(`${this.o.label}: re-creating the consumer failed (${(error as Error).message}); will retry`);
+      await pause();
+      return false;
+    }
+  }
+}
+
+function pause(): Promise<void> {
+  return new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
+}

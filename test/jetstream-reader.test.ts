@@ -1,0 +1,75 @@
+/**
+ * The ordered pull reader both JetStream jobs use (connectors/jetstream-reader.ts): at a gap in
+ * the delivery sequence it re-creates the durable consumer after its last sequence. When that
+ * re-creation fails half-way (the old consumer deleted, the new one not added — a server busy or
+ * restarting), the reader must not go on fetching from the deleted consumer, which would stall
+ * the job for good: it retries the re-creation before its next fetch.
+ */
+import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OrderedPullReader } from "../connectors/jetstream-reader.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+
+const RECORDS = 60;
+
+describe.skipIf(!serverAvailable("nats-server"))("JetStream ordered pull reader", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    server = await startNatsServer();
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.dispose();
+  });
+
+  it("a re-creation that fails after deleting the consumer is retried; every message is taken once, in order", async () => {
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    await jsm.streams.add({ name: "RDR", subjects: ["rdr.>"] });
+    const open = async (start: number): Promise<Consumer> => {
+      await jsm.consumers.delete("RDR", "r").catch(() => undefined);
+      await jsm.consumers.add("RDR", {
+        durable_name: "r", ack_policy: AckPolicy.Explicit, ack_wait: nanos(1000),
+        deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence, ...(start === 1 ? {} : { opt_start_seq: start }),
+      });
+      return js.consumers.get("RDR", "r");
+    };
+    let failures = 0;
+    const reopen = async (start: number): Promise<Consumer> => {
+      if (failures === 0) {
+        failures++;
+        await jsm.consumers.delete("RDR", "r");
+        throw new Error("consumer add timed out");
+      }
+      return open(start);
+    };
+    const log: string[] = [];
+    const reader = new OrderedPullReader(await open(1), 0, { fetchMessagesMax: 10, label: "test", log: (l) => log.push(l), reopen });
+    const taken: number[] = [];
+    const publish = async (from: number, to: number) => {
+      for (let i = from; i < to; i++) await js.publish(`rdr.${i}`, new Uint8Array([i]));
+    };
+    await publish(0, 10);
+    for (let round = 0; round < 20 && taken.length < 10; round++) await reader.round(async (m) => void taken.push(m.seq), async () => {});
+    expect(taken).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+
+    // Another pull request takes ten deliveries and never acknowledges them: a gap for the reader.
+    const stolen = await js.consumers.get("RDR", "r").then((c) => c.fetch({ max_messages: 10, expires: 30_000 }));
+    const stolenCount = (async () => {
+      let n = 0;
+      for await (const _m of stolen) n++;
+      return n;
+    })();
+    await nc.flush();
+    await publish(10, RECORDS);
+    expect(await stolenCount).toBe(10);
+    for (let round = 0; round < 60 && taken.length < RECORDS; round++) await reader.round(async (m) => void taken.push(m.seq), async () => {});
+
+    expect(failures).toBe(1);
+    expect(log.some((l) => /re-creating the consumer failed/.test(l))).toBe(true);
+    expect(taken).toEqual(Array.from({ length: RECORDS }, (_, i) => i + 1));
+    expect(reader.top).toBe(RECORDS);
+  }, 120_000);
+});
