@@ -27,6 +27,7 @@ import { decodeCheckpoint, encodeCheckpoint } from "./checkpoint.js";
 import { ConfigError } from "./errors.js";
 import { formatStatistic } from "./number-format.js";
 import { StreamEngine, type OutputChunk } from "./stream-engine.js";
+import { BoundedSubscription } from "../connectors/bounded-subscription.js";
 import { OrderedPullReader } from "../connectors/jetstream-reader.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
 import { NatsInput, frameSeq, type InputCounts } from "../connectors/nats-input.js";
@@ -259,49 +260,28 @@ async function consumeCore(
   stopped: () => boolean,
 ): Promise<void> {
   const batch = allocateBatch(o.batchRecordsMax, labelBytes(o));
-  const queue: Array<{ subject: string; data: Uint8Array }> = [];
-  let queuedBytes = 0;
-  let wake: (() => void) | null = null;
   let position = 0;
-  let closed = false;
-  const sub = nc.subscribe(`lw.${o.site}.sensor.>`, {
-    callback: (_err, msg) => {
-      if (queuedBytes + msg.data.length > o.queuedBytesMax) {
-        counts.shed++;
-        counts.shedBytes += msg.data.length;
-        return;
-      }
-      queue.push({ subject: msg.subject, data: msg.data });
-      queuedBytes += msg.data.length;
-      wake?.();
-    },
-  });
-  void sub.closed.then(() => {
-    closed = true;
-    wake?.();
+  const input = new BoundedSubscription(nc, `lw.${o.site}.sensor.>`, o.queuedBytesMax, (bytes) => {
+    counts.shed++;
+    counts.shedBytes += bytes;
   });
   o.onReady?.();
-  const timer = setInterval(() => wake?.(), 100);
+  const timer = setInterval(() => input.wake(), 100);
   let draining = false;
   try {
     for (;;) {
       if (stopped() && !draining) {
         draining = true;
-        await sub.drain();
+        await input.drain();
       }
-      if (queue.length === 0) {
-        const last = draining && closed;
+      if (input.length === 0) {
+        const last = draining && input.closed;
         await drain(batch, last);
         if (last) break;
-        await new Promise<void>((resolve) => (wake = resolve));
-        wake = null;
+        await input.wait();
         continue;
       }
-      const chunk = queue.splice(0, Math.min(queue.length, 1024));
-      for (const m of chunk) {
-        queuedBytes -= m.data.length;
-        await take(batch, m.subject, m.data, position++, 0);
-      }
+      for (const m of input.take(1024)) await take(batch, m.subject, m.data, position++, 0);
       // A busy input may never run dry: the sink's memory queue paces the loop here too.
       await room();
     }

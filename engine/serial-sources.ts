@@ -19,6 +19,7 @@
 import { AckPolicy, DeliverPolicy, nanos, type Consumer, type NatsConnection } from "nats";
 import { CapacityError } from "./errors.js";
 import { CheckpointStore } from "../connectors/checkpoint-store.js";
+import { BoundedSubscription } from "../connectors/bounded-subscription.js";
 import { OrderedPullReader } from "../connectors/jetstream-reader.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../connectors/serial-simulator.js";
 import type { SerialNatsInput } from "../connectors/serial-input.js";
@@ -166,30 +167,12 @@ type Take = (subject: string, data: Uint8Array, position: number) => Promise<voi
 type Flush = (durable: boolean) => Promise<void>;
 
 async function consumeCore(nc: NatsConnection, o: SerialNatsOptions, take: Take, flush: Flush, counts: { shed: number }, stopped: () => boolean): Promise<void> {
-  const queue: Array<{ subject: string; data: Uint8Array }> = [];
-  let queuedBytes = 0;
-  let wake: (() => void) | null = null;
-  let closed = false;
   let position = 0;
-  const sub = nc.subscribe(`lw.${o.site}.serial.>`, {
-    callback: (_err, msg) => {
-      if (queuedBytes + msg.data.length > o.queuedBytesMax) {
-        counts.shed++;
-        return;
-      }
-      queue.push({ subject: msg.subject, data: msg.data });
-      queuedBytes += msg.data.length;
-      wake?.();
-    },
-  });
-  void sub.closed.then(() => {
-    closed = true;
-    wake?.();
-  });
+  const input = new BoundedSubscription(nc, `lw.${o.site}.serial.>`, o.queuedBytesMax, () => counts.shed++);
   await nc.flush();
   o.onReady?.();
   const timer = setInterval(() => {
-    if (stopped()) wake?.();
+    if (stopped()) input.wake();
   }, 100);
   let draining = false;
   let lastFlush = performance.now();
@@ -197,32 +180,21 @@ async function consumeCore(nc: NatsConnection, o: SerialNatsOptions, take: Take,
     for (;;) {
       if (stopped() && !draining) {
         draining = true;
-        await sub.drain();
+        await input.drain();
         await flush(false);
       }
-      if (queue.length === 0) {
-        if (draining && closed) break;
+      if (input.length === 0) {
+        if (draining && input.closed) break;
         // Idle: wait for messages; flush what is buffered when none came for flushIntervalMs (a
         // flush per dry queue would cost a pool round trip per handful of events).
-        const woken = await new Promise<boolean>((resolve) => {
-          const t = setTimeout(() => resolve(false), o.flushIntervalMs);
-          wake = () => {
-            clearTimeout(t);
-            resolve(true);
-          };
-        });
-        wake = null;
+        const woken = await input.wait(o.flushIntervalMs);
         if (!woken || performance.now() - lastFlush >= o.flushIntervalMs) {
           await flush(false);
           lastFlush = performance.now();
         }
         continue;
       }
-      const chunk = queue.splice(0, Math.min(queue.length, 1024));
-      for (const m of chunk) {
-        queuedBytes -= m.data.length;
-        await take(m.subject, m.data, position++);
-      }
+      for (const m of input.take(1024)) await take(m.subject, m.data, position++);
       // A steady stream never runs the queue dry: outputs still go out every flushIntervalMs.
       if (performance.now() - lastFlush >= o.flushIntervalMs) {
         lastFlush = performance.now();
