@@ -2,7 +2,7 @@
  * The isolation-forest quality harness (`npm run eval:iforest`).
  *
  * Goals: on the three ODDS sets of Liu, Ting & Zhou (ICDM 2008) — breastw, pima, shuttle in
- * ../shared/data/odds, last column `label`, 1 = outlier — train on all rows (unsupervised, as the
+ * data/odds, last column `label`, 1 = outlier — train on all rows (unsupervised, as the
  * paper does) with t = 100, ψ = 256, score the same rows with the WASM kernel, and print the ROC
  * AUC (exact, ties averaged) of each seed and their mean beside the paper's Table 2 and, when
  * python3-sklearn is there, beside scikit-learn's IsolationForest with the same settings and
@@ -35,7 +35,7 @@ export interface IforestEvalOptions {
   sampleSize?: number;
   /** Run scikit-learn beside (default: when it can be imported). */
   sklearn?: boolean;
-  /** Directory of the ODDS CSVs (default: shared data's odds/). */
+  /** Directory of the ODDS CSVs (default: data/odds/). */
   dataDir?: string;
   progress?: ((line: string) => void) | null;
 }

@@ -31,8 +31,8 @@ Output of score: one NDJSON line per input row, in input order:
 row is the 0-based data row of the input; every line carries the hash of the model that scored it.
 
 Examples:
-  linewatch iforest train ../shared/data/odds/pima.csv --exclude label --trees 100 --sample 256 --seed 1 --out model.json
-  linewatch iforest score ../shared/data/odds/pima.csv --model model.json --out scores.ndjson
+  linewatch iforest train data/odds/pima.csv --exclude label --trees 100 --sample 256 --seed 1 --out model.json
+  linewatch iforest score data/odds/pima.csv --model model.json --out scores.ndjson
   python3 scripts/sklearn_iforest_export.py --csv data.csv --exclude label --out export.json
   linewatch iforest import-sklearn export.json --out model.json`;
 

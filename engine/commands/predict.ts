@@ -27,9 +27,9 @@ the PHM08 score (Σ e^(−d/13) − 1 for d < 0, e^(d/10) − 1 for d ≥ 0, d =
 draw of one cut per unit.
 
 Examples:
-  linewatch predict train --cmapss ../shared/data/cmapss/train_FD001.txt --out rul.onnx --seed 1
-  linewatch predict eval --model rul.onnx --cmapss ../shared/data/cmapss/train_FD001.txt --units 81-100
-  linewatch predict score --model rul.onnx --cmapss ../shared/data/cmapss/train_FD001.txt --unit 3`;
+  linewatch predict train --cmapss data/cmapss/train_FD001.txt --out rul.onnx --seed 1
+  linewatch predict eval --model rul.onnx --cmapss data/cmapss/train_FD001.txt --units 81-100
+  linewatch predict score --model rul.onnx --cmapss data/cmapss/train_FD001.txt --unit 3`;
 
 export function predictCommand(): Command {
   return new Command("predict")
