@@ -9,10 +9,10 @@
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import Benchmark from "benchmark";
-import { ConfigError } from "../engine/errors.js";
-import { KERNEL_MEMORY_PAGES_MAX } from "../engine/kernel-module.js";
-import type { StreamEngine } from "../engine/stream-engine.js";
-import type { RecordBatch } from "../engine/batch.js";
+import { ConfigError } from "../engine/core/errors.js";
+import { KERNEL_MEMORY_PAGES_MAX } from "../engine/core/kernel-module.js";
+import type { StreamEngine } from "../engine/core/stream-engine.js";
+import type { RecordBatch } from "../engine/core/batch.js";
 
 // ---- sizes and configuration ----
 

@@ -16,8 +16,8 @@
 import { decode as libraryDecode } from "@msgpack/msgpack";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { decodeFrame, decodeJsonRecord, decodeMsgpackRecord, encodeFrame, encodeJsonRecord, encodeMsgpackRecord, sensorKey, sensorSubject, type SensorReadingInput } from "../connectors/codecs.js";
-import { PlantSimulator } from "../connectors/simulator.js";
+import { decodeFrame, decodeJsonRecord, decodeMsgpackRecord, encodeFrame, encodeJsonRecord, encodeMsgpackRecord, sensorKey, sensorSubject, type SensorReadingInput } from "../connectors/wire/codecs.js";
+import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
 
 export interface CodecBenchOptions {
   /** Readings in the data set (default 200 000; smoke 3 000). */

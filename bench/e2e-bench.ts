@@ -47,15 +47,15 @@ import { PassThrough } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { connect, type NatsConnection } from "nats";
-import { encodeFrame, encodeMsgpackRecord } from "../connectors/codecs.js";
-import { OPERATING_MODES, PlantSimulator } from "../connectors/simulator.js";
-import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/nats-job.js";
-import { ConfigError } from "../engine/errors.js";
+import { encodeFrame, encodeMsgpackRecord } from "../connectors/wire/codecs.js";
+import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/plant-simulator.js";
+import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/jobs/nats-job.js";
+import { ConfigError } from "../engine/core/errors.js";
 import type { RecordAnalysis, RowContext } from "../operators/analysis.js";
-import { rollingAnalysis } from "../operators/rolling.js";
-import { spcAnalysis } from "../operators/spc.js";
-import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc-layout.js";
-import { startNatsServer, type NatsServer } from "../test/kit/servers.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { spcAnalysis } from "../operators/spc/spc.js";
+import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc/layout.js";
+import { startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { benchMachine, clock, deferred, machineLine, sleep, type BenchMachine, type Ratio, type TargetCheck } from "./bench-kit.js";
 
 export interface E2eBenchOptions {
@@ -957,7 +957,7 @@ async function sendProbes(nc: NatsConnection, site: string, progress: Int32Array
 
 async function main(): Promise<void> {
   const { Command } = await import("commander");
-  const { integerOption } = await import("../engine/commands/options.js");
+  const { integerOption } = await import("../engine/cli/options.js");
   const program = new Command("e2e-bench")
     .description("End to end: raw nats.js vs the engine fed by core NATS and JetStream, single records and frames, on a throw-away nats-server.")
     .option("--smoke", "tiny sizes: finishes in seconds")

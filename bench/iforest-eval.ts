@@ -15,11 +15,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { readFeatureMatrix, type LabelledMatrix } from "../operators/iforest-data.js";
-import { scoreMatrix } from "../operators/iforest-scorer.js";
-import { importSklearnExport } from "../operators/iforest-sklearn.js";
-import { trainIsolationForest } from "../operators/iforest-train.js";
-import { sharedDataDir } from "../test/kit/shared-data.js";
+import { readFeatureMatrix, type LabelledMatrix } from "../operators/iforest/training/data.js";
+import { scoreMatrix } from "../operators/iforest/scorer.js";
+import { importSklearnExport } from "../operators/iforest/training/sklearn.js";
+import { trainIsolationForest } from "../operators/iforest/training/train.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { rocAuc } from "./roc-auc.js";
 import { findSklearnPython, runSklearnExport } from "./sklearn-python.js";
 
@@ -74,7 +74,7 @@ export async function runIforestEval(options: IforestEvalOptions = {}): Promise<
   const trees = options.trees ?? 100;
   const sampleSize = options.sampleSize ?? 256;
   const seeds = [...(options.seeds ?? DEFAULT_EVAL_SEEDS)];
-  const dataDir = options.dataDir ?? join(sharedDataDir(), "odds");
+  const dataDir = options.dataDir ?? join(referenceDataDir(), "odds");
   const say = options.progress ?? ((): void => {});
   const python = options.sklearn === false ? null : findSklearnPython();
   const sklearnNote = options.sklearn === false ? "not asked for" : python !== null && !python.ok ? python.reason : null;

@@ -1,5 +1,5 @@
 /**
- * The rolling-statistics kernel benchmark (`npm run bench`, `linewatch bench`). The SPC suite
+ * The rolling-statistics kernel benchmark (`npm run bench`, `npm run bench`). The SPC suite
  * (bench/spc-bench.ts) runs after it in the same process; `--suite rolling|spc|all` picks.
  *
  * Goals: print, side by side from one run over one seeded data set, how many samples per second
@@ -20,11 +20,11 @@
  */
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { createSharedMemory, instantiateKernels, type KernelExports } from "../engine/kernel-module.js";
-import { createKernelExecutor, type KernelExecutor } from "../engine/kernel-pool.js";
-import { StreamEngine, type OutputChunk } from "../engine/stream-engine.js";
-import { rollingKernel } from "../operators/rolling.js";
-import { RollingReference } from "../test/reference/rolling-reference.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "../engine/core/kernel-module.js";
+import { createKernelExecutor, type KernelExecutor } from "../engine/core/kernel-pool.js";
+import { StreamEngine, type OutputChunk } from "../engine/core/stream-engine.js";
+import { rollingKernel } from "../operators/rolling/rolling.js";
+import { RollingReference } from "../kernels/reference/rolling-reference.js";
 import {
   align64, benchMachine, ENGINE_PUSH_RECORDS, enginePass, fromSuite, interleavedSlice, internBenchKeys, machineLine, mega, mulberry32,
   NeumaierSum, planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, SAMPLE_INTERVAL_MS, stageInput, targetLines,
@@ -732,20 +732,3 @@ function checkTargets(r: KernelBenchReport): TargetCheck[] {
     },
   ];
 }
-
-// ---- run as a program: the flags are the `linewatch bench` command's ----
-
-async function main(): Promise<void> {
-  // Imported here, not at the top: the command imports this module, and a static cycle with a
-  // top-level await would never settle.
-  const { benchCommand } = await import("../engine/commands/bench.js");
-  const { CommanderError } = await import("commander");
-  try {
-    await benchCommand().name("kernel-bench").parseAsync(process.argv);
-  } catch (error) {
-    if (error instanceof CommanderError) process.exit(error.exitCode);
-    throw error;
-  }
-}
-
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

@@ -1,5 +1,5 @@
 /**
- * The whole-path benchmark behind `linewatch bench e2e` (and `npm run bench:e2e`): plant simulator
+ * The whole-path benchmark behind `npm run bench -- e2e` (and `npm run bench:e2e`): plant simulator
  * → core NATS → engine (`runNatsJob`: rolling W = 64 + SPC + isolation forest on the worker pool)
  * → `Outputs` (ClickHouse rows and live-server messages) → a real WebSocket subscriber, over a
  * sweep of batch size × workers, on a throw-away nats-server and clickhouse-server (test kit).
@@ -34,21 +34,21 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { connect, type NatsConnection } from "nats";
-import { METRIC } from "../connectors/metrics.js";
-import { PlantSimulator } from "../connectors/simulator.js";
-import { machineTopic } from "../connectors/topics.js";
-import { ConfigError } from "../engine/errors.js";
-import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/nats-job.js";
-import { Outputs } from "../engine/outputs.js";
+import { METRIC } from "../connectors/live/metrics.js";
+import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
+import { machineTopic } from "../connectors/live/topics.js";
+import { ConfigError } from "../engine/core/errors.js";
+import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/jobs/nats-job.js";
+import { Outputs } from "../engine/jobs/outputs.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
-import { iforestAnalysis } from "../operators/iforest.js";
-import { treeCount, type IsolationForestModel } from "../operators/iforest-model.js";
-import { trainIsolationForest } from "../operators/iforest-train.js";
-import { rollingAnalysis } from "../operators/rolling.js";
-import { spcAnalysis } from "../operators/spc.js";
-import { DEFAULT_SPC_PARAMS } from "../operators/spc-layout.js";
-import { startClickHouseServer, type ClickHouseServer } from "../test/kit/clickhouse-server.js";
-import { serverAvailable, startNatsServer } from "../test/kit/servers.js";
+import { iforestAnalysis } from "../operators/iforest/iforest.js";
+import { treeCount, type IsolationForestModel } from "../operators/iforest/model.js";
+import { trainIsolationForest } from "../operators/iforest/training/train.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { spcAnalysis } from "../operators/spc/spc.js";
+import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable, startNatsServer } from "../connectors/local/nats-server.js";
 import { benchMachine, clock, deferred, machineLine, sleep, type BenchMachine } from "./bench-kit.js";
 import {
   C_PUBLISHED, C_RAW_READY, C_READY, C_RECEIVED, C_SCORED, C_SLOTS, C_STOP, PUB_ROLE, RAW_ROLE, SUB_ROLE, T0, type PubData, type RawData, type SubData,
@@ -641,10 +641,10 @@ function ms(v: number): string {
   return Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)) : "—";
 }
 
-/** The report as `linewatch bench e2e` prints it. */
+/** The report as `npm run bench -- e2e` prints it. */
 export function formatPipelineReport(r: PipelineBenchReport): string {
   const lines: string[] = [];
-  lines.push("linewatch bench e2e — simulator → NATS (core) → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber");
+  lines.push("bench e2e — simulator → NATS (core) → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber");
   lines.push(`data: plant simulator, seed ${r.seed}, ${r.keys} keys, single MessagePack records (as \`linewatch simulate --nats\` sends them); ` +
     `iforest ${r.model.trees} trees, ψ ${r.model.sampleSize}, features ${r.model.features.join(", ")}, trained on ${r.model.rows} rows of seed ${r.seed + 1} ` +
     `(model ${r.model.hash.slice(0, 12)}, ${r.model.trainSeconds.toFixed(1)} s, not timed)`);

@@ -1,5 +1,5 @@
 /**
- * The publisher and WebSocket-subscriber threads of `linewatch bench e2e` (bench/pipeline-bench.ts),
+ * The publisher and WebSocket-subscriber threads of `npm run bench -- e2e` (bench/pipeline-bench.ts),
  * kept in a module of their own so a thread loads nats, ws and the simulator, not the engine.
  *
  * They share with the main thread an Int32 control array (the C_* slots) and, per record index,
@@ -10,8 +10,8 @@ import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { connect } from "nats";
 import WebSocket from "ws";
-import { encodeMsgpackRecord } from "../connectors/codecs.js";
-import { OPERATING_MODES, PlantSimulator } from "../connectors/simulator.js";
+import { encodeMsgpackRecord } from "../connectors/wire/codecs.js";
+import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/plant-simulator.js";
 import { clock, sleep } from "./bench-kit.js";
 
 export const T0 = Date.UTC(2026, 0, 1);

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { readCmapss, type CmapssUnit } from "../connectors/cmapss.js";
+import { readCmapss, type CmapssUnit } from "../connectors/files/cmapss.js";
 import { findSklearnPython, type SklearnPython } from "./sklearn-python.js";
 import {
   buildRulDataset, DEFAULT_RUL_TRAIN_OPTIONS, evaluateRul, fitRidge, splitUnits, trainRulModel, type RulDataset, type RulEvaluation, type RulTrainOptions,
-} from "../operators/rul-train.js";
+} from "../operators/prediction/training/rul-train.js";
 
 /** The Python side of the scikit-learn baseline: fit on train.csv, predict test.csv, print JSON. */
 const SKLEARN_RUL_SCRIPT = `

@@ -17,21 +17,21 @@
  * disagreement is reported as MISMATCH (exit code 1 standalone).
  *
  * Hooking it into `npm run bench`: bench/kernel-bench.ts's owner runs {@link runSerialBench} after
- * the SPC suite (as `linewatch bench --suite serial`), or package.json's bench script appends
+ * the SPC suite (as `npm run bench -- --suite serial`), or package.json's bench script appends
  * `&& node dist/bench/serial-bench.js`.
  */
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { allocateBatch, appendRecord } from "../engine/batch.js";
-import { StreamEngine, type OutputChunk } from "../engine/stream-engine.js";
-import { SerialSimulator, type SerialEvent } from "../connectors/serial-simulator.js";
-import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, SERIAL_COL as C, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES, serialStateBytes } from "../operators/serial-layout.js";
-import { anomalyScore, riskCode } from "../operators/serial-score.js";
-import { serialAnalysis, type SerialAnalysis } from "../operators/serial.js";
-import { readU32 } from "../operators/serial-payload.js";
-import { SerialInlinePipeline } from "../test/kit/serial-pipeline.js";
-import { SerialKernelHarness } from "../test/kit/serial-harness.js";
-import { SerialReference } from "../test/reference/serial-reference.js";
+import { allocateBatch, appendRecord } from "../engine/core/batch.js";
+import { StreamEngine, type OutputChunk } from "../engine/core/stream-engine.js";
+import { SerialSimulator, type SerialEvent } from "../connectors/sim/serial-simulator.js";
+import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, SERIAL_COL as C, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES, serialStateBytes } from "../operators/serial/layout.js";
+import { anomalyScore, riskCode } from "../operators/serial/score.js";
+import { serialAnalysis, type SerialAnalysis } from "../operators/serial/serial.js";
+import { readU32 } from "../operators/serial/payload.js";
+import { SerialInlinePipeline } from "./kit/serial-pipeline.js";
+import { SerialKernelHarness } from "./kit/serial-harness.js";
+import { SerialReference } from "../kernels/reference/serial-reference.js";
 import { benchMachine, type BenchMachine } from "./bench-kit.js";
 
 export interface SerialBenchOptions {

@@ -1,5 +1,5 @@
 /**
- * The SPC benchmark (`npm run bench`, `linewatch bench --suite spc`): the SPC kernel alone and
+ * The SPC benchmark (`npm run bench`, `npm run bench -- --suite spc`): the SPC kernel alone and
  * rolling statistics + SPC together, on the worker pool, against the TypeScript reference.
  *
  * Goals: print, side by side from one run over one seeded data set (in-control normal noise per
@@ -18,20 +18,20 @@
  * rolling rows when rolling runs too) over one pass from fresh state. All WASM variants must agree
  * with each other, and the WASM rows must agree with the reference row by row on the slice (zone,
  * masks, alarms and limits_version exactly, statistics to 1e-12 relative), else the report says
- * MISMATCH and `linewatch bench` exits with 1.
+ * MISMATCH and `npm run bench` exits with 1.
  *
  * Non-goals: asserting anything about time (the target is informational), the rolling kernel's
  * own figures (kernel-bench.ts), and the sources and sinks.
  */
 import { performance } from "node:perf_hooks";
-import { createSharedMemory, instantiateKernels, type KernelExports } from "../engine/kernel-module.js";
-import { createKernelExecutor, type KernelCall, type KernelExecutor } from "../engine/kernel-pool.js";
-import { StreamEngine, type OutputChunk } from "../engine/stream-engine.js";
-import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling.js";
-import { spcKernel } from "../operators/spc.js";
-import { DEFAULT_SPC_PARAMS, SPC_COL, SPC_FIELDS, SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../operators/spc-layout.js";
-import { NeumaierSum } from "../test/reference/rolling-reference.js";
-import { SpcReference } from "../test/reference/spc-reference.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "../engine/core/kernel-module.js";
+import { createKernelExecutor, type KernelCall, type KernelExecutor } from "../engine/core/kernel-pool.js";
+import { StreamEngine, type OutputChunk } from "../engine/core/stream-engine.js";
+import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling/rolling.js";
+import { spcKernel } from "../operators/spc/spc.js";
+import { DEFAULT_SPC_PARAMS, SPC_COL, SPC_FIELDS, SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../operators/spc/layout.js";
+import { NeumaierSum } from "../kernels/reference/rolling-reference.js";
+import { SpcReference } from "../kernels/reference/spc-reference.js";
 import {
   align64, benchMachine, ENGINE_PUSH_RECORDS, enginePass, fromSuite, interleavedSlice, internBenchKeys, machineLine, mega, mulberry32,
   planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, stageInput, targetLines, timeRuns, totalLine,

@@ -20,7 +20,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { randomBytes } from "node:crypto";
 import { connect } from "node:net";
 import { availableParallelism, loadavg } from "node:os";
-import { startLiveServer, type LiveServer } from "../connectors/live-server.js";
+import { startLiveServer, type LiveServer } from "../connectors/live/live-server.js";
 
 interface Options {
   messages: number;

@@ -3,7 +3,7 @@
  * {@link LinewatchError}), keeps `cause`, and carries a machine-readable `reason` that the
  * dead-letter router counts by and tests assert on — never the message text.
  */
-import { LinewatchError } from "../engine/errors.js";
+import { LinewatchError } from "../engine/core/errors.js";
 
 /**
  * Why a message (or one reading of a frame) was rejected. Stable strings: they are dead-letter

@@ -3,8 +3,8 @@
  * does with rows as they complete (events, counters). Replay and the run job merge the members
  * of every analysis of a record into one line.
  */
-import type { OutputChunk, StreamEngine, StreamKernel } from "../engine/stream-engine.js";
-import type { TableRow } from "../connectors/table-reader.js";
+import type { OutputChunk, StreamEngine, StreamKernel } from "../engine/core/stream-engine.js";
+import type { TableRow } from "../connectors/files/table-reader.js";
 
 /** One record's context for `observe`: reused from row to row, so read it during the call only. */
 export interface RowContext {

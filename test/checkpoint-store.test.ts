@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type KV, type NatsConnection } from "nats";
-import { CheckpointError } from "../engine/errors.js";
-import { CheckpointStore } from "../connectors/checkpoint-store.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { CheckpointError } from "../engine/core/errors.js";
+import { CheckpointStore } from "../connectors/nats/checkpoint-store.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
 describe.skipIf(!serverAvailable("nats-server"))("checkpoint store - JetStream key-value", () => {
   let server: NatsServer;

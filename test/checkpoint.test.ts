@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { allocateBatch, appendRecord, CheckpointError, StreamEngine } from "../engine/mod.js";
-import { decodeCheckpoint, encodeCheckpoint } from "../engine/checkpoint.js";
-import { rollingKernel } from "../operators/rolling.js";
-import { DEFAULT_SPC_PARAMS } from "../operators/spc-layout.js";
-import { spcKernel } from "../operators/spc.js";
-import { SeededRandom } from "./kit/kernel-harness.js";
+import { allocateBatch, appendRecord, CheckpointError, StreamEngine } from "../engine/core/mod.js";
+import { decodeCheckpoint, encodeCheckpoint } from "../engine/core/checkpoint.js";
+import { rollingKernel } from "../operators/rolling/rolling.js";
+import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
+import { spcKernel } from "../operators/spc/spc.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
 
 const kernels = () => [
   rollingKernel({ window: { kind: "count", records: 8 }, alpha: 0.3, timeScale: 1 }),

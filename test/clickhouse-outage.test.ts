@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TABLE_SCHEMAS, type SensorDataRow } from "../connectors/clickhouse-schema.js";
-import { ClickHouseSink } from "../connectors/clickhouse-sink.js";
+import { TABLE_SCHEMAS, type SensorDataRow } from "../connectors/clickhouse/schema.js";
+import { ClickHouseSink } from "../connectors/clickhouse/sink.js";
 import { diffSensorRows, readSensorRows, sensorRows } from "./kit/clickhouse-rows.js";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
-import { serverAvailable } from "./kit/servers.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable } from "../connectors/local/nats-server.js";
 
 const OUTAGE_MS = 30_000;
 const ROWS_PER_WRITE = 250;

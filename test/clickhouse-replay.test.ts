@@ -23,18 +23,18 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SensorDataRow } from "../connectors/clickhouse-schema.js";
-import type { SensorReadingInput } from "../connectors/codecs.js";
-import { runReplay } from "../engine/replay.js";
-import { modelToJson } from "../operators/iforest-model.js";
-import { trainIsolationForest } from "../operators/iforest-train.js";
-import { rollingAnalysis } from "../operators/rolling.js";
+import type { SensorDataRow } from "../connectors/clickhouse/schema.js";
+import type { SensorReadingInput } from "../connectors/wire/codecs.js";
+import { runReplay } from "../engine/jobs/replay.js";
+import { modelToJson } from "../operators/iforest/model.js";
+import { trainIsolationForest } from "../operators/iforest/training/train.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import { startCli, runCli, type CliProcess } from "./kit/cli.js";
 import { diffSensorRows, parsedByClickHouse, readScoreRows, readSensorRows, rowCounts } from "./kit/clickhouse-rows.js";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { consumedAll, createSensorStream, publishRecords } from "./kit/jetstream-records.js";
 import { compareScores, type ReplayLine } from "./kit/replay-compare.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { waitUntil } from "./kit/wait.js";
 
 /** 4 machines × 6 sensors × 1,000 readings at 10 Hz, faults often enough that SPC rules fire. */

@@ -5,13 +5,13 @@
  */
 import { createClient, ClickHouseLogLevel } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { backoffMs, classifyFailure } from "../connectors/clickhouse-failure.js";
+import { backoffMs, classifyFailure } from "../connectors/clickhouse/failure.js";
 import {
   CLICKHOUSE_TABLES, createSchema, encodeRow, schemaStatements, TABLE_SCHEMAS, type ScoreRow, type SensorDataRow,
-} from "../connectors/clickhouse-schema.js";
+} from "../connectors/clickhouse/schema.js";
 import { ClickHouseError, EncodeError } from "../connectors/errors.js";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
-import { serverAvailable } from "./kit/servers.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable } from "../connectors/local/nats-server.js";
 
 /** Real messages: 18.16 over HTTP, and a current server (24.x) for the same mistakes. */
 const TEXT_18_16 =

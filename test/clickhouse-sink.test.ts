@@ -9,13 +9,13 @@ import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CapacityError } from "../engine/errors.js";
-import { createSchema, TABLE_SCHEMAS, type AlertRow, type SensorDataRow } from "../connectors/clickhouse-schema.js";
-import { ClickHouseSink, type ClickHouseDeadLetter, type ClickHouseSinkOptions } from "../connectors/clickhouse-sink.js";
+import { CapacityError } from "../engine/core/errors.js";
+import { createSchema, TABLE_SCHEMAS, type AlertRow, type SensorDataRow } from "../connectors/clickhouse/schema.js";
+import { ClickHouseSink, type ClickHouseDeadLetter, type ClickHouseSinkOptions } from "../connectors/clickhouse/sink.js";
 import { ClickHouseError, EncodeError, SinkUnavailableError } from "../connectors/errors.js";
 import { diffSensorRows, readSensorRows, sensorRows } from "./kit/clickhouse-rows.js";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
-import { freePort, serverAvailable } from "./kit/servers.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { freePort, serverAvailable } from "../connectors/local/nats-server.js";
 
 describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real clickhouse-server", () => {
   let server: ClickHouseServer;

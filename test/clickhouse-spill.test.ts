@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { SpillFileError, SpillFullError } from "../connectors/errors.js";
-import { rowText } from "../connectors/row-buffer.js";
-import { SpillQueue } from "../connectors/spill-queue.js";
+import { rowText } from "../connectors/clickhouse/row-buffer.js";
+import { SpillQueue } from "../connectors/clickhouse/spill-queue.js";
 
 const dirs: string[] = [];
 const tempDir = () => {

@@ -28,11 +28,11 @@ import {
   type DecodeReason,
   type DecodedFrame,
   type SensorReading,
-} from "../connectors/codecs.js";
-import { PlantSimulator } from "../connectors/simulator.js";
-import { ConfigError } from "../engine/errors.js";
+} from "../connectors/wire/codecs.js";
+import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
+import { ConfigError } from "../engine/core/errors.js";
 import { runCodecBench } from "../bench/codec-bench.js";
-import { SeededRandom } from "./kit/kernel-harness.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
 
 const SUBJECT = "lw.plant1.sensor.M-001.temperature";
 const READING: SensorReading = {

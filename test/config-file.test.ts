@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Command } from "commander";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../engine/errors.js";
-import { addAnalysisFlags, type AnalysisFlags } from "../engine/commands/analysis-flags.js";
-import { applyConfigSources } from "../engine/commands/config-file.js";
-import { integerOption } from "../engine/commands/options.js";
+import { ConfigError } from "../engine/core/errors.js";
+import { addAnalysisFlags, type AnalysisFlags } from "../engine/cli/analysis-flags.js";
+import { applyConfigSources } from "../engine/cli/config-file.js";
+import { integerOption } from "../engine/cli/options.js";
 
 type Flags = AnalysisFlags & { port?: number; publishScores: boolean; config?: string };
 

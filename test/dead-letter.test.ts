@@ -11,10 +11,10 @@ import {
   parseSubject,
   type DecodeReason,
   type SensorSubject,
-} from "../connectors/codecs.js";
-import { DeadLetterRouter, natsDeadLetterPublish, reasonOf, type DeadLetterPublish } from "../connectors/dead-letter.js";
-import { ConfigError } from "../engine/errors.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+} from "../connectors/wire/codecs.js";
+import { DeadLetterRouter, natsDeadLetterPublish, reasonOf, type DeadLetterPublish } from "../connectors/nats/dead-letter.js";
+import { ConfigError } from "../engine/core/errors.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
 interface Published {
   subject: string;

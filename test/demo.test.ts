@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { serverAvailable } from "./kit/servers.js";
+import { serverAvailable } from "../connectors/local/nats-server.js";
 
 const hasNats = serverAvailable("nats-server");
 const hasClickHouse = spawnSync("sh", ["-c", "command -v clickhouse-server"], { stdio: "ignore" }).status === 0;
@@ -13,7 +13,7 @@ describe.skipIf(!hasNats)("linewatch demo", () => {
   it("runs the pipeline against local servers, stops after --duration and exits 0", () => {
     const dir = mkdtempSync(join(tmpdir(), "lw-demo-"));
     try {
-      const r = spawnSync(process.execPath, ["dist/engine/cli.js", "demo", "--duration", "10s", "--port", "0", "--dir", dir, "--summary-interval", "0"], { encoding: "utf8", timeout: 90_000 });
+      const r = spawnSync(process.execPath, ["dist/engine/cli/main.js", "demo", "--duration", "10s", "--port", "0", "--dir", dir, "--summary-interval", "0"], { encoding: "utf8", timeout: 90_000 });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toContain("WebSocket    ws://127.0.0.1:");
       const scored = Number(/pipeline stopped: (\d+) records scored/.exec(r.stderr)?.[1]);

@@ -1,9 +1,9 @@
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { formatPipelineReport, type PipelineBenchReport } from "../bench/pipeline-bench.js";
-import { serverAvailable } from "./kit/servers.js";
+import { serverAvailable } from "../connectors/local/nats-server.js";
 
-// `linewatch bench e2e --smoke` from the built CLI (the benchmark's worker threads need the
+// `npm run bench -- e2e --smoke` from the built CLI (the benchmark's worker threads need the
 // compiled module), on its own throw-away nats-server and clickhouse-server. Benchmarks are not
 // tests: nothing here looks at a time or a rate, only at what a run must always show.
 const natsAvailable = serverAvailable("nats-server");
@@ -11,7 +11,7 @@ const clickhouseAvailable = serverAvailable("clickhouse-server");
 
 describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run of the whole path", () => {
   it("exits 0; one row per setting; ClickHouse holds a score row per record scored; p50 ≤ p99 ≤ max; the ratio to raw nats.js is printed", () => {
-    const run = spawnSync(process.execPath, ["dist/engine/cli.js", "bench", "e2e", "--smoke", "--json"], { encoding: "utf8", timeout: 240_000 });
+    const run = spawnSync(process.execPath, ["dist/bench/main.js", "e2e", "--smoke", "--json"], { encoding: "utf8", timeout: 240_000 });
     expect(run.status, `${run.stderr}\n${run.stdout.slice(0, 2000)}`).toBe(0);
     const report = JSON.parse(run.stdout) as PipelineBenchReport;
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { allocateBatch, appendRecord, BatchRejectedError, CapacityError, ConfigError, ReorderBuffer, StreamEngine } from "../engine/mod.js";
-import type { OutputChunk, PendingRecord, StreamEngineOptions } from "../engine/mod.js";
-import { rollingKernel } from "../operators/rolling.js";
-import { SeededRandom } from "./kit/kernel-harness.js";
+import { allocateBatch, appendRecord, BatchRejectedError, CapacityError, ConfigError, ReorderBuffer, StreamEngine } from "../engine/core/mod.js";
+import type { OutputChunk, PendingRecord, StreamEngineOptions } from "../engine/core/mod.js";
+import { rollingKernel } from "../operators/rolling/rolling.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
 
 function seeded(seed: number): () => number {
   const random = new SeededRandom(seed);

@@ -4,11 +4,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pkg from "onnx-proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ModelLoadError } from "../engine/errors.js";
-import { Xoshiro128 } from "../operators/iforest-train.js";
-import { encodeRulModel, mlpForward, RUL_METADATA_KEYS, type DenseLayer, type RulModelSpec } from "../operators/onnx-export.js";
-import { erfc, failureProbability, FailureModel, normalCdf } from "../operators/failure-model.js";
-import { FD001_INFORMATIVE_SENSORS, rulFeatureNames } from "../operators/rul-features.js";
+import { ModelLoadError } from "../engine/core/errors.js";
+import { Xoshiro128 } from "../operators/iforest/training/train.js";
+import { encodeRulModel, mlpForward, RUL_METADATA_KEYS, type DenseLayer, type RulModelSpec } from "../operators/prediction/training/onnx-export.js";
+import { erfc, failureProbability, FailureModel, normalCdf } from "../operators/prediction/failure-model.js";
+import { FD001_INFORMATIVE_SENSORS, rulFeatureNames } from "../operators/prediction/rul-features.js";
 
 const { onnx } = pkg;
 

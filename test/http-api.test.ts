@@ -1,11 +1,11 @@
 import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { AccessControl, TokenBucket } from "../connectors/access.js";
+import { AccessControl, TokenBucket } from "../connectors/live/access.js";
 import { ApiRequestError, ServerListenError } from "../connectors/errors.js";
-import type { ApiProviders, EquipmentHealth, MaintenancePrediction } from "../connectors/http-api.js";
-import { startLiveServer, validateLiveServerOptions, defaultLiveServerOptions, type LiveServer, type LiveServerOptions } from "../connectors/live-server.js";
-import { LATENCY_SECONDS_BUCKETS, MetricsRegistry, PROMETHEUS_CONTENT_TYPE, defineEngineMetrics } from "../connectors/metrics.js";
-import { CapacityError, ConfigError } from "../engine/errors.js";
+import type { ApiProviders, EquipmentHealth, MaintenancePrediction } from "../connectors/live/http-api.js";
+import { startLiveServer, validateLiveServerOptions, defaultLiveServerOptions, type LiveServer, type LiveServerOptions } from "../connectors/live/live-server.js";
+import { LATENCY_SECONDS_BUCKETS, MetricsRegistry, PROMETHEUS_CONTENT_TYPE, defineEngineMetrics } from "../connectors/live/metrics.js";
+import { CapacityError, ConfigError } from "../engine/core/errors.js";
 
 const ADMIN = "admin-token-0123456789abcdef";
 const READ_ONLY = "read-only-token-0123456789";

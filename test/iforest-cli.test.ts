@@ -1,6 +1,6 @@
 /**
  * `linewatch iforest train | score | import-sklearn` as a user runs them: the built CLI
- * (dist/engine/cli.js, `npm run build` first) in a child process, on the pima set.
+ * (dist/engine/cli/main.js, `npm run build` first) in a child process, on the pima set.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -8,11 +8,11 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { sharedDataDir } from "./kit/shared-data.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { findSklearnPython, runSklearnExport } from "../bench/sklearn-python.js";
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engine", "cli.js");
-const PIMA = join(sharedDataDir(), "odds", "pima.csv");
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engine", "cli", "main.js");
+const PIMA = join(referenceDataDir(), "odds", "pima.csv");
 const dir = mkdtempSync(join(tmpdir(), "linewatch-iforest-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

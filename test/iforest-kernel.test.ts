@@ -10,15 +10,15 @@
  * a score by at least ~1e-4 at these sizes, so the tolerance cannot hide a wrong walk.
  */
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "./kit/kernel-harness.js";
-import { kernelScores, randomForest } from "./kit/iforest-harness.js";
-import { referenceC, referenceScores } from "./reference/iforest-reference.js";
-import { averagePathLength, buildModel, type IsolationForestModel } from "../operators/iforest-model.js";
-import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest-train.js";
-import { IforestScorer } from "../operators/iforest-scorer.js";
-import { IFOREST_ERR_ARGS, IFOREST_ERR_MODEL } from "../operators/iforest-layout.js";
-import { createSharedMemory, instantiateKernels } from "../engine/kernel-module.js";
-import { BatchRejectedError } from "../engine/errors.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { kernelScores, randomForest } from "../bench/kit/iforest-harness.js";
+import { referenceC, referenceScores } from "../kernels/reference/iforest-reference.js";
+import { averagePathLength, buildModel, type IsolationForestModel } from "../operators/iforest/model.js";
+import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest/training/train.js";
+import { IforestScorer } from "../operators/iforest/scorer.js";
+import { IFOREST_ERR_ARGS, IFOREST_ERR_MODEL } from "../operators/iforest/layout.js";
+import { createSharedMemory, instantiateKernels } from "../engine/core/kernel-module.js";
+import { BatchRejectedError } from "../engine/core/errors.js";
 
 const TOLERANCE = 1e-14;
 

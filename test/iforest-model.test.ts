@@ -3,14 +3,14 @@
  * trips, typed rejection of every kind of malformed model, the content hash, and determinism.
  */
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "./kit/kernel-harness.js";
-import { randomForest } from "./kit/iforest-harness.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { randomForest } from "../bench/kit/iforest-harness.js";
 import {
   buildModel, IFOREST_NODES_MAX, ModelError, modelFromJson, modelToJson, parseModel, type IsolationForestModel,
-} from "../operators/iforest-model.js";
-import { modelBytes, writeModel } from "../operators/iforest-layout.js";
-import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest-train.js";
-import { ConfigError, InputError } from "../engine/errors.js";
+} from "../operators/iforest/model.js";
+import { modelBytes, writeModel } from "../operators/iforest/layout.js";
+import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest/training/train.js";
+import { ConfigError, InputError } from "../engine/core/errors.js";
 
 function matrix(seed: number, rows = 500, columns = 4): FeatureMatrix {
   const rng = new SeededRandom(seed);

@@ -10,12 +10,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SeededRandom } from "./kit/kernel-harness.js";
-import { referenceScores } from "./reference/iforest-reference.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { referenceScores } from "../kernels/reference/iforest-reference.js";
 import { findSklearnPython, runSklearnExport } from "../bench/sklearn-python.js";
-import { importSklearnExport } from "../operators/iforest-sklearn.js";
-import { ModelError } from "../operators/iforest-model.js";
-import { scoreMatrix } from "../operators/iforest-scorer.js";
+import { importSklearnExport } from "../operators/iforest/training/sklearn.js";
+import { ModelError } from "../operators/iforest/model.js";
+import { scoreMatrix } from "../operators/iforest/scorer.js";
 
 const TOLERANCE = 1e-9;
 const sklearn = findSklearnPython();

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { allocateBatch, appendRecord, StreamEngine } from "../engine/mod.js";
-import { iforestAnalysis } from "../operators/iforest.js";
-import { trainIsolationForest } from "../operators/iforest-train.js";
-import { rollingAnalysis, ROLLING_FIELDS } from "../operators/rolling.js";
+import { allocateBatch, appendRecord, StreamEngine } from "../engine/core/mod.js";
+import { iforestAnalysis } from "../operators/iforest/iforest.js";
+import { trainIsolationForest } from "../operators/iforest/training/train.js";
+import { rollingAnalysis, ROLLING_FIELDS } from "../operators/rolling/rolling.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
-import { referenceScore } from "./reference/iforest-reference.js";
-import { SeededRandom } from "./kit/kernel-harness.js";
+import { referenceScore } from "../kernels/reference/iforest-reference.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
 
 /** A model of (value, mean, z) trained on in-control readings of one sensor. */
 function trainOn(seed: number) {

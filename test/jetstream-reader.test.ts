@@ -7,8 +7,8 @@
  */
 import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { OrderedPullReader } from "../connectors/jetstream-reader.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { OrderedPullReader } from "../connectors/nats/jetstream-reader.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
 const RECORDS = 60;
 

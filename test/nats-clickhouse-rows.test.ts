@@ -13,13 +13,13 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "nats";
-import { runNatsJob, DEFAULT_NATS_JOB } from "../engine/nats-job.js";
-import { Outputs } from "../engine/outputs.js";
-import { encodeFrame } from "../connectors/frame-codec.js";
-import { encodeJsonRecord, encodeMsgpackRecord } from "../connectors/codecs.js";
-import { rollingAnalysis } from "../operators/rolling.js";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { runNatsJob, DEFAULT_NATS_JOB } from "../engine/jobs/nats-job.js";
+import { Outputs } from "../engine/jobs/outputs.js";
+import { encodeFrame } from "../connectors/wire/frame-codec.js";
+import { encodeJsonRecord, encodeMsgpackRecord } from "../connectors/wire/codecs.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
 const T0 = 1_767_225_600_000;
 

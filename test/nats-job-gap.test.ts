@@ -11,10 +11,10 @@
 import { PassThrough } from "node:stream";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeMsgpackRecord } from "../connectors/codecs.js";
-import { DEFAULT_NATS_JOB, runNatsJob } from "../engine/nats-job.js";
-import { rollingAnalysis } from "../operators/rolling.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { encodeMsgpackRecord } from "../connectors/wire/codecs.js";
+import { DEFAULT_NATS_JOB, runNatsJob } from "../engine/jobs/nats-job.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { waitUntil } from "./kit/wait.js";
 
 const RECORDS = 100;

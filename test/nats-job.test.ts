@@ -5,15 +5,15 @@ import { join, resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "nats";
-import { runNatsJob, DEFAULT_NATS_JOB, checkpointName } from "../engine/nats-job.js";
-import { decodeCheckpoint } from "../engine/checkpoint.js";
-import { CheckpointStore } from "../connectors/checkpoint-store.js";
-import { publishSimulation, DEFAULT_NATS_PUBLISH } from "../connectors/nats-publisher.js";
-import { PlantSimulator, type SimulatorOptions } from "../connectors/simulator.js";
-import { rollingAnalysis } from "../operators/rolling.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { runNatsJob, DEFAULT_NATS_JOB, checkpointName } from "../engine/jobs/nats-job.js";
+import { decodeCheckpoint } from "../engine/core/checkpoint.js";
+import { CheckpointStore } from "../connectors/nats/checkpoint-store.js";
+import { publishSimulation, DEFAULT_NATS_PUBLISH } from "../connectors/sim/nats-publisher.js";
+import { PlantSimulator, type SimulatorOptions } from "../connectors/sim/plant-simulator.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
-const CLI = resolve("dist/engine/cli.js");
+const CLI = resolve("dist/engine/cli/main.js");
 const ALPHA = 0.3;
 const SIM: Partial<SimulatorOptions> = { seed: 5, machines: 6, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: 24_000 };
 

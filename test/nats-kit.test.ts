@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, StringCodec } from "nats";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
 const available = serverAvailable("nats-server");
 

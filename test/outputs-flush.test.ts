@@ -10,10 +10,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { Outputs } from "../engine/outputs.js";
-import { DEFAULT_CLICKHOUSE_FLUSH_INTERVAL_MS } from "../connectors/clickhouse-sink.js";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
-import { serverAvailable } from "./kit/servers.js";
+import { Outputs } from "../engine/jobs/outputs.js";
+import { DEFAULT_CLICKHOUSE_FLUSH_INTERVAL_MS } from "../connectors/clickhouse/sink.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable } from "../connectors/local/nats-server.js";
 
 describe.skipIf(!serverAvailable("clickhouse-server"))("Outputs.flush - ClickHouse rows sent without waiting for the sink's batch interval", () => {
   let ch: ClickHouseServer;

@@ -11,14 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { ClickHouseSink } from "../connectors/clickhouse-sink.js";
-import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/nats-publisher.js";
-import { PlantSimulator } from "../connectors/simulator.js";
-import { DEFAULT_NATS_JOB, runNatsJob } from "../engine/nats-job.js";
-import { Outputs } from "../engine/outputs.js";
-import { runJob } from "../engine/run-job.js";
-import { rollingAnalysis } from "../operators/rolling.js";
-import { serverAvailable, startNatsServer } from "./kit/servers.js";
+import { ClickHouseSink } from "../connectors/clickhouse/sink.js";
+import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/sim/nats-publisher.js";
+import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
+import { DEFAULT_NATS_JOB, runNatsJob } from "../engine/jobs/nats-job.js";
+import { Outputs } from "../engine/jobs/outputs.js";
+import { runJob } from "../engine/jobs/run-job.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { serverAvailable, startNatsServer } from "../connectors/local/nats-server.js";
 
 /** Answers every statement at once; holds each INSERT's answer until `release()`. */
 interface HeldClickHouse {

@@ -4,14 +4,14 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { runJob } from "../engine/run-job.js";
-import { Outputs } from "../engine/outputs.js";
-import { rollingAnalysis } from "../operators/rolling.js";
-import { DEFAULT_SPC_PARAMS } from "../operators/spc-layout.js";
-import { spcAnalysis } from "../operators/spc.js";
-import type { SpcAlertEvent } from "../operators/spc-alerts.js";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
-import { serverAvailable } from "./kit/servers.js";
+import { runJob } from "../engine/jobs/run-job.js";
+import { Outputs } from "../engine/jobs/outputs.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
+import { spcAnalysis } from "../operators/spc/spc.js";
+import type { SpcAlertEvent } from "../operators/spc/alerts.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable } from "../connectors/local/nats-server.js";
 
 describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse tables, WebSocket topics, HTTP API", () => {
   let ch: ClickHouseServer;

@@ -1,19 +1,19 @@
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readCmapss, type CmapssUnit } from "../connectors/cmapss.js";
-import { CmapssFleet, cmapssMachineId } from "../connectors/cmapss-source.js";
-import { Outputs } from "../engine/outputs.js";
-import { DEFAULT_PREDICTION_SERVICE, PredictionService, type MachinePrediction } from "../engine/prediction-service.js";
-import { runJob } from "../engine/run-job.js";
-import { FailureModel } from "../operators/failure-model.js";
-import { rollingAnalysis } from "../operators/rolling.js";
-import { rulFeatureRows } from "../operators/rul-features.js";
+import { readCmapss, type CmapssUnit } from "../connectors/files/cmapss.js";
+import { CmapssFleet, cmapssMachineId } from "../connectors/sim/cmapss-source.js";
+import { Outputs } from "../engine/jobs/outputs.js";
+import { DEFAULT_PREDICTION_SERVICE, PredictionService, type MachinePrediction } from "../engine/jobs/prediction-service.js";
+import { runJob } from "../engine/jobs/run-job.js";
+import { FailureModel } from "../operators/prediction/failure-model.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { rulFeatureRows } from "../operators/prediction/rul-features.js";
 import { LiveClient, type DataMessage } from "./kit/live-client.js";
 import { TEST_MODEL_WINDOW, testModelBytes } from "./kit/prediction-model.js";
-import { sharedDataDir } from "./kit/shared-data.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
 
-const UNITS = readCmapss(join(sharedDataDir(), "cmapss", "train_FD001.txt"));
+const UNITS = readCmapss(join(referenceDataDir(), "cmapss", "train_FD001.txt"));
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
 

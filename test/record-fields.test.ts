@@ -5,12 +5,12 @@
  */
 import { describe, expect, it } from "vitest";
 import { recordFields, type RecordAnalysis } from "../operators/analysis.js";
-import { iforestAnalysis } from "../operators/iforest.js";
-import { trainIsolationForest } from "../operators/iforest-train.js";
-import { ROLLING_OUT_FIELDS, rollingAnalysis } from "../operators/rolling.js";
-import { DEFAULT_SPC_PARAMS } from "../operators/spc-layout.js";
-import { spcAnalysis } from "../operators/spc.js";
-import { SeededRandom } from "./kit/kernel-harness.js";
+import { iforestAnalysis } from "../operators/iforest/iforest.js";
+import { trainIsolationForest } from "../operators/iforest/training/train.js";
+import { ROLLING_OUT_FIELDS, rollingAnalysis } from "../operators/rolling/rolling.js";
+import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
+import { spcAnalysis } from "../operators/spc/spc.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
 
 /** Doubles of every magnitude, with the values the text writes as null. */
 function statistic(r: SeededRandom): number {

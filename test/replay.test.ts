@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { ConfigError } from "../engine/errors.js";
-import { runReplay, type ReplayOptions, type ReplaySummary } from "../engine/replay.js";
-import { sharedDataDir } from "./kit/shared-data.js";
-import { rollingAnalysis, type RollingWindow } from "../operators/rolling.js";
+import { ConfigError } from "../engine/core/errors.js";
+import { runReplay, type ReplayOptions, type ReplaySummary } from "../engine/jobs/replay.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
+import { rollingAnalysis, type RollingWindow } from "../operators/rolling/rolling.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
 
-const NAB = join(sharedDataDir(), "nab");
+const NAB = join(referenceDataDir(), "nab");
 const TRAFFIC = join(NAB, "realTraffic", "speed_6005.csv");
 const TWEETS = join(NAB, "realTweets", "Twitter_volume_AAPL.csv");
 

@@ -32,16 +32,16 @@ import {
   outputRow,
   type RollingInput,
   type RollingKernelConfig,
-} from "./kit/kernel-harness.js";
-import { COL, RollingReference } from "./reference/rolling-reference.js";
-import { sharedDataDir } from "./kit/shared-data.js";
-import { rollingStateBytes as operatorStateBytes, type RollingWindow } from "../operators/rolling.js";
+} from "../bench/kit/kernel-harness.js";
+import { COL, RollingReference } from "../kernels/reference/rolling-reference.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
+import { rollingStateBytes as operatorStateBytes, type RollingWindow } from "../operators/rolling/rolling.js";
 
 const FIELD_NAMES = ["count", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z", "flags"];
 const EXACT_FIELDS: ReadonlySet<number> = new Set([COL.count, COL.min, COL.max, COL.flags]);
 /** Data-scale floor in units of the window's largest magnitude (see the header). */
 const SCALE_FLOOR = 256 * Number.EPSILON;
-const NAB_DIR = join(sharedDataDir(), "nab");
+const NAB_DIR = join(referenceDataDir(), "nab");
 
 function countWindow(records: number, alpha = 0.1): RollingKernelConfig {
   return { mode: 0, cap: records, span: 0, alpha, timeScale: 1 };

@@ -1,6 +1,6 @@
 /**
  * `linewatch predict train | eval | score` as a user runs them: the built CLI
- * (dist/engine/cli.js, `npm run build` first) in a child process, on C-MAPSS FD001.
+ * (dist/engine/cli/main.js, `npm run build` first) in a child process, on C-MAPSS FD001.
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -9,13 +9,13 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { Command } from "commander";
-import { ConfigError, InputError } from "../engine/errors.js";
-import { parseUnitList, predictCommand } from "../engine/commands/predict.js";
-import { readCmapss } from "../connectors/cmapss.js";
-import { sharedDataDir } from "./kit/shared-data.js";
+import { ConfigError, InputError } from "../engine/core/errors.js";
+import { parseUnitList, predictCommand } from "../engine/cli/predict.js";
+import { readCmapss } from "../connectors/files/cmapss.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engine", "cli.js");
-const TRAIN = join(sharedDataDir(), "cmapss", "train_FD001.txt");
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engine", "cli", "main.js");
+const TRAIN = join(referenceDataDir(), "cmapss", "train_FD001.txt");
 const dir = mkdtempSync(join(tmpdir(), "linewatch-predict-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -3,17 +3,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../engine/errors.js";
-import { runReplay } from "../engine/replay.js";
-import { readCmapss, type CmapssUnit } from "../connectors/cmapss.js";
-import { rollingAnalysis } from "../operators/rolling.js";
+import { ConfigError } from "../engine/core/errors.js";
+import { runReplay } from "../engine/jobs/replay.js";
+import { readCmapss, type CmapssUnit } from "../connectors/files/cmapss.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
 import {
   FD001_INFORMATIVE_SENSORS, informativeSensors, parseFeatureName, rulFeatureNames, rulFeatureRows, windowStatistics,
-} from "../operators/rul-features.js";
-import { sharedDataDir } from "./kit/shared-data.js";
+} from "../operators/prediction/rul-features.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
 
-const TRAIN = join(sharedDataDir(), "cmapss", "train_FD001.txt");
+const TRAIN = join(referenceDataDir(), "cmapss", "train_FD001.txt");
 
 let units: CmapssUnit[];
 beforeAll(() => {

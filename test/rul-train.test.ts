@@ -8,18 +8,18 @@
  */
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { ConfigError } from "../engine/errors.js";
-import { readCmapss, type CmapssUnit } from "../connectors/cmapss.js";
-import { encodeRulModel } from "../operators/onnx-export.js";
-import { FailureModel } from "../operators/failure-model.js";
+import { ConfigError } from "../engine/core/errors.js";
+import { readCmapss, type CmapssUnit } from "../connectors/files/cmapss.js";
+import { encodeRulModel } from "../operators/prediction/training/onnx-export.js";
+import { FailureModel } from "../operators/prediction/failure-model.js";
 import {
   buildRulDataset, DEFAULT_RUL_TRAIN_OPTIONS, evaluateRul, fitRidge, phm08Score, rmse, splitUnits, trainRulModel, type RulTrainOptions,
-} from "../operators/rul-train.js";
+} from "../operators/prediction/training/rul-train.js";
 import { compareRulModels, formatEvaluation, type RulComparison } from "../bench/rul-eval.js";
 import { findSklearnPython } from "../bench/sklearn-python.js";
-import { sharedDataDir } from "./kit/shared-data.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
 
-const TRAIN = join(sharedDataDir(), "cmapss", "train_FD001.txt");
+const TRAIN = join(referenceDataDir(), "cmapss", "train_FD001.txt");
 /** Fewer epochs than the CLI's 60 keep this file fast; the bounds below were measured at 30. */
 const OPTIONS: RulTrainOptions = { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 30, seed: 1 };
 

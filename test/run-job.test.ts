@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { runJob } from "../engine/run-job.js";
-import { rollingAnalysis } from "../operators/rolling.js";
+import { runJob } from "../engine/jobs/run-job.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
 
 describe("run job - simulator to scores file", () => {
   it("scores every simulated reading once, in per-key time order, and stops at the record limit", async () => {

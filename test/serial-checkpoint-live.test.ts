@@ -1,5 +1,5 @@
 /**
- * The serial job's checkpoints on real servers, through the CLI (dist/engine/cli.js: `npm run
+ * The serial job's checkpoints on real servers, through the CLI (dist/engine/cli/main.js: `npm run
  * build` first): `linewatch run --nats … --stream …` consumes serial events from JetStream, is
  * killed with SIGKILL part-way (no final save: only the interval checkpoint survives), and is
  * started again; then more events are published, among them a serial issued before the kill.
@@ -14,18 +14,18 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { connect, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeSerialRecord } from "../connectors/serial-codec.js";
-import { SerialSimulator, type SerialEvent } from "../connectors/serial-simulator.js";
-import { addRunSerialFlags, runSerialAnalysisFlags, type RunSerialFlags } from "../engine/commands/serial-run.js";
-import { addSerialFlags, serialAnalysisFromFlags } from "../engine/commands/serial-flags.js";
-import { serialCheckpointName } from "../engine/serial-sources.js";
-import { DEFAULT_SERIAL_PARAMS, SERIAL_COL as C } from "../operators/serial-layout.js";
-import { decodeSerialPayload } from "../operators/serial-payload.js";
-import { RISK_LEVELS, reasonsOf } from "../operators/serial-score.js";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
+import { encodeSerialRecord } from "../connectors/wire/serial-codec.js";
+import { SerialSimulator, type SerialEvent } from "../connectors/sim/serial-simulator.js";
+import { addRunSerialFlags, runSerialAnalysisFlags, type RunSerialFlags } from "../engine/cli/serial-run.js";
+import { addSerialFlags, serialAnalysisFromFlags } from "../engine/cli/serial-flags.js";
+import { serialCheckpointName } from "../engine/jobs/serial-sources.js";
+import { DEFAULT_SERIAL_PARAMS, SERIAL_COL as C } from "../operators/serial/layout.js";
+import { decodeSerialPayload } from "../operators/serial/payload.js";
+import { RISK_LEVELS, reasonsOf } from "../operators/serial/score.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { startCli, type CliProcess } from "./kit/cli.js";
-import { SerialInlinePipeline } from "./kit/serial-pipeline.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { SerialInlinePipeline } from "../bench/kit/serial-pipeline.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
 const SITE = "sck";
 const STREAM = "LWC";

@@ -5,13 +5,13 @@
  * damaged bytes — is a CheckpointError that says what is wrong.
  */
 import { describe, expect, it } from "vitest";
-import { SerialSimulator, type SerialEvent } from "../connectors/serial-simulator.js";
-import { CheckpointError } from "../engine/errors.js";
-import { SerialJob } from "../engine/serial-job.js";
-import { DEFAULT_SERIAL_PARAMS, SERIAL_COL as C } from "../operators/serial-layout.js";
-import { decodeSerialPayload } from "../operators/serial-payload.js";
-import { serialAnalysis, type SerialAnalysisOptions } from "../operators/serial.js";
-import { reasonsOf, RISK_LEVELS } from "../operators/serial-score.js";
+import { SerialSimulator, type SerialEvent } from "../connectors/sim/serial-simulator.js";
+import { CheckpointError } from "../engine/core/errors.js";
+import { SerialJob } from "../engine/jobs/serial-job.js";
+import { DEFAULT_SERIAL_PARAMS, SERIAL_COL as C } from "../operators/serial/layout.js";
+import { decodeSerialPayload } from "../operators/serial/payload.js";
+import { serialAnalysis, type SerialAnalysisOptions } from "../operators/serial/serial.js";
+import { reasonsOf, RISK_LEVELS } from "../operators/serial/score.js";
 
 const LEDGER = { filterCapacity: 20_000 };
 

@@ -5,8 +5,8 @@
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { describe, expect, it } from "vitest";
 import { DecodeError, EncodeError } from "../connectors/errors.js";
-import { decodeSerialRecord, encodeSerialRecord } from "../connectors/serial-codec.js";
-import { SerialSimulator } from "../connectors/serial-simulator.js";
+import { decodeSerialRecord, encodeSerialRecord } from "../connectors/wire/serial-codec.js";
+import { SerialSimulator } from "../connectors/sim/serial-simulator.js";
 
 const SUBJECT = "lw.site1.serial.M-001";
 const GOOD = { serial_number: "0Q8J1X2ZP4KD", gtin: "09506000134352", batch_number: "B001-00001", production_timestamp: Date.UTC(2026, 0, 5, 6), machine_id: "M-001", operator_id: "OP-001-A" };

@@ -17,17 +17,17 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "./kit/kernel-harness.js";
-import { SerialKernelHarness, type SerialKernelEvent } from "./kit/serial-harness.js";
-import { sharedDataDir } from "./kit/shared-data.js";
-import { SerialReference, mcvMinEntropy } from "./reference/serial-reference.js";
-import { createSharedMemory, instantiateKernels } from "../engine/kernel-module.js";
-import { AI82_CHARACTERS, gs1CheckDigitValid, isAi82, withCheckDigit } from "../operators/serial-gs1.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SerialKernelHarness, type SerialKernelEvent } from "../bench/kit/serial-harness.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
+import { SerialReference, mcvMinEntropy } from "../kernels/reference/serial-reference.js";
+import { createSharedMemory, instantiateKernels } from "../engine/core/kernel-module.js";
+import { AI82_CHARACTERS, gs1CheckDigitValid, isAi82, withCheckDigit } from "../operators/serial/gs1.js";
 import {
   DEFAULT_SERIAL_PARAMS, MARK_CONTROL, REASON, SERIAL_COL as C, SERIAL_KERNEL_FIELDS, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES,
   serialStateBytes, type SerialParams,
-} from "../operators/serial-layout.js";
-import { encodeSerialFields } from "../operators/serial-payload.js";
+} from "../operators/serial/layout.js";
+import { encodeSerialFields } from "../operators/serial/payload.js";
 
 const GTIN = withCheckDigit("0950600013435");
 const ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
@@ -39,7 +39,7 @@ interface Vector {
 }
 
 function vectors(): Vector[] {
-  const text = readFileSync(join(sharedDataDir(), "gs1", "gs1_check_digit_vectors.csv"), "utf8").trim().split("\n").slice(1);
+  const text = readFileSync(join(referenceDataDir(), "gs1", "gs1_check_digit_vectors.csv"), "utf8").trim().split("\n").slice(1);
   return text.map((line) => {
     const m = /^("([^"]*)"|[^,]*),([^,]+),([01]),/.exec(line);
     if (m === null) throw new Error(`unreadable vector line: ${line}`);

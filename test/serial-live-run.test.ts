@@ -1,6 +1,6 @@
 /**
  * `linewatch run --nats … --stream …` with its serial job, end to end through the CLI
- * (dist/engine/cli.js: `npm run build` first): `linewatch simulate-serials --nats --jetstream`
+ * (dist/engine/cli/main.js: `npm run build` first): `linewatch simulate-serials --nats --jetstream`
  * publishes simulated serial events (with attacks), the run consumes them from JetStream, writes
  * ClickHouse and serves the API; what it wrote is what `linewatch replay --analysis serial` says
  * of the same events, every event is acknowledged, and the quarantine file lists the same serials.
@@ -11,10 +11,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startClickHouseServer, type ClickHouseServer } from "./kit/clickhouse-server.js";
-import { serverAvailable, startNatsServer, type NatsServer } from "./kit/servers.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
-const CLI = resolve("dist/engine/cli.js");
+const CLI = resolve("dist/engine/cli/main.js");
 const SITE = "s9";
 const SIM = ["--seed", "21", "--records", "6000", "--attack-every", "700", "--batch-serials", "1000"];
 const haveServers = serverAvailable("nats-server") && serverAvailable("clickhouse-server");

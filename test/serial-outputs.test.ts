@@ -8,10 +8,10 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { SerialOutputs } from "../engine/serial-outputs.js";
-import { REASON, SERIAL_COL as C, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES } from "../operators/serial-layout.js";
-import { encodeSerialFields } from "../operators/serial-payload.js";
-import { QuarantineList, type QuarantineEvent } from "../operators/serial-quarantine.js";
+import { SerialOutputs } from "../engine/jobs/serial-outputs.js";
+import { REASON, SERIAL_COL as C, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES } from "../operators/serial/layout.js";
+import { encodeSerialFields } from "../operators/serial/payload.js";
+import { QuarantineList, type QuarantineEvent } from "../operators/serial/quarantine.js";
 
 const GTIN = "09506000134352";
 

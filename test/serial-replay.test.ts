@@ -2,7 +2,7 @@
  * `linewatch replay --analysis serial` and the serial commands: the replay contract (members,
  * types, verdicts per event, input order, on the worker pool), the quarantine file and its CLI,
  * `linewatch serial report`, `linewatch entropy` and `linewatch simulate-serials`
- * (dist/engine/cli.js in a child process: `npm run build` first).
+ * (dist/engine/cli/main.js in a child process: `npm run build` first).
  */
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
@@ -11,18 +11,18 @@ import { dirname, join, resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { SerialSimulator, formatSerialEventCsv, formatSerialEventNdjson, SERIAL_EVENT_FIELDS } from "../connectors/serial-simulator.js";
-import { ConfigError } from "../engine/errors.js";
-import { runReplay } from "../engine/replay.js";
-import { StreamEngine } from "../engine/stream-engine.js";
-import { mcvEstimate, mcvOfSymbols, NIST_TOOL_Z } from "../operators/mcv-estimate.js";
-import { withCheckDigit } from "../operators/serial-gs1.js";
-import { DEFAULT_SERIAL_PARAMS } from "../operators/serial-layout.js";
-import { serialAnalysis, serialKernel, type SerialAnalysisOptions } from "../operators/serial.js";
+import { SerialSimulator, formatSerialEventCsv, formatSerialEventNdjson, SERIAL_EVENT_FIELDS } from "../connectors/sim/serial-simulator.js";
+import { ConfigError } from "../engine/core/errors.js";
+import { runReplay } from "../engine/jobs/replay.js";
+import { StreamEngine } from "../engine/core/stream-engine.js";
+import { mcvEstimate, mcvOfSymbols, NIST_TOOL_Z } from "../operators/serial/mcv-estimate.js";
+import { withCheckDigit } from "../operators/serial/gs1.js";
+import { DEFAULT_SERIAL_PARAMS } from "../operators/serial/layout.js";
+import { serialAnalysis, serialKernel, type SerialAnalysisOptions } from "../operators/serial/serial.js";
 
 type Line = Record<string, unknown>;
 const dir = mkdtempSync(join(tmpdir(), "lw-serial-replay-"));
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engine", "cli.js");
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engine", "cli", "main.js");
 const G = withCheckDigit("0950600013435");
 
 const CONTRACT = [

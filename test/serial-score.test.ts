@@ -7,15 +7,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { InputError } from "../engine/errors.js";
-import { SplitBlockBloomFilter, blockedFalsePositiveRate, loadForRate } from "../operators/bloom-filter.js";
-import { REASON, REASONS } from "../operators/serial-layout.js";
-import { SerialLedger } from "../operators/serial-ledger.js";
-import { SerialSet } from "../operators/serial-set.js";
-import { QuarantineList } from "../operators/serial-quarantine.js";
+import { InputError } from "../engine/core/errors.js";
+import { SplitBlockBloomFilter, blockedFalsePositiveRate, loadForRate } from "../operators/serial/bloom-filter.js";
+import { REASON, REASONS } from "../operators/serial/layout.js";
+import { SerialLedger } from "../operators/serial/ledger.js";
+import { SerialSet } from "../operators/serial/exact-set.js";
+import { QuarantineList } from "../operators/serial/quarantine.js";
 import {
   REASON_WEIGHT, RISK_THRESHOLDS, anomalyScore, anomalyTypesOf, confidenceLevel, riskLevel,
-} from "../operators/serial-score.js";
+} from "../operators/serial/score.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lw-serial-"));
 

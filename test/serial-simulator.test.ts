@@ -4,12 +4,12 @@
  * rates measured are printed (the figures the README quotes).
  */
 import { describe, expect, it } from "vitest";
-import { ATTACK_EVENTS, SERIAL_ATTACKS, SerialSimulator, type SerialEvent } from "../connectors/serial-simulator.js";
-import { SerialEventRow, SerialInlinePipeline } from "./kit/serial-pipeline.js";
-import { gtinValid, isAi82 } from "../operators/serial-gs1.js";
-import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, REASON, SERIAL_COL as C, SERIAL_PAYLOAD_BYTES, TYPE_MASK, type AnomalyType } from "../operators/serial-layout.js";
-import { reasonsOf } from "../operators/serial-score.js";
-import { serialAnalysis } from "../operators/serial.js";
+import { ATTACK_EVENTS, SERIAL_ATTACKS, SerialSimulator, type SerialEvent } from "../connectors/sim/serial-simulator.js";
+import { SerialEventRow, SerialInlinePipeline } from "../bench/kit/serial-pipeline.js";
+import { gtinValid, isAi82 } from "../operators/serial/gs1.js";
+import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, REASON, SERIAL_COL as C, SERIAL_PAYLOAD_BYTES, TYPE_MASK, type AnomalyType } from "../operators/serial/layout.js";
+import { reasonsOf } from "../operators/serial/score.js";
+import { serialAnalysis } from "../operators/serial/serial.js";
 
 function generate(n: number, options: ConstructorParameters<typeof SerialSimulator>[0]): { sim: SerialSimulator; events: SerialEvent[] } {
   const sim = new SerialSimulator(options);

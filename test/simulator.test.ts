@@ -10,7 +10,7 @@ import {
   SENSOR_RECORD_FIELDS,
   createRecordWriter,
   type RecordFormat,
-} from '../connectors/record-writers.js';
+} from '../connectors/files/record-writers.js';
 import {
   FAULT_KINDS,
   OPERATING_MODES,
@@ -25,10 +25,10 @@ import {
   type FaultLabel,
   type SensorType,
   type SimulatorOptions,
-} from '../connectors/simulator.js';
-import { allocateBatch } from '../engine/batch.js';
-import { simulateCommand } from '../engine/commands/simulate.js';
-import { DurationParseError, parseDuration } from '../engine/duration.js';
+} from '../connectors/sim/plant-simulator.js';
+import { allocateBatch } from '../engine/core/batch.js';
+import { simulateCommand } from '../engine/cli/simulate.js';
+import { DurationParseError, parseDuration } from '../engine/core/duration.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

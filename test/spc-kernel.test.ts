@@ -19,11 +19,11 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { SeededRandom } from "./kit/kernel-harness.js";
-import { SpcKernelHarness, type SpcInput } from "./kit/spc-harness.js";
-import { sharedDataDir } from "./kit/shared-data.js";
-import { SpcReference, baselineLimits } from "./reference/spc-reference.js";
-import { ConfigError } from "../engine/errors.js";
+import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SpcKernelHarness, type SpcInput } from "../bench/kit/spc-harness.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
+import { SpcReference, baselineLimits } from "../kernels/reference/spc-reference.js";
+import { ConfigError } from "../engine/core/errors.js";
 import {
   DEFAULT_SPC_PARAMS,
   NELSON_RULES,
@@ -40,10 +40,10 @@ import {
   validateSpcRebaseline,
   zigzagNumber,
   type SpcParams,
-} from "../operators/spc-layout.js";
+} from "../operators/spc/layout.js";
 
 const C = SPC_COL;
-const NAB_DIR = join(sharedDataDir(), "nab");
+const NAB_DIR = join(referenceDataDir(), "nab");
 
 /** Default parameters without a baseline: the tests set limits themselves. */
 function params(over: Partial<SpcParams> = {}): SpcParams {

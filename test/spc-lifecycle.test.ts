@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { allocateBatch, appendRecord, ConfigError, StreamEngine } from "../engine/mod.js";
-import { parseLimitsChanges } from "../engine/commands/run.js";
-import { ruleReports } from "../engine/commands/rules.js";
-import { DEFAULT_SPC_PARAMS, SPC_COL, WE_RULES } from "../operators/spc-layout.js";
-import { applySpcLimitsChange, spcKernel } from "../operators/spc.js";
+import { allocateBatch, appendRecord, ConfigError, StreamEngine } from "../engine/core/mod.js";
+import { parseLimitsChanges } from "../engine/cli/run.js";
+import { ruleReports } from "../engine/cli/rules.js";
+import { DEFAULT_SPC_PARAMS, SPC_COL, WE_RULES } from "../operators/spc/layout.js";
+import { applySpcLimitsChange, spcKernel } from "../operators/spc/spc.js";
 
 describe("spc limits lifecycle - changes while running", () => {
   it("replaces and re-baselines a key's limits between records, bumping limits_version, keeping the history", async () => {

@@ -1,10 +1,10 @@
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
-import { runJob } from "../engine/run-job.js";
-import { PlantSimulator, type FaultKind, type FaultLabel, type SimulatorOptions } from "../connectors/simulator.js";
+import { runJob } from "../engine/jobs/run-job.js";
+import { PlantSimulator, type FaultKind, type FaultLabel, type SimulatorOptions } from "../connectors/sim/plant-simulator.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
-import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc-layout.js";
-import { spcAnalysis } from "../operators/spc.js";
+import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc/layout.js";
+import { spcAnalysis } from "../operators/spc/spc.js";
 
 /**
  * The plant simulator's injected faults, run through SPC as `linewatch run` runs it (one chart

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { TopicError } from "../connectors/errors.js";
-import { startLiveServer, type LiveServer, type LiveServerOptions } from "../connectors/live-server.js";
-import { machineTopic, TopicGrant } from "../connectors/topics.js";
-import { CLOSE_SLOW_SUBSCRIBER } from "../connectors/ws-server.js";
+import { startLiveServer, type LiveServer, type LiveServerOptions } from "../connectors/live/live-server.js";
+import { machineTopic, TopicGrant } from "../connectors/live/topics.js";
+import { CLOSE_SLOW_SUBSCRIBER } from "../connectors/live/ws-server.js";
 import { LiveClient, UpgradeRefused, isData, turn } from "./kit/live-client.js";
 
 const READER = "reader-token-0123456789";

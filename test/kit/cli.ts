@@ -1,11 +1,11 @@
 /**
- * The built CLI (`dist/engine/cli.js`) as a user runs it: a child process of this Node, with its
+ * The built CLI (`dist/engine/cli/main.js`) as a user runs it: a child process of this Node, with its
  * stdout and stderr kept (the last 64 KiB) for a failed test's message.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
 
-export const CLI = resolve("dist/engine/cli.js");
+export const CLI = resolve("dist/engine/cli/main.js");
 
 export interface CliProcess {
   child: ChildProcess;

@@ -2,8 +2,8 @@
  * Rows and read-backs for the ClickHouse tests: seeded readings with a unique `seq`, and the
  * table's rows read back (FINAL) in the shape they were written.
  */
-import type { SensorDataRow } from "../../connectors/clickhouse-schema.js";
-import type { ClickHouseServer } from "./clickhouse-server.js";
+import type { SensorDataRow } from "../../connectors/clickhouse/schema.js";
+import type { ClickHouseServer } from "../../connectors/local/clickhouse-server.js";
 
 /** 2023-11-14 22:13:20 UTC; `count` rows 7 ms apart stay in one month for count ≤ 300 M. */
 export const BASE_MS = 1_700_000_000_000;

@@ -7,7 +7,7 @@
  * `linewatch simulate --nats --jetstream` sets it.
  */
 import { connect, headers, type NatsConnection, type PubAck } from "nats";
-import { encodeMsgpackRecord, type SensorReadingInput } from "../../connectors/codecs.js";
+import { encodeMsgpackRecord, type SensorReadingInput } from "../../connectors/wire/codecs.js";
 
 export interface PublishRecordsOptions {
   url: string;

@@ -6,9 +6,9 @@
  * service feeds it what the engine computed and reports what it answers, not its accuracy
  * (test/rul-train.test.ts does that).
  */
-import type { CmapssUnit } from "../../connectors/cmapss.js";
-import { encodeRulModel } from "../../operators/onnx-export.js";
-import { DEFAULT_RUL_TRAIN_OPTIONS, trainRulModel } from "../../operators/rul-train.js";
+import type { CmapssUnit } from "../../connectors/files/cmapss.js";
+import { encodeRulModel } from "../../operators/prediction/training/onnx-export.js";
+import { DEFAULT_RUL_TRAIN_OPTIONS, trainRulModel } from "../../operators/prediction/training/rul-train.js";
 
 export const TEST_MODEL_WINDOW = DEFAULT_RUL_TRAIN_OPTIONS.window;
 

@@ -1,0 +1,220 @@
+/**
+ * The benchmark command line (`npm run bench`, `node dist/bench/main.js [e2e] …`): flags → {@link runKernelBench} (rolling suite) and
+ * {@link runSpcBench} (SPC suite, after the rolling one in the same process), reports on stdout,
+ * progress on stderr. Targets are informational; only a checksum mismatch (the variants did not
+ * compute the same statistics) ends with exit code 1. `node dist/bench/main.js e2e` (also `npm run bench:e2e`):
+ * the whole path, NATS to ClickHouse and WebSocket ({@link runPipelineBench}); only a loss (ClickHouse
+ * holding fewer or more score rows than records scored) or a failed setting ends with exit code 1.
+ */
+import { pathToFileURL } from "node:url";
+import { Command, CommanderError, Option } from "commander";
+import {
+  DEFAULT_BENCH_BATCH_RECORDS, DEFAULT_BENCH_KEYS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_VALUES, DEFAULT_BENCH_WINDOW,
+  formatKernelBenchReport, runKernelBench, SMOKE_BENCH_KEYS, SMOKE_BENCH_VALUES, SWEEP_BATCH_RECORDS, SWEEP_WORKERS,
+} from "./kernel-bench.js";
+import { formatSpcBenchReport, runSpcBench, SPC_REFERENCE_SLICE_KEYS, SPC_REFERENCE_SLICE_VALUES } from "./spc-bench.js";
+import {
+  DEFAULT_PIPELINE_SEED, formatPipelineReport, PIPELINE_BATCHES, PIPELINE_WORKERS, pipelineFailures, runPipelineBench, TARGET_P99_MS,
+} from "./pipeline-bench.js";
+import { integerOption } from "../engine/cli/options.js";
+
+interface BenchFlags {
+  keys?: number;
+  values?: number;
+  window: number;
+  batchRecords?: number;
+  seed: number;
+  smoke?: boolean;
+  sweep?: boolean;
+  json?: boolean;
+  suite: BenchSuite;
+}
+
+export const BENCH_SUITES = ["rolling", "spc", "all"] as const;
+export type BenchSuite = (typeof BENCH_SUITES)[number];
+
+const HELP_AFTER = `
+Suites (--suite, default all: rolling, then SPC, in one process).
+
+rolling — from one seeded data set (keys × values, interleaved across keys, random walk + noise):
+  - samples/s of the rolling kernel (all statistics) on the main thread and on the worker pool with
+    0, 1 and 2 workers, inputs pre-staged in shared memory (the kernel + pool ceiling);
+  - samples/s of the stream engine end to end (StreamEngine.push, 2 workers);
+  - samples/s of a TypeScript port of the same incremental algorithm, and of the from-scratch test
+    reference on a slice (100 keys × 2000 values);
+  - a memory-bandwidth ceiling: a WASM SIMD sum over the 100 bytes per sample the kernel moves;
+  - ratios side by side, a checksum per variant (WASM and the TS port must agree, else MISMATCH),
+    state bytes per key, and the targets (≥ 100 M samples/s with 2 workers, ≥ 5× the TypeScript
+    reference, ≤ 1 KiB state per key at W = 64) as met / not met;
+  - unless --no-sweep: batch size (${SWEEP_BATCH_RECORDS.join(", ")}) × workers (${SWEEP_WORKERS.join(", ")}) and the best setting.
+
+spc — from one seeded data set (in-control noise with injected shifts, drifts and variance changes;
+baseline 100 per key, sigma by moving range):
+  - samples/s of the SPC kernel alone on the main thread and on the pool with 0, 1 and 2 workers;
+  - samples/s of rolling (--window) + SPC together, one task per group buffer calling both kernels,
+    on the main thread and on the pool with 1 and 2 workers, against the target of 80 M samples/s
+    with 2 workers; and through the stream engine (kernels [rolling, spc], 2 workers);
+  - samples/s of the TypeScript SPC reference and of the TypeScript rolling port + that reference on
+    a slice (${SPC_REFERENCE_SLICE_KEYS} keys × ${SPC_REFERENCE_SLICE_VALUES} values);
+  - ratios, a checksum per variant (Σ cusum_pos + Σ zone + rule firings), the WASM rows against
+    the reference on the slice (else MISMATCH), rule firing counts and state bytes per key.
+
+The rolling suite takes one to three minutes on 2 cores, the SPC suite about one; --smoke takes seconds.
+Exit code: 0, or 1 when the checksums disagree. Targets never fail the run.
+
+Examples:
+  npm run bench --
+  npm run bench -- --smoke
+  npm run bench -- --suite spc
+  npm run bench -- --keys 200 --values 50000 --window 256 --no-sweep --json > bench.json`;
+
+export function benchCommand(): Command {
+  return new Command("bench")
+    .description("benchmark the kernels (rolling statistics, SPC): WASM on the worker pool vs TypeScript vs memory bandwidth")
+    .addOption(new Option("--suite <name>", "which benchmark: rolling, spc, or all (rolling, then SPC)").choices(BENCH_SUITES).default("all"))
+    .option("--keys <n>", `distinct keys (default ${DEFAULT_BENCH_KEYS}; --smoke ${SMOKE_BENCH_KEYS})`, integerOption("--keys", 1, 1 << 20))
+    .option("--values <n>", `values per key (default ${DEFAULT_BENCH_VALUES}; --smoke ${SMOKE_BENCH_VALUES})`, integerOption("--values", 1, 1 << 30))
+    .option("--window <W>", "count window: the last W values of each key (the SPC suite's rolling analysis too)", integerOption("--window", 1, 65_535), DEFAULT_BENCH_WINDOW)
+    .option("--batch-records <n>", `records per kernel task for the headline figures (default ${DEFAULT_BENCH_BATCH_RECORDS}; --smoke 1024)`,
+      integerOption("--batch-records", 1, 1 << 20))
+    .option("--seed <n>", "seed of the generated data", integerOption("--seed", 0, 0xffffffff), DEFAULT_BENCH_SEED)
+    .option("--smoke", "tiny sizes and short timings (no sweep unless --sweep): a check that the benchmark runs")
+    .option("--sweep", "run the rolling suite's batch size × worker count sweep (default, except with --smoke)")
+    .option("--no-sweep", "skip the sweep")
+    .option("--json", "print the report as JSON instead of text")
+    .addHelpText("after", HELP_AFTER)
+    .addCommand(e2eCommand())
+    .action(async (flags: BenchFlags) => {
+      const progress = (suite: string) => (line: string): void => {
+        process.stderr.write(`bench ${suite}: ${line}\n`);
+      };
+      const mismatches: string[] = [];
+      const json: Record<string, unknown> = {};
+      if (flags.suite === "rolling" || flags.suite === "all") {
+        const report = await runKernelBench({
+          keys: flags.keys,
+          values: flags.values,
+          window: flags.window,
+          batchRecords: flags.batchRecords,
+          seed: flags.seed,
+          smoke: flags.smoke === true,
+          sweep: flags.sweep,
+          progress: progress("rolling"),
+        });
+        if (flags.json === true) json.rolling = report;
+        else process.stdout.write(`${formatKernelBenchReport(report)}\n`);
+        if (!report.checksums.agree) mismatches.push(`rolling: ${report.checksums.mismatches.join("; ")}`);
+      }
+      if (flags.suite === "spc" || flags.suite === "all") {
+        if (flags.suite === "all" && flags.json !== true) process.stdout.write("\n");
+        const report = await runSpcBench({
+          keys: flags.keys,
+          values: flags.values,
+          window: flags.window,
+          batchRecords: flags.batchRecords,
+          seed: flags.seed,
+          smoke: flags.smoke === true,
+          progress: progress("spc"),
+        });
+        if (flags.json === true) json.spc = report;
+        else process.stdout.write(`${formatSpcBenchReport(report)}\n`);
+        if (!report.checksums.agree) mismatches.push(`spc: ${report.checksums.mismatches.join("; ")}`);
+      }
+      // One suite: its report as before; both: {"rolling": …, "spc": …}.
+      if (flags.json === true) {
+        const body = flags.suite === "all" ? json : json[flags.suite];
+        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+      }
+      if (mismatches.length > 0) {
+        process.stderr.write(`bench: MISMATCH — checksums disagree: ${mismatches.join(" | ")}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+interface E2eFlags {
+  seed: number;
+  smoke?: boolean;
+  batches?: number[];
+  workers?: number[];
+  clickhouse: boolean;
+  inFlight?: number;
+  machines?: number;
+  rawMs?: number;
+  maxMs?: number;
+  latencyMs?: number;
+  json?: boolean;
+}
+
+const E2E_HELP_AFTER = `
+The whole path on a throw-away nats-server and clickhouse-server (free loopback ports, temporary
+directories): plant simulator → core NATS → runNatsJob (rolling W = 64 + SPC + iforest, the forest
+trained at start from seeded simulator features, not timed) → Outputs → ClickHouse (ml_sensor_data,
+ml_scores) and the live server → a WebSocket subscriber (the ws package, in a worker thread).
+Without clickhouse-server installed it says so loudly and runs without it (ClickHouse columns —).
+
+For each batch size × workers: raw nats.js records/s (same publisher and messages, counting
+subscriber), the engine's sustained maximum (credit-paced publisher, only scored records counted,
+shed reported), the ratio, records scored and the score rows in ClickHouse (count() FINAL), the
+sink's mean batch latency, then publish → WebSocket latency p50/p99/max at half of that maximum
+(open loop), split at the engine's thread (→scored, →ws), and records lost. Then the best setting
+by rate and by p99, and the targets (p99 ≤ ${TARGET_P99_MS} ms at half load; ≥ 70 % of raw nats.js) as
+met / not met, seed and load average.
+
+A default run takes about 6 minutes on 2 cores; --smoke (one setting, short phases) under a minute.
+Exit code: 1 when ClickHouse does not hold one score row per record scored, or a setting failed;
+times never fail the run.
+
+Examples:
+  npm run bench -- e2e
+  npm run bench -- e2e --smoke
+  npm run bench -- e2e --batches 4096 --workers 2 --latency-ms 30000
+  npm run bench -- e2e --no-clickhouse --json > e2e.json`;
+
+function e2eCommand(): Command {
+  const list = (flag: string, min: number, max: number) => (text: string): number[] => text.split(",").map((t) => integerOption(flag, min, max)(t.trim()));
+  return new Command("e2e")
+    .description("benchmark the whole path: NATS → engine (rolling + SPC + iforest) → ClickHouse + WebSocket, over batch size × workers")
+    .option("--smoke", "one setting (batch 1024, 1 worker), short phases: a check that the benchmark runs")
+    .option("--seed <n>", "simulator seed", integerOption("--seed", 0, 0xffffffff), DEFAULT_PIPELINE_SEED)
+    .option("--batches <list>", `records per kernel task to sweep (default ${PIPELINE_BATCHES.join(",")}; --smoke 1024)`, list("--batches", 1, 1 << 20))
+    .option("--workers <list>", `worker counts to sweep (default ${PIPELINE_WORKERS.join(",")}; --smoke 1)`, list("--workers", 0, 64))
+    .option("--no-clickhouse", "leave ClickHouse out of the path even when clickhouse-server is installed")
+    .option("--in-flight <n>", "credit of the paced publisher: records published and not yet scored (default 65536)", integerOption("--in-flight", 1, 1 << 20))
+    .option("--machines <n>", "simulated machines, 6 sensors each (default 8)", integerOption("--machines", 1, 1000))
+    .option("--raw-ms <ms>", "raw nats.js phase per setting (default 4000; smoke 1500)", integerOption("--raw-ms", 300, 600_000))
+    .option("--max-ms <ms>", "sustained-maximum phase per setting (default 12000; smoke 3000)", integerOption("--max-ms", 300, 600_000))
+    .option("--latency-ms <ms>", "latency phase per setting (default 12000; smoke 3000)", integerOption("--latency-ms", 1000, 600_000))
+    .option("--json", "print the report as JSON instead of text")
+    .addHelpText("after", E2E_HELP_AFTER)
+    .action(async (flags: E2eFlags, command: Command) => {
+      // The root program does not use positional options, so commander hands `bench e2e --smoke`
+      // (and --seed, --json) to `bench`'s own option of that name: take those back.
+      const parent = command.parent;
+      if (parent?.getOptionValueSource("smoke") === "cli") flags.smoke = true;
+      if (parent?.getOptionValueSource("json") === "cli") flags.json = true;
+      if (parent?.getOptionValueSource("seed") === "cli") flags.seed = parent.opts<{ seed: number }>().seed;
+      const report = await runPipelineBench({
+        seed: flags.seed, smoke: flags.smoke === true, batches: flags.batches, workers: flags.workers, clickhouse: flags.clickhouse,
+        inFlight: flags.inFlight, machines: flags.machines, rawMs: flags.rawMs, maxMs: flags.maxMs, latencyMs: flags.latencyMs,
+        progress: (line) => process.stderr.write(`bench e2e: ${line}\n`),
+      });
+      process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatPipelineReport(report)}\n`);
+      const failures = pipelineFailures(report);
+      if (failures.length > 0) {
+        process.stderr.write(`bench e2e: FAILED — ${failures.join(" | ")}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+async function main(): Promise<void> {
+  try {
+    await benchCommand().parseAsync(process.argv);
+  } catch (error) {
+    if (error instanceof CommanderError) process.exit(error.exitCode);
+    throw error;
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) void main();

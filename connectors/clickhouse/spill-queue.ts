@@ -1,0 +1,179 @@
+/**
+ * A bounded first-in-first-out queue of batches on local disk: where the ClickHouse sink puts
+ * batches while ClickHouse is away, so that an upstream source may acknowledge them.
+ *
+ * Goals
+ * - Durable when `append` resolves: the file's bytes and its name are on disk (fsync of the file,
+ *   rename, fsync of the directory), so a crash right after leaves the batch readable at start.
+ * - Order kept across restarts: files are named `<sequence, 16 digits>.<table>.ndjson`, and the
+ *   sequence continues from the highest one found at open.
+ * - Bounded: `bytesMax` over all files; an append that would pass it is refused with
+ *   SpillFullError, and nothing is written.
+ * - A file appears whole or not at all: it is written as `*.tmp` and renamed; `*.tmp` files found
+ *   at open are the remains of a crash during an append (never acknowledged) and are removed.
+ *   A file that cannot be read back is renamed `*.damaged` and left for a person ({@link setAside}).
+ * Non-goals: concurrency between processes (one sink owns a directory); checksums against a
+ * disk that corrupts fsync'd data.
+ *
+ * A file is the batch's JSONEachRow lines, each ending in "\n" — what the insert sends.
+ */
+import { mkdirSync, readdirSync, statSync, unlinkSync } from "node:fs";
+import { open, readFile, rename, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { ConfigError } from "../../engine/core/errors.js";
+import { SpillFileError, SpillFullError } from "../errors.js";
+import { unpackRows, type PackedRows } from "./row-buffer.js";
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------
+
+export interface SpillEntry {
+  /** Position in the queue; increases with every append, across restarts. */
+  sequence: number;
+  table: string;
+  /** Rows (lines) in the file; -1 for a file found at open until it is read. */
+  rows: number;
+  bytes: number;
+  path: string;
+}
+
+export class SpillQueue {
+  private readonly entries: SpillEntry[] = [];
+  private totalBytes = 0;
+  private nextSequence: number;
+  /** Appends run one after the other so files become visible in sequence order. */
+  private tail: Promise<unknown> = Promise.resolve();
+
+  /** Opens (creating it if needed) the queue in `dir`, picking up the files a previous run left. */
+  constructor(readonly dir: string, readonly bytesMax: number) {
+    if (!Number.isSafeInteger(bytesMax) || bytesMax < 1) throw new ConfigError("spillBytesMax", `must be a positive integer, got ${bytesMax}`);
+    mkdirSync(dir, { recursive: true });
+    let highest = 0;
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (name.endsWith(".tmp")) {
+        unlinkSync(path);
+        continue;
+      }
+      const m = FILE_NAME.exec(name);
+      if (m === null) continue;
+      const sequence = Number(m[1]);
+      const bytes = statSync(path).size;
+      this.entries.push({ sequence, table: m[2], rows: -1, bytes, path });
+      this.totalBytes += bytes;
+      highest = Math.max(highest, sequence);
+    }
+    this.nextSequence = highest + 1;
+  }
+
+  /** Files waiting. */
+  get length(): number {
+    return this.entries.length;
+  }
+
+  /** Bytes of all files waiting. */
+  get bytes(): number {
+    return this.totalBytes;
+  }
+
+  /** Whether a batch of `bytes` would fit now. */
+  fits(bytes: number): boolean {
+    return this.totalBytes + bytes <= this.bytesMax;
+  }
+
+  /** The oldest entry, or undefined when the queue is empty. */
+  peek(): SpillEntry | undefined {
+    return this.entries[0];
+  }
+
+  /**
+   * Writes a batch as the newest entry; resolves when it is durable. Rejects with SpillFullError
+   * (writing nothing) when it would pass `bytesMax`.
+   */
+  append(table: string, body: Buffer, rows: number): Promise<SpillEntry> {
+    if (!TABLE_TOKEN.test(table)) throw new ConfigError("table", `not usable in a spill file name: ${JSON.stringify(table)}`);
+    // Reserve the bytes and the sequence now, so later appends see them and order is fixed.
+    if (this.totalBytes + body.length > this.bytesMax) return Promise.reject(new SpillFullError(this.totalBytes, this.bytesMax, body.length));
+    this.totalBytes += body.length;
+    const sequence = this.nextSequence++;
+    const path = join(this.dir, `${String(sequence).padStart(16, "0")}.${table}.ndjson`);
+    const entry: SpillEntry = { sequence, table, rows, bytes: body.length, path };
+    const done = this.tail.then(async () => {
+      try {
+        await writeDurably(path, body);
+      } catch (error) {
+        this.totalBytes -= body.length;
+        throw error;
+      }
+      this.entries.push(entry);
+      return entry;
+    });
+    this.tail = done.catch(() => undefined);
+    return done;
+  }
+
+  /** The rows of an entry. */
+  async read(entry: SpillEntry): Promise<PackedRows> {
+    let data: Buffer;
+    try {
+      data = await readFile(entry.path);
+    } catch (error) {
+      throw new SpillFileError(entry.path, "cannot be read", { cause: error });
+    }
+    const rows = unpackRows(data);
+    if (rows === null) throw new SpillFileError(entry.path, "does not end with a newline (not written by this queue)");
+    entry.rows = rows.starts.length - 1;
+    return rows;
+  }
+
+  /** Removes the oldest entry (after its rows reached ClickHouse or the dead-letter output). */
+  async shift(entry: SpillEntry): Promise<void> {
+    if (this.entries[0] !== entry) throw new Error(`spill entry ${entry.sequence} is not the oldest`);
+    await unlink(entry.path);
+    this.entries.shift();
+    this.totalBytes -= entry.bytes;
+  }
+
+  /**
+   * Moves the oldest entry out of the queue without deleting it (renamed `*.damaged`, for a
+   * person to look at) when it cannot be read. Returns the new path.
+   */
+  async setAside(entry: SpillEntry): Promise<string> {
+    if (this.entries[0] !== entry) throw new Error(`spill entry ${entry.sequence} is not the oldest`);
+    const path = `${entry.path}.damaged`;
+    await rename(entry.path, path);
+    this.entries.shift();
+    this.totalBytes -= entry.bytes;
+    return path;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------------------------
+
+const FILE_NAME = /^(\d{16})\.([A-Za-z0-9_]+)\.ndjson$/;
+const TABLE_TOKEN = /^[A-Za-z0-9_]+$/;
+
+async function writeDurably(path: string, body: Buffer): Promise<void> {
+  const tmp = `${path}.tmp`;
+  const handle = await open(tmp, "w");
+  try {
+    await handle.writeFile(body);
+    await handle.sync();
+  } catch (error) {
+    await handle.close();
+    await unlink(tmp).catch(() => undefined);
+    throw error;
+  }
+  await handle.close();
+  await rename(tmp, path);
+  // fsync of the directory makes the rename itself durable (POSIX leaves that to the directory).
+  const dir = await open(dirname(path), "r");
+  try {
+    await dir.sync();
+  } finally {
+    await dir.close();
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Where the project's reference data lives: `data/` in the repository (LINEWATCH_DATA_DIR
+ * overrides it). A missing directory is an error, not a skip: the tests that read it assert
+ * agreement on real data and must not pass vacuously.
+ */
+import { existsSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export function referenceDataDir(): string {
+  const fromEnv = process.env.LINEWATCH_DATA_DIR;
+  if (fromEnv !== undefined && fromEnv !== "") {
+    if (existsSync(join(fromEnv, "README.md"))) return fromEnv;
+    throw new Error(`LINEWATCH_DATA_DIR=${fromEnv} holds no reference data (no README.md)`);
+  }
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "data", "README.md"))) return join(dir, "data");
+    const up = dirname(dir);
+    if (up === dir) break;
+    dir = up;
+  }
+  throw new Error(`reference data not found: no data/README.md above ${fileURLToPath(import.meta.url)}`);
+}

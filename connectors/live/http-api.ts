@@ -1,0 +1,483 @@
+/**
+ * The HTTP side of the live server: health, metrics and the token-authenticated API.
+ *
+ * | method, path                                     | scope             | reply (200 unless said)                                   |
+ * | ------------------------------------------------ | ----------------- | --------------------------------------------------------- |
+ * | GET  /healthz                                    | none              | {status, uptime_s, uws: {native, implementation}, ws: {…}, providers: {…}, …status} |
+ * | GET  /metrics                                    | none, or `metrics:read` with `metricsAuth: "token"` | Prometheus text 0.0.4 |
+ * | GET  /                                           | none              | {service, endpoints, topics} (no secrets)                  |
+ * | GET  /api/ml/maintenance/health/{machine_id}/    | maintenance:read  | EquipmentHealth                                           |
+ * | GET  /api/ml/maintenance/predictions/?machine_id=&limit= | maintenance:read | {count, results: MaintenancePrediction[]} (limit 1–1000, default 100) |
+ * | POST /api/ml/maintenance/predict/{machine_id}/   | maintenance:write | MaintenancePrediction; body: optional JSON object; 409 `features_incomplete` (with `missing_features`) while the machine lacks a sensor the model reads |
+ * | GET  /api/alerts                                 | alerts:read       | {count, results: alert[]} (open alerts)                   |
+ * | GET  /api/quarantine                             | quarantine:read   | {count, results: entry[]}                                 |
+ * | POST /api/quarantine/{serial}/release            | quarantine:write  | {serial_number, released: entry[]}; body {gtin?, note?}   |
+ * | GET  /api/spc/limits/{key}                       | spc:read          | the key's limits                                          |
+ * | POST /api/spc/limits/{key}/rebaseline            | spc:write         | 202, the key's state; body {records?: integer ≥ 2}        |
+ * | PUT or POST /api/spc/limits/{key}                | spc:write         | the key's limits; body {cl: number, sigma: number > 0}    |
+ *
+ * Trailing slashes are optional on every path; `{key}` and `{serial}` are URL-decoded.
+ * Errors are JSON `{ "error": "<code>", "message": "…" }`:
+ * 400 `bad_request` (body or query unusable), 401 `unauthorized` (no token, or not a known one;
+ * with WWW-Authenticate), 403 `forbidden` (the token lacks the route's scope), 404 `not_found`
+ * (no such route, or the provider does not know the machine / key / serial) or `not_configured`
+ * (this run has no provider for the route), 405 `method_not_allowed` (with Allow), 413
+ * `body_too_large` (over `httpBodyBytesMax`), 429 `rate_limited` (the token's bucket is empty;
+ * with Retry-After), 500 `provider_failed`, 503 `busy` (over `httpInFlightMax`) or
+ * `provider_timeout` (over `httpProviderTimeoutMs`). A provider may throw ApiRequestError to
+ * answer with its own status and code, or ApiReplyError to add fields to the error JSON (e.g.
+ * 409 `features_incomplete` of POST /predict names the missing features).
+ */
+import { ApiRequestError } from "../errors.js";
+import type { AccessControl, ApiScope } from "./access.js";
+import { presentedToken } from "./access.js";
+import type { AccessCounters } from "./ws-server.js";
+import { statusLine, writeError, writeJson, writeRateLimited, writeReply, writeUnauthorized } from "./http-reply.js";
+import { LATENCY_SECONDS_BUCKETS, METRIC, PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.js";
+import type { HttpRequest, HttpResponse, TemplatedApp } from "./uws.js";
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** An ApiRequestError whose reply carries more than `error` and `message`: `{error, message, ...fields}`. */
+export class ApiReplyError extends ApiRequestError {
+  constructor(status: number, code: string, message: string, readonly fields: Readonly<Record<string, unknown>>) {
+    super(status, code, message);
+  }
+}
+
+export type RiskLevel = "low" | "medium" | "high" | "critical";
+
+/** One machine's health, as in `ml_equipment_health`. Providers may add fields. */
+export interface EquipmentHealth {
+  machine_id: string;
+  /** 0–100, 100 = healthy. */
+  health_score: number;
+  risk_level: RiskLevel;
+  /** When the score was computed (ISO-8601). */
+  updated_at: string;
+  /** The sensor features behind the score, by name. */
+  features?: Readonly<Record<string, number>>;
+}
+
+/** One model prediction, as in `ml_maintenance_predictions`. Providers may add fields. */
+export interface MaintenancePrediction {
+  machine_id: string;
+  /** 0–1. */
+  failure_probability: number;
+  /** Hours until the predicted failure; null when the model gives none. */
+  time_to_failure_hours: number | null;
+  risk_level: RiskLevel;
+  predicted_at: string;
+  model_version?: string;
+}
+
+export interface PredictionQuery {
+  machineId?: string;
+  /** 1–1000. */
+  limit: number;
+}
+
+export interface HealthProvider {
+  /** The machine's latest health, or null when the machine is unknown (404). */
+  health(machineId: string): MaybePromise<EquipmentHealth | null>;
+}
+
+export interface PredictionProvider {
+  /** Latest predictions, newest first, at most `query.limit`. */
+  predictions(query: PredictionQuery): MaybePromise<readonly MaintenancePrediction[]>;
+  /** Predicts now from the machine's current features (`request`: the POSTed JSON object, `{}` when empty); null when unknown. */
+  predict(machineId: string, request: Readonly<Record<string, unknown>>): MaybePromise<MaintenancePrediction | null>;
+}
+
+export interface AlertsProvider {
+  /** The alerts open now (e.g. SpcAlertEvent objects with state "open"). */
+  openAlerts(): MaybePromise<readonly object[]>;
+}
+
+export interface QuarantineProvider {
+  /** The quarantine list (e.g. QuarantineEntry objects). */
+  list(): MaybePromise<readonly object[]>;
+  /** Releases the serial's entries (of `gtin` when given); returns them, empty when none (404). */
+  release(serial: string, request: { gtin?: string; note?: string }): MaybePromise<readonly object[]>;
+}
+
+export interface SpcLimitsProvider {
+  /** The key's limits and state (e.g. {key, cl, sigma, ucl, lcl, limits_version}), or null when unknown. */
+  limits(key: string): MaybePromise<object | null>;
+  /** Starts a new baseline over the next `records` records (provider's default when undefined); null when unknown. */
+  rebaseline(key: string, records: number | undefined): MaybePromise<object | null>;
+  /** Sets fixed limits; null when the key is unknown. */
+  setLimits(key: string, limits: { cl: number; sigma: number }): MaybePromise<object | null>;
+}
+
+/** What the run wiring supplies; a missing provider makes its routes answer 404 `not_configured`. */
+export interface ApiProviders {
+  health?: HealthProvider;
+  predictions?: PredictionProvider;
+  alerts?: AlertsProvider;
+  quarantine?: QuarantineProvider;
+  spcLimits?: SpcLimitsProvider;
+  /** Extra fields for /healthz (engine state, source connected…); `status` there becomes its `status` when given. */
+  status?: () => Readonly<Record<string, unknown>>;
+}
+
+export interface HttpApiOptions {
+  /** Largest request body; larger ones get 413. */
+  httpBodyBytesMax: number;
+  /** Requests waiting on providers at once; more get 503. */
+  httpInFlightMax: number;
+  /** A provider call that takes longer is answered 503 `provider_timeout`. */
+  httpProviderTimeoutMs: number;
+  /** `none`: /metrics is open (the usual for a scraper inside the plant network); `token`: it needs `metrics:read`. */
+  metricsAuth: "none" | "token";
+}
+
+export const DEFAULT_HTTP_API_OPTIONS: Readonly<HttpApiOptions> = Object.freeze({
+  httpBodyBytesMax: 64 * 1024,
+  httpInFlightMax: 64,
+  httpProviderTimeoutMs: 10_000,
+  metricsAuth: "none",
+});
+
+export const PREDICTIONS_LIMIT_MAX = 1000;
+export const PREDICTIONS_LIMIT_DEFAULT = 100;
+
+/** What /healthz reports about the server itself. */
+export interface ServerFacts {
+  uwsNative: boolean;
+  uwsImplementation: string;
+  wsStats(): { connections: number; subscriptions: number; topics: number };
+  topics: readonly string[];
+}
+
+interface RouteContext {
+  params: string[];
+  query: URLSearchParams;
+  body: unknown;
+}
+
+interface Route {
+  /** Label for metrics (bounded: the pattern, not the path). */
+  name: string;
+  methods: readonly string[];
+  re: RegExp;
+  /** undefined: no token needed. */
+  scope?: ApiScope;
+  provider?: keyof ApiProviders;
+  body?: boolean;
+  handle(c: RouteContext): MaybePromise<{ status: number; value: unknown }>;
+}
+
+/** Registers the routes on `app` (call before `listen`). */
+export class HttpApi {
+  private inFlight = 0;
+  private readonly startedMs = performance.now();
+  private readonly routes: Route[];
+  private readonly requests;
+  private readonly duration;
+
+  constructor(
+    app: TemplatedApp,
+    private readonly access: AccessControl,
+    private readonly providers: ApiProviders,
+    private readonly metrics: MetricsRegistry,
+    private readonly o: HttpApiOptions,
+    private readonly facts: ServerFacts,
+    private readonly accessCounters: AccessCounters,
+    private readonly log: (line: string) => void,
+  ) {
+    this.requests = metrics.counter({ name: METRIC.httpRequests, help: "HTTP requests, by route and status.", labelNames: ["route", "status"] });
+    this.duration = metrics.histogram({ name: METRIC.httpDuration, help: "HTTP request time until the reply, by route.", labelNames: ["route"], buckets: LATENCY_SECONDS_BUCKETS });
+    this.routes = this.buildRoutes();
+    app.any("/*", (res, req) => this.onRequest(res, req));
+  }
+
+  private buildRoutes(): Route[] {
+    const p = this.providers;
+    const list = <T>(results: readonly T[]) => ({ count: results.length, results });
+    const found = (what: string) => (value: object | null) => {
+      if (value === null) throw new ApiRequestError(404, "not_found", `no ${what}`);
+      return value;
+    };
+    return [
+      { name: "/healthz", methods: ["get"], re: /^\/healthz\/?$/, handle: () => ({ status: 200, value: this.healthz() }) },
+      { name: "/", methods: ["get"], re: /^\/$/, handle: () => ({ status: 200, value: this.index() }) },
+      {
+        name: "/api/ml/maintenance/health/{machine_id}/", methods: ["get"], re: /^\/api\/ml\/maintenance\/health\/([^/]+)\/?$/, scope: "maintenance:read", provider: "health",
+        handle: async ({ params: [id] }) => ({ status: 200, value: found(`health for machine ${JSON.stringify(id)}`)(await p.health!.health(id)) }),
+      },
+      {
+        name: "/api/ml/maintenance/predictions/", methods: ["get"], re: /^\/api\/ml\/maintenance\/predictions\/?$/, scope: "maintenance:read", provider: "predictions",
+        handle: async ({ query }) => ({ status: 200, value: list(await p.predictions!.predictions(predictionQuery(query))) }),
+      },
+      {
+        name: "/api/ml/maintenance/predict/{machine_id}/", methods: ["post"], re: /^\/api\/ml\/maintenance\/predict\/([^/]+)\/?$/, scope: "maintenance:write", provider: "predictions", body: true,
+        handle: async ({ params: [id], body }) => ({ status: 200, value: found(`machine ${JSON.stringify(id)}`)(await p.predictions!.predict(id, objectBody(body))) }),
+      },
+      {
+        name: "/api/alerts", methods: ["get"], re: /^\/api\/alerts\/?$/, scope: "alerts:read", provider: "alerts",
+        handle: async () => ({ status: 200, value: list(await p.alerts!.openAlerts()) }),
+      },
+      {
+        name: "/api/quarantine", methods: ["get"], re: /^\/api\/quarantine\/?$/, scope: "quarantine:read", provider: "quarantine",
+        handle: async () => ({ status: 200, value: list(await p.quarantine!.list()) }),
+      },
+      {
+        name: "/api/quarantine/{serial}/release", methods: ["post"], re: /^\/api\/quarantine\/([^/]+)\/release\/?$/, scope: "quarantine:write", provider: "quarantine", body: true,
+        handle: async ({ params: [serial], query, body }) => {
+          const b = objectBody(body);
+          const gtin = optionalString(b.gtin ?? (query.get("gtin") ?? undefined), "gtin");
+          const note = optionalString(b.note, "note");
+          const released = await p.quarantine!.release(serial, { ...(gtin === undefined ? {} : { gtin }), ...(note === undefined ? {} : { note }) });
+          if (released.length === 0) throw new ApiRequestError(404, "not_found", `serial ${JSON.stringify(serial)}${gtin === undefined ? "" : ` of GTIN ${gtin}`} is not in quarantine`);
+          return { status: 200, value: { serial_number: serial, released } };
+        },
+      },
+      {
+        name: "/api/spc/limits/{key}/rebaseline", methods: ["post"], re: /^\/api\/spc\/limits\/([^/]+)\/rebaseline\/?$/, scope: "spc:write", provider: "spcLimits", body: true,
+        handle: async ({ params: [key], body }) => {
+          const records = objectBody(body).records;
+          if (records !== undefined && !(Number.isInteger(records) && (records as number) >= 2)) throw new ApiRequestError(400, "bad_request", "records must be an integer ≥ 2");
+          return { status: 202, value: found(`SPC key ${JSON.stringify(key)}`)(await p.spcLimits!.rebaseline(key, records as number | undefined)) };
+        },
+      },
+      {
+        name: "/api/spc/limits/{key}", methods: ["get", "put", "post"], re: /^\/api\/spc\/limits\/([^/]+)\/?$/, scope: "spc:read", provider: "spcLimits", body: true,
+        handle: async ({ params: [key] }) => ({ status: 200, value: found(`SPC key ${JSON.stringify(key)}`)(await p.spcLimits!.limits(key)) }),
+      },
+    ];
+  }
+
+  private onRequest(res: HttpResponse, req: HttpRequest): void {
+    const t0 = performance.now();
+    const method = req.getMethod();
+    const path = req.getUrl();
+    const queryText = req.getQuery() ?? "";
+    const authorization = req.getHeader("authorization");
+    const contentLength = req.getHeader("content-length");
+    let routeName = "unmatched";
+    const reply = (status: number, write: () => void): void => {
+      write();
+      this.requests.labels({ route: routeName, status }).inc();
+      this.duration.labels({ route: routeName }).observe((performance.now() - t0) / 1000);
+    };
+
+    if (path === "/metrics") {
+      routeName = "/metrics";
+      if (method !== "get") return reply(405, () => writeError(res, 405, "method_not_allowed", "use GET", {}, [["allow", "GET"]]));
+      if (this.o.metricsAuth === "token") {
+        const denied = this.authorize(res, presentedToken(authorization, new URLSearchParams(queryText).get("token") ?? ""), "metrics:read");
+        if (denied !== 0) return reply(denied, () => {});
+      }
+      // Count this scrape before rendering, so the reply includes it.
+      this.requests.labels({ route: routeName, status: 200 }).inc();
+      writeReply(res, 200, PROMETHEUS_CONTENT_TYPE, this.metrics.render());
+      this.duration.labels({ route: routeName }).observe((performance.now() - t0) / 1000);
+      return;
+    }
+
+    let route: Route | undefined;
+    let params: string[] | null = null;
+    for (const r of this.routes) {
+      params = matchPath(r.re, path);
+      if (params !== null) {
+        route = r;
+        break;
+      }
+    }
+    if (route === undefined || params === null) return reply(404, () => writeError(res, 404, "not_found", `no route ${method.toUpperCase()} ${path.slice(0, 200)}`));
+    routeName = route.name;
+    if (!route.methods.includes(method)) {
+      const allow = route.methods.map((m) => m.toUpperCase()).join(", ");
+      return reply(405, () => writeError(res, 405, "method_not_allowed", `use ${allow}`, {}, [["allow", allow]]));
+    }
+    // PUT/POST on /api/spc/limits/{key} sets limits: it needs spc:write, not spc:read.
+    const setsLimits = route.name === "/api/spc/limits/{key}" && method !== "get";
+    const scope = setsLimits ? "spc:write" : route.scope;
+    const query = new URLSearchParams(queryText);
+    if (scope !== undefined) {
+      const denied = this.authorize(res, presentedToken(authorization, query.get("token") ?? ""), scope);
+      if (denied !== 0) return reply(denied, () => {});
+    }
+    const provider = route.provider;
+    if (provider !== undefined && this.providers[provider] === undefined) {
+      return reply(404, () => writeError(res, 404, "not_configured", `this server has no ${providerName(provider)}: ${route.name} is not available in this run`));
+    }
+    if (this.inFlight >= this.o.httpInFlightMax) {
+      return reply(503, () => writeError(res, 503, "busy", `httpInFlightMax (${this.o.httpInFlightMax}) requests are being answered; retry`, {}, [["retry-after", "1"]]));
+    }
+    const wantsBody = route.body === true && method !== "get";
+    const declared = contentLength === "" ? 0 : Number(contentLength);
+    if (wantsBody && declared > this.o.httpBodyBytesMax) return reply(413, () => this.writeTooLarge(res));
+
+    const captured = params;
+    const handle = setsLimits ? (c: RouteContext) => this.setLimits(c) : (c: RouteContext) => route.handle(c);
+    let aborted = false;
+    let providerCalled = false;
+    let released = false;
+    // The in-flight slot is held while the body is read and while the provider works; an upload
+    // aborted before the provider was called gives it back at once.
+    const release = (): void => {
+      if (!released) {
+        released = true;
+        this.inFlight--;
+      }
+    };
+    res.onAborted(() => {
+      aborted = true;
+      if (!providerCalled) release();
+    });
+    this.inFlight++;
+    const finish = (status: number, write: () => void): void => {
+      release();
+      if (aborted) return;
+      res.cork(() => reply(status, write));
+    };
+    const run = (body: unknown): void => {
+      providerCalled = true;
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new ApiRequestError(503, "provider_timeout", `the provider did not answer within httpProviderTimeoutMs (${this.o.httpProviderTimeoutMs} ms)`)), this.o.httpProviderTimeoutMs);
+      });
+      Promise.race([Promise.resolve().then(() => handle({ params: captured, query, body })), timeout])
+        .then(({ status, value }) => finish(status, () => writeJson(res, status, value)))
+        .catch((e: unknown) => {
+          if (e instanceof ApiRequestError) return finish(e.status, () => writeError(res, e.status, e.code, e.detail, e instanceof ApiReplyError ? e.fields : {}));
+          this.log(`http: ${method.toUpperCase()} ${route.name} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+          finish(500, () => writeError(res, 500, "provider_failed", e instanceof Error ? e.message : String(e)));
+        })
+        .finally(() => clearTimeout(timer));
+    };
+    if (!wantsBody) return run(undefined);
+    readBody(res, this.o.httpBodyBytesMax, (outcome) => {
+      if (outcome === "too_large") return finish(413, () => this.writeTooLarge(res));
+      let body: unknown;
+      try {
+        body = outcome.length === 0 ? undefined : JSON.parse(outcome.toString("utf8"));
+      } catch {
+        return finish(400, () => writeError(res, 400, "bad_request", "the body is not JSON"));
+      }
+      run(body);
+    });
+  }
+
+  /** 0 when the token may use `scope`; else writes 401/403/429 and returns the status. */
+  private authorize(res: HttpResponse, token: string, scope: ApiScope): number {
+    if (token === "") {
+      this.accessCounters.authFailure("http", "missing");
+      writeUnauthorized(res, true);
+      return 401;
+    }
+    const grant = this.access.lookup(token);
+    if (grant === undefined) {
+      this.accessCounters.authFailure("http", "invalid");
+      writeUnauthorized(res, false);
+      return 401;
+    }
+    const wait = grant.bucket.take();
+    if (wait > 0) {
+      this.accessCounters.rateLimited("http");
+      writeRateLimited(res, wait);
+      return 429;
+    }
+    if (!grant.allows(scope)) {
+      this.accessCounters.authFailure("http", "forbidden");
+      writeError(res, 403, "forbidden", `token ${grant.name} lacks the scope ${scope}`, { scope });
+      return 403;
+    }
+    return 0;
+  }
+
+  private async setLimits({ params: [key], body }: RouteContext): Promise<{ status: number; value: unknown }> {
+    const b = objectBody(body);
+    if (!(typeof b.cl === "number" && Number.isFinite(b.cl) && typeof b.sigma === "number" && Number.isFinite(b.sigma) && b.sigma > 0)) {
+      throw new ApiRequestError(400, "bad_request", "body must be {\"cl\": <finite number>, \"sigma\": <number > 0>}");
+    }
+    const value = await this.providers.spcLimits!.setLimits(key, { cl: b.cl, sigma: b.sigma });
+    if (value === null) throw new ApiRequestError(404, "not_found", `no SPC key ${JSON.stringify(key)}`);
+    return { status: 200, value };
+  }
+
+  private writeTooLarge(res: HttpResponse): void {
+    // Close the connection: the rest of the body is not read.
+    res.writeStatus(statusLine(413)).writeHeader("content-type", "application/json; charset=utf-8");
+    res.end(`${JSON.stringify({ error: "body_too_large", message: `request bodies are limited to httpBodyBytesMax (${this.o.httpBodyBytesMax} bytes)` })}\n`, true);
+  }
+
+  private healthz(): Record<string, unknown> {
+    const extra = this.providers.status?.() ?? {};
+    const ws = this.facts.wsStats();
+    return {
+      status: "ok",
+      uptime_s: Math.round((performance.now() - this.startedMs) / 100) / 10,
+      uws: { native: this.facts.uwsNative, implementation: this.facts.uwsImplementation },
+      ws: { connections: ws.connections, subscriptions: ws.subscriptions, topics: ws.topics },
+      providers: Object.fromEntries((["health", "predictions", "alerts", "quarantine", "spcLimits"] as const).map((k) => [k, this.providers[k] !== undefined])),
+      ...extra,
+    };
+  }
+
+  private index(): Record<string, unknown> {
+    return {
+      service: "linewatch",
+      endpoints: ["GET /healthz", "GET /metrics", "GET /ws (WebSocket)", ...this.routes.filter((r) => r.scope !== undefined).flatMap((r) => r.methods.map((m) => `${m.toUpperCase()} ${r.name}`))],
+      topics: this.facts.topics,
+    };
+  }
+}
+
+/** The path's captured parameters (URL-decoded), or null when it does not match. */
+function matchPath(re: RegExp, path: string): string[] | null {
+  const m = re.exec(path);
+  if (m === null) return null;
+  try {
+    return m.slice(1).map((p) => decodeURIComponent(p));
+  } catch {
+    return null;
+  }
+}
+
+/** Reads the whole body, at most `max` bytes; uWS hands chunks that must be copied at once. */
+function readBody(res: HttpResponse, max: number, done: (outcome: Buffer | "too_large") => void): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  let over = false;
+  res.onData((chunk, isLast) => {
+    if (over) return;
+    size += chunk.byteLength;
+    if (size > max) {
+      over = true;
+      return done("too_large");
+    }
+    chunks.push(Buffer.from(chunk.slice(0)));
+    if (isLast) done(Buffer.concat(chunks, size));
+  });
+}
+
+function predictionQuery(q: URLSearchParams): PredictionQuery {
+  const limitText = q.get("limit");
+  const limit = limitText === null ? PREDICTIONS_LIMIT_DEFAULT : Number(limitText);
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= PREDICTIONS_LIMIT_MAX)) throw new ApiRequestError(400, "bad_request", `limit must be an integer in 1..${PREDICTIONS_LIMIT_MAX}`);
+  const machineId = q.get("machine_id");
+  return machineId === null || machineId === "" ? { limit } : { machineId, limit };
+}
+
+function objectBody(body: unknown): Readonly<Record<string, unknown>> {
+  if (body === undefined) return {};
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiRequestError(400, "bad_request", "the body must be a JSON object");
+  return body as Record<string, unknown>;
+}
+
+function optionalString(v: unknown, field: string): string | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== "string" || v.length === 0 || v.length > 200) throw new ApiRequestError(400, "bad_request", `${field} must be a non-empty string of at most 200 characters`);
+  return v;
+}
+
+function providerName(key: keyof ApiProviders): string {
+  const names: Record<keyof ApiProviders, string> = {
+    health: "HealthProvider", predictions: "PredictionProvider", alerts: "AlertsProvider", quarantine: "QuarantineProvider", spcLimits: "SpcLimitsProvider", status: "status provider",
+  };
+  return names[key];
+}
+

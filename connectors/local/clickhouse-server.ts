@@ -1,0 +1,151 @@
+/**
+ * A throw-away `clickhouse-server` for integration tests: generated config.xml and users.xml in
+ * a temporary directory (data, tmp, user files, format schemas and logs all inside it), HTTP and
+ * native ports free on 127.0.0.1, ready when `GET /ping` answers "Ok.", stopped with SIGTERM and
+ * removed afterwards. The equivalent of servers.ts's nats-server; `serverAvailable` there says
+ * (loudly) when the binary is missing.
+ *
+ * The configuration is the smallest that 18.16 (Debian) and current servers both start with:
+ * `<yandex>` as the root element (current servers still accept it), one `<listen_host>`
+ * 127.0.0.1 (no ::1: containers without IPv6), small caches (the defaults reserve GBs).
+ */
+import { terminate } from "./child-process.js";
+import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "./clickhouse-config.js";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "./nats-server.js";
+
+export interface ClickHouseServer {
+  /** HTTP interface, e.g. `http://127.0.0.1:43123`. */
+  url: string;
+  httpPort: number;
+  tcpPort: number;
+  dir: string;
+  /** Runs one statement over HTTP (with settings as URL parameters); resolves with the body, rejects with the server's text. */
+  query(sql: string, settings?: Record<string, string | number>): Promise<string>;
+  /** Stops the server (SIGTERM, then SIGKILL after 15 s); data stays. */
+  stop(): Promise<void>;
+  /** Starts it again on the same ports and data (after stop). */
+  start(): Promise<void>;
+  /** Stops and starts it again, keeping its data. */
+  restart(): Promise<void>;
+  /**
+   * An outage: stops it (SIGTERM), keeps it stopped for `ms`, runs `beforeStart` (to look at
+   * the clients while it is away), starts it again on the same ports and data. Resolves with
+   * how long it was away, from stopped to answering /ping again.
+   */
+  outage(ms: number, beforeStart?: () => void | Promise<void>): Promise<number>;
+  /** Stops it and removes its directory. */
+  dispose(): Promise<void>;
+  /** The last lines of its log files (for a failed test's message). */
+  logTail(): string;
+}
+
+export async function startClickHouseServer(): Promise<ClickHouseServer> {
+  const dir = mkdtempSync(join(tmpdir(), "lw-clickhouse-"));
+  const httpPort = await freePort();
+  let tcpPort = await freePort();
+  while (tcpPort === httpPort) tcpPort = await freePort();
+  for (const sub of ["data", "tmp", "user_files", "format_schemas", "log"]) mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(join(dir, "config.xml"), clickhouseConfigXml(dir, httpPort, tcpPort));
+  writeFileSync(join(dir, "users.xml"), CLICKHOUSE_USERS_XML);
+  const url = `http://127.0.0.1:${httpPort}`;
+  let child: ChildProcess | null = null;
+  let output = "";
+
+  const logTail = (): string => {
+    const read = (f: string) => {
+      try {
+        return readFileSync(join(dir, "log", f), "utf8").split("\n").slice(-30).join("\n");
+      } catch {
+        return "";
+      }
+    };
+    return `--- stdout/stderr\n${output}\n--- clickhouse-server.err.log\n${read("clickhouse-server.err.log")}`;
+  };
+
+  const start = async (): Promise<void> => {
+    const proc = spawn("clickhouse-server", [`--config-file=${join(dir, "config.xml")}`], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
+    proc.stdout?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+    proc.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+    child = proc;
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`clickhouse-server exited with code ${proc.exitCode} before answering\n${logTail()}`);
+      if ((await ping(httpPort)) === "Ok.\n") return;
+      if (Date.now() > deadline) throw new Error(`clickhouse-server did not answer /ping on ${httpPort} within 30 s\n${logTail()}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+
+  const stop = async (): Promise<void> => {
+    const proc = child;
+    if (proc === null) return;
+    await terminate(proc, 15_000);
+    child = null;
+  };
+
+  await start();
+  return {
+    url,
+    httpPort,
+    tcpPort,
+    dir,
+    query: (sql, settings) => httpQuery(httpPort, sql, settings),
+    stop,
+    start,
+    restart: async () => {
+      await stop();
+      await start();
+    },
+    outage: async (ms, beforeStart) => {
+      await stop();
+      const stoppedAt = Date.now();
+      await new Promise((r) => setTimeout(r, ms));
+      await beforeStart?.();
+      await start();
+      return Date.now() - stoppedAt;
+    },
+    dispose: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    logTail,
+  };
+}
+
+
+function ping(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/ping", method: "GET", timeout: 1000, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve(res.statusCode === 200 ? body : null));
+      res.on("error", () => resolve(null));
+    });
+    req.on("error", () => resolve(null));
+    req.on("timeout", () => req.destroy());
+    req.end();
+  });
+}
+
+function httpQuery(port: number, sql: string, settings: Record<string, string | number> = {}): Promise<string> {
+  const path = `/?${new URLSearchParams(Object.entries(settings).map(([k, v]): [string, string] => [k, String(v)])).toString()}`;
+  return new Promise((resolve, reject) => {
+    // A connection per statement: a kept-alive one may be closed by the server (or its restart)
+    // just as the next statement goes out ("socket hang up").
+    const req = request({ host: "127.0.0.1", port, path, method: "POST", agent: false, headers: { "Content-Type": "text/plain" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(body))));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(sql);
+  });
+}

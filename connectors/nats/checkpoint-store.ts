@@ -1,0 +1,102 @@
+/**
+ * Checkpoints in a JetStream key-value bucket. NATS limits a message (default 1 MiB) and a
+ * partition's state can be larger, so a checkpoint is stored as chunks `<name>.g<gen>.c<i>`
+ * followed by a manifest `<name>` (generation, chunk count, byte length, SHA-256, the covered
+ * position). Chunks of a new generation never overwrite the ones the current manifest names, and
+ * the manifest is written last, so a crash in the middle of a save leaves the previous checkpoint
+ * whole; the previous generation's chunks are purged only after the new manifest is in place.
+ */
+import { createHash } from "node:crypto";
+import type { KV, NatsConnection } from "nats";
+import { CheckpointError } from "../../engine/core/errors.js";
+
+export const DEFAULT_CHECKPOINT_CHUNK_BYTES = 512 * 1024;
+/** A manifest naming more bytes than this is refused on load (bounded decoded length). */
+export const CHECKPOINT_BYTES_MAX = 1 << 30;
+/** Reads of a checkpoint that a concurrent save keeps replacing, before the error stands. */
+const LOAD_ATTEMPTS = 5;
+
+interface Manifest {
+  generation: number;
+  chunks: number;
+  bytes: number;
+  sha256: string;
+  position: number;
+  savedAt: string;
+}
+
+export class CheckpointStore {
+  private constructor(private readonly kv: KV, private readonly chunkBytes: number) {}
+
+  /** Opens (creating if missing) the bucket. Key names allow [-/_=.a-zA-Z0-9]. */
+  static async open(nc: NatsConnection, bucket: string, chunkBytes = DEFAULT_CHECKPOINT_CHUNK_BYTES): Promise<CheckpointStore> {
+    const kv = await nc.jetstream().views.kv(bucket, { history: 1 });
+    return new CheckpointStore(kv, chunkBytes);
+  }
+
+  /** Stores `bytes` as checkpoint `name`, covering source position `position`. */
+  async save(name: string, bytes: Uint8Array, position: number): Promise<void> {
+    const previous = await this.manifest(name);
+    const generation = (previous?.generation ?? 0) + 1;
+    const chunks = Math.max(1, Math.ceil(bytes.length / this.chunkBytes));
+    for (let i = 0; i < chunks; i++) {
+      await this.kv.put(`${name}.g${generation}.c${i}`, bytes.subarray(i * this.chunkBytes, (i + 1) * this.chunkBytes));
+    }
+    const manifest: Manifest = {
+      generation, chunks, bytes: bytes.length, sha256: sha256(bytes), position, savedAt: new Date().toISOString(),
+    };
+    await this.kv.put(name, new TextEncoder().encode(JSON.stringify(manifest)));
+    // The previous generation's chunks are no longer referenced.
+    if (previous !== null) for (let i = 0; i < previous.chunks; i++) await this.kv.purge(`${name}.g${previous.generation}.c${i}`);
+  }
+
+  /**
+   * The checkpoint `name` and the position it covers, or null when there is none. A reader racing
+   * a running saver can find the chunks of the manifest it read already purged (a newer manifest
+   * replaced it); then it reads the newer manifest, up to LOAD_ATTEMPTS times.
+   */
+  async load(name: string): Promise<{ bytes: Uint8Array; position: number } | null> {
+    for (let attempt = 1; ; attempt++) {
+      const m = await this.manifest(name);
+      if (m === null) return null;
+      try {
+        return await this.loadGeneration(name, m);
+      } catch (error) {
+        const now = await this.manifest(name);
+        const replaced = now !== null && now.generation !== m.generation;
+        if (!(error instanceof CheckpointError && replaced && attempt < LOAD_ATTEMPTS)) throw error;
+      }
+    }
+  }
+
+  private async loadGeneration(name: string, m: Manifest): Promise<{ bytes: Uint8Array; position: number }> {
+    if (!(m.bytes >= 0 && m.bytes <= CHECKPOINT_BYTES_MAX) || !Number.isInteger(m.chunks) || m.chunks < 1) {
+      throw new CheckpointError(`checkpoint ${name}: manifest names ${m.bytes} bytes in ${m.chunks} chunks`);
+    }
+    const bytes = new Uint8Array(m.bytes);
+    let at = 0;
+    for (let i = 0; i < m.chunks; i++) {
+      const entry = await this.kv.get(`${name}.g${m.generation}.c${i}`);
+      if (entry === null || entry.value.length === 0 && m.bytes > 0) throw new CheckpointError(`checkpoint ${name}: chunk ${i} of generation ${m.generation} is missing`);
+      if (at + entry.value.length > m.bytes) throw new CheckpointError(`checkpoint ${name}: chunks exceed the ${m.bytes} bytes of the manifest`);
+      bytes.set(entry.value, at);
+      at += entry.value.length;
+    }
+    if (at !== m.bytes || sha256(bytes) !== m.sha256) throw new CheckpointError(`checkpoint ${name}: content does not match its manifest`);
+    return { bytes, position: m.position };
+  }
+
+  private async manifest(name: string): Promise<Manifest | null> {
+    const entry = await this.kv.get(name);
+    if (entry === null || entry.value.length === 0) return null;
+    try {
+      return JSON.parse(new TextDecoder().decode(entry.value)) as Manifest;
+    } catch (cause) {
+      throw new CheckpointError(`checkpoint ${name}: manifest is not JSON`, { cause });
+    }
+  }
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}

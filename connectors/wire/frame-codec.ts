@@ -1,0 +1,503 @@
+/**
+ * The columnar frame: one message carrying many sensor readings, of one key or of many keys, with
+ * times and values as raw little-endian numbers. Frames are how high rates are reached (DESIGN.md
+ * §4); decoding one is a header check, a key table, and a validation pass over three columns.
+ *
+ * Layout, version 1. Integers little-endian; offsets from the frame's first byte.
+ *
+ *   offset   size  field
+ *   0        4     magic "LWFR" (4c 57 46 52)
+ *   4        1     version = 1
+ *   5        1     flags  bit 0  TIME_F64   times are float64 (else int64) epoch ms
+ *                         bit 1  INDEX_U32  key indices are u32 (else u16)
+ *                         bit 2  ONE_KEY    no key-index column: every reading is key 0
+ *                                           (needs keyCount = 1 and bit 1 clear)
+ *                         bits 3–7 reserved, 0 (set: `unsupported_version`)
+ *   6        2     reserved, 0
+ *   8        4     readingCount n (u32)
+ *   12       4     keyCount k (u32)
+ *   16       4     keyTableBytes K (u32): the key table without its padding
+ *   20       4     reserved, 0
+ *   24       K     key table: k × { byteLength u16, UTF-8 bytes }; each key is
+ *                  `<machine_id>.<sensor_type>` (two subject tokens), no duplicates
+ *   24+K     P     zero padding, P = 0…7, so that C = 24 + K + P is a multiple of 8
+ *   C        8n    times: int64 or float64 per TIME_F64
+ *   C+8n     8n    values: float64
+ *   C+16n    w·n   key index per reading: u16 (w = 2) or u32 (w = 4); absent (w = 0) with ONE_KEY
+ *   total    C + 16n + w·n bytes, exactly (else `truncated` / `trailing_bytes`)
+ *
+ * Why columns, 8-aligned: when the message starts at a multiple of 8 in its ArrayBuffer (and the
+ * host is little-endian, as every Node target but s390x), `values` — and `times` when float64 —
+ * are Float64Array views of the message, no copy. Otherwise each column is copied in bulk into an
+ * aligned array (a memcpy; a DataView loop measured 2–3× slower), and on a big-endian host read
+ * through a DataView. The narrow key-index column goes last so nothing needs padding after it.
+ *
+ * Bad readings. Structural faults reject the whole frame with a {@link DecodeError}: size, header,
+ * key table, a key index out of range — the bytes cannot be trusted. A NaN/±Inf value, a NaN/±Inf
+ * float64 time, or a time outside ±8.64e15 ms rejects only that reading: a failed sensor must not
+ * take its neighbours' readings with it. Such readings are left out of the returned columns and
+ * listed in `rejected` (index in the frame, reason), so `length + rejected.length = declared`:
+ * nothing is dropped without a count.
+ */
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from "./decode-limits.js";
+import { DecodeError, EncodeError } from "../errors.js";
+import { describeTokenProblem, tokenProblem, type SensorSubject } from "./subjects.js";
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------
+
+export const FRAME_MAGIC: readonly number[] = Object.freeze([0x4c, 0x57, 0x46, 0x52]);
+export const FRAME_VERSION = 1;
+export const FRAME_HEADER_BYTES = 24;
+export const FRAME_FLAG_TIME_F64 = 0x01;
+export const FRAME_FLAG_INDEX_U32 = 0x02;
+export const FRAME_FLAG_ONE_KEY = 0x04;
+/** |t| ≤ 8.64e15 ms: the range of a JS Date (ECMA-262 §21.4.1.1), below 2^53 so exact as a double. */
+export const TIME_ABS_MAX_MS = 8.64e15;
+
+/** Readings as columns; `keyIndex` may be omitted when there is one key. */
+export interface FrameColumns {
+  keys: readonly string[];
+  keyIndex?: ArrayLike<number>;
+  times: ArrayLike<number>;
+  values: ArrayLike<number>;
+  /** Readings to encode (default: `values.length`). */
+  length?: number;
+}
+
+/** One reading as an object, for producers that have them. */
+export interface FrameReading {
+  /** `<machine_id>.<sensor_type>` (see `sensorKey`). */
+  key: string;
+  time: number;
+  value: number;
+}
+
+export interface FrameEncodeOptions {
+  limits?: Readonly<DecodeLimits>;
+  /** int64 (default when every time is a safe integer) or float64 (default otherwise). */
+  times?: "int64" | "float64";
+  /** Key-index width; default u16 when there are ≤ 65 536 keys. ONE_KEY is used for one key unless this is set. */
+  keyIndex?: "u16" | "u32";
+}
+
+export interface FrameDecodeOptions {
+  limits?: Readonly<DecodeLimits>;
+  /** The sensor subject the frame arrived on: every key must be of its machine (and sensor, if it names one). */
+  subject?: SensorSubject;
+}
+
+/** A reading rejected on its own (the rest of its frame is accepted). */
+export interface RejectedReading {
+  /** Position in the frame, 0-based. */
+  index: number;
+  reason: "not_finite" | "bad_timestamp";
+  field: "value" | "time";
+}
+
+export interface DecodedFrame {
+  /** Shared between frames with the same key table (frozen): copy before changing. */
+  keys: readonly string[];
+  /** Valid readings, in frame order; these three arrays have exactly `length` elements. */
+  keyIndex: Uint32Array;
+  times: Float64Array;
+  values: Float64Array;
+  length: number;
+  /** readingCount of the header: `length + rejected.length`. */
+  declared: number;
+  rejected: RejectedReading[];
+  /**
+   * True when `values` (and float64 `times`) are views of the input bytes: keep the input unchanged
+   * while they are in use, or copy them.
+   */
+  zeroCopy: boolean;
+}
+
+/** Bytes of a frame of `n` readings and `keyTableBytes` of key table (unpadded), for sizing buffers and limits. */
+export function frameByteLength(n: number, keyTableBytes: number, indexWidth: 0 | 2 | 4): number {
+  return align8(FRAME_HEADER_BYTES + keyTableBytes) + 16 * n + indexWidth * n;
+}
+
+/** Encodes readings (columns or objects) as one frame. Values are written as given, NaN included (see the module comment). Throws {@link EncodeError}. */
+export function encodeFrame(input: FrameColumns | readonly FrameReading[], options: FrameEncodeOptions = {}): Uint8Array {
+  const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+  const c = Array.isArray(input) ? columnsOf(input as readonly FrameReading[]) : (input as FrameColumns);
+  const n = c.length ?? c.values.length;
+  if (!Number.isInteger(n) || n < 0 || n > c.values.length || n > c.times.length) {
+    throw new EncodeError("invalid_field", "length", `${n} readings but ${c.times.length} times and ${c.values.length} values`);
+  }
+  if (n > limits.frameReadingsMax) throw new EncodeError("length_exceeded", "readings", `${n} is over frameReadingsMax (${limits.frameReadingsMax})`);
+  const k = c.keys.length;
+  if (k === 0 && n > 0) throw new EncodeError("missing_field", "keys", "readings without keys");
+  if (k > limits.frameKeysMax) throw new EncodeError("length_exceeded", "keys", `${k} is over frameKeysMax (${limits.frameKeysMax})`);
+  const keyBytes = c.keys.map((key) => encodeKey(key, limits));
+  if (new Set(c.keys).size !== k) throw new EncodeError("invalid_field", "keys", "duplicate keys");
+  const oneKey = k === 1 && options.keyIndex === undefined;
+  const u32 = !oneKey && (options.keyIndex === "u32" || (options.keyIndex === undefined && k > 0x10000));
+  if (options.keyIndex === "u16" && k > 0x10000) throw new EncodeError("invalid_field", "keyIndex", `u16 indices cannot address ${k} keys`);
+  if (!oneKey) checkKeyIndex(c, n, k);
+  const f64 = options.times === "float64" || (options.times === undefined && !allSafeIntegers(c.times, n));
+  if (!f64) checkInt64Times(c.times, n);
+
+  const keyTableBytes = keyBytes.reduce((sum, b) => sum + 2 + b.length, 0);
+  const width = oneKey ? 0 : u32 ? 4 : 2;
+  const total = frameByteLength(n, keyTableBytes, width);
+  if (total > limits.frameBytesMax) throw new EncodeError("length_exceeded", "frame", `${total} bytes, over frameBytesMax (${limits.frameBytesMax})`);
+  const out = new Uint8Array(total);
+  const dv = new DataView(out.buffer);
+  out.set(FRAME_MAGIC, 0);
+  out[4] = FRAME_VERSION;
+  out[5] = (f64 ? FRAME_FLAG_TIME_F64 : 0) | (u32 ? FRAME_FLAG_INDEX_U32 : 0) | (oneKey ? FRAME_FLAG_ONE_KEY : 0);
+  dv.setUint32(8, n, true);
+  dv.setUint32(12, k, true);
+  dv.setUint32(16, keyTableBytes, true);
+  let at = FRAME_HEADER_BYTES;
+  for (const b of keyBytes) {
+    dv.setUint16(at, b.length, true);
+    out.set(b, at + 2);
+    at += 2 + b.length;
+  }
+  const timesAt = align8(at);
+  writeTimes(dv, timesAt, c.times, n, f64);
+  writeFloat64s(dv, timesAt + 8 * n, c.values, n);
+  if (!oneKey) writeKeyIndex(dv, timesAt + 16 * n, c.keyIndex as ArrayLike<number>, n, u32);
+  return out;
+}
+
+/** Decodes and validates one frame; see the module comment for what rejects the frame and what a reading. Throws {@link DecodeError}. */
+export function decodeFrame(bytes: Uint8Array, options: FrameDecodeOptions = {}): DecodedFrame {
+  const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+  const h = readHeader(bytes, limits);
+  const keys = readKeyTable(bytes, h, limits, options.subject);
+  const n = h.n;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const timesAt = h.columnsAt;
+  const valuesAt = timesAt + 8 * n;
+  const values = readFloat64s(bytes, dv, valuesAt, n);
+  const times = h.f64 ? readFloat64s(bytes, dv, timesAt, n) : readInt64Times(bytes, dv, timesAt, n);
+  const keyIndex = readKeyIndex(bytes, dv, valuesAt + 8 * n, n, h);
+  const k = keys.length;
+  let rejected: RejectedReading[] | null = null;
+  for (let i = 0; i < n; i++) {
+    if (keyIndex[i] >= k) {
+      throw new DecodeError("malformed", `reading ${i} names key ${keyIndex[i]} of ${k}`, { field: "keyIndex", offset: valuesAt + 8 * n + i * h.indexWidth });
+    }
+    const v = values[i];
+    const t = times[i];
+    // One comparison chain for the common case: finite value, time in range.
+    if (v - v === 0 && t >= -TIME_ABS_MAX_MS && t <= TIME_ABS_MAX_MS) continue;
+    (rejected ??= []).push(
+      v - v !== 0 ? { index: i, reason: "not_finite", field: "value" }
+        : Number.isFinite(t) ? { index: i, reason: "bad_timestamp", field: "time" }
+          : { index: i, reason: "not_finite", field: "time" },
+    );
+  }
+  const zeroCopy = values.buffer === bytes.buffer;
+  if (rejected === null) return { keys, keyIndex, times, values, length: n, declared: n, rejected: [], zeroCopy };
+  return { ...compact(keyIndex, times, values, n, rejected), keys, declared: n, rejected, zeroCopy: false };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Internals
+// ---------------------------------------------------------------------------------------------
+
+const TWO_32 = 4294967296;
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+const TEXT = new TextEncoder();
+
+interface Header {
+  n: number;
+  k: number;
+  keyTableBytes: number;
+  f64: boolean;
+  indexWidth: 0 | 2 | 4;
+  columnsAt: number;
+}
+
+/** Arithmetic, not `& ~7`: sizes may exceed 2^31 before the checks reject them. */
+function align8(x: number): number {
+  return Math.ceil(x / 8) * 8;
+}
+
+function readHeader(bytes: Uint8Array, limits: Readonly<DecodeLimits>): Header {
+  const size = bytes.length;
+  if (size > limits.frameBytesMax) {
+    throw new DecodeError("too_large", `${size} bytes, frameBytesMax is ${limits.frameBytesMax}`, { limit: "frameBytesMax" });
+  }
+  for (let i = 0; i < 4 && i < size; i++) {
+    if (bytes[i] !== FRAME_MAGIC[i]) throw new DecodeError("malformed", "not a frame (bad magic)", { field: "magic", offset: i });
+  }
+  if (size < FRAME_HEADER_BYTES) throw new DecodeError("truncated", `${size} bytes, a frame header needs ${FRAME_HEADER_BYTES}`, { field: "header" });
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
+  if (bytes[4] !== FRAME_VERSION) throw new DecodeError("unsupported_version", `frame version ${bytes[4]}, this build reads ${FRAME_VERSION}`, { field: "version", offset: 4 });
+  const flags = bytes[5];
+  if ((flags & ~0x07) !== 0) throw new DecodeError("unsupported_version", `reserved flag bits set (0x${flags.toString(16)})`, { field: "flags", offset: 5 });
+  if (dv.getUint16(6, true) !== 0 || dv.getUint32(20, true) !== 0) throw new DecodeError("malformed", "reserved header fields are not 0", { field: "header" });
+  const n = dv.getUint32(8, true);
+  const k = dv.getUint32(12, true);
+  const keyTableBytes = dv.getUint32(16, true);
+  if (n > limits.frameReadingsMax) throw new DecodeError("length_exceeded", `${n} readings, frameReadingsMax is ${limits.frameReadingsMax}`, { field: "readingCount", limit: "frameReadingsMax", offset: 8 });
+  if (k > limits.frameKeysMax) throw new DecodeError("length_exceeded", `${k} keys, frameKeysMax is ${limits.frameKeysMax}`, { field: "keyCount", limit: "frameKeysMax", offset: 12 });
+  const oneKey = (flags & FRAME_FLAG_ONE_KEY) !== 0;
+  const u32 = (flags & FRAME_FLAG_INDEX_U32) !== 0;
+  if (oneKey && (k !== 1 || u32)) throw new DecodeError("malformed", "ONE_KEY needs exactly one key and no INDEX_U32", { field: "flags", offset: 5 });
+  if (k === 0 && n > 0) throw new DecodeError("malformed", `${n} readings and no keys`, { field: "keyCount", offset: 12 });
+  if (keyTableBytes < 2 * k) throw new DecodeError("malformed", `key table of ${keyTableBytes} bytes cannot hold ${k} keys`, { field: "keyTableBytes", offset: 16 });
+  const indexWidth = oneKey ? 0 : u32 ? 4 : 2;
+  // All terms are < 2^32 · 20, exact in a double: no overflow games.
+  const expected = frameByteLength(n, keyTableBytes, indexWidth);
+  if (size < expected) throw new DecodeError("truncated", `${size} bytes, the header declares ${expected}`, { field: "size" });
+  if (size > expected) throw new DecodeError("trailing_bytes", `${size} bytes, the header declares ${expected}`, { field: "size" });
+  return { n, k, keyTableBytes, f64: (flags & FRAME_FLAG_TIME_F64) !== 0, indexWidth, columnsAt: align8(FRAME_HEADER_BYTES + keyTableBytes) };
+}
+
+/**
+ * A producer sends the same key table frame after frame, and decoding + validating a table of a
+ * hundred keys costs about as much as the columns of a few thousand readings; so the last few
+ * tables (per limits) are kept with their keys, and a table equal byte for byte (a native memcmp)
+ * is reused. Bounded: {@link KEY_TABLE_CACHE_ENTRIES} tables of at most {@link KEY_TABLE_CACHE_BYTES} each.
+ */
+interface KeyTable {
+  bytes: Uint8Array;
+  keys: readonly string[];
+  machines: string[];
+  sensors: string[];
+}
+
+const KEY_TABLE_CACHE_ENTRIES = 8;
+const KEY_TABLE_CACHE_BYTES = 64 * 1024;
+const keyTableCaches = new WeakMap<Readonly<DecodeLimits>, KeyTable[]>();
+
+function readKeyTable(bytes: Uint8Array, h: Header, limits: Readonly<DecodeLimits>, subject: SensorSubject | undefined): readonly string[] {
+  const end = FRAME_HEADER_BYTES + h.keyTableBytes;
+  for (let p = end; p < h.columnsAt; p++) {
+    if (bytes[p] !== 0) throw new DecodeError("malformed", "padding after the key table is not zero", { field: "padding", offset: p });
+  }
+  const raw = bytes.subarray(FRAME_HEADER_BYTES, end);
+  let cache = keyTableCaches.get(limits);
+  if (cache === undefined) keyTableCaches.set(limits, (cache = []));
+  let table: KeyTable | undefined;
+  for (let i = 0; i < cache.length; i++) {
+    const e = cache[i];
+    if (e.bytes.length === raw.length && e.keys.length === h.k && Buffer.compare(e.bytes, raw) === 0) {
+      table = e;
+      if (i > 0) cache.unshift(...cache.splice(i, 1));
+      break;
+    }
+  }
+  if (table === undefined) {
+    table = parseKeyTable(bytes, h, limits);
+    if (raw.length <= KEY_TABLE_CACHE_BYTES) {
+      cache.unshift(table);
+      if (cache.length > KEY_TABLE_CACHE_ENTRIES) cache.pop();
+    }
+  }
+  if (subject !== undefined) {
+    for (let i = 0; i < h.k; i++) {
+      if (table.machines[i] !== subject.machineId || (subject.sensorType !== undefined && table.sensors[i] !== subject.sensorType)) {
+        const on = subject.sensorType === undefined ? subject.machineId : `${subject.machineId}.${subject.sensorType}`;
+        throw new DecodeError("subject_mismatch", `key ${i} "${table.keys[i]}" in a frame on ${on}'s subject`, { field: "keyTable" });
+      }
+    }
+  }
+  return table.keys;
+}
+
+function parseKeyTable(bytes: Uint8Array, h: Header, limits: Readonly<DecodeLimits>): KeyTable {
+  const end = FRAME_HEADER_BYTES + h.keyTableBytes;
+  const keys = new Array<string>(h.k);
+  const machines = new Array<string>(h.k);
+  const sensors = new Array<string>(h.k);
+  const seen = new Set<string>();
+  let at = FRAME_HEADER_BYTES;
+  for (let i = 0; i < h.k; i++) {
+    if (at + 2 > end) throw new DecodeError("malformed", `key ${i} starts past the key table`, { field: "keyTable", offset: at });
+    const len = bytes[at] | (bytes[at + 1] << 8);
+    if (len > limits.frameKeyBytesMax) throw new DecodeError("length_exceeded", `key ${i} has ${len} bytes, frameKeyBytesMax is ${limits.frameKeyBytesMax}`, { field: "keyTable", limit: "frameKeyBytesMax", offset: at });
+    if (at + 2 + len > end) throw new DecodeError("malformed", `key ${i} runs past the key table`, { field: "keyTable", offset: at });
+    let key: string;
+    try {
+      key = UTF8.decode(bytes.subarray(at + 2, at + 2 + len));
+    } catch (e) {
+      throw new DecodeError("malformed", `key ${i} is not UTF-8`, { field: "keyTable", offset: at, cause: e });
+    }
+    const dot = checkKey(key, i, at, limits);
+    if (seen.has(key)) throw new DecodeError("malformed", `key ${i} "${key}" appears twice`, { field: "keyTable", offset: at });
+    seen.add(key);
+    keys[i] = key;
+    machines[i] = key.slice(0, dot);
+    sensors[i] = key.slice(dot + 1);
+    at += 2 + len;
+  }
+  if (at !== end) throw new DecodeError("malformed", `key table declares ${h.keyTableBytes} bytes, its keys take ${at - FRAME_HEADER_BYTES}`, { field: "keyTable", offset: at });
+  return { bytes: bytes.slice(FRAME_HEADER_BYTES, end), keys: Object.freeze(keys), machines, sensors };
+}
+
+/** A key is `<machine_id>.<sensor_type>`, both valid subject tokens; returns the dot's position. */
+function checkKey(key: string, i: number, offset: number, limits: Readonly<DecodeLimits>): number {
+  const dot = key.indexOf(".");
+  const problem = dot < 0 ? null : (tokenProblem(key.slice(0, dot), limits.tokenBytesMax) ?? tokenProblem(key.slice(dot + 1), limits.tokenBytesMax));
+  if (dot < 0) throw new DecodeError("invalid_field", `key ${i} ${JSON.stringify(key.slice(0, 80))} is not <machine_id>.<sensor_type>`, { field: "keyTable", offset });
+  if (problem !== null) {
+    throw new DecodeError("invalid_field", `key ${i} ${JSON.stringify(key.slice(0, 80))} has a token that ${describeTokenProblem(problem, limits.tokenBytesMax)}`, { field: "keyTable", offset });
+  }
+  return dot;
+}
+
+/**
+ * A float64 column: a view of the message when aligned on a little-endian host; else one bulk copy
+ * into an aligned array (a native memcpy, 2–3× a DataView loop); DataView only on big-endian hosts.
+ */
+function readFloat64s(bytes: Uint8Array, dv: DataView, at: number, n: number): Float64Array {
+  if (LITTLE_ENDIAN && (bytes.byteOffset + at) % 8 === 0) return new Float64Array(bytes.buffer, bytes.byteOffset + at, n);
+  const out = new Float64Array(n);
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes.subarray(at, at + 8 * n));
+  else for (let i = 0; i < n; i++) out[i] = dv.getFloat64(at + 8 * i, true);
+  return out;
+}
+
+/** int64 times as doubles: hi·2^32 + lo is exact for |t| < 2^53, which covers the accepted ±8.64e15. */
+function readInt64Times(bytes: Uint8Array, dv: DataView, at: number, n: number): Float64Array {
+  const out = new Float64Array(n);
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < n; i++) out[i] = dv.getInt32(at + 8 * i + 4, true) * TWO_32 + dv.getUint32(at + 8 * i, true);
+    return out;
+  }
+  let w: Int32Array;
+  if ((bytes.byteOffset + at) % 4 === 0) {
+    w = new Int32Array(bytes.buffer, bytes.byteOffset + at, 2 * n);
+  } else {
+    // Unaligned: copy the raw words into the output's own buffer and convert in place — element i
+    // occupies exactly words 2i and 2i+1, which are read before it is written.
+    new Uint8Array(out.buffer).set(bytes.subarray(at, at + 8 * n));
+    w = new Int32Array(out.buffer);
+  }
+  for (let i = 0; i < n; i++) out[i] = w[2 * i + 1] * TWO_32 + (w[2 * i] >>> 0);
+  return out;
+}
+
+function readKeyIndex(bytes: Uint8Array, dv: DataView, at: number, n: number, h: Header): Uint32Array {
+  if (h.indexWidth === 0) return new Uint32Array(n);
+  if (!LITTLE_ENDIAN) {
+    const out = new Uint32Array(n);
+    if (h.indexWidth === 4) for (let i = 0; i < n; i++) out[i] = dv.getUint32(at + 4 * i, true);
+    else for (let i = 0; i < n; i++) out[i] = dv.getUint16(at + 2 * i, true);
+    return out;
+  }
+  const aligned = (bytes.byteOffset + at) % h.indexWidth === 0;
+  if (h.indexWidth === 4) {
+    if (aligned) return new Uint32Array(bytes.buffer, bytes.byteOffset + at, n);
+    const out = new Uint32Array(n);
+    new Uint8Array(out.buffer).set(bytes.subarray(at, at + 4 * n));
+    return out;
+  }
+  const out = new Uint32Array(n);
+  if (aligned) {
+    out.set(new Uint16Array(bytes.buffer, bytes.byteOffset + at, n));
+  } else {
+    const narrow = new Uint16Array(n);
+    new Uint8Array(narrow.buffer).set(bytes.subarray(at, at + 2 * n));
+    out.set(narrow);
+  }
+  return out;
+}
+
+/** The readings not in `rejected` (sorted by index), in fresh arrays. */
+function compact(keyIndex: Uint32Array, times: Float64Array, values: Float64Array, n: number, rejected: RejectedReading[]): { keyIndex: Uint32Array; times: Float64Array; values: Float64Array; length: number } {
+  const m = n - rejected.length;
+  const out = { keyIndex: new Uint32Array(m), times: new Float64Array(m), values: new Float64Array(m), length: m };
+  let j = 0;
+  let r = 0;
+  for (let i = 0; i < n; i++) {
+    if (r < rejected.length && rejected[r].index === i) {
+      r++;
+      continue;
+    }
+    out.keyIndex[j] = keyIndex[i];
+    out.times[j] = times[i];
+    out.values[j] = values[i];
+    j++;
+  }
+  return out;
+}
+
+function columnsOf(readings: readonly FrameReading[]): FrameColumns {
+  const ids = new Map<string, number>();
+  const keys: string[] = [];
+  const keyIndex = new Uint32Array(readings.length);
+  const times = new Float64Array(readings.length);
+  const values = new Float64Array(readings.length);
+  readings.forEach((r, i) => {
+    let id = ids.get(r.key);
+    if (id === undefined) {
+      id = keys.length;
+      ids.set(r.key, id);
+      keys.push(r.key);
+    }
+    keyIndex[i] = id;
+    times[i] = r.time;
+    values[i] = r.value;
+  });
+  return { keys, keyIndex, times, values, length: readings.length };
+}
+
+function encodeKey(key: string, limits: Readonly<DecodeLimits>): Uint8Array {
+  if (typeof key !== "string") throw new EncodeError("wrong_type", "keys", `a key is ${typeof key}, not a string`);
+  const b = TEXT.encode(key);
+  if (b.length > limits.frameKeyBytesMax) throw new EncodeError("length_exceeded", "keys", `key "${key.slice(0, 80)}" has ${b.length} bytes, over frameKeyBytesMax (${limits.frameKeyBytesMax})`);
+  try {
+    checkKey(key, 0, 0, limits);
+  } catch (e) {
+    throw new EncodeError("invalid_field", "keys", (e as DecodeError).detail);
+  }
+  return b;
+}
+
+function checkKeyIndex(c: FrameColumns, n: number, k: number): void {
+  const idx = c.keyIndex;
+  if (n === 0) return;
+  if (idx === undefined || idx.length < n) throw new EncodeError("missing_field", "keyIndex", `${k} keys need a key index per reading`);
+  for (let i = 0; i < n; i++) {
+    const x = idx[i];
+    if (!(Number.isInteger(x) && x >= 0 && x < k)) throw new EncodeError("invalid_field", "keyIndex", `reading ${i} names key ${x} of ${k}`);
+  }
+}
+
+function allSafeIntegers(times: ArrayLike<number>, n: number): boolean {
+  for (let i = 0; i < n; i++) if (!Number.isSafeInteger(times[i])) return false;
+  return true;
+}
+
+function checkInt64Times(times: ArrayLike<number>, n: number): void {
+  for (let i = 0; i < n; i++) {
+    if (!Number.isSafeInteger(times[i])) throw new EncodeError(Number.isFinite(times[i]) ? "bad_timestamp" : "not_finite", "times", `reading ${i}: ${times[i]} is not an integer for int64 times (use times: "float64")`);
+  }
+}
+
+function writeTimes(dv: DataView, at: number, times: ArrayLike<number>, n: number, f64: boolean): void {
+  if (f64) return writeFloat64s(dv, at, times, n);
+  for (let i = 0; i < n; i++) {
+    const t = times[i];
+    const hi = Math.floor(t / TWO_32);
+    dv.setUint32(at + 8 * i, t - hi * TWO_32, true);
+    dv.setInt32(at + 8 * i + 4, hi, true);
+  }
+}
+
+function writeFloat64s(dv: DataView, at: number, src: ArrayLike<number>, n: number): void {
+  if (LITTLE_ENDIAN) {
+    // The output buffer is fresh (offset 0) and `at` a multiple of 8: a view, then one bulk copy.
+    const view = new Float64Array(dv.buffer, at, n);
+    if (src instanceof Float64Array) view.set(src.subarray(0, n));
+    else for (let i = 0; i < n; i++) view[i] = src[i];
+    return;
+  }
+  for (let i = 0; i < n; i++) dv.setFloat64(at + 8 * i, src[i], true);
+}
+
+function writeKeyIndex(dv: DataView, at: number, idx: ArrayLike<number>, n: number, u32: boolean): void {
+  if (u32) for (let i = 0; i < n; i++) dv.setUint32(at + 4 * i, idx[i], true);
+  else for (let i = 0; i < n; i++) dv.setUint16(at + 2 * i, idx[i], true);
+}

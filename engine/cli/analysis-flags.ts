@@ -1,0 +1,204 @@
+/**
+ * The analysis flags shared by `replay` and `run`: which analyses, and the options of each.
+ * Turns them into RecordAnalysis objects with one validation pass and precise messages.
+ */
+import { readFileSync } from "node:fs";
+import { Command, Option } from "commander";
+import { parseDuration } from "../core/duration.js";
+import { ConfigError } from "../core/errors.js";
+import type { TimeUnit } from "../core/event-time.js";
+import type { RecordAnalysis } from "../../operators/analysis.js";
+import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/rolling.js";
+import type { SpcAlertEvent } from "../../operators/spc/alerts.js";
+import { DEFAULT_SPC_PARAMS, type SpcParams } from "../../operators/spc/layout.js";
+import { spcAnalysis, type SpcLimits } from "../../operators/spc/spc.js";
+import { iforestAnalysis } from "../../operators/iforest/iforest.js";
+import { parseModel } from "../../operators/iforest/model.js";
+import { integerOption, numberOption } from "./options.js";
+import { addSerialFlags, serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
+
+export const ANALYSES = ["rolling", "spc", "iforest", "serial"] as const;
+export type AnalysisName = (typeof ANALYSES)[number];
+
+export interface AnalysisFlags extends SerialFlags {
+  analysis: string;
+  window?: number;
+  span?: string;
+  windowRecordsMax: number;
+  alpha: number;
+  baseline?: number;
+  sigma: "std" | "mr";
+  cl?: number;
+  sigmaValue?: number;
+  cusumK: number;
+  cusumH: number;
+  ewmaLambda: number;
+  ewmaL: number;
+  we4Run: number;
+  n2Run: number;
+  n3Run: number;
+  n4Run: number;
+  n7Run: number;
+  n8Run: number;
+  faBudget?: number;
+  spcConfig?: string;
+  model?: string;
+  features?: string;
+  watchModel: boolean;
+}
+
+/** Adds the analysis flags to a command; `defaultWindow` is the count window when none is given. */
+export function addAnalysisFlags(command: Command, defaultAnalysis: string): Command {
+  const d = DEFAULT_SPC_PARAMS;
+  command
+    .option("--analysis <list>", `analyses, comma separated (${ANALYSES.join(", ")}); their fields merge into one line`, defaultAnalysis)
+    .option("--window <N>", "rolling: count window, the last N records of each key; serial: the last K serials of each line (≤ 1024, default 256)", integerOption("--window", 1, 65535))
+    .option("--span <D>", "rolling: time window of duration D (90s, 15m, 1h, 24h, 7d; a plain number with --time-unit number)")
+    .option("--window-records-max <n>", "rolling: most records a time window holds per key", integerOption("--window-records-max", 2, 65535), DEFAULT_TIME_WINDOW_CAPACITY)
+    .option("--alpha <a>", "rolling: EWMA smoothing factor in (0, 1]", numberOption("--alpha"), DEFAULT_ROLLING_ALPHA)
+    .option("--baseline <N>", `spc: limits from each key's first N records (default ${d.baselineN} unless --cl/--sigma-value)`, integerOption("--baseline", 2, 2 ** 31 - 1))
+    .addOption(new Option("--sigma <method>", "spc: baseline sigma, sample std or mean moving range / 1.128").choices(["std", "mr"]).default(d.sigmaMethod))
+    .option("--cl <c>", "spc: fixed centre line for every key (with --sigma-value)", numberOption("--cl"))
+    .option("--sigma-value <s>", "spc: fixed sigma for every key (with --cl)", numberOption("--sigma-value"))
+    .option("--cusum-k <k>", "spc: CUSUM reference value, in sigma", numberOption("--cusum-k"), d.cusumK)
+    .option("--cusum-h <h>", "spc: CUSUM decision interval, in sigma", numberOption("--cusum-h"), d.cusumH)
+    .option("--ewma-lambda <l>", "spc: EWMA chart weight λ", numberOption("--ewma-lambda"), d.ewmaLambda)
+    .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL);
+  addRunLengthFlags(command)
+    .option("--fa-budget <p>", "spc: false alarms per point a key may have in control; picks the rules that fit", numberOption("--fa-budget"))
+    .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
+    .option("--features <list>", "iforest: the model's features in order: value, time, or rolling statistics (mean,std,slope,z,…); default: the model's feature names")
+    .option("--no-watch-model", "iforest: do not swap in a new version of the model file while running")
+    .option("--spc-config <file>", 'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key');
+  return addSerialFlags(command);
+}
+
+/** The run lengths of the SPC run rules (also used by `linewatch rules`). */
+export function addRunLengthFlags(command: Command): Command {
+  const d = DEFAULT_SPC_PARAMS;
+  return command
+    .option("--we4-run <n>", "spc: points on one side for WE4", integerOption("--we4-run", 2, 32), d.we4Run)
+    .option("--n2-run <n>", "spc: points on one side for Nelson 2", integerOption("--n2-run", 2, 32), d.n2Run)
+    .option("--n3-run <n>", "spc: points steadily rising or falling for Nelson 3", integerOption("--n3-run", 3, 32), d.n3Run)
+    .option("--n4-run <n>", "spc: points alternating for Nelson 4", integerOption("--n4-run", 3, 32), d.n4Run)
+    .option("--n7-run <n>", "spc: points within 1σ for Nelson 7", integerOption("--n7-run", 2, 32), d.n7Run)
+    .option("--n8-run <n>", "spc: points beyond 1σ for Nelson 8", integerOption("--n8-run", 2, 32), d.n8Run);
+}
+
+export interface AnalysisContext {
+  timeUnit: TimeUnit;
+  /** Count window when neither --window nor --span is given (run: 64; replay: required). */
+  defaultWindow?: number;
+  onAlert?: (event: SpcAlertEvent) => void;
+  keyParts?: readonly string[];
+  /** Where analyses log (model swaps); default stderr. */
+  log?: (line: string) => void;
+}
+
+/** The analyses the flags ask for, in the order given. */
+export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): RecordAnalysis[] {
+  const names = flags.analysis.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (names.length === 0) throw new ConfigError("--analysis", "name at least one analysis");
+  for (const n of names) {
+    if (!(ANALYSES as readonly string[]).includes(n)) throw new ConfigError("--analysis", `unknown analysis "${n}" (known: ${ANALYSES.join(", ")})`);
+  }
+  if (new Set(names).size !== names.length) throw new ConfigError("--analysis", "an analysis is named twice");
+  const timeScale = ctx.timeUnit === "ms" ? 1000 : 1;
+  return names.map((name) => {
+    if (name === "rolling") return rollingAnalysis({ window: windowOf(flags, ctx), alpha: flags.alpha, timeScale });
+    if (name === "iforest") return iforestFromFlags(flags, names.indexOf("rolling"), ctx);
+    if (name === "serial") return serialAnalysisFromFlags(flags, ctx.timeUnit);
+    return spcAnalysis({ ...spcOptionsOf(flags), ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma", onAlert: ctx.onAlert, keyParts: ctx.keyParts });
+  });
+}
+
+function iforestFromFlags(flags: AnalysisFlags, rollingIndex: number, ctx: AnalysisContext): RecordAnalysis {
+  if (flags.model === undefined) throw new ConfigError("--model", "the iforest analysis needs --model model.json");
+  let text: string;
+  try {
+    text = readFileSync(flags.model, "utf8");
+  } catch (cause) {
+    throw new ConfigError("--model", `cannot read ${flags.model}: ${(cause as Error).message}`);
+  }
+  const model = parseModel(text, flags.model);
+  const features = flags.features?.split(",").map((f) => f.trim()).filter((f) => f.length > 0) ?? [...model.featureNames];
+  const log = ctx.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  return iforestAnalysis({
+    model,
+    features,
+    rollingIndex: rollingIndex >= 0 ? rollingIndex : undefined,
+    watchPath: flags.watchModel === false ? undefined : flags.model,
+    onSwap: (from, to) => log(`iforest: model ${from.slice(0, 12)} → ${to.slice(0, 12)} (from ${flags.model}), from the next batch on`),
+    onSwapError: (e) => log(`iforest: new version of ${flags.model} not used, the current model stays: ${e.message}`),
+  });
+}
+
+function windowOf(flags: AnalysisFlags, ctx: AnalysisContext): RollingWindow {
+  if (flags.window !== undefined && flags.span !== undefined) throw new ConfigError("--window/--span", "give one: --window N (count) or --span D (time)");
+  if (flags.span !== undefined) return { kind: "time", span: durationIn(flags.span, ctx.timeUnit, "--span"), capacity: flags.windowRecordsMax };
+  const records = flags.window ?? ctx.defaultWindow;
+  if (records === undefined) throw new ConfigError("--window/--span", "the rolling analysis needs --window N (count) or --span D (time)");
+  return { kind: "count", records };
+}
+
+function spcOptionsOf(flags: AnalysisFlags) {
+  const fixed = flags.cl !== undefined || flags.sigmaValue !== undefined;
+  if (fixed && (flags.cl === undefined || flags.sigmaValue === undefined)) throw new ConfigError("--cl/--sigma-value", "give both, or neither");
+  if (fixed && flags.baseline !== undefined) throw new ConfigError("--baseline", "excludes --cl/--sigma-value (fixed limits)");
+  const params: SpcParams = {
+    baselineN: fixed ? 0 : (flags.baseline ?? DEFAULT_SPC_PARAMS.baselineN),
+    sigmaMethod: flags.sigma,
+    cusumK: flags.cusumK,
+    cusumH: flags.cusumH,
+    ewmaLambda: flags.ewmaLambda,
+    ewmaL: flags.ewmaL,
+    we4Run: flags.we4Run,
+    n2Run: flags.n2Run,
+    n3Run: flags.n3Run,
+    n4Run: flags.n4Run,
+    n7Run: flags.n7Run,
+    n8Run: flags.n8Run,
+  };
+  const perKey = flags.spcConfig === undefined ? undefined : readSpcConfig(flags.spcConfig);
+  return {
+    params,
+    limits: fixed ? { cl: flags.cl as number, sigma: flags.sigmaValue as number } : undefined,
+    limitsByKey: perKey?.limits,
+    falseAlarmBudget: flags.faBudget,
+    budgetByKey: perKey?.budgets,
+  };
+}
+
+/** Per-key limits and budgets: {"keys": {"M-001/temperature": {"cl": 70, "sigma": 0.4, "fa_budget": 0.003}}}. */
+export function readSpcConfig(path: string): { limits: Map<string, SpcLimits>; budgets: Map<string, number> } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8"));
+  } catch (cause) {
+    throw new ConfigError("--spc-config", `cannot read ${path}: ${(cause as Error).message}`);
+  }
+  const keys = (parsed as { keys?: unknown })?.keys;
+  if (keys === null || typeof keys !== "object") throw new ConfigError("--spc-config", `${path}: expected {"keys": {...}}`);
+  const limits = new Map<string, SpcLimits>();
+  const budgets = new Map<string, number>();
+  for (const [key, v] of Object.entries(keys as Record<string, unknown>)) {
+    const e = v as { cl?: unknown; sigma?: unknown; fa_budget?: unknown };
+    if (e.cl !== undefined || e.sigma !== undefined) {
+      if (typeof e.cl !== "number" || typeof e.sigma !== "number") throw new ConfigError("--spc-config", `${path}: key "${key}" needs numbers cl and sigma`);
+      limits.set(key, { cl: e.cl, sigma: e.sigma });
+    }
+    if (e.fa_budget !== undefined) {
+      if (typeof e.fa_budget !== "number") throw new ConfigError("--spc-config", `${path}: key "${key}": fa_budget must be a number`);
+      budgets.set(key, e.fa_budget);
+    }
+  }
+  return { limits, budgets };
+}
+
+/** A duration flag in the time column's units: ms for clocks, a plain number for counters. */
+export function durationIn(text: string, unit: TimeUnit, flag: string): number {
+  if (unit === "ms") return parseDuration(text);
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0 || text.trim() === "") throw new ConfigError(flag, `expected a number in the time column's units, got "${text}"`);
+  return n;
+}

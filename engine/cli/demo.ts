@@ -1,0 +1,396 @@
+/**
+ * `linewatch demo`: the real thing on one machine, for a newcomer. Starts a local `nats-server`
+ * (JetStream, store in `<dir>/nats`) and, when installed, a `clickhouse-server` (generated config in
+ * `<dir>/clickhouse`, loopback, free ports), then runs in this process:
+ *
+ *   simulator ──publishSimulation (JetStream)──▶ nats-server ──runNatsJob──▶ rolling + SPC
+ *        ──▶ ClickHouse tables, the live server (WebSocket topics + HTTP API on --port), NATS scores
+ *   serial simulator ──publishSerialEvents (JetStream)──▶ nats-server ──serial job──▶ detections,
+ *        quarantine (ClickHouse, `quarantine` topic, lw.demo.quarantine, /api/quarantine); --no-serials: off
+ *
+ * and prints where to look. Ctrl-C (SIGINT/SIGTERM) or `--duration` stops the publisher, drains
+ * the job (every fetched message processed, outputs flushed, acknowledged), closes the outputs
+ * and stops the servers. A missing server binary is said and the demo runs without it (no NATS:
+ * nothing to demonstrate, exit 2).
+ */
+import { AlertRouter } from "../jobs/alert-router.js";
+import { terminate } from "../../connectors/local/child-process.js";
+import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/local/clickhouse-config.js";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { request } from "node:http";
+import { createServer, Socket } from "node:net";
+import { join, resolve } from "node:path";
+import { Command } from "commander";
+import { connect } from "nats";
+import { parseDuration } from "../core/duration.js";
+import { ConfigError } from "../core/errors.js";
+import { DEFAULT_WORKERS } from "../core/kernel-pool.js";
+import { DEFAULT_NATS_JOB, runNatsJob } from "../jobs/nats-job.js";
+import { Outputs } from "../jobs/outputs.js";
+import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../../connectors/sim/nats-publisher.js";
+import { PlantSimulator, SENSOR_TYPES, type SimulatedColumns } from "../../connectors/sim/plant-simulator.js";
+import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
+import { integerOption, numberOption } from "./options.js";
+import { addRunSerialFlags, runSerialPart, type RunSerialFlags, type SerialPartResult } from "./serial-run.js";
+import { SerialSimulator } from "../../connectors/sim/serial-simulator.js";
+import { DEFAULT_SERIAL_PUBLISH, publishSerialEvents } from "../../connectors/sim/serial-publisher.js";
+
+interface DemoFlags extends AnalysisFlags, RunSerialFlags {
+  dir: string;
+  duration?: string;
+  port: number;
+  host: string;
+  seed: number;
+  machines: number;
+  rate: number;
+  faultRate: number;
+  workers: number;
+  clickhouse: boolean;
+  summaryInterval: string;
+}
+
+const SITE = "demo";
+const STREAM = "LW_DEMO";
+
+export function demoCommand(): Command {
+  const command = new Command("demo")
+    .description("start local nats-server and clickhouse-server (when installed) and run the whole pipeline against them: simulator → NATS JetStream → rolling + SPC → ClickHouse + WebSocket/HTTP API")
+    .option("--dir <dir>", "where the servers keep their data and configuration", "out/demo")
+    .option("--duration <D>", "stop by itself after D of wall-clock time (30s, 5m); default: until Ctrl-C")
+    .option("--port <n>", "live server port (WebSocket + HTTP API); 0: a free one", integerOption("--port", 0, 65535), 8080)
+    .option("--host <addr>", "address the live server listens on", "127.0.0.1")
+    .option("--seed <n>", "simulator seed", integerOption("--seed", 0, Number.MAX_SAFE_INTEGER), 1)
+    .option("--machines <n>", "simulated machines", integerOption("--machines", 1, 10_000), 8)
+    .option("--rate <hz>", "readings per second per sensor", numberOption("--rate"), 10)
+    .option("--fault-rate <f>", "injected faults per sensor per hour", numberOption("--fault-rate"), 30)
+    .option("--workers <n>", "worker threads", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
+    .option("--no-clickhouse", "do not start clickhouse-server even when installed")
+    .option("--summary-interval <D>", "console summary interval (0: none)", "2s");
+  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc")).action(async (flags: DemoFlags) => runDemo(flags));
+}
+
+async function runDemo(flags: DemoFlags): Promise<void> {
+  const log = (line: string): void => void process.stderr.write(`linewatch demo: ${line}\n`);
+  const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration);
+  if (durationMs !== undefined && !(durationMs > 0)) throw new ConfigError("--duration", "must be positive");
+  const dir = resolve(flags.dir);
+  mkdirSync(dir, { recursive: true });
+
+  // Stop requests (signal or duration) may come while servers are still starting.
+  let stopRequested = false;
+  let onStop: () => void = () => {};
+  const stopped = new Promise<void>((r) => (onStop = r));
+  const requestStop = (why: string): void => {
+    if (stopRequested) return;
+    stopRequested = true;
+    log(`${why}: stopping (publisher, drain, flush, servers)…`);
+    onStop();
+  };
+  const onSignal = (s: NodeJS.Signals): void => requestStop(s);
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  const servers: ManagedServer[] = [];
+  let outputs: Outputs | null = null;
+  try {
+    if (!installed("nats-server")) {
+      throw new ConfigError("nats-server", "is not installed (apt-get install -y nats-server, or https://nats.io/download): the demo needs it. `linewatch run` works without it (built-in simulator).");
+    }
+    // A fresh JetStream store each time: the demo's checkpoints and stream start empty.
+    const natsDir = join(dir, "nats");
+    rmSync(natsDir, { recursive: true, force: true });
+    mkdirSync(natsDir, { recursive: true });
+    const nats = await startNats(natsDir);
+    servers.push(nats);
+    log(`nats-server ${nats.url} (JetStream store ${natsDir})`);
+
+    let clickhouseUrl: string | undefined;
+    if (!flags.clickhouse) log("ClickHouse off (--no-clickhouse)");
+    else if (!installed("clickhouse-server")) log("clickhouse-server is not installed (apt-get install -y clickhouse-server): running without ClickHouse");
+    else if (!stopRequested) {
+      try {
+        const ch = await startClickHouse(join(dir, "clickhouse"));
+        servers.push(ch);
+        clickhouseUrl = ch.url;
+        log(`clickhouse-server ${ch.url} (config and data in ${join(dir, "clickhouse")})`);
+      } catch (error) {
+        log(`clickhouse-server did not start, running without it: ${(error as Error).message}`);
+      }
+    }
+    if (stopRequested) return;
+
+    outputs = await Outputs.start({
+      clickhouse: clickhouseUrl === undefined ? undefined : { url: clickhouseUrl, spillDir: join(dir, "clickhouse-spill") },
+      live: { port: flags.port, host: flags.host },
+      healthIntervalMs: 5_000,
+      log: (line) => process.stderr.write(`${line.startsWith("linewatch") ? "" : "linewatch: "}${line}\n`),
+    });
+    const out = outputs;
+
+    const alertNc = await connect({ servers: nats.url, name: "linewatch-demo-alerts" });
+    const alerts = new AlertRouter({ outputs: out, nats: { nc: alertNc, site: SITE, format: "json" }, console: process.stdout });
+    const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route });
+
+    const simulator = new StoppableSimulator({
+      seed: flags.seed, machines: flags.machines, sensorTypes: SENSOR_TYPES, rateHz: flags.rate, faultRate: flags.faultRate, startTime: Date.now(),
+    });
+    const readingsPerSec = flags.machines * SENSOR_TYPES.length * flags.rate;
+    // Chunks of ~100 ms of readings, so the stream looks live rather than in bursts.
+    simulator.chunkMax = Math.max(1, Math.round(readingsPerSec / 10));
+
+    const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
+    let publisher: Promise<unknown> = Promise.resolve();
+    // The job's stop: after the publisher has finished, so everything published gets processed.
+    const jobStop = stopped.then(async () => {
+      simulator.stopped = true;
+      await publisher.catch(() => undefined);
+    });
+
+    const timer = durationMs === undefined ? null : setTimeout(() => requestStop(`--duration ${flags.duration}`), durationMs);
+    const job = runNatsJob({
+      ...DEFAULT_NATS_JOB,
+      url: nats.url,
+      site: SITE,
+      stream: STREAM,
+      analyses,
+      workers: flags.workers,
+      batchRecordsMax: 1024,
+      // Each fetch is processed, flushed to ClickHouse and acknowledged before the next (≤ ~1 s a
+      // round at the demo's rates), so a fetch must hold a couple of seconds of readings to keep up.
+      fetchMessagesMax: Math.max(DEFAULT_NATS_JOB.fetchMessagesMax, Math.ceil(readingsPerSec * 2)),
+      publishScores: true,
+      outputFormat: "json",
+      outputs: out,
+      summaryIntervalMs: parseDuration(flags.summaryInterval),
+      console: process.stdout,
+      stop: jobStop,
+      progress,
+      onReady: () => {
+        publisher = publishSimulation(simulator, {
+          ...DEFAULT_NATS_PUBLISH, url: nats.url, site: SITE, format: "msgpack", jetstream: true, rate: readingsPerSec, inFlightMax: 256,
+        }).catch((error: Error) => {
+          log(`publisher failed: ${error.message}`);
+          requestStop("publisher failed");
+        });
+        printWelcome(flags, nats.url, out, clickhouseUrl, readingsPerSec, durationMs);
+      },
+    });
+    const serial = flags.serials === false ? null : startSerials(flags, nats.url, out, stopped, log);
+    const result = await job.finally(() => {
+      if (timer !== null) clearTimeout(timer);
+    });
+    const serialResult = serial === null ? null : await serial;
+    if (serialResult !== null) {
+      log(`serials: ${serialResult.events} events scored, ${serialResult.flagged} flagged, ${serialResult.quarantinedEvents} quarantined (${serialResult.quarantineEntries} serials on the list)`);
+    }
+    await alertNc.drain().catch(() => undefined);
+    for (const a of analyses) for (const note of a.notes?.() ?? []) log(note);
+    log(
+      `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, SPC alert events ${alerts.count}, ` +
+        `dead-lettered ${result.input.deadLettered}, checkpoints ${result.checkpoints}`,
+    );
+    if (clickhouseUrl !== undefined) {
+      await out.flush().catch(() => undefined);
+      const rows = await httpQuery(clickhouseUrl, "SELECT count() FROM ml_scores FINAL").catch((e: Error) => `? (${e.message.trim()})`);
+      log(`ClickHouse ml_scores: ${rows.trim()} rows`);
+    }
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+    if (outputs !== null) await outputs.close().catch((e: Error) => log(`closing outputs: ${e.message}`));
+    for (const s of servers.reverse()) {
+      await s.stop();
+      log(`${s.name} stopped`);
+    }
+  }
+}
+
+/**
+ * The serialization side: the serial simulator (at `--serial-rate` per line, live) published on
+ * lw.demo.serial.<line> through JetStream, consumed by the run's serial job (stream LW_DEMO_SERIAL):
+ * quarantine on the `quarantine` topic, lw.demo.quarantine, /api/quarantine and ClickHouse.
+ */
+function startSerials(flags: DemoFlags, url: string, outputs: Outputs, stopped: Promise<void>, log: (line: string) => void): Promise<SerialPartResult> {
+  const sim = new SerialSimulator({
+    seed: flags.seed, lines: flags.serialLines, ratePerLine: flags.serialRate, batchSerials: flags.serialBatchSerials,
+    attackEvery: flags.serialAttackEvery, startTime: Date.now(),
+  });
+  let stopPublishing = false;
+  let publisher: Promise<unknown> = Promise.resolve();
+  // The job stops after the publisher, so every published event is scored.
+  const jobStop = stopped.then(async () => {
+    stopPublishing = true;
+    await publisher;
+  });
+  return runSerialPart({
+    flags, host: outputs, stop: jobStop, log,
+    summaryIntervalMs: parseDuration(flags.summaryInterval), console: process.stdout,
+    source: { kind: "nats", url, site: SITE, stream: STREAM, outputFormat: "json" },
+    onReady: () => {
+      publisher = publishSerialEvents(() => (stopPublishing ? null : sim.next()), {
+        ...DEFAULT_SERIAL_PUBLISH, url, site: SITE, format: "msgpack", jetstream: true, rate: flags.serialLines * flags.serialRate, inFlightMax: 256,
+      }).catch((error: Error) => log(`serial publisher failed: ${error.message}`));
+      log(`serials: ${flags.serialLines} lines × ${flags.serialRate}/s → lw.${SITE}.serial.> → serial job; quarantine on lw.${SITE}.quarantine, the quarantine topic and /api/quarantine`);
+    },
+  });
+}
+
+function printWelcome(flags: DemoFlags, natsUrl: string, outputs: Outputs, clickhouseUrl: string | undefined, readingsPerSec: number, durationMs: number | undefined): void {
+  const access = outputs.liveAccess();
+  const t = access?.generatedToken === undefined ? "" : `?token=${encodeURIComponent(access.generatedToken)}`;
+  const lines = [
+    "",
+    `linewatch demo: ${flags.machines} machines × ${SENSOR_TYPES.length} sensors at ${flags.rate} Hz (${readingsPerSec} readings/s, seed ${flags.seed}) → NATS JetStream stream ${STREAM} → ${flags.analysis} on ${flags.workers} workers`,
+    `  NATS         ${natsUrl}   readings lw.${SITE}.sensor.>   scores lw.${SITE}.score.>   alerts lw.${SITE}.alert.>`,
+    `               e.g. nats sub -s ${natsUrl} 'lw.${SITE}.score.M-001.>'`,
+  ];
+  if (access !== null) {
+    lines.push(
+      `  HTTP API     ${access.url}/healthz   ${access.url}/metrics   ${access.url}/api/ml/maintenance/health/M-001/${t}`,
+      `  WebSocket    ${access.wsUrl}${t}   (subscribe to a topic such as machine.M-001 or alerts; see README)`,
+    );
+    if (t !== "") lines.push(`  token        ${access.generatedToken}   (generated for this run; send as ?token= or Authorization: Bearer)`);
+  }
+  if (clickhouseUrl !== undefined) {
+    const q = "SELECT machine_id, sensor_type, count(), avg(value) FROM ml_scores FINAL GROUP BY machine_id, sensor_type ORDER BY machine_id, sensor_type";
+    lines.push(
+      `  ClickHouse   ${clickhouseUrl}   tables ml_sensor_data, ml_scores, ml_alerts, ml_equipment_health, …`,
+      `               curl '${clickhouseUrl}/' --data-binary '${q}'`,
+    );
+  } else lines.push("  ClickHouse   not running (not installed or --no-clickhouse)");
+  lines.push(durationMs === undefined ? "  Ctrl-C stops everything cleanly." : `  Stops by itself after ${flags.duration} (or Ctrl-C).`, "");
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+/** The plant simulator, stoppable from outside (publishSimulation runs until `done`), in small chunks. */
+class StoppableSimulator extends PlantSimulator {
+  stopped = false;
+  chunkMax = 4096;
+  override get done(): boolean {
+    return this.stopped || super.done;
+  }
+  override nextColumns(max: number): SimulatedColumns {
+    return super.nextColumns(Math.min(max, this.chunkMax));
+  }
+}
+
+// ---------------------------------------------------------------- local servers
+
+interface ManagedServer {
+  name: string;
+  url: string;
+  stop(): Promise<void>;
+}
+
+function installed(command: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolveOpen) => {
+    const socket = new Socket();
+    socket.once("connect", () => {
+      socket.destroy();
+      resolveOpen(true);
+    });
+    socket.once("error", () => {
+      socket.destroy();
+      resolveOpen(false);
+    });
+    socket.connect(port, "127.0.0.1");
+  });
+}
+
+/** Spawns a server process in its own process group (a terminal's Ctrl-C reaches only the demo, which stops it after draining). */
+function spawnServer(name: string, command: string, args: string[], cwd: string): { proc: ChildProcess; output: () => string; stop: () => Promise<void> } {
+  let output = "";
+  const proc = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  proc.stdout?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+  proc.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+  // Should this process die without stopping it, the server goes too.
+  const killOnExit = (): void => void proc.kill("SIGKILL");
+  process.once("exit", killOnExit);
+  proc.once("exit", () => process.off("exit", killOnExit));
+  const stop = (): Promise<void> => terminate(proc, 15_000);
+  proc.unref();
+  void name;
+  return { proc, output: () => output, stop };
+}
+
+async function startNats(storeDir: string): Promise<ManagedServer> {
+  const port = await freePort();
+  const s = spawnServer("nats-server", "nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], storeDir);
+  const deadline = Date.now() + 10_000;
+  while (!(await tcpOpen(port))) {
+    if (s.proc.exitCode !== null) throw new Error(`nats-server exited with code ${s.proc.exitCode}\n${s.output()}`);
+    if (Date.now() > deadline) {
+      await s.stop();
+      throw new Error(`nats-server did not listen on ${port} within 10 s\n${s.output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { name: "nats-server", url: `nats://127.0.0.1:${port}`, stop: s.stop };
+}
+
+/** clickhouse-server with a generated config (the smallest that 18.16 and current servers start with), loopback, free ports. */
+async function startClickHouse(dir: string): Promise<ManagedServer> {
+  for (const sub of ["data", "tmp", "user_files", "format_schemas", "log"]) mkdirSync(join(dir, sub), { recursive: true });
+  const httpPort = await freePort();
+  let tcpPort = await freePort();
+  while (tcpPort === httpPort) tcpPort = await freePort();
+  writeFileSync(join(dir, "config.xml"), clickhouseConfigXml(dir, httpPort, tcpPort));
+  writeFileSync(join(dir, "users.xml"), CLICKHOUSE_USERS_XML);
+  const s = spawnServer("clickhouse-server", "clickhouse-server", [`--config-file=${join(dir, "config.xml")}`], dir);
+  const url = `http://127.0.0.1:${httpPort}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (s.proc.exitCode !== null) throw new Error(`exited with code ${s.proc.exitCode}\n${s.output()}\n${errLogTail(dir)}`);
+    const pong = await httpQuery(url, "", "GET", "/ping").catch(() => null);
+    if (pong === "Ok.\n") break;
+    if (Date.now() > deadline) {
+      await s.stop();
+      throw new Error(`no answer to /ping on ${httpPort} within 30 s\n${errLogTail(dir)}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { name: "clickhouse-server", url, stop: s.stop };
+}
+
+function errLogTail(dir: string): string {
+  try {
+    return readFileSync(join(dir, "log", "clickhouse-server.err.log"), "utf8").split("\n").slice(-20).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+function httpQuery(url: string, sql: string, method = "POST", path = "/"): Promise<string> {
+  const u = new URL(url);
+  return new Promise((resolveBody, reject) => {
+    const req = request({ host: u.hostname, port: Number(u.port), path, method, agent: false, timeout: 5000, headers: { "Content-Type": "text/plain" } }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => (res.statusCode === 200 ? resolveBody(body) : reject(new Error(body))));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.end(method === "POST" ? sql : undefined);
+  });
+}
+

@@ -1,0 +1,79 @@
+/** `linewatch replay`: flags → {@link runReplay}. The contract is in README.md. */
+import { createWriteStream } from "node:fs";
+import { Command, Option } from "commander";
+import type { TimeUnit } from "../core/event-time.js";
+import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, runReplay } from "../jobs/replay.js";
+import { DEFAULT_WORKERS } from "../core/kernel-pool.js";
+import { integerOption } from "./options.js";
+import { addAnalysisFlags, analysesFromFlags, durationIn, type AnalysisFlags } from "./analysis-flags.js";
+import { RotatingFileSink } from "../../connectors/files/rotating-file-sink.js";
+
+interface ReplayFlags extends AnalysisFlags {
+  key?: string;
+  time: string;
+  timeUnit: TimeUnit;
+  value?: string;
+  lateness?: string;
+  out?: string;
+  alerts?: string;
+  workers: number;
+  keysMax: number;
+  batchRecords: number;
+  quiet?: boolean;
+}
+
+export function replayCommand(): Command {
+  const command = new Command("replay")
+    .description("run a CSV or NDJSON file (or - for stdin) through analyses; one NDJSON line per input row, in input order")
+    .argument("<input>", "CSV with a header, .ndjson/.jsonl, or - for stdin")
+    .option("--key <cols>", "key columns, comma separated (default: machine_id,sensor_type where present, else one key)")
+    .option("--time <col>", "time column", "timestamp")
+    .addOption(new Option("--time-unit <unit>", "ms: ISO-8601 or epoch ms; number: a counter, D in its units").choices(["ms", "number"]).default("ms"))
+    .option("--value <col>", "value column (default: sensor_value, else value)")
+    .option("--lateness <D>", "reorder each key's records within D; later ones are marked late and get no statistics")
+    .option("--out <file>", "write NDJSON here instead of stdout")
+    .option("--alerts <file>", "spc: write alert events (open / closed) here as NDJSON")
+    .option("--workers <n>", "worker threads (0: run kernels on the main thread)", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
+    .option("--keys-max <n>", "most distinct keys", integerOption("--keys-max", 1, 1 << 24), DEFAULT_REPLAY_KEYS_MAX)
+    .option("--batch-records <n>", "records per kernel task", integerOption("--batch-records", 1, 1 << 20), DEFAULT_REPLAY_BATCH_RECORDS)
+    .option("--quiet", "no progress on stderr");
+  return addAnalysisFlags(command, "rolling").action(async (input: string, flags: ReplayFlags) => {
+    const lateness = flags.lateness === undefined ? null : durationIn(flags.lateness, flags.timeUnit, "--lateness");
+    const keyColumns = flags.key?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+    const alertsOut = flags.alerts === undefined ? null : new RotatingFileSink(flags.alerts);
+    let alertCount = 0;
+    const analyses = analysesFromFlags(flags, {
+      timeUnit: flags.timeUnit,
+      keyParts: keyColumns,
+      onAlert: (event) => {
+        alertCount++;
+        void alertsOut?.write(JSON.stringify(event) + "\n");
+      },
+    });
+    const output = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
+    const summary = await runReplay({
+      input,
+      analyses,
+      keyColumns,
+      timeColumn: flags.time,
+      timeUnit: flags.timeUnit,
+      valueColumn: flags.value,
+      lateness,
+      workers: flags.workers,
+      keysMax: flags.keysMax,
+      batchRecordsMax: flags.batchRecords,
+      output,
+      progress: flags.quiet ? null : process.stderr,
+    });
+    if (output !== process.stdout) await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    await alertsOut?.close();
+    if (!flags.quiet) {
+      process.stderr.write(
+        `replay: ${summary.rows} rows, ${summary.keys} keys in ${summary.seconds.toFixed(2)} s ` +
+          `(${Math.round(summary.rows / summary.seconds)} rows/s); rejected ${summary.rejected}, late ${summary.late}, ` +
+          `out of order ${summary.outOfOrder}${flags.analysis.includes("spc") ? `, alert events ${alertCount}` : ""}\n`,
+      );
+    }
+    for (const note of summary.notes) process.stderr.write(`replay: WARNING ${note}\n`);
+  });
+}

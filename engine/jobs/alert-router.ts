@@ -1,0 +1,43 @@
+/**
+ * Where an SPC alert event goes in a run: the outputs (ClickHouse, the `alerts` topic, the API's
+ * open-alert list), the alerts file, NATS `lw.<site>.alert.<machine>.<sensor>`, and — for
+ * high-severity alerts as they open — a line on the console.
+ */
+import type { Writable } from "node:stream";
+import { encode as encodeMsgpack } from "@msgpack/msgpack";
+import type { NatsConnection } from "nats";
+import type { Outputs } from "./outputs.js";
+import type { RotatingFileSink } from "../../connectors/files/rotating-file-sink.js";
+import type { SpcAlertEvent } from "../../operators/spc/alerts.js";
+
+export interface AlertRouterOptions {
+  outputs?: Outputs;
+  file?: RotatingFileSink;
+  nats?: { nc: NatsConnection; site: string; format: "json" | "msgpack" };
+  /** Where opening high-severity alerts are printed. */
+  console?: Writable;
+}
+
+export class AlertRouter {
+  /** Events routed so far (opened and closed). */
+  count = 0;
+  private readonly enc = new TextEncoder();
+
+  constructor(private readonly o: AlertRouterOptions) {}
+
+  /** Routes one event; bound, so it can be handed over as the analyses' onAlert. */
+  readonly route = (event: SpcAlertEvent): void => {
+    this.count++;
+    this.o.outputs?.alert(event);
+    const line = this.o.file !== undefined || this.o.nats?.format === "json" ? JSON.stringify(event) : "";
+    if (this.o.file !== undefined) void this.o.file.write(line + "\n");
+    if (this.o.nats !== undefined) {
+      const { nc, site, format } = this.o.nats;
+      const [machine, sensor] = event.key.split("/");
+      nc.publish(`lw.${site}.alert.${machine}.${sensor ?? "all"}`, format === "msgpack" ? encodeMsgpack(event) : this.enc.encode(line));
+    }
+    if (this.o.console !== undefined && event.state === "open" && event.severity === "high") {
+      this.o.console.write(`ALERT ${event.rule} ${event.key} ${new Date(event.opened_at).toISOString()}: ${event.description} (limits v${event.limits_version})\n`);
+    }
+  };
+}

@@ -1,0 +1,432 @@
+/**
+ * Where a run's results go besides the scores file: ClickHouse (`--clickhouse URL`), the live
+ * server (`--port`: WebSocket topics, HTTP API, Prometheus metrics) and the failure predictions
+ * (`--predict MODEL.onnx`, engine/prediction-service.ts). The jobs hand every scored record and
+ * every alert event here; this module turns them into table rows and topic messages, keeps what
+ * the API serves (open alerts, each key's SPC limits, each machine's health and predictions), and
+ * exports the engine's figures as metrics.
+ *
+ * Health score of a machine (0–100). From the SPC alerts open on its keys: 100 minus 30 per open
+ * high-severity alert, 15 per medium and 5 per low, floored at 0. With a prediction model, the
+ * machine's latest failure probability p folds in: health_score = min(alert score,
+ * round(100 × (1 − p))), so either many open out-of-control patterns or a likely failure within
+ * the model's horizon lowers it. Risk level by the combined score: from 80 low, from 60 medium,
+ * from 40 high, below 40 critical. Without a model the prediction endpoints answer
+ * "not_configured" and the score is the alert score alone. */
+import { readFileSync } from "node:fs";
+import { ConfigError } from "../core/errors.js";
+import type { AccessTokenConfig } from "../../connectors/live/access.js";
+import type { StreamEngine } from "../core/stream-engine.js";
+import { ClickHouseSink } from "../../connectors/clickhouse/sink.js";
+import type { AlertRow, EquipmentHealthRow, MaintenancePredictionRow, ScoreRow, SensorDataRow } from "../../connectors/clickhouse/schema.js";
+import { startLiveServer, type LiveServer } from "../../connectors/live/live-server.js";
+import { ApiReplyError, type ApiProviders, type EquipmentHealth, type QuarantineProvider } from "../../connectors/live/http-api.js";
+import { MetricsRegistry, defineEngineMetrics, type EngineMetrics as MetricHandles } from "../../connectors/live/metrics.js";
+import { machineTopic, analysisTopic, TOPIC_ALERTS, ANALYSIS_PREDICTION } from "../../connectors/live/topics.js";
+import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
+import type { SpcAlertEvent } from "../../operators/spc/alerts.js";
+import { applySpcLimitsChange } from "../../operators/spc/spc.js";
+
+export interface OutputsOptions {
+  clickhouse?: { url: string; database?: string; spillDir: string };
+  live?: { port: number; host: string; tokensFile?: string };
+  /** How often each machine's health row goes to ClickHouse. */
+  healthIntervalMs: number;
+  /** Failure predictions (`--predict`): fed every record's rolling row; served, stored, published. */
+  predictions?: PredictionService;
+  log: (line: string) => void;
+}
+
+/** One scored record as the jobs see it: its key parts and the merged members of every analysis. */
+export interface ScoredRecord {
+  machineId: string;
+  sensorType: string;
+  /** Operating mode: the key's when keyed by mode, or the record's own `operating_mode` (NATS single records). */
+  mode?: string;
+  /** The record's `sensor_unit` and `work_order_id` (NATS single records), when it has them. */
+  unit?: string;
+  workOrder?: string;
+  key: string;
+  time: number;
+  value: number;
+  seq: number;
+  /** The members of every analysis, JSON without braces (as in the scores file); read when `members` is not given. */
+  membersJson?: string;
+  /** The same members as values (operators/analysis.ts recordFields): spares parsing `membersJson`. Taken over, not copied. */
+  members?: Record<string, unknown>;
+  /** The rolling analysis's output row (operators/rolling.ts ROLLING_FIELDS order) when the run has one; read during the call only. */
+  rolling?: Float64Array;
+}
+
+const PENALTY: Record<string, number> = { high: 30, medium: 15, low: 5 };
+
+export class Outputs {
+  readonly metrics: MetricHandles;
+  readonly registry: MetricsRegistry;
+  private sink: ClickHouseSink | null = null;
+  private live: LiveServer | null = null;
+  private engine: StreamEngine | null = null;
+  private spcIndex = -1;
+  private scores: ScoreRow[] = [];
+  private readings: SensorDataRow[] = [];
+  /** Writes not settled yet: `flush` waits for them; each leaves the set as it settles. */
+  private readonly pendingWrites = new Set<Promise<void>>();
+  private readonly openAlerts = new Map<string, SpcAlertEvent>();
+  private readonly limitsByKey = new Map<string, { key: string; cl: number | null; sigma: number | null; ucl: number | null; lcl: number | null; limits_version: number }>();
+  private readonly machines = new Set<string>();
+  private healthTimer: NodeJS.Timeout | null = null;
+  private writeErrors = 0;
+  private deadLetters: (() => Record<string, number>) | null = null;
+  private readonly deadLettersSeen = new Map<string, number>();
+  /** What the API serves; later providers (the serial job's quarantine list) join this object. */
+  private readonly apiProviders: ApiProviders;
+
+  private readonly predictions: PredictionService | null;
+
+  private constructor(private readonly o: OutputsOptions) {
+    this.registry = new MetricsRegistry();
+    this.metrics = defineEngineMetrics(this.registry);
+    this.predictions = o.predictions ?? null;
+    const service = this.predictions;
+    if (service !== null) {
+      const made = this.registry.counter({ name: "linewatch_predictions_total", help: "Failure predictions made, by risk level.", labelNames: ["risk_level"] });
+      const machines = this.registry.gauge({ name: "linewatch_prediction_machines", help: "Machines the prediction service knows, by whether their features are complete.", labelNames: ["features"] });
+      service.listen((list) => {
+        for (const p of list) made.labels({ risk_level: p.risk_level }).inc();
+        this.onPredictions(list);
+      });
+      this.registry.onCollect(() => {
+        const c = service.counters();
+        machines.labels({ features: "complete" }).set(c.machinesComplete);
+        machines.labels({ features: "incomplete" }).set(c.machines - c.machinesComplete);
+      });
+    }
+    this.apiProviders = this.providers();
+  }
+
+  /** Opens ClickHouse (creating the tables) and the live server, as configured. */
+  static async start(o: OutputsOptions): Promise<Outputs> {
+    const out = new Outputs(o);
+    if (o.clickhouse !== undefined) {
+      out.sink = new ClickHouseSink({
+        url: o.clickhouse.url, database: o.clickhouse.database, spillDir: o.clickhouse.spillDir,
+        onDeadLetter: (d) => o.log(`clickhouse: row of ${d.table} refused by the server: ${d.error.message}`),
+        onAvailabilityChange: (up, err) => o.log(up ? "clickhouse: available again, draining the spill" : `clickhouse: unavailable (${err?.message ?? "?"}); spilling to ${o.clickhouse?.spillDir}`),
+      });
+    }
+    if (o.live !== undefined) {
+      out.live = await startLiveServer({
+        port: o.live.port, host: o.live.host, metrics: out.registry, log: o.log,
+        tokens: o.live.tokensFile === undefined ? [] : readTokens(o.live.tokensFile),
+        providers: out.apiProviders,
+      });
+    }
+    out.healthTimer = setInterval(() => out.writeHealth(), o.healthIntervalMs);
+    out.healthTimer.unref();
+    return out;
+  }
+
+  get active(): boolean {
+    return this.sink !== null || this.live !== null || this.predictions !== null;
+  }
+
+  /** Whether `record` reads the members (ClickHouse or the live server); predictions alone read only the rolling row. */
+  get wantsMembers(): boolean {
+    return this.sink !== null || this.live !== null;
+  }
+
+  /** The engine whose SPC limits the API reads and changes; `spcIndex` is the spc analysis's index. */
+  attach(engine: StreamEngine, spcIndex: number, source = "simulator", analyses: readonly string[] = []): void {
+    this.engine = engine;
+    this.spcIndex = spcIndex;
+    const last = { in: 0, out: 0, late: 0, busy: 0, t: performance.now() };
+    this.registry.onCollect(() => {
+      const m = engine.metrics();
+      // Counters move by what happened since the last scrape.
+      this.metrics.recordsIn.labels({ source }).inc(m.recordsIn - last.in);
+      for (const a of analyses) this.metrics.recordsOut.labels({ analysis: a }).inc(m.recordsOut - last.out);
+      this.metrics.lateRecords.labels({ source }).inc(m.recordsLate - last.late);
+      const now = performance.now();
+      this.metrics.poolUtilisation.set(Math.min(1, (m.kernelBusyMs - last.busy) / ((now - last.t) * Math.max(1, m.workers))));
+      Object.assign(last, { in: m.recordsIn, out: m.recordsOut, late: m.recordsLate, busy: m.kernelBusyMs, t: now });
+      if (this.deadLetters !== null) {
+        for (const [reason, n] of Object.entries(this.deadLetters())) {
+          const before = this.deadLettersSeen.get(reason) ?? 0;
+          if (n > before) this.metrics.deadLetter.labels({ reason }).inc(n - before);
+          this.deadLettersSeen.set(reason, n);
+        }
+      }
+      this.metrics.poolWorkers.set(m.workers);
+      this.metrics.queueDepth.labels({ queue: "reorder" }).set(m.reorderPending);
+      this.metrics.queueDepth.labels({ queue: "tasks_in_flight" }).set(m.tasksInFlight);
+      if (this.sink !== null) {
+        const s = this.sink.metrics();
+        this.metrics.queueDepth.labels({ queue: "sink_clickhouse" }).set(s.rowsPending);
+        this.metrics.queueDepth.labels({ queue: "spill_bytes" }).set(s.spillBytes);
+      }
+    });
+  }
+
+  /** Where the dead-letter counts by reason come from (the NATS input). */
+  countDeadLetters(counts: () => Record<string, number>): void {
+    this.deadLetters = counts;
+  }
+
+  /** A scored record: a ClickHouse row (reading and scores) and a message on its machine's topic. */
+  record(r: ScoredRecord): void {
+    this.machines.add(r.machineId);
+    if (this.predictions !== null && r.rolling !== undefined) this.predictions.observe(r.key, r.machineId, r.sensorType, r.time, r.rolling);
+    if (this.live === null && this.sink === null) return;
+    const members = r.members ?? (JSON.parse(`{${r.membersJson ?? ""}}`) as Record<string, unknown>);
+    if (typeof members.limits_version === "number" && members.limits_version > 0) {
+      this.limitsByKey.set(r.key, {
+        key: r.key, cl: members.cl as number, sigma: members.sigma as number, ucl: members.ucl as number, lcl: members.lcl as number,
+        limits_version: members.limits_version,
+      });
+    }
+    if (this.live !== null) {
+      this.live.publish(machineTopic(r.machineId), { key: r.key, sensor_type: r.sensorType, mode: r.mode, timestamp: r.time, value: r.value, seq: r.seq, ...members });
+      if (members.iforest_score !== undefined) this.live.publish(analysisTopic("iforest"), { key: r.key, timestamp: r.time, iforest_score: members.iforest_score });
+    }
+    if (this.sink !== null) {
+      this.readings.push({
+        machine_id: r.machineId, sensor_type: r.sensorType, timestamp: r.time, sensor_value: r.value,
+        sensor_unit: r.unit, operating_mode: r.mode, work_order_id: r.workOrder, seq: r.seq,
+      });
+      this.scores.push(scoreRow(r, members));
+      // Rows are encoded on this thread as they are handed over: small hand-overs keep each pause short.
+      if (this.scores.length >= 1024) this.writeRows();
+    }
+  }
+
+  /** An SPC alert event: the alerts table, the `alerts` topic, the open-alert list of the API. */
+  alert(e: SpcAlertEvent): void {
+    const id = `${e.key}|${e.rule}`;
+    if (e.state === "open") this.openAlerts.set(id, e);
+    else this.openAlerts.delete(id);
+    this.live?.publish(TOPIC_ALERTS, e);
+    if (this.sink !== null) {
+      const [machine, sensor] = e.key.split("/");
+      const row: AlertRow = {
+        key: e.key, machine_id: machine, sensor_type: sensor ?? "", rule: e.rule, also: e.also, description: e.description,
+        severity: e.severity, state: e.state, opened_at: e.opened_at, closed_at: e.closed_at, firings: e.firings,
+        limits_version: e.limits_version, cl: finite(e.cl), sigma: finite(e.sigma), points: e.points,
+      };
+      this.track(this.sink.write("ml_alerts", [row]));
+    }
+  }
+
+  /**
+   * Hands buffered rows to ClickHouse and waits until everything written so far is durable.
+   * `endOfInput`: the input is over (a file or simulator run's end), so each machine's last time
+   * step is predicted too.
+   */
+  async flush(endOfInput = false): Promise<void> {
+    await this.predictions?.flush(endOfInput);
+    this.writeRows();
+    const writes = [...this.pendingWrites];
+    // Send the sink's open batches now: a write resolves only once its batch is sent, and a batch
+    // otherwise waits out the sink's flush interval (1 s) — holding every JetStream fetch, whose
+    // acks wait for this, to one batch interval (about 400 records/s with --fetch 1000).
+    await this.sink?.flush();
+    await Promise.all(writes);
+  }
+
+  /**
+   * For sources that acknowledge nothing (core NATS, the simulator, a file): hands buffered rows
+   * to ClickHouse without waiting for them to be durable, so scoring never waits on an insert.
+   * Waits only while the sink's memory queue is half full (`pendingRowsMax`), until inserts or
+   * the spill make room: bounded memory, and nothing dropped. Failed writes are logged and
+   * counted as with `flush`; `flush`/`close` still wait for everything.
+   */
+  async handOver(): Promise<void> {
+    await this.predictions?.flush(false);
+    this.writeRows();
+    await this.room();
+  }
+
+  /** Resolves at once unless the sink's memory queue is half full; then when it is below that again. */
+  room(): Promise<void> {
+    if (this.sink === null) return Promise.resolve();
+    return this.sink.room(Math.floor(this.sink.options.pendingRowsMax / 2));
+  }
+
+  async close(): Promise<void> {
+    if (this.healthTimer !== null) clearInterval(this.healthTimer);
+    await this.predictions?.close();
+    this.writeHealth();
+    await this.flush().catch((e: Error) => this.o.log(`clickhouse: final flush failed: ${e.message}`));
+    await this.sink?.close();
+    await this.live?.close();
+  }
+
+  /** What another job of this run (the serial job) writes through: the same ClickHouse sink and live server. */
+  serialTargets(): { sink: ClickHouseSink | null; live: LiveServer | null } {
+    return { sink: this.sink, live: this.live };
+  }
+
+  /** Serves the quarantine list and its release (`/api/quarantine…`) from the serial job. */
+  serveQuarantine(provider: QuarantineProvider): void {
+    this.apiProviders.quarantine = provider;
+  }
+
+  /** Where the live server is, and the token it generated when none was configured. */
+  liveAccess(): { url: string; wsUrl: string; generatedToken: string | undefined } | null {
+    return this.live === null ? null : { url: this.live.url, wsUrl: this.live.wsUrl, generatedToken: this.live.generatedToken };
+  }
+
+  // ---- internals ----
+
+  private writeRows(): void {
+    if (this.sink === null || this.scores.length === 0) return;
+    const t0 = performance.now();
+    const scores = this.scores.splice(0);
+    const readings = this.readings.splice(0);
+    const done = Promise.all([this.sink.write("ml_sensor_data", readings), this.sink.write("ml_scores", scores)]).then(() => {
+      this.metrics.sinkRows.labels({ sink: "clickhouse" }).inc(scores.length + readings.length);
+      this.metrics.sinkLatency.labels({ sink: "clickhouse" }).observe((performance.now() - t0) / 1000);
+    });
+    this.track(done);
+  }
+
+  private track(p: Promise<unknown>): void {
+    const settled: Promise<void> = p.then(
+      () => undefined,
+      (e: Error) => {
+        this.writeErrors++;
+        this.metrics.sinkErrors.labels({ sink: "clickhouse", kind: "fatal" }).inc();
+        this.o.log(`clickhouse: write failed: ${e.message}`);
+      },
+    ).finally(() => this.pendingWrites.delete(settled));
+    this.pendingWrites.add(settled);
+  }
+
+  private health(machineId: string): EquipmentHealth | null {
+    if (!this.machines.has(machineId)) return null;
+    const counts: Record<string, number> = { high: 0, medium: 0, low: 0 };
+    for (const e of this.openAlerts.values()) if (e.key.split("/")[0] === machineId) counts[e.severity]++;
+    const alertScore = Math.max(0, 100 - counts.high * PENALTY.high - counts.medium * PENALTY.medium - counts.low * PENALTY.low);
+    const features: Record<string, number> = { open_alerts_high: counts.high, open_alerts_medium: counts.medium, open_alerts_low: counts.low, alert_score: alertScore };
+    let score = alertScore;
+    const p = this.predictions?.latest(machineId);
+    if (p !== undefined) {
+      const predicted = healthOfProbability(p.failure_probability);
+      score = Math.min(alertScore, predicted);
+      Object.assign(features, {
+        prediction_score: predicted, failure_probability: p.failure_probability, rul_cycles: p.rul_cycles,
+        time_to_failure_hours: p.time_to_failure_hours, predicted_at_ms: p.predicted_at_ms,
+      });
+    }
+    return { machine_id: machineId, health_score: score, risk_level: riskOfScore(score), updated_at: new Date().toISOString(), features };
+  }
+
+  /** New predictions: ml_maintenance_predictions rows, the machine's topic and `analysis/prediction`. */
+  private onPredictions(list: readonly MachinePrediction[]): void {
+    if (this.live !== null) {
+      for (const p of list) {
+        this.live.publish(machineTopic(p.machine_id), { kind: "prediction", ...p });
+        this.live.publish(analysisTopic(ANALYSIS_PREDICTION), p);
+      }
+    }
+    if (this.sink !== null && list.length > 0) {
+      const rows = list.map((p): MaintenancePredictionRow => ({
+        machine_id: p.machine_id, predicted_at: p.predicted_at_ms, failure_probability: p.failure_probability,
+        time_to_failure_hours: p.time_to_failure_hours, rul_cycles: p.rul_cycles, risk_level: p.risk_level, model_version: p.model_version,
+        features: p.features,
+      }));
+      this.track(this.sink.write("ml_maintenance_predictions", rows));
+    }
+  }
+
+  private writeHealth(): void {
+    if (this.sink === null || this.machines.size === 0) return;
+    const now = Date.now();
+    const rows: EquipmentHealthRow[] = [];
+    for (const m of this.machines) {
+      const h = this.health(m);
+      if (h !== null) rows.push({ machine_id: m, computed_at: now, health_score: h.health_score, risk_level: h.risk_level });
+    }
+    this.track(this.sink.write("ml_equipment_health", rows));
+  }
+
+  private providers(): ApiProviders {
+    const needEngine = () => {
+      if (this.engine === null || this.spcIndex < 0) throw new ConfigError("spc", "this run has no SPC analysis");
+      return this.engine;
+    };
+    const keyId = (key: string) => {
+      const id = needEngine().keys.lookup(key);
+      return id < 0 ? null : id;
+    };
+    const service = this.predictions;
+    return {
+      health: { health: (machineId: string) => this.health(machineId) },
+      predictions: service === null ? undefined : {
+        predictions: (q) => service.predictions(q),
+        predict: async (machineId: string) => {
+          // A machine the run knows but whose sensors the model does not read: nothing to predict from.
+          if (!service.knows(machineId) && this.machines.has(machineId)) {
+            const missing = service.missing(machineId);
+            throw new ApiReplyError(409, "features_incomplete", `machine ${machineId} reports none of the sensors the model reads (${service.sensors.join(", ")})`, { machine_id: machineId, missing_features: missing });
+          }
+          return service.predictNow(machineId);
+        },
+      },
+      alerts: { openAlerts: () => [...this.openAlerts.values()] },
+      spcLimits: {
+        limits: (key: string) => this.limitsByKey.get(key) ?? null,
+        rebaseline: async (key: string, records?: number) => {
+          const id = keyId(key);
+          if (id === null) return null;
+          const n = records ?? 100;
+          await needEngine().withKeyState(id, this.spcIndex, (k, ptr) => applySpcLimitsChange(k, ptr, { kind: "rebaseline", records: n }));
+          this.o.log(`limits: ${key} re-baselining on the next ${n} records (API)`);
+          return { key, rebaseline_records: n, current: this.limitsByKey.get(key) ?? null };
+        },
+        setLimits: async (key: string, l: { cl: number; sigma: number }) => {
+          const id = keyId(key);
+          if (id === null) return null;
+          await needEngine().withKeyState(id, this.spcIndex, (k, ptr) => applySpcLimitsChange(k, ptr, { kind: "set", cl: l.cl, sigma: l.sigma }));
+          this.o.log(`limits: ${key} set to cl ${l.cl}, sigma ${l.sigma} (API)`);
+          return { key, cl: l.cl, sigma: l.sigma, effective: "next record" };
+        },
+      },
+      status: () => ({
+        clickhouse: this.sink === null ? null : { available: this.sink.metrics().available, write_errors: this.writeErrors },
+        predictions: service === null ? null : { model_version: service.model.modelVersion, ...service.counters() },
+      }),
+    };
+  }
+}
+
+function scoreRow(r: ScoredRecord, m: Record<string, unknown>): ScoreRow {
+  const num = (v: unknown) => (typeof v === "number" ? v : null);
+  const mask = (v: unknown) => (Array.isArray(v) ? v.reduce((a: number, k: number) => a | (1 << (k - 1)), 0) : 0);
+  return {
+    machine_id: r.machineId, sensor_type: r.sensorType, timestamp: r.time, seq: r.seq, value: r.value,
+    count: num(m.count), mean: num(m.mean), std: num(m.std), std_pop: num(m.std_pop), min: num(m.min), max: num(m.max),
+    slope: num(m.slope), ewma: num(m.ewma), z: num(m.z),
+    cl: num(m.cl), ucl: num(m.ucl), lcl: num(m.lcl), sigma: num(m.sigma), zone: num(m.zone),
+    we_mask: mask(m.we), nelson_mask: mask(m.nelson), cusum_pos: num(m.cusum_pos), cusum_neg: num(m.cusum_neg),
+    cusum_alarm: m.cusum_alarm === true, spc_ewma: num(m.spc_ewma ?? (m.ewma_ucl !== undefined && m.count === undefined ? m.ewma : undefined)),
+    ewma_ucl: num(m.ewma_ucl), ewma_lcl: num(m.ewma_lcl), ewma_alarm: m.ewma_alarm === true,
+    limits_version: typeof m.limits_version === "number" ? m.limits_version : 0,
+    iforest_score: num(m.iforest_score), model_hash: typeof m.model_hash === "string" ? m.model_hash : "",
+  };
+}
+
+function finite(v: number): number | null {
+  return Number.isFinite(v) ? v : null;
+}
+
+/** Access tokens from a file: {"tokens": [...]} (checked by the live server, connectors/access.ts). */
+function readTokens(path: string): AccessTokenConfig[] {
+  let parsed: { tokens?: unknown };
+  try {
+    parsed = JSON.parse(readFileSync(path, "utf8")) as { tokens?: unknown };
+  } catch (cause) {
+    throw new ConfigError("--tokens", `cannot read ${path}: ${(cause as Error).message}`);
+  }
+  if (!Array.isArray(parsed.tokens)) throw new ConfigError("--tokens", `${path}: expected {"tokens": [...]}`);
+  return parsed.tokens as AccessTokenConfig[];
+}

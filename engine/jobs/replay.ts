@@ -1,0 +1,218 @@
+/**
+ * `linewatch replay`: a file (or stdin) through one or more analyses, one NDJSON line out per
+ * input row, in input order, with the members of every analysis merged. The contract of the
+ * output is in README.md ("linewatch replay").
+ */
+import { basename, extname } from "node:path";
+import type { Writable } from "node:stream";
+import { allocateBatch, appendRecord } from "../core/batch.js";
+import { ConfigError } from "../core/errors.js";
+import { LineBuffer } from "../../connectors/files/line-buffer.js";
+import { parseEventTime, parseReading, type TimeUnit } from "../core/event-time.js";
+import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
+import { FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "../core/stream-engine.js";
+import { readTable, type TableHeader, type TableRow } from "../../connectors/files/table-reader.js";
+import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext } from "../../operators/analysis.js";
+
+export interface ReplayOptions {
+  input: string;
+  /** The analyses, in output order; built for the time unit below (slope per second or per unit). */
+  analyses: readonly RecordAnalysis[];
+  /** Key columns; undefined: machine_id,sensor_type where present, else one key for the file. */
+  keyColumns?: string[];
+  timeColumn: string;
+  timeUnit: TimeUnit;
+  /** Value column; undefined: sensor_value, else value. */
+  valueColumn?: string;
+  /** Allowed lateness in time units; null: arrival order, out-of-order records flagged. */
+  lateness: number | null;
+  workers: number;
+  keysMax: number;
+  batchRecordsMax: number;
+  /** Where the NDJSON goes. */
+  output: Writable;
+  /** Progress lines (stderr), or null for none. */
+  progress: Writable | null;
+}
+
+export interface ReplaySummary {
+  rows: number;
+  rejected: number;
+  late: number;
+  outOfOrder: number;
+  keys: number;
+  seconds: number;
+  /** Warnings from the analyses (e.g. truncated windows). */
+  notes: string[];
+}
+
+export const DEFAULT_REPLAY_BATCH_RECORDS = 1024;
+export const DEFAULT_REPLAY_KEYS_MAX = 4096;
+
+export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
+  const started = performance.now();
+  const analyses = options.analyses;
+  const inputs = analyses.filter((a) => a.input !== undefined);
+  if (inputs.length > 1) throw new ConfigError("--analysis", `${inputs.map((a) => a.name).join(" and ")} both read extra input; run them separately`);
+  const input = inputs[0]?.input;
+  const payloadBytes = input?.payloadBytes ?? 0;
+  const needsValue = input === undefined || input.needsValue || analyses.some((a) => a.input === undefined);
+  const keyJson: string[] = [];
+  const keyNames: string[] = [];
+  const lines = new ReplayOutput(
+    (id) => keyJson[id],
+    analyses.map((a) => ({ fields: a.kernel.outFields, rowJson: (row: Float64Array, payload?: Uint8Array) => a.rowJson(row, payload), nullJson: a.nullJson })),
+    payloadBytes,
+    needsValue,
+  );
+  const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
+  const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
+  const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
+  const engine = new StreamEngine(
+    {
+      kernels: analyses.map((a) => a.kernel),
+      workers: options.workers,
+      groups: Math.min(8, options.keysMax),
+      keysMax: options.keysMax,
+      batchRecordsMax: options.batchRecordsMax,
+      lateness: options.lateness,
+      reorderRecordsPerKeyMax: 1 << 20,
+      payloadBytes,
+    },
+    {
+      onOutput(chunk: OutputChunk) {
+        for (let i = 0; i < chunk.length; i++) {
+          const position = chunk.positions[i];
+          const payload = payloadBytes > 0 ? chunk.payload.subarray(i * payloadBytes, (i + 1) * payloadBytes) : undefined;
+          observeRecord(analyses, chunk, i, keyNames[chunk.keyIds[i]], ctx, rows, false, payload);
+          lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0, payload);
+        }
+      },
+      onLate(record) {
+        summary.late++;
+        lines.late(record.position, record.value);
+      },
+    },
+  );
+  for (const a of analyses) a.start?.(engine);
+  const internKey = (name: string): number => {
+    const id = engine.internKey(name);
+    if (keyJson[id] === undefined) {
+      keyJson[id] = JSON.stringify(name);
+      keyNames[id] = name;
+    }
+    return id;
+  };
+  let columns: Columns | null = null;
+  const batch = allocateBatch(options.batchRecordsMax, payloadBytes);
+  const bytes = new LineBuffer();
+  const write = (): Promise<void> | undefined => {
+    lines.drain(bytes);
+    return bytes.bytes > 0 ? writeWithBackpressure(options.output, bytes.take()) : undefined;
+  };
+  const singleKey = options.input === "-" ? "stdin" : basename(options.input, extname(options.input));
+  let rowsRead = 0;
+  const progress = startProgress(options.progress, () => rowsRead);
+  try {
+    summary.rows = await readTable(
+      options.input,
+      (header) => {
+        columns = resolveColumns(header, options, input, needsValue);
+      },
+      (row: TableRow): Promise<void> | undefined => {
+        const c = columns as Columns;
+        const key = c.key.length === 0 ? singleKey : c.key.map((k) => String(row.get(k) ?? "")).join("/");
+        const rawTime = row.get(c.time);
+        const keyId = internKey(key);
+        lines.add(row.row, keyId, timestampJson(rawTime));
+        const time = parseEventTime(rawTime, options.timeUnit);
+        const value = needsValue ? parseReading(row.get(c.value)) : 0;
+        const payloadError = input === undefined ? null : input.encode(row, batch.payload as Uint8Array, batch.length * payloadBytes);
+        const error = typeof time === "string" ? time : typeof value === "string" ? value : payloadError;
+        if (error !== null) {
+          summary.rejected++;
+          lines.reject(row.row, error);
+          return undefined;
+        }
+        appendRecord(batch, keyId, time as number, value as number, row.row);
+        rowsRead = row.row + 1;
+        if (batch.length < options.batchRecordsMax) return undefined;
+        // A full batch: hand it to the engine (waiting if the pool is busy), then write what is done.
+        return engine.push(batch).then(() => {
+          batch.length = 0;
+          return write();
+        });
+      },
+    );
+    if (batch.length > 0) await engine.push(batch);
+    await engine.flush(true);
+    await write();
+  } finally {
+    progress.stop();
+    for (const a of analyses) a.stop?.();
+    await engine.close();
+  }
+  const m = engine.metrics();
+  summary.outOfOrder = m.recordsOutOfOrder;
+  summary.keys = m.keys;
+  summary.notes = analyses.flatMap((a) => a.notes?.() ?? []);
+  summary.seconds = (performance.now() - started) / 1000;
+  return summary;
+}
+
+// ---- internals ----
+
+interface Columns {
+  key: string[];
+  time: string;
+  value: string;
+}
+
+/** The timestamp as given: numbers stay numbers (a numeric CSV cell too), text stays text. */
+function timestampJson(raw: unknown): string {
+  if (raw === undefined || raw === null) return "null";
+  if (typeof raw === "number") return Number.isFinite(raw) ? String(raw) : "null";
+  const text = String(raw);
+  const trimmed = text.trim();
+  if (/^-?\d+(\.\d+)?$/.test(trimmed) && Number.isFinite(Number(trimmed))) return String(Number(trimmed));
+  return JSON.stringify(text);
+}
+
+function resolveColumns(header: TableHeader, o: ReplayOptions, input: RecordInput | undefined, needsValue: boolean): Columns {
+  const has = (c: string) => header.columns.includes(c);
+  // NDJSON records may differ from the first one; only CSV headers are checked strictly.
+  const strict = header.format === "csv";
+  const key = o.keyColumns ?? (input?.keyColumns ? [...input.keyColumns] : ["machine_id", "sensor_type"].filter(has));
+  const value = o.valueColumn ?? (has("sensor_value") || !has("value") ? "sensor_value" : "value");
+  const time = o.timeColumn === "timestamp" && input?.timeColumn !== undefined && !has("timestamp") ? input.timeColumn : o.timeColumn;
+  if (strict) {
+    const needed = [...key.map((k) => ["--key", k]), ["--time", time], ...(needsValue ? [["--value", value]] : [])];
+    for (const [flag, col] of needed) {
+      if (!has(col)) throw new ConfigError(flag, `column "${col}" is not in ${o.input} (columns: ${header.columns.join(", ")})`);
+    }
+  }
+  return { key, time, value };
+}
+
+function writeWithBackpressure(out: Writable, chunk: Buffer): Promise<void> | undefined {
+  if (out.write(chunk)) return undefined;
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    out.once("error", onError);
+    out.once("drain", () => {
+      out.off("error", onError);
+      resolve();
+    });
+  });
+}
+
+function startProgress(sink: Writable | null, rows: () => number): { stop(): void } {
+  if (sink === null) return { stop() {} };
+  const t0 = performance.now();
+  const timer = setInterval(() => {
+    const s = (performance.now() - t0) / 1000;
+    sink.write(`replay: ${rows()} rows read, ${Math.round(rows() / s)} rows/s\n`);
+  }, 1000);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,216 @@
+/**
+ * The live serial job (issue 8): serial events, decoded at the edge (NATS, the serial simulator),
+ * through the serial-integrity analysis on its own StreamEngine and worker pool, beside the
+ * sensor job in the same process. Its outputs go to {@link SerialOutputs}: flagged events,
+ * quarantine entries and releases (ClickHouse, WebSocket, NATS, the API's quarantine list).
+ *
+ * Order: events are encoded (payload and ledger questions, serial.ts) in arrival order on this
+ * thread, then keyed by line (`machine_id`); the engine keeps each line's order to the kernel
+ * and back, so the verdicts are those `linewatch replay --analysis serial` gives for the same
+ * events in the same order — the replay contract, live.
+ */
+import { allocateBatch } from "../core/batch.js";
+import { StreamEngine, type OutputChunk } from "../core/stream-engine.js";
+import { observeRecord, type RowContext } from "../../operators/analysis.js";
+import { MARK_CONTROL, SERIAL_COL as C } from "../../operators/serial/layout.js";
+import { decodeSerialCheckpoint, encodeSerialCheckpoint, type SerialCheckpointFit } from "../../operators/serial/checkpoint.js";
+import { CheckpointError } from "../core/errors.js";
+import type { SerialAnalysis, SerialEventFields } from "../../operators/serial/serial.js";
+import type { SerialOutputs } from "./serial-outputs.js";
+
+export interface SerialJobOptions {
+  /** The serial analysis; its `onQuarantine` should reach `outputs.quarantined`. */
+  analysis: SerialAnalysis;
+  /** Worker threads of this job's pool (0: the kernel runs on the main thread). */
+  workers: number;
+  /** Lines (keys) at most. */
+  linesMax: number;
+  groups: number;
+  batchRecordsMax: number;
+  outputs?: SerialOutputs;
+}
+
+export const DEFAULT_SERIAL_JOB = { workers: 1, linesMax: 1024, groups: 8, batchRecordsMax: 1024 } as const;
+
+export interface SerialJobCountsNow {
+  /** Events handed to `add`. */
+  eventsIn: number;
+  /** Events scored (batch closes included). */
+  eventsOut: number;
+  /** Events the encoder refused (a time that is not finite). */
+  rejected: number;
+  batchCloseEvents: number;
+  /** Scored events with an anomaly score above 0. */
+  flagged: number;
+  /** Events at the quarantine level or above. */
+  quarantined: number;
+}
+
+/** A consistent copy of a serial job's state (SerialJob.snapshot). */
+export interface SerialJobSnapshot {
+  position: number;
+  /** The checkpoint bytes (operators/serial-checkpoint.ts). */
+  encode(): Promise<Uint8Array>;
+}
+
+export class SerialJob {
+  readonly engine: StreamEngine;
+  readonly analysis: SerialAnalysis;
+  private readonly outputs: SerialOutputs | undefined;
+  private readonly batch;
+  private readonly payloadBytes: number;
+  private readonly keyNames: string[] = [];
+  private readonly counts: SerialJobCountsNow = { eventsIn: 0, eventsOut: 0, rejected: 0, batchCloseEvents: 0, flagged: 0, quarantined: 0 };
+  private closed = false;
+
+  constructor(private readonly o: SerialJobOptions) {
+    this.analysis = o.analysis;
+    this.outputs = o.outputs;
+    this.payloadBytes = o.analysis.input.payloadBytes;
+    this.batch = allocateBatch(o.batchRecordsMax, this.payloadBytes);
+    const rows: Float64Array[] = [new Float64Array(0)];
+    const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
+    const analyses = [o.analysis];
+    const B = this.payloadBytes;
+    this.engine = new StreamEngine(
+      {
+        kernels: [o.analysis.kernel],
+        workers: o.workers,
+        groups: Math.min(o.groups, o.linesMax),
+        keysMax: o.linesMax,
+        batchRecordsMax: o.batchRecordsMax,
+        lateness: null,
+        reorderRecordsPerKeyMax: 1,
+        payloadBytes: B,
+      },
+      {
+        onOutput: (chunk: OutputChunk) => {
+          const c = this.counts;
+          for (let i = 0; i < chunk.length; i++) {
+            const payload = chunk.payload.subarray(i * B, (i + 1) * B);
+            observeRecord(analyses, chunk, i, this.keyNames[chunk.keyIds[i]], ctx, rows, false, payload);
+            c.eventsOut++;
+            const row = rows[0];
+            if (((row[C.flags] >>> 0) & MARK_CONTROL) !== 0) {
+              c.batchCloseEvents++;
+              continue;
+            }
+            if (row[C.quarantine] === 1) c.quarantined++;
+            if (row[C.anomaly_score] > 0) {
+              c.flagged++;
+              this.outputs?.detection(row, ctx, payload);
+            }
+          }
+        },
+      },
+    );
+    o.analysis.start?.(this.engine);
+  }
+
+  /**
+   * One decoded event, in arrival order, at source position `position` (stream sequence, event
+   * index). Returns a promise when the batch was full and handed to the engine (await it: that
+   * is the backpressure), else undefined.
+   */
+  add(e: SerialEventFields, position: number): Promise<void> | undefined {
+    this.counts.eventsIn++;
+    const b = this.batch;
+    // The key first: a line past linesMax throws CapacityError before the ledger has seen the event.
+    let id = this.engine.keys.lookup(e.machine_id);
+    if (id < 0) {
+      id = this.engine.internKey(e.machine_id);
+      this.keyNames[id] = e.machine_id;
+    }
+    const error = this.analysis.input.encodeEvent(e, b.payload as Uint8Array, b.length * this.payloadBytes);
+    if (error !== null) {
+      this.counts.rejected++;
+      return undefined;
+    }
+    const k = b.length++;
+    b.keyIds[k] = id;
+    b.times[k] = e.production_timestamp;
+    b.values[k] = 0;
+    b.positions[k] = position;
+    if (b.length < this.o.batchRecordsMax) return undefined;
+    return this.pushBatch();
+  }
+
+  /**
+   * Everything added so far scored and its outputs handed over; `durable` (default): also durable
+   * in ClickHouse and on the NATS server (before a JetStream ack).
+   */
+  async flush(durable = true): Promise<void> {
+    await this.pushBatch();
+    await this.engine.flush();
+    await this.outputs?.flush(durable);
+  }
+
+  /**
+   * The job's whole state as a checkpoint covering source position `position`, encoded and
+   * compressed: `snapshot(position)`, then its `encode()`.
+   */
+  async checkpoint(position: number): Promise<Uint8Array> {
+    return (await this.snapshot(position)).encode();
+  }
+
+  /**
+   * A copy of the job's whole state covering source position `position`: call it between events,
+   * after every event up to `position` was added (buffered events are pushed first; outputs are
+   * handed over, not waited on). The copy takes the lines' state blocks, the filter bits and the
+   * ledger and quarantine structures; `encode()` (JSON, serials, deflate on the thread pool) can
+   * then run while the job takes more events.
+   */
+  async snapshot(position: number): Promise<SerialJobSnapshot> {
+    await this.pushBatch();
+    const engine = await this.engine.checkpoint(position);
+    const state = { position, engine, ledger: this.analysis.ledger.snapshot(), quarantine: this.analysis.quarantine.snapshot() };
+    const fit = this.fit();
+    return { position, encode: () => encodeSerialCheckpoint(state, fit) };
+  }
+
+  /**
+   * Puts a checkpoint's state back into this fresh job (before any event); returns the source
+   * position it covers. CheckpointError when it is damaged or was taken with other parameters.
+   */
+  async restore(bytes: Uint8Array): Promise<number> {
+    if (this.counts.eventsIn > 0) throw new CheckpointError(`a checkpoint restores only into a job that has seen no events (this one saw ${this.counts.eventsIn})`);
+    const c = await decodeSerialCheckpoint(bytes, this.fit());
+    if (c.engine.keys.length > this.o.linesMax) throw new CheckpointError(`serial checkpoint holds ${c.engine.keys.length} lines, more than this job's ${this.o.linesMax}`);
+    try {
+      this.analysis.ledger.restore(c.ledger);
+    } catch (cause) {
+      throw new CheckpointError(`serial checkpoint: ledger does not fit (${(cause as Error).message})`, { cause });
+    }
+    await this.engine.restore(c.engine);
+    for (const k of c.engine.keys) this.keyNames[this.engine.keys.lookup(k.name)] = k.name;
+    this.analysis.quarantine.restore(c.quarantine);
+    return c.position;
+  }
+
+  countsNow(): Readonly<SerialJobCountsNow> {
+    return this.counts;
+  }
+
+  /** Flushes, stops the pool and the analysis (idempotent). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.flush();
+    } finally {
+      this.analysis.stop?.();
+      await this.engine.close();
+    }
+  }
+
+  private fit(): SerialCheckpointFit {
+    const ledger = this.analysis.ledger;
+    return { params: this.analysis.params, ledgerOptions: ledger.options, quarantineLevel: this.analysis.quarantineLevel, filterBytes: ledger.filterGenerationBytes };
+  }
+
+  private async pushBatch(): Promise<void> {
+    if (this.batch.length === 0) return;
+    await this.engine.push(this.batch);
+    this.batch.length = 0;
+  }
+}

@@ -1,0 +1,298 @@
+/**
+ * What feeds the live serial job: the serial simulator (paced like the plant simulator), or NATS
+ * — single serial events on `lw.<site>.serial.<line>`, on core NATS (at-most-once, a bounded queue
+ * that sheds and counts) or from a JetStream stream (a durable pull consumer, explicit ack after
+ * the outputs are durable).
+ *
+ * JetStream: the stream is the one that already captures `lw.<site>.serial.>` (say a stream on
+ * `lw.<site>.>`), else `<stream>_SERIAL` on `lw.<site>.serial.>`, created when missing. The
+ * durable consumer `lw-<site>-serial` is re-created at start to deliver from the sequence after
+ * the job's checkpoint. Every `checkpointIntervalMs`, and when stopping, the job's whole state
+ * (lines, ledger with its duplicate filter, quarantine list; operators/serial-checkpoint.ts) is
+ * saved to the key-value bucket with the last stream sequence it covers, between two fetches so
+ * it holds exactly the events up to that sequence. At start it is restored, and redeliveries at
+ * or below the covered sequence are acknowledged without entering the state — a restart, even
+ * `kill -9`, neither loses nor double-counts an event, and a serial repeated across it is a
+ * duplicate. Outputs of the events between the checkpoint and a crash are written again
+ * (at-least-once; ClickHouse's FINAL keeps one row per event).
+ */
+import { AckPolicy, DeliverPolicy, nanos, type Consumer, type NatsConnection } from "nats";
+import { CapacityError } from "../core/errors.js";
+import { CheckpointStore } from "../../connectors/nats/checkpoint-store.js";
+import { BoundedSubscription } from "../../connectors/nats/bounded-subscription.js";
+import { OrderedPullReader } from "../../connectors/nats/jetstream-reader.js";
+import { SerialSimulator, type SerialSimulatorOptions } from "../../connectors/sim/serial-simulator.js";
+import type { SerialNatsInput } from "../../connectors/nats/serial-input.js";
+import type { SerialJob, SerialJobSnapshot } from "./serial-job.js";
+
+export interface SerialSimulationOptions {
+  simulator: Partial<SerialSimulatorOptions>;
+  /** Simulated ms per wall-clock ms (1 = live); Infinity: as fast as the job takes them. */
+  speed: number;
+  /** Stop at this receiving time (epoch ms), e.g. the run's `--duration`. */
+  endTime?: number;
+  /** Stop after this many events. */
+  maxEvents?: number;
+  /** Longest an event waits in a partly filled buffer (live runs). */
+  flushIntervalMs: number;
+  stop: Promise<void>;
+}
+
+export interface SerialSourceResult {
+  events: number;
+  /** Attacks the simulator injected (ground truth). */
+  attacks: number;
+  seconds: number;
+}
+
+/** The serial simulator into the job, paced by the events' receiving clock × `speed`. */
+export async function runSerialSimulation(job: SerialJob, o: SerialSimulationOptions): Promise<SerialSourceResult> {
+  const sim = new SerialSimulator(o.simulator);
+  const t0 = performance.now();
+  let stopped = false;
+  void o.stop.then(() => (stopped = true));
+  let next = sim.next();
+  const first = next.received_timestamp;
+  let events = 0;
+  let lastFlush = t0;
+  const live = Number.isFinite(o.speed);
+  try {
+    while (!stopped && (o.maxEvents === undefined || events < o.maxEvents) && (o.endTime === undefined || next.received_timestamp < o.endTime)) {
+      const now = performance.now();
+      if (live && now - lastFlush >= o.flushIntervalMs) {
+        lastFlush = now;
+        await job.flush(false);
+      }
+      const due = live ? first + (now - t0) * o.speed : Infinity;
+      if (next.received_timestamp > due) {
+        await new Promise((r) => setTimeout(r, 20));
+        continue;
+      }
+      // At most a batch between looks at the clock and the stop signal.
+      for (let n = 0; n < 1024 && next.received_timestamp <= due; n++) {
+        await job.add(next, events++);
+        next = sim.next();
+        if ((o.maxEvents !== undefined && events >= o.maxEvents) || (o.endTime !== undefined && next.received_timestamp >= o.endTime)) break;
+      }
+      // Unpaced: let the sensor job (same thread) have its turn.
+      if (!live) await new Promise((r) => setImmediate(r));
+    }
+    await job.flush();
+  } finally {
+    await job.close();
+  }
+  return { events, attacks: sim.labels().length, seconds: (performance.now() - t0) / 1000 };
+}
+
+export interface SerialNatsOptions {
+  site: string;
+  /** JetStream stream (see the module comment); undefined: core NATS. */
+  stream?: string;
+  fetchMessagesMax: number;
+  ackWaitMs: number;
+  maxDeliver: number;
+  maxAckPending: number;
+  /** Core NATS: message bytes queued before shedding. */
+  queuedBytesMax: number;
+  /** JetStream: how often the job's state is saved (and once when stopping). */
+  checkpointIntervalMs: number;
+  /** JetStream: the key-value bucket of the checkpoints (the sensor job's). */
+  checkpointBucket: string;
+  flushIntervalMs: number;
+  stop: Promise<void>;
+  onReady?: () => void;
+  log: (line: string) => void;
+}
+
+export interface SerialNatsResult extends SerialSourceResult {
+  messages: number;
+  /** Core NATS: messages shed because the queue was full. */
+  shed: number;
+  deadLettered: number;
+  /** JetStream: redeliveries at or below the restored position, acknowledged and skipped. */
+  redeliveriesSkipped: number;
+  checkpoints: number;
+  /** JetStream: the position the restored checkpoint covered (null: none). */
+  restoredPosition: number | null;
+}
+
+export const DEFAULT_SERIAL_NATS = {
+  fetchMessagesMax: 1000,
+  ackWaitMs: 30_000,
+  maxDeliver: 10,
+  maxAckPending: 20_000,
+  queuedBytesMax: 64 * 1024 * 1024,
+  flushIntervalMs: 250,
+  checkpointIntervalMs: 5_000,
+  checkpointBucket: "linewatch-checkpoints",
+} as const;
+
+/** Serial events from NATS into the job until `stop`; closes the job at the end. */
+export async function consumeSerialNats(nc: NatsConnection, input: SerialNatsInput, job: SerialJob, o: SerialNatsOptions): Promise<SerialNatsResult> {
+  const t0 = performance.now();
+  const counts = { shed: 0, redeliveriesSkipped: 0, checkpoints: 0, restoredPosition: null as number | null };
+  let stopped = false;
+  void o.stop.then(() => (stopped = true));
+  const take = async (subject: string, data: Uint8Array, position: number): Promise<void> => {
+    const e = input.decode(subject, data);
+    if (e === null) return;
+    try {
+      await job.add(e, position);
+    } catch (error) {
+      if (!(error instanceof CapacityError)) throw error;
+      input.reject(subject, data, "too_many_lines", error);
+    }
+  };
+  // Durable: outputs in ClickHouse and on the server, dead letters confirmed — what a JetStream
+  // ack waits for. Core NATS has no ack: its outputs are handed over without waiting.
+  const flush = async (durable: boolean): Promise<void> => {
+    await job.flush(durable);
+    if (durable) await input.flush();
+  };
+  try {
+    if (o.stream === undefined) await consumeCore(nc, o, take, flush, counts, () => stopped);
+    else await consumeJetStream(nc, o, job, take, flush, counts, () => stopped);
+    await flush(true);
+  } finally {
+    await job.close();
+  }
+  const c = input.counts();
+  return {
+    events: c.readings, attacks: 0, messages: c.messages, shed: counts.shed, deadLettered: c.deadLettered, seconds: (performance.now() - t0) / 1000,
+    redeliveriesSkipped: counts.redeliveriesSkipped, checkpoints: counts.checkpoints, restoredPosition: counts.restoredPosition,
+  };
+}
+
+type Take = (subject: string, data: Uint8Array, position: number) => Promise<void>;
+type Flush = (durable: boolean) => Promise<void>;
+
+async function consumeCore(nc: NatsConnection, o: SerialNatsOptions, take: Take, flush: Flush, counts: { shed: number }, stopped: () => boolean): Promise<void> {
+  let position = 0;
+  const input = new BoundedSubscription(nc, `lw.${o.site}.serial.>`, o.queuedBytesMax, () => counts.shed++);
+  await nc.flush();
+  o.onReady?.();
+  const timer = setInterval(() => {
+    if (stopped()) input.wake();
+  }, 100);
+  let draining = false;
+  let lastFlush = performance.now();
+  try {
+    for (;;) {
+      if (stopped() && !draining) {
+        draining = true;
+        await input.drain();
+        await flush(false);
+      }
+      if (input.length === 0) {
+        if (draining && input.closed) break;
+        // Idle: wait for messages; flush what is buffered when none came for flushIntervalMs (a
+        // flush per dry queue would cost a pool round trip per handful of events).
+        const woken = await input.wait(o.flushIntervalMs);
+        if (!woken || performance.now() - lastFlush >= o.flushIntervalMs) {
+          await flush(false);
+          lastFlush = performance.now();
+        }
+        continue;
+      }
+      for (const m of input.take(1024)) await take(m.subject, m.data, position++);
+      // A steady stream never runs the queue dry: outputs still go out every flushIntervalMs.
+      if (performance.now() - lastFlush >= o.flushIntervalMs) {
+        lastFlush = performance.now();
+        await flush(false);
+      }
+    }
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** The key of the serial job's checkpoint in the bucket. */
+export function serialCheckpointName(site: string, stream: string): string {
+  return `${site}.${stream}.serial`;
+}
+
+async function consumeJetStream(
+  nc: NatsConnection, o: SerialNatsOptions, job: SerialJob, take: Take, flush: Flush,
+  counts: { redeliveriesSkipped: number; checkpoints: number; restoredPosition: number | null }, stopped: () => boolean,
+): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  const subjects = `lw.${o.site}.serial.>`;
+  let stream: string;
+  try {
+    stream = await jsm.streams.find(`lw.${o.site}.serial.x`);
+  } catch {
+    stream = `${o.stream}_SERIAL`;
+    try {
+      await jsm.streams.info(stream);
+    } catch {
+      await jsm.streams.add({ name: stream, subjects: [subjects] });
+    }
+  }
+  const store = await CheckpointStore.open(nc, o.checkpointBucket);
+  const name = serialCheckpointName(o.site, stream);
+  let top = 0;
+  const saved = await store.load(name);
+  if (saved !== null) {
+    const t = performance.now();
+    top = await job.restore(saved.bytes);
+    counts.restoredPosition = top;
+    o.log(`serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`);
+  }
+  const durable = `lw-${o.site}-serial`;
+  const js = nc.jetstream();
+  /** (Re)creates the durable consumer, delivering from stream sequence `start`. */
+  const openConsumer = async (start: number): Promise<Consumer> => {
+    try {
+      await jsm.consumers.delete(stream, durable);
+    } catch {
+      // none yet
+    }
+    await jsm.consumers.add(stream, {
+      durable_name: durable,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
+      ...(start === 1 ? {} : { opt_start_seq: start }),
+      filter_subject: subjects,
+      max_deliver: o.maxDeliver,
+      ack_wait: nanos(o.ackWaitMs),
+      max_ack_pending: o.maxAckPending,
+    });
+    return js.consumers.get(stream, durable);
+  };
+  const consumer = await openConsumer(top + 1);
+  o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
+  o.onReady?.();
+  let lastCheckpoint = performance.now();
+  /** The save in progress (at most one): encoded and written while the job takes more events. */
+  let saving: Promise<void> | null = null;
+  const save = async (snapshot: SerialJobSnapshot, started: number): Promise<void> => {
+    const bytes = await snapshot.encode();
+    await store.save(name, bytes, snapshot.position);
+    counts.checkpoints++;
+    if (counts.checkpoints === 1) o.log(`serial: checkpoint ${name} saved (stream sequence ${snapshot.position}, ${bytes.length} bytes, ${Math.round(performance.now() - started)} ms)`);
+  };
+  const checkpoint = async (): Promise<void> => {
+    const started = performance.now();
+    const snapshot = await job.snapshot(top);
+    lastCheckpoint = performance.now();
+    saving = save(snapshot, started)
+      // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
+      .catch((error: Error) => o.log(`serial: checkpoint failed (${error.message}); will retry`))
+      .finally(() => (saving = null));
+  };
+  const reader = new OrderedPullReader(consumer, top, {
+    fetchMessagesMax: o.fetchMessagesMax, label: "serial", log: o.log, reopen: openConsumer,
+  });
+  while (!stopped()) {
+    // Detections and quarantine rows durable, quarantine messages on the server, then the acks.
+    const r = await reader.round((m) => take(m.subject, m.data, m.seq), () => flush(true));
+    counts.redeliveriesSkipped += r.redeliveries;
+    top = reader.top;
+    if (r.fetchFailed && r.taken + r.redeliveries === 0) continue;
+    if (saving === null && performance.now() - lastCheckpoint >= o.checkpointIntervalMs) await checkpoint();
+  }
+  await flush(true);
+  await saving;
+  // The last save: awaited, and its failure is the run's.
+  await save(await job.snapshot(top), performance.now());
+}

@@ -1,0 +1,181 @@
+/**
+ * Plain TypeScript reference for kernels/spc.ts, written from the issue's definitions, not from
+ * the kernel: at every record the whole history (the key's last 32 values) is zoned afresh with
+ * the current limits and every rule is checked by scanning its window; the baseline keeps its
+ * values and computes the limits from them when it is complete. No run counters, no ring, no
+ * incremental re-zoning.
+ *
+ * Contract (one instance = one key):
+ * - Baseline: the first `baselineN` non-NaN records (or the next n after rebaseline(n)).
+ *   cl = mean by Welford's recurrence m_j = m_{j−1} + (x_j − m_{j−1})/j; sigma = √(M2/(N − 1)),
+ *   M2 by Welford's M2_j = M2_{j−1} + (x_j − m_{j−1})(x_j − m_j) ("std"), or
+ *   (Σ_{j≥1} |x_j − x_{j−1}|)/(N − 1)/1.128 summed in record order ("mr"). The limits take effect
+ *   at the record after the one completing the baseline. These are the recurrences the issue
+ *   pins ("computed robustly: Welford"); following them exactly makes the reference's limits the
+ *   same doubles as the kernel's, so zones and masks can be compared exactly even on data that
+ *   sits on the centre line or a threshold. Their accuracy is checked separately, against exact
+ *   arithmetic, in the test.
+ * - Zone: 0 for NaN or x == cl; ±(1 + number of k ∈ {1, 2, 3} with x > cl + k·σ, resp.
+ *   x < cl − k·σ).
+ * - Rules over the last m values (the key must have seen m records): see `rules` below.
+ * - CUSUM C± from 0 and EWMA z from cl at every limits change; NaN leaves them unchanged; the EWMA
+ *   limits use Math.pow((1 − λ), 2i) with i the EWMA updates since the change.
+ */
+import type { SpcParams } from "../../operators/spc/layout.js";
+
+export const SPC_REFERENCE_FIELDS = 15;
+export const HISTORY_RECORDS = 32;
+
+interface Limits {
+  cl: number;
+  sigma: number;
+}
+
+export class SpcReference {
+  private readonly p: SpcParams;
+  private limits: Limits | null = null;
+  private version = 0;
+  /** Non-NaN values of the baseline in progress, or null. */
+  private baseline: number[] | null = null;
+  private baselineTarget = 0;
+  /** The key's last HISTORY_RECORDS values, oldest first, NaN included. */
+  private readonly history: number[] = [];
+  private cusumPos = 0;
+  private cusumNeg = 0;
+  private ewma = 0;
+  private ewmaUpdates = 0;
+
+  constructor(params: SpcParams) {
+    this.p = { ...params };
+    if (params.baselineN > 0) this.rebaseline(params.baselineN);
+  }
+
+  setLimits(cl: number, sigma: number): void {
+    this.baseline = null;
+    this.install({ cl, sigma });
+  }
+
+  rebaseline(n: number): void {
+    this.baseline = [];
+    this.baselineTarget = n;
+  }
+
+  /** The output row of the next record x. */
+  push(x: number): Float64Array {
+    this.history.push(x);
+    if (this.history.length > HISTORY_RECORDS) this.history.shift();
+    const row = new Float64Array(SPC_REFERENCE_FIELDS).fill(NaN);
+    row[14] = this.version;
+    if (this.limits !== null) {
+      if (!Number.isNaN(x)) this.updateCharts(x, this.limits);
+      this.fillRow(row, this.limits);
+    }
+    if (this.baseline !== null && !Number.isNaN(x)) {
+      this.baseline.push(x);
+      if (this.baseline.length === this.baselineTarget) {
+        const limits = baselineLimits(this.baseline, this.p.sigmaMethod);
+        this.baseline = null;
+        this.install(limits);
+      }
+    }
+    return row;
+  }
+
+  private install(limits: Limits): void {
+    this.limits = limits;
+    this.version += 1;
+    this.cusumPos = 0;
+    this.cusumNeg = 0;
+    this.ewma = limits.cl;
+    this.ewmaUpdates = 0;
+  }
+
+  private updateCharts(x: number, { cl, sigma }: Limits): void {
+    const K = this.p.cusumK * sigma;
+    this.cusumPos = Math.max(0, x - (cl + K) + this.cusumPos);
+    this.cusumNeg = Math.max(0, (cl - K) - x + this.cusumNeg);
+    const lambda = this.p.ewmaLambda;
+    this.ewma = lambda * x + (1 - lambda) * this.ewma;
+    this.ewmaUpdates += 1;
+  }
+
+  private fillRow(row: Float64Array, { cl, sigma }: Limits): void {
+    const zones = this.history.map((v) => zoneOf(v, cl, sigma));
+    const { we, nelson } = rules(this.history, zones, this.p);
+    const H = this.p.cusumH * sigma;
+    const lambda = this.p.ewmaLambda;
+    const half = this.p.ewmaL * sigma * Math.sqrt((lambda / (2 - lambda)) * (1 - Math.pow(1 - lambda, 2 * this.ewmaUpdates)));
+    row[0] = cl;
+    row[1] = cl + 3 * sigma;
+    row[2] = cl - 3 * sigma;
+    row[3] = sigma;
+    row[4] = zones[zones.length - 1];
+    row[5] = we;
+    row[6] = nelson;
+    row[7] = this.cusumPos;
+    row[8] = this.cusumNeg;
+    row[9] = this.cusumPos > H || this.cusumNeg > H ? 1 : 0;
+    row[10] = this.ewma;
+    row[11] = cl + half;
+    row[12] = cl - half;
+    row[13] = this.ewma > cl + half || this.ewma < cl - half ? 1 : 0;
+  }
+}
+
+/** Limits from a complete baseline (values in record order, NaN already left out). */
+export function baselineLimits(values: readonly number[], method: "std" | "mr"): Limits {
+  let mean = 0;
+  let m2 = 0;
+  values.forEach((x, j) => {
+    const before = mean;
+    mean = before + (x - before) / (j + 1);
+    m2 += (x - before) * (x - mean);
+  });
+  const n = values.length;
+  if (method === "std") return { cl: mean, sigma: Math.sqrt(m2 / (n - 1)) };
+  let rangeSum = 0;
+  for (let j = 1; j < n; j++) rangeSum += Math.abs(values[j] - values[j - 1]);
+  return { cl: mean, sigma: rangeSum / (n - 1) / 1.128 };
+}
+
+export function zoneOf(x: number, cl: number, sigma: number): number {
+  if (Number.isNaN(x) || x === cl) return 0;
+  let beyond = 0;
+  for (const k of [1, 2, 3]) {
+    if (x > cl ? x > cl + k * sigma : x < cl - k * sigma) beyond += 1;
+  }
+  return (x > cl ? 1 : -1) * (1 + beyond);
+}
+
+/** WE and Nelson masks at the newest value of `values` (zoned as `zones`). */
+function rules(values: readonly number[], zones: readonly number[], p: SpcParams): { we: number; nelson: number } {
+  const n = zones.length;
+  const last = <T>(xs: readonly T[], m: number): readonly T[] => (n >= m ? xs.slice(n - m) : []);
+  const full = (m: number): boolean => n >= m;
+  const z = zones[n - 1];
+  const side = Math.sign(z);
+
+  const n1 = Math.abs(z) === 4;
+  // 2 of 3 beyond 2σ (|zone| ≥ 3) on the newest point's side, newest point among them.
+  const n5 = full(3) && Math.abs(z) >= 3 && last(zones, 3).filter((q) => Math.sign(q) === side && Math.abs(q) >= 3).length >= 2;
+  // 4 of 5 beyond 1σ (|zone| ≥ 2), likewise.
+  const n6 = full(5) && Math.abs(z) >= 2 && last(zones, 5).filter((q) => Math.sign(q) === side && Math.abs(q) >= 2).length >= 4;
+  const oneSide = (m: number): boolean =>
+    full(m) && (last(zones, m).every((q) => q > 0) || last(zones, m).every((q) => q < 0));
+  const we4 = oneSide(p.we4Run);
+  const n2 = oneSide(p.n2Run);
+  const steps = (m: number): number[] | null => {
+    const w = last(values, m);
+    if (!full(m) || w.some((v) => Number.isNaN(v))) return null;
+    return w.slice(1).map((v, j) => (v > w[j] ? 1 : v < w[j] ? -1 : 0));
+  };
+  const s3 = steps(p.n3Run);
+  const n3 = s3 !== null && (s3.every((d) => d === 1) || s3.every((d) => d === -1));
+  const s4 = steps(p.n4Run);
+  const n4 = s4 !== null && s4.every((d, j) => d !== 0 && (j === 0 || d === -s4[j - 1]));
+  const n7 = full(p.n7Run) && last(zones, p.n7Run).every((q) => Math.abs(q) === 1);
+  const n8 = full(p.n8Run) && last(zones, p.n8Run).every((q) => Math.abs(q) >= 2);
+
+  const bits = (flags: boolean[]): number => flags.reduce((mask, f, i) => mask | (f ? 1 << i : 0), 0);
+  return { we: bits([n1, n5, n6, we4]), nelson: bits([n1, n2, n3, n4, n5, n6, n7, n8]) };
+}

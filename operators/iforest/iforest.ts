@@ -1,0 +1,174 @@
+/**
+ * The isolation forest in the stream: each record's features — the reading itself, its time, or
+ * statistics of its key from the rolling analysis that runs before it in the same task — are
+ * gathered into a row, and the model scores the row (kernels/features.ts gatherColumn, then
+ * kernels/iforest.ts iforestScore). Output: `iforest_score` and the `model_hash` of the model that
+ * scored the record.
+ *
+ * The model sits in the engine's static region, in one of two slots. A new model is written into
+ * the idle slot while no task is in flight (StreamEngine.quiesce) and becomes active for the next
+ * batch, so a batch is scored entirely by one model, and the swap is logged.
+ */
+import { ConfigError } from "../../engine/core/errors.js";
+import type { KernelExports } from "../../engine/core/kernel-module.js";
+import { formatStatistic } from "../number-format.js";
+import type { KernelCallContext, StreamEngine, StreamKernel } from "../../engine/core/stream-engine.js";
+import type { KernelCall } from "../../engine/core/kernel-pool.js";
+import { statisticValue, type RecordAnalysis } from "../analysis.js";
+import { modelBytes, writeModel } from "./layout.js";
+import { readModelFile, type IsolationForestModel } from "./model.js";
+import { unwatchFile, watchFile, type Stats } from "node:fs";
+import { ROLLING_FIELDS, ROLLING_OUT_FIELDS } from "../rolling/rolling.js";
+
+/** Room for one model in the static region (two slots are reserved); a larger model is refused. */
+export const DEFAULT_MODEL_BYTES_MAX = 8 * 1024 * 1024;
+
+export interface IforestAnalysisOptions {
+  model: IsolationForestModel;
+  /**
+   * The model's features in its order, each "value" (the reading), "time" (event time) or a
+   * rolling statistic ("mean", "std", "std_pop", "min", "max", "slope", "ewma", "z", "count").
+   */
+  features: readonly string[];
+  /** Index of the rolling analysis among the run's analyses, when a feature is a rolling statistic. */
+  rollingIndex?: number;
+  modelBytesMax?: number;
+  /** Told of every model swap (for the log). */
+  onSwap?: (from: string, to: string) => void;
+  /** A model file to watch while running: each new version is swapped in (polled every second). */
+  watchPath?: string;
+  /** Told when a new model file cannot be used (the old model stays). */
+  onSwapError?: (error: Error) => void;
+}
+
+type Source = { kind: "value" } | { kind: "time" } | { kind: "rolling"; column: number };
+
+export interface IforestAnalysis extends RecordAnalysis {
+  /** Hash of the model scoring the next batch. */
+  readonly activeHash: string;
+  /** Swaps the model atomically per batch (waits for in-flight tasks). Same features required. */
+  swapModel(engine: StreamEngine, model: IsolationForestModel): Promise<void>;
+}
+
+export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysis {
+  const F = options.features.length;
+  const model0 = options.model;
+  if (F !== model0.nFeatures) {
+    throw new ConfigError("--features", `the model has ${model0.nFeatures} features (${model0.featureNames.join(", ")}); ${F} given`);
+  }
+  const sources: Source[] = options.features.map((f) => {
+    if (f === "value") return { kind: "value" };
+    if (f === "time") return { kind: "time" };
+    const column = (ROLLING_FIELDS as readonly string[]).indexOf(f);
+    if (column < 0) throw new ConfigError("--features", `unknown feature "${f}" (value, time, or a rolling statistic: ${ROLLING_FIELDS.join(", ")})`);
+    if (options.rollingIndex === undefined) throw new ConfigError("--features", `feature "${f}" is a rolling statistic: run the rolling analysis before iforest`);
+    return { kind: "rolling", column };
+  });
+  const slotBytes = Math.ceil((options.modelBytesMax ?? DEFAULT_MODEL_BYTES_MAX) / 64) * 64;
+  const checkSize = (m: IsolationForestModel) => {
+    const bytes = modelBytes(m);
+    if (bytes > slotBytes) throw new ConfigError("modelBytesMax", `model ${m.hash.slice(0, 12)} needs ${bytes} bytes, the slot holds ${slotBytes}`);
+  };
+  checkSize(model0);
+  // Output row: F gathered features, the score, the generation of the model that scored it.
+  const rowFields = F + 2;
+  const hashes: string[] = [model0.hash];
+  let active = 0; // slot of the active model
+  let generation = 0;
+  let memory: WebAssembly.Memory | null = null;
+  let stopWatching = () => {};
+  let staticPtr = 0;
+  const slotPtr = (slot: number) => staticPtr + slot * slotBytes;
+  const featureIdxPtr = () => staticPtr + 2 * slotBytes;
+
+  const kernel: StreamKernel = {
+    name: "iforest",
+    stateBytesPerKey: 0,
+    outFields: rowFields,
+    processFn: "iforestScore",
+    extraArgs: [],
+    staticBytes: 2 * slotBytes + Math.ceil((F * 4) / 64) * 64,
+    attach(mem: WebAssembly.Memory, _kernels: KernelExports, ptr: number): void {
+      memory = mem;
+      staticPtr = ptr;
+      writeModel(mem.buffer, slotPtr(0), model0);
+      const idx = new Int32Array(mem.buffer, featureIdxPtr(), F);
+      for (let k = 0; k < F; k++) idx[k] = k;
+    },
+    calls(ctx: KernelCallContext): KernelCall[] {
+      const calls: KernelCall[] = sources.map((s, j) => {
+        const [src, stride, col] =
+          s.kind === "value" ? [ctx.values, 1, 0] : s.kind === "time" ? [ctx.times, 1, 0] : [ctx.outs[options.rollingIndex as number], ROLLING_OUT_FIELDS, s.column];
+        return { fn: "gatherColumn", args: [ctx.out, rowFields, j, src, stride, col, ctx.n] };
+      });
+      calls.push({ fn: "iforestScore", args: [slotPtr(active), ctx.out, rowFields, featureIdxPtr(), ctx.n, ctx.out + F * 8, rowFields] });
+      return calls;
+    },
+    initKey(): void {},
+  };
+
+  return {
+    name: "iforest",
+    kernel,
+    nullJson: '"iforest_score":null,"model_hash":null',
+    get activeHash() {
+      return hashes[generation];
+    },
+    observe(row: Float64Array): void {
+      // A record whose features are not all defined yet (a window still filling) gets no score.
+      for (let k = 0; k < F; k++) {
+        if (!Number.isFinite(row[k])) {
+          row[F] = Number.NaN;
+          break;
+        }
+      }
+      // Every earlier batch's rows have been seen when a swap runs, so this is the scoring model.
+      row[F + 1] = generation;
+    },
+    rowJson(row: Float64Array): string {
+      const score = row[F];
+      if (!Number.isFinite(score)) return '"iforest_score":null,"model_hash":null';
+      return `"iforest_score":${formatStatistic(score)},"model_hash":"${hashes[row[F + 1]]}"`;
+    },
+    rowFields(row: Float64Array, into: Record<string, unknown>): void {
+      const score = row[F];
+      const finite = Number.isFinite(score);
+      into.iforest_score = finite ? statisticValue(score) : null;
+      into.model_hash = finite ? hashes[row[F + 1]] : null;
+    },
+    start(engine: StreamEngine): void {
+      const path = options.watchPath;
+      if (path === undefined) return;
+      let busy = false;
+      const onChange = (cur: Stats, prev: Stats) => {
+        if (cur.mtimeMs === prev.mtimeMs || busy) return;
+        busy = true;
+        readModelFile(path)
+          .then((m) => (m.hash === hashes[generation] ? undefined : this.swapModel(engine, m)))
+          .catch((e: Error) => options.onSwapError?.(e))
+          .finally(() => (busy = false));
+      };
+      watchFile(path, { interval: 1000 }, onChange);
+      stopWatching = () => unwatchFile(path, onChange);
+    },
+    stop(): void {
+      stopWatching();
+    },
+    async swapModel(engine: StreamEngine, model: IsolationForestModel): Promise<void> {
+      if (model.nFeatures !== F || model.featureNames.join(",") !== model0.featureNames.join(",")) {
+        throw new ConfigError("model", `a swapped model must have the features ${model0.featureNames.join(", ")}; it has ${model.featureNames.join(", ")}`);
+      }
+      checkSize(model);
+      await engine.quiesce(() => {
+        if (memory === null) throw new ConfigError("model", "the engine has not attached the iforest analysis yet");
+        const idle = 1 - active;
+        writeModel(memory.buffer, slotPtr(idle), model);
+        const from = hashes[generation];
+        hashes.push(model.hash);
+        generation = hashes.length - 1;
+        active = idle;
+        options.onSwap?.(from, model.hash);
+      });
+    },
+  };
+}

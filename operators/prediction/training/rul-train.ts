@@ -1,0 +1,511 @@
+/**
+ * Training and validation of the failure-prediction model on C-MAPSS run-to-failure data.
+ *
+ * - Target: RUL capped at `rulCap` (125): the piecewise-linear target of Heimes (2008) and Babu
+ *   et al. (2016) — flat while an engine is healthy, falling one per cycle once it degrades.
+ * - Model: an MLP F → 32 → 16 → 1 (ReLU) on standardised features, trained on the mean squared
+ *   error with Adam (Kingma & Ba 2015) in mini-batches; every random choice (held-out units,
+ *   initial weights, batch order, truncation points) comes from one seeded xoshiro128**, so a
+ *   seed gives the same model byte for byte.
+ * - Validation: `holdout` units, drawn by the seed, are kept out of training. On them we report
+ *   the RMSE over every row, the RMSE under a test-set-like protocol (each unit cut at random
+ *   cycles, RUL predicted at the last cycle seen, true RUL capped) and the PHM08 score.
+ */
+import { ConfigError } from "../../../engine/core/errors.js";
+import { remainingUsefulLife, type CmapssUnit } from "../../../connectors/files/cmapss.js";
+import { Xoshiro128 } from "../../iforest/training/train.js";
+import { mlpForward, type DenseLayer, type RulModelSpec } from "./onnx-export.js";
+import { DEFAULT_RUL_WINDOW, informativeSensors, rulFeatureNames, rulFeatureRows } from "../rul-features.js";
+
+export interface RulTrainOptions {
+  seed: number;
+  epochs: number;
+  /** Units kept out of training for validation (and for the residual σ). */
+  holdout: number;
+  window: number;
+  /** Widths of the hidden layers. */
+  hidden: readonly number[];
+  batchSize: number;
+  learningRate: number;
+  rulCap: number;
+  horizonCycles: number;
+  cycleHours: number;
+  /** Sensors to use; undefined: those that vary on the training units ({@link informativeSensors}). */
+  sensors?: readonly string[];
+  /** Random truncation points per held-out unit in the test-set-like protocol. */
+  truncationsPerUnit: number;
+}
+
+export const DEFAULT_RUL_TRAIN_OPTIONS: Readonly<RulTrainOptions> = Object.freeze({
+  seed: 1,
+  epochs: 60,
+  holdout: 20,
+  window: DEFAULT_RUL_WINDOW,
+  hidden: [32, 16],
+  batchSize: 64,
+  learningRate: 1e-3,
+  rulCap: 125,
+  horizonCycles: 30,
+  cycleHours: 1,
+  truncationsPerUnit: 10,
+});
+
+/** Feature rows of a set of units with their targets. */
+export interface RulDataset {
+  names: readonly string[];
+  rows: number;
+  /** Row-major rows × names.length. */
+  features: Float64Array;
+  /** RUL capped at rulCap. */
+  target: Float64Array;
+  /** Unit number and 0-based cycle index of each row. */
+  unit: Int32Array;
+  cycleIndex: Int32Array;
+}
+
+/** Figures on held-out units, in cycles. */
+export interface RulEvaluation {
+  units: number;
+  rows: number;
+  /** RMSE over every row of the units, against the capped RUL. */
+  rmseAllRows: number;
+  /** Mean and standard deviation of predicted − true over every row. */
+  residualMean: number;
+  residualSigma: number;
+  /** Test-set-like protocol: each unit cut at random cycles, prediction at the last cycle seen. */
+  truncated: { points: number; rmse: number; meanScorePerDraw: number };
+  /** Last cycle of every unit (true RUL 0). */
+  rmseLastCycle: number;
+}
+
+export interface TrainedRulModel {
+  spec: RulModelSpec;
+  trainUnits: number[];
+  heldOutUnits: number[];
+  validation: RulEvaluation;
+  /** Mean squared error (capped RUL, cycles²) on the training rows after each epoch. */
+  trainLoss: number[];
+  trainSeconds: number;
+}
+
+/** A batch predictor: rows × F raw features in, RUL (cycles) per row out. */
+export type RulPredictor = (features: Float64Array, rows: number) => Float64Array | Promise<Float64Array>;
+
+/** Feature rows and capped targets of these units. */
+export function buildRulDataset(units: readonly CmapssUnit[], names: readonly string[], window: number, rulCap: number): RulDataset {
+  const rows = units.reduce((a, u) => a + u.cycles.length, 0);
+  const f = names.length;
+  const ds: RulDataset = {
+    names, rows, features: new Float64Array(rows * f), target: new Float64Array(rows), unit: new Int32Array(rows), cycleIndex: new Int32Array(rows),
+  };
+  let r = 0;
+  for (const u of units) {
+    ds.features.set(rulFeatureRows(u, names, window), r * f);
+    for (let i = 0; i < u.cycles.length; i++, r++) {
+      ds.target[r] = Math.min(rulCap, remainingUsefulLife(u, i));
+      ds.unit[r] = u.unit;
+      ds.cycleIndex[r] = i;
+    }
+  }
+  return ds;
+}
+
+/** Splits units into training and held-out sets: `holdout` units drawn without replacement by the seed. */
+export function splitUnits<T extends { unit: number }>(units: readonly T[], holdout: number, seed: number): { train: T[]; heldOut: T[] } {
+  if (!Number.isInteger(holdout) || holdout < 1 || holdout >= units.length) {
+    throw new ConfigError("holdout", `must be an integer in 1..${units.length - 1} (the file has ${units.length} units), got ${holdout}`);
+  }
+  const rng = new Xoshiro128(seed ^ 0x5eed);
+  const order = units.map((_, i) => i);
+  shuffle(order, rng);
+  const held = new Set(order.slice(0, holdout));
+  return { train: units.filter((_, i) => !held.has(i)), heldOut: units.filter((_, i) => held.has(i)) };
+}
+
+/** Trains the model on all but the held-out units and measures it on them. */
+export function trainRulModel(units: readonly CmapssUnit[], options: RulTrainOptions, trainedOnFile: string): TrainedRulModel {
+  validateTrainOptions(options);
+  const started = performance.now();
+  const { train, heldOut } = splitUnits(units, options.holdout, options.seed);
+  const sensors = options.sensors ?? informativeSensors(train);
+  if (sensors.length === 0) throw new ConfigError("sensors", "no sensor varies on the training units");
+  const names = rulFeatureNames(sensors);
+  const data = buildRulDataset(train, names, options.window, options.rulCap);
+  const { featureMean, featureStd } = standardisation(data);
+  const fit = fitMlp(data, featureMean, featureStd, options);
+  const partial = { featureMean, featureStd, layers: fit.layers };
+  const predictor = (x: Float64Array, rows: number): Float64Array => clipRul(mlpForward(partial, x, rows), options.rulCap);
+  const validation = evaluateRulSync(predictor, heldOut, names, options.window, options.rulCap, options.seed, options.truncationsPerUnit);
+  const spec: RulModelSpec = {
+    featureNames: names,
+    window: options.window,
+    featureMean,
+    featureStd,
+    layers: fit.layers,
+    rulCap: options.rulCap,
+    horizonCycles: options.horizonCycles,
+    cycleHours: options.cycleHours,
+    residualSigma: validation.residualSigma,
+    trainedOn: `${trainedOnFile}: ${train.length} units (held out by seed ${options.seed}: ${heldOut.map((u) => u.unit).join(" ")}), ` +
+      `${data.rows} rows, MLP ${[names.length, ...options.hidden, 1].join("-")}, ${options.epochs} epochs, batch ${options.batchSize}, lr ${options.learningRate}`,
+    validationRmse: validation.rmseAllRows,
+  };
+  return {
+    spec,
+    trainUnits: train.map((u) => u.unit),
+    heldOutUnits: heldOut.map((u) => u.unit),
+    validation,
+    trainLoss: fit.loss,
+    trainSeconds: (performance.now() - started) / 1000,
+  };
+}
+
+/** Figures of a predictor on these units (see {@link RulEvaluation}). */
+export async function evaluateRul(
+  predict: RulPredictor, units: readonly CmapssUnit[], names: readonly string[], window: number, rulCap: number, seed: number, truncationsPerUnit: number,
+): Promise<RulEvaluation> {
+  const data = buildRulDataset(units, names, window, rulCap);
+  const predicted = await predict(data.features, data.rows);
+  return summarise(data, predicted, units, window, rulCap, seed, truncationsPerUnit);
+}
+
+function evaluateRulSync(
+  predict: (x: Float64Array, rows: number) => Float64Array, units: readonly CmapssUnit[], names: readonly string[], window: number, rulCap: number,
+  seed: number, truncationsPerUnit: number,
+): RulEvaluation {
+  const data = buildRulDataset(units, names, window, rulCap);
+  return summarise(data, predict(data.features, data.rows), units, window, rulCap, seed, truncationsPerUnit);
+}
+
+/**
+ * PHM08 challenge score (Saxena et al. 2008): Σ e^(−d/13) − 1 for d < 0 (early), e^(d/10) − 1
+ * for d ≥ 0 (late), d = predicted − true RUL; late predictions cost more.
+ */
+export function phm08Score(predicted: ArrayLike<number>, truth: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < predicted.length; i++) {
+    const d = predicted[i] - truth[i];
+    s += d < 0 ? Math.exp(-d / 13) - 1 : Math.exp(d / 10) - 1;
+  }
+  return s;
+}
+
+export function rmse(predicted: ArrayLike<number>, truth: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < predicted.length; i++) s += (predicted[i] - truth[i]) ** 2;
+  return Math.sqrt(s / predicted.length);
+}
+
+/**
+ * Ridge regression in closed form, w = (XᵀX + λI)⁻¹ Xᵀy on standardised features with an
+ * unpenalised intercept: an independent linear baseline for the MLP.
+ */
+export function fitRidge(data: RulDataset, lambda: number, rulCap: number): RulPredictor {
+  const { featureMean, featureStd } = standardisation(data);
+  const f = data.names.length;
+  const d = f + 1;
+  const a = new Float64Array(d * d);
+  const b = new Float64Array(d);
+  const z = new Float64Array(d);
+  for (let r = 0; r < data.rows; r++) {
+    z[0] = 1;
+    for (let j = 0; j < f; j++) z[j + 1] = (data.features[r * f + j] - featureMean[j]) / featureStd[j];
+    for (let i = 0; i < d; i++) {
+      b[i] += z[i] * data.target[r];
+      for (let k = 0; k <= i; k++) a[i * d + k] += z[i] * z[k];
+    }
+  }
+  for (let i = 0; i < d; i++) for (let k = 0; k < i; k++) a[k * d + i] = a[i * d + k];
+  for (let i = 1; i < d; i++) a[i * d + i] += lambda;
+  const w = solveSpd(a, b, d);
+  return (x, rows) => {
+    const out = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) {
+      let s = w[0];
+      for (let j = 0; j < f; j++) s += w[j + 1] * ((x[r * f + j] - featureMean[j]) / featureStd[j]);
+      out[r] = Math.min(rulCap, Math.max(0, s));
+    }
+    return out;
+  };
+}
+
+/** Per-feature mean and standard deviation of the rows (std 0 becomes 1: a constant feature stays 0). */
+export function standardisation(data: RulDataset): { featureMean: Float32Array; featureStd: Float32Array } {
+  const f = data.names.length;
+  const mean = new Float64Array(f);
+  const m2 = new Float64Array(f);
+  for (let r = 0; r < data.rows; r++) {
+    for (let j = 0; j < f; j++) {
+      const v = data.features[r * f + j];
+      const d = v - mean[j];
+      mean[j] += d / (r + 1);
+      m2[j] += d * (v - mean[j]);
+    }
+  }
+  const std = Array.from(m2, (v) => Math.sqrt(v / Math.max(1, data.rows - 1)));
+  return {
+    featureMean: Float32Array.from(mean),
+    featureStd: Float32Array.from(std, (s) => (s > 0 && Number.isFinite(Math.fround(s)) && Math.fround(s) > 0 ? s : 1)),
+  };
+}
+
+export function validateTrainOptions(o: RulTrainOptions): void {
+  const int = (name: string, v: number, min: number, max: number) => {
+    if (!Number.isInteger(v) || v < min || v > max) throw new ConfigError(name, `must be an integer in ${min}..${max}, got ${v}`);
+  };
+  int("seed", o.seed, 0, 0xffffffff);
+  int("epochs", o.epochs, 1, 100_000);
+  int("window", o.window, 1, 65535);
+  int("batchSize", o.batchSize, 1, 1 << 20);
+  int("truncationsPerUnit", o.truncationsPerUnit, 1, 1000);
+  if (o.hidden.length === 0) throw new ConfigError("hidden", "the MLP needs at least one hidden layer");
+  for (const h of o.hidden) int("hidden", h, 1, 4096);
+  if (!(o.learningRate > 0 && o.learningRate < 1)) throw new ConfigError("learningRate", `must be in (0, 1), got ${o.learningRate}`);
+  if (!(o.rulCap > 0 && Number.isFinite(o.rulCap))) throw new ConfigError("rulCap", `must be a positive number of cycles, got ${o.rulCap}`);
+  if (!(o.horizonCycles >= 0 && Number.isFinite(o.horizonCycles))) throw new ConfigError("horizon", `must be a number of cycles ≥ 0, got ${o.horizonCycles}`);
+  if (!(o.cycleHours > 0 && Number.isFinite(o.cycleHours))) throw new ConfigError("cycleHours", `must be a positive number of hours, got ${o.cycleHours}`);
+}
+
+// ── helpers ────────────────────────────────────────────────────────────────────────────────
+
+function summarise(
+  data: RulDataset, predicted: Float64Array, units: readonly CmapssUnit[], window: number, rulCap: number, seed: number, truncationsPerUnit: number,
+): RulEvaluation {
+  let sum = 0;
+  for (let r = 0; r < data.rows; r++) sum += predicted[r] - data.target[r];
+  const residualMean = sum / data.rows;
+  let ss = 0;
+  for (let r = 0; r < data.rows; r++) ss += (predicted[r] - data.target[r] - residualMean) ** 2;
+  // Row index of each unit's first row, to pick truncation points.
+  const firstRow = new Map<number, number>();
+  for (let r = data.rows - 1; r >= 0; r--) firstRow.set(data.unit[r], r);
+  const rng = new Xoshiro128(seed ^ 0x7e57);
+  const cutPred: number[] = [];
+  const cutTrue: number[] = [];
+  let scoreSum = 0;
+  for (let t = 0; t < truncationsPerUnit; t++) {
+    const p: number[] = [];
+    const y: number[] = [];
+    for (const u of units) {
+      const n = u.cycles.length;
+      // The test files cut each engine somewhere in its life, at least a few cycles in; here uniformly
+      // in [min(window, n), n] cycles seen, so every cut sees a full window when the unit has one.
+      const lo = Math.min(window, n);
+      const seen = lo + Math.floor(rng.next() * (n - lo + 1));
+      const r = (firstRow.get(u.unit) as number) + seen - 1;
+      p.push(predicted[r]);
+      y.push(Math.min(rulCap, remainingUsefulLife(u, seen - 1)));
+    }
+    scoreSum += phm08Score(p, y);
+    cutPred.push(...p);
+    cutTrue.push(...y);
+  }
+  const lastPred: number[] = [];
+  const lastTrue: number[] = [];
+  for (const u of units) {
+    lastPred.push(predicted[(firstRow.get(u.unit) as number) + u.cycles.length - 1]);
+    lastTrue.push(0);
+  }
+  return {
+    units: units.length,
+    rows: data.rows,
+    rmseAllRows: rmse(predicted, data.target),
+    residualMean,
+    residualSigma: Math.sqrt(ss / Math.max(1, data.rows - 1)),
+    truncated: { points: cutPred.length, rmse: rmse(cutPred, cutTrue), meanScorePerDraw: scoreSum / truncationsPerUnit },
+    rmseLastCycle: rmse(lastPred, lastTrue),
+  };
+}
+
+function clipRul(x: Float64Array, rulCap: number): Float64Array {
+  for (let i = 0; i < x.length; i++) x[i] = Math.min(rulCap, Math.max(0, x[i]));
+  return x;
+}
+
+function shuffle(a: number[] | Int32Array, rng: Xoshiro128): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(rng.next() * (i + 1));
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+}
+
+/** Standard normal deviate by Box–Muller. */
+function gaussian(rng: Xoshiro128): number {
+  return Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+}
+
+/**
+ * Mini-batch Adam on the mean squared error of target / rulCap (outputs of order 1 train
+ * better); the scale is folded back into the last layer at the end. He-normal initial weights,
+ * zero biases. Parameters are kept in float64 and rounded to float32 once, for the graph.
+ */
+function fitMlp(
+  data: RulDataset, featureMean: Float32Array, featureStd: Float32Array, o: RulTrainOptions,
+): { layers: DenseLayer[]; loss: number[] } {
+  const rng = new Xoshiro128(o.seed);
+  const f = data.names.length;
+  const widths = [f, ...o.hidden, 1];
+  const nl = widths.length - 1;
+  const W: Float64Array[] = [];
+  const B: Float64Array[] = [];
+  for (let l = 0; l < nl; l++) {
+    const sd = Math.sqrt(2 / widths[l]);
+    W.push(Float64Array.from({ length: widths[l] * widths[l + 1] }, () => gaussian(rng) * sd));
+    B.push(new Float64Array(widths[l + 1]));
+  }
+  const gW = W.map((w) => new Float64Array(w.length));
+  const gB = B.map((b) => new Float64Array(b.length));
+  const mW = W.map((w) => new Float64Array(w.length));
+  const vW = W.map((w) => new Float64Array(w.length));
+  const mB = B.map((b) => new Float64Array(b.length));
+  const vB = B.map((b) => new Float64Array(b.length));
+  // Standardised inputs, computed once.
+  const x = new Float64Array(data.rows * f);
+  for (let r = 0; r < data.rows; r++) for (let j = 0; j < f; j++) x[r * f + j] = (data.features[r * f + j] - featureMean[j]) / featureStd[j];
+  const y = Float64Array.from(data.target, (t) => t / o.rulCap);
+  const bs = o.batchSize;
+  // Activations and deltas of one batch, per layer (index 0: the input).
+  const act = widths.map((w) => new Float64Array(bs * w));
+  const delta = widths.map((w) => new Float64Array(bs * w));
+  const order = Int32Array.from({ length: data.rows }, (_, i) => i);
+  const beta1 = 0.9;
+  const beta2 = 0.999;
+  const eps = 1e-8;
+  let step = 0;
+  const loss: number[] = [];
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    shuffle(order, rng);
+    let sse = 0;
+    for (let start = 0; start < data.rows; start += bs) {
+      const n = Math.min(bs, data.rows - start);
+      for (let i = 0; i < n; i++) act[0].set(x.subarray(order[start + i] * f, order[start + i] * f + f), i * f);
+      // Forward.
+      for (let l = 0; l < nl; l++) {
+        const wi = widths[l];
+        const wo = widths[l + 1];
+        const a = act[l];
+        const z = act[l + 1];
+        const w = W[l];
+        const b = B[l];
+        const relu = l < nl - 1;
+        for (let i = 0; i < n; i++) {
+          for (let k = 0; k < wo; k++) z[i * wo + k] = b[k];
+          for (let j = 0; j < wi; j++) {
+            const aj = a[i * wi + j];
+            if (aj === 0) continue;
+            const row = j * wo;
+            for (let k = 0; k < wo; k++) z[i * wo + k] += aj * w[row + k];
+          }
+          if (relu) for (let k = 0; k < wo; k++) if (z[i * wo + k] < 0) z[i * wo + k] = 0;
+        }
+      }
+      // Output delta: d(mean squared error)/d(output).
+      const out = act[nl];
+      const dOut = delta[nl];
+      for (let i = 0; i < n; i++) {
+        const e = out[i] - y[order[start + i]];
+        sse += e * e;
+        dOut[i] = (2 * e) / n;
+      }
+      // Backward.
+      for (let l = nl - 1; l >= 0; l--) {
+        const wi = widths[l];
+        const wo = widths[l + 1];
+        const a = act[l];
+        const dz = delta[l + 1];
+        const w = W[l];
+        const gw = gW[l];
+        const gb = gB[l];
+        gw.fill(0);
+        gb.fill(0);
+        for (let i = 0; i < n; i++) {
+          for (let k = 0; k < wo; k++) gb[k] += dz[i * wo + k];
+          for (let j = 0; j < wi; j++) {
+            const aj = a[i * wi + j];
+            if (aj === 0) continue;
+            const row = j * wo;
+            for (let k = 0; k < wo; k++) gw[row + k] += aj * dz[i * wo + k];
+          }
+        }
+        if (l > 0) {
+          const da = delta[l];
+          for (let i = 0; i < n; i++) {
+            for (let j = 0; j < wi; j++) {
+              // ReLU: no gradient where the activation was cut to 0.
+              if (a[i * wi + j] <= 0) {
+                da[i * wi + j] = 0;
+                continue;
+              }
+              let s = 0;
+              const row = j * wo;
+              for (let k = 0; k < wo; k++) s += w[row + k] * dz[i * wo + k];
+              da[i * wi + j] = s;
+            }
+          }
+        }
+      }
+      // Adam update.
+      step++;
+      const c1 = 1 - Math.pow(beta1, step);
+      const c2 = 1 - Math.pow(beta2, step);
+      for (let l = 0; l < nl; l++) {
+        adam(W[l], gW[l], mW[l], vW[l], o.learningRate, beta1, beta2, eps, c1, c2);
+        adam(B[l], gB[l], mB[l], vB[l], o.learningRate, beta1, beta2, eps, c1, c2);
+      }
+    }
+    loss.push((sse / data.rows) * o.rulCap * o.rulCap);
+  }
+  const layers: DenseLayer[] = [];
+  for (let l = 0; l < nl; l++) {
+    const last = l === nl - 1;
+    const scale = last ? o.rulCap : 1;
+    layers.push({
+      inputs: widths[l],
+      outputs: widths[l + 1],
+      weights: Float32Array.from(W[l], (v) => v * scale),
+      bias: Float32Array.from(B[l], (v) => v * scale),
+      relu: !last,
+    });
+  }
+  return { layers, loss };
+}
+
+function adam(
+  p: Float64Array, g: Float64Array, m: Float64Array, v: Float64Array, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number,
+): void {
+  for (let i = 0; i < p.length; i++) {
+    m[i] = b1 * m[i] + (1 - b1) * g[i];
+    v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+    p[i] -= (lr * (m[i] / c1)) / (Math.sqrt(v[i] / c2) + eps);
+  }
+}
+
+/** Solves A x = b for a symmetric positive definite A (d × d, row-major) by Cholesky. */
+function solveSpd(a: Float64Array, b: Float64Array, d: number): Float64Array {
+  const l = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * d + j];
+      for (let k = 0; k < j; k++) s -= l[i * d + k] * l[j * d + k];
+      if (i === j) {
+        if (!(s > 0)) throw new ConfigError("lambda", "the ridge system is not positive definite; raise lambda");
+        l[i * d + i] = Math.sqrt(s);
+      } else l[i * d + j] = s / l[j * d + j];
+    }
+  }
+  const y = new Float64Array(d);
+  for (let i = 0; i < d; i++) {
+    let s = b[i];
+    for (let k = 0; k < i; k++) s -= l[i * d + k] * y[k];
+    y[i] = s / l[i * d + i];
+  }
+  const x = new Float64Array(d);
+  for (let i = d - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let k = i + 1; k < d; k++) s -= l[k * d + i] * x[k];
+    x[i] = s / l[i * d + i];
+  }
+  return x;
+}

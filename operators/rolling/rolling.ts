@@ -1,0 +1,149 @@
+/**
+ * The rolling-statistics analysis: its options, the kernel's output row, and how a row becomes
+ * the fields a user sees. The compute is kernels/rolling.ts.
+ */
+import { ConfigError } from "../../engine/core/errors.js";
+import type { KernelExports } from "../../engine/core/kernel-module.js";
+import type { StreamKernel } from "../../engine/core/stream-engine.js";
+import { formatStatistic } from "../number-format.js";
+import { statisticValue, type RecordAnalysis } from "../analysis.js";
+
+/** Output fields of one record, in the kernel's row order. */
+export const ROLLING_FIELDS = ["count", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z"] as const;
+export type RollingField = (typeof ROLLING_FIELDS)[number];
+/** f64 per output row: the fields above plus a flags word. */
+export const ROLLING_OUT_FIELDS = 10;
+/** Offset of the flags word in a row; bit 0: a time window hit its capacity and lost its oldest. */
+export const ROLLING_FLAGS_INDEX = 9;
+export const ROLLING_FLAG_TRUNCATED = 1;
+
+export const DEFAULT_ROLLING_ALPHA = 0.1;
+/** Most records a time window may hold per key (ring positions are 16-bit in the kernel). */
+export const ROLLING_CAPACITY_MAX = 65535;
+export const DEFAULT_TIME_WINDOW_CAPACITY = 4096;
+
+export type RollingWindow =
+  | { kind: "count"; records: number }
+  | { kind: "time"; span: number; capacity: number };
+
+export interface RollingOptions {
+  window: RollingWindow;
+  /** EWMA smoothing factor in (0, 1]: ewma_i = alpha·x_i + (1 − alpha)·ewma_{i−1}, ewma_0 = x_0. */
+  alpha: number;
+  /** Divisor that turns time units into slope units: 1000 for epoch ms (slope per second), 1 for plain numbers. */
+  timeScale: number;
+}
+
+/** Kernel mode code for a window kind. */
+export function rollingMode(window: RollingWindow): 0 | 1 {
+  return window.kind === "count" ? 0 : 1;
+}
+
+/** Ring capacity of a window: N for a count window, the configured capacity for a time window. */
+export function rollingCapacity(window: RollingWindow): number {
+  return window.kind === "count" ? window.records : window.capacity;
+}
+
+/** Bytes of kernel state per key; must equal the kernel's rollingStateBytes (checked by a test). */
+export function rollingStateBytes(window: RollingWindow): number {
+  const cap = rollingCapacity(window);
+  const times = window.kind === "time" ? cap * 8 : 0;
+  return (176 + cap * 8 + times + cap * 4 + 7) & ~7;
+}
+
+export function validateRollingOptions(options: RollingOptions): RollingOptions {
+  const w = options.window;
+  if (w.kind === "count") {
+    if (!Number.isInteger(w.records) || w.records < 1 || w.records > ROLLING_CAPACITY_MAX) {
+      throw new ConfigError("window", `count window must be an integer in 1..${ROLLING_CAPACITY_MAX}, got ${w.records}`);
+    }
+  } else {
+    if (!(w.span > 0) || !Number.isFinite(w.span)) {
+      throw new ConfigError("span", `time window span must be a positive finite duration, got ${w.span}`);
+    }
+    if (!Number.isInteger(w.capacity) || w.capacity < 2 || w.capacity > ROLLING_CAPACITY_MAX) {
+      throw new ConfigError("windowRecordsMax", `time window capacity must be an integer in 2..${ROLLING_CAPACITY_MAX}, got ${w.capacity}`);
+    }
+  }
+  if (!(options.alpha > 0 && options.alpha <= 1)) {
+    throw new ConfigError("alpha", `EWMA alpha must be in (0, 1], got ${options.alpha}`);
+  }
+  if (!(options.timeScale > 0) || !Number.isFinite(options.timeScale)) {
+    throw new ConfigError("timeScale", `must be a positive finite number, got ${options.timeScale}`);
+  }
+  return options;
+}
+
+/** The engine's view of the rolling kernel for these options. */
+export function rollingKernel(options: RollingOptions): StreamKernel {
+  validateRollingOptions(options);
+  const mode = rollingMode(options.window);
+  const cap = rollingCapacity(options.window);
+  const span = options.window.kind === "time" ? options.window.span : 0;
+  return {
+    name: "rolling",
+    stateBytesPerKey: rollingStateBytes(options.window),
+    outFields: ROLLING_OUT_FIELDS,
+    processFn: "rollingProcess",
+    extraArgs: [],
+    initKey(kernels: KernelExports, statePtr: number): void {
+      kernels.rollingInit(statePtr, mode, cap, span, options.alpha, options.timeScale);
+    },
+  };
+}
+
+/** JSON members of every field null: a record without statistics. */
+export const ROLLING_NULL_JSON = ROLLING_FIELDS.map((f) => `"${f}":null`).join(",");
+
+/**
+ * The rolling analysis for replay and the run job. Count windows report null statistics until a
+ * key's window holds N records; a row whose time window hit its capacity says so
+ * (`"window_truncated": true`) and is counted in the notes.
+ */
+export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { truncatedRows(): number } {
+  const kernel = rollingKernel(options);
+  const minCount = options.window.kind === "count" ? options.window.records : 1;
+  const capacity = rollingCapacity(options.window);
+  let truncated = 0;
+  return {
+    name: "rolling",
+    kernel,
+    nullJson: ROLLING_NULL_JSON,
+    rowJson(row: Float64Array): string {
+      if (row[0] < minCount) return ROLLING_NULL_JSON;
+      const members =
+        `"count":${row[0]},"mean":${formatStatistic(row[1])},"std":${formatStatistic(row[2])},` +
+        `"std_pop":${formatStatistic(row[3])},"min":${formatStatistic(row[4])},"max":${formatStatistic(row[5])},` +
+        `"slope":${formatStatistic(row[6])},"ewma":${formatStatistic(row[7])},"z":${formatStatistic(row[8])}`;
+      return (row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0 ? `${members},"window_truncated":true` : members;
+    },
+    rowFields(row: Float64Array, into: Record<string, unknown>): void {
+      if (row[0] < minCount) {
+        for (const f of ROLLING_FIELDS) into[f] = null;
+        return;
+      }
+      const v = statisticValue;
+      into.count = row[0];
+      into.mean = v(row[1]);
+      into.std = v(row[2]);
+      into.std_pop = v(row[3]);
+      into.min = v(row[4]);
+      into.max = v(row[5]);
+      into.slope = v(row[6]);
+      into.ewma = v(row[7]);
+      into.z = v(row[8]);
+      if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) into.window_truncated = true;
+    },
+    observe(row: Float64Array): void {
+      if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;
+    },
+    notes(): string[] {
+      if (truncated === 0) return [];
+      return [
+        `${truncated} rows had a time window longer than its capacity (${capacity} records per key; ` +
+          `--window-records-max); their statistics cover only the newest records (marked "window_truncated")`,
+      ];
+    },
+    truncatedRows: () => truncated,
+  };
+}

@@ -1,0 +1,401 @@
+/**
+ * The serial-integrity analysis (issue 6): GS1 validity, duplicates, sequences, entropy, timing
+ * and behaviour of serialised packs, scored into a risk level, with a quarantine list.
+ *
+ * Where each part runs:
+ * - encoder (main thread, arrival order): reads the event's fields into the payload
+ *   (serial-layout.ts) and asks the ledger (serial-ledger.ts) the cross-line questions —
+ *   duplicates, a batch's machines, operators and closure — and the per-GTIN pattern;
+ * - kernel (kernels/serial.ts, worker pool, per line = machine_id): check digits and format,
+ *   sequence tests, the sliding window's entropy, the line's production rhythm;
+ * - observe (main thread, per-line order): score, confidence, risk, quarantine;
+ * - rowJson: the replay contract members (README, "linewatch replay --analysis serial").
+ */
+import type { TableRow } from "../../connectors/files/table-reader.js";
+import { ConfigError } from "../../engine/core/errors.js";
+import { parseEventTime, type TimeUnit } from "../../engine/core/event-time.js";
+import type { KernelExports } from "../../engine/core/kernel-module.js";
+import { formatStatistic } from "../number-format.js";
+import type { KernelCallContext, StreamKernel } from "../../engine/core/stream-engine.js";
+import type { RecordAnalysis, RecordInput, RowContext } from "../analysis.js";
+import {
+  ANOMALY_MASK, ANOMALY_TYPES, MARK_CONTROL, MARK_PATTERN_SET, PAYLOAD, REASON, REASONS, SERIAL_COL as C, SERIAL_OUT_FIELDS,
+  SERIAL_PAYLOAD_BYTES, TYPE_MASK, fillSerialTables, serialInitArgs, serialStateBytes, serialStaticBytes,
+  validateSerialParams, type AnomalyType, type Reason, type SerialParams,
+} from "./layout.js";
+import { SerialLedger, type SerialLedgerOptions } from "./ledger.js";
+import { decodeSerialPayload, encodeSerialFields, readU32, type SerialFields } from "./payload.js";
+import { QuarantineList, type QuarantineEvent } from "./quarantine.js";
+import {
+  RISK_LEVELS, anomalyScore, anomalyTypesOf, confidenceLevel, reasonsOf, riskCode, type RiskLevel,
+} from "./score.js";
+
+/** Source columns of a serial event (DESIGN.md §4). */
+export const SERIAL_COLUMNS = {
+  serial: "serial_number",
+  gtin: "gtin",
+  batch: "batch_number",
+  time: "production_timestamp",
+  machine: "machine_id",
+  operator: "operator_id",
+  received: "received_timestamp",
+  eventType: "event_type",
+} as const;
+/** `event_type` values that close a batch (any other value, or none, is a serial event). */
+export const BATCH_CLOSE_EVENT_TYPES: readonly string[] = ["batch_close", "batch_closed"];
+
+export interface SerialAnalysisOptions {
+  params: SerialParams;
+  /** Units of the production timestamps: "ms" (ISO-8601 or epoch ms) or plain numbers. */
+  timeUnit: TimeUnit;
+  ledger?: Partial<SerialLedgerOptions>;
+  /** Serial pattern per GTIN ("*": every GTIN without its own). */
+  patterns?: ReadonlyMap<string, RegExp>;
+  /** Events at this risk level or above are quarantined. */
+  quarantineLevel?: Exclude<RiskLevel, "none">;
+  /** Where the quarantine list is saved when the run stops (merged with the file's contents). */
+  quarantineFile?: string;
+  quarantineEntriesMax?: number;
+  /**
+   * The arrival clock when an event has no `received_timestamp`: the processing time, in time
+   * units (default Date.now for ms, none for plain numbers: the future check is then off).
+   */
+  clock?: () => number;
+  /**
+   * Receives each quarantined occurrence, in per-line order (the quarantine output): this
+   * event's row, time, score and reasons, the occurrences of its (gtin, serial) so far, and
+   * whether the list kept it.
+   */
+  onQuarantine?: (event: QuarantineEvent) => void;
+  /** Called when the run stops (after the quarantine file is saved): close outputs here. */
+  onStop?: () => void;
+  /** Sees every scored row (reports, tests). */
+  onRow?: (row: Float64Array, ctx: RowContext, payload: Uint8Array) => void;
+}
+
+export interface SerialRunSummary {
+  events: number;
+  batchCloseEvents: number;
+  anomalous: number;
+  quarantinedEvents: number;
+  byType: Record<AnomalyType, number>;
+  byReason: Record<Reason, number>;
+  byRisk: Record<RiskLevel, number>;
+}
+
+export type SerialAnalysis = RecordAnalysis & {
+  /** The kernel's parameters (a checkpoint restores only into the same). */
+  readonly params: Readonly<SerialParams>;
+  /** Events at this risk level or above are quarantined. */
+  readonly quarantineLevel: Exclude<RiskLevel, "none">;
+  readonly input: SerialInput;
+  readonly ledger: SerialLedger;
+  readonly quarantine: QuarantineList;
+  summary(): SerialRunSummary;
+};
+
+/** The engine's view of the serial kernel: state per line, the static entropy tables. */
+export function serialKernel(params: SerialParams): StreamKernel {
+  const p = validateSerialParams({ ...params });
+  const args = serialInitArgs(p);
+  let tables = 0;
+  return {
+    name: "serial",
+    stateBytesPerKey: serialStateBytes(p.window),
+    outFields: SERIAL_OUT_FIELDS,
+    processFn: "serialProcess",
+    extraArgs: [],
+    staticBytes: serialStaticBytes(p.window),
+    attach(memory: WebAssembly.Memory, _kernels: KernelExports, staticPtr: number): void {
+      tables = staticPtr;
+      fillSerialTables(new Float64Array(memory.buffer), staticPtr / 8, p.window);
+    },
+    calls(ctx: KernelCallContext) {
+      if (ctx.payloadBytes !== SERIAL_PAYLOAD_BYTES || ctx.payload === 0) {
+        throw new ConfigError(
+          "--analysis serial",
+          `needs serial events (${SERIAL_PAYLOAD_BYTES} payload bytes per record, from its encoder); this run carries ${ctx.payloadBytes}`,
+        );
+      }
+      return [{
+        fn: "serialProcess" as const,
+        args: [ctx.stateBase, ctx.stateStride, ctx.slots, ctx.times, ctx.payload, ctx.payloadBytes, ctx.n, ctx.out, tables],
+      }];
+    },
+    initKey(kernels: KernelExports, statePtr: number): void {
+      (kernels.serialInit as (state: number, ...rest: number[]) => void)(statePtr, ...args);
+    },
+  };
+}
+
+/** The serial analysis for replay, reports and benchmarks. */
+export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
+  const kernel = serialKernel(options.params);
+  const ledger = new SerialLedger(options.ledger);
+  const quarantine = new QuarantineList(options.quarantineEntriesMax);
+  const level = RISK_LEVELS.indexOf(options.quarantineLevel ?? "high");
+  if (level < 1) throw new ConfigError("quarantineLevel", `must be one of low, medium, high, critical, got ${options.quarantineLevel}`);
+  const summary = new SummaryCounters();
+  let saved = false;
+  const input = serialInput(options, ledger);
+  return {
+    name: "serial",
+    kernel,
+    params: Object.freeze({ ...options.params }),
+    quarantineLevel: RISK_LEVELS[level] as Exclude<RiskLevel, "none">,
+    input,
+    ledger,
+    quarantine,
+    nullJson: SERIAL_NULL_JSON,
+    summary: () => summary.summary(),
+    observe(row: Float64Array, ctx: RowContext, payload?: Uint8Array): void {
+      const p = payload as Uint8Array;
+      const flags = (row[C.flags] | readU32(p, PAYLOAD.ledger)) >>> 0;
+      row[C.flags] = flags;
+      if ((flags & MARK_CONTROL) !== 0) {
+        summary.batchCloseEvents++;
+        row[C.anomaly_score] = Number.NaN;
+        row[C.confidence_level] = Number.NaN;
+        row[C.risk] = Number.NaN;
+        row[C.quarantine] = 0;
+        options.onRow?.(row, ctx, p);
+        return;
+      }
+      const score = anomalyScore(flags);
+      const risk = riskCode(score);
+      row[C.anomaly_score] = score;
+      // The filter's current rate is a Poisson sum: only worth computing when a filter verdict needs it.
+      const fp = (flags & REASON.duplicate_across_batches) !== 0 ? ledger.filterFalsePositiveRate() : 0;
+      row[C.confidence_level] = confidenceLevel(flags, row[C.readiness], fp);
+      row[C.risk] = risk;
+      row[C.quarantine] = risk >= level ? 1 : 0;
+      summary.count(flags, risk);
+      if (risk >= level) {
+        summary.quarantinedEvents++;
+        const d = decodeSerialPayload(p);
+        const occurrence = {
+          serial_number: d.serial, gtin: d.gtin, batch_number: d.batch, machine_id: d.machine, operator_id: d.operator,
+          production_time: ctx.time, row: ctx.position, anomaly_score: score, confidence_level: row[C.confidence_level],
+          risk_level: RISK_LEVELS[risk], anomaly_types: anomalyTypesOf(flags), reasons: reasonsOf(flags),
+          quarantined_at: new Date().toISOString(),
+        };
+        const entry = quarantine.add(occurrence);
+        options.onQuarantine?.({ ...occurrence, occurrences: entry?.occurrences ?? 1, kept: entry !== null });
+      }
+      options.onRow?.(row, ctx, p);
+    },
+    rowJson: serialRowJson,
+    stop(): void {
+      if (saved) return;
+      saved = true;
+      if (options.quarantineFile !== undefined) quarantine.saveMerged(options.quarantineFile);
+      options.onStop?.();
+    },
+    notes(): string[] {
+      const notes: string[] = [];
+      if (summary.quarantinedEvents > 0) {
+        notes.push(
+          `serial: ${summary.quarantinedEvents} of ${summary.events} events quarantined (${RISK_LEVELS[level]} risk or above), ` +
+            `${quarantine.size} serials` + (options.quarantineFile !== undefined ? `, list in ${options.quarantineFile}` : ""),
+        );
+      }
+      if (quarantine.dropped > 0) notes.push(`serial: ${quarantine.dropped} quarantined occurrences not kept: the list is full (${quarantine.entriesMax})`);
+      const s = ledger.stats();
+      if (s.batchesEvicted > 0) notes.push(`serial: ${s.batchesEvicted} batches evicted from the ledger (batchesMax ${ledger.options.batchesMax}); a returning batch starts afresh`);
+      if (s.exactSetsDropped > 0) {
+        notes.push(`serial: ${s.exactSetsDropped} batches lost their exact duplicate sets (exactSerialsMax ${ledger.options.exactSerialsMax}); their duplicates come from the filter`);
+      }
+      return notes;
+    },
+  };
+}
+
+/** A decoded serial event (a source that decodes records into objects hands these over). */
+export interface SerialEventFields {
+  serial_number: string;
+  gtin: string;
+  batch_number: string;
+  /** Production time in the analysis's time units. */
+  production_timestamp: number;
+  machine_id: string;
+  operator_id: string;
+  /** Arrival time in time units; absent or NaN: the processing clock. */
+  received_timestamp?: number;
+  event_type?: string;
+}
+
+/** The serial analysis's input: source rows (replay) or decoded events into payloads, through the ledger. */
+export interface SerialInput extends RecordInput {
+  /** `encode` for an event already decoded; returns why it is rejected, or null. */
+  encodeEvent(e: SerialEventFields, payload: Uint8Array, offset: number): string | null;
+}
+
+/** Reads the serial columns of a source row into the payload; consults the ledger. */
+export function serialInput(options: Pick<SerialAnalysisOptions, "timeUnit" | "patterns" | "clock">, ledger: SerialLedger): SerialInput {
+  const clock = options.clock ?? (options.timeUnit === "ms" ? Date.now : () => Number.NaN);
+  const patterns = options.patterns;
+  const anyPattern = patterns?.get("*");
+  const K = SERIAL_COLUMNS;
+  const fields: SerialFields = { serial: "", gtin: "", batch: "", machine: "", operator: "", arrival: 0, batchClose: false, ledgerBits: 0 };
+  /** Asks the ledger (and the GTIN's pattern), then writes the payload. */
+  const write = (time: number, payload: Uint8Array, offset: number): null => {
+    const f = fields;
+    f.ledgerBits = 0;
+    if (f.batchClose) ledger.close(f.gtin, f.batch, f.machine, time);
+    else {
+      f.ledgerBits = ledger.check(f.gtin, f.serial, f.batch, f.machine, f.operator, time);
+      const pattern = patterns === undefined ? undefined : (patterns.get(f.gtin) ?? anyPattern);
+      if (pattern !== undefined) {
+        f.ledgerBits |= MARK_PATTERN_SET;
+        if (!pattern.test(f.serial)) f.ledgerBits |= REASON.pattern_mismatch;
+      }
+    }
+    encodeSerialFields(f, payload, offset);
+    return null;
+  };
+  return {
+    payloadBytes: SERIAL_PAYLOAD_BYTES,
+    needsValue: false,
+    keyColumns: [K.machine],
+    timeColumn: K.time,
+    encode(row: TableRow, payload: Uint8Array, offset: number): string | null {
+      const time = parseEventTime(row.get(K.time), options.timeUnit);
+      if (typeof time === "string") return `${K.time}: ${time}`;
+      const received = row.get(K.received);
+      if (received === undefined || received === null || received === "") fields.arrival = clock();
+      else {
+        const t = parseEventTime(received, options.timeUnit);
+        if (typeof t === "string") return `${K.received}: ${t}`;
+        fields.arrival = t;
+      }
+      fields.serial = text(row.get(K.serial));
+      fields.gtin = text(row.get(K.gtin));
+      fields.batch = text(row.get(K.batch));
+      fields.machine = text(row.get(K.machine));
+      fields.operator = text(row.get(K.operator));
+      const eventType = row.get(K.eventType);
+      fields.batchClose = typeof eventType === "string" && BATCH_CLOSE_EVENT_TYPES.includes(eventType);
+      return write(time, payload, offset);
+    },
+    encodeEvent(e: SerialEventFields, payload: Uint8Array, offset: number): string | null {
+      const time = e.production_timestamp;
+      if (!Number.isFinite(time)) return `${K.time}: time ${time} is not finite`;
+      const received = e.received_timestamp;
+      fields.arrival = received === undefined || Number.isNaN(received) ? clock() : received;
+      fields.serial = e.serial_number;
+      fields.gtin = e.gtin;
+      fields.batch = e.batch_number;
+      fields.machine = e.machine_id;
+      fields.operator = e.operator_id;
+      fields.batchClose = e.event_type !== undefined && BATCH_CLOSE_EVENT_TYPES.includes(e.event_type);
+      return write(time, payload, offset);
+    },
+  };
+}
+
+/**
+ * Serial patterns per GTIN from a JSON file: {"gtins": {"09506000134352": "^[0-9A-Z]{12}$", "*": "…"}}.
+ * A pattern must match the whole serial to pass (anchor it yourself; it is used as written).
+ */
+export function parseSerialPatterns(json: string, source: string): Map<string, RegExp> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch (cause) {
+    throw new ConfigError("--serial-patterns", `${source}: not JSON (${(cause as Error).message})`);
+  }
+  const gtins = (parsed as { gtins?: unknown })?.gtins;
+  if (gtins === null || typeof gtins !== "object") throw new ConfigError("--serial-patterns", `${source}: expected {"gtins": {"<gtin>": "<regex>"}}`);
+  const out = new Map<string, RegExp>();
+  for (const [gtin, pattern] of Object.entries(gtins as Record<string, unknown>)) {
+    if (typeof pattern !== "string") throw new ConfigError("--serial-patterns", `${source}: the pattern of ${gtin} must be a string`);
+    try {
+      out.set(gtin, new RegExp(pattern, "u"));
+    } catch (cause) {
+      throw new ConfigError("--serial-patterns", `${source}: the pattern of ${gtin} is not a regular expression (${(cause as Error).message})`);
+    }
+  }
+  return out;
+}
+
+export const SERIAL_NULL_JSON = [
+  "serial_number", "gtin", "batch_number", "machine_id", "operator_id", "valid", "checks", "duplicate", "anomaly_types", "reasons",
+  "entropy_bits_per_char", "min_entropy_mcv", "position_entropy_min", "serial_min_entropy_bits", "guess_probability", "window_serials",
+  "anomaly_score", "confidence_level", "risk_level", "quarantine",
+].map((f) => `"${f}":null`).join(",");
+
+/** The replay members of one scored row (README: "linewatch replay --analysis serial"). */
+export function serialRowJson(row: Float64Array, payload?: Uint8Array): string {
+  if (payload === undefined) return SERIAL_NULL_JSON;
+  const d = decodeSerialPayload(payload);
+  const flags = row[C.flags] >>> 0;
+  const ids =
+    `"serial_number":${JSON.stringify(d.serial)},"gtin":${JSON.stringify(d.gtin)},"batch_number":${JSON.stringify(d.batch)},` +
+    `"machine_id":${JSON.stringify(d.machine)},"operator_id":${JSON.stringify(d.operator)}`;
+  if ((flags & MARK_CONTROL) !== 0) {
+    return `${ids},"event_type":"batch_close",` + SERIAL_NULL_JSON.slice(SERIAL_NULL_JSON.indexOf('"valid"'));
+  }
+  const gtinOk = (flags & REASON.gtin_check_digit) === 0;
+  const charsetOk = (flags & REASON.serial_charset) === 0;
+  const lengthOk = (flags & REASON.serial_length) === 0;
+  const pattern = (flags & MARK_PATTERN_SET) === 0 ? "null" : String((flags & REASON.pattern_mismatch) === 0);
+  const f = formatStatistic;
+  return (
+    `${ids},"valid":${gtinOk && charsetOk && lengthOk && pattern !== "false"},` +
+    `"checks":{"gtin_check_digit":${gtinOk},"serial_charset":${charsetOk},"serial_length":${lengthOk},"pattern":${pattern}},` +
+    `"duplicate":${(flags & TYPE_MASK.duplicate) !== 0},"anomaly_types":${jsonList(anomalyTypesOf(flags))},"reasons":${jsonList(reasonsOf(flags))},` +
+    `"entropy_bits_per_char":${f(row[C.entropy_bits_per_char])},"min_entropy_mcv":${f(row[C.min_entropy_mcv])},` +
+    `"position_entropy_min":${f(row[C.position_entropy_min])},"serial_min_entropy_bits":${f(row[C.serial_min_entropy_bits])},` +
+    `"guess_probability":${f(row[C.guess_probability])},` +
+    `"window_serials":${f(row[C.window_serials])},"anomaly_score":${f(row[C.anomaly_score])},` +
+    `"confidence_level":${f(row[C.confidence_level])},"risk_level":${Number.isFinite(row[C.risk]) ? `"${RISK_LEVELS[row[C.risk]]}"` : "null"},` +
+    `"quarantine":${row[C.quarantine] === 1}`
+  );
+}
+
+// ---- internals ----
+
+function text(cell: unknown): string {
+  if (cell === undefined || cell === null) return "";
+  return typeof cell === "string" ? cell : String(cell);
+}
+
+function jsonList(items: readonly string[]): string {
+  return items.length === 0 ? "[]" : `["${items.join('","')}"]`;
+}
+
+/** Run counters kept as typed arrays (updated per event on the main thread); `summary()` names them. */
+class SummaryCounters {
+  events = 0;
+  batchCloseEvents = 0;
+  anomalous = 0;
+  quarantinedEvents = 0;
+  private readonly byRisk = new Float64Array(RISK_LEVELS.length);
+  private readonly byReason = new Float64Array(REASONS.length);
+  /** Events per type: an event counts once per type, however many of its reasons it raised. */
+  private readonly byType = new Float64Array(ANOMALY_TYPES.length);
+
+  count(flags: number, risk: number): void {
+    this.events++;
+    this.byRisk[risk]++;
+    if ((flags & ANOMALY_MASK) === 0) return;
+    this.anomalous++;
+    for (let i = 0; i < REASON_BITS.length; i++) if ((flags & REASON_BITS[i]) !== 0) this.byReason[i]++;
+    for (let i = 0; i < TYPE_BITS.length; i++) if ((flags & TYPE_BITS[i]) !== 0) this.byType[i]++;
+  }
+
+  summary(): SerialRunSummary {
+    return {
+      events: this.events,
+      batchCloseEvents: this.batchCloseEvents,
+      anomalous: this.anomalous,
+      quarantinedEvents: this.quarantinedEvents,
+      byType: Object.fromEntries(ANOMALY_TYPES.map((t, i) => [t, this.byType[i]])) as Record<AnomalyType, number>,
+      byReason: Object.fromEntries(REASONS.map((r, i) => [r, this.byReason[i]])) as Record<Reason, number>,
+      byRisk: Object.fromEntries(RISK_LEVELS.map((r, i) => [r, this.byRisk[i]])) as Record<RiskLevel, number>,
+    };
+  }
+}
+
+const REASON_BITS = REASONS.map((r) => REASON[r]);
+const TYPE_BITS = ANOMALY_TYPES.map((t) => TYPE_MASK[t]);

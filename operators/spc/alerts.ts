@@ -1,0 +1,184 @@
+/**
+ * Alert events for people from the SPC rows of each key. The per-record masks stay unfolded in
+ * the output; here consecutive firings of the same rule on the same key fold into one alert that
+ * opens at the first firing and closes at the first record that does not fire it.
+ *
+ * WE1–3 and Nelson 1, 5, 6 test the same patterns; one alert is raised for each such pair, named
+ * after the Western Electric rule (the Nelson name goes in `also`).
+ */
+import { NELSON_RULES, SPC_COL, WE_RULES, type SpcRule } from "./layout.js";
+
+export type AlertSeverity = "low" | "medium" | "high";
+
+export interface AlertPoint {
+  position: number;
+  time: number;
+  value: number;
+}
+
+export interface SpcAlertEvent {
+  type: "spc_alert";
+  state: "open" | "closed";
+  key: string;
+  /** The key's parts by name (e.g. machine_id, sensor_type) where the caller knows them. */
+  fields: Record<string, string>;
+  rule: string;
+  also: string | null;
+  description: string;
+  severity: AlertSeverity;
+  limits_version: number;
+  cl: number;
+  sigma: number;
+  /** Time of the first firing; at close also of the last. */
+  opened_at: number;
+  closed_at: number | null;
+  /** Records at which the rule fired while the alert was open. */
+  firings: number;
+  /** The points of the pattern at the first firing, oldest first. */
+  points: AlertPoint[];
+}
+
+/** One alertable condition: a rule bit in one of the masks, or a drift alarm. */
+interface Condition {
+  name: string;
+  also: string | null;
+  description: string;
+  severity: AlertSeverity;
+  /** Row column holding the bit or flag, and the bit (0 for a 0/1 flag column). */
+  column: number;
+  bit: number;
+  window: number;
+}
+
+const SEVERITY: Record<string, AlertSeverity> = {
+  WE1: "high", WE2: "medium", WE3: "medium", WE4: "low",
+  N2: "low", N3: "medium", N4: "low", N7: "low", N8: "medium",
+  CUSUM: "medium", EWMA: "medium",
+};
+
+/** Nelson rules with a Western Electric twin (same pattern): N1 = WE1, N5 = WE2, N6 = WE3. */
+const NELSON_TWIN_OF_WE: Record<number, string> = { 1: "N1", 2: "N5", 3: "N6" };
+const NELSON_WITH_TWIN = new Set([1, 5, 6]);
+
+export function alertConditions(windows: { we: number[]; nelson: number[] }): Condition[] {
+  const conditions: Condition[] = [];
+  const weRule = (r: SpcRule, i: number): Condition => ({
+    name: r.name,
+    also: NELSON_TWIN_OF_WE[r.number] ?? null,
+    description: r.description,
+    severity: SEVERITY[r.name],
+    column: SPC_COL.we_mask,
+    bit: r.bit,
+    window: windows.we[i],
+  });
+  WE_RULES.forEach((r, i) => conditions.push(weRule(r, i)));
+  NELSON_RULES.forEach((r, i) => {
+    if (NELSON_WITH_TWIN.has(r.number)) return;
+    conditions.push({
+      name: r.name, also: null, description: r.description, severity: SEVERITY[r.name],
+      column: SPC_COL.nelson_mask, bit: r.bit, window: windows.nelson[i],
+    });
+  });
+  conditions.push(
+    { name: "CUSUM", also: null, description: "tabular CUSUM beyond its decision interval", severity: "medium", column: SPC_COL.cusum_alarm, bit: 0, window: 1 },
+    { name: "EWMA", also: null, description: "EWMA statistic outside its control limits", severity: "medium", column: SPC_COL.ewma_alarm, bit: 0, window: 1 },
+  );
+  return conditions;
+}
+
+/** Longest pattern window, i.e. how many recent points per key the tracker keeps. */
+const POINTS_KEPT = 32;
+
+export class SpcAlertTracker {
+  opened = 0;
+  closed = 0;
+  private readonly perKey: Array<KeyAlerts | undefined> = [];
+  private openNow = 0;
+
+  constructor(
+    private readonly conditions: readonly Condition[],
+    private readonly emit: (event: SpcAlertEvent) => void,
+    private readonly keyFields: (key: string) => Record<string, string>,
+  ) {}
+
+  /** Alerts open now, over all keys. */
+  get open(): number {
+    return this.openNow;
+  }
+
+  /** The alerts open now, oldest first per key (for the API). */
+  openAlerts(): SpcAlertEvent[] {
+    const out: SpcAlertEvent[] = [];
+    for (const k of this.perKey) if (k !== undefined) for (const e of k.open.values()) out.push({ ...e, closed_at: null });
+    return out;
+  }
+
+  /**
+   * Feeds one SPC row of a key (rows of a key in order). Most rows fire nothing on a key with
+   * nothing open; they only enter the key's ring of recent points (typed columns, no allocation).
+   */
+  observe(keyId: number, key: string, row: Float64Array, position: number, time: number, value: number): void {
+    let state = this.perKey[keyId];
+    if (state === undefined) {
+      state = { positions: new Float64Array(POINTS_KEPT), times: new Float64Array(POINTS_KEPT), values: new Float64Array(POINTS_KEPT), next: 0, count: 0, open: new Map() };
+      this.perKey[keyId] = state;
+    }
+    const slot = state.next;
+    state.positions[slot] = position;
+    state.times[slot] = time;
+    state.values[slot] = value;
+    state.next = (slot + 1) % POINTS_KEPT;
+    if (state.count < POINTS_KEPT) state.count++;
+    const quiet = !(row[SPC_COL.we_mask] > 0) && !(row[SPC_COL.nelson_mask] > 0) && row[SPC_COL.cusum_alarm] !== 1 && row[SPC_COL.ewma_alarm] !== 1;
+    if (quiet && state.open.size === 0) return;
+    const version = row[SPC_COL.limits_version];
+    for (const c of this.conditions) {
+      const v = row[c.column];
+      const fired = c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0;
+      const open = state.open.get(c.name);
+      if (fired && open === undefined) {
+        const event: SpcAlertEvent = {
+          type: "spc_alert", state: "open", key, fields: this.keyFields(key),
+          rule: c.name, also: c.also, description: c.description, severity: c.severity,
+          limits_version: version, cl: row[SPC_COL.cl], sigma: row[SPC_COL.sigma],
+          opened_at: time, closed_at: null, firings: 1,
+          points: recentPoints(state, c.window),
+        };
+        this.opened++;
+        this.openNow++;
+        this.emit(event);
+        state.open.set(c.name, { ...event });
+      } else if (fired && open !== undefined) {
+        open.firings++;
+        open.closed_at = time;
+      } else if (!fired && open !== undefined) {
+        state.open.delete(c.name);
+        this.closed++;
+        this.openNow--;
+        // closed_at is the last record that still fired the rule.
+        this.emit({ ...open, state: "closed", closed_at: open.closed_at ?? open.opened_at });
+      }
+    }
+  }
+}
+
+interface KeyAlerts {
+  /** Ring of the key's last POINTS_KEPT points; `next` is where the next goes. */
+  positions: Float64Array;
+  times: Float64Array;
+  values: Float64Array;
+  next: number;
+  count: number;
+  open: Map<string, SpcAlertEvent>;
+}
+
+/** The key's last `n` points (fewer when it has fewer), oldest first. */
+function recentPoints(state: KeyAlerts, n: number): AlertPoint[] {
+  const k = Math.min(n, state.count);
+  const out: AlertPoint[] = [];
+  for (let j = k; j >= 1; j--) {
+    const i = (state.next - j + POINTS_KEPT) % POINTS_KEPT;
+    out.push({ position: state.positions[i], time: state.times[i], value: state.values[i] });
+  }
+  return out;
+}
