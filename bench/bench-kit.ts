@@ -9,10 +9,7 @@
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import Benchmark from "benchmark";
-import { ConfigError } from "../engine/core/errors.js";
-import { KERNEL_MEMORY_PAGES_MAX } from "../engine/core/kernel-module.js";
-import type { StreamEngine } from "../engine/core/stream-engine.js";
-import type { RecordBatch } from "../engine/core/batch.js";
+import { ConfigError, KERNEL_MEMORY_PAGES_MAX, type StreamEngine, type RecordBatch } from "../engine/core/mod.js";
 
 // ---- sizes and configuration ----
 
@@ -63,9 +60,15 @@ export function resolveBaseConfig(o: BenchSizeOptions): BenchBaseConfig {
   positiveInteger("values", valuesPerKey, 1 << 30);
   positiveInteger("window", window, 65_535);
   positiveInteger("batchRecords", batchRecords, 1 << 20);
-  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new ConfigError("seed", `must be an integer in 0..2^32−1, got ${seed}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff)
+    throw new ConfigError("seed", `must be an integer in 0..2^32−1, got ${seed}`);
   return {
-    keys, valuesPerKey, window, smoke, seed, batchRecords,
+    keys,
+    valuesPerKey,
+    window,
+    smoke,
+    seed,
+    batchRecords,
     groups: Math.min(DEFAULT_GROUPS, keys),
     maxTime: smoke ? 0.05 : 2,
     minSamples: smoke ? 1 : 5,
@@ -97,8 +100,10 @@ export function benchMachine(): BenchMachine {
 
 /** The report's `machine:` line. */
 export function machineLine(m: BenchMachine): string {
-  return `machine: ${m.cpus} CPUs, Node ${m.node}, load average ${m.loadAverageAtStart.toFixed(2)} before the run` +
-    (m.loadAverageAtStart >= BUSY_LOAD_AVERAGE ? " — other processes were busy: figures are noisy, compare ratios within one run only" : "");
+  return (
+    `machine: ${m.cpus} CPUs, Node ${m.node}, load average ${m.loadAverageAtStart.toFixed(2)} before the run` +
+    (m.loadAverageAtStart >= BUSY_LOAD_AVERAGE ? " — other processes were busy: figures are noisy, compare ratios within one run only" : "")
+  );
 }
 
 // ---- data ----
@@ -134,8 +139,12 @@ export interface InterleavedData {
 export function interleavedSlice(data: InterleavedData, keys: number, valuesPerKey: number): InterleavedData {
   const length = keys * valuesPerKey;
   const out: InterleavedData = {
-    keys, valuesPerKey, length,
-    keyOf: new Uint32Array(length), times: new Float64Array(length), values: new Float64Array(length),
+    keys,
+    valuesPerKey,
+    length,
+    keyOf: new Uint32Array(length),
+    times: new Float64Array(length),
+    values: new Float64Array(length),
   };
   for (let v = 0, i = 0; v < valuesPerKey; v++) {
     for (let k = 0; k < keys; k++, i++) {
@@ -170,7 +179,9 @@ export interface StagedColumns {
  * Throws when the memory would be more than the kernel module's maximum.
  */
 export function planGroups<R>(
-  keys: number, groups: number, valuesPerKey: number,
+  keys: number,
+  groups: number,
+  valuesPerKey: number,
   place: (at: number, groupKeys: number, records: number) => { region: R; end: number },
 ): { groups: R[]; totalBytes: number; pages: number } {
   const regions: R[] = [];
@@ -184,8 +195,11 @@ export function planGroups<R>(
   }
   const pages = Math.ceil(at / PAGE_BYTES);
   if (pages > KERNEL_MEMORY_PAGES_MAX) {
-    throw new ConfigError("keys × values", `${keys} keys × ${valuesPerKey} values need ${pages} pages of kernel memory, ` +
-      `more than the module's ${KERNEL_MEMORY_PAGES_MAX}; lower --keys or --values`);
+    throw new ConfigError(
+      "keys × values",
+      `${keys} keys × ${valuesPerKey} values need ${pages} pages of kernel memory, ` +
+        `more than the module's ${KERNEL_MEMORY_PAGES_MAX}; lower --keys or --values`,
+    );
   }
   return { groups: regions, totalBytes: pages * PAGE_BYTES, pages };
 }
@@ -221,7 +235,10 @@ export interface SuiteResult {
 }
 
 export function runSuite(
-  name: string, cfg: { maxTime: number; minSamples: number }, entries: SuiteEntry[], say: (line: string) => void,
+  name: string,
+  cfg: { maxTime: number; minSamples: number },
+  entries: SuiteEntry[],
+  say: (line: string) => void,
 ): Record<string, SuiteResult> {
   const suite = new Benchmark.Suite(name);
   const benches = entries.map((e) => new Benchmark(e.label, e.fn, { maxTime: cfg.maxTime, minSamples: cfg.minSamples }));
@@ -238,10 +255,27 @@ export function runSuite(
 }
 
 /** A single-thread measurement from a suite result. */
-export function fromSuite<C>(r: SuiteResult, label: string, samplesPerOp: number, checksum: C): {
-  label: string; threads: number; samples: number; samplesPerSecond: number; method: string; checksum: C;
+export function fromSuite<C>(
+  r: SuiteResult,
+  label: string,
+  samplesPerOp: number,
+  checksum: C,
+): {
+  label: string;
+  threads: number;
+  samples: number;
+  samplesPerSecond: number;
+  method: string;
+  checksum: C;
 } {
-  return { label, threads: 1, samples: samplesPerOp, samplesPerSecond: r.hz * samplesPerOp, method: `benchmark.js ±${r.rme.toFixed(1)}%`, checksum };
+  return {
+    label,
+    threads: 1,
+    samples: samplesPerOp,
+    samplesPerSecond: r.hz * samplesPerOp,
+    method: `benchmark.js ±${r.rme.toFixed(1)}%`,
+    checksum,
+  };
 }
 
 // ---- timed runs and the engine ----
@@ -344,7 +378,10 @@ export function ratioLines(ratios: readonly Ratio[], labelWidth: number): string
 export function targetLines(targets: readonly TargetCheck[], labelWidth: number, measuredWidth: number): string[] {
   return [
     "targets (informational)",
-    ...targets.map((t) => `  ${t.label.padEnd(labelWidth)} goal ${t.goal.padEnd(18)} measured ${t.measured.padEnd(measuredWidth)} ${t.met ? "met" : "NOT MET"}`),
+    ...targets.map(
+      (t) =>
+        `  ${t.label.padEnd(labelWidth)} goal ${t.goal.padEnd(18)} measured ${t.measured.padEnd(measuredWidth)} ${t.met ? "met" : "NOT MET"}`,
+    ),
   ];
 }
 

@@ -16,8 +16,18 @@
 import { decode as libraryDecode } from "@msgpack/msgpack";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { decodeFrame, decodeJsonRecord, decodeMsgpackRecord, encodeFrame, encodeJsonRecord, encodeMsgpackRecord, sensorKey, sensorSubject, type SensorReadingInput } from "../connectors/wire/codecs.js";
-import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
+import {
+  decodeFrame,
+  decodeJsonRecord,
+  decodeMsgpackRecord,
+  encodeFrame,
+  encodeJsonRecord,
+  encodeMsgpackRecord,
+  sensorKey,
+  sensorSubject,
+  type SensorReadingInput,
+} from "../connectors/wire/mod.js";
+import { PlantSimulator } from "../connectors/sim/mod.js";
 
 export interface CodecBenchOptions {
   /** Readings in the data set (default 200 000; smoke 3 000). */
@@ -75,8 +85,13 @@ export async function runCodecBench(options: CodecBenchOptions = {}): Promise<Co
   const jsonIso = records.map((r) => encodeJsonRecord(r));
 
   // Frames of all keys in time order, and frames of one machine's sensors (the partitioned shape).
-  const allKeys = (times: "int64" | "float64") => chunk(n, perFrame).map(([a, b]) =>
-    encodeFrame({ keys, keyIndex: columns.keyIndex.subarray(a, b), times: columns.times.subarray(a, b), values: columns.values.subarray(a, b) }, { times }));
+  const allKeys = (times: "int64" | "float64") =>
+    chunk(n, perFrame).map(([a, b]) =>
+      encodeFrame(
+        { keys, keyIndex: columns.keyIndex.subarray(a, b), times: columns.times.subarray(a, b), values: columns.values.subarray(a, b) },
+        { times },
+      ),
+    );
   const framesI64 = allKeys("int64");
   const framesF64 = allKeys("float64");
   const framesF64Unaligned = framesF64.map((f) => placed(f, 4));
@@ -105,7 +120,14 @@ export async function runCodecBench(options: CodecBenchOptions = {}): Promise<Co
       if (r >= 0) rates.push((passes * readings) / elapsed);
     }
     rates.sort((x, y) => x - y);
-    rows.push({ label, messages: messages.length, readings, bytesPerReading: bytes / readings, readingsPerSecond: rates[rates.length >> 1], checksum });
+    rows.push({
+      label,
+      messages: messages.length,
+      readings,
+      bytesPerReading: bytes / readings,
+      readingsPerSecond: rates[rates.length >> 1],
+      checksum,
+    });
   };
   const recordVariant = (label: string, messages: Uint8Array[], decode: typeof decodeMsgpackRecord): void =>
     time(label, messages, (hash) => {
@@ -116,7 +138,8 @@ export async function runCodecBench(options: CodecBenchOptions = {}): Promise<Co
       }
       return s;
     });
-  const frameVariant = (label: string, frames: Uint8Array[]): void => time(label, frames, (hash) => (hash ? hashFrames(frames) : sumFrames(frames)));
+  const frameVariant = (label: string, frames: Uint8Array[]): void =>
+    time(label, frames, (hash) => (hash ? hashFrames(frames) : sumFrames(frames)));
 
   recordVariant("MessagePack records, ISO time (+subject check)", msgpackIso, decodeMsgpackRecord);
   recordVariant("MessagePack records, epoch-ms time (+subject check)", msgpackMs, decodeMsgpackRecord);
@@ -144,10 +167,14 @@ export function formatCodecBench(r: CodecBenchReport): string {
     "variant                                                              M readings/s   bytes/reading   × MessagePack records",
   ];
   for (const row of r.rows) {
-    lines.push(`  ${row.label.padEnd(66)} ${(row.readingsPerSecond / 1e6).toFixed(3).padStart(12)}   ${row.bytesPerReading.toFixed(1).padStart(13)}   ${(row.readingsPerSecond / base).toFixed(2).padStart(10)}×`);
+    lines.push(
+      `  ${row.label.padEnd(66)} ${(row.readingsPerSecond / 1e6).toFixed(3).padStart(12)}   ${row.bytesPerReading.toFixed(1).padStart(13)}   ${(row.readingsPerSecond / base).toFixed(2).padStart(10)}×`,
+    );
   }
   const sums = r.rows.filter((x) => x.checksum !== null).map((x) => x.checksum as number);
-  lines.push(`checksum (Σ hash(value, time) mod 2^32): ${sums[0]?.toString(16)} — ${r.checksumsAgree ? "all variants agree" : `******** MISMATCH ******** ${sums.join(", ")}`}`);
+  lines.push(
+    `checksum (Σ hash(value, time) mod 2^32): ${sums[0]?.toString(16)} — ${r.checksumsAgree ? "all variants agree" : `******** MISMATCH ******** ${sums.join(", ")}`}`,
+  );
   return lines.join("\n");
 }
 
@@ -246,7 +273,13 @@ async function main(): Promise<void> {
     if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
     return n;
   };
-  const report = await runCodecBench({ smoke: process.argv.includes("--smoke"), readings: num("--readings"), frameReadings: num("--frame"), seed: num("--seed"), runs: num("--runs") });
+  const report = await runCodecBench({
+    smoke: process.argv.includes("--smoke"),
+    readings: num("--readings"),
+    frameReadings: num("--frame"),
+    seed: num("--seed"),
+    runs: num("--runs"),
+  });
   process.stdout.write(`${formatCodecBench(report)}\n`);
   if (!report.checksumsAgree) process.exitCode = 1;
 }

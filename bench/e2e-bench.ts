@@ -47,15 +47,14 @@ import { PassThrough } from "node:stream";
 import { pathToFileURL } from "node:url";
 import { isMainThread, parentPort, Worker, workerData } from "node:worker_threads";
 import { connect, type NatsConnection } from "nats";
-import { encodeFrame, encodeMsgpackRecord } from "../connectors/wire/codecs.js";
-import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/plant-simulator.js";
+import { encodeFrame, encodeMsgpackRecord } from "../connectors/wire/mod.js";
+import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/mod.js";
 import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/jobs/nats-job.js";
-import { ConfigError } from "../engine/core/errors.js";
+import { ConfigError } from "../engine/core/mod.js";
 import type { RecordAnalysis, RowContext } from "../operators/analysis.js";
-import { rollingAnalysis } from "../operators/rolling/rolling.js";
-import { spcAnalysis } from "../operators/spc/spc.js";
-import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc/layout.js";
-import { startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
+import { rollingAnalysis } from "../operators/rolling/mod.js";
+import { spcAnalysis, DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc/mod.js";
+import { startNatsServer, type NatsServer } from "../connectors/local/mod.js";
 import { benchMachine, clock, deferred, machineLine, sleep, type BenchMachine, type Ratio, type TargetCheck } from "./bench-kit.js";
 
 export interface E2eBenchOptions {
@@ -262,16 +261,30 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2eRep
   try {
     nc = await connect({ servers: server.url, name: "linewatch-e2e-bench" });
     const serverVersion = `nats-server ${nc.info?.version ?? "?"} on 127.0.0.1:${server.port}`;
-    say(`${serverVersion}; encoding ${cfg.singles} records and ${cfg.frameTotal} readings as frames of ${cfg.frameReadings} (seed ${cfg.seed})`);
+    say(
+      `${serverVersion}; encoding ${cfg.singles} records and ${cfg.frameTotal} readings as frames of ${cfg.frameReadings} (seed ${cfg.seed})`,
+    );
     publisher = await Publisher.start(server.url, cfg, progress);
     const rows = await runVariants(cfg, server, nc, publisher, progress, say);
     const groups = checksumGroups(rows);
     const report: E2eReport = {
-      machine, server: serverVersion, seed: cfg.seed, machines: cfg.machines, keys: cfg.machines * SENSORS_PER_MACHINE,
-      data: publisher.stats, inFlight: { records: cfg.inFlightRecords, frames: cfg.inFlightFrames },
-      scoredFrames: { frames: publisher.framesFor(cfg.scoredFrameTotal), readings: publisher.readingsOf("frames", publisher.framesFor(cfg.scoredFrameTotal)) },
-      rows, ratios: computeRatios(rows), targets: checkTargets(rows),
-      checksumGroups: groups, checksumsAgree: groups.every((g) => g.agree), seconds: 0,
+      machine,
+      server: serverVersion,
+      seed: cfg.seed,
+      machines: cfg.machines,
+      keys: cfg.machines * SENSORS_PER_MACHINE,
+      data: publisher.stats,
+      inFlight: { records: cfg.inFlightRecords, frames: cfg.inFlightFrames },
+      scoredFrames: {
+        frames: publisher.framesFor(cfg.scoredFrameTotal),
+        readings: publisher.readingsOf("frames", publisher.framesFor(cfg.scoredFrameTotal)),
+      },
+      rows,
+      ratios: computeRatios(rows),
+      targets: checkTargets(rows),
+      checksumGroups: groups,
+      checksumsAgree: groups.every((g) => g.agree),
+      seconds: 0,
     };
     report.seconds = (performance.now() - started) / 1000;
     return report;
@@ -283,7 +296,12 @@ export async function runE2eBench(options: E2eBenchOptions = {}): Promise<E2eRep
 }
 
 async function runVariants(
-  cfg: E2eConfig, server: NatsServer, nc: NatsConnection, publisher: Publisher, progress: Int32Array, say: (line: string) => void,
+  cfg: E2eConfig,
+  server: NatsServer,
+  nc: NatsConnection,
+  publisher: Publisher,
+  progress: Int32Array,
+  say: (line: string) => void,
 ): Promise<E2eRow[]> {
   const rows: E2eRow[] = [];
   const ctx: RunContext = { url: server.url, nc, publisher, progress };
@@ -291,26 +309,37 @@ async function runVariants(
   const scoredFrames = publisher.framesFor(cfg.scoredFrameTotal);
   const variants: Array<[string, () => Promise<E2eRow>]> = [
     ["raw nats.js, single records", () => measureRaw(ctx, "records", cfg.singles, cfg.inFlightRecords, cfg.rawRuns)],
-    ["engine ← core NATS, single records, scores off", () => measureEngineCore(ctx, "records", cfg.singles, cfg.inFlightRecords, false, true)],
-    ["engine ← core NATS, single records, scores on", () => measureEngineCore(ctx, "records", cfg.singles, cfg.inFlightRecords, true, true)],
+    [
+      "engine ← core NATS, single records, scores off",
+      () => measureEngineCore(ctx, "records", cfg.singles, cfg.inFlightRecords, false, true),
+    ],
+    [
+      "engine ← core NATS, single records, scores on",
+      () => measureEngineCore(ctx, "records", cfg.singles, cfg.inFlightRecords, true, true),
+    ],
     ["raw nats.js, frames", () => measureRaw(ctx, "frames", frames, cfg.inFlightFrames, cfg.rawRuns)],
     ["engine ← core NATS, frames, scores off", () => measureEngineCore(ctx, "frames", frames, cfg.inFlightFrames, false, true)],
     ["engine ← core NATS, frames, scores on", () => measureEngineCore(ctx, "frames", scoredFrames, cfg.inFlightFrames, true, true)],
     ...(cfg.jetstreamSingles > 0
-      ? [
-        ["engine ← JetStream, single records, scores on", () => measureEngineJetStream(ctx, "records", cfg.jetstreamSingles)],
-        ["engine ← JetStream, frames, scores on", () => measureEngineJetStream(ctx, "frames", scoredFrames)],
-      ] as Array<[string, () => Promise<E2eRow>]>
+      ? ([
+          ["engine ← JetStream, single records, scores on", () => measureEngineJetStream(ctx, "records", cfg.jetstreamSingles)],
+          ["engine ← JetStream, frames, scores on", () => measureEngineJetStream(ctx, "frames", scoredFrames)],
+        ] as Array<[string, () => Promise<E2eRow>]>)
       : []),
-    ["engine ← core NATS, single records, scores on, open loop", () => measureEngineCore(ctx, "records", cfg.singles, cfg.inFlightRecords, true, false)],
+    [
+      "engine ← core NATS, single records, scores on, open loop",
+      () => measureEngineCore(ctx, "records", cfg.singles, cfg.inFlightRecords, true, false),
+    ],
   ];
   for (const [label, measure] of variants) {
     // Raw rows always run: they are what the engine rows are compared with.
     if (cfg.only !== undefined && !label.startsWith("raw") && !label.includes(cfg.only)) continue;
     say(`${label} …`);
     const row = await measure();
-    say(`  ${(row.readingsPerSecond / 1e6).toFixed(3)} M readings/s, ${row.processed} of ${row.published} processed, shed ${row.shed}` +
-      (row.notes.length > 0 ? ` — ${row.notes.join("; ")}` : ""));
+    say(
+      `  ${(row.readingsPerSecond / 1e6).toFixed(3)} M readings/s, ${row.processed} of ${row.published} processed, shed ${row.shed}` +
+        (row.notes.length > 0 ? ` — ${row.notes.join("; ")}` : ""),
+    );
     rows.push(row);
   }
   return rows;
@@ -364,18 +393,45 @@ async function measureRawOnce(ctx: RunContext, format: Format, messages: number,
   await ctx.nc.flush(); // the subscription is live at the server: no probe needed
   p[P_PROBE_SEEN] = 1;
   const published = ctx.publisher.publish({ type: "publish", site, format, messages, mode: "core", paced: true, inFlight, probe: false });
-  const end = await awaitEnd(() => readings, () => doneAt, expected, published, (f) => (signal = f));
+  const end = await awaitEnd(
+    () => readings,
+    () => doneAt,
+    expected,
+    published,
+    (f) => (signal = f),
+  );
   sub.unsubscribe();
   const pub = await published;
   return row({
     label: `raw nats.js pub → sub (counting only), ${format === "records" ? "single records" : "frames"}`,
-    source: "raw nats.js", format, engine: false, scores: false, paced: true, pub, processed: readings, shed: 0, deadLettered: 0,
-    messages: count, payloadBytes: bytes, startedAt: pub.startedAt, end, checksum: null, scoreBytes: null, notes: [],
+    source: "raw nats.js",
+    format,
+    engine: false,
+    scores: false,
+    paced: true,
+    pub,
+    processed: readings,
+    shed: 0,
+    deadLettered: 0,
+    messages: count,
+    payloadBytes: bytes,
+    startedAt: pub.startedAt,
+    end,
+    checksum: null,
+    scoreBytes: null,
+    notes: [],
   });
 }
 
 /** The engine behind `runNatsJob` on core NATS: paced (credit) or open loop. */
-async function measureEngineCore(ctx: RunContext, format: Format, messages: number, inFlight: number, scores: boolean, paced: boolean): Promise<E2eRow> {
+async function measureEngineCore(
+  ctx: RunContext,
+  format: Format,
+  messages: number,
+  inFlight: number,
+  scores: boolean,
+  paced: boolean,
+): Promise<E2eRow> {
   const site = nextSite();
   const expected = ctx.publisher.readingsOf(format, messages);
   const meter = new Meter(ctx.progress, expected);
@@ -383,19 +439,37 @@ async function measureEngineCore(ctx: RunContext, format: Format, messages: numb
   const stop = deferred();
   const ready = deferred();
   const job = runNatsJob({
-    ...DEFAULT_NATS_JOB, url: ctx.url, site, analyses: meter.analyses(), publishScores: scores,
-    summaryIntervalMs: 0, console: new PassThrough(), stop: stop.promise, onReady: () => ready.resolve(),
+    ...DEFAULT_NATS_JOB,
+    url: ctx.url,
+    site,
+    analyses: meter.analyses(),
+    publishScores: scores,
+    summaryIntervalMs: 0,
+    console: new PassThrough(),
+    stop: stop.promise,
+    onReady: () => ready.resolve(),
   });
   job.catch(() => ready.resolve()); // a job that fails before it is ready must not hang the benchmark
   await ready.promise;
   const published = ctx.publisher.publish({ type: "publish", site, format, messages, mode: "core", paced, inFlight, probe: true });
-  const end = await awaitEnd(() => meter.rows, () => meter.doneAt, expected, published, (f) => (meter.onDone = f));
+  const end = await awaitEnd(
+    () => meter.rows,
+    () => meter.doneAt,
+    expected,
+    published,
+    (f) => (meter.onDone = f),
+  );
   stop.resolve();
   const result = await job;
   const pub = await published;
   return engineRow(meter, result, pub, end, {
     label: `engine ← core NATS, ${format === "records" ? "single records" : "frames"}, scores ${scores ? "on" : "off"}${paced ? "" : ", open loop"}`,
-    source: "core NATS", format, scores, paced, startedAt: pub.startedAt, scoreBytes: sample?.meanBytes() ?? null,
+    source: "core NATS",
+    format,
+    scores,
+    paced,
+    startedAt: pub.startedAt,
+    scoreBytes: sample?.meanBytes() ?? null,
   });
 }
 
@@ -407,15 +481,32 @@ async function measureEngineJetStream(ctx: RunContext, format: Format, messages:
   await jsm.streams.add({ name: stream, subjects: [`lw.${site}.sensor.>`] });
   try {
     ctx.progress.fill(0);
-    const pub = await ctx.publisher.publish({ type: "publish", site, format, messages, mode: "jetstream", paced: false, inFlight: 0, probe: false });
+    const pub = await ctx.publisher.publish({
+      type: "publish",
+      site,
+      format,
+      messages,
+      mode: "jetstream",
+      paced: false,
+      inFlight: 0,
+      probe: false,
+    });
     const meter = new Meter(ctx.progress, pub.readings);
     const sample = await sampleScores(ctx.nc, site);
     const stop = deferred();
     let readyAt = NaN;
     const ready = deferred();
     const job = runNatsJob({
-      ...DEFAULT_NATS_JOB, url: ctx.url, site, stream, analyses: meter.analyses(), publishScores: true,
-      checkpointBucket: `lw-e2e-${site}`, summaryIntervalMs: 0, console: new PassThrough(), stop: stop.promise,
+      ...DEFAULT_NATS_JOB,
+      url: ctx.url,
+      site,
+      stream,
+      analyses: meter.analyses(),
+      publishScores: true,
+      checkpointBucket: `lw-e2e-${site}`,
+      summaryIntervalMs: 0,
+      console: new PassThrough(),
+      stop: stop.promise,
       onReady: () => {
         readyAt = clock();
         ready.resolve();
@@ -423,12 +514,23 @@ async function measureEngineJetStream(ctx: RunContext, format: Format, messages:
     });
     job.catch(() => ready.resolve());
     await ready.promise;
-    const end = await awaitEnd(() => meter.rows, () => meter.doneAt, pub.readings, Promise.resolve(pub), (f) => (meter.onDone = f));
+    const end = await awaitEnd(
+      () => meter.rows,
+      () => meter.doneAt,
+      pub.readings,
+      Promise.resolve(pub),
+      (f) => (meter.onDone = f),
+    );
     stop.resolve();
     const result = await job;
     return engineRow(meter, result, pub, end, {
       label: `engine ← JetStream (loaded first), ${format === "records" ? "single records" : "frames"}, scores on`,
-      source: "JetStream", format, scores: true, paced: false, startedAt: readyAt, scoreBytes: sample.meanBytes(),
+      source: "JetStream",
+      format,
+      scores: true,
+      paced: false,
+      startedAt: readyAt,
+      scoreBytes: sample.meanBytes(),
     });
   } finally {
     await jsm.streams.delete(stream).catch(() => undefined);
@@ -448,10 +550,17 @@ interface RunEnd {
  * {@link RUN_TIMEOUT_MS} passed.
  */
 async function awaitEnd(
-  count: () => number, doneAt: () => number, expected: number, published: Promise<PublishDone>, onDone: (f: () => void) => void,
+  count: () => number,
+  doneAt: () => number,
+  expected: number,
+  published: Promise<PublishDone>,
+  onDone: (f: () => void) => void,
 ): Promise<RunEnd> {
   let publisherDone = false;
-  void published.then(() => (publisherDone = true), () => (publisherDone = true));
+  void published.then(
+    () => (publisherDone = true),
+    () => (publisherDone = true),
+  );
   const t0 = clock();
   let last = -1;
   let lastChange = t0;
@@ -502,7 +611,10 @@ class Meter {
   onDone: (() => void) | null = null;
   private rowHash = 0;
 
-  constructor(private readonly progress: Int32Array, readonly expected: number) {
+  constructor(
+    private readonly progress: Int32Array,
+    readonly expected: number,
+  ) {
     progress.fill(0);
   }
 
@@ -510,18 +622,26 @@ class Meter {
   analyses(): RecordAnalysis[] {
     const rolling = rollingAnalysis({ window: { kind: "count", records: ROLLING_WINDOW }, alpha: 0.1, timeScale: 1000 });
     const spc = spcAnalysis({
-      params: { ...DEFAULT_SPC_PARAMS, baselineN: SPC_BASELINE }, ewmaField: "spc_ewma", keyParts: ["machine_id", "sensor_type"],
+      params: { ...DEFAULT_SPC_PARAMS, baselineN: SPC_BASELINE },
+      ewmaField: "spc_ewma",
+      keyParts: ["machine_id", "sensor_type"],
       onAlert: () => this.alerts++,
     });
     return [
-      { ...rolling, observe: (row, c, payload) => {
-        rolling.observe?.(row, c, payload);
-        this.rowHash = mix(mix(mix(mix(0x2545f491, c.time), c.value), row[1]), row[8]);
-      } },
-      { ...spc, observe: (row, c, payload) => {
-        spc.observe?.(row, c, payload);
-        this.count(row, c);
-      } },
+      {
+        ...rolling,
+        observe: (row, c, payload) => {
+          rolling.observe?.(row, c, payload);
+          this.rowHash = mix(mix(mix(mix(0x2545f491, c.time), c.value), row[1]), row[8]);
+        },
+      },
+      {
+        ...spc,
+        observe: (row, c, payload) => {
+          spc.observe?.(row, c, payload);
+          this.count(row, c);
+        },
+      },
     ];
   }
 
@@ -541,7 +661,10 @@ class Meter {
 }
 
 function engineRow(
-  meter: Meter, result: NatsJobResult, pub: PublishDone, end: RunEnd,
+  meter: Meter,
+  result: NatsJobResult,
+  pub: PublishDone,
+  end: RunEnd,
   o: { label: string; source: Source; format: Format; scores: boolean; paced: boolean; startedAt: number; scoreBytes: number | null },
 ): E2eRow {
   const notes: string[] = [];
@@ -551,10 +674,23 @@ function engineRow(
   if (result.duplicates > 0) notes.push(`${result.duplicates} redeliveries skipped`);
   const complete = meter.rows === pub.readings && result.shed === 0;
   return row({
-    label: o.label, source: o.source, format: o.format, engine: true, scores: o.scores, paced: o.paced, pub,
-    processed: meter.rows, shed: result.shed, deadLettered: result.input.deadLettered, messages: pub.messages,
-    payloadBytes: pub.bytes * (meter.rows / Math.max(1, pub.readings)), startedAt: o.startedAt, end,
-    checksum: complete ? { hash: meter.hash, alerts: meter.alerts } : null, scoreBytes: o.scoreBytes, notes,
+    label: o.label,
+    source: o.source,
+    format: o.format,
+    engine: true,
+    scores: o.scores,
+    paced: o.paced,
+    pub,
+    processed: meter.rows,
+    shed: result.shed,
+    deadLettered: result.input.deadLettered,
+    messages: pub.messages,
+    payloadBytes: pub.bytes * (meter.rows / Math.max(1, pub.readings)),
+    startedAt: o.startedAt,
+    end,
+    checksum: complete ? { hash: meter.hash, alerts: meter.alerts } : null,
+    scoreBytes: o.scoreBytes,
+    notes,
   });
 }
 
@@ -564,39 +700,75 @@ const SCORE_SAMPLE = 200;
 async function sampleScores(nc: NatsConnection, site: string): Promise<{ meanBytes(): number | null }> {
   let n = 0;
   let bytes = 0;
-  nc.subscribe(`lw.${site}.score.>`, { max: SCORE_SAMPLE, callback: (_err, msg) => {
-    n++;
-    bytes += msg.data.length;
-  } });
+  nc.subscribe(`lw.${site}.score.>`, {
+    max: SCORE_SAMPLE,
+    callback: (_err, msg) => {
+      n++;
+      bytes += msg.data.length;
+    },
+  });
   await nc.flush();
   return { meanBytes: () => (n === 0 ? null : bytes / n) };
 }
 
 function row(o: {
-  label: string; source: Source; format: Format; engine: boolean; scores: boolean; paced: boolean; pub: PublishDone; processed: number;
-  shed: number; deadLettered: number; messages: number; payloadBytes: number; startedAt: number; end: RunEnd;
-  checksum: { hash: number; alerts: number } | null; scoreBytes: number | null; notes: string[];
+  label: string;
+  source: Source;
+  format: Format;
+  engine: boolean;
+  scores: boolean;
+  paced: boolean;
+  pub: PublishDone;
+  processed: number;
+  shed: number;
+  deadLettered: number;
+  messages: number;
+  payloadBytes: number;
+  startedAt: number;
+  end: RunEnd;
+  checksum: { hash: number; alerts: number } | null;
+  scoreBytes: number | null;
+  notes: string[];
 }): E2eRow {
   const seconds = Math.max(1e-6, (o.end.at - o.startedAt) / 1000);
   const notes = [...o.notes];
   if (o.pub.error !== undefined) notes.push(`publisher: ${o.pub.error}`);
   if (o.end.timedOut) notes.push(`cut short after ${RUN_TIMEOUT_MS / 1000} s`);
   if (o.end.stalled) {
-    notes.push(`${o.pub.readings - o.processed} readings never came out (nothing moved for ${STALL_MS / 1000} s after the last publish); ` +
-      `the core source counted ${o.shed} messages shed`);
+    notes.push(
+      `${o.pub.readings - o.processed} readings never came out (nothing moved for ${STALL_MS / 1000} s after the last publish); ` +
+        `the core source counted ${o.shed} messages shed`,
+    );
   }
   return {
-    label: o.label, source: o.source, format: o.format, engine: o.engine, scores: o.scores, paced: o.paced,
-    published: o.pub.readings, processed: o.processed, shed: o.shed, deadLettered: o.deadLettered, messages: o.messages,
-    payloadBytes: o.payloadBytes, seconds, readingsPerSecond: o.processed / seconds, bytesPerSecond: o.payloadBytes / seconds,
-    checksum: o.checksum, scoreBytes: o.scoreBytes, method: "1 run", notes,
+    label: o.label,
+    source: o.source,
+    format: o.format,
+    engine: o.engine,
+    scores: o.scores,
+    paced: o.paced,
+    published: o.pub.readings,
+    processed: o.processed,
+    shed: o.shed,
+    deadLettered: o.deadLettered,
+    messages: o.messages,
+    payloadBytes: o.payloadBytes,
+    seconds,
+    readingsPerSecond: o.processed / seconds,
+    bytesPerSecond: o.payloadBytes / seconds,
+    checksum: o.checksum,
+    scoreBytes: o.scoreBytes,
+    method: "1 run",
+    notes,
   };
 }
 
 // ---- ratios, targets, checksums ----
 
 function find(rows: E2eRow[], source: Source, format: Format, engine: boolean, scores: boolean, paced = true): E2eRow | undefined {
-  return rows.find((r) => r.source === source && r.format === format && r.engine === engine && (!engine || r.scores === scores) && r.paced === paced);
+  return rows.find(
+    (r) => r.source === source && r.format === format && r.engine === engine && (!engine || r.scores === scores) && r.paced === paced,
+  );
 }
 
 function computeRatios(rows: E2eRow[]): Ratio[] {
@@ -610,9 +782,21 @@ function computeRatios(rows: E2eRow[]): Ratio[] {
   add("engine, records, scores on / raw nats.js records", find(rows, "core NATS", "records", true, true), rawRecords);
   add("engine, frames, scores off / raw nats.js frames", find(rows, "core NATS", "frames", true, false), rawFrames);
   add("engine, frames, scores on / raw nats.js frames", find(rows, "core NATS", "frames", true, true), rawFrames);
-  add("engine, frames / engine, records (scores on)", find(rows, "core NATS", "frames", true, true), find(rows, "core NATS", "records", true, true));
-  add("engine ← JetStream / engine ← core NATS, records (scores on)", find(rows, "JetStream", "records", true, true, false), find(rows, "core NATS", "records", true, true));
-  add("engine ← JetStream / engine ← core NATS, frames (scores on)", find(rows, "JetStream", "frames", true, true, false), find(rows, "core NATS", "frames", true, true));
+  add(
+    "engine, frames / engine, records (scores on)",
+    find(rows, "core NATS", "frames", true, true),
+    find(rows, "core NATS", "records", true, true),
+  );
+  add(
+    "engine ← JetStream / engine ← core NATS, records (scores on)",
+    find(rows, "JetStream", "records", true, true, false),
+    find(rows, "core NATS", "records", true, true),
+  );
+  add(
+    "engine ← JetStream / engine ← core NATS, frames (scores on)",
+    find(rows, "JetStream", "frames", true, true, false),
+    find(rows, "core NATS", "frames", true, true),
+  );
   return out;
 }
 
@@ -624,16 +808,20 @@ function checkTargets(rows: E2eRow[]): TargetCheck[] {
     if (raw === undefined || e === undefined) continue;
     const ratio = e.readingsPerSecond / raw.readingsPerSecond;
     out.push({
-      label: `single records, scores ${scores ? "on" : "off"}, vs raw nats.js`, goal: `≥ ${(TARGET_RECORDS_VS_RAW * 100).toFixed(0)} %`,
-      measured: `${(ratio * 100).toFixed(1)} %`, met: ratio >= TARGET_RECORDS_VS_RAW,
+      label: `single records, scores ${scores ? "on" : "off"}, vs raw nats.js`,
+      goal: `≥ ${(TARGET_RECORDS_VS_RAW * 100).toFixed(0)} %`,
+      measured: `${(ratio * 100).toFixed(1)} %`,
+      met: ratio >= TARGET_RECORDS_VS_RAW,
     });
   }
   for (const scores of [false, true]) {
     const e = find(rows, "core NATS", "frames", true, scores);
     if (e === undefined) continue;
     out.push({
-      label: `frames, scores ${scores ? "on" : "off"}`, goal: `≥ ${TARGET_FRAME_READINGS_PER_SECOND / 1e6} M readings/s`,
-      measured: `${(e.readingsPerSecond / 1e6).toFixed(2)} M readings/s`, met: e.readingsPerSecond >= TARGET_FRAME_READINGS_PER_SECOND,
+      label: `frames, scores ${scores ? "on" : "off"}`,
+      goal: `≥ ${TARGET_FRAME_READINGS_PER_SECOND / 1e6} M readings/s`,
+      measured: `${(e.readingsPerSecond / 1e6).toFixed(2)} M readings/s`,
+      met: e.readingsPerSecond >= TARGET_FRAME_READINGS_PER_SECOND,
     });
   }
   return out;
@@ -668,16 +856,22 @@ export function incompleteRows(r: E2eReport): E2eRow[] {
 export function formatE2eReport(r: E2eReport): string {
   const lines: string[] = [];
   const d = r.data;
-  lines.push(`linewatch end-to-end benchmark — NATS in → rolling (W = ${ROLLING_WINDOW}) + SPC (baseline ${SPC_BASELINE}) on the worker pool → scores out`);
-  lines.push(`data: plant simulator, seed ${r.seed}, ${r.machines} machines × ${SENSORS_PER_MACHINE} sensors = ${r.keys} keys; encoded once before timing ` +
-    `(${d.encodeSeconds.toFixed(1)} s): ${d.singles} single MessagePack records (${(d.singlesBytes / d.singles).toFixed(1)} bytes each), ` +
-    `${d.frameTotal} readings in ${d.frames} frames of ≤ ${d.frameReadings} readings of one machine (${(d.framesBytes / d.frameTotal).toFixed(1)} bytes/reading); ` +
-    `frame rows with scores on send the first ${r.scoredFrames.frames} frames (${r.scoredFrames.readings} readings)`);
+  lines.push(
+    `linewatch end-to-end benchmark — NATS in → rolling (W = ${ROLLING_WINDOW}) + SPC (baseline ${SPC_BASELINE}) on the worker pool → scores out`,
+  );
+  lines.push(
+    `data: plant simulator, seed ${r.seed}, ${r.machines} machines × ${SENSORS_PER_MACHINE} sensors = ${r.keys} keys; encoded once before timing ` +
+      `(${d.encodeSeconds.toFixed(1)} s): ${d.singles} single MessagePack records (${(d.singlesBytes / d.singles).toFixed(1)} bytes each), ` +
+      `${d.frameTotal} readings in ${d.frames} frames of ≤ ${d.frameReadings} readings of one machine (${(d.framesBytes / d.frameTotal).toFixed(1)} bytes/reading); ` +
+      `frame rows with scores on send the first ${r.scoredFrames.frames} frames (${r.scoredFrames.readings} readings)`,
+  );
   lines.push(`server: ${r.server} (throw-away, JetStream store in a temporary directory)`);
   lines.push(machineLine(r.machine));
-  lines.push(`publisher: a worker thread with its own connection; paced rows keep ≤ ${r.inFlight.records} records / ${r.inFlight.frames} readings ` +
-    `in frames published and not yet processed; engine: runNatsJob with DEFAULT_NATS_JOB (${DEFAULT_NATS_JOB.workers} workers, ` +
-    `${DEFAULT_NATS_JOB.groups} groups, batch ${DEFAULT_NATS_JOB.batchRecordsMax}, core queue ${DEFAULT_NATS_JOB.queuedBytesMax} bytes)`);
+  lines.push(
+    `publisher: a worker thread with its own connection; paced rows keep ≤ ${r.inFlight.records} records / ${r.inFlight.frames} readings ` +
+      `in frames published and not yet processed; engine: runNatsJob with DEFAULT_NATS_JOB (${DEFAULT_NATS_JOB.workers} workers, ` +
+      `${DEFAULT_NATS_JOB.groups} groups, batch ${DEFAULT_NATS_JOB.batchRecordsMax}, core queue ${DEFAULT_NATS_JOB.queuedBytesMax} bytes)`,
+  );
   lines.push("");
   const head = ["M readings/s", "in MB/s", "× raw", "processed", "published", "shed", "seconds", "score B", "out MB/s"];
   const widths = [12, 7, 6, 10, 10, 8, 7, 7, 8];
@@ -685,33 +879,47 @@ export function formatE2eReport(r: E2eReport): string {
   lines.push(`${"variant".padEnd(LABEL_WIDTH + 2)} ${cells(head)}  method        checksum/alerts`);
   for (const row of r.rows) {
     const raw = r.rows.find((x) => !x.engine && x.format === row.format);
-    lines.push(`  ${row.label.padEnd(LABEL_WIDTH)} ${cells([
-      (row.readingsPerSecond / 1e6).toFixed(3), (row.bytesPerSecond / 1e6).toFixed(1),
-      raw === undefined ? "—" : (row.readingsPerSecond / raw.readingsPerSecond).toFixed(3),
-      String(row.processed), String(row.published), String(row.shed), row.seconds.toFixed(2),
-      row.scoreBytes === null ? "—" : row.scoreBytes.toFixed(0),
-      row.scoreBytes === null ? "—" : ((row.readingsPerSecond * row.scoreBytes) / 1e6).toFixed(1),
-    ])}  ${row.method.padEnd(12)}  ${row.checksum === null ? (row.engine ? "— (not every reading processed)" : "—") : checksumText(row.checksum)}`);
+    lines.push(
+      `  ${row.label.padEnd(LABEL_WIDTH)} ${cells([
+        (row.readingsPerSecond / 1e6).toFixed(3),
+        (row.bytesPerSecond / 1e6).toFixed(1),
+        raw === undefined ? "—" : (row.readingsPerSecond / raw.readingsPerSecond).toFixed(3),
+        String(row.processed),
+        String(row.published),
+        String(row.shed),
+        row.seconds.toFixed(2),
+        row.scoreBytes === null ? "—" : row.scoreBytes.toFixed(0),
+        row.scoreBytes === null ? "—" : ((row.readingsPerSecond * row.scoreBytes) / 1e6).toFixed(1),
+      ])}  ${row.method.padEnd(12)}  ${row.checksum === null ? (row.engine ? "— (not every reading processed)" : "—") : checksumText(row.checksum)}`,
+    );
     for (const note of row.notes) lines.push(`      note: ${note}`);
   }
   lines.push("  in MB/s: payload bytes of the processed input messages; score B: mean bytes of a score message (one per reading);");
-  lines.push("  out MB/s: score bytes published; shed: messages the core source's queue dropped (job result); × raw: vs raw nats.js of the same format");
+  lines.push(
+    "  out MB/s: score bytes published; shed: messages the core source's queue dropped (job result); × raw: vs raw nats.js of the same format",
+  );
   lines.push("");
   lines.push("ratios");
   for (const q of r.ratios) lines.push(`  ${q.label.padEnd(64)} ${q.value.toFixed(2).padStart(7)}×`);
   lines.push("");
   lines.push("checksums (Σ row hash mod 2^32 / SPC alert events), per set of readings; rows that shed are left out");
   for (const g of r.checksumGroups) {
-    lines.push(`  ${String(g.readings).padStart(9)} readings: ${g.hashes.length} rows, ${g.agree ? `all ${g.hashes[0]}` : `******** MISMATCH ******** ${g.hashes.join(", ")}`}`);
+    lines.push(
+      `  ${String(g.readings).padStart(9)} readings: ${g.hashes.length} rows, ${g.agree ? `all ${g.hashes[0]}` : `******** MISMATCH ******** ${g.hashes.join(", ")}`}`,
+    );
   }
   lines.push("");
   lines.push("targets (informational)");
-  for (const t of r.targets) lines.push(`  ${t.label.padEnd(44)} goal ${t.goal.padEnd(22)} measured ${t.measured.padEnd(24)} ${t.met ? "met" : "NOT MET"}`);
+  for (const t of r.targets)
+    lines.push(`  ${t.label.padEnd(44)} goal ${t.goal.padEnd(22)} measured ${t.measured.padEnd(24)} ${t.met ? "met" : "NOT MET"}`);
   lines.push("");
   const failed = incompleteRows(r);
-  lines.push(`total ${r.seconds.toFixed(1)} s; checksum ${r.checksumsAgree ? "ok" : "MISMATCH"}` +
-    (failed.length > 0 ? `; ******** ${failed.length} row(s) did not process every reading: ${failed.map((x) => x.label).join("; ")}`
-      : "; every paced and JetStream row processed every reading"));
+  lines.push(
+    `total ${r.seconds.toFixed(1)} s; checksum ${r.checksumsAgree ? "ok" : "MISMATCH"}` +
+      (failed.length > 0
+        ? `; ******** ${failed.length} row(s) did not process every reading: ${failed.map((x) => x.label).join("; ")}`
+        : "; every paced and JetStream row processed every reading"),
+  );
   return lines.join("\n");
 }
 
@@ -721,7 +929,11 @@ export function formatE2eReport(r: E2eReport): string {
 class Publisher {
   private pending: ((done: PublishDone) => void) | null = null;
 
-  private constructor(private readonly worker: Worker, readonly stats: PublisherStats, private readonly frameReadingCounts: Uint32Array) {
+  private constructor(
+    private readonly worker: Worker,
+    readonly stats: PublisherStats,
+    private readonly frameReadingCounts: Uint32Array,
+  ) {
     worker.on("message", (m: PublishDone) => this.settle(m));
     // A worker that dies mid-run ends that run (reported as the row's publisher error), not the process.
     worker.on("error", (e) => this.settle(failedPublish(String(e))));
@@ -817,16 +1029,24 @@ function encodeData(cfg: E2eConfig): { records: Encoded; frames: Encoded; machin
     open[mi] = { keyIndex: [], times: [], values: [] };
   };
   const total = Math.max(cfg.singles, cfg.frameTotal);
-  for (let done = 0; done < total;) {
+  for (let done = 0; done < total; ) {
     const c = sim.nextColumns(Math.min(65_536, total - done));
     for (let i = 0; i < c.length; i++, done++) {
       const k = simKeys[c.keyIndex[i]];
       if (done < cfg.singles) {
         // As connectors/nats-publisher.ts sends them: epoch-ms time, source field names.
-        records.add(encodeMsgpackRecord({
-          machine_id: k.machine_id, sensor_type: k.sensor_type, timestamp: c.times[i], sensor_value: c.values[i],
-          sensor_unit: k.sensor_unit, operating_mode: OPERATING_MODES[c.modes[i]],
-        }), c.keyIndex[i], 1);
+        records.add(
+          encodeMsgpackRecord({
+            machine_id: k.machine_id,
+            sensor_type: k.sensor_type,
+            timestamp: c.times[i],
+            sensor_value: c.values[i],
+            sensor_unit: k.sensor_unit,
+            operating_mode: OPERATING_MODES[c.modes[i]],
+          }),
+          c.keyIndex[i],
+          1,
+        );
       }
       if (done < cfg.frameTotal) {
         const mi = machineOf[c.keyIndex[i]];
@@ -863,8 +1083,11 @@ class EncodedBuilder {
     for (let i = 0; i < this.chunks.length; i++) bytes.set(this.chunks[i], this.offsets[i]);
     this.chunks = [];
     return {
-      bytes, offsets: Float64Array.from(this.offsets), subjectIndex: Uint32Array.from(this.subjects),
-      readings: Uint32Array.from(this.readings), count: this.subjects.length,
+      bytes,
+      offsets: Float64Array.from(this.offsets),
+      subjectIndex: Uint32Array.from(this.subjects),
+      readings: Uint32Array.from(this.readings),
+      count: this.subjects.length,
     };
   }
 }
@@ -876,8 +1099,13 @@ async function publisherMain(data: { url: string; cfg: E2eConfig; progress: Shar
   const t0 = performance.now();
   const enc = encodeData(data.cfg);
   const stats: PublisherStats = {
-    singles: enc.records.count, singlesBytes: enc.records.bytes.length, frames: enc.frames.count, frameReadings: data.cfg.frameReadings,
-    frameTotal: enc.frames.readings.reduce((a, b) => a + b, 0), framesBytes: enc.frames.bytes.length, encodeSeconds: (performance.now() - t0) / 1000,
+    singles: enc.records.count,
+    singlesBytes: enc.records.bytes.length,
+    frames: enc.frames.count,
+    frameReadings: data.cfg.frameReadings,
+    frameTotal: enc.frames.readings.reduce((a, b) => a + b, 0),
+    framesBytes: enc.frames.bytes.length,
+    encodeSeconds: (performance.now() - t0) / 1000,
   };
   const nc = await connect({ servers: data.url, name: "linewatch-e2e-publisher" });
   const progress = new Int32Array(data.progress);
@@ -900,12 +1128,16 @@ const YIELD_BYTES = 256 * 1024;
 const JETSTREAM_IN_FLIGHT = 1024;
 
 async function publishRun(
-  nc: NatsConnection, enc: { records: Encoded; frames: Encoded; machines: string[]; keys: Array<[string, string]> }, cmd: PublishCommand, progress: Int32Array,
+  nc: NatsConnection,
+  enc: { records: Encoded; frames: Encoded; machines: string[]; keys: Array<[string, string]> },
+  cmd: PublishCommand,
+  progress: Int32Array,
 ): Promise<PublishDone> {
   const e = cmd.format === "records" ? enc.records : enc.frames;
-  const subjects = cmd.format === "records"
-    ? enc.keys.map(([m, s]) => `lw.${cmd.site}.sensor.${m}.${s}`)
-    : enc.machines.map((m) => `lw.${cmd.site}.sensor.${m}`);
+  const subjects =
+    cmd.format === "records"
+      ? enc.keys.map(([m, s]) => `lw.${cmd.site}.sensor.${m}.${s}`)
+      : enc.machines.map((m) => `lw.${cmd.site}.sensor.${m}`);
   const probes = cmd.probe ? await sendProbes(nc, cmd.site, progress) : 0;
   const n = Math.min(cmd.messages, e.count);
   const js = nc.jetstream();
@@ -939,7 +1171,12 @@ async function publishRun(
 /** Probe records until the consumer has processed one: then its subscription is live at the server. */
 async function sendProbes(nc: NatsConnection, site: string, progress: Int32Array): Promise<number> {
   const bytes = encodeMsgpackRecord({
-    machine_id: PROBE_MACHINE, sensor_type: "temperature", timestamp: 0, sensor_value: 0, sensor_unit: "C", operating_mode: "running",
+    machine_id: PROBE_MACHINE,
+    sensor_type: "temperature",
+    timestamp: 0,
+    sensor_value: 0,
+    sensor_unit: "C",
+    operating_mode: "running",
   });
   const deadline = clock() + 10_000;
   let sent = 0;
@@ -959,28 +1196,67 @@ async function main(): Promise<void> {
   const { Command } = await import("commander");
   const { integerOption } = await import("../engine/cli/options.js");
   const program = new Command("e2e-bench")
-    .description("End to end: raw nats.js vs the engine fed by core NATS and JetStream, single records and frames, on a throw-away nats-server.")
+    .description(
+      "End to end: raw nats.js vs the engine fed by core NATS and JetStream, single records and frames, on a throw-away nats-server.",
+    )
     .option("--smoke", "tiny sizes: finishes in seconds")
     .option("--seed <n>", "simulator seed", integerOption("--seed", 0, Number.MAX_SAFE_INTEGER), DEFAULT_E2E_SEED)
     .option("--singles <n>", "readings sent as single records (default 400000; smoke 4000)", integerOption("--singles", 1, 20_000_000))
     .option("--frame-total <n>", "readings sent as frames (default 4000000; smoke 40000)", integerOption("--frame-total", 1, 200_000_000))
     .option("--frame-readings <n>", "readings per frame (default 1000; smoke 500)", integerOption("--frame-readings", 1, 65_536))
-    .option("--scored-frame-total <n>", "readings sent as frames in the rows that publish scores (default 500000; smoke 20000)", integerOption("--scored-frame-total", 1, 200_000_000))
-    .option("--jetstream-singles <n>", "readings sent as records through JetStream; 0: no JetStream rows (default 100000; smoke 2000)", integerOption("--jetstream-singles", 0, 20_000_000))
-    .option("--in-flight <n>", "credit of the paced publisher, single records (default 50000; smoke 1000)", integerOption("--in-flight", 1, 100_000_000))
-    .option("--in-flight-frames <n>", "credit of the paced publisher, readings in frames (default 500000; smoke 10000)", integerOption("--in-flight-frames", 1, 1_000_000_000))
+    .option(
+      "--scored-frame-total <n>",
+      "readings sent as frames in the rows that publish scores (default 500000; smoke 20000)",
+      integerOption("--scored-frame-total", 1, 200_000_000),
+    )
+    .option(
+      "--jetstream-singles <n>",
+      "readings sent as records through JetStream; 0: no JetStream rows (default 100000; smoke 2000)",
+      integerOption("--jetstream-singles", 0, 20_000_000),
+    )
+    .option(
+      "--in-flight <n>",
+      "credit of the paced publisher, single records (default 50000; smoke 1000)",
+      integerOption("--in-flight", 1, 100_000_000),
+    )
+    .option(
+      "--in-flight-frames <n>",
+      "credit of the paced publisher, readings in frames (default 500000; smoke 10000)",
+      integerOption("--in-flight-frames", 1, 1_000_000_000),
+    )
     .option("--machines <n>", "simulated machines, 6 sensors each", integerOption("--machines", 1, 10_000), 50)
     .option("--raw-runs <n>", "runs of each raw nats.js row, median kept (default 3; smoke 1)", integerOption("--raw-runs", 1, 99))
     .option("--only <text>", "only the engine rows whose progress label contains text (raw rows always run)")
     .option("--json", "print the report as JSON");
   program.parse(process.argv);
   const f = program.opts<{
-    smoke?: boolean; seed: number; singles?: number; frameTotal?: number; frameReadings?: number; scoredFrameTotal?: number;
-    jetstreamSingles?: number; inFlight?: number; inFlightFrames?: number; machines: number; rawRuns?: number; only?: string; json?: boolean;
+    smoke?: boolean;
+    seed: number;
+    singles?: number;
+    frameTotal?: number;
+    frameReadings?: number;
+    scoredFrameTotal?: number;
+    jetstreamSingles?: number;
+    inFlight?: number;
+    inFlightFrames?: number;
+    machines: number;
+    rawRuns?: number;
+    only?: string;
+    json?: boolean;
   }>();
   const report = await runE2eBench({
-    smoke: f.smoke, seed: f.seed, singles: f.singles, frameTotal: f.frameTotal, frameReadings: f.frameReadings, scoredFrameTotal: f.scoredFrameTotal,
-    jetstreamSingles: f.jetstreamSingles, inFlight: f.inFlight, inFlightFrames: f.inFlightFrames, machines: f.machines, rawRuns: f.rawRuns, only: f.only,
+    smoke: f.smoke,
+    seed: f.seed,
+    singles: f.singles,
+    frameTotal: f.frameTotal,
+    frameReadings: f.frameReadings,
+    scoredFrameTotal: f.scoredFrameTotal,
+    jetstreamSingles: f.jetstreamSingles,
+    inFlight: f.inFlight,
+    inFlightFrames: f.inFlightFrames,
+    machines: f.machines,
+    rawRuns: f.rawRuns,
+    only: f.only,
     progress: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${f.json ? JSON.stringify(report, null, 2) : formatE2eReport(report)}\n`);

@@ -23,11 +23,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createSharedMemory, KERNEL_MEMORY_PAGES_MAX } from "../engine/core/kernel-module.js";
-import { createKernelExecutor } from "../engine/core/kernel-pool.js";
-import { ConfigError } from "../engine/core/errors.js";
-import { modelBytes, writeModel } from "../operators/iforest/layout.js";
-import type { IsolationForestModel } from "../operators/iforest/model.js";
+import { createSharedMemory, KERNEL_MEMORY_PAGES_MAX, createKernelExecutor, ConfigError } from "../engine/core/mod.js";
+import { modelBytes, writeModel, type IsolationForestModel } from "../operators/iforest/mod.js";
 import { importSklearnExport } from "../operators/iforest/training/sklearn.js";
 import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest/training/train.js";
 import { SeededRandom } from "./kit/kernel-harness.js";
@@ -94,7 +91,12 @@ export async function runIforestBench(options: IforestBenchOptions = {}): Promis
   const F = IFOREST_BENCH_FEATURES;
   say(`data: ${rows} rows × ${F} features, seed ${seed}`);
   const values = generateRows(rows, seed);
-  const fit = { values: values.subarray(0, Math.min(rows, FIT_ROWS) * F), rows: Math.min(rows, FIT_ROWS), columns: F, names: featureNames() };
+  const fit = {
+    values: values.subarray(0, Math.min(rows, FIT_ROWS) * F),
+    rows: Math.min(rows, FIT_ROWS),
+    columns: F,
+    names: featureNames(),
+  };
   const ownForest = trainIsolationForest(fit, { trees: TREES, sampleSize: SAMPLE_SIZE, seed });
   const python = options.sklearn === false ? null : findSklearnPython();
   let sklearnNote: string | null = options.sklearn === false ? "not asked for" : python !== null && !python.ok ? python.reason : null;
@@ -113,7 +115,16 @@ export async function runIforestBench(options: IforestBenchOptions = {}): Promis
     }
     for (const workers of [0, 1, 2]) {
       say(`wasm: ${workers} worker${workers === 1 ? "" : "s"}`);
-      variants.push(await measureWasm(forest, values, rows, workers, runs, `WASM kernel, ${workers === 0 ? "main thread" : `pool, ${workers} worker${workers === 1 ? "" : "s"}`}`));
+      variants.push(
+        await measureWasm(
+          forest,
+          values,
+          rows,
+          workers,
+          runs,
+          `WASM kernel, ${workers === 0 ? "main thread" : `pool, ${workers} worker${workers === 1 ? "" : "s"}`}`,
+        ),
+      );
     }
     if (forest !== ownForest) {
       variants.push(await measureWasm(ownForest, values, rows, 0, runs, "WASM kernel, main thread, linewatch-trained forest (f64)"));
@@ -122,8 +133,11 @@ export async function runIforestBench(options: IforestBenchOptions = {}): Promis
     variants.push(measureReference(forest, values, rows));
     for (const r of sklearnRuns) {
       variants.push({
-        label: `scikit-learn score_samples, n_jobs=${r.n_jobs}`, threads: r.n_jobs, rowsPerSecond: rows / Math.min(...r.seconds),
-        method: `${r.seconds.length} run${r.seconds.length === 1 ? "" : "s"}, best`, checksum: r.checksum,
+        label: `scikit-learn score_samples, n_jobs=${r.n_jobs}`,
+        threads: r.n_jobs,
+        rowsPerSecond: rows / Math.min(...r.seconds),
+        method: `${r.seconds.length} run${r.seconds.length === 1 ? "" : "s"}, best`,
+        checksum: r.checksum,
       });
     }
     if (python?.ok && sklearnRuns.length === 0) sklearnNote = "the export script returned no timing";
@@ -132,8 +146,20 @@ export async function runIforestBench(options: IforestBenchOptions = {}): Promis
   }
   const { ratios, target, mismatches } = summarise(variants, forest === ownForest);
   return {
-    machine, seed, rows, features: F, trees: TREES, sampleSize: SAMPLE_SIZE, forest: forestLabel, variants, ratios, target,
-    checksumsAgree: mismatches.length === 0, mismatches, sklearnNote, seconds: (performance.now() - started) / 1000,
+    machine,
+    seed,
+    rows,
+    features: F,
+    trees: TREES,
+    sampleSize: SAMPLE_SIZE,
+    forest: forestLabel,
+    variants,
+    ratios,
+    target,
+    checksumsAgree: mismatches.length === 0,
+    mismatches,
+    sklearnNote,
+    seconds: (performance.now() - started) / 1000,
   };
 }
 
@@ -146,24 +172,32 @@ export function formatIforestBenchReport(r: IforestBenchReport): string {
   lines.push("");
   lines.push(`${"throughput".padEnd(62)} ${"M rows/s".padStart(9)}  threads  ${"method".padEnd(16)}  checksum (Σ scores)`);
   for (const v of r.variants) {
-    lines.push(`  ${v.label.padEnd(60)} ${(v.rowsPerSecond / 1e6).toFixed(4).padStart(9)}  ${String(v.threads).padStart(7)}  ${v.method.padEnd(16)}  ${v.checksum.toPrecision(15)}`);
+    lines.push(
+      `  ${v.label.padEnd(60)} ${(v.rowsPerSecond / 1e6).toFixed(4).padStart(9)}  ${String(v.threads).padStart(7)}  ${v.method.padEnd(16)}  ${v.checksum.toPrecision(15)}`,
+    );
   }
   lines.push("");
-  lines.push(r.checksumsAgree
-    ? `checksums: every variant scoring the benchmark forest agrees with the TypeScript reference (relative ≤ ${CHECKSUM_TOLERANCE})`
-    : `******** MISMATCH ******** checksums differ by more than ${CHECKSUM_TOLERANCE} relative: ${r.mismatches.join("; ")}`);
+  lines.push(
+    r.checksumsAgree
+      ? `checksums: every variant scoring the benchmark forest agrees with the TypeScript reference (relative ≤ ${CHECKSUM_TOLERANCE})`
+      : `******** MISMATCH ******** checksums differ by more than ${CHECKSUM_TOLERANCE} relative: ${r.mismatches.join("; ")}`,
+  );
   lines.push("");
   lines.push("ratios");
   for (const q of r.ratios) lines.push(`  ${q.label.padEnd(60)} ${q.value.toFixed(2).padStart(8)}×`);
   lines.push("");
   const scaling = r.ratios.find((q) => q.label === "scikit-learn n_jobs=2 / n_jobs=1");
   if (scaling !== undefined && scaling.value < 1.2) {
-    lines.push("note: scikit-learn's score_samples did not scale with n_jobs — in 1.2 (sklearn/ensemble/_iforest.py) it walks the " +
-      "trees in one thread and n_jobs only parallelises fit");
+    lines.push(
+      "note: scikit-learn's score_samples did not scale with n_jobs — in 1.2 (sklearn/ensemble/_iforest.py) it walks the " +
+        "trees in one thread and n_jobs only parallelises fit",
+    );
   }
-  lines.push(r.target === null
-    ? `target (informational): ≥ ${TARGET_RATIO_VS_SKLEARN_PER_CORE}× scikit-learn per core — not measured (${r.sklearnNote ?? "no sklearn"})`
-    : `target (informational): ${r.target.goal}: measured ${r.target.measured.toFixed(1)}× — ${r.target.met ? "met" : "NOT MET"}`);
+  lines.push(
+    r.target === null
+      ? `target (informational): ≥ ${TARGET_RATIO_VS_SKLEARN_PER_CORE}× scikit-learn per core — not measured (${r.sklearnNote ?? "no sklearn"})`
+      : `target (informational): ${r.target.goal}: measured ${r.target.measured.toFixed(1)}× — ${r.target.met ? "met" : "NOT MET"}`,
+  );
   lines.push(`total ${r.seconds.toFixed(1)} s; checksum ${r.checksumsAgree ? "ok" : "MISMATCH"}`);
   return lines.join("\n");
 }
@@ -175,7 +209,9 @@ function summarise(variants: BenchVariant[], sameForest: boolean): Pick<IforestB
   // The linewatch-trained forest scores other trees: its checksum is not compared.
   const compared = variants.filter((v) => !v.label.includes("linewatch-trained") || sameForest);
   const reference = variants.find((v) => v.label.startsWith("TypeScript")) as BenchVariant;
-  const mismatches = compared.filter((v) => !(Math.abs(v.checksum - reference.checksum) <= CHECKSUM_TOLERANCE * Math.abs(reference.checksum))).map((v) => v.label);
+  const mismatches = compared
+    .filter((v) => !(Math.abs(v.checksum - reference.checksum) <= CHECKSUM_TOLERANCE * Math.abs(reference.checksum)))
+    .map((v) => v.label);
   const by = (prefix: string): BenchVariant | undefined => variants.find((v) => v.label.startsWith(prefix));
   const w0 = by("WASM kernel, main thread") as BenchVariant;
   const w1 = by("WASM kernel, pool, 1 worker") as BenchVariant;
@@ -193,7 +229,11 @@ function summarise(variants: BenchVariant[], sameForest: boolean): Pick<IforestB
     ratios.push({ label: "WASM main thread / scikit-learn n_jobs=1 (per core)", value: w0.rowsPerSecond / s1.rowsPerSecond });
     ratios.push({ label: "scikit-learn n_jobs=2 / n_jobs=1", value: s2.rowsPerSecond / s1.rowsPerSecond });
     const perCore = w1.rowsPerSecond / s1.rowsPerSecond;
-    target = { goal: `≥ ${TARGET_RATIO_VS_SKLEARN_PER_CORE}× scikit-learn per core`, measured: perCore, met: perCore >= TARGET_RATIO_VS_SKLEARN_PER_CORE };
+    target = {
+      goal: `≥ ${TARGET_RATIO_VS_SKLEARN_PER_CORE}× scikit-learn per core`,
+      measured: perCore,
+      met: perCore >= TARGET_RATIO_VS_SKLEARN_PER_CORE,
+    };
   }
   return { ratios, target, mismatches };
 }
@@ -209,18 +249,40 @@ interface SklearnTiming {
  * rows (written raw); the forest comes back imported.
  */
 async function sklearnForest(
-  python: SklearnPython, fit: FeatureMatrix, values: Float64Array, seed: number, tmp: string,
+  python: SklearnPython,
+  fit: FeatureMatrix,
+  values: Float64Array,
+  seed: number,
+  tmp: string,
 ): Promise<{ forest: IsolationForestModel; runs: SklearnTiming[] }> {
   const F = fit.columns;
   const csv = join(tmp, "fit.csv");
   const lines = Array.from({ length: fit.rows }, (_, i) => Array.from(fit.values.subarray(i * F, (i + 1) * F)).join(","));
-  writeFileSync(csv, [fit.names.join(","), ...lines].join("\n") + "\n");
+  writeFileSync(csv, `${[fit.names.join(","), ...lines].join("\n")}\n`);
   const raw = join(tmp, "rows.f64");
   writeFileSync(raw, new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
-  const exported = (await runSklearnExport(python, [
-    "--csv", csv, "--trees", String(TREES), "--max-samples", String(SAMPLE_SIZE), "--seed", String(seed),
-    "--time-rows", raw, "--time-columns", String(F), "--time-n-jobs", "1,2", "--time-repeats", "1",
-  ], join(tmp, "export.json"))) as { timing?: { runs: SklearnTiming[] } };
+  const exported = (await runSklearnExport(
+    python,
+    [
+      "--csv",
+      csv,
+      "--trees",
+      String(TREES),
+      "--max-samples",
+      String(SAMPLE_SIZE),
+      "--seed",
+      String(seed),
+      "--time-rows",
+      raw,
+      "--time-columns",
+      String(F),
+      "--time-n-jobs",
+      "1,2",
+      "--time-repeats",
+      "1",
+    ],
+    join(tmp, "export.json"),
+  )) as { timing?: { runs: SklearnTiming[] } };
   return { forest: importSklearnExport(exported, "sklearn export"), runs: exported.timing?.runs ?? [] };
 }
 
@@ -248,7 +310,12 @@ function generateRows(rows: number, seed: number): Float64Array {
  * scores TASK_ROWS rows in place. At most 2 × workers tasks are outstanding.
  */
 async function measureWasm(
-  model: IsolationForestModel, values: Float64Array, rows: number, workers: number, runs: number, label: string,
+  model: IsolationForestModel,
+  values: Float64Array,
+  rows: number,
+  workers: number,
+  runs: number,
+  label: string,
 ): Promise<BenchVariant> {
   const F = IFOREST_BENCH_FEATURES;
   const modelPtr = 65_536;
@@ -285,8 +352,11 @@ async function measureWasm(
     const out = new Float64Array(memory.buffer, outPtr, rows);
     for (let i = 0; i < rows; i++) checksum += out[i];
     return {
-      label, threads: Math.max(1, workers), rowsPerSecond: (rows / median) * 1000,
-      method: `median of ${runs}`, checksum,
+      label,
+      threads: Math.max(1, workers),
+      rowsPerSecond: (rows / median) * 1000,
+      method: `median of ${runs}`,
+      checksum,
     };
   } finally {
     await executor.close();
@@ -296,7 +366,13 @@ async function measureWasm(
 function measureReference(model: IsolationForestModel, values: Float64Array, rows: number): BenchVariant {
   const F = IFOREST_BENCH_FEATURES;
   const t0 = performance.now();
-  const scores = referenceScores(model, values, rows, F, Array.from({ length: F }, (_, k) => k));
+  const scores = referenceScores(
+    model,
+    values,
+    rows,
+    F,
+    Array.from({ length: F }, (_, k) => k),
+  );
   const ms = performance.now() - t0;
   let checksum = 0;
   for (let i = 0; i < rows; i++) checksum += scores[i];

@@ -16,10 +16,10 @@ import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { readFeatureMatrix, type LabelledMatrix } from "../operators/iforest/training/data.js";
-import { scoreMatrix } from "../operators/iforest/scorer.js";
+import { scoreMatrix } from "../operators/iforest/mod.js";
 import { importSklearnExport } from "../operators/iforest/training/sklearn.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
-import { referenceDataDir } from "../connectors/files/reference-data.js";
+import { referenceDataDir } from "../connectors/files/mod.js";
 import { rocAuc } from "./roc-auc.js";
 import { findSklearnPython, runSklearnExport } from "./sklearn-python.js";
 
@@ -93,8 +93,14 @@ export async function runIforestEval(options: IforestEvalOptions = {}): Promise<
       }
       const sklearn = python?.ok ? await sklearnSet(python.python, path, data, labels, seeds, trees, sampleSize, tmp, say) : null;
       sets.push({
-        name, rows: data.rows, features: data.columns, outliers: labels.reduce((a, b) => a + b, 0), paper: PAPER_AUC[name] ?? NaN,
-        aucs, mean: mean(aucs), sklearn,
+        name,
+        rows: data.rows,
+        features: data.columns,
+        outliers: labels.reduce((a, b) => a + b, 0),
+        paper: PAPER_AUC[name] ?? NaN,
+        aucs,
+        mean: mean(aucs),
+        sklearn,
       });
     }
   } finally {
@@ -107,8 +113,10 @@ export function formatIforestEvalReport(r: IforestEvalReport): string {
   const lines: string[] = [];
   lines.push(`isolation forest ROC AUC — t = ${r.trees}, ψ = ${r.sampleSize}, trained and scored on all rows, seeds ${r.seeds.join(", ")}`);
   lines.push("");
-  lines.push(`${"set".padEnd(9)} ${"rows".padStart(6)} ${"out".padStart(5)}  ${"paper".padStart(5)}  ${"linewatch".padStart(9)} ${"(min–max)".padStart(15)}  ` +
-    `${"sklearn".padStart(7)} ${"(min–max)".padStart(15)}  ${"Δ vs paper".padStart(10)}  import max |Δscore|`);
+  lines.push(
+    `${"set".padEnd(9)} ${"rows".padStart(6)} ${"out".padStart(5)}  ${"paper".padStart(5)}  ${"linewatch".padStart(9)} ${"(min–max)".padStart(15)}  ` +
+      `${"sklearn".padStart(7)} ${"(min–max)".padStart(15)}  ${"Δ vs paper".padStart(10)}  import max |Δscore|`,
+  );
   for (const s of r.sets) {
     const sk = s.sklearn;
     lines.push(
@@ -121,11 +129,15 @@ export function formatIforestEvalReport(r: IforestEvalReport): string {
   }
   lines.push("");
   const sk = r.sets.find((s) => s.sklearn !== null)?.sklearn;
-  lines.push(sk
-    ? `sklearn: scikit-learn ${sk.version} IsolationForest(n_estimators=${r.trees}, max_samples=${r.sampleSize}, random_state=seed); ` +
-      "its forests imported into linewatch score −score_samples to the difference shown"
-    : `sklearn: not run (${r.sklearnNote ?? "unavailable"})`);
-  lines.push(`bar (tests): linewatch mean ≥ paper − 0.03 on each set: ${r.sets.every((s) => s.mean >= s.paper - 0.03) ? "met" : "NOT MET"}`);
+  lines.push(
+    sk
+      ? `sklearn: scikit-learn ${sk.version} IsolationForest(n_estimators=${r.trees}, max_samples=${r.sampleSize}, random_state=seed); ` +
+          "its forests imported into linewatch score −score_samples to the difference shown"
+      : `sklearn: not run (${r.sklearnNote ?? "unavailable"})`,
+  );
+  lines.push(
+    `bar (tests): linewatch mean ≥ paper − 0.03 on each set: ${r.sets.every((s) => s.mean >= s.paper - 0.03) ? "met" : "NOT MET"}`,
+  );
   lines.push(`total ${r.seconds.toFixed(1)} s`);
   return lines.join("\n");
 }
@@ -133,17 +145,38 @@ export function formatIforestEvalReport(r: IforestEvalReport): string {
 // ---- internals ----
 
 async function sklearnSet(
-  python: Parameters<typeof runSklearnExport>[0], path: string, data: LabelledMatrix, labels: Float64Array, seeds: number[],
-  trees: number, sampleSize: number, tmp: string, say: (line: string) => void,
+  python: Parameters<typeof runSklearnExport>[0],
+  path: string,
+  data: LabelledMatrix,
+  labels: Float64Array,
+  seeds: number[],
+  trees: number,
+  sampleSize: number,
+  tmp: string,
+  say: (line: string) => void,
 ): Promise<SklearnSetResult> {
   const aucs: number[] = [];
   let worst = 0;
   for (const seed of seeds) {
     say(`${basename(path, ".csv")}: sklearn seed ${seed}`);
     const out = join(tmp, `export-${seed}.json`);
-    const exported = (await runSklearnExport(python, [
-      "--csv", path, "--exclude", "label", "--trees", String(trees), "--max-samples", String(sampleSize), "--seed", String(seed), "--scores",
-    ], out)) as { score_samples: number[] };
+    const exported = (await runSklearnExport(
+      python,
+      [
+        "--csv",
+        path,
+        "--exclude",
+        "label",
+        "--trees",
+        String(trees),
+        "--max-samples",
+        String(sampleSize),
+        "--seed",
+        String(seed),
+        "--scores",
+      ],
+      out,
+    )) as { score_samples: number[] };
     const sklearnScores = exported.score_samples.map((s) => -s);
     aucs.push(rocAuc(sklearnScores, labels));
     const imported = await scoreMatrix(importSklearnExport(exported, out), data.values, data.rows);
@@ -162,7 +195,7 @@ function range(xs: readonly number[]): string {
 
 async function main(): Promise<void> {
   const report = await runIforestEval({ progress: (line) => process.stderr.write(`eval: ${line}\n`) });
-  process.stdout.write(formatIforestEvalReport(report) + "\n");
+  process.stdout.write(`${formatIforestEvalReport(report)}\n`);
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

@@ -19,22 +19,61 @@
  * sets a failing exit code), and measuring the sources or sinks.
  */
 import { performance } from "node:perf_hooks";
-import { pathToFileURL } from "node:url";
-import { createSharedMemory, instantiateKernels, type KernelExports } from "../engine/core/kernel-module.js";
-import { createKernelExecutor, type KernelExecutor } from "../engine/core/kernel-pool.js";
-import { StreamEngine, type OutputChunk } from "../engine/core/stream-engine.js";
-import { rollingKernel } from "../operators/rolling/rolling.js";
+import {
+  createSharedMemory,
+  instantiateKernels,
+  type KernelExports,
+  createKernelExecutor,
+  type KernelExecutor,
+  StreamEngine,
+  type OutputChunk,
+} from "../engine/core/mod.js";
+import { rollingKernel } from "../operators/rolling/mod.js";
 import { RollingReference } from "../kernels/reference/rolling-reference.js";
 import {
-  align64, benchMachine, ENGINE_PUSH_RECORDS, enginePass, fromSuite, interleavedSlice, internBenchKeys, machineLine, mega, mulberry32,
-  NeumaierSum, planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, SAMPLE_INTERVAL_MS, stageInput, targetLines,
-  TIME_ORIGIN_MS, timeRuns, totalLine, type BenchBaseConfig, type BenchMachine, type InterleavedData, type Ratio, type TargetCheck,
+  align64,
+  benchMachine,
+  ENGINE_PUSH_RECORDS,
+  enginePass,
+  fromSuite,
+  interleavedSlice,
+  internBenchKeys,
+  machineLine,
+  mega,
+  mulberry32,
+  NeumaierSum,
+  planGroups,
+  ratioLines,
+  relativeDifference,
+  resolveBaseConfig,
+  runSuite,
+  SAMPLE_INTERVAL_MS,
+  stageInput,
+  targetLines,
+  TIME_ORIGIN_MS,
+  timeRuns,
+  totalLine,
+  type BenchBaseConfig,
+  type BenchMachine,
+  type InterleavedData,
+  type Ratio,
+  type TargetCheck,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
 export {
-  BUSY_LOAD_AVERAGE, DEFAULT_BENCH_BATCH_RECORDS, DEFAULT_BENCH_KEYS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_VALUES, DEFAULT_BENCH_WINDOW,
-  mulberry32, SMOKE_BENCH_KEYS, SMOKE_BENCH_VALUES, type BenchMachine, type Ratio, type TargetCheck,
+  BUSY_LOAD_AVERAGE,
+  DEFAULT_BENCH_BATCH_RECORDS,
+  DEFAULT_BENCH_KEYS,
+  DEFAULT_BENCH_SEED,
+  DEFAULT_BENCH_VALUES,
+  DEFAULT_BENCH_WINDOW,
+  mulberry32,
+  SMOKE_BENCH_KEYS,
+  SMOKE_BENCH_VALUES,
+  type BenchMachine,
+  type Ratio,
+  type TargetCheck,
 } from "./bench-kit.js";
 
 export interface KernelBenchOptions {
@@ -208,36 +247,48 @@ export function formatKernelBenchReport(r: KernelBenchReport): string {
   const lines: string[] = [];
   const [pool0, pool1, pool2] = r.pool;
   lines.push(`linewatch kernel benchmark — rolling statistics (count, mean, std, std_pop, min, max, slope, ewma, z), all outputs`);
-  lines.push(`data: ${r.keys} keys × ${r.valuesPerKey} values = ${r.samples} samples, interleaved across keys; ` +
-    `random walk + noise, seed ${r.seed}; W = ${r.window}; ${r.groups} key groups; batch ${r.batchRecords} records/task`);
+  lines.push(
+    `data: ${r.keys} keys × ${r.valuesPerKey} values = ${r.samples} samples, interleaved across keys; ` +
+      `random walk + noise, seed ${r.seed}; W = ${r.window}; ${r.groups} key groups; batch ${r.batchRecords} records/task`,
+  );
   lines.push(machineLine(r.machine));
   lines.push("");
   lines.push("throughput (samples/s)                                             M samples/s   threads  method                 checksum");
   const rows: Measurement[] = [r.wasmInline, pool0, pool1, pool2, r.engine, r.tsIncremental, r.reference, r.bandwidth, r.bandwidthPool];
   for (const m of rows) {
-    lines.push(`  ${m.label.padEnd(64)} ${mega(m.samplesPerSecond).padStart(11)}   ${String(m.threads).padStart(7)}  ${m.method.padEnd(21)}  ${m.checksum === null ? "—" : m.checksum.toPrecision(15)}`);
+    lines.push(
+      `  ${m.label.padEnd(64)} ${mega(m.samplesPerSecond).padStart(11)}   ${String(m.threads).padStart(7)}  ${m.method.padEnd(21)}  ${m.checksum === null ? "—" : m.checksum.toPrecision(15)}`,
+    );
   }
   lines.push("");
   const c = r.checksums;
-  lines.push(`checksum (Σ mean + Σ z, one pass from fresh state): WASM ${c.wasm.toPrecision(17)}, TS incremental ${c.tsIncremental.toPrecision(17)}, ` +
-    `relative difference ${c.relativeDifference.toExponential(2)}`);
+  lines.push(
+    `checksum (Σ mean + Σ z, one pass from fresh state): WASM ${c.wasm.toPrecision(17)}, TS incremental ${c.tsIncremental.toPrecision(17)}, ` +
+      `relative difference ${c.relativeDifference.toExponential(2)}`,
+  );
   if (c.agree) lines.push(`  every WASM variant agrees with the TS incremental port (relative ≤ ${CHECKSUM_TOLERANCE})`);
   else {
     lines.push(`  ******** MISMATCH ******** checksums differ by more than ${CHECKSUM_TOLERANCE} relative: ${c.mismatches.join("; ")}`);
     lines.push(`  ******** MISMATCH ******** the variants did not compute the same statistics; the ratios below compare different work`);
   }
-  lines.push(c.rowsDiffering === 0
-    ? `  WASM and TS port output rows bit-identical: ${r.samples} of ${r.samples}`
-    : `  ******** PORT OUT OF DATE ******** ${c.rowsDiffering} of ${r.samples} rows differ bitwise between WASM and bench/rolling-incremental.ts: ` +
-      `the kernel changed and the port did not follow, so the WASM/TS ratios are not like for like`);
-  lines.push(`  reference slice: naive ${c.referenceSlice.toPrecision(15)}, WASM ${c.wasmSlice.toPrecision(15)}, relative difference ` +
-    `${c.referenceRelativeDifference.toExponential(2)} (${c.referenceAgrees ? `ok, ≤ ${REFERENCE_TOLERANCE}` : `DIFFERS, > ${REFERENCE_TOLERANCE}`})`);
+  lines.push(
+    c.rowsDiffering === 0
+      ? `  WASM and TS port output rows bit-identical: ${r.samples} of ${r.samples}`
+      : `  ******** PORT OUT OF DATE ******** ${c.rowsDiffering} of ${r.samples} rows differ bitwise between WASM and bench/rolling-incremental.ts: ` +
+          `the kernel changed and the port did not follow, so the WASM/TS ratios are not like for like`,
+  );
+  lines.push(
+    `  reference slice: naive ${c.referenceSlice.toPrecision(15)}, WASM ${c.wasmSlice.toPrecision(15)}, relative difference ` +
+      `${c.referenceRelativeDifference.toExponential(2)} (${c.referenceAgrees ? `ok, ≤ ${REFERENCE_TOLERANCE}` : `DIFFERS, > ${REFERENCE_TOLERANCE}`})`,
+  );
   lines.push("");
   lines.push(...ratioLines(r.ratios, 64));
   lines.push("");
-  lines.push(r.window === 64
-    ? `state per key: ${r.stateBytesPerKeyW64} bytes at W = 64`
-    : `state per key: ${r.stateBytesPerKey} bytes at W = ${r.window}; ${r.stateBytesPerKeyW64} bytes at W = 64`);
+  lines.push(
+    r.window === 64
+      ? `state per key: ${r.stateBytesPerKeyW64} bytes at W = 64`
+      : `state per key: ${r.stateBytesPerKey} bytes at W = ${r.window}; ${r.stateBytesPerKeyW64} bytes at W = 64`,
+  );
   if (r.sweep !== null) {
     lines.push("");
     lines.push("sweep: kernel on pool, M samples/s (median of runs)");
@@ -277,7 +328,6 @@ const BYTES_PER_SAMPLE = 4 + 8 + 8 + 80;
  * long against a task round trip; the main-thread ceiling uses the same batch so the two compare.
  */
 const BANDWIDTH_BATCH_RECORDS_MIN = 65_536;
-
 
 function resolveConfig(o: KernelBenchOptions): BenchConfig {
   const base = resolveBaseConfig(o);
@@ -340,7 +390,6 @@ const OUT_FIELDS = 10;
 const COL_MEAN = 1;
 const COL_Z = 8;
 
-
 function planLayout(keys: number, groups: number, valuesPerKey: number, stride: number, outRowsMax: number): BenchLayout {
   const planned = planGroups<GroupRegion>(keys, groups, valuesPerKey, (stateBase, groupKeys, records) => {
     const slots = align64(stateBase + groupKeys * stride);
@@ -384,7 +433,12 @@ function prepare(cfg: BenchConfig): BenchSetup {
   stageInput(tsBuffer, layout.groups, data);
   const port = new RollingIncremental(tsBuffer);
   return {
-    data, layout, memory, kernels, port, bandwidthBatch,
+    data,
+    layout,
+    memory,
+    kernels,
+    port,
+    bandwidthBatch,
     wasmOut: new Float64Array(memory.buffer),
     tsOut: new Float64Array(tsBuffer),
     initWasm: (ptr) => kernels.rollingInit(ptr, 0, cfg.window, 0, BENCH_ALPHA, BENCH_TIME_SCALE),
@@ -414,18 +468,33 @@ function measureSingleThread(setup: BenchSetup, cfg: BenchConfig, say: (line: st
   const wasmSliceChecksum = wasmOnSlice(slice, cfg.window);
 
   say("single thread: benchmark.js suite (WASM, TS incremental port, bandwidth ceiling, naive reference)");
-  const suite = runSuite("rolling kernel, single thread", cfg, [
-    { label: "wasm", fn: () => runDirect(setup.wasmProcess, layout, cfg.batchRecords, null) },
-    { label: "ts", fn: () => runDirect(setup.tsProcess, layout, cfg.batchRecords, null) },
-    { label: "bandwidth", fn: () => runBandwidthDirect(kernels, layout, bandwidthBatch) },
-    { label: "reference", fn: () => runReferenceSlice(slice, cfg.window) },
-  ], say);
+  const suite = runSuite(
+    "rolling kernel, single thread",
+    cfg,
+    [
+      { label: "wasm", fn: () => runDirect(setup.wasmProcess, layout, cfg.batchRecords, null) },
+      { label: "ts", fn: () => runDirect(setup.tsProcess, layout, cfg.batchRecords, null) },
+      { label: "bandwidth", fn: () => runBandwidthDirect(kernels, layout, bandwidthBatch) },
+      { label: "reference", fn: () => runReferenceSlice(slice, cfg.window) },
+    ],
+    say,
+  );
   const samples = setup.data.length;
   return {
     wasmInline: fromSuite(suite.wasm, "WASM kernel, main thread (direct calls)", samples, wasmChecksum),
     tsIncremental: fromSuite(suite.ts, "TS incremental port, main thread", samples, tsChecksum),
-    bandwidth: fromSuite(suite.bandwidth, `bandwidth ceiling: memSum ${BYTES_PER_SAMPLE} B/sample, batch ${bandwidthBatch}, main thread`, samples, null),
-    reference: fromSuite(suite.reference, `naive TS reference, ${slice.keys} keys × ${slice.valuesPerKey} values`, slice.length, referenceChecksum),
+    bandwidth: fromSuite(
+      suite.bandwidth,
+      `bandwidth ceiling: memSum ${BYTES_PER_SAMPLE} B/sample, batch ${bandwidthBatch}, main thread`,
+      samples,
+      null,
+    ),
+    reference: fromSuite(
+      suite.reference,
+      `naive TS reference, ${slice.keys} keys × ${slice.valuesPerKey} values`,
+      slice.length,
+      referenceChecksum,
+    ),
     wasmSliceChecksum,
     rowsDiffering,
   };
@@ -455,7 +524,7 @@ function lockstep(setup: BenchSetup, batch: number): { wasmChecksum: number; tsC
         for (let f = 0; f < OUT_FIELDS; f++) {
           const a = wasmOut[o + i + f];
           const b = tsOut[o + i + f];
-          if (a !== b && !(a !== a && b !== b)) {
+          if (a !== b && !(Number.isNaN(a) && Number.isNaN(b))) {
             rowsDiffering++;
             break;
           }
@@ -492,15 +561,17 @@ function runDirect(process: ProcessFn, layout: BenchLayout, batch: number, onChu
 /** Every group concurrently, one task per group in flight. */
 async function runOnExecutor(executor: KernelExecutor, layout: BenchLayout, batch: number, onChunk: ChunkHook): Promise<void> {
   const stride = layout.stride;
-  await Promise.all(layout.groups.map(async (g, index) => {
-    for (let first = 0; first < g.records; first += batch) {
-      const n = Math.min(batch, g.records - first);
-      const args = [g.stateBase, stride, g.slots + first * 4, g.times + first * 8, g.values + first * 8, n, g.out];
-      const done = await executor.run({ fn: "rollingProcess", args }, index);
-      if (done !== n) throw new Error(`rollingProcess returned ${done} for ${n} records in group ${index}`);
-      onChunk?.(g, n);
-    }
-  }));
+  await Promise.all(
+    layout.groups.map(async (g, index) => {
+      for (let first = 0; first < g.records; first += batch) {
+        const n = Math.min(batch, g.records - first);
+        const args = [g.stateBase, stride, g.slots + first * 4, g.times + first * 8, g.values + first * 8, n, g.out];
+        const done = await executor.run({ fn: "rollingProcess", args }, index);
+        if (done !== n) throw new Error(`rollingProcess returned ${done} for ${n} records in group ${index}`);
+        onChunk?.(g, n);
+      }
+    }),
+  );
 }
 
 function checksumDirect(process: ProcessFn, init: (ptr: number) => void, out: Float64Array, layout: BenchLayout, batch: number): number {
@@ -509,7 +580,6 @@ function checksumDirect(process: ProcessFn, init: (ptr: number) => void, out: Fl
   runDirect(process, layout, batch, (g, rows) => sum.addRows(out, g.out >>> 3, rows));
   return sum.value();
 }
-
 
 /** Σ mean + Σ z of output rows, skipping undefined (NaN) values, compensated so the order of groups does not matter. */
 class RowSum extends NeumaierSum {
@@ -571,7 +641,9 @@ function wasmOnSlice(slice: ReferenceSlice, window: number): number {
   return checksumDirect(
     (a, b, c, d, e, f, g) => kernels.rollingProcess(a, b, c, d, e, f, g),
     (ptr) => kernels.rollingInit(ptr, 0, window, 0, BENCH_ALPHA, BENCH_TIME_SCALE),
-    new Float64Array(memory.buffer), layout, 4096,
+    new Float64Array(memory.buffer),
+    layout,
+    4096,
   );
 }
 
@@ -588,10 +660,18 @@ async function measurePool(setup: BenchSetup, workers: number, cfg: BenchConfig)
     await runOnExecutor(executor, layout, cfg.batchRecords, (g, rows) => sum.addRows(setup.wasmOut, g.out >>> 3, rows));
     const samples = cfg.keys * cfg.valuesPerKey;
     const rate = await timeRuns(cfg.runs, samples, () => runOnExecutor(executor, layout, cfg.batchRecords, null));
-    const label = workers === 0
-      ? "WASM kernel, executor with 0 workers (inline, async per task)"
-      : `WASM kernel on pool, ${workers} worker${workers === 1 ? "" : "s"} (kernel + pool ceiling)`;
-    return { label, threads: Math.max(1, workers), samples, samplesPerSecond: rate, method: `median of ${cfg.runs} runs`, checksum: sum.value() };
+    const label =
+      workers === 0
+        ? "WASM kernel, executor with 0 workers (inline, async per task)"
+        : `WASM kernel on pool, ${workers} worker${workers === 1 ? "" : "s"} (kernel + pool ceiling)`;
+    return {
+      label,
+      threads: Math.max(1, workers),
+      samples,
+      samplesPerSecond: rate,
+      method: `median of ${cfg.runs} runs`,
+      checksum: sum.value(),
+    };
   } finally {
     await executor.close();
   }
@@ -602,17 +682,19 @@ async function measureBandwidthPool(setup: BenchSetup, cfg: BenchConfig): Promis
   const { layout, bandwidthBatch: batch } = setup;
   const executor = createKernelExecutor(setup.memory, 2, layout.groups.length * 4);
   const run = async (): Promise<void> => {
-    await Promise.all(layout.groups.map(async (g, index) => {
-      for (let first = 0; first < g.records; first += batch) {
-        const n = Math.min(batch, g.records - first);
-        await Promise.all([
-          executor.run({ fn: "memSum", args: [g.slots + first * 4, n * 4] }, index),
-          executor.run({ fn: "memSum", args: [g.times + first * 8, n * 8] }, index),
-          executor.run({ fn: "memSum", args: [g.values + first * 8, n * 8] }, index),
-          executor.run({ fn: "memSum", args: [g.out, n * OUT_FIELDS * 8] }, index),
-        ]);
-      }
-    }));
+    await Promise.all(
+      layout.groups.map(async (g, index) => {
+        for (let first = 0; first < g.records; first += batch) {
+          const n = Math.min(batch, g.records - first);
+          await Promise.all([
+            executor.run({ fn: "memSum", args: [g.slots + first * 4, n * 4] }, index),
+            executor.run({ fn: "memSum", args: [g.times + first * 8, n * 8] }, index),
+            executor.run({ fn: "memSum", args: [g.values + first * 8, n * 8] }, index),
+            executor.run({ fn: "memSum", args: [g.out, n * OUT_FIELDS * 8] }, index),
+          ]);
+        }
+      }),
+    );
   };
   try {
     await run();
@@ -620,7 +702,11 @@ async function measureBandwidthPool(setup: BenchSetup, cfg: BenchConfig): Promis
     const rate = await timeRuns(cfg.runs, samples, run);
     return {
       label: `bandwidth ceiling: memSum tasks, 2 workers, batch ${batch}`,
-      threads: 2, samples, samplesPerSecond: rate, method: `median of ${cfg.runs} runs`, checksum: null,
+      threads: 2,
+      samples,
+      samplesPerSecond: rate,
+      method: `median of ${cfg.runs} runs`,
+      checksum: null,
     };
   } finally {
     await executor.close();
@@ -631,19 +717,22 @@ async function measureBandwidthPool(setup: BenchSetup, cfg: BenchConfig): Promis
 async function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measurement> {
   const workers = 2;
   let sum: RowSum | null = new RowSum();
-  const engine = new StreamEngine({
-    kernels: [rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE })],
-    workers,
-    groups: cfg.groups,
-    keysMax: cfg.keys,
-    batchRecordsMax: cfg.batchRecords,
-    lateness: null,
-    reorderRecordsPerKeyMax: 1,
-  }, {
-    onOutput(chunk: OutputChunk): void {
-      sum?.addRows(chunk.outs[0], 0, chunk.length);
+  const engine = new StreamEngine(
+    {
+      kernels: [rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE })],
+      workers,
+      groups: cfg.groups,
+      keysMax: cfg.keys,
+      batchRecordsMax: cfg.batchRecords,
+      lateness: null,
+      reorderRecordsPerKeyMax: 1,
     },
-  });
+    {
+      onOutput(chunk: OutputChunk): void {
+        sum?.addRows(chunk.outs[0], 0, chunk.length);
+      },
+    },
+  );
   try {
     internBenchKeys(engine, cfg.keys);
     const pass = enginePass(engine, data);
@@ -653,14 +742,22 @@ async function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measure
     const rate = await timeRuns(cfg.runs, data.length, pass);
     return {
       label: `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + kernel), ${workers} workers`,
-      threads: workers, samples: data.length, samplesPerSecond: rate, method: `median of ${cfg.runs} runs`, checksum,
+      threads: workers,
+      samples: data.length,
+      samplesPerSecond: rate,
+      method: `median of ${cfg.runs} runs`,
+      checksum,
     };
   } finally {
     await engine.close();
   }
 }
 
-async function runSweep(setup: BenchSetup, cfg: BenchConfig, say: (line: string) => void): Promise<{ points: SweepPoint[]; best: SweepPoint }> {
+async function runSweep(
+  setup: BenchSetup,
+  cfg: BenchConfig,
+  say: (line: string) => void,
+): Promise<{ points: SweepPoint[]; best: SweepPoint }> {
   const { layout } = setup;
   const points: SweepPoint[] = [];
   const runs = Math.min(cfg.runs, 3);

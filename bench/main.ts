@@ -9,12 +9,27 @@
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import {
-  DEFAULT_BENCH_BATCH_RECORDS, DEFAULT_BENCH_KEYS, DEFAULT_BENCH_SEED, DEFAULT_BENCH_VALUES, DEFAULT_BENCH_WINDOW,
-  formatKernelBenchReport, runKernelBench, SMOKE_BENCH_KEYS, SMOKE_BENCH_VALUES, SWEEP_BATCH_RECORDS, SWEEP_WORKERS,
+  DEFAULT_BENCH_BATCH_RECORDS,
+  DEFAULT_BENCH_KEYS,
+  DEFAULT_BENCH_SEED,
+  DEFAULT_BENCH_VALUES,
+  DEFAULT_BENCH_WINDOW,
+  formatKernelBenchReport,
+  runKernelBench,
+  SMOKE_BENCH_KEYS,
+  SMOKE_BENCH_VALUES,
+  SWEEP_BATCH_RECORDS,
+  SWEEP_WORKERS,
 } from "./kernel-bench.js";
 import { formatSpcBenchReport, runSpcBench, SPC_REFERENCE_SLICE_KEYS, SPC_REFERENCE_SLICE_VALUES } from "./spc-bench.js";
 import {
-  DEFAULT_PIPELINE_SEED, formatPipelineReport, PIPELINE_BATCHES, PIPELINE_WORKERS, pipelineFailures, runPipelineBench, TARGET_P99_MS,
+  DEFAULT_PIPELINE_SEED,
+  formatPipelineReport,
+  PIPELINE_BATCHES,
+  PIPELINE_WORKERS,
+  pipelineFailures,
+  runPipelineBench,
+  TARGET_P99_MS,
 } from "./pipeline-bench.js";
 import { integerOption } from "../engine/cli/options.js";
 
@@ -71,12 +86,26 @@ Examples:
 export function benchCommand(): Command {
   return new Command("bench")
     .description("benchmark the kernels (rolling statistics, SPC): WASM on the worker pool vs TypeScript vs memory bandwidth")
-    .addOption(new Option("--suite <name>", "which benchmark: rolling, spc, or all (rolling, then SPC)").choices(BENCH_SUITES).default("all"))
+    .addOption(
+      new Option("--suite <name>", "which benchmark: rolling, spc, or all (rolling, then SPC)").choices(BENCH_SUITES).default("all"),
+    )
     .option("--keys <n>", `distinct keys (default ${DEFAULT_BENCH_KEYS}; --smoke ${SMOKE_BENCH_KEYS})`, integerOption("--keys", 1, 1 << 20))
-    .option("--values <n>", `values per key (default ${DEFAULT_BENCH_VALUES}; --smoke ${SMOKE_BENCH_VALUES})`, integerOption("--values", 1, 1 << 30))
-    .option("--window <W>", "count window: the last W values of each key (the SPC suite's rolling analysis too)", integerOption("--window", 1, 65_535), DEFAULT_BENCH_WINDOW)
-    .option("--batch-records <n>", `records per kernel task for the headline figures (default ${DEFAULT_BENCH_BATCH_RECORDS}; --smoke 1024)`,
-      integerOption("--batch-records", 1, 1 << 20))
+    .option(
+      "--values <n>",
+      `values per key (default ${DEFAULT_BENCH_VALUES}; --smoke ${SMOKE_BENCH_VALUES})`,
+      integerOption("--values", 1, 1 << 30),
+    )
+    .option(
+      "--window <W>",
+      "count window: the last W values of each key (the SPC suite's rolling analysis too)",
+      integerOption("--window", 1, 65_535),
+      DEFAULT_BENCH_WINDOW,
+    )
+    .option(
+      "--batch-records <n>",
+      `records per kernel task for the headline figures (default ${DEFAULT_BENCH_BATCH_RECORDS}; --smoke 1024)`,
+      integerOption("--batch-records", 1, 1 << 20),
+    )
     .option("--seed <n>", "seed of the generated data", integerOption("--seed", 0, 0xffffffff), DEFAULT_BENCH_SEED)
     .option("--smoke", "tiny sizes and short timings (no sweep unless --sweep): a check that the benchmark runs")
     .option("--sweep", "run the rolling suite's batch size × worker count sweep (default, except with --smoke)")
@@ -85,9 +114,11 @@ export function benchCommand(): Command {
     .addHelpText("after", HELP_AFTER)
     .addCommand(e2eCommand())
     .action(async (flags: BenchFlags) => {
-      const progress = (suite: string) => (line: string): void => {
-        process.stderr.write(`bench ${suite}: ${line}\n`);
-      };
+      const progress =
+        (suite: string) =>
+        (line: string): void => {
+          process.stderr.write(`bench ${suite}: ${line}\n`);
+        };
       const mismatches: string[] = [];
       const json: Record<string, unknown> = {};
       if (flags.suite === "rolling" || flags.suite === "all") {
@@ -172,15 +203,26 @@ Examples:
   npm run bench -- e2e --no-clickhouse --json > e2e.json`;
 
 function e2eCommand(): Command {
-  const list = (flag: string, min: number, max: number) => (text: string): number[] => text.split(",").map((t) => integerOption(flag, min, max)(t.trim()));
+  const list =
+    (flag: string, min: number, max: number) =>
+    (text: string): number[] =>
+      text.split(",").map((t) => integerOption(flag, min, max)(t.trim()));
   return new Command("e2e")
     .description("benchmark the whole path: NATS → engine (rolling + SPC + iforest) → ClickHouse + WebSocket, over batch size × workers")
     .option("--smoke", "one setting (batch 1024, 1 worker), short phases: a check that the benchmark runs")
     .option("--seed <n>", "simulator seed", integerOption("--seed", 0, 0xffffffff), DEFAULT_PIPELINE_SEED)
-    .option("--batches <list>", `records per kernel task to sweep (default ${PIPELINE_BATCHES.join(",")}; --smoke 1024)`, list("--batches", 1, 1 << 20))
+    .option(
+      "--batches <list>",
+      `records per kernel task to sweep (default ${PIPELINE_BATCHES.join(",")}; --smoke 1024)`,
+      list("--batches", 1, 1 << 20),
+    )
     .option("--workers <list>", `worker counts to sweep (default ${PIPELINE_WORKERS.join(",")}; --smoke 1)`, list("--workers", 0, 64))
     .option("--no-clickhouse", "leave ClickHouse out of the path even when clickhouse-server is installed")
-    .option("--in-flight <n>", "credit of the paced publisher: records published and not yet scored (default 65536)", integerOption("--in-flight", 1, 1 << 20))
+    .option(
+      "--in-flight <n>",
+      "credit of the paced publisher: records published and not yet scored (default 65536)",
+      integerOption("--in-flight", 1, 1 << 20),
+    )
     .option("--machines <n>", "simulated machines, 6 sensors each (default 8)", integerOption("--machines", 1, 1000))
     .option("--raw-ms <ms>", "raw nats.js phase per setting (default 4000; smoke 1500)", integerOption("--raw-ms", 300, 600_000))
     .option("--max-ms <ms>", "sustained-maximum phase per setting (default 12000; smoke 3000)", integerOption("--max-ms", 300, 600_000))
@@ -195,8 +237,16 @@ function e2eCommand(): Command {
       if (parent?.getOptionValueSource("json") === "cli") flags.json = true;
       if (parent?.getOptionValueSource("seed") === "cli") flags.seed = parent.opts<{ seed: number }>().seed;
       const report = await runPipelineBench({
-        seed: flags.seed, smoke: flags.smoke === true, batches: flags.batches, workers: flags.workers, clickhouse: flags.clickhouse,
-        inFlight: flags.inFlight, machines: flags.machines, rawMs: flags.rawMs, maxMs: flags.maxMs, latencyMs: flags.latencyMs,
+        seed: flags.seed,
+        smoke: flags.smoke === true,
+        batches: flags.batches,
+        workers: flags.workers,
+        clickhouse: flags.clickhouse,
+        inFlight: flags.inFlight,
+        machines: flags.machines,
+        rawMs: flags.rawMs,
+        maxMs: flags.maxMs,
+        latencyMs: flags.latencyMs,
         progress: (line) => process.stderr.write(`bench e2e: ${line}\n`),
       });
       process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatPipelineReport(report)}\n`);

@@ -34,24 +34,33 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { connect, type NatsConnection } from "nats";
-import { METRIC } from "../connectors/live/metrics.js";
-import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
-import { machineTopic } from "../connectors/live/topics.js";
-import { ConfigError } from "../engine/core/errors.js";
+import { METRIC, machineTopic } from "../connectors/live/mod.js";
+import { PlantSimulator } from "../connectors/sim/mod.js";
+import { ConfigError } from "../engine/core/mod.js";
 import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/jobs/nats-job.js";
 import { Outputs } from "../engine/jobs/outputs.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
-import { iforestAnalysis } from "../operators/iforest/iforest.js";
-import { treeCount, type IsolationForestModel } from "../operators/iforest/model.js";
+import { iforestAnalysis, treeCount, type IsolationForestModel } from "../operators/iforest/mod.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
-import { rollingAnalysis } from "../operators/rolling/rolling.js";
-import { spcAnalysis } from "../operators/spc/spc.js";
-import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
-import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
-import { serverAvailable, startNatsServer } from "../connectors/local/nats-server.js";
+import { rollingAnalysis } from "../operators/rolling/mod.js";
+import { spcAnalysis, DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
+import { startClickHouseServer, type ClickHouseServer, serverAvailable, startNatsServer } from "../connectors/local/mod.js";
 import { benchMachine, clock, deferred, machineLine, sleep, type BenchMachine } from "./bench-kit.js";
 import {
-  C_PUBLISHED, C_RAW_READY, C_READY, C_RECEIVED, C_SCORED, C_SLOTS, C_STOP, PUB_ROLE, RAW_ROLE, SUB_ROLE, T0, type PubData, type RawData, type SubData,
+  C_PUBLISHED,
+  C_RAW_READY,
+  C_READY,
+  C_RECEIVED,
+  C_SCORED,
+  C_SLOTS,
+  C_STOP,
+  PUB_ROLE,
+  RAW_ROLE,
+  SUB_ROLE,
+  T0,
+  type PubData,
+  type RawData,
+  type SubData,
 } from "./pipeline-threads.js";
 
 export interface PipelineBenchOptions {
@@ -121,7 +130,14 @@ export interface PipelineSetting {
   /** Messages the live server did not send (slow-subscriber sampling), from its metrics. */
   wsDropped: number;
   /** ClickHouse: score rows in `count() FINAL` of the setting's database, rows the sink wrote, sink latency; null without ClickHouse. */
-  clickhouse: { scoreRows: number; sinkRows: number; sinkBatches: number; sinkMeanMs: number; sinkP99Ms: number; writeErrors: string[] } | null;
+  clickhouse: {
+    scoreRows: number;
+    sinkRows: number;
+    sinkBatches: number;
+    sinkMeanMs: number;
+    sinkP99Ms: number;
+    writeErrors: string[];
+  } | null;
   notes: string[];
 }
 
@@ -210,7 +226,8 @@ function resolveConfig(o: PipelineBenchOptions): Config {
     trainRows: smoke ? 5000 : 20_000,
   };
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new ConfigError("seed", `must be a non-negative safe integer, got ${c.seed}`);
-  if (c.batches.length === 0 || c.workers.length === 0) throw new ConfigError("batches/workers", "name at least one batch size and one worker count");
+  if (c.batches.length === 0 || c.workers.length === 0)
+    throw new ConfigError("batches/workers", "name at least one batch size and one worker count");
   for (const b of c.batches) integerIn("batch", b, 1, 1 << 20);
   for (const w of c.workers) integerIn("workers", w, 0, 64);
   // The credit must fit the core source's queue (~150 bytes a record here), or pacing sheds by construction.
@@ -235,12 +252,16 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
   let clickhouseAbsent: string | null = cfg.clickhouse ? null : "left out (--no-clickhouse)";
   if (cfg.clickhouse && !serverAvailable("clickhouse-server")) {
     clickhouseAbsent = "clickhouse-server is not installed";
-    say("!!! clickhouse-server is NOT INSTALLED: the benchmark runs WITHOUT ClickHouse in the path; its columns show — (apt-get install -y clickhouse-server) !!!");
+    say(
+      "!!! clickhouse-server is NOT INSTALLED: the benchmark runs WITHOUT ClickHouse in the path; its columns show — (apt-get install -y clickhouse-server) !!!",
+    );
   }
   const t0 = performance.now();
   const model = trainModel(cfg);
   const trainSeconds = (performance.now() - t0) / 1000;
-  say(`iforest: ${treeCount(model)} trees, ψ ${cfg.sampleSize}, trained on ${cfg.trainRows} rows of (${IFOREST_FEATURES.join(", ")}) in ${trainSeconds.toFixed(1)} s (not timed)`);
+  say(
+    `iforest: ${treeCount(model)} trees, ψ ${cfg.sampleSize}, trained on ${cfg.trainRows} rows of (${IFOREST_FEATURES.join(", ")}) in ${trainSeconds.toFixed(1)} s (not timed)`,
+  );
   const nats = await startNatsServer();
   let clickhouse: ClickHouseServer | null = null;
   const settings: PipelineSetting[] = [];
@@ -253,7 +274,9 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
   process.once("SIGTERM", interrupted);
   try {
     if (clickhouseAbsent === null) clickhouse = await startClickHouseServer();
-    say(`nats-server ${nats.url}${clickhouse === null ? "" : `, clickhouse-server ${clickhouse.url}`}; seed ${cfg.seed}, ${cfg.machines * SENSORS_PER_MACHINE} keys`);
+    say(
+      `nats-server ${nats.url}${clickhouse === null ? "" : `, clickhouse-server ${clickhouse.url}`}; seed ${cfg.seed}, ${cfg.machines * SENSORS_PER_MACHINE} keys`,
+    );
     const nc = await connect({ servers: nats.url, name: "linewatch-pipeline-bench" });
     try {
       let index = 0;
@@ -261,9 +284,11 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
         for (const workers of cfg.workers) {
           say(`batch ${batch}, ${workers} workers …`);
           const s = await runSetting({ cfg, url: nats.url, nc, clickhouse, model, say }, batch, workers, ++index);
-          say(`  raw ${Math.round(s.rawPerSecond)} rec/s, engine ${Math.round(s.maxPerSecond)} rec/s (${(s.ratio * 100).toFixed(1)} %), ` +
-            `p50/p99/max ${ms(s.latency.p50)}/${ms(s.latency.p99)}/${ms(s.latency.max)} ms at ${Math.round(s.halfPerSecond)} rec/s` +
-            (s.notes.length > 0 ? ` — ${s.notes.join("; ")}` : ""));
+          say(
+            `  raw ${Math.round(s.rawPerSecond)} rec/s, engine ${Math.round(s.maxPerSecond)} rec/s (${(s.ratio * 100).toFixed(1)} %), ` +
+              `p50/p99/max ${ms(s.latency.p50)}/${ms(s.latency.p99)}/${ms(s.latency.max)} ms at ${Math.round(s.halfPerSecond)} rec/s` +
+              (s.notes.length > 0 ? ` — ${s.notes.join("; ")}` : ""),
+          );
           settings.push(s);
         }
       }
@@ -277,10 +302,23 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
     await nats.dispose();
   }
   return {
-    machine, loadAverageAfter: loadavg()[0], seed: cfg.seed, keys: cfg.machines * SENSORS_PER_MACHINE, inFlight: cfg.inFlight,
-    phasesMs: { raw: cfg.rawMs, max: cfg.maxMs, latency: cfg.latencyMs }, clickhouseAbsent,
-    model: { trees: treeCount(model), sampleSize: cfg.sampleSize, rows: cfg.trainRows, features: IFOREST_FEATURES, hash: model.hash, trainSeconds },
-    settings, seconds: (performance.now() - started) / 1000,
+    machine,
+    loadAverageAfter: loadavg()[0],
+    seed: cfg.seed,
+    keys: cfg.machines * SENSORS_PER_MACHINE,
+    inFlight: cfg.inFlight,
+    phasesMs: { raw: cfg.rawMs, max: cfg.maxMs, latency: cfg.latencyMs },
+    clickhouseAbsent,
+    model: {
+      trees: treeCount(model),
+      sampleSize: cfg.sampleSize,
+      rows: cfg.trainRows,
+      features: IFOREST_FEATURES,
+      hash: model.hash,
+      trainSeconds,
+    },
+    settings,
+    seconds: (performance.now() - started) / 1000,
   };
 }
 
@@ -317,7 +355,10 @@ function trainModel(cfg: Config): IsolationForestModel {
       rows++;
     }
   }
-  return trainIsolationForest({ values, rows, columns: F, names: IFOREST_FEATURES }, { trees: cfg.trees, sampleSize: cfg.sampleSize, seed: cfg.seed });
+  return trainIsolationForest(
+    { values, rows, columns: F, names: IFOREST_FEATURES },
+    { trees: cfg.trees, sampleSize: cfg.sampleSize, seed: cfg.seed },
+  );
 }
 
 // ---- one setting ----
@@ -345,7 +386,12 @@ function sharedRun(): SharedRun {
   latencies.fill(NaN);
   const scoredAt = new Float64Array(INDEX_CAPACITY);
   scoredAt.fill(NaN);
-  return { ctrl: new Int32Array(new SharedArrayBuffer(C_SLOTS * 4)), sendTimes: new Float64Array(new SharedArrayBuffer(INDEX_CAPACITY * 8)), latencies, scoredAt };
+  return {
+    ctrl: new Int32Array(new SharedArrayBuffer(C_SLOTS * 4)),
+    sendTimes: new Float64Array(new SharedArrayBuffer(INDEX_CAPACITY * 8)),
+    latencies,
+    scoredAt,
+  };
 }
 
 async function runSetting(ctx: RunContext, batch: number, workers: number, index: number): Promise<PipelineSetting> {
@@ -359,7 +405,9 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   const logs: string[] = [];
   const outputs = await Outputs.start({
     clickhouse: ctx.clickhouse === null ? undefined : { url: ctx.clickhouse.url, database, spillDir },
-    live: { port: 0, host: "127.0.0.1" }, healthIntervalMs: 60_000, log: (line) => logs.push(line),
+    live: { port: 0, host: "127.0.0.1" },
+    healthIntervalMs: 60_000,
+    log: (line) => logs.push(line),
   });
   const flushes = timeFlushes(outputs);
   let flushWait = { calls: 0, share: NaN, maxMs: NaN };
@@ -374,8 +422,19 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     Atomics.store(mem.ctrl, C_SCORED, ++scored);
   });
   const job = runNatsJob({
-    ...DEFAULT_NATS_JOB, url: ctx.url, site, analyses, workers, batchRecordsMax: batch, publishScores: false, outputs,
-    summaryIntervalMs: 0, console: new PassThrough(), stop: stop.promise, progress, onReady: () => ready.resolve(),
+    ...DEFAULT_NATS_JOB,
+    url: ctx.url,
+    site,
+    analyses,
+    workers,
+    batchRecordsMax: batch,
+    publishScores: false,
+    outputs,
+    summaryIntervalMs: 0,
+    console: new PassThrough(),
+    stop: stop.promise,
+    progress,
+    onReady: () => ready.resolve(),
   });
   job.catch(() => ready.resolve()); // a job that fails before it is ready must not hang the bench
   let sub: Worker | null = null;
@@ -390,8 +449,12 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     const topics = Array.from({ length: cfg.machines }, (_, m) => machineTopic(`M-${String(m + 1).padStart(3, "0")}`));
     sub = new Worker(THREADS_MODULE, {
       workerData: {
-        role: SUB_ROLE, wsUrl: `${access.wsUrl}?token=${encodeURIComponent(access.generatedToken)}`, topics,
-        sendTimes: mem.sendTimes.buffer as SharedArrayBuffer, latencies: mem.latencies.buffer as SharedArrayBuffer, ctrl: mem.ctrl.buffer as SharedArrayBuffer,
+        role: SUB_ROLE,
+        wsUrl: `${access.wsUrl}?token=${encodeURIComponent(access.generatedToken)}`,
+        topics,
+        sendTimes: mem.sendTimes.buffer as SharedArrayBuffer,
+        latencies: mem.latencies.buffer as SharedArrayBuffer,
+        ctrl: mem.ctrl.buffer as SharedArrayBuffer,
       } satisfies SubData,
     });
     sub.on("error", (e) => notes.push(`subscriber: ${e.message}`));
@@ -447,9 +510,21 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   const ch = ctx.clickhouse === null ? null : await clickhouseFigures(ctx.clickhouse, database, metricsText, logs);
   const processed = result?.recordsOut ?? scored;
   return {
-    batch, workers, rawPerSecond, maxPerSecond: max, durablePerSecond: durable, ratio: max / rawPerSecond, halfPerSecond: half,
-    processed, shed: result?.shed ?? 0, deadLettered: result?.input.deadLettered ?? 0, ...lat,
-    flushWait, wsDropped: sumMetric(metricsText, METRIC.wsDropped), clickhouse: ch, notes,
+    batch,
+    workers,
+    rawPerSecond,
+    maxPerSecond: max,
+    durablePerSecond: durable,
+    ratio: max / rawPerSecond,
+    halfPerSecond: half,
+    processed,
+    shed: result?.shed ?? 0,
+    deadLettered: result?.input.deadLettered ?? 0,
+    ...lat,
+    flushWait,
+    wsDropped: sumMetric(metricsText, METRIC.wsDropped),
+    clickhouse: ch,
+    notes,
   };
 }
 
@@ -482,7 +557,12 @@ function timeFlushes(outputs: Outputs): { calls: number; ms: number; maxMs: numb
 /** rolling (W = 64) + SPC + iforest as `linewatch run --analysis rolling,spc,iforest` builds them; `onScored` sees each record's time first. */
 function pipelineAnalyses(model: IsolationForestModel, outputs: Outputs, onScored: (time: number) => void): RecordAnalysis[] {
   const rolling = rollingAnalysis({ window: { kind: "count", records: ROLLING_WINDOW }, alpha: 0.1, timeScale: 1000 });
-  const spc = spcAnalysis({ params: { ...DEFAULT_SPC_PARAMS }, ewmaField: "spc_ewma", keyParts: ["machine_id", "sensor_type"], onAlert: (e) => outputs.alert(e) });
+  const spc = spcAnalysis({
+    params: { ...DEFAULT_SPC_PARAMS },
+    ewmaField: "spc_ewma",
+    keyParts: ["machine_id", "sensor_type"],
+    onAlert: (e) => outputs.alert(e),
+  });
   const iforest = iforestAnalysis({ model, features: IFOREST_FEATURES, rollingIndex: 0 });
   const tapped: RecordAnalysis = {
     ...rolling,
@@ -498,7 +578,9 @@ function pipelineAnalyses(model: IsolationForestModel, outputs: Outputs, onScore
 async function measureRaw(ctx: RunContext, mem: SharedRun, site: string): Promise<number> {
   Atomics.store(mem.ctrl, C_SCORED, 0);
   Atomics.store(mem.ctrl, C_RAW_READY, 0);
-  const counter = new Worker(THREADS_MODULE, { workerData: { role: RAW_ROLE, url: ctx.url, site, ctrl: mem.ctrl.buffer as SharedArrayBuffer } satisfies RawData });
+  const counter = new Worker(THREADS_MODULE, {
+    workerData: { role: RAW_ROLE, url: ctx.url, site, ctrl: mem.ctrl.buffer as SharedArrayBuffer } satisfies RawData,
+  });
   const closed = new Promise<void>((resolve, reject) => {
     counter.once("message", () => resolve());
     counter.once("error", reject);
@@ -524,11 +606,29 @@ async function measureRaw(ctx: RunContext, mem: SharedRun, site: string): Promis
 }
 
 /** Runs the publisher worker for indexes [from, to): by credit (`rate` 0) or open loop at `rate` records/s. */
-function publish(ctx: RunContext, mem: SharedRun, site: string, from: number, to: number, rate: number, credit: boolean, timed = true): Promise<void> {
+function publish(
+  ctx: RunContext,
+  mem: SharedRun,
+  site: string,
+  from: number,
+  to: number,
+  rate: number,
+  credit: boolean,
+  timed = true,
+): Promise<void> {
   const worker = new Worker(THREADS_MODULE, {
     workerData: {
-      role: PUB_ROLE, url: ctx.url, site, seed: ctx.cfg.seed, machines: ctx.cfg.machines, from, to, rate: credit ? 0 : rate,
-      inFlight: ctx.cfg.inFlight, sendTimes: timed ? (mem.sendTimes.buffer as SharedArrayBuffer) : null, ctrl: mem.ctrl.buffer as SharedArrayBuffer,
+      role: PUB_ROLE,
+      url: ctx.url,
+      site,
+      seed: ctx.cfg.seed,
+      machines: ctx.cfg.machines,
+      from,
+      to,
+      rate: credit ? 0 : rate,
+      inFlight: ctx.cfg.inFlight,
+      sendTimes: timed ? (mem.sendTimes.buffer as SharedArrayBuffer) : null,
+      ctrl: mem.ctrl.buffer as SharedArrayBuffer,
     } satisfies PubData,
   });
   return new Promise<void>((resolve, reject) => {
@@ -543,7 +643,10 @@ async function started(mem: SharedRun, from: number, start: () => Promise<void>)
   Atomics.store(mem.ctrl, C_PUBLISHED, -1);
   const done = start();
   let ended = false;
-  void done.then(() => (ended = true), () => (ended = true));
+  void done.then(
+    () => (ended = true),
+    () => (ended = true),
+  );
   await waitFor(() => ended || Atomics.load(mem.ctrl, C_PUBLISHED) > from, 30_000, "the publisher sent nothing within 30 s");
   // In an object: an async function returning the promise itself would wait for it.
   return { done };
@@ -601,12 +704,20 @@ function percentiles(xs: number[]): Percentiles {
 
 // ---- ClickHouse and metrics ----
 
-async function clickhouseFigures(server: ClickHouseServer, database: string, metricsText: string, logs: string[]): Promise<NonNullable<PipelineSetting["clickhouse"]>> {
+async function clickhouseFigures(
+  server: ClickHouseServer,
+  database: string,
+  metricsText: string,
+  logs: string[],
+): Promise<NonNullable<PipelineSetting["clickhouse"]>> {
   const scoreRows = Number((await server.query(`SELECT count() FROM ${database}.ml_scores FINAL`)).trim());
   const sink = histogramOf(metricsText, METRIC.sinkLatency);
   return {
-    scoreRows, sinkRows: sumMetric(metricsText, METRIC.sinkRows), sinkBatches: sink.count,
-    sinkMeanMs: sink.count === 0 ? NaN : (sink.sum / sink.count) * 1000, sinkP99Ms: sink.p99 * 1000,
+    scoreRows,
+    sinkRows: sumMetric(metricsText, METRIC.sinkRows),
+    sinkBatches: sink.count,
+    sinkMeanMs: sink.count === 0 ? NaN : (sink.sum / sink.count) * 1000,
+    sinkP99Ms: sink.p99 * 1000,
     writeErrors: logs.filter((l) => l.startsWith("clickhouse:")).slice(0, 3),
   };
 }
@@ -644,63 +755,133 @@ function ms(v: number): string {
 /** The report as `npm run bench -- e2e` prints it. */
 export function formatPipelineReport(r: PipelineBenchReport): string {
   const lines: string[] = [];
-  lines.push("bench e2e — simulator → NATS (core) → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber");
-  lines.push(`data: plant simulator, seed ${r.seed}, ${r.keys} keys, single MessagePack records (as \`linewatch simulate --nats\` sends them); ` +
-    `iforest ${r.model.trees} trees, ψ ${r.model.sampleSize}, features ${r.model.features.join(", ")}, trained on ${r.model.rows} rows of seed ${r.seed + 1} ` +
-    `(model ${r.model.hash.slice(0, 12)}, ${r.model.trainSeconds.toFixed(1)} s, not timed)`);
-  lines.push(machineLine(r.machine) + `; ${r.loadAverageAfter.toFixed(2)} after`);
-  lines.push(r.clickhouseAbsent === null
-    ? "clickhouse: throw-away clickhouse-server, one database per setting; Outputs writes ml_sensor_data + ml_scores"
-    : `clickhouse: ******** ABSENT (${r.clickhouseAbsent}) ******** — the ClickHouse columns show —`);
-  lines.push(`phases per setting: raw nats.js ${r.phasesMs.raw / 1000} s, sustained maximum ${r.phasesMs.max / 1000} s (credit ${r.inFlight} records), ` +
-    `latency ${r.phasesMs.latency / 1000} s open loop at half the sustained maximum (first ${WARM_UP_MS} ms not counted); rates over the last two thirds of a phase`);
+  lines.push(
+    "bench e2e — simulator → NATS (core) → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber",
+  );
+  lines.push(
+    `data: plant simulator, seed ${r.seed}, ${r.keys} keys, single MessagePack records (as \`linewatch simulate --nats\` sends them); ` +
+      `iforest ${r.model.trees} trees, ψ ${r.model.sampleSize}, features ${r.model.features.join(", ")}, trained on ${r.model.rows} rows of seed ${r.seed + 1} ` +
+      `(model ${r.model.hash.slice(0, 12)}, ${r.model.trainSeconds.toFixed(1)} s, not timed)`,
+  );
+  lines.push(`${machineLine(r.machine)}; ${r.loadAverageAfter.toFixed(2)} after`);
+  lines.push(
+    r.clickhouseAbsent === null
+      ? "clickhouse: throw-away clickhouse-server, one database per setting; Outputs writes ml_sensor_data + ml_scores"
+      : `clickhouse: ******** ABSENT (${r.clickhouseAbsent}) ******** — the ClickHouse columns show —`,
+  );
+  lines.push(
+    `phases per setting: raw nats.js ${r.phasesMs.raw / 1000} s, sustained maximum ${r.phasesMs.max / 1000} s (credit ${r.inFlight} records), ` +
+      `latency ${r.phasesMs.latency / 1000} s open loop at half the sustained maximum (first ${WARM_UP_MS} ms not counted); rates over the last two thirds of a phase`,
+  );
   lines.push("");
-  const head = ["batch", "workers", "raw rec/s", "max rec/s", "durable/s", "× raw", "shed", "scored", "CH rows", "sink ms", "half rec/s", "p50 ms", "p99 ms", "max ms", "lost", "ws drop", "→scored p99", "→ws p99", "flush %", "flush max"];
+  const head = [
+    "batch",
+    "workers",
+    "raw rec/s",
+    "max rec/s",
+    "durable/s",
+    "× raw",
+    "shed",
+    "scored",
+    "CH rows",
+    "sink ms",
+    "half rec/s",
+    "p50 ms",
+    "p99 ms",
+    "max ms",
+    "lost",
+    "ws drop",
+    "→scored p99",
+    "→ws p99",
+    "flush %",
+    "flush max",
+  ];
   const widths = [6, 7, 10, 10, 10, 6, 6, 9, 9, 8, 10, 7, 7, 7, 6, 7, 11, 8, 7, 9];
   const row = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join(" ");
   lines.push(row(head));
   for (const s of r.settings) {
-    lines.push(row([
-      String(s.batch), String(s.workers), String(Math.round(s.rawPerSecond)), String(Math.round(s.maxPerSecond)), String(Math.round(s.durablePerSecond)), s.ratio.toFixed(3), String(s.shed),
-      String(s.processed), s.clickhouse === null ? "—" : String(s.clickhouse.scoreRows), s.clickhouse === null ? "—" : ms(s.clickhouse.sinkMeanMs),
-      String(Math.round(s.halfPerSecond)), ms(s.latency.p50), ms(s.latency.p99), ms(s.latency.max), String(s.lost), String(s.wsDropped),
-      ms(s.toScored.p99), ms(s.scoredToWs.p99), Number.isFinite(s.flushWait.share) ? (s.flushWait.share * 100).toFixed(0) : "—", ms(s.flushWait.maxMs),
-    ]));
+    lines.push(
+      row([
+        String(s.batch),
+        String(s.workers),
+        String(Math.round(s.rawPerSecond)),
+        String(Math.round(s.maxPerSecond)),
+        String(Math.round(s.durablePerSecond)),
+        s.ratio.toFixed(3),
+        String(s.shed),
+        String(s.processed),
+        s.clickhouse === null ? "—" : String(s.clickhouse.scoreRows),
+        s.clickhouse === null ? "—" : ms(s.clickhouse.sinkMeanMs),
+        String(Math.round(s.halfPerSecond)),
+        ms(s.latency.p50),
+        ms(s.latency.p99),
+        ms(s.latency.max),
+        String(s.lost),
+        String(s.wsDropped),
+        ms(s.toScored.p99),
+        ms(s.scoredToWs.p99),
+        Number.isFinite(s.flushWait.share) ? (s.flushWait.share * 100).toFixed(0) : "—",
+        ms(s.flushWait.maxMs),
+      ]),
+    );
     for (const n of s.notes) lines.push(`    note: ${n}`);
   }
-  lines.push("  raw rec/s: raw nats.js, same publisher and messages, counting subscriber; max rec/s: records the engine scored under credit pacing;\n" +
-    "  durable/s: the same phase until its rows were durable in ClickHouse (the latency phase runs at half the lower of the two);");
-  lines.push("  scored: records the engine scored in the setting; CH rows: count() FINAL of its ml_scores; sink ms: mean time for a batch to be durable in ClickHouse;");
-  lines.push("  p50/p99/max: publish → WebSocket arrival at half rec/s; →scored: publish → scored on the engine's thread; →ws: scored → arrival; lost: never arrived;");
-  lines.push("  ws drop: messages the live server held back from a slow subscriber; flush %: share of the latency phase the job's consumer loop");
-  lines.push("  waited handing rows over (Outputs.handOver, called whenever its queue runs dry: it never waits for an insert, only while the");
+  lines.push(
+    "  raw rec/s: raw nats.js, same publisher and messages, counting subscriber; max rec/s: records the engine scored under credit pacing;\n" +
+      "  durable/s: the same phase until its rows were durable in ClickHouse (the latency phase runs at half the lower of the two);",
+  );
+  lines.push(
+    "  scored: records the engine scored in the setting; CH rows: count() FINAL of its ml_scores; sink ms: mean time for a batch to be durable in ClickHouse;",
+  );
+  lines.push(
+    "  p50/p99/max: publish → WebSocket arrival at half rec/s; →scored: publish → scored on the engine's thread; →ws: scored → arrival; lost: never arrived;",
+  );
+  lines.push(
+    "  ws drop: messages the live server held back from a slow subscriber; flush %: share of the latency phase the job's consumer loop",
+  );
+  lines.push(
+    "  waited handing rows over (Outputs.handOver, called whenever its queue runs dry: it never waits for an insert, only while the",
+  );
   lines.push("  ClickHouse sink's memory queue is half full, i.e. back-pressure from ClickHouse), flush max: its longest wait, ms");
   lines.push("");
   const best = bestSettings(r);
   if (best.byRate !== null) {
-    lines.push(`best setting by sustained rate: batch ${best.byRate.batch}, ${best.byRate.workers} workers — ${Math.round(Math.min(best.byRate.maxPerSecond, best.byRate.durablePerSecond))} rec/s ` +
-      `(${((Math.min(best.byRate.maxPerSecond, best.byRate.durablePerSecond) / best.byRate.rawPerSecond) * 100).toFixed(1)} % of raw nats.js), p99 ${ms(best.byRate.latency.p99)} ms at half of it`);
+    lines.push(
+      `best setting by sustained rate: batch ${best.byRate.batch}, ${best.byRate.workers} workers — ${Math.round(Math.min(best.byRate.maxPerSecond, best.byRate.durablePerSecond))} rec/s ` +
+        `(${((Math.min(best.byRate.maxPerSecond, best.byRate.durablePerSecond) / best.byRate.rawPerSecond) * 100).toFixed(1)} % of raw nats.js), p99 ${ms(best.byRate.latency.p99)} ms at half of it`,
+    );
   }
   if (best.byP99 !== null) {
-    lines.push(`best setting by p99 at half load: batch ${best.byP99.batch}, ${best.byP99.workers} workers — p99 ${ms(best.byP99.latency.p99)} ms ` +
-      `at ${Math.round(best.byP99.halfPerSecond)} rec/s (maximum ${Math.round(best.byP99.maxPerSecond)} rec/s)`);
+    lines.push(
+      `best setting by p99 at half load: batch ${best.byP99.batch}, ${best.byP99.workers} workers — p99 ${ms(best.byP99.latency.p99)} ms ` +
+        `at ${Math.round(best.byP99.halfPerSecond)} rec/s (maximum ${Math.round(best.byP99.maxPerSecond)} rec/s)`,
+    );
   }
   lines.push("");
   lines.push("targets (informational)");
   if (best.byP99 !== null) {
     const met = best.byP99.latency.p99 <= TARGET_P99_MS;
-    lines.push(`  p99 ingest → WebSocket at half load (best setting)   goal ≤ ${TARGET_P99_MS} ms       measured ${ms(best.byP99.latency.p99)} ms   ${met ? "met" : "NOT MET"}`);
+    lines.push(
+      `  p99 ingest → WebSocket at half load (best setting)   goal ≤ ${TARGET_P99_MS} ms       measured ${ms(best.byP99.latency.p99)} ms   ${met ? "met" : "NOT MET"}`,
+    );
   }
   if (best.byRate !== null) {
     // The sustained rate (the lower of scored and durable), as the best setting was chosen by.
     const ratio = Math.min(best.byRate.maxPerSecond, best.byRate.durablePerSecond) / best.byRate.rawPerSecond;
     const met = ratio >= TARGET_RATIO_VS_RAW;
-    lines.push(`  single records vs raw nats.js (best setting)         goal ≥ ${TARGET_RATIO_VS_RAW * 100} %        measured ${(ratio * 100).toFixed(1)} %   ${met ? "met" : "NOT MET"}`);
+    lines.push(
+      `  single records vs raw nats.js (best setting)         goal ≥ ${TARGET_RATIO_VS_RAW * 100} %        measured ${(ratio * 100).toFixed(1)} %   ${met ? "met" : "NOT MET"}`,
+    );
   }
   lines.push("");
   const failures = pipelineFailures(r);
-  lines.push(`total ${r.seconds.toFixed(1)} s; seed ${r.seed}; ` + (r.clickhouseAbsent !== null ? "ClickHouse not checked (absent)" : failures.length === 0
-    ? "ClickHouse holds a score row for every record scored in every setting"
-    : `******** ${failures.join(" | ")} ********`));
+  lines.push(
+    `total ${r.seconds.toFixed(1)} s; seed ${r.seed}; ` +
+      (r.clickhouseAbsent !== null
+        ? "ClickHouse not checked (absent)"
+        : failures.length === 0
+          ? "ClickHouse holds a score row for every record scored in every setting"
+          : `******** ${failures.join(" | ")} ********`),
+  );
   return lines.join("\n");
 }

@@ -10,8 +10,8 @@ import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { connect } from "nats";
 import WebSocket from "ws";
-import { encodeMsgpackRecord } from "../connectors/wire/codecs.js";
-import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/plant-simulator.js";
+import { encodeMsgpackRecord } from "../connectors/wire/mod.js";
+import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/mod.js";
 import { clock, sleep } from "./bench-kit.js";
 
 export const T0 = Date.UTC(2026, 0, 1);
@@ -87,9 +87,10 @@ async function publisherMain(d: PubData): Promise<void> {
   let i = d.from;
   let sent = 0;
   while (i < d.to && Atomics.load(ctrl, C_STOP) === 0) {
-    const allowed = d.rate === 0
-      ? Math.min(d.to - i, Atomics.load(ctrl, C_SCORED) + d.inFlight - sent)
-      : Math.min(d.to, d.from + Math.floor(((performance.now() - t0) / 1000) * d.rate)) - i;
+    const allowed =
+      d.rate === 0
+        ? Math.min(d.to - i, Atomics.load(ctrl, C_SCORED) + d.inFlight - sent)
+        : Math.min(d.to, d.from + Math.floor(((performance.now() - t0) / 1000) * d.rate)) - i;
     if (allowed <= 0) {
       await sleep(d.rate === 0 ? 0 : 1);
       continue;
@@ -98,8 +99,12 @@ async function publisherMain(d: PubData): Promise<void> {
     for (let k = 0; k < cols.length; k++, i++, sent++) {
       const key = keys[cols.keyIndex[k]];
       const data = encodeMsgpackRecord({
-        machine_id: key.machine_id, sensor_type: key.sensor_type, timestamp: T0 + i, sensor_value: cols.values[k],
-        sensor_unit: key.sensor_unit, operating_mode: OPERATING_MODES[cols.modes[k]],
+        machine_id: key.machine_id,
+        sensor_type: key.sensor_type,
+        timestamp: T0 + i,
+        sensor_value: cols.values[k],
+        sensor_unit: key.sensor_unit,
+        operating_mode: OPERATING_MODES[cols.modes[k]],
       });
       if (sendTimes !== null && i < sendTimes.length) sendTimes[i] = clock();
       nc.publish(subjects[cols.keyIndex[k]], data);

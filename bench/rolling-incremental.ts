@@ -147,10 +147,20 @@ export class RollingIncremental {
     const y = f64[ring + head];
     const minDq = minDqAt(s, cap, 0) >>> 1;
     const maxDq = minDq + cap;
-    let mh = i32[is + MINH_I], ml = i32[is + MINL_I];
-    if (ml > 0 && u16[minDq + mh] === head) { mh += 1; if (mh >= cap) mh = 0; ml -= 1; }
-    let xh = i32[is + MAXH_I], xl = i32[is + MAXL_I];
-    if (xl > 0 && u16[maxDq + xh] === head) { xh += 1; if (xh >= cap) xh = 0; xl -= 1; }
+    let mh = i32[is + MINH_I],
+      ml = i32[is + MINL_I];
+    if (ml > 0 && u16[minDq + mh] === head) {
+      mh += 1;
+      if (mh >= cap) mh = 0;
+      ml -= 1;
+    }
+    let xh = i32[is + MAXH_I],
+      xl = i32[is + MAXL_I];
+    if (xl > 0 && u16[maxDq + xh] === head) {
+      xh += 1;
+      if (xh >= cap) xh = 0;
+      xl -= 1;
+    }
     f64[ring + head] = x;
     while (ml > 0 && f64[ring + dqGet(u16, minDq, cap, mh, ml - 1)] > x) ml--;
     let q = mh + ml;
@@ -162,7 +172,10 @@ export class RollingIncremental {
     if (q >= cap) q -= cap;
     u16[maxDq + q] = head;
     xl += 1;
-    i32[is + MINH_I] = mh; i32[is + MINL_I] = ml; i32[is + MAXH_I] = xh; i32[is + MAXL_I] = xl;
+    i32[is + MINH_I] = mh;
+    i32[is + MINL_I] = ml;
+    i32[is + MAXH_I] = xh;
+    i32[is + MAXL_I] = xl;
     let h = head + 1;
     if (h >= cap) h = 0;
     i32[is + HEAD_I] = h;
@@ -192,13 +205,22 @@ export class RollingIncremental {
     const errt = f64[fs + ERRT] + EPS4 * Math.abs(dtt) * (Math.abs(tx - mt) + Math.abs(ty - mt0));
     const errc = f64[fs + ERRC] + EPS4 * (Math.abs(dtt * ax) + Math.abs(dxy * at));
     const steps = i32[is + STEPS_I] + 1;
-    f64[fs + MEANX] = mx; f64[fs + MEANT] = mt;
-    f64[fs + M2X] = m2x; f64[fs + M2T] = m2t; f64[fs + CXT] = cxt;
-    f64[fs + ERRX] = errx; f64[fs + ERRT] = errt; f64[fs + ERRC] = errc;
+    f64[fs + MEANX] = mx;
+    f64[fs + MEANT] = mt;
+    f64[fs + M2X] = m2x;
+    f64[fs + M2T] = m2t;
+    f64[fs + CXT] = cxt;
+    f64[fs + ERRX] = errx;
+    f64[fs + ERRT] = errt;
+    f64[fs + ERRC] = errc;
     i32[is + STEPS_I] = steps;
     if (
-      errx > ERR_TOLERANCE * m2x || errt > ERR_TOLERANCE * m2t || errc * errc > ERR_TOLERANCE * ERR_TOLERANCE * (m2x * m2t) ||
-      mx * mx * nf > DRIFT_MAX * m2x || mt * mt * nf > DRIFT_MAX * m2t || steps >= STEPS_MAX
+      errx > ERR_TOLERANCE * m2x ||
+      errt > ERR_TOLERANCE * m2t ||
+      errc * errc > ERR_TOLERANCE * ERR_TOLERANCE * (m2x * m2t) ||
+      mx * mx * nf > DRIFT_MAX * m2x ||
+      mt * mt * nf > DRIFT_MAX * m2t ||
+      steps >= STEPS_MAX
     ) {
       this.recompute(s, 0, cap);
       this.writeRow(s, 0, cap, x, 0, o);
@@ -285,9 +307,14 @@ export class RollingIncremental {
     const y = f64[((s + HEADER) >>> 3) + head] - f64[fs + X0];
     const ty = this.entryTime(s, mode, cap, 0);
     if (len === 1) {
-      f64[fs + MEANX] = 0; f64[fs + M2X] = 0;
-      f64[fs + MEANT] = 0; f64[fs + M2T] = 0; f64[fs + CXT] = 0;
-      f64[fs + ERRX] = 0; f64[fs + ERRT] = 0; f64[fs + ERRC] = 0;
+      f64[fs + MEANX] = 0;
+      f64[fs + M2X] = 0;
+      f64[fs + MEANT] = 0;
+      f64[fs + M2T] = 0;
+      f64[fs + CXT] = 0;
+      f64[fs + ERRX] = 0;
+      f64[fs + ERRT] = 0;
+      f64[fs + ERRC] = 0;
     } else {
       const nf = len - 1;
       const mx0 = f64[fs + MEANX];
@@ -372,9 +399,14 @@ export class RollingIncremental {
       m2t += dt * dt;
       cxt += dt * dx;
     }
-    f64[fs + MEANX] = mx; f64[fs + M2X] = m2x;
-    f64[fs + MEANT] = mt; f64[fs + M2T] = m2t; f64[fs + CXT] = cxt;
-    f64[fs + ERRX] = 0; f64[fs + ERRT] = 0; f64[fs + ERRC] = 0;
+    f64[fs + MEANX] = mx;
+    f64[fs + M2X] = m2x;
+    f64[fs + MEANT] = mt;
+    f64[fs + M2T] = m2t;
+    f64[fs + CXT] = cxt;
+    f64[fs + ERRX] = 0;
+    f64[fs + ERRT] = 0;
+    f64[fs + ERRC] = 0;
     i32[is + STEPS_I] = 0;
   }
 

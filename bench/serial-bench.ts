@@ -22,13 +22,21 @@
  */
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
-import { allocateBatch, appendRecord } from "../engine/core/batch.js";
-import { StreamEngine, type OutputChunk } from "../engine/core/stream-engine.js";
-import { SerialSimulator, type SerialEvent } from "../connectors/sim/serial-simulator.js";
-import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, SERIAL_COL as C, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES, serialStateBytes } from "../operators/serial/layout.js";
-import { anomalyScore, riskCode } from "../operators/serial/score.js";
-import { serialAnalysis, type SerialAnalysis } from "../operators/serial/serial.js";
-import { readU32 } from "../operators/serial/payload.js";
+import { allocateBatch, appendRecord, StreamEngine, type OutputChunk } from "../engine/core/mod.js";
+import { SerialSimulator, type SerialEvent } from "../connectors/sim/mod.js";
+import {
+  ANOMALY_MASK,
+  DEFAULT_SERIAL_PARAMS,
+  SERIAL_COL as C,
+  SERIAL_OUT_FIELDS,
+  SERIAL_PAYLOAD_BYTES,
+  serialStateBytes,
+  anomalyScore,
+  riskCode,
+  serialAnalysis,
+  type SerialAnalysis,
+  readU32,
+} from "../operators/serial/mod.js";
 import { SerialInlinePipeline } from "./kit/serial-pipeline.js";
 import { SerialKernelHarness } from "./kit/serial-harness.js";
 import { SerialReference } from "../kernels/reference/serial-reference.js";
@@ -111,8 +119,13 @@ export async function runSerialBench(options: SerialBenchOptions = {}): Promise<
     const cpuNs = (r.cpuMs * 1e6) / n;
     const kernelNs = (r.kernelMs * 1e6) / n;
     measurements.push({
-      label: `whole operator, stream engine + pool, ${workers} worker${workers > 1 ? "s" : ""}`, threads: workers + 1, events: n,
-      eventsPerSecond: n / r.seconds, checksum: r.checksum, cpuNsPerEvent: cpuNs, kernelNsPerEvent: kernelNs,
+      label: `whole operator, stream engine + pool, ${workers} worker${workers > 1 ? "s" : ""}`,
+      threads: workers + 1,
+      events: n,
+      eventsPerSecond: n / r.seconds,
+      checksum: r.checksum,
+      cpuNsPerEvent: cpuNs,
+      kernelNsPerEvent: kernelNs,
       projectedEventsPerSecond: Math.min(1e9 / Math.max(1, cpuNs - kernelNs), (workers * 1e9) / Math.max(1, kernelNs)),
     });
   }
@@ -125,7 +138,8 @@ export async function runSerialBench(options: SerialBenchOptions = {}): Promise<
   const mismatches: string[] = [];
   const sums = measurements.filter((m) => m.checksum !== null);
   for (const m of sums) if (m.checksum !== sums[0].checksum) mismatches.push(`${m.label}: checksum ${m.checksum} ≠ ${sums[0].checksum}`);
-  if (reference.comparison.flagsDiffering > 0) mismatches.push(`${reference.comparison.flagsDiffering} events' flags differ from the reference`);
+  if (reference.comparison.flagsDiffering > 0)
+    mismatches.push(`${reference.comparison.flagsDiffering} events' flags differ from the reference`);
   return {
     machine,
     events: n,
@@ -142,7 +156,9 @@ export async function runSerialBench(options: SerialBenchOptions = {}): Promise<
       { label: "WASM kernel alone / TypeScript reference", value: rate("WASM kernel alone") / rate("TypeScript reference") },
     ],
     target: {
-      goal: "≥ 1 M serial events/s through the whole operator with 2 workers", measured: twoWorkers, met: twoWorkers >= SERIAL_BENCH_TARGET_2W,
+      goal: "≥ 1 M serial events/s through the whole operator with 2 workers",
+      measured: twoWorkers,
+      met: twoWorkers >= SERIAL_BENCH_TARGET_2W,
       projected: measurements.find((m) => m.label.endsWith("2 workers"))?.projectedEventsPerSecond ?? Number.NaN,
     },
     reference: reference.comparison,
@@ -154,24 +170,36 @@ export async function runSerialBench(options: SerialBenchOptions = {}): Promise<
 
 export function formatSerialBenchReport(r: SerialBenchReport): string {
   const out: string[] = [];
-  out.push(`serial benchmark: ${r.events} events on ${r.lines} lines (seed ${r.seed}, window K = ${r.window}, ${r.stateBytesPerLine} state bytes per line, ${r.payloadBytes} payload bytes per event)`);
-  out.push(`machine: ${r.machine.cpus} CPUs, Node ${r.machine.node}, load average ${r.machine.loadAverageAtStart.toFixed(2)} at start${r.machine.loadAverageAtStart > 0.5 ? " (busy: figures are low)" : ""}`);
+  out.push(
+    `serial benchmark: ${r.events} events on ${r.lines} lines (seed ${r.seed}, window K = ${r.window}, ${r.stateBytesPerLine} state bytes per line, ${r.payloadBytes} payload bytes per event)`,
+  );
+  out.push(
+    `machine: ${r.machine.cpus} CPUs, Node ${r.machine.node}, load average ${r.machine.loadAverageAtStart.toFixed(2)} at start${r.machine.loadAverageAtStart > 0.5 ? " (busy: figures are low)" : ""}`,
+  );
   out.push("");
   const width = Math.max(...r.measurements.map((m) => m.label.length));
   for (const m of r.measurements) {
     const cpu = `cpu ${Math.round(m.cpuNsPerEvent)} ns/event${m.kernelNsPerEvent === undefined ? "" : ` (kernel ${Math.round(m.kernelNsPerEvent)})`}`;
-    out.push(`  ${m.label.padEnd(width)}  ${(m.eventsPerSecond / 1e6).toFixed(3).padStart(8)} M events/s  ${cpu}${m.checksum === null ? "" : `  checksum ${m.checksum}`}`);
+    out.push(
+      `  ${m.label.padEnd(width)}  ${(m.eventsPerSecond / 1e6).toFixed(3).padStart(8)} M events/s  ${cpu}${m.checksum === null ? "" : `  checksum ${m.checksum}`}`,
+    );
   }
   for (const m of r.measurements) {
     if (m.projectedEventsPerSecond === undefined) continue;
-    out.push(`  projected with a core per thread (${m.label.replace("whole operator, stream engine + pool, ", "")}): ${(m.projectedEventsPerSecond / 1e6).toFixed(3)} M events/s (main thread ≈ cpu − kernel)`);
+    out.push(
+      `  projected with a core per thread (${m.label.replace("whole operator, stream engine + pool, ", "")}): ${(m.projectedEventsPerSecond / 1e6).toFixed(3)} M events/s (main thread ≈ cpu − kernel)`,
+    );
   }
   out.push("");
   for (const x of r.ratios) out.push(`  ${x.label}: ${x.value.toFixed(1)}×`);
   out.push("");
   out.push(`  anomalous events ${r.anomalous}, quarantined ${r.quarantined}`);
-  out.push(`  reference slice: ${r.reference.events} events, flags differing ${r.reference.flagsDiffering}${r.reference.examples.length > 0 ? ` (${r.reference.examples.join("; ")})` : ""}`);
-  out.push(`  target: ${r.target.goal}: ${(r.target.measured / 1e6).toFixed(3)} M/s — ${r.target.met ? "met" : "not met"} (projected ${(r.target.projected / 1e6).toFixed(3)} M/s)`);
+  out.push(
+    `  reference slice: ${r.reference.events} events, flags differing ${r.reference.flagsDiffering}${r.reference.examples.length > 0 ? ` (${r.reference.examples.join("; ")})` : ""}`,
+  );
+  out.push(
+    `  target: ${r.target.goal}: ${(r.target.measured / 1e6).toFixed(3)} M/s — ${r.target.met ? "met" : "not met"} (projected ${(r.target.projected / 1e6).toFixed(3)} M/s)`,
+  );
   out.push(`  checksums: ${r.checksums.agree ? "agree" : `MISMATCH — ${r.checksums.mismatches.join("; ")}`}`);
   return out.join("\n");
 }
@@ -243,7 +271,8 @@ function measureReference(events: readonly SerialEvent[], n: number, wasmFlags: 
     const r = ref.process(slotOf[i], events[i].production_timestamp, payload);
     const flags = (r[C.flags] | readU32(payload, 8)) >>> 0;
     risky += riskCode(anomalyScore(flags));
-    if (flags !== wasmFlags[i] >>> 0 && comparison.flagsDiffering++ < 5) comparison.examples.push(`event ${i}: reference ${flags}, WASM ${wasmFlags[i]}`);
+    if (flags !== wasmFlags[i] >>> 0 && comparison.flagsDiffering++ < 5)
+      comparison.examples.push(`event ${i}: reference ${flags}, WASM ${wasmFlags[i]}`);
   }
   const measurement = measure(`TypeScript reference (encoder, reference kernel, score) on ${n} events`, 1, n, t0, null);
   return { measurement, comparison, risky };
@@ -272,7 +301,9 @@ function start(): Started {
 
 /** What one scored row contributes to the checksum: reasons raised, risk code, quarantined. */
 function verdict(row: Float64Array): number {
-  return popcount((row[C.flags] >>> 0) & ANOMALY_MASK) + (Number.isFinite(row[C.risk]) ? row[C.risk] : 0) + (row[C.quarantine] === 1 ? 1 : 0);
+  return (
+    popcount((row[C.flags] >>> 0) & ANOMALY_MASK) + (Number.isFinite(row[C.risk]) ? row[C.risk] : 0) + (row[C.quarantine] === 1 ? 1 : 0)
+  );
 }
 
 function popcount(v: number): number {
@@ -294,7 +325,10 @@ function lineSlots(events: readonly SerialEvent[]): Uint32Array {
 
 /** The whole operator on the stream engine: encode into batches, push, observe each output row. */
 async function throughEngine(
-  events: readonly SerialEvent[], lines: number, workers: number, batchRecords: number,
+  events: readonly SerialEvent[],
+  lines: number,
+  workers: number,
+  batchRecords: number,
 ): Promise<{ seconds: number; checksum: number; cpuMs: number; kernelMs: number }> {
   const a = freshAnalysis();
   const input = a.input;
@@ -302,8 +336,14 @@ async function throughEngine(
   let checksum = 0;
   const engine = new StreamEngine(
     {
-      kernels: [a.kernel], workers, groups: Math.min(16, lines), keysMax: Math.max(lines, 16), batchRecordsMax: batchRecords, lateness: null,
-      reorderRecordsPerKeyMax: 1, payloadBytes: SERIAL_PAYLOAD_BYTES,
+      kernels: [a.kernel],
+      workers,
+      groups: Math.min(16, lines),
+      keysMax: Math.max(lines, 16),
+      batchRecordsMax: batchRecords,
+      lateness: null,
+      reorderRecordsPerKeyMax: 1,
+      payloadBytes: SERIAL_PAYLOAD_BYTES,
     },
     {
       onOutput(chunk: OutputChunk) {
@@ -311,7 +351,11 @@ async function throughEngine(
         for (let i = 0; i < chunk.length; i++) {
           const row = out.subarray(i * SERIAL_OUT_FIELDS, (i + 1) * SERIAL_OUT_FIELDS);
           const id = chunk.keyIds[i];
-          a.observe?.(row, { keyId: id, key: names[id], position: chunk.positions[i], time: chunk.times[i], value: 0 }, chunk.payload.subarray(i * SERIAL_PAYLOAD_BYTES, (i + 1) * SERIAL_PAYLOAD_BYTES));
+          a.observe?.(
+            row,
+            { keyId: id, key: names[id], position: chunk.positions[i], time: chunk.times[i], value: 0 },
+            chunk.payload.subarray(i * SERIAL_PAYLOAD_BYTES, (i + 1) * SERIAL_PAYLOAD_BYTES),
+          );
           checksum += verdict(row);
         }
       },
@@ -362,8 +406,12 @@ async function main(): Promise<void> {
     return v;
   };
   const report = await runSerialBench({
-    events: value("--events"), lines: value("--lines"), seed: value("--seed"), referenceEvents: value("--reference-events"),
-    smoke: args.includes("--smoke"), progress: (line) => process.stderr.write(`bench serial: ${line}\n`),
+    events: value("--events"),
+    lines: value("--lines"),
+    seed: value("--seed"),
+    referenceEvents: value("--reference-events"),
+    smoke: args.includes("--smoke"),
+    progress: (line) => process.stderr.write(`bench serial: ${line}\n`),
   });
   process.stdout.write(args.includes("--json") ? `${JSON.stringify(report, null, 2)}\n` : `${formatSerialBenchReport(report)}\n`);
   if (!report.checksums.agree) process.exitCode = 1;

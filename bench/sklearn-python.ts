@@ -25,12 +25,20 @@ export function findSklearnPython(): SklearnAvailability {
   const python = process.env.LINEWATCH_PYTHON ?? "/usr/bin/python3";
   try {
     const version = execFileSync(python, ["-c", "import sklearn, numpy; print(sklearn.__version__)"], {
-      encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 60_000,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 60_000,
     }).trim();
     cached = { ok: true, python: { python, sklearnVersion: version } };
   } catch (error) {
-    const stderr = String((error as { stderr?: unknown }).stderr ?? (error as Error).message).trim().split("\n").pop();
-    cached = { ok: false, reason: `${python} cannot import sklearn (${stderr}); install Debian's python3-sklearn (apt-get install python3-sklearn)` };
+    const stderr = String((error as { stderr?: unknown }).stderr ?? (error as Error).message)
+      .trim()
+      .split("\n")
+      .pop();
+    cached = {
+      ok: false,
+      reason: `${python} cannot import sklearn (${stderr}); install Debian's python3-sklearn (apt-get install python3-sklearn)`,
+    };
   }
   return cached;
 }
@@ -48,16 +56,21 @@ export function sklearnScriptPath(): string {
 /** Runs the export script with `args` (which must include --out); resolves to the parsed output file. */
 export function runSklearnExport(python: SklearnPython, args: string[], outPath: string, timeoutMs = 30 * 60_000): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    execFile(python.python, [sklearnScriptPath(), ...args, "--out", outPath], { timeout: timeoutMs, maxBuffer: 1 << 24 }, (error, _stdout, stderr) => {
-      if (error) {
-        reject(new Error(`sklearn_iforest_export.py failed: ${stderr.trim() || error.message}`, { cause: error }));
-        return;
-      }
-      try {
-        resolve(JSON.parse(readFileSync(outPath, "utf8")));
-      } catch (cause) {
-        reject(new Error(`sklearn_iforest_export.py wrote no readable ${outPath}`, { cause }));
-      }
-    });
+    execFile(
+      python.python,
+      [sklearnScriptPath(), ...args, "--out", outPath],
+      { timeout: timeoutMs, maxBuffer: 1 << 24 },
+      (error, _stdout, stderr) => {
+        if (error) {
+          reject(new Error(`sklearn_iforest_export.py failed: ${stderr.trim() || error.message}`, { cause: error }));
+          return;
+        }
+        try {
+          resolve(JSON.parse(readFileSync(outPath, "utf8")));
+        } catch (cause) {
+          reject(new Error(`sklearn_iforest_export.py wrote no readable ${outPath}`, { cause }));
+        }
+      },
+    );
   });
 }

@@ -24,18 +24,47 @@
  * own figures (kernel-bench.ts), and the sources and sinks.
  */
 import { performance } from "node:perf_hooks";
-import { createSharedMemory, instantiateKernels, type KernelExports } from "../engine/core/kernel-module.js";
-import { createKernelExecutor, type KernelCall, type KernelExecutor } from "../engine/core/kernel-pool.js";
-import { StreamEngine, type OutputChunk } from "../engine/core/stream-engine.js";
-import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling/rolling.js";
-import { spcKernel } from "../operators/spc/spc.js";
-import { DEFAULT_SPC_PARAMS, SPC_COL, SPC_FIELDS, SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../operators/spc/layout.js";
+import {
+  createSharedMemory,
+  instantiateKernels,
+  type KernelExports,
+  createKernelExecutor,
+  type KernelCall,
+  type KernelExecutor,
+  StreamEngine,
+  type OutputChunk,
+} from "../engine/core/mod.js";
+import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling/mod.js";
+import { spcKernel, DEFAULT_SPC_PARAMS, SPC_COL, SPC_FIELDS, SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../operators/spc/mod.js";
 import { NeumaierSum } from "../kernels/reference/rolling-reference.js";
 import { SpcReference } from "../kernels/reference/spc-reference.js";
 import {
-  align64, benchMachine, ENGINE_PUSH_RECORDS, enginePass, fromSuite, interleavedSlice, internBenchKeys, machineLine, mega, mulberry32,
-  planGroups, ratioLines, relativeDifference, resolveBaseConfig, runSuite, stageInput, targetLines, timeRuns, totalLine,
-  SAMPLE_INTERVAL_MS, TIME_ORIGIN_MS, type BenchBaseConfig, type BenchMachine, type InterleavedData, type Ratio, type TargetCheck,
+  align64,
+  benchMachine,
+  ENGINE_PUSH_RECORDS,
+  enginePass,
+  fromSuite,
+  interleavedSlice,
+  internBenchKeys,
+  machineLine,
+  mega,
+  mulberry32,
+  planGroups,
+  ratioLines,
+  relativeDifference,
+  resolveBaseConfig,
+  runSuite,
+  stageInput,
+  targetLines,
+  timeRuns,
+  totalLine,
+  SAMPLE_INTERVAL_MS,
+  TIME_ORIGIN_MS,
+  type BenchBaseConfig,
+  type BenchMachine,
+  type InterleavedData,
+  type Ratio,
+  type TargetCheck,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
@@ -200,18 +229,33 @@ export async function runSpcBench(options: SpcBenchOptions = {}): Promise<SpcBen
   const verified = verificationPasses(setup, cfg, ts);
 
   say("single thread: benchmark.js suite (WASM SPC, WASM rolling + SPC, TS reference, TS port + reference)");
-  const suite = runSuite("SPC, single thread", cfg, [
-    { label: "spc", fn: () => runDirect(setup, "spc", cfg.batchRecords, null) },
-    { label: "rollingSpc", fn: () => runDirect(setup, "rolling+spc", cfg.batchRecords, null) },
-    { label: "reference", fn: () => runReference(setup.slice, cfg.params, null) },
-    { label: "tsRollingSpc", fn: () => runTsRollingSpc(setup.tsSlice, cfg, null) },
-  ], say);
+  const suite = runSuite(
+    "SPC, single thread",
+    cfg,
+    [
+      { label: "spc", fn: () => runDirect(setup, "spc", cfg.batchRecords, null) },
+      { label: "rollingSpc", fn: () => runDirect(setup, "rolling+spc", cfg.batchRecords, null) },
+      { label: "reference", fn: () => runReference(setup.slice, cfg.params, null) },
+      { label: "tsRollingSpc", fn: () => runTsRollingSpc(setup.tsSlice, cfg, null) },
+    ],
+    say,
+  );
   const samples = setup.data.length;
   const slice = `${setup.slice.keys} × ${setup.slice.valuesPerKey} slice`;
   const spcMain = fromSuite(suite.spc, "WASM SPC, main thread (direct calls)", samples, verified.spc);
-  const rollingSpcMain = fromSuite(suite.rollingSpc, `WASM rolling (W = ${cfg.window}) + SPC, main thread (direct calls)`, samples, verified.rollingSpc);
+  const rollingSpcMain = fromSuite(
+    suite.rollingSpc,
+    `WASM rolling (W = ${cfg.window}) + SPC, main thread (direct calls)`,
+    samples,
+    verified.rollingSpc,
+  );
   const reference = fromSuite(suite.reference, `TS SPC reference, main thread, ${slice}`, setup.slice.length, ts.referenceChecksum);
-  const tsRollingSpc = fromSuite(suite.tsRollingSpc, `TS rolling port + SPC reference, main thread, ${slice}`, setup.slice.length, ts.rollingSpcChecksum);
+  const tsRollingSpc = fromSuite(
+    suite.tsRollingSpc,
+    `TS rolling port + SPC reference, main thread, ${slice}`,
+    setup.slice.length,
+    ts.rollingSpcChecksum,
+  );
 
   const spcPool: SpcMeasurement[] = [];
   for (const workers of [0, 1, 2]) {
@@ -228,7 +272,8 @@ export async function runSpcBench(options: SpcBenchOptions = {}): Promise<SpcBen
 
   const mismatches: string[] = [];
   for (const m of [spcMain, ...spcPool]) if (!checksumsAgree(m.checksum, verified.spc)) mismatches.push(m.label);
-  for (const m of [rollingSpcMain, ...rollingSpcPool, engine]) if (!checksumsAgree(m.checksum, verified.rollingSpc)) mismatches.push(m.label);
+  for (const m of [rollingSpcMain, ...rollingSpcPool, engine])
+    if (!checksumsAgree(m.checksum, verified.rollingSpc)) mismatches.push(m.label);
   if (!spcPartsAgree(verified.spc, verified.rollingSpc)) mismatches.push("SPC part of rolling + SPC vs SPC alone");
   const comparison = verified.comparison;
   if (!comparison.agree) mismatches.push("WASM vs TypeScript reference on the slice");
@@ -274,13 +319,19 @@ export function formatSpcBenchReport(r: SpcBenchReport): string {
   const p = r.params;
   const e = r.episodes;
   lines.push("linewatch kernel benchmark — SPC (individuals chart, WE 1–4, Nelson 1–8, CUSUM, EWMA), alone and with rolling statistics");
-  lines.push(`data: ${r.keys} keys × ${r.valuesPerKey} values = ${r.samples} samples, interleaved across keys; seed ${r.seed}; ` +
-    `${r.groups} key groups; batch ${r.batchRecords} records/task`);
-  lines.push(`  per key N(level, σ) noise at 0.01 resolution, after the baseline ${e.shift} shifts (±1–3σ), ${e.drift} drifts, ` +
-    `${e.wide} wide-noise and ${e.narrow} narrow-noise episodes in all (${(100 * e.outOfControlShare).toFixed(1)}% of records)`);
-  lines.push(`SPC: baseline ${p.baselineN} per key, sigma "${p.sigmaMethod}"${p.sigmaMethod === "mr" ? " (mean moving range / 1.128)" : ""}, ` +
-    `CUSUM k ${p.cusumK} h ${p.cusumH}, EWMA λ ${p.ewmaLambda} L ${p.ewmaL}; runs WE4 ${p.we4Run}, N2 ${p.n2Run}, N3 ${p.n3Run}, ` +
-    `N4 ${p.n4Run}, N7 ${p.n7Run}, N8 ${p.n8Run}; rolling W = ${r.window}`);
+  lines.push(
+    `data: ${r.keys} keys × ${r.valuesPerKey} values = ${r.samples} samples, interleaved across keys; seed ${r.seed}; ` +
+      `${r.groups} key groups; batch ${r.batchRecords} records/task`,
+  );
+  lines.push(
+    `  per key N(level, σ) noise at 0.01 resolution, after the baseline ${e.shift} shifts (±1–3σ), ${e.drift} drifts, ` +
+      `${e.wide} wide-noise and ${e.narrow} narrow-noise episodes in all (${(100 * e.outOfControlShare).toFixed(1)}% of records)`,
+  );
+  lines.push(
+    `SPC: baseline ${p.baselineN} per key, sigma "${p.sigmaMethod}"${p.sigmaMethod === "mr" ? " (mean moving range / 1.128)" : ""}, ` +
+      `CUSUM k ${p.cusumK} h ${p.cusumH}, EWMA λ ${p.ewmaLambda} L ${p.ewmaL}; runs WE4 ${p.we4Run}, N2 ${p.n2Run}, N3 ${p.n3Run}, ` +
+      `N4 ${p.n4Run}, N7 ${p.n7Run}, N8 ${p.n8Run}; rolling W = ${r.window}`,
+  );
   lines.push(machineLine(r.machine));
   lines.push("");
   lines.push(`throughput (samples/s)${" ".repeat(52)}M samples/s   threads  method                 checksum`);
@@ -291,40 +342,58 @@ export function formatSpcBenchReport(r: SpcBenchReport): string {
   lines.push(` rolling (W = ${r.window}) + SPC: one task calls rollingProcess then spcProcess per group buffer`);
   for (const x of [r.rollingSpc.mainThread, ...r.rollingSpc.pool, r.rollingSpc.engine]) lines.push(row(x));
   const q = r.checksums.reference;
-  lines.push(` TypeScript on a slice of the data, the first ${q.sliceKeys} keys × ${q.sliceValuesPerKey} values (the reference is slow: at every ` +
-    "record it re-zones the 32-value history and scans each rule's window)");
+  lines.push(
+    ` TypeScript on a slice of the data, the first ${q.sliceKeys} keys × ${q.sliceValuesPerKey} values (the reference is slow: at every ` +
+      "record it re-zones the 32-value history and scans each rule's window)",
+  );
   for (const x of [r.typescript.spcReference, r.typescript.rollingPortSpcReference]) lines.push(row(x));
   lines.push("");
 
   const c = r.checksums;
-  lines.push("checksum = Σ cusum_pos + Σ zone + rule firings (WE + Nelson bits, CUSUM and EWMA alarms) [+ Σ mean + Σ z of the rolling rows]");
+  lines.push(
+    "checksum = Σ cusum_pos + Σ zone + rule firings (WE + Nelson bits, CUSUM and EWMA alarms) [+ Σ mean + Σ z of the rolling rows]",
+  );
   lines.push(`  SPC alone, all data: ${describeChecksum(r.spc.mainThread.checksum)}`);
   lines.push(`  rolling + SPC, all data: ${describeChecksum(r.rollingSpc.mainThread.checksum)}`);
   if (c.agree) {
-    lines.push(`  every WASM variant agrees with its pass from fresh state (integers exact, sums ≤ ${SPC_STATISTIC_TOLERANCE} relative), ` +
-      "SPC alone with the SPC part of rolling + SPC, and WASM with the TypeScript reference");
+    lines.push(
+      `  every WASM variant agrees with its pass from fresh state (integers exact, sums ≤ ${SPC_STATISTIC_TOLERANCE} relative), ` +
+        "SPC alone with the SPC part of rolling + SPC, and WASM with the TypeScript reference",
+    );
   } else {
     lines.push(`  ******** MISMATCH ******** ${c.mismatches.join("; ")}`);
     lines.push("  ******** MISMATCH ******** the variants did not compute the same results; the ratios below compare different work");
   }
-  lines.push(`  WASM vs TypeScript on the slice (${q.sliceKeys} keys × ${q.sliceValuesPerKey} values, rows of the WASM passes over all data):`);
-  lines.push(`    SPC rows ${q.rows}: zone / masks / alarms / limits_version fields differing ${q.exactFieldsDiffering} (exact); ` +
-    `statistic fields differing ${q.statisticFieldsDiffering} (> ${SPC_STATISTIC_TOLERANCE} relative; largest ${q.maxStatisticRelativeDifference.toExponential(2)})`);
-  lines.push(`    rolling rows ${q.rollingRows}: ${q.rollingRowsDiffering === 0 ? "bit-identical to the TS port" : `******** ${q.rollingRowsDiffering} not bit-identical to the TS port (out of date?) ********`}`);
-  lines.push(`    SPC checksum: WASM ${q.wasmSpc.value.toPrecision(17)}, reference ${q.referenceSpc.value.toPrecision(17)}; ` +
-    `rolling + SPC: WASM ${q.wasmRollingSpc.value.toPrecision(17)}, TS ${q.tsRollingSpc.value.toPrecision(17)} — ${q.agree ? "agree" : "MISMATCH"}`);
+  lines.push(
+    `  WASM vs TypeScript on the slice (${q.sliceKeys} keys × ${q.sliceValuesPerKey} values, rows of the WASM passes over all data):`,
+  );
+  lines.push(
+    `    SPC rows ${q.rows}: zone / masks / alarms / limits_version fields differing ${q.exactFieldsDiffering} (exact); ` +
+      `statistic fields differing ${q.statisticFieldsDiffering} (> ${SPC_STATISTIC_TOLERANCE} relative; largest ${q.maxStatisticRelativeDifference.toExponential(2)})`,
+  );
+  lines.push(
+    `    rolling rows ${q.rollingRows}: ${q.rollingRowsDiffering === 0 ? "bit-identical to the TS port" : `******** ${q.rollingRowsDiffering} not bit-identical to the TS port (out of date?) ********`}`,
+  );
+  lines.push(
+    `    SPC checksum: WASM ${q.wasmSpc.value.toPrecision(17)}, reference ${q.referenceSpc.value.toPrecision(17)}; ` +
+      `rolling + SPC: WASM ${q.wasmRollingSpc.value.toPrecision(17)}, TS ${q.tsRollingSpc.value.toPrecision(17)} — ${q.agree ? "agree" : "MISMATCH"}`,
+  );
   for (const x of q.examples) lines.push(`    ${x}`);
   lines.push("");
   const f = r.firings;
-  lines.push(`rule firings, WASM pass over all ${f.rows} records (${f.rowsWithLimits} with limits): ` +
-    `${f.we.map((n, i) => `WE${i + 1} ${n}`).join(", ")}; ${f.nelson.map((n, i) => `N${i + 1} ${n}`).join(", ")}; ` +
-    `CUSUM alarms ${f.cusumAlarms}, EWMA alarms ${f.ewmaAlarms}`);
+  lines.push(
+    `rule firings, WASM pass over all ${f.rows} records (${f.rowsWithLimits} with limits): ` +
+      `${f.we.map((n, i) => `WE${i + 1} ${n}`).join(", ")}; ${f.nelson.map((n, i) => `N${i + 1} ${n}`).join(", ")}; ` +
+      `CUSUM alarms ${f.cusumAlarms}, EWMA alarms ${f.ewmaAlarms}`,
+  );
   lines.push("");
   lines.push(...ratioLines(r.ratios, 72));
   lines.push("");
   const s = r.stateBytes;
-  lines.push(`state per key: SPC ${s.spc} bytes; rolling ${s.rollingW64} bytes at W = 64; rolling + SPC ${s.rollingSpcW64} bytes at W = 64` +
-    (r.window === 64 ? "" : ` (${s.rollingSpc} bytes at W = ${r.window})`));
+  lines.push(
+    `state per key: SPC ${s.spc} bytes; rolling ${s.rollingW64} bytes at W = 64; rolling + SPC ${s.rollingSpcW64} bytes at W = 64` +
+      (r.window === 64 ? "" : ` (${s.rollingSpc} bytes at W = ${r.window})`),
+  );
   lines.push("");
   lines.push(...targetLines(r.targets, 52, 20));
   lines.push("");
@@ -438,7 +507,10 @@ function generateSpcData(keys: number, valuesPerKey: number, seed: number, basel
     }
   }
   const episodes: InjectedEpisodes = {
-    shift: counts[EPISODE_SHIFT], drift: counts[EPISODE_DRIFT], wide: counts[EPISODE_WIDE], narrow: counts[EPISODE_NARROW],
+    shift: counts[EPISODE_SHIFT],
+    drift: counts[EPISODE_DRIFT],
+    wide: counts[EPISODE_WIDE],
+    narrow: counts[EPISODE_NARROW],
     outOfControlShare: length === 0 ? 0 : outOfControl / length,
   };
   return { length, keys, valuesPerKey, keyOf, times, values, episodes };
@@ -481,8 +553,14 @@ interface SpcLayout {
   pages: number;
 }
 
-
-function planLayout(keys: number, groups: number, valuesPerKey: number, spcBytes: number, rollingBytes: number, outRowsMax: number): SpcLayout {
+function planLayout(
+  keys: number,
+  groups: number,
+  valuesPerKey: number,
+  spcBytes: number,
+  rollingBytes: number,
+  outRowsMax: number,
+): SpcLayout {
   const rollingSpcStride = rollingBytes + spcBytes;
   const planned = planGroups<GroupRegion>(keys, groups, valuesPerKey, (spcState, groupKeys, records) => {
     const rollingSpcState = align64(spcState + groupKeys * spcBytes);
@@ -540,12 +618,20 @@ function prepare(cfg: SpcBenchConfig): SpcSetup {
   const tsBuffer = new ArrayBuffer(sliceLayout.totalBytes);
   stageInput(tsBuffer, sliceLayout.groups, slice);
   const tsSlice: TsSlice = {
-    data: slice, layout: sliceLayout, port: new RollingIncremental(tsBuffer),
-    f64: new Float64Array(tsBuffer), u32: new Uint32Array(tsBuffer),
+    data: slice,
+    layout: sliceLayout,
+    port: new RollingIncremental(tsBuffer),
+    f64: new Float64Array(tsBuffer),
+    u32: new Uint32Array(tsBuffer),
   };
   const spcArgs = spcInitArgs(cfg.params);
   return {
-    data, slice, tsSlice, layout, memory, kernels,
+    data,
+    slice,
+    tsSlice,
+    layout,
+    memory,
+    kernels,
     f64: new Float64Array(memory.buffer),
     spcInit: (ptr) => kernels.spcInit(ptr, ...spcArgs),
     rollingInit: (ptr) => kernels.rollingInit(ptr, 0, cfg.window, 0, DEFAULT_ROLLING_ALPHA, ROLLING_TIME_SCALE),
@@ -600,16 +686,24 @@ function runDirect(setup: SpcSetup, variant: Variant, batch: number, onChunk: Ch
 }
 
 /** Every group concurrently, one task per group in flight. */
-async function runOnExecutor(executor: KernelExecutor, setup: SpcSetup, variant: Variant, batch: number, onChunk: ChunkHook): Promise<void> {
-  await Promise.all(setup.layout.groups.map(async (g, index) => {
-    for (let first = 0; first < g.records; first += batch) {
-      const n = Math.min(batch, g.records - first);
-      const calls = chunkCalls(setup.layout, variant, g, first, n);
-      const done = await executor.run(calls.length === 1 ? calls[0] : { calls }, index);
-      if (done !== n) throw new Error(`${calls.map((c) => c.fn).join("+")} returned ${done} for ${n} records in group ${index}`);
-      onChunk?.(g, index, first, n);
-    }
-  }));
+async function runOnExecutor(
+  executor: KernelExecutor,
+  setup: SpcSetup,
+  variant: Variant,
+  batch: number,
+  onChunk: ChunkHook,
+): Promise<void> {
+  await Promise.all(
+    setup.layout.groups.map(async (g, index) => {
+      for (let first = 0; first < g.records; first += batch) {
+        const n = Math.min(batch, g.records - first);
+        const calls = chunkCalls(setup.layout, variant, g, first, n);
+        const done = await executor.run(calls.length === 1 ? calls[0] : { calls }, index);
+        if (done !== n) throw new Error(`${calls.map((c) => c.fn).join("+")} returned ${done} for ${n} records in group ${index}`);
+        onChunk?.(g, index, first, n);
+      }
+    }),
+  );
 }
 
 // ---- checksums ----
@@ -667,8 +761,12 @@ class Tally {
 
   ruleFirings(): RuleFirings {
     return {
-      we: [...this.we], nelson: [...this.nelson], cusumAlarms: this.cusumAlarms, ewmaAlarms: this.ewmaAlarms,
-      rowsWithLimits: this.rowsWithLimits, rows: this.rows,
+      we: [...this.we],
+      nelson: [...this.nelson],
+      cusumAlarms: this.cusumAlarms,
+      ewmaAlarms: this.ewmaAlarms,
+      rowsWithLimits: this.rowsWithLimits,
+      rows: this.rows,
     };
   }
 }
@@ -695,8 +793,11 @@ function spcPartsAgree(a: SpcChecksum, b: SpcChecksum): boolean {
 }
 
 function describeChecksum(c: SpcChecksum): string {
-  return `Σ cusum_pos ${c.cusumPos.toPrecision(15)} + Σ zone ${c.zone} + firings ${c.firings}` +
-    (c.rolling === null ? "" : ` + rolling ${c.rolling.toPrecision(15)}`) + ` = ${c.value.toPrecision(15)}`;
+  return (
+    `Σ cusum_pos ${c.cusumPos.toPrecision(15)} + Σ zone ${c.zone} + firings ${c.firings}` +
+    (c.rolling === null ? "" : ` + rolling ${c.rolling.toPrecision(15)}`) +
+    ` = ${c.value.toPrecision(15)}`
+  );
 }
 
 // ---- TypeScript: the reference, and the rolling port + the reference ----
@@ -769,7 +870,15 @@ function referencePasses(setup: SpcSetup, cfg: SpcBenchConfig): ReferenceResults
 
 const EXACT_COLUMNS = [SPC_COL.zone, SPC_COL.we_mask, SPC_COL.nelson_mask, SPC_COL.cusum_alarm, SPC_COL.ewma_alarm, SPC_COL.limits_version];
 const STATISTIC_COLUMNS = [
-  SPC_COL.cl, SPC_COL.ucl, SPC_COL.lcl, SPC_COL.sigma, SPC_COL.cusum_pos, SPC_COL.cusum_neg, SPC_COL.ewma, SPC_COL.ewma_ucl, SPC_COL.ewma_lcl,
+  SPC_COL.cl,
+  SPC_COL.ucl,
+  SPC_COL.lcl,
+  SPC_COL.sigma,
+  SPC_COL.cusum_pos,
+  SPC_COL.cusum_neg,
+  SPC_COL.ewma,
+  SPC_COL.ewma_ucl,
+  SPC_COL.ewma_lcl,
 ];
 const EXAMPLES_MAX = 5;
 
@@ -847,7 +956,13 @@ function verificationPasses(setup: SpcSetup, cfg: SpcBenchConfig, ts: ReferenceR
   const G = setup.layout.groups.length;
   const cmp = new RowComparison();
   /** Calls visit(record's row index within the chunk, key, value index) for the chunk's records inside the slice. */
-  const forSliceRows = (g: GroupRegion, group: number, first: number, n: number, visit: (i: number, k: number, v: number) => void): void => {
+  const forSliceRows = (
+    g: GroupRegion,
+    group: number,
+    first: number,
+    n: number,
+    visit: (i: number, k: number, v: number) => void,
+  ): void => {
     for (let i = 0; i < n; i++) {
       const v = Math.floor((first + i) / g.keys);
       if (v >= slice.valuesPerKey) return;
@@ -881,15 +996,25 @@ function verificationPasses(setup: SpcSetup, cfg: SpcBenchConfig, ts: ReferenceR
     forSliceRows(g, group, first, n, (i, k, v) => {
       bothSlice.addRolling(f64, ro + i * ROLLING_OUT_FIELDS);
       bothSlice.addSpc(f64, so + i * SPC_OUT_FIELDS);
-      cmp.rolling(f64, ro + i * ROLLING_OUT_FIELDS, ts.rollingRows, (k * slice.valuesPerKey + v) * ROLLING_OUT_FIELDS, `key ${k} value ${v}`);
+      cmp.rolling(
+        f64,
+        ro + i * ROLLING_OUT_FIELDS,
+        ts.rollingRows,
+        (k * slice.valuesPerKey + v) * ROLLING_OUT_FIELDS,
+        `key ${k} value ${v}`,
+      );
     });
   });
 
   const wasmSpc = spcSlice.checksum();
   const wasmRollingSpc = bothSlice.checksum();
-  const agree = cmp.rows === slice.length && cmp.rollingRows === slice.length &&
-    cmp.exactFieldsDiffering === 0 && cmp.statisticFieldsDiffering === 0 &&
-    checksumsAgree(wasmSpc, ts.referenceChecksum) && checksumsAgree(wasmRollingSpc, ts.rollingSpcChecksum);
+  const agree =
+    cmp.rows === slice.length &&
+    cmp.rollingRows === slice.length &&
+    cmp.exactFieldsDiffering === 0 &&
+    cmp.statisticFieldsDiffering === 0 &&
+    checksumsAgree(wasmSpc, ts.referenceChecksum) &&
+    checksumsAgree(wasmRollingSpc, ts.rollingSpcChecksum);
   return {
     spc: spcAll.checksum(),
     rollingSpc: bothAll.checksum(),
@@ -936,10 +1061,18 @@ async function measurePool(setup: SpcSetup, cfg: SpcBenchConfig, variant: Varian
     const samples = setup.data.length;
     const rate = await timeRuns(cfg.runs, samples, () => runOnExecutor(executor, setup, variant, cfg.batchRecords, null));
     const what = variant === "spc" ? "WASM SPC" : `WASM rolling (W = ${cfg.window}) + SPC`;
-    const label = workers === 0
-      ? `${what}, executor with 0 workers (inline, async per task)`
-      : `${what} on pool, ${workers} worker${workers === 1 ? "" : "s"} (kernel + pool ceiling)`;
-    return { label, threads: Math.max(1, workers), samples, samplesPerSecond: rate, method: `median of ${cfg.runs} runs`, checksum: tally.checksum() };
+    const label =
+      workers === 0
+        ? `${what}, executor with 0 workers (inline, async per task)`
+        : `${what} on pool, ${workers} worker${workers === 1 ? "" : "s"} (kernel + pool ceiling)`;
+    return {
+      label,
+      threads: Math.max(1, workers),
+      samples,
+      samplesPerSecond: rate,
+      method: `median of ${cfg.runs} runs`,
+      checksum: tally.checksum(),
+    };
   } finally {
     await executor.close();
   }
@@ -949,27 +1082,30 @@ async function measurePool(setup: SpcSetup, cfg: SpcBenchConfig, variant: Varian
 async function measureEngine(data: SpcBenchData, cfg: SpcBenchConfig): Promise<SpcMeasurement> {
   const workers = 2;
   let tally: Tally | null = new Tally();
-  const engine = new StreamEngine({
-    kernels: [
-      rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: DEFAULT_ROLLING_ALPHA, timeScale: ROLLING_TIME_SCALE }),
-      spcKernel({ params: cfg.params }),
-    ],
-    workers,
-    groups: cfg.groups,
-    keysMax: cfg.keys,
-    batchRecordsMax: cfg.batchRecords,
-    lateness: null,
-    reorderRecordsPerKeyMax: 1,
-  }, {
-    onOutput(chunk: OutputChunk): void {
-      if (tally === null) return;
-      const [rolling, spc] = chunk.outs;
-      for (let i = 0; i < chunk.length; i++) {
-        tally.addRolling(rolling, i * ROLLING_OUT_FIELDS);
-        tally.addSpc(spc, i * SPC_OUT_FIELDS);
-      }
+  const engine = new StreamEngine(
+    {
+      kernels: [
+        rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: DEFAULT_ROLLING_ALPHA, timeScale: ROLLING_TIME_SCALE }),
+        spcKernel({ params: cfg.params }),
+      ],
+      workers,
+      groups: cfg.groups,
+      keysMax: cfg.keys,
+      batchRecordsMax: cfg.batchRecords,
+      lateness: null,
+      reorderRecordsPerKeyMax: 1,
     },
-  });
+    {
+      onOutput(chunk: OutputChunk): void {
+        if (tally === null) return;
+        const [rolling, spc] = chunk.outs;
+        for (let i = 0; i < chunk.length; i++) {
+          tally.addRolling(rolling, i * ROLLING_OUT_FIELDS);
+          tally.addSpc(spc, i * SPC_OUT_FIELDS);
+        }
+      },
+    },
+  );
   try {
     internBenchKeys(engine, cfg.keys);
     const pass = enginePass(engine, data);
@@ -979,7 +1115,11 @@ async function measureEngine(data: SpcBenchData, cfg: SpcBenchConfig): Promise<S
     const rate = await timeRuns(cfg.runs, data.length, pass);
     return {
       label: `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + [rolling, spc]), ${workers} workers`,
-      threads: workers, samples: data.length, samplesPerSecond: rate, method: `median of ${cfg.runs} runs`, checksum,
+      threads: workers,
+      samples: data.length,
+      samplesPerSecond: rate,
+      method: `median of ${cfg.runs} runs`,
+      checksum,
     };
   } finally {
     await engine.close();

@@ -3,7 +3,7 @@
  * {@link LinewatchError}), keeps `cause`, and carries a machine-readable `reason` that the
  * dead-letter router counts by and tests assert on — never the message text.
  */
-import { LinewatchError } from "../engine/core/errors.js";
+import { LinewatchError } from "../engine/core/mod.js";
 
 /**
  * Why a message (or one reading of a frame) was rejected. Stable strings: they are dead-letter
@@ -42,8 +42,20 @@ export type DecodeReason =
   | "bad_subject";
 
 export const DECODE_REASONS: readonly DecodeReason[] = Object.freeze([
-  "too_large", "truncated", "trailing_bytes", "malformed", "unsupported_version", "too_deep", "length_exceeded",
-  "not_a_record", "missing_field", "wrong_type", "invalid_field", "not_finite", "bad_timestamp", "subject_mismatch",
+  "too_large",
+  "truncated",
+  "trailing_bytes",
+  "malformed",
+  "unsupported_version",
+  "too_deep",
+  "length_exceeded",
+  "not_a_record",
+  "missing_field",
+  "wrong_type",
+  "invalid_field",
+  "not_finite",
+  "bad_timestamp",
+  "subject_mismatch",
   "bad_subject",
 ] as const);
 
@@ -85,7 +97,10 @@ export class DecodeError extends LinewatchError {
 export class SubjectError extends LinewatchError {
   readonly reason = "bad_subject" as const;
 
-  constructor(readonly subject: string, message: string) {
+  constructor(
+    readonly subject: string,
+    message: string,
+  ) {
     super(`subject ${JSON.stringify(subject.length > 300 ? `${subject.slice(0, 300)}…` : subject)}: ${message}`);
   }
 }
@@ -95,7 +110,11 @@ export type EncodeReason = "invalid_field" | "wrong_type" | "missing_field" | "n
 
 /** A producer handed an encoder something it cannot put on the wire. */
 export class EncodeError extends LinewatchError {
-  constructor(readonly reason: EncodeReason, readonly field: string, message: string) {
+  constructor(
+    readonly reason: EncodeReason,
+    readonly field: string,
+    message: string,
+  ) {
     super(`${reason}: ${field}: ${message}`);
   }
 }
@@ -117,18 +136,54 @@ export type ClickHouseFailureKind = "transient" | "row" | "permanent";
  * only the number in its text, so the name comes from here when it is known.
  */
 export const CLICKHOUSE_CODES: Readonly<Record<number, string>> = Object.freeze({
-  6: "CANNOT_PARSE_TEXT", 16: "NO_SUCH_COLUMN_IN_TABLE", 23: "CANNOT_READ_FROM_ISTREAM", 24: "CANNOT_WRITE_TO_OSTREAM",
-  25: "CANNOT_PARSE_ESCAPE_SEQUENCE", 26: "CANNOT_PARSE_QUOTED_STRING", 27: "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
-  32: "ATTEMPT_TO_READ_AFTER_EOF", 33: "CANNOT_READ_ALL_DATA", 38: "CANNOT_PARSE_DATE", 41: "CANNOT_PARSE_DATETIME",
-  53: "TYPE_MISMATCH", 60: "UNKNOWN_TABLE", 62: "SYNTAX_ERROR", 69: "ARGUMENT_OUT_OF_BOUND", 70: "CANNOT_CONVERT_TYPE",
-  72: "CANNOT_PARSE_NUMBER", 81: "UNKNOWN_DATABASE", 117: "INCORRECT_DATA", 131: "TOO_LARGE_STRING_SIZE",
-  159: "TIMEOUT_EXCEEDED", 160: "TOO_SLOW", 164: "READONLY", 192: "UNKNOWN_USER", 193: "WRONG_PASSWORD",
-  202: "TOO_MANY_SIMULTANEOUS_QUERIES", 203: "NO_FREE_CONNECTION", 209: "SOCKET_TIMEOUT", 210: "NETWORK_ERROR",
-  225: "NO_ZOOKEEPER", 236: "ABORTED", 241: "MEMORY_LIMIT_EXCEEDED", 242: "TABLE_IS_READ_ONLY", 243: "NOT_ENOUGH_SPACE",
-  252: "TOO_MANY_PARTS", 285: "TOO_FEW_LIVE_REPLICAS", 286: "UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE",
-  319: "UNKNOWN_STATUS_OF_INSERT", 321: "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE", 349: "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
-  394: "QUERY_WAS_CANCELLED", 425: "SYSTEM_ERROR", 439: "CANNOT_SCHEDULE_TASK", 473: "DEADLOCK_AVOIDED",
-  497: "ACCESS_DENIED", 516: "AUTHENTICATION_FAILED", 999: "KEEPER_EXCEPTION", 1000: "POCO_EXCEPTION",
+  6: "CANNOT_PARSE_TEXT",
+  16: "NO_SUCH_COLUMN_IN_TABLE",
+  23: "CANNOT_READ_FROM_ISTREAM",
+  24: "CANNOT_WRITE_TO_OSTREAM",
+  25: "CANNOT_PARSE_ESCAPE_SEQUENCE",
+  26: "CANNOT_PARSE_QUOTED_STRING",
+  27: "CANNOT_PARSE_INPUT_ASSERTION_FAILED",
+  32: "ATTEMPT_TO_READ_AFTER_EOF",
+  33: "CANNOT_READ_ALL_DATA",
+  38: "CANNOT_PARSE_DATE",
+  41: "CANNOT_PARSE_DATETIME",
+  53: "TYPE_MISMATCH",
+  60: "UNKNOWN_TABLE",
+  62: "SYNTAX_ERROR",
+  69: "ARGUMENT_OUT_OF_BOUND",
+  70: "CANNOT_CONVERT_TYPE",
+  72: "CANNOT_PARSE_NUMBER",
+  81: "UNKNOWN_DATABASE",
+  117: "INCORRECT_DATA",
+  131: "TOO_LARGE_STRING_SIZE",
+  159: "TIMEOUT_EXCEEDED",
+  160: "TOO_SLOW",
+  164: "READONLY",
+  192: "UNKNOWN_USER",
+  193: "WRONG_PASSWORD",
+  202: "TOO_MANY_SIMULTANEOUS_QUERIES",
+  203: "NO_FREE_CONNECTION",
+  209: "SOCKET_TIMEOUT",
+  210: "NETWORK_ERROR",
+  225: "NO_ZOOKEEPER",
+  236: "ABORTED",
+  241: "MEMORY_LIMIT_EXCEEDED",
+  242: "TABLE_IS_READ_ONLY",
+  243: "NOT_ENOUGH_SPACE",
+  252: "TOO_MANY_PARTS",
+  285: "TOO_FEW_LIVE_REPLICAS",
+  286: "UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE",
+  319: "UNKNOWN_STATUS_OF_INSERT",
+  321: "VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE",
+  349: "CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN",
+  394: "QUERY_WAS_CANCELLED",
+  425: "SYSTEM_ERROR",
+  439: "CANNOT_SCHEDULE_TASK",
+  473: "DEADLOCK_AVOIDED",
+  497: "ACCESS_DENIED",
+  516: "AUTHENTICATION_FAILED",
+  999: "KEEPER_EXCEPTION",
+  1000: "POCO_EXCEPTION",
 });
 
 /** Codes of conditions that pass on their own: overload, timeouts, network, replication, merges. */
@@ -155,7 +210,11 @@ export class ClickHouseError extends LinewatchError {
   readonly atRow: number | undefined;
 
   /** `kind` overrides what the code says (e.g. a row error the sink gave up splitting is permanent). */
-  constructor(code: number, serverMessage: string, options: { type?: string; atRow?: number; kind?: ClickHouseFailureKind; cause?: unknown } = {}) {
+  constructor(
+    code: number,
+    serverMessage: string,
+    options: { type?: string; atRow?: number; kind?: ClickHouseFailureKind; cause?: unknown } = {},
+  ) {
     const type = options.type ?? CLICKHOUSE_CODES[code] ?? "UNKNOWN";
     super(`ClickHouse ${type} (code ${code}): ${serverMessage}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
@@ -212,7 +271,12 @@ export type SinkUnavailableReason = "spill_full" | "spill_failed" | "closed" | "
  * disk error, or the last ClickHouse or network error.
  */
 export class SinkUnavailableError extends LinewatchError {
-  constructor(readonly reason: SinkUnavailableReason, readonly rows: number, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: SinkUnavailableReason,
+    readonly rows: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${reason}: ${rows} rows not taken: ${message}`, options);
   }
 }
@@ -224,28 +288,44 @@ export class SinkUnavailableError extends LinewatchError {
 export class SpillFullError extends LinewatchError {
   readonly limit = "spillBytesMax" as const;
 
-  constructor(readonly spillBytes: number, readonly spillBytesMax: number, readonly batchBytes: number) {
+  constructor(
+    readonly spillBytes: number,
+    readonly spillBytesMax: number,
+    readonly batchBytes: number,
+  ) {
     super(`spillBytesMax (${spillBytesMax}) reached: ${spillBytes} bytes spilled, a batch of ${batchBytes} bytes does not fit`);
   }
 }
 
 /** A spill file that cannot be read back (a damaged or foreign file in the spill directory). */
 export class SpillFileError extends LinewatchError {
-  constructor(readonly path: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly path: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${path}: ${message}`, options);
   }
 }
 
 /** A WebSocket topic (or grant pattern) that is not valid: unknown root, bad level, too long. */
 export class TopicError extends LinewatchError {
-  constructor(readonly topic: string, message: string) {
+  constructor(
+    readonly topic: string,
+    message: string,
+  ) {
     super(`topic ${JSON.stringify(topic.length > 300 ? `${topic.slice(0, 300)}…` : topic)}: ${message}`);
   }
 }
 
 /** The live (WebSocket + HTTP) server could not listen: the port is taken or the host is not local. */
 export class ServerListenError extends LinewatchError {
-  constructor(readonly host: string, readonly port: number, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly host: string,
+    readonly port: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`cannot listen on ${host}:${port}: ${message}`, options);
   }
 }
@@ -259,7 +339,12 @@ export class ApiRequestError extends LinewatchError {
   /** The message without the status and code, as the reply's `message`. */
   readonly detail: string;
 
-  constructor(readonly status: number, readonly code: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${status} ${code}: ${message}`, options);
     this.detail = message;
   }

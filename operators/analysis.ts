@@ -3,8 +3,8 @@
  * does with rows as they complete (events, counters). Replay and the run job merge the members
  * of every analysis of a record into one line.
  */
-import type { OutputChunk, StreamEngine, StreamKernel } from "../engine/core/stream-engine.js";
-import type { TableRow } from "../connectors/files/table-reader.js";
+import type { OutputChunk, StreamEngine, StreamKernel } from "../engine/core/mod.js";
+import type { TableRow } from "../connectors/files/mod.js";
 
 /** One record's context for `observe`: reused from row to row, so read it during the call only. */
 export interface RowContext {
@@ -67,8 +67,14 @@ export interface RecordAnalysis {
  * merged JSON members (",a,b", the form the scores lines take) when `wantMembers`, else "".
  */
 export function observeRecord(
-  analyses: readonly RecordAnalysis[], chunk: OutputChunk, i: number, key: string, ctx: RowContext, rows: Float64Array[],
-  wantMembers: boolean, payload?: Uint8Array,
+  analyses: readonly RecordAnalysis[],
+  chunk: OutputChunk,
+  i: number,
+  key: string,
+  ctx: RowContext,
+  rows: Float64Array[],
+  wantMembers: boolean,
+  payload?: Uint8Array,
 ): string {
   ctx.keyId = chunk.keyIds[i];
   ctx.key = key;

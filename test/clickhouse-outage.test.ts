@@ -13,6 +13,7 @@ import { ClickHouseSink } from "../connectors/clickhouse/sink.js";
 import { diffSensorRows, readSensorRows, sensorRows } from "./kit/clickhouse-rows.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
+import { printFigures } from "./kit/figures.js";
 
 const OUTAGE_MS = 30_000;
 const ROWS_PER_WRITE = 250;
@@ -38,8 +39,14 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - ClickHo
 SETTINGS max_bytes_to_merge_at_max_space_in_pool = 1, parts_to_delay_insert = 100000, parts_to_throw_insert = 100000`);
     const availability: boolean[] = [];
     const sink = new ClickHouseSink({
-      url: server.url, spillDir, database: "outage", batchRowsMax: 2500, flushIntervalMs: 200,
-      backoffBaseMs: 100, backoffMaxMs: 2000, requestTimeoutMs: 5000,
+      url: server.url,
+      spillDir,
+      database: "outage",
+      batchRowsMax: 2500,
+      flushIntervalMs: 200,
+      backoffBaseMs: 100,
+      backoffMaxMs: 2000,
+      requestTimeoutMs: 5000,
       onAvailabilityChange: (up) => availability.push(up),
     });
 
@@ -56,9 +63,11 @@ SETTINGS max_bytes_to_merge_at_max_space_in_pool = 1, parts_to_delay_insert = 10
         next += ROWS_PER_WRITE;
         written.push(...rows);
         const started = Date.now();
-        writes.push(sink.write("ml_sensor_data", rows).then(() => {
-          slowestWriteMs = Math.max(slowestWriteMs, Date.now() - started);
-        }));
+        writes.push(
+          sink.write("ml_sensor_data", rows).then(() => {
+            slowestWriteMs = Math.max(slowestWriteMs, Date.now() - started);
+          }),
+        );
         maxSpillFiles = Math.max(maxSpillFiles, sink.metrics().spillFiles);
         await new Promise((r) => setTimeout(r, WRITE_EVERY_MS));
       }
@@ -82,15 +91,23 @@ SETTINGS max_bytes_to_merge_at_max_space_in_pool = 1, parts_to_delay_insert = 10
     const drainedAfterMs = Date.now() - restartedAt;
     const m = sink.metrics();
     await sink.close();
-    console.log(
+    printFigures(
       `outage: ${written.length} rows, ClickHouse away ${(outageMs / 1000).toFixed(1)} s, ${spilledDuringOutage} rows spilled ` +
         `(${maxSpillFiles} files at most), ${pendingDuringOutage} rows in memory during the outage, slowest write ${slowestWriteMs} ms, ` +
         `${m.rowsDrained} rows drained, spill empty ${(drainedAfterMs / 1000).toFixed(1)} s after the restart (writing went on for 4 s of it), ${m.retries} retries`,
     );
 
     expect(availability).toEqual([false, true]);
-    expect(spilledDuringOutage).toBeGreaterThan(OUTAGE_MS / WRITE_EVERY_MS * ROWS_PER_WRITE * 0.8);
-    expect(m).toMatchObject({ rowsWritten: written.length, rowsRefused: 0, rowsFailed: 0, rowsDeadLettered: 0, spillFiles: 0, spillBytes: 0, rowsPending: 0 });
+    expect(spilledDuringOutage).toBeGreaterThan((OUTAGE_MS / WRITE_EVERY_MS) * ROWS_PER_WRITE * 0.8);
+    expect(m).toMatchObject({
+      rowsWritten: written.length,
+      rowsRefused: 0,
+      rowsFailed: 0,
+      rowsDeadLettered: 0,
+      spillFiles: 0,
+      spillBytes: 0,
+      rowsPending: 0,
+    });
     expect(m.rowsDrained).toBe(m.rowsSpilled);
 
     // No loss, no duplicates after FINAL, content as written.
@@ -101,7 +118,10 @@ SETTINGS max_bytes_to_merge_at_max_space_in_pool = 1, parts_to_delay_insert = 10
     // whose insert succeeded on the server while its answer was lost to the shutdown may come
     // again from the spill: such a repeat holds only rows already present.
     const parts = (await server.query("SELECT _part, min(seq), max(seq), count() FROM outage.ml_sensor_data GROUP BY _part FORMAT TSV"))
-      .trim().split("\n").map((l) => l.split("\t")).map(([part, lo, hi, n]) => ({ block: Number(part.split("_")[1]), lo: Number(lo), hi: Number(hi), n: Number(n) }))
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t"))
+      .map(([part, lo, hi, n]) => ({ block: Number(part.split("_")[1]), lo: Number(lo), hi: Number(hi), n: Number(n) }))
       .sort((a, b) => a.block - b.block);
     let highest = -1;
     let repeats = 0;

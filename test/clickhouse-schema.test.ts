@@ -7,7 +7,13 @@ import { createClient, ClickHouseLogLevel } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backoffMs, classifyFailure } from "../connectors/clickhouse/failure.js";
 import {
-  CLICKHOUSE_TABLES, createSchema, encodeRow, schemaStatements, TABLE_SCHEMAS, type ScoreRow, type SensorDataRow,
+  CLICKHOUSE_TABLES,
+  createSchema,
+  encodeRow,
+  schemaStatements,
+  TABLE_SCHEMAS,
+  type ScoreRow,
+  type SensorDataRow,
 } from "../connectors/clickhouse/schema.js";
 import { ClickHouseError, EncodeError } from "../connectors/errors.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
@@ -75,7 +81,16 @@ describe("schema - rows encode as the tables expect", () => {
   });
 
   it("undefined statistics are NULL, never NaN", () => {
-    const score: ScoreRow = { machine_id: "M1", sensor_type: "t", timestamp: 1, value: 1, mean: Number.NaN, std: undefined, z: Infinity, cl: 2 };
+    const score: ScoreRow = {
+      machine_id: "M1",
+      sensor_type: "t",
+      timestamp: 1,
+      value: 1,
+      mean: Number.NaN,
+      std: undefined,
+      z: Infinity,
+      cl: 2,
+    };
     const row = JSON.parse(encodeRow("ml_scores", score));
     expect(row.mean).toBeNull();
     expect(row.std).toBeNull();
@@ -96,12 +111,26 @@ describe("schema - rows encode as the tables expect", () => {
     expect(reason(() => encodeRow("ml_sensor_data", { ...reading, sensor_value: Number.NaN }))).toBe("not_finite");
     expect(reason(() => encodeRow("ml_sensor_data", { ...reading, timestamp: -1 }))).toBe("bad_timestamp");
     expect(reason(() => encodeRow("ml_sensor_data", { ...reading, machine_id: undefined as unknown as string }))).toBe("missing_field");
-    expect(reason(() => encodeRow("ml_equipment_health", { machine_id: "M1", computed_at: 1, health_score: 101, risk_level: "low" }))).toBe("invalid_field");
-    expect(reason(() => encodeRow("ml_equipment_health", { machine_id: "M1", computed_at: 1, health_score: 50, risk_level: "none" as "low" }))).toBe("invalid_field");
+    expect(reason(() => encodeRow("ml_equipment_health", { machine_id: "M1", computed_at: 1, health_score: 101, risk_level: "low" }))).toBe(
+      "invalid_field",
+    );
+    expect(
+      reason(() => encodeRow("ml_equipment_health", { machine_id: "M1", computed_at: 1, health_score: 50, risk_level: "none" as "low" })),
+    ).toBe("invalid_field");
   });
 
   it("closed alerts and released quarantine entries carry the higher version", () => {
-    const alert = { key: "M1/t", machine_id: "M1", sensor_type: "t", rule: "WE1", severity: "high", opened_at: 1000, firings: 1, limits_version: 1, points: [] } as const;
+    const alert = {
+      key: "M1/t",
+      machine_id: "M1",
+      sensor_type: "t",
+      rule: "WE1",
+      severity: "high",
+      opened_at: 1000,
+      firings: 1,
+      limits_version: 1,
+      points: [],
+    } as const;
     const open = JSON.parse(encodeRow("ml_alerts", { ...alert, state: "open" }));
     const closed = JSON.parse(encodeRow("ml_alerts", { ...alert, state: "closed", closed_at: 2000, firings: 5 }));
     expect(closed.version).toBeGreaterThan(open.version);
@@ -121,8 +150,14 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
     for (const db of ["default", "linewatch"]) {
       await createSchema((sql) => server.query(sql), db);
       await createSchema((sql) => server.query(sql), db);
-      const tables = (await server.query(`SELECT name, engine, sorting_key, partition_key FROM system.tables WHERE database = '${db}' ORDER BY name FORMAT JSONEachRow`))
-        .trim().split("\n").map((l) => JSON.parse(l));
+      const tables = (
+        await server.query(
+          `SELECT name, engine, sorting_key, partition_key FROM system.tables WHERE database = '${db}' ORDER BY name FORMAT JSONEachRow`,
+        )
+      )
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l));
       expect(tables.map((t) => t.name)).toEqual([...CLICKHOUSE_TABLES].sort());
       for (const t of tables) {
         expect(t.engine).toBe("ReplacingMergeTree");
@@ -142,21 +177,96 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
   it("every table reads back the row written to it", async () => {
     await createSchema((sql) => server.query(sql), "readback");
     const rows: { [T in (typeof CLICKHOUSE_TABLES)[number]]: unknown } = {
-      ml_sensor_data: { machine_id: "M1", sensor_type: "t", timestamp: 1_700_000_000_123, sensor_value: 1.25, sensor_unit: "C", operating_mode: "run", work_order_id: "WO-1", seq: 7 },
-      ml_scores: { machine_id: "M1", sensor_type: "t", timestamp: 1_700_000_000_123, value: 1.25, count: 10, mean: 1, zone: -4, we_mask: 5, nelson_mask: 129, cusum_alarm: true, limits_version: 2, iforest_score: 0.61, model_hash: "abc" },
-      ml_alerts: { key: "M1/t", machine_id: "M1", sensor_type: "t", rule: "WE1", also: "N1", severity: "high", state: "closed", opened_at: 1_700_000_000_000, closed_at: 1_700_000_005_000, firings: 3, limits_version: 1, cl: 1, sigma: 0.1, points: [{ position: 1, time: 2, value: 3 }] },
-      ml_serial_detections: { serial_number: "S1", gtin: "09506000134352", batch_number: "B1", machine_id: "M1", detected_at: 1_700_000_000_000, anomaly_types: ["sequential"], reasons: ["seq_step"], anomaly_score: 0.9, risk_level: "high", quarantined: true },
-      ml_quarantine: { serial_number: "S1", gtin: "09506000134352", batch_number: "B1", machine_id: "M1", production_at: 1_700_000_000_000, quarantined_at: 1_700_000_000_500, anomaly_types: ["duplicate"], reasons: ["duplicate"], anomaly_score: 1, risk_level: "critical" },
-      ml_maintenance_predictions: { machine_id: "M1", predicted_at: 1_700_000_000_000, failure_probability: 0.2, time_to_failure_hours: null, risk_level: "medium", model_version: "v3", features: { vibration_rms: 1.5 } },
+      ml_sensor_data: {
+        machine_id: "M1",
+        sensor_type: "t",
+        timestamp: 1_700_000_000_123,
+        sensor_value: 1.25,
+        sensor_unit: "C",
+        operating_mode: "run",
+        work_order_id: "WO-1",
+        seq: 7,
+      },
+      ml_scores: {
+        machine_id: "M1",
+        sensor_type: "t",
+        timestamp: 1_700_000_000_123,
+        value: 1.25,
+        count: 10,
+        mean: 1,
+        zone: -4,
+        we_mask: 5,
+        nelson_mask: 129,
+        cusum_alarm: true,
+        limits_version: 2,
+        iforest_score: 0.61,
+        model_hash: "abc",
+      },
+      ml_alerts: {
+        key: "M1/t",
+        machine_id: "M1",
+        sensor_type: "t",
+        rule: "WE1",
+        also: "N1",
+        severity: "high",
+        state: "closed",
+        opened_at: 1_700_000_000_000,
+        closed_at: 1_700_000_005_000,
+        firings: 3,
+        limits_version: 1,
+        cl: 1,
+        sigma: 0.1,
+        points: [{ position: 1, time: 2, value: 3 }],
+      },
+      ml_serial_detections: {
+        serial_number: "S1",
+        gtin: "09506000134352",
+        batch_number: "B1",
+        machine_id: "M1",
+        detected_at: 1_700_000_000_000,
+        anomaly_types: ["sequential"],
+        reasons: ["seq_step"],
+        anomaly_score: 0.9,
+        risk_level: "high",
+        quarantined: true,
+      },
+      ml_quarantine: {
+        serial_number: "S1",
+        gtin: "09506000134352",
+        batch_number: "B1",
+        machine_id: "M1",
+        production_at: 1_700_000_000_000,
+        quarantined_at: 1_700_000_000_500,
+        anomaly_types: ["duplicate"],
+        reasons: ["duplicate"],
+        anomaly_score: 1,
+        risk_level: "critical",
+      },
+      ml_maintenance_predictions: {
+        machine_id: "M1",
+        predicted_at: 1_700_000_000_000,
+        failure_probability: 0.2,
+        time_to_failure_hours: null,
+        risk_level: "medium",
+        model_version: "v3",
+        features: { vibration_rms: 1.5 },
+      },
       ml_equipment_health: { machine_id: "M1", computed_at: 1_700_000_000_000, health_score: 87.5, risk_level: "low" },
     };
     for (const t of CLICKHOUSE_TABLES) {
       const line = encodeRow(t, rows[t] as never);
       await server.query(`INSERT INTO readback.${t} FORMAT JSONEachRow\n${line}\n`);
-      const back = JSON.parse(await server.query(`SELECT * FROM readback.${t} FINAL FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 }));
+      const back = JSON.parse(
+        await server.query(`SELECT * FROM readback.${t} FINAL FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 }),
+      );
       const sent = JSON.parse(line);
       for (const [k, v] of Object.entries(sent)) {
-        if (typeof v === "number" && ["timestamp", "opened_at", "closed_at", "detected_at", "production_at", "quarantined_at", "predicted_at", "computed_at"].includes(k)) {
+        if (
+          typeof v === "number" &&
+          ["timestamp", "opened_at", "closed_at", "detected_at", "production_at", "quarantined_at", "predicted_at", "computed_at"].includes(
+            k,
+          )
+        ) {
           expect(Date.parse(`${back[k]}Z`) / 1000, `${t}.${k}`).toBe(v);
         } else {
           expect(back[k], `${t}.${k}`).toEqual(v);
@@ -169,9 +279,12 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
     const client = createClient({ url: server.url, log: { level: ClickHouseLogLevel.OFF } });
     try {
       const expectCode = async (f: () => Promise<unknown>, code: number) => {
-        const failure = await f().then(() => null, (e: unknown) => classifyFailure(e));
+        const failure = await f().then(
+          () => null,
+          (e: unknown) => classifyFailure(e),
+        );
         expect(failure?.error).toBeInstanceOf(ClickHouseError);
-        expect((failure?.error as ClickHouseError).code).toBe(code);
+        expect((failure?.error as ClickHouseError | undefined)?.code).toBe(code);
         return failure?.error as ClickHouseError;
       };
       expect((await expectCode(() => client.query({ query: "SELEC 1" }), 62)).kind).toBe("permanent");
@@ -179,7 +292,12 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
       expect((await expectCode(() => client.command({ query: "SELECT * FROM default.no_such_table" }), 60)).kind).toBe("permanent");
       await createSchema((sql) => server.query(sql), "default");
       const bad = await expectCode(
-        () => client.insert({ table: "ml_equipment_health", format: "JSONEachRow", values: [{ machine_id: "M1", computed_at: 1, computed_at_ms: 1000, health_score: "abc", risk_level: "low", version: 0 }] }),
+        () =>
+          client.insert({
+            table: "ml_equipment_health",
+            format: "JSONEachRow",
+            values: [{ machine_id: "M1", computed_at: 1, computed_at_ms: 1000, health_score: "abc", risk_level: "low", version: 0 }],
+          }),
         27,
       );
       expect(bad.kind).toBe("row");

@@ -16,6 +16,7 @@ import { ClickHouseError, EncodeError, SinkUnavailableError } from "../connector
 import { diffSensorRows, readSensorRows, sensorRows } from "./kit/clickhouse-rows.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { freePort, serverAvailable } from "../connectors/local/nats-server.js";
+import { printFigures } from "./kit/figures.js";
 
 describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real clickhouse-server", () => {
   let server: ClickHouseServer;
@@ -47,8 +48,17 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
     const seconds = (performance.now() - started) / 1000;
     const m = sink.metrics();
     await sink.close();
-    console.log(`ClickHouseSink: ${rows.length} rows in ${seconds.toFixed(2)} s = ${Math.round(rows.length / seconds)} rows/s (batches of 5000, insert p50 ${m.insertLatencyMs.p50.toFixed(1)} ms, p99 ${m.insertLatencyMs.p99.toFixed(1)} ms, first batch creates the tables)`);
-    expect(m).toMatchObject({ rowsWritten: 50_000, rowsInserted: 50_000, rowsSpilled: 0, rowsDeadLettered: 0, rowsPending: 0, batches: 10 });
+    printFigures(
+      `ClickHouseSink: ${rows.length} rows in ${seconds.toFixed(2)} s = ${Math.round(rows.length / seconds)} rows/s (batches of 5000, insert p50 ${m.insertLatencyMs.p50.toFixed(1)} ms, p99 ${m.insertLatencyMs.p99.toFixed(1)} ms, first batch creates the tables)`,
+    );
+    expect(m).toMatchObject({
+      rowsWritten: 50_000,
+      rowsInserted: 50_000,
+      rowsSpilled: 0,
+      rowsDeadLettered: 0,
+      rowsPending: 0,
+      batches: 10,
+    });
     expect(m.rowsInsertedByTable.ml_sensor_data).toBe(50_000);
     expect(diffSensorRows(rows, await readSensorRows(server, "equal"))).toEqual([]);
   });
@@ -62,26 +72,82 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
     await sink.close();
     expect(await count("SELECT count() FROM replay.ml_sensor_data")).toBeGreaterThan(6000); // the duplicates are there…
     expect(await count("SELECT count() FROM replay.ml_sensor_data FINAL")).toBe(6000); // …and FINAL reads through them
-    expect(await count("SELECT count() FROM (SELECT seq, argMax(sensor_value, version) FROM replay.ml_sensor_data GROUP BY machine_id, sensor_type, timestamp_ms, seq)")).toBe(6000);
+    expect(
+      await count(
+        "SELECT count() FROM (SELECT seq, argMax(sensor_value, version) FROM replay.ml_sensor_data GROUP BY machine_id, sensor_type, timestamp_ms, seq)",
+      ),
+    ).toBe(6000);
     expect(diffSensorRows(rows, await readSensorRows(server, "replay"))).toEqual([]);
   });
 
   it("sink - an alert written open then closed reads as closed; every table takes its rows", async () => {
     const sink = sinkFor({ database: "states" });
     const alert = (i: number, state: "open" | "closed"): AlertRow => ({
-      key: `M${i}/temperature`, machine_id: `M${i}`, sensor_type: "temperature", rule: "WE1", also: "N1", severity: "high", state,
-      opened_at: 1_700_000_000_000 + i, closed_at: state === "closed" ? 1_700_000_060_000 : null, firings: state === "closed" ? 4 : 1,
-      limits_version: 1, cl: 20, sigma: 0.5, points: [{ position: 10, time: 1_700_000_000_000 + i, value: 22 }],
+      key: `M${i}/temperature`,
+      machine_id: `M${i}`,
+      sensor_type: "temperature",
+      rule: "WE1",
+      also: "N1",
+      severity: "high",
+      state,
+      opened_at: 1_700_000_000_000 + i,
+      closed_at: state === "closed" ? 1_700_000_060_000 : null,
+      firings: state === "closed" ? 4 : 1,
+      limits_version: 1,
+      cl: 20,
+      sigma: 0.5,
+      points: [{ position: 10, time: 1_700_000_000_000 + i, value: 22 }],
     });
-    await sink.write("ml_alerts", [0, 1, 2].map((i) => alert(i, "open")));
+    await sink.write(
+      "ml_alerts",
+      [0, 1, 2].map((i) => alert(i, "open")),
+    );
     await sink.flush();
-    await sink.write("ml_alerts", [0, 1].map((i) => alert(i, "closed")));
-    await sink.write("ml_alerts", [0].map((i) => alert(i, "open"))); // a replay of an old event must not reopen it
-    await sink.write("ml_equipment_health", [{ machine_id: "M1", computed_at: 1_700_000_000_000, health_score: 72.5, risk_level: "medium" }]);
-    await sink.write("ml_quarantine", [{ serial_number: "S1", gtin: "09506000134352", batch_number: "B7", machine_id: "M1", production_at: 1_700_000_000_000, quarantined_at: 1_700_000_000_100, anomaly_types: ["duplicate"], reasons: ["duplicate"], anomaly_score: 1, risk_level: "critical" }]);
-    await sink.write("ml_quarantine", [{ serial_number: "S1", gtin: "09506000134352", batch_number: "B7", machine_id: "M1", production_at: 1_700_000_000_000, quarantined_at: 1_700_000_000_100, released_at: 1_700_000_900_000, release_note: "false alarm", anomaly_types: ["duplicate"], reasons: ["duplicate"], anomaly_score: 1, risk_level: "critical" }]);
+    await sink.write(
+      "ml_alerts",
+      [0, 1].map((i) => alert(i, "closed")),
+    );
+    await sink.write(
+      "ml_alerts",
+      [0].map((i) => alert(i, "open")),
+    ); // a replay of an old event must not reopen it
+    await sink.write("ml_equipment_health", [
+      { machine_id: "M1", computed_at: 1_700_000_000_000, health_score: 72.5, risk_level: "medium" },
+    ]);
+    await sink.write("ml_quarantine", [
+      {
+        serial_number: "S1",
+        gtin: "09506000134352",
+        batch_number: "B7",
+        machine_id: "M1",
+        production_at: 1_700_000_000_000,
+        quarantined_at: 1_700_000_000_100,
+        anomaly_types: ["duplicate"],
+        reasons: ["duplicate"],
+        anomaly_score: 1,
+        risk_level: "critical",
+      },
+    ]);
+    await sink.write("ml_quarantine", [
+      {
+        serial_number: "S1",
+        gtin: "09506000134352",
+        batch_number: "B7",
+        machine_id: "M1",
+        production_at: 1_700_000_000_000,
+        quarantined_at: 1_700_000_000_100,
+        released_at: 1_700_000_900_000,
+        release_note: "false alarm",
+        anomaly_types: ["duplicate"],
+        reasons: ["duplicate"],
+        anomaly_score: 1,
+        risk_level: "critical",
+      },
+    ]);
     await sink.close();
-    const states = (await server.query("SELECT machine_id, state, firings FROM states.ml_alerts FINAL ORDER BY machine_id FORMAT TSV")).trim().split("\n");
+    const states = (await server.query("SELECT machine_id, state, firings FROM states.ml_alerts FINAL ORDER BY machine_id FORMAT TSV"))
+      .trim()
+      .split("\n");
     expect(states).toEqual(["M0\tclosed\t4", "M1\tclosed\t4", "M2\topen\t1"]);
     expect(await count("SELECT count() FROM states.ml_quarantine FINAL WHERE released_at IS NULL")).toBe(0);
     expect(await count("SELECT count() FROM states.ml_equipment_health FINAL")).toBe(1);
@@ -117,7 +183,10 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
     await server.query(TABLE_SCHEMAS.ml_sensor_data.create("mismatch").replace("  operating_mode String,\n", ""));
     const letters: ClickHouseDeadLetter[] = [];
     const sink = sinkFor({ database: "mismatch", batchRowsMax: 1000, splitRequestsMax: 20, onDeadLetter: (l) => letters.push(l) });
-    const error = await sink.write("ml_sensor_data", sensorRows(0, 1000)).then(() => null, (e: unknown) => e);
+    const error = await sink.write("ml_sensor_data", sensorRows(0, 1000)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     const m = sink.metrics();
     await sink.close();
     expect(error).toBeInstanceOf(ClickHouseError);
@@ -132,10 +201,18 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
   it("sink - a dead-letter callback that throws is counted and the sink goes on", async () => {
     await server.query("CREATE DATABASE IF NOT EXISTS strict2");
     await server.query(TABLE_SCHEMAS.ml_sensor_data.create("strict2").replace("work_order_id String", "work_order_id UInt32"));
-    const sink = sinkFor({ database: "strict2", onDeadLetter: () => { throw new Error("dead-letter output down"); } });
+    const sink = sinkFor({
+      database: "strict2",
+      onDeadLetter: () => {
+        throw new Error("dead-letter output down");
+      },
+    });
     const rows = sensorRows(0, 100).map((r, i) => ({ ...r, work_order_id: i === 50 ? "x" : String(i) }));
     await sink.write("ml_sensor_data", rows);
-    await sink.write("ml_sensor_data", sensorRows(100, 10).map((r) => ({ ...r, work_order_id: "7" })));
+    await sink.write(
+      "ml_sensor_data",
+      sensorRows(100, 10).map((r) => ({ ...r, work_order_id: "7" })),
+    );
     const m = sink.metrics();
     await sink.close();
     expect(m).toMatchObject({ rowsInserted: 109, rowsDeadLettered: 1, deadLetterCallbackErrors: 1 });
@@ -167,7 +244,10 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
 
   it("sink - a permanent error (no such database, tables not created) rejects the write with ClickHouseError", async () => {
     const sink = sinkFor({ database: "never_created", createTables: false });
-    const error = await sink.write("ml_sensor_data", sensorRows(0, 5)).then(() => null, (e: unknown) => e);
+    const error = await sink.write("ml_sensor_data", sensorRows(0, 5)).then(
+      () => null,
+      (e: unknown) => e,
+    );
     expect(error).toBeInstanceOf(ClickHouseError);
     expect((error as ClickHouseError).code).toBe(81); // UNKNOWN_DATABASE
     expect(sink.metrics()).toMatchObject({ rowsFailed: 5, rowsSpilled: 0, rowsInserted: 0 });
@@ -185,7 +265,14 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
 
   it("spill - close with rows in memory and ClickHouse unreachable spills them and returns", async () => {
     const dir = spillDir();
-    const away = new ClickHouseSink({ url: `http://127.0.0.1:${await freePort()}`, spillDir: dir, database: "closing", flushIntervalMs: 60_000, backoffBaseMs: 10, backoffMaxMs: 50 });
+    const away = new ClickHouseSink({
+      url: `http://127.0.0.1:${await freePort()}`,
+      spillDir: dir,
+      database: "closing",
+      flushIntervalMs: 60_000,
+      backoffBaseMs: 10,
+      backoffMaxMs: 50,
+    });
     const write = away.write("ml_sensor_data", sensorRows(0, 300));
     await away.close();
     await write;
@@ -196,7 +283,16 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
   it("spill - ClickHouse unreachable: writes resolve once on disk, past spillBytesMax they are refused; a later sink drains the spill in order", async () => {
     const dir = spillDir();
     const deadUrl = `http://127.0.0.1:${await freePort()}`;
-    const away = new ClickHouseSink({ url: deadUrl, spillDir: dir, database: "spilled", batchRowsMax: 500, flushIntervalMs: 20, backoffBaseMs: 10, backoffMaxMs: 50, spillBytesMax: 400_000 });
+    const away = new ClickHouseSink({
+      url: deadUrl,
+      spillDir: dir,
+      database: "spilled",
+      batchRowsMax: 500,
+      flushIntervalMs: 20,
+      backoffBaseMs: 10,
+      backoffMaxMs: 50,
+      spillBytesMax: 400_000,
+    });
     const written: SensorDataRow[] = [];
     let refused = 0;
     for (let i = 0; i < 40; i++) {
@@ -233,7 +329,10 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
     expect(diffSensorRows(written, await readSensorRows(server, "spilled"))).toEqual([]);
     // Merges are stopped, so each insert is still its own part, numbered in insert order.
     const parts = (await server.query("SELECT _part, min(seq), max(seq) FROM spilled.ml_sensor_data GROUP BY _part FORMAT TSV"))
-      .trim().split("\n").map((l) => l.split("\t")).map(([part, lo, hi]) => ({ block: Number(part.split("_")[1]), lo: Number(lo), hi: Number(hi) }))
+      .trim()
+      .split("\n")
+      .map((l) => l.split("\t"))
+      .map(([part, lo, hi]) => ({ block: Number(part.split("_")[1]), lo: Number(lo), hi: Number(hi) }))
       .sort((a, b) => a.block - b.block);
     expect(parts.length).toBe(files.length);
     for (let i = 1; i < parts.length; i++) expect(parts[i].lo).toBeGreaterThan(parts[i - 1].hi);

@@ -63,7 +63,10 @@ describe("C-MAPSS fleet - readings per machine", () => {
     const fleet = new CmapssFleet(ALL, { units: parseUnitList("2-3"), cycleMs: HOUR, startTime: T0, order: "unit" });
     const got = drain(fleet);
     const [u2, u3] = [ALL[1], ALL[2]];
-    expect(got.map(({ sensor, time, value }) => ({ sensor, time, value }))).toEqual([...expectedOf(u2), ...expectedOf(u3, u2.cycles.length)]);
+    expect(got.map(({ sensor, time, value }) => ({ sensor, time, value }))).toEqual([
+      ...expectedOf(u2),
+      ...expectedOf(u3, u2.cycles.length),
+    ]);
     expect(new Set(got.slice(0, u2.cycles.length * 21).map((g) => g.machine))).toEqual(new Set(["ENG-002"]));
   });
 
@@ -94,13 +97,26 @@ describe("C-MAPSS fleet - run job", () => {
     const result = await runJob({
       source: fleet,
       analyses: [rollingAnalysis({ window: { kind: "count", records: 30 }, alpha: 0.1, timeScale: 1000 })],
-      keyByMode: false, workers: 2, groups: 4, batchRecordsMax: 512, speed: Infinity, outPath, fileBytesMax: 1 << 30,
-      zAlarm: 4, flushIntervalMs: 250, summaryIntervalMs: 0, console: new PassThrough(), stop: new Promise(() => {}),
+      keyByMode: false,
+      workers: 2,
+      groups: 4,
+      batchRecordsMax: 512,
+      speed: Infinity,
+      outPath,
+      fileBytesMax: 1 << 30,
+      zAlarm: 4,
+      flushIntervalMs: 250,
+      summaryIntervalMs: 0,
+      console: new PassThrough(),
+      stop: new Promise(() => {}),
     });
     const total = ALL.slice(0, 3).reduce((n, u) => n + u.cycles.length * 21, 0);
     expect(result.metrics.recordsOut).toBe(total);
     expect(result.metrics.keys).toBe(3 * 21);
-    const lines = readFileSync(outPath, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { machine_id: string; sensor_type: string; value: number; count: number | null });
+    const lines = readFileSync(outPath, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { machine_id: string; sensor_type: string; value: number; count: number | null });
     expect(lines.length).toBe(total);
     expect(Object.keys(lines[0]).slice(0, 4)).toEqual(["machine_id", "sensor_type", "timestamp", "value"]);
     for (const u of ALL.slice(0, 3)) {
@@ -125,10 +141,19 @@ describe.skipIf(!serverAvailable("nats-server"))("C-MAPSS fleet - on NATS", () =
   it("publishes single MessagePack records on lw.<site>.sensor.<machine>.<sensor> with the source fields", async () => {
     const nc = await connect({ servers: nats.url });
     const got: Array<{ subject: string; record: ReturnType<typeof decodeMsgpackRecord> }> = [];
-    const sub = nc.subscribe("lw.fleet.sensor.>", { callback: (_e, m) => got.push({ subject: m.subject, record: decodeMsgpackRecord(m.data) }) });
+    const sub = nc.subscribe("lw.fleet.sensor.>", {
+      callback: (_e, m) => got.push({ subject: m.subject, record: decodeMsgpackRecord(m.data) }),
+    });
     await nc.flush();
     const fleet = new CmapssFleet(ALL, { units: [4, 5], cycleMs: HOUR, startTime: T0, order: "fleet" });
-    const result = await publishCmapssFleet(fleet, { url: nats.url, site: "fleet", format: "msgpack", jetstream: false, rate: Infinity, inFlightMax: 256 });
+    const result = await publishCmapssFleet(fleet, {
+      url: nats.url,
+      site: "fleet",
+      format: "msgpack",
+      jetstream: false,
+      rate: Infinity,
+      inFlightMax: 256,
+    });
     const total = (ALL[3].cycles.length + ALL[4].cycles.length) * 21;
     expect(result.readings).toBe(total);
     const deadline = Date.now() + 10_000;
@@ -138,7 +163,12 @@ describe.skipIf(!serverAvailable("nats-server"))("C-MAPSS fleet - on NATS", () =
     expect(got.length).toBe(total);
     expect(got[0].subject).toBe("lw.fleet.sensor.ENG-004.s1");
     expect(got[0].record).toEqual({
-      machine_id: "ENG-004", sensor_type: "s1", timestamp: T0 + HOUR, sensor_value: ALL[3].sensors[0][0], sensor_unit: "°R", operating_mode: "running",
+      machine_id: "ENG-004",
+      sensor_type: "s1",
+      timestamp: T0 + HOUR,
+      sensor_value: ALL[3].sensors[0][0],
+      sensor_unit: "°R",
+      operating_mode: "running",
     });
     for (const u of [ALL[3], ALL[4]]) {
       const mine = got.filter((g) => g.record.machine_id === cmapssMachineId(u.unit));
@@ -155,13 +185,28 @@ describe.skipIf(!serverAvailable("nats-server"))("C-MAPSS fleet - on NATS", () =
     let ready: () => void = () => {};
     const isReady = new Promise<void>((r) => (ready = r));
     const job = runNatsJob({
-      ...DEFAULT_NATS_JOB, url: nats.url, site: "fleet2", workers: 2,
+      ...DEFAULT_NATS_JOB,
+      url: nats.url,
+      site: "fleet2",
+      workers: 2,
       analyses: [rollingAnalysis({ window: { kind: "count", records: 30 }, alpha: 0.1, timeScale: 1000 })],
-      publishScores: false, summaryIntervalMs: 0, console: new PassThrough(), stop: stopped, progress, onReady: ready,
+      publishScores: false,
+      summaryIntervalMs: 0,
+      console: new PassThrough(),
+      stop: stopped,
+      progress,
+      onReady: ready,
     });
     await isReady;
     const fleet = new CmapssFleet(ALL, { units: [1, 2], cycleMs: HOUR, startTime: T0, order: "fleet" });
-    await publishCmapssFleet(fleet, { url: nats.url, site: "fleet2", format: "msgpack", jetstream: false, rate: Infinity, inFlightMax: 256 });
+    await publishCmapssFleet(fleet, {
+      url: nats.url,
+      site: "fleet2",
+      format: "msgpack",
+      jetstream: false,
+      rate: Infinity,
+      inFlightMax: 256,
+    });
     const total = fleet.readingsTotal;
     const deadline = Date.now() + 20_000;
     while (progress.recordsOut < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

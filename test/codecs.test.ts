@@ -201,8 +201,16 @@ describe("codecs - bad single records are rejected with their reason", () => {
       expect(reasonOf(() => decodeJ(json(JSON.stringify({ ...good, [field]: null }))))).toBe("missing_field");
     }
     const wrong: Array<[string, unknown]> = [
-      ["sensor_value", "1.5"], ["sensor_value", true], ["sensor_value", [1]], ["machine_id", 7], ["sensor_type", {}],
-      ["timestamp", false], ["timestamp", [1]], ["sensor_unit", 3], ["operating_mode", true], ["work_order_id", 12],
+      ["sensor_value", "1.5"],
+      ["sensor_value", true],
+      ["sensor_value", [1]],
+      ["machine_id", 7],
+      ["sensor_type", {}],
+      ["timestamp", false],
+      ["timestamp", [1]],
+      ["sensor_unit", 3],
+      ["operating_mode", true],
+      ["work_order_id", 12],
     ];
     for (const [field, value] of wrong) {
       const e = expectDecodeError(() => decodeM(msgpack({ ...good, [field]: value })));
@@ -221,7 +229,9 @@ describe("codecs - bad single records are rejected with their reason", () => {
       expect(reasonOf(() => decodeM(msgpack({ ...good, timestamp: v })))).toBe("not_finite");
     }
     expect(reasonOf(() => decodeJ(json('{"machine_id":"M-001","sensor_type":"t","timestamp":1,"sensor_value":1e999}')))).toBe("not_finite");
-    expect(reasonOf(() => decodeJ(json('{"machine_id":"M-001","sensor_type":"t","timestamp":-1e999,"sensor_value":1}')))).toBe("not_finite");
+    expect(reasonOf(() => decodeJ(json('{"machine_id":"M-001","sensor_type":"t","timestamp":-1e999,"sensor_value":1}')))).toBe(
+      "not_finite",
+    );
   });
 
   it("bad_timestamp: neither epoch ms nor ISO-8601, or outside the Date range", () => {
@@ -291,8 +301,19 @@ describe("codecs - subjects", () => {
 
   it("parse refuses other roots, unknown kinds, wrong token counts, wildcards, too long subjects", () => {
     const bad = [
-      "", "lw", "lw.plant1", "nats.plant1.sensor.M.t", "lw.plant1.score.M.t", "lw.plant1.sensor", "lw.plant1.sensor.M.t.x",
-      "lw.plant1.process", "lw.plant1.process.L1.x", "lw.plant1.deadletter.x", "lw.plant1.sensor.*.t", "lw.>", "lw..sensor.M.t",
+      "",
+      "lw",
+      "lw.plant1",
+      "nats.plant1.sensor.M.t",
+      "lw.plant1.score.M.t",
+      "lw.plant1.sensor",
+      "lw.plant1.sensor.M.t.x",
+      "lw.plant1.process",
+      "lw.plant1.process.L1.x",
+      "lw.plant1.deadletter.x",
+      "lw.plant1.sensor.*.t",
+      "lw.>",
+      "lw..sensor.M.t",
       `lw.plant1.sensor.${"m".repeat(60)}.${"s".repeat(60)}.${"x".repeat(60)}.${"y".repeat(60)}`,
     ];
     for (const s of bad) {
@@ -326,7 +347,9 @@ function expectColumns(d: DecodedFrame, keys: string[], keyIndex: number[], time
 
 describe("codecs - frames round-trip", () => {
   const rng = new SeededRandom(20260101);
-  const keys = Array.from({ length: 40 }, (_, i) => sensorKey(`M-${String(1 + (i >> 2)).padStart(3, "0")}`, ["temperature", "vibration", "pressure", "humidity"][i & 3]));
+  const keys = Array.from({ length: 40 }, (_, i) =>
+    sensorKey(`M-${String(1 + (i >> 2)).padStart(3, "0")}`, ["temperature", "vibration", "pressure", "humidity"][i & 3]),
+  );
   const n = 1001;
   const keyIndex = Array.from({ length: n }, () => rng.int(0, keys.length - 1));
   const intTimes = Array.from({ length: n }, (_, i) => Date.UTC(2026, 0, 1) + i * 7 - 3_000_000_000_000 * (i % 2));
@@ -336,7 +359,13 @@ describe("codecs - frames round-trip", () => {
   it("many keys with int64 times (u16 indices), aligned — values are views of the message, no copy", () => {
     const frame = encodeFrame({ keys, keyIndex, times: intTimes, values });
     expect(frame[5]).toBe(0);
-    expect(frame.length).toBe(frameByteLength(n, keys.reduce((s, k) => s + 2 + k.length, 0), 2));
+    expect(frame.length).toBe(
+      frameByteLength(
+        n,
+        keys.reduce((s, k) => s + 2 + k.length, 0),
+        2,
+      ),
+    );
     const d = decodeFrame(placed(frame, 8));
     expectColumns(d, keys, keyIndex, intTimes, values);
     expect(d.zeroCopy).toBe(true);
@@ -346,7 +375,12 @@ describe("codecs - frames round-trip", () => {
 
   it("at every misalignment, every column layout gives the same readings (copied instead of viewed)", () => {
     const variants: Array<[string, Uint8Array, number[], number]> = [
-      ["float64 times, u32 indices", encodeFrame({ keys, keyIndex, times: floatTimes, values }, { keyIndex: "u32" }), floatTimes, FRAME_FLAG_TIME_F64 | FRAME_FLAG_INDEX_U32],
+      [
+        "float64 times, u32 indices",
+        encodeFrame({ keys, keyIndex, times: floatTimes, values }, { keyIndex: "u32" }),
+        floatTimes,
+        FRAME_FLAG_TIME_F64 | FRAME_FLAG_INDEX_U32,
+      ],
       ["int64 times, u16 indices", encodeFrame({ keys, keyIndex, times: intTimes, values }), intTimes, 0],
       ["float64 times, u16 indices", encodeFrame({ keys, keyIndex, times: floatTimes, values }), floatTimes, FRAME_FLAG_TIME_F64],
     ];
@@ -367,7 +401,11 @@ describe("codecs - frames round-trip", () => {
     expectColumns(decodeFrame(placed(one, 3)), [key], new Array(n).fill(0), intTimes, values);
     const oneF = encodeFrame({ keys: [key], times: floatTimes, values }, { times: "float64" });
     expectColumns(decodeFrame(oneF), [key], new Array(n).fill(0), floatTimes, values);
-    const objects = encodeFrame([{ key: "M-1.a", time: 1, value: 10 }, { key: "M-2.b", time: 2, value: 20 }, { key: "M-1.a", time: 3, value: 30 }]);
+    const objects = encodeFrame([
+      { key: "M-1.a", time: 1, value: 10 },
+      { key: "M-2.b", time: 2, value: 20 },
+      { key: "M-1.a", time: 3, value: 30 },
+    ]);
     expectColumns(decodeFrame(objects), ["M-1.a", "M-2.b"], [0, 1, 0], [1, 2, 3], [10, 20, 30]);
     const empty = encodeFrame({ keys: [], times: [], values: [] });
     expect(empty.length).toBe(FRAME_HEADER_BYTES);
@@ -379,8 +417,17 @@ describe("codecs - frames round-trip", () => {
     const c = sim.nextColumns(500);
     const simKeys = sim.keys().map((k) => sensorKey(k.machine_id, k.sensor_type));
     const d = decodeFrame(encodeFrame({ keys: simKeys, keyIndex: c.keyIndex, times: c.times, values: c.values, length: c.length }));
-    expectColumns(d, simKeys, Array.from(c.keyIndex.subarray(0, c.length)), Array.from(c.times.subarray(0, c.length)), Array.from(c.values.subarray(0, c.length)));
-    const m1 = encodeFrame([{ key: "M-001.temperature", time: 1, value: 1 }, { key: "M-001.pressure", time: 2, value: 2 }]);
+    expectColumns(
+      d,
+      simKeys,
+      Array.from(c.keyIndex.subarray(0, c.length)),
+      Array.from(c.times.subarray(0, c.length)),
+      Array.from(c.values.subarray(0, c.length)),
+    );
+    const m1 = encodeFrame([
+      { key: "M-001.temperature", time: 1, value: 1 },
+      { key: "M-001.pressure", time: 2, value: 2 },
+    ]);
     expect(decodeFrame(m1, { subject: { kind: "sensor", site: "p", machineId: "M-001" } }).length).toBe(2);
   });
 });
@@ -405,7 +452,11 @@ describe("codecs - bad frames are rejected with their reason", () => {
 
   it("truncated at every length; trailing bytes; too large before the header is read", () => {
     const f = sampleFrame();
-    for (let n = 0; n < f.length; n++) expect(reasonOf(() => decodeFrame(f.subarray(0, n))), `${n} bytes`).toBe("truncated");
+    for (let n = 0; n < f.length; n++)
+      expect(
+        reasonOf(() => decodeFrame(f.subarray(0, n))),
+        `${n} bytes`,
+      ).toBe("truncated");
     expect(reasonOf(() => decodeFrame(Uint8Array.from([...f, 0])))).toBe("trailing_bytes");
     expect(reasonOf(() => decodeFrame(new Uint8Array(DEFAULT_DECODE_LIMITS.frameBytesMax + 1)))).toBe("too_large");
   });
@@ -426,7 +477,9 @@ describe("codecs - bad frames are rejected with their reason", () => {
     expect(reasonOf(() => decodeFrame(u32(f, 8, 0xffff_ffff)))).toBe("length_exceeded");
     expect(reasonOf(() => decodeFrame(u32(f, 12, 0xffff_ffff)))).toBe("length_exceeded");
     expect(expectDecodeError(() => decodeFrame(f, { limits: validateDecodeLimits({ frameKeysMax: 1 }) })).limit).toBe("frameKeysMax");
-    expect(expectDecodeError(() => decodeFrame(f, { limits: validateDecodeLimits({ frameKeyBytesMax: 5 }) })).limit).toBe("frameKeyBytesMax");
+    expect(expectDecodeError(() => decodeFrame(f, { limits: validateDecodeLimits({ frameKeyBytesMax: 5 }) })).limit).toBe(
+      "frameKeyBytesMax",
+    );
   });
 
   it("a frame declaring 2^32-1 readings within raised limits is truncated, not allocated", () => {
@@ -477,14 +530,22 @@ describe("codecs - bad frames are rejected with their reason", () => {
     expect(d.zeroCopy).toBe(false);
     // int64 times past ±8.64e15 ms (but exact integers) are bad_timestamp readings.
     const i64 = decodeFrame(encodeFrame({ keys: ["M-1.t"], times: [9e15, 1, -9e15], values: [1, 2, 3] }));
-    expect(i64.rejected.map((r) => [r.index, r.reason])).toEqual([[0, "bad_timestamp"], [2, "bad_timestamp"]]);
+    expect(i64.rejected.map((r) => [r.index, r.reason])).toEqual([
+      [0, "bad_timestamp"],
+      [2, "bad_timestamp"],
+    ]);
     expect(Array.from(i64.values)).toEqual([2]);
     expect(() => encodeFrame({ keys: ["M-1.t"], times: [1.5], values: [1] }, { times: "int64" })).toThrow(EncodeError);
   });
 
   it("seeded fuzz: flipped, cut and spliced bytes give a valid result or a DecodeError, never anything else", () => {
     const rng = new SeededRandom(424242);
-    const samples = [sampleFrame(), encodeFrame({ keys: ["M-1.t"], times: [1.5, 2], values: [1, 2] }), encodeMsgpackRecord(READING), encodeJsonRecord(READING)];
+    const samples = [
+      sampleFrame(),
+      encodeFrame({ keys: ["M-1.t"], times: [1.5, 2], values: [1, 2] }),
+      encodeMsgpackRecord(READING),
+      encodeJsonRecord(READING),
+    ];
     let rejected = 0;
     for (let round = 0; round < 3000; round++) {
       const base = samples[round % samples.length];

@@ -42,7 +42,12 @@ function badInputs(): Array<{ subject: string; bytes: Uint8Array; decode: (b: Ui
   const m = (b: Uint8Array, subject: string) => decodeMsgpackRecord(b, { subject });
   const j = (b: Uint8Array, subject: string) => decodeJsonRecord(b, { subject });
   const f = (b: Uint8Array, subject: string) => decodeFrame(b, { subject: parseSubject(subject) as SensorSubject });
-  const goodFrame = encodeFrame({ keys: ["M-001.temperature", "M-001.vibration"], keyIndex: new Uint32Array(200).map((_, i) => i & 1), times: new Float64Array(200).map((_, i) => i), values: new Float64Array(200) });
+  const goodFrame = encodeFrame({
+    keys: ["M-001.temperature", "M-001.vibration"],
+    keyIndex: new Uint32Array(200).map((_, i) => i & 1),
+    times: new Float64Array(200).map((_, i) => i),
+    values: new Float64Array(200),
+  });
   return [
     { subject: GOOD_SUBJECT, bytes: good.subarray(0, good.length - 3), decode: m, reason: "truncated" },
     { subject: GOOD_SUBJECT, bytes: new Uint8Array(10_000).fill(0x41), decode: m, reason: "too_large" },
@@ -50,9 +55,19 @@ function badInputs(): Array<{ subject: string; bytes: Uint8Array; decode: (b: Ui
     { subject: GOOD_SUBJECT, bytes: msgpackEncode({ ...READING, sensor_value: "21.5" }), decode: m, reason: "wrong_type" },
     { subject: GOOD_SUBJECT, bytes: msgpackEncode({ ...READING, sensor_value: NaN }), decode: m, reason: "not_finite" },
     { subject: GOOD_SUBJECT, bytes: msgpackEncode({ ...READING, sensor_value: -Infinity }), decode: m, reason: "not_finite" },
-    { subject: GOOD_SUBJECT, bytes: msgpackEncode({ machine_id: "M-001", sensor_type: "temperature", timestamp: 1 }), decode: m, reason: "missing_field" },
+    {
+      subject: GOOD_SUBJECT,
+      bytes: msgpackEncode({ machine_id: "M-001", sensor_type: "temperature", timestamp: 1 }),
+      decode: m,
+      reason: "missing_field",
+    },
     { subject: "lw.plant1.sensor.M-002.temperature", bytes: good, decode: m, reason: "subject_mismatch" },
-    { subject: GOOD_SUBJECT, bytes: new TextEncoder().encode('{"machine_id":"M-001","sensor_type":"temperature","timestamp":"noon","sensor_value":1}'), decode: j, reason: "bad_timestamp" },
+    {
+      subject: GOOD_SUBJECT,
+      bytes: new TextEncoder().encode('{"machine_id":"M-001","sensor_type":"temperature","timestamp":"noon","sensor_value":1}'),
+      decode: j,
+      reason: "bad_timestamp",
+    },
     { subject: GOOD_SUBJECT, bytes: new TextEncoder().encode("{oops}"), decode: j, reason: "malformed" },
     { subject: "lw.plant1.sensor.M-001", bytes: goodFrame.subarray(0, goodFrame.length - 5), decode: f, reason: "truncated" },
     { subject: "lw.plant1.sensor.M-002", bytes: goodFrame, decode: f, reason: "subject_mismatch" },
@@ -80,10 +95,22 @@ describe("dead-letter - routing and counting", () => {
     expect(router.unpublished()).toEqual({});
     expect(router.stats()).toEqual({ rejected: inputs.length, published: inputs.length, shed: 0, failed: 0, inFlight: 0 });
     const mismatch = sent[7];
-    expect(mismatch.body).toMatchObject({ version: 1, reason: "subject_mismatch", subject: "lw.plant1.sensor.M-002.temperature", received_at: 1234, field: "machine_id", truncated: false });
+    expect(mismatch.body).toMatchObject({
+      version: 1,
+      reason: "subject_mismatch",
+      subject: "lw.plant1.sensor.M-002.temperature",
+      received_at: 1234,
+      field: "machine_id",
+      truncated: false,
+    });
     expect(String(mismatch.body.error)).toMatch(/^DecodeError: subject_mismatch/);
     expect(Buffer.from(String(mismatch.body.payload_base64), "base64")).toEqual(Buffer.from(inputs[7].bytes));
-    expect(mismatch.headers).toMatchObject({ "Lw-Reason": "subject_mismatch", "Lw-Subject": "lw.plant1.sensor.M-002.temperature", "Content-Type": "application/json", "Lw-Truncated": "false" });
+    expect(mismatch.headers).toMatchObject({
+      "Lw-Reason": "subject_mismatch",
+      "Lw-Subject": "lw.plant1.sensor.M-002.temperature",
+      "Content-Type": "application/json",
+      "Lw-Truncated": "false",
+    });
   });
 
   it("caps the payload at deadLetterBytesMax and says so", () => {
@@ -101,13 +128,23 @@ describe("dead-letter - routing and counting", () => {
   it("a frame's rejected readings: one dead letter per reason with their indices, each reading counted", () => {
     const { publish, sent } = recorder();
     const router = new DeadLetterRouter({ site: "plant1", publish, readingsListMax: 2 });
-    const frame = encodeFrame({ keys: ["M-1.t"], times: [1, 2, 3, 4, 1e17], values: [NaN, 1, Infinity, -Infinity, 5] }, { times: "float64" });
+    const frame = encodeFrame(
+      { keys: ["M-1.t"], times: [1, 2, 3, 4, 1e17], values: [NaN, 1, Infinity, -Infinity, 5] },
+      { times: "float64" },
+    );
     const decoded = decodeFrame(frame);
     expect(decoded.length).toBe(1);
     expect(router.rejectReadings("lw.plant1.sensor.M-1.t", frame, decoded.rejected)).toBe(2);
     expect(router.counts()).toEqual({ not_finite: 3, bad_timestamp: 1 });
     expect(sent.map((s) => [s.body.reason, s.body.readings_count, s.body.readings])).toEqual([
-      ["not_finite", 3, [{ index: 0, field: "value" }, { index: 2, field: "value" }]],
+      [
+        "not_finite",
+        3,
+        [
+          { index: 0, field: "value" },
+          { index: 2, field: "value" },
+        ],
+      ],
       ["bad_timestamp", 1, [{ index: 4, field: "time" }]],
     ]);
     expect(decoded.length + Object.values(router.counts()).reduce((a, b) => a + b, 0)).toBe(decoded.declared);
@@ -120,7 +157,9 @@ describe("dead-letter - routing and counting", () => {
       inFlightMax: 3,
       publish: () => new Promise<void>((resolve, reject) => pending.push({ resolve, reject })),
     });
-    const handed = Array.from({ length: 10 }, () => router.reject({ subject: GOOD_SUBJECT, bytes: new Uint8Array(4), reason: "malformed" }));
+    const handed = Array.from({ length: 10 }, () =>
+      router.reject({ subject: GOOD_SUBJECT, bytes: new Uint8Array(4), reason: "malformed" }),
+    );
     expect(handed).toEqual([true, true, true, false, false, false, false, false, false, false]);
     expect(pending.length).toBe(3);
     expect(router.stats()).toMatchObject({ rejected: 10, shed: 7, inFlight: 3, published: 0 });
@@ -131,7 +170,12 @@ describe("dead-letter - routing and counting", () => {
     expect(router.stats()).toEqual({ rejected: 10, published: 2, shed: 7, failed: 1, inFlight: 0 });
     expect(router.counts()).toEqual({ malformed: 10 });
     expect(router.unpublished()).toEqual({ malformed: 8 });
-    const throwing = new DeadLetterRouter({ site: "p", publish: () => { throw new Error("closed"); } });
+    const throwing = new DeadLetterRouter({
+      site: "p",
+      publish: () => {
+        throw new Error("closed");
+      },
+    });
     expect(throwing.reject({ subject: "x", bytes: new Uint8Array(1), reason: "too_large" })).toBe(true);
     expect(throwing.stats()).toMatchObject({ failed: 1, published: 0 });
   });
@@ -218,7 +262,15 @@ describe.skipIf(!natsAvailable)("dead-letter - on a real nats-server", () => {
     await router.flush();
     await received.done;
     const body = received[0].json<Record<string, unknown>>();
-    expect(body).toMatchObject({ reason: "not_finite", subject, readings_count: 2, readings: [{ index: 1, field: "value" }, { index: 3, field: "value" }] });
+    expect(body).toMatchObject({
+      reason: "not_finite",
+      subject,
+      readings_count: 2,
+      readings: [
+        { index: 1, field: "value" },
+        { index: 3, field: "value" },
+      ],
+    });
     expect(Buffer.from(String(body.payload_base64), "base64")).toEqual(Buffer.from(frame));
     expect(router.counts()).toEqual({ not_finite: 2 });
   });
@@ -236,7 +288,13 @@ describe.skipIf(!natsAvailable)("dead-letter - on a real nats-server", () => {
     await received.done;
     const body = msgpackDecode(received[0].data) as Record<string, unknown>;
     expect(received[0].headers?.get("Content-Type")).toBe("application/msgpack");
-    expect(body).toMatchObject({ reason: "not_finite", subject: GOOD_SUBJECT, field: "sensor_value", bytes: bytes.length, truncated: false });
+    expect(body).toMatchObject({
+      reason: "not_finite",
+      subject: GOOD_SUBJECT,
+      field: "sensor_value",
+      bytes: bytes.length,
+      truncated: false,
+    });
     expect(Buffer.from(body.payload as Uint8Array)).toEqual(Buffer.from(bytes));
   });
 

@@ -13,7 +13,11 @@ describe.skipIf(!hasNats)("linewatch demo", () => {
   it("runs the pipeline against local servers, stops after --duration and exits 0", () => {
     const dir = mkdtempSync(join(tmpdir(), "lw-demo-"));
     try {
-      const r = spawnSync(process.execPath, ["dist/engine/cli/main.js", "demo", "--duration", "10s", "--port", "0", "--dir", dir, "--summary-interval", "0"], { encoding: "utf8", timeout: 90_000 });
+      const r = spawnSync(
+        process.execPath,
+        ["dist/engine/cli/main.js", "demo", "--duration", "10s", "--port", "0", "--dir", dir, "--summary-interval", "0"],
+        { encoding: "utf8", timeout: 90_000 },
+      );
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toContain("WebSocket    ws://127.0.0.1:");
       const scored = Number(/pipeline stopped: (\d+) records scored/.exec(r.stderr)?.[1]);

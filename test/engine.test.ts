@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { allocateBatch, appendRecord, BatchRejectedError, CapacityError, ConfigError, ReorderBuffer, StreamEngine } from "../engine/core/mod.js";
+import {
+  allocateBatch,
+  appendRecord,
+  BatchRejectedError,
+  CapacityError,
+  ConfigError,
+  ReorderBuffer,
+  StreamEngine,
+} from "../engine/core/mod.js";
 import type { OutputChunk, PendingRecord, StreamEngineOptions } from "../engine/core/mod.js";
 import { rollingKernel } from "../operators/rolling/rolling.js";
 import { SeededRandom } from "../bench/kit/kernel-harness.js";
@@ -174,7 +182,9 @@ describe("engine - limits and bad input", () => {
   it("rejects inconsistent options with ConfigError", () => {
     expect(() => new StreamEngine(engineOptions({ groups: 0 }), { onOutput() {} })).toThrow(ConfigError);
     expect(() => new StreamEngine(engineOptions({ keysMax: 4, groups: 8 }), { onOutput() {} })).toThrow(ConfigError);
-    expect(() => new StreamEngine(engineOptions({ keysMax: 10_000_000, batchRecordsMax: 65536, groups: 4096 }), { onOutput() {} })).toThrow(ConfigError);
+    expect(() => new StreamEngine(engineOptions({ keysMax: 10_000_000, batchRecordsMax: 65536, groups: 4096 }), { onOutput() {} })).toThrow(
+      ConfigError,
+    );
   });
 });
 
@@ -184,12 +194,15 @@ describe("engine - several analyses per key", () => {
     const w9 = rollingKernel({ window: { kind: "count", records: 9 }, alpha: 0.1, timeScale: 1 });
     const rand = seeded(5);
     const batch = allocateBatch(3000);
-    const collect = async (kernels: typeof w4[]) => {
+    const collect = async (kernels: (typeof w4)[]) => {
       const rows = new Map<number, number[][]>();
       const engine = new StreamEngine(engineOptions({ kernels, workers: 2, groups: 4 }), {
         onOutput(chunk) {
           for (let i = 0; i < chunk.length; i++) {
-            rows.set(chunk.positions[i], chunk.outs.map((o, k) => Array.from(o.subarray(i * chunk.outFields[k], (i + 1) * chunk.outFields[k]))));
+            rows.set(
+              chunk.positions[i],
+              chunk.outs.map((o, k) => Array.from(o.subarray(i * chunk.outFields[k], (i + 1) * chunk.outFields[k]))),
+            );
           }
         },
       });
@@ -234,7 +247,8 @@ describe("engine - payload bytes", () => {
       const seen = new Map<number, string>();
       const engine = new StreamEngine(engineOptions({ workers: 2, groups: 2, batchRecordsMax: 16, lateness, payloadBytes: 4 }), {
         onOutput(chunk) {
-          for (let i = 0; i < chunk.length; i++) seen.set(chunk.positions[i], Buffer.from(chunk.payload.subarray(i * 4, i * 4 + 4)).toString("latin1"));
+          for (let i = 0; i < chunk.length; i++)
+            seen.set(chunk.positions[i], Buffer.from(chunk.payload.subarray(i * 4, i * 4 + 4)).toString("latin1"));
         },
       });
       const ids = [engine.internKey("a"), engine.internKey("b")];

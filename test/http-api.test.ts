@@ -3,7 +3,13 @@ import { afterEach, describe, expect, it } from "vitest";
 import { AccessControl, TokenBucket } from "../connectors/live/access.js";
 import { ApiRequestError, ServerListenError } from "../connectors/errors.js";
 import type { ApiProviders, EquipmentHealth, MaintenancePrediction } from "../connectors/live/http-api.js";
-import { startLiveServer, validateLiveServerOptions, defaultLiveServerOptions, type LiveServer, type LiveServerOptions } from "../connectors/live/live-server.js";
+import {
+  startLiveServer,
+  validateLiveServerOptions,
+  defaultLiveServerOptions,
+  type LiveServer,
+  type LiveServerOptions,
+} from "../connectors/live/live-server.js";
 import { LATENCY_SECONDS_BUCKETS, MetricsRegistry, PROMETHEUS_CONTENT_TYPE, defineEngineMetrics } from "../connectors/live/metrics.js";
 import { CapacityError, ConfigError } from "../engine/core/errors.js";
 
@@ -13,18 +19,44 @@ const SPC_ONLY = "spc-only-token-0123456789";
 const NO_SCOPES = "no-scopes-token-0123456789";
 
 const HEALTH: EquipmentHealth = {
-  machine_id: "M-001", health_score: 82.5, risk_level: "medium", updated_at: "2026-01-01T00:00:00.000Z", features: { vibration_rms: 1.25, temperature_mean: 61.2 },
+  machine_id: "M-001",
+  health_score: 82.5,
+  risk_level: "medium",
+  updated_at: "2026-01-01T00:00:00.000Z",
+  features: { vibration_rms: 1.25, temperature_mean: 61.2 },
 };
 const PREDICTION: MaintenancePrediction = {
-  machine_id: "M-001", failure_probability: 0.31, time_to_failure_hours: 120, risk_level: "medium", predicted_at: "2026-01-01T00:00:00.000Z", model_version: "iforest-3f2a",
+  machine_id: "M-001",
+  failure_probability: 0.31,
+  time_to_failure_hours: 120,
+  risk_level: "medium",
+  predicted_at: "2026-01-01T00:00:00.000Z",
+  model_version: "iforest-3f2a",
 };
-const ALERT = { type: "spc_alert", state: "open", key: "M-001.temperature", rule: "WE1", severity: "high", opened_at: 1_767_225_600_000, closed_at: null };
-const ENTRY = { serial_number: "SN0001", gtin: "09506000134352", batch_number: "B1", risk_level: "high", reasons: ["duplicate"], occurrences: 2 };
+const ALERT = {
+  type: "spc_alert",
+  state: "open",
+  key: "M-001.temperature",
+  rule: "WE1",
+  severity: "high",
+  opened_at: 1_767_225_600_000,
+  closed_at: null,
+};
+const ENTRY = {
+  serial_number: "SN0001",
+  gtin: "09506000134352",
+  batch_number: "B1",
+  risk_level: "high",
+  reasons: ["duplicate"],
+  occurrences: 2,
+};
 
 /** Fake providers over plain maps; `calls` records what the server handed them. */
 function fakeProviders(): { providers: ApiProviders; calls: unknown[]; release: () => void } {
   const calls: unknown[] = [];
-  const limits = new Map([["M-001.temperature", { key: "M-001.temperature", cl: 60, sigma: 1.5, ucl: 64.5, lcl: 55.5, limits_version: 1 }]]);
+  const limits = new Map([
+    ["M-001.temperature", { key: "M-001.temperature", cl: 60, sigma: 1.5, ucl: 64.5, lcl: 55.5, limits_version: 1 }],
+  ]);
   const quarantine = [ENTRY, { ...ENTRY, serial_number: "SN0002" }];
   let releaseHang: () => void = () => {};
   const hang = new Promise<void>((resolve) => (releaseHang = resolve));
@@ -36,7 +68,11 @@ function fakeProviders(): { providers: ApiProviders; calls: unknown[]; release: 
       predictions: {
         predictions: (q) => {
           calls.push(["predictions", q]);
-          return Promise.resolve([PREDICTION, { ...PREDICTION, machine_id: "M-002" }].filter((p) => q.machineId === undefined || p.machine_id === q.machineId).slice(0, q.limit));
+          return Promise.resolve(
+            [PREDICTION, { ...PREDICTION, machine_id: "M-002" }]
+              .filter((p) => q.machineId === undefined || p.machine_id === q.machineId)
+              .slice(0, q.limit),
+          );
         },
         predict: async (id, req) => {
           calls.push(["predict", id, req]);
@@ -52,7 +88,11 @@ function fakeProviders(): { providers: ApiProviders; calls: unknown[]; release: 
         release: (serial, req) => {
           calls.push(["release", serial, req]);
           const i = quarantine.findIndex((e) => e.serial_number === serial);
-          return i < 0 ? [] : quarantine.splice(i, 1).map((e) => ({ ...e, released_at: "2026-01-02T00:00:00.000Z", ...(req.note ? { release_note: req.note } : {}) }));
+          return i < 0
+            ? []
+            : quarantine
+                .splice(i, 1)
+                .map((e) => ({ ...e, released_at: "2026-01-02T00:00:00.000Z", ...(req.note ? { release_note: req.note } : {}) }));
         },
       },
       spcLimits: {
@@ -61,7 +101,14 @@ function fakeProviders(): { providers: ApiProviders; calls: unknown[]; release: 
         setLimits: (key, l) => {
           const known = limits.get(key);
           if (known === undefined) return null;
-          const next = { key, cl: l.cl, sigma: l.sigma, ucl: l.cl + 3 * l.sigma, lcl: l.cl - 3 * l.sigma, limits_version: known.limits_version + 1 };
+          const next = {
+            key,
+            cl: l.cl,
+            sigma: l.sigma,
+            ucl: l.cl + 3 * l.sigma,
+            lcl: l.cl - 3 * l.sigma,
+            limits_version: known.limits_version + 1,
+          };
           limits.set(key, next);
           return next;
         },
@@ -73,11 +120,16 @@ function fakeProviders(): { providers: ApiProviders; calls: unknown[]; release: 
 
 const servers: LiveServer[] = [];
 
-async function server(options: Partial<LiveServerOptions> = {}): Promise<{ s: LiveServer; log: string[]; calls: unknown[]; release: () => void }> {
+async function server(
+  options: Partial<LiveServerOptions> = {},
+): Promise<{ s: LiveServer; log: string[]; calls: unknown[]; release: () => void }> {
   const log: string[] = [];
   const fake = fakeProviders();
   const s = await startLiveServer({
-    host: "127.0.0.1", port: 0, log: (l) => log.push(l), providers: fake.providers,
+    host: "127.0.0.1",
+    port: 0,
+    log: (l) => log.push(l),
+    providers: fake.providers,
     tokens: [
       { token: ADMIN, name: "admin", topics: ["#"], scopes: ["*"] },
       { token: READ_ONLY, name: "viewer", scopes: ["*:read"] },
@@ -90,16 +142,32 @@ async function server(options: Partial<LiveServerOptions> = {}): Promise<{ s: Li
   return { s, log, calls: fake.calls, release: fake.release };
 }
 
-async function call(s: LiveServer, method: string, path: string, token?: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
+async function call(
+  s: LiveServer,
+  method: string,
+  path: string,
+  token?: string,
+  body?: unknown,
+): Promise<{ status: number; json: Record<string, unknown>; headers: Headers }> {
   const headers: Record<string, string> = token === undefined ? {} : { authorization: `Bearer ${token}` };
   if (body !== undefined) headers["content-type"] = "application/json";
-  const res = await fetch(`${s.url}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }) });
+  const res = await fetch(`${s.url}${path}`, {
+    method,
+    headers,
+    ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+  });
   const text = await res.text();
   return { status: res.status, json: text === "" ? {} : (JSON.parse(text) as Record<string, unknown>), headers: res.headers };
 }
 
 /** A request through node:http, for bodies fetch will not send (chunked, lying lengths). */
-function raw(s: LiveServer, method: string, path: string, headers: Record<string, string>, chunks: Buffer[]): Promise<{ status: number; body: string }> {
+function raw(
+  s: LiveServer,
+  method: string,
+  path: string,
+  headers: Record<string, string>,
+  chunks: Buffer[],
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(`${s.url}${path}`);
     const req = request({ host: u.hostname, port: u.port, path: u.pathname + u.search, method, headers }, (res) => {
@@ -123,7 +191,8 @@ describe("http api", () => {
     const r = await call(s, "GET", "/healthz");
     expect(r.status).toBe(200);
     expect(r.json).toMatchObject({
-      status: "ok", engine: "running",
+      status: "ok",
+      engine: "running",
       uws: { native: true, implementation: expect.stringMatching(/^native uws_linux_x64_\d+\.node$/) },
       ws: { connections: 0, subscriptions: 0, topics: 0 },
       providers: { health: true, predictions: true, alerts: true, quarantine: true, spcLimits: true },
@@ -142,7 +211,10 @@ describe("http api", () => {
     const preds = await call(s, "GET", "/api/ml/maintenance/predictions/?machine_id=M-002&limit=5", READ_ONLY);
     expect(preds.json).toEqual({ count: 1, results: [{ ...PREDICTION, machine_id: "M-002" }] });
     expect((await call(s, "GET", "/api/ml/maintenance/predictions/", READ_ONLY)).json.count).toBe(2);
-    expect(calls.filter((c) => (c as unknown[])[0] === "predictions")).toEqual([["predictions", { machineId: "M-002", limit: 5 }], ["predictions", { limit: 100 }]]);
+    expect(calls.filter((c) => (c as unknown[])[0] === "predictions")).toEqual([
+      ["predictions", { machineId: "M-002", limit: 5 }],
+      ["predictions", { limit: 100 }],
+    ]);
 
     const predicted = await call(s, "POST", "/api/ml/maintenance/predict/M-001/", ADMIN, { horizon_hours: 24 });
     expect(predicted.status).toBe(200);
@@ -152,16 +224,29 @@ describe("http api", () => {
     expect(calls).toContainEqual(["predict", "M-001", {}]);
 
     expect((await call(s, "GET", "/api/alerts", READ_ONLY)).json).toEqual({ count: 1, results: [ALERT] });
-    expect((await call(s, "GET", "/api/quarantine", READ_ONLY)).json).toEqual({ count: 2, results: [ENTRY, { ...ENTRY, serial_number: "SN0002" }] });
+    expect((await call(s, "GET", "/api/quarantine", READ_ONLY)).json).toEqual({
+      count: 2,
+      results: [ENTRY, { ...ENTRY, serial_number: "SN0002" }],
+    });
 
     const released = await call(s, "POST", "/api/quarantine/SN0001/release", ADMIN, { note: "checked by QA" });
-    expect(released.json).toEqual({ serial_number: "SN0001", released: [{ ...ENTRY, released_at: "2026-01-02T00:00:00.000Z", release_note: "checked by QA" }] });
+    expect(released.json).toEqual({
+      serial_number: "SN0001",
+      released: [{ ...ENTRY, released_at: "2026-01-02T00:00:00.000Z", release_note: "checked by QA" }],
+    });
     expect((await call(s, "GET", "/api/quarantine", READ_ONLY)).json.count).toBe(1);
     const again = await call(s, "POST", "/api/quarantine/SN0001/release", ADMIN);
     expect([again.status, again.json.error]).toEqual([404, "not_found"]);
 
     const key = encodeURIComponent("M-001.temperature");
-    expect((await call(s, "GET", `/api/spc/limits/${key}`, READ_ONLY)).json).toEqual({ key: "M-001.temperature", cl: 60, sigma: 1.5, ucl: 64.5, lcl: 55.5, limits_version: 1 });
+    expect((await call(s, "GET", `/api/spc/limits/${key}`, READ_ONLY)).json).toEqual({
+      key: "M-001.temperature",
+      cl: 60,
+      sigma: 1.5,
+      ucl: 64.5,
+      lcl: 55.5,
+      limits_version: 1,
+    });
     const rebase = await call(s, "POST", `/api/spc/limits/${key}/rebaseline`, SPC_ONLY, { records: 250 });
     expect([rebase.status, rebase.json]).toEqual([202, { key: "M-001.temperature", state: "rebaselining", records: 250 }]);
     const set = await call(s, "PUT", `/api/spc/limits/${key}`, SPC_ONLY, { cl: 61, sigma: 2 });
@@ -231,22 +316,42 @@ describe("http api", () => {
     expect([method.status, method.json.error, method.headers.get("allow")]).toEqual([405, "method_not_allowed", "GET"]);
 
     const { s: bare } = await server({ providers: {} });
-    for (const path of ["/api/ml/maintenance/health/M-001/", "/api/ml/maintenance/predictions/", "/api/alerts", "/api/quarantine", "/api/spc/limits/k"]) {
+    for (const path of [
+      "/api/ml/maintenance/health/M-001/",
+      "/api/ml/maintenance/predictions/",
+      "/api/alerts",
+      "/api/quarantine",
+      "/api/spc/limits/k",
+    ]) {
       const r = await call(bare, "GET", path, READ_ONLY);
       expect([path, r.status, r.json.error]).toEqual([path, 404, "not_configured"]);
     }
     expect((await call(bare, "GET", "/api/alerts", READ_ONLY)).json.message).toContain("AlertsProvider");
-    expect((await call(bare, "GET", "/healthz")).json.providers).toEqual({ health: false, predictions: false, alerts: false, quarantine: false, spcLimits: false });
+    expect((await call(bare, "GET", "/healthz")).json.providers).toEqual({
+      health: false,
+      predictions: false,
+      alerts: false,
+      quarantine: false,
+      spcLimits: false,
+    });
   });
 
   it("http - bodies are bounded (413) and must be usable JSON (400)", async () => {
     const { s } = await server({ httpBodyBytesMax: 1024 });
     const auth = { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" };
-    const declared = await raw(s, "POST", "/api/ml/maintenance/predict/M-001/", { ...auth, "content-length": "5000" }, [Buffer.alloc(5000, 0x20)]);
+    const declared = await raw(s, "POST", "/api/ml/maintenance/predict/M-001/", { ...auth, "content-length": "5000" }, [
+      Buffer.alloc(5000, 0x20),
+    ]);
     expect([declared.status, JSON.parse(declared.body).error]).toEqual([413, "body_too_large"]);
-    const chunked = await raw(s, "POST", "/api/ml/maintenance/predict/M-001/", { ...auth, "transfer-encoding": "chunked" }, [Buffer.alloc(800, 0x20), Buffer.alloc(800, 0x20)]);
+    const chunked = await raw(s, "POST", "/api/ml/maintenance/predict/M-001/", { ...auth, "transfer-encoding": "chunked" }, [
+      Buffer.alloc(800, 0x20),
+      Buffer.alloc(800, 0x20),
+    ]);
     expect([chunked.status, JSON.parse(chunked.body).error]).toEqual([413, "body_too_large"]);
-    const fits = await raw(s, "POST", "/api/ml/maintenance/predict/M-001/", { ...auth, "transfer-encoding": "chunked" }, [Buffer.from('{"a":'), Buffer.from("1}")]);
+    const fits = await raw(s, "POST", "/api/ml/maintenance/predict/M-001/", { ...auth, "transfer-encoding": "chunked" }, [
+      Buffer.from('{"a":'),
+      Buffer.from("1}"),
+    ]);
     expect(fits.status).toBe(200);
 
     const bad: Array<[string, string, unknown]> = [
@@ -288,9 +393,15 @@ describe("http api", () => {
     for (let i = 0; i < 3; i++) {
       await new Promise<void>((resolve) => {
         const u = new URL(s.url);
-        const req = request({ host: u.hostname, port: u.port, path: "/api/ml/maintenance/predict/M-001/", method: "POST", headers: { authorization: `Bearer ${ADMIN}`, "content-length": "1000" } });
+        const req = request({
+          host: u.hostname,
+          port: u.port,
+          path: "/api/ml/maintenance/predict/M-001/",
+          method: "POST",
+          headers: { authorization: `Bearer ${ADMIN}`, "content-length": "1000" },
+        });
         req.on("error", () => resolve());
-        req.write("{\"a\":");
+        req.write('{"a":');
         setTimeout(() => {
           req.destroy();
           setTimeout(resolve, 50);
@@ -310,7 +421,10 @@ describe("http api", () => {
     engine.queueDepth.labels({ queue: "pool" }).set(17);
     engine.poolUtilisation.set(0.42);
     for (const ms of [0.2, 3, 3, 40, 12_000]) engine.sinkLatency.labels({ sink: "clickhouse" }).observe(ms / 1000);
-    registry.counter({ name: "test_odd_labels_total", help: 'Label values with \\ and " and\nnewlines.', labelNames: ["v"] }).labels({ v: 'a\\b"c\nd' }).inc();
+    registry
+      .counter({ name: "test_odd_labels_total", help: 'Label values with \\ and " and\nnewlines.', labelNames: ["v"] })
+      .labels({ v: 'a\\b"c\nd' })
+      .inc();
     const { s } = await server({ metrics: registry });
     await call(s, "GET", "/api/alerts", READ_ONLY);
     s.publish("alerts", { x: 1 });
@@ -319,7 +433,8 @@ describe("http api", () => {
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe(PROMETHEUS_CONTENT_TYPE);
     const families = parsePrometheusText(await res.text());
-    const value = (name: string, labels: Record<string, string> = {}) => families.get(familyOf(families, name))!.samples.find((x) => x.name === name && sameLabels(x.labels, labels))?.value;
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      families.get(familyOf(families, name))!.samples.find((x) => x.name === name && sameLabels(x.labels, labels))?.value;
     expect(value("linewatch_records_in_total", { source: "nats" })).toBe(1200);
     expect(value("linewatch_records_out_total", { analysis: "spc" })).toBe(1100);
     expect(value("linewatch_dead_letter_total", { reason: "not_finite" })).toBe(3);
@@ -340,7 +455,13 @@ describe("http api", () => {
     expect(families.get("linewatch_sink_latency_seconds")!.type).toBe("histogram");
     expect(value("process_resident_memory_bytes")).toBeGreaterThan(0);
 
-    const { s: closed } = await server({ metricsAuth: "token", tokens: [{ token: ADMIN, scopes: ["metrics:read"] }, { token: READ_ONLY, scopes: ["alerts:read"] }] });
+    const { s: closed } = await server({
+      metricsAuth: "token",
+      tokens: [
+        { token: ADMIN, scopes: ["metrics:read"] },
+        { token: READ_ONLY, scopes: ["alerts:read"] },
+      ],
+    });
     expect((await fetch(`${closed.url}/metrics`)).status).toBe(401);
     expect((await fetch(`${closed.url}/metrics`, { headers: { authorization: `Bearer ${READ_ONLY}` } })).status).toBe(403);
     const ok = await fetch(`${closed.url}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } });
@@ -401,19 +522,19 @@ describe("metrics registry", () => {
   });
 
   it("metrics - the strict reader used above rejects what a scraper rejects", () => {
-    const ok = "# HELP a_total A.\n# TYPE a_total counter\na_total{k=\"v\"} 1\n";
+    const ok = '# HELP a_total A.\n# TYPE a_total counter\na_total{k="v"} 1\n';
     expect(parsePrometheusText(ok).get("a_total")!.samples[0]).toEqual({ name: "a_total", labels: { k: "v" }, value: 1 });
     const bad = [
       "a_total 1", // no final newline
       "# TYPE a counter\na 1\na 2\n", // duplicate series
-      "# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na{x=\"1\"} 2\n", // family not contiguous
-      "# TYPE a gauge\na{k=\"\\q\"} 1\n", // bad escape
+      '# TYPE a gauge\na 1\n# TYPE b gauge\nb 1\na{x="1"} 2\n', // family not contiguous
+      '# TYPE a gauge\na{k="\\q"} 1\n', // bad escape
       "# TYPE a gauge\na{k=v} 1\n", // unquoted value
       "# TYPE a gauge\na one\n", // not a number
       "# TYPE a counter\na -1\n", // negative counter
-      "# TYPE h histogram\nh_bucket{le=\"1\"} 2\nh_bucket{le=\"+Inf\"} 1\nh_sum 1\nh_count 1\n", // not cumulative
-      "# TYPE h histogram\nh_bucket{le=\"1\"} 1\nh_sum 1\nh_count 1\n", // no +Inf
-      "# TYPE h histogram\nh_bucket{le=\"+Inf\"} 2\nh_sum 1\nh_count 1\n", // count differs
+      '# TYPE h histogram\nh_bucket{le="1"} 2\nh_bucket{le="+Inf"} 1\nh_sum 1\nh_count 1\n', // not cumulative
+      '# TYPE h histogram\nh_bucket{le="1"} 1\nh_sum 1\nh_count 1\n', // no +Inf
+      '# TYPE h histogram\nh_bucket{le="+Inf"} 2\nh_sum 1\nh_count 1\n', // count differs
       "a 1\n# TYPE a gauge\n", // TYPE after samples
     ];
     for (const text of bad) expect(() => parsePrometheusText(text), text).toThrow();
@@ -488,11 +609,17 @@ function parsePrometheusText(text: string): Map<string, MetricFamily> {
     const sample = parseSample(line);
     const family = [...families.keys()].reverse().find((n) => n === current) ?? sample.name;
     const f = families.get(family);
-    const belongs = f !== undefined && (sample.name === family || (f.type === "histogram" && [`${family}_bucket`, `${family}_sum`, `${family}_count`].includes(sample.name)));
+    const belongs =
+      f !== undefined &&
+      (sample.name === family ||
+        (f.type === "histogram" && [`${family}_bucket`, `${family}_sum`, `${family}_count`].includes(sample.name)));
     if (!belongs) {
       open(sample.name).samples.push(sample);
     } else f.samples.push(sample);
-    const id = `${sample.name}{${Object.entries(sample.labels).sort().map(([k, v]) => `${k}=${v}`).join(",")}}`;
+    const id = `${sample.name}{${Object.entries(sample.labels)
+      .sort()
+      .map(([k, v]) => `${k}=${v}`)
+      .join(",")}}`;
     if (series.has(id)) throw new Error(`duplicate series ${id}`);
     series.add(id);
   }
@@ -555,7 +682,8 @@ function checkHistogram(name: string, f: MetricFamily): void {
     if (les.at(-1) !== Infinity) throw new Error(`${name}: no +Inf bucket`);
     if (!buckets.every((b, i) => i === 0 || b.value >= buckets[i - 1].value)) throw new Error(`${name}: buckets not cumulative`);
     const count = samples.find((x) => x.name === `${name}_count`);
-    if (count === undefined || samples.find((x) => x.name === `${name}_sum`) === undefined) throw new Error(`${name}: _count or _sum missing`);
+    if (count === undefined || samples.find((x) => x.name === `${name}_sum`) === undefined)
+      throw new Error(`${name}: _count or _sum missing`);
     if (count.value !== buckets.at(-1)!.value) throw new Error(`${name}: _count ≠ +Inf bucket`);
   }
 }

@@ -31,14 +31,20 @@ interface ScoreLine {
 }
 
 function lines(text: string): ScoreLine[] {
-  return text.trim().split("\n").map((l) => JSON.parse(l) as ScoreLine);
+  return text
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as ScoreLine);
 }
 
 describe("iforest - command line", () => {
   it("train writes model.json (same seed, same file); score writes {row, score, model_hash} per row, the same on 0 and 2 workers", async () => {
     const a = join(dir, "a.json");
     const b = join(dir, "b.json");
-    expect((await linewatch("iforest", "train", PIMA, "--exclude", "label", "--trees", "100", "--sample", "256", "--seed", "7", "--out", a)).code).toBe(0);
+    expect(
+      (await linewatch("iforest", "train", PIMA, "--exclude", "label", "--trees", "100", "--sample", "256", "--seed", "7", "--out", a))
+        .code,
+    ).toBe(0);
     expect((await linewatch("iforest", "train", PIMA, "--exclude", "label", "--seed", "7", "--out", b)).code).toBe(0);
     const model = JSON.parse(readFileSync(a, "utf8")) as { hash: string; feature_names: string[] };
     expect(readFileSync(b, "utf8")).toBe(readFileSync(a, "utf8"));
@@ -92,7 +98,11 @@ describe("iforest - command line", () => {
   it.skipIf(!sklearn.ok)("import-sklearn then score: the CLI's scores are −score_samples to 1e-9", async () => {
     if (!sklearn.ok) return;
     const exportPath = join(dir, "export.json");
-    const exported = (await runSklearnExport(sklearn.python, ["--csv", PIMA, "--exclude", "label", "--scores", "--seed", "2"], exportPath)) as {
+    const exported = (await runSklearnExport(
+      sklearn.python,
+      ["--csv", PIMA, "--exclude", "label", "--scores", "--seed", "2"],
+      exportPath,
+    )) as {
       score_samples: number[];
     };
     const model = join(dir, "sk.json");

@@ -93,7 +93,11 @@ describe("iforest - kernel equals the TypeScript reference", () => {
       for (let trial = 0; trial < 20; trial++) {
         const features = rng.int(1, 6);
         const model = randomForest(rng, {
-          trees: rng.int(1, 30), features, depthMax: rng.int(0, 14), leafProbability: rng.next() * 0.4, compare: compareMode,
+          trees: rng.int(1, 30),
+          features,
+          depthMax: rng.int(0, 14),
+          leafProbability: rng.next() * 0.4,
+          compare: compareMode,
           thresholds: trial % 2 === 0 ? grid : undefined,
         });
         // Half the values sit exactly on a threshold, the rest anywhere.
@@ -125,7 +129,10 @@ describe("iforest - kernel equals the TypeScript reference", () => {
       const depths: number[] = [];
       const walk = (j: number, d: number): void => {
         if (model.feature[base + j] === -1) depths.push(d);
-        else { walk(model.left[base + j], d + 1); walk(model.right[base + j], d + 1); }
+        else {
+          walk(model.left[base + j], d + 1);
+          walk(model.right[base + j], d + 1);
+        }
       };
       walk(0, 0);
       return depths;
@@ -134,7 +141,8 @@ describe("iforest - kernel equals the TypeScript reference", () => {
     expect(Math.max(...all)).toBe(6);
     let fullLeaves = 0;
     for (let t = 0; t < 50; t++) {
-      for (let i = model.treeOffsets[t]; i < model.treeOffsets[t + 1]; i++) if (model.feature[i] === -1 && model.leafSize[i] > 1) fullLeaves++;
+      for (let i = model.treeOffsets[t]; i < model.treeOffsets[t + 1]; i++)
+        if (model.feature[i] === -1 && model.leafSize[i] > 1) fullLeaves++;
     }
     expect(fullLeaves).toBeGreaterThan(0);
     compare(model, data.values, 1000, 2, [0, 1]);
@@ -175,11 +183,20 @@ describe("iforest - kernel equals the TypeScript reference", () => {
     const above = thr + 1e-12; // > thr in f64; fround(above) === thr
     expect(Math.fround(above)).toBe(thr);
     // One split at thr; the left leaf holds 1 row, the right 5, so the two leaves score differently.
-    const make = (compareMode: "f64" | "f32"): IsolationForestModel => buildModel({
-      maxSamples: 6, nFeatures: 1, featureNames: ["x"], compare: compareMode, treeOffsets: Int32Array.of(0, 3),
-      feature: Int32Array.of(0, -1, -1), threshold: Float64Array.of(thr, 0, 0), left: Int32Array.of(1, -1, -1),
-      right: Int32Array.of(2, -1, -1), leafSize: Int32Array.of(6, 1, 5), provenance: { source: "test" },
-    });
+    const make = (compareMode: "f64" | "f32"): IsolationForestModel =>
+      buildModel({
+        maxSamples: 6,
+        nFeatures: 1,
+        featureNames: ["x"],
+        compare: compareMode,
+        treeOffsets: Int32Array.of(0, 3),
+        feature: Int32Array.of(0, -1, -1),
+        threshold: Float64Array.of(thr, 0, 0),
+        left: Int32Array.of(1, -1, -1),
+        right: Int32Array.of(2, -1, -1),
+        leafSize: Int32Array.of(6, 1, 5),
+        provenance: { source: "test" },
+      });
     const f64 = make("f64");
     const f32 = make("f32");
     const values = Float64Array.of(above);
@@ -217,9 +234,14 @@ describe("iforest - scorer on the worker pool", () => {
   it("2 workers, chunks of 1000 rows, non-identity columns: the same scores as inline and as the reference", async () => {
     const rng = new SeededRandom(19);
     const data = randomMatrix(rng, 12_345, 6, (r) => r.normal());
-    const model = trainIsolationForest({ ...data, columns: 4, names: ["x0", "x1", "x2", "x3"], values: data.values.filter((_, i) => i % 6 < 4) }, {
-      trees: 60, sampleSize: 200, seed: 2,
-    });
+    const model = trainIsolationForest(
+      { ...data, columns: 4, names: ["x0", "x1", "x2", "x3"], values: data.values.filter((_, i) => i % 6 < 4) },
+      {
+        trees: 60,
+        sampleSize: 200,
+        seed: 2,
+      },
+    );
     const columns = [5, 0, 3, 1];
     const pool = new IforestScorer(model, { stride: 6, columns, workers: 2, chunkRowsMax: 1000 });
     const inline = new IforestScorer(model, { stride: 6, columns, workers: 0, chunkRowsMax: 777 });

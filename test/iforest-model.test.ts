@@ -6,7 +6,13 @@ import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../bench/kit/kernel-harness.js";
 import { randomForest } from "../bench/kit/iforest-harness.js";
 import {
-  buildModel, IFOREST_NODES_MAX, ModelError, modelFromJson, modelToJson, parseModel, type IsolationForestModel,
+  buildModel,
+  IFOREST_NODES_MAX,
+  ModelError,
+  modelFromJson,
+  modelToJson,
+  parseModel,
+  type IsolationForestModel,
 } from "../operators/iforest/model.js";
 import { modelBytes, writeModel } from "../operators/iforest/layout.js";
 import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest/training/train.js";
@@ -22,9 +28,17 @@ function matrix(seed: number, rows = 500, columns = 4): FeatureMatrix {
 /** model.json of a 3-node tree and a 1-node tree, as a plain object to break. */
 function smallJson(): Record<string, unknown> {
   const model = buildModel({
-    maxSamples: 2, nFeatures: 1, featureNames: ["c0"], compare: "f64", treeOffsets: Int32Array.of(0, 3, 4),
-    feature: Int32Array.of(0, -1, -1, -1), threshold: Float64Array.of(0.5, 0, 0, 0), left: Int32Array.of(1, -1, -1, -1),
-    right: Int32Array.of(2, -1, -1, -1), leafSize: Int32Array.of(2, 1, 1, 2), provenance: { source: "test" },
+    maxSamples: 2,
+    nFeatures: 1,
+    featureNames: ["c0"],
+    compare: "f64",
+    treeOffsets: Int32Array.of(0, 3, 4),
+    feature: Int32Array.of(0, -1, -1, -1),
+    threshold: Float64Array.of(0.5, 0, 0, 0),
+    left: Int32Array.of(1, -1, -1, -1),
+    right: Int32Array.of(2, -1, -1, -1),
+    leafSize: Int32Array.of(2, 1, 1, 2),
+    provenance: { source: "test" },
   });
   return JSON.parse(modelToJson(model)) as Record<string, unknown>;
 }
@@ -102,7 +116,13 @@ describe("iforest - model file", () => {
   });
 
   it("the kernel block: size is a multiple of 64, and writing it outside the memory is a ConfigError", () => {
-    const model: IsolationForestModel = randomForest(new SeededRandom(3), { trees: 5, features: 2, depthMax: 6, leafProbability: 0.2, compare: "f64" });
+    const model: IsolationForestModel = randomForest(new SeededRandom(3), {
+      trees: 5,
+      features: 2,
+      depthMax: 6,
+      leafProbability: 0.2,
+      compare: "f64",
+    });
     const bytes = modelBytes(model);
     expect(bytes % 64).toBe(0);
     expect(bytes).toBeGreaterThanOrEqual(64 + 5 * 8 + model.feature.length * 24);

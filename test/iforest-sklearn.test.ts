@@ -48,15 +48,22 @@ function writeCsv(path: string, rows: number, seed: number): { values: Float64Ar
     row.forEach((v, k) => (values[i * columns + k] = v));
     lines.push(`${row.join(",")},${outlier ? 1 : 0}`);
   }
-  writeFileSync(path, lines.join("\n") + "\n");
+  writeFileSync(path, `${lines.join("\n")}\n`);
   return { values, columns };
 }
 
 const CASES = [
   { name: "defaults: 100 trees, ψ = 256, max_features 1.0", rows: 600, args: ["--trees", "100", "--max-samples", "256", "--seed", "3"] },
-  { name: "max_features 0.6 with bootstrap (estimators_features_ not the identity)", rows: 400,
-    args: ["--trees", "40", "--max-samples", "128", "--max-features", "0.6", "--bootstrap", "--seed", "4"] },
-  { name: "max_samples auto with fewer rows than 256 (ψ = rows)", rows: 150, args: ["--trees", "25", "--max-samples", "auto", "--seed", "5"] },
+  {
+    name: "max_features 0.6 with bootstrap (estimators_features_ not the identity)",
+    rows: 400,
+    args: ["--trees", "40", "--max-samples", "128", "--max-features", "0.6", "--bootstrap", "--seed", "4"],
+  },
+  {
+    name: "max_samples auto with fewer rows than 256 (ψ = rows)",
+    rows: 150,
+    args: ["--trees", "25", "--max-samples", "auto", "--seed", "5"],
+  },
 ] as const;
 
 describe.skipIf(!sklearn.ok)("iforest - scikit-learn import", () => {
@@ -65,7 +72,11 @@ describe.skipIf(!sklearn.ok)("iforest - scikit-learn import", () => {
       if (!sklearn.ok) return;
       const csv = join(dir, `${c.rows}.csv`);
       const { values, columns } = writeCsv(csv, c.rows, c.rows);
-      const exported = (await runSklearnExport(sklearn.python, ["--csv", csv, "--exclude", "label", "--scores", ...c.args], join(dir, "export.json"))) as {
+      const exported = (await runSklearnExport(
+        sklearn.python,
+        ["--csv", csv, "--exclude", "label", "--scores", ...c.args],
+        join(dir, "export.json"),
+      )) as {
         score_samples: number[];
       };
       const model = importSklearnExport(exported, "export.json");
@@ -90,7 +101,11 @@ describe.skipIf(!sklearn.ok)("iforest - scikit-learn import", () => {
     if (!sklearn.ok) return;
     const csv = join(dir, "f32.csv");
     const { values, columns } = writeCsv(csv, 600, 600);
-    const exported = (await runSklearnExport(sklearn.python, ["--csv", csv, "--exclude", "label", "--scores", ...CASES[0].args], join(dir, "f32.json"))) as {
+    const exported = (await runSklearnExport(
+      sklearn.python,
+      ["--csv", csv, "--exclude", "label", "--scores", ...CASES[0].args],
+      join(dir, "f32.json"),
+    )) as {
       score_samples: number[];
     };
     const model = importSklearnExport(exported);
@@ -103,8 +118,23 @@ describe.skipIf(!sklearn.ok)("iforest - scikit-learn import", () => {
 
 describe("iforest - scikit-learn export validation", () => {
   it("a malformed export is a ModelError", () => {
-    const tree = { features: [0], feature: [0, -2, -2], threshold: [0.5, -2, -2], children_left: [1, -1, -1], children_right: [2, -1, -1], n_node_samples: [3, 1, 2] };
-    const good = { format: "sklearn-iforest-export", version: 1, n_features_in: 1, feature_names: ["x"], max_samples_: 3, offset_: -0.5, estimators: [tree] };
+    const tree = {
+      features: [0],
+      feature: [0, -2, -2],
+      threshold: [0.5, -2, -2],
+      children_left: [1, -1, -1],
+      children_right: [2, -1, -1],
+      n_node_samples: [3, 1, 2],
+    };
+    const good = {
+      format: "sklearn-iforest-export",
+      version: 1,
+      n_features_in: 1,
+      feature_names: ["x"],
+      max_samples_: 3,
+      offset_: -0.5,
+      estimators: [tree],
+    };
     expect(importSklearnExport(good).feature.length).toBe(3);
     const bad: unknown[] = [
       null,

@@ -26,17 +26,43 @@ describe("iforest in the stream - features from the reading and its rolling stat
     const second = trainOn(2);
     const rolling = rollingAnalysis({ window: { kind: "count", records: 16 }, alpha: 0.2, timeScale: 1 });
     const swaps: string[] = [];
-    const forest = iforestAnalysis({ model: first, features: ["value", "mean", "z"], rollingIndex: 0, onSwap: (a, b) => swaps.push(`${a}>${b}`) });
+    const forest = iforestAnalysis({
+      model: first,
+      features: ["value", "mean", "z"],
+      rollingIndex: 0,
+      onSwap: (a, b) => swaps.push(`${a}>${b}`),
+    });
     const analyses: RecordAnalysis[] = [rolling, forest];
     const out = new Map<number, { value: number; rolling: number[]; forest: number[]; json: string }>();
     const engine = new StreamEngine(
-      { kernels: analyses.map((a) => a.kernel), workers: 2, groups: 4, keysMax: 16, batchRecordsMax: 64, lateness: null, reorderRecordsPerKeyMax: 1 },
+      {
+        kernels: analyses.map((a) => a.kernel),
+        workers: 2,
+        groups: 4,
+        keysMax: 16,
+        batchRecordsMax: 64,
+        lateness: null,
+        reorderRecordsPerKeyMax: 1,
+      },
       {
         onOutput(chunk) {
           for (let i = 0; i < chunk.length; i++) {
-            const rows = analyses.map((a, k) => chunk.outs[k].subarray(i * chunk.outFields[k], (i + 1) * chunk.outFields[k]));
-            analyses.forEach((a, k) => a.observe?.(rows[k], { keyId: chunk.keyIds[i], key: "", position: chunk.positions[i], time: chunk.times[i], value: chunk.values[i] }));
-            out.set(chunk.positions[i], { value: chunk.values[i], rolling: Array.from(rows[0]), forest: Array.from(rows[1]), json: forest.rowJson(rows[1]) });
+            const rows = analyses.map((_a, k) => chunk.outs[k].subarray(i * chunk.outFields[k], (i + 1) * chunk.outFields[k]));
+            analyses.forEach((a, k) =>
+              a.observe?.(rows[k], {
+                keyId: chunk.keyIds[i],
+                key: "",
+                position: chunk.positions[i],
+                time: chunk.times[i],
+                value: chunk.values[i],
+              }),
+            );
+            out.set(chunk.positions[i], {
+              value: chunk.values[i],
+              rolling: Array.from(rows[0]),
+              forest: Array.from(rows[1]),
+              json: forest.rowJson(rows[1]),
+            });
           }
         },
       },

@@ -31,8 +31,11 @@ describe.skipIf(!serverAvailable("nats-server"))("JetStream ordered pull reader"
     const open = async (start: number): Promise<Consumer> => {
       await jsm.consumers.delete("RDR", "r").catch(() => undefined);
       await jsm.consumers.add("RDR", {
-        durable_name: "r", ack_policy: AckPolicy.Explicit, ack_wait: nanos(1000),
-        deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence, ...(start === 1 ? {} : { opt_start_seq: start }),
+        durable_name: "r",
+        ack_policy: AckPolicy.Explicit,
+        ack_wait: nanos(1000),
+        deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
+        ...(start === 1 ? {} : { opt_start_seq: start }),
       });
       return js.consumers.get("RDR", "r");
     };
@@ -52,7 +55,11 @@ describe.skipIf(!serverAvailable("nats-server"))("JetStream ordered pull reader"
       for (let i = from; i < to; i++) await js.publish(`rdr.${i}`, new Uint8Array([i]));
     };
     await publish(0, 10);
-    for (let round = 0; round < 20 && taken.length < 10; round++) await reader.round(async (m) => void taken.push(m.seq), async () => {});
+    for (let round = 0; round < 20 && taken.length < 10; round++)
+      await reader.round(
+        async (m) => void taken.push(m.seq),
+        async () => {},
+      );
     expect(taken).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
 
     // Another pull request takes ten deliveries and never acknowledges them: a gap for the reader.
@@ -65,7 +72,11 @@ describe.skipIf(!serverAvailable("nats-server"))("JetStream ordered pull reader"
     await nc.flush();
     await publish(10, RECORDS);
     expect(await stolenCount).toBe(10);
-    for (let round = 0; round < 60 && taken.length < RECORDS; round++) await reader.round(async (m) => void taken.push(m.seq), async () => {});
+    for (let round = 0; round < 60 && taken.length < RECORDS; round++)
+      await reader.round(
+        async (m) => void taken.push(m.seq),
+        async () => {},
+      );
 
     expect(failures).toBe(1);
     expect(log.some((l) => /re-creating the consumer failed/.test(l))).toBe(true);

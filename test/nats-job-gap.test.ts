@@ -35,7 +35,9 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - a delivery lost on 
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: "GAP", subjects: ["lw.gap.sensor.>"] });
     const seqs: number[] = [];
-    const scores = nc.subscribe("lw.gap.score.>", { callback: (_e, m) => seqs.push((JSON.parse(new TextDecoder().decode(m.data)) as { seq: number }).seq) });
+    const scores = nc.subscribe("lw.gap.score.>", {
+      callback: (_e, m) => seqs.push((JSON.parse(new TextDecoder().decode(m.data)) as { seq: number }).seq),
+    });
     const console = new PassThrough();
     let log = "";
     console.on("data", (d: Buffer) => (log += d.toString()));
@@ -44,15 +46,30 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - a delivery lost on 
     const isReady = new Promise<void>((r) => (ready = r));
     const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
     const job = runNatsJob({
-      ...DEFAULT_NATS_JOB, url: server.url, site: "gap", stream: "GAP", analyses: [rollingAnalysis({ window: { kind: "count", records: 4 }, alpha: 0.5, timeScale: 1000 })],
-      workers: 1, groups: 4, fetchMessagesMax: 10, ackWaitMs: 1000, publishScores: true, summaryIntervalMs: 0, console,
-      stop: new Promise<void>((r) => (stop = r)), onReady: () => ready(), progress,
+      ...DEFAULT_NATS_JOB,
+      url: server.url,
+      site: "gap",
+      stream: "GAP",
+      analyses: [rollingAnalysis({ window: { kind: "count", records: 4 }, alpha: 0.5, timeScale: 1000 })],
+      workers: 1,
+      groups: 4,
+      fetchMessagesMax: 10,
+      ackWaitMs: 1000,
+      publishScores: true,
+      summaryIntervalMs: 0,
+      console,
+      stop: new Promise<void>((r) => (stop = r)),
+      onReady: () => ready(),
+      progress,
     });
     await isReady;
     const js = nc.jetstream();
     const publish = async (from: number, to: number) => {
       for (let i = from; i < to; i++) {
-        await js.publish("lw.gap.sensor.M-001.pressure", encodeMsgpackRecord({ machine_id: "M-001", sensor_type: "pressure", timestamp: 1_767_225_600_000 + i * 100, sensor_value: i }));
+        await js.publish(
+          "lw.gap.sensor.M-001.pressure",
+          encodeMsgpackRecord({ machine_id: "M-001", sensor_type: "pressure", timestamp: 1_767_225_600_000 + i * 100, sensor_value: i }),
+        );
       }
     };
     await publish(0, 10);

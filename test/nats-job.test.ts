@@ -67,7 +67,12 @@ async function scoreStream(nc: NatsConnection, site: string): Promise<{ count():
 }
 
 /** The EWMA of each key in the checkpoints of `partitions` (the rolling state block's EWMA field). */
-async function checkpointedEwma(nc: NatsConnection, site: string, stream: string, partitions: Array<number | null>): Promise<{ state: Map<string, { ewma: number; last: number }>; positions: number[] }> {
+async function checkpointedEwma(
+  nc: NatsConnection,
+  site: string,
+  stream: string,
+  partitions: Array<number | null>,
+): Promise<{ state: Map<string, { ewma: number; last: number }>; positions: number[] }> {
   const store = await CheckpointStore.open(nc, DEFAULT_NATS_JOB.checkpointBucket);
   const state = new Map<string, { ewma: number; last: number }>();
   const positions: number[] = [];
@@ -77,7 +82,9 @@ async function checkpointedEwma(nc: NatsConnection, site: string, stream: string
     positions.push(saved.position);
     const ckpt = decodeCheckpoint(saved.bytes);
     const view = new DataView(ckpt.state.buffer, ckpt.state.byteOffset, ckpt.state.byteLength);
-    ckpt.keys.forEach((k, i) => state.set(k.name, { ewma: view.getFloat64(i * ckpt.stateStride + ROLLING_EWMA_OFFSET, true), last: k.newestTime ?? NaN }));
+    ckpt.keys.forEach((k, i) =>
+      state.set(k.name, { ewma: view.getFloat64(i * ckpt.stateStride + ROLLING_EWMA_OFFSET, true), last: k.newestTime ?? NaN }),
+    );
   }
   return { state, positions };
 }
@@ -85,38 +92,17 @@ async function checkpointedEwma(nc: NatsConnection, site: string, stream: string
 /** Byte offset of the EWMA in a rolling state block (kernels/rolling.ts, EWMA). */
 const ROLLING_EWMA_OFFSET = 56;
 
-/** Waits until the score count reaches `atLeast` and then stays put for `quietMs`. */
-async function settled(count: () => Promise<number>, atLeast: number, quietMs: number, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let last = -1;
-  let since = Date.now();
-  for (;;) {
-    const n = await count();
-    if (n !== last) {
-      last = n;
-      since = Date.now();
-    } else if (n >= atLeast && Date.now() - since >= quietMs) return n;
-    if (Date.now() > deadline) throw new Error(`timed out: ${n} scores, expected at least ${atLeast}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The newest score per key, by event time (the state after the key's last reading). */
-function finalEwma(scores: Score[]): Map<string, { ewma: number; last: number }> {
-  const out = new Map<string, { ewma: number; last: number }>();
-  for (const s of scores) {
-    const key = `${s.machine_id}/${s.sensor_type}`;
-    const e = out.get(key);
-    if (e === undefined || s.timestamp >= e.last) out.set(key, { ewma: s.ewma, last: s.timestamp });
-  }
-  return out;
-}
-
 /**
  * What a JetStream job's stream and durable consumer hold, and which stream sequences have no
  * score: the failure message of a test that waits on every record being processed.
  */
-async function jetStreamDiagnosis(nc: NatsConnection, stream: string, durable: string, stored: { read(): Promise<Score[]> }, records: number): Promise<string> {
+async function jetStreamDiagnosis(
+  nc: NatsConnection,
+  stream: string,
+  durable: string,
+  stored: { read(): Promise<Score[]> },
+  records: number,
+): Promise<string> {
   const lines: string[] = [];
   try {
     const jsm = await nc.jetstreamManager();
@@ -135,7 +121,9 @@ async function jetStreamDiagnosis(nc: NatsConnection, stream: string, durable: s
     const seen = new Set((await stored.read()).map((x) => x.seq));
     const missing: number[] = [];
     for (let q = 1; q <= records; q++) if (!seen.has(q)) missing.push(q);
-    lines.push(`${missing.length} stream sequences without a score: ${missing.slice(0, 200).join(",")}${missing.length > 200 ? ",..." : ""}`);
+    lines.push(
+      `${missing.length} stream sequences without a score: ${missing.slice(0, 200).join(",")}${missing.length > 200 ? ",..." : ""}`,
+    );
   } catch (error) {
     lines.push(`reading the scores failed: ${(error as Error).message}`);
   }
@@ -164,8 +152,29 @@ function expectSameState(got: Map<string, { ewma: number; last: number }>, want:
 function startRun(url: string, cwd: string, extra: string[] = []): ChildProcess {
   return spawn(
     process.execPath,
-    [CLI, "run", "--nats", url, "--stream", "LWT", "--site", "t1", "--analysis", "rolling", "--window", "8", "--alpha", String(ALPHA),
-      "--checkpoint-interval", "200ms", "--summary-interval", "0", "--fetch", "500", ...extra],
+    [
+      CLI,
+      "run",
+      "--nats",
+      url,
+      "--stream",
+      "LWT",
+      "--site",
+      "t1",
+      "--analysis",
+      "rolling",
+      "--window",
+      "8",
+      "--alpha",
+      String(ALPHA),
+      "--checkpoint-interval",
+      "200ms",
+      "--summary-interval",
+      "0",
+      "--fetch",
+      "500",
+      ...extra,
+    ],
     { cwd, stdio: ["ignore", "ignore", "pipe"] },
   );
 }
@@ -192,7 +201,12 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - JetStream in, exact
     const first = startRun(server.url, cwd);
     // Kill it once it has processed part of the stream (and has taken a checkpoint or two).
     let n = 0;
-    await until("the first instance to score 8000 records", () => n >= 8000, 60_000, async () => (n = await stored.count()));
+    await until(
+      "the first instance to score 8000 records",
+      () => n >= 8000,
+      60_000,
+      async () => (n = await stored.count()),
+    );
     await new Promise((r) => setTimeout(r, 300));
     first.kill("SIGKILL");
     await new Promise((r) => first.once("exit", r));
@@ -200,9 +214,14 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - JetStream in, exact
     const second = startRun(server.url, cwd);
     // Done when the restarted instance's checkpoint covers the whole stream (sequence 24000).
     let covered = 0;
-    await until("a checkpoint covering every record", () => covered >= 24_000, 120_000, async () => {
-      covered = (await checkpointedEwma(nc, "t1", "LWT", [null])).positions[0] ?? 0;
-    });
+    await until(
+      "a checkpoint covering every record",
+      () => covered >= 24_000,
+      120_000,
+      async () => {
+        covered = (await checkpointedEwma(nc, "t1", "LWT", [null])).positions[0] ?? 0;
+      },
+    );
     second.kill("SIGTERM");
     await new Promise((r) => second.once("exit", r));
     // The state counted each record exactly once: every key's EWMA equals the EWMA over its
@@ -242,10 +261,21 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - partitions shared b
     const instance = (partitions: number[]) =>
       runNatsJob({
         progress: partitions[0] === 0 ? pa : pb,
-        ...DEFAULT_NATS_JOB, url: server.url, site: "t2", stream: "LWP", partitions, partitionCount: 4,
+        ...DEFAULT_NATS_JOB,
+        url: server.url,
+        site: "t2",
+        stream: "LWP",
+        partitions,
+        partitionCount: 4,
         analyses: [rollingAnalysis({ window: { kind: "count", records: 8 }, alpha: ALPHA, timeScale: 1000 })],
-        workers: 1, groups: 4, keysMax: 64, checkpointIntervalMs: 1000, publishScores: true, summaryIntervalMs: 0,
-        console: new PassThrough(), stop: stopped,
+        workers: 1,
+        groups: 4,
+        keysMax: 64,
+        checkpointIntervalMs: 1000,
+        publishScores: true,
+        summaryIntervalMs: 0,
+        console: new PassThrough(),
+        stop: stopped,
       });
     const a = instance([0, 1]);
     const b = instance([2, 3]);
@@ -290,17 +320,34 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - the server restarts
     let log = "";
     console.on("data", (d: Buffer) => (log += d.toString()));
     const job = runNatsJob({
-      ...DEFAULT_NATS_JOB, url: server.url, site: "t3", stream: "LWR", progress,
+      ...DEFAULT_NATS_JOB,
+      url: server.url,
+      site: "t3",
+      stream: "LWR",
+      progress,
       analyses: [rollingAnalysis({ window: { kind: "count", records: 8 }, alpha: ALPHA, timeScale: 1000 })],
-      workers: 1, groups: 4, keysMax: 64, fetchMessagesMax: 200, checkpointIntervalMs: 500, publishScores: true, summaryIntervalMs: 1000,
-      console, stop: stopped,
+      workers: 1,
+      groups: 4,
+      keysMax: 64,
+      fetchMessagesMax: 200,
+      checkpointIntervalMs: 500,
+      publishScores: true,
+      summaryIntervalMs: 1000,
+      console,
+      stop: stopped,
     });
     await until("some records processed", () => progress.recordsOut >= 3000, 60_000);
     await server.restart();
     try {
-      await until(() => `every record to be processed (so far ${progress.recordsOut}, checkpoints ${progress.checkpoints})`, () => progress.recordsOut >= 24_000, 180_000);
+      await until(
+        () => `every record to be processed (so far ${progress.recordsOut}, checkpoints ${progress.checkpoints})`,
+        () => progress.recordsOut >= 24_000,
+        180_000,
+      );
     } catch (error) {
-      throw new Error(`${(error as Error).message}\n${await jetStreamDiagnosis(nc, "LWR", "lw-t3-all", stored, 24_000)}\njob log (tail):\n${log.slice(-6000)}`);
+      throw new Error(
+        `${(error as Error).message}\n${await jetStreamDiagnosis(nc, "LWR", "lw-t3-all", stored, 24_000)}\njob log (tail):\n${log.slice(-6000)}`,
+      );
     }
     stop();
     const result = await job;

@@ -60,11 +60,12 @@ async function heldClickHouse(): Promise<HeldClickHouse> {
       for (const res of waiting) res.end();
       waiting = [];
     },
-    close: () => new Promise<void>((resolve) => {
-      for (const res of waiting) res.end();
-      server.close(() => resolve());
-      server.closeAllConnections();
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const res of waiting) res.end();
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 }
 
@@ -81,12 +82,21 @@ describe("Outputs.handOver - rows handed to ClickHouse without waiting for durab
   it("returns while the inserts are still unanswered; flush waits for them; the rows are the records scored", async () => {
     const ch = await heldClickHouse();
     cleanups.push(() => ch.close());
-    const outputs = await Outputs.start({ clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) }, healthIntervalMs: 3_600_000, log: () => {} });
+    const outputs = await Outputs.start({
+      clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) },
+      healthIntervalMs: 3_600_000,
+      log: () => {},
+    });
     cleanups.push(() => outputs.close());
     const n = 5000;
     for (let i = 0; i < n; i++) {
       outputs.record({
-        machineId: "M1", sensorType: "temp", key: "M1/temp", time: 1_700_000_000_000 + i, value: i / 3, seq: i,
+        machineId: "M1",
+        sensorType: "temp",
+        key: "M1/temp",
+        time: 1_700_000_000_000 + i,
+        value: i / 3,
+        seq: i,
         membersJson: `"count":${i},"mean":${i / 7},"std":null,"std_pop":null,"min":0,"max":${i},"slope":null,"ewma":null,"z":null`,
       });
     }
@@ -100,7 +110,10 @@ describe("Outputs.handOver - rows handed to ClickHouse without waiting for durab
     expect(flushed).toBe(false);
     ch.release();
     await flush;
-    const scores = ch.inserts.filter((x) => x.table === "ml_scores").flatMap((x) => x.body.trim().split("\n")).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const scores = ch.inserts
+      .filter((x) => x.table === "ml_scores")
+      .flatMap((x) => x.body.trim().split("\n"))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(scores.map((r) => r.seq)).toEqual(Array.from({ length: n }, (_, i) => i));
     expect(scores.map((r) => r.value)).toEqual(Array.from({ length: n }, (_, i) => i / 3));
     expect(scores.map((r) => r.mean)).toEqual(Array.from({ length: n }, (_, i) => i / 7));
@@ -119,13 +132,26 @@ describe("Outputs.handOver - rows handed to ClickHouse without waiting for durab
     const result = await runJob({
       simulator: { seed: 3, machines: 2, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: records, faultRate: 0 },
       analyses: [rollingAnalysis({ window: { kind: "count", records: 8 }, alpha: 0.2, timeScale: 1000 })],
-      keyByMode: false, workers: 1, groups: 2, batchRecordsMax: 1024, speed: Infinity, outPath: null, fileBytesMax: 1 << 30,
-      zAlarm: 4, flushIntervalMs: 250, summaryIntervalMs: 0, console: new PassThrough(), stop: new Promise(() => {}), outputs,
+      keyByMode: false,
+      workers: 1,
+      groups: 2,
+      batchRecordsMax: 1024,
+      speed: Infinity,
+      outPath: null,
+      fileBytesMax: 1 << 30,
+      zAlarm: 4,
+      flushIntervalMs: 250,
+      summaryIntervalMs: 0,
+      console: new PassThrough(),
+      stop: new Promise(() => {}),
+      outputs,
     });
     expect(result.metrics.recordsOut).toBe(records);
     await outputs.close();
     const rowsIn = (table: string) =>
-      readdirSync(spillDir).filter((f) => f.endsWith(`.${table}.ndjson`)).reduce((a, f) => a + readFileSync(join(spillDir, f), "utf8").trim().split("\n").length, 0);
+      readdirSync(spillDir)
+        .filter((f) => f.endsWith(`.${table}.ndjson`))
+        .reduce((a, f) => a + readFileSync(join(spillDir, f), "utf8").trim().split("\n").length, 0);
     expect(rowsIn("ml_scores")).toBe(records);
     expect(rowsIn("ml_sensor_data")).toBe(records);
   }, 120_000);
@@ -146,14 +172,32 @@ describe.skipIf(!serverAvailable("nats-server"))("core NATS job - scoring does n
     let ready!: () => void;
     const isReady = new Promise<void>((resolve) => (ready = resolve));
     const job = runNatsJob({
-      ...DEFAULT_NATS_JOB, url: nats.url, site: "ho", progress, onReady: () => ready(),
+      ...DEFAULT_NATS_JOB,
+      url: nats.url,
+      site: "ho",
+      progress,
+      onReady: () => ready(),
       analyses: [rollingAnalysis({ window: { kind: "count", records: 8 }, alpha: 0.3, timeScale: 1000 })],
-      workers: 1, groups: 4, keysMax: 64, publishScores: false, summaryIntervalMs: 0, console: new PassThrough(), stop: stopped, outputs,
+      workers: 1,
+      groups: 4,
+      keysMax: 64,
+      publishScores: false,
+      summaryIntervalMs: 0,
+      console: new PassThrough(),
+      stop: stopped,
+      outputs,
     });
     await isReady;
-    await publishSimulation(new PlantSimulator({ seed: 5, machines: 3, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: records }), {
-      ...DEFAULT_NATS_PUBLISH, url: nats.url, site: "ho", format: "msgpack", rate: 20_000,
-    });
+    await publishSimulation(
+      new PlantSimulator({ seed: 5, machines: 3, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: records }),
+      {
+        ...DEFAULT_NATS_PUBLISH,
+        url: nats.url,
+        site: "ho",
+        format: "msgpack",
+        rate: 20_000,
+      },
+    );
     // Every record scored though no insert is answered (the stand-in answers none before
     // release): before, the loop waited for the first one whenever its queue ran dry.
     await until(() => progress.recordsOut === records);
@@ -166,7 +210,10 @@ describe.skipIf(!serverAvailable("nats-server"))("core NATS job - scoring does n
     const result = await job;
     await outputs.close();
     expect(result.recordsOut).toBe(records);
-    const seqs = ch.inserts.filter((x) => x.table === "ml_scores").flatMap((x) => x.body.trim().split("\n")).map((l) => (JSON.parse(l) as { seq: number }).seq);
+    const seqs = ch.inserts
+      .filter((x) => x.table === "ml_scores")
+      .flatMap((x) => x.body.trim().split("\n"))
+      .map((l) => (JSON.parse(l) as { seq: number }).seq);
     expect(new Set(seqs).size).toBe(records);
   }, 120_000);
 });
@@ -175,9 +222,21 @@ describe("ClickHouseSink.room - the memory queue paces a source that acknowledge
   it("waits while the rows in memory are at the mark, and resolves once inserts take them", async () => {
     const ch = await heldClickHouse();
     cleanups.push(() => ch.close());
-    const sink = new ClickHouseSink({ url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")), batchRowsMax: 500, pendingRowsMax: 2000, createTables: false });
+    const sink = new ClickHouseSink({
+      url: ch.url,
+      spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")),
+      batchRowsMax: 500,
+      pendingRowsMax: 2000,
+      createTables: false,
+    });
     cleanups.push(() => sink.close());
-    const rows = Array.from({ length: 1500 }, (_, i) => ({ machine_id: "M1", sensor_type: "temp", timestamp: 1_700_000_000_000 + i, sensor_value: i, seq: i }));
+    const rows = Array.from({ length: 1500 }, (_, i) => ({
+      machine_id: "M1",
+      sensor_type: "temp",
+      timestamp: 1_700_000_000_000 + i,
+      sensor_value: i,
+      seq: i,
+    }));
     const written = sink.write("ml_sensor_data", rows);
     await sink.room(2000); // below the mark: at once
     let roomy = false;

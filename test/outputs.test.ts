@@ -46,12 +46,27 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     ws.send(JSON.stringify({ type: "subscribe", topics: ["machine/M-001"], id: 1 }));
     await new Promise((r) => setTimeout(r, 200));
 
-    const spc = spcAnalysis({ params: { ...DEFAULT_SPC_PARAMS, baselineN: 50 }, ewmaField: "spc_ewma", onAlert: (e: SpcAlertEvent) => outputs.alert(e) });
+    const spc = spcAnalysis({
+      params: { ...DEFAULT_SPC_PARAMS, baselineN: 50 },
+      ewmaField: "spc_ewma",
+      onAlert: (e: SpcAlertEvent) => outputs.alert(e),
+    });
     const result = await runJob({
       simulator: { seed: 4, machines: 2, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: 20_000, faultRate: 6 },
       analyses: [rollingAnalysis({ window: { kind: "count", records: 16 }, alpha: 0.2, timeScale: 1000 }), spc],
-      keyByMode: false, workers: 2, groups: 4, batchRecordsMax: 1024, speed: Infinity, outPath: null, fileBytesMax: 1 << 30,
-      zAlarm: 4, flushIntervalMs: 250, summaryIntervalMs: 0, console: new PassThrough(), stop: new Promise(() => {}), outputs,
+      keyByMode: false,
+      workers: 2,
+      groups: 4,
+      batchRecordsMax: 1024,
+      speed: Infinity,
+      outPath: null,
+      fileBytesMax: 1 << 30,
+      zAlarm: 4,
+      flushIntervalMs: 250,
+      summaryIntervalMs: 0,
+      console: new PassThrough(),
+      stop: new Promise(() => {}),
+      outputs,
     });
     expect(result.metrics.recordsOut).toBe(20_000);
 

@@ -31,7 +31,11 @@ interface PredictionRow {
 }
 
 /** Runs the CLI to its end; resolves with its exit code and stderr. */
-function cli(args: string[], cwd: string, env: Record<string, string> = {}): { child: ChildProcess; stderr: () => string; done: Promise<{ code: number | null; stderr: string }> } {
+function cli(
+  args: string[],
+  cwd: string,
+  env: Record<string, string> = {},
+): { child: ChildProcess; stderr: () => string; done: Promise<{ code: number | null; stderr: string }> } {
   const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
@@ -60,8 +64,16 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
   });
 
   const rows = async (db: string, where = ""): Promise<PredictionRow[]> => {
-    const text = await ch.query(`SELECT * FROM ${db}.ml_maintenance_predictions FINAL ${where} ORDER BY machine_id, predicted_at_ms FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 });
-    return text.trim() === "" ? [] : text.trim().split("\n").map((l) => JSON.parse(l) as PredictionRow);
+    const text = await ch.query(
+      `SELECT * FROM ${db}.ml_maintenance_predictions FINAL ${where} ORDER BY machine_id, predicted_at_ms FORMAT JSONEachRow`,
+      { output_format_json_quote_64bit_integers: 0 },
+    );
+    return text.trim() === ""
+      ? []
+      : text
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l) as PredictionRow);
   };
 
   /** Every cycle of each unit predicted once; the last cycle's row is the model's answer on the engine's features. */
@@ -75,24 +87,59 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
       const last = mine.at(-1) as PredictionRow;
       const features = JSON.parse(last.features) as Record<string, number>;
       const want = rulFeatureRows(u, model.featureNames, TEST_MODEL_WINDOW).subarray((u.cycles.length - 1) * model.featureNames.length);
-      model.featureNames.forEach((name, j) => expect(Math.abs(features[name] - want[j])).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(want[j]))));
-      const [p] = await model.predict(Float64Array.from(model.featureNames, (name) => features[name]), 1);
+      model.featureNames.forEach((name, j) =>
+        expect(Math.abs(features[name] - want[j])).toBeLessThanOrEqual(1e-9 * Math.max(1, Math.abs(want[j]))),
+      );
+      const [p] = await model.predict(
+        Float64Array.from(model.featureNames, (name) => features[name]),
+        1,
+      );
       // ClickHouse 18.16 may read a double back 1 ulp off (connectors/clickhouse-schema.ts).
       expect(last.failure_probability).toBeCloseTo(p.failure_probability, 12);
       expect(last.rul_cycles).toBeCloseTo(p.rul_cycles, 10);
       expect(last.time_to_failure_hours).toBeCloseTo(p.time_to_failure_hours, 10);
       expect(last.model_version).toBe(model.modelVersion);
     }
-    const health = await ch.query(`SELECT machine_id, min(health_score) FROM ${db}.ml_equipment_health FINAL GROUP BY machine_id ORDER BY machine_id FORMAT TSV`);
-    expect(health.trim().split("\n").map((l) => l.split("\t")[0])).toEqual(units.map(cmapssMachineId));
+    const health = await ch.query(
+      `SELECT machine_id, min(health_score) FROM ${db}.ml_equipment_health FINAL GROUP BY machine_id ORDER BY machine_id FORMAT TSV`,
+    );
+    expect(
+      health
+        .trim()
+        .split("\n")
+        .map((l) => l.split("\t")[0]),
+    ).toEqual(units.map(cmapssMachineId));
   }
 
   it("run --cmapss --predict --clickhouse fills ml_maintenance_predictions: one row per machine and cycle", async () => {
     await ch.query("CREATE DATABASE IF NOT EXISTS file_run");
-    const { done } = cli([
-      "run", "--cmapss", FILE, "--cmapss-units", "1-3", "--predict", modelPath, "--analysis", "rolling", "--speed", "max",
-      "--clickhouse", ch.url, "--clickhouse-db", "file_run", "--spill-dir", join(dir, "spill1"), "--no-file", "--alerts", join(dir, "alerts1.ndjson"), "--summary-interval", "0",
-    ], dir);
+    const { done } = cli(
+      [
+        "run",
+        "--cmapss",
+        FILE,
+        "--cmapss-units",
+        "1-3",
+        "--predict",
+        modelPath,
+        "--analysis",
+        "rolling",
+        "--speed",
+        "max",
+        "--clickhouse",
+        ch.url,
+        "--clickhouse-db",
+        "file_run",
+        "--spill-dir",
+        join(dir, "spill1"),
+        "--no-file",
+        "--alerts",
+        join(dir, "alerts1.ndjson"),
+        "--summary-interval",
+        "0",
+      ],
+      dir,
+    );
     const r = await done;
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/predictions \(model rul-mlp-/);
@@ -101,10 +148,31 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
 
   it("simulate --nats --cmapss into run --nats --predict --clickhouse: the same rows", async () => {
     await ch.query("CREATE DATABASE IF NOT EXISTS nats_run");
-    const run = cli([
-      "run", "--nats", nats.url, "--site", "fleet", "--predict", modelPath, "--analysis", "rolling,spc", "--no-publish-scores",
-      "--clickhouse", ch.url, "--clickhouse-db", "nats_run", "--spill-dir", join(dir, "spill2"), "--alerts", join(dir, "alerts2.ndjson"), "--summary-interval", "0",
-    ], dir);
+    const run = cli(
+      [
+        "run",
+        "--nats",
+        nats.url,
+        "--site",
+        "fleet",
+        "--predict",
+        modelPath,
+        "--analysis",
+        "rolling,spc",
+        "--no-publish-scores",
+        "--clickhouse",
+        ch.url,
+        "--clickhouse-db",
+        "nats_run",
+        "--spill-dir",
+        join(dir, "spill2"),
+        "--alerts",
+        join(dir, "alerts2.ndjson"),
+        "--summary-interval",
+        "0",
+      ],
+      dir,
+    );
     const deadline = Date.now() + 15_000;
     while (!/consuming/.test(run.stderr())) {
       if (Date.now() > deadline || run.child.exitCode !== null) throw new Error(`run --nats did not start consuming: ${run.stderr()}`);
@@ -112,14 +180,23 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
     }
     const published: string[] = [];
     const nc = await connect({ servers: nats.url });
-    nc.subscribe("lw.fleet.prediction.>", { callback: (_e, m) => published.push(`${m.subject} ${(JSON.parse(m.string()) as PredictionRow).predicted_at_ms}`) });
+    nc.subscribe("lw.fleet.prediction.>", {
+      callback: (_e, m) => published.push(`${m.subject} ${(JSON.parse(m.string()) as PredictionRow).predicted_at_ms}`),
+    });
     await nc.flush();
-    const sim = cli(["simulate", "--nats", nats.url, "--site", "fleet", "--cmapss", FILE, "--cmapss-units", "4-5", "--start", new Date(T0).toISOString()], dir);
+    const sim = cli(
+      ["simulate", "--nats", nats.url, "--site", "fleet", "--cmapss", FILE, "--cmapss-units", "4-5", "--start", new Date(T0).toISOString()],
+      dir,
+    );
     expect((await sim.done).code).toBe(0);
     const expected = UNITS[3].cycles.length + UNITS[4].cycles.length;
     const until = Date.now() + 30_000;
     // The sink creates the tables with its first rows.
-    const count = () => rows("nats_run").then((r) => r.length, () => 0);
+    const count = () =>
+      rows("nats_run").then(
+        (r) => r.length,
+        () => 0,
+      );
     while ((await count()) < expected && Date.now() < until) await new Promise((r) => setTimeout(r, 300));
     run.child.kill("SIGINT");
     const r = await run.done;
@@ -130,18 +207,21 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
     await nc.close();
     const stored = await rows("nats_run");
     expect(published.length).toBe(expected);
-    expect(published.sort()).toEqual(
-      stored.map((r) => `lw.fleet.prediction.${r.machine_id} ${r.predicted_at_ms}`).sort(),
-    );
+    expect(published.sort()).toEqual(stored.map((r) => `lw.fleet.prediction.${r.machine_id} ${r.predicted_at_ms}`).sort());
   }, 60_000);
 
   it("refuses a --window other than the model's, and a source without the model's sensors", async () => {
-    const wrongWindow = await cli(["run", "--cmapss", FILE, "--cmapss-units", "1", "--predict", modelPath, "--window", "64", "--speed", "max", "--no-file"], dir).done;
+    const wrongWindow = await cli(
+      ["run", "--cmapss", FILE, "--cmapss-units", "1", "--predict", modelPath, "--window", "64", "--speed", "max", "--no-file"],
+      dir,
+    ).done;
     expect(wrongWindow.code).toBe(2);
     expect(wrongWindow.stderr).toMatch(/ConfigError: --window: is 64, but the model .* rolling window of 30/);
     // The model from the environment (as any option), the window from a config file.
     writeFileSync(join(dir, "run.yaml"), "window: 20\n");
-    const fromEnv = await cli(["run", "--cmapss", FILE, "--config", join(dir, "run.yaml"), "--speed", "max", "--no-file"], dir, { LINEWATCH_PREDICT: modelPath }).done;
+    const fromEnv = await cli(["run", "--cmapss", FILE, "--config", join(dir, "run.yaml"), "--speed", "max", "--no-file"], dir, {
+      LINEWATCH_PREDICT: modelPath,
+    }).done;
     expect(fromEnv.code).toBe(2);
     expect(fromEnv.stderr).toMatch(/ConfigError: --window: is 20, but the model/);
     const simulator = await cli(["run", "--predict", modelPath, "--speed", "max", "--records", "100", "--no-file"], dir).done;

@@ -28,7 +28,12 @@ interface Run {
 /** A live server with a prediction service, and a C-MAPSS replay through the run job into it. */
 async function startRun(model: FailureModel, intervalMs: number): Promise<Run> {
   const service = new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs });
-  const outputs = await Outputs.start({ live: { port: 0, host: "127.0.0.1" }, healthIntervalMs: 60_000, predictions: service, log: () => {} });
+  const outputs = await Outputs.start({
+    live: { port: 0, host: "127.0.0.1" },
+    healthIntervalMs: 60_000,
+    predictions: service,
+    log: () => {},
+  });
   const access = outputs.liveAccess()!;
   return { outputs, service, token: access.generatedToken as string, url: access.url, wsUrl: access.wsUrl };
 }
@@ -38,8 +43,19 @@ async function replay(run: Run, units: number[], sensors?: string[]): Promise<vo
   await runJob({
     source: fleet,
     analyses: [rollingAnalysis({ window: { kind: "count", records: TEST_MODEL_WINDOW }, alpha: 0.1, timeScale: 1000 })],
-    keyByMode: false, workers: 2, groups: 4, batchRecordsMax: 256, speed: Infinity, outPath: null, fileBytesMax: 1 << 30,
-    zAlarm: 4, flushIntervalMs: 250, summaryIntervalMs: 0, console: new PassThrough(), stop: new Promise(() => {}), outputs: run.outputs,
+    keyByMode: false,
+    workers: 2,
+    groups: 4,
+    batchRecordsMax: 256,
+    speed: Infinity,
+    outPath: null,
+    fileBytesMax: 1 << 30,
+    zAlarm: 4,
+    flushIntervalMs: 250,
+    summaryIntervalMs: 0,
+    console: new PassThrough(),
+    stop: new Promise(() => {}),
+    outputs: run.outputs,
   });
 }
 
@@ -84,7 +100,12 @@ describe("prediction service - C-MAPSS replay through the run job, the API and t
         expect(body.count).toBe(u.cycles.length);
         expect(results.map((p) => p.predicted_at_ms)).toEqual(Array.from(u.cycles, (c) => T0 + c * HOUR).reverse());
         const last = results[0];
-        expect(last).toMatchObject({ machine_id: id, trigger: "schedule", model_version: model.modelVersion, horizon_cycles: model.horizonCycles });
+        expect(last).toMatchObject({
+          machine_id: id,
+          trigger: "schedule",
+          model_version: model.modelVersion,
+          horizon_cycles: model.horizonCycles,
+        });
         expect(last.predicted_at).toBe(new Date(T0 + u.cycles.length * HOUR).toISOString());
         expect(["low", "medium", "high", "critical"]).toContain(last.risk_level);
         // The features of a step are that step's statistics of every sensor (never a mix of two cycles).
@@ -92,9 +113,14 @@ describe("prediction service - C-MAPSS replay through the run job, the API and t
         expectFeaturesClose(results[u.cycles.length - 50].features, u, names, 49, `${id} cycle 50`);
         expectFeaturesClose(results[u.cycles.length - 1].features, u, names, 0, `${id} cycle 1`);
         // The prediction is the model's answer on exactly those features.
-        const [direct] = await model.predict(Float64Array.from(names, (n) => last.features[n]), 1);
+        const [direct] = await model.predict(
+          Float64Array.from(names, (n) => last.features[n]),
+          1,
+        );
         expect({ rul: last.rul_cycles, p: last.failure_probability, ttf: last.time_to_failure_hours }).toEqual({
-          rul: direct.rul_cycles, p: direct.failure_probability, ttf: direct.time_to_failure_hours,
+          rul: direct.rul_cycles,
+          p: direct.failure_probability,
+          ttf: direct.time_to_failure_hours,
         });
         // A trained model: at the failure cycle the engine is at risk, at its first cycle it is not.
         const first = results[results.length - 1];
@@ -104,7 +130,13 @@ describe("prediction service - C-MAPSS replay through the run job, the API and t
         // Requested now: the machine's current features, so the same answer.
         const now = await api(run, "POST", `/api/ml/maintenance/predict/${id}/`);
         expect(now.status).toBe(200);
-        expect(now.body).toMatchObject({ machine_id: id, trigger: "request", failure_probability: last.failure_probability, rul_cycles: last.rul_cycles, predicted_at_ms: last.predicted_at_ms });
+        expect(now.body).toMatchObject({
+          machine_id: id,
+          trigger: "request",
+          failure_probability: last.failure_probability,
+          rul_cycles: last.rul_cycles,
+          predicted_at_ms: last.predicted_at_ms,
+        });
         // Health folds the failure probability in (no SPC here: the alert score is 100).
         const health = await api(run, "GET", `/api/ml/maintenance/health/${id}/`);
         const expected = Math.round(100 * (1 - last.failure_probability));
@@ -122,7 +154,13 @@ describe("prediction service - C-MAPSS replay through the run job, the API and t
 
       const total = UNITS.slice(0, 3).reduce((n, u) => n + u.cycles.length, 0) + 3;
       await client.until(() => client.data("analysis/prediction").length >= total, `${total} messages on analysis/prediction`, 10_000);
-      await client.until(() => client.data("machine/ENG-003").filter((m) => (m.data as { kind?: string }).kind === "prediction").length >= UNITS[2].cycles.length + 1, "ENG-003's predictions", 10_000);
+      await client.until(
+        () =>
+          client.data("machine/ENG-003").filter((m) => (m.data as { kind?: string }).kind === "prediction").length >=
+          UNITS[2].cycles.length + 1,
+        "ENG-003's predictions",
+        10_000,
+      );
       const onMachine = client.data("machine/ENG-003").map((m: DataMessage) => m.data as { kind?: string; machine_id: string });
       expect(onMachine.filter((d) => d.kind === "prediction").length).toBe(UNITS[2].cycles.length + 1);
       expect(onMachine.every((d) => d.kind !== "prediction" || d.machine_id === "ENG-003")).toBe(true);

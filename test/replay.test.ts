@@ -38,7 +38,13 @@ async function replay(overrides: ReplayOverrides): Promise<{ lines: Line[]; summ
     ...(rest.analyses ? {} : { analyses: [rollingAnalysis({ window, alpha, timeScale: timeUnit === "ms" ? 1000 : 1 })] }),
   });
   const text = Buffer.concat(chunks).toString("utf8");
-  return { lines: text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as Line), summary };
+  return {
+    lines: text
+      .split("\n")
+      .filter((l) => l.length > 0)
+      .map((l) => JSON.parse(l) as Line),
+    summary,
+  };
 }
 
 /** The NAB file read independently of linewatch's reader: [epoch ms, value] per row. */
@@ -49,7 +55,7 @@ function readNab(path: string): Array<[number, number]> {
     .slice(1)
     .map((l) => {
       const [ts, v] = l.split(",");
-      return [Date.parse(ts.replace(" ", "T") + "Z"), Number(v)] as [number, number];
+      return [Date.parse(`${ts.replace(" ", "T")}Z`), Number(v)] as [number, number];
     });
 }
 
@@ -128,7 +134,11 @@ describe("replay - statistics on real data (NAB)", () => {
       while (rows[start][0] <= rows[i][0] - 3_600_000) start++;
       const win = rows.slice(start, i + 1);
       const xs = win.map((r) => r[1]);
-      const want = twoPass(win.map((r) => (r[0] - t0) / 1000), xs, rows[i][1]);
+      const want = twoPass(
+        win.map((r) => (r[0] - t0) / 1000),
+        xs,
+        rows[i][1],
+      );
       const line = lines[i];
       const scale = Math.max(...xs.map(Math.abs));
       expect(line.count, `row ${i}`).toBe(want.count);
@@ -176,7 +186,7 @@ describe("replay - contract", () => {
   it("with --lateness reorders within it and marks later rows late without statistics", async () => {
     const ndjson = join(dir, "late.ndjson");
     const times = [0, 2, 1, 5, 3, 10, 4, 11];
-    writeFileSync(ndjson, times.map((t) => JSON.stringify({ timestamp: t, value: t })).join("\n") + "\n");
+    writeFileSync(ndjson, `${times.map((t) => JSON.stringify({ timestamp: t, value: t })).join("\n")}\n`);
     const { lines, summary } = await replay({
       input: ndjson,
       window: { kind: "count", records: 1 },
@@ -194,7 +204,13 @@ describe("replay - contract", () => {
   it("numeric time columns that are counters use --time-unit number; slope is per unit", async () => {
     const csv = join(dir, "cycles.csv");
     writeFileSync(csv, ["unit,cycle,value", ...[1, 2, 3, 4].map((c) => `7,${c},${c * 3}`)].join("\n"));
-    const { lines } = await replay({ input: csv, keyColumns: ["unit"], timeColumn: "cycle", timeUnit: "number", window: { kind: "time", span: 2, capacity: 16 } });
+    const { lines } = await replay({
+      input: csv,
+      keyColumns: ["unit"],
+      timeColumn: "cycle",
+      timeUnit: "number",
+      window: { kind: "time", span: 2, capacity: 16 },
+    });
     expect(lines.map((l) => l.count)).toEqual([1, 2, 2, 2]);
     expect(lines[3]).toMatchObject({ key: "7", slope: 3, mean: 10.5 });
   });

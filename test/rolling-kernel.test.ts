@@ -238,13 +238,24 @@ describe("rolling kernel - adversarial", () => {
     for (let i = 0; i < 200; i++) values.push(7.3 + rng.normal());
     values.push(1e12);
     for (let i = 0; i < 500; i++) values.push(7.3);
-    const rows = runOneKey(config, values.map((_, i) => i), values);
+    const rows = runOneKey(
+      config,
+      values.map((_, i) => i),
+      values,
+    );
     for (let i = 201 + 64; i < values.length; i++) {
       const row = outputRow(rows, i);
       expect([row[COL.std], row[COL.stdPop], row[COL.mean], row[COL.min], row[COL.max]], `record ${i}`).toEqual([0, 0, 7.3, 7.3, 7.3]);
       expect(row[COL.z], `record ${i}`).toBeNaN();
     }
-    compareWithReference(config, 1, oneKeyInput(values.map((_, i) => i), values));
+    compareWithReference(
+      config,
+      1,
+      oneKeyInput(
+        values.map((_, i) => i),
+        values,
+      ),
+    );
   });
 
   it.each([
@@ -254,7 +265,14 @@ describe("rolling kernel - adversarial", () => {
   ] as const)("std stays accurate after a spike 2e5 × the noise leaves the %s", (_label, config) => {
     const rng = new SeededRandom(900);
     const values = Array.from({ length: 4000 }, (_, i) => (i % 1500 === 100 ? 2e5 : rng.normal()));
-    compareWithReference(config, 1, oneKeyInput(values.map((_, i) => i), values));
+    compareWithReference(
+      config,
+      1,
+      oneKeyInput(
+        values.map((_, i) => i),
+        values,
+      ),
+    );
   });
 
   it.each([2, 3, 64])("alternating ±1e12 and values below 1e-6, window of %i", (size) => {
@@ -453,9 +471,7 @@ interface CompareResult {
 }
 
 /** Runs the input through the kernel and one reference per key; fails on any row out of tolerance. */
-function compareWithReference(
-  config: RollingKernelConfig, keys: number, input: RollingInput, options: CompareOptions = {},
-): CompareResult {
+function compareWithReference(config: RollingKernelConfig, keys: number, input: RollingInput, options: CompareOptions = {}): CompareResult {
   const harness = new RollingKernelHarness(config, keys, { chunkRecordsMax: options.chunkRecordsMax });
   const rows = harness.process(input);
   const refs = Array.from({ length: keys }, () => new RollingReference(config));

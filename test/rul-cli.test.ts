@@ -56,7 +56,23 @@ describe("predict - command line", () => {
   let trained: TrainJson;
 
   it("train writes an ONNX model and reports the held-out figures; eval on the held-out units reproduces them", async () => {
-    const r = await linewatch("predict", "train", "--cmapss", TRAIN, "--out", model, "--epochs", "3", "--seed", "3", "--horizon", "20", "--cycle-hours", "2", "--json");
+    const r = await linewatch(
+      "predict",
+      "train",
+      "--cmapss",
+      TRAIN,
+      "--out",
+      model,
+      "--epochs",
+      "3",
+      "--seed",
+      "3",
+      "--horizon",
+      "20",
+      "--cycle-hours",
+      "2",
+      "--json",
+    );
     expect(r.code, r.stderr).toBe(0);
     trained = JSON.parse(r.stdout) as TrainJson;
     expect(trained.model_version).toMatch(/^rul-mlp-[0-9a-f]{12}$/);
@@ -68,7 +84,19 @@ describe("predict - command line", () => {
     expect(readFileSync(model).length).toBeGreaterThan(1000);
 
     const [e, text] = await Promise.all([
-      linewatch("predict", "eval", "--model", model, "--cmapss", TRAIN, "--units", trained.held_out_units.join(","), "--seed", "3", "--json"),
+      linewatch(
+        "predict",
+        "eval",
+        "--model",
+        model,
+        "--cmapss",
+        TRAIN,
+        "--units",
+        trained.held_out_units.join(","),
+        "--seed",
+        "3",
+        "--json",
+      ),
       linewatch("predict", "eval", "--model", model, "--cmapss", TRAIN, "--units", "81-100"),
     ]);
     expect(e.code, e.stderr).toBe(0);
@@ -86,7 +114,10 @@ describe("predict - command line", () => {
   it("score writes one NDJSON line per cycle with the true and predicted RUL, probability and hours", async () => {
     const r = await linewatch("predict", "score", "--model", model, "--cmapss", TRAIN, "--unit", "7");
     expect(r.code, r.stderr).toBe(0);
-    const lines = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as ScoreLine);
+    const lines = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as ScoreLine);
     const unit = readCmapss(TRAIN).find((u) => u.unit === 7)!;
     expect(lines).toHaveLength(unit.cycles.length);
     lines.forEach((l, i) => {

@@ -9,7 +9,12 @@ import { readCmapss, type CmapssUnit } from "../connectors/files/cmapss.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
 import {
-  FD001_INFORMATIVE_SENSORS, informativeSensors, parseFeatureName, rulFeatureNames, rulFeatureRows, windowStatistics,
+  FD001_INFORMATIVE_SENSORS,
+  informativeSensors,
+  parseFeatureName,
+  rulFeatureNames,
+  rulFeatureRows,
+  windowStatistics,
 } from "../operators/prediction/rul-features.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 
@@ -21,7 +26,11 @@ beforeAll(() => {
 });
 
 /** The rolling analysis's output row for every reading, by key, in per-key order (what observe sees). */
-async function engineRows(selected: readonly CmapssUnit[], sensors: readonly string[], window: number): Promise<Map<string, Float64Array[]>> {
+async function engineRows(
+  selected: readonly CmapssUnit[],
+  sensors: readonly string[],
+  window: number,
+): Promise<Map<string, Float64Array[]>> {
   const dir = mkdtempSync(join(tmpdir(), "lw-rul-features-"));
   const csv = join(dir, "fleet.csv");
   const lines = ["machine_id,sensor_type,timestamp,sensor_value"];
@@ -33,7 +42,7 @@ async function engineRows(selected: readonly CmapssUnit[], sensors: readonly str
       for (const s of sensors) lines.push(`engine-${u.unit},${s},${u.cycles[i]},${u.sensors[Number(s.slice(1)) - 1][i]}`);
     }
   }
-  writeFileSync(csv, lines.join("\n") + "\n");
+  writeFileSync(csv, `${lines.join("\n")}\n`);
   const rows = new Map<string, Float64Array[]>();
   const rolling = rollingAnalysis({ window: { kind: "count", records: window }, alpha: 0.1, timeScale: 1 });
   const capture: RecordAnalysis = {
@@ -94,18 +103,33 @@ describe("rul features", () => {
           const level = Math.max(...Array.from(xs, Math.abs));
           const spread = Number.isFinite(std) ? std : 0;
           switch (statistic) {
-            case "count": expect(got).toBe(count); break;
-            case "mean": expectClose(got, mean, level, what); break;
-            case "min": expect(got).toBe(min); break;
-            case "max": expect(got).toBe(max); break;
+            case "count":
+              expect(got).toBe(count);
+              break;
+            case "mean":
+              expectClose(got, mean, level, what);
+              break;
+            case "min":
+              expect(got).toBe(min);
+              break;
+            case "max":
+              expect(got).toBe(max);
+              break;
             case "std":
               // Undefined (one reading) in the analysis; 0 as a feature.
-              if (i === 0) { expect(std).toBeNaN(); expect(got).toBe(0); } else expectClose(got, std, spread, what);
+              if (i === 0) {
+                expect(std).toBeNaN();
+                expect(got).toBe(0);
+              } else expectClose(got, std, spread, what);
               break;
             case "slope":
-              if (i === 0) { expect(slope).toBeNaN(); expect(got).toBe(0); } else expectClose(got, slope, spread / count, what);
+              if (i === 0) {
+                expect(slope).toBeNaN();
+                expect(got).toBe(0);
+              } else expectClose(got, slope, spread / count, what);
               break;
-            default: throw new Error(`untested statistic ${statistic}`);
+            default:
+              throw new Error(`untested statistic ${statistic}`);
           }
           compared++;
         }
@@ -123,7 +147,12 @@ describe("rul features", () => {
       const { sensor } = parseFeatureName(name);
       byKey.get(`engine-${selected[0].unit}/${sensor}`)!.forEach((row, i) => {
         const want = name.endsWith(".mean") ? row[1] : Number.isNaN(row[6]) ? 0 : row[6];
-        expectClose(features[i * names.length + j], want, name.endsWith(".mean") ? Math.abs(row[1]) : (Number.isFinite(row[2]) ? row[2] : 0) / 5, `${name} cycle ${i + 1}`);
+        expectClose(
+          features[i * names.length + j],
+          want,
+          name.endsWith(".mean") ? Math.abs(row[1]) : (Number.isFinite(row[2]) ? row[2] : 0) / 5,
+          `${name} cycle ${i + 1}`,
+        );
       });
     });
   }, 60_000);
@@ -134,7 +163,12 @@ describe("rul features", () => {
     expect(s).toEqual({ count: 4, mean: 3, std: Math.sqrt(14 / 3), std_pop: Math.sqrt(14 / 4), min: 1, max: 6, slope: 1.4 });
     expect(windowStatistics(xs, 3, 4)).toEqual({ count: 1, mean: 6, std: 0, std_pop: 0, min: 6, max: 6, slope: 0 });
     // Row i covers the last min(window, i + 1) readings.
-    const unit: CmapssUnit = { unit: 1, cycles: Int32Array.of(1, 2, 3, 4), settings: [], sensors: Array.from({ length: 21 }, () => Float64Array.from(xs)) };
+    const unit: CmapssUnit = {
+      unit: 1,
+      cycles: Int32Array.of(1, 2, 3, 4),
+      settings: [],
+      sensors: Array.from({ length: 21 }, () => Float64Array.from(xs)),
+    };
     expect(Array.from(rulFeatureRows(unit, ["s2.mean", "s2.slope"], 2))).toEqual([1, 0, 2, 2, 2.5, -1, 4, 4]);
   });
 

@@ -13,7 +13,15 @@ import { readCmapss, type CmapssUnit } from "../connectors/files/cmapss.js";
 import { encodeRulModel } from "../operators/prediction/training/onnx-export.js";
 import { FailureModel } from "../operators/prediction/failure-model.js";
 import {
-  buildRulDataset, DEFAULT_RUL_TRAIN_OPTIONS, evaluateRul, fitRidge, phm08Score, rmse, splitUnits, trainRulModel, type RulTrainOptions,
+  buildRulDataset,
+  DEFAULT_RUL_TRAIN_OPTIONS,
+  evaluateRul,
+  fitRidge,
+  phm08Score,
+  rmse,
+  splitUnits,
+  trainRulModel,
+  type RulTrainOptions,
 } from "../operators/prediction/training/rul-train.js";
 import { compareRulModels, formatEvaluation, type RulComparison } from "../bench/rul-eval.js";
 import { findSklearnPython } from "../bench/sklearn-python.js";
@@ -31,8 +39,13 @@ let comparison: RulComparison;
 beforeAll(async () => {
   units = readCmapss(TRAIN);
   comparison = await compareRulModels(units, OPTIONS, TRAIN, 20);
-  for (const [name, e] of [["MLP", comparison.mlp], ["ridge", comparison.ridge], ["forest", comparison.forest], ["constant", comparison.constant]] as const) {
-    if (e) process.stderr.write(formatEvaluation(name, e) + "\n");
+  for (const [name, e] of [
+    ["MLP", comparison.mlp],
+    ["ridge", comparison.ridge],
+    ["forest", comparison.forest],
+    ["constant", comparison.constant],
+  ] as const) {
+    if (e) process.stderr.write(`${formatEvaluation(name, e)}\n`);
   }
 }, 120_000);
 
@@ -85,7 +98,12 @@ describe("RUL model - training", () => {
       const heldOut = units.filter((u) => trained.heldOutUnits.includes(u.unit));
       const onnx = await evaluateRul(
         async (x, rows) => Float64Array.from(await model.predict(x, rows), (p) => p.rul_cycles),
-        heldOut, model.featureNames, model.window, model.rulCap, OPTIONS.seed, OPTIONS.truncationsPerUnit,
+        heldOut,
+        model.featureNames,
+        model.window,
+        model.rulCap,
+        OPTIONS.seed,
+        OPTIONS.truncationsPerUnit,
       );
       // The graph takes float32 features (s9.mean ≈ 9065 keeps 4 decimals): hundredths of a cycle apart at most.
       expect(Math.abs(onnx.rmseAllRows - trained.validation.rmseAllRows)).toBeLessThan(0.01);
@@ -134,7 +152,14 @@ describe("RUL model - figures", () => {
       features.set(x, r * f);
       target[r] = 50 + 2 * x[0] - 0.5 * x[1] + 1.5 * x[2];
     }
-    const ds = { names: ["s2.mean", "s3.mean", "s4.mean"], rows, features, target, unit: new Int32Array(rows), cycleIndex: new Int32Array(rows) };
+    const ds = {
+      names: ["s2.mean", "s3.mean", "s4.mean"],
+      rows,
+      features,
+      target,
+      unit: new Int32Array(rows),
+      cycleIndex: new Int32Array(rows),
+    };
     const predict = fitRidge(ds, 1e-9, 125) as (x: Float64Array, rows: number) => Float64Array;
     const got = predict(features, rows);
     for (let r = 0; r < rows; r++) expect(got[r]).toBeCloseTo(target[r], 6);

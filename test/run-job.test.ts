@@ -29,10 +29,25 @@ describe("run job - simulator to scores file", () => {
     });
     expect(result.metrics.recordsIn).toBe(20_000);
     expect(result.metrics.recordsOut).toBe(20_000);
-    const lines = readFileSync(outPath, "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = readFileSync(outPath, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines.length).toBe(20_000);
     expect(Object.keys(lines[0])).toEqual([
-      "machine_id", "sensor_type", "timestamp", "value", "count", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z",
+      "machine_id",
+      "sensor_type",
+      "timestamp",
+      "value",
+      "count",
+      "mean",
+      "std",
+      "std_pop",
+      "min",
+      "max",
+      "slope",
+      "ewma",
+      "z",
     ]);
     const lastTime = new Map<string, string>();
     const counts = new Map<string, number>();

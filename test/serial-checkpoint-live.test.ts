@@ -33,7 +33,15 @@ const SERIAL_STREAM = `${STREAM}_SERIAL`;
 const DURABLE = `lw-${SITE}-serial`;
 const haveServers = serverAvailable("nats-server") && serverAvailable("clickhouse-server");
 
-function detectionKey(machine: string, gtin: string, serial: string, timeMs: number, seq: number, reasons: readonly string[], risk: string): string {
+function detectionKey(
+  machine: string,
+  gtin: string,
+  serial: string,
+  timeMs: number,
+  seq: number,
+  reasons: readonly string[],
+  risk: string,
+): string {
   return JSON.stringify([machine, gtin, serial, timeMs, seq, [...reasons].sort(), risk]);
 }
 
@@ -43,14 +51,33 @@ function expected(events: readonly SerialEvent[]) {
   command.parse([], { from: "user" });
   const flags = command.opts<RunSerialFlags>();
   const analysis = serialAnalysisFromFlags(runSerialAnalysisFlags(flags), "ms", { quarantineFile: undefined });
-  const pipeline = new SerialInlinePipeline(analysis, { ...DEFAULT_SERIAL_PARAMS, window: flags.serialWindow ?? DEFAULT_SERIAL_PARAMS.window });
+  const pipeline = new SerialInlinePipeline(analysis, {
+    ...DEFAULT_SERIAL_PARAMS,
+    window: flags.serialWindow ?? DEFAULT_SERIAL_PARAMS.window,
+  });
   const flagged: string[] = [];
   pipeline.run(events, (index, row, payload) => {
     if (!(row[C.anomaly_score] > 0)) return;
     const d = decodeSerialPayload(payload);
-    flagged.push(detectionKey(d.machine, d.gtin, d.serial, events[index].production_timestamp, index + 1, reasonsOf(row[C.flags] >>> 0), RISK_LEVELS[row[C.risk]]));
+    flagged.push(
+      detectionKey(
+        d.machine,
+        d.gtin,
+        d.serial,
+        events[index].production_timestamp,
+        index + 1,
+        reasonsOf(row[C.flags] >>> 0),
+        RISK_LEVELS[row[C.risk]],
+      ),
+    );
   });
-  return { flagged: flagged.sort(), quarantined: analysis.quarantine.list().map((e) => `${e.gtin}/${e.serial_number}`).sort() };
+  return {
+    flagged: flagged.sort(),
+    quarantined: analysis.quarantine
+      .list()
+      .map((e) => `${e.gtin}/${e.serial_number}`)
+      .sort(),
+  };
 }
 
 async function until<T>(what: () => string, get: () => Promise<T | null> | T | null, timeoutMs = 40_000): Promise<T> {
@@ -84,7 +111,9 @@ describe.skipIf(!haveServers)("serial checkpoint live - kill -9 and restart of t
     const first = Array.from({ length: 5000 }, () => sim.next());
     const later = Array.from({ length: 2000 }, () => sim.next());
     // A serial issued before the kill, again after the restart on its own line (its current batch).
-    const original = first.find((e, i) => i > 50 && e.event_type === "serial" && !("attack" in e && (e as { attack?: unknown }).attack)) as SerialEvent;
+    const original = first.find(
+      (e, i) => i > 50 && e.event_type === "serial" && !("attack" in e && (e as { attack?: unknown }).attack),
+    ) as SerialEvent;
     const at = later.findIndex((e, i) => i > 500 && e.machine_id === original.machine_id && e.event_type === "serial");
     expect(at).toBeGreaterThan(0);
     const repeat: SerialEvent = { ...later[at], serial_number: original.serial_number, gtin: original.gtin };
@@ -98,28 +127,59 @@ describe.skipIf(!haveServers)("serial checkpoint live - kill -9 and restart of t
     const jsm = await nc.jetstreamManager();
     const publish = async (events: readonly SerialEvent[]) => {
       for (let i = 0; i < events.length; i += 500) {
-        await Promise.all(events.slice(i, i + 500).map((e) => js.publish(`lw.${SITE}.serial.${e.machine_id}`, encodeSerialRecord(e, "msgpack"))));
+        await Promise.all(
+          events.slice(i, i + 500).map((e) => js.publish(`lw.${SITE}.serial.${e.machine_id}`, encodeSerialRecord(e, "msgpack"))),
+        );
       }
     };
     const ackFloor = async () => (await jsm.consumers.info(SERIAL_STREAM, DURABLE)).ack_floor.stream_seq;
     const kv = await js.views.kv("linewatch-checkpoints", { history: 1 });
     const checkpointPosition = async (): Promise<number> => {
       const entry = await kv.get(serialCheckpointName(SITE, SERIAL_STREAM));
-      return entry === null || entry.value.length === 0 ? 0 : (JSON.parse(new TextDecoder().decode(entry.value)) as { position: number }).position;
+      return entry === null || entry.value.length === 0
+        ? 0
+        : (JSON.parse(new TextDecoder().decode(entry.value)) as { position: number }).position;
     };
     const args = [
-      "run", "--nats", nats.url, "--stream", STREAM, "--site", SITE, "--analysis", "rolling", "--clickhouse", ch.url, "--port", "0",
-      "--summary-interval", "0", "--no-publish-scores", "--serial-workers", "1", "--checkpoint-interval", "2s",
+      "run",
+      "--nats",
+      nats.url,
+      "--stream",
+      STREAM,
+      "--site",
+      SITE,
+      "--analysis",
+      "rolling",
+      "--clickhouse",
+      ch.url,
+      "--port",
+      "0",
+      "--summary-interval",
+      "0",
+      "--no-publish-scores",
+      "--serial-workers",
+      "1",
+      "--checkpoint-interval",
+      "2s",
     ];
 
     // Run 1: the first 4000 events, an interval checkpoint covering them, 1000 more, then kill -9.
     run = startCli(args, dir);
     const r1 = run;
-    await until(() => `the serial consumer (${r1.output()})`, () => (r1.output().includes("serial: JetStream stream") ? true : null));
+    await until(
+      () => `the serial consumer (${r1.output()})`,
+      () => (r1.output().includes("serial: JetStream stream") ? true : null),
+    );
     await publish(first.slice(0, 4000));
-    await until(() => `4000 events acknowledged and checkpointed (${r1.output()})`, async () => ((await ackFloor()) === 4000 && (await checkpointPosition()) === 4000 ? true : null));
+    await until(
+      () => `4000 events acknowledged and checkpointed (${r1.output()})`,
+      async () => ((await ackFloor()) === 4000 && (await checkpointPosition()) === 4000 ? true : null),
+    );
     await publish(first.slice(4000));
-    await until(() => `5000 events acknowledged (${r1.output()})`, async () => ((await ackFloor()) === 5000 ? true : null));
+    await until(
+      () => `5000 events acknowledged (${r1.output()})`,
+      async () => ((await ackFloor()) === 5000 ? true : null),
+    );
     r1.child.kill("SIGKILL");
     expect(await r1.exited).toBeNull();
     const covered = await checkpointPosition();
@@ -129,10 +189,18 @@ describe.skipIf(!haveServers)("serial checkpoint live - kill -9 and restart of t
     // Run 2: restores the checkpoint, consumes from the sequence after it, then the later events.
     run = startCli(args, dir);
     const r2 = run;
-    await until(() => `the restored serial consumer (${r2.output()})`, () => (r2.output().includes("serial: JetStream stream") ? true : null));
-    expect(r2.output()).toContain(`serial: state restored from checkpoint ${serialCheckpointName(SITE, SERIAL_STREAM)} (stream sequence ${covered},`);
+    await until(
+      () => `the restored serial consumer (${r2.output()})`,
+      () => (r2.output().includes("serial: JetStream stream") ? true : null),
+    );
+    expect(r2.output()).toContain(
+      `serial: state restored from checkpoint ${serialCheckpointName(SITE, SERIAL_STREAM)} (stream sequence ${covered},`,
+    );
     await publish(later);
-    await until(() => `${all.length} events acknowledged (${r2.output()})`, async () => ((await ackFloor()) === all.length ? true : null));
+    await until(
+      () => `${all.length} events acknowledged (${r2.output()})`,
+      async () => ((await ackFloor()) === all.length ? true : null),
+    );
     expect(await r2.stop(), r2.output()).toBe(0);
     run = null;
     const info = await jsm.consumers.info(SERIAL_STREAM, DURABLE);
@@ -142,19 +210,40 @@ describe.skipIf(!haveServers)("serial checkpoint live - kill -9 and restart of t
     expect(await checkpointPosition()).toBe(all.length);
 
     const rows = async (sql: string) =>
-      (await ch.query(`${sql} FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 })).trim().split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const detections = (await rows("SELECT machine_id, gtin, serial_number, detected_at_ms, seq, reasons, risk_level FROM ml_serial_detections FINAL"))
-      .map((r) => detectionKey(r.machine_id as string, r.gtin as string, r.serial_number as string, r.detected_at_ms as number, r.seq as number, r.reasons as string[], r.risk_level as string))
+      (await ch.query(`${sql} FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 }))
+        .trim()
+        .split("\n")
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const detections = (
+      await rows("SELECT machine_id, gtin, serial_number, detected_at_ms, seq, reasons, risk_level FROM ml_serial_detections FINAL")
+    )
+      .map((r) =>
+        detectionKey(
+          r.machine_id as string,
+          r.gtin as string,
+          r.serial_number as string,
+          r.detected_at_ms as number,
+          r.seq as number,
+          r.reasons as string[],
+          r.risk_level as string,
+        ),
+      )
       .sort();
     expect(detections.length).toBe(want.flagged.length);
     expect(detections).toEqual(want.flagged);
     const repeated = await rows(`SELECT reasons FROM ml_serial_detections FINAL WHERE seq = ${repeatSeq}`);
     expect(repeated).toHaveLength(1);
-    expect((repeated[0].reasons as string[]).some((r) => r.startsWith("duplicate_")), JSON.stringify(repeated[0])).toBe(true);
+    expect(
+      (repeated[0].reasons as string[]).some((r) => r.startsWith("duplicate_")),
+      JSON.stringify(repeated[0]),
+    ).toBe(true);
     // A serial first quarantined between the checkpoint and the kill is quarantined again after the
     // restart; ml_quarantine's key is its first quarantined occurrence (production time, seq), not
     // the wall-clock quarantine time, so FINAL holds exactly one row per entry (before, a second one).
-    const quarantine = (await rows("SELECT gtin, serial_number FROM ml_quarantine FINAL WHERE released_at IS NULL")).map((r) => `${r.gtin}/${r.serial_number}`).sort();
+    const quarantine = (await rows("SELECT gtin, serial_number FROM ml_quarantine FINAL WHERE released_at IS NULL"))
+      .map((r) => `${r.gtin}/${r.serial_number}`)
+      .sort();
     expect(quarantine).toEqual(want.quarantined);
     expect(await rows("SELECT count() AS n FROM ml_quarantine FINAL")).toEqual([{ n: want.quarantined.length }]);
   }, 90_000);

@@ -18,10 +18,15 @@ const LEDGER = { filterCapacity: 20_000 };
 /** A job on the main thread whose every scored event is recorded as [position, serial, reasons, risk]. */
 function job(rows: string[], options: Partial<SerialAnalysisOptions> = {}): SerialJob {
   const analysis = serialAnalysis({
-    params: DEFAULT_SERIAL_PARAMS, timeUnit: "ms", ledger: LEDGER, ...options,
+    params: DEFAULT_SERIAL_PARAMS,
+    timeUnit: "ms",
+    ledger: LEDGER,
+    ...options,
     onRow: (row, ctx, payload) => {
       if (!(row[C.anomaly_score] > 0)) return;
-      rows.push(JSON.stringify([ctx.position, decodeSerialPayload(payload).serial, reasonsOf(row[C.flags] >>> 0), RISK_LEVELS[row[C.risk]]]));
+      rows.push(
+        JSON.stringify([ctx.position, decodeSerialPayload(payload).serial, reasonsOf(row[C.flags] >>> 0), RISK_LEVELS[row[C.risk]]]),
+      );
     },
   });
   return new SerialJob({ analysis, workers: 0, linesMax: 64, groups: 4, batchRecordsMax: 256 });
@@ -55,7 +60,10 @@ describe("serial checkpoint", () => {
     const before = job(split);
     await feed(before, first, 1);
     const snapshot = await before.snapshot(first.length);
-    const quarantined = before.analysis.quarantine.list().map((e) => e.serial_number).sort();
+    const quarantined = before.analysis.quarantine
+      .list()
+      .map((e) => e.serial_number)
+      .sort();
     const stats = before.analysis.ledger.stats();
     // The snapshot is a copy: the job goes on while it is encoded.
     const scored = split.length;
@@ -65,14 +73,21 @@ describe("serial checkpoint", () => {
     split.length = scored;
     const after = job(split);
     expect(await after.restore(bytes)).toBe(first.length);
-    expect(after.analysis.quarantine.list().map((e) => e.serial_number).sort()).toEqual(quarantined);
+    expect(
+      after.analysis.quarantine
+        .list()
+        .map((e) => e.serial_number)
+        .sort(),
+    ).toEqual(quarantined);
     expect(after.analysis.ledger.stats()).toEqual(stats);
     await feed(after, second, first.length + 1);
     await after.close();
 
     // Per-line order is kept; lines interleave as batches close, so compare the sets.
     expect([...split].sort()).toEqual([...once].sort());
-    const repeat = split.map((r) => JSON.parse(r) as [number, string, string[], string]).find((r) => r[0] === first.length + second.findIndex((e) => e.serial_number === first[40].serial_number) + 1);
+    const repeat = split
+      .map((r) => JSON.parse(r) as [number, string, string[], string])
+      .find((r) => r[0] === first.length + second.findIndex((e) => e.serial_number === first[40].serial_number) + 1);
     expect(repeat?.[2].some((r) => r.startsWith("duplicate_"))).toBe(true);
     expect(after.analysis.quarantine.list().length).toBeGreaterThan(quarantined.length);
   }, 60_000);
@@ -98,11 +113,18 @@ describe("serial checkpoint", () => {
     await feed(j, first.slice(0, 500), 1);
     const bytes = await j.checkpoint(500);
     await j.close();
-    const cases: Uint8Array[] = [bytes.subarray(0, 8), bytes.subarray(0, bytes.length - 100), Uint8Array.from(bytes, (b, i) => (i === 3 ? b ^ 0xff : b))];
+    const cases: Uint8Array[] = [
+      bytes.subarray(0, 8),
+      bytes.subarray(0, bytes.length - 100),
+      Uint8Array.from(bytes, (b, i) => (i === 3 ? b ^ 0xff : b)),
+    ];
     // Headers naming more body bytes than there are, or a section longer than the body.
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const headerLength = view.getUint32(8, true);
-    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength))) as { bodyBytes: number; sections: Record<string, number> };
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength))) as {
+      bodyBytes: number;
+      sections: Record<string, number>;
+    };
     const withHeader = (h: object): Uint8Array => {
       const text = new TextEncoder().encode(JSON.stringify(h));
       const out = new Uint8Array(12 + text.length + bytes.length - 12 - headerLength);
@@ -112,7 +134,9 @@ describe("serial checkpoint", () => {
       out.set(bytes.subarray(12 + headerLength), 12 + text.length);
       return out;
     };
-    cases.push(withHeader({ ...header, bodyBytes: header.bodyBytes + 1, sections: { ...header.sections, serials: header.sections.serials + 1 } }));
+    cases.push(
+      withHeader({ ...header, bodyBytes: header.bodyBytes + 1, sections: { ...header.sections, serials: header.sections.serials + 1 } }),
+    );
     cases.push(withHeader({ ...header, sections: { ...header.sections, ledger: 2 ** 40 } }));
     for (const damaged of cases) {
       const fresh = job([]);

@@ -9,7 +9,14 @@ import { decodeSerialRecord, encodeSerialRecord } from "../connectors/wire/seria
 import { SerialSimulator } from "../connectors/sim/serial-simulator.js";
 
 const SUBJECT = "lw.site1.serial.M-001";
-const GOOD = { serial_number: "0Q8J1X2ZP4KD", gtin: "09506000134352", batch_number: "B001-00001", production_timestamp: Date.UTC(2026, 0, 5, 6), machine_id: "M-001", operator_id: "OP-001-A" };
+const GOOD = {
+  serial_number: "0Q8J1X2ZP4KD",
+  gtin: "09506000134352",
+  batch_number: "B001-00001",
+  production_timestamp: Date.UTC(2026, 0, 5, 6),
+  machine_id: "M-001",
+  operator_id: "OP-001-A",
+};
 const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
 
 function reasonOf(bytes: Uint8Array, subject: string | undefined = SUBJECT): string {
@@ -36,8 +43,21 @@ describe("serial codec", () => {
   });
 
   it("serial - ISO-8601 times are read as epoch ms; absent optionals stay absent", () => {
-    const d = decodeSerialRecord(json({ ...GOOD, production_timestamp: "2026-01-05T06:00:00.250Z", operator_id: null, received_timestamp: "2026-01-05T06:00:00.300Z" }), { subject: SUBJECT });
-    expect(d).toEqual({ ...GOOD, production_timestamp: GOOD.production_timestamp + 250, operator_id: "", received_timestamp: GOOD.production_timestamp + 300 });
+    const d = decodeSerialRecord(
+      json({
+        ...GOOD,
+        production_timestamp: "2026-01-05T06:00:00.250Z",
+        operator_id: null,
+        received_timestamp: "2026-01-05T06:00:00.300Z",
+      }),
+      { subject: SUBJECT },
+    );
+    expect(d).toEqual({
+      ...GOOD,
+      production_timestamp: GOOD.production_timestamp + 250,
+      operator_id: "",
+      received_timestamp: GOOD.production_timestamp + 300,
+    });
     expect(decodeSerialRecord(json({ ...GOOD, operator_id: undefined }))).not.toHaveProperty("event_type");
   });
 

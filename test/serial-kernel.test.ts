@@ -24,8 +24,15 @@ import { SerialReference, mcvMinEntropy } from "../kernels/reference/serial-refe
 import { createSharedMemory, instantiateKernels } from "../engine/core/kernel-module.js";
 import { AI82_CHARACTERS, gs1CheckDigitValid, isAi82, withCheckDigit } from "../operators/serial/gs1.js";
 import {
-  DEFAULT_SERIAL_PARAMS, MARK_CONTROL, REASON, SERIAL_COL as C, SERIAL_KERNEL_FIELDS, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES,
-  serialStateBytes, type SerialParams,
+  DEFAULT_SERIAL_PARAMS,
+  MARK_CONTROL,
+  REASON,
+  SERIAL_COL as C,
+  SERIAL_KERNEL_FIELDS,
+  SERIAL_OUT_FIELDS,
+  SERIAL_PAYLOAD_BYTES,
+  serialStateBytes,
+  type SerialParams,
 } from "../operators/serial/layout.js";
 import { encodeSerialFields } from "../operators/serial/payload.js";
 
@@ -39,7 +46,10 @@ interface Vector {
 }
 
 function vectors(): Vector[] {
-  const text = readFileSync(join(referenceDataDir(), "gs1", "gs1_check_digit_vectors.csv"), "utf8").trim().split("\n").slice(1);
+  const text = readFileSync(join(referenceDataDir(), "gs1", "gs1_check_digit_vectors.csv"), "utf8")
+    .trim()
+    .split("\n")
+    .slice(1);
   return text.map((line) => {
     const m = /^("([^"]*)"|[^,]*),([^,]+),([01]),/.exec(line);
     if (m === null) throw new Error(`unreadable vector line: ${line}`);
@@ -49,8 +59,17 @@ function vectors(): Vector[] {
 
 function event(line: number, time: number, serial: string, over: Partial<SerialKernelEvent> = {}): SerialKernelEvent {
   return {
-    line, time, serial, gtin: GTIN, batch: "B1", machine: `M-${line}`, operator: "OP-1", arrival: time + 50, batchClose: false,
-    ledgerBits: 0, ...over,
+    line,
+    time,
+    serial,
+    gtin: GTIN,
+    batch: "B1",
+    machine: `M-${line}`,
+    operator: "OP-1",
+    arrival: time + 50,
+    batchClose: false,
+    ledgerBits: 0,
+    ...over,
   };
 }
 
@@ -176,13 +195,13 @@ function adversarialStream(seed: number, n: number, lines: number): SerialKernel
     switch (mode) {
       case 1: // sequential, decimal and base 36
         counters[l] += rng.int(1, 3);
-        serial = rng.next() < 0.5 ? String(counters[l]).padStart(12, "0") : "SN" + counters[l].toString(36).toUpperCase().padStart(10, "0");
+        serial = rng.next() < 0.5 ? String(counters[l]).padStart(12, "0") : `SN${counters[l].toString(36).toUpperCase().padStart(10, "0")}`;
         break;
       case 2: // low entropy
         serial = randomSerial(rng, 12, "AB12");
         break;
       case 4: // fixed prefix
-        serial = "PHARMA" + randomSerial(rng, 6);
+        serial = `PHARMA${randomSerial(rng, 6)}`;
         break;
       case 5: // clocks
         if (rng.next() < 0.1) time -= rng.uniform(1, 5000);
@@ -190,7 +209,9 @@ function adversarialStream(seed: number, n: number, lines: number): SerialKernel
         serial = randomSerial(rng);
         break;
       case 6: // odd serials and GTINs
-        serial = [randomSerial(rng, rng.int(0, 25)), "AB C", "ABé12", "a\"b%&'", randomSerial(rng, 12, ALNUM.toLowerCase() + ALNUM)][rng.int(0, 4)];
+        serial = [randomSerial(rng, rng.int(0, 25)), "AB C", "ABé12", "a\"b%&'", randomSerial(rng, 12, ALNUM.toLowerCase() + ALNUM)][
+          rng.int(0, 4)
+        ];
         gtin = [GTIN, "12345678", "0950600013435", "abc", "09506000134353"][rng.int(0, 4)];
         break;
       case 7: // short serials: many collisions and small deltas
@@ -227,7 +248,15 @@ function compare(p: SerialParams, events: SerialKernelEvent[], lines: number): {
     }
     expect(flagsGot, where).toBe(flagsWant);
     seen |= flagsWant;
-    for (const f of [C.window_serials, C.interval, C.learned_interval, C.sequence_delta_min, C.line_serials, C.readiness, C.serial_surprisal_bits]) {
+    for (const f of [
+      C.window_serials,
+      C.interval,
+      C.learned_interval,
+      C.sequence_delta_min,
+      C.line_serials,
+      C.readiness,
+      C.serial_surprisal_bits,
+    ]) {
       expect(Object.is(got[f], want[f]) || got[f] === want[f], `${where} field ${f}: ${got[f]} vs ${want[f]}`).toBe(true);
     }
     for (const f of [C.entropy_bits_per_char, C.position_entropy_min]) {
@@ -236,7 +265,10 @@ function compare(p: SerialParams, events: SerialKernelEvent[], lines: number): {
     }
     for (const f of [C.min_entropy_mcv, C.serial_min_entropy_bits, C.guess_probability]) {
       if (Number.isNaN(want[f])) expect(got[f], `${where} field ${f}`).toBeNaN();
-      else expect(Math.abs(got[f] - want[f]), `${where} field ${f}: ${got[f]} vs ${want[f]}`).toBeLessThanOrEqual(1e-12 * Math.max(1, Math.abs(want[f])));
+      else
+        expect(Math.abs(got[f] - want[f]), `${where} field ${f}: ${got[f]} vs ${want[f]}`).toBeLessThanOrEqual(
+          1e-12 * Math.max(1, Math.abs(want[f])),
+        );
     }
   });
   return { borderline, seen };
@@ -261,7 +293,25 @@ describe("serial - WASM = TypeScript reference", () => {
 
   it("serial - agrees at the window limits (K = 1 and K = 1024) and with every check's parameters moved", () => {
     compare(params({ window: 1, recent: 1, prefixRepeat: 1, statisticsMinSerials: 2 }), adversarialStream(7, 2000, 2), 2);
-    const moved = compare(params({ window: 1024, recent: 32, prefixMin: 2, prefixRepeat: 2, sequenceDeltaMax: 1000, lowVariabilityShare: 0.1, lowVariabilityPositions: 2, statisticsMinSerials: 100, rateWarmup: 5, burstRatio: 0.8, gapFactor: 3, minInterval: 100, futureSkew: 0 }), adversarialStream(8, 4000, 2), 2);
+    const moved = compare(
+      params({
+        window: 1024,
+        recent: 32,
+        prefixMin: 2,
+        prefixRepeat: 2,
+        sequenceDeltaMax: 1000,
+        lowVariabilityShare: 0.1,
+        lowVariabilityPositions: 2,
+        statisticsMinSerials: 100,
+        rateWarmup: 5,
+        burstRatio: 0.8,
+        gapFactor: 3,
+        minInterval: 100,
+        futureSkew: 0,
+      }),
+      adversarialStream(8, 4000, 2),
+      2,
+    );
     expect(moved.seen & REASON.above_line_rate).not.toBe(0);
   });
 

@@ -56,24 +56,57 @@ describe.skipIf(!haveServers)("serial live run - CLI, JetStream in, ClickHouse a
     expect((await cli(["simulate-serials", ...SIM, "--out", file], dir)).code).toBe(0);
     const replayed = await cli(["replay", file, "--analysis", "serial", "--quiet", "--out", join(dir, "verdicts.ndjson")], dir);
     expect(replayed.code, replayed.stderr).toBe(0);
-    const verdicts = readFileSync(join(dir, "verdicts.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const verdicts = readFileSync(join(dir, "verdicts.ndjson"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     const flagged = verdicts.filter((v) => typeof v.anomaly_score === "number" && v.anomaly_score > 0);
-    const wantDetections = flagged.map((v) => `${v.machine_id}|${v.gtin}|${v.serial_number}|${Date.parse(v.timestamp as string)}|${(v.row as number) + 1}|${v.risk_level}`).sort();
+    const wantDetections = flagged
+      .map(
+        (v) => `${v.machine_id}|${v.gtin}|${v.serial_number}|${Date.parse(v.timestamp as string)}|${(v.row as number) + 1}|${v.risk_level}`,
+      )
+      .sort();
     const wantQuarantine = [...new Set(verdicts.filter((v) => v.quarantine === true).map((v) => `${v.gtin}/${v.serial_number}`))].sort();
     expect(wantDetections.length).toBeGreaterThan(200);
     expect(wantQuarantine.length).toBeGreaterThan(20);
 
     const qfile = join(dir, "quarantine.json");
     let stderr = "";
-    run = spawn(process.execPath, [
-      CLI, "run", "--nats", nats.url, "--stream", "LWS", "--site", SITE, "--analysis", "rolling", "--clickhouse", ch.url, "--port", "0",
-      "--summary-interval", "0", "--no-publish-scores", "--serial-quarantine", qfile, "--serial-workers", "1",
-    ], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    run = spawn(
+      process.execPath,
+      [
+        CLI,
+        "run",
+        "--nats",
+        nats.url,
+        "--stream",
+        "LWS",
+        "--site",
+        SITE,
+        "--analysis",
+        "rolling",
+        "--clickhouse",
+        ch.url,
+        "--port",
+        "0",
+        "--summary-interval",
+        "0",
+        "--no-publish-scores",
+        "--serial-quarantine",
+        qfile,
+        "--serial-workers",
+        "1",
+      ],
+      { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
+    );
     run.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
-    const { url, token } = await until(() => `the live server's URL in ${stderr}`, () => {
-      const m = /(http:\/\/127\.0\.0\.1:\d+)\/\?token=(\S+)/.exec(stderr);
-      return m === null || !stderr.includes("serial: JetStream stream") ? null : { url: m[1], token: decodeURIComponent(m[2]) };
-    });
+    const { url, token } = await until(
+      () => `the live server's URL in ${stderr}`,
+      () => {
+        const m = /(http:\/\/127\.0\.0\.1:\d+)\/\?token=(\S+)/.exec(stderr);
+        return m === null || !stderr.includes("serial: JetStream stream") ? null : { url: m[1], token: decodeURIComponent(m[2]) };
+      },
+    );
     expect(stderr).toContain("serial: JetStream stream LWS_SERIAL, durable consumer lw-s9-serial");
 
     const published = await cli(["simulate-serials", ...SIM, "--nats", nats.url, "--site", SITE, "--jetstream"], dir);
@@ -81,11 +114,17 @@ describe.skipIf(!haveServers)("serial live run - CLI, JetStream in, ClickHouse a
     expect(published.stderr).toContain("published 6000 events");
 
     const get = async (path: string) => fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
-    await until(() => `6000 serial events scored (${stderr})`, async () => {
-      const text = await (await get("/metrics")).text();
-      return /linewatch_records_out_total\{analysis="serial"\} 6000\b/.test(text) ? true : null;
-    });
-    const listed = (await (await get("/api/quarantine")).json()) as { count: number; results: Array<{ gtin: string; serial_number: string }> };
+    await until(
+      () => `6000 serial events scored (${stderr})`,
+      async () => {
+        const text = await (await get("/metrics")).text();
+        return /linewatch_records_out_total\{analysis="serial"\} 6000\b/.test(text) ? true : null;
+      },
+    );
+    const listed = (await (await get("/api/quarantine")).json()) as {
+      count: number;
+      results: Array<{ gtin: string; serial_number: string }>;
+    };
     expect(listed.results.map((e) => `${e.gtin}/${e.serial_number}`).sort()).toEqual(wantQuarantine);
 
     run.kill("SIGTERM");
@@ -101,15 +140,27 @@ describe.skipIf(!haveServers)("serial live run - CLI, JetStream in, ClickHouse a
     expect(info.ack_floor.stream_seq).toBe(6000);
     expect(info.num_ack_pending).toBe(0);
 
-    const rows = async (sql: string) => (await ch.query(`${sql} FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 })).trim().split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const detections = (await rows("SELECT machine_id, gtin, serial_number, detected_at_ms, seq, risk_level FROM ml_serial_detections FINAL"))
-      .map((r) => `${r.machine_id}|${r.gtin}|${r.serial_number}|${r.detected_at_ms}|${r.seq}|${r.risk_level}`).sort();
+    const rows = async (sql: string) =>
+      (await ch.query(`${sql} FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 }))
+        .trim()
+        .split("\n")
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const detections = (
+      await rows("SELECT machine_id, gtin, serial_number, detected_at_ms, seq, risk_level FROM ml_serial_detections FINAL")
+    )
+      .map((r) => `${r.machine_id}|${r.gtin}|${r.serial_number}|${r.detected_at_ms}|${r.seq}|${r.risk_level}`)
+      .sort();
     expect(detections).toEqual(wantDetections);
-    const quarantine = (await rows("SELECT gtin, serial_number FROM ml_quarantine FINAL WHERE released_at IS NULL")).map((r) => `${r.gtin}/${r.serial_number}`).sort();
+    const quarantine = (await rows("SELECT gtin, serial_number FROM ml_quarantine FINAL WHERE released_at IS NULL"))
+      .map((r) => `${r.gtin}/${r.serial_number}`)
+      .sort();
     expect(quarantine).toEqual(wantQuarantine);
 
     // The quarantine file, as `linewatch serial quarantine list` reads it.
     const list = await cli(["serial", "quarantine", "list", "--file", qfile, "--json"], dir);
-    expect((JSON.parse(list.stdout) as Array<{ gtin: string; serial_number: string }>).map((e) => `${e.gtin}/${e.serial_number}`).sort()).toEqual(wantQuarantine);
+    expect(
+      (JSON.parse(list.stdout) as Array<{ gtin: string; serial_number: string }>).map((e) => `${e.gtin}/${e.serial_number}`).sort(),
+    ).toEqual(wantQuarantine);
   }, 120_000);
 });

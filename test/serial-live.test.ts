@@ -26,6 +26,7 @@ import { startClickHouseServer, type ClickHouseServer } from "../connectors/loca
 import { LiveClient } from "./kit/live-client.js";
 import { SerialInlinePipeline } from "../bench/kit/serial-pipeline.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
+import { printFigures } from "./kit/figures.js";
 
 const SITE = "s8";
 const haveServers = serverAvailable("nats-server") && serverAvailable("clickhouse-server");
@@ -40,23 +41,59 @@ function serialFlags(args: string[]): RunSerialFlags {
 /** What the replay contract says for these events: the flagged ones (by position) and the quarantined serials. */
 function expected(events: readonly SerialEvent[], positions: readonly number[], flags: RunSerialFlags) {
   const analysis = serialAnalysisFromFlags(runSerialAnalysisFlags(flags), "ms", { quarantineFile: undefined });
-  const pipeline = new SerialInlinePipeline(analysis, { ...DEFAULT_SERIAL_PARAMS, window: flags.serialWindow ?? DEFAULT_SERIAL_PARAMS.window });
+  const pipeline = new SerialInlinePipeline(analysis, {
+    ...DEFAULT_SERIAL_PARAMS,
+    window: flags.serialWindow ?? DEFAULT_SERIAL_PARAMS.window,
+  });
   const flagged: string[] = [];
   pipeline.run(events, (index, row, payload) => {
     if (!(row[C.anomaly_score] > 0)) return;
     const d = decodeSerialPayload(payload);
-    flagged.push(detectionKey(d.machine, d.gtin, d.serial, events[index].production_timestamp, positions[index], reasonsOf(row[C.flags] >>> 0), RISK_LEVELS[row[C.risk]], row[C.quarantine] === 1));
+    flagged.push(
+      detectionKey(
+        d.machine,
+        d.gtin,
+        d.serial,
+        events[index].production_timestamp,
+        positions[index],
+        reasonsOf(row[C.flags] >>> 0),
+        RISK_LEVELS[row[C.risk]],
+        row[C.quarantine] === 1,
+      ),
+    );
   });
-  return { flagged: flagged.sort(), quarantined: analysis.quarantine.list().map((e) => `${e.gtin}/${e.serial_number}`).sort(), summary: analysis.summary() };
+  return {
+    flagged: flagged.sort(),
+    quarantined: analysis.quarantine
+      .list()
+      .map((e) => `${e.gtin}/${e.serial_number}`)
+      .sort(),
+    summary: analysis.summary(),
+  };
 }
 
-function detectionKey(machine: string, gtin: string, serial: string, time: number, seq: number, reasons: readonly string[], risk: string, quarantined: boolean): string {
+function detectionKey(
+  machine: string,
+  gtin: string,
+  serial: string,
+  time: number,
+  seq: number,
+  reasons: readonly string[],
+  risk: string,
+  quarantined: boolean,
+): string {
   return JSON.stringify([machine, gtin, serial, time, seq, [...reasons].sort(), risk, quarantined]);
 }
 
 /** Malformed serial events, each with the dead-letter reason it must get. */
 function malformed(): Array<{ subject: string; data: Uint8Array; reason: string }> {
-  const good = { serial_number: "X1", gtin: "09506000134352", batch_number: "B1", production_timestamp: Date.UTC(2026, 0, 5, 6), machine_id: "M-001" };
+  const good = {
+    serial_number: "X1",
+    gtin: "09506000134352",
+    batch_number: "B1",
+    production_timestamp: Date.UTC(2026, 0, 5, 6),
+    machine_id: "M-001",
+  };
   const json = (o: unknown) => new TextEncoder().encode(JSON.stringify(o));
   const on = `lw.${SITE}.serial.M-001`;
   return [
@@ -124,8 +161,19 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
     // A quarantine file from an earlier run: its entry joins the list.
     const qfile = join(dir, "quarantine.json");
     const earlier = {
-      serial_number: "OLD000000001", gtin: "09506000134352", batch_number: "B000-00001", machine_id: "M-009", operator_id: "OP-009-A", production_time: 1,
-      row: 0, anomaly_score: 1, confidence_level: 1, risk_level: "critical", anomaly_types: ["duplicate"], reasons: ["duplicate_in_batch"], occurrences: 1,
+      serial_number: "OLD000000001",
+      gtin: "09506000134352",
+      batch_number: "B000-00001",
+      machine_id: "M-009",
+      operator_id: "OP-009-A",
+      production_time: 1,
+      row: 0,
+      anomaly_score: 1,
+      confidence_level: 1,
+      risk_level: "critical",
+      anomaly_types: ["duplicate"],
+      reasons: ["duplicate_in_batch"],
+      occurrences: 1,
       quarantined_at: "2026-01-01T00:00:00.000Z",
     };
     writeFileSync(qfile, JSON.stringify({ version: 1, entries: [earlier], released: [] }));
@@ -157,7 +205,10 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
     const isReady = new Promise<void>((r) => (ready = r));
     const logs: string[] = [];
     const run = runSerialPart({
-      flags, host: outputs, source: { kind: "nats", url: nats.url, site: SITE, outputFormat: "json" }, stop: stopped,
+      flags,
+      host: outputs,
+      source: { kind: "nats", url: nats.url, site: SITE, outputFormat: "json" },
+      stop: stopped,
       log: (l) => {
         logs.push(l);
         if (l.startsWith("serial: consuming")) ready();
@@ -172,29 +223,52 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
     }
     await nc.flush();
     const scrape = () => outputs.registry.render();
-    await until(() => `every event scored (${scrape().split("\n").filter((l) => l.includes("serial")).join("; ")})`,
-      () => metric(scrape(), 'linewatch_records_out_total{analysis="serial"}') === events.length);
+    await until(
+      () =>
+        `every event scored (${scrape()
+          .split("\n")
+          .filter((l) => l.includes("serial"))
+          .join("; ")})`,
+      () => metric(scrape(), 'linewatch_records_out_total{analysis="serial"}') === events.length,
+    );
     const seconds = (performance.now() - t0) / 1000;
-    console.log(`serial live: ${events.length} events + ${bad.length} bad in ${seconds.toFixed(2)} s (${Math.round(events.length / seconds)} events/s through NATS → job)`);
+    printFigures(
+      `serial live: ${events.length} events + ${bad.length} bad in ${seconds.toFixed(2)} s (${Math.round(events.length / seconds)} events/s through NATS → job)`,
+    );
 
     // The API: the list (the earlier file's entry included), a release, a second release (404).
     const api = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${access.url}${path}`, { method, headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: body === undefined ? undefined : JSON.stringify(body) });
+      const res = await fetch(`${access.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
       return { status: res.status, body: (await res.json()) as Record<string, unknown> };
     };
     const listed = await api("GET", "/api/quarantine");
     expect(listed.status).toBe(200);
     const results = listed.body.results as Array<{ gtin: string; serial_number: string }>;
-    expect(results.map((e) => `${e.gtin}/${e.serial_number}`).sort()).toEqual([...want.quarantined, `${earlier.gtin}/${earlier.serial_number}`].sort());
+    expect(results.map((e) => `${e.gtin}/${e.serial_number}`).sort()).toEqual(
+      [...want.quarantined, `${earlier.gtin}/${earlier.serial_number}`].sort(),
+    );
     const victim = results.find((e) => e.serial_number !== earlier.serial_number) as { gtin: string; serial_number: string };
-    const released = await api("POST", `/api/quarantine/${encodeURIComponent(victim.serial_number)}/release`, { gtin: victim.gtin, note: "checked by QA" });
+    const released = await api("POST", `/api/quarantine/${encodeURIComponent(victim.serial_number)}/release`, {
+      gtin: victim.gtin,
+      note: "checked by QA",
+    });
     expect(released.status).toBe(200);
-    expect(released.body).toMatchObject({ serial_number: victim.serial_number, released: [{ gtin: victim.gtin, release_note: "checked by QA" }] });
+    expect(released.body).toMatchObject({
+      serial_number: victim.serial_number,
+      released: [{ gtin: victim.gtin, release_note: "checked by QA" }],
+    });
     expect((released.body.released as Array<{ released_at: string }>)[0].released_at).toMatch(/^\d{4}-/);
     const again = await api("POST", `/api/quarantine/${encodeURIComponent(victim.serial_number)}/release`, { gtin: victim.gtin });
     expect(again.status).toBe(404);
     // A release made with `linewatch serial quarantine release` in the file reaches the run.
-    const file = JSON.parse(readFileSync(qfile, "utf8")) as { entries: Array<{ serial_number: string }>; released: Array<{ serial_number: string }> };
+    const file = JSON.parse(readFileSync(qfile, "utf8")) as {
+      entries: Array<{ serial_number: string }>;
+      released: Array<{ serial_number: string }>;
+    };
     expect(file.released.map((r) => r.serial_number)).toContain(victim.serial_number);
     expect(file.entries.map((e) => e.serial_number)).not.toContain(victim.serial_number);
 
@@ -211,24 +285,52 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
 
     // WebSocket `quarantine` and lw.<site>.quarantine: every quarantined occurrence, then the release, in order.
     const wsMessages = ws.data("quarantine");
-    await until(() => `${onSubject.length} quarantine messages on NATS`, () => onSubject.length === want.summary.quarantinedEvents + 1);
+    await until(
+      () => `${onSubject.length} quarantine messages on NATS`,
+      () => onSubject.length === want.summary.quarantinedEvents + 1,
+    );
     expect(wsMessages.length).toBe(want.summary.quarantinedEvents + 1);
     expect(wsMessages.every((m, i) => i === 0 || m.seq === wsMessages[i - 1].seq + 1)).toBe(true);
     const wsData = wsMessages.map((m) => m.data as { action: string; gtin: string; serial_number: string });
     expect(wsData.at(-1)).toMatchObject({ action: "released", serial_number: victim.serial_number });
-    expect(new Set(wsData.filter((d) => d.action === "quarantined").map((d) => `${d.gtin}/${d.serial_number}`))).toEqual(new Set(want.quarantined));
+    expect(new Set(wsData.filter((d) => d.action === "quarantined").map((d) => `${d.gtin}/${d.serial_number}`))).toEqual(
+      new Set(want.quarantined),
+    );
     expect(onSubject.map((d) => JSON.stringify(d))).toEqual(wsData.map((d) => JSON.stringify(d)));
     ws.close();
 
     // Dead letters: one per bad event, with its reason and the subject it came on.
-    await until(() => `${deadLetters.length} dead letters`, () => deadLetters.length === bad.length);
+    await until(
+      () => `${deadLetters.length} dead letters`,
+      () => deadLetters.length === bad.length,
+    );
     expect(deadLetters.map((d) => d.reason).sort()).toEqual(bad.map((b) => b.reason).sort());
     expect(deadLetters.every((d) => String(d.subject).startsWith(`lw.${SITE}.serial.`))).toBe(true);
 
     // ClickHouse: exactly the contract's flagged events; the quarantine list with its one release.
-    const rows = async (sql: string) => (await ch.query(`${sql} FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 })).trim().split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as Record<string, unknown>);
-    const detections = await rows("SELECT machine_id, gtin, serial_number, detected_at_ms, seq, reasons, risk_level, quarantined FROM ml_serial_detections FINAL");
-    const got = detections.map((r) => detectionKey(r.machine_id as string, r.gtin as string, r.serial_number as string, r.detected_at_ms as number, r.seq as number, r.reasons as string[], r.risk_level as string, r.quarantined === 1)).sort();
+    const rows = async (sql: string) =>
+      (await ch.query(`${sql} FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 }))
+        .trim()
+        .split("\n")
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const detections = await rows(
+      "SELECT machine_id, gtin, serial_number, detected_at_ms, seq, reasons, risk_level, quarantined FROM ml_serial_detections FINAL",
+    );
+    const got = detections
+      .map((r) =>
+        detectionKey(
+          r.machine_id as string,
+          r.gtin as string,
+          r.serial_number as string,
+          r.detected_at_ms as number,
+          r.seq as number,
+          r.reasons as string[],
+          r.risk_level as string,
+          r.quarantined === 1,
+        ),
+      )
+      .sort();
     expect(got.length).toBe(want.flagged.length);
     expect(got).toEqual(want.flagged);
     const quarantine = await rows("SELECT gtin, serial_number, released_at_ms, release_note, occurrences FROM ml_quarantine FINAL");
@@ -243,17 +345,35 @@ describe("serial live - the serial simulator as the run's source", () => {
   it("serial - run's serial simulator part scores every simulated event as the replay contract does and saves the quarantine file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lw-serial-sim-"));
     const qfile = join(dir, "q.json");
-    const flags = serialFlags(["--serial-quarantine", qfile, "--serial-attack-every", "1000", "--serial-batch-serials", "1500", "--serial-lines", "3", "--serial-window", "128"]);
+    const flags = serialFlags([
+      "--serial-quarantine",
+      qfile,
+      "--serial-attack-every",
+      "1000",
+      "--serial-batch-serials",
+      "1500",
+      "--serial-lines",
+      "3",
+      "--serial-window",
+      "128",
+    ]);
     const start = Date.UTC(2026, 0, 5, 6);
     const durationMs = 20_000;
     // The same events the part's simulator makes: seed, lines, rate, batches, attacks, start; up to the end of the duration.
     const sim = new SerialSimulator({ seed: 7, lines: 3, attackEvery: 1000, batchSerials: 1500, startTime: start });
     const events: SerialEvent[] = [];
     for (let e = sim.next(); e.received_timestamp < start + durationMs; e = sim.next()) events.push(e);
-    const want = expected(events, events.map((_, i) => i), flags);
+    const want = expected(
+      events,
+      events.map((_, i) => i),
+      flags,
+    );
     const outputs = await Outputs.start({ healthIntervalMs: 60_000, log: () => {} });
     const result = await runSerialPart({
-      flags, host: outputs, stop: new Promise(() => {}), log: () => {},
+      flags,
+      host: outputs,
+      stop: new Promise(() => {}),
+      log: () => {},
       source: { kind: "simulator", seed: 7, speed: Infinity, startTime: start, durationMs, flushIntervalMs: 250 },
     });
     await outputs.close();

@@ -17,9 +17,21 @@ const GTIN = "09506000134352";
 
 function occurrence(serial: string, machine = "M-001"): QuarantineEvent {
   return {
-    serial_number: serial, gtin: GTIN, batch_number: "B1", machine_id: machine, operator_id: "OP", production_time: Date.UTC(2026, 0, 5), row: 1,
-    anomaly_score: 0.96, confidence_level: 1, risk_level: "critical", anomaly_types: ["duplicate"], reasons: ["duplicate_in_batch"],
-    quarantined_at: new Date(Date.UTC(2026, 0, 5, 1)).toISOString(), occurrences: 1, kept: true,
+    serial_number: serial,
+    gtin: GTIN,
+    batch_number: "B1",
+    machine_id: machine,
+    operator_id: "OP",
+    production_time: Date.UTC(2026, 0, 5),
+    row: 1,
+    anomaly_score: 0.96,
+    confidence_level: 1,
+    risk_level: "critical",
+    anomaly_types: ["duplicate"],
+    reasons: ["duplicate_in_batch"],
+    quarantined_at: new Date(Date.UTC(2026, 0, 5, 1)).toISOString(),
+    occurrences: 1,
+    kept: true,
   };
 }
 
@@ -33,7 +45,7 @@ function quarantine(list: QuarantineList, outputs: SerialOutputs, serial: string
 describe("serial outputs", () => {
   it("serial - a flagged event of a line whose id cannot be a topic level is counted, with no line topic", () => {
     const published: string[] = [];
-    const outputs = new SerialOutputs(new QuarantineList(), { live: { publish: (topic) => (published.push(topic), 1) }, log: () => {} });
+    const outputs = new SerialOutputs(new QuarantineList(), { live: { publish: (topic) => published.push(topic) }, log: () => {} });
     const payload = new Uint8Array(SERIAL_PAYLOAD_BYTES);
     const row = new Float64Array(SERIAL_OUT_FIELDS);
     row[C.flags] = REASON.gtin_check_digit;
@@ -41,7 +53,11 @@ describe("serial outputs", () => {
     row[C.confidence_level] = 1;
     row[C.risk] = 3;
     for (const machine of ["L+1", "L-2"]) {
-      encodeSerialFields({ serial: "S1", gtin: GTIN, batch: "B1", machine, operator: "OP", arrival: 0, batchClose: false, ledgerBits: 0 }, payload, 0);
+      encodeSerialFields(
+        { serial: "S1", gtin: GTIN, batch: "B1", machine, operator: "OP", arrival: 0, batchClose: false, ledgerBits: 0 },
+        payload,
+        0,
+      );
       outputs.detection(row, { keyId: 0, key: machine, position: 0, time: Date.UTC(2026, 0, 5), value: 0 }, payload);
     }
     expect(outputs.counts.detections).toBe(2);
@@ -52,10 +68,20 @@ describe("serial outputs", () => {
     const file = join(mkdtempSync(join(tmpdir(), "lw-serial-outputs-")), "q.json");
     const list = new QuarantineList();
     const messages: Array<Record<string, unknown>> = [];
-    const outputs = new SerialOutputs(list, { live: { publish: (_t, d) => (messages.push(d as Record<string, unknown>), 1) }, quarantineFile: file, fileSyncIntervalMs: 60_000, log: () => {} });
+    const outputs = new SerialOutputs(list, {
+      live: { publish: (_t, d) => messages.push(d as Record<string, unknown>) },
+      quarantineFile: file,
+      fileSyncIntervalMs: 60_000,
+      log: () => {},
+    });
     for (const s of ["A1", "A2", "A3"]) quarantine(list, outputs, s);
     expect(outputs.syncFile()).toEqual([]);
-    expect(QuarantineList.load(file).list().map((e) => e.serial_number).sort()).toEqual(["A1", "A2", "A3"]);
+    expect(
+      QuarantineList.load(file)
+        .list()
+        .map((e) => e.serial_number)
+        .sort(),
+    ).toEqual(["A1", "A2", "A3"]);
 
     // `linewatch serial quarantine release A2 --note checked` while the run goes on.
     const edited = QuarantineList.load(file);
@@ -63,13 +89,21 @@ describe("serial outputs", () => {
     edited.write(file);
     const fromFile = outputs.syncFile();
     expect(fromFile.map((r) => [r.serial_number, r.release_note])).toEqual([["A2", "checked"]]);
-    expect(list.list().map((e) => e.serial_number).sort()).toEqual(["A1", "A3"]);
+    expect(
+      list
+        .list()
+        .map((e) => e.serial_number)
+        .sort(),
+    ).toEqual(["A1", "A3"]);
     expect(messages.at(-1)).toMatchObject({ action: "released", serial_number: "A2", release_note: "checked" });
 
     // Through the API: gone from the file's entries, kept in its released history with the file's own.
     expect(outputs.release("A3", { note: "ok" }).length).toBe(1);
     expect(outputs.release("A3", {})).toEqual([]);
-    const saved = JSON.parse(readFileSync(file, "utf8")) as { entries: Array<{ serial_number: string }>; released: Array<{ serial_number: string }> };
+    const saved = JSON.parse(readFileSync(file, "utf8")) as {
+      entries: Array<{ serial_number: string }>;
+      released: Array<{ serial_number: string }>;
+    };
     expect(saved.entries.map((e) => e.serial_number)).toEqual(["A1"]);
     expect(saved.released.map((r) => r.serial_number).sort()).toEqual(["A2", "A3"]);
     expect(outputs.counts.released).toBe(2);

@@ -26,9 +26,25 @@ const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engi
 const G = withCheckDigit("0950600013435");
 
 const CONTRACT = [
-  "row", "key", "timestamp", "value", "serial_number", "gtin", "batch_number", "machine_id", "valid", "checks", "duplicate",
-  "anomaly_types", "entropy_bits_per_char", "min_entropy_mcv", "guess_probability", "anomaly_score", "confidence_level",
-  "risk_level", "quarantine",
+  "row",
+  "key",
+  "timestamp",
+  "value",
+  "serial_number",
+  "gtin",
+  "batch_number",
+  "machine_id",
+  "valid",
+  "checks",
+  "duplicate",
+  "anomaly_types",
+  "entropy_bits_per_char",
+  "min_entropy_mcv",
+  "guess_probability",
+  "anomaly_score",
+  "confidence_level",
+  "risk_level",
+  "quarantine",
 ];
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -43,17 +59,38 @@ async function replay(input: string, options: Partial<SerialAnalysisOptions> = {
   const output = new PassThrough();
   const chunks: Buffer[] = [];
   output.on("data", (c: Buffer) => chunks.push(c));
-  const analysis = serialAnalysis({ params: { ...DEFAULT_SERIAL_PARAMS }, timeUnit: "ms", clock: () => Date.UTC(2026, 0, 5, 12), ...options });
-  await runReplay({
-    input, analyses: [analysis], timeColumn: "timestamp", timeUnit: "ms", lateness: null, workers, keysMax: 16, batchRecordsMax: 64,
-    output, progress: null,
+  const analysis = serialAnalysis({
+    params: { ...DEFAULT_SERIAL_PARAMS },
+    timeUnit: "ms",
+    clock: () => Date.UTC(2026, 0, 5, 12),
+    ...options,
   });
-  return Buffer.concat(chunks).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as Line);
+  await runReplay({
+    input,
+    analyses: [analysis],
+    timeColumn: "timestamp",
+    timeUnit: "ms",
+    lateness: null,
+    workers,
+    keysMax: 16,
+    batchRecordsMax: 64,
+    output,
+    progress: null,
+  });
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Line);
 }
 
 function csv(name: string, rows: string[][]): string {
   const path = join(dir, name);
-  writeFileSync(path, ["serial_number,gtin,batch_number,production_timestamp,machine_id,operator_id,event_type", ...rows.map((r) => r.join(","))].join("\n") + "\n");
+  writeFileSync(
+    path,
+    ["serial_number,gtin,batch_number,production_timestamp,machine_id,operator_id,event_type", ...rows.map((r) => r.join(","))].join("\n") +
+      "\n",
+  );
   return path;
 }
 
@@ -93,7 +130,8 @@ describe("serial replay - contract", () => {
       }
     });
     // The attacks show up with their types; the window figures fill in.
-    const typesOf = (attack: string) => new Set(lines.filter((_, i) => events[i].attack === attack).flatMap((l) => l.anomaly_types as string[]));
+    const typesOf = (attack: string) =>
+      new Set(lines.filter((_, i) => events[i].attack === attack).flatMap((l) => l.anomaly_types as string[]));
     expect(typesOf("duplicate").has("duplicate")).toBe(true);
     expect(typesOf("sequential").has("sequence")).toBe(true);
     expect(typesOf("wrong_machine").has("behavioral")).toBe(true);
@@ -107,7 +145,10 @@ describe("serial replay - contract", () => {
   it("serial - the same input gives the same lines with 0 and 2 workers (verdicts in arrival order)", async () => {
     const sim = new SerialSimulator({ seed: 9, attackEvery: 1500, batchSerials: 1000 });
     const path = join(dir, "det.csv");
-    writeFileSync(path, SERIAL_EVENT_FIELDS.join(",") + "\n" + Array.from({ length: 8000 }, () => formatSerialEventCsv(sim.next())).join(""));
+    writeFileSync(
+      path,
+      `${SERIAL_EVENT_FIELDS.join(",")}\n${Array.from({ length: 8000 }, () => formatSerialEventCsv(sim.next())).join("")}`,
+    );
     const a = await replay(path, {}, 0);
     const b = await replay(path, {}, 2);
     expect(b).toEqual(a);
@@ -128,10 +169,32 @@ describe("serial replay - contract", () => {
     ]);
     const patterns = new Map([["*", /^[0-9A-Z]{12}$/u]]);
     const lines = await replay(path, { patterns });
-    expect(lines[0]).toMatchObject({ valid: true, checks: { gtin_check_digit: true, serial_charset: true, serial_length: true, pattern: true }, duplicate: false, anomaly_types: [], risk_level: "none" });
-    expect(lines[1]).toMatchObject({ valid: false, checks: { gtin_check_digit: false }, anomaly_types: ["pattern"], risk_level: "high", quarantine: true });
-    expect(lines[2]).toMatchObject({ valid: false, checks: { serial_charset: false, serial_length: true, pattern: false }, anomaly_types: ["pattern"] });
-    expect(lines[3]).toMatchObject({ valid: true, duplicate: true, anomaly_types: ["duplicate"], reasons: ["duplicate_in_batch"], risk_level: "critical" });
+    expect(lines[0]).toMatchObject({
+      valid: true,
+      checks: { gtin_check_digit: true, serial_charset: true, serial_length: true, pattern: true },
+      duplicate: false,
+      anomaly_types: [],
+      risk_level: "none",
+    });
+    expect(lines[1]).toMatchObject({
+      valid: false,
+      checks: { gtin_check_digit: false },
+      anomaly_types: ["pattern"],
+      risk_level: "high",
+      quarantine: true,
+    });
+    expect(lines[2]).toMatchObject({
+      valid: false,
+      checks: { serial_charset: false, serial_length: true, pattern: false },
+      anomaly_types: ["pattern"],
+    });
+    expect(lines[3]).toMatchObject({
+      valid: true,
+      duplicate: true,
+      anomaly_types: ["duplicate"],
+      reasons: ["duplicate_in_batch"],
+      risk_level: "critical",
+    });
     expect(lines[4]).toMatchObject({ anomaly_types: ["behavioral"], reasons: ["new_machine_for_batch"], quarantine: true });
     expect(lines[5]).toMatchObject({ event_type: "batch_close", batch_number: "B1" });
     expect(lines[6]).toMatchObject({ reasons: ["serial_after_batch_close"], risk_level: "high" });
@@ -142,11 +205,25 @@ describe("serial replay - contract", () => {
 
   it("serial - a run without serial payloads is refused with ConfigError", async () => {
     const engine = new StreamEngine(
-      { kernels: [serialKernel(DEFAULT_SERIAL_PARAMS)], workers: 0, groups: 1, keysMax: 1, batchRecordsMax: 4, lateness: null, reorderRecordsPerKeyMax: 4 },
+      {
+        kernels: [serialKernel(DEFAULT_SERIAL_PARAMS)],
+        workers: 0,
+        groups: 1,
+        keysMax: 1,
+        batchRecordsMax: 4,
+        lateness: null,
+        reorderRecordsPerKeyMax: 4,
+      },
       { onOutput() {} },
     );
     const id = engine.internKey("M-1");
-    await engine.push({ length: 1, keyIds: Uint32Array.of(id), times: Float64Array.of(0), values: Float64Array.of(0), positions: Float64Array.of(0) });
+    await engine.push({
+      length: 1,
+      keyIds: Uint32Array.of(id),
+      times: Float64Array.of(0),
+      values: Float64Array.of(0),
+      positions: Float64Array.of(0),
+    });
     await expect(engine.flush()).rejects.toThrow(ConfigError);
     await engine.close().catch(() => undefined);
   });
@@ -157,25 +234,53 @@ describe("serial commands", () => {
     const sim = new SerialSimulator({ seed: 13, attackEvery: 3000, batchSerials: 2000 });
     writeFileSync(join(dir, "cmd.ndjson"), Array.from({ length: 20_000 }, () => formatSerialEventNdjson(sim.next())).join(""));
     const r = await cli([
-      "replay", "cmd.ndjson", "--analysis", "serial", "--window", "128", "--out", "cmd.out.ndjson", "--serial-quarantine", "q.json",
-      "--serial-quarantine-events", "qe.ndjson", "--quiet",
+      "replay",
+      "cmd.ndjson",
+      "--analysis",
+      "serial",
+      "--window",
+      "128",
+      "--out",
+      "cmd.out.ndjson",
+      "--serial-quarantine",
+      "q.json",
+      "--serial-quarantine-events",
+      "qe.ndjson",
+      "--quiet",
     ]);
     expect(r.code, r.stderr).toBe(0);
     const q = JSON.parse(readFileSync(join(dir, "q.json"), "utf8"));
     expect(q.version).toBe(1);
     expect(q.entries.length).toBeGreaterThan(10);
-    const out = readFileSync(join(dir, "cmd.out.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Line);
+    const out = readFileSync(join(dir, "cmd.out.ndjson"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Line);
     const quarantinedRows = out.filter((l) => l.quarantine === true);
     expect(quarantinedRows.length).toBeGreaterThanOrEqual(q.entries.length);
     // The quarantine output: one event per quarantined row, with its reasons.
-    const qe = readFileSync(join(dir, "qe.ndjson"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const qe = readFileSync(join(dir, "qe.ndjson"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(qe.length).toBe(quarantinedRows.length);
     expect(new Set(qe.map((e: { row: number }) => e.row))).toEqual(new Set(quarantinedRows.map((l) => l.row)));
     expect(qe.every((e: { reasons: string[]; kept: boolean }) => e.reasons.length > 0 && e.kept)).toBe(true);
     const listed = await cli(["serial", "quarantine", "list", "--file", "q.json", "--json"]);
     expect(JSON.parse(listed.stdout).length).toBe(q.entries.length);
     const victim = q.entries[0];
-    const released = await cli(["serial", "quarantine", "release", victim.serial_number, "--gtin", victim.gtin, "--note", "false alarm", "--file", "q.json"]);
+    const released = await cli([
+      "serial",
+      "quarantine",
+      "release",
+      victim.serial_number,
+      "--gtin",
+      victim.gtin,
+      "--note",
+      "false alarm",
+      "--file",
+      "q.json",
+    ]);
     expect(released.code, released.stderr).toBe(0);
     const after = JSON.parse(readFileSync(join(dir, "q.json"), "utf8"));
     expect(after.entries.length).toBe(q.entries.length - 1);
@@ -228,11 +333,26 @@ describe("serial commands", () => {
   });
 
   it("serial - simulate-serials writes the same bytes for the same seed, and labels", async () => {
-    const a = await cli(["simulate-serials", "--records", "3000", "--attack-every", "1000", "--format", "csv", "--out", "a.csv", "--labels", "a.labels"]);
+    const a = await cli([
+      "simulate-serials",
+      "--records",
+      "3000",
+      "--attack-every",
+      "1000",
+      "--format",
+      "csv",
+      "--out",
+      "a.csv",
+      "--labels",
+      "a.labels",
+    ]);
     const b = await cli(["simulate-serials", "--records", "3000", "--attack-every", "1000", "--format", "csv", "--out", "b.csv"]);
     expect(a.code + b.code, a.stderr + b.stderr).toBe(0);
     expect(readFileSync(join(dir, "a.csv"), "utf8")).toBe(readFileSync(join(dir, "b.csv"), "utf8"));
-    const labels = readFileSync(join(dir, "a.labels"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const labels = readFileSync(join(dir, "a.labels"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(labels.map((l: { attack: string }) => l.attack)).toEqual(["duplicate", "sequential"]);
     expect(readFileSync(join(dir, "a.csv"), "utf8").split("\n")[0]).toBe(SERIAL_EVENT_FIELDS.join(","));
   });

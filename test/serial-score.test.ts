@@ -13,9 +13,8 @@ import { REASON, REASONS } from "../operators/serial/layout.js";
 import { SerialLedger } from "../operators/serial/ledger.js";
 import { SerialSet } from "../operators/serial/exact-set.js";
 import { QuarantineList } from "../operators/serial/quarantine.js";
-import {
-  REASON_WEIGHT, RISK_THRESHOLDS, anomalyScore, anomalyTypesOf, confidenceLevel, riskLevel,
-} from "../operators/serial/score.js";
+import { REASON_WEIGHT, RISK_THRESHOLDS, anomalyScore, anomalyTypesOf, confidenceLevel, riskLevel } from "../operators/serial/score.js";
+import { printFigures } from "./kit/figures.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lw-serial-"));
 
@@ -66,7 +65,10 @@ describe("serial - score and risk", () => {
 
 describe("serial - duplicate filter", () => {
   it("serial - the split block Bloom filter's measured false-positive rate matches the stated one", () => {
-    for (const [capacity, rate, queries] of [[200_000, 1e-2, 200_000], [300_000, 1e-3, 1_000_000]] as const) {
+    for (const [capacity, rate, queries] of [
+      [200_000, 1e-2, 200_000],
+      [300_000, 1e-3, 1_000_000],
+    ] as const) {
       const f = new SplitBlockBloomFilter(capacity, rate);
       for (let i = 0; i < capacity; i++) f.testAndAdd(`09506000134352\u0000K${i}`);
       expect(f.falsePositiveRate()).toBeCloseTo(rate, 6);
@@ -74,7 +76,9 @@ describe("serial - duplicate filter", () => {
       for (let i = 0; i < queries; i++) if (f.has(`09506000134352\u0000Q${i}`)) hits++;
       const measured = hits / queries;
       const sd = Math.sqrt((rate * (1 - rate)) / queries);
-      console.log(`serial filter: stated ${rate}, measured ${measured.toExponential(3)} (${hits}/${queries}), ${(f.bytes * 8 / capacity).toFixed(1)} bits per key`);
+      printFigures(
+        `serial filter: stated ${rate}, measured ${measured.toExponential(3)} (${hits}/${queries}), ${((f.bytes * 8) / capacity).toFixed(1)} bits per key`,
+      );
       expect(Math.abs(measured - rate)).toBeLessThanOrEqual(5 * sd + 0.05 * rate);
       // Everything added is found.
       for (let i = 0; i < capacity; i += 997) expect(f.has(`09506000134352\u0000K${i}`)).toBe(true);
@@ -171,9 +175,19 @@ describe("serial - ledger", () => {
 
 describe("serial - quarantine list", () => {
   const entry = (serial: string, score = 0.9) => ({
-    serial_number: serial, gtin: "09506000134352", batch_number: "B1", machine_id: "M-1", operator_id: "OP", production_time: 1,
-    row: 3, anomaly_score: score, confidence_level: 1, risk_level: "high" as const, anomaly_types: ["duplicate" as const],
-    reasons: ["duplicate_in_batch" as const], quarantined_at: "2026-01-05T06:00:00.000Z",
+    serial_number: serial,
+    gtin: "09506000134352",
+    batch_number: "B1",
+    machine_id: "M-1",
+    operator_id: "OP",
+    production_time: 1,
+    row: 3,
+    anomaly_score: score,
+    confidence_level: 1,
+    risk_level: "high" as const,
+    anomaly_types: ["duplicate" as const],
+    reasons: ["duplicate_in_batch" as const],
+    quarantined_at: "2026-01-05T06:00:00.000Z",
   });
 
   it("serial - merges occurrences per serial, saves, merges with the file and releases", () => {
@@ -188,8 +202,15 @@ describe("serial - quarantine list", () => {
     again.add(entry("A2"));
     again.saveMerged(path);
     const loaded = QuarantineList.load(path);
-    expect(loaded.list().map((e) => [e.serial_number, e.occurrences])).toEqual([["A1", 2], ["A2", 2]]);
-    expect(loaded.list()[0]).toMatchObject({ risk_level: "critical", anomaly_score: 0.97, reasons: ["duplicate_in_batch", "sequential_delta"] });
+    expect(loaded.list().map((e) => [e.serial_number, e.occurrences])).toEqual([
+      ["A1", 2],
+      ["A2", 2],
+    ]);
+    expect(loaded.list()[0]).toMatchObject({
+      risk_level: "critical",
+      anomaly_score: 0.97,
+      reasons: ["duplicate_in_batch", "sequential_delta"],
+    });
     const released = loaded.release("A1", undefined, "checked: re-labelled pack");
     expect(released.map((r) => r.serial_number)).toEqual(["A1"]);
     loaded.write(path);

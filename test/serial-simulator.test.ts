@@ -7,9 +7,18 @@ import { describe, expect, it } from "vitest";
 import { ATTACK_EVENTS, SERIAL_ATTACKS, SerialSimulator, type SerialEvent } from "../connectors/sim/serial-simulator.js";
 import { SerialEventRow, SerialInlinePipeline } from "../bench/kit/serial-pipeline.js";
 import { gtinValid, isAi82 } from "../operators/serial/gs1.js";
-import { ANOMALY_MASK, DEFAULT_SERIAL_PARAMS, REASON, SERIAL_COL as C, SERIAL_PAYLOAD_BYTES, TYPE_MASK, type AnomalyType } from "../operators/serial/layout.js";
+import {
+  ANOMALY_MASK,
+  DEFAULT_SERIAL_PARAMS,
+  REASON,
+  SERIAL_COL as C,
+  SERIAL_PAYLOAD_BYTES,
+  TYPE_MASK,
+  type AnomalyType,
+} from "../operators/serial/layout.js";
 import { reasonsOf } from "../operators/serial/score.js";
 import { serialAnalysis } from "../operators/serial/serial.js";
+import { printFigures } from "./kit/figures.js";
 
 function generate(n: number, options: ConstructorParameters<typeof SerialSimulator>[0]): { sim: SerialSimulator; events: SerialEvent[] } {
   const sim = new SerialSimulator(options);
@@ -39,7 +48,8 @@ describe("serial - simulator", () => {
     const clean = a.events.filter((e) => e.attack === undefined && e.event_type === "serial");
     expect(clean.every((e) => gtinValid(e.gtin) && isAi82(e.serial_number) && e.serial_number.length === 12)).toBe(true);
     // Time order across lines, a steady cadence per line, batches closed by an event.
-    for (let i = 1; i < a.events.length; i++) expect(a.events[i].received_timestamp - 50).toBeLessThanOrEqual(a.events[i - 1].received_timestamp + 5);
+    for (let i = 1; i < a.events.length; i++)
+      expect(a.events[i].received_timestamp - 50).toBeLessThanOrEqual(a.events[i - 1].received_timestamp + 5);
     expect(a.events.filter((e) => e.event_type === "batch_close").length).toBeGreaterThan(10);
     expect(new Set(a.events.map((e) => e.machine_id)).size).toBe(4);
   });
@@ -75,8 +85,10 @@ describe("serial - simulator", () => {
       recall.set(l.attack, r);
       for (const row of l.rows) attackRows.add(row);
     }
-    const table = [...recall].map(([a, r]) => `${a.padEnd(17)} ${r.attacks} attacks, ${r.hit}/${r.total} events flagged (${((100 * r.hit) / r.total).toFixed(1)} %)`);
-    console.log(`serial attacks (${n} events, 4 lines):\n  ${table.join("\n  ")}`);
+    const table = [...recall].map(
+      ([a, r]) => `${a.padEnd(17)} ${r.attacks} attacks, ${r.hit}/${r.total} events flagged (${((100 * r.hit) / r.total).toFixed(1)} %)`,
+    );
+    printFigures(`serial attacks (${n} events, 4 lines):\n  ${table.join("\n  ")}`);
     expect([...recall.keys()].sort()).toEqual([...SERIAL_ATTACKS].sort());
     for (const [attack, r] of recall) {
       expect(r.missedWhole, `${attack}: an attack with no event flagged`).toBe(0);
@@ -117,7 +129,7 @@ describe("serial - simulator", () => {
         for (const r of reasonsOf(flags[i])) byReason[r] = (byReason[r] ?? 0) + 1;
       }
     }
-    console.log(
+    printFigures(
       `serial attacks: clean serials flagged ${flagged} of ${clean} (${(flagged / clean).toExponential(2)}) ${JSON.stringify(byReason)}; ` +
         `flagged in the ${shadow.size} serials after low-entropy runs and bursts: ${shadowFlagged}`,
     );
@@ -140,7 +152,7 @@ describe("serial - simulator", () => {
     }
     // With none flagged, 3/n bounds the rate at 95 % (the rule of three).
     const bound = flagged === 0 ? 3 / serials : Number.NaN;
-    console.log(
+    printFigures(
       `serial false positives: ${flagged} of ${serials} clean serials (rate ${(flagged / serials).toExponential(2)}` +
         `${flagged === 0 ? `, 95 % upper bound ${bound.toExponential(1)}` : ""}) ${JSON.stringify(byReason)}`,
     );

@@ -1,16 +1,16 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { CommanderError } from 'commander';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import { CommanderError } from "commander";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   CSV_HEADER,
   NdjsonRecordWriter,
   SENSOR_RECORD_FIELDS,
   createRecordWriter,
   type RecordFormat,
-} from '../connectors/files/record-writers.js';
+} from "../connectors/files/record-writers.js";
 import {
   FAULT_KINDS,
   OPERATING_MODES,
@@ -25,10 +25,10 @@ import {
   type FaultLabel,
   type SensorType,
   type SimulatorOptions,
-} from '../connectors/sim/plant-simulator.js';
-import { allocateBatch } from '../engine/core/batch.js';
-import { simulateCommand } from '../engine/cli/simulate.js';
-import { DurationParseError, parseDuration } from '../engine/core/duration.js';
+} from "../connectors/sim/plant-simulator.js";
+import { allocateBatch } from "../engine/core/batch.js";
+import { simulateCommand } from "../engine/cli/simulate.js";
+import { DurationParseError, parseDuration } from "../engine/core/duration.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -51,7 +51,7 @@ function memorySink(options: { highWaterMark?: number; slow?: boolean } = {}) {
 }
 
 /** The simulator's whole output through a record writer, read in chunks of `chunk` records. */
-async function simulatedBytes(options: Partial<SimulatorOptions>, format: RecordFormat = 'ndjson', chunk = 4096): Promise<Buffer> {
+async function simulatedBytes(options: Partial<SimulatorOptions>, format: RecordFormat = "ndjson", chunk = 4096): Promise<Buffer> {
   const sim = new PlantSimulator(options);
   const sink = memorySink();
   const writer = createRecordWriter(format, sink.stream);
@@ -166,17 +166,17 @@ const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 // Determinism
 // ---------------------------------------------------------------------------------------------
 
-describe('simulator - determinism', () => {
-  it('simulator - same seed gives the same bytes, another seed different bytes', async () => {
+describe("simulator - determinism", () => {
+  it("simulator - same seed gives the same bytes, another seed different bytes", async () => {
     const a = await simulatedBytes({ seed: 42, maxRecords: 50_000 });
-    const b = await simulatedBytes({ seed: 42, maxRecords: 50_000 }, 'ndjson', 1_000);
+    const b = await simulatedBytes({ seed: 42, maxRecords: 50_000 }, "ndjson", 1_000);
     const c = await simulatedBytes({ seed: 43, maxRecords: 50_000 });
-    expect(a.toString('utf8').split('\n').length - 1).toBe(50_000);
+    expect(a.toString("utf8").split("\n").length - 1).toBe(50_000);
     expect(a.equals(b)).toBe(true);
     expect(a.equals(c)).toBe(false);
   });
 
-  it('simulator - output does not depend on how it is chunked', () => {
+  it("simulator - output does not depend on how it is chunked", () => {
     const options = { seed: 9, machines: 3, rateHz: 5, faultRate: 30, durationMs: 3_600_000 };
     const whole = runAll(options);
     const small = runAll(options, [1_000]);
@@ -192,7 +192,7 @@ describe('simulator - determinism', () => {
     }
   });
 
-  it('simulator - fillColumns into caller buffers gives the same readings as nextColumns', () => {
+  it("simulator - fillColumns into caller buffers gives the same readings as nextColumns", () => {
     const options = { seed: 5, maxRecords: 20_000 };
     const reference = runAll(options);
     const sim = new PlantSimulator(options);
@@ -206,7 +206,7 @@ describe('simulator - determinism', () => {
     expect(Float64Array.from(values)).toEqual(reference.values);
   });
 
-  it('simulator - chunks convert to records and to engine batches without loss', () => {
+  it("simulator - chunks convert to records and to engine batches without loss", () => {
     const sim = new PlantSimulator({ seed: 6, maxRecords: 500 });
     const columns = sim.nextColumns(300);
     const batch = allocateBatch(1_000);
@@ -222,15 +222,15 @@ describe('simulator - determinism', () => {
     expect(toSensorRecord(sim.keys(), rest, 7)).toEqual(sim.recordAt(rest, 7));
   });
 
-  it('simulator - a run with some sensor types is the matching subset of the full run', () => {
+  it("simulator - a run with some sensor types is the matching subset of the full run", () => {
     const full = runAll({ seed: 3, machines: 2, durationMs: 600_000, faultRate: 20 });
-    const subset = runAll({ seed: 3, machines: 2, durationMs: 600_000, faultRate: 20, sensorTypes: ['vibration', 'temperature'] });
+    const subset = runAll({ seed: 3, machines: 2, durationMs: 600_000, faultRate: 20, sensorTypes: ["vibration", "temperature"] });
     const fullKeys = full.sim.keys();
     const subsetKeys = subset.sim.keys();
     const expected: string[] = [];
     for (let i = 0; i < full.times.length; i++) {
       const key = fullKeys[full.keyIndex[i]];
-      if (key.sensor_type === 'vibration' || key.sensor_type === 'temperature') {
+      if (key.sensor_type === "vibration" || key.sensor_type === "temperature") {
         expected.push(`${key.machine_id} ${key.sensor_type} ${full.times[i]} ${full.values[i]} ${full.modes[i]} ${full.workOrders[i]}`);
       }
     }
@@ -239,7 +239,7 @@ describe('simulator - determinism', () => {
       return `${key.machine_id} ${key.sensor_type} ${t} ${subset.values[i]} ${subset.modes[i]} ${subset.workOrders[i]}`;
     });
     expect(actual).toEqual(expected);
-    expect(subset.labels).toEqual(full.labels.filter((l) => l.sensor_type === 'vibration' || l.sensor_type === 'temperature'));
+    expect(subset.labels).toEqual(full.labels.filter((l) => l.sensor_type === "vibration" || l.sensor_type === "temperature"));
   });
 });
 
@@ -247,25 +247,25 @@ describe('simulator - determinism', () => {
 // Shape of the output
 // ---------------------------------------------------------------------------------------------
 
-describe('simulator - records', () => {
-  it('simulator - records are in time order, cover every key and follow the source schema', () => {
+describe("simulator - records", () => {
+  it("simulator - records are in time order, cover every key and follow the source schema", () => {
     const sim = new PlantSimulator({ seed: 11, maxRecords: 30_000 });
     const keys = sim.keys();
     expect(keys).toHaveLength(8 * SENSOR_TYPES.length);
-    expect(keys[0]).toEqual({ machine_id: 'M-001', sensor_type: 'temperature', sensor_unit: '°C' });
-    expect(keys[keys.length - 1].machine_id).toBe('M-008');
+    expect(keys[0]).toEqual({ machine_id: "M-001", sensor_type: "temperature", sensor_unit: "°C" });
+    expect(keys[keys.length - 1].machine_id).toBe("M-008");
     const records = sim.nextRecords(30_000);
     expect(records).toHaveLength(30_000);
     expect(sim.done).toBe(true);
     expect(sim.nextRecords(10)).toHaveLength(0);
     const seen = new Set<string>();
-    const fields = SENSOR_RECORD_FIELDS.join(',');
+    const fields = SENSOR_RECORD_FIELDS.join(",");
     let previous = -Infinity;
     // Plain checks in the loop, one assertion at the end: 30 000 expect() calls would dominate the run.
     const broken = records.filter((record) => {
       const t = Date.parse(record.timestamp);
       const ok =
-        Object.keys(record).join(',') === fields &&
+        Object.keys(record).join(",") === fields &&
         ISO_MS.test(record.timestamp) &&
         new Date(t).toISOString() === record.timestamp &&
         t >= previous &&
@@ -279,10 +279,10 @@ describe('simulator - records', () => {
     });
     expect(broken).toEqual([]);
     expect(seen.size).toBe(keys.length);
-    expect(records[0].timestamp.startsWith('2026-01-01T00:00:00.')).toBe(true);
+    expect(records[0].timestamp.startsWith("2026-01-01T00:00:00.")).toBe(true);
   });
 
-  it('simulator - each sensor reads once per tick, and the duration limit is exclusive', () => {
+  it("simulator - each sensor reads once per tick, and the duration limit is exclusive", () => {
     const run = runAll({ machines: 2, rateHz: 4, durationMs: 60_000 });
     for (const series of seriesByKey(run)) {
       expect(series.times).toHaveLength(240);
@@ -294,13 +294,13 @@ describe('simulator - records', () => {
     expect(run.sim.done).toBe(true);
   });
 
-  it('simulator - modes change over a day, idle lines stand still, work orders change every few hours', () => {
+  it("simulator - modes change over a day, idle lines stand still, work orders change every few hours", () => {
     const run = runAll({ seed: 1, machines: 4, rateHz: 0.2, durationMs: 24 * 3_600_000, faultRate: 0 });
     const modesSeen = new Set(run.modes);
     expect([...modesSeen].sort()).toEqual([0, 1, 2, 3]);
     const series = seriesByKey(run);
     run.sim.keys().forEach((key, k) => {
-      if (key.sensor_type !== 'line_speed') return;
+      if (key.sensor_type !== "line_speed") return;
       const s = series[k];
       // After ten response times in a mode the speed sits at that mode's level.
       const settled = (mode: number): number[] =>
@@ -312,14 +312,15 @@ describe('simulator - records', () => {
     });
     for (let m = 0; m < 4; m++) {
       const orders = new Set<number>();
-      for (let i = 0; i < run.times.length; i++) if (run.sim.keys()[run.keyIndex[i]].machine_id === `M-00${m + 1}`) orders.add(run.workOrders[i]);
+      for (let i = 0; i < run.times.length; i++)
+        if (run.sim.keys()[run.keyIndex[i]].machine_id === `M-00${m + 1}`) orders.add(run.workOrders[i]);
       expect(orders.size).toBeGreaterThanOrEqual(2);
       expect(orders.size).toBeLessThanOrEqual(24);
     }
   });
 
-  it('simulator - temperature and humidity follow the daily cycle', () => {
-    const run = runAll({ seed: 2, machines: 1, sensorTypes: ['humidity'], rateHz: 0.1, durationMs: 4 * 86_400_000, faultRate: 0 });
+  it("simulator - temperature and humidity follow the daily cycle", () => {
+    const run = runAll({ seed: 2, machines: 1, sensorTypes: ["humidity"], rateHz: 0.1, durationMs: 4 * 86_400_000, faultRate: 0 });
     const byHour = Array.from({ length: 24 }, () => [] as number[]);
     for (let i = 0; i < run.times.length; i++) byHour[new Date(run.times[i]).getUTCHours()].push(run.values[i]);
     const hourly = byHour.map(mean);
@@ -328,7 +329,7 @@ describe('simulator - records', () => {
     expect(hourly[spec.dailyPeakHourUtc] - hourly[(spec.dailyPeakHourUtc + 12) % 24]).toBeGreaterThan(1.5 * spec.dailyAmplitude);
   });
 
-  it('simulator - noise sigma matches the sensor spec on a fault-free run', () => {
+  it("simulator - noise sigma matches the sensor spec on a fault-free run", () => {
     const run = runAll({ seed: 21, machines: 2, rateHz: 10, durationMs: 2 * 3_600_000, faultRate: 0 });
     const series = seriesByKey(run);
     run.sim.keys().forEach((key, k) => {
@@ -354,7 +355,7 @@ describe('simulator - records', () => {
 // Faults and labels
 // ---------------------------------------------------------------------------------------------
 
-describe('simulator - faults', () => {
+describe("simulator - faults", () => {
   const options = { seed: 7, machines: 2, rateHz: 10, durationMs: 3 * 3_600_000, faultRate: 12 };
   let faulty: Run;
   let clean: Run;
@@ -380,13 +381,13 @@ describe('simulator - faults', () => {
     return { k, i0, i1: complete ? endIndex : times.length - 1, complete };
   }
 
-  it('simulator - a fault-free run has no labels and the same timeline', () => {
+  it("simulator - a fault-free run has no labels and the same timeline", () => {
     expect(clean.labels).toEqual([]);
     expect(bytesOf(clean.times).equals(bytesOf(faulty.times))).toBe(true);
     expect(bytesOf(clean.modes).equals(bytesOf(faulty.modes))).toBe(true);
   });
 
-  it('simulator - every fault kind occurs, and readings differ from the fault-free run only inside labels', () => {
+  it("simulator - every fault kind occurs, and readings differ from the fault-free run only inside labels", () => {
     const kinds = new Set<FaultKind>(faulty.labels.map((l) => l.fault));
     expect([...kinds].sort()).toEqual([...FAULT_KINDS].sort());
     const inside = faultySeries.map((s) => new Uint8Array(s.values.length));
@@ -404,7 +405,7 @@ describe('simulator - faults', () => {
     });
   });
 
-  it('simulator - labels never overlap on one sensor and arrive in start order', () => {
+  it("simulator - labels never overlap on one sensor and arrive in start order", () => {
     const lastEnd = new Map<string, number>();
     let previousStart = -Infinity;
     for (const label of faulty.labels) {
@@ -413,12 +414,12 @@ describe('simulator - faults', () => {
       lastEnd.set(id, label.end);
       expect(label.start).toBeGreaterThanOrEqual(previousStart);
       previousStart = label.start;
-      expect(Object.keys(label)).toEqual(['machine_id', 'sensor_type', 'fault', 'start', 'end', 'magnitude']);
+      expect(Object.keys(label)).toEqual(["machine_id", "sensor_type", "fault", "start", "end", "magnitude"]);
     }
   });
 
-  it('simulator - spikes stand more than 5 sigma out of the recent median', () => {
-    const spikes = faulty.labels.filter((l) => l.fault === 'spike');
+  it("simulator - spikes stand more than 5 sigma out of the recent median", () => {
+    const spikes = faulty.labels.filter((l) => l.fault === "spike");
     expect(spikes.length).toBeGreaterThan(0);
     for (const label of spikes) {
       const { k, i0, i1 } = window(label);
@@ -433,9 +434,9 @@ describe('simulator - faults', () => {
     }
   });
 
-  it('simulator - level shifts move the window mean by the magnitude', () => {
+  it("simulator - level shifts move the window mean by the magnitude", () => {
     let visibleChecked = 0;
-    for (const label of faulty.labels.filter((l) => l.fault === 'level_shift')) {
+    for (const label of faulty.labels.filter((l) => l.fault === "level_shift")) {
       const { k, i0, i1 } = window(label);
       const inWindow = faultySeries[k].values.slice(i0, i1 + 1);
       const cleanWindow = cleanSeries[k].values.slice(i0, i1 + 1);
@@ -446,8 +447,12 @@ describe('simulator - faults', () => {
       if (p0 < 0) continue;
       const before = faultySeries[k].values.slice(p0, i0);
       const overlaps = faulty.labels.some(
-        (other) => other !== label && other.machine_id === label.machine_id && other.sensor_type === label.sensor_type &&
-          other.end >= faultySeries[k].times[p0] && other.start < label.start,
+        (other) =>
+          other !== label &&
+          other.machine_id === label.machine_id &&
+          other.sensor_type === label.sensor_type &&
+          other.end >= faultySeries[k].times[p0] &&
+          other.start < label.start,
       );
       const steady = Math.abs(mean(cleanWindow) - mean(cleanSeries[k].values.slice(p0, i0))) < 0.2 * Math.abs(label.magnitude);
       if (overlaps || !steady) continue;
@@ -457,9 +462,9 @@ describe('simulator - faults', () => {
     expect(visibleChecked).toBeGreaterThan(0);
   });
 
-  it('simulator - slow drifts ramp linearly up to the magnitude', () => {
+  it("simulator - slow drifts ramp linearly up to the magnitude", () => {
     let completeChecked = 0;
-    for (const label of faulty.labels.filter((l) => l.fault === 'slow_drift')) {
+    for (const label of faulty.labels.filter((l) => l.fault === "slow_drift")) {
       const { k, i0, i1, complete } = window(label);
       // Samples in the whole window (it may run past the end of the run): one per 100 ms at 10 Hz.
       const length = Math.round((label.end - label.start) / 100) + 1;
@@ -477,8 +482,8 @@ describe('simulator - faults', () => {
     expect(completeChecked).toBeGreaterThan(0);
   });
 
-  it('simulator - a stuck sensor repeats exactly the last value before the window', () => {
-    const stuck = faulty.labels.filter((l) => l.fault === 'stuck');
+  it("simulator - a stuck sensor repeats exactly the last value before the window", () => {
+    const stuck = faulty.labels.filter((l) => l.fault === "stuck");
     expect(stuck.length).toBeGreaterThan(0);
     for (const label of stuck) {
       const { k, i0, i1 } = window(label);
@@ -489,9 +494,9 @@ describe('simulator - faults', () => {
     }
   });
 
-  it('simulator - a noise burst multiplies the noise sigma by the magnitude', () => {
+  it("simulator - a noise burst multiplies the noise sigma by the magnitude", () => {
     let checked = 0;
-    for (const label of faulty.labels.filter((l) => l.fault === 'noise_burst')) {
+    for (const label of faulty.labels.filter((l) => l.fault === "noise_burst")) {
       const { k, i0, i1 } = window(label);
       if (i1 - i0 + 1 < 200) continue;
       const sigma = SENSOR_SPECS[label.sensor_type].noiseSigma;
@@ -504,7 +509,7 @@ describe('simulator - faults', () => {
     expect(checked).toBeGreaterThan(0);
   });
 
-  it('simulator - faults arrive at the configured rate per sensor and hour', () => {
+  it("simulator - faults arrive at the configured rate per sensor and hour", () => {
     const sim = new PlantSimulator({ seed: 4, machines: 8, rateHz: 0.5, durationMs: 24 * 3_600_000, faultRate: 2 });
     let labels = 0;
     while (!sim.done) {
@@ -516,7 +521,7 @@ describe('simulator - faults', () => {
     expect(labels).toBeLessThan(expected * 1.15);
   });
 
-  it('simulator - pending labels are bounded and drops are counted', () => {
+  it("simulator - pending labels are bounded and drops are counted", () => {
     const sim = new PlantSimulator({ machines: 1, rateHz: 1, faultRate: 3_600, durationMs: 3_600_000, labelsPendingMax: 10 });
     while (!sim.done) sim.nextColumns(10_000);
     expect(sim.drainLabels()).toHaveLength(10);
@@ -528,24 +533,24 @@ describe('simulator - faults', () => {
 // Validation
 // ---------------------------------------------------------------------------------------------
 
-describe('simulator - validation', () => {
+describe("simulator - validation", () => {
   const bad: [string, Partial<SimulatorOptions>][] = [
-    ['seed', { seed: 1.5 }],
-    ['seed', { seed: Number.NaN }],
-    ['machines', { machines: 0 }],
-    ['machines', { machines: 2.5 }],
-    ['sensorTypes', { sensorTypes: [] }],
-    ['sensorTypes', { sensorTypes: ['temperature', 'torque' as SensorType] }],
-    ['sensorTypes', { sensorTypes: ['temperature', 'temperature'] }],
-    ['rateHz', { rateHz: 0 }],
-    ['rateHz', { rateHz: 5_000 }],
-    ['rateHz', { rateHz: Infinity }],
-    ['startTime', { startTime: -1 }],
-    ['startTime', { startTime: 1.5 }],
-    ['faultRate', { faultRate: -1 }],
-    ['durationMs', { durationMs: 0 }],
-    ['maxRecords', { maxRecords: -5 }],
-    ['labelsPendingMax', { labelsPendingMax: 0 }],
+    ["seed", { seed: 1.5 }],
+    ["seed", { seed: Number.NaN }],
+    ["machines", { machines: 0 }],
+    ["machines", { machines: 2.5 }],
+    ["sensorTypes", { sensorTypes: [] }],
+    ["sensorTypes", { sensorTypes: ["temperature", "torque" as SensorType] }],
+    ["sensorTypes", { sensorTypes: ["temperature", "temperature"] }],
+    ["rateHz", { rateHz: 0 }],
+    ["rateHz", { rateHz: 5_000 }],
+    ["rateHz", { rateHz: Infinity }],
+    ["startTime", { startTime: -1 }],
+    ["startTime", { startTime: 1.5 }],
+    ["faultRate", { faultRate: -1 }],
+    ["durationMs", { durationMs: 0 }],
+    ["maxRecords", { maxRecords: -5 }],
+    ["labelsPendingMax", { labelsPendingMax: 0 }],
   ];
   for (const [option, options] of bad) {
     it(`simulator - rejects ${option} ${JSON.stringify(options)} with SimulatorConfigError`, () => {
@@ -557,31 +562,31 @@ describe('simulator - validation', () => {
       }
       expect(thrown).toBeInstanceOf(SimulatorConfigError);
       expect((thrown as SimulatorConfigError).option).toBe(option);
-      expect((thrown as SimulatorConfigError).name).toBe('SimulatorConfigError');
+      expect((thrown as SimulatorConfigError).name).toBe("SimulatorConfigError");
     });
   }
 
-  it('simulator - undefined options keep their defaults', () => {
+  it("simulator - undefined options keep their defaults", () => {
     const sim = new PlantSimulator({ seed: undefined, maxRecords: 0 });
     expect(sim.options.seed).toBe(1);
     expect(sim.done).toBe(true);
   });
 
-  it('duration - parses units, compounds and plain milliseconds', () => {
-    expect(parseDuration('250ms')).toBe(250);
-    expect(parseDuration('90s')).toBe(90_000);
-    expect(parseDuration('15m')).toBe(900_000);
-    expect(parseDuration('1h')).toBe(3_600_000);
-    expect(parseDuration('24h')).toBe(86_400_000);
-    expect(parseDuration('7d')).toBe(604_800_000);
-    expect(parseDuration('1h30m')).toBe(5_400_000);
-    expect(parseDuration('1.5s')).toBe(1_500);
-    expect(parseDuration('1500')).toBe(1_500);
-    expect(parseDuration(' 2m ')).toBe(120_000);
-    expect(parseDuration('0s')).toBe(0);
+  it("duration - parses units, compounds and plain milliseconds", () => {
+    expect(parseDuration("250ms")).toBe(250);
+    expect(parseDuration("90s")).toBe(90_000);
+    expect(parseDuration("15m")).toBe(900_000);
+    expect(parseDuration("1h")).toBe(3_600_000);
+    expect(parseDuration("24h")).toBe(86_400_000);
+    expect(parseDuration("7d")).toBe(604_800_000);
+    expect(parseDuration("1h30m")).toBe(5_400_000);
+    expect(parseDuration("1.5s")).toBe(1_500);
+    expect(parseDuration("1500")).toBe(1_500);
+    expect(parseDuration(" 2m ")).toBe(120_000);
+    expect(parseDuration("0s")).toBe(0);
   });
 
-  for (const text of ['', ' ', 'abc', '-5s', '1x', '1 h', 'h', '1H', '1e3', '1h-5m', '5s ms', '9'.repeat(400)]) {
+  for (const text of ["", " ", "abc", "-5s", "1x", "1 h", "h", "1H", "1e3", "1h-5m", "5s ms", "9".repeat(400)]) {
     it(`duration - rejects ${JSON.stringify(text.slice(0, 20))} with DurationParseError`, () => {
       expect(() => parseDuration(text)).toThrow(DurationParseError);
     });
@@ -592,8 +597,8 @@ describe('simulator - validation', () => {
 // Writers and the simulate command
 // ---------------------------------------------------------------------------------------------
 
-describe('simulator - writers', () => {
-  it('record writers - wait for drain when the stream is full and lose nothing', async () => {
+describe("simulator - writers", () => {
+  it("record writers - wait for drain when the stream is full and lose nothing", async () => {
     const sink = memorySink({ highWaterMark: 8_192, slow: true });
     const writer = new NdjsonRecordWriter(sink.stream, { bufferCharsMax: 4_096 });
     const sim = new PlantSimulator({ seed: 8, maxRecords: 20_000 });
@@ -605,74 +610,100 @@ describe('simulator - writers', () => {
     expect(sink.queuedBytesMax()).toBeLessThan(8_192 + 4 * 4_096);
   });
 
-  it('record writers - CSV quotes fields that need it and rounds values to 6 significant digits', async () => {
+  it("record writers - CSV quotes fields that need it and rounds values to 6 significant digits", async () => {
     const sink = memorySink();
-    const writer = createRecordWriter('csv', sink.stream);
+    const writer = createRecordWriter("csv", sink.stream);
     await writer.write({
-      machine_id: 'M,1',
-      timestamp: '2026-01-01T00:00:00.000Z',
+      machine_id: "M,1",
+      timestamp: "2026-01-01T00:00:00.000Z",
       sensor_type: 'temp "x"',
       sensor_value: 123.456789,
-      sensor_unit: '°C',
-      operating_mode: 'running',
-      work_order_id: 'WO-2026-000001',
+      sensor_unit: "°C",
+      operating_mode: "running",
+      work_order_id: "WO-2026-000001",
     });
     await writer.end();
-    expect(sink.bytes().toString('utf8')).toBe(
+    expect(sink.bytes().toString("utf8")).toBe(
       `${CSV_HEADER}\n"M,1",2026-01-01T00:00:00.000Z,"temp ""x""",123.457,°C,running,WO-2026-000001\n`,
     );
   });
 });
 
-describe('simulate command', () => {
+describe("simulate command", () => {
   let dir: string;
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'linewatch-simulate-'));
+    dir = await mkdtemp(join(tmpdir(), "linewatch-simulate-"));
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('simulate command - writes CSV with the header and the requested number of records, labels as NDJSON', async () => {
-    const out = join(dir, 'out.csv');
-    const labelsFile = join(dir, 'labels.ndjson');
+  it("simulate command - writes CSV with the header and the requested number of records, labels as NDJSON", async () => {
+    const out = join(dir, "out.csv");
+    const labelsFile = join(dir, "labels.ndjson");
     await simulateCommand().parseAsync(
-      ['--records', '5000', '--machines', '2', '--rate', '1', '--fault-rate', '60', '--format', 'csv', '--out', out, '--labels', labelsFile],
-      { from: 'user' },
+      [
+        "--records",
+        "5000",
+        "--machines",
+        "2",
+        "--rate",
+        "1",
+        "--fault-rate",
+        "60",
+        "--format",
+        "csv",
+        "--out",
+        out,
+        "--labels",
+        labelsFile,
+      ],
+      { from: "user" },
     );
-    const lines = (await readFile(out, 'utf8')).split('\n');
-    expect(lines[0]).toBe('machine_id,timestamp,sensor_type,sensor_value,sensor_unit,operating_mode,work_order_id');
-    expect(lines.at(-1)).toBe('');
+    const lines = (await readFile(out, "utf8")).split("\n");
+    expect(lines[0]).toBe("machine_id,timestamp,sensor_type,sensor_value,sensor_unit,operating_mode,work_order_id");
+    expect(lines.at(-1)).toBe("");
     expect(lines).toHaveLength(5_002);
-    const labels = (await readFile(labelsFile, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as FaultLabel);
+    const labels = (await readFile(labelsFile, "utf8"))
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as FaultLabel);
     expect(labels.length).toBeGreaterThan(0);
     for (const label of labels) {
-      expect(Object.keys(label)).toEqual(['machine_id', 'sensor_type', 'fault', 'start', 'end', 'magnitude']);
+      expect(Object.keys(label)).toEqual(["machine_id", "sensor_type", "fault", "start", "end", "magnitude"]);
       expect(FAULT_KINDS).toContain(label.fault);
     }
   });
 
-  it('simulate command - NDJSON file is byte-identical to the simulator through the writer', async () => {
-    const out = join(dir, 'out.ndjson');
-    await simulateCommand().parseAsync(['--seed', '12', '--duration', '90s', '--sensors', 'vibration,line_speed', '--out', out], {
-      from: 'user',
+  it("simulate command - NDJSON file is byte-identical to the simulator through the writer", async () => {
+    const out = join(dir, "out.ndjson");
+    await simulateCommand().parseAsync(["--seed", "12", "--duration", "90s", "--sensors", "vibration,line_speed", "--out", out], {
+      from: "user",
     });
-    const expected = await simulatedBytes({ seed: 12, durationMs: 90_000, sensorTypes: ['vibration', 'line_speed'] });
+    const expected = await simulatedBytes({ seed: 12, durationMs: 90_000, sensorTypes: ["vibration", "line_speed"] });
     const actual = await readFile(out);
     expect(actual.equals(expected)).toBe(true);
-    expect(actual.toString('utf8').trim().split('\n')).toHaveLength(8 * 2 * 10 * 90);
+    expect(actual.toString("utf8").trim().split("\n")).toHaveLength(8 * 2 * 10 * 90);
   });
 
-  it('simulate command - defaults to 100000 records when no limit is given', async () => {
-    const out = join(dir, 'default.ndjson');
-    await simulateCommand().parseAsync(['--out', out], { from: 'user' });
-    expect((await readFile(out, 'utf8')).split('\n')).toHaveLength(100_001);
+  it("simulate command - defaults to 100000 records when no limit is given", async () => {
+    const out = join(dir, "default.ndjson");
+    await simulateCommand().parseAsync(["--out", out], { from: "user" });
+    expect((await readFile(out, "utf8")).split("\n")).toHaveLength(100_001);
   });
 
-  for (const args of [['--rate', 'fast'], ['--duration', '10 parsecs'], ['--sensors', 'torque'], ['--start', 'yesterday'], ['--format', 'xml']]) {
-    it(`simulate command - rejects ${args.join(' ')} through commander`, async () => {
-      const command = simulateCommand().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
-      await expect(command.parseAsync([...args, '--out', join(dir, 'never.ndjson')], { from: 'user' })).rejects.toBeInstanceOf(
+  for (const args of [
+    ["--rate", "fast"],
+    ["--duration", "10 parsecs"],
+    ["--sensors", "torque"],
+    ["--start", "yesterday"],
+    ["--format", "xml"],
+  ]) {
+    it(`simulate command - rejects ${args.join(" ")} through commander`, async () => {
+      const command = simulateCommand()
+        .exitOverride()
+        .configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+      await expect(command.parseAsync([...args, "--out", join(dir, "never.ndjson")], { from: "user" })).rejects.toBeInstanceOf(
         CommanderError,
       );
     });

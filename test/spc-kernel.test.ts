@@ -114,8 +114,21 @@ describe("spc kernel - layout and parameters", () => {
   it("output row: 15 fields in the issue's order", () => {
     expect(SPC_OUT_FIELDS).toBe(15);
     expect([...SPC_FIELDS]).toEqual([
-      "cl", "ucl", "lcl", "sigma", "zone", "we_mask", "nelson_mask", "cusum_pos", "cusum_neg", "cusum_alarm",
-      "ewma", "ewma_ucl", "ewma_lcl", "ewma_alarm", "limits_version",
+      "cl",
+      "ucl",
+      "lcl",
+      "sigma",
+      "zone",
+      "we_mask",
+      "nelson_mask",
+      "cusum_pos",
+      "cusum_neg",
+      "cusum_alarm",
+      "ewma",
+      "ewma_ucl",
+      "ewma_lcl",
+      "ewma_alarm",
+      "limits_version",
     ]);
   });
 
@@ -125,9 +138,24 @@ describe("spc kernel - layout and parameters", () => {
   });
 
   it.each([
-    ["baselineN", 1], ["baselineN", -1], ["baselineN", 2.5], ["sigmaMethod", "range"], ["cusumK", -0.1],
-    ["cusumK", Infinity], ["cusumH", 0], ["ewmaLambda", 0], ["ewmaLambda", 1.5], ["ewmaLambda", NaN], ["ewmaL", 0],
-    ["we4Run", 1], ["we4Run", 33], ["n2Run", 8.5], ["n3Run", 2], ["n4Run", 2], ["n7Run", 40], ["n8Run", 0],
+    ["baselineN", 1],
+    ["baselineN", -1],
+    ["baselineN", 2.5],
+    ["sigmaMethod", "range"],
+    ["cusumK", -0.1],
+    ["cusumK", Infinity],
+    ["cusumH", 0],
+    ["ewmaLambda", 0],
+    ["ewmaLambda", 1.5],
+    ["ewmaLambda", NaN],
+    ["ewmaL", 0],
+    ["we4Run", 1],
+    ["we4Run", 33],
+    ["n2Run", 8.5],
+    ["n3Run", 2],
+    ["n4Run", 2],
+    ["n7Run", 40],
+    ["n8Run", 0],
   ] as const)("validateSpcParams rejects %s = %s with ConfigError", (name, value) => {
     const bad = { ...DEFAULT_SPC_PARAMS, [name]: value } as SpcParams;
     expect(() => validateSpcParams(bad)).toThrow(ConfigError);
@@ -136,7 +164,13 @@ describe("spc kernel - layout and parameters", () => {
 
   it("limits and rebaseline counts are validated", () => {
     expect(() => validateSpcLimits(0, 1)).not.toThrow();
-    for (const [cl, sigma] of [[NaN, 1], [0, 0], [0, -1], [0, Infinity], [Infinity, 1]]) {
+    for (const [cl, sigma] of [
+      [NaN, 1],
+      [0, 0],
+      [0, -1],
+      [0, Infinity],
+      [Infinity, 1],
+    ]) {
       expect(() => validateSpcLimits(cl, sigma)).toThrow(ConfigError);
     }
     expect(() => validateSpcRebaseline(2)).not.toThrow();
@@ -144,22 +178,28 @@ describe("spc kernel - layout and parameters", () => {
   });
 
   it("rule metadata: numbers, mask bits, and WE1 = N1 ≈ 0.0027 (ARL 370)", () => {
-    expect(WE_RULES.map((r) => [r.number, r.bit])).toEqual([[1, 1], [2, 2], [3, 4], [4, 8]]);
+    expect(WE_RULES.map((r) => [r.number, r.bit])).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 4],
+      [4, 8],
+    ]);
     expect(NELSON_RULES.map((r) => [r.number, r.bit])).toEqual(range(1, 8).map((n) => [n, 1 << (n - 1)]));
     expect(WE_RULES[0].falseAlarmRate).toBeCloseTo(0.0027, 4);
     expect(1 / WE_RULES[0].falseAlarmRate).toBeCloseTo(370.4, 1);
     // The often-quoted one-sided window probabilities of the WE handbook's tests.
     expect(WE_RULES.map((r) => r.windowProbabilityOneSide)).toEqual([
-      expect.closeTo(0.00135, 5), expect.closeTo(0.0015, 4), expect.closeTo(0.0028, 4), expect.closeTo(0.0039, 4),
+      expect.closeTo(0.00135, 5),
+      expect.closeTo(0.0015, 4),
+      expect.closeTo(0.0028, 4),
+      expect.closeTo(0.0039, 4),
     ]);
     expect(NELSON_RULES[4].falseAlarmRate).toBe(WE_RULES[1].falseAlarmRate);
     expect(NELSON_RULES[5].falseAlarmRate).toBe(WE_RULES[2].falseAlarmRate);
   });
 
   it("Euler zigzag numbers match OEIS A000111", () => {
-    expect(range(0, 14).map(zigzagNumber)).toEqual([
-      1, 1, 1, 2, 5, 16, 61, 272, 1385, 7936, 50521, 353792, 2702765, 22368256, 199360981,
-    ]);
+    expect(range(0, 14).map(zigzagNumber)).toEqual([1, 1, 1, 2, 5, 16, 61, 272, 1385, 7936, 50521, 353792, 2702765, 22368256, 199360981]);
   });
 });
 
@@ -498,7 +538,9 @@ describe("spc kernel - batches", () => {
   it("an empty batch (n = 0) returns 0 and changes nothing", () => {
     const harness = new SpcKernelHarness(params(), 2);
     const { layout } = harness;
-    expect(harness.kernels.spcProcess(layout.stateBase, layout.stateStride, layout.slots, layout.times, layout.values, 0, layout.out)).toBe(0);
+    expect(harness.kernels.spcProcess(layout.stateBase, layout.stateStride, layout.slots, layout.times, layout.values, 0, layout.out)).toBe(
+      0,
+    );
     expect(new Rows(harness.process(oneKey([1]))).at(0, C.limits_version)).toBe(0);
   });
 
@@ -553,14 +595,25 @@ describe("spc kernel - seeded random streams vs reference", () => {
       const rows = harness.process(chunk);
       for (let i = 0; i < m; i++) {
         const k = chunk.slots[i];
-        checker.check(rows.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS), refs[k].push(chunk.values[i]), keyParams[k], `record ${first + i} (key ${k}, x ${chunk.values[i]})`);
+        checker.check(
+          rows.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS),
+          refs[k].push(chunk.values[i]),
+          keyParams[k],
+          `record ${first + i} (key ${k}, x ${chunk.values[i]})`,
+        );
       }
       first += m;
     }
     checker.expectClean();
     // Every rule, both alarms and several versions occurred, so the comparison was not vacuous.
-    expect(checker.weFired.every((c) => c > 50), `WE firings ${checker.weFired}`).toBe(true);
-    expect(checker.nelsonFired.every((c) => c > 50), `Nelson firings ${checker.nelsonFired}`).toBe(true);
+    expect(
+      checker.weFired.every((c) => c > 50),
+      `WE firings ${checker.weFired}`,
+    ).toBe(true);
+    expect(
+      checker.nelsonFired.every((c) => c > 50),
+      `Nelson firings ${checker.nelsonFired}`,
+    ).toBe(true);
     expect(Math.min(...checker.alarms)).toBeGreaterThan(100);
     expect(checker.maxVersion).toBeGreaterThan(3);
   });
@@ -620,7 +673,9 @@ describe("spc kernel - reference self-check", () => {
       const { cl, sigma } = baselineLimits(set, "std");
       const exact = exactMeanAndStd(set);
       expect(Math.abs(cl - exact.mean), `mean of ${set.length}`).toBeLessThanOrEqual(1e-13 * Math.max(Math.abs(exact.mean), exact.std));
-      expect(Math.abs(sigma - exact.std), `std of ${set.length}`).toBeLessThanOrEqual(1e-13 * exact.std + 4 * Number.EPSILON * Math.abs(exact.mean));
+      expect(Math.abs(sigma - exact.std), `std of ${set.length}`).toBeLessThanOrEqual(
+        1e-13 * exact.std + 4 * Number.EPSILON * Math.abs(exact.mean),
+      );
     }
   });
 
@@ -643,16 +698,27 @@ describe("spc kernel - in-control false-alarm rates", () => {
   it("the layout's closed-form rates equal a Markov chain / permutation count computed here", () => {
     const exact = exactRuleRates(tails);
     const layout: Record<string, number> = {
-      WE1: spcRuleRate.beyond3(), WE2: spcRuleRate.twoOfThree(), WE3: spcRuleRate.fourOfFive(),
-      WE4: spcRuleRate.sameSide(8), N2: spcRuleRate.sameSide(9), N3: spcRuleRate.monotone(6),
-      N4: spcRuleRate.alternating(14), N7: spcRuleRate.within1(15), N8: spcRuleRate.beyond1(8),
+      WE1: spcRuleRate.beyond3(),
+      WE2: spcRuleRate.twoOfThree(),
+      WE3: spcRuleRate.fourOfFive(),
+      WE4: spcRuleRate.sameSide(8),
+      N2: spcRuleRate.sameSide(9),
+      N3: spcRuleRate.monotone(6),
+      N4: spcRuleRate.alternating(14),
+      N7: spcRuleRate.within1(15),
+      N8: spcRuleRate.beyond1(8),
     };
     // The chain runs on the quadrature's tails (good to ~1e-16 absolute), the layout on its own.
     for (const [name, rate] of Object.entries(layout)) {
       expect(Math.abs(rate - exact[name].p) / rate, name).toBeLessThanOrEqual(1e-10);
     }
     const byName = new Map([...WE_RULES, ...NELSON_RULES].map((r) => [r.name, r.falseAlarmRate]));
-    for (const [name, alias] of [["WE1", "N1"], ["WE2", "N5"], ["WE3", "N6"]]) expect(byName.get(alias)).toBe(byName.get(name));
+    for (const [name, alias] of [
+      ["WE1", "N1"],
+      ["WE2", "N5"],
+      ["WE3", "N6"],
+    ])
+      expect(byName.get(alias)).toBe(byName.get(name));
     for (const name of Object.keys(layout)) expect(byName.get(name)).toBe(layout[name]);
   });
 
@@ -679,7 +745,10 @@ describe("spc kernel - in-control false-alarm rates", () => {
     const failures: string[] = [];
     // Zones: independent points, so each count is binomial(n, p).
     const zoneP: Record<number, number> = {
-      1: 0.5 - tails[1], 2: tails[1] - tails[2], 3: tails[2] - tails[3], 4: tails[3],
+      1: 0.5 - tails[1],
+      2: tails[1] - tails[2],
+      3: tails[2] - tails[3],
+      4: tails[3],
     };
     for (const z of [-4, -3, -2, -1, 1, 2, 3, 4]) {
       const p = zoneP[Math.abs(z)];
@@ -693,9 +762,18 @@ describe("spc kernel - in-control false-alarm rates", () => {
     // Var(count) = N·γ0 + 2·Σ_{l<m} (N − l)·γ_l with the exact lag covariances γ_l.
     const exact = exactRuleRates(tails);
     const observed: Array<[string, number]> = [
-      ["WE1", weCounts[0]], ["WE2", weCounts[1]], ["WE3", weCounts[2]], ["WE4", weCounts[3]],
-      ["N1", nelsonCounts[0]], ["N2", nelsonCounts[1]], ["N3", nelsonCounts[2]], ["N4", nelsonCounts[3]],
-      ["N5", nelsonCounts[4]], ["N6", nelsonCounts[5]], ["N7", nelsonCounts[6]], ["N8", nelsonCounts[7]],
+      ["WE1", weCounts[0]],
+      ["WE2", weCounts[1]],
+      ["WE3", weCounts[2]],
+      ["WE4", weCounts[3]],
+      ["N1", nelsonCounts[0]],
+      ["N2", nelsonCounts[1]],
+      ["N3", nelsonCounts[2]],
+      ["N4", nelsonCounts[3]],
+      ["N5", nelsonCounts[4]],
+      ["N6", nelsonCounts[5]],
+      ["N7", nelsonCounts[6]],
+      ["N8", nelsonCounts[7]],
     ];
     const alias: Record<string, string> = { N1: "WE1", N5: "WE2", N6: "WE3" };
     const report: string[] = [];
@@ -706,7 +784,9 @@ describe("spc kernel - in-control false-alarm rates", () => {
       gammas.forEach((g, l) => (variance += 2 * (eligible - (l + 1)) * g));
       const sd = Math.sqrt(variance);
       const expected = eligible * p;
-      report.push(`${name}: ${got} vs ${expected.toFixed(1)} ± ${sd.toFixed(1)} (rate ${(got / n).toExponential(3)} vs ${p.toExponential(3)})`);
+      report.push(
+        `${name}: ${got} vs ${expected.toFixed(1)} ± ${sd.toFixed(1)} (rate ${(got / n).toExponential(3)} vs ${p.toExponential(3)})`,
+      );
       if (Math.abs(got - expected) > 4 * sd) failures.push(report[report.length - 1]);
     }
     expect(failures, report.join("\n")).toEqual([]);
@@ -825,7 +905,12 @@ function randomParams(rng: SeededRandom): SpcParams {
     cusumH: rng.uniform(1, 6),
     ewmaLambda: rng.next() < 0.1 ? 1 : rng.uniform(0.05, 1),
     ewmaL: rng.uniform(2, 3.5),
-    we4Run: run(2), n2Run: run(2), n3Run: run(3), n4Run: run(3), n7Run: run(2), n8Run: run(2),
+    we4Run: run(2),
+    n2Run: run(2),
+    n3Run: run(3),
+    n4Run: run(3),
+    n7Run: run(2),
+    n8Run: run(2),
   });
 }
 

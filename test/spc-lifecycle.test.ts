@@ -11,7 +11,12 @@ describe("spc limits lifecycle - changes while running", () => {
     const engine = new StreamEngine(
       {
         kernels: [spcKernel({ params: { ...DEFAULT_SPC_PARAMS, baselineN: 4, sigmaMethod: "std" } })],
-        workers: 2, groups: 2, keysMax: 4, batchRecordsMax: 8, lateness: null, reorderRecordsPerKeyMax: 1,
+        workers: 2,
+        groups: 2,
+        keysMax: 4,
+        batchRecordsMax: 8,
+        lateness: null,
+        reorderRecordsPerKeyMax: 1,
       },
       {
         onOutput(chunk) {

@@ -25,10 +25,22 @@ async function replay(input: string, analyses: RecordAnalysis[]): Promise<Line[]
   const chunks: Buffer[] = [];
   output.on("data", (c: Buffer) => chunks.push(c));
   await runReplay({
-    input, analyses, timeColumn: "timestamp", timeUnit: "number", lateness: null, workers: 2, keysMax: 16,
-    batchRecordsMax: 64, output, progress: null,
+    input,
+    analyses,
+    timeColumn: "timestamp",
+    timeUnit: "number",
+    lateness: null,
+    workers: 2,
+    keysMax: 16,
+    batchRecordsMax: 64,
+    output,
+    progress: null,
   });
-  return Buffer.concat(chunks).toString("utf8").trim().split("\n").map((l) => JSON.parse(l) as Line);
+  return Buffer.concat(chunks)
+    .toString("utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as Line);
 }
 
 function spc(overrides: Partial<SpcAnalysisOptions> = {}, params: Partial<typeof DEFAULT_SPC_PARAMS> = {}) {
@@ -70,13 +82,28 @@ describe("spc replay - contract", () => {
     const values = [...new Array(10).fill(0.5), -0.5];
     const analysis = spc({ limits: { cl: 0, sigma: 1 }, onAlert: (e) => events.push(e) }, { baselineN: 0 });
     const lines = await replay(csv("run.csv", values), [analysis]);
-    expect(lines.map((l) => (l.we as number[]).includes(4))).toEqual([false, false, false, false, false, false, false, true, true, true, false]);
+    expect(lines.map((l) => (l.we as number[]).includes(4))).toEqual([
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+      false,
+    ]);
     const we4 = events.filter((e) => e.rule === "WE4");
     expect(we4.map((e) => e.state)).toEqual(["open", "closed"]);
     expect(we4[1]).toMatchObject({ firings: 3, opened_at: 7, closed_at: 9, severity: "low", limits_version: 1 });
     expect(we4[0].points.map((p) => p.position)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     // N2 (nine in a row) folds the same way: fires at the 9th and 10th.
-    expect(events.filter((e) => e.rule === "N2").map((e) => [e.state, e.firings])).toEqual([["open", 1], ["closed", 2]]);
+    expect(events.filter((e) => e.rule === "N2").map((e) => [e.state, e.firings])).toEqual([
+      ["open", 1],
+      ["closed", 2],
+    ]);
   });
 
   it("a false-alarm budget turns rules off, and the output shows only the rules that are on", async () => {

@@ -5,6 +5,7 @@ import { PlantSimulator, type FaultKind, type FaultLabel, type SimulatorOptions 
 import type { RecordAnalysis } from "../operators/analysis.js";
 import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc/layout.js";
 import { spcAnalysis } from "../operators/spc/spc.js";
+import { printFigures } from "./kit/figures.js";
 
 /**
  * The plant simulator's injected faults, run through SPC as `linewatch run` runs it (one chart
@@ -58,7 +59,9 @@ async function run(faultRate: number): Promise<Fired> {
       let k = fired.byKey.get(machineSensor);
       if (k === undefined) fired.byKey.set(machineSensor, (k = { times: [], bits: [] }));
       k.times.push(ctx.time);
-      k.bits.push(row[SPC_COL.we_mask] | (row[SPC_COL.nelson_mask] << 4) | (row[SPC_COL.cusum_alarm] << 12) | (row[SPC_COL.ewma_alarm] << 13));
+      k.bits.push(
+        row[SPC_COL.we_mask] | (row[SPC_COL.nelson_mask] << 4) | (row[SPC_COL.cusum_alarm] << 12) | (row[SPC_COL.ewma_alarm] << 13),
+      );
     },
   };
   await runJob({
@@ -127,9 +130,12 @@ describe("spc on the simulator - injected faults raise the expected rules", () =
       byKind.set(label.fault, s);
     }
     const report = [...byKind]
-      .map(([k, s]) => `${k}: ${s.detected}/${s.n} detected, mean firing share ${(s.share / s.n).toFixed(2)} vs twin ${(s.twinShare / s.n).toFixed(3)}`)
+      .map(
+        ([k, s]) =>
+          `${k}: ${s.detected}/${s.n} detected, mean firing share ${(s.share / s.n).toFixed(2)} vs twin ${(s.twinShare / s.n).toFixed(3)}`,
+      )
       .join("; ");
-    console.log(`spc on the simulator: ${report}`);
+    printFigures(`spc on the simulator: ${report}`);
     for (const kind of ["spike", "level_shift", "slow_drift", "stuck", "noise_burst"] as const) {
       const s = byKind.get(kind);
       expect(s, `no ${kind} fault with limits in place`).toBeDefined();

@@ -17,7 +17,9 @@ const clients: LiveClient[] = [];
 async function server(options: Partial<LiveServerOptions> = {}): Promise<{ s: LiveServer; log: string[] }> {
   const log: string[] = [];
   const s = await startLiveServer({
-    host: "127.0.0.1", port: 0, log: (l) => log.push(l),
+    host: "127.0.0.1",
+    port: 0,
+    log: (l) => log.push(l),
     tokens: [
       { token: READER, name: "reader", topics: ["machine/+", "alerts", "line/L1"], scopes: ["*:read"] },
       { token: ALERTS_ONLY, name: "alerts-only", topics: ["alerts"] },
@@ -153,7 +155,10 @@ describe("ws server", () => {
     expect(c.controls("subscribed")[0]).toMatchObject({ id: 7, topics: ["alerts"], seq: { alerts: 0 } });
     const errors = c.controls("error");
     expect(errors.map((e) => [e.code, e.topic, e.id])).toEqual([
-      ["forbidden_topic", "machine/M-001", 7], ["forbidden_topic", "quarantine", 7], ["invalid_topic", "nonsense/x", 7], ["invalid_topic", "42", 7],
+      ["forbidden_topic", "machine/M-001", 7],
+      ["forbidden_topic", "quarantine", 7],
+      ["invalid_topic", "nonsense/x", 7],
+      ["invalid_topic", "42", 7],
     ]);
     s.publish("machine/M-001", { x: 1 });
     s.publish("alerts", { x: 2 });
@@ -164,7 +169,12 @@ describe("ws server", () => {
     c.send({ type: "dance" });
     c.ws.send("{not json");
     await c.until(() => c.controls("error").length === 7, "bad messages answered");
-    expect(c.controls("error").slice(4).map((e) => e.code)).toEqual(["bad_message", "bad_message", "bad_message"]);
+    expect(
+      c
+        .controls("error")
+        .slice(4)
+        .map((e) => e.code),
+    ).toEqual(["bad_message", "bad_message", "bad_message"]);
 
     const m = await scrape(s);
     expect(sample(m, 'linewatch_ws_subscribe_refused_total{reason="forbidden_topic"}')).toBe(2);
@@ -210,8 +220,14 @@ describe("ws server", () => {
     expect(slow.controls("sampled")[0]).toMatchObject({ reason: "slow_subscriber", rate: 2 });
     // Before the notice: what the stream had queued, in order without a gap; after it: the samples.
     const notice = slow.messages.findIndex((m) => "type" in m && m.type === "sampled");
-    const streamed = slow.messages.slice(0, notice).filter(isData).map((d) => d.seq);
-    const sampled = slow.messages.slice(notice).filter(isData).map((d) => d.seq);
+    const streamed = slow.messages
+      .slice(0, notice)
+      .filter(isData)
+      .map((d) => d.seq);
+    const sampled = slow.messages
+      .slice(notice)
+      .filter(isData)
+      .map((d) => d.seq);
     expect(streamed).toEqual(Array.from({ length: streamed.length }, (_, i) => i + 1));
     expect(sampled.length).toBeGreaterThan(0);
     const m = await scrape(s);
@@ -267,11 +283,17 @@ describe("ws server", () => {
       if (i % 3 === 0) s.publish("machine/M-002", { i });
       if (i % 20 === 0) await turn(20);
     }
-    await paced.until(() => paced.data("machine/M-001").at(-1)?.seq === total && paced.data("machine/M-002").at(-1)?.seq === total / 3, "the latest of both topics");
+    await paced.until(
+      () => paced.data("machine/M-001").at(-1)?.seq === total && paced.data("machine/M-002").at(-1)?.seq === total / 3,
+      "the latest of both topics",
+    );
     await chosen.until(() => chosen.data().at(-1)?.seq === total, "the latest message");
     await full.until(() => full.data().length === total, "every message");
     const seconds = (performance.now() - t0) / 1000;
-    for (const [c, rate] of [[paced, 5], [chosen, 4]] as const) {
+    for (const [c, rate] of [
+      [paced, 5],
+      [chosen, 4],
+    ] as const) {
       for (const topic of c === paced ? ["machine/M-001", "machine/M-002"] : ["machine/M-001"]) {
         const got = c.data(topic);
         // The rate bound can only get looser on a slow machine: never a timing assertion.
@@ -303,7 +325,10 @@ describe("ws server", () => {
     expect(s.publish("machine/M-001", { big: 10n })).toBe(3);
     expect(s.publish("machine/M-001", { ok: 4 })).toBe(4);
     await c.until(() => c.data().length === 2, "the two encodable messages");
-    expect(c.data().map((m) => [m.seq, m.data])).toEqual([[1, { ok: 1 }], [4, { ok: 4 }]]);
+    expect(c.data().map((m) => [m.seq, m.data])).toEqual([
+      [1, { ok: 1 }],
+      [4, { ok: 4 }],
+    ]);
     expect(s.wsStats().dropped).toMatchObject({ invalid_topic: 2, topics_max: 1 });
     expect(s.wsStats().encodeErrors).toBe(2);
     expect(log.filter((l) => l.includes("not a topic name"))).toHaveLength(1);

@@ -1,7 +1,11 @@
 // The part of the WebAssembly JS API that linewatch uses. TypeScript ships these only in the
 // DOM library, which would also declare browser globals that do not exist in Node.
 declare namespace WebAssembly {
-  interface MemoryDescriptor { initial: number; maximum?: number; shared?: boolean }
+  interface MemoryDescriptor {
+    initial: number;
+    maximum?: number;
+    shared?: boolean;
+  }
   class Memory {
     constructor(descriptor: MemoryDescriptor);
     readonly buffer: ArrayBuffer | SharedArrayBuffer;

@@ -5,9 +5,8 @@
  * Memory: [0, 65536) left to the module | model block | featureIdx (F × i32) | rows | out,
  * each region 64-byte aligned, sized for the call.
  */
-import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/kernel-module.js";
-import { modelBytes, writeModel } from "../../operators/iforest/layout.js";
-import { buildModel, type IforestCompare, type IsolationForestModel } from "../../operators/iforest/model.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/mod.js";
+import { modelBytes, writeModel, buildModel, type IforestCompare, type IsolationForestModel } from "../../operators/iforest/mod.js";
 import type { SeededRandom } from "./kernel-harness.js";
 
 export interface KernelScoreCall {
@@ -22,7 +21,10 @@ export interface KernelScoreCall {
 }
 
 /** Scores with the kernel; returns the n scores and the kernel's return value. */
-export function kernelScores(model: IsolationForestModel, call: KernelScoreCall): { scores: Float64Array; result: number; kernels: KernelExports } {
+export function kernelScores(
+  model: IsolationForestModel,
+  call: KernelScoreCall,
+): { scores: Float64Array; result: number; kernels: KernelExports } {
   const outStride = call.outStride ?? 1;
   const modelPtr = 65_536;
   const idxPtr = align64(modelPtr + modelBytes(model));
@@ -94,19 +96,22 @@ export function randomForest(rng: SeededRandom, spec: RandomForestSpec): Isolati
     psi = Math.max(psi, size[base]);
     offsets.push(feature.length);
   }
-  return buildModel({
-    maxSamples: psi,
-    nFeatures: spec.features,
-    featureNames: Array.from({ length: spec.features }, (_, k) => `f${k}`),
-    compare: spec.compare,
-    treeOffsets: Int32Array.from(offsets),
-    feature: Int32Array.from(feature),
-    threshold: Float64Array.from(threshold),
-    left: Int32Array.from(left),
-    right: Int32Array.from(right),
-    leafSize: Int32Array.from(size),
-    provenance: { source: "test" },
-  }, "random forest");
+  return buildModel(
+    {
+      maxSamples: psi,
+      nFeatures: spec.features,
+      featureNames: Array.from({ length: spec.features }, (_, k) => `f${k}`),
+      compare: spec.compare,
+      treeOffsets: Int32Array.from(offsets),
+      feature: Int32Array.from(feature),
+      threshold: Float64Array.from(threshold),
+      left: Int32Array.from(left),
+      right: Int32Array.from(right),
+      leafSize: Int32Array.from(size),
+      provenance: { source: "test" },
+    },
+    "random forest",
+  );
 }
 
 function align64(n: number): number {

@@ -16,7 +16,7 @@
  * Longer inputs are run through `rollingProcess` a chunk at a time; key state carries over
  * between chunks exactly as it does between the engine's batches.
  */
-import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/kernel-module.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/mod.js";
 
 /** One key's kernel configuration, the arguments of `rollingInit`. */
 export interface RollingKernelConfig {
@@ -137,7 +137,13 @@ export class RollingKernelHarness {
       values.set(input.values.subarray(first, first + m));
       out.fill(NaN, 0, m * KERNEL_OUT_FIELDS);
       const done = this.kernels.rollingProcess(
-        layout.stateBase, layout.stateStride, layout.slots, layout.times, layout.values, m, layout.out,
+        layout.stateBase,
+        layout.stateStride,
+        layout.slots,
+        layout.times,
+        layout.values,
+        m,
+        layout.out,
       );
       if (done !== m) throw new Error(`rollingProcess returned ${done} for ${m} records`);
       onRows(first, out.slice(0, m * KERNEL_OUT_FIELDS));

@@ -9,11 +9,18 @@
  *   state        lines × serialStateBytes(K)
  *   slots        chunk × u32 | times chunk × f64 | payload chunk × SERIAL_PAYLOAD_BYTES | out chunk × 16 f64
  */
-import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/kernel-module.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/mod.js";
 import {
-  SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES, fillSerialTables, serialInitArgs, serialStateBytes, serialStaticBytes, type SerialParams,
-} from "../../operators/serial/layout.js";
-import { encodeSerialFields, type SerialFields } from "../../operators/serial/payload.js";
+  SERIAL_OUT_FIELDS,
+  SERIAL_PAYLOAD_BYTES,
+  fillSerialTables,
+  serialInitArgs,
+  serialStateBytes,
+  serialStaticBytes,
+  type SerialParams,
+  encodeSerialFields,
+  type SerialFields,
+} from "../../operators/serial/mod.js";
 
 /** One event for the kernel: its line (slot), production time and fields. */
 export interface SerialKernelEvent extends SerialFields {
@@ -38,7 +45,11 @@ export class SerialKernelHarness {
   private readonly u32: Uint32Array;
   private readonly f64: Float64Array;
 
-  constructor(readonly params: SerialParams, readonly lines: number, readonly chunkMax = 4096) {
+  constructor(
+    readonly params: SerialParams,
+    readonly lines: number,
+    readonly chunkMax = 4096,
+  ) {
     this.stateStride = serialStateBytes(params.window);
     let at = PAGE;
     const take = (bytes: number) => {
@@ -94,7 +105,15 @@ export class SerialKernelHarness {
   /** Runs the kernel over the first n staged records; returns a view of their rows. */
   processStaged(n: number): Float64Array {
     const done = this.kernels.serialProcess(
-      this.stateBase, this.stateStride, this.slots, this.times, this.payload, SERIAL_PAYLOAD_BYTES, n, this.out, this.tables,
+      this.stateBase,
+      this.stateStride,
+      this.slots,
+      this.times,
+      this.payload,
+      SERIAL_PAYLOAD_BYTES,
+      n,
+      this.out,
+      this.tables,
     );
     if (done !== n) throw new Error(`serialProcess processed ${done} of ${n}`);
     return this.f64.subarray(this.out / 8, this.out / 8 + n * SERIAL_OUT_FIELDS);

@@ -4,10 +4,9 @@
  * (test/kit/serial-harness.ts) and the analysis's observe (score, risk, quarantine), in order. For tests that need millions of
  * events quickly and deterministically, and for the benchmark's single-thread figure.
  */
-import type { TableRow } from "../../connectors/files/table-reader.js";
-import type { SerialEvent } from "../../connectors/sim/serial-simulator.js";
-import { SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES, type SerialParams } from "../../operators/serial/layout.js";
-import type { SerialAnalysis } from "../../operators/serial/serial.js";
+import type { TableRow } from "../../connectors/files/mod.js";
+import type { SerialEvent } from "../../connectors/sim/mod.js";
+import { SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES, type SerialParams, type SerialAnalysis } from "../../operators/serial/mod.js";
 import { SerialKernelHarness } from "./serial-harness.js";
 
 /** A simulator event seen as a source row (timestamps as epoch ms numbers). */
@@ -41,7 +40,12 @@ export class SerialInlinePipeline {
   private index = 0;
   rejected = 0;
 
-  constructor(readonly analysis: SerialAnalysis, params: SerialParams, linesMax = 64, chunk = 4096) {
+  constructor(
+    readonly analysis: SerialAnalysis,
+    params: SerialParams,
+    linesMax = 64,
+    chunk = 4096,
+  ) {
     this.harness = new SerialKernelHarness(params, linesMax, chunk);
   }
 

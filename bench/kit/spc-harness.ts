@@ -5,8 +5,8 @@
  * (state blocks from 64 KiB, then slots, times, values, out, each 64-byte aligned), with
  * SPC_OUT_FIELDS f64 per output row.
  */
-import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/kernel-module.js";
-import { SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../../operators/spc/layout.js";
+import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/mod.js";
+import { SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../../operators/spc/mod.js";
 import { DEFAULT_CHUNK_RECORDS_MAX, HARNESS_RESERVED_BYTES } from "./kernel-harness.js";
 
 /** A batch of records as the kernel reads it (times are passed through; SPC does not read them). */

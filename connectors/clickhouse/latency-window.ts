@@ -3,7 +3,7 @@
  * (a metrics scrape), writes are one per insert, so sorting a copy of ≤ N numbers on read is
  * cheaper than keeping a sketch up to date.
  */
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 export interface LatencySummary {
   /** Samples in the window (≤ its size). */

@@ -55,8 +55,13 @@ export type EpochMs = number;
 export type Stat = number | null | undefined;
 
 export const CLICKHOUSE_TABLES = [
-  "ml_sensor_data", "ml_scores", "ml_alerts", "ml_serial_detections", "ml_quarantine",
-  "ml_maintenance_predictions", "ml_equipment_health",
+  "ml_sensor_data",
+  "ml_scores",
+  "ml_alerts",
+  "ml_serial_detections",
+  "ml_quarantine",
+  "ml_maintenance_predictions",
+  "ml_equipment_health",
 ] as const;
 export type ClickHouseTable = (typeof CLICKHOUSE_TABLES)[number];
 
@@ -338,8 +343,10 @@ ORDER BY (machine_id, sensor_type, timestamp, timestamp_ms, seq)`,
       const limitsVersion = optUint(r.limits_version, "limits_version");
       const count = stat(r.count);
       const zone = stat(r.zone);
-      if (count !== null && !(Number.isInteger(count) && count >= 0 && count <= 0xffffffff)) throw new EncodeError("invalid_field", "count", `not a UInt32: ${count}`);
-      if (zone !== null && !(Number.isInteger(zone) && zone >= -128 && zone <= 127)) throw new EncodeError("invalid_field", "zone", `not an Int8: ${zone}`);
+      if (count !== null && !(Number.isInteger(count) && count >= 0 && count <= 0xffffffff))
+        throw new EncodeError("invalid_field", "count", `not a UInt32: ${count}`);
+      if (zone !== null && !(Number.isInteger(zone) && zone >= -128 && zone <= 127))
+        throw new EncodeError("invalid_field", "zone", `not an Int8: ${zone}`);
       return JSON.stringify({
         machine_id: str(r.machine_id, "machine_id"),
         sensor_type: str(r.sensor_type, "sensor_type"),
@@ -635,7 +642,8 @@ export function isDatabaseName(name: string): boolean {
 
 /** The statements that create the database (unless `default`) and every table, in order. */
 export function schemaStatements(database: string = DEFAULT_CLICKHOUSE_DATABASE): string[] {
-  if (!isDatabaseName(database)) throw new EncodeError("invalid_field", "database", `not a plain SQL identifier: ${JSON.stringify(database)}`);
+  if (!isDatabaseName(database))
+    throw new EncodeError("invalid_field", "database", `not a plain SQL identifier: ${JSON.stringify(database)}`);
   const out = database === "default" ? [] : [`CREATE DATABASE IF NOT EXISTS ${database}`];
   for (const t of CLICKHOUSE_TABLES) out.push(TABLE_SCHEMAS[t].create(database));
   return out;
@@ -663,14 +671,16 @@ export function isClickHouseTable(name: string): name is ClickHouseTable {
 const DATETIME_MS_END = 2 ** 32 * 1000;
 
 function time(ms: EpochMs, field: string): { s: number; ms: number } {
-  if (typeof ms !== "number" || !Number.isFinite(ms)) throw new EncodeError("bad_timestamp", field, `not a finite epoch-ms number: ${String(ms)}`);
+  if (typeof ms !== "number" || !Number.isFinite(ms))
+    throw new EncodeError("bad_timestamp", field, `not a finite epoch-ms number: ${String(ms)}`);
   if (ms < 0 || ms >= DATETIME_MS_END) throw new EncodeError("bad_timestamp", field, `${ms} is outside DateTime's range (1970 … 2106)`);
   const whole = Math.floor(ms);
   return { s: Math.floor(whole / 1000), ms: whole };
 }
 
 function str(v: string, field: string): string {
-  if (typeof v !== "string") throw new EncodeError(v === undefined || v === null ? "missing_field" : "wrong_type", field, "expected a string");
+  if (typeof v !== "string")
+    throw new EncodeError(v === undefined || v === null ? "missing_field" : "wrong_type", field, "expected a string");
   return v;
 }
 
@@ -679,7 +689,8 @@ function optStr(v: string | undefined, field: string): string {
 }
 
 function finite(v: number, field: string): number {
-  if (typeof v !== "number") throw new EncodeError(v === undefined || v === null ? "missing_field" : "wrong_type", field, "expected a number");
+  if (typeof v !== "number")
+    throw new EncodeError(v === undefined || v === null ? "missing_field" : "wrong_type", field, "expected a number");
   if (!Number.isFinite(v)) throw new EncodeError("not_finite", field, String(v));
   return v;
 }
@@ -711,7 +722,8 @@ function mask(v: number | undefined, field: string, bits: number): number {
 }
 
 function oneOf<const V extends string>(v: string, field: string, allowed: readonly V[]): V {
-  if (!(allowed as readonly string[]).includes(v)) throw new EncodeError("invalid_field", field, `${JSON.stringify(v)} is not one of ${allowed.join(", ")}`);
+  if (!(allowed as readonly string[]).includes(v))
+    throw new EncodeError("invalid_field", field, `${JSON.stringify(v)} is not one of ${allowed.join(", ")}`);
   return v as V;
 }
 

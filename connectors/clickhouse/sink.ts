@@ -33,11 +33,17 @@ import { createClient, ClickHouseLogLevel, type ClickHouseClient } from "@clickh
 import { Readable } from "node:stream";
 import { finished } from "node:stream/promises";
 import { performance } from "node:perf_hooks";
-import { CapacityError, ConfigError } from "../../engine/core/errors.js";
+import { CapacityError, ConfigError } from "../../engine/core/mod.js";
 import { backoffMs, classifyFailure, type ClickHouseFailure } from "./failure.js";
 import {
-  CLICKHOUSE_TABLES, createSchema, DEFAULT_CLICKHOUSE_DATABASE, encodeRow, isClickHouseTable, isDatabaseName,
-  type ClickHouseRows, type ClickHouseTable,
+  CLICKHOUSE_TABLES,
+  createSchema,
+  DEFAULT_CLICKHOUSE_DATABASE,
+  encodeRow,
+  isClickHouseTable,
+  isDatabaseName,
+  type ClickHouseRows,
+  type ClickHouseTable,
 } from "./schema.js";
 import { ClickHouseError, EncodeError, SinkUnavailableError, SpillFileError, SpillFullError } from "../errors.js";
 import { LatencyWindow, type LatencySummary } from "./latency-window.js";
@@ -206,11 +212,20 @@ export class ClickHouseSink {
    * Rows that break the table's rules go to the dead-letter callback at once.
    */
   write<T extends ClickHouseTable>(table: T, rows: readonly ClickHouseRows[T][]): Promise<void> {
-    if (this.broken !== null) return Promise.reject(new SinkUnavailableError("closed", rows.length, `the sink stopped: ${this.broken.message}`, { cause: this.broken }));
+    if (this.broken !== null)
+      return Promise.reject(
+        new SinkUnavailableError("closed", rows.length, `the sink stopped: ${this.broken.message}`, { cause: this.broken }),
+      );
     if (this.closing) return Promise.reject(new SinkUnavailableError("closed", rows.length, "the sink is closed"));
     if (!isClickHouseTable(table)) return Promise.reject(new ConfigError("table", `unknown table ${JSON.stringify(table)}`));
     if (this.pendingRows + rows.length > this.options.pendingRowsMax) {
-      return Promise.reject(new CapacityError("pendingRowsMax", this.options.pendingRowsMax, `${this.pendingRows} rows wait for ClickHouse; ${rows.length} more do not fit`));
+      return Promise.reject(
+        new CapacityError(
+          "pendingRowsMax",
+          this.options.pendingRowsMax,
+          `${this.pendingRows} rows wait for ClickHouse; ${rows.length} more do not fit`,
+        ),
+      );
     }
     this.counters.rowsWritten += rows.length;
     const touched: Promise<void>[] = [];
@@ -280,7 +295,12 @@ export class ClickHouseSink {
     await this.flush();
     while (this.spill.length > 0 || this.queue.length > 0 || this.pendingRows > 0) {
       if (Date.now() > deadline) {
-        throw new SinkUnavailableError("drain_timeout", this.pendingRows, `not drained after ${timeoutMs} ms (${this.spill.length} spill files)`, this.lastErrorCause());
+        throw new SinkUnavailableError(
+          "drain_timeout",
+          this.pendingRows,
+          `not drained after ${timeoutMs} ms (${this.spill.length} spill files)`,
+          this.lastErrorCause(),
+        );
       }
       this.kick();
       await sleep(50);
@@ -323,7 +343,12 @@ export class ClickHouseSink {
     if (batch === undefined) {
       // Sized like the table's last batch, so a steady stream never grows (copies) a buffer.
       const hint = this.lastBatchBytes.get(table) ?? 0;
-      batch = { table, rows: new RowBuffer(Math.max(64 * 1024, Math.ceil(hint * 1.25)), this.options.batchRowsMax), done: deferred(), timer: null };
+      batch = {
+        table,
+        rows: new RowBuffer(Math.max(64 * 1024, Math.ceil(hint * 1.25)), this.options.batchRowsMax),
+        done: deferred(),
+        timer: null,
+      };
       this.open.set(table, batch);
     }
     if (batch.timer === null) {
@@ -479,7 +504,11 @@ export class ClickHouseSink {
       const why = `ClickHouse is unavailable (${this.counters.lastError?.message ?? "no answer"})`;
       this.counters.rowsRefused += rows;
       if (!(e instanceof SpillFullError)) this.counters.lastError = e;
-      batch.done.reject(new SinkUnavailableError(e instanceof SpillFullError ? "spill_full" : "spill_failed", rows, `${why} and ${e.message}`, { cause: e }));
+      batch.done.reject(
+        new SinkUnavailableError(e instanceof SpillFullError ? "spill_full" : "spill_failed", rows, `${why} and ${e.message}`, {
+          cause: e,
+        }),
+      );
       return;
     }
     this.counters.rowsSpilled += rows;
@@ -512,7 +541,11 @@ export class ClickHouseSink {
       const rowError = failure.error as ClickHouseError;
       const live = liveIndexes(batch, lo, hi);
       if (++batch.splitRequests > this.options.splitRequestsMax) {
-        throw new ClickHouseError(rowError.code, `splitRequestsMax (${this.options.splitRequestsMax}) reached: too many rows refused for them all to be bad rows (the table may not match): ${rowError.serverMessage}`, { type: rowError.type, kind: "permanent", cause: rowError });
+        throw new ClickHouseError(
+          rowError.code,
+          `splitRequestsMax (${this.options.splitRequestsMax}) reached: too many rows refused for them all to be bad rows (the table may not match): ${rowError.serverMessage}`,
+          { type: rowError.type, kind: "permanent", cause: rowError },
+        );
       }
       if (live.length === 1) {
         markDead(batch, live[0], rowError);
@@ -713,8 +746,13 @@ export function validateOptions(o: ClickHouseSinkOptions): ResolvedOptions {
   integer("requestTimeoutMs", 100);
   integer("latencyWindowSize", 1, 1 << 20);
   integer("splitRequestsMax", 0);
-  if (r.pendingRowsMax < r.batchRowsMax) throw new ConfigError("pendingRowsMax", `(${r.pendingRowsMax}) must be ≥ batchRowsMax (${r.batchRowsMax}), or no batch could ever fill`);
-  if (r.backoffMaxMs < r.backoffBaseMs) throw new ConfigError("backoffMaxMs", `(${r.backoffMaxMs}) must be ≥ backoffBaseMs (${r.backoffBaseMs})`);
+  if (r.pendingRowsMax < r.batchRowsMax)
+    throw new ConfigError(
+      "pendingRowsMax",
+      `(${r.pendingRowsMax}) must be ≥ batchRowsMax (${r.batchRowsMax}), or no batch could ever fill`,
+    );
+  if (r.backoffMaxMs < r.backoffBaseMs)
+    throw new ConfigError("backoffMaxMs", `(${r.backoffMaxMs}) must be ≥ backoffBaseMs (${r.backoffBaseMs})`);
   return r;
 }
 

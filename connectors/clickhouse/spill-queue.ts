@@ -20,7 +20,7 @@
 import { mkdirSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 import { SpillFileError, SpillFullError } from "../errors.js";
 import { unpackRows, type PackedRows } from "./row-buffer.js";
 
@@ -46,8 +46,12 @@ export class SpillQueue {
   private tail: Promise<unknown> = Promise.resolve();
 
   /** Opens (creating it if needed) the queue in `dir`, picking up the files a previous run left. */
-  constructor(readonly dir: string, readonly bytesMax: number) {
-    if (!Number.isSafeInteger(bytesMax) || bytesMax < 1) throw new ConfigError("spillBytesMax", `must be a positive integer, got ${bytesMax}`);
+  constructor(
+    readonly dir: string,
+    readonly bytesMax: number,
+  ) {
+    if (!Number.isSafeInteger(bytesMax) || bytesMax < 1)
+      throw new ConfigError("spillBytesMax", `must be a positive integer, got ${bytesMax}`);
     mkdirSync(dir, { recursive: true });
     let highest = 0;
     for (const name of readdirSync(dir).sort()) {
@@ -94,7 +98,8 @@ export class SpillQueue {
   append(table: string, body: Buffer, rows: number): Promise<SpillEntry> {
     if (!TABLE_TOKEN.test(table)) throw new ConfigError("table", `not usable in a spill file name: ${JSON.stringify(table)}`);
     // Reserve the bytes and the sequence now, so later appends see them and order is fixed.
-    if (this.totalBytes + body.length > this.bytesMax) return Promise.reject(new SpillFullError(this.totalBytes, this.bytesMax, body.length));
+    if (this.totalBytes + body.length > this.bytesMax)
+      return Promise.reject(new SpillFullError(this.totalBytes, this.bytesMax, body.length));
     this.totalBytes += body.length;
     const sequence = this.nextSequence++;
     const path = join(this.dir, `${String(sequence).padStart(16, "0")}.${table}.ndjson`);

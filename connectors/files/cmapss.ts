@@ -9,7 +9,7 @@
  * machines (one per unit, one reading per sensor and cycle).
  */
 import { readFileSync, statSync } from "node:fs";
-import { InputError } from "../../engine/core/errors.js";
+import { InputError } from "../../engine/core/mod.js";
 
 /** The 21 sensors, in file order (Saxena et al. 2008, Table 2). `name` is the sensor_type linewatch uses. */
 export const CMAPSS_SENSORS: readonly CmapssSensor[] = [
@@ -74,7 +74,8 @@ export function readCmapss(path: string): CmapssUnit[] {
   } catch (cause) {
     throw new InputError(`${path}: cannot read the C-MAPSS file: ${(cause as Error).message}`, { cause });
   }
-  if (size > CMAPSS_FILE_BYTES_MAX) throw new InputError(`${path}: ${size} bytes is more than a C-MAPSS file (${CMAPSS_FILE_BYTES_MAX} bytes at most)`);
+  if (size > CMAPSS_FILE_BYTES_MAX)
+    throw new InputError(`${path}: ${size} bytes is more than a C-MAPSS file (${CMAPSS_FILE_BYTES_MAX} bytes at most)`);
   return parseCmapss(readFileSync(path, "utf8"), path);
 }
 
@@ -108,7 +109,8 @@ export function parseCmapss(text: string, source = "C-MAPSS text"): CmapssUnit[]
     if (!Number.isInteger(r[0]) || r[0] < 1) throw new InputError(`${where}: unit ${cells[0]} is not a positive integer`);
     if (r[0] !== unitNo) {
       close();
-      if (seen.has(r[0])) throw new InputError(`${where}: unit ${r[0]} appears again after other units (rows of a unit must be contiguous)`);
+      if (seen.has(r[0]))
+        throw new InputError(`${where}: unit ${r[0]} appears again after other units (rows of a unit must be contiguous)`);
       seen.add(r[0]);
       unitNo = r[0];
     }

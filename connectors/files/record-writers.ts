@@ -10,25 +10,25 @@
  * default) so files stay compact; the columnar path keeps full precision. A non-finite value is
  * written as `null` in NDJSON and as an empty field in CSV.
  */
-import type { Writable } from 'node:stream';
-import { finished } from 'node:stream/promises';
-import type { SensorRecord } from '../sim/plant-simulator.js';
+import type { Writable } from "node:stream";
+import { finished } from "node:stream/promises";
+import type { SensorRecord } from "../sim/mod.js";
 
-export const RECORD_FORMATS = ['ndjson', 'csv'] as const;
+export const RECORD_FORMATS = ["ndjson", "csv"] as const;
 export type RecordFormat = (typeof RECORD_FORMATS)[number];
 
 /** Column order of CSV output, which is also the field order of NDJSON output. */
 export const SENSOR_RECORD_FIELDS = [
-  'machine_id',
-  'timestamp',
-  'sensor_type',
-  'sensor_value',
-  'sensor_unit',
-  'operating_mode',
-  'work_order_id',
+  "machine_id",
+  "timestamp",
+  "sensor_type",
+  "sensor_value",
+  "sensor_unit",
+  "operating_mode",
+  "work_order_id",
 ] as const satisfies readonly (keyof SensorRecord)[];
 
-export const CSV_HEADER = SENSOR_RECORD_FIELDS.join(',');
+export const CSV_HEADER = SENSOR_RECORD_FIELDS.join(",");
 
 export interface RecordWriterOptions {
   /** Significant digits of `sensor_value` in the text (1–17). */
@@ -61,7 +61,7 @@ export interface RecordWriter {
 
 /** Thrown by a writer used after `end()`, or after its stream failed (`cause` holds the stream's error). */
 export class RecordWriterClosedError extends Error {
-  override readonly name = 'RecordWriterClosedError';
+  override readonly name = "RecordWriterClosedError";
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -74,11 +74,11 @@ export class TextStreamWriter {
   private readonly stream: Writable;
   private readonly bufferCharsMax: number;
   private readonly endStream: boolean;
-  private buffer = '';
+  private buffer = "";
   private failure: Error | undefined;
   private ended = false;
 
-  constructor(stream: Writable, options: Partial<Pick<RecordWriterOptions, 'bufferCharsMax' | 'endStream'>> = {}) {
+  constructor(stream: Writable, options: Partial<Pick<RecordWriterOptions, "bufferCharsMax" | "endStream">> = {}) {
     this.stream = stream;
     this.bufferCharsMax = options.bufferCharsMax ?? DEFAULT_RECORD_WRITER_OPTIONS.bufferCharsMax;
     this.endStream = options.endStream ?? DEFAULT_RECORD_WRITER_OPTIONS.endStream;
@@ -86,7 +86,7 @@ export class TextStreamWriter {
       throw new RangeError(`bufferCharsMax must be an integer ≥ 1, got ${this.bufferCharsMax}`);
     }
     // Keep a listener for the writer's whole life: an 'error' with no listener would crash the process.
-    stream.on('error', (error: Error) => {
+    stream.on("error", (error: Error) => {
       this.failure ??= error;
     });
   }
@@ -102,7 +102,7 @@ export class TextStreamWriter {
     this.assertUsable();
     if (this.buffer.length === 0) return;
     const chunk = this.buffer;
-    this.buffer = '';
+    this.buffer = "";
     if (!this.stream.write(chunk)) await this.drained();
   }
 
@@ -120,9 +120,9 @@ export class TextStreamWriter {
   private drained(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const cleanup = (): void => {
-        this.stream.off('drain', onDrain);
-        this.stream.off('error', onError);
-        this.stream.off('close', onClose);
+        this.stream.off("drain", onDrain);
+        this.stream.off("error", onError);
+        this.stream.off("close", onClose);
       };
       const onDrain = (): void => {
         cleanup();
@@ -130,25 +130,25 @@ export class TextStreamWriter {
       };
       const onError = (error: Error): void => {
         cleanup();
-        reject(new RecordWriterClosedError('output stream failed', { cause: error }));
+        reject(new RecordWriterClosedError("output stream failed", { cause: error }));
       };
       const onClose = (): void => {
         cleanup();
-        reject(new RecordWriterClosedError('output stream closed while waiting for drain', { cause: this.failure }));
+        reject(new RecordWriterClosedError("output stream closed while waiting for drain", { cause: this.failure }));
       };
-      this.stream.on('drain', onDrain);
-      this.stream.on('error', onError);
-      this.stream.on('close', onClose);
+      this.stream.on("drain", onDrain);
+      this.stream.on("error", onError);
+      this.stream.on("close", onClose);
     });
   }
 
   private assertOpen(): void {
-    if (this.ended) throw new RecordWriterClosedError('write after end()');
+    if (this.ended) throw new RecordWriterClosedError("write after end()");
     this.assertUsable();
   }
 
   private assertUsable(): void {
-    if (this.failure !== undefined) throw new RecordWriterClosedError('output stream failed', { cause: this.failure });
+    if (this.failure !== undefined) throw new RecordWriterClosedError("output stream failed", { cause: this.failure });
   }
 }
 
@@ -187,7 +187,7 @@ abstract class LineRecordWriter implements RecordWriter {
 
 /** One JSON object per line, fields in {@link SENSOR_RECORD_FIELDS} order. */
 export class NdjsonRecordWriter extends LineRecordWriter {
-  readonly format = 'ndjson';
+  readonly format = "ndjson";
 
   constructor(stream: Writable, options: Partial<RecordWriterOptions> = {}) {
     super(stream, options);
@@ -200,13 +200,13 @@ export class NdjsonRecordWriter extends LineRecordWriter {
 
 /** RFC 4180 CSV with a header line (unless `header: false`), LF line ends. */
 export class CsvRecordWriter extends LineRecordWriter {
-  readonly format = 'csv';
+  readonly format = "csv";
 
   constructor(stream: Writable, options: Partial<RecordWriterOptions> = {}) {
     super(stream, options);
     if (options.header ?? DEFAULT_RECORD_WRITER_OPTIONS.header) {
       // A stream failure here is kept by the TextStreamWriter and raised by the next write or end.
-      this.text.write(CSV_HEADER + '\n').catch(() => undefined);
+      this.text.write(`${CSV_HEADER}\n`).catch(() => undefined);
     }
   }
 
@@ -216,21 +216,31 @@ export class CsvRecordWriter extends LineRecordWriter {
 }
 
 export function createRecordWriter(format: RecordFormat, stream: Writable, options: Partial<RecordWriterOptions> = {}): RecordWriter {
-  return format === 'csv' ? new CsvRecordWriter(stream, options) : new NdjsonRecordWriter(stream, options);
+  return format === "csv" ? new CsvRecordWriter(stream, options) : new NdjsonRecordWriter(stream, options);
 }
 
 /** The NDJSON line of one record, newline included. */
-export function formatNdjsonRecord(record: SensorRecord, significantDigits: number = DEFAULT_RECORD_WRITER_OPTIONS.significantDigits): string {
+export function formatNdjsonRecord(
+  record: SensorRecord,
+  significantDigits: number = DEFAULT_RECORD_WRITER_OPTIONS.significantDigits,
+): string {
   const value = roundSignificant(record.sensor_value, significantDigits);
   return (
-    '{"machine_id":' + JSON.stringify(record.machine_id) +
-    ',"timestamp":' + JSON.stringify(record.timestamp) +
-    ',"sensor_type":' + JSON.stringify(record.sensor_type) +
-    ',"sensor_value":' + (Number.isFinite(value) ? String(value) : 'null') +
-    ',"sensor_unit":' + JSON.stringify(record.sensor_unit) +
-    ',"operating_mode":' + JSON.stringify(record.operating_mode) +
-    ',"work_order_id":' + JSON.stringify(record.work_order_id) +
-    '}\n'
+    '{"machine_id":' +
+    JSON.stringify(record.machine_id) +
+    ',"timestamp":' +
+    JSON.stringify(record.timestamp) +
+    ',"sensor_type":' +
+    JSON.stringify(record.sensor_type) +
+    ',"sensor_value":' +
+    (Number.isFinite(value) ? String(value) : "null") +
+    ',"sensor_unit":' +
+    JSON.stringify(record.sensor_unit) +
+    ',"operating_mode":' +
+    JSON.stringify(record.operating_mode) +
+    ',"work_order_id":' +
+    JSON.stringify(record.work_order_id) +
+    "}\n"
   );
 }
 
@@ -238,13 +248,20 @@ export function formatNdjsonRecord(record: SensorRecord, significantDigits: numb
 export function formatCsvRecord(record: SensorRecord, significantDigits: number = DEFAULT_RECORD_WRITER_OPTIONS.significantDigits): string {
   const value = roundSignificant(record.sensor_value, significantDigits);
   return (
-    csvField(record.machine_id) + ',' +
-    csvField(record.timestamp) + ',' +
-    csvField(record.sensor_type) + ',' +
-    (Number.isFinite(value) ? String(value) : '') + ',' +
-    csvField(record.sensor_unit) + ',' +
-    csvField(record.operating_mode) + ',' +
-    csvField(record.work_order_id) + '\n'
+    csvField(record.machine_id) +
+    "," +
+    csvField(record.timestamp) +
+    "," +
+    csvField(record.sensor_type) +
+    "," +
+    (Number.isFinite(value) ? String(value) : "") +
+    "," +
+    csvField(record.sensor_unit) +
+    "," +
+    csvField(record.operating_mode) +
+    "," +
+    csvField(record.work_order_id) +
+    "\n"
   );
 }
 
@@ -257,7 +274,7 @@ export function roundSignificant(value: number, digits: number): number {
 const CSV_NEEDS_QUOTES = /[",\r\n]/;
 
 function csvField(text: string): string {
-  return CSV_NEEDS_QUOTES.test(text) ? '"' + text.replaceAll('"', '""') + '"' : text;
+  return CSV_NEEDS_QUOTES.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
 }
 
 function checkDigits(digits: number): number {

@@ -5,7 +5,7 @@
  */
 import { createWriteStream, mkdirSync, renameSync, type WriteStream } from "node:fs";
 import { dirname } from "node:path";
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 export const DEFAULT_FILE_BYTES_MAX = 256 * 1024 * 1024;
 
@@ -17,7 +17,10 @@ export class RotatingFileSink {
   /** One promise for every writer waiting on the same 'drain' (no listener per write). */
   private drained: Promise<void> | null = null;
 
-  constructor(readonly path: string, readonly fileBytesMax: number = DEFAULT_FILE_BYTES_MAX) {
+  constructor(
+    readonly path: string,
+    readonly fileBytesMax: number = DEFAULT_FILE_BYTES_MAX,
+  ) {
     if (!Number.isInteger(fileBytesMax) || fileBytesMax < 1024) {
       throw new ConfigError("fileBytesMax", `must be an integer ≥ 1024, got ${fileBytesMax}`);
     }

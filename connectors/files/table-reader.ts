@@ -7,7 +7,7 @@
  */
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
-import { InputError } from "../../engine/core/errors.js";
+import { InputError } from "../../engine/core/mod.js";
 
 export type TableFormat = "csv" | "ndjson";
 export type CellValue = string | number | boolean | null | undefined;
@@ -105,7 +105,10 @@ class CsvRowParser implements LineParser, TableRow {
   private readonly index = new Map<string, number>();
   private cells: string[] = [];
 
-  constructor(private readonly path: string, header: string) {
+  constructor(
+    private readonly path: string,
+    header: string,
+  ) {
     splitCsvLine(header).forEach((name, i) => this.index.set(name.trim(), i));
   }
 

@@ -14,11 +14,18 @@
  * `*:read`, or `*` for all.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 import { TopicGrant } from "./topics.js";
 
 export const API_SCOPES = Object.freeze([
-  "maintenance:read", "maintenance:write", "alerts:read", "quarantine:read", "quarantine:write", "spc:read", "spc:write", "metrics:read",
+  "maintenance:read",
+  "maintenance:write",
+  "alerts:read",
+  "quarantine:read",
+  "quarantine:write",
+  "spc:read",
+  "spc:write",
+  "metrics:read",
 ] as const);
 export type ApiScope = (typeof API_SCOPES)[number];
 
@@ -63,14 +70,24 @@ export class AccessGrant {
   readonly topicRatePerSecMax: number;
   readonly bucket: TokenBucket;
 
-  constructor(readonly name: string, config: AccessTokenConfig, defaults: AccessDefaults) {
+  constructor(
+    readonly name: string,
+    config: AccessTokenConfig,
+    defaults: AccessDefaults,
+  ) {
     this.topics = new TopicGrant(config.topics ?? []);
     this.scopes = resolveScopes(name, config.scopes ?? []);
     this.slowPolicy = config.slowPolicy ?? defaults.wsSlowPolicy;
-    if (this.slowPolicy !== "sample" && this.slowPolicy !== "disconnect") throw new ConfigError(`tokens[${name}].slowPolicy`, `must be "sample" or "disconnect", got ${JSON.stringify(this.slowPolicy)}`);
+    if (this.slowPolicy !== "sample" && this.slowPolicy !== "disconnect")
+      throw new ConfigError(`tokens[${name}].slowPolicy`, `must be "sample" or "disconnect", got ${JSON.stringify(this.slowPolicy)}`);
     this.topicRatePerSecMax = config.topicRatePerSecMax ?? defaults.topicRatePerSecMax;
-    if (!(this.topicRatePerSecMax >= 0 && Number.isFinite(this.topicRatePerSecMax))) throw new ConfigError(`tokens[${name}].topicRatePerSecMax`, `must be ≥ 0 (0: no limit), got ${this.topicRatePerSecMax}`);
-    this.bucket = new TokenBucket(config.requestsPerSec ?? defaults.requestsPerSec, config.requestBurst ?? defaults.requestBurst, `tokens[${name}]`);
+    if (!(this.topicRatePerSecMax >= 0 && Number.isFinite(this.topicRatePerSecMax)))
+      throw new ConfigError(`tokens[${name}].topicRatePerSecMax`, `must be ≥ 0 (0: no limit), got ${this.topicRatePerSecMax}`);
+    this.bucket = new TokenBucket(
+      config.requestsPerSec ?? defaults.requestsPerSec,
+      config.requestBurst ?? defaults.requestBurst,
+      `tokens[${name}]`,
+    );
   }
 
   allows(scope: ApiScope): boolean {
@@ -85,7 +102,10 @@ export class AccessControl {
   constructor(configs: readonly AccessTokenConfig[], defaults: AccessDefaults) {
     configs.forEach((c, i) => {
       if (typeof c.token !== "string" || c.token.length < TOKEN_LENGTH_MIN || /\s/.test(c.token)) {
-        throw new ConfigError(`tokens[${i}].token`, `must be at least ${TOKEN_LENGTH_MIN} characters without whitespace (generate one with: openssl rand -base64 24)`);
+        throw new ConfigError(
+          `tokens[${i}].token`,
+          `must be at least ${TOKEN_LENGTH_MIN} characters without whitespace (generate one with: openssl rand -base64 24)`,
+        );
       }
       const hash = tokenHash(c.token);
       if (this.byHash.has(hash)) throw new ConfigError(`tokens[${i}].token`, "is listed twice");
@@ -122,8 +142,13 @@ export class TokenBucket {
   private tokens: number;
   private updatedMs = -1;
 
-  constructor(readonly ratePerSec: number, readonly burst: number, option = "rate limit") {
-    if (!(ratePerSec > 0 && Number.isFinite(ratePerSec))) throw new ConfigError(`${option}.requestsPerSec`, `must be > 0, got ${ratePerSec}`);
+  constructor(
+    readonly ratePerSec: number,
+    readonly burst: number,
+    option = "rate limit",
+  ) {
+    if (!(ratePerSec > 0 && Number.isFinite(ratePerSec)))
+      throw new ConfigError(`${option}.requestsPerSec`, `must be > 0, got ${ratePerSec}`);
     if (!(burst >= 1 && Number.isFinite(burst))) throw new ConfigError(`${option}.requestBurst`, `must be ≥ 1, got ${burst}`);
     this.tokens = burst;
   }
@@ -151,7 +176,11 @@ function resolveScopes(name: string, patterns: readonly string[]): ReadonlySet<A
       const [a, x] = s.split(":");
       return (area === "*" || area === a) && (access === "*" || access === x);
     });
-    if (hits.length === 0) throw new ConfigError(`tokens[${name}].scopes`, `"${p}" matches no scope; scopes are ${API_SCOPES.join(", ")} (patterns: <area>:*, *:read, *)`);
+    if (hits.length === 0)
+      throw new ConfigError(
+        `tokens[${name}].scopes`,
+        `"${p}" matches no scope; scopes are ${API_SCOPES.join(", ")} (patterns: <area>:*, *:read, *)`,
+      );
     for (const s of hits) out.add(s);
   }
   return out;

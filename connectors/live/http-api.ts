@@ -40,7 +40,12 @@ type MaybePromise<T> = T | Promise<T>;
 
 /** An ApiRequestError whose reply carries more than `error` and `message`: `{error, message, ...fields}`. */
 export class ApiReplyError extends ApiRequestError {
-  constructor(status: number, code: string, message: string, readonly fields: Readonly<Record<string, unknown>>) {
+  constructor(
+    status: number,
+    code: string,
+    message: string,
+    readonly fields: Readonly<Record<string, unknown>>,
+  ) {
     super(status, code, message);
   }
 }
@@ -186,8 +191,17 @@ export class HttpApi {
     private readonly accessCounters: AccessCounters,
     private readonly log: (line: string) => void,
   ) {
-    this.requests = metrics.counter({ name: METRIC.httpRequests, help: "HTTP requests, by route and status.", labelNames: ["route", "status"] });
-    this.duration = metrics.histogram({ name: METRIC.httpDuration, help: "HTTP request time until the reply, by route.", labelNames: ["route"], buckets: LATENCY_SECONDS_BUCKETS });
+    this.requests = metrics.counter({
+      name: METRIC.httpRequests,
+      help: "HTTP requests, by route and status.",
+      labelNames: ["route", "status"],
+    });
+    this.duration = metrics.histogram({
+      name: METRIC.httpDuration,
+      help: "HTTP request time until the reply, by route.",
+      labelNames: ["route"],
+      buckets: LATENCY_SECONDS_BUCKETS,
+    });
     this.routes = this.buildRoutes();
     app.any("/*", (res, req) => this.onRequest(res, req));
   }
@@ -203,47 +217,104 @@ export class HttpApi {
       { name: "/healthz", methods: ["get"], re: /^\/healthz\/?$/, handle: () => ({ status: 200, value: this.healthz() }) },
       { name: "/", methods: ["get"], re: /^\/$/, handle: () => ({ status: 200, value: this.index() }) },
       {
-        name: "/api/ml/maintenance/health/{machine_id}/", methods: ["get"], re: /^\/api\/ml\/maintenance\/health\/([^/]+)\/?$/, scope: "maintenance:read", provider: "health",
-        handle: async ({ params: [id] }) => ({ status: 200, value: found(`health for machine ${JSON.stringify(id)}`)(await p.health!.health(id)) }),
+        name: "/api/ml/maintenance/health/{machine_id}/",
+        methods: ["get"],
+        re: /^\/api\/ml\/maintenance\/health\/([^/]+)\/?$/,
+        scope: "maintenance:read",
+        provider: "health",
+        handle: async ({ params: [id] }) => ({
+          status: 200,
+          value: found(`health for machine ${JSON.stringify(id)}`)(await p.health!.health(id)),
+        }),
       },
       {
-        name: "/api/ml/maintenance/predictions/", methods: ["get"], re: /^\/api\/ml\/maintenance\/predictions\/?$/, scope: "maintenance:read", provider: "predictions",
+        name: "/api/ml/maintenance/predictions/",
+        methods: ["get"],
+        re: /^\/api\/ml\/maintenance\/predictions\/?$/,
+        scope: "maintenance:read",
+        provider: "predictions",
         handle: async ({ query }) => ({ status: 200, value: list(await p.predictions!.predictions(predictionQuery(query))) }),
       },
       {
-        name: "/api/ml/maintenance/predict/{machine_id}/", methods: ["post"], re: /^\/api\/ml\/maintenance\/predict\/([^/]+)\/?$/, scope: "maintenance:write", provider: "predictions", body: true,
-        handle: async ({ params: [id], body }) => ({ status: 200, value: found(`machine ${JSON.stringify(id)}`)(await p.predictions!.predict(id, objectBody(body))) }),
+        name: "/api/ml/maintenance/predict/{machine_id}/",
+        methods: ["post"],
+        re: /^\/api\/ml\/maintenance\/predict\/([^/]+)\/?$/,
+        scope: "maintenance:write",
+        provider: "predictions",
+        body: true,
+        handle: async ({ params: [id], body }) => ({
+          status: 200,
+          value: found(`machine ${JSON.stringify(id)}`)(await p.predictions!.predict(id, objectBody(body))),
+        }),
       },
       {
-        name: "/api/alerts", methods: ["get"], re: /^\/api\/alerts\/?$/, scope: "alerts:read", provider: "alerts",
+        name: "/api/alerts",
+        methods: ["get"],
+        re: /^\/api\/alerts\/?$/,
+        scope: "alerts:read",
+        provider: "alerts",
         handle: async () => ({ status: 200, value: list(await p.alerts!.openAlerts()) }),
       },
       {
-        name: "/api/quarantine", methods: ["get"], re: /^\/api\/quarantine\/?$/, scope: "quarantine:read", provider: "quarantine",
+        name: "/api/quarantine",
+        methods: ["get"],
+        re: /^\/api\/quarantine\/?$/,
+        scope: "quarantine:read",
+        provider: "quarantine",
         handle: async () => ({ status: 200, value: list(await p.quarantine!.list()) }),
       },
       {
-        name: "/api/quarantine/{serial}/release", methods: ["post"], re: /^\/api\/quarantine\/([^/]+)\/release\/?$/, scope: "quarantine:write", provider: "quarantine", body: true,
+        name: "/api/quarantine/{serial}/release",
+        methods: ["post"],
+        re: /^\/api\/quarantine\/([^/]+)\/release\/?$/,
+        scope: "quarantine:write",
+        provider: "quarantine",
+        body: true,
         handle: async ({ params: [serial], query, body }) => {
           const b = objectBody(body);
-          const gtin = optionalString(b.gtin ?? (query.get("gtin") ?? undefined), "gtin");
+          const gtin = optionalString(b.gtin ?? query.get("gtin") ?? undefined, "gtin");
           const note = optionalString(b.note, "note");
-          const released = await p.quarantine!.release(serial, { ...(gtin === undefined ? {} : { gtin }), ...(note === undefined ? {} : { note }) });
-          if (released.length === 0) throw new ApiRequestError(404, "not_found", `serial ${JSON.stringify(serial)}${gtin === undefined ? "" : ` of GTIN ${gtin}`} is not in quarantine`);
+          const released = await p.quarantine!.release(serial, {
+            ...(gtin === undefined ? {} : { gtin }),
+            ...(note === undefined ? {} : { note }),
+          });
+          if (released.length === 0)
+            throw new ApiRequestError(
+              404,
+              "not_found",
+              `serial ${JSON.stringify(serial)}${gtin === undefined ? "" : ` of GTIN ${gtin}`} is not in quarantine`,
+            );
           return { status: 200, value: { serial_number: serial, released } };
         },
       },
       {
-        name: "/api/spc/limits/{key}/rebaseline", methods: ["post"], re: /^\/api\/spc\/limits\/([^/]+)\/rebaseline\/?$/, scope: "spc:write", provider: "spcLimits", body: true,
+        name: "/api/spc/limits/{key}/rebaseline",
+        methods: ["post"],
+        re: /^\/api\/spc\/limits\/([^/]+)\/rebaseline\/?$/,
+        scope: "spc:write",
+        provider: "spcLimits",
+        body: true,
         handle: async ({ params: [key], body }) => {
           const records = objectBody(body).records;
-          if (records !== undefined && !(Number.isInteger(records) && (records as number) >= 2)) throw new ApiRequestError(400, "bad_request", "records must be an integer ≥ 2");
-          return { status: 202, value: found(`SPC key ${JSON.stringify(key)}`)(await p.spcLimits!.rebaseline(key, records as number | undefined)) };
+          if (records !== undefined && !(Number.isInteger(records) && (records as number) >= 2))
+            throw new ApiRequestError(400, "bad_request", "records must be an integer ≥ 2");
+          return {
+            status: 202,
+            value: found(`SPC key ${JSON.stringify(key)}`)(await p.spcLimits!.rebaseline(key, records as number | undefined)),
+          };
         },
       },
       {
-        name: "/api/spc/limits/{key}", methods: ["get", "put", "post"], re: /^\/api\/spc\/limits\/([^/]+)\/?$/, scope: "spc:read", provider: "spcLimits", body: true,
-        handle: async ({ params: [key] }) => ({ status: 200, value: found(`SPC key ${JSON.stringify(key)}`)(await p.spcLimits!.limits(key)) }),
+        name: "/api/spc/limits/{key}",
+        methods: ["get", "put", "post"],
+        re: /^\/api\/spc\/limits\/([^/]+)\/?$/,
+        scope: "spc:read",
+        provider: "spcLimits",
+        body: true,
+        handle: async ({ params: [key] }) => ({
+          status: 200,
+          value: found(`SPC key ${JSON.stringify(key)}`)(await p.spcLimits!.limits(key)),
+        }),
       },
     ];
   }
@@ -266,7 +337,11 @@ export class HttpApi {
       routeName = "/metrics";
       if (method !== "get") return reply(405, () => writeError(res, 405, "method_not_allowed", "use GET", {}, [["allow", "GET"]]));
       if (this.o.metricsAuth === "token") {
-        const denied = this.authorize(res, presentedToken(authorization, new URLSearchParams(queryText).get("token") ?? ""), "metrics:read");
+        const denied = this.authorize(
+          res,
+          presentedToken(authorization, new URLSearchParams(queryText).get("token") ?? ""),
+          "metrics:read",
+        );
         if (denied !== 0) return reply(denied, () => {});
       }
       // Count this scrape before rendering, so the reply includes it.
@@ -285,7 +360,8 @@ export class HttpApi {
         break;
       }
     }
-    if (route === undefined || params === null) return reply(404, () => writeError(res, 404, "not_found", `no route ${method.toUpperCase()} ${path.slice(0, 200)}`));
+    if (route === undefined || params === null)
+      return reply(404, () => writeError(res, 404, "not_found", `no route ${method.toUpperCase()} ${path.slice(0, 200)}`));
     routeName = route.name;
     if (!route.methods.includes(method)) {
       const allow = route.methods.map((m) => m.toUpperCase()).join(", ");
@@ -301,10 +377,16 @@ export class HttpApi {
     }
     const provider = route.provider;
     if (provider !== undefined && this.providers[provider] === undefined) {
-      return reply(404, () => writeError(res, 404, "not_configured", `this server has no ${providerName(provider)}: ${route.name} is not available in this run`));
+      return reply(404, () =>
+        writeError(res, 404, "not_configured", `this server has no ${providerName(provider)}: ${route.name} is not available in this run`),
+      );
     }
     if (this.inFlight >= this.o.httpInFlightMax) {
-      return reply(503, () => writeError(res, 503, "busy", `httpInFlightMax (${this.o.httpInFlightMax}) requests are being answered; retry`, {}, [["retry-after", "1"]]));
+      return reply(503, () =>
+        writeError(res, 503, "busy", `httpInFlightMax (${this.o.httpInFlightMax}) requests are being answered; retry`, {}, [
+          ["retry-after", "1"],
+        ]),
+      );
     }
     const wantsBody = route.body === true && method !== "get";
     const declared = contentLength === "" ? 0 : Number(contentLength);
@@ -337,13 +419,24 @@ export class HttpApi {
       providerCalled = true;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new ApiRequestError(503, "provider_timeout", `the provider did not answer within httpProviderTimeoutMs (${this.o.httpProviderTimeoutMs} ms)`)), this.o.httpProviderTimeoutMs);
+        timer = setTimeout(
+          () =>
+            reject(
+              new ApiRequestError(
+                503,
+                "provider_timeout",
+                `the provider did not answer within httpProviderTimeoutMs (${this.o.httpProviderTimeoutMs} ms)`,
+              ),
+            ),
+          this.o.httpProviderTimeoutMs,
+        );
       });
       Promise.race([Promise.resolve().then(() => handle({ params: captured, query, body })), timeout])
         .then(({ status, value }) => finish(status, () => writeJson(res, status, value)))
         .catch((e: unknown) => {
-          if (e instanceof ApiRequestError) return finish(e.status, () => writeError(res, e.status, e.code, e.detail, e instanceof ApiReplyError ? e.fields : {}));
-          this.log(`http: ${method.toUpperCase()} ${route.name} failed: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+          if (e instanceof ApiRequestError)
+            return finish(e.status, () => writeError(res, e.status, e.code, e.detail, e instanceof ApiReplyError ? e.fields : {}));
+          this.log(`http: ${method.toUpperCase()} ${route.name} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
           finish(500, () => writeError(res, 500, "provider_failed", e instanceof Error ? e.message : String(e)));
         })
         .finally(() => clearTimeout(timer));
@@ -391,7 +484,7 @@ export class HttpApi {
   private async setLimits({ params: [key], body }: RouteContext): Promise<{ status: number; value: unknown }> {
     const b = objectBody(body);
     if (!(typeof b.cl === "number" && Number.isFinite(b.cl) && typeof b.sigma === "number" && Number.isFinite(b.sigma) && b.sigma > 0)) {
-      throw new ApiRequestError(400, "bad_request", "body must be {\"cl\": <finite number>, \"sigma\": <number > 0>}");
+      throw new ApiRequestError(400, "bad_request", 'body must be {"cl": <finite number>, "sigma": <number > 0>}');
     }
     const value = await this.providers.spcLimits!.setLimits(key, { cl: b.cl, sigma: b.sigma });
     if (value === null) throw new ApiRequestError(404, "not_found", `no SPC key ${JSON.stringify(key)}`);
@@ -401,7 +494,10 @@ export class HttpApi {
   private writeTooLarge(res: HttpResponse): void {
     // Close the connection: the rest of the body is not read.
     res.writeStatus(statusLine(413)).writeHeader("content-type", "application/json; charset=utf-8");
-    res.end(`${JSON.stringify({ error: "body_too_large", message: `request bodies are limited to httpBodyBytesMax (${this.o.httpBodyBytesMax} bytes)` })}\n`, true);
+    res.end(
+      `${JSON.stringify({ error: "body_too_large", message: `request bodies are limited to httpBodyBytesMax (${this.o.httpBodyBytesMax} bytes)` })}\n`,
+      true,
+    );
   }
 
   private healthz(): Record<string, unknown> {
@@ -412,7 +508,9 @@ export class HttpApi {
       uptime_s: Math.round((performance.now() - this.startedMs) / 100) / 10,
       uws: { native: this.facts.uwsNative, implementation: this.facts.uwsImplementation },
       ws: { connections: ws.connections, subscriptions: ws.subscriptions, topics: ws.topics },
-      providers: Object.fromEntries((["health", "predictions", "alerts", "quarantine", "spcLimits"] as const).map((k) => [k, this.providers[k] !== undefined])),
+      providers: Object.fromEntries(
+        (["health", "predictions", "alerts", "quarantine", "spcLimits"] as const).map((k) => [k, this.providers[k] !== undefined]),
+      ),
       ...extra,
     };
   }
@@ -420,7 +518,12 @@ export class HttpApi {
   private index(): Record<string, unknown> {
     return {
       service: "linewatch",
-      endpoints: ["GET /healthz", "GET /metrics", "GET /ws (WebSocket)", ...this.routes.filter((r) => r.scope !== undefined).flatMap((r) => r.methods.map((m) => `${m.toUpperCase()} ${r.name}`))],
+      endpoints: [
+        "GET /healthz",
+        "GET /metrics",
+        "GET /ws (WebSocket)",
+        ...this.routes.filter((r) => r.scope !== undefined).flatMap((r) => r.methods.map((m) => `${m.toUpperCase()} ${r.name}`)),
+      ],
       topics: this.facts.topics,
     };
   }
@@ -457,27 +560,34 @@ function readBody(res: HttpResponse, max: number, done: (outcome: Buffer | "too_
 function predictionQuery(q: URLSearchParams): PredictionQuery {
   const limitText = q.get("limit");
   const limit = limitText === null ? PREDICTIONS_LIMIT_DEFAULT : Number(limitText);
-  if (!(Number.isInteger(limit) && limit >= 1 && limit <= PREDICTIONS_LIMIT_MAX)) throw new ApiRequestError(400, "bad_request", `limit must be an integer in 1..${PREDICTIONS_LIMIT_MAX}`);
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= PREDICTIONS_LIMIT_MAX))
+    throw new ApiRequestError(400, "bad_request", `limit must be an integer in 1..${PREDICTIONS_LIMIT_MAX}`);
   const machineId = q.get("machine_id");
   return machineId === null || machineId === "" ? { limit } : { machineId, limit };
 }
 
 function objectBody(body: unknown): Readonly<Record<string, unknown>> {
   if (body === undefined) return {};
-  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new ApiRequestError(400, "bad_request", "the body must be a JSON object");
+  if (typeof body !== "object" || body === null || Array.isArray(body))
+    throw new ApiRequestError(400, "bad_request", "the body must be a JSON object");
   return body as Record<string, unknown>;
 }
 
 function optionalString(v: unknown, field: string): string | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== "string" || v.length === 0 || v.length > 200) throw new ApiRequestError(400, "bad_request", `${field} must be a non-empty string of at most 200 characters`);
+  if (typeof v !== "string" || v.length === 0 || v.length > 200)
+    throw new ApiRequestError(400, "bad_request", `${field} must be a non-empty string of at most 200 characters`);
   return v;
 }
 
 function providerName(key: keyof ApiProviders): string {
   const names: Record<keyof ApiProviders, string> = {
-    health: "HealthProvider", predictions: "PredictionProvider", alerts: "AlertsProvider", quarantine: "QuarantineProvider", spcLimits: "SpcLimitsProvider", status: "status provider",
+    health: "HealthProvider",
+    predictions: "PredictionProvider",
+    alerts: "AlertsProvider",
+    quarantine: "QuarantineProvider",
+    spcLimits: "SpcLimitsProvider",
+    status: "status provider",
   };
   return names[key];
 }
-

@@ -5,9 +5,21 @@
 import type { HttpResponse } from "./uws.js";
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
-  200: "OK", 202: "Accepted", 204: "No Content", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-  405: "Method Not Allowed", 409: "Conflict", 411: "Length Required", 413: "Content Too Large", 415: "Unsupported Media Type",
-  429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable",
+  200: "OK",
+  202: "Accepted",
+  204: "No Content",
+  400: "Bad Request",
+  401: "Unauthorized",
+  403: "Forbidden",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  409: "Conflict",
+  411: "Length Required",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  429: "Too Many Requests",
+  500: "Internal Server Error",
+  503: "Service Unavailable",
 };
 
 export type HeaderList = ReadonlyArray<readonly [string, string]>;
@@ -30,21 +42,33 @@ export function writeJson(res: HttpResponse, status: number, value: unknown, hea
   writeReply(res, status, "application/json; charset=utf-8", `${JSON.stringify(value)}\n`, headers);
 }
 
-export function writeError(res: HttpResponse, status: number, code: string, message: string, extra: Readonly<Record<string, unknown>> = {}, headers: HeaderList = []): void {
+export function writeError(
+  res: HttpResponse,
+  status: number,
+  code: string,
+  message: string,
+  extra: Readonly<Record<string, unknown>> = {},
+  headers: HeaderList = [],
+): void {
   writeJson(res, status, { error: code, message, ...extra }, headers);
 }
 
 /** The reply to a request without a valid token (WWW-Authenticate per RFC 6750). */
 export function writeUnauthorized(res: HttpResponse, missing: boolean): void {
   writeError(
-    res, 401, "unauthorized",
+    res,
+    401,
+    "unauthorized",
     missing ? "an access token is required: Authorization: Bearer <token>, or ?token=<token>" : "the access token is not valid",
-    {}, [["www-authenticate", `Bearer realm="linewatch"${missing ? "" : ', error="invalid_token"'}`]],
+    {},
+    [["www-authenticate", `Bearer realm="linewatch"${missing ? "" : ', error="invalid_token"'}`]],
   );
 }
 
 /** 429 with Retry-After in whole seconds (at least 1). */
 export function writeRateLimited(res: HttpResponse, retryAfterMs: number): void {
   const seconds = Math.max(1, Math.ceil(retryAfterMs / 1000));
-  writeError(res, 429, "rate_limited", `too many requests for this token; retry after ${seconds} s`, { retry_after_s: seconds }, [["retry-after", String(seconds)]]);
+  writeError(res, 429, "rate_limited", `too many requests for this token; retry after ${seconds} s`, { retry_after_s: seconds }, [
+    ["retry-after", String(seconds)],
+  ]);
 }

@@ -17,7 +17,7 @@ import { METRIC, MetricsRegistry, defineProcessMetrics } from "./metrics.js";
 import { TOPIC_ALERTS, TOPIC_QUARANTINE } from "./topics.js";
 import { closeApp, listen, loadUws, type ListenSocket } from "./uws.js";
 import { DEFAULT_WS_HUB_OPTIONS, WsHub, type AccessCounters, type WsHubOptions, type WsHubStats } from "./ws-server.js";
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 export interface LiveServerOptions extends WsHubOptions, HttpApiOptions {
   /** Interface to listen on; `0.0.0.0` for every interface. */
@@ -60,13 +60,16 @@ export function defaultLiveServerOptions(): LiveServerOptions {
 export function validateLiveServerOptions(o: LiveServerOptions): void {
   const int = (name: keyof LiveServerOptions, min: number, max = Number.MAX_SAFE_INTEGER) => {
     const v = o[name];
-    if (!(typeof v === "number" && Number.isInteger(v) && v >= min && v <= max)) throw new ConfigError(name, `must be an integer in ${min}..${max}, got ${String(v)}`);
+    if (!(typeof v === "number" && Number.isInteger(v) && v >= min && v <= max))
+      throw new ConfigError(name, `must be an integer in ${min}..${max}, got ${String(v)}`);
   };
   const positive = (name: keyof LiveServerOptions, allowZero = false) => {
     const v = o[name];
-    if (!(typeof v === "number" && Number.isFinite(v) && (allowZero ? v >= 0 : v > 0))) throw new ConfigError(name, `must be a finite number ${allowZero ? "≥ 0" : "> 0"}, got ${String(v)}`);
+    if (!(typeof v === "number" && Number.isFinite(v) && (allowZero ? v >= 0 : v > 0)))
+      throw new ConfigError(name, `must be a finite number ${allowZero ? "≥ 0" : "> 0"}, got ${String(v)}`);
   };
-  if (typeof o.host !== "string" || o.host === "") throw new ConfigError("host", "must be an interface address such as 127.0.0.1 or 0.0.0.0");
+  if (typeof o.host !== "string" || o.host === "")
+    throw new ConfigError("host", "must be an interface address such as 127.0.0.1 or 0.0.0.0");
   int("port", 0, 65535);
   int("wsSendBufferBytesMax", 1024, 1 << 30);
   positive("wsSampledRatePerSec");
@@ -84,9 +87,12 @@ export function validateLiveServerOptions(o: LiveServerOptions): void {
   positive("topicRatePerSecMax", true);
   positive("requestsPerSec");
   if (!(o.requestBurst >= 1)) throw new ConfigError("requestBurst", `must be ≥ 1, got ${o.requestBurst}`);
-  if (o.wsSlowPolicy !== "sample" && o.wsSlowPolicy !== "disconnect") throw new ConfigError("wsSlowPolicy", `must be "sample" or "disconnect", got ${JSON.stringify(o.wsSlowPolicy)}`);
-  if (o.metricsAuth !== "none" && o.metricsAuth !== "token") throw new ConfigError("metricsAuth", `must be "none" or "token", got ${JSON.stringify(o.metricsAuth)}`);
-  if (o.wsIdleTimeoutSeconds > 0 && o.wsIdleTimeoutSeconds < 8) throw new ConfigError("wsIdleTimeoutSeconds", "must be 0 (off) or ≥ 8: uWS sends pings at half the timeout with a 4 s granularity");
+  if (o.wsSlowPolicy !== "sample" && o.wsSlowPolicy !== "disconnect")
+    throw new ConfigError("wsSlowPolicy", `must be "sample" or "disconnect", got ${JSON.stringify(o.wsSlowPolicy)}`);
+  if (o.metricsAuth !== "none" && o.metricsAuth !== "token")
+    throw new ConfigError("metricsAuth", `must be "none" or "token", got ${JSON.stringify(o.metricsAuth)}`);
+  if (o.wsIdleTimeoutSeconds > 0 && o.wsIdleTimeoutSeconds < 8)
+    throw new ConfigError("wsIdleTimeoutSeconds", "must be 0 (off) or ≥ 8: uWS sends pings at half the timeout with a 4 s granularity");
 }
 
 export class LiveServer {
@@ -148,12 +154,24 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
   const implementation = loadUws();
   const metrics = o.metrics ?? new MetricsRegistry();
   defineProcessMetrics(metrics);
-  metrics.gauge({ name: METRIC.uwsNative, help: "1 when uWebSockets.js runs its native binary, 0 on the slow JavaScript fallback.", collect: (g) => g.set(implementation.native ? 1 : 0) });
+  metrics.gauge({
+    name: METRIC.uwsNative,
+    help: "1 when uWebSockets.js runs its native binary, 0 on the slow JavaScript fallback.",
+    collect: (g) => g.set(implementation.native ? 1 : 0),
+  });
   const generated = o.tokens.length === 0 ? generatedAccess() : undefined;
   const access = new AccessControl(generated === undefined ? o.tokens : [generated], o);
 
-  const authFailures = metrics.counter({ name: METRIC.authFailures, help: "Requests refused for their token: missing, invalid (401) or forbidden (403).", labelNames: ["surface", "reason"] });
-  const rateLimited = metrics.counter({ name: METRIC.rateLimited, help: "Requests refused by the per-token rate limit (429).", labelNames: ["surface"] });
+  const authFailures = metrics.counter({
+    name: METRIC.authFailures,
+    help: "Requests refused for their token: missing, invalid (401) or forbidden (403).",
+    labelNames: ["surface", "reason"],
+  });
+  const rateLimited = metrics.counter({
+    name: METRIC.rateLimited,
+    help: "Requests refused by the per-token rate limit (429).",
+    labelNames: ["surface"],
+  });
   const counters: AccessCounters = {
     authFailure: (surface, reason) => authFailures.labels({ surface, reason }).inc(),
     rateLimited: (surface) => rateLimited.labels({ surface }).inc(),
@@ -162,24 +180,50 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
   const app = implementation.uws.App();
   const hub = new WsHub(app, access, o, counters, o.log);
   hub.registerMetrics(metrics);
-  new HttpApi(app, access, o.providers, metrics, o, {
-    uwsNative: implementation.native,
-    uwsImplementation: implementation.description,
-    wsStats: () => hub.stats(),
-    topics: ["machine/<machine_id>", "line/<line>", "analysis/<name>", TOPIC_ALERTS, TOPIC_QUARANTINE],
-  }, counters, o.log);
+  new HttpApi(
+    app,
+    access,
+    o.providers,
+    metrics,
+    o,
+    {
+      uwsNative: implementation.native,
+      uwsImplementation: implementation.description,
+      wsStats: () => hub.stats(),
+      topics: ["machine/<machine_id>", "line/<line>", "analysis/<name>", TOPIC_ALERTS, TOPIC_QUARANTINE],
+    },
+    counters,
+    o.log,
+  );
 
   const listening = await listen(app, o.host, o.port);
-  if (listening === null) throw new ServerListenError(o.host, o.port, "the port is in use or the address is not on this machine (choose another --port, or 0 for a free one)");
+  if (listening === null)
+    throw new ServerListenError(
+      o.host,
+      o.port,
+      "the port is in use or the address is not on this machine (choose another --port, or 0 for a free one)",
+    );
   const socket: ListenSocket = listening.socket;
   hub.start();
-  const server = new LiveServer(o.host, listening.port, generated?.token, implementation.native, implementation.description, metrics, hub, () => closeApp(app, socket));
+  const server = new LiveServer(
+    o.host,
+    listening.port,
+    generated?.token,
+    implementation.native,
+    implementation.description,
+    metrics,
+    hub,
+    () => closeApp(app, socket),
+  );
 
   o.log(`linewatch: live server on ${server.url} (WebSocket ${server.wsUrl}); uWebSockets.js: ${implementation.description}`);
-  if (!implementation.native) o.log("linewatch: WARNING: uWebSockets.js runs its JavaScript fallback — WebSocket fan-out and HTTP will be many times slower");
+  if (!implementation.native)
+    o.log("linewatch: WARNING: uWebSockets.js runs its JavaScript fallback — WebSocket fan-out and HTTP will be many times slower");
   if (generated !== undefined) {
     const t = encodeURIComponent(generated.token);
-    o.log(`linewatch: no access token configured; generated one for this run (all topics and scopes):\n  ${server.url}/?token=${t}\n  WebSocket: ${server.wsUrl}?token=${t}`);
+    o.log(
+      `linewatch: no access token configured; generated one for this run (all topics and scopes):\n  ${server.url}/?token=${t}\n  WebSocket: ${server.wsUrl}?token=${t}`,
+    );
   }
   return server;
 }

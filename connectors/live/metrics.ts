@@ -18,7 +18,7 @@
  * floats (`+Inf`, `-Inf`, `NaN`); histogram buckets are cumulative, ascending, end with
  * `le="+Inf"` equal to `_count`, and come with `_sum`; the output ends with a newline.
  */
-import { CapacityError, ConfigError } from "../../engine/core/errors.js";
+import { CapacityError, ConfigError } from "../../engine/core/mod.js";
 
 export type LabelValues<L extends string> = { readonly [K in L]: string | number };
 
@@ -61,7 +61,9 @@ export interface HistogramDefinition<L extends string> extends MetricDefinition<
 export const DEFAULT_SERIES_PER_METRIC_MAX = 10_000;
 
 /** Latency buckets in seconds, 0.5 ms … 10 s (sink inserts, HTTP requests). */
-export const LATENCY_SECONDS_BUCKETS: readonly number[] = Object.freeze([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]);
+export const LATENCY_SECONDS_BUCKETS: readonly number[] = Object.freeze([
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]);
 
 /** The content type of {@link MetricsRegistry.render}'s output. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
@@ -110,7 +112,13 @@ abstract class Family<L extends string, C> {
   protected readonly children = new Map<string, { labels: string; child: C }>();
   readonly labelNames: readonly L[];
 
-  constructor(readonly kind: Kind, readonly name: string, readonly help: string, labelNames: readonly L[], private readonly seriesMax: number) {
+  constructor(
+    readonly kind: Kind,
+    readonly name: string,
+    readonly help: string,
+    labelNames: readonly L[],
+    private readonly seriesMax: number,
+  ) {
     if (!NAME_RE.test(name)) throw new ConfigError("metric name", `"${name}" is not a valid Prometheus metric name`);
     if (kind === "counter" && !name.endsWith("_total")) throw new ConfigError("metric name", `counter "${name}" must end in _total`);
     for (const l of labelNames) {
@@ -126,7 +134,12 @@ abstract class Family<L extends string, C> {
     const key = this.labelNames.length === 0 ? "" : this.labelNames.map((l) => String(values[l])).join("\u0000");
     const known = this.children.get(key);
     if (known !== undefined) return known.child;
-    if (this.children.size >= this.seriesMax) throw new CapacityError("seriesPerMetricMax", this.seriesMax, `${this.name} has too many label sets; a label is fed from unbounded data`);
+    if (this.children.size >= this.seriesMax)
+      throw new CapacityError(
+        "seriesPerMetricMax",
+        this.seriesMax,
+        `${this.name} has too many label sets; a label is fed from unbounded data`,
+      );
     for (const l of this.labelNames) if (values[l] === undefined) throw new ConfigError("metric label", `${this.name} needs label "${l}"`);
     const labels = this.labelNames.map((l) => `${l}="${escapeLabelValue(String(values[l]))}"`).join(",");
     const child = this.newChild();
@@ -140,7 +153,12 @@ abstract class Family<L extends string, C> {
   }
 
   sameShape(kind: Kind, help: string, labelNames: readonly string[]): boolean {
-    return kind === this.kind && help === this.help && labelNames.length === this.labelNames.length && labelNames.every((l, i) => l === this.labelNames[i]);
+    return (
+      kind === this.kind &&
+      help === this.help &&
+      labelNames.length === this.labelNames.length &&
+      labelNames.every((l, i) => l === this.labelNames[i])
+    );
   }
 
   protected abstract newChild(): C;
@@ -255,7 +273,10 @@ export class Histogram<L extends string = never> extends Family<L, HistogramChil
   }
   renderInto(out: string[]): void {
     this.header(out);
-    const children = this.labelNames.length === 0 && this.children.size === 0 ? [{ labels: "", child: new HistogramValue(this.buckets) }] : [...this.children.values()];
+    const children =
+      this.labelNames.length === 0 && this.children.size === 0
+        ? [{ labels: "", child: new HistogramValue(this.buckets) }]
+        : [...this.children.values()];
     for (const { labels, child } of children) {
       const h = child as HistogramValue;
       const sep = labels === "" ? "" : ",";
@@ -283,7 +304,8 @@ export class MetricsRegistry {
   private readonly collectors: Array<() => void> = [];
 
   constructor(readonly seriesPerMetricMax = DEFAULT_SERIES_PER_METRIC_MAX) {
-    if (!Number.isInteger(seriesPerMetricMax) || seriesPerMetricMax < 1) throw new ConfigError("seriesPerMetricMax", `must be a positive integer, got ${seriesPerMetricMax}`);
+    if (!Number.isInteger(seriesPerMetricMax) || seriesPerMetricMax < 1)
+      throw new ConfigError("seriesPerMetricMax", `must be a positive integer, got ${seriesPerMetricMax}`);
   }
 
   counter<L extends string = never>(d: MetricDefinition<L>): Counter<L> {
@@ -296,7 +318,8 @@ export class MetricsRegistry {
 
   histogram<L extends string = never>(d: HistogramDefinition<L>): Histogram<L> {
     const h = this.register("histogram", d, () => new Histogram<L>(d, this.seriesPerMetricMax));
-    if (h.buckets.length !== d.buckets.length || h.buckets.some((b, i) => b !== d.buckets[i])) throw new ConfigError("metric", `${d.name} is already registered with other buckets`);
+    if (h.buckets.length !== d.buckets.length || h.buckets.some((b, i) => b !== d.buckets[i]))
+      throw new ConfigError("metric", `${d.name} is already registered with other buckets`);
     return h;
   }
 
@@ -322,7 +345,8 @@ export class MetricsRegistry {
   private register<F>(kind: Kind, d: MetricDefinition<string>, make: () => F): F {
     const known = this.families.get(d.name);
     if (known !== undefined) {
-      if (!known.sameShape(kind, d.help, d.labelNames ?? [])) throw new ConfigError("metric", `${d.name} is already registered as a ${known.kind} with other help or labels`);
+      if (!known.sameShape(kind, d.help, d.labelNames ?? []))
+        throw new ConfigError("metric", `${d.name} is already registered as a ${known.kind} with other help or labels`);
       // Same kind, help and label names: the family was made by the same constructor.
       return known as unknown as F;
     }
@@ -360,23 +384,44 @@ export function defineEngineMetrics(registry: MetricsRegistry): EngineMetrics {
   return {
     recordsIn: registry.counter({ name: METRIC.recordsIn, help: "Records accepted from a source.", labelNames: ["source"] }),
     recordsOut: registry.counter({ name: METRIC.recordsOut, help: "Records scored by an analysis.", labelNames: ["analysis"] }),
-    deadLetter: registry.counter({ name: METRIC.deadLetter, help: "Messages or readings sent to the dead-letter output, by reason.", labelNames: ["reason"] }),
-    lateRecords: registry.counter({ name: METRIC.lateRecords, help: "Records later than the watermark, routed to the late output.", labelNames: ["source"] }),
+    deadLetter: registry.counter({
+      name: METRIC.deadLetter,
+      help: "Messages or readings sent to the dead-letter output, by reason.",
+      labelNames: ["reason"],
+    }),
+    lateRecords: registry.counter({
+      name: METRIC.lateRecords,
+      help: "Records later than the watermark, routed to the late output.",
+      labelNames: ["source"],
+    }),
     queueDepth: registry.gauge({ name: METRIC.queueDepth, help: "Items waiting in a bounded queue.", labelNames: ["queue"] }),
     poolUtilisation: registry.gauge({ name: METRIC.poolUtilisation, help: "Share of worker-pool thread time spent in kernels (0-1)." }),
     poolWorkers: registry.gauge({ name: METRIC.poolWorkers, help: "Worker threads in the kernel pool." }),
     sinkRows: registry.counter({ name: METRIC.sinkRows, help: "Rows written durably by a sink.", labelNames: ["sink"] }),
     sinkErrors: registry.counter({ name: METRIC.sinkErrors, help: "Failed sink attempts, by kind.", labelNames: ["sink", "kind"] }),
-    sinkLatency: registry.histogram({ name: METRIC.sinkLatency, help: "Time from handing a batch to a sink until it is durable.", labelNames: ["sink"], buckets: LATENCY_SECONDS_BUCKETS }),
+    sinkLatency: registry.histogram({
+      name: METRIC.sinkLatency,
+      help: "Time from handing a batch to a sink until it is durable.",
+      labelNames: ["sink"],
+      buckets: LATENCY_SECONDS_BUCKETS,
+    }),
   };
 }
 
 /** process_resident_memory_bytes, process_cpu_seconds_total, process_start_time_seconds. */
 export function defineProcessMetrics(registry: MetricsRegistry): void {
   const startSeconds = (Date.now() - performance.now()) / 1000;
-  registry.gauge({ name: METRIC.processResident, help: "Resident memory size in bytes.", collect: (g) => g.set(process.memoryUsage.rss()) });
+  registry.gauge({
+    name: METRIC.processResident,
+    help: "Resident memory size in bytes.",
+    collect: (g) => g.set(process.memoryUsage.rss()),
+  });
   const cpu = registry.counter({ name: METRIC.processCpu, help: "Total user and system CPU time spent in seconds." });
-  registry.gauge({ name: METRIC.processStart, help: "Start time of the process since unix epoch in seconds.", collect: (g) => g.set(Math.round(startSeconds)) });
+  registry.gauge({
+    name: METRIC.processStart,
+    help: "Start time of the process since unix epoch in seconds.",
+    collect: (g) => g.set(Math.round(startSeconds)),
+  });
   let last = 0;
   registry.onCollect(() => {
     const u = process.cpuUsage();

@@ -14,7 +14,12 @@ import { createRequire } from "node:module";
 import type * as Uws from "@trufflesuite/uws-js-unofficial";
 
 export type {
-  HttpRequest, HttpResponse, TemplatedApp, WebSocket, WebSocketBehavior, us_listen_socket as ListenSocket,
+  HttpRequest,
+  HttpResponse,
+  TemplatedApp,
+  WebSocket,
+  WebSocketBehavior,
+  us_listen_socket as ListenSocket,
 } from "@trufflesuite/uws-js-unofficial";
 
 export type UwsModule = typeof Uws;
@@ -44,7 +49,12 @@ export function loadUws(): UwsImplementation {
     binaryPath = undefined;
   }
   const native = binaryPath !== undefined && require.cache[binaryPath]?.exports === uws;
-  const why = binaryPath === undefined ? `no ${binary} in ${PACKAGE}` : process.env.UWS_USE_FALLBACK !== undefined ? "UWS_USE_FALLBACK is set" : `${binary} did not load`;
+  const why =
+    binaryPath === undefined
+      ? `no ${binary} in ${PACKAGE}`
+      : process.env.UWS_USE_FALLBACK !== undefined
+        ? "UWS_USE_FALLBACK is set"
+        : `${binary} did not load`;
   loaded = { uws, native, description: native ? `native ${binary}` : `fallback (JavaScript, slow): ${why}` };
   return loaded;
 }
@@ -53,7 +63,9 @@ export function loadUws(): UwsImplementation {
 export function listen(app: Uws.TemplatedApp, host: string, port: number): Promise<{ socket: Uws.us_listen_socket; port: number } | null> {
   const { uws } = loadUws();
   return new Promise((resolve) => {
-    app.listen(host, port, (socket) => resolve(socket === false ? null : { socket, port: uws.us_socket_local_port(socket as unknown as Uws.us_socket) }));
+    app.listen(host, port, (socket) =>
+      resolve(socket === false ? null : { socket, port: uws.us_socket_local_port(socket as unknown as Uws.us_socket) }),
+    );
   });
 }
 

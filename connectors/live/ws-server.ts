@@ -173,7 +173,16 @@ export class WsHub {
   private readonly dirty = new Set<TopicState>();
   private readonly encoder = new Encoder({ ignoreUndefined: true });
   private readonly counts = {
-    published: 0, delivered: 0, droppedRate: 0, droppedSlow: 0, droppedTopicsMax: 0, droppedInvalidTopic: 0, sampled: 0, disconnected: 0, encodeErrors: 0, subscriptions: 0,
+    published: 0,
+    delivered: 0,
+    droppedRate: 0,
+    droppedSlow: 0,
+    droppedTopicsMax: 0,
+    droppedInvalidTopic: 0,
+    sampled: 0,
+    disconnected: 0,
+    encodeErrors: 0,
+    subscriptions: 0,
     refused: { invalid_topic: 0, forbidden_topic: 0, too_many_subscriptions: 0, too_many_topics: 0 } as Record<RefusalReason, number>,
   };
   /** Bytes handed to uWS for streaming subscribers since the last slow check. */
@@ -224,11 +233,26 @@ export class WsHub {
           return writeError(res, 400, "bad_format", `format must be json or msgpack, got ${JSON.stringify(formatText)}`);
         }
         if (this.subscribers.size >= o.wsConnectionsMax) {
-          return writeError(res, 503, "too_many_connections", `the server holds wsConnectionsMax (${o.wsConnectionsMax}) WebSocket connections`, {}, [["retry-after", "5"]]);
+          return writeError(
+            res,
+            503,
+            "too_many_connections",
+            `the server holds wsConnectionsMax (${o.wsConnectionsMax}) WebSocket connections`,
+            {},
+            [["retry-after", "5"]],
+          );
         }
         const format: WireFormat = formatText === "msgpack" ? "msgpack" : "json";
         const subscriber: Subscriber = {
-          grant, format, fi: format === "json" ? 0 : 1, ws: undefined, subscriptions: new Map(), requestedRate: 0, sampled: false, clearSinceMs: -1, notices: [],
+          grant,
+          format,
+          fi: format === "json" ? 0 : 1,
+          ws: undefined,
+          subscriptions: new Map(),
+          requestedRate: 0,
+          sampled: false,
+          clearSinceMs: -1,
+          notices: [],
         };
         res.upgrade(subscriber, key, protocol, extensions, context);
       },
@@ -237,8 +261,12 @@ export class WsHub {
         s.ws = ws;
         this.subscribers.add(s);
         this.control(s, {
-          type: "welcome", format: s.format, topics_allowed: [...s.grant.topics.patterns], rate_max: s.grant.topicRatePerSecMax,
-          send_buffer_bytes_max: o.wsSendBufferBytesMax, slow_policy: s.grant.slowPolicy,
+          type: "welcome",
+          format: s.format,
+          topics_allowed: [...s.grant.topics.patterns],
+          rate_max: s.grant.topicRatePerSecMax,
+          send_buffer_bytes_max: o.wsSendBufferBytesMax,
+          slow_policy: s.grant.slowPolicy,
         });
       },
       message: (ws, message, isBinary) => this.onMessage(ws.getUserData(), message, isBinary),
@@ -258,13 +286,19 @@ export class WsHub {
     if (t === undefined) {
       if (!isValidTopic(topic)) {
         this.counts.droppedInvalidTopic++;
-        this.logOnce("invalid_topic", `ws: published on ${JSON.stringify(topic.slice(0, 300))}, which is not a topic name (see connectors/topics.ts); counted in ${METRIC.wsDropped}{reason="invalid_topic"}, further ones not logged`);
+        this.logOnce(
+          "invalid_topic",
+          `ws: published on ${JSON.stringify(topic.slice(0, 300))}, which is not a topic name (see connectors/topics.ts); counted in ${METRIC.wsDropped}{reason="invalid_topic"}, further ones not logged`,
+        );
         return 0;
       }
       const added = this.addTopic(topic);
       if (added === null) {
         this.counts.droppedTopicsMax++;
-        this.logOnce("topics_max", `ws: wsTopicsMax (${this.o.wsTopicsMax}) topics tracked; messages on new topics are counted in ${METRIC.wsDropped}{reason="topics_max"}, further ones not logged`);
+        this.logOnce(
+          "topics_max",
+          `ws: wsTopicsMax (${this.o.wsTopicsMax}) topics tracked; messages on new topics are counted in ${METRIC.wsDropped}{reason="topics_max"}, further ones not logged`,
+        );
         return 0;
       }
       t = added;
@@ -315,24 +349,52 @@ export class WsHub {
   stats(): WsHubStats {
     const c = this.counts;
     return {
-      connections: this.subscribers.size, subscriptions: c.subscriptions, topics: this.topics.size, published: c.published, delivered: c.delivered,
+      connections: this.subscribers.size,
+      subscriptions: c.subscriptions,
+      topics: this.topics.size,
+      published: c.published,
+      delivered: c.delivered,
       dropped: { rate: c.droppedRate, slow: c.droppedSlow, topics_max: c.droppedTopicsMax, invalid_topic: c.droppedInvalidTopic },
       slowSubscribers: { sampled: c.sampled, disconnected: c.disconnected },
-      refused: { ...c.refused }, encodeErrors: c.encodeErrors,
+      refused: { ...c.refused },
+      encodeErrors: c.encodeErrors,
     };
   }
 
   /** Adds the hub's series to `registry` (sampled from plain counters at scrape time). */
   registerMetrics(registry: MetricsRegistry): void {
     registry.gauge({ name: METRIC.wsConnections, help: "Open WebSocket connections.", collect: (g) => g.set(this.subscribers.size) });
-    registry.gauge({ name: METRIC.wsSubscriptions, help: "WebSocket topic subscriptions.", collect: (g) => g.set(this.counts.subscriptions) });
-    registry.gauge({ name: METRIC.wsTopics, help: "WebSocket topics tracked (each keeps its seq).", collect: (g) => g.set(this.topics.size) });
+    registry.gauge({
+      name: METRIC.wsSubscriptions,
+      help: "WebSocket topic subscriptions.",
+      collect: (g) => g.set(this.counts.subscriptions),
+    });
+    registry.gauge({
+      name: METRIC.wsTopics,
+      help: "WebSocket topics tracked (each keeps its seq).",
+      collect: (g) => g.set(this.topics.size),
+    });
     const published = registry.counter({ name: METRIC.wsPublished, help: "Messages published by the engine to WebSocket topics." });
     const delivered = registry.counter({ name: METRIC.wsDelivered, help: "Messages handed to WebSocket subscribers." });
-    const dropped = registry.counter({ name: METRIC.wsDropped, help: "Messages a subscriber did not get: downsampled (rate), skipped while slow (slow); messages not taken: new topic past wsTopicsMax (topics_max), not a topic name (invalid_topic).", labelNames: ["reason"] });
-    const slow = registry.counter({ name: METRIC.wsSlowSubscribers, help: "Subscribers past wsSendBufferBytesMax, by the action taken.", labelNames: ["action"] });
-    const refused = registry.counter({ name: METRIC.wsRefused, help: "Topics refused in subscribe requests, by reason.", labelNames: ["reason"] });
-    const encodeErrors = registry.counter({ name: METRIC.wsEncodeErrors, help: "Published values that could not be encoded (not JSON- or msgpack-able)." });
+    const dropped = registry.counter({
+      name: METRIC.wsDropped,
+      help: "Messages a subscriber did not get: downsampled (rate), skipped while slow (slow); messages not taken: new topic past wsTopicsMax (topics_max), not a topic name (invalid_topic).",
+      labelNames: ["reason"],
+    });
+    const slow = registry.counter({
+      name: METRIC.wsSlowSubscribers,
+      help: "Subscribers past wsSendBufferBytesMax, by the action taken.",
+      labelNames: ["action"],
+    });
+    const refused = registry.counter({
+      name: METRIC.wsRefused,
+      help: "Topics refused in subscribe requests, by reason.",
+      labelNames: ["reason"],
+    });
+    const encodeErrors = registry.counter({
+      name: METRIC.wsEncodeErrors,
+      help: "Published values that could not be encoded (not JSON- or msgpack-able).",
+    });
     registry.onCollect(() => {
       const c = this.counts;
       catchUp(published.labels({}), c.published);
@@ -368,19 +430,23 @@ export class WsHub {
     } catch {
       return this.refuse(s, undefined, "bad_message", `not ${isBinary ? "msgpack" : "JSON"}`);
     }
-    if (typeof request !== "object" || request === null || Array.isArray(request)) return this.refuse(s, undefined, "bad_message", "a message is an object with a type");
+    if (typeof request !== "object" || request === null || Array.isArray(request))
+      return this.refuse(s, undefined, "bad_message", "a message is an object with a type");
     const r = request as Record<string, unknown>;
     const id = typeof r.id === "string" || typeof r.id === "number" ? r.id : undefined;
     const wait = s.grant.bucket.take();
     if (wait > 0) {
       this.accessCounters.rateLimited("ws");
-      return this.refuse(s, id, "rate_limited", `too many messages for this token; retry after ${Math.ceil(wait)} ms`, { retry_after_ms: Math.ceil(wait) });
+      return this.refuse(s, id, "rate_limited", `too many messages for this token; retry after ${Math.ceil(wait)} ms`, {
+        retry_after_ms: Math.ceil(wait),
+      });
     }
     const topics = Array.isArray(r.topics) ? r.topics : typeof r.topic === "string" ? [r.topic] : undefined;
     switch (r.type) {
       case "subscribe":
-        if (topics === undefined) return this.refuse(s, id, "bad_message", "subscribe needs topics: [\"machine/<id>\", …]");
-        if (r.rate !== undefined && !(typeof r.rate === "number" && r.rate >= 0 && Number.isFinite(r.rate))) return this.refuse(s, id, "bad_rate", "rate is messages/s per topic, ≥ 0 (0: as fast as allowed)");
+        if (topics === undefined) return this.refuse(s, id, "bad_message", 'subscribe needs topics: ["machine/<id>", …]');
+        if (r.rate !== undefined && !(typeof r.rate === "number" && r.rate >= 0 && Number.isFinite(r.rate)))
+          return this.refuse(s, id, "bad_rate", "rate is messages/s per topic, ≥ 0 (0: as fast as allowed)");
         return this.subscribe(s, id, topics, r.rate as number | undefined);
       case "unsubscribe":
         if (topics === undefined) return this.refuse(s, id, "bad_message", "unsubscribe needs topics");
@@ -415,7 +481,13 @@ export class WsHub {
         continue;
       }
       if (s.subscriptions.size >= this.o.wsSubscriptionsPerConnectionMax) {
-        this.refuseTopic(s, id, "too_many_subscriptions", topic, `a connection holds at most wsSubscriptionsPerConnectionMax (${this.o.wsSubscriptionsPerConnectionMax}) topics`);
+        this.refuseTopic(
+          s,
+          id,
+          "too_many_subscriptions",
+          topic,
+          `a connection holds at most wsSubscriptionsPerConnectionMax (${this.o.wsSubscriptionsPerConnectionMax}) topics`,
+        );
         continue;
       }
       const t = this.topics.get(topic) ?? this.addTopic(topic);
@@ -465,7 +537,8 @@ export class WsHub {
   /** The per-topic rate for a subscriber (0: unlimited): the lowest non-zero of client, token, sampled. */
   private rateOf(s: Subscriber): number {
     let rate = 0;
-    for (const r of [s.requestedRate, s.grant.topicRatePerSecMax, s.sampled ? this.o.wsSampledRatePerSec : 0]) if (r > 0 && (rate === 0 || r < rate)) rate = r;
+    for (const r of [s.requestedRate, s.grant.topicRatePerSecMax, s.sampled ? this.o.wsSampledRatePerSec : 0])
+      if (r > 0 && (rate === 0 || r < rate)) rate = r;
     return rate;
   }
 
@@ -566,7 +639,9 @@ export class WsHub {
         if (s.sampled) continue;
         if (s.grant.slowPolicy === "disconnect") {
           this.counts.disconnected++;
-          this.log(`ws: disconnected a slow subscriber (token ${s.grant.name}): ${buffered} bytes buffered > wsSendBufferBytesMax ${limit}`);
+          this.log(
+            `ws: disconnected a slow subscriber (token ${s.grant.name}): ${buffered} bytes buffered > wsSendBufferBytesMax ${limit}`,
+          );
           ws.end(CLOSE_SLOW_SUBSCRIBER, "slow subscriber");
           continue;
         }
@@ -596,7 +671,14 @@ export class WsHub {
   private addTopic(name: string): TopicState | null {
     if (this.topics.size >= this.o.wsTopicsMax) return null;
     const t: TopicState = {
-      name, jsonName: JSON.stringify(name), wire: [`j:${name}`, `m:${name}`], seq: 0, stream: [0, 0], paced: new Set(), latest: undefined, latestWire: [undefined, undefined],
+      name,
+      jsonName: JSON.stringify(name),
+      wire: [`j:${name}`, `m:${name}`],
+      seq: 0,
+      stream: [0, 0],
+      paced: new Set(),
+      latest: undefined,
+      latestWire: [undefined, undefined],
     };
     this.topics.set(name, t);
     return t;
@@ -642,7 +724,10 @@ export class WsHub {
 
   private encodeFailed(t: TopicState, e: unknown): void {
     this.counts.encodeErrors++;
-    this.logOnce("encode", `ws: a value published on ${t.name} cannot be encoded (${e instanceof Error ? e.message : String(e)}); counted in ${METRIC.wsEncodeErrors}, further ones not logged`);
+    this.logOnce(
+      "encode",
+      `ws: a value published on ${t.name} cannot be encoded (${e instanceof Error ? e.message : String(e)}); counted in ${METRIC.wsEncodeErrors}, further ones not logged`,
+    );
   }
 
   private logOnce(kind: string, line: string): void {

@@ -59,7 +59,10 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
   const logTail = (): string => {
     const read = (f: string) => {
       try {
-        return readFileSync(join(dir, "log", f), "utf8").split("\n").slice(-30).join("\n");
+        return readFileSync(join(dir, "log", f), "utf8")
+          .split("\n")
+          .slice(-30)
+          .join("\n");
       } catch {
         return "";
       }
@@ -117,7 +120,6 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
   };
 }
 
-
 function ping(port: number): Promise<string | null> {
   return new Promise((resolve) => {
     const req = request({ host: "127.0.0.1", port, path: "/ping", method: "GET", timeout: 1000, agent: false }, (res) => {
@@ -138,13 +140,16 @@ function httpQuery(port: number, sql: string, settings: Record<string, string | 
   return new Promise((resolve, reject) => {
     // A connection per statement: a kept-alive one may be closed by the server (or its restart)
     // just as the next statement goes out ("socket hang up").
-    const req = request({ host: "127.0.0.1", port, path, method: "POST", agent: false, headers: { "Content-Type": "text/plain" } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(body))));
-      res.on("error", reject);
-    });
+    const req = request(
+      { host: "127.0.0.1", port, path, method: "POST", agent: false, headers: { "Content-Type": "text/plain" } },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(body))));
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.end(sql);
   });

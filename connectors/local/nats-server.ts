@@ -16,7 +16,9 @@ import { join } from "node:path";
 export function serverAvailable(command: string): boolean {
   const found = spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
   if (!found) {
-    console.error(`\n!!! ${command} is not installed: the integration tests that need it are SKIPPED (apt-get install -y ${command}) !!!\n`);
+    console.error(
+      `\n!!! ${command} is not installed: the integration tests that need it are SKIPPED (apt-get install -y ${command}) !!!\n`,
+    );
   }
   return found;
 }
@@ -39,7 +41,8 @@ export async function freePort(): Promise<number> {
 export async function waitForPort(port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child !== undefined && child.exitCode !== null) throw new Error(`server exited with code ${child.exitCode} before listening on ${port}`);
+    if (child !== undefined && child.exitCode !== null)
+      throw new Error(`server exited with code ${child.exitCode} before listening on ${port}`);
     const ok = await new Promise<boolean>((resolve) => {
       const socket = new Socket();
       socket.once("connect", () => {
@@ -77,7 +80,9 @@ export async function startNatsServer(extraArgs: string[] = []): Promise<NatsSer
   let child: ChildProcess | null = null;
   let log = "";
   const start = async (): Promise<void> => {
-    const proc = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
+    const proc = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     proc.stdout?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
     proc.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
     child = proc;

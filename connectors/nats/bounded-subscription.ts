@@ -19,7 +19,12 @@ export class BoundedSubscription {
   private waker: (() => void) | null = null;
   private readonly sub: Subscription;
 
-  constructor(nc: NatsConnection, subject: string, private readonly bytesMax: number, onShed: (bytes: number) => void) {
+  constructor(
+    nc: NatsConnection,
+    subject: string,
+    private readonly bytesMax: number,
+    onShed: (bytes: number) => void,
+  ) {
     this.sub = nc.subscribe(subject, {
       callback: (_err, msg) => {
         if (this.queuedBytes + msg.data.length > this.bytesMax) {
@@ -51,10 +56,13 @@ export class BoundedSubscription {
   /** Resolves true when a message arrives (or `wake` is called), false after `timeoutMs` (none: no timeout). */
   wait(timeoutMs?: number): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
-      const t = timeoutMs === undefined ? null : setTimeout(() => {
-        this.waker = null;
-        resolve(false);
-      }, timeoutMs);
+      const t =
+        timeoutMs === undefined
+          ? null
+          : setTimeout(() => {
+              this.waker = null;
+              resolve(false);
+            }, timeoutMs);
       this.waker = () => {
         if (t !== null) clearTimeout(t);
         this.waker = null;

@@ -8,7 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import type { KV, NatsConnection } from "nats";
-import { CheckpointError } from "../../engine/core/errors.js";
+import { CheckpointError } from "../../engine/core/mod.js";
 
 export const DEFAULT_CHECKPOINT_CHUNK_BYTES = 512 * 1024;
 /** A manifest naming more bytes than this is refused on load (bounded decoded length). */
@@ -26,7 +26,10 @@ interface Manifest {
 }
 
 export class CheckpointStore {
-  private constructor(private readonly kv: KV, private readonly chunkBytes: number) {}
+  private constructor(
+    private readonly kv: KV,
+    private readonly chunkBytes: number,
+  ) {}
 
   /** Opens (creating if missing) the bucket. Key names allow [-/_=.a-zA-Z0-9]. */
   static async open(nc: NatsConnection, bucket: string, chunkBytes = DEFAULT_CHECKPOINT_CHUNK_BYTES): Promise<CheckpointStore> {
@@ -43,7 +46,12 @@ export class CheckpointStore {
       await this.kv.put(`${name}.g${generation}.c${i}`, bytes.subarray(i * this.chunkBytes, (i + 1) * this.chunkBytes));
     }
     const manifest: Manifest = {
-      generation, chunks, bytes: bytes.length, sha256: sha256(bytes), position, savedAt: new Date().toISOString(),
+      generation,
+      chunks,
+      bytes: bytes.length,
+      sha256: sha256(bytes),
+      position,
+      savedAt: new Date().toISOString(),
     };
     await this.kv.put(name, new TextEncoder().encode(JSON.stringify(manifest)));
     // The previous generation's chunks are no longer referenced.
@@ -77,8 +85,10 @@ export class CheckpointStore {
     let at = 0;
     for (let i = 0; i < m.chunks; i++) {
       const entry = await this.kv.get(`${name}.g${m.generation}.c${i}`);
-      if (entry === null || entry.value.length === 0 && m.bytes > 0) throw new CheckpointError(`checkpoint ${name}: chunk ${i} of generation ${m.generation} is missing`);
-      if (at + entry.value.length > m.bytes) throw new CheckpointError(`checkpoint ${name}: chunks exceed the ${m.bytes} bytes of the manifest`);
+      if (entry === null || (entry.value.length === 0 && m.bytes > 0))
+        throw new CheckpointError(`checkpoint ${name}: chunk ${i} of generation ${m.generation} is missing`);
+      if (at + entry.value.length > m.bytes)
+        throw new CheckpointError(`checkpoint ${name}: chunks exceed the ${m.bytes} bytes of the manifest`);
       bytes.set(entry.value, at);
       at += entry.value.length;
     }

@@ -30,10 +30,9 @@
  */
 import { Encoder } from "@msgpack/msgpack";
 import { headers as natsHeaders, type NatsConnection } from "nats";
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 import { DecodeError, EncodeError, SubjectError } from "../errors.js";
-import type { RejectedReading } from "../wire/frame-codec.js";
-import { deadLetterSubject } from "../wire/subjects.js";
+import { type RejectedReading, deadLetterSubject } from "../wire/mod.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -114,7 +113,8 @@ export class DeadLetterRouter {
     if (typeof options.publish !== "function") throw new ConfigError("publish", "must be a function");
     this.publish = options.publish;
     this.format = options.format ?? "json";
-    if (this.format !== "json" && this.format !== "msgpack") throw new ConfigError("format", `must be "json" or "msgpack", got ${String(options.format)}`);
+    if (this.format !== "json" && this.format !== "msgpack")
+      throw new ConfigError("format", `must be "json" or "msgpack", got ${String(options.format)}`);
     this.bytesMax = integerAtLeast("deadLetterBytesMax", options.deadLetterBytesMax ?? DEFAULT_DEAD_LETTER_BYTES_MAX, 0);
     this.inFlightMax = integerAtLeast("inFlightMax", options.inFlightMax ?? DEFAULT_DEAD_LETTER_IN_FLIGHT_MAX, 1);
     this.errorTextMax = integerAtLeast("errorTextMax", options.errorTextMax ?? DEFAULT_DEAD_LETTER_ERROR_TEXT_MAX, 0);
@@ -129,7 +129,8 @@ export class DeadLetterRouter {
    */
   reject(letter: DeadLetter): boolean {
     const reason = letter.reason;
-    if (typeof reason !== "string" || !REASON.test(reason)) throw new RangeError(`dead-letter reason must be lower_snake_case, got ${JSON.stringify(reason)}`);
+    if (typeof reason !== "string" || !REASON.test(reason))
+      throw new RangeError(`dead-letter reason must be lower_snake_case, got ${JSON.stringify(reason)}`);
     const items = letter.readings === undefined ? 1 : letter.readings.length;
     this.rejectedBy.set(reason, (this.rejectedBy.get(reason) ?? 0) + items);
     this.totals.rejected += items;
@@ -226,7 +227,8 @@ export class DeadLetterRouter {
     }
     body.bytes = bytes.length;
     body.truncated = truncated;
-    if (this.format === "json") body.payload_base64 = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("base64");
+    if (this.format === "json")
+      body.payload_base64 = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("base64");
     else body.payload = payload;
     if (letter.readings !== undefined) {
       body.readings = letter.readings.slice(0, this.readingsListMax).map((r) => ({ index: r.index, field: r.field }));

@@ -43,7 +43,11 @@ export class OrderedPullReader {
   private nextDelivery = 1;
   private consumer: Consumer | null;
 
-  constructor(first: Consumer, top: number, private readonly o: OrderedPullOptions) {
+  constructor(
+    first: Consumer,
+    top: number,
+    private readonly o: OrderedPullOptions,
+  ) {
     this.consumer = first;
     this.top = top;
   }

@@ -8,7 +8,16 @@
  * read as the sensor subject they were published on.
  */
 import type { NatsConnection } from "nats";
-import { decodeFrame, decodeRecord, sniffPayload, parseSubject, DEFAULT_DECODE_LIMITS, type DecodeLimits, type SensorReading, type SensorSubject } from "../wire/codecs.js";
+import {
+  decodeFrame,
+  decodeRecord,
+  sniffPayload,
+  parseSubject,
+  DEFAULT_DECODE_LIMITS,
+  type DecodeLimits,
+  type SensorReading,
+  type SensorSubject,
+} from "../wire/mod.js";
 import { DeadLetterRouter, natsDeadLetterPublish, reasonOf } from "./dead-letter.js";
 import { SubjectError } from "../errors.js";
 
@@ -27,7 +36,9 @@ export const FRAME_SEQ_POSITION_MAX = Math.floor(Number.MAX_SAFE_INTEGER / FRAME
 /** The `seq` of reading `index` of the frame at stream position `position` (see {@link FRAME_SEQ_STRIDE}). */
 export function frameSeq(position: number, index: number): number {
   if (position > FRAME_SEQ_POSITION_MAX) {
-    throw new RangeError(`stream position ${position} is over ${FRAME_SEQ_POSITION_MAX}: a frame reading's seq (position × ${FRAME_SEQ_STRIDE} + index) would not be exact`);
+    throw new RangeError(
+      `stream position ${position} is over ${FRAME_SEQ_POSITION_MAX}: a frame reading's seq (position × ${FRAME_SEQ_STRIDE} + index) would not be exact`,
+    );
   }
   return position * FRAME_SEQ_STRIDE + index;
 }
@@ -59,11 +70,20 @@ export class NatsInput {
   private readonly deadLetters: DeadLetterRouter;
   private messages = 0;
   private readings = 0;
-  private readonly keyTables = new WeakMap<readonly string[], { split: ReadonlyArray<readonly [string, string]>; engineKeys: readonly string[] }>();
+  private readonly keyTables = new WeakMap<
+    readonly string[],
+    { split: ReadonlyArray<readonly [string, string]>; engineKeys: readonly string[] }
+  >();
 
-  constructor(nc: NatsConnection, site: string, private readonly limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS) {
+  constructor(
+    nc: NatsConnection,
+    site: string,
+    private readonly limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS,
+  ) {
     if (limits.frameReadingsMax > FRAME_SEQ_STRIDE) {
-      throw new RangeError(`frameReadingsMax is at most ${FRAME_SEQ_STRIDE} on the NATS input (a frame reading's seq is position × ${FRAME_SEQ_STRIDE} + index), got ${limits.frameReadingsMax}`);
+      throw new RangeError(
+        `frameReadingsMax is at most ${FRAME_SEQ_STRIDE} on the NATS input (a frame reading's seq is position × ${FRAME_SEQ_STRIDE} + index), got ${limits.frameReadingsMax}`,
+      );
     }
     this.deadLetters = new DeadLetterRouter({ site, publish: natsDeadLetterPublish(nc) });
   }
@@ -107,7 +127,16 @@ export class NatsInput {
       const r = decodeRecord(data, { limits: this.limits, subject: parsed });
       this.readings++;
       const key = `${r.machine_id}/${r.sensor_type}`;
-      return { length: 1, frame: false, record: r, key: () => key, machine: () => r.machine_id, sensor: () => r.sensor_type, time: () => r.timestamp, value: () => r.sensor_value };
+      return {
+        length: 1,
+        frame: false,
+        record: r,
+        key: () => key,
+        machine: () => r.machine_id,
+        sensor: () => r.sensor_type,
+        time: () => r.timestamp,
+        value: () => r.sensor_value,
+      };
     } catch (error) {
       this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
       return null;

@@ -5,9 +5,8 @@
  * silently.
  */
 import type { NatsConnection } from "nats";
-import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from "../wire/decode-limits.js";
+import { DEFAULT_DECODE_LIMITS, type DecodeLimits, decodeSerialRecord, type SerialRecord } from "../wire/mod.js";
 import { DeadLetterRouter, natsDeadLetterPublish, reasonOf, type DeadLetterPublish } from "./dead-letter.js";
-import { decodeSerialRecord, type SerialRecord } from "../wire/serial-codec.js";
 import type { InputCounts } from "./sensor-input.js";
 
 export class SerialNatsInput {
@@ -15,7 +14,11 @@ export class SerialNatsInput {
   private messages = 0;
   private events = 0;
 
-  constructor(publish: NatsConnection | DeadLetterPublish, site: string, private readonly limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS) {
+  constructor(
+    publish: NatsConnection | DeadLetterPublish,
+    site: string,
+    private readonly limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS,
+  ) {
     this.deadLetters = new DeadLetterRouter({ site, publish: typeof publish === "function" ? publish : natsDeadLetterPublish(publish) });
   }
 

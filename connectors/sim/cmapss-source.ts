@@ -13,9 +13,9 @@
  * there is no noise or fault injection — the file is the ground truth.
  */
 import { connect, headers, type PubAck } from "nats";
-import { CMAPSS_SENSORS, type CmapssUnit } from "../files/cmapss.js";
-import { encodeJsonRecord, encodeMsgpackRecord } from "../wire/codecs.js";
-import { ConfigError } from "../../engine/core/errors.js";
+import { CMAPSS_SENSORS, type CmapssUnit } from "../files/mod.js";
+import { encodeJsonRecord, encodeMsgpackRecord } from "../wire/mod.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 export interface CmapssFleetOptions {
   /** Units to replay, in file order; undefined: every unit of the file. */
@@ -93,9 +93,11 @@ export class CmapssFleet {
 
   /** `units`: the file's units (readCmapss); the options pick and order them. */
   constructor(all: readonly CmapssUnit[], options: CmapssFleetOptions) {
-    if (!(options.cycleMs > 0 && Number.isFinite(options.cycleMs))) throw new ConfigError("--cycle", `must be a positive duration, got ${options.cycleMs} ms`);
+    if (!(options.cycleMs > 0 && Number.isFinite(options.cycleMs)))
+      throw new ConfigError("--cycle", `must be a positive duration, got ${options.cycleMs} ms`);
     if (!Number.isFinite(options.startTime)) throw new ConfigError("--start", "must be a time");
-    if (!CMAPSS_ORDERS.includes(options.order)) throw new ConfigError("--cmapss-order", `must be one of ${CMAPSS_ORDERS.join(", ")}, got "${options.order}"`);
+    if (!CMAPSS_ORDERS.includes(options.order))
+      throw new ConfigError("--cmapss-order", `must be one of ${CMAPSS_ORDERS.join(", ")}, got "${options.order}"`);
     this.options = Object.freeze({ ...options });
     this.units = pickUnits(all, options.units);
     this.sensorColumns = pickSensors(options.sensors);
@@ -228,8 +230,15 @@ export interface CmapssPublishOptions {
  * `Nats-Msg-Id` `<site>:<machine>:<time>:<sensor>`, so a repeated replay inside the stream's
  * duplicate window is stored once.
  */
-export async function publishCmapssFleet(fleet: CmapssFleet, o: CmapssPublishOptions): Promise<{ readings: number; seconds: number; duplicatesReported: number }> {
-  if (!CMAPSS_PUBLISH_FORMATS.includes(o.format)) throw new ConfigError("--payload", `C-MAPSS readings are published as single records (${CMAPSS_PUBLISH_FORMATS.join(" or ")}), not "${o.format}"`);
+export async function publishCmapssFleet(
+  fleet: CmapssFleet,
+  o: CmapssPublishOptions,
+): Promise<{ readings: number; seconds: number; duplicatesReported: number }> {
+  if (!CMAPSS_PUBLISH_FORMATS.includes(o.format))
+    throw new ConfigError(
+      "--payload",
+      `C-MAPSS readings are published as single records (${CMAPSS_PUBLISH_FORMATS.join(" or ")}), not "${o.format}"`,
+    );
   const nc = await connect({ servers: o.url, name: "linewatch-simulate-cmapss" });
   const js = nc.jetstream();
   const keys = fleet.keys();
@@ -247,8 +256,12 @@ export async function publishCmapssFleet(fleet: CmapssFleet, o: CmapssPublishOpt
       for (let i = 0; i < c.length; i++) {
         const k = keys[c.keyIndex[i]];
         const data = encode({
-          machine_id: k.machine_id, sensor_type: k.sensor_type, timestamp: c.times[i], sensor_value: c.values[i],
-          sensor_unit: k.sensor_unit, operating_mode: CMAPSS_OPERATING_MODE,
+          machine_id: k.machine_id,
+          sensor_type: k.sensor_type,
+          timestamp: c.times[i],
+          sensor_value: c.values[i],
+          sensor_unit: k.sensor_unit,
+          operating_mode: CMAPSS_OPERATING_MODE,
         });
         const subject = `lw.${o.site}.sensor.${k.machine_id}.${k.sensor_type}`;
         if (!o.jetstream) {
@@ -282,7 +295,10 @@ function pickUnits(all: readonly CmapssUnit[], wanted: readonly number[] | undef
   const missing = wanted.filter((n) => !byNo.has(n));
   if (missing.length > 0) {
     const nos = all.map((u) => u.unit);
-    throw new ConfigError("--cmapss-units", `unit(s) ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? " …" : ""} not in the file (it has units ${Math.min(...nos)}–${Math.max(...nos)})`);
+    throw new ConfigError(
+      "--cmapss-units",
+      `unit(s) ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? " …" : ""} not in the file (it has units ${Math.min(...nos)}–${Math.max(...nos)})`,
+    );
   }
   if (wanted.length === 0) throw new ConfigError("--cmapss-units", "name at least one unit");
   const set = new Set(wanted);

@@ -8,9 +8,9 @@
  * within the stream's duplicate window is not stored twice.
  */
 import { connect, headers, type NatsConnection, type PubAck } from "nats";
-import { encodeFrame, encodeJsonRecord, encodeMsgpackRecord, sensorKey } from "../wire/codecs.js";
-import { OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "./plant-simulator.js";
-import { ConfigError } from "../../engine/core/errors.js";
+import { encodeFrame, encodeJsonRecord, encodeMsgpackRecord, sensorKey } from "../wire/mod.js";
+import { OPERATING_MODES, type PlantSimulator, type SimulatorOptions } from "./plant-simulator.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 export interface NatsPublishOptions {
   url: string;
@@ -34,10 +34,19 @@ export interface NatsPublishResult {
   seconds: number;
 }
 
-export const DEFAULT_NATS_PUBLISH = { site: "site1", format: "msgpack", frameReadings: 1000, jetstream: false, msgIds: true, rate: Infinity, inFlightMax: 1024 } as const;
+export const DEFAULT_NATS_PUBLISH = {
+  site: "site1",
+  format: "msgpack",
+  frameReadings: 1000,
+  jetstream: false,
+  msgIds: true,
+  rate: Infinity,
+  inFlightMax: 1024,
+} as const;
 
 export async function publishSimulation(simulator: PlantSimulator, o: NatsPublishOptions): Promise<NatsPublishResult> {
-  if (!(o.frameReadings >= 1 && o.frameReadings <= 65536)) throw new ConfigError("--frame-readings", `must be in 1..65536, got ${o.frameReadings}`);
+  if (!(o.frameReadings >= 1 && o.frameReadings <= 65536))
+    throw new ConfigError("--frame-readings", `must be in 1..65536, got ${o.frameReadings}`);
   const nc = await connect({ servers: o.url, name: "linewatch-simulate" });
   const js = nc.jetstream();
   const keys = simulator.keys();
@@ -77,7 +86,12 @@ export async function publishSimulation(simulator: PlantSimulator, o: NatsPublis
             const part = idx.slice(from, from + o.frameReadings);
             const frameKeys = [...new Set(part.map((i) => sensorKey(machine, keys[columns.keyIndex[i]].sensor_type)))];
             const keyIndex = part.map((i) => frameKeys.indexOf(sensorKey(machine, keys[columns.keyIndex[i]].sensor_type)));
-            const bytes = encodeFrame({ keys: frameKeys, keyIndex, times: part.map((i) => columns.times[i]), values: part.map((i) => columns.values[i]) });
+            const bytes = encodeFrame({
+              keys: frameKeys,
+              keyIndex,
+              times: part.map((i) => columns.times[i]),
+              values: part.map((i) => columns.values[i]),
+            });
             await publish(`lw.${o.site}.sensor.${machine}`, bytes, `${o.site}:${machine}:${columns.times[part[0]]}:frame`);
           }
         }
@@ -85,11 +99,19 @@ export async function publishSimulation(simulator: PlantSimulator, o: NatsPublis
         for (let i = 0; i < columns.length; i++) {
           const k = keys[columns.keyIndex[i]];
           const reading = {
-            machine_id: k.machine_id, sensor_type: k.sensor_type, timestamp: columns.times[i], sensor_value: columns.values[i],
-            sensor_unit: k.sensor_unit, operating_mode: OPERATING_MODES[columns.modes[i]],
+            machine_id: k.machine_id,
+            sensor_type: k.sensor_type,
+            timestamp: columns.times[i],
+            sensor_value: columns.values[i],
+            sensor_unit: k.sensor_unit,
+            operating_mode: OPERATING_MODES[columns.modes[i]],
           };
           const data = o.format === "json" ? encodeJsonRecord(reading) : encodeMsgpackRecord(reading);
-          await publish(`lw.${o.site}.sensor.${k.machine_id}.${k.sensor_type}`, data, `${o.site}:${k.machine_id}:${columns.times[i]}:${k.sensor_type}`);
+          await publish(
+            `lw.${o.site}.sensor.${k.machine_id}.${k.sensor_type}`,
+            data,
+            `${o.site}:${k.machine_id}:${columns.times[i]}:${k.sensor_type}`,
+          );
         }
       }
       readings += columns.length;

@@ -23,20 +23,20 @@
  * Math.sin/log/sqrt/exp are V8's ports of fdlibm, so results are identical across platforms
  * for a given Node major version.
  */
-import type { RecordBatch } from '../../engine/core/batch.js';
+import type { RecordBatch } from "../../engine/core/mod.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public types and constants
 // ---------------------------------------------------------------------------------------------
 
-export const SENSOR_TYPES = ['temperature', 'vibration', 'pressure', 'motor_current', 'line_speed', 'humidity'] as const;
+export const SENSOR_TYPES = ["temperature", "vibration", "pressure", "motor_current", "line_speed", "humidity"] as const;
 export type SensorType = (typeof SENSOR_TYPES)[number];
 
 /** Operating modes; the index is the code stored in {@link SimulatedColumns.modes}. */
-export const OPERATING_MODES = ['running', 'idle', 'changeover', 'maintenance'] as const;
+export const OPERATING_MODES = ["running", "idle", "changeover", "maintenance"] as const;
 export type OperatingMode = (typeof OPERATING_MODES)[number];
 
-export const FAULT_KINDS = ['spike', 'level_shift', 'slow_drift', 'stuck', 'noise_burst'] as const;
+export const FAULT_KINDS = ["spike", "level_shift", "slow_drift", "stuck", "noise_burst"] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** One reading in the source schema (DESIGN.md §4); field names exactly as the source systems send them. */
@@ -119,34 +119,76 @@ export interface SensorSpec {
 
 export const SENSOR_SPECS: Readonly<Record<SensorType, SensorSpec>> = Object.freeze({
   temperature: {
-    unit: '°C', levels: { running: 42, idle: 32, changeover: 30, maintenance: 24 }, noiseSigma: 0.15,
-    responseTimeMs: 600_000, dailyAmplitude: 1.5, dailyPeakHourUtc: 15, wearPerRunningWeek: 0,
-    machineSpread: 0.05, min: -40, max: 250,
+    unit: "°C",
+    levels: { running: 42, idle: 32, changeover: 30, maintenance: 24 },
+    noiseSigma: 0.15,
+    responseTimeMs: 600_000,
+    dailyAmplitude: 1.5,
+    dailyPeakHourUtc: 15,
+    wearPerRunningWeek: 0,
+    machineSpread: 0.05,
+    min: -40,
+    max: 250,
   },
   vibration: {
-    unit: 'mm/s', levels: { running: 2.8, idle: 0.4, changeover: 0.9, maintenance: 0.1 }, noiseSigma: 0.06,
-    responseTimeMs: 15_000, dailyAmplitude: 0, dailyPeakHourUtc: 0, wearPerRunningWeek: 0.12,
-    machineSpread: 0.15, min: 0, max: 100,
+    unit: "mm/s",
+    levels: { running: 2.8, idle: 0.4, changeover: 0.9, maintenance: 0.1 },
+    noiseSigma: 0.06,
+    responseTimeMs: 15_000,
+    dailyAmplitude: 0,
+    dailyPeakHourUtc: 0,
+    wearPerRunningWeek: 0.12,
+    machineSpread: 0.15,
+    min: 0,
+    max: 100,
   },
   pressure: {
-    unit: 'bar', levels: { running: 6.0, idle: 6.3, changeover: 5.8, maintenance: 0.5 }, noiseSigma: 0.03,
-    responseTimeMs: 20_000, dailyAmplitude: 0, dailyPeakHourUtc: 0, wearPerRunningWeek: 0,
-    machineSpread: 0.03, min: 0, max: 16,
+    unit: "bar",
+    levels: { running: 6.0, idle: 6.3, changeover: 5.8, maintenance: 0.5 },
+    noiseSigma: 0.03,
+    responseTimeMs: 20_000,
+    dailyAmplitude: 0,
+    dailyPeakHourUtc: 0,
+    wearPerRunningWeek: 0,
+    machineSpread: 0.03,
+    min: 0,
+    max: 16,
   },
   motor_current: {
-    unit: 'A', levels: { running: 11.5, idle: 1.2, changeover: 3.5, maintenance: 0 }, noiseSigma: 0.15,
-    responseTimeMs: 10_000, dailyAmplitude: 0, dailyPeakHourUtc: 0, wearPerRunningWeek: 0.04,
-    machineSpread: 0.08, min: 0, max: 100,
+    unit: "A",
+    levels: { running: 11.5, idle: 1.2, changeover: 3.5, maintenance: 0 },
+    noiseSigma: 0.15,
+    responseTimeMs: 10_000,
+    dailyAmplitude: 0,
+    dailyPeakHourUtc: 0,
+    wearPerRunningWeek: 0.04,
+    machineSpread: 0.08,
+    min: 0,
+    max: 100,
   },
   line_speed: {
-    unit: 'packs/min', levels: { running: 240, idle: 0, changeover: 15, maintenance: 0 }, noiseSigma: 1.5,
-    responseTimeMs: 20_000, dailyAmplitude: 0, dailyPeakHourUtc: 0, wearPerRunningWeek: 0,
-    machineSpread: 0.1, min: 0, max: 1000,
+    unit: "packs/min",
+    levels: { running: 240, idle: 0, changeover: 15, maintenance: 0 },
+    noiseSigma: 1.5,
+    responseTimeMs: 20_000,
+    dailyAmplitude: 0,
+    dailyPeakHourUtc: 0,
+    wearPerRunningWeek: 0,
+    machineSpread: 0.1,
+    min: 0,
+    max: 1000,
   },
   humidity: {
-    unit: '%RH', levels: { running: 45, idle: 45, changeover: 45, maintenance: 45 }, noiseSigma: 0.4,
-    responseTimeMs: 1_800_000, dailyAmplitude: 6, dailyPeakHourUtc: 5, wearPerRunningWeek: 0,
-    machineSpread: 0.05, min: 0, max: 100,
+    unit: "%RH",
+    levels: { running: 45, idle: 45, changeover: 45, maintenance: 45 },
+    noiseSigma: 0.4,
+    responseTimeMs: 1_800_000,
+    dailyAmplitude: 6,
+    dailyPeakHourUtc: 5,
+    wearPerRunningWeek: 0,
+    machineSpread: 0.05,
+    min: 0,
+    max: 100,
   },
 } satisfies Record<SensorType, SensorSpec>);
 
@@ -189,7 +231,7 @@ const ISO_TIME_END_MS = Date.UTC(10_000, 0, 1);
 
 /** A simulator option with a bad value; `option` names it. */
 export class SimulatorConfigError extends Error {
-  override readonly name = 'SimulatorConfigError';
+  override readonly name = "SimulatorConfigError";
   readonly option: keyof SimulatorOptions;
   readonly reason: string;
   readonly value: unknown;
@@ -214,29 +256,29 @@ export function resolveSimulatorOptions(options: Partial<SimulatorOptions> = {})
 /** Checks every option and how they relate; throws {@link SimulatorConfigError}, else returns `options`. */
 export function validateSimulatorOptions(options: SimulatorOptions): SimulatorOptions {
   const o = options;
-  if (!Number.isSafeInteger(o.seed)) fail('seed', 'must be a safe integer', o.seed);
+  if (!Number.isSafeInteger(o.seed)) fail("seed", "must be a safe integer", o.seed);
   if (!Number.isInteger(o.machines) || o.machines < 1 || o.machines > SIMULATOR_MACHINES_MAX) {
-    fail('machines', `must be an integer from 1 to ${SIMULATOR_MACHINES_MAX}`, o.machines);
+    fail("machines", `must be an integer from 1 to ${SIMULATOR_MACHINES_MAX}`, o.machines);
   }
   validateSensorTypes(o.sensorTypes);
   if (!isFiniteNumber(o.rateHz) || o.rateHz <= 0 || o.rateHz > SIMULATOR_RATE_HZ_MAX) {
-    fail('rateHz', `must be a number > 0 and ≤ ${SIMULATOR_RATE_HZ_MAX} (timestamps have ms resolution)`, o.rateHz);
+    fail("rateHz", `must be a number > 0 and ≤ ${SIMULATOR_RATE_HZ_MAX} (timestamps have ms resolution)`, o.rateHz);
   }
   if (!Number.isSafeInteger(o.startTime) || o.startTime < 0 || o.startTime >= ISO_TIME_END_MS) {
-    fail('startTime', 'must be integer epoch ms from 1970-01-01 to 9999-12-31', o.startTime);
+    fail("startTime", "must be integer epoch ms from 1970-01-01 to 9999-12-31", o.startTime);
   }
   if (!isFiniteNumber(o.faultRate) || o.faultRate < 0 || o.faultRate > SIMULATOR_FAULT_RATE_MAX) {
-    fail('faultRate', `must be a number from 0 to ${SIMULATOR_FAULT_RATE_MAX} faults per sensor per hour`, o.faultRate);
+    fail("faultRate", `must be a number from 0 to ${SIMULATOR_FAULT_RATE_MAX} faults per sensor per hour`, o.faultRate);
   }
   if (o.durationMs !== undefined) {
-    if (!isFiniteNumber(o.durationMs) || o.durationMs <= 0) fail('durationMs', 'must be a number > 0', o.durationMs);
-    if (o.startTime + o.durationMs > ISO_TIME_END_MS) fail('durationMs', 'runs past year 9999', o.durationMs);
+    if (!isFiniteNumber(o.durationMs) || o.durationMs <= 0) fail("durationMs", "must be a number > 0", o.durationMs);
+    if (o.startTime + o.durationMs > ISO_TIME_END_MS) fail("durationMs", "runs past year 9999", o.durationMs);
   }
   if (o.maxRecords !== undefined && (!Number.isSafeInteger(o.maxRecords) || o.maxRecords < 0)) {
-    fail('maxRecords', 'must be an integer ≥ 0', o.maxRecords);
+    fail("maxRecords", "must be an integer ≥ 0", o.maxRecords);
   }
   if (!Number.isSafeInteger(o.labelsPendingMax) || o.labelsPendingMax < 1) {
-    fail('labelsPendingMax', 'must be an integer ≥ 1', o.labelsPendingMax);
+    fail("labelsPendingMax", "must be an integer ≥ 1", o.labelsPendingMax);
   }
   return options;
 }
@@ -266,7 +308,7 @@ export class PlantSimulator {
     this.options = Object.freeze(resolveSimulatorOptions(options));
     this.state = new SimulatorState(this.options, (label) => this.pushLabel(label));
     this.keyList = Object.freeze(this.state.keys.map((key) => Object.freeze({ ...key })));
-    this.workOrderText = new Array<string>(this.options.machines).fill('');
+    this.workOrderText = new Array<string>(this.options.machines).fill("");
     this.workOrderTextCode = new Uint32Array(this.options.machines);
   }
 
@@ -349,7 +391,7 @@ export class PlantSimulator {
 
   /** One cached string per machine: work orders change every few hours, readings many times a second. */
   private workOrderFor(machine: number, code: number): string {
-    if (this.workOrderTextCode[machine] !== code || this.workOrderText[machine] === '') {
+    if (this.workOrderTextCode[machine] !== code || this.workOrderText[machine] === "") {
       this.workOrderTextCode[machine] = code;
       this.workOrderText[machine] = formatWorkOrder(code);
     }
@@ -388,12 +430,7 @@ export function toSensorRecord(keys: readonly SensorKey[], columns: SimulatedCol
  * index → engine key id (identity when omitted); positions count from `firstPosition`.
  * Returns the number copied (limited by the batch's free capacity).
  */
-export function appendColumnsToBatch(
-  columns: SimulatedColumns,
-  batch: RecordBatch,
-  firstPosition: number,
-  keyIds?: Uint32Array,
-): number {
+export function appendColumnsToBatch(columns: SimulatedColumns, batch: RecordBatch, firstPosition: number, keyIds?: Uint32Array): number {
   const start = batch.length;
   const n = Math.min(columns.length, batch.values.length - start);
   for (let i = 0; i < n; i++) {
@@ -409,16 +446,16 @@ export function appendColumnsToBatch(
 
 /** `M-001` for machine index 0. */
 export function machineId(index: number): string {
-  return `M-${String(index + 1).padStart(3, '0')}`;
+  return `M-${String(index + 1).padStart(3, "0")}`;
 }
 
 /** `WO-2026-000123` for code 2026000123. */
 export function formatWorkOrder(code: number): string {
-  return `WO-${Math.floor(code / WORK_ORDER_YEAR_FACTOR)}-${String(code % WORK_ORDER_YEAR_FACTOR).padStart(6, '0')}`;
+  return `WO-${Math.floor(code / WORK_ORDER_YEAR_FACTOR)}-${String(code % WORK_ORDER_YEAR_FACTOR).padStart(6, "0")}`;
 }
 
 let isoSecond = Number.NaN;
-let isoSecondPrefix = '';
+let isoSecondPrefix = "";
 
 /**
  * ISO-8601 UTC with milliseconds (`Date#toISOString` form). Readings of one second share the
@@ -434,7 +471,7 @@ export function formatTimestamp(ms: number): string {
     isoSecondPrefix = new Date(second * 1000).toISOString().slice(0, 20);
   }
   const milli = t - second * 1000;
-  return isoSecondPrefix + (milli < 10 ? '00' : milli < 100 ? '0' : '') + milli + 'Z';
+  return `${isoSecondPrefix + (milli < 10 ? "00" : milli < 100 ? "0" : "") + milli}Z`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -743,7 +780,7 @@ class SimulatorState {
       wear[k] = w;
       const z = gaussianAt(noiseState, k * 4, k, noiseSpare, noiseHasSpare);
       let value = lv * (1 + w) + daily[typeOf[k]] + sigma[k] * z;
-      value = value < lo[k] ? lo[k] : value > hi[k] ? hi[k] : value;
+      value = value < lo[k] ? lo[k] : Math.min(value, hi[k]);
       if (t >= faultNext[k]) this.startFault(k, t, value);
       if (faultCode[k] !== FAULT_NONE) value = this.applyFault(k, t, value, z);
       lastValue[k] = value;
@@ -816,7 +853,8 @@ class SimulatorState {
     this.faultNext[k] = Infinity;
     const code = 1 + Math.floor(rng.uniform() * FAULT_KINDS.length);
     const shape = FAULT_SHAPES[code - 1];
-    const length = code === FAULT_SPIKE ? 1 + Math.floor(rng.uniform() * 3) : this.ticksFor(rng.between(shape.durationMs[0], shape.durationMs[1]));
+    const length =
+      code === FAULT_SPIKE ? 1 + Math.floor(rng.uniform() * 3) : this.ticksFor(rng.between(shape.durationMs[0], shape.durationMs[1]));
     const sign = rng.uniform() < 0.5 ? -1 : 1;
     const size = rng.between(shape.magnitude[0], shape.magnitude[1]);
     let magnitude = 0;
@@ -904,10 +942,7 @@ class SimulatorState {
 
   private emissionOrder(): Uint32Array {
     const indices = Array.from({ length: this.keyCount }, (_, k) => k);
-    indices.sort(
-      (a, b) =>
-        this.phaseMs[a] - this.phaseMs[b] || this.machineOf[a] - this.machineOf[b] || this.typeOf[a] - this.typeOf[b],
-    );
+    indices.sort((a, b) => this.phaseMs[a] - this.phaseMs[b] || this.machineOf[a] - this.machineOf[b] || this.typeOf[a] - this.typeOf[b]);
     return Uint32Array.from(indices);
   }
 }
@@ -917,13 +952,13 @@ class SimulatorState {
 // ---------------------------------------------------------------------------------------------
 
 function validateSensorTypes(types: readonly SensorType[]): void {
-  if (!Array.isArray(types) || types.length === 0) fail('sensorTypes', 'must be a non-empty list', types);
+  if (!Array.isArray(types) || types.length === 0) fail("sensorTypes", "must be a non-empty list", types);
   const seen = new Set<string>();
   for (const type of types) {
     if (!(SENSOR_TYPES as readonly string[]).includes(type)) {
-      fail('sensorTypes', `unknown sensor type ${JSON.stringify(type)}; known: ${SENSOR_TYPES.join(', ')}`, types);
+      fail("sensorTypes", `unknown sensor type ${JSON.stringify(type)}; known: ${SENSOR_TYPES.join(", ")}`, types);
     }
-    if (seen.has(type)) fail('sensorTypes', `${type} is listed twice`, types);
+    if (seen.has(type)) fail("sensorTypes", `${type} is listed twice`, types);
     seen.add(type);
   }
 }
@@ -933,11 +968,11 @@ function fail(option: keyof SimulatorOptions, reason: string, value: unknown): n
 }
 
 function isFiniteNumber(value: unknown): value is number {
-  return typeof value === 'number' && Number.isFinite(value);
+  return typeof value === "number" && Number.isFinite(value);
 }
 
 function describeValue(value: unknown): string {
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === "number" || typeof value === "bigint") return String(value);
   try {
     return JSON.stringify(value) ?? String(value);
   } catch {
@@ -950,11 +985,5 @@ function assertCount(max: number): void {
 }
 
 function capacityOf(columns: SimulatedColumns): number {
-  return Math.min(
-    columns.keyIndex.length,
-    columns.times.length,
-    columns.values.length,
-    columns.modes.length,
-    columns.workOrders.length,
-  );
+  return Math.min(columns.keyIndex.length, columns.times.length, columns.values.length, columns.modes.length, columns.workOrders.length);
 }

@@ -6,8 +6,7 @@
  * time>:<serial>` for the stream's duplicate window; core publishes are flushed per chunk.
  */
 import { connect, headers, type PubAck } from "nats";
-import { encodeSerialRecord, type SerialRecordInput } from "../wire/serial-codec.js";
-import { serialSubject } from "../wire/subjects.js";
+import { encodeSerialRecord, type SerialRecordInput, serialSubject } from "../wire/mod.js";
 
 export interface SerialPublishOptions {
   url: string;
@@ -47,7 +46,10 @@ export async function publishSerialEvents(next: () => SerialRecordInput | null, 
       events++;
       if (o.jetstream) {
         const h = headers();
-        h.set("Nats-Msg-Id", `${o.site}:${e.machine_id}:${e.production_timestamp}:${e.event_type === "batch_close" ? `close:${e.batch_number}` : e.serial_number}`);
+        h.set(
+          "Nats-Msg-Id",
+          `${o.site}:${e.machine_id}:${e.production_timestamp}:${e.event_type === "batch_close" ? `close:${e.batch_number}` : e.serial_number}`,
+        );
         acks.push(js.publish(subject, data, { headers: h }));
         if (acks.length >= o.inFlightMax) await settle();
       } else {

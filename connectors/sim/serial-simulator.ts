@@ -24,10 +24,17 @@
  * Non-goals: realistic GS1 company prefixes; aggregation (cases, pallets).
  */
 import { formatTimestamp, machineId } from "./plant-simulator.js";
-import { withCheckDigit } from "../../operators/serial/gs1.js";
+import { withCheckDigit } from "../../operators/serial/mod.js";
 
 export const SERIAL_ATTACKS = [
-  "duplicate", "sequential", "low_entropy", "burst", "wrong_machine", "bad_gtin", "future_timestamp", "closed_batch",
+  "duplicate",
+  "sequential",
+  "low_entropy",
+  "burst",
+  "wrong_machine",
+  "bad_gtin",
+  "future_timestamp",
+  "closed_batch",
 ] as const;
 export type SerialAttack = (typeof SERIAL_ATTACKS)[number];
 
@@ -112,7 +119,10 @@ export const SERIAL_SIMULATOR_RATE_MAX = 10_000;
 
 export class SerialSimulatorConfigError extends Error {
   override readonly name = "SerialSimulatorConfigError";
-  constructor(readonly option: keyof SerialSimulatorOptions, message: string) {
+  constructor(
+    readonly option: keyof SerialSimulatorOptions,
+    message: string,
+  ) {
     super(`serial simulator option ${option}: ${message}`);
   }
 }
@@ -124,15 +134,23 @@ export function resolveSerialSimulatorOptions(options: Partial<SerialSimulatorOp
     throw new SerialSimulatorConfigError(name, `${why} (got ${JSON.stringify(o[name])})`);
   };
   if (!Number.isSafeInteger(o.seed)) fail("seed", "must be a safe integer");
-  if (!Number.isInteger(o.lines) || o.lines < 1 || o.lines > SERIAL_SIMULATOR_LINES_MAX) fail("lines", `must be an integer in 1..${SERIAL_SIMULATOR_LINES_MAX}`);
-  if (!(o.ratePerLine > 0 && o.ratePerLine <= SERIAL_SIMULATOR_RATE_MAX)) fail("ratePerLine", `must be in (0, ${SERIAL_SIMULATOR_RATE_MAX}] events/s`);
+  if (!Number.isInteger(o.lines) || o.lines < 1 || o.lines > SERIAL_SIMULATOR_LINES_MAX)
+    fail("lines", `must be an integer in 1..${SERIAL_SIMULATOR_LINES_MAX}`);
+  if (!(o.ratePerLine > 0 && o.ratePerLine <= SERIAL_SIMULATOR_RATE_MAX))
+    fail("ratePerLine", `must be in (0, ${SERIAL_SIMULATOR_RATE_MAX}] events/s`);
   if (!Number.isSafeInteger(o.startTime) || o.startTime < 0) fail("startTime", "must be integer epoch ms ≥ 0");
-  if (typeof o.alphabet !== "string" || o.alphabet.length < 2 || new Set(o.alphabet).size !== o.alphabet.length || /[^\x21-\x7e]/.test(o.alphabet)) {
+  if (
+    typeof o.alphabet !== "string" ||
+    o.alphabet.length < 2 ||
+    new Set(o.alphabet).size !== o.alphabet.length ||
+    /[^\x21-\x7e]/.test(o.alphabet)
+  ) {
     fail("alphabet", "must be at least 2 distinct printable ASCII characters");
   }
   if (!Number.isInteger(o.serialLength) || o.serialLength < 1 || o.serialLength > 20) fail("serialLength", "must be an integer in 1..20");
   if (!Number.isInteger(o.batchSerials) || o.batchSerials < 1) fail("batchSerials", "must be a positive integer");
-  for (const a of o.attacks) if (!SERIAL_ATTACKS.includes(a)) fail("attacks", `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
+  for (const a of o.attacks)
+    if (!SERIAL_ATTACKS.includes(a)) fail("attacks", `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
   if (!Number.isInteger(o.attackEvery) || o.attackEvery < 0) fail("attackEvery", "must be an integer ≥ 0");
   if (!(o.jitter >= 0 && o.jitter < 1)) fail("jitter", "must be in [0, 1)");
   return o;
@@ -156,9 +174,21 @@ export class SerialSimulator {
       let company = "";
       for (let d = 0; d < 12; d++) company += String(rng.int(10));
       return {
-        index: i, machine: machineId(i), gtin: withCheckDigit(`0${company}`), rng, batchSeq: 1, batchName: "", batchCount: 0, previousBatch: null,
-        shift: Number.NaN, operator: "",
-        next: o.startTime + rng.int(Math.max(1, Math.floor(1000 / o.ratePerLine))), pending: [], attack: null, current: [], previous: [],
+        index: i,
+        machine: machineId(i),
+        gtin: withCheckDigit(`0${company}`),
+        rng,
+        batchSeq: 1,
+        batchName: "",
+        batchCount: 0,
+        previousBatch: null,
+        shift: Number.NaN,
+        operator: "",
+        next: o.startTime + rng.int(Math.max(1, Math.floor(1000 / o.ratePerLine))),
+        pending: [],
+        attack: null,
+        current: [],
+        previous: [],
       };
     });
     for (const l of this.lines) l.batchName = this.batchNumber(l, 1);
@@ -201,8 +231,12 @@ export class SerialSimulator {
       this.labelList.push(label);
       const victim = this.lines[(line.index + 1 + line.rng.int(this.lines.length - 1)) % this.lines.length];
       line.attack = {
-        kind, label, left: ATTACK_EVENTS[kind], counter: randomSerial(line.rng, o.alphabet, o.serialLength).split(""),
-        subset: pick(line.rng, o.alphabet, 4), victim,
+        kind,
+        label,
+        left: ATTACK_EVENTS[kind],
+        counter: randomSerial(line.rng, o.alphabet, o.serialLength).split(""),
+        subset: pick(line.rng, o.alphabet, 4),
+        victim,
       };
       return;
     }
@@ -251,8 +285,14 @@ export class SerialSimulator {
       }
     }
     const event: SerialEvent = {
-      serial_number: serial, gtin, batch_number: batch, production_timestamp: production,
-      received_timestamp: t + 5 + line.rng.int(46), machine_id: line.machine, operator_id: this.operatorOf(line, t), event_type: "serial",
+      serial_number: serial,
+      gtin,
+      batch_number: batch,
+      production_timestamp: production,
+      received_timestamp: t + 5 + line.rng.int(46),
+      machine_id: line.machine,
+      operator_id: this.operatorOf(line, t),
+      event_type: "serial",
     };
     if (a !== null) {
       event.attack = a.kind;
@@ -268,8 +308,14 @@ export class SerialSimulator {
     remember(line.current, serial);
     if (++line.batchCount < this.options.batchSerials) return;
     line.pending.push({
-      serial_number: "", gtin: line.gtin, batch_number: this.batchNumber(line, line.batchSeq), production_timestamp: line.next,
-      received_timestamp: line.next + 5, machine_id: line.machine, operator_id: operatorAt(line.index, line.next), event_type: "batch_close",
+      serial_number: "",
+      gtin: line.gtin,
+      batch_number: this.batchNumber(line, line.batchSeq),
+      production_timestamp: line.next,
+      received_timestamp: line.next + 5,
+      machine_id: line.machine,
+      operator_id: operatorAt(line.index, line.next),
+      event_type: "batch_close",
     });
     line.previousBatch = line.batchSeq;
     line.batchSeq++;
@@ -301,7 +347,14 @@ export function operatorAt(lineIndex: number, t: number): string {
 
 /** Columns of the CSV form, in order. */
 export const SERIAL_EVENT_FIELDS = [
-  "serial_number", "gtin", "batch_number", "production_timestamp", "received_timestamp", "machine_id", "operator_id", "event_type",
+  "serial_number",
+  "gtin",
+  "batch_number",
+  "production_timestamp",
+  "received_timestamp",
+  "machine_id",
+  "operator_id",
+  "event_type",
 ] as const;
 
 export function formatSerialEventNdjson(e: SerialEvent): string {
@@ -313,11 +366,18 @@ export function formatSerialEventNdjson(e: SerialEvent): string {
 }
 
 export function formatSerialEventCsv(e: SerialEvent): string {
-  return (
-    [e.serial_number, e.gtin, e.batch_number, formatTimestamp(e.production_timestamp), formatTimestamp(e.received_timestamp), e.machine_id, e.operator_id, e.event_type]
-      .map(csvField)
-      .join(",") + "\n"
-  );
+  return `${[
+    e.serial_number,
+    e.gtin,
+    e.batch_number,
+    formatTimestamp(e.production_timestamp),
+    formatTimestamp(e.received_timestamp),
+    e.machine_id,
+    e.operator_id,
+    e.event_type,
+  ]
+    .map(csvField)
+    .join(",")}\n`;
 }
 
 // ---- internals ----
@@ -398,7 +458,8 @@ class Random {
   private d: number;
 
   constructor(seed: number, stream: number) {
-    let s = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(Math.floor(seed / 4294967296) | 0, 0x85ebca6b) ^ Math.imul(stream, 0xc2b2ae35)) >>> 0;
+    let s =
+      (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(Math.floor(seed / 4294967296) | 0, 0x85ebca6b) ^ Math.imul(stream, 0xc2b2ae35)) >>> 0;
     const next = () => {
       s = (s + 0x9e3779b9) >>> 0;
       let z = s;

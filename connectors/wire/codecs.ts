@@ -23,7 +23,7 @@
  * - Unknown fields are ignored (producers may add fields) but count against the limits.
  */
 import { Decoder, Encoder } from "@msgpack/msgpack";
-import { parseEventTime } from "../../engine/core/event-time.js";
+import { parseEventTime } from "../../engine/core/mod.js";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from "./decode-limits.js";
 import { DecodeError, EncodeError, SubjectError, type DecodeReason, type EncodeReason } from "../errors.js";
 import { FRAME_MAGIC, TIME_ABS_MAX_MS } from "./frame-codec.js";
@@ -84,7 +84,13 @@ export interface RecordEncodeOptions {
  * map header (0x80–0x8f, 0xde, 0xdf), and `L`, `{` and whitespace are bare integers there.
  */
 export function sniffPayload(bytes: Uint8Array): PayloadFormat {
-  if (bytes.length >= 4 && bytes[0] === FRAME_MAGIC[0] && bytes[1] === FRAME_MAGIC[1] && bytes[2] === FRAME_MAGIC[2] && bytes[3] === FRAME_MAGIC[3]) {
+  if (
+    bytes.length >= 4 &&
+    bytes[0] === FRAME_MAGIC[0] &&
+    bytes[1] === FRAME_MAGIC[1] &&
+    bytes[2] === FRAME_MAGIC[2] &&
+    bytes[3] === FRAME_MAGIC[3]
+  ) {
     return "frame";
   }
   const b = bytes.length > 0 ? bytes[0] : 0;
@@ -129,7 +135,9 @@ export function decodeRecord(bytes: Uint8Array, options: RecordDecodeOptions = {
   const format = sniffPayload(bytes);
   if (format === "json") return decodeJsonRecord(bytes, options);
   if (format === "msgpack") return decodeMsgpackRecord(bytes, options);
-  throw new DecodeError("malformed", "a frame where a single record was expected", { subject: typeof options.subject === "string" ? options.subject : undefined });
+  throw new DecodeError("malformed", "a frame where a single record was expected", {
+    subject: typeof options.subject === "string" ? options.subject : undefined,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -197,9 +205,13 @@ export function decodeFieldMap(bytes: Uint8Array, limits: Readonly<DecodeLimits>
  * extension; finite, within a Date's range). Throws {@link DecodeError} naming `field`.
  */
 export function decodeTimeField(v: unknown, field: string, subject?: string): number {
-  return timeField(v, (reason, f, message) => {
-    throw new DecodeError(reason, `${f}: ${message}`, { field: f, subject });
-  }, field);
+  return timeField(
+    v,
+    (reason, f, message) => {
+      throw new DecodeError(reason, `${f}: ${message}`, { field: f, subject });
+    },
+    field,
+  );
 }
 
 /** How a value reads in an error message (`a string ("…")`, `an array`, `number 3`). */
@@ -244,7 +256,8 @@ function decoderFor(limits: Readonly<DecodeLimits>): Decoder {
 
 function expectedSubject(subject: string | SensorSubject | undefined, limits: Readonly<DecodeLimits>): Expected | undefined {
   if (subject === undefined) return undefined;
-  if (typeof subject !== "string") return { text: `sensor.${subject.machineId}${subject.sensorType === undefined ? "" : `.${subject.sensorType}`}`, ...subject };
+  if (typeof subject !== "string")
+    return { text: `sensor.${subject.machineId}${subject.sensorType === undefined ? "" : `.${subject.sensorType}`}`, ...subject };
   let cache = subjectCaches.get(limits);
   if (cache === undefined) subjectCaches.set(limits, (cache = new Map()));
   let known = cache.get(subject);
@@ -259,7 +272,7 @@ function expectedSubject(subject: string | SensorSubject | undefined, limits: Re
 }
 
 function parseSensorSubject(subject: string, limits: Readonly<DecodeLimits>): Expected | DecodeError {
-  let parsed;
+  let parsed: ReturnType<typeof parseSubject>;
   try {
     parsed = parseSubject(subject, limits);
   } catch (e) {
@@ -272,7 +285,10 @@ function parseSensorSubject(subject: string, limits: Readonly<DecodeLimits>): Ex
 
 function checkSize(bytes: Uint8Array, limits: Readonly<DecodeLimits>, subject: Expected | undefined): void {
   if (bytes.length > limits.recordBytesMax) {
-    throw new DecodeError("too_large", `${bytes.length} bytes, recordBytesMax is ${limits.recordBytesMax}`, { limit: "recordBytesMax", subject: subject?.text });
+    throw new DecodeError("too_large", `${bytes.length} bytes, recordBytesMax is ${limits.recordBytesMax}`, {
+      limit: "recordBytesMax",
+      subject: subject?.text,
+    });
   }
   if (bytes.length === 0) throw new DecodeError("truncated", "empty message", { offset: 0, subject: subject?.text });
 }
@@ -300,9 +316,15 @@ function jsonProblem(v: unknown, depth: number, limits: Readonly<DecodeLimits>):
       : null;
   }
   if (typeof v !== "object" || v === null) return null;
-  if (depth + 1 > limits.depthMax) return { reason: "too_deep", limit: "depthMax", message: `containers nested deeper than depthMax (${limits.depthMax})` };
+  if (depth + 1 > limits.depthMax)
+    return { reason: "too_deep", limit: "depthMax", message: `containers nested deeper than depthMax (${limits.depthMax})` };
   if (Array.isArray(v)) {
-    if (v.length > limits.arrayLengthMax) return { reason: "length_exceeded", limit: "arrayLengthMax", message: `an array of ${v.length} is over arrayLengthMax (${limits.arrayLengthMax})` };
+    if (v.length > limits.arrayLengthMax)
+      return {
+        reason: "length_exceeded",
+        limit: "arrayLengthMax",
+        message: `an array of ${v.length} is over arrayLengthMax (${limits.arrayLengthMax})`,
+      };
     for (const x of v) {
       const p = jsonProblem(x, depth + 1, limits);
       if (p !== null) return p;
@@ -311,7 +333,8 @@ function jsonProblem(v: unknown, depth: number, limits: Readonly<DecodeLimits>):
   }
   let entries = 0;
   for (const k in v) {
-    if (++entries > limits.mapEntriesMax) return { reason: "length_exceeded", limit: "mapEntriesMax", message: `an object is over mapEntriesMax (${limits.mapEntriesMax})` };
+    if (++entries > limits.mapEntriesMax)
+      return { reason: "length_exceeded", limit: "mapEntriesMax", message: `an object is over mapEntriesMax (${limits.mapEntriesMax})` };
     const p = jsonProblem(k, depth + 1, limits) ?? jsonProblem((v as Record<string, unknown>)[k], depth + 1, limits);
     if (p !== null) return p;
   }
@@ -332,17 +355,30 @@ function toReading(value: unknown, limits: Readonly<DecodeLimits>, subject: Expe
   const reading = readFields(value as Record<string, unknown>, limits, fail, allowNonFinite, subject);
   if (subject !== undefined) {
     if (reading.machine_id !== subject.machineId) {
-      throw new DecodeError("subject_mismatch", `machine_id "${reading.machine_id}" arrived on machine "${subject.machineId}"'s subject`, { field: "machine_id", subject: subject.text });
+      throw new DecodeError("subject_mismatch", `machine_id "${reading.machine_id}" arrived on machine "${subject.machineId}"'s subject`, {
+        field: "machine_id",
+        subject: subject.text,
+      });
     }
     if (subject.sensorType !== undefined && reading.sensor_type !== subject.sensorType) {
-      throw new DecodeError("subject_mismatch", `sensor_type "${reading.sensor_type}" arrived on sensor "${subject.sensorType}"'s subject`, { field: "sensor_type", subject: subject.text });
+      throw new DecodeError(
+        "subject_mismatch",
+        `sensor_type "${reading.sensor_type}" arrived on sensor "${subject.sensorType}"'s subject`,
+        { field: "sensor_type", subject: subject.text },
+      );
     }
   }
   return reading;
 }
 
 /** The field rules of the module comment, shared by decoders (DecodeError) and encoders (EncodeError). */
-function readFields(o: Record<string, unknown>, limits: Readonly<DecodeLimits>, fail: Fail, allowNonFinite: boolean, subject?: Expected): SensorReading {
+function readFields(
+  o: Record<string, unknown>,
+  limits: Readonly<DecodeLimits>,
+  fail: Fail,
+  allowNonFinite: boolean,
+  subject?: Expected,
+): SensorReading {
   const reading: SensorReading = {
     machine_id: tokenField(o, "machine_id", limits, fail, subject?.machineId),
     sensor_type: tokenField(o, "sensor_type", limits, fail, subject?.sensorType),
@@ -356,7 +392,13 @@ function readFields(o: Record<string, unknown>, limits: Readonly<DecodeLimits>, 
 }
 
 /** `known`: the subject's token, already validated — equal to it means valid, with no scan of the text. */
-function tokenField(o: Record<string, unknown>, field: string, limits: Readonly<DecodeLimits>, fail: Fail, known: string | undefined): string {
+function tokenField(
+  o: Record<string, unknown>,
+  field: string,
+  limits: Readonly<DecodeLimits>,
+  fail: Fail,
+  known: string | undefined,
+): string {
   const v = o[field];
   if (known !== undefined && v === known) return known;
   if (v === undefined || v === null) fail("missing_field", field, "is missing");
@@ -376,7 +418,7 @@ function timeField(v: unknown, fail: Fail, field = "timestamp"): number {
     // Fast path for the `Date#toISOString` form producers send; Date.parse reads it exactly as
     // parseEventTime would (it ends up calling Date.parse on the same text), NaN falls through.
     const fast = isCanonicalIso(v) ? Date.parse(v) : NaN;
-    const parsed = fast === fast ? fast : parseEventTime(v, "ms");
+    const parsed = Number.isNaN(fast) ? parseEventTime(v, "ms") : fast;
     if (typeof parsed === "string") return fail("bad_timestamp", field, parsed);
     t = parsed;
   } else if (v instanceof Date) {
@@ -393,8 +435,16 @@ function timeField(v: unknown, fail: Fail, field = "timestamp"): number {
 
 /** `YYYY-MM-DDTHH:MM:SS.sssZ`, by its separators (the digits are Date.parse's to judge). */
 function isCanonicalIso(v: string): boolean {
-  return v.length === 24 && v.charCodeAt(23) === 0x5a && v.charCodeAt(10) === 0x54 && v.charCodeAt(4) === 0x2d && v.charCodeAt(7) === 0x2d &&
-    v.charCodeAt(13) === 0x3a && v.charCodeAt(16) === 0x3a && v.charCodeAt(19) === 0x2e;
+  return (
+    v.length === 24 &&
+    v.charCodeAt(23) === 0x5a &&
+    v.charCodeAt(10) === 0x54 &&
+    v.charCodeAt(4) === 0x2d &&
+    v.charCodeAt(7) === 0x2d &&
+    v.charCodeAt(13) === 0x3a &&
+    v.charCodeAt(16) === 0x3a &&
+    v.charCodeAt(19) === 0x2e
+  );
 }
 
 function valueField(v: unknown, fail: Fail, allowNonFinite: boolean): number {
@@ -406,23 +456,40 @@ function valueField(v: unknown, fail: Fail, allowNonFinite: boolean): number {
   return fail("wrong_type", "sensor_value", `is ${describe(v)}, not a number`);
 }
 
-function optionalString(o: Record<string, unknown>, field: "sensor_unit" | "operating_mode" | "work_order_id", into: SensorReading, limits: Readonly<DecodeLimits>, fail: Fail): void {
+function optionalString(
+  o: Record<string, unknown>,
+  field: "sensor_unit" | "operating_mode" | "work_order_id",
+  into: SensorReading,
+  limits: Readonly<DecodeLimits>,
+  fail: Fail,
+): void {
   const v = o[field];
   if (v === undefined || v === null) return;
   if (typeof v !== "string") fail("wrong_type", field, `is ${describe(v)}, not a string`);
-  if (utf8Length(v as string, limits.stringBytesMax) > limits.stringBytesMax) fail("length_exceeded", field, `is over stringBytesMax (${limits.stringBytesMax})`);
+  if (utf8Length(v as string, limits.stringBytesMax) > limits.stringBytesMax)
+    fail("length_exceeded", field, `is over stringBytesMax (${limits.stringBytesMax})`);
   into[field] = v as string;
 }
 
 /** The object an encoder writes, fields in the source order, absent optionals left out. */
-function wireObject(input: SensorReadingInput, limits: Readonly<DecodeLimits>, timeAs: "ms" | "iso" | undefined, allowNonFinite: boolean): Record<string, unknown> {
+function wireObject(
+  input: SensorReadingInput,
+  limits: Readonly<DecodeLimits>,
+  timeAs: "ms" | "iso" | undefined,
+  allowNonFinite: boolean,
+): Record<string, unknown> {
   const fail: Fail = (reason, field, message) => {
     throw new EncodeError(reason, field, message);
   };
   if (typeof input !== "object" || input === null) throw new EncodeError("wrong_type", "reading", `is ${describe(input)}, not an object`);
   const r = readFields(input as unknown as Record<string, unknown>, limits, fail, allowNonFinite);
   const time = timeAs === "ms" ? r.timestamp : timeAs === "iso" ? new Date(r.timestamp).toISOString() : input.timestamp;
-  const out: Record<string, unknown> = { machine_id: r.machine_id, timestamp: time, sensor_type: r.sensor_type, sensor_value: r.sensor_value };
+  const out: Record<string, unknown> = {
+    machine_id: r.machine_id,
+    timestamp: time,
+    sensor_type: r.sensor_type,
+    sensor_value: r.sensor_value,
+  };
   if (r.sensor_unit !== undefined) out.sensor_unit = r.sensor_unit;
   if (r.operating_mode !== undefined) out.operating_mode = r.operating_mode;
   if (r.work_order_id !== undefined) out.work_order_id = r.work_order_id;
@@ -439,7 +506,8 @@ function jsonEndsOpen(bytes: Uint8Array): boolean {
   for (let i = 0; i < bytes.length; i++) {
     const b = bytes[i];
     if (inString) {
-      if (b === 0x5c) i++; // backslash: skip the escaped byte
+      if (b === 0x5c)
+        i++; // backslash: skip the escaped byte
       else if (b === 0x22) inString = false;
     } else if (b === 0x22) inString = true;
     else if (b === 0x7b || b === 0x5b) depth++;

@@ -7,7 +7,7 @@
  * seven short strings and numbers and no arrays; a frame fits the NATS server's default
  * `max_payload` (1 MiB).
  */
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 export interface DecodeLimits {
   /** Bytes of one single-record message (MessagePack or JSON), checked before decoding. */
@@ -108,7 +108,10 @@ export function validateDecodeLimits(limits: Partial<DecodeLimits> = {}): Readon
   integer(l, "frameKeysMax", 1, FRAME_COUNT_CEILING);
   integer(l, "frameKeyBytesMax", 3, FRAME_KEY_BYTES_CEILING);
   if (l.tokenBytesMax > l.stringBytesMax) {
-    throw new ConfigError("tokenBytesMax", `(${l.tokenBytesMax}) must not exceed stringBytesMax (${l.stringBytesMax}): ids are strings of the record`);
+    throw new ConfigError(
+      "tokenBytesMax",
+      `(${l.tokenBytesMax}) must not exceed stringBytesMax (${l.stringBytesMax}): ids are strings of the record`,
+    );
   }
   if (l.stringBytesMax >= l.recordBytesMax) {
     throw new ConfigError("stringBytesMax", `(${l.stringBytesMax}) must be below recordBytesMax (${l.recordBytesMax})`);

@@ -127,7 +127,8 @@ export function encodeFrame(input: FrameColumns | readonly FrameReading[], optio
   if (!Number.isInteger(n) || n < 0 || n > c.values.length || n > c.times.length) {
     throw new EncodeError("invalid_field", "length", `${n} readings but ${c.times.length} times and ${c.values.length} values`);
   }
-  if (n > limits.frameReadingsMax) throw new EncodeError("length_exceeded", "readings", `${n} is over frameReadingsMax (${limits.frameReadingsMax})`);
+  if (n > limits.frameReadingsMax)
+    throw new EncodeError("length_exceeded", "readings", `${n} is over frameReadingsMax (${limits.frameReadingsMax})`);
   const k = c.keys.length;
   if (k === 0 && n > 0) throw new EncodeError("missing_field", "keys", "readings without keys");
   if (k > limits.frameKeysMax) throw new EncodeError("length_exceeded", "keys", `${k} is over frameKeysMax (${limits.frameKeysMax})`);
@@ -143,7 +144,8 @@ export function encodeFrame(input: FrameColumns | readonly FrameReading[], optio
   const keyTableBytes = keyBytes.reduce((sum, b) => sum + 2 + b.length, 0);
   const width = oneKey ? 0 : u32 ? 4 : 2;
   const total = frameByteLength(n, keyTableBytes, width);
-  if (total > limits.frameBytesMax) throw new EncodeError("length_exceeded", "frame", `${total} bytes, over frameBytesMax (${limits.frameBytesMax})`);
+  if (total > limits.frameBytesMax)
+    throw new EncodeError("length_exceeded", "frame", `${total} bytes, over frameBytesMax (${limits.frameBytesMax})`);
   const out = new Uint8Array(total);
   const dv = new DataView(out.buffer);
   out.set(FRAME_MAGIC, 0);
@@ -181,15 +183,20 @@ export function decodeFrame(bytes: Uint8Array, options: FrameDecodeOptions = {})
   let rejected: RejectedReading[] | null = null;
   for (let i = 0; i < n; i++) {
     if (keyIndex[i] >= k) {
-      throw new DecodeError("malformed", `reading ${i} names key ${keyIndex[i]} of ${k}`, { field: "keyIndex", offset: valuesAt + 8 * n + i * h.indexWidth });
+      throw new DecodeError("malformed", `reading ${i} names key ${keyIndex[i]} of ${k}`, {
+        field: "keyIndex",
+        offset: valuesAt + 8 * n + i * h.indexWidth,
+      });
     }
     const v = values[i];
     const t = times[i];
     // One comparison chain for the common case: finite value, time in range.
     if (v - v === 0 && t >= -TIME_ABS_MAX_MS && t <= TIME_ABS_MAX_MS) continue;
     (rejected ??= []).push(
-      v - v !== 0 ? { index: i, reason: "not_finite", field: "value" }
-        : Number.isFinite(t) ? { index: i, reason: "bad_timestamp", field: "time" }
+      v - v !== 0
+        ? { index: i, reason: "not_finite", field: "value" }
+        : Number.isFinite(t)
+          ? { index: i, reason: "bad_timestamp", field: "time" }
           : { index: i, reason: "not_finite", field: "time" },
     );
   }
@@ -229,28 +236,54 @@ function readHeader(bytes: Uint8Array, limits: Readonly<DecodeLimits>): Header {
   for (let i = 0; i < 4 && i < size; i++) {
     if (bytes[i] !== FRAME_MAGIC[i]) throw new DecodeError("malformed", "not a frame (bad magic)", { field: "magic", offset: i });
   }
-  if (size < FRAME_HEADER_BYTES) throw new DecodeError("truncated", `${size} bytes, a frame header needs ${FRAME_HEADER_BYTES}`, { field: "header" });
+  if (size < FRAME_HEADER_BYTES)
+    throw new DecodeError("truncated", `${size} bytes, a frame header needs ${FRAME_HEADER_BYTES}`, { field: "header" });
   const dv = new DataView(bytes.buffer, bytes.byteOffset, FRAME_HEADER_BYTES);
-  if (bytes[4] !== FRAME_VERSION) throw new DecodeError("unsupported_version", `frame version ${bytes[4]}, this build reads ${FRAME_VERSION}`, { field: "version", offset: 4 });
+  if (bytes[4] !== FRAME_VERSION)
+    throw new DecodeError("unsupported_version", `frame version ${bytes[4]}, this build reads ${FRAME_VERSION}`, {
+      field: "version",
+      offset: 4,
+    });
   const flags = bytes[5];
-  if ((flags & ~0x07) !== 0) throw new DecodeError("unsupported_version", `reserved flag bits set (0x${flags.toString(16)})`, { field: "flags", offset: 5 });
-  if (dv.getUint16(6, true) !== 0 || dv.getUint32(20, true) !== 0) throw new DecodeError("malformed", "reserved header fields are not 0", { field: "header" });
+  if ((flags & ~0x07) !== 0)
+    throw new DecodeError("unsupported_version", `reserved flag bits set (0x${flags.toString(16)})`, { field: "flags", offset: 5 });
+  if (dv.getUint16(6, true) !== 0 || dv.getUint32(20, true) !== 0)
+    throw new DecodeError("malformed", "reserved header fields are not 0", { field: "header" });
   const n = dv.getUint32(8, true);
   const k = dv.getUint32(12, true);
   const keyTableBytes = dv.getUint32(16, true);
-  if (n > limits.frameReadingsMax) throw new DecodeError("length_exceeded", `${n} readings, frameReadingsMax is ${limits.frameReadingsMax}`, { field: "readingCount", limit: "frameReadingsMax", offset: 8 });
-  if (k > limits.frameKeysMax) throw new DecodeError("length_exceeded", `${k} keys, frameKeysMax is ${limits.frameKeysMax}`, { field: "keyCount", limit: "frameKeysMax", offset: 12 });
+  if (n > limits.frameReadingsMax)
+    throw new DecodeError("length_exceeded", `${n} readings, frameReadingsMax is ${limits.frameReadingsMax}`, {
+      field: "readingCount",
+      limit: "frameReadingsMax",
+      offset: 8,
+    });
+  if (k > limits.frameKeysMax)
+    throw new DecodeError("length_exceeded", `${k} keys, frameKeysMax is ${limits.frameKeysMax}`, {
+      field: "keyCount",
+      limit: "frameKeysMax",
+      offset: 12,
+    });
   const oneKey = (flags & FRAME_FLAG_ONE_KEY) !== 0;
   const u32 = (flags & FRAME_FLAG_INDEX_U32) !== 0;
-  if (oneKey && (k !== 1 || u32)) throw new DecodeError("malformed", "ONE_KEY needs exactly one key and no INDEX_U32", { field: "flags", offset: 5 });
+  if (oneKey && (k !== 1 || u32))
+    throw new DecodeError("malformed", "ONE_KEY needs exactly one key and no INDEX_U32", { field: "flags", offset: 5 });
   if (k === 0 && n > 0) throw new DecodeError("malformed", `${n} readings and no keys`, { field: "keyCount", offset: 12 });
-  if (keyTableBytes < 2 * k) throw new DecodeError("malformed", `key table of ${keyTableBytes} bytes cannot hold ${k} keys`, { field: "keyTableBytes", offset: 16 });
+  if (keyTableBytes < 2 * k)
+    throw new DecodeError("malformed", `key table of ${keyTableBytes} bytes cannot hold ${k} keys`, { field: "keyTableBytes", offset: 16 });
   const indexWidth = oneKey ? 0 : u32 ? 4 : 2;
   // All terms are < 2^32 · 20, exact in a double: no overflow games.
   const expected = frameByteLength(n, keyTableBytes, indexWidth);
   if (size < expected) throw new DecodeError("truncated", `${size} bytes, the header declares ${expected}`, { field: "size" });
   if (size > expected) throw new DecodeError("trailing_bytes", `${size} bytes, the header declares ${expected}`, { field: "size" });
-  return { n, k, keyTableBytes, f64: (flags & FRAME_FLAG_TIME_F64) !== 0, indexWidth, columnsAt: align8(FRAME_HEADER_BYTES + keyTableBytes) };
+  return {
+    n,
+    k,
+    keyTableBytes,
+    f64: (flags & FRAME_FLAG_TIME_F64) !== 0,
+    indexWidth,
+    columnsAt: align8(FRAME_HEADER_BYTES + keyTableBytes),
+  };
 }
 
 /**
@@ -315,7 +348,12 @@ function parseKeyTable(bytes: Uint8Array, h: Header, limits: Readonly<DecodeLimi
   for (let i = 0; i < h.k; i++) {
     if (at + 2 > end) throw new DecodeError("malformed", `key ${i} starts past the key table`, { field: "keyTable", offset: at });
     const len = bytes[at] | (bytes[at + 1] << 8);
-    if (len > limits.frameKeyBytesMax) throw new DecodeError("length_exceeded", `key ${i} has ${len} bytes, frameKeyBytesMax is ${limits.frameKeyBytesMax}`, { field: "keyTable", limit: "frameKeyBytesMax", offset: at });
+    if (len > limits.frameKeyBytesMax)
+      throw new DecodeError("length_exceeded", `key ${i} has ${len} bytes, frameKeyBytesMax is ${limits.frameKeyBytesMax}`, {
+        field: "keyTable",
+        limit: "frameKeyBytesMax",
+        offset: at,
+      });
     if (at + 2 + len > end) throw new DecodeError("malformed", `key ${i} runs past the key table`, { field: "keyTable", offset: at });
     let key: string;
     try {
@@ -331,17 +369,30 @@ function parseKeyTable(bytes: Uint8Array, h: Header, limits: Readonly<DecodeLimi
     sensors[i] = key.slice(dot + 1);
     at += 2 + len;
   }
-  if (at !== end) throw new DecodeError("malformed", `key table declares ${h.keyTableBytes} bytes, its keys take ${at - FRAME_HEADER_BYTES}`, { field: "keyTable", offset: at });
+  if (at !== end)
+    throw new DecodeError("malformed", `key table declares ${h.keyTableBytes} bytes, its keys take ${at - FRAME_HEADER_BYTES}`, {
+      field: "keyTable",
+      offset: at,
+    });
   return { bytes: bytes.slice(FRAME_HEADER_BYTES, end), keys: Object.freeze(keys), machines, sensors };
 }
 
 /** A key is `<machine_id>.<sensor_type>`, both valid subject tokens; returns the dot's position. */
 function checkKey(key: string, i: number, offset: number, limits: Readonly<DecodeLimits>): number {
   const dot = key.indexOf(".");
-  const problem = dot < 0 ? null : (tokenProblem(key.slice(0, dot), limits.tokenBytesMax) ?? tokenProblem(key.slice(dot + 1), limits.tokenBytesMax));
-  if (dot < 0) throw new DecodeError("invalid_field", `key ${i} ${JSON.stringify(key.slice(0, 80))} is not <machine_id>.<sensor_type>`, { field: "keyTable", offset });
+  const problem =
+    dot < 0 ? null : (tokenProblem(key.slice(0, dot), limits.tokenBytesMax) ?? tokenProblem(key.slice(dot + 1), limits.tokenBytesMax));
+  if (dot < 0)
+    throw new DecodeError("invalid_field", `key ${i} ${JSON.stringify(key.slice(0, 80))} is not <machine_id>.<sensor_type>`, {
+      field: "keyTable",
+      offset,
+    });
   if (problem !== null) {
-    throw new DecodeError("invalid_field", `key ${i} ${JSON.stringify(key.slice(0, 80))} has a token that ${describeTokenProblem(problem, limits.tokenBytesMax)}`, { field: "keyTable", offset });
+    throw new DecodeError(
+      "invalid_field",
+      `key ${i} ${JSON.stringify(key.slice(0, 80))} has a token that ${describeTokenProblem(problem, limits.tokenBytesMax)}`,
+      { field: "keyTable", offset },
+    );
   }
   return dot;
 }
@@ -405,7 +456,13 @@ function readKeyIndex(bytes: Uint8Array, dv: DataView, at: number, n: number, h:
 }
 
 /** The readings not in `rejected` (sorted by index), in fresh arrays. */
-function compact(keyIndex: Uint32Array, times: Float64Array, values: Float64Array, n: number, rejected: RejectedReading[]): { keyIndex: Uint32Array; times: Float64Array; values: Float64Array; length: number } {
+function compact(
+  keyIndex: Uint32Array,
+  times: Float64Array,
+  values: Float64Array,
+  n: number,
+  rejected: RejectedReading[],
+): { keyIndex: Uint32Array; times: Float64Array; values: Float64Array; length: number } {
   const m = n - rejected.length;
   const out = { keyIndex: new Uint32Array(m), times: new Float64Array(m), values: new Float64Array(m), length: m };
   let j = 0;
@@ -446,7 +503,12 @@ function columnsOf(readings: readonly FrameReading[]): FrameColumns {
 function encodeKey(key: string, limits: Readonly<DecodeLimits>): Uint8Array {
   if (typeof key !== "string") throw new EncodeError("wrong_type", "keys", `a key is ${typeof key}, not a string`);
   const b = TEXT.encode(key);
-  if (b.length > limits.frameKeyBytesMax) throw new EncodeError("length_exceeded", "keys", `key "${key.slice(0, 80)}" has ${b.length} bytes, over frameKeyBytesMax (${limits.frameKeyBytesMax})`);
+  if (b.length > limits.frameKeyBytesMax)
+    throw new EncodeError(
+      "length_exceeded",
+      "keys",
+      `key "${key.slice(0, 80)}" has ${b.length} bytes, over frameKeyBytesMax (${limits.frameKeyBytesMax})`,
+    );
   try {
     checkKey(key, 0, 0, limits);
   } catch (e) {
@@ -461,7 +523,8 @@ function checkKeyIndex(c: FrameColumns, n: number, k: number): void {
   if (idx === undefined || idx.length < n) throw new EncodeError("missing_field", "keyIndex", `${k} keys need a key index per reading`);
   for (let i = 0; i < n; i++) {
     const x = idx[i];
-    if (!(Number.isInteger(x) && x >= 0 && x < k)) throw new EncodeError("invalid_field", "keyIndex", `reading ${i} names key ${x} of ${k}`);
+    if (!(Number.isInteger(x) && x >= 0 && x < k))
+      throw new EncodeError("invalid_field", "keyIndex", `reading ${i} names key ${x} of ${k}`);
   }
 }
 
@@ -472,7 +535,12 @@ function allSafeIntegers(times: ArrayLike<number>, n: number): boolean {
 
 function checkInt64Times(times: ArrayLike<number>, n: number): void {
   for (let i = 0; i < n; i++) {
-    if (!Number.isSafeInteger(times[i])) throw new EncodeError(Number.isFinite(times[i]) ? "bad_timestamp" : "not_finite", "times", `reading ${i}: ${times[i]} is not an integer for int64 times (use times: "float64")`);
+    if (!Number.isSafeInteger(times[i]))
+      throw new EncodeError(
+        Number.isFinite(times[i]) ? "bad_timestamp" : "not_finite",
+        "times",
+        `reading ${i}: ${times[i]} is not an integer for int64 times (use times: "float64")`,
+      );
   }
 }
 

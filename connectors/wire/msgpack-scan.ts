@@ -75,39 +75,67 @@ function walk(bytes: Uint8Array, limits: ScanLimits): void {
       switch (h) {
         case 0xc1:
           throw new DecodeError("malformed", "type byte 0xc1 is never used", { offset: pos });
-        case 0xc4: case 0xc5: case 0xc6: // bin 8/16/32
+        case 0xc4:
+        case 0xc5:
+        case 0xc6: // bin 8/16/32
           header = 1 + lengthBytes(h - 0xc4);
           size = readLength(bytes, pos + 1, header - 1);
           checkLength(size, limits.binBytesMax, "binBytesMax", pos);
           break;
-        case 0xc7: case 0xc8: case 0xc9: // ext 8/16/32: length, then a type byte
+        case 0xc7:
+        case 0xc8:
+        case 0xc9: // ext 8/16/32: length, then a type byte
           header = 2 + lengthBytes(h - 0xc7);
           size = readLength(bytes, pos + 1, header - 2);
           checkLength(size, limits.extBytesMax, "extBytesMax", pos);
           break;
-        case 0xca: size = 4; break;
-        case 0xcb: size = 8; break;
-        case 0xcc: case 0xd0: size = 1; break;
-        case 0xcd: case 0xd1: size = 2; break;
-        case 0xce: case 0xd2: size = 4; break;
-        case 0xcf: case 0xd3: size = 8; break;
-        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8: // fixext 1/2/4/8/16
+        case 0xca:
+          size = 4;
+          break;
+        case 0xcb:
+          size = 8;
+          break;
+        case 0xcc:
+        case 0xd0:
+          size = 1;
+          break;
+        case 0xcd:
+        case 0xd1:
+          size = 2;
+          break;
+        case 0xce:
+        case 0xd2:
+          size = 4;
+          break;
+        case 0xcf:
+        case 0xd3:
+          size = 8;
+          break;
+        case 0xd4:
+        case 0xd5:
+        case 0xd6:
+        case 0xd7:
+        case 0xd8: // fixext 1/2/4/8/16
           header = 2;
           size = 1 << (h - 0xd4);
           checkLength(size, limits.extBytesMax, "extBytesMax", pos);
           break;
-        case 0xd9: case 0xda: case 0xdb: // str 8/16/32
+        case 0xd9:
+        case 0xda:
+        case 0xdb: // str 8/16/32
           header = 1 + lengthBytes(h - 0xd9);
           size = readLength(bytes, pos + 1, header - 1);
           checkLength(size, limits.stringBytesMax, "stringBytesMax", pos);
           break;
-        case 0xdc: case 0xdd: // array 16/32
+        case 0xdc:
+        case 0xdd: // array 16/32
           header = 1 + lengthBytes(h - 0xdc + 1);
           items = readLength(bytes, pos + 1, header - 1);
           limit = "arrayLengthMax";
           checkLength(items, limits.arrayLengthMax, limit, pos);
           break;
-        default: { // 0xde, 0xdf: map 16/32
+        default: {
+          // 0xde, 0xdf: map 16/32
           header = 1 + lengthBytes(h - 0xde + 1);
           const entries = readLength(bytes, pos + 1, header - 1);
           limit = "mapEntriesMax";
@@ -123,14 +151,23 @@ function walk(bytes: Uint8Array, limits: ScanLimits): void {
     if (items > 0) {
       // Every value takes at least one byte: more values than bytes left cannot be genuine.
       if (items > end - pos) {
-        throw new DecodeError("truncated", `container at ${pos - header} declares ${items} values, ${end - pos} byte(s) left`, { offset: pos - header, limit });
+        throw new DecodeError("truncated", `container at ${pos - header} declares ${items} values, ${end - pos} byte(s) left`, {
+          offset: pos - header,
+          limit,
+        });
       }
       if (depth + 1 > limits.depthMax) {
-        throw new DecodeError("too_deep", `containers nested deeper than depthMax (${limits.depthMax})`, { offset: pos - header, limit: "depthMax" });
+        throw new DecodeError("too_deep", `containers nested deeper than depthMax (${limits.depthMax})`, {
+          offset: pos - header,
+          limit: "depthMax",
+        });
       }
       left[++depth] = items;
     } else if (items === 0 && depth + 1 > limits.depthMax) {
-      throw new DecodeError("too_deep", `containers nested deeper than depthMax (${limits.depthMax})`, { offset: pos - header, limit: "depthMax" });
+      throw new DecodeError("too_deep", `containers nested deeper than depthMax (${limits.depthMax})`, {
+        offset: pos - header,
+        limit: "depthMax",
+      });
     }
   }
 }

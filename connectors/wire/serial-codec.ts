@@ -71,15 +71,27 @@ export function decodeSerialRecord(bytes: Uint8Array, options: { limits?: Readon
     const v = o[field];
     if (v === undefined || v === null) return required ? fail("missing_field", field, "is missing") : undefined;
     if (typeof v !== "string") {
-      return fail("wrong_type", field, `is ${describeValue(v)}, not a string${field === "gtin" ? " (send GTINs as strings: a number loses leading zeros)" : ""}`);
+      return fail(
+        "wrong_type",
+        field,
+        `is ${describeValue(v)}, not a string${field === "gtin" ? " (send GTINs as strings: a number loses leading zeros)" : ""}`,
+      );
     }
     return v;
   };
   const machine = text("machine_id", true) as string;
   const problem = tokenProblem(machine, limits.tokenBytesMax);
-  if (problem !== null) fail(problem === "too_long" ? "length_exceeded" : "invalid_field", "machine_id", `${JSON.stringify(machine.slice(0, 80))} ${describeTokenProblem(problem, limits.tokenBytesMax)}`);
+  if (problem !== null)
+    fail(
+      problem === "too_long" ? "length_exceeded" : "invalid_field",
+      "machine_id",
+      `${JSON.stringify(machine.slice(0, 80))} ${describeTokenProblem(problem, limits.tokenBytesMax)}`,
+    );
   if (line !== undefined && machine !== line) {
-    throw new DecodeError("subject_mismatch", `machine_id "${machine}" arrived on line "${line}"'s subject`, { field: "machine_id", subject });
+    throw new DecodeError("subject_mismatch", `machine_id "${machine}" arrived on line "${line}"'s subject`, {
+      field: "machine_id",
+      subject,
+    });
   }
   const record: SerialRecord = {
     serial_number: text("serial_number", true) as string,
@@ -89,7 +101,8 @@ export function decodeSerialRecord(bytes: Uint8Array, options: { limits?: Readon
     machine_id: machine,
     operator_id: text("operator_id", false) ?? "",
   };
-  if (o.received_timestamp !== undefined && o.received_timestamp !== null) record.received_timestamp = decodeTimeField(o.received_timestamp, "received_timestamp", subject);
+  if (o.received_timestamp !== undefined && o.received_timestamp !== null)
+    record.received_timestamp = decodeTimeField(o.received_timestamp, "received_timestamp", subject);
   const eventType = text("event_type", false);
   if (eventType !== undefined) record.event_type = eventType;
   return record;
@@ -100,9 +113,14 @@ export function decodeSerialRecord(bytes: Uint8Array, options: { limits?: Readon
  * given. Checks what the decoder would reject in the fields it can see (a missing field, a
  * machine id that cannot be a subject token, a bad time) and throws {@link EncodeError}.
  */
-export function encodeSerialRecord(e: SerialRecordInput, format: "msgpack" | "json" = "msgpack", limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS): Uint8Array {
+export function encodeSerialRecord(
+  e: SerialRecordInput,
+  format: "msgpack" | "json" = "msgpack",
+  limits: Readonly<DecodeLimits> = DEFAULT_DECODE_LIMITS,
+): Uint8Array {
   for (const field of ["serial_number", "gtin", "batch_number", "machine_id"] as const) {
-    if (typeof e[field] !== "string") throw new EncodeError(e[field] === undefined ? "missing_field" : "wrong_type", field, "expected a string");
+    if (typeof e[field] !== "string")
+      throw new EncodeError(e[field] === undefined ? "missing_field" : "wrong_type", field, "expected a string");
   }
   const problem = tokenProblem(e.machine_id, limits.tokenBytesMax);
   if (problem !== null) throw new EncodeError("invalid_field", "machine_id", describeTokenProblem(problem, limits.tokenBytesMax));
@@ -112,17 +130,26 @@ export function encodeSerialRecord(e: SerialRecordInput, format: "msgpack" | "js
     try {
       decodeTimeField(t, field);
     } catch (error) {
-      throw new EncodeError((error as DecodeError).reason === "missing_field" ? "missing_field" : "bad_timestamp", field, (error as Error).message);
+      throw new EncodeError(
+        (error as DecodeError).reason === "missing_field" ? "missing_field" : "bad_timestamp",
+        field,
+        (error as Error).message,
+      );
     }
   }
   const out: Record<string, unknown> = {
-    serial_number: e.serial_number, gtin: e.gtin, batch_number: e.batch_number, production_timestamp: e.production_timestamp, machine_id: e.machine_id,
+    serial_number: e.serial_number,
+    gtin: e.gtin,
+    batch_number: e.batch_number,
+    production_timestamp: e.production_timestamp,
+    machine_id: e.machine_id,
   };
   if (e.operator_id !== undefined) out.operator_id = e.operator_id;
   if (e.received_timestamp !== undefined) out.received_timestamp = e.received_timestamp;
   if (e.event_type !== undefined) out.event_type = e.event_type;
   const bytes = format === "json" ? TEXT.encode(JSON.stringify(out)) : MSGPACK.encode(out);
-  if (bytes.length > limits.recordBytesMax) throw new EncodeError("length_exceeded", "event", `encodes to ${bytes.length} bytes, over recordBytesMax (${limits.recordBytesMax})`);
+  if (bytes.length > limits.recordBytesMax)
+    throw new EncodeError("length_exceeded", "event", `encodes to ${bytes.length} bytes, over recordBytesMax (${limits.recordBytesMax})`);
   return bytes;
 }
 

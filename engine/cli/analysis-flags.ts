@@ -3,18 +3,14 @@
  * Turns them into RecordAnalysis objects with one validation pass and precise messages.
  */
 import { readFileSync } from "node:fs";
-import { Command, Option } from "commander";
-import { parseDuration } from "../core/duration.js";
-import { ConfigError } from "../core/errors.js";
-import type { TimeUnit } from "../core/event-time.js";
+import { type Command, Option } from "commander";
+import { ConfigError, type TimeUnit } from "../core/mod.js";
 import type { RecordAnalysis } from "../../operators/analysis.js";
-import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/rolling.js";
-import type { SpcAlertEvent } from "../../operators/spc/alerts.js";
-import { DEFAULT_SPC_PARAMS, type SpcParams } from "../../operators/spc/layout.js";
-import { spcAnalysis, type SpcLimits } from "../../operators/spc/spc.js";
-import { iforestAnalysis } from "../../operators/iforest/iforest.js";
-import { parseModel } from "../../operators/iforest/model.js";
+import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/mod.js";
+import { type SpcAlertEvent, DEFAULT_SPC_PARAMS, type SpcParams, spcAnalysis, type SpcLimits } from "../../operators/spc/mod.js";
+import { iforestAnalysis, parseModel } from "../../operators/iforest/mod.js";
 import { integerOption, numberOption } from "./options.js";
+import { durationIn } from "./options.js";
 import { addSerialFlags, serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
 
 export const ANALYSES = ["rolling", "spc", "iforest", "serial"] as const;
@@ -52,12 +48,29 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
   const d = DEFAULT_SPC_PARAMS;
   command
     .option("--analysis <list>", `analyses, comma separated (${ANALYSES.join(", ")}); their fields merge into one line`, defaultAnalysis)
-    .option("--window <N>", "rolling: count window, the last N records of each key; serial: the last K serials of each line (≤ 1024, default 256)", integerOption("--window", 1, 65535))
+    .option(
+      "--window <N>",
+      "rolling: count window, the last N records of each key; serial: the last K serials of each line (≤ 1024, default 256)",
+      integerOption("--window", 1, 65535),
+    )
     .option("--span <D>", "rolling: time window of duration D (90s, 15m, 1h, 24h, 7d; a plain number with --time-unit number)")
-    .option("--window-records-max <n>", "rolling: most records a time window holds per key", integerOption("--window-records-max", 2, 65535), DEFAULT_TIME_WINDOW_CAPACITY)
+    .option(
+      "--window-records-max <n>",
+      "rolling: most records a time window holds per key",
+      integerOption("--window-records-max", 2, 65535),
+      DEFAULT_TIME_WINDOW_CAPACITY,
+    )
     .option("--alpha <a>", "rolling: EWMA smoothing factor in (0, 1]", numberOption("--alpha"), DEFAULT_ROLLING_ALPHA)
-    .option("--baseline <N>", `spc: limits from each key's first N records (default ${d.baselineN} unless --cl/--sigma-value)`, integerOption("--baseline", 2, 2 ** 31 - 1))
-    .addOption(new Option("--sigma <method>", "spc: baseline sigma, sample std or mean moving range / 1.128").choices(["std", "mr"]).default(d.sigmaMethod))
+    .option(
+      "--baseline <N>",
+      `spc: limits from each key's first N records (default ${d.baselineN} unless --cl/--sigma-value)`,
+      integerOption("--baseline", 2, 2 ** 31 - 1),
+    )
+    .addOption(
+      new Option("--sigma <method>", "spc: baseline sigma, sample std or mean moving range / 1.128")
+        .choices(["std", "mr"])
+        .default(d.sigmaMethod),
+    )
     .option("--cl <c>", "spc: fixed centre line for every key (with --sigma-value)", numberOption("--cl"))
     .option("--sigma-value <s>", "spc: fixed sigma for every key (with --cl)", numberOption("--sigma-value"))
     .option("--cusum-k <k>", "spc: CUSUM reference value, in sigma", numberOption("--cusum-k"), d.cusumK)
@@ -65,11 +78,21 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
     .option("--ewma-lambda <l>", "spc: EWMA chart weight λ", numberOption("--ewma-lambda"), d.ewmaLambda)
     .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL);
   addRunLengthFlags(command)
-    .option("--fa-budget <p>", "spc: false alarms per point a key may have in control; picks the rules that fit", numberOption("--fa-budget"))
+    .option(
+      "--fa-budget <p>",
+      "spc: false alarms per point a key may have in control; picks the rules that fit",
+      numberOption("--fa-budget"),
+    )
     .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
-    .option("--features <list>", "iforest: the model's features in order: value, time, or rolling statistics (mean,std,slope,z,…); default: the model's feature names")
+    .option(
+      "--features <list>",
+      "iforest: the model's features in order: value, time, or rolling statistics (mean,std,slope,z,…); default: the model's feature names",
+    )
     .option("--no-watch-model", "iforest: do not swap in a new version of the model file while running")
-    .option("--spc-config <file>", 'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key');
+    .option(
+      "--spc-config <file>",
+      'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key',
+    );
   return addSerialFlags(command);
 }
 
@@ -97,10 +120,14 @@ export interface AnalysisContext {
 
 /** The analyses the flags ask for, in the order given. */
 export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): RecordAnalysis[] {
-  const names = flags.analysis.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = flags.analysis
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (names.length === 0) throw new ConfigError("--analysis", "name at least one analysis");
   for (const n of names) {
-    if (!(ANALYSES as readonly string[]).includes(n)) throw new ConfigError("--analysis", `unknown analysis "${n}" (known: ${ANALYSES.join(", ")})`);
+    if (!(ANALYSES as readonly string[]).includes(n))
+      throw new ConfigError("--analysis", `unknown analysis "${n}" (known: ${ANALYSES.join(", ")})`);
   }
   if (new Set(names).size !== names.length) throw new ConfigError("--analysis", "an analysis is named twice");
   const timeScale = ctx.timeUnit === "ms" ? 1000 : 1;
@@ -108,7 +135,12 @@ export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): R
     if (name === "rolling") return rollingAnalysis({ window: windowOf(flags, ctx), alpha: flags.alpha, timeScale });
     if (name === "iforest") return iforestFromFlags(flags, names.indexOf("rolling"), ctx);
     if (name === "serial") return serialAnalysisFromFlags(flags, ctx.timeUnit);
-    return spcAnalysis({ ...spcOptionsOf(flags), ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma", onAlert: ctx.onAlert, keyParts: ctx.keyParts });
+    return spcAnalysis({
+      ...spcOptionsOf(flags),
+      ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma",
+      onAlert: ctx.onAlert,
+      keyParts: ctx.keyParts,
+    });
   });
 }
 
@@ -121,8 +153,11 @@ function iforestFromFlags(flags: AnalysisFlags, rollingIndex: number, ctx: Analy
     throw new ConfigError("--model", `cannot read ${flags.model}: ${(cause as Error).message}`);
   }
   const model = parseModel(text, flags.model);
-  const features = flags.features?.split(",").map((f) => f.trim()).filter((f) => f.length > 0) ?? [...model.featureNames];
-  const log = ctx.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  const features = flags.features
+    ?.split(",")
+    .map((f) => f.trim())
+    .filter((f) => f.length > 0) ?? [...model.featureNames];
+  const log = ctx.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   return iforestAnalysis({
     model,
     features,
@@ -134,8 +169,10 @@ function iforestFromFlags(flags: AnalysisFlags, rollingIndex: number, ctx: Analy
 }
 
 function windowOf(flags: AnalysisFlags, ctx: AnalysisContext): RollingWindow {
-  if (flags.window !== undefined && flags.span !== undefined) throw new ConfigError("--window/--span", "give one: --window N (count) or --span D (time)");
-  if (flags.span !== undefined) return { kind: "time", span: durationIn(flags.span, ctx.timeUnit, "--span"), capacity: flags.windowRecordsMax };
+  if (flags.window !== undefined && flags.span !== undefined)
+    throw new ConfigError("--window/--span", "give one: --window N (count) or --span D (time)");
+  if (flags.span !== undefined)
+    return { kind: "time", span: durationIn(flags.span, ctx.timeUnit, "--span"), capacity: flags.windowRecordsMax };
   const records = flags.window ?? ctx.defaultWindow;
   if (records === undefined) throw new ConfigError("--window/--span", "the rolling analysis needs --window N (count) or --span D (time)");
   return { kind: "count", records };
@@ -143,7 +180,8 @@ function windowOf(flags: AnalysisFlags, ctx: AnalysisContext): RollingWindow {
 
 function spcOptionsOf(flags: AnalysisFlags) {
   const fixed = flags.cl !== undefined || flags.sigmaValue !== undefined;
-  if (fixed && (flags.cl === undefined || flags.sigmaValue === undefined)) throw new ConfigError("--cl/--sigma-value", "give both, or neither");
+  if (fixed && (flags.cl === undefined || flags.sigmaValue === undefined))
+    throw new ConfigError("--cl/--sigma-value", "give both, or neither");
   if (fixed && flags.baseline !== undefined) throw new ConfigError("--baseline", "excludes --cl/--sigma-value (fixed limits)");
   const params: SpcParams = {
     baselineN: fixed ? 0 : (flags.baseline ?? DEFAULT_SPC_PARAMS.baselineN),
@@ -184,7 +222,8 @@ export function readSpcConfig(path: string): { limits: Map<string, SpcLimits>; b
   for (const [key, v] of Object.entries(keys as Record<string, unknown>)) {
     const e = v as { cl?: unknown; sigma?: unknown; fa_budget?: unknown };
     if (e.cl !== undefined || e.sigma !== undefined) {
-      if (typeof e.cl !== "number" || typeof e.sigma !== "number") throw new ConfigError("--spc-config", `${path}: key "${key}" needs numbers cl and sigma`);
+      if (typeof e.cl !== "number" || typeof e.sigma !== "number")
+        throw new ConfigError("--spc-config", `${path}: key "${key}" needs numbers cl and sigma`);
       limits.set(key, { cl: e.cl, sigma: e.sigma });
     }
     if (e.fa_budget !== undefined) {
@@ -193,12 +232,4 @@ export function readSpcConfig(path: string): { limits: Map<string, SpcLimits>; b
     }
   }
   return { limits, budgets };
-}
-
-/** A duration flag in the time column's units: ms for clocks, a plain number for counters. */
-export function durationIn(text: string, unit: TimeUnit, flag: string): number {
-  if (unit === "ms") return parseDuration(text);
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < 0 || text.trim() === "") throw new ConfigError(flag, `expected a number in the time column's units, got "${text}"`);
-  return n;
 }

@@ -12,7 +12,7 @@
 import { readFileSync } from "node:fs";
 import type { Command, Option } from "commander";
 import { parse as parseYaml } from "yaml";
-import { ConfigError } from "../core/errors.js";
+import { ConfigError } from "../core/mod.js";
 
 export const CONFIG_ENV_PREFIX = "LINEWATCH_";
 
@@ -33,7 +33,10 @@ export function applyConfigSources(command: Command, env: NodeJS.ProcessEnv = pr
   for (const [key, opt] of [...new Set(byName.values())].map((o) => [o.attributeName(), o] as const)) {
     const source = command.getOptionValueSource(key);
     if (source === "cli") continue;
-    const envName = `${CONFIG_ENV_PREFIX}${(opt.long as string).replace(/^--(no-)?/, "").replace(/-/g, "_").toUpperCase()}`;
+    const envName = `${CONFIG_ENV_PREFIX}${(opt.long as string)
+      .replace(/^--(no-)?/, "")
+      .replace(/-/g, "_")
+      .toUpperCase()}`;
     if (env[envName] !== undefined) {
       command.setOptionValueWithSource(key, parseValue(opt, env[envName] as string, envName), "env");
       continue;
@@ -47,7 +50,10 @@ export function applyConfigSources(command: Command, env: NodeJS.ProcessEnv = pr
   if (fromFile !== null) {
     for (const k of Object.keys(fromFile.values)) {
       if (!byName.has(k)) {
-        throw new ConfigError("--config", `${fromFile.path}: unknown option "${k}" (known: ${[...new Set([...byName.values()].map((o) => (o.long as string).replace(/^--(no-)?/, "")))].sort().join(", ")})`);
+        throw new ConfigError(
+          "--config",
+          `${fromFile.path}: unknown option "${k}" (known: ${[...new Set([...byName.values()].map((o) => (o.long as string).replace(/^--(no-)?/, "")))].sort().join(", ")})`,
+        );
       }
     }
   }
@@ -67,7 +73,8 @@ function readConfigFile(path: string | undefined): { path: string; values: Recor
   } catch (cause) {
     throw new ConfigError("--config", `${path} is not valid ${/\.ya?ml$/i.test(path) ? "YAML" : "JSON"}: ${(cause as Error).message}`);
   }
-  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError("--config", `${path}: expected an object of option values`);
+  if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed))
+    throw new ConfigError("--config", `${path}: expected an object of option values`);
   return { path, values: parsed as Record<string, unknown> };
 }
 

@@ -14,8 +14,7 @@
  * nothing to demonstrate, exit 2).
  */
 import { AlertRouter } from "../jobs/alert-router.js";
-import { terminate } from "../../connectors/local/child-process.js";
-import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/local/clickhouse-config.js";
+import { terminate, CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/local/mod.js";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
@@ -23,18 +22,22 @@ import { createServer, Socket } from "node:net";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { connect } from "nats";
-import { parseDuration } from "../core/duration.js";
-import { ConfigError } from "../core/errors.js";
-import { DEFAULT_WORKERS } from "../core/kernel-pool.js";
+import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../jobs/nats-job.js";
 import { Outputs } from "../jobs/outputs.js";
-import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../../connectors/sim/nats-publisher.js";
-import { PlantSimulator, SENSOR_TYPES, type SimulatedColumns } from "../../connectors/sim/plant-simulator.js";
+import {
+  DEFAULT_NATS_PUBLISH,
+  publishSimulation,
+  PlantSimulator,
+  SENSOR_TYPES,
+  type SimulatedColumns,
+  SerialSimulator,
+  DEFAULT_SERIAL_PUBLISH,
+  publishSerialEvents,
+} from "../../connectors/sim/mod.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
 import { addRunSerialFlags, runSerialPart, type RunSerialFlags, type SerialPartResult } from "./serial-run.js";
-import { SerialSimulator } from "../../connectors/sim/serial-simulator.js";
-import { DEFAULT_SERIAL_PUBLISH, publishSerialEvents } from "../../connectors/sim/serial-publisher.js";
 
 interface DemoFlags extends AnalysisFlags, RunSerialFlags {
   dir: string;
@@ -55,7 +58,9 @@ const STREAM = "LW_DEMO";
 
 export function demoCommand(): Command {
   const command = new Command("demo")
-    .description("start local nats-server and clickhouse-server (when installed) and run the whole pipeline against them: simulator → NATS JetStream → rolling + SPC → ClickHouse + WebSocket/HTTP API")
+    .description(
+      "start local nats-server and clickhouse-server (when installed) and run the whole pipeline against them: simulator → NATS JetStream → rolling + SPC → ClickHouse + WebSocket/HTTP API",
+    )
     .option("--dir <dir>", "where the servers keep their data and configuration", "out/demo")
     .option("--duration <D>", "stop by itself after D of wall-clock time (30s, 5m); default: until Ctrl-C")
     .option("--port <n>", "live server port (WebSocket + HTTP API); 0: a free one", integerOption("--port", 0, 65535), 8080)
@@ -95,7 +100,10 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   let outputs: Outputs | null = null;
   try {
     if (!installed("nats-server")) {
-      throw new ConfigError("nats-server", "is not installed (apt-get install -y nats-server, or https://nats.io/download): the demo needs it. `linewatch run` works without it (built-in simulator).");
+      throw new ConfigError(
+        "nats-server",
+        "is not installed (apt-get install -y nats-server, or https://nats.io/download): the demo needs it. `linewatch run` works without it (built-in simulator).",
+      );
     }
     // A fresh JetStream store each time: the demo's checkpoints and stream start empty.
     const natsDir = join(dir, "nats");
@@ -107,7 +115,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
 
     let clickhouseUrl: string | undefined;
     if (!flags.clickhouse) log("ClickHouse off (--no-clickhouse)");
-    else if (!installed("clickhouse-server")) log("clickhouse-server is not installed (apt-get install -y clickhouse-server): running without ClickHouse");
+    else if (!installed("clickhouse-server"))
+      log("clickhouse-server is not installed (apt-get install -y clickhouse-server): running without ClickHouse");
     else if (!stopRequested) {
       try {
         const ch = await startClickHouse(join(dir, "clickhouse"));
@@ -130,10 +139,20 @@ async function runDemo(flags: DemoFlags): Promise<void> {
 
     const alertNc = await connect({ servers: nats.url, name: "linewatch-demo-alerts" });
     const alerts = new AlertRouter({ outputs: out, nats: { nc: alertNc, site: SITE, format: "json" }, console: process.stdout });
-    const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route });
+    const analyses = analysesFromFlags(flags, {
+      timeUnit: "ms",
+      defaultWindow: 64,
+      keyParts: ["machine_id", "sensor_type"],
+      onAlert: alerts.route,
+    });
 
     const simulator = new StoppableSimulator({
-      seed: flags.seed, machines: flags.machines, sensorTypes: SENSOR_TYPES, rateHz: flags.rate, faultRate: flags.faultRate, startTime: Date.now(),
+      seed: flags.seed,
+      machines: flags.machines,
+      sensorTypes: SENSOR_TYPES,
+      rateHz: flags.rate,
+      faultRate: flags.faultRate,
+      startTime: Date.now(),
     });
     const readingsPerSec = flags.machines * SENSOR_TYPES.length * flags.rate;
     // Chunks of ~100 ms of readings, so the stream looks live rather than in bursts.
@@ -168,7 +187,13 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       progress,
       onReady: () => {
         publisher = publishSimulation(simulator, {
-          ...DEFAULT_NATS_PUBLISH, url: nats.url, site: SITE, format: "msgpack", jetstream: true, rate: readingsPerSec, inFlightMax: 256,
+          ...DEFAULT_NATS_PUBLISH,
+          url: nats.url,
+          site: SITE,
+          format: "msgpack",
+          jetstream: true,
+          rate: readingsPerSec,
+          inFlightMax: 256,
         }).catch((error: Error) => {
           log(`publisher failed: ${error.message}`);
           requestStop("publisher failed");
@@ -182,7 +207,9 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     });
     const serialResult = serial === null ? null : await serial;
     if (serialResult !== null) {
-      log(`serials: ${serialResult.events} events scored, ${serialResult.flagged} flagged, ${serialResult.quarantinedEvents} quarantined (${serialResult.quarantineEntries} serials on the list)`);
+      log(
+        `serials: ${serialResult.events} events scored, ${serialResult.flagged} flagged, ${serialResult.quarantinedEvents} quarantined (${serialResult.quarantineEntries} serials on the list)`,
+      );
     }
     await alertNc.drain().catch(() => undefined);
     for (const a of analyses) for (const note of a.notes?.() ?? []) log(note);
@@ -211,10 +238,20 @@ async function runDemo(flags: DemoFlags): Promise<void> {
  * lw.demo.serial.<line> through JetStream, consumed by the run's serial job (stream LW_DEMO_SERIAL):
  * quarantine on the `quarantine` topic, lw.demo.quarantine, /api/quarantine and ClickHouse.
  */
-function startSerials(flags: DemoFlags, url: string, outputs: Outputs, stopped: Promise<void>, log: (line: string) => void): Promise<SerialPartResult> {
+function startSerials(
+  flags: DemoFlags,
+  url: string,
+  outputs: Outputs,
+  stopped: Promise<void>,
+  log: (line: string) => void,
+): Promise<SerialPartResult> {
   const sim = new SerialSimulator({
-    seed: flags.seed, lines: flags.serialLines, ratePerLine: flags.serialRate, batchSerials: flags.serialBatchSerials,
-    attackEvery: flags.serialAttackEvery, startTime: Date.now(),
+    seed: flags.seed,
+    lines: flags.serialLines,
+    ratePerLine: flags.serialRate,
+    batchSerials: flags.serialBatchSerials,
+    attackEvery: flags.serialAttackEvery,
+    startTime: Date.now(),
   });
   let stopPublishing = false;
   let publisher: Promise<unknown> = Promise.resolve();
@@ -224,19 +261,38 @@ function startSerials(flags: DemoFlags, url: string, outputs: Outputs, stopped: 
     await publisher;
   });
   return runSerialPart({
-    flags, host: outputs, stop: jobStop, log,
-    summaryIntervalMs: parseDuration(flags.summaryInterval), console: process.stdout,
+    flags,
+    host: outputs,
+    stop: jobStop,
+    log,
+    summaryIntervalMs: parseDuration(flags.summaryInterval),
+    console: process.stdout,
     source: { kind: "nats", url, site: SITE, stream: STREAM, outputFormat: "json" },
     onReady: () => {
       publisher = publishSerialEvents(() => (stopPublishing ? null : sim.next()), {
-        ...DEFAULT_SERIAL_PUBLISH, url, site: SITE, format: "msgpack", jetstream: true, rate: flags.serialLines * flags.serialRate, inFlightMax: 256,
+        ...DEFAULT_SERIAL_PUBLISH,
+        url,
+        site: SITE,
+        format: "msgpack",
+        jetstream: true,
+        rate: flags.serialLines * flags.serialRate,
+        inFlightMax: 256,
       }).catch((error: Error) => log(`serial publisher failed: ${error.message}`));
-      log(`serials: ${flags.serialLines} lines × ${flags.serialRate}/s → lw.${SITE}.serial.> → serial job; quarantine on lw.${SITE}.quarantine, the quarantine topic and /api/quarantine`);
+      log(
+        `serials: ${flags.serialLines} lines × ${flags.serialRate}/s → lw.${SITE}.serial.> → serial job; quarantine on lw.${SITE}.quarantine, the quarantine topic and /api/quarantine`,
+      );
     },
   });
 }
 
-function printWelcome(flags: DemoFlags, natsUrl: string, outputs: Outputs, clickhouseUrl: string | undefined, readingsPerSec: number, durationMs: number | undefined): void {
+function printWelcome(
+  flags: DemoFlags,
+  natsUrl: string,
+  outputs: Outputs,
+  clickhouseUrl: string | undefined,
+  readingsPerSec: number,
+  durationMs: number | undefined,
+): void {
   const access = outputs.liveAccess();
   const t = access?.generatedToken === undefined ? "" : `?token=${encodeURIComponent(access.generatedToken)}`;
   const lines = [
@@ -250,17 +306,22 @@ function printWelcome(flags: DemoFlags, natsUrl: string, outputs: Outputs, click
       `  HTTP API     ${access.url}/healthz   ${access.url}/metrics   ${access.url}/api/ml/maintenance/health/M-001/${t}`,
       `  WebSocket    ${access.wsUrl}${t}   (subscribe to a topic such as machine.M-001 or alerts; see README)`,
     );
-    if (t !== "") lines.push(`  token        ${access.generatedToken}   (generated for this run; send as ?token= or Authorization: Bearer)`);
+    if (t !== "")
+      lines.push(`  token        ${access.generatedToken}   (generated for this run; send as ?token= or Authorization: Bearer)`);
   }
   if (clickhouseUrl !== undefined) {
-    const q = "SELECT machine_id, sensor_type, count(), avg(value) FROM ml_scores FINAL GROUP BY machine_id, sensor_type ORDER BY machine_id, sensor_type";
+    const q =
+      "SELECT machine_id, sensor_type, count(), avg(value) FROM ml_scores FINAL GROUP BY machine_id, sensor_type ORDER BY machine_id, sensor_type";
     lines.push(
       `  ClickHouse   ${clickhouseUrl}   tables ml_sensor_data, ml_scores, ml_alerts, ml_equipment_health, …`,
       `               curl '${clickhouseUrl}/' --data-binary '${q}'`,
     );
   } else lines.push("  ClickHouse   not running (not installed or --no-clickhouse)");
-  lines.push(durationMs === undefined ? "  Ctrl-C stops everything cleanly." : `  Stops by itself after ${flags.duration} (or Ctrl-C).`, "");
-  process.stdout.write(lines.join("\n") + "\n");
+  lines.push(
+    durationMs === undefined ? "  Ctrl-C stops everything cleanly." : `  Stops by itself after ${flags.duration} (or Ctrl-C).`,
+    "",
+  );
+  process.stdout.write(`${lines.join("\n")}\n`);
 }
 
 /** The plant simulator, stoppable from outside (publishSimulation runs until `done`), in small chunks. */
@@ -316,7 +377,12 @@ function tcpOpen(port: number): Promise<boolean> {
 }
 
 /** Spawns a server process in its own process group (a terminal's Ctrl-C reaches only the demo, which stops it after draining). */
-function spawnServer(name: string, command: string, args: string[], cwd: string): { proc: ChildProcess; output: () => string; stop: () => Promise<void> } {
+function spawnServer(
+  name: string,
+  command: string,
+  args: string[],
+  cwd: string,
+): { proc: ChildProcess; output: () => string; stop: () => Promise<void> } {
   let output = "";
   const proc = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"], detached: true });
   proc.stdout?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
@@ -372,7 +438,10 @@ async function startClickHouse(dir: string): Promise<ManagedServer> {
 
 function errLogTail(dir: string): string {
   try {
-    return readFileSync(join(dir, "log", "clickhouse-server.err.log"), "utf8").split("\n").slice(-20).join("\n");
+    return readFileSync(join(dir, "log", "clickhouse-server.err.log"), "utf8")
+      .split("\n")
+      .slice(-20)
+      .join("\n");
   } catch {
     return "";
   }
@@ -381,16 +450,18 @@ function errLogTail(dir: string): string {
 function httpQuery(url: string, sql: string, method = "POST", path = "/"): Promise<string> {
   const u = new URL(url);
   return new Promise((resolveBody, reject) => {
-    const req = request({ host: u.hostname, port: Number(u.port), path, method, agent: false, timeout: 5000, headers: { "Content-Type": "text/plain" } }, (res) => {
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => (res.statusCode === 200 ? resolveBody(body) : reject(new Error(body))));
-      res.on("error", reject);
-    });
+    const req = request(
+      { host: u.hostname, port: Number(u.port), path, method, agent: false, timeout: 5000, headers: { "Content-Type": "text/plain" } },
+      (res) => {
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => (res.statusCode === 200 ? resolveBody(body) : reject(new Error(body))));
+        res.on("error", reject);
+      },
+    );
     req.on("error", reject);
     req.on("timeout", () => req.destroy(new Error("timeout")));
     req.end(method === "POST" ? sql : undefined);
   });
 }
-

@@ -5,9 +5,8 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { Command } from "commander";
-import { InputError } from "../core/errors.js";
-import { MCV_Z } from "../../operators/serial/layout.js";
-import { mcvOfSymbols } from "../../operators/serial/mcv-estimate.js";
+import { InputError } from "../core/mod.js";
+import { MCV_Z, mcvOfSymbols } from "../../operators/serial/mod.js";
 import { integerOption, numberOption } from "./options.js";
 
 /** Largest file read whole (the tool itself reads whole files too). */
@@ -17,8 +16,17 @@ export function entropyCommand(): Command {
   return new Command("entropy")
     .description("most-common-value min-entropy (NIST SP 800-90B §6.3.1) of a binary file of symbols, as JSON")
     .argument("<file>", "binary file, one symbol per byte")
-    .option("--bits-per-symbol <n>", "bits per symbol, 1..8 (default: from the highest bit set, as NIST's tool infers it)", integerOption("--bits-per-symbol", 1, 8))
-    .option("--z <z>", `normal quantile of the upper bound (2.576 as the standard writes it; 2.5758293035489008 is the tool's)`, numberOption("--z"), MCV_Z)
+    .option(
+      "--bits-per-symbol <n>",
+      "bits per symbol, 1..8 (default: from the highest bit set, as NIST's tool infers it)",
+      integerOption("--bits-per-symbol", 1, 8),
+    )
+    .option(
+      "--z <z>",
+      `normal quantile of the upper bound (2.576 as the standard writes it; 2.5758293035489008 is the tool's)`,
+      numberOption("--z"),
+      MCV_Z,
+    )
     .addHelpText(
       "after",
       `
@@ -36,6 +44,6 @@ reads each symbol's bits most significant first.`,
       }
       if (size > ENTROPY_FILE_BYTES_MAX) throw new InputError(`${file}: ${size} bytes, more than ${ENTROPY_FILE_BYTES_MAX}`);
       const estimate = mcvOfSymbols(new Uint8Array(readFileSync(file)), flags.bitsPerSymbol, flags.z);
-      process.stdout.write(JSON.stringify({ file, ...estimate }, null, 1) + "\n");
+      process.stdout.write(`${JSON.stringify({ file, ...estimate }, null, 1)}\n`);
     });
 }

@@ -7,14 +7,23 @@ import { createWriteStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { Writable } from "node:stream";
 import { Command } from "commander";
-import { DEFAULT_WORKERS } from "../core/kernel-pool.js";
+import { DEFAULT_WORKERS } from "../core/mod.js";
 import { integerOption } from "./options.js";
 import { readFeatureChunks, readFeatureMatrix } from "../../operators/iforest/training/data.js";
-import { ModelError, readModelFile, treeCount, writeModelFile, type IsolationForestModel } from "../../operators/iforest/model.js";
-import { IforestScorer } from "../../operators/iforest/scorer.js";
+import {
+  ModelError,
+  readModelFile,
+  treeCount,
+  writeModelFile,
+  type IsolationForestModel,
+  IforestScorer,
+} from "../../operators/iforest/mod.js";
 import { importSklearnExport } from "../../operators/iforest/training/sklearn.js";
 import {
-  DEFAULT_IFOREST_SAMPLE_SIZE, DEFAULT_IFOREST_SEED, DEFAULT_IFOREST_TREES, trainIsolationForest,
+  DEFAULT_IFOREST_SAMPLE_SIZE,
+  DEFAULT_IFOREST_SEED,
+  DEFAULT_IFOREST_TREES,
+  trainIsolationForest,
 } from "../../operators/iforest/training/train.js";
 
 /** Rows read per chunk while scoring (memory stays bounded whatever the file size). */
@@ -68,7 +77,9 @@ function trainCommand(): Command {
       const data = await readFeatureMatrix(input, { features: list(flags.features), exclude: list(flags.exclude) });
       const model = trainIsolationForest(data, { trees: flags.trees, sampleSize: flags.sample, seed: flags.seed });
       await writeModelFile(flags.out, model);
-      process.stderr.write(`iforest train: ${data.rows} rows × ${data.columns} features (${data.names.join(", ")}); ${describe(model)} → ${flags.out}\n`);
+      process.stderr.write(
+        `iforest train: ${data.rows} rows × ${data.columns} features (${data.names.join(", ")}); ${describe(model)} → ${flags.out}\n`,
+      );
     });
 }
 
@@ -91,7 +102,10 @@ function scoreCommand(): Command {
       const model = await readModelFile(flags.model);
       const output: Writable = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
       const scorer = new IforestScorer(model, {
-        stride: model.nFeatures, columns: model.featureNames.map((_, k) => k), workers: flags.workers, chunkRowsMax: flags.taskRows,
+        stride: model.nFeatures,
+        columns: model.featureNames.map((_, k) => k),
+        workers: flags.workers,
+        chunkRowsMax: flags.taskRows,
       });
       const started = performance.now();
       let rows = 0;
@@ -106,10 +120,13 @@ function scoreCommand(): Command {
         rows = result.rows;
       } finally {
         await scorer.close();
-        if (output !== process.stdout) await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
+        if (output !== process.stdout)
+          await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
       }
       const seconds = (performance.now() - started) / 1000;
-      process.stderr.write(`iforest score: ${rows} rows in ${seconds.toFixed(2)} s with model ${model.hash.slice(0, 12)}… (${describe(model)})\n`);
+      process.stderr.write(
+        `iforest score: ${rows} rows in ${seconds.toFixed(2)} s with model ${model.hash.slice(0, 12)}… (${describe(model)})\n`,
+      );
     });
 }
 
@@ -130,7 +147,8 @@ function importCommand(): Command {
       const offset = model.provenance.offset;
       process.stderr.write(
         `iforest import-sklearn: scikit-learn ${String(model.provenance.sklearn_version)}, ${describe(model)}` +
-          (typeof offset === "number" ? `; sklearn calls a row an outlier when score > ${-offset}` : "") + ` → ${flags.out}\n`,
+          (typeof offset === "number" ? `; sklearn calls a row an outlier when score > ${-offset}` : "") +
+          ` → ${flags.out}\n`,
       );
     });
 }
@@ -141,5 +159,8 @@ function describe(model: IsolationForestModel): string {
 
 function list(text: string | undefined): string[] | undefined {
   if (text === undefined) return undefined;
-  return text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  return text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }

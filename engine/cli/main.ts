@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `linewatch` command line. Every command has --help. */
 import { Command, CommanderError } from "commander";
-import { LinewatchError } from "../core/errors.js";
+import { LinewatchError } from "../core/mod.js";
 import { iforestCommand } from "./iforest.js";
 import { predictCommand } from "./predict.js";
 import { replayCommand } from "./replay.js";
@@ -37,7 +37,14 @@ async function main(): Promise<void> {
     if (error instanceof CommanderError) process.exit(error.exitCode);
     // Expected failures (bad input, bad configuration, a full limit) get their message and exit 2;
     // anything else is a bug and keeps its stack.
-    if (error instanceof LinewatchError || (error instanceof Error && /Error$/.test(error.name) && error.name !== "Error" && error.name !== "TypeError" && error.name !== "RangeError")) {
+    if (
+      error instanceof LinewatchError ||
+      (error instanceof Error &&
+        /Error$/.test(error.name) &&
+        error.name !== "Error" &&
+        error.name !== "TypeError" &&
+        error.name !== "RangeError")
+    ) {
       process.stderr.write(`linewatch: ${error.name}: ${error.message}\n`);
       process.exit(2);
     }

@@ -7,12 +7,16 @@
 import { once } from "node:events";
 import { writeFile } from "node:fs/promises";
 import { Command } from "commander";
-import { ConfigError, InputError } from "../core/errors.js";
+import { ConfigError, InputError } from "../core/mod.js";
 import { integerOption, numberOption } from "./options.js";
-import { readCmapss, remainingUsefulLife, type CmapssUnit } from "../../connectors/files/cmapss.js";
-import type { FailureModel } from "../../operators/prediction/failure-model.js";
-import { rulFeatureRows } from "../../operators/prediction/rul-features.js";
-import { DEFAULT_RUL_TRAIN_OPTIONS, evaluateRul, trainRulModel, type RulEvaluation } from "../../operators/prediction/training/rul-train.js";
+import { readCmapss, remainingUsefulLife, type CmapssUnit } from "../../connectors/files/mod.js";
+import { type FailureModel, rulFeatureRows } from "../../operators/prediction/mod.js";
+import {
+  DEFAULT_RUL_TRAIN_OPTIONS,
+  evaluateRul,
+  trainRulModel,
+  type RulEvaluation,
+} from "../../operators/prediction/training/rul-train.js";
 
 const HELP_AFTER = `
 The model: an MLP over the rolling mean and slope (count window, default 30 cycles) of every
@@ -60,16 +64,31 @@ function trainCommand(): Command {
     .requiredOption("--out <file>", "ONNX model file to write")
     .option("--seed <n>", "seed of every random draw (same seed, same model)", integerOption("--seed", 0, 0xffffffff), d.seed)
     .option("--epochs <n>", "passes over the training rows", integerOption("--epochs", 1, 100_000), d.epochs)
-    .option("--holdout <n>", "units kept out of training, for validation and the residual σ", integerOption("--holdout", 1, 1_000_000), d.holdout)
+    .option(
+      "--holdout <n>",
+      "units kept out of training, for validation and the residual σ",
+      integerOption("--holdout", 1, 1_000_000),
+      d.holdout,
+    )
     .option("--window <n>", "rolling count window of the features, in cycles", integerOption("--window", 1, 65535), d.window)
     .option("--horizon <cycles>", "failure_probability = P(RUL ≤ horizon)", numberOption("--horizon"), d.horizonCycles)
     .option("--cycle-hours <h>", "hours per cycle, for time_to_failure_hours", numberOption("--cycle-hours"), d.cycleHours)
     .option("--json", "print the figures as one JSON object")
     .action(async (flags: TrainFlags) => {
       const units = readCmapss(flags.cmapss);
-      const trained = trainRulModel(units, {
-        ...d, seed: flags.seed, epochs: flags.epochs, holdout: flags.holdout, window: flags.window, horizonCycles: flags.horizon, cycleHours: flags.cycleHours,
-      }, flags.cmapss);
+      const trained = trainRulModel(
+        units,
+        {
+          ...d,
+          seed: flags.seed,
+          epochs: flags.epochs,
+          holdout: flags.holdout,
+          window: flags.window,
+          horizonCycles: flags.horizon,
+          cycleHours: flags.cycleHours,
+        },
+        flags.cmapss,
+      );
       const { encodeRulModel } = await import("../../operators/prediction/training/onnx-export.js");
       const bytes = encodeRulModel(trained.spec);
       await writeFile(flags.out, bytes);
@@ -78,10 +97,17 @@ function trainCommand(): Command {
       await model.close();
       const v = trained.validation;
       if (flags.json) {
-        process.stdout.write(JSON.stringify({
-          model: flags.out, model_version: model.modelVersion, features: trained.spec.featureNames, held_out_units: trained.heldOutUnits,
-          trained_on: trained.spec.trainedOn, train_seconds: round(trained.trainSeconds), validation: evaluationJson(v),
-        }) + "\n");
+        process.stdout.write(
+          `${JSON.stringify({
+            model: flags.out,
+            model_version: model.modelVersion,
+            features: trained.spec.featureNames,
+            held_out_units: trained.heldOutUnits,
+            trained_on: trained.spec.trainedOn,
+            train_seconds: round(trained.trainSeconds),
+            validation: evaluationJson(v),
+          })}\n`,
+        );
       } else {
         process.stdout.write(
           `predict train: ${units.length} units in ${flags.cmapss}; trained on ${trained.trainUnits.length} in ${trained.trainSeconds.toFixed(1)} s ` +
@@ -108,7 +134,10 @@ function evalCommand(): Command {
     .description("RMSE and PHM08 score of a model on units of a C-MAPSS run-to-failure file")
     .requiredOption("--model <file>", "ONNX model written by predict train")
     .requiredOption("--cmapss <file>", "C-MAPSS run-to-failure file")
-    .option("--units <list>", "units to evaluate, e.g. 81-100 or 1,5,7-9 (default: all; units the model was trained on give optimistic figures)")
+    .option(
+      "--units <list>",
+      "units to evaluate, e.g. 81-100 or 1,5,7-9 (default: all; units the model was trained on give optimistic figures)",
+    )
     .option("--seed <n>", "seed of the random truncation points", integerOption("--seed", 0, 0xffffffff), 1)
     .option("--json", "print the figures as one JSON object")
     .action(async (flags: EvalFlags) => {
@@ -117,11 +146,28 @@ function evalCommand(): Command {
       const model = await loadModel(null, flags.model);
       try {
         const predict = async (x: Float64Array, rows: number) => Float64Array.from(await model.predict(x, rows), (p) => p.rul_cycles);
-        const e = await evaluateRul(predict, units, model.featureNames, model.window, model.rulCap, flags.seed, DEFAULT_RUL_TRAIN_OPTIONS.truncationsPerUnit);
+        const e = await evaluateRul(
+          predict,
+          units,
+          model.featureNames,
+          model.window,
+          model.rulCap,
+          flags.seed,
+          DEFAULT_RUL_TRAIN_OPTIONS.truncationsPerUnit,
+        );
         if (flags.json) {
-          process.stdout.write(JSON.stringify({ model: flags.model, model_version: model.modelVersion, units: units.map((u) => u.unit), ...evaluationJson(e) }) + "\n");
+          process.stdout.write(
+            `${JSON.stringify({
+              model: flags.model,
+              model_version: model.modelVersion,
+              units: units.map((u) => u.unit),
+              ...evaluationJson(e),
+            })}\n`,
+          );
         } else {
-          process.stdout.write(`predict eval: ${model.modelVersion} on ${units.length} units of ${flags.cmapss} (${e.rows} rows)\n` + formatEvaluation(e));
+          process.stdout.write(
+            `predict eval: ${model.modelVersion} on ${units.length} units of ${flags.cmapss} (${e.rows} rows)\n${formatEvaluation(e)}`,
+          );
         }
       } finally {
         await model.close();
@@ -137,7 +183,9 @@ interface ScoreFlags {
 
 function scoreCommand(): Command {
   return new Command("score")
-    .description("predict one unit cycle by cycle: NDJSON {unit, cycle, true_rul, rul_cycles, failure_probability, time_to_failure_hours, model_version}")
+    .description(
+      "predict one unit cycle by cycle: NDJSON {unit, cycle, true_rul, rul_cycles, failure_probability, time_to_failure_hours, model_version}",
+    )
     .requiredOption("--model <file>", "ONNX model written by predict train")
     .requiredOption("--cmapss <file>", "C-MAPSS run-to-failure file")
     .requiredOption("--unit <n>", "unit number", integerOption("--unit", 1, 1_000_000))
@@ -166,7 +214,7 @@ function scoreCommand(): Command {
  * the CLI. `bytes` null: read the file at `path`.
  */
 async function loadModel(bytes: Uint8Array | null, path: string): Promise<FailureModel> {
-  const { FailureModel } = await import("../../operators/prediction/failure-model.js");
+  const { FailureModel } = await import("../../operators/prediction/mod.js");
   return bytes === null ? FailureModel.load(path) : FailureModel.fromBytes(bytes, path);
 }
 
@@ -188,7 +236,9 @@ function selectUnits(all: readonly CmapssUnit[], wanted: readonly number[], file
   const byNumber = new Map(all.map((u) => [u.unit, u]));
   const missing = wanted.filter((n) => !byNumber.has(n));
   if (missing.length > 0) {
-    throw new InputError(`${file}: no unit ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? " …" : ""} (the file has units ${all[0].unit}..${all[all.length - 1].unit})`);
+    throw new InputError(
+      `${file}: no unit ${missing.slice(0, 10).join(", ")}${missing.length > 10 ? " …" : ""} (the file has units ${all[0].unit}..${all[all.length - 1].unit})`,
+    );
   }
   return wanted.map((n) => byNumber.get(n) as CmapssUnit);
 }

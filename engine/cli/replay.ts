@@ -1,12 +1,11 @@
 /** `linewatch replay`: flags → {@link runReplay}. The contract is in README.md. */
 import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
-import type { TimeUnit } from "../core/event-time.js";
+import { type TimeUnit, DEFAULT_WORKERS } from "../core/mod.js";
 import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, runReplay } from "../jobs/replay.js";
-import { DEFAULT_WORKERS } from "../core/kernel-pool.js";
-import { integerOption } from "./options.js";
-import { addAnalysisFlags, analysesFromFlags, durationIn, type AnalysisFlags } from "./analysis-flags.js";
-import { RotatingFileSink } from "../../connectors/files/rotating-file-sink.js";
+import { durationIn, integerOption } from "./options.js";
+import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
+import { RotatingFileSink } from "../../connectors/files/mod.js";
 
 interface ReplayFlags extends AnalysisFlags {
   key?: string;
@@ -28,7 +27,11 @@ export function replayCommand(): Command {
     .argument("<input>", "CSV with a header, .ndjson/.jsonl, or - for stdin")
     .option("--key <cols>", "key columns, comma separated (default: machine_id,sensor_type where present, else one key)")
     .option("--time <col>", "time column", "timestamp")
-    .addOption(new Option("--time-unit <unit>", "ms: ISO-8601 or epoch ms; number: a counter, D in its units").choices(["ms", "number"]).default("ms"))
+    .addOption(
+      new Option("--time-unit <unit>", "ms: ISO-8601 or epoch ms; number: a counter, D in its units")
+        .choices(["ms", "number"])
+        .default("ms"),
+    )
     .option("--value <col>", "value column (default: sensor_value, else value)")
     .option("--lateness <D>", "reorder each key's records within D; later ones are marked late and get no statistics")
     .option("--out <file>", "write NDJSON here instead of stdout")
@@ -39,7 +42,10 @@ export function replayCommand(): Command {
     .option("--quiet", "no progress on stderr");
   return addAnalysisFlags(command, "rolling").action(async (input: string, flags: ReplayFlags) => {
     const lateness = flags.lateness === undefined ? null : durationIn(flags.lateness, flags.timeUnit, "--lateness");
-    const keyColumns = flags.key?.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+    const keyColumns = flags.key
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0);
     const alertsOut = flags.alerts === undefined ? null : new RotatingFileSink(flags.alerts);
     let alertCount = 0;
     const analyses = analysesFromFlags(flags, {
@@ -47,7 +53,7 @@ export function replayCommand(): Command {
       keyParts: keyColumns,
       onAlert: (event) => {
         alertCount++;
-        void alertsOut?.write(JSON.stringify(event) + "\n");
+        void alertsOut?.write(`${JSON.stringify(event)}\n`);
       },
     });
     const output = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
@@ -65,7 +71,8 @@ export function replayCommand(): Command {
       output,
       progress: flags.quiet ? null : process.stderr,
     });
-    if (output !== process.stdout) await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
+    if (output !== process.stdout)
+      await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
     await alertsOut?.close();
     if (!flags.quiet) {
       process.stderr.write(

@@ -4,9 +4,16 @@
  * budget turns on.
  */
 import { Command } from "commander";
-import { NELSON_RULES, WE_RULES, spcRuleRate, type SpcRule } from "../../operators/spc/layout.js";
-import { ALL_RULES, rulesForBudget } from "../../operators/spc/spc.js";
-import { DEFAULT_SPC_PARAMS, type SpcParams } from "../../operators/spc/layout.js";
+import {
+  NELSON_RULES,
+  WE_RULES,
+  spcRuleRate,
+  type SpcRule,
+  ALL_RULES,
+  rulesForBudget,
+  DEFAULT_SPC_PARAMS,
+  type SpcParams,
+} from "../../operators/spc/mod.js";
 import { numberOption } from "./options.js";
 import { addRunLengthFlags } from "./analysis-flags.js";
 
@@ -37,25 +44,40 @@ export function ruleReports(params: SpcParams, budget?: number): { rules: RuleRe
   const selection = budget === undefined ? ALL_RULES : rulesForBudget(budget, params);
   const rateOf = (r: SpcRule): number => {
     switch (r.runParam) {
-      case "we4Run": return spcRuleRate.sameSide(params.we4Run);
-      case "n2Run": return spcRuleRate.sameSide(params.n2Run);
-      case "n3Run": return spcRuleRate.monotone(params.n3Run);
-      case "n4Run": return spcRuleRate.alternating(params.n4Run);
-      case "n7Run": return spcRuleRate.within1(params.n7Run);
-      case "n8Run": return spcRuleRate.beyond1(params.n8Run);
-      default: return r.falseAlarmRate;
+      case "we4Run":
+        return spcRuleRate.sameSide(params.we4Run);
+      case "n2Run":
+        return spcRuleRate.sameSide(params.n2Run);
+      case "n3Run":
+        return spcRuleRate.monotone(params.n3Run);
+      case "n4Run":
+        return spcRuleRate.alternating(params.n4Run);
+      case "n7Run":
+        return spcRuleRate.within1(params.n7Run);
+      case "n8Run":
+        return spcRuleRate.beyond1(params.n8Run);
+      default:
+        return r.falseAlarmRate;
     }
   };
   const report = (chart: RuleReport["chart"], r: SpcRule, mask: number): RuleReport => {
     const rate = rateOf(r);
     return {
-      chart, rule: r.name, description: r.runParam ? r.description.replace(/^\d+/, String(params[r.runParam])) : r.description,
-      window: r.runParam ? params[r.runParam] : r.window, false_alarm_rate: rate, average_run_length: 1 / rate,
-      derivation: r.derivation, on: (mask & r.bit) !== 0,
+      chart,
+      rule: r.name,
+      description: r.runParam ? r.description.replace(/^\d+/, String(params[r.runParam])) : r.description,
+      window: r.runParam ? params[r.runParam] : r.window,
+      false_alarm_rate: rate,
+      average_run_length: 1 / rate,
+      derivation: r.derivation,
+      on: (mask & r.bit) !== 0,
     };
   };
   return {
-    rules: [...WE_RULES.map((r) => report("western_electric", r, selection.we)), ...NELSON_RULES.map((r) => report("nelson", r, selection.nelson))],
+    rules: [
+      ...WE_RULES.map((r) => report("western_electric", r, selection.we)),
+      ...NELSON_RULES.map((r) => report("nelson", r, selection.nelson)),
+    ],
     rate: selection.rate,
   };
 }
@@ -71,7 +93,10 @@ export function rulesCommand(): Command {
       const params = { ...d, ...flags };
       const { rules, rate } = ruleReports(params, flags.faBudget);
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ fa_budget: flags.faBudget ?? null, rules, rate_bound: flags.faBudget === undefined ? null : rate }, null, 2) + "\n");
+        process.stdout.write(
+          JSON.stringify({ fa_budget: flags.faBudget ?? null, rules, rate_bound: flags.faBudget === undefined ? null : rate }, null, 2) +
+            "\n",
+        );
         return;
       }
       process.stdout.write("rule  on   rate/point    ARL      description\n");
@@ -85,7 +110,9 @@ export function rulesCommand(): Command {
           "(closed forms in operators/spc-layout.ts); ARL = 1 / rate.\n",
       );
       if (flags.faBudget !== undefined) {
-        process.stdout.write(`With --fa-budget ${flags.faBudget}: the rules on have a summed rate of ${rate.toExponential(3)} per point (an upper bound on their union).\n`);
+        process.stdout.write(
+          `With --fa-budget ${flags.faBudget}: the rules on have a summed rate of ${rate.toExponential(3)} per point (an upper bound on their union).\n`,
+        );
       }
     });
 }

@@ -1,25 +1,37 @@
 /** `linewatch run`: flags → {@link runJob}. Default: the built-in plant simulator, live, until Ctrl-C. */
 import { readFileSync, statSync } from "node:fs";
 import { Command, Option } from "commander";
-import { parseDuration } from "../core/duration.js";
-import { ConfigError } from "../core/errors.js";
-import { DEFAULT_WORKERS } from "../core/kernel-pool.js";
+import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
 import { runJob } from "../jobs/run-job.js";
 import { Outputs } from "../jobs/outputs.js";
 import { AlertRouter } from "../jobs/alert-router.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../jobs/nats-job.js";
 import { connect } from "nats";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
-import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "../../connectors/files/rotating-file-sink.js";
-import { DEFAULT_SIMULATOR_OPTIONS, SENSOR_SPECS, SENSOR_TYPES, type SensorType } from "../../connectors/sim/plant-simulator.js";
-import { readCmapss } from "../../connectors/files/cmapss.js";
-import { CMAPSS_ORDERS, CmapssFleet, parseUnitList, type CmapssOrder } from "../../connectors/sim/cmapss-source.js";
-import type { SpcLimitsChange } from "../../operators/spc/spc.js";
+import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
+import {
+  DEFAULT_SIMULATOR_OPTIONS,
+  SENSOR_SPECS,
+  SENSOR_TYPES,
+  type SensorType,
+  CMAPSS_ORDERS,
+  CmapssFleet,
+  parseUnitList,
+  type CmapssOrder,
+} from "../../connectors/sim/mod.js";
+import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
 import { applyConfigSources } from "./config-file.js";
-import { addRunSerialFlags, runSerialPart, serialsWanted, splitSerialAnalysis, type RunSerialFlags, type SerialPartResult } from "./serial-run.js";
-import { FailureModel } from "../../operators/prediction/failure-model.js";
+import {
+  addRunSerialFlags,
+  runSerialPart,
+  serialsWanted,
+  splitSerialAnalysis,
+  type RunSerialFlags,
+  type SerialPartResult,
+} from "./serial-run.js";
+import { FailureModel } from "../../operators/prediction/mod.js";
 import { DEFAULT_PREDICTION_SERVICE, PredictionService } from "../jobs/prediction-service.js";
 import type { RecordAnalysis } from "../../operators/analysis.js";
 
@@ -86,45 +98,90 @@ export function runCommand(): Command {
     .option("--out <file>", "NDJSON scores file", "out/scores.ndjson")
     .option("--no-file", "write no scores file")
     .option("--alerts <file>", "NDJSON alert events (SPC rules, CUSUM, EWMA), opened and closed", "out/alerts.ndjson")
-    .option("--file-bytes-max <n>", "rotate the scores file past this size (keeps one previous file)", integerOption("--file-bytes-max", 1024, Number.MAX_SAFE_INTEGER), DEFAULT_FILE_BYTES_MAX)
+    .option(
+      "--file-bytes-max <n>",
+      "rotate the scores file past this size (keeps one previous file)",
+      integerOption("--file-bytes-max", 1024, Number.MAX_SAFE_INTEGER),
+      DEFAULT_FILE_BYTES_MAX,
+    )
     .option("--z-alarm <z>", "|z| counted as an anomaly in the summary", numberOption("--z-alarm"), 4)
     .option("--summary-interval <D>", "console summary interval (0: none)", "1s")
     .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
-    .option("--settle <D>", "time after a mode change a sensor's readings count as settling (default: 5 response time constants of the sensor)")
-    .option("--cmapss <file>", "replay a NASA C-MAPSS file (train_FD001.txt) as a fleet instead of the simulator: unit N → machine ENG-00N, sensors s1…s21, one reading per sensor and cycle")
+    .option(
+      "--settle <D>",
+      "time after a mode change a sensor's readings count as settling (default: 5 response time constants of the sensor)",
+    )
+    .option(
+      "--cmapss <file>",
+      "replay a NASA C-MAPSS file (train_FD001.txt) as a fleet instead of the simulator: unit N → machine ENG-00N, sensors s1…s21, one reading per sensor and cycle",
+    )
     .option("--cmapss-units <list>", "with --cmapss: the units to replay, e.g. 1-10 or 1,3,7-9 (default all)")
-    .addOption(new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one unit after another").choices([...CMAPSS_ORDERS]).default("fleet"))
+    .addOption(
+      new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one unit after another")
+        .choices([...CMAPSS_ORDERS])
+        .default("fleet"),
+    )
     .option("--cycle <D>", "with --cmapss: event time of one operational cycle (paced by --speed)", "1h")
     .option("--nats <url>", "read from NATS instead of the simulator (lw.<site>.sensor.>; msgpack, JSON or frames)")
     .option("--stream <name>", "with --nats: consume this JetStream stream (durable pull consumers, checkpoints) instead of core NATS")
     .option("--site <s>", "site token of the subjects", DEFAULT_NATS_JOB.site)
-    .option("--partitions <list>", "with --stream: the partitions this instance owns, e.g. 0,1 (the server maps subjects to lw.<site>.p.<k>.…)")
-    .option("--partition-count <n>", "with --partitions: how many partitions the server maps to", integerOption("--partition-count", 1, 1024))
+    .option(
+      "--partitions <list>",
+      "with --stream: the partitions this instance owns, e.g. 0,1 (the server maps subjects to lw.<site>.p.<k>.…)",
+    )
+    .option(
+      "--partition-count <n>",
+      "with --partitions: how many partitions the server maps to",
+      integerOption("--partition-count", 1, 1024),
+    )
     .option("--checkpoint-interval <D>", "with --stream: how often each partition's state is saved", "5s")
     .option("--fetch <n>", "with --stream: messages per fetch", integerOption("--fetch", 1, 100_000), DEFAULT_NATS_JOB.fetchMessagesMax)
     .option("--no-publish-scores", "with --nats: do not publish scores on lw.<site>.score.<machine>.<sensor>")
-    .addOption(new Option("--output-format <f>", "with --nats: encoding of published scores and alerts").choices(["json", "msgpack"]).default("json"))
-    .option("--clickhouse <url>", "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing")
+    .addOption(
+      new Option("--output-format <f>", "with --nats: encoding of published scores and alerts")
+        .choices(["json", "msgpack"])
+        .default("json"),
+    )
+    .option(
+      "--clickhouse <url>",
+      "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing",
+    )
     .option("--clickhouse-db <name>", "ClickHouse database", "default")
     .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
     .option("--port <n>", "serve WebSocket topics, the HTTP API and /metrics on this port", integerOption("--port", 0, 65535))
     .option("--host <addr>", "address the live server listens on", "127.0.0.1")
-    .option("--tokens <file>", 'access tokens for the live server: {"tokens": [{"token", "topics", "scopes", …}]} (none: one is generated and printed)')
-    .option("--predict <model.onnx>", "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's")
-    .option("--predict-interval <D>", "with --predict: event time between two scheduled predictions of a machine (live: wall time; 0: every time step)", "10s")
+    .option(
+      "--tokens <file>",
+      'access tokens for the live server: {"tokens": [{"token", "topics", "scopes", …}]} (none: one is generated and printed)',
+    )
+    .option(
+      "--predict <model.onnx>",
+      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's",
+    )
+    .option(
+      "--predict-interval <D>",
+      "with --predict: event time between two scheduled predictions of a machine (live: wall time; 0: every time step)",
+      "10s",
+    )
     .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
     .option(
       "--limits-control <file>",
       'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
     );
-  command.option("--config <file>", "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)");
+  command.option(
+    "--config <file>",
+    "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)",
+  );
   return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc")).action(async (_flags: RunFlags, cmd: Command) => {
     applyConfigSources(cmd);
     const flags = cmd.opts<RunFlags>();
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
     if (!(speed > 0)) throw new ConfigError("--speed", `must be a positive number or "max", got "${flags.speed}"`);
     if (flags.cmapss !== undefined && flags.nats !== undefined) {
-      throw new ConfigError("--cmapss", "reads a file; with --nats the readings come from NATS (publish them with `linewatch simulate --nats URL --cmapss FILE`)");
+      throw new ConfigError(
+        "--cmapss",
+        "reads a file; with --nats the readings come from NATS (publish them with `linewatch simulate --nats URL --cmapss FILE`)",
+      );
     }
     // `serial` in --analysis is the serial job beside the sensor analyses.
     const split = splitSerialAnalysis(flags.analysis);
@@ -134,12 +191,22 @@ export function runCommand(): Command {
     const log = (line: string) => process.stderr.write(`linewatch: ${line}\n`);
     const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
     const fleet = flags.cmapss === undefined ? undefined : cmapssFleetFromFlags(flags, speed, sensorTypes);
-    const model = flags.predict === undefined ? null : await loadModel(flags, fleet?.keys().map((k) => k.sensor_type) ?? (flags.nats === undefined ? (sensorTypes ?? [...SENSOR_TYPES]) : null));
+    const model =
+      flags.predict === undefined
+        ? null
+        : await loadModel(
+            flags,
+            fleet?.keys().map((k) => k.sensor_type) ?? (flags.nats === undefined ? (sensorTypes ?? [...SENSOR_TYPES]) : null),
+          );
     try {
-      const predictions = model === null ? undefined : new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs: parseDuration(flags.predictInterval), log });
+      const predictions =
+        model === null
+          ? undefined
+          : new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs: parseDuration(flags.predictInterval), log });
       const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
       const outputs = await Outputs.start({
-        clickhouse: flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
+        clickhouse:
+          flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
         live: flags.port === undefined ? undefined : { port: flags.port, host: flags.host, tokensFile: flags.tokens },
         healthIntervalMs: 10_000,
         predictions,
@@ -163,19 +230,30 @@ export function runCommand(): Command {
 }
 
 /** `linewatch run` on the simulator or a C-MAPSS fleet. */
-async function runOnSource(flags: RunFlags, speed: number, fleet: CmapssFleet | undefined, alertsFile: RotatingFileSink, outputs: Outputs, withSerials: boolean): Promise<void> {
+async function runOnSource(
+  flags: RunFlags,
+  speed: number,
+  fleet: CmapssFleet | undefined,
+  alertsFile: RotatingFileSink,
+  outputs: Outputs,
+  withSerials: boolean,
+): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
   const onAlert = alerts.route;
-  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] }));
+  const analyses = checkPredictionAnalyses(
+    flags,
+    analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] }),
+  );
   const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
   const signals = ["SIGINT", "SIGTERM"] as const;
   for (const s of signals) process.once(s, onStop);
   const outPath = flags.file ? flags.out : null;
-  const sourceText = fleet === undefined
-    ? `simulator (${flags.machines} machines, ${flags.rate} Hz/sensor, seed ${flags.seed})`
-    : `C-MAPSS ${flags.cmapss} (${fleet.units.length} units, ${fleet.readingsTotal} readings, ${flags.cycle} per cycle, ${flags.cmapssOrder} order)`;
+  const sourceText =
+    fleet === undefined
+      ? `simulator (${flags.machines} machines, ${flags.rate} Hz/sensor, seed ${flags.seed})`
+      : `C-MAPSS ${flags.cmapss} (${fleet.units.length} units, ${fleet.readingsTotal} readings, ${flags.cycle} per cycle, ${flags.cmapssOrder} order)`;
   process.stderr.write(
     `linewatch run: ${sourceText} → ${analyses.map((a) => a.name).join(" + ")} ` +
       `on ${flags.workers} workers${outPath ? ` → ${outPath}` : ""}, alerts → ${flags.alerts}; speed ${flags.speed}. Ctrl-C stops.\n`,
@@ -183,18 +261,30 @@ async function runOnSource(flags: RunFlags, speed: number, fleet: CmapssFleet | 
   // The serial job runs beside the sensor job until Ctrl-C or the sensor source's end.
   let sensorEnded: () => void = () => {};
   const sensorDone = new Promise<void>((resolve) => (sensorEnded = resolve));
-  const serialPart = !withSerials ? null : runSerialPart({
-    flags, host: outputs, stop: Promise.race([stop, sensorDone]), log: (line) => process.stderr.write(`linewatch run: ${line}\n`),
-    summaryIntervalMs: parseDuration(flags.summaryInterval), console: process.stdout,
-    source: {
-      kind: "simulator", seed: flags.seed, speed, startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
-      durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration), flushIntervalMs: parseDuration(flags.flushInterval),
-    },
-  });
+  const serialPart = !withSerials
+    ? null
+    : runSerialPart({
+        flags,
+        host: outputs,
+        stop: Promise.race([stop, sensorDone]),
+        log: (line) => process.stderr.write(`linewatch run: ${line}\n`),
+        summaryIntervalMs: parseDuration(flags.summaryInterval),
+        console: process.stdout,
+        source: {
+          kind: "simulator",
+          seed: flags.seed,
+          speed,
+          startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
+          durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
+          flushIntervalMs: parseDuration(flags.flushInterval),
+        },
+      });
   // Awaited after the sensor job; a failure before that is not lost.
   serialPart?.catch(() => undefined);
   if (serialPart !== null) {
-    process.stderr.write(`linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`);
+    process.stderr.write(
+      `linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`,
+    );
   }
   const result = await runJob({
     source: fleet,
@@ -211,7 +301,10 @@ async function runOnSource(flags: RunFlags, speed: number, fleet: CmapssFleet | 
     analyses,
     // A C-MAPSS unit is always "running": its keys are machine/sensor.
     keyByMode: fleet === undefined && flags.keyByMode,
-    settleMs: flags.settle === undefined ? (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type as SensorType].responseTimeMs : () => parseDuration(flags.settle as string),
+    settleMs:
+      flags.settle === undefined
+        ? (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type as SensorType].responseTimeMs
+        : () => parseDuration(flags.settle as string),
     workers: flags.workers,
     groups: 16,
     batchRecordsMax: flags.batchRecords,
@@ -253,10 +346,16 @@ async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Pr
   const model = await FailureModel.load(flags.predict as string);
   try {
     if (flags.span !== undefined) {
-      throw new ConfigError("--span", `the model ${flags.predict} reads statistics over a count window of ${model.window} readings; leave --span out (--predict sets --window ${model.window})`);
+      throw new ConfigError(
+        "--span",
+        `the model ${flags.predict} reads statistics over a count window of ${model.window} readings; leave --span out (--predict sets --window ${model.window})`,
+      );
     }
     if (flags.window !== undefined && flags.window !== model.window) {
-      throw new ConfigError("--window", `is ${flags.window}, but the model ${flags.predict} was trained on a rolling window of ${model.window}; leave --window out to use the model's`);
+      throw new ConfigError(
+        "--window",
+        `is ${flags.window}, but the model ${flags.predict} was trained on a rolling window of ${model.window}; leave --window out to use the model's`,
+      );
     }
     flags.window = model.window;
     const cycleHours = parseDuration(flags.cycle) / 3_600_000;
@@ -269,7 +368,10 @@ async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Pr
     const needed = [...new Set(model.featureNames.map((f) => f.slice(0, f.lastIndexOf("."))))];
     const absent = sensors === null ? [] : needed.filter((s) => !sensors.includes(s));
     if (absent.length > 0) {
-      throw new ConfigError("--predict", `the model reads sensors ${absent.join(", ")}, which this run's source does not have (it has ${sensors?.join(", ")}); replay a C-MAPSS fleet (--cmapss FILE) or read a plant that reports them (--nats)`);
+      throw new ConfigError(
+        "--predict",
+        `the model reads sensors ${absent.join(", ")}, which this run's source does not have (it has ${sensors?.join(", ")}); replay a C-MAPSS fleet (--cmapss FILE) or read a plant that reports them (--nats)`,
+      );
     }
     return model;
   } catch (error) {
@@ -281,7 +383,10 @@ async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Pr
 /** With --predict the rolling analysis must run: the model's features are its statistics. */
 function checkPredictionAnalyses(flags: RunFlags, analyses: RecordAnalysis[]): RecordAnalysis[] {
   if (flags.predict !== undefined && !analyses.some((a) => a.name === "rolling")) {
-    throw new ConfigError("--analysis", `--predict needs the rolling analysis (its statistics are the model's features); add rolling to "${flags.analysis}"`);
+    throw new ConfigError(
+      "--analysis",
+      `--predict needs the rolling analysis (its statistics are the model's features); add rolling to "${flags.analysis}"`,
+    );
   }
   return analyses;
 }
@@ -296,23 +401,39 @@ function reportPredictions(service: PredictionService | undefined): void {
 }
 
 /** `linewatch run --nats`: the NATS job, with alerts published on lw.<site>.alert.<machine>.<sensor> and written to the alerts file. */
-async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs: Outputs, predictions: PredictionService | undefined, withSerials: boolean): Promise<void> {
+async function runOnNats(
+  flags: RunFlags,
+  alertsFile: RotatingFileSink,
+  outputs: Outputs,
+  predictions: PredictionService | undefined,
+  withSerials: boolean,
+): Promise<void> {
   const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
   const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
   // Predictions go out beside scores and alerts: lw.<site>.prediction.<machine>, JSON or MessagePack.
   const enc = new TextEncoder();
   predictions?.listen((list) => {
     if (nc.isClosed() || nc.isDraining()) return;
-    for (const p of list) nc.publish(`lw.${flags.site}.prediction.${p.machine_id}`, flags.outputFormat === "msgpack" ? encodeMsgpack(p) : enc.encode(JSON.stringify(p)));
+    for (const p of list)
+      nc.publish(
+        `lw.${flags.site}.prediction.${p.machine_id}`,
+        flags.outputFormat === "msgpack" ? encodeMsgpack(p) : enc.encode(JSON.stringify(p)),
+      );
   });
-  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route }));
+  const analyses = checkPredictionAnalyses(
+    flags,
+    analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route }),
+  );
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
   for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onStop);
   const partitions = flags.partitions?.split(",").map((p) => {
     const n = Number(p.trim());
     if (!Number.isInteger(n) || n < 0 || (flags.partitionCount !== undefined && n >= flags.partitionCount)) {
-      throw new ConfigError("--partitions", `"${p}" is not a partition number${flags.partitionCount ? ` below ${flags.partitionCount}` : ""}`);
+      throw new ConfigError(
+        "--partitions",
+        `"${p}" is not a partition number${flags.partitionCount ? ` below ${flags.partitionCount}` : ""}`,
+      );
     }
     return n;
   });
@@ -320,11 +441,17 @@ async function runOnNats(flags: RunFlags, alertsFile: RotatingFileSink, outputs:
     `linewatch run: NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, ` +
       `site ${flags.site} → ${analyses.map((a) => a.name).join(" + ")} on ${flags.workers} workers. Ctrl-C stops.\n`,
   );
-  const serialPart = !withSerials ? null : runSerialPart({
-    flags, host: outputs, stop, log: (line) => process.stderr.write(`linewatch run: ${line}\n`),
-    summaryIntervalMs: parseDuration(flags.summaryInterval), console: process.stdout,
-    source: { kind: "nats", url: flags.nats as string, site: flags.site, stream: flags.stream, outputFormat: flags.outputFormat },
-  });
+  const serialPart = !withSerials
+    ? null
+    : runSerialPart({
+        flags,
+        host: outputs,
+        stop,
+        log: (line) => process.stderr.write(`linewatch run: ${line}\n`),
+        summaryIntervalMs: parseDuration(flags.summaryInterval),
+        console: process.stdout,
+        source: { kind: "nats", url: flags.nats as string, site: flags.site, stream: flags.stream, outputFormat: flags.outputFormat },
+      });
   serialPart?.catch(() => undefined);
   const result = await runNatsJob({
     ...DEFAULT_NATS_JOB,
@@ -398,7 +525,8 @@ export function parseLimitsChanges(text: string, source: string): Array<{ key: s
     const e = entry as { key?: unknown; cl?: unknown; sigma?: unknown; rebaseline?: unknown };
     if (typeof e.key !== "string") throw new ConfigError("--limits-control", `${source}: change ${i} has no "key"`);
     if (typeof e.rebaseline === "number") return { key: e.key, change: { kind: "rebaseline", records: e.rebaseline } as const };
-    if (typeof e.cl === "number" && typeof e.sigma === "number") return { key: e.key, change: { kind: "set", cl: e.cl, sigma: e.sigma } as const };
+    if (typeof e.cl === "number" && typeof e.sigma === "number")
+      return { key: e.key, change: { kind: "set", cl: e.cl, sigma: e.sigma } as const };
     throw new ConfigError("--limits-control", `${source}: change ${i} needs "cl" and "sigma", or "rebaseline"`);
   });
 }

@@ -3,16 +3,23 @@
  * place that turns them into its options. `--window K` sets the serial window too.
  */
 import { readFileSync } from "node:fs";
-import { Command, Option } from "commander";
-import { ConfigError } from "../core/errors.js";
-import type { TimeUnit } from "../core/event-time.js";
-import { DEFAULT_SERIAL_PARAMS, type SerialParams } from "../../operators/serial/layout.js";
-import { DEFAULT_LEDGER_OPTIONS, type SerialLedgerOptions } from "../../operators/serial/ledger.js";
-import { DEFAULT_QUARANTINE_ENTRIES_MAX, type QuarantineEvent } from "../../operators/serial/quarantine.js";
-import { RotatingFileSink } from "../../connectors/files/rotating-file-sink.js";
-import { parseSerialPatterns, serialAnalysis, type SerialAnalysis, type SerialAnalysisOptions } from "../../operators/serial/serial.js";
+import { type Command, Option } from "commander";
+import { ConfigError, type TimeUnit } from "../core/mod.js";
+import {
+  DEFAULT_SERIAL_PARAMS,
+  type SerialParams,
+  DEFAULT_LEDGER_OPTIONS,
+  type SerialLedgerOptions,
+  DEFAULT_QUARANTINE_ENTRIES_MAX,
+  type QuarantineEvent,
+  parseSerialPatterns,
+  serialAnalysis,
+  type SerialAnalysis,
+  type SerialAnalysisOptions,
+} from "../../operators/serial/mod.js";
+import { RotatingFileSink } from "../../connectors/files/mod.js";
 import { integerOption, numberOption } from "./options.js";
-import { durationIn } from "./analysis-flags.js";
+import { durationIn } from "./options.js";
 
 export const QUARANTINE_LEVELS = ["low", "medium", "high", "critical"] as const;
 
@@ -43,33 +50,107 @@ export function addSerialFlags(command: Command): Command {
   const p = DEFAULT_SERIAL_PARAMS;
   const l = DEFAULT_LEDGER_OPTIONS;
   return command
-    .option("--serial-recent <n>", "serial: recent serials each new one is compared with", integerOption("--serial-recent", 1, 32), p.recent)
-    .option("--serial-delta-max <n>", "serial: a step of at most n (base 10/36/62) from a recent serial is sequential; 0: off", numberOption("--serial-delta-max"), p.sequenceDeltaMax)
-    .option("--serial-prefix-min <n>", "serial: shared prefix length that counts as repeated; 0: off", integerOption("--serial-prefix-min", 0, 20), p.prefixMin)
-    .option("--serial-prefix-repeat <n>", "serial: recent serials that must share it", integerOption("--serial-prefix-repeat", 1, 32), p.prefixRepeat)
-    .option("--serial-guess-max <p>", "serial: implied probability of guessing a valid serial above which entropy is flagged", numberOption("--serial-guess-max"), p.guessProbabilityMax)
-    .option("--serial-rate-max <r>", "serial: most serials per second a line can print (per time unit with --time-unit number); faster is flagged")
-    .option("--serial-burst-ratio <r>", "serial: burst when the short-term interval falls below r × the learned one", numberOption("--serial-burst-ratio"), p.burstRatio)
-    .option("--serial-gap-factor <f>", "serial: gap when an interval exceeds f × the learned one; 0: off", numberOption("--serial-gap-factor"), p.gapFactor)
-    .option("--serial-future-skew <D>", 'serial: how far a production timestamp may be ahead of its arrival ("off": no check; default 60s, off with --time-unit number)')
-    .option("--serial-batch-close <D>", 'serial: a batch without events for D is closed; its next serial is "batch_reopened" (0: never; default 1h, 0 with --time-unit number)')
-    .option("--serial-batch-machines <n>", "serial: machines a batch may run on (the first ones seen)", integerOption("--serial-batch-machines", 1, 64), l.batchMachinesMax)
-    .option("--serial-filter-capacity <n>", "serial: serials per generation of the cross-batch duplicate filter (two are kept)", integerOption("--serial-filter-capacity", 1, 1e9), l.filterCapacity)
-    .option("--serial-filter-fp <p>", "serial: false-positive rate of a full filter generation", numberOption("--serial-filter-fp"), l.filterFpRate)
+    .option(
+      "--serial-recent <n>",
+      "serial: recent serials each new one is compared with",
+      integerOption("--serial-recent", 1, 32),
+      p.recent,
+    )
+    .option(
+      "--serial-delta-max <n>",
+      "serial: a step of at most n (base 10/36/62) from a recent serial is sequential; 0: off",
+      numberOption("--serial-delta-max"),
+      p.sequenceDeltaMax,
+    )
+    .option(
+      "--serial-prefix-min <n>",
+      "serial: shared prefix length that counts as repeated; 0: off",
+      integerOption("--serial-prefix-min", 0, 20),
+      p.prefixMin,
+    )
+    .option(
+      "--serial-prefix-repeat <n>",
+      "serial: recent serials that must share it",
+      integerOption("--serial-prefix-repeat", 1, 32),
+      p.prefixRepeat,
+    )
+    .option(
+      "--serial-guess-max <p>",
+      "serial: implied probability of guessing a valid serial above which entropy is flagged",
+      numberOption("--serial-guess-max"),
+      p.guessProbabilityMax,
+    )
+    .option(
+      "--serial-rate-max <r>",
+      "serial: most serials per second a line can print (per time unit with --time-unit number); faster is flagged",
+    )
+    .option(
+      "--serial-burst-ratio <r>",
+      "serial: burst when the short-term interval falls below r × the learned one",
+      numberOption("--serial-burst-ratio"),
+      p.burstRatio,
+    )
+    .option(
+      "--serial-gap-factor <f>",
+      "serial: gap when an interval exceeds f × the learned one; 0: off",
+      numberOption("--serial-gap-factor"),
+      p.gapFactor,
+    )
+    .option(
+      "--serial-future-skew <D>",
+      'serial: how far a production timestamp may be ahead of its arrival ("off": no check; default 60s, off with --time-unit number)',
+    )
+    .option(
+      "--serial-batch-close <D>",
+      'serial: a batch without events for D is closed; its next serial is "batch_reopened" (0: never; default 1h, 0 with --time-unit number)',
+    )
+    .option(
+      "--serial-batch-machines <n>",
+      "serial: machines a batch may run on (the first ones seen)",
+      integerOption("--serial-batch-machines", 1, 64),
+      l.batchMachinesMax,
+    )
+    .option(
+      "--serial-filter-capacity <n>",
+      "serial: serials per generation of the cross-batch duplicate filter (two are kept)",
+      integerOption("--serial-filter-capacity", 1, 1e9),
+      l.filterCapacity,
+    )
+    .option(
+      "--serial-filter-fp <p>",
+      "serial: false-positive rate of a full filter generation",
+      numberOption("--serial-filter-fp"),
+      l.filterFpRate,
+    )
     .option("--serial-patterns <file>", 'serial: JSON {"gtins": {"<gtin>": "<regex>", "*": "<regex>"}}: the serial pattern per GTIN')
     .option("--serial-quarantine <file>", "serial: add quarantined serials to this list (JSON; `linewatch serial quarantine list`)")
-    .option("--serial-quarantine-events <file>", "serial: the quarantine output: one NDJSON line per quarantined event, with its reasons, as it happens")
-    .addOption(new Option("--serial-quarantine-level <level>", "serial: risk level from which events are quarantined").choices(QUARANTINE_LEVELS).default("high"))
-    .option("--serial-quarantine-max <n>", "serial: most serials the quarantine list holds", integerOption("--serial-quarantine-max", 1, 1e8), DEFAULT_QUARANTINE_ENTRIES_MAX);
+    .option(
+      "--serial-quarantine-events <file>",
+      "serial: the quarantine output: one NDJSON line per quarantined event, with its reasons, as it happens",
+    )
+    .addOption(
+      new Option("--serial-quarantine-level <level>", "serial: risk level from which events are quarantined")
+        .choices(QUARANTINE_LEVELS)
+        .default("high"),
+    )
+    .option(
+      "--serial-quarantine-max <n>",
+      "serial: most serials the quarantine list holds",
+      integerOption("--serial-quarantine-max", 1, 1e8),
+      DEFAULT_QUARANTINE_ENTRIES_MAX,
+    );
 }
 
 /** The serial analysis the flags describe (validated by the analysis itself). */
 export function serialAnalysisFromFlags(
-  flags: SerialFlags, timeUnit: TimeUnit, extra: Partial<SerialAnalysisOptions> = {},
+  flags: SerialFlags,
+  timeUnit: TimeUnit,
+  extra: Partial<SerialAnalysisOptions> = {},
 ): SerialAnalysis {
   const perSecond = timeUnit === "ms" ? 1000 : 1;
   const rateMax = flags.serialRateMax === undefined ? undefined : Number(flags.serialRateMax);
-  if (rateMax !== undefined && !(rateMax > 0)) throw new ConfigError("--serial-rate-max", `must be a positive rate, got ${flags.serialRateMax}`);
+  if (rateMax !== undefined && !(rateMax > 0))
+    throw new ConfigError("--serial-rate-max", `must be a positive rate, got ${flags.serialRateMax}`);
   const params: SerialParams = {
     ...DEFAULT_SERIAL_PARAMS,
     window: flags.window ?? DEFAULT_SERIAL_PARAMS.window,
@@ -85,8 +166,12 @@ export function serialAnalysisFromFlags(
   };
   const ledger: Partial<SerialLedgerOptions> = {
     // A clock's default (1 h) means nothing in a counter's units: off unless given.
-    batchCloseAfter: flags.serialBatchClose === undefined ? (timeUnit === "ms" ? DEFAULT_LEDGER_OPTIONS.batchCloseAfter : 0)
-      : durationIn(flags.serialBatchClose, timeUnit, "--serial-batch-close"),
+    batchCloseAfter:
+      flags.serialBatchClose === undefined
+        ? timeUnit === "ms"
+          ? DEFAULT_LEDGER_OPTIONS.batchCloseAfter
+          : 0
+        : durationIn(flags.serialBatchClose, timeUnit, "--serial-batch-close"),
     batchMachinesMax: flags.serialBatchMachines,
     filterCapacity: flags.serialFilterCapacity,
     filterFpRate: flags.serialFilterFp,
@@ -105,19 +190,26 @@ export function serialAnalysisFromFlags(
   // The quarantine events file and a caller's own handlers (the live run's outputs) both get them.
   const { onQuarantine, onStop, ...rest } = extra;
   return serialAnalysis({
-    params, timeUnit, ledger, patterns, quarantineFile: flags.serialQuarantine, quarantineLevel: flags.serialQuarantineLevel,
+    params,
+    timeUnit,
+    ledger,
+    patterns,
+    quarantineFile: flags.serialQuarantine,
+    quarantineLevel: flags.serialQuarantineLevel,
     quarantineEntriesMax: flags.serialQuarantineMax,
-    ...(events === null ? { onQuarantine, onStop } : {
-      // Quarantine events are rare next to the stream: a write that has to wait for the disk does not hold the run.
-      onQuarantine: (e: QuarantineEvent) => {
-        void events.write(JSON.stringify(e) + "\n");
-        onQuarantine?.(e);
-      },
-      onStop: () => {
-        void events.close();
-        onStop?.();
-      },
-    }),
+    ...(events === null
+      ? { onQuarantine, onStop }
+      : {
+          // Quarantine events are rare next to the stream: a write that has to wait for the disk does not hold the run.
+          onQuarantine: (e: QuarantineEvent) => {
+            void events.write(`${JSON.stringify(e)}\n`);
+            onQuarantine?.(e);
+          },
+          onStop: () => {
+            void events.close();
+            onStop?.();
+          },
+        }),
     ...rest,
   });
 }

@@ -9,15 +9,13 @@
  * `--no-serials` off everywhere. `--analysis …,serial` is the same as `--serials`.
  */
 import type { Writable } from "node:stream";
-import { Command } from "commander";
+import type { Command } from "commander";
 import { connect, type NatsConnection } from "nats";
-import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhouse/schema.js";
-import type { QuarantineProvider } from "../../connectors/live/http-api.js";
-import type { MetricsRegistry } from "../../connectors/live/metrics.js";
-import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS, type SerialAttack } from "../../connectors/sim/serial-simulator.js";
-import { SerialNatsInput } from "../../connectors/nats/serial-input.js";
-import { parseDuration } from "../core/duration.js";
-import { ConfigError } from "../core/errors.js";
+import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhouse/mod.js";
+import type { QuarantineProvider, MetricsRegistry } from "../../connectors/live/mod.js";
+import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS, type SerialAttack } from "../../connectors/sim/mod.js";
+import { SerialNatsInput } from "../../connectors/nats/mod.js";
+import { parseDuration, ConfigError } from "../core/mod.js";
 import { DEFAULT_SERIAL_JOB, SerialJob } from "../jobs/serial-job.js";
 import { SerialOutputs } from "../jobs/serial-outputs.js";
 import { DEFAULT_SERIAL_NATS, consumeSerialNats, runSerialSimulation, type SerialSourceResult } from "../jobs/serial-sources.js";
@@ -56,11 +54,34 @@ export function addRunSerialFlags(command: Command): Command {
     .option("--no-serials", "no serial job")
     .option("--serial-lines <n>", "serial simulator: serialization lines (M-001 …)", integerOption("--serial-lines", 1, 999), d.lines)
     .option("--serial-rate <r>", "serial simulator: serials per second per line", numberOption("--serial-rate"), d.ratePerLine)
-    .option("--serial-attacks <list>", `serial simulator: injected attacks, comma separated, or all / none (${SERIAL_ATTACKS.join(", ")})`, "all")
-    .option("--serial-attack-every <n>", "serial simulator: events between attack starts", integerOption("--serial-attack-every", 1, 2 ** 40), d.attackEvery)
-    .option("--serial-batch-serials <n>", "serial simulator: serials per batch (then a batch_close event)", integerOption("--serial-batch-serials", 1, 2 ** 40), d.batchSerials)
-    .option("--serial-window <K>", "the serial analysis's window: the last K serials of each line (≤ 1024, default 256; in run, --window is the rolling analysis's)", integerOption("--serial-window", 1, 1024))
-    .option("--serial-workers <n>", "worker threads of the serial job's pool (0: its kernel runs on the main thread)", integerOption("--serial-workers", 0, 64), DEFAULT_SERIAL_JOB.workers);
+    .option(
+      "--serial-attacks <list>",
+      `serial simulator: injected attacks, comma separated, or all / none (${SERIAL_ATTACKS.join(", ")})`,
+      "all",
+    )
+    .option(
+      "--serial-attack-every <n>",
+      "serial simulator: events between attack starts",
+      integerOption("--serial-attack-every", 1, 2 ** 40),
+      d.attackEvery,
+    )
+    .option(
+      "--serial-batch-serials <n>",
+      "serial simulator: serials per batch (then a batch_close event)",
+      integerOption("--serial-batch-serials", 1, 2 ** 40),
+      d.batchSerials,
+    )
+    .option(
+      "--serial-window <K>",
+      "the serial analysis's window: the last K serials of each line (≤ 1024, default 256; in run, --window is the rolling analysis's)",
+      integerOption("--serial-window", 1, 1024),
+    )
+    .option(
+      "--serial-workers <n>",
+      "worker threads of the serial job's pool (0: its kernel runs on the main thread)",
+      integerOption("--serial-workers", 0, 64),
+      DEFAULT_SERIAL_JOB.workers,
+    );
 }
 
 /** Whether the run gets a serial job: the flag when given, else the defaults of the module comment. */
@@ -72,9 +93,16 @@ export function serialsWanted(flags: RunSerialFlags, o: { speed: number; cmapss:
 
 /** `--analysis` without `serial` (the sensor analyses), and whether it named serial. */
 export function splitSerialAnalysis(analysis: string): { sensor: string; serial: boolean } {
-  const names = analysis.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = analysis
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   const sensor = names.filter((n) => n !== "serial");
-  if (sensor.length === 0) throw new ConfigError("--analysis", "run needs a sensor analysis besides serial (e.g. rolling,spc,serial); the serial job runs beside it");
+  if (sensor.length === 0)
+    throw new ConfigError(
+      "--analysis",
+      "run needs a sensor analysis besides serial (e.g. rolling,spc,serial); the serial job runs beside it",
+    );
   return { sensor: sensor.join(","), serial: sensor.length !== names.length };
 }
 
@@ -83,7 +111,14 @@ export interface SerialPartOptions {
   host: SerialOutputHost;
   /** Where events come from. */
   source:
-    | { kind: "simulator"; seed: number; speed: number; startTime: number | undefined; durationMs: number | undefined; flushIntervalMs: number }
+    | {
+        kind: "simulator";
+        seed: number;
+        speed: number;
+        startTime: number | undefined;
+        durationMs: number | undefined;
+        flushIntervalMs: number;
+      }
     | { kind: "nats"; url: string; site: string; stream?: string; outputFormat: "json" | "msgpack" };
   /** Resolves when the job should stop (Ctrl-C, or the sensor job's end). */
   stop: Promise<void>;
@@ -110,10 +145,14 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
   const { flags, host, source } = o;
   const targets = host.serialTargets();
   let nc: NatsConnection | undefined;
-  if (source.kind === "nats") nc = await connect({ servers: source.url, name: `linewatch-${source.site}-serial`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  if (source.kind === "nats")
+    nc = await connect({ servers: source.url, name: `linewatch-${source.site}-serial`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   let outputs: SerialOutputs | undefined;
   // The outputs keep the quarantine file in sync while running: not saved once at the end by the analysis.
-  const analysis = serialAnalysisFromFlags(runSerialAnalysisFlags(flags), "ms", { quarantineFile: undefined, onQuarantine: (e) => outputs?.quarantined(e) });
+  const analysis = serialAnalysisFromFlags(runSerialAnalysisFlags(flags), "ms", {
+    quarantineFile: undefined,
+    onQuarantine: (e) => outputs?.quarantined(e),
+  });
   outputs = new SerialOutputs(analysis.quarantine, {
     sink: targets.sink,
     live: targets.live,
@@ -134,21 +173,35 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
       const attacks = attackList(flags.serialAttacks);
       result = await runSerialSimulation(job, {
         simulator: {
-          seed: source.seed, lines: flags.serialLines, ratePerLine: flags.serialRate, batchSerials: flags.serialBatchSerials,
-          attacks, attackEvery: attacks.length === 0 ? 0 : flags.serialAttackEvery,
+          seed: source.seed,
+          lines: flags.serialLines,
+          ratePerLine: flags.serialRate,
+          batchSerials: flags.serialBatchSerials,
+          attacks,
+          attackEvery: attacks.length === 0 ? 0 : flags.serialAttackEvery,
           ...(source.startTime === undefined ? {} : { startTime: source.startTime }),
         },
         speed: source.speed,
-        endTime: source.durationMs === undefined ? undefined : (source.startTime ?? DEFAULT_SERIAL_SIMULATOR_OPTIONS.startTime) + source.durationMs,
+        endTime:
+          source.durationMs === undefined
+            ? undefined
+            : (source.startTime ?? DEFAULT_SERIAL_SIMULATOR_OPTIONS.startTime) + source.durationMs,
         flushIntervalMs: source.flushIntervalMs,
         stop: o.stop,
       });
     } else {
       const input = new SerialNatsInput(nc as NatsConnection, source.site);
       outputs.attachCounts("serial-nats", () => ({ ...job.countsNow(), deadLetters: input.counts().byReason }));
-      o.log(`serial: consuming lw.${source.site}.serial.> (${source.stream === undefined ? "core NATS" : `JetStream, stream ${source.stream}`}); quarantine → lw.${source.site}.quarantine`);
+      o.log(
+        `serial: consuming lw.${source.site}.serial.> (${source.stream === undefined ? "core NATS" : `JetStream, stream ${source.stream}`}); quarantine → lw.${source.site}.quarantine`,
+      );
       const r = await consumeSerialNats(nc as NatsConnection, input, job, {
-        ...DEFAULT_SERIAL_NATS, site: source.site, stream: source.stream, stop: o.stop, log: o.log, onReady: o.onReady,
+        ...DEFAULT_SERIAL_NATS,
+        site: source.site,
+        stream: source.stream,
+        stop: o.stop,
+        log: o.log,
+        onReady: o.onReady,
         ...(flags.checkpointInterval === undefined ? {} : { checkpointIntervalMs: parseDuration(flags.checkpointInterval) }),
       });
       deadLettered = r.deadLettered;
@@ -162,7 +215,12 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
   }
   const c = job.countsNow();
   return {
-    ...result, flagged: c.flagged, quarantinedEvents: c.quarantined, quarantineEntries: analysis.quarantine.size, deadLettered, shed,
+    ...result,
+    flagged: c.flagged,
+    quarantinedEvents: c.quarantined,
+    quarantineEntries: analysis.quarantine.size,
+    deadLettered,
+    shed,
     notes: analysis.notes?.() ?? [],
   };
 }
@@ -177,16 +235,19 @@ function startSummary(o: SerialPartOptions, job: SerialJob, outputs: SerialOutpu
   if (every <= 0 || o.console === undefined) return { stop() {} };
   const out = o.console;
   let last = { t: performance.now(), in: 0 };
-  const timer = setInterval(() => {
-    const c = job.countsNow();
-    const now = performance.now();
-    const rate = ((c.eventsIn - last.in) * 1000) / (now - last.t);
-    last = { t: now, in: c.eventsIn };
-    out.write(
-      `[serial] in ${c.eventsIn} (${Math.round(rate)}/s) scored ${c.eventsOut} | flagged ${c.flagged}, quarantined ${c.quarantined} ` +
-        `(${outputs.quarantine.size} serials on the list, ${outputs.counts.released} released)\n`,
-    );
-  }, Math.max(every, 5000));
+  const timer = setInterval(
+    () => {
+      const c = job.countsNow();
+      const now = performance.now();
+      const rate = ((c.eventsIn - last.in) * 1000) / (now - last.t);
+      last = { t: now, in: c.eventsIn };
+      out.write(
+        `[serial] in ${c.eventsIn} (${Math.round(rate)}/s) scored ${c.eventsOut} | flagged ${c.flagged}, quarantined ${c.quarantined} ` +
+          `(${outputs.quarantine.size} serials on the list, ${outputs.counts.released} released)\n`,
+      );
+    },
+    Math.max(every, 5000),
+  );
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
@@ -194,7 +255,12 @@ function startSummary(o: SerialPartOptions, job: SerialJob, outputs: SerialOutpu
 function attackList(text: string): SerialAttack[] {
   if (text === "all") return [...SERIAL_ATTACKS];
   if (text === "none" || text === "") return [];
-  const list = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-  for (const a of list) if (!(SERIAL_ATTACKS as readonly string[]).includes(a)) throw new ConfigError("--serial-attacks", `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const a of list)
+    if (!(SERIAL_ATTACKS as readonly string[]).includes(a))
+      throw new ConfigError("--serial-attacks", `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
   return list as SerialAttack[];
 }

@@ -7,14 +7,17 @@
 import { writeFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { Command, Option } from "commander";
-import { InputError } from "../core/errors.js";
-import type { TimeUnit } from "../core/event-time.js";
-import { DEFAULT_WORKERS } from "../core/kernel-pool.js";
+import { InputError, type TimeUnit, DEFAULT_WORKERS } from "../core/mod.js";
 import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, runReplay } from "../jobs/replay.js";
 import { integerOption } from "./options.js";
 import { addSerialFlags, serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
-import { DEFAULT_QUARANTINE_FILE, QuarantineList, type QuarantineEntry } from "../../operators/serial/quarantine.js";
-import { SerialBatchReport, batchReportMarkdown } from "../../operators/serial/report.js";
+import {
+  DEFAULT_QUARANTINE_FILE,
+  QuarantineList,
+  type QuarantineEntry,
+  SerialBatchReport,
+  batchReportMarkdown,
+} from "../../operators/serial/mod.js";
 
 export function serialCommand(): Command {
   return new Command("serial")
@@ -31,10 +34,12 @@ function quarantineCommand(): Command {
     .option("--gtin <g>", "only this GTIN")
     .option("--json", "the entries as JSON instead of a table")
     .action((flags: { file: string; batch?: string; gtin?: string; json?: boolean }) => {
-      const entries = QuarantineList.load(flags.file).list().filter(
-        (e) => (flags.batch === undefined || e.batch_number === flags.batch) && (flags.gtin === undefined || e.gtin === flags.gtin),
-      );
-      if (flags.json) process.stdout.write(JSON.stringify(entries, null, 1) + "\n");
+      const entries = QuarantineList.load(flags.file)
+        .list()
+        .filter(
+          (e) => (flags.batch === undefined || e.batch_number === flags.batch) && (flags.gtin === undefined || e.gtin === flags.gtin),
+        );
+      if (flags.json) process.stdout.write(`${JSON.stringify(entries, null, 1)}\n`);
       else process.stdout.write(quarantineTable(entries));
     });
   const release = new Command("release")
@@ -48,7 +53,9 @@ function quarantineCommand(): Command {
       const released = q.release(serial, flags.gtin, flags.note);
       if (released.length === 0) throw new InputError(`${serial}${flags.gtin ? ` (GTIN ${flags.gtin})` : ""} is not in ${flags.file}`);
       q.write(flags.file);
-      process.stdout.write(`released ${released.length} entr${released.length === 1 ? "y" : "ies"}: ${released.map((r) => `${r.gtin}/${r.serial_number}`).join(", ")}\n`);
+      process.stdout.write(
+        `released ${released.length} entr${released.length === 1 ? "y" : "ies"}: ${released.map((r) => `${r.gtin}/${r.serial_number}`).join(", ")}\n`,
+      );
     });
   return new Command("quarantine").description("list or release quarantined serials").addCommand(list).addCommand(release);
 }
@@ -77,28 +84,46 @@ function reportCommand(): Command {
     const report = new SerialBatchReport(flags.batch, flags.gtin, flags.serialGuessMax);
     const analysis = serialAnalysisFromFlags(flags, flags.timeUnit, { onRow: (row, ctx, payload) => report.observe(row, ctx, payload) });
     const summary = await runReplay({
-      input, analyses: [analysis], timeColumn: "timestamp", timeUnit: flags.timeUnit, lateness: null, workers: flags.workers,
-      keysMax: flags.keysMax, batchRecordsMax: DEFAULT_REPLAY_BATCH_RECORDS, output: discard(), progress: null,
+      input,
+      analyses: [analysis],
+      timeColumn: "timestamp",
+      timeUnit: flags.timeUnit,
+      lateness: null,
+      workers: flags.workers,
+      keysMax: flags.keysMax,
+      batchRecordsMax: DEFAULT_REPLAY_BATCH_RECORDS,
+      output: discard(),
+      progress: null,
     });
     const built = report.build(analysis.quarantine.list());
     const prefix = flags.out ?? `serial-report-${flags.batch.replace(/[^A-Za-z0-9._-]/g, "_")}`;
-    writeFileSync(`${prefix}.json`, JSON.stringify(built, null, 1) + "\n");
+    writeFileSync(`${prefix}.json`, `${JSON.stringify(built, null, 1)}\n`);
     writeFileSync(`${prefix}.md`, flags.timeUnit === "ms" ? batchReportMarkdown(built) : batchReportMarkdown(built, String));
     process.stderr.write(
       `serial report: batch ${flags.batch}: ${built.events} serial events of ${summary.rows} rows, ${built.anomalous_events} anomalous, ` +
         `${built.quarantined.length} quarantined serials → ${prefix}.md, ${prefix}.json\n`,
     );
-    if (built.events === 0 && built.batch_close_events === 0) process.stderr.write(`serial report: WARNING no event of batch ${flags.batch} in ${input}\n`);
+    if (built.events === 0 && built.batch_close_events === 0)
+      process.stderr.write(`serial report: WARNING no event of batch ${flags.batch} in ${input}\n`);
   });
 }
 
 function quarantineTable(entries: readonly QuarantineEntry[]): string {
   if (entries.length === 0) return "no quarantined serials\n";
   const head = ["gtin", "serial", "batch", "machine", "risk", "score", "n", "reasons"];
-  const rows = entries.map((e) => [e.gtin, e.serial_number, e.batch_number, e.machine_id, e.risk_level, e.anomaly_score.toFixed(3), String(e.occurrences), e.reasons.join(",")]);
+  const rows = entries.map((e) => [
+    e.gtin,
+    e.serial_number,
+    e.batch_number,
+    e.machine_id,
+    e.risk_level,
+    e.anomaly_score.toFixed(3),
+    String(e.occurrences),
+    e.reasons.join(","),
+  ]);
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ") + "\n";
-  return line(head) + rows.map(line).join("") + `${entries.length} serials\n`;
+  const line = (cells: string[]) => `${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join("  ")}\n`;
+  return `${line(head) + rows.map(line).join("")}${entries.length} serials\n`;
 }
 
 function discard(): Writable {

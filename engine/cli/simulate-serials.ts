@@ -5,13 +5,18 @@
 import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import {
-  DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS, SERIAL_EVENT_FIELDS, SerialSimulator, formatSerialEventCsv,
-  formatSerialEventNdjson, type SerialAttack,
-} from "../../connectors/sim/serial-simulator.js";
-import { TextStreamWriter } from "../../connectors/files/record-writers.js";
-import { DEFAULT_SERIAL_PUBLISH, publishSerialEvents } from "../../connectors/sim/serial-publisher.js";
-import { ConfigError } from "../core/errors.js";
-import { parseDuration } from "../core/duration.js";
+  DEFAULT_SERIAL_SIMULATOR_OPTIONS,
+  SERIAL_ATTACKS,
+  SERIAL_EVENT_FIELDS,
+  SerialSimulator,
+  formatSerialEventCsv,
+  formatSerialEventNdjson,
+  type SerialAttack,
+  DEFAULT_SERIAL_PUBLISH,
+  publishSerialEvents,
+} from "../../connectors/sim/mod.js";
+import { TextStreamWriter } from "../../connectors/files/mod.js";
+import { ConfigError, parseDuration } from "../core/mod.js";
 import { integerOption, numberOption } from "./options.js";
 
 interface SimulateSerialsFlags {
@@ -46,11 +51,20 @@ export function simulateSerialsCommand(): Command {
     .option("--lines <n>", "lines (machine ids M-001, M-002, …)", integerOption("--lines", 1, 999), d.lines)
     .option("--rate <r>", "serials per second per line", numberOption("--rate"), d.ratePerLine)
     .option("--start <iso>", "production time of the first event (ISO-8601 or epoch ms)", new Date(d.startTime).toISOString())
-    .option("--records <n>", `events to write (default ${SIMULATE_SERIALS_DEFAULT_RECORDS} unless --duration)`, integerOption("--records", 0, 2 ** 40))
+    .option(
+      "--records <n>",
+      `events to write (default ${SIMULATE_SERIALS_DEFAULT_RECORDS} unless --duration)`,
+      integerOption("--records", 0, 2 ** 40),
+    )
     .option("--duration <D>", "stop at this much production time: 90s, 15m, 1h")
     .option("--alphabet <chars>", "characters of the random serials", d.alphabet)
     .option("--length <n>", "serial length", integerOption("--length", 1, 20), d.serialLength)
-    .option("--batch-serials <n>", "serials per batch (then a batch_close event)", integerOption("--batch-serials", 1, 2 ** 40), d.batchSerials)
+    .option(
+      "--batch-serials <n>",
+      "serials per batch (then a batch_close event)",
+      integerOption("--batch-serials", 1, 2 ** 40),
+      d.batchSerials,
+    )
     .option("--attacks <list>", `attacks, comma separated, or all / none (${SERIAL_ATTACKS.join(", ")})`, "all")
     .option("--attack-every <n>", "events between attack starts", integerOption("--attack-every", 1, 2 ** 40), d.attackEvery)
     .addOption(new Option("--format <f>", "output format").choices(["ndjson", "csv"]).default("ndjson"))
@@ -59,8 +73,15 @@ export function simulateSerialsCommand(): Command {
     .option("--nats <url>", "publish the events to NATS (lw.<site>.serial.<line>, one event per message) instead of writing them")
     .option("--site <s>", "with --nats: site token of the subjects", DEFAULT_SERIAL_PUBLISH.site)
     .addOption(new Option("--payload <format>", "with --nats: message encoding").choices(["msgpack", "json"]).default("msgpack"))
-    .option("--jetstream", "with --nats: publish through JetStream and wait for the acks (a stream must capture lw.<site>.serial.>), with Nats-Msg-Id")
-    .option("--publish-rate <n>", "with --nats: events per second at most (default: as fast as the server takes them)", numberOption("--publish-rate"))
+    .option(
+      "--jetstream",
+      "with --nats: publish through JetStream and wait for the acks (a stream must capture lw.<site>.serial.>), with Nats-Msg-Id",
+    )
+    .option(
+      "--publish-rate <n>",
+      "with --nats: events per second at most (default: as fast as the server takes them)",
+      numberOption("--publish-rate"),
+    )
     .addHelpText(
       "after",
       `
@@ -74,20 +95,37 @@ bad_gtin → pattern, future_timestamp → temporal, closed_batch → behavioral
       const start = /^\d+$/.test(flags.start) ? Number(flags.start) : Date.parse(flags.start);
       if (!Number.isFinite(start)) throw new ConfigError("--start", `not a time: ${flags.start}`);
       const sim = new SerialSimulator({
-        seed: flags.seed, lines: flags.lines, ratePerLine: flags.rate, startTime: start, alphabet: flags.alphabet, serialLength: flags.length,
-        batchSerials: flags.batchSerials, attacks, attackEvery: attacks.length === 0 ? 0 : flags.attackEvery,
+        seed: flags.seed,
+        lines: flags.lines,
+        ratePerLine: flags.rate,
+        startTime: start,
+        alphabet: flags.alphabet,
+        serialLength: flags.length,
+        batchSerials: flags.batchSerials,
+        attacks,
+        attackEvery: attacks.length === 0 ? 0 : flags.attackEvery,
       });
       const end = flags.duration === undefined ? Infinity : start + parseDuration(flags.duration);
       const records = flags.records ?? (flags.duration === undefined ? SIMULATE_SERIALS_DEFAULT_RECORDS : Infinity);
       let written = 0;
       if (flags.nats !== undefined) {
-        const result = await publishSerialEvents(() => {
-          if (written >= records) return null;
-          const e = sim.next();
-          if (e.production_timestamp >= end && e.attack !== "future_timestamp") return null;
-          written++;
-          return e;
-        }, { ...DEFAULT_SERIAL_PUBLISH, url: flags.nats, site: flags.site, format: flags.payload, jetstream: flags.jetstream === true, rate: flags.publishRate ?? Infinity });
+        const result = await publishSerialEvents(
+          () => {
+            if (written >= records) return null;
+            const e = sim.next();
+            if (e.production_timestamp >= end && e.attack !== "future_timestamp") return null;
+            written++;
+            return e;
+          },
+          {
+            ...DEFAULT_SERIAL_PUBLISH,
+            url: flags.nats,
+            site: flags.site,
+            format: flags.payload,
+            jetstream: flags.jetstream === true,
+            rate: flags.publishRate ?? Infinity,
+          },
+        );
         process.stderr.write(
           `simulate-serials: published ${result.events} events on lw.${flags.site}.serial.<line> in ${result.seconds.toFixed(2)} s ` +
             `(${Math.round(result.events / result.seconds)} events/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ""}\n`,
@@ -98,7 +136,7 @@ bad_gtin → pattern, future_timestamp → temporal, closed_batch → behavioral
       const stream = flags.out === "-" ? process.stdout : createWriteStream(flags.out);
       const out = new TextStreamWriter(stream, { endStream: flags.out !== "-" });
       const format = flags.format === "csv" ? formatSerialEventCsv : formatSerialEventNdjson;
-      if (flags.format === "csv") await out.write(SERIAL_EVENT_FIELDS.join(",") + "\n");
+      if (flags.format === "csv") await out.write(`${SERIAL_EVENT_FIELDS.join(",")}\n`);
       for (; written < records; written++) {
         const e = sim.next();
         if (e.production_timestamp >= end && e.attack !== "future_timestamp") break;
@@ -115,7 +153,7 @@ async function writeLabels(path: string | undefined, sim: SerialSimulator, writt
   const labels = new TextStreamWriter(createWriteStream(path), { endStream: true });
   for (const l of sim.labels()) {
     const rows = l.rows.filter((r) => r < written);
-    if (rows.length > 0) await labels.write(JSON.stringify({ ...l, rows }) + "\n");
+    if (rows.length > 0) await labels.write(`${JSON.stringify({ ...l, rows })}\n`);
   }
   await labels.end();
 }
@@ -123,7 +161,12 @@ async function writeLabels(path: string | undefined, sim: SerialSimulator, writt
 function attackList(text: string): SerialAttack[] {
   if (text === "all") return [...SERIAL_ATTACKS];
   if (text === "none" || text === "") return [];
-  const list = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
-  for (const a of list) if (!(SERIAL_ATTACKS as readonly string[]).includes(a)) throw new ConfigError("--attacks", `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const a of list)
+    if (!(SERIAL_ATTACKS as readonly string[]).includes(a))
+      throw new ConfigError("--attacks", `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
   return list as SerialAttack[];
 }

@@ -5,13 +5,13 @@
  * Bad flag values are reported through commander (`command.error`, exit code 2), like commander's
  * own parse errors; I/O failures reject the action with the stream's error.
  */
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import type { Writable } from 'node:stream';
-import { Command, Option } from 'commander';
-import { DEFAULT_NATS_PUBLISH, publishSimulation } from '../../connectors/sim/nats-publisher.js';
-import { createRecordWriter, RECORD_FORMATS, TextStreamWriter, type RecordFormat } from '../../connectors/files/record-writers.js';
+import { once } from "node:events";
+import { createWriteStream } from "node:fs";
+import type { Writable } from "node:stream";
+import { Command, Option } from "commander";
 import {
+  DEFAULT_NATS_PUBLISH,
+  publishSimulation,
   DEFAULT_SIMULATOR_OPTIONS,
   PlantSimulator,
   SENSOR_TYPES,
@@ -19,12 +19,16 @@ import {
   type FaultLabel,
   type SensorType,
   type SimulatorOptions,
-} from '../../connectors/sim/plant-simulator.js';
-import { DurationParseError, parseDuration } from '../core/duration.js';
-import { ConfigError } from '../core/errors.js';
-import { readCmapss } from '../../connectors/files/cmapss.js';
-import { CMAPSS_OPERATING_MODE, CMAPSS_ORDERS, CmapssFleet, parseUnitList, publishCmapssFleet, type CmapssOrder } from '../../connectors/sim/cmapss-source.js';
-import { formatTimestamp } from '../../connectors/sim/plant-simulator.js';
+  CMAPSS_OPERATING_MODE,
+  CMAPSS_ORDERS,
+  CmapssFleet,
+  parseUnitList,
+  publishCmapssFleet,
+  type CmapssOrder,
+  formatTimestamp,
+} from "../../connectors/sim/mod.js";
+import { createRecordWriter, RECORD_FORMATS, TextStreamWriter, type RecordFormat, readCmapss } from "../../connectors/files/mod.js";
+import { DurationParseError, parseDuration, ConfigError } from "../core/mod.js";
 
 /** Records generated when neither --duration nor --records is given. */
 export const SIMULATE_DEFAULT_RECORDS = 100_000;
@@ -59,46 +63,57 @@ export interface SimulateFlags {
 
 /** Which command-line flag sets which simulator option, for error messages. */
 const FLAG_OF_OPTION: Partial<Record<keyof SimulatorOptions, string>> = {
-  seed: '--seed',
-  machines: '--machines',
-  sensorTypes: '--sensors',
-  rateHz: '--rate',
-  startTime: '--start',
-  faultRate: '--fault-rate',
-  durationMs: '--duration',
-  maxRecords: '--records',
+  seed: "--seed",
+  machines: "--machines",
+  sensorTypes: "--sensors",
+  rateHz: "--rate",
+  startTime: "--start",
+  faultRate: "--fault-rate",
+  durationMs: "--duration",
+  maxRecords: "--records",
 };
 
 export function simulateCommand(): Command {
   const d = DEFAULT_SIMULATOR_OPTIONS;
-  return new Command('simulate')
+  return new Command("simulate")
     .description(
-      'Generate deterministic packaging-line sensor telemetry with injected, labelled faults.\n' +
-        'The same flags always produce the same bytes.',
+      "Generate deterministic packaging-line sensor telemetry with injected, labelled faults.\n" +
+        "The same flags always produce the same bytes.",
     )
-    .option('--seed <n>', 'PRNG seed (integer)', String(d.seed))
-    .option('--machines <m>', 'number of machines (ids M-001, M-002, …)', String(d.machines))
-    .option('--sensors <list>', `comma-separated sensor types (default: all of ${SENSOR_TYPES.join(',')})`)
-    .option('--rate <hz>', 'readings per second per sensor (≤ 1000)', String(d.rateHz))
-    .option('--start <iso>', 'event time of the first reading (ISO-8601, or epoch ms)', new Date(d.startTime).toISOString())
-    .option('--duration <d>', 'stop after this much event time: 250ms, 90s, 15m, 1h, 7d, 1h30m')
-    .option('--records <n>', `stop after n records (default ${SIMULATE_DEFAULT_RECORDS} when --duration is not given)`)
-    .option('--fault-rate <f>', 'expected injected faults per sensor per hour (0 = none)', String(d.faultRate))
-    .addOption(new Option('--format <format>', 'output format').choices(RECORD_FORMATS).default('ndjson'))
-    .option('--out <file>', 'output file, or - for stdout', '-')
-    .option('--labels <file>', 'also write the ground-truth fault labels to this file (NDJSON)')
-    .option('--nats <url>', 'publish the readings to NATS instead of writing a file')
-    .option('--site <s>', 'with --nats: site token of the subjects', DEFAULT_NATS_PUBLISH.site)
-    .addOption(new Option('--payload <format>', 'with --nats: single records (msgpack, json) or frames').choices(['msgpack', 'json', 'frame']).default('msgpack'))
-    .option('--frame-readings <n>', 'with --payload frame: readings per frame', String(DEFAULT_NATS_PUBLISH.frameReadings))
-    .option('--jetstream', 'with --nats: publish through JetStream and wait for the acks (a stream must capture lw.<site>.…)')
-    .option('--publish-rate <n>', 'with --nats: readings per second at most (default: as fast as the server takes them)')
-    .option('--cmapss <file>', 'replay a NASA C-MAPSS file as a fleet instead of simulating: unit N → machine ENG-00N, sensors s1…s21 (--sensors picks), one reading per sensor and cycle from --start')
-    .option('--cmapss-units <list>', 'with --cmapss: the units, e.g. 1-10 or 1,3,7-9 (default all)')
-    .addOption(new Option('--cmapss-order <o>', 'with --cmapss: fleet = the units side by side, cycle by cycle; unit = one after another').choices([...CMAPSS_ORDERS]).default('fleet'))
-    .option('--cycle <D>', 'with --cmapss: event time of one operational cycle', '1h')
+    .option("--seed <n>", "PRNG seed (integer)", String(d.seed))
+    .option("--machines <m>", "number of machines (ids M-001, M-002, …)", String(d.machines))
+    .option("--sensors <list>", `comma-separated sensor types (default: all of ${SENSOR_TYPES.join(",")})`)
+    .option("--rate <hz>", "readings per second per sensor (≤ 1000)", String(d.rateHz))
+    .option("--start <iso>", "event time of the first reading (ISO-8601, or epoch ms)", new Date(d.startTime).toISOString())
+    .option("--duration <d>", "stop after this much event time: 250ms, 90s, 15m, 1h, 7d, 1h30m")
+    .option("--records <n>", `stop after n records (default ${SIMULATE_DEFAULT_RECORDS} when --duration is not given)`)
+    .option("--fault-rate <f>", "expected injected faults per sensor per hour (0 = none)", String(d.faultRate))
+    .addOption(new Option("--format <format>", "output format").choices(RECORD_FORMATS).default("ndjson"))
+    .option("--out <file>", "output file, or - for stdout", "-")
+    .option("--labels <file>", "also write the ground-truth fault labels to this file (NDJSON)")
+    .option("--nats <url>", "publish the readings to NATS instead of writing a file")
+    .option("--site <s>", "with --nats: site token of the subjects", DEFAULT_NATS_PUBLISH.site)
+    .addOption(
+      new Option("--payload <format>", "with --nats: single records (msgpack, json) or frames")
+        .choices(["msgpack", "json", "frame"])
+        .default("msgpack"),
+    )
+    .option("--frame-readings <n>", "with --payload frame: readings per frame", String(DEFAULT_NATS_PUBLISH.frameReadings))
+    .option("--jetstream", "with --nats: publish through JetStream and wait for the acks (a stream must capture lw.<site>.…)")
+    .option("--publish-rate <n>", "with --nats: readings per second at most (default: as fast as the server takes them)")
+    .option(
+      "--cmapss <file>",
+      "replay a NASA C-MAPSS file as a fleet instead of simulating: unit N → machine ENG-00N, sensors s1…s21 (--sensors picks), one reading per sensor and cycle from --start",
+    )
+    .option("--cmapss-units <list>", "with --cmapss: the units, e.g. 1-10 or 1,3,7-9 (default all)")
+    .addOption(
+      new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one after another")
+        .choices([...CMAPSS_ORDERS])
+        .default("fleet"),
+    )
+    .option("--cycle <D>", "with --cmapss: event time of one operational cycle", "1h")
     .addHelpText(
-      'after',
+      "after",
       `
 Output fields: machine_id, timestamp (ISO-8601 UTC, ms), sensor_type, sensor_value (6 significant
 digits), sensor_unit, operating_mode, work_order_id. CSV has a header line.
@@ -123,7 +138,7 @@ Examples:
         simulator = new PlantSimulator(simulatorOptionsFromFlags(flags));
       } catch (error) {
         if (error instanceof SimulatorConfigError || error instanceof DurationParseError) {
-          command.error(`error: ${flagMessage(error)}`, { exitCode: EXIT_CODE_USAGE, code: 'linewatch.simulate.invalidOption' });
+          command.error(`error: ${flagMessage(error)}`, { exitCode: EXIT_CODE_USAGE, code: "linewatch.simulate.invalidOption" });
         }
         throw error;
       }
@@ -132,14 +147,14 @@ Examples:
           ...DEFAULT_NATS_PUBLISH,
           url: flags.nats,
           site: flags.site,
-          format: flags.payload as 'msgpack' | 'json' | 'frame',
+          format: flags.payload as "msgpack" | "json" | "frame",
           frameReadings: Number(flags.frameReadings),
           jetstream: flags.jetstream === true,
           rate: flags.publishRate === undefined ? Infinity : Number(flags.publishRate),
         });
         process.stderr.write(
           `simulate: published ${result.readings} readings in ${result.messages} messages in ${result.seconds.toFixed(2)} s ` +
-            `(${Math.round(result.readings / result.seconds)} readings/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ''}\n`,
+            `(${Math.round(result.readings / result.seconds)} readings/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ""}\n`,
         );
         return;
       }
@@ -153,17 +168,20 @@ Examples:
  */
 export function simulatorOptionsFromFlags(flags: SimulateFlags): Partial<SimulatorOptions> {
   const options: Partial<SimulatorOptions> = {
-    seed: parseNumber('seed', flags.seed),
-    machines: parseNumber('machines', flags.machines),
-    rateHz: parseNumber('rateHz', flags.rate),
+    seed: parseNumber("seed", flags.seed),
+    machines: parseNumber("machines", flags.machines),
+    rateHz: parseNumber("rateHz", flags.rate),
     startTime: parseStart(flags.start),
-    faultRate: parseNumber('faultRate', flags.faultRate),
+    faultRate: parseNumber("faultRate", flags.faultRate),
   };
   if (flags.sensors !== undefined) {
-    options.sensorTypes = flags.sensors.split(',').map((s) => s.trim()).filter((s) => s !== '') as SensorType[];
+    options.sensorTypes = flags.sensors
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== "") as SensorType[];
   }
   if (flags.duration !== undefined) options.durationMs = parseDuration(flags.duration);
-  if (flags.records !== undefined) options.maxRecords = parseNumber('maxRecords', flags.records);
+  if (flags.records !== undefined) options.maxRecords = parseNumber("maxRecords", flags.records);
   if (options.durationMs === undefined && options.maxRecords === undefined) options.maxRecords = SIMULATE_DEFAULT_RECORDS;
   return options;
 }
@@ -174,28 +192,31 @@ async function simulateCmapss(flags: SimulateFlags): Promise<void> {
   const startTime = parseStart(flags.start);
   const fleet = new CmapssFleet(readCmapss(flags.cmapss as string), {
     units: flags.cmapssUnits === undefined ? undefined : parseUnitList(flags.cmapssUnits),
-    sensors: flags.sensors?.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    sensors: flags.sensors
+      ?.split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== ""),
     cycleMs,
     startTime,
     order: flags.cmapssOrder,
   });
   if (flags.nats !== undefined) {
-    if (flags.payload === 'frame') throw new ConfigError('--payload', 'C-MAPSS readings are published as single records: msgpack or json');
+    if (flags.payload === "frame") throw new ConfigError("--payload", "C-MAPSS readings are published as single records: msgpack or json");
     const result = await publishCmapssFleet(fleet, {
       url: flags.nats,
       site: flags.site,
-      format: flags.payload as 'msgpack' | 'json',
+      format: flags.payload as "msgpack" | "json",
       jetstream: flags.jetstream === true,
       rate: flags.publishRate === undefined ? Infinity : Number(flags.publishRate),
       inFlightMax: DEFAULT_NATS_PUBLISH.inFlightMax,
     });
     process.stderr.write(
       `simulate: published ${result.readings} C-MAPSS readings of ${fleet.units.length} units in ${result.seconds.toFixed(2)} s` +
-        `${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ''}\n`,
+        `${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ""}\n`,
     );
     return;
   }
-  const toStdout = flags.out === '-';
+  const toStdout = flags.out === "-";
   const out = toStdout ? process.stdout : await openFile(flags.out);
   const records = createRecordWriter(flags.format, out, { endStream: !toStdout });
   const keys = fleet.keys();
@@ -205,8 +226,13 @@ async function simulateCmapss(flags: SimulateFlags): Promise<void> {
       for (let i = 0; i < c.length; i++) {
         const k = keys[c.keyIndex[i]];
         await records.write({
-          machine_id: k.machine_id, timestamp: formatTimestamp(c.times[i]), sensor_type: k.sensor_type, sensor_value: c.values[i],
-          sensor_unit: k.sensor_unit, operating_mode: CMAPSS_OPERATING_MODE, work_order_id: '',
+          machine_id: k.machine_id,
+          timestamp: formatTimestamp(c.times[i]),
+          sensor_type: k.sensor_type,
+          sensor_value: c.values[i],
+          sensor_unit: k.sensor_unit,
+          operating_mode: CMAPSS_OPERATING_MODE,
+          work_order_id: "",
         });
       }
     }
@@ -219,7 +245,7 @@ async function simulateCmapss(flags: SimulateFlags): Promise<void> {
 }
 
 async function runSimulation(simulator: PlantSimulator, flags: SimulateFlags): Promise<void> {
-  const toStdout = flags.out === '-';
+  const toStdout = flags.out === "-";
   const out = toStdout ? process.stdout : await openFile(flags.out);
   const labelsOut = flags.labels === undefined ? undefined : await openFile(flags.labels);
   const records = createRecordWriter(flags.format, out, { endStream: !toStdout });
@@ -243,24 +269,24 @@ async function runSimulation(simulator: PlantSimulator, flags: SimulateFlags): P
 
 async function writeLabels(writer: TextStreamWriter | undefined, labels: readonly FaultLabel[]): Promise<void> {
   if (writer === undefined) return;
-  for (const label of labels) await writer.write(JSON.stringify(label) + '\n');
+  for (const label of labels) await writer.write(`${JSON.stringify(label)}\n`);
 }
 
 async function openFile(path: string): Promise<Writable> {
   const stream = createWriteStream(path);
-  await once(stream, 'open');
+  await once(stream, "open");
   return stream;
 }
 
 function parseNumber(option: keyof SimulatorOptions, text: string): number {
-  const value = text.trim() === '' ? Number.NaN : Number(text);
-  if (!Number.isFinite(value)) throw new SimulatorConfigError(option, 'must be a number', text);
+  const value = text.trim() === "" ? Number.NaN : Number(text);
+  if (!Number.isFinite(value)) throw new SimulatorConfigError(option, "must be a number", text);
   return value;
 }
 
 function parseStart(text: string): number {
   const value = /^\d+$/.test(text.trim()) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(value)) throw new SimulatorConfigError('startTime', 'must be an ISO-8601 time or epoch ms', text);
+  if (!Number.isFinite(value)) throw new SimulatorConfigError("startTime", "must be an ISO-8601 time or epoch ms", text);
   return value;
 }
 
@@ -272,7 +298,7 @@ function flagMessage(error: SimulatorConfigError | DurationParseError): string {
 
 function isBrokenPipe(error: unknown): boolean {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
-    if ((e as NodeJS.ErrnoException).code === 'EPIPE') return true;
+    if ((e as NodeJS.ErrnoException).code === "EPIPE") return true;
   }
   return false;
 }

@@ -67,7 +67,9 @@ export function decodeCheckpoint(bytes: Uint8Array): EngineCheckpoint {
   }
   const state = bytes.slice(12 + headerLength);
   if (!Array.isArray(header.keys) || !Number.isInteger(header.stateStride) || state.length !== header.keys.length * header.stateStride) {
-    throw new CheckpointError(`checkpoint holds ${state.length} state bytes for ${header.keys?.length} keys of ${header.stateStride} bytes`);
+    throw new CheckpointError(
+      `checkpoint holds ${state.length} state bytes for ${header.keys?.length} keys of ${header.stateStride} bytes`,
+    );
   }
   return { ...header, state };
 }

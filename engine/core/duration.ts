@@ -7,7 +7,7 @@
 
 /** Thrown by {@link parseDuration} for text that is not a duration. */
 export class DurationParseError extends Error {
-  override readonly name = 'DurationParseError';
+  override readonly name = "DurationParseError";
   /** The text as given. */
   readonly text: string;
 
@@ -36,9 +36,9 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/g;
  * including results beyond Number.MAX_SAFE_INTEGER ms.
  */
 export function parseDuration(text: string): number {
-  if (typeof text !== 'string') throw new DurationParseError(String(text), 'not a string');
+  if (typeof text !== "string") throw new DurationParseError(String(text), "not a string");
   const trimmed = text.trim();
-  if (trimmed === '') throw new DurationParseError(text, 'empty');
+  if (trimmed === "") throw new DurationParseError(text, "empty");
   let ms: number;
   if (PLAIN_NUMBER.test(trimmed)) {
     ms = Number(trimmed);
@@ -46,8 +46,8 @@ export function parseDuration(text: string): number {
     ms = 0;
     for (const match of trimmed.matchAll(PART)) ms += Number(match[1]) * DURATION_UNIT_MS[match[2]];
   } else {
-    throw new DurationParseError(text, 'expected a number followed by one of ms, s, m, h, d');
+    throw new DurationParseError(text, "expected a number followed by one of ms, s, m, h, d");
   }
-  if (!Number.isFinite(ms) || ms > Number.MAX_SAFE_INTEGER) throw new DurationParseError(text, 'too large');
+  if (!Number.isFinite(ms) || ms > Number.MAX_SAFE_INTEGER) throw new DurationParseError(text, "too large");
   return ms;
 }

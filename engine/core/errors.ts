@@ -15,14 +15,21 @@ export class KernelLoadError extends LinewatchError {}
 
 /** A configuration value is out of range or inconsistent with another. */
 export class ConfigError extends LinewatchError {
-  constructor(readonly option: string, message: string) {
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
     super(`${option}: ${message}`);
   }
 }
 
 /** A bounded structure is full: the caller must wait, shed or raise the named limit. */
 export class CapacityError extends LinewatchError {
-  constructor(readonly limit: string, readonly value: number, message: string) {
+  constructor(
+    readonly limit: string,
+    readonly value: number,
+    message: string,
+  ) {
     super(`${limit} (${value}) reached: ${message}`);
   }
 }
@@ -32,7 +39,11 @@ export class BatchRejectedError extends LinewatchError {}
 
 /** A kernel task failed in the worker pool. */
 export class KernelTaskError extends LinewatchError {
-  constructor(readonly group: number, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly group: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`key group ${group}: ${message}`, options);
   }
 }
@@ -45,7 +56,11 @@ export class CheckpointError extends LinewatchError {}
 
 /** A model file is not one linewatch can run: not ONNX, the wrong graph, or metadata missing or invalid. */
 export class ModelLoadError extends LinewatchError {
-  constructor(readonly source: string, message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly source: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(`${source}: ${message}`, options);
   }
 }

@@ -45,7 +45,12 @@ class PoolExecutor implements KernelExecutor {
   private readonly pool: Piscina;
   private busy = 0;
 
-  constructor(memory: WebAssembly.Memory, module: WebAssembly.Module, readonly workers: number, tasksQueuedMax: number) {
+  constructor(
+    memory: WebAssembly.Memory,
+    module: WebAssembly.Module,
+    readonly workers: number,
+    tasksQueuedMax: number,
+  ) {
     const data: KernelWorkerData = { memory, module };
     this.pool = new Piscina({
       filename: pathToFileURL(workerScriptPath()).href,
@@ -138,5 +143,5 @@ function workerScriptPath(): string {
     }
     dir = dirname(dir);
   }
-  throw new KernelLoadError("package root not found above " + fileURLToPath(import.meta.url));
+  throw new KernelLoadError(`package root not found above ${fileURLToPath(import.meta.url)}`);
 }

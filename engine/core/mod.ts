@@ -1,12 +1,23 @@
-// The engine's public interface: what operators, connectors and tools may import.
+/** engine/core: the names other folders use. Import from here, never from a file inside. */
 export { allocateBatch, appendRecord, type RecordBatch } from "./batch.js";
+export { decodeCheckpoint, encodeCheckpoint, type EngineCheckpoint } from "./checkpoint.js";
+export { DurationParseError, parseDuration } from "./duration.js";
 export * from "./errors.js";
-export { KeyDictionary, fnv1a } from "./key-dictionary.js";
-export { MemoryLayout, MEMORY_RESERVED_BYTES, type LayoutSpec } from "./memory-layout.js";
-export { createSharedMemory, instantiateKernels, compileKernels, type KernelExports } from "./kernel-module.js";
-export { createKernelExecutor, DEFAULT_WORKERS, type KernelExecutor, type KernelTask } from "./kernel-pool.js";
-export { ReorderBuffer, type PendingRecord } from "./reorder-buffer.js";
+export { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
+export { compileKernels, createSharedMemory, instantiateKernels, KERNEL_MEMORY_PAGES_MAX, type KernelExports } from "./kernel-module.js";
+export { createKernelExecutor, DEFAULT_WORKERS, type KernelCall, type KernelExecutor, type KernelTask } from "./kernel-pool.js";
+export { fnv1a, KeyDictionary } from "./key-dictionary.js";
+export { type LayoutSpec, MEMORY_RESERVED_BYTES, MemoryLayout } from "./memory-layout.js";
+export { type PendingRecord, ReorderBuffer } from "./reorder-buffer.js";
 export {
-  StreamEngine, DEFAULT_ENGINE_OPTIONS, FLAG_OUT_OF_ORDER, validateEngineOptions,
-  type StreamKernel, type StreamEngineOptions, type OutputChunk, type EngineSinks, type EngineMetrics,
+  DEFAULT_ENGINE_OPTIONS,
+  type EngineMetrics,
+  type EngineSinks,
+  FLAG_OUT_OF_ORDER,
+  type KernelCallContext,
+  type OutputChunk,
+  StreamEngine,
+  type StreamEngineOptions,
+  type StreamKernel,
+  validateEngineOptions,
 } from "./stream-engine.js";

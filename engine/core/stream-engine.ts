@@ -157,7 +157,10 @@ export class StreamEngine {
   /** Static region pointer of each analysis (0: none). */
   private readonly staticPtrs: number[];
 
-  constructor(options: StreamEngineOptions, private readonly sinks: EngineSinks) {
+  constructor(
+    options: StreamEngineOptions,
+    private readonly sinks: EngineSinks,
+  ) {
     validateEngineOptions(options);
     this.options = options;
     const slotsPerGroup = Math.ceil(options.keysMax / options.groups);
@@ -273,7 +276,10 @@ export class StreamEngine {
         kernels: this.options.kernels.map((k) => ({ name: k.name, stateBytesPerKey: k.stateBytesPerKey })),
         stateStride: stride,
         position,
-        keys: ids.map((id) => ({ name: this.keys.name(id), newestTime: Number.isFinite(this.newestTime[id]) ? this.newestTime[id] : null })),
+        keys: ids.map((id) => ({
+          name: this.keys.name(id),
+          newestTime: Number.isFinite(this.newestTime[id]) ? this.newestTime[id] : null,
+        })),
         state,
       };
     });
@@ -388,7 +394,14 @@ export class StreamEngine {
   }
 
   private write(
-    gb: GroupBuffers, id: number, t: number, x: number, position: number, flags: number, payload: Uint8Array | undefined, index: number,
+    gb: GroupBuffers,
+    id: number,
+    t: number,
+    x: number,
+    position: number,
+    flags: number,
+    payload: Uint8Array | undefined,
+    index: number,
   ): void {
     const k = gb.count++;
     const off = gb.offsets[gb.filling];
@@ -419,8 +432,17 @@ export class StreamEngine {
       const stateBase = base + this.stateOffsets[i];
       if (k.calls !== undefined) {
         const ctx = {
-          stateBase, stateStride: this.stateStride, slots: off.slots, times: off.times, values: off.values, n, out: outs[i], outs,
-          staticPtr: this.staticPtrs[i], payload: this.payloadBytes > 0 ? off.payload : 0, payloadBytes: this.payloadBytes,
+          stateBase,
+          stateStride: this.stateStride,
+          slots: off.slots,
+          times: off.times,
+          values: off.values,
+          n,
+          out: outs[i],
+          outs,
+          staticPtr: this.staticPtrs[i],
+          payload: this.payloadBytes > 0 ? off.payload : 0,
+          payloadBytes: this.payloadBytes,
         };
         calls.push(...k.calls(ctx));
       } else {
@@ -429,15 +451,16 @@ export class StreamEngine {
     });
     this.counts.tasks++;
     this.counts.inFlight++;
-    gb.inFlight = this.executor.run(calls.length === 1 ? calls[0] : { calls }, group).then(
-      (processed) => {
+    gb.inFlight = this.executor
+      .run(calls.length === 1 ? calls[0] : { calls }, group)
+      .then((processed) => {
         this.counts.inFlight--;
         if (processed !== n) throw new KernelTaskError(group, `kernel processed ${processed} of ${n} records`);
         this.deliver(gb, which, n);
-      },
-    ).catch((error: Error) => {
-      if (this.failure === null) this.failure = error;
-    });
+      })
+      .catch((error: Error) => {
+        if (this.failure === null) this.failure = error;
+      });
     gb.filling = which === 0 ? 1 : 0;
     gb.count = 0;
   }
@@ -494,7 +517,9 @@ function checkBatch(batch: RecordBatch, keys: number, payloadBytes: number): voi
   const { keyIds, times, values } = batch;
   if (batch.length > values.length) throw new BatchRejectedError(`batch length ${batch.length} exceeds its columns (${values.length})`);
   if (payloadBytes > 0 && (batch.payload === undefined || batch.payload.length < batch.length * payloadBytes)) {
-    throw new BatchRejectedError(`the engine carries ${payloadBytes} payload bytes per record; the batch has ${batch.payload?.length ?? 0} bytes for ${batch.length} records`);
+    throw new BatchRejectedError(
+      `the engine carries ${payloadBytes} payload bytes per record; the batch has ${batch.payload?.length ?? 0} bytes for ${batch.length} records`,
+    );
   }
   for (let i = 0; i < batch.length; i++) {
     if (keyIds[i] >= keys) throw new BatchRejectedError(`record ${i}: key id ${keyIds[i]} was never interned`);
@@ -512,7 +537,11 @@ class GroupBuffers {
   readonly positions: [Float64Array, Float64Array];
   readonly flags: [Uint8Array, Uint8Array];
 
-  constructor(layout: MemoryLayout, readonly group: number, capacity: number) {
+  constructor(
+    layout: MemoryLayout,
+    readonly group: number,
+    capacity: number,
+  ) {
     this.offsets = [layout.buffer(group, 0), layout.buffer(group, 1)];
     this.keyIds = [new Uint32Array(capacity), new Uint32Array(capacity)];
     this.positions = [new Float64Array(capacity), new Float64Array(capacity)];

@@ -7,8 +7,8 @@ import type { Writable } from "node:stream";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import type { NatsConnection } from "nats";
 import type { Outputs } from "./outputs.js";
-import type { RotatingFileSink } from "../../connectors/files/rotating-file-sink.js";
-import type { SpcAlertEvent } from "../../operators/spc/alerts.js";
+import type { RotatingFileSink } from "../../connectors/files/mod.js";
+import type { SpcAlertEvent } from "../../operators/spc/mod.js";
 
 export interface AlertRouterOptions {
   outputs?: Outputs;
@@ -30,14 +30,16 @@ export class AlertRouter {
     this.count++;
     this.o.outputs?.alert(event);
     const line = this.o.file !== undefined || this.o.nats?.format === "json" ? JSON.stringify(event) : "";
-    if (this.o.file !== undefined) void this.o.file.write(line + "\n");
+    if (this.o.file !== undefined) void this.o.file.write(`${line}\n`);
     if (this.o.nats !== undefined) {
       const { nc, site, format } = this.o.nats;
       const [machine, sensor] = event.key.split("/");
       nc.publish(`lw.${site}.alert.${machine}.${sensor ?? "all"}`, format === "msgpack" ? encodeMsgpack(event) : this.enc.encode(line));
     }
     if (this.o.console !== undefined && event.state === "open" && event.severity === "high") {
-      this.o.console.write(`ALERT ${event.rule} ${event.key} ${new Date(event.opened_at).toISOString()}: ${event.description} (limits v${event.limits_version})\n`);
+      this.o.console.write(
+        `ALERT ${event.rule} ${event.key} ${new Date(event.opened_at).toISOString()}: ${event.description} (limits v${event.limits_version})\n`,
+      );
     }
   };
 }

@@ -22,15 +22,24 @@
 import type { Writable } from "node:stream";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type NatsConnection } from "nats";
-import { allocateBatch, type RecordBatch } from "../core/batch.js";
-import { decodeCheckpoint, encodeCheckpoint } from "../core/checkpoint.js";
-import { ConfigError } from "../core/errors.js";
+import {
+  allocateBatch,
+  type RecordBatch,
+  decodeCheckpoint,
+  encodeCheckpoint,
+  ConfigError,
+  StreamEngine,
+  type OutputChunk,
+} from "../core/mod.js";
 import { formatStatistic } from "../../operators/number-format.js";
-import { StreamEngine, type OutputChunk } from "../core/stream-engine.js";
-import { BoundedSubscription } from "../../connectors/nats/bounded-subscription.js";
-import { OrderedPullReader } from "../../connectors/nats/jetstream-reader.js";
-import { CheckpointStore } from "../../connectors/nats/checkpoint-store.js";
-import { NatsInput, frameSeq, type InputCounts } from "../../connectors/nats/sensor-input.js";
+import {
+  BoundedSubscription,
+  OrderedPullReader,
+  CheckpointStore,
+  NatsInput,
+  frameSeq,
+  type InputCounts,
+} from "../../connectors/nats/mod.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
 
@@ -102,7 +111,8 @@ export const DEFAULT_NATS_JOB = {
 } as const;
 
 export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
-  if (o.stream === undefined && o.partitions !== undefined) throw new ConfigError("--partitions", "partitions need a JetStream stream (--stream)");
+  if (o.stream === undefined && o.partitions !== undefined)
+    throw new ConfigError("--partitions", "partitions need a JetStream stream (--stream)");
   const t0 = performance.now();
   const nc = await connect({ servers: o.url, name: `linewatch-${o.site}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const counts = { out: 0, shed: 0, shedBytes: 0, duplicates: 0, checkpoints: 0, fetchErrors: 0 };
@@ -145,9 +155,17 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
             const p = chunk.payload;
             const label = labels.get((p[4 * i] | (p[4 * i + 1] << 8) | (p[4 * i + 2] << 16) | (p[4 * i + 3] << 24)) >>> 0);
             outputs.record({
-              machineId: machine, sensorType: sensor, key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
-              unit: label?.[0], mode: label?.[1], workOrder: label?.[2],
-              seq: chunk.positions[i], membersJson: members.slice(1), members: wantFields ? recordFields(o.analyses, rows) ?? undefined : undefined,
+              machineId: machine,
+              sensorType: sensor,
+              key: keyNames[keyId],
+              time: chunk.times[i],
+              value: chunk.values[i],
+              unit: label?.[0],
+              mode: label?.[1],
+              workOrder: label?.[2],
+              seq: chunk.positions[i],
+              membersJson: members.slice(1),
+              members: wantFields ? (recordFields(o.analyses, rows) ?? undefined) : undefined,
               rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
             });
           }
@@ -164,7 +182,12 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     },
   );
   for (const a of o.analyses) a.start?.(engine);
-  outputs?.attach(engine, o.analyses.findIndex((a) => a.name === "spc"), "nats", o.analyses.map((a) => a.name));
+  outputs?.attach(
+    engine,
+    o.analyses.findIndex((a) => a.name === "spc"),
+    "nats",
+    o.analyses.map((a) => a.name),
+  );
   const input = new NatsInput(nc, o.site);
   outputs?.countDeadLetters(() => input.counts().byReason);
   /** Appends a message's readings to `batch`, interning keys; pushes the batch whenever it fills. */
@@ -227,7 +250,16 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   void o.stop.then(() => (stopped = true));
   const summary = startSummary(o, engine, input, counts, t0);
   try {
-    if (o.stream === undefined) await consumeCore(o, nc, take, drain, () => outputs?.room() ?? Promise.resolve(), counts, () => stopped);
+    if (o.stream === undefined)
+      await consumeCore(
+        o,
+        nc,
+        take,
+        drain,
+        () => outputs?.room() ?? Promise.resolve(),
+        counts,
+        () => stopped,
+      );
     else await consumeJetStream(o, nc, engine, take, drain, counts, partitionOfKey, () => stopped);
   } finally {
     summary.stop();
@@ -237,11 +269,20 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   }
   const m = engine.metrics();
   if (labels.unkept > 0) {
-    o.console.write(`nats: ${labels.unkept} records came with a (sensor_unit, operating_mode, work_order_id) beyond the first ${RECORD_LABELS_MAX} distinct ones; their ml_sensor_data rows have those fields empty\n`);
+    o.console.write(
+      `nats: ${labels.unkept} records came with a (sensor_unit, operating_mode, work_order_id) beyond the first ${RECORD_LABELS_MAX} distinct ones; their ml_sensor_data rows have those fields empty\n`,
+    );
   }
   return {
-    recordsIn: m.recordsIn, recordsOut: counts.out, shed: counts.shed, shedBytes: counts.shedBytes, duplicates: counts.duplicates, checkpoints: counts.checkpoints,
-    labelsUnkept: labels.unkept, input: input.counts(), seconds: (performance.now() - t0) / 1000,
+    recordsIn: m.recordsIn,
+    recordsOut: counts.out,
+    shed: counts.shed,
+    shedBytes: counts.shedBytes,
+    duplicates: counts.duplicates,
+    checkpoints: counts.checkpoints,
+    labelsUnkept: labels.unkept,
+    input: input.counts(),
+    seconds: (performance.now() - t0) / 1000,
   };
 }
 
@@ -256,7 +297,12 @@ type Drain = (batch: RecordBatch, durable: boolean) => Promise<void>;
  * subscription is drained and what is queued is processed, not dropped.
  */
 async function consumeCore(
-  o: NatsJobOptions, nc: NatsConnection, take: Take, drain: Drain, room: () => Promise<void>, counts: { shed: number; shedBytes: number },
+  o: NatsJobOptions,
+  nc: NatsConnection,
+  take: Take,
+  drain: Drain,
+  room: () => Promise<void>,
+  counts: { shed: number; shedBytes: number },
   stopped: () => boolean,
 ): Promise<void> {
   const batch = allocateBatch(o.batchRecordsMax, labelBytes(o));
@@ -292,8 +338,14 @@ async function consumeCore(
 
 /** JetStream: durable pull consumers per partition, ack after outputs, checkpoints, dedup by sequence. */
 async function consumeJetStream(
-  o: NatsJobOptions, nc: NatsConnection, engine: StreamEngine, take: Take, drain: Drain,
-  counts: { duplicates: number; checkpoints: number; fetchErrors: number }, partitionOfKey: number[], stopped: () => boolean,
+  o: NatsJobOptions,
+  nc: NatsConnection,
+  engine: StreamEngine,
+  take: Take,
+  drain: Drain,
+  counts: { duplicates: number; checkpoints: number; fetchErrors: number },
+  partitionOfKey: number[],
+  stopped: () => boolean,
 ): Promise<void> {
   const stream = o.stream as string;
   const jsm = await nc.jetstreamManager();
@@ -355,7 +407,9 @@ async function consumeJetStream(
       const name = checkpointName(o.site, stream, partitioned ? p : null);
       let lastCheckpoint = performance.now();
       const reader = new OrderedPullReader(first, lastSeq.get(p) as number, {
-        fetchMessagesMax: o.fetchMessagesMax, label: `nats: partition ${p}`, log: (line) => o.console.write(`${line}\n`),
+        fetchMessagesMax: o.fetchMessagesMax,
+        label: `nats: partition ${p}`,
+        log: (line) => o.console.write(`${line}\n`),
         reopen: (start) => openConsumer(p, start),
       });
       const checkpoint = async (): Promise<void> => {
@@ -368,7 +422,10 @@ async function consumeJetStream(
       };
       while (!stopped()) {
         // Outputs are published and flushed to the server before any message is acknowledged.
-        const r = await reader.round((m) => take(batch, m.subject, m.data, m.seq, p), () => drain(batch, true));
+        const r = await reader.round(
+          (m) => take(batch, m.subject, m.data, m.seq, p),
+          () => drain(batch, true),
+        );
         counts.duplicates += r.redeliveries;
         if (r.fetchFailed) {
           counts.fetchErrors++;
@@ -394,7 +451,13 @@ export function checkpointName(site: string, stream: string, partition: number |
   return `${site}.${stream}.${partition === null ? "all" : `p${partition}`}`;
 }
 
-function startSummary(o: NatsJobOptions, engine: StreamEngine, input: NatsInput, counts: { out: number; shed: number; duplicates: number; checkpoints: number }, t0: number): { stop(): void } {
+function startSummary(
+  o: NatsJobOptions,
+  engine: StreamEngine,
+  input: NatsInput,
+  counts: { out: number; shed: number; duplicates: number; checkpoints: number },
+  t0: number,
+): { stop(): void } {
   if (o.summaryIntervalMs <= 0) return { stop() {} };
   let lastIn = 0;
   let lastT = t0;

@@ -14,18 +14,33 @@
  * from 40 high, below 40 critical. Without a model the prediction endpoints answer
  * "not_configured" and the score is the alert score alone. */
 import { readFileSync } from "node:fs";
-import { ConfigError } from "../core/errors.js";
-import type { AccessTokenConfig } from "../../connectors/live/access.js";
-import type { StreamEngine } from "../core/stream-engine.js";
-import { ClickHouseSink } from "../../connectors/clickhouse/sink.js";
-import type { AlertRow, EquipmentHealthRow, MaintenancePredictionRow, ScoreRow, SensorDataRow } from "../../connectors/clickhouse/schema.js";
-import { startLiveServer, type LiveServer } from "../../connectors/live/live-server.js";
-import { ApiReplyError, type ApiProviders, type EquipmentHealth, type QuarantineProvider } from "../../connectors/live/http-api.js";
-import { MetricsRegistry, defineEngineMetrics, type EngineMetrics as MetricHandles } from "../../connectors/live/metrics.js";
-import { machineTopic, analysisTopic, TOPIC_ALERTS, ANALYSIS_PREDICTION } from "../../connectors/live/topics.js";
+import { ConfigError, type StreamEngine } from "../core/mod.js";
+import {
+  type AccessTokenConfig,
+  startLiveServer,
+  type LiveServer,
+  ApiReplyError,
+  type ApiProviders,
+  type EquipmentHealth,
+  type QuarantineProvider,
+  MetricsRegistry,
+  defineEngineMetrics,
+  type EngineMetrics as MetricHandles,
+  machineTopic,
+  analysisTopic,
+  TOPIC_ALERTS,
+  ANALYSIS_PREDICTION,
+} from "../../connectors/live/mod.js";
+import {
+  ClickHouseSink,
+  type AlertRow,
+  type EquipmentHealthRow,
+  type MaintenancePredictionRow,
+  type ScoreRow,
+  type SensorDataRow,
+} from "../../connectors/clickhouse/mod.js";
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
-import type { SpcAlertEvent } from "../../operators/spc/alerts.js";
-import { applySpcLimitsChange } from "../../operators/spc/spc.js";
+import { type SpcAlertEvent, applySpcLimitsChange } from "../../operators/spc/mod.js";
 
 export interface OutputsOptions {
   clickhouse?: { url: string; database?: string; spillDir: string };
@@ -72,7 +87,10 @@ export class Outputs {
   /** Writes not settled yet: `flush` waits for them; each leaves the set as it settles. */
   private readonly pendingWrites = new Set<Promise<void>>();
   private readonly openAlerts = new Map<string, SpcAlertEvent>();
-  private readonly limitsByKey = new Map<string, { key: string; cl: number | null; sigma: number | null; ucl: number | null; lcl: number | null; limits_version: number }>();
+  private readonly limitsByKey = new Map<
+    string,
+    { key: string; cl: number | null; sigma: number | null; ucl: number | null; lcl: number | null; limits_version: number }
+  >();
   private readonly machines = new Set<string>();
   private healthTimer: NodeJS.Timeout | null = null;
   private writeErrors = 0;
@@ -89,8 +107,16 @@ export class Outputs {
     this.predictions = o.predictions ?? null;
     const service = this.predictions;
     if (service !== null) {
-      const made = this.registry.counter({ name: "linewatch_predictions_total", help: "Failure predictions made, by risk level.", labelNames: ["risk_level"] });
-      const machines = this.registry.gauge({ name: "linewatch_prediction_machines", help: "Machines the prediction service knows, by whether their features are complete.", labelNames: ["features"] });
+      const made = this.registry.counter({
+        name: "linewatch_predictions_total",
+        help: "Failure predictions made, by risk level.",
+        labelNames: ["risk_level"],
+      });
+      const machines = this.registry.gauge({
+        name: "linewatch_prediction_machines",
+        help: "Machines the prediction service knows, by whether their features are complete.",
+        labelNames: ["features"],
+      });
       service.listen((list) => {
         for (const p of list) made.labels({ risk_level: p.risk_level }).inc();
         this.onPredictions(list);
@@ -109,14 +135,24 @@ export class Outputs {
     const out = new Outputs(o);
     if (o.clickhouse !== undefined) {
       out.sink = new ClickHouseSink({
-        url: o.clickhouse.url, database: o.clickhouse.database, spillDir: o.clickhouse.spillDir,
+        url: o.clickhouse.url,
+        database: o.clickhouse.database,
+        spillDir: o.clickhouse.spillDir,
         onDeadLetter: (d) => o.log(`clickhouse: row of ${d.table} refused by the server: ${d.error.message}`),
-        onAvailabilityChange: (up, err) => o.log(up ? "clickhouse: available again, draining the spill" : `clickhouse: unavailable (${err?.message ?? "?"}); spilling to ${o.clickhouse?.spillDir}`),
+        onAvailabilityChange: (up, err) =>
+          o.log(
+            up
+              ? "clickhouse: available again, draining the spill"
+              : `clickhouse: unavailable (${err?.message ?? "?"}); spilling to ${o.clickhouse?.spillDir}`,
+          ),
       });
     }
     if (o.live !== undefined) {
       out.live = await startLiveServer({
-        port: o.live.port, host: o.live.host, metrics: out.registry, log: o.log,
+        port: o.live.port,
+        host: o.live.host,
+        metrics: out.registry,
+        log: o.log,
         tokens: o.live.tokensFile === undefined ? [] : readTokens(o.live.tokensFile),
         providers: out.apiProviders,
       });
@@ -180,18 +216,37 @@ export class Outputs {
     const members = r.members ?? (JSON.parse(`{${r.membersJson ?? ""}}`) as Record<string, unknown>);
     if (typeof members.limits_version === "number" && members.limits_version > 0) {
       this.limitsByKey.set(r.key, {
-        key: r.key, cl: members.cl as number, sigma: members.sigma as number, ucl: members.ucl as number, lcl: members.lcl as number,
+        key: r.key,
+        cl: members.cl as number,
+        sigma: members.sigma as number,
+        ucl: members.ucl as number,
+        lcl: members.lcl as number,
         limits_version: members.limits_version,
       });
     }
     if (this.live !== null) {
-      this.live.publish(machineTopic(r.machineId), { key: r.key, sensor_type: r.sensorType, mode: r.mode, timestamp: r.time, value: r.value, seq: r.seq, ...members });
-      if (members.iforest_score !== undefined) this.live.publish(analysisTopic("iforest"), { key: r.key, timestamp: r.time, iforest_score: members.iforest_score });
+      this.live.publish(machineTopic(r.machineId), {
+        key: r.key,
+        sensor_type: r.sensorType,
+        mode: r.mode,
+        timestamp: r.time,
+        value: r.value,
+        seq: r.seq,
+        ...members,
+      });
+      if (members.iforest_score !== undefined)
+        this.live.publish(analysisTopic("iforest"), { key: r.key, timestamp: r.time, iforest_score: members.iforest_score });
     }
     if (this.sink !== null) {
       this.readings.push({
-        machine_id: r.machineId, sensor_type: r.sensorType, timestamp: r.time, sensor_value: r.value,
-        sensor_unit: r.unit, operating_mode: r.mode, work_order_id: r.workOrder, seq: r.seq,
+        machine_id: r.machineId,
+        sensor_type: r.sensorType,
+        timestamp: r.time,
+        sensor_value: r.value,
+        sensor_unit: r.unit,
+        operating_mode: r.mode,
+        work_order_id: r.workOrder,
+        seq: r.seq,
       });
       this.scores.push(scoreRow(r, members));
       // Rows are encoded on this thread as they are handed over: small hand-overs keep each pause short.
@@ -208,9 +263,21 @@ export class Outputs {
     if (this.sink !== null) {
       const [machine, sensor] = e.key.split("/");
       const row: AlertRow = {
-        key: e.key, machine_id: machine, sensor_type: sensor ?? "", rule: e.rule, also: e.also, description: e.description,
-        severity: e.severity, state: e.state, opened_at: e.opened_at, closed_at: e.closed_at, firings: e.firings,
-        limits_version: e.limits_version, cl: finite(e.cl), sigma: finite(e.sigma), points: e.points,
+        key: e.key,
+        machine_id: machine,
+        sensor_type: sensor ?? "",
+        rule: e.rule,
+        also: e.also,
+        description: e.description,
+        severity: e.severity,
+        state: e.state,
+        opened_at: e.opened_at,
+        closed_at: e.closed_at,
+        firings: e.firings,
+        limits_version: e.limits_version,
+        cl: finite(e.cl),
+        sigma: finite(e.sigma),
+        points: e.points,
       };
       this.track(this.sink.write("ml_alerts", [row]));
     }
@@ -290,14 +357,16 @@ export class Outputs {
   }
 
   private track(p: Promise<unknown>): void {
-    const settled: Promise<void> = p.then(
-      () => undefined,
-      (e: Error) => {
-        this.writeErrors++;
-        this.metrics.sinkErrors.labels({ sink: "clickhouse", kind: "fatal" }).inc();
-        this.o.log(`clickhouse: write failed: ${e.message}`);
-      },
-    ).finally(() => this.pendingWrites.delete(settled));
+    const settled: Promise<void> = p
+      .then(
+        () => undefined,
+        (e: Error) => {
+          this.writeErrors++;
+          this.metrics.sinkErrors.labels({ sink: "clickhouse", kind: "fatal" }).inc();
+          this.o.log(`clickhouse: write failed: ${e.message}`);
+        },
+      )
+      .finally(() => this.pendingWrites.delete(settled));
     this.pendingWrites.add(settled);
   }
 
@@ -306,15 +375,23 @@ export class Outputs {
     const counts: Record<string, number> = { high: 0, medium: 0, low: 0 };
     for (const e of this.openAlerts.values()) if (e.key.split("/")[0] === machineId) counts[e.severity]++;
     const alertScore = Math.max(0, 100 - counts.high * PENALTY.high - counts.medium * PENALTY.medium - counts.low * PENALTY.low);
-    const features: Record<string, number> = { open_alerts_high: counts.high, open_alerts_medium: counts.medium, open_alerts_low: counts.low, alert_score: alertScore };
+    const features: Record<string, number> = {
+      open_alerts_high: counts.high,
+      open_alerts_medium: counts.medium,
+      open_alerts_low: counts.low,
+      alert_score: alertScore,
+    };
     let score = alertScore;
     const p = this.predictions?.latest(machineId);
     if (p !== undefined) {
       const predicted = healthOfProbability(p.failure_probability);
       score = Math.min(alertScore, predicted);
       Object.assign(features, {
-        prediction_score: predicted, failure_probability: p.failure_probability, rul_cycles: p.rul_cycles,
-        time_to_failure_hours: p.time_to_failure_hours, predicted_at_ms: p.predicted_at_ms,
+        prediction_score: predicted,
+        failure_probability: p.failure_probability,
+        rul_cycles: p.rul_cycles,
+        time_to_failure_hours: p.time_to_failure_hours,
+        predicted_at_ms: p.predicted_at_ms,
       });
     }
     return { machine_id: machineId, health_score: score, risk_level: riskOfScore(score), updated_at: new Date().toISOString(), features };
@@ -329,11 +406,18 @@ export class Outputs {
       }
     }
     if (this.sink !== null && list.length > 0) {
-      const rows = list.map((p): MaintenancePredictionRow => ({
-        machine_id: p.machine_id, predicted_at: p.predicted_at_ms, failure_probability: p.failure_probability,
-        time_to_failure_hours: p.time_to_failure_hours, rul_cycles: p.rul_cycles, risk_level: p.risk_level, model_version: p.model_version,
-        features: p.features,
-      }));
+      const rows = list.map(
+        (p): MaintenancePredictionRow => ({
+          machine_id: p.machine_id,
+          predicted_at: p.predicted_at_ms,
+          failure_probability: p.failure_probability,
+          time_to_failure_hours: p.time_to_failure_hours,
+          rul_cycles: p.rul_cycles,
+          risk_level: p.risk_level,
+          model_version: p.model_version,
+          features: p.features,
+        }),
+      );
       this.track(this.sink.write("ml_maintenance_predictions", rows));
     }
   }
@@ -361,17 +445,25 @@ export class Outputs {
     const service = this.predictions;
     return {
       health: { health: (machineId: string) => this.health(machineId) },
-      predictions: service === null ? undefined : {
-        predictions: (q) => service.predictions(q),
-        predict: async (machineId: string) => {
-          // A machine the run knows but whose sensors the model does not read: nothing to predict from.
-          if (!service.knows(machineId) && this.machines.has(machineId)) {
-            const missing = service.missing(machineId);
-            throw new ApiReplyError(409, "features_incomplete", `machine ${machineId} reports none of the sensors the model reads (${service.sensors.join(", ")})`, { machine_id: machineId, missing_features: missing });
-          }
-          return service.predictNow(machineId);
-        },
-      },
+      predictions:
+        service === null
+          ? undefined
+          : {
+              predictions: (q) => service.predictions(q),
+              predict: async (machineId: string) => {
+                // A machine the run knows but whose sensors the model does not read: nothing to predict from.
+                if (!service.knows(machineId) && this.machines.has(machineId)) {
+                  const missing = service.missing(machineId);
+                  throw new ApiReplyError(
+                    409,
+                    "features_incomplete",
+                    `machine ${machineId} reports none of the sensors the model reads (${service.sensors.join(", ")})`,
+                    { machine_id: machineId, missing_features: missing },
+                  );
+                }
+                return service.predictNow(machineId);
+              },
+            },
       alerts: { openAlerts: () => [...this.openAlerts.values()] },
       spcLimits: {
         limits: (key: string) => this.limitsByKey.get(key) ?? null,
@@ -386,7 +478,9 @@ export class Outputs {
         setLimits: async (key: string, l: { cl: number; sigma: number }) => {
           const id = keyId(key);
           if (id === null) return null;
-          await needEngine().withKeyState(id, this.spcIndex, (k, ptr) => applySpcLimitsChange(k, ptr, { kind: "set", cl: l.cl, sigma: l.sigma }));
+          await needEngine().withKeyState(id, this.spcIndex, (k, ptr) =>
+            applySpcLimitsChange(k, ptr, { kind: "set", cl: l.cl, sigma: l.sigma }),
+          );
           this.o.log(`limits: ${key} set to cl ${l.cl}, sigma ${l.sigma} (API)`);
           return { key, cl: l.cl, sigma: l.sigma, effective: "next record" };
         },
@@ -403,15 +497,37 @@ function scoreRow(r: ScoredRecord, m: Record<string, unknown>): ScoreRow {
   const num = (v: unknown) => (typeof v === "number" ? v : null);
   const mask = (v: unknown) => (Array.isArray(v) ? v.reduce((a: number, k: number) => a | (1 << (k - 1)), 0) : 0);
   return {
-    machine_id: r.machineId, sensor_type: r.sensorType, timestamp: r.time, seq: r.seq, value: r.value,
-    count: num(m.count), mean: num(m.mean), std: num(m.std), std_pop: num(m.std_pop), min: num(m.min), max: num(m.max),
-    slope: num(m.slope), ewma: num(m.ewma), z: num(m.z),
-    cl: num(m.cl), ucl: num(m.ucl), lcl: num(m.lcl), sigma: num(m.sigma), zone: num(m.zone),
-    we_mask: mask(m.we), nelson_mask: mask(m.nelson), cusum_pos: num(m.cusum_pos), cusum_neg: num(m.cusum_neg),
-    cusum_alarm: m.cusum_alarm === true, spc_ewma: num(m.spc_ewma ?? (m.ewma_ucl !== undefined && m.count === undefined ? m.ewma : undefined)),
-    ewma_ucl: num(m.ewma_ucl), ewma_lcl: num(m.ewma_lcl), ewma_alarm: m.ewma_alarm === true,
+    machine_id: r.machineId,
+    sensor_type: r.sensorType,
+    timestamp: r.time,
+    seq: r.seq,
+    value: r.value,
+    count: num(m.count),
+    mean: num(m.mean),
+    std: num(m.std),
+    std_pop: num(m.std_pop),
+    min: num(m.min),
+    max: num(m.max),
+    slope: num(m.slope),
+    ewma: num(m.ewma),
+    z: num(m.z),
+    cl: num(m.cl),
+    ucl: num(m.ucl),
+    lcl: num(m.lcl),
+    sigma: num(m.sigma),
+    zone: num(m.zone),
+    we_mask: mask(m.we),
+    nelson_mask: mask(m.nelson),
+    cusum_pos: num(m.cusum_pos),
+    cusum_neg: num(m.cusum_neg),
+    cusum_alarm: m.cusum_alarm === true,
+    spc_ewma: num(m.spc_ewma ?? (m.ewma_ucl !== undefined && m.count === undefined ? m.ewma : undefined)),
+    ewma_ucl: num(m.ewma_ucl),
+    ewma_lcl: num(m.ewma_lcl),
+    ewma_alarm: m.ewma_alarm === true,
     limits_version: typeof m.limits_version === "number" ? m.limits_version : 0,
-    iforest_score: num(m.iforest_score), model_hash: typeof m.model_hash === "string" ? m.model_hash : "",
+    iforest_score: num(m.iforest_score),
+    model_hash: typeof m.model_hash === "string" ? m.model_hash : "",
   };
 }
 

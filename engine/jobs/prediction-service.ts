@@ -35,11 +35,10 @@
  * the same scale as the machine health (engine/outputs.ts): low from 80, medium from 60, high
  * from 40, critical below.
  */
-import { ConfigError } from "../core/errors.js";
-import { ROLLING_FIELDS } from "../../operators/rolling/rolling.js";
-import type { MaintenancePrediction, PredictionQuery, RiskLevel } from "../../connectors/live/http-api.js";
-import { ApiReplyError } from "../../connectors/live/http-api.js";
-import type { FailurePrediction } from "../../operators/prediction/failure-model.js";
+import { ConfigError } from "../core/mod.js";
+import { ROLLING_FIELDS } from "../../operators/rolling/mod.js";
+import { type MaintenancePrediction, type PredictionQuery, type RiskLevel, ApiReplyError } from "../../connectors/live/mod.js";
+import type { FailurePrediction } from "../../operators/prediction/mod.js";
 
 /** What the service needs of a model (operators/failure-model.ts FailureModel has it). */
 export interface PredictionModel {
@@ -123,7 +122,8 @@ export class PredictionService {
   private readonly listeners: Array<(predictions: readonly MachinePrediction[]) => void> = [];
 
   constructor(private readonly o: PredictionServiceOptions) {
-    if (!(o.intervalMs >= 0 && Number.isFinite(o.intervalMs))) throw new ConfigError("--predict-interval", `must be a duration ≥ 0, got ${o.intervalMs} ms`);
+    if (!(o.intervalMs >= 0 && Number.isFinite(o.intervalMs)))
+      throw new ConfigError("--predict-interval", `must be a duration ≥ 0, got ${o.intervalMs} ms`);
     const names = o.model.featureNames;
     this.featureCount = names.length;
     if (names.length === 0) throw new ConfigError("--predict", "the model has no features");
@@ -133,7 +133,10 @@ export class PredictionService {
       const sensor = name.slice(0, dot);
       const field = (ROLLING_FIELDS as readonly string[]).indexOf(name.slice(dot + 1));
       if (dot <= 0 || field < 0) {
-        throw new ConfigError("--predict", `model feature "${name}" is not <sensor_type>.<statistic> with a statistic of the rolling analysis (${ROLLING_FIELDS.join(", ")})`);
+        throw new ConfigError(
+          "--predict",
+          `model feature "${name}" is not <sensor_type>.<statistic> with a statistic of the rolling analysis (${ROLLING_FIELDS.join(", ")})`,
+        );
       }
       const g = grouped.get(sensor) ?? { features: [], fields: [] };
       g.features.push(j);
@@ -141,7 +144,8 @@ export class PredictionService {
       grouped.set(sensor, g);
     });
     let index = 0;
-    for (const [sensor, g] of grouped) this.bySensor.set(sensor, { index: index++, features: Int32Array.from(g.features), fields: Int32Array.from(g.fields) });
+    for (const [sensor, g] of grouped)
+      this.bySensor.set(sensor, { index: index++, features: Int32Array.from(g.features), fields: Int32Array.from(g.fields) });
     this.sensorList = [...this.bySensor.values()];
   }
 
@@ -213,12 +217,18 @@ export class PredictionService {
     if (m === undefined) return null;
     if (m.sensorsSeen < m.tracks.length) {
       const missing = this.missingFeatures(m);
-      throw new ApiReplyError(409, "features_incomplete",
+      throw new ApiReplyError(
+        409,
+        "features_incomplete",
         `machine ${machineId} has not reported every sensor the model reads yet; missing ${missing.length} of ${this.featureCount} features: ${missing.slice(0, 20).join(", ")}${missing.length > 20 ? ", …" : ""}`,
-        { machine_id: machineId, missing_features: missing });
+        { machine_id: machineId, missing_features: missing },
+      );
     }
     const [p] = await this.run([this.latestState(m, "request")]);
-    if (p === undefined) throw new ApiReplyError(422, "no_prediction", `the model gave no prediction for machine ${machineId} (a feature is not finite)`, { machine_id: machineId });
+    if (p === undefined)
+      throw new ApiReplyError(422, "no_prediction", `the model gave no prediction for machine ${machineId} (a feature is not finite)`, {
+        machine_id: machineId,
+      });
     return p;
   }
 
@@ -281,8 +291,14 @@ export class PredictionService {
     let m = this.machines.get(machineId);
     if (m === undefined) {
       m = {
-        id: machineId, tracks: Array.from(this.bySensor.values(), (b) => new SensorTrack(b.fields.length)),
-        sensorsSeen: 0, start: -Infinity, newest: -Infinity, watermark: -Infinity, lower: -Infinity, lastStep: -Infinity,
+        id: machineId,
+        tracks: Array.from(this.bySensor.values(), (b) => new SensorTrack(b.fields.length)),
+        sensorsSeen: 0,
+        start: -Infinity,
+        newest: -Infinity,
+        watermark: -Infinity,
+        lower: -Infinity,
+        lastStep: -Infinity,
       };
       this.machines.set(machineId, m);
     }
@@ -382,7 +398,9 @@ export class PredictionService {
       if (!Number.isFinite(p.failure_probability) || !Number.isFinite(p.rul_cycles)) {
         // The model refuses a row (a non-finite feature): nothing to report for it.
         this.counts.errors++;
-        this.o.log?.(`predict: the model gave no prediction for ${r.machine.id} at ${new Date(r.time).toISOString()} (a feature is not finite)`);
+        this.o.log?.(
+          `predict: the model gave no prediction for ${r.machine.id} at ${new Date(r.time).toISOString()} (a feature is not finite)`,
+        );
         return;
       }
       const features: Record<string, number> = {};
@@ -417,7 +435,9 @@ export class PredictionService {
     const before = this.latestByMachine.get(p.machine_id);
     if (before === undefined || p.predicted_at_ms >= before.predicted_at_ms) {
       if (before !== undefined && before.risk_level !== p.risk_level) {
-        this.o.log?.(`predict: ${p.machine_id} risk ${before.risk_level} → ${p.risk_level} at ${p.predicted_at} (failure probability ${p.failure_probability.toFixed(3)} within ${p.horizon_cycles} cycles, RUL ${p.rul_cycles.toFixed(1)} cycles)`);
+        this.o.log?.(
+          `predict: ${p.machine_id} risk ${before.risk_level} → ${p.risk_level} at ${p.predicted_at} (failure probability ${p.failure_probability.toFixed(3)} within ${p.horizon_cycles} cycles, RUL ${p.rul_cycles.toFixed(1)} cycles)`,
+        );
       }
       this.latestByMachine.set(p.machine_id, p);
     }

@@ -6,7 +6,7 @@
  * newest read, which the engine's bounded buffers keep small; the columns grow (doubling) when
  * that span does.
  */
-import type { LineBuffer } from "../../connectors/files/line-buffer.js";
+import type { LineBuffer } from "../../connectors/files/mod.js";
 import { formatStatistic } from "../../operators/number-format.js";
 
 /** How one analysis's rows are stored and written. */
@@ -16,7 +16,7 @@ export interface OutputAnalysis {
   nullJson: string;
 }
 
-const enum RowState {
+enum RowState {
   Pending = 0,
   Done = 1,
   Late = 2,
@@ -98,7 +98,8 @@ export class ReplayOutput {
     if (payload !== undefined && this.payloadBytes > 0) this.payload.set(payload.subarray(0, this.payloadBytes), i * this.payloadBytes);
     this.values[i] = value;
     this.flags[i] = flags;
-    for (let k = 0; k < rows.length; k++) this.results.set(rows[k].subarray(0, this.analyses[k].fields), i * this.rowFields + this.offsets[k]);
+    for (let k = 0; k < rows.length; k++)
+      this.results.set(rows[k].subarray(0, this.analyses[k].fields), i * this.rowFields + this.offsets[k]);
     this.state[i] = RowState.Done;
   }
 

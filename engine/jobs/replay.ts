@@ -5,13 +5,19 @@
  */
 import { basename, extname } from "node:path";
 import type { Writable } from "node:stream";
-import { allocateBatch, appendRecord } from "../core/batch.js";
-import { ConfigError } from "../core/errors.js";
-import { LineBuffer } from "../../connectors/files/line-buffer.js";
-import { parseEventTime, parseReading, type TimeUnit } from "../core/event-time.js";
+import {
+  allocateBatch,
+  appendRecord,
+  ConfigError,
+  parseEventTime,
+  parseReading,
+  type TimeUnit,
+  FLAG_OUT_OF_ORDER,
+  StreamEngine,
+  type OutputChunk,
+} from "../core/mod.js";
+import { LineBuffer, readTable, type TableHeader, type TableRow } from "../../connectors/files/mod.js";
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
-import { FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "../core/stream-engine.js";
-import { readTable, type TableHeader, type TableRow } from "../../connectors/files/table-reader.js";
 import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext } from "../../operators/analysis.js";
 
 export interface ReplayOptions {
@@ -53,7 +59,8 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const started = performance.now();
   const analyses = options.analyses;
   const inputs = analyses.filter((a) => a.input !== undefined);
-  if (inputs.length > 1) throw new ConfigError("--analysis", `${inputs.map((a) => a.name).join(" and ")} both read extra input; run them separately`);
+  if (inputs.length > 1)
+    throw new ConfigError("--analysis", `${inputs.map((a) => a.name).join(" and ")} both read extra input; run them separately`);
   const input = inputs[0]?.input;
   const payloadBytes = input?.payloadBytes ?? 0;
   const needsValue = input === undefined || input.needsValue || analyses.some((a) => a.input === undefined);
@@ -61,7 +68,11 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   const keyNames: string[] = [];
   const lines = new ReplayOutput(
     (id) => keyJson[id],
-    analyses.map((a) => ({ fields: a.kernel.outFields, rowJson: (row: Float64Array, payload?: Uint8Array) => a.rowJson(row, payload), nullJson: a.nullJson })),
+    analyses.map((a) => ({
+      fields: a.kernel.outFields,
+      rowJson: (row: Float64Array, payload?: Uint8Array) => a.rowJson(row, payload),
+      nullJson: a.nullJson,
+    })),
     payloadBytes,
     needsValue,
   );

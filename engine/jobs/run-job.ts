@@ -8,16 +8,13 @@
  * which is how the console's throughput shows what the engine can do here.
  */
 import type { Writable } from "node:stream";
-import { allocateBatch } from "../core/batch.js";
-import { LineBuffer } from "../../connectors/files/line-buffer.js";
+import { allocateBatch, StreamEngine, type EngineMetrics, type OutputChunk } from "../core/mod.js";
+import { LineBuffer, RotatingFileSink } from "../../connectors/files/mod.js";
 import { formatStatistic } from "../../operators/number-format.js";
-import { StreamEngine, type EngineMetrics, type OutputChunk } from "../core/stream-engine.js";
-import { RotatingFileSink } from "../../connectors/files/rotating-file-sink.js";
-import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SimulatorOptions } from "../../connectors/sim/plant-simulator.js";
+import { OPERATING_MODES, PlantSimulator, formatTimestamp, type SimulatorOptions } from "../../connectors/sim/mod.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
-import type { SpcLimitsChange } from "../../operators/spc/spc.js";
-import { applySpcLimitsChange } from "../../operators/spc/spc.js";
+import { type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 
 /**
  * What the run job reads: readings of a fixed set of sensors, in event-time order, as columns.
@@ -165,20 +162,34 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
           if (outputs !== undefined) {
             const parts = keyParts[keyId];
             outputs.record({
-              machineId: parts[0], sensorType: parts[1], mode: parts[2], key: keyNames[keyId], time: chunk.times[i], value: chunk.values[i],
-              seq: chunk.positions[i], membersJson: members.slice(1), members: wantFields ? recordFields(analyses, rows) ?? undefined : undefined,
+              machineId: parts[0],
+              sensorType: parts[1],
+              mode: parts[2],
+              key: keyNames[keyId],
+              time: chunk.times[i],
+              value: chunk.values[i],
+              seq: chunk.positions[i],
+              membersJson: members.slice(1),
+              members: wantFields ? (recordFields(analyses, rows) ?? undefined) : undefined,
               rolling: rollingIndex >= 0 ? rows[rollingIndex] : undefined,
             });
           }
           if (file !== null) {
-            lines.push(`{${keyJson[keyId]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${formatStatistic(chunk.values[i])}${members}}\n`);
+            lines.push(
+              `{${keyJson[keyId]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${formatStatistic(chunk.values[i])}${members}}\n`,
+            );
           }
         }
       },
     },
   );
   for (const a of analyses) a.start?.(engine);
-  outputs?.attach(engine, spcIndex, source.name, analyses.map((a) => a.name));
+  outputs?.attach(
+    engine,
+    spcIndex,
+    source.name,
+    analyses.map((a) => a.name),
+  );
   // Engine key id of (source key index, operating mode or settling): index · modes + mode.
   const modeNames = [...source.modes, "settling"];
   const settling = source.modes.length;
@@ -210,7 +221,14 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const batch = allocateBatch(o.batchRecordsMax);
   let position = 0;
   let faults = 0;
-  const summary = startSummary(o, engine, () => anomalies, () => faults, () => file?.bytesWritten ?? 0, t0);
+  const summary = startSummary(
+    o,
+    engine,
+    () => anomalies,
+    () => faults,
+    () => file?.bytesWritten ?? 0,
+    t0,
+  );
   if (!Number.isFinite(o.speed)) await applyLimitsChanges(engine, o, spcIndex);
   let lastFlush = t0;
   let outputsFlushedAt = 0;
@@ -277,7 +295,19 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
     bytesWritten: file?.bytesWritten ?? 0,
     seconds: (performance.now() - t0) / 1000,
   };
-  if (o.summaryIntervalMs > 0) o.console.write(summaryLine(result.metrics, result.seconds, anomalies, faults, result.bytesWritten, 0, result.metrics.kernelBusyMs / (result.seconds * 1000 * Math.max(1, result.metrics.workers)), o.alertsRaised?.() ?? null) + "\n");
+  if (o.summaryIntervalMs > 0)
+    o.console.write(
+      `${summaryLine(
+        result.metrics,
+        result.seconds,
+        anomalies,
+        faults,
+        result.bytesWritten,
+        0,
+        result.metrics.kernelBusyMs / (result.seconds * 1000 * Math.max(1, result.metrics.workers)),
+        o.alertsRaised?.() ?? null,
+      )}\n`,
+    );
   return result;
 }
 
@@ -290,12 +320,19 @@ async function applyLimitsChanges(engine: StreamEngine, o: RunJobOptions, spcInd
       continue;
     }
     await engine.withKeyState(id, spcIndex, (kernels, ptr) => applySpcLimitsChange(kernels, ptr, change));
-    o.console.write(`limits: ${key} ${change.kind === "set" ? `set to cl ${change.cl}, sigma ${change.sigma}` : `re-baselining on the next ${change.records} records`}\n`);
+    o.console.write(
+      `limits: ${key} ${change.kind === "set" ? `set to cl ${change.cl}, sigma ${change.sigma}` : `re-baselining on the next ${change.records} records`}\n`,
+    );
   }
 }
 
 function startSummary(
-  o: RunJobOptions, engine: StreamEngine, anomalies: () => number, faults: () => number, bytes: () => number, t0: number,
+  o: RunJobOptions,
+  engine: StreamEngine,
+  anomalies: () => number,
+  faults: () => number,
+  bytes: () => number,
+  t0: number,
 ): { stop(): void } {
   if (o.summaryIntervalMs <= 0) return { stop() {} };
   let lastIn = 0;
@@ -309,14 +346,21 @@ function startSummary(
     lastIn = m.recordsIn;
     lastBusy = m.kernelBusyMs;
     lastT = now;
-    o.console.write(summaryLine(m, (now - t0) / 1000, anomalies(), faults(), bytes(), rate, busy, o.alertsRaised?.() ?? null) + "\n");
+    o.console.write(`${summaryLine(m, (now - t0) / 1000, anomalies(), faults(), bytes(), rate, busy, o.alertsRaised?.() ?? null)}\n`);
   }, o.summaryIntervalMs);
   timer.unref();
   return { stop: () => clearInterval(timer) };
 }
 
 function summaryLine(
-  m: EngineMetrics, seconds: number, anomalies: number, faults: number, bytes: number, rate: number, busy: number, alerts: number | null,
+  m: EngineMetrics,
+  seconds: number,
+  anomalies: number,
+  faults: number,
+  bytes: number,
+  rate: number,
+  busy: number,
+  alerts: number | null,
 ): string {
   const rateText = rate > 0 ? `${fmt(rate)} rec/s now, ` : "";
   return (

@@ -9,13 +9,17 @@
  * and back, so the verdicts are those `linewatch replay --analysis serial` gives for the same
  * events in the same order — the replay contract, live.
  */
-import { allocateBatch } from "../core/batch.js";
-import { StreamEngine, type OutputChunk } from "../core/stream-engine.js";
+import { allocateBatch, StreamEngine, type OutputChunk, CheckpointError } from "../core/mod.js";
 import { observeRecord, type RowContext } from "../../operators/analysis.js";
-import { MARK_CONTROL, SERIAL_COL as C } from "../../operators/serial/layout.js";
-import { decodeSerialCheckpoint, encodeSerialCheckpoint, type SerialCheckpointFit } from "../../operators/serial/checkpoint.js";
-import { CheckpointError } from "../core/errors.js";
-import type { SerialAnalysis, SerialEventFields } from "../../operators/serial/serial.js";
+import {
+  MARK_CONTROL,
+  SERIAL_COL as C,
+  decodeSerialCheckpoint,
+  encodeSerialCheckpoint,
+  type SerialCheckpointFit,
+  type SerialAnalysis,
+  type SerialEventFields,
+} from "../../operators/serial/mod.js";
 import type { SerialOutputs } from "./serial-outputs.js";
 
 export interface SerialJobOptions {
@@ -173,9 +177,11 @@ export class SerialJob {
    * position it covers. CheckpointError when it is damaged or was taken with other parameters.
    */
   async restore(bytes: Uint8Array): Promise<number> {
-    if (this.counts.eventsIn > 0) throw new CheckpointError(`a checkpoint restores only into a job that has seen no events (this one saw ${this.counts.eventsIn})`);
+    if (this.counts.eventsIn > 0)
+      throw new CheckpointError(`a checkpoint restores only into a job that has seen no events (this one saw ${this.counts.eventsIn})`);
     const c = await decodeSerialCheckpoint(bytes, this.fit());
-    if (c.engine.keys.length > this.o.linesMax) throw new CheckpointError(`serial checkpoint holds ${c.engine.keys.length} lines, more than this job's ${this.o.linesMax}`);
+    if (c.engine.keys.length > this.o.linesMax)
+      throw new CheckpointError(`serial checkpoint holds ${c.engine.keys.length} lines, more than this job's ${this.o.linesMax}`);
     try {
       this.analysis.ledger.restore(c.ledger);
     } catch (cause) {
@@ -205,7 +211,12 @@ export class SerialJob {
 
   private fit(): SerialCheckpointFit {
     const ledger = this.analysis.ledger;
-    return { params: this.analysis.params, ledgerOptions: ledger.options, quarantineLevel: this.analysis.quarantineLevel, filterBytes: ledger.filterGenerationBytes };
+    return {
+      params: this.analysis.params,
+      ledgerOptions: ledger.options,
+      quarantineLevel: this.analysis.quarantineLevel,
+      filterBytes: ledger.filterGenerationBytes,
+    };
   }
 
   private async pushBatch(): Promise<void> {

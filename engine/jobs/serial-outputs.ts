@@ -24,17 +24,30 @@
 import { existsSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import type { NatsConnection } from "nats";
-import type { ClickHouseRows, ClickHouseTable, QuarantineRow, SerialDetectionRow } from "../../connectors/clickhouse/schema.js";
-import type { QuarantineProvider } from "../../connectors/live/http-api.js";
-import { METRIC, type MetricsRegistry, defineEngineMetrics } from "../../connectors/live/metrics.js";
-import { TOPIC_QUARANTINE, isValidTopic, lineTopic } from "../../connectors/live/topics.js";
-import type { RowContext } from "../../operators/analysis.js";
-import { SERIAL_COL as C } from "../../operators/serial/layout.js";
-import { decodeSerialPayload } from "../../operators/serial/payload.js";
+import type { ClickHouseRows, ClickHouseTable, QuarantineRow, SerialDetectionRow } from "../../connectors/clickhouse/mod.js";
 import {
-  DEFAULT_QUARANTINE_ENTRIES_MAX, QuarantineList, type QuarantineEntry, type QuarantineEvent, type QuarantineFile, type ReleasedEntry,
-} from "../../operators/serial/quarantine.js";
-import { RISK_LEVELS, anomalyTypesOf, reasonsOf } from "../../operators/serial/score.js";
+  type QuarantineProvider,
+  METRIC,
+  type MetricsRegistry,
+  defineEngineMetrics,
+  TOPIC_QUARANTINE,
+  isValidTopic,
+  lineTopic,
+} from "../../connectors/live/mod.js";
+import type { RowContext } from "../../operators/analysis.js";
+import {
+  SERIAL_COL as C,
+  decodeSerialPayload,
+  DEFAULT_QUARANTINE_ENTRIES_MAX,
+  QuarantineList,
+  type QuarantineEntry,
+  type QuarantineEvent,
+  type QuarantineFile,
+  type ReleasedEntry,
+  RISK_LEVELS,
+  anomalyTypesOf,
+  reasonsOf,
+} from "../../operators/serial/mod.js";
 
 /** What the serial outputs write through; every part is optional (a run without ClickHouse, …). */
 export interface SerialOutputTargets {
@@ -80,16 +93,33 @@ export class SerialOutputs implements QuarantineProvider {
   private dirty = false;
   private readonly series;
 
-  constructor(readonly quarantine: QuarantineList, private readonly t: SerialOutputTargets) {
+  constructor(
+    readonly quarantine: QuarantineList,
+    private readonly t: SerialOutputTargets,
+  ) {
     this.subject = t.nats === undefined ? null : `lw.${t.nats.site}.quarantine`;
     const r = t.registry;
-    this.series = r === undefined ? null : {
-      engine: defineEngineMetrics(r),
-      detections: r.counter({ name: SERIAL_METRIC.detections, help: "Serial events the serial analysis flagged, by risk level.", labelNames: ["risk_level"] }),
-      quarantined: r.counter({ name: SERIAL_METRIC.quarantined, help: "Serial events quarantined (occurrences, at the quarantine level or above)." }),
-      released: r.counter({ name: SERIAL_METRIC.released, help: "Quarantine entries released (API or quarantine file)." }),
-      entries: r.gauge({ name: SERIAL_METRIC.entries, help: "Serials on the quarantine list now.", collect: (g) => g.set(this.quarantine.size) }),
-    };
+    this.series =
+      r === undefined
+        ? null
+        : {
+            engine: defineEngineMetrics(r),
+            detections: r.counter({
+              name: SERIAL_METRIC.detections,
+              help: "Serial events the serial analysis flagged, by risk level.",
+              labelNames: ["risk_level"],
+            }),
+            quarantined: r.counter({
+              name: SERIAL_METRIC.quarantined,
+              help: "Serial events quarantined (occurrences, at the quarantine level or above).",
+            }),
+            released: r.counter({ name: SERIAL_METRIC.released, help: "Quarantine entries released (API or quarantine file)." }),
+            entries: r.gauge({
+              name: SERIAL_METRIC.entries,
+              help: "Serials on the quarantine list now.",
+              collect: (g) => g.set(this.quarantine.size),
+            }),
+          };
     if (t.quarantineFile !== undefined) {
       this.adoptFile(t.quarantineFile);
       this.fileTimer = setInterval(() => this.syncFileLogged(), t.fileSyncIntervalMs ?? 2000);
@@ -122,14 +152,25 @@ export class SerialOutputs implements QuarantineProvider {
     const flags = row[C.flags] >>> 0;
     const risk = RISK_LEVELS[row[C.risk]];
     const detection: SerialDetectionRow = {
-      serial_number: d.serial, gtin: d.gtin, batch_number: d.batch, machine_id: d.machine, operator_id: d.operator,
-      detected_at: ctx.time, seq: ctx.position, anomaly_types: anomalyTypesOf(flags), reasons: reasonsOf(flags),
-      anomaly_score: row[C.anomaly_score], confidence_level: row[C.confidence_level], risk_level: risk, quarantined: row[C.quarantine] === 1,
+      serial_number: d.serial,
+      gtin: d.gtin,
+      batch_number: d.batch,
+      machine_id: d.machine,
+      operator_id: d.operator,
+      detected_at: ctx.time,
+      seq: ctx.position,
+      anomaly_types: anomalyTypesOf(flags),
+      reasons: reasonsOf(flags),
+      anomaly_score: row[C.anomaly_score],
+      confidence_level: row[C.confidence_level],
+      risk_level: risk,
+      quarantined: row[C.quarantine] === 1,
     };
     this.counts.detections++;
     this.series?.detections.labels({ risk_level: risk }).inc();
     // A line id that NATS accepts may still not be a topic level (`/`, `+`, `#`): no line topic then.
-    if (this.t.live != null && isValidTopic(`line/${d.machine}`)) this.t.live.publish(lineTopic(d.machine), { type: "serial_detection", ...detection });
+    if (this.t.live != null && isValidTopic(`line/${d.machine}`))
+      this.t.live.publish(lineTopic(d.machine), { type: "serial_detection", ...detection });
     if (this.t.sink != null) {
       this.detections.push(detection);
       if (this.detections.length >= ROWS_PER_WRITE) this.writeRows();
@@ -213,7 +254,7 @@ export class SerialOutputs implements QuarantineProvider {
     for (const r of [...file.releasedEntries(), ...this.releasedHere]) released.set(releaseKey(r), r);
     const out: QuarantineFile = { version: 1, entries: this.quarantine.list(), released: [...released.values()] };
     const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(out, null, 1) + "\n");
+    writeFileSync(tmp, `${JSON.stringify(out, null, 1)}\n`);
     renameSync(tmp, path);
     this.fileMtime = statSync(path).mtimeMs;
     this.dirty = false;
@@ -266,11 +307,22 @@ export class SerialOutputs implements QuarantineProvider {
   private queueQuarantineRow(e: QuarantineEntry, released: ReleasedEntry | null): void {
     if (this.t.sink == null) return;
     this.quarantineRows.push({
-      serial_number: e.serial_number, gtin: e.gtin, batch_number: e.batch_number, machine_id: e.machine_id, operator_id: e.operator_id,
-      production_at: e.production_time, seq: e.row, quarantined_at: Date.parse(e.quarantined_at),
-      released_at: released === null ? null : Date.parse(released.released_at), release_note: released?.release_note,
-      anomaly_types: e.anomaly_types, reasons: e.reasons, anomaly_score: e.anomaly_score, confidence_level: e.confidence_level,
-      risk_level: e.risk_level, occurrences: e.occurrences,
+      serial_number: e.serial_number,
+      gtin: e.gtin,
+      batch_number: e.batch_number,
+      machine_id: e.machine_id,
+      operator_id: e.operator_id,
+      production_at: e.production_time,
+      seq: e.row,
+      quarantined_at: Date.parse(e.quarantined_at),
+      released_at: released === null ? null : Date.parse(released.released_at),
+      release_note: released?.release_note,
+      anomaly_types: e.anomaly_types,
+      reasons: e.reasons,
+      anomaly_score: e.anomaly_score,
+      confidence_level: e.confidence_level,
+      risk_level: e.risk_level,
+      occurrences: e.occurrences,
     });
     if (this.quarantineRows.length >= ROWS_PER_WRITE) this.writeRows();
   }
@@ -283,10 +335,12 @@ export class SerialOutputs implements QuarantineProvider {
   }
 
   private track(p: Promise<void>): void {
-    this.pending.push(p.catch((e: Error) => {
-      this.counts.writeErrors++;
-      this.t.log(`clickhouse: serial rows not written: ${e.message}`);
-    }));
+    this.pending.push(
+      p.catch((e: Error) => {
+        this.counts.writeErrors++;
+        this.t.log(`clickhouse: serial rows not written: ${e.message}`);
+      }),
+    );
   }
 }
 

@@ -17,12 +17,9 @@
  * (at-least-once; ClickHouse's FINAL keeps one row per event).
  */
 import { AckPolicy, DeliverPolicy, nanos, type Consumer, type NatsConnection } from "nats";
-import { CapacityError } from "../core/errors.js";
-import { CheckpointStore } from "../../connectors/nats/checkpoint-store.js";
-import { BoundedSubscription } from "../../connectors/nats/bounded-subscription.js";
-import { OrderedPullReader } from "../../connectors/nats/jetstream-reader.js";
-import { SerialSimulator, type SerialSimulatorOptions } from "../../connectors/sim/serial-simulator.js";
-import type { SerialNatsInput } from "../../connectors/nats/serial-input.js";
+import { CapacityError } from "../core/mod.js";
+import { CheckpointStore, BoundedSubscription, OrderedPullReader, type SerialNatsInput } from "../../connectors/nats/mod.js";
+import { SerialSimulator, type SerialSimulatorOptions } from "../../connectors/sim/mod.js";
 import type { SerialJob, SerialJobSnapshot } from "./serial-job.js";
 
 export interface SerialSimulationOptions {
@@ -57,7 +54,11 @@ export async function runSerialSimulation(job: SerialJob, o: SerialSimulationOpt
   let lastFlush = t0;
   const live = Number.isFinite(o.speed);
   try {
-    while (!stopped && (o.maxEvents === undefined || events < o.maxEvents) && (o.endTime === undefined || next.received_timestamp < o.endTime)) {
+    while (
+      !stopped &&
+      (o.maxEvents === undefined || events < o.maxEvents) &&
+      (o.endTime === undefined || next.received_timestamp < o.endTime)
+    ) {
       const now = performance.now();
       if (live && now - lastFlush >= o.flushIntervalMs) {
         lastFlush = now;
@@ -72,7 +73,8 @@ export async function runSerialSimulation(job: SerialJob, o: SerialSimulationOpt
       for (let n = 0; n < 1024 && next.received_timestamp <= due; n++) {
         await job.add(next, events++);
         next = sim.next();
-        if ((o.maxEvents !== undefined && events >= o.maxEvents) || (o.endTime !== undefined && next.received_timestamp >= o.endTime)) break;
+        if ((o.maxEvents !== undefined && events >= o.maxEvents) || (o.endTime !== undefined && next.received_timestamp >= o.endTime))
+          break;
       }
       // Unpaced: let the sensor job (same thread) have its turn.
       if (!live) await new Promise((r) => setImmediate(r));
@@ -128,7 +130,12 @@ export const DEFAULT_SERIAL_NATS = {
 } as const;
 
 /** Serial events from NATS into the job until `stop`; closes the job at the end. */
-export async function consumeSerialNats(nc: NatsConnection, input: SerialNatsInput, job: SerialJob, o: SerialNatsOptions): Promise<SerialNatsResult> {
+export async function consumeSerialNats(
+  nc: NatsConnection,
+  input: SerialNatsInput,
+  job: SerialJob,
+  o: SerialNatsOptions,
+): Promise<SerialNatsResult> {
   const t0 = performance.now();
   const counts = { shed: 0, redeliveriesSkipped: 0, checkpoints: 0, restoredPosition: null as number | null };
   let stopped = false;
@@ -158,15 +165,29 @@ export async function consumeSerialNats(nc: NatsConnection, input: SerialNatsInp
   }
   const c = input.counts();
   return {
-    events: c.readings, attacks: 0, messages: c.messages, shed: counts.shed, deadLettered: c.deadLettered, seconds: (performance.now() - t0) / 1000,
-    redeliveriesSkipped: counts.redeliveriesSkipped, checkpoints: counts.checkpoints, restoredPosition: counts.restoredPosition,
+    events: c.readings,
+    attacks: 0,
+    messages: c.messages,
+    shed: counts.shed,
+    deadLettered: c.deadLettered,
+    seconds: (performance.now() - t0) / 1000,
+    redeliveriesSkipped: counts.redeliveriesSkipped,
+    checkpoints: counts.checkpoints,
+    restoredPosition: counts.restoredPosition,
   };
 }
 
 type Take = (subject: string, data: Uint8Array, position: number) => Promise<void>;
 type Flush = (durable: boolean) => Promise<void>;
 
-async function consumeCore(nc: NatsConnection, o: SerialNatsOptions, take: Take, flush: Flush, counts: { shed: number }, stopped: () => boolean): Promise<void> {
+async function consumeCore(
+  nc: NatsConnection,
+  o: SerialNatsOptions,
+  take: Take,
+  flush: Flush,
+  counts: { shed: number },
+  stopped: () => boolean,
+): Promise<void> {
   let position = 0;
   const input = new BoundedSubscription(nc, `lw.${o.site}.serial.>`, o.queuedBytesMax, () => counts.shed++);
   await nc.flush();
@@ -212,8 +233,13 @@ export function serialCheckpointName(site: string, stream: string): string {
 }
 
 async function consumeJetStream(
-  nc: NatsConnection, o: SerialNatsOptions, job: SerialJob, take: Take, flush: Flush,
-  counts: { redeliveriesSkipped: number; checkpoints: number; restoredPosition: number | null }, stopped: () => boolean,
+  nc: NatsConnection,
+  o: SerialNatsOptions,
+  job: SerialJob,
+  take: Take,
+  flush: Flush,
+  counts: { redeliveriesSkipped: number; checkpoints: number; restoredPosition: number | null },
+  stopped: () => boolean,
 ): Promise<void> {
   const jsm = await nc.jetstreamManager();
   const subjects = `lw.${o.site}.serial.>`;
@@ -236,7 +262,9 @@ async function consumeJetStream(
     const t = performance.now();
     top = await job.restore(saved.bytes);
     counts.restoredPosition = top;
-    o.log(`serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`);
+    o.log(
+      `serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`,
+    );
   }
   const durable = `lw-${o.site}-serial`;
   const js = nc.jetstream();
@@ -269,7 +297,10 @@ async function consumeJetStream(
     const bytes = await snapshot.encode();
     await store.save(name, bytes, snapshot.position);
     counts.checkpoints++;
-    if (counts.checkpoints === 1) o.log(`serial: checkpoint ${name} saved (stream sequence ${snapshot.position}, ${bytes.length} bytes, ${Math.round(performance.now() - started)} ms)`);
+    if (counts.checkpoints === 1)
+      o.log(
+        `serial: checkpoint ${name} saved (stream sequence ${snapshot.position}, ${bytes.length} bytes, ${Math.round(performance.now() - started)} ms)`,
+      );
   };
   const checkpoint = async (): Promise<void> => {
     const started = performance.now();
@@ -281,11 +312,17 @@ async function consumeJetStream(
       .finally(() => (saving = null));
   };
   const reader = new OrderedPullReader(consumer, top, {
-    fetchMessagesMax: o.fetchMessagesMax, label: "serial", log: o.log, reopen: openConsumer,
+    fetchMessagesMax: o.fetchMessagesMax,
+    label: "serial",
+    log: o.log,
+    reopen: openConsumer,
   });
   while (!stopped()) {
     // Detections and quarantine rows durable, quarantine messages on the server, then the acks.
-    const r = await reader.round((m) => take(m.subject, m.data, m.seq), () => flush(true));
+    const r = await reader.round(
+      (m) => take(m.subject, m.data, m.seq),
+      () => flush(true),
+    );
     counts.redeliveriesSkipped += r.redeliveries;
     top = reader.top;
     if (r.fetchFailed && r.taken + r.redeliveries === 0) continue;

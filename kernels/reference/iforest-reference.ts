@@ -12,7 +12,7 @@
  * x[feature] <= threshold goes left; with compare "f32", x is rounded to float32 first
  * (Math.fround), as scikit-learn rounds X.
  */
-import type { IsolationForestModel } from "../../operators/iforest/model.js";
+import type { IsolationForestModel } from "../../operators/iforest/mod.js";
 
 const GAMMA = 0.5772156649015329;
 
@@ -45,7 +45,7 @@ export function referenceScore(model: IsolationForestModel, x: (feature: number)
   for (let t = 0; t < trees; t++) sum += referencePathLength(model, t, x);
   const cPsi = referenceC(model.maxSamples);
   if (cPsi === 0) return 1;
-  return Math.pow(2, -(sum / trees) / cPsi);
+  return 2 ** (-(sum / trees) / cPsi);
 }
 
 /**
@@ -53,7 +53,11 @@ export function referenceScore(model: IsolationForestModel, x: (feature: number)
  * column `columns[k]`.
  */
 export function referenceScores(
-  model: IsolationForestModel, values: Float64Array, rows: number, stride: number, columns: ArrayLike<number>,
+  model: IsolationForestModel,
+  values: Float64Array,
+  rows: number,
+  stride: number,
+  columns: ArrayLike<number>,
 ): Float64Array {
   const out = new Float64Array(rows);
   for (let i = 0; i < rows; i++) out[i] = referenceScore(model, (k) => values[i * stride + columns[k]]);

@@ -46,7 +46,16 @@ export interface RollingReferenceOptions {
 export const REFERENCE_OUT_FIELDS = 10;
 /** Column indices of an output row. */
 export const COL = {
-  count: 0, mean: 1, std: 2, stdPop: 3, min: 4, max: 5, slope: 6, ewma: 7, z: 8, flags: 9,
+  count: 0,
+  mean: 1,
+  std: 2,
+  stdPop: 3,
+  min: 4,
+  max: 5,
+  slope: 6,
+  ewma: 7,
+  z: 8,
+  flags: 9,
 } as const;
 /** flags value: a time window was at capacity and lost its oldest record. */
 export const REFERENCE_FLAG_TRUNCATED = 1;
@@ -219,5 +228,5 @@ export class NeumaierSum {
 }
 
 function clamp(v: number, lo: number, hi: number): number {
-  return v < lo ? lo : v > hi ? hi : v;
+  return v < lo ? lo : Math.min(v, hi);
 }

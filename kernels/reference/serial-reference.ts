@@ -7,11 +7,22 @@
  *
  * Fields 0–11 of the output row (operators/serial-layout.ts SERIAL_COL).
  */
-import { gs1CheckDigitValid, isAi82Character } from "../../operators/serial/gs1.js";
 import {
-  MARK_CONTROL, MCV_Z, PAYLOAD, REASON, REC_BATCH_CLOSE, REC_GTIN_TRUNCATED, REC_SERIAL_NON_ASCII, REC_SERIAL_TRUNCATED,
-  SERIAL_COL as C, SERIAL_KERNEL_FIELDS, SERIAL_POSITIONS, type SerialParams,
-} from "../../operators/serial/layout.js";
+  gs1CheckDigitValid,
+  isAi82Character,
+  MARK_CONTROL,
+  MCV_Z,
+  PAYLOAD,
+  REASON,
+  REC_BATCH_CLOSE,
+  REC_GTIN_TRUNCATED,
+  REC_SERIAL_NON_ASCII,
+  REC_SERIAL_TRUNCATED,
+  SERIAL_COL as C,
+  SERIAL_KERNEL_FIELDS,
+  SERIAL_POSITIONS,
+  type SerialParams,
+} from "../../operators/serial/mod.js";
 
 export function mcvMinEntropy(mode: number, n: number): number {
   if (n < 2) return 0;
@@ -61,12 +72,14 @@ export class SerialReference {
     let flags = 0;
     const gtinChars = payload[offset + PAYLOAD.gtinChars];
     const gtin = ascii(payload, offset + PAYLOAD.gtin, payload[offset + PAYLOAD.gtinBytes]);
-    if ((rec & REC_GTIN_TRUNCATED) !== 0 || ![8, 12, 13, 14].includes(gtinChars) || gtin.length !== gtinChars || !gs1CheckDigitValid(gtin)) flags |= REASON.gtin_check_digit;
+    if ((rec & REC_GTIN_TRUNCATED) !== 0 || ![8, 12, 13, 14].includes(gtinChars) || gtin.length !== gtinChars || !gs1CheckDigitValid(gtin))
+      flags |= REASON.gtin_check_digit;
     const chars = payload[offset + PAYLOAD.serialChars];
     const storedBytes = payload[offset + PAYLOAD.serialBytes];
     const stored = payload.slice(offset + PAYLOAD.serial, offset + PAYLOAD.serial + storedBytes);
     if (chars < 1 || chars > 20) flags |= REASON.serial_length;
-    if ((rec & (REC_SERIAL_TRUNCATED | REC_SERIAL_NON_ASCII)) !== 0 || !stored.every((b) => isAi82Character(b))) flags |= REASON.serial_charset;
+    if ((rec & (REC_SERIAL_TRUNCATED | REC_SERIAL_NON_ASCII)) !== 0 || !stored.every((b) => isAi82Character(b)))
+      flags |= REASON.serial_charset;
 
     const serial = stored.slice(0, Math.min(storedBytes, SERIAL_POSITIONS));
     let deltaMin = Number.NaN;
@@ -182,7 +195,7 @@ function counterBase(a: Uint8Array, b: Uint8Array, from: number): number {
   return upper && lower ? 62 : 36;
 }
 
-function valueOf(s: Uint8Array, from: number, base: number): number {
+function digitsValue(s: Uint8Array, from: number, base: number): number {
   let v = 0;
   for (let i = from; i < s.length; i++) {
     const c = s[i];
@@ -202,7 +215,7 @@ function smallestDelta(serial: Uint8Array, recent: readonly Uint8Array[]): numbe
     const base = counterBase(serial, r, c);
     if (Number.isNaN(base)) continue;
     if (serial.length - c > (base === 10 ? 15 : base === 36 ? 10 : 8)) continue;
-    const d = Math.abs(valueOf(serial, c, base) - valueOf(r, c, base));
+    const d = Math.abs(digitsValue(serial, c, base) - digitsValue(r, c, base));
     if (!(d >= best)) best = d;
   }
   return best;

@@ -21,7 +21,7 @@
  * - CUSUM C± from 0 and EWMA z from cl at every limits change; NaN leaves them unchanged; the EWMA
  *   limits use Math.pow((1 − λ), 2i) with i the EWMA updates since the change.
  */
-import type { SpcParams } from "../../operators/spc/layout.js";
+import type { SpcParams } from "../../operators/spc/mod.js";
 
 export const SPC_REFERENCE_FIELDS = 15;
 export const HISTORY_RECORDS = 32;
@@ -93,7 +93,7 @@ export class SpcReference {
   private updateCharts(x: number, { cl, sigma }: Limits): void {
     const K = this.p.cusumK * sigma;
     this.cusumPos = Math.max(0, x - (cl + K) + this.cusumPos);
-    this.cusumNeg = Math.max(0, (cl - K) - x + this.cusumNeg);
+    this.cusumNeg = Math.max(0, cl - K - x + this.cusumNeg);
     const lambda = this.p.ewmaLambda;
     this.ewma = lambda * x + (1 - lambda) * this.ewma;
     this.ewmaUpdates += 1;
@@ -104,7 +104,7 @@ export class SpcReference {
     const { we, nelson } = rules(this.history, zones, this.p);
     const H = this.p.cusumH * sigma;
     const lambda = this.p.ewmaLambda;
-    const half = this.p.ewmaL * sigma * Math.sqrt((lambda / (2 - lambda)) * (1 - Math.pow(1 - lambda, 2 * this.ewmaUpdates)));
+    const half = this.p.ewmaL * sigma * Math.sqrt((lambda / (2 - lambda)) * (1 - (1 - lambda) ** (2 * this.ewmaUpdates)));
     row[0] = cl;
     row[1] = cl + 3 * sigma;
     row[2] = cl - 3 * sigma;
@@ -160,8 +160,7 @@ function rules(values: readonly number[], zones: readonly number[], p: SpcParams
   const n5 = full(3) && Math.abs(z) >= 3 && last(zones, 3).filter((q) => Math.sign(q) === side && Math.abs(q) >= 3).length >= 2;
   // 4 of 5 beyond 1σ (|zone| ≥ 2), likewise.
   const n6 = full(5) && Math.abs(z) >= 2 && last(zones, 5).filter((q) => Math.sign(q) === side && Math.abs(q) >= 2).length >= 4;
-  const oneSide = (m: number): boolean =>
-    full(m) && (last(zones, m).every((q) => q > 0) || last(zones, m).every((q) => q < 0));
+  const oneSide = (m: number): boolean => full(m) && (last(zones, m).every((q) => q > 0) || last(zones, m).every((q) => q < 0));
   const we4 = oneSide(p.we4Run);
   const n2 = oneSide(p.n2Run);
   const steps = (m: number): number[] | null => {
@@ -172,7 +171,7 @@ function rules(values: readonly number[], zones: readonly number[], p: SpcParams
   const s3 = steps(p.n3Run);
   const n3 = s3 !== null && (s3.every((d) => d === 1) || s3.every((d) => d === -1));
   const s4 = steps(p.n4Run);
-  const n4 = s4 !== null && s4.every((d, j) => d !== 0 && (j === 0 || d === -s4[j - 1]));
+  const n4 = s4?.every((d, j) => d !== 0 && (j === 0 || d === -s4[j - 1])) === true;
   const n7 = full(p.n7Run) && last(zones, p.n7Run).every((q) => Math.abs(q) === 1);
   const n8 = full(p.n8Run) && last(zones, p.n8Run).every((q) => Math.abs(q) >= 2);
 

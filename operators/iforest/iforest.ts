@@ -9,16 +9,20 @@
  * the idle slot while no task is in flight (StreamEngine.quiesce) and becomes active for the next
  * batch, so a batch is scored entirely by one model, and the swap is logged.
  */
-import { ConfigError } from "../../engine/core/errors.js";
-import type { KernelExports } from "../../engine/core/kernel-module.js";
+import {
+  ConfigError,
+  type KernelExports,
+  type KernelCallContext,
+  type StreamEngine,
+  type StreamKernel,
+  type KernelCall,
+} from "../../engine/core/mod.js";
 import { formatStatistic } from "../number-format.js";
-import type { KernelCallContext, StreamEngine, StreamKernel } from "../../engine/core/stream-engine.js";
-import type { KernelCall } from "../../engine/core/kernel-pool.js";
 import { statisticValue, type RecordAnalysis } from "../analysis.js";
 import { modelBytes, writeModel } from "./layout.js";
 import { readModelFile, type IsolationForestModel } from "./model.js";
 import { unwatchFile, watchFile, type Stats } from "node:fs";
-import { ROLLING_FIELDS, ROLLING_OUT_FIELDS } from "../rolling/rolling.js";
+import { ROLLING_FIELDS, ROLLING_OUT_FIELDS } from "../rolling/mod.js";
 
 /** Room for one model in the static region (two slots are reserved); a larger model is refused. */
 export const DEFAULT_MODEL_BYTES_MAX = 8 * 1024 * 1024;
@@ -60,14 +64,17 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
     if (f === "value") return { kind: "value" };
     if (f === "time") return { kind: "time" };
     const column = (ROLLING_FIELDS as readonly string[]).indexOf(f);
-    if (column < 0) throw new ConfigError("--features", `unknown feature "${f}" (value, time, or a rolling statistic: ${ROLLING_FIELDS.join(", ")})`);
-    if (options.rollingIndex === undefined) throw new ConfigError("--features", `feature "${f}" is a rolling statistic: run the rolling analysis before iforest`);
+    if (column < 0)
+      throw new ConfigError("--features", `unknown feature "${f}" (value, time, or a rolling statistic: ${ROLLING_FIELDS.join(", ")})`);
+    if (options.rollingIndex === undefined)
+      throw new ConfigError("--features", `feature "${f}" is a rolling statistic: run the rolling analysis before iforest`);
     return { kind: "rolling", column };
   });
   const slotBytes = Math.ceil((options.modelBytesMax ?? DEFAULT_MODEL_BYTES_MAX) / 64) * 64;
   const checkSize = (m: IsolationForestModel) => {
     const bytes = modelBytes(m);
-    if (bytes > slotBytes) throw new ConfigError("modelBytesMax", `model ${m.hash.slice(0, 12)} needs ${bytes} bytes, the slot holds ${slotBytes}`);
+    if (bytes > slotBytes)
+      throw new ConfigError("modelBytesMax", `model ${m.hash.slice(0, 12)} needs ${bytes} bytes, the slot holds ${slotBytes}`);
   };
   checkSize(model0);
   // Output row: F gathered features, the score, the generation of the model that scored it.
@@ -98,7 +105,11 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
     calls(ctx: KernelCallContext): KernelCall[] {
       const calls: KernelCall[] = sources.map((s, j) => {
         const [src, stride, col] =
-          s.kind === "value" ? [ctx.values, 1, 0] : s.kind === "time" ? [ctx.times, 1, 0] : [ctx.outs[options.rollingIndex as number], ROLLING_OUT_FIELDS, s.column];
+          s.kind === "value"
+            ? [ctx.values, 1, 0]
+            : s.kind === "time"
+              ? [ctx.times, 1, 0]
+              : [ctx.outs[options.rollingIndex as number], ROLLING_OUT_FIELDS, s.column];
         return { fn: "gatherColumn", args: [ctx.out, rowFields, j, src, stride, col, ctx.n] };
       });
       calls.push({ fn: "iforestScore", args: [slotPtr(active), ctx.out, rowFields, featureIdxPtr(), ctx.n, ctx.out + F * 8, rowFields] });
@@ -156,7 +167,10 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
     },
     async swapModel(engine: StreamEngine, model: IsolationForestModel): Promise<void> {
       if (model.nFeatures !== F || model.featureNames.join(",") !== model0.featureNames.join(",")) {
-        throw new ConfigError("model", `a swapped model must have the features ${model0.featureNames.join(", ")}; it has ${model.featureNames.join(", ")}`);
+        throw new ConfigError(
+          "model",
+          `a swapped model must have the features ${model0.featureNames.join(", ")}; it has ${model.featureNames.join(", ")}`,
+        );
       }
       checkSize(model);
       await engine.quiesce(() => {

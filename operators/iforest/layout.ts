@@ -38,7 +38,7 @@
  * leaves. Offsets instead of indices spare the kernel two shifts per step (about 10%). The leaf
  * terms and c(ψ) are computed here with {@link averagePathLength}, once per model.
  */
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 import { averagePathLength, treeCount, type IsolationForestModel } from "./model.js";
 
 export const IFOREST_LAYOUT_MAGIC = 0x4649574c;
@@ -77,7 +77,8 @@ export function modelBytes(model: IsolationForestModel): number {
  */
 export function writeModel(buffer: ArrayBuffer | SharedArrayBuffer, ptr: number, model: IsolationForestModel): IforestBlockPlan {
   const plan = planModelBlock(model);
-  if (!Number.isInteger(ptr) || ptr < 0 || ptr % 8 !== 0) throw new ConfigError("modelPtr", `must be a non-negative multiple of 8, got ${ptr}`);
+  if (!Number.isInteger(ptr) || ptr < 0 || ptr % 8 !== 0)
+    throw new ConfigError("modelPtr", `must be a non-negative multiple of 8, got ${ptr}`);
   if (ptr + plan.bytes > buffer.byteLength) {
     throw new ConfigError("modelPtr", `the model needs ${plan.bytes} bytes at ${ptr}, past the memory's ${buffer.byteLength}`);
   }

@@ -43,7 +43,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import { LinewatchError } from "../../engine/core/errors.js";
+import { LinewatchError } from "../../engine/core/mod.js";
 
 export const IFOREST_FORMAT = "linewatch-iforest";
 export const IFOREST_FORMAT_VERSION = 1;
@@ -90,7 +90,11 @@ export type IsolationForestParts = Omit<IsolationForestModel, "hash" | "version"
 
 /** A model file or object that breaks the format: says which field and, for nodes, which tree and node. */
 export class ModelError extends LinewatchError {
-  constructor(readonly source: string, readonly field: string, message: string) {
+  constructor(
+    readonly source: string,
+    readonly field: string,
+    message: string,
+  ) {
     super(`${source}: ${field}: ${message}`);
   }
 }
@@ -99,7 +103,7 @@ export class ModelError extends LinewatchError {
 export function averagePathLength(n: number): number {
   if (n <= 1) return 0;
   if (n === 2) return 1;
-  return 2.0 * (Math.log(n - 1.0) + EULER_GAMMA) - 2.0 * (n - 1.0) / n;
+  return 2.0 * (Math.log(n - 1.0) + EULER_GAMMA) - (2.0 * (n - 1.0)) / n;
 }
 
 export function treeCount(model: Pick<IsolationForestModel, "treeOffsets">): number {
@@ -115,8 +119,17 @@ export function buildModel(parts: IsolationForestParts, source = "model"): Isola
 /** SHA-256 hex of the canonical serialisation of what decides a score. */
 export function modelHash(m: IsolationForestParts): string {
   const canonical = JSON.stringify([
-    IFOREST_FORMAT, IFOREST_FORMAT_VERSION, m.maxSamples, m.nFeatures, m.featureNames, m.compare,
-    Array.from(m.treeOffsets), Array.from(m.feature), Array.from(m.threshold), Array.from(m.left), Array.from(m.right),
+    IFOREST_FORMAT,
+    IFOREST_FORMAT_VERSION,
+    m.maxSamples,
+    m.nFeatures,
+    m.featureNames,
+    m.compare,
+    Array.from(m.treeOffsets),
+    Array.from(m.feature),
+    Array.from(m.threshold),
+    Array.from(m.left),
+    Array.from(m.right),
     Array.from(m.leafSize),
   ]);
   return createHash("sha256").update(canonical).digest("hex");
@@ -141,7 +154,13 @@ export function modelToJson(m: IsolationForestModel): string {
     provenance: m.provenance,
   };
   // One array per line keeps the file diffable and quick to write; numbers round-trip exactly.
-  return "{\n" + Object.entries(body).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(",\n") + "\n}\n";
+  return (
+    "{\n" +
+    Object.entries(body)
+      .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`)
+      .join(",\n") +
+    "\n}\n"
+  );
 }
 
 /** Parses and validates model.json text; any defect is a {@link ModelError}. */
@@ -177,10 +196,12 @@ export function modelFromJson(json: unknown, source = "model.json"): IsolationFo
   if (json === null || typeof json !== "object" || Array.isArray(json)) fail("(file)", "a model must be a JSON object");
   const o = json as Record<string, unknown>;
   if (o.format !== IFOREST_FORMAT) fail("format", `must be "${IFOREST_FORMAT}", got ${JSON.stringify(o.format)}`);
-  if (o.version !== IFOREST_FORMAT_VERSION) fail("version", `this reader knows version ${IFOREST_FORMAT_VERSION}, got ${JSON.stringify(o.version)}`);
+  if (o.version !== IFOREST_FORMAT_VERSION)
+    fail("version", `this reader knows version ${IFOREST_FORMAT_VERSION}, got ${JSON.stringify(o.version)}`);
   if (typeof o.hash !== "string" || !/^[0-9a-f]{64}$/.test(o.hash)) fail("hash", "must be 64 lowercase hex digits (SHA-256)");
   if (o.compare !== "f64" && o.compare !== "f32") fail("compare", `must be "f64" or "f32", got ${JSON.stringify(o.compare)}`);
-  if (!Array.isArray(o.feature_names) || !o.feature_names.every((n) => typeof n === "string")) fail("feature_names", "must be an array of strings");
+  if (!Array.isArray(o.feature_names) || !o.feature_names.every((n) => typeof n === "string"))
+    fail("feature_names", "must be an array of strings");
   const provenance = o.provenance ?? { source: "unknown" };
   if (provenance === null || typeof provenance !== "object" || Array.isArray(provenance)) fail("provenance", "must be an object");
   const nodes = Array.isArray(o.feature) ? o.feature.length : 0;
@@ -198,7 +219,8 @@ export function modelFromJson(json: unknown, source = "model.json"): IsolationFo
     provenance: provenance as IforestProvenance,
   };
   const model = buildModel(parts, source);
-  if (model.hash !== o.hash) fail("hash", `the file says ${o.hash} but its content hashes to ${model.hash}: the file was changed or damaged`);
+  if (model.hash !== o.hash)
+    fail("hash", `the file says ${o.hash} but its content hashes to ${model.hash}: the file was changed or damaged`);
   return model;
 }
 
@@ -228,7 +250,12 @@ export function validateForestParts(m: IsolationForestParts, source = "model"): 
   if (m.compare !== "f64" && m.compare !== "f32") fail("compare", `must be "f64" or "f32"`);
   const nodes = m.feature.length;
   if (nodes < 1 || nodes > IFOREST_NODES_MAX) fail("feature", `${nodes} nodes, outside 1..${IFOREST_NODES_MAX}`);
-  for (const [name, arr] of [["threshold", m.threshold], ["left", m.left], ["right", m.right], ["leaf_size", m.leafSize]] as const) {
+  for (const [name, arr] of [
+    ["threshold", m.threshold],
+    ["left", m.left],
+    ["right", m.right],
+    ["leaf_size", m.leafSize],
+  ] as const) {
     if (arr.length !== nodes) fail(name, `has ${arr.length} entries where feature has ${nodes}`);
   }
   const trees = m.treeOffsets.length - 1;
@@ -240,10 +267,12 @@ export function validateForestParts(m: IsolationForestParts, source = "model"): 
     const base = m.treeOffsets[t];
     const size = m.treeOffsets[t + 1] - base;
     if (size < 1) fail("tree_offsets", `tree ${t} has no nodes`);
-    if (size > 2 * m.maxSamples - 1) fail("tree_offsets", `tree ${t} has ${size} nodes, more than 2·max_samples − 1 = ${2 * m.maxSamples - 1}`);
+    if (size > 2 * m.maxSamples - 1)
+      fail("tree_offsets", `tree ${t} has ${size} nodes, more than 2·max_samples − 1 = ${2 * m.maxSamples - 1}`);
     for (let j = 0; j < size; j++) checkNode(m, t, base, size, j, hasParent, fail);
     for (let j = 1; j < size; j++) if (hasParent[base + j] === 0) fail("left", `tree ${t} node ${j} is not the child of any node`);
-    if (m.leafSize[base] > m.maxSamples) fail("leaf_size", `tree ${t} root has ${m.leafSize[base]} rows, more than max_samples ${m.maxSamples}`);
+    if (m.leafSize[base] > m.maxSamples)
+      fail("leaf_size", `tree ${t} root has ${m.leafSize[base]} rows, more than max_samples ${m.maxSamples}`);
   }
 }
 
@@ -262,8 +291,12 @@ function checkNode(m: IsolationForestParts, t: number, base: number, size: numbe
     if (l !== -1 || r !== -1) fail("left", `${where} is a leaf (feature −1) but has children ${l}, ${r}`);
     return;
   }
-  if (!(m.feature[i] >= 0 && m.feature[i] < m.nFeatures)) fail("feature", `${where}: ${m.feature[i]} is not −1 or in 0..${m.nFeatures - 1}`);
-  for (const [field, c] of [["left", l], ["right", r]] as const) {
+  if (!(m.feature[i] >= 0 && m.feature[i] < m.nFeatures))
+    fail("feature", `${where}: ${m.feature[i]} is not −1 or in 0..${m.nFeatures - 1}`);
+  for (const [field, c] of [
+    ["left", l],
+    ["right", r],
+  ] as const) {
     if (!(c > j && c < size)) fail(field, `${where}: child ${c} is not in ${j + 1}..${size - 1}`);
     if (hasParent[base + c] !== 0) fail(field, `${where}: node ${c} already has a parent`);
     hasParent[base + c] = 1;
@@ -285,7 +318,8 @@ function intArray(v: unknown, field: string, lengthMax: number, fail: Fail): Int
   const out = new Int32Array(a.length);
   for (let i = 0; i < a.length; i++) {
     const x = a[i];
-    if (typeof x !== "number" || !Number.isInteger(x) || x < -1 || x > 0x7fffffff) fail(field, `entry ${i} is not an integer ≥ −1: ${JSON.stringify(x)}`);
+    if (typeof x !== "number" || !Number.isInteger(x) || x < -1 || x > 0x7fffffff)
+      fail(field, `entry ${i} is not an integer ≥ −1: ${JSON.stringify(x)}`);
     out[i] = x as number;
   }
   return out;

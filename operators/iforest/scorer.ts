@@ -14,9 +14,15 @@
  * S = workers + 1 (1 inline): one slot fills while the others are being scored. A slot is only
  * reused after its task has finished, so no two threads touch the same bytes.
  */
-import { BatchRejectedError, ConfigError, KernelTaskError } from "../../engine/core/errors.js";
-import { createSharedMemory, KERNEL_MEMORY_PAGES_MAX } from "../../engine/core/kernel-module.js";
-import { createKernelExecutor, type KernelExecutor } from "../../engine/core/kernel-pool.js";
+import {
+  BatchRejectedError,
+  ConfigError,
+  KernelTaskError,
+  createSharedMemory,
+  KERNEL_MEMORY_PAGES_MAX,
+  createKernelExecutor,
+  type KernelExecutor,
+} from "../../engine/core/mod.js";
 import { modelBytes, writeModel } from "./layout.js";
 import type { IsolationForestModel } from "./model.js";
 
@@ -56,7 +62,8 @@ export class IforestScorer {
     if (!Number.isInteger(stride) || stride < 1) throw new ConfigError("stride", `must be a positive integer, got ${stride}`);
     if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError("chunkRowsMax", `must be a positive integer, got ${chunk}`);
     if (!Number.isInteger(workers) || workers < 0) throw new ConfigError("workers", `must be an integer ≥ 0, got ${workers}`);
-    if (columns.length !== model.nFeatures) throw new ConfigError("columns", `${columns.length} columns for ${model.nFeatures} model features`);
+    if (columns.length !== model.nFeatures)
+      throw new ConfigError("columns", `${columns.length} columns for ${model.nFeatures} model features`);
     for (let k = 0; k < columns.length; k++) {
       if (!Number.isInteger(columns[k]) || columns[k] < 0 || columns[k] >= stride) {
         throw new ConfigError("columns", `feature ${k} ("${model.featureNames[k]}") reads column ${columns[k]}, outside 0..${stride - 1}`);
@@ -73,7 +80,10 @@ export class IforestScorer {
     const firstSlot = this.modelPtr + align64(modelBytes(model));
     const pages = Math.ceil((firstSlot + slotCount * slotBytes) / PAGE_BYTES);
     if (pages > KERNEL_MEMORY_PAGES_MAX) {
-      throw new ConfigError("memory", `the model and ${slotCount} buffers of ${chunk} rows need ${pages} pages, more than ${KERNEL_MEMORY_PAGES_MAX}; lower the chunk size`);
+      throw new ConfigError(
+        "memory",
+        `the model and ${slotCount} buffers of ${chunk} rows need ${pages} pages, more than ${KERNEL_MEMORY_PAGES_MAX}; lower the chunk size`,
+      );
     }
     this.memory = createSharedMemory(pages);
     writeModel(this.memory.buffer, this.modelPtr, model);

@@ -1,5 +1,5 @@
 /**
- * The failure-prediction model at run time: an ONNX file (written by operators/onnx-export.ts)
+ * The failure-prediction model at run time: an ONNX file (written by training/onnx-export.ts)
  * run by onnxruntime-node, turning rolling sensor features into remaining useful life (RUL, in
  * cycles), a failure probability and a time to failure.
  *
@@ -13,8 +13,8 @@ import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
 import pkg from "onnx-proto";
 import type { onnx as OnnxTypes } from "onnx-proto";
-import { LinewatchError, ModelLoadError } from "../../engine/core/errors.js";
-import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME } from "./training/onnx-export.js";
+import { LinewatchError, ModelLoadError } from "../../engine/core/mod.js";
+import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME } from "./model-format.js";
 import { parseFeatureName } from "./rul-features.js";
 
 const { onnx } = pkg;
@@ -42,7 +42,8 @@ export class FailureModel {
 
   /** Loads a model from its bytes; `source` names it in errors and logs. */
   static async fromBytes(bytes: Uint8Array, source: string): Promise<FailureModel> {
-    if (bytes.length > MODEL_FILE_BYTES_MAX) throw new ModelLoadError(source, `${bytes.length} bytes is more than a model file (${MODEL_FILE_BYTES_MAX} at most)`);
+    if (bytes.length > MODEL_FILE_BYTES_MAX)
+      throw new ModelLoadError(source, `${bytes.length} bytes is more than a model file (${MODEL_FILE_BYTES_MAX} at most)`);
     const meta = readRulMetadata(decodeModel(bytes, source), source);
     let session: ort.InferenceSession;
     try {
@@ -55,7 +56,7 @@ export class FailureModel {
       await session.release();
       throw new ModelLoadError(source, `the graph must take "${RUL_INPUT_NAME}" and give "${RUL_OUTPUT_NAME}"; it has ${names}`);
     }
-    const version = "rul-mlp-" + createHash("sha256").update(bytes).digest("hex").slice(0, 12);
+    const version = `rul-mlp-${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}`;
     return new FailureModel(session, meta, version, source);
   }
 
@@ -141,7 +142,8 @@ export interface RulMetadata {
 
 /** The prediction for one raw network output, per the normal residual model above. */
 export function failurePrediction(
-  raw: number, p: { rulCap: number; horizonCycles: number; cycleHours: number; residualSigma: number },
+  raw: number,
+  p: { rulCap: number; horizonCycles: number; cycleHours: number; residualSigma: number },
 ): FailurePrediction {
   if (Number.isNaN(raw)) return { rul_cycles: NaN, failure_probability: NaN, time_to_failure_hours: NaN };
   const rul = Math.min(p.rulCap, Math.max(0, raw));
@@ -155,7 +157,7 @@ export function failurePrediction(
 /** P(RUL ≤ horizon) = Φ((horizon − rul) / sigma), clamped to [0, 1]. */
 export function failureProbability(rul: number, horizon: number, sigma: number): number {
   const p = normalCdf((horizon - rul) / sigma);
-  return p < 0 ? 0 : p > 1 ? 1 : p;
+  return p < 0 ? 0 : Math.min(p, 1);
 }
 
 /** Φ(z), the standard normal distribution function, to about 1e-14 relative: Φ(z) = erfc(−z/√2) / 2. */
@@ -195,7 +197,12 @@ function decodeModel(bytes: Uint8Array, source: string): OnnxTypes.ModelProto {
   } catch (cause) {
     throw new ModelLoadError(source, `not an ONNX model (${(cause as Error).message})`, { cause });
   }
-  if (model.graph === null || model.graph === undefined || (model.graph.node ?? []).length === 0 || (model.opsetImport ?? []).length === 0) {
+  if (
+    model.graph === null ||
+    model.graph === undefined ||
+    (model.graph.node ?? []).length === 0 ||
+    (model.opsetImport ?? []).length === 0
+  ) {
     throw new ModelLoadError(source, "not an ONNX model (no graph or no opset)");
   }
   return model;
@@ -206,7 +213,8 @@ export function readRulMetadata(model: OnnxTypes.IModelProto, source: string): R
   const props = new Map((model.metadataProps ?? []).map((p) => [p.key ?? "", p.value ?? ""]));
   const k = RUL_METADATA_KEYS;
   const missing = Object.values(k).filter((key) => !props.has(key));
-  if (missing.length > 0) throw new ModelLoadError(source, `metadata_props missing: ${missing.join(", ")} (not a linewatch failure model?)`);
+  if (missing.length > 0)
+    throw new ModelLoadError(source, `metadata_props missing: ${missing.join(", ")} (not a linewatch failure model?)`);
   const problems: string[] = [];
   const num = (key: string, ok: (v: number) => boolean, what: string): number => {
     const text = props.get(key) as string;
@@ -217,7 +225,8 @@ export function readRulMetadata(model: OnnxTypes.IModelProto, source: string): R
   let featureNames: string[] = [];
   try {
     const parsed: unknown = JSON.parse(props.get(k.features) as string);
-    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((s) => typeof s === "string")) throw new Error("not a non-empty array of strings");
+    if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((s) => typeof s === "string"))
+      throw new Error("not a non-empty array of strings");
     for (const name of parsed as string[]) parseFeatureName(name);
     if (new Set(parsed).size !== parsed.length) throw new Error("a feature appears twice");
     featureNames = parsed as string[];

@@ -11,9 +11,9 @@
  * the rolling analysis reports a statistic as undefined — std and slope of a one-reading window,
  * whose spread and trend are zero by any sensible reading — the feature is 0.
  */
-import { ConfigError } from "../../engine/core/errors.js";
-import { CMAPSS_SENSORS, type CmapssUnit } from "../../connectors/files/cmapss.js";
-import type { RollingField } from "../rolling/rolling.js";
+import { ConfigError } from "../../engine/core/mod.js";
+import { CMAPSS_SENSORS, type CmapssUnit } from "../../connectors/files/mod.js";
+import type { RollingField } from "../rolling/mod.js";
 
 /** Rolling statistics a feature may use (ewma and z depend on more than the window, so they are not offered). */
 export const RUL_FEATURE_STATISTICS = ["count", "mean", "std", "std_pop", "min", "max", "slope"] as const satisfies readonly RollingField[];
@@ -29,7 +29,20 @@ export const DEFAULT_RUL_WINDOW = 30;
  * carry no degradation signal; {@link informativeSensors} finds the same set from the data.
  */
 export const FD001_INFORMATIVE_SENSORS: readonly string[] = [
-  "s2", "s3", "s4", "s7", "s8", "s9", "s11", "s12", "s13", "s14", "s15", "s17", "s20", "s21",
+  "s2",
+  "s3",
+  "s4",
+  "s7",
+  "s8",
+  "s9",
+  "s11",
+  "s12",
+  "s13",
+  "s14",
+  "s15",
+  "s17",
+  "s20",
+  "s21",
 ];
 
 /**

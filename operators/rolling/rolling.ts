@@ -2,9 +2,7 @@
  * The rolling-statistics analysis: its options, the kernel's output row, and how a row becomes
  * the fields a user sees. The compute is kernels/rolling.ts.
  */
-import { ConfigError } from "../../engine/core/errors.js";
-import type { KernelExports } from "../../engine/core/kernel-module.js";
-import type { StreamKernel } from "../../engine/core/stream-engine.js";
+import { ConfigError, type KernelExports, type StreamKernel } from "../../engine/core/mod.js";
 import { formatStatistic } from "../number-format.js";
 import { statisticValue, type RecordAnalysis } from "../analysis.js";
 
@@ -22,9 +20,7 @@ export const DEFAULT_ROLLING_ALPHA = 0.1;
 export const ROLLING_CAPACITY_MAX = 65535;
 export const DEFAULT_TIME_WINDOW_CAPACITY = 4096;
 
-export type RollingWindow =
-  | { kind: "count"; records: number }
-  | { kind: "time"; span: number; capacity: number };
+export type RollingWindow = { kind: "count"; records: number } | { kind: "time"; span: number; capacity: number };
 
 export interface RollingOptions {
   window: RollingWindow;

@@ -12,7 +12,7 @@
  * This is higher than a classic Bloom filter of the same size (blocks are unevenly loaded) — the
  * price of one memory access per lookup.
  */
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 export const BLOOM_BLOCK_BYTES = 32;
 /** Largest filter: 2^27 blocks (4 GiB would not fit an ArrayBuffer comfortably). */
@@ -28,10 +28,15 @@ export class SplitBlockBloomFilter {
 
   constructor(capacity: number, falsePositiveRate: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new ConfigError("filterCapacity", `must be a positive integer, got ${capacity}`);
-    if (!(falsePositiveRate > 0 && falsePositiveRate < 1)) throw new ConfigError("filterFpRate", `must be in (0, 1), got ${falsePositiveRate}`);
+    if (!(falsePositiveRate > 0 && falsePositiveRate < 1))
+      throw new ConfigError("filterFpRate", `must be in (0, 1), got ${falsePositiveRate}`);
     const lambda = loadForRate(falsePositiveRate);
     const blocks = Math.ceil(capacity / lambda);
-    if (blocks > BLOOM_BLOCKS_MAX) throw new ConfigError("filterCapacity", `${capacity} keys at ${falsePositiveRate} need ${blocks} blocks, more than ${BLOOM_BLOCKS_MAX}`);
+    if (blocks > BLOOM_BLOCKS_MAX)
+      throw new ConfigError(
+        "filterCapacity",
+        `${capacity} keys at ${falsePositiveRate} need ${blocks} blocks, more than ${BLOOM_BLOCKS_MAX}`,
+      );
     this.blocks = blocks;
     this.capacity = capacity;
     this.targetRate = falsePositiveRate;
@@ -90,7 +95,8 @@ export class SplitBlockBloomFilter {
 
   /** Puts back the bits and key count of a filter of the same size (a checkpoint's). */
   load(bits: Uint8Array, inserted: number): void {
-    if (bits.length !== this.words.byteLength) throw new RangeError(`filter of ${this.words.byteLength} bytes cannot load ${bits.length} bytes`);
+    if (bits.length !== this.words.byteLength)
+      throw new RangeError(`filter of ${this.words.byteLength} bytes cannot load ${bits.length} bytes`);
     if (!Number.isInteger(inserted) || inserted < 0) throw new RangeError(`filter key count ${inserted} is not a count`);
     this.bits().set(bits);
     this.inserted = inserted;

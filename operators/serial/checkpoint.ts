@@ -18,8 +18,7 @@
  */
 import { promisify } from "node:util";
 import { deflateRaw, inflateRaw } from "node:zlib";
-import { CheckpointError } from "../../engine/core/errors.js";
-import { decodeCheckpoint, encodeCheckpoint, type EngineCheckpoint } from "../../engine/core/checkpoint.js";
+import { CheckpointError, decodeCheckpoint, encodeCheckpoint, type EngineCheckpoint } from "../../engine/core/mod.js";
 import type { SerialParams } from "./layout.js";
 import type { LedgerBatchSnapshot, LedgerSnapshot, SerialLedgerOptions } from "./ledger.js";
 import type { QuarantineSnapshot } from "./quarantine.js";
@@ -49,19 +48,28 @@ export async function encodeSerialCheckpoint(c: SerialCheckpoint, fit: SerialChe
   const engine = encodeCheckpoint(c.engine);
   const { batches, current, previous, ...rest } = c.ledger;
   const serials = encodeSerials(batches);
-  const ledgerJson = Buffer.from(JSON.stringify({
-    ...rest,
-    inserted: [current.inserted, previous?.inserted ?? null],
-    batches: batches.map((b) => ({ ...b, serials: b.serials === null ? null : b.serials.length })),
-  }));
+  const ledgerJson = Buffer.from(
+    JSON.stringify({
+      ...rest,
+      inserted: [current.inserted, previous?.inserted ?? null],
+      batches: batches.map((b) => ({ ...b, serials: b.serials === null ? null : b.serials.length })),
+    }),
+  );
   const quarantineJson = Buffer.from(JSON.stringify(c.quarantine));
   const parts = [engine, current.bits, previous?.bits ?? new Uint8Array(0), serials, ledgerJson, quarantineJson];
   const sections = Object.fromEntries(SECTIONS.map((name, i) => [name, parts[i].length])) as Sections;
   const bodyBytes = parts.reduce((n, p) => n + p.length, 0);
   const body = await deflate(Buffer.concat(parts, bodyBytes), { level: 1 });
-  const header = Buffer.from(JSON.stringify({
-    position: c.position, params: fit.params, ledgerOptions: fit.ledgerOptions, quarantineLevel: fit.quarantineLevel, sections, bodyBytes,
-  }));
+  const header = Buffer.from(
+    JSON.stringify({
+      position: c.position,
+      params: fit.params,
+      ledgerOptions: fit.ledgerOptions,
+      quarantineLevel: fit.quarantineLevel,
+      sections,
+      bodyBytes,
+    }),
+  );
   const out = new Uint8Array(12 + header.length + body.length);
   const view = new DataView(out.buffer);
   view.setUint32(0, MAGIC, true);
@@ -92,21 +100,28 @@ export async function decodeSerialCheckpoint(bytes: Uint8Array, fit: SerialCheck
     if (!Number.isInteger(n) || n < 0) throw new CheckpointError(`serial checkpoint: section ${name} has length ${n}`);
     total += n;
   }
-  if (total !== header.bodyBytes || total > SERIAL_CHECKPOINT_BYTES_MAX) throw new CheckpointError(`serial checkpoint: sections of ${total} bytes, body of ${header.bodyBytes}`);
+  if (total !== header.bodyBytes || total > SERIAL_CHECKPOINT_BYTES_MAX)
+    throw new CheckpointError(`serial checkpoint: sections of ${total} bytes, body of ${header.bodyBytes}`);
   if (s.filterCurrent !== fit.filterBytes || (s.filterPrevious !== 0 && s.filterPrevious !== fit.filterBytes)) {
-    throw new CheckpointError(`serial checkpoint: filters of ${s.filterCurrent} and ${s.filterPrevious} bytes; this run's are ${fit.filterBytes}`);
+    throw new CheckpointError(
+      `serial checkpoint: filters of ${s.filterCurrent} and ${s.filterPrevious} bytes; this run's are ${fit.filterBytes}`,
+    );
   }
   let body: Buffer;
   try {
     body = await inflate(bytes.subarray(12 + headerLength), { maxOutputLength: Math.max(1, header.bodyBytes) });
   } catch (cause) {
-    throw new CheckpointError(`serial checkpoint: body does not inflate to ${header.bodyBytes} bytes (${(cause as Error).message})`, { cause });
+    throw new CheckpointError(`serial checkpoint: body does not inflate to ${header.bodyBytes} bytes (${(cause as Error).message})`, {
+      cause,
+    });
   }
-  if (body.length !== header.bodyBytes) throw new CheckpointError(`serial checkpoint: body inflates to ${body.length} bytes, header says ${header.bodyBytes}`);
+  if (body.length !== header.bodyBytes)
+    throw new CheckpointError(`serial checkpoint: body inflates to ${body.length} bytes, header says ${header.bodyBytes}`);
   let at = 0;
   const take = (name: SectionName): Uint8Array => body.subarray(at, (at += s[name]));
   const engine = decodeCheckpoint(take("engine"));
-  if (engine.position !== header.position) throw new CheckpointError(`serial checkpoint: engine state covers ${engine.position}, the checkpoint ${header.position}`);
+  if (engine.position !== header.position)
+    throw new CheckpointError(`serial checkpoint: engine state covers ${engine.position}, the checkpoint ${header.position}`);
   const current = take("filterCurrent");
   const previous = take("filterPrevious");
   const serialBytes = take("serials");
@@ -115,10 +130,12 @@ export async function decodeSerialCheckpoint(bytes: Uint8Array, fit: SerialCheck
   if (!Array.isArray(ledgerJson.batches) || !Array.isArray(ledgerJson.lastBatchOfMachine) || !Array.isArray(ledgerJson.inserted)) {
     throw new CheckpointError("serial checkpoint: ledger lacks batches, lines or filter counts");
   }
-  if (!Array.isArray(quarantine.entries) || !Array.isArray(quarantine.released)) throw new CheckpointError("serial checkpoint: quarantine list lacks entries");
+  if (!Array.isArray(quarantine.entries) || !Array.isArray(quarantine.released))
+    throw new CheckpointError("serial checkpoint: quarantine list lacks entries");
   const batches = decodeSerials(ledgerJson.batches, serialBytes, fit.ledgerOptions.exactSerialsMax);
   const [insertedCurrent, insertedPrevious] = ledgerJson.inserted;
-  if ((insertedPrevious === null) !== (previous.length === 0)) throw new CheckpointError("serial checkpoint: previous filter generation and its key count disagree");
+  if ((insertedPrevious === null) !== (previous.length === 0))
+    throw new CheckpointError("serial checkpoint: previous filter generation and its key count disagree");
   return {
     position: header.position,
     engine,
@@ -162,19 +179,23 @@ interface LedgerJson {
 
 /** Names every parameter that differs between the checkpoint and this run. */
 function checkFit(h: Header, fit: SerialCheckpointFit): void {
-  if (!Number.isInteger(h.position) || h.position < 0) throw new CheckpointError(`serial checkpoint: position ${h.position} is not a stream position`);
+  if (!Number.isInteger(h.position) || h.position < 0)
+    throw new CheckpointError(`serial checkpoint: position ${h.position} is not a stream position`);
   const differs: string[] = [];
   const compare = (what: string, theirs: Record<string, unknown> | undefined, mine: Readonly<object>) => {
     const m = mine as Record<string, unknown>;
     for (const k of new Set([...Object.keys(theirs ?? {}), ...Object.keys(m)])) {
-      if (JSON.stringify(theirs?.[k]) !== JSON.stringify(m[k])) differs.push(`${what}.${k} ${JSON.stringify(theirs?.[k])} there, ${JSON.stringify(m[k])} here`);
+      if (JSON.stringify(theirs?.[k]) !== JSON.stringify(m[k]))
+        differs.push(`${what}.${k} ${JSON.stringify(theirs?.[k])} there, ${JSON.stringify(m[k])} here`);
     }
   };
   compare("serial", h.params, fit.params);
   compare("serial", h.ledgerOptions, fit.ledgerOptions);
   if (h.quarantineLevel !== fit.quarantineLevel) differs.push(`quarantine level ${h.quarantineLevel} there, ${fit.quarantineLevel} here`);
   if (differs.length > 0) {
-    throw new CheckpointError(`serial checkpoint was taken with other parameters (${differs.join("; ")}): start with the same ones, or without the checkpoint`);
+    throw new CheckpointError(
+      `serial checkpoint was taken with other parameters (${differs.join("; ")}): start with the same ones, or without the checkpoint`,
+    );
   }
 }
 

@@ -29,7 +29,7 @@
  * 136 bytes = 17 × 8, so the f64 of every record is 8-byte aligned. Text fields are read by
  * their stored lengths; the bytes after them are unspecified (the encoder does not clear them).
  */
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 export const SERIAL_PAYLOAD_BYTES = 136;
 
@@ -226,7 +226,8 @@ export function validateSerialParams(p: SerialParams): SerialParams {
   };
   const real = (name: keyof SerialParams, lo: number, hi: number, openLo = false) => {
     const v = p[name];
-    if (!(openLo ? v > lo : v >= lo) || !(v <= hi)) throw new ConfigError(`serial.${name}`, `must be in ${openLo ? "(" : "["}${lo}, ${hi}], got ${v}`);
+    if (!(openLo ? v > lo : v >= lo) || !(v <= hi))
+      throw new ConfigError(`serial.${name}`, `must be in ${openLo ? "(" : "["}${lo}, ${hi}], got ${v}`);
   };
   int("window", 1, SERIAL_WINDOW_MAX);
   int("recent", 1, Math.min(SERIAL_RECENT_MAX, p.window));
@@ -251,9 +252,23 @@ export function validateSerialParams(p: SerialParams): SerialParams {
 /** The arguments of the kernel's serialInit after the state pointer, in order. */
 export function serialInitArgs(p: SerialParams): number[] {
   return [
-    p.window, p.recent, p.prefixMin, p.prefixRepeat, p.lowVariabilityPositions, p.statisticsMinSerials, p.rateWarmup,
-    p.sequenceDeltaMax, p.lowVariabilityShare, p.guessProbabilityMax, p.fastAlpha, p.slowAlpha, p.burstRatio, p.gapFactor,
-    p.minInterval, p.futureSkew, p.surprisalRatio,
+    p.window,
+    p.recent,
+    p.prefixMin,
+    p.prefixRepeat,
+    p.lowVariabilityPositions,
+    p.statisticsMinSerials,
+    p.rateWarmup,
+    p.sequenceDeltaMax,
+    p.lowVariabilityShare,
+    p.guessProbabilityMax,
+    p.fastAlpha,
+    p.slowAlpha,
+    p.burstRatio,
+    p.gapFactor,
+    p.minInterval,
+    p.futureSkew,
+    p.surprisalRatio,
   ];
 }
 

@@ -24,7 +24,7 @@
  * serials in the exact sets together (the least recently used batch's set is dropped; its
  * batch then relies on the filter), with counters for each.
  */
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 import { SplitBlockBloomFilter, hashPair } from "./bloom-filter.js";
 import { SerialSet } from "./exact-set.js";
 import { REASON } from "./layout.js";
@@ -83,7 +83,15 @@ export class SerialLedger {
   private readonly lastBatchOfMachine = new Map<string, BatchState>();
   private current: SplitBlockBloomFilter;
   private previous: SplitBlockBloomFilter | null = null;
-  private readonly counters = { events: 0, batchCloseEvents: 0, batchesEvicted: 0, exactSerials: 0, exactSetsDropped: 0, generations: 1, operatorsNotTracked: 0 };
+  private readonly counters = {
+    events: 0,
+    batchCloseEvents: 0,
+    batchesEvicted: 0,
+    exactSerials: 0,
+    exactSetsDropped: 0,
+    generations: 1,
+    operatorsNotTracked: 0,
+  };
 
   constructor(options: Partial<SerialLedgerOptions> = {}) {
     this.options = validateLedgerOptions({ ...DEFAULT_LEDGER_OPTIONS, ...options });
@@ -117,7 +125,8 @@ export class SerialLedger {
       }
     }
     if (st.closed) bits |= REASON.serial_after_batch_close;
-    else if (this.options.batchCloseAfter > 0 && st.events > 0 && time - st.lastTime > this.options.batchCloseAfter) bits |= REASON.batch_reopened;
+    else if (this.options.batchCloseAfter > 0 && st.events > 0 && time - st.lastTime > this.options.batchCloseAfter)
+      bits |= REASON.batch_reopened;
     if (!st.machines.includes(machine)) {
       if (st.machines.length < this.options.batchMachinesMax) st.machines.push(machine);
       else bits |= REASON.new_machine_for_batch;
@@ -157,8 +166,14 @@ export class SerialLedger {
     const st = this.batches.get(batchKey(gtin, batch));
     if (st === undefined) return undefined;
     return {
-      gtin: st.gtin, batch: st.batch, machines: [...st.machines], operators: [...st.operators], events: st.events,
-      firstTime: st.firstTime, lastTime: st.lastTime, closed: st.closed,
+      gtin: st.gtin,
+      batch: st.batch,
+      machines: [...st.machines],
+      operators: [...st.operators],
+      events: st.events,
+      firstTime: st.firstTime,
+      lastTime: st.lastTime,
+      closed: st.closed,
     };
   }
 
@@ -186,8 +201,17 @@ export class SerialLedger {
     const batches: LedgerBatchSnapshot[] = [];
     for (const st of this.batches.values()) {
       batches.push({
-        gtin: st.gtin, batch: st.batch, machines: [...st.machines], operators: [...st.operators], events: st.events, firstTime: st.firstTime,
-        lastTime: st.lastTime, closed: st.closed, touched: st.touched, generation: st.generation, serials: st.serials === null ? null : st.serials.values().slice(),
+        gtin: st.gtin,
+        batch: st.batch,
+        machines: [...st.machines],
+        operators: [...st.operators],
+        events: st.events,
+        firstTime: st.firstTime,
+        lastTime: st.lastTime,
+        closed: st.closed,
+        touched: st.touched,
+        generation: st.generation,
+        serials: st.serials === null ? null : st.serials.values().slice(),
       });
     }
     const lastBatchOfMachine: Array<[string, string]> = [];
@@ -233,8 +257,19 @@ export class SerialLedger {
       }
       const key = batchKey(b.gtin, b.batch);
       this.batches.set(key, {
-        key, gtin: b.gtin, batch: b.batch, machines: [...b.machines], operators: [...b.operators], events: b.events, firstTime: b.firstTime,
-        lastTime: b.lastTime, closed: b.closed, serials, evicted: false, touched: b.touched, generation: b.generation,
+        key,
+        gtin: b.gtin,
+        batch: b.batch,
+        machines: [...b.machines],
+        operators: [...b.operators],
+        events: b.events,
+        firstTime: b.firstTime,
+        lastTime: b.lastTime,
+        closed: b.closed,
+        serials,
+        evicted: false,
+        touched: b.touched,
+        generation: b.generation,
       });
     }
     for (const [machine, key] of s.lastBatchOfMachine) {
@@ -275,8 +310,19 @@ export class SerialLedger {
       // Size the new batch's set like the machine's previous batch: no rehashing while it fills.
       const hint = Math.min(SET_HINT_MAX, cached?.serials?.size ?? 0);
       st = {
-        key: batchKey(gtin, batch), gtin, batch, machines: [], operators: [], events: 0, firstTime: time, lastTime: time, closed: false,
-        serials: new SerialSet(hint), evicted: false, touched: now, generation: this.counters.generations,
+        key: batchKey(gtin, batch),
+        gtin,
+        batch,
+        machines: [],
+        operators: [],
+        events: 0,
+        firstTime: time,
+        lastTime: time,
+        closed: false,
+        serials: new SerialSet(hint),
+        evicted: false,
+        touched: now,
+        generation: this.counters.generations,
       };
       this.batches.set(st.key, st);
     }
@@ -317,7 +363,15 @@ export class SerialLedger {
 
 /** A ledger's state (serial-checkpoint.ts encodes it). */
 export interface LedgerSnapshot {
-  counters: { events: number; batchCloseEvents: number; batchesEvicted: number; exactSerials: number; exactSetsDropped: number; generations: number; operatorsNotTracked: number };
+  counters: {
+    events: number;
+    batchCloseEvents: number;
+    batchesEvicted: number;
+    exactSerials: number;
+    exactSetsDropped: number;
+    generations: number;
+    operatorsNotTracked: number;
+  };
   batches: LedgerBatchSnapshot[];
   /** [machine, batch key] of each line's last batch. */
   lastBatchOfMachine: Array<[string, string]>;
@@ -341,13 +395,20 @@ export interface LedgerBatchSnapshot {
 }
 
 export function validateLedgerOptions(o: SerialLedgerOptions): SerialLedgerOptions {
-  const positive: Array<keyof SerialLedgerOptions> = ["filterCapacity", "batchesMax", "exactSerialsMax", "batchMachinesMax", "operatorsPerBatchMax"];
+  const positive: Array<keyof SerialLedgerOptions> = [
+    "filterCapacity",
+    "batchesMax",
+    "exactSerialsMax",
+    "batchMachinesMax",
+    "operatorsPerBatchMax",
+  ];
   for (const name of positive) {
     const v = o[name];
     if (!Number.isInteger(v) || v < 1) throw new ConfigError(`serial.${name}`, `must be a positive integer, got ${v}`);
   }
   if (!(o.filterFpRate > 0 && o.filterFpRate < 1)) throw new ConfigError("serial.filterFpRate", `must be in (0, 1), got ${o.filterFpRate}`);
-  if (!(o.batchCloseAfter >= 0) || !Number.isFinite(o.batchCloseAfter)) throw new ConfigError("serial.batchCloseAfter", `must be a finite duration ≥ 0, got ${o.batchCloseAfter}`);
+  if (!(o.batchCloseAfter >= 0) || !Number.isFinite(o.batchCloseAfter))
+    throw new ConfigError("serial.batchCloseAfter", `must be a finite duration ≥ 0, got ${o.batchCloseAfter}`);
   return o;
 }
 
@@ -376,5 +437,5 @@ interface BatchState {
 }
 
 function batchKey(gtin: string, batch: string): string {
-  return gtin + "\u0000" + batch;
+  return `${gtin}\u0000${batch}`;
 }

@@ -12,7 +12,7 @@
  * (pass it as `z` to reproduce the tool's digits exactly; the two differ by about 1e−7 bits at
  * a million samples).
  */
-import { InputError } from "../../engine/core/errors.js";
+import { InputError } from "../../engine/core/mod.js";
 import { MCV_Z } from "./layout.js";
 
 export const NIST_TOOL_Z = 2.5758293035489008;
@@ -54,7 +54,8 @@ export function mcvOfSymbols(data: Uint8Array, bitsPerSymbol?: number, z: number
   const warnings: string[] = [];
   let bits = bitsPerSymbol ?? used;
   if (bitsPerSymbol !== undefined) {
-    if (!Number.isInteger(bitsPerSymbol) || bitsPerSymbol < 1 || bitsPerSymbol > 8) throw new InputError(`bits per symbol must be 1..8, got ${bitsPerSymbol}`);
+    if (!Number.isInteger(bitsPerSymbol) || bitsPerSymbol < 1 || bitsPerSymbol > 8)
+      throw new InputError(`bits per symbol must be 1..8, got ${bitsPerSymbol}`);
     if (used > bitsPerSymbol) throw new InputError(`symbols use ${used} bits, more than --bits-per-symbol ${bitsPerSymbol}`);
     if (used < bitsPerSymbol) warnings.push(`symbols appear to be narrower (${used} bits) than described (${bitsPerSymbol})`);
   }

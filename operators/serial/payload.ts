@@ -4,7 +4,12 @@
  * byte; anything else goes through UTF-8, truncated at whole characters.
  */
 import {
-  PAYLOAD, PAYLOAD_FIELD_BYTES, REC_BATCH_CLOSE, REC_GTIN_TRUNCATED, REC_SERIAL_NON_ASCII, REC_SERIAL_TRUNCATED,
+  PAYLOAD,
+  PAYLOAD_FIELD_BYTES,
+  REC_BATCH_CLOSE,
+  REC_GTIN_TRUNCATED,
+  REC_SERIAL_NON_ASCII,
+  REC_SERIAL_TRUNCATED,
   REC_TEXT_TRUNCATED,
 } from "./layout.js";
 
@@ -79,8 +84,16 @@ export function decodeSerialPayload(payload: Uint8Array, offset = 0): DecodedSer
 
 /** The stored text of one field (serial, gtin, batch, machine, operator). */
 export function payloadText(payload: Uint8Array, field: keyof typeof PAYLOAD_FIELD_BYTES, offset = 0): string {
-  const at = { serial: PAYLOAD.serial, gtin: PAYLOAD.gtin, batch: PAYLOAD.batch, machine: PAYLOAD.machine, operator: PAYLOAD.operator }[field];
-  const len = { serial: PAYLOAD.serialBytes, gtin: PAYLOAD.gtinBytes, batch: PAYLOAD.batchBytes, machine: PAYLOAD.machineBytes, operator: PAYLOAD.operatorBytes }[field];
+  const at = { serial: PAYLOAD.serial, gtin: PAYLOAD.gtin, batch: PAYLOAD.batch, machine: PAYLOAD.machine, operator: PAYLOAD.operator }[
+    field
+  ];
+  const len = {
+    serial: PAYLOAD.serialBytes,
+    gtin: PAYLOAD.gtinBytes,
+    batch: PAYLOAD.batchBytes,
+    machine: PAYLOAD.machineBytes,
+    operator: PAYLOAD.operatorBytes,
+  }[field];
   return readText(payload, offset + at, payload[offset + len]);
 }
 

@@ -9,7 +9,7 @@
  * Writes go to a temporary file renamed over the old one, so a reader never sees half a list.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { CapacityError, InputError } from "../../engine/core/errors.js";
+import { CapacityError, InputError } from "../../engine/core/mod.js";
 import type { AnomalyType, Reason } from "./layout.js";
 import { RISK_LEVELS, type RiskLevel } from "./score.js";
 
@@ -66,7 +66,8 @@ export class QuarantineList {
   private notKept = 0;
 
   constructor(readonly entriesMax = DEFAULT_QUARANTINE_ENTRIES_MAX) {
-    if (!Number.isInteger(entriesMax) || entriesMax < 1) throw new CapacityError("quarantineEntriesMax", entriesMax, "must be a positive integer");
+    if (!Number.isInteger(entriesMax) || entriesMax < 1)
+      throw new CapacityError("quarantineEntriesMax", entriesMax, "must be a positive integer");
   }
 
   get size(): number {
@@ -147,7 +148,12 @@ export class QuarantineList {
    * (those read from the file at start), releases it holds that this list lacks are added.
    */
   restore(s: QuarantineSnapshot): void {
-    if (s.entries.length > this.entriesMax) throw new CapacityError("quarantineEntriesMax", s.entries.length, `a checkpoint holds more entries than the list's ${this.entriesMax}`);
+    if (s.entries.length > this.entriesMax)
+      throw new CapacityError(
+        "quarantineEntriesMax",
+        s.entries.length,
+        `a checkpoint holds more entries than the list's ${this.entriesMax}`,
+      );
     for (const e of s.entries) {
       const key = `${e.gtin}\u0000${e.serial_number}`;
       if (!this.entries.has(key) && this.entries.size >= this.entriesMax) {
@@ -188,7 +194,7 @@ export class QuarantineList {
   /** Writes exactly this list to `path`, atomically. */
   write(path: string): void {
     const tmp = `${path}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.toFile(), null, 1) + "\n");
+    writeFileSync(tmp, `${JSON.stringify(this.toFile(), null, 1)}\n`);
     renameSync(tmp, path);
   }
 

@@ -74,7 +74,12 @@ export interface BatchReport {
 
 export class SerialBatchReport {
   private readonly stats = {
-    events: 0, closes: 0, first: Number.NaN, last: Number.NaN, anomalous: 0, notListed: 0,
+    events: 0,
+    closes: 0,
+    first: Number.NaN,
+    last: Number.NaN,
+    anomalous: 0,
+    notListed: 0,
   };
   private readonly gtins = new Set<string>();
   private readonly machines = new Map<string, number>();
@@ -82,14 +87,20 @@ export class SerialBatchReport {
   private readonly byType = Object.fromEntries(ANOMALY_TYPES.map((t) => [t, 0])) as Record<AnomalyType, number>;
   private readonly byReason: Partial<Record<Reason, number>> = {};
   private readonly byRisk = Object.fromEntries(RISK_LEVELS.map((r) => [r, 0])) as Record<RiskLevel, number>;
-  private readonly figures = [C.entropy_bits_per_char, C.min_entropy_mcv, C.serial_min_entropy_bits, C.guess_probability].map(() => new FigureAccumulator());
+  private readonly figures = [C.entropy_bits_per_char, C.min_entropy_mcv, C.serial_min_entropy_bits, C.guess_probability].map(
+    () => new FigureAccumulator(),
+  );
   private readonly anomalous: ReportedEvent[] = [];
   private buckets: TimelineBucket[] = [];
   private bucketMs = FIRST_BUCKET_MS;
   private origin = Number.NaN;
 
   /** `batch`: the batch number; `gtin`: only that product's batch (batch numbers are per GTIN). */
-  constructor(readonly batch: string, readonly gtin?: string, readonly guessProbabilityLimit = 1e-4) {}
+  constructor(
+    readonly batch: string,
+    readonly gtin?: string,
+    readonly guessProbabilityLimit = 1e-4,
+  ) {}
 
   /** Sees one scored row of the serial analysis (its `onRow` hook). */
   observe(row: Float64Array, ctx: RowContext, payload: Uint8Array): void {
@@ -110,7 +121,9 @@ export class SerialBatchReport {
     this.operators.set(d.operator, (this.operators.get(d.operator) ?? 0) + 1);
     const risk = RISK_LEVELS[row[C.risk]] ?? "none";
     this.byRisk[risk]++;
-    [C.entropy_bits_per_char, C.min_entropy_mcv, C.serial_min_entropy_bits, C.guess_probability].forEach((f, i) => this.figures[i].add(row[f]));
+    [C.entropy_bits_per_char, C.min_entropy_mcv, C.serial_min_entropy_bits, C.guess_probability].forEach((f, i) =>
+      this.figures[i].add(row[f]),
+    );
     const bucket = this.bucketAt(t);
     bucket.events++;
     const quarantined = row[C.quarantine] === 1;
@@ -130,8 +143,16 @@ export class SerialBatchReport {
       return;
     }
     this.anomalous.push({
-      row: ctx.position, time: t, serial_number: d.serial, machine_id: d.machine, operator_id: d.operator, anomaly_types: types, reasons,
-      anomaly_score: row[C.anomaly_score], risk_level: risk, quarantine: quarantined,
+      row: ctx.position,
+      time: t,
+      serial_number: d.serial,
+      machine_id: d.machine,
+      operator_id: d.operator,
+      anomaly_types: types,
+      reasons,
+      anomaly_score: row[C.anomaly_score],
+      risk_level: risk,
+      quarantine: quarantined,
     });
   }
 
@@ -153,7 +174,13 @@ export class SerialBatchReport {
       by_type: { ...this.byType },
       by_reason: Object.fromEntries(REASONS.filter((r) => this.byReason[r] !== undefined).map((r) => [r, this.byReason[r]])),
       by_risk: { ...this.byRisk },
-      entropy: { entropy_bits_per_char: h, min_entropy_mcv: mcv, serial_min_entropy_bits: hs, guess_probability: guess, guess_probability_limit: this.guessProbabilityLimit },
+      entropy: {
+        entropy_bits_per_char: h,
+        min_entropy_mcv: mcv,
+        serial_min_entropy_bits: hs,
+        guess_probability: guess,
+        guess_probability_limit: this.guessProbabilityLimit,
+      },
       quarantined: quarantine.filter((q) => q.batch_number === this.batch && (this.gtin === undefined || q.gtin === this.gtin)),
       anomalous: [...this.anomalous].sort((a, b) => a.time - b.time || a.row - b.row),
       anomalous_not_listed: this.stats.notListed,
@@ -209,8 +236,16 @@ export function batchReportMarkdown(r: BatchReport, timeText: (t: number) => str
     `- Serial events: **${r.events}** from ${time(r.first_time)} to ${time(r.last_time)}; batch-close events: ${r.batch_close_events}`,
     `- Anomalous events: **${r.anomalous_events}** (${r.events === 0 ? 0 : ((100 * r.anomalous_events) / r.events).toFixed(3)} %)`,
     `- Quarantined serials: **${r.quarantined.length}**`,
-    `- Machines: ${Object.entries(r.machines).map(([m, n]) => `${m} (${n})`).join(", ") || "—"}`,
-    `- Operators: ${Object.entries(r.operators).map(([o, n]) => `${o} (${n})`).join(", ") || "—"}`,
+    `- Machines: ${
+      Object.entries(r.machines)
+        .map(([m, n]) => `${m} (${n})`)
+        .join(", ") || "—"
+    }`,
+    `- Operators: ${
+      Object.entries(r.operators)
+        .map(([o, n]) => `${o} (${n})`)
+        .join(", ") || "—"
+    }`,
     "",
   );
   lines.push("## Anomalies by type", "", "| type | events |", "| --- | ---: |");
@@ -220,37 +255,58 @@ export function batchReportMarkdown(r: BatchReport, timeText: (t: number) => str
   lines.push("", "| risk level | events |", "| --- | ---: |");
   for (const level of RISK_LEVELS) lines.push(`| ${level} | ${r.by_risk[level]} |`);
   const e = r.entropy;
-  lines.push("", "## Entropy of the lines' serial windows while printing this batch", "", "| figure | min | mean | max | last |", "| --- | ---: | ---: | ---: | ---: |");
+  lines.push(
+    "",
+    "## Entropy of the lines' serial windows while printing this batch",
+    "",
+    "| figure | min | mean | max | last |",
+    "| --- | ---: | ---: | ---: | ---: |",
+  );
   for (const [name, f] of [
-    ["Shannon entropy, bits/char", e.entropy_bits_per_char], ["MCV min-entropy, bits/char", e.min_entropy_mcv],
-    ["serial min-entropy, bits", e.serial_min_entropy_bits], ["guess probability", e.guess_probability],
-  ] as const) lines.push(`| ${name} | ${num(f.min)} | ${num(f.mean)} | ${num(f.max)} | ${num(f.last)} |`);
+    ["Shannon entropy, bits/char", e.entropy_bits_per_char],
+    ["MCV min-entropy, bits/char", e.min_entropy_mcv],
+    ["serial min-entropy, bits", e.serial_min_entropy_bits],
+    ["guess probability", e.guess_probability],
+  ] as const)
+    lines.push(`| ${name} | ${num(f.min)} | ${num(f.mean)} | ${num(f.max)} | ${num(f.last)} |`);
   lines.push("", `EU FMD limit on the guess probability: ${e.guess_probability_limit}.`, "");
   lines.push("## Quarantined serials", "");
   if (r.quarantined.length === 0) lines.push("None.", "");
   else {
-    lines.push("| serial | machine | first row | time | risk | score | occurrences | reasons |", "| --- | --- | ---: | --- | --- | ---: | ---: | --- |");
+    lines.push(
+      "| serial | machine | first row | time | risk | score | occurrences | reasons |",
+      "| --- | --- | ---: | --- | --- | ---: | ---: | --- |",
+    );
     for (const q of r.quarantined) {
-      lines.push(`| \`${q.serial_number}\` | ${q.machine_id} | ${q.row} | ${timeText(q.production_time)} | ${q.risk_level} | ${num(q.anomaly_score, 3)} | ${q.occurrences} | ${q.reasons.join(", ")} |`);
+      lines.push(
+        `| \`${q.serial_number}\` | ${q.machine_id} | ${q.row} | ${timeText(q.production_time)} | ${q.risk_level} | ${num(q.anomaly_score, 3)} | ${q.occurrences} | ${q.reasons.join(", ")} |`,
+      );
     }
     lines.push("");
   }
   lines.push("## Anomalous events", "");
   if (r.anomalous.length === 0) lines.push("None.", "");
   else {
-    lines.push("| time | row | serial | machine | operator | types | reasons | risk |", "| --- | ---: | --- | --- | --- | --- | --- | --- |");
+    lines.push(
+      "| time | row | serial | machine | operator | types | reasons | risk |",
+      "| --- | ---: | --- | --- | --- | --- | --- | --- |",
+    );
     for (const a of r.anomalous) {
-      lines.push(`| ${timeText(a.time)} | ${a.row} | \`${a.serial_number}\` | ${a.machine_id} | ${a.operator_id} | ${a.anomaly_types.join(", ")} | ${a.reasons.join(", ")} | ${a.risk_level} |`);
+      lines.push(
+        `| ${timeText(a.time)} | ${a.row} | \`${a.serial_number}\` | ${a.machine_id} | ${a.operator_id} | ${a.anomaly_types.join(", ")} | ${a.reasons.join(", ")} | ${a.risk_level} |`,
+      );
     }
     if (r.anomalous_not_listed > 0) lines.push("", `… and ${r.anomalous_not_listed} more (counted above, not listed).`);
     lines.push("");
   }
   lines.push("## Timeline", "", "| from | to | events | anomalous | quarantined | by type |", "| --- | --- | ---: | ---: | ---: | --- |");
   for (const b of r.timeline) {
-    const types = Object.entries(b.by_type).map(([t, n]) => `${t} ${n}`).join(", ");
+    const types = Object.entries(b.by_type)
+      .map(([t, n]) => `${t} ${n}`)
+      .join(", ");
     lines.push(`| ${timeText(b.start)} | ${timeText(b.end)} | ${b.events} | ${b.anomalous} | ${b.quarantined} | ${types} |`);
   }
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }
 
 // ---- internals ----

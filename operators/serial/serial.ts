@@ -11,24 +11,42 @@
  * - observe (main thread, per-line order): score, confidence, risk, quarantine;
  * - rowJson: the replay contract members (README, "linewatch replay --analysis serial").
  */
-import type { TableRow } from "../../connectors/files/table-reader.js";
-import { ConfigError } from "../../engine/core/errors.js";
-import { parseEventTime, type TimeUnit } from "../../engine/core/event-time.js";
-import type { KernelExports } from "../../engine/core/kernel-module.js";
+import type { TableRow } from "../../connectors/files/mod.js";
+import {
+  ConfigError,
+  parseEventTime,
+  type TimeUnit,
+  type KernelExports,
+  type KernelCallContext,
+  type StreamKernel,
+} from "../../engine/core/mod.js";
 import { formatStatistic } from "../number-format.js";
-import type { KernelCallContext, StreamKernel } from "../../engine/core/stream-engine.js";
 import type { RecordAnalysis, RecordInput, RowContext } from "../analysis.js";
 import {
-  ANOMALY_MASK, ANOMALY_TYPES, MARK_CONTROL, MARK_PATTERN_SET, PAYLOAD, REASON, REASONS, SERIAL_COL as C, SERIAL_OUT_FIELDS,
-  SERIAL_PAYLOAD_BYTES, TYPE_MASK, fillSerialTables, serialInitArgs, serialStateBytes, serialStaticBytes,
-  validateSerialParams, type AnomalyType, type Reason, type SerialParams,
+  ANOMALY_MASK,
+  ANOMALY_TYPES,
+  MARK_CONTROL,
+  MARK_PATTERN_SET,
+  PAYLOAD,
+  REASON,
+  REASONS,
+  SERIAL_COL as C,
+  SERIAL_OUT_FIELDS,
+  SERIAL_PAYLOAD_BYTES,
+  TYPE_MASK,
+  fillSerialTables,
+  serialInitArgs,
+  serialStateBytes,
+  serialStaticBytes,
+  validateSerialParams,
+  type AnomalyType,
+  type Reason,
+  type SerialParams,
 } from "./layout.js";
 import { SerialLedger, type SerialLedgerOptions } from "./ledger.js";
 import { decodeSerialPayload, encodeSerialFields, readU32, type SerialFields } from "./payload.js";
 import { QuarantineList, type QuarantineEvent } from "./quarantine.js";
-import {
-  RISK_LEVELS, anomalyScore, anomalyTypesOf, confidenceLevel, reasonsOf, riskCode, type RiskLevel,
-} from "./score.js";
+import { RISK_LEVELS, anomalyScore, anomalyTypesOf, confidenceLevel, reasonsOf, riskCode, type RiskLevel } from "./score.js";
 
 /** Source columns of a serial event (DESIGN.md §4). */
 export const SERIAL_COLUMNS = {
@@ -117,10 +135,12 @@ export function serialKernel(params: SerialParams): StreamKernel {
           `needs serial events (${SERIAL_PAYLOAD_BYTES} payload bytes per record, from its encoder); this run carries ${ctx.payloadBytes}`,
         );
       }
-      return [{
-        fn: "serialProcess" as const,
-        args: [ctx.stateBase, ctx.stateStride, ctx.slots, ctx.times, ctx.payload, ctx.payloadBytes, ctx.n, ctx.out, tables],
-      }];
+      return [
+        {
+          fn: "serialProcess" as const,
+          args: [ctx.stateBase, ctx.stateStride, ctx.slots, ctx.times, ctx.payload, ctx.payloadBytes, ctx.n, ctx.out, tables],
+        },
+      ];
     },
     initKey(kernels: KernelExports, statePtr: number): void {
       (kernels.serialInit as (state: number, ...rest: number[]) => void)(statePtr, ...args);
@@ -174,9 +194,18 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
         summary.quarantinedEvents++;
         const d = decodeSerialPayload(p);
         const occurrence = {
-          serial_number: d.serial, gtin: d.gtin, batch_number: d.batch, machine_id: d.machine, operator_id: d.operator,
-          production_time: ctx.time, row: ctx.position, anomaly_score: score, confidence_level: row[C.confidence_level],
-          risk_level: RISK_LEVELS[risk], anomaly_types: anomalyTypesOf(flags), reasons: reasonsOf(flags),
+          serial_number: d.serial,
+          gtin: d.gtin,
+          batch_number: d.batch,
+          machine_id: d.machine,
+          operator_id: d.operator,
+          production_time: ctx.time,
+          row: ctx.position,
+          anomaly_score: score,
+          confidence_level: row[C.confidence_level],
+          risk_level: RISK_LEVELS[risk],
+          anomaly_types: anomalyTypesOf(flags),
+          reasons: reasonsOf(flags),
           quarantined_at: new Date().toISOString(),
         };
         const entry = quarantine.add(occurrence);
@@ -196,14 +225,21 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
       if (summary.quarantinedEvents > 0) {
         notes.push(
           `serial: ${summary.quarantinedEvents} of ${summary.events} events quarantined (${RISK_LEVELS[level]} risk or above), ` +
-            `${quarantine.size} serials` + (options.quarantineFile !== undefined ? `, list in ${options.quarantineFile}` : ""),
+            `${quarantine.size} serials` +
+            (options.quarantineFile !== undefined ? `, list in ${options.quarantineFile}` : ""),
         );
       }
-      if (quarantine.dropped > 0) notes.push(`serial: ${quarantine.dropped} quarantined occurrences not kept: the list is full (${quarantine.entriesMax})`);
+      if (quarantine.dropped > 0)
+        notes.push(`serial: ${quarantine.dropped} quarantined occurrences not kept: the list is full (${quarantine.entriesMax})`);
       const s = ledger.stats();
-      if (s.batchesEvicted > 0) notes.push(`serial: ${s.batchesEvicted} batches evicted from the ledger (batchesMax ${ledger.options.batchesMax}); a returning batch starts afresh`);
+      if (s.batchesEvicted > 0)
+        notes.push(
+          `serial: ${s.batchesEvicted} batches evicted from the ledger (batchesMax ${ledger.options.batchesMax}); a returning batch starts afresh`,
+        );
       if (s.exactSetsDropped > 0) {
-        notes.push(`serial: ${s.exactSetsDropped} batches lost their exact duplicate sets (exactSerialsMax ${ledger.options.exactSerialsMax}); their duplicates come from the filter`);
+        notes.push(
+          `serial: ${s.exactSetsDropped} batches lost their exact duplicate sets (exactSerialsMax ${ledger.options.exactSerialsMax}); their duplicates come from the filter`,
+        );
       }
       return notes;
     },
@@ -305,24 +341,47 @@ export function parseSerialPatterns(json: string, source: string): Map<string, R
     throw new ConfigError("--serial-patterns", `${source}: not JSON (${(cause as Error).message})`);
   }
   const gtins = (parsed as { gtins?: unknown })?.gtins;
-  if (gtins === null || typeof gtins !== "object") throw new ConfigError("--serial-patterns", `${source}: expected {"gtins": {"<gtin>": "<regex>"}}`);
+  if (gtins === null || typeof gtins !== "object")
+    throw new ConfigError("--serial-patterns", `${source}: expected {"gtins": {"<gtin>": "<regex>"}}`);
   const out = new Map<string, RegExp>();
   for (const [gtin, pattern] of Object.entries(gtins as Record<string, unknown>)) {
     if (typeof pattern !== "string") throw new ConfigError("--serial-patterns", `${source}: the pattern of ${gtin} must be a string`);
     try {
       out.set(gtin, new RegExp(pattern, "u"));
     } catch (cause) {
-      throw new ConfigError("--serial-patterns", `${source}: the pattern of ${gtin} is not a regular expression (${(cause as Error).message})`);
+      throw new ConfigError(
+        "--serial-patterns",
+        `${source}: the pattern of ${gtin} is not a regular expression (${(cause as Error).message})`,
+      );
     }
   }
   return out;
 }
 
 export const SERIAL_NULL_JSON = [
-  "serial_number", "gtin", "batch_number", "machine_id", "operator_id", "valid", "checks", "duplicate", "anomaly_types", "reasons",
-  "entropy_bits_per_char", "min_entropy_mcv", "position_entropy_min", "serial_min_entropy_bits", "guess_probability", "window_serials",
-  "anomaly_score", "confidence_level", "risk_level", "quarantine",
-].map((f) => `"${f}":null`).join(",");
+  "serial_number",
+  "gtin",
+  "batch_number",
+  "machine_id",
+  "operator_id",
+  "valid",
+  "checks",
+  "duplicate",
+  "anomaly_types",
+  "reasons",
+  "entropy_bits_per_char",
+  "min_entropy_mcv",
+  "position_entropy_min",
+  "serial_min_entropy_bits",
+  "guess_probability",
+  "window_serials",
+  "anomaly_score",
+  "confidence_level",
+  "risk_level",
+  "quarantine",
+]
+  .map((f) => `"${f}":null`)
+  .join(",");
 
 /** The replay members of one scored row (README: "linewatch replay --analysis serial"). */
 export function serialRowJson(row: Float64Array, payload?: Uint8Array): string {
@@ -333,7 +392,7 @@ export function serialRowJson(row: Float64Array, payload?: Uint8Array): string {
     `"serial_number":${JSON.stringify(d.serial)},"gtin":${JSON.stringify(d.gtin)},"batch_number":${JSON.stringify(d.batch)},` +
     `"machine_id":${JSON.stringify(d.machine)},"operator_id":${JSON.stringify(d.operator)}`;
   if ((flags & MARK_CONTROL) !== 0) {
-    return `${ids},"event_type":"batch_close",` + SERIAL_NULL_JSON.slice(SERIAL_NULL_JSON.indexOf('"valid"'));
+    return `${ids},"event_type":"batch_close",${SERIAL_NULL_JSON.slice(SERIAL_NULL_JSON.indexOf('"valid"'))}`;
   }
   const gtinOk = (flags & REASON.gtin_check_digit) === 0;
   const charsetOk = (flags & REASON.serial_charset) === 0;

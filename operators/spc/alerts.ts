@@ -51,9 +51,17 @@ interface Condition {
 }
 
 const SEVERITY: Record<string, AlertSeverity> = {
-  WE1: "high", WE2: "medium", WE3: "medium", WE4: "low",
-  N2: "low", N3: "medium", N4: "low", N7: "low", N8: "medium",
-  CUSUM: "medium", EWMA: "medium",
+  WE1: "high",
+  WE2: "medium",
+  WE3: "medium",
+  WE4: "low",
+  N2: "low",
+  N3: "medium",
+  N4: "low",
+  N7: "low",
+  N8: "medium",
+  CUSUM: "medium",
+  EWMA: "medium",
 };
 
 /** Nelson rules with a Western Electric twin (same pattern): N1 = WE1, N5 = WE2, N6 = WE3. */
@@ -75,13 +83,34 @@ export function alertConditions(windows: { we: number[]; nelson: number[] }): Co
   NELSON_RULES.forEach((r, i) => {
     if (NELSON_WITH_TWIN.has(r.number)) return;
     conditions.push({
-      name: r.name, also: null, description: r.description, severity: SEVERITY[r.name],
-      column: SPC_COL.nelson_mask, bit: r.bit, window: windows.nelson[i],
+      name: r.name,
+      also: null,
+      description: r.description,
+      severity: SEVERITY[r.name],
+      column: SPC_COL.nelson_mask,
+      bit: r.bit,
+      window: windows.nelson[i],
     });
   });
   conditions.push(
-    { name: "CUSUM", also: null, description: "tabular CUSUM beyond its decision interval", severity: "medium", column: SPC_COL.cusum_alarm, bit: 0, window: 1 },
-    { name: "EWMA", also: null, description: "EWMA statistic outside its control limits", severity: "medium", column: SPC_COL.ewma_alarm, bit: 0, window: 1 },
+    {
+      name: "CUSUM",
+      also: null,
+      description: "tabular CUSUM beyond its decision interval",
+      severity: "medium",
+      column: SPC_COL.cusum_alarm,
+      bit: 0,
+      window: 1,
+    },
+    {
+      name: "EWMA",
+      also: null,
+      description: "EWMA statistic outside its control limits",
+      severity: "medium",
+      column: SPC_COL.ewma_alarm,
+      bit: 0,
+      window: 1,
+    },
   );
   return conditions;
 }
@@ -120,7 +149,14 @@ export class SpcAlertTracker {
   observe(keyId: number, key: string, row: Float64Array, position: number, time: number, value: number): void {
     let state = this.perKey[keyId];
     if (state === undefined) {
-      state = { positions: new Float64Array(POINTS_KEPT), times: new Float64Array(POINTS_KEPT), values: new Float64Array(POINTS_KEPT), next: 0, count: 0, open: new Map() };
+      state = {
+        positions: new Float64Array(POINTS_KEPT),
+        times: new Float64Array(POINTS_KEPT),
+        values: new Float64Array(POINTS_KEPT),
+        next: 0,
+        count: 0,
+        open: new Map(),
+      };
       this.perKey[keyId] = state;
     }
     const slot = state.next;
@@ -129,7 +165,8 @@ export class SpcAlertTracker {
     state.values[slot] = value;
     state.next = (slot + 1) % POINTS_KEPT;
     if (state.count < POINTS_KEPT) state.count++;
-    const quiet = !(row[SPC_COL.we_mask] > 0) && !(row[SPC_COL.nelson_mask] > 0) && row[SPC_COL.cusum_alarm] !== 1 && row[SPC_COL.ewma_alarm] !== 1;
+    const quiet =
+      !(row[SPC_COL.we_mask] > 0) && !(row[SPC_COL.nelson_mask] > 0) && row[SPC_COL.cusum_alarm] !== 1 && row[SPC_COL.ewma_alarm] !== 1;
     if (quiet && state.open.size === 0) return;
     const version = row[SPC_COL.limits_version];
     for (const c of this.conditions) {
@@ -138,10 +175,20 @@ export class SpcAlertTracker {
       const open = state.open.get(c.name);
       if (fired && open === undefined) {
         const event: SpcAlertEvent = {
-          type: "spc_alert", state: "open", key, fields: this.keyFields(key),
-          rule: c.name, also: c.also, description: c.description, severity: c.severity,
-          limits_version: version, cl: row[SPC_COL.cl], sigma: row[SPC_COL.sigma],
-          opened_at: time, closed_at: null, firings: 1,
+          type: "spc_alert",
+          state: "open",
+          key,
+          fields: this.keyFields(key),
+          rule: c.name,
+          also: c.also,
+          description: c.description,
+          severity: c.severity,
+          limits_version: version,
+          cl: row[SPC_COL.cl],
+          sigma: row[SPC_COL.sigma],
+          opened_at: time,
+          closed_at: null,
+          firings: 1,
           points: recentPoints(state, c.window),
         };
         this.opened++;

@@ -3,12 +3,25 @@
  * the state size, the output row, and what each rule means and how often it fires on an
  * in-control process.
  */
-import { ConfigError } from "../../engine/core/errors.js";
+import { ConfigError } from "../../engine/core/mod.js";
 
 /** Output fields of one record, in the kernel's row order (NaN = null). */
 export const SPC_FIELDS = [
-  "cl", "ucl", "lcl", "sigma", "zone", "we_mask", "nelson_mask", "cusum_pos", "cusum_neg", "cusum_alarm",
-  "ewma", "ewma_ucl", "ewma_lcl", "ewma_alarm", "limits_version",
+  "cl",
+  "ucl",
+  "lcl",
+  "sigma",
+  "zone",
+  "we_mask",
+  "nelson_mask",
+  "cusum_pos",
+  "cusum_neg",
+  "cusum_alarm",
+  "ewma",
+  "ewma_ucl",
+  "ewma_lcl",
+  "ewma_alarm",
+  "limits_version",
 ] as const;
 export type SpcField = (typeof SPC_FIELDS)[number];
 /** f64 per output row. */
@@ -104,7 +117,10 @@ export function validateSpcParams(params: SpcParams): SpcParams {
   for (const name of Object.keys(RUN_MIN) as RunParam[]) {
     const run = params[name];
     if (!Number.isInteger(run) || run < RUN_MIN[name] || run > SPC_RUN_MAX) {
-      throw new ConfigError(name, `must be an integer in ${RUN_MIN[name]}..${SPC_RUN_MAX} (the kernel keeps ${SPC_HISTORY_RECORDS} values per key), got ${run}`);
+      throw new ConfigError(
+        name,
+        `must be an integer in ${RUN_MIN[name]}..${SPC_RUN_MAX} (the kernel keeps ${SPC_HISTORY_RECORDS} values per key), got ${run}`,
+      );
     }
   }
   return params;
@@ -122,11 +138,23 @@ export function validateSpcRebaseline(n: number): void {
 }
 
 /** spcInit's arguments after the state pointer, in order. */
-export function spcInitArgs(params: SpcParams): [number, number, number, number, number, number, number, number, number, number, number, number] {
+export function spcInitArgs(
+  params: SpcParams,
+): [number, number, number, number, number, number, number, number, number, number, number, number] {
   const p = validateSpcParams(params);
   return [
-    p.baselineN, p.sigmaMethod === "mr" ? 1 : 0, p.cusumK, p.cusumH, p.ewmaLambda, p.ewmaL,
-    p.we4Run, p.n2Run, p.n3Run, p.n4Run, p.n7Run, p.n8Run,
+    p.baselineN,
+    p.sigmaMethod === "mr" ? 1 : 0,
+    p.cusumK,
+    p.cusumH,
+    p.ewmaLambda,
+    p.ewmaL,
+    p.we4Run,
+    p.n2Run,
+    p.n3Run,
+    p.n4Run,
+    p.n7Run,
+    p.n8Run,
   ];
 }
 
@@ -207,23 +235,44 @@ const T = NORMAL_TAIL;
 
 export const WE_RULES: readonly SpcRule[] = Object.freeze([
   {
-    number: 1, bit: 1, name: "WE1", description: "one point beyond 3σ",
-    window: 1, falseAlarmRate: spcRuleRate.beyond3(), derivation: "2·T3",
+    number: 1,
+    bit: 1,
+    name: "WE1",
+    description: "one point beyond 3σ",
+    window: 1,
+    falseAlarmRate: spcRuleRate.beyond3(),
+    derivation: "2·T3",
     windowProbabilityOneSide: T[3],
   },
   {
-    number: 2, bit: 2, name: "WE2", description: "2 of 3 consecutive points beyond 2σ on one side, the newest among them",
-    window: 3, falseAlarmRate: spcRuleRate.twoOfThree(), derivation: "2·T2·(1 − (1 − T2)²)",
+    number: 2,
+    bit: 2,
+    name: "WE2",
+    description: "2 of 3 consecutive points beyond 2σ on one side, the newest among them",
+    window: 3,
+    falseAlarmRate: spcRuleRate.twoOfThree(),
+    derivation: "2·T2·(1 − (1 − T2)²)",
     windowProbabilityOneSide: 3 * T[2] ** 2 * (1 - T[2]) + T[2] ** 3,
   },
   {
-    number: 3, bit: 4, name: "WE3", description: "4 of 5 consecutive points beyond 1σ on one side, the newest among them",
-    window: 5, falseAlarmRate: spcRuleRate.fourOfFive(), derivation: "2·T1·(4·T1³(1 − T1) + T1⁴)",
+    number: 3,
+    bit: 4,
+    name: "WE3",
+    description: "4 of 5 consecutive points beyond 1σ on one side, the newest among them",
+    window: 5,
+    falseAlarmRate: spcRuleRate.fourOfFive(),
+    derivation: "2·T1·(4·T1³(1 − T1) + T1⁴)",
     windowProbabilityOneSide: 5 * T[1] ** 4 * (1 - T[1]) + T[1] ** 5,
   },
   {
-    number: 4, bit: 8, name: "WE4", description: `${D.we4Run} points in a row on one side of the centre line`,
-    runParam: "we4Run", window: D.we4Run, falseAlarmRate: spcRuleRate.sameSide(D.we4Run), derivation: "2·(½)^r",
+    number: 4,
+    bit: 8,
+    name: "WE4",
+    description: `${D.we4Run} points in a row on one side of the centre line`,
+    runParam: "we4Run",
+    window: D.we4Run,
+    falseAlarmRate: spcRuleRate.sameSide(D.we4Run),
+    derivation: "2·(½)^r",
     windowProbabilityOneSide: 0.5 ** D.we4Run,
   },
 ]);
@@ -231,26 +280,56 @@ export const WE_RULES: readonly SpcRule[] = Object.freeze([
 export const NELSON_RULES: readonly SpcRule[] = Object.freeze([
   { ...WE_RULES[0], name: "N1", windowProbabilityOneSide: undefined },
   {
-    number: 2, bit: 2, name: "N2", description: `${D.n2Run} points in a row on one side of the centre line`,
-    runParam: "n2Run", window: D.n2Run, falseAlarmRate: spcRuleRate.sameSide(D.n2Run), derivation: "2·(½)^r",
+    number: 2,
+    bit: 2,
+    name: "N2",
+    description: `${D.n2Run} points in a row on one side of the centre line`,
+    runParam: "n2Run",
+    window: D.n2Run,
+    falseAlarmRate: spcRuleRate.sameSide(D.n2Run),
+    derivation: "2·(½)^r",
   },
   {
-    number: 3, bit: 4, name: "N3", description: `${D.n3Run} points in a row steadily increasing or decreasing`,
-    runParam: "n3Run", window: D.n3Run, falseAlarmRate: spcRuleRate.monotone(D.n3Run), derivation: "2/r!",
+    number: 3,
+    bit: 4,
+    name: "N3",
+    description: `${D.n3Run} points in a row steadily increasing or decreasing`,
+    runParam: "n3Run",
+    window: D.n3Run,
+    falseAlarmRate: spcRuleRate.monotone(D.n3Run),
+    derivation: "2/r!",
   },
   {
-    number: 4, bit: 8, name: "N4", description: `${D.n4Run} points in a row alternating up and down`,
-    runParam: "n4Run", window: D.n4Run, falseAlarmRate: spcRuleRate.alternating(D.n4Run), derivation: "2·E_r/r! (E_r Euler zigzag number)",
+    number: 4,
+    bit: 8,
+    name: "N4",
+    description: `${D.n4Run} points in a row alternating up and down`,
+    runParam: "n4Run",
+    window: D.n4Run,
+    falseAlarmRate: spcRuleRate.alternating(D.n4Run),
+    derivation: "2·E_r/r! (E_r Euler zigzag number)",
   },
   { ...WE_RULES[1], number: 5, bit: 16, name: "N5", windowProbabilityOneSide: undefined },
   { ...WE_RULES[2], number: 6, bit: 32, name: "N6", windowProbabilityOneSide: undefined },
   {
-    number: 7, bit: 64, name: "N7", description: `${D.n7Run} points in a row within 1σ of the centre line, either side`,
-    runParam: "n7Run", window: D.n7Run, falseAlarmRate: spcRuleRate.within1(D.n7Run), derivation: "(1 − 2·T1)^r",
+    number: 7,
+    bit: 64,
+    name: "N7",
+    description: `${D.n7Run} points in a row within 1σ of the centre line, either side`,
+    runParam: "n7Run",
+    window: D.n7Run,
+    falseAlarmRate: spcRuleRate.within1(D.n7Run),
+    derivation: "(1 − 2·T1)^r",
   },
   {
-    number: 8, bit: 128, name: "N8", description: `${D.n8Run} points in a row beyond 1σ, either side`,
-    runParam: "n8Run", window: D.n8Run, falseAlarmRate: spcRuleRate.beyond1(D.n8Run), derivation: "(2·T1)^r",
+    number: 8,
+    bit: 128,
+    name: "N8",
+    description: `${D.n8Run} points in a row beyond 1σ, either side`,
+    runParam: "n8Run",
+    window: D.n8Run,
+    falseAlarmRate: spcRuleRate.beyond1(D.n8Run),
+    derivation: "(2·T1)^r",
   },
 ]);
 

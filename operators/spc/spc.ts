@@ -4,15 +4,21 @@
  * gives the engine its view of the kernel, writes the output members, chooses the rules a key's
  * false-alarm budget allows, raises alert events, and changes limits while running.
  */
-import { ConfigError } from "../../engine/core/errors.js";
-import type { KernelExports } from "../../engine/core/kernel-module.js";
+import { ConfigError, type KernelExports, type StreamKernel } from "../../engine/core/mod.js";
 import { formatStatistic } from "../number-format.js";
-import type { StreamKernel } from "../../engine/core/stream-engine.js";
 import { statisticValue, type RecordAnalysis, type RowContext } from "../analysis.js";
 import { alertConditions, SpcAlertTracker, type SpcAlertEvent } from "./alerts.js";
 import {
-  NELSON_RULES, SPC_COL, SPC_OUT_FIELDS, WE_RULES, spcInitArgs, spcRuleRate, spcStateBytes, validateSpcLimits,
-  validateSpcParams, type SpcParams,
+  NELSON_RULES,
+  SPC_COL,
+  SPC_OUT_FIELDS,
+  WE_RULES,
+  spcInitArgs,
+  spcRuleRate,
+  spcStateBytes,
+  validateSpcLimits,
+  validateSpcParams,
+  type SpcParams,
 } from "./layout.js";
 
 export interface SpcLimits {
@@ -110,7 +116,9 @@ export function rulesForBudget(budget: number, params: SpcParams): RuleSelection
 }
 
 /** The SPC analysis for replay and the run job. */
-export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { alerts: SpcAlertTracker; rulesOf(key: string): RuleSelection } {
+export function spcAnalysis(
+  options: SpcAnalysisOptions,
+): RecordAnalysis & { alerts: SpcAlertTracker; rulesOf(key: string): RuleSelection } {
   const kernel = spcKernel(options);
   const params = options.params;
   const ruleCache = new Map<string, RuleSelection>();
@@ -143,10 +151,22 @@ export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { ale
   );
   const ewma = JSON.stringify(options.ewmaField);
   const nullFields = [
-    "cl", "ucl", "lcl", "sigma", "zone", "we", "nelson", "cusum_pos", "cusum_neg", "cusum_alarm",
-    options.ewmaField, "ewma_ucl", "ewma_lcl", "ewma_alarm",
+    "cl",
+    "ucl",
+    "lcl",
+    "sigma",
+    "zone",
+    "we",
+    "nelson",
+    "cusum_pos",
+    "cusum_neg",
+    "cusum_alarm",
+    options.ewmaField,
+    "ewma_ucl",
+    "ewma_lcl",
+    "ewma_alarm",
   ];
-  const nullJson = nullFields.map((f) => `${JSON.stringify(f)}:null`).join(",") + ',"limits_version":0';
+  const nullJson = `${nullFields.map((f) => `${JSON.stringify(f)}:null`).join(",")},"limits_version":0`;
   return {
     name: "spc",
     kernel,
@@ -213,7 +233,8 @@ export function applySpcLimitsChange(kernels: KernelExports, statePtr: number, c
     validateSpcLimits(change.cl, change.sigma);
     kernels.spcSetLimits(statePtr, change.cl, change.sigma);
   } else {
-    if (!Number.isInteger(change.records) || change.records < 2) throw new ConfigError("rebaseline", `needs an integer ≥ 2 records, got ${change.records}`);
+    if (!Number.isInteger(change.records) || change.records < 2)
+      throw new ConfigError("rebaseline", `needs an integer ≥ 2 records, got ${change.records}`);
     kernels.spcRebaseline(statePtr, change.records);
   }
 }

@@ -41,7 +41,12 @@ export async function readSensorRows(server: ClickHouseServer, db: string): Prom
      FROM ${db}.ml_sensor_data FINAL ORDER BY seq FORMAT JSONEachRow`,
     { output_format_json_quote_64bit_integers: 0 },
   );
-  return text.length === 0 ? [] : text.trim().split("\n").map((l) => JSON.parse(l) as SensorDataRow);
+  return text.length === 0
+    ? []
+    : text
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as SensorDataRow);
 }
 
 /**
@@ -65,7 +70,8 @@ export function diffSensorRows(expected: readonly SensorDataRow[], actual: reado
     const a = actual[i];
     const { sensor_value: ev, ...erest } = e;
     const { sensor_value: av, ...arest } = a;
-    if (JSON.stringify(erest) !== JSON.stringify(arest) || !closeFloat(ev, av)) out.push(`row ${i}: expected ${JSON.stringify(e)}, got ${JSON.stringify(a)}`);
+    if (JSON.stringify(erest) !== JSON.stringify(arest) || !closeFloat(ev, av))
+      out.push(`row ${i}: expected ${JSON.stringify(e)}, got ${JSON.stringify(a)}`);
   }
   return out;
 }
@@ -75,31 +81,78 @@ export type ScoreTableRow = Record<string, number | string | null>;
 
 /** The columns of `ml_scores` but `version` (= limits_version) and the DateTime `timestamp` (timestamp_ms is exact). */
 export const SCORE_COLUMNS = [
-  "machine_id", "sensor_type", "timestamp_ms", "seq", "value", "count", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z",
-  "cl", "ucl", "lcl", "sigma", "zone", "we_mask", "nelson_mask", "cusum_pos", "cusum_neg", "cusum_alarm", "spc_ewma", "ewma_ucl",
-  "ewma_lcl", "ewma_alarm", "limits_version", "iforest_score", "model_hash",
+  "machine_id",
+  "sensor_type",
+  "timestamp_ms",
+  "seq",
+  "value",
+  "count",
+  "mean",
+  "std",
+  "std_pop",
+  "min",
+  "max",
+  "slope",
+  "ewma",
+  "z",
+  "cl",
+  "ucl",
+  "lcl",
+  "sigma",
+  "zone",
+  "we_mask",
+  "nelson_mask",
+  "cusum_pos",
+  "cusum_neg",
+  "cusum_alarm",
+  "spc_ewma",
+  "ewma_ucl",
+  "ewma_lcl",
+  "ewma_alarm",
+  "limits_version",
+  "iforest_score",
+  "model_hash",
 ] as const;
 
 /** The rows of `db.ml_scores` FINAL ({@link SCORE_COLUMNS}), by seq. */
 export async function readScoreRows(server: ClickHouseServer, db: string): Promise<ScoreTableRow[]> {
-  const text = await server.query(
-    `SELECT ${SCORE_COLUMNS.join(", ")} FROM ${db}.ml_scores FINAL ORDER BY seq FORMAT JSONEachRow`,
-    { output_format_json_quote_64bit_integers: 0 },
-  );
-  return text.length === 0 ? [] : text.trim().split("\n").map((l) => JSON.parse(l) as ScoreTableRow);
+  const text = await server.query(`SELECT ${SCORE_COLUMNS.join(", ")} FROM ${db}.ml_scores FINAL ORDER BY seq FORMAT JSONEachRow`, {
+    output_format_json_quote_64bit_integers: 0,
+  });
+  return text.length === 0
+    ? []
+    : text
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as ScoreTableRow);
 }
 
 /** Rows of `db.table` with and without FINAL, and the distinct row keys (`key`: its ORDER BY columns). */
-export async function rowCounts(server: ClickHouseServer, db: string, table: string, key: readonly string[]): Promise<{ rows: number; final: number; keys: number }> {
-  const [rows, final, keys] = (await server.query(
-    `SELECT (SELECT count() FROM ${db}.${table}), (SELECT count() FROM ${db}.${table} FINAL), (SELECT uniqExact(${key.join(", ")}) FROM ${db}.${table} FINAL) FORMAT TSV`,
-  )).trim().split("\t").map(Number);
+export async function rowCounts(
+  server: ClickHouseServer,
+  db: string,
+  table: string,
+  key: readonly string[],
+): Promise<{ rows: number; final: number; keys: number }> {
+  const [rows, final, keys] = (
+    await server.query(
+      `SELECT (SELECT count() FROM ${db}.${table}), (SELECT count() FROM ${db}.${table} FINAL), (SELECT uniqExact(${key.join(", ")}) FROM ${db}.${table} FINAL) FORMAT TSV`,
+    )
+  )
+    .trim()
+    .split("\t")
+    .map(Number);
   return { rows, final, keys };
 }
 
 /** What the server's text parser makes of each number text (toFloat64 of the string, as JSONEachRow reads it). */
 export async function parsedByClickHouse(server: ClickHouseServer, texts: readonly string[]): Promise<number[]> {
   if (texts.length === 0) return [];
-  const text = await server.query(`SELECT toFloat64(s) AS x FROM (SELECT arrayJoin([${texts.map((t) => `'${t}'`).join(",")}]) AS s) FORMAT JSONEachRow`);
-  return text.trim().split("\n").map((l) => (JSON.parse(l) as { x: number }).x);
+  const text = await server.query(
+    `SELECT toFloat64(s) AS x FROM (SELECT arrayJoin([${texts.map((t) => `'${t}'`).join(",")}]) AS s) FORMAT JSONEachRow`,
+  );
+  return text
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { x: number }).x);
 }

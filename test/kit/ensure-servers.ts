@@ -26,7 +26,7 @@ function present(command: string): boolean {
 function main(): void {
   const missing = Object.keys(SERVER_PACKAGES).filter((c) => !present(c));
   if (missing.length === 0) {
-    console.log(`ensure-servers: ${Object.keys(SERVER_PACKAGES).join(", ")} present`);
+    process.stdout.write(`ensure-servers: ${Object.keys(SERVER_PACKAGES).join(", ")} present\n`);
     return;
   }
   const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
@@ -35,7 +35,7 @@ function main(): void {
     return;
   }
   const packages = missing.map((c) => SERVER_PACKAGES[c]);
-  console.log(`ensure-servers: installing ${packages.join(" ")} with apt-get`);
+  process.stdout.write(`ensure-servers: installing ${packages.join(" ")} with apt-get\n`);
   try {
     execFileSync("apt-get", ["update", "-qq"], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
     execFileSync("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...packages], {
@@ -52,8 +52,10 @@ function main(): void {
 
 function warn(missing: string[], why: string): void {
   const bar = "!".repeat(78);
-  console.error(`${bar}\nensure-servers: ${missing.join(", ")} MISSING — ${why}.\n` +
-    `The integration tests that need them will be SKIPPED. Install with:\n  apt-get install -y ${missing.map((c) => SERVER_PACKAGES[c]).join(" ")}\n${bar}`);
+  console.error(
+    `${bar}\nensure-servers: ${missing.join(", ")} MISSING — ${why}.\n` +
+      `The integration tests that need them will be SKIPPED. Install with:\n  apt-get install -y ${missing.map((c) => SERVER_PACKAGES[c]).join(" ")}\n${bar}`,
+  );
 }
 
 main();

@@ -58,7 +58,9 @@ export class LiveClient {
   }
 
   controls(type?: string): Array<{ type: string } & Record<string, unknown>> {
-    return this.messages.filter((m): m is { type: string } & Record<string, unknown> => !isData(m) && (type === undefined || m.type === type));
+    return this.messages.filter(
+      (m): m is { type: string } & Record<string, unknown> => !isData(m) && (type === undefined || m.type === type),
+    );
   }
 
   /** Resolves when `condition()` holds (checked on every message and close); rejects after `timeoutMs`. */
@@ -81,7 +83,12 @@ export class LiveClient {
   async subscribe(topics: string[], extra: Record<string, unknown> = {}): Promise<void> {
     const id = Math.random();
     this.send({ type: "subscribe", topics, id, ...extra });
-    await this.until(() => this.messages.some((m) => !isData(m) && m.id === id && m.type === "subscribed") || this.controls("error").filter((e) => e.id === id).length === topics.length, `subscribed ${topics.join(",")}`);
+    await this.until(
+      () =>
+        this.messages.some((m) => !isData(m) && m.id === id && m.type === "subscribed") ||
+        this.controls("error").filter((e) => e.id === id).length === topics.length,
+      `subscribed ${topics.join(",")}`,
+    );
   }
 
   close(): void {
@@ -96,7 +103,11 @@ export class LiveClient {
 }
 
 export class UpgradeRefused extends Error {
-  constructor(readonly status: number, readonly body: string, readonly headers: Record<string, string | string[] | undefined>) {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    readonly headers: Record<string, string | string[] | undefined>,
+  ) {
     super(`upgrade refused with HTTP ${status}: ${body}`);
   }
 }

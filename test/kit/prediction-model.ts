@@ -13,5 +13,7 @@ import { DEFAULT_RUL_TRAIN_OPTIONS, trainRulModel } from "../../operators/predic
 export const TEST_MODEL_WINDOW = DEFAULT_RUL_TRAIN_OPTIONS.window;
 
 export function testModelBytes(units: readonly CmapssUnit[]): Uint8Array {
-  return encodeRulModel(trainRulModel(units, { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 5 }, "train_FD001.txt (5 epochs, linewatch prediction tests)").spec);
+  return encodeRulModel(
+    trainRulModel(units, { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 5 }, "train_FD001.txt (5 epochs, linewatch prediction tests)").spec,
+  );
 }

@@ -35,10 +35,40 @@ export interface ScoreComparison {
 }
 
 const FLOAT_FIELDS = [
-  "value", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z", "cl", "ucl", "lcl", "sigma",
-  "cusum_pos", "cusum_neg", "spc_ewma", "ewma_ucl", "ewma_lcl", "iforest_score",
+  "value",
+  "mean",
+  "std",
+  "std_pop",
+  "min",
+  "max",
+  "slope",
+  "ewma",
+  "z",
+  "cl",
+  "ucl",
+  "lcl",
+  "sigma",
+  "cusum_pos",
+  "cusum_neg",
+  "spc_ewma",
+  "ewma_ucl",
+  "ewma_lcl",
+  "iforest_score",
 ] as const;
-const EXACT_FIELDS = ["machine_id", "sensor_type", "timestamp_ms", "seq", "count", "zone", "we_mask", "nelson_mask", "cusum_alarm", "ewma_alarm", "limits_version", "model_hash"] as const;
+const EXACT_FIELDS = [
+  "machine_id",
+  "sensor_type",
+  "timestamp_ms",
+  "seq",
+  "count",
+  "zone",
+  "we_mask",
+  "nelson_mask",
+  "cusum_alarm",
+  "ewma_alarm",
+  "limits_version",
+  "model_hash",
+] as const;
 
 /** The ml_scores row a replay line stands for; `seq` is the record's position in the stream. */
 export function expectedScoreRow(line: ReplayLine, seq: number): ScoreTableRow {
@@ -46,10 +76,18 @@ export function expectedScoreRow(line: ReplayLine, seq: number): ScoreTableRow {
   const mask = (rules: unknown) => (Array.isArray(rules) ? (rules as number[]).reduce((m, k) => m | (1 << (k - 1)), 0) : 0);
   const num = (v: unknown) => (typeof v === "number" ? v : null);
   const out: ScoreTableRow = {
-    machine_id: machine, sensor_type: sensor, timestamp_ms: typeof line.timestamp === "number" ? line.timestamp : Date.parse(line.timestamp), seq,
-    count: num(line.count), zone: num(line.zone), we_mask: mask(line.we), nelson_mask: mask(line.nelson),
-    cusum_alarm: line.cusum_alarm === true ? 1 : 0, ewma_alarm: line.ewma_alarm === true ? 1 : 0,
-    limits_version: num(line.limits_version) ?? 0, model_hash: typeof line.model_hash === "string" ? line.model_hash : "",
+    machine_id: machine,
+    sensor_type: sensor,
+    timestamp_ms: typeof line.timestamp === "number" ? line.timestamp : Date.parse(line.timestamp),
+    seq,
+    count: num(line.count),
+    zone: num(line.zone),
+    we_mask: mask(line.we),
+    nelson_mask: mask(line.nelson),
+    cusum_alarm: line.cusum_alarm === true ? 1 : 0,
+    ewma_alarm: line.ewma_alarm === true ? 1 : 0,
+    limits_version: num(line.limits_version) ?? 0,
+    model_hash: typeof line.model_hash === "string" ? line.model_hash : "",
   };
   for (const f of FLOAT_FIELDS) out[f] = num(line[f]);
   return out;
@@ -59,7 +97,11 @@ export function expectedScoreRow(line: ReplayLine, seq: number): ScoreTableRow {
  * Every replay line against the table's row of the same (machine, sensor, timestamp_ms); `seqOf`
  * gives the stream sequence of replay row r. Also reports table rows no line accounts for.
  */
-export function compareScores(lines: readonly ReplayLine[], rows: readonly ScoreTableRow[], seqOf: (row: number) => number): ScoreComparison {
+export function compareScores(
+  lines: readonly ReplayLine[],
+  rows: readonly ScoreTableRow[],
+  seqOf: (row: number) => number,
+): ScoreComparison {
   const byKey = new Map<string, ScoreTableRow>();
   for (const r of rows) byKey.set(`${r.machine_id}/${r.sensor_type}/${r.timestamp_ms}`, r);
   const c: ScoreComparison = { rows: 0, floats: 0, floatsExact: 0, maxRelative: 0, differences: [], inexact: [] };
@@ -77,7 +119,8 @@ export function compareScores(lines: readonly ReplayLine[], rows: readonly Score
     }
     byKey.delete(id);
     c.rows++;
-    for (const f of EXACT_FIELDS) if (got[f] !== want[f]) differ(`row ${line.row} (${id}): ${f} ${JSON.stringify(got[f])}, replay ${JSON.stringify(want[f])}`);
+    for (const f of EXACT_FIELDS)
+      if (got[f] !== want[f]) differ(`row ${line.row} (${id}): ${f} ${JSON.stringify(got[f])}, replay ${JSON.stringify(want[f])}`);
     for (const f of FLOAT_FIELDS) {
       const a = got[f];
       const b = want[f];

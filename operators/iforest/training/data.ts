@@ -4,8 +4,8 @@
  * column, an empty cell or a value that is not a finite number is an {@link InputError} that
  * names the file, line and column.
  */
-import { CapacityError, InputError } from "../../../engine/core/errors.js";
-import { readTable, type CellValue, type TableHeader, type TableRow } from "../../../connectors/files/table-reader.js";
+import { CapacityError, InputError } from "../../../engine/core/mod.js";
+import { readTable, type CellValue, type TableHeader, type TableRow } from "../../../connectors/files/mod.js";
 import type { FeatureMatrix } from "./train.js";
 
 export interface ColumnSelection {
@@ -77,7 +77,9 @@ export async function readFeatureChunks(
 
 /** The whole file as one matrix (for training and evaluation), at most `valuesMax` values. */
 export async function readFeatureMatrix(
-  path: string, selection: ColumnSelection, valuesMax = DEFAULT_MATRIX_VALUES_MAX,
+  path: string,
+  selection: ColumnSelection,
+  valuesMax = DEFAULT_MATRIX_VALUES_MAX,
 ): Promise<LabelledMatrix> {
   const parts: { values: Float64Array; extra: Float64Array | null }[] = [];
   let total = 0;
@@ -110,7 +112,8 @@ export function selectColumns(path: string, columns: readonly string[], selectio
   const excluded = new Set(selection.exclude ?? []);
   if (selection.extra !== undefined && selection.features === undefined) excluded.add(selection.extra);
   const names = (selection.features ?? columns).filter((c) => !excluded.has(c));
-  if (names.length === 0) throw new InputError(`${path}: no feature columns left (columns ${columns.join(", ")}; excluded ${[...excluded].join(", ")})`);
+  if (names.length === 0)
+    throw new InputError(`${path}: no feature columns left (columns ${columns.join(", ")}; excluded ${[...excluded].join(", ")})`);
   if (new Set(names).size !== names.length) throw new InputError(`${path}: a feature column is named twice in ${names.join(", ")}`);
   return names;
 }

@@ -26,10 +26,12 @@ export function importSklearnExport(json: unknown, source = "export.json"): Isol
   };
   if (json === null || typeof json !== "object" || Array.isArray(json)) return fail("(file)", "must be a JSON object");
   const o = json as Record<string, unknown>;
-  if (o.format !== SKLEARN_EXPORT_FORMAT) fail("format", `must be "${SKLEARN_EXPORT_FORMAT}" (scripts/sklearn_iforest_export.py), got ${JSON.stringify(o.format)}`);
+  if (o.format !== SKLEARN_EXPORT_FORMAT)
+    fail("format", `must be "${SKLEARN_EXPORT_FORMAT}" (scripts/sklearn_iforest_export.py), got ${JSON.stringify(o.format)}`);
   if (o.version !== 1) fail("version", `this importer knows version 1, got ${JSON.stringify(o.version)}`);
   const nFeatures = o.n_features_in;
-  if (typeof nFeatures !== "number" || !Number.isInteger(nFeatures) || nFeatures < 1) return fail("n_features_in", "must be a positive integer");
+  if (typeof nFeatures !== "number" || !Number.isInteger(nFeatures) || nFeatures < 1)
+    return fail("n_features_in", "must be a positive integer");
   if (typeof o.max_samples_ !== "number" || !Number.isInteger(o.max_samples_)) fail("max_samples_", "must be an integer");
   const names = o.feature_names;
   if (!Array.isArray(names) || names.length !== nFeatures || !names.every((n) => typeof n === "string")) {
@@ -46,24 +48,27 @@ export function importSklearnExport(json: unknown, source = "export.json"): Isol
     treeOffsets.push(nodes.feature.length);
   });
   // Everything else (global feature range, child indices, tree shape, sizes) is the model's own validation.
-  return buildModel({
-    maxSamples: o.max_samples_ as number,
-    nFeatures,
-    featureNames: names as string[],
-    compare: "f32",
-    treeOffsets: Int32Array.from(treeOffsets),
-    feature: Int32Array.from(nodes.feature),
-    threshold: Float64Array.from(nodes.threshold),
-    left: Int32Array.from(nodes.left),
-    right: Int32Array.from(nodes.right),
-    leafSize: Int32Array.from(nodes.leafSize),
-    provenance: {
-      source: "sklearn",
-      sklearn_version: o.sklearn_version ?? null,
-      offset: o.offset_ ?? null,
-      params: o.params ?? null,
+  return buildModel(
+    {
+      maxSamples: o.max_samples_ as number,
+      nFeatures,
+      featureNames: names as string[],
+      compare: "f32",
+      treeOffsets: Int32Array.from(treeOffsets),
+      feature: Int32Array.from(nodes.feature),
+      threshold: Float64Array.from(nodes.threshold),
+      left: Int32Array.from(nodes.left),
+      right: Int32Array.from(nodes.right),
+      leafSize: Int32Array.from(nodes.leafSize),
+      provenance: {
+        source: "sklearn",
+        sklearn_version: o.sklearn_version ?? null,
+        offset: o.offset_ ?? null,
+        params: o.params ?? null,
+      },
     },
-  }, source);
+    source,
+  );
 }
 
 // ---- internals ----
@@ -83,13 +88,15 @@ function appendTree(nodes: NodeArrays, e: unknown, where: string, fail: (field: 
   const arrays = ["features", "feature", "threshold", "children_left", "children_right", "n_node_samples"] as const;
   for (const k of arrays) {
     const ok = k === "threshold" ? (v: unknown) => typeof v === "number" : (v: unknown) => Number.isInteger(v);
-    if (!Array.isArray(tree[k]) || !(tree[k] as unknown[]).every(ok)) fail(`${where}.${k}`, `must be an array of ${k === "threshold" ? "numbers" : "integers"}`);
+    if (!Array.isArray(tree[k]) || !(tree[k] as unknown[]).every(ok))
+      fail(`${where}.${k}`, `must be an array of ${k === "threshold" ? "numbers" : "integers"}`);
   }
   const map = tree.features as number[];
   const f = tree.feature as number[];
   const count = f.length;
   if (nodes.feature.length + count > IFOREST_NODES_MAX) fail(where, `the forest passes ${IFOREST_NODES_MAX} nodes`);
-  for (const k of arrays.slice(2)) if ((tree[k] as number[]).length !== count) fail(`${where}.${k}`, `has ${(tree[k] as number[]).length} entries for ${count} nodes`);
+  for (const k of arrays.slice(2))
+    if ((tree[k] as number[]).length !== count) fail(`${where}.${k}`, `has ${(tree[k] as number[]).length} entries for ${count} nodes`);
   const cl = tree.children_left as number[];
   const cr = tree.children_right as number[];
   const th = tree.threshold as number[];
@@ -103,7 +110,8 @@ function appendTree(nodes: NodeArrays, e: unknown, where: string, fail: (field: 
       nodes.right.push(-1);
     } else {
       const local = f[j];
-      if (!(local >= 0 && local < map.length)) fail(`${where}.feature`, `node ${j}: ${local} is not in 0..${map.length - 1} (estimators_features_)`);
+      if (!(local >= 0 && local < map.length))
+        fail(`${where}.feature`, `node ${j}: ${local} is not in 0..${map.length - 1} (estimators_features_)`);
       nodes.feature.push(map[local]);
       nodes.threshold.push(th[j]);
       nodes.left.push(cl[j]);

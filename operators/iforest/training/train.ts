@@ -15,7 +15,7 @@
  * Randomness: xoshiro128** (Blackman & Vigna, public domain) seeded through SplitMix32, 53-bit
  * doubles; nothing reads Math.random.
  */
-import { ConfigError, InputError } from "../../../engine/core/errors.js";
+import { ConfigError, InputError } from "../../../engine/core/mod.js";
 import { buildModel, IFOREST_MAX_SAMPLES_MAX, IFOREST_TREES_MAX, type IsolationForestModel } from "../model.js";
 
 /** Rows × columns, row-major; column names label the model's features. */
@@ -66,22 +66,30 @@ export function trainIsolationForest(data: FeatureMatrix, options: IforestTrainO
     grower.grow(0, psi, 0, grower.newNode());
     treeOffsets[t + 1] = grower.nodes();
   }
-  return buildModel({
-    maxSamples: psi,
-    nFeatures: data.columns,
-    featureNames: [...data.names],
-    compare: "f64",
-    treeOffsets,
-    feature: Int32Array.from(grower.feature),
-    threshold: Float64Array.from(grower.threshold),
-    left: Int32Array.from(grower.left),
-    right: Int32Array.from(grower.right),
-    leafSize: Int32Array.from(grower.leafSize),
-    provenance: {
-      source: "linewatch", algorithm: "Liu, Ting & Zhou 2008", trees: options.trees, sample_size: options.sampleSize,
-      seed: options.seed, rows: data.rows, height_limit: heightLimit,
+  return buildModel(
+    {
+      maxSamples: psi,
+      nFeatures: data.columns,
+      featureNames: [...data.names],
+      compare: "f64",
+      treeOffsets,
+      feature: Int32Array.from(grower.feature),
+      threshold: Float64Array.from(grower.threshold),
+      left: Int32Array.from(grower.left),
+      right: Int32Array.from(grower.right),
+      leafSize: Int32Array.from(grower.leafSize),
+      provenance: {
+        source: "linewatch",
+        algorithm: "Liu, Ting & Zhou 2008",
+        trees: options.trees,
+        sample_size: options.sampleSize,
+        seed: options.seed,
+        rows: data.rows,
+        height_limit: heightLimit,
+      },
     },
-  }, "trained model");
+    "trained model",
+  );
 }
 
 export function validateTrainOptions(o: IforestTrainOptions): void {
@@ -91,7 +99,8 @@ export function validateTrainOptions(o: IforestTrainOptions): void {
   if (!Number.isInteger(o.sampleSize) || o.sampleSize < 1 || o.sampleSize > IFOREST_MAX_SAMPLES_MAX) {
     throw new ConfigError("sample", `must be an integer in 1..${IFOREST_MAX_SAMPLES_MAX}, got ${o.sampleSize}`);
   }
-  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new ConfigError("seed", `must be an integer in 0..2^32−1, got ${o.seed}`);
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)
+    throw new ConfigError("seed", `must be an integer in 0..2^32−1, got ${o.seed}`);
 }
 
 // ---- internals ----
@@ -118,7 +127,12 @@ class TreeGrower {
   private readonly order: Int32Array;
   private treeBase = 0;
 
-  constructor(private readonly data: FeatureMatrix, private readonly rng: Xoshiro128, private readonly heightLimit: number, psi: number) {
+  constructor(
+    private readonly data: FeatureMatrix,
+    private readonly rng: Xoshiro128,
+    private readonly heightLimit: number,
+    psi: number,
+  ) {
     this.sample = new Int32Array(psi);
     this.order = Int32Array.from({ length: data.columns }, (_, i) => i);
   }

@@ -9,6 +9,9 @@
  */
 import { createRequire } from "node:module";
 import type { onnx as OnnxTypes } from "onnx-proto";
+import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME } from "../model-format.js";
+
+export { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME };
 
 /** protobufjs and the ONNX schema load on the first encode, not with every module that imports this one. */
 let onnxModule: typeof OnnxTypes | undefined;
@@ -46,20 +49,6 @@ export interface RulModelSpec {
   validationRmse: number;
 }
 
-/** The metadata_props keys; a model without every one of them does not load. */
-export const RUL_METADATA_KEYS = {
-  features: "linewatch.features",
-  window: "linewatch.window",
-  rulCap: "linewatch.rul_cap",
-  horizonCycles: "linewatch.horizon_cycles",
-  cycleHours: "linewatch.cycle_hours",
-  residualSigma: "linewatch.residual_sigma",
-  trainedOn: "linewatch.trained_on",
-  validationRmse: "linewatch.validation_rmse",
-} as const;
-
-export const RUL_INPUT_NAME = "features";
-export const RUL_OUTPUT_NAME = "rul";
 export const RUL_OPSET = 17;
 export const RUL_IR_VERSION = 8;
 
@@ -131,7 +120,9 @@ export function rulMetadata(spec: RulModelSpec): Array<{ key: string; value: str
  * the forward pass training evaluates with.
  */
 export function mlpForward(
-  spec: Pick<RulModelSpec, "featureMean" | "featureStd" | "layers">, features: ArrayLike<number>, rows: number,
+  spec: Pick<RulModelSpec, "featureMean" | "featureStd" | "layers">,
+  features: ArrayLike<number>,
+  rows: number,
 ): Float64Array {
   const f = spec.featureMean.length;
   let act = new Float64Array(rows * f);
@@ -178,7 +169,12 @@ function checkSpec(spec: RulModelSpec): void {
 const FLOAT = 1; // TensorProto.DataType.FLOAT
 
 function floatTensor(name: string, dims: number[], values: Float32Array): OnnxTypes.ITensorProto {
-  return { name, dims, dataType: FLOAT, rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)) };
+  return {
+    name,
+    dims,
+    dataType: FLOAT,
+    rawData: new Uint8Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength)),
+  };
 }
 
 /** A float tensor value; a null dimension is the batch dimension "N". */

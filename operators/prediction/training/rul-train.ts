@@ -11,8 +11,8 @@
  *   the RMSE over every row, the RMSE under a test-set-like protocol (each unit cut at random
  *   cycles, RUL predicted at the last cycle seen, true RUL capped) and the PHM08 score.
  */
-import { ConfigError } from "../../../engine/core/errors.js";
-import { remainingUsefulLife, type CmapssUnit } from "../../../connectors/files/cmapss.js";
+import { ConfigError } from "../../../engine/core/mod.js";
+import { remainingUsefulLife, type CmapssUnit } from "../../../connectors/files/mod.js";
 import { Xoshiro128 } from "../../iforest/training/train.js";
 import { mlpForward, type DenseLayer, type RulModelSpec } from "./onnx-export.js";
 import { DEFAULT_RUL_WINDOW, informativeSensors, rulFeatureNames, rulFeatureRows } from "../rul-features.js";
@@ -96,7 +96,12 @@ export function buildRulDataset(units: readonly CmapssUnit[], names: readonly st
   const rows = units.reduce((a, u) => a + u.cycles.length, 0);
   const f = names.length;
   const ds: RulDataset = {
-    names, rows, features: new Float64Array(rows * f), target: new Float64Array(rows), unit: new Int32Array(rows), cycleIndex: new Int32Array(rows),
+    names,
+    rows,
+    features: new Float64Array(rows * f),
+    target: new Float64Array(rows),
+    unit: new Int32Array(rows),
+    cycleIndex: new Int32Array(rows),
   };
   let r = 0;
   for (const u of units) {
@@ -146,7 +151,8 @@ export function trainRulModel(units: readonly CmapssUnit[], options: RulTrainOpt
     horizonCycles: options.horizonCycles,
     cycleHours: options.cycleHours,
     residualSigma: validation.residualSigma,
-    trainedOn: `${trainedOnFile}: ${train.length} units (held out by seed ${options.seed}: ${heldOut.map((u) => u.unit).join(" ")}), ` +
+    trainedOn:
+      `${trainedOnFile}: ${train.length} units (held out by seed ${options.seed}: ${heldOut.map((u) => u.unit).join(" ")}), ` +
       `${data.rows} rows, MLP ${[names.length, ...options.hidden, 1].join("-")}, ${options.epochs} epochs, batch ${options.batchSize}, lr ${options.learningRate}`,
     validationRmse: validation.rmseAllRows,
   };
@@ -162,7 +168,13 @@ export function trainRulModel(units: readonly CmapssUnit[], options: RulTrainOpt
 
 /** Figures of a predictor on these units (see {@link RulEvaluation}). */
 export async function evaluateRul(
-  predict: RulPredictor, units: readonly CmapssUnit[], names: readonly string[], window: number, rulCap: number, seed: number, truncationsPerUnit: number,
+  predict: RulPredictor,
+  units: readonly CmapssUnit[],
+  names: readonly string[],
+  window: number,
+  rulCap: number,
+  seed: number,
+  truncationsPerUnit: number,
 ): Promise<RulEvaluation> {
   const data = buildRulDataset(units, names, window, rulCap);
   const predicted = await predict(data.features, data.rows);
@@ -170,8 +182,13 @@ export async function evaluateRul(
 }
 
 function evaluateRulSync(
-  predict: (x: Float64Array, rows: number) => Float64Array, units: readonly CmapssUnit[], names: readonly string[], window: number, rulCap: number,
-  seed: number, truncationsPerUnit: number,
+  predict: (x: Float64Array, rows: number) => Float64Array,
+  units: readonly CmapssUnit[],
+  names: readonly string[],
+  window: number,
+  rulCap: number,
+  seed: number,
+  truncationsPerUnit: number,
 ): RulEvaluation {
   const data = buildRulDataset(units, names, window, rulCap);
   return summarise(data, predict(data.features, data.rows), units, window, rulCap, seed, truncationsPerUnit);
@@ -262,14 +279,22 @@ export function validateTrainOptions(o: RulTrainOptions): void {
   for (const h of o.hidden) int("hidden", h, 1, 4096);
   if (!(o.learningRate > 0 && o.learningRate < 1)) throw new ConfigError("learningRate", `must be in (0, 1), got ${o.learningRate}`);
   if (!(o.rulCap > 0 && Number.isFinite(o.rulCap))) throw new ConfigError("rulCap", `must be a positive number of cycles, got ${o.rulCap}`);
-  if (!(o.horizonCycles >= 0 && Number.isFinite(o.horizonCycles))) throw new ConfigError("horizon", `must be a number of cycles ≥ 0, got ${o.horizonCycles}`);
-  if (!(o.cycleHours > 0 && Number.isFinite(o.cycleHours))) throw new ConfigError("cycleHours", `must be a positive number of hours, got ${o.cycleHours}`);
+  if (!(o.horizonCycles >= 0 && Number.isFinite(o.horizonCycles)))
+    throw new ConfigError("horizon", `must be a number of cycles ≥ 0, got ${o.horizonCycles}`);
+  if (!(o.cycleHours > 0 && Number.isFinite(o.cycleHours)))
+    throw new ConfigError("cycleHours", `must be a positive number of hours, got ${o.cycleHours}`);
 }
 
 // ── helpers ────────────────────────────────────────────────────────────────────────────────
 
 function summarise(
-  data: RulDataset, predicted: Float64Array, units: readonly CmapssUnit[], window: number, rulCap: number, seed: number, truncationsPerUnit: number,
+  data: RulDataset,
+  predicted: Float64Array,
+  units: readonly CmapssUnit[],
+  window: number,
+  rulCap: number,
+  seed: number,
+  truncationsPerUnit: number,
 ): RulEvaluation {
   let sum = 0;
   for (let r = 0; r < data.rows; r++) sum += predicted[r] - data.target[r];
@@ -342,7 +367,10 @@ function gaussian(rng: Xoshiro128): number {
  * zero biases. Parameters are kept in float64 and rounded to float32 once, for the graph.
  */
 function fitMlp(
-  data: RulDataset, featureMean: Float32Array, featureStd: Float32Array, o: RulTrainOptions,
+  data: RulDataset,
+  featureMean: Float32Array,
+  featureStd: Float32Array,
+  o: RulTrainOptions,
 ): { layers: DenseLayer[]; loss: number[] } {
   const rng = new Xoshiro128(o.seed);
   const f = data.names.length;
@@ -363,7 +391,8 @@ function fitMlp(
   const vB = B.map((b) => new Float64Array(b.length));
   // Standardised inputs, computed once.
   const x = new Float64Array(data.rows * f);
-  for (let r = 0; r < data.rows; r++) for (let j = 0; j < f; j++) x[r * f + j] = (data.features[r * f + j] - featureMean[j]) / featureStd[j];
+  for (let r = 0; r < data.rows; r++)
+    for (let j = 0; j < f; j++) x[r * f + j] = (data.features[r * f + j] - featureMean[j]) / featureStd[j];
   const y = Float64Array.from(data.target, (t) => t / o.rulCap);
   const bs = o.batchSize;
   // Activations and deltas of one batch, per layer (index 0: the input).
@@ -448,8 +477,8 @@ function fitMlp(
       }
       // Adam update.
       step++;
-      const c1 = 1 - Math.pow(beta1, step);
-      const c2 = 1 - Math.pow(beta2, step);
+      const c1 = 1 - beta1 ** step;
+      const c2 = 1 - beta2 ** step;
       for (let l = 0; l < nl; l++) {
         adam(W[l], gW[l], mW[l], vW[l], o.learningRate, beta1, beta2, eps, c1, c2);
         adam(B[l], gB[l], mB[l], vB[l], o.learningRate, beta1, beta2, eps, c1, c2);
@@ -473,7 +502,16 @@ function fitMlp(
 }
 
 function adam(
-  p: Float64Array, g: Float64Array, m: Float64Array, v: Float64Array, lr: number, b1: number, b2: number, eps: number, c1: number, c2: number,
+  p: Float64Array,
+  g: Float64Array,
+  m: Float64Array,
+  v: Float64Array,
+  lr: number,
+  b1: number,
+  b2: number,
+  eps: number,
+  c1: number,
+  c2: number,
 ): void {
   for (let i = 0; i < p.length; i++) {
     m[i] = b1 * m[i] + (1 - b1) * g[i];

@@ -1,0 +1,21 @@
+/** connectors/wire: the names other folders use. Import from here, never from a file inside. */
+export {
+  decodeFrame,
+  decodeJsonRecord,
+  decodeMsgpackRecord,
+  decodeRecord,
+  encodeFrame,
+  encodeJsonRecord,
+  encodeMsgpackRecord,
+  parseSubject,
+  sensorKey,
+  type SensorReading,
+  type SensorReadingInput,
+  sensorSubject,
+  type SensorSubject,
+  sniffPayload,
+} from "./codecs.js";
+export { type DecodeLimits, DEFAULT_DECODE_LIMITS } from "./decode-limits.js";
+export type { RejectedReading } from "./frame-codec.js";
+export { decodeSerialRecord, encodeSerialRecord, type SerialRecord, type SerialRecordInput } from "./serial-codec.js";
+export { deadLetterSubject, serialSubject } from "./subjects.js";

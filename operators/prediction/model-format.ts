@@ -1,0 +1,19 @@
+/**
+ * What a failure-prediction ONNX file must hold for linewatch to run it: the graph's input and
+ * output names and the metadata_props keys. Shared by the exporter (training/onnx-export.ts) and
+ * the loader (failure-model.ts), so the run time never loads the exporter.
+ */
+/** The metadata_props keys; a model without every one of them does not load. */
+export const RUL_METADATA_KEYS = {
+  features: "linewatch.features",
+  window: "linewatch.window",
+  rulCap: "linewatch.rul_cap",
+  horizonCycles: "linewatch.horizon_cycles",
+  cycleHours: "linewatch.cycle_hours",
+  residualSigma: "linewatch.residual_sigma",
+  trainedOn: "linewatch.trained_on",
+  validationRmse: "linewatch.validation_rmse",
+} as const;
+
+export const RUL_INPUT_NAME = "features";
+export const RUL_OUTPUT_NAME = "rul";

@@ -1,0 +1,15 @@
+/** operators/spc: the names other folders use. Import from here, never from a file inside. */
+export type { SpcAlertEvent } from "./alerts.js";
+export {
+  DEFAULT_SPC_PARAMS,
+  NELSON_RULES,
+  SPC_COL,
+  SPC_FIELDS,
+  SPC_OUT_FIELDS,
+  spcInitArgs,
+  type SpcParams,
+  type SpcRule,
+  spcRuleRate,
+  WE_RULES,
+} from "./layout.js";
+export { ALL_RULES, applySpcLimitsChange, rulesForBudget, spcAnalysis, spcKernel, type SpcLimits, type SpcLimitsChange } from "./spc.js";

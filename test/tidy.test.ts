@@ -1,0 +1,340 @@
+/**
+ * The tidy test: the rules that keep the folders telling the architecture (in the manner of
+ * TigerBeetle's tidy.zig). It reads every tracked TypeScript file with the compiler's parser and
+ * fails on
+ *
+ * - a forbidden import edge: engine/core importing outside itself; anything outside engine/core
+ *   reaching past engine/core/mod.ts; anything reaching into an operators/<analysis>/ or a
+ *   connectors/<transport>/ folder past its mod.ts; the run-time folders (engine/core, engine/jobs,
+ *   operators, connectors, kernels/reference) importing bench/, test/ or a training/ folder;
+ * - an import circle between files (type-only imports excepted: they vanish at run time);
+ * - a function over FUNCTION_LINES_MAX lines that is not on the ratchet list, or longer than the
+ *   list says, or a list entry that is gone or now short enough (the list only shrinks);
+ * - console.log outside engine/cli (people read the CLI's console; everything else logs or writes
+ *   to a stream it was given).
+ *
+ * Each rule is a pure function of the parsed tree, tested below on a small made-up tree as well,
+ * so a rule that stopped finding anything would fail here rather than pass vacuously.
+ */
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { dirname, join, posix, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+import { describe, expect, it } from "vitest";
+import LONG_FUNCTIONS from "./tidy-long-functions.json" with { type: "json" };
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/** Longest function allowed without an entry on the ratchet list (lines, first to last). */
+const FUNCTION_LINES_MAX = 70;
+/** Folders whose code runs in a user's process (the CLI is the tools' entry and may load training). */
+const RUNTIME_PREFIXES = ["engine/core/", "engine/jobs/", "operators/", "connectors/", "kernels/reference/"];
+/** Folders that only a mod.ts may be imported from, by a file outside the folder. */
+const MOD_FOLDER = /^(engine\/core|operators\/[^/]+|connectors\/[^/]+)\//;
+
+interface SourceFile {
+  path: string;
+  text: string;
+}
+
+interface ImportEdge {
+  from: string;
+  to: string;
+  typeOnly: boolean;
+  line: number;
+}
+
+interface FunctionSpan {
+  /** `file#outer/inner`, stable across edits that do not rename. */
+  id: string;
+  lines: number;
+}
+
+describe("tidy", () => {
+  const files = trackedSources();
+  const edges = files.flatMap(importEdges);
+
+  it("has the tree it checks (a rule over no files would pass vacuously)", () => {
+    expect(files.length).toBeGreaterThan(150);
+    expect(edges.length).toBeGreaterThan(500);
+  });
+
+  it("imports follow the layering: core alone, mod.ts as each folder's face, runtime never loads bench/test/training", () => {
+    expect(forbiddenEdges(edges)).toEqual([]);
+  });
+
+  it("has no import circle (type-only imports excepted)", () => {
+    expect(importCircles(edges)).toEqual([]);
+  });
+
+  it("ratchets function length: none over 70 lines unless listed, none longer than listed, the list only shrinks", () => {
+    const spans = files.filter((f) => !f.path.startsWith("test/")).flatMap(functionSpans);
+    expect(lengthViolations(spans, LONG_FUNCTIONS as Record<string, number>)).toEqual([]);
+  });
+
+  it("has no console.log outside engine/cli", () => {
+    const found = files.filter((f) => !f.path.startsWith("engine/cli/")).flatMap(consoleLogs);
+    expect(found).toEqual([]);
+  });
+});
+
+describe("tidy rules on a made-up tree (each rule finds what it forbids)", () => {
+  const edge = (from: string, to: string, typeOnly = false): ImportEdge => ({ from, to, typeOnly, line: 1 });
+
+  it("forbids core → outside, past-mod imports, runtime → bench/test/training", () => {
+    const bad = [
+      edge("engine/core/batch.ts", "connectors/wire/codecs.ts"),
+      edge("operators/spc/spc.ts", "engine/core/errors.ts"),
+      edge("engine/jobs/run-job.ts", "connectors/clickhouse/sink.ts"),
+      edge("connectors/live/http-api.ts", "bench/kit/kernel-harness.ts"),
+      edge("engine/jobs/replay.ts", "test/kit/wait.ts"),
+      edge("operators/prediction/failure-model.ts", "operators/prediction/training/onnx-export.ts"),
+    ];
+    const good = [
+      edge("operators/spc/spc.ts", "engine/core/mod.ts"),
+      edge("operators/spc/spc.ts", "operators/spc/layout.ts"),
+      edge("engine/jobs/run-job.ts", "connectors/clickhouse/mod.ts"),
+      edge("engine/cli/predict.ts", "operators/prediction/training/rul-train.ts"),
+      edge("bench/iforest-bench.ts", "kernels/reference/iforest-reference.ts"),
+      edge("test/spc-kernel.test.ts", "operators/spc/layout.ts"),
+    ];
+    expect(forbiddenEdges([...bad, ...good]).length).toBe(bad.length);
+  });
+
+  it("finds a circle of three files and ignores one closed only by a type import", () => {
+    const circle = [edge("a.ts", "b.ts"), edge("b.ts", "c.ts"), edge("c.ts", "a.ts"), edge("c.ts", "d.ts")];
+    expect(importCircles(circle)).toEqual(["a.ts → b.ts → c.ts → a.ts"]);
+    expect(importCircles([edge("a.ts", "b.ts"), edge("b.ts", "a.ts", true)])).toEqual([]);
+  });
+
+  it("measures functions, including arrows and methods, and applies the ratchet both ways", () => {
+    const body = Array.from({ length: 80 }, (_, i) => `  const v${i} = ${i};`).join("\n");
+    const text = `export function long() {\n${body}\n}\nclass K { m() { return 1; } }\nconst f = () => {\n${body}\n};\n`;
+    const spans = functionSpans({ path: "x.ts", text });
+    expect(spans.map((s) => s.id)).toEqual(["x.ts#long", "x.ts#K.m", "x.ts#f"]);
+    expect(spans[0].lines).toBe(82);
+    expect(lengthViolations(spans, { "x.ts#long": 82 })).toEqual([expect.stringContaining("x.ts#f")]);
+    expect(lengthViolations(spans, { "x.ts#long": 81, "x.ts#f": 82 })).toEqual([expect.stringContaining("x.ts#long")]);
+    expect(lengthViolations(spans, { "x.ts#long": 82, "x.ts#f": 82, "x.ts#gone": 90 })).toEqual([expect.stringContaining("x.ts#gone")]);
+  });
+
+  it("finds console.log, not console.error or a word in a comment", () => {
+    const text = "// console.log is banned\nconsole.error('x');\nconsole.log('y');\n";
+    expect(consoleLogs({ path: "x.ts", text })).toEqual(["x.ts:3"]);
+  });
+});
+
+// ---- reading the tree ----
+
+function trackedSources(): SourceFile[] {
+  const listed = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "*.ts", "*.cts"], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  return listed
+    .split("\n")
+    .filter((p) => p !== "" && !p.endsWith(".d.ts") && !isAssemblyScript(p))
+    .map((path) => ({ path, text: readFileSync(join(ROOT, path), "utf8") }));
+}
+
+/** kernels/*.ts is AssemblyScript (built by asc, not tsc); only kernels/reference is TypeScript. */
+function isAssemblyScript(path: string): boolean {
+  return path.startsWith("kernels/") && !path.startsWith("kernels/reference/");
+}
+
+function parse(file: SourceFile): ts.SourceFile {
+  return ts.createSourceFile(file.path, file.text, ts.ScriptTarget.ES2022, true);
+}
+
+/** Relative imports and re-exports of a file (static and dynamic), resolved to tracked paths. */
+function importEdges(file: SourceFile): ImportEdge[] {
+  const source = parse(file);
+  const found: ImportEdge[] = [];
+  const add = (spec: ts.Expression | undefined, typeOnly: boolean, node: ts.Node): void => {
+    if (spec === undefined || !ts.isStringLiteral(spec) || !spec.text.startsWith(".")) return;
+    const to = posix
+      .normalize(posix.join(posix.dirname(file.path), spec.text))
+      .replace(/\.js$/, ".ts")
+      .replace(/\.cjs$/, ".cts");
+    const line = source.getLineAndCharacterOfPosition(node.getStart()).line + 1;
+    found.push({ from: file.path, to, typeOnly, line });
+  };
+  const visit = (node: ts.Node): void => {
+    if (ts.isImportDeclaration(node)) add(node.moduleSpecifier, importIsTypeOnly(node), node);
+    else if (ts.isExportDeclaration(node)) add(node.moduleSpecifier, node.isTypeOnly, node);
+    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword) add(node.arguments[0], false, node);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
+function importIsTypeOnly(node: ts.ImportDeclaration): boolean {
+  const clause = node.importClause;
+  if (clause === undefined) return false;
+  if (clause.isTypeOnly) return true;
+  const named = clause.namedBindings;
+  return (
+    clause.name === undefined &&
+    named !== undefined &&
+    ts.isNamedImports(named) &&
+    named.elements.length > 0 &&
+    named.elements.every((e) => e.isTypeOnly)
+  );
+}
+
+// ---- the rules ----
+
+function forbiddenEdges(edges: readonly ImportEdge[]): string[] {
+  const out: string[] = [];
+  for (const e of edges) {
+    const why = forbiddenBecause(e);
+    if (why !== null) out.push(`${e.from}:${e.line} → ${e.to}: ${why}`);
+  }
+  return out;
+}
+
+function forbiddenBecause(e: ImportEdge): string | null {
+  const runtime = RUNTIME_PREFIXES.some((p) => e.from.startsWith(p)) && !e.from.includes("/training/");
+  if (e.from.startsWith("engine/core/") && !e.to.startsWith("engine/core/")) return "engine/core imports nothing outside itself";
+  if (runtime && (e.to.startsWith("bench/") || e.to.startsWith("test/"))) return "run-time code never imports bench/ or test/";
+  if (runtime && e.to.includes("/training/")) return "run-time code never imports a training/ folder";
+  const folder = MOD_FOLDER.exec(e.to)?.[1];
+  if (
+    folder !== undefined &&
+    !e.from.startsWith(`${folder}/`) &&
+    !e.from.startsWith("test/") &&
+    e.to !== `${folder}/mod.ts` &&
+    !e.to.includes("/training/")
+  ) {
+    return `outside ${folder}/, import ${folder}/mod.ts`;
+  }
+  return null;
+}
+
+/** Every elementary circle, each reported once from its smallest file, as `a → b → … → a`. */
+function importCircles(edges: readonly ImportEdge[]): string[] {
+  const next = new Map<string, Set<string>>();
+  for (const e of edges) {
+    if (e.typeOnly) continue;
+    let set = next.get(e.from);
+    if (set === undefined) next.set(e.from, (set = new Set()));
+    set.add(e.to);
+  }
+  const circles = new Set<string>();
+  const nodes = [...next.keys()].sort();
+  for (const start of nodes) {
+    // Depth-first from `start`, through files that sort after it, so each circle is found once.
+    const stack: string[] = [start];
+    const onPath = new Set<string>([start]);
+    const walk = (at: string): void => {
+      for (const to of next.get(at) ?? []) {
+        if (to === start) circles.add([...stack, start].join(" → "));
+        else if (to > start && !onPath.has(to) && circles.size < 50) {
+          stack.push(to);
+          onPath.add(to);
+          walk(to);
+          onPath.delete(to);
+          stack.pop();
+        }
+      }
+    };
+    walk(start);
+  }
+  return [...circles].sort();
+}
+
+function functionSpans(file: SourceFile): FunctionSpan[] {
+  const source = parse(file);
+  const spans: FunctionSpan[] = [];
+  const seen = new Map<string, number>();
+  const visit = (node: ts.Node, outer: string): void => {
+    let name = outer;
+    if (isFunctionLike(node)) {
+      const own = functionName(node);
+      let id = `${file.path}#${outer === "" ? own : `${outer}/${own}`}`;
+      const n = (seen.get(id) ?? 0) + 1;
+      seen.set(id, n);
+      if (n > 1) id += `#${n}`;
+      const first = source.getLineAndCharacterOfPosition(node.getStart()).line;
+      const last = source.getLineAndCharacterOfPosition(node.getEnd()).line;
+      spans.push({ id, lines: last - first + 1 });
+      name = id.slice(file.path.length + 1);
+    }
+    ts.forEachChild(node, (child) => visit(child, name));
+  };
+  visit(source, "");
+  return spans;
+}
+
+function isFunctionLike(node: ts.Node): node is ts.FunctionLikeDeclaration {
+  return (
+    ts.isFunctionDeclaration(node) ||
+    ts.isMethodDeclaration(node) ||
+    ts.isConstructorDeclaration(node) ||
+    ts.isGetAccessorDeclaration(node) ||
+    ts.isSetAccessorDeclaration(node) ||
+    ts.isArrowFunction(node) ||
+    ts.isFunctionExpression(node)
+  );
+}
+
+/** A function's own name; an anonymous one is named by where it sits (`x = () => …`, `.action(…)`). */
+function functionName(node: ts.FunctionLikeDeclaration): string {
+  const classPrefix = (member: ts.Node = node): string => {
+    const cls = member.parent;
+    return cls !== undefined && (ts.isClassDeclaration(cls) || ts.isClassExpression(cls)) && cls.name !== undefined
+      ? `${cls.name.text}.`
+      : "";
+  };
+  if (ts.isConstructorDeclaration(node)) return `${classPrefix()}constructor`;
+  if (node.name !== undefined && (ts.isIdentifier(node.name) || ts.isPrivateIdentifier(node.name) || ts.isStringLiteral(node.name))) {
+    return ts.isFunctionDeclaration(node) || ts.isFunctionExpression(node) ? node.name.text : `${classPrefix()}${node.name.text}`;
+  }
+  const parent = node.parent;
+  if (ts.isVariableDeclaration(parent) && ts.isIdentifier(parent.name)) return parent.name.text;
+  if (ts.isPropertyAssignment(parent) && ts.isIdentifier(parent.name)) return parent.name.text;
+  if (ts.isPropertyDeclaration(parent) && ts.isIdentifier(parent.name)) return `${classPrefix(parent)}${parent.name.text}`;
+  if (ts.isCallExpression(parent)) {
+    const callee = parent.expression;
+    const called = ts.isPropertyAccessExpression(callee) ? callee.name.text : ts.isIdentifier(callee) ? callee.text : "call";
+    return `<${called} callback>`;
+  }
+  return "<anonymous>";
+}
+
+function lengthViolations(spans: readonly FunctionSpan[], listed: Readonly<Record<string, number>>): string[] {
+  const out: string[] = [];
+  const present = new Map(spans.map((s) => [s.id, s.lines]));
+  for (const s of spans) {
+    if (s.lines <= FUNCTION_LINES_MAX) continue;
+    const allowed = listed[s.id];
+    if (allowed === undefined) out.push(`${s.id}: ${s.lines} lines (max ${FUNCTION_LINES_MAX}; split it)`);
+    else if (s.lines > allowed) out.push(`${s.id}: ${s.lines} lines, the list allows ${allowed} (it only shrinks)`);
+  }
+  for (const [id, allowed] of Object.entries(listed)) {
+    const lines = present.get(id);
+    if (lines === undefined) out.push(`${id}: listed (${allowed}) but gone: remove it from test/tidy-long-functions.json`);
+    else if (lines <= FUNCTION_LINES_MAX) out.push(`${id}: now ${lines} lines: remove it from test/tidy-long-functions.json`);
+    else if (lines < allowed) out.push(`${id}: now ${lines} lines, listed ${allowed}: lower the entry`);
+  }
+  return out;
+}
+
+function consoleLogs(file: SourceFile): string[] {
+  const source = parse(file);
+  const found: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if (
+      ts.isPropertyAccessExpression(node) &&
+      node.name.text === "log" &&
+      ts.isIdentifier(node.expression) &&
+      node.expression.text === "console"
+    ) {
+      found.push(`${file.path}:${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`);
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
