@@ -1,7 +1,7 @@
 /**
  * NATS throughput benchmark (`npm run bench:nats`, `node dist/bench/e2e-bench.js [--smoke] [--seed S] …`):
  * NATS in, rolling (W = 64) + SPC (baseline 100) on the worker pool, scores out, on a throw-away
- * nats-server started by the test kit (test/kit/servers.ts).
+ * nats-server started by the test kit (connectors/local).
  *
  * Goals: from one seeded set of simulator readings, encoded once before anything is timed as single
  * MessagePack records (as `linewatch simulate --nats` sends them) and as frames of one machine's
@@ -1034,7 +1034,7 @@ function encodeData(cfg: E2eConfig): { records: Encoded; frames: Encoded; machin
     for (let i = 0; i < c.length; i++, done++) {
       const k = simKeys[c.keyIndex[i]];
       if (done < cfg.singles) {
-        // As connectors/nats-publisher.ts sends them: epoch-ms time, source field names.
+        // As connectors/sim/nats-publisher.ts sends them: epoch-ms time, source field names.
         records.add(
           encodeMsgpackRecord({
             machine_id: k.machine_id,

@@ -6,7 +6,7 @@
  * (100 trees, ψ = 256) and print rows/s side by side from one run:
  *   - the WASM kernel on the main thread and on the piscina pool with 1 and 2 workers, the rows
  *     staged in shared memory once, so a timed run is kernel tasks only;
- *   - the plain TypeScript reference (test/reference/iforest-reference.ts);
+ *   - the plain TypeScript reference (kernels/reference/iforest-reference.ts);
  *   - scikit-learn's score_samples in a python3 subprocess with n_jobs 1 and 2, timed inside
  *     Python around score_samples alone (the rows already in memory);
  * then the ratios, the issue's target (≥ 10× scikit-learn per core) as met / not met, and a

@@ -7,7 +7,7 @@
  * deques of ring positions.
  *
  * Why it exists: the benchmark's WASM-versus-TypeScript ratio must compare like with like. The
- * test reference (test/reference/rolling-reference.ts) recomputes every window from scratch, so a
+ * test reference (kernels/reference/rolling-reference.ts) recomputes every window from scratch, so a
  * ratio against it measures the algorithm, not the compiler; this port measures the compiler.
  * Every floating-point operation is done in the kernel's order, so on the same input the port's
  * output rows are bit-identical to the kernel's; the benchmark counts the rows that are not, which

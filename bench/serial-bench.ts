@@ -10,7 +10,7 @@
  *   - the whole operator on the main thread: encoder, WASM kernel inline, score and quarantine;
  *   - the whole operator on the stream engine with 1 and 2 pool workers (the issue's headline:
  *     target ≥ 1 M events/s with 2 workers, informational);
- *   - the TypeScript reference (encoder, test/reference/serial-reference.ts, score) on a slice.
+ *   - the TypeScript reference (encoder, kernels/reference/serial-reference.ts, score) on a slice.
  * Every operator variant prints a checksum — Σ over events of (reasons raised + risk code) plus
  * the quarantined events, all integers, so the order in which lines finish does not matter — and
  * the variants must agree; the WASM rows must equal the reference's flags on the slice. A

@@ -11,7 +11,7 @@
  *     buffer as the engine does, on the main thread and on the pool with 1 and 2 workers (the
  *     issue's headline figure, against its target of 80 M samples/s with 2 workers);
  *   - the stream engine with kernels [rolling, spc] delivers end to end with 2 workers;
- *   - the TypeScript SPC reference (test/reference/spc-reference.ts) and the TypeScript rolling
+ *   - the TypeScript SPC reference (kernels/reference/spc-reference.ts) and the TypeScript rolling
  *     port (bench/rolling-incremental.ts) + that reference do on a slice of the data;
  * then the ratios, the rule firings, the state bytes per key and the target as met / not met.
  * Every variant prints a checksum (Σ cusum_pos + Σ zone + rule firings, plus Σ mean + Σ z of the
@@ -708,7 +708,7 @@ async function runOnExecutor(
 
 // ---- checksums ----
 
-/** Rolling output row: mean and z (operators/rolling.ts ROLLING_FIELDS). */
+/** Rolling output row: mean and z (operators/rolling/rolling.ts ROLLING_FIELDS). */
 const ROLLING_COL_MEAN = 1;
 const ROLLING_COL_Z = 8;
 

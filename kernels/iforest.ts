@@ -3,7 +3,7 @@
 //   s(x) = 2^(−E[h(x)] / c(ψ)),   h(x) = depth of the leaf x reaches + c(leaf size),
 //   c(n) = 2H(n − 1) − 2(n − 1)/n,  H(i) = ln(i) + γ,  c(2) = 1,  c(1) = c(0) = 0.
 //
-// The model block is laid out by operators/iforest-layout.ts (the byte-by-byte description is
+// The model block is laid out by operators/iforest/layout.ts (the byte-by-byte description is
 // there); the per-leaf term depth + c(leaf size) and c(ψ) are computed once when the model is
 // written, as scikit-learn computes them once at fit time, so scoring is tree walks and adds.
 // c(ψ) = 0 (ψ ≤ 1: every tree is one leaf, 0/0) scores 1, as scikit-learn does.
@@ -29,7 +29,7 @@
 // The kernel allocates nothing and keeps no globals. The output slots serve as the per-row
 // accumulators while the trees are summed, so `out` must not overlap the rows.
 
-// ---- model block header (bytes); mirrored in operators/iforest-layout.ts ----
+// ---- model block header (bytes); mirrored in operators/iforest/layout.ts ----
 const H_MAGIC: u32 = 0; //        u32  0x4649574C ("LWIF" in memory order)
 const H_VERSION: u32 = 4; //      u32  layout version
 const H_FLAGS: u32 = 8; //        u32  bit 0: compare x as float32

@@ -22,7 +22,7 @@
 // The kernel allocates nothing and keeps no globals: every byte it touches is in the state
 // block, the input columns or the output rows the caller passes.
 
-// ---- state block layout (bytes); mirrored in operators/rolling.ts ----
+// ---- state block layout (bytes); mirrored in operators/rolling/rolling.ts ----
 const MODE: u32 = 0; //     i32  0 = count window, 1 = time window
 const CAP: u32 = 4; //      i32  ring capacity (records)
 const HEAD: u32 = 8; //     i32  ring index of the oldest record

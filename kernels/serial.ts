@@ -4,10 +4,10 @@
 // min-entropy), and the line's production rhythm (burst, gap, clock going backwards or ahead).
 //
 // Byte layouts (payload, reason bits, output row, parameters) are defined in
-// operators/serial-layout.ts; this file mirrors them. The kernel decides reason bits 0–11; the
+// operators/serial/layout.ts; this file mirrors them. The kernel decides reason bits 0–11; the
 // main thread adds the cross-line verdicts (duplicates, behaviour) and the score.
 //
-// Definitions (the reference test/reference/serial-reference.ts implements the same):
+// Definitions (the reference kernels/reference/serial-reference.ts implements the same):
 // - GTIN: 8, 12, 13 or 14 digits whose last digit is the GS1 mod-10 check digit (GS1 General
 //   Specifications §7.9.1: weights 3, 1, 3, … from the digit left of the check digit).
 // - Serial: 1–20 characters, each in the GS1 AI encodable character set 82 (GenSpecs §7.11,
@@ -40,7 +40,7 @@
 //   burstRatio × learned. Gap: dt > gapFactor × learned. Above line rate: dt < minInterval.
 //
 // Entropy sums are kept exactly: the static table F[c] = round(c·log2 c · 2^32) (filled by the
-// TypeScript side, operators/serial-layout.ts) turns Σ c log2 c into an integer below 2^53, so
+// TypeScript side, operators/serial/layout.ts) turns Σ c log2 c into an integer below 2^53, so
 // add/remove updates never drift. Modes are kept in O(1) with count-of-counts arrays: a count
 // moves by ±1, so the mode moves by at most 1.
 //
@@ -55,7 +55,7 @@ const MCV_Z: f64 = 2.576;
 const AI82_LO: u64 = 0xffffffe600000000;
 const AI82_HI: u64 = 0x07fffffe87fffffe;
 
-// ---- payload (operators/serial-layout.ts PAYLOAD) ----
+// ---- payload (operators/serial/layout.ts PAYLOAD) ----
 const P_ARRIVAL: u32 = 0;
 const P_SERIAL_CHARS: u32 = 12;
 const P_SERIAL_BYTES: u32 = 13;

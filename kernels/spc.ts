@@ -8,7 +8,7 @@
 //   ewma, ewma_ucl, ewma_lcl, ewma_alarm, limits_version
 // we_mask bit r−1 = Western Electric rule r; nelson_mask bit r−1 = Nelson rule r.
 //
-// Definitions (pinned; the reference test/reference/spc-reference.ts implements the same):
+// Definitions (pinned; the reference kernels/reference/spc-reference.ts implements the same):
 // - Baseline of N non-NaN records: cl = mean (Welford 1962 recurrence); sigma = sample std (n − 1,
 //   Welford's M2) or mean moving range / d2, d2 = 1.128 for moving ranges of 2 (Montgomery,
 //   Introduction to Statistical Quality Control, 6th ed., §6.4, individuals chart). UCL/LCL =
@@ -42,7 +42,7 @@ const HIST_CAP: i32 = 32;
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
 
-// ---- state block layout (bytes); mirrored in operators/spc-layout.ts ----
+// ---- state block layout (bytes); mirrored in operators/spc/layout.ts ----
 const BASE_TARGET: u32 = 0; //  i32  records the baseline in progress needs
 const SIGMA_METHOD: u32 = 4; // i32  0 = sample std, 1 = mean moving range / d2
 const WE4_RUN: u32 = 8; //      i32  run lengths of the run rules

@@ -1,6 +1,6 @@
 /**
  * The isolation-forest kernel (build/kernels.wasm, kernels/iforest.ts) against the plain
- * TypeScript reference (test/reference/iforest-reference.ts) and against the definitions.
+ * TypeScript reference (kernels/reference/iforest-reference.ts) and against the definitions.
  * Build the kernel first: `npm run build:kernels`.
  *
  * Tolerance: both sides reach the same leaves (the comparisons are exact and the same) and sum

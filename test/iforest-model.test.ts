@@ -1,5 +1,5 @@
 /**
- * The model file (operators/iforest-model.ts) and training (operators/iforest-train.ts): round
+ * The model file (operators/iforest/model.ts) and training (operators/iforest/training/train.ts): round
  * trips, typed rejection of every kind of malformed model, the content hash, and determinism.
  */
 import { describe, expect, it } from "vitest";

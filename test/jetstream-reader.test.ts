@@ -1,5 +1,5 @@
 /**
- * The ordered pull reader both JetStream jobs use (connectors/jetstream-reader.ts): at a gap in
+ * The ordered pull reader both JetStream jobs use (connectors/nats/jetstream-reader.ts): at a gap in
  * the delivery sequence it re-creates the durable consumer after its last sequence. When that
  * re-creation fails half-way (the old consumer deleted, the new one not added — a server busy or
  * restarting), the reader must not go on fetching from the deleted consumer, which would stall

@@ -94,7 +94,7 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
         Float64Array.from(model.featureNames, (name) => features[name]),
         1,
       );
-      // ClickHouse 18.16 may read a double back 1 ulp off (connectors/clickhouse-schema.ts).
+      // ClickHouse 18.16 may read a double back 1 ulp off (connectors/clickhouse/schema.ts).
       expect(last.failure_probability).toBeCloseTo(p.failure_probability, 12);
       expect(last.rul_cycles).toBeCloseTo(p.rul_cycles, 10);
       expect(last.time_to_failure_hours).toBeCloseTo(p.time_to_failure_hours, 10);

@@ -1,6 +1,6 @@
 /**
  * The rolling-statistics kernel (build/kernels.wasm, kernels/rolling.ts) against the plain
- * TypeScript reference (test/reference/rolling-reference.ts), against hand-computed rows, and
+ * TypeScript reference (kernels/reference/rolling-reference.ts), against hand-computed rows, and
  * against exact arithmetic where rounding is the point. Build the kernel first:
  * `npm run build:kernels`.
  *

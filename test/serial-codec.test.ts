@@ -1,5 +1,5 @@
 /**
- * The serial-event wire codec (connectors/serial-codec.ts): what round-trips, and the typed
+ * The serial-event wire codec (connectors/wire/serial-codec.ts): what round-trips, and the typed
  * reason every malformed event gets (the reason the dead-letter router counts it by).
  */
 import { encode as encodeMsgpack } from "@msgpack/msgpack";

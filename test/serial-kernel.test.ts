@@ -1,7 +1,7 @@
 /**
  * The serial kernel (build/kernels.wasm, kernels/serial.ts) against GS1's check-digit vectors,
  * hand-computed entropy and MCV figures, and the plain TypeScript reference
- * (test/reference/serial-reference.ts) on seeded random and adversarial streams.
+ * (kernels/reference/serial-reference.ts) on seeded random and adversarial streams.
  *
  * Comparison with the reference, per field:
  * - flags, window_serials, interval, learned_interval, sequence_delta_min, line_serials,

@@ -1,5 +1,5 @@
 /**
- * The serial job's outputs without servers (engine/serial-outputs.ts): what goes on the topics for
+ * The serial job's outputs without servers (engine/jobs/serial-outputs.ts): what goes on the topics for
  * a line id that cannot be a topic level, and the quarantine file kept in sync both ways — a
  * release made with `linewatch serial quarantine release` while the run goes on reaches the list
  * and its outputs; a release through the API reaches the file.

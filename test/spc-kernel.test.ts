@@ -1,6 +1,6 @@
 /**
  * The SPC kernel (build/kernels.wasm, kernels/spc.ts) against hand-built cases for every rule and
- * convention, against the plain TypeScript reference (test/reference/spc-reference.ts) on seeded
+ * convention, against the plain TypeScript reference (kernels/reference/spc-reference.ts) on seeded
  * random streams and on NAB series, and against the in-control false-alarm rates of the rules.
  * Build the kernel first: `npm run build:kernels`.
  *
@@ -968,7 +968,7 @@ function decomposeDouble(x: number): { mantissa: bigint; exponent: number } {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Helpers: exact in-control rates, computed independently of operators/spc-layout.ts.
+// Helpers: exact in-control rates, computed independently of operators/spc/layout.ts.
 
 /**
  * P(Z > k), k = 1, 2, 3, as ½ − ∫₀ᵏ φ by composite Simpson with 2000 panels per unit (truncation

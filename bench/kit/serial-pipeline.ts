@@ -1,7 +1,7 @@
 /**
  * The whole serial analysis on the calling thread, without the engine: each event goes through
  * the analysis's encoder (`encodeEvent`: payload and ledger), the WASM kernel
- * (test/kit/serial-harness.ts) and the analysis's observe (score, risk, quarantine), in order. For tests that need millions of
+ * (bench/kit/serial-harness.ts) and the analysis's observe (score, risk, quarantine), in order. For tests that need millions of
  * events quickly and deterministically, and for the benchmark's single-thread figure.
  */
 import type { TableRow } from "../../connectors/files/mod.js";

@@ -1,7 +1,7 @@
 /**
  * Runs the SPC kernel (build/kernels.wasm, kernels/spc.ts) the way the engine does — one shared
  * memory, K keys' state blocks side by side, input columns and output rows in the same memory —
- * for tests, without the engine's pool or batches. Same layout as test/kit/kernel-harness.ts
+ * for tests, without the engine's pool or batches. Same layout as bench/kit/kernel-harness.ts
  * (state blocks from 64 KiB, then slots, times, values, out, each 64-byte aligned), with
  * SPC_OUT_FIELDS f64 per output row.
  */

@@ -87,7 +87,7 @@ export interface SensorDataRow {
    * The reading's position in its source, the same on every replay: the JetStream stream
    * sequence for a single-record message; for a frame's readings, stream sequence × 65 536 (the
    * NATS input's largest `frameReadingsMax`) + the reading's index in the frame, exact up to
-   * sequence 2^37 − 1 (connectors/nats-input.ts `frameSeq`); the input row of a file replay; on
+   * sequence 2^37 − 1 (connectors/nats/sensor-input.ts `frameSeq`); the input row of a file replay; on
    * core NATS the same with the message's index in the run instead of a stream sequence. Part of
    * the row key, so two readings of one key in one millisecond both stay.
    * 0 (default) when the source has none: then one reading per key and millisecond is kept.
@@ -103,7 +103,7 @@ export interface ScoreRow {
   /** As {@link SensorDataRow.seq}. */
   seq?: number;
   value: number;
-  // Rolling statistics (operators/rolling.ts ROLLING_FIELDS).
+  // Rolling statistics (operators/rolling/rolling.ts ROLLING_FIELDS).
   count?: Stat;
   mean?: Stat;
   std?: Stat;
@@ -113,7 +113,7 @@ export interface ScoreRow {
   slope?: Stat;
   ewma?: Stat;
   z?: Stat;
-  // SPC (operators/spc-layout.ts SPC_FIELDS).
+  // SPC (operators/spc/layout.ts SPC_FIELDS).
   cl?: Stat;
   ucl?: Stat;
   lcl?: Stat;

@@ -1,5 +1,5 @@
 /**
- * ClickHouseSink: rows of the linewatch tables (connectors/clickhouse-schema.ts) into ClickHouse,
+ * ClickHouseSink: rows of the linewatch tables (connectors/clickhouse/schema.ts) into ClickHouse,
  * batched, retried, spilled to disk while ClickHouse is away, and acknowledged only when durable.
  *
  * Goals

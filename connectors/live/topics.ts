@@ -22,7 +22,7 @@ import { TopicError } from "../errors.js";
 
 export const TOPIC_ALERTS = "alerts";
 export const TOPIC_QUARANTINE = "quarantine";
-/** `analysis/prediction`: every failure prediction of every machine (engine/prediction-service.ts). */
+/** `analysis/prediction`: every failure prediction of every machine (engine/jobs/prediction-service.ts). */
 export const ANALYSIS_PREDICTION = "prediction";
 
 /** The first level of every topic linewatch publishes. */

@@ -1,6 +1,6 @@
 /**
  * Publishes serial events to NATS — one event per message on `lw.<site>.serial.<line>`
- * (MessagePack or JSON, connectors/serial-codec.ts) — so `linewatch run --nats` can be loaded with
+ * (MessagePack or JSON, connectors/wire/serial-codec.ts) — so `linewatch run --nats` can be loaded with
  * serialization traffic. With JetStream (`jetstream: true`) every publish is acknowledged by the
  * server (in windows of `inFlightMax`) and carries `Nats-Msg-Id` `<site>:<line>:<production
  * time>:<serial>` for the stream's duplicate window; core publishes are flushed per chunk.

@@ -38,7 +38,7 @@ export const SERIAL_ATTACKS = [
 ] as const;
 export type SerialAttack = (typeof SERIAL_ATTACKS)[number];
 
-/** The anomaly type each attack must raise (operators/serial-layout.ts ANOMALY_TYPES). */
+/** The anomaly type each attack must raise (operators/serial/layout.ts ANOMALY_TYPES). */
 export const ATTACK_ANOMALY: Readonly<Record<SerialAttack, string>> = {
   duplicate: "duplicate",
   sequential: "sequence",

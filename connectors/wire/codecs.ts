@@ -15,7 +15,7 @@
  * Field rules (both formats):
  * - `machine_id`, `sensor_type`: non-empty strings that are valid subject tokens.
  * - `timestamp`: epoch milliseconds as a number, or a string — ISO-8601 (no zone = UTC) or
- *   numeric epoch ms, as `engine/event-time.ts` reads them — or (MessagePack) the timestamp
+ *   numeric epoch ms, as `engine/core/event-time.ts` reads them — or (MessagePack) the timestamp
  *   extension type −1. Within ±8.64e15 ms (the range of a JS Date).
  * - `sensor_value`: a number (MessagePack int or float, JSON number); NaN/±Inf are rejected —
  *   MessagePack carries them, JSON carries them as `1e999`. A numeric string is `wrong_type`.
@@ -164,7 +164,7 @@ export function encodeJsonRecord(reading: SensorReadingInput, options: RecordEnc
 }
 
 // ---------------------------------------------------------------------------------------------
-// Other single-record kinds (serial events: connectors/serial-codec.ts)
+// Other single-record kinds (serial events: connectors/wire/serial-codec.ts)
 // ---------------------------------------------------------------------------------------------
 
 /**

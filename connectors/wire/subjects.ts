@@ -5,7 +5,7 @@
  *   lw.<site>.sensor.<machine_id>                 frames of several sensors of one machine
  *   lw.<site>.process.<line>
  *   lw.<site>.serial.<line>
- *   lw.<site>.deadletter                          rejected input (connectors/dead-letter.ts)
+ *   lw.<site>.deadletter                          rejected input (connectors/nats/dead-letter.ts)
  *
  * The key comes from the tokens, so a source routes by subject without decoding the payload, and
  * the machine token is always the 4th, which is what a JetStream `{{partition(n, …)}}` mapping

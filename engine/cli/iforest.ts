@@ -1,6 +1,6 @@
 /**
  * `linewatch iforest`: train an isolation forest on a table, score a table with a model, and
- * import a scikit-learn forest. The model file is described in operators/iforest-model.ts.
+ * import a scikit-learn forest. The model file is described in operators/iforest/model.ts.
  */
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";

@@ -35,7 +35,7 @@ export interface RunSerialFlags extends SerialFlags {
   checkpointInterval?: string;
 }
 
-/** What the serial job writes through: the run's outputs (engine/outputs.ts). */
+/** What the serial job writes through: the run's outputs (engine/jobs/outputs.ts). */
 export interface SerialOutputHost {
   readonly registry: MetricsRegistry;
   /** The run's ClickHouse sink and live server (null when the run has none). */

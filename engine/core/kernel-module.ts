@@ -16,7 +16,7 @@ export interface KernelExports {
   rollingInit(state: number, mode: number, cap: number, span: number, alpha: number, timeScale: number): void;
   rollingProcess(stateBase: number, stateStride: number, slots: number, times: number, values: number, n: number, out: number): number;
   memSum(ptr: number, bytes: number): number;
-  /** Serial integrity (kernels/serial.ts; layouts: operators/serial-layout.ts). */
+  /** Serial integrity (kernels/serial.ts; layouts: operators/serial/layout.ts). */
   serialStateBytes(window: number): number;
   serialInit(
     state: number,
@@ -71,7 +71,7 @@ export interface KernelExports {
   spcSetLimits(state: number, cl: number, sigma: number): void;
   spcRebaseline(state: number, n: number): void;
   spcProcess(stateBase: number, stateStride: number, slots: number, times: number, values: number, n: number, out: number): number;
-  /** Isolation forest scores of n rows (kernels/iforest.ts; model block: operators/iforest-layout.ts). */
+  /** Isolation forest scores of n rows (kernels/iforest.ts; model block: operators/iforest/layout.ts). */
   iforestScore(
     modelPtr: number,
     rowsPtr: number,

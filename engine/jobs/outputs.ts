@@ -1,7 +1,7 @@
 /**
  * Where a run's results go besides the scores file: ClickHouse (`--clickhouse URL`), the live
  * server (`--port`: WebSocket topics, HTTP API, Prometheus metrics) and the failure predictions
- * (`--predict MODEL.onnx`, engine/prediction-service.ts). The jobs hand every scored record and
+ * (`--predict MODEL.onnx`, engine/jobs/prediction-service.ts). The jobs hand every scored record and
  * every alert event here; this module turns them into table rows and topic messages, keeps what
  * the API serves (open alerts, each key's SPC limits, each machine's health and predictions), and
  * exports the engine's figures as metrics.
@@ -69,7 +69,7 @@ export interface ScoredRecord {
   membersJson?: string;
   /** The same members as values (operators/analysis.ts recordFields): spares parsing `membersJson`. Taken over, not copied. */
   members?: Record<string, unknown>;
-  /** The rolling analysis's output row (operators/rolling.ts ROLLING_FIELDS order) when the run has one; read during the call only. */
+  /** The rolling analysis's output row (operators/rolling/rolling.ts ROLLING_FIELDS order) when the run has one; read during the call only. */
   rolling?: Float64Array;
 }
 

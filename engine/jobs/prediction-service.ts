@@ -1,14 +1,14 @@
 /**
  * Failure predictions per machine while a run streams: the service keeps each machine's latest
  * rolling statistics of the keys the model reads, assembles the model's feature vector, and asks
- * the model (operators/failure-model.ts: remaining useful life, failure probability, time to
+ * the model (operators/prediction/failure-model.ts: remaining useful life, failure probability, time to
  * failure) on a schedule and on request.
  *
  * Features. A model feature is `<sensor_type>.<statistic>` (`s2.mean`): the statistic of the
  * rolling analysis's output row for the key `<machine>/<sensor_type>`. The rows are read as the
  * analysis produced them (the Float64Array the jobs hand over, no JSON), from the key's first
  * reading on — while a count window fills its statistics cover the readings so far, as the model
- * was trained (operators/rul-features.ts); a statistic the kernel leaves undefined there (std and
+ * was trained (operators/prediction/rul-features.ts); a statistic the kernel leaves undefined there (std and
  * slope of one reading) is 0. The rolling window must be the model's (`model.window`). A
  * machine's features are complete once every sensor the model reads has reported.
  *
@@ -32,7 +32,7 @@
  * API; each also goes to the listeners (`listen`: ClickHouse rows, topics, machine health).
  *
  * Risk level of a prediction: that of the health score round(100 × (1 − failure_probability)),
- * the same scale as the machine health (engine/outputs.ts): low from 80, medium from 60, high
+ * the same scale as the machine health (engine/jobs/outputs.ts): low from 80, medium from 60, high
  * from 40, critical below.
  */
 import { ConfigError } from "../core/mod.js";
@@ -40,7 +40,7 @@ import { ROLLING_FIELDS } from "../../operators/rolling/mod.js";
 import { type MaintenancePrediction, type PredictionQuery, type RiskLevel, ApiReplyError } from "../../connectors/live/mod.js";
 import type { FailurePrediction } from "../../operators/prediction/mod.js";
 
-/** What the service needs of a model (operators/failure-model.ts FailureModel has it). */
+/** What the service needs of a model (operators/prediction/failure-model.ts FailureModel has it). */
 export interface PredictionModel {
   readonly featureNames: readonly string[];
   readonly window: number;

@@ -53,7 +53,7 @@ export interface SerialJobCountsNow {
 /** A consistent copy of a serial job's state (SerialJob.snapshot). */
 export interface SerialJobSnapshot {
   position: number;
-  /** The checkpoint bytes (operators/serial-checkpoint.ts). */
+  /** The checkpoint bytes (operators/serial/checkpoint.ts). */
   encode(): Promise<Uint8Array>;
 }
 

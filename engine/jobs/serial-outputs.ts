@@ -6,7 +6,7 @@
  * serial quarantine list|release` reads and edits while the run goes on.
  *
  * The quarantine messages (topic and subject) are JSON objects (MessagePack on NATS with
- * `format: "msgpack"`): the entry's fields (operators/serial-quarantine.ts) plus `action`,
+ * `format: "msgpack"`): the entry's fields (operators/serial/quarantine.ts) plus `action`,
  * `"quarantined"` (this occurrence: its time, score and reasons, `occurrences` so far, `kept`) or
  * `"released"` (the entry with `released_at` and `release_note`).
  *

@@ -8,7 +8,7 @@
  * `lw.<site>.>`), else `<stream>_SERIAL` on `lw.<site>.serial.>`, created when missing. The
  * durable consumer `lw-<site>-serial` is re-created at start to deliver from the sequence after
  * the job's checkpoint. Every `checkpointIntervalMs`, and when stopping, the job's whole state
- * (lines, ledger with its duplicate filter, quarantine list; operators/serial-checkpoint.ts) is
+ * (lines, ledger with its duplicate filter, quarantine list; operators/serial/checkpoint.ts) is
  * saved to the key-value bucket with the last stream sequence it covers, between two fetches so
  * it holds exactly the events up to that sequence. At start it is restored, and redeliveries at
  * or below the covered sequence are acknowledged without entering the state — a restart, even

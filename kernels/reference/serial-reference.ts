@@ -5,7 +5,7 @@
  * incremental bookkeeping with the kernel. Rhythm is a recurrence on both sides and is written
  * out in the same order, so it agrees exactly.
  *
- * Fields 0–11 of the output row (operators/serial-layout.ts SERIAL_COL).
+ * Fields 0–11 of the output row (operators/serial/layout.ts SERIAL_COL).
  */
 import {
   gs1CheckDigitValid,

@@ -6,7 +6,7 @@
  * Memory (every region 64-byte aligned):
  *
  *   [0, 65536)         left to the kernel module
- *   model              modelBytes(model): the block of operators/iforest-layout.ts, written once
+ *   model              modelBytes(model): the block of operators/iforest/layout.ts, written once
  *   slot s = 0..S−1    featureIdx: F × i32 (column of each model feature, written once)
  *                      rows:       chunkRowsMax × stride f64
  *                      out:        chunkRowsMax f64

@@ -1,6 +1,6 @@
 /**
  * A checkpoint of the whole serial job: the lines' kernel state (the engine checkpoint,
- * engine/checkpoint.ts), the ledger (batches, each line's last batch, counters, the exact serial
+ * engine/core/checkpoint.ts), the ledger (batches, each line's last batch, counters, the exact serial
  * sets, both Bloom filter generations' bits and key counts) and the quarantine list, with the
  * source position (stream sequence) they cover.
  *

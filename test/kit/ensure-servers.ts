@@ -3,7 +3,7 @@
  * `clickhouse-server`, and `python3-sklearn` for the scikit-learn comparison) are installed,
  * installing them with apt-get when they are missing and this process may (root, apt-get
  * present). Where it cannot, it says so loudly; the tests that need them then skip themselves
- * (test/kit/servers.ts `serverAvailable`) and nothing else is skipped.
+ * (connectors/local/nats-server.ts `serverAvailable`) and nothing else is skipped.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 

@@ -1,7 +1,7 @@
 /**
  * The failure-prediction model of the prediction tests: trained on C-MAPSS FD001 with the
- * project's own trainer (operators/rul-train.ts) and written with its ONNX writer
- * (operators/onnx-export.ts) — mean and slope of FD001's informative sensors over a count window
+ * project's own trainer (operators/prediction/training/rul-train.ts) and written with its ONNX writer
+ * (operators/prediction/training/onnx-export.ts) — mean and slope of FD001's informative sensors over a count window
  * of 30. Five epochs instead of the CLI's sixty keep the tests fast; the tests check that the
  * service feeds it what the engine computed and reports what it answers, not its accuracy
  * (test/rul-train.test.ts does that).

@@ -1,5 +1,5 @@
 /**
- * Feature rows for the isolation forest from a CSV or NDJSON file (connectors/table-reader.ts):
+ * Feature rows for the isolation forest from a CSV or NDJSON file (connectors/files/table-reader.ts):
  * the chosen columns of every row as f64, row-major, read in chunks of bounded size. A missing
  * column, an empty cell or a value that is not a finite number is an {@link InputError} that
  * names the file, line and column.

@@ -1,7 +1,7 @@
 /**
  * Writes the failure-prediction model as ONNX: a multilayer perceptron over raw rolling
  * features, with the standardisation inside the graph, and the metadata linewatch needs to
- * compute the features and read the output (operators/failure-model.ts loads it).
+ * compute the features and read the output (operators/prediction/failure-model.ts loads it).
  *
  * Graph (opset 17, IR version 8):
  *   features float32 [N, F] ─ Sub(feature_mean) ─ Div(feature_std) ─ MatMul(W1) ─ Add(b1) ─ Relu ─ …
