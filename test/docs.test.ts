@@ -146,7 +146,9 @@ function uniqueSlug(slug: string, counts: Map<string, number>): string {
 function examplesOfShellLine(line: string, lineNo: number, whole: boolean): Example[] {
   const examples: Example[] = [];
   for (const words of shellCommands(line.replace(/^\s*\$\s+/, ""))) {
-    const tokens = words[0] === "npx" ? words.slice(1) : words;
+    const first = words.findIndex((w) => !/^[A-Za-z_][A-Za-z0-9_]*=/.test(w)); // after `NAME=value` prefixes
+    const command = first < 0 ? [] : words.slice(first);
+    const tokens = command[0] === "npx" ? command.slice(1) : command;
     if (tokens.includes("…")) continue; // a template, not an example
     if (tokens[0] === "linewatch") {
       if (tokens.length > 1 && tokens[1].endsWith(":")) continue; // log output
@@ -365,6 +367,7 @@ describe("the documentation checkers catch what they should (not vacuous)", () =
     "linewatch replay c.csv --time-unit number --span 30",
     "linewatch run: simulator (8 machines) → log output, not an example",
     "npm run bench -- e2e --smoke && npm run bench -- --suite nope",
+    "LINEWATCH_FA_BUDGET=0.003 npx linewatch run --speed 60 --no-file",
     "```",
     "```text",
     "linewatch replay <input> [--window N]",
@@ -404,6 +407,7 @@ describe("the documentation checkers catch what they should (not vacuous)", () =
       "13 linewatch replay c.csv --time-unit number --span 30 => ok",
       "15 npm run bench -- e2e --smoke => ok",
       "15 npm run bench -- --suite nope => refused",
+      "16 linewatch run --speed 60 --no-file => ok",
       "5 linewatch run --machines 4 => ok",
       "5 linewatch run --no-such-flag => refused",
       "5 linewatch replay => ok",
