@@ -217,7 +217,7 @@ function exampleProblem(example: Example): string | null {
     if (["commander.helpDisplayed", "commander.help", "commander.version"].includes(error.code)) return null;
     return error.message;
   }
-  return ran.command === null ? "no command ran" : durationProblem(ran.command);
+  return ran.command === null ? "no command ran" : durationProblem(ran.command, example.args);
 }
 
 /** exitOverride, no output, and a no-op action recording which command ran, on a command and all below it. */
@@ -241,17 +241,23 @@ function relax(command: Command): void {
   for (const sub of command.commands) relax(sub);
 }
 
-/** A duration given on the command line without a unit (allowed: `0`, `off`, and any number with `--time-unit number`). */
-function durationProblem(command: Command): string | null {
+/**
+ * A duration written without a unit (allowed: `0`, `off`, and any number with `--time-unit number`).
+ * Read from the example's words, not from the parsed value, which a flag's parser may have turned
+ * into milliseconds already.
+ */
+function durationProblem(command: Command, args: readonly string[]): string | null {
+  const durationFlags = new Set<string>();
   for (let c: Command | null = command; c !== null; c = c.parent) {
     if (c.getOptionValue("timeUnit") === "number") return null;
-    for (const option of c.options) {
-      const key = option.attributeName();
-      if (!DURATION_PLACEHOLDER.test(option.flags) || c.getOptionValueSource(key) !== "cli") continue;
-      const value = String(c.getOptionValue(key));
-      if (value !== "0" && value !== "off" && !DURATION_WITH_UNIT.test(value))
-        return `${option.long ?? option.flags} ${value}: a duration needs a unit (250ms, 90s, 15m, 1h, 7d)`;
-    }
+    for (const option of c.options) if (DURATION_PLACEHOLDER.test(option.flags) && option.long) durationFlags.add(option.long);
+  }
+  for (let i = 0; i < args.length; i++) {
+    const [flag, inline] = args[i].split(/=(.*)/s, 2) as [string, string | undefined];
+    if (!durationFlags.has(flag)) continue;
+    const value = inline ?? args[i + 1] ?? "";
+    if (value !== "0" && value !== "off" && !DURATION_WITH_UNIT.test(value))
+      return `${flag} ${value}: a duration needs a unit (250ms, 90s, 15m, 1h, 7d)`;
   }
   return null;
 }
@@ -363,7 +369,7 @@ describe("the documentation checkers catch what they should (not vacuous)", () =
     "  --lateness 5s --out s.ndjson   # a comment",
     "linewatch frobnicate --now",
     "linewatch run --workers many | head -3",
-    "linewatch replay data.csv --span 15",
+    "linewatch replay data.csv --span 15 && linewatch run --duration=90 --no-file",
     "linewatch replay c.csv --time-unit number --span 30",
     "linewatch run: simulator (8 machines) → log output, not an example",
     "npm run bench -- e2e --smoke && npm run bench -- --suite nope",
@@ -404,6 +410,7 @@ describe("the documentation checkers catch what they should (not vacuous)", () =
       "10 linewatch frobnicate --now => refused",
       "11 linewatch run --workers many => refused",
       "12 linewatch replay data.csv --span 15 => refused",
+      "12 linewatch run --duration=90 --no-file => refused",
       "13 linewatch replay c.csv --time-unit number --span 30 => ok",
       "15 npm run bench -- e2e --smoke => ok",
       "15 npm run bench -- --suite nope => refused",
