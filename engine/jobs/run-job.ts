@@ -18,7 +18,7 @@ import { type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/
 
 /**
  * What the run job reads: readings of a fixed set of sensors, in event-time order, as columns.
- * The plant simulator ({@link simulatorSource}) and the C-MAPSS fleet (connectors/sim/cmapss-source.ts)
+ * The plant simulator ({@link simulatorSource}) and the C-MAPSS fleet (connectors/cmapss-source.ts)
  * are the two; the job needs nothing else from them.
  */
 export interface ReadingSource {
