@@ -6,7 +6,8 @@
  * - a forbidden import edge: engine/core importing outside itself; anything outside engine/core
  *   reaching past engine/core/mod.ts; anything reaching into an operators/<analysis>/ or a
  *   connectors/<transport>/ folder past its mod.ts; the run-time folders (engine/core, engine/jobs,
- *   operators, connectors, kernels/reference) importing bench/, test/ or a training/ folder;
+ *   operators, connectors, kernels/reference) importing bench/, test/ or a training/ folder; bench/
+ *   importing test/; the CLI importing bench/;
  * - an import circle between files (type-only imports excepted: they vanish at run time);
  * - a function over FUNCTION_LINES_MAX lines that is not on the ratchet list, or longer than the
  *   list says, or a list entry that is gone or now short enough (the list only shrinks);
@@ -103,6 +104,8 @@ describe("tidy rules on a made-up tree (each rule finds what it forbids)", () =>
       edge("engine/jobs/run-job.ts", "connectors/clickhouse/sink.ts"),
       edge("connectors/live/http-api.ts", "bench/kit/kernel-harness.ts"),
       edge("engine/jobs/replay.ts", "test/kit/wait.ts"),
+      edge("bench/kernel-bench.ts", "test/kit/wait.ts"),
+      edge("engine/cli/program.ts", "bench/main.ts"),
       edge("operators/prediction/failure-model.ts", "operators/prediction/training/onnx-export.ts"),
     ];
     const good = [
@@ -240,6 +243,9 @@ function forbiddenBecause(e: ImportEdge): string | null {
   const runtime = RUNTIME_PREFIXES.some((p) => e.from.startsWith(p)) && !e.from.includes("/training/");
   if (e.from.startsWith("engine/core/") && !e.to.startsWith("engine/core/")) return "engine/core imports nothing outside itself";
   if (runtime && (e.to.startsWith("bench/") || e.to.startsWith("test/"))) return "run-time code never imports bench/ or test/";
+  if (e.from.startsWith("bench/") && e.to.startsWith("test/")) return "bench/ never imports test/ (references live in kernels/reference)";
+  if (e.from.startsWith("engine/cli/") && e.to.startsWith("bench/"))
+    return "the linewatch binary never loads bench/ (npm run bench runs it)";
   if (runtime && e.to.includes("/training/")) return "run-time code never imports a training/ folder";
   const folder = MOD_FOLDER.exec(e.to)?.[1];
   if (
