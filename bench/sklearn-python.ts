@@ -40,6 +40,9 @@ export function findSklearnPython(): SklearnAvailability {
       reason: `${python} cannot import sklearn (${stderr}); install Debian's python3-sklearn (apt-get install python3-sklearn)`,
     };
   }
+  if (!cached.ok && process.env.LINEWATCH_REQUIRE_SERVERS === "1") {
+    throw new Error(`${cached.reason}; LINEWATCH_REQUIRE_SERVERS=1: the scikit-learn comparisons must not skip`);
+  }
   return cached;
 }
 

@@ -6,10 +6,13 @@
  * - a forbidden import edge: engine/core importing outside itself; anything outside engine/core
  *   reaching past engine/core/mod.ts; anything reaching into an operators/<analysis>/ or a
  *   connectors/<transport>/ folder past its mod.ts; the run-time folders (engine/core, engine/jobs,
- *   operators, connectors, kernels/reference) importing bench/, test/ or a training/ folder;
+ *   operators, connectors, kernels/reference) importing bench/, test/ or a training/ folder; bench/
+ *   importing test/; the CLI importing bench/;
  * - an import circle between files (type-only imports excepted: they vanish at run time);
  * - a function over FUNCTION_LINES_MAX lines that is not on the ratchet list, or longer than the
  *   list says, or a list entry that is gone or now short enough (the list only shrinks);
+ * - a tracked file outside data/ that points at reference data beside the checkout (../shared):
+ *   a clone must pass with nothing beside it;
  * - console.log outside engine/cli (people read the CLI's console; everything else logs or writes
  *   to a stream it was given).
  *
@@ -17,7 +20,7 @@
  * so a rule that stopped finding anything would fail here rather than pass vacuously.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, posix, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -25,11 +28,15 @@ import { describe, expect, it } from "vitest";
 import LONG_FUNCTIONS from "./tidy-long-functions.json" with { type: "json" };
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/** This test names the forbidden folder to forbid it, so it does not scan itself for it. */
+const THIS_FILE = "test/tidy.test.ts";
 /** Longest function allowed without an entry on the ratchet list (lines, first to last). */
 const FUNCTION_LINES_MAX = 70;
 /** Folders whose code runs in a user's process (the CLI is the tools' entry and may load training). */
 const RUNTIME_PREFIXES = ["engine/core/", "engine/jobs/", "operators/", "connectors/", "kernels/reference/"];
 /** Folders that only a mod.ts may be imported from, by a file outside the folder. */
+/** How a file would point at the reference data beside a developer's checkout instead of data/. */
+const OUTSIDE_DATA_DIR = /\.\.\/shared\b/;
 const MOD_FOLDER = /^(engine\/core|operators\/[^/]+|connectors\/[^/]+)\//;
 
 interface SourceFile {
@@ -72,6 +79,15 @@ describe("tidy", () => {
     expect(lengthViolations(spans, LONG_FUNCTIONS as Record<string, number>)).toEqual([]);
   });
 
+  it("stands alone: no tracked file outside data/ refers to a folder beside the checkout (../shared)", () => {
+    expect(
+      filesMentioning(
+        OUTSIDE_DATA_DIR,
+        trackedFiles().filter((p) => !p.startsWith("data/") && p !== THIS_FILE),
+      ),
+    ).toEqual([]);
+  });
+
   it("has no console.log outside engine/cli", () => {
     const found = files.filter((f) => !f.path.startsWith("engine/cli/")).flatMap(consoleLogs);
     expect(found).toEqual([]);
@@ -88,6 +104,8 @@ describe("tidy rules on a made-up tree (each rule finds what it forbids)", () =>
       edge("engine/jobs/run-job.ts", "connectors/clickhouse/sink.ts"),
       edge("connectors/live/http-api.ts", "bench/kit/kernel-harness.ts"),
       edge("engine/jobs/replay.ts", "test/kit/wait.ts"),
+      edge("bench/kernel-bench.ts", "test/kit/wait.ts"),
+      edge("engine/cli/program.ts", "bench/main.ts"),
       edge("operators/prediction/failure-model.ts", "operators/prediction/training/onnx-export.ts"),
     ];
     const good = [
@@ -118,6 +136,11 @@ describe("tidy rules on a made-up tree (each rule finds what it forbids)", () =>
     expect(lengthViolations(spans, { "x.ts#long": 82, "x.ts#f": 82, "x.ts#gone": 90 })).toEqual([expect.stringContaining("x.ts#gone")]);
   });
 
+  it("finds a mention of the folder beside the checkout", () => {
+    expect(OUTSIDE_DATA_DIR.test("see ../shared/data/nab")).toBe(true);
+    expect(OUTSIDE_DATA_DIR.test("a shared memory; data/nab")).toBe(false);
+  });
+
   it("finds console.log, not console.error or a word in a comment", () => {
     const text = "// console.log is banned\nconsole.error('x');\nconsole.log('y');\n";
     expect(consoleLogs({ path: "x.ts", text })).toEqual(["x.ts:3"]);
@@ -135,6 +158,28 @@ function trackedSources(): SourceFile[] {
     .split("\n")
     .filter((p) => p !== "" && !p.endsWith(".d.ts") && !isAssemblyScript(p))
     .map((path) => ({ path, text: readFileSync(join(ROOT, path), "utf8") }));
+}
+
+/** Every tracked (or new, not ignored) file, any type. */
+function trackedFiles(): string[] {
+  const listed = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard"], { cwd: ROOT, encoding: "utf8" });
+  return listed.split("\n").filter((p) => p !== "" && existsSync(join(ROOT, p)));
+}
+
+/** `path:line` of every line of the text files among `paths` that `pattern` matches. */
+function filesMentioning(pattern: RegExp, paths: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const path of paths) {
+    const bytes = readFileSync(join(ROOT, path));
+    if (bytes.includes(0)) continue; // binary
+    bytes
+      .toString("utf8")
+      .split("\n")
+      .forEach((line, i) => {
+        if (pattern.test(line)) found.push(`${path}:${i + 1}`);
+      });
+  }
+  return found;
 }
 
 /** kernels/*.ts is AssemblyScript (built by asc, not tsc); only kernels/reference is TypeScript. */
@@ -198,6 +243,9 @@ function forbiddenBecause(e: ImportEdge): string | null {
   const runtime = RUNTIME_PREFIXES.some((p) => e.from.startsWith(p)) && !e.from.includes("/training/");
   if (e.from.startsWith("engine/core/") && !e.to.startsWith("engine/core/")) return "engine/core imports nothing outside itself";
   if (runtime && (e.to.startsWith("bench/") || e.to.startsWith("test/"))) return "run-time code never imports bench/ or test/";
+  if (e.from.startsWith("bench/") && e.to.startsWith("test/")) return "bench/ never imports test/ (references live in kernels/reference)";
+  if (e.from.startsWith("engine/cli/") && e.to.startsWith("bench/"))
+    return "the linewatch binary never loads bench/ (npm run bench runs it)";
   if (runtime && e.to.includes("/training/")) return "run-time code never imports a training/ folder";
   const folder = MOD_FOLDER.exec(e.to)?.[1];
   if (

@@ -12,9 +12,16 @@ import { tmpdir } from "node:os";
 import { terminate } from "./child-process.js";
 import { join } from "node:path";
 
-/** True when `command` is on PATH; otherwise prints why the dependent tests are skipped. */
+/**
+ * True when `command` is on PATH; otherwise prints why the dependent tests are skipped. Under
+ * LINEWATCH_REQUIRE_SERVERS=1 (CI) a missing server is an error, so a run without the servers
+ * cannot pass by skipping the integration tests.
+ */
 export function serverAvailable(command: string): boolean {
   const found = spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
+  if (!found && process.env.LINEWATCH_REQUIRE_SERVERS === "1") {
+    throw new Error(`${command} is not installed and LINEWATCH_REQUIRE_SERVERS=1: the integration tests must not skip`);
+  }
   if (!found) {
     console.error(
       `\n!!! ${command} is not installed: the integration tests that need it are SKIPPED (apt-get install -y ${command}) !!!\n`,

@@ -60,70 +60,17 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
   if (F !== model0.nFeatures) {
     throw new ConfigError("--features", `the model has ${model0.nFeatures} features (${model0.featureNames.join(", ")}); ${F} given`);
   }
-  const sources: Source[] = options.features.map((f) => {
-    if (f === "value") return { kind: "value" };
-    if (f === "time") return { kind: "time" };
-    const column = (ROLLING_FIELDS as readonly string[]).indexOf(f);
-    if (column < 0)
-      throw new ConfigError("--features", `unknown feature "${f}" (value, time, or a rolling statistic: ${ROLLING_FIELDS.join(", ")})`);
-    if (options.rollingIndex === undefined)
-      throw new ConfigError("--features", `feature "${f}" is a rolling statistic: run the rolling analysis before iforest`);
-    return { kind: "rolling", column };
-  });
-  const slotBytes = Math.ceil((options.modelBytesMax ?? DEFAULT_MODEL_BYTES_MAX) / 64) * 64;
-  const checkSize = (m: IsolationForestModel) => {
-    const bytes = modelBytes(m);
-    if (bytes > slotBytes)
-      throw new ConfigError("modelBytesMax", `model ${m.hash.slice(0, 12)} needs ${bytes} bytes, the slot holds ${slotBytes}`);
-  };
-  checkSize(model0);
+  const slots = new ModelSlots(Math.ceil((options.modelBytesMax ?? DEFAULT_MODEL_BYTES_MAX) / 64) * 64, model0);
   // Output row: F gathered features, the score, the generation of the model that scored it.
-  const rowFields = F + 2;
-  const hashes: string[] = [model0.hash];
-  let active = 0; // slot of the active model
-  let generation = 0;
-  let memory: WebAssembly.Memory | null = null;
+  const kernel = iforestKernel(featureSources(options), slots, F + 2, options.rollingIndex);
   let stopWatching = () => {};
-  let staticPtr = 0;
-  const slotPtr = (slot: number) => staticPtr + slot * slotBytes;
-  const featureIdxPtr = () => staticPtr + 2 * slotBytes;
-
-  const kernel: StreamKernel = {
-    name: "iforest",
-    stateBytesPerKey: 0,
-    outFields: rowFields,
-    processFn: "iforestScore",
-    extraArgs: [],
-    staticBytes: 2 * slotBytes + Math.ceil((F * 4) / 64) * 64,
-    attach(mem: WebAssembly.Memory, _kernels: KernelExports, ptr: number): void {
-      memory = mem;
-      staticPtr = ptr;
-      writeModel(mem.buffer, slotPtr(0), model0);
-      const idx = new Int32Array(mem.buffer, featureIdxPtr(), F);
-      for (let k = 0; k < F; k++) idx[k] = k;
-    },
-    calls(ctx: KernelCallContext): KernelCall[] {
-      const calls: KernelCall[] = sources.map((s, j) => {
-        const [src, stride, col] =
-          s.kind === "value"
-            ? [ctx.values, 1, 0]
-            : s.kind === "time"
-              ? [ctx.times, 1, 0]
-              : [ctx.outs[options.rollingIndex as number], ROLLING_OUT_FIELDS, s.column];
-        return { fn: "gatherColumn", args: [ctx.out, rowFields, j, src, stride, col, ctx.n] };
-      });
-      calls.push({ fn: "iforestScore", args: [slotPtr(active), ctx.out, rowFields, featureIdxPtr(), ctx.n, ctx.out + F * 8, rowFields] });
-      return calls;
-    },
-    initKey(): void {},
-  };
 
   return {
     name: "iforest",
     kernel,
     nullJson: '"iforest_score":null,"model_hash":null',
     get activeHash() {
-      return hashes[generation];
+      return slots.activeHash;
     },
     observe(row: Float64Array): void {
       // A record whose features are not all defined yet (a window still filling) gets no score.
@@ -134,33 +81,22 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
         }
       }
       // Every earlier batch's rows have been seen when a swap runs, so this is the scoring model.
-      row[F + 1] = generation;
+      row[F + 1] = slots.generation;
     },
     rowJson(row: Float64Array): string {
       const score = row[F];
       if (!Number.isFinite(score)) return '"iforest_score":null,"model_hash":null';
-      return `"iforest_score":${formatStatistic(score)},"model_hash":"${hashes[row[F + 1]]}"`;
+      return `"iforest_score":${formatStatistic(score)},"model_hash":"${slots.hashes[row[F + 1]]}"`;
     },
     rowFields(row: Float64Array, into: Record<string, unknown>): void {
       const score = row[F];
       const finite = Number.isFinite(score);
       into.iforest_score = finite ? statisticValue(score) : null;
-      into.model_hash = finite ? hashes[row[F + 1]] : null;
+      into.model_hash = finite ? slots.hashes[row[F + 1]] : null;
     },
     start(engine: StreamEngine): void {
-      const path = options.watchPath;
-      if (path === undefined) return;
-      let busy = false;
-      const onChange = (cur: Stats, prev: Stats) => {
-        if (cur.mtimeMs === prev.mtimeMs || busy) return;
-        busy = true;
-        readModelFile(path)
-          .then((m) => (m.hash === hashes[generation] ? undefined : this.swapModel(engine, m)))
-          .catch((e: Error) => options.onSwapError?.(e))
-          .finally(() => (busy = false));
-      };
-      watchFile(path, { interval: 1000 }, onChange);
-      stopWatching = () => unwatchFile(path, onChange);
+      if (options.watchPath === undefined) return;
+      stopWatching = watchModelFile(options.watchPath, slots, (m) => this.swapModel(engine, m), options.onSwapError);
     },
     stop(): void {
       stopWatching();
@@ -172,17 +108,143 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
           `a swapped model must have the features ${model0.featureNames.join(", ")}; it has ${model.featureNames.join(", ")}`,
         );
       }
-      checkSize(model);
+      slots.checkSize(model);
       await engine.quiesce(() => {
-        if (memory === null) throw new ConfigError("model", "the engine has not attached the iforest analysis yet");
-        const idle = 1 - active;
-        writeModel(memory.buffer, slotPtr(idle), model);
-        const from = hashes[generation];
-        hashes.push(model.hash);
-        generation = hashes.length - 1;
-        active = idle;
+        const from = slots.activeHash;
+        slots.install(model);
         options.onSwap?.(from, model.hash);
       });
     },
   };
+}
+
+/**
+ * The two model slots in the engine's static region and the feature-index block after them; the
+ * model of every generation by hash, so a row names the model that scored it.
+ */
+class ModelSlots {
+  readonly hashes: string[];
+  generation = 0;
+  /** Slot of the active model. */
+  private active = 0;
+  private memory: WebAssembly.Memory | null = null;
+  private staticPtr = 0;
+
+  constructor(
+    readonly slotBytes: number,
+    private readonly first: IsolationForestModel,
+  ) {
+    this.checkSize(first);
+    this.hashes = [first.hash];
+  }
+
+  get activeHash(): string {
+    return this.hashes[this.generation];
+  }
+
+  get activePtr(): number {
+    return this.slotPtr(this.active);
+  }
+
+  get featureIdxPtr(): number {
+    return this.staticPtr + 2 * this.slotBytes;
+  }
+
+  checkSize(m: IsolationForestModel): void {
+    const bytes = modelBytes(m);
+    if (bytes > this.slotBytes) {
+      throw new ConfigError("modelBytesMax", `model ${m.hash.slice(0, 12)} needs ${bytes} bytes, the slot holds ${this.slotBytes}`);
+    }
+  }
+
+  attach(memory: WebAssembly.Memory, staticPtr: number, features: number): void {
+    this.memory = memory;
+    this.staticPtr = staticPtr;
+    writeModel(memory.buffer, this.slotPtr(0), this.first);
+    const idx = new Int32Array(memory.buffer, this.featureIdxPtr, features);
+    for (let k = 0; k < features; k++) idx[k] = k;
+  }
+
+  /** Writes `model` into the idle slot and makes it active: only while no task is in flight. */
+  install(model: IsolationForestModel): void {
+    if (this.memory === null) throw new ConfigError("model", "the engine has not attached the iforest analysis yet");
+    const idle = 1 - this.active;
+    writeModel(this.memory.buffer, this.slotPtr(idle), model);
+    this.hashes.push(model.hash);
+    this.generation = this.hashes.length - 1;
+    this.active = idle;
+  }
+
+  private slotPtr(slot: number): number {
+    return this.staticPtr + slot * this.slotBytes;
+  }
+}
+
+/** Where each model feature comes from: the reading, its time, or a rolling statistic's column. */
+function featureSources(options: IforestAnalysisOptions): Source[] {
+  return options.features.map((f) => {
+    if (f === "value") return { kind: "value" };
+    if (f === "time") return { kind: "time" };
+    const column = (ROLLING_FIELDS as readonly string[]).indexOf(f);
+    if (column < 0)
+      throw new ConfigError("--features", `unknown feature "${f}" (value, time, or a rolling statistic: ${ROLLING_FIELDS.join(", ")})`);
+    if (options.rollingIndex === undefined)
+      throw new ConfigError("--features", `feature "${f}" is a rolling statistic: run the rolling analysis before iforest`);
+    return { kind: "rolling", column };
+  });
+}
+
+/** Gathers each feature into the row (gatherColumn), then scores the rows with the active model. */
+function iforestKernel(sources: readonly Source[], slots: ModelSlots, rowFields: number, rollingIndex: number | undefined): StreamKernel {
+  const F = sources.length;
+  return {
+    name: "iforest",
+    stateBytesPerKey: 0,
+    outFields: rowFields,
+    processFn: "iforestScore",
+    extraArgs: [],
+    staticBytes: 2 * slots.slotBytes + Math.ceil((F * 4) / 64) * 64,
+    attach(mem: WebAssembly.Memory, _kernels: KernelExports, ptr: number): void {
+      slots.attach(mem, ptr, F);
+    },
+    calls(ctx: KernelCallContext): KernelCall[] {
+      const calls: KernelCall[] = sources.map((s, j) => {
+        const [src, stride, col] =
+          s.kind === "value"
+            ? [ctx.values, 1, 0]
+            : s.kind === "time"
+              ? [ctx.times, 1, 0]
+              : [ctx.outs[rollingIndex as number], ROLLING_OUT_FIELDS, s.column];
+        return { fn: "gatherColumn", args: [ctx.out, rowFields, j, src, stride, col, ctx.n] };
+      });
+      calls.push({
+        fn: "iforestScore",
+        args: [slots.activePtr, ctx.out, rowFields, slots.featureIdxPtr, ctx.n, ctx.out + F * 8, rowFields],
+      });
+      return calls;
+    },
+    initKey(): void {},
+  };
+}
+
+/** Polls `path` every second; a changed file with a new model is handed to `swap`. Returns the stop. */
+function watchModelFile(
+  path: string,
+  slots: ModelSlots,
+  swap: (model: IsolationForestModel) => Promise<void>,
+  onError: ((error: Error) => void) | undefined,
+): () => void {
+  let busy = false;
+  const onChange = (cur: Stats, prev: Stats) => {
+    if (cur.mtimeMs === prev.mtimeMs || busy) return;
+    busy = true;
+    readModelFile(path)
+      .then((m) => (m.hash === slots.activeHash ? undefined : swap(m)))
+      .catch((e: Error) => onError?.(e))
+      .finally(() => {
+        busy = false;
+      });
+  };
+  watchFile(path, { interval: 1000 }, onChange);
+  return () => unwatchFile(path, onChange);
 }

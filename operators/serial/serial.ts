@@ -192,22 +192,7 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
       summary.count(flags, risk);
       if (risk >= level) {
         summary.quarantinedEvents++;
-        const d = decodeSerialPayload(p);
-        const occurrence = {
-          serial_number: d.serial,
-          gtin: d.gtin,
-          batch_number: d.batch,
-          machine_id: d.machine,
-          operator_id: d.operator,
-          production_time: ctx.time,
-          row: ctx.position,
-          anomaly_score: score,
-          confidence_level: row[C.confidence_level],
-          risk_level: RISK_LEVELS[risk],
-          anomaly_types: anomalyTypesOf(flags),
-          reasons: reasonsOf(flags),
-          quarantined_at: new Date().toISOString(),
-        };
+        const occurrence = quarantineOccurrence(row, ctx, p, flags);
         const entry = quarantine.add(occurrence);
         options.onQuarantine?.({ ...occurrence, occurrences: entry?.occurrences ?? 1, kept: entry !== null });
       }
@@ -220,30 +205,59 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
       if (options.quarantineFile !== undefined) quarantine.saveMerged(options.quarantineFile);
       options.onStop?.();
     },
-    notes(): string[] {
-      const notes: string[] = [];
-      if (summary.quarantinedEvents > 0) {
-        notes.push(
-          `serial: ${summary.quarantinedEvents} of ${summary.events} events quarantined (${RISK_LEVELS[level]} risk or above), ` +
-            `${quarantine.size} serials` +
-            (options.quarantineFile !== undefined ? `, list in ${options.quarantineFile}` : ""),
-        );
-      }
-      if (quarantine.dropped > 0)
-        notes.push(`serial: ${quarantine.dropped} quarantined occurrences not kept: the list is full (${quarantine.entriesMax})`);
-      const s = ledger.stats();
-      if (s.batchesEvicted > 0)
-        notes.push(
-          `serial: ${s.batchesEvicted} batches evicted from the ledger (batchesMax ${ledger.options.batchesMax}); a returning batch starts afresh`,
-        );
-      if (s.exactSetsDropped > 0) {
-        notes.push(
-          `serial: ${s.exactSetsDropped} batches lost their exact duplicate sets (exactSerialsMax ${ledger.options.exactSerialsMax}); their duplicates come from the filter`,
-        );
-      }
-      return notes;
-    },
+    notes: (): string[] => serialNotes(summary, quarantine, ledger, RISK_LEVELS[level], options.quarantineFile),
   };
+}
+
+/** What the quarantine list keeps of a quarantined event: the serial's identity and the verdict. */
+function quarantineOccurrence(row: Float64Array, ctx: RowContext, payload: Uint8Array, flags: number) {
+  const d = decodeSerialPayload(payload);
+  return {
+    serial_number: d.serial,
+    gtin: d.gtin,
+    batch_number: d.batch,
+    machine_id: d.machine,
+    operator_id: d.operator,
+    production_time: ctx.time,
+    row: ctx.position,
+    anomaly_score: row[C.anomaly_score],
+    confidence_level: row[C.confidence_level],
+    risk_level: RISK_LEVELS[row[C.risk]],
+    anomaly_types: anomalyTypesOf(flags),
+    reasons: reasonsOf(flags),
+    quarantined_at: new Date().toISOString(),
+  };
+}
+
+/** The end-of-run notes: what was quarantined, and every limit that made the analysis forget. */
+function serialNotes(
+  summary: SummaryCounters,
+  quarantine: QuarantineList,
+  ledger: SerialLedger,
+  levelName: string,
+  quarantineFile: string | undefined,
+): string[] {
+  const notes: string[] = [];
+  if (summary.quarantinedEvents > 0) {
+    notes.push(
+      `serial: ${summary.quarantinedEvents} of ${summary.events} events quarantined (${levelName} risk or above), ` +
+        `${quarantine.size} serials` +
+        (quarantineFile !== undefined ? `, list in ${quarantineFile}` : ""),
+    );
+  }
+  if (quarantine.dropped > 0)
+    notes.push(`serial: ${quarantine.dropped} quarantined occurrences not kept: the list is full (${quarantine.entriesMax})`);
+  const s = ledger.stats();
+  if (s.batchesEvicted > 0)
+    notes.push(
+      `serial: ${s.batchesEvicted} batches evicted from the ledger (batchesMax ${ledger.options.batchesMax}); a returning batch starts afresh`,
+    );
+  if (s.exactSetsDropped > 0) {
+    notes.push(
+      `serial: ${s.exactSetsDropped} batches lost their exact duplicate sets (exactSerialsMax ${ledger.options.exactSerialsMax}); their duplicates come from the filter`,
+    );
+  }
+  return notes;
 }
 
 /** A decoded serial event (a source that decodes records into objects hands these over). */

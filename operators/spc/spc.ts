@@ -140,32 +140,10 @@ export function spcAnalysis(
       nelson: NELSON_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
     }),
     (event) => options.onAlert?.(event),
-    (key) => {
-      const values = parts.length > 1 ? key.split("/") : [key];
-      const fields: Record<string, string> = {};
-      parts.forEach((p, i) => {
-        if (values[i] !== undefined) fields[p] = values[i];
-      });
-      return fields;
-    },
+    (key) => keyFields(parts, key),
   );
   const ewma = JSON.stringify(options.ewmaField);
-  const nullFields = [
-    "cl",
-    "ucl",
-    "lcl",
-    "sigma",
-    "zone",
-    "we",
-    "nelson",
-    "cusum_pos",
-    "cusum_neg",
-    "cusum_alarm",
-    options.ewmaField,
-    "ewma_ucl",
-    "ewma_lcl",
-    "ewma_alarm",
-  ];
+  const nullFields = spcNullFields(options.ewmaField);
   const nullJson = `${nullFields.map((f) => `${JSON.stringify(f)}:null`).join(",")},"limits_version":0`;
   return {
     name: "spc",
@@ -183,45 +161,79 @@ export function spcAnalysis(
       }
       if (row[SPC_COL.limits_version] > 0) alerts.observe(ctx.keyId, ctx.key, row, ctx.position, ctx.time, ctx.value);
     },
-    rowJson(row: Float64Array): string {
-      if (!(row[SPC_COL.limits_version] > 0) || !Number.isFinite(row[SPC_COL.cl])) {
-        return nullJson.replace('"limits_version":0', `"limits_version":${row[SPC_COL.limits_version] || 0}`);
-      }
-      const f = formatStatistic;
-      return (
-        `"cl":${f(row[0])},"ucl":${f(row[1])},"lcl":${f(row[2])},"sigma":${f(row[3])},"zone":${f(row[4])},` +
-        `"we":${ruleList(row[5])},"nelson":${ruleList(row[6])},"cusum_pos":${f(row[7])},"cusum_neg":${f(row[8])},` +
-        `"cusum_alarm":${row[9] === 1},${ewma}:${f(row[10])},"ewma_ucl":${f(row[11])},"ewma_lcl":${f(row[12])},` +
-        `"ewma_alarm":${row[13] === 1},"limits_version":${row[14]}`
-      );
-    },
-    rowFields(row: Float64Array, into: Record<string, unknown>): void {
-      if (!(row[SPC_COL.limits_version] > 0) || !Number.isFinite(row[SPC_COL.cl])) {
-        for (const f of nullFields) into[f] = null;
-        into.limits_version = row[SPC_COL.limits_version] || 0;
-        return;
-      }
-      const v = statisticValue;
-      into.cl = v(row[0]);
-      into.ucl = v(row[1]);
-      into.lcl = v(row[2]);
-      into.sigma = v(row[3]);
-      into.zone = v(row[4]);
-      into.we = ruleArray(row[5]);
-      into.nelson = ruleArray(row[6]);
-      into.cusum_pos = v(row[7]);
-      into.cusum_neg = v(row[8]);
-      into.cusum_alarm = row[9] === 1;
-      into[options.ewmaField] = v(row[10]);
-      into.ewma_ucl = v(row[11]);
-      into.ewma_lcl = v(row[12]);
-      into.ewma_alarm = row[13] === 1;
-      into.limits_version = row[14];
-    },
+    rowJson: (row: Float64Array): string => spcRowJson(row, ewma, nullJson),
+    rowFields: (row: Float64Array, into: Record<string, unknown>): void => spcRowFields(row, into, options.ewmaField, nullFields),
     notes(): string[] {
       return alerts.open > 0 ? [`${alerts.open} SPC alerts still open at the end of the input`] : [];
     },
   };
+}
+
+/** The SPC members of a row before the key has limits: every one null. */
+function spcNullFields(ewmaField: string): string[] {
+  return [
+    "cl",
+    "ucl",
+    "lcl",
+    "sigma",
+    "zone",
+    "we",
+    "nelson",
+    "cusum_pos",
+    "cusum_neg",
+    "cusum_alarm",
+    ewmaField,
+    "ewma_ucl",
+    "ewma_lcl",
+    "ewma_alarm",
+  ];
+}
+
+/** An alert's key fields (`machine_id`, `sensor_type`, …) from the engine key `a/b/…`. */
+function keyFields(parts: readonly string[], key: string): Record<string, string> {
+  const values = parts.length > 1 ? key.split("/") : [key];
+  const fields: Record<string, string> = {};
+  parts.forEach((p, i) => {
+    if (values[i] !== undefined) fields[p] = values[i];
+  });
+  return fields;
+}
+
+function spcRowJson(row: Float64Array, ewma: string, nullJson: string): string {
+  if (!(row[SPC_COL.limits_version] > 0) || !Number.isFinite(row[SPC_COL.cl])) {
+    return nullJson.replace('"limits_version":0', `"limits_version":${row[SPC_COL.limits_version] || 0}`);
+  }
+  const f = formatStatistic;
+  return (
+    `"cl":${f(row[0])},"ucl":${f(row[1])},"lcl":${f(row[2])},"sigma":${f(row[3])},"zone":${f(row[4])},` +
+    `"we":${ruleList(row[5])},"nelson":${ruleList(row[6])},"cusum_pos":${f(row[7])},"cusum_neg":${f(row[8])},` +
+    `"cusum_alarm":${row[9] === 1},${ewma}:${f(row[10])},"ewma_ucl":${f(row[11])},"ewma_lcl":${f(row[12])},` +
+    `"ewma_alarm":${row[13] === 1},"limits_version":${row[14]}`
+  );
+}
+
+function spcRowFields(row: Float64Array, into: Record<string, unknown>, ewmaField: string, nullFields: readonly string[]): void {
+  if (!(row[SPC_COL.limits_version] > 0) || !Number.isFinite(row[SPC_COL.cl])) {
+    for (const f of nullFields) into[f] = null;
+    into.limits_version = row[SPC_COL.limits_version] || 0;
+    return;
+  }
+  const v = statisticValue;
+  into.cl = v(row[0]);
+  into.ucl = v(row[1]);
+  into.lcl = v(row[2]);
+  into.sigma = v(row[3]);
+  into.zone = v(row[4]);
+  into.we = ruleArray(row[5]);
+  into.nelson = ruleArray(row[6]);
+  into.cusum_pos = v(row[7]);
+  into.cusum_neg = v(row[8]);
+  into.cusum_alarm = row[9] === 1;
+  into[ewmaField] = v(row[10]);
+  into.ewma_ucl = v(row[11]);
+  into.ewma_lcl = v(row[12]);
+  into.ewma_alarm = row[13] === 1;
+  into.limits_version = row[14];
 }
 
 /** A change of one key's limits while running. */
