@@ -314,6 +314,11 @@ describe("documentation", () => {
     expect(lines).toBeLessThanOrEqual(README_LINES_MAX);
   });
 
+  it("README.md opens with the two commands a new user needs", () => {
+    const opening = readFileSync(join(ROOT, "README.md"), "utf8").split("```")[1] ?? "";
+    expect(opening).toMatch(/^sh\nnpm ci && npm start\s.*\nnpm test\s/s);
+  });
+
   it("has pages under docs/ besides the README", () => {
     expect(files.length).toBeGreaterThan(10);
   });
