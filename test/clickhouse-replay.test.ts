@@ -264,7 +264,7 @@ function spillFiles(spillDir: string): number {
 
 /**
  * An isolation forest over the stream features the run scores on (value and the key's rolling
- * mean, std and z), trained on a rolling replay of the file: README's "a model for stream
+ * mean, std and z), trained on a rolling replay of the file: docs/iforest.md's "a model for stream
  * features can be trained on replay output". Returns model.json's text.
  */
 async function trainOnRollingFeatures(file: string): Promise<string> {

@@ -4,7 +4,7 @@
  * same features, and the ONNX file it writes predicts what training measured.
  *
  * The held-out units come from the training file (the FD001 test file is not shipped), so the
- * figures are not the published test-set figures (README "linewatch predict").
+ * figures are not the published test-set figures (docs/prediction.md).
  */
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";

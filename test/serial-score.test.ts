@@ -44,7 +44,7 @@ describe("serial - score and risk", () => {
     const all = REASONS.reduce((m, r) => m | REASON[r], 0);
     expect(anomalyScore(all)).toBeLessThanOrEqual(1);
     expect(riskLevel(anomalyScore(all))).toBe("critical");
-    // What a single reason means on its own (the README's table).
+    // What a single reason means on its own (the table in docs/serial-integrity.md).
     expect(riskLevel(anomalyScore(REASON.duplicate_in_batch))).toBe("critical");
     expect(riskLevel(anomalyScore(REASON.gtin_check_digit))).toBe("high");
     expect(riskLevel(anomalyScore(REASON.new_machine_for_batch))).toBe("high");

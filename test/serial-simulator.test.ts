@@ -1,7 +1,7 @@
 /**
  * The serial simulator's labelled attacks through the whole serial analysis (encoder and ledger,
  * WASM kernel, score): each attack raises its anomaly type, clean serials raise nothing. The
- * rates measured are printed (the figures the README quotes).
+ * rates measured are printed (the figures docs/serial-integrity.md quotes).
  */
 import { describe, expect, it } from "vitest";
 import { ATTACK_EVENTS, SERIAL_ATTACKS, SerialSimulator, type SerialEvent } from "../connectors/sim/serial-simulator.js";

@@ -504,7 +504,7 @@ ORDER BY (machine_id, detected_at, detected_at_ms, gtin, serial_number, seq)`,
    * key: (machine_id, production_at, production_at_ms, gtin, serial_number, seq)
    * version: occurrences, + 2^32 once released (released beats quarantined)
    * A table made by an earlier version (keyed by quarantined_at) must be recreated: ORDER BY
-   * cannot be altered (README, "ClickHouse").
+   * cannot be altered (docs/clickhouse.md, "Upgrading tables").
    */
   ml_quarantine: {
     name: "ml_quarantine",

@@ -2,7 +2,7 @@
  * `linewatch predict`: train the failure-prediction model on a C-MAPSS run-to-failure file and
  * write it as ONNX, evaluate a model on units of such a file, and score one unit cycle by cycle.
  * The model is described in operators/prediction/training/rul-train.ts, operators/prediction/training/onnx-export.ts and
- * operators/prediction/failure-model.ts; README "linewatch predict" has the figures.
+ * operators/prediction/failure-model.ts; docs/prediction.md has the figures.
  */
 import { once } from "node:events";
 import { writeFile } from "node:fs/promises";

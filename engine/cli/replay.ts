@@ -1,4 +1,4 @@
-/** `linewatch replay`: flags → {@link runReplay}. The contract is in README.md. */
+/** `linewatch replay`: flags → {@link runReplay}. The contract is in docs/commands/replay.md. */
 import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import { type TimeUnit, DEFAULT_WORKERS } from "../core/mod.js";

@@ -1,7 +1,7 @@
 /**
  * `linewatch replay`: a file (or stdin) through one or more analyses, one NDJSON line out per
  * input row, in input order, with the members of every analysis merged. The contract of the
- * output is in README.md ("linewatch replay").
+ * output is in docs/commands/replay.md.
  */
 import { basename, extname } from "node:path";
 import type { Writable } from "node:stream";

@@ -9,7 +9,7 @@
  * - kernel (kernels/serial.ts, worker pool, per line = machine_id): check digits and format,
  *   sequence tests, the sliding window's entropy, the line's production rhythm;
  * - observe (main thread, per-line order): score, confidence, risk, quarantine;
- * - rowJson: the replay contract members (README, "linewatch replay --analysis serial").
+ * - rowJson: the replay contract members (docs/serial-integrity.md, "Output").
  */
 import type { TableRow } from "../../connectors/files/mod.js";
 import {
@@ -397,7 +397,7 @@ export const SERIAL_NULL_JSON = [
   .map((f) => `"${f}":null`)
   .join(",");
 
-/** The replay members of one scored row (README: "linewatch replay --analysis serial"). */
+/** The replay members of one scored row (docs/serial-integrity.md, "Output"). */
 export function serialRowJson(row: Float64Array, payload?: Uint8Array): string {
   if (payload === undefined) return SERIAL_NULL_JSON;
   const d = decodeSerialPayload(payload);

@@ -1,7 +1,7 @@
 /**
  * `ml_scores` rows against `linewatch replay` lines of the same records, row by row.
  *
- * The expected row of a replay line is derived here from the README's contracts, not from the
+ * The expected row of a replay line is derived here from the documented contracts (docs/), not from the
  * engine's own mapping (engine/jobs/outputs.ts): key `machine/sensor` → machine_id, sensor_type; the
  * time → timestamp_ms; `we`/`nelson` rule lists → masks with bit k−1 for rule k (0 while the key
  * has no limits); alarms → 0/1; a missing `model_hash` → "". Statistics are compared as doubles:
