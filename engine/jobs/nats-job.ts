@@ -21,7 +21,7 @@
  */
 import type { Writable } from "node:stream";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
-import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type NatsConnection } from "nats";
+import { connect, type Consumer, type NatsConnection } from "nats";
 import {
   allocateBatch,
   type RecordBatch,
@@ -39,6 +39,8 @@ import {
   NatsInput,
   frameSeq,
   type InputCounts,
+  ensureStream,
+  openDurableConsumer,
 } from "../../connectors/nats/mod.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/analysis.js";
 import type { Outputs } from "./outputs.js";
@@ -351,35 +353,24 @@ async function consumeJetStream(
   const jsm = await nc.jetstreamManager();
   const partitioned = o.partitions !== undefined;
   const subjects = partitioned ? [`lw.${o.site}.p.*.sensor.>`] : [`lw.${o.site}.sensor.>`];
-  try {
-    await jsm.streams.info(stream);
-  } catch {
-    await jsm.streams.add({ name: stream, subjects });
-  }
+  await ensureStream(jsm, stream, subjects);
   const store = await CheckpointStore.open(nc, o.checkpointBucket);
   const parts = partitioned ? [...(o.partitions as number[])] : [0];
   const lastSeq = new Map<number, number>();
-  const js = nc.jetstream();
   /** (Re)creates partition p's durable consumer, delivering from stream sequence `start`. */
-  const openConsumer = async (p: number, start: number): Promise<Consumer> => {
-    const durable = `lw-${o.site}-${partitioned ? `p${p}` : "all"}`;
-    try {
-      await jsm.consumers.delete(stream, durable);
-    } catch {
-      // none yet
-    }
-    await jsm.consumers.add(stream, {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
-      ...(start === 1 ? {} : { opt_start_seq: start }),
-      filter_subject: partitioned ? `lw.${o.site}.p.${p}.sensor.>` : `lw.${o.site}.sensor.>`,
-      max_deliver: o.maxDeliver,
-      ack_wait: nanos(o.ackWaitMs),
-      max_ack_pending: o.maxAckPending,
-    });
-    return js.consumers.get(stream, durable);
-  };
+  const openConsumer = (p: number, start: number): Promise<Consumer> =>
+    openDurableConsumer(
+      jsm,
+      {
+        stream,
+        durable: `lw-${o.site}-${partitioned ? `p${p}` : "all"}`,
+        filterSubject: partitioned ? `lw.${o.site}.p.${p}.sensor.>` : `lw.${o.site}.sensor.>`,
+        maxDeliver: o.maxDeliver,
+        ackWaitMs: o.ackWaitMs,
+        maxAckPending: o.maxAckPending,
+      },
+      start,
+    );
   const consumers: Array<{ p: number; consumer: Consumer }> = [];
   for (const p of parts) {
     const name = checkpointName(o.site, stream, partitioned ? p : null);

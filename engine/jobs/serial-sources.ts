@@ -16,9 +16,17 @@
  * duplicate. Outputs of the events between the checkpoint and a crash are written again
  * (at-least-once; ClickHouse's FINAL keeps one row per event).
  */
-import { AckPolicy, DeliverPolicy, nanos, type Consumer, type NatsConnection } from "nats";
+import type { Consumer, NatsConnection } from "nats";
 import { CapacityError } from "../core/mod.js";
-import { CheckpointStore, BoundedSubscription, OrderedPullReader, type SerialNatsInput } from "../../connectors/nats/mod.js";
+import {
+  CheckpointStore,
+  BoundedSubscription,
+  OrderedPullReader,
+  ensureStream,
+  openDurableConsumer,
+  streamCapturing,
+  type SerialNatsInput,
+} from "../../connectors/nats/mod.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../../connectors/sim/mod.js";
 import type { SerialJob, SerialJobSnapshot } from "./serial-job.js";
 
@@ -243,16 +251,10 @@ async function consumeJetStream(
 ): Promise<void> {
   const jsm = await nc.jetstreamManager();
   const subjects = `lw.${o.site}.serial.>`;
-  let stream: string;
-  try {
-    stream = await jsm.streams.find(`lw.${o.site}.serial.x`);
-  } catch {
+  let stream = await streamCapturing(jsm, `lw.${o.site}.serial.x`);
+  if (stream === null) {
     stream = `${o.stream}_SERIAL`;
-    try {
-      await jsm.streams.info(stream);
-    } catch {
-      await jsm.streams.add({ name: stream, subjects: [subjects] });
-    }
+    await ensureStream(jsm, stream, [subjects]);
   }
   const store = await CheckpointStore.open(nc, o.checkpointBucket);
   const name = serialCheckpointName(o.site, stream);
@@ -267,26 +269,15 @@ async function consumeJetStream(
     );
   }
   const durable = `lw-${o.site}-serial`;
-  const js = nc.jetstream();
-  /** (Re)creates the durable consumer, delivering from stream sequence `start`. */
-  const openConsumer = async (start: number): Promise<Consumer> => {
-    try {
-      await jsm.consumers.delete(stream, durable);
-    } catch {
-      // none yet
-    }
-    await jsm.consumers.add(stream, {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
-      ...(start === 1 ? {} : { opt_start_seq: start }),
-      filter_subject: subjects,
-      max_deliver: o.maxDeliver,
-      ack_wait: nanos(o.ackWaitMs),
-      max_ack_pending: o.maxAckPending,
-    });
-    return js.consumers.get(stream, durable);
+  const consumerOptions = {
+    stream,
+    durable,
+    filterSubject: subjects,
+    maxDeliver: o.maxDeliver,
+    ackWaitMs: o.ackWaitMs,
+    maxAckPending: o.maxAckPending,
   };
+  const openConsumer = (start: number): Promise<Consumer> => openDurableConsumer(jsm, consumerOptions, start);
   const consumer = await openConsumer(top + 1);
   o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
   o.onReady?.();
