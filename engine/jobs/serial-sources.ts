@@ -16,7 +16,7 @@
  * duplicate. Outputs of the events between the checkpoint and a crash are written again
  * (at-least-once; ClickHouse's FINAL keeps one row per event).
  */
-import type { Consumer, NatsConnection } from "nats";
+import type { Consumer, JetStreamManager, NatsConnection } from "nats";
 import { CapacityError } from "../core/mod.js";
 import {
   CheckpointStore,
@@ -25,6 +25,7 @@ import {
   ensureStream,
   openDurableConsumer,
   streamCapturing,
+  type DurableConsumerOptions,
   type SerialNatsInput,
 } from "../../connectors/nats/mod.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../../connectors/sim/mod.js";
@@ -235,6 +236,32 @@ async function consumeCore(
   }
 }
 
+/** The stream that already captures `lw.<site>.serial.>`, else `<stream>_SERIAL` on it, created when missing. */
+async function serialStream(jsm: JetStreamManager, o: SerialNatsOptions): Promise<string> {
+  const captured = await streamCapturing(jsm, `lw.${o.site}.serial.x`);
+  if (captured !== null) return captured;
+  const stream = `${o.stream}_SERIAL`;
+  await ensureStream(jsm, stream, [`lw.${o.site}.serial.>`]);
+  return stream;
+}
+
+function serialConsumer(o: SerialNatsOptions, stream: string, durable: string): DurableConsumerOptions {
+  const { maxDeliver, ackWaitMs, maxAckPending } = o;
+  return { stream, durable, filterSubject: `lw.${o.site}.serial.>`, maxDeliver, ackWaitMs, maxAckPending };
+}
+
+/** The job's state from checkpoint `name`, if saved; the stream sequence it covers (null: no checkpoint). */
+async function restoreSerialJob(store: CheckpointStore, name: string, job: SerialJob, log: (line: string) => void): Promise<number | null> {
+  const saved = await store.load(name);
+  if (saved === null) return null;
+  const t = performance.now();
+  const top = await job.restore(saved.bytes);
+  log(
+    `serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`,
+  );
+  return top;
+}
+
 /** The key of the serial job's checkpoint in the bucket. */
 export function serialCheckpointName(site: string, stream: string): string {
   return `${site}.${stream}.serial`;
@@ -250,34 +277,13 @@ async function consumeJetStream(
   stopped: () => boolean,
 ): Promise<void> {
   const jsm = await nc.jetstreamManager();
-  const subjects = `lw.${o.site}.serial.>`;
-  let stream = await streamCapturing(jsm, `lw.${o.site}.serial.x`);
-  if (stream === null) {
-    stream = `${o.stream}_SERIAL`;
-    await ensureStream(jsm, stream, [subjects]);
-  }
+  const stream = await serialStream(jsm, o);
   const store = await CheckpointStore.open(nc, o.checkpointBucket);
   const name = serialCheckpointName(o.site, stream);
-  let top = 0;
-  const saved = await store.load(name);
-  if (saved !== null) {
-    const t = performance.now();
-    top = await job.restore(saved.bytes);
-    counts.restoredPosition = top;
-    o.log(
-      `serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`,
-    );
-  }
+  counts.restoredPosition = await restoreSerialJob(store, name, job, o.log);
+  let top = counts.restoredPosition ?? 0;
   const durable = `lw-${o.site}-serial`;
-  const consumerOptions = {
-    stream,
-    durable,
-    filterSubject: subjects,
-    maxDeliver: o.maxDeliver,
-    ackWaitMs: o.ackWaitMs,
-    maxAckPending: o.maxAckPending,
-  };
-  const openConsumer = (start: number): Promise<Consumer> => openDurableConsumer(jsm, consumerOptions, start);
+  const openConsumer = (start: number): Promise<Consumer> => openDurableConsumer(jsm, serialConsumer(o, stream, durable), start);
   const consumer = await openConsumer(top + 1);
   o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
   o.onReady?.();
