@@ -66,8 +66,9 @@ export async function runSensorJob(source: SensorSource, o: SensorJobOptions): P
   const summary = startSummary(job, source, o);
   let failure: { error: unknown } | null = null;
   try {
-    await job.applyLimits();
     await source.open(job);
+    // After open: the source has interned the keys the changes name.
+    await job.applyLimits();
     o.onReady?.();
     await source.run(job);
     await job.finish(source.finite);
