@@ -196,6 +196,8 @@ export class JetStreamSource implements SensorSource {
   private readonly partitioned: boolean;
   private readonly readers = new Map<number, OrderedPullReader>();
   private store: CheckpointStore | null = null;
+  /** A partition's loop failed: the others stop. */
+  private failed = false;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -230,7 +232,16 @@ export class JetStreamSource implements SensorSource {
    * up to its last sequence; other partitions' loops touch other keys.
    */
   async run(intake: SensorIntake): Promise<void> {
-    await Promise.all([...this.readers].map(([p, reader]) => this.consume(intake, p, reader)));
+    // A partition that fails stops the others (they commit and checkpoint what they took, and
+    // stop); the job fails with the first failure once every loop has ended.
+    const loops = [...this.readers].map(([p, reader]) =>
+      this.consume(intake, p, reader).catch((error: unknown) => {
+        this.failed = true;
+        throw error;
+      }),
+    );
+    const failure = (await Promise.allSettled(loops)).find((r) => r.status === "rejected");
+    if (failure !== undefined) throw failure.reason;
   }
 
   async close(): Promise<void> {}
@@ -243,7 +254,7 @@ export class JetStreamSource implements SensorSource {
   private async consume(intake: SensorIntake, p: number, reader: OrderedPullReader): Promise<void> {
     const batch = intake.allocateBatch();
     let lastCheckpoint = performance.now();
-    while (!intake.stopped) {
+    while (!intake.stopped && !this.failed) {
       // Outputs are published and durable before any message is acknowledged.
       const r = await reader.round(
         (m) => this.messages.take(intake, batch, m.subject, m.data, m.seq, p),
