@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { RecordLabels } from "../engine/jobs/nats-job.js";
+import { RecordLabels } from "../engine/jobs/record-labels.js";
 
 describe("NATS job - record labels (sensor_unit, operating_mode, work_order_id)", () => {
   it("interns each distinct triple once, and stops at its bound, counting", () => {

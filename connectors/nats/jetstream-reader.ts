@@ -1,6 +1,6 @@
 /**
  * Reading a durable JetStream pull consumer in stream order, each message into the state once —
- * the loop the sensor job (engine/nats-job.ts) and the serial job (engine/serial-sources.ts) share.
+ * the loop the sensor job (engine/jobs/nats-sources.ts) and the serial job (engine/jobs/serial-sources.ts) share.
  *
  * A round fetches up to `fetchMessagesMax` messages, hands the new ones to `take` in delivery
  * order, waits for `commit` (outputs durable) and only then acknowledges. Two hazards:

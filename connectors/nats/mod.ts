@@ -4,3 +4,13 @@ export { CheckpointStore } from "./checkpoint-store.js";
 export { OrderedPullReader } from "./jetstream-reader.js";
 export { frameSeq, type InputCounts, NatsInput } from "./sensor-input.js";
 export { SerialNatsInput } from "./serial-input.js";
+export {
+  type DurableConsumerOptions,
+  ensureStream,
+  isJetStreamError,
+  JetStreamSetupError,
+  JS_CONSUMER_NOT_FOUND,
+  JS_STREAM_NOT_FOUND,
+  openDurableConsumer,
+  streamCapturing,
+} from "./durable-consumer.js";

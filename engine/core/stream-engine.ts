@@ -341,6 +341,9 @@ export class StreamEngine {
     try {
       await this.flush(true);
     } finally {
+      // A flush that failed (a kernel task failed) leaves other groups' tasks in flight: the pool
+      // is destroyed only once they are settled (they never reject; their failures are recorded).
+      await Promise.all(this.groups.map((gb) => gb.inFlight));
       await this.executor.close();
     }
   }

@@ -15,6 +15,7 @@ import {
   FLAG_OUT_OF_ORDER,
   StreamEngine,
   type OutputChunk,
+  type RecordBatch,
 } from "../core/mod.js";
 import { LineBuffer, readTable, type TableHeader, type TableRow } from "../../connectors/files/mod.js";
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
@@ -58,12 +59,7 @@ export const DEFAULT_REPLAY_KEYS_MAX = 4096;
 export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const started = performance.now();
   const analyses = options.analyses;
-  const inputs = analyses.filter((a) => a.input !== undefined);
-  if (inputs.length > 1)
-    throw new ConfigError("--analysis", `${inputs.map((a) => a.name).join(" and ")} both read extra input; run them separately`);
-  const input = inputs[0]?.input;
-  const payloadBytes = input?.payloadBytes ?? 0;
-  const needsValue = input === undefined || input.needsValue || analyses.some((a) => a.input === undefined);
+  const { input, payloadBytes, needsValue } = replayInput(analyses);
   const keyJson: string[] = [];
   const keyNames: string[] = [];
   const lines = new ReplayOutput(
@@ -77,34 +73,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     needsValue,
   );
   const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
-  const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
-  const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
-  const engine = new StreamEngine(
-    {
-      kernels: analyses.map((a) => a.kernel),
-      workers: options.workers,
-      groups: Math.min(8, options.keysMax),
-      keysMax: options.keysMax,
-      batchRecordsMax: options.batchRecordsMax,
-      lateness: options.lateness,
-      reorderRecordsPerKeyMax: 1 << 20,
-      payloadBytes,
-    },
-    {
-      onOutput(chunk: OutputChunk) {
-        for (let i = 0; i < chunk.length; i++) {
-          const position = chunk.positions[i];
-          const payload = payloadBytes > 0 ? chunk.payload.subarray(i * payloadBytes, (i + 1) * payloadBytes) : undefined;
-          observeRecord(analyses, chunk, i, keyNames[chunk.keyIds[i]], ctx, rows, false, payload);
-          lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0, payload);
-        }
-      },
-      onLate(record) {
-        summary.late++;
-        lines.late(record.position, record.value);
-      },
-    },
-  );
+  const engine = replayEngine(options, payloadBytes, lines, summary, keyNames);
   for (const a of analyses) a.start?.(engine);
   const internKey = (name: string): number => {
     const id = engine.internKey(name);
@@ -122,6 +91,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     return bytes.bytes > 0 ? writeWithBackpressure(options.output, bytes.take()) : undefined;
   };
   const singleKey = options.input === "-" ? "stdin" : basename(options.input, extname(options.input));
+  const target: RowTarget = { options, input, payloadBytes, needsValue, singleKey, internKey, lines, summary, batch };
   let rowsRead = 0;
   const progress = startProgress(options.progress, () => rowsRead);
   try {
@@ -131,21 +101,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         columns = resolveColumns(header, options, input, needsValue);
       },
       (row: TableRow): Promise<void> | undefined => {
-        const c = columns as Columns;
-        const key = c.key.length === 0 ? singleKey : c.key.map((k) => String(row.get(k) ?? "")).join("/");
-        const rawTime = row.get(c.time);
-        const keyId = internKey(key);
-        lines.add(row.row, keyId, timestampJson(rawTime));
-        const time = parseEventTime(rawTime, options.timeUnit);
-        const value = needsValue ? parseReading(row.get(c.value)) : 0;
-        const payloadError = input === undefined ? null : input.encode(row, batch.payload as Uint8Array, batch.length * payloadBytes);
-        const error = typeof time === "string" ? time : typeof value === "string" ? value : payloadError;
-        if (error !== null) {
-          summary.rejected++;
-          lines.reject(row.row, error);
-          return undefined;
-        }
-        appendRecord(batch, keyId, time as number, value as number, row.row);
+        if (!appendRow(row, columns as Columns, target)) return undefined;
         rowsRead = row.row + 1;
         if (batch.length < options.batchRecordsMax) return undefined;
         // A full batch: hand it to the engine (waiting if the pool is busy), then write what is done.
@@ -169,6 +125,91 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
   summary.notes = analyses.flatMap((a) => a.notes?.() ?? []);
   summary.seconds = (performance.now() - started) / 1000;
   return summary;
+}
+
+/** The one analysis that reads extra input (at most one), its payload width, and whether rows need a value. */
+function replayInput(analyses: readonly RecordAnalysis[]): {
+  input: RecordInput | undefined;
+  payloadBytes: number;
+  needsValue: boolean;
+} {
+  const inputs = analyses.filter((a) => a.input !== undefined);
+  if (inputs.length > 1)
+    throw new ConfigError("--analysis", `${inputs.map((a) => a.name).join(" and ")} both read extra input; run them separately`);
+  const input = inputs[0]?.input;
+  const needsValue = input === undefined || input.needsValue || analyses.some((a) => a.input === undefined);
+  return { input, payloadBytes: input?.payloadBytes ?? 0, needsValue };
+}
+
+/** The replay's engine: each finished record through the analyses into its output line; late records as late lines. */
+function replayEngine(
+  options: ReplayOptions,
+  payloadBytes: number,
+  lines: ReplayOutput,
+  summary: ReplaySummary,
+  keyNames: readonly string[],
+): StreamEngine {
+  const rows: Float64Array[] = options.analyses.map(() => new Float64Array(0));
+  const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
+  return new StreamEngine(
+    {
+      kernels: options.analyses.map((a) => a.kernel),
+      workers: options.workers,
+      groups: Math.min(8, options.keysMax),
+      keysMax: options.keysMax,
+      batchRecordsMax: options.batchRecordsMax,
+      lateness: options.lateness,
+      reorderRecordsPerKeyMax: 1 << 20,
+      payloadBytes,
+    },
+    {
+      onOutput(chunk: OutputChunk) {
+        for (let i = 0; i < chunk.length; i++) {
+          const position = chunk.positions[i];
+          const payload = payloadBytes > 0 ? chunk.payload.subarray(i * payloadBytes, (i + 1) * payloadBytes) : undefined;
+          observeRecord(options.analyses, chunk, i, keyNames[chunk.keyIds[i]], ctx, rows, false, payload);
+          lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0, payload);
+        }
+      },
+      onLate(record) {
+        summary.late++;
+        lines.late(record.position, record.value);
+      },
+    },
+  );
+}
+
+/** What {@link appendRow} writes to. */
+interface RowTarget {
+  options: ReplayOptions;
+  input: RecordInput | undefined;
+  payloadBytes: number;
+  needsValue: boolean;
+  /** The key of every row when the table has no key columns (the file's name). */
+  singleKey: string;
+  internKey: (name: string) => number;
+  lines: ReplayOutput;
+  summary: ReplaySummary;
+  batch: RecordBatch;
+}
+
+/** A table row into `batch`, its output line begun; false when it is rejected (its line says why, and it is counted). */
+function appendRow(row: TableRow, c: Columns, t: RowTarget): boolean {
+  const key = c.key.length === 0 ? t.singleKey : c.key.map((k) => String(row.get(k) ?? "")).join("/");
+  const rawTime = row.get(c.time);
+  const keyId = t.internKey(key);
+  t.lines.add(row.row, keyId, timestampJson(rawTime));
+  const time = parseEventTime(rawTime, t.options.timeUnit);
+  const value = t.needsValue ? parseReading(row.get(c.value)) : 0;
+  const payloadError = t.input === undefined ? null : t.input.encode(row, t.batch.payload as Uint8Array, t.batch.length * t.payloadBytes);
+  const error = typeof time === "string" ? time : typeof value === "string" ? value : payloadError;
+  if (error !== null) {
+    t.summary.rejected++;
+    t.lines.reject(row.row, error);
+    return false;
+  }
+  appendRecord(t.batch, keyId, time as number, value as number, row.row);
+  return true;
 }
 
 // ---- internals ----

@@ -16,9 +16,18 @@
  * duplicate. Outputs of the events between the checkpoint and a crash are written again
  * (at-least-once; ClickHouse's FINAL keeps one row per event).
  */
-import { AckPolicy, DeliverPolicy, nanos, type Consumer, type NatsConnection } from "nats";
+import type { Consumer, JetStreamManager, NatsConnection } from "nats";
 import { CapacityError } from "../core/mod.js";
-import { CheckpointStore, BoundedSubscription, OrderedPullReader, type SerialNatsInput } from "../../connectors/nats/mod.js";
+import {
+  CheckpointStore,
+  BoundedSubscription,
+  OrderedPullReader,
+  ensureStream,
+  openDurableConsumer,
+  streamCapturing,
+  type DurableConsumerOptions,
+  type SerialNatsInput,
+} from "../../connectors/nats/mod.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../../connectors/sim/mod.js";
 import type { SerialJob, SerialJobSnapshot } from "./serial-job.js";
 
@@ -227,6 +236,32 @@ async function consumeCore(
   }
 }
 
+/** The stream that already captures `lw.<site>.serial.>`, else `<stream>_SERIAL` on it, created when missing. */
+async function serialStream(jsm: JetStreamManager, o: SerialNatsOptions): Promise<string> {
+  const captured = await streamCapturing(jsm, `lw.${o.site}.serial.x`);
+  if (captured !== null) return captured;
+  const stream = `${o.stream}_SERIAL`;
+  await ensureStream(jsm, stream, [`lw.${o.site}.serial.>`]);
+  return stream;
+}
+
+function serialConsumer(o: SerialNatsOptions, stream: string, durable: string): DurableConsumerOptions {
+  const { maxDeliver, ackWaitMs, maxAckPending } = o;
+  return { stream, durable, filterSubject: `lw.${o.site}.serial.>`, maxDeliver, ackWaitMs, maxAckPending };
+}
+
+/** The job's state from checkpoint `name`, if saved; the stream sequence it covers (null: no checkpoint). */
+async function restoreSerialJob(store: CheckpointStore, name: string, job: SerialJob, log: (line: string) => void): Promise<number | null> {
+  const saved = await store.load(name);
+  if (saved === null) return null;
+  const t = performance.now();
+  const top = await job.restore(saved.bytes);
+  log(
+    `serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`,
+  );
+  return top;
+}
+
 /** The key of the serial job's checkpoint in the bucket. */
 export function serialCheckpointName(site: string, stream: string): string {
   return `${site}.${stream}.serial`;
@@ -242,51 +277,13 @@ async function consumeJetStream(
   stopped: () => boolean,
 ): Promise<void> {
   const jsm = await nc.jetstreamManager();
-  const subjects = `lw.${o.site}.serial.>`;
-  let stream: string;
-  try {
-    stream = await jsm.streams.find(`lw.${o.site}.serial.x`);
-  } catch {
-    stream = `${o.stream}_SERIAL`;
-    try {
-      await jsm.streams.info(stream);
-    } catch {
-      await jsm.streams.add({ name: stream, subjects: [subjects] });
-    }
-  }
+  const stream = await serialStream(jsm, o);
   const store = await CheckpointStore.open(nc, o.checkpointBucket);
   const name = serialCheckpointName(o.site, stream);
-  let top = 0;
-  const saved = await store.load(name);
-  if (saved !== null) {
-    const t = performance.now();
-    top = await job.restore(saved.bytes);
-    counts.restoredPosition = top;
-    o.log(
-      `serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`,
-    );
-  }
+  counts.restoredPosition = await restoreSerialJob(store, name, job, o.log);
+  let top = counts.restoredPosition ?? 0;
   const durable = `lw-${o.site}-serial`;
-  const js = nc.jetstream();
-  /** (Re)creates the durable consumer, delivering from stream sequence `start`. */
-  const openConsumer = async (start: number): Promise<Consumer> => {
-    try {
-      await jsm.consumers.delete(stream, durable);
-    } catch {
-      // none yet
-    }
-    await jsm.consumers.add(stream, {
-      durable_name: durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
-      ...(start === 1 ? {} : { opt_start_seq: start }),
-      filter_subject: subjects,
-      max_deliver: o.maxDeliver,
-      ack_wait: nanos(o.ackWaitMs),
-      max_ack_pending: o.maxAckPending,
-    });
-    return js.consumers.get(stream, durable);
-  };
+  const openConsumer = (start: number): Promise<Consumer> => openDurableConsumer(jsm, serialConsumer(o, stream, durable), start);
   const consumer = await openConsumer(top + 1);
   o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
   o.onReady?.();
