@@ -503,7 +503,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
       await sub.terminate();
     }
   }
-  const metricsText = outputs.registry.render();
+  const metricsText = await outputs.registry.render();
   await outputs.close();
   rmSync(spillDir, { recursive: true, force: true });
   const lat = latencyOf(mem, window);

@@ -499,7 +499,7 @@ describe("http api", () => {
 });
 
 describe("metrics registry", () => {
-  it("metrics - counters only rise; shapes are checked; label sets are bounded", () => {
+  it("metrics - counters only rise; shapes are checked; label sets are bounded", async () => {
     const r = new MetricsRegistry(3);
     const c = r.counter({ name: "x_total", help: "x", labelNames: ["k"] });
     expect(() => c.labels({ k: "a" }).inc(-1)).toThrow(RangeError);
@@ -516,7 +516,7 @@ describe("metrics registry", () => {
     const h = r.histogram({ name: "lat_seconds", help: "x", buckets: LATENCY_SECONDS_BUCKETS });
     h.observe(Number.NaN);
     h.observe(0.003);
-    const families = parsePrometheusText(r.render());
+    const families = parsePrometheusText(await r.render());
     expect(families.get("lat_seconds")!.samples.find((x) => x.name === "lat_seconds_count")!.value).toBe(1);
     expect(families.get("x_total")!.samples).toHaveLength(3);
   });
@@ -588,7 +588,7 @@ function parsePrometheusText(text: string): Map<string, MetricFamily> {
     return f;
   };
   for (const line of text.slice(0, -1).split("\n")) {
-    if (line === "") throw new Error("empty line");
+    if (line === "") continue; // "Empty lines are ignored" (exposition format 0.0.4); prom-client puts one between families
     if (line.startsWith("#")) {
       const m = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
       if (m === null) continue; // a plain comment

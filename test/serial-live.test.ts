@@ -112,10 +112,10 @@ async function collect(sub: Subscription, into: unknown[], decode: (d: Uint8Arra
   for await (const m of sub) into.push(decode(m.data));
 }
 
-async function until(what: () => string, cond: () => boolean, timeoutMs = 40_000): Promise<void> {
+async function until(what: () => string | Promise<string>, cond: () => boolean | Promise<boolean>, timeoutMs = 40_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${await what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -224,12 +224,12 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
     await nc.flush();
     const scrape = () => outputs.registry.render();
     await until(
-      () =>
-        `every event scored (${scrape()
+      async () =>
+        `every event scored (${(await scrape())
           .split("\n")
           .filter((l) => l.includes("serial"))
           .join("; ")})`,
-      () => metric(scrape(), 'linewatch_records_out_total{analysis="serial"}') === events.length,
+      async () => metric(await scrape(), 'linewatch_records_out_total{analysis="serial"}') === events.length,
     );
     const seconds = (performance.now() - t0) / 1000;
     printFigures(
@@ -272,7 +272,7 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
     expect(file.released.map((r) => r.serial_number)).toContain(victim.serial_number);
     expect(file.entries.map((e) => e.serial_number)).not.toContain(victim.serial_number);
 
-    const text = scrape();
+    const text = await scrape();
     for (const b of bad) expect(metric(text, `linewatch_dead_letter_total{reason="${b.reason}"}`), b.reason).toBe(1);
     expect(metric(text, 'linewatch_records_in_total{source="serial-nats"}')).toBe(events.length);
     expect(metric(text, "linewatch_serial_quarantined_total")).toBe(want.summary.quarantinedEvents);

@@ -344,11 +344,7 @@ export class HttpApi {
         );
         if (denied !== 0) return reply(denied, () => {});
       }
-      // Count this scrape before rendering, so the reply includes it.
-      this.requests.labels({ route: routeName, status: 200 }).inc();
-      writeReply(res, 200, PROMETHEUS_CONTENT_TYPE, this.metrics.render());
-      this.duration.labels({ route: routeName }).observe((performance.now() - t0) / 1000);
-      return;
+      return this.scrape(res, t0);
     }
 
     let route: Route | undefined;
@@ -452,6 +448,27 @@ export class HttpApi {
       }
       run(body);
     });
+  }
+
+  /** GET /metrics: prom-client renders asynchronously, so the reply is written (corked) when the text is ready. */
+  private scrape(res: HttpResponse, t0: number): void {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    // Count this scrape before rendering, so the reply includes it.
+    this.requests.labels({ route: "/metrics", status: 200 }).inc();
+    this.metrics.render().then(
+      (text) => {
+        if (aborted) return;
+        res.cork(() => writeReply(res, 200, PROMETHEUS_CONTENT_TYPE, text));
+        this.duration.labels({ route: "/metrics" }).observe((performance.now() - t0) / 1000);
+      },
+      (e: unknown) => {
+        this.log(`http: GET /metrics failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        if (!aborted) res.cork(() => writeError(res, 500, "metrics_failed", e instanceof Error ? e.message : String(e)));
+      },
+    );
   }
 
   /** 0 when the token may use `scope`; else writes 401/403/429 and returns the status. */

@@ -13,7 +13,7 @@
 import { AccessControl, generatedAccess, type AccessTokenConfig, type SlowSubscriberPolicy } from "./access.js";
 import { ServerListenError } from "../errors.js";
 import { DEFAULT_HTTP_API_OPTIONS, HttpApi, type ApiProviders, type HttpApiOptions } from "./http-api.js";
-import { METRIC, MetricsRegistry, defineProcessMetrics } from "./metrics.js";
+import { METRIC, MetricsRegistry } from "./metrics.js";
 import { TOPIC_ALERTS, TOPIC_QUARANTINE } from "./topics.js";
 import { closeApp, listen, loadUws, type ListenSocket } from "./uws.js";
 import { DEFAULT_WS_HUB_OPTIONS, WsHub, type AccessCounters, type WsHubOptions, type WsHubStats } from "./ws-server.js";
@@ -153,7 +153,7 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
   validateLiveServerOptions(o);
   const implementation = loadUws();
   const metrics = o.metrics ?? new MetricsRegistry();
-  defineProcessMetrics(metrics);
+  metrics.collectDefaultMetrics();
   metrics.gauge({
     name: METRIC.uwsNative,
     help: "1 when uWebSockets.js runs its native binary, 0 on the slow JavaScript fallback.",
