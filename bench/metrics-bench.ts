@@ -10,6 +10,7 @@
 import { pathToFileURL } from "node:url";
 import { Counter as PromCounter, Registry as PromRegistry } from "prom-client";
 import { defineEngineMetrics, MetricsRegistry, startLiveServer } from "../connectors/live/mod.js";
+import { createLogger } from "../engine/core/mod.js";
 import { benchMachine, machineLine } from "./bench-kit.js";
 
 export interface MetricsBenchReport {
@@ -43,7 +44,7 @@ function quantile(sorted: readonly number[], q: number): number {
 async function measureScrape(scrapes: number): Promise<MetricsBenchReport["scrape"]> {
   const registry = new MetricsRegistry();
   fillEngineSeries(registry);
-  const server = await startLiveServer({ host: "127.0.0.1", port: 0, metrics: registry, log: () => {} });
+  const server = await startLiveServer({ host: "127.0.0.1", port: 0, metrics: registry, log: createLogger({ level: "silent" }) });
   try {
     // A few requests so the HTTP and auth series have label sets, as on a server in use.
     for (const path of ["/healthz", "/api/alerts", "/nowhere", "/metrics"]) await (await fetch(`${server.url}${path}`)).arrayBuffer();

@@ -29,6 +29,7 @@
  * 409 `features_incomplete` of POST /predict names the missing features).
  */
 import { ApiRequestError } from "../errors.js";
+import type { Logger } from "../../engine/core/mod.js";
 import type { AccessControl, ApiScope } from "./access.js";
 import { presentedToken } from "./access.js";
 import type { AccessCounters } from "./ws-server.js";
@@ -189,7 +190,7 @@ export class HttpApi {
     private readonly o: HttpApiOptions,
     private readonly facts: ServerFacts,
     private readonly accessCounters: AccessCounters,
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
   ) {
     this.requests = metrics.counter({
       name: METRIC.httpRequests,
@@ -432,7 +433,7 @@ export class HttpApi {
         .catch((e: unknown) => {
           if (e instanceof ApiRequestError)
             return finish(e.status, () => writeError(res, e.status, e.code, e.detail, e instanceof ApiReplyError ? e.fields : {}));
-          this.log(`http: ${method.toUpperCase()} ${route.name} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+          this.log.error({ method: method.toUpperCase(), route: route.name, err: e }, "the provider of a route failed");
           finish(500, () => writeError(res, 500, "provider_failed", e instanceof Error ? e.message : String(e)));
         })
         .finally(() => clearTimeout(timer));
@@ -465,7 +466,7 @@ export class HttpApi {
         this.duration.labels({ route: "/metrics" }).observe((performance.now() - t0) / 1000);
       },
       (e: unknown) => {
-        this.log(`http: GET /metrics failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        this.log.error({ route: "/metrics", err: e }, "rendering the metrics failed");
         if (!aborted) res.cork(() => writeError(res, 500, "metrics_failed", e instanceof Error ? e.message : String(e)));
       },
     );

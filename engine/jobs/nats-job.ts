@@ -28,6 +28,8 @@ import {
   decodeCheckpoint,
   encodeCheckpoint,
   ConfigError,
+  createLogger,
+  type Logger,
   StreamEngine,
   type OutputChunk,
 } from "../core/mod.js";
@@ -72,6 +74,8 @@ export interface NatsJobOptions {
   outputFormat?: "json" | "msgpack";
   summaryIntervalMs: number;
   console: Writable;
+  /** Operational events (fetch failures, lost deliveries, failed checkpoints); default: JSON lines on `console`. */
+  log?: Logger;
   stop: Promise<void>;
   /** Called once the job consumes (consumers created, state restored). */
   onReady?: () => void;
@@ -242,7 +246,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     } catch (error) {
       // Disconnected: nats.js keeps what was published in its reconnect buffer and sends it on
       // reconnect; scores on core NATS are at-most-once past that buffer.
-      o.console.write(`nats: flush of published scores failed (${(error as Error).message})\n`);
+      jobLog(o).warn({ err: error }, "flush of published scores failed");
     }
   };
 
@@ -408,8 +412,8 @@ async function consumeJetStream(
       let lastCheckpoint = performance.now();
       const reader = new OrderedPullReader(first, lastSeq.get(p) as number, {
         fetchMessagesMax: o.fetchMessagesMax,
-        label: `nats: partition ${p}`,
-        log: (line) => o.console.write(`${line}\n`),
+        label: `partition ${p}`,
+        log: jobLog(o),
         reopen: (start) => openConsumer(p, start),
       });
       const checkpoint = async (): Promise<void> => {
@@ -437,7 +441,7 @@ async function consumeJetStream(
           } catch (error) {
             // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
             lastCheckpoint = performance.now();
-            o.console.write(`nats: checkpoint of partition ${p} failed (${(error as Error).message}); will retry\n`);
+            jobLog(o).warn({ partition: p, err: error }, "checkpoint failed; will retry");
           }
         }
       }
@@ -445,6 +449,11 @@ async function consumeJetStream(
       await checkpoint();
     }),
   );
+}
+
+/** The job's logger (component "nats"). */
+function jobLog(o: NatsJobOptions): Logger {
+  return (o.log ?? createLogger({ destination: o.console, pretty: false })).child({ component: "nats" });
 }
 
 export function checkpointName(site: string, stream: string, partition: number | null): string {

@@ -17,7 +17,7 @@
  * (at-least-once; ClickHouse's FINAL keeps one row per event).
  */
 import { AckPolicy, DeliverPolicy, nanos, type Consumer, type NatsConnection } from "nats";
-import { CapacityError } from "../core/mod.js";
+import { CapacityError, type Logger } from "../core/mod.js";
 import { CheckpointStore, BoundedSubscription, OrderedPullReader, type SerialNatsInput } from "../../connectors/nats/mod.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../../connectors/sim/mod.js";
 import type { SerialJob, SerialJobSnapshot } from "./serial-job.js";
@@ -103,7 +103,8 @@ export interface SerialNatsOptions {
   flushIntervalMs: number;
   stop: Promise<void>;
   onReady?: () => void;
-  log: (line: string) => void;
+  /** Checkpoints restored and saved, the consumer (component "serial"). */
+  log: Logger;
 }
 
 export interface SerialNatsResult extends SerialSourceResult {
@@ -228,6 +229,11 @@ async function consumeCore(
 }
 
 /** The key of the serial job's checkpoint in the bucket. */
+/** A checkpoint's log fields: its name, the stream sequence it holds, its size and how long it took since `started`. */
+function checkpointFields(name: string, streamSeq: number, bytes: number, started: number): Record<string, unknown> {
+  return { checkpoint: name, stream_seq: streamSeq, bytes, ms: Math.round(performance.now() - started) };
+}
+
 export function serialCheckpointName(site: string, stream: string): string {
   return `${site}.${stream}.serial`;
 }
@@ -241,6 +247,7 @@ async function consumeJetStream(
   counts: { redeliveriesSkipped: number; checkpoints: number; restoredPosition: number | null },
   stopped: () => boolean,
 ): Promise<void> {
+  const log = o.log.child({ component: "serial" });
   const jsm = await nc.jetstreamManager();
   const subjects = `lw.${o.site}.serial.>`;
   let stream: string;
@@ -262,9 +269,7 @@ async function consumeJetStream(
     const t = performance.now();
     top = await job.restore(saved.bytes);
     counts.restoredPosition = top;
-    o.log(
-      `serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`,
-    );
+    log.info(checkpointFields(name, top, saved.bytes.length, t), "state restored from checkpoint");
   }
   const durable = `lw-${o.site}-serial`;
   const js = nc.jetstream();
@@ -288,7 +293,7 @@ async function consumeJetStream(
     return js.consumers.get(stream, durable);
   };
   const consumer = await openConsumer(top + 1);
-  o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
+  log.info({ stream, durable }, "consuming a JetStream stream with a durable consumer");
   o.onReady?.();
   let lastCheckpoint = performance.now();
   /** The save in progress (at most one): encoded and written while the job takes more events. */
@@ -297,10 +302,7 @@ async function consumeJetStream(
     const bytes = await snapshot.encode();
     await store.save(name, bytes, snapshot.position);
     counts.checkpoints++;
-    if (counts.checkpoints === 1)
-      o.log(
-        `serial: checkpoint ${name} saved (stream sequence ${snapshot.position}, ${bytes.length} bytes, ${Math.round(performance.now() - started)} ms)`,
-      );
+    if (counts.checkpoints === 1) log.info(checkpointFields(name, snapshot.position, bytes.length, started), "first checkpoint saved");
   };
   const checkpoint = async (): Promise<void> => {
     const started = performance.now();
@@ -308,13 +310,13 @@ async function consumeJetStream(
     lastCheckpoint = performance.now();
     saving = save(snapshot, started)
       // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
-      .catch((error: Error) => o.log(`serial: checkpoint failed (${error.message}); will retry`))
+      .catch((error: Error) => log.warn({ checkpoint: name, err: error }, "checkpoint failed; will retry"))
       .finally(() => (saving = null));
   };
   const reader = new OrderedPullReader(consumer, top, {
     fetchMessagesMax: o.fetchMessagesMax,
     label: "serial",
-    log: o.log,
+    log,
     reopen: openConsumer,
   });
   while (!stopped()) {
