@@ -15,7 +15,14 @@ import { benchMachine, machineLine } from "./bench-kit.js";
 
 export interface MetricsBenchReport {
   machine: string;
-  scrape: { series: number; bytes: number; renderUs: { mean: number; p50: number; p99: number }; httpUs: { mean: number; p50: number } };
+  scrape: {
+    series: number;
+    bytes: number;
+    renderUs: { mean: number; p50: number; p99: number };
+    httpUs: { mean: number; p50: number };
+    /** The engine's series alone (no default, WebSocket or HTTP series): what linewatch's own metrics cost. */
+    engineOnlyUs: { mean: number; p50: number };
+  };
   /** ns per call, by how the increment is made. */
   incNs: Array<{ how: string; ns: number }>;
 }
@@ -41,35 +48,45 @@ function quantile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
+/** µs per `registry.render()`, sorted ascending. */
+async function renderTimes(registry: MetricsRegistry, scrapes: number): Promise<number[]> {
+  for (let i = 0; i < 50; i++) await registry.render(); // warm-up
+  const us: number[] = [];
+  for (let i = 0; i < scrapes; i++) {
+    const t0 = performance.now();
+    await registry.render();
+    us.push((performance.now() - t0) * 1000);
+  }
+  return us.sort((a, b) => a - b);
+}
+
+const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+
 async function measureScrape(scrapes: number): Promise<MetricsBenchReport["scrape"]> {
+  const engineOnly = new MetricsRegistry();
+  fillEngineSeries(engineOnly);
+  const engineUs = await renderTimes(engineOnly, scrapes);
   const registry = new MetricsRegistry();
   fillEngineSeries(registry);
   const server = await startLiveServer({ host: "127.0.0.1", port: 0, metrics: registry, log: createLogger({ level: "silent" }) });
   try {
     // A few requests so the HTTP and auth series have label sets, as on a server in use.
     for (const path of ["/healthz", "/api/alerts", "/nowhere", "/metrics"]) await (await fetch(`${server.url}${path}`)).arrayBuffer();
-    for (let i = 0; i < 50; i++) await registry.render(); // warm-up
-    const render: number[] = [];
-    let text = "";
-    for (let i = 0; i < scrapes; i++) {
-      const t0 = performance.now();
-      text = await registry.render();
-      render.push((performance.now() - t0) * 1000);
-    }
+    const render = await renderTimes(registry, scrapes);
+    const text = await registry.render();
     const http: number[] = [];
     for (let i = 0; i < Math.max(20, scrapes / 10); i++) {
       const t0 = performance.now();
       await (await fetch(`${server.url}/metrics`)).text();
       http.push((performance.now() - t0) * 1000);
     }
-    render.sort((a, b) => a - b);
     http.sort((a, b) => a - b);
-    const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
     return {
       series: text.split("\n").filter((l) => l !== "" && !l.startsWith("#")).length,
       bytes: Buffer.byteLength(text),
       renderUs: { mean: mean(render), p50: quantile(render, 0.5), p99: quantile(render, 0.99) },
       httpUs: { mean: mean(http), p50: quantile(http, 0.5) },
+      engineOnlyUs: { mean: mean(engineUs), p50: quantile(engineUs, 0.5) },
     };
   } finally {
     await server.close();
@@ -128,6 +145,7 @@ export function formatMetricsBenchReport(r: MetricsBenchReport): string {
     `scrape: ${s.series} samples, ${(s.bytes / 1024).toFixed(1)} KiB of text`,
     `  render in process   mean ${s.renderUs.mean.toFixed(0)} µs   p50 ${s.renderUs.p50.toFixed(0)} µs   p99 ${s.renderUs.p99.toFixed(0)} µs`,
     `  GET /metrics (HTTP) mean ${s.httpUs.mean.toFixed(0)} µs   p50 ${s.httpUs.p50.toFixed(0)} µs`,
+    `  engine series alone (no default, WebSocket, HTTP series): render mean ${s.engineOnlyUs.mean.toFixed(0)} µs   p50 ${s.engineOnlyUs.p50.toFixed(0)} µs`,
     "",
     "increment, ns per call:",
     ...r.incNs.map((x) => `  ${x.how.padEnd(width)}  ${x.ns.toFixed(1).padStart(7)} ns`),
