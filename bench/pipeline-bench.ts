@@ -36,7 +36,7 @@ import { Worker } from "node:worker_threads";
 import { connect, type NatsConnection } from "nats";
 import { METRIC, machineTopic } from "../connectors/live/mod.js";
 import { PlantSimulator } from "../connectors/sim/mod.js";
-import { ConfigError } from "../engine/core/mod.js";
+import { ConfigError, type LogEntry, memoryLogger } from "../engine/core/mod.js";
 import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/jobs/nats-job.js";
 import { Outputs } from "../engine/jobs/outputs.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
@@ -402,12 +402,12 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   const site = `${SITE_PREFIX}${index}`;
   const database = `lw_bench_${index}`;
   const spillDir = mkdtempSync(join(tmpdir(), "lw-bench-spill-"));
-  const logs: string[] = [];
+  const { log, entries: logs } = memoryLogger({ level: "info" });
   const outputs = await Outputs.start({
     clickhouse: ctx.clickhouse === null ? undefined : { url: ctx.clickhouse.url, database, spillDir },
     live: { port: 0, host: "127.0.0.1" },
     healthIntervalMs: 60_000,
-    log: (line) => logs.push(line),
+    log,
   });
   const flushes = timeFlushes(outputs);
   let flushWait = { calls: 0, share: NaN, maxMs: NaN };
@@ -503,7 +503,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
       await sub.terminate();
     }
   }
-  const metricsText = outputs.registry.render();
+  const metricsText = await outputs.registry.render();
   await outputs.close();
   rmSync(spillDir, { recursive: true, force: true });
   const lat = latencyOf(mem, window);
@@ -708,7 +708,7 @@ async function clickhouseFigures(
   server: ClickHouseServer,
   database: string,
   metricsText: string,
-  logs: string[],
+  logs: readonly LogEntry[],
 ): Promise<NonNullable<PipelineSetting["clickhouse"]>> {
   const scoreRows = Number((await server.query(`SELECT count() FROM ${database}.ml_scores FINAL`)).trim());
   const sink = histogramOf(metricsText, METRIC.sinkLatency);
@@ -718,7 +718,10 @@ async function clickhouseFigures(
     sinkBatches: sink.count,
     sinkMeanMs: sink.count === 0 ? NaN : (sink.sum / sink.count) * 1000,
     sinkP99Ms: sink.p99 * 1000,
-    writeErrors: logs.filter((l) => l.startsWith("clickhouse:")).slice(0, 3),
+    writeErrors: logs
+      .filter((e) => e.component === "clickhouse" && e.level === "error")
+      .slice(0, 3)
+      .map((e) => `${e.msg}: ${(e.err as { message?: string } | undefined)?.message ?? ""}`),
   };
 }
 

@@ -29,7 +29,7 @@ import { runReplay } from "../engine/jobs/replay.js";
 import { modelToJson } from "../operators/iforest/model.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
-import { startCli, runCli, type CliProcess } from "./kit/cli.js";
+import { logEvents, startCli, runCli, type CliProcess } from "./kit/cli.js";
 import { diffSensorRows, parsedByClickHouse, readScoreRows, readSensorRows, rowCounts } from "./kit/clickhouse-rows.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { consumedAll, createSensorStream, publishRecords } from "./kit/jetstream-records.js";
@@ -223,8 +223,9 @@ describe.skipIf(!servers)(
       const deliveries = await finish(run, site, spillDir);
       // The rows of the outage went through the disk spill, and the run said so.
       expect(spilledFiles).toBeGreaterThan(0);
-      expect(run.output()).toMatch(/clickhouse: unavailable/);
-      expect(run.output()).toMatch(/clickhouse: available again/);
+      const clickhouse = logEvents(run.output()).filter((e) => e.component === "clickhouse");
+      expect(clickhouse.find((e) => e.msg.startsWith("unavailable"))).toMatchObject({ level: "warn", spill_dir: spillDir });
+      expect(clickhouse.find((e) => e.msg.startsWith("available again"))).toMatchObject({ level: "info" });
       printFigures(
         `clickhouse = replay, ClickHouse away ${(awayMs / 1000).toFixed(1)} s (${spilledFiles} spill files at the restart): ${await expectTablesEqualReplay(site, seq)}; ${deliveries}`,
       );

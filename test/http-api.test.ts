@@ -12,6 +12,10 @@ import {
 } from "../connectors/live/live-server.js";
 import { LATENCY_SECONDS_BUCKETS, MetricsRegistry, PROMETHEUS_CONTENT_TYPE, defineEngineMetrics } from "../connectors/live/metrics.js";
 import { CapacityError, ConfigError } from "../engine/core/errors.js";
+import { createLogger, type LogEntry, memoryLogger } from "../engine/core/mod.js";
+
+/** Operational log events are not what these tests look at. */
+const QUIET = createLogger({ level: "silent" });
 
 const ADMIN = "admin-token-0123456789abcdef";
 const READ_ONLY = "read-only-token-0123456789";
@@ -122,13 +126,13 @@ const servers: LiveServer[] = [];
 
 async function server(
   options: Partial<LiveServerOptions> = {},
-): Promise<{ s: LiveServer; log: string[]; calls: unknown[]; release: () => void }> {
-  const log: string[] = [];
+): Promise<{ s: LiveServer; log: LogEntry[]; calls: unknown[]; release: () => void }> {
+  const { log: logger, entries: log } = memoryLogger();
   const fake = fakeProviders();
   const s = await startLiveServer({
     host: "127.0.0.1",
     port: 0,
-    log: (l) => log.push(l),
+    log: logger,
     providers: fake.providers,
     tokens: [
       { token: ADMIN, name: "admin", topics: ["#"], scopes: ["*"] },
@@ -198,7 +202,7 @@ describe("http api", () => {
       providers: { health: true, predictions: true, alerts: true, quarantine: true, spcLimits: true },
     });
     expect(s.uwsNative).toBe(true);
-    expect(log[0]).toMatch(/live server on http:\/\/127\.0\.0\.1:\d+ .*uWebSockets\.js: native/);
+    expect(log[0]).toMatchObject({ level: "info", component: "live", msg: "live server listening", url: s.url, uws_native: true });
     const index = await call(s, "GET", "/");
     expect(index.json.endpoints).toContain("POST /api/quarantine/{serial}/release");
   });
@@ -374,7 +378,10 @@ describe("http api", () => {
     const { s, log, release } = await server({ httpProviderTimeoutMs: 300, httpInFlightMax: 1 });
     const boom = await call(s, "POST", "/api/ml/maintenance/predict/M-boom/", ADMIN);
     expect([boom.status, boom.json.error, boom.json.message]).toEqual([500, "provider_failed", "model file vanished"]);
-    expect(log.some((l) => l.includes("model file vanished"))).toBe(true);
+    expect(log.find((e) => e.level === "error" && e.route === "/api/ml/maintenance/predict/{machine_id}/")).toMatchObject({
+      component: "live",
+      err: { message: "model file vanished" },
+    });
     const busy = await call(s, "POST", "/api/ml/maintenance/predict/M-busy/", ADMIN);
     expect([busy.status, busy.json.error]).toEqual([409, "conflict"]);
 
@@ -471,8 +478,8 @@ describe("http api", () => {
 
   it("http - no token configured: one is generated, the printed URL carries it and opens the API", async () => {
     const { s, log } = await server({ tokens: [] });
-    const line = log.find((l) => l.includes("no access token configured"));
-    const url = /(http:\/\/\S+\?token=\S+)/.exec(line ?? "")?.[1];
+    const event = log.find((e) => e.msg.includes("no access token configured"));
+    const url = event?.url as string | undefined;
     expect(url).toBe(`${s.url}/?token=${s.generatedToken}`);
     const token = new URL(url!).searchParams.get("token")!;
     expect((await call(s, "GET", "/api/alerts")).status).toBe(401);
@@ -480,12 +487,12 @@ describe("http api", () => {
     expect((await call(s, "PUT", "/api/spc/limits/M-001.temperature", token, { cl: 1, sigma: 1 })).status).toBe(200);
     const configured = await server();
     expect(configured.s.generatedToken).toBeUndefined();
-    expect(configured.log.some((l) => l.includes("generated"))).toBe(false);
+    expect(configured.log.some((e) => e.msg.includes("generated"))).toBe(false);
   });
 
   it("http - start-up refuses bad options and a taken port with typed errors", async () => {
     const { s } = await server();
-    await expect(startLiveServer({ host: "127.0.0.1", port: s.port, log: () => {} })).rejects.toBeInstanceOf(ServerListenError);
+    await expect(startLiveServer({ host: "127.0.0.1", port: s.port, log: QUIET })).rejects.toBeInstanceOf(ServerListenError);
     const o = defaultLiveServerOptions();
     expect(() => validateLiveServerOptions({ ...o, wsSendBufferBytesMax: 10 })).toThrow(ConfigError);
     expect(() => validateLiveServerOptions({ ...o, wsSlowPolicy: "ignore" as "sample" })).toThrow(ConfigError);
@@ -499,7 +506,7 @@ describe("http api", () => {
 });
 
 describe("metrics registry", () => {
-  it("metrics - counters only rise; shapes are checked; label sets are bounded", () => {
+  it("metrics - counters only rise; shapes are checked; label sets are bounded", async () => {
     const r = new MetricsRegistry(3);
     const c = r.counter({ name: "x_total", help: "x", labelNames: ["k"] });
     expect(() => c.labels({ k: "a" }).inc(-1)).toThrow(RangeError);
@@ -516,7 +523,7 @@ describe("metrics registry", () => {
     const h = r.histogram({ name: "lat_seconds", help: "x", buckets: LATENCY_SECONDS_BUCKETS });
     h.observe(Number.NaN);
     h.observe(0.003);
-    const families = parsePrometheusText(r.render());
+    const families = parsePrometheusText(await r.render());
     expect(families.get("lat_seconds")!.samples.find((x) => x.name === "lat_seconds_count")!.value).toBe(1);
     expect(families.get("x_total")!.samples).toHaveLength(3);
   });
@@ -569,7 +576,8 @@ interface MetricFamily {
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
-const FLOAT = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?Inf|NaN)$/;
+// Values as Prometheus reads them (Go's strconv.ParseFloat: Inf and NaN in any case; prom-client writes "Nan").
+const FLOAT = /^(?:[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?[Ii]nf|[Nn]a[Nn])$/;
 
 function parsePrometheusText(text: string): Map<string, MetricFamily> {
   expect(text.endsWith("\n")).toBe(true);
@@ -588,7 +596,7 @@ function parsePrometheusText(text: string): Map<string, MetricFamily> {
     return f;
   };
   for (const line of text.slice(0, -1).split("\n")) {
-    if (line === "") throw new Error("empty line");
+    if (line === "") continue; // "Empty lines are ignored" (exposition format 0.0.4); prom-client puts one between families
     if (line.startsWith("#")) {
       const m = /^# (HELP|TYPE) (\S+) ?(.*)$/.exec(line);
       if (m === null) continue; // a plain comment

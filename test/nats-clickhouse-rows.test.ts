@@ -20,6 +20,10 @@ import { encodeJsonRecord, encodeMsgpackRecord } from "../connectors/wire/codecs
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
+import { createLogger } from "../engine/core/mod.js";
+
+/** Operational log events are not what these tests look at. */
+const QUIET = createLogger({ level: "silent" });
 
 const T0 = 1_767_225_600_000;
 
@@ -41,7 +45,7 @@ async function runInto(
   db: string,
   records: number,
 ): Promise<void> {
-  const outputs = await Outputs.start({ clickhouse: { url: ch.url, database: db, spillDir }, healthIntervalMs: 3_600_000, log: () => {} });
+  const outputs = await Outputs.start({ clickhouse: { url: ch.url, database: db, spillDir }, healthIntervalMs: 3_600_000, log: QUIET });
   let stop: () => void = () => {};
   const stopped = new Promise<void>((r) => (stop = r));
   const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };

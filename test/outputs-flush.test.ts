@@ -14,6 +14,10 @@ import { Outputs } from "../engine/jobs/outputs.js";
 import { DEFAULT_CLICKHOUSE_FLUSH_INTERVAL_MS } from "../connectors/clickhouse/sink.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
+import { createLogger } from "../engine/core/mod.js";
+
+/** Operational log events are not what these tests look at. */
+const QUIET = createLogger({ level: "silent" });
 
 describe.skipIf(!serverAvailable("clickhouse-server"))(
   "Outputs.flush - ClickHouse rows sent without waiting for the sink's batch interval",
@@ -33,7 +37,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))(
       const outputs = await Outputs.start({
         clickhouse: { url: ch.url, database: "flushed", spillDir },
         healthIntervalMs: 3_600_000,
-        log: () => {},
+        log: QUIET,
       });
       const realSetTimeout = globalThis.setTimeout;
       const held = vi

@@ -19,6 +19,10 @@ import { Outputs } from "../engine/jobs/outputs.js";
 import { runJob } from "../engine/jobs/run-job.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import { serverAvailable, startNatsServer } from "../connectors/local/nats-server.js";
+import { createLogger } from "../engine/core/mod.js";
+
+/** Operational log events are not what these tests look at. */
+const QUIET = createLogger({ level: "silent" });
 
 /** Answers every statement at once; holds each INSERT's answer until `release()`. */
 interface HeldClickHouse {
@@ -85,7 +89,7 @@ describe("Outputs.handOver - rows handed to ClickHouse without waiting for durab
     const outputs = await Outputs.start({
       clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) },
       healthIntervalMs: 3_600_000,
-      log: () => {},
+      log: QUIET,
     });
     cleanups.push(() => outputs.close());
     const n = 5000;
@@ -127,7 +131,7 @@ describe("Outputs.handOver - rows handed to ClickHouse without waiting for durab
     const url = closed.url;
     await closed.close();
     const spillDir = mkdtempSync(join(tmpdir(), "lw-spill-"));
-    const outputs = await Outputs.start({ clickhouse: { url, spillDir }, healthIntervalMs: 3_600_000, log: () => {} });
+    const outputs = await Outputs.start({ clickhouse: { url, spillDir }, healthIntervalMs: 3_600_000, log: QUIET });
     const records = 150_000;
     const result = await runJob({
       simulator: { seed: 3, machines: 2, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: records, faultRate: 0 },
@@ -164,7 +168,7 @@ describe.skipIf(!serverAvailable("nats-server"))("core NATS job - scoring does n
     const ch = await heldClickHouse();
     cleanups.push(() => ch.close());
     const spillDir = mkdtempSync(join(tmpdir(), "lw-spill-"));
-    const outputs = await Outputs.start({ clickhouse: { url: ch.url, spillDir }, healthIntervalMs: 3_600_000, log: () => {} });
+    const outputs = await Outputs.start({ clickhouse: { url: ch.url, spillDir }, healthIntervalMs: 3_600_000, log: QUIET });
     const records = 12_000;
     const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
     let stop!: () => void;

@@ -12,6 +12,10 @@ import { spcAnalysis } from "../operators/spc/spc.js";
 import type { SpcAlertEvent } from "../operators/spc/alerts.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
+import { createLogger } from "../engine/core/mod.js";
+
+/** Operational log events are not what these tests look at. */
+const QUIET = createLogger({ level: "silent" });
 
 describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse tables, WebSocket topics, HTTP API", () => {
   let ch: ClickHouseServer;
@@ -27,7 +31,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
       clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) },
       live: { port: 0, host: "127.0.0.1" },
       healthIntervalMs: 500,
-      log: () => {},
+      log: QUIET,
     });
     const access = outputs.liveAccess()!;
     const token = access.generatedToken as string;

@@ -12,6 +12,10 @@ import { rulFeatureRows } from "../operators/prediction/rul-features.js";
 import { LiveClient, type DataMessage } from "./kit/live-client.js";
 import { TEST_MODEL_WINDOW, testModelBytes } from "./kit/prediction-model.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
+import { createLogger } from "../engine/core/mod.js";
+
+/** Operational log events are not what these tests look at. */
+const QUIET = createLogger({ level: "silent" });
 
 const UNITS = readCmapss(join(referenceDataDir(), "cmapss", "train_FD001.txt"));
 const T0 = Date.UTC(2026, 0, 1);
@@ -32,7 +36,7 @@ async function startRun(model: FailureModel, intervalMs: number): Promise<Run> {
     live: { port: 0, host: "127.0.0.1" },
     healthIntervalMs: 60_000,
     predictions: service,
-    log: () => {},
+    log: QUIET,
   });
   const access = outputs.liveAccess()!;
   return { outputs, service, token: access.generatedToken as string, url: access.url, wsUrl: access.wsUrl };

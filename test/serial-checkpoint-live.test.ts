@@ -23,7 +23,7 @@ import { DEFAULT_SERIAL_PARAMS, SERIAL_COL as C } from "../operators/serial/layo
 import { decodeSerialPayload } from "../operators/serial/payload.js";
 import { RISK_LEVELS, reasonsOf } from "../operators/serial/score.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
-import { startCli, type CliProcess } from "./kit/cli.js";
+import { logEvents, startCli, type CliProcess } from "./kit/cli.js";
 import { SerialInlinePipeline } from "../bench/kit/serial-pipeline.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 
@@ -168,7 +168,7 @@ describe.skipIf(!haveServers)("serial checkpoint live - kill -9 and restart of t
     const r1 = run;
     await until(
       () => `the serial consumer (${r1.output()})`,
-      () => (r1.output().includes("serial: JetStream stream") ? true : null),
+      () => (consuming(r1) ? true : null),
     );
     await publish(first.slice(0, 4000));
     await until(
@@ -191,11 +191,13 @@ describe.skipIf(!haveServers)("serial checkpoint live - kill -9 and restart of t
     const r2 = run;
     await until(
       () => `the restored serial consumer (${r2.output()})`,
-      () => (r2.output().includes("serial: JetStream stream") ? true : null),
+      () => (consuming(r2) ? true : null),
     );
-    expect(r2.output()).toContain(
-      `serial: state restored from checkpoint ${serialCheckpointName(SITE, SERIAL_STREAM)} (stream sequence ${covered},`,
-    );
+    expect(logEvents(r2.output()).find((e) => e.msg === "state restored from checkpoint")).toMatchObject({
+      component: "serial",
+      checkpoint: serialCheckpointName(SITE, SERIAL_STREAM),
+      stream_seq: covered,
+    });
     await publish(later);
     await until(
       () => `${all.length} events acknowledged (${r2.output()})`,
@@ -248,3 +250,8 @@ describe.skipIf(!haveServers)("serial checkpoint live - kill -9 and restart of t
     expect(await rows("SELECT count() AS n FROM ml_quarantine FINAL")).toEqual([{ n: want.quarantined.length }]);
   }, 90_000);
 });
+
+/** The run's serial job has its durable JetStream consumer (a log event on stderr). */
+function consuming(run: CliProcess): boolean {
+  return logEvents(run.output()).some((e) => e.component === "serial" && e.durable !== undefined);
+}

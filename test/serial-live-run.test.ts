@@ -100,14 +100,27 @@ describe.skipIf(!haveServers)("serial live run - CLI, JetStream in, ClickHouse a
       { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
     );
     run.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
+    // The generated token and the serial consumer are log events: JSON lines on stderr (not a terminal).
+    const events = () =>
+      stderr
+        .split("\n")
+        .filter((l) => l.startsWith("{"))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
     const { url, token } = await until(
       () => `the live server's URL in ${stderr}`,
       () => {
-        const m = /(http:\/\/127\.0\.0\.1:\d+)\/\?token=(\S+)/.exec(stderr);
-        return m === null || !stderr.includes("serial: JetStream stream") ? null : { url: m[1], token: decodeURIComponent(m[2]) };
+        const generated = events().find((e) => String(e.msg).startsWith("no access token configured"));
+        const consuming = events().some((e) => e.component === "serial" && e.durable !== undefined);
+        if (generated === undefined || !consuming) return null;
+        const link = new URL(String(generated.url));
+        return { url: link.origin, token: link.searchParams.get("token") as string };
       },
     );
-    expect(stderr).toContain("serial: JetStream stream LWS_SERIAL, durable consumer lw-s9-serial");
+    expect(events().find((e) => e.component === "serial" && e.durable !== undefined)).toMatchObject({
+      level: "info",
+      stream: "LWS_SERIAL",
+      durable: "lw-s9-serial",
+    });
 
     const published = await cli(["simulate-serials", ...SIM, "--nats", nats.url, "--site", SITE, "--jetstream"], dir);
     expect(published.code, published.stderr).toBe(0);

@@ -27,6 +27,10 @@ import { LiveClient } from "./kit/live-client.js";
 import { SerialInlinePipeline } from "../bench/kit/serial-pipeline.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { printFigures } from "./kit/figures.js";
+import { createLogger, memoryLogger } from "../engine/core/mod.js";
+
+/** Operational log events are not what these tests look at. */
+const QUIET = createLogger({ level: "silent" });
 
 const SITE = "s8";
 const haveServers = serverAvailable("nats-server") && serverAvailable("clickhouse-server");
@@ -112,10 +116,10 @@ async function collect(sub: Subscription, into: unknown[], decode: (d: Uint8Arra
   for await (const m of sub) into.push(decode(m.data));
 }
 
-async function until(what: () => string, cond: () => boolean, timeoutMs = 40_000): Promise<void> {
+async function until(what: () => string | Promise<string>, cond: () => boolean | Promise<boolean>, timeoutMs = 40_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${await what()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -186,7 +190,7 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
       clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) },
       live: { port: 0, host: "127.0.0.1" },
       healthIntervalMs: 60_000,
-      log: () => {},
+      log: QUIET,
     });
     const access = outputs.liveAccess()!;
     const token = access.generatedToken as string;
@@ -203,16 +207,17 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
     const stopped = new Promise<void>((r) => (stop = r));
     let ready: () => void = () => {};
     const isReady = new Promise<void>((r) => (ready = r));
-    const logs: string[] = [];
+    const { log } = memoryLogger({
+      onEntry: (e) => {
+        if (e.component === "serial" && e.msg.startsWith("consuming serial events")) ready();
+      },
+    });
     const run = runSerialPart({
       flags,
       host: outputs,
       source: { kind: "nats", url: nats.url, site: SITE, outputFormat: "json" },
       stop: stopped,
-      log: (l) => {
-        logs.push(l);
-        if (l.startsWith("serial: consuming")) ready();
-      },
+      log,
     });
     await isReady;
     await new Promise((r) => setTimeout(r, 300));
@@ -224,12 +229,12 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
     await nc.flush();
     const scrape = () => outputs.registry.render();
     await until(
-      () =>
-        `every event scored (${scrape()
+      async () =>
+        `every event scored (${(await scrape())
           .split("\n")
           .filter((l) => l.includes("serial"))
           .join("; ")})`,
-      () => metric(scrape(), 'linewatch_records_out_total{analysis="serial"}') === events.length,
+      async () => metric(await scrape(), 'linewatch_records_out_total{analysis="serial"}') === events.length,
     );
     const seconds = (performance.now() - t0) / 1000;
     printFigures(
@@ -272,7 +277,7 @@ describe.skipIf(!haveServers)("serial live - NATS in, ClickHouse, WebSocket, NAT
     expect(file.released.map((r) => r.serial_number)).toContain(victim.serial_number);
     expect(file.entries.map((e) => e.serial_number)).not.toContain(victim.serial_number);
 
-    const text = scrape();
+    const text = await scrape();
     for (const b of bad) expect(metric(text, `linewatch_dead_letter_total{reason="${b.reason}"}`), b.reason).toBe(1);
     expect(metric(text, 'linewatch_records_in_total{source="serial-nats"}')).toBe(events.length);
     expect(metric(text, "linewatch_serial_quarantined_total")).toBe(want.summary.quarantinedEvents);
@@ -368,12 +373,12 @@ describe("serial live - the serial simulator as the run's source", () => {
       events.map((_, i) => i),
       flags,
     );
-    const outputs = await Outputs.start({ healthIntervalMs: 60_000, log: () => {} });
+    const outputs = await Outputs.start({ healthIntervalMs: 60_000, log: QUIET });
     const result = await runSerialPart({
       flags,
       host: outputs,
       stop: new Promise(() => {}),
-      log: () => {},
+      log: QUIET,
       source: { kind: "simulator", seed: 7, speed: Infinity, startTime: start, durationMs, flushIntervalMs: 250 },
     });
     await outputs.close();

@@ -12,6 +12,10 @@ import { SerialOutputs } from "../engine/jobs/serial-outputs.js";
 import { REASON, SERIAL_COL as C, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES } from "../operators/serial/layout.js";
 import { encodeSerialFields } from "../operators/serial/payload.js";
 import { QuarantineList, type QuarantineEvent } from "../operators/serial/quarantine.js";
+import { createLogger } from "../engine/core/mod.js";
+
+/** Operational log events are not what these tests look at. */
+const QUIET = createLogger({ level: "silent" });
 
 const GTIN = "09506000134352";
 
@@ -45,7 +49,7 @@ function quarantine(list: QuarantineList, outputs: SerialOutputs, serial: string
 describe("serial outputs", () => {
   it("serial - a flagged event of a line whose id cannot be a topic level is counted, with no line topic", () => {
     const published: string[] = [];
-    const outputs = new SerialOutputs(new QuarantineList(), { live: { publish: (topic) => published.push(topic) }, log: () => {} });
+    const outputs = new SerialOutputs(new QuarantineList(), { live: { publish: (topic) => published.push(topic) }, log: QUIET });
     const payload = new Uint8Array(SERIAL_PAYLOAD_BYTES);
     const row = new Float64Array(SERIAL_OUT_FIELDS);
     row[C.flags] = REASON.gtin_check_digit;
@@ -72,7 +76,7 @@ describe("serial outputs", () => {
       live: { publish: (_t, d) => messages.push(d as Record<string, unknown>) },
       quarantineFile: file,
       fileSyncIntervalMs: 60_000,
-      log: () => {},
+      log: QUIET,
     });
     for (const s of ["A1", "A2", "A3"]) quarantine(list, outputs, s);
     expect(outputs.syncFile()).toEqual([]);

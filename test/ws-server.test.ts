@@ -4,6 +4,7 @@ import { startLiveServer, type LiveServer, type LiveServerOptions } from "../con
 import { machineTopic, TopicGrant } from "../connectors/live/topics.js";
 import { CLOSE_SLOW_SUBSCRIBER } from "../connectors/live/ws-server.js";
 import { LiveClient, UpgradeRefused, isData, turn } from "./kit/live-client.js";
+import { type LogEntry, memoryLogger } from "../engine/core/mod.js";
 
 const READER = "reader-token-0123456789";
 const ALERTS_ONLY = "alerts-only-token-0123456789";
@@ -14,12 +15,12 @@ const PACED = "paced-token-0123456789";
 const servers: LiveServer[] = [];
 const clients: LiveClient[] = [];
 
-async function server(options: Partial<LiveServerOptions> = {}): Promise<{ s: LiveServer; log: string[] }> {
-  const log: string[] = [];
+async function server(options: Partial<LiveServerOptions> = {}): Promise<{ s: LiveServer; log: LogEntry[] }> {
+  const { log: logger, entries: log } = memoryLogger();
   const s = await startLiveServer({
     host: "127.0.0.1",
     port: 0,
-    log: (l) => log.push(l),
+    log: logger,
     tokens: [
       { token: READER, name: "reader", topics: ["machine/+", "alerts", "line/L1"], scopes: ["*:read"] },
       { token: ALERTS_ONLY, name: "alerts-only", topics: ["alerts"] },
@@ -259,7 +260,12 @@ describe("ws server", () => {
     expect(fast.data().map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     expect(s.wsStats().slowSubscribers).toEqual({ sampled: 0, disconnected: 1 });
     expect(s.wsStats().connections).toBe(1);
-    expect(log.some((l) => l.includes("disconnected a slow subscriber (token slow-drop)"))).toBe(true);
+    expect(log.find((e) => e.msg.startsWith("disconnected a slow subscriber"))).toMatchObject({
+      level: "warn",
+      component: "live",
+      token: "slow-drop",
+      send_buffer_bytes_max: 256 * 1024,
+    });
     slow.ws.resume();
     await slow.until(() => slow.closeCode !== undefined, "the slow client to see the close");
     expect([CLOSE_SLOW_SUBSCRIBER, 1006]).toContain(slow.closeCode);
@@ -331,8 +337,8 @@ describe("ws server", () => {
     ]);
     expect(s.wsStats().dropped).toMatchObject({ invalid_topic: 2, topics_max: 1 });
     expect(s.wsStats().encodeErrors).toBe(2);
-    expect(log.filter((l) => l.includes("not a topic name"))).toHaveLength(1);
-    expect(log.filter((l) => l.includes("cannot be encoded"))).toHaveLength(1);
+    expect(log.filter((e) => e.msg.includes("not a topic"))).toHaveLength(1);
+    expect(log.filter((e) => e.msg.includes("cannot be encoded"))).toHaveLength(1);
     const m = await scrape(s);
     expect(sample(m, 'linewatch_ws_dropped_total{reason="invalid_topic"}')).toBe(2);
     expect(sample(m, "linewatch_ws_encode_errors_total")).toBe(2);
@@ -352,9 +358,9 @@ describe("ws server", () => {
   it("ws - generated token: printed with the URL when none is configured; it opens the WebSocket", async () => {
     const { s, log } = await server({ tokens: [] });
     expect(s.generatedToken).toMatch(/^[A-Za-z0-9_-]{32}$/);
-    const line = log.find((l) => l.includes("generated one for this run"));
-    expect(line).toBeDefined();
-    const wsUrl = /WebSocket: (ws:\/\/\S+)/.exec(line!)?.[1];
+    const event = log.find((e) => e.msg.includes("generated one for this run"));
+    expect(event).toMatchObject({ level: "warn", component: "live" });
+    const wsUrl = event?.ws_url as string | undefined;
     expect(wsUrl).toBe(`${s.wsUrl}?token=${s.generatedToken}`);
     const c = await LiveClient.connect(wsUrl!);
     clients.push(c);

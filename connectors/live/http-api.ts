@@ -29,6 +29,7 @@
  * 409 `features_incomplete` of POST /predict names the missing features).
  */
 import { ApiRequestError } from "../errors.js";
+import type { Logger } from "../../engine/core/mod.js";
 import type { AccessControl, ApiScope } from "./access.js";
 import { presentedToken } from "./access.js";
 import type { AccessCounters } from "./ws-server.js";
@@ -189,7 +190,7 @@ export class HttpApi {
     private readonly o: HttpApiOptions,
     private readonly facts: ServerFacts,
     private readonly accessCounters: AccessCounters,
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
   ) {
     this.requests = metrics.counter({
       name: METRIC.httpRequests,
@@ -344,11 +345,7 @@ export class HttpApi {
         );
         if (denied !== 0) return reply(denied, () => {});
       }
-      // Count this scrape before rendering, so the reply includes it.
-      this.requests.labels({ route: routeName, status: 200 }).inc();
-      writeReply(res, 200, PROMETHEUS_CONTENT_TYPE, this.metrics.render());
-      this.duration.labels({ route: routeName }).observe((performance.now() - t0) / 1000);
-      return;
+      return this.scrape(res, t0);
     }
 
     let route: Route | undefined;
@@ -436,7 +433,7 @@ export class HttpApi {
         .catch((e: unknown) => {
           if (e instanceof ApiRequestError)
             return finish(e.status, () => writeError(res, e.status, e.code, e.detail, e instanceof ApiReplyError ? e.fields : {}));
-          this.log(`http: ${method.toUpperCase()} ${route.name} failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+          this.log.error({ method: method.toUpperCase(), route: route.name, err: e }, "the provider of a route failed");
           finish(500, () => writeError(res, 500, "provider_failed", e instanceof Error ? e.message : String(e)));
         })
         .finally(() => clearTimeout(timer));
@@ -452,6 +449,27 @@ export class HttpApi {
       }
       run(body);
     });
+  }
+
+  /** GET /metrics: prom-client renders asynchronously, so the reply is written (corked) when the text is ready. */
+  private scrape(res: HttpResponse, t0: number): void {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    // Count this scrape before rendering, so the reply includes it.
+    this.requests.labels({ route: "/metrics", status: 200 }).inc();
+    this.metrics.render().then(
+      (text) => {
+        if (aborted) return;
+        res.cork(() => writeReply(res, 200, PROMETHEUS_CONTENT_TYPE, text));
+        this.duration.labels({ route: "/metrics" }).observe((performance.now() - t0) / 1000);
+      },
+      (e: unknown) => {
+        this.log.error({ route: "/metrics", err: e }, "rendering the metrics failed");
+        if (!aborted) res.cork(() => writeError(res, 500, "metrics_failed", e instanceof Error ? e.message : String(e)));
+      },
+    );
   }
 
   /** 0 when the token may use `scope`; else writes 401/403/429 and returns the status. */

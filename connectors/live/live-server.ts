@@ -13,11 +13,11 @@
 import { AccessControl, generatedAccess, type AccessTokenConfig, type SlowSubscriberPolicy } from "./access.js";
 import { ServerListenError } from "../errors.js";
 import { DEFAULT_HTTP_API_OPTIONS, HttpApi, type ApiProviders, type HttpApiOptions } from "./http-api.js";
-import { METRIC, MetricsRegistry, defineProcessMetrics } from "./metrics.js";
+import { METRIC, MetricsRegistry } from "./metrics.js";
 import { TOPIC_ALERTS, TOPIC_QUARANTINE } from "./topics.js";
 import { closeApp, listen, loadUws, type ListenSocket } from "./uws.js";
 import { DEFAULT_WS_HUB_OPTIONS, WsHub, type AccessCounters, type WsHubOptions, type WsHubStats } from "./ws-server.js";
-import { ConfigError } from "../../engine/core/mod.js";
+import { ConfigError, createLogger, type Logger } from "../../engine/core/mod.js";
 
 export interface LiveServerOptions extends WsHubOptions, HttpApiOptions {
   /** Interface to listen on; `0.0.0.0` for every interface. */
@@ -34,11 +34,11 @@ export interface LiveServerOptions extends WsHubOptions, HttpApiOptions {
   providers: ApiProviders;
   /** Where /metrics reads from; the server adds its own series. Default: a new registry. */
   metrics?: MetricsRegistry;
-  /** Log lines (start, generated token, slow subscribers, provider failures). */
-  log: (line: string) => void;
+  /** Start, generated token, slow subscribers, provider failures (component "live"). Default: a logger on stderr. */
+  log?: Logger;
 }
 
-export const DEFAULT_LIVE_SERVER_OPTIONS: Readonly<Omit<LiveServerOptions, "metrics">> = Object.freeze({
+export const DEFAULT_LIVE_SERVER_OPTIONS: Readonly<Omit<LiveServerOptions, "metrics" | "log">> = Object.freeze({
   ...DEFAULT_WS_HUB_OPTIONS,
   ...DEFAULT_HTTP_API_OPTIONS,
   host: "127.0.0.1",
@@ -49,7 +49,6 @@ export const DEFAULT_LIVE_SERVER_OPTIONS: Readonly<Omit<LiveServerOptions, "metr
   requestsPerSec: 20,
   requestBurst: 40,
   providers: {},
-  log: (line: string) => void process.stderr.write(`${line}\n`),
 });
 
 export function defaultLiveServerOptions(): LiveServerOptions {
@@ -153,7 +152,7 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
   validateLiveServerOptions(o);
   const implementation = loadUws();
   const metrics = o.metrics ?? new MetricsRegistry();
-  defineProcessMetrics(metrics);
+  metrics.collectDefaultMetrics();
   metrics.gauge({
     name: METRIC.uwsNative,
     help: "1 when uWebSockets.js runs its native binary, 0 on the slow JavaScript fallback.",
@@ -178,7 +177,8 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
   };
 
   const app = implementation.uws.App();
-  const hub = new WsHub(app, access, o, counters, o.log);
+  const log = (o.log ?? createLogger()).child({ component: "live" });
+  const hub = new WsHub(app, access, o, counters, log);
   hub.registerMetrics(metrics);
   new HttpApi(
     app,
@@ -193,7 +193,7 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
       topics: ["machine/<machine_id>", "line/<line>", "analysis/<name>", TOPIC_ALERTS, TOPIC_QUARANTINE],
     },
     counters,
-    o.log,
+    log,
   );
 
   const listening = await listen(app, o.host, o.port);
@@ -216,14 +216,19 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
     () => closeApp(app, socket),
   );
 
-  o.log(`linewatch: live server on ${server.url} (WebSocket ${server.wsUrl}); uWebSockets.js: ${implementation.description}`);
-  if (!implementation.native)
-    o.log("linewatch: WARNING: uWebSockets.js runs its JavaScript fallback — WebSocket fan-out and HTTP will be many times slower");
-  if (generated !== undefined) {
-    const t = encodeURIComponent(generated.token);
-    o.log(
-      `linewatch: no access token configured; generated one for this run (all topics and scopes):\n  ${server.url}/?token=${t}\n  WebSocket: ${server.wsUrl}?token=${t}`,
-    );
-  }
+  logStart(log, server, generated?.token);
   return server;
+}
+
+/** The start events: where the server listens, a slow uWS fallback, and the URL carrying a generated token. */
+function logStart(log: Logger, server: LiveServer, generatedToken: string | undefined): void {
+  const uws = { uws: server.uwsImplementation, uws_native: server.uwsNative };
+  log.info({ url: server.url, ws_url: server.wsUrl, ...uws }, "live server listening");
+  if (!server.uwsNative) log.warn("uWebSockets.js runs its JavaScript fallback: WebSocket fan-out and HTTP will be many times slower");
+  if (generatedToken === undefined) return;
+  const t = encodeURIComponent(generatedToken);
+  log.warn(
+    { url: `${server.url}/?token=${t}`, ws_url: `${server.wsUrl}?token=${t}` },
+    "no access token configured; generated one for this run (all topics and scopes)",
+  );
 }

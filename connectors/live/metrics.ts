@@ -1,23 +1,34 @@
 /**
- * A small metrics registry — counters, gauges and fixed-bucket histograms with labels — rendered
- * in the Prometheus text exposition format 0.0.4
- * (https://prometheus.io/docs/instrumenting/exposition_formats/). Dependency-free on purpose:
- * prom-client's registry is global by default and its rendering asynchronous; linewatch needs one
- * synchronous `render()` for `GET /metrics`, and cheap label children on the hot path.
+ * The metrics of linewatch on prom-client (https://github.com/siimon/prom-client): each
+ * {@link MetricsRegistry} owns its own prom-client `Registry` (never the global one, so two runs or
+ * two tests in one process do not share series), prom-client stores the values and renders the
+ * Prometheus text format 0.0.4, and `collectDefaultMetrics` adds what an operator reads first:
+ * event-loop lag (`nodejs_eventloop_lag_*`), GC pauses (`nodejs_gc_duration_seconds`), heap
+ * (`nodejs_heap_*`), CPU, resident memory and open file descriptors (`process_*`).
+ *
+ * What this file adds to prom-client: registration by definition (asking twice for the same name
+ * and shape returns the same metric, so modules each ask for what they update; another shape is a
+ * ConfigError), the checks prom-client leaves out (counters end in `_total`, buckets strictly
+ * increasing, a bound on label sets per metric), and cached label children.
  *
  * Hot-path use: resolve the labelled child once (`const c = recordsIn.labels({ source: "nats" })`)
- * and call `c.inc(n)` per batch — a property add, no map lookup. Values sampled from elsewhere
- * (queue depths, pool utilisation) are set by a `collect` callback that runs at scrape time.
+ * and call `c.inc(n)` per batch, never per record. prom-client's own `labels()` returns a closure
+ * that still hashes and validates the label object on every `inc`; the child here is created once
+ * per label set and kept, so the lookup by label values happens once (bench/metrics-bench.ts
+ * measures both). Values sampled from elsewhere (queue depths, pool utilisation, counts kept in
+ * plain fields) are set by a `collect` callback that runs at scrape time.
  *
  * The names linewatch uses are listed in {@link METRIC} and created by {@link defineEngineMetrics}
  * (what the run wiring updates) and by the live server (WebSocket / HTTP series, see
  * `ws-server.ts` and `http-api.ts`).
- *
- * Format rules kept here: a `# HELP` and a `# TYPE` line per family, then its samples together;
- * label values escape `\`, `"` and newline, HELP text escapes `\` and newline; values are Go-style
- * floats (`+Inf`, `-Inf`, `NaN`); histogram buckets are cumulative, ascending, end with
- * `le="+Inf"` equal to `_count`, and come with `_sum`; the output ends with a newline.
  */
+import {
+  Counter as PromCounter,
+  Gauge as PromGauge,
+  Histogram as PromHistogram,
+  Registry as PromRegistry,
+  collectDefaultMetrics,
+} from "prom-client";
 import { CapacityError, ConfigError } from "../../engine/core/mod.js";
 
 export type LabelValues<L extends string> = { readonly [K in L]: string | number };
@@ -31,6 +42,7 @@ export interface MetricDefinition<L extends string> {
 
 export interface CounterChild {
   inc(amount?: number): void;
+  /** The sum of the increments through this child (what `catchUp` compares a plain total with). */
   readonly value: number;
 }
 
@@ -38,13 +50,10 @@ export interface GaugeChild {
   set(value: number): void;
   inc(amount?: number): void;
   dec(amount?: number): void;
-  readonly value: number;
 }
 
 export interface HistogramChild {
   observe(value: number): void;
-  readonly count: number;
-  readonly sum: number;
 }
 
 export interface GaugeDefinition<L extends string> extends MetricDefinition<L> {
@@ -66,7 +75,7 @@ export const LATENCY_SECONDS_BUCKETS: readonly number[] = Object.freeze([
 ]);
 
 /** The content type of {@link MetricsRegistry.render}'s output. */
-export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
+export const PROMETHEUS_CONTENT_TYPE: string = PromRegistry.PROMETHEUS_CONTENT_TYPE;
 
 /** The metric names of linewatch (prefix `linewatch_`). */
 export const METRIC = Object.freeze({
@@ -97,10 +106,13 @@ export const METRIC = Object.freeze({
   authFailures: "linewatch_auth_failures_total",
   rateLimited: "linewatch_rate_limited_total",
   uwsNative: "linewatch_uws_native",
-  // process
+  // process and Node.js runtime (prom-client's collectDefaultMetrics, registered by the live server)
   processResident: "process_resident_memory_bytes",
   processCpu: "process_cpu_seconds_total",
   processStart: "process_start_time_seconds",
+  eventLoopLag: "nodejs_eventloop_lag_seconds",
+  gcDuration: "nodejs_gc_duration_seconds",
+  heapUsed: "nodejs_heap_size_used_bytes",
 } as const);
 
 type Kind = "counter" | "gauge" | "histogram";
@@ -108,8 +120,22 @@ type Kind = "counter" | "gauge" | "histogram";
 const NAME_RE = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_RE = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 
+/** The checks prom-client leaves out or answers with a plain Error; a bad definition is a ConfigError. */
+function checkDefinition(kind: Kind, d: MetricDefinition<string>): void {
+  const { name } = d;
+  const labelNames = d.labelNames ?? [];
+  if (!NAME_RE.test(name)) throw new ConfigError("metric name", `"${name}" is not a valid Prometheus metric name`);
+  if (kind === "counter" && !name.endsWith("_total")) throw new ConfigError("metric name", `counter "${name}" must end in _total`);
+  for (const l of labelNames) {
+    if (!LABEL_RE.test(l) || l.startsWith("__")) throw new ConfigError("metric label", `"${l}" of ${name} is not a valid label name`);
+    if (kind === "histogram" && l === "le") throw new ConfigError("metric label", `histogram ${name} cannot have a label "le"`);
+  }
+  if (new Set(labelNames).size !== labelNames.length) throw new ConfigError("metric label", `${name} repeats a label name`);
+}
+
+/** One metric: its prom-client object and the label children handed out so far. */
 abstract class Family<L extends string, C> {
-  protected readonly children = new Map<string, { labels: string; child: C }>();
+  private readonly children = new Map<string, C>();
   readonly labelNames: readonly L[];
 
   constructor(
@@ -119,13 +145,6 @@ abstract class Family<L extends string, C> {
     labelNames: readonly L[],
     private readonly seriesMax: number,
   ) {
-    if (!NAME_RE.test(name)) throw new ConfigError("metric name", `"${name}" is not a valid Prometheus metric name`);
-    if (kind === "counter" && !name.endsWith("_total")) throw new ConfigError("metric name", `counter "${name}" must end in _total`);
-    for (const l of labelNames) {
-      if (!LABEL_RE.test(l) || l.startsWith("__")) throw new ConfigError("metric label", `"${l}" of ${name} is not a valid label name`);
-      if (kind === "histogram" && l === "le") throw new ConfigError("metric label", `histogram ${name} cannot have a label "le"`);
-    }
-    if (new Set(labelNames).size !== labelNames.length) throw new ConfigError("metric label", `${name} repeats a label name`);
     this.labelNames = Object.freeze([...labelNames]);
   }
 
@@ -133,23 +152,22 @@ abstract class Family<L extends string, C> {
   labels(values: LabelValues<L>): C {
     const key = this.labelNames.length === 0 ? "" : this.labelNames.map((l) => String(values[l])).join("\u0000");
     const known = this.children.get(key);
-    if (known !== undefined) return known.child;
+    if (known !== undefined) return known;
     if (this.children.size >= this.seriesMax)
       throw new CapacityError(
         "seriesPerMetricMax",
         this.seriesMax,
         `${this.name} has too many label sets; a label is fed from unbounded data`,
       );
-    for (const l of this.labelNames) if (values[l] === undefined) throw new ConfigError("metric label", `${this.name} needs label "${l}"`);
-    const labels = this.labelNames.map((l) => `${l}="${escapeLabelValue(String(values[l]))}"`).join(",");
-    const child = this.newChild();
-    this.children.set(key, { labels, child });
+    // Label names in their declared order, so the rendered series read the same on every scrape.
+    const ordered: Record<string, string> = {};
+    for (const l of this.labelNames) {
+      if (values[l] === undefined) throw new ConfigError("metric label", `${this.name} needs label "${l}"`);
+      ordered[l] = String(values[l]);
+    }
+    const child = this.bind(ordered);
+    this.children.set(key, child);
     return child;
-  }
-
-  /** Drops every label set (for gauges re-filled by `collect`, so vanished keys disappear). */
-  reset(): void {
-    this.children.clear();
   }
 
   sameShape(kind: Kind, help: string, labelNames: readonly string[]): boolean {
@@ -161,147 +179,96 @@ abstract class Family<L extends string, C> {
     );
   }
 
-  protected abstract newChild(): C;
-  abstract renderInto(out: string[]): void;
-  collect(): void {}
-
-  protected header(out: string[]): void {
-    out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.kind}`);
-  }
+  /** A child writing to the prom-client series of `labels` (label names in declared order). */
+  protected abstract bind(labels: Record<string, string>): C;
 }
 
-class CounterValue implements CounterChild {
+class CounterHandle implements CounterChild {
   value = 0;
+  constructor(private readonly add: (amount: number) => void) {}
   inc(amount = 1): void {
     // A counter only goes up; a negative or NaN increment is a caller's bug.
     if (!(amount >= 0)) throw new RangeError(`counter increment must be ≥ 0, got ${amount}`);
     this.value += amount;
-  }
-}
-
-class GaugeValue implements GaugeChild {
-  value = 0;
-  set(value: number): void {
-    this.value = value;
-  }
-  inc(amount = 1): void {
-    this.value += amount;
-  }
-  dec(amount = 1): void {
-    this.value -= amount;
-  }
-}
-
-class HistogramValue implements HistogramChild {
-  readonly counts: Float64Array;
-  count = 0;
-  sum = 0;
-  constructor(private readonly bounds: readonly number[]) {
-    this.counts = new Float64Array(bounds.length);
-  }
-  observe(value: number): void {
-    if (Number.isNaN(value)) return;
-    this.count++;
-    this.sum += value;
-    const b = this.bounds;
-    for (let i = 0; i < b.length; i++) {
-      if (value <= b[i]) {
-        this.counts[i]++;
-        return;
-      }
-    }
+    this.add(amount);
   }
 }
 
 export class Counter<L extends string = never> extends Family<L, CounterChild> {
-  constructor(d: MetricDefinition<L>, seriesMax: number) {
+  constructor(
+    private readonly prom: PromCounter<string>,
+    d: MetricDefinition<L>,
+    seriesMax: number,
+  ) {
     super("counter", d.name, d.help, d.labelNames ?? [], seriesMax);
   }
   /** Unlabelled increment (a metric without labels). */
   inc(amount = 1): void {
     this.labels({} as LabelValues<L>).inc(amount);
   }
-  protected newChild(): CounterChild {
-    return new CounterValue();
-  }
-  renderInto(out: string[]): void {
-    this.header(out);
-    if (this.labelNames.length === 0 && this.children.size === 0) out.push(`${this.name} 0`);
-    for (const { labels, child } of this.children.values()) out.push(`${this.name}${braces(labels)} ${formatValue(child.value)}`);
+  protected bind(labels: Record<string, string>): CounterChild {
+    const prom = this.prom;
+    return new CounterHandle((amount) => prom.inc(labels, amount));
   }
 }
 
 export class Gauge<L extends string = never> extends Family<L, GaugeChild> {
-  private readonly collector?: (gauge: Gauge<L>) => void;
-  constructor(d: GaugeDefinition<L>, seriesMax: number) {
+  constructor(
+    private readonly prom: PromGauge<string>,
+    d: GaugeDefinition<L>,
+    seriesMax: number,
+  ) {
     super("gauge", d.name, d.help, d.labelNames ?? [], seriesMax);
-    if (d.collect !== undefined) this.collector = d.collect;
   }
   set(value: number): void {
     this.labels({} as LabelValues<L>).set(value);
   }
-  override collect(): void {
-    this.collector?.(this);
-  }
-  protected newChild(): GaugeChild {
-    return new GaugeValue();
-  }
-  renderInto(out: string[]): void {
-    this.header(out);
-    if (this.labelNames.length === 0 && this.children.size === 0) out.push(`${this.name} 0`);
-    for (const { labels, child } of this.children.values()) out.push(`${this.name}${braces(labels)} ${formatValue(child.value)}`);
+  protected bind(labels: Record<string, string>): GaugeChild {
+    const prom = this.prom;
+    return {
+      set: (value) => prom.set(labels, value),
+      inc: (amount = 1) => prom.inc(labels, amount),
+      dec: (amount = 1) => prom.dec(labels, amount),
+    };
   }
 }
 
 export class Histogram<L extends string = never> extends Family<L, HistogramChild> {
   readonly buckets: readonly number[];
-  private readonly le: readonly string[];
-  constructor(d: HistogramDefinition<L>, seriesMax: number) {
+  constructor(
+    private readonly prom: PromHistogram<string>,
+    d: HistogramDefinition<L>,
+    seriesMax: number,
+  ) {
     super("histogram", d.name, d.help, d.labelNames ?? [], seriesMax);
-    const b = d.buckets;
-    if (b.length === 0 || !b.every((x, i) => Number.isFinite(x) && (i === 0 || x > b[i - 1]))) {
-      throw new ConfigError("histogram buckets", `${d.name}: buckets must be finite and strictly increasing, got [${b.join(", ")}]`);
-    }
-    this.buckets = Object.freeze([...b]);
-    this.le = this.buckets.map(formatValue);
+    this.buckets = Object.freeze([...d.buckets]);
   }
   observe(value: number): void {
     this.labels({} as LabelValues<L>).observe(value);
   }
-  protected newChild(): HistogramChild {
-    return new HistogramValue(this.buckets);
-  }
-  renderInto(out: string[]): void {
-    this.header(out);
-    const children =
-      this.labelNames.length === 0 && this.children.size === 0
-        ? [{ labels: "", child: new HistogramValue(this.buckets) }]
-        : [...this.children.values()];
-    for (const { labels, child } of children) {
-      const h = child as HistogramValue;
-      const sep = labels === "" ? "" : ",";
-      let cumulative = 0;
-      for (let i = 0; i < this.le.length; i++) {
-        cumulative += h.counts[i];
-        out.push(`${this.name}_bucket{${labels}${sep}le="${this.le[i]}"} ${formatValue(cumulative)}`);
-      }
-      out.push(`${this.name}_bucket{${labels}${sep}le="+Inf"} ${formatValue(h.count)}`);
-      out.push(`${this.name}_sum${braces(labels)} ${formatValue(h.sum)}`);
-      out.push(`${this.name}_count${braces(labels)} ${formatValue(h.count)}`);
-    }
+  protected bind(labels: Record<string, string>): HistogramChild {
+    const prom = this.prom;
+    // prom-client throws on a value that is not finite; a NaN latency means no measurement, not a crash.
+    return {
+      observe: (value) => {
+        if (Number.isFinite(value)) prom.observe(labels, value);
+      },
+    };
   }
 }
 
 type AnyFamily = Counter<string> | Gauge<string> | Histogram<string>;
 
 /**
- * The metrics of one process. Registering a name twice with the same type, help and labels
- * returns the existing metric (so modules can each ask for what they update); with a different
- * shape it throws ConfigError.
+ * The metrics of one run, in a prom-client Registry of their own. Registering a name twice with
+ * the same type, help and labels returns the existing metric (so modules can each ask for what
+ * they update); with a different shape it throws ConfigError.
  */
 export class MetricsRegistry {
+  private readonly prom = new PromRegistry();
   private readonly families = new Map<string, AnyFamily>();
   private readonly collectors: Array<() => void> = [];
+  private defaultsCollected = false;
 
   constructor(readonly seriesPerMetricMax = DEFAULT_SERIES_PER_METRIC_MAX) {
     if (!Number.isInteger(seriesPerMetricMax) || seriesPerMetricMax < 1)
@@ -309,37 +276,73 @@ export class MetricsRegistry {
   }
 
   counter<L extends string = never>(d: MetricDefinition<L>): Counter<L> {
-    return this.register("counter", d, () => new Counter<L>(d, this.seriesPerMetricMax));
+    return this.register("counter", d, () => {
+      const prom = new PromCounter({ name: d.name, help: d.help, labelNames: [...(d.labelNames ?? [])], registers: [this.prom] });
+      return new Counter<L>(prom, d, this.seriesPerMetricMax);
+    });
   }
 
   gauge<L extends string = never>(d: GaugeDefinition<L>): Gauge<L> {
-    return this.register("gauge", d, () => new Gauge<L>(d, this.seriesPerMetricMax));
+    return this.register("gauge", d, () => {
+      let made: Gauge<L> | undefined;
+      const collect = d.collect;
+      const prom = new PromGauge({
+        name: d.name,
+        help: d.help,
+        labelNames: [...(d.labelNames ?? [])],
+        registers: [this.prom],
+        ...(collect === undefined
+          ? {}
+          : {
+              collect: () => {
+                if (made !== undefined) collect(made);
+              },
+            }),
+      });
+      made = new Gauge<L>(prom, d, this.seriesPerMetricMax);
+      return made;
+    });
   }
 
   histogram<L extends string = never>(d: HistogramDefinition<L>): Histogram<L> {
-    const h = this.register("histogram", d, () => new Histogram<L>(d, this.seriesPerMetricMax));
-    if (h.buckets.length !== d.buckets.length || h.buckets.some((b, i) => b !== d.buckets[i]))
+    const b = d.buckets;
+    if (b.length === 0 || !b.every((x, i) => Number.isFinite(x) && (i === 0 || x > b[i - 1])))
+      throw new ConfigError("histogram buckets", `${d.name}: buckets must be finite and strictly increasing, got [${b.join(", ")}]`);
+    const h = this.register("histogram", d, () => {
+      const prom = new PromHistogram({
+        name: d.name,
+        help: d.help,
+        labelNames: [...(d.labelNames ?? [])],
+        buckets: [...b],
+        registers: [this.prom],
+      });
+      return new Histogram<L>(prom, d, this.seriesPerMetricMax);
+    });
+    if (h.buckets.length !== b.length || h.buckets.some((x, i) => x !== b[i]))
       throw new ConfigError("metric", `${d.name} is already registered with other buckets`);
     return h;
   }
 
-  /** A callback run at every scrape before rendering (sample several gauges at once). */
+  /** A callback run at every scrape before rendering (sample several gauges or counters at once). */
   onCollect(fn: () => void): void {
     this.collectors.push(fn);
   }
 
-  /** The registered metric of that name, if any. */
-  get(name: string): Counter<string> | Gauge<string> | Histogram<string> | undefined {
-    return this.families.get(name);
+  /**
+   * Adds prom-client's default metrics (process CPU, memory, file descriptors; Node.js event-loop
+   * lag, GC, heap, handles) to this registry. Once per registry: later calls do nothing.
+   */
+  collectDefaultMetrics(): void {
+    if (this.defaultsCollected) return;
+    this.defaultsCollected = true;
+    collectDefaultMetrics({ register: this.prom });
   }
 
   /** All metrics in the Prometheus text format 0.0.4 (content type {@link PROMETHEUS_CONTENT_TYPE}). */
-  render(): string {
+  async render(): Promise<string> {
     for (const fn of this.collectors) fn();
-    for (const f of this.families.values()) f.collect();
-    const out: string[] = [];
-    for (const f of this.families.values()) f.renderInto(out);
-    return out.length === 0 ? "" : `${out.join("\n")}\n`;
+    if (this.families.size === 0 && !this.defaultsCollected) return "";
+    return this.prom.metrics();
   }
 
   private register<F>(kind: Kind, d: MetricDefinition<string>, make: () => F): F {
@@ -350,6 +353,7 @@ export class MetricsRegistry {
       // Same kind, help and label names: the family was made by the same constructor.
       return known as unknown as F;
     }
+    checkDefinition(kind, d);
     const f = make();
     this.families.set(d.name, f as unknown as AnyFamily);
     return f;
@@ -406,47 +410,4 @@ export function defineEngineMetrics(registry: MetricsRegistry): EngineMetrics {
       buckets: LATENCY_SECONDS_BUCKETS,
     }),
   };
-}
-
-/** process_resident_memory_bytes, process_cpu_seconds_total, process_start_time_seconds. */
-export function defineProcessMetrics(registry: MetricsRegistry): void {
-  const startSeconds = (Date.now() - performance.now()) / 1000;
-  registry.gauge({
-    name: METRIC.processResident,
-    help: "Resident memory size in bytes.",
-    collect: (g) => g.set(process.memoryUsage.rss()),
-  });
-  const cpu = registry.counter({ name: METRIC.processCpu, help: "Total user and system CPU time spent in seconds." });
-  registry.gauge({
-    name: METRIC.processStart,
-    help: "Start time of the process since unix epoch in seconds.",
-    collect: (g) => g.set(Math.round(startSeconds)),
-  });
-  let last = 0;
-  registry.onCollect(() => {
-    const u = process.cpuUsage();
-    const now = (u.user + u.system) / 1e6;
-    if (now > last) cpu.inc(now - last);
-    last = Math.max(last, now);
-  });
-}
-
-/** Go-style float text: integers without a fraction, `+Inf`, `-Inf`, `NaN`. */
-export function formatValue(v: number): string {
-  if (Number.isNaN(v)) return "NaN";
-  if (v === Infinity) return "+Inf";
-  if (v === -Infinity) return "-Inf";
-  return String(v);
-}
-
-function escapeLabelValue(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
-}
-
-function escapeHelp(v: string): string {
-  return v.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
-}
-
-function braces(labels: string): string {
-  return labels === "" ? "" : `{${labels}}`;
 }

@@ -53,6 +53,7 @@
  * `linewatch_ws_encode_errors_total` and skipped, never thrown at the engine.
  */
 import { Encoder, decode as msgpackDecode } from "@msgpack/msgpack";
+import type { Logger } from "../../engine/core/mod.js";
 import type { AccessControl, AccessGrant } from "./access.js";
 import { presentedToken } from "./access.js";
 import { writeError, writeRateLimited, writeUnauthorized } from "./http-reply.js";
@@ -201,7 +202,7 @@ export class WsHub {
     private readonly access: AccessControl,
     private readonly o: WsHubOptions,
     private readonly accessCounters: AccessCounters,
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
   ) {
     app.ws<Subscriber>("/ws", {
       maxPayloadLength: o.wsClientMessageBytesMax,
@@ -288,7 +289,8 @@ export class WsHub {
         this.counts.droppedInvalidTopic++;
         this.logOnce(
           "invalid_topic",
-          `ws: published on ${JSON.stringify(topic.slice(0, 300))}, which is not a topic name (see connectors/topics.ts); counted in ${METRIC.wsDropped}{reason="invalid_topic"}, further ones not logged`,
+          { topic: topic.slice(0, 300) },
+          `published on a name that is not a topic (see topics.ts); counted in ${METRIC.wsDropped}{reason="invalid_topic"}, further ones not logged`,
         );
         return 0;
       }
@@ -297,7 +299,8 @@ export class WsHub {
         this.counts.droppedTopicsMax++;
         this.logOnce(
           "topics_max",
-          `ws: wsTopicsMax (${this.o.wsTopicsMax}) topics tracked; messages on new topics are counted in ${METRIC.wsDropped}{reason="topics_max"}, further ones not logged`,
+          { topics_max: this.o.wsTopicsMax },
+          `wsTopicsMax topics tracked; messages on new topics are counted in ${METRIC.wsDropped}{reason="topics_max"}, further ones not logged`,
         );
         return 0;
       }
@@ -639,8 +642,9 @@ export class WsHub {
         if (s.sampled) continue;
         if (s.grant.slowPolicy === "disconnect") {
           this.counts.disconnected++;
-          this.log(
-            `ws: disconnected a slow subscriber (token ${s.grant.name}): ${buffered} bytes buffered > wsSendBufferBytesMax ${limit}`,
+          this.log.warn(
+            { token: s.grant.name, buffered_bytes: buffered, send_buffer_bytes_max: limit },
+            "disconnected a slow subscriber: more bytes buffered than wsSendBufferBytesMax",
           );
           ws.end(CLOSE_SLOW_SUBSCRIBER, "slow subscriber");
           continue;
@@ -726,14 +730,16 @@ export class WsHub {
     this.counts.encodeErrors++;
     this.logOnce(
       "encode",
-      `ws: a value published on ${t.name} cannot be encoded (${e instanceof Error ? e.message : String(e)}); counted in ${METRIC.wsEncodeErrors}, further ones not logged`,
+      { topic: t.name, err: e },
+      `a published value cannot be encoded; counted in ${METRIC.wsEncodeErrors}, further ones not logged`,
     );
   }
 
-  private logOnce(kind: string, line: string): void {
+  /** A warning the first time a kind of bad publish happens (the counter keeps counting the rest). */
+  private logOnce(kind: string, fields: Record<string, unknown>, message: string): void {
     if (this.logged.has(kind)) return;
     this.logged.add(kind);
-    this.log(line);
+    this.log.warn(fields, message);
   }
 
   private refuseTopic(s: Subscriber, id: string | number | undefined, reason: RefusalReason, topic: unknown, message: string): void {

@@ -14,12 +14,13 @@
  *   fetch: the old consumer may already be deleted, so it is never fetched from again.
  */
 import type { Consumer, JsMsg } from "nats";
+import type { Logger } from "../../engine/core/mod.js";
 
 export interface OrderedPullOptions {
   fetchMessagesMax: number;
-  /** Names the consumer in log lines ("partition 3", "serial"). */
+  /** Names the consumer in log events (field `consumer`: "partition 3", "serial"). */
   label: string;
-  log: (line: string) => void;
+  log: Logger;
   /** (Re)creates the durable consumer, delivering from stream sequence `start`. */
   reopen: (start: number) => Promise<Consumer>;
 }
@@ -69,7 +70,7 @@ export class OrderedPullReader {
       // nats.js reconnects; fetch again. What was fetched and not acknowledged comes back as
       // redeliveries, which the sequence check skips.
       result.fetchFailed = true;
-      this.o.log(`${this.o.label}: fetch failed (${(error as Error).message}); retrying`);
+      this.o.log.warn({ consumer: this.o.label, err: error }, "JetStream fetch failed; retrying");
       await pause();
       if (msgs.length === 0) return result;
     }
@@ -89,7 +90,10 @@ export class OrderedPullReader {
     await commit();
     for (const m of msgs.slice(0, inOrder)) m.ack();
     if (inOrder < msgs.length) {
-      this.o.log(`${this.o.label}: delivery ${this.nextDelivery} never arrived; consuming again from stream sequence ${this.top + 1}`);
+      this.o.log.warn(
+        { consumer: this.o.label, delivery: this.nextDelivery, from_stream_seq: this.top + 1 },
+        "a delivery never arrived; consuming again from the stream sequence after the last one taken",
+      );
       this.consumer = null;
       await this.reopen();
     }
@@ -102,7 +106,7 @@ export class OrderedPullReader {
       this.nextDelivery = 1;
       return true;
     } catch (error) {
-      this.o.log(`${this.o.label}: re-creating the consumer failed (${(error as Error).message}); will retry`);
+      this.o.log.warn({ consumer: this.o.label, err: error }, "re-creating the JetStream consumer failed; will retry");
       await pause();
       return false;
     }

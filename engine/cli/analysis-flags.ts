@@ -4,7 +4,8 @@
  */
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { ConfigError, type TimeUnit } from "../core/mod.js";
+import { ConfigError, type Logger, type TimeUnit } from "../core/mod.js";
+import { cliLogger } from "./logging.js";
 import type { RecordAnalysis } from "../../operators/analysis.js";
 import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/mod.js";
 import { type SpcAlertEvent, DEFAULT_SPC_PARAMS, type SpcParams, spcAnalysis, type SpcLimits } from "../../operators/spc/mod.js";
@@ -114,8 +115,8 @@ export interface AnalysisContext {
   defaultWindow?: number;
   onAlert?: (event: SpcAlertEvent) => void;
   keyParts?: readonly string[];
-  /** Where analyses log (model swaps); default stderr. */
-  log?: (line: string) => void;
+  /** Where analyses log (model swaps); default the CLI's logger. */
+  log?: Logger;
 }
 
 /** The analyses the flags ask for, in the order given. */
@@ -157,14 +158,15 @@ function iforestFromFlags(flags: AnalysisFlags, rollingIndex: number, ctx: Analy
     ?.split(",")
     .map((f) => f.trim())
     .filter((f) => f.length > 0) ?? [...model.featureNames];
-  const log = ctx.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const log = (ctx.log ?? cliLogger()).child({ component: "iforest" });
   return iforestAnalysis({
     model,
     features,
     rollingIndex: rollingIndex >= 0 ? rollingIndex : undefined,
     watchPath: flags.watchModel === false ? undefined : flags.model,
-    onSwap: (from, to) => log(`iforest: model ${from.slice(0, 12)} → ${to.slice(0, 12)} (from ${flags.model}), from the next batch on`),
-    onSwapError: (e) => log(`iforest: new version of ${flags.model} not used, the current model stays: ${e.message}`),
+    onSwap: (from, to) =>
+      log.info({ file: flags.model, from: from.slice(0, 12), to: to.slice(0, 12) }, "model swapped; used from the next batch on"),
+    onSwapError: (e) => log.warn({ file: flags.model, err: e }, "new version of the model not used; the current model stays"),
   });
 }
 

@@ -37,6 +37,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
+import { cliLogger } from "./logging.js";
 import { addRunSerialFlags, runSerialPart, type RunSerialFlags, type SerialPartResult } from "./serial-run.js";
 
 interface DemoFlags extends AnalysisFlags, RunSerialFlags {
@@ -133,7 +134,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       clickhouse: clickhouseUrl === undefined ? undefined : { url: clickhouseUrl, spillDir: join(dir, "clickhouse-spill") },
       live: { port: flags.port, host: flags.host },
       healthIntervalMs: 5_000,
-      log: (line) => process.stderr.write(`${line.startsWith("linewatch") ? "" : "linewatch: "}${line}\n`),
+      log: cliLogger(),
     });
     const out = outputs;
 
@@ -264,7 +265,7 @@ function startSerials(
     flags,
     host: outputs,
     stop: jobStop,
-    log,
+    log: cliLogger(),
     summaryIntervalMs: parseDuration(flags.summaryInterval),
     console: process.stdout,
     source: { kind: "nats", url, site: SITE, stream: STREAM, outputFormat: "json" },

@@ -2,7 +2,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
-import { runJob } from "../jobs/run-job.js";
+import { runJob, type SourceKey } from "../jobs/run-job.js";
 import { Outputs } from "../jobs/outputs.js";
 import { AlertRouter } from "../jobs/alert-router.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../jobs/nats-job.js";
@@ -22,6 +22,7 @@ import {
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
+import { cliLogger } from "./logging.js";
 import { applyConfigSources } from "./config-file.js";
 import {
   addRunSerialFlags,
@@ -188,7 +189,7 @@ export function runCommand(): Command {
     flags.analysis = split.sensor;
     if (split.serial && flags.serials === undefined) flags.serials = true;
     const withSerials = serialsWanted(flags, { speed, cmapss: flags.cmapss !== undefined, nats: flags.nats !== undefined });
-    const log = (line: string) => process.stderr.write(`linewatch: ${line}\n`);
+    const log = cliLogger();
     const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
     const fleet = flags.cmapss === undefined ? undefined : cmapssFleetFromFlags(flags, speed, sensorTypes);
     const model =
@@ -267,7 +268,7 @@ async function runOnSource(
         flags,
         host: outputs,
         stop: Promise.race([stop, sensorDone]),
-        log: (line) => process.stderr.write(`linewatch run: ${line}\n`),
+        log: cliLogger(),
         summaryIntervalMs: parseDuration(flags.summaryInterval),
         console: process.stdout,
         source: {
@@ -301,10 +302,7 @@ async function runOnSource(
     analyses,
     // A C-MAPSS unit is always "running": its keys are machine/sensor.
     keyByMode: fleet === undefined && flags.keyByMode,
-    settleMs:
-      flags.settle === undefined
-        ? (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type as SensorType].responseTimeMs
-        : () => parseDuration(flags.settle as string),
+    settleMs: settleTime(flags.settle),
     workers: flags.workers,
     groups: 16,
     batchRecordsMax: flags.batchRecords,
@@ -318,6 +316,7 @@ async function runOnSource(
     flushIntervalMs: parseDuration(flags.flushInterval),
     summaryIntervalMs: parseDuration(flags.summaryInterval),
     console: process.stdout,
+    log: cliLogger(),
     stop,
   }).finally(() => sensorEnded());
   const serial = serialPart === null ? null : await serialPart;
@@ -427,16 +426,7 @@ async function runOnNats(
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
   for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onStop);
-  const partitions = flags.partitions?.split(",").map((p) => {
-    const n = Number(p.trim());
-    if (!Number.isInteger(n) || n < 0 || (flags.partitionCount !== undefined && n >= flags.partitionCount)) {
-      throw new ConfigError(
-        "--partitions",
-        `"${p}" is not a partition number${flags.partitionCount ? ` below ${flags.partitionCount}` : ""}`,
-      );
-    }
-    return n;
-  });
+  const partitions = parsePartitions(flags);
   process.stderr.write(
     `linewatch run: NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, ` +
       `site ${flags.site} → ${analyses.map((a) => a.name).join(" + ")} on ${flags.workers} workers. Ctrl-C stops.\n`,
@@ -447,7 +437,7 @@ async function runOnNats(
         flags,
         host: outputs,
         stop,
-        log: (line) => process.stderr.write(`linewatch run: ${line}\n`),
+        log: cliLogger(),
         summaryIntervalMs: parseDuration(flags.summaryInterval),
         console: process.stdout,
         source: { kind: "nats", url: flags.nats as string, site: flags.site, stream: flags.stream, outputFormat: flags.outputFormat },
@@ -470,6 +460,7 @@ async function runOnNats(
     outputs,
     summaryIntervalMs: parseDuration(flags.summaryInterval),
     console: process.stdout,
+    log: cliLogger(),
     stop,
     onReady: () => process.stderr.write("linewatch run: consuming\n"),
   });
@@ -483,6 +474,20 @@ async function runOnNats(
     `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
       `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts.count}\n`,
   );
+}
+
+/** `--partitions 0,1`: partition numbers, each below `--partition-count` when that is given. */
+function parsePartitions(flags: RunFlags): number[] | undefined {
+  return flags.partitions?.split(",").map((p) => {
+    const n = Number(p.trim());
+    if (!Number.isInteger(n) || n < 0 || (flags.partitionCount !== undefined && n >= flags.partitionCount)) {
+      throw new ConfigError(
+        "--partitions",
+        `"${p}" is not a partition number${flags.partitionCount ? ` below ${flags.partitionCount}` : ""}`,
+      );
+    }
+    return n;
+  });
 }
 
 /** The C-MAPSS fleet of `--cmapss`: T0 is now for a live run (speed 1), else the simulator's fixed start. */
@@ -529,4 +534,13 @@ export function parseLimitsChanges(text: string, source: string): Array<{ key: s
       return { key: e.key, change: { kind: "set", cl: e.cl, sigma: e.sigma } as const };
     throw new ConfigError("--limits-control", `${source}: change ${i} needs "cl" and "sigma", or "rebaseline"`);
   });
+}
+
+/** How long a key's readings settle before its baseline starts: `--settle`, or a few of its sensor's response times. */
+function settleTime(settle: string | undefined): (key: SourceKey) => number {
+  if (settle !== undefined) {
+    const ms = parseDuration(settle);
+    return () => ms;
+  }
+  return (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type as SensorType].responseTimeMs;
 }

@@ -15,7 +15,7 @@ import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhous
 import type { QuarantineProvider, MetricsRegistry } from "../../connectors/live/mod.js";
 import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS, type SerialAttack } from "../../connectors/sim/mod.js";
 import { SerialNatsInput } from "../../connectors/nats/mod.js";
-import { parseDuration, ConfigError } from "../core/mod.js";
+import { parseDuration, ConfigError, type Logger } from "../core/mod.js";
 import { DEFAULT_SERIAL_JOB, SerialJob } from "../jobs/serial-job.js";
 import { SerialOutputs } from "../jobs/serial-outputs.js";
 import { DEFAULT_SERIAL_NATS, consumeSerialNats, runSerialSimulation, type SerialSourceResult } from "../jobs/serial-sources.js";
@@ -122,7 +122,7 @@ export interface SerialPartOptions {
     | { kind: "nats"; url: string; site: string; stream?: string; outputFormat: "json" | "msgpack" };
   /** Resolves when the job should stop (Ctrl-C, or the sensor job's end). */
   stop: Promise<void>;
-  log: (line: string) => void;
+  log: Logger;
   /** NATS: called once the job consumes (its stream and consumer exist). */
   onReady?: () => void;
   /** A serial summary line this often (at least every 5 s; 0: none), on `console`. */
@@ -192,9 +192,8 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
     } else {
       const input = new SerialNatsInput(nc as NatsConnection, source.site);
       outputs.attachCounts("serial-nats", () => ({ ...job.countsNow(), deadLetters: input.counts().byReason }));
-      o.log(
-        `serial: consuming lw.${source.site}.serial.> (${source.stream === undefined ? "core NATS" : `JetStream, stream ${source.stream}`}); quarantine → lw.${source.site}.quarantine`,
-      );
+      const subjects = { subjects: `lw.${source.site}.serial.>`, quarantine_subject: `lw.${source.site}.quarantine` };
+      o.log.child({ component: "serial" }).info({ ...subjects, stream: source.stream ?? null }, "consuming serial events");
       const r = await consumeSerialNats(nc as NatsConnection, input, job, {
         ...DEFAULT_SERIAL_NATS,
         site: source.site,

@@ -7,6 +7,17 @@ export { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
 export { compileKernels, createSharedMemory, instantiateKernels, KERNEL_MEMORY_PAGES_MAX, type KernelExports } from "./kernel-module.js";
 export { createKernelExecutor, DEFAULT_WORKERS, type KernelCall, type KernelExecutor, type KernelTask } from "./kernel-pool.js";
 export { fnv1a, KeyDictionary } from "./key-dictionary.js";
+export {
+  createLogger,
+  DEFAULT_LOG_LEVEL,
+  LOG_LEVELS,
+  type LogEntry,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  memoryLogger,
+  parseLogLevel,
+} from "./log.js";
 export { type LayoutSpec, MEMORY_RESERVED_BYTES, MemoryLayout } from "./memory-layout.js";
 export { type PendingRecord, ReorderBuffer } from "./reorder-buffer.js";
 export {

@@ -5,7 +5,7 @@
  */
 import type { Writable } from "node:stream";
 import { connect } from "nats";
-import { ConfigError } from "../core/mod.js";
+import { ConfigError, createLogger, type Logger } from "../core/mod.js";
 import type { InputCounts } from "../../connectors/nats/mod.js";
 import type { RecordAnalysis } from "../../operators/analysis.js";
 import { CoreNatsSource, JetStreamSource } from "./nats-sources.js";
@@ -44,6 +44,8 @@ export interface NatsJobOptions {
   outputFormat?: "json" | "msgpack";
   summaryIntervalMs: number;
   console: Writable;
+  /** Operational events (fetch failures, lost deliveries, failed checkpoints); default: JSON lines on `console`. */
+  log?: Logger;
   stop: Promise<void>;
   /** Called once the job consumes (consumers created, state restored). */
   onReady?: () => void;
@@ -86,12 +88,13 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   if (o.stream === undefined && o.partitions !== undefined)
     throw new ConfigError("--partitions", "partitions need a JetStream stream (--stream)");
   const nc = await connect({ servers: o.url, name: `linewatch-${o.site}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
-  const log = (line: string) => o.console.write(`${line}\n`);
+  const log = (o.log ?? createLogger({ destination: o.console, pretty: false })).child({ component: "nats" });
   const source = o.stream === undefined ? new CoreNatsSource(nc, o) : new JetStreamSource(nc, { ...o, stream: o.stream });
   if (o.outputs?.active) o.outputs.countDeadLetters(() => source.messages.input.counts().byReason);
   try {
     const result = await runSensorJob(source, {
       ...o,
+      log,
       scores: o.publishScores ? new NatsScorePublisher(nc, o.site, o.outputFormat ?? "json", log) : null,
     });
     const core = source instanceof CoreNatsSource ? source : null;
@@ -109,6 +112,6 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
     };
   } finally {
     // What was published goes out before the connection closes; a connection already closed has nothing to send.
-    if (!nc.isClosed()) await nc.drain().catch((error: Error) => log(`nats: drain at the end failed (${error.message})`));
+    if (!nc.isClosed()) await nc.drain().catch((error: Error) => log.warn({ err: error }, "drain at the end failed"));
   }
 }

@@ -218,8 +218,8 @@ export class JetStreamSource implements SensorSource {
       const top = await this.restore(intake, p);
       const reader = new OrderedPullReader(await this.openConsumer(jsm, p, top + 1), top, {
         fetchMessagesMax: this.o.fetchMessagesMax,
-        label: `nats: partition ${p}`,
-        log: (line) => intake.log(line),
+        label: `partition ${p}`,
+        log: intake.log,
         reopen: (start) => this.openConsumer(jsm, p, start),
       });
       this.readers.set(p, reader);
@@ -271,7 +271,7 @@ export class JetStreamSource implements SensorSource {
           await this.checkpoint(intake, p, reader.top);
         } catch (error) {
           // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
-          intake.log(`nats: checkpoint of partition ${p} failed (${(error as Error).message}); will retry`);
+          intake.log.warn({ partition: p, err: error }, "checkpoint failed; will retry");
         }
       }
     }

@@ -14,7 +14,7 @@
  * from 40 high, below 40 critical. Without a model the prediction endpoints answer
  * "not_configured" and the score is the alert score alone. */
 import { readFileSync } from "node:fs";
-import { ConfigError, type StreamEngine } from "../core/mod.js";
+import { ConfigError, type Logger, type StreamEngine } from "../core/mod.js";
 import {
   type AccessTokenConfig,
   startLiveServer,
@@ -49,7 +49,8 @@ export interface OutputsOptions {
   healthIntervalMs: number;
   /** Failure predictions (`--predict`): fed every record's rolling row; served, stored, published. */
   predictions?: PredictionService;
-  log: (line: string) => void;
+  /** Operational events: ClickHouse lost and restored, spills, refused rows, limits set through the API, the live server's. */
+  log: Logger;
 }
 
 /** One scored record as the jobs see it: its key parts and the merged members of every analysis. */
@@ -100,11 +101,15 @@ export class Outputs {
   private readonly apiProviders: ApiProviders;
 
   private readonly predictions: PredictionService | null;
+  private readonly clickhouseLog: Logger;
+  private readonly spcLog: Logger;
 
-  private constructor(private readonly o: OutputsOptions) {
+  private constructor(o: OutputsOptions) {
     this.registry = new MetricsRegistry();
     this.metrics = defineEngineMetrics(this.registry);
     this.predictions = o.predictions ?? null;
+    this.clickhouseLog = o.log.child({ component: "clickhouse" });
+    this.spcLog = o.log.child({ component: "spc" });
     const service = this.predictions;
     if (service !== null) {
       const made = this.registry.counter({
@@ -138,13 +143,11 @@ export class Outputs {
         url: o.clickhouse.url,
         database: o.clickhouse.database,
         spillDir: o.clickhouse.spillDir,
-        onDeadLetter: (d) => o.log(`clickhouse: row of ${d.table} refused by the server: ${d.error.message}`),
-        onAvailabilityChange: (up, err) =>
-          o.log(
-            up
-              ? "clickhouse: available again, draining the spill"
-              : `clickhouse: unavailable (${err?.message ?? "?"}); spilling to ${o.clickhouse?.spillDir}`,
-          ),
+        onDeadLetter: (d) => out.clickhouseLog.error({ table: d.table, err: d.error }, "row refused by the server (dead-lettered)"),
+        onAvailabilityChange: (up, err) => {
+          if (up) out.clickhouseLog.info("available again; draining the spill");
+          else out.clickhouseLog.warn({ err, spill_dir: o.clickhouse?.spillDir }, "unavailable; spilling rows to disk");
+        },
       });
     }
     if (o.live !== undefined) {
@@ -322,7 +325,7 @@ export class Outputs {
     if (this.healthTimer !== null) clearInterval(this.healthTimer);
     await this.predictions?.close();
     this.writeHealth();
-    await this.flush().catch((e: Error) => this.o.log(`clickhouse: final flush failed: ${e.message}`));
+    await this.flush().catch((e: Error) => this.clickhouseLog.error({ err: e }, "final flush failed"));
     await this.sink?.close();
     await this.live?.close();
   }
@@ -363,7 +366,7 @@ export class Outputs {
         (e: Error) => {
           this.writeErrors++;
           this.metrics.sinkErrors.labels({ sink: "clickhouse", kind: "fatal" }).inc();
-          this.o.log(`clickhouse: write failed: ${e.message}`);
+          this.clickhouseLog.error({ err: e }, "write failed");
         },
       )
       .finally(() => this.pendingWrites.delete(settled));
@@ -472,7 +475,7 @@ export class Outputs {
           if (id === null) return null;
           const n = records ?? 100;
           await needEngine().withKeyState(id, this.spcIndex, (k, ptr) => applySpcLimitsChange(k, ptr, { kind: "rebaseline", records: n }));
-          this.o.log(`limits: ${key} re-baselining on the next ${n} records (API)`);
+          this.spcLog.info({ key, rebaseline_records: n, by: "api" }, "limits re-baselining on the next records");
           return { key, rebaseline_records: n, current: this.limitsByKey.get(key) ?? null };
         },
         setLimits: async (key: string, l: { cl: number; sigma: number }) => {
@@ -481,7 +484,7 @@ export class Outputs {
           await needEngine().withKeyState(id, this.spcIndex, (k, ptr) =>
             applySpcLimitsChange(k, ptr, { kind: "set", cl: l.cl, sigma: l.sigma }),
           );
-          this.o.log(`limits: ${key} set to cl ${l.cl}, sigma ${l.sigma} (API)`);
+          this.spcLog.info({ key, cl: l.cl, sigma: l.sigma, by: "api" }, "limits set");
           return { key, cl: l.cl, sigma: l.sigma, effective: "next record" };
         },
       },

@@ -35,7 +35,7 @@
  * the same scale as the machine health (engine/jobs/outputs.ts): low from 80, medium from 60, high
  * from 40, critical below.
  */
-import { ConfigError } from "../core/mod.js";
+import { ConfigError, type Logger } from "../core/mod.js";
 import { ROLLING_FIELDS } from "../../operators/rolling/mod.js";
 import { type MaintenancePrediction, type PredictionQuery, type RiskLevel, ApiReplyError } from "../../connectors/live/mod.js";
 import type { FailurePrediction } from "../../operators/prediction/mod.js";
@@ -60,7 +60,8 @@ export interface PredictionServiceOptions {
   keptMax: number;
   /** Feature rows waiting for the model at most. */
   pendingMax: number;
-  log?: (line: string) => void;
+  /** Model failures and risk changes (component "predict"). */
+  log?: Logger;
 }
 
 /** One prediction, as the API serves it and the `prediction` topic carries it. */
@@ -120,6 +121,7 @@ export class PredictionService {
   private chain: Promise<void> = Promise.resolve();
   private readonly counts = { predictions: 0, skipped: 0, rowsDropped: 0, errors: 0 };
   private readonly listeners: Array<(predictions: readonly MachinePrediction[]) => void> = [];
+  private readonly log: Logger | undefined;
 
   constructor(private readonly o: PredictionServiceOptions) {
     if (!(o.intervalMs >= 0 && Number.isFinite(o.intervalMs)))
@@ -127,6 +129,7 @@ export class PredictionService {
     const names = o.model.featureNames;
     this.featureCount = names.length;
     if (names.length === 0) throw new ConfigError("--predict", "the model has no features");
+    this.log = o.log?.child({ component: "predict" });
     const grouped = new Map<string, { features: number[]; fields: number[] }>();
     names.forEach((name, j) => {
       const dot = name.lastIndexOf(".");
@@ -378,7 +381,7 @@ export class PredictionService {
           await this.run(rows);
         } catch (error) {
           this.counts.errors++;
-          this.o.log?.(`predict: the model failed on ${rows.length} rows: ${(error as Error).message}`);
+          this.log?.error({ rows: rows.length, err: error }, "the model failed");
         }
       }
     });
@@ -398,8 +401,9 @@ export class PredictionService {
       if (!Number.isFinite(p.failure_probability) || !Number.isFinite(p.rul_cycles)) {
         // The model refuses a row (a non-finite feature): nothing to report for it.
         this.counts.errors++;
-        this.o.log?.(
-          `predict: the model gave no prediction for ${r.machine.id} at ${new Date(r.time).toISOString()} (a feature is not finite)`,
+        this.log?.warn(
+          { machine_id: r.machine.id, at: new Date(r.time).toISOString() },
+          "the model gave no prediction (a feature is not finite)",
         );
         return;
       }
@@ -435,8 +439,17 @@ export class PredictionService {
     const before = this.latestByMachine.get(p.machine_id);
     if (before === undefined || p.predicted_at_ms >= before.predicted_at_ms) {
       if (before !== undefined && before.risk_level !== p.risk_level) {
-        this.o.log?.(
-          `predict: ${p.machine_id} risk ${before.risk_level} → ${p.risk_level} at ${p.predicted_at} (failure probability ${p.failure_probability.toFixed(3)} within ${p.horizon_cycles} cycles, RUL ${p.rul_cycles.toFixed(1)} cycles)`,
+        this.log?.info(
+          {
+            machine_id: p.machine_id,
+            from: before.risk_level,
+            to: p.risk_level,
+            at: p.predicted_at,
+            failure_probability: p.failure_probability,
+            horizon_cycles: p.horizon_cycles,
+            rul_cycles: p.rul_cycles,
+          },
+          "risk level changed",
         );
       }
       this.latestByMachine.set(p.machine_id, p);

@@ -4,7 +4,7 @@
  * of scores, alert events, and a live console summary.
  */
 import type { Writable } from "node:stream";
-import type { EngineMetrics } from "../core/mod.js";
+import type { Logger, EngineMetrics } from "../core/mod.js";
 import type { SimulatorOptions } from "../../connectors/sim/mod.js";
 import type { RecordAnalysis } from "../../operators/analysis.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
@@ -41,6 +41,8 @@ export interface RunJobOptions extends PacedSourceOptions {
   /** Console summary interval; 0 for none. */
   summaryIntervalMs: number;
   console: Writable;
+  /** Operational events (limits changes); default: JSON lines on `console`. */
+  log?: Logger;
   /** Resolves when the job should stop (Ctrl-C); the source's own end stops it too. */
   stop: Promise<void>;
 }

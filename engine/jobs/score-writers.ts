@@ -4,6 +4,7 @@
  * and the record's seq; JSON or MessagePack). The line holds the key's fields, the reading and
  * the members of every analysis.
  */
+import type { Logger } from "../core/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import type { NatsConnection } from "nats";
 import { LineBuffer, RotatingFileSink } from "../../connectors/files/mod.js";
@@ -73,7 +74,7 @@ export class NatsScorePublisher implements ScoreWriter {
     private readonly nc: NatsConnection,
     private readonly site: string,
     private readonly format: "json" | "msgpack",
-    private readonly log: (line: string) => void,
+    private readonly log: Logger,
   ) {}
 
   write(key: ScoreKey, time: number, value: number, seq: number, members: string): void {
@@ -90,7 +91,7 @@ export class NatsScorePublisher implements ScoreWriter {
     } catch (error) {
       // Disconnected: nats.js keeps what was published in its reconnect buffer and sends it on
       // reconnect; scores on core NATS are at-most-once past that buffer.
-      this.log(`nats: flush of published scores failed (${(error as Error).message})`);
+      this.log.warn({ err: error }, "flush of published scores failed");
     }
   }
 

@@ -10,7 +10,15 @@
  * before, and written to the console when something did.
  */
 import type { Writable } from "node:stream";
-import { allocateBatch, StreamEngine, type EngineMetrics, type OutputChunk, type RecordBatch } from "../core/mod.js";
+import {
+  allocateBatch,
+  createLogger,
+  StreamEngine,
+  type EngineMetrics,
+  type Logger,
+  type OutputChunk,
+  type RecordBatch,
+} from "../core/mod.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/analysis.js";
 import { type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
@@ -40,6 +48,8 @@ export interface SensorJobOptions {
   /** Console summary interval; 0 for none (and no final summary line). */
   summaryIntervalMs: number;
   console: Writable;
+  /** Operational events; default: JSON lines on `console`. */
+  log?: Logger;
   /** Resolves when the job should stop (Ctrl-C); a finite source's end stops it too. */
   stop: Promise<void>;
   /** Called once the source consumes (subscribed, consumers created, state restored). */
@@ -105,6 +115,7 @@ class SensorJob implements SensorIntake {
   recordsOut = 0;
   anomalies = 0;
   private readonly keyNames: string[] = [];
+  private logger: Logger | undefined;
   private readonly scoreKeys: ScoreKey[] = [];
   private readonly outputs: Outputs | undefined;
   private readonly scores: ScoreWriter | null;
@@ -197,8 +208,9 @@ class SensorJob implements SensorIntake {
     return this.outputs?.room() ?? Promise.resolve();
   }
 
-  log(line: string): void {
-    this.o.console.write(`${line}\n`);
+  get log(): Logger {
+    this.logger ??= (this.o.log ?? createLogger({ destination: this.o.console, pretty: false })).child({ component: "sensor-job" });
+    return this.logger;
   }
 
   /** The end: what is left through the engine, the score lines written, every row durable. */
@@ -229,13 +241,11 @@ class SensorJob implements SensorIntake {
     for (const { key, change } of this.o.limitsChanges?.() ?? []) {
       const id = this.engine.keys.lookup(key);
       if (id < 0 || this.spcIndex < 0) {
-        this.log(`limits: no SPC key "${key}" — change ignored`);
+        this.log.warn({ key }, "limits change for a key with no SPC state: ignored");
         continue;
       }
       await this.engine.withKeyState(id, this.spcIndex, (kernels, ptr) => applySpcLimitsChange(kernels, ptr, change));
-      this.log(
-        `limits: ${key} ${change.kind === "set" ? `set to cl ${change.cl}, sigma ${change.sigma}` : `re-baselining on the next ${change.records} records`}`,
-      );
+      this.log.info({ key, ...change }, change.kind === "set" ? "limits set" : "limits re-baselining");
     }
   }
 

@@ -24,6 +24,7 @@
 import { existsSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import type { NatsConnection } from "nats";
+import type { Logger } from "../core/mod.js";
 import type { ClickHouseRows, ClickHouseTable, QuarantineRow, SerialDetectionRow } from "../../connectors/clickhouse/mod.js";
 import {
   type QuarantineProvider,
@@ -62,7 +63,8 @@ export interface SerialOutputTargets {
   /** The quarantine list file (`--serial-quarantine`), kept in sync while running. */
   quarantineFile?: string;
   fileSyncIntervalMs?: number;
-  log: (line: string) => void;
+  /** Releases, the quarantine file, failed writes (component "serial"). */
+  log: Logger;
 }
 
 /** Counts of a serial job, read at every scrape (deltas go to the counters). */
@@ -92,12 +94,14 @@ export class SerialOutputs implements QuarantineProvider {
   /** The list changed since the file was last written. */
   private dirty = false;
   private readonly series;
+  private readonly log: Logger;
 
   constructor(
     readonly quarantine: QuarantineList,
     private readonly t: SerialOutputTargets,
   ) {
     this.subject = t.nats === undefined ? null : `lw.${t.nats.site}.quarantine`;
+    this.log = t.log.child({ component: "serial" });
     const r = t.registry;
     this.series =
       r === undefined
@@ -216,7 +220,7 @@ export class SerialOutputs implements QuarantineProvider {
       try {
         await this.t.nats.nc.flush();
       } catch (error) {
-        this.t.log(`nats: flush of quarantine messages failed (${(error as Error).message})`);
+        this.log.warn({ err: error, subject: this.subject }, "flush of quarantine messages to NATS failed");
       }
     }
   }
@@ -270,7 +274,7 @@ export class SerialOutputs implements QuarantineProvider {
     let adopted = 0;
     for (const e of file.list()) if (this.quarantine.put(e)) adopted++;
     this.fileMtime = statSync(path).mtimeMs;
-    if (adopted > 0) this.t.log(`serial: ${adopted} quarantined serials from ${path} are on the list`);
+    if (adopted > 0) this.log.info({ adopted, file: path }, "quarantined serials from the file are on the list");
   }
 
   private syncFileLogged(): void {
@@ -281,7 +285,7 @@ export class SerialOutputs implements QuarantineProvider {
       if (!edited && !this.dirty) return;
       this.syncFile();
     } catch (error) {
-      this.t.log(`serial: quarantine file ${this.t.quarantineFile} not synced: ${(error as Error).message}`);
+      this.log.error({ file: this.t.quarantineFile, err: error }, "quarantine file not synced");
     }
   }
 
@@ -292,7 +296,7 @@ export class SerialOutputs implements QuarantineProvider {
     this.series?.released.inc();
     this.announce({ action: "released", ...r });
     this.queueQuarantineRow(r, r);
-    this.t.log(`serial: released ${r.gtin}/${r.serial_number} (${by})${r.release_note === undefined ? "" : `: ${r.release_note}`}`);
+    this.log.info({ gtin: r.gtin, serial_number: r.serial_number, by, release_note: r.release_note }, "released from quarantine");
   }
 
   /** The `quarantine` topic and `lw.<site>.quarantine`. */
@@ -338,7 +342,7 @@ export class SerialOutputs implements QuarantineProvider {
     this.pending.push(
       p.catch((e: Error) => {
         this.counts.writeErrors++;
-        this.t.log(`clickhouse: serial rows not written: ${e.message}`);
+        this.log.error({ err: e }, "serial rows not written to ClickHouse");
       }),
     );
   }

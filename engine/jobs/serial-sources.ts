@@ -17,7 +17,7 @@
  * (at-least-once; ClickHouse's FINAL keeps one row per event).
  */
 import type { Consumer, JetStreamManager, NatsConnection } from "nats";
-import { CapacityError } from "../core/mod.js";
+import { CapacityError, type Logger } from "../core/mod.js";
 import {
   CheckpointStore,
   BoundedSubscription,
@@ -112,7 +112,8 @@ export interface SerialNatsOptions {
   flushIntervalMs: number;
   stop: Promise<void>;
   onReady?: () => void;
-  log: (line: string) => void;
+  /** Checkpoints restored and saved, the consumer (component "serial"). */
+  log: Logger;
 }
 
 export interface SerialNatsResult extends SerialSourceResult {
@@ -251,15 +252,18 @@ function serialConsumer(o: SerialNatsOptions, stream: string, durable: string): 
 }
 
 /** The job's state from checkpoint `name`, if saved; the stream sequence it covers (null: no checkpoint). */
-async function restoreSerialJob(store: CheckpointStore, name: string, job: SerialJob, log: (line: string) => void): Promise<number | null> {
+async function restoreSerialJob(store: CheckpointStore, name: string, job: SerialJob, log: Logger): Promise<number | null> {
   const saved = await store.load(name);
   if (saved === null) return null;
   const t = performance.now();
   const top = await job.restore(saved.bytes);
-  log(
-    `serial: state restored from checkpoint ${name} (stream sequence ${top}, ${saved.bytes.length} bytes, ${Math.round(performance.now() - t)} ms)`,
-  );
+  log.info(checkpointFields(name, top, saved.bytes.length, t), "state restored from checkpoint");
   return top;
+}
+
+/** A checkpoint's log fields: its name, the stream sequence it holds, its size and how long it took since `started`. */
+function checkpointFields(name: string, streamSeq: number, bytes: number, started: number): Record<string, unknown> {
+  return { checkpoint: name, stream_seq: streamSeq, bytes, ms: Math.round(performance.now() - started) };
 }
 
 /** The key of the serial job's checkpoint in the bucket. */
@@ -276,16 +280,17 @@ async function consumeJetStream(
   counts: { redeliveriesSkipped: number; checkpoints: number; restoredPosition: number | null },
   stopped: () => boolean,
 ): Promise<void> {
+  const log = o.log.child({ component: "serial" });
   const jsm = await nc.jetstreamManager();
   const stream = await serialStream(jsm, o);
   const store = await CheckpointStore.open(nc, o.checkpointBucket);
   const name = serialCheckpointName(o.site, stream);
-  counts.restoredPosition = await restoreSerialJob(store, name, job, o.log);
+  counts.restoredPosition = await restoreSerialJob(store, name, job, log);
   let top = counts.restoredPosition ?? 0;
   const durable = `lw-${o.site}-serial`;
   const openConsumer = (start: number): Promise<Consumer> => openDurableConsumer(jsm, serialConsumer(o, stream, durable), start);
   const consumer = await openConsumer(top + 1);
-  o.log(`serial: JetStream stream ${stream}, durable consumer ${durable}`);
+  log.info({ stream, durable }, "consuming a JetStream stream with a durable consumer");
   o.onReady?.();
   let lastCheckpoint = performance.now();
   /** The save in progress (at most one): encoded and written while the job takes more events. */
@@ -294,10 +299,7 @@ async function consumeJetStream(
     const bytes = await snapshot.encode();
     await store.save(name, bytes, snapshot.position);
     counts.checkpoints++;
-    if (counts.checkpoints === 1)
-      o.log(
-        `serial: checkpoint ${name} saved (stream sequence ${snapshot.position}, ${bytes.length} bytes, ${Math.round(performance.now() - started)} ms)`,
-      );
+    if (counts.checkpoints === 1) log.info(checkpointFields(name, snapshot.position, bytes.length, started), "first checkpoint saved");
   };
   const checkpoint = async (): Promise<void> => {
     const started = performance.now();
@@ -305,13 +307,13 @@ async function consumeJetStream(
     lastCheckpoint = performance.now();
     saving = save(snapshot, started)
       // The bucket is unreachable for now; the previous checkpoint stays valid. Try again later.
-      .catch((error: Error) => o.log(`serial: checkpoint failed (${error.message}); will retry`))
+      .catch((error: Error) => log.warn({ checkpoint: name, err: error }, "checkpoint failed; will retry"))
       .finally(() => (saving = null));
   };
   const reader = new OrderedPullReader(consumer, top, {
     fetchMessagesMax: o.fetchMessagesMax,
     label: "serial",
-    log: o.log,
+    log,
     reopen: openConsumer,
   });
   while (!stopped()) {

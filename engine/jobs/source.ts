@@ -8,7 +8,7 @@
  * durable. The job owns the engine, the keys, the outputs and the score lines; it opens, runs and
  * closes the source, and fails with whatever failed first (a kernel task, an output, the source).
  */
-import type { RecordBatch, StreamEngine } from "../core/mod.js";
+import type { Logger, RecordBatch, StreamEngine } from "../core/mod.js";
 
 /** A single record's fields kept in its ml_sensor_data row (NATS single records; frames carry none). */
 export interface RecordLabelFields {
@@ -46,8 +46,8 @@ export interface SensorIntake {
   handOver(): Promise<void>;
   /** Waits while the outputs' memory queue is full: how a source that acknowledges nothing is paced. */
   room(): Promise<void>;
-  /** For the console. */
-  log(line: string): void;
+  /** Operational events (fetch failures, lost deliveries, failed checkpoints, limits changes). */
+  readonly log: Logger;
 }
 
 export interface SensorSource {

@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { resolve } from "node:path";
+import type { LogEntry } from "../../engine/core/mod.js";
 
 export const CLI = resolve("dist/engine/cli/main.js");
 
@@ -45,4 +46,21 @@ export async function runCli(args: readonly string[], cwd: string): Promise<stri
   const code = await p.exited;
   if (code !== 0) throw new Error(`linewatch ${args.join(" ")} exited with ${code}\n${p.output()}`);
   return p.output();
+}
+
+/**
+ * The log events in a CLI's output: its stderr is not a terminal, so each is a JSON line; the
+ * console lines for people (summaries, reports) are skipped.
+ */
+export function logEvents(output: string): LogEntry[] {
+  const events: LogEntry[] = [];
+  for (const line of output.split("\n")) {
+    if (!line.startsWith("{")) continue;
+    try {
+      events.push(JSON.parse(line) as LogEntry);
+    } catch {
+      // The first line of a kept output cut at its 64 KiB limit.
+    }
+  }
+  return events;
 }
