@@ -29,6 +29,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import { createRecordWriter, RECORD_FORMATS, TextStreamWriter, type RecordFormat, readCmapss } from "../../connectors/files/mod.js";
 import { DurationParseError, parseDuration, ConfigError } from "../core/mod.js";
+import { durationOption } from "./options.js";
 
 /** Records generated when neither --duration nor --records is given. */
 export const SIMULATE_DEFAULT_RECORDS = 100_000;
@@ -85,7 +86,7 @@ export function simulateCommand(): Command {
     .option("--sensors <list>", `comma-separated sensor types (default: all of ${SENSOR_TYPES.join(",")})`)
     .option("--rate <hz>", "readings per second per sensor (≤ 1000)", String(d.rateHz))
     .option("--start <iso>", "event time of the first reading (ISO-8601, or epoch ms)", new Date(d.startTime).toISOString())
-    .option("--duration <d>", "stop after this much event time: 250ms, 90s, 15m, 1h, 7d, 1h30m")
+    .option("--duration <d>", "stop after this much event time: 250ms, 90s, 15m, 1h, 7d, 1h30m", durationOption)
     .option("--records <n>", `stop after n records (default ${SIMULATE_DEFAULT_RECORDS} when --duration is not given)`)
     .option("--fault-rate <f>", "expected injected faults per sensor per hour (0 = none)", String(d.faultRate))
     .addOption(new Option("--format <format>", "output format").choices(RECORD_FORMATS).default("ndjson"))
@@ -111,7 +112,7 @@ export function simulateCommand(): Command {
         .choices([...CMAPSS_ORDERS])
         .default("fleet"),
     )
-    .option("--cycle <D>", "with --cmapss: event time of one operational cycle", "1h")
+    .option("--cycle <D>", "with --cmapss: event time of one operational cycle", durationOption, "1h")
     .addHelpText(
       "after",
       `
