@@ -2,12 +2,19 @@
  * What a new user meets when a command line is wrong: the parser (buildProgram) and the built CLI
  * (dist/engine/cli/main.js, `npm run build` first) say what is wrong, in words, with a non-zero exit.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Command, CommanderError } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
+import { EXIT_BUG, EXIT_FAILURE, reportFailure } from "../engine/cli/failure.js";
 import { buildProgram } from "../engine/cli/program.js";
+import { ConfigError, DurationParseError, InputError, LinewatchError, ModelLoadError } from "../engine/core/mod.js";
+import { ConnectError, LocalServerError } from "../connectors/errors.js";
+import { RecordWriterClosedError } from "../connectors/files/record-writers.js";
+import { ModelError } from "../operators/iforest/model.js";
+import { SimulatorConfigError } from "../connectors/sim/plant-simulator.js";
+import { SerialSimulatorConfigError } from "../connectors/sim/serial-simulator.js";
 import { startCli } from "./kit/cli.js";
 
 const dir = mkdtempSync(join(tmpdir(), "linewatch-cli-messages-"));
@@ -179,4 +186,93 @@ describe("a duration without a unit", () => {
       expect(r.output).not.toContain("linewatch run: simulator");
     });
   }
+});
+
+/** An internal class name in a message: `InputError`, `ConfigError`, `NatsError`… */
+const CLASS_NAME = /\b[A-Z]\w*Error\b/;
+
+describe("messages for users", () => {
+  it("an expected failure is `linewatch: <message>` and its causes, exit 2; commander's keep their code", () => {
+    let text = "";
+    const write = (t: string) => (text += t);
+    expect(reportFailure(new ConfigError("--speed", "must be a positive number"), write)).toBe(EXIT_FAILURE);
+    expect(text).toBe("linewatch: --speed: must be a positive number\n");
+    text = "";
+    const cause = new Error("EACCES: permission denied");
+    expect(reportFailure(new InputError("cannot read in.csv", { cause }), write)).toBe(EXIT_FAILURE);
+    expect(text).toBe("linewatch: cannot read in.csv\n  because: EACCES: permission denied\n");
+    text = "";
+    expect(reportFailure(new CommanderError(1, "commander.unknownCommand", "unknown command"), write)).toBe(1);
+    expect(text).toBe("");
+  });
+
+  it("anything else is a bug: its stack, and an exit code of its own", () => {
+    let text = "";
+    const code = reportFailure(new TypeError("cannot read properties of undefined"), (t) => (text += t));
+    expect(code).toBe(EXIT_BUG);
+    expect(new Set([code, EXIT_FAILURE, 0, 1]).size).toBe(4);
+    expect(text).toContain("internal error");
+    expect(text).toMatch(/TypeError: cannot read properties of undefined\n\s+at /);
+  });
+
+  it("every failure class of the engine is a LinewatchError", () => {
+    const errors = [
+      new DurationParseError("15", "a number needs a unit"),
+      new SimulatorConfigError("seed", "must be a safe integer", 1.5),
+      new SerialSimulatorConfigError("lines", "must be an integer in 1..999"),
+      new RecordWriterClosedError("write after end()"),
+      new ModelError("m.json", "left", "index out of range"),
+      new ConnectError("NATS", "nats://127.0.0.1:1", "CONNECTION_REFUSED"),
+      new LocalServerError("nats-server", "exited with code 1"),
+    ];
+    for (const e of errors) expect(e, e.name).toBeInstanceOf(LinewatchError);
+    expect(new ModelError("m.json", "left", "index out of range")).toBeInstanceOf(ModelLoadError);
+  });
+
+  it("no class outside test/ extends Error but LinewatchError; main.ts does not look at error names", () => {
+    const sources: string[] = [];
+    const walk = (d: string): void => {
+      for (const name of readdirSync(d)) {
+        const path = join(d, name);
+        if (statSync(path).isDirectory()) {
+          if (!["node_modules", "dist", "build", "test", "out", "data", ".git"].includes(name)) walk(path);
+        } else if (/\.c?ts$/.test(name)) sources.push(path);
+      }
+    };
+    for (const top of ["engine", "operators", "connectors", "kernels", "bench"]) walk(top);
+    const plain = sources.flatMap((path) =>
+      [...readFileSync(path, "utf8").matchAll(/class (\w+) extends Error\b/g)].map((m) => `${path}: ${m[1]}`),
+    );
+    expect(plain).toEqual(["engine/core/errors.ts: LinewatchError"]);
+    expect(readFileSync("engine/cli/main.ts", "utf8")).not.toMatch(/\.name\b/);
+  });
+
+  it("linewatch replay MISSING - exit 2, the file and the reason, no class name", async () => {
+    const missing = join(dir, "missing.csv");
+    const r = await linewatch("replay", missing, "--window", "5");
+    expect(r.code).toBe(EXIT_FAILURE);
+    expect(r.output).toMatch(/^linewatch: cannot read .*missing\.csv: ENOENT/);
+    expect(r.output).not.toMatch(CLASS_NAME);
+  });
+
+  it("linewatch simulate --nats URL (nothing there) - exit 2, the address, no class name", async () => {
+    const r = await linewatch("simulate", "--nats", "nats://127.0.0.1:1", "--records", "1");
+    expect(r.code).toBe(EXIT_FAILURE);
+    expect(r.output).toContain("linewatch: cannot connect to NATS at nats://127.0.0.1:1");
+    expect(r.output).not.toMatch(CLASS_NAME);
+  });
+
+  it("linewatch simulate --out DIR/none/x (cannot be opened) - exit 2 naming --out", async () => {
+    const r = await linewatch("simulate", "--records", "1", "--out", join(dir, "none", "x.ndjson"));
+    expect(r.code).toBe(EXIT_FAILURE);
+    expect(r.output).toContain("linewatch: --out: cannot write");
+    expect(r.output).not.toMatch(CLASS_NAME);
+  });
+
+  it("linewatch --span 15 - a ConfigError reads as the flag and the reason", async () => {
+    const r = await linewatch("--span", "15", "--duration", "1s");
+    expect(r.code).toBe(EXIT_FAILURE);
+    expect(r.output).toMatch(/^linewatch: --span: invalid duration "15"/);
+    expect(r.output).not.toMatch(CLASS_NAME);
+  });
 });

@@ -6,9 +6,9 @@ import { runJob } from "../jobs/run-job.js";
 import { Outputs } from "../jobs/outputs.js";
 import { AlertRouter } from "../jobs/alert-router.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../jobs/nats-job.js";
-import { connect } from "nats";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
+import { connectNats } from "../../connectors/nats/mod.js";
 import {
   DEFAULT_SIMULATOR_OPTIONS,
   SENSOR_SPECS,
@@ -418,7 +418,7 @@ async function runOnNats(
   predictions: PredictionService | undefined,
   withSerials: boolean,
 ): Promise<void> {
-  const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
+  const nc = await connectNats({ servers: flags.nats, name: "linewatch-alerts" });
   const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
   // Predictions go out beside scores and alerts: lw.<site>.prediction.<machine>, JSON or MessagePack.
   const enc = new TextEncoder();
@@ -518,7 +518,13 @@ export function watchLimitsFile(path: string): () => Array<{ key: string; change
     }
     if (mtime === seen) return [];
     seen = mtime;
-    return parseLimitsChanges(readFileSync(path, "utf8"), path);
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (cause) {
+      throw new ConfigError("--limits-control", `cannot read ${path}: ${(cause as Error).message}`);
+    }
+    return parseLimitsChanges(text, path);
   };
 }
 

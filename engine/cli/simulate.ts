@@ -3,7 +3,8 @@
  * labels of the faults injected into it) to a file or stdout.
  *
  * Bad flag values are reported through commander (`command.error`, exit code 2), like commander's
- * own parse errors; I/O failures reject the action with the stream's error.
+ * own parse errors; an output that cannot be opened is a ConfigError of its flag; a write that
+ * fails later rejects the action with the writer's RecordWriterClosedError (the stream's error as cause).
  */
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
@@ -218,7 +219,7 @@ async function simulateCmapss(flags: SimulateFlags): Promise<void> {
     return;
   }
   const toStdout = flags.out === "-";
-  const out = toStdout ? process.stdout : await openFile(flags.out);
+  const out = toStdout ? process.stdout : await openFile(flags.out, "--out");
   const records = createRecordWriter(flags.format, out, { endStream: !toStdout });
   const keys = fleet.keys();
   try {
@@ -247,8 +248,8 @@ async function simulateCmapss(flags: SimulateFlags): Promise<void> {
 
 async function runSimulation(simulator: PlantSimulator, flags: SimulateFlags): Promise<void> {
   const toStdout = flags.out === "-";
-  const out = toStdout ? process.stdout : await openFile(flags.out);
-  const labelsOut = flags.labels === undefined ? undefined : await openFile(flags.labels);
+  const out = toStdout ? process.stdout : await openFile(flags.out, "--out");
+  const labelsOut = flags.labels === undefined ? undefined : await openFile(flags.labels, "--labels");
   const records = createRecordWriter(flags.format, out, { endStream: !toStdout });
   const labels = labelsOut === undefined ? undefined : new TextStreamWriter(labelsOut);
   try {
@@ -273,9 +274,14 @@ async function writeLabels(writer: TextStreamWriter | undefined, labels: readonl
   for (const label of labels) await writer.write(`${JSON.stringify(label)}\n`);
 }
 
-async function openFile(path: string): Promise<Writable> {
+/** The file of `flag`, open for writing; one that cannot be (no such directory, no permission) is a ConfigError of the flag. */
+async function openFile(path: string, flag: string): Promise<Writable> {
   const stream = createWriteStream(path);
-  await once(stream, "open");
+  try {
+    await once(stream, "open");
+  } catch (cause) {
+    throw new ConfigError(flag, `cannot write ${path}: ${(cause as Error).message}`);
+  }
   return stream;
 }
 
