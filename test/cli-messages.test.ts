@@ -276,3 +276,34 @@ describe("messages for users", () => {
     expect(r.output).not.toMatch(CLASS_NAME);
   });
 });
+
+describe("replay of a file where no row is accepted", () => {
+  const cases: [string, string, RegExp][] = [
+    ["header-only.csv", "timestamp,value\n", /header-only\.csv: no rows after the header/],
+    [
+      "bad-times.csv",
+      "timestamp,value\nx,1\ny,2\n",
+      /bad-times\.csv: no row was accepted, all 2 were rejected \(the first: .*bad-times\.csv:2: time "x"/,
+    ],
+    ["bad-values.csv", "timestamp,value\n2026-01-01T00:00:00Z,abc\n", /bad-values\.csv: no row was accepted.*value "abc" is not a number/],
+    ["empty.csv", "", /empty\.csv: no header or records/],
+  ];
+  for (const [name, text, message] of cases) {
+    it(`linewatch replay ${name} - exits non-zero and says so`, async () => {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      const r = await linewatch("replay", path, "--window", "2", "--workers", "0", "--quiet");
+      expect(r.code).toBe(EXIT_FAILURE);
+      expect(r.output).toMatch(message);
+      expect(r.output).not.toMatch(CLASS_NAME);
+    });
+  }
+
+  it("linewatch replay FILE with one row accepted of two - exits 0, the rejected row's line says why", async () => {
+    const path = join(dir, "one-good.csv");
+    writeFileSync(path, "timestamp,value\n2026-01-01T00:00:00Z,1\nx,2\n");
+    const r = await linewatch("replay", path, "--window", "2", "--workers", "0", "--quiet");
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain('"error":"time \\"x\\"');
+  });
+});

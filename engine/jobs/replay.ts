@@ -44,6 +44,8 @@ export interface ReplayOptions {
 export interface ReplaySummary {
   rows: number;
   rejected: number;
+  /** Where and why the first rejected row was rejected (`file:line: reason`), or null when none was. */
+  firstRejection: string | null;
   late: number;
   outOfOrder: number;
   keys: number;
@@ -76,7 +78,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     payloadBytes,
     needsValue,
   );
-  const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
+  const summary: ReplaySummary = { rows: 0, rejected: 0, firstRejection: null, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
   const rows: Float64Array[] = analyses.map(() => new Float64Array(0));
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const engine = new StreamEngine(
@@ -141,7 +143,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
         const payloadError = input === undefined ? null : input.encode(row, batch.payload as Uint8Array, batch.length * payloadBytes);
         const error = typeof time === "string" ? time : typeof value === "string" ? value : payloadError;
         if (error !== null) {
-          summary.rejected++;
+          if (summary.rejected++ === 0) summary.firstRejection = `${options.input === "-" ? "stdin" : options.input}:${row.line}: ${error}`;
           lines.reject(row.row, error);
           return undefined;
         }
