@@ -40,6 +40,12 @@ export function buildProgram(): Command {
       );
     }
   });
+  // One voice: commander's usage errors ("error: …") read "linewatch: …" like a command's own failures.
+  const sameVoice = (command: Command): void => {
+    command.configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, "linewatch: ")) });
+    for (const sub of command.commands) sameVoice(sub);
+  };
+  sameVoice(program);
   return program;
 }
 
