@@ -28,6 +28,7 @@ import {
   type SensorReadingInput,
 } from "../connectors/wire/mod.js";
 import { PlantSimulator } from "../connectors/sim/mod.js";
+import { ConfigError } from "../engine/core/mod.js";
 
 export interface CodecBenchOptions {
   /** Readings in the data set (default 200 000; smoke 3 000). */
@@ -270,7 +271,7 @@ async function main(): Promise<void> {
     const v = flag(name);
     if (v === undefined) return undefined;
     const n = Number(v);
-    if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, got ${v}`);
+    if (!Number.isSafeInteger(n) || n <= 0) throw new ConfigError(name, `must be a positive integer, got ${v}`);
     return n;
   };
   const report = await runCodecBench({

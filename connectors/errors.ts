@@ -349,3 +349,26 @@ export class ApiRequestError extends LinewatchError {
     this.detail = message;
   }
 }
+
+/** A server linewatch reads from or writes to is out of reach: refused, unknown host, timed out, or not authorised. */
+export class ConnectError extends LinewatchError {
+  constructor(
+    readonly service: string,
+    readonly address: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot connect to ${service} at ${address}: ${message}`, options);
+  }
+}
+
+/** A local server that linewatch starts itself (nats-server, clickhouse-server) did not come up. */
+export class LocalServerError extends LinewatchError {
+  constructor(
+    readonly server: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${server}: ${message}`, options);
+  }
+}

@@ -65,7 +65,7 @@ describe("iforest - command line", () => {
     }
   });
 
-  it("bad input is a typed error naming the file: missing feature column, empty or NaN cell, damaged model, unknown export", async () => {
+  it("bad input exits 2 with a message naming the file (no class name): missing feature column, empty or NaN cell, damaged model, unknown export", async () => {
     const model = join(dir, "m.json");
     expect((await linewatch("iforest", "train", PIMA, "--exclude", "label", "--trees", "5", "--out", model)).code).toBe(0);
     const header = readFileSync(PIMA, "utf8").split("\n")[0];
@@ -79,18 +79,20 @@ describe("iforest - command line", () => {
     writeFileSync(damaged, readFileSync(model, "utf8").replace(/"left": \[\d+/, '"left": [0'));
     const notExport = join(dir, "not-export.json");
     writeFileSync(notExport, "{}");
-    const cases: [string[], string, string][] = [
-      [["iforest", "score", missing, "--model", model], "InputError", missing],
-      [["iforest", "score", empty, "--model", model], "InputError", `${empty}:3`],
-      [["iforest", "train", nan, "--exclude", "label", "--out", join(dir, "x.json")], "InputError", `${nan}:2`],
-      [["iforest", "score", PIMA, "--model", damaged], "ModelError", damaged],
-      [["iforest", "import-sklearn", notExport, "--out", join(dir, "y.json")], "ModelError", notExport],
+    const cases: [string[], string][] = [
+      [["iforest", "score", missing, "--model", model], missing],
+      [["iforest", "score", empty, "--model", model], `${empty}:3`],
+      [["iforest", "train", nan, "--exclude", "label", "--out", join(dir, "x.json")], `${nan}:2`],
+      [["iforest", "score", PIMA, "--model", damaged], damaged],
+      [["iforest", "import-sklearn", notExport, "--out", join(dir, "y.json")], notExport],
     ];
-    for (const [args, errorClass, where] of cases) {
+    for (const [args, where] of cases) {
       const r = await linewatch(...args);
       expect(r.code, args.join(" ")).toBe(2);
-      expect(r.stderr).toContain(errorClass);
+      expect(r.stderr).toMatch(/^linewatch: /);
       expect(r.stderr).toContain(where);
+      // A message for a person: no internal class name.
+      expect(r.stderr).not.toMatch(/\w+Error\b/);
     }
   });
 

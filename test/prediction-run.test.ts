@@ -216,16 +216,16 @@ describe.skipIf(skip)("linewatch run --predict - ClickHouse rows from the CLI, o
       dir,
     ).done;
     expect(wrongWindow.code).toBe(2);
-    expect(wrongWindow.stderr).toMatch(/ConfigError: --window: is 64, but the model .* rolling window of 30/);
+    expect(wrongWindow.stderr).toMatch(/linewatch: --window: is 64, but the model .* rolling window of 30/);
     // The model from the environment (as any option), the window from a config file.
     writeFileSync(join(dir, "run.yaml"), "window: 20\n");
     const fromEnv = await cli(["run", "--cmapss", FILE, "--config", join(dir, "run.yaml"), "--speed", "max", "--no-file"], dir, {
       LINEWATCH_PREDICT: modelPath,
     }).done;
     expect(fromEnv.code).toBe(2);
-    expect(fromEnv.stderr).toMatch(/ConfigError: --window: is 20, but the model/);
+    expect(fromEnv.stderr).toMatch(/linewatch: --window: is 20, but the model/);
     const simulator = await cli(["run", "--predict", modelPath, "--speed", "max", "--records", "100", "--no-file"], dir).done;
     expect(simulator.code).toBe(2);
-    expect(simulator.stderr).toMatch(/ConfigError: --predict: the model reads sensors s2, s3/);
+    expect(simulator.stderr).toMatch(/linewatch: --predict: the model reads sensors s2, s3/);
   }, 30_000);
 });

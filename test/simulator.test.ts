@@ -572,7 +572,7 @@ describe("simulator - validation", () => {
     expect(sim.done).toBe(true);
   });
 
-  it("duration - parses units, compounds and plain milliseconds", () => {
+  it("duration - parses units and compounds; 0 alone", () => {
     expect(parseDuration("250ms")).toBe(250);
     expect(parseDuration("90s")).toBe(90_000);
     expect(parseDuration("15m")).toBe(900_000);
@@ -581,12 +581,12 @@ describe("simulator - validation", () => {
     expect(parseDuration("7d")).toBe(604_800_000);
     expect(parseDuration("1h30m")).toBe(5_400_000);
     expect(parseDuration("1.5s")).toBe(1_500);
-    expect(parseDuration("1500")).toBe(1_500);
     expect(parseDuration(" 2m ")).toBe(120_000);
     expect(parseDuration("0s")).toBe(0);
+    expect(parseDuration("0")).toBe(0);
   });
 
-  for (const text of ["", " ", "abc", "-5s", "1x", "1 h", "h", "1H", "1e3", "1h-5m", "5s ms", "9".repeat(400)]) {
+  for (const text of ["", " ", "abc", "-5s", "1x", "1 h", "h", "1H", "1e3", "1h-5m", "5s ms", "1500", "0.5", "9".repeat(400)]) {
     it(`duration - rejects ${JSON.stringify(text.slice(0, 20))} with DurationParseError`, () => {
       expect(() => parseDuration(text)).toThrow(DurationParseError);
     });

@@ -68,15 +68,23 @@ export function remainingUsefulLife(u: CmapssUnit, i: number): number {
  * the line.
  */
 export function readCmapss(path: string): CmapssUnit[] {
+  const cannotRead = (cause: unknown) => new InputError(`${path}: cannot read the C-MAPSS file: ${(cause as Error).message}`, { cause });
   let size: number;
   try {
     size = statSync(path).size;
   } catch (cause) {
-    throw new InputError(`${path}: cannot read the C-MAPSS file: ${(cause as Error).message}`, { cause });
+    throw cannotRead(cause);
   }
   if (size > CMAPSS_FILE_BYTES_MAX)
     throw new InputError(`${path}: ${size} bytes is more than a C-MAPSS file (${CMAPSS_FILE_BYTES_MAX} bytes at most)`);
-  return parseCmapss(readFileSync(path, "utf8"), path);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (cause) {
+    // A directory, or a file that went away or lost its permission since the stat.
+    throw cannotRead(cause);
+  }
+  return parseCmapss(text, path);
 }
 
 /** Parses the text of a C-MAPSS file; `source` names it in errors. */

@@ -12,6 +12,7 @@
  */
 import type { Writable } from "node:stream";
 import { finished } from "node:stream/promises";
+import { LinewatchError } from "../../engine/core/mod.js";
 import type { SensorRecord } from "../sim/mod.js";
 
 export const RECORD_FORMATS = ["ndjson", "csv"] as const;
@@ -60,9 +61,7 @@ export interface RecordWriter {
 }
 
 /** Thrown by a writer used after `end()`, or after its stream failed (`cause` holds the stream's error). */
-export class RecordWriterClosedError extends Error {
-  override readonly name = "RecordWriterClosedError";
-}
+export class RecordWriterClosedError extends LinewatchError {}
 
 const RESOLVED: Promise<void> = Promise.resolve();
 

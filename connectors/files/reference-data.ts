@@ -6,12 +6,13 @@
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { ConfigError, InputError } from "../../engine/core/mod.js";
 
 export function referenceDataDir(): string {
   const fromEnv = process.env.LINEWATCH_DATA_DIR;
   if (fromEnv !== undefined && fromEnv !== "") {
     if (existsSync(join(fromEnv, "README.md"))) return fromEnv;
-    throw new Error(`LINEWATCH_DATA_DIR=${fromEnv} holds no reference data (no README.md)`);
+    throw new ConfigError("LINEWATCH_DATA_DIR", `${fromEnv} holds no reference data (no README.md)`);
   }
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
@@ -20,5 +21,5 @@ export function referenceDataDir(): string {
     if (up === dir) break;
     dir = up;
   }
-  throw new Error(`reference data not found: no data/README.md above ${fileURLToPath(import.meta.url)}`);
+  throw new InputError(`reference data not found: no data/README.md above ${fileURLToPath(import.meta.url)}`);
 }

@@ -17,6 +17,7 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./nats-server.js";
+import { LocalServerError } from "../errors.js";
 
 export interface ClickHouseServer {
   /** HTTP interface, e.g. `http://127.0.0.1:43123`. */
@@ -77,9 +78,9 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
     child = proc;
     const deadline = Date.now() + 30_000;
     for (;;) {
-      if (proc.exitCode !== null) throw new Error(`clickhouse-server exited with code ${proc.exitCode} before answering\n${logTail()}`);
+      if (proc.exitCode !== null) throw new LocalServerError("clickhouse-server", `exited with code ${proc.exitCode}\n${logTail()}`);
       if ((await ping(httpPort)) === "Ok.\n") return;
-      if (Date.now() > deadline) throw new Error(`clickhouse-server did not answer /ping on ${httpPort} within 30 s\n${logTail()}`);
+      if (Date.now() > deadline) throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   };

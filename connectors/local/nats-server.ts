@@ -11,6 +11,7 @@ import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { terminate } from "./child-process.js";
 import { join } from "node:path";
+import { LocalServerError } from "../errors.js";
 
 /**
  * True when `command` is on PATH; otherwise prints why the dependent tests are skipped. Under
@@ -49,7 +50,7 @@ export async function waitForPort(port: number, timeoutMs: number, child?: Child
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child !== undefined && child.exitCode !== null)
-      throw new Error(`server exited with code ${child.exitCode} before listening on ${port}`);
+      throw new LocalServerError(`127.0.0.1:${port}`, `the server exited with code ${child.exitCode} before listening`);
     const ok = await new Promise<boolean>((resolve) => {
       const socket = new Socket();
       socket.once("connect", () => {
@@ -63,7 +64,7 @@ export async function waitForPort(port: number, timeoutMs: number, child?: Child
       socket.connect(port, "127.0.0.1");
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`);
+    if (Date.now() > deadline) throw new LocalServerError(`127.0.0.1:${port}`, `nothing listens there after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
@@ -96,7 +97,7 @@ export async function startNatsServer(extraArgs: string[] = []): Promise<NatsSer
     try {
       await waitForPort(port, 10_000, proc);
     } catch (e) {
-      throw new Error(`${(e as Error).message}\n${log}`);
+      throw new LocalServerError("nats-server", `${(e as Error).message}\n${log}`, { cause: e });
     }
   };
   const stop = async (): Promise<void> => {

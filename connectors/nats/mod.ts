@@ -1,6 +1,7 @@
 /** connectors/nats: the names other folders use. Import from here, never from a file inside. */
 export { BoundedSubscription } from "./bounded-subscription.js";
 export { CheckpointStore } from "./checkpoint-store.js";
+export { connectNats } from "./connect.js";
 export { OrderedPullReader } from "./jetstream-reader.js";
 export { frameSeq, type InputCounts, NatsInput } from "./sensor-input.js";
 export { SerialNatsInput } from "./serial-input.js";

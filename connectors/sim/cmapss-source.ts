@@ -12,7 +12,8 @@
  * Non-goals: the operational settings are not replayed (they are conditions, not sensors), and
  * there is no noise or fault injection — the file is the ground truth.
  */
-import { connect, headers, type PubAck } from "nats";
+import { headers, type PubAck } from "nats";
+import { connectNats } from "../nats/mod.js";
 import { CMAPSS_SENSORS, type CmapssUnit } from "../files/mod.js";
 import { encodeJsonRecord, encodeMsgpackRecord } from "../wire/mod.js";
 import { ConfigError } from "../../engine/core/mod.js";
@@ -239,7 +240,7 @@ export async function publishCmapssFleet(
       "--payload",
       `C-MAPSS readings are published as single records (${CMAPSS_PUBLISH_FORMATS.join(" or ")}), not "${o.format}"`,
     );
-  const nc = await connect({ servers: o.url, name: "linewatch-simulate-cmapss" });
+  const nc = await connectNats({ servers: o.url, name: "linewatch-simulate-cmapss" });
   const js = nc.jetstream();
   const keys = fleet.keys();
   const encode = o.format === "json" ? encodeJsonRecord : encodeMsgpackRecord;

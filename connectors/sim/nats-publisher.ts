@@ -7,7 +7,8 @@
  * `<site>:<machine>:<first reading's time>:<sensor or "frame">`, so a re-run of the same seed
  * within the stream's duplicate window is not stored twice.
  */
-import { connect, headers, type NatsConnection, type PubAck } from "nats";
+import { headers, type NatsConnection, type PubAck } from "nats";
+import { connectNats } from "../nats/mod.js";
 import { encodeFrame, encodeJsonRecord, encodeMsgpackRecord, sensorKey } from "../wire/mod.js";
 import { OPERATING_MODES, type PlantSimulator, type SimulatorOptions } from "./plant-simulator.js";
 import { ConfigError } from "../../engine/core/mod.js";
@@ -47,7 +48,7 @@ export const DEFAULT_NATS_PUBLISH = {
 export async function publishSimulation(simulator: PlantSimulator, o: NatsPublishOptions): Promise<NatsPublishResult> {
   if (!(o.frameReadings >= 1 && o.frameReadings <= 65536))
     throw new ConfigError("--frame-readings", `must be in 1..65536, got ${o.frameReadings}`);
-  const nc = await connect({ servers: o.url, name: "linewatch-simulate" });
+  const nc = await connectNats({ servers: o.url, name: "linewatch-simulate" });
   const js = nc.jetstream();
   const keys = simulator.keys();
   const t0 = performance.now();

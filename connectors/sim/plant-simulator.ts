@@ -23,7 +23,7 @@
  * Math.sin/log/sqrt/exp are V8's ports of fdlibm, so results are identical across platforms
  * for a given Node major version.
  */
-import type { RecordBatch } from "../../engine/core/mod.js";
+import { LinewatchError, type RecordBatch } from "../../engine/core/mod.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public types and constants
@@ -230,8 +230,7 @@ export const SIMULATOR_FAULT_RATE_MAX = 3_600;
 const ISO_TIME_END_MS = Date.UTC(10_000, 0, 1);
 
 /** A simulator option with a bad value; `option` names it. */
-export class SimulatorConfigError extends Error {
-  override readonly name = "SimulatorConfigError";
+export class SimulatorConfigError extends LinewatchError {
   readonly option: keyof SimulatorOptions;
   readonly reason: string;
   readonly value: unknown;

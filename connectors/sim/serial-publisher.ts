@@ -5,7 +5,8 @@
  * server (in windows of `inFlightMax`) and carries `Nats-Msg-Id` `<site>:<line>:<production
  * time>:<serial>` for the stream's duplicate window; core publishes are flushed per chunk.
  */
-import { connect, headers, type PubAck } from "nats";
+import { headers, type PubAck } from "nats";
+import { connectNats } from "../nats/mod.js";
 import { encodeSerialRecord, type SerialRecordInput, serialSubject } from "../wire/mod.js";
 
 export interface SerialPublishOptions {
@@ -28,7 +29,7 @@ export const DEFAULT_SERIAL_PUBLISH = { site: "site1", format: "msgpack", jetstr
 
 /** Publishes `next()`'s events until it returns null. */
 export async function publishSerialEvents(next: () => SerialRecordInput | null, o: SerialPublishOptions): Promise<SerialPublishResult> {
-  const nc = await connect({ servers: o.url, name: "linewatch-simulate-serials" });
+  const nc = await connectNats({ servers: o.url, name: "linewatch-simulate-serials" });
   const js = nc.jetstream();
   const t0 = performance.now();
   let events = 0;

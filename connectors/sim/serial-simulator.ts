@@ -23,6 +23,7 @@
  *   closed_batch      10 serials for the line's previous batch, after it was closed
  * Non-goals: realistic GS1 company prefixes; aggregation (cases, pallets).
  */
+import { LinewatchError } from "../../engine/core/mod.js";
 import { formatTimestamp, machineId } from "./plant-simulator.js";
 import { withCheckDigit } from "../../operators/serial/mod.js";
 
@@ -117,8 +118,8 @@ export const DEFAULT_SERIAL_SIMULATOR_OPTIONS: Readonly<SerialSimulatorOptions> 
 export const SERIAL_SIMULATOR_LINES_MAX = 999;
 export const SERIAL_SIMULATOR_RATE_MAX = 10_000;
 
-export class SerialSimulatorConfigError extends Error {
-  override readonly name = "SerialSimulatorConfigError";
+/** A serial simulator option with a bad value; `option` names it. */
+export class SerialSimulatorConfigError extends LinewatchError {
   constructor(
     readonly option: keyof SerialSimulatorOptions,
     message: string,

@@ -36,14 +36,21 @@ Symbols are bytes masked to bits_per_symbol, as in NIST's ea_non_iid; the bitstr
 reads each symbol's bits most significant first.`,
     )
     .action((file: string, flags: { bitsPerSymbol?: number; z: number }) => {
+      const cannotRead = (cause: unknown) => new InputError(`cannot read ${file}: ${(cause as Error).message}`, { cause });
       let size: number;
       try {
         size = statSync(file).size;
       } catch (cause) {
-        throw new InputError(`cannot read ${file}: ${(cause as Error).message}`, { cause });
+        throw cannotRead(cause);
       }
       if (size > ENTROPY_FILE_BYTES_MAX) throw new InputError(`${file}: ${size} bytes, more than ${ENTROPY_FILE_BYTES_MAX}`);
-      const estimate = mcvOfSymbols(new Uint8Array(readFileSync(file)), flags.bitsPerSymbol, flags.z);
+      let bytes: Buffer;
+      try {
+        bytes = readFileSync(file);
+      } catch (cause) {
+        throw cannotRead(cause);
+      }
+      const estimate = mcvOfSymbols(new Uint8Array(bytes), flags.bitsPerSymbol, flags.z);
       process.stdout.write(`${JSON.stringify({ file, ...estimate }, null, 1)}\n`);
     });
 }

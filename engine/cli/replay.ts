@@ -1,8 +1,8 @@
 /** `linewatch replay`: flags → {@link runReplay}. The contract is in docs/commands/replay.md. */
 import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
-import { type TimeUnit, DEFAULT_WORKERS } from "../core/mod.js";
-import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, runReplay } from "../jobs/replay.js";
+import { type TimeUnit, DEFAULT_WORKERS, InputError } from "../core/mod.js";
+import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplaySummary, runReplay } from "../jobs/replay.js";
 import { durationIn, integerOption } from "./options.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { RotatingFileSink } from "../../connectors/files/mod.js";
@@ -82,5 +82,20 @@ export function replayCommand(): Command {
       );
     }
     for (const note of summary.notes) process.stderr.write(`replay: WARNING ${note}\n`);
+    checkSomeAccepted(input, summary);
   });
+}
+
+/**
+ * A replay that accepted no row computed nothing: a failure, not a success with an empty result.
+ * The output is complete first (each rejected row's line says why in "error").
+ */
+function checkSomeAccepted(input: string, summary: ReplaySummary): void {
+  if (summary.rows > summary.rejected) return;
+  const name = input === "-" ? "stdin" : input;
+  if (summary.rows === 0) throw new InputError(`${name}: no rows after the header; nothing was replayed`);
+  throw new InputError(
+    `${name}: no row was accepted, all ${summary.rows} were rejected (the first: ${summary.firstRejection}); ` +
+      `check --time, --time-unit and --value`,
+  );
 }

@@ -6,9 +6,9 @@ import { runJob, type SourceKey } from "../jobs/run-job.js";
 import { Outputs } from "../jobs/outputs.js";
 import { AlertRouter } from "../jobs/alert-router.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../jobs/nats-job.js";
-import { connect } from "nats";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
+import { connectNats } from "../../connectors/nats/mod.js";
 import {
   DEFAULT_SIMULATOR_OPTIONS,
   SENSOR_SPECS,
@@ -21,7 +21,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
-import { integerOption, numberOption } from "./options.js";
+import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
 import { applyConfigSources } from "./config-file.js";
 import {
@@ -32,6 +32,7 @@ import {
   type RunSerialFlags,
   type SerialPartResult,
 } from "./serial-run.js";
+import { checkSerialDurations } from "./serial-flags.js";
 import { FailureModel } from "../../operators/prediction/mod.js";
 import { DEFAULT_PREDICTION_SERVICE, PredictionService } from "../jobs/prediction-service.js";
 import type { RecordAnalysis } from "../../operators/analysis.js";
@@ -92,7 +93,7 @@ export function runCommand(): Command {
     .option("--rate <hz>", "readings per second per sensor", numberOption("--rate"), 10)
     .option("--fault-rate <f>", "injected faults per sensor per hour", numberOption("--fault-rate"), 2)
     .option("--speed <x>", "simulated time per wall-clock time: 1 = live, 60 = a minute per second, max = as fast as possible", "1")
-    .option("--duration <D>", "stop after D of simulated time (90s, 15m, 1h)")
+    .option("--duration <D>", "stop after D of simulated time (90s, 15m, 1h)", durationOption)
     .option("--records <n>", "stop after n readings", integerOption("--records", 1, Number.MAX_SAFE_INTEGER))
     .option("--workers <n>", "worker threads", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
     .option("--batch-records <n>", "records per kernel task", integerOption("--batch-records", 1, 1 << 20), 4096)
@@ -106,11 +107,12 @@ export function runCommand(): Command {
       DEFAULT_FILE_BYTES_MAX,
     )
     .option("--z-alarm <z>", "|z| counted as an anomaly in the summary", numberOption("--z-alarm"), 4)
-    .option("--summary-interval <D>", "console summary interval (0: none)", "1s")
+    .option("--summary-interval <D>", "console summary interval (0: none)", durationOption, "1s")
     .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
     .option(
       "--settle <D>",
       "time after a mode change a sensor's readings count as settling (default: 5 response time constants of the sensor)",
+      durationOption,
     )
     .option(
       "--cmapss <file>",
@@ -122,7 +124,7 @@ export function runCommand(): Command {
         .choices([...CMAPSS_ORDERS])
         .default("fleet"),
     )
-    .option("--cycle <D>", "with --cmapss: event time of one operational cycle (paced by --speed)", "1h")
+    .option("--cycle <D>", "with --cmapss: event time of one operational cycle (paced by --speed)", durationOption, "1h")
     .option("--nats <url>", "read from NATS instead of the simulator (lw.<site>.sensor.>; msgpack, JSON or frames)")
     .option("--stream <name>", "with --nats: consume this JetStream stream (durable pull consumers, checkpoints) instead of core NATS")
     .option("--site <s>", "site token of the subjects", DEFAULT_NATS_JOB.site)
@@ -135,7 +137,7 @@ export function runCommand(): Command {
       "with --partitions: how many partitions the server maps to",
       integerOption("--partition-count", 1, 1024),
     )
-    .option("--checkpoint-interval <D>", "with --stream: how often each partition's state is saved", "5s")
+    .option("--checkpoint-interval <D>", "with --stream: how often each partition's state is saved", durationOption, "5s")
     .option("--fetch <n>", "with --stream: messages per fetch", integerOption("--fetch", 1, 100_000), DEFAULT_NATS_JOB.fetchMessagesMax)
     .option("--no-publish-scores", "with --nats: do not publish scores on lw.<site>.score.<machine>.<sensor>")
     .addOption(
@@ -162,9 +164,10 @@ export function runCommand(): Command {
     .option(
       "--predict-interval <D>",
       "with --predict: event time between two scheduled predictions of a machine (live: wall time; 0: every time step)",
+      durationOption,
       "10s",
     )
-    .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", "250ms")
+    .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", durationOption, "250ms")
     .option(
       "--limits-control <file>",
       'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
@@ -178,12 +181,7 @@ export function runCommand(): Command {
     const flags = cmd.opts<RunFlags>();
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
     if (!(speed > 0)) throw new ConfigError("--speed", `must be a positive number or "max", got "${flags.speed}"`);
-    if (flags.cmapss !== undefined && flags.nats !== undefined) {
-      throw new ConfigError(
-        "--cmapss",
-        "reads a file; with --nats the readings come from NATS (publish them with `linewatch simulate --nats URL --cmapss FILE`)",
-      );
-    }
+    checkRunFlags(flags);
     // `serial` in --analysis is the serial job beside the sensor analyses.
     const split = splitSerialAnalysis(flags.analysis);
     flags.analysis = split.sensor;
@@ -228,6 +226,18 @@ export function runCommand(): Command {
       await model?.close();
     }
   });
+}
+
+/** The checks of flags that are read only once the jobs start: a wrong one stops the run before anything starts. */
+function checkRunFlags(flags: RunFlags): void {
+  if (flags.cmapss !== undefined && flags.nats !== undefined) {
+    throw new ConfigError(
+      "--cmapss",
+      "reads a file; with --nats the readings come from NATS (publish them with `linewatch simulate --nats URL --cmapss FILE`)",
+    );
+  }
+  if (flags.span !== undefined) durationIn(flags.span, "ms", "--span");
+  checkSerialDurations(flags, "ms");
 }
 
 /** `linewatch run` on the simulator or a C-MAPSS fleet. */
@@ -407,7 +417,7 @@ async function runOnNats(
   predictions: PredictionService | undefined,
   withSerials: boolean,
 ): Promise<void> {
-  const nc = await connect({ servers: flags.nats, name: "linewatch-alerts" });
+  const nc = await connectNats({ servers: flags.nats, name: "linewatch-alerts" });
   const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
   // Predictions go out beside scores and alerts: lw.<site>.prediction.<machine>, JSON or MessagePack.
   const enc = new TextEncoder();
@@ -513,7 +523,13 @@ export function watchLimitsFile(path: string): () => Array<{ key: string; change
     }
     if (mtime === seen) return [];
     seen = mtime;
-    return parseLimitsChanges(readFileSync(path, "utf8"), path);
+    let text: string;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (cause) {
+      throw new ConfigError("--limits-control", `cannot read ${path}: ${(cause as Error).message}`);
+    }
+    return parseLimitsChanges(text, path);
   };
 }
 

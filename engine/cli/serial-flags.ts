@@ -165,13 +165,7 @@ export function serialAnalysisFromFlags(
     futureSkew: futureSkewOf(flags.serialFutureSkew, timeUnit),
   };
   const ledger: Partial<SerialLedgerOptions> = {
-    // A clock's default (1 h) means nothing in a counter's units: off unless given.
-    batchCloseAfter:
-      flags.serialBatchClose === undefined
-        ? timeUnit === "ms"
-          ? DEFAULT_LEDGER_OPTIONS.batchCloseAfter
-          : 0
-        : durationIn(flags.serialBatchClose, timeUnit, "--serial-batch-close"),
+    batchCloseAfter: batchCloseOf(flags.serialBatchClose, timeUnit),
     batchMachinesMax: flags.serialBatchMachines,
     filterCapacity: flags.serialFilterCapacity,
     filterFpRate: flags.serialFilterFp,
@@ -212,6 +206,18 @@ export function serialAnalysisFromFlags(
         }),
     ...rest,
   });
+}
+
+/** Reads the serial flags that are durations: a wrong one is a ConfigError before a job starts. */
+export function checkSerialDurations(flags: SerialFlags, timeUnit: TimeUnit): void {
+  futureSkewOf(flags.serialFutureSkew, timeUnit);
+  batchCloseOf(flags.serialBatchClose, timeUnit);
+}
+
+/** A clock's default (1 h) means nothing in a counter's units: off unless given. */
+function batchCloseOf(text: string | undefined, timeUnit: TimeUnit): number {
+  if (text === undefined) return timeUnit === "ms" ? DEFAULT_LEDGER_OPTIONS.batchCloseAfter : 0;
+  return durationIn(text, timeUnit, "--serial-batch-close");
 }
 
 function futureSkewOf(text: string | undefined, timeUnit: TimeUnit): number {

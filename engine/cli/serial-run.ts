@@ -10,7 +10,8 @@
  */
 import type { Writable } from "node:stream";
 import type { Command } from "commander";
-import { connect, type NatsConnection } from "nats";
+import type { NatsConnection } from "nats";
+import { connectNats } from "../../connectors/nats/mod.js";
 import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhouse/mod.js";
 import type { QuarantineProvider, MetricsRegistry } from "../../connectors/live/mod.js";
 import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS, type SerialAttack } from "../../connectors/sim/mod.js";
@@ -140,13 +141,15 @@ export interface SerialPartResult extends SerialSourceResult {
   notes: string[];
 }
 
+/** Once connected, the serial job's connection retries every 250 ms for ever: it outlives a NATS restart. */
+const NATS_RECONNECT = { maxReconnectAttempts: -1, reconnectTimeWait: 250 } as const;
+
 /** Starts the serial job; the promise settles when it has stopped and flushed. */
 export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartResult> {
   const { flags, host, source } = o;
   const targets = host.serialTargets();
   let nc: NatsConnection | undefined;
-  if (source.kind === "nats")
-    nc = await connect({ servers: source.url, name: `linewatch-${source.site}-serial`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  if (source.kind === "nats") nc = await connectNats({ servers: source.url, name: `linewatch-${source.site}-serial`, ...NATS_RECONNECT });
   let outputs: SerialOutputs | undefined;
   // The outputs keep the quarantine file in sync while running: not saved once at the end by the analysis.
   const analysis = serialAnalysisFromFlags(runSerialAnalysisFlags(flags), "ms", {

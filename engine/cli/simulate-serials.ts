@@ -17,7 +17,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import { TextStreamWriter } from "../../connectors/files/mod.js";
 import { ConfigError, parseDuration } from "../core/mod.js";
-import { integerOption, numberOption } from "./options.js";
+import { durationOption, integerOption, numberOption } from "./options.js";
 
 interface SimulateSerialsFlags {
   seed: number;
@@ -56,7 +56,7 @@ export function simulateSerialsCommand(): Command {
       `events to write (default ${SIMULATE_SERIALS_DEFAULT_RECORDS} unless --duration)`,
       integerOption("--records", 0, 2 ** 40),
     )
-    .option("--duration <D>", "stop at this much production time: 90s, 15m, 1h")
+    .option("--duration <D>", "stop at this much production time: 90s, 15m, 1h", durationOption)
     .option("--alphabet <chars>", "characters of the random serials", d.alphabet)
     .option("--length <n>", "serial length", integerOption("--length", 1, 20), d.serialLength)
     .option(

@@ -3,7 +3,8 @@
  * labels of the faults injected into it) to a file or stdout.
  *
  * Bad flag values are reported through commander (`command.error`, exit code 2), like commander's
- * own parse errors; I/O failures reject the action with the stream's error.
+ * own parse errors; an output that cannot be opened is a ConfigError of its flag; a write that
+ * fails later rejects the action with the writer's RecordWriterClosedError (the stream's error as cause).
  */
 import { once } from "node:events";
 import { createWriteStream } from "node:fs";
@@ -29,6 +30,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import { createRecordWriter, RECORD_FORMATS, TextStreamWriter, type RecordFormat, readCmapss } from "../../connectors/files/mod.js";
 import { DurationParseError, parseDuration, ConfigError } from "../core/mod.js";
+import { durationOption } from "./options.js";
 
 /** Records generated when neither --duration nor --records is given. */
 export const SIMULATE_DEFAULT_RECORDS = 100_000;
@@ -85,7 +87,7 @@ export function simulateCommand(): Command {
     .option("--sensors <list>", `comma-separated sensor types (default: all of ${SENSOR_TYPES.join(",")})`)
     .option("--rate <hz>", "readings per second per sensor (≤ 1000)", String(d.rateHz))
     .option("--start <iso>", "event time of the first reading (ISO-8601, or epoch ms)", new Date(d.startTime).toISOString())
-    .option("--duration <d>", "stop after this much event time: 250ms, 90s, 15m, 1h, 7d, 1h30m")
+    .option("--duration <d>", "stop after this much event time: 250ms, 90s, 15m, 1h, 7d, 1h30m", durationOption)
     .option("--records <n>", `stop after n records (default ${SIMULATE_DEFAULT_RECORDS} when --duration is not given)`)
     .option("--fault-rate <f>", "expected injected faults per sensor per hour (0 = none)", String(d.faultRate))
     .addOption(new Option("--format <format>", "output format").choices(RECORD_FORMATS).default("ndjson"))
@@ -111,7 +113,7 @@ export function simulateCommand(): Command {
         .choices([...CMAPSS_ORDERS])
         .default("fleet"),
     )
-    .option("--cycle <D>", "with --cmapss: event time of one operational cycle", "1h")
+    .option("--cycle <D>", "with --cmapss: event time of one operational cycle", durationOption, "1h")
     .addHelpText(
       "after",
       `
@@ -217,7 +219,7 @@ async function simulateCmapss(flags: SimulateFlags): Promise<void> {
     return;
   }
   const toStdout = flags.out === "-";
-  const out = toStdout ? process.stdout : await openFile(flags.out);
+  const out = toStdout ? process.stdout : await openFile(flags.out, "--out");
   const records = createRecordWriter(flags.format, out, { endStream: !toStdout });
   const keys = fleet.keys();
   try {
@@ -246,8 +248,8 @@ async function simulateCmapss(flags: SimulateFlags): Promise<void> {
 
 async function runSimulation(simulator: PlantSimulator, flags: SimulateFlags): Promise<void> {
   const toStdout = flags.out === "-";
-  const out = toStdout ? process.stdout : await openFile(flags.out);
-  const labelsOut = flags.labels === undefined ? undefined : await openFile(flags.labels);
+  const out = toStdout ? process.stdout : await openFile(flags.out, "--out");
+  const labelsOut = flags.labels === undefined ? undefined : await openFile(flags.labels, "--labels");
   const records = createRecordWriter(flags.format, out, { endStream: !toStdout });
   const labels = labelsOut === undefined ? undefined : new TextStreamWriter(labelsOut);
   try {
@@ -272,9 +274,14 @@ async function writeLabels(writer: TextStreamWriter | undefined, labels: readonl
   for (const label of labels) await writer.write(`${JSON.stringify(label)}\n`);
 }
 
-async function openFile(path: string): Promise<Writable> {
+/** The file of `flag`, open for writing; one that cannot be (no such directory, no permission) is a ConfigError of the flag. */
+async function openFile(path: string, flag: string): Promise<Writable> {
   const stream = createWriteStream(path);
-  await once(stream, "open");
+  try {
+    await once(stream, "open");
+  } catch (cause) {
+    throw new ConfigError(flag, `cannot write ${path}: ${(cause as Error).message}`);
+  }
   return stream;
 }
 

@@ -54,7 +54,10 @@ export class InputError extends LinewatchError {}
 /** A checkpoint cannot be decoded, or does not fit the engine it is restored into. */
 export class CheckpointError extends LinewatchError {}
 
-/** A model file is not one linewatch can run: not ONNX, the wrong graph, or metadata missing or invalid. */
+/**
+ * A model file is not one linewatch can run: not ONNX, the wrong graph, metadata missing or
+ * invalid; or a forest model that breaks its format (ModelError, operators/iforest).
+ */
 export class ModelLoadError extends LinewatchError {
   constructor(
     readonly source: string,

@@ -1,7 +1,7 @@
 /** engine/core: the names other folders use. Import from here, never from a file inside. */
 export { allocateBatch, appendRecord, type RecordBatch } from "./batch.js";
 export { decodeCheckpoint, encodeCheckpoint, type EngineCheckpoint } from "./checkpoint.js";
-export { DurationParseError, parseDuration } from "./duration.js";
+export { DURATION_FORMS, DurationParseError, parseDuration } from "./duration.js";
 export * from "./errors.js";
 export { parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
 export { compileKernels, createSharedMemory, instantiateKernels, KERNEL_MEMORY_PAGES_MAX, type KernelExports } from "./kernel-module.js";

@@ -45,6 +45,8 @@ export interface ReplayOptions {
 export interface ReplaySummary {
   rows: number;
   rejected: number;
+  /** Where and why the first rejected row was rejected (`file:line: reason`), or null when none was. */
+  firstRejection: string | null;
   late: number;
   outOfOrder: number;
   keys: number;
@@ -72,7 +74,7 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     payloadBytes,
     needsValue,
   );
-  const summary: ReplaySummary = { rows: 0, rejected: 0, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
+  const summary: ReplaySummary = { rows: 0, rejected: 0, firstRejection: null, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
   const engine = replayEngine(options, payloadBytes, lines, summary, keyNames);
   for (const a of analyses) a.start?.(engine);
   const internKey = (name: string): number => {
@@ -204,7 +206,8 @@ function appendRow(row: TableRow, c: Columns, t: RowTarget): boolean {
   const payloadError = t.input === undefined ? null : t.input.encode(row, t.batch.payload as Uint8Array, t.batch.length * t.payloadBytes);
   const error = typeof time === "string" ? time : typeof value === "string" ? value : payloadError;
   if (error !== null) {
-    t.summary.rejected++;
+    if (t.summary.rejected++ === 0)
+      t.summary.firstRejection = `${t.options.input === "-" ? "stdin" : t.options.input}:${row.line}: ${error}`;
     t.lines.reject(row.row, error);
     return false;
   }

@@ -43,7 +43,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import { LinewatchError } from "../../engine/core/mod.js";
+import { ModelLoadError } from "../../engine/core/mod.js";
 
 export const IFOREST_FORMAT = "linewatch-iforest";
 export const IFOREST_FORMAT_VERSION = 1;
@@ -88,14 +88,17 @@ export interface IsolationForestModel {
 /** The arrays and settings of a forest before validation and hashing. */
 export type IsolationForestParts = Omit<IsolationForestModel, "hash" | "version">;
 
-/** A model file or object that breaks the format: says which field and, for nodes, which tree and node. */
-export class ModelError extends LinewatchError {
+/**
+ * A forest model file or object that breaks the format: says which field and, for nodes, which
+ * tree and node. A {@link ModelLoadError} like any model linewatch cannot run.
+ */
+export class ModelError extends ModelLoadError {
   constructor(
-    readonly source: string,
+    source: string,
     readonly field: string,
     message: string,
   ) {
-    super(`${source}: ${field}: ${message}`);
+    super(source, `${field}: ${message}`);
   }
 }
 
