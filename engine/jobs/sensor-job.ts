@@ -209,7 +209,11 @@ class SensorJob implements SensorIntake {
   }
 
   get log(): Logger {
-    this.logger ??= (this.o.log ?? createLogger({ destination: this.o.console, pretty: false })).child({ component: "sensor-job" });
+    if (this.logger === undefined) {
+      // A caller's logger that names its component (the NATS job's "nats") keeps it.
+      const base = this.o.log ?? createLogger({ destination: this.o.console, pretty: false });
+      this.logger = base.bindings().component === undefined ? base.child({ component: "sensor-job" }) : base;
+    }
     return this.logger;
   }
 
