@@ -4,9 +4,8 @@
  * through the analyses' onAlert.
  */
 import type { Writable } from "node:stream";
-import { connect } from "nats";
 import { ConfigError, createLogger, type Logger } from "../core/mod.js";
-import type { InputCounts } from "../../connectors/nats/mod.js";
+import { connectNats, type InputCounts } from "../../connectors/nats/mod.js";
 import type { RecordAnalysis } from "../../operators/analysis.js";
 import { CoreNatsSource, JetStreamSource } from "./nats-sources.js";
 import type { Outputs } from "./outputs.js";
@@ -87,7 +86,7 @@ export const DEFAULT_NATS_JOB = {
 export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   if (o.stream === undefined && o.partitions !== undefined)
     throw new ConfigError("--partitions", "partitions need a JetStream stream (--stream)");
-  const nc = await connect({ servers: o.url, name: `linewatch-${o.site}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+  const nc = await connectNats({ servers: o.url, name: `linewatch-${o.site}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const log = (o.log ?? createLogger({ destination: o.console, pretty: false })).child({ component: "nats" });
   const source = o.stream === undefined ? new CoreNatsSource(nc, o) : new JetStreamSource(nc, { ...o, stream: o.stream });
   if (o.outputs?.active) o.outputs.countDeadLetters(() => source.messages.input.counts().byReason);
