@@ -108,18 +108,6 @@ export function machineLine(m: BenchMachine): string {
 
 // ---- data ----
 
-/** Mulberry32 (Tommy Ettinger, public domain): uniform in [0, 1), the same on every run and machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Record times: epoch ms from this origin, a record per key every {@link SAMPLE_INTERVAL_MS}. */
 export const TIME_ORIGIN_MS = 1_700_000_000_000;
 export const SAMPLE_INTERVAL_MS = 100;

@@ -27,6 +27,7 @@ import {
   type KernelExecutor,
   StreamEngine,
   type OutputChunk,
+  SeededRandom,
 } from "../engine/core/mod.js";
 import { rollingKernel } from "../operators/rolling/mod.js";
 import { RollingReference } from "../kernels/reference/rolling-reference.js";
@@ -40,7 +41,6 @@ import {
   internBenchKeys,
   machineLine,
   mega,
-  mulberry32,
   NeumaierSum,
   planGroups,
   ratioLines,
@@ -68,7 +68,6 @@ export {
   DEFAULT_BENCH_SEED,
   DEFAULT_BENCH_VALUES,
   DEFAULT_BENCH_WINDOW,
-  mulberry32,
   SMOKE_BENCH_KEYS,
   SMOKE_BENCH_VALUES,
   type BenchMachine,
@@ -340,22 +339,19 @@ type BenchData = InterleavedData;
 
 /** Per key: a level in [20, 100), a random walk (step σ 0.05) and reading noise (σ 0.5). */
 function generateData(keys: number, valuesPerKey: number, seed: number): BenchData {
-  const next = mulberry32(seed);
+  const rng = new SeededRandom(seed);
   const length = keys * valuesPerKey;
   const keyOf = new Uint32Array(length);
   const times = new Float64Array(length);
   const values = new Float64Array(length);
   const level = new Float64Array(keys);
-  for (let k = 0; k < keys; k++) level[k] = 20 + 80 * next();
+  for (let k = 0; k < keys; k++) level[k] = rng.uniform(20, 100);
   for (let v = 0, r = 0; v < valuesPerKey; v++) {
     for (let k = 0; k < keys; k++, r++) {
-      // Box–Muller: one pair of uniforms gives the walk step and the noise.
-      const radius = Math.sqrt(-2 * Math.log(1 - next()));
-      const angle = 2 * Math.PI * next();
-      level[k] += 0.05 * radius * Math.cos(angle);
+      level[k] += 0.05 * rng.normal();
       keyOf[r] = k;
       times[r] = TIME_ORIGIN_MS + v * SAMPLE_INTERVAL_MS + (k % SAMPLE_INTERVAL_MS);
-      values[r] = level[k] + 0.5 * radius * Math.sin(angle);
+      values[r] = level[k] + 0.5 * rng.normal();
     }
   }
   return { length, keys, valuesPerKey, keyOf, times, values };

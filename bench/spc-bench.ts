@@ -33,6 +33,7 @@ import {
   type KernelExecutor,
   StreamEngine,
   type OutputChunk,
+  SeededRandom,
 } from "../engine/core/mod.js";
 import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling/mod.js";
 import { spcKernel, DEFAULT_SPC_PARAMS, SPC_COL, SPC_FIELDS, SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../operators/spc/mod.js";
@@ -48,7 +49,6 @@ import {
   internBenchKeys,
   machineLine,
   mega,
-  mulberry32,
   planGroups,
   ratioLines,
   relativeDifference,
@@ -435,20 +435,9 @@ const EPISODE_NARROW = 4;
  * 2, 5, 6, CUSUM, EWMA), a drift, wide noise (WE1, Nelson 8) or narrow noise (Nelson 7).
  */
 function generateSpcData(keys: number, valuesPerKey: number, seed: number, baselineN: number): SpcBenchData {
-  const next = mulberry32(seed);
-  let spare = Number.NaN;
-  const normal = (): number => {
-    if (!Number.isNaN(spare)) {
-      const z = spare;
-      spare = Number.NaN;
-      return z;
-    }
-    // Box–Muller: two uniforms give two independent normals.
-    const radius = Math.sqrt(-2 * Math.log(1 - next()));
-    const angle = 2 * Math.PI * next();
-    spare = radius * Math.sin(angle);
-    return radius * Math.cos(angle);
-  };
+  const rng = new SeededRandom(seed);
+  const next = (): number => rng.next();
+  const normal = (): number => rng.normal();
   const length = keys * valuesPerKey;
   const keyOf = new Uint32Array(length);
   const times = new Float64Array(length);
