@@ -176,7 +176,7 @@ export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
           }
           if (file !== null) {
             lines.push(
-              `{${keyJson[keyId]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${formatStatistic(chunk.values[i])}${members}}\n`,
+              `{${keyJson[keyId]},"timestamp":"${formatTimestamp(chunk.times[i])}","value":${formatStatistic(chunk.values[i])}${members}}`,
             );
           }
         }
