@@ -1,6 +1,6 @@
 /**
  * What the benchmark suites share (kernel-bench.ts, spc-bench.ts, and the machine line of
- * e2e-bench.ts and iforest-bench.ts): the size defaults and their checks, the seeded PRNG, the
+ * pipeline-bench.ts and iforest-bench.ts): the size defaults and their checks, the
  * group layout of staged input in kernel memory, the benchmark.js single-thread suite, timing of
  * repeated runs, the engine push pass, a compensated sum, and the report lines they print alike.
  *
