@@ -9,7 +9,14 @@
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import Benchmark from "benchmark";
-import { ConfigError, KERNEL_MEMORY_PAGES_MAX, type StreamEngine, type RecordBatch } from "../engine/core/mod.js";
+import {
+  ConfigError,
+  KERNEL_MEMORY_PAGES_MAX,
+  type OutputChunk,
+  type RecordBatch,
+  StreamEngine,
+  type StreamKernel,
+} from "../engine/core/mod.js";
 
 // ---- sizes and configuration ----
 
@@ -312,6 +319,70 @@ export function enginePass(engine: StreamEngine, data: InterleavedData): () => P
     }
     await engine.flush();
   };
+}
+
+/** One timed row of a kernel suite; `C` is the suite's checksum of a verification pass. */
+export interface BenchMeasurement<C> {
+  label: string;
+  /** Threads computing: 1 for the main thread, else the workers. */
+  threads: number;
+  /** Samples per timed run. */
+  samples: number;
+  samplesPerSecond: number;
+  /** "benchmark.js ±x.x%" or "median of N runs". */
+  method: string;
+  checksum: C;
+}
+
+/** The sizes an engine row takes from a suite's configuration. */
+export interface EngineRowConfig {
+  groups: number;
+  keys: number;
+  batchRecords: number;
+  runs: number;
+}
+
+/**
+ * The data through StreamEngine.push + flush with `kernels` on `workers` workers: one pass from
+ * fresh state whose output rows go to `sum` (the row's checksum), then `cfg.runs` timed passes
+ * (the median rate; their outputs are not summed).
+ */
+export async function measureEngineRow<C>(
+  label: string,
+  kernels: StreamKernel[],
+  workers: number,
+  cfg: EngineRowConfig,
+  data: InterleavedData,
+  sum: { add(chunk: OutputChunk): void; value(): C },
+): Promise<BenchMeasurement<C>> {
+  let summing = true;
+  const engine = new StreamEngine(
+    {
+      kernels,
+      workers,
+      groups: cfg.groups,
+      keysMax: cfg.keys,
+      batchRecordsMax: cfg.batchRecords,
+      lateness: null,
+      reorderRecordsPerKeyMax: 1,
+    },
+    {
+      onOutput(chunk: OutputChunk): void {
+        if (summing) sum.add(chunk);
+      },
+    },
+  );
+  try {
+    internBenchKeys(engine, cfg.keys);
+    const pass = enginePass(engine, data);
+    await pass();
+    const checksum = sum.value();
+    summing = false;
+    const rate = await timeRuns(cfg.runs, data.length, pass);
+    return { label, threads: workers, samples: data.length, samplesPerSecond: rate, method: `median of ${cfg.runs} runs`, checksum };
+  } finally {
+    await engine.close();
+  }
 }
 
 // ---- checksums ----

@@ -25,8 +25,6 @@ import {
   type KernelExports,
   createKernelExecutor,
   type KernelExecutor,
-  StreamEngine,
-  type OutputChunk,
   SeededRandom,
 } from "../engine/core/mod.js";
 import { rollingKernel } from "../operators/rolling/mod.js";
@@ -35,10 +33,8 @@ import {
   align64,
   benchMachine,
   ENGINE_PUSH_RECORDS,
-  enginePass,
   fromSuite,
   interleavedSlice,
-  internBenchKeys,
   machineLine,
   mega,
   NeumaierSum,
@@ -58,6 +54,8 @@ import {
   type InterleavedData,
   type Ratio,
   type TargetCheck,
+  type BenchMeasurement,
+  measureEngineRow,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
@@ -95,18 +93,8 @@ export interface KernelBenchOptions {
 }
 
 /** One measured variant. */
-export interface Measurement {
-  label: string;
-  /** Threads computing: 1 for the main thread, else the workers. */
-  threads: number;
-  /** Samples per timed run. */
-  samples: number;
-  samplesPerSecond: number;
-  /** "benchmark.js ±x.x%" or "median of N runs". */
-  method: string;
-  /** Σ finite mean + Σ finite z over a verification pass from fresh state; null for the bandwidth ceiling. */
-  checksum: number | null;
-}
+/** checksum: Σ finite mean + Σ finite z over a verification pass from fresh state; null for the bandwidth ceiling. */
+export type Measurement = BenchMeasurement<number | null>;
 
 export interface SweepPoint {
   batchRecords: number;
@@ -710,43 +698,17 @@ async function measureBandwidthPool(setup: BenchSetup, cfg: BenchConfig): Promis
 }
 
 /** The same data through StreamEngine.push + flush: main-thread routing into group buffers, then kernel tasks. */
-async function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measurement> {
+function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measurement> {
   const workers = 2;
-  let sum: RowSum | null = new RowSum();
-  const engine = new StreamEngine(
-    {
-      kernels: [rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE })],
-      workers,
-      groups: cfg.groups,
-      keysMax: cfg.keys,
-      batchRecordsMax: cfg.batchRecords,
-      lateness: null,
-      reorderRecordsPerKeyMax: 1,
-    },
-    {
-      onOutput(chunk: OutputChunk): void {
-        sum?.addRows(chunk.outs[0], 0, chunk.length);
-      },
-    },
+  const sum = new RowSum();
+  return measureEngineRow(
+    `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + kernel), ${workers} workers`,
+    [rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE })],
+    workers,
+    cfg,
+    data,
+    { add: (chunk) => sum.addRows(chunk.outs[0], 0, chunk.length), value: (): number | null => sum.value() },
   );
-  try {
-    internBenchKeys(engine, cfg.keys);
-    const pass = enginePass(engine, data);
-    await pass();
-    const checksum = sum.value();
-    sum = null;
-    const rate = await timeRuns(cfg.runs, data.length, pass);
-    return {
-      label: `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + kernel), ${workers} workers`,
-      threads: workers,
-      samples: data.length,
-      samplesPerSecond: rate,
-      method: `median of ${cfg.runs} runs`,
-      checksum,
-    };
-  } finally {
-    await engine.close();
-  }
 }
 
 async function runSweep(

@@ -31,8 +31,6 @@ import {
   createKernelExecutor,
   type KernelCall,
   type KernelExecutor,
-  StreamEngine,
-  type OutputChunk,
   SeededRandom,
 } from "../engine/core/mod.js";
 import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling/mod.js";
@@ -43,10 +41,8 @@ import {
   align64,
   benchMachine,
   ENGINE_PUSH_RECORDS,
-  enginePass,
   fromSuite,
   interleavedSlice,
-  internBenchKeys,
   machineLine,
   mega,
   planGroups,
@@ -65,6 +61,8 @@ import {
   type InterleavedData,
   type Ratio,
   type TargetCheck,
+  type BenchMeasurement,
+  measureEngineRow,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
@@ -100,17 +98,7 @@ export interface SpcChecksum {
 }
 
 /** One measured variant. */
-export interface SpcMeasurement {
-  label: string;
-  /** Threads computing: 1 for the main thread, else the workers. */
-  threads: number;
-  /** Samples per timed run. */
-  samples: number;
-  samplesPerSecond: number;
-  /** "benchmark.js ±x.x%" or "median of N runs". */
-  method: string;
-  checksum: SpcChecksum;
-}
+export type SpcMeasurement = BenchMeasurement<SpcChecksum>;
 
 /** How often each rule and alarm fired in the WASM pass from fresh state over all the data. */
 export interface RuleFirings {
@@ -1068,51 +1056,29 @@ async function measurePool(setup: SpcSetup, cfg: SpcBenchConfig, variant: Varian
 }
 
 /** The same data through StreamEngine.push + flush with kernels [rolling, spc]: routing into group buffers, then one task per buffer. */
-async function measureEngine(data: SpcBenchData, cfg: SpcBenchConfig): Promise<SpcMeasurement> {
+function measureEngine(data: SpcBenchData, cfg: SpcBenchConfig): Promise<SpcMeasurement> {
   const workers = 2;
-  let tally: Tally | null = new Tally();
-  const engine = new StreamEngine(
+  const tally = new Tally();
+  return measureEngineRow(
+    `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + [rolling, spc]), ${workers} workers`,
+    [
+      rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: DEFAULT_ROLLING_ALPHA, timeScale: ROLLING_TIME_SCALE }),
+      spcKernel({ params: cfg.params }),
+    ],
+    workers,
+    cfg,
+    data,
     {
-      kernels: [
-        rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: DEFAULT_ROLLING_ALPHA, timeScale: ROLLING_TIME_SCALE }),
-        spcKernel({ params: cfg.params }),
-      ],
-      workers,
-      groups: cfg.groups,
-      keysMax: cfg.keys,
-      batchRecordsMax: cfg.batchRecords,
-      lateness: null,
-      reorderRecordsPerKeyMax: 1,
-    },
-    {
-      onOutput(chunk: OutputChunk): void {
-        if (tally === null) return;
+      add: (chunk) => {
         const [rolling, spc] = chunk.outs;
         for (let i = 0; i < chunk.length; i++) {
           tally.addRolling(rolling, i * ROLLING_OUT_FIELDS);
           tally.addSpc(spc, i * SPC_OUT_FIELDS);
         }
       },
+      value: () => tally.checksum(),
     },
   );
-  try {
-    internBenchKeys(engine, cfg.keys);
-    const pass = enginePass(engine, data);
-    await pass();
-    const checksum = tally.checksum();
-    tally = null;
-    const rate = await timeRuns(cfg.runs, data.length, pass);
-    return {
-      label: `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + [rolling, spc]), ${workers} workers`,
-      threads: workers,
-      samples: data.length,
-      samplesPerSecond: rate,
-      method: `median of ${cfg.runs} runs`,
-      checksum,
-    };
-  } finally {
-    await engine.close();
-  }
 }
 
 // ---- ratios and targets ----

@@ -354,16 +354,8 @@ export class PlantSimulator {
 
   /** Reading `i` of a chunk as a source-schema record. */
   recordAt(columns: SimulatedColumns, i: number): SensorRecord {
-    const key = this.keyList[columns.keyIndex[i]];
-    return {
-      machine_id: key.machine_id,
-      timestamp: formatTimestamp(columns.times[i]),
-      sensor_type: key.sensor_type,
-      sensor_value: columns.values[i],
-      sensor_unit: key.sensor_unit,
-      operating_mode: OPERATING_MODES[columns.modes[i]],
-      work_order_id: this.workOrderFor(this.state.machineOf[columns.keyIndex[i]], columns.workOrders[i]),
-    };
+    const k = columns.keyIndex[i];
+    return recordOf(this.keyList[k], columns, i, this.workOrderFor(this.state.machineOf[k], columns.workOrders[i]));
   }
 
   /** Convenience for tests and edges: the next `max` readings as records (allocates per record). */
@@ -413,7 +405,10 @@ export function allocateSimulatedColumns(capacity: number): SimulatedColumns {
 
 /** Reading `i` of a chunk as a record, given the simulator's key list. */
 export function toSensorRecord(keys: readonly SensorKey[], columns: SimulatedColumns, i: number): SensorRecord {
-  const key = keys[columns.keyIndex[i]];
+  return recordOf(keys[columns.keyIndex[i]], columns, i, formatWorkOrder(columns.workOrders[i]));
+}
+
+function recordOf(key: SensorKey, columns: SimulatedColumns, i: number, workOrder: string): SensorRecord {
   return {
     machine_id: key.machine_id,
     timestamp: formatTimestamp(columns.times[i]),
@@ -421,7 +416,7 @@ export function toSensorRecord(keys: readonly SensorKey[], columns: SimulatedCol
     sensor_value: columns.values[i],
     sensor_unit: key.sensor_unit,
     operating_mode: OPERATING_MODES[columns.modes[i]],
-    work_order_id: formatWorkOrder(columns.workOrders[i]),
+    work_order_id: workOrder,
   };
 }
 
