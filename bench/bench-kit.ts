@@ -100,6 +100,36 @@ export interface BenchMachine {
 /** Load average (before the run) from which the report warns that other work skews the figures. */
 export const BUSY_LOAD_AVERAGE = 0.5;
 
+/** What every kernel suite's report starts with: the machine and the sizes of the run. */
+export interface BenchReportHead {
+  machine: BenchMachine;
+  seed: number;
+  keys: number;
+  valuesPerKey: number;
+  window: number;
+  samples: number;
+  groups: number;
+  batchRecords: number;
+}
+
+export function reportHead(machine: BenchMachine, cfg: BenchBaseConfig, samples: number): BenchReportHead {
+  const { seed, keys, valuesPerKey, window, groups, batchRecords } = cfg;
+  return { machine, seed, keys, valuesPerKey, window, samples, groups, batchRecords };
+}
+
+/** Fills in a report's ratios and targets (computed from the report) and the run's seconds since `started`. */
+export function finishReport<R extends { ratios: Ratio[]; targets: TargetCheck[]; seconds: number }>(
+  report: R,
+  started: number,
+  ratios: (r: R) => Ratio[],
+  targets: (r: R) => TargetCheck[],
+): R {
+  report.ratios = ratios(report);
+  report.targets = targets(report);
+  report.seconds = (performance.now() - started) / 1000;
+  return report;
+}
+
 /** This machine, now (call before measuring). */
 export function benchMachine(): BenchMachine {
   return { cpus: availableParallelism(), node: process.version, loadAverageAtStart: loadavg()[0] };

@@ -56,22 +56,11 @@ import {
   type TargetCheck,
   type BenchMeasurement,
   measureEngineRow,
+  type BenchReportHead,
+  finishReport,
+  reportHead,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
-
-export {
-  BUSY_LOAD_AVERAGE,
-  DEFAULT_BENCH_BATCH_RECORDS,
-  DEFAULT_BENCH_KEYS,
-  DEFAULT_BENCH_SEED,
-  DEFAULT_BENCH_VALUES,
-  DEFAULT_BENCH_WINDOW,
-  SMOKE_BENCH_KEYS,
-  SMOKE_BENCH_VALUES,
-  type BenchMachine,
-  type Ratio,
-  type TargetCheck,
-} from "./bench-kit.js";
 
 export interface KernelBenchOptions {
   /** Distinct keys (default 1000; smoke 20). */
@@ -121,15 +110,7 @@ export interface ChecksumCheck {
   referenceAgrees: boolean;
 }
 
-export interface KernelBenchReport {
-  machine: BenchMachine;
-  seed: number;
-  keys: number;
-  valuesPerKey: number;
-  window: number;
-  samples: number;
-  groups: number;
-  batchRecords: number;
+export interface KernelBenchReport extends BenchReportHead {
   /** Kernel state bytes per key at this run's window. */
   stateBytesPerKey: number;
   /** Kernel state bytes per key at W = 64 (`rollingStateBytes(0, 64)`). */
@@ -189,14 +170,7 @@ export async function runKernelBench(options: KernelBenchOptions = {}): Promise<
   const referenceChecksum = single.reference.checksum ?? NaN;
   const referenceRelativeDifference = relativeDifference(single.wasmSliceChecksum, referenceChecksum);
   const report: KernelBenchReport = {
-    machine,
-    seed: cfg.seed,
-    keys: cfg.keys,
-    valuesPerKey: cfg.valuesPerKey,
-    window: cfg.window,
-    samples: setup.data.length,
-    groups: cfg.groups,
-    batchRecords: cfg.batchRecords,
+    ...reportHead(machine, cfg, setup.data.length),
     stateBytesPerKey: setup.layout.stride,
     stateBytesPerKeyW64: setup.kernels.rollingStateBytes(0, 64),
     wasmInline: single.wasmInline,
@@ -223,10 +197,7 @@ export async function runKernelBench(options: KernelBenchOptions = {}): Promise<
     targets: [],
     seconds: 0,
   };
-  report.ratios = computeRatios(report);
-  report.targets = checkTargets(report);
-  report.seconds = (performance.now() - started) / 1000;
-  return report;
+  return finishReport(report, started, computeRatios, checkTargets);
 }
 
 /** The report as the text `npm run bench` prints. */

@@ -14,13 +14,10 @@ import {
   DEFAULT_BENCH_SEED,
   DEFAULT_BENCH_VALUES,
   DEFAULT_BENCH_WINDOW,
-  formatKernelBenchReport,
-  runKernelBench,
   SMOKE_BENCH_KEYS,
   SMOKE_BENCH_VALUES,
-  SWEEP_BATCH_RECORDS,
-  SWEEP_WORKERS,
-} from "./kernel-bench.js";
+} from "./bench-kit.js";
+import { formatKernelBenchReport, runKernelBench, SWEEP_BATCH_RECORDS, SWEEP_WORKERS } from "./kernel-bench.js";
 import { formatSpcBenchReport, runSpcBench, SPC_REFERENCE_SLICE_KEYS, SPC_REFERENCE_SLICE_VALUES } from "./spc-bench.js";
 import {
   DEFAULT_PIPELINE_SEED,

@@ -63,6 +63,9 @@ import {
   type TargetCheck,
   type BenchMeasurement,
   measureEngineRow,
+  type BenchReportHead,
+  finishReport,
+  reportHead,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
@@ -159,15 +162,7 @@ export interface SpcChecksumCheck {
   reference: ReferenceComparison;
 }
 
-export interface SpcBenchReport {
-  machine: BenchMachine;
-  seed: number;
-  keys: number;
-  valuesPerKey: number;
-  window: number;
-  samples: number;
-  groups: number;
-  batchRecords: number;
+export interface SpcBenchReport extends BenchReportHead {
   params: SpcParams;
   episodes: InjectedEpisodes;
   /** State bytes per key: SPC, rolling at this run's W and at W = 64, and the sums. */
@@ -275,14 +270,7 @@ export async function runSpcBench(options: SpcBenchOptions = {}): Promise<SpcBen
     rollingSpcW64: kernels.rollingStateBytes(0, 64) + setup.layout.spcStride,
   };
   const report: SpcBenchReport = {
-    machine,
-    seed: cfg.seed,
-    keys: cfg.keys,
-    valuesPerKey: cfg.valuesPerKey,
-    window: cfg.window,
-    samples,
-    groups: cfg.groups,
-    batchRecords: cfg.batchRecords,
+    ...reportHead(machine, cfg, samples),
     params: { ...cfg.params },
     episodes: setup.data.episodes,
     stateBytes,
@@ -295,10 +283,7 @@ export async function runSpcBench(options: SpcBenchOptions = {}): Promise<SpcBen
     targets: [],
     seconds: 0,
   };
-  report.ratios = computeRatios(report);
-  report.targets = checkTargets(report);
-  report.seconds = (performance.now() - started) / 1000;
-  return report;
+  return finishReport(report, started, computeRatios, checkTargets);
 }
 
 /** The report as the text `npm run bench` prints. */
