@@ -479,6 +479,20 @@ export function totalLine(seconds: number, agree: boolean): string {
   return `total ${seconds.toFixed(1)} s; checksum ${agree ? "ok" : "MISMATCH"}`;
 }
 
+/** A kernel suite's report end: the targets, then the total line; `lines` joined into the report's text. */
+export function endReport(
+  lines: string[],
+  r: { targets: readonly TargetCheck[]; seconds: number },
+  agree: boolean,
+  widths: [label: number, measured: number],
+): string {
+  lines.push("");
+  lines.push(...targetLines(r.targets, widths[0], widths[1]));
+  lines.push("");
+  lines.push(totalLine(r.seconds, agree));
+  return lines.join("\n");
+}
+
 // ---- time and waiting (the end-to-end benches: main thread and workers on one clock) ----
 
 /** Epoch ms with sub-ms resolution, comparable across the threads of one process (`timeOrigin + now()`). */

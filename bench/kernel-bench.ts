@@ -45,10 +45,9 @@ import {
   runSuite,
   SAMPLE_INTERVAL_MS,
   stageInput,
-  targetLines,
   TIME_ORIGIN_MS,
   timeRuns,
-  totalLine,
+  endReport,
   type BenchBaseConfig,
   type BenchMachine,
   type InterleavedData,
@@ -261,11 +260,7 @@ export function formatKernelBenchReport(r: KernelBenchReport): string {
     const best = r.sweep.best;
     lines.push(`  best: batch ${best.batchRecords}, workers ${best.workers} (${mega(best.samplesPerSecond)} M samples/s)`);
   }
-  lines.push("");
-  lines.push(...targetLines(r.targets, 44, 24));
-  lines.push("");
-  lines.push(totalLine(r.seconds, c.agree));
-  return lines.join("\n");
+  return endReport(lines, r, c.agree, [44, 24]);
 }
 
 // ---- configuration ----

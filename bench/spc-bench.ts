@@ -51,9 +51,8 @@ import {
   resolveBaseConfig,
   runSuite,
   stageInput,
-  targetLines,
   timeRuns,
-  totalLine,
+  endReport,
   SAMPLE_INTERVAL_MS,
   TIME_ORIGIN_MS,
   type BenchBaseConfig,
@@ -367,11 +366,7 @@ export function formatSpcBenchReport(r: SpcBenchReport): string {
     `state per key: SPC ${s.spc} bytes; rolling ${s.rollingW64} bytes at W = 64; rolling + SPC ${s.rollingSpcW64} bytes at W = 64` +
       (r.window === 64 ? "" : ` (${s.rollingSpc} bytes at W = ${r.window})`),
   );
-  lines.push("");
-  lines.push(...targetLines(r.targets, 52, 20));
-  lines.push("");
-  lines.push(totalLine(r.seconds, c.agree));
-  return lines.join("\n");
+  return endReport(lines, r, c.agree, [52, 20]);
 }
 
 // ---- configuration ----
