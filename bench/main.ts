@@ -118,14 +118,18 @@ export function benchCommand(): Command {
         };
       const mismatches: string[] = [];
       const json: Record<string, unknown> = {};
+      // The sizes both kernel suites take from the flags.
+      const sizes = {
+        keys: flags.keys,
+        values: flags.values,
+        window: flags.window,
+        batchRecords: flags.batchRecords,
+        seed: flags.seed,
+        smoke: flags.smoke === true,
+      };
       if (flags.suite === "rolling" || flags.suite === "all") {
         const report = await runKernelBench({
-          keys: flags.keys,
-          values: flags.values,
-          window: flags.window,
-          batchRecords: flags.batchRecords,
-          seed: flags.seed,
-          smoke: flags.smoke === true,
+          ...sizes,
           sweep: flags.sweep,
           progress: progress("rolling"),
         });
@@ -136,12 +140,7 @@ export function benchCommand(): Command {
       if (flags.suite === "spc" || flags.suite === "all") {
         if (flags.suite === "all" && flags.json !== true) process.stdout.write("\n");
         const report = await runSpcBench({
-          keys: flags.keys,
-          values: flags.values,
-          window: flags.window,
-          batchRecords: flags.batchRecords,
-          seed: flags.seed,
-          smoke: flags.smoke === true,
+          ...sizes,
           progress: progress("spc"),
         });
         if (flags.json === true) json.spc = report;
