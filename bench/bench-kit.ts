@@ -1,6 +1,6 @@
 /**
  * What the benchmark suites share (kernel-bench.ts, spc-bench.ts, and the machine line of
- * e2e-bench.ts and iforest-bench.ts): the size defaults and their checks, the seeded PRNG, the
+ * pipeline-bench.ts and iforest-bench.ts): the size defaults and their checks, the
  * group layout of staged input in kernel memory, the benchmark.js single-thread suite, timing of
  * repeated runs, the engine push pass, a compensated sum, and the report lines they print alike.
  *
@@ -9,7 +9,14 @@
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import Benchmark from "benchmark";
-import { ConfigError, KERNEL_MEMORY_PAGES_MAX, type StreamEngine, type RecordBatch } from "../engine/core/mod.js";
+import {
+  ConfigError,
+  KERNEL_MEMORY_PAGES_MAX,
+  type OutputChunk,
+  type RecordBatch,
+  StreamEngine,
+  type StreamKernel,
+} from "../engine/core/mod.js";
 
 // ---- sizes and configuration ----
 
@@ -93,6 +100,36 @@ export interface BenchMachine {
 /** Load average (before the run) from which the report warns that other work skews the figures. */
 export const BUSY_LOAD_AVERAGE = 0.5;
 
+/** What every kernel suite's report starts with: the machine and the sizes of the run. */
+export interface BenchReportHead {
+  machine: BenchMachine;
+  seed: number;
+  keys: number;
+  valuesPerKey: number;
+  window: number;
+  samples: number;
+  groups: number;
+  batchRecords: number;
+}
+
+export function reportHead(machine: BenchMachine, cfg: BenchBaseConfig, samples: number): BenchReportHead {
+  const { seed, keys, valuesPerKey, window, groups, batchRecords } = cfg;
+  return { machine, seed, keys, valuesPerKey, window, samples, groups, batchRecords };
+}
+
+/** Fills in a report's ratios and targets (computed from the report) and the run's seconds since `started`. */
+export function finishReport<R extends { ratios: Ratio[]; targets: TargetCheck[]; seconds: number }>(
+  report: R,
+  started: number,
+  ratios: (r: R) => Ratio[],
+  targets: (r: R) => TargetCheck[],
+): R {
+  report.ratios = ratios(report);
+  report.targets = targets(report);
+  report.seconds = (performance.now() - started) / 1000;
+  return report;
+}
+
 /** This machine, now (call before measuring). */
 export function benchMachine(): BenchMachine {
   return { cpus: availableParallelism(), node: process.version, loadAverageAtStart: loadavg()[0] };
@@ -107,18 +144,6 @@ export function machineLine(m: BenchMachine): string {
 }
 
 // ---- data ----
-
-/** Mulberry32 (Tommy Ettinger, public domain): uniform in [0, 1), the same on every run and machine. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Record times: epoch ms from this origin, a record per key every {@link SAMPLE_INTERVAL_MS}. */
 export const TIME_ORIGIN_MS = 1_700_000_000_000;
@@ -326,6 +351,70 @@ export function enginePass(engine: StreamEngine, data: InterleavedData): () => P
   };
 }
 
+/** One timed row of a kernel suite; `C` is the suite's checksum of a verification pass. */
+export interface BenchMeasurement<C> {
+  label: string;
+  /** Threads computing: 1 for the main thread, else the workers. */
+  threads: number;
+  /** Samples per timed run. */
+  samples: number;
+  samplesPerSecond: number;
+  /** "benchmark.js ±x.x%" or "median of N runs". */
+  method: string;
+  checksum: C;
+}
+
+/** The sizes an engine row takes from a suite's configuration. */
+export interface EngineRowConfig {
+  groups: number;
+  keys: number;
+  batchRecords: number;
+  runs: number;
+}
+
+/**
+ * The data through StreamEngine.push + flush with `kernels` on `workers` workers: one pass from
+ * fresh state whose output rows go to `sum` (the row's checksum), then `cfg.runs` timed passes
+ * (the median rate; their outputs are not summed).
+ */
+export async function measureEngineRow<C>(
+  label: string,
+  kernels: StreamKernel[],
+  workers: number,
+  cfg: EngineRowConfig,
+  data: InterleavedData,
+  sum: { add(chunk: OutputChunk): void; value(): C },
+): Promise<BenchMeasurement<C>> {
+  let summing = true;
+  const engine = new StreamEngine(
+    {
+      kernels,
+      workers,
+      groups: cfg.groups,
+      keysMax: cfg.keys,
+      batchRecordsMax: cfg.batchRecords,
+      lateness: null,
+      reorderRecordsPerKeyMax: 1,
+    },
+    {
+      onOutput(chunk: OutputChunk): void {
+        if (summing) sum.add(chunk);
+      },
+    },
+  );
+  try {
+    internBenchKeys(engine, cfg.keys);
+    const pass = enginePass(engine, data);
+    await pass();
+    const checksum = sum.value();
+    summing = false;
+    const rate = await timeRuns(cfg.runs, data.length, pass);
+    return { label, threads: workers, samples: data.length, samplesPerSecond: rate, method: `median of ${cfg.runs} runs`, checksum };
+  } finally {
+    await engine.close();
+  }
+}
+
 // ---- checksums ----
 
 /** A compensated sum that skips undefined (NaN, ±∞) values, so the order of groups does not matter. */
@@ -388,6 +477,20 @@ export function targetLines(targets: readonly TargetCheck[], labelWidth: number,
 /** The report's last line. */
 export function totalLine(seconds: number, agree: boolean): string {
   return `total ${seconds.toFixed(1)} s; checksum ${agree ? "ok" : "MISMATCH"}`;
+}
+
+/** A kernel suite's report end: the targets, then the total line; `lines` joined into the report's text. */
+export function endReport(
+  lines: string[],
+  r: { targets: readonly TargetCheck[]; seconds: number },
+  agree: boolean,
+  widths: [label: number, measured: number],
+): string {
+  lines.push("");
+  lines.push(...targetLines(r.targets, widths[0], widths[1]));
+  lines.push("");
+  lines.push(totalLine(r.seconds, agree));
+  return lines.join("\n");
 }
 
 // ---- time and waiting (the end-to-end benches: main thread and workers on one clock) ----

@@ -27,7 +27,7 @@ import { createSharedMemory, KERNEL_MEMORY_PAGES_MAX, createKernelExecutor, Conf
 import { modelBytes, writeModel, type IsolationForestModel } from "../operators/iforest/mod.js";
 import { importSklearnExport } from "../operators/iforest/training/sklearn.js";
 import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest/training/train.js";
-import { SeededRandom } from "./kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 import { referenceScores } from "../kernels/reference/iforest-reference.js";
 import { align64, benchMachine, machineLine } from "./bench-kit.js";
 import { findSklearnPython, runSklearnExport, type SklearnPython } from "./sklearn-python.js";

@@ -25,8 +25,7 @@ import {
   type KernelExports,
   createKernelExecutor,
   type KernelExecutor,
-  StreamEngine,
-  type OutputChunk,
+  SeededRandom,
 } from "../engine/core/mod.js";
 import { rollingKernel } from "../operators/rolling/mod.js";
 import { RollingReference } from "../kernels/reference/rolling-reference.js";
@@ -34,13 +33,10 @@ import {
   align64,
   benchMachine,
   ENGINE_PUSH_RECORDS,
-  enginePass,
   fromSuite,
   interleavedSlice,
-  internBenchKeys,
   machineLine,
   mega,
-  mulberry32,
   NeumaierSum,
   planGroups,
   ratioLines,
@@ -49,32 +45,21 @@ import {
   runSuite,
   SAMPLE_INTERVAL_MS,
   stageInput,
-  targetLines,
   TIME_ORIGIN_MS,
   timeRuns,
-  totalLine,
+  endReport,
   type BenchBaseConfig,
   type BenchMachine,
   type InterleavedData,
   type Ratio,
   type TargetCheck,
+  type BenchMeasurement,
+  measureEngineRow,
+  type BenchReportHead,
+  finishReport,
+  reportHead,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
-
-export {
-  BUSY_LOAD_AVERAGE,
-  DEFAULT_BENCH_BATCH_RECORDS,
-  DEFAULT_BENCH_KEYS,
-  DEFAULT_BENCH_SEED,
-  DEFAULT_BENCH_VALUES,
-  DEFAULT_BENCH_WINDOW,
-  mulberry32,
-  SMOKE_BENCH_KEYS,
-  SMOKE_BENCH_VALUES,
-  type BenchMachine,
-  type Ratio,
-  type TargetCheck,
-} from "./bench-kit.js";
 
 export interface KernelBenchOptions {
   /** Distinct keys (default 1000; smoke 20). */
@@ -96,18 +81,8 @@ export interface KernelBenchOptions {
 }
 
 /** One measured variant. */
-export interface Measurement {
-  label: string;
-  /** Threads computing: 1 for the main thread, else the workers. */
-  threads: number;
-  /** Samples per timed run. */
-  samples: number;
-  samplesPerSecond: number;
-  /** "benchmark.js ±x.x%" or "median of N runs". */
-  method: string;
-  /** Σ finite mean + Σ finite z over a verification pass from fresh state; null for the bandwidth ceiling. */
-  checksum: number | null;
-}
+/** checksum: Σ finite mean + Σ finite z over a verification pass from fresh state; null for the bandwidth ceiling. */
+export type Measurement = BenchMeasurement<number | null>;
 
 export interface SweepPoint {
   batchRecords: number;
@@ -134,15 +109,7 @@ export interface ChecksumCheck {
   referenceAgrees: boolean;
 }
 
-export interface KernelBenchReport {
-  machine: BenchMachine;
-  seed: number;
-  keys: number;
-  valuesPerKey: number;
-  window: number;
-  samples: number;
-  groups: number;
-  batchRecords: number;
+export interface KernelBenchReport extends BenchReportHead {
   /** Kernel state bytes per key at this run's window. */
   stateBytesPerKey: number;
   /** Kernel state bytes per key at W = 64 (`rollingStateBytes(0, 64)`). */
@@ -202,14 +169,7 @@ export async function runKernelBench(options: KernelBenchOptions = {}): Promise<
   const referenceChecksum = single.reference.checksum ?? NaN;
   const referenceRelativeDifference = relativeDifference(single.wasmSliceChecksum, referenceChecksum);
   const report: KernelBenchReport = {
-    machine,
-    seed: cfg.seed,
-    keys: cfg.keys,
-    valuesPerKey: cfg.valuesPerKey,
-    window: cfg.window,
-    samples: setup.data.length,
-    groups: cfg.groups,
-    batchRecords: cfg.batchRecords,
+    ...reportHead(machine, cfg, setup.data.length),
     stateBytesPerKey: setup.layout.stride,
     stateBytesPerKeyW64: setup.kernels.rollingStateBytes(0, 64),
     wasmInline: single.wasmInline,
@@ -236,10 +196,7 @@ export async function runKernelBench(options: KernelBenchOptions = {}): Promise<
     targets: [],
     seconds: 0,
   };
-  report.ratios = computeRatios(report);
-  report.targets = checkTargets(report);
-  report.seconds = (performance.now() - started) / 1000;
-  return report;
+  return finishReport(report, started, computeRatios, checkTargets);
 }
 
 /** The report as the text `npm run bench` prints. */
@@ -303,11 +260,7 @@ export function formatKernelBenchReport(r: KernelBenchReport): string {
     const best = r.sweep.best;
     lines.push(`  best: batch ${best.batchRecords}, workers ${best.workers} (${mega(best.samplesPerSecond)} M samples/s)`);
   }
-  lines.push("");
-  lines.push(...targetLines(r.targets, 44, 24));
-  lines.push("");
-  lines.push(totalLine(r.seconds, c.agree));
-  return lines.join("\n");
+  return endReport(lines, r, c.agree, [44, 24]);
 }
 
 // ---- configuration ----
@@ -340,22 +293,19 @@ type BenchData = InterleavedData;
 
 /** Per key: a level in [20, 100), a random walk (step σ 0.05) and reading noise (σ 0.5). */
 function generateData(keys: number, valuesPerKey: number, seed: number): BenchData {
-  const next = mulberry32(seed);
+  const rng = new SeededRandom(seed);
   const length = keys * valuesPerKey;
   const keyOf = new Uint32Array(length);
   const times = new Float64Array(length);
   const values = new Float64Array(length);
   const level = new Float64Array(keys);
-  for (let k = 0; k < keys; k++) level[k] = 20 + 80 * next();
+  for (let k = 0; k < keys; k++) level[k] = rng.uniform(20, 100);
   for (let v = 0, r = 0; v < valuesPerKey; v++) {
     for (let k = 0; k < keys; k++, r++) {
-      // Box–Muller: one pair of uniforms gives the walk step and the noise.
-      const radius = Math.sqrt(-2 * Math.log(1 - next()));
-      const angle = 2 * Math.PI * next();
-      level[k] += 0.05 * radius * Math.cos(angle);
+      level[k] += 0.05 * rng.normal();
       keyOf[r] = k;
       times[r] = TIME_ORIGIN_MS + v * SAMPLE_INTERVAL_MS + (k % SAMPLE_INTERVAL_MS);
-      values[r] = level[k] + 0.5 * radius * Math.sin(angle);
+      values[r] = level[k] + 0.5 * rng.normal();
     }
   }
   return { length, keys, valuesPerKey, keyOf, times, values };
@@ -714,43 +664,17 @@ async function measureBandwidthPool(setup: BenchSetup, cfg: BenchConfig): Promis
 }
 
 /** The same data through StreamEngine.push + flush: main-thread routing into group buffers, then kernel tasks. */
-async function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measurement> {
+function measureEngine(data: BenchData, cfg: BenchConfig): Promise<Measurement> {
   const workers = 2;
-  let sum: RowSum | null = new RowSum();
-  const engine = new StreamEngine(
-    {
-      kernels: [rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE })],
-      workers,
-      groups: cfg.groups,
-      keysMax: cfg.keys,
-      batchRecordsMax: cfg.batchRecords,
-      lateness: null,
-      reorderRecordsPerKeyMax: 1,
-    },
-    {
-      onOutput(chunk: OutputChunk): void {
-        sum?.addRows(chunk.outs[0], 0, chunk.length);
-      },
-    },
+  const sum = new RowSum();
+  return measureEngineRow(
+    `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + kernel), ${workers} workers`,
+    [rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: BENCH_ALPHA, timeScale: BENCH_TIME_SCALE })],
+    workers,
+    cfg,
+    data,
+    { add: (chunk) => sum.addRows(chunk.outs[0], 0, chunk.length), value: (): number | null => sum.value() },
   );
-  try {
-    internBenchKeys(engine, cfg.keys);
-    const pass = enginePass(engine, data);
-    await pass();
-    const checksum = sum.value();
-    sum = null;
-    const rate = await timeRuns(cfg.runs, data.length, pass);
-    return {
-      label: `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + kernel), ${workers} workers`,
-      threads: workers,
-      samples: data.length,
-      samplesPerSecond: rate,
-      method: `median of ${cfg.runs} runs`,
-      checksum,
-    };
-  } finally {
-    await engine.close();
-  }
 }
 
 async function runSweep(

@@ -14,13 +14,10 @@ import {
   DEFAULT_BENCH_SEED,
   DEFAULT_BENCH_VALUES,
   DEFAULT_BENCH_WINDOW,
-  formatKernelBenchReport,
-  runKernelBench,
   SMOKE_BENCH_KEYS,
   SMOKE_BENCH_VALUES,
-  SWEEP_BATCH_RECORDS,
-  SWEEP_WORKERS,
-} from "./kernel-bench.js";
+} from "./bench-kit.js";
+import { formatKernelBenchReport, runKernelBench, SWEEP_BATCH_RECORDS, SWEEP_WORKERS } from "./kernel-bench.js";
 import { formatSpcBenchReport, runSpcBench, SPC_REFERENCE_SLICE_KEYS, SPC_REFERENCE_SLICE_VALUES } from "./spc-bench.js";
 import {
   DEFAULT_PIPELINE_SEED,
@@ -121,14 +118,18 @@ export function benchCommand(): Command {
         };
       const mismatches: string[] = [];
       const json: Record<string, unknown> = {};
+      // The sizes both kernel suites take from the flags.
+      const sizes = {
+        keys: flags.keys,
+        values: flags.values,
+        window: flags.window,
+        batchRecords: flags.batchRecords,
+        seed: flags.seed,
+        smoke: flags.smoke === true,
+      };
       if (flags.suite === "rolling" || flags.suite === "all") {
         const report = await runKernelBench({
-          keys: flags.keys,
-          values: flags.values,
-          window: flags.window,
-          batchRecords: flags.batchRecords,
-          seed: flags.seed,
-          smoke: flags.smoke === true,
+          ...sizes,
           sweep: flags.sweep,
           progress: progress("rolling"),
         });
@@ -139,12 +140,7 @@ export function benchCommand(): Command {
       if (flags.suite === "spc" || flags.suite === "all") {
         if (flags.suite === "all" && flags.json !== true) process.stdout.write("\n");
         const report = await runSpcBench({
-          keys: flags.keys,
-          values: flags.values,
-          window: flags.window,
-          batchRecords: flags.batchRecords,
-          seed: flags.seed,
-          smoke: flags.smoke === true,
+          ...sizes,
           progress: progress("spc"),
         });
         if (flags.json === true) json.spc = report;
@@ -174,6 +170,9 @@ interface E2eFlags {
   rawMs?: number;
   maxMs?: number;
   latencyMs?: number;
+  formats: boolean;
+  frameReadings?: number;
+  jetstreamReadings?: number;
   json?: boolean;
 }
 
@@ -189,8 +188,11 @@ subscriber), the engine's sustained maximum (credit-paced publisher, only scored
 shed reported), the ratio, records scored and the score rows in ClickHouse (count() FINAL), the
 sink's mean batch latency, then publish → WebSocket latency p50/p99/max at half of that maximum
 (open loop), split at the engine's thread (→scored, →ws), and records lost. Then the best setting
-by rate and by p99, and the targets (p99 ≤ ${TARGET_P99_MS} ms at half load; ≥ 70 % of raw nats.js) as
-met / not met, seed and load average.
+by rate and by p99. Then, on the first setting with the engine alone, other sources and formats in
+readings/s: raw nats.js and the engine (credit-paced) with columnar frames of one machine's
+readings, and the engine on a JetStream pull consumer (stream loaded first; --no-formats: none of
+these). Last the targets (p99 ≤ ${TARGET_P99_MS} ms at half load; ≥ 70 % of raw nats.js; frames ≥ 30 M
+readings/s) as met / not met, seed and load average.
 
 A default run takes about 6 minutes on 2 cores; --smoke (one setting, short phases) under a minute.
 Exit code: 1 when ClickHouse does not hold one score row per record scored, or a setting failed;
@@ -227,6 +229,17 @@ function e2eCommand(): Command {
     .option("--raw-ms <ms>", "raw nats.js phase per setting (default 4000; smoke 1500)", integerOption("--raw-ms", 300, 600_000))
     .option("--max-ms <ms>", "sustained-maximum phase per setting (default 12000; smoke 3000)", integerOption("--max-ms", 300, 600_000))
     .option("--latency-ms <ms>", "latency phase per setting (default 12000; smoke 3000)", integerOption("--latency-ms", 1000, 600_000))
+    .option("--no-formats", "leave out the frames and JetStream rows after the sweep")
+    .option(
+      "--frame-readings <n>",
+      "readings per frame in the frames rows (default 1000; smoke 500)",
+      integerOption("--frame-readings", 1, 65_535),
+    )
+    .option(
+      "--jetstream-readings <n>",
+      "readings loaded into the JetStream stream (default 300000; smoke 20000)",
+      integerOption("--jetstream-readings", 1, 4_000_000),
+    )
     .option("--json", "print the report as JSON instead of text")
     .addHelpText("after", E2E_HELP_AFTER)
     .action(async (flags: E2eFlags, command: Command) => {
@@ -247,6 +260,9 @@ function e2eCommand(): Command {
         rawMs: flags.rawMs,
         maxMs: flags.maxMs,
         latencyMs: flags.latencyMs,
+        formats: flags.formats,
+        frameReadings: flags.frameReadings,
+        jetstreamReadings: flags.jetstreamReadings,
         progress: (line) => process.stderr.write(`bench e2e: ${line}\n`),
       });
       process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatPipelineReport(report)}\n`);

@@ -1,16 +1,17 @@
 /**
- * The publisher and WebSocket-subscriber threads of `npm run bench -- e2e` (bench/pipeline-bench.ts),
- * kept in a module of their own so a thread loads nats, ws and the simulator, not the engine.
+ * The publisher and subscriber threads of `npm run bench -- e2e` (bench/pipeline-bench.ts), kept in
+ * a module of their own so a thread loads nats, ws and the simulator, not the engine.
  *
- * They share with the main thread an Int32 control array (the C_* slots) and, per record index,
- * its publish time (publisher) and its publish → arrival latency (subscriber). A record's index is
- * its timestamp − {@link T0} (integer ms, so increasing per key).
+ * They share with the main thread an Int32 control array (the C_* slots) and, per reading index,
+ * its publish time (publisher) and its publish → arrival latency (subscriber). A reading's index is
+ * its timestamp − {@link T0} (integer ms, so increasing per key). Counts and credit are in
+ * readings: a single record is one, a frame holds many.
  */
 import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { connect } from "nats";
 import WebSocket from "ws";
-import { encodeMsgpackRecord } from "../connectors/wire/mod.js";
+import { encodeFrame, encodeMsgpackRecord } from "../connectors/wire/mod.js";
 import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/mod.js";
 import { clock, sleep } from "./bench-kit.js";
 
@@ -36,7 +37,14 @@ export const PUB_ROLE = "linewatch-pipeline-publisher";
 export const SUB_ROLE = "linewatch-pipeline-subscriber";
 export const RAW_ROLE = "linewatch-pipeline-raw-subscriber";
 
-/** Publish indexes [from, to) on `site`: by credit (`rate` 0: at most `inFlight` past C_SCORED) or open loop at `rate` records/s. */
+/** How readings travel: one MessagePack record a message, or frames of up to `frameReadings` of one machine's readings. */
+export type WireFormat = "records" | "frames";
+
+/**
+ * Publish indexes [from, to) on `site`: by credit (`rate` 0: at most `inFlight` readings past
+ * C_SCORED) or open loop at `rate` readings/s; `jetstream`: acknowledged JetStream publishes, no
+ * credit (the stream is loaded before the consumer starts).
+ */
 export interface PubData {
   role: typeof PUB_ROLE;
   url: string;
@@ -47,6 +55,9 @@ export interface PubData {
   to: number;
   rate: number;
   inFlight: number;
+  format: WireFormat;
+  frameReadings: number;
+  jetstream: boolean;
   /** Where to write each index's publish time; null: not timed (the raw ceiling). */
   sendTimes: SharedArrayBuffer | null;
   ctrl: SharedArrayBuffer;
@@ -61,6 +72,7 @@ export interface RawData {
   role: typeof RAW_ROLE;
   url: string;
   site: string;
+  format: WireFormat;
   ctrl: SharedArrayBuffer;
 }
 
@@ -74,29 +86,49 @@ export interface SubData {
   ctrl: SharedArrayBuffer;
 }
 
-/** Publishes indexes [from, to) as records with timestamp T0 + index; by credit, or at `rate` records/s. */
+/** JetStream publishes awaiting their acknowledgement at once (as the simulator publisher's default). */
+const JETSTREAM_IN_FLIGHT = 1024;
+
+/** Publishes indexes [from, to) as readings with timestamp T0 + index; by credit, or at `rate` readings/s. */
 async function publisherMain(d: PubData): Promise<void> {
   const nc = await connect({ servers: d.url, name: "linewatch-pipeline-publisher" });
+  const js = nc.jetstream();
+  const acks: Array<Promise<unknown>> = [];
+  // Core publishes stay synchronous (an await per record would slow the raw ceiling itself).
+  const send = (subject: string, data: Uint8Array): Promise<unknown> | undefined => {
+    if (!d.jetstream) return void nc.publish(subject, data);
+    acks.push(js.publish(subject, data));
+    return acks.length >= JETSTREAM_IN_FLIGHT ? Promise.all(acks.splice(0)) : undefined;
+  };
   const sendTimes = d.sendTimes === null ? null : new Float64Array(d.sendTimes);
   const ctrl = new Int32Array(d.ctrl);
   // The same readings in every phase and setting: the simulator starts over with the same seed.
   const sim = new PlantSimulator({ seed: d.seed, machines: d.machines, rateHz: 1000, faultRate: 2 });
   const keys = sim.keys();
+  const framer = d.format === "frames" ? new Framer(keys, d.site, d.frameReadings) : null;
   const subjects = keys.map((k) => `lw.${d.site}.sensor.${k.machine_id}.${k.sensor_type}`);
   const t0 = performance.now();
   let i = d.from;
   let sent = 0;
   while (i < d.to && Atomics.load(ctrl, C_STOP) === 0) {
-    const allowed =
-      d.rate === 0
+    const allowed = d.jetstream
+      ? d.to - i
+      : d.rate === 0
         ? Math.min(d.to - i, Atomics.load(ctrl, C_SCORED) + d.inFlight - sent)
         : Math.min(d.to, d.from + Math.floor(((performance.now() - t0) / 1000) * d.rate)) - i;
     if (allowed <= 0) {
       await sleep(d.rate === 0 ? 0 : 1);
       continue;
     }
-    const cols = sim.nextColumns(Math.min(allowed, 512));
+    const cols = sim.nextColumns(Math.min(allowed, framer === null ? 512 : 4096));
     for (let k = 0; k < cols.length; k++, i++, sent++) {
+      if (sendTimes !== null && i < sendTimes.length) sendTimes[i] = clock();
+      if (framer !== null) {
+        const frame = framer.add(cols.keyIndex[k], T0 + i, cols.values[k]);
+        const wait = frame === null ? undefined : send(frame.subject, frame.data);
+        if (wait !== undefined) await wait;
+        continue;
+      }
       const key = keys[cols.keyIndex[k]];
       const data = encodeMsgpackRecord({
         machine_id: key.machine_id,
@@ -106,13 +138,62 @@ async function publisherMain(d: PubData): Promise<void> {
         sensor_unit: key.sensor_unit,
         operating_mode: OPERATING_MODES[cols.modes[k]],
       });
-      if (sendTimes !== null && i < sendTimes.length) sendTimes[i] = clock();
-      nc.publish(subjects[cols.keyIndex[k]], data);
+      const wait = send(subjects[cols.keyIndex[k]], data);
+      if (wait !== undefined) await wait;
     }
+    for (const frame of framer?.flush() ?? []) await send(frame.subject, frame.data);
     Atomics.store(ctrl, C_PUBLISHED, i);
+    await Promise.all(acks.splice(0));
     await nc.flush();
   }
   await nc.drain();
+}
+
+/** One open frame per machine; a frame goes out when it holds `frameReadings` readings (or at `flush`). */
+class Framer {
+  private readonly machineOf: number[];
+  private readonly slotOf: number[];
+  private readonly frameKeys: string[][];
+  private readonly subjects: string[];
+  private open: Array<{ keyIndex: number[]; times: number[]; values: number[] }>;
+
+  constructor(
+    keys: ReadonlyArray<{ machine_id: string; sensor_type: string }>,
+    site: string,
+    private readonly frameReadings: number,
+  ) {
+    const machines = [...new Set(keys.map((k) => k.machine_id))];
+    this.machineOf = keys.map((k) => machines.indexOf(k.machine_id));
+    this.frameKeys = machines.map((m) => keys.filter((k) => k.machine_id === m).map((k) => `${m}.${k.sensor_type}`));
+    this.slotOf = keys.map((k) => this.frameKeys[machines.indexOf(k.machine_id)].indexOf(`${k.machine_id}.${k.sensor_type}`));
+    this.subjects = machines.map((m) => `lw.${site}.sensor.${m}`);
+    this.open = machines.map(() => ({ keyIndex: [], times: [], values: [] }));
+  }
+
+  add(key: number, time: number, value: number): { subject: string; data: Uint8Array } | null {
+    const m = this.machineOf[key];
+    const f = this.open[m];
+    f.keyIndex.push(this.slotOf[key]);
+    f.times.push(time);
+    f.values.push(value);
+    return f.values.length >= this.frameReadings ? this.take(m) : null;
+  }
+
+  /** The open frames, sent before the publisher waits: a reading is never held back. */
+  flush(): Array<{ subject: string; data: Uint8Array }> {
+    const out: Array<{ subject: string; data: Uint8Array }> = [];
+    for (let m = 0; m < this.open.length; m++) if (this.open[m].values.length > 0) out.push(this.take(m));
+    return out;
+  }
+
+  private take(m: number): { subject: string; data: Uint8Array } {
+    const f = this.open[m];
+    this.open[m] = { keyIndex: [], times: [], values: [] };
+    return {
+      subject: this.subjects[m],
+      data: encodeFrame({ keys: this.frameKeys[m], keyIndex: f.keyIndex, times: f.times, values: f.values }),
+    };
+  }
 }
 
 /** Receives the machine topics; for each record, latency = arrival − publish time of its index. */
@@ -142,7 +223,14 @@ async function rawSubscriberMain(d: RawData): Promise<void> {
   const ctrl = new Int32Array(d.ctrl);
   const nc = await connect({ servers: d.url, name: "linewatch-pipeline-raw" });
   let count = 0;
-  const sub = nc.subscribe(`lw.${d.site}.sensor.>`, { callback: () => Atomics.store(ctrl, C_SCORED, ++count) });
+  const sub = nc.subscribe(`lw.${d.site}.sensor.>`, {
+    // A frame's reading count is the u32 at offset 8 of its header; a record is one reading.
+    callback: (_err, msg) => {
+      const b = msg.data;
+      count += d.format === "frames" ? b[8] | (b[9] << 8) | (b[10] << 16) | (b[11] << 24) : 1;
+      Atomics.store(ctrl, C_SCORED, count);
+    },
+  });
   await nc.flush();
   Atomics.store(ctrl, C_RAW_READY, 1);
   parentPort?.once("message", () => {

@@ -228,26 +228,7 @@ export class RollingIncremental {
     }
     const lo = f64[ring + u16[minDq + mh]];
     const hi = f64[ring + u16[maxDq + xh]];
-    let mean = x0 + mx;
-    let m2 = m2x;
-    if (lo === hi) {
-      mean = lo;
-      m2 = 0;
-    } else if (m2 < 0) m2 = 0;
-    if (mean < lo) mean = lo;
-    else if (mean > hi) mean = hi;
-    const std = Math.sqrt(m2 / (nf - 1));
-    const r = o >>> 3;
-    f64[r] = nf;
-    f64[r + 1] = mean;
-    f64[r + 2] = std;
-    f64[r + 3] = Math.sqrt(m2 / nf);
-    f64[r + 4] = lo;
-    f64[r + 5] = hi;
-    f64[r + 6] = m2t > 0 ? cxt / m2t : NaN;
-    f64[r + 7] = ewma;
-    f64[r + 8] = std > 0 ? (x - mean) / std : NaN;
-    f64[r + 9] = 0;
+    writeMoments(f64, o, nf, lo, hi, x0 + mx, m2x, m2t > 0 ? cxt / m2t : NaN, ewma, x, 0);
   }
 
   private addErrors(s: number, termX: number, termT: number, termC: number): void {
@@ -420,27 +401,9 @@ export class RollingIncremental {
     const minDq = minDqAt(s, cap, mode) >>> 1;
     const lo = f64[ring + dqGet(u16, minDq, cap, i32[is + MINH_I], 0)];
     const hi = f64[ring + dqGet(u16, minDq + cap, cap, i32[is + MAXH_I], 0)];
-    let mean = f64[fs + X0] + f64[fs + MEANX];
-    let m2 = f64[fs + M2X];
-    if (lo === hi) {
-      mean = lo;
-      m2 = 0;
-    } else if (m2 < 0) m2 = 0;
-    if (mean < lo) mean = lo;
-    else if (mean > hi) mean = hi;
-    const std = len > 1 ? Math.sqrt(m2 / (nf - 1)) : NaN;
     const m2t = f64[fs + M2T];
-    const r = o >>> 3;
-    f64[r] = nf;
-    f64[r + 1] = mean;
-    f64[r + 2] = std;
-    f64[r + 3] = Math.sqrt(m2 / nf);
-    f64[r + 4] = lo;
-    f64[r + 5] = hi;
-    f64[r + 6] = len > 1 && m2t > 0 ? f64[fs + CXT] / m2t : NaN;
-    f64[r + 7] = f64[fs + EWMA];
-    f64[r + 8] = std > 0 ? (x - mean) / std : NaN;
-    f64[r + 9] = flags;
+    const slope = len > 1 && m2t > 0 ? f64[fs + CXT] / m2t : NaN;
+    writeMoments(f64, o, nf, lo, hi, f64[fs + X0] + f64[fs + MEANX], f64[fs + M2X], slope, f64[fs + EWMA], x, flags);
   }
 }
 
@@ -490,4 +453,44 @@ function dqGet(u16: Uint16Array, dq: number, cap: number, head: number, k: numbe
   let p = head + k;
   if (p >= cap) p -= cap;
   return u16[dq + p];
+}
+
+/**
+ * Writes one output row at byte offset `o` (count, mean, std, std_pop, min, max, slope, ewma, z,
+ * flags) from the window's moments, clamped as the kernel clamps them: a window of equal values has
+ * m2 = 0 and that value as mean, a negative m2 (rounding) is 0, and the mean stays within [lo, hi].
+ */
+function writeMoments(
+  f64: Float64Array,
+  o: number,
+  nf: number,
+  lo: number,
+  hi: number,
+  meanIn: number,
+  m2In: number,
+  slope: number,
+  ewma: number,
+  x: number,
+  flags: number,
+): void {
+  let mean = meanIn;
+  let m2 = m2In;
+  if (lo === hi) {
+    mean = lo;
+    m2 = 0;
+  } else if (m2 < 0) m2 = 0;
+  if (mean < lo) mean = lo;
+  else if (mean > hi) mean = hi;
+  const std = nf > 1 ? Math.sqrt(m2 / (nf - 1)) : NaN;
+  const r = o >>> 3;
+  f64[r] = nf;
+  f64[r + 1] = mean;
+  f64[r + 2] = std;
+  f64[r + 3] = Math.sqrt(m2 / nf);
+  f64[r + 4] = lo;
+  f64[r + 5] = hi;
+  f64[r + 6] = slope;
+  f64[r + 7] = ewma;
+  f64[r + 8] = std > 0 ? (x - mean) / std : NaN;
+  f64[r + 9] = flags;
 }

@@ -31,8 +31,7 @@ import {
   createKernelExecutor,
   type KernelCall,
   type KernelExecutor,
-  StreamEngine,
-  type OutputChunk,
+  SeededRandom,
 } from "../engine/core/mod.js";
 import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling/mod.js";
 import { spcKernel, DEFAULT_SPC_PARAMS, SPC_COL, SPC_FIELDS, SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../operators/spc/mod.js";
@@ -42,22 +41,18 @@ import {
   align64,
   benchMachine,
   ENGINE_PUSH_RECORDS,
-  enginePass,
   fromSuite,
   interleavedSlice,
-  internBenchKeys,
   machineLine,
   mega,
-  mulberry32,
   planGroups,
   ratioLines,
   relativeDifference,
   resolveBaseConfig,
   runSuite,
   stageInput,
-  targetLines,
   timeRuns,
-  totalLine,
+  endReport,
   SAMPLE_INTERVAL_MS,
   TIME_ORIGIN_MS,
   type BenchBaseConfig,
@@ -65,6 +60,11 @@ import {
   type InterleavedData,
   type Ratio,
   type TargetCheck,
+  type BenchMeasurement,
+  measureEngineRow,
+  type BenchReportHead,
+  finishReport,
+  reportHead,
 } from "./bench-kit.js";
 import { RollingIncremental } from "./rolling-incremental.js";
 
@@ -100,17 +100,7 @@ export interface SpcChecksum {
 }
 
 /** One measured variant. */
-export interface SpcMeasurement {
-  label: string;
-  /** Threads computing: 1 for the main thread, else the workers. */
-  threads: number;
-  /** Samples per timed run. */
-  samples: number;
-  samplesPerSecond: number;
-  /** "benchmark.js ±x.x%" or "median of N runs". */
-  method: string;
-  checksum: SpcChecksum;
-}
+export type SpcMeasurement = BenchMeasurement<SpcChecksum>;
 
 /** How often each rule and alarm fired in the WASM pass from fresh state over all the data. */
 export interface RuleFirings {
@@ -171,15 +161,7 @@ export interface SpcChecksumCheck {
   reference: ReferenceComparison;
 }
 
-export interface SpcBenchReport {
-  machine: BenchMachine;
-  seed: number;
-  keys: number;
-  valuesPerKey: number;
-  window: number;
-  samples: number;
-  groups: number;
-  batchRecords: number;
+export interface SpcBenchReport extends BenchReportHead {
   params: SpcParams;
   episodes: InjectedEpisodes;
   /** State bytes per key: SPC, rolling at this run's W and at W = 64, and the sums. */
@@ -287,14 +269,7 @@ export async function runSpcBench(options: SpcBenchOptions = {}): Promise<SpcBen
     rollingSpcW64: kernels.rollingStateBytes(0, 64) + setup.layout.spcStride,
   };
   const report: SpcBenchReport = {
-    machine,
-    seed: cfg.seed,
-    keys: cfg.keys,
-    valuesPerKey: cfg.valuesPerKey,
-    window: cfg.window,
-    samples,
-    groups: cfg.groups,
-    batchRecords: cfg.batchRecords,
+    ...reportHead(machine, cfg, samples),
     params: { ...cfg.params },
     episodes: setup.data.episodes,
     stateBytes,
@@ -307,10 +282,7 @@ export async function runSpcBench(options: SpcBenchOptions = {}): Promise<SpcBen
     targets: [],
     seconds: 0,
   };
-  report.ratios = computeRatios(report);
-  report.targets = checkTargets(report);
-  report.seconds = (performance.now() - started) / 1000;
-  return report;
+  return finishReport(report, started, computeRatios, checkTargets);
 }
 
 /** The report as the text `npm run bench` prints. */
@@ -394,11 +366,7 @@ export function formatSpcBenchReport(r: SpcBenchReport): string {
     `state per key: SPC ${s.spc} bytes; rolling ${s.rollingW64} bytes at W = 64; rolling + SPC ${s.rollingSpcW64} bytes at W = 64` +
       (r.window === 64 ? "" : ` (${s.rollingSpc} bytes at W = ${r.window})`),
   );
-  lines.push("");
-  lines.push(...targetLines(r.targets, 52, 20));
-  lines.push("");
-  lines.push(totalLine(r.seconds, c.agree));
-  return lines.join("\n");
+  return endReport(lines, r, c.agree, [52, 20]);
 }
 
 // ---- configuration ----
@@ -435,20 +403,9 @@ const EPISODE_NARROW = 4;
  * 2, 5, 6, CUSUM, EWMA), a drift, wide noise (WE1, Nelson 8) or narrow noise (Nelson 7).
  */
 function generateSpcData(keys: number, valuesPerKey: number, seed: number, baselineN: number): SpcBenchData {
-  const next = mulberry32(seed);
-  let spare = Number.NaN;
-  const normal = (): number => {
-    if (!Number.isNaN(spare)) {
-      const z = spare;
-      spare = Number.NaN;
-      return z;
-    }
-    // Box–Muller: two uniforms give two independent normals.
-    const radius = Math.sqrt(-2 * Math.log(1 - next()));
-    const angle = 2 * Math.PI * next();
-    spare = radius * Math.sin(angle);
-    return radius * Math.cos(angle);
-  };
+  const rng = new SeededRandom(seed);
+  const next = (): number => rng.next();
+  const normal = (): number => rng.normal();
   const length = keys * valuesPerKey;
   const keyOf = new Uint32Array(length);
   const times = new Float64Array(length);
@@ -1079,51 +1036,29 @@ async function measurePool(setup: SpcSetup, cfg: SpcBenchConfig, variant: Varian
 }
 
 /** The same data through StreamEngine.push + flush with kernels [rolling, spc]: routing into group buffers, then one task per buffer. */
-async function measureEngine(data: SpcBenchData, cfg: SpcBenchConfig): Promise<SpcMeasurement> {
+function measureEngine(data: SpcBenchData, cfg: SpcBenchConfig): Promise<SpcMeasurement> {
   const workers = 2;
-  let tally: Tally | null = new Tally();
-  const engine = new StreamEngine(
+  const tally = new Tally();
+  return measureEngineRow(
+    `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + [rolling, spc]), ${workers} workers`,
+    [
+      rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: DEFAULT_ROLLING_ALPHA, timeScale: ROLLING_TIME_SCALE }),
+      spcKernel({ params: cfg.params }),
+    ],
+    workers,
+    cfg,
+    data,
     {
-      kernels: [
-        rollingKernel({ window: { kind: "count", records: cfg.window }, alpha: DEFAULT_ROLLING_ALPHA, timeScale: ROLLING_TIME_SCALE }),
-        spcKernel({ params: cfg.params }),
-      ],
-      workers,
-      groups: cfg.groups,
-      keysMax: cfg.keys,
-      batchRecordsMax: cfg.batchRecords,
-      lateness: null,
-      reorderRecordsPerKeyMax: 1,
-    },
-    {
-      onOutput(chunk: OutputChunk): void {
-        if (tally === null) return;
+      add: (chunk) => {
         const [rolling, spc] = chunk.outs;
         for (let i = 0; i < chunk.length; i++) {
           tally.addRolling(rolling, i * ROLLING_OUT_FIELDS);
           tally.addSpc(spc, i * SPC_OUT_FIELDS);
         }
       },
+      value: () => tally.checksum(),
     },
   );
-  try {
-    internBenchKeys(engine, cfg.keys);
-    const pass = enginePass(engine, data);
-    await pass();
-    const checksum = tally.checksum();
-    tally = null;
-    const rate = await timeRuns(cfg.runs, data.length, pass);
-    return {
-      label: `stream engine end to end (push ${ENGINE_PUSH_RECORDS} + route + [rolling, spc]), ${workers} workers`,
-      threads: workers,
-      samples: data.length,
-      samplesPerSecond: rate,
-      method: `median of ${cfg.runs} runs`,
-      checksum,
-    };
-  } finally {
-    await engine.close();
-  }
 }
 
 // ---- ratios and targets ----

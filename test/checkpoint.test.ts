@@ -4,7 +4,7 @@ import { decodeCheckpoint, encodeCheckpoint } from "../engine/core/checkpoint.js
 import { rollingKernel } from "../operators/rolling/rolling.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
 import { spcKernel } from "../operators/spc/spc.js";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 
 const kernels = () => [
   rollingKernel({ window: { kind: "count", records: 8 }, alpha: 0.3, timeScale: 1 }),

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { SpillFileError, SpillFullError } from "../connectors/errors.js";
-import { rowText } from "../connectors/clickhouse/row-buffer.js";
+import { rowText } from "../connectors/files/line-buffer.js";
 import { SpillQueue } from "../connectors/clickhouse/spill-queue.js";
 
 const dirs: string[] = [];

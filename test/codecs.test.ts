@@ -32,7 +32,7 @@ import {
 import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
 import { ConfigError } from "../engine/core/errors.js";
 import { runCodecBench } from "../bench/codec-bench.js";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 
 const SUBJECT = "lw.plant1.sensor.M-001.temperature";
 const READING: SensorReading = {

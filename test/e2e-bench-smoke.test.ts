@@ -10,7 +10,7 @@ const natsAvailable = serverAvailable("nats-server");
 const clickhouseAvailable = serverAvailable("clickhouse-server");
 
 describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run of the whole path", () => {
-  it("exits 0; one row per setting; ClickHouse holds a score row per record scored; p50 ≤ p99 ≤ max; the ratio to raw nats.js is printed", () => {
+  it("exits 0; one row per setting; ClickHouse holds a score row per record scored; p50 ≤ p99 ≤ max; the ratio to raw nats.js is printed; frames and JetStream rows", () => {
     const run = spawnSync(process.execPath, ["dist/bench/main.js", "e2e", "--smoke", "--json"], { encoding: "utf8", timeout: 240_000 });
     expect(run.status, `${run.stderr}\n${run.stdout.slice(0, 2000)}`).toBe(0);
     const report = JSON.parse(run.stdout) as PipelineBenchReport;
@@ -42,5 +42,20 @@ describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run o
     expect(text).toMatch(/p99 ingest → WebSocket at half load .* (met|NOT MET)/);
     expect(text).toMatch(/single records vs raw nats\.js .* (met|NOT MET)/);
     expect(text).toContain("ClickHouse holds a score row for every record scored in every setting");
+
+    // Other sources and formats (engine alone): raw frames counted, engine frames and JetStream scored.
+    expect(report.formats.map((f) => [f.source, f.format])).toEqual([
+      ["raw nats.js", "frames"],
+      ["core NATS", "frames"],
+      ["JetStream", "records"],
+    ]);
+    const [rawFrames, engineFrames, jetstream] = report.formats;
+    expect(rawFrames.readingsPerSecond).toBeGreaterThan(0);
+    expect(engineFrames.processed).toBeGreaterThan(0);
+    expect(engineFrames.notes).toEqual([]);
+    // The stream is loaded before the job starts: every reading in it is scored.
+    expect(jetstream.processed).toBe(20_000);
+    expect(jetstream.notes).toEqual([]);
+    expect(text).toMatch(/frames, engine alone .* (met|NOT MET)/);
   }, 300_000);
 });

@@ -10,7 +10,7 @@ import {
 } from "../engine/core/mod.js";
 import type { OutputChunk, PendingRecord, StreamEngineOptions } from "../engine/core/mod.js";
 import { rollingKernel } from "../operators/rolling/rolling.js";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 
 function seeded(seed: number): () => number {
   const random = new SeededRandom(seed);

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import pkg from "onnx-proto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ModelLoadError } from "../engine/core/errors.js";
-import { Xoshiro128 } from "../operators/iforest/training/train.js";
+import { SeededRandom } from "../engine/core/mod.js";
 import {
   encodeRulModel,
   mlpForward,
@@ -20,8 +20,8 @@ const { onnx } = pkg;
 
 /** A network with given (random) weights and plausible FD001-like standardisation. */
 function randomSpec(seed: number, widths = [32, 16]): RulModelSpec {
-  const rng = new Xoshiro128(seed);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  const rng = new SeededRandom(seed);
+  const gauss = (): number => rng.normal();
   const featureNames = rulFeatureNames(FD001_INFORMATIVE_SENSORS);
   const f = featureNames.length;
   const layers: DenseLayer[] = [];
@@ -49,7 +49,7 @@ function randomSpec(seed: number, widths = [32, 16]): RulModelSpec {
 
 /** Feature rows near the standardisation centre, plus adversarial ones. */
 function featureRows(spec: RulModelSpec, seed: number, rows: number): Float64Array {
-  const rng = new Xoshiro128(seed);
+  const rng = new SeededRandom(seed);
   const f = spec.featureNames.length;
   const out = new Float64Array(rows * f);
   for (let r = 0; r < rows; r++) {

@@ -10,7 +10,7 @@
  * a score by at least ~1e-4 at these sizes, so the tolerance cannot hide a wrong walk.
  */
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 import { kernelScores, randomForest } from "../bench/kit/iforest-harness.js";
 import { referenceC, referenceScores } from "../kernels/reference/iforest-reference.js";
 import { averagePathLength, buildModel, type IsolationForestModel } from "../operators/iforest/model.js";

@@ -3,7 +3,7 @@
  * trips, typed rejection of every kind of malformed model, the content hash, and determinism.
  */
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 import { randomForest } from "../bench/kit/iforest-harness.js";
 import {
   buildModel,

@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { PAPER_AUC, runIforestEval } from "../bench/iforest-eval.js";
 import { rocAuc } from "../bench/roc-auc.js";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 
 describe("iforest - ROC AUC on the paper's data sets", () => {
   it("mean AUC over 5 seeds ≥ the paper's Table 2 − 0.03 on breastw, pima and shuttle", async () => {

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 import { referenceScores } from "../kernels/reference/iforest-reference.js";
 import { findSklearnPython, runSklearnExport } from "../bench/sklearn-python.js";
 import { importSklearnExport } from "../operators/iforest/training/sklearn.js";
@@ -28,9 +28,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /**
  * rows × 5 columns plus a label: a correlated Gaussian cloud with values of many digits (so
  * float32 rounding matters), a column of few distinct values (ties on thresholds), a few
- * outliers.
+ * outliers. `level` is column a's centre: its float32 spacing (ulp) against the column's spread
+ * (σ 3) sets how often a threshold falls between a value and its float32 rounding.
  */
-function writeCsv(path: string, rows: number, seed: number): { values: Float64Array; columns: number } {
+function writeCsv(path: string, rows: number, seed: number, level = 1000): { values: Float64Array; columns: number } {
   const rng = new SeededRandom(seed);
   const columns = 5;
   const values = new Float64Array(rows * columns);
@@ -39,7 +40,7 @@ function writeCsv(path: string, rows: number, seed: number): { values: Float64Ar
     const outlier = i % 37 === 0;
     const z = rng.normal();
     const row = [
-      1000 + 3 * z + rng.normal() * 0.1 + (outlier ? 25 : 0),
+      level + 3 * z + rng.normal() * 0.1 + (outlier ? 25 : 0),
       z * 0.001 + rng.normal() * 1e-4,
       rng.int(0, 4) * 0.1,
       rng.uniform(-1e6, 1e6),
@@ -100,7 +101,9 @@ describe.skipIf(!sklearn.ok)("iforest - scikit-learn import", () => {
   it("without the float32 rounding some rows land in other leaves: the compare flag is what makes them equal", async () => {
     if (!sklearn.ok) return;
     const csv = join(dir, "f32.csv");
-    const { values, columns } = writeCsv(csv, 600, 600);
+    // Column a around 2^20: its float32 ulp is 0.125, about 1/50 of σ, so a random threshold on a
+    // often falls between a value and its float32 rounding; around 1000 (ulp 6e-5) that takes luck.
+    const { values, columns } = writeCsv(csv, 600, 600, 1_048_576);
     const exported = (await runSklearnExport(
       sklearn.python,
       ["--csv", csv, "--exclude", "label", "--scores", ...CASES[0].args],

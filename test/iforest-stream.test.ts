@@ -5,7 +5,7 @@ import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { rollingAnalysis, ROLLING_FIELDS } from "../operators/rolling/rolling.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
 import { referenceScore } from "../kernels/reference/iforest-reference.js";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 
 /** A model of (value, mean, z) trained on in-control readings of one sensor. */
 function trainOn(seed: number) {

@@ -10,7 +10,7 @@ import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { ROLLING_OUT_FIELDS, rollingAnalysis } from "../operators/rolling/rolling.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
 import { spcAnalysis } from "../operators/spc/spc.js";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 
 /** Doubles of every magnitude, with the values the text writes as null. */
 function statistic(r: SeededRandom): number {

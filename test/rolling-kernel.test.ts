@@ -28,11 +28,11 @@ import { join } from "node:path";
 import {
   KERNEL_OUT_FIELDS,
   RollingKernelHarness,
-  SeededRandom,
   outputRow,
   type RollingInput,
   type RollingKernelConfig,
 } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 import { COL, RollingReference } from "../kernels/reference/rolling-reference.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { rollingStateBytes as operatorStateBytes, type RollingWindow } from "../operators/rolling/rolling.js";

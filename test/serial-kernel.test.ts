@@ -17,7 +17,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 import { SerialKernelHarness, type SerialKernelEvent } from "../bench/kit/serial-harness.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { SerialReference, mcvMinEntropy } from "../kernels/reference/serial-reference.js";

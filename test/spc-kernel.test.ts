@@ -19,7 +19,7 @@
 import { describe, expect, it } from "vitest";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { SeededRandom } from "../bench/kit/kernel-harness.js";
+import { SeededRandom } from "../engine/core/mod.js";
 import { SpcKernelHarness, type SpcInput } from "../bench/kit/spc-harness.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { SpcReference, baselineLimits } from "../kernels/reference/spc-reference.js";

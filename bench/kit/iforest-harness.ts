@@ -7,7 +7,7 @@
  */
 import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/mod.js";
 import { modelBytes, writeModel, buildModel, type IforestCompare, type IsolationForestModel } from "../../operators/iforest/mod.js";
-import type { SeededRandom } from "./kernel-harness.js";
+import type { SeededRandom } from "../../engine/core/mod.js";
 
 export interface KernelScoreCall {
   /** Row-major, `stride` f64 per row. */

@@ -51,10 +51,10 @@ export const KERNEL_OUT_FIELDS = 10;
 export const HARNESS_RESERVED_BYTES = 65536;
 export const DEFAULT_CHUNK_RECORDS_MAX = 4096;
 const ALIGN_BYTES = 64;
-const PAGE_BYTES = 65536;
+export const PAGE_BYTES = 65536;
 
-/** Byte offsets of the harness's regions in the shared memory. */
-export interface RollingHarnessLayout {
+/** Byte offsets of a harness's regions in the shared memory (the rolling and SPC harnesses alike). */
+export interface KernelHarnessLayout {
   stateBase: number;
   stateStride: number;
   slots: number;
@@ -71,7 +71,7 @@ export class RollingKernelHarness {
   readonly chunkRecordsMax: number;
   readonly memory: WebAssembly.Memory;
   readonly kernels: KernelExports;
-  readonly layout: RollingHarnessLayout;
+  readonly layout: KernelHarnessLayout;
 
   /** Allocates the memory, instantiates the kernels and initialises `keys` state blocks. */
   constructor(config: RollingKernelConfig, keys: number, options: RollingKernelHarnessOptions = {}) {
@@ -128,11 +128,7 @@ export class RollingKernelHarness {
     const out = new Float64Array(buffer, layout.out, this.chunkRecordsMax * KERNEL_OUT_FIELDS);
     for (let first = 0; first < n; first += this.chunkRecordsMax) {
       const m = Math.min(this.chunkRecordsMax, n - first);
-      const chunkSlots = input.slots.subarray(first, first + m);
-      for (let i = 0; i < m; i++) {
-        if (chunkSlots[i] >= this.keys) throw new RangeError(`record ${first + i}: slot ${chunkSlots[i]} ≥ keys ${this.keys}`);
-      }
-      slots.set(chunkSlots);
+      slots.set(checkedSlots(input.slots, first, m, this.keys));
       times.set(input.times.subarray(first, first + m));
       values.set(input.values.subarray(first, first + m));
       out.fill(NaN, 0, m * KERNEL_OUT_FIELDS);
@@ -162,54 +158,26 @@ export function outputRow(rows: Float64Array, i: number): Float64Array {
   return rows.subarray(i * KERNEL_OUT_FIELDS, (i + 1) * KERNEL_OUT_FIELDS);
 }
 
-/** Plans the regions for `keys` state blocks of `stateStride` bytes and `chunk`-record buffers. */
-export function planLayout(keys: number, stateStride: number, chunk: number): RollingHarnessLayout {
+/** Records [first, first + m) of `slots`, each checked to be below `keys` (a view). */
+export function checkedSlots(slots: Uint32Array, first: number, m: number, keys: number): Uint32Array {
+  const chunk = slots.subarray(first, first + m);
+  for (let i = 0; i < m; i++) {
+    if (chunk[i] >= keys) throw new RangeError(`record ${first + i}: slot ${chunk[i]} ≥ keys ${keys}`);
+  }
+  return chunk;
+}
+
+/** Plans the regions for `keys` state blocks of `stateStride` bytes and `chunk`-record buffers, output rows of `outFields` f64. */
+export function planLayout(keys: number, stateStride: number, chunk: number, outFields = KERNEL_OUT_FIELDS): KernelHarnessLayout {
   const stateBase = HARNESS_RESERVED_BYTES;
   const slots = alignUp(stateBase + keys * stateStride);
   const times = alignUp(slots + chunk * 4);
   const values = alignUp(times + chunk * 8);
   const out = alignUp(values + chunk * 8);
-  const endBytes = alignUp(out + chunk * 8 * KERNEL_OUT_FIELDS);
+  const endBytes = alignUp(out + chunk * 8 * outFields);
   return { stateBase, stateStride, slots, times, values, out, endBytes };
 }
 
 function alignUp(bytes: number): number {
   return Math.ceil(bytes / ALIGN_BYTES) * ALIGN_BYTES;
-}
-
-/**
- * Seeded PRNG: Tommy Ettinger's Mulberry32 (public domain), 32-bit state, full 2^32 period —
- * plenty for test streams, and the same numbers on every run and machine.
- */
-export class SeededRandom {
-  private state: number;
-
-  constructor(seed: number) {
-    this.state = seed >>> 0;
-  }
-
-  /** Uniform in [0, 1), 32 bits of resolution. */
-  next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let z = this.state;
-    z = Math.imul(z ^ (z >>> 15), z | 1);
-    z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
-    return ((z ^ (z >>> 14)) >>> 0) / 4294967296;
-  }
-
-  /** Uniform integer in [lo, hi]. */
-  int(lo: number, hi: number): number {
-    return lo + Math.floor(this.next() * (hi - lo + 1));
-  }
-
-  /** Uniform in [lo, hi). */
-  uniform(lo: number, hi: number): number {
-    return lo + (hi - lo) * this.next();
-  }
-
-  /** Standard normal (Box–Muller). */
-  normal(): number {
-    const u = 1 - this.next();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.next());
-  }
 }

@@ -7,7 +7,7 @@
  */
 import { createSharedMemory, instantiateKernels, type KernelExports } from "../../engine/core/mod.js";
 import { SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../../operators/spc/mod.js";
-import { DEFAULT_CHUNK_RECORDS_MAX, HARNESS_RESERVED_BYTES } from "./kernel-harness.js";
+import { checkedSlots, DEFAULT_CHUNK_RECORDS_MAX, type KernelHarnessLayout, PAGE_BYTES, planLayout } from "./kernel-harness.js";
 
 /** A batch of records as the kernel reads it (times are passed through; SPC does not read them). */
 export interface SpcInput {
@@ -16,25 +16,12 @@ export interface SpcInput {
   values: Float64Array;
 }
 
-export interface SpcHarnessLayout {
-  stateBase: number;
-  stateStride: number;
-  slots: number;
-  times: number;
-  values: number;
-  out: number;
-  endBytes: number;
-}
-
-const ALIGN_BYTES = 64;
-const PAGE_BYTES = 65536;
-
 export class SpcKernelHarness {
   readonly keys: number;
   readonly chunkRecordsMax: number;
   readonly memory: WebAssembly.Memory;
   readonly kernels: KernelExports;
-  readonly layout: SpcHarnessLayout;
+  readonly layout: KernelHarnessLayout;
   private readonly params: readonly SpcParams[];
 
   /** `params`: one set for every key, or one per key. */
@@ -47,7 +34,7 @@ export class SpcKernelHarness {
     this.keys = keys;
     this.chunkRecordsMax = chunk;
     const stateStride = instantiateKernels(createSharedMemory(1)).spcStateBytes();
-    this.layout = planSpcLayout(keys, stateStride, chunk);
+    this.layout = planLayout(keys, stateStride, chunk, SPC_OUT_FIELDS);
     this.memory = createSharedMemory(Math.ceil(this.layout.endBytes / PAGE_BYTES));
     this.kernels = instantiateKernels(this.memory);
     for (let k = 0; k < keys; k++) this.kernels.spcInit(this.statePtr(k), ...spcInitArgs(this.params[k]));
@@ -83,11 +70,7 @@ export class SpcKernelHarness {
     const out = new Float64Array(buffer, layout.out, this.chunkRecordsMax * SPC_OUT_FIELDS);
     for (let first = 0; first < n; first += this.chunkRecordsMax) {
       const m = Math.min(this.chunkRecordsMax, n - first);
-      const chunkSlots = input.slots.subarray(first, first + m);
-      for (let i = 0; i < m; i++) {
-        if (chunkSlots[i] >= this.keys) throw new RangeError(`record ${first + i}: slot ${chunkSlots[i]} ≥ keys ${this.keys}`);
-      }
-      slots.set(chunkSlots);
+      slots.set(checkedSlots(input.slots, first, m, this.keys));
       values.set(input.values.subarray(first, first + m));
       out.fill(-1, 0, m * SPC_OUT_FIELDS);
       const done = this.kernels.spcProcess(layout.stateBase, layout.stateStride, layout.slots, layout.times, layout.values, m, layout.out);
@@ -95,18 +78,4 @@ export class SpcKernelHarness {
       onRows(first, out.subarray(0, m * SPC_OUT_FIELDS));
     }
   }
-}
-
-export function planSpcLayout(keys: number, stateStride: number, chunk: number): SpcHarnessLayout {
-  const stateBase = HARNESS_RESERVED_BYTES;
-  const slots = alignUp(stateBase + keys * stateStride);
-  const times = alignUp(slots + chunk * 4);
-  const values = alignUp(times + chunk * 8);
-  const out = alignUp(values + chunk * 8);
-  const endBytes = alignUp(out + chunk * 8 * SPC_OUT_FIELDS);
-  return { stateBase, stateStride, slots, times, values, out, endBytes };
-}
-
-function alignUp(bytes: number): number {
-  return Math.ceil(bytes / ALIGN_BYTES) * ALIGN_BYTES;
 }

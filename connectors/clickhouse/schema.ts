@@ -254,6 +254,37 @@ export interface TableSchema<R> {
   encode(row: R): string;
 }
 
+/** Row keys (the sorting keys) of the tables, in order. */
+const READING_KEY = ["machine_id", "sensor_type", "timestamp", "timestamp_ms", "seq"] as const;
+const ALERT_KEY = ["machine_id", "sensor_type", "opened_at", "opened_at_ms", "rule", "key"] as const;
+const DETECTION_KEY = ["machine_id", "detected_at", "detected_at_ms", "gtin", "serial_number", "seq"] as const;
+const QUARANTINE_KEY = ["machine_id", "production_at", "production_at_ms", "gtin", "serial_number", "seq"] as const;
+const PREDICTION_KEY = ["machine_id", "predicted_at", "predicted_at_ms", "model_version"] as const;
+const HEALTH_KEY = ["machine_id", "computed_at", "computed_at_ms"] as const;
+
+/**
+ * The end of every table's CREATE: the version column, ReplacingMergeTree on it (a row written
+ * again, by a replay or a restart, replaces the one with the same key), monthly partitions on the
+ * table's time column, and the row key as the sorting key.
+ */
+/** A serial's identity and where it was printed, as ml_serial_detections and ml_quarantine store them. */
+function serialIdentity(r: SerialDetectionRow | QuarantineRow): Record<string, string> {
+  return {
+    serial_number: str(r.serial_number, "serial_number"),
+    gtin: str(r.gtin, "gtin"),
+    batch_number: str(r.batch_number, "batch_number"),
+    machine_id: str(r.machine_id, "machine_id"),
+    operator_id: optStr(r.operator_id, "operator_id"),
+  };
+}
+
+function replacingTail(partitionBy: string, key: readonly string[]): string {
+  return `  version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(${partitionBy})
+ORDER BY (${key.join(", ")})`;
+}
+
 export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<ClickHouseRows[T]> } = {
   /*
    * ml_sensor_data — raw readings, one row per reading.
@@ -261,7 +292,7 @@ export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<Click
    */
   ml_sensor_data: {
     name: "ml_sensor_data",
-    key: ["machine_id", "sensor_type", "timestamp", "timestamp_ms", "seq"],
+    key: READING_KEY,
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.ml_sensor_data (
   machine_id String,
   sensor_type String,
@@ -272,10 +303,7 @@ export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<Click
   operating_mode String,
   work_order_id String,
   seq UInt64,
-  version UInt64
-) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(timestamp)
-ORDER BY (machine_id, sensor_type, timestamp, timestamp_ms, seq)`,
+${replacingTail("timestamp", READING_KEY)}`,
     encode: (r) => {
       const t = time(r.timestamp, "timestamp");
       return JSON.stringify({
@@ -300,7 +328,7 @@ ORDER BY (machine_id, sensor_type, timestamp, timestamp_ms, seq)`,
    */
   ml_scores: {
     name: "ml_scores",
-    key: ["machine_id", "sensor_type", "timestamp", "timestamp_ms", "seq"],
+    key: READING_KEY,
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.ml_scores (
   machine_id String,
   sensor_type String,
@@ -334,10 +362,7 @@ ORDER BY (machine_id, sensor_type, timestamp, timestamp_ms, seq)`,
   limits_version UInt32,
   iforest_score Nullable(Float64),
   model_hash String,
-  version UInt64
-) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(timestamp)
-ORDER BY (machine_id, sensor_type, timestamp, timestamp_ms, seq)`,
+${replacingTail("timestamp", READING_KEY)}`,
     encode: (r) => {
       const t = time(r.timestamp, "timestamp");
       const limitsVersion = optUint(r.limits_version, "limits_version");
@@ -393,7 +418,7 @@ ORDER BY (machine_id, sensor_type, timestamp, timestamp_ms, seq)`,
    */
   ml_alerts: {
     name: "ml_alerts",
-    key: ["machine_id", "sensor_type", "opened_at", "opened_at_ms", "rule", "key"],
+    key: ALERT_KEY,
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.ml_alerts (
   key String,
   machine_id String,
@@ -412,10 +437,7 @@ ORDER BY (machine_id, sensor_type, timestamp, timestamp_ms, seq)`,
   cl Nullable(Float64),
   sigma Nullable(Float64),
   points String,
-  version UInt64
-) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(opened_at)
-ORDER BY (machine_id, sensor_type, opened_at, opened_at_ms, rule, key)`,
+${replacingTail("opened_at", ALERT_KEY)}`,
     encode: (r) => {
       const opened = time(r.opened_at, "opened_at");
       const closed = r.closed_at === null || r.closed_at === undefined ? null : time(r.closed_at, "closed_at");
@@ -452,7 +474,7 @@ ORDER BY (machine_id, sensor_type, opened_at, opened_at_ms, rule, key)`,
    */
   ml_serial_detections: {
     name: "ml_serial_detections",
-    key: ["machine_id", "detected_at", "detected_at_ms", "gtin", "serial_number", "seq"],
+    key: DETECTION_KEY,
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.ml_serial_detections (
   serial_number String,
   gtin String,
@@ -468,18 +490,11 @@ ORDER BY (machine_id, sensor_type, opened_at, opened_at_ms, rule, key)`,
   confidence_level Float64,
   risk_level String,
   quarantined UInt8,
-  version UInt64
-) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(detected_at)
-ORDER BY (machine_id, detected_at, detected_at_ms, gtin, serial_number, seq)`,
+${replacingTail("detected_at", DETECTION_KEY)}`,
     encode: (r) => {
       const t = time(r.detected_at, "detected_at");
       return JSON.stringify({
-        serial_number: str(r.serial_number, "serial_number"),
-        gtin: str(r.gtin, "gtin"),
-        batch_number: str(r.batch_number, "batch_number"),
-        machine_id: str(r.machine_id, "machine_id"),
-        operator_id: optStr(r.operator_id, "operator_id"),
+        ...serialIdentity(r),
         detected_at: t.s,
         detected_at_ms: t.ms,
         seq: optUint(r.seq, "seq"),
@@ -508,7 +523,7 @@ ORDER BY (machine_id, detected_at, detected_at_ms, gtin, serial_number, seq)`,
    */
   ml_quarantine: {
     name: "ml_quarantine",
-    key: ["machine_id", "production_at", "production_at_ms", "gtin", "serial_number", "seq"],
+    key: QUARANTINE_KEY,
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.ml_quarantine (
   serial_number String,
   gtin String,
@@ -529,10 +544,7 @@ ORDER BY (machine_id, detected_at, detected_at_ms, gtin, serial_number, seq)`,
   confidence_level Float64,
   risk_level String,
   occurrences UInt32,
-  version UInt64
-) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(production_at)
-ORDER BY (machine_id, production_at, production_at_ms, gtin, serial_number, seq)`,
+${replacingTail("production_at", QUARANTINE_KEY)}`,
     encode: (r) => {
       const produced = time(r.production_at, "production_at");
       const quarantined = time(r.quarantined_at, "quarantined_at");
@@ -540,11 +552,7 @@ ORDER BY (machine_id, production_at, production_at_ms, gtin, serial_number, seq)
       const occurrences = r.occurrences === undefined ? 1 : uint(r.occurrences, "occurrences");
       if (occurrences > 0xffffffff) throw new EncodeError("invalid_field", "occurrences", `not a UInt32: ${occurrences}`);
       return JSON.stringify({
-        serial_number: str(r.serial_number, "serial_number"),
-        gtin: str(r.gtin, "gtin"),
-        batch_number: str(r.batch_number, "batch_number"),
-        machine_id: str(r.machine_id, "machine_id"),
-        operator_id: optStr(r.operator_id, "operator_id"),
+        ...serialIdentity(r),
         production_at: produced.s,
         production_at_ms: produced.ms,
         seq: optUint(r.seq, "seq"),
@@ -570,7 +578,7 @@ ORDER BY (machine_id, production_at, production_at_ms, gtin, serial_number, seq)
    */
   ml_maintenance_predictions: {
     name: "ml_maintenance_predictions",
-    key: ["machine_id", "predicted_at", "predicted_at_ms", "model_version"],
+    key: PREDICTION_KEY,
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.ml_maintenance_predictions (
   machine_id String,
   predicted_at DateTime,
@@ -581,10 +589,7 @@ ORDER BY (machine_id, production_at, production_at_ms, gtin, serial_number, seq)
   risk_level String,
   model_version String,
   features String,
-  version UInt64
-) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(predicted_at)
-ORDER BY (machine_id, predicted_at, predicted_at_ms, model_version)`,
+${replacingTail("predicted_at", PREDICTION_KEY)}`,
     encode: (r) => {
       const t = time(r.predicted_at, "predicted_at");
       return JSON.stringify({
@@ -608,17 +613,14 @@ ORDER BY (machine_id, predicted_at, predicted_at_ms, model_version)`,
    */
   ml_equipment_health: {
     name: "ml_equipment_health",
-    key: ["machine_id", "computed_at", "computed_at_ms"],
+    key: HEALTH_KEY,
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.ml_equipment_health (
   machine_id String,
   computed_at DateTime,
   computed_at_ms UInt64,
   health_score Float64,
   risk_level String,
-  version UInt64
-) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(computed_at)
-ORDER BY (machine_id, computed_at, computed_at_ms)`,
+${replacingTail("computed_at", HEALTH_KEY)}`,
     encode: (r) => {
       const t = time(r.computed_at, "computed_at");
       return JSON.stringify({

@@ -47,7 +47,7 @@ import {
 } from "./schema.js";
 import { ClickHouseError, EncodeError, SinkUnavailableError, SpillFileError, SpillFullError } from "../errors.js";
 import { LatencyWindow, type LatencySummary } from "./latency-window.js";
-import { RowBuffer, rowText, type PackedRows } from "./row-buffer.js";
+import { LineBuffer, rowText, type PackedRows } from "../files/mod.js";
 import { SpillQueue, type SpillEntry } from "./spill-queue.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -345,7 +345,7 @@ export class ClickHouseSink {
       const hint = this.lastBatchBytes.get(table) ?? 0;
       batch = {
         table,
-        rows: new RowBuffer(Math.max(64 * 1024, Math.ceil(hint * 1.25)), this.options.batchRowsMax),
+        rows: new LineBuffer(Math.max(64 * 1024, Math.ceil(hint * 1.25)), this.options.batchRowsMax),
         done: deferred(),
         timer: null,
       };
@@ -374,7 +374,7 @@ export class ClickHouseSink {
     this.open.delete(table);
     if (open.timer !== null) clearTimeout(open.timer);
     if (open.rows.rows === 0) return;
-    if (open.rows.rows === this.options.batchRowsMax) this.lastBatchBytes.set(table, open.rows.byteLength);
+    if (open.rows.rows === this.options.batchRowsMax) this.lastBatchBytes.set(table, open.rows.bytes);
     this.queue.push(newBatch(table, open.rows.pack(), open.done, null));
     this.kick();
   }
@@ -774,7 +774,7 @@ function deferred(): Deferred {
 
 interface OpenBatch {
   table: ClickHouseTable;
-  rows: RowBuffer;
+  rows: LineBuffer;
   done: Deferred;
   timer: ReturnType<typeof setTimeout> | null;
 }

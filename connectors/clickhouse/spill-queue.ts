@@ -22,7 +22,7 @@ import { open, readFile, rename, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ConfigError } from "../../engine/core/mod.js";
 import { SpillFileError, SpillFullError } from "../errors.js";
-import { unpackRows, type PackedRows } from "./row-buffer.js";
+import { type PackedRows, unpackRows } from "../files/mod.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public API

@@ -1,6 +1,6 @@
 /** connectors/files: the names other folders use. Import from here, never from a file inside. */
 export { CMAPSS_SENSORS, type CmapssUnit, readCmapss, remainingUsefulLife } from "./cmapss.js";
-export { LineBuffer } from "./line-buffer.js";
+export { LineBuffer, type PackedRows, rowText, unpackRows } from "./line-buffer.js";
 export { createRecordWriter, RECORD_FORMATS, type RecordFormat, TextStreamWriter } from "./record-writers.js";
 export { referenceDataDir } from "./reference-data.js";
 export { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "./rotating-file-sink.js";

@@ -1,22 +1,22 @@
 /**
- * A throw-away `clickhouse-server` for integration tests: generated config.xml and users.xml in
- * a temporary directory (data, tmp, user files, format schemas and logs all inside it), HTTP and
- * native ports free on 127.0.0.1, ready when `GET /ping` answers "Ok.", stopped with SIGTERM and
- * removed afterwards. The equivalent of servers.ts's nats-server; `serverAvailable` there says
- * (loudly) when the binary is missing.
+ * A local `clickhouse-server` for `linewatch demo`, the tests and the benches: generated config.xml
+ * and users.xml in its directory (a temporary one unless given; data, tmp, user files, format
+ * schemas and logs all inside it), HTTP and native ports free on 127.0.0.1, ready when `GET /ping`
+ * answers "Ok.", stopped with SIGTERM (and its temporary directory removed by `dispose`). The
+ * equivalent of nats-server.ts; `serverAvailable` there says (loudly) when the binary is missing.
  *
  * The configuration is the smallest that 18.16 (Debian) and current servers both start with:
  * `<yandex>` as the root element (current servers still accept it), one `<listen_host>`
  * 127.0.0.1 (no ::1: containers without IPv6), small caches (the defaults reserve GBs).
  */
-import { terminate } from "./child-process.js";
+import { spawnServer, terminate } from "./child-process.js";
 import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "./clickhouse-config.js";
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort } from "./nats-server.js";
+import { freePort, type LocalServerOptions } from "./nats-server.js";
 import { LocalServerError } from "../errors.js";
 
 export interface ClickHouseServer {
@@ -45,8 +45,8 @@ export interface ClickHouseServer {
   logTail(): string;
 }
 
-export async function startClickHouseServer(): Promise<ClickHouseServer> {
-  const dir = mkdtempSync(join(tmpdir(), "lw-clickhouse-"));
+export async function startClickHouseServer(options: LocalServerOptions = {}): Promise<ClickHouseServer> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "lw-clickhouse-"));
   const httpPort = await freePort();
   let tcpPort = await freePort();
   while (tcpPort === httpPort) tcpPort = await freePort();
@@ -55,32 +55,26 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
   writeFileSync(join(dir, "users.xml"), CLICKHOUSE_USERS_XML);
   const url = `http://127.0.0.1:${httpPort}`;
   let child: ChildProcess | null = null;
-  let output = "";
+  let output = (): string => "";
 
-  const logTail = (): string => {
-    const read = (f: string) => {
-      try {
-        return readFileSync(join(dir, "log", f), "utf8")
-          .split("\n")
-          .slice(-30)
-          .join("\n");
-      } catch {
-        return "";
-      }
-    };
-    return `--- stdout/stderr\n${output}\n--- clickhouse-server.err.log\n${read("clickhouse-server.err.log")}`;
-  };
+  const logTail = (): string => clickhouseLogTail(dir, output());
 
   const start = async (): Promise<void> => {
-    const proc = spawn("clickhouse-server", [`--config-file=${join(dir, "config.xml")}`], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-    proc.stdout?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-    proc.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+    const server = spawnServer("clickhouse-server", [`--config-file=${join(dir, "config.xml")}`], {
+      cwd: dir,
+      processGroup: options.processGroup,
+    });
+    const proc = server.proc;
+    output = server.output;
     child = proc;
     const deadline = Date.now() + 30_000;
     for (;;) {
       if (proc.exitCode !== null) throw new LocalServerError("clickhouse-server", `exited with code ${proc.exitCode}\n${logTail()}`);
       if ((await ping(httpPort)) === "Ok.\n") return;
-      if (Date.now() > deadline) throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
+      if (Date.now() > deadline) {
+        await stop();
+        throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
+      }
       await new Promise((r) => setTimeout(r, 50));
     }
   };
@@ -119,6 +113,20 @@ export async function startClickHouseServer(): Promise<ClickHouseServer> {
     },
     logTail,
   };
+}
+
+/** The last output lines and the last 30 lines of its error log (for a failed start's or test's message). */
+function clickhouseLogTail(dir: string, output: string): string {
+  let errLog = "";
+  try {
+    errLog = readFileSync(join(dir, "log", "clickhouse-server.err.log"), "utf8")
+      .split("\n")
+      .slice(-30)
+      .join("\n");
+  } catch {
+    // No log yet: the server did not get that far; its output says why.
+  }
+  return `--- stdout/stderr\n${output}\n--- clickhouse-server.err.log\n${errLog}`;
 }
 
 function ping(port: number): Promise<string | null> {

@@ -1,5 +1,5 @@
 /** connectors/local: the names other folders use. Import from here, never from a file inside. */
-export { terminate } from "./child-process.js";
+export { commandInstalled, terminate } from "./child-process.js";
 export { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "./clickhouse-config.js";
 export { type ClickHouseServer, startClickHouseServer } from "./clickhouse-server.js";
-export { type NatsServer, serverAvailable, startNatsServer } from "./nats-server.js";
+export { type LocalServerOptions, type NatsServer, serverAvailable, startNatsServer } from "./nats-server.js";

@@ -1,17 +1,25 @@
 /**
- * Throw-away servers for integration tests: a real `nats-server` (with JetStream) on a free
- * loopback port with a temporary store directory, stopped and removed afterwards. No mocks.
+ * A real `nats-server` (with JetStream) on a free loopback port, for `linewatch demo` (store in its
+ * directory), the tests and the benches (a temporary store, stopped and removed afterwards). No mocks.
  *
  * When the binary is missing (a machine where `npm test` could not install it), `serverAvailable`
  * says so and the suites that need it skip with that reason printed loudly; nothing else skips.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { terminate } from "./child-process.js";
 import { join } from "node:path";
 import { LocalServerError } from "../errors.js";
+import { commandInstalled, spawnServer, terminate } from "./child-process.js";
+
+/** Where a local server keeps its files, and how it runs. */
+export interface LocalServerOptions {
+  /** Its directory (created; kept by `stop`, removed by `dispose`); default: a new temporary one. */
+  dir?: string;
+  /** In a process group of its own (see {@link spawnServer}): for `linewatch demo`, which stops it after draining. */
+  processGroup?: boolean;
+}
 
 /**
  * True when `command` is on PATH; otherwise prints why the dependent tests are skipped. Under
@@ -19,7 +27,7 @@ import { LocalServerError } from "../errors.js";
  * cannot pass by skipping the integration tests.
  */
 export function serverAvailable(command: string): boolean {
-  const found = spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
+  const found = commandInstalled(command);
   if (!found && process.env.LINEWATCH_REQUIRE_SERVERS === "1") {
     throw new Error(`${command} is not installed and LINEWATCH_REQUIRE_SERVERS=1: the integration tests must not skip`);
   }
@@ -81,23 +89,24 @@ export interface NatsServer {
   dispose(): Promise<void>;
 }
 
-/** Starts `nats-server -js` on a free loopback port with a temporary store directory. */
-export async function startNatsServer(extraArgs: string[] = []): Promise<NatsServer> {
+/** Starts `nats-server -js` on a free loopback port, its store in `options.dir` or a temporary directory. */
+export async function startNatsServer(extraArgs: string[] = [], options: LocalServerOptions = {}): Promise<NatsServer> {
   const port = await freePort();
-  const storeDir = mkdtempSync(join(tmpdir(), "lw-nats-"));
+  const storeDir = options.dir ?? mkdtempSync(join(tmpdir(), "lw-nats-"));
+  mkdirSync(storeDir, { recursive: true });
   let child: ChildProcess | null = null;
-  let log = "";
   const start = async (): Promise<void> => {
-    const proc = spawn("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs], {
-      stdio: ["ignore", "pipe", "pipe"],
+    const server = spawnServer("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs], {
+      cwd: storeDir,
+      processGroup: options.processGroup,
     });
-    proc.stdout?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-    proc.stderr?.on("data", (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-    child = proc;
+    child = server.proc;
     try {
-      await waitForPort(port, 10_000, proc);
+      await waitForPort(port, 10_000, server.proc);
     } catch (e) {
-      throw new LocalServerError("nats-server", `${(e as Error).message}\n${log}`, { cause: e });
+      await terminate(server.proc, 5_000);
+      child = null;
+      throw new LocalServerError("nats-server", `${(e as Error).message}\n${server.output()}`, { cause: e });
     }
   };
   const stop = async (): Promise<void> => {

@@ -11,7 +11,7 @@
  *
  * Non-goals: physical fidelity beyond plausibility; process/serial streams (sensor readings only).
  *
- * Determinism and independence. Every random draw comes from an sfc32 generator seeded through
+ * Determinism and independence. Every random draw comes from engine/core's sfc32 generator seeded through
  * splitmix32 from (seed, purpose, machine index, sensor type). Each sensor key has its own noise
  * stream and its own fault stream; each machine has its own mode stream. Consequences a user
  * can rely on:
@@ -23,7 +23,7 @@
  * Math.sin/log/sqrt/exp are V8's ports of fdlibm, so results are identical across platforms
  * for a given Node major version.
  */
-import { LinewatchError, type RecordBatch } from "../../engine/core/mod.js";
+import { LinewatchError, normalAt, type RecordBatch, SeededRandom, seedSfc32At, streamKey } from "../../engine/core/mod.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public types and constants
@@ -353,16 +353,8 @@ export class PlantSimulator {
 
   /** Reading `i` of a chunk as a source-schema record. */
   recordAt(columns: SimulatedColumns, i: number): SensorRecord {
-    const key = this.keyList[columns.keyIndex[i]];
-    return {
-      machine_id: key.machine_id,
-      timestamp: formatTimestamp(columns.times[i]),
-      sensor_type: key.sensor_type,
-      sensor_value: columns.values[i],
-      sensor_unit: key.sensor_unit,
-      operating_mode: OPERATING_MODES[columns.modes[i]],
-      work_order_id: this.workOrderFor(this.state.machineOf[columns.keyIndex[i]], columns.workOrders[i]),
-    };
+    const k = columns.keyIndex[i];
+    return recordOf(this.keyList[k], columns, i, this.workOrderFor(this.state.machineOf[k], columns.workOrders[i]));
   }
 
   /** Convenience for tests and edges: the next `max` readings as records (allocates per record). */
@@ -412,7 +404,10 @@ export function allocateSimulatedColumns(capacity: number): SimulatedColumns {
 
 /** Reading `i` of a chunk as a record, given the simulator's key list. */
 export function toSensorRecord(keys: readonly SensorKey[], columns: SimulatedColumns, i: number): SensorRecord {
-  const key = keys[columns.keyIndex[i]];
+  return recordOf(keys[columns.keyIndex[i]], columns, i, formatWorkOrder(columns.workOrders[i]));
+}
+
+function recordOf(key: SensorKey, columns: SimulatedColumns, i: number, workOrder: string): SensorRecord {
   return {
     machine_id: key.machine_id,
     timestamp: formatTimestamp(columns.times[i]),
@@ -420,7 +415,7 @@ export function toSensorRecord(keys: readonly SensorKey[], columns: SimulatedCol
     sensor_value: columns.values[i],
     sensor_unit: key.sensor_unit,
     operating_mode: OPERATING_MODES[columns.modes[i]],
-    work_order_id: formatWorkOrder(columns.workOrders[i]),
+    work_order_id: workOrder,
   };
 }
 
@@ -528,123 +523,6 @@ const STREAM_MODE = 4;
 const STREAM_WORK_ORDER = 5;
 
 // ---------------------------------------------------------------------------------------------
-// Internals: PRNG
-// ---------------------------------------------------------------------------------------------
-
-/** MurmurHash3 fmix32 finaliser (Austin Appleby, public domain). */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) | 0;
-}
-
-/** A 32-bit stream key from the seed and the stream's coordinates. */
-function streamKey(seed: number, purpose: number, a: number, b: number): number {
-  const lo = seed | 0;
-  const hi = Math.floor(seed / 4294967296) | 0;
-  let h = fmix32((lo + 0x9e3779b9) | 0);
-  for (const v of [hi, purpose, a, b]) h = fmix32((h ^ Math.imul(v ^ 0x27d4eb2f, 0x165667b1)) + 0x9e3779b9);
-  return h;
-}
-
-/**
- * Seeds the 4 sfc32 words at `state[o..o+3]` with splitmix32 (a Weyl sequence through fmix32)
- * and discards 12 outputs, as PractRand's author recommends for sfc32.
- */
-function seedSfc32(state: Int32Array, o: number, key: number): void {
-  let x = key;
-  for (let i = 0; i < 4; i++) {
-    x = (x + 0x9e3779b9) | 0;
-    state[o + i] = fmix32(x);
-  }
-  for (let i = 0; i < 12; i++) sfc32Next(state, o);
-}
-
-/**
- * sfc32, Chris Doty-Humphrey's Small Fast Counting generator (PractRand, public domain):
- * 128-bit state with a counter, passes PractRand and BigCrush. Returns a signed 32-bit value.
- */
-function sfc32Next(s: Int32Array, o: number): number {
-  const a = s[o];
-  const b = s[o + 1];
-  const c = s[o + 2];
-  const d = s[o + 3];
-  const t = (((a + b) | 0) + d) | 0;
-  s[o] = b ^ (b >>> 9);
-  s[o + 1] = (c + (c << 3)) | 0;
-  s[o + 2] = (((c << 21) | (c >>> 11)) + t) | 0;
-  s[o + 3] = (d + 1) | 0;
-  return t;
-}
-
-const TWO_POW_32 = 4294967296;
-
-/** Uniform in [0, 1) with 32 bits of resolution. */
-function uniformAt(s: Int32Array, o: number): number {
-  return (sfc32Next(s, o) >>> 0) / TWO_POW_32;
-}
-
-/**
- * Standard normal by Marsaglia's polar method (Marsaglia & Bray 1964). The second variate of
- * each pair is kept per stream in `spare`, so the sequence per stream does not depend on chunking.
- */
-function gaussianAt(s: Int32Array, o: number, k: number, spare: Float64Array, hasSpare: Uint8Array): number {
-  if (hasSpare[k] === 1) {
-    hasSpare[k] = 0;
-    return spare[k];
-  }
-  let u: number;
-  let v: number;
-  let q: number;
-  do {
-    u = 2 * uniformAt(s, o) - 1;
-    v = 2 * uniformAt(s, o) - 1;
-    q = u * u + v * v;
-  } while (q >= 1 || q === 0);
-  const f = Math.sqrt((-2 * Math.log(q)) / q);
-  spare[k] = v * f;
-  hasSpare[k] = 1;
-  return u * f;
-}
-
-/** One generator with its own state, for the slow paths (setup, modes, faults). */
-class Rng {
-  private readonly s = new Int32Array(4);
-  private readonly spare = new Float64Array(1);
-  private readonly hasSpare = new Uint8Array(1);
-
-  constructor(key: number) {
-    seedSfc32(this.s, 0, key);
-  }
-
-  uniform(): number {
-    return uniformAt(this.s, 0);
-  }
-
-  between(min: number, max: number): number {
-    return min + (max - min) * this.uniform();
-  }
-
-  gaussian(): number {
-    return gaussianAt(this.s, 0, 0, this.spare, this.hasSpare);
-  }
-
-  /** Exponential with mean 1. */
-  exponential(): number {
-    return -Math.log(1 - this.uniform());
-  }
-
-  /** Index of the first cumulative probability above a uniform draw. */
-  pick(cumulative: readonly number[]): number {
-    const u = this.uniform();
-    for (let i = 0; i < cumulative.length; i++) if (u < cumulative[i]) return i;
-    return cumulative.length - 1;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Internals: the generator state
 // ---------------------------------------------------------------------------------------------
 
@@ -681,7 +559,7 @@ class SimulatorState {
   private readonly noiseState: Int32Array; // 4 words per key
   private readonly noiseSpare: Float64Array;
   private readonly noiseHasSpare: Uint8Array;
-  private readonly faultRng: Rng[];
+  private readonly faultRng: SeededRandom[];
   private readonly faultNext: Float64Array; // time at or after which the next fault starts
   private readonly faultArrival: Float64Array; // next Poisson arrival
   private readonly faultCode: Uint8Array;
@@ -694,7 +572,7 @@ class SimulatorState {
   private readonly mode: Uint8Array;
   private readonly modeEndTick: Float64Array;
   private readonly workOrder: Uint32Array;
-  private readonly modeRng: Rng[];
+  private readonly modeRng: SeededRandom[];
   private workOrderNext: number;
 
   /** Emission order within a tick: key indices sorted by phase, then machine, then sensor type. */
@@ -730,7 +608,7 @@ class SimulatorState {
     this.noiseState = new Int32Array(K * 4);
     this.noiseSpare = new Float64Array(K);
     this.noiseHasSpare = new Uint8Array(K);
-    this.faultRng = new Array<Rng>(K);
+    this.faultRng = new Array<SeededRandom>(K);
     this.faultNext = new Float64Array(K);
     this.faultArrival = new Float64Array(K);
     this.faultCode = new Uint8Array(K);
@@ -741,11 +619,11 @@ class SimulatorState {
     this.mode = new Uint8Array(this.machineCount);
     this.modeEndTick = new Float64Array(this.machineCount);
     this.workOrder = new Uint32Array(this.machineCount);
-    this.modeRng = new Array<Rng>(this.machineCount);
+    this.modeRng = new Array<SeededRandom>(this.machineCount);
     this.daily = new Float64Array(SENSOR_TYPES.length);
 
     const seed = options.seed;
-    this.workOrderNext = 100 + Math.floor(new Rng(streamKey(seed, STREAM_WORK_ORDER, 0, 0)).uniform() * 900);
+    this.workOrderNext = 100 + Math.floor(new SeededRandom(streamKey(seed, STREAM_WORK_ORDER, 0, 0)).next() * 900);
     for (let m = 0; m < this.machineCount; m++) this.setUpMachine(m, seed);
     for (let m = 0; m < this.machineCount; m++) {
       for (let s = 0; s < this.sensorsPerMachine; s++) this.setUpKey(m * this.sensorsPerMachine + s, m, options.sensorTypes[s], seed);
@@ -777,7 +655,7 @@ class SimulatorState {
       level[k] = lv;
       const w = md === MODE_RUNNING ? wear[k] + wearPerSample[k] : wear[k];
       wear[k] = w;
-      const z = gaussianAt(noiseState, k * 4, k, noiseSpare, noiseHasSpare);
+      const z = normalAt(noiseState, k * 4, k, noiseSpare, noiseHasSpare);
       let value = lv * (1 + w) + daily[typeOf[k]] + sigma[k] * z;
       value = value < lo[k] ? lo[k] : Math.min(value, hi[k]);
       if (t >= faultNext[k]) this.startFault(k, t, value);
@@ -833,7 +711,7 @@ class SimulatorState {
     }
     if (next === MODE_CHANGEOVER) this.workOrder[m] = this.newWorkOrder(at);
     this.mode[m] = next;
-    this.modeEndTick[m] += this.ticksFor(rng.between(MODE_DURATION_MS[next][0], MODE_DURATION_MS[next][1]));
+    this.modeEndTick[m] += this.ticksFor(rng.uniform(MODE_DURATION_MS[next][0], MODE_DURATION_MS[next][1]));
   }
 
   private newWorkOrder(at: number): number {
@@ -850,12 +728,12 @@ class SimulatorState {
     const rng = this.faultRng[k];
     this.faultArrival[k] += rng.exponential() * this.faultGapMeanMs;
     this.faultNext[k] = Infinity;
-    const code = 1 + Math.floor(rng.uniform() * FAULT_KINDS.length);
+    const code = 1 + Math.floor(rng.next() * FAULT_KINDS.length);
     const shape = FAULT_SHAPES[code - 1];
     const length =
-      code === FAULT_SPIKE ? 1 + Math.floor(rng.uniform() * 3) : this.ticksFor(rng.between(shape.durationMs[0], shape.durationMs[1]));
-    const sign = rng.uniform() < 0.5 ? -1 : 1;
-    const size = rng.between(shape.magnitude[0], shape.magnitude[1]);
+      code === FAULT_SPIKE ? 1 + Math.floor(rng.next() * 3) : this.ticksFor(rng.uniform(shape.durationMs[0], shape.durationMs[1]));
+    const sign = rng.next() < 0.5 ? -1 : 1;
+    const size = rng.uniform(shape.magnitude[0], shape.magnitude[1]);
     let magnitude = 0;
     if (code === FAULT_NOISE_BURST) magnitude = size;
     else if (code !== FAULT_STUCK) magnitude = sign * size * this.sigma[k];
@@ -905,26 +783,26 @@ class SimulatorState {
   }
 
   private setUpMachine(m: number, seed: number): void {
-    const rng = (this.modeRng[m] = new Rng(streamKey(seed, STREAM_MODE, m, 0)));
+    const rng = (this.modeRng[m] = new SeededRandom(streamKey(seed, STREAM_MODE, m, 0)));
     const mode = rng.pick(MODE_INITIAL_CUMULATIVE);
     this.mode[m] = mode;
     // Start part-way through the mode so machines do not change in step.
-    this.modeEndTick[m] = this.ticksFor(rng.uniform() * MODE_DURATION_MS[mode][1]);
+    this.modeEndTick[m] = this.ticksFor(rng.next() * MODE_DURATION_MS[mode][1]);
     this.workOrder[m] = this.newWorkOrder(this.startTime);
   }
 
   private setUpKey(k: number, m: number, type: SensorType, seed: number): void {
     const typeIndex = SENSOR_TYPES.indexOf(type);
     const spec = SENSOR_SPECS[type];
-    const setup = new Rng(streamKey(seed, STREAM_SETUP, m, typeIndex));
-    const factor = 1 + spec.machineSpread * Math.max(-3, Math.min(3, setup.gaussian()));
+    const setup = new SeededRandom(streamKey(seed, STREAM_SETUP, m, typeIndex));
+    const factor = 1 + spec.machineSpread * Math.max(-3, Math.min(3, setup.normal()));
     const phaseSlots = Math.max(1, Math.floor(1000 / this.rateHz));
     const samplesPerWeek = (WEEK_MS * this.rateHz) / 1000;
-    const wearRate = (spec.wearPerRunningWeek * setup.between(0.5, 2)) / samplesPerWeek;
+    const wearRate = (spec.wearPerRunningWeek * setup.uniform(0.5, 2)) / samplesPerWeek;
     this.keys.push({ machine_id: machineId(m), sensor_type: type, sensor_unit: spec.unit });
     this.machineOf[k] = m;
     this.typeOf[k] = typeIndex;
-    this.phaseMs[k] = Math.floor(setup.uniform() * phaseSlots);
+    this.phaseMs[k] = Math.floor(setup.next() * phaseSlots);
     OPERATING_MODES.forEach((mode, i) => (this.targets[k * 4 + i] = spec.levels[mode] * factor));
     this.alpha[k] = 1 - Math.exp(-1000 / this.rateHz / spec.responseTimeMs);
     this.sigma[k] = spec.noiseSigma;
@@ -932,9 +810,9 @@ class SimulatorState {
     this.hi[k] = spec.max;
     this.level[k] = this.targets[k * 4 + this.mode[m]];
     this.wearPerSample[k] = wearRate;
-    this.wear[k] = wearRate * samplesPerWeek * setup.uniform() * 2; // up to two weeks of running since service
-    seedSfc32(this.noiseState, k * 4, streamKey(seed, STREAM_NOISE, m, typeIndex));
-    const faults = (this.faultRng[k] = new Rng(streamKey(seed, STREAM_FAULT, m, typeIndex)));
+    this.wear[k] = wearRate * samplesPerWeek * setup.next() * 2; // up to two weeks of running since service
+    seedSfc32At(this.noiseState, k * 4, streamKey(seed, STREAM_NOISE, m, typeIndex));
+    const faults = (this.faultRng[k] = new SeededRandom(streamKey(seed, STREAM_FAULT, m, typeIndex)));
     this.faultArrival[k] = this.faultGapMeanMs === Infinity ? Infinity : this.startTime + faults.exponential() * this.faultGapMeanMs;
     this.faultNext[k] = this.faultArrival[k];
   }

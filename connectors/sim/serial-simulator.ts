@@ -23,7 +23,7 @@
  *   closed_batch      10 serials for the line's previous batch, after it was closed
  * Non-goals: realistic GS1 company prefixes; aggregation (cases, pallets).
  */
-import { LinewatchError } from "../../engine/core/mod.js";
+import { LinewatchError, SeededRandom, streamKey } from "../../engine/core/mod.js";
 import { formatTimestamp, machineId } from "./plant-simulator.js";
 import { withCheckDigit } from "../../operators/serial/mod.js";
 
@@ -161,7 +161,7 @@ export function resolveSerialSimulatorOptions(options: Partial<SerialSimulatorOp
 export class SerialSimulator {
   readonly options: Readonly<SerialSimulatorOptions>;
   private readonly lines: LineState[];
-  private readonly rng: Random;
+  private readonly rng: SeededRandom;
   private readonly labelList: SerialAttackLabel[] = [];
   private produced = 0;
   private nextAttack = 0;
@@ -169,11 +169,11 @@ export class SerialSimulator {
   constructor(options: Partial<SerialSimulatorOptions> = {}) {
     this.options = resolveSerialSimulatorOptions(options);
     const o = this.options;
-    this.rng = new Random(o.seed, 0);
+    this.rng = new SeededRandom(streamKey(o.seed, STREAM_SERIAL_LINES, 0));
     this.lines = Array.from({ length: o.lines }, (_, i) => {
-      const rng = new Random(o.seed, i + 1);
+      const rng = new SeededRandom(streamKey(o.seed, STREAM_SERIAL_LINES, i + 1));
       let company = "";
-      for (let d = 0; d < 12; d++) company += String(rng.int(10));
+      for (let d = 0; d < 12; d++) company += String(rng.below(10));
       return {
         index: i,
         machine: machineId(i),
@@ -185,7 +185,7 @@ export class SerialSimulator {
         previousBatch: null,
         shift: Number.NaN,
         operator: "",
-        next: o.startTime + rng.int(Math.max(1, Math.floor(1000 / o.ratePerLine))),
+        next: o.startTime + rng.below(Math.max(1, Math.floor(1000 / o.ratePerLine))),
         pending: [],
         attack: null,
         current: [],
@@ -223,14 +223,14 @@ export class SerialSimulator {
     const o = this.options;
     for (let tries = 0; tries < o.attacks.length; tries++) {
       const kind = o.attacks[this.nextAttack++ % o.attacks.length];
-      const line = this.lines[this.rng.int(this.lines.length)];
+      const line = this.lines[this.rng.below(this.lines.length)];
       if (line.attack !== null) continue;
       if (kind === "wrong_machine" && this.lines.length < 2) continue;
       if (kind === "closed_batch" && line.previousBatch === null) continue;
       if (kind === "duplicate" && line.current.length + line.previous.length < ATTACK_EVENTS.duplicate) continue;
       const label: SerialAttackLabel = { attack: kind, expected: ATTACK_ANOMALY[kind], machine_id: line.machine, rows: [] };
       this.labelList.push(label);
-      const victim = this.lines[(line.index + 1 + line.rng.int(this.lines.length - 1)) % this.lines.length];
+      const victim = this.lines[(line.index + 1 + line.rng.below(this.lines.length - 1)) % this.lines.length];
       line.attack = {
         kind,
         label,
@@ -258,7 +258,7 @@ export class SerialSimulator {
         case "duplicate": {
           const fromPrevious = a.left % 2 === 0 && line.previous.length > 0;
           const pool = fromPrevious || line.current.length === 0 ? line.previous : line.current;
-          serial = pool[line.rng.int(pool.length)];
+          serial = pool[line.rng.below(pool.length)];
           break;
         }
         case "sequential":
@@ -290,7 +290,7 @@ export class SerialSimulator {
       gtin,
       batch_number: batch,
       production_timestamp: production,
-      received_timestamp: t + 5 + line.rng.int(46),
+      received_timestamp: t + 5 + line.rng.below(46),
       machine_id: line.machine,
       operator_id: this.operatorOf(line, t),
       event_type: "serial",
@@ -399,7 +399,7 @@ interface LineState {
   index: number;
   machine: string;
   gtin: string;
-  rng: Random;
+  rng: SeededRandom;
   batchSeq: number;
   batchName: string;
   batchCount: number;
@@ -416,14 +416,17 @@ interface LineState {
 
 const HISTORY_MAX = 4096;
 
+/** The purpose coordinate of the serial lines' random streams (stream 0: line choice, i + 1: line i). */
+const STREAM_SERIAL_LINES = 1;
+
 function remember(list: string[], serial: string): void {
   if (list.length < HISTORY_MAX) list.push(serial);
   else list[(list.length + serial.charCodeAt(0)) % HISTORY_MAX] = serial;
 }
 
-function randomSerial(rng: Random, alphabet: string, length: number): string {
+function randomSerial(rng: SeededRandom, alphabet: string, length: number): string {
   let s = "";
-  for (let i = 0; i < length; i++) s += alphabet[rng.int(alphabet.length)];
+  for (let i = 0; i < length; i++) s += alphabet[rng.below(alphabet.length)];
   return s;
 }
 
@@ -440,58 +443,13 @@ function increment(counter: string[], alphabet: string): string {
   return counter.join("");
 }
 
-function pick(rng: Random, alphabet: string, n: number): string {
+function pick(rng: SeededRandom, alphabet: string, n: number): string {
   const chars = alphabet.split("");
   let out = "";
-  for (let i = 0; i < n && chars.length > 0; i++) out += chars.splice(rng.int(chars.length), 1)[0];
+  for (let i = 0; i < n && chars.length > 0; i++) out += chars.splice(rng.below(chars.length), 1)[0];
   return out;
 }
 
 function csvField(s: string): string {
   return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-}
-
-/** sfc32 (Chris Doty-Humphrey, PractRand; public domain) seeded through splitmix32 from (seed, stream). */
-class Random {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-
-  constructor(seed: number, stream: number) {
-    let s =
-      (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(Math.floor(seed / 4294967296) | 0, 0x85ebca6b) ^ Math.imul(stream, 0xc2b2ae35)) >>> 0;
-    const next = () => {
-      s = (s + 0x9e3779b9) >>> 0;
-      let z = s;
-      z = Math.imul(z ^ (z >>> 16), 0x21f0aaad);
-      z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
-      return (z ^ (z >>> 15)) >>> 0;
-    };
-    this.a = next();
-    this.b = next();
-    this.c = next();
-    this.d = next();
-    for (let i = 0; i < 12; i++) this.u32();
-  }
-
-  u32(): number {
-    const t = (((this.a + this.b) >>> 0) + this.d) >>> 0;
-    this.d = (this.d + 1) >>> 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) >>> 0;
-    this.c = ((this.c << 21) | (this.c >>> 11)) >>> 0;
-    this.c = (this.c + t) >>> 0;
-    return t;
-  }
-
-  /** Uniform in [0, 1). */
-  next(): number {
-    return this.u32() / 4294967296;
-  }
-
-  /** Uniform integer in [0, n). */
-  int(n: number): number {
-    return Math.floor(this.next() * n);
-  }
 }

@@ -17,21 +17,13 @@
  */
 import { Encoder } from "@msgpack/msgpack";
 import { decodeFieldMap, decodeTimeField, describeValue } from "./codecs.js";
+import type { SerialEventFields } from "../../operators/serial/mod.js";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from "./decode-limits.js";
 import { DecodeError, EncodeError, SubjectError } from "../errors.js";
 import { describeTokenProblem, parseSubject, tokenProblem } from "./subjects.js";
 
-/** One decoded serial event; times are epoch ms. Structurally the analysis's `SerialEventFields`. */
-export interface SerialRecord {
-  serial_number: string;
-  gtin: string;
-  batch_number: string;
-  production_timestamp: number;
-  machine_id: string;
-  operator_id: string;
-  received_timestamp?: number;
-  event_type?: string;
-}
+/** One decoded serial event, times in epoch ms: what the serial analysis takes (its `SerialEventFields`). */
+export type SerialRecord = SerialEventFields;
 
 /** What the encoder takes: times as epoch ms or ISO-8601 text (the simulator's `SerialEvent` fits). */
 export interface SerialRecordInput {

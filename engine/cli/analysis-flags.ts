@@ -17,7 +17,10 @@ import { addSerialFlags, serialAnalysisFromFlags, type SerialFlags } from "./ser
 export const ANALYSES = ["rolling", "spc", "iforest", "serial"] as const;
 export type AnalysisName = (typeof ANALYSES)[number];
 
-export interface AnalysisFlags extends SerialFlags {
+/** The SPC run lengths, as `--we4-run` … `--n8-run` give them (the `spc` analysis and the `rules` command). */
+export type RunLengthFlags = Pick<SpcParams, "we4Run" | "n2Run" | "n3Run" | "n4Run" | "n7Run" | "n8Run">;
+
+export interface AnalysisFlags extends SerialFlags, RunLengthFlags {
   analysis: string;
   window?: number;
   span?: string;
@@ -31,12 +34,6 @@ export interface AnalysisFlags extends SerialFlags {
   cusumH: number;
   ewmaLambda: number;
   ewmaL: number;
-  we4Run: number;
-  n2Run: number;
-  n3Run: number;
-  n4Run: number;
-  n7Run: number;
-  n8Run: number;
   faBudget?: number;
   spcConfig?: string;
   model?: string;

@@ -14,11 +14,15 @@
  * nothing to demonstrate, exit 2).
  */
 import { AlertRouter } from "../jobs/alert-router.js";
-import { terminate, CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "../../connectors/local/mod.js";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { request } from "node:http";
-import { createServer, Socket } from "node:net";
+import {
+  type ClickHouseServer,
+  commandInstalled,
+  type NatsServer,
+  startClickHouseServer,
+  startNatsServer,
+} from "../../connectors/local/mod.js";
+import { machineTopic, TOPIC_ALERTS } from "../../connectors/live/mod.js";
+import { mkdirSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { connect } from "nats";
@@ -97,10 +101,10 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
 
-  const servers: ManagedServer[] = [];
+  const servers: Array<{ name: string; server: NatsServer | ClickHouseServer }> = [];
   let outputs: Outputs | null = null;
   try {
-    if (!installed("nats-server")) {
+    if (!commandInstalled("nats-server")) {
       throw new ConfigError(
         "nats-server",
         "is not installed (apt-get install -y nats-server, or https://nats.io/download): the demo needs it. `linewatch run` works without it (built-in simulator).",
@@ -110,28 +114,19 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     const natsDir = join(dir, "nats");
     rmSync(natsDir, { recursive: true, force: true });
     mkdirSync(natsDir, { recursive: true });
-    const nats = await startNats(natsDir);
-    servers.push(nats);
+    const nats = await startNatsServer([], { dir: natsDir, processGroup: true });
+    servers.push({ name: "nats-server", server: nats });
     log(`nats-server ${nats.url} (JetStream store ${natsDir})`);
 
-    let clickhouseUrl: string | undefined;
-    if (!flags.clickhouse) log("ClickHouse off (--no-clickhouse)");
-    else if (!installed("clickhouse-server"))
-      log("clickhouse-server is not installed (apt-get install -y clickhouse-server): running without ClickHouse");
-    else if (!stopRequested) {
-      try {
-        const ch = await startClickHouse(join(dir, "clickhouse"));
-        servers.push(ch);
-        clickhouseUrl = ch.url;
-        log(`clickhouse-server ${ch.url} (config and data in ${join(dir, "clickhouse")})`);
-      } catch (error) {
-        log(`clickhouse-server did not start, running without it: ${(error as Error).message}`);
-      }
-    }
+    const clickhouse = await startDemoClickHouse(flags, dir, () => stopRequested, log);
+    if (clickhouse !== null) servers.push({ name: "clickhouse-server", server: clickhouse.server });
     if (stopRequested) return;
 
     outputs = await Outputs.start({
-      clickhouse: clickhouseUrl === undefined ? undefined : { url: clickhouseUrl, spillDir: join(dir, "clickhouse-spill") },
+      clickhouse:
+        clickhouse === null
+          ? undefined
+          : { url: clickhouse.server.url, database: clickhouse.database, spillDir: join(dir, "clickhouse-spill", clickhouse.database) },
       live: { port: flags.port, host: flags.host },
       healthIntervalMs: 5_000,
       log: cliLogger(),
@@ -199,7 +194,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
           log(`publisher failed: ${error.message}`);
           requestStop("publisher failed");
         });
-        printWelcome(flags, nats.url, out, clickhouseUrl, readingsPerSec, durationMs);
+        printWelcome(flags, nats.url, out, clickhouse, readingsPerSec, durationMs);
       },
     });
     const serial = flags.serials === false ? null : startSerials(flags, nats.url, out, stopped, log);
@@ -218,17 +213,19 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, SPC alert events ${alerts.count}, ` +
         `dead-lettered ${result.input.deadLettered}, checkpoints ${result.checkpoints}`,
     );
-    if (clickhouseUrl !== undefined) {
+    if (clickhouse !== null) {
       await out.flush().catch(() => undefined);
-      const rows = await httpQuery(clickhouseUrl, "SELECT count() FROM ml_scores FINAL").catch((e: Error) => `? (${e.message.trim()})`);
-      log(`ClickHouse ml_scores: ${rows.trim()} rows`);
+      const rows = await clickhouse.server
+        .query(`SELECT count() FROM ${clickhouse.database}.ml_scores FINAL`)
+        .catch((e: Error) => `? (${e.message.trim()})`);
+      log(`ClickHouse ${clickhouse.database}.ml_scores (this run): ${rows.trim()} rows`);
     }
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     if (outputs !== null) await outputs.close().catch((e: Error) => log(`closing outputs: ${e.message}`));
     for (const s of servers.reverse()) {
-      await s.stop();
+      await s.server.stop();
       log(`${s.name} stopped`);
     }
   }
@@ -290,7 +287,7 @@ function printWelcome(
   flags: DemoFlags,
   natsUrl: string,
   outputs: Outputs,
-  clickhouseUrl: string | undefined,
+  clickhouse: DemoClickHouse | null,
   readingsPerSec: number,
   durationMs: number | undefined,
 ): void {
@@ -305,17 +302,18 @@ function printWelcome(
   if (access !== null) {
     lines.push(
       `  HTTP API     ${access.url}/healthz   ${access.url}/metrics   ${access.url}/api/ml/maintenance/health/M-001/${t}`,
-      `  WebSocket    ${access.wsUrl}${t}   (subscribe to a topic such as machine.M-001 or alerts; see README)`,
+      `  WebSocket    ${access.wsUrl}${t}`,
+      `               send ${JSON.stringify({ type: "subscribe", topics: [machineTopic("M-001"), TOPIC_ALERTS] })}   (topics: machine/<id>, ${TOPIC_ALERTS}, …; see README)`,
     );
     if (t !== "")
       lines.push(`  token        ${access.generatedToken}   (generated for this run; send as ?token= or Authorization: Bearer)`);
   }
-  if (clickhouseUrl !== undefined) {
-    const q =
-      "SELECT machine_id, sensor_type, count(), avg(value) FROM ml_scores FINAL GROUP BY machine_id, sensor_type ORDER BY machine_id, sensor_type";
+  if (clickhouse !== null) {
+    const db = clickhouse.database;
+    const q = `SELECT machine_id, sensor_type, count(), avg(value) FROM ${db}.ml_scores FINAL GROUP BY machine_id, sensor_type ORDER BY machine_id, sensor_type`;
     lines.push(
-      `  ClickHouse   ${clickhouseUrl}   tables ml_sensor_data, ml_scores, ml_alerts, ml_equipment_health, …`,
-      `               curl '${clickhouseUrl}/' --data-binary '${q}'`,
+      `  ClickHouse   ${clickhouse.server.url}   database ${db} (this run's)   tables ml_sensor_data, ml_scores, ml_alerts, ml_equipment_health, …`,
+      `               curl '${clickhouse.server.url}/' --data-binary '${q}'`,
     );
   } else lines.push("  ClickHouse   not running (not installed or --no-clickhouse)");
   lines.push(
@@ -337,132 +335,42 @@ class StoppableSimulator extends PlantSimulator {
   }
 }
 
-// ---------------------------------------------------------------- local servers
+// ---------------------------------------------------------------- ClickHouse
 
-interface ManagedServer {
-  name: string;
-  url: string;
-  stop(): Promise<void>;
+/** The demo's clickhouse-server and this run's database in it. */
+interface DemoClickHouse {
+  server: ClickHouseServer;
+  /**
+   * `demo_<UTC start to the second>`: the server's data stays in `<dir>/clickhouse` across runs,
+   * so each run writes a database of its own and its final count and printed query cover it only.
+   */
+  database: string;
 }
 
-function installed(command: string): boolean {
-  return spawnSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" }).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolveOpen) => {
-    const socket = new Socket();
-    socket.once("connect", () => {
-      socket.destroy();
-      resolveOpen(true);
-    });
-    socket.once("error", () => {
-      socket.destroy();
-      resolveOpen(false);
-    });
-    socket.connect(port, "127.0.0.1");
-  });
-}
-
-/** Spawns a server process in its own process group (a terminal's Ctrl-C reaches only the demo, which stops it after draining). */
-function spawnServer(
-  name: string,
-  command: string,
-  args: string[],
-  cwd: string,
-): { proc: ChildProcess; output: () => string; stop: () => Promise<void> } {
-  let output = "";
-  const proc = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"], detached: true });
-  proc.stdout?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  proc.stderr?.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
-  // Should this process die without stopping it, the server goes too.
-  const killOnExit = (): void => void proc.kill("SIGKILL");
-  process.once("exit", killOnExit);
-  proc.once("exit", () => process.off("exit", killOnExit));
-  const stop = (): Promise<void> => terminate(proc, 15_000);
-  proc.unref();
-  void name;
-  return { proc, output: () => output, stop };
-}
-
-async function startNats(storeDir: string): Promise<ManagedServer> {
-  const port = await freePort();
-  const s = spawnServer("nats-server", "nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir], storeDir);
-  const deadline = Date.now() + 10_000;
-  while (!(await tcpOpen(port))) {
-    if (s.proc.exitCode !== null) throw new Error(`nats-server exited with code ${s.proc.exitCode}\n${s.output()}`);
-    if (Date.now() > deadline) {
-      await s.stop();
-      throw new Error(`nats-server did not listen on ${port} within 10 s\n${s.output()}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
+/** Starts clickhouse-server in `<dir>/clickhouse` unless off, not installed or failing (then said, and null). */
+async function startDemoClickHouse(
+  flags: DemoFlags,
+  dir: string,
+  stopRequested: () => boolean,
+  log: (line: string) => void,
+): Promise<DemoClickHouse | null> {
+  if (!flags.clickhouse) {
+    log("ClickHouse off (--no-clickhouse)");
+    return null;
   }
-  return { name: "nats-server", url: `nats://127.0.0.1:${port}`, stop: s.stop };
-}
-
-/** clickhouse-server with a generated config (the smallest that 18.16 and current servers start with), loopback, free ports. */
-async function startClickHouse(dir: string): Promise<ManagedServer> {
-  for (const sub of ["data", "tmp", "user_files", "format_schemas", "log"]) mkdirSync(join(dir, sub), { recursive: true });
-  const httpPort = await freePort();
-  let tcpPort = await freePort();
-  while (tcpPort === httpPort) tcpPort = await freePort();
-  writeFileSync(join(dir, "config.xml"), clickhouseConfigXml(dir, httpPort, tcpPort));
-  writeFileSync(join(dir, "users.xml"), CLICKHOUSE_USERS_XML);
-  const s = spawnServer("clickhouse-server", "clickhouse-server", [`--config-file=${join(dir, "config.xml")}`], dir);
-  const url = `http://127.0.0.1:${httpPort}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (s.proc.exitCode !== null) throw new Error(`exited with code ${s.proc.exitCode}\n${s.output()}\n${errLogTail(dir)}`);
-    const pong = await httpQuery(url, "", "GET", "/ping").catch(() => null);
-    if (pong === "Ok.\n") break;
-    if (Date.now() > deadline) {
-      await s.stop();
-      throw new Error(`no answer to /ping on ${httpPort} within 30 s\n${errLogTail(dir)}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  if (!commandInstalled("clickhouse-server")) {
+    log("clickhouse-server is not installed (apt-get install -y clickhouse-server): running without ClickHouse");
+    return null;
   }
-  return { name: "clickhouse-server", url, stop: s.stop };
-}
-
-function errLogTail(dir: string): string {
+  if (stopRequested()) return null;
+  const chDir = join(dir, "clickhouse");
   try {
-    return readFileSync(join(dir, "log", "clickhouse-server.err.log"), "utf8")
-      .split("\n")
-      .slice(-20)
-      .join("\n");
-  } catch {
-    return "";
+    const server = await startClickHouseServer({ dir: chDir, processGroup: true });
+    const database = `demo_${new Date().toISOString().replace(/[-:]/g, "").replace("T", "_").slice(0, 15)}`;
+    log(`clickhouse-server ${server.url} (config and data in ${chDir}; this run writes database ${database})`);
+    return { server, database };
+  } catch (error) {
+    log(`clickhouse-server did not start, running without it: ${(error as Error).message}`);
+    return null;
   }
-}
-
-function httpQuery(url: string, sql: string, method = "POST", path = "/"): Promise<string> {
-  const u = new URL(url);
-  return new Promise((resolveBody, reject) => {
-    const req = request(
-      { host: u.hostname, port: Number(u.port), path, method, agent: false, timeout: 5000, headers: { "Content-Type": "text/plain" } },
-      (res) => {
-        let body = "";
-        res.setEncoding("utf8");
-        res.on("data", (d: string) => (body += d));
-        res.on("end", () => (res.statusCode === 200 ? resolveBody(body) : reject(new Error(body))));
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.on("timeout", () => req.destroy(new Error("timeout")));
-    req.end(method === "POST" ? sql : undefined);
-  });
 }

@@ -15,16 +15,10 @@ import {
   type SpcParams,
 } from "../../operators/spc/mod.js";
 import { numberOption } from "./options.js";
-import { addRunLengthFlags } from "./analysis-flags.js";
+import { addRunLengthFlags, type RunLengthFlags } from "./analysis-flags.js";
 
-interface RulesFlags {
+interface RulesFlags extends RunLengthFlags {
   faBudget?: number;
-  we4Run: number;
-  n2Run: number;
-  n3Run: number;
-  n4Run: number;
-  n7Run: number;
-  n8Run: number;
   json?: boolean;
 }
 

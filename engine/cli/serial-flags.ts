@@ -18,6 +18,7 @@ import {
   type SerialAnalysisOptions,
 } from "../../operators/serial/mod.js";
 import { RotatingFileSink } from "../../connectors/files/mod.js";
+import { SERIAL_ATTACKS, type SerialAttack } from "../../connectors/sim/mod.js";
 import { integerOption, numberOption } from "./options.js";
 import { durationIn } from "./options.js";
 
@@ -223,4 +224,18 @@ function batchCloseOf(text: string | undefined, timeUnit: TimeUnit): number {
 function futureSkewOf(text: string | undefined, timeUnit: TimeUnit): number {
   if (text === undefined) return timeUnit === "ms" ? DEFAULT_SERIAL_PARAMS.futureSkew : Infinity;
   return text === "off" ? Infinity : durationIn(text, timeUnit, "--serial-future-skew");
+}
+
+/** The attacks a `--serial-attacks` / `--attacks` value names: all, none, or a comma-separated list of SERIAL_ATTACKS. */
+export function attackList(text: string, flag: string): SerialAttack[] {
+  if (text === "all") return [...SERIAL_ATTACKS];
+  if (text === "none" || text === "") return [];
+  const list = text
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  for (const a of list)
+    if (!(SERIAL_ATTACKS as readonly string[]).includes(a))
+      throw new ConfigError(flag, `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
+  return list as SerialAttack[];
 }

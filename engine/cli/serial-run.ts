@@ -14,14 +14,14 @@ import type { NatsConnection } from "nats";
 import { connectNats } from "../../connectors/nats/mod.js";
 import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhouse/mod.js";
 import type { QuarantineProvider, MetricsRegistry } from "../../connectors/live/mod.js";
-import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS, type SerialAttack } from "../../connectors/sim/mod.js";
+import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS } from "../../connectors/sim/mod.js";
 import { SerialNatsInput } from "../../connectors/nats/mod.js";
 import { parseDuration, ConfigError, type Logger } from "../core/mod.js";
 import { DEFAULT_SERIAL_JOB, SerialJob } from "../jobs/serial-job.js";
 import { SerialOutputs } from "../jobs/serial-outputs.js";
 import { DEFAULT_SERIAL_NATS, consumeSerialNats, runSerialSimulation, type SerialSourceResult } from "../jobs/serial-sources.js";
 import { integerOption, numberOption } from "./options.js";
-import { serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
+import { attackList, serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
 
 export interface RunSerialFlags extends SerialFlags {
   serials?: boolean;
@@ -173,7 +173,7 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
   try {
     if (source.kind === "simulator") {
       outputs.attachCounts("serial-simulator", () => job.countsNow());
-      const attacks = attackList(flags.serialAttacks);
+      const attacks = attackList(flags.serialAttacks, "--serial-attacks");
       result = await runSerialSimulation(job, {
         simulator: {
           seed: source.seed,
@@ -252,17 +252,4 @@ function startSummary(o: SerialPartOptions, job: SerialJob, outputs: SerialOutpu
   );
   timer.unref();
   return { stop: () => clearInterval(timer) };
-}
-
-function attackList(text: string): SerialAttack[] {
-  if (text === "all") return [...SERIAL_ATTACKS];
-  if (text === "none" || text === "") return [];
-  const list = text
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  for (const a of list)
-    if (!(SERIAL_ATTACKS as readonly string[]).includes(a))
-      throw new ConfigError("--serial-attacks", `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
-  return list as SerialAttack[];
 }

@@ -11,13 +11,13 @@ import {
   SerialSimulator,
   formatSerialEventCsv,
   formatSerialEventNdjson,
-  type SerialAttack,
   DEFAULT_SERIAL_PUBLISH,
   publishSerialEvents,
 } from "../../connectors/sim/mod.js";
 import { TextStreamWriter } from "../../connectors/files/mod.js";
 import { ConfigError, parseDuration } from "../core/mod.js";
 import { durationOption, integerOption, numberOption } from "./options.js";
+import { attackList } from "./serial-flags.js";
 
 interface SimulateSerialsFlags {
   seed: number;
@@ -91,7 +91,7 @@ sequential → sequence, low_entropy → entropy, burst → temporal, wrong_mach
 bad_gtin → pattern, future_timestamp → temporal, closed_batch → behavioral.`,
     )
     .action(async (flags: SimulateSerialsFlags) => {
-      const attacks = attackList(flags.attacks);
+      const attacks = attackList(flags.attacks, "--attacks");
       const start = /^\d+$/.test(flags.start) ? Number(flags.start) : Date.parse(flags.start);
       if (!Number.isFinite(start)) throw new ConfigError("--start", `not a time: ${flags.start}`);
       const sim = new SerialSimulator({
@@ -156,17 +156,4 @@ async function writeLabels(path: string | undefined, sim: SerialSimulator, writt
     if (rows.length > 0) await labels.write(`${JSON.stringify({ ...l, rows })}\n`);
   }
   await labels.end();
-}
-
-function attackList(text: string): SerialAttack[] {
-  if (text === "all") return [...SERIAL_ATTACKS];
-  if (text === "none" || text === "") return [];
-  const list = text
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  for (const a of list)
-    if (!(SERIAL_ATTACKS as readonly string[]).includes(a))
-      throw new ConfigError("--attacks", `unknown attack "${a}" (known: ${SERIAL_ATTACKS.join(", ")})`);
-  return list as SerialAttack[];
 }

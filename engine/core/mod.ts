@@ -32,3 +32,4 @@ export {
   type StreamKernel,
   validateEngineOptions,
 } from "./stream-engine.js";
+export { fmix32, normalAt, SeededRandom, seedSfc32At, sfc32At, streamKey, uniformAt } from "./prng.js";

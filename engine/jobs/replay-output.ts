@@ -131,9 +131,9 @@ export class ReplayOutput {
     const value = this.withValue ? formatStatistic(this.values[i]) : "null";
     switch (this.state[i] as RowState) {
       case RowState.Rejected:
-        return `${prefix}null,${this.nullJson},"error":${JSON.stringify(this.errors[i])}}\n`;
+        return `${prefix}null,${this.nullJson},"error":${JSON.stringify(this.errors[i])}}`;
       case RowState.Late:
-        return `${prefix}${value},${this.nullJson},"late":true}\n`;
+        return `${prefix}${value},${this.nullJson},"late":true}`;
       default: {
         let members = "";
         const base = i * this.rowFields;
@@ -145,7 +145,7 @@ export class ReplayOutput {
           members += `,${a.rowJson(this.results.subarray(start, start + a.fields), payload)}`;
         }
         const ooo = this.flags[i] & ROW_OUT_OF_ORDER ? ',"out_of_order":true' : "";
-        return `${prefix}${value}${members}${ooo}}\n`;
+        return `${prefix}${value}${members}${ooo}}`;
       }
     }
   }

@@ -48,7 +48,7 @@ export class NdjsonScoreFile implements ScoreWriter {
   }
 
   write(key: ScoreKey, time: number, value: number, _seq: number, members: string): void {
-    this.lines.push(`{${key.json},"timestamp":"${formatTimestamp(time)}","value":${formatStatistic(value)}${members}}\n`);
+    this.lines.push(`{${key.json},"timestamp":"${formatTimestamp(time)}","value":${formatStatistic(value)}${members}}`);
   }
 
   async spill(): Promise<void> {

@@ -118,16 +118,9 @@ export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { tru
         for (const f of ROLLING_FIELDS) into[f] = null;
         return;
       }
-      const v = statisticValue;
+      // ROLLING_FIELDS are the row's first columns in order; count is always finite.
       into.count = row[0];
-      into.mean = v(row[1]);
-      into.std = v(row[2]);
-      into.std_pop = v(row[3]);
-      into.min = v(row[4]);
-      into.max = v(row[5]);
-      into.slope = v(row[6]);
-      into.ewma = v(row[7]);
-      into.z = v(row[8]);
+      for (let i = 1; i < ROLLING_FIELDS.length; i++) into[ROLLING_FIELDS[i]] = statisticValue(row[i]);
       if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) into.window_truncated = true;
     },
     observe(row: Float64Array): void {

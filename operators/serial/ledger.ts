@@ -164,17 +164,7 @@ export class SerialLedger {
 
   batch(gtin: string, batch: string): BatchSummary | undefined {
     const st = this.batches.get(batchKey(gtin, batch));
-    if (st === undefined) return undefined;
-    return {
-      gtin: st.gtin,
-      batch: st.batch,
-      machines: [...st.machines],
-      operators: [...st.operators],
-      events: st.events,
-      firstTime: st.firstTime,
-      lastTime: st.lastTime,
-      closed: st.closed,
-    };
+    return st === undefined ? undefined : summaryOf(st);
   }
 
   stats(): LedgerCounters {
@@ -201,14 +191,7 @@ export class SerialLedger {
     const batches: LedgerBatchSnapshot[] = [];
     for (const st of this.batches.values()) {
       batches.push({
-        gtin: st.gtin,
-        batch: st.batch,
-        machines: [...st.machines],
-        operators: [...st.operators],
-        events: st.events,
-        firstTime: st.firstTime,
-        lastTime: st.lastTime,
-        closed: st.closed,
+        ...summaryOf(st),
         touched: st.touched,
         generation: st.generation,
         serials: st.serials === null ? null : st.serials.values().slice(),
@@ -379,15 +362,7 @@ export interface LedgerSnapshot {
   previous: { inserted: number; bits: Uint8Array } | null;
 }
 
-export interface LedgerBatchSnapshot {
-  gtin: string;
-  batch: string;
-  machines: string[];
-  operators: string[];
-  events: number;
-  firstTime: number;
-  lastTime: number;
-  closed: boolean;
+export interface LedgerBatchSnapshot extends BatchSummary {
   touched: number;
   generation: number;
   /** The exact set's serials in insertion order; null once dropped. */
@@ -417,16 +392,8 @@ export function validateLedgerOptions(o: SerialLedgerOptions): SerialLedgerOptio
 const LRU_REFRESH_EVENTS = 1024;
 const SET_HINT_MAX = 1 << 20;
 
-interface BatchState {
+interface BatchState extends BatchSummary {
   key: string;
-  gtin: string;
-  batch: string;
-  machines: string[];
-  operators: string[];
-  events: number;
-  firstTime: number;
-  lastTime: number;
-  closed: boolean;
   /** Serials of the batch (exact); null once dropped for memory or evicted. */
   serials: SerialSet | null;
   evicted: boolean;
@@ -434,6 +401,20 @@ interface BatchState {
   touched: number;
   /** The filter generation current when the batch began. */
   generation: number;
+}
+
+/** A batch's summary, its lists copied. */
+function summaryOf(st: BatchState): BatchSummary {
+  return {
+    gtin: st.gtin,
+    batch: st.batch,
+    machines: [...st.machines],
+    operators: [...st.operators],
+    events: st.events,
+    firstTime: st.firstTime,
+    lastTime: st.lastTime,
+    closed: st.closed,
+  };
 }
 
 function batchKey(gtin: string, batch: string): string {

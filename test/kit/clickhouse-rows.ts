@@ -2,22 +2,17 @@
  * Rows and read-backs for the ClickHouse tests: seeded readings with a unique `seq`, and the
  * table's rows read back (FINAL) in the shape they were written.
  */
+import { SeededRandom } from "../../engine/core/mod.js";
 import type { SensorDataRow } from "../../connectors/clickhouse/schema.js";
 import type { ClickHouseServer } from "../../connectors/local/clickhouse-server.js";
 
 /** 2023-11-14 22:13:20 UTC; `count` rows 7 ms apart stay in one month for count ≤ 300 M. */
 export const BASE_MS = 1_700_000_000_000;
 
-/** Seeded (mulberry32) so a failure can be replayed. */
+/** Seeded so a failure can be replayed. */
 export function sensorRows(from: number, count: number, seed = 42): SensorDataRow[] {
-  let s = (seed + from) >>> 0;
-  const random = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new SeededRandom(seed + from);
+  const random = (): number => rng.next();
   const out: SensorDataRow[] = [];
   for (let i = from; i < from + count; i++) {
     out.push({

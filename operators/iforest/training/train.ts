@@ -12,10 +12,9 @@
  *   its size, and scoring adds c(size) (Algorithm 3).
  *
  * Nodes are numbered depth first (a node before its subtrees), the order model.json requires.
- * Randomness: xoshiro128** (Blackman & Vigna, public domain) seeded through SplitMix32, 53-bit
- * doubles; nothing reads Math.random.
+ * Randomness: engine/core's SeededRandom (sfc32) from `seed`; nothing reads Math.random.
  */
-import { ConfigError, InputError } from "../../../engine/core/mod.js";
+import { ConfigError, InputError, SeededRandom } from "../../../engine/core/mod.js";
 import { buildModel, IFOREST_MAX_SAMPLES_MAX, IFOREST_TREES_MAX, type IsolationForestModel } from "../model.js";
 
 /** Rows × columns, row-major; column names label the model's features. */
@@ -49,7 +48,7 @@ export function trainIsolationForest(data: FeatureMatrix, options: IforestTrainO
   validateMatrix(data);
   const psi = Math.min(options.sampleSize, data.rows);
   const heightLimit = Math.ceil(Math.log2(Math.max(psi, 2)));
-  const rng = new Xoshiro128(options.seed);
+  const rng = new SeededRandom(options.seed);
   const grower = new TreeGrower(data, rng, heightLimit, psi);
   const permutation = Int32Array.from({ length: data.rows }, (_, i) => i);
   const treeOffsets = new Int32Array(options.trees + 1);
@@ -129,7 +128,7 @@ class TreeGrower {
 
   constructor(
     private readonly data: FeatureMatrix,
-    private readonly rng: Xoshiro128,
+    private readonly rng: SeededRandom,
     private readonly heightLimit: number,
     psi: number,
   ) {
@@ -209,56 +208,4 @@ class TreeGrower {
     }
     return null;
   }
-}
-
-/** xoshiro128** 1.1 (Blackman & Vigna 2018, public domain), state from SplitMix32. */
-export class Xoshiro128 {
-  private s0: number;
-  private s1: number;
-  private s2: number;
-  private s3: number;
-
-  constructor(seed: number) {
-    let z = seed >>> 0;
-    const splitmix = (): number => {
-      z = (z + 0x9e3779b9) >>> 0;
-      let x = z;
-      x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
-      x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-      return (x ^ (x >>> 16)) >>> 0;
-    };
-    this.s0 = splitmix();
-    this.s1 = splitmix();
-    this.s2 = splitmix();
-    this.s3 = splitmix();
-  }
-
-  /** 32 random bits, unsigned. */
-  nextUint32(): number {
-    const result = Math.imul(rotl(Math.imul(this.s1, 5), 7), 9) >>> 0;
-    const t = this.s1 << 9;
-    this.s2 ^= this.s0;
-    this.s3 ^= this.s1;
-    this.s1 ^= this.s2;
-    this.s0 ^= this.s3;
-    this.s2 ^= t;
-    this.s3 = rotl(this.s3, 11);
-    return result;
-  }
-
-  /** Uniform in [0, 1) with 53 random bits. */
-  next(): number {
-    const hi = this.nextUint32() >>> 5;
-    const lo = this.nextUint32() >>> 6;
-    return (hi * 67108864 + lo) / 9007199254740992;
-  }
-
-  /** Uniform integer in [0, n), n ≥ 1. */
-  below(n: number): number {
-    return Math.floor(this.next() * n);
-  }
-}
-
-function rotl(x: number, k: number): number {
-  return (x << k) | (x >>> (32 - k));
 }

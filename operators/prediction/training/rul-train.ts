@@ -5,15 +5,14 @@
  *   et al. (2016) — flat while an engine is healthy, falling one per cycle once it degrades.
  * - Model: an MLP F → 32 → 16 → 1 (ReLU) on standardised features, trained on the mean squared
  *   error with Adam (Kingma & Ba 2015) in mini-batches; every random choice (held-out units,
- *   initial weights, batch order, truncation points) comes from one seeded xoshiro128**, so a
+ *   initial weights, batch order, truncation points) comes from one SeededRandom (engine/core), so a
  *   seed gives the same model byte for byte.
  * - Validation: `holdout` units, drawn by the seed, are kept out of training. On them we report
  *   the RMSE over every row, the RMSE under a test-set-like protocol (each unit cut at random
  *   cycles, RUL predicted at the last cycle seen, true RUL capped) and the PHM08 score.
  */
-import { ConfigError } from "../../../engine/core/mod.js";
+import { ConfigError, SeededRandom } from "../../../engine/core/mod.js";
 import { remainingUsefulLife, type CmapssUnit } from "../../../connectors/files/mod.js";
-import { Xoshiro128 } from "../../iforest/training/train.js";
 import { mlpForward, type DenseLayer, type RulModelSpec } from "./onnx-export.js";
 import { DEFAULT_RUL_WINDOW, informativeSensors, rulFeatureNames, rulFeatureRows } from "../rul-features.js";
 
@@ -120,9 +119,9 @@ export function splitUnits<T extends { unit: number }>(units: readonly T[], hold
   if (!Number.isInteger(holdout) || holdout < 1 || holdout >= units.length) {
     throw new ConfigError("holdout", `must be an integer in 1..${units.length - 1} (the file has ${units.length} units), got ${holdout}`);
   }
-  const rng = new Xoshiro128(seed ^ 0x5eed);
+  const rng = new SeededRandom(seed ^ 0x5eed);
   const order = units.map((_, i) => i);
-  shuffle(order, rng);
+  rng.shuffle(order);
   const held = new Set(order.slice(0, holdout));
   return { train: units.filter((_, i) => !held.has(i)), heldOut: units.filter((_, i) => held.has(i)) };
 }
@@ -304,7 +303,7 @@ function summarise(
   // Row index of each unit's first row, to pick truncation points.
   const firstRow = new Map<number, number>();
   for (let r = data.rows - 1; r >= 0; r--) firstRow.set(data.unit[r], r);
-  const rng = new Xoshiro128(seed ^ 0x7e57);
+  const rng = new SeededRandom(seed ^ 0x7e57);
   const cutPred: number[] = [];
   const cutTrue: number[] = [];
   let scoreSum = 0;
@@ -347,20 +346,6 @@ function clipRul(x: Float64Array, rulCap: number): Float64Array {
   return x;
 }
 
-function shuffle(a: number[] | Int32Array, rng: Xoshiro128): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(rng.next() * (i + 1));
-    const t = a[i];
-    a[i] = a[j];
-    a[j] = t;
-  }
-}
-
-/** Standard normal deviate by Box–Muller. */
-function gaussian(rng: Xoshiro128): number {
-  return Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
-}
-
 /**
  * Mini-batch Adam on the mean squared error of target / rulCap (outputs of order 1 train
  * better); the scale is folded back into the last layer at the end. He-normal initial weights,
@@ -372,7 +357,7 @@ function fitMlp(
   featureStd: Float32Array,
   o: RulTrainOptions,
 ): { layers: DenseLayer[]; loss: number[] } {
-  const rng = new Xoshiro128(o.seed);
+  const rng = new SeededRandom(o.seed);
   const f = data.names.length;
   const widths = [f, ...o.hidden, 1];
   const nl = widths.length - 1;
@@ -380,7 +365,7 @@ function fitMlp(
   const B: Float64Array[] = [];
   for (let l = 0; l < nl; l++) {
     const sd = Math.sqrt(2 / widths[l]);
-    W.push(Float64Array.from({ length: widths[l] * widths[l + 1] }, () => gaussian(rng) * sd));
+    W.push(Float64Array.from({ length: widths[l] * widths[l + 1] }, () => rng.normal() * sd));
     B.push(new Float64Array(widths[l + 1]));
   }
   const gW = W.map((w) => new Float64Array(w.length));
@@ -405,7 +390,7 @@ function fitMlp(
   let step = 0;
   const loss: number[] = [];
   for (let epoch = 0; epoch < o.epochs; epoch++) {
-    shuffle(order, rng);
+    rng.shuffle(order);
     let sse = 0;
     for (let start = 0; start < data.rows; start += bs) {
       const n = Math.min(bs, data.rows - start);
