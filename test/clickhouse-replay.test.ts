@@ -254,7 +254,7 @@ function readLines<T>(path: string): T[] {
     .map((l) => JSON.parse(l) as T);
 }
 
-/** Batches waiting in a spill directory (connectors/spill-queue.ts names them `<seq>.<table>.ndjson`). */
+/** Batches waiting in a spill directory (connectors/clickhouse/spill-queue.ts names them `<seq>.<table>.ndjson`). */
 function spillFiles(spillDir: string): number {
   try {
     return readdirSync(spillDir).filter((f) => f.endsWith(".ndjson")).length;

@@ -68,7 +68,7 @@ export type ClickHouseTable = (typeof CLICKHOUSE_TABLES)[number];
 /** Risk of a machine (the seed's maintenance tables). */
 export const MACHINE_RISK_LEVELS = ["low", "medium", "high", "critical"] as const;
 export type MachineRiskLevel = (typeof MACHINE_RISK_LEVELS)[number];
-/** Risk of a serial (operators/serial-score.ts RISK_LEVELS, "none" included). */
+/** Risk of a serial (operators/serial/score.ts RISK_LEVELS, "none" included). */
 export const SERIAL_RISK_LEVELS = ["none", "low", "medium", "high", "critical"] as const;
 export type SerialRiskLevel = (typeof SERIAL_RISK_LEVELS)[number];
 export const ALERT_SEVERITIES = ["low", "medium", "high"] as const;
@@ -144,7 +144,7 @@ export interface AlertPointRow {
   value: number;
 }
 
-/** An SPC alert event (ml_alerts); operators/spc-alerts.ts SpcAlertEvent has these members. */
+/** An SPC alert event (ml_alerts); operators/spc/alerts.ts SpcAlertEvent has these members. */
 export interface AlertRow {
   /** The engine's key (e.g. `M1/temperature`). */
   key: string;

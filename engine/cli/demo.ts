@@ -303,7 +303,7 @@ function printWelcome(
     lines.push(
       `  HTTP API     ${access.url}/healthz   ${access.url}/metrics   ${access.url}/api/ml/maintenance/health/M-001/${t}`,
       `  WebSocket    ${access.wsUrl}${t}`,
-      `               send ${JSON.stringify({ type: "subscribe", topics: [machineTopic("M-001"), TOPIC_ALERTS] })}   (topics: machine/<id>, ${TOPIC_ALERTS}, …; see README)`,
+      `               send ${JSON.stringify({ type: "subscribe", topics: [machineTopic("M-001"), TOPIC_ALERTS] })}   (topics: machine/<id>, ${TOPIC_ALERTS}, …; docs/api.md)`,
     );
     if (t !== "")
       lines.push(`  token        ${access.generatedToken}   (generated for this run; send as ?token= or Authorization: Bearer)`);

@@ -101,7 +101,7 @@ export function rulesCommand(): Command {
       }
       process.stdout.write(
         "\nRates are P(rule fires at a given point) for independent normal data with known limits and a full window " +
-          "(closed forms in operators/spc-layout.ts); ARL = 1 / rate.\n",
+          "(closed forms in operators/spc/layout.ts); ARL = 1 / rate.\n",
       );
       if (flags.faBudget !== undefined) {
         process.stdout.write(

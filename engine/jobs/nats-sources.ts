@@ -19,7 +19,7 @@
  *
  * Partitions: the server maps `lw.<site>.sensor.<machine>.<sensor>` to
  * `lw.<site>.p.<k>.sensor.<machine>.<sensor>` with `{{partition(n, 1)}}` on the machine token
- * (README, "Scale-out"); an instance owns some k and consumes `lw.<site>.p.<k>.sensor.>`.
+ * (docs/nats.md, "Scale-out"); an instance owns some k and consumes `lw.<site>.p.<k>.sensor.>`.
  */
 import type { Consumer, JetStreamManager, NatsConnection } from "nats";
 import { decodeCheckpoint, encodeCheckpoint, type RecordBatch } from "../core/mod.js";

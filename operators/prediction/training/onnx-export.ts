@@ -86,7 +86,7 @@ export function encodeRulModel(spec: RulModelSpec): Uint8Array {
     opsetImport: [{ domain: "", version: RUL_OPSET }],
     producerName: "linewatch",
     producerVersion: "0.1.0",
-    docString: "Remaining useful life (cycles) from rolling sensor features; see linewatch README, `linewatch predict`.",
+    docString: "Remaining useful life (cycles) from rolling sensor features; see linewatch docs/prediction.md, `linewatch predict`.",
     graph: {
       name: "rul_mlp",
       node: nodes,
