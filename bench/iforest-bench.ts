@@ -23,12 +23,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { createSharedMemory, KERNEL_MEMORY_PAGES_MAX, createKernelExecutor, ConfigError } from "../engine/core/mod.js";
+import { createSharedMemory, KERNEL_MEMORY_PAGES_MAX, createKernelExecutor, ConfigError, SeededRandom } from "../engine/core/mod.js";
 import { modelBytes, writeModel, type IsolationForestModel } from "../operators/iforest/mod.js";
 import { importSklearnExport } from "../operators/iforest/training/sklearn.js";
 import { trainIsolationForest, type FeatureMatrix } from "../operators/iforest/training/train.js";
-import { SeededRandom } from "../engine/core/mod.js";
-import { referenceScores } from "../kernels/reference/iforest-reference.js";
+import { referenceScores } from "../kernels/reference/mod.js";
 import { align64, benchMachine, machineLine } from "./bench-kit.js";
 import { findSklearnPython, runSklearnExport, type SklearnPython } from "./sklearn-python.js";
 

@@ -28,7 +28,7 @@ import {
   SeededRandom,
 } from "../engine/core/mod.js";
 import { rollingKernel } from "../operators/rolling/mod.js";
-import { RollingReference } from "../kernels/reference/rolling-reference.js";
+import { RollingReference } from "../kernels/reference/mod.js";
 import {
   align64,
   benchMachine,

@@ -39,7 +39,7 @@ import {
 } from "../operators/serial/mod.js";
 import { SerialInlinePipeline } from "./kit/serial-pipeline.js";
 import { SerialKernelHarness } from "./kit/serial-harness.js";
-import { SerialReference } from "../kernels/reference/serial-reference.js";
+import { SerialReference } from "../kernels/reference/mod.js";
 import { benchMachine, type BenchMachine } from "./bench-kit.js";
 
 export interface SerialBenchOptions {

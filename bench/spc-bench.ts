@@ -35,8 +35,7 @@ import {
 } from "../engine/core/mod.js";
 import { DEFAULT_ROLLING_ALPHA, ROLLING_OUT_FIELDS, rollingKernel } from "../operators/rolling/mod.js";
 import { spcKernel, DEFAULT_SPC_PARAMS, SPC_COL, SPC_FIELDS, SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../operators/spc/mod.js";
-import { NeumaierSum } from "../kernels/reference/rolling-reference.js";
-import { SpcReference } from "../kernels/reference/spc-reference.js";
+import { NeumaierSum, SpcReference } from "../kernels/reference/mod.js";
 import {
   align64,
   benchMachine,

@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { ConfigError, type Logger, type TimeUnit } from "../core/mod.js";
 import { cliLogger } from "./logging.js";
-import type { RecordAnalysis } from "../../operators/analysis.js";
+import type { RecordAnalysis } from "../../operators/mod.js";
 import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/mod.js";
 import { type SpcAlertEvent, DEFAULT_SPC_PARAMS, type SpcParams, spcAnalysis, type SpcLimits } from "../../operators/spc/mod.js";
 import { iforestAnalysis, parseModel } from "../../operators/iforest/mod.js";

@@ -13,7 +13,7 @@
  * and stops the servers. A missing server binary is said and the demo runs without it (no NATS:
  * nothing to demonstrate, exit 2).
  */
-import { AlertRouter } from "../jobs/alert-router.js";
+import { AlertRouter, DEFAULT_NATS_JOB, runNatsJob, Outputs } from "../jobs/mod.js";
 import {
   type ClickHouseServer,
   commandInstalled,
@@ -27,8 +27,6 @@ import { join, resolve } from "node:path";
 import { Command } from "commander";
 import { connect } from "nats";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
-import { DEFAULT_NATS_JOB, runNatsJob } from "../jobs/nats-job.js";
-import { Outputs } from "../jobs/outputs.js";
 import {
   DEFAULT_NATS_PUBLISH,
   publishSimulation,

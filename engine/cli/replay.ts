@@ -2,7 +2,7 @@
 import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import { type TimeUnit, DEFAULT_WORKERS, InputError } from "../core/mod.js";
-import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplaySummary, runReplay } from "../jobs/replay.js";
+import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplaySummary, runReplay } from "../jobs/mod.js";
 import { durationIn, integerOption } from "./options.js";
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { RotatingFileSink } from "../../connectors/files/mod.js";

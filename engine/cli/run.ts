@@ -2,10 +2,16 @@
 import { readFileSync, statSync } from "node:fs";
 import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
-import { runJob, type SourceKey } from "../jobs/run-job.js";
-import { Outputs } from "../jobs/outputs.js";
-import { AlertRouter } from "../jobs/alert-router.js";
-import { DEFAULT_NATS_JOB, runNatsJob } from "../jobs/nats-job.js";
+import {
+  runJob,
+  type SourceKey,
+  Outputs,
+  AlertRouter,
+  DEFAULT_NATS_JOB,
+  runNatsJob,
+  DEFAULT_PREDICTION_SERVICE,
+  PredictionService,
+} from "../jobs/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
 import { connectNats } from "../../connectors/nats/mod.js";
@@ -34,8 +40,7 @@ import {
 } from "./serial-run.js";
 import { checkSerialDurations } from "./serial-flags.js";
 import { FailureModel } from "../../operators/prediction/mod.js";
-import { DEFAULT_PREDICTION_SERVICE, PredictionService } from "../jobs/prediction-service.js";
-import type { RecordAnalysis } from "../../operators/analysis.js";
+import type { RecordAnalysis } from "../../operators/mod.js";
 
 interface RunFlags extends AnalysisFlags, RunSerialFlags {
   seed: number;

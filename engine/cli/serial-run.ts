@@ -11,15 +11,20 @@
 import type { Writable } from "node:stream";
 import type { Command } from "commander";
 import type { NatsConnection } from "nats";
-import { connectNats } from "../../connectors/nats/mod.js";
+import { connectNats, SerialNatsInput } from "../../connectors/nats/mod.js";
 import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhouse/mod.js";
 import type { QuarantineProvider, MetricsRegistry } from "../../connectors/live/mod.js";
 import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS } from "../../connectors/sim/mod.js";
-import { SerialNatsInput } from "../../connectors/nats/mod.js";
 import { parseDuration, ConfigError, type Logger } from "../core/mod.js";
-import { DEFAULT_SERIAL_JOB, SerialJob } from "../jobs/serial-job.js";
-import { SerialOutputs } from "../jobs/serial-outputs.js";
-import { DEFAULT_SERIAL_NATS, consumeSerialNats, runSerialSimulation, type SerialSourceResult } from "../jobs/serial-sources.js";
+import {
+  DEFAULT_SERIAL_JOB,
+  SerialJob,
+  SerialOutputs,
+  DEFAULT_SERIAL_NATS,
+  consumeSerialNats,
+  runSerialSimulation,
+  type SerialSourceResult,
+} from "../jobs/mod.js";
 import { integerOption, numberOption } from "./options.js";
 import { attackList, serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
 

@@ -8,7 +8,7 @@ import { writeFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { Command, Option } from "commander";
 import { InputError, type TimeUnit, DEFAULT_WORKERS } from "../core/mod.js";
-import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, runReplay } from "../jobs/replay.js";
+import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, runReplay } from "../jobs/mod.js";
 import { integerOption } from "./options.js";
 import { addSerialFlags, serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
 import {

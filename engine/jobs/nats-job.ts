@@ -6,7 +6,7 @@
 import type { Writable } from "node:stream";
 import { ConfigError, createLogger, type Logger } from "../core/mod.js";
 import { connectNats, type InputCounts } from "../../connectors/nats/mod.js";
-import type { RecordAnalysis } from "../../operators/analysis.js";
+import type { RecordAnalysis } from "../../operators/mod.js";
 import { CoreNatsSource, JetStreamSource } from "./nats-sources.js";
 import type { Outputs } from "./outputs.js";
 import { NatsScorePublisher } from "./score-writers.js";

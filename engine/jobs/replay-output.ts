@@ -7,7 +7,7 @@
  * that span does.
  */
 import type { LineBuffer } from "../../connectors/files/mod.js";
-import { formatStatistic } from "../../operators/number-format.js";
+import { formatStatistic } from "../../operators/mod.js";
 
 /** How one analysis's rows are stored and written. */
 export interface OutputAnalysis {

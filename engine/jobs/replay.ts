@@ -19,7 +19,7 @@ import {
 } from "../core/mod.js";
 import { LineBuffer, readTable, type TableHeader, type TableRow } from "../../connectors/files/mod.js";
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
-import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext } from "../../operators/analysis.js";
+import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext } from "../../operators/mod.js";
 
 export interface ReplayOptions {
   input: string;

@@ -6,7 +6,7 @@
 import type { Writable } from "node:stream";
 import type { Logger, EngineMetrics } from "../core/mod.js";
 import type { SimulatorOptions } from "../../connectors/sim/mod.js";
-import type { RecordAnalysis } from "../../operators/analysis.js";
+import type { RecordAnalysis } from "../../operators/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
 import { PacedReadingSource, type PacedSourceOptions, type ReadingSource, simulatorSource } from "./plant-source.js";

@@ -9,7 +9,7 @@ import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import type { NatsConnection } from "nats";
 import { LineBuffer, RotatingFileSink } from "../../connectors/files/mod.js";
 import { formatTimestamp } from "../../connectors/sim/mod.js";
-import { formatStatistic } from "../../operators/number-format.js";
+import { formatStatistic } from "../../operators/mod.js";
 
 /** A key as the score lines name it. */
 export interface ScoreKey {

@@ -19,7 +19,7 @@ import {
   type OutputChunk,
   type RecordBatch,
 } from "../core/mod.js";
-import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/analysis.js";
+import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/mod.js";
 import { type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
 import { RECORD_LABELS_MAX, RecordLabels } from "./record-labels.js";

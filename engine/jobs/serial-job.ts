@@ -10,7 +10,7 @@
  * events in the same order — the replay contract, live.
  */
 import { allocateBatch, StreamEngine, type OutputChunk, CheckpointError } from "../core/mod.js";
-import { observeRecord, type RowContext } from "../../operators/analysis.js";
+import { observeRecord, type RowContext } from "../../operators/mod.js";
 import {
   MARK_CONTROL,
   SERIAL_COL as C,

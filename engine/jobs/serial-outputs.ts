@@ -35,7 +35,7 @@ import {
   isValidTopic,
   lineTopic,
 } from "../../connectors/live/mod.js";
-import type { RowContext } from "../../operators/analysis.js";
+import type { RowContext } from "../../operators/mod.js";
 import {
   SERIAL_COL as C,
   decodeSerialPayload,
