@@ -28,7 +28,7 @@ import {
   runPipelineBench,
   TARGET_P99_MS,
 } from "./pipeline-bench.js";
-import { integerOption } from "../engine/cli/options.js";
+import { integerOption } from "../engine/cli/mod.js";
 
 interface BenchFlags {
   keys?: number;

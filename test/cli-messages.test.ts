@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { type Command, CommanderError } from "commander";
 import { afterAll, describe, expect, it } from "vitest";
 import { EXIT_BUG, EXIT_FAILURE, reportFailure } from "../engine/cli/failure.js";
-import { buildProgram } from "../engine/cli/program.js";
+import { buildProgram } from "../engine/cli/mod.js";
 import { ConfigError, DurationParseError, InputError, LinewatchError, ModelLoadError } from "../engine/core/mod.js";
 import { ConnectError, LocalServerError } from "../connectors/errors.js";
 import { RecordWriterClosedError } from "../connectors/files/record-writers.js";

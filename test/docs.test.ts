@@ -26,7 +26,7 @@ import { fileURLToPath } from "node:url";
 import { type Command, CommanderError } from "commander";
 import { describe, expect, it } from "vitest";
 import { benchCommand } from "../bench/main.js";
-import { buildProgram } from "../engine/cli/program.js";
+import { buildProgram } from "../engine/cli/mod.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const README_LINES_MAX = 200;

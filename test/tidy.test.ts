@@ -392,11 +392,11 @@ function consoleLogs(file: SourceFile): string[] {
 
 /**
  * The module folder a file belongs to, whose mod.ts is the only way in from outside it:
- * engine/core, engine/jobs, kernels/reference, operators/<analysis>, connectors/<transport>, and
+ * engine/core, engine/jobs, engine/cli, kernels/reference, operators/<analysis>, connectors/<transport>, and
  * operators/ and connectors/ themselves for the files at their top (shared by their subfolders).
  */
 function moduleFolder(path: string): string | undefined {
-  for (const f of ["engine/core", "engine/jobs", "kernels/reference"]) if (path.startsWith(`${f}/`)) return f;
+  for (const f of ["engine/core", "engine/jobs", "engine/cli", "kernels/reference"]) if (path.startsWith(`${f}/`)) return f;
   const parts = path.split("/");
   if (parts[0] !== "operators" && parts[0] !== "connectors") return undefined;
   return parts.length > 2 ? `${parts[0]}/${parts[1]}` : parts[0];
