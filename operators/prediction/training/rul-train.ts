@@ -395,26 +395,7 @@ function fitMlp(
     for (let start = 0; start < data.rows; start += bs) {
       const n = Math.min(bs, data.rows - start);
       for (let i = 0; i < n; i++) act[0].set(x.subarray(order[start + i] * f, order[start + i] * f + f), i * f);
-      // Forward.
-      for (let l = 0; l < nl; l++) {
-        const wi = widths[l];
-        const wo = widths[l + 1];
-        const a = act[l];
-        const z = act[l + 1];
-        const w = W[l];
-        const b = B[l];
-        const relu = l < nl - 1;
-        for (let i = 0; i < n; i++) {
-          for (let k = 0; k < wo; k++) z[i * wo + k] = b[k];
-          for (let j = 0; j < wi; j++) {
-            const aj = a[i * wi + j];
-            if (aj === 0) continue;
-            const row = j * wo;
-            for (let k = 0; k < wo; k++) z[i * wo + k] += aj * w[row + k];
-          }
-          if (relu) for (let k = 0; k < wo; k++) if (z[i * wo + k] < 0) z[i * wo + k] = 0;
-        }
-      }
+      for (let l = 0; l < nl; l++) forwardLayer(act[l], act[l + 1], W[l], B[l], n, widths[l], widths[l + 1], l < nl - 1);
       // Output delta: d(mean squared error)/d(output).
       const out = act[nl];
       const dOut = delta[nl];
@@ -423,42 +404,8 @@ function fitMlp(
         sse += e * e;
         dOut[i] = (2 * e) / n;
       }
-      // Backward.
       for (let l = nl - 1; l >= 0; l--) {
-        const wi = widths[l];
-        const wo = widths[l + 1];
-        const a = act[l];
-        const dz = delta[l + 1];
-        const w = W[l];
-        const gw = gW[l];
-        const gb = gB[l];
-        gw.fill(0);
-        gb.fill(0);
-        for (let i = 0; i < n; i++) {
-          for (let k = 0; k < wo; k++) gb[k] += dz[i * wo + k];
-          for (let j = 0; j < wi; j++) {
-            const aj = a[i * wi + j];
-            if (aj === 0) continue;
-            const row = j * wo;
-            for (let k = 0; k < wo; k++) gw[row + k] += aj * dz[i * wo + k];
-          }
-        }
-        if (l > 0) {
-          const da = delta[l];
-          for (let i = 0; i < n; i++) {
-            for (let j = 0; j < wi; j++) {
-              // ReLU: no gradient where the activation was cut to 0.
-              if (a[i * wi + j] <= 0) {
-                da[i * wi + j] = 0;
-                continue;
-              }
-              let s = 0;
-              const row = j * wo;
-              for (let k = 0; k < wo; k++) s += w[row + k] * dz[i * wo + k];
-              da[i * wi + j] = s;
-            }
-          }
-        }
+        backwardLayer(act[l], delta[l + 1], W[l], gW[l], gB[l], l > 0 ? delta[l] : null, n, widths[l], widths[l + 1]);
       }
       // Adam update.
       step++;
@@ -471,10 +418,81 @@ function fitMlp(
     }
     loss.push((sse / data.rows) * o.rulCap * o.rulCap);
   }
+  return { layers: exportLayers(W, B, widths, o.rulCap), loss };
+}
+
+/** One dense layer forward over the batch's n rows: z = a·W + b, then ReLU when `relu`. */
+function forwardLayer(
+  a: Float64Array,
+  z: Float64Array,
+  w: Float64Array,
+  b: Float64Array,
+  n: number,
+  wi: number,
+  wo: number,
+  relu: boolean,
+): void {
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < wo; k++) z[i * wo + k] = b[k];
+    for (let j = 0; j < wi; j++) {
+      const aj = a[i * wi + j];
+      if (aj === 0) continue;
+      const row = j * wo;
+      for (let k = 0; k < wo; k++) z[i * wo + k] += aj * w[row + k];
+    }
+    if (relu) for (let k = 0; k < wo; k++) if (z[i * wo + k] < 0) z[i * wo + k] = 0;
+  }
+}
+
+/**
+ * One dense layer backward: the gradients of its weights and bias from its output deltas `dz`,
+ * and, when there is a layer below (`da`), the deltas of its input through that layer's ReLU.
+ */
+function backwardLayer(
+  a: Float64Array,
+  dz: Float64Array,
+  w: Float64Array,
+  gw: Float64Array,
+  gb: Float64Array,
+  da: Float64Array | null,
+  n: number,
+  wi: number,
+  wo: number,
+): void {
+  gw.fill(0);
+  gb.fill(0);
+  for (let i = 0; i < n; i++) {
+    for (let k = 0; k < wo; k++) gb[k] += dz[i * wo + k];
+    for (let j = 0; j < wi; j++) {
+      const aj = a[i * wi + j];
+      if (aj === 0) continue;
+      const row = j * wo;
+      for (let k = 0; k < wo; k++) gw[row + k] += aj * dz[i * wo + k];
+    }
+  }
+  if (da === null) return;
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < wi; j++) {
+      // ReLU: no gradient where the activation was cut to 0.
+      if (a[i * wi + j] <= 0) {
+        da[i * wi + j] = 0;
+        continue;
+      }
+      let s = 0;
+      const row = j * wo;
+      for (let k = 0; k < wo; k++) s += w[row + k] * dz[i * wo + k];
+      da[i * wi + j] = s;
+    }
+  }
+}
+
+/** The trained layers as float32, the last scaled back from RUL / rulCap to cycles. */
+function exportLayers(W: readonly Float64Array[], B: readonly Float64Array[], widths: readonly number[], rulCap: number): DenseLayer[] {
+  const nl = widths.length - 1;
   const layers: DenseLayer[] = [];
   for (let l = 0; l < nl; l++) {
     const last = l === nl - 1;
-    const scale = last ? o.rulCap : 1;
+    const scale = last ? rulCap : 1;
     layers.push({
       inputs: widths[l],
       outputs: widths[l + 1],
@@ -483,7 +501,7 @@ function fitMlp(
       relu: !last,
     });
   }
-  return { layers, loss };
+  return layers;
 }
 
 function adam(
