@@ -118,65 +118,10 @@ export function runCommand(): Command {
       "--settle <D>",
       "time after a mode change a sensor's readings count as settling (default: 5 response time constants of the sensor)",
       durationOption,
-    )
-    .option(
-      "--cmapss <file>",
-      "replay a NASA C-MAPSS file (train_FD001.txt) as a fleet instead of the simulator: unit N → machine ENG-00N, sensors s1…s21, one reading per sensor and cycle",
-    )
-    .option("--cmapss-units <list>", "with --cmapss: the units to replay, e.g. 1-10 or 1,3,7-9 (default all)")
-    .addOption(
-      new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one unit after another")
-        .choices([...CMAPSS_ORDERS])
-        .default("fleet"),
-    )
-    .option("--cycle <D>", "with --cmapss: event time of one operational cycle (paced by --speed)", durationOption, "1h")
-    .option("--nats <url>", "read from NATS instead of the simulator (lw.<site>.sensor.>; msgpack, JSON or frames)")
-    .option("--stream <name>", "with --nats: consume this JetStream stream (durable pull consumers, checkpoints) instead of core NATS")
-    .option("--site <s>", "site token of the subjects", DEFAULT_NATS_JOB.site)
-    .option(
-      "--partitions <list>",
-      "with --stream: the partitions this instance owns, e.g. 0,1 (the server maps subjects to lw.<site>.p.<k>.…)",
-    )
-    .option(
-      "--partition-count <n>",
-      "with --partitions: how many partitions the server maps to",
-      integerOption("--partition-count", 1, 1024),
-    )
-    .option("--checkpoint-interval <D>", "with --stream: how often each partition's state is saved", durationOption, "5s")
-    .option("--fetch <n>", "with --stream: messages per fetch", integerOption("--fetch", 1, 100_000), DEFAULT_NATS_JOB.fetchMessagesMax)
-    .option("--no-publish-scores", "with --nats: do not publish scores on lw.<site>.score.<machine>.<sensor>")
-    .addOption(
-      new Option("--output-format <f>", "with --nats: encoding of published scores and alerts")
-        .choices(["json", "msgpack"])
-        .default("json"),
-    )
-    .option(
-      "--clickhouse <url>",
-      "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing",
-    )
-    .option("--clickhouse-db <name>", "ClickHouse database", "default")
-    .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
-    .option("--port <n>", "serve WebSocket topics, the HTTP API and /metrics on this port", integerOption("--port", 0, 65535))
-    .option("--host <addr>", "address the live server listens on", "127.0.0.1")
-    .option(
-      "--tokens <file>",
-      'access tokens for the live server: {"tokens": [{"token", "topics", "scopes", …}]} (none: one is generated and printed)',
-    )
-    .option(
-      "--predict <model.onnx>",
-      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's",
-    )
-    .option(
-      "--predict-interval <D>",
-      "with --predict: event time between two scheduled predictions of a machine (live: wall time; 0: every time step)",
-      durationOption,
-      "10s",
-    )
-    .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", durationOption, "250ms")
-    .option(
-      "--limits-control <file>",
-      'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
     );
+  addCmapssFlags(command);
+  addNatsFlags(command);
+  addOutputFlags(command);
   command.option(
     "--config <file>",
     "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)",
@@ -231,6 +176,79 @@ export function runCommand(): Command {
       await model?.close();
     }
   });
+}
+
+/** Where readings come from instead of the simulator: a C-MAPSS file replayed as a fleet. */
+function addCmapssFlags(command: Command): void {
+  command
+    .option(
+      "--cmapss <file>",
+      "replay a NASA C-MAPSS file (train_FD001.txt) as a fleet instead of the simulator: unit N → machine ENG-00N, sensors s1…s21, one reading per sensor and cycle",
+    )
+    .option("--cmapss-units <list>", "with --cmapss: the units to replay, e.g. 1-10 or 1,3,7-9 (default all)")
+    .addOption(
+      new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one unit after another")
+        .choices([...CMAPSS_ORDERS])
+        .default("fleet"),
+    )
+    .option("--cycle <D>", "with --cmapss: event time of one operational cycle (paced by --speed)", durationOption, "1h");
+}
+
+/** Reading from NATS (core or JetStream) instead of the simulator. */
+function addNatsFlags(command: Command): void {
+  command
+    .option("--nats <url>", "read from NATS instead of the simulator (lw.<site>.sensor.>; msgpack, JSON or frames)")
+    .option("--stream <name>", "with --nats: consume this JetStream stream (durable pull consumers, checkpoints) instead of core NATS")
+    .option("--site <s>", "site token of the subjects", DEFAULT_NATS_JOB.site)
+    .option(
+      "--partitions <list>",
+      "with --stream: the partitions this instance owns, e.g. 0,1 (the server maps subjects to lw.<site>.p.<k>.…)",
+    )
+    .option(
+      "--partition-count <n>",
+      "with --partitions: how many partitions the server maps to",
+      integerOption("--partition-count", 1, 1024),
+    )
+    .option("--checkpoint-interval <D>", "with --stream: how often each partition's state is saved", durationOption, "5s")
+    .option("--fetch <n>", "with --stream: messages per fetch", integerOption("--fetch", 1, 100_000), DEFAULT_NATS_JOB.fetchMessagesMax)
+    .option("--no-publish-scores", "with --nats: do not publish scores on lw.<site>.score.<machine>.<sensor>")
+    .addOption(
+      new Option("--output-format <f>", "with --nats: encoding of published scores and alerts")
+        .choices(["json", "msgpack"])
+        .default("json"),
+    );
+}
+
+/** Where results go besides the files: ClickHouse, the live server, predictions, limits changes. */
+function addOutputFlags(command: Command): void {
+  command
+    .option(
+      "--clickhouse <url>",
+      "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing",
+    )
+    .option("--clickhouse-db <name>", "ClickHouse database", "default")
+    .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
+    .option("--port <n>", "serve WebSocket topics, the HTTP API and /metrics on this port", integerOption("--port", 0, 65535))
+    .option("--host <addr>", "address the live server listens on", "127.0.0.1")
+    .option(
+      "--tokens <file>",
+      'access tokens for the live server: {"tokens": [{"token", "topics", "scopes", …}]} (none: one is generated and printed)',
+    )
+    .option(
+      "--predict <model.onnx>",
+      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's",
+    )
+    .option(
+      "--predict-interval <D>",
+      "with --predict: event time between two scheduled predictions of a machine (live: wall time; 0: every time step)",
+      durationOption,
+      "10s",
+    )
+    .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", durationOption, "250ms")
+    .option(
+      "--limits-control <file>",
+      'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
+    );
 }
 
 /** The checks of flags that are read only once the jobs start: a wrong one stops the run before anything starts. */
