@@ -13,6 +13,7 @@ import {
   formatSerialEventNdjson,
   DEFAULT_SERIAL_PUBLISH,
   publishSerialEvents,
+  type SerialEvent,
 } from "../../connectors/sim/mod.js";
 import { TextStreamWriter } from "../../connectors/files/mod.js";
 import { ConfigError, parseDuration } from "../core/mod.js";
@@ -90,61 +91,64 @@ serial or batch_close). Attacks and the anomaly type each must raise: duplicate 
 sequential → sequence, low_entropy → entropy, burst → temporal, wrong_machine → behavioral,
 bad_gtin → pattern, future_timestamp → temporal, closed_batch → behavioral.`,
     )
-    .action(async (flags: SimulateSerialsFlags) => {
-      const attacks = attackList(flags.attacks, "--attacks");
-      const start = /^\d+$/.test(flags.start) ? Number(flags.start) : Date.parse(flags.start);
-      if (!Number.isFinite(start)) throw new ConfigError("--start", `not a time: ${flags.start}`);
-      const sim = new SerialSimulator({
-        seed: flags.seed,
-        lines: flags.lines,
-        ratePerLine: flags.rate,
-        startTime: start,
-        alphabet: flags.alphabet,
-        serialLength: flags.length,
-        batchSerials: flags.batchSerials,
-        attacks,
-        attackEvery: attacks.length === 0 ? 0 : flags.attackEvery,
-      });
-      const end = flags.duration === undefined ? Infinity : start + parseDuration(flags.duration);
-      const records = flags.records ?? (flags.duration === undefined ? SIMULATE_SERIALS_DEFAULT_RECORDS : Infinity);
-      let written = 0;
-      if (flags.nats !== undefined) {
-        const result = await publishSerialEvents(
-          () => {
-            if (written >= records) return null;
-            const e = sim.next();
-            if (e.production_timestamp >= end && e.attack !== "future_timestamp") return null;
-            written++;
-            return e;
-          },
-          {
-            ...DEFAULT_SERIAL_PUBLISH,
-            url: flags.nats,
-            site: flags.site,
-            format: flags.payload,
-            jetstream: flags.jetstream === true,
-            rate: flags.publishRate ?? Infinity,
-          },
-        );
-        process.stderr.write(
-          `simulate-serials: published ${result.events} events on lw.${flags.site}.serial.<line> in ${result.seconds.toFixed(2)} s ` +
-            `(${Math.round(result.events / result.seconds)} events/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ""}\n`,
-        );
-        await writeLabels(flags.labels, sim, written);
-        return;
-      }
-      const stream = flags.out === "-" ? process.stdout : createWriteStream(flags.out);
-      const out = new TextStreamWriter(stream, { endStream: flags.out !== "-" });
-      const format = flags.format === "csv" ? formatSerialEventCsv : formatSerialEventNdjson;
-      if (flags.format === "csv") await out.write(`${SERIAL_EVENT_FIELDS.join(",")}\n`);
-      for (; written < records; written++) {
-        const e = sim.next();
-        if (e.production_timestamp >= end && e.attack !== "future_timestamp") break;
-        await out.write(format(e));
-      }
-      await out.end();
-      await writeLabels(flags.labels, sim, written);
-    });
+    .action(simulateSerials);
+}
+
+/** Writes (or publishes) the events the flags ask for, then the attack labels. */
+async function simulateSerials(flags: SimulateSerialsFlags): Promise<void> {
+  const attacks = attackList(flags.attacks, "--attacks");
+  const start = /^\d+$/.test(flags.start) ? Number(flags.start) : Date.parse(flags.start);
+  if (!Number.isFinite(start)) throw new ConfigError("--start", `not a time: ${flags.start}`);
+  const sim = new SerialSimulator({
+    seed: flags.seed,
+    lines: flags.lines,
+    ratePerLine: flags.rate,
+    startTime: start,
+    alphabet: flags.alphabet,
+    serialLength: flags.length,
+    batchSerials: flags.batchSerials,
+    attacks,
+    attackEvery: attacks.length === 0 ? 0 : flags.attackEvery,
+  });
+  const end = flags.duration === undefined ? Infinity : start + parseDuration(flags.duration);
+  const records = flags.records ?? (flags.duration === undefined ? SIMULATE_SERIALS_DEFAULT_RECORDS : Infinity);
+  let written = 0;
+  const next = (): SerialEvent | null => {
+    if (written >= records) return null;
+    const e = sim.next();
+    if (e.production_timestamp >= end && e.attack !== "future_timestamp") return null;
+    written++;
+    return e;
+  };
+  if (flags.nats !== undefined) await publishEvents(next, flags.nats, flags);
+  else await writeEvents(next, flags);
+  await writeLabels(flags.labels, sim, written);
+}
+
+/** The events on NATS, one a message (JetStream with --jetstream), paced by --publish-rate. */
+async function publishEvents(next: () => SerialEvent | null, url: string, flags: SimulateSerialsFlags): Promise<void> {
+  const result = await publishSerialEvents(next, {
+    ...DEFAULT_SERIAL_PUBLISH,
+    url,
+    site: flags.site,
+    format: flags.payload,
+    jetstream: flags.jetstream === true,
+    rate: flags.publishRate ?? Infinity,
+  });
+  process.stderr.write(
+    `simulate-serials: published ${result.events} events on lw.${flags.site}.serial.<line> in ${result.seconds.toFixed(2)} s ` +
+      `(${Math.round(result.events / result.seconds)} events/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ""}\n`,
+  );
+}
+
+/** The events to --out (stdout by default) as NDJSON or CSV. */
+async function writeEvents(next: () => SerialEvent | null, flags: SimulateSerialsFlags): Promise<void> {
+  const stream = flags.out === "-" ? process.stdout : createWriteStream(flags.out);
+  const out = new TextStreamWriter(stream, { endStream: flags.out !== "-" });
+  const format = flags.format === "csv" ? formatSerialEventCsv : formatSerialEventNdjson;
+  if (flags.format === "csv") await out.write(`${SERIAL_EVENT_FIELDS.join(",")}\n`);
+  for (let e = next(); e !== null; e = next()) await out.write(format(e));
+  await out.end();
 }
 
 /** One NDJSON line per attack among the first `written` events. */
