@@ -4,9 +4,10 @@
  * Used by the sklearn-equality test, the AUC harness and the benchmark.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { packageRoot } from "../engine/core/mod.js";
 
 export interface SklearnPython {
   python: string;
@@ -48,11 +49,8 @@ export function findSklearnPython(): SklearnAvailability {
 
 /** Path of the export script, from the package root (found from this file, in source or in dist/). */
 export function sklearnScriptPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    if (existsSync(join(dir, "package.json"))) return join(dir, SKLEARN_EXPORT_SCRIPT);
-    dir = dirname(dir);
-  }
+  const root = packageRoot(import.meta.url);
+  if (root !== null) return join(root, SKLEARN_EXPORT_SCRIPT);
   throw new Error(`package root not found above ${fileURLToPath(import.meta.url)}`);
 }
 

@@ -153,13 +153,8 @@ describe("tidy rules on a made-up tree (each rule finds what it forbids)", () =>
 // ---- reading the tree ----
 
 function trackedSources(): SourceFile[] {
-  const listed = execFileSync("git", ["ls-files", "--cached", "--others", "--exclude-standard", "*.ts", "*.cts"], {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  return listed
-    .split("\n")
-    .filter((p) => p !== "" && !p.endsWith(".d.ts") && !isAssemblyScript(p))
+  return trackedFiles()
+    .filter((p) => /\.c?ts$/.test(p) && !p.endsWith(".d.ts") && !isAssemblyScript(p))
     .map((path) => ({ path, text: readFileSync(join(ROOT, path), "utf8") }));
 }
 

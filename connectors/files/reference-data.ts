@@ -4,9 +4,9 @@
  * agreement on real data and must not pass vacuously.
  */
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { ConfigError, InputError } from "../../engine/core/mod.js";
+import { ConfigError, InputError, packageRoot } from "../../engine/core/mod.js";
 
 export function referenceDataDir(): string {
   const fromEnv = process.env.LINEWATCH_DATA_DIR;
@@ -14,12 +14,7 @@ export function referenceDataDir(): string {
     if (existsSync(join(fromEnv, "README.md"))) return fromEnv;
     throw new ConfigError("LINEWATCH_DATA_DIR", `${fromEnv} holds no reference data (no README.md)`);
   }
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, "package.json")) && existsSync(join(dir, "data", "README.md"))) return join(dir, "data");
-    const up = dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
+  const root = packageRoot(import.meta.url);
+  if (root !== null && existsSync(join(root, "data", "README.md"))) return join(root, "data");
   throw new InputError(`reference data not found: no data/README.md above ${fileURLToPath(import.meta.url)}`);
 }

@@ -5,10 +5,10 @@
  * same `WebAssembly.Memory`, so key-group regions written by the main thread are read by the
  * worker without copies.
  */
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
-import { dirname, join } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { KernelLoadError } from "./errors.js";
+import { packageRoot } from "./package-root.js";
 
 /** The exports of kernels/index.ts. Pointers are byte offsets into the shared memory. */
 export interface KernelExports {
@@ -90,16 +90,9 @@ export const KERNEL_MEMORY_PAGES_MAX = 32768;
 
 /** Path of the release build, found from this file whether it runs from source or from dist/. */
 export function kernelWasmPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, "build", "kernels.wasm");
-    try {
-      readFileSync(candidate, { flag: "r" }).byteLength;
-      return candidate;
-    } catch {
-      dir = dirname(dir);
-    }
-  }
+  const root = packageRoot(import.meta.url);
+  const path = root === null ? null : join(root, "build", "kernels.wasm");
+  if (path !== null && existsSync(path)) return path;
   throw new KernelLoadError("build/kernels.wasm not found: run `npm run build:kernels` first");
 }
 

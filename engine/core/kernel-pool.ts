@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { KernelLoadError, KernelTaskError } from "./errors.js";
 import { compileKernels, instantiateKernels, type KernelExports } from "./kernel-module.js";
+import { packageRoot } from "./package-root.js";
 
 /** A call of a kernel entry point: its export name and its (pointer, count, parameter) arguments. */
 export interface KernelCall {
@@ -134,14 +135,9 @@ function taskName(task: KernelTask): string {
  * runs from source (vitest) the workers use the build in dist/ (`npm run build`).
  */
 function workerScriptPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(join(dir, "package.json"))) {
-      const path = join(dir, "dist", "engine", "core", "kernel-worker.cjs");
-      if (existsSync(path)) return path;
-      throw new KernelLoadError(`${path} not found: run \`npm run build\` first`);
-    }
-    dir = dirname(dir);
-  }
-  throw new KernelLoadError(`package root not found above ${fileURLToPath(import.meta.url)}`);
+  const root = packageRoot(import.meta.url);
+  if (root === null) throw new KernelLoadError(`package root not found above ${fileURLToPath(import.meta.url)}`);
+  const path = join(root, "dist", "engine", "core", "kernel-worker.cjs");
+  if (existsSync(path)) return path;
+  throw new KernelLoadError(`${path} not found: run \`npm run build\` first`);
 }

@@ -33,3 +33,4 @@ export {
   validateEngineOptions,
 } from "./stream-engine.js";
 export { fmix32, normalAt, SeededRandom, seedSfc32At, sfc32At, streamKey, uniformAt } from "./prng.js";
+export { packageRoot } from "./package-root.js";
