@@ -55,14 +55,6 @@ export interface RunJobResult {
   seconds: number;
 }
 
-export interface RunJobResult {
-  metrics: EngineMetrics;
-  anomalies: number;
-  faultsInjected: number;
-  bytesWritten: number;
-  seconds: number;
-}
-
 export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
   const source = new PacedReadingSource(o.source ?? simulatorSource(o.simulator ?? {}), o);
   const result = await runSensorJob(source, {
