@@ -14,7 +14,7 @@ import * as ort from "onnxruntime-node";
 import pkg from "onnx-proto";
 import type { onnx as OnnxTypes } from "onnx-proto";
 import { LinewatchError, ModelLoadError } from "../../engine/core/mod.js";
-import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME } from "./model-format.js";
+import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME, type RulMetadata } from "./model-format.js";
 import { parseFeatureName } from "./rul-features.js";
 
 const { onnx } = pkg;
@@ -126,18 +126,6 @@ export class FailureModel {
     this.session = null;
     if (s !== null) await s.release();
   }
-}
-
-/** What a model's metadata_props say, validated. */
-export interface RulMetadata {
-  featureNames: string[];
-  window: number;
-  rulCap: number;
-  horizonCycles: number;
-  cycleHours: number;
-  residualSigma: number;
-  trainedOn: string;
-  validationRmse: number;
 }
 
 /** The prediction for one raw network output, per the normal residual model above. */

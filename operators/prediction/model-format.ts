@@ -17,3 +17,19 @@ export const RUL_METADATA_KEYS = {
 
 export const RUL_INPUT_NAME = "features";
 export const RUL_OUTPUT_NAME = "rul";
+
+/** What a model's metadata_props say (one member per {@link RUL_METADATA_KEYS} key). */
+export interface RulMetadata {
+  featureNames: readonly string[];
+  /** Rolling count window the features are computed over. */
+  window: number;
+  rulCap: number;
+  horizonCycles: number;
+  cycleHours: number;
+  /** Standard deviation of (predicted − true) RUL on held-out units, in cycles. */
+  residualSigma: number;
+  /** What the model was trained on (file, units, seed, epochs), for people reading the file. */
+  trainedOn: string;
+  /** Held-out RMSE over every row of the held-out units, in cycles. */
+  validationRmse: number;
+}

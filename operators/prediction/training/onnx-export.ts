@@ -9,7 +9,7 @@
  */
 import { createRequire } from "node:module";
 import type { onnx as OnnxTypes } from "onnx-proto";
-import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME } from "../model-format.js";
+import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME, type RulMetadata } from "../model-format.js";
 
 export { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME };
 
@@ -30,23 +30,11 @@ export interface DenseLayer {
 }
 
 /** Everything an exported model holds: the network, the standardisation and the metadata. */
-export interface RulModelSpec {
-  featureNames: readonly string[];
-  /** Rolling count window the features are computed over. */
-  window: number;
+export interface RulModelSpec extends RulMetadata {
   /** Raw features are standardised as (x − featureMean) / featureStd inside the graph. */
   featureMean: Float32Array;
   featureStd: Float32Array;
   layers: readonly DenseLayer[];
-  rulCap: number;
-  horizonCycles: number;
-  cycleHours: number;
-  /** Standard deviation of (predicted − true) RUL on held-out units, in cycles. */
-  residualSigma: number;
-  /** What the model was trained on (file, units, seed, epochs), for people reading the file. */
-  trainedOn: string;
-  /** Held-out RMSE over every row of the held-out units, in cycles. */
-  validationRmse: number;
 }
 
 export const RUL_OPSET = 17;
