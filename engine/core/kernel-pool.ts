@@ -4,7 +4,7 @@
  * that want no threads.
  */
 import { existsSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { KernelLoadError, KernelTaskError } from "./errors.js";
