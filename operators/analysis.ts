@@ -49,6 +49,11 @@ export interface RecordAnalysis {
    * ClickHouse rows and WebSocket messages are built from it; without it they parse `rowJson`.
    */
   rowFields?(row: Float64Array, into: Record<string, unknown>): void;
+  /**
+   * The name of each f64 of an output row, in row order (the score frames' column names, unique
+   * across a run's analyses); absent: the analysis's rows are not put in frames.
+   */
+  readonly outColumns?: readonly string[];
   /** The members written when a record got no output (late, rejected). */
   readonly nullJson: string;
   /** Sees each output row as it completes, in per-key order (alerts, counters). */

@@ -9,6 +9,7 @@ export {
   type QuarantineProvider,
   type RiskLevel,
 } from "./http-api.js";
+export { ScoreFrameMessage } from "./frame-message.js";
 export { type LiveServer, startLiveServer } from "./live-server.js";
 export { defineEngineMetrics, type EngineMetrics, METRIC, MetricsRegistry } from "./metrics.js";
 export { ANALYSIS_PREDICTION, analysisTopic, isValidTopic, lineTopic, machineTopic, TOPIC_ALERTS, TOPIC_QUARANTINE } from "./topics.js";

@@ -19,3 +19,4 @@ export { type DecodeLimits, DEFAULT_DECODE_LIMITS } from "./decode-limits.js";
 export type { RejectedReading } from "./frame-codec.js";
 export { decodeSerialRecord, encodeSerialRecord, type SerialRecord, type SerialRecordInput } from "./serial-codec.js";
 export { deadLetterSubject, serialSubject } from "./subjects.js";
+export { type DecodedScoreFrame, decodeScoreFrame, encodeScoreFrame, type ScoreFrameColumns } from "./score-frame.js";

@@ -68,6 +68,7 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
   return {
     name: "iforest",
     kernel,
+    outColumns: [...options.features.map((f) => `iforest_${f}`), "iforest_score", "iforest_model_generation"],
     nullJson: '"iforest_score":null,"model_hash":null',
     get activeHash() {
       return slots.activeHash;

@@ -1,5 +1,5 @@
 /** operators/iforest: the names other folders use. Import from here, never from a file inside. */
-export { iforestAnalysis } from "./iforest.js";
+export { iforestAnalysis, type IforestAnalysisOptions } from "./iforest.js";
 export { modelBytes, writeModel } from "./layout.js";
 export {
   buildModel,

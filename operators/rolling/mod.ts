@@ -6,6 +6,7 @@ export {
   ROLLING_OUT_FIELDS,
   rollingAnalysis,
   type RollingField,
+  type RollingOptions,
   rollingKernel,
   type RollingWindow,
 } from "./rolling.js";

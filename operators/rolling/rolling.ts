@@ -104,6 +104,8 @@ export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { tru
   return {
     name: "rolling",
     kernel,
+    // The kernel's row: the fields, then the flags word (bit 0: the time window hit its capacity).
+    outColumns: [...ROLLING_FIELDS, "rolling_flags"],
     nullJson: ROLLING_NULL_JSON,
     rowJson(row: Float64Array): string {
       if (row[0] < minCount) return ROLLING_NULL_JSON;

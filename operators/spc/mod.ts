@@ -12,4 +12,13 @@ export {
   spcRuleRate,
   WE_RULES,
 } from "./layout.js";
-export { ALL_RULES, applySpcLimitsChange, rulesForBudget, spcAnalysis, spcKernel, type SpcLimits, type SpcLimitsChange } from "./spc.js";
+export {
+  ALL_RULES,
+  applySpcLimitsChange,
+  rulesForBudget,
+  spcAnalysis,
+  type SpcAnalysisOptions,
+  spcKernel,
+  type SpcLimits,
+  type SpcLimitsChange,
+} from "./spc.js";

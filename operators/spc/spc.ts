@@ -11,6 +11,7 @@ import { alertConditions, SpcAlertTracker, type SpcAlertEvent } from "./alerts.j
 import {
   NELSON_RULES,
   SPC_COL,
+  SPC_FIELDS,
   SPC_OUT_FIELDS,
   WE_RULES,
   spcInitArgs,
@@ -148,6 +149,7 @@ export function spcAnalysis(
   return {
     name: "spc",
     kernel,
+    outColumns: SPC_FIELDS.map((f) => (f === "ewma" ? options.ewmaField : f)),
     nullJson,
     alerts,
     rulesOf,

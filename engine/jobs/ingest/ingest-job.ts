@@ -1,0 +1,281 @@
+/**
+ * The partitioned sensor job on core NATS: N ingest workers (ingest-worker.ts), each owning whole
+ * partitions of the sensor stream, decoding, scoring and encoding on its own thread. This thread
+ * steers: it starts and supervises the workers, sums their counters (shared memory, read when
+ * asked), hands their frames to the live server (one publish per machine per batch) and their
+ * alert events to the caller.
+ *
+ * Partitions and per-key order. The server's subject mapping
+ * (`lw.<site>.sensor.*.*` → `lw.<site>.p.{{partition(P,1)}}.sensor.{{wildcard(1)}}.{{wildcard(2)}}`,
+ * docs/nats.md) puts every reading of a machine in one partition, and each partition has one
+ * subscriber — its worker — so a key's readings reach one thread in the order the server got them,
+ * and each key's state lives in exactly one place. A queue group would not do: it spreads the
+ * messages of one key over its members, so no member sees a key's whole sequence and the rolling
+ * and SPC state would be split. Without a mapping (`partitions: 0`) one worker subscribes to
+ * the whole sensor subject.
+ *
+ * Supervision: a worker that fails is restarted on its partitions (counted in `restarts`); on
+ * core NATS what it held in memory — the keys' state and its pending records — is lost with it
+ * (at-most-once) and its keys start over.
+ */
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { ConfigError, createLogger, type Logger, packageRoot } from "../../core/mod.js";
+import { machineTopic, ScoreFrameMessage } from "../../../connectors/live/mod.js";
+import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
+import type { AnalysisSpec } from "./analysis-spec.js";
+import { COUNTER, COUNTER_SLOTS, INGEST_ROLE, type IngestCommand, type IngestEvent, type IngestWorkerData } from "./protocol.js";
+
+export interface IngestJobOptions {
+  url: string;
+  site: string;
+  /** Ingest worker threads. */
+  workers: number;
+  /** Partitions of the server's mapping; 0: none (then `workers` must be 1). */
+  partitions: number;
+  analyses: readonly AnalysisSpec[];
+  /** Key groups per worker, keys per worker, records per kernel task. */
+  groups: number;
+  keysMax: number;
+  batchRecordsMax: number;
+  /** Decoded records a worker holds before shedding (a burst between two drains). */
+  pendingRecordsMax: number;
+  /** Publish score frames on NATS (`lw.<site>.score-frame.<worker>`). */
+  scoreFrames: boolean;
+  /** Where machine frames go (`machine/<id>`); null: none are made. */
+  live: { publish(topic: string, data: unknown): number } | null;
+  onAlert?: (event: SpcAlertEvent) => void;
+  log?: Logger;
+}
+
+export const DEFAULT_INGEST_JOB = {
+  workers: 1,
+  partitions: 0,
+  groups: 16,
+  keysMax: 4096,
+  batchRecordsMax: 4096,
+  pendingRecordsMax: 65_536,
+  scoreFrames: true,
+} as const;
+
+/** Sums over the workers. */
+export interface IngestCounts {
+  messages: number;
+  readings: number;
+  scored: number;
+  shed: number;
+  deadLettered: number;
+  scoreFrames: number;
+  liveFrames: number;
+  keys: number;
+  drains: number;
+  /** Milliseconds the kernels ran, and the workers spent draining (kernels, observers, encoding). */
+  kernelMs: number;
+  drainMs: number;
+  restarts: number;
+}
+
+export interface IngestJobResult extends IngestCounts {
+  /** Dead-lettered messages by reason, summed over the workers. */
+  byReason: Record<string, number>;
+  seconds: number;
+}
+
+/** The compiled worker script: under vitest this module runs from source, the worker from dist/. */
+function workerScript(): string {
+  const root = packageRoot(import.meta.url);
+  const path = root === null ? "" : join(root, "dist", "engine", "jobs", "ingest", "ingest-worker.js");
+  if (root === null || !existsSync(path))
+    throw new ConfigError("ingest worker", `${path || "dist/"} not found: run \`npm run build\` first`);
+  return path;
+}
+
+export class IngestJob {
+  private readonly counters: Float64Array;
+  private readonly slots: WorkerSlot[];
+  private readonly topics = new Map<string, string>();
+  private readonly log: Logger;
+  private restarts = 0;
+  private stopping = false;
+  private failure: Error | null = null;
+  private readonly t0 = performance.now();
+
+  private constructor(private readonly o: IngestJobOptions) {
+    validate(o);
+    this.log = (o.log ?? createLogger()).child({ component: "ingest" });
+    this.counters = new Float64Array(new SharedArrayBuffer(o.workers * COUNTER_SLOTS * 8));
+    this.slots = Array.from({ length: o.workers }, (_, w) => ({ index: w, subjects: subjectsOf(o, w), worker: null, stopped: null }));
+  }
+
+  /** Starts every worker; resolves when all subscribe (the servers have their subscriptions). */
+  static async start(o: IngestJobOptions): Promise<IngestJob> {
+    const job = new IngestJob(o);
+    try {
+      await Promise.all(job.slots.map((s) => job.spawn(s)));
+    } catch (error) {
+      await job.terminate();
+      throw error;
+    }
+    return job;
+  }
+
+  counts(): IngestCounts {
+    const c = this.counters;
+    const sum = (slot: number): number => {
+      let s = 0;
+      for (let w = 0; w < this.o.workers; w++) s += c[w * COUNTER_SLOTS + slot];
+      return s;
+    };
+    return {
+      messages: sum(COUNTER.messages),
+      readings: sum(COUNTER.readings),
+      scored: sum(COUNTER.scored),
+      shed: sum(COUNTER.shed),
+      deadLettered: sum(COUNTER.deadLettered),
+      scoreFrames: sum(COUNTER.scoreFrames),
+      liveFrames: sum(COUNTER.liveFrames),
+      keys: sum(COUNTER.keys),
+      drains: sum(COUNTER.drains),
+      kernelMs: sum(COUNTER.kernelMs),
+      drainMs: sum(COUNTER.drainMs),
+      restarts: this.restarts,
+    };
+  }
+
+  /** The first failure a worker reported that a restart did not absorb (null while all is well). */
+  get failed(): Error | null {
+    return this.failure;
+  }
+
+  /** Stops every worker after it has drained what the server sent it; the final counts. */
+  async stop(): Promise<IngestJobResult> {
+    this.stopping = true;
+    const results = await Promise.all(
+      this.slots.map(async (s) => {
+        if (s.worker === null || s.stopped === null) return {};
+        s.worker.postMessage({ kind: "stop" } satisfies IngestCommand);
+        return s.stopped;
+      }),
+    );
+    await this.terminate();
+    const byReason: Record<string, number> = {};
+    for (const r of results) for (const [k, v] of Object.entries(r)) byReason[k] = (byReason[k] ?? 0) + v;
+    if (this.failure !== null) throw this.failure;
+    return { ...this.counts(), byReason, seconds: (performance.now() - this.t0) / 1000 };
+  }
+
+  private async terminate(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.worker?.terminate()));
+  }
+
+  private spawn(slot: WorkerSlot): Promise<void> {
+    const o = this.o;
+    const data: IngestWorkerData = {
+      role: INGEST_ROLE,
+      index: slot.index,
+      url: o.url,
+      site: o.site,
+      subjects: slot.subjects,
+      analyses: o.analyses,
+      groups: o.groups,
+      keysMax: o.keysMax,
+      batchRecordsMax: o.batchRecordsMax,
+      pendingRecordsMax: o.pendingRecordsMax,
+      scoreFrames: o.scoreFrames,
+      liveFrames: o.live !== null,
+      counters: this.counters.buffer as SharedArrayBuffer,
+    };
+    const worker = new Worker(workerScript(), { workerData: data });
+    slot.worker = worker;
+    let resolveStopped: (r: Record<string, number>) => void = () => {};
+    slot.stopped = new Promise((resolve) => (resolveStopped = resolve));
+    return new Promise<void>((ready, refuse) => {
+      let started = false;
+      worker.on("message", (event: IngestEvent) => {
+        if (event.kind === "ready") {
+          started = true;
+          ready();
+        } else if (event.kind === "stopped") resolveStopped(event.byReason);
+        else if (event.kind === "failed") this.onFailed(slot, started, new Error(`ingest worker ${slot.index}: ${event.message}`), refuse);
+        else this.onEvent(event);
+      });
+      worker.on("error", (error) => this.onFailed(slot, started, error, refuse));
+      worker.on("exit", (code) => {
+        resolveStopped({});
+        if (!this.stopping && code !== 0)
+          this.onFailed(slot, started, new Error(`ingest worker ${slot.index} exited with code ${code}`), refuse);
+      });
+    });
+  }
+
+  private onEvent(event: IngestEvent): void {
+    if (event.kind === "frames") {
+      const live = this.o.live;
+      if (live === null) return;
+      for (let i = 0; i < event.topics.length; i++) live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i]));
+    } else if (event.kind === "alerts") {
+      for (const e of event.events) this.o.onAlert?.(e);
+    }
+  }
+
+  private topicOf(machine: string): string {
+    let t = this.topics.get(machine);
+    if (t === undefined) {
+      t = machineTopic(machine);
+      this.topics.set(machine, t);
+    }
+    return t;
+  }
+
+  /** Before it was ready: the start fails. After: restarted on its partitions, unless stopping. */
+  private onFailed(slot: WorkerSlot, started: boolean, error: Error, refuse: (e: Error) => void): void {
+    if (!started) {
+      refuse(error);
+      return;
+    }
+    if (this.stopping) {
+      this.failure ??= error;
+      return;
+    }
+    this.restarts++;
+    this.log.error({ worker: slot.index, subjects: slot.subjects, err: error }, "ingest worker failed; restarting it on its partitions");
+    const old = slot.worker;
+    slot.worker = null;
+    void old?.terminate().then(() => this.spawn(slot).catch((e: Error) => (this.failure ??= e)));
+  }
+}
+
+interface WorkerSlot {
+  index: number;
+  subjects: string[];
+  worker: Worker | null;
+  stopped: Promise<Record<string, number>> | null;
+}
+
+function validate(o: IngestJobOptions): void {
+  if (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > 64)
+    throw new ConfigError("ingest workers", `must be an integer in 1..64, got ${o.workers}`);
+  if (!Number.isInteger(o.partitions) || o.partitions < 0 || o.partitions > 1024) {
+    throw new ConfigError("partitions", `must be an integer in 0..1024, got ${o.partitions}`);
+  }
+  if (o.partitions === 0 && o.workers > 1) {
+    throw new ConfigError(
+      "partitions",
+      `${o.workers} ingest workers need the server's partition mapping (give its partition count; docs/nats.md, "Scale-out"): without it one worker takes the whole subject`,
+    );
+  }
+  if (o.partitions > 0 && o.partitions < o.workers)
+    throw new ConfigError("partitions", `${o.partitions} partitions cannot feed ${o.workers} workers`);
+  if (!Number.isInteger(o.pendingRecordsMax) || o.pendingRecordsMax < 1) {
+    throw new ConfigError("pendingRecordsMax", `must be a positive integer, got ${o.pendingRecordsMax}`);
+  }
+}
+
+/** Worker w's subjects: partitions p ≡ w (mod workers), or the whole sensor subject. */
+function subjectsOf(o: IngestJobOptions, w: number): string[] {
+  if (o.partitions === 0) return [`lw.${o.site}.sensor.>`];
+  const out: string[] = [];
+  for (let p = w; p < o.partitions; p += o.workers) out.push(`lw.${o.site}.p.${p}.sensor.>`);
+  return out;
+}

@@ -1,0 +1,283 @@
+/**
+ * An ingest worker: a thread with its own NATS connection that owns whole partitions of the
+ * sensor stream — subscribes to them, decodes each message into columns, runs the kernels of its
+ * key groups inline (its own engine, `workers: 0`), and encodes the outputs as score frames. The
+ * main thread gets counters in shared memory, frames for the live server and alert events; no
+ * record crosses a thread as an object.
+ *
+ * The loop. nats.js calls `onMessage` for each message as it parses the socket's bytes; the
+ * readings go into the pending batch and a drain is scheduled (setImmediate) once per burst. A
+ * drain pushes the pending records through the engine, flushes it (the kernels run here, on this
+ * thread), lets the analyses observe each row (SPC alert episodes, masks), and emits the rows as
+ * frames. While a drain runs nothing else does, so a burst is bounded by `pendingRecordsMax`:
+ * past it a message is shed and counted (core NATS is at-most-once; JetStream will pull instead).
+ */
+import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import type { NatsConnection, Subscription } from "nats";
+import { allocateBatch, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
+import { connectNats, NatsInput } from "../../../connectors/nats/mod.js";
+import { observeRecord, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
+import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
+import { buildAnalyses } from "./analysis-spec.js";
+import {
+  COUNTER,
+  COUNTER_SLOTS,
+  INGEST_ROLE,
+  type IngestCommand,
+  type IngestEvent,
+  type IngestWorkerData,
+  scoreFrameSubject,
+} from "./protocol.js";
+import { type RowKeys, ScoredRows } from "./scored-rows.js";
+
+/** Rows of one emitted frame at most: keeps a NATS score frame under the server's default 1 MiB payload. */
+const FRAME_ROWS_MAX = 2048;
+
+class IngestWorker implements RowKeys {
+  private readonly engine: StreamEngine;
+  private readonly analyses: RecordAnalysis[];
+  private readonly namedOuts: number[];
+  private readonly rows: ScoredRows;
+  private readonly counters: Float64Array;
+  private readonly base: number;
+  private input: NatsInput | null = null;
+  private nc: NatsConnection | null = null;
+  private subscriptions: Subscription[] = [];
+  private pending: RecordBatch;
+  private spare: RecordBatch;
+  private draining = false;
+  private scheduled = false;
+  private position = 0;
+  private alerts: SpcAlertEvent[] = [];
+  private readonly keyOfReading = new Map<string, number>();
+  private readonly keyNames: string[] = [];
+  private readonly frameKeys: string[] = [];
+  private readonly machineIndex: number[] = [];
+  private readonly machineNames: string[] = [];
+  private readonly machineIds = new Map<string, number>();
+  private readonly rowScratch: Float64Array[];
+  private readonly ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
+  private failure: Error | null = null;
+
+  constructor(private readonly d: IngestWorkerData) {
+    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.push(e));
+    this.engine = new StreamEngine(
+      {
+        kernels: this.analyses.map((a) => a.kernel),
+        workers: 0,
+        groups: d.groups,
+        keysMax: d.keysMax,
+        batchRecordsMax: d.batchRecordsMax,
+        lateness: null,
+        reorderRecordsPerKeyMax: 1,
+      },
+      { onOutput: (chunk) => this.onOutput(chunk) },
+    );
+    for (const a of this.analyses) a.start?.(this.engine);
+    this.namedOuts = this.analyses.flatMap((a, k) => (a.outColumns === undefined ? [] : [k]));
+    const names = this.namedOuts.flatMap((k) => this.analyses[k].outColumns as readonly string[]);
+    this.rows = new ScoredRows(FRAME_ROWS_MAX, d.keysMax, names, this);
+    this.rowScratch = this.analyses.map(() => new Float64Array(0));
+    this.pending = allocateBatch(d.pendingRecordsMax);
+    this.spare = allocateBatch(d.pendingRecordsMax);
+    this.counters = new Float64Array(d.counters);
+    this.base = d.index * COUNTER_SLOTS;
+  }
+
+  get machines(): number {
+    return this.machineNames.length;
+  }
+
+  frameKey(keyId: number): string {
+    return this.frameKeys[keyId];
+  }
+
+  machineOf(keyId: number): number {
+    return this.machineIndex[keyId];
+  }
+
+  machineName(machine: number): string {
+    return this.machineNames[machine];
+  }
+
+  async start(): Promise<void> {
+    this.nc = await connectNats({ servers: this.d.url, name: `linewatch-ingest-${this.d.index}` });
+    this.input = new NatsInput(this.nc, this.d.site);
+    for (const subject of this.d.subjects) {
+      this.subscriptions.push(
+        this.nc.subscribe(subject, {
+          callback: (error, msg) => {
+            if (error === null) this.onMessage(msg.subject, msg.data);
+          },
+        }),
+      );
+    }
+    await this.nc.flush();
+  }
+
+  /** Unsubscribes after what the server already sent, drains what is pending, and closes. */
+  async stop(): Promise<{ byReason: Record<string, number> }> {
+    const nc = this.nc;
+    if (nc !== null) {
+      await Promise.all(this.subscriptions.map((s) => s.drain()));
+      await this.drainNow();
+      await this.engine.close();
+      for (const a of this.analyses) a.stop?.();
+      await nc.drain();
+    }
+    if (this.failure !== null) throw this.failure;
+    return { byReason: this.input?.counts().byReason ?? {} };
+  }
+
+  private onMessage(subject: string, data: Uint8Array): void {
+    const c = this.counters;
+    const b = this.base;
+    c[b + COUNTER.messages]++;
+    const readings = (this.input as NatsInput).decode(subject, data);
+    if (readings === null) {
+      c[b + COUNTER.deadLettered] = (this.input as NatsInput).counts().deadLettered;
+      return;
+    }
+    const batch = this.pending;
+    if (batch.length + readings.length > batch.keyIds.length) {
+      c[b + COUNTER.shed]++;
+      return;
+    }
+    const position = this.position++;
+    for (let i = 0; i < readings.length; i++) {
+      const k = batch.length++;
+      batch.keyIds[k] = this.keyOf(readings.key(i), readings.machine(i), readings.sensor(i));
+      batch.times[k] = readings.time(i);
+      batch.values[k] = readings.value(i);
+      batch.positions[k] = position;
+    }
+    c[b + COUNTER.readings] += readings.length;
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.drainNow());
+    }
+  }
+
+  private keyOf(name: string, machine: string, sensor: string): number {
+    const known = this.keyOfReading.get(name);
+    if (known !== undefined) return known;
+    const id = this.engine.internKey(name);
+    this.keyOfReading.set(name, id);
+    this.keyNames[id] = name;
+    this.frameKeys[id] = `${machine}.${sensor}`;
+    let m = this.machineIds.get(machine);
+    if (m === undefined) {
+      m = this.machineNames.length;
+      this.machineIds.set(machine, m);
+      this.machineNames.push(machine);
+    }
+    this.machineIndex[id] = m;
+    this.counters[this.base + COUNTER.keys] = this.keyNames.length;
+    return id;
+  }
+
+  /** Everything pending through the kernels and out as frames; one at a time. */
+  private async drainNow(): Promise<void> {
+    this.scheduled = false;
+    if (this.draining || this.failure !== null) return;
+    this.draining = true;
+    const t0 = performance.now();
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = this.spare;
+        this.spare = batch;
+        await this.engine.push(batch);
+        batch.length = 0;
+      }
+      await this.engine.flush();
+      this.emit();
+    } catch (error) {
+      this.fail(error);
+    } finally {
+      this.draining = false;
+      const c = this.counters;
+      c[this.base + COUNTER.drains]++;
+      c[this.base + COUNTER.drainMs] += performance.now() - t0;
+      c[this.base + COUNTER.kernelMs] = this.engine.metrics().kernelBusyMs;
+    }
+    if (this.pending.length > 0 && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.drainNow());
+    }
+  }
+
+  private onOutput(chunk: OutputChunk): void {
+    for (let i = 0; i < chunk.length; i++) {
+      observeRecord(this.analyses, chunk, i, this.keyNames[chunk.keyIds[i]], this.ctx, this.rowScratch, false);
+    }
+    for (let from = 0; from < chunk.length; ) {
+      const to = Math.min(chunk.length, from + this.rows.capacity - this.rows.length);
+      this.rows.add(chunk, from, to, this.namedOuts);
+      from = to;
+      if (this.rows.length === this.rows.capacity) this.emit();
+    }
+    this.counters[this.base + COUNTER.scored] += chunk.length;
+  }
+
+  /** The collected rows as frames (NATS, live topics) and the alert events, to their destinations. */
+  private emit(): void {
+    const c = this.counters;
+    if (this.rows.length > 0) {
+      if (this.d.scoreFrames) {
+        (this.nc as NatsConnection).publish(scoreFrameSubject(this.d.site, this.d.index), this.rows.encodeAll());
+        c[this.base + COUNTER.scoreFrames]++;
+      }
+      if (this.d.liveFrames) {
+        const parts = this.rows.encodeByMachine();
+        const frames = parts.map((p) => p.frame);
+        post(
+          { kind: "frames", topics: parts.map((p) => p.machine), frames },
+          frames.map((f) => f.buffer as ArrayBuffer),
+        );
+        c[this.base + COUNTER.liveFrames] += parts.length;
+      }
+      this.rows.clear();
+    }
+    if (this.alerts.length > 0) {
+      post({ kind: "alerts", events: this.alerts });
+      this.alerts = [];
+    }
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure !== null) return;
+    this.failure = error instanceof Error ? error : new Error(String(error));
+    post({ kind: "failed", message: this.failure.message, stack: this.failure.stack });
+  }
+}
+
+function post(event: IngestEvent, transfer: ArrayBuffer[] = []): void {
+  parentPort?.postMessage(event, transfer);
+}
+
+async function workerMain(d: IngestWorkerData): Promise<void> {
+  const worker = new IngestWorker(d);
+  await worker.start();
+  post({ kind: "ready" });
+  parentPort?.on("message", (command: IngestCommand) => {
+    if (command.kind !== "stop") return;
+    worker.stop().then(
+      ({ byReason }) => {
+        post({ kind: "stopped", byReason, labelsUnkept: 0 });
+        parentPort?.close();
+      },
+      (error: Error) => {
+        post({ kind: "failed", message: error.message, stack: error.stack });
+        parentPort?.close();
+      },
+    );
+  });
+}
+
+if (!isMainThread && (workerData as IngestWorkerData | null)?.role === INGEST_ROLE) {
+  workerMain(workerData as IngestWorkerData).catch((error: Error) => {
+    post({ kind: "failed", message: error.message, stack: error.stack });
+    parentPort?.close();
+  });
+}

@@ -1,0 +1,65 @@
+/**
+ * What the main thread and an ingest worker say to each other. The main thread steers: it sends
+ * the configuration once and a stop; it receives counters (a shared Float64Array each worker
+ * writes its own slots of — no message per record), batches of encoded frames for the live server,
+ * alert events, and the end. Records never cross.
+ */
+import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
+import type { AnalysisSpec } from "./analysis-spec.js";
+
+export const INGEST_ROLE = "linewatch-ingest";
+
+export interface IngestWorkerData {
+  role: typeof INGEST_ROLE;
+  /** This worker's index (its counter slots, its score-frame subject). */
+  index: number;
+  url: string;
+  site: string;
+  /** Subjects it subscribes to: its partitions (`lw.<site>.p.<k>.sensor.>`) or the whole sensor subject. */
+  subjects: readonly string[];
+  analyses: readonly AnalysisSpec[];
+  groups: number;
+  keysMax: number;
+  batchRecordsMax: number;
+  /** Records decoded and waiting for the kernels; past it a core message is shed (counted). */
+  pendingRecordsMax: number;
+  /** Publish one score frame per drained batch on `lw.<site>.score-frame.<index>`. */
+  scoreFrames: boolean;
+  /** Send the main thread one score frame per machine per drained batch, for `machine/<id>`. */
+  liveFrames: boolean;
+  /** Float64Array slots: COUNTER_SLOTS per worker, this worker's at index × COUNTER_SLOTS. */
+  counters: SharedArrayBuffer;
+}
+
+/** Slot of each counter in a worker's block of the shared counters. */
+export const COUNTER = {
+  messages: 0,
+  readings: 1,
+  scored: 2,
+  shed: 3,
+  deadLettered: 4,
+  scoreFrames: 5,
+  liveFrames: 6,
+  keys: 7,
+  drains: 8,
+  kernelMs: 9,
+  /** Wall milliseconds of the worker's drains (decode excluded): its busy share over time. */
+  drainMs: 10,
+} as const;
+export const COUNTER_SLOTS = 16;
+
+/** Worker → main. */
+export type IngestEvent =
+  | { kind: "ready" }
+  | { kind: "frames"; topics: string[]; frames: Uint8Array[] }
+  | { kind: "alerts"; events: SpcAlertEvent[] }
+  | { kind: "stopped"; byReason: Record<string, number>; labelsUnkept: number }
+  | { kind: "failed"; message: string; stack?: string };
+
+/** Main → worker. */
+export type IngestCommand = { kind: "stop" };
+
+/** The subject a worker's score frames go to. */
+export function scoreFrameSubject(site: string, worker: number): string {
+  return `lw.${site}.score-frame.${worker}`;
+}
