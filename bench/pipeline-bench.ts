@@ -1283,7 +1283,7 @@ function targetLines(r: PipelineBenchReport, best: ReturnType<typeof bestSetting
   if (best.byP99 !== null) {
     const goal = p99Goal(r, best.byP99);
     const p99 = best.byP99.latency.p99;
-    line("p99 ingest → WebSocket at half load (best setting)", `goal ≤ ${ms(goal.ms)} ms (${goal.why})`, `${ms(p99)} ms`, p99 <= goal.ms);
+    line("p99 ingest → WebSocket at half load (best setting)", `goal ≤ ${Number(goal.ms.toPrecision(3))} ms (${goal.why})`, `${ms(p99)} ms`, p99 <= goal.ms);
   }
   if (best.byRate !== null) {
     // The sustained rate (the lower of scored and durable), as the best setting was chosen by.
@@ -1293,7 +1293,7 @@ function targetLines(r: PipelineBenchReport, best: ReturnType<typeof bestSetting
     const where = withClickHouse ? "with ClickHouse" : "without ClickHouse";
     line(
       "single records vs raw nats.js (best setting)",
-      `goal ≥ ${goal * 100} % (${where})`,
+      `goal ≥ ${Math.round(goal * 100)} % (${where})`,
       `${(ratio * 100).toFixed(1)} %`,
       ratio >= goal,
     );
