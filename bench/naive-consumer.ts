@@ -8,7 +8,8 @@
  *   node dist/bench/naive-consumer.js [nats-url] [site]      (or NATS_URL, SITE)
  *
  * Run by the benchmark as a child process (child_process.fork): it sends {type: "ready"} once
- * subscribed, answers "counters" with its counts and process.cpuUsage(), and ends on "stop".
+ * subscribed, answers "counters" with its counts and process.cpuUsage(), and ends on "stop" (or
+ * when the benchmark is gone).
  */
 import { decode } from "@msgpack/msgpack";
 import { connect, StringCodec } from "nats";
@@ -91,6 +92,8 @@ async function main() {
     if (msg === "counters") process.send?.({ type: "counters", received, published, cpu: process.cpuUsage() });
     if (msg === "stop") void nc.drain();
   });
+  process.on("disconnect", () => process.exit(0)); // the benchmark is gone
+
   process.send?.({ type: "ready" });
 
   for await (const msg of sub) {

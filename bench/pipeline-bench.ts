@@ -818,7 +818,7 @@ function startNaive(url: string, site: string): NaiveProcess {
     void gone().catch(reject);
   });
   return {
-    ready: Promise.race([ready, sleep(30_000).then(() => Promise.reject(new Error("the naive consumer was not ready within 30 s")))]),
+    ready: within(ready, 30_000, "the naive consumer was not ready within 30 s"),
     counters: () => {
       if (!alive) return Promise.reject(new Error("the naive consumer exited"));
       const answer = new Promise<NaiveCounters>((resolve) => waiting.push(resolve));
@@ -827,11 +827,21 @@ function startNaive(url: string, site: string): NaiveProcess {
     },
     stop: async () => {
       if (alive && child.connected) child.send("stop");
-      await Promise.race([exited, sleep(5000)]);
+      await within(exited, 5000, "").catch(() => undefined);
       if (alive) child.kill();
       await exited;
     },
   };
+}
+
+/** `p`, or a rejection with `message` after `ms` (the timer cleared either way: it must not hold the process open). */
+async function within<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -1283,7 +1293,12 @@ function targetLines(r: PipelineBenchReport, best: ReturnType<typeof bestSetting
   if (best.byP99 !== null) {
     const goal = p99Goal(r, best.byP99);
     const p99 = best.byP99.latency.p99;
-    line("p99 ingest → WebSocket at half load (best setting)", `goal ≤ ${Number(goal.ms.toPrecision(3))} ms (${goal.why})`, `${ms(p99)} ms`, p99 <= goal.ms);
+    line(
+      "p99 ingest → WebSocket at half load (best setting)",
+      `goal ≤ ${Number(goal.ms.toPrecision(3))} ms (${goal.why})`,
+      `${ms(p99)} ms`,
+      p99 <= goal.ms,
+    );
   }
   if (best.byRate !== null) {
     // The sustained rate (the lower of scored and durable), as the best setting was chosen by.
