@@ -6,6 +6,7 @@
  *
  * Non-goals: anything one suite alone needs (its data, its state blocks, its checksums).
  */
+import { readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import Benchmark from "benchmark";
@@ -498,6 +499,24 @@ export function endReport(
 /** Epoch ms with sub-ms resolution, comparable across the threads of one process (`timeOrigin + now()`). */
 export function clock(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/**
+ * CPU time the calling thread has used, µs (user + system). `process.threadCpuUsage` where Node
+ * has it (≥ 23.9); on Node 20 and 22 the thread's own `/proc/thread-self/schedstat` (Linux: time
+ * on the CPU, ns, read synchronously so the calling thread resolves `thread-self`); NaN elsewhere.
+ */
+export function threadCpuMicros(): number {
+  const own = (process as { threadCpuUsage?: () => NodeJS.CpuUsage }).threadCpuUsage;
+  if (own !== undefined) {
+    const u = own.call(process);
+    return u.user + u.system;
+  }
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[0]) / 1000;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 export function sleep(ms: number): Promise<void> {

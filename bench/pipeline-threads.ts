@@ -1,6 +1,8 @@
 /**
  * The publisher and subscriber threads of `npm run bench -- e2e` (bench/pipeline-bench.ts), kept in
- * a module of their own so a thread loads nats, ws and the simulator, not the engine.
+ * a module of their own so a thread loads nats, ws and the simulator, not the engine: the
+ * publisher, the WebSocket subscriber (the engine's scores), the raw nats.js counter, and the
+ * subscriber to the naive consumer's JSON scores (bench/naive-consumer.ts, a process of its own).
  *
  * They share with the main thread an Int32 control array (the C_* slots) and, per reading index,
  * its publish time (publisher) and its publish → arrival latency (subscriber). A reading's index is
@@ -13,11 +15,11 @@ import { connect } from "nats";
 import WebSocket from "ws";
 import { encodeFrame, encodeMsgpackRecord } from "../connectors/wire/mod.js";
 import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/mod.js";
-import { clock, sleep } from "./bench-kit.js";
+import { clock, sleep, threadCpuMicros } from "./bench-kit.js";
 
 export const T0 = Date.UTC(2026, 0, 1);
 
-/** Records scored (engine) or counted (raw subscriber): the publisher's credit. */
+/** Records scored (engine), counted (raw subscriber) or whose naive score arrived: the publisher's credit. */
 export const C_SCORED = 0;
 /** Data messages the WebSocket subscriber received. */
 export const C_RECEIVED = 1;
@@ -25,17 +27,20 @@ export const C_RECEIVED = 1;
 export const C_PUBLISHED = 2;
 /** Main → publisher: stop now. */
 export const C_STOP = 3;
-/** Subscriber: 1 once subscribed; 2 once closed. */
+/** Subscriber (WebSocket, naive scores): 1 once subscribed; 2 once closed. */
 export const C_READY = 4;
 /** Subscriber: `sampled` notices received. */
 export const C_SAMPLED = 5;
 /** Raw subscriber: 1 once its subscription is live at the server. */
 export const C_RAW_READY = 6;
-export const C_SLOTS = 7;
+/** Main → raw subscriber: 1 from the start of the measured window on, 2 from its end (its CPU is read at both). */
+export const C_WINDOW = 7;
+export const C_SLOTS = 8;
 
 export const PUB_ROLE = "linewatch-pipeline-publisher";
 export const SUB_ROLE = "linewatch-pipeline-subscriber";
 export const RAW_ROLE = "linewatch-pipeline-raw-subscriber";
+export const NAIVE_SUB_ROLE = "linewatch-pipeline-naive-score-subscriber";
 
 /** How readings travel: one MessagePack record a message, or frames of up to `frameReadings` of one machine's readings. */
 export type WireFormat = "records" | "frames";
@@ -66,13 +71,33 @@ export interface PubData {
 /**
  * The raw nats.js ceiling's consumer: subscribes to `lw.<site>.sensor.>` on its own connection and
  * only counts, into C_SCORED (the publisher's credit), until told to close. A thread of its own: a
- * flooded nats.js subscription keeps its thread's event loop from running timers.
+ * flooded nats.js subscription keeps its thread's event loop from running timers. It reads its own
+ * thread's CPU time when C_WINDOW turns 1 and 2 and answers the close with a {@link RawWindow}.
  */
 export interface RawData {
   role: typeof RAW_ROLE;
   url: string;
   site: string;
   format: WireFormat;
+  ctrl: SharedArrayBuffer;
+}
+
+/** The raw subscriber's thread over the measured window: CPU µs and readings counted (NaN when it saw no window). */
+export interface RawWindow {
+  cpuMicros: number;
+  readings: number;
+}
+
+/**
+ * Subscribes to the naive consumer's JSON scores (`lw.<site>.score.>`): counts them into C_SCORED
+ * (the publisher's credit) and records each one's latency by the index in its timestamp.
+ */
+export interface NaiveSubData {
+  role: typeof NAIVE_SUB_ROLE;
+  url: string;
+  site: string;
+  sendTimes: SharedArrayBuffer;
+  latencies: SharedArrayBuffer;
   ctrl: SharedArrayBuffer;
 }
 
@@ -223,27 +248,64 @@ async function rawSubscriberMain(d: RawData): Promise<void> {
   const ctrl = new Int32Array(d.ctrl);
   const nc = await connect({ servers: d.url, name: "linewatch-pipeline-raw" });
   let count = 0;
+  let messages = 0;
+  // The thread's CPU and count at the window's start and end, seen from inside the callback (a
+  // flooded thread runs no timers); every 256 messages, so the check costs next to nothing.
+  const marks: Array<{ cpu: number; count: number }> = [];
   const sub = nc.subscribe(`lw.${d.site}.sensor.>`, {
     // A frame's reading count is the u32 at offset 8 of its header; a record is one reading.
     callback: (_err, msg) => {
       const b = msg.data;
       count += d.format === "frames" ? b[8] | (b[9] << 8) | (b[10] << 16) | (b[11] << 24) : 1;
       Atomics.store(ctrl, C_SCORED, count);
+      if ((++messages & 255) === 0 && Atomics.load(ctrl, C_WINDOW) > marks.length) marks.push({ cpu: threadCpuMicros(), count });
     },
   });
   await nc.flush();
   Atomics.store(ctrl, C_RAW_READY, 1);
   parentPort?.once("message", () => {
     sub.unsubscribe();
-    void nc.close().then(() => parentPort?.postMessage("done"));
+    const [a, b] = marks;
+    const window: RawWindow =
+      a === undefined || b === undefined
+        ? { cpuMicros: Number.NaN, readings: Number.NaN }
+        : { cpuMicros: b.cpu - a.cpu, readings: b.count - a.count };
+    void nc.close().then(() => parentPort?.postMessage(window));
+  });
+}
+
+/** Counts the naive consumer's scores (the credit) and records publish → arrival by the index in each score's timestamp. */
+async function naiveScoreSubscriberMain(d: NaiveSubData): Promise<void> {
+  const sendTimes = new Float64Array(d.sendTimes);
+  const latencies = new Float32Array(d.latencies);
+  const ctrl = new Int32Array(d.ctrl);
+  const nc = await connect({ servers: d.url, name: "linewatch-pipeline-naive-scores" });
+  let received = 0;
+  const sub = nc.subscribe(`lw.${d.site}.score.>`, {
+    callback: (_err, msg) => {
+      const t = clock();
+      const idx = msg.json<{ timestamp: number }>().timestamp - T0;
+      if (idx >= 0 && idx < latencies.length) latencies[idx] = t - sendTimes[idx];
+      Atomics.store(ctrl, C_SCORED, ++received);
+    },
+  });
+  await nc.flush();
+  Atomics.store(ctrl, C_READY, 1);
+  parentPort?.once("message", () => {
+    sub.unsubscribe();
+    void nc.close().then(() => {
+      Atomics.store(ctrl, C_READY, 2);
+      parentPort?.postMessage("done");
+    });
   });
 }
 
 if (!isMainThread) {
-  const d = workerData as PubData | SubData | RawData | null;
+  const d = workerData as PubData | SubData | RawData | NaiveSubData | null;
   if (d?.role === PUB_ROLE) {
     // A failure rejects unhandled: the worker ends with an error event, which rejects the phase.
     void publisherMain(d).then(() => parentPort?.postMessage("done"));
   } else if (d?.role === SUB_ROLE) subscriberMain(d);
   else if (d?.role === RAW_ROLE) void rawSubscriberMain(d);
+  else if (d?.role === NAIVE_SUB_ROLE) void naiveScoreSubscriberMain(d);
 }

@@ -10,7 +10,7 @@ const natsAvailable = serverAvailable("nats-server");
 const clickhouseAvailable = serverAvailable("clickhouse-server");
 
 describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run of the whole path", () => {
-  it("exits 0; one row per setting; ClickHouse holds a score row per record scored; p50 ≤ p99 ≤ max; the ratio to raw nats.js is printed; frames and JetStream rows", () => {
+  it("exits 0; one row per setting; ClickHouse holds a score row per record scored; p50 ≤ p99 ≤ max; the ratios to raw nats.js and the naive consumer and CPU per record are printed; frames and JetStream rows", () => {
     const run = spawnSync(process.execPath, ["dist/bench/main.js", "e2e", "--smoke", "--json"], { encoding: "utf8", timeout: 240_000 });
     expect(run.status, `${run.stderr}\n${run.stdout.slice(0, 2000)}`).toBe(0);
     const report = JSON.parse(run.stdout) as PipelineBenchReport;
@@ -31,6 +31,19 @@ describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run o
     // The latency phase runs at half of the sustained rate: the lower of scored and durable in ClickHouse.
     expect(s.durablePerSecond).toBeGreaterThan(0);
     expect(s.halfPerSecond).toBeCloseTo(Math.min(s.maxPerSecond, s.durablePerSecond) / 2, 6);
+    // The naive consumer, measured as the engine is: its scores arrived, p50 ≤ p99 ≤ max at half its own maximum.
+    expect(s.naive.notes).toEqual([]);
+    expect(s.naive.perSecond).toBeGreaterThan(0);
+    expect(s.naive.halfPerSecond).toBeCloseTo(s.naive.perSecond / 2, 6);
+    expect(s.naive.latency.samples).toBeGreaterThan(0);
+    expect(s.naive.latency.p50).toBeLessThanOrEqual(s.naive.latency.p99);
+    expect(s.naive.latency.p99).toBeLessThanOrEqual(s.naive.latency.max);
+    expect(s.ratioVsNaive).toBeCloseTo(s.maxPerSecond / s.naive.perSecond, 9);
+    // CPU per record: positive where measured (a NaN would be null in JSON).
+    expect(s.cpuUsPerRecord.engineMainThread).toBeGreaterThan(0);
+    expect(s.cpuUsPerRecord.rawSubscriberThread).toBeGreaterThan(0);
+    expect(s.cpuUsPerRecord.naiveProcess).toBeGreaterThan(0);
+    expect(s.engineEventLoop).toBeGreaterThan(0);
 
     const text = formatPipelineReport(report);
     const row = text.split("\n").find((l) => /^\s+1024\s+1\s/.test(l));
@@ -41,6 +54,8 @@ describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run o
     expect(text).toContain("best setting by p99 at half load: batch 1024, 1 workers");
     expect(text).toMatch(/p99 ingest → WebSocket at half load .* (met|NOT MET)/);
     expect(text).toMatch(/single records vs raw nats\.js .* (met|NOT MET)/);
+    expect(text).toMatch(/single records vs the naive consumer .* measured/);
+    expect(text).toContain("the same publisher and messages: raw nats.js, the naive consumer");
     expect(text).toContain("ClickHouse holds a score row for every record scored in every setting");
 
     // Other sources and formats (engine alone): raw frames counted, engine frames and JetStream scored.
