@@ -178,6 +178,7 @@ interface E2eFlags {
   formats: boolean;
   frameReadings?: number;
   jetstreamReadings?: number;
+  engine?: "ingest" | "pool";
   json?: boolean;
 }
 
@@ -250,38 +251,48 @@ function e2eCommand(): Command {
       "readings loaded into the JetStream stream (default 300000; smoke 20000)",
       integerOption("--jetstream-readings", 1, 4_000_000),
     )
+    .addOption(
+      new Option(
+        "--engine <path>",
+        "linewatch's path: ingest workers owning partitions, or the sensor job with kernels on the pool (default: ingest without ClickHouse, pool with it)",
+      ).choices(["ingest", "pool"]),
+    )
     .option("--json", "print the report as JSON instead of text")
     .addHelpText("after", E2E_HELP_AFTER)
-    .action(async (flags: E2eFlags, command: Command) => {
-      // The root program does not use positional options, so commander hands `bench e2e --smoke`
-      // (and --seed, --json) to `bench`'s own option of that name: take those back.
-      const parent = command.parent;
-      if (parent?.getOptionValueSource("smoke") === "cli") flags.smoke = true;
-      if (parent?.getOptionValueSource("json") === "cli") flags.json = true;
-      if (parent?.getOptionValueSource("seed") === "cli") flags.seed = parent.opts<{ seed: number }>().seed;
-      const report = await runPipelineBench({
-        seed: flags.seed,
-        smoke: flags.smoke === true,
-        batches: flags.batches,
-        workers: flags.workers,
-        clickhouse: flags.clickhouse,
-        inFlight: flags.inFlight,
-        machines: flags.machines,
-        rawMs: flags.rawMs,
-        maxMs: flags.maxMs,
-        latencyMs: flags.latencyMs,
-        formats: flags.formats,
-        frameReadings: flags.frameReadings,
-        jetstreamReadings: flags.jetstreamReadings,
-        progress: (line) => process.stderr.write(`bench e2e: ${line}\n`),
-      });
-      process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatPipelineReport(report)}\n`);
-      const failures = pipelineFailures(report);
-      if (failures.length > 0) {
-        process.stderr.write(`bench e2e: FAILED — ${failures.join(" | ")}\n`);
-        process.exitCode = 1;
-      }
-    });
+    .action(runE2e);
+}
+
+/** `bench e2e`: the run, its report on stdout, a non-zero exit code when something was lost. */
+async function runE2e(flags: E2eFlags, command: Command): Promise<void> {
+  // The root program does not use positional options, so commander hands `bench e2e --smoke`
+  // (and --seed, --json) to `bench`'s own option of that name: take those back.
+  const parent = command.parent;
+  if (parent?.getOptionValueSource("smoke") === "cli") flags.smoke = true;
+  if (parent?.getOptionValueSource("json") === "cli") flags.json = true;
+  if (parent?.getOptionValueSource("seed") === "cli") flags.seed = parent.opts<{ seed: number }>().seed;
+  const report = await runPipelineBench({
+    seed: flags.seed,
+    smoke: flags.smoke === true,
+    batches: flags.batches,
+    workers: flags.workers,
+    clickhouse: flags.clickhouse,
+    inFlight: flags.inFlight,
+    machines: flags.machines,
+    rawMs: flags.rawMs,
+    maxMs: flags.maxMs,
+    latencyMs: flags.latencyMs,
+    formats: flags.formats,
+    frameReadings: flags.frameReadings,
+    jetstreamReadings: flags.jetstreamReadings,
+    engine: flags.engine,
+    progress: (line) => process.stderr.write(`bench e2e: ${line}\n`),
+  });
+  process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatPipelineReport(report)}\n`);
+  const failures = pipelineFailures(report);
+  if (failures.length > 0) {
+    process.stderr.write(`bench e2e: FAILED — ${failures.join(" | ")}\n`);
+    process.exitCode = 1;
+  }
 }
 
 async function main(): Promise<void> {

@@ -44,7 +44,7 @@
  * size and workers of the setting).
  */
 import { type ChildProcess, fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -61,6 +61,7 @@ import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { rollingAnalysis } from "../operators/rolling/mod.js";
 import { spcAnalysis, DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
 import { startClickHouseServer, type ClickHouseServer, serverAvailable, startNatsServer } from "../connectors/local/mod.js";
+import { BENCH_PARTITIONS, benchSpecs, type EngineFigures, type EnginePath, partitionMappings, startEngine } from "./engine-under-test.js";
 import { benchMachine, clock, deferred, machineLine, sleep, threadCpuMicros, type BenchMachine } from "./bench-kit.js";
 import {
   C_PUBLISHED,
@@ -108,6 +109,8 @@ export interface PipelineBenchOptions {
   jetstreamReadings?: number;
   smoke?: boolean;
   progress?: ((line: string) => void) | null;
+  /** Which linewatch path runs (engine-under-test.ts); default ingest without ClickHouse, pool with it. */
+  engine?: EnginePath;
 }
 
 /** One row of the sources-and-formats part: readings/s the consumer (raw or engine) took. */
@@ -220,6 +223,9 @@ export interface PipelineBenchReport {
   phasesMs: { raw: number; max: number; latency: number };
   /** Why ClickHouse is not in the path, or null when it is. */
   clickhouseAbsent: string | null;
+  /** linewatch's path (engine-under-test.ts) and, on the ingest path, the partitions of the server's mapping. */
+  engine: EnginePath;
+  partitions: number;
   model: { trees: number; sampleSize: number; rows: number; features: readonly string[]; hash: string; trainSeconds: number };
   settings: PipelineSetting[];
   /** Frames and JetStream on the first setting, engine alone; empty with --no-formats. */
@@ -302,6 +308,7 @@ interface Config {
   trees: number;
   sampleSize: number;
   trainRows: number;
+  engine: EnginePath;
 }
 
 function resolveConfig(o: PipelineBenchOptions): Config {
@@ -323,6 +330,8 @@ function resolveConfig(o: PipelineBenchOptions): Config {
     trees: smoke ? 50 : 100,
     sampleSize: 256,
     trainRows: smoke ? 5000 : 20_000,
+    // ClickHouse is carried by the pool path only so far.
+    engine: o.engine ?? (o.clickhouse === false ? "ingest" : "pool"),
   };
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new ConfigError("seed", `must be a non-negative safe integer, got ${c.seed}`);
   if (c.batches.length === 0 || c.workers.length === 0)
@@ -350,20 +359,14 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
   const machine = benchMachine();
   const cfg = resolveConfig(options);
   const say = options.progress ?? ((): void => {});
-  let clickhouseAbsent: string | null = cfg.clickhouse ? null : "left out (--no-clickhouse)";
-  if (cfg.clickhouse && !serverAvailable("clickhouse-server")) {
-    clickhouseAbsent = "clickhouse-server is not installed";
-    say(
-      "!!! clickhouse-server is NOT INSTALLED: the benchmark runs WITHOUT ClickHouse in the path; its columns show — (apt-get install -y clickhouse-server) !!!",
-    );
-  }
+  const clickhouseAbsent = clickhouseAbsence(cfg, say);
   const t0 = performance.now();
   const model = trainModel(cfg);
   const trainSeconds = (performance.now() - t0) / 1000;
   say(
     `iforest: ${treeCount(model)} trees, ψ ${cfg.sampleSize}, trained on ${cfg.trainRows} rows of (${IFOREST_FEATURES.join(", ")}) in ${trainSeconds.toFixed(1)} s (not timed)`,
   );
-  const nats = await startNatsServer();
+  const nats = await startNatsServer(natsArgs(cfg));
   let clickhouse: ClickHouseServer | null = null;
   const settings: PipelineSetting[] = [];
   const formats: FormatRow[] = [];
@@ -400,6 +403,8 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
     inFlight: cfg.inFlight,
     phasesMs: { raw: cfg.rawMs, max: cfg.maxMs, latency: cfg.latencyMs },
     clickhouseAbsent,
+    engine: cfg.engine,
+    partitions: cfg.engine === "ingest" ? BENCH_PARTITIONS : 0,
     model: {
       trees: treeCount(model),
       sampleSize: cfg.sampleSize,
@@ -413,6 +418,25 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
     frameReadings: cfg.frameReadings,
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Why ClickHouse is not in the path (said loudly when it is not installed), or null. */
+function clickhouseAbsence(cfg: Config, say: (line: string) => void): string | null {
+  if (!cfg.clickhouse) return "left out (--no-clickhouse)";
+  if (serverAvailable("clickhouse-server")) return null;
+  say(
+    "!!! clickhouse-server is NOT INSTALLED: the benchmark runs WITHOUT ClickHouse in the path; its columns show — (apt-get install -y clickhouse-server) !!!",
+  );
+  return "clickhouse-server is not installed";
+}
+
+/** The ingest path needs the server's partition mapping for each setting's site; a config file in a temporary folder. */
+function natsArgs(cfg: Config): string[] {
+  if (cfg.engine !== "ingest") return [];
+  const sites = Array.from({ length: cfg.batches.length * cfg.workers.length }, (_, i) => `${SITE_PREFIX}${i + 1}`);
+  const conf = join(mkdtempSync(join(tmpdir(), "lw-bench-nats-")), "partitions.conf");
+  writeFileSync(conf, partitionMappings(sites));
+  return ["-c", conf];
 }
 
 /** Every batch size × workers setting, in order. */
@@ -527,40 +551,30 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   const flushes = timeFlushes(outputs);
   let flushWait = { calls: 0, share: NaN, maxMs: NaN };
   const access = outputs.liveAccess();
-  const stop = deferred();
-  const ready = deferred();
   let scored = 0;
-  const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
-  const analyses = pipelineAnalyses(ctx.model, outputs, (time) => {
-    const i = time - T0;
-    if (i >= 0 && i < INDEX_CAPACITY) mem.scoredAt[i] = clock();
-    Atomics.store(mem.ctrl, C_SCORED, ++scored);
-  });
-  const job = runNatsJob({
-    ...DEFAULT_NATS_JOB,
+  const engine = startEngine(cfg.engine, {
     url: ctx.url,
     site,
-    analyses,
+    batch,
     workers,
-    batchRecordsMax: batch,
-    publishScores: false,
+    analyses: pipelineAnalyses(ctx.model, outputs, (time) => {
+      const i = time - T0;
+      if (i >= 0 && i < INDEX_CAPACITY) mem.scoredAt[i] = clock();
+      Atomics.store(mem.ctrl, C_SCORED, ++scored);
+    }),
+    specs: benchSpecs(ROLLING_WINDOW, ctx.model, IFOREST_FEATURES),
     outputs,
-    summaryIntervalMs: 0,
-    console: new PassThrough(),
-    stop: stop.promise,
-    progress,
-    onReady: () => ready.resolve(),
+    onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
   });
-  job.catch(() => ready.resolve()); // a job that fails before it is ready must not hang the bench
   let sub: Worker | null = null;
-  let result: NatsJobResult | null = null;
+  let result: EngineFigures | null = null;
   let max = NaN;
   let durable = NaN;
   let half = NaN;
   let maxWindow = NO_WINDOW;
   let window = { from: 0, to: 0 };
   try {
-    await ready.promise;
+    await engine.ready;
     if (access === null || access.generatedToken === undefined) throw new Error("the live server did not start");
     const topics = Array.from({ length: cfg.machines }, (_, m) => machineTopic(`M-${String(m + 1).padStart(3, "0")}`));
     sub = new Worker(THREADS_MODULE, {
@@ -605,11 +619,11 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     await settle(() => Atomics.load(mem.ctrl, C_RECEIVED), Number.POSITIVE_INFINITY);
     window = { from: from + Math.floor((half * WARM_UP_MS) / 1000), to: end };
   } finally {
-    stop.resolve();
-    result = await job.catch((e: unknown) => {
-      notes.push(`job failed: ${e instanceof Error ? e.message : String(e)}`);
+    result = await engine.stop().catch((e: unknown) => {
+      notes.push(`engine failed: ${e instanceof Error ? e.message : String(e)}`);
       return null;
     });
+    if (result !== null) notes.push(...result.notes);
     if (sub !== null) {
       sub.postMessage("close");
       await waitFor(() => Atomics.load(mem.ctrl, C_READY) === 2, 2000, "").catch(() => undefined);
@@ -621,7 +635,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   rmSync(spillDir, { recursive: true, force: true });
   const lat = latencyOf(mem, window);
   const ch = ctx.clickhouse === null ? null : await clickhouseFigures(ctx.clickhouse, database, metricsText, logs);
-  const processed = result?.recordsOut ?? scored;
+  const processed = result?.processed ?? scored;
   return {
     batch,
     workers,
@@ -632,7 +646,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     halfPerSecond: half,
     processed,
     shed: result?.shed ?? 0,
-    deadLettered: result?.input.deadLettered ?? 0,
+    deadLettered: result?.deadLettered ?? 0,
     ...lat,
     flushWait,
     wsDropped: sumMetric(metricsText, METRIC.wsDropped),
@@ -1341,17 +1355,27 @@ function targetLines(r: PipelineBenchReport, best: ReturnType<typeof bestSetting
   return lines;
 }
 
-/** The report as `npm run bench -- e2e` prints it. */
-export function formatPipelineReport(r: PipelineBenchReport): string {
+/** What ran: the path, the data, the model. */
+function headerLines(r: PipelineBenchReport): string[] {
   const lines: string[] = [];
   lines.push(
-    "bench e2e — simulator → NATS (core) → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber",
+    r.engine === "ingest"
+      ? `bench e2e — simulator → NATS (core, ${r.partitions} partitions) → ingest workers (each: its partitions, decode, rolling (W = 64) + SPC + iforest inline, score frames) → WebSocket subscriber`
+      : "bench e2e — simulator → NATS (core) → sensor job → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber",
   );
+  if (r.engine === "ingest")
+    lines.push("  (workers = ingest workers; the main thread only steers: counters, live-server publishes of the frames, alerts)");
   lines.push(
     `data: plant simulator, seed ${r.seed}, ${r.keys} keys, single MessagePack records (as \`linewatch simulate --nats\` sends them); ` +
       `iforest ${r.model.trees} trees, ψ ${r.model.sampleSize}, features ${r.model.features.join(", ")}, trained on ${r.model.rows} rows of seed ${r.seed + 1} ` +
       `(model ${r.model.hash.slice(0, 12)}, ${r.model.trainSeconds.toFixed(1)} s, not timed)`,
   );
+  return lines;
+}
+
+/** The report as `npm run bench -- e2e` prints it. */
+export function formatPipelineReport(r: PipelineBenchReport): string {
+  const lines: string[] = headerLines(r);
   lines.push(`${machineLine(r.machine)}; ${r.loadAverageAfter.toFixed(2)} after`);
   lines.push(
     r.clickhouseAbsent === null

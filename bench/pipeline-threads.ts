@@ -13,7 +13,7 @@ import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { connect } from "nats";
 import WebSocket from "ws";
-import { encodeFrame, encodeMsgpackRecord } from "../connectors/wire/mod.js";
+import { decodeScoreFrame, encodeFrame, encodeMsgpackRecord } from "../connectors/wire/mod.js";
 import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/mod.js";
 import { clock, sleep, threadCpuMicros } from "./bench-kit.js";
 
@@ -230,13 +230,25 @@ function subscriberMain(d: SubData): void {
   let received = 0;
   ws.on("message", (raw: Buffer) => {
     const t = clock();
-    const m = JSON.parse(raw.toString("utf8")) as { topic?: string; type?: string; data?: { timestamp: number } };
+    const m = JSON.parse(raw.toString("utf8")) as {
+      topic?: string;
+      type?: string;
+      data?: { timestamp: number; kind?: string; frame?: string };
+    };
     if (m.type === "subscribed") Atomics.store(ctrl, C_READY, 1);
     if (m.type === "sampled") Atomics.add(ctrl, C_SAMPLED, 1);
     if (m.topic === undefined || m.data === undefined) return;
-    const idx = m.data.timestamp - T0;
-    if (idx >= 0 && idx < latencies.length) latencies[idx] = t - sendTimes[idx];
-    Atomics.store(ctrl, C_RECEIVED, ++received);
+    const record = (time: number): void => {
+      const idx = time - T0;
+      if (idx >= 0 && idx < latencies.length) latencies[idx] = t - sendTimes[idx];
+      received++;
+    };
+    // The ingest path sends a score frame per machine per batch; the pool path a message per record.
+    if (m.data.kind === "score_frame" && m.data.frame !== undefined) {
+      const f = decodeScoreFrame(Buffer.from(m.data.frame, "base64"));
+      for (let i = 0; i < f.length; i++) record(f.times[i]);
+    } else record(m.data.timestamp);
+    Atomics.store(ctrl, C_RECEIVED, received);
   });
   ws.on("open", () => ws.send(JSON.stringify({ type: "subscribe", topics: d.topics, id: 1 })));
   ws.on("error", (e) => process.stderr.write(`bench e2e subscriber: ${e.message}\n`));

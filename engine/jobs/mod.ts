@@ -8,3 +8,13 @@ export { runJob, type SourceKey } from "./run-job.js";
 export { DEFAULT_SERIAL_JOB, SerialJob } from "./serial-job.js";
 export { SerialOutputs } from "./serial-outputs.js";
 export { consumeSerialNats, DEFAULT_SERIAL_NATS, runSerialSimulation, type SerialSourceResult } from "./serial-sources.js";
+export {
+  type AnalysisSpec,
+  buildAnalyses,
+  DEFAULT_INGEST_JOB,
+  type IngestCounts,
+  IngestJob,
+  type IngestJobOptions,
+  type IngestJobResult,
+  scoreFrameSubject,
+} from "./ingest/mod.js";

@@ -1,0 +1,138 @@
+/**
+ * The two ways `bench e2e` can run linewatch on core NATS, behind one face:
+ * - `ingest`: ingest workers owning partitions (engine/jobs/ingest/), kernels inline in each,
+ *   score frames to NATS and one frame per machine per batch to the live server; the main thread
+ *   only steers. The nats-server maps the site's sensor subject into {@link BENCH_PARTITIONS}
+ *   partitions (see {@link partitionMappings}).
+ * - `pool`: the sensor job (`runNatsJob`) on the main thread with kernels on the worker pool,
+ *   rows to ClickHouse and one message per record to the live server — the path that still
+ *   carries ClickHouse.
+ */
+import { PassThrough } from "node:stream";
+import type { Outputs } from "../engine/jobs/mod.js";
+import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/jobs/mod.js";
+import { type AnalysisSpec, DEFAULT_INGEST_JOB, IngestJob } from "../engine/jobs/mod.js";
+import type { RecordAnalysis } from "../operators/mod.js";
+import type { IsolationForestModel } from "../operators/iforest/mod.js";
+import { DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
+import { deferred } from "./bench-kit.js";
+
+export type EnginePath = "ingest" | "pool";
+
+/** Partitions of the bench's subject mapping: more than the most ingest workers swept, so each worker owns several. */
+export const BENCH_PARTITIONS = 8;
+
+/** nats-server `mappings` putting each site's readings into partitions by machine. */
+export function partitionMappings(sites: readonly string[]): string {
+  const lines = sites.map(
+    (s) => `  "lw.${s}.sensor.*.*": "lw.${s}.p.{{partition(${BENCH_PARTITIONS},1)}}.sensor.{{wildcard(1)}}.{{wildcard(2)}}"`,
+  );
+  return `mappings = {\n${lines.join("\n")}\n}\n`;
+}
+
+export interface EngineSetting {
+  url: string;
+  site: string;
+  batch: number;
+  workers: number;
+  /** rolling (W) + SPC + iforest, as the pool path builds them (ingest workers rebuild them from `specs`). */
+  analyses: RecordAnalysis[];
+  specs: AnalysisSpec[];
+  outputs: Outputs | null;
+  /** Told the count of records scored so far (ingest: polled from the workers' counters). */
+  onScoredCount?: (n: number) => void;
+}
+
+export interface EngineFigures {
+  processed: number;
+  shed: number;
+  deadLettered: number;
+  notes: string[];
+}
+
+export interface RunningEngine {
+  ready: Promise<void>;
+  stop(): Promise<EngineFigures>;
+}
+
+/** The analyses as data for ingest workers: rolling W + SPC + iforest over (value, mean, std, z). */
+export function benchSpecs(window: number, model: IsolationForestModel, features: readonly string[]): AnalysisSpec[] {
+  return [
+    { name: "rolling", options: { window: { kind: "count", records: window }, alpha: 0.1, timeScale: 1000 } },
+    { name: "spc", options: { params: { ...DEFAULT_SPC_PARAMS }, ewmaField: "spc_ewma", keyParts: ["machine_id", "sensor_type"] } },
+    { name: "iforest", options: { model, features, rollingIndex: 0 } },
+  ];
+}
+
+export function startEngine(path: EnginePath, s: EngineSetting): RunningEngine {
+  return path === "ingest" ? startIngest(s) : startPool(s);
+}
+
+function startIngest(s: EngineSetting): RunningEngine {
+  const live = s.outputs?.serialTargets().live ?? null;
+  const started = IngestJob.start({
+    ...DEFAULT_INGEST_JOB,
+    url: s.url,
+    site: s.site,
+    workers: s.workers,
+    partitions: BENCH_PARTITIONS,
+    analyses: s.specs,
+    batchRecordsMax: s.batch,
+    live,
+    onAlert: (e) => s.outputs?.alert(e),
+  });
+  let timer: NodeJS.Timeout | null = null;
+  const ready = started.then((job) => {
+    if (s.onScoredCount !== undefined) {
+      const tell = s.onScoredCount;
+      timer = setInterval(() => tell(job.counts().scored), 1);
+    }
+  });
+  return {
+    ready,
+    async stop(): Promise<EngineFigures> {
+      const job = await started;
+      if (timer !== null) clearInterval(timer);
+      const r = await job.stop();
+      s.onScoredCount?.(r.scored);
+      return {
+        processed: r.scored,
+        shed: r.shed,
+        deadLettered: r.deadLettered,
+        notes: r.restarts > 0 ? [`${r.restarts} worker restarts`] : [],
+      };
+    },
+  };
+}
+
+function startPool(s: EngineSetting): RunningEngine {
+  const stop = deferred();
+  const ready = deferred();
+  const job = runNatsJob({
+    ...DEFAULT_NATS_JOB,
+    url: s.url,
+    site: s.site,
+    analyses: s.analyses,
+    workers: s.workers,
+    batchRecordsMax: s.batch,
+    publishScores: false,
+    outputs: s.outputs ?? undefined,
+    summaryIntervalMs: 0,
+    console: new PassThrough(),
+    stop: stop.promise,
+    onReady: () => ready.resolve(),
+  });
+  job.catch(() => ready.resolve()); // a job that fails before it is ready must not hang the bench
+  return {
+    ready: ready.promise,
+    async stop(): Promise<EngineFigures> {
+      stop.resolve();
+      const notes: string[] = [];
+      const r: NatsJobResult | null = await job.catch((e: unknown) => {
+        notes.push(`job failed: ${e instanceof Error ? e.message : String(e)}`);
+        return null;
+      });
+      return { processed: r?.recordsOut ?? 0, shed: r?.shed ?? 0, deadLettered: r?.input.deadLettered ?? 0, notes };
+    },
+  };
+}
