@@ -22,11 +22,12 @@ export type EnginePath = "ingest" | "pool";
 /** Partitions of the bench's subject mapping: more than the most ingest workers swept, so each worker owns several. */
 export const BENCH_PARTITIONS = 8;
 
-/** nats-server `mappings` putting each site's readings into partitions by machine. */
+/** nats-server `mappings` putting each site's readings (single records, and frames of one machine) into partitions by machine. */
 export function partitionMappings(sites: readonly string[]): string {
-  const lines = sites.map(
-    (s) => `  "lw.${s}.sensor.*.*": "lw.${s}.p.{{partition(${BENCH_PARTITIONS},1)}}.sensor.{{wildcard(1)}}.{{wildcard(2)}}"`,
-  );
+  const lines = sites.flatMap((s) => [
+    `  "lw.${s}.sensor.*.*": "lw.${s}.p.{{partition(${BENCH_PARTITIONS},1)}}.sensor.{{wildcard(1)}}.{{wildcard(2)}}"`,
+    `  "lw.${s}.sensor.*": "lw.${s}.p.{{partition(${BENCH_PARTITIONS},1)}}.sensor.{{wildcard(1)}}"`,
+  ]);
   return `mappings = {\n${lines.join("\n")}\n}\n`;
 }
 

@@ -434,6 +434,7 @@ function clickhouseAbsence(cfg: Config, say: (line: string) => void): string | n
 function natsArgs(cfg: Config): string[] {
   if (cfg.engine !== "ingest") return [];
   const sites = Array.from({ length: cfg.batches.length * cfg.workers.length }, (_, i) => `${SITE_PREFIX}${i + 1}`);
+  sites.push(`${SITE_PREFIX}frames`);
   const conf = join(mkdtempSync(join(tmpdir(), "lw-bench-nats-")), "partitions.conf");
   writeFileSync(conf, partitionMappings(sites));
   return ["-c", conf];
@@ -1062,7 +1063,7 @@ async function runFormats(ctx: RunContext): Promise<FormatRow[]> {
     const rate = (await measureRaw(ctx, mem, `${SITE_PREFIX}rawframes`, "frames")).perSecond;
     return { source: "raw nats.js", format: "frames", readingsPerSecond: rate, processed: 0, shed: 0, notes: [] };
   });
-  await row("engine ← core NATS, frames, by credit", () => measureEngineFrames(ctx, mem));
+  await row("engine ← core NATS, frames (rolling + SPC), by credit", () => measureEngineFrames(ctx, mem));
   await row("engine ← JetStream (loaded first), single records", () => measureEngineJetStream(ctx, mem));
   return rows;
 }
@@ -1103,11 +1104,23 @@ function engineJob(
 /** The engine fed frames by credit: readings/s over the last two thirds of the maximum phase. */
 async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omit<FormatRow, "label">> {
   const site = `${SITE_PREFIX}frames`;
-  const e = engineJob(ctx, mem, site, {});
-  const notes: string[] = [];
+  Atomics.store(mem.ctrl, C_SCORED, 0);
+  // The issue's frames row: rolling + SPC, scores on (the forest is the single-record rows' third analysis).
+  const engine = startEngine(ctx.cfg.engine, {
+    url: ctx.url,
+    site,
+    batch: ctx.cfg.batches[0],
+    workers: ctx.cfg.workers[0],
+    analyses: pipelineAnalyses(ctx.model, null, () => Atomics.add(mem.ctrl, C_SCORED, 1)).slice(0, 2),
+    specs: benchSpecs(ROLLING_WINDOW, ctx.model, IFOREST_FEATURES).slice(0, 2),
+    outputs: null,
+    onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
+  });
   let rate = NaN;
+  let result: EngineFigures | null = null;
+  const notes: string[] = [];
   try {
-    await e.ready;
+    await engine.ready;
     await sleep(300); // the job's core subscription reaches the server
     Atomics.store(mem.ctrl, C_STOP, 0);
     const { done } = await started(mem, 0, () =>
@@ -1122,17 +1135,16 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     await done;
     await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
   } finally {
-    e.stop();
+    result = await engine.stop().catch((err: unknown) => {
+      notes.push(`engine failed: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    });
   }
-  const result = await e.job.catch((err: unknown) => {
-    notes.push(`job failed: ${err instanceof Error ? err.message : String(err)}`);
-    return null;
-  });
   return {
     source: "core NATS",
     format: "frames",
     readingsPerSecond: rate,
-    processed: result?.recordsOut ?? 0,
+    processed: result?.processed ?? 0,
     shed: result?.shed ?? 0,
     notes,
   };
