@@ -91,7 +91,13 @@ describe.skipIf(!serverAvailable("nats-server"))("ingest job - partitions owned 
   beforeAll(async () => {
     const dir = mkdtempSync(join(tmpdir(), "lw-ingest-"));
     const conf = join(dir, "partitions.conf");
-    writeFileSync(conf, 'mappings = {\n  "lw.i1.sensor.*.*": "lw.i1.p.{{partition(4,1)}}.sensor.{{wildcard(1)}}.{{wildcard(2)}}"\n}\n');
+    writeFileSync(
+      conf,
+      "mappings = {\n" +
+        '  "lw.i1.sensor.*.*": "lw.i1.p.{{partition(4,1)}}.sensor.{{wildcard(1)}}.{{wildcard(2)}}"\n' +
+        '  "lw.i1.sensor.*": "lw.i1.p.{{partition(4,1)}}.sensor.{{wildcard(1)}}"\n' +
+        "}\n",
+    );
     server = await startNatsServer(["-c", conf]);
     nc = await connect({ servers: server.url });
   });
@@ -100,60 +106,72 @@ describe.skipIf(!serverAvailable("nats-server"))("ingest job - partitions owned 
     await server?.dispose();
   });
 
-  it("two workers score every record once, each key in order, bit-equal to one in-process engine", async () => {
-    const want = await expectedRows();
-    const got = new Map<string, number[][]>();
-    let frames = 0;
-    const sub = nc.subscribe(`lw.i1.score-frame.>`, {
-      callback: (_e, msg) => {
-        frames++;
-        const f = decodeScoreFrame(msg.data);
-        expect([...f.columns.keys()]).toEqual(want.names);
-        const cols = [...f.columns.values()];
-        for (let i = 0; i < f.length; i++) {
-          const key = f.keys[f.keyIndex[i]];
-          if (!got.has(key)) got.set(key, []);
-          got.get(key)?.push([f.times[i], f.values[i], ...cols.map((c) => c[i])]);
-        }
-      },
-    });
-    await nc.flush();
-    let alerts = 0;
-    const published: Array<{ topic: string; data: unknown }> = [];
-    const job = await IngestJob.start({
-      ...DEFAULT_INGEST_JOB,
-      url: server.url,
-      site: "i1",
-      workers: 2,
-      partitions: 4,
-      analyses: SPECS,
-      groups: 4,
-      keysMax: 64,
-      batchRecordsMax: 512,
-      live: { publish: (topic, data) => published.push({ topic, data }) },
-      onAlert: () => alerts++,
-    });
-    await publishSimulation(new PlantSimulator(SIM), { ...DEFAULT_NATS_PUBLISH, url: server.url, site: "i1", msgIds: false });
-    expect(await waitUntil(() => job.counts().scored >= SIM.maxRecords!, 60_000)).toBe(true);
-    const result = await job.stop();
-    await nc.flush();
-    sub.unsubscribe();
-    expect(result).toMatchObject({ messages: SIM.maxRecords, scored: SIM.maxRecords, shed: 0, deadLettered: 0, restarts: 0 });
-    expect(frames).toBe(result.scoreFrames);
-    expect([...got.keys()].sort()).toEqual([...want.rows.keys()].sort());
-    for (const [key, rows] of want.rows) {
-      const mine = got.get(key) ?? [];
-      expect(mine.length, key).toBe(rows.length);
-      // Bit-equal, NaN included: Object.is per field.
-      const firstDiff = rows.findIndex((r, i) => r.some((v, j) => !Object.is(v, mine[i][j])));
-      expect(firstDiff, `${key}: first differing row`).toBe(-1);
-    }
-    expect(alerts).toBe(want.alerts);
-    // The live frames: one message per machine per drain, every row once.
-    const liveRows = published.reduce((n, p) => n + decodeScoreFrame((p.data as { frame: Uint8Array }).frame).length, 0);
-    expect(liveRows).toBe(SIM.maxRecords);
-    expect(new Set(published.map((p) => p.topic)).size).toBe(SIM.machines);
-  }, 120_000);
+  it.each(["msgpack", "frame"] as const)(
+    "two workers score every %s reading once, each key in order, bit-equal to one in-process engine",
+    async (format) => {
+      const want = await expectedRows();
+      const got = new Map<string, number[][]>();
+      let frames = 0;
+      const sub = nc.subscribe(`lw.i1.score-frame.>`, {
+        callback: (_e, msg) => {
+          frames++;
+          const f = decodeScoreFrame(msg.data);
+          expect([...f.columns.keys()]).toEqual(want.names);
+          const cols = [...f.columns.values()];
+          for (let i = 0; i < f.length; i++) {
+            const key = f.keys[f.keyIndex[i]];
+            if (!got.has(key)) got.set(key, []);
+            got.get(key)?.push([f.times[i], f.values[i], ...cols.map((c) => c[i])]);
+          }
+        },
+      });
+      await nc.flush();
+      let alerts = 0;
+      const published: Array<{ topic: string; data: unknown }> = [];
+      const job = await IngestJob.start({
+        ...DEFAULT_INGEST_JOB,
+        url: server.url,
+        site: "i1",
+        workers: 2,
+        partitions: 4,
+        analyses: SPECS,
+        groups: 4,
+        keysMax: 64,
+        batchRecordsMax: 512,
+        live: { publish: (topic, data) => published.push({ topic, data }) },
+        onAlert: () => alerts++,
+      });
+      await publishSimulation(new PlantSimulator(SIM), {
+        ...DEFAULT_NATS_PUBLISH,
+        url: server.url,
+        site: "i1",
+        msgIds: false,
+        format,
+        frameReadings: 250,
+      });
+      expect(await waitUntil(() => job.counts().scored >= SIM.maxRecords!, 60_000)).toBe(true);
+      const result = await job.stop();
+      await nc.flush();
+      sub.unsubscribe();
+      expect(result).toMatchObject({ readings: SIM.maxRecords, scored: SIM.maxRecords, shed: 0, deadLettered: 0, restarts: 0 });
+      if (format === "msgpack") expect(result.messages).toBe(SIM.maxRecords);
+      expect(frames).toBe(result.scoreFrames);
+      expect([...got.keys()].sort()).toEqual([...want.rows.keys()].sort());
+      for (const [key, rows] of want.rows) {
+        const mine = got.get(key) ?? [];
+        expect(mine.length, key).toBe(rows.length);
+        // Bit-equal, NaN included: Object.is per field.
+        const firstDiff = rows.findIndex((r, i) => r.some((v, j) => !Object.is(v, mine[i][j])));
+        expect(firstDiff, `${key}: first differing row`).toBe(-1);
+      }
+      expect(alerts).toBe(want.alerts);
+      // The live frames: one message per machine per drain, every row once.
+      const liveRows = published.reduce((n, p) => n + decodeScoreFrame((p.data as { frame: Uint8Array }).frame).length, 0);
+      expect(liveRows).toBe(SIM.maxRecords);
+      expect(new Set(published.map((p) => p.topic)).size).toBe(SIM.machines);
+    },
+    120_000,
+  );
 
   it("refuses several workers without the server's partition mapping, naming the fix", async () => {
     await expect(

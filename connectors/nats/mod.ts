@@ -3,7 +3,7 @@ export { BoundedSubscription } from "./bounded-subscription.js";
 export { CheckpointStore } from "./checkpoint-store.js";
 export { connectNats } from "./connect.js";
 export { OrderedPullReader } from "./jetstream-reader.js";
-export { frameSeq, type InputCounts, NatsInput } from "./sensor-input.js";
+export { type FrameReadingColumns, frameSeq, type InputCounts, type MessageReadings, NatsInput } from "./sensor-input.js";
 export { SerialNatsInput } from "./serial-input.js";
 export {
   type DurableConsumerOptions,

@@ -50,12 +50,26 @@ export interface MessageReadings {
   readonly frame: boolean;
   /** A single record's decoded fields (sensor_unit, operating_mode, work_order_id among them); frames carry none. */
   readonly record?: SensorReading;
+  /**
+   * A frame's readings as columns, for a consumer that copies them in bulk: reading i is key
+   * `keyIndex[i]` of the frame's key table (engine key `engineKeys[k]`, machine and sensor in
+   * `split[k]`; arrays shared by frames with the same key table, so a consumer can map them once).
+   */
+  readonly columns?: FrameReadingColumns;
   /** Engine key: `<machine_id>/<sensor_type>`. */
   key(i: number): string;
   machine(i: number): string;
   sensor(i: number): string;
   time(i: number): number;
   value(i: number): number;
+}
+
+export interface FrameReadingColumns {
+  engineKeys: readonly string[];
+  split: ReadonlyArray<readonly [string, string]>;
+  keyIndex: Uint32Array;
+  times: Float64Array;
+  values: Float64Array;
 }
 
 export interface InputCounts {
@@ -117,6 +131,7 @@ export class NatsInput {
         return {
           length: frame.length,
           frame: true,
+          columns: { engineKeys, split, keyIndex, times, values },
           key: (i) => engineKeys[keyIndex[i]],
           machine: (i) => split[keyIndex[i]][0],
           sensor: (i) => split[keyIndex[i]][1],

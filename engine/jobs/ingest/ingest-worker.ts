@@ -15,7 +15,7 @@
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { NatsConnection, Subscription } from "nats";
 import { allocateBatch, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
-import { connectNats, NatsInput } from "../../../connectors/nats/mod.js";
+import { connectNats, type FrameReadingColumns, NatsInput } from "../../../connectors/nats/mod.js";
 import { observeRecord, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
 import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
@@ -50,6 +50,8 @@ class IngestWorker implements RowKeys {
   private position = 0;
   private alerts: SpcAlertEvent[] = [];
   private readonly keyOfReading = new Map<string, number>();
+  /** Engine key ids of a frame key table (tables are shared by frames with the same keys). */
+  private readonly frameKeyIds = new WeakMap<readonly string[], Uint32Array>();
   private readonly keyNames: string[] = [];
   private readonly frameKeys: string[] = [];
   private readonly machineIndex: number[] = [];
@@ -144,18 +146,39 @@ class IngestWorker implements RowKeys {
       return;
     }
     const position = this.position++;
-    for (let i = 0; i < readings.length; i++) {
-      const k = batch.length++;
-      batch.keyIds[k] = this.keyOf(readings.key(i), readings.machine(i), readings.sensor(i));
-      batch.times[k] = readings.time(i);
-      batch.values[k] = readings.value(i);
-      batch.positions[k] = position;
-    }
+    if (readings.columns !== undefined) {
+      this.takeFrame(batch, readings.columns, position);
+      // A frame may have had single readings rejected (NaN, bad time): dead-lettered, counted there.
+      c[b + COUNTER.deadLettered] = (this.input as NatsInput).counts().deadLettered;
+    } else
+      for (let i = 0; i < readings.length; i++) {
+        const k = batch.length++;
+        batch.keyIds[k] = this.keyOf(readings.key(i), readings.machine(i), readings.sensor(i));
+        batch.times[k] = readings.time(i);
+        batch.values[k] = readings.value(i);
+        batch.positions[k] = position;
+      }
     c[b + COUNTER.readings] += readings.length;
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => void this.drainNow());
     }
+  }
+
+  /** A frame's columns in bulk: its key table mapped to engine ids once per table, times and values copied as runs. */
+  private takeFrame(batch: RecordBatch, f: FrameReadingColumns, position: number): void {
+    let ids = this.frameKeyIds.get(f.engineKeys);
+    if (ids === undefined) {
+      ids = Uint32Array.from(f.engineKeys, (name, k) => this.keyOf(name, f.split[k][0], f.split[k][1]));
+      this.frameKeyIds.set(f.engineKeys, ids);
+    }
+    const at = batch.length;
+    const n = f.keyIndex.length;
+    for (let i = 0; i < n; i++) batch.keyIds[at + i] = ids[f.keyIndex[i]];
+    batch.times.set(f.times, at);
+    batch.values.set(f.values, at);
+    batch.positions.fill(position, at, at + n);
+    batch.length = at + n;
   }
 
   private keyOf(name: string, machine: string, sensor: string): number {
