@@ -13,6 +13,7 @@ import {
   type SensorSubject,
 } from "../connectors/wire/codecs.js";
 import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable, unpartitioned } from "../connectors/wire/mod.js";
+import { hashBytes } from "../connectors/wire/byte-table.js";
 import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
 import { SeededRandom } from "../engine/core/mod.js";
 import { RecordLabels } from "../engine/jobs/record-labels.js";
@@ -571,6 +572,20 @@ describe("LabelTable", () => {
 
 describe("SubjectKeyTable", () => {
   const decodeAsNats = new TextDecoder();
+
+  it("hashes with MurmurHash3 x86_32, seed 0 (the reference's test vectors), over any range", () => {
+    const vectors: Array<[string, number]> = [
+      ["", 0],
+      ["a", 0x3c2569b2],
+      ["abc", 0xb3dd93fa],
+      ["hello", 0x248bfa47],
+      ["The quick brown fox jumps over the lazy dog", 0x2e4ff723],
+    ];
+    for (const [text, hash] of vectors) {
+      const b = cat([1, 2], TEXT.encode(text), [3]);
+      expect(hashBytes(b, 2, b.length - 1) >>> 0).toBe(hash);
+    }
+  });
 
   it("maps subject bytes to the keys parseSubject gives, partitioned or not, and keeps no invalid subject", () => {
     const rng = new SeededRandom(17);

@@ -7,7 +7,7 @@
  * absent and "" name the same triple; ids 1 … max are kept, later new triples get 0 and are
  * counted in `unkept`; `get` returns the triple as first seen (absent as undefined).
  */
-import { ByteKeyTable, fnv1a } from "./byte-table.js";
+import { ByteKeyTable, hashBytes } from "./byte-table.js";
 import type { SensorRecordView } from "./sensor-record-reader.js";
 
 /** Distinct triples one table keeps (RecordLabels' bound). */
@@ -74,7 +74,7 @@ export class LabelTable {
   }
 
   private find(length: number): number {
-    const e = this.table.find(this.scratch, 0, length, fnv1a(this.scratch, 0, length));
+    const e = this.table.find(this.scratch, 0, length, hashBytes(this.scratch, 0, length));
     return e < 0 ? 0 : e + 1;
   }
 
@@ -86,7 +86,7 @@ export class LabelTable {
   }
 
   private add(length: number, triple: LabelTriple): number {
-    this.table.insert(this.scratch, 0, length, fnv1a(this.scratch, 0, length));
+    this.table.insert(this.scratch, 0, length, hashBytes(this.scratch, 0, length));
     this.triples.push(triple);
     return this.triples.length - 1;
   }

@@ -222,7 +222,7 @@ export class SensorRecordReader {
     }
     const size = h === 0xca ? 4 : h === 0xcb ? 8 : h >= 0xcc && h <= 0xd3 ? 1 << (h & 0x03) : 0;
     if (size === 0 || p + 1 + size > this.end) return false;
-    this.num = numberAt(bytes, h, p + 1);
+    this.numberAt(bytes, h, p + 1);
     this.p = p + 1 + size;
     return true;
   }
@@ -233,8 +233,7 @@ export class SensorRecordReader {
     const h = bytes[this.p];
     if ((h >= 0xa0 && h <= 0xbf) || (h >= 0xd9 && h <= 0xdb)) {
       if (!this.str(bytes) || this.sLength !== 24) return false;
-      this.num = isoMs(bytes, this.sStart);
-      return !Number.isNaN(this.num);
+      return this.isoMs(bytes, this.sStart);
     }
     if (h === 0xd6 || h === 0xd7 || h === 0xc7) return this.timestampExt(bytes);
     return this.number(bytes) && Math.abs(this.num) <= TIME_ABS_MAX_MS;
@@ -253,25 +252,103 @@ export class SensorRecordReader {
     else if (size === 8) {
       const hi = u32(bytes, data);
       ms = ((hi & 0x3) * 0x1_0000_0000 + u32(bytes, data + 4)) * 1e3 + (hi >>> 2) / 1e6;
-    } else ms = numberAt(bytes, 0xd3, data + 4) * 1e3 + u32(bytes, data) / 1e6;
+    } else {
+      this.numberAt(bytes, 0xd3, data + 4);
+      ms = this.num * 1e3 + u32(bytes, data) / 1e6;
+    }
     // A Date's TimeClip: out of range is NaN (bad_timestamp), else truncated, -0 made +0.
     if (!(Math.abs(ms) <= TIME_ABS_MAX_MS)) return false;
     this.num = Math.trunc(ms) + 0;
     this.p = data + size;
     return true;
   }
+
+  /** The number after type byte `h` (float 32/64, uint/int 8…64) at `at`, as @msgpack/msgpack reads it, into num (a method, not a function returning a double, which would box it). */
+  private numberAt(bytes: Uint8Array, h: number, at: number): void {
+    switch (h) {
+      case 0xca:
+        for (let i = 0; i < 4; i++) F32_BYTES[LITTLE_ENDIAN ? 3 - i : i] = bytes[at + i];
+        this.num = F32[0];
+        return;
+      case 0xcb:
+        for (let i = 0; i < 8; i++) F64_BYTES[LITTLE_ENDIAN ? 7 - i : i] = bytes[at + i];
+        this.num = F64[0];
+        return;
+      case 0xcc:
+        this.num = bytes[at];
+        return;
+      case 0xcd:
+        this.num = (bytes[at] << 8) | bytes[at + 1];
+        return;
+      case 0xce:
+        this.num = u32(bytes, at);
+        return;
+      case 0xcf:
+        this.num = u32(bytes, at) * 0x1_0000_0000 + u32(bytes, at + 4);
+        return;
+      case 0xd0:
+        this.num = (bytes[at] << 24) >> 24;
+        return;
+      case 0xd1:
+        this.num = (((bytes[at] << 8) | bytes[at + 1]) << 16) >> 16;
+        return;
+      case 0xd2:
+        this.num = (bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
+        return;
+      default: // 0xd3
+        this.num = ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) * 0x1_0000_0000 + u32(bytes, at + 4);
+        return;
+    }
+  }
+
+  /**
+   * Epoch ms of `YYYY-MM-DDTHH:MM:SS.sssZ` at `at` into num; false unless every field is in range (month
+   * 1–12, the month's days, hour ≤ 23, minute and second ≤ 59): for those, Date.parse — which the
+   * generic path calls on this form — gives this same value (ECMA-262 §21.4.1.32, Date Time String
+   * Format); V8's roll-over of "02-31" or "24:00" is left to it.
+   */
+  private isoMs(b: Uint8Array, at: number): boolean {
+    for (let i = 0; i < ISO_AT.length; i++) if (b[at + ISO_AT[i]] !== ISO_BYTE[i]) return false;
+    const year = 100 * digits2(b, at) + digits2(b, at + 2);
+    const month = digits2(b, at + 5);
+    const day = digits2(b, at + 8);
+    const hour = digits2(b, at + 11);
+    const minute = digits2(b, at + 14);
+    const second = digits2(b, at + 17);
+    const milli = 10 * digits2(b, at + 20) + digit(b, at + 22);
+    const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+    const last = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+    // NaN (a non-digit) fails every comparison.
+    if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= last && hour <= 23 && minute <= 59 && second <= 59 && milli >= 0)) {
+      return false;
+    }
+    this.num = daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + milli;
+    return true;
+  }
 }
 
-/** Which schema field a key's bytes name, or -1. */
+/** Which schema field a key's bytes name, or -1: the one candidate of that length (two share 11, told apart by byte 7), compared in full. */
 function fieldOf(bytes: Uint8Array, start: number, length: number): number {
-  for (let f = 0; f < FIELD_BYTES.length; f++) {
-    const name = FIELD_BYTES[f];
-    if (name.length !== length) continue;
-    let i = 0;
-    while (i < length && bytes[start + i] === name[i]) i++;
-    if (i === length) return f;
-  }
-  return -1;
+  const f =
+    length === 9
+      ? TIME
+      : length === 10
+        ? MACHINE
+        : length === 11
+          ? bytes[start + 7] === 0x74
+            ? SENSOR
+            : UNIT
+          : length === 12
+            ? VALUE
+            : length === 13
+              ? WORK_ORDER
+              : length === 14
+                ? MODE
+                : -1;
+  if (f < 0) return -1;
+  const name = FIELD_BYTES[f];
+  for (let i = 0; i < length; i++) if (bytes[start + i] !== name[i]) return -1;
+  return f;
 }
 
 /** `bytes[start, start + length)` is the ASCII text of `text` (a non-ASCII byte or character never matches). */
@@ -286,34 +363,6 @@ function sameAscii(bytes: Uint8Array, start: number, length: number, text: strin
 
 function u32(bytes: Uint8Array, at: number): number {
   return ((bytes[at] << 24) >>> 0) + ((bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]);
-}
-
-/** The number after type byte `h` (float 32/64, uint/int 8…64) at `at`, as @msgpack/msgpack reads it. */
-function numberAt(bytes: Uint8Array, h: number, at: number): number {
-  switch (h) {
-    case 0xca:
-      for (let i = 0; i < 4; i++) F32_BYTES[LITTLE_ENDIAN ? 3 - i : i] = bytes[at + i];
-      return F32[0];
-    case 0xcb:
-      for (let i = 0; i < 8; i++) F64_BYTES[LITTLE_ENDIAN ? 7 - i : i] = bytes[at + i];
-      return F64[0];
-    case 0xcc:
-      return bytes[at];
-    case 0xcd:
-      return (bytes[at] << 8) | bytes[at + 1];
-    case 0xce:
-      return u32(bytes, at);
-    case 0xcf:
-      return u32(bytes, at) * 0x1_0000_0000 + u32(bytes, at + 4);
-    case 0xd0:
-      return (bytes[at] << 24) >> 24;
-    case 0xd1:
-      return (((bytes[at] << 8) | bytes[at + 1]) << 16) >> 16;
-    case 0xd2:
-      return (bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3];
-    default: // 0xd3
-      return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) * 0x1_0000_0000 + u32(bytes, at + 4);
-  }
 }
 
 /** The ASCII digit at `at` as a number, or NaN. */
@@ -331,30 +380,6 @@ function digits2(bytes: Uint8Array, at: number): number {
 const ISO_AT = [4, 7, 10, 13, 16, 19, 23];
 const ISO_BYTE = [0x2d, 0x2d, 0x54, 0x3a, 0x3a, 0x2e, 0x5a];
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-
-/**
- * Epoch ms of `YYYY-MM-DDTHH:MM:SS.sssZ` at `at`, or NaN unless every field is in range (month
- * 1–12, the month's days, hour ≤ 23, minute and second ≤ 59): for those, Date.parse — which the
- * generic path calls on this form — gives this same value (ECMA-262 §21.4.1.32, Date Time String
- * Format); V8's roll-over of "02-31" or "24:00" is left to it.
- */
-function isoMs(b: Uint8Array, at: number): number {
-  for (let i = 0; i < ISO_AT.length; i++) if (b[at + ISO_AT[i]] !== ISO_BYTE[i]) return NaN;
-  const year = 100 * digits2(b, at) + digits2(b, at + 2);
-  const month = digits2(b, at + 5);
-  const day = digits2(b, at + 8);
-  const hour = digits2(b, at + 11);
-  const minute = digits2(b, at + 14);
-  const second = digits2(b, at + 17);
-  const milli = 10 * digits2(b, at + 20) + digit(b, at + 22);
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const last = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
-  // NaN (a non-digit) fails every comparison.
-  if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= last && hour <= 23 && minute <= 59 && second <= 59 && milli >= 0)) {
-    return NaN;
-  }
-  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 + second * 1000 + milli;
-}
 
 /** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms"). */
 function daysFromCivil(year: number, month: number, day: number): number {

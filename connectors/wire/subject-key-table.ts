@@ -13,7 +13,7 @@
  * generic path, which dead-letters them. At most `capacity` distinct subjects are kept; past that
  * a new one is {@link SubjectKeyTable.FULL}, also for the generic path.
  */
-import { ByteKeyTable, fnv1a } from "./byte-table.js";
+import { ByteKeyTable, hashBytes } from "./byte-table.js";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from "./decode-limits.js";
 import { SubjectError } from "../errors.js";
 import { parseSubject, unpartitioned } from "./subjects.js";
@@ -47,7 +47,7 @@ export class SubjectKeyTable {
 
   /** The key id of the subject `bytes[start, end)`, or {@link SubjectKeyTable.INVALID} / {@link SubjectKeyTable.FULL}. */
   idOf(bytes: Uint8Array, start = 0, end = bytes.length): number {
-    const hash = fnv1a(bytes, start, end);
+    const hash = hashBytes(bytes, start, end);
     const e = this.table.find(bytes, start, end, hash);
     if (e >= 0) return this.keyOfEntry[e];
     return this.add(bytes, start, end, hash);
