@@ -7,8 +7,8 @@
 
 /**
  * MurmurHash3 x86_32 (Austin Appleby, public domain; https://github.com/aappleby/smhasher) of
- * `bytes[start, end)`, seed 0, as a signed 32-bit integer. It takes the bytes four at a time: twice as fast here as FNV-1a's
- * multiply per byte, on keys of 20–60 bytes.
+ * `bytes[start, end)`, seed 0, as a signed 32-bit integer. It takes the bytes four at a time:
+ * about twice as fast here as FNV-1a's multiply per byte, on keys of 20–60 bytes.
  */
 export function hashBytes(bytes: Uint8Array, start: number, end: number): number {
   let h = 0;
