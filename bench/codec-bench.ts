@@ -8,7 +8,10 @@
  * zero-copy / unaligned DataView) — with bytes per reading, ratios to MessagePack records, and a
  * checksum that must be the same for every variant: Σ mod 2^32 of a hash of each decoded reading's
  * (value, time) bits — exact and independent of reading order (machine frames reorder readings),
- * computed on an untimed pass so that the timed passes measure decoding.
+ * computed on an untimed pass so that the timed passes measure decoding. Then the ingest hot path
+ * per single-record message, generic against specialised on the same messages (messages/s and
+ * the ratio): decodeRecord vs SensorRecordReader, subject string + Map vs SubjectKeyTable on the
+ * subject bytes, and both together against NatsInput.decode's steps.
  *
  * Non-goals: transport (NATS is measured by the end-to-end benchmark), asserting any time (only a
  * checksum mismatch sets a failing exit code).
@@ -20,12 +23,19 @@ import {
   decodeFrame,
   decodeJsonRecord,
   decodeMsgpackRecord,
+  decodeRecord,
   encodeFrame,
   encodeJsonRecord,
   encodeMsgpackRecord,
+  parseSubject,
+  SensorRecordReader,
+  SensorRecordView,
   sensorKey,
   sensorSubject,
   type SensorReadingInput,
+  type SensorSubject,
+  SubjectKeyTable,
+  unpartitioned,
 } from "../connectors/wire/mod.js";
 import { PlantSimulator } from "../connectors/sim/mod.js";
 import { ConfigError } from "../engine/core/mod.js";
@@ -59,7 +69,17 @@ export interface CodecBenchReport {
   frameReadings: number;
   machines: number;
   rows: CodecBenchRow[];
+  /** The ingest hot path: specialised readers against the generic path on the same messages. */
+  hotPath: HotPathRow[];
   checksumsAgree: boolean;
+}
+
+export interface HotPathRow {
+  label: string;
+  genericPerSecond: number;
+  specialisedPerSecond: number;
+  /** The specialised variant's hash sum of (value, time); null where it decodes no readings. */
+  checksum: number | null;
 }
 
 export const DEFAULT_CODEC_BENCH_SEED = 20260101;
@@ -99,36 +119,10 @@ export async function runCodecBench(options: CodecBenchOptions = {}): Promise<Co
   const framesMachine = machineFrames(sim, columns, perFrame);
 
   const rows: CodecBenchRow[] = [];
-  /**
-   * `decodeAll(hash)`: decodes every message; with `hash` false (the timed runs) it only sums the
-   * values so the work stays live, with `hash` true (one untimed run) it returns the checksum.
-   */
   const time = (label: string, messages: Uint8Array[], decodeAll: (hash: boolean) => number | null, readings = n): void => {
+    const { rate, checksum } = measure(decodeAll, readings, runs, runSeconds);
     const bytes = messages.reduce((s, m) => s + m.length, 0);
-    const checksum = decodeAll(true);
-    const rates: number[] = [];
-    // Warm-up, then timed runs of whole passes lasting at least `runSeconds` each: a pass over a
-    // few dozen frames takes a millisecond, too short for a timer and a JIT to settle on.
-    for (let r = -1; r < runs; r++) {
-      let passes = 0;
-      const t0 = performance.now();
-      let elapsed = 0;
-      do {
-        sink += decodeAll(false) ?? 0;
-        passes++;
-        elapsed = (performance.now() - t0) / 1000;
-      } while (elapsed < runSeconds);
-      if (r >= 0) rates.push((passes * readings) / elapsed);
-    }
-    rates.sort((x, y) => x - y);
-    rows.push({
-      label,
-      messages: messages.length,
-      readings,
-      bytesPerReading: bytes / readings,
-      readingsPerSecond: rates[rates.length >> 1],
-      checksum,
-    });
+    rows.push({ label, messages: messages.length, readings, bytesPerReading: bytes / readings, readingsPerSecond: rate, checksum });
   };
   const recordVariant = (label: string, messages: Uint8Array[], decode: typeof decodeMsgpackRecord): void =>
     time(label, messages, (hash) => {
@@ -156,9 +150,11 @@ export async function runCodecBench(options: CodecBenchOptions = {}): Promise<Co
   frameVariant(`frames of ${perFrame}, ${keys.length} keys, float64 times, unaligned (one copy)`, framesF64Unaligned);
   frameVariant(`frames of ≤ ${perFrame}, one machine's keys, int64 times`, framesMachine);
 
+  const hotPath = runHotPath({ records, subjects, msgpackIso, msgpackMs }, runs, runSeconds);
   const sums = rows.map((r) => r.checksum).filter((c): c is number => c !== null);
+  const agree = sums.every((c) => c === sums[0]) && hotPath.every((h) => h.checksum === null || h.checksum === sums[0]);
   if (sink === 0.5) process.stdout.write(""); // reads the sink
-  return { seed, readings: n, frameReadings: perFrame, machines, rows, checksumsAgree: sums.every((c) => c === sums[0]) };
+  return { seed, readings: n, frameReadings: perFrame, machines, rows, hotPath, checksumsAgree: agree };
 }
 
 export function formatCodecBench(r: CodecBenchReport): string {
@@ -172,6 +168,12 @@ export function formatCodecBench(r: CodecBenchReport): string {
       `  ${row.label.padEnd(66)} ${(row.readingsPerSecond / 1e6).toFixed(3).padStart(12)}   ${row.bytesPerReading.toFixed(1).padStart(13)}   ${(row.readingsPerSecond / base).toFixed(2).padStart(10)}×`,
     );
   }
+  lines.push("ingest hot path, same messages                                        generic M/s   specialised M/s   ratio");
+  for (const h of r.hotPath) {
+    lines.push(
+      `  ${h.label.padEnd(66)} ${(h.genericPerSecond / 1e6).toFixed(3).padStart(11)}   ${(h.specialisedPerSecond / 1e6).toFixed(3).padStart(15)}   ${(h.specialisedPerSecond / h.genericPerSecond).toFixed(2).padStart(5)}×`,
+    );
+  }
   const sums = r.rows.filter((x) => x.checksum !== null).map((x) => x.checksum as number);
   lines.push(
     `checksum (Σ hash(value, time) mod 2^32): ${sums[0]?.toString(16)} — ${r.checksumsAgree ? "all variants agree" : `******** MISMATCH ******** ${sums.join(", ")}`}`,
@@ -181,6 +183,155 @@ export function formatCodecBench(r: CodecBenchReport): string {
 
 /** Keeps the timed passes' results live so the decoding cannot be optimized away. */
 let sink = 0;
+
+/**
+ * `decodeAll(hash)` decodes every message; with `hash` false (the timed runs) it only sums the
+ * values so the work stays live, with `hash` true (one untimed run) it returns the checksum.
+ * Warm-up, then `runs` timed runs of whole passes lasting at least `runSeconds` each (a pass over a
+ * few dozen frames takes a millisecond, too short for a timer and a JIT to settle on); the median.
+ */
+function measure(decodeAll: (hash: boolean) => number | null, readings: number, runs: number, runSeconds: number) {
+  const checksum = decodeAll(true);
+  const rates: number[] = [];
+  for (let r = -1; r < runs; r++) {
+    let passes = 0;
+    const t0 = performance.now();
+    let elapsed = 0;
+    do {
+      sink += decodeAll(false) ?? 0;
+      passes++;
+      elapsed = (performance.now() - t0) / 1000;
+    } while (elapsed < runSeconds);
+    if (r >= 0) rates.push((passes * readings) / elapsed);
+  }
+  rates.sort((x, y) => x - y);
+  return { rate: rates[rates.length >> 1], checksum };
+}
+
+interface HotPathData {
+  records: SensorReadingInput[];
+  subjects: string[];
+  msgpackIso: Uint8Array[];
+  msgpackMs: Uint8Array[];
+}
+
+/**
+ * What an ingest worker does per single-record message, today and specialised: the subject from
+ * its bytes (nats.js keeps them at `msg._msg.subject`) to a key, and the payload to (time, value).
+ * Today is NatsInput.decode: TextDecoder (nats.js's `msg.subject`), unpartitioned + parseSubject,
+ * decodeRecord. Specialised: SubjectKeyTable on the bytes, SensorRecordReader (the generic
+ * decoder when it declines). Rates are messages per second.
+ */
+function runHotPath(d: HotPathData, runs: number, runSeconds: number): HotPathRow[] {
+  const n = d.records.length;
+  const subjectBytes = d.subjects.map((s) => NATS_TEXT_ENCODER.encode(s));
+  const machines = d.records.map((r) => r.machine_id);
+  const sensors = d.records.map((r) => r.sensor_type);
+  const reader = new SensorRecordReader();
+  const view = new SensorRecordView();
+  const rate = (decodeAll: (hash: boolean) => number | null) => measure(decodeAll, n, runs, runSeconds);
+  const generic = (messages: Uint8Array[]) =>
+    rate((hash) => {
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        const r = decodeRecord(messages[i], { subject: d.subjects[i] });
+        s = hash ? readingHash(s, r.sensor_value, r.timestamp) : s + r.sensor_value;
+      }
+      return s;
+    });
+  const specialised = (messages: Uint8Array[]) =>
+    rate((hash) => {
+      let s = 0;
+      for (let i = 0; i < n; i++) {
+        const fast = reader.read(messages[i], machines[i], sensors[i], view);
+        const r = fast ? undefined : decodeRecord(messages[i], { subject: d.subjects[i] });
+        const value = r === undefined ? view.value : r.sensor_value;
+        s = hash ? readingHash(s, value, r === undefined ? view.time : r.timestamp) : s + value;
+      }
+      return s;
+    });
+  const row = (label: string, g: { rate: number }, x: { rate: number; checksum: number | null }): HotPathRow => ({
+    label,
+    genericPerSecond: g.rate,
+    specialisedPerSecond: x.rate,
+    checksum: x.checksum,
+  });
+  return [
+    row("record → (time, value): decodeRecord vs SensorRecordReader, ISO", generic(d.msgpackIso), specialised(d.msgpackIso)),
+    row("record → (time, value): decodeRecord vs SensorRecordReader, epoch ms", generic(d.msgpackMs), specialised(d.msgpackMs)),
+    subjectRow(subjectBytes, rate),
+    wholeMessageRow(subjectBytes, d.msgpackMs, rate),
+  ];
+}
+
+const NATS_TEXT_ENCODER = new TextEncoder();
+/** nats.js decodes `msg.subject` with a default TextDecoder (nats-base-client/encoders.js). */
+const NATS_TEXT_DECODER = new TextDecoder();
+
+type Rate = (decodeAll: (hash: boolean) => number | null) => { rate: number; checksum: number | null };
+
+/** Subject bytes → key id: TextDecoder + Map<string, id> vs SubjectKeyTable on the bytes. */
+function subjectRow(subjectBytes: Uint8Array[], rate: Rate): HotPathRow {
+  const map = new Map<string, number>();
+  const table = new SubjectKeyTable();
+  const g = rate(() => {
+    let s = 0;
+    for (const b of subjectBytes) {
+      const text = NATS_TEXT_DECODER.decode(b);
+      let id = map.get(text);
+      if (id === undefined) map.set(text, (id = map.size));
+      s += id;
+    }
+    return s;
+  });
+  const x = rate(() => {
+    let s = 0;
+    for (const b of subjectBytes) s += table.idOf(b);
+    return s;
+  });
+  return {
+    label: "subject bytes → key id: TextDecoder + Map vs SubjectKeyTable",
+    genericPerSecond: g.rate,
+    specialisedPerSecond: x.rate,
+    checksum: null,
+  };
+}
+
+/** Both, per message: NatsInput.decode today vs SubjectKeyTable + SensorRecordReader (epoch-ms records). */
+function wholeMessageRow(subjectBytes: Uint8Array[], messages: Uint8Array[], rate: Rate): HotPathRow {
+  const table = new SubjectKeyTable();
+  const reader = new SensorRecordReader();
+  const view = new SensorRecordView();
+  const g = rate((hash) => {
+    let s = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const parsed = parseSubject(unpartitioned(NATS_TEXT_DECODER.decode(subjectBytes[i]))) as SensorSubject;
+      const r = decodeRecord(messages[i], { subject: parsed });
+      s = hash ? readingHash(s, r.sensor_value, r.timestamp) : s + r.sensor_value;
+    }
+    return s;
+  });
+  const x = rate((hash) => {
+    let s = 0;
+    for (let i = 0; i < messages.length; i++) {
+      const id = table.idOf(subjectBytes[i]);
+      if (id >= 0 && reader.read(messages[i], table.machine(id), table.sensor(id), view)) {
+        s = hash ? readingHash(s, view.value, view.time) : s + view.value;
+      } else {
+        // What the worker would do: the generic path, with its dead letters.
+        const r = decodeRecord(messages[i], { subject: NATS_TEXT_DECODER.decode(subjectBytes[i]) });
+        s = hash ? readingHash(s, r.sensor_value, r.timestamp) : s + r.sensor_value;
+      }
+    }
+    return s;
+  });
+  return {
+    label: "message: NatsInput.decode's steps vs SubjectKeyTable + reader, ms",
+    genericPerSecond: g.rate,
+    specialisedPerSecond: x.rate,
+    checksum: x.checksum,
+  };
+}
 
 const bits = new Float64Array(1);
 const words = new Uint32Array(bits.buffer);

@@ -17,9 +17,12 @@ import {
   type DecodeLimits,
   type SensorReading,
   type SensorSubject,
+  unpartitioned,
 } from "../wire/mod.js";
 import { DeadLetterRouter, natsDeadLetterPublish, reasonOf } from "./dead-letter.js";
 import { SubjectError } from "../errors.js";
+
+export { unpartitioned };
 
 /**
  * Row `seq` of a frame's reading: stream position × FRAME_SEQ_STRIDE + the reading's index in
@@ -177,13 +180,6 @@ export class NatsInput {
     const deadLettered = Object.values(byReason).reduce((a, b) => a + b, 0);
     return { messages: this.messages, readings: this.readings, deadLettered, byReason };
   }
-}
-
-/** `lw.<site>.p.<k>.sensor.…` → `lw.<site>.sensor.…`; other subjects unchanged. */
-export function unpartitioned(subject: string): string {
-  const t = subject.split(".");
-  if (t.length > 4 && t[2] === "p" && /^\d+$/.test(t[3])) return [t[0], t[1], ...t.slice(4)].join(".");
-  return subject;
 }
 
 /** The partition of a partitioned subject, or -1. */

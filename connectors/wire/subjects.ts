@@ -91,6 +91,17 @@ export function parseSubject(subject: string, limits: TokenLimits = DEFAULT_DECO
   throw new SubjectError(subject, `wrong number of tokens (${t.length}) for kind "${t[2]}"`);
 }
 
+/**
+ * `lw.<site>.p.<k>.sensor.…` → `lw.<site>.sensor.…`; other subjects unchanged. The server's
+ * partition mapping (DESIGN.md §8) inserts `p.<k>`; a reading is keyed as on the subject it was
+ * published on.
+ */
+export function unpartitioned(subject: string): string {
+  const t = subject.split(".");
+  if (t.length > 4 && t[2] === "p" && /^\d+$/.test(t[3])) return [t[0], t[1], ...t.slice(4)].join(".");
+  return subject;
+}
+
 /** The key of a sensor as frames carry it: `<machine_id>.<sensor_type>` (the subject's tail). */
 export function sensorKey(machineId: string, sensorType: string): string {
   return `${machineId}.${sensorType}`;
