@@ -13,9 +13,10 @@
  * past it a message is shed and counted (core NATS is at-most-once; JetStream will pull instead).
  */
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import type { NatsConnection, Subscription } from "nats";
+import type { Msg, NatsConnection, Subscription } from "nats";
 import { allocateBatch, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
 import { connectNats, type FrameReadingColumns, NatsInput } from "../../../connectors/nats/mod.js";
+import { SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
 import { observeRecord, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
 import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
@@ -50,6 +51,11 @@ class IngestWorker implements RowKeys {
   private position = 0;
   private alerts: SpcAlertEvent[] = [];
   private readonly keyOfReading = new Map<string, number>();
+  private readonly subjects = new SubjectKeyTable();
+  private readonly reader = new SensorRecordReader();
+  private readonly view = new SensorRecordView();
+  /** Engine key id of each subject-table id. */
+  private readonly keyOfSubject: number[] = [];
   /** Engine key ids of a frame key table (tables are shared by frames with the same keys). */
   private readonly frameKeyIds = new WeakMap<readonly string[], Uint32Array>();
   private readonly keyNames: string[] = [];
@@ -109,7 +115,7 @@ class IngestWorker implements RowKeys {
       this.subscriptions.push(
         this.nc.subscribe(subject, {
           callback: (error, msg) => {
-            if (error === null) this.onMessage(msg.subject, msg.data);
+            if (error === null) this.onMessage(msg);
           },
         }),
       );
@@ -131,11 +137,12 @@ class IngestWorker implements RowKeys {
     return { byReason: this.input?.counts().byReason ?? {} };
   }
 
-  private onMessage(subject: string, data: Uint8Array): void {
+  private onMessage(msg: Msg): void {
     const c = this.counters;
     const b = this.base;
     c[b + COUNTER.messages]++;
-    const readings = (this.input as NatsInput).decode(subject, data);
+    if (this.takeRecord(msg)) return;
+    const readings = (this.input as NatsInput).decode(msg.subject, msg.data);
     if (readings === null) {
       c[b + COUNTER.deadLettered] = (this.input as NatsInput).counts().deadLettered;
       return;
@@ -159,6 +166,46 @@ class IngestWorker implements RowKeys {
         batch.positions[k] = position;
       }
     c[b + COUNTER.readings] += readings.length;
+    this.scheduleDrain();
+  }
+
+  /**
+   * The fast path of a single MessagePack record: the key from the subject's bytes (nats.js keeps
+   * them at `_msg.subject` and decodes the string only when asked), time and value by the
+   * schema-specialised reader. False when it cannot decide — anything unusual, invalid or new to
+   * the reader: the generic decoder then gives the reading or the exact dead-letter reason.
+   */
+  private takeRecord(msg: Msg): boolean {
+    const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
+    if (!(raw instanceof Uint8Array)) return false;
+    const sid = this.subjects.idOf(raw);
+    if (sid < 0) return false;
+    const sensor = this.subjects.sensor(sid);
+    if (sensor === undefined) return false;
+    const machine = this.subjects.machine(sid);
+    if (!this.reader.read(msg.data, machine, sensor, this.view)) return false;
+    const batch = this.pending;
+    if (batch.length === batch.keyIds.length) {
+      this.counters[this.base + COUNTER.shed]++;
+      return true;
+    }
+    let id = this.keyOfSubject[sid];
+    if (id === undefined) {
+      id = this.keyOf(this.subjects.engineKey(sid) as string, machine, sensor);
+      this.keyOfSubject[sid] = id;
+    }
+    const k = batch.length++;
+    batch.keyIds[k] = id;
+    batch.times[k] = this.view.time;
+    batch.values[k] = this.view.value;
+    batch.positions[k] = this.position++;
+    this.counters[this.base + COUNTER.readings]++;
+    this.counters[this.base + COUNTER.fastRecords]++;
+    this.scheduleDrain();
+    return true;
+  }
+
+  private scheduleDrain(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => void this.drainNow());
@@ -224,10 +271,7 @@ class IngestWorker implements RowKeys {
       c[this.base + COUNTER.drainMs] += performance.now() - t0;
       c[this.base + COUNTER.kernelMs] = this.engine.metrics().kernelBusyMs;
     }
-    if (this.pending.length > 0 && !this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => void this.drainNow());
-    }
+    if (this.pending.length > 0) this.scheduleDrain();
   }
 
   private onOutput(chunk: OutputChunk): void {
