@@ -7,5 +7,6 @@ export {
   rollingAnalysis,
   type RollingField,
   rollingKernel,
+  rollingMinCount,
   type RollingWindow,
 } from "./rolling.js";
