@@ -15,8 +15,8 @@ import { RecordLabels } from "../engine/jobs/record-labels.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
 import { iforestAnalysis } from "../operators/iforest/iforest.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
-import { ROLLING_OUT_FIELDS, rollingAnalysis } from "../operators/rolling/rolling.js";
-import { DEFAULT_SPC_PARAMS, SPC_OUT_FIELDS } from "../operators/spc/layout.js";
+import { rollingAnalysis } from "../operators/rolling/rolling.js";
+import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
 import { ALL_RULES, spcAnalysis } from "../operators/spc/spc.js";
 import {
   encodeRowBinaryString,
@@ -264,7 +264,7 @@ describe("column encoders - the rows Outputs.record writes, from the batch's col
       const scores = encodeScoreColumns(batch, { keys, layout: v.layout, spcRules, modelHash });
       const data = encodeSensorDataColumns(batch, { keys, labels: labelTable });
       const expected = Array.from({ length: n }, (_, i) => {
-        const rows = v.analyses.map((a, k) => batch.outs[k].slice(i * batch.outFields[k], (i + 1) * batch.outFields[k]));
+        const rows = v.analyses.map((_a, k) => batch.outs[k].slice(i * batch.outFields[k], (i + 1) * batch.outFields[k]));
         const parts = KEYS[batch.keyIds[i]];
         const labelId = new DataView(batch.labels!.buffer).getUint32(4 * i, true);
         const input = {
