@@ -72,7 +72,7 @@ export const DEFAULT_CLICKHOUSE_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_CLICKHOUSE_LATENCY_WINDOW = 1024;
 export const DEFAULT_CLICKHOUSE_SPLIT_REQUESTS_MAX = 200;
 /**
- * A JSONEachRow insert is parsed into blocks of `max_insert_block_size` rows (1,048,576 by
+ * An insert (JSONEachRow or RowBinary) is parsed into blocks of `max_insert_block_size` rows (1,048,576 by
  * default); a batch no larger than one block is inserted whole or not at all.
  */
 export const CLICKHOUSE_BATCH_ROWS_LIMIT = 1_000_000;
