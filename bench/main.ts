@@ -5,6 +5,8 @@
  * compute the same statistics) ends with exit code 1. `node dist/bench/main.js e2e` (also `npm run bench:e2e`):
  * the whole path, NATS to ClickHouse and WebSocket ({@link runPipelineBench}); only a loss (ClickHouse
  * holding fewer or more score rows than records scored) or a failed setting ends with exit code 1.
+ * `node dist/bench/main.js clickhouse`: ClickHouse rows as row objects + JSONEachRow against RowBinary
+ * from columns, encoding and insert ({@link runClickHouseBench}); figures only.
  */
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
@@ -33,6 +35,12 @@ import {
   TARGET_RATIO_VS_RAW,
   TARGET_RATIO_VS_RAW_CLICKHOUSE,
 } from "./pipeline-bench.js";
+import {
+  DEFAULT_CLICKHOUSE_BENCH_RECORDS,
+  formatClickHouseBenchReport,
+  runClickHouseBench,
+  SMOKE_CLICKHOUSE_BENCH_RECORDS,
+} from "./clickhouse-bench.js";
 import { integerOption } from "../engine/cli/mod.js";
 
 interface BenchFlags {
@@ -115,12 +123,8 @@ export function benchCommand(): Command {
     .option("--json", "print the report as JSON instead of text")
     .addHelpText("after", HELP_AFTER)
     .addCommand(e2eCommand())
+    .addCommand(clickhouseCommand())
     .action(async (flags: BenchFlags) => {
-      const progress =
-        (suite: string) =>
-        (line: string): void => {
-          process.stderr.write(`bench ${suite}: ${line}\n`);
-        };
       const mismatches: string[] = [];
       const json: Record<string, unknown> = {};
       // The sizes both kernel suites take from the flags.
@@ -161,6 +165,48 @@ export function benchCommand(): Command {
         process.stderr.write(`bench: MISMATCH — checksums disagree: ${mismatches.join(" | ")}\n`);
         process.exitCode = 1;
       }
+    });
+}
+
+/** Progress lines of a suite, on stderr. */
+function progress(suite: string): (line: string) => void {
+  return (line) => process.stderr.write(`bench ${suite}: ${line}\n`);
+}
+
+const CLICKHOUSE_HELP_AFTER = `
+ClickHouse rows two ways, from one engine run's output (rolling W = 64 + SPC + an isolation forest,
+8 machines × 6 sensors; each record an ml_scores and an ml_sensor_data row):
+  - encoding records/s on one thread: row objects + JSONEachRow (what the run does now, on the main
+    thread), row objects + RowBinary, and RowBinary from the batch's columns (what an ingest worker
+    does), with the bytes per ml_scores row;
+  - insert rows/s of ml_scores into a throw-away clickhouse-server through ClickHouseSink: write()
+    of row objects (encoded on the sink's thread) and insertEncoded() of RowBinary encoded beforehand.
+Without clickhouse-server installed it says so and prints the encoding rows only. Figures only:
+the exit code is 0 unless the run fails. About half a minute on 2 cores; --smoke a few seconds.
+
+Examples:
+  npm run bench -- clickhouse
+  npm run bench -- clickhouse --smoke
+  npm run bench -- clickhouse --records 500000 --json > clickhouse.json`;
+
+function clickhouseCommand(): Command {
+  return new Command("clickhouse")
+    .description("benchmark ClickHouse rows: row objects + JSONEachRow vs RowBinary from columns, encoding and insert")
+    .option("--smoke", `${SMOKE_CLICKHOUSE_BENCH_RECORDS} records, one pass: a check that the benchmark runs`)
+    .option(
+      "--records <n>",
+      `records of the engine run (default ${DEFAULT_CLICKHOUSE_BENCH_RECORDS})`,
+      integerOption("--records", 1000, 10_000_000),
+    )
+    .option("--json", "print the report as JSON instead of text")
+    .addHelpText("after", CLICKHOUSE_HELP_AFTER)
+    .action(async (flags: { smoke?: boolean; records?: number; json?: boolean }, command: Command) => {
+      // As for e2e: `bench clickhouse --smoke` (and --json) land on bench's own options of that name.
+      const parent = command.parent;
+      const smoke = flags.smoke === true || parent?.getOptionValueSource("smoke") === "cli";
+      const json = flags.json === true || parent?.getOptionValueSource("json") === "cli";
+      const report = await runClickHouseBench({ smoke, records: flags.records, progress: progress("clickhouse") });
+      process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatClickHouseBenchReport(report)}\n`);
     });
 }
 

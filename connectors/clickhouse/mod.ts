@@ -1,13 +1,33 @@
 /** connectors/clickhouse: the names other folders use. Import from here, never from a file inside. */
-export type {
-  AlertRow,
-  ClickHouseRows,
-  ClickHouseTable,
-  EquipmentHealthRow,
-  MaintenancePredictionRow,
-  QuarantineRow,
-  ScoreRow,
-  SensorDataRow,
-  SerialDetectionRow,
+export {
+  type ColumnEncoding,
+  encodeScoreColumns,
+  encodeSensorDataColumns,
+  type KeyNames,
+  keyNames,
+  type LabelNames,
+  labelNames,
+  type ReadingColumns,
+  type ReadingEncodeOptions,
+  type RejectedRow,
+  type ScoreColumns,
+  type ScoreEncodeOptions,
+  type ScoreLayout,
+} from "./reading-columns.js";
+export { type EncodedRows, encodeRowBinaryString, RowBinaryWriter } from "./row-binary.js";
+export {
+  type AlertRow,
+  type ClickHouseRows,
+  type ClickHouseTable,
+  createSchema,
+  decodeRowBinary,
+  type EquipmentHealthRow,
+  encodeRow,
+  encodeRowBinary,
+  type MaintenancePredictionRow,
+  type QuarantineRow,
+  type ScoreRow,
+  type SensorDataRow,
+  type SerialDetectionRow,
 } from "./schema.js";
 export { ClickHouseSink } from "./sink.js";

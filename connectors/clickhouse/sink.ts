@@ -5,8 +5,10 @@
  * Goals
  * - `write(table, rows)` resolves when the rows are durable: inserted, or in the local spill
  *   (fsync'd), or handed to the dead-letter callback. A JetStream source acks after it.
- * - Batches by rows (`batchRowsMax`) and time (`flushIntervalMs`), one table per batch,
- *   JSONEachRow (which 18.16 reads too).
+ * - Batches by rows (`batchRowsMax`) and time (`flushIntervalMs`), one table and one format per
+ *   batch: JSONEachRow lines encoded here from row objects (`write`), or RowBinary rows encoded
+ *   elsewhere, e.g. on a worker thread (`insertEncoded`, reading-columns.ts); 18.16 reads both.
+ *   A RowBinary INSERT names its columns, so a table missing one refuses it by name.
  * - Retries what may pass (network, timeouts, overload: see ClickHouseFailureKind) with jittered
  *   exponential backoff; gives up on what cannot (the write rejects with ClickHouseError).
  * - ClickHouse away: batches go to a bounded spill queue on disk (SpillQueue), drained in order,
@@ -38,17 +40,22 @@ import { backoffMs, classifyFailure, type ClickHouseFailure } from "./failure.js
 import {
   CLICKHOUSE_TABLES,
   createSchema,
+  decodeRowBinary,
   DEFAULT_CLICKHOUSE_DATABASE,
   encodeRow,
+  insertColumnList,
   isClickHouseTable,
   isDatabaseName,
   type ClickHouseRows,
   type ClickHouseTable,
 } from "./schema.js";
+import { EncodedRowBuffer, encodedRowsProblem } from "./encoded-row-buffer.js";
+import type { RejectedRow } from "./reading-columns.js";
+import type { EncodedRows } from "./row-binary.js";
 import { ClickHouseError, EncodeError, SinkUnavailableError, SpillFileError, SpillFullError } from "../errors.js";
 import { LatencyWindow, type LatencySummary } from "./latency-window.js";
 import { LineBuffer, rowText, type PackedRows } from "../files/mod.js";
-import { SpillQueue, type SpillEntry } from "./spill-queue.js";
+import { SpillQueue, type SpillEntry, type SpillFormat } from "./spill-queue.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -65,7 +72,7 @@ export const DEFAULT_CLICKHOUSE_REQUEST_TIMEOUT_MS = 30_000;
 export const DEFAULT_CLICKHOUSE_LATENCY_WINDOW = 1024;
 export const DEFAULT_CLICKHOUSE_SPLIT_REQUESTS_MAX = 200;
 /**
- * A JSONEachRow insert is parsed into blocks of `max_insert_block_size` rows (1,048,576 by
+ * An insert (JSONEachRow or RowBinary) is parsed into blocks of `max_insert_block_size` rows (1,048,576 by
  * default); a batch no larger than one block is inserted whole or not at all.
  */
 export const CLICKHOUSE_BATCH_ROWS_LIMIT = 1_000_000;
@@ -118,7 +125,11 @@ export interface ClickHouseSinkOptions {
 /** A row that cannot be inserted. */
 export interface ClickHouseDeadLetter {
   table: ClickHouseTable;
-  /** The JSONEachRow line ClickHouse refused; for a row the sink refused before sending, the row as JSON. */
+  /**
+   * The row as JSON: the JSONEachRow line ClickHouse refused, or a refused RowBinary row read
+   * back into that shape (DateTime in seconds); for a row refused before sending, the row as
+   * JSON (an encoder's RejectedRow line for RowBinary).
+   */
   line: string;
   /** ClickHouseError with the server's message, or EncodeError when the row broke the table's rules. */
   error: ClickHouseError | EncodeError;
@@ -169,7 +180,8 @@ export class ClickHouseSink {
   private readonly spill: SpillQueue;
   private readonly latency: LatencyWindow;
   private readonly open = new Map<ClickHouseTable, OpenBatch>();
-  private readonly lastBatchBytes = new Map<ClickHouseTable, number>();
+  /** Bytes of the last full batch per table and format (`table/format`), to size the next one. */
+  private readonly lastBatchBytes = new Map<string, number>();
   /** Sealed batches in write order, not yet inserted or spilled. */
   private readonly queue: Batch[] = [];
   private readonly counters = newCounters();
@@ -212,24 +224,11 @@ export class ClickHouseSink {
    * Rows that break the table's rules go to the dead-letter callback at once.
    */
   write<T extends ClickHouseTable>(table: T, rows: readonly ClickHouseRows[T][]): Promise<void> {
-    if (this.broken !== null)
-      return Promise.reject(
-        new SinkUnavailableError("closed", rows.length, `the sink stopped: ${this.broken.message}`, { cause: this.broken }),
-      );
-    if (this.closing) return Promise.reject(new SinkUnavailableError("closed", rows.length, "the sink is closed"));
-    if (!isClickHouseTable(table)) return Promise.reject(new ConfigError("table", `unknown table ${JSON.stringify(table)}`));
-    if (this.pendingRows + rows.length > this.options.pendingRowsMax) {
-      return Promise.reject(
-        new CapacityError(
-          "pendingRowsMax",
-          this.options.pendingRowsMax,
-          `${this.pendingRows} rows wait for ClickHouse; ${rows.length} more do not fit`,
-        ),
-      );
-    }
+    const refused = this.refusal(table, rows.length);
+    if (refused !== null) return Promise.reject(refused);
     this.counters.rowsWritten += rows.length;
     const touched: Promise<void>[] = [];
-    let batch = this.openBatch(table);
+    let batch = this.openBatch(table, "JSONEachRow");
     for (const row of rows) {
       let line: string;
       try {
@@ -240,16 +239,45 @@ export class ClickHouseSink {
         continue;
       }
       if (touched[touched.length - 1] !== batch.done.promise) touched.push(batch.done.promise);
-      batch.rows.push(line);
+      (batch.rows as LineBuffer).push(line);
       this.pendingRows++;
       if (batch.rows.rows >= this.options.batchRowsMax) {
         this.seal(table);
-        batch = this.openBatch(table);
+        batch = this.openBatch(table, "JSONEachRow");
       }
     }
     if (batch.rows.rows === 0) this.discardIfEmpty(table);
-    if (touched.length === 0) return Promise.resolve();
-    return touched.length === 1 ? touched[0] : Promise.all(touched).then(() => undefined);
+    return settledTogether(touched);
+  }
+
+  /**
+   * Takes rows of `table` already encoded as RowBinary in the table's column order — by
+   * encodeScoreColumns / encodeSensorDataColumns (reading-columns.ts) or encodeRowBinary, on any
+   * thread — with the rows their encoder refused, which go to the dead-letter callback at once.
+   * Resolves and rejects as {@link write}: the rows are batched (one `INSERT … FORMAT RowBinary`
+   * of up to `batchRowsMax` rows, several calls' rows together), counted against
+   * `pendingRowsMax`, retried, spilled, and split around a row the server refuses the same way.
+   * The bytes are copied before it returns, so the caller may reuse them.
+   */
+  insertEncoded(table: ClickHouseTable, rows: EncodedRows, rejected: readonly RejectedRow[] = []): Promise<void> {
+    const problem = encodedRowsProblem(rows);
+    if (problem !== null) return Promise.reject(new ConfigError("rows", problem));
+    const n = rows.rowStarts.length - 1;
+    const refused = this.refusal(table, n);
+    if (refused !== null) return Promise.reject(refused);
+    this.counters.rowsWritten += n + rejected.length;
+    for (const r of rejected) this.deadLetter(table, r.line, r.error);
+    const touched: Promise<void>[] = [];
+    for (let from = 0; from < n; ) {
+      const batch = this.openBatch(table, "RowBinary");
+      const to = Math.min(n, from + this.options.batchRowsMax - batch.rows.rows);
+      (batch.rows as EncodedRowBuffer).push(rows, from, to);
+      this.pendingRows += to - from;
+      touched.push(batch.done.promise);
+      if (batch.rows.rows >= this.options.batchRowsMax) this.seal(table);
+      from = to;
+    }
+    return settledTogether(touched);
   }
 
   /**
@@ -307,6 +335,21 @@ export class ClickHouseSink {
     }
   }
 
+  /** Why the sink cannot take `rows` rows of `table` now (stopped, closed, unknown table, `pendingRowsMax`), or null. */
+  private refusal(table: string, rows: number): Error | null {
+    if (this.broken !== null)
+      return new SinkUnavailableError("closed", rows, `the sink stopped: ${this.broken.message}`, { cause: this.broken });
+    if (this.closing) return new SinkUnavailableError("closed", rows, "the sink is closed");
+    if (!isClickHouseTable(table)) return new ConfigError("table", `unknown table ${JSON.stringify(table)}`);
+    if (this.pendingRows + rows > this.options.pendingRowsMax)
+      return new CapacityError(
+        "pendingRowsMax",
+        this.options.pendingRowsMax,
+        `${this.pendingRows} rows wait for ClickHouse; ${rows} more do not fit`,
+      );
+    return null;
+  }
+
   metrics(): ClickHouseSinkMetrics {
     const c = this.counters;
     return {
@@ -338,14 +381,22 @@ export class ClickHouseSink {
   // Batching
   // -------------------------------------------------------------------------------------------
 
-  private openBatch(table: ClickHouseTable): OpenBatch {
+  /** The table's open batch of `format`; an open batch of the other format is sealed first (batches keep write order). */
+  private openBatch(table: ClickHouseTable, format: SpillFormat): OpenBatch {
     let batch = this.open.get(table);
+    if (batch !== undefined && batch.format !== format) {
+      this.seal(table);
+      batch = undefined;
+    }
     if (batch === undefined) {
       // Sized like the table's last batch, so a steady stream never grows (copies) a buffer.
-      const hint = this.lastBatchBytes.get(table) ?? 0;
+      const hint = this.lastBatchBytes.get(`${table}/${format}`) ?? 0;
+      const bytes = Math.max(64 * 1024, Math.ceil(hint * 1.25));
+      const rows = this.options.batchRowsMax;
       batch = {
         table,
-        rows: new LineBuffer(Math.max(64 * 1024, Math.ceil(hint * 1.25)), this.options.batchRowsMax),
+        format,
+        rows: format === "RowBinary" ? new EncodedRowBuffer(bytes, rows) : new LineBuffer(bytes, rows),
         done: deferred(),
         timer: null,
       };
@@ -374,8 +425,8 @@ export class ClickHouseSink {
     this.open.delete(table);
     if (open.timer !== null) clearTimeout(open.timer);
     if (open.rows.rows === 0) return;
-    if (open.rows.rows === this.options.batchRowsMax) this.lastBatchBytes.set(table, open.rows.bytes);
-    this.queue.push(newBatch(table, open.rows.pack(), open.done, null));
+    if (open.rows.rows === this.options.batchRowsMax) this.lastBatchBytes.set(`${table}/${open.format}`, open.rows.bytes);
+    this.queue.push(newBatch(table, open.format, open.rows.pack(), open.done, null));
     this.kick();
   }
 
@@ -405,7 +456,7 @@ export class ClickHouseSink {
       // New batches wait behind the spill (order), and go there at once while ClickHouse is
       // away. While it answers and the spill is full, the spill drains first to make room.
       if (head !== undefined && (this.spill.length > 0 || away)) {
-        if (away || this.spill.fits(head.rows.data.length)) {
+        if (away || this.spill.fits(spillBytes(head))) {
           await this.spillBatch(head);
           continue;
         }
@@ -434,7 +485,7 @@ export class ClickHouseSink {
       try {
         await this.insertBatch(batch);
       } catch (error) {
-        const failure = this.judge(error);
+        const failure = this.judge(error, batch.format);
         if (failure.kind === "permanent") {
           this.queue.shift();
           this.pendingRows -= batch.size;
@@ -475,13 +526,13 @@ export class ClickHouseSink {
         this.counters.lastError = error;
         return;
       }
-      this.spillHead = newBatch(entry.table, rows, deferred(), entry);
+      this.spillHead = newBatch(entry.table, entry.format, rows, deferred(), entry);
     }
     const batch = this.spillHead;
     try {
       await this.insertBatch(batch);
     } catch (error) {
-      const failure = this.judge(error);
+      const failure = this.judge(error, batch.format);
       // Even a permanent error keeps the file: it is durable data someone acknowledged.
       this.counters.retries++;
       this.becameUnavailable(failure.error);
@@ -498,7 +549,10 @@ export class ClickHouseSink {
     this.released();
     const rows = liveRows(batch);
     try {
-      if (rows > 0) await this.spill.append(batch.table, bodyOf(batch, 0, batch.size), rows);
+      if (rows > 0) {
+        const live = liveRowsOf(batch, 0, batch.size);
+        await this.spill.append(batch.table, live.data, rows, batch.format, live.starts);
+      }
     } catch (error) {
       const e = error instanceof Error ? error : new Error(String(error));
       const why = `ClickHouse is unavailable (${this.counters.lastError?.message ?? "no answer"})`;
@@ -533,10 +587,10 @@ export class ClickHouseSink {
     const body = bodyOf(batch, lo, hi);
     if (body.length === 0) return;
     try {
-      await this.send(batch.table, body);
+      await this.send(batch.table, batch.format, body);
       return;
     } catch (error) {
-      const failure = classifyFailure(error);
+      const failure = classifyFailure(error, batch.format);
       if (failure.kind !== "row") throw error;
       const rowError = failure.error as ClickHouseError;
       const live = liveIndexes(batch, lo, hi);
@@ -569,10 +623,14 @@ export class ClickHouseSink {
     }
   }
 
-  private async send(table: ClickHouseTable, body: Buffer): Promise<void> {
+  private async send(table: ClickHouseTable, format: SpillFormat, body: Buffer): Promise<void> {
     const started = performance.now();
+    const target = `${this.options.database}.${table}`;
     const result = await this.client.exec({
-      query: `INSERT INTO ${this.options.database}.${table} FORMAT JSONEachRow`,
+      query:
+        format === "RowBinary"
+          ? `INSERT INTO ${target} ${insertColumnList(table)} FORMAT RowBinary`
+          : `INSERT INTO ${target} FORMAT JSONEachRow`,
       values: Readable.from([body]),
     });
     result.stream.resume();
@@ -592,7 +650,7 @@ export class ClickHouseSink {
 
   /** The batch is in ClickHouse but for its bad rows, which now go to the dead-letter callback. */
   private inserted(batch: Batch, fromSpill: boolean): void {
-    for (const [i, error] of batch.deadLetters) this.deadLetter(batch.table, rowText(batch.rows, i), error);
+    for (const [i, error] of batch.deadLetters) this.deadLetter(batch.table, rowLine(batch, i), error);
     const rows = liveRows(batch);
     this.counters.rowsInserted += rows;
     this.counters.rowsInsertedByTable[batch.table] += rows;
@@ -611,8 +669,8 @@ export class ClickHouseSink {
   }
 
   /** Classifies a failure and remembers it. A missing table or database (dropped, or a new server) is created again. */
-  private judge(error: unknown): ClickHouseFailure {
-    const failure = classifyFailure(error);
+  private judge(error: unknown, format: SpillFormat): ClickHouseFailure {
+    const failure = classifyFailure(error, format);
     this.counters.lastError = failure.error;
     const missing = failure.error instanceof ClickHouseError && (failure.error.code === 60 || failure.error.code === 81);
     if (missing && this.options.createTables) {
@@ -774,13 +832,17 @@ function deferred(): Deferred {
 
 interface OpenBatch {
   table: ClickHouseTable;
-  rows: LineBuffer;
+  format: SpillFormat;
+  /** A LineBuffer for JSONEachRow, an EncodedRowBuffer for RowBinary. */
+  rows: LineBuffer | EncodedRowBuffer;
   done: Deferred;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
 interface Batch {
   table: ClickHouseTable;
+  format: SpillFormat;
+  /** JSONEachRow lines or RowBinary rows, each a byte range. */
   rows: PackedRows;
   /** Rows in the batch (dead-lettered ones included). */
   size: number;
@@ -798,8 +860,42 @@ interface Batch {
   entry: SpillEntry | null;
 }
 
-function newBatch(table: ClickHouseTable, rows: PackedRows, done: Deferred, entry: SpillEntry | null): Batch {
-  return { table, rows, size: rows.starts.length - 1, dead: null, deadLetters: [], splitRequests: 0, done, entry };
+function newBatch(table: ClickHouseTable, format: SpillFormat, rows: PackedRows, done: Deferred, entry: SpillEntry | null): Batch {
+  return { table, format, rows, size: rows.starts.length - 1, dead: null, deadLetters: [], splitRequests: 0, done, entry };
+}
+
+/** The live rows in [lo, hi) with their offsets: views when none is dead, a copy otherwise. */
+function liveRowsOf(batch: Batch, lo: number, hi: number): PackedRows {
+  const { data, starts } = batch.rows;
+  if (batch.dead === null && lo === 0 && hi === batch.size) return { data, starts };
+  const kept = [0];
+  for (let i = lo; i < hi; i++)
+    if (batch.dead === null || batch.dead[i] === 0) kept.push(kept[kept.length - 1] + starts[i + 1] - starts[i]);
+  return { data: bodyOf(batch, lo, hi), starts: Uint32Array.from(kept) };
+}
+
+/** Bytes the batch would take in the spill (a RowBinary file carries its row offsets too). */
+function spillBytes(batch: Batch): number {
+  return batch.rows.data.length + (batch.format === "RowBinary" ? 12 + 4 * batch.rows.starts.length : 0);
+}
+
+/** Row i as JSON for the dead-letter output: a JSONEachRow line as sent, a RowBinary row read back by the table's columns. */
+function rowLine(batch: Batch, i: number): string {
+  if (batch.format === "JSONEachRow") return rowText(batch.rows, i);
+  const bytes = batch.rows.data.subarray(batch.rows.starts[i], batch.rows.starts[i + 1]);
+  try {
+    const [row] = decodeRowBinary(batch.table, bytes);
+    return JSON.stringify(row, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
+  } catch {
+    // Bytes that do not read as a row of the table: shown as they are.
+    return JSON.stringify({ row_binary_base64: Buffer.from(bytes).toString("base64") });
+  }
+}
+
+/** One promise for the batches a call touched. */
+function settledTogether(touched: readonly Promise<void>[]): Promise<void> {
+  if (touched.length === 0) return Promise.resolve();
+  return touched.length === 1 ? touched[0] : Promise.all(touched).then(() => undefined);
 }
 
 /** The live rows in [lo, hi) as one request body: a view when none is dead, a copy otherwise. */

@@ -5,8 +5,8 @@
  * Goals
  * - Durable when `append` resolves: the file's bytes and its name are on disk (fsync of the file,
  *   rename, fsync of the directory), so a crash right after leaves the batch readable at start.
- * - Order kept across restarts: files are named `<sequence, 16 digits>.<table>.ndjson`, and the
- *   sequence continues from the highest one found at open.
+ * - Order kept across restarts: files are named `<sequence, 16 digits>.<table>.<format>`, and
+ *   the sequence continues from the highest one found at open.
  * - Bounded: `bytesMax` over all files; an append that would pass it is refused with
  *   SpillFullError, and nothing is written.
  * - A file appears whole or not at all: it is written as `*.tmp` and renamed; `*.tmp` files found
@@ -15,7 +15,11 @@
  * Non-goals: concurrency between processes (one sink owns a directory); checksums against a
  * disk that corrupts fsync'd data.
  *
- * A file is the batch's JSONEachRow lines, each ending in "\n" — what the insert sends.
+ * Two formats, told by the file's extension, so a queue holds both and drains them in order:
+ * - `.ndjson`: the batch's JSONEachRow lines, each ending in "\n" — what the insert sends;
+ * - `.rowbinary`: "LWRB", the format version (UInt32, 1) and the row count n (UInt32), the n + 1
+ *   row offsets (UInt32 each), then the RowBinary rows the insert sends; all little-endian. The
+ *   offsets let a refused row be found and dead-lettered after a restart, as a line can be.
  */
 import { mkdirSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { open, readFile, rename, unlink } from "node:fs/promises";
@@ -28,10 +32,14 @@ import { type PackedRows, unpackRows } from "../files/mod.js";
 // Public API
 // ---------------------------------------------------------------------------------------------
 
+/** What a spill file holds: JSONEachRow lines, or RowBinary rows with their offsets. */
+export type SpillFormat = "JSONEachRow" | "RowBinary";
+
 export interface SpillEntry {
   /** Position in the queue; increases with every append, across restarts. */
   sequence: number;
   table: string;
+  format: SpillFormat;
   /** Rows (lines) in the file; -1 for a file found at open until it is read. */
   rows: number;
   bytes: number;
@@ -64,7 +72,7 @@ export class SpillQueue {
       if (m === null) continue;
       const sequence = Number(m[1]);
       const bytes = statSync(path).size;
-      this.entries.push({ sequence, table: m[2], rows: -1, bytes, path });
+      this.entries.push({ sequence, table: m[2], format: m[3] === "rowbinary" ? "RowBinary" : "JSONEachRow", rows: -1, bytes, path });
       this.totalBytes += bytes;
       highest = Math.max(highest, sequence);
     }
@@ -93,22 +101,24 @@ export class SpillQueue {
 
   /**
    * Writes a batch as the newest entry; resolves when it is durable. Rejects with SpillFullError
-   * (writing nothing) when it would pass `bytesMax`.
+   * (writing nothing) when it would pass `bytesMax`. A RowBinary batch comes with its row offsets
+   * (`rows.starts`, from 0 to the body's end); JSONEachRow lines need none.
    */
-  append(table: string, body: Buffer, rows: number): Promise<SpillEntry> {
+  append(table: string, body: Buffer, rows: number, format: SpillFormat = "JSONEachRow", starts?: Uint32Array): Promise<SpillEntry> {
     if (!TABLE_TOKEN.test(table)) throw new ConfigError("table", `not usable in a spill file name: ${JSON.stringify(table)}`);
+    const chunks = format === "RowBinary" ? [rowBinaryHeader(body, rows, starts), body] : [body];
+    const size = chunks.reduce((n, c) => n + c.length, 0);
     // Reserve the bytes and the sequence now, so later appends see them and order is fixed.
-    if (this.totalBytes + body.length > this.bytesMax)
-      return Promise.reject(new SpillFullError(this.totalBytes, this.bytesMax, body.length));
-    this.totalBytes += body.length;
+    if (this.totalBytes + size > this.bytesMax) return Promise.reject(new SpillFullError(this.totalBytes, this.bytesMax, size));
+    this.totalBytes += size;
     const sequence = this.nextSequence++;
-    const path = join(this.dir, `${String(sequence).padStart(16, "0")}.${table}.ndjson`);
-    const entry: SpillEntry = { sequence, table, rows, bytes: body.length, path };
+    const path = join(this.dir, `${String(sequence).padStart(16, "0")}.${table}.${format === "RowBinary" ? "rowbinary" : "ndjson"}`);
+    const entry: SpillEntry = { sequence, table, format, rows, bytes: size, path };
     const done = this.tail.then(async () => {
       try {
-        await writeDurably(path, body);
+        await writeDurably(path, chunks);
       } catch (error) {
-        this.totalBytes -= body.length;
+        this.totalBytes -= size;
         throw error;
       }
       this.entries.push(entry);
@@ -126,8 +136,14 @@ export class SpillQueue {
     } catch (error) {
       throw new SpillFileError(entry.path, "cannot be read", { cause: error });
     }
-    const rows = unpackRows(data);
-    if (rows === null) throw new SpillFileError(entry.path, "does not end with a newline (not written by this queue)");
+    const rows = entry.format === "RowBinary" ? unpackRowBinary(data) : unpackRows(data);
+    if (rows === null)
+      throw new SpillFileError(
+        entry.path,
+        entry.format === "RowBinary"
+          ? "is not a whole RowBinary spill file (not written by this queue)"
+          : "does not end with a newline (not written by this queue)",
+      );
     entry.rows = rows.starts.length - 1;
     return rows;
   }
@@ -158,14 +174,45 @@ export class SpillQueue {
 // Internals
 // ---------------------------------------------------------------------------------------------
 
-const FILE_NAME = /^(\d{16})\.([A-Za-z0-9_]+)\.ndjson$/;
+const FILE_NAME = /^(\d{16})\.([A-Za-z0-9_]+)\.(ndjson|rowbinary)$/;
 const TABLE_TOKEN = /^[A-Za-z0-9_]+$/;
+/** "LWRB": the first bytes of a RowBinary spill file. */
+const ROW_BINARY_MAGIC = 0x4252574c;
+const ROW_BINARY_VERSION = 1;
 
-async function writeDurably(path: string, body: Buffer): Promise<void> {
+/** A RowBinary spill file's header: magic, version, row count, the row offsets. */
+function rowBinaryHeader(body: Buffer, rows: number, starts: Uint32Array | undefined): Buffer {
+  if (starts === undefined || starts.length !== rows + 1 || starts[0] !== 0 || starts[rows] !== body.length)
+    throw new RangeError(`a RowBinary spill of ${rows} rows needs ${rows + 1} row offsets from 0 to ${body.length}`);
+  const header = Buffer.allocUnsafe(12 + 4 * (rows + 1));
+  header.writeUInt32LE(ROW_BINARY_MAGIC, 0);
+  header.writeUInt32LE(ROW_BINARY_VERSION, 4);
+  header.writeUInt32LE(rows, 8);
+  for (let i = 0; i <= rows; i++) header.writeUInt32LE(starts[i], 12 + 4 * i);
+  return header;
+}
+
+/** The rows of a RowBinary spill file, or null when it is not one whole (offsets increasing, ending at the file's end). */
+function unpackRowBinary(data: Buffer): PackedRows | null {
+  if (data.length < 16 || data.readUInt32LE(0) !== ROW_BINARY_MAGIC || data.readUInt32LE(4) !== ROW_BINARY_VERSION) return null;
+  const rows = data.readUInt32LE(8);
+  const bodyAt = 12 + 4 * (rows + 1);
+  if (bodyAt > data.length) return null;
+  const starts = new Uint32Array(rows + 1);
+  for (let i = 0; i <= rows; i++) {
+    starts[i] = data.readUInt32LE(12 + 4 * i);
+    if (i > 0 && starts[i] < starts[i - 1]) return null;
+  }
+  if (starts[0] !== 0 || starts[rows] !== data.length - bodyAt) return null;
+  return { data: data.subarray(bodyAt), starts };
+}
+
+async function writeDurably(path: string, chunks: readonly Buffer[]): Promise<void> {
   const tmp = `${path}.tmp`;
   const handle = await open(tmp, "w");
   try {
-    await handle.writeFile(body);
+    // Each writeFile writes all of its chunk from where the last one ended.
+    for (const chunk of chunks) await handle.writeFile(chunk);
     await handle.sync();
   } catch (error) {
     await handle.close();

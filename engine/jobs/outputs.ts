@@ -241,16 +241,7 @@ export class Outputs {
         this.live.publish(analysisTopic("iforest"), { key: r.key, timestamp: r.time, iforest_score: members.iforest_score });
     }
     if (this.sink !== null) {
-      this.readings.push({
-        machine_id: r.machineId,
-        sensor_type: r.sensorType,
-        timestamp: r.time,
-        sensor_value: r.value,
-        sensor_unit: r.unit,
-        operating_mode: r.mode,
-        work_order_id: r.workOrder,
-        seq: r.seq,
-      });
+      this.readings.push(sensorDataRow(r));
       this.scores.push(scoreRow(r, members));
       // Rows are encoded on this thread as they are handed over: small hand-overs keep each pause short.
       if (this.scores.length >= 1024) this.writeRows();
@@ -496,7 +487,26 @@ export class Outputs {
   }
 }
 
-function scoreRow(r: ScoredRecord, m: Record<string, unknown>): ScoreRow {
+/** A scored record's ml_sensor_data row. */
+export function sensorDataRow(r: ScoredRecord): SensorDataRow {
+  return {
+    machine_id: r.machineId,
+    sensor_type: r.sensorType,
+    timestamp: r.time,
+    sensor_value: r.value,
+    sensor_unit: r.unit,
+    operating_mode: r.mode,
+    work_order_id: r.workOrder,
+    seq: r.seq,
+  };
+}
+
+/**
+ * A scored record's ml_scores row from its members (recordFields, or its members' JSON parsed).
+ * The RowBinary column encoder (connectors/clickhouse encodeScoreColumns) writes the same rows
+ * from a batch's columns, with exact statistics; test/clickhouse-row-binary.test.ts holds both to it.
+ */
+export function scoreRow(r: ScoredRecord, m: Record<string, unknown>): ScoreRow {
   const num = (v: unknown) => (typeof v === "number" ? v : null);
   const mask = (v: unknown) => (Array.isArray(v) ? v.reduce((a: number, k: number) => a | (1 << (k - 1)), 0) : 0);
   return {

@@ -8,5 +8,6 @@ export {
   type RollingField,
   type RollingOptions,
   rollingKernel,
+  rollingMinCount,
   type RollingWindow,
 } from "./rolling.js";

@@ -40,6 +40,11 @@ export function rollingCapacity(window: RollingWindow): number {
   return window.kind === "count" ? window.records : window.capacity;
 }
 
+/** Records a key's window must hold before its statistics are defined (null until then): N for a count window, 1 for a time window. */
+export function rollingMinCount(window: RollingWindow): number {
+  return window.kind === "count" ? window.records : 1;
+}
+
 /** Bytes of kernel state per key; must equal the kernel's rollingStateBytes (checked by a test). */
 export function rollingStateBytes(window: RollingWindow): number {
   const cap = rollingCapacity(window);
@@ -98,7 +103,7 @@ export const ROLLING_NULL_JSON = ROLLING_FIELDS.map((f) => `"${f}":null`).join("
  */
 export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { truncatedRows(): number } {
   const kernel = rollingKernel(options);
-  const minCount = options.window.kind === "count" ? options.window.records : 1;
+  const minCount = rollingMinCount(options.window);
   const capacity = rollingCapacity(options.window);
   let truncated = 0;
   return {

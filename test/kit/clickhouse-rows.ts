@@ -3,11 +3,92 @@
  * table's rows read back (FINAL) in the shape they were written.
  */
 import { SeededRandom } from "../../engine/core/mod.js";
-import type { SensorDataRow } from "../../connectors/clickhouse/schema.js";
+import type { ClickHouseRows, ClickHouseTable, SensorDataRow } from "../../connectors/clickhouse/schema.js";
 import type { ClickHouseServer } from "../../connectors/local/clickhouse-server.js";
 
 /** 2023-11-14 22:13:20 UTC; `count` rows 7 ms apart stay in one month for count ≤ 300 M. */
 export const BASE_MS = 1_700_000_000_000;
+
+/** One row of every table, with every optional column given. */
+export const TABLE_ROWS: { readonly [T in ClickHouseTable]: ClickHouseRows[T] } = {
+  ml_sensor_data: {
+    machine_id: "M1",
+    sensor_type: "t",
+    timestamp: 1_700_000_000_123,
+    sensor_value: 1.25,
+    sensor_unit: "C",
+    operating_mode: "run",
+    work_order_id: "WO-1",
+    seq: 7,
+  },
+  ml_scores: {
+    machine_id: "M1",
+    sensor_type: "t",
+    timestamp: 1_700_000_000_123,
+    value: 1.25,
+    count: 10,
+    mean: 1,
+    zone: -4,
+    we_mask: 5,
+    nelson_mask: 129,
+    cusum_alarm: true,
+    limits_version: 2,
+    iforest_score: 0.61,
+    model_hash: "abc",
+  },
+  ml_alerts: {
+    key: "M1/t",
+    machine_id: "M1",
+    sensor_type: "t",
+    rule: "WE1",
+    also: "N1",
+    severity: "high",
+    state: "closed",
+    opened_at: 1_700_000_000_000,
+    closed_at: 1_700_000_005_000,
+    firings: 3,
+    limits_version: 1,
+    cl: 1,
+    sigma: 0.1,
+    points: [{ position: 1, time: 2, value: 3 }],
+  },
+  ml_serial_detections: {
+    serial_number: "S1",
+    gtin: "09506000134352",
+    batch_number: "B1",
+    machine_id: "M1",
+    detected_at: 1_700_000_000_000,
+    anomaly_types: ["sequential"],
+    reasons: ["seq_step"],
+    anomaly_score: 0.9,
+    risk_level: "high",
+    quarantined: true,
+  },
+  ml_quarantine: {
+    serial_number: "S1",
+    gtin: "09506000134352",
+    batch_number: "B1",
+    machine_id: "M1",
+    production_at: 1_700_000_000_000,
+    quarantined_at: 1_700_000_000_500,
+    released_at: 1_700_000_009_000,
+    anomaly_types: ["duplicate"],
+    reasons: ["duplicate"],
+    anomaly_score: 1,
+    risk_level: "critical",
+  },
+  ml_maintenance_predictions: {
+    machine_id: "M1",
+    predicted_at: 1_700_000_000_000,
+    failure_probability: 0.2,
+    time_to_failure_hours: null,
+    rul_cycles: 41.5,
+    risk_level: "medium",
+    model_version: "v3",
+    features: { vibration_rms: 1.5 },
+  },
+  ml_equipment_health: { machine_id: "M1", computed_at: 1_700_000_000_000, health_score: 87.5, risk_level: "low" },
+};
 
 /** Seeded so a failure can be replayed. */
 export function sensorRows(from: number, count: number, seed = 42): SensorDataRow[] {
