@@ -23,3 +23,4 @@ export { SensorRecordReader, SensorRecordView } from "./sensor-record-reader.js"
 export { type LabelFields, LABELS_MAX, LabelTable, type LabelTriple } from "./label-table.js";
 export { SUBJECT_KEYS_MAX, SubjectKeyTable } from "./subject-key-table.js";
 export { type DecodedScoreFrame, decodeScoreFrame, encodeScoreFrame, type ScoreFrameColumns } from "./score-frame.js";
+export { EncodeError, type EncodeReason } from "../errors.js";

@@ -23,9 +23,21 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { ConfigError, createLogger, type Logger, packageRoot } from "../../core/mod.js";
 import { machineTopic, ScoreFrameMessage } from "../../../connectors/live/mod.js";
+import type { ClickHouseSink } from "../../../connectors/clickhouse/mod.js";
+import { EncodeError, type EncodeReason } from "../../../connectors/wire/mod.js";
 import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
-import { COUNTER, COUNTER_SLOTS, INGEST_ROLE, type IngestCommand, type IngestEvent, type IngestWorkerData } from "./protocol.js";
+import type { EncodedTableRows } from "./clickhouse-rows.js";
+import {
+  CONTROL_PAUSE,
+  CONTROL_SLOTS,
+  COUNTER,
+  COUNTER_SLOTS,
+  INGEST_ROLE,
+  type IngestCommand,
+  type IngestEvent,
+  type IngestWorkerData,
+} from "./protocol.js";
 
 export interface IngestJobOptions {
   url: string;
@@ -45,6 +57,8 @@ export interface IngestJobOptions {
   scoreFrames: boolean;
   /** Where machine frames go (`machine/<id>`); null: none are made. */
   live: { publish(topic: string, data: unknown): number } | null;
+  /** Where the workers' ml_sensor_data and ml_scores rows go (RowBinary); null: none are made. */
+  sink?: IngestSink | null;
   onAlert?: (event: SpcAlertEvent) => void;
   log?: Logger;
 }
@@ -58,6 +72,9 @@ export const DEFAULT_INGEST_JOB = {
   pendingRecordsMax: 65_536,
   scoreFrames: true,
 } as const;
+
+/** What the job needs of ClickHouseSink. */
+export type IngestSink = Pick<ClickHouseSink, "insertEncoded" | "room" | "metrics"> & { readonly options: { pendingRowsMax: number } };
 
 /** Sums over the workers. */
 export interface IngestCounts {
@@ -76,6 +93,8 @@ export interface IngestCounts {
   /** Single records the schema-specialised reader took (the rest: the generic decoder). */
   fastRecords: number;
   restarts: number;
+  /** Row batches the sink refused (spill full, memory bound): those rows are not in ClickHouse. */
+  sinkRefusals: number;
 }
 
 export interface IngestJobResult extends IngestCounts {
@@ -99,6 +118,10 @@ export class IngestJob {
   private readonly topics = new Map<string, string>();
   private readonly log: Logger;
   private restarts = 0;
+  private sinkRefusals = 0;
+  private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
+  private syncs = 0;
+  private readonly syncWaiters = new Map<number, { left: number; resolve: () => void }>();
   private stopping = false;
   private failure: Error | null = null;
   private readonly t0 = performance.now();
@@ -143,12 +166,27 @@ export class IngestJob {
       drainMs: sum(COUNTER.drainMs),
       fastRecords: sum(COUNTER.fastRecords),
       restarts: this.restarts,
+      sinkRefusals: this.sinkRefusals,
     };
   }
 
   /** The first failure a worker reported that a restart did not absorb (null while all is well). */
   get failed(): Error | null {
     return this.failure;
+  }
+
+  /**
+   * Resolves once the main thread has everything the workers emitted before this call (frames,
+   * rows handed to the sink, alerts): then `sink.flush()` covers every row scored so far.
+   */
+  sync(): Promise<void> {
+    const id = ++this.syncs;
+    const live = this.slots.filter((s) => s.worker !== null);
+    if (live.length === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.syncWaiters.set(id, { left: live.length, resolve });
+      for (const s of live) s.worker?.postMessage({ kind: "sync", id } satisfies IngestCommand);
+    });
   }
 
   /** Stops every worker after it has drained what the server sent it; the final counts. */
@@ -187,7 +225,9 @@ export class IngestJob {
       pendingRecordsMax: o.pendingRecordsMax,
       scoreFrames: o.scoreFrames,
       liveFrames: o.live !== null,
+      clickhouse: o.sink != null,
       counters: this.counters.buffer as SharedArrayBuffer,
+      control: this.control.buffer as SharedArrayBuffer,
     };
     const worker = new Worker(workerScript(), { workerData: data });
     slot.worker = worker;
@@ -219,6 +259,35 @@ export class IngestJob {
       for (let i = 0; i < event.topics.length; i++) live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i]));
     } else if (event.kind === "alerts") {
       for (const e of event.events) this.o.onAlert?.(e);
+    } else if (event.kind === "rows") this.insert(event.tables);
+    else if (event.kind === "synced") {
+      const w = this.syncWaiters.get(event.id);
+      if (w !== undefined && --w.left === 0) {
+        this.syncWaiters.delete(event.id);
+        w.resolve();
+      }
+    }
+  }
+
+  /** The workers' rows to the sink; past half its memory queue the workers pause until it has room again. */
+  private insert(tables: readonly EncodedTableRows[]): void {
+    const sink = this.o.sink;
+    if (sink == null) return;
+    for (const t of tables) {
+      const rejected = t.rejected.map((r) => ({
+        index: r.index,
+        line: r.line,
+        error: new EncodeError(r.reason as EncodeReason, r.field, r.message),
+      }));
+      sink.insertEncoded(t.table, t.rows, rejected).catch((error: Error) => {
+        if (this.sinkRefusals++ === 0)
+          this.log.error({ table: t.table, err: error }, "ClickHouse refused rows (further refusals counted, not logged)");
+      });
+    }
+    const half = Math.floor(sink.options.pendingRowsMax / 2);
+    if (Atomics.load(this.control, CONTROL_PAUSE) === 0 && sink.metrics().rowsPending >= half) {
+      Atomics.store(this.control, CONTROL_PAUSE, 1);
+      void sink.room(half).then(() => Atomics.store(this.control, CONTROL_PAUSE, 0));
     }
   }
 

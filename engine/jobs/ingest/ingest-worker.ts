@@ -16,11 +16,13 @@ import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { Msg, NatsConnection, Subscription } from "nats";
 import { allocateBatch, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
 import { connectNats, type FrameReadingColumns, NatsInput } from "../../../connectors/nats/mod.js";
-import { SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
+import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
 import { observeRecord, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
 import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
+import { ClickHouseRows } from "./clickhouse-rows.js";
 import {
+  CONTROL_PAUSE,
   COUNTER,
   COUNTER_SLOTS,
   INGEST_ROLE,
@@ -66,6 +68,11 @@ class IngestWorker implements RowKeys {
   private readonly rowScratch: Float64Array[];
   private readonly ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   private failure: Error | null = null;
+  /** Interned (sensor_unit, operating_mode, work_order_id) of single records, for ml_sensor_data. */
+  private readonly labels = new LabelTable();
+  private readonly labelBytes: number;
+  private readonly clickhouse: ClickHouseRows | null;
+  private readonly control: Int32Array;
 
   constructor(private readonly d: IngestWorkerData) {
     this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.push(e));
@@ -78,6 +85,7 @@ class IngestWorker implements RowKeys {
         batchRecordsMax: d.batchRecordsMax,
         lateness: null,
         reorderRecordsPerKeyMax: 1,
+        payloadBytes: d.clickhouse ? 4 : 0,
       },
       { onOutput: (chunk) => this.onOutput(chunk) },
     );
@@ -86,8 +94,12 @@ class IngestWorker implements RowKeys {
     const names = this.namedOuts.flatMap((k) => this.analyses[k].outColumns as readonly string[]);
     this.rows = new ScoredRows(FRAME_ROWS_MAX, d.keysMax, names, this);
     this.rowScratch = this.analyses.map(() => new Float64Array(0));
-    this.pending = allocateBatch(d.pendingRecordsMax);
-    this.spare = allocateBatch(d.pendingRecordsMax);
+    this.labelBytes = d.clickhouse ? 4 : 0;
+    this.pending = allocateBatch(d.pendingRecordsMax, this.labelBytes);
+    this.spare = allocateBatch(d.pendingRecordsMax, this.labelBytes);
+    const forest = this.analyses.find((a) => a.name === "iforest") as { activeHash?: string } | undefined;
+    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash) : null;
+    this.control = new Int32Array(d.control);
     this.counters = new Float64Array(d.counters);
     this.base = d.index * COUNTER_SLOTS;
   }
@@ -164,6 +176,7 @@ class IngestWorker implements RowKeys {
         batch.times[k] = readings.time(i);
         batch.values[k] = readings.value(i);
         batch.positions[k] = position;
+        if (this.labelBytes > 0) writeLabel(batch, k, readings.record === undefined ? 0 : this.labels.idOf(readings.record));
       }
     c[b + COUNTER.readings] += readings.length;
     this.scheduleDrain();
@@ -199,6 +212,7 @@ class IngestWorker implements RowKeys {
     batch.times[k] = this.view.time;
     batch.values[k] = this.view.value;
     batch.positions[k] = this.position++;
+    if (this.labelBytes > 0) writeLabel(batch, k, this.labels.idOfView(msg.data, this.view));
     this.counters[this.base + COUNTER.readings]++;
     this.counters[this.base + COUNTER.fastRecords]++;
     this.scheduleDrain();
@@ -225,6 +239,7 @@ class IngestWorker implements RowKeys {
     batch.times.set(f.times, at);
     batch.values.set(f.values, at);
     batch.positions.fill(position, at, at + n);
+    batch.payload?.fill(0, 4 * at, 4 * (at + n));
     batch.length = at + n;
   }
 
@@ -242,6 +257,7 @@ class IngestWorker implements RowKeys {
       this.machineNames.push(machine);
     }
     this.machineIndex[id] = m;
+    this.clickhouse?.addKey(id, machine, sensor);
     this.counters[this.base + COUNTER.keys] = this.keyNames.length;
     return id;
   }
@@ -250,6 +266,12 @@ class IngestWorker implements RowKeys {
   private async drainNow(): Promise<void> {
     this.scheduled = false;
     if (this.draining || this.failure !== null) return;
+    if (Atomics.load(this.control, CONTROL_PAUSE) === 1) {
+      // The sink's queue is half full: wait (what arrives meanwhile waits in `pending`, then sheds).
+      this.scheduled = true;
+      setTimeout(() => void this.drainNow(), 2);
+      return;
+    }
     this.draining = true;
     const t0 = performance.now();
     try {
@@ -278,6 +300,8 @@ class IngestWorker implements RowKeys {
     for (let i = 0; i < chunk.length; i++) {
       observeRecord(this.analyses, chunk, i, this.keyNames[chunk.keyIds[i]], this.ctx, this.rowScratch, false);
     }
+    // After the observers: they settle what a row says (rule masks, a score without its features).
+    this.clickhouse?.add(chunk);
     for (let from = 0; from < chunk.length; ) {
       const to = Math.min(chunk.length, from + this.rows.capacity - this.rows.length);
       this.rows.add(chunk, from, to, this.namedOuts);
@@ -306,6 +330,10 @@ class IngestWorker implements RowKeys {
       }
       this.rows.clear();
     }
+    if (this.clickhouse !== null) {
+      const { tables, transfer } = this.clickhouse.take();
+      if (tables.length > 0) post({ kind: "rows", tables }, transfer);
+    }
     if (this.alerts.length > 0) {
       post({ kind: "alerts", events: this.alerts });
       this.alerts = [];
@@ -319,6 +347,15 @@ class IngestWorker implements RowKeys {
   }
 }
 
+/** A record's label id as the engine payload: 4 bytes little-endian. */
+function writeLabel(batch: RecordBatch, k: number, id: number): void {
+  const p = batch.payload as Uint8Array;
+  p[4 * k] = id & 0xff;
+  p[4 * k + 1] = (id >>> 8) & 0xff;
+  p[4 * k + 2] = (id >>> 16) & 0xff;
+  p[4 * k + 3] = id >>> 24;
+}
+
 function post(event: IngestEvent, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(event, transfer);
 }
@@ -328,6 +365,8 @@ async function workerMain(d: IngestWorkerData): Promise<void> {
   await worker.start();
   post({ kind: "ready" });
   parentPort?.on("message", (command: IngestCommand) => {
+    // Worker → main messages keep their order: what was posted before this reply reaches the main thread first.
+    if (command.kind === "sync") post({ kind: "synced", id: command.id });
     if (command.kind !== "stop") return;
     worker.stop().then(
       ({ byReason }) => {

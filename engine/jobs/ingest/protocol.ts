@@ -6,6 +6,7 @@
  */
 import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
+import type { EncodedTableRows } from "./clickhouse-rows.js";
 
 export const INGEST_ROLE = "linewatch-ingest";
 
@@ -27,9 +28,16 @@ export interface IngestWorkerData {
   scoreFrames: boolean;
   /** Send the main thread one score frame per machine per drained batch, for `machine/<id>`. */
   liveFrames: boolean;
+  /** Encode ml_sensor_data and ml_scores rows (RowBinary) and send them to the main thread's sink. */
+  clickhouse: boolean;
   /** Float64Array slots: COUNTER_SLOTS per worker, this worker's at index × COUNTER_SLOTS. */
   counters: SharedArrayBuffer;
+  /** Int32Array set by the main thread: CONTROL_PAUSE 1 while the sink's queue is half full (drains wait; a full pending batch sheds). */
+  control: SharedArrayBuffer;
 }
+
+export const CONTROL_PAUSE = 0;
+export const CONTROL_SLOTS = 4;
 
 /** Slot of each counter in a worker's block of the shared counters. */
 export const COUNTER = {
@@ -55,11 +63,13 @@ export type IngestEvent =
   | { kind: "ready" }
   | { kind: "frames"; topics: string[]; frames: Uint8Array[] }
   | { kind: "alerts"; events: SpcAlertEvent[] }
+  | { kind: "rows"; tables: EncodedTableRows[] }
+  | { kind: "synced"; id: number }
   | { kind: "stopped"; byReason: Record<string, number>; labelsUnkept: number }
   | { kind: "failed"; message: string; stack?: string };
 
 /** Main → worker. */
-export type IngestCommand = { kind: "stop" };
+export type IngestCommand = { kind: "stop" } | { kind: "sync"; id: number };
 
 /** The subject a worker's score frames go to. */
 export function scoreFrameSubject(site: string, worker: number): string {

@@ -1,0 +1,101 @@
+/**
+ * An ingest worker's ClickHouse rows: each finished chunk encoded as RowBinary (ml_sensor_data and
+ * ml_scores) straight from the engine's columns on the worker's thread, collected per drain and
+ * handed to the main thread as transferable bytes, where the sink inserts them
+ * (ClickHouseSink.insertEncoded: batching, retries, spill). Key and label names are encoded once.
+ */
+import type { OutputChunk } from "../../core/mod.js";
+import {
+  type ClickHouseTable,
+  type EncodedRows,
+  encodeRowBinaryString,
+  encodeScoreColumns,
+  encodeSensorDataColumns,
+  type KeyNames,
+  keyNames,
+  type LabelNames,
+  labelNames,
+  type RejectedRow,
+  RowBinaryWriter,
+  type ScoreLayout,
+} from "../../../connectors/clickhouse/mod.js";
+import type { LabelTable } from "../../../connectors/wire/mod.js";
+import { rollingMinCount } from "../../../operators/rolling/mod.js";
+import type { AnalysisSpec } from "./analysis-spec.js";
+
+/** Rows of one table, as they cross to the main thread (an EncodeError does not survive the copy: its parts do). */
+export interface EncodedTableRows {
+  table: ClickHouseTable;
+  rows: EncodedRows;
+  rejected: Array<{ index: number; line: string; reason: string; field: string; message: string }>;
+}
+
+export class ClickHouseRows {
+  private readonly keys: (KeyNames | undefined)[] = [];
+  private readonly labelNames: (LabelNames | undefined)[] = [];
+  private readonly layout: ScoreLayout;
+  private readonly writer = new RowBinaryWriter(1 << 16);
+  private collected: EncodedTableRows[] = [];
+  private modelHash: { text: string; bytes: Uint8Array } | null = null;
+
+  constructor(
+    specs: readonly AnalysisSpec[],
+    private readonly labels: LabelTable,
+    private readonly activeModel: () => string | undefined,
+  ) {
+    this.layout = layoutOf(specs);
+  }
+
+  /** Names a new key (machine_id, sensor_type). */
+  addKey(keyId: number, machine: string, sensor: string): void {
+    this.keys[keyId] = keyNames([machine, sensor]);
+  }
+
+  /** The chunk's rows of both tables; `labels` are the records' 4-byte label ids (the engine payload). */
+  add(chunk: OutputChunk): void {
+    this.nameLabels(chunk.payload, chunk.length);
+    const columns = { ...chunk, labels: chunk.payload };
+    const data = encodeSensorDataColumns(columns, { keys: this.keys, labels: this.labelNames, writer: this.writer });
+    this.collected.push({ table: "ml_sensor_data", rows: data.rows, rejected: data.rejected.map(plain) });
+    const scores = encodeScoreColumns(columns, { keys: this.keys, layout: this.layout, modelHash: this.hash(), writer: this.writer });
+    this.collected.push({ table: "ml_scores", rows: scores.rows, rejected: scores.rejected.map(plain) });
+  }
+
+  /** What was collected since the last call, and the buffers to transfer with it. */
+  take(): { tables: EncodedTableRows[]; transfer: ArrayBuffer[] } {
+    const tables = this.collected;
+    this.collected = [];
+    const transfer = tables.flatMap((t) => [t.rows.bytes.buffer as ArrayBuffer, t.rows.rowStarts.buffer as ArrayBuffer]);
+    return { tables, transfer };
+  }
+
+  private nameLabels(payload: Uint8Array, n: number): void {
+    for (let i = 0; i < n; i++) {
+      const id = (payload[4 * i] | (payload[4 * i + 1] << 8) | (payload[4 * i + 2] << 16) | (payload[4 * i + 3] << 24)) >>> 0;
+      if (id === 0 || this.labelNames[id] !== undefined) continue;
+      const triple = this.labels.get(id);
+      if (triple !== undefined) this.labelNames[id] = labelNames(triple);
+    }
+  }
+
+  private hash(): Uint8Array | undefined {
+    const text = this.activeModel();
+    if (text === undefined) return undefined;
+    if (this.modelHash?.text !== text) this.modelHash = { text, bytes: encodeRowBinaryString(text) };
+    return this.modelHash.bytes;
+  }
+}
+
+function layoutOf(specs: readonly AnalysisSpec[]): ScoreLayout {
+  const layout: ScoreLayout = {};
+  specs.forEach((s, index) => {
+    if (s.name === "rolling") layout.rolling = { index, minCount: rollingMinCount(s.options.window) };
+    else if (s.name === "spc") layout.spc = { index, ewmaField: s.options.ewmaField === "ewma" ? "ewma" : "spc_ewma" };
+    else layout.iforest = { index, features: s.options.features.length };
+  });
+  return layout;
+}
+
+function plain(r: RejectedRow): EncodedTableRows["rejected"][number] {
+  return { index: r.index, line: r.line, reason: r.error.reason, field: r.error.field, message: r.error.message };
+}
