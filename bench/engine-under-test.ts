@@ -4,9 +4,10 @@
  *   score frames to NATS and one frame per machine per batch to the live server; the main thread
  *   only steers. The nats-server maps the site's sensor subject into {@link BENCH_PARTITIONS}
  *   partitions (see {@link partitionMappings}).
+ *   With ClickHouse, each worker encodes its rows as RowBinary for the main thread's sink.
  * - `pool`: the sensor job (`runNatsJob`) on the main thread with kernels on the worker pool,
- *   rows to ClickHouse and one message per record to the live server — the path that still
- *   carries ClickHouse.
+ *   row objects to ClickHouse and one message per record to the live server (the path before
+ *   ingest workers, kept for comparison).
  */
 import { PassThrough } from "node:stream";
 import type { Outputs } from "../engine/jobs/mod.js";
@@ -53,6 +54,8 @@ export interface EngineFigures {
 
 export interface RunningEngine {
   ready: Promise<void>;
+  /** Resolves once what was scored so far has reached the outputs (then `Outputs.flush` makes it durable). */
+  handOver(): Promise<void>;
   stop(): Promise<EngineFigures>;
 }
 
@@ -80,6 +83,7 @@ function startIngest(s: EngineSetting): RunningEngine {
     analyses: s.specs,
     batchRecordsMax: s.batch,
     live,
+    sink: s.outputs?.serialTargets().sink ?? null,
     onAlert: (e) => s.outputs?.alert(e),
   });
   let timer: NodeJS.Timeout | null = null;
@@ -91,6 +95,7 @@ function startIngest(s: EngineSetting): RunningEngine {
   });
   return {
     ready,
+    handOver: () => started.then((job) => job.sync()),
     async stop(): Promise<EngineFigures> {
       const job = await started;
       if (timer !== null) clearInterval(timer);
@@ -126,6 +131,7 @@ function startPool(s: EngineSetting): RunningEngine {
   job.catch(() => ready.resolve()); // a job that fails before it is ready must not hang the bench
   return {
     ready: ready.promise,
+    handOver: () => Promise.resolve(),
     async stop(): Promise<EngineFigures> {
       stop.resolve();
       const notes: string[] = [];

@@ -300,7 +300,7 @@ function e2eCommand(): Command {
     .addOption(
       new Option(
         "--engine <path>",
-        "linewatch's path: ingest workers owning partitions, or the sensor job with kernels on the pool (default: ingest without ClickHouse, pool with it)",
+        "linewatch's path: ingest workers owning partitions, or the sensor job with kernels on the pool (default: ingest)",
       ).choices(["ingest", "pool"]),
     )
     .option("--json", "print the report as JSON instead of text")

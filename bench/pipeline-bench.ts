@@ -109,7 +109,7 @@ export interface PipelineBenchOptions {
   jetstreamReadings?: number;
   smoke?: boolean;
   progress?: ((line: string) => void) | null;
-  /** Which linewatch path runs (engine-under-test.ts); default ingest without ClickHouse, pool with it. */
+  /** Which linewatch path runs (engine-under-test.ts); default ingest. */
   engine?: EnginePath;
 }
 
@@ -330,8 +330,7 @@ function resolveConfig(o: PipelineBenchOptions): Config {
     trees: smoke ? 50 : 100,
     sampleSize: 256,
     trainRows: smoke ? 5000 : 20_000,
-    // ClickHouse is carried by the pool path only so far.
-    engine: o.engine ?? (o.clickhouse === false ? "ingest" : "pool"),
+    engine: o.engine ?? "ingest",
   };
   if (!Number.isSafeInteger(c.seed) || c.seed < 0) throw new ConfigError("seed", `must be a non-negative safe integer, got ${c.seed}`);
   if (c.batches.length === 0 || c.workers.length === 0)
@@ -603,8 +602,12 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
     // The phase's rows durable in ClickHouse: the core path hands rows over without waiting, so
     // a backlog left here would both flatter the maximum and delay the latency phase's records.
+    await engine.handOver();
     await outputs.flush();
-    durable = ((Atomics.load(mem.ctrl, C_SCORED) - phaseStart.scored) * 1000) / (performance.now() - phaseStart.at);
+    // Without ClickHouse nothing is made durable: the sustained rate is the maximum itself (the
+    // whole-phase figure would count the warm-up third's ramp against it).
+    durable =
+      ctx.clickhouse === null ? max : ((Atomics.load(mem.ctrl, C_SCORED) - phaseStart.scored) * 1000) / (performance.now() - phaseStart.at);
 
     // 2. Latency at half of the sustained rate, open loop.
     Atomics.store(mem.ctrl, C_STOP, 0);

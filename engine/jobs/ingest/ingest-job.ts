@@ -66,7 +66,9 @@ export interface IngestJobOptions {
 export const DEFAULT_INGEST_JOB = {
   workers: 1,
   partitions: 0,
-  groups: 16,
+  // Kernels run inline, one task at a time: groups buy no parallelism here, and each group's
+  // chunk is encoded and sent on its own — one group per worker makes one chunk per drain.
+  groups: 1,
   keysMax: 4096,
   batchRecordsMax: 4096,
   pendingRecordsMax: 65_536,
