@@ -600,14 +600,10 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     Atomics.store(mem.ctrl, C_STOP, 1);
     await p1;
     await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
-    // The phase's rows durable in ClickHouse: the core path hands rows over without waiting, so
-    // a backlog left here would both flatter the maximum and delay the latency phase's records.
+    // The phase's rows durable in ClickHouse (a backlog would flatter the maximum and delay the next phase).
     await engine.handOver();
     await outputs.flush();
-    // Without ClickHouse nothing is made durable: the sustained rate is the maximum itself (the
-    // whole-phase figure would count the warm-up third's ramp against it).
-    durable =
-      ctx.clickhouse === null ? max : ((Atomics.load(mem.ctrl, C_SCORED) - phaseStart.scored) * 1000) / (performance.now() - phaseStart.at);
+    durable = durableRate(ctx, mem, max, phaseStart);
 
     // 2. Latency at half of the sustained rate, open loop.
     Atomics.store(mem.ctrl, C_STOP, 0);
@@ -658,6 +654,16 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     notes,
     ...besideEngine(naive, max, maxWindow, rawUs),
   };
+}
+
+/**
+ * Records/s from the start of the maximum phase until its rows were durable in ClickHouse. Without
+ * ClickHouse nothing is made durable: the sustained rate is the maximum itself (the whole-phase
+ * figure would count the warm-up third's ramp against it).
+ */
+function durableRate(ctx: RunContext, mem: SharedRun, max: number, phaseStart: { scored: number; at: number }): number {
+  if (ctx.clickhouse === null) return max;
+  return ((Atomics.load(mem.ctrl, C_SCORED) - phaseStart.scored) * 1000) / (performance.now() - phaseStart.at);
 }
 
 /**
