@@ -580,7 +580,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     sub = new Worker(THREADS_MODULE, {
       workerData: {
         role: SUB_ROLE,
-        wsUrl: `${access.wsUrl}?token=${encodeURIComponent(access.generatedToken)}`,
+        wsUrl: `${access.wsUrl}?token=${encodeURIComponent(access.generatedToken)}&format=msgpack`,
         topics,
         sendTimes: mem.sendTimes.buffer as SharedArrayBuffer,
         latencies: mem.latencies.buffer as SharedArrayBuffer,

@@ -11,6 +11,7 @@
  */
 import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { decode as msgpackDecode } from "@msgpack/msgpack";
 import { connect } from "nats";
 import WebSocket from "ws";
 import { decodeScoreFrame, encodeFrame, encodeMsgpackRecord } from "../connectors/wire/mod.js";
@@ -230,10 +231,12 @@ function subscriberMain(d: SubData): void {
   let received = 0;
   ws.on("message", (raw: Buffer) => {
     const t = clock();
-    const m = JSON.parse(raw.toString("utf8")) as {
+    // format=msgpack: the ingest path's score frames arrive as their bytes (no base64), control
+    // messages and the pool path's per-record messages as maps.
+    const m = msgpackDecode(raw) as {
       topic?: string;
       type?: string;
-      data?: { timestamp: number; kind?: string; frame?: string };
+      data?: { timestamp: number; kind?: string; frame?: Uint8Array };
     };
     if (m.type === "subscribed") Atomics.store(ctrl, C_READY, 1);
     if (m.type === "sampled") Atomics.add(ctrl, C_SAMPLED, 1);
@@ -243,9 +246,8 @@ function subscriberMain(d: SubData): void {
       if (idx >= 0 && idx < latencies.length) latencies[idx] = t - sendTimes[idx];
       received++;
     };
-    // The ingest path sends a score frame per machine per batch; the pool path a message per record.
     if (m.data.kind === "score_frame" && m.data.frame !== undefined) {
-      const f = decodeScoreFrame(Buffer.from(m.data.frame, "base64"));
+      const f = decodeScoreFrame(m.data.frame);
       for (let i = 0; i < f.length; i++) record(f.times[i]);
     } else record(m.data.timestamp);
     Atomics.store(ctrl, C_RECEIVED, received);
