@@ -83,7 +83,9 @@ export interface IngestCounts {
   messages: number;
   readings: number;
   scored: number;
+  /** Messages shed (core NATS, a worker's pending records full), and the readings they held. */
   shed: number;
+  shedReadings: number;
   deadLettered: number;
   scoreFrames: number;
   liveFrames: number;
@@ -159,6 +161,7 @@ export class IngestJob {
       readings: sum(COUNTER.readings),
       scored: sum(COUNTER.scored),
       shed: sum(COUNTER.shed),
+      shedReadings: sum(COUNTER.shedReadings),
       deadLettered: sum(COUNTER.deadLettered),
       scoreFrames: sum(COUNTER.scoreFrames),
       liveFrames: sum(COUNTER.liveFrames),

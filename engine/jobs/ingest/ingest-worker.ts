@@ -162,6 +162,7 @@ class IngestWorker implements RowKeys {
     const batch = this.pending;
     if (batch.length + readings.length > batch.keyIds.length) {
       c[b + COUNTER.shed]++;
+      c[b + COUNTER.shedReadings] += readings.length;
       return;
     }
     const position = this.position++;
@@ -200,6 +201,7 @@ class IngestWorker implements RowKeys {
     const batch = this.pending;
     if (batch.length === batch.keyIds.length) {
       this.counters[this.base + COUNTER.shed]++;
+      this.counters[this.base + COUNTER.shedReadings]++;
       return true;
     }
     let id = this.keyOfSubject[sid];

@@ -55,6 +55,8 @@ export const COUNTER = {
   drainMs: 10,
   /** Single records read by the schema-specialised reader (the rest went through the generic decoder). */
   fastRecords: 11,
+  /** Readings of the shed messages (a frame sheds all of its readings). */
+  shedReadings: 12,
 } as const;
 export const COUNTER_SLOTS = 16;
 
