@@ -5,6 +5,8 @@
  *   only steers. The nats-server maps the site's sensor subject into {@link BENCH_PARTITIONS}
  *   partitions (see {@link partitionMappings}).
  *   With ClickHouse, each worker encodes its rows as RowBinary for the main thread's sink.
+ * - `ingest+pool`: the same, each ingest worker handing its kernels to a pool thread of its own
+ *   (the alternative to inline kernels, measured side by side).
  * - `pool`: the sensor job (`runNatsJob`) on the main thread with kernels on the worker pool,
  *   row objects to ClickHouse and one message per record to the live server (the path before
  *   ingest workers, kept for comparison).
@@ -18,7 +20,12 @@ import type { IsolationForestModel } from "../operators/iforest/mod.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
 import { deferred } from "./bench-kit.js";
 
-export type EnginePath = "ingest" | "pool";
+export type EnginePath = "ingest" | "ingest+pool" | "pool";
+
+/** Paths whose engines are ingest workers (and need the server's partition mapping). */
+export function isIngestPath(path: EnginePath): boolean {
+  return path !== "pool";
+}
 
 /** Partitions of the bench's subject mapping: more than the most ingest workers swept, so each worker owns several. */
 export const BENCH_PARTITIONS = 8;
@@ -69,10 +76,10 @@ export function benchSpecs(window: number, model: IsolationForestModel, features
 }
 
 export function startEngine(path: EnginePath, s: EngineSetting): RunningEngine {
-  return path === "ingest" ? startIngest(s) : startPool(s);
+  return isIngestPath(path) ? startIngest(s, path === "ingest+pool" ? 1 : 0) : startPool(s);
 }
 
-function startIngest(s: EngineSetting): RunningEngine {
+function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
   const live = s.outputs?.serialTargets().live ?? null;
   const started = IngestJob.start({
     ...DEFAULT_INGEST_JOB,
@@ -82,6 +89,7 @@ function startIngest(s: EngineSetting): RunningEngine {
     partitions: BENCH_PARTITIONS,
     analyses: s.specs,
     batchRecordsMax: s.batch,
+    kernelWorkers,
     live,
     sink: s.outputs?.serialTargets().sink ?? null,
     onAlert: (e) => s.outputs?.alert(e),

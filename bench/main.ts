@@ -224,7 +224,7 @@ interface E2eFlags {
   formats: boolean;
   frameReadings?: number;
   jetstreamReadings?: number;
-  engine?: "ingest" | "pool";
+  engine?: "ingest" | "ingest+pool" | "pool";
   json?: boolean;
 }
 
@@ -300,8 +300,8 @@ function e2eCommand(): Command {
     .addOption(
       new Option(
         "--engine <path>",
-        "linewatch's path: ingest workers owning partitions, or the sensor job with kernels on the pool (default: ingest)",
-      ).choices(["ingest", "pool"]),
+        "linewatch's path: ingest workers owning partitions with kernels inline (ingest, the default) or on a kernel thread each (ingest+pool), or the sensor job with kernels on the pool (pool)",
+      ).choices(["ingest", "ingest+pool", "pool"]),
     )
     .option("--json", "print the report as JSON instead of text")
     .addHelpText("after", E2E_HELP_AFTER)

@@ -61,7 +61,15 @@ import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { rollingAnalysis } from "../operators/rolling/mod.js";
 import { spcAnalysis, DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
 import { startClickHouseServer, type ClickHouseServer, serverAvailable, startNatsServer } from "../connectors/local/mod.js";
-import { BENCH_PARTITIONS, benchSpecs, type EngineFigures, type EnginePath, partitionMappings, startEngine } from "./engine-under-test.js";
+import {
+  BENCH_PARTITIONS,
+  benchSpecs,
+  type EngineFigures,
+  type EnginePath,
+  isIngestPath,
+  partitionMappings,
+  startEngine,
+} from "./engine-under-test.js";
 import { benchMachine, clock, deferred, machineLine, sleep, threadCpuMicros, type BenchMachine } from "./bench-kit.js";
 import {
   C_PUBLISHED,
@@ -403,7 +411,7 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
     phasesMs: { raw: cfg.rawMs, max: cfg.maxMs, latency: cfg.latencyMs },
     clickhouseAbsent,
     engine: cfg.engine,
-    partitions: cfg.engine === "ingest" ? BENCH_PARTITIONS : 0,
+    partitions: isIngestPath(cfg.engine) ? BENCH_PARTITIONS : 0,
     model: {
       trees: treeCount(model),
       sampleSize: cfg.sampleSize,
@@ -431,7 +439,7 @@ function clickhouseAbsence(cfg: Config, say: (line: string) => void): string | n
 
 /** The ingest path needs the server's partition mapping for each setting's site; a config file in a temporary folder. */
 function natsArgs(cfg: Config): string[] {
-  if (cfg.engine !== "ingest") return [];
+  if (!isIngestPath(cfg.engine)) return [];
   const sites = Array.from({ length: cfg.batches.length * cfg.workers.length }, (_, i) => `${SITE_PREFIX}${i + 1}`);
   sites.push(`${SITE_PREFIX}frames`);
   const conf = join(mkdtempSync(join(tmpdir(), "lw-bench-nats-")), "partitions.conf");
@@ -1380,11 +1388,11 @@ function targetLines(r: PipelineBenchReport, best: ReturnType<typeof bestSetting
 function headerLines(r: PipelineBenchReport): string[] {
   const lines: string[] = [];
   lines.push(
-    r.engine === "ingest"
-      ? `bench e2e — simulator → NATS (core, ${r.partitions} partitions) → ingest workers (each: its partitions, decode, rolling (W = 64) + SPC + iforest inline, score frames) → WebSocket subscriber`
+    isIngestPath(r.engine)
+      ? `bench e2e — simulator → NATS (core, ${r.partitions} partitions) → ingest workers (each: its partitions, decode, rolling (W = 64) + SPC + iforest ${r.engine === "ingest" ? "inline" : "on a kernel thread of its own"}, score frames) → ClickHouse (RowBinary) + WebSocket subscriber`
       : "bench e2e — simulator → NATS (core) → sensor job → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber",
   );
-  if (r.engine === "ingest")
+  if (isIngestPath(r.engine))
     lines.push("  (workers = ingest workers; the main thread only steers: counters, live-server publishes of the frames, alerts)");
   lines.push(
     `data: plant simulator, seed ${r.seed}, ${r.keys} keys, single MessagePack records (as \`linewatch simulate --nats\` sends them); ` +

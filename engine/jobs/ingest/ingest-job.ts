@@ -51,6 +51,8 @@ export interface IngestJobOptions {
   groups: number;
   keysMax: number;
   batchRecordsMax: number;
+  /** Kernel threads per ingest worker; 0 (default): inline, on the ingest worker's own thread. */
+  kernelWorkers?: number;
   /** Decoded records a worker holds before shedding (a burst between two drains). */
   pendingRecordsMax: number;
   /** Publish score frames on NATS (`lw.<site>.score-frame.<worker>`). */
@@ -227,6 +229,7 @@ export class IngestJob {
       groups: o.groups,
       keysMax: o.keysMax,
       batchRecordsMax: o.batchRecordsMax,
+      kernelWorkers: o.kernelWorkers ?? 0,
       pendingRecordsMax: o.pendingRecordsMax,
       scoreFrames: o.scoreFrames,
       liveFrames: o.live !== null,

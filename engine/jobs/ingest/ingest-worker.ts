@@ -79,7 +79,7 @@ class IngestWorker implements RowKeys {
     this.engine = new StreamEngine(
       {
         kernels: this.analyses.map((a) => a.kernel),
-        workers: 0,
+        workers: d.kernelWorkers,
         groups: d.groups,
         keysMax: d.keysMax,
         batchRecordsMax: d.batchRecordsMax,

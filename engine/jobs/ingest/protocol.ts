@@ -22,6 +22,8 @@ export interface IngestWorkerData {
   groups: number;
   keysMax: number;
   batchRecordsMax: number;
+  /** Kernel threads of this worker's engine; 0: the kernels run inline, on the ingest worker's thread. */
+  kernelWorkers: number;
   /** Records decoded and waiting for the kernels; past it a core message is shed (counted). */
   pendingRecordsMax: number;
   /** Publish one score frame per drained batch on `lw.<site>.score-frame.<index>`. */
