@@ -36,6 +36,7 @@ import {
   INGEST_ROLE,
   type IngestCommand,
   type IngestEvent,
+  type IngestJetStream,
   type IngestWorkerData,
 } from "./protocol.js";
 
@@ -59,6 +60,12 @@ export interface IngestJobOptions {
   scoreFrames: boolean;
   /** Where machine frames go (`machine/<id>`); null: none are made. */
   live: { publish(topic: string, data: unknown): number } | null;
+  /**
+   * JetStream instead of core NATS: each worker a durable pull consumer per partition it owns,
+   * checkpoints per partition, acknowledgement after the rows are durable (at-least-once rows,
+   * exactly-once state). Null or absent: core NATS.
+   */
+  jetstream?: IngestJetStream | null;
   /** Where the workers' ml_sensor_data and ml_scores rows go (RowBinary); null: none are made. */
   sink?: IngestSink | null;
   onAlert?: (event: SpcAlertEvent) => void;
@@ -125,6 +132,8 @@ export class IngestJob {
   private readonly log: Logger;
   private restarts = 0;
   private sinkRefusals = 0;
+  /** Inserts not settled yet (a JetStream worker acknowledges only after those before its commit). */
+  private readonly inserting = new Set<Promise<void>>();
   private readonly control = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
   private syncs = 0;
   private readonly syncWaiters = new Map<number, { left: number; resolve: () => void }>();
@@ -136,7 +145,13 @@ export class IngestJob {
     validate(o);
     this.log = (o.log ?? createLogger()).child({ component: "ingest" });
     this.counters = new Float64Array(new SharedArrayBuffer(o.workers * COUNTER_SLOTS * 8));
-    this.slots = Array.from({ length: o.workers }, (_, w) => ({ index: w, subjects: subjectsOf(o, w), worker: null, stopped: null }));
+    this.slots = Array.from({ length: o.workers }, (_, w) => ({
+      index: w,
+      subjects: subjectsOf(o, w),
+      partitions: partitionsOf(o, w),
+      worker: null,
+      stopped: null,
+    }));
   }
 
   /** Starts every worker; resolves when all subscribe (the servers have their subscriptions). */
@@ -175,6 +190,14 @@ export class IngestJob {
       restarts: this.restarts,
       sinkRefusals: this.sinkRefusals,
     };
+  }
+
+  /**
+   * Ends worker `index` abruptly, as a crash would (fault injection: tests, the chaos harness);
+   * supervision restarts it on its partitions.
+   */
+  async killWorker(index: number): Promise<void> {
+    await this.slots[index]?.worker?.terminate();
   }
 
   /** The first failure a worker reported that a restart did not absorb (null while all is well). */
@@ -225,6 +248,8 @@ export class IngestJob {
       url: o.url,
       site: o.site,
       subjects: slot.subjects,
+      partitions: slot.partitions,
+      jetstream: o.jetstream ?? null,
       analyses: o.analyses,
       groups: o.groups,
       keysMax: o.keysMax,
@@ -249,6 +274,7 @@ export class IngestJob {
           ready();
         } else if (event.kind === "stopped") resolveStopped(event.byReason);
         else if (event.kind === "failed") this.onFailed(slot, started, new Error(`ingest worker ${slot.index}: ${event.message}`), refuse);
+        else if (event.kind === "durable?") this.answerDurable(worker, event.id);
         else this.onEvent(event);
       });
       worker.on("error", (error) => this.onFailed(slot, started, error, refuse));
@@ -277,6 +303,14 @@ export class IngestJob {
     }
   }
 
+  /** Answers once every insert started so far has settled: all durable, or the first failure. */
+  private answerDurable(worker: Worker, id: number): void {
+    Promise.all([...this.inserting]).then(
+      () => worker.postMessage({ kind: "durable", id } satisfies IngestCommand),
+      (error: Error) => worker.postMessage({ kind: "durable", id, error: error.message } satisfies IngestCommand),
+    );
+  }
+
   /** The workers' rows to the sink; past half its memory queue the workers pause until it has room again. */
   private insert(tables: readonly EncodedTableRows[]): void {
     const sink = this.o.sink;
@@ -287,10 +321,16 @@ export class IngestJob {
         line: r.line,
         error: new EncodeError(r.reason as EncodeReason, r.field, r.message),
       }));
-      sink.insertEncoded(t.table, t.rows, rejected).catch((error: Error) => {
-        if (this.sinkRefusals++ === 0)
-          this.log.error({ table: t.table, err: error }, "ClickHouse refused rows (further refusals counted, not logged)");
-      });
+      const insert = sink.insertEncoded(t.table, t.rows, rejected);
+      this.inserting.add(insert);
+      insert.then(
+        () => this.inserting.delete(insert),
+        (error: Error) => {
+          this.inserting.delete(insert);
+          if (this.sinkRefusals++ === 0)
+            this.log.error({ table: t.table, err: error }, "ClickHouse refused rows (further refusals counted, not logged)");
+        },
+      );
     }
     const half = Math.floor(sink.options.pendingRowsMax / 2);
     if (Atomics.load(this.control, CONTROL_PAUSE) === 0 && sink.metrics().rowsPending >= half) {
@@ -329,6 +369,7 @@ export class IngestJob {
 interface WorkerSlot {
   index: number;
   subjects: string[];
+  partitions: number[];
   worker: Worker | null;
   stopped: Promise<Record<string, number>> | null;
 }
@@ -352,10 +393,15 @@ function validate(o: IngestJobOptions): void {
   }
 }
 
-/** Worker w's subjects: partitions p ≡ w (mod workers), or the whole sensor subject. */
+/** Worker w's partitions: p ≡ w (mod workers); none without a mapping. */
+function partitionsOf(o: IngestJobOptions, w: number): number[] {
+  const out: number[] = [];
+  for (let p = w; p < o.partitions; p += o.workers) out.push(p);
+  return out;
+}
+
+/** Worker w's core NATS subjects: its partitions', or the whole sensor subject. */
 function subjectsOf(o: IngestJobOptions, w: number): string[] {
   if (o.partitions === 0) return [`lw.${o.site}.sensor.>`];
-  const out: string[] = [];
-  for (let p = w; p < o.partitions; p += o.workers) out.push(`lw.${o.site}.p.${p}.sensor.>`);
-  return out;
+  return partitionsOf(o, w).map((p) => `lw.${o.site}.p.${p}.sensor.>`);
 }

@@ -14,7 +14,9 @@
  */
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { Msg, NatsConnection, Subscription } from "nats";
-import { allocateBatch, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
+import { allocateBatch, createLogger, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
+import { JetStreamSource } from "../nats-sources.js";
+import type { RecordLabelFields, SensorIntake } from "../source.js";
 import { connectNats, type FrameReadingColumns, NatsInput } from "../../../connectors/nats/mod.js";
 import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
 import { observeRecord, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
@@ -28,6 +30,7 @@ import {
   INGEST_ROLE,
   type IngestCommand,
   type IngestEvent,
+  type IngestJetStream,
   type IngestWorkerData,
   scoreFrameSubject,
 } from "./protocol.js";
@@ -36,8 +39,9 @@ import { type RowKeys, ScoredRows } from "./scored-rows.js";
 /** Rows of one emitted frame at most: keeps a NATS score frame under the server's default 1 MiB payload. */
 const FRAME_ROWS_MAX = 2048;
 
-class IngestWorker implements RowKeys {
-  private readonly engine: StreamEngine;
+class IngestWorker implements RowKeys, SensorIntake {
+  stopped = false;
+  readonly engine: StreamEngine;
   private readonly analyses: RecordAnalysis[];
   private readonly namedOuts: number[];
   private readonly rows: ScoredRows;
@@ -70,9 +74,14 @@ class IngestWorker implements RowKeys {
   private failure: Error | null = null;
   /** Interned (sensor_unit, operating_mode, work_order_id) of single records, for ml_sensor_data. */
   private readonly labels = new LabelTable();
-  private readonly labelBytes: number;
+  readonly labelBytes: number;
   private readonly clickhouse: ClickHouseRows | null;
   private readonly control: Int32Array;
+  private source: JetStreamSource | null = null;
+  private running: Promise<void> | null = null;
+  private durableNext = 0;
+  private readonly durableWaiters = new Map<number, { resolve(): void; reject(e: Error): void }>();
+  private logger: Logger | null = null;
 
   constructor(private readonly d: IngestWorkerData) {
     this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.push(e));
@@ -123,6 +132,7 @@ class IngestWorker implements RowKeys {
   async start(): Promise<void> {
     this.nc = await connectNats({ servers: this.d.url, name: `linewatch-ingest-${this.d.index}` });
     this.input = new NatsInput(this.nc, this.d.site);
+    if (this.d.jetstream !== null) return this.startJetStream(this.nc, this.d.jetstream);
     for (const subject of this.d.subjects) {
       this.subscriptions.push(
         this.nc.subscribe(subject, {
@@ -135,9 +145,11 @@ class IngestWorker implements RowKeys {
     await this.nc.flush();
   }
 
-  /** Unsubscribes after what the server already sent, drains what is pending, and closes. */
+  /** Unsubscribes after what the server already sent (JetStream: ends its loops, committed and checkpointed), drains what is pending, and closes. */
   async stop(): Promise<{ byReason: Record<string, number> }> {
     const nc = this.nc;
+    this.stopped = true;
+    if (this.running !== null) await this.running;
     if (nc !== null) {
       await Promise.all(this.subscriptions.map((s) => s.drain()));
       await this.drainNow();
@@ -146,7 +158,80 @@ class IngestWorker implements RowKeys {
       await nc.drain();
     }
     if (this.failure !== null) throw this.failure;
-    return { byReason: this.input?.counts().byReason ?? {} };
+    return { byReason: (this.source?.messages.input ?? this.input)?.counts().byReason ?? {} };
+  }
+
+  /** The main thread's answer to a `durable?` (JetStream acknowledges only after it). */
+  settleDurable(id: number, error: string | undefined): void {
+    const w = this.durableWaiters.get(id);
+    this.durableWaiters.delete(id);
+    if (error === undefined) w?.resolve();
+    else w?.reject(new Error(`rows not durable in ClickHouse: ${error}`));
+  }
+
+  // ---- SensorIntake: how the JetStream source (engine/jobs/nats-sources.ts) drives this worker ----
+
+  get log(): Logger {
+    this.logger ??= createLogger({ component: `ingest-${this.d.index}` });
+    return this.logger;
+  }
+
+  allocateBatch(): RecordBatch {
+    return allocateBatch(this.d.batchRecordsMax, this.labelBytes);
+  }
+
+  key(name: string, machine: string, sensor: string): number {
+    return this.keyOf(name, machine, sensor);
+  }
+
+  labelOf(record: RecordLabelFields): number {
+    return this.labelBytes > 0 ? this.labels.idOf(record) : 0;
+  }
+
+  async push(batch: RecordBatch): Promise<void> {
+    if (batch.length === 0) return;
+    this.counters[this.base + COUNTER.readings] += batch.length;
+    await this.engine.push(batch);
+    batch.length = 0;
+  }
+
+  /** Through the kernels and out; `durable`: and every row in ClickHouse (inserted or spilled) — then the source acknowledges. */
+  async commit(durable: boolean): Promise<void> {
+    await this.engine.flush();
+    this.emit();
+    const c = this.counters;
+    const counts = (this.source as JetStreamSource).messages.input.counts();
+    c[this.base + COUNTER.messages] = counts.messages;
+    c[this.base + COUNTER.deadLettered] = counts.deadLettered;
+    if (durable && this.clickhouse !== null) await this.durable();
+  }
+
+  async handOver(): Promise<void> {
+    this.emit();
+  }
+
+  async room(): Promise<void> {
+    while (Atomics.load(this.control, CONTROL_PAUSE) === 1 && !this.stopped) await new Promise((r) => setTimeout(r, 2));
+  }
+
+  private async startJetStream(nc: NatsConnection, js: IngestJetStream): Promise<void> {
+    this.source = new JetStreamSource(nc, {
+      ...js,
+      site: this.d.site,
+      keysMax: this.d.keysMax,
+      partitions: this.d.partitions.length > 0 ? this.d.partitions : undefined,
+    });
+    await this.source.open(this);
+    const source = this.source;
+    this.running = source.run(this).catch((error: unknown) => this.fail(error));
+  }
+
+  private durable(): Promise<void> {
+    const id = ++this.durableNext;
+    return new Promise((resolve, reject) => {
+      this.durableWaiters.set(id, { resolve, reject });
+      post({ kind: "durable?", id });
+    });
   }
 
   private onMessage(msg: Msg): void {
@@ -369,6 +454,7 @@ async function workerMain(d: IngestWorkerData): Promise<void> {
   parentPort?.on("message", (command: IngestCommand) => {
     // Worker → main messages keep their order: what was posted before this reply reaches the main thread first.
     if (command.kind === "sync") post({ kind: "synced", id: command.id });
+    if (command.kind === "durable") worker.settleDurable(command.id, command.error);
     if (command.kind !== "stop") return;
     worker.stop().then(
       ({ byReason }) => {

@@ -16,8 +16,12 @@ export interface IngestWorkerData {
   index: number;
   url: string;
   site: string;
-  /** Subjects it subscribes to: its partitions (`lw.<site>.p.<k>.sensor.>`) or the whole sensor subject. */
+  /** Core NATS: the subjects it subscribes to — its partitions (`lw.<site>.p.<k>.sensor.>`) or the whole sensor subject. */
   subjects: readonly string[];
+  /** Its partitions (empty: the whole, unpartitioned sensor subject). */
+  partitions: readonly number[];
+  /** JetStream instead of core NATS: a durable pull consumer per partition, checkpoints per partition. */
+  jetstream: IngestJetStream | null;
   analyses: readonly AnalysisSpec[];
   groups: number;
   keysMax: number;
@@ -36,6 +40,17 @@ export interface IngestWorkerData {
   counters: SharedArrayBuffer;
   /** Int32Array set by the main thread: CONTROL_PAUSE 1 while the sink's queue is half full (drains wait; a full pending batch sheds). */
   control: SharedArrayBuffer;
+}
+
+/** How an ingest worker consumes JetStream (engine/jobs/nats-sources.ts JetStreamSource's settings). */
+export interface IngestJetStream {
+  stream: string;
+  checkpointBucket: string;
+  fetchMessagesMax: number;
+  ackWaitMs: number;
+  maxDeliver: number;
+  maxAckPending: number;
+  checkpointIntervalMs: number;
 }
 
 export const CONTROL_PAUSE = 0;
@@ -69,11 +84,13 @@ export type IngestEvent =
   | { kind: "alerts"; events: SpcAlertEvent[] }
   | { kind: "rows"; tables: EncodedTableRows[] }
   | { kind: "synced"; id: number }
+  /** JetStream: may the worker acknowledge? Answered once every row it sent before is durable. */
+  | { kind: "durable?"; id: number }
   | { kind: "stopped"; byReason: Record<string, number>; labelsUnkept: number }
   | { kind: "failed"; message: string; stack?: string };
 
 /** Main → worker. */
-export type IngestCommand = { kind: "stop" } | { kind: "sync"; id: number };
+export type IngestCommand = { kind: "stop" } | { kind: "sync"; id: number } | { kind: "durable"; id: number; error?: string };
 
 /** The subject a worker's score frames go to. */
 export function scoreFrameSubject(site: string, worker: number): string {
