@@ -48,6 +48,8 @@ export interface EngineSetting {
   analyses: RecordAnalysis[];
   specs: AnalysisSpec[];
   outputs: Outputs | null;
+  /** Ingest path: publish score frames on NATS (default true; the "engine alone" rows publish none). */
+  scoreFrames?: boolean;
   /** Told the count of records scored so far (ingest: polled from the workers' counters). */
   onScoredCount?: (n: number) => void;
 }
@@ -89,9 +91,10 @@ function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
     partitions: BENCH_PARTITIONS,
     analyses: s.specs,
     batchRecordsMax: s.batch,
+    scoreFrames: s.scoreFrames ?? true,
     kernelWorkers,
     live,
-    sink: s.outputs?.serialTargets().sink ?? null,
+    sink: s.outputs?.encodedRows() ?? null,
     onAlert: (e) => s.outputs?.alert(e),
   });
   let timer: NodeJS.Timeout | null = null;

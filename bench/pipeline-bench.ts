@@ -1,8 +1,11 @@
 /**
  * The whole-path benchmark behind `npm run bench -- e2e` (and `npm run bench:e2e`): plant simulator
- * → core NATS → engine (`runNatsJob`: rolling W = 64 + SPC + isolation forest on the worker pool)
- * → `Outputs` (ClickHouse rows and live-server messages) → a real WebSocket subscriber, over a
- * sweep of batch size × workers, on a throw-away nats-server and clickhouse-server (test kit).
+ * → core NATS → linewatch (rolling W = 64 + SPC + isolation forest) → ClickHouse and a real
+ * WebSocket subscriber, over a sweep of batch size × workers, on a throw-away nats-server and
+ * clickhouse-server (test kit). linewatch runs as `--engine` says (engine-under-test.ts): ingest
+ * workers owning partitions (the default; "workers" are ingest workers, the server maps the
+ * site's subjects into partitions), the same with a kernel thread per worker, or the sensor job
+ * with kernels on the pool.
  *
  * For each setting, side by side in one run:
  *   1. raw nats.js: the same publisher and messages, a subscriber that only counts (the ceiling);
@@ -1131,6 +1134,7 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     analyses: pipelineAnalyses(ctx.model, null, () => Atomics.add(mem.ctrl, C_SCORED, 1)).slice(0, 2),
     specs: benchSpecs(ROLLING_WINDOW, ctx.model, IFOREST_FEATURES).slice(0, 2),
     outputs: null,
+    scoreFrames: false,
     onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
   });
   let rate = NaN;

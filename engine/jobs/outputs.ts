@@ -33,6 +33,9 @@ import {
 } from "../../connectors/live/mod.js";
 import {
   ClickHouseSink,
+  type ClickHouseTable,
+  type EncodedRows,
+  type RejectedRow,
   type AlertRow,
   type EquipmentHealthRow,
   type MaintenancePredictionRow,
@@ -75,6 +78,12 @@ export interface ScoredRecord {
 }
 
 const PENALTY: Record<string, number> = { high: 30, medium: 15, low: 5 };
+
+/** The part of the ClickHouse sink that takes encoded rows ({@link Outputs.encodedRows}). */
+export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics"> & {
+  readonly options: { pendingRowsMax: number };
+  insertEncoded(table: ClickHouseTable, rows: EncodedRows, rejected?: readonly RejectedRow[]): Promise<void>;
+};
 
 export class Outputs {
   readonly metrics: MetricHandles;
@@ -324,6 +333,30 @@ export class Outputs {
   /** What another job of this run (the serial job) writes through: the same ClickHouse sink and live server. */
   serialTargets(): { sink: ClickHouseSink | null; live: LiveServer | null } {
     return { sink: this.sink, live: this.live };
+  }
+
+  /**
+   * Where rows encoded elsewhere (ingest workers' RowBinary) go: the run's sink, counted in the
+   * same metrics as the rows of `record` (rows written, sink latency, write errors), and waited
+   * for by `flush`. Null without ClickHouse.
+   */
+  encodedRows(): EncodedRowsSink | null {
+    const sink = this.sink;
+    if (sink === null) return null;
+    return {
+      options: sink.options,
+      room: (rows) => sink.room(rows),
+      metrics: () => sink.metrics(),
+      insertEncoded: (table, rows, rejected) => {
+        const t0 = performance.now();
+        const done = sink.insertEncoded(table, rows, rejected).then(() => {
+          this.metrics.sinkRows.labels({ sink: "clickhouse" }).inc(rows.rowStarts.length - 1);
+          this.metrics.sinkLatency.labels({ sink: "clickhouse" }).observe((performance.now() - t0) / 1000);
+        });
+        this.track(done);
+        return done;
+      },
+    };
   }
 
   /** Serves the quarantine list and its release (`/api/quarantine…`) from the serial job. */

@@ -103,6 +103,8 @@ export interface IngestCounts {
   /** Milliseconds the kernels ran, and the workers spent draining (kernels, observers, encoding). */
   kernelMs: number;
   drainMs: number;
+  /** Milliseconds the workers' drains waited for the ClickHouse sink's memory queue (back-pressure). */
+  pausedMs: number;
   /** Single records the schema-specialised reader took (the rest: the generic decoder). */
   fastRecords: number;
   restarts: number;
@@ -186,6 +188,7 @@ export class IngestJob {
       drains: sum(COUNTER.drains),
       kernelMs: sum(COUNTER.kernelMs),
       drainMs: sum(COUNTER.drainMs),
+      pausedMs: sum(COUNTER.pausedMs),
       fastRecords: sum(COUNTER.fastRecords),
       restarts: this.restarts,
       sinkRefusals: this.sinkRefusals,

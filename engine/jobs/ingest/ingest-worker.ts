@@ -356,7 +356,11 @@ class IngestWorker implements RowKeys, SensorIntake {
     if (Atomics.load(this.control, CONTROL_PAUSE) === 1) {
       // The sink's queue is half full: wait (what arrives meanwhile waits in `pending`, then sheds).
       this.scheduled = true;
-      setTimeout(() => void this.drainNow(), 2);
+      const t = performance.now();
+      setTimeout(() => {
+        this.counters[this.base + COUNTER.pausedMs] += performance.now() - t;
+        void this.drainNow();
+      }, 2);
       return;
     }
     this.draining = true;

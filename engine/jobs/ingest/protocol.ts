@@ -74,6 +74,8 @@ export const COUNTER = {
   fastRecords: 11,
   /** Readings of the shed messages (a frame sheds all of its readings). */
   shedReadings: 12,
+  /** Milliseconds drains waited for the sink (CONTROL_PAUSE). */
+  pausedMs: 13,
 } as const;
 export const COUNTER_SLOTS = 16;
 
