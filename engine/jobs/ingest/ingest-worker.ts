@@ -77,6 +77,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   readonly labelBytes: number;
   private readonly clickhouse: ClickHouseRows | null;
   private readonly control: Int32Array;
+  private readonly framesOut: boolean;
   private source: JetStreamSource | null = null;
   private running: Promise<void> | null = null;
   private durableNext = 0;
@@ -109,6 +110,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     const forest = this.analyses.find((a) => a.name === "iforest") as { activeHash?: string } | undefined;
     this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash) : null;
     this.control = new Int32Array(d.control);
+    this.framesOut = d.scoreFrames || d.liveFrames;
     this.counters = new Float64Array(d.counters);
     this.base = d.index * COUNTER_SLOTS;
   }
@@ -393,7 +395,8 @@ class IngestWorker implements RowKeys, SensorIntake {
     }
     // After the observers: they settle what a row says (rule masks, a score without its features).
     this.clickhouse?.add(chunk);
-    for (let from = 0; from < chunk.length; ) {
+    // The rows are collected for frames only when some frame goes out.
+    for (let from = 0; this.framesOut && from < chunk.length; ) {
       const to = Math.min(chunk.length, from + this.rows.capacity - this.rows.length);
       this.rows.add(chunk, from, to, this.namedOuts);
       from = to;
