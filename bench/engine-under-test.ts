@@ -112,12 +112,12 @@ function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
       if (timer !== null) clearInterval(timer);
       const r = await job.stop();
       s.onScoredCount?.(r.scored);
-      return {
-        processed: r.scored,
-        shed: r.shed,
-        deadLettered: r.deadLettered,
-        notes: r.restarts > 0 ? [`${r.restarts} worker restarts`] : [],
-      };
+      const notes = [
+        `ingest workers: ${r.drains} drains, ${(r.drainMs / 1000).toFixed(1)} s draining (kernels ${(r.kernelMs / 1000).toFixed(1)} s), ` +
+          `${(r.pausedMs / 1000).toFixed(1)} s paused for ClickHouse, ${r.fastRecords} records on the fast path`,
+      ];
+      if (r.restarts > 0) notes.push(`${r.restarts} worker restarts`);
+      return { processed: r.scored, shed: r.shed, deadLettered: r.deadLettered, notes };
     },
   };
 }
