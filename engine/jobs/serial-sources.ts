@@ -150,16 +150,7 @@ export async function consumeSerialNats(
   const counts = { shed: 0, redeliveriesSkipped: 0, checkpoints: 0, restoredPosition: null as number | null };
   let stopped = false;
   void o.stop.then(() => (stopped = true));
-  const take = async (subject: string, data: Uint8Array, position: number): Promise<void> => {
-    const e = input.decode(subject, data);
-    if (e === null) return;
-    try {
-      await job.add(e, position);
-    } catch (error) {
-      if (!(error instanceof CapacityError)) throw error;
-      input.reject(subject, data, "too_many_lines", error);
-    }
-  };
+  const take: Take = (subject, data, position) => takeSerialMessage(input, job, subject, data, position);
   // Durable: outputs in ClickHouse and on the server, dead letters confirmed — what a JetStream
   // ack waits for. Core NATS has no ack: its outputs are handed over without waiting.
   const flush = async (durable: boolean): Promise<void> => {
@@ -185,6 +176,28 @@ export async function consumeSerialNats(
     checkpoints: counts.checkpoints,
     restoredPosition: counts.restoredPosition,
   };
+}
+
+/**
+ * One NATS message into the job: decoded (a rejected one is dead-lettered with its reason), then
+ * added at source position `position`; a line past the job's `linesMax` is dead-lettered as
+ * `too_many_lines`. What the NATS consumers call per message (and the job-rate benchmark).
+ */
+export async function takeSerialMessage(
+  input: SerialNatsInput,
+  job: SerialJob,
+  subject: string,
+  data: Uint8Array,
+  position: number,
+): Promise<void> {
+  const e = input.decode(subject, data);
+  if (e === null) return;
+  try {
+    await job.add(e, position);
+  } catch (error) {
+    if (!(error instanceof CapacityError)) throw error;
+    input.reject(subject, data, "too_many_lines", error);
+  }
 }
 
 type Take = (subject: string, data: Uint8Array, position: number) => Promise<void>;
