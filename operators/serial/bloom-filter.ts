@@ -102,6 +102,12 @@ export class SplitBlockBloomFilter {
     this.inserted = inserted;
   }
 
+  /** Reads the block of a key hashed to h1 (both ends: it may span two cache lines), so that a probe soon after finds it in cache; returns what it read. */
+  touch(h1: number): number {
+    const base = blockOf(h1, this.blocks) * 8;
+    return this.words[base] ^ this.words[base + 7];
+  }
+
   hasHash(h1: number, h2: number): boolean {
     const base = blockOf(h1, this.blocks) * 8;
     for (let i = 0; i < 8; i++) if ((this.words[base + i] & (1 << (Math.imul(h2, SALT[i]) >>> 27))) === 0) return false;
@@ -131,6 +137,40 @@ export function hashPair(key: string, more: string): { readonly h1: number; read
     b = Math.imul(b, 0x5bd1e995);
     for (let i = 0; i < more.length; i++) {
       const c = more.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995);
+    }
+  }
+  pairHash.h1 = fmix32(a);
+  pairHash.h2 = fmix32(b ^ 0x2545f491);
+  return pairHash;
+}
+
+/**
+ * {@link hashPair} of two texts given as bytes of `src` — `key` at `keyAt`, `more` at `moreAt` —
+ * each byte taken as one code unit: for ASCII text the same hashes as hashPair of the strings.
+ * Returns the same shared object.
+ */
+export function hashPairBytes(
+  src: Uint8Array,
+  keyAt: number,
+  keyLength: number,
+  moreAt: number,
+  moreLength: number,
+): { readonly h1: number; readonly h2: number } {
+  const length = moreLength === 0 ? keyLength : keyLength + 1 + moreLength;
+  let a = 0x811c9dc5 ^ length;
+  let b = 0x9747b28c;
+  for (let i = 0; i < keyLength; i++) {
+    const c = src[keyAt + i];
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  if (moreLength > 0) {
+    a = Math.imul(a, 0x01000193);
+    b = Math.imul(b, 0x5bd1e995);
+    for (let i = 0; i < moreLength; i++) {
+      const c = src[moreAt + i];
       a = Math.imul(a ^ c, 0x01000193);
       b = Math.imul(b ^ c, 0x5bd1e995);
     }
