@@ -70,8 +70,16 @@ export interface SerialJobRate {
   messageBytes: number;
   /** The whole job (the headline figure). */
   job: SerialJobRateFigure;
-  /** Decode alone and the kernel alone, from the same messages. */
+  /**
+   * From the same messages: the whole job with every message through the generic decoder (the
+   * path before the schema reader), the schema reader alone, the generic decoder alone, the
+   * kernel alone.
+   */
   baselines: SerialJobRateFigure[];
+  /** Events the schema reader took in the job figure (the rest: the generic decoder). */
+  fastEvents: number;
+  /** The job's detections are the same on both paths (checksum and counts). */
+  checksumsAgree: boolean;
   detections: number;
   quarantined: number;
   deadLettered: number;
@@ -94,12 +102,18 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
   const machine = benchMachine();
   say(`making ${n} MessagePack serial messages on ${lines} lines`);
   const stream = serialMessages(n, lines, options.seed ?? 1);
-  say("decode alone");
+  say("decode alone: the schema reader, then the generic decoder");
+  const read = measureRead(stream);
   const decode = measureDecode(stream);
   say("WASM kernel alone");
   const kernel = measureKernel(stream.events, lines, batchRecords);
+  const o = { workers, batchRecords, linesMax: Math.max(lines, 16) };
+  say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}, every message through the generic decoder`);
+  const generic = await measureJob(stream, { ...o, fastPath: false });
   say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}`);
-  const r = await measureJob(stream, { workers, batchRecords, linesMax: Math.max(lines, 16) });
+  const r = await measureJob(stream, { ...o, fastPath: true });
+  const agree =
+    r.figure.checksum === generic.figure.checksum && r.detections === generic.detections && r.quarantined === generic.quarantined;
   return {
     machine,
     events: n,
@@ -108,7 +122,9 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
     batchRecords,
     messageBytes: stream.bytes / n,
     job: r.figure,
-    baselines: [decode, kernel],
+    baselines: [generic.figure, read, decode, kernel],
+    fastEvents: r.fastEvents,
+    checksumsAgree: agree,
     detections: r.detections,
     quarantined: r.quarantined,
     deadLettered: r.deadLettered,
@@ -136,7 +152,12 @@ export function formatSerialJobRate(r: SerialJobRate): string {
         (f.checksum === null ? "" : `  checksum ${f.checksum}`),
     );
   }
-  out.push(`  detections ${r.detections}, quarantined ${r.quarantined}, dead-lettered ${r.deadLettered}`);
+  out.push(
+    `  detections ${r.detections}, quarantined ${r.quarantined}, dead-lettered ${r.deadLettered}; ${r.fastEvents} of ${r.events} events by the schema reader; ` +
+      `both paths' detections ${r.checksumsAgree ? "agree" : "MISMATCH"}`,
+  );
+  const generic = r.baselines[0].eventsPerSecond;
+  out.push(`  whole job ÷ whole job through the generic decoder: ${(r.job.eventsPerSecond / generic).toFixed(1)}×`);
   out.push(`  target: ${r.target.goal}: ${(r.target.measured / 1e6).toFixed(3)} M/s — ${r.target.met ? "met" : "not met"}`);
   return out.join("\n");
 }
@@ -189,6 +210,14 @@ function figure(label: string, events: number, t0: Started, checksum: number | n
     mainNsPerEvent: ((threadCpuMicros() - t0.main) * 1000) / events,
     checksum,
   };
+}
+
+function measureRead(s: MessageStream): SerialJobRateFigure {
+  const input = new SerialNatsInput(() => {}, SITE);
+  let kept = 0;
+  const t0 = start();
+  for (let i = 0; i < s.data.length; i++) if (input.read(s.subjects[i], s.data[i]) !== null) kept++;
+  return figure("schema reader alone (SerialNatsInput.read: message bytes → times and text ranges)", kept, t0, null);
 }
 
 function measureDecode(s: MessageStream): SerialJobRateFigure {
@@ -253,7 +282,7 @@ function countingTargets() {
 }
 
 /** What the core NATS consumer does with each message, minus NATS: take, and a non-durable flush every 250 ms. */
-async function measureJob(s: MessageStream, o: { workers: number; batchRecords: number; linesMax: number }) {
+async function measureJob(s: MessageStream, o: { workers: number; batchRecords: number; linesMax: number; fastPath: boolean }) {
   const t = countingTargets();
   let outputs: SerialOutputs | undefined;
   const analysis = freshAnalysis((e) => outputs?.quarantined(e));
@@ -266,12 +295,13 @@ async function measureJob(s: MessageStream, o: { workers: number; batchRecords: 
     batchRecordsMax: o.batchRecords,
     linesMax: o.linesMax,
   });
-  const input = new SerialNatsInput(() => {}, SITE);
+  const input = new SerialNatsInput(() => {}, SITE, undefined, o.fastPath);
   const t0 = start();
   let lastFlush = t0.wall;
   try {
     for (let i = 0; i < s.data.length; i++) {
-      await takeSerialMessage(input, job, s.subjects[i], s.data[i], i);
+      const full = takeSerialMessage(input, job, s.subjects[i], s.data[i], i);
+      if (full !== undefined) await full;
       if ((i & 1023) === 1023 && performance.now() - lastFlush >= 250) {
         lastFlush = performance.now();
         await job.flush(false);
@@ -282,8 +312,18 @@ async function measureJob(s: MessageStream, o: { workers: number; batchRecords: 
     await job.close();
   }
   const kernelMs = job.engine.metrics().kernelBusyMs;
-  const f = figure("whole serial job (messages → decode → kernel → detections, quarantine → outputs)", s.data.length, t0, t.seen.checksum);
+  const label = o.fastPath
+    ? "whole serial job (messages → schema reader → kernel → detections, quarantine → outputs)"
+    : "whole serial job, every message through the generic decoder (the path before the schema reader)";
+  const f = figure(label, s.data.length, t0, t.seen.checksum);
   f.kernelNsPerEvent = (kernelMs * 1e6) / s.data.length;
   await outputs.close();
-  return { figure: f, detections: t.seen.detections, quarantined: job.countsNow().quarantined, deadLettered: input.counts().deadLettered };
+  const c = input.counts();
+  return {
+    figure: f,
+    detections: t.seen.detections,
+    quarantined: job.countsNow().quarantined,
+    deadLettered: c.deadLettered,
+    fastEvents: input.fastEvents,
+  };
 }
