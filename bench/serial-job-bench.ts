@@ -153,7 +153,8 @@ export function formatSerialJobRate(r: SerialJobRate): string {
   const width = Math.max(...figures.map((f) => f.label.length));
   for (const f of figures) {
     const kernel = f.kernelNsPerEvent === undefined ? "" : `, kernel ${Math.round(f.kernelNsPerEvent)}`;
-    const projected = f.projectedEventsPerSecond === undefined ? "" : `; ${(f.projectedEventsPerSecond / 1e6).toFixed(3)} M/s with a core per thread`;
+    const projected =
+      f.projectedEventsPerSecond === undefined ? "" : `; ${(f.projectedEventsPerSecond / 1e6).toFixed(3)} M/s with a core per thread`;
     out.push(
       `  ${f.label.padEnd(width)}  ${(f.eventsPerSecond / 1e6).toFixed(3).padStart(7)} M events/s  ` +
         `cpu ${Math.round(f.cpuNsPerEvent)} ns/event (main thread ${Math.round(f.mainNsPerEvent)}${kernel}${projected})` +

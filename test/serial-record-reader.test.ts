@@ -174,7 +174,7 @@ describe("SerialRecordReader", () => {
     expect(judge(bytes({ ...BASE, batch_number: "b".repeat(256) }), SUBJECT)).toBe("fast");
     expect(judge(bytes(BASE), "lw.plant1.sensor.M-001")).toBe("rejected");
     expect(judge(new Uint8Array(0), SUBJECT)).toBe("rejected");
-    expect(judge(ext(-1, [0, 0, 0, 0]) as unknown as Uint8Array, SUBJECT)).toBe("rejected");
+    expect(judge(Uint8Array.from(ext(-1, [0, 0, 0, 0])), SUBJECT)).toBe("rejected");
   });
 
   it("serial - agrees under tight limits (strings, tokens, map entries, record bytes, extensions)", () => {

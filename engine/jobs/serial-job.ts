@@ -257,8 +257,6 @@ export class SerialJob {
 
   private async pushBatch(): Promise<void> {
     if (this.batch.length === 0) return;
-    // The ledger's verdicts of the events addRanges wrote, before the engine reads the payloads.
-    this.analysis.input.settle();
     await this.engine.push(this.batch);
     this.batch.length = 0;
   }

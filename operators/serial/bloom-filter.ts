@@ -102,12 +102,6 @@ export class SplitBlockBloomFilter {
     this.inserted = inserted;
   }
 
-  /** Reads the block of a key hashed to h1 (both ends: it may span two cache lines), so that a probe soon after finds it in cache; returns what it read. */
-  touch(h1: number): number {
-    const base = blockOf(h1, this.blocks) * 8;
-    return this.words[base] ^ this.words[base + 7];
-  }
-
   hasHash(h1: number, h2: number): boolean {
     const base = blockOf(h1, this.blocks) * 8;
     for (let i = 0; i < 8; i++) if ((this.words[base + i] & (1 << (Math.imul(h2, SALT[i]) >>> 27))) === 0) return false;

@@ -27,7 +27,7 @@
 import { ConfigError } from "../../engine/core/mod.js";
 import { SplitBlockBloomFilter, hashPair, hashPairBytes } from "./bloom-filter.js";
 import { type SerialBytes, SerialSet } from "./exact-set.js";
-import { PAYLOAD, REASON, REC_BATCH_CLOSE } from "./layout.js";
+import { PAYLOAD, REASON } from "./layout.js";
 import { asciiString } from "./payload.js";
 
 export interface SerialLedgerOptions {
@@ -84,10 +84,6 @@ export class SerialLedger {
   private readonly lastBatchOfMachine = new Map<string, BatchState>();
   private current: SplitBlockBloomFilter;
   private previous: SplitBlockBloomFilter | null = null;
-  /** checkPayloads' scratch: two hashes per event. */
-  private hashes = new Uint32Array(0);
-  /** What checkPayloads' reads of the filter saw (kept, so that the reads are not optimised away). */
-  private touched = 0;
   private readonly counters = {
     events: 0,
     batchCloseEvents: 0,
@@ -138,65 +134,13 @@ export class SerialLedger {
    * those strings, without making them: the bytes are hashed, compared and appended as they are.
    */
   checkPayload(payload: Uint8Array, offset: number, machine: string, time: number): number {
-    const h = hashPairBytes(
-      payload,
-      offset + PAYLOAD.gtin,
-      payload[offset + PAYLOAD.gtinBytes],
-      offset + PAYLOAD.serial,
-      payload[offset + PAYLOAD.serialBytes],
-    );
-    return this.checkHashed(payload, offset, machine, time, h.h1, h.h2);
-  }
-
-  /**
-   * {@link checkPayload} and {@link closePayload} for `n` events in order — event j's payload at
-   * `offsets[j]` of `payload` (a batch close when its record flags say so), its line `machines[j]`,
-   * its time `times[j]`; each check's bits into `bits[j]` (0 for a close). The same verdicts and
-   * state as calling them one by one. First every serial's filter block is read, then the events
-   * are checked: a block is a random place in tens of megabytes, and loads that do not wait for
-   * one another overlap — one pass of independent loads, then the checks find the blocks in cache.
-   */
-  checkPayloads(
-    payload: Uint8Array,
-    offsets: Int32Array,
-    machines: readonly string[],
-    times: Float64Array,
-    n: number,
-    bits: Uint32Array,
-  ): void {
-    if (this.hashes.length < 2 * n) this.hashes = new Uint32Array(2 * n);
-    const hashes = this.hashes;
-    let touched = 0;
-    for (let j = 0; j < n; j++) {
-      const at = offsets[j];
-      if ((payload[at + PAYLOAD.recordFlags] & REC_BATCH_CLOSE) !== 0) continue;
-      const h = hashPairBytes(
-        payload,
-        at + PAYLOAD.gtin,
-        payload[at + PAYLOAD.gtinBytes],
-        at + PAYLOAD.serial,
-        payload[at + PAYLOAD.serialBytes],
-      );
-      hashes[2 * j] = h.h1;
-      hashes[2 * j + 1] = h.h2;
-      touched ^= this.current.touch(h.h1) ^ (this.previous === null ? 0 : this.previous.touch(h.h1));
-    }
-    this.touched = touched;
-    for (let j = 0; j < n; j++) {
-      const at = offsets[j];
-      if ((payload[at + PAYLOAD.recordFlags] & REC_BATCH_CLOSE) !== 0) {
-        this.closePayload(payload, at, machines[j], times[j]);
-        bits[j] = 0;
-      } else bits[j] = this.checkHashed(payload, at, machines[j], times[j], hashes[2 * j], hashes[2 * j + 1]);
-    }
-  }
-
-  /** checkPayload with the serial's hashes (hashPairBytes of its gtin and serial) already made. */
-  private checkHashed(payload: Uint8Array, offset: number, machine: string, time: number, h1: number, h2: number): number {
     this.counters.events++;
     const st = this.batchOfPayload(payload, offset, machine, time);
     const serialAt = offset + PAYLOAD.serial;
     const serialLength = payload[offset + PAYLOAD.serialBytes];
+    const h = hashPairBytes(payload, offset + PAYLOAD.gtin, payload[offset + PAYLOAD.gtinBytes], serialAt, serialLength);
+    const h1 = h.h1;
+    const h2 = h.h2;
     let bits = 0;
     const seen = this.seenInFilter(h1, h2);
     const set = st.serials;

@@ -30,7 +30,6 @@ import {
   PAYLOAD,
   REASON,
   REASONS,
-  REC_BATCH_CLOSE,
   SERIAL_COL as C,
   SERIAL_OUT_FIELDS,
   SERIAL_PAYLOAD_BYTES,
@@ -359,15 +358,9 @@ export interface SerialInput extends RecordInput {
    * `encodeEvent` for an event still in its message, `src`, as a schema reader found it (text as
    * ASCII ranges, `machine` its line): the same payload, verdicts and ledger state, without an
    * object or a string per event — the text is copied into the payload and the ledger reads it
-   * there, at the next {@link settle} when the text fits the payload whole.
+   * there when the text fits the payload whole.
    */
   encodeRanges(src: Uint8Array, r: SerialRangeEvent, machine: string, payload: Uint8Array, offset: number): string | null;
-  /**
-   * Asks the ledger about the events `encodeRanges` took since the last settle (it defers that
-   * part, to take them in one pass), in order, and writes their verdict bits: call it before their
-   * payloads are read or their buffer is reused. The other encode paths settle first by themselves.
-   */
-  settle(): void;
 }
 
 /** Reads the serial columns of a source row into the payload; consults the ledger. */
@@ -375,12 +368,7 @@ export function serialInput(options: Pick<SerialAnalysisOptions, "timeUnit" | "p
   return new SerialEncoder(options, ledger);
 }
 
-/**
- * Events into payloads, and the ledger's (and the GTIN's pattern's) verdict bits into them.
- * `encodeRanges` leaves the ledger's part to `settle`, which takes the events it queued in one
- * pass (SerialLedger.checkPayloads); every other path settles the queue first, so the ledger sees
- * events in the order they were encoded.
- */
+/** Events into payloads, and the ledger's (and the GTIN's pattern's) verdict bits into them. */
 class SerialEncoder implements SerialInput {
   readonly payloadBytes = SERIAL_PAYLOAD_BYTES;
   readonly needsValue = false;
@@ -399,10 +387,6 @@ class SerialEncoder implements SerialInput {
     batchClose: false,
     ledgerBits: 0,
   };
-  /** Events `encodeRanges` wrote whose ledger verdicts `settle` has still to ask for (all in `queued`). */
-  private queued: Uint8Array | null = null;
-  private queue = { n: 0, offsets: new Int32Array(64), times: new Float64Array(64), machines: [] as string[], bits: new Uint32Array(64) };
-
   constructor(
     private readonly options: Pick<SerialAnalysisOptions, "timeUnit" | "patterns" | "clock">,
     private readonly ledger: SerialLedger,
@@ -453,15 +437,15 @@ class SerialEncoder implements SerialInput {
     const time = r.production;
     if (!Number.isFinite(time)) return `${SERIAL_COLUMNS.time}: time ${time} is not finite`;
     const arrival = Number.isNaN(r.received) ? this.clock() : r.received;
+    const f = this.fields;
+    f.machine = machine;
+    f.batchClose = r.batchClose;
     if (encodeSerialRanges(src, r, arrival, r.batchClose, 0, payload, offset)) {
-      this.enqueue(payload, offset, machine, time);
+      this.ask(true, time, payload, offset);
       return null;
     }
     // Text longer than its field: the strings, and the path that truncates them.
-    const f = this.fields;
     f.arrival = arrival;
-    f.machine = machine;
-    f.batchClose = r.batchClose;
     f.serial = asciiString(src, r.serialStart, r.serialLength);
     f.gtin = asciiString(src, r.gtinStart, r.gtinLength);
     f.batch = asciiString(src, r.batchStart, r.batchLength);
@@ -469,46 +453,7 @@ class SerialEncoder implements SerialInput {
     return this.write(time, payload, offset);
   }
 
-  settle(): void {
-    const q = this.queue;
-    const payload = this.queued;
-    if (q.n === 0 || payload === null) return;
-    this.ledger.checkPayloads(payload, q.offsets, q.machines, q.times, q.n, q.bits);
-    for (let j = 0; j < q.n; j++) {
-      const at = q.offsets[j];
-      let bits = q.bits[j];
-      if (this.patterns !== undefined && (payload[at + PAYLOAD.recordFlags] & REC_BATCH_CLOSE) === 0) {
-        const gtin = asciiString(payload, at + PAYLOAD.gtin, payload[at + PAYLOAD.gtinBytes]);
-        bits = this.withPattern(bits, gtin, asciiString(payload, at + PAYLOAD.serial, payload[at + PAYLOAD.serialBytes]));
-      }
-      writeU32(payload, at + PAYLOAD.ledger, bits);
-    }
-    q.n = 0;
-    this.queued = null;
-  }
-
   // ---- internals ----
-
-  /** An event whose payload holds its text whole (ASCII), for the ledger at the next `settle`. */
-  private enqueue(payload: Uint8Array, offset: number, machine: string, time: number): void {
-    if (this.queued !== payload || this.queue.n >= QUEUED_MAX) this.settle();
-    this.queued = payload;
-    const q = this.queue;
-    if (q.n === q.offsets.length) {
-      const grow = <T extends Int32Array | Float64Array | Uint32Array>(a: T, make: (n: number) => T): T => {
-        const b = make(2 * a.length);
-        b.set(a);
-        return b;
-      };
-      q.offsets = grow(q.offsets, (n) => new Int32Array(n));
-      q.times = grow(q.times, (n) => new Float64Array(n));
-      q.bits = grow(q.bits, (n) => new Uint32Array(n));
-    }
-    q.offsets[q.n] = offset;
-    q.times[q.n] = time;
-    q.machines[q.n] = machine;
-    q.n++;
-  }
 
   /** The GTIN's pattern (when patterns are given) on the serial's verdict bits. */
   private withPattern(bits: number, gtin: string, serial: string): number {
@@ -517,33 +462,36 @@ class SerialEncoder implements SerialInput {
     return bits | MARK_PATTERN_SET | (pattern.test(serial) ? 0 : REASON.pattern_mismatch);
   }
 
-  /**
-   * Writes the payload from `fields`, then asks the ledger (and the GTIN's pattern) and writes the
-   * verdict bits: the ledger reads the payload when it holds the text whole, in ASCII, else it is
-   * given the strings. Events queued before are settled first.
-   */
+  /** Writes the payload from `fields`, then asks the ledger. */
   private write(time: number, payload: Uint8Array, offset: number): null {
-    this.settle();
+    this.fields.ledgerBits = 0;
+    this.ask(encodeSerialFields(this.fields, payload, offset), time, payload, offset);
+    return null;
+  }
+
+  /**
+   * Asks the ledger (and the GTIN's pattern) about the event whose payload is at `offset`, and
+   * writes the verdict bits into it. `whole`: the payload holds the event's text whole, in ASCII
+   * — the ledger reads it there; otherwise it is given `fields`' strings.
+   */
+  private ask(whole: boolean, time: number, payload: Uint8Array, offset: number): void {
     const f = this.fields;
-    f.ledgerBits = 0;
-    const whole = encodeSerialFields(f, payload, offset);
     let bits = 0;
     if (f.batchClose) {
       if (whole) this.ledger.closePayload(payload, offset, f.machine, time);
       else this.ledger.close(f.gtin, f.batch, f.machine, time);
+    } else if (whole) {
+      bits = this.ledger.checkPayload(payload, offset, f.machine, time);
+      if (this.patterns !== undefined) {
+        const gtin = asciiString(payload, offset + PAYLOAD.gtin, payload[offset + PAYLOAD.gtinBytes]);
+        bits = this.withPattern(bits, gtin, asciiString(payload, offset + PAYLOAD.serial, payload[offset + PAYLOAD.serialBytes]));
+      }
     } else {
-      bits = whole
-        ? this.ledger.checkPayload(payload, offset, f.machine, time)
-        : this.ledger.check(f.gtin, f.serial, f.batch, f.machine, f.operator, time);
-      bits = this.withPattern(bits, f.gtin, f.serial);
+      bits = this.withPattern(this.ledger.check(f.gtin, f.serial, f.batch, f.machine, f.operator, time), f.gtin, f.serial);
     }
     writeU32(payload, offset + PAYLOAD.ledger, bits);
-    return null;
   }
 }
-
-/** Events queued for the ledger before `encodeRanges` settles by itself (the job settles every batch). */
-const QUEUED_MAX = 1 << 16;
 
 /**
  * Serial patterns per GTIN from a JSON file: {"gtins": {"09506000134352": "^[0-9A-Z]{12}$", "*": "…"}}.
