@@ -42,6 +42,7 @@ import {
   SMOKE_CLICKHOUSE_BENCH_RECORDS,
 } from "./clickhouse-bench.js";
 import { integerOption } from "../engine/cli/mod.js";
+import { formatSerialJobRate, measureSerialJobRate } from "./serial-job-bench.js";
 
 interface BenchFlags {
   keys?: number;
@@ -225,6 +226,7 @@ interface E2eFlags {
   frameReadings?: number;
   jetstreamReadings?: number;
   engine?: "ingest" | "pool";
+  serialEvents?: number;
   json?: boolean;
 }
 
@@ -250,6 +252,10 @@ readings, and the engine on a JetStream pull consumer (stream loaded first; --no
 these). Last the targets as met / not met — without ClickHouse p99 ≤ ${TARGET_P99_MS} ms at half load (half
 the naive consumer's p99 where that is above ${NAIVE_P99_RELATIVE_ABOVE_MS} ms), ≥ ${TARGET_RATIO_VS_RAW * 100} % of raw nats.js and ≥ ${TARGET_RATIO_VS_NAIVE}× the naive
 consumer; with ClickHouse p99 ≤ ${TARGET_P99_MS_CLICKHOUSE} ms and ≥ ${TARGET_RATIO_VS_RAW_CLICKHOUSE * 100} % of raw; frames ≥ 30 M readings/s — seed and load average.
+
+With --serial-events n, then the serial job's rate over n serial events (MessagePack messages →
+decode → serial kernel → detections, quarantine → outputs, beside the same job through the
+generic decoder, the decoder alone and the kernel alone: measureSerialJobRate, serial-job-bench.ts).
 
 A default run takes about 9 minutes on 2 cores; --smoke (one setting, short phases) about a minute.
 Exit code: 1 when ClickHouse does not hold one score row per record scored, or a setting failed;
@@ -303,6 +309,11 @@ function e2eCommand(): Command {
         "linewatch's path: ingest workers owning partitions, or the sensor job with kernels on the pool (default: ingest without ClickHouse, pool with it)",
       ).choices(["ingest", "pool"]),
     )
+    .option(
+      "--serial-events <n>",
+      "after the report, the serial job's rate over n serial events (default: not measured)",
+      integerOption("--serial-events", 1000, 100_000_000),
+    )
     .option("--json", "print the report as JSON instead of text")
     .addHelpText("after", E2E_HELP_AFTER)
     .action(runE2e);
@@ -333,7 +344,18 @@ async function runE2e(flags: E2eFlags, command: Command): Promise<void> {
     engine: flags.engine,
     progress: (line) => process.stderr.write(`bench e2e: ${line}\n`),
   });
-  process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatPipelineReport(report)}\n`);
+  const serial =
+    flags.serialEvents === undefined
+      ? null
+      : await measureSerialJobRate({
+          events: flags.serialEvents,
+          progress: (line) => process.stderr.write(`bench e2e: serial: ${line}\n`),
+        });
+  process.stdout.write(
+    flags.json === true
+      ? `${JSON.stringify(serial === null ? report : { ...report, serialJob: serial }, null, 2)}\n`
+      : `${formatPipelineReport(report)}\n${serial === null ? "" : `\n${formatSerialJobRate(serial)}\n`}`,
+  );
   const failures = pipelineFailures(report);
   if (failures.length > 0) {
     process.stderr.write(`bench e2e: FAILED — ${failures.join(" | ")}\n`);
