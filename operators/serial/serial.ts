@@ -441,7 +441,7 @@ class SerialEncoder implements SerialInput {
     f.machine = machine;
     f.batchClose = r.batchClose;
     if (encodeSerialRanges(src, r, arrival, r.batchClose, 0, payload, offset)) {
-      this.ask(true, time, payload, offset);
+      this.askPayload(time, payload, offset);
       return null;
     }
     // Text longer than its field: the strings, and the path that truncates them.
@@ -462,32 +462,30 @@ class SerialEncoder implements SerialInput {
     return bits | MARK_PATTERN_SET | (pattern.test(serial) ? 0 : REASON.pattern_mismatch);
   }
 
-  /** Writes the payload from `fields`, then asks the ledger. */
+  /** Writes the payload from `fields`, then asks the ledger (and the GTIN's pattern) with `fields`' strings. */
   private write(time: number, payload: Uint8Array, offset: number): null {
-    this.fields.ledgerBits = 0;
-    this.ask(encodeSerialFields(this.fields, payload, offset), time, payload, offset);
+    const f = this.fields;
+    f.ledgerBits = 0;
+    if (f.batchClose) this.ledger.close(f.gtin, f.batch, f.machine, time);
+    else f.ledgerBits = this.withPattern(this.ledger.check(f.gtin, f.serial, f.batch, f.machine, f.operator, time), f.gtin, f.serial);
+    encodeSerialFields(f, payload, offset);
     return null;
   }
 
   /**
-   * Asks the ledger (and the GTIN's pattern) about the event whose payload is at `offset`, and
-   * writes the verdict bits into it. `whole`: the payload holds the event's text whole, in ASCII
-   * — the ledger reads it there; otherwise it is given `fields`' strings.
+   * Asks the ledger (and the GTIN's pattern) about the event whose payload at `offset` holds its
+   * text whole, in ASCII — the ledger reads it there — and writes the verdict bits into it.
    */
-  private ask(whole: boolean, time: number, payload: Uint8Array, offset: number): void {
+  private askPayload(time: number, payload: Uint8Array, offset: number): void {
     const f = this.fields;
     let bits = 0;
-    if (f.batchClose) {
-      if (whole) this.ledger.closePayload(payload, offset, f.machine, time);
-      else this.ledger.close(f.gtin, f.batch, f.machine, time);
-    } else if (whole) {
+    if (f.batchClose) this.ledger.closePayload(payload, offset, f.machine, time);
+    else {
       bits = this.ledger.checkPayload(payload, offset, f.machine, time);
       if (this.patterns !== undefined) {
         const gtin = asciiString(payload, offset + PAYLOAD.gtin, payload[offset + PAYLOAD.gtinBytes]);
         bits = this.withPattern(bits, gtin, asciiString(payload, offset + PAYLOAD.serial, payload[offset + PAYLOAD.serialBytes]));
       }
-    } else {
-      bits = this.withPattern(this.ledger.check(f.gtin, f.serial, f.batch, f.machine, f.operator, time), f.gtin, f.serial);
     }
     writeU32(payload, offset + PAYLOAD.ledger, bits);
   }
