@@ -55,14 +55,18 @@ export class SerialSet {
   /** Adds a serial known not to be in the set (the caller looked it up, or the filter missed it). */
   add(h1: number, h2: number, serial: string): void {
     const n = serial.length;
-    let ascii = true;
-    for (let i = 0; i < n && ascii; i++) ascii = serial.charCodeAt(i) < 0x80;
-    if (ascii) {
-      this.reserve(n);
-      for (let i = 0; i < n; i++) this.log[this.used + i] = serial.charCodeAt(i);
-      this.used += n;
-    } else {
-      // At most 3 UTF-8 bytes per UTF-16 code unit.
+    this.reserve(n);
+    const log = this.log;
+    const at = this.used;
+    let any = 0;
+    for (let i = 0; i < n; i++) {
+      const c = serial.charCodeAt(i);
+      any |= c;
+      log[at + i] = c;
+    }
+    if (any < 0x80) this.used += n;
+    else {
+      // Not ASCII: its UTF-8 instead (at most 3 bytes per UTF-16 code unit), and the string itself.
       this.reserve(3 * n);
       this.used += UTF8.encodeInto(serial, this.log.subarray(this.used)).written;
       if (this.wide === null) this.wide = new Map();
