@@ -213,6 +213,8 @@ function clickhouseCommand(): Command {
 
 interface E2eFlags {
   seed: number;
+  /** After the report, the serial job's rate over this many events. */
+  serialEvents?: number;
   smoke?: boolean;
   batches?: number[];
   workers?: number[];
@@ -226,7 +228,6 @@ interface E2eFlags {
   frameReadings?: number;
   jetstreamReadings?: number;
   engine?: "ingest" | "pool";
-  serialEvents?: number;
   json?: boolean;
 }
 
@@ -277,6 +278,11 @@ function e2eCommand(): Command {
     .option("--smoke", "one setting (batch 1024, 1 worker), short phases: a check that the benchmark runs")
     .option("--seed <n>", "simulator seed", integerOption("--seed", 0, 0xffffffff), DEFAULT_PIPELINE_SEED)
     .option(
+      "--serial-events <n>",
+      "after the report, the serial job's rate over n serial events (default: not measured)",
+      integerOption("--serial-events", 1000, 100_000_000),
+    )
+    .option(
       "--batches <list>",
       `records per kernel task to sweep (default ${PIPELINE_BATCHES.join(",")}; --smoke 1024)`,
       list("--batches", 1, 1 << 20),
@@ -308,11 +314,6 @@ function e2eCommand(): Command {
         "--engine <path>",
         "linewatch's path: ingest workers owning partitions, or the sensor job with kernels on the pool (default: ingest without ClickHouse, pool with it)",
       ).choices(["ingest", "pool"]),
-    )
-    .option(
-      "--serial-events <n>",
-      "after the report, the serial job's rate over n serial events (default: not measured)",
-      integerOption("--serial-events", 1000, 100_000_000),
     )
     .option("--json", "print the report as JSON instead of text")
     .addHelpText("after", E2E_HELP_AFTER)
