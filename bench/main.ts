@@ -42,6 +42,7 @@ import {
   SMOKE_CLICKHOUSE_BENCH_RECORDS,
 } from "./clickhouse-bench.js";
 import { integerOption } from "../engine/cli/mod.js";
+import { formatSerialJobRate, measureSerialJobRate } from "./serial-job-bench.js";
 
 interface BenchFlags {
   keys?: number;
@@ -212,6 +213,8 @@ function clickhouseCommand(): Command {
 
 interface E2eFlags {
   seed: number;
+  /** After the report, the serial job's rate over this many events. */
+  serialEvents?: number;
   smoke?: boolean;
   batches?: number[];
   workers?: number[];
@@ -251,6 +254,10 @@ these). Last the targets as met / not met — without ClickHouse p99 ≤ ${TARGE
 the naive consumer's p99 where that is above ${NAIVE_P99_RELATIVE_ABOVE_MS} ms), ≥ ${TARGET_RATIO_VS_RAW * 100} % of raw nats.js and ≥ ${TARGET_RATIO_VS_NAIVE}× the naive
 consumer; with ClickHouse p99 ≤ ${TARGET_P99_MS_CLICKHOUSE} ms and ≥ ${TARGET_RATIO_VS_RAW_CLICKHOUSE * 100} % of raw; frames ≥ 30 M readings/s — seed and load average.
 
+With --serial-events n, then the serial job's rate over n serial events (MessagePack messages →
+decode → serial kernel → detections, quarantine → outputs, beside the same job through the
+generic decoder, the decoder alone and the kernel alone: measureSerialJobRate, serial-job-bench.ts).
+
 A default run takes about 9 minutes on 2 cores; --smoke (one setting, short phases) about a minute.
 Exit code: 1 when ClickHouse does not hold one score row per record scored, or a setting failed;
 times never fail the run.
@@ -270,6 +277,11 @@ function e2eCommand(): Command {
     .description("benchmark the whole path: NATS → engine (rolling + SPC + iforest) → ClickHouse + WebSocket, over batch size × workers")
     .option("--smoke", "one setting (batch 1024, 1 worker), short phases: a check that the benchmark runs")
     .option("--seed <n>", "simulator seed", integerOption("--seed", 0, 0xffffffff), DEFAULT_PIPELINE_SEED)
+    .option(
+      "--serial-events <n>",
+      "after the report, the serial job's rate over n serial events (default: not measured)",
+      integerOption("--serial-events", 1000, 100_000_000),
+    )
     .option(
       "--batches <list>",
       `records per kernel task to sweep (default ${PIPELINE_BATCHES.join(",")}; --smoke 1024)`,
@@ -333,7 +345,18 @@ async function runE2e(flags: E2eFlags, command: Command): Promise<void> {
     engine: flags.engine,
     progress: (line) => process.stderr.write(`bench e2e: ${line}\n`),
   });
-  process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatPipelineReport(report)}\n`);
+  const serial =
+    flags.serialEvents === undefined
+      ? null
+      : await measureSerialJobRate({
+          events: flags.serialEvents,
+          progress: (line) => process.stderr.write(`bench e2e: serial: ${line}\n`),
+        });
+  process.stdout.write(
+    flags.json === true
+      ? `${JSON.stringify(serial === null ? report : { ...report, serialJob: serial }, null, 2)}\n`
+      : `${formatPipelineReport(report)}\n${serial === null ? "" : `\n${formatSerialJobRate(serial)}\n`}`,
+  );
   const failures = pipelineFailures(report);
   if (failures.length > 0) {
     process.stderr.write(`bench e2e: FAILED — ${failures.join(" | ")}\n`);

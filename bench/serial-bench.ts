@@ -1,7 +1,8 @@
 /**
  * The serial-integrity benchmark (`node dist/bench/serial-bench.js [--events n] [--lines n]
- * [--smoke] [--json]`): serial events per second through the serial operator, side by side from
- * one run over one seeded stream of the serial simulator (several lines, every attack kind).
+ * [--smoke] [--json] [--job]`): serial events per second through the serial operator, side by side from
+ * one run over one seeded stream of the serial simulator (several lines, every attack kind); then
+ * the whole serial job's rate from MessagePack messages (serial-job-bench.ts; `--job`: that alone).
  *
  * Variants, each from fresh state over the same events (decoded objects in memory, handed to the
  * encoder's `encodeEvent`: no file parsing):
@@ -41,6 +42,7 @@ import { SerialInlinePipeline } from "./kit/serial-pipeline.js";
 import { SerialKernelHarness } from "./kit/serial-harness.js";
 import { SerialReference } from "../kernels/reference/mod.js";
 import { benchMachine, type BenchMachine } from "./bench-kit.js";
+import { formatSerialJobRate, measureSerialJobRate, type SerialJobRate } from "./serial-job-bench.js";
 
 export interface SerialBenchOptions {
   /** Events (default 1 000 000; smoke 20 000). */
@@ -405,15 +407,35 @@ async function main(): Promise<void> {
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${flag} needs a positive integer, got ${args[i + 1]}`);
     return v;
   };
+  const progress = (line: string) => process.stderr.write(`bench serial: ${line}\n`);
+  const jobOnly = args.includes("--job");
+  const job = (): Promise<SerialJobRate> =>
+    measureSerialJobRate({
+      events: value("--events"),
+      lines: value("--lines"),
+      seed: value("--seed"),
+      smoke: args.includes("--smoke"),
+      progress,
+    });
+  if (jobOnly) {
+    const r = await job();
+    process.stdout.write(args.includes("--json") ? `${JSON.stringify(r, null, 2)}\n` : `${formatSerialJobRate(r)}\n`);
+    return;
+  }
   const report = await runSerialBench({
     events: value("--events"),
     lines: value("--lines"),
     seed: value("--seed"),
     referenceEvents: value("--reference-events"),
     smoke: args.includes("--smoke"),
-    progress: (line) => process.stderr.write(`bench serial: ${line}\n`),
+    progress,
   });
-  process.stdout.write(args.includes("--json") ? `${JSON.stringify(report, null, 2)}\n` : `${formatSerialBenchReport(report)}\n`);
+  const rate = await job();
+  process.stdout.write(
+    args.includes("--json")
+      ? `${JSON.stringify({ ...report, job: rate }, null, 2)}\n`
+      : `${formatSerialBenchReport(report)}\n\n${formatSerialJobRate(rate)}\n`,
+  );
   if (!report.checksums.agree) process.exitCode = 1;
 }
 

@@ -54,7 +54,7 @@ export class OrderedPullReader {
   }
 
   /** One fetch, take, commit, acknowledge; see the module comment. */
-  async round(take: (m: JsMsg) => Promise<void>, commit: () => Promise<void>): Promise<OrderedPullRound> {
+  async round(take: (m: JsMsg) => Promise<void> | undefined, commit: () => Promise<void>): Promise<OrderedPullRound> {
     const result: OrderedPullRound = { taken: 0, redeliveries: 0, fetchFailed: false };
     if (this.consumer === null && !(await this.reopen())) return result;
     const msgs: JsMsg[] = [];
@@ -83,7 +83,8 @@ export class OrderedPullReader {
         result.redeliveries++;
         continue;
       }
-      await take(m);
+      const pending = take(m);
+      if (pending !== undefined) await pending;
       this.top = m.seq;
       result.taken++;
     }

@@ -20,6 +20,7 @@ export type { RejectedReading } from "./frame-codec.js";
 export { decodeSerialRecord, encodeSerialRecord, type SerialRecord, type SerialRecordInput } from "./serial-codec.js";
 export { deadLetterSubject, serialSubject, unpartitioned } from "./subjects.js";
 export { SensorRecordReader, SensorRecordView } from "./sensor-record-reader.js";
+export { SerialRecordReader, SerialRecordView } from "./serial-record-reader.js";
 export { type LabelFields, LABELS_MAX, LabelTable, type LabelTriple } from "./label-table.js";
 export { SUBJECT_KEYS_MAX, SubjectKeyTable } from "./subject-key-table.js";
 export { type DecodedScoreFrame, decodeScoreFrame, encodeScoreFrame, type ScoreFrameColumns } from "./score-frame.js";

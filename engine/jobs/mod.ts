@@ -7,7 +7,13 @@ export { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplaySumma
 export { runJob, type SourceKey } from "./run-job.js";
 export { DEFAULT_SERIAL_JOB, SerialJob } from "./serial-job.js";
 export { SerialOutputs } from "./serial-outputs.js";
-export { consumeSerialNats, DEFAULT_SERIAL_NATS, runSerialSimulation, type SerialSourceResult } from "./serial-sources.js";
+export {
+  consumeSerialNats,
+  DEFAULT_SERIAL_NATS,
+  runSerialSimulation,
+  type SerialSourceResult,
+  takeSerialMessage,
+} from "./serial-sources.js";
 export {
   type AnalysisSpec,
   buildAnalyses,

@@ -10,15 +10,17 @@
  * events in the same order — the replay contract, live.
  */
 import { allocateBatch, StreamEngine, type OutputChunk, CheckpointError } from "../core/mod.js";
-import { observeRecord, type RowContext } from "../../operators/mod.js";
+import type { RowContext } from "../../operators/mod.js";
 import {
   MARK_CONTROL,
   SERIAL_COL as C,
+  SERIAL_OUT_FIELDS,
   decodeSerialCheckpoint,
   encodeSerialCheckpoint,
   type SerialCheckpointFit,
   type SerialAnalysis,
   type SerialEventFields,
+  type SerialRangeEvent,
 } from "../../operators/serial/mod.js";
 import type { SerialOutputs } from "./serial-outputs.js";
 
@@ -72,10 +74,10 @@ export class SerialJob {
     this.outputs = o.outputs;
     this.payloadBytes = o.analysis.input.payloadBytes;
     this.batch = allocateBatch(o.batchRecordsMax, this.payloadBytes);
-    const rows: Float64Array[] = [new Float64Array(0)];
     const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
-    const analyses = [o.analysis];
+    const analysis = o.analysis;
     const B = this.payloadBytes;
+    const F = SERIAL_OUT_FIELDS;
     this.engine = new StreamEngine(
       {
         kernels: [o.analysis.kernel],
@@ -88,21 +90,29 @@ export class SerialJob {
         payloadBytes: B,
       },
       {
+        // Row by row in the chunk's columns; a view of a row and its payload only for a detection.
         onOutput: (chunk: OutputChunk) => {
           const c = this.counts;
+          const out = chunk.outs[0];
+          const payload = chunk.payload;
           for (let i = 0; i < chunk.length; i++) {
-            const payload = chunk.payload.subarray(i * B, (i + 1) * B);
-            observeRecord(analyses, chunk, i, this.keyNames[chunk.keyIds[i]], ctx, rows, false, payload);
+            const id = chunk.keyIds[i];
+            ctx.keyId = id;
+            ctx.key = this.keyNames[id];
+            ctx.position = chunk.positions[i];
+            ctx.time = chunk.times[i];
+            ctx.value = chunk.values[i];
+            const at = i * F;
+            analysis.observeAt(out, at, payload, i * B, ctx);
             c.eventsOut++;
-            const row = rows[0];
-            if (((row[C.flags] >>> 0) & MARK_CONTROL) !== 0) {
+            if (((out[at + C.flags] >>> 0) & MARK_CONTROL) !== 0) {
               c.batchCloseEvents++;
               continue;
             }
-            if (row[C.quarantine] === 1) c.quarantined++;
-            if (row[C.anomaly_score] > 0) {
+            if (out[at + C.quarantine] === 1) c.quarantined++;
+            if (out[at + C.anomaly_score] > 0) {
               c.flagged++;
-              this.outputs?.detection(row, ctx, payload);
+              this.outputs?.detection(out.subarray(at, at + F), ctx, payload.subarray(i * B, (i + 1) * B));
             }
           }
         },
@@ -120,23 +130,23 @@ export class SerialJob {
     this.counts.eventsIn++;
     const b = this.batch;
     // The key first: a line past linesMax throws CapacityError before the ledger has seen the event.
-    let id = this.engine.keys.lookup(e.machine_id);
-    if (id < 0) {
-      id = this.engine.internKey(e.machine_id);
-      this.keyNames[id] = e.machine_id;
-    }
+    const id = this.keyId(e.machine_id);
     const error = this.analysis.input.encodeEvent(e, b.payload as Uint8Array, b.length * this.payloadBytes);
-    if (error !== null) {
-      this.counts.rejected++;
-      return undefined;
-    }
-    const k = b.length++;
-    b.keyIds[k] = id;
-    b.times[k] = e.production_timestamp;
-    b.values[k] = 0;
-    b.positions[k] = position;
-    if (b.length < this.o.batchRecordsMax) return undefined;
-    return this.pushBatch();
+    return this.appended(error, id, e.production_timestamp, position);
+  }
+
+  /**
+   * `add` for an event still in its message `src`, as a schema reader found it (connectors/wire
+   * SerialRecordView: text as ASCII ranges of `src`), on line `line` (its machine_id): the NATS
+   * hot path. The text goes from the message straight into the batch's payload; the same
+   * verdicts and state as `add` with the decoded event.
+   */
+  addRanges(src: Uint8Array, r: SerialRangeEvent, line: string, position: number): Promise<void> | undefined {
+    this.counts.eventsIn++;
+    const b = this.batch;
+    const id = this.keyId(line);
+    const error = this.analysis.input.encodeRanges(src, r, line, b.payload as Uint8Array, b.length * this.payloadBytes);
+    return this.appended(error, id, r.production, position);
   }
 
   /**
@@ -217,6 +227,32 @@ export class SerialJob {
       quarantineLevel: this.analysis.quarantineLevel,
       filterBytes: ledger.filterGenerationBytes,
     };
+  }
+
+  /** The engine's id of a line, interned on first sight (CapacityError past linesMax). */
+  private keyId(line: string): number {
+    let id = this.engine.keys.lookup(line);
+    if (id < 0) {
+      id = this.engine.internKey(line);
+      this.keyNames[id] = line;
+    }
+    return id;
+  }
+
+  /** Completes the record the encoder just wrote (or counts its rejection); pushes a full batch. */
+  private appended(error: string | null, id: number, time: number, position: number): Promise<void> | undefined {
+    if (error !== null) {
+      this.counts.rejected++;
+      return undefined;
+    }
+    const b = this.batch;
+    const k = b.length++;
+    b.keyIds[k] = id;
+    b.times[k] = time;
+    b.values[k] = 0;
+    b.positions[k] = position;
+    if (b.length < this.o.batchRecordsMax) return undefined;
+    return this.pushBatch();
   }
 
   private async pushBatch(): Promise<void> {

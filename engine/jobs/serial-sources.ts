@@ -28,6 +28,7 @@ import {
   type DurableConsumerOptions,
   type SerialNatsInput,
 } from "../../connectors/nats/mod.js";
+import type { SerialRecord } from "../../connectors/wire/mod.js";
 import { SerialSimulator, type SerialSimulatorOptions } from "../../connectors/sim/mod.js";
 import type { SerialJob, SerialJobSnapshot } from "./serial-job.js";
 
@@ -150,16 +151,7 @@ export async function consumeSerialNats(
   const counts = { shed: 0, redeliveriesSkipped: 0, checkpoints: 0, restoredPosition: null as number | null };
   let stopped = false;
   void o.stop.then(() => (stopped = true));
-  const take = async (subject: string, data: Uint8Array, position: number): Promise<void> => {
-    const e = input.decode(subject, data);
-    if (e === null) return;
-    try {
-      await job.add(e, position);
-    } catch (error) {
-      if (!(error instanceof CapacityError)) throw error;
-      input.reject(subject, data, "too_many_lines", error);
-    }
-  };
+  const take: Take = (subject, data, position) => takeSerialMessage(input, job, subject, data, position);
   // Durable: outputs in ClickHouse and on the server, dead letters confirmed — what a JetStream
   // ack waits for. Core NATS has no ack: its outputs are handed over without waiting.
   const flush = async (durable: boolean): Promise<void> => {
@@ -187,7 +179,34 @@ export async function consumeSerialNats(
   };
 }
 
-type Take = (subject: string, data: Uint8Array, position: number) => Promise<void>;
+/**
+ * One NATS message into the job: read by the schema reader into the job's batch (no object per
+ * event), or — when the reader cannot prove it valid — decoded by the generic decoder (a rejected
+ * one is dead-lettered with its reason) and added; at source position `position`. A line past the
+ * job's `linesMax` is dead-lettered as `too_many_lines`. What the NATS consumers call per message
+ * (and the job-rate benchmark). Returns a promise when the job's batch was full and handed to the
+ * engine — await it: that is the backpressure — else undefined.
+ */
+export function takeSerialMessage(
+  input: SerialNatsInput,
+  job: SerialJob,
+  subject: string,
+  data: Uint8Array,
+  position: number,
+): Promise<void> | undefined {
+  const line = input.read(subject, data);
+  const e = line === null ? input.decode(subject, data) : null;
+  if (line === null && e === null) return undefined;
+  try {
+    return line !== null ? job.addRanges(data, input.view, line, position) : job.add(e as SerialRecord, position);
+  } catch (error) {
+    if (!(error instanceof CapacityError)) throw error;
+    input.reject(subject, data, "too_many_lines", error);
+    return undefined;
+  }
+}
+
+type Take = (subject: string, data: Uint8Array, position: number) => Promise<void> | undefined;
 type Flush = (durable: boolean) => Promise<void>;
 
 async function consumeCore(
@@ -225,7 +244,10 @@ async function consumeCore(
         }
         continue;
       }
-      for (const m of input.take(1024)) await take(m.subject, m.data, position++);
+      for (const m of input.take(1024)) {
+        const full = take(m.subject, m.data, position++);
+        if (full !== undefined) await full;
+      }
       // A steady stream never runs the queue dry: outputs still go out every flushIntervalMs.
       if (performance.now() - lastFlush >= o.flushIntervalMs) {
         lastFlush = performance.now();

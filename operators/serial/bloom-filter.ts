@@ -140,6 +140,40 @@ export function hashPair(key: string, more: string): { readonly h1: number; read
   return pairHash;
 }
 
+/**
+ * {@link hashPair} of two texts given as bytes of `src` — `key` at `keyAt`, `more` at `moreAt` —
+ * each byte taken as one code unit: for ASCII text the same hashes as hashPair of the strings.
+ * Returns the same shared object.
+ */
+export function hashPairBytes(
+  src: Uint8Array,
+  keyAt: number,
+  keyLength: number,
+  moreAt: number,
+  moreLength: number,
+): { readonly h1: number; readonly h2: number } {
+  const length = moreLength === 0 ? keyLength : keyLength + 1 + moreLength;
+  let a = 0x811c9dc5 ^ length;
+  let b = 0x9747b28c;
+  for (let i = 0; i < keyLength; i++) {
+    const c = src[keyAt + i];
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x5bd1e995);
+  }
+  if (moreLength > 0) {
+    a = Math.imul(a, 0x01000193);
+    b = Math.imul(b, 0x5bd1e995);
+    for (let i = 0; i < moreLength; i++) {
+      const c = src[moreAt + i];
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x5bd1e995);
+    }
+  }
+  pairHash.h1 = fmix32(a);
+  pairHash.h2 = fmix32(b ^ 0x2545f491);
+  return pairHash;
+}
+
 /** fp at λ keys per block (formula above). */
 export function blockedFalsePositiveRate(lambda: number): number {
   if (lambda <= 0) return 0;

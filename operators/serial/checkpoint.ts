@@ -52,7 +52,7 @@ export async function encodeSerialCheckpoint(c: SerialCheckpoint, fit: SerialChe
     JSON.stringify({
       ...rest,
       inserted: [current.inserted, previous?.inserted ?? null],
-      batches: batches.map((b) => ({ ...b, serials: b.serials === null ? null : b.serials.length })),
+      batches: batches.map((b) => ({ ...b, serials: b.serials === null ? null : b.serials.count })),
     }),
   );
   const quarantineJson = Buffer.from(JSON.stringify(c.quarantine));
@@ -201,15 +201,18 @@ function checkFit(h: Header, fit: SerialCheckpointFit): void {
 
 function encodeSerials(batches: readonly LedgerBatchSnapshot[]): Buffer {
   let bytes = 0;
-  for (const b of batches) if (b.serials !== null) for (const s of b.serials) bytes += 4 + Buffer.byteLength(s);
+  for (const b of batches) if (b.serials !== null) bytes += 4 * b.serials.count + b.serials.bytes.length;
   const out = Buffer.allocUnsafe(bytes);
   let at = 0;
   for (const b of batches) {
     if (b.serials === null) continue;
-    for (const s of b.serials) {
-      const n = out.write(s, at + 4);
-      out.writeUInt32LE(n, at);
-      at += 4 + n;
+    const { count, ends } = b.serials;
+    const utf8 = Buffer.from(b.serials.bytes.buffer, b.serials.bytes.byteOffset, b.serials.bytes.byteLength);
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      out.writeUInt32LE(ends[i] - start, at);
+      at += 4 + utf8.copy(out, at + 4, start, ends[i]);
+      start = ends[i];
     }
   }
   return out;
@@ -224,15 +227,26 @@ function decodeSerials(batches: LedgerJson["batches"], bytes: Uint8Array, serial
     if (!Number.isInteger(b.serials) || b.serials < 0 || (count += b.serials) > serialsMax) {
       throw new CheckpointError(`serial checkpoint: more exact serials than exactSerialsMax ${serialsMax}`);
     }
-    const serials: string[] = new Array<string>(b.serials);
+    // Lengths first (each within the section), then one copy of the batch's bytes.
+    const ends = new Uint32Array(b.serials);
+    let total = 0;
+    let p = at;
     for (let i = 0; i < b.serials; i++) {
-      if (at + 4 > buf.length) throw new CheckpointError("serial checkpoint: serials section is truncated");
-      const n = buf.readUInt32LE(at);
-      if (at + 4 + n > buf.length) throw new CheckpointError(`serial checkpoint: a serial of ${n} bytes runs past its section`);
-      serials[i] = buf.toString("utf8", at + 4, at + 4 + n);
-      at += 4 + n;
+      if (p + 4 > buf.length) throw new CheckpointError("serial checkpoint: serials section is truncated");
+      const n = buf.readUInt32LE(p);
+      if (p + 4 + n > buf.length) throw new CheckpointError(`serial checkpoint: a serial of ${n} bytes runs past its section`);
+      ends[i] = total += n;
+      p += 4 + n;
     }
-    return { ...b, serials };
+    const utf8 = new Uint8Array(total);
+    let start = 0;
+    for (let i = 0; i < b.serials; i++) {
+      const n = ends[i] - start;
+      utf8.set(buf.subarray(at + 4, at + 4 + n), start);
+      at += 4 + n;
+      start = ends[i];
+    }
+    return { ...b, serials: { count: b.serials, bytes: utf8, ends } };
   });
   if (at !== buf.length) throw new CheckpointError(`serial checkpoint: ${buf.length - at} bytes of serials left over`);
   return out;

@@ -25,9 +25,10 @@
  * batch then relies on the filter), with counters for each.
  */
 import { ConfigError } from "../../engine/core/mod.js";
-import { SplitBlockBloomFilter, hashPair } from "./bloom-filter.js";
-import { SerialSet } from "./exact-set.js";
-import { REASON } from "./layout.js";
+import { SplitBlockBloomFilter, hashPair, hashPairBytes } from "./bloom-filter.js";
+import { type SerialBytes, SerialSet } from "./exact-set.js";
+import { PAYLOAD, REASON } from "./layout.js";
+import { asciiString } from "./payload.js";
 
 export interface SerialLedgerOptions {
   /** Keys per Bloom filter generation. */
@@ -124,27 +125,52 @@ export class SerialLedger {
         if (++this.counters.exactSerials > this.options.exactSerialsMax) this.dropExactSet(st);
       }
     }
-    if (st.closed) bits |= REASON.serial_after_batch_close;
-    else if (this.options.batchCloseAfter > 0 && st.events > 0 && time - st.lastTime > this.options.batchCloseAfter)
-      bits |= REASON.batch_reopened;
-    if (!st.machines.includes(machine)) {
-      if (st.machines.length < this.options.batchMachinesMax) st.machines.push(machine);
-      else bits |= REASON.new_machine_for_batch;
+    return this.behaviour(st, bits, machine, st.operators.includes(operator) ? null : operator, time);
+  }
+
+  /**
+   * {@link check} for an event whose gtin, serial, batch and operator are stored whole, as ASCII,
+   * in the payload at `offset` (layout.ts) — the same verdicts and the same state as `check` with
+   * those strings, without making them: the bytes are hashed, compared and appended as they are.
+   */
+  checkPayload(payload: Uint8Array, offset: number, machine: string, time: number): number {
+    this.counters.events++;
+    const st = this.batchOfPayload(payload, offset, machine, time);
+    const serialAt = offset + PAYLOAD.serial;
+    const serialLength = payload[offset + PAYLOAD.serialBytes];
+    const h = hashPairBytes(payload, offset + PAYLOAD.gtin, payload[offset + PAYLOAD.gtinBytes], serialAt, serialLength);
+    const h1 = h.h1;
+    const h2 = h.h2;
+    let bits = 0;
+    const seen = this.seenInFilter(h1, h2);
+    const set = st.serials;
+    if (set !== null && (seen || this.counters.generations - st.generation >= 2) && set.hasBytes(h1, h2, payload, serialAt, serialLength)) {
+      bits |= REASON.duplicate_in_batch;
+    } else {
+      if (seen) bits |= REASON.duplicate_across_batches;
+      if (set !== null) {
+        set.addBytes(h1, h2, payload, serialAt, serialLength);
+        if (++this.counters.exactSerials > this.options.exactSerialsMax) this.dropExactSet(st);
+      }
     }
-    if (!st.operators.includes(operator)) {
-      if (st.operators.length > 0) bits |= REASON.new_operator_for_batch;
-      if (st.operators.length < this.options.operatorsPerBatchMax) st.operators.push(operator);
-      else this.counters.operatorsNotTracked++;
-    }
-    if (time > st.lastTime || st.events === 0) st.lastTime = time;
-    st.events++;
-    return bits;
+    const operatorAt = offset + PAYLOAD.operator;
+    const operatorLength = payload[offset + PAYLOAD.operatorBytes];
+    const known = indexOfText(st.operators, payload, operatorAt, operatorLength) >= 0;
+    return this.behaviour(st, bits, machine, known ? null : asciiString(payload, operatorAt, operatorLength), time);
   }
 
   /** An explicit batch-close event: later serials of the batch are flagged. */
   close(gtin: string, batch: string, machine: string, time: number): void {
     this.counters.batchCloseEvents++;
     const st = this.batchOf(gtin, batch, machine, time);
+    st.closed = true;
+    if (st.events === 0) st.lastTime = time;
+  }
+
+  /** {@link close} for an event whose gtin and batch are stored whole, as ASCII, in the payload at `offset`. */
+  closePayload(payload: Uint8Array, offset: number, machine: string, time: number): void {
+    this.counters.batchCloseEvents++;
+    const st = this.batchOfPayload(payload, offset, machine, time);
     st.closed = true;
     if (st.events === 0) st.lastTime = time;
   }
@@ -194,7 +220,7 @@ export class SerialLedger {
         ...summaryOf(st),
         touched: st.touched,
         generation: st.generation,
-        serials: st.serials === null ? null : st.serials.values().slice(),
+        serials: st.serials === null ? null : st.serials.copyBytes(),
       });
     }
     const lastBatchOfMachine: Array<[string, string]> = [];
@@ -216,7 +242,7 @@ export class SerialLedger {
     const o = this.options;
     if (s.batches.length > o.batchesMax) throw new RangeError(`${s.batches.length} batches, more than batchesMax ${o.batchesMax}`);
     let exact = 0;
-    for (const b of s.batches) exact += b.serials?.length ?? 0;
+    for (const b of s.batches) exact += b.serials?.count ?? 0;
     if (exact !== s.counters.exactSerials || exact > o.exactSerialsMax) {
       throw new RangeError(`${exact} exact serials (counter ${s.counters.exactSerials}, exactSerialsMax ${o.exactSerialsMax})`);
     }
@@ -231,13 +257,7 @@ export class SerialLedger {
     this.lastBatchOfMachine.clear();
     for (const b of s.batches) {
       let serials: SerialSet | null = null;
-      if (b.serials !== null) {
-        serials = new SerialSet(b.serials.length);
-        for (const serial of b.serials) {
-          const h = hashPair(b.gtin, serial);
-          serials.add(h.h1, h.h2, serial);
-        }
-      }
+      if (b.serials !== null) serials = restoredSet(b.gtin, b.serials);
       const key = batchKey(b.gtin, b.batch);
       this.batches.set(key, {
         key,
@@ -265,6 +285,29 @@ export class SerialLedger {
   }
 
   // ---- internals ----
+
+  /**
+   * The behaviour checks of a serial event of batch `st` (after the duplicate checks set `bits`):
+   * closure, the batch's machines and operators (`newOperator`: the event's operator when the
+   * batch does not list it yet, else null), then the batch's clock and count.
+   */
+  private behaviour(st: BatchState, bits: number, machine: string, newOperator: string | null, time: number): number {
+    if (st.closed) bits |= REASON.serial_after_batch_close;
+    else if (this.options.batchCloseAfter > 0 && st.events > 0 && time - st.lastTime > this.options.batchCloseAfter)
+      bits |= REASON.batch_reopened;
+    if (!st.machines.includes(machine)) {
+      if (st.machines.length < this.options.batchMachinesMax) st.machines.push(machine);
+      else bits |= REASON.new_machine_for_batch;
+    }
+    if (newOperator !== null) {
+      if (st.operators.length > 0) bits |= REASON.new_operator_for_batch;
+      if (st.operators.length < this.options.operatorsPerBatchMax) st.operators.push(newOperator);
+      else this.counters.operatorsNotTracked++;
+    }
+    if (time > st.lastTime || st.events === 0) st.lastTime = time;
+    st.events++;
+    return bits;
+  }
 
   /** Whether (h1, h2) is (probably) in either generation; adds it to the current one. */
   private seenInFilter(h1: number, h2: number): boolean {
@@ -311,6 +354,30 @@ export class SerialLedger {
     }
     this.lastBatchOfMachine.set(machine, st);
     return st;
+  }
+
+  /**
+   * {@link batchOf} for the gtin and batch stored (whole, ASCII) in the payload at `offset`: the
+   * line's last batch when it is that one, compared on the bytes; otherwise their strings are
+   * made and batchOf decides (its own look at the line's last batch then fails the same way).
+   */
+  private batchOfPayload(payload: Uint8Array, offset: number, machine: string, time: number): BatchState {
+    const gtinAt = offset + PAYLOAD.gtin;
+    const gtinLength = payload[offset + PAYLOAD.gtinBytes];
+    const batchAt = offset + PAYLOAD.batch;
+    const batchLength = payload[offset + PAYLOAD.batchBytes];
+    const cached = this.lastBatchOfMachine.get(machine);
+    if (
+      cached !== undefined &&
+      !cached.evicted &&
+      sameText(cached.gtin, payload, gtinAt, gtinLength) &&
+      sameText(cached.batch, payload, batchAt, batchLength)
+    ) {
+      const now = this.counters.events;
+      if (now - cached.touched > LRU_REFRESH_EVENTS) this.touch(cached, now);
+      return cached;
+    }
+    return this.batchOf(asciiString(payload, gtinAt, gtinLength), asciiString(payload, batchAt, batchLength), machine, time);
   }
 
   /** Least recently used order: move to the end. */
@@ -365,8 +432,8 @@ export interface LedgerSnapshot {
 export interface LedgerBatchSnapshot extends BatchSummary {
   touched: number;
   generation: number;
-  /** The exact set's serials in insertion order; null once dropped. */
-  serials: readonly string[] | null;
+  /** The exact set's serials in insertion order, as UTF-8; null once dropped. */
+  serials: SerialBytes | null;
 }
 
 export function validateLedgerOptions(o: SerialLedgerOptions): SerialLedgerOptions {
@@ -419,4 +486,31 @@ function summaryOf(st: BatchState): BatchSummary {
 
 function batchKey(gtin: string, batch: string): string {
   return `${gtin}\u0000${batch}`;
+}
+
+/** A batch's exact set from a checkpoint: each serial decoded as the checkpoint decoder always has (UTF-8 to a string), hashed and added. */
+function restoredSet(gtin: string, serials: SerialBytes): SerialSet {
+  const set = new SerialSet(serials.count);
+  const utf8 = Buffer.from(serials.bytes.buffer, serials.bytes.byteOffset, serials.bytes.byteLength);
+  let start = 0;
+  for (let i = 0; i < serials.count; i++) {
+    const serial = utf8.toString("utf8", start, serials.ends[i]);
+    start = serials.ends[i];
+    const h = hashPair(gtin, serial);
+    set.add(h.h1, h.h2, serial);
+  }
+  return set;
+}
+
+/** `text` is the ASCII `bytes[at, at + length)`. */
+function sameText(text: string, bytes: Uint8Array, at: number, length: number): boolean {
+  if (text.length !== length) return false;
+  for (let i = 0; i < length; i++) if (text.charCodeAt(i) !== bytes[at + i]) return false;
+  return true;
+}
+
+/** Where `texts` holds the ASCII `bytes[at, at + length)`, or -1. */
+function indexOfText(texts: readonly string[], bytes: Uint8Array, at: number, length: number): number {
+  for (let i = 0; i < texts.length; i++) if (sameText(texts[i], bytes, at, length)) return i;
+  return -1;
 }

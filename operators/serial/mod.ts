@@ -37,4 +37,12 @@ export {
 } from "./quarantine.js";
 export { batchReportMarkdown, SerialBatchReport } from "./report.js";
 export { anomalyScore, anomalyTypesOf, reasonsOf, RISK_LEVELS, riskCode } from "./score.js";
-export { parseSerialPatterns, serialAnalysis, type SerialAnalysis, type SerialAnalysisOptions, type SerialEventFields } from "./serial.js";
+export {
+  BATCH_CLOSE_EVENT_TYPES,
+  parseSerialPatterns,
+  serialAnalysis,
+  type SerialAnalysis,
+  type SerialAnalysisOptions,
+  type SerialEventFields,
+  type SerialRangeEvent,
+} from "./serial.js";

@@ -43,8 +43,12 @@ export interface DecodedSerial {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Writes one event at `offset` (SERIAL_PAYLOAD_BYTES bytes; bytes past each field's length are unspecified). */
-export function encodeSerialFields(f: SerialFields, payload: Uint8Array, offset: number): void {
+/**
+ * Writes one event at `offset` (SERIAL_PAYLOAD_BYTES bytes; bytes past each field's length are
+ * unspecified). Returns whether every text field is stored whole and in ASCII — then the payload
+ * alone holds the event's text (what the ledger's `checkPayload` needs).
+ */
+export function encodeSerialFields(f: SerialFields, payload: Uint8Array, offset: number): boolean {
   // Readers go by the stored lengths: bytes past a field's length are left as they were (not
   // cleared: this runs for every event on the main thread).
   scratchF64[0] = f.arrival;
@@ -59,14 +63,91 @@ export function encodeSerialFields(f: SerialFields, payload: Uint8Array, offset:
   payload[offset + PAYLOAD.gtinChars] = Math.min(255, written.chars);
   if (written.truncated || written.nonAscii) flags |= REC_GTIN_TRUNCATED;
   let text = 0;
+  let wide = written.nonAscii;
   payload[offset + PAYLOAD.batchBytes] = writeText(f.batch, payload, offset + PAYLOAD.batch, PAYLOAD_FIELD_BYTES.batch);
   text |= written.truncated ? 1 : 0;
+  wide ||= written.nonAscii;
   payload[offset + PAYLOAD.machineBytes] = writeText(f.machine, payload, offset + PAYLOAD.machine, PAYLOAD_FIELD_BYTES.machine);
   text |= written.truncated ? 1 : 0;
+  wide ||= written.nonAscii;
   payload[offset + PAYLOAD.operatorBytes] = writeText(f.operator, payload, offset + PAYLOAD.operator, PAYLOAD_FIELD_BYTES.operator);
   text |= written.truncated ? 1 : 0;
+  wide ||= written.nonAscii;
   if (text !== 0) flags |= REC_TEXT_TRUNCATED;
   payload[offset + PAYLOAD.recordFlags] = flags;
+  return (flags & (REC_SERIAL_TRUNCATED | REC_SERIAL_NON_ASCII | REC_GTIN_TRUNCATED | REC_TEXT_TRUNCATED)) === 0 && !wide;
+}
+
+/**
+ * An event's text as byte ranges of a message (connectors/wire SerialRecordView fills one): ASCII
+ * text, each field's bytes at `…Start` for `…Length` bytes (`operatorStart` −1: no operator).
+ */
+export interface SerialTextRanges {
+  serialStart: number;
+  serialLength: number;
+  gtinStart: number;
+  gtinLength: number;
+  batchStart: number;
+  batchLength: number;
+  machineStart: number;
+  machineLength: number;
+  operatorStart: number;
+  operatorLength: number;
+}
+
+/**
+ * {@link encodeSerialFields} from ranges of `src` holding ASCII text: the bytes copied as they
+ * are, with the same lengths and flags encodeSerialFields writes for those strings. Returns false,
+ * writing nothing, when a field does not fit its width (encodeSerialFields would truncate it:
+ * make the strings and call it instead).
+ */
+export function encodeSerialRanges(
+  src: Uint8Array,
+  r: SerialTextRanges,
+  arrival: number,
+  batchClose: boolean,
+  ledgerBits: number,
+  payload: Uint8Array,
+  offset: number,
+): boolean {
+  const operatorLength = r.operatorStart < 0 ? 0 : r.operatorLength;
+  if (
+    r.serialLength > PAYLOAD_FIELD_BYTES.serial ||
+    r.gtinLength > PAYLOAD_FIELD_BYTES.gtin ||
+    r.batchLength > PAYLOAD_FIELD_BYTES.batch ||
+    r.machineLength > PAYLOAD_FIELD_BYTES.machine ||
+    operatorLength > PAYLOAD_FIELD_BYTES.operator
+  ) {
+    return false;
+  }
+  scratchF64[0] = arrival;
+  for (let i = 0; i < 8; i++) payload[offset + PAYLOAD.arrival + i] = scratchBytes[i];
+  writeU32(payload, offset + PAYLOAD.ledger, ledgerBits);
+  payload[offset + PAYLOAD.serialChars] = r.serialLength;
+  payload[offset + PAYLOAD.serialBytes] = r.serialLength;
+  payload[offset + PAYLOAD.gtinChars] = r.gtinLength;
+  payload[offset + PAYLOAD.gtinBytes] = r.gtinLength;
+  payload[offset + PAYLOAD.batchBytes] = r.batchLength;
+  payload[offset + PAYLOAD.machineBytes] = r.machineLength;
+  payload[offset + PAYLOAD.operatorBytes] = operatorLength;
+  payload[offset + PAYLOAD.recordFlags] = batchClose ? REC_BATCH_CLOSE : 0;
+  copy(src, r.serialStart, r.serialLength, payload, offset + PAYLOAD.serial);
+  copy(src, r.gtinStart, r.gtinLength, payload, offset + PAYLOAD.gtin);
+  copy(src, r.batchStart, r.batchLength, payload, offset + PAYLOAD.batch);
+  copy(src, r.machineStart, r.machineLength, payload, offset + PAYLOAD.machine);
+  copy(src, r.operatorStart, operatorLength, payload, offset + PAYLOAD.operator);
+  return true;
+}
+
+/** The ASCII text of `bytes[at, at + length)` (one character per byte). */
+export function asciiString(bytes: Uint8Array, at: number, length: number): string {
+  let s = "";
+  for (let i = 0; i < length; i++) s += String.fromCharCode(bytes[at + i]);
+  return s;
+}
+
+function copy(src: Uint8Array, from: number, length: number, out: Uint8Array, to: number): void {
+  for (let i = 0; i < length; i++) out[to + i] = src[from + i];
 }
 
 export function decodeSerialPayload(payload: Uint8Array, offset = 0): DecodedSerial {

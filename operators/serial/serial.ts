@@ -44,7 +44,16 @@ import {
   type SerialParams,
 } from "./layout.js";
 import { SerialLedger, type SerialLedgerOptions } from "./ledger.js";
-import { decodeSerialPayload, encodeSerialFields, readU32, type SerialFields } from "./payload.js";
+import {
+  asciiString,
+  decodeSerialPayload,
+  encodeSerialFields,
+  encodeSerialRanges,
+  readU32,
+  type SerialFields,
+  type SerialTextRanges,
+  writeU32,
+} from "./payload.js";
 import { QuarantineList, type QuarantineEvent } from "./quarantine.js";
 import { RISK_LEVELS, anomalyScore, anomalyTypesOf, confidenceLevel, reasonsOf, riskCode, type RiskLevel } from "./score.js";
 
@@ -109,6 +118,12 @@ export type SerialAnalysis = RecordAnalysis & {
   readonly input: SerialInput;
   readonly ledger: SerialLedger;
   readonly quarantine: QuarantineList;
+  /**
+   * `observe` for the row at `out[at…]` (SERIAL_OUT_FIELDS f64) and the payload at
+   * `payload[payloadAt…]`, without a view of either unless the event needs one (quarantine,
+   * `onRow`): what the live job calls for every row of an output chunk.
+   */
+  observeAt(out: Float64Array, at: number, payload: Uint8Array, payloadAt: number, ctx: RowContext): void;
   summary(): SerialRunSummary;
 };
 
@@ -158,6 +173,7 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
   const summary = new SummaryCounters();
   let saved = false;
   const input = serialInput(options, ledger);
+  const observeAt = serialObserver(options, ledger, quarantine, summary, level);
   return {
     name: "serial",
     kernel,
@@ -169,34 +185,10 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
     nullJson: SERIAL_NULL_JSON,
     summary: () => summary.summary(),
     observe(row: Float64Array, ctx: RowContext, payload?: Uint8Array): void {
-      const p = payload as Uint8Array;
-      const flags = (row[C.flags] | readU32(p, PAYLOAD.ledger)) >>> 0;
-      row[C.flags] = flags;
-      if ((flags & MARK_CONTROL) !== 0) {
-        summary.batchCloseEvents++;
-        row[C.anomaly_score] = Number.NaN;
-        row[C.confidence_level] = Number.NaN;
-        row[C.risk] = Number.NaN;
-        row[C.quarantine] = 0;
-        options.onRow?.(row, ctx, p);
-        return;
-      }
-      const score = anomalyScore(flags);
-      const risk = riskCode(score);
-      row[C.anomaly_score] = score;
-      // The filter's current rate is a Poisson sum: only worth computing when a filter verdict needs it.
-      const fp = (flags & REASON.duplicate_across_batches) !== 0 ? ledger.filterFalsePositiveRate() : 0;
-      row[C.confidence_level] = confidenceLevel(flags, row[C.readiness], fp);
-      row[C.risk] = risk;
-      row[C.quarantine] = risk >= level ? 1 : 0;
-      summary.count(flags, risk);
-      if (risk >= level) {
-        summary.quarantinedEvents++;
-        const occurrence = quarantineOccurrence(row, ctx, p, flags);
-        const entry = quarantine.add(occurrence);
-        options.onQuarantine?.({ ...occurrence, occurrences: entry?.occurrences ?? 1, kept: entry !== null });
-      }
-      options.onRow?.(row, ctx, p);
+      observeAt(row, 0, payload as Uint8Array, 0, ctx, row, payload as Uint8Array);
+    },
+    observeAt(out: Float64Array, at: number, payload: Uint8Array, payloadAt: number, ctx: RowContext): void {
+      observeAt(out, at, payload, payloadAt, ctx, null, null);
     },
     rowJson: serialRowJson,
     stop(): void {
@@ -207,6 +199,78 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
     },
     notes: (): string[] => serialNotes(summary, quarantine, ledger, RISK_LEVELS[level], options.quarantineFile),
   };
+}
+
+/** Scores one row: see {@link serialObserver}. */
+type SerialObserve = (
+  out: Float64Array,
+  at: number,
+  payload: Uint8Array,
+  payloadAt: number,
+  ctx: RowContext,
+  row: Float64Array | null,
+  p: Uint8Array | null,
+) => void;
+
+/**
+ * What scores the row at `out[at…]` of the record whose payload is at `payload[payloadAt…]`: the
+ * ledger's bits, score, confidence, risk, quarantine. Views of the row and the payload (`row`,
+ * `p`: given, or made here) exist only for what needs them — a quarantined event, `onRow`.
+ */
+function serialObserver(
+  options: SerialAnalysisOptions,
+  ledger: SerialLedger,
+  quarantine: QuarantineList,
+  summary: SummaryCounters,
+  level: number,
+): SerialObserve {
+  return (
+    out: Float64Array,
+    at: number,
+    payload: Uint8Array,
+    payloadAt: number,
+    ctx: RowContext,
+    row: Float64Array | null,
+    p: Uint8Array | null,
+  ): void => {
+    const flags = (out[at + C.flags] | readU32(payload, payloadAt + PAYLOAD.ledger)) >>> 0;
+    out[at + C.flags] = flags;
+    if ((flags & MARK_CONTROL) !== 0) {
+      summary.batchCloseEvents++;
+      out[at + C.anomaly_score] = Number.NaN;
+      out[at + C.confidence_level] = Number.NaN;
+      out[at + C.risk] = Number.NaN;
+      out[at + C.quarantine] = 0;
+      if (options.onRow !== undefined) options.onRow(rowView(out, at, row), ctx, payloadView(payload, payloadAt, p));
+      return;
+    }
+    const score = anomalyScore(flags);
+    const risk = riskCode(score);
+    out[at + C.anomaly_score] = score;
+    // The filter's current rate is a Poisson sum: only worth computing when a filter verdict needs it.
+    const fp = (flags & REASON.duplicate_across_batches) !== 0 ? ledger.filterFalsePositiveRate() : 0;
+    out[at + C.confidence_level] = confidenceLevel(flags, out[at + C.readiness], fp);
+    out[at + C.risk] = risk;
+    out[at + C.quarantine] = risk >= level ? 1 : 0;
+    summary.count(flags, risk);
+    if (risk >= level) {
+      summary.quarantinedEvents++;
+      const occurrence = quarantineOccurrence(rowView(out, at, row), ctx, payloadView(payload, payloadAt, p), flags);
+      const entry = quarantine.add(occurrence);
+      options.onQuarantine?.({ ...occurrence, occurrences: entry?.occurrences ?? 1, kept: entry !== null });
+    }
+    if (options.onRow !== undefined) options.onRow(rowView(out, at, row), ctx, payloadView(payload, payloadAt, p));
+  };
+}
+
+/** The row at `out[at…]`: `row` when the caller has that view already. */
+function rowView(out: Float64Array, at: number, row: Float64Array | null): Float64Array {
+  return row ?? out.subarray(at, at + SERIAL_OUT_FIELDS);
+}
+
+/** The payload at `payload[at…]`: `view` when the caller has it already. */
+function payloadView(payload: Uint8Array, at: number, view: Uint8Array | null): Uint8Array {
+  return view ?? payload.subarray(at, at + SERIAL_PAYLOAD_BYTES);
 }
 
 /** What the quarantine list keeps of a quarantined event: the serial's identity and the verdict. */
@@ -274,73 +338,157 @@ export interface SerialEventFields {
   event_type?: string;
 }
 
+/**
+ * An event as a schema reader leaves it in its message (connectors/wire SerialRecordView): the
+ * times, the batch-close mark and the text as ranges of the message's bytes (ASCII).
+ */
+export interface SerialRangeEvent extends SerialTextRanges {
+  /** Production time in the analysis's time units. */
+  production: number;
+  /** Arrival time; NaN: the processing clock. */
+  received: number;
+  batchClose: boolean;
+}
+
 /** The serial analysis's input: source rows (replay) or decoded events into payloads, through the ledger. */
 export interface SerialInput extends RecordInput {
   /** `encode` for an event already decoded; returns why it is rejected, or null. */
   encodeEvent(e: SerialEventFields, payload: Uint8Array, offset: number): string | null;
+  /**
+   * `encodeEvent` for an event still in its message, `src`, as a schema reader found it (text as
+   * ASCII ranges, `machine` its line): the same payload, verdicts and ledger state, without an
+   * object or a string per event — the text is copied into the payload and the ledger reads it
+   * there when the text fits the payload whole.
+   */
+  encodeRanges(src: Uint8Array, r: SerialRangeEvent, machine: string, payload: Uint8Array, offset: number): string | null;
 }
 
 /** Reads the serial columns of a source row into the payload; consults the ledger. */
 export function serialInput(options: Pick<SerialAnalysisOptions, "timeUnit" | "patterns" | "clock">, ledger: SerialLedger): SerialInput {
-  const clock = options.clock ?? (options.timeUnit === "ms" ? Date.now : () => Number.NaN);
-  const patterns = options.patterns;
-  const anyPattern = patterns?.get("*");
-  const K = SERIAL_COLUMNS;
-  const fields: SerialFields = { serial: "", gtin: "", batch: "", machine: "", operator: "", arrival: 0, batchClose: false, ledgerBits: 0 };
-  /** Asks the ledger (and the GTIN's pattern), then writes the payload. */
-  const write = (time: number, payload: Uint8Array, offset: number): null => {
-    const f = fields;
-    f.ledgerBits = 0;
-    if (f.batchClose) ledger.close(f.gtin, f.batch, f.machine, time);
+  return new SerialEncoder(options, ledger);
+}
+
+/** Events into payloads, and the ledger's (and the GTIN's pattern's) verdict bits into them. */
+class SerialEncoder implements SerialInput {
+  readonly payloadBytes = SERIAL_PAYLOAD_BYTES;
+  readonly needsValue = false;
+  readonly keyColumns = [SERIAL_COLUMNS.machine];
+  readonly timeColumn = SERIAL_COLUMNS.time;
+  private readonly clock: () => number;
+  private readonly patterns: ReadonlyMap<string, RegExp> | undefined;
+  private readonly anyPattern: RegExp | undefined;
+  private readonly fields: SerialFields = {
+    serial: "",
+    gtin: "",
+    batch: "",
+    machine: "",
+    operator: "",
+    arrival: 0,
+    batchClose: false,
+    ledgerBits: 0,
+  };
+  constructor(
+    private readonly options: Pick<SerialAnalysisOptions, "timeUnit" | "patterns" | "clock">,
+    private readonly ledger: SerialLedger,
+  ) {
+    this.clock = options.clock ?? (options.timeUnit === "ms" ? Date.now : () => Number.NaN);
+    this.patterns = options.patterns;
+    this.anyPattern = options.patterns?.get("*");
+  }
+
+  encode(row: TableRow, payload: Uint8Array, offset: number): string | null {
+    const K = SERIAL_COLUMNS;
+    const f = this.fields;
+    const time = parseEventTime(row.get(K.time), this.options.timeUnit);
+    if (typeof time === "string") return `${K.time}: ${time}`;
+    const received = row.get(K.received);
+    if (received === undefined || received === null || received === "") f.arrival = this.clock();
     else {
-      f.ledgerBits = ledger.check(f.gtin, f.serial, f.batch, f.machine, f.operator, time);
-      const pattern = patterns === undefined ? undefined : (patterns.get(f.gtin) ?? anyPattern);
-      if (pattern !== undefined) {
-        f.ledgerBits |= MARK_PATTERN_SET;
-        if (!pattern.test(f.serial)) f.ledgerBits |= REASON.pattern_mismatch;
-      }
+      const t = parseEventTime(received, this.options.timeUnit);
+      if (typeof t === "string") return `${K.received}: ${t}`;
+      f.arrival = t;
     }
+    f.serial = text(row.get(K.serial));
+    f.gtin = text(row.get(K.gtin));
+    f.batch = text(row.get(K.batch));
+    f.machine = text(row.get(K.machine));
+    f.operator = text(row.get(K.operator));
+    const eventType = row.get(K.eventType);
+    f.batchClose = typeof eventType === "string" && BATCH_CLOSE_EVENT_TYPES.includes(eventType);
+    return this.write(time, payload, offset);
+  }
+
+  encodeEvent(e: SerialEventFields, payload: Uint8Array, offset: number): string | null {
+    const f = this.fields;
+    const time = e.production_timestamp;
+    if (!Number.isFinite(time)) return `${SERIAL_COLUMNS.time}: time ${time} is not finite`;
+    const received = e.received_timestamp;
+    f.arrival = received === undefined || Number.isNaN(received) ? this.clock() : received;
+    f.serial = e.serial_number;
+    f.gtin = e.gtin;
+    f.batch = e.batch_number;
+    f.machine = e.machine_id;
+    f.operator = e.operator_id;
+    f.batchClose = e.event_type !== undefined && BATCH_CLOSE_EVENT_TYPES.includes(e.event_type);
+    return this.write(time, payload, offset);
+  }
+
+  encodeRanges(src: Uint8Array, r: SerialRangeEvent, machine: string, payload: Uint8Array, offset: number): string | null {
+    const time = r.production;
+    if (!Number.isFinite(time)) return `${SERIAL_COLUMNS.time}: time ${time} is not finite`;
+    const arrival = Number.isNaN(r.received) ? this.clock() : r.received;
+    const f = this.fields;
+    f.machine = machine;
+    f.batchClose = r.batchClose;
+    if (encodeSerialRanges(src, r, arrival, r.batchClose, 0, payload, offset)) {
+      this.askPayload(time, payload, offset);
+      return null;
+    }
+    // Text longer than its field: the strings, and the path that truncates them.
+    f.arrival = arrival;
+    f.serial = asciiString(src, r.serialStart, r.serialLength);
+    f.gtin = asciiString(src, r.gtinStart, r.gtinLength);
+    f.batch = asciiString(src, r.batchStart, r.batchLength);
+    f.operator = r.operatorStart < 0 ? "" : asciiString(src, r.operatorStart, r.operatorLength);
+    return this.write(time, payload, offset);
+  }
+
+  // ---- internals ----
+
+  /** The GTIN's pattern (when patterns are given) on the serial's verdict bits. */
+  private withPattern(bits: number, gtin: string, serial: string): number {
+    const pattern = this.patterns === undefined ? undefined : (this.patterns.get(gtin) ?? this.anyPattern);
+    if (pattern === undefined) return bits;
+    return bits | MARK_PATTERN_SET | (pattern.test(serial) ? 0 : REASON.pattern_mismatch);
+  }
+
+  /** Writes the payload from `fields`, then asks the ledger (and the GTIN's pattern) with `fields`' strings. */
+  private write(time: number, payload: Uint8Array, offset: number): null {
+    const f = this.fields;
+    f.ledgerBits = 0;
+    if (f.batchClose) this.ledger.close(f.gtin, f.batch, f.machine, time);
+    else f.ledgerBits = this.withPattern(this.ledger.check(f.gtin, f.serial, f.batch, f.machine, f.operator, time), f.gtin, f.serial);
     encodeSerialFields(f, payload, offset);
     return null;
-  };
-  return {
-    payloadBytes: SERIAL_PAYLOAD_BYTES,
-    needsValue: false,
-    keyColumns: [K.machine],
-    timeColumn: K.time,
-    encode(row: TableRow, payload: Uint8Array, offset: number): string | null {
-      const time = parseEventTime(row.get(K.time), options.timeUnit);
-      if (typeof time === "string") return `${K.time}: ${time}`;
-      const received = row.get(K.received);
-      if (received === undefined || received === null || received === "") fields.arrival = clock();
-      else {
-        const t = parseEventTime(received, options.timeUnit);
-        if (typeof t === "string") return `${K.received}: ${t}`;
-        fields.arrival = t;
+  }
+
+  /**
+   * Asks the ledger (and the GTIN's pattern) about the event whose payload at `offset` holds its
+   * text whole, in ASCII — the ledger reads it there — and writes the verdict bits into it.
+   */
+  private askPayload(time: number, payload: Uint8Array, offset: number): void {
+    const f = this.fields;
+    let bits = 0;
+    if (f.batchClose) this.ledger.closePayload(payload, offset, f.machine, time);
+    else {
+      bits = this.ledger.checkPayload(payload, offset, f.machine, time);
+      if (this.patterns !== undefined) {
+        const gtin = asciiString(payload, offset + PAYLOAD.gtin, payload[offset + PAYLOAD.gtinBytes]);
+        bits = this.withPattern(bits, gtin, asciiString(payload, offset + PAYLOAD.serial, payload[offset + PAYLOAD.serialBytes]));
       }
-      fields.serial = text(row.get(K.serial));
-      fields.gtin = text(row.get(K.gtin));
-      fields.batch = text(row.get(K.batch));
-      fields.machine = text(row.get(K.machine));
-      fields.operator = text(row.get(K.operator));
-      const eventType = row.get(K.eventType);
-      fields.batchClose = typeof eventType === "string" && BATCH_CLOSE_EVENT_TYPES.includes(eventType);
-      return write(time, payload, offset);
-    },
-    encodeEvent(e: SerialEventFields, payload: Uint8Array, offset: number): string | null {
-      const time = e.production_timestamp;
-      if (!Number.isFinite(time)) return `${K.time}: time ${time} is not finite`;
-      const received = e.received_timestamp;
-      fields.arrival = received === undefined || Number.isNaN(received) ? clock() : received;
-      fields.serial = e.serial_number;
-      fields.gtin = e.gtin;
-      fields.batch = e.batch_number;
-      fields.machine = e.machine_id;
-      fields.operator = e.operator_id;
-      fields.batchClose = e.event_type !== undefined && BATCH_CLOSE_EVENT_TYPES.includes(e.event_type);
-      return write(time, payload, offset);
-    },
-  };
+    }
+    writeU32(payload, offset + PAYLOAD.ledger, bits);
+  }
 }
 
 /**

@@ -1,0 +1,376 @@
+/**
+ * The whole serial job's rate (`node dist/bench/serial-bench.js --job`, and {@link measureSerialJobRate}
+ * for the other benchmarks): serial events as NATS delivers them — one MessagePack record per
+ * message on `lw.<site>.serial.<line>` — through what `linewatch run --nats` does with each
+ * (takeSerialMessage: decode or dead-letter, the job's encoder and ledger, the serial kernel on
+ * the job's pool, score, risk, quarantine) into the job's outputs (SerialOutputs: detection and
+ * quarantine rows encoded as the ClickHouse sink encodes them, the live topics), in events/s.
+ *
+ * Beside it, from the same messages in the same run (the baselines):
+ *   - decode alone: SerialNatsInput.decode of every message (the generic decoder, event objects);
+ *   - the WASM kernel alone on the main thread, payloads pre-encoded (the kernel's ceiling per thread).
+ * The messages are made (untimed) from one seeded serial simulator stream with every attack kind;
+ * NATS itself is not in the figure (its client's cost is the e2e benchmark's). The job figure
+ * carries an integer checksum of its detections (Σ reasons + risk code + quarantined over the
+ * flagged events, order-free) and its detection and quarantine counts.
+ */
+import { performance } from "node:perf_hooks";
+import { encodeRow } from "../connectors/clickhouse/mod.js";
+import { SerialNatsInput } from "../connectors/nats/mod.js";
+import { SerialSimulator } from "../connectors/sim/mod.js";
+import { encodeSerialRecord, serialSubject } from "../connectors/wire/mod.js";
+import { createLogger } from "../engine/core/mod.js";
+import { DEFAULT_SERIAL_JOB, SerialJob, SerialOutputs, takeSerialMessage } from "../engine/jobs/mod.js";
+import {
+  DEFAULT_SERIAL_PARAMS,
+  RISK_LEVELS,
+  SERIAL_PAYLOAD_BYTES,
+  serialAnalysis,
+  type SerialAnalysis,
+  type SerialAnalysisOptions,
+} from "../operators/serial/mod.js";
+import { benchMachine, machineLine, threadCpuMicros, type BenchMachine } from "./bench-kit.js";
+import { SerialKernelHarness } from "./kit/serial-harness.js";
+
+export interface SerialJobRateOptions {
+  /** Events (default 1 000 000; smoke 20 000). */
+  events?: number;
+  /** Serialization lines, each its own subject and engine key (default 16). */
+  lines?: number;
+  seed?: number;
+  /** Worker threads of the job's pool (default the job's, 1). */
+  workers?: number;
+  /** Records per job batch and engine buffer (default the job's, 1024). */
+  batchRecords?: number;
+  smoke?: boolean;
+  progress?: ((line: string) => void) | null;
+}
+
+export interface SerialJobRateFigure {
+  label: string;
+  events: number;
+  eventsPerSecond: number;
+  /** CPU time per event, process (every thread). */
+  cpuNsPerEvent: number;
+  /** CPU time per event of the main thread alone (NaN where the platform cannot tell). */
+  mainNsPerEvent: number;
+  /** The workers' kernel time per event (job figures). */
+  kernelNsPerEvent?: number;
+  /**
+   * Job figures: events/s with a core for the main thread and one per worker, from the CPU times
+   * (1e9 / max(main thread ns, kernel ns ÷ workers)): what the job does where other processes do
+   * not take the cores.
+   */
+  projectedEventsPerSecond?: number;
+  /** Job figures: checksum of the detections (module comment); null otherwise. */
+  checksum: number | null;
+}
+
+export interface SerialJobRate {
+  machine: BenchMachine;
+  events: number;
+  lines: number;
+  workers: number;
+  batchRecords: number;
+  /** Mean MessagePack message size. */
+  messageBytes: number;
+  /** The whole job (the headline figure). */
+  job: SerialJobRateFigure;
+  /**
+   * From the same messages: the whole job with every message through the generic decoder (the
+   * path before the schema reader), the schema reader alone, the generic decoder alone, the
+   * kernel alone.
+   */
+  baselines: SerialJobRateFigure[];
+  /** Events the schema reader took in the job figure (the rest: the generic decoder). */
+  fastEvents: number;
+  /** The job's detections are the same on both paths (checksum and counts). */
+  checksumsAgree: boolean;
+  detections: number;
+  quarantined: number;
+  deadLettered: number;
+  target: { goal: string; measured: number; met: boolean };
+}
+
+export const SERIAL_JOB_TARGET = 1e6;
+const SITE = "bench";
+/** Quiet logs: the job's operational messages are not what is measured. */
+const QUIET = createLogger({ level: "silent" });
+
+/** Serial events through the whole job, and its baselines, from one seeded stream (module comment). */
+export async function measureSerialJobRate(options: SerialJobRateOptions = {}): Promise<SerialJobRate> {
+  const smoke = options.smoke === true;
+  const n = options.events ?? (smoke ? 20_000 : 1_000_000);
+  const lines = options.lines ?? 16;
+  const workers = options.workers ?? DEFAULT_SERIAL_JOB.workers;
+  const batchRecords = options.batchRecords ?? DEFAULT_SERIAL_JOB.batchRecordsMax;
+  const say = options.progress ?? (() => {});
+  const machine = benchMachine();
+  say(`making ${n} MessagePack serial messages on ${lines} lines`);
+  const stream = serialMessages(n, lines, options.seed ?? 1);
+  say("decode alone: the schema reader, then the generic decoder");
+  const read = measureRead(stream);
+  const decode = measureDecode(stream);
+  say("WASM kernel alone");
+  const kernel = measureKernel(n, lines, options.seed ?? 1, batchRecords);
+  const o = { workers, batchRecords, linesMax: Math.max(lines, 16) };
+  say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}, every message through the generic decoder`);
+  const generic = await measureJob(stream, { ...o, fastPath: false });
+  say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}`);
+  const r = await measureJob(stream, { ...o, fastPath: true });
+  const agree =
+    r.figure.checksum === generic.figure.checksum && r.detections === generic.detections && r.quarantined === generic.quarantined;
+  return {
+    machine,
+    events: n,
+    lines,
+    workers,
+    batchRecords,
+    messageBytes: stream.bytes.length / n,
+    job: r.figure,
+    baselines: [generic.figure, read, decode, kernel],
+    fastEvents: r.fastEvents,
+    checksumsAgree: agree,
+    detections: r.detections,
+    quarantined: r.quarantined,
+    deadLettered: r.deadLettered,
+    target: {
+      goal: "≥ 1 M serial events/s through the whole serial job (decode → kernel → detections, quarantine → outputs)",
+      measured: r.figure.eventsPerSecond,
+      met: r.figure.eventsPerSecond >= SERIAL_JOB_TARGET,
+    },
+  };
+}
+
+export function formatSerialJobRate(r: SerialJobRate): string {
+  const out: string[] = [];
+  out.push(
+    `serial job rate: ${r.events} events on ${r.lines} lines, ${r.workers} worker${r.workers === 1 ? "" : "s"}, batches of ${r.batchRecords}, ` +
+      `MessagePack messages of ${r.messageBytes.toFixed(1)} bytes on average`,
+  );
+  out.push(machineLine(r.machine));
+  const figures = [r.job, ...r.baselines];
+  const width = Math.max(...figures.map((f) => f.label.length));
+  for (const f of figures) {
+    const kernel = f.kernelNsPerEvent === undefined ? "" : `, kernel ${Math.round(f.kernelNsPerEvent)}`;
+    const projected =
+      f.projectedEventsPerSecond === undefined ? "" : `; ${(f.projectedEventsPerSecond / 1e6).toFixed(3)} M/s with a core per thread`;
+    out.push(
+      `  ${f.label.padEnd(width)}  ${(f.eventsPerSecond / 1e6).toFixed(3).padStart(7)} M events/s  ` +
+        `cpu ${Math.round(f.cpuNsPerEvent)} ns/event (main thread ${Math.round(f.mainNsPerEvent)}${kernel}${projected})` +
+        (f.checksum === null ? "" : `  checksum ${f.checksum}`),
+    );
+  }
+  out.push(
+    `  detections ${r.detections}, quarantined ${r.quarantined}, dead-lettered ${r.deadLettered}; ${r.fastEvents} of ${r.events} events by the schema reader; ` +
+      `both paths' detections ${r.checksumsAgree ? "agree" : "MISMATCH"}`,
+  );
+  const generic = r.baselines[0].eventsPerSecond;
+  out.push(`  whole job ÷ whole job through the generic decoder: ${(r.job.eventsPerSecond / generic).toFixed(1)}×`);
+  out.push(`  target: ${r.target.goal}: ${(r.target.measured / 1e6).toFixed(3)} M/s — ${r.target.met ? "met" : "not met"}`);
+  return out.join("\n");
+}
+
+// ---- internals ----
+
+/**
+ * The messages as a socket would hand them over: their bytes one after another in one buffer
+ * (message i is `bytes[offsets[i], offsets[i + 1])`, taken as a view per message, as the NATS
+ * client does), each with its line's subject — no million objects on the heap for the garbage
+ * collector to trace, which the job would not have either.
+ */
+interface MessageStream {
+  bytes: Uint8Array;
+  offsets: Float64Array;
+  /** Subject of each line, and each message's line. */
+  subjects: string[];
+  lineOf: Uint16Array;
+  n: number;
+}
+
+function serialMessages(n: number, lines: number, seed: number): MessageStream {
+  const sim = new SerialSimulator(simulatorOptions(n, lines, seed));
+  const subjects: string[] = [];
+  const lineIndex = new Map<string, number>();
+  const lineOf = new Uint16Array(n);
+  const offsets = new Float64Array(n + 1);
+  let bytes = new Uint8Array(256 * n);
+  for (let i = 0; i < n; i++) {
+    const e = sim.next();
+    let line = lineIndex.get(e.machine_id);
+    if (line === undefined) {
+      lineIndex.set(e.machine_id, (line = subjects.length));
+      // A flat string, as a client decodes it from the wire.
+      subjects.push(new TextDecoder().decode(new TextEncoder().encode(serialSubject(SITE, e.machine_id))));
+    }
+    lineOf[i] = line;
+    const d = encodeSerialRecord(e);
+    if (offsets[i] + d.length > bytes.length) {
+      const grown = new Uint8Array(2 * bytes.length);
+      grown.set(bytes);
+      bytes = grown;
+    }
+    bytes.set(d, offsets[i]);
+    offsets[i + 1] = offsets[i] + d.length;
+  }
+  return { bytes: bytes.subarray(0, offsets[n]), offsets, subjects, lineOf, n };
+}
+
+function simulatorOptions(n: number, lines: number, seed: number) {
+  return { seed, lines, attackEvery: Math.max(1000, Math.floor(n / 40)), batchSerials: 50_000 };
+}
+
+/** Message i (a view, made when it is taken). */
+function messageAt(s: MessageStream, i: number): Uint8Array {
+  return s.bytes.subarray(s.offsets[i], s.offsets[i + 1]);
+}
+
+interface Started {
+  wall: number;
+  cpu: NodeJS.CpuUsage;
+  main: number;
+}
+
+function start(): Started {
+  return { wall: performance.now(), cpu: process.cpuUsage(), main: threadCpuMicros() };
+}
+
+function figure(label: string, events: number, t0: Started, checksum: number | null): SerialJobRateFigure {
+  const seconds = (performance.now() - t0.wall) / 1000;
+  const cpu = process.cpuUsage(t0.cpu);
+  return {
+    label,
+    events,
+    eventsPerSecond: events / seconds,
+    cpuNsPerEvent: ((cpu.user + cpu.system) * 1000) / events,
+    mainNsPerEvent: ((threadCpuMicros() - t0.main) * 1000) / events,
+    checksum,
+  };
+}
+
+function measureRead(s: MessageStream): SerialJobRateFigure {
+  const input = new SerialNatsInput(() => {}, SITE);
+  let kept = 0;
+  const t0 = start();
+  for (let i = 0; i < s.n; i++) if (input.read(s.subjects[s.lineOf[i]], messageAt(s, i)) !== null) kept++;
+  return figure("schema reader alone (SerialNatsInput.read: message bytes → times and text ranges)", kept, t0, null);
+}
+
+function measureDecode(s: MessageStream): SerialJobRateFigure {
+  const input = new SerialNatsInput(() => {}, SITE);
+  let kept = 0;
+  const t0 = start();
+  for (let i = 0; i < s.n; i++) if (input.decode(s.subjects[s.lineOf[i]], messageAt(s, i)) !== null) kept++;
+  return figure("decode alone (SerialNatsInput.decode: generic MessagePack → event objects)", kept, t0, null);
+}
+
+function freshAnalysis(onQuarantine?: SerialAnalysisOptions["onQuarantine"]): SerialAnalysis {
+  // A fixed processing clock: the simulator's events carry received_timestamp anyway.
+  return serialAnalysis({ params: { ...DEFAULT_SERIAL_PARAMS }, timeUnit: "ms", clock: () => Number.NaN, onQuarantine });
+}
+
+/** The kernel over the same stream, chunk by chunk: the encoder (untimed) fills a chunk's payloads, the kernel's calls are timed. */
+function measureKernel(n: number, lines: number, seed: number, batchRecords: number): SerialJobRateFigure {
+  const sim = new SerialSimulator(simulatorOptions(n, lines, seed));
+  const input = freshAnalysis().input;
+  const h = new SerialKernelHarness({ ...DEFAULT_SERIAL_PARAMS }, lines, batchRecords);
+  const { slots, times, payload } = h.staging();
+  const ids = new Map<string, number>();
+  let wall = 0;
+  let main = 0;
+  for (let first = 0; first < n; first += batchRecords) {
+    const m = Math.min(batchRecords, n - first);
+    for (let i = 0; i < m; i++) {
+      const e = sim.next();
+      let id = ids.get(e.machine_id);
+      if (id === undefined) ids.set(e.machine_id, (id = ids.size));
+      input.encodeEvent(e, payload, i * SERIAL_PAYLOAD_BYTES);
+      slots[i] = id;
+      times[i] = e.production_timestamp;
+    }
+    const t0 = performance.now();
+    const c0 = threadCpuMicros();
+    h.processStaged(m);
+    main += threadCpuMicros() - c0;
+    wall += performance.now() - t0;
+  }
+  return {
+    label: "WASM kernel alone (main thread, payloads pre-encoded)",
+    events: n,
+    eventsPerSecond: (n * 1000) / wall,
+    cpuNsPerEvent: (main * 1000) / n,
+    mainNsPerEvent: (main * 1000) / n,
+    checksum: null,
+  };
+}
+
+/** The outputs' targets: rows encoded as the ClickHouse sink encodes them, live messages counted; a checksum of the detections. */
+function countingTargets() {
+  const seen = { detections: 0, checksum: 0, quarantineRows: 0, bytes: 0, published: 0 };
+  const sink = {
+    write(table: "ml_serial_detections" | "ml_quarantine", rows: readonly Record<string, unknown>[]): Promise<void> {
+      for (const row of rows) {
+        seen.bytes += encodeRow(table, row as never).length;
+        if (table === "ml_quarantine") {
+          seen.quarantineRows++;
+          continue;
+        }
+        const d = row as { reasons: string[]; risk_level: (typeof RISK_LEVELS)[number]; quarantined: boolean };
+        seen.detections++;
+        seen.checksum += d.reasons.length + RISK_LEVELS.indexOf(d.risk_level) + (d.quarantined ? 1 : 0);
+      }
+      return Promise.resolve();
+    },
+  };
+  const live = { publish: (): number => ++seen.published };
+  return { seen, sink, live };
+}
+
+/** What the core NATS consumer does with each message, minus NATS: take, and a non-durable flush every 250 ms. */
+async function measureJob(s: MessageStream, o: { workers: number; batchRecords: number; linesMax: number; fastPath: boolean }) {
+  const t = countingTargets();
+  let outputs: SerialOutputs | undefined;
+  const analysis = freshAnalysis((e) => outputs?.quarantined(e));
+  outputs = new SerialOutputs(analysis.quarantine, { sink: t.sink as never, live: t.live, log: QUIET });
+  const job = new SerialJob({
+    ...DEFAULT_SERIAL_JOB,
+    analysis,
+    outputs,
+    workers: o.workers,
+    batchRecordsMax: o.batchRecords,
+    linesMax: o.linesMax,
+  });
+  const input = new SerialNatsInput(() => {}, SITE, undefined, o.fastPath);
+  const t0 = start();
+  let lastFlush = t0.wall;
+  try {
+    for (let i = 0; i < s.n; i++) {
+      const full = takeSerialMessage(input, job, s.subjects[s.lineOf[i]], messageAt(s, i), i);
+      if (full !== undefined) await full;
+      if ((i & 1023) === 1023 && performance.now() - lastFlush >= 250) {
+        lastFlush = performance.now();
+        await job.flush(false);
+      }
+    }
+    await job.flush(true);
+  } finally {
+    await job.close();
+  }
+  const kernelMs = job.engine.metrics().kernelBusyMs;
+  const label = o.fastPath
+    ? "whole serial job (messages → schema reader → kernel → detections, quarantine → outputs)"
+    : "whole serial job, every message through the generic decoder (the path before the schema reader)";
+  const f = figure(label, s.n, t0, t.seen.checksum);
+  f.kernelNsPerEvent = (kernelMs * 1e6) / s.n;
+  // With a core for the main thread and one per worker: the slower of the two stages.
+  f.projectedEventsPerSecond = Math.min(1e9 / f.mainNsPerEvent, (o.workers * 1e9) / f.kernelNsPerEvent);
+  await outputs.close();
+  const c = input.counts();
+  return {
+    figure: f,
+    detections: t.seen.detections,
+    quarantined: job.countsNow().quarantined,
+    deadLettered: c.deadLettered,
+    fastEvents: input.fastEvents,
+  };
+}

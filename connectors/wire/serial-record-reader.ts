@@ -1,0 +1,220 @@
+/**
+ * A reader specialised to the MessagePack serial event (serial-codec.ts, "Field rules"), for the
+ * serial job's hot path: one pass over the bytes, nothing allocated, the times into a reused
+ * {@link SerialRecordView} and the text fields as byte ranges of the message (which the serial
+ * encoder copies straight into the record's payload).
+ *
+ * Contract: `read` returns true only for a message that `decodeSerialRecord(bytes, { limits,
+ * subject })` accepts — on a serial subject whose line is `line` — with the same times (bit for
+ * bit, -0 included), text ranges whose bytes are the decoded strings (ASCII, so byte = character),
+ * and `batchClose` true exactly when `event_type` is one of BATCH_CLOSE_EVENT_TYPES. Whenever
+ * acceptance is not proved cheaply it returns false and the caller runs the generic decoder, which
+ * yields the event or the exact DecodeError — every rejection, and its reason, stays the generic
+ * decoder's.
+ *
+ * The fast path takes (anything else is false):
+ * - a map (fixmap, map16, map32) of at most `mapEntriesMax` entries whose keys are among the eight
+ *   schema names, each at most once (an unknown or repeated key is false: the generic decoder
+ *   ignores the one and lets the last of the other win);
+ * - `serial_number`, `gtin`, `batch_number`: strings of ASCII bytes (empty allowed);
+ * - `machine_id`: a string equal to `line` (ASCII);
+ * - `operator_id`, `event_type`: nil (absent) or an ASCII string;
+ * - `production_timestamp` (required), `received_timestamp` (nil: absent): any MessagePack int or
+ *   float within ±8.64e15, a `YYYY-MM-DDTHH:MM:SS.sssZ` string with in-range fields, or the
+ *   timestamp extension (msgpack-fields.ts);
+ * - every string within `stringBytesMax`, the message within `recordBytesMax` and ending exactly
+ *   after the map.
+ * Non-ASCII text (valid or not as UTF-8) is the generic decoder's: it alone decides what a
+ * non-ASCII byte sequence becomes as a string.
+ */
+import { BATCH_CLOSE_EVENT_TYPES } from "../../operators/serial/mod.js";
+import { MsgpackFieldReader, sameAscii } from "./msgpack-fields.js";
+
+/** What {@link SerialRecordReader.read} fills: times, text as byte ranges of the message (ASCII), the batch-close mark. */
+export class SerialRecordView {
+  /** `production_timestamp`, epoch ms. */
+  production = 0;
+  /** `received_timestamp`, epoch ms; NaN when absent. */
+  received = Number.NaN;
+  serialStart = 0;
+  serialLength = 0;
+  gtinStart = 0;
+  gtinLength = 0;
+  batchStart = 0;
+  batchLength = 0;
+  machineStart = 0;
+  machineLength = 0;
+  /** −1: no `operator_id` (the event's operator is the empty string). */
+  operatorStart = -1;
+  operatorLength = 0;
+  /** `event_type` is a batch-close type. */
+  batchClose = false;
+}
+
+const FIELD_NAMES = [
+  "serial_number",
+  "gtin",
+  "batch_number",
+  "production_timestamp",
+  "machine_id",
+  "operator_id",
+  "received_timestamp",
+  "event_type",
+];
+const FIELD_BYTES = FIELD_NAMES.map((n) => new TextEncoder().encode(n));
+/** Each name's bytes as big-endian 32-bit words (the whole ones), for comparing four bytes a step. */
+const FIELD_WORDS = FIELD_BYTES.map((b) => {
+  const words = new Uint32Array(b.length >>> 2);
+  for (let w = 0; w < words.length; w++) words[w] = ((b[4 * w] << 24) | (b[4 * w + 1] << 16) | (b[4 * w + 2] << 8) | b[4 * w + 3]) >>> 0;
+  return words;
+});
+const SERIAL = 0;
+const GTIN = 1;
+const BATCH = 2;
+const PRODUCTION = 3;
+const MACHINE = 4;
+const OPERATOR = 5;
+const RECEIVED = 6;
+const EVENT_TYPE = 7;
+const REQUIRED = (1 << SERIAL) | (1 << GTIN) | (1 << BATCH) | (1 << PRODUCTION) | (1 << MACHINE);
+
+export class SerialRecordReader extends MsgpackFieldReader {
+  /**
+   * A view of the message's buffer, for reading four bytes a step (the name comparisons, the
+   * ASCII checks); made once per buffer — a client hands over many messages of one read as views
+   * of its buffer. `at`: the message's offset in it.
+   */
+  private words: DataView = new DataView(new ArrayBuffer(0));
+  private at = 0;
+
+  /**
+   * Reads `bytes` as a serial event that arrived on the serial subject of line `line` (the token
+   * parseSubject gave). True: `out` holds the event. False: not proved valid — run the generic
+   * decoder; `out` is then unspecified.
+   */
+  read(bytes: Uint8Array, line: string, out: SerialRecordView): boolean {
+    if (!this.begin(bytes)) return false;
+    if (this.words.buffer !== bytes.buffer) this.words = new DataView(bytes.buffer);
+    this.at = bytes.byteOffset;
+    const entries = this.mapHeader(bytes);
+    if (entries < 0 || entries > this.limits.mapEntriesMax) return false;
+    out.received = Number.NaN;
+    out.operatorStart = -1;
+    out.operatorLength = 0;
+    out.batchClose = false;
+    let seen = 0;
+    for (let i = 0; i < entries; i++) {
+      if (!this.str(bytes)) return false;
+      const field = this.fieldOf(bytes, this.sStart, this.sLength);
+      if (field < 0 || (seen & (1 << field)) !== 0) return false;
+      seen |= 1 << field;
+      if (!this.field(bytes, field, line, out)) return false;
+    }
+    return this.p === bytes.length && (seen & REQUIRED) === REQUIRED;
+  }
+
+  private field(bytes: Uint8Array, field: number, line: string, out: SerialRecordView): boolean {
+    switch (field) {
+      case SERIAL:
+        if (!this.ascii(bytes)) return false;
+        out.serialStart = this.sStart;
+        out.serialLength = this.sLength;
+        return true;
+      case GTIN:
+        if (!this.ascii(bytes)) return false;
+        out.gtinStart = this.sStart;
+        out.gtinLength = this.sLength;
+        return true;
+      case BATCH:
+        if (!this.ascii(bytes)) return false;
+        out.batchStart = this.sStart;
+        out.batchLength = this.sLength;
+        return true;
+      case PRODUCTION:
+        if (!this.time(bytes)) return false;
+        out.production = this.num;
+        return true;
+      case MACHINE:
+        if (!this.str(bytes) || !sameAscii(bytes, this.sStart, this.sLength, line)) return false;
+        out.machineStart = this.sStart;
+        out.machineLength = this.sLength;
+        return true;
+      case OPERATOR:
+        if (this.nil(bytes)) return true;
+        if (!this.ascii(bytes)) return false;
+        out.operatorStart = this.sStart;
+        out.operatorLength = this.sLength;
+        return true;
+      case RECEIVED:
+        if (this.nil(bytes)) return true;
+        if (!this.time(bytes)) return false;
+        out.received = this.num;
+        return true;
+      default: // EVENT_TYPE
+        if (this.nil(bytes)) return true;
+        if (!this.ascii(bytes)) return false;
+        out.batchClose = false;
+        for (const t of BATCH_CLOSE_EVENT_TYPES) if (sameAscii(bytes, this.sStart, this.sLength, t)) out.batchClose = true;
+        return true;
+    }
+  }
+
+  /** A nil value (an absent optional field): consumed. */
+  private nil(bytes: Uint8Array): boolean {
+    if (this.p < this.end && bytes[this.p] === 0xc0) {
+      this.p++;
+      return true;
+    }
+    return false;
+  }
+
+  /** A string of ASCII bytes only. */
+  private ascii(bytes: Uint8Array): boolean {
+    if (!this.str(bytes)) return false;
+    const start = this.sStart;
+    const length = this.sLength;
+    const words = this.words;
+    const at = this.at + start;
+    let any = 0;
+    let i = 0;
+    for (; i + 4 <= length; i += 4) any |= words.getUint32(at + i);
+    for (; i < length; i++) any |= bytes[start + i];
+    return (any & 0x80808080) === 0;
+  }
+
+  /** Which schema field a key's bytes name, or -1: the candidate of that length (two share 10, told apart by the first byte), compared in full. */
+  private fieldOf(bytes: Uint8Array, start: number, length: number): number {
+    let f: number;
+    switch (length) {
+      case 4:
+        f = GTIN;
+        break;
+      case 10:
+        f = bytes[start] === 0x6d ? MACHINE : EVENT_TYPE;
+        break;
+      case 11:
+        f = OPERATOR;
+        break;
+      case 12:
+        f = BATCH;
+        break;
+      case 13:
+        f = SERIAL;
+        break;
+      case 18:
+        f = RECEIVED;
+        break;
+      case 20:
+        f = PRODUCTION;
+        break;
+      default:
+        return -1;
+    }
+    const words = FIELD_WORDS[f];
+    const at = this.at + start;
+    for (let w = 0; w < words.length; w++) if (this.words.getUint32(at + 4 * w) !== words[w]) return -1;
+    const name = FIELD_BYTES[f];
+    for (let i = 4 * words.length; i < length; i++) if (bytes[start + i] !== name[i]) return -1;
+    return f;
+  }
+}

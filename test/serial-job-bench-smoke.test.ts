@@ -1,0 +1,20 @@
+import { describe, expect, it } from "vitest";
+import { formatSerialJobRate, measureSerialJobRate } from "../bench/serial-job-bench.js";
+
+// The serial job-rate benchmark at its smoke size, so it never goes stale. Nothing here looks at a
+// time or a rate.
+describe("serial - job rate benchmark smoke run", () => {
+  it("serial - completes; the reader's path and the generic decoder's give the same detections, every event by the reader", async () => {
+    const r = await measureSerialJobRate({ smoke: true });
+    expect(r.events).toBe(20_000);
+    expect(r.checksumsAgree).toBe(true);
+    expect(r.fastEvents).toBe(r.events);
+    expect(r.deadLettered).toBe(0);
+    // Not vacuous: the smoke stream has attacks, and they reached the outputs.
+    expect(r.detections).toBeGreaterThan(0);
+    expect(r.quarantined).toBeGreaterThan(0);
+    expect(r.job.checksum).not.toBeNull();
+    expect(r.baselines.map((b) => b.label.split(" ")[0])).toEqual(["whole", "schema", "decode", "WASM"]);
+    expect(formatSerialJobRate(r)).toContain("whole serial job");
+  }, 120_000);
+});
