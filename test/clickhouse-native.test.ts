@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, SeededRandom } from "../engine/core/mod.js";
 import { ROLLING_OUT_FIELDS } from "../operators/rolling/rolling.js";
 import { SPC_COL, SPC_OUT_FIELDS } from "../operators/spc/layout.js";
-import { nativeLayout, nativeToRowBinary, NativeWriter } from "../connectors/clickhouse/native.js";
+import { nativeLayout, nativeToRowBinary, NativeWriter, sliceNativeBlock } from "../connectors/clickhouse/native.js";
 import { encodeScoreNative, encodeSensorDataNative } from "../connectors/clickhouse/native-columns.js";
 import {
   type ColumnEncoding,
@@ -230,6 +230,33 @@ describe("Native layout - blocks checked against the table's columns", () => {
     expect(Array.from(layout.blockRows)).toEqual([n, n, n]);
     expect(Array.from(layout.starts)).toEqual([0, block.bytes.length, 2 * block.bytes.length, 3 * block.bytes.length]);
     expect(nativeToRowBinary(body).rowStarts.length - 1).toBe(3 * n);
+  });
+
+  it("a block cut at any rows is those rows (Strings, Nullables, Arrays' offsets counted from the cut)", () => {
+    const whole = nativeToRowBinary(block.bytes);
+    const rowsOf = (rb: { bytes: Uint8Array; rowStarts: Uint32Array }, from: number, to: number) =>
+      Buffer.from(rb.bytes.subarray(rb.rowStarts[from], rb.rowStarts[to]));
+    for (const [from, to] of [
+      [0, 1],
+      [0, block.rows - 1],
+      [1, block.rows],
+      [7, 23],
+    ]) {
+      const part = sliceNativeBlock(block.bytes, from, to);
+      expect(nativeLayout(part, columns)).toMatchObject({ rows: to - from });
+      expect(Buffer.from(nativeToRowBinary(part).bytes).equals(rowsOf(whole, from, to))).toBe(true);
+    }
+    // Array(String): 3 rows of 0, 2 and 1 elements.
+    const w = new NativeWriter(64);
+    w.begin(1, 3);
+    w.column("a", "Array(String)");
+    w.uint64s(Float64Array.from([0, 2, 3]), 3);
+    for (const x of ["p", "qé", "r"]) w.raw(encodeRowBinaryString(x));
+    const arrays = w.finish().bytes;
+    const arrayRows = nativeToRowBinary(arrays);
+    expect(Array.from(arrayRows.bytes)).toEqual([0, 2, 1, 0x70, 3, 0x71, 0xc3, 0xa9, 1, 1, 0x72]);
+    expect(Buffer.from(nativeToRowBinary(sliceNativeBlock(arrays, 1, 3)).bytes).equals(rowsOf(arrayRows, 1, 3))).toBe(true);
+    expect(() => sliceNativeBlock(arrays, 2, 2)).toThrow(RangeError);
   });
 
   it("refuses a cut block, trailing bytes, another table's block, a renamed or retyped column", () => {
@@ -449,6 +476,8 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("Native - real clickhouse
         rowsSpilled: 0,
         nativeAsRowBinary: 0,
       });
+    // Blocks are cut where a batch is full: the same inserts as RowBinary's.
+    expect(nat.batches).toBe(rb.batches);
 
     for (const [k, table] of tables.entries()) {
       const select = (db: string) =>

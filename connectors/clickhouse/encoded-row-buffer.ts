@@ -6,7 +6,6 @@
  * ranges it packs are blocks, with their rows beside them.
  */
 import type { PackedRows } from "../files/mod.js";
-import type { NativeLayout } from "./native.js";
 import type { EncodedRows } from "./row-binary.js";
 
 export class EncodedRowBuffer {
@@ -86,21 +85,19 @@ export class NativeBlockBuffer {
     return this.used;
   }
 
-  /** Appends the blocks of `bytes` (copied), whose layout the caller found. */
-  push(bytes: Uint8Array, layout: NativeLayout): void {
-    const n = bytes.length;
+  /** Appends one block of `rows` rows (copied), checked by the caller. */
+  push(block: Uint8Array, rows: number): void {
+    const n = block.length;
     if (this.used + n > this.data.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.used + n));
       this.data.copy(grown, 0, 0, this.used);
       this.data = grown;
     }
-    this.data.set(bytes, this.used);
-    for (let b = 0; b < layout.blockRows.length; b++) {
-      this.starts.push(this.used + layout.starts[b + 1]);
-      this.blockRows.push(layout.blockRows[b]);
-    }
+    this.data.set(block, this.used);
     this.used += n;
-    this.count += layout.rows;
+    this.starts.push(this.used);
+    this.blockRows.push(rows);
+    this.count += rows;
   }
 
   /** The body with its blocks' offsets and rows (views of this buffer's memory: push no more after). */

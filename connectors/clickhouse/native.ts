@@ -95,10 +95,14 @@ export class NativeWriter {
 
   /** A column's name and type; its data follows. */
   column(name: string, type: string): void {
+    this.columnHeader(columnHeader(name, type));
+  }
+
+  /** A column's name and type encoded once by {@link columnHeader}; its data follows. */
+  columnHeader(header: Uint8Array): void {
     if (this.columnsLeft === 0) throw new RangeError("a Native block has all its columns");
     this.columnsLeft--;
-    this.string(name);
-    this.string(type);
+    this.raw(header);
   }
 
   /** The rows of the block begun last. */
@@ -169,14 +173,9 @@ export class NativeWriter {
     this.at += n;
   }
 
-  /** A String: its UTF-8 bytes after their count (a column's name or type: encoded once, then copied). */
+  /** A String: its UTF-8 bytes after their count. */
   string(s: string): void {
-    let bytes = HEADER_STRINGS.get(s);
-    if (bytes === undefined) {
-      bytes = encodeRowBinaryString(s);
-      if (HEADER_STRINGS.size < 4096) HEADER_STRINGS.set(s, bytes);
-    }
-    this.raw(bytes);
+    this.raw(encodeRowBinaryString(s));
   }
 
   /** The blocks written since the last finish, copied out (transferable, exact size); the writer starts empty again. */
@@ -222,6 +221,16 @@ export class NativeWriter {
     this.buf = next;
     this.view = new DataView(next.buffer);
   }
+}
+
+/** A column's header, its name and type as Strings, to write with {@link NativeWriter.columnHeader}. */
+export function columnHeader(name: string, type: string): Uint8Array {
+  const a = encodeRowBinaryString(name);
+  const b = encodeRowBinaryString(type);
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
 }
 
 /** Where each block of a body is, and its rows. */
@@ -288,12 +297,50 @@ export function nativeToRowBinary(bytes: Uint8Array): EncodedRows {
   return w.finish();
 }
 
+/**
+ * Rows [from, to) of the first block of `bytes` as a block of their own (its column headers, each
+ * column's data for those rows): how the sink fills a batch to `batchRowsMax` with part of a block.
+ */
+export function sliceNativeBlock(bytes: Uint8Array, from: number, to: number): Uint8Array {
+  const r = new NativeReader(bytes);
+  const columns = r.varUInt();
+  const n = r.varUInt();
+  if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 0 && from < to && to <= n))
+    throw new RangeError(`rows ${from}…${to} of a block of ${n}`);
+  const parts: Uint8Array[] = [leb128(columns), leb128(to - from)];
+  for (let c = 0; c < columns; c++) {
+    const header = r.at;
+    r.string();
+    const type = r.string();
+    parts.push(bytes.subarray(header, r.at));
+    const cells = readCells(r, type, n);
+    if (cells.nulls !== null) parts.push(cells.nulls.subarray(from, to));
+    if (cells.counts !== null) {
+      // An Array's offsets count from the slice's first element.
+      const offsets = new DataView(new ArrayBuffer(8 * (to - from)));
+      let total = 0;
+      for (let i = from; i < to; i++) {
+        total += cells.counts[i];
+        offsets.setUint32(8 * (i - from), total >>> 0, true);
+        offsets.setUint32(8 * (i - from) + 4, Math.floor(total / 0x100000000), true);
+      }
+      parts.push(new Uint8Array(offsets.buffer));
+    }
+    parts.push(bytes.subarray(cells.starts[from], cells.starts[to]));
+  }
+  const out = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Internals
 // ---------------------------------------------------------------------------------------------
 
-/** Column names and types as Strings, encoded once: a table has a few dozen. */
-const HEADER_STRINGS = new Map<string, Uint8Array>();
 const DECODER = new TextDecoder("utf-8", { fatal: false });
 /** Typed arrays are copied in whole on a little-endian machine (every platform Node runs on today); the DataView loops are the fallback. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -312,6 +359,17 @@ const WIDTHS: Readonly<Record<string, number>> = {
   Int64: 8,
   Float64: 8,
 };
+
+/** `v` as unsigned LEB128. */
+function leb128(v: number): Uint8Array {
+  const out: number[] = [];
+  while (v >= 0x80) {
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  out.push(v);
+  return Uint8Array.from(out);
+}
 
 function grown(n: number): number {
   return Math.max(1024, 2 ** Math.ceil(Math.log2(n)));

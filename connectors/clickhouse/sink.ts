@@ -56,7 +56,7 @@ import {
   TABLE_SCHEMAS,
 } from "./schema.js";
 import { EncodedRowBuffer, encodedRowsProblem, NativeBlockBuffer } from "./encoded-row-buffer.js";
-import { isNativeBlock, type NativeBlock, nativeLayout, nativeToRowBinary } from "./native.js";
+import { isNativeBlock, type NativeBlock, nativeLayout, nativeToRowBinary, sliceNativeBlock } from "./native.js";
 import type { RejectedRow } from "./reading-columns.js";
 import { columnTypeName, type EncodedRows } from "./row-binary.js";
 import { ClickHouseError, EncodeError, SinkUnavailableError, SpillFileError, SpillFullError } from "../errors.js";
@@ -268,9 +268,9 @@ export class ClickHouseSink {
    * native-columns.ts), on any thread — with the rows their encoder refused, which go to the
    * dead-letter callback at once. Resolves and rejects as {@link write}: the rows are batched
    * (one `INSERT … FORMAT RowBinary` or `FORMAT Native` of up to `batchRowsMax` rows, several
-   * calls' rows or blocks together; a block is never cut, so one larger than that is a batch of
-   * its own), counted against `pendingRowsMax`, retried, spilled, and split around a row the
-   * server refuses the same way (a Native batch as its rows in RowBinary). Blocks that are not
+   * calls' rows or blocks together, a block cut at a row where a batch is full), counted against
+   * `pendingRowsMax`, retried, spilled, and split around a row the server refuses the same way (a
+   * Native batch as its rows in RowBinary). Blocks that are not
    * whole or not of the table's columns reject with ConfigError. The bytes are copied before it
    * returns, so the caller may reuse them.
    */
@@ -307,16 +307,23 @@ export class ClickHouseSink {
     this.counters.rowsWritten += block.rows + rejected.length;
     for (const r of rejected) this.deadLetter(table, r.line, r.error);
     if (layout === null) return Promise.resolve();
-    let batch = this.openBatch(table, "Native");
-    if (batch.rows.rows > 0 && batch.rows.rows + layout.rows > this.options.batchRowsMax) {
-      this.seal(table);
-      batch = this.openBatch(table, "Native");
+    const touched: Promise<void>[] = [];
+    for (let b = 0; b < layout.blockRows.length; b++) {
+      const whole = block.bytes.subarray(layout.starts[b], layout.starts[b + 1]);
+      const rows = layout.blockRows[b];
+      // Batches fill to batchRowsMax as RowBinary ones do (fewer, larger parts on the server): a
+      // block that does not fit is cut at a row.
+      for (let from = 0; from < rows; ) {
+        const batch = this.openBatch(table, "Native");
+        const to = Math.min(rows, from + this.options.batchRowsMax - batch.rows.rows);
+        (batch.rows as NativeBlockBuffer).push(from === 0 && to === rows ? whole : sliceNativeBlock(whole, from, to), to - from);
+        this.pendingRows += to - from;
+        if (touched[touched.length - 1] !== batch.done.promise) touched.push(batch.done.promise);
+        if (batch.rows.rows >= this.options.batchRowsMax) this.seal(table);
+        from = to;
+      }
     }
-    (batch.rows as NativeBlockBuffer).push(block.bytes, layout);
-    this.pendingRows += layout.rows;
-    const done = batch.done.promise;
-    if (batch.rows.rows >= this.options.batchRowsMax) this.seal(table);
-    return done;
+    return settledTogether(touched);
   }
 
   /**

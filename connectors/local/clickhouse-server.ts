@@ -25,6 +25,8 @@ export interface ClickHouseServer {
   httpPort: number;
   tcpPort: number;
   dir: string;
+  /** The server process's id while it runs, null while stopped (a bench reads its CPU time from /proc/<pid>/stat). */
+  readonly pid: number | null;
   /** Runs one statement over HTTP (with settings as URL parameters); resolves with the body, rejects with the server's text. */
   query(sql: string, settings?: Record<string, string | number>): Promise<string>;
   /** Stops the server (SIGTERM, then SIGKILL after 15 s); data stays. */
@@ -92,6 +94,9 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     httpPort,
     tcpPort,
     dir,
+    get pid(): number | null {
+      return (child as ChildProcess | null)?.pid ?? null;
+    },
     query: (sql, settings) => httpQuery(httpPort, sql, settings),
     stop,
     start,
