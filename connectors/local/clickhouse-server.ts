@@ -69,16 +69,9 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     const proc = server.proc;
     output = server.output;
     child = proc;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new LocalServerError("clickhouse-server", `exited with code ${proc.exitCode}\n${logTail()}`);
-      if ((await ping(httpPort)) === "Ok.\n") return;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (await answering(proc, httpPort, logTail)) return;
+    await stop();
+    throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
   };
 
   const stop = async (): Promise<void> => {
@@ -118,6 +111,17 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     },
     logTail,
   };
+}
+
+/** Waits until `GET /ping` answers "Ok." (true) or 30 s have passed (false); LocalServerError when the process exits first. */
+async function answering(proc: ChildProcess, port: number, logTail: () => string): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new LocalServerError("clickhouse-server", `exited with code ${proc.exitCode}\n${logTail()}`);
+    if ((await ping(port)) === "Ok.\n") return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** The last output lines and the last 30 lines of its error log (for a failed start's or test's message). */
