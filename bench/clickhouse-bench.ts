@@ -1,19 +1,25 @@
 /**
- * ClickHouse rows two ways (`npm run bench -- clickhouse [--smoke] [--records N] [--json]`):
- * today's path — per record a members object (recordFields), the ScoreRow and SensorDataRow
- * objects (Outputs.record) and their JSONEachRow lines — against RowBinary encoded from a batch's
- * columns (encodeScoreColumns, encodeSensorDataColumns), as an ingest worker would; and beside
- * them RowBinary from the row objects (encodeRowBinary), to tell the objects' cost from the text's.
+ * ClickHouse rows three ways (`npm run bench -- clickhouse [--smoke] [--records N] [--json]`):
+ * the sensor job's path — per record a members object (recordFields), the ScoreRow and
+ * SensorDataRow objects (Outputs.record) and their JSONEachRow lines — against RowBinary and
+ * Native encoded from a batch's columns (encodeScoreColumns / encodeSensorDataColumns,
+ * encodeScoreNative / encodeSensorDataNative), as an ingest worker would; and beside them
+ * RowBinary from the row objects (encodeRowBinary), to tell the objects' cost from the text's.
  *
  * The batches are an engine run's output chunks (rolling W = 64 + SPC + an isolation forest on
  * value and mean, 8 machines × 6 sensors, on this thread), copied once, so every path encodes the
  * same rows. Encoding: records/s on this thread, each record an ml_scores and an ml_sensor_data
  * row, best of three passes. Insert, on a throw-away clickhouse-server (test kit) when installed:
- * ml_scores rows/s through ClickHouseSink — `write` of row objects (encoding included, on the
- * sink's thread, as the run does now) against `insertEncoded` of rows encoded beforehand (on
- * workers) — from the first call until every row is inserted. Figures only: nothing fails.
+ * rows/s of both tables through ClickHouseSink — `write` of row objects (encoding included, on
+ * the sink's thread, as the sensor job does) against `insertEncoded` of RowBinary and of Native
+ * encoded beforehand (on workers) — from the first call until every row is inserted; and the
+ * server process's CPU seconds (utime + stime of /proc/<pid>/stat, all its threads) per million
+ * rows, over the insert and until the server is idle again (the merges the insert caused). The
+ * encoded paths run in alternating order, each pass into a fresh database; best of the passes.
+ * Figures only: nothing fails.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -25,13 +31,18 @@ import {
   encodeRowBinary,
   encodeRowBinaryString,
   encodeScoreColumns,
+  encodeScoreNative,
   encodeSensorDataColumns,
+  encodeSensorDataNative,
   type KeyNames,
   keyNames,
+  type NativeBlock,
+  NativeWriter,
   RowBinaryWriter,
   type ScoreColumns,
   type ScoreLayout,
   type ScoreRow,
+  type SensorDataRow,
 } from "../connectors/clickhouse/mod.js";
 import { LineBuffer } from "../connectors/files/mod.js";
 import { type ClickHouseServer, serverAvailable, startClickHouseServer } from "../connectors/local/mod.js";
@@ -61,10 +72,33 @@ export interface ClickHouseBenchReport {
   keys: number;
   /** Records/s (each an ml_scores and an ml_sensor_data row) and bytes per ml_scores row, by path. */
   encode: Array<{ path: string; recordsPerSecond: number; scoreBytesPerRow: number }>;
-  /** ml_scores rows/s into ClickHouse by format; null without clickhouse-server (or with insert off). */
-  insert: Array<{ path: string; rowsPerSecond: number; rows: number; inserts: number; insertP50Ms: number }> | null;
+  /**
+   * Rows/s of ml_scores and ml_sensor_data together into ClickHouse by path, and the server's
+   * CPU seconds per million rows (during the insert; and until it was idle again); best of the
+   * passes. Null without clickhouse-server (or with insert off).
+   */
+  insert: InsertRow[] | null;
+  /** The server's CPU seconds per second while idle, before the inserts: what the CPU figures include of background work. */
+  serverIdleCpuPerSecond: number | null;
   /** Why there are no insert rows, when there are none. */
   insertNote?: string;
+}
+
+export interface InsertRow {
+  path: string;
+  format: "JSONEachRow" | "RowBinary" | "Native";
+  /** The tables' engine: linewatch's (ReplacingMergeTree), or Null, which keeps nothing: what the server spends reading the format. */
+  engine: "ReplacingMergeTree" | "Null";
+  rowsPerSecond: number;
+  /** Rows inserted in a pass (both tables). */
+  rows: number;
+  inserts: number;
+  insertP50Ms: number;
+  /** Server CPU seconds per million rows from the first call until every row was inserted. */
+  serverCpuPerMillionRows: number | null;
+  /** The same until the server was idle again (its merges of the new parts included). */
+  serverCpuSettledPerMillionRows: number | null;
+  passes: number;
 }
 
 export async function runClickHouseBench(o: ClickHouseBenchOptions = {}): Promise<ClickHouseBenchReport> {
@@ -75,20 +109,22 @@ export async function runClickHouseBench(o: ClickHouseBenchOptions = {}): Promis
   progress(`engine run: ${records} records through rolling + spc + iforest`);
   const run = await scoredBatches(records);
   const passes = smoke ? 1 : 3;
-  progress("encoding: row objects + JSONEachRow, RowBinary from row objects, RowBinary from columns");
+  progress("encoding: row objects + JSONEachRow, RowBinary from row objects, RowBinary and Native from columns");
   const encode = [
     best(passes, () => encodeObjectsJson(run)),
     best(passes, () => encodeObjectsRowBinary(run)),
     best(passes, () => encodeColumnsRowBinary(run)),
+    best(passes, () => encodeColumnsNative(run)),
   ];
-  const report: ClickHouseBenchReport = { machine, records, keys: run.keys.length, encode, insert: null };
+  const report: ClickHouseBenchReport = { machine, records, keys: run.keys.length, encode, insert: null, serverIdleCpuPerSecond: null };
   if (o.insert === false) report.insertNote = "insert left out";
   else if (!serverAvailable("clickhouse-server")) report.insertNote = "clickhouse-server is not installed: no insert figures";
   else {
     progress("insert: starting a throw-away clickhouse-server");
     const server = await startClickHouseServer();
     try {
-      report.insert = [await insertJson(server, run), await insertRowBinary(server, run)];
+      report.serverIdleCpuPerSecond = await idleCpuPerSecond(server);
+      report.insert = await insertAll(server, run, passes, progress);
     } finally {
       await server.dispose();
     }
@@ -106,14 +142,20 @@ export function formatClickHouseBenchReport(r: ClickHouseBenchReport): string {
     ...r.encode.map((e) => `  ${e.path.padEnd(40)} ${k(e.recordsPerSecond).padStart(9)}   ${e.scoreBytesPerRow.toFixed(0).padStart(8)}`),
   ];
   const base = r.encode[0].recordsPerSecond;
-  lines.push(`  RowBinary from columns / today's path: ${(r.encode[r.encode.length - 1].recordsPerSecond / base).toFixed(1)}×`, "");
+  lines.push(`  RowBinary from columns / today's path: ${(r.encode[2].recordsPerSecond / base).toFixed(1)}×`, "");
   if (r.insert === null) lines.push(`insert: ${r.insertNote ?? "—"}`);
   else {
-    lines.push("insert into ClickHouse (ml_scores)              rows/s   inserts   insert p50");
+    const cpu = (v: number | null) => (v === null ? "—" : v.toFixed(2)).padStart(6);
+    lines.push(
+      `insert into ClickHouse: ml_scores + ml_sensor_data, best of ${r.insert[r.insert.length - 1].passes} (JSONEachRow: 1)`,
+      `${"".padEnd(56)}rows/s  inserts  insert p50   server CPU s per M rows`,
+      `${"".padEnd(90)}insert / until idle`,
+    );
     for (const i of r.insert)
       lines.push(
-        `  ${i.path.padEnd(44)} ${k(i.rowsPerSecond).padStart(7)}   ${String(i.inserts).padStart(7)}   ${i.insertP50Ms.toFixed(1).padStart(7)} ms`,
+        `  ${i.path.padEnd(52)} ${k(i.rowsPerSecond).padStart(7)}  ${String(i.inserts).padStart(7)}  ${i.insertP50Ms.toFixed(1).padStart(7)} ms      ${cpu(i.serverCpuPerMillionRows)} / ${cpu(i.serverCpuSettledPerMillionRows)}`,
       );
+    if (r.serverIdleCpuPerSecond !== null) lines.push(`  the idle server used ${r.serverIdleCpuPerSecond.toFixed(3)} CPU s per second`);
   }
   return lines.join("\n");
 }
@@ -303,6 +345,20 @@ function encodeColumnsRowBinary(b: ScoredBatches): EncodeRow {
   return rate("RowBinary from columns (worker)", b, t0, scoreBytes);
 }
 
+/** A worker's way, columnar: each chunk's columns straight to a Native block per table. */
+function encodeColumnsNative(b: ScoredBatches): EncodeRow {
+  const scoreWriter = new NativeWriter(1 << 22);
+  const dataWriter = new NativeWriter(1 << 22);
+  let scoreBytes = 0;
+  const t0 = performance.now();
+  for (const chunk of b.chunks) {
+    scoreBytes += encodeScoreNative(chunk, { keys: b.keys, layout: b.layout, modelHash: b.modelHash, writer: scoreWriter }).block.bytes
+      .length;
+    encodeSensorDataNative(chunk, { keys: b.keys, writer: dataWriter });
+  }
+  return rate("Native from columns (worker)", b, t0, scoreBytes);
+}
+
 function rate(path: string, b: ScoredBatches, t0: number, scoreBytes: number): EncodeRow {
   const n = recordCount(b);
   return { path, recordsPerSecond: n / ((performance.now() - t0) / 1000), scoreBytesPerRow: scoreBytes / n };
@@ -312,59 +368,195 @@ function rate(path: string, b: ScoredBatches, t0: number, scoreBytes: number): E
 // Insert
 // ---------------------------------------------------------------------------------------------
 
-type InsertRow = NonNullable<ClickHouseBenchReport["insert"]>[number];
+/** One insert of every record's two rows by one path, into `database`. */
+interface InsertPass {
+  rows: number;
+  seconds: number;
+  inserts: number;
+  p50: number;
+  cpu: number | null;
+  cpuSettled: number | null;
+}
 
-async function insertJson(server: ClickHouseServer, b: ScoredBatches): Promise<InsertRow> {
-  return timedInsert(server, "json", "write(row objects): JSONEachRow, encoded here", (sink) => {
+/**
+ * Every path: row objects once (it is slow and no contender), RowBinary and Native `passes` times
+ * each in alternating order; then both again into tables of ENGINE = Null, where the server only
+ * reads the format.
+ */
+async function insertAll(
+  server: ClickHouseServer,
+  b: ScoredBatches,
+  passes: number,
+  progress: (line: string) => void,
+): Promise<InsertRow[]> {
+  progress("insert: row objects + JSONEachRow");
+  const json = [await insertJson(server, b, "json")];
+  // Encoded before the clock starts: on workers, not the sink's thread.
+  const encoded = { RowBinary: encodedBoth(b, "RowBinary"), Native: encodedBoth(b, "Native") };
+  const rows: InsertRow[] = [insertRow("write(row objects): JSONEachRow, encoded here", "JSONEachRow", "ReplacingMergeTree", json)];
+  for (const engine of ["ReplacingMergeTree", "Null"] as const) {
+    const runs: { RowBinary: InsertPass[]; Native: InsertPass[] } = { RowBinary: [], Native: [] };
+    for (let p = 0; p < passes; p++) {
+      const order = p % 2 === 0 ? (["RowBinary", "Native"] as const) : (["Native", "RowBinary"] as const);
+      for (const format of order) {
+        progress(`insert: ${format} into ${engine}, pass ${p + 1} of ${passes}`);
+        const database = `${format}_${engine}_${p}`.toLowerCase();
+        runs[format].push(
+          await timedInsert(server, database, (sink) => encoded[format].map((e) => sink.insertEncoded(e.table, e.rows)), engine),
+        );
+      }
+    }
+    const where = engine === "Null" ? " into ENGINE = Null" : "";
+    rows.push(insertRow(`insertEncoded(columns' RowBinary)${where}`, "RowBinary", engine, runs.RowBinary));
+    rows.push(insertRow(`insertEncoded(columns' Native)${where}`, "Native", engine, runs.Native));
+  }
+  return rows;
+}
+
+function insertRow(path: string, format: InsertRow["format"], engine: InsertRow["engine"], passes: InsertPass[]): InsertRow {
+  const fastest = passes.reduce((a, x) => (x.rows / x.seconds > a.rows / a.seconds ? x : a));
+  const least = (f: (x: InsertPass) => number | null) => {
+    const v = passes.map(f).filter((x): x is number => x !== null);
+    return v.length === 0 ? null : Math.min(...v);
+  };
+  return {
+    path,
+    format,
+    engine,
+    rowsPerSecond: fastest.rows / fastest.seconds,
+    rows: fastest.rows,
+    inserts: fastest.inserts,
+    insertP50Ms: fastest.p50,
+    serverCpuPerMillionRows: least((x) => (x.cpu === null ? null : (x.cpu / x.rows) * 1e6)),
+    serverCpuSettledPerMillionRows: least((x) => (x.cpuSettled === null ? null : (x.cpuSettled / x.rows) * 1e6)),
+    passes: passes.length,
+  };
+}
+
+/** Both tables' rows of every chunk, encoded one way. */
+function encodedBoth(
+  b: ScoredBatches,
+  format: "RowBinary" | "Native",
+): Array<{ table: "ml_scores" | "ml_sensor_data"; rows: EncodedRows | NativeBlock }> {
+  const out: Array<{ table: "ml_scores" | "ml_sensor_data"; rows: EncodedRows | NativeBlock }> = [];
+  for (const chunk of b.chunks) {
+    const scores = { keys: b.keys, layout: b.layout, modelHash: b.modelHash };
+    if (format === "RowBinary") {
+      out.push({ table: "ml_scores", rows: encodeScoreColumns(chunk, scores).rows });
+      out.push({ table: "ml_sensor_data", rows: encodeSensorDataColumns(chunk, { keys: b.keys }).rows });
+    } else {
+      out.push({ table: "ml_scores", rows: encodeScoreNative(chunk, scores).block });
+      out.push({ table: "ml_sensor_data", rows: encodeSensorDataNative(chunk, { keys: b.keys }).block });
+    }
+  }
+  return out;
+}
+
+async function insertJson(server: ClickHouseServer, b: ScoredBatches, database: string): Promise<InsertPass> {
+  return timedInsert(server, database, (sink) => {
     const rows: Float64Array[] = b.analyses.map(() => new Float64Array(0));
     const writes: Promise<void>[] = [];
-    let slice: ScoreRow[] = [];
+    let scores: ScoreRow[] = [];
+    let data: SensorDataRow[] = [];
     for (const chunk of b.chunks) {
       for (let i = 0; i < chunk.length; i++) {
         const { scored, members } = scoredRecord(b, chunk, i, rows);
-        slice.push(scoreRow(scored, members));
+        scores.push(scoreRow(scored, members));
+        data.push(sensorDataRow(scored));
         // Outputs hands rows over 1024 at a time.
-        if (slice.length === 1024) {
-          writes.push(sink.write("ml_scores", slice));
-          slice = [];
+        if (scores.length === 1024) {
+          writes.push(sink.write("ml_scores", scores), sink.write("ml_sensor_data", data));
+          scores = [];
+          data = [];
         }
       }
     }
-    writes.push(sink.write("ml_scores", slice));
+    writes.push(sink.write("ml_scores", scores), sink.write("ml_sensor_data", data));
     return writes;
   });
-}
-
-async function insertRowBinary(server: ClickHouseServer, b: ScoredBatches): Promise<InsertRow> {
-  // Encoded before the clock starts: on workers, not the sink's thread.
-  const writer = new RowBinaryWriter(1 << 22);
-  const encoded: EncodedRows[] = b.chunks.map(
-    (chunk) => encodeScoreColumns(chunk, { keys: b.keys, layout: b.layout, modelHash: b.modelHash, writer }).rows,
-  );
-  return timedInsert(server, "rowbinary", "insertEncoded(columns' RowBinary)", (sink) =>
-    encoded.map((rows) => sink.insertEncoded("ml_scores", rows)),
-  );
 }
 
 async function timedInsert(
   server: ClickHouseServer,
   database: string,
-  path: string,
   writeAll: (sink: ClickHouseSink) => Promise<void>[],
-): Promise<InsertRow> {
-  await createSchema((sql) => server.query(sql), database);
+  engine: InsertRow["engine"] = "ReplacingMergeTree",
+): Promise<InsertPass> {
+  // The same columns; ENGINE = Null discards the rows once read.
+  await createSchema((sql) => server.query(engine === "Null" ? sql.replace(/ENGINE = [\s\S]*$/, "ENGINE = Null") : sql), database);
   const spillDir = mkdtempSync(join(tmpdir(), "lw-bench-spill-"));
-  const sink = new ClickHouseSink({ url: server.url, database, spillDir, createTables: false, pendingRowsMax: 2_000_000 });
+  const sink = new ClickHouseSink({ url: server.url, database, spillDir, createTables: false, pendingRowsMax: 4_000_000 });
   try {
+    const cpu0 = serverCpuSeconds(server);
     const t0 = performance.now();
     const writes = writeAll(sink);
     await sink.flush();
     await Promise.all(writes);
     const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = serverCpuSeconds(server);
+    const cpu2 = await settledCpuSeconds(server);
     const m = sink.metrics();
-    return { path, rowsPerSecond: m.rowsInserted / seconds, rows: m.rowsInserted, inserts: m.batches, insertP50Ms: m.insertLatencyMs.p50 };
+    return {
+      rows: m.rowsInserted,
+      seconds,
+      inserts: m.batches,
+      p50: m.insertLatencyMs.p50,
+      cpu: cpu0 === null || cpu1 === null ? null : cpu1 - cpu0,
+      cpuSettled: cpu0 === null || cpu2 === null ? null : cpu2 - cpu0,
+    };
   } finally {
     await sink.close();
     rmSync(spillDir, { recursive: true, force: true });
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server's CPU time
+// ---------------------------------------------------------------------------------------------
+
+/** Clock ticks per second of /proc's times (getconf CLK_TCK; 100 on every Linux this runs on). */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** The server process's CPU seconds so far, user + system over all its threads (proc(5): fields 14 and 15 of /proc/<pid>/stat); null off Linux. */
+function serverCpuSeconds(server: ClickHouseServer): number | null {
+  if (server.pid === null) return null;
+  try {
+    const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
+    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+const SETTLE_SAMPLE_MS = 250;
+const SETTLE_MAX_MS = 10_000;
+
+/** Waits until the server's CPU rate falls to idle (its merges done; at most 10 s) and returns its CPU seconds then. */
+async function settledCpuSeconds(server: ClickHouseServer): Promise<number | null> {
+  let last = serverCpuSeconds(server);
+  if (last === null) return null;
+  for (let waited = 0; waited < SETTLE_MAX_MS; waited += SETTLE_SAMPLE_MS) {
+    await new Promise((r) => setTimeout(r, SETTLE_SAMPLE_MS));
+    const now = serverCpuSeconds(server) as number;
+    const idle = (now - last) / (SETTLE_SAMPLE_MS / 1000) < 0.05;
+    last = now;
+    if (idle) break;
+  }
+  return last;
+}
+
+/** The server's CPU seconds per second over a second of doing nothing. */
+async function idleCpuPerSecond(server: ClickHouseServer): Promise<number | null> {
+  const before = serverCpuSeconds(server);
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = serverCpuSeconds(server);
+  return before === null || after === null ? null : after - before;
 }

@@ -4,7 +4,7 @@
  *   score frames to NATS and one frame per machine per batch to the live server; the main thread
  *   only steers. The nats-server maps the site's sensor subject into {@link BENCH_PARTITIONS}
  *   partitions (see {@link partitionMappings}).
- *   With ClickHouse, each worker encodes its rows as RowBinary for the main thread's sink.
+ *   With ClickHouse, each worker encodes its rows as Native blocks for the main thread's sink.
  * - `ingest+pool`: the same, each ingest worker handing its kernels to a pool thread of its own
  *   (the alternative to inline kernels, measured side by side).
  * - `pool`: the sensor job (`runNatsJob`) on the main thread with kernels on the worker pool,

@@ -6,7 +6,7 @@
  * the whole path, NATS to ClickHouse and WebSocket ({@link runPipelineBench}); only a loss (ClickHouse
  * holding fewer or more score rows than records scored) or a failed setting ends with exit code 1.
  * `node dist/bench/main.js clickhouse`: ClickHouse rows as row objects + JSONEachRow against RowBinary
- * from columns, encoding and insert ({@link runClickHouseBench}); figures only.
+ * and Native from columns, encoding, insert and the server's CPU ({@link runClickHouseBench}); figures only.
  */
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
@@ -175,15 +175,16 @@ function progress(suite: string): (line: string) => void {
 }
 
 const CLICKHOUSE_HELP_AFTER = `
-ClickHouse rows two ways, from one engine run's output (rolling W = 64 + SPC + an isolation forest,
+ClickHouse rows three ways, from one engine run's output (rolling W = 64 + SPC + an isolation forest,
 8 machines × 6 sensors; each record an ml_scores and an ml_sensor_data row):
-  - encoding records/s on one thread: row objects + JSONEachRow (what the run does now, on the main
-    thread), row objects + RowBinary, and RowBinary from the batch's columns (what an ingest worker
-    does), with the bytes per ml_scores row;
-  - insert rows/s of ml_scores into a throw-away clickhouse-server through ClickHouseSink: write()
-    of row objects (encoded on the sink's thread) and insertEncoded() of RowBinary encoded beforehand.
+  - encoding records/s on one thread: row objects + JSONEachRow (what the sensor job does, on the
+    main thread), row objects + RowBinary, and RowBinary and Native from the batch's columns (what
+    an ingest worker does), with the bytes per ml_scores row;
+  - insert rows/s of both tables into a throw-away clickhouse-server through ClickHouseSink: write()
+    of row objects (encoded on the sink's thread) and insertEncoded() of RowBinary and of Native
+    encoded beforehand, with the server process's CPU seconds per million rows (from /proc).
 Without clickhouse-server installed it says so and prints the encoding rows only. Figures only:
-the exit code is 0 unless the run fails. About half a minute on 2 cores; --smoke a few seconds.
+the exit code is 0 unless the run fails. About a minute on 2 cores; --smoke a few seconds.
 
 Examples:
   npm run bench -- clickhouse
@@ -192,7 +193,9 @@ Examples:
 
 function clickhouseCommand(): Command {
   return new Command("clickhouse")
-    .description("benchmark ClickHouse rows: row objects + JSONEachRow vs RowBinary from columns, encoding and insert")
+    .description(
+      "benchmark ClickHouse rows: row objects + JSONEachRow vs RowBinary and Native from columns, encoding, insert and server CPU",
+    )
     .option("--smoke", `${SMOKE_CLICKHOUSE_BENCH_RECORDS} records, one pass: a check that the benchmark runs`)
     .option(
       "--records <n>",

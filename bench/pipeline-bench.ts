@@ -1393,7 +1393,7 @@ function headerLines(r: PipelineBenchReport): string[] {
   const lines: string[] = [];
   lines.push(
     isIngestPath(r.engine)
-      ? `bench e2e — simulator → NATS (core, ${r.partitions} partitions) → ingest workers (each: its partitions, decode, rolling (W = 64) + SPC + iforest ${r.engine === "ingest" ? "inline" : "on a kernel thread of its own"}, score frames) → ClickHouse (RowBinary) + WebSocket subscriber`
+      ? `bench e2e — simulator → NATS (core, ${r.partitions} partitions) → ingest workers (each: its partitions, decode, rolling (W = 64) + SPC + iforest ${r.engine === "ingest" ? "inline" : "on a kernel thread of its own"}, score frames) → ClickHouse (Native) + WebSocket subscriber`
       : "bench e2e — simulator → NATS (core) → sensor job → rolling (W = 64) + SPC + iforest on the worker pool → ClickHouse + WebSocket subscriber",
   );
   if (isIngestPath(r.engine))

@@ -1,6 +1,6 @@
 /**
  * The spill queue on its own (no server): durable appends in order, the bound, what a crash
- * leaves behind, a damaged file set aside.
+ * leaves behind, a damaged file set aside; Native blocks walked and checked when read back.
  */
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +9,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { SpillFileError, SpillFullError } from "../connectors/errors.js";
 import { rowText } from "../connectors/files/line-buffer.js";
 import { SpillQueue } from "../connectors/clickhouse/spill-queue.js";
+import { allocateBatch, appendRecord } from "../engine/core/mod.js";
+import { keyNames } from "../connectors/clickhouse/reading-columns.js";
+import { encodeSensorDataNative } from "../connectors/clickhouse/native-columns.js";
 
 const dirs: string[] = [];
 const tempDir = () => {
@@ -61,5 +64,32 @@ describe("spill queue - order, bound, restart", () => {
     await q.setAside(entry);
     expect(q.length).toBe(0);
     expect(readdirSync(dir)).toEqual(["0000000000000002.ml_scores.ndjson.damaged"]);
+  });
+
+  it("a Native spill reads back as its blocks; one whose blocks are not the table's is damaged and set aside", async () => {
+    const batch = allocateBatch(30);
+    for (let i = 0; i < 30; i++) appendRecord(batch, i % 2, 1_700_000_000_000 + i, i / 3, i);
+    const keys = [keyNames(["M-1", "t"]), keyNames(["M-2", "p"])];
+    const block = Buffer.from(encodeSensorDataNative(batch, { keys }).block.bytes);
+    const body = Buffer.concat([block, block]);
+    const dir = tempDir();
+    const q = new SpillQueue(dir, 1 << 20);
+    await q.append("ml_sensor_data", body, 60, "Native", Uint32Array.from([0, block.length, body.length]));
+    // The same blocks filed under another table: not that table's columns.
+    await q.append("ml_scores", body, 60, "Native", Uint32Array.from([0, block.length, body.length]));
+    expect(readdirSync(dir).sort()).toEqual(["0000000000000001.ml_sensor_data.native", "0000000000000002.ml_scores.native"]);
+    const reopened = new SpillQueue(dir, 1 << 20);
+    const first = reopened.peek()!;
+    expect(first.format).toBe("Native");
+    const rows = await reopened.read(first);
+    expect(rows.data.equals(body)).toBe(true);
+    expect(Array.from(rows.starts)).toEqual([0, block.length, body.length]);
+    expect(Array.from(rows.blockRows ?? [])).toEqual([30, 30]);
+    expect(first.rows).toBe(60);
+    await reopened.shift(first);
+    const second = reopened.peek()!;
+    await expect(reopened.read(second)).rejects.toThrow(/not hold whole Native blocks of ml_scores/);
+    await reopened.setAside(second);
+    expect(readdirSync(dir)).toEqual(["0000000000000002.ml_scores.native.damaged"]);
   });
 });

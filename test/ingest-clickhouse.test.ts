@@ -1,6 +1,6 @@
 /**
- * Ingest workers with ClickHouse in the path: each worker encodes its rows as RowBinary, the main
- * thread's sink inserts them. Every record lands once in ml_sensor_data and ml_scores, with the
+ * Ingest workers with ClickHouse in the path: each worker encodes its rows as Native blocks, the
+ * main thread's sink inserts them as they are. Every record lands once in ml_sensor_data and ml_scores, with the
  * single records' labels, and the statistics are the kernels' exact doubles — equal bit for bit
  * to one in-process engine's.
  */
@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_INGEST_JOB, IngestJob } from "../engine/jobs/ingest/mod.js";
+import { isNativeBlock } from "../connectors/clickhouse/native.js";
 import { ClickHouseSink } from "../connectors/clickhouse/sink.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
@@ -39,6 +40,13 @@ describe.skipIf(!servers)("ingest job - ClickHouse rows from the workers", () =>
       spillDir: mkdtempSync(join(tmpdir(), "lw-ingest-spill-")),
       flushIntervalMs: 50,
     });
+    // What the workers hand over: Native blocks, every one.
+    const formats = new Set<string>();
+    const insertEncoded = sink.insertEncoded.bind(sink);
+    sink.insertEncoded = (table, rows, rejected) => {
+      formats.add(isNativeBlock(rows) ? "Native" : "RowBinary");
+      return insertEncoded(table, rows, rejected);
+    };
     const job = await IngestJob.start({
       ...DEFAULT_INGEST_JOB,
       url: nats.url,
@@ -57,7 +65,11 @@ describe.skipIf(!servers)("ingest job - ClickHouse rows from the workers", () =>
     const n = SIM.maxRecords as number;
     expect(await waitUntil(() => job.counts().scored >= n, 60_000)).toBe(true);
     const result = await job.stop();
+    const metrics = sink.metrics();
     await sink.close();
+    expect([...formats]).toEqual(["Native"]);
+    // The server's tables are the declaration's: no block went as RowBinary instead.
+    expect(metrics.nativeAsRowBinary).toBe(0);
     expect(result).toMatchObject({ scored: n, shed: 0, sinkRefusals: 0, fastRecords: n });
 
     const count = async (table: string): Promise<number> =>

@@ -2,7 +2,8 @@
  * RowBinary rows handed over in pieces (each an EncodedRows from a worker) gathered into one
  * growing buffer with their offsets: the body of one insert, in the same PackedRows shape as the
  * JSONEachRow lines of connectors/files/line-buffer.ts, so the sink sends, splits, spills and
- * dead-letters both alike.
+ * dead-letters both alike. Native blocks are gathered whole by {@link NativeBlockBuffer}: the
+ * ranges it packs are blocks, with their rows beside them.
  */
 import type { PackedRows } from "../files/mod.js";
 import type { EncodedRows } from "./row-binary.js";
@@ -62,4 +63,45 @@ export function encodedRowsProblem(encoded: EncodedRows): string | null {
   if (rowStarts[rowStarts.length - 1] !== bytes.length) return `rowStarts must end at bytes.length (${bytes.length})`;
   for (let i = 1; i < rowStarts.length; i++) if (rowStarts[i] < rowStarts[i - 1]) return `rowStarts decreases at ${i}`;
   return null;
+}
+
+/** Native blocks (checked by nativeLayout) gathered into one body; `pack` gives the blocks' offsets. */
+export class NativeBlockBuffer {
+  private data: Buffer;
+  private used = 0;
+  private readonly starts: number[] = [0];
+  private readonly blockRows: number[] = [];
+  private count = 0;
+
+  constructor(initialBytes = 64 * 1024) {
+    this.data = Buffer.allocUnsafe(initialBytes);
+  }
+
+  get rows(): number {
+    return this.count;
+  }
+
+  get bytes(): number {
+    return this.used;
+  }
+
+  /** Appends one block of `rows` rows (copied), checked by the caller. */
+  push(block: Uint8Array, rows: number): void {
+    const n = block.length;
+    if (this.used + n > this.data.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.used + n));
+      this.data.copy(grown, 0, 0, this.used);
+      this.data = grown;
+    }
+    this.data.set(block, this.used);
+    this.used += n;
+    this.starts.push(this.used);
+    this.blockRows.push(rows);
+    this.count += rows;
+  }
+
+  /** The body with its blocks' offsets and rows (views of this buffer's memory: push no more after). */
+  pack(): PackedRows & { blockRows: Uint32Array } {
+    return { data: this.data.subarray(0, this.used), starts: Uint32Array.from(this.starts), blockRows: Uint32Array.from(this.blockRows) };
+  }
 }

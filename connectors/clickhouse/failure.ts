@@ -19,14 +19,14 @@ export interface ClickHouseFailure {
  * anything else — network errors, timeouts, a proxy's 502 page without a code — may pass and is
  * `transient` (bounded retries, then the spill keeps the data until ClickHouse answers).
  */
-export function classifyFailure(error: unknown, format: "JSONEachRow" | "RowBinary" = "JSONEachRow"): ClickHouseFailure {
+export function classifyFailure(error: unknown, format: "JSONEachRow" | "RowBinary" | "Native" = "JSONEachRow"): ClickHouseFailure {
   const e = error instanceof Error ? error : new Error(String(error));
   const parsed = error instanceof ClickHouseError ? error : ClickHouseError.parse(e.message, e);
   if (parsed !== null) {
-    // ATTEMPT_TO_READ_AFTER_EOF may be a request cut short, but in a RowBinary insert the server
-    // answered, so it read the whole body: a String length read past the end means a row whose
-    // bytes do not fit the table (a column of another width), a data error like 33's.
-    if (format === "RowBinary" && parsed.code === 32 && parsed.kind === "transient") {
+    // ATTEMPT_TO_READ_AFTER_EOF may be a request cut short, but in a RowBinary or Native insert
+    // the server answered, so it read the whole body: a String length read past the end means a
+    // row whose bytes do not fit the table (a column of another width), a data error like 33's.
+    if (format !== "JSONEachRow" && parsed.code === 32 && parsed.kind === "transient") {
       const asRow = new ClickHouseError(parsed.code, parsed.serverMessage, {
         type: parsed.type,
         kind: "row",

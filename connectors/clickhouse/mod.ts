@@ -14,6 +14,14 @@ export {
   type ScoreEncodeOptions,
   type ScoreLayout,
 } from "./reading-columns.js";
+export { isNativeBlock, type NativeBlock, nativeToRowBinary, NativeWriter } from "./native.js";
+export {
+  encodeScoreNative,
+  encodeSensorDataNative,
+  type NativeEncoding,
+  type NativeReadingOptions,
+  type NativeScoreOptions,
+} from "./native-columns.js";
 export { type EncodedRows, encodeRowBinaryString, RowBinaryWriter } from "./row-binary.js";
 export {
   type AlertRow,

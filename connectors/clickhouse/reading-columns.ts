@@ -178,24 +178,26 @@ export function encodeScoreColumns(batch: ScoreColumns, o: ScoreEncodeOptions): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Internals
+// Internals (the rules are shared with the Native encoders, native-columns.ts)
 // ---------------------------------------------------------------------------------------------
 
-/** A RowBinary String of no bytes. */
-const EMPTY = encodeRowBinaryString("");
+/** A RowBinary String of no bytes (a Native String cell is the same bytes). */
+export const EMPTY = encodeRowBinaryString("");
 /** Where ml_scores' rolling columns are in a rolling output row (operators/rolling ROLLING_FIELDS). */
-const ROLLING = Object.fromEntries(ROLLING_FIELDS.map((f, i) => [f, i])) as { readonly [F in (typeof ROLLING_FIELDS)[number]]: number };
+export const ROLLING = Object.fromEntries(ROLLING_FIELDS.map((f, i) => [f, i])) as {
+  readonly [F in (typeof ROLLING_FIELDS)[number]]: number;
+};
 /** mean, std, std_pop, min, max, slope: the rolling columns between count and ewma, in table order. */
-const ROLLING_MIDDLE = [ROLLING.mean, ROLLING.std, ROLLING.std_pop, ROLLING.min, ROLLING.max, ROLLING.slope];
-const S = SPC_COL;
+export const ROLLING_MIDDLE = [ROLLING.mean, ROLLING.std, ROLLING.std_pop, ROLLING.min, ROLLING.max, ROLLING.slope];
+export const S = SPC_COL;
 
 /** One analysis's rows in the batch: `rows[i * fields + k]` is field k of record i. */
-interface Rows {
+export interface Rows {
   rows: Float64Array;
   fields: number;
 }
 
-interface ScorePlan {
+export interface ScorePlan {
   rolling: (Rows & { minCount: number }) | null;
   spc: (Rows & { ewmaField: "ewma" | "spc_ewma" }) | null;
   iforest: (Rows & { features: number; hash: Uint8Array }) | null;
@@ -203,7 +205,7 @@ interface ScorePlan {
   ewmaFromSpc: boolean;
 }
 
-function scorePlan(batch: ScoreColumns, o: ScoreEncodeOptions): ScorePlan {
+export function scorePlan(batch: ScoreColumns, o: Pick<ScoreEncodeOptions, "layout" | "modelHash">): ScorePlan {
   const rowsOf = (index: number): Rows => {
     if (!(index >= 0 && index < batch.outs.length)) throw new RangeError(`no analysis output ${index} in the batch`);
     return { rows: batch.outs[index], fields: batch.outFields[index] };
@@ -218,37 +220,47 @@ function scorePlan(batch: ScoreColumns, o: ScoreEncodeOptions): ScorePlan {
   };
 }
 
-function keyOf(keys: readonly (KeyNames | undefined)[], id: number): KeyNames {
+export function keyOf(keys: readonly (KeyNames | undefined)[], id: number): KeyNames {
   const key = keys[id];
   if (key === undefined) throw new RangeError(`key id ${id} has no names in the table given`);
   return key;
 }
 
-function labelId(labels: Uint8Array, i: number): number {
+export function labelId(labels: Uint8Array, i: number): number {
   const at = 4 * i;
   return (labels[at] | (labels[at + 1] << 8) | (labels[at + 2] << 16) | (labels[at + 3] << 24)) >>> 0;
 }
 
 /** machine_id, sensor_type, timestamp, timestamp_ms, and (`valueColumn` given) the value: the columns both tables start with. */
 function writeReading(w: RowBinaryWriter, key: KeyNames, time: number, value: number, valueColumn: string | null): void {
-  if (key.machineId === null) throw new EncodeError("missing_field", "machine_id", "expected a string");
-  if (key.sensorType === null) throw new EncodeError("missing_field", "sensor_type", "expected a string");
-  w.raw(key.machineId);
-  w.raw(key.sensorType);
-  if (!Number.isFinite(time)) throw new EncodeError("bad_timestamp", "timestamp", `not a finite epoch-ms number: ${time}`);
-  if (!isDateTimeMs(time)) throw new EncodeError("bad_timestamp", "timestamp", `${time} is outside DateTime's range (1970 … 2106)`);
+  checkKey(key);
+  w.raw(key.machineId as Uint8Array);
+  w.raw(key.sensorType as Uint8Array);
+  checkTime(time);
   const ms = Math.floor(time);
   w.dateTime(Math.floor(ms / 1000));
   w.uint64(ms);
   if (valueColumn !== null) w.float64(finiteOrThrow(value, valueColumn));
 }
 
-function finiteOrThrow(v: number, field: string): number {
+/** A key without machine_id or sensor_type names no row: EncodeError. */
+export function checkKey(key: KeyNames): void {
+  if (key.machineId === null) throw new EncodeError("missing_field", "machine_id", "expected a string");
+  if (key.sensorType === null) throw new EncodeError("missing_field", "sensor_type", "expected a string");
+}
+
+/** A reading's time must fit DateTime (and so its `_ms` column): EncodeError otherwise. */
+export function checkTime(time: number): void {
+  if (!Number.isFinite(time)) throw new EncodeError("bad_timestamp", "timestamp", `not a finite epoch-ms number: ${time}`);
+  if (!isDateTimeMs(time)) throw new EncodeError("bad_timestamp", "timestamp", `${time} is outside DateTime's range (1970 … 2106)`);
+}
+
+export function finiteOrThrow(v: number, field: string): number {
   if (!Number.isFinite(v)) throw new EncodeError("not_finite", field, String(v));
   return v;
 }
 
-function seqOf(position: number): number {
+export function seqOf(position: number): number {
   finiteOrThrow(position, "seq");
   if (!Number.isSafeInteger(position) || position < 0)
     throw new EncodeError("invalid_field", "seq", `not a non-negative integer: ${position}`);
@@ -256,13 +268,13 @@ function seqOf(position: number): number {
 }
 
 /** Whether record i has SPC limits: its statistics are defined (else they are NULL, masks and alarms 0). */
-function hasLimits(spc: Rows, i: number): boolean {
+export function hasLimits(spc: Rows, i: number): boolean {
   const b = i * spc.fields;
   return spc.rows[b + S.limits_version] > 0 && Number.isFinite(spc.rows[b + S.cl]);
 }
 
 /** The SPC EWMA of record i, null when undefined. */
-function spcEwmaOf(spc: Rows, i: number): number | null {
+export function spcEwmaOf(spc: Rows, i: number): number | null {
   if (!hasLimits(spc, i)) return null;
   const v = spc.rows[i * spc.fields + S.ewma];
   return Number.isFinite(v) ? v : null;
@@ -283,8 +295,7 @@ function writeRolling(w: RowBinaryWriter, plan: ScorePlan, i: number, spcEwma: n
   const count = r.rows[b + ROLLING.count];
   if (!Number.isFinite(count)) w.isNull(true);
   else {
-    if (!(Number.isInteger(count) && count >= 0 && count <= 0xffffffff))
-      throw new EncodeError("invalid_field", "count", `not a UInt32: ${count}`);
+    checkCount(count);
     w.isNull(false);
     w.uint32(count);
   }
@@ -326,12 +337,12 @@ function writeSpc(
   const zone = row[b + S.zone];
   if (!Number.isFinite(zone)) w.isNull(true);
   else {
-    if (!(Number.isInteger(zone) && zone >= -128 && zone <= 127)) throw new EncodeError("invalid_field", "zone", `not an Int8: ${zone}`);
+    checkZone(zone);
     w.isNull(false);
     w.int8(zone);
   }
   const we = ruleMask(row[b + S.we_mask], rules?.we);
-  if (we > 0x0f) throw new EncodeError("invalid_field", "we_mask", `bits outside 0xf: ${we}`);
+  checkWeMask(we);
   w.uint8(we);
   w.uint8(ruleMask(row[b + S.nelson_mask], rules?.nelson));
   w.nullableFloat64(row[b + S.cusum_pos]);
@@ -344,18 +355,39 @@ function writeSpc(
   return limitsVersionOf(w, row[b + S.limits_version]);
 }
 
+/** A defined count must be a UInt32. */
+export function checkCount(count: number): void {
+  if (!(Number.isInteger(count) && count >= 0 && count <= 0xffffffff))
+    throw new EncodeError("invalid_field", "count", `not a UInt32: ${count}`);
+}
+
+/** A defined zone must be an Int8. */
+export function checkZone(zone: number): void {
+  if (!(Number.isInteger(zone) && zone >= -128 && zone <= 127)) throw new EncodeError("invalid_field", "zone", `not an Int8: ${zone}`);
+}
+
+/** Western Electric has rules 1–4. */
+export function checkWeMask(we: number): void {
+  if (we > 0x0f) throw new EncodeError("invalid_field", "we_mask", `bits outside 0xf: ${we}`);
+}
+
 /** A kernel's rule mask as the row objects store it: cut to the key's rules (spc observe), rules 1–8 of it, 0 when none fired. */
-function ruleMask(mask: number, allowed: number | undefined): number {
+export function ruleMask(mask: number, allowed: number | undefined): number {
   const m = allowed !== undefined && Number.isFinite(mask) ? mask & allowed : mask;
   return m > 0 ? m & 0xff : 0;
 }
 
 function limitsVersionOf(w: RowBinaryWriter, version: number): number {
+  checkLimitsVersion(version);
+  w.uint32(version);
+  return version;
+}
+
+/** limits_version (also the row's version) must be a UInt32. */
+export function checkLimitsVersion(version: number): void {
   finiteOrThrow(version, "limits_version");
   if (!Number.isSafeInteger(version) || version < 0 || version > 0xffffffff)
     throw new EncodeError("invalid_field", "limits_version", `not a UInt32: ${version}`);
-  w.uint32(version);
-  return version;
 }
 
 /** iforest_score and model_hash: none when a feature of the record is undefined (iforest observe) or there is no forest. */
@@ -380,6 +412,11 @@ function writeIforest(w: RowBinaryWriter, plan: ScorePlan, i: number): void {
 
 function reject(w: RowBinaryWriter, rejected: RejectedRow[], error: unknown, i: number, key: KeyNames, batch: ReadingColumns): void {
   w.abortRow();
+  rejected.push(rejectedRow(error, i, key, batch));
+}
+
+/** Record i refused with `error` (rethrown unless an EncodeError: anything else is a bug). */
+export function rejectedRow(error: unknown, i: number, key: KeyNames, batch: ReadingColumns): RejectedRow {
   if (!(error instanceof EncodeError)) throw error;
   const line = JSON.stringify({
     machine_id: key.parts[0] ?? null,
@@ -388,5 +425,5 @@ function reject(w: RowBinaryWriter, rejected: RejectedRow[], error: unknown, i: 
     seq: batch.positions[i],
     value: batch.values[i],
   });
-  rejected.push({ index: i, line, error });
+  return { index: i, line, error };
 }

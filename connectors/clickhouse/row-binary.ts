@@ -65,9 +65,14 @@ export interface ColumnSpec {
   nullable: boolean;
 }
 
+/** `Type` or `Nullable(Type)`: the type as CREATE TABLE declares it (and a Native block names it). */
+export function columnTypeName(c: ColumnSpec): string {
+  return c.nullable ? `Nullable(${c.type})` : c.type;
+}
+
 /** `name Type` or `name Nullable(Type)`, as in CREATE TABLE. */
 export function columnDefinition(c: ColumnSpec): string {
-  return `${c.name} ${c.nullable ? `Nullable(${c.type})` : c.type}`;
+  return `${c.name} ${columnTypeName(c)}`;
 }
 
 /** The bytes of `s` as a RowBinary String (length, then UTF-8): encode a key's names once, copy them per row with {@link RowBinaryWriter.raw}. */
@@ -226,6 +231,13 @@ export class RowBinaryWriter {
     if (n <= 32) for (let i = 0; i < n; i++) this.buf[this.at + i] = bytes[i];
     else this.buf.set(bytes, this.at);
     this.at += n;
+  }
+
+  /** An unsigned LEB128 number: a String's or an Array's length. */
+  varUInt(v: number): void {
+    this.checkInt(v, 0, Number.MAX_SAFE_INTEGER, "length");
+    this.room(8);
+    this.writeVarint(v);
   }
 
   /** Array(String). */

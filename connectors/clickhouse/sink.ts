@@ -6,9 +6,13 @@
  * - `write(table, rows)` resolves when the rows are durable: inserted, or in the local spill
  *   (fsync'd), or handed to the dead-letter callback. A JetStream source acks after it.
  * - Batches by rows (`batchRowsMax`) and time (`flushIntervalMs`), one table and one format per
- *   batch: JSONEachRow lines encoded here from row objects (`write`), or RowBinary rows encoded
- *   elsewhere, e.g. on a worker thread (`insertEncoded`, reading-columns.ts); 18.16 reads both.
- *   A RowBinary INSERT names its columns, so a table missing one refuses it by name.
+ *   batch: JSONEachRow lines encoded here from row objects (`write`), or RowBinary rows or Native
+ *   blocks encoded elsewhere, e.g. on a worker thread (`insertEncoded`, reading-columns.ts,
+ *   native-columns.ts); 18.16 reads all three. A RowBinary INSERT names its columns, so a table
+ *   missing one refuses it by name. Native blocks are checked against the table's declaration,
+ *   and the server's table against it before the table's first Native insert (native.ts says why:
+ *   18.16 drops a column it lacks without a word, and crashes on a plain column for a Nullable
+ *   one); a table that differs gets the blocks' rows as RowBinary, with RowBinary's refusals.
  * - Retries what may pass (network, timeouts, overload: see ClickHouseFailureKind) with jittered
  *   exponential backoff; gives up on what cannot (the write rejects with ClickHouseError).
  * - ClickHouse away: batches go to a bounded spill queue on disk (SpillQueue), drained in order,
@@ -17,7 +21,8 @@
  *   (not acking lets JetStream redeliver later, which is backpressure).
  * - A batch refused for one bad row is split (at the row the server names, else in halves) until
  *   the row is alone; once the rest is inserted it goes to `onDeadLetter` with the server's
- *   message. Splitting is bounded (`splitRequestsMax`): a table that refuses every row (a column
+ *   message. Native blocks are not split: a Native batch refused for a row is sent again as its
+ *   rows in RowBinary (nativeToRowBinary, the same values), and split as RowBinary from there. Splitting is bounded (`splitRequestsMax`): a table that refuses every row (a column
  *   missing) rejects the write with the server's error rather than dead-letter the batch.
  * - A spilled batch is never dropped: a failure while draining, even a permanent one (access
  *   denied…), keeps the file and backs off; only its bad rows leave it, as dead letters.
@@ -48,14 +53,16 @@ import {
   isDatabaseName,
   type ClickHouseRows,
   type ClickHouseTable,
+  TABLE_SCHEMAS,
 } from "./schema.js";
-import { EncodedRowBuffer, encodedRowsProblem } from "./encoded-row-buffer.js";
+import { EncodedRowBuffer, encodedRowsProblem, NativeBlockBuffer } from "./encoded-row-buffer.js";
+import { isNativeBlock, type NativeBlock, nativeLayout, nativeToRowBinary, sliceNativeBlock } from "./native.js";
 import type { RejectedRow } from "./reading-columns.js";
-import type { EncodedRows } from "./row-binary.js";
+import { columnTypeName, type EncodedRows } from "./row-binary.js";
 import { ClickHouseError, EncodeError, SinkUnavailableError, SpillFileError, SpillFullError } from "../errors.js";
 import { LatencyWindow, type LatencySummary } from "./latency-window.js";
 import { LineBuffer, rowText, type PackedRows } from "../files/mod.js";
-import { SpillQueue, type SpillEntry, type SpillFormat } from "./spill-queue.js";
+import { SpillQueue, type SpillEntry, type SpillFormat, type SpillRows } from "./spill-queue.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public API
@@ -159,6 +166,8 @@ export interface ClickHouseSinkMetrics {
   batchesSpilled: number;
   /** Batches (or parts) split to find a bad row. */
   batchSplits: number;
+  /** Native batches sent as their rows in RowBinary: the server's table differs from the declaration, or refused a row. */
+  nativeAsRowBinary: number;
   /** Failed requests followed by another attempt. */
   retries: number;
   /** Over the last `latencyWindowSize` successful inserts, ms. */
@@ -190,6 +199,8 @@ export class ClickHouseSink {
   private failures = 0;
   private retryAt = 0;
   private schemaReady = false;
+  /** Per table, whether the server's columns are the declaration's (Native blocks may go as they are); asked again after a failed Native insert. */
+  private readonly nativeTables = new Map<ClickHouseTable, boolean>();
   private broken: Error | null = null;
   private closing = false;
   private closed = false;
@@ -251,15 +262,20 @@ export class ClickHouseSink {
   }
 
   /**
-   * Takes rows of `table` already encoded as RowBinary in the table's column order — by
-   * encodeScoreColumns / encodeSensorDataColumns (reading-columns.ts) or encodeRowBinary, on any
-   * thread — with the rows their encoder refused, which go to the dead-letter callback at once.
-   * Resolves and rejects as {@link write}: the rows are batched (one `INSERT … FORMAT RowBinary`
-   * of up to `batchRowsMax` rows, several calls' rows together), counted against
-   * `pendingRowsMax`, retried, spilled, and split around a row the server refuses the same way.
-   * The bytes are copied before it returns, so the caller may reuse them.
+   * Takes rows of `table` already encoded — as RowBinary in the table's column order (by
+   * encodeScoreColumns / encodeSensorDataColumns, reading-columns.ts, or encodeRowBinary), or as
+   * Native blocks of exactly the table's columns (encodeScoreNative / encodeSensorDataNative,
+   * native-columns.ts), on any thread — with the rows their encoder refused, which go to the
+   * dead-letter callback at once. Resolves and rejects as {@link write}: the rows are batched
+   * (one `INSERT … FORMAT RowBinary` or `FORMAT Native` of up to `batchRowsMax` rows, several
+   * calls' rows or blocks together, a block cut at a row where a batch is full), counted against
+   * `pendingRowsMax`, retried, spilled, and split around a row the server refuses the same way (a
+   * Native batch as its rows in RowBinary). Blocks that are not
+   * whole or not of the table's columns reject with ConfigError. The bytes are copied before it
+   * returns, so the caller may reuse them.
    */
-  insertEncoded(table: ClickHouseTable, rows: EncodedRows, rejected: readonly RejectedRow[] = []): Promise<void> {
+  insertEncoded(table: ClickHouseTable, rows: EncodedRows | NativeBlock, rejected: readonly RejectedRow[] = []): Promise<void> {
+    if (isNativeBlock(rows)) return this.insertNative(table, rows, rejected);
     const problem = encodedRowsProblem(rows);
     if (problem !== null) return Promise.reject(new ConfigError("rows", problem));
     const n = rows.rowStarts.length - 1;
@@ -276,6 +292,36 @@ export class ClickHouseSink {
       touched.push(batch.done.promise);
       if (batch.rows.rows >= this.options.batchRowsMax) this.seal(table);
       from = to;
+    }
+    return settledTogether(touched);
+  }
+
+  private insertNative(table: ClickHouseTable, block: NativeBlock, rejected: readonly RejectedRow[]): Promise<void> {
+    const refused = this.refusal(table, block.rows);
+    if (refused !== null) return Promise.reject(refused);
+    const empty = block.rows === 0 && block.bytes.length === 0;
+    const layout = empty ? null : nativeLayout(block.bytes, TABLE_SCHEMAS[table].columns);
+    if (typeof layout === "string") return Promise.reject(new ConfigError("rows", `not Native blocks of ${table}: ${layout}`));
+    if (layout !== null && layout.rows !== block.rows)
+      return Promise.reject(new ConfigError("rows", `the blocks hold ${layout.rows} rows, not the ${block.rows} given`));
+    this.counters.rowsWritten += block.rows + rejected.length;
+    for (const r of rejected) this.deadLetter(table, r.line, r.error);
+    if (layout === null) return Promise.resolve();
+    const touched: Promise<void>[] = [];
+    for (let b = 0; b < layout.blockRows.length; b++) {
+      const whole = block.bytes.subarray(layout.starts[b], layout.starts[b + 1]);
+      const rows = layout.blockRows[b];
+      // Batches fill to batchRowsMax as RowBinary ones do (fewer, larger parts on the server): a
+      // block that does not fit is cut at a row.
+      for (let from = 0; from < rows; ) {
+        const batch = this.openBatch(table, "Native");
+        const to = Math.min(rows, from + this.options.batchRowsMax - batch.rows.rows);
+        (batch.rows as NativeBlockBuffer).push(from === 0 && to === rows ? whole : sliceNativeBlock(whole, from, to), to - from);
+        this.pendingRows += to - from;
+        if (touched[touched.length - 1] !== batch.done.promise) touched.push(batch.done.promise);
+        if (batch.rows.rows >= this.options.batchRowsMax) this.seal(table);
+        from = to;
+      }
     }
     return settledTogether(touched);
   }
@@ -366,6 +412,7 @@ export class ClickHouseSink {
       batches: c.batches,
       batchesSpilled: c.batchesSpilled,
       batchSplits: c.batchSplits,
+      nativeAsRowBinary: c.nativeAsRowBinary,
       retries: c.retries,
       insertLatencyMs: this.latency.summary(),
       spillBytes: this.spill.bytes,
@@ -396,7 +443,12 @@ export class ClickHouseSink {
       batch = {
         table,
         format,
-        rows: format === "RowBinary" ? new EncodedRowBuffer(bytes, rows) : new LineBuffer(bytes, rows),
+        rows:
+          format === "RowBinary"
+            ? new EncodedRowBuffer(bytes, rows)
+            : format === "Native"
+              ? new NativeBlockBuffer(bytes)
+              : new LineBuffer(bytes, rows),
         done: deferred(),
         timer: null,
       };
@@ -515,7 +567,7 @@ export class ClickHouseSink {
   private async drainHead(): Promise<void> {
     const entry = this.spill.peek() as SpillEntry;
     if (this.spillHead === null || this.spillHead.entry !== entry) {
-      let rows: PackedRows;
+      let rows: SpillRows;
       try {
         rows = await this.spill.read(entry);
         if (!isClickHouseTable(entry.table)) throw new SpillFileError(entry.path, `names no linewatch table (${entry.table})`);
@@ -580,7 +632,33 @@ export class ClickHouseSink {
       await createSchema((sql) => this.client.command({ query: sql }), this.options.database);
       this.schemaReady = true;
     }
+    if (batch.format === "Native" && !(await this.nativeFits(batch.table))) this.asRowBinary(batch);
     await this.insertRange(batch, 0, batch.size, true);
+  }
+
+  /** Whether the server's table has every declared column with the declared type (asked once, and again after a failed Native insert). */
+  private async nativeFits(table: ClickHouseTable): Promise<boolean> {
+    const known = this.nativeTables.get(table);
+    if (known !== undefined) return known;
+    const result = await this.client.query({
+      query: `SELECT name, type FROM system.columns WHERE database = '${this.options.database}' AND table = '${table}'`,
+      format: "JSONEachRow",
+    });
+    const actual = new Map((await result.json<{ name: string; type: string }>()).map((c) => [c.name, c.type]));
+    const fits = TABLE_SCHEMAS[table].columns.every((c) => actual.get(c.name) === columnTypeName(c));
+    this.nativeTables.set(table, fits);
+    return fits;
+  }
+
+  /** A Native batch's rows as RowBinary, the same values (for a table that differs, or to split around a refused row). */
+  private asRowBinary(batch: Batch): void {
+    const rows = nativeToRowBinary(batch.rows.data);
+    if (rows.rowStarts.length - 1 !== batch.size)
+      throw new Error(`${batch.size} rows in Native blocks came back as ${rows.rowStarts.length - 1}`);
+    batch.rows = { data: Buffer.from(rows.bytes.buffer, rows.bytes.byteOffset, rows.bytes.length), starts: rows.rowStarts };
+    batch.format = "RowBinary";
+    batch.blockRows = null;
+    this.counters.nativeAsRowBinary++;
   }
 
   private async insertRange(batch: Batch, lo: number, hi: number, useHint: boolean): Promise<void> {
@@ -591,6 +669,16 @@ export class ClickHouseSink {
       return;
     } catch (error) {
       const failure = classifyFailure(error, batch.format);
+      if (batch.format === "Native") {
+        // The table may have changed since it was compared with the declaration: compare again.
+        this.nativeTables.delete(batch.table);
+        if (failure.kind === "transient" || (failure.kind === "permanent" && (await this.nativeFits(batch.table)))) throw error;
+        // A row refused, or a table that no longer fits: the rows as RowBinary get RowBinary's
+        // answers (a column refused by name, a bad row split out and dead-lettered).
+        this.asRowBinary(batch);
+        await this.insertRange(batch, 0, batch.size, true);
+        return;
+      }
       if (failure.kind !== "row") throw error;
       const rowError = failure.error as ClickHouseError;
       const live = liveIndexes(batch, lo, hi);
@@ -628,9 +716,9 @@ export class ClickHouseSink {
     const target = `${this.options.database}.${table}`;
     const result = await this.client.exec({
       query:
-        format === "RowBinary"
-          ? `INSERT INTO ${target} ${insertColumnList(table)} FORMAT RowBinary`
-          : `INSERT INTO ${target} FORMAT JSONEachRow`,
+        format === "JSONEachRow"
+          ? `INSERT INTO ${target} FORMAT JSONEachRow`
+          : `INSERT INTO ${target} ${insertColumnList(table)} FORMAT ${format}`,
       values: Readable.from([body]),
     });
     result.stream.resume();
@@ -675,6 +763,7 @@ export class ClickHouseSink {
     const missing = failure.error instanceof ClickHouseError && (failure.error.code === 60 || failure.error.code === 81);
     if (missing && this.options.createTables) {
       this.schemaReady = false;
+      this.nativeTables.clear();
       return { kind: "transient", error: failure.error };
     }
     return failure;
@@ -833,17 +922,20 @@ function deferred(): Deferred {
 interface OpenBatch {
   table: ClickHouseTable;
   format: SpillFormat;
-  /** A LineBuffer for JSONEachRow, an EncodedRowBuffer for RowBinary. */
-  rows: LineBuffer | EncodedRowBuffer;
+  /** A LineBuffer for JSONEachRow, an EncodedRowBuffer for RowBinary, a NativeBlockBuffer for Native. */
+  rows: LineBuffer | EncodedRowBuffer | NativeBlockBuffer;
   done: Deferred;
   timer: ReturnType<typeof setTimeout> | null;
 }
 
 interface Batch {
   table: ClickHouseTable;
+  /** Native until its rows are sent as RowBinary instead (then RowBinary). */
   format: SpillFormat;
-  /** JSONEachRow lines or RowBinary rows, each a byte range. */
+  /** JSONEachRow lines or RowBinary rows, each a byte range; Native blocks, each a byte range. */
   rows: PackedRows;
+  /** Rows of each Native block; null for the other formats, whose ranges are rows. */
+  blockRows: Uint32Array | null;
   /** Rows in the batch (dead-lettered ones included). */
   size: number;
   /**
@@ -860,8 +952,11 @@ interface Batch {
   entry: SpillEntry | null;
 }
 
-function newBatch(table: ClickHouseTable, format: SpillFormat, rows: PackedRows, done: Deferred, entry: SpillEntry | null): Batch {
-  return { table, format, rows, size: rows.starts.length - 1, dead: null, deadLetters: [], splitRequests: 0, done, entry };
+function newBatch(table: ClickHouseTable, format: SpillFormat, rows: SpillRows, done: Deferred, entry: SpillEntry | null): Batch {
+  const blockRows = format === "Native" ? (rows.blockRows as Uint32Array) : null;
+  const size = blockRows === null ? rows.starts.length - 1 : blockRows.reduce((a, b) => a + b, 0);
+  const packed = { data: rows.data, starts: rows.starts };
+  return { table, format, rows: packed, blockRows, size, dead: null, deadLetters: [], splitRequests: 0, done, entry };
 }
 
 /** The live rows in [lo, hi) with their offsets: views when none is dead, a copy otherwise. */
@@ -874,9 +969,10 @@ function liveRowsOf(batch: Batch, lo: number, hi: number): PackedRows {
   return { data: bodyOf(batch, lo, hi), starts: Uint32Array.from(kept) };
 }
 
-/** Bytes the batch would take in the spill (a RowBinary file carries its row offsets too). */
+/** Bytes the batch would take in the spill (a RowBinary file carries its row offsets too, a Native one a header). */
 function spillBytes(batch: Batch): number {
-  return batch.rows.data.length + (batch.format === "RowBinary" ? 12 + 4 * batch.rows.starts.length : 0);
+  const header = batch.format === "RowBinary" ? 12 + 4 * batch.rows.starts.length : batch.format === "Native" ? 16 : 0;
+  return batch.rows.data.length + header;
 }
 
 /** Row i as JSON for the dead-letter output: a JSONEachRow line as sent, a RowBinary row read back by the table's columns. */
@@ -898,9 +994,13 @@ function settledTogether(touched: readonly Promise<void>[]): Promise<void> {
   return touched.length === 1 ? touched[0] : Promise.all(touched).then(() => undefined);
 }
 
-/** The live rows in [lo, hi) as one request body: a view when none is dead, a copy otherwise. */
+/** The live rows in [lo, hi) as one request body: a view when none is dead, a copy otherwise. Native blocks go whole. */
 function bodyOf(batch: Batch, lo: number, hi: number): Buffer {
   const { data, starts } = batch.rows;
+  if (batch.blockRows !== null) {
+    if (lo !== 0 || hi !== batch.size || batch.dead !== null) throw new RangeError("Native blocks are sent whole");
+    return data;
+  }
   if (batch.dead === null) return data.subarray(starts[lo], starts[hi]);
   const parts: Buffer[] = [];
   for (let i = lo; i < hi; i++) if (batch.dead[i] === 0) parts.push(data.subarray(starts[i], starts[i + 1]));
@@ -939,6 +1039,7 @@ function newCounters() {
     batches: 0,
     batchesSpilled: 0,
     batchSplits: 0,
+    nativeAsRowBinary: 0,
     retries: 0,
     spillFilesDamaged: 0,
     deadLetterCallbackErrors: 0,

@@ -15,11 +15,15 @@
  * Non-goals: concurrency between processes (one sink owns a directory); checksums against a
  * disk that corrupts fsync'd data.
  *
- * Two formats, told by the file's extension, so a queue holds both and drains them in order:
+ * Three formats, told by the file's extension, so a queue holds them all and drains them in order:
  * - `.ndjson`: the batch's JSONEachRow lines, each ending in "\n" — what the insert sends;
  * - `.rowbinary`: "LWRB", the format version (UInt32, 1) and the row count n (UInt32), the n + 1
  *   row offsets (UInt32 each), then the RowBinary rows the insert sends; all little-endian. The
- *   offsets let a refused row be found and dead-lettered after a restart, as a line can be.
+ *   offsets let a refused row be found and dead-lettered after a restart, as a line can be;
+ * - `.native`: "LWNB", the format version (UInt32, 1), the row count and the block count (UInt32
+ *   each), then the Native blocks the insert sends. Blocks say their own sizes, so reading one
+ *   back walks it: a file whose blocks are not whole, or not of the table's declared columns (a
+ *   linewatch with another declaration wrote it), is damaged and set aside, never sent.
  */
 import { mkdirSync, readdirSync, statSync, unlinkSync } from "node:fs";
 import { open, readFile, rename, unlink } from "node:fs/promises";
@@ -27,13 +31,23 @@ import { dirname, join } from "node:path";
 import { ConfigError } from "../../engine/core/mod.js";
 import { SpillFileError, SpillFullError } from "../errors.js";
 import { type PackedRows, unpackRows } from "../files/mod.js";
+import { nativeLayout } from "./native.js";
+import { isClickHouseTable, TABLE_SCHEMAS } from "./schema.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public API
 // ---------------------------------------------------------------------------------------------
 
-/** What a spill file holds: JSONEachRow lines, or RowBinary rows with their offsets. */
-export type SpillFormat = "JSONEachRow" | "RowBinary";
+/** What a spill file holds: JSONEachRow lines, RowBinary rows with their offsets, or Native blocks. */
+export type SpillFormat = "JSONEachRow" | "RowBinary" | "Native";
+
+/**
+ * A spill file's contents. Lines and RowBinary: `starts` are the rows' offsets. Native: `starts`
+ * are the blocks' offsets, and `blockRows` their rows.
+ */
+export interface SpillRows extends PackedRows {
+  blockRows?: Uint32Array;
+}
 
 export interface SpillEntry {
   /** Position in the queue; increases with every append, across restarts. */
@@ -72,7 +86,7 @@ export class SpillQueue {
       if (m === null) continue;
       const sequence = Number(m[1]);
       const bytes = statSync(path).size;
-      this.entries.push({ sequence, table: m[2], format: m[3] === "rowbinary" ? "RowBinary" : "JSONEachRow", rows: -1, bytes, path });
+      this.entries.push({ sequence, table: m[2], format: FORMAT_OF_EXTENSION[m[3]], rows: -1, bytes, path });
       this.totalBytes += bytes;
       highest = Math.max(highest, sequence);
     }
@@ -102,17 +116,23 @@ export class SpillQueue {
   /**
    * Writes a batch as the newest entry; resolves when it is durable. Rejects with SpillFullError
    * (writing nothing) when it would pass `bytesMax`. A RowBinary batch comes with its row offsets
-   * (`rows.starts`, from 0 to the body's end); JSONEachRow lines need none.
+   * (`starts`, from 0 to the body's end), a Native one with its block offsets; JSONEachRow lines
+   * need none.
    */
   append(table: string, body: Buffer, rows: number, format: SpillFormat = "JSONEachRow", starts?: Uint32Array): Promise<SpillEntry> {
     if (!TABLE_TOKEN.test(table)) throw new ConfigError("table", `not usable in a spill file name: ${JSON.stringify(table)}`);
-    const chunks = format === "RowBinary" ? [rowBinaryHeader(body, rows, starts), body] : [body];
+    const chunks =
+      format === "RowBinary"
+        ? [rowBinaryHeader(body, rows, starts), body]
+        : format === "Native"
+          ? [nativeHeader(body, rows, starts), body]
+          : [body];
     const size = chunks.reduce((n, c) => n + c.length, 0);
     // Reserve the bytes and the sequence now, so later appends see them and order is fixed.
     if (this.totalBytes + size > this.bytesMax) return Promise.reject(new SpillFullError(this.totalBytes, this.bytesMax, size));
     this.totalBytes += size;
     const sequence = this.nextSequence++;
-    const path = join(this.dir, `${String(sequence).padStart(16, "0")}.${table}.${format === "RowBinary" ? "rowbinary" : "ndjson"}`);
+    const path = join(this.dir, `${String(sequence).padStart(16, "0")}.${table}.${EXTENSION_OF_FORMAT[format]}`);
     const entry: SpillEntry = { sequence, table, format, rows, bytes: size, path };
     const done = this.tail.then(async () => {
       try {
@@ -129,12 +149,18 @@ export class SpillQueue {
   }
 
   /** The rows of an entry. */
-  async read(entry: SpillEntry): Promise<PackedRows> {
+  async read(entry: SpillEntry): Promise<SpillRows> {
     let data: Buffer;
     try {
       data = await readFile(entry.path);
     } catch (error) {
       throw new SpillFileError(entry.path, "cannot be read", { cause: error });
+    }
+    if (entry.format === "Native") {
+      const blocks = unpackNative(data, entry.table);
+      if (typeof blocks === "string") throw new SpillFileError(entry.path, blocks);
+      entry.rows = (blocks.blockRows as Uint32Array).reduce((a, b) => a + b, 0);
+      return blocks;
     }
     const rows = entry.format === "RowBinary" ? unpackRowBinary(data) : unpackRows(data);
     if (rows === null)
@@ -174,11 +200,16 @@ export class SpillQueue {
 // Internals
 // ---------------------------------------------------------------------------------------------
 
-const FILE_NAME = /^(\d{16})\.([A-Za-z0-9_]+)\.(ndjson|rowbinary)$/;
+const FILE_NAME = /^(\d{16})\.([A-Za-z0-9_]+)\.(ndjson|rowbinary|native)$/;
+const EXTENSION_OF_FORMAT: { readonly [F in SpillFormat]: string } = { JSONEachRow: "ndjson", RowBinary: "rowbinary", Native: "native" };
+const FORMAT_OF_EXTENSION: Readonly<Record<string, SpillFormat>> = { ndjson: "JSONEachRow", rowbinary: "RowBinary", native: "Native" };
 const TABLE_TOKEN = /^[A-Za-z0-9_]+$/;
 /** "LWRB": the first bytes of a RowBinary spill file. */
 const ROW_BINARY_MAGIC = 0x4252574c;
 const ROW_BINARY_VERSION = 1;
+/** "LWNB": the first bytes of a Native spill file. */
+const NATIVE_MAGIC = 0x424e574c;
+const NATIVE_VERSION = 1;
 
 /** A RowBinary spill file's header: magic, version, row count, the row offsets. */
 function rowBinaryHeader(body: Buffer, rows: number, starts: Uint32Array | undefined): Buffer {
@@ -205,6 +236,31 @@ function unpackRowBinary(data: Buffer): PackedRows | null {
   }
   if (starts[0] !== 0 || starts[rows] !== data.length - bodyAt) return null;
   return { data: data.subarray(bodyAt), starts };
+}
+
+/** A Native spill file's header: magic, version, row count, block count (`starts`: the blocks' offsets, from 0 to the body's end). */
+function nativeHeader(body: Buffer, rows: number, starts: Uint32Array | undefined): Buffer {
+  if (starts === undefined || starts.length < 2 || starts[0] !== 0 || starts[starts.length - 1] !== body.length)
+    throw new RangeError(`a Native spill needs its block offsets from 0 to ${body.length}`);
+  const header = Buffer.allocUnsafe(16);
+  header.writeUInt32LE(NATIVE_MAGIC, 0);
+  header.writeUInt32LE(NATIVE_VERSION, 4);
+  header.writeUInt32LE(rows, 8);
+  header.writeUInt32LE(starts.length - 1, 12);
+  return header;
+}
+
+/** The blocks of a Native spill file, walked and checked against the table's declared columns; what is wrong otherwise. */
+function unpackNative(data: Buffer, table: string): SpillRows | string {
+  if (data.length < 16 || data.readUInt32LE(0) !== NATIVE_MAGIC || data.readUInt32LE(4) !== NATIVE_VERSION)
+    return "is not a Native spill file (not written by this queue)";
+  if (!isClickHouseTable(table)) return `names no linewatch table (${table})`;
+  const body = data.subarray(16);
+  const layout = nativeLayout(body, TABLE_SCHEMAS[table].columns);
+  if (typeof layout === "string") return `does not hold whole Native blocks of ${table}'s columns: ${layout}`;
+  if (layout.rows !== data.readUInt32LE(8) || layout.blockRows.length !== data.readUInt32LE(12))
+    return `holds ${layout.rows} rows in ${layout.blockRows.length} blocks, not the ${data.readUInt32LE(8)} in ${data.readUInt32LE(12)} its header says`;
+  return { data: body, starts: layout.starts, blockRows: layout.blockRows };
 }
 
 async function writeDurably(path: string, chunks: readonly Buffer[]): Promise<void> {

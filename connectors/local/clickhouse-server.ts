@@ -25,6 +25,8 @@ export interface ClickHouseServer {
   httpPort: number;
   tcpPort: number;
   dir: string;
+  /** The server process's id while it runs, null while stopped (a bench reads its CPU time from /proc/<pid>/stat). */
+  readonly pid: number | null;
   /** Runs one statement over HTTP (with settings as URL parameters); resolves with the body, rejects with the server's text. */
   query(sql: string, settings?: Record<string, string | number>): Promise<string>;
   /** Stops the server (SIGTERM, then SIGKILL after 15 s); data stays. */
@@ -67,16 +69,9 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     const proc = server.proc;
     output = server.output;
     child = proc;
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (proc.exitCode !== null) throw new LocalServerError("clickhouse-server", `exited with code ${proc.exitCode}\n${logTail()}`);
-      if ((await ping(httpPort)) === "Ok.\n") return;
-      if (Date.now() > deadline) {
-        await stop();
-        throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    if (await answering(proc, httpPort, logTail)) return;
+    await stop();
+    throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
   };
 
   const stop = async (): Promise<void> => {
@@ -92,6 +87,9 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     httpPort,
     tcpPort,
     dir,
+    get pid(): number | null {
+      return (child as ChildProcess | null)?.pid ?? null;
+    },
     query: (sql, settings) => httpQuery(httpPort, sql, settings),
     stop,
     start,
@@ -113,6 +111,17 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     },
     logTail,
   };
+}
+
+/** Waits until `GET /ping` answers "Ok." (true) or 30 s have passed (false); LocalServerError when the process exits first. */
+async function answering(proc: ChildProcess, port: number, logTail: () => string): Promise<boolean> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new LocalServerError("clickhouse-server", `exited with code ${proc.exitCode}\n${logTail()}`);
+    if ((await ping(port)) === "Ok.\n") return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** The last output lines and the last 30 lines of its error log (for a failed start's or test's message). */

@@ -66,7 +66,7 @@ export interface IngestJobOptions {
    * exactly-once state). Null or absent: core NATS.
    */
   jetstream?: IngestJetStream | null;
-  /** Where the workers' ml_sensor_data and ml_scores rows go (RowBinary); null: none are made. */
+  /** Where the workers' ml_sensor_data and ml_scores rows go (Native blocks); null: none are made. */
   sink?: IngestSink | null;
   onAlert?: (event: SpcAlertEvent) => void;
   log?: Logger;

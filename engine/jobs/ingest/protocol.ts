@@ -34,7 +34,7 @@ export interface IngestWorkerData {
   scoreFrames: boolean;
   /** Send the main thread one score frame per machine per drained batch, for `machine/<id>`. */
   liveFrames: boolean;
-  /** Encode ml_sensor_data and ml_scores rows (RowBinary) and send them to the main thread's sink. */
+  /** Encode ml_sensor_data and ml_scores rows (Native blocks) and send them to the main thread's sink. */
   clickhouse: boolean;
   /** Float64Array slots: COUNTER_SLOTS per worker, this worker's at index × COUNTER_SLOTS. */
   counters: SharedArrayBuffer;

@@ -1,0 +1,472 @@
+/**
+ * ml_sensor_data and ml_scores as one Native block per batch, straight from the batch's columns:
+ * the inputs of encodeSensorDataColumns / encodeScoreColumns (reading-columns.ts), the same row
+ * values — every NULL, mask, derived field, and the same refused rows with the same EncodeError —
+ * written column by column: a Float64 statistic is one strided gather from the engine's row-major
+ * output rows into a scratch column, copied into the block in one piece. Pure functions of their
+ * arguments, for an ingest worker's thread.
+ *
+ * The block's columns — names, types, order — are the table's declaration (schema.ts); each
+ * column's data comes from the writer of that name below, and loading this module fails if a
+ * declared column has no writer of its type. test/clickhouse-native.test.ts checks the rows
+ * against the RowBinary encoders' for random and adversarial batches.
+ */
+import { columnHeader, type NativeBlock, NativeWriter } from "./native.js";
+import {
+  checkCount,
+  checkKey,
+  checkLimitsVersion,
+  checkTime,
+  checkWeMask,
+  checkZone,
+  EMPTY,
+  finiteOrThrow,
+  hasLimits,
+  type KeyNames,
+  keyOf,
+  type LabelNames,
+  labelId,
+  type ReadingColumns,
+  type ReadingEncodeOptions,
+  type RejectedRow,
+  ROLLING,
+  ROLLING_MIDDLE,
+  type Rows,
+  rejectedRow,
+  ruleMask,
+  S,
+  type ScoreColumns,
+  type ScoreEncodeOptions,
+  type ScorePlan,
+  scorePlan,
+  seqOf,
+  spcEwmaOf,
+} from "./reading-columns.js";
+import { columnTypeName } from "./row-binary.js";
+import { TABLE_SCHEMAS } from "./schema.js";
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+// ---------------------------------------------------------------------------------------------
+
+export interface NativeReadingOptions extends Omit<ReadingEncodeOptions, "writer"> {
+  /** Reused across batches to keep its grown buffers; a new one when absent. */
+  writer?: NativeWriter;
+}
+
+export interface NativeScoreOptions extends Omit<ScoreEncodeOptions, "writer"> {
+  writer?: NativeWriter;
+}
+
+export interface NativeEncoding {
+  /** The rows not refused, one block (no bytes and 0 rows when every row was refused). */
+  block: NativeBlock;
+  rejected: RejectedRow[];
+}
+
+/** The batch's ml_sensor_data rows as one Native block. */
+export function encodeSensorDataNative(batch: ReadingColumns, o: NativeReadingOptions): NativeEncoding {
+  const w = o.writer ?? new NativeWriter(batch.length * 64 + 1024);
+  w.reset();
+  const rejected: RejectedRow[] = [];
+  const labels = batch.labels !== undefined && batch.labels.length > 0 ? batch.labels : null;
+  const rows = rowArrays(batch.length);
+  const c: SensorContext = { w, batch, keep: rows.keep, n: 0, keys: rows.keys, labels: rows.labels };
+  for (let i = 0; i < batch.length; i++) {
+    const key = keyOf(o.keys, batch.keyIds[i]);
+    try {
+      checkKey(key);
+      checkTime(batch.times[i]);
+      finiteOrThrow(batch.values[i], "sensor_value");
+      seqOf(batch.positions[i]);
+    } catch (error) {
+      rejected.push(rejectedRow(error, i, key, batch));
+      continue;
+    }
+    c.keys[c.n] = key;
+    c.labels[c.n] = labels === null ? undefined : o.labels?.[labelId(labels, i)];
+    c.keep[c.n++] = i;
+  }
+  return { block: writeBlock(w, SENSOR_DATA_WRITERS, c), rejected };
+}
+
+/** The batch's ml_scores rows as one Native block. */
+export function encodeScoreNative(batch: ScoreColumns, o: NativeScoreOptions): NativeEncoding {
+  const w = o.writer ?? new NativeWriter(batch.length * 256 + 1024);
+  w.reset();
+  const rejected: RejectedRow[] = [];
+  const plan = scorePlan(batch, o);
+  const c = scoreContext(w, batch, plan);
+  for (let i = 0; i < batch.length; i++) {
+    const keyId = batch.keyIds[i];
+    const key = keyOf(o.keys, keyId);
+    const rules = o.spcRules?.[keyId];
+    let version: number;
+    try {
+      version = scoreChecks(batch, plan, rules, key, i);
+    } catch (error) {
+      rejected.push(rejectedRow(error, i, key, batch));
+      continue;
+    }
+    keepScoreRow(c, i, key, rules, version);
+  }
+  return { block: writeBlock(w, SCORE_WRITERS, c), rejected };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The rows kept, and what their columns derive from
+// ---------------------------------------------------------------------------------------------
+
+/** What every column writer sees: the batch and the rows kept (`keep[j]`, j < n: a batch index). */
+interface Context {
+  w: NativeWriter;
+  batch: ReadingColumns;
+  keep: Uint32Array;
+  n: number;
+  /** Per kept row, its key's names. */
+  keys: KeyNames[];
+}
+
+interface SensorContext extends Context {
+  /** Per kept row, its label's names (undefined: none). */
+  labels: (LabelNames | undefined)[];
+}
+
+/** Per kept row (index j), the values several ml_scores columns derive from, computed once. */
+interface ScoreContext extends Context {
+  batch: ScoreColumns;
+  plan: ScorePlan;
+  rules: ({ we: number; nelson: number } | undefined)[];
+  /** 1 where the rolling statistics are defined (a window full, operators/rolling rowFields). */
+  defined: Uint8Array;
+  /** 1 where the key has SPC limits (else SPC's statistics are NULL, masks and alarms 0). */
+  limits: Uint8Array;
+  /** SPC's EWMA, NaN for NULL. */
+  spcEwma: Float64Array;
+  /** limits_version, also the row's version. */
+  version: Float64Array;
+  /** The isolation-forest score, NaN for NULL (then model_hash is ""). */
+  score: Float64Array;
+}
+
+function scoreContext(w: NativeWriter, batch: ScoreColumns, plan: ScorePlan): ScoreContext {
+  return { w, batch, plan, n: 0, ...rowArrays(batch.length) };
+}
+
+/** The per-row arrays of a call. */
+interface RowArrays {
+  keep: Uint32Array;
+  keys: KeyNames[];
+  labels: (LabelNames | undefined)[];
+  rules: ({ we: number; nelson: number } | undefined)[];
+  defined: Uint8Array;
+  limits: Uint8Array;
+  spcEwma: Float64Array;
+  version: Float64Array;
+  score: Float64Array;
+}
+
+/**
+ * Reused by every call (an encoder runs to its end before the next starts, one thread each):
+ * allocating them per batch cost a third of the encoding time of a small batch (256 rows).
+ */
+let ROW_ARRAYS: RowArrays = rowArraysOf(0);
+
+function rowArrays(n: number): RowArrays {
+  if (ROW_ARRAYS.keep.length < n) ROW_ARRAYS = rowArraysOf(2 ** Math.ceil(Math.log2(n)));
+  return ROW_ARRAYS;
+}
+
+function rowArraysOf(n: number): RowArrays {
+  return {
+    keep: new Uint32Array(n),
+    keys: [],
+    labels: [],
+    rules: [],
+    defined: new Uint8Array(n),
+    limits: new Uint8Array(n),
+    spcEwma: new Float64Array(n),
+    version: new Float64Array(n),
+    score: new Float64Array(n),
+  };
+}
+
+/**
+ * The checks encodeScoreColumns makes of record i, in its column order, so the first one
+ * failing throws the same EncodeError; returns the row's limits_version.
+ */
+function scoreChecks(
+  batch: ScoreColumns,
+  plan: ScorePlan,
+  rules: { we: number; nelson: number } | undefined,
+  key: KeyNames,
+  i: number,
+): number {
+  checkKey(key);
+  checkTime(batch.times[i]);
+  seqOf(batch.positions[i]);
+  finiteOrThrow(batch.values[i], "value");
+  const r = plan.rolling;
+  if (r !== null) {
+    const count = r.rows[i * r.fields + ROLLING.count];
+    if (!(count < r.minCount) && Number.isFinite(count)) checkCount(count);
+  }
+  const s = plan.spc;
+  if (s === null || !hasLimits(s, i)) {
+    const version = s === null ? 0 : s.rows[i * s.fields + S.limits_version] || 0;
+    checkLimitsVersion(version);
+    return version;
+  }
+  const b = i * s.fields;
+  if (Number.isFinite(s.rows[b + S.zone])) checkZone(s.rows[b + S.zone]);
+  checkWeMask(ruleMask(s.rows[b + S.we_mask], rules?.we));
+  checkLimitsVersion(s.rows[b + S.limits_version]);
+  return s.rows[b + S.limits_version];
+}
+
+function keepScoreRow(c: ScoreContext, i: number, key: KeyNames, rules: { we: number; nelson: number } | undefined, version: number): void {
+  const j = c.n++;
+  const { rolling: r, spc: s, iforest: f } = c.plan;
+  c.keep[j] = i;
+  c.keys[j] = key;
+  c.rules[j] = rules;
+  c.version[j] = version;
+  c.defined[j] = r !== null && !(r.rows[i * r.fields + ROLLING.count] < r.minCount) ? 1 : 0;
+  c.limits[j] = s !== null && hasLimits(s, i) ? 1 : 0;
+  c.spcEwma[j] = s === null ? Number.NaN : (spcEwmaOf(s, i) ?? Number.NaN);
+  if (f === null) c.score[j] = Number.NaN;
+  else {
+    // No score when a feature of the record is undefined (iforest observe).
+    const b = i * f.fields;
+    let score = f.rows[b + f.features];
+    for (let k = 0; k < f.features; k++) if (!Number.isFinite(f.rows[b + k])) score = Number.NaN;
+    c.score[j] = Number.isFinite(score) ? score : Number.NaN;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The columns
+// ---------------------------------------------------------------------------------------------
+
+interface ColumnWriter<C> {
+  /** The type the writer writes, as the table declares it. */
+  type: string;
+  write(c: C): void;
+}
+
+/** Each column: its header (name and type as Strings, encoded once) and its writer. */
+type TableWriters<C> = ReadonlyArray<{ header: Uint8Array; write: (c: C) => void }>;
+
+/** The table's columns in declared order, each with its writer; throws at load when the two disagree. */
+function bind<C>(table: "ml_sensor_data" | "ml_scores", writers: Readonly<Record<string, ColumnWriter<C>>>): TableWriters<C> {
+  const columns = TABLE_SCHEMAS[table].columns;
+  for (const c of columns) {
+    const writer = writers[c.name];
+    if (writer === undefined || writer.type !== columnTypeName(c))
+      throw new Error(`${table}.${c.name} ${columnTypeName(c)} has no Native writer of that type (native-columns.ts)`);
+  }
+  for (const name of Object.keys(writers))
+    if (!columns.some((c) => c.name === name)) throw new Error(`${table} declares no column ${name} (native-columns.ts)`);
+  return columns.map((c) => ({ header: columnHeader(c.name, columnTypeName(c)), write: writers[c.name].write }));
+}
+
+function writeBlock<C extends Context>(w: NativeWriter, columns: TableWriters<C>, c: C): NativeBlock {
+  if (c.n === 0) return { format: "Native", bytes: new Uint8Array(0), rows: 0 };
+  w.begin(columns.length, c.n);
+  for (const column of columns) {
+    w.columnHeader(column.header);
+    column.write(c);
+  }
+  return w.finish();
+}
+
+/** A String column of encoded cells, one per kept row. */
+function strings<C extends Context>(c: C, cell: (c: C, j: number) => Uint8Array): void {
+  for (let j = 0; j < c.n; j++) c.w.raw(cell(c, j));
+}
+
+/** DateTime: the whole seconds of the records' times (checked to fit). */
+function seconds(c: Context): void {
+  const out = c.w.u32(c.n);
+  for (let j = 0; j < c.n; j++) out[j] = Math.floor(Math.floor(c.batch.times[c.keep[j]]) / 1000);
+  c.w.uint32s(out, c.n);
+}
+
+/** UInt64 of `src` at the kept rows (whole milliseconds when `floor`), checked to be safe integers. */
+function uint64Of(c: Context, src: Float64Array, floor: boolean): void {
+  const out = c.w.f64(c.n);
+  for (let j = 0; j < c.n; j++) out[j] = floor ? Math.floor(src[c.keep[j]]) : src[c.keep[j]];
+  c.w.uint64s(out, c.n);
+}
+
+/** Float64 of `src` at the kept rows. */
+function float64Of(c: Context, src: Float64Array): void {
+  const out = c.w.f64(c.n);
+  for (let j = 0; j < c.n; j++) out[j] = src[c.keep[j]];
+  c.w.float64s(out, c.n);
+}
+
+/** UInt64 (or UInt32) of one value for every row. */
+function constant(c: Context, v: number, bytes: 4 | 8): void {
+  const out = c.w.f64(c.n);
+  out.fill(v, 0, c.n);
+  if (bytes === 8) c.w.uint64s(out, c.n);
+  else c.w.uint32s(Uint32Array.from(out.subarray(0, c.n)), c.n);
+}
+
+/**
+ * Nullable(Float64) of field `k` of an analysis's output rows (row-major, so a strided gather),
+ * NULL where `when` is 0, the analysis is absent, or the value is not finite.
+ */
+function nullableField(c: ScoreContext, rows: Rows | null, k: number, when: Uint8Array): void {
+  const { w, keep, n } = c;
+  const nulls = w.u8(n);
+  const values = w.f64(n);
+  for (let j = 0; j < n; j++) {
+    const v = rows === null ? Number.NaN : rows.rows[keep[j] * rows.fields + k];
+    const isNull = when[j] === 0 || !Number.isFinite(v);
+    nulls[j] = isNull ? 1 : 0;
+    values[j] = isNull ? 0 : v;
+  }
+  w.uint8s(nulls, n);
+  w.float64s(values, n);
+}
+
+/** Nullable(Float64) of per-row values, NaN for NULL (`null`: all NULL). */
+function nullableValues(c: ScoreContext, src: Float64Array | null): void {
+  const { w, n } = c;
+  const nulls = w.u8(n);
+  const values = w.f64(n);
+  for (let j = 0; j < n; j++) {
+    const v = src === null ? Number.NaN : src[j];
+    nulls[j] = Number.isFinite(v) ? 0 : 1;
+    values[j] = Number.isFinite(v) ? v : 0;
+  }
+  w.uint8s(nulls, n);
+  w.float64s(values, n);
+}
+
+/** A UInt8 of SPC's row where the key has limits, 0 elsewhere. */
+function spcByte(c: ScoreContext, byte: (row: Float64Array, b: number, j: number) => number): void {
+  const out = c.w.u8(c.n);
+  const s = c.plan.spc;
+  for (let j = 0; j < c.n; j++) out[j] = s !== null && c.limits[j] === 1 ? byte(s.rows, c.keep[j] * s.fields, j) : 0;
+  c.w.uint8s(out, c.n);
+}
+
+/** count: Nullable(UInt32), NULL until the window is full or when not finite. */
+function counts(c: ScoreContext): void {
+  const { w, n } = c;
+  const r = c.plan.rolling;
+  const nulls = w.u8(n);
+  const values = w.u32(n);
+  for (let j = 0; j < n; j++) {
+    const v = r === null ? Number.NaN : r.rows[c.keep[j] * r.fields + ROLLING.count];
+    const isNull = c.defined[j] === 0 || !Number.isFinite(v);
+    nulls[j] = isNull ? 1 : 0;
+    values[j] = isNull ? 0 : v;
+  }
+  w.uint8s(nulls, n);
+  w.uint32s(values, n);
+}
+
+/** zone: Nullable(Int8), NULL without limits or when not finite. */
+function zones(c: ScoreContext): void {
+  const { w, n } = c;
+  const s = c.plan.spc;
+  const both = w.u8(2 * n);
+  const nulls = both.subarray(0, n);
+  const values = both.subarray(n, 2 * n);
+  for (let j = 0; j < n; j++) {
+    const v = s === null ? Number.NaN : s.rows[c.keep[j] * s.fields + S.zone];
+    const isNull = c.limits[j] === 0 || !Number.isFinite(v);
+    nulls[j] = isNull ? 1 : 0;
+    values[j] = isNull ? 0 : v & 0xff;
+  }
+  w.uint8s(nulls, n);
+  w.uint8s(values, n);
+}
+
+/** The `ewma` column: SPC's EWMA where SPC writes that name after rolling (the row objects' merged members), else rolling's. */
+function ewmas(c: ScoreContext): void {
+  if (c.plan.ewmaFromSpc) nullableValues(c, c.spcEwma);
+  else nullableField(c, c.plan.rolling, ROLLING.ewma, c.defined);
+}
+
+/** spc_ewma: SPC's own member, or without rolling the `ewma` SPC wrote (outputs.ts scoreRow). */
+function spcEwmas(c: ScoreContext): void {
+  const s = c.plan.spc;
+  nullableValues(c, s !== null && (s.ewmaField === "spc_ewma" || c.plan.rolling === null) ? c.spcEwma : null);
+}
+
+function versions(c: ScoreContext, bytes: 4 | 8): void {
+  if (bytes === 8) c.w.uint64s(c.version, c.n);
+  else c.w.uint32s(Uint32Array.from(c.version.subarray(0, c.n)), c.n);
+}
+
+const F64 = "Float64";
+const NULLABLE_F64 = "Nullable(Float64)";
+
+/** Columns both tables start with. */
+function readingWriters<C extends Context>(): Record<string, ColumnWriter<C>> {
+  return {
+    machine_id: { type: "String", write: (c) => strings(c, (x, j) => x.keys[j].machineId as Uint8Array) },
+    sensor_type: { type: "String", write: (c) => strings(c, (x, j) => x.keys[j].sensorType as Uint8Array) },
+    timestamp: { type: "DateTime", write: seconds },
+    timestamp_ms: { type: "UInt64", write: (c) => uint64Of(c, c.batch.times, true) },
+    seq: { type: "UInt64", write: (c) => uint64Of(c, c.batch.positions, false) },
+  };
+}
+
+const SENSOR_DATA_WRITERS = bind<SensorContext>("ml_sensor_data", {
+  ...readingWriters<SensorContext>(),
+  sensor_value: { type: F64, write: (c) => float64Of(c, c.batch.values) },
+  sensor_unit: { type: "String", write: (c) => strings(c, (x, j) => x.labels[j]?.unit ?? EMPTY) },
+  operating_mode: { type: "String", write: (c) => strings(c, (x, j) => x.keys[j].mode ?? x.labels[j]?.mode ?? EMPTY) },
+  work_order_id: { type: "String", write: (c) => strings(c, (x, j) => x.labels[j]?.workOrder ?? EMPTY) },
+  version: { type: "UInt64", write: (c) => constant(c, 0, 8) },
+});
+
+/** A rolling statistic: NULL until the window is full. */
+const rolling = (k: number): ColumnWriter<ScoreContext> => ({
+  type: NULLABLE_F64,
+  write: (c) => nullableField(c, c.plan.rolling, k, c.defined),
+});
+/** An SPC statistic: NULL without limits. */
+const spc = (k: number): ColumnWriter<ScoreContext> => ({ type: NULLABLE_F64, write: (c) => nullableField(c, c.plan.spc, k, c.limits) });
+const [MEAN, STD, STD_POP, MIN, MAX, SLOPE] = ROLLING_MIDDLE;
+
+const SCORE_WRITERS = bind<ScoreContext>("ml_scores", {
+  ...readingWriters<ScoreContext>(),
+  value: { type: F64, write: (c) => float64Of(c, c.batch.values) },
+  count: { type: "Nullable(UInt32)", write: counts },
+  mean: rolling(MEAN),
+  std: rolling(STD),
+  std_pop: rolling(STD_POP),
+  min: rolling(MIN),
+  max: rolling(MAX),
+  slope: rolling(SLOPE),
+  ewma: { type: NULLABLE_F64, write: ewmas },
+  z: rolling(ROLLING.z),
+  cl: spc(S.cl),
+  ucl: spc(S.ucl),
+  lcl: spc(S.lcl),
+  sigma: spc(S.sigma),
+  zone: { type: "Nullable(Int8)", write: zones },
+  we_mask: { type: "UInt8", write: (c) => spcByte(c, (row, b, j) => ruleMask(row[b + S.we_mask], c.rules[j]?.we)) },
+  nelson_mask: { type: "UInt8", write: (c) => spcByte(c, (row, b, j) => ruleMask(row[b + S.nelson_mask], c.rules[j]?.nelson)) },
+  cusum_pos: spc(S.cusum_pos),
+  cusum_neg: spc(S.cusum_neg),
+  cusum_alarm: { type: "UInt8", write: (c) => spcByte(c, (row, b) => (row[b + S.cusum_alarm] === 1 ? 1 : 0)) },
+  spc_ewma: { type: NULLABLE_F64, write: spcEwmas },
+  ewma_ucl: spc(S.ewma_ucl),
+  ewma_lcl: spc(S.ewma_lcl),
+  ewma_alarm: { type: "UInt8", write: (c) => spcByte(c, (row, b) => (row[b + S.ewma_alarm] === 1 ? 1 : 0)) },
+  limits_version: { type: "UInt32", write: (c) => versions(c, 4) },
+  iforest_score: { type: NULLABLE_F64, write: (c) => nullableValues(c, c.plan.iforest === null ? null : c.score) },
+  model_hash: {
+    type: "String",
+    write: (c) => strings(c, (x, j) => (x.plan.iforest !== null && Number.isFinite(x.score[j]) ? x.plan.iforest.hash : EMPTY)),
+  },
+  version: { type: "UInt64", write: (c) => versions(c, 8) },
+});
