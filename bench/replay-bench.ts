@@ -29,9 +29,9 @@ export const DEFAULT_REPLAY_BENCH_SEED = 20240611;
 /** The goal the issue sets for this command on 2 cores. */
 export const TARGET_REPLAY_ROWS_PER_SECOND = 1_000_000;
 
-/** How the replay turns rows into lines: "rows" is the row-by-row reference path. */
-export type ReplayBenchPath = "rows";
-export const REPLAY_BENCH_PATHS: readonly ReplayBenchPath[] = ["rows"];
+/** How the replay turns rows into lines (ReplayOptions.pipeline): "rows" is the row-by-row reference. */
+export type ReplayBenchPath = "rows" | "columns";
+export const REPLAY_BENCH_PATHS: readonly ReplayBenchPath[] = ["rows", "columns"];
 
 export interface ReplayBenchOptions {
   rows?: number;
@@ -199,9 +199,10 @@ async function timeReplay(csv: string, out: string, window: number, path: Replay
     batchRecordsMax: DEFAULT_REPLAY_BATCH_RECORDS,
     output,
     progress: null,
+    pipeline: path,
   };
   const t0 = performance.now();
-  if (path === "rows") await runReplay(options);
+  await runReplay(options);
   await endStream(output);
   return (performance.now() - t0) / 1000;
 }
