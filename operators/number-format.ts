@@ -26,8 +26,8 @@ const POW10_LO = POW10.map((p, k) => p - POW10_HI[k]);
 const DECADES = Array.from({ length: 22 }, (_, i) => Number(`1e${i - 6}`));
 const E15 = 1e15;
 const E14 = 1e14;
-/** "00" … "99" as ASCII pairs. */
-const PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i & 1 ? (i >> 1) % 10 : Math.floor((i >> 1) / 10)));
+/** "0000" … "9999" as ASCII, four bytes each (40 KB: fewer dependent divisions per number than pairs). */
+const QUADS = Uint8Array.from({ length: 40_000 }, (_, i) => 48 + (Math.floor((i >> 2) / 10 ** (3 - (i & 3))) % 10));
 /** A double's bits: the high word holds the binary exponent (index 1 on a little-endian machine). */
 const BITS = new Float64Array(1);
 const WORDS = new Uint32Array(BITS.buffer);
@@ -156,21 +156,27 @@ function splitHigh(a: number): number {
   return c - (c - a);
 }
 
-/** The 15 decimal digits of hi · 10^8 + lo (hi < 10^7, lo < 10^8) as ASCII at out[at … at + 14], two at a time. */
+/** The 15 decimal digits of hi · 10^8 + lo (hi < 10^7, lo < 10^8) as ASCII at out[at … at + 14], four at a time. */
 function writeDigits15(out: Uint8Array, at: number, hi: number, lo: number): void {
-  for (let i = at + 13; i >= at + 7; i -= 2) {
-    const q = (lo / 100) | 0;
-    const r = (lo - q * 100) << 1;
-    out[i] = PAIRS[r];
-    out[i + 1] = PAIRS[r + 1];
-    lo = q;
-  }
-  for (let i = at + 5; i >= at + 1; i -= 2) {
-    const q = (hi / 100) | 0;
-    const r = (hi - q * 100) << 1;
-    out[i] = PAIRS[r];
-    out[i + 1] = PAIRS[r + 1];
-    hi = q;
-  }
-  out[at] = 48 + hi;
+  const a = (hi / 10_000) | 0; // 3 digits
+  const b = (hi - a * 10_000) << 2;
+  const c = (lo / 10_000) | 0;
+  const d = (lo - c * 10_000) << 2;
+  const q = (a << 2) + 1;
+  const cc = c << 2;
+  out[at] = QUADS[q];
+  out[at + 1] = QUADS[q + 1];
+  out[at + 2] = QUADS[q + 2];
+  out[at + 3] = QUADS[b];
+  out[at + 4] = QUADS[b + 1];
+  out[at + 5] = QUADS[b + 2];
+  out[at + 6] = QUADS[b + 3];
+  out[at + 7] = QUADS[cc];
+  out[at + 8] = QUADS[cc + 1];
+  out[at + 9] = QUADS[cc + 2];
+  out[at + 10] = QUADS[cc + 3];
+  out[at + 11] = QUADS[d];
+  out[at + 12] = QUADS[d + 1];
+  out[at + 13] = QUADS[d + 2];
+  out[at + 14] = QUADS[d + 3];
 }

@@ -41,8 +41,6 @@ import {
   timestampJson,
 } from "./replay-table.js";
 
-/** Worker threads making the text. */
-export const REPLAY_TEXT_WORKERS = Number(process.env.LW_TEXT_WORKERS ?? 1);
 /** Finished rows gathered before a block goes to the text workers. */
 const BLOCK_ROWS = 16_384;
 
@@ -60,9 +58,7 @@ export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySum
     return id;
   };
   const specs = rowTextSpecs(analyses) as RowTextSpec[];
-  const text = new ReplayTextPool(specs, options.workers === 0 ? 0 : REPLAY_TEXT_WORKERS, await textOutput(options.output), (rows) =>
-    blocks.release(rows),
-  );
+  const text = new ReplayTextPool(specs, options.workers === 0, await textOutput(options.output), (rows) => blocks.release(rows));
   const send = (rowsMin: number): Promise<void> | undefined => {
     const n = blocks.finished();
     if (n === 0 || n < rowsMin) return undefined;

@@ -1,33 +1,65 @@
 /**
- * A replay text worker: turns the blocks of rows the main thread sends (in shared memory) into
+ * The replay text worker: turns the blocks of rows the main thread sends (in shared memory) into
  * NDJSON bytes ({@link ReplayTextWriter}). With a file descriptor it writes them itself, in block
- * order — it waits on the shared count of blocks written until it is its block's turn — and
- * replies without bytes; without one it replies with the bytes (transferred, not copied). One
- * reply per block, in the order they came. Started by {@link ReplayTextPool}.
+ * order, one write at a time on the thread pool (fs.write) — while that write runs it makes the
+ * next block's text in its other buffer — and replies once a block is written; without one it
+ * replies with the bytes (transferred, not copied). One reply per block, in the order they came.
  */
+import { write } from "node:fs";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { ReplayTextBlock } from "./replay-blocks.js";
-import { type TextReply, type TextWorkerData, ReplayTextWriter, writeFully } from "./replay-text.js";
+import { ReplayTextWriter, type TextReply, type TextWorkerData } from "./replay-text.js";
 
 if (!isMainThread && parentPort !== null) {
   const port = parentPort;
-  const { specs, fd, written } = workerData as TextWorkerData;
+  const { specs, fd } = workerData as TextWorkerData;
   const writer = new ReplayTextWriter(specs);
-  port.on("message", (block: ReplayTextBlock) => {
-    try {
-      const bytes = writer.write(block);
-      if (fd === null || written === null) {
-        const copy = bytes.slice();
-        port.postMessage({ sequence: block.sequence, bytes: copy } satisfies TextReply, [copy.buffer]);
-        return;
+  const queue: ReplayTextBlock[] = [];
+  /** Per output buffer, the write of the bytes last made in it (the buffer is free once it is done). */
+  const written: Array<Promise<void>> = [Promise.resolve(), Promise.resolve()];
+  let last: Promise<void> = Promise.resolve();
+  let turn = 0;
+  let pumping = false;
+  const reply = (r: TextReply) => port.postMessage(r);
+  const failed = (block: ReplayTextBlock, error: unknown) =>
+    reply({ sequence: block.sequence, error: (error as Error).stack ?? String(error) });
+
+  const pump = async (): Promise<void> => {
+    pumping = true;
+    for (let block = queue.shift(); block !== undefined; block = queue.shift()) {
+      const b = block;
+      try {
+        if (fd === null) {
+          const copy = writer.write(b).slice();
+          port.postMessage({ sequence: b.sequence, bytes: copy } satisfies TextReply, [copy.buffer]);
+          continue;
+        }
+        turn ^= 1;
+        await written[turn];
+        const bytes = writer.write(b, turn);
+        last = last.then(() => writeAll(fd, bytes));
+        written[turn] = last.then(
+          () => reply({ sequence: b.sequence, bytes: null }),
+          (error) => failed(b, error),
+        );
+      } catch (error) {
+        failed(b, error);
       }
-      for (let turn = Atomics.load(written, 0); turn !== block.sequence; turn = Atomics.load(written, 0)) Atomics.wait(written, 0, turn);
-      writeFully(fd, bytes);
-      Atomics.add(written, 0, 1);
-      Atomics.notify(written, 0);
-      port.postMessage({ sequence: block.sequence, bytes: null } satisfies TextReply);
-    } catch (error) {
-      port.postMessage({ sequence: block.sequence, error: (error as Error).stack ?? String(error) } satisfies TextReply);
     }
+    pumping = false;
+  };
+
+  port.on("message", (block: ReplayTextBlock) => {
+    queue.push(block);
+    if (!pumping) void pump();
   });
+}
+
+/** All of `bytes` to `fd` at its offset (a write may take only part). */
+async function writeAll(fd: number, bytes: Uint8Array): Promise<void> {
+  for (let at = 0; at < bytes.length; ) {
+    at += await new Promise<number>((resolve, reject) =>
+      write(fd, bytes, at, bytes.length - at, null, (e, n) => (e === null ? resolve(n) : reject(e))),
+    );
+  }
 }

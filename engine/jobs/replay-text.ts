@@ -5,10 +5,10 @@
  * parses and routes. The text is byte for byte ReplayOutput's (a test compares them): the same
  * members in the same order, numbers by writeStatisticAt, which gives formatStatistic's text.
  *
- * {@link ReplayTextPool} hands blocks to the workers in turn and has them written in block order:
- * to a file stream's descriptor by the workers themselves (no bytes cross threads), to any other
- * stream by this thread. It holds a few blocks in flight at most and waits for the output, so a
- * slow disk or reader slows the replay instead of growing memory.
+ * {@link ReplayTextPool} hands blocks to the text worker and has them written in block order: to a
+ * file stream's descriptor by the worker itself (no bytes cross threads), to any other stream by
+ * this thread. It holds a few blocks in flight at most and waits for the output, so a slow disk or
+ * reader slows the replay instead of growing memory.
  */
 import { existsSync, writeSync } from "node:fs";
 import { join } from "node:path";
@@ -35,7 +35,6 @@ import {
 
 const utf8 = (text: string): Uint8Array => Buffer.from(text, "utf8");
 const ROW = utf8('{"row":');
-const TIMESTAMP = utf8(',"timestamp":');
 const VALUE = utf8(',"value":');
 const LATE = utf8(',"late":true}\n');
 const OUT_OF_ORDER = utf8(',"out_of_order":true');
@@ -50,9 +49,10 @@ export class ReplayTextWriter {
   private readonly writers: RowTextWriter[];
   private readonly nulls: Uint8Array;
   private readonly membersMax: number;
-  /** `,"key":<key JSON>` of each key id. */
+  /** `,"key":<key JSON>,"timestamp":` of each key id. */
   private readonly keys: Uint8Array[] = [];
-  private out: Uint8Array = new Uint8Array(1 << 20);
+  /** Output buffers (two: a block's bytes can be written out while the next block's are made in the other). */
+  private readonly buffers: Uint8Array[] = [new Uint8Array(1 << 20), new Uint8Array(1 << 20)];
 
   constructor(specs: readonly RowTextSpec[]) {
     this.writers = specs.map(rowTextWriter);
@@ -60,13 +60,16 @@ export class ReplayTextWriter {
     this.membersMax = this.writers.reduce((n, w) => n + 1 + w.bytesMax, this.nulls.length);
   }
 
-  /** The block's lines, in row order, each ending in a newline: a view of this writer's buffer, valid until the next call. */
-  write(block: ReplayTextBlock): Uint8Array {
+  /**
+   * The block's lines, in row order, each ending in a newline: a view of this writer's output
+   * buffer `buffer` (0 or 1), valid until the next call with that buffer.
+   */
+  write(block: ReplayTextBlock, buffer = 0): Uint8Array {
     block.keys.forEach((name, k) => {
-      this.keys[block.firstKey + k] = utf8(`,"key":${JSON.stringify(name)}`);
+      this.keys[block.firstKey + k] = utf8(`,"key":${JSON.stringify(name)},"timestamp":`);
     });
     const { keyIds, stamps, stampLengths } = block.ring;
-    let out = this.out;
+    let out = this.buffers[buffer];
     let at = 0;
     for (let i = 0; i < block.length; i++) {
       const slot = (block.slot + i) & block.mask;
@@ -75,11 +78,11 @@ export class ReplayTextWriter {
       const error = block.errors.get(i);
       const errorText = error === undefined ? null : utf8(JSON.stringify(error));
       const need = LINE_BYTES + this.membersMax + key.length + (stampText?.length ?? STAMP_BYTES) + (errorText?.length ?? 0);
-      if (at + need > out.length) out = this.grow(at, at + need);
+      if (at + need > out.length) out = this.grow(buffer, at, at + need);
       at = put(out, at, ROW);
       at = writeInteger(out, at, block.firstRow + i);
-      at = put(out, at, key);
-      at = put(out, at, TIMESTAMP);
+      out.set(key, at); // longer than a put loop pays for (≈ 16 bytes)
+      at += key.length;
       if (stampText !== null) at = put(out, at, stampText);
       else for (let k = slot * STAMP_BYTES, end = k + stampLengths[slot]; k < end; k++) out[at++] = stamps[k];
       at = put(out, at, VALUE);
@@ -114,10 +117,11 @@ export class ReplayTextWriter {
     return put(out, at, END);
   }
 
-  private grow(used: number, need: number): Uint8Array {
-    const bigger = new Uint8Array(Math.max(need, this.out.length * 2));
-    bigger.set(this.out.subarray(0, used));
-    this.out = bigger;
+  private grow(buffer: number, used: number, need: number): Uint8Array {
+    const out = this.buffers[buffer];
+    const bigger = new Uint8Array(Math.max(need, out.length * 2));
+    bigger.set(out.subarray(0, used));
+    this.buffers[buffer] = bigger;
     return bigger;
   }
 }
@@ -127,93 +131,67 @@ function put(out: Uint8Array, at: number, bytes: Uint8Array): number {
   return at;
 }
 
-/** Writes all of `bytes` to file descriptor `fd` (a write may take only part). */
-export function writeFully(fd: number, bytes: Uint8Array): void {
-  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
-}
+/** Blocks in flight (sent, not yet written) at most: enough to keep the text thread busy while the output drains. */
+const BLOCKS_IN_FLIGHT = 4;
 
-/** Blocks in flight (sent, not yet written) at most per worker: enough to keep the workers busy while the output drains. */
-const BLOCKS_IN_FLIGHT_PER_WORKER = 3;
-
-/**
- * What a text worker is started with: the analyses' specs, and when the output is a file, its
- * descriptor and the shared counter of blocks written (a worker writes block `sequence` when the
- * counter says so, then counts it).
- */
+/** What the text worker is started with: the analyses' specs, and the output's file descriptor when it writes the file itself. */
 export interface TextWorkerData {
   specs: RowTextSpec[];
   fd: number | null;
-  written: Int32Array | null;
 }
 
-/** A worker's reply to a block: its bytes (no descriptor: the pool writes them), or why it failed. */
+/**
+ * The text worker's reply to a block, once its bytes are written (a descriptor) or made (else: they
+ * come with the reply, for the pool to write), or why it failed.
+ */
 export type TextReply = { sequence: number; bytes: Uint8Array | null } | { sequence: number; error: string };
 
-interface InFlight {
-  rows: number;
-  done: () => void;
-  fail: (e: Error) => void;
-}
-
-/** Where the text goes: a file descriptor the writers use themselves, or a stream this thread writes. */
+/** Where the text goes: a file descriptor the text thread writes itself, or a stream this thread writes. */
 export type TextOutput = { fd: number } | { stream: Writable };
 
 /**
- * Text workers and the output: blocks in, NDJSON out in block order. With 0 workers the text is
- * made on the calling thread (the same writer). Once a block is formatted its ring slots are
- * released (`release(rows)`, in block order).
+ * The text thread and the output: blocks in, NDJSON out in block order. With `inline` the text is
+ * made on the calling thread (the same writer), for a replay without threads. A block's ring
+ * slots are released (`release(rows)`) once its text is made, in block order.
  */
 export class ReplayTextPool {
-  private readonly workers: Worker[] = [];
-  /** Per worker, the keys it has the names of (ids 0 … n − 1). */
-  private readonly keysSent: number[] = [];
+  private readonly worker: Worker | null;
   private readonly inline: ReplayTextWriter | null;
-  /** Blocks sent and not yet formatted, by sequence: rows, and how to settle the promise of their writing. */
-  private readonly inFlight = new Map<number, InFlight>();
+  /** The keys the writer has the names of (ids 0 … n − 1). */
+  private keysSent = 0;
+  /** Blocks sent and not yet replied to, oldest first: rows, and how to settle the promise of their writing. */
+  private readonly inFlight: Array<{ rows: number; done: () => void; fail: (e: Error) => void }> = [];
   private readonly waits: Promise<void>[] = [];
-  /** Formatted blocks not yet released (a later one may finish first), with their bytes for a stream; the next to release. */
-  private readonly formatted = new Map<number, InFlight & { bytes: Uint8Array | null }>();
-  private nextRelease = 0;
-  private readonly written: Int32Array | null;
   /** Stream output: the chain of writes, in block order. */
   private writes: Promise<void> = Promise.resolve();
-  private turn = 0;
   private failure: Error | null = null;
 
   constructor(
     specs: readonly RowTextSpec[],
-    workers: number,
+    inline: boolean,
     private readonly output: TextOutput,
     private readonly release: (rows: number) => void,
   ) {
-    const fd = "fd" in output ? output.fd : null;
-    this.written = fd === null ? null : new Int32Array(new SharedArrayBuffer(4));
-    this.inline = workers === 0 ? new ReplayTextWriter(specs) : null;
-    const data: TextWorkerData = { specs: [...specs], fd, written: this.written };
-    for (let w = 0; w < workers; w++) this.startWorker(data);
-    this.keysSent = new Array<number>(Math.max(1, workers)).fill(0);
+    this.inline = inline ? new ReplayTextWriter(specs) : null;
+    this.worker = inline ? null : this.startWorker({ specs: [...specs], fd: "fd" in output ? output.fd : null });
   }
 
   /**
-   * Sends a block, with the names of the keys (by id) its worker has not had yet; resolves at once
+   * Sends a block, with the names of the keys (by id) the writer has not had yet; resolves at once
    * unless too many blocks are in flight (then when the oldest is written).
    */
   submit(block: ReplayTextBlock, keyNames: readonly string[]): Promise<void> | undefined {
     if (this.failure !== null) return Promise.reject(this.failure);
-    const w = this.turn;
-    this.turn = (w + 1) % this.keysSent.length;
-    block.firstKey = this.keysSent[w];
-    block.keys = keyNames.slice(this.keysSent[w]);
-    this.keysSent[w] = keyNames.length;
-    const done = new Promise<void>((resolve, reject) =>
-      this.inFlight.set(block.sequence, { rows: block.length, done: resolve, fail: reject }),
-    );
+    block.firstKey = this.keysSent;
+    block.keys = keyNames.slice(this.keysSent);
+    this.keysSent = keyNames.length;
+    const done = new Promise<void>((resolve, reject) => this.inFlight.push({ rows: block.length, done: resolve, fail: reject }));
     // Failures surface through the awaited promises; this branch only keeps them from going unhandled.
     done.catch(() => {});
     this.waits.push(done);
     if (this.inline !== null) this.onReply(this.inlineText(block));
-    else this.workers[w].postMessage(block);
-    if (this.waits.length <= BLOCKS_IN_FLIGHT_PER_WORKER * this.keysSent.length) return undefined;
+    else this.worker?.postMessage(block);
+    if (this.waits.length <= BLOCKS_IN_FLIGHT) return undefined;
     return this.waits.shift();
   }
 
@@ -224,7 +202,7 @@ export class ReplayTextPool {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await this.worker?.terminate();
   }
 
   private inlineText(block: ReplayTextBlock): TextReply {
@@ -236,47 +214,45 @@ export class ReplayTextPool {
     return { sequence: block.sequence, bytes: bytes.slice() };
   }
 
-  /**
-   * A block formatted (and written, with a descriptor). In block order: its rows are released
-   * and, for a stream, its bytes written.
-   */
+  /** The oldest block is done (written, with a descriptor): release its rows; write its bytes when this thread writes. */
   private onReply(reply: TextReply): void {
-    const entry = this.inFlight.get(reply.sequence);
+    const entry = this.inFlight.shift();
     if (entry === undefined) return;
     if ("error" in reply) {
-      this.fail(new Error(`replay text worker: ${reply.error}`));
+      this.fail(new Error(`replay text worker: ${reply.error}`), entry.fail);
       return;
     }
-    this.inFlight.delete(reply.sequence);
-    this.formatted.set(reply.sequence, { ...entry, bytes: reply.bytes });
-    for (let next = this.formatted.get(this.nextRelease); next !== undefined; next = this.formatted.get(this.nextRelease)) {
-      this.formatted.delete(this.nextRelease++);
-      this.release(next.rows);
-      const { bytes, done, fail } = next;
-      if (bytes === null || !("stream" in this.output)) done();
-      else {
-        const stream = this.output.stream;
-        this.writes = this.writes.then(() => writeStream(stream, bytes));
-        this.writes.then(done, fail);
-      }
+    this.release(entry.rows);
+    const bytes = reply.bytes;
+    if (bytes === null || !("stream" in this.output)) {
+      entry.done();
+      return;
     }
+    const stream = this.output.stream;
+    this.writes = this.writes.then(() => writeStream(stream, bytes));
+    this.writes.then(entry.done, entry.fail);
   }
 
-  private startWorker(data: TextWorkerData): void {
+  private startWorker(data: TextWorkerData): Worker {
     const worker = new Worker(textWorkerScript(), { workerData: data });
     worker.on("message", (reply: TextReply) => this.onReply(reply));
     worker.on("error", (e) => this.fail(e));
     worker.on("exit", (code) => {
-      if (this.inFlight.size > 0) this.fail(new Error(`replay text worker exited (code ${code}) with blocks unwritten`));
+      if (this.inFlight.length > 0) this.fail(new Error(`replay text worker exited (code ${code}) with blocks unwritten`));
     });
-    this.workers.push(worker);
+    return worker;
   }
 
-  private fail(error: Error): void {
+  private fail(error: Error, first?: (e: Error) => void): void {
     if (this.failure === null) this.failure = error;
-    for (const entry of this.inFlight.values()) entry.fail(error);
-    this.inFlight.clear();
+    first?.(error);
+    for (const entry of this.inFlight.splice(0)) entry.fail(error);
   }
+}
+
+/** Writes all of `bytes` to file descriptor `fd` (a write may take only part). */
+export function writeFully(fd: number, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
 }
 
 /** Writes `bytes`, resolving once the stream takes more (its drain). */
