@@ -8,9 +8,6 @@
  * the scanner hands over as text, take the rows pipeline's own functions (appendRow,
  * parseEventTime, parseReading, timestampJson), so every line is the one the rows pipeline writes.
  */
-import { WriteStream } from "node:fs";
-import { once } from "node:events";
-import type { Writable } from "node:stream";
 import {
   allocateBatch,
   decimalFromBytes,
@@ -27,7 +24,7 @@ import { ByteKeyTable, hashBytes } from "../../connectors/wire/mod.js";
 import { type RecordAnalysis, type RowContext, rowTextSpecs, type RowTextSpec } from "../../operators/mod.js";
 import type { ReplayOptions, ReplaySummary } from "./replay.js";
 import { ReplayBlocks } from "./replay-blocks.js";
-import { ReplayTextPool, type TextOutput } from "./replay-text.js";
+import { ReplayTextPool } from "./replay-text.js";
 import {
   appendRow,
   type Columns,
@@ -41,6 +38,8 @@ import {
   timestampJson,
 } from "./replay-table.js";
 
+/** Worker threads making the text (none when the replay runs without threads, --workers 0). */
+export const REPLAY_TEXT_THREADS = 2;
 /** Finished rows gathered before a block goes to the text workers. */
 const BLOCK_ROWS = 16_384;
 
@@ -58,7 +57,8 @@ export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySum
     return id;
   };
   const specs = rowTextSpecs(analyses) as RowTextSpec[];
-  const text = new ReplayTextPool(specs, options.workers === 0, await textOutput(options.output), (rows) => blocks.release(rows));
+  const threads = options.workers === 0 ? 0 : REPLAY_TEXT_THREADS;
+  const text = new ReplayTextPool(specs, threads, options.output, (rows) => blocks.release(rows));
   const send = (rowsMin: number): Promise<void> | undefined => {
     const n = blocks.finished();
     if (n === 0 || n < rowsMin) return undefined;
@@ -98,18 +98,6 @@ export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySum
     await text.close();
   }
   return finishSummary(summary, engine, analyses, started);
-}
-
-/**
- * A file stream that has written nothing yet (the command's --out) is written through its
- * descriptor by the text workers themselves; any other stream by this thread.
- */
-async function textOutput(output: Writable): Promise<TextOutput> {
-  if (!(output instanceof WriteStream) || output.bytesWritten > 0 || output.writableLength > 0) return { stream: output };
-  // A positioned stream (`start`) writes where it was told, not at the descriptor's offset.
-  if ((output as WriteStream & { start?: number }).start !== undefined) return { stream: output };
-  if (output.pending) await once(output, "ready");
-  return { fd: (output as WriteStream & { fd: number }).fd };
 }
 
 /** The engine of the columns pipeline: finished chunks into the blocks (the analyses observe each row first); late records as late rows. */

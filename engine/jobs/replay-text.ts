@@ -5,12 +5,11 @@
  * parses and routes. The text is byte for byte ReplayOutput's (a test compares them): the same
  * members in the same order, numbers by writeStatisticAt, which gives formatStatistic's text.
  *
- * {@link ReplayTextPool} hands blocks to the text worker and has them written in block order: to a
- * file stream's descriptor by the worker itself (no bytes cross threads), to any other stream by
- * this thread. It holds a few blocks in flight at most and waits for the output, so a slow disk or
- * reader slows the replay instead of growing memory.
+ * {@link ReplayTextPool} hands blocks to the text workers in turn, their text going into shared
+ * buffers, and writes the text in block order. It holds a few blocks in flight at most and waits
+ * for the output, so a slow disk or reader slows the replay instead of growing memory.
  */
-import { existsSync, writeSync } from "node:fs";
+import { existsSync, WriteStream } from "node:fs";
 import { join } from "node:path";
 import type { Writable } from "node:stream";
 import { Worker } from "node:worker_threads";
@@ -44,15 +43,13 @@ const NULL = utf8("null");
 /** Bytes of a line besides the key, the timestamp, the analyses' members and an error text. */
 const LINE_BYTES = 120 + 2 * STATISTIC_BYTES_MAX;
 
-/** Turns blocks into NDJSON bytes in one buffer it reuses; keeps the keys' JSON text from block to block. */
+/** Turns blocks into NDJSON bytes; keeps the keys' JSON text from block to block. */
 export class ReplayTextWriter {
   private readonly writers: RowTextWriter[];
   private readonly nulls: Uint8Array;
   private readonly membersMax: number;
   /** `,"key":<key JSON>,"timestamp":` of each key id. */
   private readonly keys: Uint8Array[] = [];
-  /** Output buffers (two: a block's bytes can be written out while the next block's are made in the other). */
-  private readonly buffers: Uint8Array[] = [new Uint8Array(1 << 20), new Uint8Array(1 << 20)];
 
   constructor(specs: readonly RowTextSpec[]) {
     this.writers = specs.map(rowTextWriter);
@@ -61,15 +58,15 @@ export class ReplayTextWriter {
   }
 
   /**
-   * The block's lines, in row order, each ending in a newline: a view of this writer's output
-   * buffer `buffer` (0 or 1), valid until the next call with that buffer.
+   * The block's lines, in row order, each ending in a newline: a view of `into` — or, when they do
+   * not fit there, of a new buffer.
    */
-  write(block: ReplayTextBlock, buffer = 0): Uint8Array {
+  write(block: ReplayTextBlock, into: Uint8Array): Uint8Array {
     block.keys.forEach((name, k) => {
       this.keys[block.firstKey + k] = utf8(`,"key":${JSON.stringify(name)},"timestamp":`);
     });
     const { keyIds, stamps, stampLengths } = block.ring;
-    let out = this.buffers[buffer];
+    let out = into;
     let at = 0;
     for (let i = 0; i < block.length; i++) {
       const slot = (block.slot + i) & block.mask;
@@ -78,7 +75,7 @@ export class ReplayTextWriter {
       const error = block.errors.get(i);
       const errorText = error === undefined ? null : utf8(JSON.stringify(error));
       const need = LINE_BYTES + this.membersMax + key.length + (stampText?.length ?? STAMP_BYTES) + (errorText?.length ?? 0);
-      if (at + need > out.length) out = this.grow(buffer, at, at + need);
+      if (at + need > out.length) out = grown(out, at, at + need);
       at = put(out, at, ROW);
       at = writeInteger(out, at, block.firstRow + i);
       out.set(key, at); // longer than a put loop pays for (≈ 16 bytes)
@@ -116,14 +113,12 @@ export class ReplayTextWriter {
     if ((flags[slot] & ROW_FLAG_OUT_OF_ORDER) !== 0) at = put(out, at, OUT_OF_ORDER);
     return put(out, at, END);
   }
+}
 
-  private grow(buffer: number, used: number, need: number): Uint8Array {
-    const out = this.buffers[buffer];
-    const bigger = new Uint8Array(Math.max(need, out.length * 2));
-    bigger.set(out.subarray(0, used));
-    this.buffers[buffer] = bigger;
-    return bigger;
-  }
+function grown(out: Uint8Array, used: number, need: number): Uint8Array {
+  const bigger = new Uint8Array(Math.max(need, out.length * 2));
+  bigger.set(out.subarray(0, used));
+  return bigger;
 }
 
 function put(out: Uint8Array, at: number, bytes: Uint8Array): number {
@@ -131,128 +126,159 @@ function put(out: Uint8Array, at: number, bytes: Uint8Array): number {
   return at;
 }
 
-/** Blocks in flight (sent, not yet written) at most: enough to keep the text thread busy while the output drains. */
-const BLOCKS_IN_FLIGHT = 4;
+/** Blocks in flight (sent, not yet written) at most per text thread: enough to keep them busy while the output drains. */
+const BLOCKS_IN_FLIGHT_PER_THREAD = 3;
+/** Output bytes per row a block's buffer is first sized for (the pool learns the real figure). */
+const FIRST_BYTES_PER_ROW = 512;
 
-/** What the text worker is started with: the analyses' specs, and the output's file descriptor when it writes the file itself. */
-export interface TextWorkerData {
-  specs: RowTextSpec[];
-  fd: number | null;
+/** A block for a text worker, and the shared buffer its text goes in. */
+export interface TextRequest {
+  block: ReplayTextBlock;
+  output: SharedArrayBuffer;
 }
 
 /**
- * The text worker's reply to a block, once its bytes are written (a descriptor) or made (else: they
- * come with the reply, for the pool to write), or why it failed.
+ * A text worker's reply: the length of the block's text in the request's buffer — or, when it
+ * did not fit, the text itself (transferred) — or why it failed.
  */
-export type TextReply = { sequence: number; bytes: Uint8Array | null } | { sequence: number; error: string };
+export type TextReply = { sequence: number; length: number; overflow: Uint8Array | null } | { sequence: number; error: string };
 
-/** Where the text goes: a file descriptor the text thread writes itself, or a stream this thread writes. */
-export type TextOutput = { fd: number } | { stream: Writable };
+interface InFlight {
+  rows: number;
+  output: SharedArrayBuffer;
+  done: () => void;
+  fail: (e: Error) => void;
+}
 
 /**
- * The text thread and the output: blocks in, NDJSON out in block order. With `inline` the text is
- * made on the calling thread (the same writer), for a replay without threads. A block's ring
- * slots are released (`release(rows)`) once its text is made, in block order.
+ * The text threads and the output: blocks in, NDJSON out in block order. Each block goes to the
+ * next text worker in turn (with 0 workers the text is made on this thread, by the same writer),
+ * with a shared buffer for its text from a pool; replies are taken in block order: the block's
+ * ring rows are released and its text written. A file stream gets the shared buffer itself and
+ * hands it back once written (it keeps no chunk after its callback); any other stream gets a copy.
  */
 export class ReplayTextPool {
-  private readonly worker: Worker | null;
+  private readonly workers: Worker[] = [];
   private readonly inline: ReplayTextWriter | null;
-  /** The keys the writer has the names of (ids 0 … n − 1). */
-  private keysSent = 0;
-  /** Blocks sent and not yet replied to, oldest first: rows, and how to settle the promise of their writing. */
-  private readonly inFlight: Array<{ rows: number; done: () => void; fail: (e: Error) => void }> = [];
+  /** Per text thread, the keys it has the names of (ids 0 … n − 1). */
+  private readonly keysSent: number[];
+  private turn = 0;
+  private readonly spare: SharedArrayBuffer[] = [];
+  private bytesPerRow = FIRST_BYTES_PER_ROW;
+  /** Blocks sent and not yet written, by sequence; replies waiting for an earlier one; the next to write. */
+  private readonly inFlight = new Map<number, InFlight>();
+  private readonly replies = new Map<number, { length: number; overflow: Uint8Array | null }>();
+  private nextWrite = 0;
   private readonly waits: Promise<void>[] = [];
-  /** Stream output: the chain of writes, in block order. */
-  private writes: Promise<void> = Promise.resolve();
+  private readonly zeroCopy: boolean;
   private failure: Error | null = null;
 
   constructor(
     specs: readonly RowTextSpec[],
-    inline: boolean,
-    private readonly output: TextOutput,
+    workers: number,
+    private readonly output: Writable,
     private readonly release: (rows: number) => void,
   ) {
-    this.inline = inline ? new ReplayTextWriter(specs) : null;
-    this.worker = inline ? null : this.startWorker({ specs: [...specs], fd: "fd" in output ? output.fd : null });
+    this.zeroCopy = output instanceof WriteStream;
+    this.inline = workers === 0 ? new ReplayTextWriter(specs) : null;
+    for (let w = 0; w < workers; w++) this.workers.push(this.startWorker(specs));
+    this.keysSent = new Array<number>(Math.max(1, workers)).fill(0);
   }
 
   /**
-   * Sends a block, with the names of the keys (by id) the writer has not had yet; resolves at once
+   * Sends a block, with the names of the keys (by id) its thread has not had yet; resolves at once
    * unless too many blocks are in flight (then when the oldest is written).
    */
   submit(block: ReplayTextBlock, keyNames: readonly string[]): Promise<void> | undefined {
     if (this.failure !== null) return Promise.reject(this.failure);
-    block.firstKey = this.keysSent;
-    block.keys = keyNames.slice(this.keysSent);
-    this.keysSent = keyNames.length;
-    const done = new Promise<void>((resolve, reject) => this.inFlight.push({ rows: block.length, done: resolve, fail: reject }));
+    const w = this.turn;
+    this.turn = (w + 1) % this.keysSent.length;
+    block.firstKey = this.keysSent[w];
+    block.keys = keyNames.slice(this.keysSent[w]);
+    this.keysSent[w] = keyNames.length;
+    const output = this.outputBuffer(Math.ceil(block.length * this.bytesPerRow * 1.25) + 65_536);
+    const done = new Promise<void>((resolve, reject) =>
+      this.inFlight.set(block.sequence, { rows: block.length, output, done: resolve, fail: reject }),
+    );
     // Failures surface through the awaited promises; this branch only keeps them from going unhandled.
     done.catch(() => {});
     this.waits.push(done);
-    if (this.inline !== null) this.onReply(this.inlineText(block));
-    else this.worker?.postMessage(block);
-    if (this.waits.length <= BLOCKS_IN_FLIGHT) return undefined;
+    if (this.inline !== null) {
+      const bytes = this.inline.write(block, new Uint8Array(output));
+      this.onReply({ sequence: block.sequence, length: bytes.length, overflow: bytes.buffer === output ? null : bytes });
+    } else this.workers[w].postMessage({ block, output } satisfies TextRequest);
+    if (this.waits.length <= BLOCKS_IN_FLIGHT_PER_THREAD * this.keysSent.length) return undefined;
     return this.waits.shift();
   }
 
   /** Every block written. */
   async finish(): Promise<void> {
     while (this.waits.length > 0) await this.waits.shift();
-    await this.writes;
   }
 
   async close(): Promise<void> {
-    await this.worker?.terminate();
+    await Promise.all(this.workers.map((w) => w.terminate()));
   }
 
-  private inlineText(block: ReplayTextBlock): TextReply {
-    const bytes = (this.inline as ReplayTextWriter).write(block);
-    if ("fd" in this.output) {
-      writeFully(this.output.fd, bytes);
-      return { sequence: block.sequence, bytes: null };
-    }
-    return { sequence: block.sequence, bytes: bytes.slice() };
+  private outputBuffer(bytes: number): SharedArrayBuffer {
+    const found = this.spare.findIndex((b) => b.byteLength >= bytes);
+    if (found >= 0) return this.spare.splice(found, 1)[0];
+    return new SharedArrayBuffer(2 ** Math.ceil(Math.log2(bytes)));
   }
 
-  /** The oldest block is done (written, with a descriptor): release its rows; write its bytes when this thread writes. */
+  /** A block's text is made: in block order, release its rows and write it. */
   private onReply(reply: TextReply): void {
-    const entry = this.inFlight.shift();
-    if (entry === undefined) return;
     if ("error" in reply) {
-      this.fail(new Error(`replay text worker: ${reply.error}`), entry.fail);
+      this.fail(new Error(`replay text worker: ${reply.error}`));
       return;
     }
-    this.release(entry.rows);
-    const bytes = reply.bytes;
-    if (bytes === null || !("stream" in this.output)) {
-      entry.done();
-      return;
+    this.replies.set(reply.sequence, reply);
+    for (let r = this.replies.get(this.nextWrite); r !== undefined; r = this.replies.get(this.nextWrite)) {
+      const entry = this.inFlight.get(this.nextWrite) as InFlight;
+      this.replies.delete(this.nextWrite);
+      this.inFlight.delete(this.nextWrite++);
+      this.release(entry.rows);
+      if (entry.rows > 0) this.bytesPerRow = Math.max(this.bytesPerRow * 0.9, r.length / entry.rows);
+      this.write(entry, r.overflow ?? new Uint8Array(entry.output, 0, r.length));
     }
-    const stream = this.output.stream;
-    this.writes = this.writes.then(() => writeStream(stream, bytes));
-    this.writes.then(entry.done, entry.fail);
   }
 
-  private startWorker(data: TextWorkerData): Worker {
-    const worker = new Worker(textWorkerScript(), { workerData: data });
+  /** A block's text to the output; its buffer back to the pool once the output is done with it. */
+  private write(entry: InFlight, bytes: Uint8Array): void {
+    const shared = bytes.buffer === entry.output;
+    if (this.zeroCopy && shared) {
+      this.output.write(bytes, (e) => {
+        if (e) entry.fail(e);
+        else {
+          this.spare.push(entry.output);
+          entry.done();
+        }
+      });
+      return;
+    }
+    // A stream may hand a chunk on and keep it: it gets its own copy.
+    const copy = shared ? Buffer.from(bytes) : bytes;
+    this.spare.push(entry.output);
+    const drained = writeStream(this.output, copy);
+    if (drained === undefined) entry.done();
+    else drained.then(entry.done, entry.fail);
+  }
+
+  private startWorker(specs: readonly RowTextSpec[]): Worker {
+    const worker = new Worker(textWorkerScript(), { workerData: { specs: [...specs] } });
     worker.on("message", (reply: TextReply) => this.onReply(reply));
     worker.on("error", (e) => this.fail(e));
     worker.on("exit", (code) => {
-      if (this.inFlight.length > 0) this.fail(new Error(`replay text worker exited (code ${code}) with blocks unwritten`));
+      if (this.inFlight.size > 0) this.fail(new Error(`replay text worker exited (code ${code}) with blocks unwritten`));
     });
     return worker;
   }
 
-  private fail(error: Error, first?: (e: Error) => void): void {
+  private fail(error: Error): void {
     if (this.failure === null) this.failure = error;
-    first?.(error);
-    for (const entry of this.inFlight.splice(0)) entry.fail(error);
+    for (const entry of this.inFlight.values()) entry.fail(error);
+    this.inFlight.clear();
   }
-}
-
-/** Writes all of `bytes` to file descriptor `fd` (a write may take only part). */
-export function writeFully(fd: number, bytes: Uint8Array): void {
-  for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
 }
 
 /** Writes `bytes`, resolving once the stream takes more (its drain). */
