@@ -6,7 +6,7 @@
  * first byte that is a space or control character, a field count that is not the header's — is
  * decoded and split by the text rules ({@link splitCsvLine}) and handed over as strings instead.
  */
-import { createReadStream } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { InputError } from "../../engine/core/mod.js";
 import { DEFAULT_LINE_BYTES_MAX, splitCsvLine } from "./table-reader.js";
 
@@ -49,33 +49,60 @@ export async function scanCsv(
   lineBytesMax = DEFAULT_LINE_BYTES_MAX,
 ): Promise<number> {
   const scan = new CsvScan(path, onHeader, lineBytesMax);
-  let carry: Buffer | null = null;
+  let file: FileHandle | null = null;
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: READ_CHUNK_BYTES })) {
-      const bytes: Buffer = carry === null ? (chunk as Buffer) : Buffer.concat([carry, chunk as Buffer]);
-      const end = bytes.lastIndexOf(10) + 1;
-      if (end === 0) {
-        carry = bytes;
-        if (bytes.length > lineBytesMax) throw new InputError(`${path}:${scan.lineNo + 1}: line longer than ${lineBytesMax} bytes`);
-        continue;
-      }
-      carry = end < bytes.length ? bytes.subarray(end) : null;
-      const block = scan.block(bytes, end);
-      if (block.length > 0) await onBlock(block);
-    }
-    if (carry !== null) {
-      // The last line has no newline: scan it with one appended.
-      const block = scan.block(Buffer.concat([carry, Buffer.from([10])]), carry.length + 1);
-      if (block.length > 0) await onBlock(block);
-    }
+    file = await open(path, "r");
+    await scanFile(file, scan, onBlock);
   } catch (error) {
     if (error instanceof InputError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== undefined) throw new InputError(`cannot read ${path}: ${(error as Error).message}`, { cause: error });
     throw error;
+  } finally {
+    await file?.close();
   }
   if (scan.header === null) throw new InputError(`${path}: no header or records`);
   return scan.rows;
+}
+
+/**
+ * The file in chunks into two buffers used in turn: while one chunk's lines are scanned and
+ * consumed, the next is read into the other buffer, after the partial line the chunk ended with.
+ * Nothing is allocated per chunk (a fresh megabyte per read was page faults and garbage).
+ */
+async function scanFile(file: FileHandle, scan: CsvScan, onBlock: (block: CsvBlock) => void | Promise<void>): Promise<void> {
+  const buffers = [Buffer.allocUnsafe(2 * READ_CHUNK_BYTES), Buffer.allocUnsafe(2 * READ_CHUNK_BYTES)];
+  let turn = 0;
+  let carried = 0;
+  let reading = file.read(buffers[0], 0, READ_CHUNK_BYTES, null);
+  for (;;) {
+    const { bytesRead } = await reading;
+    const bytes = buffers[turn];
+    const filled = carried + bytesRead;
+    if (bytesRead === 0) {
+      // The end: a last line without a newline is scanned with one appended.
+      if (carried > 0) {
+        const last = Buffer.allocUnsafe(carried + 1);
+        bytes.copy(last, 0, 0, carried);
+        last[carried] = 10;
+        await consume(scan.block(last, carried + 1), onBlock);
+      }
+      return;
+    }
+    const end = bytes.lastIndexOf(10, filled - 1) + 1;
+    const next = turn ^ 1;
+    carried = filled - end;
+    if (carried > scan.lineBytesMax) throw new InputError(`${scan.path}:${scan.lineNo + 1}: line longer than ${scan.lineBytesMax} bytes`);
+    if (carried + READ_CHUNK_BYTES > buffers[next].length) buffers[next] = Buffer.allocUnsafe(2 * (carried + READ_CHUNK_BYTES));
+    bytes.copy(buffers[next], 0, end, filled);
+    reading = file.read(buffers[next], carried, READ_CHUNK_BYTES, null);
+    if (end > 0) await consume(scan.block(bytes, end), onBlock);
+    turn = next;
+  }
+}
+
+function consume(block: CsvBlock, onBlock: (block: CsvBlock) => void | Promise<void>): void | Promise<void> {
+  return block.length > 0 ? onBlock(block) : undefined;
 }
 
 class CsvScan {
@@ -87,9 +114,9 @@ class CsvScan {
   private lines = new Float64Array(1 << 12);
 
   constructor(
-    private readonly path: string,
+    readonly path: string,
     private readonly onHeader: (header: CsvHeader) => void,
-    private readonly lineBytesMax: number,
+    readonly lineBytesMax: number,
   ) {}
 
   /** The data lines of `bytes[0, end)`, which ends with a newline. */
