@@ -131,9 +131,13 @@ export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { tru
       for (let i = 1; i < ROLLING_FIELDS.length; i++) into[ROLLING_FIELDS[i]] = statisticValue(row[i]);
       if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) into.window_truncated = true;
     },
-    observe(row: Float64Array): void {
-      if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;
-    },
+    // Only a time window is ever truncated (the kernel flags nothing else): a count window needs no look at its rows.
+    observe:
+      options.window.kind === "time"
+        ? (row: Float64Array): void => {
+            if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;
+          }
+        : undefined,
     notes(): string[] {
       if (truncated === 0) return [];
       return [
