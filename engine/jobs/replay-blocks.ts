@@ -19,6 +19,8 @@ export const ROW_REJECTED = 3;
 export const ROW_FLAG_OUT_OF_ORDER = 1;
 /** Bytes kept per row for its timestamp's JSON text. */
 export const STAMP_BYTES = 32;
+/** Bytes kept per row for its value cell's text (a decimal of at most 15 digits, a sign and a point fit). */
+export const VALUE_TEXT_BYTES = 24;
 /** `stampLengths` value of a row whose timestamp text is in the block's `texts` instead. */
 export const STAMP_IN_TEXTS = 255;
 
@@ -34,6 +36,13 @@ export interface RingColumns {
   /** A row's timestamp JSON: `stamps[slot·STAMP_BYTES …]`, `stampLengths[slot]` bytes. */
   stamps: Uint8Array;
   stampLengths: Uint8Array;
+  /**
+   * A row's value cell as it was read, when a plain decimal (`valueTexts[slot·VALUE_TEXT_BYTES …]`,
+   * `valueLengths[slot]` bytes; 0: none): its text is formatStatistic's of the value, but for
+   * the zeros and signs to trim (see replay-text.ts), and copying it is cheaper than making it.
+   */
+  valueTexts: Uint8Array;
+  valueLengths: Uint8Array;
 }
 
 /**
@@ -122,6 +131,15 @@ export class ReplayBlocks {
     this.ring.stampLengths[i] = length;
   }
 
+  /** The newest row's value cell, `bytes[start, end)`: a decimal decimalFromBytes read (at most VALUE_TEXT_BYTES). */
+  addValueText(bytes: Uint8Array, start: number, end: number): void {
+    const i = (this.head + this.size - 1) & this.mask;
+    const texts = this.ring.valueTexts;
+    let at = i * VALUE_TEXT_BYTES;
+    for (let k = start; k < end; k++) texts[at++] = bytes[k];
+    this.ring.valueLengths[i] = end - start;
+  }
+
   reject(row: number, reason: string): void {
     const i = this.slot(row);
     this.errors.set(i, reason);
@@ -204,6 +222,7 @@ export class ReplayBlocks {
     this.ring.state[i] = ROW_PENDING;
     this.ring.flags[i] = 0;
     this.ring.keyIds[i] = keyId;
+    this.ring.valueLengths[i] = 0;
     return i;
   }
 
@@ -247,6 +266,8 @@ function ringColumns(rows: number, rowFields: number): RingColumns {
     results: new Float64Array(shared(rows * rowFields * 8)),
     stamps: new Uint8Array(shared(rows * STAMP_BYTES)),
     stampLengths: new Uint8Array(shared(rows)),
+    valueTexts: new Uint8Array(shared(rows * VALUE_TEXT_BYTES)),
+    valueLengths: new Uint8Array(shared(rows)),
   };
 }
 

@@ -23,7 +23,7 @@ import { type CsvBlock, type CsvHeader, scanCsv, type TableRow } from "../../con
 import { ByteKeyTable, hashBytes } from "../../connectors/wire/mod.js";
 import { type RecordAnalysis, type RowContext, rowTextSpecs, type RowTextSpec } from "../../operators/mod.js";
 import type { ReplayOptions, ReplaySummary } from "./replay.js";
-import { ReplayBlocks } from "./replay-blocks.js";
+import { ReplayBlocks, VALUE_TEXT_BYTES } from "./replay-blocks.js";
 import { ReplayTextPool } from "./replay-text.js";
 import {
   appendRow,
@@ -40,14 +40,22 @@ import {
 
 /** Worker threads making the text (none when the replay runs without threads, --workers 0). */
 export const REPLAY_TEXT_THREADS = 2;
-/** Finished rows gathered before a block goes to the text workers. */
+/** Rows of a block for the text workers: finished rows are sent once there are this many (the last block may have fewer). */
 const BLOCK_ROWS = 16_384;
+/**
+ * Rows the ring starts with: the blocks in flight (3 per text thread), the engine's buffers and
+ * the batch fit, so it seldom grows (a new shared array costs about a millisecond a megabyte).
+ */
+const RING_ROWS = 1 << 17;
 
 export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const started = performance.now();
   const analyses = options.analyses;
   const summary = emptySummary();
-  const blocks = new ReplayBlocks(analyses.map((a) => a.kernel.outFields));
+  const blocks = new ReplayBlocks(
+    analyses.map((a) => a.kernel.outFields),
+    RING_ROWS,
+  );
   const keyNames: string[] = [];
   const engine = columnEngine(options, blocks, summary, keyNames);
   for (const a of analyses) a.start?.(engine);
@@ -59,10 +67,11 @@ export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySum
   const specs = rowTextSpecs(analyses) as RowTextSpec[];
   const threads = options.workers === 0 ? 0 : REPLAY_TEXT_THREADS;
   const text = new ReplayTextPool(specs, threads, options.output, (rows) => blocks.release(rows));
-  const send = (rowsMin: number): Promise<void> | undefined => {
-    const n = blocks.finished();
-    if (n === 0 || n < rowsMin) return undefined;
-    return text.submit(blocks.take(n), keyNames);
+  /** Sends the finished rows in blocks of BLOCK_ROWS; with `all`, the rest too. */
+  const send = async (all: boolean): Promise<void> => {
+    for (let n = blocks.finished(); n >= BLOCK_ROWS || (all && n > 0); n = blocks.finished()) {
+      await text.submit(blocks.take(Math.min(n, BLOCK_ROWS)), keyNames);
+    }
   };
   const batch = allocateBatch(options.batchRecordsMax);
   let lines: CsvLines | null = null;
@@ -82,14 +91,14 @@ export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySum
           // A full batch: to the engine (waiting while the pool is busy), then the finished rows to the text workers.
           await engine.push(batch);
           batch.length = 0;
-          await send(BLOCK_ROWS);
+          if (blocks.finished() >= BLOCK_ROWS) await send(false);
         }
         rowsRead = block.firstRow + block.length;
       },
     );
     if (batch.length > 0) await engine.push(batch);
     await engine.flush(true);
-    await send(1);
+    await send(true);
     await text.finish();
   } finally {
     progress.stop();
@@ -209,7 +218,9 @@ class CsvLines {
     else error = this.timeOfText(row, keyId, bytes.toString("latin1", ts, te));
     const vs = cells[at + this.valueField];
     const ve = cells[at + this.valueField + 1] - 1;
-    if (!decimalFromBytes(bytes, vs, ve, batch.values, n)) {
+    if (decimalFromBytes(bytes, vs, ve, batch.values, n)) {
+      if (ve - vs <= VALUE_TEXT_BYTES) this.blocks.addValueText(bytes, vs, ve);
+    } else {
       const value = parseReading(bytes.toString("latin1", vs, ve));
       if (typeof value === "string") error ??= value;
       else batch.values[n] = value;

@@ -28,8 +28,10 @@ import {
   ROW_LATE,
   ROW_REJECTED,
   type ReplayTextBlock,
+  type RingColumns,
   STAMP_BYTES,
   STAMP_IN_TEXTS,
+  VALUE_TEXT_BYTES,
 } from "./replay-blocks.js";
 
 const utf8 = (text: string): Uint8Array => Buffer.from(text, "utf8");
@@ -100,7 +102,8 @@ export class ReplayTextWriter {
       at = put(out, at, errorText ?? NULL);
       return put(out, at, END);
     }
-    at = writeStatisticAt(out, at, values, slot);
+    const valueLength = block.ring.valueLengths[slot];
+    at = valueLength === 0 ? writeStatisticAt(out, at, values, slot) : writeValueText(out, at, block.ring, slot, valueLength);
     if (s === ROW_LATE) return put(out, put(out, at, this.nulls), LATE);
     if (s !== ROW_DONE) throw new RangeError(`row ${block.firstRow + i} is not finished`);
     let offset = slot * block.rowFields;
@@ -113,6 +116,45 @@ export class ReplayTextWriter {
     if ((flags[slot] & ROW_FLAG_OUT_OF_ORDER) !== 0) at = put(out, at, OUT_OF_ORDER);
     return put(out, at, END);
   }
+}
+
+/**
+ * A row's value from its cell's text: formatStatistic's text of the value, without formatting it.
+ * The cell is a decimal of at most 15 digits (decimalFromBytes read it), so the value is the
+ * double nearest that decimal, and toPrecision(15) gives the decimal back: the text is the cell
+ * with the sign "+" and the integer part's leading zeros dropped ("0" when it is empty), the
+ * fraction's trailing zeros and a bare point dropped, and zero as "0" — except below 1e-6, where
+ * toPrecision turns to exponent form: those are formatted from the value.
+ */
+function writeValueText(out: Uint8Array, at: number, ring: RingColumns, slot: number, length: number): number {
+  const text = ring.valueTexts;
+  const start = slot * VALUE_TEXT_BYTES;
+  const end = start + length;
+  let i = start;
+  const negative = text[i] === 45;
+  if (negative || text[i] === 43) i++;
+  while (i < end && text[i] === 48) i++;
+  const whole = i;
+  while (i < end && text[i] !== 46) i++;
+  const point = i;
+  let last = end;
+  while (last > point + 1 && text[last - 1] === 48) last--;
+  const fraction = last > point + 1;
+  if (whole === point) {
+    if (!fraction) {
+      out[at] = 48;
+      return at + 1;
+    }
+    let first = point + 1;
+    while (text[first] === 48) first++;
+    if (first - point - 1 >= 6) return writeStatisticAt(out, at, ring.values, slot);
+  }
+  if (negative) out[at++] = 45;
+  if (whole === point) out[at++] = 48;
+  for (let k = whole; k < point; k++) out[at++] = text[k];
+  if (!fraction) return at;
+  for (let k = point; k < last; k++) out[at++] = text[k];
+  return at;
 }
 
 function grown(out: Uint8Array, used: number, need: number): Uint8Array {
