@@ -6,7 +6,9 @@
  * the whole path, NATS to ClickHouse and WebSocket ({@link runPipelineBench}); only a loss (ClickHouse
  * holding fewer or more score rows than records scored) or a failed setting ends with exit code 1.
  * `node dist/bench/main.js clickhouse`: ClickHouse rows as row objects + JSONEachRow against RowBinary
- * and Native from columns, encoding, insert and the server's CPU ({@link runClickHouseBench}); figures only.
+ * and Native from columns, encoding, insert and the server's CPU ({@link runClickHouseBench}); figures only. `node dist/bench/main.js replay`:
+ * `linewatch replay --analysis rolling`, CSV → NDJSON, rows/s by path against the I/O ceilings
+ * ({@link runReplayBench}); exit code 1 only when the paths' outputs differ.
  */
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
@@ -41,6 +43,14 @@ import {
   runClickHouseBench,
   SMOKE_CLICKHOUSE_BENCH_RECORDS,
 } from "./clickhouse-bench.js";
+import {
+  DEFAULT_REPLAY_BENCH_KEYS,
+  DEFAULT_REPLAY_BENCH_ROWS,
+  formatReplayBenchReport,
+  runReplayBench,
+  SMOKE_REPLAY_BENCH_ROWS,
+  TARGET_REPLAY_ROWS_PER_SECOND,
+} from "./replay-bench.js";
 import { integerOption } from "../engine/cli/mod.js";
 import { formatSerialJobRate, measureSerialJobRate } from "./serial-job-bench.js";
 
@@ -125,48 +135,52 @@ export function benchCommand(): Command {
     .addHelpText("after", HELP_AFTER)
     .addCommand(e2eCommand())
     .addCommand(clickhouseCommand())
-    .action(async (flags: BenchFlags) => {
-      const mismatches: string[] = [];
-      const json: Record<string, unknown> = {};
-      // The sizes both kernel suites take from the flags.
-      const sizes = {
-        keys: flags.keys,
-        values: flags.values,
-        window: flags.window,
-        batchRecords: flags.batchRecords,
-        seed: flags.seed,
-        smoke: flags.smoke === true,
-      };
-      if (flags.suite === "rolling" || flags.suite === "all") {
-        const report = await runKernelBench({
-          ...sizes,
-          sweep: flags.sweep,
-          progress: progress("rolling"),
-        });
-        if (flags.json === true) json.rolling = report;
-        else process.stdout.write(`${formatKernelBenchReport(report)}\n`);
-        if (!report.checksums.agree) mismatches.push(`rolling: ${report.checksums.mismatches.join("; ")}`);
-      }
-      if (flags.suite === "spc" || flags.suite === "all") {
-        if (flags.suite === "all" && flags.json !== true) process.stdout.write("\n");
-        const report = await runSpcBench({
-          ...sizes,
-          progress: progress("spc"),
-        });
-        if (flags.json === true) json.spc = report;
-        else process.stdout.write(`${formatSpcBenchReport(report)}\n`);
-        if (!report.checksums.agree) mismatches.push(`spc: ${report.checksums.mismatches.join("; ")}`);
-      }
-      // One suite: its report as before; both: {"rolling": …, "spc": …}.
-      if (flags.json === true) {
-        const body = flags.suite === "all" ? json : json[flags.suite];
-        process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
-      }
-      if (mismatches.length > 0) {
-        process.stderr.write(`bench: MISMATCH — checksums disagree: ${mismatches.join(" | ")}\n`);
-        process.exitCode = 1;
-      }
+    .addCommand(replayBenchCommand())
+    .action(runKernelSuites);
+}
+
+/** `bench [--suite …]`: the kernel suites' reports on stdout; exit code 1 when their checksums disagree. */
+async function runKernelSuites(flags: BenchFlags): Promise<void> {
+  const mismatches: string[] = [];
+  const json: Record<string, unknown> = {};
+  // The sizes both kernel suites take from the flags.
+  const sizes = {
+    keys: flags.keys,
+    values: flags.values,
+    window: flags.window,
+    batchRecords: flags.batchRecords,
+    seed: flags.seed,
+    smoke: flags.smoke === true,
+  };
+  if (flags.suite === "rolling" || flags.suite === "all") {
+    const report = await runKernelBench({
+      ...sizes,
+      sweep: flags.sweep,
+      progress: progress("rolling"),
     });
+    if (flags.json === true) json.rolling = report;
+    else process.stdout.write(`${formatKernelBenchReport(report)}\n`);
+    if (!report.checksums.agree) mismatches.push(`rolling: ${report.checksums.mismatches.join("; ")}`);
+  }
+  if (flags.suite === "spc" || flags.suite === "all") {
+    if (flags.suite === "all" && flags.json !== true) process.stdout.write("\n");
+    const report = await runSpcBench({
+      ...sizes,
+      progress: progress("spc"),
+    });
+    if (flags.json === true) json.spc = report;
+    else process.stdout.write(`${formatSpcBenchReport(report)}\n`);
+    if (!report.checksums.agree) mismatches.push(`spc: ${report.checksums.mismatches.join("; ")}`);
+  }
+  // One suite: its report as before; both: {"rolling": …, "spc": …}.
+  if (flags.json === true) {
+    const body = flags.suite === "all" ? json : json[flags.suite];
+    process.stdout.write(`${JSON.stringify(body, null, 2)}\n`);
+  }
+  if (mismatches.length > 0) {
+    process.stderr.write(`bench: MISMATCH — checksums disagree: ${mismatches.join(" | ")}\n`);
+    process.exitCode = 1;
+  }
 }
 
 /** Progress lines of a suite, on stderr. */
@@ -211,6 +225,43 @@ function clickhouseCommand(): Command {
       const json = flags.json === true || parent?.getOptionValueSource("json") === "cli";
       const report = await runClickHouseBench({ smoke, records: flags.records, progress: progress("clickhouse") });
       process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatClickHouseBenchReport(report)}\n`);
+    });
+}
+
+const REPLAY_HELP_AFTER = `
+\`linewatch replay --analysis rolling --window 64\`, CSV → NDJSON, as the command runs it (2 workers, its
+defaults), on a seeded CSV written to a temporary directory (ISO-8601 times with milliseconds,
+machine_id, sensor_type, values with 3 decimals; --keys keys drawn at random per row): rows/s of
+each path the replay can take, timed until the output file is closed, each output compared byte
+for byte with the first; beside them the I/O ceilings — reading the CSV and finding its lines, and
+writing as many bytes as the NDJSON has — and the target of ${TARGET_REPLAY_ROWS_PER_SECOND / 1e6} M rows/s.
+Figures only: the exit code is 1 only when the outputs differ. About a minute on 2 cores; --smoke seconds.
+
+Examples:
+  npm run bench -- replay
+  npm run bench -- replay --smoke
+  npm run bench -- replay --rows 5000000 --keys 1000 --json > replay.json`;
+
+function replayBenchCommand(): Command {
+  return new Command("replay")
+    .description("benchmark `linewatch replay --analysis rolling`, CSV → NDJSON: rows/s by path against the I/O ceilings")
+    .option("--smoke", `${SMOKE_REPLAY_BENCH_ROWS} rows: a check that the benchmark runs`)
+    .option("--rows <n>", `rows of the CSV (default ${DEFAULT_REPLAY_BENCH_ROWS})`, integerOption("--rows", 1000, 100_000_000))
+    .option("--keys <n>", `distinct keys (default ${DEFAULT_REPLAY_BENCH_KEYS})`, integerOption("--keys", 1, 4096))
+    .option("--json", "print the report as JSON instead of text")
+    .addHelpText("after", REPLAY_HELP_AFTER)
+    .action(async (flags: { smoke?: boolean; rows?: number; keys?: number; json?: boolean }, command: Command) => {
+      // As for e2e: `bench replay --smoke` (and --keys, --json) land on bench's own options of that name.
+      const parent = command.parent;
+      const smoke = flags.smoke === true || parent?.getOptionValueSource("smoke") === "cli";
+      const json = flags.json === true || parent?.getOptionValueSource("json") === "cli";
+      const keys = flags.keys ?? (parent?.getOptionValueSource("keys") === "cli" ? parent.opts<{ keys: number }>().keys : undefined);
+      const report = await runReplayBench({ smoke, rows: flags.rows, keys, progress: progress("replay") });
+      process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatReplayBenchReport(report)}\n`);
+      if (!report.paths.every((p) => p.identical)) {
+        process.stderr.write("bench replay: OUTPUT DIFFERS between the paths\n");
+        process.exitCode = 1;
+      }
     });
 }
 

@@ -33,6 +33,23 @@ export interface RecordInput {
   encode(row: TableRow, payload: Uint8Array, offset: number): string | null;
 }
 
+/**
+ * How another thread writes an analysis's {@link RecordAnalysis.rowJson} as bytes: data only, so
+ * it crosses to a worker, where `rowTextWriter` (operators/row-text.ts) builds the writer.
+ */
+export type RowTextSpec = { name: "rolling"; minCount: number };
+
+/** An analysis's rowJson as UTF-8 bytes: `write` gives exactly rowJson's text (no payload). */
+export interface RowTextWriter {
+  /** f64 per output row. */
+  readonly fields: number;
+  /** Most bytes one `write` takes. */
+  readonly bytesMax: number;
+  readonly nullJson: string;
+  /** rowJson(rows[offset … offset + fields)) into `out` at `at`; returns the end. */
+  write(out: Uint8Array, at: number, rows: Float64Array, offset: number): number;
+}
+
 export interface RecordAnalysis {
   readonly name: string;
   readonly kernel: StreamKernel;
@@ -56,6 +73,8 @@ export interface RecordAnalysis {
   readonly outColumns?: readonly string[];
   /** The members written when a record got no output (late, rejected). */
   readonly nullJson: string;
+  /** Its rowJson as data a worker can rebuild a byte writer from; absent: rowJson only. */
+  readonly rowText?: RowTextSpec;
   /** Sees each output row as it completes, in per-key order (alerts, counters). */
   observe?(row: Float64Array, context: RowContext, payload?: Uint8Array): void;
   /** Warnings for the end of a run (e.g. truncated windows); empty when all is well. */

@@ -4,4 +4,5 @@ export { LineBuffer, type PackedRows, rowText, unpackRows } from "./line-buffer.
 export { createRecordWriter, RECORD_FORMATS, type RecordFormat, TextStreamWriter } from "./record-writers.js";
 export { referenceDataDir } from "./reference-data.js";
 export { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "./rotating-file-sink.js";
-export { type CellValue, readTable, type TableHeader, type TableRow } from "./table-reader.js";
+export { type CellValue, formatOfPath, readTable, splitCsvLine, type TableHeader, type TableRow } from "./table-reader.js";
+export { type CsvBlock, type CsvHeader, scanCsv } from "./csv-scanner.js";

@@ -46,6 +46,8 @@ export async function readTable(
   lineBytesMax = DEFAULT_LINE_BYTES_MAX,
 ): Promise<number> {
   const stream: Readable = path === "-" ? process.stdin : createReadStream(path);
+  // Decoded across chunks: a character whose bytes straddle two chunks stays one character.
+  stream.setEncoding("utf8");
   let format = formatOfPath(path);
   let parser: LineParser | null = null;
   let rows = 0;
@@ -69,7 +71,7 @@ export async function readTable(
   };
   try {
     for await (const chunk of stream) {
-      const text = carry + (typeof chunk === "string" ? chunk : (chunk as Buffer).toString("utf8"));
+      const text = carry + (chunk as string);
       let start = 0;
       let nl = text.indexOf("\n", start);
       while (nl >= 0) {

@@ -22,6 +22,7 @@ export { deadLetterSubject, serialSubject, unpartitioned } from "./subjects.js";
 export { SensorRecordReader, SensorRecordView } from "./sensor-record-reader.js";
 export { SerialRecordReader, SerialRecordView } from "./serial-record-reader.js";
 export { type LabelFields, LABELS_MAX, LabelTable, type LabelTriple } from "./label-table.js";
+export { ByteKeyTable, hashBytes } from "./byte-table.js";
 export { SUBJECT_KEYS_MAX, SubjectKeyTable } from "./subject-key-table.js";
 export { type DecodedScoreFrame, decodeScoreFrame, encodeScoreFrame, type ScoreFrameColumns } from "./score-frame.js";
 export { EncodeError, type EncodeReason } from "../errors.js";

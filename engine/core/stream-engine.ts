@@ -361,18 +361,8 @@ export class StreamEngine {
     this.counts.recordsIn += batch.length;
     const { keyIds, times, values, positions } = batch;
     if (this.reorder === null) {
-      const words = payloadWords(batch.payload, this.payloadBytes);
-      for (let i = 0; i < batch.length; i++) {
-        const id = keyIds[i];
-        const t = times[i];
-        let flags = 0;
-        if (t < this.newestTime[id]) {
-          flags = FLAG_OUT_OF_ORDER;
-          this.counts.recordsOutOfOrder++;
-        } else this.newestTime[id] = t;
-        const gb = this.groups[this.keys.group(id)];
-        if (gb.count === this.options.batchRecordsMax) await this.dispatch(gb.group);
-        this.write(gb, id, t, values[i], positions[i], flags, batch.payload, i, words);
+      for (let i = this.acceptInOrder(batch, 0); i < batch.length; i = this.acceptInOrder(batch, i)) {
+        await this.dispatch(this.keys.group(keyIds[i]));
       }
       return;
     }
@@ -387,6 +377,29 @@ export class StreamEngine {
       }
       if (this.released.length > 0) await this.enqueueReleased();
     }
+  }
+
+  /**
+   * Records `from` … of a batch into their group buffers, in arrival order, until one's buffer is
+   * full: returns that record's index (to dispatch the buffer and go on), or the batch's length.
+   * Synchronous, so that no record's time or value lives across an await (V8 would box each one).
+   */
+  private acceptInOrder(batch: RecordBatch, from: number): number {
+    const { keyIds, times, values, positions } = batch;
+    const words = payloadWords(batch.payload, this.payloadBytes);
+    for (let i = from; i < batch.length; i++) {
+      const id = keyIds[i];
+      const gb = this.groups[this.keys.group(id)];
+      if (gb.count === this.options.batchRecordsMax) return i;
+      const t = times[i];
+      let flags = 0;
+      if (t < this.newestTime[id]) {
+        flags = FLAG_OUT_OF_ORDER;
+        this.counts.recordsOutOfOrder++;
+      } else this.newestTime[id] = t;
+      this.write(gb, id, t, values[i], positions[i], flags, batch.payload, i, words);
+    }
+    return batch.length;
   }
 
   private async enqueueReleased(): Promise<void> {

@@ -3,23 +3,24 @@
  * input row, in input order, with the members of every analysis merged. The contract of the
  * output is in docs/commands/replay.md.
  */
-import { basename, extname } from "node:path";
 import type { Writable } from "node:stream";
-import {
-  allocateBatch,
-  appendRecord,
-  ConfigError,
-  parseEventTime,
-  parseReading,
-  type TimeUnit,
-  FLAG_OUT_OF_ORDER,
-  StreamEngine,
-  type OutputChunk,
-  type RecordBatch,
-} from "../core/mod.js";
-import { LineBuffer, readTable, type TableHeader, type TableRow } from "../../connectors/files/mod.js";
+import { allocateBatch, ConfigError, type TimeUnit, FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "../core/mod.js";
+import { formatOfPath, LineBuffer, readTable, type TableRow } from "../../connectors/files/mod.js";
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
-import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext } from "../../operators/mod.js";
+import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext, rowTextSpecs } from "../../operators/mod.js";
+import { runColumnReplay } from "./replay-columns.js";
+import {
+  appendRow,
+  type Columns,
+  emptySummary,
+  finishSummary,
+  replayEngineOptions,
+  resolveColumns,
+  type RowTarget,
+  singleKeyOf,
+  startProgress,
+  writeWithBackpressure,
+} from "./replay-table.js";
 
 export interface ReplayOptions {
   input: string;
@@ -40,6 +41,13 @@ export interface ReplayOptions {
   output: Writable;
   /** Progress lines (stderr), or null for none. */
   progress: Writable | null;
+  /**
+   * How rows become lines: "columns" — a CSV file's bytes parsed into columns, the text made from
+   * the output columns on a worker thread — where the input and the analyses allow it
+   * ({@link columnReplayFits}), else "rows" — a line per row on this thread, the reference the
+   * columns are tested against (the output is byte for byte the same). Default: columns where they fit.
+   */
+  pipeline?: "rows" | "columns";
 }
 
 export interface ReplaySummary {
@@ -58,23 +66,29 @@ export interface ReplaySummary {
 export const DEFAULT_REPLAY_BATCH_RECORDS = 1024;
 export const DEFAULT_REPLAY_KEYS_MAX = 4096;
 
-export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
+export function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
+  const fits = columnReplayFits(options);
+  if (options.pipeline === "columns" && fits !== null) return Promise.reject(new ConfigError("pipeline", `columns: ${fits}`));
+  return options.pipeline === "rows" || fits !== null ? runRowReplay(options) : runColumnReplay(options);
+}
+
+/** Null when the columns pipeline can run this replay, else why not. */
+export function columnReplayFits(options: ReplayOptions): string | null {
+  if (options.input === "-" || formatOfPath(options.input) !== "csv") return "the input is not a CSV file";
+  if (options.analyses.some((a) => a.input !== undefined)) return "an analysis reads extra input";
+  if (rowTextSpecs(options.analyses) === null) return "an analysis has no byte writer for its members";
+  return null;
+}
+
+/** The rows pipeline: each table row through readTable, each finished row a string line. */
+async function runRowReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const started = performance.now();
   const analyses = options.analyses;
   const { input, payloadBytes, needsValue } = replayInput(analyses);
   const keyJson: string[] = [];
   const keyNames: string[] = [];
-  const lines = new ReplayOutput(
-    (id) => keyJson[id],
-    analyses.map((a) => ({
-      fields: a.kernel.outFields,
-      rowJson: (row: Float64Array, payload?: Uint8Array) => a.rowJson(row, payload),
-      nullJson: a.nullJson,
-    })),
-    payloadBytes,
-    needsValue,
-  );
-  const summary: ReplaySummary = { rows: 0, rejected: 0, firstRejection: null, late: 0, outOfOrder: 0, keys: 0, seconds: 0, notes: [] };
+  const lines = rowOutput(analyses, keyJson, payloadBytes, needsValue);
+  const summary = emptySummary();
   const engine = replayEngine(options, payloadBytes, lines, summary, keyNames);
   for (const a of analyses) a.start?.(engine);
   const internKey = (name: string): number => {
@@ -92,8 +106,17 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     lines.drain(bytes);
     return bytes.bytes > 0 ? writeWithBackpressure(options.output, bytes.take()) : undefined;
   };
-  const singleKey = options.input === "-" ? "stdin" : basename(options.input, extname(options.input));
-  const target: RowTarget = { options, input, payloadBytes, needsValue, singleKey, internKey, lines, summary, batch };
+  const target: RowTarget = {
+    options,
+    input,
+    payloadBytes,
+    needsValue,
+    singleKey: singleKeyOf(options.input),
+    internKey,
+    lines,
+    summary,
+    batch,
+  };
   let rowsRead = 0;
   const progress = startProgress(options.progress, () => rowsRead);
   try {
@@ -121,12 +144,22 @@ export async function runReplay(options: ReplayOptions): Promise<ReplaySummary> 
     for (const a of analyses) a.stop?.();
     await engine.close();
   }
-  const m = engine.metrics();
-  summary.outOfOrder = m.recordsOutOfOrder;
-  summary.keys = m.keys;
-  summary.notes = analyses.flatMap((a) => a.notes?.() ?? []);
-  summary.seconds = (performance.now() - started) / 1000;
-  return summary;
+  return finishSummary(summary, engine, analyses, started);
+}
+
+/** The rows pipeline's output: each finished row a line of every analysis's rowJson. */
+function rowOutput(
+  analyses: readonly RecordAnalysis[],
+  keyJson: readonly string[],
+  payloadBytes: number,
+  needsValue: boolean,
+): ReplayOutput {
+  const outputs = analyses.map((a) => ({
+    fields: a.kernel.outFields,
+    rowJson: (row: Float64Array, payload?: Uint8Array) => a.rowJson(row, payload),
+    nullJson: a.nullJson,
+  }));
+  return new ReplayOutput((id) => keyJson[id], outputs, payloadBytes, needsValue);
 }
 
 /** The one analysis that reads extra input (at most one), its payload width, and whether rows need a value. */
@@ -153,121 +186,18 @@ function replayEngine(
 ): StreamEngine {
   const rows: Float64Array[] = options.analyses.map(() => new Float64Array(0));
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
-  return new StreamEngine(
-    {
-      kernels: options.analyses.map((a) => a.kernel),
-      workers: options.workers,
-      groups: Math.min(8, options.keysMax),
-      keysMax: options.keysMax,
-      batchRecordsMax: options.batchRecordsMax,
-      lateness: options.lateness,
-      reorderRecordsPerKeyMax: 1 << 20,
-      payloadBytes,
+  return new StreamEngine(replayEngineOptions(options, payloadBytes), {
+    onOutput(chunk: OutputChunk) {
+      for (let i = 0; i < chunk.length; i++) {
+        const position = chunk.positions[i];
+        const payload = payloadBytes > 0 ? chunk.payload.subarray(i * payloadBytes, (i + 1) * payloadBytes) : undefined;
+        observeRecord(options.analyses, chunk, i, keyNames[chunk.keyIds[i]], ctx, rows, false, payload);
+        lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0, payload);
+      }
     },
-    {
-      onOutput(chunk: OutputChunk) {
-        for (let i = 0; i < chunk.length; i++) {
-          const position = chunk.positions[i];
-          const payload = payloadBytes > 0 ? chunk.payload.subarray(i * payloadBytes, (i + 1) * payloadBytes) : undefined;
-          observeRecord(options.analyses, chunk, i, keyNames[chunk.keyIds[i]], ctx, rows, false, payload);
-          lines.complete(position, chunk.values[i], rows, (chunk.flags[i] & FLAG_OUT_OF_ORDER) !== 0 ? ROW_OUT_OF_ORDER : 0, payload);
-        }
-      },
-      onLate(record) {
-        summary.late++;
-        lines.late(record.position, record.value);
-      },
+    onLate(record) {
+      summary.late++;
+      lines.late(record.position, record.value);
     },
-  );
-}
-
-/** What {@link appendRow} writes to. */
-interface RowTarget {
-  options: ReplayOptions;
-  input: RecordInput | undefined;
-  payloadBytes: number;
-  needsValue: boolean;
-  /** The key of every row when the table has no key columns (the file's name). */
-  singleKey: string;
-  internKey: (name: string) => number;
-  lines: ReplayOutput;
-  summary: ReplaySummary;
-  batch: RecordBatch;
-}
-
-/** A table row into `batch`, its output line begun; false when it is rejected (its line says why, and it is counted). */
-function appendRow(row: TableRow, c: Columns, t: RowTarget): boolean {
-  const key = c.key.length === 0 ? t.singleKey : c.key.map((k) => String(row.get(k) ?? "")).join("/");
-  const rawTime = row.get(c.time);
-  const keyId = t.internKey(key);
-  t.lines.add(row.row, keyId, timestampJson(rawTime));
-  const time = parseEventTime(rawTime, t.options.timeUnit);
-  const value = t.needsValue ? parseReading(row.get(c.value)) : 0;
-  const payloadError = t.input === undefined ? null : t.input.encode(row, t.batch.payload as Uint8Array, t.batch.length * t.payloadBytes);
-  const error = typeof time === "string" ? time : typeof value === "string" ? value : payloadError;
-  if (error !== null) {
-    if (t.summary.rejected++ === 0)
-      t.summary.firstRejection = `${t.options.input === "-" ? "stdin" : t.options.input}:${row.line}: ${error}`;
-    t.lines.reject(row.row, error);
-    return false;
-  }
-  appendRecord(t.batch, keyId, time as number, value as number, row.row);
-  return true;
-}
-
-// ---- internals ----
-
-interface Columns {
-  key: string[];
-  time: string;
-  value: string;
-}
-
-/** The timestamp as given: numbers stay numbers (a numeric CSV cell too), text stays text. */
-function timestampJson(raw: unknown): string {
-  if (raw === undefined || raw === null) return "null";
-  if (typeof raw === "number") return Number.isFinite(raw) ? String(raw) : "null";
-  const text = String(raw);
-  const trimmed = text.trim();
-  if (/^-?\d+(\.\d+)?$/.test(trimmed) && Number.isFinite(Number(trimmed))) return String(Number(trimmed));
-  return JSON.stringify(text);
-}
-
-function resolveColumns(header: TableHeader, o: ReplayOptions, input: RecordInput | undefined, needsValue: boolean): Columns {
-  const has = (c: string) => header.columns.includes(c);
-  // NDJSON records may differ from the first one; only CSV headers are checked strictly.
-  const strict = header.format === "csv";
-  const key = o.keyColumns ?? (input?.keyColumns ? [...input.keyColumns] : ["machine_id", "sensor_type"].filter(has));
-  const value = o.valueColumn ?? (has("sensor_value") || !has("value") ? "sensor_value" : "value");
-  const time = o.timeColumn === "timestamp" && input?.timeColumn !== undefined && !has("timestamp") ? input.timeColumn : o.timeColumn;
-  if (strict) {
-    const needed = [...key.map((k) => ["--key", k]), ["--time", time], ...(needsValue ? [["--value", value]] : [])];
-    for (const [flag, col] of needed) {
-      if (!has(col)) throw new ConfigError(flag, `column "${col}" is not in ${o.input} (columns: ${header.columns.join(", ")})`);
-    }
-  }
-  return { key, time, value };
-}
-
-function writeWithBackpressure(out: Writable, chunk: Buffer): Promise<void> | undefined {
-  if (out.write(chunk)) return undefined;
-  return new Promise((resolve, reject) => {
-    const onError = (e: Error) => reject(e);
-    out.once("error", onError);
-    out.once("drain", () => {
-      out.off("error", onError);
-      resolve();
-    });
   });
-}
-
-function startProgress(sink: Writable | null, rows: () => number): { stop(): void } {
-  if (sink === null) return { stop() {} };
-  const t0 = performance.now();
-  const timer = setInterval(() => {
-    const s = (performance.now() - t0) / 1000;
-    sink.write(`replay: ${rows()} rows read, ${Math.round(rows() / s)} rows/s\n`);
-  }, 1000);
-  timer.unref();
-  return { stop: () => clearInterval(timer) };
 }

@@ -9,5 +9,6 @@ export {
   type RollingOptions,
   rollingKernel,
   rollingMinCount,
+  rollingRowText,
   type RollingWindow,
 } from "./rolling.js";

@@ -3,8 +3,8 @@
  * the fields a user sees. The compute is kernels/rolling.ts.
  */
 import { ConfigError, type KernelExports, type StreamKernel } from "../../engine/core/mod.js";
-import { formatStatistic } from "../number-format.js";
-import { statisticValue, type RecordAnalysis } from "../analysis.js";
+import { formatStatistic, STATISTIC_BYTES_MAX, writeAscii, writeInteger, writeStatisticAt } from "../number-format.js";
+import { statisticValue, type RecordAnalysis, type RowTextWriter } from "../analysis.js";
 
 /** Output fields of one record, in the kernel's row order. */
 export const ROLLING_FIELDS = ["count", "mean", "std", "std_pop", "min", "max", "slope", "ewma", "z"] as const;
@@ -112,6 +112,7 @@ export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { tru
     // The kernel's row: the fields, then the flags word (bit 0: the time window hit its capacity).
     outColumns: [...ROLLING_FIELDS, "rolling_flags"],
     nullJson: ROLLING_NULL_JSON,
+    rowText: { name: "rolling", minCount },
     rowJson(row: Float64Array): string {
       if (row[0] < minCount) return ROLLING_NULL_JSON;
       const members =
@@ -130,9 +131,13 @@ export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { tru
       for (let i = 1; i < ROLLING_FIELDS.length; i++) into[ROLLING_FIELDS[i]] = statisticValue(row[i]);
       if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) into.window_truncated = true;
     },
-    observe(row: Float64Array): void {
-      if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;
-    },
+    // Only a time window is ever truncated (the kernel flags nothing else): a count window needs no look at its rows.
+    observe:
+      options.window.kind === "time"
+        ? (row: Float64Array): void => {
+            if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;
+          }
+        : undefined,
     notes(): string[] {
       if (truncated === 0) return [];
       return [
@@ -142,4 +147,37 @@ export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { tru
     },
     truncatedRows: () => truncated,
   };
+}
+
+const ascii = (text: string): Uint8Array => Uint8Array.from(text, (c) => c.charCodeAt(0));
+const NULL_BYTES = ascii(ROLLING_NULL_JSON);
+/** `"count":`, then `,"<field>":` before each statistic (ROLLING_FIELDS order). */
+const NAME_BYTES = ROLLING_FIELDS.map((f, i) => ascii(`${i === 0 ? "" : ","}"${f}":`));
+const TRUNCATED_BYTES = ascii(',"window_truncated":true');
+
+/**
+ * The rolling analysis's rowJson as bytes, for a thread that writes replay's lines from output
+ * rows: the same text (the test compares them), without strings.
+ */
+export function rollingRowText(minCount: number): RowTextWriter {
+  return {
+    fields: ROLLING_OUT_FIELDS,
+    bytesMax: NULL_BYTES.length + NAME_BYTES.reduce((n, b) => n + b.length + STATISTIC_BYTES_MAX, 0) + TRUNCATED_BYTES.length,
+    nullJson: ROLLING_NULL_JSON,
+    write(out: Uint8Array, at: number, rows: Float64Array, offset: number): number {
+      const count = rows[offset];
+      if (count < minCount) return put(out, at, NULL_BYTES);
+      at = put(out, at, NAME_BYTES[0]);
+      // `${count}`: an integer (passed as one, so not boxed), else its String.
+      const whole = count | 0;
+      at = whole === count ? writeInteger(out, at, whole) : writeAscii(out, at, String(count));
+      for (let i = 1; i < NAME_BYTES.length; i++) at = writeStatisticAt(out, put(out, at, NAME_BYTES[i]), rows, offset + i);
+      return (rows[offset + ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0 ? put(out, at, TRUNCATED_BYTES) : at;
+    },
+  };
+}
+
+function put(out: Uint8Array, at: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) out[at++] = bytes[i];
+  return at;
 }
