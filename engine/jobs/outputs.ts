@@ -35,6 +35,8 @@ import {
   ClickHouseSink,
   type ClickHouseTable,
   type EncodedRows,
+  isNativeBlock,
+  type NativeBlock,
   type RejectedRow,
   type AlertRow,
   type EquipmentHealthRow,
@@ -82,7 +84,7 @@ const PENALTY: Record<string, number> = { high: 30, medium: 15, low: 5 };
 /** The part of the ClickHouse sink that takes encoded rows ({@link Outputs.encodedRows}). */
 export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics"> & {
   readonly options: { pendingRowsMax: number };
-  insertEncoded(table: ClickHouseTable, rows: EncodedRows, rejected?: readonly RejectedRow[]): Promise<void>;
+  insertEncoded(table: ClickHouseTable, rows: EncodedRows | NativeBlock, rejected?: readonly RejectedRow[]): Promise<void>;
 };
 
 export class Outputs {
@@ -350,7 +352,7 @@ export class Outputs {
       insertEncoded: (table, rows, rejected) => {
         const t0 = performance.now();
         const done = sink.insertEncoded(table, rows, rejected).then(() => {
-          this.metrics.sinkRows.labels({ sink: "clickhouse" }).inc(rows.rowStarts.length - 1);
+          this.metrics.sinkRows.labels({ sink: "clickhouse" }).inc(isNativeBlock(rows) ? rows.rows : rows.rowStarts.length - 1);
           this.metrics.sinkLatency.labels({ sink: "clickhouse" }).observe((performance.now() - t0) / 1000);
         });
         this.track(done);
