@@ -56,7 +56,6 @@ class IngestWorker implements RowKeys, SensorIntake {
   private scheduled = false;
   private position = 0;
   private alerts: SpcAlertEvent[] = [];
-  private readonly keyOfReading = new Map<string, number>();
   private readonly subjects = new SubjectKeyTable();
   private readonly reader = new SensorRecordReader();
   private readonly view = new SensorRecordView();
@@ -333,10 +332,10 @@ class IngestWorker implements RowKeys, SensorIntake {
   }
 
   private keyOf(name: string, machine: string, sensor: string): number {
-    const known = this.keyOfReading.get(name);
-    if (known !== undefined) return known;
+    // The engine's key dictionary knows the id; a key is named here once (restored keys on their first reading).
+    const known = this.engine.keys.lookup(name);
+    if (known >= 0 && this.keyNames[known] !== undefined) return known;
     const id = this.engine.internKey(name);
-    this.keyOfReading.set(name, id);
     this.keyNames[id] = name;
     this.frameKeys[id] = `${machine}.${sensor}`;
     let m = this.machineIds.get(machine);
