@@ -225,6 +225,24 @@ describe("replay columns - whole replays, byte for byte", () => {
     await expectSameBytes(dir, { input, keysMax: 4096, lateness: 3_600_000 }, { kind: "count", records: 8 });
   }, 120_000);
 
+  it("long keys, timestamps and error texts (a block's text outgrows the buffer sized for it)", async () => {
+    const input = join(dir, "long.csv");
+    const lines = ["machine_id,sensor_type,timestamp,sensor_value"];
+    // About 1.6 kB a line: a block of 16384 rows is 26 MB, past the 16 MiB its buffer is first sized for (512 B a row).
+    for (let i = 0; i < 20_000; i++) {
+      const key = `${"k".repeat(1500)}${i % 40}`;
+      const time =
+        i % 3 === 0
+          ? `2026-01-01T00:${String(Math.floor(i / 1000) % 60).padStart(2, "0")}:00.123456789+01:00`
+          : String(1_767_225_600_000 + i);
+      const value = i % 7 === 0 ? "x".repeat(400) : String(i % 100);
+      lines.push(`${key},s,${time},${value}`);
+    }
+    writeFileSync(input, lines.join("\n"));
+    const text = await expectSameBytes(dir, { input }, { kind: "count", records: 4 });
+    expect(text.length).toBeGreaterThan(20_000 * 1500);
+  }, 120_000);
+
   it("a character whose bytes straddle two reads stays one character (both pipelines)", async () => {
     const input = join(dir, "straddle.csv");
     let text = "machine_id,sensor_type,timestamp,sensor_value\n";
