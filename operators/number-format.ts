@@ -94,9 +94,17 @@ export function writeStatisticAt(out: Uint8Array, at: number, from: Float64Array
   e = 14 - k;
   if (e < -6 || e > 14 || !(n >= E14 && n < E15)) return writeAscii(out, at, formatStatistic(v));
   if (v < 0) out[at++] = 45;
-  // Halves below 2^30 (small integers, not boxed): 7 digits above, 8 below.
-  const hi = Math.floor(n / 1e8);
-  const lo = n - hi * 1e8;
+  // Halves below 2^30 (small integers, not boxed): 7 digits above, 8 below. A product, not a
+  // quotient (several times the latency); its rounding can leave the split one off, put right here.
+  let hi = Math.floor(n * 1e-8);
+  let lo = n - hi * 1e8;
+  if (lo < 0) {
+    hi--;
+    lo += 1e8;
+  } else if (lo >= 1e8) {
+    hi++;
+    lo -= 1e8;
+  }
   if (e >= 0) {
     // The digits one byte to the right, then the integer part moved left over the point's place.
     writeDigits15(out, at + 1, hi, lo);

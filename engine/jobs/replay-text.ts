@@ -67,15 +67,14 @@ export class ReplayTextWriter {
     block.keys.forEach((name, k) => {
       this.keys[block.firstKey + k] = utf8(`,"key":${JSON.stringify(name)},"timestamp":`);
     });
-    const { keyIds, stamps, stampLengths } = block.ring;
+    const { state, keyIds, stamps, stampLengths } = block.ring;
     let out = into;
     let at = 0;
     for (let i = 0; i < block.length; i++) {
       const slot = (block.slot + i) & block.mask;
       const key = this.keys[keyIds[slot]];
       const stampText = stampLengths[slot] === STAMP_IN_TEXTS ? utf8(block.texts.get(i) as string) : null;
-      const error = block.errors.get(i);
-      const errorText = error === undefined ? null : utf8(JSON.stringify(error));
+      const errorText = state[slot] === ROW_REJECTED ? utf8(JSON.stringify(block.errors.get(i) ?? null)) : null;
       const need = LINE_BYTES + this.membersMax + key.length + (stampText?.length ?? STAMP_BYTES) + (errorText?.length ?? 0);
       if (at + need > out.length) out = grown(out, at, at + need);
       at = put(out, at, ROW);
