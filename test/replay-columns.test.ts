@@ -203,6 +203,7 @@ describe("replay columns - whole replays, byte for byte", () => {
       if ((await expectSameBytes(dir, { input, lateness: 2000 }, window)).includes('"late":true')) seen.add("late");
       await expectSameBytes(dir, { input, keyColumns: ["sensor_type", "machine_id"], valueColumn: "sensor_value" }, window);
       await expectSameBytes(dir, { input, keyColumns: ["note"] }, window);
+      await expectSameBytes(dir, { input, keyColumns: ["note", "machine_id"] }, window);
       await expectSameBytes(dir, { input, workers: 0 }, window);
     }
     // Not vacuous: the lines took every turn the file offers.
@@ -302,7 +303,8 @@ function adversarialCsv(rows: number): string {
     '"6,5"',
     "42",
   ];
-  const keys = ["M-1", "M-2", "Mäschine", '"M,3"', '"M ""4"""', " M-5", "M-6 "];
+  // "" and "plain" also stand in the note column: keys (note, machine) "/plain" and "plain/" must stay two.
+  const keys = ["M-1", "M-2", "Mäschine", '"M,3"', '"M ""4"""', " M-5", "M-6 ", "", "plain"];
   const out = ["\uFEFFmachine_id,sensor_type,timestamp,sensor_value,note", ""];
   for (let i = 0; i < rows; i++) {
     const seconds = String(Math.max(0, Math.floor(i / 100) - random.int(0, 3)) % 60).padStart(2, "0");

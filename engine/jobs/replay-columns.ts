@@ -264,11 +264,11 @@ class CsvLines {
       from = this.scratch;
       start = 0;
       end = 0;
-      for (const f of fields) {
-        const s = cells[at + f];
-        const e = cells[at + f + 1] - 1;
+      for (let k = 0; k < fields.length; k++) {
+        const s = cells[at + fields[k]];
+        const e = cells[at + fields[k] + 1] - 1;
         if (end + e - s + 1 > from.length) return this.target.internKey(this.keyName(bytes, cells, at));
-        if (end > 0) from[end++] = 44;
+        if (k > 0) from[end++] = 44;
         for (let i = s; i < e; i++) from[end++] = bytes[i];
       }
     }
