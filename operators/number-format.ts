@@ -74,18 +74,18 @@ export function writeStatisticAt(out: Uint8Array, at: number, from: Float64Array
   let k = 14 - e;
   let p = x * POW10[k];
   let n = Math.floor(p);
-  if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(x, k, p))) n++;
+  if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(from, index, k))) n++;
   if (n >= E15) {
     // Rounding carried into the next decade (or the guess was one low): 10^15 − 0.5 ≤ x · 10^k.
     k--;
     p = x * POW10[k];
     n = Math.floor(p);
-    if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(x, k, p))) n++;
+    if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(from, index, k))) n++;
   } else if (n <= E14 && k < 22) {
     // The guess may be one high: x · 10^(k + 1) rounding below 10^15 means decade e − 1.
     p = x * POW10[k + 1];
     let lower = Math.floor(p);
-    if (p - lower > 0.5 || (p - lower === 0.5 && tieRoundsUp(x, k + 1, p))) lower++;
+    if (p - lower > 0.5 || (p - lower === 0.5 && tieRoundsUp(from, index, k + 1))) lower++;
     if (lower < E15) {
       n = lower;
       k++;
@@ -128,11 +128,15 @@ export function writeStatisticAt(out: Uint8Array, at: number, from: Float64Array
 }
 
 /**
- * Whether x · 10^k, whose rounded product p has a fraction of exactly one half, is at or above
- * that half: the sign of the TwoProduct error term x · 10^k − p (exact: no overflow or underflow
- * for x in [1e-7, 1e16)).
+ * Whether x · 10^k, x = |from[index]|, whose rounded product p has a fraction of exactly one half,
+ * is at or above that half: the sign of the TwoProduct error term x · 10^k − p (exact: no overflow
+ * or underflow for x in [1e-7, 1e16)). One product in sixteen or so comes here (p's last bits are
+ * sixteenths), so x comes as its array and index and p is made again: doubles passed to a call V8
+ * does not inline would be boxed.
  */
-function tieRoundsUp(x: number, k: number, p: number): boolean {
+function tieRoundsUp(from: Float64Array, index: number, k: number): boolean {
+  const x = Math.abs(from[index]);
+  const p = x * POW10[k];
   const xh = splitHigh(x);
   const xl = x - xh;
   return xh * POW10_HI[k] - p + xh * POW10_LO[k] + xl * POW10_HI[k] + xl * POW10_LO[k] >= 0;
