@@ -39,7 +39,7 @@ import {
 } from "./replay-table.js";
 
 /** Worker threads making the text (none when the replay runs without threads, --workers 0). */
-export const REPLAY_TEXT_THREADS = 2;
+const REPLAY_TEXT_THREADS = 2;
 /** Rows of a block for the text workers: finished rows are sent once there are this many (the last block may have fewer). */
 const BLOCK_ROWS = 16_384;
 /**
