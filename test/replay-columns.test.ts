@@ -205,6 +205,7 @@ describe("replay columns - whole replays, byte for byte", () => {
       await expectSameBytes(dir, { input, keyColumns: ["note"] }, window);
       await expectSameBytes(dir, { input, keyColumns: ["note", "machine_id"] }, window);
       await expectSameBytes(dir, { input, workers: 0 }, window);
+      await expectSameBytes(dir, { input, timeUnit: "number" }, window);
     }
     // Not vacuous: the lines took every turn the file offers.
     expect([...seen].sort()).toEqual(
