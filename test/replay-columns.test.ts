@@ -99,6 +99,8 @@ describe("replay columns - cells from bytes", () => {
         `-${random.int(1, 99)}`,
         `${random.int(0, 99)}.5`,
       );
+      // Runs of one date with other clocks, valid or not (the parser keeps the last date it read).
+      cells.push(`${date}T${clock}Z`, `${date} ${pad(random.int(0, 25), 2)}:00:00`, `${date}T00:00:00.999`, `${date}X00:00:00`);
     }
     let decided = 0;
     for (const cell of cells) {
