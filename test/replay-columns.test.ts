@@ -232,7 +232,7 @@ describe("replay columns - whole replays, byte for byte", () => {
   it("long keys, timestamps and error texts (a block's text outgrows the buffer sized for it)", async () => {
     const input = join(dir, "long.csv");
     const lines = ["machine_id,sensor_type,timestamp,sensor_value"];
-    // About 1.6 kB a line: a block of 16384 rows is 26 MB, past the 16 MiB its buffer is first sized for (512 B a row).
+    // About 1.6 kB a line: a block of 16384 rows is 26 MB, past the 8 MiB its buffer is first sized for (320 B a row).
     for (let i = 0; i < 20_000; i++) {
       const key = `${"k".repeat(1500)}${i % 40}`;
       const time =

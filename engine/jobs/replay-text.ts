@@ -170,7 +170,7 @@ function put(out: Uint8Array, at: number, bytes: Uint8Array): number {
 /** Blocks in flight (sent, not yet written) at most per text thread: enough to keep them busy while the output drains. */
 const BLOCKS_IN_FLIGHT_PER_THREAD = 3;
 /** Output bytes per row a block's buffer is first sized for (the pool learns the real figure). */
-const FIRST_BYTES_PER_ROW = 512;
+const FIRST_BYTES_PER_ROW = 320;
 
 /** A block for a text worker, and the shared buffer its text goes in. */
 export interface TextRequest {
