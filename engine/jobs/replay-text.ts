@@ -289,8 +289,10 @@ export class ReplayTextPool {
     const shared = bytes.buffer === entry.output;
     if (this.zeroCopy && shared) {
       this.output.write(bytes, (e) => {
-        if (e) entry.fail(e);
-        else {
+        if (e) {
+          this.fail(e);
+          entry.fail(e);
+        } else {
           this.spare.push(entry.output);
           entry.done();
         }
