@@ -43,10 +43,14 @@ const REPLAY_TEXT_THREADS = 2;
 /** Rows of a block for the text workers: finished rows are sent once there are this many (the last block may have fewer). */
 const BLOCK_ROWS = 16_384;
 /**
- * Rows the ring starts with: the blocks in flight (3 per text thread), the engine's buffers and
- * the batch fit, so it seldom grows (a new shared array costs about a millisecond a megabyte).
+ * Rows the ring starts with: room for the blocks in flight (3 per text thread) and one being
+ * gathered, the engine's group buffers (two per group) and the batch, so that it does not grow
+ * (a new shared array costs about a millisecond a megabyte, and the rows are copied).
  */
-const RING_ROWS = 1 << 17;
+function ringRows(options: ReplayOptions): number {
+  const engine = replayEngineOptions(options, 0);
+  return 2 ** Math.ceil(Math.log2(8 * BLOCK_ROWS + (2 * engine.groups + 1) * engine.batchRecordsMax));
+}
 
 export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const started = performance.now();
@@ -54,7 +58,7 @@ export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySum
   const summary = emptySummary();
   const blocks = new ReplayBlocks(
     analyses.map((a) => a.kernel.outFields),
-    RING_ROWS,
+    ringRows(options),
   );
   const keyNames: string[] = [];
   const engine = columnEngine(options, blocks, summary, keyNames);
