@@ -5,11 +5,11 @@
  * CSV — come out byte for byte the same through both pipelines, to a file (the text worker writes
  * its descriptor) and to a stream, with and without worker threads.
  */
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, type Writable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { decimalFromBytes, epochDigitsFromBytes, isoTimeFromBytes, parseEventTime, parseReading } from "../engine/core/event-time.js";
 import { SeededRandom } from "../engine/core/prng.js";
 import { columnReplayFits, type ReplayOptions, type ReplaySummary, runReplay } from "../engine/jobs/replay.js";
@@ -178,6 +178,8 @@ describe("replay columns - the rolling analysis's members as bytes", () => {
 
 describe("replay columns - whole replays, byte for byte", () => {
   const dir = mkdtempSync(join(tmpdir(), "lw-replay-columns-"));
+  // Tens of megabytes of CSV and NDJSON: gone when the suite is.
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("NAB series: count and time windows, rolling alone", async () => {
     const files = [
