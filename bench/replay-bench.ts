@@ -7,9 +7,10 @@
  * random walk with noise written with 3 decimals — replayed the way the command does it
  * (runReplay with the command's defaults: 2 workers, 4096 keys, 1024 records per task, the
  * rolling analysis with α 0.1 and slope per second, output to a file stream that is ended). Each
- * path the replay can take is timed from the call until the output file is closed, and its
- * output compared byte for byte with the first path's. Beside them the I/O ceilings: reading the
- * CSV and finding its lines (no parsing), and writing as many bytes as the NDJSON has.
+ * path the replay can take is timed from the call until the output file is closed, with the
+ * process's CPU time per row (all threads: on a shared machine the figure that holds still), and
+ * its output compared byte for byte with the first path's. Beside them the I/O ceilings: reading
+ * the CSV and finding its lines (no parsing), and writing as many bytes as the NDJSON has.
  * Figures only: nothing fails on a time.
  */
 import { createReadStream, createWriteStream, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync } from "node:fs";
@@ -48,6 +49,8 @@ export interface ReplayBenchPathFigures {
   path: ReplayBenchPath;
   rowsPerSecond: number;
   seconds: number;
+  /** CPU time of the whole process (every thread) per row: what the path costs, however busy the machine. */
+  cpuMicrosPerRow: number;
   outputBytes: number;
   /** Whether the output equals the first path's byte for byte (the first path: true). */
   identical: boolean;
@@ -89,19 +92,8 @@ export async function runReplayBench(o: ReplayBenchOptions = {}): Promise<Replay
     const paths: ReplayBenchPathFigures[] = [];
     for (const path of o.paths ?? REPLAY_BENCH_PATHS) {
       progress(`replay, ${path} path`);
-      const out = join(dir, `${path}.ndjson`);
-      const seconds = await timeReplay(csv, out, window, path);
       const reference = paths.length === 0 ? null : join(dir, `${paths[0].path}.ndjson`);
-      const firstDifference = reference === null ? null : firstDifferentByte(reference, out);
-      paths.push({
-        path,
-        rowsPerSecond: rows / seconds,
-        seconds,
-        outputBytes: statSync(out).size,
-        identical: firstDifference === null,
-        firstDifference,
-      });
-      if (paths.length > 1) rmSync(out);
+      paths.push(await measurePath(csv, join(dir, `${path}.ndjson`), { rows, window, path }, reference));
     }
     progress("output ceiling: write as many bytes as the NDJSON has");
     const writeSeconds = await timeWriteBytes(
@@ -133,18 +125,18 @@ export function formatReplayBenchReport(r: ReplayBenchReport): string {
     `replay --analysis rolling --window ${r.window}, CSV → NDJSON — ${r.rows} rows of ${r.keys} keys, seed ${r.seed}, CSV ${mib(r.inputBytes)}`,
     machineLine(r.machine),
     "",
-    "                                            rows/s    seconds   output      vs rows path   of read ceiling",
+    "                                       rows/s    seconds   CPU µs/row   output      vs rows path   of read ceiling",
   ];
   const base = r.paths[0].rowsPerSecond;
   for (const p of r.paths) {
     const same = p.identical ? "" : `   OUTPUT DIFFERS at byte ${p.firstDifference}`;
     lines.push(
-      `  replay, ${`${p.path} path`.padEnd(34)} ${k(p.rowsPerSecond).padStart(8)} ${p.seconds.toFixed(2).padStart(9)}   ${mib(p.outputBytes).padStart(8)}` +
-        `   ${(p.rowsPerSecond / base).toFixed(2).padStart(10)}×   ${((100 * p.rowsPerSecond) / r.readRowsPerSecond).toFixed(0).padStart(12)} %${same}`,
+      `  replay, ${`${p.path} path`.padEnd(29)} ${k(p.rowsPerSecond).padStart(8)} ${p.seconds.toFixed(2).padStart(9)} ${p.cpuMicrosPerRow.toFixed(2).padStart(11)}   ` +
+        `${mib(p.outputBytes).padStart(8)}   ${(p.rowsPerSecond / base).toFixed(2).padStart(10)}×   ${((100 * p.rowsPerSecond) / r.readRowsPerSecond).toFixed(0).padStart(12)} %${same}`,
     );
   }
-  lines.push(`  ceiling: read the CSV, find its lines     ${k(r.readRowsPerSecond).padStart(8)}`);
-  lines.push(`  ceiling: write the NDJSON's bytes         ${k(r.writeRowsPerSecond).padStart(8)}`);
+  lines.push(`  ceiling: read the CSV, find its lines${k(r.readRowsPerSecond).padStart(12)}`);
+  lines.push(`  ceiling: write the NDJSON's bytes    ${k(r.writeRowsPerSecond).padStart(12)}`);
   const best = Math.max(...r.paths.map((p) => p.rowsPerSecond));
   lines.push(
     "",
@@ -184,6 +176,30 @@ async function writeBenchCsv(path: string, rows: number, keys: number, seed: num
 }
 
 // ---- the timed runs ----
+
+/** One path's figures; its output compared with `reference` (the first path's, kept) and removed, unless it is the first. */
+async function measurePath(
+  csv: string,
+  out: string,
+  run: { rows: number; window: number; path: ReplayBenchPath },
+  reference: string | null,
+): Promise<ReplayBenchPathFigures> {
+  const cpu = process.cpuUsage();
+  const seconds = await timeReplay(csv, out, run.window, run.path);
+  const { user, system } = process.cpuUsage(cpu);
+  const firstDifference = reference === null ? null : firstDifferentByte(reference, out);
+  const outputBytes = statSync(out).size;
+  if (reference !== null) rmSync(out);
+  return {
+    path: run.path,
+    rowsPerSecond: run.rows / seconds,
+    seconds,
+    cpuMicrosPerRow: (user + system) / run.rows,
+    outputBytes,
+    identical: firstDifference === null,
+    firstDifference,
+  };
+}
 
 /** Seconds of one replay of `csv` into `out` as the command runs it, until the file is closed. */
 async function timeReplay(csv: string, out: string, window: number, path: ReplayBenchPath): Promise<number> {

@@ -74,18 +74,18 @@ export function writeStatisticAt(out: Uint8Array, at: number, from: Float64Array
   let k = 14 - e;
   let p = x * POW10[k];
   let n = Math.floor(p);
-  if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(x, k, p))) n++;
+  if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(from, index, k))) n++;
   if (n >= E15) {
     // Rounding carried into the next decade (or the guess was one low): 10^15 − 0.5 ≤ x · 10^k.
     k--;
     p = x * POW10[k];
     n = Math.floor(p);
-    if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(x, k, p))) n++;
+    if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(from, index, k))) n++;
   } else if (n <= E14 && k < 22) {
     // The guess may be one high: x · 10^(k + 1) rounding below 10^15 means decade e − 1.
     p = x * POW10[k + 1];
     let lower = Math.floor(p);
-    if (p - lower > 0.5 || (p - lower === 0.5 && tieRoundsUp(x, k + 1, p))) lower++;
+    if (p - lower > 0.5 || (p - lower === 0.5 && tieRoundsUp(from, index, k + 1))) lower++;
     if (lower < E15) {
       n = lower;
       k++;
@@ -94,9 +94,17 @@ export function writeStatisticAt(out: Uint8Array, at: number, from: Float64Array
   e = 14 - k;
   if (e < -6 || e > 14 || !(n >= E14 && n < E15)) return writeAscii(out, at, formatStatistic(v));
   if (v < 0) out[at++] = 45;
-  // Halves below 2^30 (small integers, not boxed): 7 digits above, 8 below.
-  const hi = Math.floor(n / 1e8);
-  const lo = n - hi * 1e8;
+  // Halves below 2^30 (small integers, not boxed): 7 digits above, 8 below. A product, not a
+  // quotient (several times the latency); its rounding can leave the split one off, put right here.
+  let hi = Math.floor(n * 1e-8);
+  let lo = n - hi * 1e8;
+  if (lo < 0) {
+    hi--;
+    lo += 1e8;
+  } else if (lo >= 1e8) {
+    hi++;
+    lo -= 1e8;
+  }
   if (e >= 0) {
     // The digits one byte to the right, then the integer part moved left over the point's place.
     writeDigits15(out, at + 1, hi, lo);
@@ -120,11 +128,15 @@ export function writeStatisticAt(out: Uint8Array, at: number, from: Float64Array
 }
 
 /**
- * Whether x · 10^k, whose rounded product p has a fraction of exactly one half, is at or above
- * that half: the sign of the TwoProduct error term x · 10^k − p (exact: no overflow or underflow
- * for x in [1e-7, 1e16)).
+ * Whether x · 10^k, x = |from[index]|, whose rounded product p has a fraction of exactly one half,
+ * is at or above that half: the sign of the TwoProduct error term x · 10^k − p (exact: no overflow
+ * or underflow for x in [1e-7, 1e16)). One product in sixteen or so comes here (p's last bits are
+ * sixteenths), so x comes as its array and index and p is made again: doubles passed to a call V8
+ * does not inline would be boxed.
  */
-function tieRoundsUp(x: number, k: number, p: number): boolean {
+function tieRoundsUp(from: Float64Array, index: number, k: number): boolean {
+  const x = Math.abs(from[index]);
+  const p = x * POW10[k];
   const xh = splitHigh(x);
   const xl = x - xh;
   return xh * POW10_HI[k] - p + xh * POW10_LO[k] + xl * POW10_HI[k] + xl * POW10_LO[k] >= 0;

@@ -5,11 +5,11 @@
  * CSV — come out byte for byte the same through both pipelines, to a file (the text worker writes
  * its descriptor) and to a stream, with and without worker threads.
  */
-import { createWriteStream, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, type Writable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { decimalFromBytes, epochDigitsFromBytes, isoTimeFromBytes, parseEventTime, parseReading } from "../engine/core/event-time.js";
 import { SeededRandom } from "../engine/core/prng.js";
 import { columnReplayFits, type ReplayOptions, type ReplaySummary, runReplay } from "../engine/jobs/replay.js";
@@ -99,6 +99,8 @@ describe("replay columns - cells from bytes", () => {
         `-${random.int(1, 99)}`,
         `${random.int(0, 99)}.5`,
       );
+      // Runs of one date with other clocks, valid or not (the parser keeps the last date it read).
+      cells.push(`${date}T${clock}Z`, `${date} ${pad(random.int(0, 25), 2)}:00:00`, `${date}T00:00:00.999`, `${date}X00:00:00`);
     }
     let decided = 0;
     for (const cell of cells) {
@@ -176,6 +178,8 @@ describe("replay columns - the rolling analysis's members as bytes", () => {
 
 describe("replay columns - whole replays, byte for byte", () => {
   const dir = mkdtempSync(join(tmpdir(), "lw-replay-columns-"));
+  // Tens of megabytes of CSV and NDJSON: gone when the suite is.
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("NAB series: count and time windows, rolling alone", async () => {
     const files = [
@@ -203,7 +207,9 @@ describe("replay columns - whole replays, byte for byte", () => {
       if ((await expectSameBytes(dir, { input, lateness: 2000 }, window)).includes('"late":true')) seen.add("late");
       await expectSameBytes(dir, { input, keyColumns: ["sensor_type", "machine_id"], valueColumn: "sensor_value" }, window);
       await expectSameBytes(dir, { input, keyColumns: ["note"] }, window);
+      await expectSameBytes(dir, { input, keyColumns: ["note", "machine_id"] }, window);
       await expectSameBytes(dir, { input, workers: 0 }, window);
+      await expectSameBytes(dir, { input, timeUnit: "number" }, window);
     }
     // Not vacuous: the lines took every turn the file offers.
     expect([...seen].sort()).toEqual(
@@ -223,6 +229,24 @@ describe("replay columns - whole replays, byte for byte", () => {
     writeFileSync(input, `${lines.join("\r\n")}\r\n`);
     await expectSameBytes(dir, { input, keysMax: 4096 }, { kind: "count", records: 8 });
     await expectSameBytes(dir, { input, keysMax: 4096, lateness: 3_600_000 }, { kind: "count", records: 8 });
+  }, 120_000);
+
+  it("long keys, timestamps and error texts (a block's text outgrows the buffer sized for it)", async () => {
+    const input = join(dir, "long.csv");
+    const lines = ["machine_id,sensor_type,timestamp,sensor_value"];
+    // About 1.6 kB a line: a block of 16384 rows is 26 MB, past the 8 MiB its buffer is first sized for (320 B a row).
+    for (let i = 0; i < 20_000; i++) {
+      const key = `${"k".repeat(1500)}${i % 40}`;
+      const time =
+        i % 3 === 0
+          ? `2026-01-01T00:${String(Math.floor(i / 1000) % 60).padStart(2, "0")}:00.123456789+01:00`
+          : String(1_767_225_600_000 + i);
+      const value = i % 7 === 0 ? "x".repeat(400) : String(i % 100);
+      lines.push(`${key},s,${time},${value}`);
+    }
+    writeFileSync(input, lines.join("\n"));
+    const text = await expectSameBytes(dir, { input }, { kind: "count", records: 4 });
+    expect(text.length).toBeGreaterThan(20_000 * 1500);
   }, 120_000);
 
   it("a character whose bytes straddle two reads stays one character (both pipelines)", async () => {
@@ -284,7 +308,8 @@ function adversarialCsv(rows: number): string {
     '"6,5"',
     "42",
   ];
-  const keys = ["M-1", "M-2", "Mäschine", '"M,3"', '"M ""4"""', " M-5", "M-6 "];
+  // "" and "plain" also stand in the note column: keys (note, machine) "/plain" and "plain/" must stay two.
+  const keys = ["M-1", "M-2", "Mäschine", '"M,3"', '"M ""4"""', " M-5", "M-6 ", "", "plain"];
   const out = ["\uFEFFmachine_id,sensor_type,timestamp,sensor_value,note", ""];
   for (let i = 0; i < rows; i++) {
     const seconds = String(Math.max(0, Math.floor(i / 100) - random.int(0, 3)) % 60).padStart(2, "0");

@@ -75,6 +75,8 @@ async function scanFile(file: FileHandle, scan: CsvScan, onBlock: (block: CsvBlo
   let turn = 0;
   let carried = 0;
   let reading = file.read(buffers[0], 0, READ_CHUNK_BYTES, null);
+  // A read still under way when the consumer fails is left behind: it must not become an unhandled rejection.
+  reading.catch(() => {});
   for (;;) {
     const { bytesRead } = await reading;
     const bytes = buffers[turn];
@@ -96,6 +98,7 @@ async function scanFile(file: FileHandle, scan: CsvScan, onBlock: (block: CsvBlo
     if (carried + READ_CHUNK_BYTES > buffers[next].length) buffers[next] = Buffer.allocUnsafe(2 * (carried + READ_CHUNK_BYTES));
     bytes.copy(buffers[next], 0, end, filled);
     reading = file.read(buffers[next], carried, READ_CHUNK_BYTES, null);
+    reading.catch(() => {});
     if (end > 0) await consume(scan.block(bytes, end), onBlock);
     turn = next;
   }

@@ -36,7 +36,12 @@ export function replayCommand(): Command {
     .option("--lateness <D>", "reorder each key's records within D; later ones are marked late and get no statistics")
     .option("--out <file>", "write NDJSON here instead of stdout")
     .option("--alerts <file>", "spc: write alert events (open / closed) here as NDJSON")
-    .option("--workers <n>", "worker threads (0: run kernels on the main thread)", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
+    .option(
+      "--workers <n>",
+      "worker threads for the kernels (0: kernels, and a CSV file's text, on the main thread)",
+      integerOption("--workers", 0, 256),
+      DEFAULT_WORKERS,
+    )
     .option("--keys-max <n>", "most distinct keys", integerOption("--keys-max", 1, 1 << 24), DEFAULT_REPLAY_KEYS_MAX)
     .option("--batch-records <n>", "records per kernel task", integerOption("--batch-records", 1, 1 << 20), DEFAULT_REPLAY_BATCH_RECORDS)
     .option("--quiet", "no progress on stderr");

@@ -74,21 +74,45 @@ export function isoTimeFromBytes(bytes: Uint8Array, s: number, end: number, into
   const zoned = bytes[end - 1] === 90; // Z
   const body = zoned ? n - 1 : n;
   if (body !== 19 && body !== 23) return false;
-  if (bytes[s + 4] !== 45 || bytes[s + 7] !== 45 || bytes[s + 13] !== 58 || bytes[s + 16] !== 58) return false;
+  if (bytes[s + 13] !== 58 || bytes[s + 16] !== 58) return false; // the clock's colons
   if (bytes[s + 10] !== 84 && bytes[s + 10] !== 32) return false; // T or space
   if (body === 23 && bytes[s + 19] !== 46) return false; // .
-  const year = digits(bytes, s, 4);
-  const month = digits(bytes, s + 5, 2);
-  const day = digits(bytes, s + 8, 2);
+  const days = sameDate(bytes, s) ? lastDays : dayOf(bytes, s);
+  if (days === NO_DAY) return false;
   const hour = digits(bytes, s + 11, 2);
   const minute = digits(bytes, s + 14, 2);
   const second = digits(bytes, s + 17, 2);
   const ms = body === 23 ? digits(bytes, s + 20, 3) : 0;
   // -1 (a non-digit) fails every comparison below.
-  if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month))) return false;
   if (!(hour >= 0 && hour <= 23 && minute >= 0 && minute <= 59 && second >= 0 && second <= 59 && ms >= 0)) return false;
-  into[at] = daysFromCivil(year, month, day) * DAY_MS + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
+  into[at] = days * DAY_MS + hour * 3_600_000 + minute * 60_000 + second * 1000 + ms;
   return true;
+}
+
+/**
+ * The last date read (`YYYY-MM-DD` bytes) and its day number: a file's rows mostly share their
+ * date. Only a real date is kept; it starts as bytes no text has.
+ */
+const lastDate = new Uint8Array(10).fill(0xff);
+let lastDays = 0;
+/** dayOf: not a real calendar date. */
+const NO_DAY = -1e9;
+
+function sameDate(bytes: Uint8Array, s: number): boolean {
+  for (let i = 0; i < 10; i++) if (bytes[s + i] !== lastDate[i]) return false;
+  return true;
+}
+
+/** Days since 1970-01-01 of the `YYYY-MM-DD` at s (kept as the last date), or NO_DAY. */
+function dayOf(bytes: Uint8Array, s: number): number {
+  if (bytes[s + 4] !== 45 || bytes[s + 7] !== 45) return NO_DAY;
+  const year = digits(bytes, s, 4);
+  const month = digits(bytes, s + 5, 2);
+  const day = digits(bytes, s + 8, 2);
+  if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month))) return NO_DAY;
+  lastDays = daysFromCivil(year, month, day);
+  for (let i = 0; i < 10; i++) lastDate[i] = bytes[s + i];
+  return lastDays;
 }
 
 /**

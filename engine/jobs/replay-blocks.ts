@@ -101,11 +101,6 @@ export class ReplayBlocks {
     this.ring = ringColumns(cap, total);
   }
 
-  /** Rows read and not yet handed out. */
-  get pending(): number {
-    return this.size - this.sent;
-  }
-
   /** Registers the next row with its timestamp JSON as text (rows come consecutively). */
   add(row: number, keyId: number, timestampJson: string): void {
     const i = this.next(row, keyId);

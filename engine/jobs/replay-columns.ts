@@ -39,14 +39,18 @@ import {
 } from "./replay-table.js";
 
 /** Worker threads making the text (none when the replay runs without threads, --workers 0). */
-export const REPLAY_TEXT_THREADS = 2;
+const REPLAY_TEXT_THREADS = 2;
 /** Rows of a block for the text workers: finished rows are sent once there are this many (the last block may have fewer). */
 const BLOCK_ROWS = 16_384;
 /**
- * Rows the ring starts with: the blocks in flight (3 per text thread), the engine's buffers and
- * the batch fit, so it seldom grows (a new shared array costs about a millisecond a megabyte).
+ * Rows the ring starts with: room for the blocks in flight (3 per text thread) and one being
+ * gathered, the engine's group buffers (two per group) and the batch, so that it does not grow
+ * (a new shared array costs about a millisecond a megabyte, and the rows are copied).
  */
-const RING_ROWS = 1 << 17;
+function ringRows(options: ReplayOptions): number {
+  const engine = replayEngineOptions(options, 0);
+  return 2 ** Math.ceil(Math.log2(8 * BLOCK_ROWS + (2 * engine.groups + 1) * engine.batchRecordsMax));
+}
 
 export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const started = performance.now();
@@ -54,7 +58,7 @@ export async function runColumnReplay(options: ReplayOptions): Promise<ReplaySum
   const summary = emptySummary();
   const blocks = new ReplayBlocks(
     analyses.map((a) => a.kernel.outFields),
-    RING_ROWS,
+    ringRows(options),
   );
   const keyNames: string[] = [];
   const engine = columnEngine(options, blocks, summary, keyNames);
@@ -264,11 +268,11 @@ class CsvLines {
       from = this.scratch;
       start = 0;
       end = 0;
-      for (const f of fields) {
-        const s = cells[at + f];
-        const e = cells[at + f + 1] - 1;
+      for (let k = 0; k < fields.length; k++) {
+        const s = cells[at + fields[k]];
+        const e = cells[at + fields[k] + 1] - 1;
         if (end + e - s + 1 > from.length) return this.target.internKey(this.keyName(bytes, cells, at));
-        if (end > 0) from[end++] = 44;
+        if (k > 0) from[end++] = 44;
         for (let i = s; i < e; i++) from[end++] = bytes[i];
       }
     }

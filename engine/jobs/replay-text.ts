@@ -67,15 +67,14 @@ export class ReplayTextWriter {
     block.keys.forEach((name, k) => {
       this.keys[block.firstKey + k] = utf8(`,"key":${JSON.stringify(name)},"timestamp":`);
     });
-    const { keyIds, stamps, stampLengths } = block.ring;
+    const { state, keyIds, stamps, stampLengths } = block.ring;
     let out = into;
     let at = 0;
     for (let i = 0; i < block.length; i++) {
       const slot = (block.slot + i) & block.mask;
       const key = this.keys[keyIds[slot]];
       const stampText = stampLengths[slot] === STAMP_IN_TEXTS ? utf8(block.texts.get(i) as string) : null;
-      const error = block.errors.get(i);
-      const errorText = error === undefined ? null : utf8(JSON.stringify(error));
+      const errorText = state[slot] === ROW_REJECTED ? utf8(JSON.stringify(block.errors.get(i) ?? null)) : null;
       const need = LINE_BYTES + this.membersMax + key.length + (stampText?.length ?? STAMP_BYTES) + (errorText?.length ?? 0);
       if (at + need > out.length) out = grown(out, at, at + need);
       at = put(out, at, ROW);
@@ -171,7 +170,7 @@ function put(out: Uint8Array, at: number, bytes: Uint8Array): number {
 /** Blocks in flight (sent, not yet written) at most per text thread: enough to keep them busy while the output drains. */
 const BLOCKS_IN_FLIGHT_PER_THREAD = 3;
 /** Output bytes per row a block's buffer is first sized for (the pool learns the real figure). */
-const FIRST_BYTES_PER_ROW = 512;
+const FIRST_BYTES_PER_ROW = 320;
 
 /** A block for a text worker, and the shared buffer its text goes in. */
 export interface TextRequest {
@@ -290,8 +289,10 @@ export class ReplayTextPool {
     const shared = bytes.buffer === entry.output;
     if (this.zeroCopy && shared) {
       this.output.write(bytes, (e) => {
-        if (e) entry.fail(e);
-        else {
+        if (e) {
+          this.fail(e);
+          entry.fail(e);
+        } else {
           this.spare.push(entry.output);
           entry.done();
         }

@@ -1,7 +1,10 @@
 /**
  * `linewatch replay`: a file (or stdin) through one or more analyses, one NDJSON line out per
  * input row, in input order, with the members of every analysis merged. The contract of the
- * output is in docs/commands/replay.md.
+ * output is in docs/commands/replay.md. Two pipelines write it: the rows pipeline here (any input,
+ * any analysis: a TableRow, then a string line per row) and the columns pipeline
+ * (replay-columns.ts: CSV files with analyses that write their members as bytes), byte for byte
+ * the same.
  */
 import type { Writable } from "node:stream";
 import { allocateBatch, ConfigError, type TimeUnit, FLAG_OUT_OF_ORDER, StreamEngine, type OutputChunk } from "../core/mod.js";
@@ -63,9 +66,15 @@ export interface ReplaySummary {
   notes: string[];
 }
 
-export const DEFAULT_REPLAY_BATCH_RECORDS = 1024;
+/**
+ * Records per kernel task (`--batch-records`), as `linewatch run` has it: with 1024 the replay of a
+ * CSV spent an eighth of its CPU waking the kernel workers for tasks four times as many (measured,
+ * docs/benchmarks.md). The lines do not depend on it (each key's records stay in order).
+ */
+export const DEFAULT_REPLAY_BATCH_RECORDS = 4096;
 export const DEFAULT_REPLAY_KEYS_MAX = 4096;
 
+/** The replay, through the pipeline `options.pipeline` names, by default the columns one where it fits. */
 export function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const fits = columnReplayFits(options);
   if (options.pipeline === "columns" && fits !== null) return Promise.reject(new ConfigError("pipeline", `columns: ${fits}`));
