@@ -18,6 +18,7 @@ import {
 import { ClickHouseError, EncodeError } from "../connectors/errors.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
+import { TABLE_ROWS } from "./kit/clickhouse-rows.js";
 
 /** Real messages: 18.16 over HTTP, and a current server (24.x) for the same mistakes. */
 const TEXT_18_16 =
@@ -176,85 +177,8 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
 
   it("every table reads back the row written to it", async () => {
     await createSchema((sql) => server.query(sql), "readback");
-    const rows: { [T in (typeof CLICKHOUSE_TABLES)[number]]: unknown } = {
-      ml_sensor_data: {
-        machine_id: "M1",
-        sensor_type: "t",
-        timestamp: 1_700_000_000_123,
-        sensor_value: 1.25,
-        sensor_unit: "C",
-        operating_mode: "run",
-        work_order_id: "WO-1",
-        seq: 7,
-      },
-      ml_scores: {
-        machine_id: "M1",
-        sensor_type: "t",
-        timestamp: 1_700_000_000_123,
-        value: 1.25,
-        count: 10,
-        mean: 1,
-        zone: -4,
-        we_mask: 5,
-        nelson_mask: 129,
-        cusum_alarm: true,
-        limits_version: 2,
-        iforest_score: 0.61,
-        model_hash: "abc",
-      },
-      ml_alerts: {
-        key: "M1/t",
-        machine_id: "M1",
-        sensor_type: "t",
-        rule: "WE1",
-        also: "N1",
-        severity: "high",
-        state: "closed",
-        opened_at: 1_700_000_000_000,
-        closed_at: 1_700_000_005_000,
-        firings: 3,
-        limits_version: 1,
-        cl: 1,
-        sigma: 0.1,
-        points: [{ position: 1, time: 2, value: 3 }],
-      },
-      ml_serial_detections: {
-        serial_number: "S1",
-        gtin: "09506000134352",
-        batch_number: "B1",
-        machine_id: "M1",
-        detected_at: 1_700_000_000_000,
-        anomaly_types: ["sequential"],
-        reasons: ["seq_step"],
-        anomaly_score: 0.9,
-        risk_level: "high",
-        quarantined: true,
-      },
-      ml_quarantine: {
-        serial_number: "S1",
-        gtin: "09506000134352",
-        batch_number: "B1",
-        machine_id: "M1",
-        production_at: 1_700_000_000_000,
-        quarantined_at: 1_700_000_000_500,
-        anomaly_types: ["duplicate"],
-        reasons: ["duplicate"],
-        anomaly_score: 1,
-        risk_level: "critical",
-      },
-      ml_maintenance_predictions: {
-        machine_id: "M1",
-        predicted_at: 1_700_000_000_000,
-        failure_probability: 0.2,
-        time_to_failure_hours: null,
-        risk_level: "medium",
-        model_version: "v3",
-        features: { vibration_rms: 1.5 },
-      },
-      ml_equipment_health: { machine_id: "M1", computed_at: 1_700_000_000_000, health_score: 87.5, risk_level: "low" },
-    };
     for (const t of CLICKHOUSE_TABLES) {
-      const line = encodeRow(t, rows[t] as never);
+      const line = encodeRow(t, TABLE_ROWS[t] as never);
       await server.query(`INSERT INTO readback.${t} FORMAT JSONEachRow\n${line}\n`);
       const back = JSON.parse(
         await server.query(`SELECT * FROM readback.${t} FINAL FORMAT JSONEachRow`, { output_format_json_quote_64bit_integers: 0 }),
@@ -263,9 +187,17 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
       for (const [k, v] of Object.entries(sent)) {
         if (
           typeof v === "number" &&
-          ["timestamp", "opened_at", "closed_at", "detected_at", "production_at", "quarantined_at", "predicted_at", "computed_at"].includes(
-            k,
-          )
+          [
+            "timestamp",
+            "opened_at",
+            "closed_at",
+            "detected_at",
+            "production_at",
+            "quarantined_at",
+            "released_at",
+            "predicted_at",
+            "computed_at",
+          ].includes(k)
         ) {
           expect(Date.parse(`${back[k]}Z`) / 1000, `${t}.${k}`).toBe(v);
         } else {
