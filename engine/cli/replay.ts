@@ -38,7 +38,7 @@ export function replayCommand(): Command {
     .option("--alerts <file>", "spc: write alert events (open / closed) here as NDJSON")
     .option(
       "--workers <n>",
-      "worker threads for the kernels (0: kernels, and a CSV file's text, on the main thread)",
+      "worker threads: the kernels' pool, or the text threads of a CSV file's columnar path (0: all on the main thread)",
       integerOption("--workers", 0, 256),
       DEFAULT_WORKERS,
     )
