@@ -118,7 +118,8 @@ function columnEngine(options: ReplayOptions, blocks: ReplayBlocks, summary: Rep
   // The kernels run here, between batches: the rolling kernel takes about 0.05 µs a row, less than
   // waking a pool worker for each task cost this thread (postTask and postMessage, 11 % of its
   // samples; 0.15–0.2 µs a row less CPU measured inline). The worker threads make the text instead.
-  return new StreamEngine({ ...replayEngineOptions(options, 0), workers: 0 }, {
+  const inline = { ...replayEngineOptions(options, 0), workers: 0 };
+  return new StreamEngine(inline, {
     onOutput(chunk: OutputChunk) {
       if (observers.length > 0) observeChunk(chunk, observers, rows, ctx, keyNames);
       blocks.complete(chunk);
