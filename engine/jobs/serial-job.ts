@@ -256,6 +256,8 @@ export class SerialJob {
   }
 
   private async pushBatch(): Promise<void> {
+    // The ledger's verdicts of the events addRanges wrote, before the engine copies their payloads.
+    this.analysis.input.settle();
     if (this.batch.length === 0) return;
     await this.engine.push(this.batch);
     this.batch.length = 0;

@@ -25,6 +25,8 @@ export class SplitBlockBloomFilter {
   readonly targetRate: number;
   private readonly words: Uint32Array;
   private inserted = 0;
+  /** Xor of the words {@link touch} last loaded (kept only so that the loads are not optimised away). */
+  touchedXor = 0;
 
   constructor(capacity: number, falsePositiveRate: number) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new ConfigError("filterCapacity", `must be a positive integer, got ${capacity}`);
@@ -86,6 +88,20 @@ export class SplitBlockBloomFilter {
     }
     this.inserted++;
     return present;
+  }
+
+  /**
+   * Loads the first word of the block of each of the first `n` keys (h1 of {@link hashPair}),
+   * changing nothing: the loads are independent, so the processor has many in flight at once, and
+   * the blocks are then in cache for testAndAddHash / hasHash.
+   */
+  touch(h1s: Uint32Array, n: number): void {
+    const words = this.words;
+    const blocks = this.blocks;
+    let x = 0;
+    for (let i = 0; i < n; i++) x ^= words[blockOf(h1s[i], blocks) * 8];
+    // Kept so that the loads are not optimised away.
+    this.touchedXor = x;
   }
 
   /** The bit array (a view, not a copy: valid until the filter changes). */

@@ -134,13 +134,16 @@ export class SerialLedger {
    * those strings, without making them: the bytes are hashed, compared and appended as they are.
    */
   checkPayload(payload: Uint8Array, offset: number, machine: string, time: number): number {
+    const h = payloadKeyHash(payload, offset);
+    return this.checkPayloadHashed(payload, offset, machine, time, h.h1, h.h2);
+  }
+
+  /** {@link checkPayload} for a payload whose (gtin, serial) hashes {@link payloadKeyHash} gave already. */
+  checkPayloadHashed(payload: Uint8Array, offset: number, machine: string, time: number, h1: number, h2: number): number {
     this.counters.events++;
     const st = this.batchOfPayload(payload, offset, machine, time);
     const serialAt = offset + PAYLOAD.serial;
     const serialLength = payload[offset + PAYLOAD.serialBytes];
-    const h = hashPairBytes(payload, offset + PAYLOAD.gtin, payload[offset + PAYLOAD.gtinBytes], serialAt, serialLength);
-    const h1 = h.h1;
-    const h2 = h.h2;
     let bits = 0;
     const seen = this.seenInFilter(h1, h2);
     const set = st.serials;
@@ -157,6 +160,17 @@ export class SerialLedger {
     const operatorLength = payload[offset + PAYLOAD.operatorBytes];
     const known = indexOfText(st.operators, payload, operatorAt, operatorLength) >= 0;
     return this.behaviour(st, bits, machine, known ? null : asciiString(payload, operatorAt, operatorLength), time);
+  }
+
+  /**
+   * Reads the filter blocks of the first `n` keys hashed into `h1s` ({@link payloadKeyHash}), in
+   * both generations, without changing anything: a run of independent loads the processor overlaps,
+   * so that the checks that follow, in order, find their blocks in cache (a probe of a 32 MB filter
+   * one key at a time waits for memory each time: ≈ 0.2 µs of the ≈ 0.3 µs a probe cost).
+   */
+  prefetch(h1s: Uint32Array, n: number): void {
+    this.current.touch(h1s, n);
+    this.previous?.touch(h1s, n);
   }
 
   /** An explicit batch-close event: later serials of the batch are flagged. */
@@ -409,6 +423,20 @@ export class SerialLedger {
     victim.serials = null;
     this.counters.exactSetsDropped++;
   }
+}
+
+/**
+ * The filter's hashes of the (gtin, serial) stored whole, as ASCII, in the payload at `offset`
+ * (hashPair of their strings). Returns a shared object, valid until the next hash.
+ */
+export function payloadKeyHash(payload: Uint8Array, offset: number): { readonly h1: number; readonly h2: number } {
+  return hashPairBytes(
+    payload,
+    offset + PAYLOAD.gtin,
+    payload[offset + PAYLOAD.gtinBytes],
+    offset + PAYLOAD.serial,
+    payload[offset + PAYLOAD.serialBytes],
+  );
 }
 
 /** A ledger's state (serial-checkpoint.ts encodes it). */

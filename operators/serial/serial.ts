@@ -30,6 +30,7 @@ import {
   PAYLOAD,
   REASON,
   REASONS,
+  REC_BATCH_CLOSE,
   SERIAL_COL as C,
   SERIAL_OUT_FIELDS,
   SERIAL_PAYLOAD_BYTES,
@@ -43,7 +44,7 @@ import {
   type Reason,
   type SerialParams,
 } from "./layout.js";
-import { SerialLedger, type SerialLedgerOptions } from "./ledger.js";
+import { SerialLedger, payloadKeyHash, type SerialLedgerOptions } from "./ledger.js";
 import {
   asciiString,
   decodeSerialPayload,
@@ -358,9 +359,16 @@ export interface SerialInput extends RecordInput {
    * `encodeEvent` for an event still in its message, `src`, as a schema reader found it (text as
    * ASCII ranges, `machine` its line): the same payload, verdicts and ledger state, without an
    * object or a string per event — the text is copied into the payload and the ledger reads it
-   * there when the text fits the payload whole.
+   * there when the text fits the payload whole. The payload is written at once, but the ledger's
+   * verdict bits only by {@link settle}: call it before the payload is read.
    */
   encodeRanges(src: Uint8Array, r: SerialRangeEvent, machine: string, payload: Uint8Array, offset: number): string | null;
+  /**
+   * Asks the ledger about the events `encodeRanges` wrote since the last settle, in the order they
+   * were written, and writes their verdict bits into their payloads. Every other encode settles
+   * first, so the ledger sees the events in the order they were encoded, whichever way.
+   */
+  settle(): void;
 }
 
 /** Reads the serial columns of a source row into the payload; consults the ledger. */
@@ -387,6 +395,14 @@ class SerialEncoder implements SerialInput {
     batchClose: false,
     ledgerBits: 0,
   };
+  /** Events encodeRanges wrote whose ledger question waits for {@link settle}: all in `stagedPayload`. */
+  private staged = 0;
+  private stagedPayload: Uint8Array | null = null;
+  private readonly stagedOffsets = new Int32Array(STAGED_MAX);
+  private readonly stagedTimes = new Float64Array(STAGED_MAX);
+  private readonly stagedMachines: string[] = new Array<string>(STAGED_MAX).fill("");
+  private readonly stagedH1 = new Uint32Array(STAGED_MAX);
+  private readonly stagedH2 = new Uint32Array(STAGED_MAX);
   constructor(
     private readonly options: Pick<SerialAnalysisOptions, "timeUnit" | "patterns" | "clock">,
     private readonly ledger: SerialLedger,
@@ -397,6 +413,7 @@ class SerialEncoder implements SerialInput {
   }
 
   encode(row: TableRow, payload: Uint8Array, offset: number): string | null {
+    this.settle();
     const K = SERIAL_COLUMNS;
     const f = this.fields;
     const time = parseEventTime(row.get(K.time), this.options.timeUnit);
@@ -419,6 +436,7 @@ class SerialEncoder implements SerialInput {
   }
 
   encodeEvent(e: SerialEventFields, payload: Uint8Array, offset: number): string | null {
+    this.settle();
     const f = this.fields;
     const time = e.production_timestamp;
     if (!Number.isFinite(time)) return `${SERIAL_COLUMNS.time}: time ${time} is not finite`;
@@ -437,14 +455,15 @@ class SerialEncoder implements SerialInput {
     const time = r.production;
     if (!Number.isFinite(time)) return `${SERIAL_COLUMNS.time}: time ${time} is not finite`;
     const arrival = Number.isNaN(r.received) ? this.clock() : r.received;
+    if (encodeSerialRanges(src, r, arrival, r.batchClose, 0, payload, offset)) {
+      this.stage(payload, offset, machine, time);
+      return null;
+    }
+    // Text longer than its field: the strings, and the path that truncates them (in order after the staged events).
+    this.settle();
     const f = this.fields;
     f.machine = machine;
     f.batchClose = r.batchClose;
-    if (encodeSerialRanges(src, r, arrival, r.batchClose, 0, payload, offset)) {
-      this.askPayload(time, payload, offset);
-      return null;
-    }
-    // Text longer than its field: the strings, and the path that truncates them.
     f.arrival = arrival;
     f.serial = asciiString(src, r.serialStart, r.serialLength);
     f.gtin = asciiString(src, r.gtinStart, r.gtinLength);
@@ -453,7 +472,36 @@ class SerialEncoder implements SerialInput {
     return this.write(time, payload, offset);
   }
 
+  settle(): void {
+    const n = this.staged;
+    if (n === 0) return;
+    this.staged = 0;
+    const payload = this.stagedPayload as Uint8Array;
+    this.stagedPayload = null;
+    const offsets = this.stagedOffsets;
+    const h1s = this.stagedH1;
+    const h2s = this.stagedH2;
+    // Hash every key first, read their filter blocks together (ledger.prefetch), then ask in order.
+    for (let k = 0; k < n; k++) {
+      const h = payloadKeyHash(payload, offsets[k]);
+      h1s[k] = h.h1;
+      h2s[k] = h.h2;
+    }
+    this.ledger.prefetch(h1s, n);
+    for (let k = 0; k < n; k++) this.askPayload(payload, offsets[k], this.stagedMachines[k], this.stagedTimes[k], h1s[k], h2s[k]);
+  }
+
   // ---- internals ----
+
+  /** Queues the ledger question of the event encodeRanges wrote at `offset` (settling first when the queue is full or the payload another). */
+  private stage(payload: Uint8Array, offset: number, machine: string, time: number): void {
+    if (this.staged === STAGED_MAX || (this.staged > 0 && payload !== this.stagedPayload)) this.settle();
+    const k = this.staged++;
+    this.stagedPayload = payload;
+    this.stagedOffsets[k] = offset;
+    this.stagedTimes[k] = time;
+    this.stagedMachines[k] = machine;
+  }
 
   /** The GTIN's pattern (when patterns are given) on the serial's verdict bits. */
   private withPattern(bits: number, gtin: string, serial: string): number {
@@ -474,14 +522,14 @@ class SerialEncoder implements SerialInput {
 
   /**
    * Asks the ledger (and the GTIN's pattern) about the event whose payload at `offset` holds its
-   * text whole, in ASCII — the ledger reads it there — and writes the verdict bits into it.
+   * text whole, in ASCII — the ledger reads it there; (h1, h2) its key's hashes — and writes the
+   * verdict bits into it.
    */
-  private askPayload(time: number, payload: Uint8Array, offset: number): void {
-    const f = this.fields;
+  private askPayload(payload: Uint8Array, offset: number, machine: string, time: number, h1: number, h2: number): void {
     let bits = 0;
-    if (f.batchClose) this.ledger.closePayload(payload, offset, f.machine, time);
+    if ((payload[offset + PAYLOAD.recordFlags] & REC_BATCH_CLOSE) !== 0) this.ledger.closePayload(payload, offset, machine, time);
     else {
-      bits = this.ledger.checkPayload(payload, offset, f.machine, time);
+      bits = this.ledger.checkPayloadHashed(payload, offset, machine, time, h1, h2);
       if (this.patterns !== undefined) {
         const gtin = asciiString(payload, offset + PAYLOAD.gtin, payload[offset + PAYLOAD.gtinBytes]);
         bits = this.withPattern(bits, gtin, asciiString(payload, offset + PAYLOAD.serial, payload[offset + PAYLOAD.serialBytes]));
@@ -619,4 +667,6 @@ class SummaryCounters {
 }
 
 const REASON_BITS = REASONS.map((r) => REASON[r]);
+/** Events whose ledger questions wait for one settle at most (the job settles at every batch of ≤ 1024 anyway). */
+const STAGED_MAX = 1024;
 const TYPE_BITS = ANOMALY_TYPES.map((t) => TYPE_MASK[t]);
