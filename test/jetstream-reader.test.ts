@@ -3,13 +3,17 @@
  * the delivery sequence it re-creates the durable consumer after its last sequence. When that
  * re-creation fails half-way (the old consumer deleted, the new one not added — a server busy or
  * restarting), the reader must not go on fetching from the deleted consumer, which would stall
- * the job for good: it retries the re-creation before its next fetch.
+ * the job for good: it retries the re-creation before its next fetch. On an ack-all consumer it
+ * sends one ack per round, and what a lost ack leaves pending comes back as redeliveries that are
+ * skipped, not taken again, and settled by the next round's ack.
  */
 import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderedPullReader } from "../connectors/nats/jetstream-reader.js";
+import { openDurableConsumer } from "../connectors/nats/durable-consumer.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { memoryLogger } from "../engine/core/mod.js";
+import { waitUntil } from "./kit/wait.js";
 
 const RECORDS = 60;
 
@@ -85,5 +89,52 @@ describe.skipIf(!serverAvailable("nats-server"))("JetStream ordered pull reader"
     ).toBe(true);
     expect(taken).toEqual(Array.from({ length: RECORDS }, (_, i) => i + 1));
     expect(reader.top).toBe(RECORDS);
+  }, 120_000);
+
+  it("ack-all: one ack per round; a round whose commit failed is redelivered after ack_wait, skipped, and settled by the next ack", async () => {
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    await jsm.streams.add({ name: "RDA", subjects: ["rda.>"] });
+    const o = { stream: "RDA", durable: "a", filterSubject: "rda.>", maxDeliver: 10, ackWaitMs: 500, maxAckPending: 1000 };
+    const reopen = (start: number): Promise<Consumer> => openDurableConsumer(jsm, o, start);
+    const { log: logger } = memoryLogger();
+    const reader = new OrderedPullReader(await reopen(1), 0, { fetchMessagesMax: 10, label: "ack-all", log: logger, reopen });
+    const taken: number[] = [];
+    const take = async (m: { seq: number }) => void taken.push(m.seq);
+    for (let i = 0; i < 10; i++) await js.publish(`rda.${i}`, new Uint8Array([i]));
+
+    // The outputs of the first round fail: nothing is acknowledged.
+    const failed = await reader
+      .round(take, async () => {
+        throw new Error("sink down");
+      })
+      .catch((e: Error) => e.message);
+    expect(failed).toBe("sink down");
+    expect(taken).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+
+    // After ack_wait the ten come back: skipped as redeliveries, settled by one ack.
+    let redeliveries = 0;
+    const acks: number[] = [];
+    for (let round = 0; round < 40 && redeliveries < 10; round++) {
+      const r = await reader.round(take, async () => {});
+      redeliveries += r.redeliveries;
+      if (r.taken + r.redeliveries > 0) acks.push(r.acks);
+    }
+    expect(redeliveries).toBe(10);
+    for (let i = 10; i < 35; i++) await js.publish(`rda.${i}`, new Uint8Array([i]));
+    for (let round = 0; round < 20 && taken.length < 35; round++) {
+      const r = await reader.round(take, async () => {});
+      if (r.taken + r.redeliveries > 0) acks.push(r.acks);
+    }
+    expect(taken).toEqual(Array.from({ length: 35 }, (_, i) => i + 1));
+    expect(acks.every((a) => a === 1)).toBe(true);
+    // The last ack is a publish: settled once the server has processed it.
+    const settled = async (): Promise<boolean> => {
+      const info = await jsm.consumers.info("RDA", "a");
+      return (
+        info.config.ack_policy === AckPolicy.All && info.num_ack_pending === 0 && info.num_pending === 0 && info.ack_floor.stream_seq === 35
+      );
+    };
+    expect(await waitUntil(settled, 30_000)).toBe(true);
   }, 120_000);
 });

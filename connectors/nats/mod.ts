@@ -11,7 +11,9 @@ export {
   isJetStreamError,
   JetStreamSetupError,
   JS_CONSUMER_NOT_FOUND,
+  JS_PULL_REQUIRES_EXPLICIT_ACK,
   JS_STREAM_NOT_FOUND,
+  JS_WORK_QUEUE_REQUIRES_EXPLICIT_ACK,
   openDurableConsumer,
   streamCapturing,
 } from "./durable-consumer.js";

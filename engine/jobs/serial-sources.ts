@@ -270,7 +270,7 @@ async function serialStream(jsm: JetStreamManager, o: SerialNatsOptions): Promis
 
 function serialConsumer(o: SerialNatsOptions, stream: string, durable: string): DurableConsumerOptions {
   const { maxDeliver, ackWaitMs, maxAckPending } = o;
-  return { stream, durable, filterSubject: `lw.${o.site}.serial.>`, maxDeliver, ackWaitMs, maxAckPending };
+  return { stream, durable, filterSubject: `lw.${o.site}.serial.>`, maxDeliver, ackWaitMs, maxAckPending, log: o.log };
 }
 
 /** The job's state from checkpoint `name`, if saved; the stream sequence it covers (null: no checkpoint). */
