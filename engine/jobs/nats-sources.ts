@@ -7,9 +7,10 @@
  *   subscription and the engine; when the engine falls behind, what does not fit is shed and
  *   counted.
  * - **JetStream** ({@link JetStreamSource}): one durable pull consumer per owned partition
- *   (explicit ack, `max_deliver`, `ack_wait`, `max_ack_pending` bounded), fetching as fast as the
- *   engine takes records. A fetched batch is pushed, the engine flushed, its outputs published
- *   and durable, and only then are its messages acknowledged. Every `checkpointIntervalMs` the
+ *   (ack-all where the server allows it, `max_deliver`, `ack_wait`, `max_ack_pending` bounded),
+ *   fetching as fast as the engine takes records. A fetched batch is pushed, the engine flushed,
+ *   its outputs published and durable, and only then is it acknowledged — one ack per batch on
+ *   an ack-all consumer (connectors/nats/jetstream-reader.ts). Every `checkpointIntervalMs` the
  *   state of each partition's keys is saved to a key-value bucket with the last stream sequence
  *   it covers. At start, each partition's state is restored and its consumer re-created to
  *   deliver from the sequence after the checkpoint, and messages at or below a partition's last
@@ -21,16 +22,18 @@
  * `lw.<site>.p.<k>.sensor.<machine>.<sensor>` with `{{partition(n, 1)}}` on the machine token
  * (docs/nats.md, "Scale-out"); an instance owns some k and consumes `lw.<site>.p.<k>.sensor.>`.
  */
-import type { Consumer, JetStreamManager, NatsConnection } from "nats";
+import type { Consumer, JetStreamManager, JsMsg, NatsConnection } from "nats";
 import { decodeCheckpoint, encodeCheckpoint, type RecordBatch } from "../core/mod.js";
 import {
   BoundedSubscription,
   CheckpointStore,
   ensureStream,
   frameSeq,
+  type InputCounts,
   NatsInput,
   openDurableConsumer,
   OrderedPullReader,
+  rawJetStreamSubject,
 } from "../../connectors/nats/mod.js";
 import type { SensorIntake, SensorSource } from "./source.js";
 
@@ -42,9 +45,32 @@ class SensorMessages {
   readonly input: NatsInput;
   /** The partition each engine key's readings come from. */
   readonly partitionOfKey: number[] = [];
+  /** Single records the intake's fast path took (one reading each; the generic decoder never saw them). */
+  private fast = 0;
 
   constructor(nc: NatsConnection, site: string) {
     this.input = new NatsInput(nc, site);
+  }
+
+  /** Messages and readings of both paths; dead letters (the generic decoder's alone). */
+  counts(): InputCounts {
+    const c = this.input.counts();
+    return { ...c, messages: c.messages + this.fast, readings: c.readings + this.fast };
+  }
+
+  /** A JetStream message: the intake's fast path when it has one and can prove the record, else {@link take}. */
+  async takeJetStream(intake: SensorIntake, batch: RecordBatch, m: JsMsg, partition: number): Promise<void> {
+    const subject = intake.readRecord === undefined ? null : rawJetStreamSubject(m);
+    if (subject !== null) {
+      if (batch.length === batch.keyIds.length) await intake.push(batch);
+      const id = (intake.readRecord as NonNullable<SensorIntake["readRecord"]>)(batch, subject, m.data, m.seq);
+      if (id >= 0) {
+        this.fast++;
+        if (this.partitionOfKey[id] === undefined) this.partitionOfKey[id] = partition;
+        return;
+      }
+    }
+    return this.take(intake, batch, m.subject, m.data, m.seq, partition);
   }
 
   /** Appends a message's readings to `batch`, pushing the batch whenever it fills. */
@@ -156,7 +182,7 @@ export class CoreNatsSource implements SensorSource {
   }
 
   summary(): string {
-    const c = this.messages.input.counts();
+    const c = this.messages.counts();
     return `messages ${c.messages}, dead-lettered ${c.deadLettered}, shed ${this.shed}`;
   }
 }
@@ -193,6 +219,8 @@ export class JetStreamSource implements SensorSource {
   duplicates = 0;
   checkpoints = 0;
   fetchErrors = 0;
+  /** Acknowledgements sent (ack-all: one per fetched batch). */
+  acks = 0;
   private readonly partitioned: boolean;
   private readonly readers = new Map<number, OrderedPullReader>();
   private store: CheckpointStore | null = null;
@@ -216,11 +244,11 @@ export class JetStreamSource implements SensorSource {
     this.store = await CheckpointStore.open(this.nc, this.o.checkpointBucket);
     for (const p of this.o.partitions ?? [0]) {
       const top = await this.restore(intake, p);
-      const reader = new OrderedPullReader(await this.openConsumer(jsm, p, top + 1), top, {
+      const reader = new OrderedPullReader(await this.openConsumer(jsm, p, top + 1, intake), top, {
         fetchMessagesMax: this.o.fetchMessagesMax,
         label: `partition ${p}`,
         log: intake.log,
-        reopen: (start) => this.openConsumer(jsm, p, start),
+        reopen: (start) => this.openConsumer(jsm, p, start, intake),
       });
       this.readers.set(p, reader);
     }
@@ -247,8 +275,8 @@ export class JetStreamSource implements SensorSource {
   async close(): Promise<void> {}
 
   summary(): string {
-    const c = this.messages.input.counts();
-    return `messages ${c.messages}, dead-lettered ${c.deadLettered}, redeliveries skipped ${this.duplicates}, checkpoints ${this.checkpoints}`;
+    const c = this.messages.counts();
+    return `messages ${c.messages}, dead-lettered ${c.deadLettered}, redeliveries skipped ${this.duplicates}, checkpoints ${this.checkpoints}, acks ${this.acks}`;
   }
 
   private async consume(intake: SensorIntake, p: number, reader: OrderedPullReader): Promise<void> {
@@ -257,10 +285,11 @@ export class JetStreamSource implements SensorSource {
     while (!intake.stopped && !this.failed) {
       // Outputs are published and durable before any message is acknowledged.
       const r = await reader.round(
-        (m) => this.messages.take(intake, batch, m.subject, m.data, m.seq, p),
+        (m) => this.messages.takeJetStream(intake, batch, m, p),
         () => intake.push(batch).then(() => intake.commit(true)),
       );
       this.duplicates += r.redeliveries;
+      this.acks += r.acks;
       if (r.fetchFailed) {
         this.fetchErrors++;
         if (r.taken + r.redeliveries === 0) continue;
@@ -304,7 +333,7 @@ export class JetStreamSource implements SensorSource {
   }
 
   /** (Re)creates partition p's durable consumer, delivering from stream sequence `start`. */
-  private openConsumer(jsm: JetStreamManager, p: number, start: number): Promise<Consumer> {
+  private openConsumer(jsm: JetStreamManager, p: number, start: number, intake: SensorIntake): Promise<Consumer> {
     const { site } = this.o;
     return openDurableConsumer(
       jsm,
@@ -315,6 +344,7 @@ export class JetStreamSource implements SensorSource {
         maxDeliver: this.o.maxDeliver,
         ackWaitMs: this.o.ackWaitMs,
         maxAckPending: this.o.maxAckPending,
+        log: intake.log,
       },
       start,
     );

@@ -76,6 +76,8 @@ export const COUNTER = {
   shedReadings: 12,
   /** Milliseconds drains waited for the sink (CONTROL_PAUSE). */
   pausedMs: 13,
+  /** JetStream acknowledgements sent (ack-all: one per fetched batch). */
+  acks: 14,
 } as const;
 export const COUNTER_SLOTS = 16;
 
