@@ -11,6 +11,7 @@ import { AckPolicy, DeliverPolicy, connect, nanos, type Consumer, type NatsConne
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OrderedPullReader } from "../connectors/nats/jetstream-reader.js";
 import { openDurableConsumer } from "../connectors/nats/durable-consumer.js";
+import { type JetStreamSequences, jetStreamSequences, readAckSequences } from "../connectors/nats/raw-subject.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { memoryLogger } from "../engine/core/mod.js";
 import { waitUntil } from "./kit/wait.js";
@@ -137,4 +138,39 @@ describe.skipIf(!serverAvailable("nats-server"))("JetStream ordered pull reader"
     };
     expect(await waitUntil(settled, 30_000)).toBe(true);
   }, 120_000);
+
+  it("reads the stream and delivery sequences from the ack subject's bytes as nats.js parses them", async () => {
+    const jsm = await nc.jetstreamManager();
+    const js = nc.jetstream();
+    await jsm.streams.add({ name: "SEQ", subjects: ["seq.>"] });
+    for (let i = 0; i < 25; i++) await js.publish(`seq.${i % 3}`, new Uint8Array([i]));
+    const c = await openDurableConsumer(
+      jsm,
+      { stream: "SEQ", durable: "s", filterSubject: "seq.1", maxDeliver: 3, ackWaitMs: 1000, maxAckPending: 100 },
+      1,
+    );
+    const got: JetStreamSequences = { stream: 0, delivery: 0 };
+    const mine: number[][] = [];
+    const theirs: number[][] = [];
+    for await (const m of await c.fetch({ max_messages: 8, expires: 1000 })) {
+      jetStreamSequences(m, got);
+      mine.push([got.stream, got.delivery]);
+      theirs.push([m.seq, m.info.deliverySequence]);
+    }
+    expect(mine).toEqual(theirs);
+    expect(mine.length).toBe(8);
+
+    // Both shapes nats.js parses (jsmsg.js parseInfo), and what it refuses.
+    const read = (s: string): number[] | null => {
+      const out: JetStreamSequences = { stream: 0, delivery: 0 };
+      return readAckSequences(new TextEncoder().encode(s), out) ? [out.stream, out.delivery] : null;
+    };
+    expect(read("$JS.ACK.S.C.1.12345.67.1700000000000000000.3")).toEqual([12345, 67]);
+    expect(read("$JS.ACK.hub.ACCHASH.S.C.2.9007199254740991.8.1700000000000000000.0.rnd")).toEqual([9007199254740991, 8]);
+    expect(read("$JS.ACK._.ACCHASH.S.C.2.41.8.1700000000000000000.0")).toEqual([41, 8]);
+    expect(read("$JS.ACK.S.C.1.12x45.67.1.3")).toBeNull();
+    expect(read("$JS.NAK.S.C.1.1.1.1.3")).toBeNull();
+    expect(read("$JS.ACK.S.C.1.1.1")).toBeNull();
+    expect(read("$JS.ACK.S.C.1..1.1.3")).toBeNull();
+  }, 60_000);
 });

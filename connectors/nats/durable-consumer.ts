@@ -58,6 +58,8 @@ export interface DurableConsumerOptions {
   maxAckPending: number;
   /** Told when the server refuses ack-all and the consumer acknowledges per message instead. */
   log?: Logger;
+  /** Explicit acks even where the server allows ack-all (the bench's "as before" rows). */
+  explicitAck?: boolean;
 }
 
 /** True when `error` is the JetStream API error `errCode` (10059, 10014, …). */
@@ -104,7 +106,7 @@ export async function openDurableConsumer(jsm: JetStreamManager, o: DurableConsu
   }
   try {
     try {
-      await addConsumer(jsm, o, start, AckPolicy.All);
+      await addConsumer(jsm, o, start, o.explicitAck === true ? AckPolicy.Explicit : AckPolicy.All);
     } catch (error) {
       if (!isJetStreamError(error, JS_PULL_REQUIRES_EXPLICIT_ACK) && !isJetStreamError(error, JS_WORK_QUEUE_REQUIRES_EXPLICIT_ACK))
         throw error;

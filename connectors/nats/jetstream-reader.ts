@@ -27,6 +27,7 @@
  */
 import { AckPolicy, type Consumer, type JsMsg } from "nats";
 import type { Logger } from "../../engine/core/mod.js";
+import { type JetStreamSequences, jetStreamSequences } from "./raw-subject.js";
 
 export interface OrderedPullOptions {
   fetchMessagesMax: number;
@@ -59,6 +60,8 @@ export class OrderedPullReader {
   private consumer: Consumer | null;
   /** The consumer's policy is ack-all (read from its info when first needed; null: not yet). */
   private ackAll: boolean | null = null;
+  /** Scratch: the sequences of the message being looked at. */
+  private readonly seq: JetStreamSequences = { stream: 0, delivery: 0 };
 
   constructor(
     first: Consumer,
@@ -70,7 +73,7 @@ export class OrderedPullReader {
   }
 
   /** One fetch, take, commit, acknowledge; see the module comment. */
-  async round(take: (m: JsMsg) => Promise<void> | undefined, commit: () => Promise<void>): Promise<OrderedPullRound> {
+  async round(take: (m: JsMsg, seq: number) => Promise<void> | undefined, commit: () => Promise<void>): Promise<OrderedPullRound> {
     const result: OrderedPullRound = { taken: 0, redeliveries: 0, fetchFailed: false, acks: 0 };
     if (this.consumer === null && !(await this.reopen())) return result;
     const msgs: JsMsg[] = [];
@@ -90,22 +93,9 @@ export class OrderedPullReader {
       await pause();
       if (msgs.length === 0) return result;
     }
-    let inOrder = 0;
-    for (const m of msgs) {
-      if (m.info.deliverySequence !== this.nextDelivery) break;
-      this.nextDelivery++;
-      inOrder++;
-      if (m.seq <= this.top) {
-        result.redeliveries++;
-        continue;
-      }
-      const pending = take(m);
-      if (pending !== undefined) await pending;
-      this.top = m.seq;
-      result.taken++;
-    }
+    const { inOrder, highest } = await this.takeInOrder(msgs, take, result);
     await commit();
-    result.acks = await this.acknowledge(msgs, inOrder);
+    result.acks = await this.acknowledge(msgs, inOrder, highest);
     if (inOrder < msgs.length) {
       this.o.log.warn(
         { consumer: this.o.label, delivery: this.nextDelivery, from_stream_seq: this.top + 1 },
@@ -117,16 +107,49 @@ export class OrderedPullReader {
     return result;
   }
 
+  /**
+   * Takes the fetched messages up to the first delivery gap, skipping redeliveries; how many were
+   * in order, and the one of them with the highest stream sequence (null: none).
+   */
+  private async takeInOrder(
+    msgs: readonly JsMsg[],
+    take: (m: JsMsg, seq: number) => Promise<void> | undefined,
+    result: OrderedPullRound,
+  ): Promise<{ inOrder: number; highest: JsMsg | null }> {
+    const seq = this.seq;
+    let inOrder = 0;
+    let highest: JsMsg | null = null;
+    let highestSeq = 0;
+    for (const m of msgs) {
+      jetStreamSequences(m, seq);
+      if (seq.delivery !== this.nextDelivery) break;
+      this.nextDelivery++;
+      inOrder++;
+      if (seq.stream > highestSeq) {
+        highestSeq = seq.stream;
+        highest = m;
+      }
+      if (seq.stream <= this.top) {
+        result.redeliveries++;
+        continue;
+      }
+      const stream = seq.stream;
+      const pending = take(m, stream);
+      if (pending !== undefined) await pending;
+      this.top = stream;
+      result.taken++;
+    }
+    return { inOrder, highest };
+  }
+
   /** Acknowledges `msgs[0, inOrder)` (module comment); the number of acks sent. */
-  private async acknowledge(msgs: readonly JsMsg[], inOrder: number): Promise<number> {
-    if (inOrder === 0 || this.consumer === null) return 0;
+  private async acknowledge(msgs: readonly JsMsg[], inOrder: number, highest: JsMsg | null): Promise<number> {
+    if (inOrder === 0 || highest === null || this.consumer === null) return 0;
     this.ackAll ??= (await this.consumer.info(true)).config.ack_policy === AckPolicy.All;
     if (!this.ackAll) {
       for (let i = 0; i < inOrder; i++) msgs[i].ack();
       return inOrder;
     }
-    let highest = msgs[0];
-    for (let i = 1; i < inOrder; i++) if (msgs[i].seq > highest.seq) highest = msgs[i];
     highest.ack();
     return 1;
   }

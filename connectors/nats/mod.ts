@@ -3,7 +3,7 @@ export { BoundedSubscription } from "./bounded-subscription.js";
 export { CheckpointStore } from "./checkpoint-store.js";
 export { connectNats } from "./connect.js";
 export { OrderedPullReader } from "./jetstream-reader.js";
-export { rawJetStreamSubject, rawSubject } from "./raw-subject.js";
+export { type JetStreamSequences, jetStreamSequences, rawJetStreamSubject, rawSubject, readAckSequences } from "./raw-subject.js";
 export { type FrameReadingColumns, frameSeq, type InputCounts, type MessageReadings, NatsInput } from "./sensor-input.js";
 export { SerialNatsInput } from "./serial-input.js";
 export {

@@ -35,6 +35,8 @@ export interface NatsJobOptions {
   maxAckPending: number;
   checkpointIntervalMs: number;
   checkpointBucket: string;
+  /** JetStream: one ack per message even where the server allows ack-all (default false). */
+  explicitAck?: boolean;
   /** Core NATS: message bytes queued between subscription and engine before shedding. */
   queuedBytesMax: number;
   /** Publish scores on lw.<site>.score.<machine>.<sensor> (alerts go through the analyses' onAlert). */

@@ -58,19 +58,23 @@ class SensorMessages {
     return { ...c, messages: c.messages + this.fast, readings: c.readings + this.fast };
   }
 
-  /** A JetStream message: the intake's fast path when it has one and can prove the record, else {@link take}. */
-  async takeJetStream(intake: SensorIntake, batch: RecordBatch, m: JsMsg, partition: number): Promise<void> {
+  /**
+   * A JetStream message: the intake's fast path when it has one and can prove the record, else
+   * {@link take}. Undefined when done without waiting — the common case, so the reader spends no
+   * promise per message; a promise when the batch had to be pushed first or the generic decoder ran.
+   */
+  takeJetStream(intake: SensorIntake, batch: RecordBatch, m: JsMsg, seq: number, partition: number): Promise<void> | undefined {
     const subject = intake.readRecord === undefined ? null : rawJetStreamSubject(m);
     if (subject !== null) {
-      if (batch.length === batch.keyIds.length) await intake.push(batch);
-      const id = (intake.readRecord as NonNullable<SensorIntake["readRecord"]>)(batch, subject, m.data, m.seq);
+      if (batch.length === batch.keyIds.length) return intake.push(batch).then(() => this.takeJetStream(intake, batch, m, seq, partition));
+      const id = (intake.readRecord as NonNullable<SensorIntake["readRecord"]>)(batch, subject, m.data, seq);
       if (id >= 0) {
         this.fast++;
         if (this.partitionOfKey[id] === undefined) this.partitionOfKey[id] = partition;
-        return;
+        return undefined;
       }
     }
-    return this.take(intake, batch, m.subject, m.data, m.seq, partition);
+    return this.take(intake, batch, m.subject, m.data, seq, partition);
   }
 
   /** Appends a message's readings to `batch`, pushing the batch whenever it fills. */
@@ -198,6 +202,8 @@ export interface JetStreamSourceOptions extends NatsSourceOptions {
   maxAckPending: number;
   checkpointIntervalMs: number;
   checkpointBucket: string;
+  /** One ack per message even where the server allows ack-all (default false). */
+  explicitAck?: boolean;
   /** Checkpoints saved so far, updated as the job runs. */
   progress?: { checkpoints: number };
 }
@@ -285,7 +291,7 @@ export class JetStreamSource implements SensorSource {
     while (!intake.stopped && !this.failed) {
       // Outputs are published and durable before any message is acknowledged.
       const r = await reader.round(
-        (m) => this.messages.takeJetStream(intake, batch, m, p),
+        (m, seq) => this.messages.takeJetStream(intake, batch, m, seq, p),
         () => intake.push(batch).then(() => intake.commit(true)),
       );
       this.duplicates += r.redeliveries;
@@ -345,6 +351,7 @@ export class JetStreamSource implements SensorSource {
         ackWaitMs: this.o.ackWaitMs,
         maxAckPending: this.o.maxAckPending,
         log: intake.log,
+        explicitAck: this.o.explicitAck,
       },
       start,
     );

@@ -341,7 +341,7 @@ async function consumeJetStream(
   while (!stopped()) {
     // Detections and quarantine rows durable, quarantine messages on the server, then the acks.
     const r = await reader.round(
-      (m) => take(m.subject, m.data, m.seq),
+      (m, seq) => take(m.subject, m.data, seq),
       () => flush(true),
     );
     counts.redeliveriesSkipped += r.redeliveries;

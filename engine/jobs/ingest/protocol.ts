@@ -51,6 +51,8 @@ export interface IngestJetStream {
   maxDeliver: number;
   maxAckPending: number;
   checkpointIntervalMs: number;
+  /** One ack per message even where the server allows ack-all (default false: one per fetched batch). */
+  explicitAck?: boolean;
 }
 
 export const CONTROL_PAUSE = 0;
