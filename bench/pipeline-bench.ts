@@ -1048,6 +1048,25 @@ async function settle(count: () => number, target: number): Promise<void> {
   }
 }
 
+/**
+ * Waits until `count()` reaches `target` (a loaded stream read whole); gives up when nothing is
+ * counted within 30 s of the start (consumers created, a kernel pool starting on a busy machine)
+ * or the count stops moving for 5 s after that.
+ */
+async function drained(count: () => number, target: number): Promise<void> {
+  let last = 0;
+  let lastChange = performance.now();
+  while (count() < target) {
+    const idleMs = performance.now() - lastChange;
+    if (idleMs > (last === 0 ? 30_000 : 5_000)) return;
+    if (count() !== last) {
+      last = count();
+      lastChange = performance.now();
+    }
+    await sleep(20);
+  }
+}
+
 async function waitFor(ok: () => boolean, timeoutMs: number, message: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!ok()) {
@@ -1259,7 +1278,7 @@ async function measureEngineJetStream(
     await engine.ready;
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    await settle(() => Atomics.load(mem.ctrl, C_SCORED), total);
+    await drained(() => Atomics.load(mem.ctrl, C_SCORED), total);
     const scored = Atomics.load(mem.ctrl, C_SCORED);
     rate = (scored * 1000) / (performance.now() - t0);
     const cpu = process.cpuUsage(cpu0);
@@ -1399,7 +1418,7 @@ function formatsSection(r: PipelineBenchReport): string[] {
       f.source === "core NATS" && f.format === "frames"
         ? of(rawFrames, "raw")
         : f.source === "JetStream" && f.consumer !== "raw"
-          ? `${of(rawJetStream, "raw")}${f.consumer === "pool" ? "" : `, ${(f.readingsPerSecond / (poolJetStream?.readingsPerSecond ?? NaN)).toFixed(2)}× ${before}`}`
+          ? `${of(rawJetStream, "raw")}${f.consumer === "pool" || !((poolJetStream?.readingsPerSecond ?? 0) > 0) ? "" : `, ${(f.readingsPerSecond / (poolJetStream?.readingsPerSecond ?? NaN)).toFixed(2)}× ${before}`}`
           : "";
     const perReading =
       f.cpuUsPerReading === undefined
