@@ -10,11 +10,14 @@
  * - `pool`: the sensor job (`runNatsJob`) on the main thread with kernels on the worker pool,
  *   row objects to ClickHouse and one message per record to the live server (the path before
  *   ingest workers, kept for comparison).
+ * With `jetstream`, either path consumes a JetStream stream whose subjects the server partitions as
+ * above: the ingest workers a durable pull consumer per partition each owns, the sensor job all
+ * {@link BENCH_PARTITIONS} partitions' consumers on its main thread.
  */
 import { PassThrough } from "node:stream";
 import type { Outputs } from "../engine/jobs/mod.js";
 import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/jobs/mod.js";
-import { type AnalysisSpec, DEFAULT_INGEST_JOB, IngestJob } from "../engine/jobs/mod.js";
+import { type AnalysisSpec, DEFAULT_INGEST_JOB, IngestJob, type IngestJetStream } from "../engine/jobs/mod.js";
 import type { RecordAnalysis } from "../operators/mod.js";
 import type { IsolationForestModel } from "../operators/iforest/mod.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
@@ -52,12 +55,16 @@ export interface EngineSetting {
   scoreFrames?: boolean;
   /** Told the count of records scored so far (ingest: polled from the workers' counters). */
   onScoredCount?: (n: number) => void;
+  /** Consume this JetStream stream (partitioned by the server's mapping) instead of core NATS. */
+  jetstream?: IngestJetStream;
 }
 
 export interface EngineFigures {
   processed: number;
   shed: number;
   deadLettered: number;
+  /** JetStream acknowledgements sent (0 on core NATS). */
+  acks: number;
   notes: string[];
 }
 
@@ -93,6 +100,7 @@ function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
     batchRecordsMax: s.batch,
     scoreFrames: s.scoreFrames ?? true,
     kernelWorkers,
+    jetstream: s.jetstream ?? null,
     live,
     sink: s.outputs?.encodedRows() ?? null,
     onAlert: (e) => s.outputs?.alert(e),
@@ -117,7 +125,7 @@ function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
           `${(r.pausedMs / 1000).toFixed(1)} s paused for ClickHouse, ${r.fastRecords} records on the fast path`,
       ];
       if (r.restarts > 0) notes.push(`${r.restarts} worker restarts`);
-      return { processed: r.scored, shed: r.shed, deadLettered: r.deadLettered, notes };
+      return { processed: r.scored, shed: r.shed, deadLettered: r.deadLettered, acks: r.acks, notes };
     },
   };
 }
@@ -134,6 +142,9 @@ function startPool(s: EngineSetting): RunningEngine {
     batchRecordsMax: s.batch,
     publishScores: false,
     outputs: s.outputs ?? undefined,
+    ...(s.jetstream === undefined
+      ? {}
+      : { ...s.jetstream, partitions: Array.from({ length: BENCH_PARTITIONS }, (_, p) => p), partitionCount: BENCH_PARTITIONS }),
     summaryIntervalMs: 0,
     console: new PassThrough(),
     stop: stop.promise,
@@ -150,7 +161,7 @@ function startPool(s: EngineSetting): RunningEngine {
         notes.push(`job failed: ${e instanceof Error ? e.message : String(e)}`);
         return null;
       });
-      return { processed: r?.recordsOut ?? 0, shed: r?.shed ?? 0, deadLettered: r?.input.deadLettered ?? 0, notes };
+      return { processed: r?.recordsOut ?? 0, shed: r?.shed ?? 0, deadLettered: r?.input.deadLettered ?? 0, acks: r?.acks ?? 0, notes };
     },
   };
 }

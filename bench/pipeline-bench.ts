@@ -37,8 +37,11 @@
  *
  * After the sweep, other sources and formats on the first setting, engine alone (no ClickHouse or
  * WebSocket), in readings/s: raw nats.js and the engine under credit with columnar frames of one
- * machine's readings (target ≥ 30 M readings/s), and the engine on a JetStream pull consumer
- * (stream loaded first, then consumed and timed). `--no-formats` leaves them out.
+ * machine's readings (target ≥ 30 M readings/s), and JetStream: the stream is loaded once (its
+ * subjects partitioned by the server's mapping, as the core ones), then read whole and timed by
+ * raw nats.js (one pull consumer, one ack per fetch), the ingest workers and the sensor job
+ * (pool) in turn, each with its process CPU per reading and acks per reading. `--no-formats`
+ * leaves them out.
  *
  * The isolation forest (features value, mean, std, z of the rolling window) is trained before
  * anything is timed, on readings of the simulator with another seed.
@@ -50,14 +53,13 @@ import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { PassThrough } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { connect, type NatsConnection } from "nats";
+import { AckPolicy, connect, type JsMsg, type NatsConnection } from "nats";
 import { METRIC, machineTopic } from "../connectors/live/mod.js";
 import { PlantSimulator } from "../connectors/sim/mod.js";
 import { ConfigError, type LogEntry, memoryLogger } from "../engine/core/mod.js";
-import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult, Outputs } from "../engine/jobs/mod.js";
+import { DEFAULT_NATS_JOB, Outputs } from "../engine/jobs/mod.js";
 import type { RecordAnalysis } from "../operators/mod.js";
 import { iforestAnalysis, treeCount, type IsolationForestModel } from "../operators/iforest/mod.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
@@ -73,7 +75,7 @@ import {
   partitionMappings,
   startEngine,
 } from "./engine-under-test.js";
-import { benchMachine, clock, deferred, machineLine, sleep, threadCpuMicros, type BenchMachine } from "./bench-kit.js";
+import { benchMachine, clock, machineLine, sleep, threadCpuMicros, type BenchMachine } from "./bench-kit.js";
 import {
   C_PUBLISHED,
   C_RAW_READY,
@@ -133,6 +135,11 @@ export interface FormatRow {
   /** Readings the engine scored in the row (raw nats.js: 0, its subscriber only counts). */
   processed: number;
   shed: number;
+  /** JetStream rows: who consumed (raw nats.js, or linewatch's path), process CPU per reading, acknowledgements per reading. */
+  consumer?: "raw" | EnginePath;
+  ack?: "all" | "explicit";
+  cpuUsPerReading?: number;
+  acksPerReading?: number;
   notes: string[];
 }
 
@@ -291,6 +298,16 @@ export function bestSettings(r: PipelineBenchReport): { byRate: PipelineSetting 
 }
 
 const SITE_PREFIX = "bench";
+/** The JetStream rows' site: partitioned by the server's mapping whatever --engine says. */
+const JETSTREAM_SITE = `${SITE_PREFIX}js`;
+/** The JetStream rows' consumer settings: the sensor job's defaults (DEFAULT_NATS_JOB) for every path. */
+const JETSTREAM = {
+  fetchMessagesMax: DEFAULT_NATS_JOB.fetchMessagesMax,
+  ackWaitMs: DEFAULT_NATS_JOB.ackWaitMs,
+  maxDeliver: DEFAULT_NATS_JOB.maxDeliver,
+  maxAckPending: DEFAULT_NATS_JOB.maxAckPending,
+  checkpointIntervalMs: DEFAULT_NATS_JOB.checkpointIntervalMs,
+};
 const SENSORS_PER_MACHINE = 6;
 const ROLLING_WINDOW = 64;
 const IFOREST_FEATURES = ["value", "mean", "std", "z"] as const;
@@ -440,11 +457,13 @@ function clickhouseAbsence(cfg: Config, say: (line: string) => void): string | n
   return "clickhouse-server is not installed";
 }
 
-/** The ingest path needs the server's partition mapping for each setting's site; a config file in a temporary folder. */
+/** The ingest path needs the server's partition mapping for each setting's site (and the JetStream rows for theirs); a config file in a temporary folder. */
 function natsArgs(cfg: Config): string[] {
-  if (!isIngestPath(cfg.engine)) return [];
-  const sites = Array.from({ length: cfg.batches.length * cfg.workers.length }, (_, i) => `${SITE_PREFIX}${i + 1}`);
-  sites.push(`${SITE_PREFIX}frames`);
+  const sites = isIngestPath(cfg.engine)
+    ? [...Array.from({ length: cfg.batches.length * cfg.workers.length }, (_, i) => `${SITE_PREFIX}${i + 1}`), `${SITE_PREFIX}frames`]
+    : [];
+  // The JetStream rows compare the ingest workers with the sensor job whatever --engine says: partitioned always.
+  sites.push(JETSTREAM_SITE);
   const conf = join(mkdtempSync(join(tmpdir(), "lw-bench-nats-")), "partitions.conf");
   writeFileSync(conf, partitionMappings(sites));
   return ["-c", conf];
@@ -1029,6 +1048,25 @@ async function settle(count: () => number, target: number): Promise<void> {
   }
 }
 
+/**
+ * Waits until `count()` reaches `target` (a loaded stream read whole); gives up when nothing is
+ * counted within 30 s of the start (consumers created, a kernel pool starting on a busy machine)
+ * or the count stops moving for 5 s after that.
+ */
+async function drained(count: () => number, target: number): Promise<void> {
+  let last = 0;
+  let lastChange = performance.now();
+  while (count() < target) {
+    const idleMs = performance.now() - lastChange;
+    if (idleMs > (last === 0 ? 30_000 : 5_000)) return;
+    if (count() !== last) {
+      last = count();
+      lastChange = performance.now();
+    }
+    await sleep(20);
+  }
+}
+
 async function waitFor(ok: () => boolean, timeoutMs: number, message: string): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (!ok()) {
@@ -1084,41 +1122,8 @@ async function runFormats(ctx: RunContext): Promise<FormatRow[]> {
     return { source: "raw nats.js", format: "frames", readingsPerSecond: rate, processed: 0, shed: 0, notes: [] };
   });
   await row("engine ← core NATS, frames (rolling + SPC), by credit", () => measureEngineFrames(ctx, mem));
-  await row("engine ← JetStream (loaded first), single records", () => measureEngineJetStream(ctx, mem));
+  await jetStreamRows(ctx, mem, row);
   return rows;
-}
-
-/** An engine-alone job (rolling + SPC + iforest, no outputs) on the first setting's batch and workers, counting scored readings into C_SCORED. */
-function engineJob(
-  ctx: RunContext,
-  mem: SharedRun,
-  site: string,
-  extra: { stream?: string; checkpointBucket?: string },
-): { job: Promise<NatsJobResult>; ready: Promise<number>; stop: () => void } {
-  let scored = 0;
-  Atomics.store(mem.ctrl, C_SCORED, 0);
-  const stop = deferred();
-  const ready = deferred();
-  let readyAt = NaN;
-  const job = runNatsJob({
-    ...DEFAULT_NATS_JOB,
-    ...extra,
-    url: ctx.url,
-    site,
-    analyses: pipelineAnalyses(ctx.model, null, () => Atomics.store(mem.ctrl, C_SCORED, ++scored)),
-    workers: ctx.cfg.workers[0],
-    batchRecordsMax: ctx.cfg.batches[0],
-    publishScores: false,
-    summaryIntervalMs: 0,
-    console: new PassThrough(),
-    stop: stop.promise,
-    onReady: () => {
-      readyAt = performance.now();
-      ready.resolve();
-    },
-  });
-  job.catch(() => ready.resolve()); // a job that fails before it is ready must not hang the bench
-  return { job, ready: ready.promise.then(() => readyAt), stop: () => stop.resolve() };
 }
 
 /** The engine fed frames by credit: readings/s over the last two thirds of the maximum phase. */
@@ -1171,35 +1176,134 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
   };
 }
 
-/** The engine on a JetStream pull consumer: the stream is loaded first, then timed from the job's start to the last reading scored. */
-async function measureEngineJetStream(ctx: RunContext, mem: SharedRun): Promise<Omit<FormatRow, "label">> {
-  const site = `${SITE_PREFIX}js`;
+/**
+ * JetStream, single records: the stream is loaded once, then read whole by raw nats.js, the
+ * ingest workers (ack-all, then one ack per message as before) and the sensor job (pool, one ack
+ * per message: the path before ingest workers), one after the other — the same messages in one run.
+ * Each engine is timed from the job's start (consumers created, checkpoints read) to its last
+ * reading scored, on a checkpoint bucket of its own so none resumes from another's checkpoint.
+ */
+async function jetStreamRows(
+  ctx: RunContext,
+  mem: SharedRun,
+  row: (label: string, measure: () => Promise<Omit<FormatRow, "label">>) => Promise<void>,
+): Promise<void> {
   const stream = "LW_BENCH_JS";
   const jsm = await ctx.nc.jetstreamManager();
-  await jsm.streams.add({ name: stream, subjects: [`lw.${site}.sensor.>`] });
-  const notes: string[] = [];
+  await jsm.streams.add({ name: stream, subjects: [`lw.${JETSTREAM_SITE}.p.*.sensor.>`] });
   try {
     const total = ctx.cfg.jetstreamReadings;
     Atomics.store(mem.ctrl, C_STOP, 0);
-    await publish(ctx, mem, site, 0, total, 0, false, false, { format: "records", jetstream: true });
-    const e = engineJob(ctx, mem, site, { stream, checkpointBucket: "lw-bench-js" });
-    let rate = NaN;
-    try {
-      const t0 = await e.ready;
-      await settle(() => Atomics.load(mem.ctrl, C_SCORED), total);
-      rate = (Atomics.load(mem.ctrl, C_SCORED) * 1000) / (performance.now() - t0);
-      if (Atomics.load(mem.ctrl, C_SCORED) < total) notes.push(`${Atomics.load(mem.ctrl, C_SCORED)} of ${total} readings scored`);
-    } finally {
-      e.stop();
-    }
-    const result = await e.job.catch((err: unknown) => {
-      notes.push(`job failed: ${err instanceof Error ? err.message : String(err)}`);
-      return null;
-    });
-    return { source: "JetStream", format: "records", readingsPerSecond: rate, processed: result?.recordsOut ?? 0, shed: 0, notes };
+    await publish(ctx, mem, JETSTREAM_SITE, 0, total, 0, false, false, { format: "records", jetstream: true });
+    await row("raw nats.js ← JetStream, one ack per fetch", () => measureRawJetStream(ctx, stream, total));
+    await row("ingest workers ← JetStream, ack-all", () => measureEngineJetStream(ctx, mem, "ingest", false, stream, total));
+    await row("ingest workers ← JetStream, ack per message", () => measureEngineJetStream(ctx, mem, "ingest", true, stream, total));
+    await row("sensor job (pool) ← JetStream, ack per message", () => measureEngineJetStream(ctx, mem, "pool", true, stream, total));
   } finally {
     await jsm.streams.delete(stream).catch(() => undefined);
   }
+}
+
+/** The ceiling: one ack-all pull consumer on the bench's connection that only counts, one ack per fetch of 1000. */
+async function measureRawJetStream(ctx: RunContext, stream: string, total: number): Promise<Omit<FormatRow, "label">> {
+  const jsm = await ctx.nc.jetstreamManager();
+  await jsm.consumers.add(stream, { durable_name: "raw", ack_policy: AckPolicy.All, max_ack_pending: JETSTREAM.maxAckPending });
+  const consumer = await ctx.nc.jetstream().consumers.get(stream, "raw");
+  const notes: string[] = [];
+  let read = 0;
+  let acks = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  while (read < total) {
+    const batch = await consumer.fetch({ max_messages: JETSTREAM.fetchMessagesMax, expires: 1000 });
+    let last: JsMsg | null = null;
+    for await (const m of batch) {
+      read++;
+      last = m;
+    }
+    if (last === null) break;
+    last.ack();
+    acks++;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  if (read < total) notes.push(`${read} of ${total} messages read`);
+  await jsm.consumers.delete(stream, "raw").catch(() => undefined);
+  return {
+    source: "JetStream",
+    format: "records",
+    consumer: "raw",
+    ack: "all",
+    readingsPerSecond: read / seconds,
+    processed: read,
+    shed: 0,
+    cpuUsPerReading: (cpu.user + cpu.system) / Math.max(1, read),
+    acksPerReading: acks / Math.max(1, read),
+    notes,
+  };
+}
+
+/** linewatch on the loaded stream (the first setting's batch and workers, engine alone): readings/s from the job's start to the last one scored. */
+async function measureEngineJetStream(
+  ctx: RunContext,
+  mem: SharedRun,
+  path: EnginePath,
+  explicitAck: boolean,
+  stream: string,
+  total: number,
+): Promise<Omit<FormatRow, "label">> {
+  Atomics.store(mem.ctrl, C_SCORED, 0);
+  const engine = startEngine(path, {
+    url: ctx.url,
+    site: JETSTREAM_SITE,
+    batch: ctx.cfg.batches[0],
+    workers: ctx.cfg.workers[0],
+    analyses: pipelineAnalyses(ctx.model, null, () => Atomics.add(mem.ctrl, C_SCORED, 1)),
+    specs: benchSpecs(ROLLING_WINDOW, ctx.model, IFOREST_FEATURES),
+    outputs: null,
+    scoreFrames: false,
+    onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
+    jetstream: {
+      ...JETSTREAM,
+      stream,
+      explicitAck,
+      checkpointBucket: `lw-bench-js-${path.replace("+", "-")}-${explicitAck ? "explicit" : "all"}`,
+    },
+  });
+  const notes: string[] = [];
+  let rate = NaN;
+  let cpuUs = NaN;
+  let result: EngineFigures | null = null;
+  try {
+    await engine.ready;
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    await drained(() => Atomics.load(mem.ctrl, C_SCORED), total);
+    const scored = Atomics.load(mem.ctrl, C_SCORED);
+    rate = (scored * 1000) / (performance.now() - t0);
+    const cpu = process.cpuUsage(cpu0);
+    cpuUs = (cpu.user + cpu.system) / Math.max(1, scored);
+    if (scored < total) notes.push(`${scored} of ${total} readings scored`);
+  } finally {
+    result = await engine.stop().catch((err: unknown) => {
+      notes.push(`job failed: ${err instanceof Error ? err.message : String(err)}`);
+      return null;
+    });
+  }
+  if (result !== null && result.notes.length > 0 && path !== "pool")
+    notes.push(...result.notes.filter((n) => !n.startsWith("ingest workers:")));
+  return {
+    source: "JetStream",
+    format: "records",
+    consumer: path,
+    ack: explicitAck ? "explicit" : "all",
+    readingsPerSecond: rate,
+    processed: result?.processed ?? 0,
+    shed: 0,
+    cpuUsPerReading: cpuUs,
+    acksPerReading: (result?.acks ?? 0) / Math.max(1, result?.processed ?? 0),
+    notes,
+  };
 }
 
 // ---- ClickHouse and metrics ----
@@ -1304,13 +1408,24 @@ function formatsSection(r: PipelineBenchReport): string[] {
     `other sources and formats (engine alone: no ClickHouse or WebSocket; batch ${first?.batch ?? "—"}, ${first?.workers ?? "—"} workers; frames of ${r.frameReadings} readings of one machine)`,
   ];
   const rawFrames = r.formats.find((f) => f.source === "raw nats.js" && f.format === "frames");
+  const rawJetStream = r.formats.find((f) => f.source === "JetStream" && f.consumer === "raw");
+  const poolJetStream = r.formats.find((f) => f.source === "JetStream" && f.consumer === "pool");
+  const before = poolJetStream?.ack === "explicit" ? "the sensor job as before" : "the sensor job";
   for (const f of r.formats) {
+    const of = (base: FormatRow | undefined, what: string): string =>
+      base === undefined || base === f ? "" : ` (${((f.readingsPerSecond / base.readingsPerSecond) * 100).toFixed(1)} % of ${what})`;
     const ratio =
-      f.source === "core NATS" && f.format === "frames" && rawFrames !== undefined
-        ? ` (${((f.readingsPerSecond / rawFrames.readingsPerSecond) * 100).toFixed(1)} % of raw)`
-        : "";
+      f.source === "core NATS" && f.format === "frames"
+        ? of(rawFrames, "raw")
+        : f.source === "JetStream" && f.consumer !== "raw"
+          ? `${of(rawJetStream, "raw")}${f.consumer === "pool" || !((poolJetStream?.readingsPerSecond ?? 0) > 0) ? "" : `, ${(f.readingsPerSecond / (poolJetStream?.readingsPerSecond ?? NaN)).toFixed(2)}× ${before}`}`
+          : "";
+    const perReading =
+      f.cpuUsPerReading === undefined
+        ? ""
+        : `   ${cpuUs(f.cpuUsPerReading)} µs CPU/reading (process), ${(f.acksPerReading ?? NaN).toFixed(4)} acks/reading`;
     lines.push(
-      `  ${f.label.padEnd(52)} ${(f.readingsPerSecond / 1e6).toFixed(3).padStart(8)} M readings/s${ratio}   scored ${f.processed}   shed ${f.shed}${f.notes.length > 0 ? `   note: ${f.notes.join("; ")}` : ""}`,
+      `  ${f.label.padEnd(52)} ${(f.readingsPerSecond / 1e6).toFixed(3).padStart(8)} M readings/s${ratio}   scored ${f.processed}   shed ${f.shed}${perReading}${f.notes.length > 0 ? `   note: ${f.notes.join("; ")}` : ""}`,
     );
   }
   return lines;

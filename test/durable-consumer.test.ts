@@ -2,12 +2,14 @@
  * The one JetStream stream/consumer setup the sensor and serial jobs share
  * (connectors/nats/durable-consumer.ts): a missing stream is created, an existing one kept; the
  * consumer is re-created from a sequence; and only "not found" means missing — any other failure
- * is a JetStreamSetupError naming the stream, not taken for "none yet".
+ * is a JetStreamSetupError naming the stream, not taken for "none yet". The consumer acknowledges
+ * all-at-once where the server allows it, per message where it refuses (a work-queue stream).
  */
-import { connect, type NatsConnection } from "nats";
+import { AckPolicy, connect, RetentionPolicy, type NatsConnection } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureStream, JetStreamSetupError, openDurableConsumer, streamCapturing } from "../connectors/nats/durable-consumer.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
+import { memoryLogger } from "../engine/core/mod.js";
 
 describe.skipIf(!serverAvailable("nats-server"))("JetStream durable consumer setup", () => {
   let server: NatsServer;
@@ -41,6 +43,7 @@ describe.skipIf(!serverAvailable("nats-server"))("JetStream durable consumer set
     // First open: no consumer yet (not found is "none yet"); second open replaces it.
     await openDurableConsumer(jsm, consumer("DC"), 1);
     const c = await openDurableConsumer(jsm, consumer("DC"), 4);
+    expect((await c.info(true)).config.ack_policy).toBe(AckPolicy.All);
     const seqs: number[] = [];
     const iter = await c.fetch({ max_messages: 10, expires: 1000 });
     for await (const m of iter) {
@@ -48,6 +51,23 @@ describe.skipIf(!serverAvailable("nats-server"))("JetStream durable consumer set
       m.ack();
     }
     expect(seqs).toEqual([4, 5]);
+  });
+
+  it("an existing explicit-ack consumer is replaced by an ack-all one; where the server refuses ack-all (a work-queue stream) the consumer acks explicitly, logged", async () => {
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: "DCX", subjects: ["dcx.>"] });
+    await jsm.consumers.add("DCX", { durable_name: "d", ack_policy: AckPolicy.Explicit, filter_subject: "dcx.>" });
+    const { log, entries } = memoryLogger();
+    const replaced = await openDurableConsumer(jsm, { ...consumer("DCX"), filterSubject: "dcx.>", log }, 1);
+    expect((await replaced.info(true)).config.ack_policy).toBe(AckPolicy.All);
+    expect(entries).toEqual([]);
+
+    await jsm.streams.add({ name: "DCW", subjects: ["dcw.>"], retention: RetentionPolicy.Workqueue });
+    const c = await openDurableConsumer(jsm, { ...consumer("DCW"), filterSubject: "dcw.>", log }, 1);
+    expect((await c.info(true)).config.ack_policy).toBe(AckPolicy.Explicit);
+    expect(entries.map((e) => [e.level, e.consumer, e.msg])).toEqual([
+      ["warn", "d", "the server refuses ack-all on this pull consumer; acknowledging each message instead"],
+    ]);
   });
 
   it("a failure other than consumer-not-found is rethrown with the stream named", async () => {

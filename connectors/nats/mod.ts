@@ -3,6 +3,7 @@ export { BoundedSubscription } from "./bounded-subscription.js";
 export { CheckpointStore } from "./checkpoint-store.js";
 export { connectNats } from "./connect.js";
 export { OrderedPullReader } from "./jetstream-reader.js";
+export { type JetStreamSequences, jetStreamSequences, rawJetStreamSubject, rawSubject, readAckSequences } from "./raw-subject.js";
 export { type FrameReadingColumns, frameSeq, type InputCounts, type MessageReadings, NatsInput } from "./sensor-input.js";
 export { SerialNatsInput } from "./serial-input.js";
 export {
@@ -11,7 +12,9 @@ export {
   isJetStreamError,
   JetStreamSetupError,
   JS_CONSUMER_NOT_FOUND,
+  JS_PULL_REQUIRES_EXPLICIT_ACK,
   JS_STREAM_NOT_FOUND,
+  JS_WORK_QUEUE_REQUIRES_EXPLICIT_ACK,
   openDurableConsumer,
   streamCapturing,
 } from "./durable-consumer.js";

@@ -19,6 +19,7 @@ export {
   buildAnalyses,
   DEFAULT_INGEST_JOB,
   type IngestCounts,
+  type IngestJetStream,
   IngestJob,
   type IngestJobOptions,
   type IngestJobResult,

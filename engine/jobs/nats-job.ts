@@ -35,6 +35,8 @@ export interface NatsJobOptions {
   maxAckPending: number;
   checkpointIntervalMs: number;
   checkpointBucket: string;
+  /** JetStream: one ack per message even where the server allows ack-all (default false). */
+  explicitAck?: boolean;
   /** Core NATS: message bytes queued between subscription and engine before shedding. */
   queuedBytesMax: number;
   /** Publish scores on lw.<site>.score.<machine>.<sensor> (alerts go through the analyses' onAlert). */
@@ -62,6 +64,8 @@ export interface NatsJobResult {
   shedBytes: number;
   duplicates: number;
   checkpoints: number;
+  /** JetStream acknowledgements sent (ack-all: one per fetched batch). */
+  acks: number;
   /** Records whose (sensor_unit, operating_mode, work_order_id) found the label table full (RECORD_LABELS_MAX): fields left empty. */
   labelsUnkept: number;
   input: InputCounts;
@@ -89,7 +93,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   const nc = await connectNats({ servers: o.url, name: `linewatch-${o.site}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
   const log = (o.log ?? createLogger({ destination: o.console, pretty: false })).child({ component: "nats" });
   const source = o.stream === undefined ? new CoreNatsSource(nc, o) : new JetStreamSource(nc, { ...o, stream: o.stream });
-  if (o.outputs?.active) o.outputs.countDeadLetters(() => source.messages.input.counts().byReason);
+  if (o.outputs?.active) o.outputs.countDeadLetters(() => source.messages.counts().byReason);
   try {
     const result = await runSensorJob(source, {
       ...o,
@@ -105,8 +109,9 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
       shedBytes: core?.shedBytes ?? 0,
       duplicates: js?.duplicates ?? 0,
       checkpoints: js?.checkpoints ?? 0,
+      acks: js?.acks ?? 0,
       labelsUnkept: result.labelsUnkept,
-      input: source.messages.input.counts(),
+      input: source.messages.counts(),
       seconds: result.seconds,
     };
   } finally {

@@ -7,9 +7,10 @@
  *   subscription and the engine; when the engine falls behind, what does not fit is shed and
  *   counted.
  * - **JetStream** ({@link JetStreamSource}): one durable pull consumer per owned partition
- *   (explicit ack, `max_deliver`, `ack_wait`, `max_ack_pending` bounded), fetching as fast as the
- *   engine takes records. A fetched batch is pushed, the engine flushed, its outputs published
- *   and durable, and only then are its messages acknowledged. Every `checkpointIntervalMs` the
+ *   (ack-all where the server allows it, `max_deliver`, `ack_wait`, `max_ack_pending` bounded),
+ *   fetching as fast as the engine takes records. A fetched batch is pushed, the engine flushed,
+ *   its outputs published and durable, and only then is it acknowledged — one ack per batch on
+ *   an ack-all consumer (connectors/nats/jetstream-reader.ts). Every `checkpointIntervalMs` the
  *   state of each partition's keys is saved to a key-value bucket with the last stream sequence
  *   it covers. At start, each partition's state is restored and its consumer re-created to
  *   deliver from the sequence after the checkpoint, and messages at or below a partition's last
@@ -21,16 +22,18 @@
  * `lw.<site>.p.<k>.sensor.<machine>.<sensor>` with `{{partition(n, 1)}}` on the machine token
  * (docs/nats.md, "Scale-out"); an instance owns some k and consumes `lw.<site>.p.<k>.sensor.>`.
  */
-import type { Consumer, JetStreamManager, NatsConnection } from "nats";
+import type { Consumer, JetStreamManager, JsMsg, NatsConnection } from "nats";
 import { decodeCheckpoint, encodeCheckpoint, type RecordBatch } from "../core/mod.js";
 import {
   BoundedSubscription,
   CheckpointStore,
   ensureStream,
   frameSeq,
+  type InputCounts,
   NatsInput,
   openDurableConsumer,
   OrderedPullReader,
+  rawJetStreamSubject,
 } from "../../connectors/nats/mod.js";
 import type { SensorIntake, SensorSource } from "./source.js";
 
@@ -42,9 +45,36 @@ class SensorMessages {
   readonly input: NatsInput;
   /** The partition each engine key's readings come from. */
   readonly partitionOfKey: number[] = [];
+  /** Single records the intake's fast path took (one reading each; the generic decoder never saw them). */
+  private fast = 0;
 
   constructor(nc: NatsConnection, site: string) {
     this.input = new NatsInput(nc, site);
+  }
+
+  /** Messages and readings of both paths; dead letters (the generic decoder's alone). */
+  counts(): InputCounts {
+    const c = this.input.counts();
+    return { ...c, messages: c.messages + this.fast, readings: c.readings + this.fast };
+  }
+
+  /**
+   * A JetStream message: the intake's fast path when it has one and can prove the record, else
+   * {@link take}. Undefined when done without waiting — the common case, so the reader spends no
+   * promise per message; a promise when the batch had to be pushed first or the generic decoder ran.
+   */
+  takeJetStream(intake: SensorIntake, batch: RecordBatch, m: JsMsg, seq: number, partition: number): Promise<void> | undefined {
+    const subject = intake.readRecord === undefined ? null : rawJetStreamSubject(m);
+    if (subject !== null) {
+      if (batch.length === batch.keyIds.length) return intake.push(batch).then(() => this.takeJetStream(intake, batch, m, seq, partition));
+      const id = (intake.readRecord as NonNullable<SensorIntake["readRecord"]>)(batch, subject, m.data, seq);
+      if (id >= 0) {
+        this.fast++;
+        if (this.partitionOfKey[id] === undefined) this.partitionOfKey[id] = partition;
+        return undefined;
+      }
+    }
+    return this.take(intake, batch, m.subject, m.data, seq, partition);
   }
 
   /** Appends a message's readings to `batch`, pushing the batch whenever it fills. */
@@ -156,7 +186,7 @@ export class CoreNatsSource implements SensorSource {
   }
 
   summary(): string {
-    const c = this.messages.input.counts();
+    const c = this.messages.counts();
     return `messages ${c.messages}, dead-lettered ${c.deadLettered}, shed ${this.shed}`;
   }
 }
@@ -172,6 +202,8 @@ export interface JetStreamSourceOptions extends NatsSourceOptions {
   maxAckPending: number;
   checkpointIntervalMs: number;
   checkpointBucket: string;
+  /** One ack per message even where the server allows ack-all (default false). */
+  explicitAck?: boolean;
   /** Checkpoints saved so far, updated as the job runs. */
   progress?: { checkpoints: number };
 }
@@ -193,6 +225,8 @@ export class JetStreamSource implements SensorSource {
   duplicates = 0;
   checkpoints = 0;
   fetchErrors = 0;
+  /** Acknowledgements sent (ack-all: one per fetched batch). */
+  acks = 0;
   private readonly partitioned: boolean;
   private readonly readers = new Map<number, OrderedPullReader>();
   private store: CheckpointStore | null = null;
@@ -216,11 +250,11 @@ export class JetStreamSource implements SensorSource {
     this.store = await CheckpointStore.open(this.nc, this.o.checkpointBucket);
     for (const p of this.o.partitions ?? [0]) {
       const top = await this.restore(intake, p);
-      const reader = new OrderedPullReader(await this.openConsumer(jsm, p, top + 1), top, {
+      const reader = new OrderedPullReader(await this.openConsumer(jsm, p, top + 1, intake), top, {
         fetchMessagesMax: this.o.fetchMessagesMax,
         label: `partition ${p}`,
         log: intake.log,
-        reopen: (start) => this.openConsumer(jsm, p, start),
+        reopen: (start) => this.openConsumer(jsm, p, start, intake),
       });
       this.readers.set(p, reader);
     }
@@ -247,8 +281,8 @@ export class JetStreamSource implements SensorSource {
   async close(): Promise<void> {}
 
   summary(): string {
-    const c = this.messages.input.counts();
-    return `messages ${c.messages}, dead-lettered ${c.deadLettered}, redeliveries skipped ${this.duplicates}, checkpoints ${this.checkpoints}`;
+    const c = this.messages.counts();
+    return `messages ${c.messages}, dead-lettered ${c.deadLettered}, redeliveries skipped ${this.duplicates}, checkpoints ${this.checkpoints}, acks ${this.acks}`;
   }
 
   private async consume(intake: SensorIntake, p: number, reader: OrderedPullReader): Promise<void> {
@@ -257,10 +291,11 @@ export class JetStreamSource implements SensorSource {
     while (!intake.stopped && !this.failed) {
       // Outputs are published and durable before any message is acknowledged.
       const r = await reader.round(
-        (m) => this.messages.take(intake, batch, m.subject, m.data, m.seq, p),
+        (m, seq) => this.messages.takeJetStream(intake, batch, m, seq, p),
         () => intake.push(batch).then(() => intake.commit(true)),
       );
       this.duplicates += r.redeliveries;
+      this.acks += r.acks;
       if (r.fetchFailed) {
         this.fetchErrors++;
         if (r.taken + r.redeliveries === 0) continue;
@@ -304,7 +339,7 @@ export class JetStreamSource implements SensorSource {
   }
 
   /** (Re)creates partition p's durable consumer, delivering from stream sequence `start`. */
-  private openConsumer(jsm: JetStreamManager, p: number, start: number): Promise<Consumer> {
+  private openConsumer(jsm: JetStreamManager, p: number, start: number, intake: SensorIntake): Promise<Consumer> {
     const { site } = this.o;
     return openDurableConsumer(
       jsm,
@@ -315,6 +350,8 @@ export class JetStreamSource implements SensorSource {
         maxDeliver: this.o.maxDeliver,
         ackWaitMs: this.o.ackWaitMs,
         maxAckPending: this.o.maxAckPending,
+        log: intake.log,
+        explicitAck: this.o.explicitAck,
       },
       start,
     );

@@ -270,7 +270,7 @@ async function serialStream(jsm: JetStreamManager, o: SerialNatsOptions): Promis
 
 function serialConsumer(o: SerialNatsOptions, stream: string, durable: string): DurableConsumerOptions {
   const { maxDeliver, ackWaitMs, maxAckPending } = o;
-  return { stream, durable, filterSubject: `lw.${o.site}.serial.>`, maxDeliver, ackWaitMs, maxAckPending };
+  return { stream, durable, filterSubject: `lw.${o.site}.serial.>`, maxDeliver, ackWaitMs, maxAckPending, log: o.log };
 }
 
 /** The job's state from checkpoint `name`, if saved; the stream sequence it covers (null: no checkpoint). */
@@ -341,7 +341,7 @@ async function consumeJetStream(
   while (!stopped()) {
     // Detections and quarantine rows durable, quarantine messages on the server, then the acks.
     const r = await reader.round(
-      (m) => take(m.subject, m.data, m.seq),
+      (m, seq) => take(m.subject, m.data, seq),
       () => flush(true),
     );
     counts.redeliveriesSkipped += r.redeliveries;

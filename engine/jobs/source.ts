@@ -34,6 +34,14 @@ export interface SensorIntake {
   labelOf(record: RecordLabelFields): number;
   /** Bytes of a record's payload: 4 (a label id, u32 little-endian) when the run keeps labels, else 0. */
   readonly labelBytes: number;
+  /**
+   * The fast path of a single MessagePack record (ingest workers): its key from the subject's
+   * bytes, time, value and labels by the schema-specialised reader, appended to `batch` (which has
+   * room) at `position`. The record's engine key id, or -1 when the reader cannot prove it valid:
+   * then the generic decoder gives the reading or the exact dead-letter reason. Absent: every
+   * message takes the generic decoder.
+   */
+  readRecord?(batch: RecordBatch, subject: Uint8Array, data: Uint8Array, position: number): number;
   /** Pushes the batch's records (none: nothing to do) and empties it; it may be refilled once this resolves. */
   push(batch: RecordBatch): Promise<void>;
   /**

@@ -107,6 +107,8 @@ export interface IngestCounts {
   pausedMs: number;
   /** Single records the schema-specialised reader took (the rest: the generic decoder). */
   fastRecords: number;
+  /** JetStream acknowledgements sent (ack-all: one per fetched batch; 0 on core NATS). */
+  acks: number;
   restarts: number;
   /** Row batches the sink refused (spill full, memory bound): those rows are not in ClickHouse. */
   sinkRefusals: number;
@@ -190,6 +192,7 @@ export class IngestJob {
       drainMs: sum(COUNTER.drainMs),
       pausedMs: sum(COUNTER.pausedMs),
       fastRecords: sum(COUNTER.fastRecords),
+      acks: sum(COUNTER.acks),
       restarts: this.restarts,
       sinkRefusals: this.sinkRefusals,
     };

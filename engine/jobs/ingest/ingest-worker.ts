@@ -17,7 +17,7 @@ import type { Msg, NatsConnection, Subscription } from "nats";
 import { allocateBatch, createLogger, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
 import { JetStreamSource } from "../nats-sources.js";
 import type { RecordLabelFields, SensorIntake } from "../source.js";
-import { connectNats, type FrameReadingColumns, NatsInput } from "../../../connectors/nats/mod.js";
+import { connectNats, type FrameReadingColumns, NatsInput, rawSubject } from "../../../connectors/nats/mod.js";
 import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
 import { observeRecord, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
 import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
@@ -79,6 +79,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly framesOut: boolean;
   private source: JetStreamSource | null = null;
   private running: Promise<void> | null = null;
+  /** The source's acks already added to COUNTER.acks. */
+  private acksCounted = 0;
   private durableNext = 0;
   private readonly durableWaiters = new Map<number, { resolve(): void; reject(e: Error): void }>();
   private logger: Logger | null = null;
@@ -201,14 +203,33 @@ class IngestWorker implements RowKeys, SensorIntake {
     await this.engine.flush();
     this.emit();
     const c = this.counters;
-    const counts = (this.source as JetStreamSource).messages.input.counts();
+    const source = this.source as JetStreamSource;
+    const counts = source.messages.counts();
     c[this.base + COUNTER.messages] = counts.messages;
     c[this.base + COUNTER.deadLettered] = counts.deadLettered;
+    // Added, not set: a restarted worker's source counts from 0 again, and the acks of its earlier life were sent.
+    c[this.base + COUNTER.acks] += source.acks - this.acksCounted;
+    this.acksCounted = source.acks;
     if (durable && this.clickhouse !== null) await this.durable();
   }
 
   async handOver(): Promise<void> {
     this.emit();
+  }
+
+  /** The fast path for a JetStream message (SensorIntake.readRecord): as {@link takeRecord}, into the source's batch. */
+  readRecord(batch: RecordBatch, subject: Uint8Array, data: Uint8Array, position: number): number {
+    const sid = this.readView(subject, data);
+    if (sid < 0) return -1;
+    const id = this.keyOfSubjectId(sid);
+    const k = batch.length++;
+    batch.keyIds[k] = id;
+    batch.times[k] = this.view.time;
+    batch.values[k] = this.view.value;
+    batch.positions[k] = position;
+    if (this.labelBytes > 0) writeLabel(batch, k, this.labels.idOfView(data, this.view));
+    this.counters[this.base + COUNTER.fastRecords]++;
+    return id;
   }
 
   async room(): Promise<void> {
@@ -276,27 +297,18 @@ class IngestWorker implements RowKeys, SensorIntake {
    * the reader: the generic decoder then gives the reading or the exact dead-letter reason.
    */
   private takeRecord(msg: Msg): boolean {
-    const raw = (msg as unknown as { _msg?: { subject?: unknown } })._msg?.subject;
-    if (!(raw instanceof Uint8Array)) return false;
-    const sid = this.subjects.idOf(raw);
+    const raw = rawSubject(msg);
+    if (raw === null) return false;
+    const sid = this.readView(raw, msg.data);
     if (sid < 0) return false;
-    const sensor = this.subjects.sensor(sid);
-    if (sensor === undefined) return false;
-    const machine = this.subjects.machine(sid);
-    if (!this.reader.read(msg.data, machine, sensor, this.view)) return false;
     const batch = this.pending;
     if (batch.length === batch.keyIds.length) {
       this.counters[this.base + COUNTER.shed]++;
       this.counters[this.base + COUNTER.shedReadings]++;
       return true;
     }
-    let id = this.keyOfSubject[sid];
-    if (id === undefined) {
-      id = this.keyOf(this.subjects.engineKey(sid) as string, machine, sensor);
-      this.keyOfSubject[sid] = id;
-    }
     const k = batch.length++;
-    batch.keyIds[k] = id;
+    batch.keyIds[k] = this.keyOfSubjectId(sid);
     batch.times[k] = this.view.time;
     batch.values[k] = this.view.value;
     batch.positions[k] = this.position++;
@@ -305,6 +317,25 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.counters[this.base + COUNTER.fastRecords]++;
     this.scheduleDrain();
     return true;
+  }
+
+  /** The subject-table id of a single record the schema reader proved valid (its reading in `view`), or -1: the generic decoder decides. */
+  private readView(subject: Uint8Array, data: Uint8Array): number {
+    const sid = this.subjects.idOf(subject);
+    if (sid < 0) return -1;
+    const sensor = this.subjects.sensor(sid);
+    if (sensor === undefined) return -1;
+    return this.reader.read(data, this.subjects.machine(sid), sensor, this.view) ? sid : -1;
+  }
+
+  /** The engine key id of a subject-table id, interned on first sight. */
+  private keyOfSubjectId(sid: number): number {
+    let id = this.keyOfSubject[sid];
+    if (id === undefined) {
+      id = this.keyOf(this.subjects.engineKey(sid) as string, this.subjects.machine(sid), this.subjects.sensor(sid) as string);
+      this.keyOfSubject[sid] = id;
+    }
+    return id;
   }
 
   private scheduleDrain(): void {

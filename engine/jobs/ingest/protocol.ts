@@ -51,6 +51,8 @@ export interface IngestJetStream {
   maxDeliver: number;
   maxAckPending: number;
   checkpointIntervalMs: number;
+  /** One ack per message even where the server allows ack-all (default false: one per fetched batch). */
+  explicitAck?: boolean;
 }
 
 export const CONTROL_PAUSE = 0;
@@ -76,6 +78,8 @@ export const COUNTER = {
   shedReadings: 12,
   /** Milliseconds drains waited for the sink (CONTROL_PAUSE). */
   pausedMs: 13,
+  /** JetStream acknowledgements sent (ack-all: one per fetched batch). */
+  acks: 14,
 } as const;
 export const COUNTER_SLOTS = 16;
 
