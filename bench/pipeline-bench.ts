@@ -114,7 +114,9 @@ export interface PipelineBenchOptions {
   latencyMs?: number;
   /** False: no frames and JetStream rows after the sweep. */
   formats?: boolean;
-  /** Readings per frame in the frames rows (default 1000; smoke 500). */
+  /** False: no batch × workers sweep, only the formats rows (on the first batch and worker count). */
+  sweep?: boolean;
+  /** Readings per frame in the frames rows (default 4096; smoke 500). */
   frameReadings?: number;
   /** Readings loaded into the JetStream stream (default 300 000; smoke 20 000). */
   jetstreamReadings?: number;
@@ -314,6 +316,7 @@ interface Config {
   latencyMs: number;
   smoke: boolean;
   formats: boolean;
+  sweep: boolean;
   frameReadings: number;
   jetstreamReadings: number;
   trees: number;
@@ -336,7 +339,8 @@ function resolveConfig(o: PipelineBenchOptions): Config {
     latencyMs: o.latencyMs ?? (smoke ? 3000 : 12_000),
     smoke,
     formats: o.formats ?? true,
-    frameReadings: o.frameReadings ?? (smoke ? 500 : 1000),
+    sweep: o.sweep ?? true,
+    frameReadings: o.frameReadings ?? (smoke ? 500 : 4096),
     jetstreamReadings: o.jetstreamReadings ?? (smoke ? 20_000 : 300_000),
     trees: smoke ? 50 : 100,
     sampleSize: 256,
@@ -394,7 +398,7 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
     );
     const nc = await connect({ servers: nats.url, name: "linewatch-pipeline-bench" });
     try {
-      settings.push(...(await runSweep({ cfg, url: nats.url, nc, clickhouse, model, say })));
+      if (cfg.sweep) settings.push(...(await runSweep({ cfg, url: nats.url, nc, clickhouse, model, say })));
       if (cfg.formats) formats.push(...(await runFormats({ cfg, url: nats.url, nc, clickhouse, model, say })));
     } finally {
       await nc.close().catch(() => undefined);
@@ -1145,7 +1149,8 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     await sleep(300); // the job's core subscription reaches the server
     Atomics.store(mem.ctrl, C_STOP, 0);
     const { done } = await started(mem, 0, () =>
-      publish(ctx, mem, site, 0, INDEX_CAPACITY, 0, true, false, { format: "frames", jetstream: false }),
+      // Untimed: the stream is not bounded by the index slots of the timed phases.
+      publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false, { format: "frames", jetstream: false }),
     );
     await sleep(ctx.cfg.maxMs / 3);
     const s0 = Atomics.load(mem.ctrl, C_SCORED);
