@@ -6,7 +6,7 @@
  * WE1–3 and Nelson 1, 5, 6 test the same patterns; one alert is raised for each such pair, named
  * after the Western Electric rule (the Nelson name goes in `also`).
  */
-import { NELSON_RULES, SPC_COL, WE_RULES, type SpcRule } from "./layout.js";
+import { NELSON_RULES, SPC_COL, SPC_OUT_FIELDS, WE_RULES, type SpcRule } from "./layout.js";
 
 export type AlertSeverity = "low" | "medium" | "high";
 
@@ -147,6 +147,53 @@ export class SpcAlertTracker {
    * nothing open; they only enter the key's ring of recent points (typed columns, no allocation).
    */
   observe(keyId: number, key: string, row: Float64Array, position: number, time: number, value: number): void {
+    const state = this.stateOf(keyId);
+    record(state, position, time, value);
+    this.decide(state, key, row, 0, time);
+  }
+
+  /**
+   * A finished chunk's SPC rows (`rows`, SPC_OUT_FIELDS f64 each, rule masks already as reported),
+   * given the kernel's event list: the indices of every row that is loud or follows a loud row of
+   * its key (kernels/spc.ts). The rows between are quiet after quiet — there `observe` would only
+   * record the point — so they are visited by one pass over the columns that fills the rings, and
+   * only the listed rows are decided: the same events, in the same order, as `observe` on every row.
+   * Rows without limits (limits_version 0) are not observed, as `observe`'s callers skip them.
+   */
+  observeChunk(
+    chunk: { length: number; keyIds: Uint32Array; positions: Float64Array; times: Float64Array; values: Float64Array },
+    rows: Float64Array,
+    events: Uint32Array,
+    keyName: (keyId: number) => string,
+    beforeDecide?: (i: number) => void,
+  ): void {
+    const { keyIds, positions, times, values } = chunk;
+    const F = SPC_OUT_FIELDS;
+    const version = SPC_COL.limits_version;
+    let e = 0;
+    let next = events.length > 0 ? events[0] : chunk.length;
+    for (let i = 0; i < chunk.length; i++) {
+      if (!(rows[i * F + version] > 0)) {
+        if (i === next) next = ++e < events.length ? events[e] : chunk.length;
+        continue;
+      }
+      const keyId = keyIds[i];
+      const state = this.perKey[keyId] ?? this.stateOf(keyId);
+      // record() inline: this loop is the one pass over every row.
+      const slot = state.next;
+      state.positions[slot] = positions[i];
+      state.times[slot] = times[i];
+      state.values[slot] = values[i];
+      state.next = slot + 1 === POINTS_KEPT ? 0 : slot + 1;
+      if (state.count < POINTS_KEPT) state.count++;
+      if (i !== next) continue;
+      beforeDecide?.(i);
+      this.decide(state, keyName(keyId), rows, i * F, times[i]);
+      next = ++e < events.length ? events[e] : chunk.length;
+    }
+  }
+
+  private stateOf(keyId: number): KeyAlerts {
     let state = this.perKey[keyId];
     if (state === undefined) {
       state = {
@@ -159,18 +206,20 @@ export class SpcAlertTracker {
       };
       this.perKey[keyId] = state;
     }
-    const slot = state.next;
-    state.positions[slot] = position;
-    state.times[slot] = time;
-    state.values[slot] = value;
-    state.next = (slot + 1) % POINTS_KEPT;
-    if (state.count < POINTS_KEPT) state.count++;
+    return state;
+  }
+
+  /** Opens, extends and closes the key's alerts on the row at rows[at …] (its point already recorded). */
+  private decide(state: KeyAlerts, key: string, rows: Float64Array, at: number, time: number): void {
     const quiet =
-      !(row[SPC_COL.we_mask] > 0) && !(row[SPC_COL.nelson_mask] > 0) && row[SPC_COL.cusum_alarm] !== 1 && row[SPC_COL.ewma_alarm] !== 1;
+      !(rows[at + SPC_COL.we_mask] > 0) &&
+      !(rows[at + SPC_COL.nelson_mask] > 0) &&
+      rows[at + SPC_COL.cusum_alarm] !== 1 &&
+      rows[at + SPC_COL.ewma_alarm] !== 1;
     if (quiet && state.open.size === 0) return;
-    const version = row[SPC_COL.limits_version];
+    const version = rows[at + SPC_COL.limits_version];
     for (const c of this.conditions) {
-      const v = row[c.column];
+      const v = rows[at + c.column];
       const fired = c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0;
       const open = state.open.get(c.name);
       if (fired && open === undefined) {
@@ -184,8 +233,8 @@ export class SpcAlertTracker {
           description: c.description,
           severity: c.severity,
           limits_version: version,
-          cl: row[SPC_COL.cl],
-          sigma: row[SPC_COL.sigma],
+          cl: rows[at + SPC_COL.cl],
+          sigma: rows[at + SPC_COL.sigma],
           opened_at: time,
           closed_at: null,
           firings: 1,
@@ -217,6 +266,16 @@ interface KeyAlerts {
   next: number;
   count: number;
   open: Map<string, SpcAlertEvent>;
+}
+
+/** Appends a point to the key's ring. */
+function record(state: KeyAlerts, position: number, time: number, value: number): void {
+  const slot = state.next;
+  state.positions[slot] = position;
+  state.times[slot] = time;
+  state.values[slot] = value;
+  state.next = (slot + 1) % POINTS_KEPT;
+  if (state.count < POINTS_KEPT) state.count++;
 }
 
 /** The key's last `n` points (fewer when it has fewer), oldest first. */

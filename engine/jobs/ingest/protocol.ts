@@ -4,7 +4,7 @@
  * writes its own slots of — no message per record), batches of encoded frames for the live server,
  * alert events, and the end. Records never cross.
  */
-import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
+import type { EncodedAlerts } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 
@@ -76,6 +76,8 @@ export const COUNTER = {
   shedReadings: 12,
   /** Milliseconds drains waited for the sink (CONTROL_PAUSE). */
   pausedMs: 13,
+  /** The worker thread's Linux thread id (0 where /proc has none): a bench reads the thread's CPU time from /proc by it. */
+  threadId: 14,
 } as const;
 export const COUNTER_SLOTS = 16;
 
@@ -83,7 +85,7 @@ export const COUNTER_SLOTS = 16;
 export type IngestEvent =
   | { kind: "ready" }
   | { kind: "frames"; topics: string[]; frames: Uint8Array[] }
-  | { kind: "alerts"; events: SpcAlertEvent[] }
+  | { kind: "alerts"; alerts: EncodedAlerts }
   | { kind: "rows"; tables: EncodedTableRows[] }
   | { kind: "synced"; id: number }
   /** JetStream: may the worker acknowledge? Answered once every row it sent before is durable. */
