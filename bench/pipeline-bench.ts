@@ -73,7 +73,7 @@ import {
   partitionMappings,
   startEngine,
 } from "./engine-under-test.js";
-import { benchMachine, clock, deferred, machineLine, sleep, threadCpuMicros, type BenchMachine } from "./bench-kit.js";
+import { benchMachine, clock, deferred, machineLine, sleep, threadCpuMicros, threadCpuMicrosOf, type BenchMachine } from "./bench-kit.js";
 import {
   C_PUBLISHED,
   C_RAW_READY,
@@ -135,6 +135,8 @@ export interface FormatRow {
   /** Readings the engine scored in the row (raw nats.js: 0, its subscriber only counts). */
   processed: number;
   shed: number;
+  /** CPU µs per reading over the measured window: the threads that read it (ingest workers / the raw subscriber) and the main thread (NaN: not measured). */
+  cpuUsPerReading: { readers: number; main: number };
   notes: string[];
 }
 
@@ -1084,8 +1086,16 @@ async function runFormats(ctx: RunContext): Promise<FormatRow[]> {
     rows.push(r);
   };
   await row("raw nats.js, frames", async () => {
-    const rate = (await measureRaw(ctx, mem, `${SITE_PREFIX}rawframes`, "frames")).perSecond;
-    return { source: "raw nats.js", format: "frames", readingsPerSecond: rate, processed: 0, shed: 0, notes: [] };
+    const raw = await measureRaw(ctx, mem, `${SITE_PREFIX}rawframes`, "frames");
+    return {
+      source: "raw nats.js",
+      format: "frames",
+      readingsPerSecond: raw.perSecond,
+      processed: 0,
+      shed: 0,
+      cpuUsPerReading: { readers: raw.usPerRecord, main: Number.NaN },
+      notes: [],
+    };
   });
   await row("engine ← core NATS, frames (rolling + SPC), by credit", () => measureEngineFrames(ctx, mem));
   await row("engine ← JetStream (loaded first), single records", () => measureEngineJetStream(ctx, mem));
@@ -1142,6 +1152,7 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
   });
   let rate = NaN;
+  let cpu = { readers: Number.NaN, main: Number.NaN };
   let result: EngineFigures | null = null;
   const notes: string[] = [];
   try {
@@ -1153,10 +1164,15 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
       publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false, { format: "frames", jetstream: false }),
     );
     await sleep(ctx.cfg.maxMs / 3);
+    const tids = await engine.threadIds();
+    const readersCpu = (): number => (tids.length === 0 ? Number.NaN : tids.reduce((sum, t) => sum + threadCpuMicrosOf(t), 0));
     const s0 = Atomics.load(mem.ctrl, C_SCORED);
+    const c0 = { readers: readersCpu(), main: threadCpuMicros() };
     const t0 = performance.now();
     await sleep((ctx.cfg.maxMs * 2) / 3);
-    rate = ((Atomics.load(mem.ctrl, C_SCORED) - s0) * 1000) / (performance.now() - t0);
+    const scored = Atomics.load(mem.ctrl, C_SCORED) - s0;
+    rate = (scored * 1000) / (performance.now() - t0);
+    cpu = { readers: (readersCpu() - c0.readers) / scored, main: (threadCpuMicros() - c0.main) / scored };
     Atomics.store(mem.ctrl, C_STOP, 1);
     await done;
     await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
@@ -1172,6 +1188,7 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     readingsPerSecond: rate,
     processed: result?.processed ?? 0,
     shed: result?.shed ?? 0,
+    cpuUsPerReading: cpu,
     notes,
   };
 }
@@ -1201,7 +1218,15 @@ async function measureEngineJetStream(ctx: RunContext, mem: SharedRun): Promise<
       notes.push(`job failed: ${err instanceof Error ? err.message : String(err)}`);
       return null;
     });
-    return { source: "JetStream", format: "records", readingsPerSecond: rate, processed: result?.recordsOut ?? 0, shed: 0, notes };
+    return {
+      source: "JetStream",
+      format: "records",
+      readingsPerSecond: rate,
+      processed: result?.recordsOut ?? 0,
+      shed: 0,
+      cpuUsPerReading: { readers: Number.NaN, main: Number.NaN },
+      notes,
+    };
   } finally {
     await jsm.streams.delete(stream).catch(() => undefined);
   }
@@ -1314,10 +1339,17 @@ function formatsSection(r: PipelineBenchReport): string[] {
       f.source === "core NATS" && f.format === "frames" && rawFrames !== undefined
         ? ` (${((f.readingsPerSecond / rawFrames.readingsPerSecond) * 100).toFixed(1)} % of raw)`
         : "";
+    const cpu = f.cpuUsPerReading;
+    const cpuText = Number.isFinite(cpu.readers)
+      ? `   CPU µs/reading: ${f.source === "raw nats.js" ? "subscriber" : "ingest workers"} ${cpu.readers.toFixed(3)}${Number.isFinite(cpu.main) ? `, main ${cpu.main.toFixed(3)}` : ""}`
+      : "";
     lines.push(
-      `  ${f.label.padEnd(52)} ${(f.readingsPerSecond / 1e6).toFixed(3).padStart(8)} M readings/s${ratio}   scored ${f.processed}   shed ${f.shed}${f.notes.length > 0 ? `   note: ${f.notes.join("; ")}` : ""}`,
+      `  ${f.label.padEnd(52)} ${(f.readingsPerSecond / 1e6).toFixed(3).padStart(8)} M readings/s${ratio}   scored ${f.processed}   shed ${f.shed}${cpuText}${f.notes.length > 0 ? `   note: ${f.notes.join("; ")}` : ""}`,
     );
   }
+  lines.push(
+    `  (load average ${r.loadAverageAfter.toFixed(2)} after the run; CPU µs/reading over the measured window, thread time from /proc)`,
+  );
   return lines;
 }
 
