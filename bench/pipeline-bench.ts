@@ -57,7 +57,7 @@ import { connect, type NatsConnection } from "nats";
 import { METRIC, machineTopic } from "../connectors/live/mod.js";
 import { PlantSimulator } from "../connectors/sim/mod.js";
 import { ConfigError, type LogEntry, memoryLogger } from "../engine/core/mod.js";
-import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult, Outputs } from "../engine/jobs/mod.js";
+import { DEFAULT_INGEST_JOB, DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult, Outputs } from "../engine/jobs/mod.js";
 import type { RecordAnalysis } from "../operators/mod.js";
 import { iforestAnalysis, treeCount, type IsolationForestModel } from "../operators/iforest/mod.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
@@ -980,7 +980,7 @@ function publish(
   rate: number,
   credit: boolean,
   timed = true,
-  wire: { format: WireFormat; jetstream: boolean } = { format: "records", jetstream: false },
+  wire: { format: WireFormat; jetstream: boolean; inFlight?: number } = { format: "records", jetstream: false },
 ): Promise<void> {
   const worker = new Worker(THREADS_MODULE, {
     workerData: {
@@ -992,7 +992,7 @@ function publish(
       from,
       to,
       rate: credit ? 0 : rate,
-      inFlight: wire.format === "frames" ? ctx.cfg.inFlight * 8 : ctx.cfg.inFlight,
+      inFlight: wire.inFlight ?? (wire.format === "frames" ? ctx.cfg.inFlight * 8 : ctx.cfg.inFlight),
       format: wire.format,
       frameReadings: ctx.cfg.frameReadings,
       jetstream: wire.jetstream,
@@ -1160,8 +1160,14 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     await sleep(300); // the job's core subscription reaches the server
     Atomics.store(mem.ctrl, C_STOP, 0);
     const { done } = await started(mem, 0, () =>
-      // Untimed: the stream is not bounded by the index slots of the timed phases.
-      publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false, { format: "frames", jetstream: false }),
+      // Untimed: the stream is not bounded by the index slots of the timed phases. The credit is
+      // what the ingest workers hold pending: more is shed (core NATS), and shed readings, never
+      // scored, would keep their credit for good.
+      publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false, {
+        format: "frames",
+        jetstream: false,
+        inFlight: Math.min(ctx.cfg.inFlight * 8, DEFAULT_INGEST_JOB.pendingRecordsMax * Math.max(1, ctx.cfg.workers[0])),
+      }),
     );
     await sleep(ctx.cfg.maxMs / 3);
     const tids = await engine.threadIds();
