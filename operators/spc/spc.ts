@@ -135,14 +135,13 @@ export function spcAnalysis(
   };
   // Per engine key id: looked up once per key, not once per row.
   const rulesById: Array<RuleSelection | undefined> = [];
-  const parts = options.keyParts ?? [];
   const alerts = new SpcAlertTracker(
     alertConditions({
       we: WE_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
       nelson: NELSON_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
     }),
     (event) => options.onAlert?.(event),
-    (key) => keyFields(parts, key),
+    cachedKeyFields(options.keyParts ?? []),
   );
   const ewma = JSON.stringify(options.ewmaField);
   const nullFields = spcNullFields(options.ewmaField);
@@ -207,6 +206,19 @@ function spcNullFields(ewmaField: string): string[] {
     "ewma_lcl",
     "ewma_alarm",
   ];
+}
+
+/** keyFields, split once per key (as many keys as the engine has); each event gets its own copy. */
+function cachedKeyFields(parts: readonly string[]): (key: string) => Record<string, string> {
+  const byKey = new Map<string, Record<string, string>>();
+  return (key) => {
+    let fields = byKey.get(key);
+    if (fields === undefined) {
+      fields = keyFields(parts, key);
+      byKey.set(key, fields);
+    }
+    return { ...fields };
+  };
 }
 
 /** An alert's key fields (`machine_id`, `sensor_type`, …) from the engine key `a/b/…`. */
