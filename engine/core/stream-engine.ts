@@ -556,6 +556,12 @@ export function validateEngineOptions(o: StreamEngineOptions): void {
     if (k.stateBytesPerKey % 8 !== 0 || k.stateBytesPerKey < 0) {
       throw new ConfigError(`${k.name}.stateBytesPerKey`, `must be a multiple of 8, got ${k.stateBytesPerKey}`);
     }
+    if (k.eventRows === true && k.calls !== undefined) {
+      throw new ConfigError(
+        `${k.name}.eventRows`,
+        "an event list is passed to the standard call only; an analysis with its own calls cannot have one",
+      );
+    }
   }
 }
 
