@@ -519,6 +519,15 @@ export function threadCpuMicros(): number {
   }
 }
 
+/** CPU time, µs, of this process's thread with Linux thread id `tid` (from /proc/self/task/<tid>/schedstat); NaN without it. */
+export function threadCpuMicrosOf(tid: number): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, "latin1").split(" ")[0]) / 1000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

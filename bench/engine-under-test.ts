@@ -72,6 +72,8 @@ export interface RunningEngine {
   ready: Promise<void>;
   /** Resolves once what was scored so far has reached the outputs (then `Outputs.flush` makes it durable). */
   handOver(): Promise<void>;
+  /** Linux thread ids of the threads that read and score the readings (ingest workers; none known for the pool path). */
+  threadIds(): Promise<number[]>;
   stop(): Promise<EngineFigures>;
 }
 
@@ -115,6 +117,7 @@ function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
   return {
     ready,
     handOver: () => started.then((job) => job.sync()),
+    threadIds: () => started.then((job) => job.threadIds().filter((t) => t > 0)),
     async stop(): Promise<EngineFigures> {
       const job = await started;
       if (timer !== null) clearInterval(timer);
@@ -154,6 +157,7 @@ function startPool(s: EngineSetting): RunningEngine {
   return {
     ready: ready.promise,
     handOver: () => Promise.resolve(),
+    threadIds: () => Promise.resolve([]),
     async stop(): Promise<EngineFigures> {
       stop.resolve();
       const notes: string[] = [];

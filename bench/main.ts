@@ -279,6 +279,7 @@ interface E2eFlags {
   maxMs?: number;
   latencyMs?: number;
   formats: boolean;
+  formatsOnly?: boolean;
   frameReadings?: number;
   jetstreamReadings?: number;
   engine?: "ingest" | "ingest+pool" | "pool";
@@ -353,9 +354,10 @@ function e2eCommand(): Command {
     .option("--max-ms <ms>", "sustained-maximum phase per setting (default 12000; smoke 3000)", integerOption("--max-ms", 300, 600_000))
     .option("--latency-ms <ms>", "latency phase per setting (default 12000; smoke 3000)", integerOption("--latency-ms", 1000, 600_000))
     .option("--no-formats", "leave out the frames and JetStream rows after the sweep")
+    .option("--formats-only", "leave out the batch × workers sweep: only the frames and JetStream rows (first batch and worker count)")
     .option(
       "--frame-readings <n>",
-      "readings per frame in the frames rows (default 1000; smoke 500)",
+      "readings per frame in the frames rows (default 4096; smoke 500)",
       integerOption("--frame-readings", 1, 65_535),
     )
     .option(
@@ -394,6 +396,7 @@ async function runE2e(flags: E2eFlags, command: Command): Promise<void> {
     maxMs: flags.maxMs,
     latencyMs: flags.latencyMs,
     formats: flags.formats,
+    sweep: flags.formatsOnly !== true,
     frameReadings: flags.frameReadings,
     jetstreamReadings: flags.jetstreamReadings,
     engine: flags.engine,

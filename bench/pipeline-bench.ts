@@ -59,7 +59,7 @@ import { AckPolicy, connect, type JsMsg, type NatsConnection } from "nats";
 import { METRIC, machineTopic } from "../connectors/live/mod.js";
 import { PlantSimulator } from "../connectors/sim/mod.js";
 import { ConfigError, type LogEntry, memoryLogger } from "../engine/core/mod.js";
-import { DEFAULT_NATS_JOB, Outputs } from "../engine/jobs/mod.js";
+import { DEFAULT_INGEST_JOB, DEFAULT_NATS_JOB, Outputs } from "../engine/jobs/mod.js";
 import type { RecordAnalysis } from "../operators/mod.js";
 import { iforestAnalysis, treeCount, type IsolationForestModel } from "../operators/iforest/mod.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
@@ -75,7 +75,7 @@ import {
   partitionMappings,
   startEngine,
 } from "./engine-under-test.js";
-import { benchMachine, clock, machineLine, sleep, threadCpuMicros, type BenchMachine } from "./bench-kit.js";
+import { benchMachine, clock, deferred, machineLine, sleep, threadCpuMicros, threadCpuMicrosOf, type BenchMachine } from "./bench-kit.js";
 import {
   C_PUBLISHED,
   C_RAW_READY,
@@ -116,7 +116,9 @@ export interface PipelineBenchOptions {
   latencyMs?: number;
   /** False: no frames and JetStream rows after the sweep. */
   formats?: boolean;
-  /** Readings per frame in the frames rows (default 1000; smoke 500). */
+  /** False: no batch × workers sweep, only the formats rows (on the first batch and worker count). */
+  sweep?: boolean;
+  /** Readings per frame in the frames rows (default 4096; smoke 500). */
   frameReadings?: number;
   /** Readings loaded into the JetStream stream (default 300 000; smoke 20 000). */
   jetstreamReadings?: number;
@@ -138,8 +140,10 @@ export interface FormatRow {
   /** JetStream rows: who consumed (raw nats.js, or linewatch's path), process CPU per reading, acknowledgements per reading. */
   consumer?: "raw" | EnginePath;
   ack?: "all" | "explicit";
-  cpuUsPerReading?: number;
+  processCpuUsPerReading?: number;
   acksPerReading?: number;
+  /** CPU µs per reading over the measured window: the threads that read it (ingest workers / the raw subscriber) and the main thread (NaN: not measured). */
+  cpuUsPerReading?: { readers: number; main: number };
   notes: string[];
 }
 
@@ -331,6 +335,7 @@ interface Config {
   latencyMs: number;
   smoke: boolean;
   formats: boolean;
+  sweep: boolean;
   frameReadings: number;
   jetstreamReadings: number;
   trees: number;
@@ -353,7 +358,8 @@ function resolveConfig(o: PipelineBenchOptions): Config {
     latencyMs: o.latencyMs ?? (smoke ? 3000 : 12_000),
     smoke,
     formats: o.formats ?? true,
-    frameReadings: o.frameReadings ?? (smoke ? 500 : 1000),
+    sweep: o.sweep ?? true,
+    frameReadings: o.frameReadings ?? (smoke ? 500 : 4096),
     jetstreamReadings: o.jetstreamReadings ?? (smoke ? 20_000 : 300_000),
     trees: smoke ? 50 : 100,
     sampleSize: 256,
@@ -411,7 +417,7 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
     );
     const nc = await connect({ servers: nats.url, name: "linewatch-pipeline-bench" });
     try {
-      settings.push(...(await runSweep({ cfg, url: nats.url, nc, clickhouse, model, say })));
+      if (cfg.sweep) settings.push(...(await runSweep({ cfg, url: nats.url, nc, clickhouse, model, say })));
       if (cfg.formats) formats.push(...(await runFormats({ cfg, url: nats.url, nc, clickhouse, model, say })));
     } finally {
       await nc.close().catch(() => undefined);
@@ -993,7 +999,7 @@ function publish(
   rate: number,
   credit: boolean,
   timed = true,
-  wire: { format: WireFormat; jetstream: boolean } = { format: "records", jetstream: false },
+  wire: { format: WireFormat; jetstream: boolean; inFlight?: number } = { format: "records", jetstream: false },
 ): Promise<void> {
   const worker = new Worker(THREADS_MODULE, {
     workerData: {
@@ -1005,7 +1011,7 @@ function publish(
       from,
       to,
       rate: credit ? 0 : rate,
-      inFlight: wire.format === "frames" ? ctx.cfg.inFlight * 8 : ctx.cfg.inFlight,
+      inFlight: wire.inFlight ?? (wire.format === "frames" ? ctx.cfg.inFlight * 8 : ctx.cfg.inFlight),
       format: wire.format,
       frameReadings: ctx.cfg.frameReadings,
       jetstream: wire.jetstream,
@@ -1118,8 +1124,16 @@ async function runFormats(ctx: RunContext): Promise<FormatRow[]> {
     rows.push(r);
   };
   await row("raw nats.js, frames", async () => {
-    const rate = (await measureRaw(ctx, mem, `${SITE_PREFIX}rawframes`, "frames")).perSecond;
-    return { source: "raw nats.js", format: "frames", readingsPerSecond: rate, processed: 0, shed: 0, notes: [] };
+    const raw = await measureRaw(ctx, mem, `${SITE_PREFIX}rawframes`, "frames");
+    return {
+      source: "raw nats.js",
+      format: "frames",
+      readingsPerSecond: raw.perSecond,
+      processed: 0,
+      shed: 0,
+      cpuUsPerReading: { readers: raw.usPerRecord, main: Number.NaN },
+      notes: [],
+    };
   });
   await row("engine ← core NATS, frames (rolling + SPC), by credit", () => measureEngineFrames(ctx, mem));
   await jetStreamRows(ctx, mem, row);
@@ -1143,6 +1157,7 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
   });
   let rate = NaN;
+  let cpu = { readers: Number.NaN, main: Number.NaN };
   let result: EngineFigures | null = null;
   const notes: string[] = [];
   try {
@@ -1150,13 +1165,25 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     await sleep(300); // the job's core subscription reaches the server
     Atomics.store(mem.ctrl, C_STOP, 0);
     const { done } = await started(mem, 0, () =>
-      publish(ctx, mem, site, 0, INDEX_CAPACITY, 0, true, false, { format: "frames", jetstream: false }),
+      // Untimed: the stream is not bounded by the index slots of the timed phases. The credit is
+      // what the ingest workers hold pending: more is shed (core NATS), and shed readings, never
+      // scored, would keep their credit for good.
+      publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false, {
+        format: "frames",
+        jetstream: false,
+        inFlight: Math.min(ctx.cfg.inFlight * 8, DEFAULT_INGEST_JOB.pendingRecordsMax * Math.max(1, ctx.cfg.workers[0])),
+      }),
     );
     await sleep(ctx.cfg.maxMs / 3);
+    const tids = await engine.threadIds();
+    const readersCpu = (): number => (tids.length === 0 ? Number.NaN : tids.reduce((sum, t) => sum + threadCpuMicrosOf(t), 0));
     const s0 = Atomics.load(mem.ctrl, C_SCORED);
+    const c0 = { readers: readersCpu(), main: threadCpuMicros() };
     const t0 = performance.now();
     await sleep((ctx.cfg.maxMs * 2) / 3);
-    rate = ((Atomics.load(mem.ctrl, C_SCORED) - s0) * 1000) / (performance.now() - t0);
+    const scored = Atomics.load(mem.ctrl, C_SCORED) - s0;
+    rate = (scored * 1000) / (performance.now() - t0);
+    cpu = { readers: (readersCpu() - c0.readers) / scored, main: (threadCpuMicros() - c0.main) / scored };
     Atomics.store(mem.ctrl, C_STOP, 1);
     await done;
     await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
@@ -1172,6 +1199,7 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun): Promise<Omi
     readingsPerSecond: rate,
     processed: result?.processed ?? 0,
     shed: result?.shed ?? 0,
+    cpuUsPerReading: cpu,
     notes,
   };
 }
@@ -1237,7 +1265,7 @@ async function measureRawJetStream(ctx: RunContext, stream: string, total: numbe
     readingsPerSecond: read / seconds,
     processed: read,
     shed: 0,
-    cpuUsPerReading: (cpu.user + cpu.system) / Math.max(1, read),
+    processCpuUsPerReading: (cpu.user + cpu.system) / Math.max(1, read),
     acksPerReading: acks / Math.max(1, read),
     notes,
   };
@@ -1300,7 +1328,7 @@ async function measureEngineJetStream(
     readingsPerSecond: rate,
     processed: result?.processed ?? 0,
     shed: 0,
-    cpuUsPerReading: cpuUs,
+    processCpuUsPerReading: cpuUs,
     acksPerReading: (result?.acks ?? 0) / Math.max(1, result?.processed ?? 0),
     notes,
   };
@@ -1421,13 +1449,21 @@ function formatsSection(r: PipelineBenchReport): string[] {
           ? `${of(rawJetStream, "raw")}${f.consumer === "pool" || !((poolJetStream?.readingsPerSecond ?? 0) > 0) ? "" : `, ${(f.readingsPerSecond / (poolJetStream?.readingsPerSecond ?? NaN)).toFixed(2)}× ${before}`}`
           : "";
     const perReading =
-      f.cpuUsPerReading === undefined
+      f.processCpuUsPerReading === undefined
         ? ""
-        : `   ${cpuUs(f.cpuUsPerReading)} µs CPU/reading (process), ${(f.acksPerReading ?? NaN).toFixed(4)} acks/reading`;
+        : `   ${cpuUs(f.processCpuUsPerReading)} µs CPU/reading (process), ${(f.acksPerReading ?? NaN).toFixed(4)} acks/reading`;
+    const cpu = f.cpuUsPerReading;
+    const cpuText =
+      cpu !== undefined && Number.isFinite(cpu.readers)
+        ? `   CPU µs/reading: ${f.source === "raw nats.js" ? "subscriber" : "ingest workers"} ${cpu.readers.toFixed(3)}${Number.isFinite(cpu.main) ? `, main ${cpu.main.toFixed(3)}` : ""}`
+        : "";
     lines.push(
-      `  ${f.label.padEnd(52)} ${(f.readingsPerSecond / 1e6).toFixed(3).padStart(8)} M readings/s${ratio}   scored ${f.processed}   shed ${f.shed}${perReading}${f.notes.length > 0 ? `   note: ${f.notes.join("; ")}` : ""}`,
+      `  ${f.label.padEnd(52)} ${(f.readingsPerSecond / 1e6).toFixed(3).padStart(8)} M readings/s${ratio}   scored ${f.processed}   shed ${f.shed}${perReading}${cpuText}${f.notes.length > 0 ? `   note: ${f.notes.join("; ")}` : ""}`,
     );
   }
+  lines.push(
+    `  (load average ${r.loadAverageAfter.toFixed(2)} after the run; CPU µs/reading over the measured window, thread time from /proc)`,
+  );
   return lines;
 }
 

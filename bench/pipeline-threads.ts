@@ -12,7 +12,7 @@
 import { performance } from "node:perf_hooks";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { decode as msgpackDecode } from "@msgpack/msgpack";
-import { connect } from "nats";
+import { connect, type NatsConnection } from "nats";
 import WebSocket from "ws";
 import { decodeScoreFrame, encodeFrame, encodeMsgpackRecord } from "../connectors/wire/mod.js";
 import { OPERATING_MODES, PlantSimulator } from "../connectors/sim/mod.js";
@@ -118,6 +118,7 @@ const JETSTREAM_IN_FLIGHT = 1024;
 /** Publishes indexes [from, to) as readings with timestamp T0 + index; by credit, or at `rate` readings/s. */
 async function publisherMain(d: PubData): Promise<void> {
   const nc = await connect({ servers: d.url, name: "linewatch-pipeline-publisher" });
+  if (d.format === "frames" && !d.jetstream) return publishFrames(nc, d);
   const js = nc.jetstream();
   const acks: Array<Promise<unknown>> = [];
   // Core publishes stay synchronous (an await per record would slow the raw ceiling itself).
@@ -137,11 +138,7 @@ async function publisherMain(d: PubData): Promise<void> {
   let i = d.from;
   let sent = 0;
   while (i < d.to && Atomics.load(ctrl, C_STOP) === 0) {
-    const allowed = d.jetstream
-      ? d.to - i
-      : d.rate === 0
-        ? Math.min(d.to - i, Atomics.load(ctrl, C_SCORED) + d.inFlight - sent)
-        : Math.min(d.to, d.from + Math.floor(((performance.now() - t0) / 1000) * d.rate)) - i;
+    const allowed = allowedNow(d, ctrl, i, sent, t0);
     if (allowed <= 0) {
       await sleep(d.rate === 0 ? 0 : 1);
       continue;
@@ -175,6 +172,115 @@ async function publisherMain(d: PubData): Promise<void> {
   await nc.drain();
 }
 
+/** Readings the publisher may send now: by credit (`rate` 0: at most `inFlight` past C_SCORED), open loop at `rate`, or all (JetStream). */
+function allowedNow(d: PubData, ctrl: Int32Array, i: number, sent: number, t0: number): number {
+  if (d.jetstream) return d.to - i;
+  if (d.rate === 0) return Math.min(d.to - i, Atomics.load(ctrl, C_SCORED) + d.inFlight - sent);
+  return Math.min(d.to, d.from + Math.floor(((performance.now() - t0) / 1000) * d.rate)) - i;
+}
+
+/** Simulated readings in the frames' cycle: the publisher encodes their frames once and sends them over and over, times moved on. */
+const FRAME_CYCLE_READINGS = 1 << 20;
+
+/**
+ * Frames on core NATS, pre-encoded: the simulator's first {@link FRAME_CYCLE_READINGS} readings
+ * framed once (frames of `frameReadings` readings of one machine, as {@link Framer} makes them),
+ * then sent in order, cycle after cycle, each frame's int64 times rewritten in place to
+ * T0 + index (index = the reading's place in the stream, so times still rise per key). nats.js
+ * copies a payload into its outbound buffer on publish, so a frame's bytes can be rewritten for
+ * the next cycle at once. What is left per reading is the time rewrite (two u32 stores): the
+ * publisher then costs next to nothing beside the consumer it feeds.
+ */
+async function publishFrames(nc: NatsConnection, d: PubData): Promise<void> {
+  const sendTimes = d.sendTimes === null ? null : new Float64Array(d.sendTimes);
+  const ctrl = new Int32Array(d.ctrl);
+  const cycle = frameCycle(d);
+  const t0 = performance.now();
+  let i = d.from;
+  let sent = 0;
+  let base = d.from;
+  let f = 0;
+  while (i < d.to && Atomics.load(ctrl, C_STOP) === 0) {
+    let allowed = allowedNow(d, ctrl, i, sent, t0);
+    if (allowed <= 0) {
+      Atomics.store(ctrl, C_PUBLISHED, i);
+      await nc.flush();
+      await sleep(d.rate === 0 ? 0 : 1);
+      continue;
+    }
+    // Up to 64 frames between flushes: the socket drains while the next ones are written.
+    for (let burst = 0; burst < 64 && allowed > 0 && i < d.to; burst++) {
+      const frame = cycle[f];
+      frame.stamp(base);
+      nc.publish(frame.subject, frame.data);
+      if (sendTimes !== null)
+        for (let r = 0; r < frame.offsets.length; r++)
+          if (base + frame.offsets[r] < sendTimes.length) sendTimes[base + frame.offsets[r]] = clock();
+      i += frame.offsets.length;
+      sent += frame.offsets.length;
+      allowed -= frame.offsets.length;
+      if (++f === cycle.length) {
+        f = 0;
+        base += FRAME_CYCLE_READINGS;
+      }
+    }
+    Atomics.store(ctrl, C_PUBLISHED, i);
+    await nc.flush();
+  }
+  await nc.drain();
+}
+
+/** One pre-encoded frame: its bytes, and per reading its index within the cycle (the frame's times = T0 + cycle base + these). */
+class CycleFrame {
+  private readonly times: Uint32Array;
+
+  constructor(
+    readonly subject: string,
+    readonly data: Uint8Array,
+    readonly offsets: Float64Array,
+  ) {
+    const n = offsets.length;
+    // The times column: after the 24-byte header and the key table (its byte length at offset 16), 8-aligned (frame-codec.ts).
+    const keyTableBytes = new DataView(data.buffer, data.byteOffset).getUint32(16, true);
+    const timesAt = (24 + keyTableBytes + 7) & ~7;
+    this.times = new Uint32Array(data.buffer, data.byteOffset + timesAt, 2 * n);
+  }
+
+  /** Rewrites the int64 times to T0 + base + offset (little-endian halves; exact below 2^53). */
+  stamp(base: number): void {
+    const at = T0 + base;
+    const u = this.times;
+    const o = this.offsets;
+    for (let r = 0; r < o.length; r++) {
+      const t = at + o[r];
+      u[2 * r] = t >>> 0;
+      u[2 * r + 1] = (t / 4294967296) >>> 0;
+    }
+  }
+}
+
+/** The cycle's frames in send order, as {@link Framer} forms them from the simulator's readings. */
+function frameCycle(d: PubData): CycleFrame[] {
+  const sim = new PlantSimulator({ seed: d.seed, machines: d.machines, rateHz: 1000, faultRate: 2 });
+  const framer = new Framer(sim.keys(), d.site, d.frameReadings);
+  const out: CycleFrame[] = [];
+  const take = (frame: { subject: string; data: Uint8Array; offsets: number[] }): void => {
+    // Own, 8-aligned bytes: the times column is rewritten through a Uint32Array view.
+    const data = new Uint8Array(frame.data.length);
+    data.set(frame.data);
+    out.push(new CycleFrame(frame.subject, data, Float64Array.from(frame.offsets)));
+  };
+  for (let i = 0; i < FRAME_CYCLE_READINGS; ) {
+    const cols = sim.nextColumns(Math.min(4096, FRAME_CYCLE_READINGS - i));
+    for (let k = 0; k < cols.length; k++, i++) {
+      const frame = framer.add(cols.keyIndex[k], T0 + i, cols.values[k]);
+      if (frame !== null) take(frame);
+    }
+  }
+  for (const frame of framer.flush()) take(frame);
+  return out;
+}
+
 /** One open frame per machine; a frame goes out when it holds `frameReadings` readings (or at `flush`). */
 class Framer {
   private readonly machineOf: number[];
@@ -196,7 +302,7 @@ class Framer {
     this.open = machines.map(() => ({ keyIndex: [], times: [], values: [] }));
   }
 
-  add(key: number, time: number, value: number): { subject: string; data: Uint8Array } | null {
+  add(key: number, time: number, value: number): { subject: string; data: Uint8Array; offsets: number[] } | null {
     const m = this.machineOf[key];
     const f = this.open[m];
     f.keyIndex.push(this.slotOf[key]);
@@ -206,18 +312,20 @@ class Framer {
   }
 
   /** The open frames, sent before the publisher waits: a reading is never held back. */
-  flush(): Array<{ subject: string; data: Uint8Array }> {
-    const out: Array<{ subject: string; data: Uint8Array }> = [];
+  flush(): Array<{ subject: string; data: Uint8Array; offsets: number[] }> {
+    const out: Array<{ subject: string; data: Uint8Array; offsets: number[] }> = [];
     for (let m = 0; m < this.open.length; m++) if (this.open[m].values.length > 0) out.push(this.take(m));
     return out;
   }
 
-  private take(m: number): { subject: string; data: Uint8Array } {
+  private take(m: number): { subject: string; data: Uint8Array; offsets: number[] } {
     const f = this.open[m];
     this.open[m] = { keyIndex: [], times: [], values: [] };
     return {
       subject: this.subjects[m],
       data: encodeFrame({ keys: this.frameKeys[m], keyIndex: f.keyIndex, times: f.times, values: f.values }),
+      // The times are T0 + index: the offsets of a frame's readings from T0.
+      offsets: f.times.map((t) => t - T0),
     };
   }
 }

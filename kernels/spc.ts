@@ -64,7 +64,7 @@ const TREND_DIR: u32 = 68; //   i32  +1 increasing, −1 decreasing, 0 none yet
 const ALT_LEN: u32 = 72; //     i32  points in the alternating run ending at the newest point
 const ALT_LAST: u32 = 76; //    i32  sign of the newest difference (0: none)
 const VERSION: u32 = 80; //     i32  limits_version
-// 84: padding
+const LOUD: u32 = 84; //        i32  0/1: the key's last row had a rule, CUSUM or EWMA alarm set
 const CUSUM_K: u32 = 88; //     f64  k (in σ)
 const CUSUM_H: u32 = 96; //     f64  h (in σ)
 const LAMBDA: u32 = 104; //     f64  EWMA λ
@@ -153,14 +153,29 @@ export function spcRebaseline(state: usize, n: i32): void {
  * stateBase + slots[i] * stateStride; records of each key are taken in the order given.
  * Writes n rows of SPC_OUT_FIELDS f64 at out. Returns n. `times` is not read: the charts are
  * over record order.
+ *
+ * The event list (events ≠ 0; room for 1 + n u32): events[0] = the count m, events[1..m] = the
+ * indices, ascending, of the rows that are loud — a WE or Nelson bit, the CUSUM or the EWMA alarm
+ * set — or follow a loud row of the same key. Every other row is quiet after quiet: on it an
+ * alert neither opens, fires nor closes, so whoever folds alerts (operators/spc/alerts.ts) visits
+ * the listed rows only. events = 0 (a caller passing seven arguments): no list.
  */
 export function spcProcess(
-  stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize,
+  stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize, events: usize,
 ): i32 {
+  let m: u32 = 0;
   for (let i = 0; i < n; i++) {
     const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
-    step(s, load<f64>(values + (<usize>i << 3)), out + <usize>i * (<usize>SPC_OUT_FIELDS << 3));
+    const o = out + <usize>i * (<usize>SPC_OUT_FIELDS << 3);
+    step(s, load<f64>(values + (<usize>i << 3)), o);
+    const loud: i32 = load<f64>(o, O_WE) > 0 || load<f64>(o, O_NELSON) > 0 || load<f64>(o, O_CALARM) == 1 || load<f64>(o, O_EALARM) == 1 ? 1 : 0;
+    if ((loud | load<i32>(s, LOUD)) != 0 && events != 0) {
+      m++;
+      store<u32>(events + (<usize>m << 2), <u32>i);
+    }
+    store<i32>(s, loud, LOUD);
   }
+  if (events != 0) store<u32>(events, m);
   return n;
 }
 

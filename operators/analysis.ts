@@ -77,6 +77,14 @@ export interface RecordAnalysis {
   readonly rowText?: RowTextSpec;
   /** Sees each output row as it completes, in per-key order (alerts, counters). */
   observe?(row: Float64Array, context: RowContext, payload?: Uint8Array): void;
+  /**
+   * What `observe` does for every row of a finished chunk, on `chunk.outs[k]` in place (k: this
+   * analysis's index), without a call or a view per row: an analysis with events from its kernel
+   * visits the listed rows only. Same effects as `observe` on each row in order; absent: callers
+   * call `observe` row by row. `keyName` gives an engine key id's name. (No payload: an analysis
+   * that reads it observes row by row.)
+   */
+  observeChunk?(chunk: OutputChunk, k: number, keyName: (keyId: number) => string): void;
   /** Warnings for the end of a run (e.g. truncated windows); empty when all is well. */
   notes?(): string[];
   /** Called once the engine runs (e.g. to watch a model file and swap models into it). */
@@ -113,6 +121,35 @@ export function observeRecord(
     if (wantMembers) members += `,${analyses[k].rowJson(rows[k])}`;
   }
   return members;
+}
+
+/**
+ * Every row of a finished chunk through the analyses' observers, as `observeRecord` on each row
+ * without its members: by `observeChunk` where an analysis has one, else row by row in order. The
+ * analyses are independent of each other's observers (each reads and writes its own rows only),
+ * so each may take the whole chunk in turn.
+ */
+export function observeChunkRows(
+  analyses: readonly RecordAnalysis[],
+  chunk: OutputChunk,
+  keyName: (keyId: number) => string,
+  ctx: RowContext,
+): void {
+  for (let k = 0; k < analyses.length; k++) {
+    const a = analyses[k];
+    if (a.observeChunk !== undefined) a.observeChunk(chunk, k, keyName);
+    else if (a.observe !== undefined) {
+      const f = chunk.outFields[k];
+      for (let i = 0; i < chunk.length; i++) {
+        ctx.keyId = chunk.keyIds[i];
+        ctx.key = keyName(ctx.keyId);
+        ctx.position = chunk.positions[i];
+        ctx.time = chunk.times[i];
+        ctx.value = chunk.values[i];
+        a.observe(chunk.outs[k].subarray(i * f, (i + 1) * f), ctx);
+      }
+    }
+  }
 }
 
 /**

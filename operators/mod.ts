@@ -1,5 +1,6 @@
 /** operators: the names other folders use. Import from here, never from a file inside. */
 export {
+  observeChunkRows,
   observeRecord,
   type RecordAnalysis,
   recordFields,

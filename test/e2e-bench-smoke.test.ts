@@ -81,7 +81,7 @@ describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run o
     for (const j of jetstream) {
       expect(j.processed).toBe(20_000);
       expect(j.notes).toEqual([]);
-      expect(j.cpuUsPerReading).toBeGreaterThan(0);
+      expect(j.processCpuUsPerReading).toBeGreaterThan(0);
     }
     // Ack-all: one ack per fetch (of up to 1000); explicit: at least one per message.
     expect(jetstream[1].acksPerReading).toBeLessThan(0.05);

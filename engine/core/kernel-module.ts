@@ -70,7 +70,16 @@ export interface KernelExports {
   ): void;
   spcSetLimits(state: number, cl: number, sigma: number): void;
   spcRebaseline(state: number, n: number): void;
-  spcProcess(stateBase: number, stateStride: number, slots: number, times: number, values: number, n: number, out: number): number;
+  spcProcess(
+    stateBase: number,
+    stateStride: number,
+    slots: number,
+    times: number,
+    values: number,
+    n: number,
+    out: number,
+    events?: number,
+  ): number;
   /** Isolation forest scores of n rows (kernels/iforest.ts; model block: operators/iforest/layout.ts). */
   iforestScore(
     modelPtr: number,

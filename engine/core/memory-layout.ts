@@ -5,7 +5,7 @@
  *   [static: staticBytes]                    (read-only data of the analyses, e.g. models)
  *   group 0: [state: slotsPerGroup × stateStride]
  *            [buffer 0: slots u32 × B | times f64 × B | values f64 × B | out f64 × B × outFields
- *                      | payload u8 × B × payloadBytes]
+ *                      | payload u8 × B × payloadBytes | event lists: eventLists × u32 × (1 + B)]
  *            [buffer 1: same]
  *   group 1: …
  *
@@ -30,6 +30,8 @@ export interface LayoutSpec {
   staticBytes?: number;
   /** Fixed-width payload bytes per record (0: none). */
   payloadBytes?: number;
+  /** Kernels that write an event list per buffer (a u32 count and up to B row indices each; 0: none). */
+  eventLists?: number;
 }
 
 export interface BufferOffsets {
@@ -38,6 +40,8 @@ export interface BufferOffsets {
   values: number;
   out: number;
   payload: number;
+  /** Start of the event lists (each {@link MemoryLayout.eventList}). */
+  events: number;
 }
 
 export class MemoryLayout {
@@ -53,7 +57,7 @@ export class MemoryLayout {
 
   constructor(spec: LayoutSpec) {
     for (const [k, v] of Object.entries(spec)) {
-      if (k === "staticBytes" || k === "payloadBytes") {
+      if (k === "staticBytes" || k === "payloadBytes" || k === "eventLists") {
         if (!Number.isInteger(v) || v < 0) throw new ConfigError(k, `must be an integer ≥ 0, got ${v}`);
       } else if (!Number.isInteger(v) || v < 1) throw new ConfigError(k, `must be a positive integer, got ${v}`);
     }
@@ -61,7 +65,12 @@ export class MemoryLayout {
     this.spec = spec;
     const b = spec.batchRecordsMax;
     this.stateBytes = alignUp(spec.slotsPerGroup * spec.stateStride);
-    this.bufferBytes = alignUp(b * 4) + alignUp(b * 8) * 2 + alignUp(b * 8 * spec.outFields) + alignUp(b * (spec.payloadBytes ?? 0));
+    this.bufferBytes =
+      alignUp(b * 4) +
+      alignUp(b * 8) * 2 +
+      alignUp(b * 8 * spec.outFields) +
+      alignUp(b * (spec.payloadBytes ?? 0)) +
+      (spec.eventLists ?? 0) * alignUp(4 * (1 + b));
     this.groupBytes = this.stateBytes + 2 * this.bufferBytes;
     this.staticBase = MEMORY_RESERVED_BYTES;
     this.groupsBase = this.staticBase + alignUp(spec.staticBytes ?? 0);
@@ -92,7 +101,13 @@ export class MemoryLayout {
     const values = times + alignUp(b * 8);
     const out = values + alignUp(b * 8);
     const payload = out + alignUp(b * 8 * this.spec.outFields);
-    return { slots, times, values, out, payload };
+    const events = payload + alignUp(b * (this.spec.payloadBytes ?? 0));
+    return { slots, times, values, out, payload, events };
+  }
+
+  /** Byte offset of event list `list` of a buffer: its u32 count, then room for B row indices. */
+  eventList(buffer: BufferOffsets, list: number): number {
+    return buffer.events + list * alignUp(4 * (1 + this.spec.batchRecordsMax));
   }
 }
 

@@ -48,9 +48,15 @@ export interface StreamKernel {
   readonly stateBytesPerKey: number;
   /** f64 per output row. */
   readonly outFields: number;
-  /** Export called as fn(stateBase, stateStride, slots, times, values, n, out, ...extraArgs). */
+  /** Export called as fn(stateBase, stateStride, slots, times, values, n, out, ...extraArgs[, events]). */
   readonly processFn: keyof KernelExports;
   readonly extraArgs: readonly number[];
+  /**
+   * The kernel writes an event list (rows where something changes state) to the address passed
+   * after `extraArgs`: a u32 count m, then m ascending row indices (room for 1 + n u32). The
+   * chunk's `events` has it; readers visit those rows instead of every row.
+   */
+  readonly eventRows?: boolean;
   /**
    * The calls of one task, when the analysis needs more than the standard call — e.g. gathering
    * features from earlier analyses' rows, then scoring them. Runs after every earlier analysis's calls.
@@ -107,6 +113,8 @@ export interface OutputChunk {
   outFields: readonly number[];
   /** The records' payload bytes (`payloadBytes` each); empty when the engine carries none. */
   payload: Uint8Array;
+  /** Per analysis: the row indices its kernel listed as events (StreamKernel.eventRows), else null. */
+  events: ReadonlyArray<Uint32Array | null>;
 }
 
 export interface EngineSinks {
@@ -186,6 +194,7 @@ export class StreamEngine {
       outFields: fields,
       staticBytes: staticSizes.reduce((a, b) => a + b, 0),
       payloadBytes: options.payloadBytes ?? 0,
+      eventLists: options.kernels.filter((k) => k.eventRows === true).length,
     });
     this.staticPtrs = [];
     let staticAt = this.layout.staticBase;
@@ -452,6 +461,7 @@ export class StreamEngine {
     const base = this.layout.statePtr(group, 0);
     const outs = this.outOffsets.map((o) => off.out + o * 8);
     const calls: KernelCall[] = [];
+    let list = 0;
     this.options.kernels.forEach((k, i) => {
       const stateBase = base + this.stateOffsets[i];
       if (k.calls !== undefined) {
@@ -470,7 +480,9 @@ export class StreamEngine {
         };
         calls.push(...k.calls(ctx));
       } else {
-        calls.push({ fn: k.processFn, args: [stateBase, this.stateStride, off.slots, off.times, off.values, n, outs[i], ...k.extraArgs] });
+        const args = [stateBase, this.stateStride, off.slots, off.times, off.values, n, outs[i], ...k.extraArgs];
+        if (k.eventRows === true) args.push(this.layout.eventList(off, list++));
+        calls.push({ fn: k.processFn, args });
       }
     });
     this.counts.tasks++;
@@ -504,6 +516,17 @@ export class StreamEngine {
       outs: this.outFields.map((f, i) => this.f64.subarray(outBase + this.outOffsets[i], outBase + this.outOffsets[i] + n * f)),
       outFields: this.outFields,
       payload: this.u8.subarray(off.payload, off.payload + n * this.payloadBytes),
+      events: this.eventLists(off),
+    });
+  }
+
+  /** Each analysis's event list of a finished buffer: a view of the indices its kernel wrote (count first). */
+  private eventLists(off: BufferOffsets): Array<Uint32Array | null> {
+    let list = 0;
+    return this.options.kernels.map((k) => {
+      if (k.eventRows !== true) return null;
+      const at = this.layout.eventList(off, list++) >>> 2;
+      return this.u32.subarray(at + 1, at + 1 + this.u32[at]);
     });
   }
 
@@ -532,6 +555,12 @@ export function validateEngineOptions(o: StreamEngineOptions): void {
   for (const k of o.kernels) {
     if (k.stateBytesPerKey % 8 !== 0 || k.stateBytesPerKey < 0) {
       throw new ConfigError(`${k.name}.stateBytesPerKey`, `must be a multiple of 8, got ${k.stateBytesPerKey}`);
+    }
+    if (k.eventRows === true && k.calls !== undefined) {
+      throw new ConfigError(
+        `${k.name}.eventRows`,
+        "an event list is passed to the standard call only; an analysis with its own calls cannot have one",
+      );
     }
   }
 }

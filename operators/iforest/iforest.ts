@@ -13,6 +13,7 @@ import {
   ConfigError,
   type KernelExports,
   type KernelCallContext,
+  type OutputChunk,
   type StreamEngine,
   type StreamKernel,
   type KernelCall,
@@ -83,6 +84,9 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
       }
       // Every earlier batch's rows have been seen when a swap runs, so this is the scoring model.
       row[F + 1] = slots.generation;
+    },
+    observeChunk(chunk: OutputChunk, k: number): void {
+      settleRows(chunk.outs[k], F, slots.generation);
     },
     rowJson(row: Float64Array): string {
       const score = row[F];
@@ -248,4 +252,17 @@ function watchModelFile(
   };
   watchFile(path, { interval: 1000 }, onChange);
   return () => unwatchFile(path, onChange);
+}
+
+/** `observe` on every row of a chunk in place (F features, the score, the generation: F + 2 f64 a row). */
+function settleRows(rows: Float64Array, F: number, generation: number): void {
+  for (let at = 0; at < rows.length; at += F + 2) {
+    for (let j = 0; j < F; j++) {
+      if (!Number.isFinite(rows[at + j])) {
+        rows[at + F] = Number.NaN;
+        break;
+      }
+    }
+    rows[at + F + 1] = generation;
+  }
 }

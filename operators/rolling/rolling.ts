@@ -2,7 +2,7 @@
  * The rolling-statistics analysis: its options, the kernel's output row, and how a row becomes
  * the fields a user sees. The compute is kernels/rolling.ts.
  */
-import { ConfigError, type KernelExports, type StreamKernel } from "../../engine/core/mod.js";
+import { ConfigError, type KernelExports, type OutputChunk, type StreamKernel } from "../../engine/core/mod.js";
 import { formatStatistic, STATISTIC_BYTES_MAX, writeAscii, writeInteger, writeStatisticAt } from "../number-format.js";
 import { statisticValue, type RecordAnalysis, type RowTextWriter } from "../analysis.js";
 
@@ -136,6 +136,15 @@ export function rollingAnalysis(options: RollingOptions): RecordAnalysis & { tru
       options.window.kind === "time"
         ? (row: Float64Array): void => {
             if ((row[ROLLING_FLAGS_INDEX] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;
+          }
+        : undefined,
+    observeChunk:
+      options.window.kind === "time"
+        ? (chunk: OutputChunk, k: number): void => {
+            // The flags column, strided: one load a row, no view or call.
+            const rows = chunk.outs[k];
+            for (let at = ROLLING_FLAGS_INDEX; at < rows.length; at += ROLLING_OUT_FIELDS)
+              if ((rows[at] & ROLLING_FLAG_TRUNCATED) !== 0) truncated++;
           }
         : undefined,
     notes(): string[] {

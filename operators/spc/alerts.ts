@@ -6,7 +6,7 @@
  * WE1–3 and Nelson 1, 5, 6 test the same patterns; one alert is raised for each such pair, named
  * after the Western Electric rule (the Nelson name goes in `also`).
  */
-import { NELSON_RULES, SPC_COL, WE_RULES, type SpcRule } from "./layout.js";
+import { NELSON_RULES, SPC_COL, SPC_OUT_FIELDS, WE_RULES, type SpcRule } from "./layout.js";
 
 export type AlertSeverity = "low" | "medium" | "high";
 
@@ -121,8 +121,19 @@ const POINTS_KEPT = 32;
 export class SpcAlertTracker {
   opened = 0;
   closed = 0;
+  /** Per key id: its open alerts by condition index; undefined until the key first opens one. */
   private readonly perKey: Array<KeyAlerts | undefined> = [];
   private openNow = 0;
+  /** Alerts opened so far: an open alert's number orders `openAlerts`. */
+  private sequence = 0;
+  /**
+   * Every key's ring of its last POINTS_KEPT points, (position, time, value) per slot, key after
+   * key; `next` is where a key's next point goes, `filled` how many it holds. Flat typed arrays:
+   * the chunk pass writes a point with no object touched.
+   */
+  private ring = new Float64Array(0);
+  private next = new Int32Array(0);
+  private filled = new Int32Array(0);
 
   constructor(
     private readonly conditions: readonly Condition[],
@@ -138,7 +149,11 @@ export class SpcAlertTracker {
   /** The alerts open now, oldest first per key (for the API). */
   openAlerts(): SpcAlertEvent[] {
     const out: SpcAlertEvent[] = [];
-    for (const k of this.perKey) if (k !== undefined) for (const e of k.open.values()) out.push({ ...e, closed_at: null });
+    for (const k of this.perKey) {
+      if (k === undefined) continue;
+      const order = k.open.flatMap((e, c) => (e === undefined ? [] : [c])).sort((a, b) => k.opening[a] - k.opening[b]);
+      for (const c of order) out.push({ ...(k.open[c] as SpcAlertEvent), closed_at: null });
+    }
     return out;
   }
 
@@ -147,32 +162,101 @@ export class SpcAlertTracker {
    * nothing open; they only enter the key's ring of recent points (typed columns, no allocation).
    */
   observe(keyId: number, key: string, row: Float64Array, position: number, time: number, value: number): void {
+    if (keyId >= this.next.length) this.grow(keyId);
+    this.record(keyId, position, time, value);
+    this.decide(keyId, key, row, 0, time);
+  }
+
+  /**
+   * A finished chunk's SPC rows (`rows`, SPC_OUT_FIELDS f64 each, rule masks already as reported),
+   * given the kernel's event list: the indices of every row that is loud or follows a loud row of
+   * its key (kernels/spc.ts). The rows between are quiet after quiet — there `observe` would only
+   * record the point — so they are visited by one pass over the columns that fills the rings, and
+   * only the listed rows are decided: the same events, in the same order, as `observe` on every row.
+   * Rows without limits (limits_version 0) are not observed, as `observe`'s callers skip them.
+   */
+  observeChunk(
+    chunk: { length: number; keyIds: Uint32Array; positions: Float64Array; times: Float64Array; values: Float64Array },
+    rows: Float64Array,
+    events: Uint32Array,
+    keyName: (keyId: number) => string,
+    beforeDecide?: (i: number) => void,
+  ): void {
+    const { keyIds, positions, times, values } = chunk;
+    const F = SPC_OUT_FIELDS;
+    const version = SPC_COL.limits_version;
+    let e = 0;
+    let next = events.length > 0 ? events[0] : chunk.length;
+    for (let i = 0; i < chunk.length; i++) {
+      if (!(rows[i * F + version] > 0)) {
+        if (i === next) next = ++e < events.length ? events[e] : chunk.length;
+        continue;
+      }
+      const keyId = keyIds[i];
+      if (keyId >= this.next.length) this.grow(keyId);
+      this.record(keyId, positions[i], times[i], values[i]);
+      if (i !== next) continue;
+      beforeDecide?.(i);
+      this.decide(keyId, keyName(keyId), rows, i * F, times[i]);
+      next = ++e < events.length ? events[e] : chunk.length;
+    }
+  }
+
+  /** Room in the rings for key ids up to `keyId` (doubling). */
+  private grow(keyId: number): void {
+    const keys = Math.max(16, 2 * this.next.length, keyId + 1);
+    const ring = new Float64Array(keys * POINTS_KEPT * 3);
+    ring.set(this.ring);
+    this.ring = ring;
+    const next = new Int32Array(keys);
+    next.set(this.next);
+    this.next = next;
+    const filled = new Int32Array(keys);
+    filled.set(this.filled);
+    this.filled = filled;
+  }
+
+  /** Appends a point to the key's ring. */
+  private record(keyId: number, position: number, time: number, value: number): void {
+    const slot = this.next[keyId];
+    const at = (keyId * POINTS_KEPT + slot) * 3;
+    this.ring[at] = position;
+    this.ring[at + 1] = time;
+    this.ring[at + 2] = value;
+    this.next[keyId] = slot + 1 === POINTS_KEPT ? 0 : slot + 1;
+    if (this.filled[keyId] < POINTS_KEPT) this.filled[keyId]++;
+  }
+
+  /** The key's last `n` points (fewer when it has fewer), oldest first. */
+  private recentPoints(keyId: number, n: number): AlertPoint[] {
+    const k = Math.min(n, this.filled[keyId]);
+    const out: AlertPoint[] = [];
+    for (let j = k; j >= 1; j--) {
+      const at = (keyId * POINTS_KEPT + ((this.next[keyId] - j + POINTS_KEPT) % POINTS_KEPT)) * 3;
+      out.push({ position: this.ring[at], time: this.ring[at + 1], value: this.ring[at + 2] });
+    }
+    return out;
+  }
+
+  /** Opens, extends and closes the key's alerts on the row at rows[at …] (its point already recorded). */
+  private decide(keyId: number, key: string, rows: Float64Array, at: number, time: number): void {
+    const quiet =
+      !(rows[at + SPC_COL.we_mask] > 0) &&
+      !(rows[at + SPC_COL.nelson_mask] > 0) &&
+      rows[at + SPC_COL.cusum_alarm] !== 1 &&
+      rows[at + SPC_COL.ewma_alarm] !== 1;
     let state = this.perKey[keyId];
+    if (quiet && (state === undefined || state.count === 0)) return;
     if (state === undefined) {
-      state = {
-        positions: new Float64Array(POINTS_KEPT),
-        times: new Float64Array(POINTS_KEPT),
-        values: new Float64Array(POINTS_KEPT),
-        next: 0,
-        count: 0,
-        open: new Map(),
-      };
+      state = { open: new Array(this.conditions.length).fill(undefined), opening: new Array(this.conditions.length).fill(0), count: 0 };
       this.perKey[keyId] = state;
     }
-    const slot = state.next;
-    state.positions[slot] = position;
-    state.times[slot] = time;
-    state.values[slot] = value;
-    state.next = (slot + 1) % POINTS_KEPT;
-    if (state.count < POINTS_KEPT) state.count++;
-    const quiet =
-      !(row[SPC_COL.we_mask] > 0) && !(row[SPC_COL.nelson_mask] > 0) && row[SPC_COL.cusum_alarm] !== 1 && row[SPC_COL.ewma_alarm] !== 1;
-    if (quiet && state.open.size === 0) return;
-    const version = row[SPC_COL.limits_version];
-    for (const c of this.conditions) {
-      const v = row[c.column];
+    const version = rows[at + SPC_COL.limits_version];
+    for (let ci = 0; ci < this.conditions.length; ci++) {
+      const c = this.conditions[ci];
+      const v = rows[at + c.column];
       const fired = c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0;
-      const open = state.open.get(c.name);
+      const open = state.open[ci];
       if (fired && open === undefined) {
         const event: SpcAlertEvent = {
           type: "spc_alert",
@@ -184,22 +268,25 @@ export class SpcAlertTracker {
           description: c.description,
           severity: c.severity,
           limits_version: version,
-          cl: row[SPC_COL.cl],
-          sigma: row[SPC_COL.sigma],
+          cl: rows[at + SPC_COL.cl],
+          sigma: rows[at + SPC_COL.sigma],
           opened_at: time,
           closed_at: null,
           firings: 1,
-          points: recentPoints(state, c.window),
+          points: this.recentPoints(keyId, c.window),
         };
         this.opened++;
         this.openNow++;
         this.emit(event);
-        state.open.set(c.name, { ...event });
+        state.open[ci] = { ...event };
+        state.opening[ci] = this.sequence++;
+        state.count++;
       } else if (fired && open !== undefined) {
         open.firings++;
         open.closed_at = time;
       } else if (!fired && open !== undefined) {
-        state.open.delete(c.name);
+        state.open[ci] = undefined;
+        state.count--;
         this.closed++;
         this.openNow--;
         // closed_at is the last record that still fired the rule.
@@ -210,22 +297,10 @@ export class SpcAlertTracker {
 }
 
 interface KeyAlerts {
-  /** Ring of the key's last POINTS_KEPT points; `next` is where the next goes. */
-  positions: Float64Array;
-  times: Float64Array;
-  values: Float64Array;
-  next: number;
+  /** The key's open alert of each condition (by index in the tracker's conditions), undefined when none. */
+  open: Array<SpcAlertEvent | undefined>;
+  /** The tracker's sequence number of each open alert's opening (orders openAlerts). */
+  opening: number[];
+  /** Alerts open on the key. */
   count: number;
-  open: Map<string, SpcAlertEvent>;
-}
-
-/** The key's last `n` points (fewer when it has fewer), oldest first. */
-function recentPoints(state: KeyAlerts, n: number): AlertPoint[] {
-  const k = Math.min(n, state.count);
-  const out: AlertPoint[] = [];
-  for (let j = k; j >= 1; j--) {
-    const i = (state.next - j + POINTS_KEPT) % POINTS_KEPT;
-    out.push({ position: state.positions[i], time: state.times[i], value: state.values[i] });
-  }
-  return out;
 }

@@ -4,7 +4,7 @@
  * gives the engine its view of the kernel, writes the output members, chooses the rules a key's
  * false-alarm budget allows, raises alert events, and changes limits while running.
  */
-import { ConfigError, type KernelExports, type StreamKernel } from "../../engine/core/mod.js";
+import { ConfigError, KernelTaskError, type KernelExports, type OutputChunk, type StreamKernel } from "../../engine/core/mod.js";
 import { formatStatistic } from "../number-format.js";
 import { statisticValue, type RecordAnalysis, type RowContext } from "../analysis.js";
 import { alertConditions, SpcAlertTracker, type SpcAlertEvent } from "./alerts.js";
@@ -78,6 +78,7 @@ export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" 
     outFields: SPC_OUT_FIELDS,
     processFn: "spcProcess",
     extraArgs: [],
+    eventRows: true,
     initKey(kernels: KernelExports, statePtr: number, key: string): void {
       kernels.spcInit(statePtr, ...args);
       const fixed = options.limitsByKey?.get(key) ?? options.limits;
@@ -134,14 +135,13 @@ export function spcAnalysis(
   };
   // Per engine key id: looked up once per key, not once per row.
   const rulesById: Array<RuleSelection | undefined> = [];
-  const parts = options.keyParts ?? [];
   const alerts = new SpcAlertTracker(
     alertConditions({
       we: WE_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
       nelson: NELSON_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
     }),
     (event) => options.onAlert?.(event),
-    (key) => keyFields(parts, key),
+    cachedKeyFields(options.keyParts ?? []),
   );
   const ewma = JSON.stringify(options.ewmaField);
   const nullFields = spcNullFields(options.ewmaField);
@@ -157,11 +157,21 @@ export function spcAnalysis(
       // Rules that are off for this key leave the row here, before it is written or alerted.
       let rules = rulesById[ctx.keyId];
       if (rules === undefined) rules = rulesById[ctx.keyId] = rulesOf(ctx.key);
-      if (rules !== ALL_RULES && Number.isFinite(row[SPC_COL.we_mask])) {
-        row[SPC_COL.we_mask] = row[SPC_COL.we_mask] & rules.we;
-        row[SPC_COL.nelson_mask] = row[SPC_COL.nelson_mask] & rules.nelson;
-      }
+      if (rules !== ALL_RULES) maskRules(row, 0, rules);
       if (row[SPC_COL.limits_version] > 0) alerts.observe(ctx.keyId, ctx.key, row, ctx.position, ctx.time, ctx.value);
+    },
+    observeChunk(chunk: OutputChunk, k: number, keyName: (keyId: number) => string): void {
+      const rows = chunk.outs[k];
+      const events = chunk.events[k];
+      if (events == null) throw new KernelTaskError(chunk.group, "the SPC kernel wrote no event list");
+      // A row off the list has no rule bit set (it is not loud), so masking only the listed rows
+      // masks every row as `observe` does.
+      alerts.observeChunk(chunk, rows, events, keyName, (i) => {
+        const keyId = chunk.keyIds[i];
+        let rules = rulesById[keyId];
+        if (rules === undefined) rules = rulesById[keyId] = rulesOf(keyName(keyId));
+        if (rules !== ALL_RULES) maskRules(rows, i * SPC_OUT_FIELDS, rules);
+      });
     },
     rowJson: (row: Float64Array): string => spcRowJson(row, ewma, nullJson),
     rowFields: (row: Float64Array, into: Record<string, unknown>): void => spcRowFields(row, into, options.ewmaField, nullFields),
@@ -169,6 +179,13 @@ export function spcAnalysis(
       return alerts.open > 0 ? [`${alerts.open} SPC alerts still open at the end of the input`] : [];
     },
   };
+}
+
+/** Clears the bits of the rules that are off for the key (rows without limits have NaN masks: left as they are). */
+function maskRules(rows: Float64Array, at: number, rules: RuleSelection): void {
+  if (!Number.isFinite(rows[at + SPC_COL.we_mask])) return;
+  rows[at + SPC_COL.we_mask] = rows[at + SPC_COL.we_mask] & rules.we;
+  rows[at + SPC_COL.nelson_mask] = rows[at + SPC_COL.nelson_mask] & rules.nelson;
 }
 
 /** The SPC members of a row before the key has limits: every one null. */
@@ -189,6 +206,19 @@ function spcNullFields(ewmaField: string): string[] {
     "ewma_lcl",
     "ewma_alarm",
   ];
+}
+
+/** keyFields, split once per key (as many keys as the engine has); each event gets its own copy. */
+function cachedKeyFields(parts: readonly string[]): (key: string) => Record<string, string> {
+  const byKey = new Map<string, Record<string, string>>();
+  return (key) => {
+    let fields = byKey.get(key);
+    if (fields === undefined) {
+      fields = keyFields(parts, key);
+      byKey.set(key, fields);
+    }
+    return { ...fields };
+  };
 }
 
 /** An alert's key fields (`machine_id`, `sensor_type`, …) from the engine key `a/b/…`. */

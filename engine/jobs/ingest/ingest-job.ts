@@ -25,7 +25,7 @@ import { ConfigError, createLogger, type Logger, packageRoot } from "../../core/
 import { machineTopic, ScoreFrameMessage } from "../../../connectors/live/mod.js";
 import type { ClickHouseSink } from "../../../connectors/clickhouse/mod.js";
 import { EncodeError, type EncodeReason } from "../../../connectors/wire/mod.js";
-import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
+import { decodeAlerts, type SpcAlertEvent } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 import {
@@ -198,6 +198,11 @@ export class IngestJob {
     };
   }
 
+  /** Each worker thread's Linux thread id (0 where unknown): its CPU time is in /proc/self/task/<id>/stat. */
+  threadIds(): number[] {
+    return Array.from({ length: this.o.workers }, (_, w) => this.counters[w * COUNTER_SLOTS + COUNTER.threadId]);
+  }
+
   /**
    * Ends worker `index` abruptly, as a crash would (fault injection: tests, the chaos harness);
    * supervision restarts it on its partitions.
@@ -298,7 +303,8 @@ export class IngestJob {
       if (live === null) return;
       for (let i = 0; i < event.topics.length; i++) live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i]));
     } else if (event.kind === "alerts") {
-      for (const e of event.events) this.o.onAlert?.(e);
+      const onAlert = this.o.onAlert;
+      if (onAlert !== undefined) for (const e of decodeAlerts(event.alerts)) onAlert(e);
     } else if (event.kind === "rows") this.insert(event.tables);
     else if (event.kind === "synced") {
       const w = this.syncWaiters.get(event.id);

@@ -12,6 +12,7 @@
  * frames. While a drain runs nothing else does, so a burst is bounded by `pendingRecordsMax`:
  * past it a message is shed and counted (core NATS is at-most-once; JetStream will pull instead).
  */
+import { readlinkSync } from "node:fs";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { Msg, NatsConnection, Subscription } from "nats";
 import { allocateBatch, createLogger, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
@@ -19,8 +20,8 @@ import { JetStreamSource } from "../nats-sources.js";
 import type { RecordLabelFields, SensorIntake } from "../source.js";
 import { connectNats, type FrameReadingColumns, NatsInput, rawSubject } from "../../../connectors/nats/mod.js";
 import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
-import { observeRecord, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
-import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
+import { observeChunkRows, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
+import { AlertEncoder } from "../../../operators/spc/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
 import { ClickHouseRows } from "./clickhouse-rows.js";
 import {
@@ -55,7 +56,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   private draining = false;
   private scheduled = false;
   private position = 0;
-  private alerts: SpcAlertEvent[] = [];
+  /** Alert events raised since the last emit, as numbers to transfer (a structured clone of the objects cost more than the SPC kernel). */
+  private readonly alerts = new AlertEncoder();
   private readonly subjects = new SubjectKeyTable();
   private readonly reader = new SensorRecordReader();
   private readonly view = new SensorRecordView();
@@ -68,7 +70,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly machineIndex: number[] = [];
   private readonly machineNames: string[] = [];
   private readonly machineIds = new Map<string, number>();
-  private readonly rowScratch: Float64Array[];
+  private readonly keyName = (keyId: number): string => this.keyNames[keyId];
   private readonly ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   private failure: Error | null = null;
   /** Interned (sensor_unit, operating_mode, work_order_id) of single records, for ml_sensor_data. */
@@ -86,7 +88,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   private logger: Logger | null = null;
 
   constructor(private readonly d: IngestWorkerData) {
-    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.push(e));
+    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.add(e));
     this.engine = new StreamEngine(
       {
         kernels: this.analyses.map((a) => a.kernel),
@@ -104,7 +106,6 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.namedOuts = this.analyses.flatMap((a, k) => (a.outColumns === undefined ? [] : [k]));
     const names = this.namedOuts.flatMap((k) => this.analyses[k].outColumns as readonly string[]);
     this.rows = new ScoredRows(FRAME_ROWS_MAX, d.keysMax, names, this);
-    this.rowScratch = this.analyses.map(() => new Float64Array(0));
     this.labelBytes = d.clickhouse ? 4 : 0;
     this.pending = allocateBatch(d.pendingRecordsMax, this.labelBytes);
     this.spare = allocateBatch(d.pendingRecordsMax, this.labelBytes);
@@ -420,9 +421,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   }
 
   private onOutput(chunk: OutputChunk): void {
-    for (let i = 0; i < chunk.length; i++) {
-      observeRecord(this.analyses, chunk, i, this.keyNames[chunk.keyIds[i]], this.ctx, this.rowScratch, false);
-    }
+    // The analyses see the chunk whole: the SPC alerts visit its kernel's event rows only.
+    observeChunkRows(this.analyses, chunk, this.keyName, this.ctx);
     // After the observers: they settle what a row says (rule masks, a score without its features).
     this.clickhouse?.add(chunk);
     // The rows are collected for frames only when some frame goes out.
@@ -458,10 +458,8 @@ class IngestWorker implements RowKeys, SensorIntake {
       const { tables, transfer } = this.clickhouse.take();
       if (tables.length > 0) post({ kind: "rows", tables }, transfer);
     }
-    if (this.alerts.length > 0) {
-      post({ kind: "alerts", events: this.alerts });
-      this.alerts = [];
-    }
+    const alerts = this.alerts.take();
+    if (alerts !== null) post({ kind: "alerts", alerts }, [alerts.numbers.buffer as ArrayBuffer]);
   }
 
   private fail(error: unknown): void {
@@ -484,7 +482,17 @@ function post(event: IngestEvent, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(event, transfer);
 }
 
+/** This thread's Linux thread id, from /proc/thread-self (→ "<pid>/task/<tid>"); 0 without it. */
+function linuxThreadId(): number {
+  try {
+    return Number(readlinkSync("/proc/thread-self").split("/").pop()) || 0;
+  } catch {
+    return 0;
+  }
+}
+
 async function workerMain(d: IngestWorkerData): Promise<void> {
+  new Float64Array(d.counters)[d.index * COUNTER_SLOTS + COUNTER.threadId] = linuxThreadId();
   const worker = new IngestWorker(d);
   await worker.start();
   post({ kind: "ready" });

@@ -4,7 +4,7 @@
  * writes its own slots of — no message per record), batches of encoded frames for the live server,
  * alert events, and the end. Records never cross.
  */
-import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
+import type { EncodedAlerts } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 
@@ -80,6 +80,8 @@ export const COUNTER = {
   pausedMs: 13,
   /** JetStream acknowledgements sent (ack-all: one per fetched batch). */
   acks: 14,
+  /** The worker thread's Linux thread id (0 where /proc has none): a bench reads the thread's CPU time from /proc by it. */
+  threadId: 15,
 } as const;
 export const COUNTER_SLOTS = 16;
 
@@ -87,7 +89,7 @@ export const COUNTER_SLOTS = 16;
 export type IngestEvent =
   | { kind: "ready" }
   | { kind: "frames"; topics: string[]; frames: Uint8Array[] }
-  | { kind: "alerts"; events: SpcAlertEvent[] }
+  | { kind: "alerts"; alerts: EncodedAlerts }
   | { kind: "rows"; tables: EncodedTableRows[] }
   | { kind: "synced"; id: number }
   /** JetStream: may the worker acknowledge? Answered once every row it sent before is durable. */
