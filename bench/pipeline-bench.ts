@@ -75,7 +75,7 @@ import {
   partitionMappings,
   startEngine,
 } from "./engine-under-test.js";
-import { benchMachine, clock, deferred, machineLine, sleep, threadCpuMicros, threadCpuMicrosOf, type BenchMachine } from "./bench-kit.js";
+import { benchMachine, clock, machineLine, sleep, threadCpuMicros, threadCpuMicrosOf, type BenchMachine } from "./bench-kit.js";
 import {
   C_PUBLISHED,
   C_RAW_READY,
