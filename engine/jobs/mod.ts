@@ -24,3 +24,4 @@ export {
   type IngestJobResult,
   scoreFrameSubject,
 } from "./ingest/mod.js";
+export { type IngestNatsJobOptions, runIngestNatsJob } from "./ingest-nats-job.js";

@@ -35,6 +35,7 @@ import {
   scoreFrameSubject,
 } from "./protocol.js";
 import { type RowKeys, ScoredRows } from "./scored-rows.js";
+import { WorkerReports } from "./worker-reports.js";
 
 /** Rows of one emitted frame at most: keeps a NATS score frame under the server's default 1 MiB payload. */
 const FRAME_ROWS_MAX = 2048;
@@ -82,9 +83,11 @@ class IngestWorker implements RowKeys, SensorIntake {
   private durableNext = 0;
   private readonly durableWaiters = new Map<number, { resolve(): void; reject(e: Error): void }>();
   private logger: Logger | null = null;
+  /** Keys, limits and dead-letter reports to the main thread; the opt-in per-record score lines; API limits changes. */
+  private readonly reports: WorkerReports;
 
   constructor(private readonly d: IngestWorkerData) {
-    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.push(e));
+    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.push(e), createLogger({ component: "iforest" }));
     this.engine = new StreamEngine(
       {
         kernels: this.analyses.map((a) => a.kernel),
@@ -112,6 +115,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.framesOut = d.scoreFrames || d.liveFrames;
     this.counters = new Float64Array(d.counters);
     this.base = d.index * COUNTER_SLOTS;
+    this.reports = new WorkerReports(d.scoreLines ?? null, this.analyses, d.keysMax);
   }
 
   get machines(): number {
@@ -133,6 +137,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   async start(): Promise<void> {
     this.nc = await connectNats({ servers: this.d.url, name: `linewatch-ingest-${this.d.index}` });
     this.input = new NatsInput(this.nc, this.d.site);
+    this.reports.open(this.nc, this.d.site, this.log);
     if (this.d.jetstream !== null) return this.startJetStream(this.nc, this.d.jetstream);
     for (const subject of this.d.subjects) {
       this.subscriptions.push(
@@ -191,6 +196,7 @@ class IngestWorker implements RowKeys, SensorIntake {
 
   async push(batch: RecordBatch): Promise<void> {
     if (batch.length === 0) return;
+    if (this.reports.queued) await this.reports.applyQueued(this.engine, post);
     this.counters[this.base + COUNTER.readings] += batch.length;
     await this.engine.push(batch);
     batch.length = 0;
@@ -198,12 +204,17 @@ class IngestWorker implements RowKeys, SensorIntake {
 
   /** Through the kernels and out; `durable`: and every row in ClickHouse (inserted or spilled) — then the source acknowledges. */
   async commit(durable: boolean): Promise<void> {
+    await this.reports.applyQueued(this.engine, post);
     await this.engine.flush();
     this.emit();
     const c = this.counters;
-    const counts = (this.source as JetStreamSource).messages.input.counts();
+    const source = this.source as JetStreamSource;
+    const counts = source.messages.input.counts();
     c[this.base + COUNTER.messages] = counts.messages;
     c[this.base + COUNTER.deadLettered] = counts.deadLettered;
+    c[this.base + COUNTER.duplicates] = source.duplicates;
+    c[this.base + COUNTER.checkpoints] = source.checkpoints;
+    await this.reports.lines?.flush();
     if (durable && this.clickhouse !== null) await this.durable();
   }
 
@@ -346,6 +357,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     }
     this.machineIndex[id] = m;
     this.clickhouse?.addKey(id, machine, sensor);
+    this.reports.addKey(id, name, machine, sensor);
     this.counters[this.base + COUNTER.keys] = this.keyNames.length;
     return id;
   }
@@ -367,15 +379,19 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.draining = true;
     const t0 = performance.now();
     try {
-      while (this.pending.length > 0) {
+      while (this.pending.length > 0 || this.reports.queued) {
+        // A limits change applies after the records that were pending when it arrived.
+        const changes = this.reports.queued;
         const batch = this.pending;
         this.pending = this.spare;
         this.spare = batch;
-        await this.engine.push(batch);
+        if (batch.length > 0) await this.engine.push(batch);
         batch.length = 0;
+        if (changes) await this.reports.applyQueued(this.engine, post);
       }
       await this.engine.flush();
       this.emit();
+      await this.reports.lines?.spill();
     } catch (error) {
       this.fail(error);
     } finally {
@@ -389,9 +405,13 @@ class IngestWorker implements RowKeys, SensorIntake {
   }
 
   private onOutput(chunk: OutputChunk): void {
+    const lines = this.reports.lines;
     for (let i = 0; i < chunk.length; i++) {
-      observeRecord(this.analyses, chunk, i, this.keyNames[chunk.keyIds[i]], this.ctx, this.rowScratch, false);
+      const keyId = chunk.keyIds[i];
+      const members = observeRecord(this.analyses, chunk, i, this.keyNames[keyId], this.ctx, this.rowScratch, lines !== null);
+      lines?.write(this.reports.scoreKey(keyId), chunk.times[i], chunk.values[i], chunk.positions[i], members);
     }
+    this.reports.chunk(chunk);
     // After the observers: they settle what a row says (rule masks, a score without its features).
     this.clickhouse?.add(chunk);
     // The rows are collected for frames only when some frame goes out.
@@ -431,6 +451,14 @@ class IngestWorker implements RowKeys, SensorIntake {
       post({ kind: "alerts", events: this.alerts });
       this.alerts = [];
     }
+    const input = this.source?.messages.input ?? this.input;
+    this.reports.take(post, input === null ? null : input.counts());
+  }
+
+  /** A limits change from the API: applied at the next drain (core NATS) or push (JetStream), in order with the records. */
+  changeLimits(command: Extract<IngestCommand, { kind: "limits" }>): void {
+    this.reports.enqueue(command.id, command.key, command.change);
+    if (this.source === null) this.scheduleDrain();
   }
 
   private fail(error: unknown): void {
@@ -461,6 +489,7 @@ async function workerMain(d: IngestWorkerData): Promise<void> {
     // Worker → main messages keep their order: what was posted before this reply reaches the main thread first.
     if (command.kind === "sync") post({ kind: "synced", id: command.id });
     if (command.kind === "durable") worker.settleDurable(command.id, command.error);
+    if (command.kind === "limits") worker.changeLimits(command);
     if (command.kind !== "stop") return;
     worker.stop().then(
       ({ byReason }) => {
