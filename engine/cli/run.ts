@@ -529,7 +529,7 @@ async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRou
       analyses,
       ingestWorkers,
       scoreLines: flags.publishScores ? flags.outputFormat : null,
-      onAlert: alerts.route,
+      onAlerts: alerts.routeAll,
     });
   }
   const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, ctx));

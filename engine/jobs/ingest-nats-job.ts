@@ -43,7 +43,8 @@ export interface IngestNatsJobOptions {
   checkpointBucket: string;
   /** Per-record score lines on `lw.<site>.score.<machine>.<sensor>`: their encoding, or null for none. */
   scoreLines: "json" | "msgpack" | null;
-  onAlert: (event: SpcAlertEvent) => void;
+  /** A worker's alert events, a batch at a time, in order. */
+  onAlerts: (events: readonly SpcAlertEvent[]) => void;
   /** ClickHouse and the live server, when the run has them. */
   outputs?: Outputs;
   summaryIntervalMs: number;
@@ -130,7 +131,7 @@ function startWorkers(o: IngestNatsJobOptions, outputs: Outputs | undefined, log
             maxAckPending: o.maxAckPending,
             checkpointIntervalMs: o.checkpointIntervalMs,
           },
-    onAlert: o.onAlert,
+    onAlerts: o.onAlerts,
     onKeys: (keys) => {
       for (const k of keys) outputs?.machineSeen(k.machine);
     },

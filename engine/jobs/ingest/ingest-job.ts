@@ -75,6 +75,8 @@ export interface IngestJobOptions {
   /** Where the workers' ml_sensor_data and ml_scores rows go (Native blocks); null: none are made. */
   sink?: IngestSink | null;
   onAlert?: (event: SpcAlertEvent) => void;
+  /** A worker's batch of alert events, in order (instead of `onAlert` for each). */
+  onAlerts?: (events: readonly SpcAlertEvent[]) => void;
   /** Per-record score lines on `lw.<site>.score.<machine>.<sensor>`, published by the workers; null or absent: none. */
   scoreLines?: "json" | "msgpack" | null;
   /** Keys seen for the first time (once per key and worker start). */
@@ -346,7 +348,8 @@ export class IngestJob {
       if (live === null) return;
       for (let i = 0; i < event.topics.length; i++) live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i]));
     } else if (event.kind === "alerts") {
-      for (const e of event.events) this.o.onAlert?.(e);
+      if (this.o.onAlerts !== undefined) this.o.onAlerts(event.events);
+      else for (const e of event.events) this.o.onAlert?.(e);
     } else if (event.kind === "rows") this.insert(event.tables);
     else if (event.kind === "keys") this.o.onKeys?.(event.keys);
     else if (event.kind === "limits") this.o.onLimits?.(event.limits);
