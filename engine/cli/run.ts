@@ -549,17 +549,25 @@ async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRou
  * this thread; on 2 cores one worker moved more than two (docs/ingest-workers.md).
  */
 function ingestWorkersOf(flags: RunFlags, partitions: readonly number[] | undefined): number {
+  if (flags.ingestWorkers !== undefined && flags.ingestWorkers > 0 && flags.predict !== undefined) {
+    throw new ConfigError(
+      "--ingest-workers",
+      "--predict reads every record's rolling statistics on the main thread, which ingest workers do not hand over yet: leave --ingest-workers out (or 0) with --predict",
+    );
+  }
+  const owned = flags.stream === undefined ? (flags.partitionCount ?? 0) : (partitions?.length ?? flags.partitionCount ?? 0);
   if (flags.ingestWorkers !== undefined) {
-    if (flags.ingestWorkers > 0 && flags.predict !== undefined) {
+    if (flags.ingestWorkers > Math.max(1, owned)) {
       throw new ConfigError(
         "--ingest-workers",
-        "--predict reads every record's rolling statistics on the main thread, which ingest workers do not hand over yet: leave --ingest-workers out (or 0) with --predict",
+        owned === 0
+          ? `${flags.ingestWorkers} ingest workers need the server's partition mapping: give --partition-count P (docs/nats.md, "Scale-out"); without it one worker takes the whole subject`
+          : `${flags.ingestWorkers} ingest workers, but this instance owns ${owned} partitions: a partition has one worker`,
       );
     }
     return flags.ingestWorkers;
   }
   if (flags.predict !== undefined) return 0;
-  const owned = flags.stream === undefined ? (flags.partitionCount ?? 0) : (partitions?.length ?? flags.partitionCount ?? 0);
   return owned === 0 ? 1 : Math.min(owned, Math.max(1, Math.floor(availableParallelism() / 2)));
 }
 

@@ -117,6 +117,8 @@ function startWorkers(o: IngestNatsJobOptions, outputs: Outputs | undefined, log
     // Score frames on NATS are the ingest bench's output; a run publishes score lines (opt-out) instead.
     scoreFrames: false,
     scoreLines: o.scoreLines,
+    // ClickHouse = replay: the statistics as the replay prints them, as the main-thread job wrote them.
+    roundStatistics: true,
     live: outputs?.serialTargets().live ?? null,
     sink: outputs?.encodedRows() ?? null,
     jetstream:

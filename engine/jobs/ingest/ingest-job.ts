@@ -77,6 +77,8 @@ export interface IngestJobOptions {
   onAlert?: (event: SpcAlertEvent) => void;
   /** A worker's batch of alert events, in order (instead of `onAlert` for each). */
   onAlerts?: (events: readonly SpcAlertEvent[]) => void;
+  /** Outputs rounded to 15 significant digits, as the replay prints them (IngestWorkerData.roundStatistics); default exact. */
+  roundStatistics?: boolean;
   /** Per-record score lines on `lw.<site>.score.<machine>.<sensor>`, published by the workers; null or absent: none. */
   scoreLines?: "json" | "msgpack" | null;
   /** Keys seen for the first time (once per key and worker start). */
@@ -314,6 +316,7 @@ export class IngestJob {
       liveFrames: o.live !== null,
       clickhouse: o.sink != null,
       scoreLines: o.scoreLines ?? null,
+      roundStatistics: o.roundStatistics ?? false,
       counters: this.counters.buffer as SharedArrayBuffer,
       control: this.control.buffer as SharedArrayBuffer,
     };

@@ -19,7 +19,7 @@ import { JetStreamSource } from "../nats-sources.js";
 import type { RecordLabelFields, SensorIntake } from "../source.js";
 import { connectNats, type FrameReadingColumns, NatsInput } from "../../../connectors/nats/mod.js";
 import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
-import { observeRecord, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
+import { observeRecord, type RecordAnalysis, type RowContext, roundStatistics } from "../../../operators/mod.js";
 import type { SpcAlertEvent } from "../../../operators/spc/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
 import { ClickHouseRows } from "./clickhouse-rows.js";
@@ -411,6 +411,8 @@ class IngestWorker implements RowKeys, SensorIntake {
       const members = observeRecord(this.analyses, chunk, i, this.keyNames[keyId], this.ctx, this.rowScratch, lines !== null);
       lines?.write(this.reports.scoreKey(keyId), chunk.times[i], chunk.values[i], chunk.positions[i], members);
     }
+    if (this.d.roundStatistics === true)
+      for (let k = 0; k < chunk.outs.length; k++) roundStatistics(chunk.outs[k], 0, chunk.length * chunk.outFields[k]);
     this.reports.chunk(chunk);
     // After the observers: they settle what a row says (rule masks, a score without its features).
     this.clickhouse?.add(chunk);

@@ -41,6 +41,12 @@ export interface IngestWorkerData {
    * compatibility output of `run --nats`, JSON or MessagePack); null or absent: none.
    */
   scoreLines?: "json" | "msgpack" | null;
+  /**
+   * Round the analyses' outputs to 15 significant digits before they are encoded (ClickHouse,
+   * frames, the limits reported): the numbers the replay and the score lines print, as the
+   * main-thread job's rows hold them (`run --nats`: ClickHouse = replay). Absent: exact doubles.
+   */
+  roundStatistics?: boolean;
   /** Float64Array slots: COUNTER_SLOTS per worker, this worker's at index × COUNTER_SLOTS. */
   counters: SharedArrayBuffer;
   /** Int32Array set by the main thread: CONTROL_PAUSE 1 while the sink's queue is half full (drains wait; a full pending batch sheds). */
