@@ -9,5 +9,13 @@ export {
   type RowTextSpec,
   type RowTextWriter,
 } from "./analysis.js";
-export { formatStatistic, STATISTIC_BYTES_MAX, writeAscii, writeInteger, writeStatistic, writeStatisticAt } from "./number-format.js";
+export {
+  formatStatistic,
+  roundStatistics,
+  STATISTIC_BYTES_MAX,
+  writeAscii,
+  writeInteger,
+  writeStatistic,
+  writeStatisticAt,
+} from "./number-format.js";
 export { rowTextSpecs, rowTextWriter } from "./row-text.js";

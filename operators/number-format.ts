@@ -128,6 +128,55 @@ export function writeStatisticAt(out: Uint8Array, at: number, from: Float64Array
 }
 
 /**
+ * Rounds values[from … to) in place to 15 significant digits: each becomes
+ * Number(v.toPrecision(15)), the number {@link formatStatistic}'s text stands for (what the
+ * replay prints and the row objects hold, operators/analysis.ts statisticValue). Without the text:
+ * the 15-digit integer n and its power k as in {@link writeStatisticAt}, then n / 10^k — both
+ * exact doubles (n < 2^53, k ≤ 22), so the quotient is the double nearest n · 10^−k, as parsing
+ * the text gives. Non-finite values stay; values outside fixed notation take toPrecision.
+ */
+export function roundStatistics(values: Float64Array, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    const v = values[i];
+    if (!Number.isFinite(v)) continue;
+    if (v === 0) {
+      values[i] = 0; // −0 too: its text is "0"
+      continue;
+    }
+    const x = v < 0 ? -v : v;
+    // Integers below 10^15 have at most 15 digits: already what the text stands for.
+    if (x < E15 && Math.floor(x) === x) continue;
+    if (!(x >= 1e-6)) {
+      values[i] = Number(v.toPrecision(15));
+      continue;
+    }
+    BITS[0] = x;
+    let e = Math.floor((((WORDS[HIGH] >>> 20) & 0x7ff) - 1023) * LOG10_2);
+    if (e < 14 && x >= DECADES[e + 7]) e++;
+    let k = 14 - e;
+    let p = x * POW10[k];
+    let n = Math.floor(p);
+    if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(values, i, k))) n++;
+    if (n >= E15) {
+      k--;
+      p = x * POW10[k];
+      n = Math.floor(p);
+      if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(values, i, k))) n++;
+    } else if (n <= E14 && k < 22) {
+      p = x * POW10[k + 1];
+      let lower = Math.floor(p);
+      if (p - lower > 0.5 || (p - lower === 0.5 && tieRoundsUp(values, i, k + 1))) lower++;
+      if (lower < E15) {
+        n = lower;
+        k++;
+      }
+    }
+    if (k < 0 || k > 22 || !(n >= E14 && n < E15)) values[i] = Number(v.toPrecision(15));
+    else values[i] = v < 0 ? -(n / POW10[k]) : n / POW10[k];
+  }
+}
+
+/**
  * Whether x · 10^k, x = |from[index]|, whose rounded product p has a fraction of exactly one half,
  * is at or above that half: the sign of the TwoProduct error term x · 10^k − p (exact: no overflow
  * or underflow for x in [1e-7, 1e16)). One product in sixteen or so comes here (p's last bits are

@@ -7,6 +7,7 @@ import { type Command, Option } from "commander";
 import { ConfigError, type Logger, type TimeUnit } from "../core/mod.js";
 import { cliLogger } from "./logging.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
+import type { AnalysisSpec } from "../jobs/mod.js";
 import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/mod.js";
 import { type SpcAlertEvent, DEFAULT_SPC_PARAMS, type SpcParams, spcAnalysis, type SpcLimits } from "../../operators/spc/mod.js";
 import { iforestAnalysis, parseModel } from "../../operators/iforest/mod.js";
@@ -118,16 +119,7 @@ export interface AnalysisContext {
 
 /** The analyses the flags ask for, in the order given. */
 export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): RecordAnalysis[] {
-  const names = flags.analysis
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0);
-  if (names.length === 0) throw new ConfigError("--analysis", "name at least one analysis");
-  for (const n of names) {
-    if (!(ANALYSES as readonly string[]).includes(n))
-      throw new ConfigError("--analysis", `unknown analysis "${n}" (known: ${ANALYSES.join(", ")})`);
-  }
-  if (new Set(names).size !== names.length) throw new ConfigError("--analysis", "an analysis is named twice");
+  const names = analysisNames(flags);
   const timeScale = ctx.timeUnit === "ms" ? 1000 : 1;
   return names.map((name) => {
     if (name === "rolling") return rollingAnalysis({ window: windowOf(flags, ctx), alpha: flags.alpha, timeScale });
@@ -142,7 +134,51 @@ export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): R
   });
 }
 
+/**
+ * The same sensor analyses as data, for ingest workers (engine/jobs AnalysisSpec): the options of
+ * {@link analysesFromFlags} without callbacks — per-key limits and budgets travel as maps, alert
+ * events come back from the workers, and a watched model file is watched by each worker.
+ */
+export function analysisSpecsFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): AnalysisSpec[] {
+  const names = analysisNames(flags);
+  const timeScale = ctx.timeUnit === "ms" ? 1000 : 1;
+  return names.map((name): AnalysisSpec => {
+    if (name === "rolling") return { name, options: { window: windowOf(flags, ctx), alpha: flags.alpha, timeScale } };
+    if (name === "iforest") return { name, options: iforestOptionsOf(flags, names.indexOf("rolling")) };
+    if (name === "serial")
+      throw new ConfigError("--analysis", "serial runs as the serial job beside the sensor analyses, not on ingest workers");
+    return {
+      name: "spc",
+      options: { ...spcOptionsOf(flags), ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma", keyParts: ctx.keyParts },
+    };
+  });
+}
+
+function analysisNames(flags: AnalysisFlags): string[] {
+  const names = flags.analysis
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  if (names.length === 0) throw new ConfigError("--analysis", "name at least one analysis");
+  for (const n of names) {
+    if (!(ANALYSES as readonly string[]).includes(n))
+      throw new ConfigError("--analysis", `unknown analysis "${n}" (known: ${ANALYSES.join(", ")})`);
+  }
+  if (new Set(names).size !== names.length) throw new ConfigError("--analysis", "an analysis is named twice");
+  return names;
+}
+
 function iforestFromFlags(flags: AnalysisFlags, rollingIndex: number, ctx: AnalysisContext): RecordAnalysis {
+  const log = (ctx.log ?? cliLogger()).child({ component: "iforest" });
+  return iforestAnalysis({
+    ...iforestOptionsOf(flags, rollingIndex),
+    onSwap: (from, to) =>
+      log.info({ file: flags.model, from: from.slice(0, 12), to: to.slice(0, 12) }, "model swapped; used from the next batch on"),
+    onSwapError: (e) => log.warn({ file: flags.model, err: e }, "new version of the model not used; the current model stays"),
+  });
+}
+
+function iforestOptionsOf(flags: AnalysisFlags, rollingIndex: number) {
   if (flags.model === undefined) throw new ConfigError("--model", "the iforest analysis needs --model model.json");
   let text: string;
   try {
@@ -155,16 +191,12 @@ function iforestFromFlags(flags: AnalysisFlags, rollingIndex: number, ctx: Analy
     ?.split(",")
     .map((f) => f.trim())
     .filter((f) => f.length > 0) ?? [...model.featureNames];
-  const log = (ctx.log ?? cliLogger()).child({ component: "iforest" });
-  return iforestAnalysis({
+  return {
     model,
     features,
     rollingIndex: rollingIndex >= 0 ? rollingIndex : undefined,
     watchPath: flags.watchModel === false ? undefined : flags.model,
-    onSwap: (from, to) =>
-      log.info({ file: flags.model, from: from.slice(0, 12), to: to.slice(0, 12) }, "model swapped; used from the next batch on"),
-    onSwapError: (e) => log.warn({ file: flags.model, err: e }, "new version of the model not used; the current model stays"),
-  });
+  };
 }
 
 function windowOf(flags: AnalysisFlags, ctx: AnalysisContext): RollingWindow {

@@ -1,5 +1,6 @@
 /** `linewatch run`: flags → {@link runJob}. Default: the built-in plant simulator, live, until Ctrl-C. */
 import { readFileSync, statSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
 import {
@@ -9,6 +10,8 @@ import {
   AlertRouter,
   DEFAULT_NATS_JOB,
   runNatsJob,
+  runIngestNatsJob,
+  type NatsJobResult,
   DEFAULT_PREDICTION_SERVICE,
   PredictionService,
 } from "../jobs/mod.js";
@@ -26,7 +29,7 @@ import {
   type CmapssOrder,
 } from "../../connectors/sim/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
-import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
+import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
 import { applyConfigSources } from "./config-file.js";
@@ -68,6 +71,7 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   site: string;
   partitions?: string;
   partitionCount?: number;
+  ingestWorkers?: number;
   checkpointInterval: string;
   fetch: number;
   publishScores: boolean;
@@ -100,7 +104,7 @@ export function runCommand(): Command {
     .option("--speed <x>", "simulated time per wall-clock time: 1 = live, 60 = a minute per second, max = as fast as possible", "1")
     .option("--duration <D>", "stop after D of simulated time (90s, 15m, 1h)", durationOption)
     .option("--records <n>", "stop after n readings", integerOption("--records", 1, Number.MAX_SAFE_INTEGER))
-    .option("--workers <n>", "worker threads", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
+    .option("--workers <n>", "kernel threads (ingest workers: inline)", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
     .option("--batch-records <n>", "records per kernel task", integerOption("--batch-records", 1, 1 << 20), 4096)
     .option("--out <file>", "NDJSON scores file", "out/scores.ndjson")
     .option("--no-file", "write no scores file")
@@ -206,11 +210,18 @@ function addNatsFlags(command: Command): void {
     )
     .option(
       "--partition-count <n>",
-      "with --partitions: how many partitions the server maps to",
+      "how many partitions the server maps to (with --partitions; core NATS: the ingest workers subscribe to lw.<site>.p.<k>.sensor.>)",
       integerOption("--partition-count", 1, 1024),
     )
     .option("--checkpoint-interval <D>", "with --stream: how often each partition's state is saved", durationOption, "5s")
     .option("--fetch <n>", "with --stream: messages per fetch", integerOption("--fetch", 1, 100_000), DEFAULT_NATS_JOB.fetchMessagesMax)
+    .option(
+      "--ingest-workers <n>",
+      "with --nats: threads that each own whole partitions (their own connection, decode, kernels, outputs); 0: the main-thread sensor job. " +
+        "Default: one per two cores up to the partitions owned (--partition-count / --partitions; core NATS subscribes to lw.<site>.p.<k>.sensor.>), " +
+        "1 without a partition mapping (it takes the whole subject); 0 with --predict",
+      integerOption("--ingest-workers", 0, 64),
+    )
     .option("--no-publish-scores", "with --nats: do not publish scores on lw.<site>.score.<machine>.<sensor>")
     .addOption(
       new Option("--output-format <f>", "with --nats: encoding of published scores and alerts")
@@ -452,18 +463,9 @@ async function runOnNats(
         flags.outputFormat === "msgpack" ? encodeMsgpack(p) : enc.encode(JSON.stringify(p)),
       );
   });
-  const analyses = checkPredictionAnalyses(
-    flags,
-    analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route }),
-  );
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
   for (const s of ["SIGINT", "SIGTERM"] as const) process.once(s, onStop);
-  const partitions = parsePartitions(flags);
-  process.stderr.write(
-    `linewatch run: NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, ` +
-      `site ${flags.site} → ${analyses.map((a) => a.name).join(" + ")} on ${flags.workers} workers. Ctrl-C stops.\n`,
-  );
   const serialPart = !withSerials
     ? null
     : runSerialPart({
@@ -476,27 +478,7 @@ async function runOnNats(
         source: { kind: "nats", url: flags.nats as string, site: flags.site, stream: flags.stream, outputFormat: flags.outputFormat },
       });
   serialPart?.catch(() => undefined);
-  const result = await runNatsJob({
-    ...DEFAULT_NATS_JOB,
-    url: flags.nats as string,
-    site: flags.site,
-    stream: flags.stream,
-    partitions,
-    partitionCount: flags.partitionCount,
-    analyses,
-    workers: flags.workers,
-    batchRecordsMax: flags.batchRecords,
-    fetchMessagesMax: flags.fetch,
-    checkpointIntervalMs: parseDuration(flags.checkpointInterval),
-    publishScores: flags.publishScores,
-    outputFormat: flags.outputFormat,
-    outputs,
-    summaryIntervalMs: parseDuration(flags.summaryInterval),
-    console: process.stdout,
-    log: cliLogger(),
-    stop,
-    onReady: () => process.stderr.write("linewatch run: consuming\n"),
-  });
+  const result = await natsSensorJob(flags, outputs, alerts, stop);
   // Predictions still waiting for the model go out before the connection closes.
   await outputs.flush();
   const serial = serialPart === null ? null : await serialPart;
@@ -507,6 +489,86 @@ async function runOnNats(
     `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
       `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts.count}\n`,
   );
+}
+
+/**
+ * The sensor part of `run --nats`: on ingest workers (engine/jobs/ingest: the records never reach
+ * this thread), or — `--ingest-workers 0`, or `--predict`, whose service reads every record's
+ * rolling statistics — on the main-thread sensor job, announced as such.
+ */
+async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRouter, stop: Promise<void>): Promise<NatsJobResult> {
+  const partitions = parsePartitions(flags);
+  const ingestWorkers = ingestWorkersOf(flags, partitions);
+  const common = {
+    ...DEFAULT_NATS_JOB,
+    url: flags.nats as string,
+    site: flags.site,
+    stream: flags.stream,
+    partitions,
+    partitionCount: flags.partitionCount,
+    batchRecordsMax: flags.batchRecords,
+    fetchMessagesMax: flags.fetch,
+    checkpointIntervalMs: parseDuration(flags.checkpointInterval),
+    outputs,
+    summaryIntervalMs: parseDuration(flags.summaryInterval),
+    console: process.stdout,
+    log: cliLogger(),
+    stop,
+    onReady: () => process.stderr.write("linewatch run: consuming\n"),
+  };
+  const ctx = { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route } as const;
+  const source = `NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, site ${flags.site}`;
+  if (ingestWorkers > 0) {
+    const analyses = analysisSpecsFromFlags(flags, ctx);
+    process.stderr.write(
+      `linewatch run: ${source} → ${analyses.map((a) => a.name).join(" + ")} on ${ingestWorkers} ingest worker${ingestWorkers > 1 ? "s" : ""} ` +
+        `(decode, kernels and encoding on the workers; this thread steers). Ctrl-C stops.\n`,
+    );
+    return runIngestNatsJob({
+      ...common,
+      analyses,
+      ingestWorkers,
+      scoreLines: flags.publishScores ? flags.outputFormat : null,
+      onAlerts: alerts.routeAll,
+    });
+  }
+  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, ctx));
+  process.stderr.write(
+    `linewatch run: ${source} → ${analyses.map((a) => a.name).join(" + ")} on ${flags.workers} workers. Ctrl-C stops.\n` +
+      `linewatch run: NOTE: ${flags.predict !== undefined ? "--predict (its service reads every record's rolling statistics on this thread)" : "--ingest-workers 0"} ` +
+      "runs the main-thread sensor job: every record is decoded, observed and written on the main thread, several times the CPU per record of the ingest workers " +
+      "(docs/ingest-workers.md).\n",
+  );
+  return runNatsJob({ ...common, analyses, workers: flags.workers, publishScores: flags.publishScores, outputFormat: flags.outputFormat });
+}
+
+/**
+ * `--ingest-workers`: as given (0: the main-thread sensor job), else 0 with `--predict`, else one
+ * per two cores up to the partitions the instance owns — one without a partition mapping (one
+ * worker takes the whole subject). Half the cores: the rest go to nats-server, ClickHouse and
+ * this thread; on 2 cores one worker moved more than two (docs/ingest-workers.md).
+ */
+function ingestWorkersOf(flags: RunFlags, partitions: readonly number[] | undefined): number {
+  if (flags.ingestWorkers !== undefined && flags.ingestWorkers > 0 && flags.predict !== undefined) {
+    throw new ConfigError(
+      "--ingest-workers",
+      "--predict reads every record's rolling statistics on the main thread, which ingest workers do not hand over yet: leave --ingest-workers out (or 0) with --predict",
+    );
+  }
+  const owned = flags.stream === undefined ? (flags.partitionCount ?? 0) : (partitions?.length ?? flags.partitionCount ?? 0);
+  if (flags.ingestWorkers !== undefined) {
+    if (flags.ingestWorkers > Math.max(1, owned)) {
+      throw new ConfigError(
+        "--ingest-workers",
+        owned === 0
+          ? `${flags.ingestWorkers} ingest workers need the server's partition mapping: give --partition-count P (docs/nats.md, "Scale-out"); without it one worker takes the whole subject`
+          : `${flags.ingestWorkers} ingest workers, but this instance owns ${owned} partitions: a partition has one worker`,
+      );
+    }
+    return flags.ingestWorkers;
+  }
+  if (flags.predict !== undefined) return 0;
+  return owned === 0 ? 1 : Math.min(owned, Math.max(1, Math.floor(availableParallelism() / 2)));
 }
 
 /** `--partitions 0,1`: partition numbers, each below `--partition-count` when that is given. */

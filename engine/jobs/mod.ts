@@ -25,3 +25,4 @@ export {
   type IngestJobResult,
   scoreFrameSubject,
 } from "./ingest/mod.js";
+export { type IngestNatsJobOptions, runIngestNatsJob } from "./ingest-nats-job.js";

@@ -45,7 +45,7 @@ import {
   type SensorDataRow,
 } from "../../connectors/clickhouse/mod.js";
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
-import { type SpcAlertEvent, applySpcLimitsChange } from "../../operators/spc/mod.js";
+import { type SpcAlertEvent, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 
 export interface OutputsOptions {
   clickhouse?: { url: string; database?: string; spillDir: string };
@@ -81,6 +81,37 @@ export interface ScoredRecord {
 
 const PENALTY: Record<string, number> = { high: 30, medium: 15, low: 5 };
 
+/** Applies a limits change to a key's SPC state wherever it lives (the engine here, or an ingest worker); false: no such key. */
+type LimitsControl = (key: string, change: SpcLimitsChange) => Promise<boolean>;
+
+/** What the outputs read of the ingest workers of `run --nats` (engine/jobs/ingest IngestJob has it). */
+export interface IngestSteering {
+  counts(): { readings: number; scored: number; kernelMs: number };
+  deadLettersByReason(): Record<string, number>;
+  changeLimits(key: string, change: SpcLimitsChange): Promise<boolean>;
+}
+
+/** A key's limits as the API serves them. */
+export interface ServedLimits {
+  key: string;
+  cl: number | null;
+  sigma: number | null;
+  ucl: number | null;
+  lcl: number | null;
+  limits_version: number;
+}
+
+/** Engine figures the metrics move by (between two scrapes). */
+interface EngineFigures {
+  in: number;
+  out: number;
+  late: number;
+  busy: number;
+  workers: number;
+  reorder: number;
+  inFlight: number;
+}
+
 /** The part of the ClickHouse sink that takes encoded rows ({@link Outputs.encodedRows}). */
 export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics"> & {
   readonly options: { pendingRowsMax: number };
@@ -92,17 +123,13 @@ export class Outputs {
   readonly registry: MetricsRegistry;
   private sink: ClickHouseSink | null = null;
   private live: LiveServer | null = null;
-  private engine: StreamEngine | null = null;
-  private spcIndex = -1;
+  private limitsControl: LimitsControl | null = null;
   private scores: ScoreRow[] = [];
   private readings: SensorDataRow[] = [];
   /** Writes not settled yet: `flush` waits for them; each leaves the set as it settles. */
   private readonly pendingWrites = new Set<Promise<void>>();
   private readonly openAlerts = new Map<string, SpcAlertEvent>();
-  private readonly limitsByKey = new Map<
-    string,
-    { key: string; cl: number | null; sigma: number | null; ucl: number | null; lcl: number | null; limits_version: number }
-  >();
+  private readonly limitsByKey = new Map<string, ServedLimits>();
   private readonly machines = new Set<string>();
   private healthTimer: NodeJS.Timeout | null = null;
   private writeErrors = 0;
@@ -187,18 +214,64 @@ export class Outputs {
 
   /** The engine whose SPC limits the API reads and changes; `spcIndex` is the spc analysis's index. */
   attach(engine: StreamEngine, spcIndex: number, source = "simulator", analyses: readonly string[] = []): void {
-    this.engine = engine;
-    this.spcIndex = spcIndex;
+    this.limitsControl =
+      spcIndex < 0
+        ? null
+        : async (key, change) => {
+            const id = engine.keys.lookup(key);
+            if (id < 0) return false;
+            await engine.withKeyState(id, spcIndex, (k, ptr) => applySpcLimitsChange(k, ptr, change));
+            return true;
+          };
+    this.collect(source, analyses, () => {
+      const m = engine.metrics();
+      return {
+        in: m.recordsIn,
+        out: m.recordsOut,
+        late: m.recordsLate,
+        busy: m.kernelBusyMs,
+        workers: m.workers,
+        reorder: m.reorderPending,
+        inFlight: m.tasksInFlight,
+      };
+    });
+  }
+
+  /**
+   * The ingest workers of `run --nats` instead of an engine on this thread: their counters move the
+   * metrics (kernels inline: the workers are the pool), the API's limits changes go to them, and
+   * what they report — new keys' machines, limits versions — feeds the API and the health rows.
+   */
+  attachIngest(job: IngestSteering, workers: number, hasSpc: boolean, source: string, analyses: readonly string[]): void {
+    this.limitsControl = hasSpc ? (key, change) => job.changeLimits(key, change) : null;
+    this.countDeadLetters(() => job.deadLettersByReason());
+    this.collect(source, analyses, () => {
+      const c = job.counts();
+      return { in: c.readings, out: c.scored, late: 0, busy: c.kernelMs, workers, reorder: 0, inFlight: 0 };
+    });
+  }
+
+  /** A machine an ingest worker saw (its health is served and written from now on). */
+  machineSeen(machineId: string): void {
+    this.machines.add(machineId);
+  }
+
+  /** A key's limits at a new version, as an ingest worker reported them. */
+  limitsSeen(limits: ServedLimits): void {
+    this.limitsByKey.set(limits.key, limits);
+  }
+
+  private collect(source: string, analyses: readonly string[], figures: () => EngineFigures): void {
     const last = { in: 0, out: 0, late: 0, busy: 0, t: performance.now() };
     this.registry.onCollect(() => {
-      const m = engine.metrics();
+      const m = figures();
       // Counters move by what happened since the last scrape.
-      this.metrics.recordsIn.labels({ source }).inc(m.recordsIn - last.in);
-      for (const a of analyses) this.metrics.recordsOut.labels({ analysis: a }).inc(m.recordsOut - last.out);
-      this.metrics.lateRecords.labels({ source }).inc(m.recordsLate - last.late);
+      this.metrics.recordsIn.labels({ source }).inc(m.in - last.in);
+      for (const a of analyses) this.metrics.recordsOut.labels({ analysis: a }).inc(m.out - last.out);
+      this.metrics.lateRecords.labels({ source }).inc(m.late - last.late);
       const now = performance.now();
-      this.metrics.poolUtilisation.set(Math.min(1, (m.kernelBusyMs - last.busy) / ((now - last.t) * Math.max(1, m.workers))));
-      Object.assign(last, { in: m.recordsIn, out: m.recordsOut, late: m.recordsLate, busy: m.kernelBusyMs, t: now });
+      this.metrics.poolUtilisation.set(Math.min(1, (m.busy - last.busy) / ((now - last.t) * Math.max(1, m.workers))));
+      Object.assign(last, { in: m.in, out: m.out, late: m.late, busy: m.busy, t: now });
       if (this.deadLetters !== null) {
         for (const [reason, n] of Object.entries(this.deadLetters())) {
           const before = this.deadLettersSeen.get(reason) ?? 0;
@@ -207,8 +280,8 @@ export class Outputs {
         }
       }
       this.metrics.poolWorkers.set(m.workers);
-      this.metrics.queueDepth.labels({ queue: "reorder" }).set(m.reorderPending);
-      this.metrics.queueDepth.labels({ queue: "tasks_in_flight" }).set(m.tasksInFlight);
+      this.metrics.queueDepth.labels({ queue: "reorder" }).set(m.reorder);
+      this.metrics.queueDepth.labels({ queue: "tasks_in_flight" }).set(m.inFlight);
       if (this.sink !== null) {
         const s = this.sink.metrics();
         this.metrics.queueDepth.labels({ queue: "sink_clickhouse" }).set(s.rowsPending);
@@ -463,13 +536,9 @@ export class Outputs {
   }
 
   private providers(): ApiProviders {
-    const needEngine = () => {
-      if (this.engine === null || this.spcIndex < 0) throw new ConfigError("spc", "this run has no SPC analysis");
-      return this.engine;
-    };
-    const keyId = (key: string) => {
-      const id = needEngine().keys.lookup(key);
-      return id < 0 ? null : id;
+    const change = (key: string, c: SpcLimitsChange): Promise<boolean> => {
+      if (this.limitsControl === null) throw new ConfigError("spc", "this run has no SPC analysis");
+      return this.limitsControl(key, c);
     };
     const service = this.predictions;
     return {
@@ -497,19 +566,13 @@ export class Outputs {
       spcLimits: {
         limits: (key: string) => this.limitsByKey.get(key) ?? null,
         rebaseline: async (key: string, records?: number) => {
-          const id = keyId(key);
-          if (id === null) return null;
           const n = records ?? 100;
-          await needEngine().withKeyState(id, this.spcIndex, (k, ptr) => applySpcLimitsChange(k, ptr, { kind: "rebaseline", records: n }));
+          if (!(await change(key, { kind: "rebaseline", records: n }))) return null;
           this.spcLog.info({ key, rebaseline_records: n, by: "api" }, "limits re-baselining on the next records");
           return { key, rebaseline_records: n, current: this.limitsByKey.get(key) ?? null };
         },
         setLimits: async (key: string, l: { cl: number; sigma: number }) => {
-          const id = keyId(key);
-          if (id === null) return null;
-          await needEngine().withKeyState(id, this.spcIndex, (k, ptr) =>
-            applySpcLimitsChange(k, ptr, { kind: "set", cl: l.cl, sigma: l.sigma }),
-          );
+          if (!(await change(key, { kind: "set", cl: l.cl, sigma: l.sigma }))) return null;
           this.spcLog.info({ key, cl: l.cl, sigma: l.sigma, by: "api" }, "limits set");
           return { key, cl: l.cl, sigma: l.sigma, effective: "next record" };
         },

@@ -3,6 +3,7 @@
  * no functions) and is built into {@link RecordAnalysis} objects there. Callbacks (alert events,
  * model swaps) are the worker's own: it forwards their events to the main thread.
  */
+import type { Logger } from "../../core/mod.js";
 import type { RecordAnalysis } from "../../../operators/mod.js";
 import { iforestAnalysis, type IforestAnalysisOptions } from "../../../operators/iforest/mod.js";
 import { rollingAnalysis, type RollingOptions } from "../../../operators/rolling/mod.js";
@@ -11,13 +12,19 @@ import { spcAnalysis, type SpcAlertEvent, type SpcAnalysisOptions } from "../../
 export type AnalysisSpec =
   | { name: "rolling"; options: RollingOptions }
   | { name: "spc"; options: Omit<SpcAnalysisOptions, "onAlert"> }
-  | { name: "iforest"; options: Omit<IforestAnalysisOptions, "onSwap" | "onSwapError" | "watchPath"> };
+  /** `watchPath`: the worker watches the model file itself and swaps each new version in (logged on the worker's logger). */
+  | { name: "iforest"; options: Omit<IforestAnalysisOptions, "onSwap" | "onSwapError"> };
 
-/** The analyses of `specs`, in order; SPC alert events go to `onAlert`. */
-export function buildAnalyses(specs: readonly AnalysisSpec[], onAlert: (event: SpcAlertEvent) => void): RecordAnalysis[] {
+/** The analyses of `specs`, in order; SPC alert events go to `onAlert`, model swaps (a watched model file) to `log`. */
+export function buildAnalyses(specs: readonly AnalysisSpec[], onAlert: (event: SpcAlertEvent) => void, log?: Logger): RecordAnalysis[] {
   return specs.map((s) => {
     if (s.name === "rolling") return rollingAnalysis(s.options);
     if (s.name === "spc") return spcAnalysis({ ...s.options, onAlert });
-    return iforestAnalysis(s.options);
+    const file = s.options.watchPath;
+    return iforestAnalysis({
+      ...s.options,
+      onSwap: (from, to) => log?.info({ file, from: from.slice(0, 12), to: to.slice(0, 12) }, "model swapped; used from the next batch on"),
+      onSwapError: (e) => log?.warn({ file, err: e }, "new version of the model not used; the current model stays"),
+    });
   });
 }

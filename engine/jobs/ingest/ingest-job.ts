@@ -25,7 +25,7 @@ import { ConfigError, createLogger, type Logger, packageRoot } from "../../core/
 import { machineTopic, ScoreFrameMessage } from "../../../connectors/live/mod.js";
 import type { ClickHouseSink } from "../../../connectors/clickhouse/mod.js";
 import { EncodeError, type EncodeReason } from "../../../connectors/wire/mod.js";
-import { decodeAlerts, type SpcAlertEvent } from "../../../operators/spc/mod.js";
+import { decodeAlerts, type SpcAlertEvent, type SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 import {
@@ -38,6 +38,7 @@ import {
   type IngestEvent,
   type IngestJetStream,
   type IngestWorkerData,
+  type KeyLimits,
 } from "./protocol.js";
 
 export interface IngestJobOptions {
@@ -47,6 +48,11 @@ export interface IngestJobOptions {
   workers: number;
   /** Partitions of the server's mapping; 0: none (then `workers` must be 1). */
   partitions: number;
+  /**
+   * The partitions this instance owns when it shares the mapping with other instances (JetStream,
+   * `--partitions 0,1`); worker w takes the i-th of them for i ≡ w (mod workers). Absent: all.
+   */
+  ownPartitions?: readonly number[];
   analyses: readonly AnalysisSpec[];
   /** Key groups per worker, keys per worker, records per kernel task. */
   groups: number;
@@ -69,6 +75,16 @@ export interface IngestJobOptions {
   /** Where the workers' ml_sensor_data and ml_scores rows go (Native blocks); null: none are made. */
   sink?: IngestSink | null;
   onAlert?: (event: SpcAlertEvent) => void;
+  /** A worker's batch of alert events, in order (instead of `onAlert` for each). */
+  onAlerts?: (events: readonly SpcAlertEvent[]) => void;
+  /** Outputs rounded to 15 significant digits, as the replay prints them (IngestWorkerData.roundStatistics); default exact. */
+  roundStatistics?: boolean;
+  /** Per-record score lines on `lw.<site>.score.<machine>.<sensor>`, published by the workers; null or absent: none. */
+  scoreLines?: "json" | "msgpack" | null;
+  /** Keys seen for the first time (once per key and worker start). */
+  onKeys?: (keys: ReadonlyArray<{ key: string; machine: string }>) => void;
+  /** Keys whose SPC limits changed version. */
+  onLimits?: (limits: readonly KeyLimits[]) => void;
   log?: Logger;
 }
 
@@ -112,6 +128,9 @@ export interface IngestCounts {
   restarts: number;
   /** Row batches the sink refused (spill full, memory bound): those rows are not in ClickHouse. */
   sinkRefusals: number;
+  /** JetStream: redeliveries skipped (at or below a partition's checkpoint), and checkpoints taken. */
+  duplicates: number;
+  checkpoints: number;
 }
 
 export interface IngestJobResult extends IngestCounts {
@@ -144,6 +163,14 @@ export class IngestJob {
   private stopping = false;
   private failure: Error | null = null;
   private readonly t0 = performance.now();
+  /** Dead-lettered messages by reason, the latest report of each worker. */
+  private readonly deadLetters: Array<Record<string, number>> = [];
+  private limitsNext = 0;
+  /** Limits changes asked of every worker: how many have not answered, whether one found the key. */
+  private readonly limitsWaiters = new Map<
+    number,
+    { left: number; found: boolean; error?: string; resolve(found: boolean): void; reject(e: Error): void }
+  >();
 
   private constructor(private readonly o: IngestJobOptions) {
     validate(o);
@@ -195,12 +222,36 @@ export class IngestJob {
       acks: sum(COUNTER.acks),
       restarts: this.restarts,
       sinkRefusals: this.sinkRefusals,
+      duplicates: sum(COUNTER.duplicates),
+      checkpoints: sum(COUNTER.checkpoints),
     };
   }
 
   /** Each worker thread's Linux thread id (0 where unknown): its CPU time is in /proc/self/task/<id>/stat. */
   threadIds(): number[] {
     return Array.from({ length: this.o.workers }, (_, w) => this.counters[w * COUNTER_SLOTS + COUNTER.threadId]);
+  }
+
+  /** Dead-lettered messages by reason, summed over the workers' latest reports. */
+  deadLettersByReason(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const r of this.deadLetters) for (const [k, v] of Object.entries(r ?? {})) out[k] = (out[k] ?? 0) + v;
+    return out;
+  }
+
+  /**
+   * A limits change (the API's): sent to every worker, since the server's mapping, not this
+   * thread, knows which owns the key; the owner applies it after the records it already has.
+   * Resolves true once applied, false when no worker has the key.
+   */
+  changeLimits(key: string, change: SpcLimitsChange): Promise<boolean> {
+    const id = ++this.limitsNext;
+    const live = this.slots.filter((s) => s.worker !== null);
+    if (live.length === 0) return Promise.resolve(false);
+    return new Promise((resolve, reject) => {
+      this.limitsWaiters.set(id, { left: live.length, found: false, resolve, reject });
+      for (const s of live) s.worker?.postMessage({ kind: "limits", id, key, change } satisfies IngestCommand);
+    });
   }
 
   /**
@@ -241,6 +292,8 @@ export class IngestJob {
       }),
     );
     await this.terminate();
+    for (const w of this.limitsWaiters.values()) w.resolve(w.found);
+    this.limitsWaiters.clear();
     const byReason: Record<string, number> = {};
     for (const r of results) for (const [k, v] of Object.entries(r)) byReason[k] = (byReason[k] ?? 0) + v;
     if (this.failure !== null) throw this.failure;
@@ -270,6 +323,8 @@ export class IngestJob {
       scoreFrames: o.scoreFrames,
       liveFrames: o.live !== null,
       clickhouse: o.sink != null,
+      scoreLines: o.scoreLines ?? null,
+      roundStatistics: o.roundStatistics ?? false,
       counters: this.counters.buffer as SharedArrayBuffer,
       control: this.control.buffer as SharedArrayBuffer,
     };
@@ -286,6 +341,7 @@ export class IngestJob {
         } else if (event.kind === "stopped") resolveStopped(event.byReason);
         else if (event.kind === "failed") this.onFailed(slot, started, new Error(`ingest worker ${slot.index}: ${event.message}`), refuse);
         else if (event.kind === "durable?") this.answerDurable(worker, event.id);
+        else if (event.kind === "deadLetters") this.deadLetters[slot.index] = event.byReason;
         else this.onEvent(event);
       });
       worker.on("error", (error) => this.onFailed(slot, started, error, refuse));
@@ -303,9 +359,15 @@ export class IngestJob {
       if (live === null) return;
       for (let i = 0; i < event.topics.length; i++) live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i]));
     } else if (event.kind === "alerts") {
-      const onAlert = this.o.onAlert;
-      if (onAlert !== undefined) for (const e of decodeAlerts(event.alerts)) onAlert(e);
+      const { onAlert, onAlerts } = this.o;
+      if (onAlerts === undefined && onAlert === undefined) return;
+      const events = decodeAlerts(event.alerts);
+      if (onAlerts !== undefined) onAlerts(events);
+      else for (const e of events) onAlert?.(e);
     } else if (event.kind === "rows") this.insert(event.tables);
+    else if (event.kind === "keys") this.o.onKeys?.(event.keys);
+    else if (event.kind === "limits") this.o.onLimits?.(event.limits);
+    else if (event.kind === "limitsApplied") this.limitsAnswered(event.id, event.found, event.error);
     else if (event.kind === "synced") {
       const w = this.syncWaiters.get(event.id);
       if (w !== undefined && --w.left === 0) {
@@ -313,6 +375,17 @@ export class IngestJob {
         w.resolve();
       }
     }
+  }
+
+  private limitsAnswered(id: number, found: boolean, error: string | undefined): void {
+    const w = this.limitsWaiters.get(id);
+    if (w === undefined) return;
+    w.found ||= found;
+    w.error ??= error;
+    if (--w.left > 0) return;
+    this.limitsWaiters.delete(id);
+    if (w.error !== undefined && !w.found) w.reject(new Error(`limits change failed in an ingest worker: ${w.error}`));
+    else w.resolve(w.found);
   }
 
   /** Answers once every insert started so far has settled: all durable, or the first failure. */
@@ -398,17 +471,18 @@ function validate(o: IngestJobOptions): void {
       `${o.workers} ingest workers need the server's partition mapping (give its partition count; docs/nats.md, "Scale-out"): without it one worker takes the whole subject`,
     );
   }
-  if (o.partitions > 0 && o.partitions < o.workers)
-    throw new ConfigError("partitions", `${o.partitions} partitions cannot feed ${o.workers} workers`);
+  const owned = o.ownPartitions?.length ?? o.partitions;
+  if (o.partitions > 0 && owned < o.workers) throw new ConfigError("partitions", `${owned} partitions cannot feed ${o.workers} workers`);
   if (!Number.isInteger(o.pendingRecordsMax) || o.pendingRecordsMax < 1) {
     throw new ConfigError("pendingRecordsMax", `must be a positive integer, got ${o.pendingRecordsMax}`);
   }
 }
 
-/** Worker w's partitions: p ≡ w (mod workers); none without a mapping. */
+/** Worker w's partitions: the owned partitions' i-th for i ≡ w (mod workers) — all of them by default; none without a mapping. */
 function partitionsOf(o: IngestJobOptions, w: number): number[] {
+  const owned = o.ownPartitions ?? Array.from({ length: o.partitions }, (_, p) => p);
   const out: number[] = [];
-  for (let p = w; p < o.partitions; p += o.workers) out.push(p);
+  for (let i = w; i < owned.length; i += o.workers) out.push(owned[i]);
   return out;
 }
 

@@ -20,7 +20,7 @@ import { JetStreamSource } from "../nats-sources.js";
 import type { RecordLabelFields, SensorIntake } from "../source.js";
 import { connectNats, type FrameReadingColumns, NatsInput, rawSubject } from "../../../connectors/nats/mod.js";
 import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
-import { observeChunkRows, type RecordAnalysis, type RowContext } from "../../../operators/mod.js";
+import { observeChunkRows, observeRecord, type RecordAnalysis, type RowContext, roundStatistics } from "../../../operators/mod.js";
 import { AlertEncoder } from "../../../operators/spc/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
 import { ClickHouseRows } from "./clickhouse-rows.js";
@@ -36,6 +36,7 @@ import {
   scoreFrameSubject,
 } from "./protocol.js";
 import { type RowKeys, ScoredRows } from "./scored-rows.js";
+import { WorkerReports } from "./worker-reports.js";
 
 /** Rows of one emitted frame at most: keeps a NATS score frame under the server's default 1 MiB payload. */
 const FRAME_ROWS_MAX = 2048;
@@ -66,6 +67,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   /** Engine key ids of a frame key table (tables are shared by frames with the same keys). */
   private readonly frameKeyIds = new WeakMap<readonly string[], Uint32Array>();
   private readonly keyNames: string[] = [];
+  /** observeRecord's row views (score lines only). */
+  private readonly rowScratch: Float64Array[];
   private readonly frameKeys: string[] = [];
   private readonly machineIndex: number[] = [];
   private readonly machineNames: string[] = [];
@@ -86,9 +89,12 @@ class IngestWorker implements RowKeys, SensorIntake {
   private durableNext = 0;
   private readonly durableWaiters = new Map<number, { resolve(): void; reject(e: Error): void }>();
   private logger: Logger | null = null;
+  /** Keys, limits and dead-letter reports to the main thread; the opt-in per-record score lines; API limits changes. */
+  private readonly reports: WorkerReports;
 
   constructor(private readonly d: IngestWorkerData) {
-    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.add(e));
+    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.add(e), createLogger({ component: "iforest" }));
+    this.rowScratch = this.analyses.map(() => new Float64Array(0));
     this.engine = new StreamEngine(
       {
         kernels: this.analyses.map((a) => a.kernel),
@@ -115,6 +121,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.framesOut = d.scoreFrames || d.liveFrames;
     this.counters = new Float64Array(d.counters);
     this.base = d.index * COUNTER_SLOTS;
+    this.reports = new WorkerReports(d.scoreLines ?? null, this.analyses, d.keysMax);
   }
 
   get machines(): number {
@@ -136,6 +143,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   async start(): Promise<void> {
     this.nc = await connectNats({ servers: this.d.url, name: `linewatch-ingest-${this.d.index}` });
     this.input = new NatsInput(this.nc, this.d.site);
+    this.reports.open(this.nc, this.d.site, this.log);
     if (this.d.jetstream !== null) return this.startJetStream(this.nc, this.d.jetstream);
     for (const subject of this.d.subjects) {
       this.subscriptions.push(
@@ -194,6 +202,7 @@ class IngestWorker implements RowKeys, SensorIntake {
 
   async push(batch: RecordBatch): Promise<void> {
     if (batch.length === 0) return;
+    if (this.reports.queued) await this.reports.applyQueued(this.engine, post);
     this.counters[this.base + COUNTER.readings] += batch.length;
     await this.engine.push(batch);
     batch.length = 0;
@@ -201,16 +210,20 @@ class IngestWorker implements RowKeys, SensorIntake {
 
   /** Through the kernels and out; `durable`: and every row in ClickHouse (inserted or spilled) — then the source acknowledges. */
   async commit(durable: boolean): Promise<void> {
+    await this.reports.applyQueued(this.engine, post);
     await this.engine.flush();
     this.emit();
     const c = this.counters;
     const source = this.source as JetStreamSource;
-    const counts = source.messages.counts();
+    const counts = source.messages.input.counts();
     c[this.base + COUNTER.messages] = counts.messages;
     c[this.base + COUNTER.deadLettered] = counts.deadLettered;
+    c[this.base + COUNTER.duplicates] = source.duplicates;
+    c[this.base + COUNTER.checkpoints] = source.checkpoints;
     // Added, not set: a restarted worker's source counts from 0 again, and the acks of its earlier life were sent.
     c[this.base + COUNTER.acks] += source.acks - this.acksCounted;
     this.acksCounted = source.acks;
+    await this.reports.lines?.flush();
     if (durable && this.clickhouse !== null) await this.durable();
   }
 
@@ -378,6 +391,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     }
     this.machineIndex[id] = m;
     this.clickhouse?.addKey(id, machine, sensor);
+    this.reports.addKey(id, name, machine, sensor);
     this.counters[this.base + COUNTER.keys] = this.keyNames.length;
     return id;
   }
@@ -399,15 +413,19 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.draining = true;
     const t0 = performance.now();
     try {
-      while (this.pending.length > 0) {
+      while (this.pending.length > 0 || this.reports.queued) {
+        // A limits change applies after the records that were pending when it arrived.
+        const changes = this.reports.queued;
         const batch = this.pending;
         this.pending = this.spare;
         this.spare = batch;
-        await this.engine.push(batch);
+        if (batch.length > 0) await this.engine.push(batch);
         batch.length = 0;
+        if (changes) await this.reports.applyQueued(this.engine, post);
       }
       await this.engine.flush();
       this.emit();
+      await this.reports.lines?.spill();
     } catch (error) {
       this.fail(error);
     } finally {
@@ -421,8 +439,21 @@ class IngestWorker implements RowKeys, SensorIntake {
   }
 
   private onOutput(chunk: OutputChunk): void {
-    // The analyses see the chunk whole: the SPC alerts visit its kernel's event rows only.
-    observeChunkRows(this.analyses, chunk, this.keyName, this.ctx);
+    const lines = this.reports.lines;
+    if (lines === null) {
+      // The analyses see the chunk whole: the SPC alerts visit its kernel's event rows only.
+      observeChunkRows(this.analyses, chunk, this.keyName, this.ctx);
+    } else {
+      // Per-record score lines (opt-in) need every row's members: the analyses observe row by row.
+      for (let i = 0; i < chunk.length; i++) {
+        const keyId = chunk.keyIds[i];
+        const members = observeRecord(this.analyses, chunk, i, this.keyNames[keyId], this.ctx, this.rowScratch, true);
+        lines.write(this.reports.scoreKey(keyId), chunk.times[i], chunk.values[i], chunk.positions[i], members);
+      }
+    }
+    if (this.d.roundStatistics === true)
+      for (let k = 0; k < chunk.outs.length; k++) roundStatistics(chunk.outs[k], 0, chunk.length * chunk.outFields[k]);
+    this.reports.chunk(chunk);
     // After the observers: they settle what a row says (rule masks, a score without its features).
     this.clickhouse?.add(chunk);
     // The rows are collected for frames only when some frame goes out.
@@ -460,6 +491,14 @@ class IngestWorker implements RowKeys, SensorIntake {
     }
     const alerts = this.alerts.take();
     if (alerts !== null) post({ kind: "alerts", alerts }, [alerts.numbers.buffer as ArrayBuffer]);
+    const input = this.source?.messages.input ?? this.input;
+    this.reports.take(post, input === null ? null : input.counts());
+  }
+
+  /** A limits change from the API: applied at the next drain (core NATS) or push (JetStream), in order with the records. */
+  changeLimits(command: Extract<IngestCommand, { kind: "limits" }>): void {
+    this.reports.enqueue(command.id, command.key, command.change);
+    if (this.source === null) this.scheduleDrain();
   }
 
   private fail(error: unknown): void {
@@ -500,6 +539,7 @@ async function workerMain(d: IngestWorkerData): Promise<void> {
     // Worker → main messages keep their order: what was posted before this reply reaches the main thread first.
     if (command.kind === "sync") post({ kind: "synced", id: command.id });
     if (command.kind === "durable") worker.settleDurable(command.id, command.error);
+    if (command.kind === "limits") worker.changeLimits(command);
     if (command.kind !== "stop") return;
     worker.stop().then(
       ({ byReason }) => {

@@ -4,7 +4,7 @@
  * writes its own slots of — no message per record), batches of encoded frames for the live server,
  * alert events, and the end. Records never cross.
  */
-import type { EncodedAlerts } from "../../../operators/spc/mod.js";
+import type { EncodedAlerts, SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 
@@ -36,6 +36,17 @@ export interface IngestWorkerData {
   liveFrames: boolean;
   /** Encode ml_sensor_data and ml_scores rows (Native blocks) and send them to the main thread's sink. */
   clickhouse: boolean;
+  /**
+   * Publish one score line per record on `lw.<site>.score.<machine>.<sensor>` (the opt-in
+   * compatibility output of `run --nats`, JSON or MessagePack); null or absent: none.
+   */
+  scoreLines?: "json" | "msgpack" | null;
+  /**
+   * Round the analyses' outputs to 15 significant digits before they are encoded (ClickHouse,
+   * frames, the limits reported): the numbers the replay and the score lines print, as the
+   * main-thread job's rows hold them (`run --nats`: ClickHouse = replay). Absent: exact doubles.
+   */
+  roundStatistics?: boolean;
   /** Float64Array slots: COUNTER_SLOTS per worker, this worker's at index × COUNTER_SLOTS. */
   counters: SharedArrayBuffer;
   /** Int32Array set by the main thread: CONTROL_PAUSE 1 while the sink's queue is half full (drains wait; a full pending batch sheds). */
@@ -82,8 +93,11 @@ export const COUNTER = {
   acks: 14,
   /** The worker thread's Linux thread id (0 where /proc has none): a bench reads the thread's CPU time from /proc by it. */
   threadId: 15,
+  /** JetStream: redeliveries skipped (at or below the checkpoint), and checkpoints taken. */
+  duplicates: 16,
+  checkpoints: 17,
 } as const;
-export const COUNTER_SLOTS = 16;
+export const COUNTER_SLOTS = 18;
 
 /** Worker → main. */
 export type IngestEvent =
@@ -92,13 +106,36 @@ export type IngestEvent =
   | { kind: "alerts"; alerts: EncodedAlerts }
   | { kind: "rows"; tables: EncodedTableRows[] }
   | { kind: "synced"; id: number }
+  /** Keys seen for the first time (bounded by keysMax): the machines the API and health rows know. */
+  | { kind: "keys"; keys: Array<{ key: string; machine: string }> }
+  /** Keys whose SPC limits changed version since the last report (what GET /api/…/limits serves). */
+  | { kind: "limits"; limits: KeyLimits[] }
+  /** Dead-lettered messages by reason so far, sent when they changed (for the metrics). */
+  | { kind: "deadLetters"; byReason: Record<string, number> }
+  /** The answer to a limits command: `found` false when the worker has no such key (or no SPC). */
+  | { kind: "limitsApplied"; id: number; found: boolean; error?: string }
   /** JetStream: may the worker acknowledge? Answered once every row it sent before is durable. */
   | { kind: "durable?"; id: number }
   | { kind: "stopped"; byReason: Record<string, number>; labelsUnkept: number }
   | { kind: "failed"; message: string; stack?: string };
 
 /** Main → worker. */
-export type IngestCommand = { kind: "stop" } | { kind: "sync"; id: number } | { kind: "durable"; id: number; error?: string };
+export type IngestCommand =
+  | { kind: "stop" }
+  | { kind: "sync"; id: number }
+  | { kind: "durable"; id: number; error?: string }
+  /** A limits change from the API, applied to the key's SPC state after the records the worker already has. */
+  | { kind: "limits"; id: number; key: string; change: SpcLimitsChange };
+
+/** A key's SPC limits at one version, as the API serves them. */
+export interface KeyLimits {
+  key: string;
+  cl: number | null;
+  sigma: number | null;
+  ucl: number | null;
+  lcl: number | null;
+  limits_version: number;
+}
 
 /** The subject a worker's score frames go to. */
 export function scoreFrameSubject(site: string, worker: number): string {
