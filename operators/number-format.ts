@@ -67,31 +67,9 @@ export function writeStatisticAt(out: Uint8Array, at: number, from: Float64Array
   }
   const x = v < 0 ? -v : v;
   if (!(x >= 1e-6 && x < E15)) return writeAscii(out, at, formatStatistic(v));
-  // 2^b ≤ x < 2^(b+1), so log10 x lies in [b·log10 2, (b + 1)·log10 2): ⌊b·log10 2⌋ or one more.
-  BITS[0] = x;
-  let e = Math.floor((((WORDS[HIGH] >>> 20) & 0x7ff) - 1023) * LOG10_2);
-  if (e < 14 && x >= DECADES[e + 7]) e++;
-  let k = 14 - e;
-  let p = x * POW10[k];
-  let n = Math.floor(p);
-  if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(from, index, k))) n++;
-  if (n >= E15) {
-    // Rounding carried into the next decade (or the guess was one low): 10^15 − 0.5 ≤ x · 10^k.
-    k--;
-    p = x * POW10[k];
-    n = Math.floor(p);
-    if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(from, index, k))) n++;
-  } else if (n <= E14 && k < 22) {
-    // The guess may be one high: x · 10^(k + 1) rounding below 10^15 means decade e − 1.
-    p = x * POW10[k + 1];
-    let lower = Math.floor(p);
-    if (p - lower > 0.5 || (p - lower === 0.5 && tieRoundsUp(from, index, k + 1))) lower++;
-    if (lower < E15) {
-      n = lower;
-      k++;
-    }
-  }
-  e = 14 - k;
+  const k = digits15(from, index);
+  const n = DIGITS[0];
+  const e = 14 - k;
   if (e < -6 || e > 14 || !(n >= E14 && n < E15)) return writeAscii(out, at, formatStatistic(v));
   if (v < 0) out[at++] = 45;
   // Halves below 2^30 (small integers, not boxed): 7 digits above, 8 below. A product, not a
@@ -150,30 +128,49 @@ export function roundStatistics(values: Float64Array, from: number, to: number):
       values[i] = Number(v.toPrecision(15));
       continue;
     }
-    BITS[0] = x;
-    let e = Math.floor((((WORDS[HIGH] >>> 20) & 0x7ff) - 1023) * LOG10_2);
-    if (e < 14 && x >= DECADES[e + 7]) e++;
-    let k = 14 - e;
-    let p = x * POW10[k];
-    let n = Math.floor(p);
-    if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(values, i, k))) n++;
-    if (n >= E15) {
-      k--;
-      p = x * POW10[k];
-      n = Math.floor(p);
-      if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(values, i, k))) n++;
-    } else if (n <= E14 && k < 22) {
-      p = x * POW10[k + 1];
-      let lower = Math.floor(p);
-      if (p - lower > 0.5 || (p - lower === 0.5 && tieRoundsUp(values, i, k + 1))) lower++;
-      if (lower < E15) {
-        n = lower;
-        k++;
-      }
-    }
+    const k = digits15(values, i);
+    const n = DIGITS[0];
     if (k < 0 || k > 22 || !(n >= E14 && n < E15)) values[i] = Number(v.toPrecision(15));
     else values[i] = v < 0 ? -(n / POW10[k]) : n / POW10[k];
   }
+}
+
+/** digits15's 15-digit integer: a double returned from a call V8 does not inline would be boxed. */
+const DIGITS = new Float64Array(1);
+
+/**
+ * The 15 significant digits of x = |from[index]|, 1e-6 ≤ x < 1e15: n = x · 10^k rounded as
+ * toPrecision(15) rounds, into DIGITS[0]; returns k. The caller checks 10^14 ≤ n < 10^15 (else
+ * the decade was not found, and it falls back to toPrecision).
+ */
+function digits15(from: Float64Array, index: number): number {
+  const x = Math.abs(from[index]);
+  // 2^b ≤ x < 2^(b+1), so log10 x lies in [b·log10 2, (b + 1)·log10 2): ⌊b·log10 2⌋ or one more.
+  BITS[0] = x;
+  let e = Math.floor((((WORDS[HIGH] >>> 20) & 0x7ff) - 1023) * LOG10_2);
+  if (e < 14 && x >= DECADES[e + 7]) e++;
+  let k = 14 - e;
+  let p = x * POW10[k];
+  let n = Math.floor(p);
+  if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(from, index, k))) n++;
+  if (n >= E15) {
+    // Rounding carried into the next decade (or the guess was one low): 10^15 − 0.5 ≤ x · 10^k.
+    k--;
+    p = x * POW10[k];
+    n = Math.floor(p);
+    if (p - n > 0.5 || (p - n === 0.5 && tieRoundsUp(from, index, k))) n++;
+  } else if (n <= E14 && k < 22) {
+    // The guess may be one high: x · 10^(k + 1) rounding below 10^15 means decade e − 1.
+    p = x * POW10[k + 1];
+    let lower = Math.floor(p);
+    if (p - lower > 0.5 || (p - lower === 0.5 && tieRoundsUp(from, index, k + 1))) lower++;
+    if (lower < E15) {
+      n = lower;
+      k++;
+    }
+  }
+  DIGITS[0] = n;
+  return k;
 }
 
 /**
