@@ -18,8 +18,7 @@
  * encoded paths run in alternating order, each pass into a fresh database; best of the passes.
  * Figures only: nothing fails.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -53,7 +52,7 @@ import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { observeRecord, type RecordAnalysis, recordFields, type RowContext } from "../operators/mod.js";
 import { rollingAnalysis } from "../operators/rolling/mod.js";
 import { DEFAULT_SPC_PARAMS, spcAnalysis } from "../operators/spc/mod.js";
-import { type BenchMachine, benchMachine, machineLine, SAMPLE_INTERVAL_MS, TIME_ORIGIN_MS } from "./bench-kit.js";
+import { type BenchMachine, benchMachine, machineLine, processCpuSeconds, SAMPLE_INTERVAL_MS, TIME_ORIGIN_MS } from "./bench-kit.js";
 
 export const DEFAULT_CLICKHOUSE_BENCH_RECORDS = 200_000;
 export const SMOKE_CLICKHOUSE_BENCH_RECORDS = 20_000;
@@ -514,26 +513,9 @@ async function timedInsert(
 // The server's CPU time
 // ---------------------------------------------------------------------------------------------
 
-/** Clock ticks per second of /proc's times (getconf CLK_TCK; 100 on every Linux this runs on). */
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** The server process's CPU seconds so far, user + system over all its threads (proc(5): fields 14 and 15 of /proc/<pid>/stat); null off Linux. */
+/** The server process's CPU seconds so far, user + system over all its threads; null off Linux. */
 function serverCpuSeconds(server: ClickHouseServer): number | null {
-  if (server.pid === null) return null;
-  try {
-    const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
+  return processCpuSeconds(server.pid);
 }
 
 const SETTLE_SAMPLE_MS = 250;
