@@ -66,7 +66,11 @@ export interface IngestJobOptions {
    * exactly-once state). Null or absent: core NATS.
    */
   jetstream?: IngestJetStream | null;
-  /** Where the workers' ml_sensor_data and ml_scores rows go (Native blocks); null: none are made. */
+  /**
+   * Where the workers' ml_sensor_data and ml_scores rows go (Native blocks); null: none are made.
+   * A refused write is counted (`sinkRefusals`), not logged: the sink's owner logs it
+   * (Outputs.encodedRows logs each failed write once).
+   */
   sink?: IngestSink | null;
   onAlert?: (event: SpcAlertEvent) => void;
   log?: Logger;
@@ -328,10 +332,9 @@ export class IngestJob {
       this.inserting.add(insert);
       insert.then(
         () => this.inserting.delete(insert),
-        (error: Error) => {
+        () => {
           this.inserting.delete(insert);
-          if (this.sinkRefusals++ === 0)
-            this.log.error({ table: t.table, err: error }, "ClickHouse refused rows (further refusals counted, not logged)");
+          this.sinkRefusals++;
         },
       );
     }
