@@ -665,9 +665,6 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   const metricsText = await outputs.registry.render();
   await outputs.close();
   rmSync(spillDir, { recursive: true, force: true });
-  const lat = latencyOf(mem, window);
-  const ch = ctx.clickhouse === null ? null : await clickhouseFigures(ctx.clickhouse, database, metricsText, logs, serverCpu);
-  const processed = result?.processed ?? scored;
   return {
     batch,
     workers,
@@ -676,13 +673,13 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     durablePerSecond: durable,
     ratio: max / rawPerSecond,
     halfPerSecond: half,
-    processed,
+    processed: result?.processed ?? scored,
     shed: result?.shed ?? 0,
     deadLettered: result?.deadLettered ?? 0,
-    ...lat,
+    ...latencyOf(mem, window),
     flushWait,
     wsDropped: sumMetric(metricsText, METRIC.wsDropped),
-    clickhouse: ch,
+    clickhouse: ctx.clickhouse === null ? null : await clickhouseFigures(ctx.clickhouse, database, metricsText, logs, serverCpu),
     notes,
     ...besideEngine(naive, max, maxWindow, rawUs),
   };
@@ -1462,6 +1459,32 @@ function headerLines(r: PipelineBenchReport): string[] {
 }
 
 /** The report as `npm run bench -- e2e` prints it. */
+/** The columns of the settings table. */
+const SETTING_HEAD = [
+  "batch",
+  "workers",
+  "raw rec/s",
+  "max rec/s",
+  "durable/s",
+  "× raw",
+  "shed",
+  "scored",
+  "CH rows",
+  "sink ms",
+  "CH s/M",
+  "CH cores",
+  "half rec/s",
+  "p50 ms",
+  "p99 ms",
+  "max ms",
+  "lost",
+  "ws drop",
+  "→scored p99",
+  "→ws p99",
+  "flush %",
+  "flush max",
+];
+
 export function formatPipelineReport(r: PipelineBenchReport): string {
   const lines: string[] = headerLines(r);
   lines.push(`${machineLine(r.machine)}; ${r.loadAverageAfter.toFixed(2)} after`);
@@ -1475,33 +1498,9 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
       `latency ${r.phasesMs.latency / 1000} s open loop at half the sustained maximum (first ${WARM_UP_MS} ms not counted); rates over the last two thirds of a phase`,
   );
   lines.push("");
-  const head = [
-    "batch",
-    "workers",
-    "raw rec/s",
-    "max rec/s",
-    "durable/s",
-    "× raw",
-    "shed",
-    "scored",
-    "CH rows",
-    "sink ms",
-    "CH s/M",
-    "CH cores",
-    "half rec/s",
-    "p50 ms",
-    "p99 ms",
-    "max ms",
-    "lost",
-    "ws drop",
-    "→scored p99",
-    "→ws p99",
-    "flush %",
-    "flush max",
-  ];
   const widths = [6, 7, 10, 10, 10, 6, 6, 9, 9, 8, 7, 8, 10, 7, 7, 7, 6, 7, 11, 8, 7, 9];
   const row = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join(" ");
-  lines.push(row(head));
+  lines.push(row(SETTING_HEAD));
   for (const s of r.settings) {
     lines.push(
       row([
