@@ -68,7 +68,15 @@ import { SpillQueue, type SpillEntry, type SpillFormat, type SpillRows } from ".
 // Public API
 // ---------------------------------------------------------------------------------------------
 
-export const DEFAULT_CLICKHOUSE_BATCH_ROWS_MAX = 10_000;
+/**
+ * Rows per insert at most; `flushIntervalMs` bounds an insert by time, so below 100 000 rows/s of a
+ * table the time decides. Each insert makes a part (a file per column and null map) that merges
+ * rewrite later, so the server's CPU goes with the number of inserts more than with their rows:
+ * at 30 000 records/s (both tables) on 2 cores, 18.16 spent 18–21 CPU s per million records with
+ * inserts of ≤ 10 000 rows, half of it merging, and 4–6 with ≤ 100 000 (`npm run bench --
+ * clickhouse`, "paced"; docs/clickhouse.md).
+ */
+export const DEFAULT_CLICKHOUSE_BATCH_ROWS_MAX = 100_000;
 export const DEFAULT_CLICKHOUSE_FLUSH_INTERVAL_MS = 1_000;
 export const DEFAULT_CLICKHOUSE_PENDING_ROWS_MAX = 500_000;
 export const DEFAULT_CLICKHOUSE_SPILL_BYTES_MAX = 1024 * 1024 * 1024;
