@@ -89,7 +89,7 @@ export const DEFAULT_INGEST_JOB = {
 } as const;
 
 /** What the job needs of ClickHouseSink. */
-export type IngestSink = Pick<ClickHouseSink, "insertEncoded" | "room" | "metrics"> & { readonly options: { pendingRowsMax: number } };
+export type IngestSink = Pick<ClickHouseSink, "insertEncoded" | "room" | "rowsPending"> & { readonly options: { pendingRowsMax: number } };
 
 /** Sums over the workers. */
 export interface IngestCounts {
@@ -339,7 +339,7 @@ export class IngestJob {
       );
     }
     const half = Math.floor(sink.options.pendingRowsMax / 2);
-    if (Atomics.load(this.control, CONTROL_PAUSE) === 0 && sink.metrics().rowsPending >= half) {
+    if (Atomics.load(this.control, CONTROL_PAUSE) === 0 && sink.rowsPending >= half) {
       Atomics.store(this.control, CONTROL_PAUSE, 1);
       void sink.room(half).then(() => Atomics.store(this.control, CONTROL_PAUSE, 0));
     }
