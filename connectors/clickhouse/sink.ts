@@ -197,14 +197,15 @@ export class ClickHouseSink {
   private readonly spill: SpillQueue;
   private readonly latency: LatencyWindow;
   private readonly open = new Map<ClickHouseTable, OpenBatch>();
-  /** Bytes of the last full batch per table and format (`table/format`), to size the next one. */
+  /** Bytes of the last batch per table and format (`table/format`), to size the next one. */
   private readonly lastBatchBytes = new Map<string, number>();
   /**
-   * A Native batch's buffer once its rows are inserted, per table, for the table's next batch:
-   * fresh memory costs a page fault per 4 KiB on first write, a tenth of the main thread's time
-   * at 30 000 records/s (a second's rows of ml_scores are ~12 MB).
+   * Native batches' buffers once their rows are inserted, per table (at most two: the batch
+   * being inserted when the next opens is not free yet), for the table's next batches: fresh
+   * memory costs a page fault per 4 KiB on first write — with growth copies, a fifth of the main
+   * thread's CPU at 50 000 records/s (a second's rows of ml_scores are ~20 MB).
    */
-  private readonly spareNative = new Map<ClickHouseTable, Buffer>();
+  private readonly spareNative = new Map<ClickHouseTable, Buffer[]>();
   /** Sealed batches in write order, not yet inserted or spilled. */
   private readonly queue: Batch[] = [];
   private readonly counters = newCounters();
@@ -457,7 +458,8 @@ export class ClickHouseSink {
     if (batch === undefined) {
       // Sized like the table's last batch, so a steady stream never grows (copies) a buffer.
       const hint = this.lastBatchBytes.get(`${table}/${format}`) ?? 0;
-      const bytes = Math.max(64 * 1024, Math.ceil(hint * 1.25));
+      // Headroom for a rate that rises (a batch that outgrows its buffer copies it into one twice as large).
+      const bytes = Math.max(64 * 1024, Math.ceil(hint * 1.5));
       const rows = this.options.batchRowsMax;
       batch = {
         table,
@@ -483,13 +485,18 @@ export class ClickHouseSink {
     return batch;
   }
 
-  /** The table's spare Native buffer, whole, when it holds `bytes`; else the size to allocate. */
+  /** A spare Native buffer of the table, whole, that holds `bytes`; else the size to allocate. */
   private spareBuffer(table: ClickHouseTable, bytes: number): Buffer | number {
-    const data = this.spareNative.get(table);
-    if (data === undefined) return bytes;
-    this.spareNative.delete(table);
-    const whole = Buffer.from(data.buffer, data.byteOffset, data.buffer.byteLength - data.byteOffset);
-    return whole.length >= bytes ? whole : bytes;
+    const spares = this.spareNative.get(table) ?? [];
+    const k = spares.findIndex((b) => b.length >= bytes);
+    return k < 0 ? bytes : spares.splice(k, 1)[0];
+  }
+
+  private keepSpare(table: ClickHouseTable, data: Buffer): void {
+    const spares = this.spareNative.get(table) ?? [];
+    spares.push(Buffer.from(data.buffer, data.byteOffset, data.buffer.byteLength - data.byteOffset));
+    if (spares.length > 2) spares.sort((a, b) => b.length - a.length).pop();
+    this.spareNative.set(table, spares);
   }
 
   private discardIfEmpty(table: ClickHouseTable): void {
@@ -589,7 +596,7 @@ export class ClickHouseSink {
       this.released();
       this.inserted(batch, false);
       batch.done.resolve();
-      if (batch.format === "Native" && batch.blockRows !== null) this.spareNative.set(batch.table, batch.rows.data);
+      if (batch.format === "Native" && batch.blockRows !== null) this.keepSpare(batch.table, batch.rows.data);
       return;
     }
   }
