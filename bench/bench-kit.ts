@@ -6,7 +6,8 @@
  *
  * Non-goals: anything one suite alone needs (its data, its state blocks, its checksums).
  */
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { availableParallelism, loadavg } from "node:os";
 import { performance } from "node:perf_hooks";
 import Benchmark from "benchmark";
@@ -541,4 +542,51 @@ export function deferred(): Deferred {
   let resolve = (): void => {};
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
+}
+
+/** Clock ticks per second of /proc's times (getconf CLK_TCK; 100 on every Linux this runs on). */
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** CPU seconds (user + system, proc(5) fields 14 and 15) of a /proc stat line; the command name in parentheses may hold spaces. */
+function statCpuSeconds(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** A process's CPU seconds so far over all its threads; null when it is gone or off Linux. */
+export function processCpuSeconds(pid: number | null): number | null {
+  if (pid === null) return null;
+  try {
+    return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+/** A process's CPU seconds so far by thread name (/proc/<pid>/task/<tid>/comm; threads of one name summed); empty off Linux. */
+export function threadCpuSecondsByName(pid: number | null): Map<string, number> {
+  const out = new Map<string, number>();
+  if (pid === null) return out;
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const name = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      out.set(name, (out.get(name) ?? 0) + statCpuSeconds(stat));
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
 }

@@ -18,8 +18,7 @@
  * encoded paths run in alternating order, each pass into a fresh database; best of the passes.
  * Figures only: nothing fails.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -53,7 +52,15 @@ import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { observeRecord, type RecordAnalysis, recordFields, type RowContext } from "../operators/mod.js";
 import { rollingAnalysis } from "../operators/rolling/mod.js";
 import { DEFAULT_SPC_PARAMS, spcAnalysis } from "../operators/spc/mod.js";
-import { type BenchMachine, benchMachine, machineLine, SAMPLE_INTERVAL_MS, TIME_ORIGIN_MS } from "./bench-kit.js";
+import {
+  type BenchMachine,
+  benchMachine,
+  machineLine,
+  processCpuSeconds,
+  SAMPLE_INTERVAL_MS,
+  threadCpuSecondsByName,
+  TIME_ORIGIN_MS,
+} from "./bench-kit.js";
 
 export const DEFAULT_CLICKHOUSE_BENCH_RECORDS = 200_000;
 export const SMOKE_CLICKHOUSE_BENCH_RECORDS = 20_000;
@@ -78,6 +85,11 @@ export interface ClickHouseBenchReport {
    * passes. Null without clickhouse-server (or with insert off).
    */
   insert: InsertRow[] | null;
+  /**
+   * Both tables' rows handed to the sink at a steady rate (as a running job does), by the sink's
+   * rows bound per insert: the server's CPU per million records by thread; null without a server.
+   */
+  paced: PacedRow[] | null;
   /** The server's CPU seconds per second while idle, before the inserts: what the CPU figures include of background work. */
   serverIdleCpuPerSecond: number | null;
   /** Why there are no insert rows, when there are none. */
@@ -101,6 +113,24 @@ export interface InsertRow {
   passes: number;
 }
 
+export interface PacedRow {
+  /** The sink's rows bound per insert (its time bound, flushIntervalMs, stays 1 s). */
+  batchRowsMax: number;
+  recordsPerSecond: number;
+  records: number;
+  inserts: number;
+  /** Server CPU seconds per million records (two rows each) from the first row until idle again, in all and by thread name. */
+  serverCpuPerMillionRecords: number | null;
+  byThread: Record<string, number>;
+  /** Active parts of ml_scores at the end (what merges left). */
+  scoreParts: number;
+}
+
+/** Records/s and seconds of the paced inserts, and the rows bounds compared (the sink's default before and after issue 13). */
+export const PACED_RECORDS_PER_SECOND = 30_000;
+const PACED_SECONDS = { full: 12, smoke: 2 };
+const PACED_BATCH_ROWS = [10_000, 100_000];
+
 export async function runClickHouseBench(o: ClickHouseBenchOptions = {}): Promise<ClickHouseBenchReport> {
   const machine = benchMachine();
   const smoke = o.smoke === true;
@@ -116,7 +146,15 @@ export async function runClickHouseBench(o: ClickHouseBenchOptions = {}): Promis
     best(passes, () => encodeColumnsRowBinary(run)),
     best(passes, () => encodeColumnsNative(run)),
   ];
-  const report: ClickHouseBenchReport = { machine, records, keys: run.keys.length, encode, insert: null, serverIdleCpuPerSecond: null };
+  const report: ClickHouseBenchReport = {
+    machine,
+    records,
+    keys: run.keys.length,
+    encode,
+    insert: null,
+    paced: null,
+    serverIdleCpuPerSecond: null,
+  };
   if (o.insert === false) report.insertNote = "insert left out";
   else if (!serverAvailable("clickhouse-server")) report.insertNote = "clickhouse-server is not installed: no insert figures";
   else {
@@ -125,6 +163,13 @@ export async function runClickHouseBench(o: ClickHouseBenchOptions = {}): Promis
     try {
       report.serverIdleCpuPerSecond = await idleCpuPerSecond(server);
       report.insert = await insertAll(server, run, passes, progress);
+      const seconds = smoke ? PACED_SECONDS.smoke : PACED_SECONDS.full;
+      const paced = await scoredBatches(PACED_RECORDS_PER_SECOND * seconds);
+      report.paced = [];
+      for (const batchRowsMax of PACED_BATCH_ROWS) {
+        progress(`paced: ${PACED_RECORDS_PER_SECOND} records/s for ${seconds} s, inserts of up to ${batchRowsMax} rows`);
+        report.paced.push(await pacedInsert(server, paced, batchRowsMax));
+      }
     } finally {
       await server.dispose();
     }
@@ -157,6 +202,7 @@ export function formatClickHouseBenchReport(r: ClickHouseBenchReport): string {
       );
     if (r.serverIdleCpuPerSecond !== null) lines.push(`  the idle server used ${r.serverIdleCpuPerSecond.toFixed(3)} CPU s per second`);
   }
+  if (r.paced !== null) lines.push("", ...pacedLines(r.paced));
   return lines.join("\n");
 }
 
@@ -511,29 +557,84 @@ async function timedInsert(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Paced inserts: a running job's rows, at a steady rate
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Hands both tables' Native blocks to a sink of `batchRowsMax` (flushIntervalMs 1 s) at
+ * PACED_RECORDS_PER_SECOND, every 20 ms what is due, as an ingest job's drains do; measures the
+ * server's CPU from the first row until it is idle again (the merges the inserts caused), by thread.
+ */
+async function pacedInsert(server: ClickHouseServer, b: ScoredBatches, batchRowsMax: number): Promise<PacedRow> {
+  const database = `paced_${batchRowsMax}`;
+  await createSchema((sql) => server.query(sql), database);
+  const blocks = encodedBoth(b, "Native");
+  const spillDir = mkdtempSync(join(tmpdir(), "lw-bench-spill-"));
+  const sink = new ClickHouseSink({ url: server.url, database, spillDir, createTables: false, batchRowsMax, pendingRowsMax: 2_000_000 });
+  try {
+    const before = { cpu: serverCpuSeconds(server), threads: threadCpuSecondsByName(server.pid) };
+    const writes: Promise<void>[] = [];
+    const t0 = performance.now();
+    let records = 0;
+    for (let i = 0; i < blocks.length; ) {
+      const due = ((performance.now() - t0) / 1000) * PACED_RECORDS_PER_SECOND;
+      // Blocks come in pairs (ml_scores, ml_sensor_data) of one chunk.
+      for (; i < blocks.length && records < due; i += 2) {
+        writes.push(sink.insertEncoded(blocks[i].table, blocks[i].rows), sink.insertEncoded(blocks[i + 1].table, blocks[i + 1].rows));
+        records += (blocks[i].rows as NativeBlock).rows;
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await sink.flush();
+    await Promise.all(writes);
+    const cpu = await settledCpuSeconds(server);
+    const threads = threadCpuSecondsByName(server.pid);
+    const byThread: Record<string, number> = {};
+    for (const [name, s] of threads) {
+      const perMillion = ((s - (before.threads.get(name) ?? 0)) / records) * 1e6;
+      if (perMillion >= 0.05) byThread[name] = perMillion;
+    }
+    const parts = await server.query(`SELECT count() FROM system.parts WHERE database = '${database}' AND table = 'ml_scores' AND active`);
+    return {
+      batchRowsMax,
+      recordsPerSecond: PACED_RECORDS_PER_SECOND,
+      records,
+      inserts: sink.metrics().batches,
+      serverCpuPerMillionRecords: cpu === null || before.cpu === null ? null : ((cpu - before.cpu) / records) * 1e6,
+      byThread,
+      scoreParts: Number(parts.trim()),
+    };
+  } finally {
+    await sink.close();
+    rmSync(spillDir, { recursive: true, force: true });
+  }
+}
+
+function pacedLines(rows: readonly PacedRow[]): string[] {
+  const lines = [
+    `paced: both tables at ${rows[0]?.recordsPerSecond ?? PACED_RECORDS_PER_SECOND} records/s (Native, sink flushIntervalMs 1 s), server CPU s per M records until idle`,
+    "  rows per insert ≤  records  inserts  server CPU s/M  by thread (HTTPHandler: inserts, BackgrProcPool: merges)  ml_scores parts",
+  ];
+  for (const p of rows) {
+    const threads = Object.entries(p.byThread)
+      .sort((a, b) => b[1] - a[1])
+      .map(([name, s]) => `${name} ${s.toFixed(1)}`)
+      .join(", ");
+    const cpu = p.serverCpuPerMillionRecords === null ? "—" : p.serverCpuPerMillionRecords.toFixed(1);
+    lines.push(
+      `  ${String(p.batchRowsMax).padStart(16)} ${String(p.records).padStart(8)} ${String(p.inserts).padStart(8)} ${cpu.padStart(15)}  ${threads.padEnd(57)} ${String(p.scoreParts).padStart(4)}`,
+    );
+  }
+  return lines;
+}
+
+// ---------------------------------------------------------------------------------------------
 // The server's CPU time
 // ---------------------------------------------------------------------------------------------
 
-/** Clock ticks per second of /proc's times (getconf CLK_TCK; 100 on every Linux this runs on). */
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** The server process's CPU seconds so far, user + system over all its threads (proc(5): fields 14 and 15 of /proc/<pid>/stat); null off Linux. */
+/** The server process's CPU seconds so far, user + system over all its threads; null off Linux. */
 function serverCpuSeconds(server: ClickHouseServer): number | null {
-  if (server.pid === null) return null;
-  try {
-    const stat = readFileSync(`/proc/${server.pid}/stat`, "utf8");
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return null;
-  }
+  return processCpuSeconds(server.pid);
 }
 
 const SETTLE_SAMPLE_MS = 250;

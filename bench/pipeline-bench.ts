@@ -75,7 +75,17 @@ import {
   partitionMappings,
   startEngine,
 } from "./engine-under-test.js";
-import { benchMachine, clock, machineLine, sleep, threadCpuMicros, threadCpuMicrosOf, type BenchMachine } from "./bench-kit.js";
+import {
+  benchMachine,
+  clock,
+  machineLine,
+  processCpuSeconds,
+  sleep,
+  threadCpuMicros,
+  threadCpuMicrosOf,
+  threadCpuSecondsByName,
+  type BenchMachine,
+} from "./bench-kit.js";
 import {
   C_PUBLISHED,
   C_RAW_READY,
@@ -232,6 +242,14 @@ export interface PipelineSetting {
     sinkMeanMs: number;
     sinkP99Ms: number;
     writeErrors: string[];
+    /**
+     * clickhouse-server's CPU (all its threads, /proc) from the start of the maximum phase until
+     * its rows were durable: seconds per million records scored (each an ml_scores and an
+     * ml_sensor_data row) and cores over that time; by thread name (HTTPHandler: the inserts,
+     * BackgrProcPool: merges) in the notes. NaN off Linux.
+     */
+    serverCpuPerMillionRecords: number;
+    serverCores: number;
   } | null;
   notes: string[];
 }
@@ -609,6 +627,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   let half = NaN;
   let maxWindow = NO_WINDOW;
   let window = { from: 0, to: 0 };
+  let serverCpu = { perMillionRecords: NaN, cores: NaN };
   try {
     await engine.ready;
     if (access === null || access.generatedToken === undefined) throw new Error("the live server did not start");
@@ -630,6 +649,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     // 1. Sustained maximum by credit, measured after a warm-up third of the phase.
     Atomics.store(mem.ctrl, C_STOP, 0);
     const phaseStart = { scored: Atomics.load(mem.ctrl, C_SCORED), at: performance.now() };
+    const server0 = serverCpuNow(ctx);
     const p1 = (await started(mem, 0, () => publish(ctx, mem, site, 0, INDEX_CAPACITY, 0, true))).done;
     maxWindow = await lastTwoThirds(cfg.maxMs, () => Atomics.load(mem.ctrl, C_SCORED));
     max = maxWindow.perSecond;
@@ -640,6 +660,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     await engine.handOver();
     await outputs.flush();
     durable = durableRate(ctx, mem, max, phaseStart);
+    serverCpu = serverCpuOver(server0, serverCpuNow(ctx), Atomics.load(mem.ctrl, C_SCORED) - phaseStart.scored, notes);
 
     // 2. Latency at half of the sustained rate, open loop.
     Atomics.store(mem.ctrl, C_STOP, 0);
@@ -669,9 +690,6 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   const metricsText = await outputs.registry.render();
   await outputs.close();
   rmSync(spillDir, { recursive: true, force: true });
-  const lat = latencyOf(mem, window);
-  const ch = ctx.clickhouse === null ? null : await clickhouseFigures(ctx.clickhouse, database, metricsText, logs);
-  const processed = result?.processed ?? scored;
   return {
     batch,
     workers,
@@ -680,13 +698,13 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     durablePerSecond: durable,
     ratio: max / rawPerSecond,
     halfPerSecond: half,
-    processed,
+    processed: result?.processed ?? scored,
     shed: result?.shed ?? 0,
     deadLettered: result?.deadLettered ?? 0,
-    ...lat,
+    ...latencyOf(mem, window),
     flushWait,
     wsDropped: sumMetric(metricsText, METRIC.wsDropped),
-    clickhouse: ch,
+    clickhouse: ctx.clickhouse === null ? null : await clickhouseFigures(ctx.clickhouse, database, metricsText, logs, serverCpu),
     notes,
     ...besideEngine(naive, max, maxWindow, rawUs),
   };
@@ -1341,6 +1359,7 @@ async function clickhouseFigures(
   database: string,
   metricsText: string,
   logs: readonly LogEntry[],
+  serverCpu: { perMillionRecords: number; cores: number },
 ): Promise<NonNullable<PipelineSetting["clickhouse"]>> {
   const scoreRows = Number((await server.query(`SELECT count() FROM ${database}.ml_scores FINAL`)).trim());
   const sink = histogramOf(metricsText, METRIC.sinkLatency);
@@ -1354,7 +1373,40 @@ async function clickhouseFigures(
       .filter((e) => e.component === "clickhouse" && e.level === "error")
       .slice(0, 3)
       .map((e) => `${e.msg}: ${(e.err as { message?: string } | undefined)?.message ?? ""}`),
+    serverCpuPerMillionRecords: serverCpu.perMillionRecords,
+    serverCores: serverCpu.cores,
   };
+}
+
+interface ServerCpuSample {
+  at: number;
+  total: number | null;
+  byThread: Map<string, number>;
+}
+
+/** clickhouse-server's CPU seconds now, in all and by thread name; null without ClickHouse. */
+function serverCpuNow(ctx: RunContext): ServerCpuSample | null {
+  const pid = ctx.clickhouse?.pid ?? null;
+  if (pid === null) return null;
+  return { at: performance.now(), total: processCpuSeconds(pid), byThread: threadCpuSecondsByName(pid) };
+}
+
+/** The server's CPU between two samples per million records scored, and in cores; its split by thread as a note. */
+function serverCpuOver(
+  a: ServerCpuSample | null,
+  b: ServerCpuSample | null,
+  records: number,
+  notes: string[],
+): { perMillionRecords: number; cores: number } {
+  if (a === null || b === null || a.total === null || b.total === null || records <= 0) return { perMillionRecords: NaN, cores: NaN };
+  const seconds = b.total - a.total;
+  const threads = [...b.byThread]
+    .map(([name, s]) => [name, s - (a.byThread.get(name) ?? 0)] as const)
+    .filter(([, s]) => s >= 0.01)
+    .sort((x, y) => y[1] - x[1])
+    .map(([name, s]) => `${name} ${s.toFixed(2)}`);
+  notes.push(`clickhouse-server, maximum phase until durable: ${seconds.toFixed(2)} CPU s (${threads.join(", ")})`);
+  return { perMillionRecords: (seconds / records) * 1e6, cores: seconds / ((b.at - a.at) / 1000) };
 }
 
 /** Σ over the label sets of a counter or gauge in Prometheus text. */
@@ -1558,6 +1610,32 @@ function headerLines(r: PipelineBenchReport): string[] {
 }
 
 /** The report as `npm run bench -- e2e` prints it. */
+/** The columns of the settings table. */
+const SETTING_HEAD = [
+  "batch",
+  "workers",
+  "raw rec/s",
+  "max rec/s",
+  "durable/s",
+  "× raw",
+  "shed",
+  "scored",
+  "CH rows",
+  "sink ms",
+  "CH s/M",
+  "CH cores",
+  "half rec/s",
+  "p50 ms",
+  "p99 ms",
+  "max ms",
+  "lost",
+  "ws drop",
+  "→scored p99",
+  "→ws p99",
+  "flush %",
+  "flush max",
+];
+
 export function formatPipelineReport(r: PipelineBenchReport): string {
   const lines: string[] = headerLines(r);
   lines.push(`${machineLine(r.machine)}; ${r.loadAverageAfter.toFixed(2)} after`);
@@ -1571,31 +1649,9 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
       `latency ${r.phasesMs.latency / 1000} s open loop at half the sustained maximum (first ${WARM_UP_MS} ms not counted); rates over the last two thirds of a phase`,
   );
   lines.push("");
-  const head = [
-    "batch",
-    "workers",
-    "raw rec/s",
-    "max rec/s",
-    "durable/s",
-    "× raw",
-    "shed",
-    "scored",
-    "CH rows",
-    "sink ms",
-    "half rec/s",
-    "p50 ms",
-    "p99 ms",
-    "max ms",
-    "lost",
-    "ws drop",
-    "→scored p99",
-    "→ws p99",
-    "flush %",
-    "flush max",
-  ];
-  const widths = [6, 7, 10, 10, 10, 6, 6, 9, 9, 8, 10, 7, 7, 7, 6, 7, 11, 8, 7, 9];
+  const widths = [6, 7, 10, 10, 10, 6, 6, 9, 9, 8, 7, 8, 10, 7, 7, 7, 6, 7, 11, 8, 7, 9];
   const row = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join(" ");
-  lines.push(row(head));
+  lines.push(row(SETTING_HEAD));
   for (const s of r.settings) {
     lines.push(
       row([
@@ -1609,6 +1665,10 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
         String(s.processed),
         s.clickhouse === null ? "—" : String(s.clickhouse.scoreRows),
         s.clickhouse === null ? "—" : ms(s.clickhouse.sinkMeanMs),
+        s.clickhouse === null || !Number.isFinite(s.clickhouse.serverCpuPerMillionRecords)
+          ? "—"
+          : s.clickhouse.serverCpuPerMillionRecords.toFixed(1),
+        s.clickhouse === null || !Number.isFinite(s.clickhouse.serverCores) ? "—" : s.clickhouse.serverCores.toFixed(2),
         String(Math.round(s.halfPerSecond)),
         ms(s.latency.p50),
         ms(s.latency.p99),
@@ -1629,6 +1689,7 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
   );
   lines.push(
     "  scored: records the engine scored in the setting; CH rows: count() FINAL of its ml_scores; sink ms: mean time for a batch to be durable in ClickHouse;",
+    "  CH s/M, CH cores: clickhouse-server's CPU seconds per million records (an ml_scores and an ml_sensor_data row each) and its cores, maximum phase until durable;",
   );
   lines.push(
     "  p50/p99/max: publish → WebSocket arrival at half rec/s; →scored: publish → scored on the engine's thread; →ws: scored → arrival; lost: never arrived;",

@@ -73,8 +73,9 @@ export class NativeBlockBuffer {
   private readonly blockRows: number[] = [];
   private count = 0;
 
-  constructor(initialBytes = 64 * 1024) {
-    this.data = Buffer.allocUnsafe(initialBytes);
+  /** `initial`: bytes to allocate, or a buffer to fill (one no longer read by anyone else). */
+  constructor(initial: number | Buffer = 64 * 1024) {
+    this.data = typeof initial === "number" ? Buffer.allocUnsafe(initial) : initial;
   }
 
   get rows(): number {

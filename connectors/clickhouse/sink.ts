@@ -68,7 +68,15 @@ import { SpillQueue, type SpillEntry, type SpillFormat, type SpillRows } from ".
 // Public API
 // ---------------------------------------------------------------------------------------------
 
-export const DEFAULT_CLICKHOUSE_BATCH_ROWS_MAX = 10_000;
+/**
+ * Rows per insert at most; `flushIntervalMs` bounds an insert by time, so below 100 000 rows/s of a
+ * table the time decides. Each insert makes a part (a file per column and null map) that merges
+ * rewrite later, so the server's CPU goes with the number of inserts more than with their rows:
+ * at 30 000 records/s (both tables) on 2 cores, 18.16 spent 18–21 CPU s per million records with
+ * inserts of ≤ 10 000 rows, half of it merging, and 4–6 with ≤ 100 000 (`npm run bench --
+ * clickhouse`, "paced"; docs/clickhouse.md).
+ */
+export const DEFAULT_CLICKHOUSE_BATCH_ROWS_MAX = 100_000;
 export const DEFAULT_CLICKHOUSE_FLUSH_INTERVAL_MS = 1_000;
 export const DEFAULT_CLICKHOUSE_PENDING_ROWS_MAX = 500_000;
 export const DEFAULT_CLICKHOUSE_SPILL_BYTES_MAX = 1024 * 1024 * 1024;
@@ -189,8 +197,15 @@ export class ClickHouseSink {
   private readonly spill: SpillQueue;
   private readonly latency: LatencyWindow;
   private readonly open = new Map<ClickHouseTable, OpenBatch>();
-  /** Bytes of the last full batch per table and format (`table/format`), to size the next one. */
+  /** Bytes of the last batch per table and format (`table/format`), to size the next one. */
   private readonly lastBatchBytes = new Map<string, number>();
+  /**
+   * Native batches' buffers once their rows are inserted, per table (at most two: the batch
+   * being inserted when the next opens is not free yet), for the table's next batches: fresh
+   * memory costs a page fault per 4 KiB on first write — with growth copies, a fifth of the main
+   * thread's CPU at 50 000 records/s (a second's rows of ml_scores are ~20 MB).
+   */
+  private readonly spareNative = new Map<ClickHouseTable, Buffer[]>();
   /** Sealed batches in write order, not yet inserted or spilled. */
   private readonly queue: Batch[] = [];
   private readonly counters = newCounters();
@@ -396,6 +411,11 @@ export class ClickHouseSink {
     return null;
   }
 
+  /** Rows in memory not yet durable (`metrics().rowsPending`, without the rest of the metrics: cheap to ask per batch). */
+  get rowsPending(): number {
+    return this.pendingRows;
+  }
+
   metrics(): ClickHouseSinkMetrics {
     const c = this.counters;
     return {
@@ -438,7 +458,8 @@ export class ClickHouseSink {
     if (batch === undefined) {
       // Sized like the table's last batch, so a steady stream never grows (copies) a buffer.
       const hint = this.lastBatchBytes.get(`${table}/${format}`) ?? 0;
-      const bytes = Math.max(64 * 1024, Math.ceil(hint * 1.25));
+      // Headroom for a rate that rises (a batch that outgrows its buffer copies it into one twice as large).
+      const bytes = Math.max(64 * 1024, Math.ceil(hint * 1.5));
       const rows = this.options.batchRowsMax;
       batch = {
         table,
@@ -447,7 +468,7 @@ export class ClickHouseSink {
           format === "RowBinary"
             ? new EncodedRowBuffer(bytes, rows)
             : format === "Native"
-              ? new NativeBlockBuffer(bytes)
+              ? new NativeBlockBuffer(this.spareBuffer(table, bytes))
               : new LineBuffer(bytes, rows),
         done: deferred(),
         timer: null,
@@ -464,6 +485,20 @@ export class ClickHouseSink {
     return batch;
   }
 
+  /** A spare Native buffer of the table, whole, that holds `bytes`; else the size to allocate. */
+  private spareBuffer(table: ClickHouseTable, bytes: number): Buffer | number {
+    const spares = this.spareNative.get(table) ?? [];
+    const k = spares.findIndex((b) => b.length >= bytes);
+    return k < 0 ? bytes : spares.splice(k, 1)[0];
+  }
+
+  private keepSpare(table: ClickHouseTable, data: Buffer): void {
+    const spares = this.spareNative.get(table) ?? [];
+    spares.push(Buffer.from(data.buffer, data.byteOffset, data.buffer.byteLength - data.byteOffset));
+    if (spares.length > 2) spares.sort((a, b) => b.length - a.length).pop();
+    this.spareNative.set(table, spares);
+  }
+
   private discardIfEmpty(table: ClickHouseTable): void {
     const batch = this.open.get(table);
     if (batch === undefined || batch.rows.rows > 0) return;
@@ -477,7 +512,9 @@ export class ClickHouseSink {
     this.open.delete(table);
     if (open.timer !== null) clearTimeout(open.timer);
     if (open.rows.rows === 0) return;
-    if (open.rows.rows === this.options.batchRowsMax) this.lastBatchBytes.set(`${table}/${open.format}`, open.rows.bytes);
+    // Batches are sealed full or by the flush interval (at a steady rate, a second's rows each): the
+    // next is sized like this one, so its buffer need not grow (copy, and fault in fresh pages).
+    this.lastBatchBytes.set(`${table}/${open.format}`, open.rows.bytes);
     this.queue.push(newBatch(table, open.format, open.rows.pack(), open.done, null));
     this.kick();
   }
@@ -559,6 +596,7 @@ export class ClickHouseSink {
       this.released();
       this.inserted(batch, false);
       batch.done.resolve();
+      if (batch.format === "Native" && batch.blockRows !== null) this.keepSpare(batch.table, batch.rows.data);
       return;
     }
   }

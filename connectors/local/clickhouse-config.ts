@@ -35,13 +35,20 @@ export function clickhouseConfigXml(dir: string, httpPort: number, tcpPort: numb
 `;
 }
 
-/** users.xml: the `default` user, loopback only, no quotas. */
+/**
+ * users.xml: the `default` user, loopback only, no quotas. `background_pool_size` 2 (default 16;
+ * a profile setting on 18.16, still read from the default profile by current servers): on a
+ * small machine that shares its cores with the engine, sixteen merge threads make sixteen small
+ * merges at once, each rewriting every column; two merge more parts at a time, later, rewriting
+ * each row fewer times (docs/clickhouse.md, "A small machine").
+ */
 export const CLICKHOUSE_USERS_XML = `<?xml version="1.0"?>
 <yandex>
   <profiles>
     <default>
       <max_memory_usage>4000000000</max_memory_usage>
       <load_balancing>random</load_balancing>
+      <background_pool_size>2</background_pool_size>
     </default>
   </profiles>
   <users>

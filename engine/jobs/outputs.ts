@@ -113,7 +113,7 @@ interface EngineFigures {
 }
 
 /** The part of the ClickHouse sink that takes encoded rows ({@link Outputs.encodedRows}). */
-export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics"> & {
+export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics" | "rowsPending"> & {
   readonly options: { pendingRowsMax: number };
   insertEncoded(table: ClickHouseTable, rows: EncodedRows | NativeBlock, rejected?: readonly RejectedRow[]): Promise<void>;
 };
@@ -422,6 +422,9 @@ export class Outputs {
       options: sink.options,
       room: (rows) => sink.room(rows),
       metrics: () => sink.metrics(),
+      get rowsPending(): number {
+        return sink.rowsPending;
+      },
       insertEncoded: (table, rows, rejected) => {
         const t0 = performance.now();
         const done = sink.insertEncoded(table, rows, rejected).then(() => {

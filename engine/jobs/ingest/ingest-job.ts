@@ -72,7 +72,11 @@ export interface IngestJobOptions {
    * exactly-once state). Null or absent: core NATS.
    */
   jetstream?: IngestJetStream | null;
-  /** Where the workers' ml_sensor_data and ml_scores rows go (Native blocks); null: none are made. */
+  /**
+   * Where the workers' ml_sensor_data and ml_scores rows go (Native blocks); null: none are made.
+   * A refused write is counted (`sinkRefusals`), not logged: the sink's owner logs it
+   * (Outputs.encodedRows logs each failed write once).
+   */
   sink?: IngestSink | null;
   onAlert?: (event: SpcAlertEvent) => void;
   /** A worker's batch of alert events, in order (instead of `onAlert` for each). */
@@ -101,7 +105,7 @@ export const DEFAULT_INGEST_JOB = {
 } as const;
 
 /** What the job needs of ClickHouseSink. */
-export type IngestSink = Pick<ClickHouseSink, "insertEncoded" | "room" | "metrics"> & { readonly options: { pendingRowsMax: number } };
+export type IngestSink = Pick<ClickHouseSink, "insertEncoded" | "room" | "rowsPending"> & { readonly options: { pendingRowsMax: number } };
 
 /** Sums over the workers. */
 export interface IngestCounts {
@@ -410,15 +414,14 @@ export class IngestJob {
       this.inserting.add(insert);
       insert.then(
         () => this.inserting.delete(insert),
-        (error: Error) => {
+        () => {
           this.inserting.delete(insert);
-          if (this.sinkRefusals++ === 0)
-            this.log.error({ table: t.table, err: error }, "ClickHouse refused rows (further refusals counted, not logged)");
+          this.sinkRefusals++;
         },
       );
     }
     const half = Math.floor(sink.options.pendingRowsMax / 2);
-    if (Atomics.load(this.control, CONTROL_PAUSE) === 0 && sink.metrics().rowsPending >= half) {
+    if (Atomics.load(this.control, CONTROL_PAUSE) === 0 && sink.rowsPending >= half) {
       Atomics.store(this.control, CONTROL_PAUSE, 1);
       void sink.room(half).then(() => Atomics.store(this.control, CONTROL_PAUSE, 0));
     }
