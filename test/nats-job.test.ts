@@ -196,7 +196,16 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - JetStream in, exact
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: "LWT", subjects: ["lw.t1.sensor.>"] });
     const stored = await scoreStream(nc, "t1");
-    await publishSimulation(new PlantSimulator(SIM), { ...DEFAULT_NATS_PUBLISH, url: server.url, site: "t1", jetstream: true });
+    // Published while the first instance runs, paced (about 4 s for the 24 000 records), so that
+    // the kill lands mid-stream however fast the instance is: the ingest workers take the whole
+    // stream in well under a second once it is there.
+    const published = publishSimulation(new PlantSimulator(SIM), {
+      ...DEFAULT_NATS_PUBLISH,
+      url: server.url,
+      site: "t1",
+      jetstream: true,
+      rate: 6000,
+    });
     const cwd = mkdtempSync(join(tmpdir(), "lw-kill-"));
     const first = startRun(server.url, cwd);
     // Kill it once it has processed part of the stream (and has taken a checkpoint or two).
@@ -211,6 +220,7 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - JetStream in, exact
     first.kill("SIGKILL");
     await new Promise((r) => first.once("exit", r));
     expect(await stored.count()).toBeLessThan(24_000);
+    await published;
     const second = startRun(server.url, cwd);
     // Done when the restarted instance's checkpoint covers the whole stream (sequence 24000).
     let covered = 0;
