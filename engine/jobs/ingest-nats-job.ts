@@ -19,9 +19,11 @@ import { ConfigError, createLogger, type Logger } from "../core/mod.js";
 import type { SpcAlertEvent } from "../../operators/spc/mod.js";
 import { type AnalysisSpec, DEFAULT_INGEST_JOB, type IngestCounts, IngestJob } from "./ingest/mod.js";
 import type { NatsJobResult } from "./nats-job.js";
+import type { JetStreamConsumerSettings } from "./nats-sources.js";
 import type { Outputs } from "./outputs.js";
 
-export interface IngestNatsJobOptions {
+/** JetStream settings (JetStreamConsumerSettings) apply when `stream` is given. */
+export interface IngestNatsJobOptions extends JetStreamConsumerSettings {
   url: string;
   site: string;
   /** JetStream stream to consume; undefined: core NATS. */
@@ -35,12 +37,6 @@ export interface IngestNatsJobOptions {
   ingestWorkers: number;
   keysMax: number;
   batchRecordsMax: number;
-  fetchMessagesMax: number;
-  ackWaitMs: number;
-  maxDeliver: number;
-  maxAckPending: number;
-  checkpointIntervalMs: number;
-  checkpointBucket: string;
   /** Per-record score lines on `lw.<site>.score.<machine>.<sensor>`: their encoding, or null for none. */
   scoreLines: "json" | "msgpack" | null;
   /** A worker's alert events, a batch at a time, in order. */
@@ -133,6 +129,7 @@ function startWorkers(o: IngestNatsJobOptions, outputs: Outputs | undefined, log
             maxDeliver: o.maxDeliver,
             maxAckPending: o.maxAckPending,
             checkpointIntervalMs: o.checkpointIntervalMs,
+            explicitAck: o.explicitAck,
           },
     onAlerts: o.onAlerts,
     onKeys: (keys) => {

@@ -7,14 +7,15 @@ import type { Writable } from "node:stream";
 import { ConfigError, createLogger, type Logger } from "../core/mod.js";
 import { connectNats, type InputCounts } from "../../connectors/nats/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
-import { CoreNatsSource, JetStreamSource } from "./nats-sources.js";
+import { CoreNatsSource, type JetStreamConsumerSettings, JetStreamSource } from "./nats-sources.js";
 import type { Outputs } from "./outputs.js";
 import { NatsScorePublisher } from "./score-writers.js";
 import { runSensorJob } from "./sensor-job.js";
 
 export { checkpointName } from "./nats-sources.js";
 
-export interface NatsJobOptions {
+/** JetStream settings (JetStreamConsumerSettings) apply when `stream` is given. */
+export interface NatsJobOptions extends JetStreamConsumerSettings {
   url: string;
   site: string;
   /** JetStream stream to consume; undefined: core NATS subscription. */
@@ -28,15 +29,6 @@ export interface NatsJobOptions {
   groups: number;
   keysMax: number;
   batchRecordsMax: number;
-  /** Messages per JetStream fetch. */
-  fetchMessagesMax: number;
-  ackWaitMs: number;
-  maxDeliver: number;
-  maxAckPending: number;
-  checkpointIntervalMs: number;
-  checkpointBucket: string;
-  /** JetStream: one ack per message even where the server allows ack-all (default false). */
-  explicitAck?: boolean;
   /** Core NATS: message bytes queued between subscription and engine before shedding. */
   queuedBytesMax: number;
   /** Publish scores on lw.<site>.score.<machine>.<sensor> (alerts go through the analyses' onAlert). */

@@ -191,10 +191,8 @@ export class CoreNatsSource implements SensorSource {
   }
 }
 
-export interface JetStreamSourceOptions extends NatsSourceOptions {
-  stream: string;
-  /** Partitions this instance owns (the server's partition mapping); undefined: unpartitioned. */
-  partitions?: readonly number[];
+/** How a job's JetStream pull consumers fetch, acknowledge and checkpoint (the run's flags). */
+export interface JetStreamConsumerSettings {
   /** Messages per fetch. */
   fetchMessagesMax: number;
   ackWaitMs: number;
@@ -204,6 +202,12 @@ export interface JetStreamSourceOptions extends NatsSourceOptions {
   checkpointBucket: string;
   /** One ack per message even where the server allows ack-all (default false). */
   explicitAck?: boolean;
+}
+
+export interface JetStreamSourceOptions extends NatsSourceOptions, JetStreamConsumerSettings {
+  stream: string;
+  /** Partitions this instance owns (the server's partition mapping); undefined: unpartitioned. */
+  partitions?: readonly number[];
   /** Checkpoints saved so far, updated as the job runs. */
   progress?: { checkpoints: number };
 }

@@ -5,6 +5,8 @@
  * alert events, and the end. Records never cross.
  */
 import type { EncodedAlerts, SpcLimitsChange } from "../../../operators/spc/mod.js";
+import type { JetStreamConsumerSettings } from "../nats-sources.js";
+import type { ServedLimits } from "../outputs.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 
@@ -53,17 +55,9 @@ export interface IngestWorkerData {
   control: SharedArrayBuffer;
 }
 
-/** How an ingest worker consumes JetStream (engine/jobs/nats-sources.ts JetStreamSource's settings). */
-export interface IngestJetStream {
+/** How an ingest worker consumes JetStream (engine/jobs/nats-sources.ts JetStreamSource's settings): the stream, and how its consumers fetch, ack and checkpoint. */
+export interface IngestJetStream extends JetStreamConsumerSettings {
   stream: string;
-  checkpointBucket: string;
-  fetchMessagesMax: number;
-  ackWaitMs: number;
-  maxDeliver: number;
-  maxAckPending: number;
-  checkpointIntervalMs: number;
-  /** One ack per message even where the server allows ack-all (default false: one per fetched batch). */
-  explicitAck?: boolean;
 }
 
 export const CONTROL_PAUSE = 0;
@@ -128,14 +122,7 @@ export type IngestCommand =
   | { kind: "limits"; id: number; key: string; change: SpcLimitsChange };
 
 /** A key's SPC limits at one version, as the API serves them. */
-export interface KeyLimits {
-  key: string;
-  cl: number | null;
-  sigma: number | null;
-  ucl: number | null;
-  lcl: number | null;
-  limits_version: number;
-}
+export type KeyLimits = ServedLimits;
 
 /** The subject a worker's score frames go to. */
 export function scoreFrameSubject(site: string, worker: number): string {
