@@ -9,6 +9,7 @@
  * are read with @msgpack/msgpack's own formulae (64-bit ints as high × 2^32 + low); times by the
  * generic decoder's rules (codecs.ts `timeField`).
  */
+import { daysFromCivil, daysInMonth } from "../../engine/core/mod.js";
 import { DEFAULT_DECODE_LIMITS, type DecodeLimits } from "./decode-limits.js";
 import { TIME_ABS_MAX_MS } from "./frame-codec.js";
 
@@ -190,8 +191,7 @@ export class MsgpackFieldReader {
     const minute = digits2(b, at + 14);
     const second = digits2(b, at + 17);
     const milli = 10 * digits2(b, at + 20) + digit(b, at + 22);
-    const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-    const last = month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1];
+    const last = daysInMonth(year, month);
     // NaN (a non-digit) fails every comparison.
     if (!(year >= 0 && month >= 1 && month <= 12 && day >= 1 && day <= last && hour <= 23 && minute <= 59 && second <= 59 && milli >= 0)) {
       return false;
@@ -225,13 +225,3 @@ function digits2(bytes: Uint8Array, at: number): number {
 /** Offsets and bytes of the separators of `YYYY-MM-DDTHH:MM:SS.sssZ`. */
 const ISO_AT = [4, 7, 10, 13, 16, 19, 23];
 const ISO_BYTE = [0x2d, 0x2d, 0x54, 0x3a, 0x3a, 0x2e, 0x5a];
-const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-/** Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant, "chrono-Compatible Low-Level Date Algorithms"). */
-function daysFromCivil(year: number, month: number, day: number): number {
-  const y = month <= 2 ? year - 1 : year;
-  const era = Math.floor(y / 400);
-  const yoe = y - era * 400;
-  const doy = Math.floor((153 * (month > 2 ? month - 3 : month + 9) + 2) / 5) + day - 1;
-  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
-  return era * 146_097 + doe - 719_468;
-}

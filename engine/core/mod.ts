@@ -3,7 +3,16 @@ export { allocateBatch, appendRecord, type RecordBatch } from "./batch.js";
 export { decodeCheckpoint, encodeCheckpoint, type EngineCheckpoint } from "./checkpoint.js";
 export { DURATION_FORMS, DurationParseError, parseDuration } from "./duration.js";
 export * from "./errors.js";
-export { decimalFromBytes, epochDigitsFromBytes, isoTimeFromBytes, parseEventTime, parseReading, type TimeUnit } from "./event-time.js";
+export {
+  daysFromCivil,
+  daysInMonth,
+  decimalFromBytes,
+  epochDigitsFromBytes,
+  isoTimeFromBytes,
+  parseEventTime,
+  parseReading,
+  type TimeUnit,
+} from "./event-time.js";
 export { compileKernels, createSharedMemory, instantiateKernels, KERNEL_MEMORY_PAGES_MAX, type KernelExports } from "./kernel-module.js";
 export { createKernelExecutor, DEFAULT_WORKERS, type KernelCall, type KernelExecutor, type KernelTask } from "./kernel-pool.js";
 export { fnv1a, KeyDictionary } from "./key-dictionary.js";
