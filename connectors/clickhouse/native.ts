@@ -29,7 +29,7 @@
  * in ColumnNullable::checkConsistency): the sink compares the server's columns with the
  * declaration before it sends a table its first Native block.
  */
-import { CapacityError } from "../../engine/core/mod.js";
+import { GrowingBytes } from "./growing-bytes.js";
 import { EncodeError } from "../errors.js";
 import {
   type ColumnSpec,
@@ -64,10 +64,7 @@ export function isNativeBlock(encoded: object): encoded is NativeBlock {
  * fills, up to `bytesMax` (CapacityError past it). Scratch arrays ({@link f64}, …) let an
  * encoder gather a column before it is copied in whole; they are reused across blocks.
  */
-export class NativeWriter {
-  private buf: Uint8Array;
-  private view: DataView;
-  private at = 0;
+export class NativeWriter extends GrowingBytes {
   private rows = 0;
   private blockRows = 0;
   private columnsLeft = 0;
@@ -75,12 +72,8 @@ export class NativeWriter {
   private scratchU32 = new Uint32Array(0);
   private scratchU8 = new Uint8Array(0);
 
-  constructor(
-    initialBytes = 64 * 1024,
-    readonly bytesMax = DEFAULT_ROW_BINARY_BYTES_MAX,
-  ) {
-    this.buf = new Uint8Array(Math.max(16, Math.min(initialBytes, bytesMax)));
-    this.view = new DataView(this.buf.buffer);
+  constructor(initialBytes = 64 * 1024, bytesMax = DEFAULT_ROW_BINARY_BYTES_MAX) {
+    super(initialBytes, bytesMax, "Native");
   }
 
   /** Starts a block of `columns` columns of `rows` rows. */
@@ -163,16 +156,6 @@ export class NativeWriter {
     this.copy(values, n);
   }
 
-  /** Bytes as they are: a String cell encoded once (length, then UTF-8), copied per row. */
-  raw(bytes: Uint8Array): void {
-    const n = bytes.length;
-    this.room(n);
-    // A loop beats TypedArray.set for the few bytes of a name.
-    if (n <= 32) for (let i = 0; i < n; i++) this.buf[this.at + i] = bytes[i];
-    else this.buf.set(bytes, this.at);
-    this.at += n;
-  }
-
   /** A String: its UTF-8 bytes after their count. */
   string(s: string): void {
     this.raw(encodeRowBinaryString(s));
@@ -207,19 +190,6 @@ export class NativeWriter {
     this.room(bytes);
     this.buf.set(new Uint8Array(values.buffer, values.byteOffset, bytes), this.at);
     this.at += bytes;
-  }
-
-  private room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const need = this.at + n;
-    if (need > this.bytesMax)
-      throw new CapacityError("bytesMax", this.bytesMax, `a Native buffer would need ${need} bytes; encode fewer rows at a time`);
-    let size = this.buf.length * 2;
-    while (size < need) size *= 2;
-    const next = new Uint8Array(Math.min(size, this.bytesMax));
-    next.set(this.buf.subarray(0, this.at));
-    this.buf = next;
-    this.view = new DataView(next.buffer);
   }
 }
 

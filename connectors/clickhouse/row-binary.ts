@@ -21,7 +21,7 @@
  * NULL in a column that is not Nullable) with EncodeError instead of wrapping it, and the sink
  * names the columns in its INSERT, so a table without one of them is refused by name.
  */
-import { CapacityError } from "../../engine/core/mod.js";
+import { GrowingBytes } from "./growing-bytes.js";
 import { EncodeError } from "../errors.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -87,20 +87,12 @@ export function encodeRowBinaryString(s: string): Uint8Array {
  * Call {@link endRow} after each row (or {@link abortRow} when a value of it was refused), then
  * {@link finish}.
  */
-export class RowBinaryWriter {
-  private buf: Uint8Array;
-  private view: DataView;
-  private at = 0;
+export class RowBinaryWriter extends GrowingBytes {
   private starts: Uint32Array;
   private rows = 0;
 
-  constructor(
-    initialBytes = 64 * 1024,
-    readonly bytesMax = DEFAULT_ROW_BINARY_BYTES_MAX,
-    initialRows = 1024,
-  ) {
-    this.buf = new Uint8Array(Math.max(16, Math.min(initialBytes, bytesMax)));
-    this.view = new DataView(this.buf.buffer);
+  constructor(initialBytes = 64 * 1024, bytesMax = DEFAULT_ROW_BINARY_BYTES_MAX, initialRows = 1024) {
+    super(initialBytes, bytesMax, "RowBinary");
     this.starts = new Uint32Array(initialRows + 1);
   }
 
@@ -223,16 +215,6 @@ export class RowBinaryWriter {
     this.at += written;
   }
 
-  /** Bytes as they are: a String encoded once by {@link encodeRowBinaryString}, copied per row. */
-  raw(bytes: Uint8Array): void {
-    const n = bytes.length;
-    this.room(n);
-    // A loop beats TypedArray.set for the few bytes of a name.
-    if (n <= 32) for (let i = 0; i < n; i++) this.buf[this.at + i] = bytes[i];
-    else this.buf.set(bytes, this.at);
-    this.at += n;
-  }
-
   /** An unsigned LEB128 number: a String's or an Array's length. */
   varUInt(v: number): void {
     this.checkInt(v, 0, Number.MAX_SAFE_INTEGER, "length");
@@ -294,19 +276,6 @@ export class RowBinaryWriter {
   /** A view of everything written so far (valid until the next write). */
   bytesView(): Uint8Array {
     return this.buf.subarray(0, this.at);
-  }
-
-  private room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const need = this.at + n;
-    if (need > this.bytesMax)
-      throw new CapacityError("bytesMax", this.bytesMax, `a RowBinary buffer would need ${need} bytes; encode fewer rows at a time`);
-    let size = this.buf.length * 2;
-    while (size < need) size *= 2;
-    const grown = new Uint8Array(Math.min(size, this.bytesMax));
-    grown.set(this.buf.subarray(0, this.at));
-    this.buf = grown;
-    this.view = new DataView(grown.buffer);
   }
 
   private checkInt(v: number, lo: number, hi: number, type: string): void {
