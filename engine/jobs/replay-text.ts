@@ -33,6 +33,7 @@ import {
   STAMP_IN_TEXTS,
   VALUE_TEXT_BYTES,
 } from "./replay-blocks.js";
+import { writeWithBackpressure } from "./replay-table.js";
 
 const utf8 = (text: string): Uint8Array => Buffer.from(text, "utf8");
 const ROW = utf8('{"row":');
@@ -302,7 +303,7 @@ export class ReplayTextPool {
     // A stream may hand a chunk on and keep it: it gets its own copy.
     const copy = shared ? Buffer.from(bytes) : bytes;
     this.spare.push(entry.output);
-    const drained = writeStream(this.output, copy);
+    const drained = copy.length === 0 ? undefined : writeWithBackpressure(this.output, copy);
     if (drained === undefined) entry.done();
     else drained.then(entry.done, entry.fail);
   }
@@ -322,19 +323,6 @@ export class ReplayTextPool {
     for (const entry of this.inFlight.values()) entry.fail(error);
     this.inFlight.clear();
   }
-}
-
-/** Writes `bytes`, resolving once the stream takes more (its drain). */
-function writeStream(out: Writable, bytes: Uint8Array): Promise<void> | undefined {
-  if (bytes.length === 0 || out.write(bytes)) return undefined;
-  return new Promise((resolve, reject) => {
-    const onError = (e: Error) => reject(e);
-    out.once("error", onError);
-    out.once("drain", () => {
-      out.off("error", onError);
-      resolve();
-    });
-  });
 }
 
 function textWorkerScript(): string {
