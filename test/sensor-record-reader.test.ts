@@ -17,74 +17,18 @@ import { hashBytes } from "../connectors/wire/byte-table.js";
 import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
 import { SeededRandom } from "../engine/core/mod.js";
 import { RecordLabels } from "../engine/jobs/record-labels.js";
+import { be, type Bytes, cat, ext, f32, f64, pick, record, shuffle, str } from "./kit/msgpack-writer.js";
 
 // ---------------------------------------------------------------------------------------------
-// A MessagePack writer with every format choice explicit (https://github.com/msgpack/msgpack/blob/master/spec.md)
+// A MessagePack writer with every format choice explicit: test/kit/msgpack-writer.ts, and here
 // ---------------------------------------------------------------------------------------------
-
-type Bytes = Uint8Array | number[];
-
-function cat(...parts: Bytes[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-function be(v: number, n: number): number[] {
-  const out: number[] = [];
-  for (let i = n - 1; i >= 0; i--) out.push(Math.floor(v / 2 ** (8 * i)) & 0xff);
-  return out;
-}
 
 const TEXT = new TextEncoder();
 const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
 
-type StrFormat = "fix" | 8 | 16 | 32;
-
-function str(s: string | Uint8Array, format?: StrFormat): Uint8Array {
-  const b = typeof s === "string" ? TEXT.encode(s) : s;
-  const f = format ?? (b.length < 32 ? "fix" : b.length < 256 ? 8 : 16);
-  if (f === "fix") return cat([0xa0 | b.length], b);
-  if (f === 8) return cat([0xd9, b.length], b);
-  if (f === 16) return cat([0xda, ...be(b.length, 2)], b);
-  return cat([0xdb, ...be(b.length, 4)], b);
-}
-
-function mapHeader(n: number, format: "fix" | 16 | 32 = "fix"): number[] {
-  if (format === "fix") return [0x80 | n];
-  return format === 16 ? [0xde, ...be(n, 2)] : [0xdf, ...be(n, 4)];
-}
-
-function f64(x: number): number[] {
-  const d = new DataView(new ArrayBuffer(8));
-  d.setFloat64(0, x);
-  return [0xcb, ...new Uint8Array(d.buffer)];
-}
-
-function f32(x: number): number[] {
-  const d = new DataView(new ArrayBuffer(4));
-  d.setFloat32(0, x);
-  return [0xca, ...new Uint8Array(d.buffer)];
-}
-
 /** An integer type byte and 1…8 raw bytes, of any value the width holds (non-canonical choices on purpose). */
 function intOf(type: number, raw: number[]): number[] {
   return [type, ...raw];
-}
-
-function ext(type: number, data: number[], format: "fix" | 8 = "fix"): number[] {
-  if (format === 8) return [0xc7, data.length, type & 0xff, ...data];
-  const fix = { 1: 0xd4, 2: 0xd5, 4: 0xd6, 8: 0xd7, 16: 0xd8 }[data.length];
-  if (fix === undefined) return [0xc7, data.length, type & 0xff, ...data];
-  return [fix, type & 0xff, ...data];
-}
-
-function record(entries: Array<[Bytes, Bytes]>, format: "fix" | 16 | 32 = "fix"): Uint8Array {
-  return cat(mapHeader(entries.length, format), ...entries.flat());
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -167,10 +111,6 @@ const LABEL_POOL = [
   "a\u0000b",
   "x".repeat(40),
 ];
-
-function pick<T>(rng: SeededRandom, xs: readonly T[]): T {
-  return xs[rng.below(xs.length)];
-}
 
 function token(rng: SeededRandom, max = 12): string {
   let s = "";
@@ -283,14 +223,6 @@ function timeBytes(rng: SeededRandom): Uint8Array | number[] {
 
 function labelBytes(rng: SeededRandom): Uint8Array | number[] {
   return rng.below(8) === 0 ? [0xc0] : str(pick(rng, LABEL_POOL), pick(rng, ["fix", 8, 16, 32, undefined] as const));
-}
-
-function shuffle<T>(rng: SeededRandom, xs: T[]): T[] {
-  for (let i = xs.length - 1; i > 0; i--) {
-    const j = rng.below(i + 1);
-    [xs[i], xs[j]] = [xs[j], xs[i]];
-  }
-  return xs;
 }
 
 /** A record of the schema's fields, each in a random encoding, in random order, some labels left out. */
