@@ -11,7 +11,6 @@
  * RowBinary (its refusals, dead letters), never a Native block it would misread or crash on.
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,6 +38,7 @@ import { ClickHouseError, EncodeError } from "../connectors/errors.js";
 import { type ClickHouseServer, startClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
 import { printFigures } from "./kit/figures.js";
+import { postBody, selectBytes } from "./kit/clickhouse-http.js";
 
 const ODD = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0, 5e-324, 1.7976931348623157e308, -1e300, 0.1];
 
@@ -273,33 +273,6 @@ describe("Native layout - blocks checked against the table's columns", () => {
   });
 });
 
-/** POSTs a body; resolves with the server's answer, rejects with its error text. */
-function post(server: ClickHouseServer, sql: string, body: Uint8Array): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port: server.httpPort, path: `/?query=${encodeURIComponent(sql)}`, method: "POST" }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (text += d));
-      res.on("end", () => (res.statusCode === 200 ? resolve(text) : reject(new Error(text))));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-/** A SELECT's answer as bytes. */
-function selectBytes(server: ClickHouseServer, sql: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port: server.httpPort, path: `/?query=${encodeURIComponent(sql)}`, method: "GET" }, (res) => {
-      const parts: Buffer[] = [];
-      res.on("data", (d: Buffer) => parts.push(d));
-      res.on("end", () => (res.statusCode === 200 ? resolve(Buffer.concat(parts)) : reject(new Error(Buffer.concat(parts).toString()))));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 const EDGE_DOUBLES = [
   -0,
   0,
@@ -440,7 +413,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("Native - real clickhouse
     await server.query(`CREATE TABLE edge.n (${columns}) ENGINE = MergeTree ORDER BY i`);
     const body = edgeBlocks(new SeededRandom(16), 400);
     const names = columns.split(", ").map((c) => c.split(" ")[0]);
-    await post(server, `INSERT INTO edge.n (${names.join(", ")}) FORMAT Native`, body);
+    await postBody(server, `INSERT INTO edge.n (${names.join(", ")}) FORMAT Native`, body);
     // The server's rows, as RowBinary, are the blocks' cells as RowBinary: the same bytes.
     const stored = await selectBytes(server, `SELECT ${names.join(", ")} FROM edge.n ORDER BY i FORMAT RowBinary`);
     expect(stored.length).toBeGreaterThan(210_000);

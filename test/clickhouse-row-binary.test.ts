@@ -8,7 +8,6 @@
  * refuses them by name or row by row, never silently.
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
-import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -46,6 +45,7 @@ import { serverAvailable } from "../connectors/local/nats-server.js";
 import { type Expected, outputsRows, rowDifferences } from "./kit/score-columns.js";
 import { sensorRows } from "./kit/clickhouse-rows.js";
 import { printFigures } from "./kit/figures.js";
+import { postBody, selectBytes } from "./kit/clickhouse-http.js";
 
 /** Every type the writer knows, Nullable ones included. */
 const EDGE_COLUMNS: ColumnSpec[] = [
@@ -132,33 +132,6 @@ function edgeRow(i: number, r: SeededRandom): Record<string, ColumnValue> {
   };
 }
 
-/** POSTs a RowBinary body; resolves with the server's answer, rejects with its error text. */
-function postRowBinary(server: ClickHouseServer, sql: string, body: Uint8Array): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port: server.httpPort, path: `/?query=${encodeURIComponent(sql)}`, method: "POST" }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (text += d));
-      res.on("end", () => (res.statusCode === 200 ? resolve(text) : reject(new Error(text))));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
-/** A SELECT's RowBinary answer. */
-function selectBytes(server: ClickHouseServer, sql: string): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port: server.httpPort, path: `/?query=${encodeURIComponent(sql)}`, method: "GET" }, (res) => {
-      const parts: Buffer[] = [];
-      res.on("data", (d: Buffer) => parts.push(d));
-      res.on("end", () => resolve(Buffer.concat(parts)));
-    });
-    req.on("error", reject);
-    req.end();
-  });
-}
-
 const jsonLines = (text: string) =>
   text.length === 0
     ? []
@@ -194,7 +167,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("RowBinary - real clickho
       for (const c of EDGE_COLUMNS) writeColumnValue(w, c, row[c.name]);
       w.endRow();
     }
-    await postRowBinary(server, "INSERT INTO edge.v FORMAT RowBinary", w.finish().bytes);
+    await postBody(server, "INSERT INTO edge.v FORMAT RowBinary", w.finish().bytes);
 
     // Doubles as the server stores them, in RowBinary: the same 8 bytes.
     const stored = await selectBytes(server, "SELECT f FROM edge.v ORDER BY i FORMAT RowBinary");
