@@ -26,6 +26,19 @@
 //   cl ± Lσ·√(λ/(2 − λ)·(1 − (1 − λ)^{2i})); alarm when z is strictly outside.
 // CUSUM and EWMA restart at every limits change; NaN records leave them (and the baseline) as
 // they were.
+// - Tracked centre line (trackRecords T > 0; off by default): after each point the centre line
+//   follows the process as Brown's double exponential smoothing with discount ω = 1 − 1/T, in
+//   Holt's error-correction form (level gain 1 − ω², trend gain (1 − ω)²): the centre line is the
+//   one-step forecast, so a slow process cycle leaves no lag (Montgomery §10.4: an EWMA forecast
+//   as a moving centre line, here with a trend term). The error fed back is winsorized at ±3σ so
+//   one outlier moves the line by at most 3σ·(1 − ω²) and a fault is followed only slowly. σ
+//   stays the baseline's. Each point is zoned against the centre line in force when it arrived;
+//   a limits change re-zones the history with the new limits.
+// - CUSUM ceiling (cusumCap c > 0): C± ≤ c·H, so after a long shift the chart forgets it within
+//   about c·h/k records instead of working off the whole sum.
+// - Baseline ties (tiesMax < 1): a baseline whose share of zero moving ranges exceeds tiesMax is
+//   discarded and collected again — a stuck sensor or a reading held at a physical limit is no
+//   basis for σ (Wheeler's "chunky data": too few distinct values for an individuals chart).
 //
 // Run counters instead of window scans: each rule's pattern is a run ending at the newest point
 // (the same-side run, the 1σ runs, the monotone run, the alternating run), so a counter per run,
@@ -80,7 +93,13 @@ const BASE_MEAN: u32 = 176; //  f64  Welford mean of the baseline so far
 const BASE_M2: u32 = 184; //    f64  Welford Σ(x − x̄)²
 const BASE_MR: u32 = 192; //    f64  Σ|x_j − x_{j−1}| over the baseline so far
 const BASE_PREV: u32 = 200; //  f64  the baseline's previous value
-const HIST: u32 = 208; //       f64 × HIST_CAP  raw values, ring
+const TRACK_ALPHA: u32 = 208; // f64  centre-line tracking: level gain 1 − ω² (0: fixed centre line)
+const TRACK_BETA: u32 = 216; // f64  trend gain (1 − ω)²
+const SLOPE: u32 = 224; //      f64  the tracked centre line's trend per record
+const CUSUM_CAP: u32 = 232; //  f64  ceiling of C± in multiples of H (0: none)
+const TIES_MAX: u32 = 240; //   f64  most zero moving ranges a baseline may have, as a fraction
+const BASE_TIES: u32 = 248; //  i32  zero moving ranges in the baseline so far
+const HIST: u32 = 256; //       f64 × HIST_CAP  raw values, ring
 const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
 const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
 
@@ -115,6 +134,7 @@ export function spcStateBytes(): i32 {
 export function spcInit(
   state: usize, baselineN: i32, sigmaMethod: i32, k: f64, h: f64, lambda: f64, L: f64,
   we4Run: i32, n2Run: i32, n3Run: i32, n4Run: i32, n7Run: i32, n8Run: i32,
+  trackRecords: f64, cusumCap: f64, tiesMax: f64,
 ): void {
   memory.fill(state, 0, spcStateBytes());
   store<i32>(state, sigmaMethod, SIGMA_METHOD);
@@ -130,6 +150,13 @@ export function spcInit(
   store<f64>(state, L, EWMA_L);
   store<f64>(state, NaN, CL);
   store<f64>(state, NaN, SIGMA);
+  if (trackRecords > 0) {
+    const w = 1 - 1 / trackRecords;
+    store<f64>(state, 1 - w * w, TRACK_ALPHA);
+    store<f64>(state, (1 - w) * (1 - w), TRACK_BETA);
+  }
+  store<f64>(state, cusumCap, CUSUM_CAP);
+  store<f64>(state, tiesMax, TIES_MAX);
   if (baselineN > 0) startBaseline(state, baselineN);
 }
 
@@ -185,6 +212,7 @@ function startBaseline(s: usize, n: i32): void {
   store<i32>(s, 1, COLLECTING);
   store<i32>(s, n, BASE_TARGET);
   store<i32>(s, 0, BASE_COUNT);
+  store<i32>(s, 0, BASE_TIES);
   store<f64>(s, 0, BASE_MEAN);
   store<f64>(s, 0, BASE_M2);
   store<f64>(s, 0, BASE_MR);
@@ -202,6 +230,7 @@ function installLimits(s: usize, cl: f64, sigma: f64): void {
   store<f64>(s, cl, EWMA_Z);
   store<f64>(s, 0, EWMA_I);
   store<f64>(s, 1, EWMA_DECAY);
+  store<f64>(s, 0, SLOPE);
   rezone(s, cl, sigma);
 }
 
@@ -316,6 +345,7 @@ function step(s: usize, x: f64, o: usize): void {
   if (hasLimits) {
     if (!isNaN(x)) advanceCharts(s, x, cl, sigma);
     writeRow(s, z, len, cl, sigma, o);
+    if (!isNaN(x)) trackCentre(s, x, cl, sigma);
   } else {
     for (let f = 0; f < SPC_OUT_FIELDS - 1; f++) store<f64>(o + (<usize>f << 3), NaN);
     store<f64>(o, 0, O_VERSION);
@@ -326,13 +356,25 @@ function step(s: usize, x: f64, o: usize): void {
 
 function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   const K = load<f64>(s, CUSUM_K) * sigma;
-  store<f64>(s, max<f64>(0, x - (cl + K) + load<f64>(s, CUSUM_POS)), CUSUM_POS);
-  store<f64>(s, max<f64>(0, (cl - K) - x + load<f64>(s, CUSUM_NEG)), CUSUM_NEG);
+  const c = load<f64>(s, CUSUM_CAP);
+  const cap = c > 0 ? c * load<f64>(s, CUSUM_H) * sigma : Infinity;
+  store<f64>(s, min<f64>(cap, max<f64>(0, x - (cl + K) + load<f64>(s, CUSUM_POS))), CUSUM_POS);
+  store<f64>(s, min<f64>(cap, max<f64>(0, (cl - K) - x + load<f64>(s, CUSUM_NEG))), CUSUM_NEG);
   const lambda = load<f64>(s, LAMBDA);
   store<f64>(s, lambda * x + (1 - lambda) * load<f64>(s, EWMA_Z), EWMA_Z);
   store<f64>(s, load<f64>(s, EWMA_I) + 1, EWMA_I);
   const r = 1 - lambda;
   store<f64>(s, load<f64>(s, EWMA_DECAY) * (r * r), EWMA_DECAY);
+}
+
+/** Moves the centre line to the next one-step forecast (Brown / Holt, winsorized error). */
+function trackCentre(s: usize, x: f64, cl: f64, sigma: f64): void {
+  const alpha = load<f64>(s, TRACK_ALPHA);
+  if (alpha == 0) return;
+  const e = min<f64>(3 * sigma, max<f64>(-3 * sigma, x - cl));
+  const slope = load<f64>(s, SLOPE) + load<f64>(s, TRACK_BETA) * e;
+  store<f64>(s, slope, SLOPE);
+  store<f64>(s, cl + alpha * e + slope, CL);
 }
 
 function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): void {
@@ -387,9 +429,18 @@ function addToBaseline(s: usize, x: f64): void {
   const mean = mean0 + (x - mean0) / <f64>count;
   store<f64>(s, mean, BASE_MEAN);
   store<f64>(s, load<f64>(s, BASE_M2) + (x - mean0) * (x - mean), BASE_M2);
-  if (count > 1) store<f64>(s, load<f64>(s, BASE_MR) + Math.abs(x - load<f64>(s, BASE_PREV)), BASE_MR);
+  if (count > 1) {
+    const range = Math.abs(x - load<f64>(s, BASE_PREV));
+    store<f64>(s, load<f64>(s, BASE_MR) + range, BASE_MR);
+    if (range == 0) store<i32>(s, load<i32>(s, BASE_TIES) + 1, BASE_TIES);
+  }
   store<f64>(s, x, BASE_PREV);
-  if (count < load<i32>(s, BASE_TARGET)) return;
+  const target = load<i32>(s, BASE_TARGET);
+  if (count < target) return;
+  if (<f64>load<i32>(s, BASE_TIES) > load<f64>(s, TIES_MAX) * <f64>(count - 1)) {
+    startBaseline(s, target);
+    return;
+  }
   store<i32>(s, 0, COLLECTING);
   const m = <f64>(count - 1);
   const sigma = load<i32>(s, SIGMA_METHOD) == 1

@@ -134,7 +134,7 @@ describe("spc kernel - layout and parameters", () => {
 
   it("defaults are valid and map to spcInit's argument order", () => {
     expect(validateSpcParams({ ...DEFAULT_SPC_PARAMS })).toEqual(DEFAULT_SPC_PARAMS);
-    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8]);
+    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8, 0, 0, 1]);
   });
 
   it.each([
@@ -911,6 +911,9 @@ function randomParams(rng: SeededRandom): SpcParams {
     n4Run: run(3),
     n7Run: run(2),
     n8Run: run(2),
+    trackRecords: rng.next() < 0.5 ? 0 : rng.uniform(2, 400),
+    cusumCap: rng.next() < 0.5 ? 0 : rng.uniform(1, 3),
+    baselineTiesMax: rng.next() < 0.5 ? 1 : rng.uniform(0, 0.5),
   });
 }
 
@@ -1137,3 +1140,47 @@ function patternProbability(signs: readonly number[]): number {
   }
   return g.reduce((s, v) => s + v, 0);
 }
+
+describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => {
+  it("a tracked centre line follows a slow linear trend without lag; a fixed one alarms", () => {
+    // A noise-free ramp of 0.001σ per record: Brown's double smoothing forecasts a line exactly
+    // once its trend has converged, so CUSUM (k = 0.5, h = 5) never accumulates.
+    const ramp = Array.from({ length: 20_000 }, (_, i) => 100 + 0.001 * i);
+    const tracked = run(ramp, { cl: 100, sigma: 1 }, { trackRecords: 500 });
+    const fixed = run(ramp, { cl: 100, sigma: 1 });
+    const last = tracked.length - 1;
+    expect(Math.abs(tracked.at(last, C.cl) - ramp[last])).toBeLessThan(1e-6);
+    expect(tracked.column(C.cusum_alarm).filter((a) => a === 1)).toHaveLength(0);
+    expect(fixed.column(C.cusum_alarm).filter((a) => a === 1).length).toBeGreaterThan(10_000);
+  });
+
+  it("an outlier moves the tracked centre line by at most 3σ·(1 − ω²) plus the trend it adds", () => {
+    const T = 100;
+    const w = 1 - 1 / T;
+    const rows = run([0, 1000, 0], { cl: 0, sigma: 1 }, { trackRecords: T });
+    // After the spike the error fed back is winsorized to 3σ.
+    expect(rows.at(2, C.cl)).toBeCloseTo(3 * (1 - w * w) + 3 * (1 - w) ** 2, 12);
+  });
+
+  it("the CUSUM ceiling holds C± at c·H and forgets a long shift within about c·h/k records", () => {
+    const shift = [...repeat(3, 5000), ...repeat(0, 60)];
+    const capped = run(shift, { cl: 0, sigma: 1 }, { cusumCap: 2 });
+    const uncapped = run(shift, { cl: 0, sigma: 1 });
+    expect(Math.max(...capped.column(C.cusum_pos))).toBe(2 * 5);
+    // 10 − 0.5 per record: below H = 5 after 11 records of the shift's end.
+    expect(capped.at(5000 + 11, C.cusum_alarm)).toBe(0);
+    expect(uncapped.at(5000 + 59, C.cusum_alarm)).toBe(1);
+  });
+
+  it("a baseline of repeated readings is collected again until one has few ties", () => {
+    const stuck = repeat(5, 100);
+    const noisy = Array.from({ length: 100 }, (_, i) => 5 + Math.sin(i * 1.7));
+    const rows = new Rows(
+      new SpcKernelHarness(params({ baselineN: 100, baselineTiesMax: 0.1 }), 1).process(oneKey([...stuck, ...noisy, 5])),
+    );
+    expect(rows.at(199, C.limits_version)).toBe(0);
+    expect(rows.at(200, C.limits_version)).toBe(1);
+    const lenient = new Rows(new SpcKernelHarness(params({ baselineN: 100 }), 1).process(oneKey([...stuck, 5])));
+    expect(lenient.at(100, C.limits_version)).toBe(1);
+  });
+});

@@ -35,6 +35,9 @@ export interface AnalysisFlags extends SerialFlags, RunLengthFlags {
   cusumH: number;
   ewmaLambda: number;
   ewmaL: number;
+  trackRecords: number;
+  cusumCap: number;
+  baselineTiesMax: number;
   faBudget?: number;
   spcConfig?: string;
   model?: string;
@@ -75,7 +78,20 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
     .option("--cusum-k <k>", "spc: CUSUM reference value, in sigma", numberOption("--cusum-k"), d.cusumK)
     .option("--cusum-h <h>", "spc: CUSUM decision interval, in sigma", numberOption("--cusum-h"), d.cusumH)
     .option("--ewma-lambda <l>", "spc: EWMA chart weight λ", numberOption("--ewma-lambda"), d.ewmaLambda)
-    .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL);
+    .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL)
+    .option(
+      "--track-records <T>",
+      "spc: the centre line follows the process over about T records (double exponential smoothing); 0: fixed at the baseline",
+      numberOption("--track-records"),
+      d.trackRecords,
+    )
+    .option("--cusum-cap <c>", "spc: ceiling of the CUSUM sums, in multiples of H (0: none)", numberOption("--cusum-cap"), d.cusumCap)
+    .option(
+      "--baseline-ties-max <f>",
+      "spc: a baseline with a larger share of repeated readings (stuck, or held at a limit) is collected again",
+      numberOption("--baseline-ties-max"),
+      d.baselineTiesMax,
+    );
   addRunLengthFlags(command)
     .option(
       "--fa-budget <p>",
@@ -227,6 +243,9 @@ function spcOptionsOf(flags: AnalysisFlags) {
     n4Run: flags.n4Run,
     n7Run: flags.n7Run,
     n8Run: flags.n8Run,
+    trackRecords: flags.trackRecords,
+    cusumCap: flags.cusumCap,
+    baselineTiesMax: flags.baselineTiesMax,
   };
   const perKey = flags.spcConfig === undefined ? undefined : readSpcConfig(flags.spcConfig);
   return {

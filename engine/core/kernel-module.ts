@@ -67,6 +67,9 @@ export interface KernelExports {
     n4Run: number,
     n7Run: number,
     n8Run: number,
+    trackRecords: number,
+    cusumCap: number,
+    tiesMax: number,
   ): void;
   spcSetLimits(state: number, cl: number, sigma: number): void;
   spcRebaseline(state: number, n: number): void;

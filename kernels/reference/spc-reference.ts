@@ -19,7 +19,15 @@
  *   x < cl − k·σ).
  * - Rules over the last m values (the key must have seen m records): see `rules` below.
  * - CUSUM C± from 0 and EWMA z from cl at every limits change; NaN leaves them unchanged; the EWMA
- *   limits use Math.pow((1 − λ), 2i) with i the EWMA updates since the change.
+ *   limits use Math.pow((1 − λ), 2i) with i the EWMA updates since the change. With a ceiling c,
+ *   C± = min(c·h·σ, …).
+ * - Tracked centre line (trackRecords T > 0): after each non-NaN point with limits, with
+ *   ω = 1 − 1/T, e = x − cl winsorized to ±3σ: slope += (1 − ω)²·e, cl += (1 − ω²)·e + slope
+ *   (Brown's double exponential smoothing in Holt's error-correction form). A point is zoned with
+ *   the limits in force when it arrives; a limits change re-zones the history (with a fixed
+ *   centre line this is the same as zoning the whole history afresh at every record).
+ * - A completed baseline whose zero moving ranges exceed tiesMax·(N − 1) is discarded and
+ *   collected again.
  */
 import type { SpcParams } from "../../operators/spc/mod.js";
 
@@ -44,6 +52,9 @@ export class SpcReference {
   private cusumNeg = 0;
   private ewma = 0;
   private ewmaUpdates = 0;
+  /** Zone of each history value, given when it arrived (re-zoned at a limits change). */
+  private readonly zones: number[] = [];
+  private slope = 0;
 
   constructor(params: SpcParams) {
     this.p = { ...params };
@@ -63,19 +74,29 @@ export class SpcReference {
   /** The output row of the next record x. */
   push(x: number): Float64Array {
     this.history.push(x);
-    if (this.history.length > HISTORY_RECORDS) this.history.shift();
+    this.zones.push(this.limits === null ? 0 : zoneOf(x, this.limits.cl, this.limits.sigma));
+    if (this.history.length > HISTORY_RECORDS) {
+      this.history.shift();
+      this.zones.shift();
+    }
     const row = new Float64Array(SPC_REFERENCE_FIELDS).fill(NaN);
     row[14] = this.version;
     if (this.limits !== null) {
       if (!Number.isNaN(x)) this.updateCharts(x, this.limits);
       this.fillRow(row, this.limits);
+      if (!Number.isNaN(x) && this.p.trackRecords > 0) this.track(x, this.limits);
     }
     if (this.baseline !== null && !Number.isNaN(x)) {
       this.baseline.push(x);
       if (this.baseline.length === this.baselineTarget) {
-        const limits = baselineLimits(this.baseline, this.p.sigmaMethod);
-        this.baseline = null;
-        this.install(limits);
+        const values = this.baseline;
+        const ties = values.filter((v, j) => j > 0 && v === values[j - 1]).length;
+        if (ties > this.p.baselineTiesMax * (values.length - 1)) {
+          this.baseline = [];
+        } else {
+          this.baseline = null;
+          this.install(baselineLimits(values, this.p.sigmaMethod));
+        }
       }
     }
     return row;
@@ -88,19 +109,31 @@ export class SpcReference {
     this.cusumNeg = 0;
     this.ewma = limits.cl;
     this.ewmaUpdates = 0;
+    this.slope = 0;
+    this.history.forEach((v, j) => {
+      this.zones[j] = zoneOf(v, limits.cl, limits.sigma);
+    });
+  }
+
+  private track(x: number, limits: Limits): void {
+    const w = 1 - 1 / this.p.trackRecords;
+    const e = Math.min(3 * limits.sigma, Math.max(-3 * limits.sigma, x - limits.cl));
+    this.slope = this.slope + (1 - w) * (1 - w) * e;
+    limits.cl = limits.cl + (1 - w * w) * e + this.slope;
   }
 
   private updateCharts(x: number, { cl, sigma }: Limits): void {
     const K = this.p.cusumK * sigma;
-    this.cusumPos = Math.max(0, x - (cl + K) + this.cusumPos);
-    this.cusumNeg = Math.max(0, cl - K - x + this.cusumNeg);
+    const cap = this.p.cusumCap > 0 ? this.p.cusumCap * this.p.cusumH * sigma : Number.POSITIVE_INFINITY;
+    this.cusumPos = Math.min(cap, Math.max(0, x - (cl + K) + this.cusumPos));
+    this.cusumNeg = Math.min(cap, Math.max(0, cl - K - x + this.cusumNeg));
     const lambda = this.p.ewmaLambda;
     this.ewma = lambda * x + (1 - lambda) * this.ewma;
     this.ewmaUpdates += 1;
   }
 
   private fillRow(row: Float64Array, { cl, sigma }: Limits): void {
-    const zones = this.history.map((v) => zoneOf(v, cl, sigma));
+    const zones = this.zones;
     const { we, nelson } = rules(this.history, zones, this.p);
     const H = this.p.cusumH * sigma;
     const lambda = this.p.ewmaLambda;

@@ -37,7 +37,7 @@ export const SPC_D2 = 1.128;
 
 /** Bytes of kernel state per key; must equal the kernel's spcStateBytes (checked by a test). */
 export function spcStateBytes(): number {
-  const header = 208; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
+  const header = 256; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
   const history = SPC_HISTORY_RECORDS * 8; // f64 values
   const zones = SPC_HISTORY_RECORDS; // i8 zones
   return (header + history + zones + 7) & ~7;
@@ -70,6 +70,15 @@ export interface SpcParams {
   n7Run: number;
   /** Points in a row beyond 1σ, either side (Nelson 8). */
   n8Run: number;
+  /**
+   * Records over which the centre line follows the process (Brown's double exponential smoothing,
+   * discount 1 − 1/T; kernels/spc.ts); 0: the centre line stays where the baseline put it.
+   */
+  trackRecords: number;
+  /** Ceiling of the CUSUM sums in multiples of H; 0: none. */
+  cusumCap: number;
+  /** Largest share of zero moving ranges a baseline may have before it is collected again; 1: any. */
+  baselineTiesMax: number;
 }
 
 /** Montgomery's CUSUM k = 0.5, h = 5 and EWMA λ = 0.2, L = 3 (§9.1, §9.2); Nelson's run lengths. */
@@ -86,6 +95,9 @@ export const DEFAULT_SPC_PARAMS: Readonly<SpcParams> = Object.freeze({
   n4Run: 14,
   n7Run: 15,
   n8Run: 8,
+  trackRecords: 0,
+  cusumCap: 0,
+  baselineTiesMax: 1,
 });
 
 /** Smallest run length that means something: 3 points for a trend or an alternation, 2 otherwise. */
@@ -114,6 +126,15 @@ export function validateSpcParams(params: SpcParams): SpcParams {
   if (!(params.ewmaL > 0) || !Number.isFinite(params.ewmaL)) {
     throw new ConfigError("ewmaL", `must be a finite number > 0, got ${params.ewmaL}`);
   }
+  if (!(params.trackRecords === 0 || (params.trackRecords >= 2 && Number.isFinite(params.trackRecords)))) {
+    throw new ConfigError("trackRecords", `must be 0 (fixed centre line) or a finite number ≥ 2, got ${params.trackRecords}`);
+  }
+  if (!(params.cusumCap === 0 || (params.cusumCap >= 1 && Number.isFinite(params.cusumCap)))) {
+    throw new ConfigError("cusumCap", `must be 0 (no ceiling) or a finite number ≥ 1, got ${params.cusumCap}`);
+  }
+  if (!(params.baselineTiesMax >= 0 && params.baselineTiesMax <= 1)) {
+    throw new ConfigError("baselineTiesMax", `must be in [0, 1], got ${params.baselineTiesMax}`);
+  }
   for (const name of Object.keys(RUN_MIN) as RunParam[]) {
     const run = params[name];
     if (!Number.isInteger(run) || run < RUN_MIN[name] || run > SPC_RUN_MAX) {
@@ -140,7 +161,7 @@ export function validateSpcRebaseline(n: number): void {
 /** spcInit's arguments after the state pointer, in order. */
 export function spcInitArgs(
   params: SpcParams,
-): [number, number, number, number, number, number, number, number, number, number, number, number] {
+): [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number] {
   const p = validateSpcParams(params);
   return [
     p.baselineN,
@@ -155,6 +176,9 @@ export function spcInitArgs(
     p.n4Run,
     p.n7Run,
     p.n8Run,
+    p.trackRecords,
+    p.cusumCap,
+    p.baselineTiesMax,
   ];
 }
 
