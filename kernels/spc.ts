@@ -31,8 +31,10 @@
 //   Holt's error-correction form (level gain 1 − ω², trend gain (1 − ω)²): the centre line is the
 //   one-step forecast, so a slow process cycle leaves no lag (Montgomery §10.4: an EWMA forecast
 //   as a moving centre line, here with a trend term). The error fed back is winsorized at ±3σ so
-//   one outlier moves the line by at most 3σ·(1 − ω²) and a fault is followed only slowly. σ
-//   stays the baseline's. Each point is zoned against the centre line in force when it arrived;
+//   one outlier moves the line by at most 3σ·(1 − ω²) and a fault is followed only slowly. While
+//   the CUSUM or the EWMA chart signals, the line holds still (trend kept, not applied) for at most
+//   trackHold records in a row — a shift is not learned while it is being reported, and a change
+//   that persists longer is accepted as the new level. σ stays the baseline's. Each point is zoned against the centre line in force when it arrived;
 //   a limits change re-zones the history with the new limits.
 // - CUSUM ceiling (cusumCap c > 0): C± ≤ c·H, so after a long shift the chart forgets it within
 //   about c·h/k records instead of working off the whole sum.
@@ -99,7 +101,9 @@ const SLOPE: u32 = 224; //      f64  the tracked centre line's trend per record
 const CUSUM_CAP: u32 = 232; //  f64  ceiling of C± in multiples of H (0: none)
 const TIES_MAX: u32 = 240; //   f64  most zero moving ranges a baseline may have, as a fraction
 const BASE_TIES: u32 = 248; //  i32  zero moving ranges in the baseline so far
-const HIST: u32 = 256; //       f64 × HIST_CAP  raw values, ring
+const TRACK_HOLD: u32 = 252; // i32  most records in a row the tracked line holds while a chart signals
+const HOLD_RUN: u32 = 256; //   i32  records in a row the CUSUM or EWMA chart has signalled
+const HIST: u32 = 264; //       f64 × HIST_CAP  raw values, ring
 const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
 const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
 
@@ -134,7 +138,7 @@ export function spcStateBytes(): i32 {
 export function spcInit(
   state: usize, baselineN: i32, sigmaMethod: i32, k: f64, h: f64, lambda: f64, L: f64,
   we4Run: i32, n2Run: i32, n3Run: i32, n4Run: i32, n7Run: i32, n8Run: i32,
-  trackRecords: f64, cusumCap: f64, tiesMax: f64,
+  trackRecords: f64, cusumCap: f64, tiesMax: f64, trackHold: i32,
 ): void {
   memory.fill(state, 0, spcStateBytes());
   store<i32>(state, sigmaMethod, SIGMA_METHOD);
@@ -156,6 +160,7 @@ export function spcInit(
     store<f64>(state, (1 - w) * (1 - w), TRACK_BETA);
   }
   store<f64>(state, cusumCap, CUSUM_CAP);
+  store<i32>(state, trackHold, TRACK_HOLD);
   store<f64>(state, tiesMax, TIES_MAX);
   if (baselineN > 0) startBaseline(state, baselineN);
 }
@@ -231,6 +236,7 @@ function installLimits(s: usize, cl: f64, sigma: f64): void {
   store<f64>(s, 0, EWMA_I);
   store<f64>(s, 1, EWMA_DECAY);
   store<f64>(s, 0, SLOPE);
+  store<i32>(s, 0, HOLD_RUN);
   rezone(s, cl, sigma);
 }
 
@@ -345,7 +351,7 @@ function step(s: usize, x: f64, o: usize): void {
   if (hasLimits) {
     if (!isNaN(x)) advanceCharts(s, x, cl, sigma);
     writeRow(s, z, len, cl, sigma, o);
-    if (!isNaN(x)) trackCentre(s, x, cl, sigma);
+    if (!isNaN(x)) trackCentre(s, x, cl, sigma, load<f64>(o, O_CALARM) == 1 || load<f64>(o, O_EALARM) == 1);
   } else {
     for (let f = 0; f < SPC_OUT_FIELDS - 1; f++) store<f64>(o + (<usize>f << 3), NaN);
     store<f64>(o, 0, O_VERSION);
@@ -368,9 +374,12 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
 }
 
 /** Moves the centre line to the next one-step forecast (Brown / Holt, winsorized error). */
-function trackCentre(s: usize, x: f64, cl: f64, sigma: f64): void {
+function trackCentre(s: usize, x: f64, cl: f64, sigma: f64, signal: bool): void {
   const alpha = load<f64>(s, TRACK_ALPHA);
   if (alpha == 0) return;
+  const held = signal ? load<i32>(s, HOLD_RUN) + 1 : 0;
+  store<i32>(s, held, HOLD_RUN);
+  if (signal && held <= load<i32>(s, TRACK_HOLD)) return;
   const e = min<f64>(3 * sigma, max<f64>(-3 * sigma, x - cl));
   const slope = load<f64>(s, SLOPE) + load<f64>(s, TRACK_BETA) * e;
   store<f64>(s, slope, SLOPE);

@@ -134,7 +134,7 @@ describe("spc kernel - layout and parameters", () => {
 
   it("defaults are valid and map to spcInit's argument order", () => {
     expect(validateSpcParams({ ...DEFAULT_SPC_PARAMS })).toEqual(DEFAULT_SPC_PARAMS);
-    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8, 0, 0, 1]);
+    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8, 0, 0, 1, 0]);
   });
 
   it.each([
@@ -912,6 +912,7 @@ function randomParams(rng: SeededRandom): SpcParams {
     n7Run: run(2),
     n8Run: run(2),
     trackRecords: rng.next() < 0.5 ? 0 : rng.uniform(2, 400),
+    trackHold: rng.next() < 0.5 ? 0 : rng.int(0, 50),
     cusumCap: rng.next() < 0.5 ? 0 : rng.uniform(1, 3),
     baselineTiesMax: rng.next() < 0.5 ? 1 : rng.uniform(0, 0.5),
   });
@@ -1160,6 +1161,18 @@ describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => 
     const rows = run([0, 1000, 0], { cl: 0, sigma: 1 }, { trackRecords: T });
     // After the spike the error fed back is winsorized to 3σ.
     expect(rows.at(2, C.cl)).toBeCloseTo(3 * (1 - w * w) + 3 * (1 - w) ** 2, 12);
+  });
+
+  it("a tracked centre line holds while CUSUM signals, for at most trackHold records, then learns the new level", () => {
+    const shift = [...repeat(0, 10), ...repeat(5, 3000)];
+    const held = run(shift, { cl: 0, sigma: 1 }, { trackRecords: 100, trackHold: 1000, cusumCap: 2 });
+    const free = run(shift, { cl: 0, sigma: 1 }, { trackRecords: 100, cusumCap: 2 });
+    // CUSUM (h = 5) signals from the shift's second record: from then on the held line stays at 0.
+    expect(held.at(10 + 500, C.cl)).toBe(held.at(12, C.cl));
+    expect(free.at(10 + 500, C.cl)).toBeGreaterThan(4);
+    // After 1000 held records the line follows again and the chart falls silent.
+    expect(held.at(3009, C.cl)).toBeGreaterThan(4);
+    expect(held.at(3009, C.cusum_alarm)).toBe(0);
   });
 
   it("the CUSUM ceiling holds C± at c·H and forgets a long shift within about c·h/k records", () => {

@@ -36,6 +36,7 @@ export interface AnalysisFlags extends SerialFlags, RunLengthFlags {
   ewmaLambda: number;
   ewmaL: number;
   trackRecords: number;
+  trackHold: number;
   cusumCap: number;
   baselineTiesMax: number;
   faBudget?: number;
@@ -84,6 +85,12 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
       "spc: the centre line follows the process over about T records (double exponential smoothing); 0: fixed at the baseline",
       numberOption("--track-records"),
       d.trackRecords,
+    )
+    .option(
+      "--track-hold <n>",
+      "spc: the tracked centre line holds still for up to n records in a row while CUSUM or EWMA signals",
+      integerOption("--track-hold", 0, 2 ** 31 - 1),
+      d.trackHold,
     )
     .option("--cusum-cap <c>", "spc: ceiling of the CUSUM sums, in multiples of H (0: none)", numberOption("--cusum-cap"), d.cusumCap)
     .option(
@@ -244,6 +251,7 @@ function spcOptionsOf(flags: AnalysisFlags) {
     n7Run: flags.n7Run,
     n8Run: flags.n8Run,
     trackRecords: flags.trackRecords,
+    trackHold: flags.trackHold,
     cusumCap: flags.cusumCap,
     baselineTiesMax: flags.baselineTiesMax,
   };

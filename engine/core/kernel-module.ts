@@ -70,6 +70,7 @@ export interface KernelExports {
     trackRecords: number,
     cusumCap: number,
     tiesMax: number,
+    trackHold: number,
   ): void;
   spcSetLimits(state: number, cl: number, sigma: number): void;
   spcRebaseline(state: number, n: number): void;

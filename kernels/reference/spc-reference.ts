@@ -23,7 +23,9 @@
  *   C± = min(c·h·σ, …).
  * - Tracked centre line (trackRecords T > 0): after each non-NaN point with limits, with
  *   ω = 1 − 1/T, e = x − cl winsorized to ±3σ: slope += (1 − ω)²·e, cl += (1 − ω²)·e + slope
- *   (Brown's double exponential smoothing in Holt's error-correction form). A point is zoned with
+ *   (Brown's double exponential smoothing in Holt's error-correction form) — except while the
+ *   CUSUM or EWMA alarm of the point is set, for up to trackHold such points in a row: then
+ *   cl and slope stay as they are. A point is zoned with
  *   the limits in force when it arrives; a limits change re-zones the history (with a fixed
  *   centre line this is the same as zoning the whole history afresh at every record).
  * - A completed baseline whose zero moving ranges exceed tiesMax·(N − 1) is discarded and
@@ -55,6 +57,7 @@ export class SpcReference {
   /** Zone of each history value, given when it arrived (re-zoned at a limits change). */
   private readonly zones: number[] = [];
   private slope = 0;
+  private held = 0;
 
   constructor(params: SpcParams) {
     this.p = { ...params };
@@ -84,7 +87,7 @@ export class SpcReference {
     if (this.limits !== null) {
       if (!Number.isNaN(x)) this.updateCharts(x, this.limits);
       this.fillRow(row, this.limits);
-      if (!Number.isNaN(x) && this.p.trackRecords > 0) this.track(x, this.limits);
+      if (!Number.isNaN(x) && this.p.trackRecords > 0) this.track(x, this.limits, row[9] === 1 || row[13] === 1);
     }
     if (this.baseline !== null && !Number.isNaN(x)) {
       this.baseline.push(x);
@@ -110,12 +113,15 @@ export class SpcReference {
     this.ewma = limits.cl;
     this.ewmaUpdates = 0;
     this.slope = 0;
+    this.held = 0;
     this.history.forEach((v, j) => {
       this.zones[j] = zoneOf(v, limits.cl, limits.sigma);
     });
   }
 
-  private track(x: number, limits: Limits): void {
+  private track(x: number, limits: Limits, signal: boolean): void {
+    this.held = signal ? this.held + 1 : 0;
+    if (signal && this.held <= this.p.trackHold) return;
     const w = 1 - 1 / this.p.trackRecords;
     const e = Math.min(3 * limits.sigma, Math.max(-3 * limits.sigma, x - limits.cl));
     this.slope = this.slope + (1 - w) * (1 - w) * e;

@@ -37,7 +37,7 @@ export const SPC_D2 = 1.128;
 
 /** Bytes of kernel state per key; must equal the kernel's spcStateBytes (checked by a test). */
 export function spcStateBytes(): number {
-  const header = 256; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
+  const header = 264; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
   const history = SPC_HISTORY_RECORDS * 8; // f64 values
   const zones = SPC_HISTORY_RECORDS; // i8 zones
   return (header + history + zones + 7) & ~7;
@@ -75,6 +75,8 @@ export interface SpcParams {
    * discount 1 − 1/T; kernels/spc.ts); 0: the centre line stays where the baseline put it.
    */
   trackRecords: number;
+  /** Most records in a row the tracked centre line holds still while the CUSUM or EWMA chart signals. */
+  trackHold: number;
   /** Ceiling of the CUSUM sums in multiples of H; 0: none. */
   cusumCap: number;
   /** Largest share of zero moving ranges a baseline may have before it is collected again; 1: any. */
@@ -96,6 +98,7 @@ export const DEFAULT_SPC_PARAMS: Readonly<SpcParams> = Object.freeze({
   n7Run: 15,
   n8Run: 8,
   trackRecords: 0,
+  trackHold: 0,
   cusumCap: 0,
   baselineTiesMax: 1,
 });
@@ -129,6 +132,9 @@ export function validateSpcParams(params: SpcParams): SpcParams {
   if (!(params.trackRecords === 0 || (params.trackRecords >= 2 && Number.isFinite(params.trackRecords)))) {
     throw new ConfigError("trackRecords", `must be 0 (fixed centre line) or a finite number ≥ 2, got ${params.trackRecords}`);
   }
+  if (!Number.isInteger(params.trackHold) || params.trackHold < 0 || params.trackHold > I32_MAX) {
+    throw new ConfigError("trackHold", `must be an integer in 0..${I32_MAX}, got ${params.trackHold}`);
+  }
   if (!(params.cusumCap === 0 || (params.cusumCap >= 1 && Number.isFinite(params.cusumCap)))) {
     throw new ConfigError("cusumCap", `must be 0 (no ceiling) or a finite number ≥ 1, got ${params.cusumCap}`);
   }
@@ -161,7 +167,7 @@ export function validateSpcRebaseline(n: number): void {
 /** spcInit's arguments after the state pointer, in order. */
 export function spcInitArgs(
   params: SpcParams,
-): [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number] {
+): [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number] {
   const p = validateSpcParams(params);
   return [
     p.baselineN,
@@ -179,6 +185,7 @@ export function spcInitArgs(
     p.trackRecords,
     p.cusumCap,
     p.baselineTiesMax,
+    p.trackHold,
   ];
 }
 

@@ -1,5 +1,6 @@
 /** operators/spc: the names other folders use. Import from here, never from a file inside. */
 export type { SpcAlertEvent } from "./alerts.js";
+export { type BudgetPlan, cusumArl, cusumHForArl, type ExplicitSpcParams, ewmaArl, ewmaLForArl, planForBudget } from "./budget.js";
 export { AlertEncoder, decodeAlerts, type EncodedAlerts } from "./alert-codec.js";
 export {
   DEFAULT_SPC_PARAMS,

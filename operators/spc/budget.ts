@@ -1,0 +1,164 @@
+/**
+ * What a false-alarm budget turns on: the rules, the CUSUM decision interval and the EWMA limit
+ * width a key may have so that, on in-control data, alarms come at most `budget` per reading.
+ *
+ * The budget is a probability per reading (its inverse is the in-control average run length,
+ * ARL₀). Half of it goes to the run rules, chosen as {@link rulesForBudget} does; when WE4 (a run on
+ * one side of the centre line) does not fit at its run length, it runs with the shortest run that
+ * fits what is left, so a stuck sensor is still caught. The other half goes to the two drift charts, a quarter each: the CUSUM decision interval
+ * h and the EWMA width L are set so that each chart's ARL₀ is four times the budget's — unless the
+ * user gave them. The sum of the shares bounds the union's rate from above (as for the rules).
+ *
+ * ARL₀ of the two-sided CUSUM: Siegmund's approximation (Siegmund 1985; Montgomery, Introduction
+ * to SQC, 6th ed., §9.1.3), ARL⁺ = (e^{2kb} − 2kb − 1) / (2k²) with b = h + 1.166, two-sided
+ * ARL = ARL⁺ / 2 (k = 0.5, h = 5 gives 469 against the 465 of Montgomery's table). ARL₀ of the
+ * EWMA chart (asymptotic limits ±L·√(λ/(2−λ))): the Markov chain of Lucas & Saccucci (1990), the
+ * chart's range cut into 101 states.
+ */
+import { ConfigError } from "../../engine/core/mod.js";
+import { spcRuleRate, type SpcParams } from "./layout.js";
+import type { RuleSelection } from "./spc.js";
+import { rulesForBudget } from "./spc.js";
+
+/** What a budget sets, and why (for `linewatch rules` and the run's start-up line). */
+export interface BudgetPlan {
+  budget: number;
+  /** The parameters to run with: h, L and the WE4 run as the budget set them (or as given). */
+  params: SpcParams;
+  rules: RuleSelection;
+  /** Rate per reading each part may have, and the in-control ARL it gets. */
+  shares: { rules: number; cusum: number; ewma: number };
+  arl: { cusum: number; ewma: number };
+}
+
+/** Which of the budget's parameters the user gave (those stay as given). */
+export interface ExplicitSpcParams {
+  cusumH?: boolean;
+  ewmaL?: boolean;
+  we4Run?: boolean;
+}
+
+/** The rules and chart thresholds for a budget (false alarms per reading). */
+export function planForBudget(budget: number, params: SpcParams, explicit: ExplicitSpcParams = {}): BudgetPlan {
+  if (!(budget > 0) || !(budget < 1)) throw new ConfigError("falseAlarmBudget", `must be a probability in (0, 1), got ${budget}`);
+  const half = budget / 2;
+  const p: SpcParams = { ...params };
+  let rules = rulesForBudget(half, p);
+  if ((rules.we & WE4_BIT) === 0 && !explicit.we4Run) {
+    const run = shortestSideRun(half - rules.rate);
+    if (run !== null) {
+      p.we4Run = run;
+      rules = { we: rules.we | WE4_BIT, nelson: rules.nelson, rate: rules.rate + spcRuleRate.sameSide(run) };
+    }
+  }
+  const chartShare = half / 2;
+  if (!explicit.cusumH) p.cusumH = cusumHForArl(p.cusumK, 1 / chartShare);
+  if (!explicit.ewmaL) p.ewmaL = ewmaLForArl(p.ewmaLambda, 1 / chartShare);
+  return {
+    budget,
+    params: p,
+    rules,
+    shares: { rules: half, cusum: chartShare, ewma: chartShare },
+    arl: { cusum: cusumArl(p.cusumK, p.cusumH), ewma: ewmaArl(p.ewmaLambda, p.ewmaL) },
+  };
+}
+
+const WE4_BIT = 0b1000;
+
+/** The shortest same-side run (≤ 32, the kernel's history) whose rate fits `rate`; null if none. */
+function shortestSideRun(rate: number): number | null {
+  for (let n = 2; n <= 32; n++) if (spcRuleRate.sameSide(n) <= rate) return n;
+  return null;
+}
+
+/** In-control ARL of the two-sided tabular CUSUM with reference k and interval h (in σ), Siegmund. */
+export function cusumArl(k: number, h: number): number {
+  const b = h + 1.166;
+  const oneSided = k === 0 ? b * b : (Math.exp(2 * k * b) - 2 * k * b - 1) / (2 * k * k);
+  return oneSided / 2;
+}
+
+/** The h (in σ) at which the two-sided CUSUM's ARL₀ is `arl`. */
+export function cusumHForArl(k: number, arl: number): number {
+  return increasingRoot((h) => cusumArl(k, h), arl, 0, 200);
+}
+
+/** In-control ARL of the EWMA chart with weight λ and asymptotic limits ±L·√(λ/(2−λ)). */
+export function ewmaArl(lambda: number, L: number, states = 101): number {
+  const c = L * Math.sqrt(lambda / (2 - lambda));
+  const w = (2 * c) / states;
+  const centre = (j: number): number => -c + (j + 0.5) * w;
+  // (I − P)·arl = 1, P[i][j] = P(the next z falls in state j | z in state i).
+  const a: number[][] = [];
+  for (let i = 0; i < states; i++) {
+    const from = (1 - lambda) * centre(i);
+    const row = new Array<number>(states + 1);
+    for (let j = 0; j < states; j++) {
+      const pij = normalCdf((centre(j) + w / 2 - from) / lambda) - normalCdf((centre(j) - w / 2 - from) / lambda);
+      row[j] = (i === j ? 1 : 0) - pij;
+    }
+    row[states] = 1;
+    a.push(row);
+  }
+  return solve(a)[(states - 1) / 2];
+}
+
+/** The L at which the EWMA chart's ARL₀ is `arl`. */
+export function ewmaLForArl(lambda: number, arl: number): number {
+  return increasingRoot((L) => ewmaArl(lambda, L), arl, 0.1, 12);
+}
+
+/** x in [lo, hi] with f(x) = target for an increasing f, by bisection to 1e-6. */
+function increasingRoot(f: (x: number) => number, target: number, lo: number, hi: number): number {
+  if (f(hi) < target) throw new ConfigError("falseAlarmBudget", `needs an average run length of ${target.toPrecision(3)}, beyond reach`);
+  let a = lo;
+  let b = hi;
+  while (b - a > 1e-6) {
+    const m = (a + b) / 2;
+    if (f(m) < target) a = m;
+    else b = m;
+  }
+  return b;
+}
+
+/** Gaussian elimination with partial pivoting on an augmented n × (n + 1) matrix. */
+function solve(a: number[][]): number[] {
+  const n = a.length;
+  for (let col = 0; col < n; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(a[r][col]) > Math.abs(a[pivot][col])) pivot = r;
+    [a[col], a[pivot]] = [a[pivot], a[col]];
+    for (let r = col + 1; r < n; r++) {
+      const f = a[r][col] / a[col][col];
+      if (f === 0) continue;
+      for (let c = col; c <= n; c++) a[r][c] -= f * a[col][c];
+    }
+  }
+  const x = new Array<number>(n).fill(0);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = a[r][n];
+    for (let c = r + 1; c < n; c++) s -= a[r][c] * x[c];
+    x[r] = s / a[r][r];
+  }
+  return x;
+}
+
+/** Φ(x) through erfc (Numerical Recipes' erfcc, fractional error < 1.2e-7 everywhere). */
+export function normalCdf(x: number): number {
+  return 0.5 * erfc(-x / Math.SQRT2);
+}
+
+function erfc(x: number): number {
+  const z = Math.abs(x);
+  const t = 1 / (1 + 0.5 * z);
+  const r =
+    t *
+    Math.exp(
+      -z * z -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return x >= 0 ? r : 2 - r;
+}
