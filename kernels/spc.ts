@@ -32,9 +32,12 @@
 //   one-step forecast, so a slow process cycle leaves no lag (Montgomery §10.4: an EWMA forecast
 //   as a moving centre line, here with a trend term). The error fed back is winsorized at ±3σ so
 //   one outlier moves the line by at most 3σ·(1 − ω²) and a fault is followed only slowly. While
-//   the CUSUM or the EWMA chart signals, the line holds still (trend kept, not applied) for at most
-//   trackHold records in a row — a shift is not learned while it is being reported, and a change
-//   that persists longer is accepted as the new level. σ stays the baseline's. Each point is zoned against the centre line in force when it arrived;
+//   the CUSUM or the EWMA chart signals on one side, the line holds still (trend kept, not
+//   applied) for at most trackHold records in a row — a shift is not learned while it is being
+//   reported, and a change that persists longer is accepted as the new level. A hold starts only
+//   after HOLD_QUIET quiet records: a signal on the other side, before or soon after the charts
+//   fall silent (the process came back past a line that had partly followed it), is followed,
+//   not held. σ stays the baseline's. Each point is zoned against the centre line in force when it arrived;
 //   a limits change re-zones the history with the new limits.
 // - CUSUM ceiling (cusumCap c > 0): C± ≤ c·H, so after a long shift the chart forgets it within
 //   about c·h/k records instead of working off the whole sum.
@@ -54,6 +57,8 @@
 
 /** History length: the longest run any rule may be configured to (validated on the TS side). */
 const HIST_CAP: i32 = 32;
+/** Quiet records before a CUSUM/EWMA signal may hold the tracked centre line again. */
+const HOLD_QUIET: i32 = 100;
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
 
@@ -103,7 +108,9 @@ const TIES_MAX: u32 = 240; //   f64  most zero moving ranges a baseline may have
 const BASE_TIES: u32 = 248; //  i32  zero moving ranges in the baseline so far
 const TRACK_HOLD: u32 = 252; // i32  most records in a row the tracked line holds while a chart signals
 const HOLD_RUN: u32 = 256; //   i32  records in a row the CUSUM or EWMA chart has signalled
-const HIST: u32 = 264; //       f64 × HIST_CAP  raw values, ring
+const HOLD_SIDE: u32 = 260; //  i32  side of those signals: ±1 held, 0 none, 2 followed (not held)
+const QUIET_RUN: u32 = 264; //  i32  records since the charts last signalled (saturating)
+const HIST: u32 = 272; //       f64 × HIST_CAP  raw values, ring
 const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
 const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
 
@@ -237,6 +244,8 @@ function installLimits(s: usize, cl: f64, sigma: f64): void {
   store<f64>(s, 1, EWMA_DECAY);
   store<f64>(s, 0, SLOPE);
   store<i32>(s, 0, HOLD_RUN);
+  store<i32>(s, 0, HOLD_SIDE);
+  store<i32>(s, HOLD_QUIET, QUIET_RUN);
   rezone(s, cl, sigma);
 }
 
@@ -351,7 +360,7 @@ function step(s: usize, x: f64, o: usize): void {
   if (hasLimits) {
     if (!isNaN(x)) advanceCharts(s, x, cl, sigma);
     writeRow(s, z, len, cl, sigma, o);
-    if (!isNaN(x)) trackCentre(s, x, cl, sigma, load<f64>(o, O_CALARM) == 1 || load<f64>(o, O_EALARM) == 1);
+    if (!isNaN(x)) trackCentre(s, x, cl, sigma, signalSide(o));
   } else {
     for (let f = 0; f < SPC_OUT_FIELDS - 1; f++) store<f64>(o + (<usize>f << 3), NaN);
     store<f64>(o, 0, O_VERSION);
@@ -373,13 +382,33 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   store<f64>(s, load<f64>(s, EWMA_DECAY) * (r * r), EWMA_DECAY);
 }
 
+/** Side the row's CUSUM and EWMA signals are on: +1 above, −1 below, 0 none, 2 both sides. */
+function signalSide(o: usize): i32 {
+  let side = 0;
+  if (load<f64>(o, O_CALARM) == 1) side = load<f64>(o, O_CPOS) > load<f64>(o, O_CNEG) ? 1 : -1;
+  if (load<f64>(o, O_EALARM) == 1) {
+    const e: i32 = load<f64>(o, O_EWMA) > load<f64>(o, O_CL) ? 1 : -1;
+    side = side == 0 || side == e ? e : 2;
+  }
+  return side;
+}
+
 /** Moves the centre line to the next one-step forecast (Brown / Holt, winsorized error). */
-function trackCentre(s: usize, x: f64, cl: f64, sigma: f64, signal: bool): void {
+function trackCentre(s: usize, x: f64, cl: f64, sigma: f64, signal: i32): void {
   const alpha = load<f64>(s, TRACK_ALPHA);
   if (alpha == 0) return;
-  const held = signal ? load<i32>(s, HOLD_RUN) + 1 : 0;
+  const before = load<i32>(s, HOLD_SIDE);
+  const quiet = load<i32>(s, QUIET_RUN);
+  let side = 0;
+  if (signal != 0) {
+    if (before == 0) side = quiet >= HOLD_QUIET ? signal : 2;
+    else side = before == signal ? signal : 2;
+  }
+  store<i32>(s, signal == 0 ? min(quiet + 1, HOLD_QUIET) : 0, QUIET_RUN);
+  const held = side == 0 || side == 2 ? 0 : load<i32>(s, HOLD_RUN) + 1;
+  store<i32>(s, side, HOLD_SIDE);
   store<i32>(s, held, HOLD_RUN);
-  if (signal && held <= load<i32>(s, TRACK_HOLD)) return;
+  if (held > 0 && held <= load<i32>(s, TRACK_HOLD)) return;
   const e = min<f64>(3 * sigma, max<f64>(-3 * sigma, x - cl));
   const slope = load<f64>(s, SLOPE) + load<f64>(s, TRACK_BETA) * e;
   store<f64>(s, slope, SLOPE);

@@ -3,13 +3,21 @@
  * Turns them into RecordAnalysis objects with one validation pass and precise messages.
  */
 import { readFileSync } from "node:fs";
-import { type Command, Option } from "commander";
-import { ConfigError, type Logger, type TimeUnit } from "../core/mod.js";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { ConfigError, type Logger, parseDuration, type TimeUnit } from "../core/mod.js";
 import { cliLogger } from "./logging.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 import type { AnalysisSpec } from "../jobs/mod.js";
 import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/mod.js";
-import { type SpcAlertEvent, DEFAULT_SPC_PARAMS, type SpcParams, spcAnalysis, type SpcLimits } from "../../operators/spc/mod.js";
+import {
+  type SpcAlertEvent,
+  DEFAULT_SPC_PARAMS,
+  planForBudget,
+  type RuleSelection,
+  type SpcParams,
+  spcAnalysis,
+  type SpcLimits,
+} from "../../operators/spc/mod.js";
 import { iforestAnalysis, parseModel } from "../../operators/iforest/mod.js";
 import { integerOption, numberOption } from "./options.js";
 import { durationIn } from "./options.js";
@@ -19,7 +27,25 @@ export const ANALYSES = ["rolling", "spc", "iforest", "serial"] as const;
 export type AnalysisName = (typeof ANALYSES)[number];
 
 /** The SPC run lengths, as `--we4-run` … `--n8-run` give them (the `spc` analysis and the `rules` command). */
-export type RunLengthFlags = Pick<SpcParams, "we4Run" | "n2Run" | "n3Run" | "n4Run" | "n7Run" | "n8Run">;
+export type RunLengthFlags = Pick<SpcParams, "n2Run" | "n3Run" | "n4Run" | "n7Run" | "n8Run"> & {
+  /** Undefined: the default, or what a false-alarm budget sets. */
+  we4Run?: number;
+};
+
+/**
+ * The SPC settings a command that raises alerts for people (`run`, `demo`) starts from: a longer
+ * baseline, a centre line that follows slow process changes, and a false-alarm budget of one
+ * false alarm per key per 8 hours (docs/spc.md, "Alerts a person can act on"). `replay` keeps the
+ * textbook chart (fixed limits, every rule on).
+ */
+export const ALERTING_SPC_DEFAULTS = Object.freeze({
+  baselineN: 1000,
+  trackRecords: 2000,
+  trackHold: 18_000,
+  cusumCap: 2,
+  baselineTiesMax: 0.1,
+  faBudget: "1/8h",
+});
 
 export interface AnalysisFlags extends SerialFlags, RunLengthFlags {
   analysis: string;
@@ -32,23 +58,31 @@ export interface AnalysisFlags extends SerialFlags, RunLengthFlags {
   cl?: number;
   sigmaValue?: number;
   cusumK: number;
-  cusumH: number;
+  /** Undefined: the default, or what a false-alarm budget sets. */
+  cusumH?: number;
   ewmaLambda: number;
-  ewmaL: number;
+  /** Undefined: the default, or what a false-alarm budget sets. */
+  ewmaL?: number;
   trackRecords: number;
   trackHold: number;
   cusumCap: number;
   baselineTiesMax: number;
-  faBudget?: number;
+  /** False alarms per reading (`0.0027`), or one per key per duration (`1/8h`, read at `rate`). */
+  faBudget?: number | string;
+  /** Readings per second per key, for a budget given per duration. */
+  rate?: number;
   spcConfig?: string;
   model?: string;
   features?: string;
   watchModel: boolean;
 }
 
-/** Adds the analysis flags to a command; `defaultWindow` is the count window when none is given. */
-export function addAnalysisFlags(command: Command, defaultAnalysis: string): Command {
-  const d = DEFAULT_SPC_PARAMS;
+/**
+ * Adds the analysis flags to a command; `alerting`: start from {@link ALERTING_SPC_DEFAULTS}
+ * (commands that raise alerts for people) instead of the textbook chart.
+ */
+export function addAnalysisFlags(command: Command, defaultAnalysis: string, alerting = false): Command {
+  const d = alerting ? { ...DEFAULT_SPC_PARAMS, ...ALERTING_SPC_DEFAULTS } : DEFAULT_SPC_PARAMS;
   command
     .option("--analysis <list>", `analyses, comma separated (${ANALYSES.join(", ")}); their fields merge into one line`, defaultAnalysis)
     .option(
@@ -66,7 +100,7 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
     .option("--alpha <a>", "rolling: EWMA smoothing factor in (0, 1]", numberOption("--alpha"), DEFAULT_ROLLING_ALPHA)
     .option(
       "--baseline <N>",
-      `spc: limits from each key's first N records (default ${d.baselineN} unless --cl/--sigma-value)`,
+      `spc: limits from each key's first N records (default ${d.baselineN} unless --cl/--sigma-value; a baseline of mostly repeated readings is collected again)`,
       integerOption("--baseline", 2, 2 ** 31 - 1),
     )
     .addOption(
@@ -77,9 +111,13 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
     .option("--cl <c>", "spc: fixed centre line for every key (with --sigma-value)", numberOption("--cl"))
     .option("--sigma-value <s>", "spc: fixed sigma for every key (with --cl)", numberOption("--sigma-value"))
     .option("--cusum-k <k>", "spc: CUSUM reference value, in sigma", numberOption("--cusum-k"), d.cusumK)
-    .option("--cusum-h <h>", "spc: CUSUM decision interval, in sigma", numberOption("--cusum-h"), d.cusumH)
+    .option(
+      "--cusum-h <h>",
+      `spc: CUSUM decision interval, in sigma (default ${d.cusumH}, or what --fa-budget sets)`,
+      numberOption("--cusum-h"),
+    )
     .option("--ewma-lambda <l>", "spc: EWMA chart weight λ", numberOption("--ewma-lambda"), d.ewmaLambda)
-    .option("--ewma-l <L>", "spc: EWMA chart limit width", numberOption("--ewma-l"), d.ewmaL)
+    .option("--ewma-l <L>", `spc: EWMA chart limit width (default ${d.ewmaL}, or what --fa-budget sets)`, numberOption("--ewma-l"))
     .option(
       "--track-records <T>",
       "spc: the centre line follows the process over about T records (double exponential smoothing); 0: fixed at the baseline",
@@ -101,9 +139,10 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
     );
   addRunLengthFlags(command)
     .option(
-      "--fa-budget <p>",
-      "spc: false alarms per point a key may have in control; picks the rules that fit",
-      numberOption("--fa-budget"),
+      "--fa-budget <p|1/D>",
+      "spc: false alarms a key may have in control, per reading (0.0027) or one per duration (1/8h, at --rate readings/s); picks the rules and sets CUSUM h, EWMA L",
+      faBudgetOption,
+      alerting ? ALERTING_SPC_DEFAULTS.faBudget : undefined,
     )
     .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
     .option(
@@ -122,7 +161,11 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
 export function addRunLengthFlags(command: Command): Command {
   const d = DEFAULT_SPC_PARAMS;
   return command
-    .option("--we4-run <n>", "spc: points on one side for WE4", integerOption("--we4-run", 2, 32), d.we4Run)
+    .option(
+      "--we4-run <n>",
+      `spc: points on one side for WE4 (default ${d.we4Run}, or what --fa-budget sets)`,
+      integerOption("--we4-run", 2, 32),
+    )
     .option("--n2-run <n>", "spc: points on one side for Nelson 2", integerOption("--n2-run", 2, 32), d.n2Run)
     .option("--n3-run <n>", "spc: points steadily rising or falling for Nelson 3", integerOption("--n3-run", 3, 32), d.n3Run)
     .option("--n4-run <n>", "spc: points alternating for Nelson 4", integerOption("--n4-run", 3, 32), d.n4Run)
@@ -138,6 +181,8 @@ export interface AnalysisContext {
   keyParts?: readonly string[];
   /** Where analyses log (model swaps); default the CLI's logger. */
   log?: Logger;
+  /** The command raises alerts for people: {@link ALERTING_SPC_DEFAULTS}. */
+  alerting?: boolean;
 }
 
 /** The analyses the flags ask for, in the order given. */
@@ -149,7 +194,7 @@ export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): R
     if (name === "iforest") return iforestFromFlags(flags, names.indexOf("rolling"), ctx);
     if (name === "serial") return serialAnalysisFromFlags(flags, ctx.timeUnit);
     return spcAnalysis({
-      ...spcOptionsOf(flags),
+      ...spcOptionsOf(flags, ctx.alerting === true),
       ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma",
       onAlert: ctx.onAlert,
       keyParts: ctx.keyParts,
@@ -172,7 +217,11 @@ export function analysisSpecsFromFlags(flags: AnalysisFlags, ctx: AnalysisContex
       throw new ConfigError("--analysis", "serial runs as the serial job beside the sensor analyses, not on ingest workers");
     return {
       name: "spc",
-      options: { ...spcOptionsOf(flags), ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma", keyParts: ctx.keyParts },
+      options: {
+        ...spcOptionsOf(flags, ctx.alerting === true),
+        ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma",
+        keyParts: ctx.keyParts,
+      },
     };
   });
 }
@@ -232,19 +281,21 @@ function windowOf(flags: AnalysisFlags, ctx: AnalysisContext): RollingWindow {
   return { kind: "count", records };
 }
 
-function spcOptionsOf(flags: AnalysisFlags) {
+function spcOptionsOf(flags: AnalysisFlags, alerting: boolean) {
   const fixed = flags.cl !== undefined || flags.sigmaValue !== undefined;
   if (fixed && (flags.cl === undefined || flags.sigmaValue === undefined))
     throw new ConfigError("--cl/--sigma-value", "give both, or neither");
   if (fixed && flags.baseline !== undefined) throw new ConfigError("--baseline", "excludes --cl/--sigma-value (fixed limits)");
-  const params: SpcParams = {
-    baselineN: fixed ? 0 : (flags.baseline ?? DEFAULT_SPC_PARAMS.baselineN),
+  const d = DEFAULT_SPC_PARAMS;
+  const baselineN = alerting ? ALERTING_SPC_DEFAULTS.baselineN : d.baselineN;
+  let params: SpcParams = {
+    baselineN: fixed ? 0 : (flags.baseline ?? baselineN),
     sigmaMethod: flags.sigma,
     cusumK: flags.cusumK,
-    cusumH: flags.cusumH,
+    cusumH: flags.cusumH ?? d.cusumH,
     ewmaLambda: flags.ewmaLambda,
-    ewmaL: flags.ewmaL,
-    we4Run: flags.we4Run,
+    ewmaL: flags.ewmaL ?? d.ewmaL,
+    we4Run: flags.we4Run ?? d.we4Run,
     n2Run: flags.n2Run,
     n3Run: flags.n3Run,
     n4Run: flags.n4Run,
@@ -255,14 +306,60 @@ function spcOptionsOf(flags: AnalysisFlags) {
     cusumCap: flags.cusumCap,
     baselineTiesMax: flags.baselineTiesMax,
   };
+  const budget = flags.faBudget === undefined ? undefined : parseFaBudget(flags.faBudget, flags.rate);
+  let rules: RuleSelection | undefined;
+  if (budget !== undefined) {
+    const plan = planForBudget(budget, params, {
+      cusumH: flags.cusumH !== undefined,
+      ewmaL: flags.ewmaL !== undefined,
+      we4Run: flags.we4Run !== undefined,
+    });
+    params = plan.params;
+    rules = plan.rules;
+  }
   const perKey = flags.spcConfig === undefined ? undefined : readSpcConfig(flags.spcConfig);
   return {
     params,
     limits: fixed ? { cl: flags.cl as number, sigma: flags.sigmaValue as number } : undefined,
     limitsByKey: perKey?.limits,
-    falseAlarmBudget: flags.faBudget,
+    rules,
     budgetByKey: perKey?.budgets,
+    // Readings while a sensor settles after a mode change are not in control by construction.
+    silentKeySuffix: alerting ? "/settling" : undefined,
   };
+}
+
+/** `--fa-budget` as typed: a number stays a number, `1/D` stays text (read with the rate later). */
+function faBudgetOption(text: string): number | string {
+  const p = Number(text);
+  if (text.trim() !== "" && Number.isFinite(p)) return p;
+  if (/^1\/./.test(text.trim())) return text.trim();
+  throw new InvalidArgumentError(`--fa-budget must be a probability or 1/<duration> (1/8h), got "${text}"`);
+}
+
+/**
+ * `--fa-budget`: a probability per reading (`0.0027`), or `1/D` — one false alarm per key per
+ * duration D, at `rate` readings per second per key.
+ */
+export function parseFaBudget(value: number | string, rate: number | undefined): number {
+  const text = String(value).trim();
+  const perDuration = /^1\/(.+)$/.exec(text);
+  if (perDuration === null) {
+    const p = Number(text);
+    if (!(p > 0 && p < 1)) throw new ConfigError("--fa-budget", `must be a probability in (0, 1) or 1/<duration>, got "${text}"`);
+    return p;
+  }
+  if (rate === undefined || !(rate > 0))
+    throw new ConfigError("--fa-budget", `"${text}" is per duration: it needs the readings per second per key (--rate)`);
+  let ms: number;
+  try {
+    ms = parseDuration(perDuration[1]);
+  } catch (e) {
+    throw new ConfigError("--fa-budget", `"${text}": ${(e as Error).message}`);
+  }
+  const readings = (ms / 1000) * rate;
+  if (!(readings > 1)) throw new ConfigError("--fa-budget", `"${text}" at ${rate} readings/s is at most one reading`);
+  return 1 / readings;
 }
 
 /** Per-key limits and budgets: {"keys": {"M-001/temperature": {"cl": 70, "sigma": 0.4, "fa_budget": 0.003}}}. */

@@ -75,7 +75,7 @@ export function demoCommand(): Command {
     .option("--workers <n>", "worker threads", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
     .option("--no-clickhouse", "do not start clickhouse-server even when installed")
     .option("--summary-interval <D>", "console summary interval (0: none)", "2s");
-  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc")).action(async (flags: DemoFlags) => runDemo(flags));
+  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc", true)).action(async (flags: DemoFlags) => runDemo(flags));
 }
 
 async function runDemo(flags: DemoFlags): Promise<void> {
@@ -138,6 +138,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       defaultWindow: 64,
       keyParts: ["machine_id", "sensor_type"],
       onAlert: alerts.route,
+      alerting: true,
     });
 
     const simulator = new StoppableSimulator({

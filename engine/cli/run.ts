@@ -130,7 +130,7 @@ export function runCommand(): Command {
     "--config <file>",
     "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)",
   );
-  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc")).action(async (_flags: RunFlags, cmd: Command) => {
+  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc", true)).action(async (_flags: RunFlags, cmd: Command) => {
     applyConfigSources(cmd);
     const flags = cmd.opts<RunFlags>();
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
@@ -287,7 +287,7 @@ async function runOnSource(
   const onAlert = alerts.route;
   const analyses = checkPredictionAnalyses(
     flags,
-    analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] }),
+    analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"], alerting: true }),
   );
   const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
   let onStop: () => void = () => {};
@@ -516,7 +516,13 @@ async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRou
     stop,
     onReady: () => process.stderr.write("linewatch run: consuming\n"),
   };
-  const ctx = { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route } as const;
+  const ctx = {
+    timeUnit: "ms",
+    defaultWindow: 64,
+    keyParts: ["machine_id", "sensor_type"],
+    onAlert: alerts.route,
+    alerting: true,
+  } as const;
   const source = `NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, site ${flags.site}`;
   if (ingestWorkers > 0) {
     const analyses = analysisSpecsFromFlags(flags, ctx);

@@ -24,8 +24,10 @@
  * - Tracked centre line (trackRecords T > 0): after each non-NaN point with limits, with
  *   ω = 1 − 1/T, e = x − cl winsorized to ±3σ: slope += (1 − ω)²·e, cl += (1 − ω²)·e + slope
  *   (Brown's double exponential smoothing in Holt's error-correction form) — except while the
- *   CUSUM or EWMA alarm of the point is set, for up to trackHold such points in a row: then
- *   cl and slope stay as they are. A point is zoned with
+ *   CUSUM or EWMA alarms of the points stay on one side (C⁺ > C⁻ or the EWMA above cl: above),
+ *   for up to trackHold such points in a row: then cl and slope stay as they are. A hold starts
+ *   only on a first alarm after at least 100 points without one (or since the limits); an alarm
+ *   on the other side, or one that comes sooner, is followed (no hold) until the alarms stop. A point is zoned with
  *   the limits in force when it arrives; a limits change re-zones the history (with a fixed
  *   centre line this is the same as zoning the whole history afresh at every record).
  * - A completed baseline whose zero moving ranges exceed tiesMax·(N − 1) is discarded and
@@ -35,6 +37,7 @@ import type { SpcParams } from "../../operators/spc/mod.js";
 
 export const SPC_REFERENCE_FIELDS = 15;
 export const HISTORY_RECORDS = 32;
+const HOLD_QUIET = 100;
 
 interface Limits {
   cl: number;
@@ -58,6 +61,8 @@ export class SpcReference {
   private readonly zones: number[] = [];
   private slope = 0;
   private held = 0;
+  private holdSide = 0;
+  private quiet = HOLD_QUIET;
 
   constructor(params: SpcParams) {
     this.p = { ...params };
@@ -87,7 +92,7 @@ export class SpcReference {
     if (this.limits !== null) {
       if (!Number.isNaN(x)) this.updateCharts(x, this.limits);
       this.fillRow(row, this.limits);
-      if (!Number.isNaN(x) && this.p.trackRecords > 0) this.track(x, this.limits, row[9] === 1 || row[13] === 1);
+      if (!Number.isNaN(x) && this.p.trackRecords > 0) this.track(x, this.limits, signalSide(row));
     }
     if (this.baseline !== null && !Number.isNaN(x)) {
       this.baseline.push(x);
@@ -114,14 +119,20 @@ export class SpcReference {
     this.ewmaUpdates = 0;
     this.slope = 0;
     this.held = 0;
+    this.holdSide = 0;
+    this.quiet = HOLD_QUIET;
     this.history.forEach((v, j) => {
       this.zones[j] = zoneOf(v, limits.cl, limits.sigma);
     });
   }
 
-  private track(x: number, limits: Limits, signal: boolean): void {
-    this.held = signal ? this.held + 1 : 0;
-    if (signal && this.held <= this.p.trackHold) return;
+  private track(x: number, limits: Limits, signal: number): void {
+    if (signal === 0) this.holdSide = 0;
+    else if (this.holdSide === 0) this.holdSide = this.quiet >= HOLD_QUIET ? signal : 2;
+    else if (this.holdSide !== signal) this.holdSide = 2;
+    this.quiet = signal === 0 ? Math.min(this.quiet + 1, HOLD_QUIET) : 0;
+    this.held = this.holdSide === 1 || this.holdSide === -1 ? this.held + 1 : 0;
+    if (this.held > 0 && this.held <= this.p.trackHold) return;
     const w = 1 - 1 / this.p.trackRecords;
     const e = Math.min(3 * limits.sigma, Math.max(-3 * limits.sigma, x - limits.cl));
     this.slope = this.slope + (1 - w) * (1 - w) * e;
@@ -159,6 +170,15 @@ export class SpcReference {
     row[12] = cl - half;
     row[13] = this.ewma > cl + half || this.ewma < cl - half ? 1 : 0;
   }
+}
+
+/** Side of a row's CUSUM and EWMA alarms: 1 above, −1 below, 0 none, 2 both. */
+function signalSide(row: Float64Array): number {
+  const sides = new Set<number>();
+  if (row[9] === 1) sides.add(row[7] > row[8] ? 1 : -1);
+  if (row[13] === 1) sides.add(row[10] > row[0] ? 1 : -1);
+  if (sides.size === 2) return 2;
+  return sides.size === 0 ? 0 : [...sides][0];
 }
 
 /** Limits from a complete baseline (values in record order, NaN already left out). */

@@ -17,6 +17,7 @@ export {
 export {
   ALL_RULES,
   applySpcLimitsChange,
+  type RuleSelection,
   rulesForBudget,
   spcAnalysis,
   type SpcAnalysisOptions,

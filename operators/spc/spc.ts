@@ -38,7 +38,11 @@ export interface SpcAnalysisOptions {
    * {@link rulesForBudget}). Undefined: every rule on.
    */
   falseAlarmBudget?: number;
+  /** The rules of every key without a budget of its own (a plan's, operators/spc/budget.ts); wins over falseAlarmBudget. */
+  rules?: RuleSelection;
   budgetByKey?: ReadonlyMap<string, number>;
+  /** Keys ending in this raise no alerts: their rule bits and CUSUM/EWMA alarms are cleared. */
+  silentKeySuffix?: string;
   /** Output name of the EWMA chart statistic: "ewma", or "spc_ewma" beside the rolling analysis's ewma. */
   ewmaField: string;
   /** Receives alert events (open and close), in per-key order. */
@@ -53,7 +57,12 @@ export interface RuleSelection {
   nelson: number;
   /** Upper bound on the false-alarm probability per point of the rules on (union bound). */
   rate: number;
+  /** false: the CUSUM and EWMA alarms are cleared too (a key that raises no alerts). */
+  charts?: boolean;
 }
+
+/** A key that raises no alerts. */
+export const NO_ALERTS: RuleSelection = Object.freeze({ we: 0, nelson: 0, rate: 0, charts: false });
 
 export const ALL_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, rate: Number.NaN });
 
@@ -127,8 +136,11 @@ export function spcAnalysis(
   const rulesOf = (key: string): RuleSelection => {
     let r = ruleCache.get(key);
     if (r === undefined) {
-      const budget = options.budgetByKey?.get(key) ?? options.falseAlarmBudget;
-      r = budget === undefined ? ALL_RULES : rulesForBudget(budget, params);
+      const own = options.budgetByKey?.get(key);
+      const budget = own ?? options.falseAlarmBudget;
+      if (options.silentKeySuffix !== undefined && key.endsWith(options.silentKeySuffix)) r = NO_ALERTS;
+      else if (own === undefined && options.rules !== undefined) r = options.rules;
+      else r = budget === undefined ? ALL_RULES : rulesForBudget(budget, params);
       ruleCache.set(key, r);
     }
     return r;
@@ -184,6 +196,10 @@ export function spcAnalysis(
 /** Clears the bits of the rules that are off for the key (rows without limits have NaN masks: left as they are). */
 function maskRules(rows: Float64Array, at: number, rules: RuleSelection): void {
   if (!Number.isFinite(rows[at + SPC_COL.we_mask])) return;
+  if (rules.charts === false) {
+    rows[at + SPC_COL.cusum_alarm] = 0;
+    rows[at + SPC_COL.ewma_alarm] = 0;
+  }
   rows[at + SPC_COL.we_mask] = rows[at + SPC_COL.we_mask] & rules.we;
   rows[at + SPC_COL.nelson_mask] = rows[at + SPC_COL.nelson_mask] & rules.nelson;
 }
