@@ -37,7 +37,13 @@
 //   reported, and a change that persists longer is accepted as the new level. A hold starts only
 //   after HOLD_QUIET quiet records: a signal on the other side, before or soon after the charts
 //   fall silent (the process came back past a line that had partly followed it), is followed,
-//   not held. σ stays the baseline's. Each point is zoned against the centre line in force when it arrived;
+//   not held. σ stays the baseline's.
+// - Gaps (trackGap > 0, with a tracked line): a key whose records pause for longer than trackGap
+//   (in the time column's units; e.g. a chart per operating mode while the machine is in another
+//   mode) comes back to a process that moved on without it. Its line restarts: the next
+//   RECENTRE_RECORDS non-NaN records are shown against their running mean and judged by no rule
+//   or chart; then the centre line is their mean, the trend 0, CUSUM and EWMA restart, the history
+//   is re-zoned, and no hold starts before HOLD_QUIET quiet records. The limits version stays. Each point is zoned against the centre line in force when it arrived;
 //   a limits change re-zones the history with the new limits.
 // - CUSUM ceiling (cusumCap c > 0): C± ≤ c·H, so after a long shift the chart forgets it within
 //   about c·h/k records instead of working off the whole sum.
@@ -59,6 +65,8 @@
 const HIST_CAP: i32 = 32;
 /** Quiet records before a CUSUM/EWMA signal may hold the tracked centre line again. */
 const HOLD_QUIET: i32 = 100;
+/** Records after a gap whose mean restarts the tracked centre line. */
+const RECENTRE_RECORDS: i32 = 50;
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
 
@@ -110,7 +118,11 @@ const TRACK_HOLD: u32 = 252; // i32  most records in a row the tracked line hold
 const HOLD_RUN: u32 = 256; //   i32  records in a row the CUSUM or EWMA chart has signalled
 const HOLD_SIDE: u32 = 260; //  i32  side of those signals: ±1 held, 0 none, 2 followed (not held)
 const QUIET_RUN: u32 = 264; //  i32  records since the charts last signalled (saturating)
-const HIST: u32 = 272; //       f64 × HIST_CAP  raw values, ring
+const RECENTRE_LEFT: u32 = 268; // i32 records left before the tracked line restarts after a gap
+const TRACK_GAP: u32 = 272; //  f64  a pause longer than this (time units) restarts the tracked line; 0: never
+const LAST_TIME: u32 = 280; //  f64  time of the key's previous record (NaN: none)
+const RECENTRE_SUM: u32 = 288; // f64 sum of the values collected since the gap
+const HIST: u32 = 296; //       f64 × HIST_CAP  raw values, ring
 const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
 const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
 
@@ -145,7 +157,7 @@ export function spcStateBytes(): i32 {
 export function spcInit(
   state: usize, baselineN: i32, sigmaMethod: i32, k: f64, h: f64, lambda: f64, L: f64,
   we4Run: i32, n2Run: i32, n3Run: i32, n4Run: i32, n7Run: i32, n8Run: i32,
-  trackRecords: f64, cusumCap: f64, tiesMax: f64, trackHold: i32,
+  trackRecords: f64, cusumCap: f64, tiesMax: f64, trackHold: i32, trackGap: f64,
 ): void {
   memory.fill(state, 0, spcStateBytes());
   store<i32>(state, sigmaMethod, SIGMA_METHOD);
@@ -168,6 +180,8 @@ export function spcInit(
   }
   store<f64>(state, cusumCap, CUSUM_CAP);
   store<i32>(state, trackHold, TRACK_HOLD);
+  store<f64>(state, trackRecords > 0 ? trackGap : 0, TRACK_GAP);
+  store<f64>(state, NaN, LAST_TIME);
   store<f64>(state, tiesMax, TIES_MAX);
   if (baselineN > 0) startBaseline(state, baselineN);
 }
@@ -190,8 +204,8 @@ export function spcRebaseline(state: usize, n: i32): void {
 /**
  * Processes n records of one key group. Record i belongs to the key whose state block is at
  * stateBase + slots[i] * stateStride; records of each key are taken in the order given.
- * Writes n rows of SPC_OUT_FIELDS f64 at out. Returns n. `times` is not read: the charts are
- * over record order.
+ * Writes n rows of SPC_OUT_FIELDS f64 at out. Returns n. The charts are over record order;
+ * `times` is read only for the gaps that restart a tracked centre line (times = 0: none).
  *
  * The event list (events ≠ 0; room for 1 + n u32): events[0] = the count m, events[1..m] = the
  * indices, ascending, of the rows that are loud — a WE or Nelson bit, the CUSUM or the EWMA alarm
@@ -206,7 +220,7 @@ export function spcProcess(
   for (let i = 0; i < n; i++) {
     const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
     const o = out + <usize>i * (<usize>SPC_OUT_FIELDS << 3);
-    step(s, load<f64>(values + (<usize>i << 3)), o);
+    step(s, load<f64>(values + (<usize>i << 3)), o, times == 0 ? NaN : load<f64>(times + (<usize>i << 3)));
     const loud: i32 = load<f64>(o, O_WE) > 0 || load<f64>(o, O_NELSON) > 0 || load<f64>(o, O_CALARM) == 1 || load<f64>(o, O_EALARM) == 1 ? 1 : 0;
     if ((loud | load<i32>(s, LOUD)) != 0 && events != 0) {
       m++;
@@ -233,10 +247,18 @@ function startBaseline(s: usize, n: i32): void {
 
 /** New limits: version + 1, CUSUM and EWMA restart, the history is re-zoned. */
 function installLimits(s: usize, cl: f64, sigma: f64): void {
-  store<f64>(s, cl, CL);
   store<f64>(s, sigma, SIGMA);
   store<i32>(s, 1, HAS_LIMITS);
   store<i32>(s, load<i32>(s, VERSION) + 1, VERSION);
+  store<i32>(s, 0, RECENTRE_LEFT);
+  restartCharts(s, cl);
+  store<i32>(s, HOLD_QUIET, QUIET_RUN);
+  rezone(s, cl, sigma);
+}
+
+/** The centre line at cl with no trend; CUSUM and EWMA from the start; no hold. */
+function restartCharts(s: usize, cl: f64): void {
+  store<f64>(s, cl, CL);
   store<f64>(s, 0, CUSUM_POS);
   store<f64>(s, 0, CUSUM_NEG);
   store<f64>(s, cl, EWMA_Z);
@@ -245,8 +267,6 @@ function installLimits(s: usize, cl: f64, sigma: f64): void {
   store<f64>(s, 0, SLOPE);
   store<i32>(s, 0, HOLD_RUN);
   store<i32>(s, 0, HOLD_SIDE);
-  store<i32>(s, HOLD_QUIET, QUIET_RUN);
-  rezone(s, cl, sigma);
 }
 
 /** Zone of x: 0 on cl or NaN, else side × (1 + number of thresholds cl ± kσ, k = 1..3, beyond). */
@@ -339,7 +359,11 @@ function countBeyond(s: usize, window: i32, zMin: i32): i32 {
   return c;
 }
 
-function step(s: usize, x: f64, o: usize): void {
+function step(s: usize, x: f64, o: usize, t: f64): void {
+  if (load<i32>(s, HAS_LIMITS) != 0 && noteGap(s, t)) {
+    recentreStep(s, x, o);
+    return;
+  }
   const len0 = load<i32>(s, HIST_LEN);
   const prev = len0 > 0 ? load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3)) : NaN;
   const hasLimits = load<i32>(s, HAS_LIMITS) != 0;
@@ -380,6 +404,68 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   store<f64>(s, load<f64>(s, EWMA_I) + 1, EWMA_I);
   const r = 1 - lambda;
   store<f64>(s, load<f64>(s, EWMA_DECAY) * (r * r), EWMA_DECAY);
+}
+
+/**
+ * Records t; true while the key's tracked line is restarting after a gap (a gap longer than
+ * trackGap since the previous record starts RECENTRE_RECORDS of collection).
+ */
+function noteGap(s: usize, t: f64): bool {
+  const gap = load<f64>(s, TRACK_GAP);
+  if (gap <= 0 || isNaN(t)) return load<i32>(s, RECENTRE_LEFT) > 0;
+  const last = load<f64>(s, LAST_TIME);
+  store<f64>(s, t, LAST_TIME);
+  if (!isNaN(last) && t - last > gap) {
+    store<i32>(s, RECENTRE_RECORDS, RECENTRE_LEFT);
+    store<f64>(s, 0, RECENTRE_SUM);
+  }
+  return load<i32>(s, RECENTRE_LEFT) > 0;
+}
+
+/**
+ * One record of the collection after a gap: into the history (zone against the running mean) and
+ * the mean; a row without rule bits or alarms; the line restarts from the mean after the last.
+ */
+function recentreStep(s: usize, x: f64, o: usize): void {
+  const counted = !isNaN(x);
+  const left = load<i32>(s, RECENTRE_LEFT) - (counted ? 1 : 0);
+  const sum = load<f64>(s, RECENTRE_SUM) + (counted ? x : 0);
+  store<i32>(s, left, RECENTRE_LEFT);
+  store<f64>(s, sum, RECENTRE_SUM);
+  const n = RECENTRE_RECORDS - left;
+  const cl = n > 0 ? sum / <f64>n : load<f64>(s, CL);
+  const sigma = load<f64>(s, SIGMA);
+  const len0 = load<i32>(s, HIST_LEN);
+  const prev = len0 > 0 ? load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3)) : NaN;
+  const z = zoneOf(x, cl, sigma);
+  const p = load<i32>(s, HIST_NEXT);
+  store<f64>(s + HIST + (<usize>p << 3), x);
+  store<i8>(s + ZONES + <usize>p, <i8>z);
+  store<i32>(s, p + 1 == HIST_CAP ? 0 : p + 1, HIST_NEXT);
+  store<i32>(s, len0 < HIST_CAP ? len0 + 1 : HIST_CAP, HIST_LEN);
+  advanceZoneRuns(s, z);
+  advanceShapeRuns(s, prev, x);
+  store<f64>(o, cl, O_CL);
+  store<f64>(o, cl + 3 * sigma, O_UCL);
+  store<f64>(o, cl - 3 * sigma, O_LCL);
+  store<f64>(o, sigma, O_SIGMA);
+  store<f64>(o, <f64>z, O_ZONE);
+  store<f64>(o, 0, O_WE);
+  store<f64>(o, 0, O_NELSON);
+  store<f64>(o, 0, O_CPOS);
+  store<f64>(o, 0, O_CNEG);
+  store<f64>(o, 0, O_CALARM);
+  store<f64>(o, cl, O_EWMA);
+  store<f64>(o, cl, O_EUCL);
+  store<f64>(o, cl, O_ELCL);
+  store<f64>(o, 0, O_EALARM);
+  store<f64>(o, <f64>load<i32>(s, VERSION), O_VERSION);
+  if (left == 0) {
+    restartCharts(s, cl);
+    rezone(s, cl, sigma);
+    store<i32>(s, 0, QUIET_RUN);
+  }
+  if (load<i32>(s, COLLECTING) != 0 && counted) addToBaseline(s, x);
 }
 
 /** Side the row's CUSUM and EWMA signals are on: +1 above, −1 below, 0 none, 2 both sides. */

@@ -134,7 +134,7 @@ describe("spc kernel - layout and parameters", () => {
 
   it("defaults are valid and map to spcInit's argument order", () => {
     expect(validateSpcParams({ ...DEFAULT_SPC_PARAMS })).toEqual(DEFAULT_SPC_PARAMS);
-    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8, 0, 0, 1, 0]);
+    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8, 0, 0, 1, 0, 0]);
   });
 
   it.each([
@@ -588,16 +588,17 @@ describe("spc kernel - seeded random streams vs reference", () => {
           refs[k].rebaseline(n);
         }
       }
-      const chunk: SpcInput = {
+      const chunk = {
         slots: stream.input.slots.subarray(first, first + m),
         values: stream.input.values.subarray(first, first + m),
+        times: (stream.input.times as Float64Array).subarray(first, first + m),
       };
       const rows = harness.process(chunk);
       for (let i = 0; i < m; i++) {
         const k = chunk.slots[i];
         checker.check(
           rows.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS),
-          refs[k].push(chunk.values[i]),
+          refs[k].push(chunk.values[i], chunk.times[i]),
           keyParams[k],
           `record ${first + i} (key ${k}, x ${chunk.values[i]})`,
         );
@@ -865,8 +866,13 @@ function randomSpcStream(rng: SeededRandom, keys: number, records: number, nanFr
   const count = new Array<number>(keys).fill(0);
   const slots = new Uint32Array(records);
   const values = new Float64Array(records);
+  // Times rise by under 1 per record, with a pause of 5–40 now and then (a tracked line's gaps).
+  const times = new Float64Array(records);
+  let t = 0;
   for (let i = 0; i < records; i++) {
     const k = rng.int(0, keys - 1);
+    t += rng.next() < 0.002 ? rng.uniform(5, 40) : rng.next();
+    times[i] = t;
     slots[i] = k;
     count[k] += 1;
     if (rng.next() < 0.01) shift[k] = rng.next() < 0.5 ? 0 : rng.normal() * 2;
@@ -888,7 +894,7 @@ function randomSpcStream(rng: SeededRandom, keys: number, records: number, nanFr
     values[i] = rng.next() < nanFraction ? NaN : x;
   }
   return {
-    input: { slots, values },
+    input: { slots, values, times },
     randomLimits(r: SeededRandom, k: number) {
       if (style[k] === 1) return { cl: Math.round(level[k]) + r.int(-2, 2), sigma: [0.5, 1, 2][r.int(0, 2)] };
       return { cl: level[k] + scale[k] * r.normal(), sigma: scale[k] * r.uniform(0.3, 3) };
@@ -913,6 +919,7 @@ function randomParams(rng: SeededRandom): SpcParams {
     n8Run: run(2),
     trackRecords: rng.next() < 0.5 ? 0 : rng.uniform(2, 400),
     trackHold: rng.next() < 0.5 ? 0 : rng.int(0, 50),
+    trackGap: rng.next() < 0.5 ? 0 : rng.uniform(1, 20),
     cusumCap: rng.next() < 0.5 ? 0 : rng.uniform(1, 3),
     baselineTiesMax: rng.next() < 0.5 ? 1 : rng.uniform(0, 0.5),
   });
@@ -1173,6 +1180,27 @@ describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => 
     // After 1000 held records the line follows again and the chart falls silent.
     expect(held.at(3009, C.cl)).toBeGreaterThan(4);
     expect(held.at(3009, C.cusum_alarm)).toBe(0);
+  });
+
+  it("a pause longer than trackGap restarts the tracked line from the mean of the next 50 records", () => {
+    const values = [...repeat(0, 100), ...repeat(5, 200)];
+    const times = Float64Array.from(values, (_, i) => (i < 100 ? i : 1000 + i));
+    const input = { ...oneKey(values), times };
+    const chart = (over: Partial<SpcParams>): Rows => {
+      const harness = new SpcKernelHarness(params(over), 1);
+      harness.setLimits(0, 0, 1);
+      return new Rows(harness.process(input));
+    };
+    const gapped = chart({ trackRecords: 100, trackGap: 10 });
+    const plain = chart({ trackRecords: 100 });
+    // The 50 records after the pause: shown against their running mean (5), no rule, no alarm.
+    for (let i = 100; i < 150; i++) {
+      expect(gapped.at(i, C.cl)).toBe(5);
+      expect(gapped.at(i, C.we_mask) + gapped.at(i, C.cusum_alarm) + gapped.at(i, C.ewma_alarm)).toBe(0);
+    }
+    expect(gapped.column(C.cusum_alarm).filter((a) => a === 1)).toHaveLength(0);
+    expect(gapped.at(299, C.limits_version)).toBe(1);
+    expect(plain.at(110, C.cusum_alarm)).toBe(1);
   });
 
   it("the CUSUM ceiling holds C± at c·H and forgets a long shift within about c·h/k records", () => {

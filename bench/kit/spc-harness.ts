@@ -9,11 +9,13 @@ import { createSharedMemory, instantiateKernels, type KernelExports } from "../.
 import { SPC_OUT_FIELDS, spcInitArgs, type SpcParams } from "../../operators/spc/mod.js";
 import { checkedSlots, DEFAULT_CHUNK_RECORDS_MAX, type KernelHarnessLayout, PAGE_BYTES, planLayout } from "./kernel-harness.js";
 
-/** A batch of records as the kernel reads it (times are passed through; SPC does not read them). */
+/** A batch of records as the kernel reads it. */
 export interface SpcInput {
   /** Key slot of each record, in 0..keys − 1. */
   slots: Uint32Array;
   values: Float64Array;
+  /** Record times: read only for the gaps that restart a tracked centre line; absent: all 0. */
+  times?: Float64Array;
 }
 
 export class SpcKernelHarness {
@@ -67,11 +69,14 @@ export class SpcKernelHarness {
     const buffer = this.memory.buffer;
     const slots = new Uint32Array(buffer, layout.slots, this.chunkRecordsMax);
     const values = new Float64Array(buffer, layout.values, this.chunkRecordsMax);
+    const times = new Float64Array(buffer, layout.times, this.chunkRecordsMax);
     const out = new Float64Array(buffer, layout.out, this.chunkRecordsMax * SPC_OUT_FIELDS);
     for (let first = 0; first < n; first += this.chunkRecordsMax) {
       const m = Math.min(this.chunkRecordsMax, n - first);
       slots.set(checkedSlots(input.slots, first, m, this.keys));
       values.set(input.values.subarray(first, first + m));
+      if (input.times === undefined) times.fill(0, 0, m);
+      else times.set(input.times.subarray(first, first + m));
       out.fill(-1, 0, m * SPC_OUT_FIELDS);
       const done = this.kernels.spcProcess(layout.stateBase, layout.stateStride, layout.slots, layout.times, layout.values, m, layout.out);
       if (done !== m) throw new Error(`spcProcess returned ${done} for ${m} records`);

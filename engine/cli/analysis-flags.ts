@@ -42,6 +42,7 @@ export const ALERTING_SPC_DEFAULTS = Object.freeze({
   baselineN: 1000,
   trackRecords: 2000,
   trackHold: 18_000,
+  trackGap: "60s",
   cusumCap: 2,
   baselineTiesMax: 0.1,
   faBudget: "1/8h",
@@ -65,6 +66,8 @@ export interface AnalysisFlags extends SerialFlags, RunLengthFlags {
   ewmaL?: number;
   trackRecords: number;
   trackHold: number;
+  /** A duration (or a number with --time-unit number); undefined: 0, no restarts. */
+  trackGap?: string;
   cusumCap: number;
   baselineTiesMax: number;
   /** False alarms per reading (`0.0027`), or one per key per duration (`1/8h`, read at `rate`). */
@@ -130,6 +133,11 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string, aler
       integerOption("--track-hold", 0, 2 ** 31 - 1),
       d.trackHold,
     )
+    .option(
+      "--track-gap <D>",
+      "spc: a pause longer than D in a key's records restarts its tracked centre line from the next 50 records (a chart per operating mode)",
+      alerting ? ALERTING_SPC_DEFAULTS.trackGap : undefined,
+    )
     .option("--cusum-cap <c>", "spc: ceiling of the CUSUM sums, in multiples of H (0: none)", numberOption("--cusum-cap"), d.cusumCap)
     .option(
       "--baseline-ties-max <f>",
@@ -194,7 +202,7 @@ export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): R
     if (name === "iforest") return iforestFromFlags(flags, names.indexOf("rolling"), ctx);
     if (name === "serial") return serialAnalysisFromFlags(flags, ctx.timeUnit);
     return spcAnalysis({
-      ...spcOptionsOf(flags, ctx.alerting === true),
+      ...spcOptionsOf(flags, ctx.alerting === true, ctx.timeUnit),
       ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma",
       onAlert: ctx.onAlert,
       keyParts: ctx.keyParts,
@@ -218,7 +226,7 @@ export function analysisSpecsFromFlags(flags: AnalysisFlags, ctx: AnalysisContex
     return {
       name: "spc",
       options: {
-        ...spcOptionsOf(flags, ctx.alerting === true),
+        ...spcOptionsOf(flags, ctx.alerting === true, ctx.timeUnit),
         ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma",
         keyParts: ctx.keyParts,
       },
@@ -281,7 +289,7 @@ function windowOf(flags: AnalysisFlags, ctx: AnalysisContext): RollingWindow {
   return { kind: "count", records };
 }
 
-function spcOptionsOf(flags: AnalysisFlags, alerting: boolean) {
+function spcOptionsOf(flags: AnalysisFlags, alerting: boolean, timeUnit: TimeUnit) {
   const fixed = flags.cl !== undefined || flags.sigmaValue !== undefined;
   if (fixed && (flags.cl === undefined || flags.sigmaValue === undefined))
     throw new ConfigError("--cl/--sigma-value", "give both, or neither");
@@ -303,6 +311,7 @@ function spcOptionsOf(flags: AnalysisFlags, alerting: boolean) {
     n8Run: flags.n8Run,
     trackRecords: flags.trackRecords,
     trackHold: flags.trackHold,
+    trackGap: flags.trackGap === undefined ? 0 : durationIn(flags.trackGap, timeUnit, "--track-gap"),
     cusumCap: flags.cusumCap,
     baselineTiesMax: flags.baselineTiesMax,
   };

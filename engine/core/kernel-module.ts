@@ -71,6 +71,7 @@ export interface KernelExports {
     cusumCap: number,
     tiesMax: number,
     trackHold: number,
+    trackGap: number,
   ): void;
   spcSetLimits(state: number, cl: number, sigma: number): void;
   spcRebaseline(state: number, n: number): void;

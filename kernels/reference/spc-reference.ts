@@ -30,6 +30,11 @@
  *   on the other side, or one that comes sooner, is followed (no hold) until the alarms stop. A point is zoned with
  *   the limits in force when it arrives; a limits change re-zones the history (with a fixed
  *   centre line this is the same as zoning the whole history afresh at every record).
+ * - Gaps (trackGap > 0 with a tracked line, limits in force): a record more than trackGap after
+ *   the key's previous one starts a collection of 50 non-NaN records, each shown against their
+ *   running mean with no rule bit, CUSUM/EWMA 0 or at that mean and no alarm; after the 50th the
+ *   centre line is their mean (trend 0, charts restarted, history re-zoned), and no hold starts
+ *   before 100 quiet records. A limits change cancels it.
  * - A completed baseline whose zero moving ranges exceed tiesMax·(N − 1) is discarded and
  *   collected again.
  */
@@ -38,6 +43,7 @@ import type { SpcParams } from "../../operators/spc/mod.js";
 export const SPC_REFERENCE_FIELDS = 15;
 export const HISTORY_RECORDS = 32;
 const HOLD_QUIET = 100;
+const RECENTRE_RECORDS = 50;
 
 interface Limits {
   cl: number;
@@ -63,6 +69,9 @@ export class SpcReference {
   private held = 0;
   private holdSide = 0;
   private quiet = HOLD_QUIET;
+  private lastTime = Number.NaN;
+  /** The collection after a gap that restarts a tracked line: records left and their sum. */
+  private recentre: { left: number; sum: number } | null = null;
 
   constructor(params: SpcParams) {
     this.p = { ...params };
@@ -79,8 +88,13 @@ export class SpcReference {
     this.baselineTarget = n;
   }
 
-  /** The output row of the next record x. */
-  push(x: number): Float64Array {
+  /** The output row of the next record x at time t (t is read only for the gaps of a tracked line). */
+  push(x: number, t = Number.NaN): Float64Array {
+    if (this.limits !== null && this.p.trackRecords > 0 && this.p.trackGap > 0 && !Number.isNaN(t)) {
+      if (!Number.isNaN(this.lastTime) && t - this.lastTime > this.p.trackGap) this.recentre = { left: RECENTRE_RECORDS, sum: 0 };
+      this.lastTime = t;
+    }
+    if (this.limits !== null && this.recentre !== null) return this.recentreRow(x, this.limits, this.recentre);
     this.history.push(x);
     this.zones.push(this.limits === null ? 0 : zoneOf(x, this.limits.cl, this.limits.sigma));
     if (this.history.length > HISTORY_RECORDS) {
@@ -94,6 +108,38 @@ export class SpcReference {
       this.fillRow(row, this.limits);
       if (!Number.isNaN(x) && this.p.trackRecords > 0) this.track(x, this.limits, signalSide(row));
     }
+    this.collect(x);
+    return row;
+  }
+
+  /** A record of the collection after a gap: shown against the running mean, judged by nothing. */
+  private recentreRow(x: number, limits: Limits, r: { left: number; sum: number }): Float64Array {
+    if (!Number.isNaN(x)) {
+      r.left -= 1;
+      r.sum += x;
+    }
+    const n = RECENTRE_RECORDS - r.left;
+    const cl = n > 0 ? r.sum / n : limits.cl;
+    const { sigma } = limits;
+    this.history.push(x);
+    this.zones.push(zoneOf(x, cl, sigma));
+    if (this.history.length > HISTORY_RECORDS) {
+      this.history.shift();
+      this.zones.shift();
+    }
+    const row = Float64Array.of(cl, cl + 3 * sigma, cl - 3 * sigma, sigma, this.zones[this.zones.length - 1], 0, 0, 0, 0, 0, cl, cl, cl, 0, this.version);
+    if (r.left === 0) {
+      this.recentre = null;
+      limits.cl = cl;
+      this.restartCharts(limits);
+      this.quiet = 0;
+    }
+    this.collect(x);
+    return row;
+  }
+
+  /** A baseline in progress takes x (non-NaN); a complete one installs its limits or starts again. */
+  private collect(x: number): void {
     if (this.baseline !== null && !Number.isNaN(x)) {
       this.baseline.push(x);
       if (this.baseline.length === this.baselineTarget) {
@@ -107,12 +153,18 @@ export class SpcReference {
         }
       }
     }
-    return row;
   }
 
   private install(limits: Limits): void {
     this.limits = limits;
     this.version += 1;
+    this.recentre = null;
+    this.restartCharts(limits);
+    this.quiet = HOLD_QUIET;
+  }
+
+  /** CUSUM and EWMA from the start, no trend, no hold, the history zoned with `limits`. */
+  private restartCharts(limits: Limits): void {
     this.cusumPos = 0;
     this.cusumNeg = 0;
     this.ewma = limits.cl;
@@ -120,7 +172,6 @@ export class SpcReference {
     this.slope = 0;
     this.held = 0;
     this.holdSide = 0;
-    this.quiet = HOLD_QUIET;
     this.history.forEach((v, j) => {
       this.zones[j] = zoneOf(v, limits.cl, limits.sigma);
     });

@@ -37,7 +37,7 @@ export const SPC_D2 = 1.128;
 
 /** Bytes of kernel state per key; must equal the kernel's spcStateBytes (checked by a test). */
 export function spcStateBytes(): number {
-  const header = 272; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
+  const header = 296; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
   const history = SPC_HISTORY_RECORDS * 8; // f64 values
   const zones = SPC_HISTORY_RECORDS; // i8 zones
   return (header + history + zones + 7) & ~7;
@@ -77,6 +77,11 @@ export interface SpcParams {
   trackRecords: number;
   /** Most records in a row the tracked centre line holds still while the CUSUM or EWMA chart signals. */
   trackHold: number;
+  /**
+   * A pause longer than this between a key's records (in the time column's units) restarts its
+   * tracked centre line from the mean of the next 50 records; 0: never.
+   */
+  trackGap: number;
   /** Ceiling of the CUSUM sums in multiples of H; 0: none. */
   cusumCap: number;
   /** Largest share of zero moving ranges a baseline may have before it is collected again; 1: any. */
@@ -99,6 +104,7 @@ export const DEFAULT_SPC_PARAMS: Readonly<SpcParams> = Object.freeze({
   n8Run: 8,
   trackRecords: 0,
   trackHold: 0,
+  trackGap: 0,
   cusumCap: 0,
   baselineTiesMax: 1,
 });
@@ -135,6 +141,9 @@ export function validateSpcParams(params: SpcParams): SpcParams {
   if (!Number.isInteger(params.trackHold) || params.trackHold < 0 || params.trackHold > I32_MAX) {
     throw new ConfigError("trackHold", `must be an integer in 0..${I32_MAX}, got ${params.trackHold}`);
   }
+  if (!(params.trackGap >= 0) || !Number.isFinite(params.trackGap)) {
+    throw new ConfigError("trackGap", `must be a finite number ≥ 0, got ${params.trackGap}`);
+  }
   if (!(params.cusumCap === 0 || (params.cusumCap >= 1 && Number.isFinite(params.cusumCap)))) {
     throw new ConfigError("cusumCap", `must be 0 (no ceiling) or a finite number ≥ 1, got ${params.cusumCap}`);
   }
@@ -167,7 +176,7 @@ export function validateSpcRebaseline(n: number): void {
 /** spcInit's arguments after the state pointer, in order. */
 export function spcInitArgs(
   params: SpcParams,
-): [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number] {
+): [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number] {
   const p = validateSpcParams(params);
   return [
     p.baselineN,
@@ -186,6 +195,7 @@ export function spcInitArgs(
     p.cusumCap,
     p.baselineTiesMax,
     p.trackHold,
+    p.trackGap,
   ];
 }
 
