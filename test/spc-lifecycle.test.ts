@@ -3,7 +3,7 @@ import { allocateBatch, appendRecord, ConfigError, StreamEngine } from "../engin
 import { parseLimitsChanges } from "../engine/cli/run.js";
 import { ruleReports } from "../engine/cli/rules.js";
 import { DEFAULT_SPC_PARAMS, SPC_COL, WE_RULES } from "../operators/spc/layout.js";
-import { applySpcLimitsChange, spcKernel } from "../operators/spc/spc.js";
+import { applySpcLimitsChange, rulesForBudget, spcKernel } from "../operators/spc/spc.js";
 
 describe("spc limits lifecycle - changes while running", () => {
   it("replaces and re-baselines a key's limits between records, bumping limits_version, keeping the history", async () => {
@@ -65,7 +65,7 @@ describe("spc rules report", () => {
     expect(all.rules.find((r) => r.rule === "WE1")?.false_alarm_rate).toBe(WE_RULES[0].falseAlarmRate);
     expect(all.rules.find((r) => r.rule === "WE1")?.average_run_length).toBeCloseTo(370.4, 1);
     expect(ruleReports({ ...DEFAULT_SPC_PARAMS, we4Run: 9 }).rules.find((r) => r.rule === "WE4")?.false_alarm_rate).toBe(2 * 0.5 ** 9);
-    const tight = ruleReports(DEFAULT_SPC_PARAMS, 0.003);
+    const tight = ruleReports(DEFAULT_SPC_PARAMS, rulesForBudget(0.003, DEFAULT_SPC_PARAMS));
     expect(tight.rules.filter((r) => r.on).map((r) => r.rule)).toEqual(["WE1", "N1", "N8"]);
     expect(tight.rate).toBeLessThanOrEqual(0.003);
   });

@@ -1,7 +1,8 @@
 /**
  * `linewatch rules`: the Western Electric and Nelson rules, each with its false-alarm rate per
- * point on in-control normal data for the run lengths given, and which rules a false-alarm
- * budget turns on.
+ * point on in-control normal data for the run lengths given, and what a false-alarm budget turns
+ * on — by default the budget `run` and `demo` start from, so a user sees what the default
+ * alerting is and why.
  */
 import { Command } from "commander";
 import {
@@ -10,15 +11,19 @@ import {
   spcRuleRate,
   type SpcRule,
   ALL_RULES,
-  rulesForBudget,
   DEFAULT_SPC_PARAMS,
+  type BudgetPlan,
+  planForBudget,
+  type RuleSelection,
   type SpcParams,
 } from "../../operators/spc/mod.js";
 import { numberOption } from "./options.js";
-import { addRunLengthFlags, type RunLengthFlags } from "./analysis-flags.js";
+import { ALERTING_SPC_DEFAULTS, addRunLengthFlags, parseFaBudget, type RunLengthFlags } from "./analysis-flags.js";
 
 interface RulesFlags extends RunLengthFlags {
-  faBudget?: number;
+  faBudget: string;
+  rate: number;
+  all?: boolean;
   json?: boolean;
 }
 
@@ -33,9 +38,8 @@ export interface RuleReport {
   on: boolean;
 }
 
-/** Each rule's rate for the run lengths in `params` (the layout's rates are for the defaults). */
-export function ruleReports(params: SpcParams, budget?: number): { rules: RuleReport[]; rate: number } {
-  const selection = budget === undefined ? ALL_RULES : rulesForBudget(budget, params);
+/** Each rule's rate for the run lengths in `params` (the layout's rates are for the defaults), and whether `selection` has it on. */
+export function ruleReports(params: SpcParams, selection: RuleSelection = ALL_RULES): { rules: RuleReport[]; rate: number } {
   const rateOf = (r: SpcRule): number => {
     switch (r.runParam) {
       case "we4Run":
@@ -77,36 +81,90 @@ export function ruleReports(params: SpcParams, budget?: number): { rules: RuleRe
 }
 
 export function rulesCommand(): Command {
-  const d = DEFAULT_SPC_PARAMS;
   const command = new Command("rules")
-    .description("list the SPC rules with their false-alarm rates on in-control normal data, and which rules a budget turns on")
-    .option("--fa-budget <p>", "false alarms per point a key may have; shows the rules it allows", numberOption("--fa-budget"));
+    .description(
+      "list the SPC rules with their false-alarm rates on in-control normal data, and what a false-alarm budget turns on (default: the budget of run and demo)",
+    )
+    .option(
+      "--fa-budget <p|1/D>",
+      "false alarms a key may have: per reading (0.0027), or one per duration (1/8h)",
+      ALERTING_SPC_DEFAULTS.faBudget,
+    )
+    .option("--rate <hz>", "readings per second per key, for a budget per duration", numberOption("--rate"), 10)
+    .option("--all", "every rule at its textbook run length, as replay runs them (no budget)");
   return addRunLengthFlags(command)
     .option("--json", "print JSON")
     .action((flags: RulesFlags) => {
-      const params = { ...d, ...flags };
-      const { rules, rate } = ruleReports(params, flags.faBudget);
-      if (flags.json) {
-        process.stdout.write(
-          JSON.stringify({ fa_budget: flags.faBudget ?? null, rules, rate_bound: flags.faBudget === undefined ? null : rate }, null, 2) +
-            "\n",
-        );
+      const params = { ...DEFAULT_SPC_PARAMS, ...definedRunLengths(flags) };
+      if (flags.all) {
+        printRules(ruleReports(params), flags.json === true, null);
         return;
       }
-      process.stdout.write("rule  on   rate/point    ARL      description\n");
-      for (const r of rules) {
-        process.stdout.write(
-          `${r.rule.padEnd(5)} ${r.on ? "yes" : " no"}  ${r.false_alarm_rate.toExponential(3).padStart(10)}  ${r.average_run_length.toFixed(0).padStart(7)}  ${r.description}\n`,
-        );
-      }
-      process.stdout.write(
-        "\nRates are P(rule fires at a given point) for independent normal data with known limits and a full window " +
-          "(closed forms in operators/spc/layout.ts); ARL = 1 / rate.\n",
-      );
-      if (flags.faBudget !== undefined) {
-        process.stdout.write(
-          `With --fa-budget ${flags.faBudget}: the rules on have a summed rate of ${rate.toExponential(3)} per point (an upper bound on their union).\n`,
-        );
-      }
+      const plan = planForBudget(parseFaBudget(flags.faBudget, flags.rate), params, { we4Run: flags.we4Run !== undefined });
+      printRules(ruleReports(plan.params, plan.rules), flags.json === true, { plan, text: flags.faBudget, rate: flags.rate });
     });
+}
+
+function definedRunLengths(flags: RulesFlags): Partial<SpcParams> {
+  const out: Partial<SpcParams> = {};
+  for (const k of ["we4Run", "n2Run", "n3Run", "n4Run", "n7Run", "n8Run"] as const) if (flags[k] !== undefined) out[k] = flags[k];
+  return out;
+}
+
+interface BudgetShown {
+  plan: BudgetPlan;
+  text: string;
+  rate: number;
+}
+
+function printRules(report: { rules: RuleReport[]; rate: number }, json: boolean, budget: BudgetShown | null): void {
+  const out = process.stdout;
+  if (json) {
+    const charts = budget === null ? null : chartsOf(budget.plan);
+    out.write(
+      `${JSON.stringify({ fa_budget: budget?.plan.budget ?? null, rules: report.rules, charts, rate_bound: budget === null ? null : report.rate + 1 / budget.plan.arl.cusum + 1 / budget.plan.arl.ewma }, null, 2)}\n`,
+    );
+    return;
+  }
+  if (budget !== null) out.write(budgetHeader(budget));
+  out.write("rule  on   rate/point    ARL      description\n");
+  for (const r of report.rules) {
+    out.write(
+      `${r.rule.padEnd(5)} ${r.on ? "yes" : " no"}  ${r.false_alarm_rate.toExponential(3).padStart(10)}  ${r.average_run_length.toFixed(0).padStart(7)}  ${r.description}\n`,
+    );
+  }
+  if (budget !== null) out.write(chartLines(budget.plan));
+  out.write(
+    "\nRates are P(rule fires at a given point) for independent normal data with known limits and a full window " +
+      "(closed forms in operators/spc/layout.ts); ARL = 1 / rate. CUSUM ARL: Siegmund's approximation; EWMA ARL: " +
+      "the Lucas & Saccucci Markov chain (operators/spc/budget.ts).\n",
+  );
+}
+
+function chartsOf(plan: BudgetPlan) {
+  const p = plan.params;
+  return {
+    cusum: { k: p.cusumK, h: p.cusumH, average_run_length: plan.arl.cusum },
+    ewma: { lambda: p.ewmaLambda, L: p.ewmaL, average_run_length: plan.arl.ewma },
+  };
+}
+
+function budgetHeader({ plan, text, rate }: BudgetShown): string {
+  const perReading = text.startsWith("1/") ? ` (one false alarm per key per ${text.slice(2)} at ${rate} readings/s)` : "";
+  return (
+    `False-alarm budget ${plan.budget.toExponential(3)} per reading${perReading}: in-control ARL ≥ ${Math.round(1 / plan.budget).toLocaleString("en")} readings per key.\n` +
+    "Half goes to the run rules (most informative first, WE4's run lengthened to fit so a stuck sensor is caught),\n" +
+    "a quarter each to CUSUM and EWMA, whose thresholds are set to it. This is what `run` and `demo` start from;\n" +
+    "a Shewhart 3σ chart alone (ARL 370) would raise a false alarm every 37 s on a 10 Hz sensor.\n\n"
+  );
+}
+
+function chartLines(plan: BudgetPlan): string {
+  const p = plan.params;
+  const union = plan.rules.rate + 1 / plan.arl.cusum + 1 / plan.arl.ewma;
+  return (
+    `CUSUM yes  k = ${p.cusumK}, h = ${p.cusumH.toFixed(3)}: ARL ${Math.round(plan.arl.cusum).toLocaleString("en")}\n` +
+    `EWMA  yes  λ = ${p.ewmaLambda}, L = ${p.ewmaL.toFixed(3)}: ARL ${Math.round(plan.arl.ewma).toLocaleString("en")}\n` +
+    `Summed rate of everything on: ${union.toExponential(3)} per reading (an upper bound on their union; budget ${plan.budget.toExponential(3)}).\n`
+  );
 }
