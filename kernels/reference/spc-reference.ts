@@ -127,7 +127,23 @@ export class SpcReference {
       this.history.shift();
       this.zones.shift();
     }
-    const row = Float64Array.of(cl, cl + 3 * sigma, cl - 3 * sigma, sigma, this.zones[this.zones.length - 1], 0, 0, 0, 0, 0, cl, cl, cl, 0, this.version);
+    const row = Float64Array.of(
+      cl,
+      cl + 3 * sigma,
+      cl - 3 * sigma,
+      sigma,
+      this.zones[this.zones.length - 1],
+      0,
+      0,
+      0,
+      0,
+      0,
+      cl,
+      cl,
+      cl,
+      0,
+      this.version,
+    );
     if (r.left === 0) {
       this.recentre = null;
       limits.cl = cl;

@@ -176,7 +176,25 @@ export function validateSpcRebaseline(n: number): void {
 /** spcInit's arguments after the state pointer, in order. */
 export function spcInitArgs(
   params: SpcParams,
-): [number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number, number] {
+): [
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+  number,
+] {
   const p = validateSpcParams(params);
   return [
     p.baselineN,
