@@ -27,8 +27,10 @@
 // CUSUM and EWMA restart at every limits change; NaN records leave them (and the baseline) as
 // they were.
 // - Tracked centre line (trackRecords T > 0; off by default): after each point the centre line
-//   follows the process as Brown's double exponential smoothing with discount ω = 1 − 1/T, in
-//   Holt's error-correction form (level gain 1 − ω², trend gain (1 − ω)²): the centre line is the
+//   follows the process as double exponential smoothing with discount ω = 1 − 1/T, in Holt's
+//   error-correction form: level gain 1 − ω² as Brown's, trend gain (1 − ω)²/16 — a quarter of
+//   Brown's rate, the trend learned over four times the level's span, so a disturbance (a noise
+//   burst) leaves little trend behind to carry the line off afterwards. The centre line is the
 //   one-step forecast, so a slow process cycle leaves no lag (Montgomery §10.4: an EWMA forecast
 //   as a moving centre line, here with a trend term). The error fed back is winsorized at ±3σ so
 //   one outlier moves the line by at most 3σ·(1 − ω²) and a fault is followed only slowly. While
@@ -109,7 +111,7 @@ const BASE_M2: u32 = 184; //    f64  Welford Σ(x − x̄)²
 const BASE_MR: u32 = 192; //    f64  Σ|x_j − x_{j−1}| over the baseline so far
 const BASE_PREV: u32 = 200; //  f64  the baseline's previous value
 const TRACK_ALPHA: u32 = 208; // f64  centre-line tracking: level gain 1 − ω² (0: fixed centre line)
-const TRACK_BETA: u32 = 216; // f64  trend gain (1 − ω)²
+const TRACK_BETA: u32 = 216; // f64  trend gain (1 − ω)²/16
 const SLOPE: u32 = 224; //      f64  the tracked centre line's trend per record
 const CUSUM_CAP: u32 = 232; //  f64  ceiling of C± in multiples of H (0: none)
 const TIES_MAX: u32 = 240; //   f64  most zero moving ranges a baseline may have, as a fraction
@@ -176,7 +178,7 @@ export function spcInit(
   if (trackRecords > 0) {
     const w = 1 - 1 / trackRecords;
     store<f64>(state, 1 - w * w, TRACK_ALPHA);
-    store<f64>(state, (1 - w) * (1 - w), TRACK_BETA);
+    store<f64>(state, ((1 - w) * (1 - w)) / 16, TRACK_BETA);
   }
   store<f64>(state, cusumCap, CUSUM_CAP);
   store<i32>(state, trackHold, TRACK_HOLD);

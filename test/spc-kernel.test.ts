@@ -1151,15 +1151,16 @@ function patternProbability(signs: readonly number[]): number {
 
 describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => {
   it("a tracked centre line follows a slow linear trend without lag; a fixed one alarms", () => {
-    // A noise-free ramp of 0.001σ per record: Brown's double smoothing forecasts a line exactly
-    // once its trend has converged, so CUSUM (k = 0.5, h = 5) never accumulates.
-    const ramp = Array.from({ length: 20_000 }, (_, i) => 100 + 0.001 * i);
+    // A noise-free ramp of 0.001σ per record: double smoothing forecasts a line exactly once its
+    // trend has converged (the slow mode's time constant is about 32·T records with the trend gain
+    // at a sixteenth of Brown's), and its lag before that stays under k, so CUSUM never signals.
+    const ramp = Array.from({ length: 200_000 }, (_, i) => 100 + 0.001 * i);
     const tracked = run(ramp, { cl: 100, sigma: 1 }, { trackRecords: 500 });
     const fixed = run(ramp, { cl: 100, sigma: 1 });
     const last = tracked.length - 1;
-    expect(Math.abs(tracked.at(last, C.cl) - ramp[last])).toBeLessThan(1e-6);
+    expect(Math.abs(tracked.at(last, C.cl) - ramp[last])).toBeLessThan(1e-5);
     expect(tracked.column(C.cusum_alarm).filter((a) => a === 1)).toHaveLength(0);
-    expect(fixed.column(C.cusum_alarm).filter((a) => a === 1).length).toBeGreaterThan(10_000);
+    expect(fixed.column(C.cusum_alarm).filter((a) => a === 1).length).toBeGreaterThan(190_000);
   });
 
   it("an outlier moves the tracked centre line by at most 3σ·(1 − ω²) plus the trend it adds", () => {
@@ -1167,7 +1168,7 @@ describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => 
     const w = 1 - 1 / T;
     const rows = run([0, 1000, 0], { cl: 0, sigma: 1 }, { trackRecords: T });
     // After the spike the error fed back is winsorized to 3σ.
-    expect(rows.at(2, C.cl)).toBeCloseTo(3 * (1 - w * w) + 3 * (1 - w) ** 2, 12);
+    expect(rows.at(2, C.cl)).toBeCloseTo(3 * (1 - w * w) + (3 * (1 - w) ** 2) / 16, 12);
   });
 
   it("a tracked centre line holds while CUSUM signals, for at most trackHold records, then learns the new level", () => {

@@ -22,8 +22,9 @@
  *   limits use Math.pow((1 − λ), 2i) with i the EWMA updates since the change. With a ceiling c,
  *   C± = min(c·h·σ, …).
  * - Tracked centre line (trackRecords T > 0): after each non-NaN point with limits, with
- *   ω = 1 − 1/T, e = x − cl winsorized to ±3σ: slope += (1 − ω)²·e, cl += (1 − ω²)·e + slope
- *   (Brown's double exponential smoothing in Holt's error-correction form) — except while the
+ *   ω = 1 − 1/T, e = x − cl winsorized to ±3σ: slope += ((1 − ω)²/16)·e, cl += (1 − ω²)·e + slope
+ *   (double exponential smoothing in Holt's error-correction form, the trend gain a sixteenth of
+ *   Brown's) — except while the
  *   CUSUM or EWMA alarms of the points stay on one side (C⁺ > C⁻ or the EWMA above cl: above),
  *   for up to trackHold such points in a row: then cl and slope stay as they are. A hold starts
  *   only on a first alarm after at least 100 points without one (or since the limits); an alarm
@@ -202,7 +203,7 @@ export class SpcReference {
     if (this.held > 0 && this.held <= this.p.trackHold) return;
     const w = 1 - 1 / this.p.trackRecords;
     const e = Math.min(3 * limits.sigma, Math.max(-3 * limits.sigma, x - limits.cl));
-    this.slope = this.slope + (1 - w) * (1 - w) * e;
+    this.slope = this.slope + (((1 - w) * (1 - w)) / 16) * e;
     limits.cl = limits.cl + (1 - w * w) * e + this.slope;
   }
 
