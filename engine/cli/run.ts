@@ -1,5 +1,5 @@
 /** `linewatch run`: flags → {@link runJob}. Default: the built-in plant simulator, live, until Ctrl-C. */
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
@@ -14,13 +14,15 @@ import {
   type NatsJobResult,
   DEFAULT_PREDICTION_SERVICE,
   PredictionService,
+  FaultScorecard,
+  formatScorecard,
+  sensorSettleMs,
 } from "../jobs/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
 import { connectNats } from "../../connectors/nats/mod.js";
 import {
   DEFAULT_SIMULATOR_OPTIONS,
-  SENSOR_SPECS,
   SENSOR_TYPES,
   type SensorType,
   CMAPSS_ORDERS,
@@ -28,7 +30,7 @@ import {
   parseUnitList,
   type CmapssOrder,
 } from "../../connectors/sim/mod.js";
-import type { SpcLimitsChange } from "../../operators/spc/mod.js";
+import type { SpcAlertEvent, SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
@@ -86,12 +88,10 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   cmapssUnits?: string;
   cmapssOrder: CmapssOrder;
   cycle: string;
+  scorecardJson?: string;
   predict?: string;
   predictInterval: string;
 }
-
-/** Readings within this many response time constants of a mode change are "settling" (e^-5 < 1%). */
-const SETTLE_TIME_CONSTANTS = 5;
 
 export function runCommand(): Command {
   const command = new Command("run")
@@ -234,6 +234,10 @@ function addNatsFlags(command: Command): void {
 function addOutputFlags(command: Command): void {
   command
     .option(
+      "--scorecard-json <file>",
+      "simulator: also write the fault-detection scorecard printed at the end (injected faults vs alert openings) to this file as JSON",
+    )
+    .option(
       "--clickhouse <url>",
       "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing",
     )
@@ -271,6 +275,12 @@ function checkRunFlags(flags: RunFlags): void {
     );
   }
   if (flags.span !== undefined) durationIn(flags.span, "ms", "--span");
+  if (flags.scorecardJson !== undefined && (flags.nats !== undefined || flags.cmapss !== undefined)) {
+    throw new ConfigError(
+      "--scorecard-json",
+      `the scorecard compares the alerts with the simulator's fault labels; ${flags.nats !== undefined ? "--nats" : "--cmapss"} has none`,
+    );
+  }
   checkSerialDurations(flags, "ms");
 }
 
@@ -284,7 +294,12 @@ async function runOnSource(
   withSerials: boolean,
 ): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
-  const onAlert = alerts.route;
+  // The simulator's labels against the alerts: the scorecard printed at the end.
+  const scorecard = fleet === undefined ? new FaultScorecard() : undefined;
+  const onAlert = (e: SpcAlertEvent): void => {
+    alerts.route(e);
+    scorecard?.observe(e);
+  };
   const analyses = checkPredictionAnalyses(
     flags,
     analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] }),
@@ -306,31 +321,7 @@ async function runOnSource(
   // The serial job runs beside the sensor job until Ctrl-C or the sensor source's end.
   let sensorEnded: () => void = () => {};
   const sensorDone = new Promise<void>((resolve) => (sensorEnded = resolve));
-  const serialPart = !withSerials
-    ? null
-    : runSerialPart({
-        flags,
-        host: outputs,
-        stop: Promise.race([stop, sensorDone]),
-        log: cliLogger(),
-        summaryIntervalMs: parseDuration(flags.summaryInterval),
-        console: process.stdout,
-        source: {
-          kind: "simulator",
-          seed: flags.seed,
-          speed,
-          startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
-          durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
-          flushIntervalMs: parseDuration(flags.flushInterval),
-        },
-      });
-  // Awaited after the sensor job; a failure before that is not lost.
-  serialPart?.catch(() => undefined);
-  if (serialPart !== null) {
-    process.stderr.write(
-      `linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`,
-    );
-  }
+  const serialPart = withSerials ? startSerialPart(flags, speed, outputs, Promise.race([stop, sensorDone])) : null;
   const result = await runJob({
     source: fleet,
     simulator: {
@@ -347,6 +338,7 @@ async function runOnSource(
     // A C-MAPSS unit is always "running": its keys are machine/sensor.
     keyByMode: fleet === undefined && flags.keyByMode,
     settleMs: settleTime(flags.settle),
+    scorecard,
     workers: flags.workers,
     groups: 16,
     batchRecordsMax: flags.batchRecords,
@@ -369,7 +361,49 @@ async function runOnSource(
   for (const s of signals) process.off(s, onStop);
   for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
   if (serial !== null) reportSerial(serial);
+  if (scorecard !== undefined) reportScorecard(scorecard, flags.scorecardJson);
   process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
+}
+
+/** The serial job of a run on the simulator, until `stop`; its failure is kept for the caller's await. */
+function startSerialPart(flags: RunFlags, speed: number, outputs: Outputs, stop: Promise<void>): Promise<SerialPartResult> {
+  const serialPart = runSerialPart({
+    flags,
+    host: outputs,
+    stop,
+    log: cliLogger(),
+    summaryIntervalMs: parseDuration(flags.summaryInterval),
+    console: process.stdout,
+    source: {
+      kind: "simulator",
+      seed: flags.seed,
+      speed,
+      startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
+      durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
+      flushIntervalMs: parseDuration(flags.flushInterval),
+    },
+  });
+  // Awaited after the sensor job; a failure before that is not lost.
+  serialPart.catch(() => undefined);
+  process.stderr.write(
+    `linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`,
+  );
+  return serialPart;
+}
+
+/**
+ * The scorecard at the end of a run on the simulator (after Ctrl-C too): the table on the console,
+ * and with --scorecard-json the figures as JSON.
+ */
+function reportScorecard(scorecard: FaultScorecard, jsonPath: string | undefined): void {
+  const card = scorecard.result();
+  process.stdout.write(`${formatScorecard(card)}\n`);
+  if (jsonPath === undefined) return;
+  try {
+    writeFileSync(jsonPath, `${JSON.stringify(card, null, 2)}\n`);
+  } catch (cause) {
+    throw new ConfigError("--scorecard-json", `cannot write ${jsonPath}: ${(cause as Error).message}`);
+  }
 }
 
 function reportSerial(r: SerialPartResult): void {
@@ -643,5 +677,5 @@ function settleTime(settle: string | undefined): (key: SourceKey) => number {
     const ms = parseDuration(settle);
     return () => ms;
   }
-  return (k) => SETTLE_TIME_CONSTANTS * SENSOR_SPECS[k.sensor_type as SensorType].responseTimeMs;
+  return sensorSettleMs;
 }

@@ -5,15 +5,23 @@
  */
 import type { Writable } from "node:stream";
 import type { Logger, EngineMetrics } from "../core/mod.js";
-import type { SimulatorOptions } from "../../connectors/sim/mod.js";
+import { SENSOR_SPECS, type SensorType, type SimulatorOptions } from "../../connectors/sim/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
-import { PacedReadingSource, type PacedSourceOptions, type ReadingSource, simulatorSource } from "./plant-source.js";
+import { PacedReadingSource, type PacedSourceOptions, type ReadingSource, type SourceKey, simulatorSource } from "./plant-source.js";
 import { NdjsonScoreFile } from "./score-writers.js";
 import { runSensorJob } from "./sensor-job.js";
 
 export { type ReadingSource, type SourceColumns, type SourceKey, simulatorSource } from "./plant-source.js";
+
+/** Readings within this many response time constants of a mode change are "settling" (e^-5 < 1%). */
+const SETTLE_TIME_CONSTANTS = 5;
+
+/** The default settling time of a simulated sensor after a mode change: five of its response time constants. */
+export function sensorSettleMs(key: SourceKey): number {
+  return SETTLE_TIME_CONSTANTS * SENSOR_SPECS[key.sensor_type as SensorType].responseTimeMs;
+}
 
 export interface RunJobOptions extends PacedSourceOptions {
   /** Where readings come from; default: the plant simulator with `simulator`'s options. */
