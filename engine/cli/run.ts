@@ -5,7 +5,6 @@ import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
 import {
   runJob,
-  type SourceKey,
   Outputs,
   AlertRouter,
   DEFAULT_NATS_JOB,
@@ -16,7 +15,6 @@ import {
   PredictionService,
   FaultScorecard,
   formatScorecard,
-  sensorSettleMs,
 } from "../jobs/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
@@ -32,6 +30,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import type { SpcAlertEvent, SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags } from "./analysis-flags.js";
+import { addKeyingFlags, RUN_DEFAULT_ANALYSIS, runAnalysisContext, settleTime } from "./run-settings.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
 import { applyConfigSources } from "./config-file.js";
@@ -116,13 +115,8 @@ export function runCommand(): Command {
       DEFAULT_FILE_BYTES_MAX,
     )
     .option("--z-alarm <z>", "|z| counted as an anomaly in the summary", numberOption("--z-alarm"), 4)
-    .option("--summary-interval <D>", "console summary interval (0: none)", durationOption, "1s")
-    .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
-    .option(
-      "--settle <D>",
-      "time after a mode change a sensor's readings count as settling (default: 5 response time constants of the sensor)",
-      durationOption,
-    );
+    .option("--summary-interval <D>", "console summary interval (0: none)", durationOption, "1s");
+  addKeyingFlags(command);
   addCmapssFlags(command);
   addNatsFlags(command);
   addOutputFlags(command);
@@ -130,7 +124,7 @@ export function runCommand(): Command {
     "--config <file>",
     "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)",
   );
-  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc")).action(async (_flags: RunFlags, cmd: Command) => {
+  return addRunSerialFlags(addAnalysisFlags(command, RUN_DEFAULT_ANALYSIS)).action(async (_flags: RunFlags, cmd: Command) => {
     applyConfigSources(cmd);
     const flags = cmd.opts<RunFlags>();
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
@@ -300,10 +294,7 @@ async function runOnSource(
     alerts.route(e);
     scorecard?.observe(e);
   };
-  const analyses = checkPredictionAnalyses(
-    flags,
-    analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] }),
-  );
+  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, runAnalysisContext(onAlert)));
   const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
@@ -669,13 +660,4 @@ export function parseLimitsChanges(text: string, source: string): Array<{ key: s
       return { key: e.key, change: { kind: "set", cl: e.cl, sigma: e.sigma } as const };
     throw new ConfigError("--limits-control", `${source}: change ${i} needs "cl" and "sigma", or "rebaseline"`);
   });
-}
-
-/** How long a key's readings settle before its baseline starts: `--settle`, or a few of its sensor's response times. */
-function settleTime(settle: string | undefined): (key: SourceKey) => number {
-  if (settle !== undefined) {
-    const ms = parseDuration(settle);
-    return () => ms;
-  }
-  return sensorSettleMs;
 }
