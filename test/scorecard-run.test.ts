@@ -51,7 +51,7 @@ describe("run - fault-detection scorecard on the simulator", () => {
     expect(card.all.detected).toBeLessThanOrEqual(card.all.injected);
     expect(output).toMatch(/fault kind +\| injected \| detected \| +rate \| median delay \| p90 delay \| episodes\/fault \(median, max\)/);
     expect(output).toMatch(
-      /false episodes: \d+ over 0\.17 simulated hours, 48 sensor keys: [\d.]+ per key per hour \(worst: .*\); target ≤ 1 per key per 8 h/,
+      /false episodes: \d+ over 0\.167 simulated hours, 48 sensor keys: [\d.]+ per key per hour \(worst: .*\); target ≤ 1 per key per 8 h/,
     );
   });
 

@@ -1,5 +1,5 @@
 /** `linewatch run`: flags → {@link runJob}. Default: the built-in plant simulator, live, until Ctrl-C. */
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
@@ -14,7 +14,6 @@ import {
   DEFAULT_PREDICTION_SERVICE,
   PredictionService,
   FaultScorecard,
-  formatScorecard,
 } from "../jobs/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
@@ -30,6 +29,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import type { SpcAlertEvent, SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags } from "./analysis-flags.js";
+import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
 import { addKeyingFlags, RUN_DEFAULT_ANALYSIS, runAnalysisContext, settleTime } from "./run-settings.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
@@ -227,10 +227,7 @@ function addNatsFlags(command: Command): void {
 /** Where results go besides the files: ClickHouse, the live server, predictions, limits changes. */
 function addOutputFlags(command: Command): void {
   command
-    .option(
-      "--scorecard-json <file>",
-      "simulator: also write the fault-detection scorecard printed at the end (injected faults vs alert openings) to this file as JSON",
-    )
+    .option("--scorecard-json <file>", SCORECARD_JSON_HELP)
     .option(
       "--clickhouse <url>",
       "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing",
@@ -352,7 +349,7 @@ async function runOnSource(
   for (const s of signals) process.off(s, onStop);
   for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
   if (serial !== null) reportSerial(serial);
-  if (scorecard !== undefined) reportScorecard(scorecard, flags.scorecardJson);
+  if (scorecard !== undefined) reportScorecard(scorecard, flags.scorecardJson, process.stdout);
   process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
 }
 
@@ -380,21 +377,6 @@ function startSerialPart(flags: RunFlags, speed: number, outputs: Outputs, stop:
     `linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`,
   );
   return serialPart;
-}
-
-/**
- * The scorecard at the end of a run on the simulator (after Ctrl-C too): the table on the console,
- * and with --scorecard-json the figures as JSON.
- */
-function reportScorecard(scorecard: FaultScorecard, jsonPath: string | undefined): void {
-  const card = scorecard.result();
-  process.stdout.write(`${formatScorecard(card)}\n`);
-  if (jsonPath === undefined) return;
-  try {
-    writeFileSync(jsonPath, `${JSON.stringify(card, null, 2)}\n`);
-  } catch (cause) {
-    throw new ConfigError("--scorecard-json", `cannot write ${jsonPath}: ${(cause as Error).message}`);
-  }
 }
 
 function reportSerial(r: SerialPartResult): void {

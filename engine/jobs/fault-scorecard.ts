@@ -305,7 +305,7 @@ export function formatScorecard(s: Scorecard): string {
     line(header),
     widths.map((w) => "-".repeat(w)).join("-|-"),
     ...rows.map(line),
-    `false episodes: ${s.falseEpisodes} over ${s.simulatedHours.toFixed(2)} simulated hours, ${s.sensorKeys} sensor keys: ` +
+    `false episodes: ${s.falseEpisodes} over ${s.simulatedHours >= 1 ? s.simulatedHours.toFixed(2) : s.simulatedHours.toPrecision(3)} simulated hours, ${s.sensorKeys} sensor keys: ` +
       `${s.falsePerKeyPerHour === null ? "—" : rateText(s.falsePerKeyPerHour)} per key per hour (worst: ${worst}); target ≤ 1 per key per 8 h`,
     ...notes,
   ].join("\n");
