@@ -133,6 +133,21 @@ describe("fault scorecard - hand-made labels and openings", () => {
     expect(card.result()).toEqual(scoreFaults(labels, openings, COVERAGE));
   });
 
+  it("says what chance alone would detect: openings at the sensor's false rate falling in the fault's window", () => {
+    // 4 false openings on M-001/temperature over 2 h; the fault's window is 100 s + 60 s of grace.
+    const labels = [label("temperature", "stuck", 1000 * S, 1100 * S), label("vibration", "stuck", 1000 * S, 1100 * S)];
+    const openings = [1, 2, 3, 4].map((i) => opening("temperature", i * 1500 * S));
+    const card = scoreFaults(labels, openings, COVERAGE);
+    const p = 1 - Math.exp((-4 / (2 * H)) * 160 * S);
+    // The vibration sensor had no false opening: no chance there.
+    expect(kind(card, "stuck").chanceRate).toBeCloseTo(p / 2, 12);
+    expect(card.all.chanceRate).toBeCloseTo(p / 2, 12);
+    expect(kind(card, "spike").chanceRate).toBeNull();
+    expect(formatScorecard(card).split("\n")[10]).toBe(
+      `detected by chance alone (openings at each sensor's false rate): stuck ${(50 * p).toFixed(1)}%, all ${(50 * p).toFixed(1)}%`,
+    );
+  });
+
   it("reads openings from today's SPC alert events and from episode events, nothing else", () => {
     const spc = (state: "open" | "closed"): SpcAlertEvent => ({
       type: "spc_alert",

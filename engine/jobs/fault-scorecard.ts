@@ -60,6 +60,12 @@ export interface KindScore {
   /** Openings attributed to each detected fault. */
   episodesPerFaultMedian: number | null;
   episodesPerFaultMax: number | null;
+  /**
+   * The detection rate chance alone would give: the mean over the faults of 1 − e^(−λ·w), the
+   * chance that openings arriving at random at their sensor's false-episode rate λ fall at least
+   * once in the fault's window of length w. Near `rate`, the detections say little.
+   */
+  chanceRate: number | null;
 }
 
 export interface Scorecard {
@@ -149,7 +155,7 @@ export class FaultScorecard {
       }
       this.faults++;
       const s = this.sensorOf(`${l.machine_id}/${l.sensor_type}`);
-      s.faults.push({ kind: l.fault, start: l.start, end: l.end, firstOpeningAt: Number.NaN, openings: 0 });
+      s.faults.push({ kind: l.fault, start: l.start, end: l.end, firstOpeningAt: Number.NaN, openings: 0, chance: 0 });
       s.longestWindow = Math.max(s.longestWindow, l.end + this.graceMs - l.start);
     }
   }
@@ -180,9 +186,12 @@ export class FaultScorecard {
     let falseEpisodes = 0;
     let worst: Scorecard["worst"] = null;
     for (const [key, s] of this.sensors) {
+      // False openings per ms of the sensor, the rate chance detections would come at.
+      const perMs = hours > 0 ? s.falseEpisodes / (this.lastAt - this.firstAt) : 0;
       for (const f of s.faults) {
         if (!covered || f.start > this.lastAt) labelsAfterEnd++;
         else byKind.get(f.kind)?.push(f);
+        f.chance = 1 - Math.exp(-perMs * (Math.min(f.end + this.graceMs, this.lastAt) - f.start));
       }
       falseEpisodes += s.falseEpisodes;
       if (s.falseEpisodes > 0 && (worst === null || s.falseEpisodes > worst.falseEpisodes))
@@ -245,6 +254,8 @@ interface Fault {
   /** Event time of the first opening attributed to it; NaN while none. */
   firstOpeningAt: number;
   openings: number;
+  /** Chance of an opening in its window at its sensor's false rate (set by `result`). */
+  chance: number;
 }
 
 interface SensorFaults {
@@ -267,6 +278,7 @@ function scoreOf(faults: readonly Fault[]): Omit<KindScore, "kind"> {
     delayP90S: quantile(delays, 0.9),
     episodesPerFaultMedian: quantile(episodes, 0.5),
     episodesPerFaultMax: episodes.length > 0 ? episodes[episodes.length - 1] : null,
+    chanceRate: faults.length > 0 ? faults.reduce((sum, f) => sum + f.chance, 0) / faults.length : null,
   };
 }
 
@@ -307,8 +319,18 @@ export function formatScorecard(s: Scorecard): string {
     ...rows.map(line),
     `false episodes: ${s.falseEpisodes} over ${s.simulatedHours >= 1 ? s.simulatedHours.toFixed(2) : s.simulatedHours.toPrecision(3)} simulated hours, ${s.sensorKeys} sensor keys: ` +
       `${s.falsePerKeyPerHour === null ? "—" : rateText(s.falsePerKeyPerHour)} per key per hour (worst: ${worst}); target ≤ 1 per key per 8 h`,
+    chanceLine(s),
     ...notes,
-  ].join("\n");
+  ]
+    .filter((l) => l !== "")
+    .join("\n");
+}
+
+/** What chance alone would detect, by kind; "" without faults. */
+function chanceLine(s: Scorecard): string {
+  if (s.all.chanceRate === null) return "";
+  const rows = [...s.kinds, { kind: "all", ...s.all }].filter((k) => k.chanceRate !== null);
+  return `detected by chance alone (openings at each sensor's false rate): ${rows.map((k) => `${k.kind} ${(100 * (k.chanceRate ?? 0)).toFixed(1)}%`).join(", ")}`;
 }
 
 function seconds(s: number | null): string {
