@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { FaultLabel } from "../connectors/sim/mod.js";
 import { type AlertOpening, alertOpening, FaultScorecard, formatScorecard, quantile, scoreFaults } from "../engine/jobs/fault-scorecard.js";
-import type { SpcAlertEvent } from "../operators/spc/mod.js";
 
 const T0 = Date.UTC(2026, 0, 1);
 const S = 1000;
@@ -149,8 +148,9 @@ describe("fault scorecard - hand-made labels and openings", () => {
   });
 
   it("reads openings from today's SPC alert events and from episode events, nothing else", () => {
-    const spc = (state: "open" | "closed"): SpcAlertEvent => ({
-      type: "spc_alert",
+    // A per-rule SPC alert event as operators/spc emitted them before episodes, whole.
+    const spc = (state: "open" | "closed") => ({
+      type: "spc_alert" as const,
       state,
       key: "M-003/pressure/running",
       fields: { machine_id: "M-003", sensor_type: "pressure" },

@@ -8,7 +8,6 @@ import { Command, CommanderError } from "commander";
 import { ConfigError, parseDuration } from "../core/mod.js";
 import { type SourceKey, sensorSettleMs } from "../jobs/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
-import type { SpcAlertEvent } from "../../operators/spc/mod.js";
 import { type AnalysisContext, type AnalysisFlags, addAnalysisFlags, analysesFromFlags } from "./analysis-flags.js";
 import { durationOption } from "./options.js";
 
@@ -39,8 +38,11 @@ export function addKeyingFlags(command: Command): Command {
     );
 }
 
+/** What the analyses call with each alert event. */
+export type AlertCallback = NonNullable<AnalysisContext["onAlert"]>;
+
 /** How the run's analyses are built: ms timestamps, a count window of 64 by default, alerts keyed by machine and sensor. */
-export function runAnalysisContext(onAlert: (event: SpcAlertEvent) => void): AnalysisContext {
+export function runAnalysisContext(onAlert: AlertCallback): AnalysisContext {
   return { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"] };
 }
 
@@ -73,6 +75,6 @@ export function parseRunAnalysisSettings(args: readonly string[]): RunAnalysisSe
 }
 
 /** The sensor analyses of a setting, as `run` builds them. */
-export function runAnalyses(settings: RunAnalysisSettings, onAlert: (event: SpcAlertEvent) => void): RecordAnalysis[] {
+export function runAnalyses(settings: RunAnalysisSettings, onAlert: AlertCallback): RecordAnalysis[] {
   return analysesFromFlags(settings.flags, runAnalysisContext(onAlert));
 }

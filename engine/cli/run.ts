@@ -27,10 +27,10 @@ import {
   parseUnitList,
   type CmapssOrder,
 } from "../../connectors/sim/mod.js";
-import type { SpcAlertEvent, SpcLimitsChange } from "../../operators/spc/mod.js";
+import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
-import { addKeyingFlags, RUN_DEFAULT_ANALYSIS, runAnalysisContext, settleTime } from "./run-settings.js";
+import { type AlertCallback, addKeyingFlags, RUN_DEFAULT_ANALYSIS, runAnalysisContext, settleTime } from "./run-settings.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
 import { applyConfigSources } from "./config-file.js";
@@ -287,7 +287,7 @@ async function runOnSource(
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
   // The simulator's labels against the alerts: the scorecard printed at the end.
   const scorecard = fleet === undefined ? new FaultScorecard() : undefined;
-  const onAlert = (e: SpcAlertEvent): void => {
+  const onAlert: AlertCallback = (e) => {
     alerts.route(e);
     scorecard?.observe(e);
   };

@@ -16,7 +16,6 @@
  *   running from the first to the last reading.
  */
 import { FAULT_KINDS, type FaultKind, type FaultLabel } from "../../connectors/sim/mod.js";
-import type { SpcAlertEvent } from "../../operators/spc/mod.js";
 
 /** A fault counts as detected by an opening up to this long after its last faulty reading. */
 export const DEFAULT_SCORECARD_GRACE_MS = 60_000;
@@ -45,8 +44,23 @@ export interface AlertEpisodeEventShape {
   opened_at: number;
 }
 
-/** The alert events the scorecard understands: today's per-rule SPC alerts, or episodes. */
-export type ScoredAlertEvent = SpcAlertEvent | AlertEpisodeEventShape;
+/**
+ * A per-rule SPC alert event (operators/spc SpcAlertEvent, before episodes) as far as the
+ * scorecard reads it: it opens with `state: "open"` at `opened_at`.
+ */
+export interface SpcAlertEventShape {
+  type: "spc_alert";
+  state: string;
+  key: string;
+  fields: Record<string, string>;
+  opened_at: number;
+}
+
+/**
+ * The alert events the scorecard understands: per-rule SPC alerts, or episodes — by their shape,
+ * so the scorecard reads whichever the analyses emit.
+ */
+export type ScoredAlertEvent = SpcAlertEventShape | AlertEpisodeEventShape;
 
 export interface KindScore {
   kind: FaultKind;
