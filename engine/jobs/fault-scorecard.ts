@@ -112,12 +112,10 @@ export interface Scorecard {
 export function alertOpening(event: ScoredAlertEvent): AlertOpening | null {
   const opens = event.type === "alert_episode" ? event.event === "opened" : event.state === "open";
   if (!opens) return null;
+  const { machine_id, sensor_type } = event.fields;
+  if (machine_id !== undefined && sensor_type !== undefined) return { machine_id, sensor_type, at: event.opened_at };
   const [machine, sensor] = event.key.split("/");
-  return {
-    machine_id: event.fields.machine_id ?? machine,
-    sensor_type: event.fields.sensor_type ?? sensor ?? "",
-    at: event.opened_at,
-  };
+  return { machine_id: machine_id ?? machine, sensor_type: sensor_type ?? sensor ?? "", at: event.opened_at };
 }
 
 /** The scorecard of `labels` and `openings` over readings from `firstReadingAt` to `lastReadingAt`. */
