@@ -8,7 +8,9 @@
  * `node dist/bench/main.js clickhouse`: ClickHouse rows as row objects + JSONEachRow against RowBinary
  * and Native from columns, encoding, insert and the server's CPU ({@link runClickHouseBench}); figures only. `node dist/bench/main.js replay`:
  * `linewatch replay --analysis rolling`, CSV → NDJSON, rows/s by path against the I/O ceilings
- * ({@link runReplayBench}); exit code 1 only when the paths' outputs differ.
+ * ({@link runReplayBench}); exit code 1 only when the paths' outputs differ. `node dist/bench/main.js alerts`:
+ * the fault-detection scorecard of `linewatch run`'s alerts on the simulator, one or more settings
+ * side by side ({@link runAlertEval}); figures only.
  */
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
@@ -51,7 +53,17 @@ import {
   SMOKE_REPLAY_BENCH_ROWS,
   TARGET_REPLAY_ROWS_PER_SECOND,
 } from "./replay-bench.js";
-import { integerOption } from "../engine/cli/mod.js";
+import { durationOption, integerOption, numberOption } from "../engine/cli/mod.js";
+import {
+  alertSetting,
+  DEFAULT_ALERT_EVAL_GRACE_MS,
+  DEFAULT_ALERT_EVAL_HOURS,
+  DEFAULT_ALERT_EVAL_MACHINES,
+  DEFAULT_ALERT_EVAL_SEED,
+  formatAlertEvalReport,
+  runAlertEval,
+} from "./alert-eval.js";
+import { ConfigError, parseDuration } from "../engine/core/mod.js";
 import { formatSerialJobRate, measureSerialJobRate } from "./serial-job-bench.js";
 
 interface BenchFlags {
@@ -136,6 +148,7 @@ export function benchCommand(): Command {
     .addCommand(e2eCommand())
     .addCommand(clickhouseCommand())
     .addCommand(replayBenchCommand())
+    .addCommand(alertsCommand())
     .action(runKernelSuites);
 }
 
@@ -263,6 +276,104 @@ function replayBenchCommand(): Command {
         process.exitCode = 1;
       }
     });
+}
+
+const ALERTS_HELP_AFTER = `
+The plant simulator at full speed (seed ${DEFAULT_ALERT_EVAL_SEED}, ${DEFAULT_ALERT_EVAL_MACHINES} machines × 6 sensors, 10 Hz, 2 faults per
+sensor per hour) for --hours of simulated time through the analyses of \`linewatch run\` (its job, its
+defaults: rolling,spc keyed by operating mode), and the fault-detection scorecard the run prints:
+per fault kind injected, detected (an alert opening on the fault's sensor within [start, end + grace]),
+rate, median and p90 delay, openings per detected fault; false openings per sensor key per simulated
+hour. Figures only: the exit code is 0 unless a run fails.
+
+Every other flag is a \`run\` analysis flag (--analysis, --fa-budget, --baseline, --sigma, --cusum-k,
+--cusum-h, --ewma-lambda, --ewma-l, --we4-run … --n8-run, --window, --no-key-by-mode, --settle, …)
+and applies to every setting. --compare takes the rest of the line: one setting per argument (its
+flags split at spaces; "default" for none), each run over the same readings and faults, one table
+each and a summary line each. 8 simulated hours take about 1½ minutes per setting on 2 cores.
+
+Examples:
+  npm run bench -- alerts
+  npm run bench -- alerts --hours 2 --fa-budget 0.0027
+  npm run bench -- alerts --compare "default" "--fa-budget 0.0027" "--fa-budget 0.0027 --cusum-h 8"
+  npm run bench -- alerts --hours 1 --json --compare default "--we4-run 12" > alerts.json`;
+
+/** The flags of `bench alerts` itself; the rest are `run`'s analysis flags. */
+interface AlertsFlags {
+  hours: number;
+  seed: number;
+  machines: number;
+  grace: string;
+  json?: boolean;
+}
+
+function alertsCommand(): Command {
+  // Parsed from the raw arguments in runAlerts: bench's own --seed, --window, --json would take
+  // them here, and a --compare setting ("--fa-budget 0.0027") is an argument, not an option.
+  return new Command("alerts")
+    .description("evaluate the alerts of `linewatch run` on the simulator: the fault-detection scorecard of one or more settings")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .helpOption(false)
+    .option("-h, --help", "this help")
+    .addHelpText("after", ALERTS_HELP_AFTER)
+    .action(async (_flags: unknown, command: Command) => {
+      const at = process.argv.indexOf("alerts", 2);
+      await runAlerts(at < 0 ? [] : process.argv.slice(at + 1), command);
+    });
+}
+
+function alertsOwnFlags(): Command {
+  return new Command("alerts")
+    .option(
+      "--hours <h>",
+      `simulated hours per setting (default ${DEFAULT_ALERT_EVAL_HOURS})`,
+      numberOption("--hours"),
+      DEFAULT_ALERT_EVAL_HOURS,
+    )
+    .option("--seed <n>", "simulator seed", integerOption("--seed", 0, Number.MAX_SAFE_INTEGER), DEFAULT_ALERT_EVAL_SEED)
+    .option("--machines <n>", "simulated machines", integerOption("--machines", 1, 10_000), DEFAULT_ALERT_EVAL_MACHINES)
+    .option(
+      "--grace <D>",
+      "an opening up to D after a fault's end still detects it",
+      durationOption,
+      `${DEFAULT_ALERT_EVAL_GRACE_MS / 1000}s`,
+    )
+    .option("--json", "print the report as JSON instead of text")
+    .allowUnknownOption()
+    .allowExcessArguments()
+    .exitOverride();
+}
+
+/** `bench alerts …`: the settings' scorecards on stdout. */
+async function runAlerts(argv: readonly string[], command: Command): Promise<void> {
+  if (argv.includes("-h") || argv.includes("--help")) {
+    command.outputHelp();
+    return;
+  }
+  const compareAt = argv.indexOf("--compare");
+  const base = compareAt < 0 ? [...argv] : argv.slice(0, compareAt);
+  const texts = compareAt < 0 ? ["default"] : argv.slice(compareAt + 1);
+  if (texts.length === 0) throw new ConfigError("--compare", 'needs at least one setting ("default" for run\'s defaults)');
+  const own = alertsOwnFlags();
+  own.parse(base, { from: "user" });
+  const flags = own.opts<AlertsFlags>();
+  if (!(flags.hours > 0)) throw new ConfigError("--hours", "must be > 0");
+  // What is not bench alerts' own flag is a run flag, common to every setting.
+  const common = own.args;
+  const settings = texts.map((t) => {
+    const s = alertSetting(t);
+    return { name: s.name, args: [...common, ...s.args] };
+  });
+  const report = await runAlertEval({
+    hours: flags.hours,
+    seed: flags.seed,
+    machines: flags.machines,
+    graceMs: parseDuration(flags.grace),
+    settings,
+    progress: progress("alerts"),
+  });
+  process.stdout.write(`${flags.json === true ? JSON.stringify(report, null, 2) : formatAlertEvalReport(report)}\n`);
 }
 
 interface E2eFlags {
@@ -426,6 +537,11 @@ async function main(): Promise<void> {
     await benchCommand().parseAsync(process.argv);
   } catch (error) {
     if (error instanceof CommanderError) process.exit(error.exitCode);
+    // A bad setting (bench alerts): the flag and why, as the linewatch commands say it.
+    if (error instanceof ConfigError) {
+      process.stderr.write(`bench: ${error.message}\n`);
+      process.exit(2);
+    }
     throw error;
   }
 }

@@ -3,6 +3,8 @@ export { CMAPSS_OPERATING_MODE, CMAPSS_ORDERS, CmapssFleet, type CmapssOrder, pa
 export { DEFAULT_NATS_PUBLISH, publishSimulation } from "./nats-publisher.js";
 export {
   DEFAULT_SIMULATOR_OPTIONS,
+  FAULT_KINDS,
+  type FaultKind,
   type FaultLabel,
   formatTimestamp,
   OPERATING_MODES,

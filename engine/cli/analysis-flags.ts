@@ -120,7 +120,35 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string, aler
       numberOption("--cusum-h"),
     )
     .option("--ewma-lambda <l>", "spc: EWMA chart weight λ", numberOption("--ewma-lambda"), d.ewmaLambda)
-    .option("--ewma-l <L>", `spc: EWMA chart limit width (default ${d.ewmaL}, or what --fa-budget sets)`, numberOption("--ewma-l"))
+    .option("--ewma-l <L>", `spc: EWMA chart limit width (default ${d.ewmaL}, or what --fa-budget sets)`, numberOption("--ewma-l"));
+  addCentreLineFlags(command, d, alerting);
+  addRunLengthFlags(command)
+    .option(
+      "--fa-budget <p|1/D>",
+      "spc: false alarms a key may have in control, per reading (0.0027) or one per duration (1/8h, at --rate readings/s); picks the rules and sets CUSUM h, EWMA L",
+      faBudgetOption,
+      alerting ? ALERTING_SPC_DEFAULTS.faBudget : undefined,
+    )
+    .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
+    .option(
+      "--features <list>",
+      "iforest: the model's features in order: value, time, or rolling statistics (mean,std,slope,z,…); default: the model's feature names",
+    )
+    .option("--no-watch-model", "iforest: do not swap in a new version of the model file while running")
+    .option(
+      "--spc-config <file>",
+      'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key',
+    );
+  return addSerialFlags(command);
+}
+
+/** The tracked centre line, the CUSUM ceiling and the baseline's ties (kernels/spc.ts). */
+function addCentreLineFlags(
+  command: Command,
+  d: Pick<SpcParams, "trackRecords" | "trackHold" | "cusumCap" | "baselineTiesMax">,
+  alerting: boolean,
+): Command {
+  return command
     .option(
       "--track-records <T>",
       "spc: the centre line follows the process over about T records (double exponential smoothing); 0: fixed at the baseline",
@@ -145,24 +173,6 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string, aler
       numberOption("--baseline-ties-max"),
       d.baselineTiesMax,
     );
-  addRunLengthFlags(command)
-    .option(
-      "--fa-budget <p|1/D>",
-      "spc: false alarms a key may have in control, per reading (0.0027) or one per duration (1/8h, at --rate readings/s); picks the rules and sets CUSUM h, EWMA L",
-      faBudgetOption,
-      alerting ? ALERTING_SPC_DEFAULTS.faBudget : undefined,
-    )
-    .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
-    .option(
-      "--features <list>",
-      "iforest: the model's features in order: value, time, or rolling statistics (mean,std,slope,z,…); default: the model's feature names",
-    )
-    .option("--no-watch-model", "iforest: do not swap in a new version of the model file while running")
-    .option(
-      "--spc-config <file>",
-      'spc: JSON {"keys": {"<key>": {"cl": c, "sigma": s, "fa_budget": p}}} for fixed limits and budgets per key',
-    );
-  return addSerialFlags(command);
 }
 
 /** The run lengths of the SPC run rules (also used by `linewatch rules`). */

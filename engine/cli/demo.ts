@@ -13,7 +13,7 @@
  * and stops the servers. A missing server binary is said and the demo runs without it (no NATS:
  * nothing to demonstrate, exit 2).
  */
-import { AlertRouter, DEFAULT_NATS_JOB, runNatsJob, Outputs } from "../jobs/mod.js";
+import { AlertRouter, DEFAULT_NATS_JOB, FaultScorecard, runNatsJob, Outputs } from "../jobs/mod.js";
 import {
   type ClickHouseServer,
   commandInstalled,
@@ -40,6 +40,7 @@ import {
 import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
 import { integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
+import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
 import { addRunSerialFlags, runSerialPart, type RunSerialFlags, type SerialPartResult } from "./serial-run.js";
 
 interface DemoFlags extends AnalysisFlags, RunSerialFlags {
@@ -54,6 +55,7 @@ interface DemoFlags extends AnalysisFlags, RunSerialFlags {
   workers: number;
   clickhouse: boolean;
   summaryInterval: string;
+  scorecardJson?: string;
 }
 
 const SITE = "demo";
@@ -74,7 +76,8 @@ export function demoCommand(): Command {
     .option("--fault-rate <f>", "injected faults per sensor per hour", numberOption("--fault-rate"), 30)
     .option("--workers <n>", "worker threads", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
     .option("--no-clickhouse", "do not start clickhouse-server even when installed")
-    .option("--summary-interval <D>", "console summary interval (0: none)", "2s");
+    .option("--summary-interval <D>", "console summary interval (0: none)", "2s")
+    .option("--scorecard-json <file>", SCORECARD_JSON_HELP);
   return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc", true)).action(async (flags: DemoFlags) => runDemo(flags));
 }
 
@@ -96,8 +99,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     onStop();
   };
   const onSignal = (s: NodeJS.Signals): void => requestStop(s);
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, onSignal);
 
   const servers: Array<{ name: string; server: NatsServer | ClickHouseServer }> = [];
   let outputs: Outputs | null = null;
@@ -132,26 +134,22 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     const out = outputs;
 
     const alertNc = await connect({ servers: nats.url, name: "linewatch-demo-alerts" });
+    // The simulator runs in this process: its labels against the alerts, printed at the end.
+    const scorecard = new FaultScorecard();
     const alerts = new AlertRouter({ outputs: out, nats: { nc: alertNc, site: SITE, format: "json" }, console: process.stdout });
     const analyses = analysesFromFlags(flags, {
       timeUnit: "ms",
       defaultWindow: 64,
       keyParts: ["machine_id", "sensor_type"],
-      onAlert: alerts.route,
       alerting: true,
+      onAlert: (e) => {
+        alerts.route(e);
+        scorecard.observe(e);
+      },
     });
 
-    const simulator = new StoppableSimulator({
-      seed: flags.seed,
-      machines: flags.machines,
-      sensorTypes: SENSOR_TYPES,
-      rateHz: flags.rate,
-      faultRate: flags.faultRate,
-      startTime: Date.now(),
-    });
+    const simulator = demoSimulator(flags, scorecard);
     const readingsPerSec = flags.machines * SENSOR_TYPES.length * flags.rate;
-    // Chunks of ~100 ms of readings, so the stream looks live rather than in bursts.
-    simulator.chunkMax = Math.max(1, Math.round(readingsPerSec / 10));
 
     const progress = { recordsIn: 0, recordsOut: 0, checkpoints: 0 };
     let publisher: Promise<unknown> = Promise.resolve();
@@ -212,13 +210,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, SPC alert events ${alerts.count}, ` +
         `dead-lettered ${result.input.deadLettered}, checkpoints ${result.checkpoints}`,
     );
-    if (clickhouse !== null) {
-      await out.flush().catch(() => undefined);
-      const rows = await clickhouse.server
-        .query(`SELECT count() FROM ${clickhouse.database}.ml_scores FINAL`)
-        .catch((e: Error) => `? (${e.message.trim()})`);
-      log(`ClickHouse ${clickhouse.database}.ml_scores (this run): ${rows.trim()} rows`);
-    }
+    reportScorecard(scorecard, flags.scorecardJson, process.stdout);
+    if (clickhouse !== null) await logScoreRows(clickhouse, out, log);
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
@@ -322,15 +315,45 @@ function printWelcome(
   process.stdout.write(`${lines.join("\n")}\n`);
 }
 
+/** The demo's simulator, live from now, in chunks of ~100 ms of readings (the stream looks live rather than in bursts). */
+function demoSimulator(flags: DemoFlags, scorecard: FaultScorecard): StoppableSimulator {
+  const simulator = new StoppableSimulator({
+    seed: flags.seed,
+    machines: flags.machines,
+    sensorTypes: SENSOR_TYPES,
+    rateHz: flags.rate,
+    faultRate: flags.faultRate,
+    startTime: Date.now(),
+  });
+  simulator.chunkMax = Math.max(1, Math.round((flags.machines * SENSOR_TYPES.length * flags.rate) / 10));
+  simulator.scorecard = scorecard;
+  scorecard.addSensorKeys(simulator.keys().map((k) => `${k.machine_id}/${k.sensor_type}`));
+  return simulator;
+}
+
+/** The final count of this run's score rows in ClickHouse. */
+async function logScoreRows(clickhouse: DemoClickHouse, outputs: Outputs, log: (line: string) => void): Promise<void> {
+  await outputs.flush().catch(() => undefined);
+  const rows = await clickhouse.server
+    .query(`SELECT count() FROM ${clickhouse.database}.ml_scores FINAL`)
+    .catch((e: Error) => `? (${e.message.trim()})`);
+  log(`ClickHouse ${clickhouse.database}.ml_scores (this run): ${rows.trim()} rows`);
+}
+
 /** The plant simulator, stoppable from outside (publishSimulation runs until `done`), in small chunks. */
 class StoppableSimulator extends PlantSimulator {
   stopped = false;
   chunkMax = 4096;
+  /** Gets the labels and the readings' times as they are generated (every generated reading is published). */
+  scorecard?: FaultScorecard;
   override get done(): boolean {
     return this.stopped || super.done;
   }
   override nextColumns(max: number): SimulatedColumns {
-    return super.nextColumns(Math.min(max, this.chunkMax));
+    const columns = super.nextColumns(Math.min(max, this.chunkMax));
+    this.scorecard?.addLabels(this.drainLabels());
+    if (columns.length > 0) this.scorecard?.coverReadings(columns.times[0], columns.times[columns.length - 1]);
+    return columns;
   }
 }
 

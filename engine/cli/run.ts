@@ -5,7 +5,6 @@ import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
 import {
   runJob,
-  type SourceKey,
   Outputs,
   AlertRouter,
   DEFAULT_NATS_JOB,
@@ -14,13 +13,13 @@ import {
   type NatsJobResult,
   DEFAULT_PREDICTION_SERVICE,
   PredictionService,
+  FaultScorecard,
 } from "../jobs/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
 import { connectNats } from "../../connectors/nats/mod.js";
 import {
   DEFAULT_SIMULATOR_OPTIONS,
-  SENSOR_SPECS,
   SENSOR_TYPES,
   type SensorType,
   CMAPSS_ORDERS,
@@ -30,6 +29,8 @@ import {
 } from "../../connectors/sim/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags } from "./analysis-flags.js";
+import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
+import { type AlertCallback, addKeyingFlags, RUN_DEFAULT_ANALYSIS, runAnalysisContext, settleTime } from "./run-settings.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
 import { applyConfigSources } from "./config-file.js";
@@ -86,17 +87,10 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   cmapssUnits?: string;
   cmapssOrder: CmapssOrder;
   cycle: string;
+  scorecardJson?: string;
   predict?: string;
   predictInterval: string;
 }
-
-/**
- * A first-order response has settled when what is left of the largest step between two modes'
- * levels is below this share of the sensor's noise σ: Δ·e^(−t/τ) ≤ 0.1σ, so t = τ·ln(Δ / 0.1σ).
- * (Five time constants leave 0.7 % of the step: for line speed's 240 packs/min that is still a
- * whole σ, which a CUSUM tuned for one false alarm in 8 hours reads as a shift.)
- */
-const SETTLED_SIGMA_SHARE = 0.1;
 
 export function runCommand(): Command {
   const command = new Command("run")
@@ -121,13 +115,8 @@ export function runCommand(): Command {
       DEFAULT_FILE_BYTES_MAX,
     )
     .option("--z-alarm <z>", "|z| counted as an anomaly in the summary", numberOption("--z-alarm"), 4)
-    .option("--summary-interval <D>", "console summary interval (0: none)", durationOption, "1s")
-    .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
-    .option(
-      "--settle <D>",
-      "time after a mode change a sensor's readings count as settling (default: until the largest step between modes has decayed to 0.1σ of the sensor's noise)",
-      durationOption,
-    );
+    .option("--summary-interval <D>", "console summary interval (0: none)", durationOption, "1s");
+  addKeyingFlags(command);
   addCmapssFlags(command);
   addNatsFlags(command);
   addOutputFlags(command);
@@ -135,7 +124,7 @@ export function runCommand(): Command {
     "--config <file>",
     "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)",
   );
-  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc", true)).action(async (_flags: RunFlags, cmd: Command) => {
+  return addRunSerialFlags(addAnalysisFlags(command, RUN_DEFAULT_ANALYSIS, true)).action(async (_flags: RunFlags, cmd: Command) => {
     applyConfigSources(cmd);
     const flags = cmd.opts<RunFlags>();
     const speed = flags.speed === "max" ? Infinity : Number(flags.speed);
@@ -238,6 +227,7 @@ function addNatsFlags(command: Command): void {
 /** Where results go besides the files: ClickHouse, the live server, predictions, limits changes. */
 function addOutputFlags(command: Command): void {
   command
+    .option("--scorecard-json <file>", SCORECARD_JSON_HELP)
     .option(
       "--clickhouse <url>",
       "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing",
@@ -276,6 +266,12 @@ function checkRunFlags(flags: RunFlags): void {
     );
   }
   if (flags.span !== undefined) durationIn(flags.span, "ms", "--span");
+  if (flags.scorecardJson !== undefined && (flags.nats !== undefined || flags.cmapss !== undefined)) {
+    throw new ConfigError(
+      "--scorecard-json",
+      `the scorecard compares the alerts with the simulator's fault labels; ${flags.nats !== undefined ? "--nats" : "--cmapss"} has none`,
+    );
+  }
   checkSerialDurations(flags, "ms");
 }
 
@@ -289,11 +285,13 @@ async function runOnSource(
   withSerials: boolean,
 ): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
-  const onAlert = alerts.route;
-  const analyses = checkPredictionAnalyses(
-    flags,
-    analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"], alerting: true }),
-  );
+  // The simulator's labels against the alerts: the scorecard printed at the end.
+  const scorecard = fleet === undefined ? new FaultScorecard() : undefined;
+  const onAlert: AlertCallback = (e) => {
+    alerts.route(e);
+    scorecard?.observe(e);
+  };
+  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, runAnalysisContext(onAlert)));
   const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
@@ -311,31 +309,7 @@ async function runOnSource(
   // The serial job runs beside the sensor job until Ctrl-C or the sensor source's end.
   let sensorEnded: () => void = () => {};
   const sensorDone = new Promise<void>((resolve) => (sensorEnded = resolve));
-  const serialPart = !withSerials
-    ? null
-    : runSerialPart({
-        flags,
-        host: outputs,
-        stop: Promise.race([stop, sensorDone]),
-        log: cliLogger(),
-        summaryIntervalMs: parseDuration(flags.summaryInterval),
-        console: process.stdout,
-        source: {
-          kind: "simulator",
-          seed: flags.seed,
-          speed,
-          startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
-          durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
-          flushIntervalMs: parseDuration(flags.flushInterval),
-        },
-      });
-  // Awaited after the sensor job; a failure before that is not lost.
-  serialPart?.catch(() => undefined);
-  if (serialPart !== null) {
-    process.stderr.write(
-      `linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`,
-    );
-  }
+  const serialPart = withSerials ? startSerialPart(flags, speed, outputs, Promise.race([stop, sensorDone])) : null;
   const result = await runJob({
     source: fleet,
     simulator: {
@@ -352,6 +326,7 @@ async function runOnSource(
     // A C-MAPSS unit is always "running": its keys are machine/sensor.
     keyByMode: fleet === undefined && flags.keyByMode,
     settleMs: settleTime(flags.settle),
+    scorecard,
     workers: flags.workers,
     groups: 16,
     batchRecordsMax: flags.batchRecords,
@@ -374,7 +349,34 @@ async function runOnSource(
   for (const s of signals) process.off(s, onStop);
   for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
   if (serial !== null) reportSerial(serial);
+  if (scorecard !== undefined) reportScorecard(scorecard, flags.scorecardJson, process.stdout);
   process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
+}
+
+/** The serial job of a run on the simulator, until `stop`; its failure is kept for the caller's await. */
+function startSerialPart(flags: RunFlags, speed: number, outputs: Outputs, stop: Promise<void>): Promise<SerialPartResult> {
+  const serialPart = runSerialPart({
+    flags,
+    host: outputs,
+    stop,
+    log: cliLogger(),
+    summaryIntervalMs: parseDuration(flags.summaryInterval),
+    console: process.stdout,
+    source: {
+      kind: "simulator",
+      seed: flags.seed,
+      speed,
+      startTime: speed === 1 ? Math.floor(Date.now()) : undefined,
+      durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
+      flushIntervalMs: parseDuration(flags.flushInterval),
+    },
+  });
+  // Awaited after the sensor job; a failure before that is not lost.
+  serialPart.catch(() => undefined);
+  process.stderr.write(
+    `linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`,
+  );
+  return serialPart;
 }
 
 function reportSerial(r: SerialPartResult): void {
@@ -646,21 +648,4 @@ export function parseLimitsChanges(text: string, source: string): Array<{ key: s
       return { key: e.key, change: { kind: "set", cl: e.cl, sigma: e.sigma } as const };
     throw new ConfigError("--limits-control", `${source}: change ${i} needs "cl" and "sigma", or "rebaseline"`);
   });
-}
-
-/** How long a key's readings settle before its baseline starts: `--settle`, or a few of its sensor's response times. */
-function settleTime(settle: string | undefined): (key: SourceKey) => number {
-  if (settle !== undefined) {
-    const ms = parseDuration(settle);
-    return () => ms;
-  }
-  return (k) => settledAfterMs(SENSOR_SPECS[k.sensor_type as SensorType]);
-}
-
-/** τ·ln(Δ / 0.1σ) for the largest step Δ between two modes' levels (0 when the levels are all equal). */
-function settledAfterMs(spec: (typeof SENSOR_SPECS)[SensorType]): number {
-  const levels = Object.values(spec.levels);
-  const step = Math.max(...levels) - Math.min(...levels);
-  const ratio = step / (SETTLED_SIGMA_SHARE * spec.noiseSigma);
-  return ratio > 1 ? spec.responseTimeMs * Math.log(ratio) : 0;
 }

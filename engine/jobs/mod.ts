@@ -1,10 +1,19 @@
 /** engine/jobs: the names other folders use. Import from here, never from a file inside. */
 export { AlertRouter } from "./alert-router.js";
+export {
+  type AlertOpening,
+  alertOpening,
+  DEFAULT_SCORECARD_GRACE_MS,
+  FaultScorecard,
+  formatScorecard,
+  type Scorecard,
+  scoreFaults,
+} from "./fault-scorecard.js";
 export { DEFAULT_NATS_JOB, type NatsJobResult, runNatsJob } from "./nats-job.js";
 export { Outputs, type ScoredRecord, scoreRow, sensorDataRow } from "./outputs.js";
 export { DEFAULT_PREDICTION_SERVICE, PredictionService } from "./prediction-service.js";
 export { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplayOptions, type ReplaySummary, runReplay } from "./replay.js";
-export { runJob, type SourceKey } from "./run-job.js";
+export { runJob, sensorSettleMs, type SourceKey } from "./run-job.js";
 export { DEFAULT_SERIAL_JOB, SerialJob } from "./serial-job.js";
 export { SerialOutputs } from "./serial-outputs.js";
 export {

@@ -9,8 +9,9 @@
  * acknowledged: rows are handed to ClickHouse without waiting for them to be durable, and the
  * source waits only while the sink's memory queue is full.
  */
-import { OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "../../connectors/sim/mod.js";
+import { type FaultLabel, OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "../../connectors/sim/mod.js";
 import type { RecordBatch } from "../core/mod.js";
+import type { FaultScorecard } from "./fault-scorecard.js";
 import type { SensorIntake, SensorSource } from "./source.js";
 
 /** Readings of a fixed set of sensors, in event-time order, as columns. */
@@ -27,8 +28,8 @@ export interface ReadingSource {
   readingsDueBy(eventMs: number): number;
   /** The next up to `max` readings; the columns may be reused by the next call. */
   nextColumns(max: number): SourceColumns;
-  /** Faults injected since the last call (a simulator's ground truth), for the summary. */
-  drainFaults?(): number;
+  /** Labels of the faults injected since the last call (a simulator's ground truth), for the summary and the scorecard. */
+  drainFaults?(): readonly FaultLabel[];
 }
 
 export interface SourceKey {
@@ -58,7 +59,7 @@ export function simulatorSource(options: Partial<SimulatorOptions>): ReadingSour
     },
     readingsDueBy: (eventMs) => Math.floor(eventMs * perMs),
     nextColumns: (max) => simulator.nextColumns(max),
-    drainFaults: () => simulator.drainLabels().length,
+    drainFaults: () => simulator.drainLabels(),
   };
 }
 
@@ -79,6 +80,11 @@ export interface PacedSourceOptions {
   speed: number;
   /** Live runs: longest a record waits in a partly filled buffer. */
   flushIntervalMs: number;
+  /**
+   * Gets the source's sensor keys, fault labels and the event times of the readings handed to the
+   * analyses (the caller feeds it the alert openings): a simulator run's fault-detection scorecard.
+   */
+  scorecard?: FaultScorecard;
 }
 
 /** Records between two hand-overs of an unpaced run's rows to the outputs. */
@@ -121,6 +127,7 @@ export class PacedReadingSource implements SensorSource {
   }
 
   async open(intake: SensorIntake): Promise<void> {
+    this.o.scorecard?.addSensorKeys(this.keys.map((k) => `${k.machine_id}/${k.sensor_type}`));
     const modeNames = [...this.reading.modes, "settling"];
     this.keys.forEach((k, i) => {
       for (let m = 0; m < this.modes; m++) {
@@ -192,6 +199,11 @@ export class PacedReadingSource implements SensorSource {
     }
     batch.length = columns.length;
     this.position += columns.length;
-    this.faults += this.reading.drainFaults?.() ?? 0;
+    // The labels reach the scorecard before the engine sees the readings: a fault's label comes
+    // with its first reading, so it is known before any opening it explains.
+    const labels = this.reading.drainFaults?.() ?? [];
+    this.faults += labels.length;
+    this.o.scorecard?.addLabels(labels);
+    if (columns.length > 0) this.o.scorecard?.coverReadings(columns.times[0], columns.times[columns.length - 1]);
   }
 }

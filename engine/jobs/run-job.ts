@@ -5,15 +5,32 @@
  */
 import type { Writable } from "node:stream";
 import type { Logger, EngineMetrics } from "../core/mod.js";
-import type { SimulatorOptions } from "../../connectors/sim/mod.js";
+import { SENSOR_SPECS, type SensorType, type SimulatorOptions } from "../../connectors/sim/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
-import { PacedReadingSource, type PacedSourceOptions, type ReadingSource, simulatorSource } from "./plant-source.js";
+import { PacedReadingSource, type PacedSourceOptions, type ReadingSource, type SourceKey, simulatorSource } from "./plant-source.js";
 import { NdjsonScoreFile } from "./score-writers.js";
 import { runSensorJob } from "./sensor-job.js";
 
 export { type ReadingSource, type SourceColumns, type SourceKey, simulatorSource } from "./plant-source.js";
+
+/**
+ * A first-order response has settled when what is left of the largest step between two modes'
+ * levels is below this share of the sensor's noise σ: Δ·e^(−t/τ) ≤ 0.1σ, so t = τ·ln(Δ / 0.1σ).
+ * (Five time constants leave 0.7 % of the step: for line speed's 240 packs/min that is still a
+ * whole σ, which a CUSUM tuned for one false alarm in 8 hours reads as a shift.)
+ */
+const SETTLED_SIGMA_SHARE = 0.1;
+
+/** How long a simulated sensor's readings settle after a mode change: τ·ln(Δ / 0.1σ), 0 when its levels are all equal. */
+export function sensorSettleMs(key: SourceKey): number {
+  const spec = SENSOR_SPECS[key.sensor_type as SensorType];
+  const levels = Object.values(spec.levels);
+  const step = Math.max(...levels) - Math.min(...levels);
+  const ratio = step / (SETTLED_SIGMA_SHARE * spec.noiseSigma);
+  return ratio > 1 ? spec.responseTimeMs * Math.log(ratio) : 0;
+}
 
 export interface RunJobOptions extends PacedSourceOptions {
   /** Where readings come from; default: the plant simulator with `simulator`'s options. */

@@ -1,0 +1,361 @@
+/**
+ * The fault-detection scorecard of a run on the plant simulator: the injected faults' labels
+ * (connectors/sim FaultLabel, the ground truth) against the alert openings the run raised, in
+ * event time. Pure logic, no I/O: the run feeds labels, readings' times and openings as they come
+ * and reads the {@link Scorecard} at its end ({@link scoreFaults} does it in one call).
+ *
+ * Definitions (a "sensor" is machine_id + sensor_type, whatever further parts — operating mode,
+ * settling — the alert's key has):
+ * - a fault's window is [start, end + grace] of its sensor, cut at the last reading; a fault that
+ *   starts after the last reading is left out (it was never seen);
+ * - an opening inside a window is attributed to that fault — to the earliest-starting one when the
+ *   windows of two faults of the sensor overlap; every other opening is a false episode;
+ * - a fault is detected when at least one opening is attributed to it; its delay is its first
+ *   attributed opening − start;
+ * - false episodes per key per hour = false openings / (sensor keys × simulated hours), the hours
+ *   running from the first to the last reading.
+ */
+import { FAULT_KINDS, type FaultKind, type FaultLabel } from "../../connectors/sim/mod.js";
+
+/** A fault counts as detected by an opening up to this long after its last faulty reading. */
+export const DEFAULT_SCORECARD_GRACE_MS = 60_000;
+/** Issue 14's target: at most one false episode per sensor key per 8 simulated hours. */
+export const FALSE_EPISODES_TARGET_PER_KEY_HOUR = 1 / 8;
+/** Faults a scorecard keeps (a fault costs ~100 bytes); further labels are counted in `labelsUnscored`. */
+export const SCORECARD_FAULTS_MAX = 1_000_000;
+
+/** One alert opening on a sensor, at the event time of the reading that opened it. */
+export interface AlertOpening {
+  machine_id: string;
+  sensor_type: string;
+  /** Epoch ms of event time. */
+  at: number;
+}
+
+/**
+ * An alert episode event (issue 14, point 1) as far as the scorecard reads it: an episode opens
+ * with `event: "opened"` at `opened_at`.
+ */
+export interface AlertEpisodeEventShape {
+  type: "alert_episode";
+  event: string;
+  key: string;
+  fields: Record<string, string>;
+  opened_at: number;
+}
+
+/**
+ * A per-rule SPC alert event (operators/spc SpcAlertEvent, before episodes) as far as the
+ * scorecard reads it: it opens with `state: "open"` at `opened_at`.
+ */
+export interface SpcAlertEventShape {
+  type: "spc_alert";
+  state: string;
+  key: string;
+  fields: Record<string, string>;
+  opened_at: number;
+}
+
+/**
+ * The alert events the scorecard understands: per-rule SPC alerts, or episodes — by their shape,
+ * so the scorecard reads whichever the analyses emit.
+ */
+export type ScoredAlertEvent = SpcAlertEventShape | AlertEpisodeEventShape;
+
+export interface KindScore {
+  kind: FaultKind;
+  injected: number;
+  detected: number;
+  /** detected / injected; null when none was injected. */
+  rate: number | null;
+  /** Seconds of event time from a detected fault's start to its first opening; null when none detected. */
+  delayMedianS: number | null;
+  delayP90S: number | null;
+  /** Openings attributed to each detected fault. */
+  episodesPerFaultMedian: number | null;
+  episodesPerFaultMax: number | null;
+  /**
+   * The detection rate chance alone would give: the mean over the faults of 1 − e^(−λ·w), the
+   * chance that openings arriving at random at their sensor's false-episode rate λ fall at least
+   * once in the fault's window of length w. Near `rate`, the detections say little.
+   */
+  chanceRate: number | null;
+}
+
+export interface Scorecard {
+  graceMs: number;
+  /** Event time of the first and last reading (epoch ms); null before any reading. */
+  firstReadingAt: number | null;
+  lastReadingAt: number | null;
+  simulatedHours: number;
+  sensorKeys: number;
+  /** One row per fault kind (FAULT_KINDS order), then `all`. */
+  kinds: KindScore[];
+  all: Omit<KindScore, "kind">;
+  openings: number;
+  falseEpisodes: number;
+  /** falseEpisodes / (sensorKeys × simulatedHours); null when no time or no key was covered. */
+  falsePerKeyPerHour: number | null;
+  /** The sensor with the most false episodes (first in key order on a tie); null when there were none. */
+  worst: { key: string; falseEpisodes: number; perHour: number | null } | null;
+  targetFalsePerKeyPerHour: number;
+  /** Labels of faults that start after the last reading: left out. */
+  labelsAfterEnd: number;
+  /** Labels beyond SCORECARD_FAULTS_MAX: not scored. */
+  labelsUnscored: number;
+}
+
+/**
+ * The opening an alert event stands for, or null: a today-event with state "open", or an episode
+ * event "opened". The sensor comes from the event's fields, else from the key's first two parts.
+ */
+export function alertOpening(event: ScoredAlertEvent): AlertOpening | null {
+  const opens = event.type === "alert_episode" ? event.event === "opened" : event.state === "open";
+  if (!opens) return null;
+  const { machine_id, sensor_type } = event.fields;
+  if (machine_id !== undefined && sensor_type !== undefined) return { machine_id, sensor_type, at: event.opened_at };
+  const [machine, sensor] = event.key.split("/");
+  return { machine_id: machine_id ?? machine, sensor_type: sensor_type ?? sensor ?? "", at: event.opened_at };
+}
+
+/** The scorecard of `labels` and `openings` over readings from `firstReadingAt` to `lastReadingAt`. */
+export function scoreFaults(
+  labels: readonly FaultLabel[],
+  openings: readonly AlertOpening[],
+  coverage: { firstReadingAt: number; lastReadingAt: number; sensorKeys: readonly string[] },
+  graceMs = DEFAULT_SCORECARD_GRACE_MS,
+): Scorecard {
+  const card = new FaultScorecard(graceMs);
+  card.addSensorKeys(coverage.sensorKeys);
+  card.coverReadings(coverage.firstReadingAt, coverage.lastReadingAt);
+  card.addLabels([...labels].sort((a, b) => a.start - b.start));
+  for (const o of openings) card.addOpening(o);
+  return card.result();
+}
+
+/**
+ * The scorecard, fed as a run goes. Order: a fault's label before the openings it may explain
+ * (the simulator emits a label with the fault's first reading, before the engine sees it), and a
+ * sensor's labels in start order.
+ */
+export class FaultScorecard {
+  private readonly sensors = new Map<string, SensorFaults>();
+  private firstAt = Infinity;
+  private lastAt = -Infinity;
+  private openings = 0;
+  private faults = 0;
+  private labelsUnscored = 0;
+
+  constructor(readonly graceMs = DEFAULT_SCORECARD_GRACE_MS) {}
+
+  /** The sensor keys (`machine/sensor`) of the run, so a key without any alert counts too. */
+  addSensorKeys(keys: readonly string[]): void {
+    for (const k of keys) this.sensorOf(k);
+  }
+
+  /** Readings from `first` to `last` (event time, ms) were handed to the analyses. */
+  coverReadings(first: number, last: number): void {
+    if (first < this.firstAt) this.firstAt = first;
+    if (last > this.lastAt) this.lastAt = last;
+  }
+
+  addLabels(labels: readonly FaultLabel[]): void {
+    for (const l of labels) {
+      if (this.faults >= SCORECARD_FAULTS_MAX) {
+        this.labelsUnscored++;
+        continue;
+      }
+      this.faults++;
+      const s = this.sensorOf(`${l.machine_id}/${l.sensor_type}`);
+      s.faults.push({ kind: l.fault, start: l.start, end: l.end, firstOpeningAt: Number.NaN, openings: 0, chance: 0 });
+      s.longestWindow = Math.max(s.longestWindow, l.end + this.graceMs - l.start);
+    }
+  }
+
+  /** Feeds an alert event; only openings count. */
+  observe(event: ScoredAlertEvent): void {
+    const o = alertOpening(event);
+    if (o !== null) this.addOpening(o);
+  }
+
+  addOpening(o: AlertOpening): void {
+    this.openings++;
+    const s = this.sensorOf(`${o.machine_id}/${o.sensor_type}`);
+    const f = this.faultAt(s, o.at);
+    if (f === undefined) {
+      s.falseEpisodes++;
+      return;
+    }
+    f.openings++;
+    if (!(f.firstOpeningAt <= o.at)) f.firstOpeningAt = o.at;
+  }
+
+  result(): Scorecard {
+    const covered = this.lastAt >= this.firstAt;
+    const hours = covered ? (this.lastAt - this.firstAt) / 3_600_000 : 0;
+    const byKind = new Map<FaultKind, Fault[]>(FAULT_KINDS.map((k) => [k, []]));
+    let labelsAfterEnd = 0;
+    let falseEpisodes = 0;
+    let worst: Scorecard["worst"] = null;
+    for (const [key, s] of this.sensors) {
+      // False openings per ms of the sensor, the rate chance detections would come at.
+      const perMs = hours > 0 ? s.falseEpisodes / (this.lastAt - this.firstAt) : 0;
+      for (const f of s.faults) {
+        if (!covered || f.start > this.lastAt) labelsAfterEnd++;
+        else byKind.get(f.kind)?.push(f);
+        f.chance = 1 - Math.exp(-perMs * (Math.min(f.end + this.graceMs, this.lastAt) - f.start));
+      }
+      falseEpisodes += s.falseEpisodes;
+      if (s.falseEpisodes > 0 && (worst === null || s.falseEpisodes > worst.falseEpisodes))
+        worst = { key, falseEpisodes: s.falseEpisodes, perHour: hours > 0 ? s.falseEpisodes / hours : null };
+    }
+    const keys = this.sensors.size;
+    return {
+      graceMs: this.graceMs,
+      firstReadingAt: covered ? this.firstAt : null,
+      lastReadingAt: covered ? this.lastAt : null,
+      simulatedHours: hours,
+      sensorKeys: keys,
+      kinds: FAULT_KINDS.map((kind) => ({ kind, ...scoreOf(byKind.get(kind) ?? []) })),
+      all: scoreOf([...byKind.values()].flat()),
+      openings: this.openings,
+      falseEpisodes,
+      falsePerKeyPerHour: hours > 0 && keys > 0 ? falseEpisodes / (keys * hours) : null,
+      worst,
+      targetFalsePerKeyPerHour: FALSE_EPISODES_TARGET_PER_KEY_HOUR,
+      labelsAfterEnd,
+      labelsUnscored: this.labelsUnscored,
+    };
+  }
+
+  private sensorOf(key: string): SensorFaults {
+    let s = this.sensors.get(key);
+    if (s === undefined) {
+      s = { faults: [], longestWindow: 0, falseEpisodes: 0 };
+      this.sensors.set(key, s);
+    }
+    return s;
+  }
+
+  /**
+   * The earliest-starting fault of the sensor whose window holds `at`, if any. Windows are at most
+   * `longestWindow` long, so only faults starting in [at − longestWindow, at] can hold it.
+   */
+  private faultAt(s: SensorFaults, at: number): Fault | undefined {
+    const faults = s.faults;
+    let lo = 0;
+    let hi = faults.length;
+    const from = at - s.longestWindow;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (faults[mid].start < from) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < faults.length && faults[i].start <= at; i++) {
+      const f = faults[i];
+      if (at <= Math.min(f.end + this.graceMs, this.lastAt)) return f;
+    }
+    return undefined;
+  }
+}
+
+interface Fault {
+  kind: FaultKind;
+  start: number;
+  end: number;
+  /** Event time of the first opening attributed to it; NaN while none. */
+  firstOpeningAt: number;
+  openings: number;
+  /** Chance of an opening in its window at its sensor's false rate (set by `result`). */
+  chance: number;
+}
+
+interface SensorFaults {
+  /** In start order. */
+  faults: Fault[];
+  /** Longest window (end + grace − start) of its faults. */
+  longestWindow: number;
+  falseEpisodes: number;
+}
+
+function scoreOf(faults: readonly Fault[]): Omit<KindScore, "kind"> {
+  const detected = faults.filter((f) => f.openings > 0);
+  const delays = detected.map((f) => (f.firstOpeningAt - f.start) / 1000).sort((a, b) => a - b);
+  const episodes = detected.map((f) => f.openings).sort((a, b) => a - b);
+  return {
+    injected: faults.length,
+    detected: detected.length,
+    rate: faults.length > 0 ? detected.length / faults.length : null,
+    delayMedianS: quantile(delays, 0.5),
+    delayP90S: quantile(delays, 0.9),
+    episodesPerFaultMedian: quantile(episodes, 0.5),
+    episodesPerFaultMax: episodes.length > 0 ? episodes[episodes.length - 1] : null,
+    chanceRate: faults.length > 0 ? faults.reduce((sum, f) => sum + f.chance, 0) / faults.length : null,
+  };
+}
+
+/** The q-quantile of sorted values, linear between order statistics (Hyndman & Fan type 7, numpy's default). */
+export function quantile(sorted: readonly number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  const h = (sorted.length - 1) * q;
+  const i = Math.floor(h);
+  return i + 1 < sorted.length ? sorted[i] + (h - i) * (sorted[i + 1] - sorted[i]) : sorted[i];
+}
+
+/**
+ * The scorecard as a person reads it at the end of a run: a table by fault kind, then the false
+ * episodes against issue 14's target.
+ */
+export function formatScorecard(s: Scorecard): string {
+  const header = ["fault kind", "injected", "detected", "rate", "median delay", "p90 delay", "episodes/fault (median, max)"];
+  const rows = [...s.kinds, { kind: "all", ...s.all }].map((k) => [
+    k.kind,
+    String(k.injected),
+    String(k.detected),
+    k.rate === null ? "—" : `${(100 * k.rate).toFixed(1)}%`,
+    seconds(k.delayMedianS),
+    seconds(k.delayP90S),
+    k.episodesPerFaultMedian === null ? "—" : `${round1(k.episodesPerFaultMedian)}, ${k.episodesPerFaultMax}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ");
+  const worst = s.worst === null ? "none" : `${s.worst.key} ${s.worst.perHour === null ? "—" : rateText(s.worst.perHour)} per hour`;
+  const notes = [
+    s.labelsAfterEnd > 0 ? `${s.labelsAfterEnd} labels start after the last reading (left out)` : "",
+    s.labelsUnscored > 0 ? `${s.labelsUnscored} labels beyond ${SCORECARD_FAULTS_MAX} not scored` : "",
+  ].filter((n) => n !== "");
+  return [
+    `fault-detection scorecard: ${s.openings} alert openings; a fault is detected by an opening on its sensor within [start, end + ${s.graceMs / 1000} s] of event time`,
+    line(header),
+    widths.map((w) => "-".repeat(w)).join("-|-"),
+    ...rows.map(line),
+    `false episodes: ${s.falseEpisodes} over ${s.simulatedHours >= 1 ? s.simulatedHours.toFixed(2) : s.simulatedHours.toPrecision(3)} simulated hours, ${s.sensorKeys} sensor keys: ` +
+      `${s.falsePerKeyPerHour === null ? "—" : rateText(s.falsePerKeyPerHour)} per key per hour (worst: ${worst}); target ≤ 1 per key per 8 h`,
+    chanceLine(s),
+    ...notes,
+  ]
+    .filter((l) => l !== "")
+    .join("\n");
+}
+
+/** What chance alone would detect, by kind; "" without faults. */
+function chanceLine(s: Scorecard): string {
+  if (s.all.chanceRate === null) return "";
+  const rows = [...s.kinds, { kind: "all", ...s.all }].filter((k) => k.chanceRate !== null);
+  return `detected by chance alone (openings at each sensor's false rate): ${rows.map((k) => `${k.kind} ${(100 * (k.chanceRate ?? 0)).toFixed(1)}%`).join(", ")}`;
+}
+
+function seconds(s: number | null): string {
+  return s === null ? "—" : `${s.toFixed(1)} s`;
+}
+
+/** A count or a median of counts: whole, or one decimal. */
+function round1(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(1);
+}
+
+/** A rate: two significant digits below 1 (the target is 0.125), else one decimal, whole from 100 up. */
+function rateText(x: number): string {
+  if (x === 0) return "0";
+  return x >= 100 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toPrecision(2);
+}
