@@ -61,13 +61,18 @@ describe("fault scorecard - hand-made labels and openings", () => {
     expect(shortGrace.graceMs).toBe(10 * S);
   });
 
-  it("gives an opening in the overlap of two faults' windows of one sensor to the earlier fault", () => {
-    // The first fault's grace (until 160 s) overlaps the second fault (from 130 s).
+  it("gives an opening in the overlap of two faults' windows to the fault under way, else to the earlier", () => {
+    // The first fault's grace (until 160 s) overlaps the second fault (from 130 s): an opening
+    // at 140 s is the second fault's, which is under way.
     const labels = [label("temperature", "spike", 100 * S, 100 * S), label("temperature", "noise_burst", 130 * S, 300 * S)];
     const card = scoreFaults(labels, [opening("temperature", 140 * S), opening("temperature", 170 * S)], COVERAGE);
-    expect(kind(card, "spike")).toMatchObject({ detected: 1, delayMedianS: 40, episodesPerFaultMax: 1 });
-    expect(kind(card, "noise_burst")).toMatchObject({ detected: 1, delayMedianS: 40, episodesPerFaultMax: 1 });
+    expect(kind(card, "spike")).toMatchObject({ detected: 0 });
+    expect(kind(card, "noise_burst")).toMatchObject({ detected: 1, delayMedianS: 10, episodesPerFaultMax: 2 });
     expect(card.falseEpisodes).toBe(0);
+    // Two spikes over: an opening in both graces goes to the earlier.
+    const spikes = [label("vibration", "spike", 100 * S, 100 * S), label("vibration", "spike", 120 * S, 120 * S)];
+    const both = scoreFaults(spikes, [opening("vibration", 125 * S)], COVERAGE);
+    expect(kind(both, "spike")).toMatchObject({ detected: 1, delayMedianS: 25 });
   });
 
   it("counts the openings attributed to each detected fault: median and max", () => {

@@ -8,8 +8,9 @@
  * settling — the alert's key has):
  * - a fault's window is [start, end + grace] of its sensor, cut at the last reading; a fault that
  *   starts after the last reading is left out (it was never seen);
- * - an opening inside a window is attributed to that fault — to the earliest-starting one when the
- *   windows of two faults of the sensor overlap; every other opening is a false episode;
+ * - an opening inside a window is attributed to that fault; when the windows of two faults of the
+ *   sensor overlap, to the one under way at the opening (a fault queued right after another),
+ *   else to the earliest-starting; every other opening is a false episode;
  * - a fault is detected when at least one opening is attributed to it; its delay is its first
  *   attributed opening − start;
  * - false episodes per key per hour = false openings / (sensor keys × simulated hours), the hours
@@ -238,7 +239,8 @@ export class FaultScorecard {
   }
 
   /**
-   * The earliest-starting fault of the sensor whose window holds `at`, if any. Windows are at most
+   * The fault of the sensor that is under way at `at` (the earliest-starting such), else the
+   * earliest-starting one whose grace holds it, if any. Windows are at most
    * `longestWindow` long, so only faults starting in [at − longestWindow, at] can hold it.
    */
   private faultAt(s: SensorFaults, at: number): Fault | undefined {
@@ -251,11 +253,13 @@ export class FaultScorecard {
       if (faults[mid].start < from) lo = mid + 1;
       else hi = mid;
     }
+    let inGrace: Fault | undefined;
     for (let i = lo; i < faults.length && faults[i].start <= at; i++) {
       const f = faults[i];
-      if (at <= Math.min(f.end + this.graceMs, this.lastAt)) return f;
+      if (at <= Math.min(f.end, this.lastAt)) return f;
+      if (inGrace === undefined && at <= Math.min(f.end + this.graceMs, this.lastAt)) inGrace = f;
     }
-    return undefined;
+    return inGrace;
   }
 }
 
