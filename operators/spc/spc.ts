@@ -8,6 +8,7 @@ import { ConfigError, KernelTaskError, type KernelExports, type OutputChunk, typ
 import { formatStatistic } from "../number-format.js";
 import { statisticValue, type RecordAnalysis, type RowContext } from "../analysis.js";
 import { alertConditions, SpcAlertTracker, type SpcAlertEvent } from "./alerts.js";
+import { ALL_RULES, maskRules, type RuleSelection, rulesForBudget } from "./rules.js";
 import {
   NELSON_RULES,
   SPC_COL,
@@ -15,12 +16,13 @@ import {
   SPC_OUT_FIELDS,
   WE_RULES,
   spcInitArgs,
-  spcRuleRate,
   spcStateBytes,
   validateSpcLimits,
   validateSpcParams,
   type SpcParams,
 } from "./layout.js";
+
+export { ALL_RULES, type RuleSelection, rulesForBudget } from "./rules.js";
 
 export interface SpcLimits {
   cl: number;
@@ -46,16 +48,6 @@ export interface SpcAnalysisOptions {
   /** Names of the key's parts ("M-001/temperature" → machine_id, sensor_type), for alert events. */
   keyParts?: readonly string[];
 }
-
-/** The rule masks a key reports: bit r − 1 of `we` for WE rule r, of `nelson` for Nelson rule r. */
-export interface RuleSelection {
-  we: number;
-  nelson: number;
-  /** Upper bound on the false-alarm probability per point of the rules on (union bound). */
-  rate: number;
-}
-
-export const ALL_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, rate: Number.NaN });
 
 /** The engine's view of the SPC kernel. */
 export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" | "limitsByKey">): StreamKernel {
@@ -85,36 +77,6 @@ export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" 
       if (fixed !== undefined) kernels.spcSetLimits(statePtr, fixed.cl, fixed.sigma);
     },
   };
-}
-
-/**
- * The rules a false-alarm budget allows, most informative first: beyond 3σ, 2 of 3 beyond 2σ,
- * 4 of 5 beyond 1σ, the run on one side (WE4, then Nelson 2), the trend (N3), the mixture (N8),
- * the alternation (N4), the stratification (N7). A rule is on while the sum of the rates of the
- * rules on stays within the budget; the sum bounds the union's rate from above, so the budget is
- * never exceeded. A Nelson rule with a Western Electric twin (1, 5, 6) follows its twin.
- */
-export function rulesForBudget(budget: number, params: SpcParams): RuleSelection {
-  if (!(budget >= 0) || !Number.isFinite(budget)) throw new ConfigError("falseAlarmBudget", `must be a probability ≥ 0, got ${budget}`);
-  const order: Array<{ we?: number; nelson?: number; rate: number }> = [
-    { we: 1, nelson: 1, rate: spcRuleRate.beyond3() },
-    { we: 2, nelson: 5, rate: spcRuleRate.twoOfThree() },
-    { we: 3, nelson: 6, rate: spcRuleRate.fourOfFive() },
-    { we: 4, rate: spcRuleRate.sameSide(params.we4Run) },
-    { nelson: 2, rate: spcRuleRate.sameSide(params.n2Run) },
-    { nelson: 3, rate: spcRuleRate.monotone(params.n3Run) },
-    { nelson: 8, rate: spcRuleRate.beyond1(params.n8Run) },
-    { nelson: 4, rate: spcRuleRate.alternating(params.n4Run) },
-    { nelson: 7, rate: spcRuleRate.within1(params.n7Run) },
-  ];
-  const selection = { we: 0, nelson: 0, rate: 0 };
-  for (const r of order) {
-    if (selection.rate + r.rate > budget) continue;
-    selection.rate += r.rate;
-    if (r.we !== undefined) selection.we |= 1 << (r.we - 1);
-    if (r.nelson !== undefined) selection.nelson |= 1 << (r.nelson - 1);
-  }
-  return selection;
 }
 
 /** The SPC analysis for replay and the run job. */
@@ -179,13 +141,6 @@ export function spcAnalysis(
       return alerts.open > 0 ? [`${alerts.open} SPC alerts still open at the end of the input`] : [];
     },
   };
-}
-
-/** Clears the bits of the rules that are off for the key (rows without limits have NaN masks: left as they are). */
-function maskRules(rows: Float64Array, at: number, rules: RuleSelection): void {
-  if (!Number.isFinite(rows[at + SPC_COL.we_mask])) return;
-  rows[at + SPC_COL.we_mask] = rows[at + SPC_COL.we_mask] & rules.we;
-  rows[at + SPC_COL.nelson_mask] = rows[at + SPC_COL.nelson_mask] & rules.nelson;
 }
 
 /** The SPC members of a row before the key has limits: every one null. */
