@@ -22,12 +22,10 @@ import {
   type SpcParams,
 } from "./layout.js";
 
-export { ALL_RULES, type RuleSelection, rulesForBudget } from "./rules.js";
+import { initSpcKey, type SpcLimits, validateFixedLimits } from "./limits.js";
 
-export interface SpcLimits {
-  cl: number;
-  sigma: number;
-}
+export { ALL_RULES, type RuleSelection, rulesForBudget } from "./rules.js";
+export { applySpcLimitsChange, type SpcLimits, type SpcLimitsChange } from "./limits.js";
 
 export interface SpcAnalysisOptions {
   params: SpcParams;
@@ -53,10 +51,7 @@ export interface SpcAnalysisOptions {
 export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" | "limitsByKey">): StreamKernel {
   const params = validateSpcParams(options.params);
   const args = spcInitArgs(params);
-  if (options.limits !== undefined) {
-    validateSpcLimits(options.limits.cl, options.limits.sigma);
-    if (params.baselineN !== 0) throw new ConfigError("baseline", "fixed limits (--cl/--sigma-value) and a baseline exclude each other");
-  }
+  validateFixedLimits(params, options.limits);
   for (const [key, l] of options.limitsByKey ?? []) {
     try {
       validateSpcLimits(l.cl, l.sigma);
@@ -72,9 +67,7 @@ export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" 
     extraArgs: [],
     eventRows: true,
     initKey(kernels: KernelExports, statePtr: number, key: string): void {
-      kernels.spcInit(statePtr, ...args);
-      const fixed = options.limitsByKey?.get(key) ?? options.limits;
-      if (fixed !== undefined) kernels.spcSetLimits(statePtr, fixed.cl, fixed.sigma);
+      initSpcKey(kernels, statePtr, args, options.limitsByKey?.get(key) ?? options.limits);
     },
   };
 }
@@ -221,21 +214,6 @@ function spcRowFields(row: Float64Array, into: Record<string, unknown>, ewmaFiel
   into.ewma_lcl = v(row[12]);
   into.ewma_alarm = row[13] === 1;
   into.limits_version = row[14];
-}
-
-/** A change of one key's limits while running. */
-export type SpcLimitsChange = { kind: "set"; cl: number; sigma: number } | { kind: "rebaseline"; records: number };
-
-/** Applies a limits change to a key's SPC state (call through StreamEngine.withKeyState). */
-export function applySpcLimitsChange(kernels: KernelExports, statePtr: number, change: SpcLimitsChange): void {
-  if (change.kind === "set") {
-    validateSpcLimits(change.cl, change.sigma);
-    kernels.spcSetLimits(statePtr, change.cl, change.sigma);
-  } else {
-    if (!Number.isInteger(change.records) || change.records < 2)
-      throw new ConfigError("rebaseline", `needs an integer ≥ 2 records, got ${change.records}`);
-    kernels.spcRebaseline(statePtr, change.records);
-  }
 }
 
 /** [1, 3] for mask 0b101; [] for none (the values of ruleList's text). */

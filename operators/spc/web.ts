@@ -19,4 +19,12 @@ export {
   validateSpcRebaseline,
   WE_RULES,
 } from "./layout.js";
+export {
+  applySpcLimitsChange,
+  initSpcKey,
+  type SpcKeyKernel,
+  type SpcLimits,
+  type SpcLimitsChange,
+  validateFixedLimits,
+} from "./limits.js";
 export { ALL_RULES, maskRules, type RuleSelection, rulesForBudget } from "./rules.js";
