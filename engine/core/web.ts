@@ -3,3 +3,4 @@
  * without Node imports. Import from here, or from mod.ts, never from a file inside.
  */
 export * from "./errors.js";
+export type { KernelExports } from "./kernel-exports.js";

@@ -3,8 +3,7 @@
  * records), applied to its kernel state. Browser-clean (no Node imports at run time): the
  * dashboard's what-if preview starts and changes its key with the same calls as the engine.
  */
-import type { KernelExports } from "../../engine/core/mod.js";
-import { ConfigError } from "../../engine/core/web.js";
+import { ConfigError, type KernelExports } from "../../engine/core/web.js";
 import { type spcInitArgs, type SpcParams, validateSpcLimits } from "./layout.js";
 
 type SpcInitArgs = ReturnType<typeof spcInitArgs>;

@@ -16,8 +16,7 @@
  * Readings that are not finite (value or time) are skipped, as the engine never sees them (its
  * sources dead-letter them); their rows are NaN and their indices listed in `skipped`.
  */
-import type { KernelExports } from "../../../engine/core/mod.js";
-import { ConfigError } from "../../../engine/core/web.js";
+import { ConfigError, type KernelExports } from "../../../engine/core/web.js";
 import {
   ALL_RULES,
   alertConditions,
