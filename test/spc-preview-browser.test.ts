@@ -9,7 +9,7 @@ import { type LiveServer, startLiveServer } from "../connectors/live/mod.js";
 import { allocateBatch, appendRecord, memoryLogger, packageRoot, StreamEngine } from "../engine/core/mod.js";
 import { observeChunkRows, type RowContext } from "../operators/mod.js";
 import { applySpcLimitsChange, SPC_OUT_FIELDS, type SpcLimitsChange, spcAnalysis } from "../operators/spc/mod.js";
-import { bits, type Case, cases, engineFirings, engineRun, P, plantLike } from "./kit/spc-what-if.js";
+import { bits, type Case, cases, engineFirings, engineRun, P, plantLike, WHAT_IF_KEY } from "./kit/spc-what-if.js";
 
 /**
  * The what-if preview in a real browser (Debian's chromium, driven by playwright-core): the
@@ -140,27 +140,34 @@ interface PageResult {
   alerts: Record<string, number>;
   counts: Record<string, number>;
   skipped: number[];
+  events: unknown[];
 }
 
 /**
  * The page's side of previewInPage, as source text: vitest rewrites `import()` in functions it
  * compiles, so the function the page runs is not one of this file's.
  */
-const IN_PAGE = `async ({ module, values, settings, params }) => {
+const IN_PAGE = `async ({ module, key, values, settings, params }) => {
   const bytes = Uint8Array.from(atob(values), (ch) => ch.charCodeAt(0));
   const v = new Float64Array(bytes.buffer);
   const { SpcPreview } = await import(module);
   const preview = await SpcPreview.load();
-  const r = preview.run({ ...settings, params, times: v.map((_, i) => i), values: v });
+  const r = preview.run({ ...settings, key, params, times: v.map((_, i) => i), values: v });
   const out = new Uint8Array(r.rows.buffer);
   let s = "";
   for (let i = 0; i < out.length; i += 8192) s += String.fromCharCode(...out.subarray(i, i + 8192));
-  return { rows: btoa(s), firings: r.firings, alerts: r.alerts, counts: r.counts, skipped: r.skipped };
+  return { rows: btoa(s), firings: r.firings, alerts: r.alerts, counts: r.counts, skipped: r.skipped, events: r.events };
 }`;
 
 /** Runs the preview module inside the page over the readings (sent as their f64 bytes: NaN, ±Inf and -0 intact). */
 async function previewInPage(page: Page, c: Case): Promise<PageResult> {
-  const arg = { module: "/connectors/live/dashboard/spc-preview.js", values: base64(c.values), settings: c.settings, params: c.params };
+  const arg = {
+    module: "/connectors/live/dashboard/spc-preview.js",
+    key: WHAT_IF_KEY,
+    values: base64(c.values),
+    settings: c.settings,
+    params: c.params,
+  };
   return (await page.evaluate(`(${IN_PAGE})(${JSON.stringify(arg)})`)) as PageResult;
 }
 
@@ -184,6 +191,7 @@ describe("spc what-if preview in Chromium", () => {
       const opened: Record<string, number> = Object.fromEntries(Object.keys(got.alerts).map((r) => [r, 0]));
       for (const e of want.events) if (e.state === "open") opened[e.rule]++;
       expect(got.alerts, c.name).toEqual(opened);
+      expect(got.events, c.name).toEqual(want.events);
       expect(got.skipped.length, c.name).toBe(c.values.length - want.indices.length);
     }
     expect(errors).toEqual([]);

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { PREVIEW_RESERVED_BYTES, SpcPreview, type SpcPreviewResult } from "../connectors/live/dashboard/spc-preview.js";
 import { ConfigError, MEMORY_RESERVED_BYTES, packageRoot } from "../engine/core/mod.js";
 import { SPC_COL, SPC_OUT_FIELDS } from "../operators/spc/mod.js";
-import { bits, type Case, CONDITIONS, cases, engineFirings, engineRun, P } from "./kit/spc-what-if.js";
+import { bits, type Case, CONDITIONS, cases, engineFirings, engineRun, P, WHAT_IF_KEY } from "./kit/spc-what-if.js";
 
 /**
  * The dashboard's what-if preview (connectors/live/dashboard/spc-preview.ts: build/spc-web.wasm in
@@ -18,7 +18,7 @@ const WASM = readFileSync(join(ROOT, "build", "spc-web.wasm"));
 
 async function expectSame(preview: SpcPreview, c: Case, batchRecordsMax: number, seed: number): Promise<SpcPreviewResult> {
   const times = c.values.map((_, i) => i);
-  const got = preview.run({ ...c.settings, params: c.params, times, values: c.values });
+  const got = preview.run({ ...c.settings, key: WHAT_IF_KEY, params: c.params, times, values: c.values });
   const want = await engineRun(c, batchRecordsMax, seed);
   // Rows of the finite readings, bit for bit (NaN payloads included); the others skipped, NaN.
   const finite = new Float64Array(want.indices.length * SPC_OUT_FIELDS);
@@ -34,6 +34,8 @@ async function expectSame(preview: SpcPreview, c: Case, batchRecordsMax: number,
   const opened: Record<string, number> = Object.fromEntries(CONDITIONS.map(([name]) => [name, 0]));
   for (const e of want.events) if (e.state === "open") opened[e.rule]++;
   expect(got.alerts).toEqual(opened);
+  // The alert events themselves: the engine's tracker raised the same, points, firings and closes included.
+  expect(got.events).toEqual(want.events);
   const counts: Record<string, number> = Object.fromEntries(CONDITIONS.map(([name]) => [name, 0]));
   for (const f of got.firings) for (const r of f.rules) counts[r]++;
   expect(got.counts).toEqual(counts);
@@ -55,6 +57,7 @@ describe("spc what-if preview - the browser module equals the engine", () => {
         name,
       ).toBe(true);
     expect(all[6].skipped.length).toBeGreaterThan(50);
+    expect(all[0].events.filter((e) => e.state === "closed" && e.firings > 1).length).toBeGreaterThan(50);
     expect(new Set(Array.from({ length: 3000 }, (_, i) => all[4].rows[i * SPC_OUT_FIELDS + SPC_COL.limits_version])).size).toBe(5);
     // The budget turns rules off: fewer firings than every rule on the same readings.
     expect(all[1].firings.length).toBeLessThan(all[0].firings.length);

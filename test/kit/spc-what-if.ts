@@ -16,6 +16,9 @@ import {
 } from "../../operators/spc/mod.js";
 import type { SpcFiring, SpcPreviewInput } from "../../connectors/live/dashboard/spc-preview.js";
 
+/** The key of the engine runs, and of the preview runs compared with them. */
+export const WHAT_IF_KEY = "M-001/what-if";
+
 export interface Case {
   name: string;
   values: number[];
@@ -46,7 +49,7 @@ export async function engineRun(c: Case, batchRecordsMax: number, seed: number):
   const indices = c.values.flatMap((v, i) => (Number.isFinite(v) ? [i] : []));
   const rows = new Float64Array(indices.length * SPC_OUT_FIELDS);
   let filled = 0;
-  const keyNames = ["M-001/what-if"];
+  const keyNames = [WHAT_IF_KEY];
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const engine = new StreamEngine(
     {
@@ -86,7 +89,8 @@ export async function engineRun(c: Case, batchRecordsMax: number, seed: number):
     // Records up to the next change, in batches of random sizes.
     const n = Math.min(stop - at, 1 + r.below(2 * batchRecordsMax));
     const b = allocateBatch(n);
-    for (let j = at; j < at + n; j++) appendRecord(b, id, indices[j], c.values[indices[j]], j);
+    // Time and position: the reading's index, as the preview numbers its readings.
+    for (let j = at; j < at + n; j++) appendRecord(b, id, indices[j], c.values[indices[j]], indices[j]);
     await engine.push(b);
     at += n;
   }

@@ -8,9 +8,9 @@
  * cross-origin isolation; test/spc-preview.test.ts checks the two builds' SPC functions are the
  * same instructions); the key starts and changes limits through operators/spc's initSpcKey and
  * applySpcLimitsChange; spcProcess is called as the engine calls it (state, stride, slots, times,
- * values, n, out, event list); the rules that are off are cleared by the engine's maskRules on the
- * rows the event list names, as the engine's observeChunk does; firings are the alert tracker's
- * conditions (operators/spc alertConditions). Plain ES module code without Node imports: the same
+ * values, n, out, event list); the rows the event list names go through the engine's alert
+ * tracker (SpcAlertTracker.observeChunk) with the engine's maskRules before each decision, as the
+ * SPC analysis's observeChunk does; firings are the alert conditions (alertConditions) a row sets. Plain ES module code without Node imports: the same
  * file runs in Node (the equality test) and in the page.
  *
  * Readings that are not finite (value or time) are skipped, as the engine never sees them (its
@@ -28,6 +28,8 @@ import {
   rulesForBudget,
   SPC_COL,
   SPC_OUT_FIELDS,
+  type SpcAlertEvent,
+  SpcAlertTracker,
   type SpcLimits,
   type SpcLimitsChange,
   type SpcParams,
@@ -46,6 +48,7 @@ export const PREVIEW_BATCH_RECORDS = 4096;
 export const PREVIEW_READINGS_MAX = 100_000;
 /** Low memory left to the module's own data, as the engine's layout leaves it (engine/core MEMORY_RESERVED_BYTES). */
 export const PREVIEW_RESERVED_BYTES = 65536;
+const PREVIEW_KEY = "what-if";
 const PAGE_BYTES = 65536;
 
 export interface SpcPreviewSettings {
@@ -63,6 +66,8 @@ export interface SpcPreviewSettings {
 }
 
 export interface SpcPreviewInput extends SpcPreviewSettings {
+  /** The key's name in the alert events (default "what-if"). */
+  key?: string;
   /** Event times of the readings (not read by the charts, which are over reading order; kept in the firings). */
   times: ArrayLike<number>;
   values: ArrayLike<number>;
@@ -84,8 +89,10 @@ export interface SpcPreviewResult {
   firings: SpcFiring[];
   /** Per alert rule: readings at which it fired. */
   counts: Record<string, number>;
-  /** Per alert rule: alerts that would open (a firing not preceded by a firing of the same rule, as the tracker folds them). */
+  /** Per alert rule: alerts that would open (the engine's alert tracker's `open` events). */
   alerts: Record<string, number>;
+  /** The alert events the engine's tracker would raise (open and closed; `position` = the reading's index). */
+  events: SpcAlertEvent[];
   /** Indices of the readings that are not finite (value or time). */
   skipped: number[];
   /** The rules that were on. */
@@ -183,21 +190,25 @@ export class SpcPreview {
     this.kernel.spcProcess(this.statePtr, this.stateBytes, slots, times, values, m, out, events);
     const rows = new Float64Array(this.memory.buffer, out, m * SPC_OUT_FIELDS);
     const listed = new Uint32Array(this.memory.buffer, events, 1 + m);
-    fold.add(rows, batch.indices, m, listed.subarray(1, 1 + listed[0]));
+    fold.add({ rows, times: t, values: v, events: listed.subarray(1, 1 + listed[0]) }, batch.indices, m);
     batch.length = 0;
   }
 }
 
-/** The rows of a preview, the engine's masking on the listed rows, and the firings of the alert conditions. */
+/**
+ * The rows of a preview, with the engine's rule masking and alert tracker on the rows the event
+ * list names, and the firings of the alert conditions.
+ */
 class FiringFold {
   readonly rows: Float64Array;
-  private readonly conditions: ReadonlyArray<{ name: string; column: number; bit: number }>;
+  private readonly conditions: ReturnType<typeof alertConditions>;
+  private readonly tracker: SpcAlertTracker;
+  private readonly events: SpcAlertEvent[] = [];
   private readonly counts: number[];
-  private readonly alerts: number[];
-  /** Per condition: whether it fired at the previous processed reading. */
-  private readonly firing: boolean[];
   private readonly firings: SpcFiring[] = [];
   private readonly skipped: number[] = [];
+  /** Key id of every record of a batch: the one key, 0. */
+  private readonly keyIds = new Uint32Array(PREVIEW_BATCH_RECORDS);
 
   constructor(
     params: SpcParams,
@@ -205,13 +216,17 @@ class FiringFold {
     private readonly input: SpcPreviewInput,
   ) {
     this.rows = new Float64Array(input.values.length * SPC_OUT_FIELDS);
+    // As spcAnalysis builds them: the alert conditions with the run lengths of the parameters.
     this.conditions = alertConditions({
       we: WE_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
       nelson: NELSON_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
     });
+    this.tracker = new SpcAlertTracker(
+      this.conditions,
+      (e) => this.events.push(e),
+      () => ({}),
+    );
     this.counts = this.conditions.map(() => 0);
-    this.alerts = this.conditions.map(() => 0);
-    this.firing = this.conditions.map(() => false);
   }
 
   skip(index: number): void {
@@ -220,35 +235,51 @@ class FiringFold {
   }
 
   /**
-   * A batch's rows (m, in memory) for the readings `indices`, and the kernel's event list: the rows
-   * that are loud or follow a loud row. Only those can fire or stop firing, so only they are masked
-   * and decided (as operators/spc observeChunk); every other row ends a firing run of no rule.
+   * A batch's rows (m, in memory) for the readings `indices` (their times and values in memory
+   * too), and the kernel's event list: the rows that are loud or follow a loud row. Only those can
+   * open, fire or close an alert, so only they are masked and decided — the engine's observeChunk,
+   * run here on the same tracker with the same masking before each decision.
    */
-  add(rows: Float64Array, indices: Int32Array, m: number, events: Uint32Array): void {
+  add(batch: { rows: Float64Array; times: Float64Array; values: Float64Array; events: Uint32Array }, indices: Int32Array, m: number): void {
     const F = SPC_OUT_FIELDS;
-    for (let j = 0; j < m; j++) this.rows.set(rows.subarray(j * F, (j + 1) * F), indices[j] * F);
-    for (const j of events) {
-      const at = indices[j] * F;
-      if (this.rules !== ALL_RULES) maskRules(this.rows, at, this.rules);
-      this.decide(indices[j], at);
+    const { rows, events } = batch;
+    const chunk = {
+      length: m,
+      keyIds: this.keyIds,
+      positions: Float64Array.from(indices.subarray(0, m)),
+      times: batch.times,
+      values: batch.values,
+    };
+    this.tracker.observeChunk(
+      chunk,
+      rows,
+      events,
+      () => this.input.key ?? PREVIEW_KEY,
+      (i) => {
+        if (this.rules !== ALL_RULES) maskRules(rows, i * F, this.rules);
+      },
+    );
+    // Row by row to the reading's place (skipped readings leave gaps); no view made per row.
+    for (let j = 0; j < m; j++) {
+      const to = indices[j] * F;
+      for (let f = 0; f < F; f++) this.rows[to + f] = rows[j * F + f];
     }
+    for (const j of events) this.decide(indices[j], indices[j] * F);
   }
 
   /** The conditions the row at `at` fires (the alert tracker's test: a 0/1 flag column, or a bit of a finite mask). */
   private decide(index: number, at: number): void {
-    const noLimits = !(this.rows[at + SPC_COL.limits_version] > 0);
-    const fired: string[] = [];
-    this.conditions.forEach((c, ci) => {
+    if (!(this.rows[at + SPC_COL.limits_version] > 0)) return;
+    let fired: string[] | undefined;
+    for (let ci = 0; ci < this.conditions.length; ci++) {
+      const c = this.conditions[ci];
       const v = this.rows[at + c.column];
-      const fires = !noLimits && (c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0);
-      if (fires) {
-        fired.push(c.name);
+      if (c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0) {
+        (fired ??= []).push(c.name);
         this.counts[ci]++;
-        if (!this.firing[ci]) this.alerts[ci]++;
       }
-      this.firing[ci] = fires;
-    });
-    if (fired.length > 0) this.firings.push({ index, time: this.input.times[index], value: this.input.values[index], rules: fired });
+    }
+    if (fired !== undefined) this.firings.push({ index, time: this.input.times[index], value: this.input.values[index], rules: fired });
   }
 
   result(): SpcPreviewResult {
@@ -257,7 +288,8 @@ class FiringFold {
       rows: this.rows,
       firings: this.firings,
       counts: byName(this.counts),
-      alerts: byName(this.alerts),
+      alerts: byName(this.conditions.map((c) => this.events.filter((e) => e.state === "open" && e.rule === c.name).length)),
+      events: this.events,
       skipped: this.skipped,
       rules: this.rules,
     };
