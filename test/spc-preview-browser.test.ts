@@ -1,6 +1,7 @@
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
 import { extname, join, normalize, sep } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -72,7 +73,8 @@ async function change(key: string, c: SpcLimitsChange): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  assets = buildWebAssets(ROOT);
+  // Into a folder of its own, as `npm run build:web` builds dist/www (other tests may build at the same time).
+  assets = buildWebAssets(ROOT, mkdtempSync(join(tmpdir(), "lw-www-")));
   mkdirSync(OUTPUT, { recursive: true });
   const analysis = spcAnalysis({ params: { ...P, baselineN: 0 }, falseAlarmBudget: 0.01, ewmaField: "ewma" });
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };

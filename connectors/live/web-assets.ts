@@ -30,9 +30,8 @@ export interface WebAssets {
   bytes: number;
 }
 
-/** Builds dist/www from the package at `root` (after tsc and build:kernels). */
-export function buildWebAssets(root: string): WebAssets {
-  const out = join(root, WEB_ASSETS_DIR);
+/** Builds the assets of the package at `root` (after tsc and build:kernels) into `out` (default dist/www), emptied first. */
+export function buildWebAssets(root: string, out: string = join(root, WEB_ASSETS_DIR)): WebAssets {
   const dist = join(root, "dist");
   rmSync(out, { recursive: true, force: true });
   const files = new Set<string>();
