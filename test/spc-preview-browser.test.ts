@@ -26,6 +26,8 @@ const CHROMIUM = "/usr/bin/chromium";
 const OUTPUT = join(ROOT, "test-output", "spc-preview-browser");
 const TOKEN = "what-if-test-token-0123456789";
 const KEY = "M-007/temperature";
+/** What /readings.json answers. */
+const FETCHED = plantLike(21, 600);
 const MIME: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
   ".js": "text/javascript; charset=utf-8",
@@ -56,6 +58,12 @@ async function serve(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const reply = await fetch(`${live.url}${url.pathname}${url.search}`, { method: req.method, headers, body });
     res.writeHead(reply.status, { "content-type": reply.headers.get("content-type") ?? "application/json" });
     res.end(Buffer.from(await reply.arrayBuffer()));
+    return;
+  }
+  if (url.pathname === "/readings.json") {
+    // Readings as a history endpoint might give them: records with an ISO time and a value.
+    const records = FETCHED.map((value, i) => ({ timestamp: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(), value }));
+    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(records));
     return;
   }
   const path = normalize(join(assets.dir, decodeURIComponent(url.pathname)));
@@ -245,6 +253,34 @@ describe.skipIf(!serverAvailable("chromium"))("spc what-if preview in Chromium",
     await engine.flush();
     expect(bits(Float64Array.from(engineRows))).toEqual(bits(rowsOf(shown.rows)));
     await page.screenshot({ path: join(OUTPUT, "what-if-applied.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
+  it("the page fetches readings from a URL and shows a preview's alerts beside the previous one's", async () => {
+    const { page, errors } = await openPage("/connectors/live/dashboard/what-if.html");
+    await page.fill('input[name="readingsUrl"]', "/readings.json");
+    await page.click("#fetch-readings");
+    await page.waitForSelector('#status:text-matches("^600 readings")');
+    await page.check('input[name="limits"][value="baseline"]');
+    await page.fill('input[name="baselineN"]', "50");
+    await page.click("#preview");
+    await page.waitForSelector('body[data-previewed="600"]');
+    // Every rule on instead of the budget: more alerts, the budget's beside them.
+    await page.check('input[name="ruleMode"][value="select"]');
+    await page.click("#preview");
+    await page.waitForSelector('td[data-kind="alerts, previous preview"]');
+    const alerts = await page.evaluate(
+      `[...document.querySelectorAll('td[data-kind^="alerts"]')].map((td) => [td.dataset.kind, td.dataset.rule, Number(td.textContent)])`,
+    );
+    const c: Case = { name: "fetched", values: FETCHED, params: { ...P, baselineN: 50 }, settings: {} };
+    const want = await engineRun(c, 64, 1);
+    const opened = (rule: string) => want.events.filter((e) => e.state === "open" && e.rule === rule).length;
+    for (const [kind, rule, n] of alerts as Array<[string, string, number]>) if (kind === "alerts") expect(n, rule).toBe(opened(rule));
+    const total = (kind: string) =>
+      (alerts as Array<[string, string, number]>).filter(([k]) => k === kind).reduce((a, [, , n]) => a + n, 0);
+    expect(total("alerts")).toBeGreaterThan(total("alerts, previous preview"));
+    await page.screenshot({ path: join(OUTPUT, "what-if-compare.png"), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
   });

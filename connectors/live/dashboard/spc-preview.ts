@@ -16,7 +16,7 @@
  * Readings that are not finite (value or time) are skipped, as the engine never sees them (its
  * sources dead-letter them); their rows are NaN and their indices listed in `skipped`.
  */
-import { ConfigError, type KernelExports } from "../../../engine/core/web.js";
+import { ConfigError, type KernelExports, KernelLoadError } from "../../../engine/core/web.js";
 import {
   ALL_RULES,
   alertConditions,
@@ -111,7 +111,9 @@ export class SpcPreview {
   ) {
     this.stateBytes = kernel.spcStateBytes();
     if (this.stateBytes !== spcStateBytes()) {
-      throw new ConfigError("spc-web.wasm", `state of ${this.stateBytes} bytes, the layout says ${spcStateBytes()}: rebuild the kernels`);
+      throw new KernelLoadError(
+        `spc-web.wasm keeps ${this.stateBytes} bytes per key, the layout says ${spcStateBytes()}: rebuild the kernels`,
+      );
     }
     const B = PREVIEW_BATCH_RECORDS;
     const slots = align(this.statePtr + this.stateBytes);
@@ -135,7 +137,7 @@ export class SpcPreview {
       env: {
         memory,
         abort(_msg: number, _file: number, line: number, column: number): never {
-          throw new Error(`SPC kernel assertion failed at line ${line}:${column}`);
+          throw new KernelLoadError(`SPC kernel assertion failed at line ${line}:${column}`);
         },
       },
     });
@@ -145,7 +147,7 @@ export class SpcPreview {
   /** Fetches build/spc-web.wasm from `url` (in the dashboard's assets: spc-web.wasm beside this file) and instantiates it. */
   static async load(url: string | URL = new URL("./spc-web.wasm", import.meta.url)): Promise<SpcPreview> {
     const response = await fetch(url);
-    if (!response.ok) throw new ConfigError("spc-web.wasm", `${url} answered ${response.status}`);
+    if (!response.ok) throw new KernelLoadError(`${url} answered ${response.status}`);
     return SpcPreview.create(await response.arrayBuffer());
   }
 

@@ -17,8 +17,10 @@ let preview: SpcPreview | undefined;
 export interface WhatIfState {
   input: SpcPreviewInput | null;
   result: SpcPreviewResult | null;
+  /** The preview before the last: its alerts are shown beside the last one's, to compare settings. */
+  previous: SpcPreviewResult | null;
 }
-export const whatIf: WhatIfState = { input: null, result: null };
+export const whatIf: WhatIfState = { input: null, result: null, previous: null };
 
 /** A field's value (an input, a select, or the checked radio of a group). */
 function field(name: string): string {
@@ -44,6 +46,47 @@ export function parseReadings(text: string): { times: Float64Array; values: Floa
     values[i] = Number(cells[cells.length - 1]);
   });
   return { times, values };
+}
+
+/**
+ * Readings from a URL (the token sent as for the API): JSON — an array of numbers, `{times,
+ * values}`, or an array of records with `value`/`sensor_value` and `timestamp`/`time` — or text
+ * lines as pasted. Put into the readings box as `time,value` lines.
+ */
+async function fetchReadings(): Promise<void> {
+  try {
+    const url = field("readingsUrl");
+    const response = await fetch(url, { headers: authHeaders() });
+    if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
+    const text = await response.text();
+    const { times, values } = readingsOf(text);
+    (form.elements.namedItem("readings") as HTMLTextAreaElement).value = Array.from(values, (v, i) => `${times[i]},${v}`).join("\n");
+    say(`${values.length} readings from ${url}`);
+  } catch (e) {
+    say((e as Error).message, true);
+  }
+}
+
+/** The readings in a fetched body (see fetchReadings). */
+export function readingsOf(text: string): { times: Float64Array; values: Float64Array } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return parseReadings(text);
+  }
+  if (json !== null && typeof json === "object" && !Array.isArray(json) && "values" in json) {
+    const { times, values } = json as { times?: number[]; values: number[] };
+    return { times: Float64Array.from(times ?? values.map((_, i) => i)), values: Float64Array.from(values) };
+  }
+  if (!Array.isArray(json)) throw new Error("readings: expected an array or {times, values}");
+  const records = json as Array<number | Record<string, unknown>>;
+  const value = (r: number | Record<string, unknown>) => (typeof r === "number" ? r : Number(r.value ?? r.sensor_value));
+  const time = (r: number | Record<string, unknown>, i: number) => {
+    const t = typeof r === "number" ? i : (r.timestamp ?? r.time ?? i);
+    return typeof t === "string" ? Date.parse(t) : Number(t);
+  };
+  return { times: Float64Array.from(records, time), values: Float64Array.from(records, value) };
 }
 
 /** The form as the preview's input. */
@@ -91,6 +134,7 @@ async function runPreview(): Promise<void> {
     const result = preview.run(input);
     const ms = performance.now() - t0;
     whatIf.input = input;
+    whatIf.previous = whatIf.result;
     whatIf.result = result;
     draw(input, result);
     showCounts(result);
@@ -108,22 +152,24 @@ function say(text: string, error = false): void {
   status.className = error ? "error" : "";
 }
 
-function showCounts(result: SpcPreviewResult): void {
+function showCounts(result: SpcPreviewResult, previous: SpcPreviewResult | null = whatIf.previous): void {
   const table = document.getElementById("counts") as HTMLTableElement;
   const names = Object.keys(result.counts);
   table.innerHTML = "";
   const head = table.insertRow();
   head.insertCell().textContent = "rule";
   for (const n of names) head.insertCell().textContent = n;
-  for (const [label, by] of [
+  const rows: Array<[string, Record<string, number>]> = [
     ["firings", result.counts],
     ["alerts", result.alerts],
-  ] as const) {
+  ];
+  if (previous !== null) rows.push(["alerts, previous preview", previous.alerts]);
+  for (const [label, by] of rows) {
     const row = table.insertRow();
     row.insertCell().textContent = label;
     for (const n of names) {
       const cell = row.insertCell();
-      cell.textContent = String(by[n]);
+      cell.textContent = String(by[n] ?? 0);
       cell.dataset.rule = n;
       cell.dataset.kind = label;
     }
@@ -197,13 +243,16 @@ function token(): string {
 
 /** A call of the live server's API, with the token as a bearer header when the page has one (else the session cookie goes). */
 async function api(method: string, path: string, body?: object): Promise<unknown> {
-  const headers: Record<string, string> = { "content-type": "application/json" };
-  const t = token();
-  if (t !== "") headers.authorization = `Bearer ${t}`;
+  const headers = { ...authHeaders(), "content-type": "application/json" };
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const reply = (await response.json().catch(() => null)) as { error?: { message?: string } } | null;
   if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${reply?.error?.message ?? ""}`);
   return reply;
+}
+
+function authHeaders(): Record<string, string> {
+  const t = token();
+  return t === "" ? {} : { authorization: `Bearer ${t}` };
 }
 
 function keyPath(): string {
@@ -238,4 +287,5 @@ async function applyLimits(): Promise<void> {
 document.getElementById("preview")?.addEventListener("click", () => void runPreview());
 document.getElementById("load-limits")?.addEventListener("click", () => void loadLimits());
 document.getElementById("apply")?.addEventListener("click", () => void applyLimits());
+document.getElementById("fetch-readings")?.addEventListener("click", () => void fetchReadings());
 (globalThis as { whatIf?: WhatIfState }).whatIf = whatIf;
