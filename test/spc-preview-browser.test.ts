@@ -113,9 +113,8 @@ interface PageResult {
 const IN_PAGE = `async ({ module, key, values, settings, params }) => {
   const bytes = Uint8Array.from(atob(values), (ch) => ch.charCodeAt(0));
   const v = new Float64Array(bytes.buffer);
-  const { SpcPreview } = await import(module);
-  const preview = await SpcPreview.load();
-  const r = preview.run({ ...settings, key, params, times: v.map((_, i) => i), values: v });
+  const { previewSpc } = await import(module);
+  const r = await previewSpc({ ...settings, key, params, times: v.map((_, i) => i), values: v });
   const out = new Uint8Array(r.rows.buffer);
   let s = "";
   for (let i = 0; i < out.length; i += 8192) s += String.fromCharCode(...out.subarray(i, i + 8192));

@@ -197,6 +197,20 @@ export class SpcPreview {
   }
 }
 
+let loaded: Promise<SpcPreview> | undefined;
+
+/**
+ * The page's one call: runs the preview with the kernel loaded once per page (spc-web.wasm beside
+ * this module, fetched on the first call; a failed load is tried again on the next).
+ */
+export async function previewSpc(input: SpcPreviewInput): Promise<SpcPreviewResult> {
+  loaded ??= SpcPreview.load().catch((e: unknown) => {
+    loaded = undefined;
+    throw e;
+  });
+  return (await loaded).run(input);
+}
+
 /**
  * The rows of a preview, with the engine's rule masking and alert tracker on the rows the event
  * list names, and the firings of the alert conditions.

@@ -7,11 +7,10 @@
  * reads the form and draws.
  */
 import { DEFAULT_SPC_PARAMS, type RuleSelection, SPC_COL, SPC_OUT_FIELDS, type SpcParams } from "../../../operators/spc/web.js";
-import { SpcPreview, type SpcPreviewInput, type SpcPreviewResult } from "./spc-preview.js";
+import { previewSpc, type SpcPreviewInput, type SpcPreviewResult } from "./spc-preview.js";
 
 const form = document.getElementById("settings") as HTMLFormElement;
 const status = document.getElementById("status") as HTMLElement;
-let preview: SpcPreview | undefined;
 
 /** What the page shows last: for a test or the dashboard's machine view to read. */
 export interface WhatIfState {
@@ -128,10 +127,9 @@ function selectedRules(): RuleSelection {
 
 async function runPreview(): Promise<void> {
   try {
-    preview ??= await SpcPreview.load();
     const input = readInput();
     const t0 = performance.now();
-    const result = preview.run(input);
+    const result = await previewSpc(input);
     const ms = performance.now() - t0;
     whatIf.input = input;
     whatIf.previous = whatIf.result;
