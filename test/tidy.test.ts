@@ -5,7 +5,10 @@
  *
  * - a forbidden import edge: engine/core importing outside itself; anything outside engine/core
  *   reaching past engine/core/mod.ts; anything reaching into engine/jobs, kernels/reference, an
- *   operators/<analysis>/ or a connectors/<transport>/ folder past its mod.ts; the run-time folders (engine/core, engine/jobs,
+ *   operators/<analysis>/ or a connectors/<transport>/ folder past its mod.ts (or its web.ts, the
+ *   face for code that also runs in a browser);
+ * - a web.ts face reaching, through the files it loads, an import that is not a relative file
+ *   (`node:…` or a package): the browser loads those files as they are; the run-time folders (engine/core, engine/jobs,
  *   operators, connectors, kernels/reference) importing bench/, test/ or a training/ folder; bench/
  *   importing test/; the CLI importing bench/;
  * - an import circle between files (type-only imports excepted: they vanish at run time);
@@ -86,6 +89,11 @@ describe("tidy", () => {
     ).toEqual([]);
   });
 
+  it("keeps every web.ts face browser-clean: the files it loads import only relative files", () => {
+    expect(files.some((f) => f.path.endsWith("/web.ts"))).toBe(true);
+    expect(browserUnsafeImports(files, edges)).toEqual([]);
+  });
+
   it("has no console.log outside engine/cli", () => {
     const found = files.filter((f) => !f.path.startsWith("engine/cli/")).flatMap(consoleLogs);
     expect(found).toEqual([]);
@@ -118,8 +126,19 @@ describe("tidy rules on a made-up tree (each rule finds what it forbids)", () =>
       edge("operators/spc/spc.ts", "operators/analysis.ts"),
       edge("engine/cli/run.ts", "engine/jobs/mod.ts"),
       edge("test/spc-kernel.test.ts", "operators/spc/layout.ts"),
+      edge("connectors/live/dashboard/spc-preview.ts", "operators/spc/web.ts"),
+      edge("operators/spc/layout.ts", "engine/core/web.ts"),
     ];
     expect(forbiddenEdges([...bad, ...good]).length).toBe(bad.length);
+  });
+
+  it("finds a package or node: import loaded by a web.ts face, not one outside its closure or type-only", () => {
+    const tree: SourceFile[] = [
+      { path: "operators/x/web.ts", text: 'export { a } from "./a.js";\n' },
+      { path: "operators/x/a.ts", text: 'import { readFileSync } from "node:fs";\nimport type { T } from "pino";\nexport const a = 1;\n' },
+      { path: "operators/x/mod.ts", text: 'import { Piscina } from "piscina";\n' },
+    ];
+    expect(browserUnsafeImports(tree, tree.flatMap(importEdges))).toEqual(["operators/x/a.ts: node:fs"]);
   });
 
   it("finds a circle of three files and ignores one closed only by a type import", () => {
@@ -251,11 +270,48 @@ function forbiddenBecause(e: ImportEdge): string | null {
     !e.from.startsWith(`${folder}/`) &&
     !e.from.startsWith("test/") &&
     e.to !== `${folder}/mod.ts` &&
+    e.to !== `${folder}/web.ts` &&
     !e.to.includes("/training/")
   ) {
-    return `outside ${folder}/, import ${folder}/mod.ts`;
+    return `outside ${folder}/, import ${folder}/mod.ts (or web.ts)`;
   }
   return null;
+}
+
+/** `file: specifier` of each run-time import that is not a relative file, in the files a web.ts face loads. */
+function browserUnsafeImports(files: readonly SourceFile[], edges: readonly ImportEdge[]): string[] {
+  const byPath = new Map(files.map((f) => [f.path, f]));
+  const next = new Map<string, string[]>();
+  for (const e of edges) if (!e.typeOnly) next.set(e.from, [...(next.get(e.from) ?? []), e.to]);
+  const seen = new Set(files.filter((f) => f.path.endsWith("/web.ts")).map((f) => f.path));
+  const queue = [...seen];
+  const found: string[] = [];
+  for (let at = queue.shift(); at !== undefined; at = queue.shift()) {
+    const file = byPath.get(at);
+    if (file === undefined) continue;
+    for (const spec of packageImports(file)) found.push(`${at}: ${spec}`);
+    for (const to of next.get(at) ?? []) {
+      if (seen.has(to)) continue;
+      seen.add(to);
+      queue.push(to);
+    }
+  }
+  return found;
+}
+
+/** Import and re-export specifiers of a file that name a package or a `node:` module (type-only ones vanish at run time). */
+function packageImports(file: SourceFile): string[] {
+  const specs: string[] = [];
+  for (const node of parse(file).statements) {
+    const spec =
+      ts.isImportDeclaration(node) && !importIsTypeOnly(node)
+        ? node.moduleSpecifier
+        : ts.isExportDeclaration(node) && !node.isTypeOnly
+          ? node.moduleSpecifier
+          : undefined;
+    if (spec !== undefined && ts.isStringLiteral(spec) && !spec.text.startsWith(".")) specs.push(spec.text);
+  }
+  return specs;
 }
 
 /** Every elementary circle, each reported once from its smallest file, as `a → b → … → a`. */

@@ -17,8 +17,8 @@
  */
 import { ConfigError } from "../../engine/core/mod.js";
 import { spcRuleRate, type SpcParams } from "./layout.js";
-import type { RuleSelection } from "./spc.js";
-import { rulesForBudget } from "./spc.js";
+import type { RuleSelection } from "./rules.js";
+import { rulesForBudget } from "./rules.js";
 
 /** What a budget sets, and why (for `linewatch rules` and the run's start-up line). */
 export interface BudgetPlan {

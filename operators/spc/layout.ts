@@ -3,7 +3,7 @@
  * the state size, the output row, and what each rule means and how often it fires on an
  * in-control process.
  */
-import { ConfigError } from "../../engine/core/mod.js";
+import { ConfigError } from "../../engine/core/web.js";
 
 /** Output fields of one record, in the kernel's row order (NaN = null). */
 export const SPC_FIELDS = [

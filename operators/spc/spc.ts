@@ -8,6 +8,7 @@ import { ConfigError, KernelTaskError, type KernelExports, type OutputChunk, typ
 import { formatStatistic } from "../number-format.js";
 import { statisticValue, type RecordAnalysis, type RowContext } from "../analysis.js";
 import { alertConditions, SpcAlertTracker, type SpcAlertEvent } from "./alerts.js";
+import { ALL_RULES, maskRules, NO_ALERTS, type RuleSelection, rulesForBudget } from "./rules.js";
 import {
   NELSON_RULES,
   SPC_COL,
@@ -15,17 +16,16 @@ import {
   SPC_OUT_FIELDS,
   WE_RULES,
   spcInitArgs,
-  spcRuleRate,
   spcStateBytes,
   validateSpcLimits,
   validateSpcParams,
   type SpcParams,
 } from "./layout.js";
 
-export interface SpcLimits {
-  cl: number;
-  sigma: number;
-}
+import { initSpcKey, type SpcLimits, validateFixedLimits } from "./limits.js";
+
+export { ALL_RULES, type RuleSelection, rulesForBudget } from "./rules.js";
+export { applySpcLimitsChange, type SpcLimits, type SpcLimitsChange } from "./limits.js";
 
 export interface SpcAnalysisOptions {
   params: SpcParams;
@@ -51,29 +51,11 @@ export interface SpcAnalysisOptions {
   keyParts?: readonly string[];
 }
 
-/** The rule masks a key reports: bit r − 1 of `we` for WE rule r, of `nelson` for Nelson rule r. */
-export interface RuleSelection {
-  we: number;
-  nelson: number;
-  /** Upper bound on the false-alarm probability per point of the rules on (union bound). */
-  rate: number;
-  /** false: the CUSUM and EWMA alarms are cleared too (a key that raises no alerts). */
-  charts?: boolean;
-}
-
-/** A key that raises no alerts. */
-export const NO_ALERTS: RuleSelection = Object.freeze({ we: 0, nelson: 0, rate: 0, charts: false });
-
-export const ALL_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, rate: Number.NaN });
-
 /** The engine's view of the SPC kernel. */
 export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" | "limitsByKey">): StreamKernel {
   const params = validateSpcParams(options.params);
   const args = spcInitArgs(params);
-  if (options.limits !== undefined) {
-    validateSpcLimits(options.limits.cl, options.limits.sigma);
-    if (params.baselineN !== 0) throw new ConfigError("baseline", "fixed limits (--cl/--sigma-value) and a baseline exclude each other");
-  }
+  validateFixedLimits(params, options.limits);
   for (const [key, l] of options.limitsByKey ?? []) {
     try {
       validateSpcLimits(l.cl, l.sigma);
@@ -89,41 +71,9 @@ export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" 
     extraArgs: [],
     eventRows: true,
     initKey(kernels: KernelExports, statePtr: number, key: string): void {
-      kernels.spcInit(statePtr, ...args);
-      const fixed = options.limitsByKey?.get(key) ?? options.limits;
-      if (fixed !== undefined) kernels.spcSetLimits(statePtr, fixed.cl, fixed.sigma);
+      initSpcKey(kernels, statePtr, args, options.limitsByKey?.get(key) ?? options.limits);
     },
   };
-}
-
-/**
- * The rules a false-alarm budget allows, most informative first: beyond 3σ, 2 of 3 beyond 2σ,
- * 4 of 5 beyond 1σ, the run on one side (WE4, then Nelson 2), the trend (N3), the mixture (N8),
- * the alternation (N4), the stratification (N7). A rule is on while the sum of the rates of the
- * rules on stays within the budget; the sum bounds the union's rate from above, so the budget is
- * never exceeded. A Nelson rule with a Western Electric twin (1, 5, 6) follows its twin.
- */
-export function rulesForBudget(budget: number, params: SpcParams): RuleSelection {
-  if (!(budget >= 0) || !Number.isFinite(budget)) throw new ConfigError("falseAlarmBudget", `must be a probability ≥ 0, got ${budget}`);
-  const order: Array<{ we?: number; nelson?: number; rate: number }> = [
-    { we: 1, nelson: 1, rate: spcRuleRate.beyond3() },
-    { we: 2, nelson: 5, rate: spcRuleRate.twoOfThree() },
-    { we: 3, nelson: 6, rate: spcRuleRate.fourOfFive() },
-    { we: 4, rate: spcRuleRate.sameSide(params.we4Run) },
-    { nelson: 2, rate: spcRuleRate.sameSide(params.n2Run) },
-    { nelson: 3, rate: spcRuleRate.monotone(params.n3Run) },
-    { nelson: 8, rate: spcRuleRate.beyond1(params.n8Run) },
-    { nelson: 4, rate: spcRuleRate.alternating(params.n4Run) },
-    { nelson: 7, rate: spcRuleRate.within1(params.n7Run) },
-  ];
-  const selection = { we: 0, nelson: 0, rate: 0 };
-  for (const r of order) {
-    if (selection.rate + r.rate > budget) continue;
-    selection.rate += r.rate;
-    if (r.we !== undefined) selection.we |= 1 << (r.we - 1);
-    if (r.nelson !== undefined) selection.nelson |= 1 << (r.nelson - 1);
-  }
-  return selection;
 }
 
 /** The SPC analysis for replay and the run job. */
@@ -191,17 +141,6 @@ export function spcAnalysis(
       return alerts.open > 0 ? [`${alerts.open} SPC alerts still open at the end of the input`] : [];
     },
   };
-}
-
-/** Clears the bits of the rules that are off for the key (rows without limits have NaN masks: left as they are). */
-function maskRules(rows: Float64Array, at: number, rules: RuleSelection): void {
-  if (!Number.isFinite(rows[at + SPC_COL.we_mask])) return;
-  if (rules.charts === false) {
-    rows[at + SPC_COL.cusum_alarm] = 0;
-    rows[at + SPC_COL.ewma_alarm] = 0;
-  }
-  rows[at + SPC_COL.we_mask] = rows[at + SPC_COL.we_mask] & rules.we;
-  rows[at + SPC_COL.nelson_mask] = rows[at + SPC_COL.nelson_mask] & rules.nelson;
 }
 
 /** The SPC members of a row before the key has limits: every one null. */
@@ -282,21 +221,6 @@ function spcRowFields(row: Float64Array, into: Record<string, unknown>, ewmaFiel
   into.ewma_lcl = v(row[12]);
   into.ewma_alarm = row[13] === 1;
   into.limits_version = row[14];
-}
-
-/** A change of one key's limits while running. */
-export type SpcLimitsChange = { kind: "set"; cl: number; sigma: number } | { kind: "rebaseline"; records: number };
-
-/** Applies a limits change to a key's SPC state (call through StreamEngine.withKeyState). */
-export function applySpcLimitsChange(kernels: KernelExports, statePtr: number, change: SpcLimitsChange): void {
-  if (change.kind === "set") {
-    validateSpcLimits(change.cl, change.sigma);
-    kernels.spcSetLimits(statePtr, change.cl, change.sigma);
-  } else {
-    if (!Number.isInteger(change.records) || change.records < 2)
-      throw new ConfigError("rebaseline", `needs an integer ≥ 2 records, got ${change.records}`);
-    kernels.spcRebaseline(statePtr, change.records);
-  }
 }
 
 /** [1, 3] for mask 0b101; [] for none (the values of ruleList's text). */
