@@ -83,6 +83,16 @@ describe.skipIf(!servers)(
         "0.2",
         "--baseline",
         "100",
+        // run starts from the alerting defaults (docs/spc.md), replay from the textbook chart:
+        // the same explicit settings for both, with enough rules on that masks are exercised.
+        "--fa-budget",
+        "0.01",
+        "--track-records",
+        "0",
+        "--cusum-cap",
+        "0",
+        "--baseline-ties-max",
+        "1",
         "--model",
         model,
         "--features",
