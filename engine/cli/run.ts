@@ -7,6 +7,7 @@ import {
   runJob,
   type SourceKey,
   Outputs,
+  type OutputsOptions,
   AlertRouter,
   DEFAULT_NATS_JOB,
   runNatsJob,
@@ -80,6 +81,7 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   clickhouseDb?: string;
   spillDir: string;
   port?: number;
+  live: boolean;
   host: string;
   tokens?: string;
   cmapss?: string;
@@ -160,7 +162,7 @@ export function runCommand(): Command {
       const outputs = await Outputs.start({
         clickhouse:
           flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
-        live: flags.port === undefined ? undefined : { port: flags.port, host: flags.host, tokensFile: flags.tokens },
+        live: liveOptions(flags),
         healthIntervalMs: 10_000,
         predictions,
         log,
@@ -239,7 +241,12 @@ function addOutputFlags(command: Command): void {
     )
     .option("--clickhouse-db <name>", "ClickHouse database", "default")
     .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
-    .option("--port <n>", "serve WebSocket topics, the HTTP API and /metrics on this port", integerOption("--port", 0, 65535))
+    .option(
+      "--port <n>",
+      `serve the dashboard, WebSocket topics, the HTTP API and /metrics on this port (default on the simulator and --cmapss: ${DEFAULT_DASHBOARD_PORT}, or a free port when that is taken; with --nats: none unless given)`,
+      integerOption("--port", 0, 65535),
+    )
+    .option("--no-live", "no live server (no dashboard, topics or API)")
     .option("--host <addr>", "address the live server listens on", "127.0.0.1")
     .option(
       "--tokens <file>",
@@ -260,6 +267,26 @@ function addOutputFlags(command: Command): void {
       "--limits-control <file>",
       'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
     );
+}
+
+/** The live server's port when `--port` is not given, on the simulator and a C-MAPSS replay. */
+export const DEFAULT_DASHBOARD_PORT = 8080;
+
+/**
+ * The live server of a run: `--port` as given; else, on the simulator and a C-MAPSS replay, the
+ * dashboard on {@link DEFAULT_DASHBOARD_PORT} (a free port when that is taken) — what a newcomer's
+ * `npm start` shows; with `--nats` none (a plant's deployment chooses its port). `--no-live`: none.
+ * Its address (with the generated token) is the run's first line on stderr.
+ */
+function liveOptions(flags: RunFlags): OutputsOptions["live"] {
+  if (!flags.live || (flags.port === undefined && flags.nats !== undefined)) return undefined;
+  return {
+    port: flags.port ?? DEFAULT_DASHBOARD_PORT,
+    portFallback: flags.port === undefined,
+    host: flags.host,
+    tokensFile: flags.tokens,
+    announce: (url) => process.stderr.write(`linewatch run: dashboard ${url}\n`),
+  };
 }
 
 /** The checks of flags that are read only once the jobs start: a wrong one stops the run before anything starts. */

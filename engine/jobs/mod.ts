@@ -1,7 +1,7 @@
 /** engine/jobs: the names other folders use. Import from here, never from a file inside. */
 export { AlertRouter } from "./alert-router.js";
 export { DEFAULT_NATS_JOB, type NatsJobResult, runNatsJob } from "./nats-job.js";
-export { Outputs, type ScoredRecord, scoreRow, sensorDataRow } from "./outputs.js";
+export { Outputs, type OutputsOptions, type ScoredRecord, scoreRow, sensorDataRow } from "./outputs.js";
 export { DEFAULT_PREDICTION_SERVICE, PredictionService } from "./prediction-service.js";
 export { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplayOptions, type ReplaySummary, runReplay } from "./replay.js";
 export { runJob, type SourceKey } from "./run-job.js";
