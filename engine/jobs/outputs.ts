@@ -178,6 +178,14 @@ export class Outputs {
         help: "Machines the prediction service knows, by whether their features are complete.",
         labelNames: ["features"],
       });
+      const runs = this.registry.gauge({
+        name: "linewatch_model_runs",
+        help: "Calls of the prediction model so far (the model latency: linewatch_model_seconds / linewatch_model_runs between two scrapes).",
+      });
+      const seconds = this.registry.gauge({
+        name: "linewatch_model_seconds",
+        help: "Wall time of every call of the prediction model so far.",
+      });
       service.listen((list) => {
         for (const p of list) made.labels({ risk_level: p.risk_level }).inc();
         this.onPredictions(list);
@@ -186,6 +194,8 @@ export class Outputs {
         const c = service.counters();
         machines.labels({ features: "complete" }).set(c.machinesComplete);
         machines.labels({ features: "incomplete" }).set(c.machines - c.machinesComplete);
+        runs.set(c.modelRuns);
+        seconds.set(c.modelSeconds);
       });
     }
     this.apiProviders = this.providers();
