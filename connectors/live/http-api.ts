@@ -9,6 +9,7 @@
  * | GET  /api/                                       | none              | {service, endpoints, topics} (no secrets)                  |
  * | POST /api/login                                  | none              | 204 with the `lw_token` cookie (HttpOnly, SameSite=Strict); body {token}; 401 for an unknown token |
  * | POST /api/logout                                 | none              | 204, the cookie cleared                                   |
+ * | GET  /api/session                                | none              | {authenticated, name?} for the presented token (the page's check, never a 401) |
  * | GET  /api/plant                                  | maintenance:read  | {machines: [{machine_id, health_score, risk_level, open_alerts, sensors, keys, prediction}]} |
  * | GET  /api/history/{machine_id}                   | spc:read          | the machine's recent scored readings as one score frame (application/octet-stream) |
  * | GET  /api/serial/lines                           | quarantine:read   | {count, results: line[]} (the serial job's lines: events, flagged, entropy, risk) |
@@ -209,6 +210,8 @@ interface RouteContext {
   params: string[];
   query: URLSearchParams;
   body: unknown;
+  /** The token the request presented (header, query or cookie); "" for none. */
+  token: string;
 }
 
 interface Route {
@@ -380,9 +383,8 @@ export class HttpApi {
     const t0 = performance.now();
     const method = req.getMethod();
     const path = req.getUrl();
-    const queryText = req.getQuery() ?? "";
-    const authorization = req.getHeader("authorization");
-    const cookie = req.getHeader("cookie");
+    const query = new URLSearchParams(req.getQuery() ?? "");
+    const token = presentedToken(req.getHeader("authorization"), query.get("token") ?? "", req.getHeader("cookie"));
     const contentLength = req.getHeader("content-length");
     let routeName = "unmatched";
     const reply = (status: number, write: () => void): void => {
@@ -393,7 +395,6 @@ export class HttpApi {
 
     if (path === "/metrics") {
       routeName = "/metrics";
-      const token = presentedToken(authorization, new URLSearchParams(queryText).get("token") ?? "", cookie);
       return this.metricsRequest(res, method, token, t0, reply);
     }
     const asset = method === "get" ? this.facts.assets.get(path) : undefined;
@@ -421,9 +422,8 @@ export class HttpApi {
     // PUT/POST on /api/spc/limits/{key} sets limits: it needs spc:write, not spc:read.
     const setsLimits = route.name === "/api/spc/limits/{key}" && method !== "get";
     const scope = setsLimits ? "spc:write" : route.scope;
-    const query = new URLSearchParams(queryText);
     if (scope !== undefined) {
-      const denied = this.authorize(res, presentedToken(authorization, query.get("token") ?? "", cookie), scope);
+      const denied = this.authorize(res, token, scope);
       if (denied !== 0) return reply(denied, () => {});
     }
     const provider = route.provider;
@@ -482,7 +482,7 @@ export class HttpApi {
           this.o.httpProviderTimeoutMs,
         );
       });
-      Promise.race([Promise.resolve().then(() => handle({ params: captured, query, body })), timeout])
+      Promise.race([Promise.resolve().then(() => handle({ params: captured, query, body, token })), timeout])
         .then((r) => finish(r.status, () => writeResult(res, r)))
         .catch((e: unknown) => {
           if (e instanceof ApiRequestError)
@@ -533,6 +533,15 @@ export class HttpApi {
             throw new ApiRequestError(401, "unauthorized", "the access token is not valid");
           }
           return { status: 204, value: null, headers: [["set-cookie", tokenCookie(token)]] };
+        },
+      },
+      {
+        name: "/api/session",
+        methods: ["get"],
+        re: /^\/api\/session\/?$/,
+        handle: ({ token }) => {
+          const grant = this.access.lookup(token);
+          return { status: 200, value: grant === undefined ? { authenticated: false } : { authenticated: true, name: grant.name } };
         },
       },
       {

@@ -9,7 +9,7 @@
  * acknowledged: rows are handed to ClickHouse without waiting for them to be durable, and the
  * source waits only while the sink's memory queue is full.
  */
-import { OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "../../connectors/sim/mod.js";
+import { type FaultLabel, OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "../../connectors/sim/mod.js";
 import type { RecordBatch } from "../core/mod.js";
 import type { SensorIntake, SensorSource } from "./source.js";
 
@@ -45,8 +45,8 @@ export interface SourceColumns {
   modes: Uint8Array;
 }
 
-/** The plant simulator as a reading source: `rateHz` readings per sensor per second of event time. */
-export function simulatorSource(options: Partial<SimulatorOptions>): ReadingSource {
+/** The plant simulator as a reading source: `rateHz` readings per sensor per second of event time; `onFault` sees each injected fault's label as it starts. */
+export function simulatorSource(options: Partial<SimulatorOptions>, onFault?: (label: FaultLabel) => void): ReadingSource {
   const simulator = new PlantSimulator(options);
   const perMs = (simulator.keys().length * simulator.options.rateHz) / 1000;
   return {
@@ -58,7 +58,11 @@ export function simulatorSource(options: Partial<SimulatorOptions>): ReadingSour
     },
     readingsDueBy: (eventMs) => Math.floor(eventMs * perMs),
     nextColumns: (max) => simulator.nextColumns(max),
-    drainFaults: () => simulator.drainLabels().length,
+    drainFaults: () => {
+      const labels = simulator.drainLabels();
+      if (onFault !== undefined) for (const l of labels) onFault(l);
+      return labels.length;
+    },
   };
 }
 

@@ -8,7 +8,7 @@
  * series.ts (typed-array buffers, the draw loop), view.ts (DOM helpers), one file per view
  * (plant, machine + sensor-chart, alerts + alerts-source, serial, engine + prometheus).
  */
-import { ApiError, getJson, login, logout, UNAUTHORIZED_EVENT } from "./api.js";
+import { getJson, login, logout, UNAUTHORIZED_EVENT } from "./api.js";
 import { alertsView } from "./alerts.js";
 import { engineView } from "./engine.js";
 import { LiveSocket } from "./live-socket.js";
@@ -39,12 +39,9 @@ async function start(): Promise<void> {
     history.replaceState(null, "", `${location.pathname}#/plant`);
     if (!(await login(token))) return showLogin("The token in the address is not valid for this server.");
   }
-  try {
-    await getJson("/api/plant");
-  } catch (e) {
-    if (e instanceof ApiError && e.status === 401) return showLogin("");
-    if (!(e instanceof ApiError && e.code === "not_configured")) throw e;
-  }
+  // Asked without a 401 (a failed request would be a console error): is the cookie's token one of the server's?
+  const session = await getJson<{ authenticated: boolean }>("/api/session");
+  if (!session.authenticated) return showLogin("");
   signedIn();
 }
 
