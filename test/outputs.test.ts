@@ -13,6 +13,7 @@ import type { SpcAlertEvent } from "../operators/spc/alerts.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
 import { createLogger } from "../engine/core/mod.js";
+import { decodeScoreFrame } from "../connectors/wire/score-frame.js";
 
 /** Operational log events are not what these tests look at. */
 const QUIET = createLogger({ level: "silent" });
@@ -38,14 +39,14 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     expect(token.length).toBeGreaterThanOrEqual(16);
     // A WebSocket client on one machine's topic.
     const ws = new WebSocket(`${access.wsUrl}?token=${token}`);
-    const got: Array<{ topic: string; seq: number; data: { key: string } }> = [];
+    const got: Array<{ topic: string; seq: number; data: { kind: string; frame: string } }> = [];
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);
     });
     ws.on("message", (m) => {
-      const msg = JSON.parse(m.toString()) as { topic?: string; seq: number; data: { key: string } };
-      if (msg.topic !== undefined) got.push(msg as { topic: string; seq: number; data: { key: string } });
+      const msg = JSON.parse(m.toString()) as { topic?: string; seq: number; data: { kind: string; frame: string } };
+      if (msg.topic !== undefined) got.push(msg as { topic: string; seq: number; data: { kind: string; frame: string } });
     });
     ws.send(JSON.stringify({ type: "subscribe", topics: ["machine/M-001"], id: 1 }));
     await new Promise((r) => setTimeout(r, 200));
@@ -93,11 +94,15 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
 
     await outputs.close();
     ws.close();
-    // Only the subscribed machine's records, in sequence (a client that falls behind a burst is
-    // sampled down; what it misses shows as a gap in the per-topic seq, never as disorder).
+    // Only the subscribed machine's records, as score frames, in sequence (a client that falls
+    // behind a burst is sampled down; what it misses shows as a gap in the per-topic seq, never as
+    // disorder), each reading's times in order per key.
     expect(got.length).toBeGreaterThan(0);
-    expect(got.every((m) => m.topic === "machine/M-001" && m.data.key.startsWith("M-001/"))).toBe(true);
+    expect(got.every((m) => m.topic === "machine/M-001" && m.data.kind === "score_frame")).toBe(true);
     expect(got.every((m, i) => i === 0 || m.seq > got[i - 1].seq)).toBe(true);
+    const frames = got.map((m) => decodeScoreFrame(Buffer.from(m.data.frame, "base64")));
+    expect(frames.every((f) => f.keys.every((k) => k.startsWith("M-001.")))).toBe(true);
+    expect([...frames[0].columns.keys()]).toEqual(expect.arrayContaining(["mean", "cl", "ucl", "lcl", "we_mask", "spc_ewma"]));
 
     // ClickHouse: every record once in the readings and the scores (FINAL: no duplicates).
     const count = async (sql: string) => Number((await ch.query(sql)).trim());
