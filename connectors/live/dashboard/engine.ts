@@ -29,7 +29,7 @@ class ThroughputChart implements Drawable {
         width: Math.min(900, window.innerWidth - 60),
         height: 200,
         ms: 1,
-        series: [{}, { label: "in", stroke: "#1f77b4" }, { label: "out", stroke: "#2e7d32" }],
+        series: [{}, { label: "in (all sources)", stroke: "#1f77b4" }, { label: "scored (all analyses)", stroke: "#2e7d32" }],
       },
       [[]],
       this.el,
@@ -89,9 +89,15 @@ export function engineView(): View {
 function show(prev: Previous, now: Previous, figures: HTMLElement, chart: ThroughputChart): void {
   const dt = (now.t - prev.t) / 1000;
   const delta = (name: string) => total(now.samples, name) - total(prev.samples, name);
-  const inRate = delta("linewatch_records_in_total") / dt;
-  const analyses = byLabel(now.samples, "linewatch_records_out_total", "analysis").size;
-  const outRate = delta("linewatch_records_out_total") / Math.max(1, analyses) / dt;
+  // Per source (the sensor source, the serial simulator…) and per analysis: each analysis counts the records it scored.
+  const rates = (name: string, label: string) => {
+    const before = byLabel(prev.samples, name, label);
+    return [...byLabel(now.samples, name, label)].map(([k, v]) => [k, (v - (before.get(k) ?? 0)) / dt] as const);
+  };
+  const inBySource = rates("linewatch_records_in_total", "source");
+  const outByAnalysis = rates("linewatch_records_out_total", "analysis");
+  const inRate = inBySource.reduce((a, [, r]) => a + r, 0);
+  const outRate = outByAnalysis.reduce((a, [, r]) => a + r, 0);
   chart.buf.push((c) => (c === 0 ? now.t : c === 1 ? inRate : outRate));
   drawLoop.mark(chart);
   const dIn = delta("linewatch_records_in_total");
@@ -99,8 +105,8 @@ function show(prev: Previous, now: Previous, figures: HTMLElement, chart: Throug
   const machines = byLabel(now.samples, "linewatch_prediction_machines", "features");
   const known = (machines.get("complete") ?? 0) + (machines.get("incomplete") ?? 0);
   const items: Array<[string, string]> = [
-    ["records in / s", fmt(inRate, 0)],
-    ["records out / s (per analysis)", fmt(outRate, 0)],
+    ...inBySource.map(([source, r]): [string, string] => [`records in / s (${source})`, fmt(r, 0)]),
+    ...outByAnalysis.map(([analysis, r]): [string, string] => [`scored / s (${analysis})`, fmt(r, 0)]),
     [
       "pool utilisation",
       `${fmt(total(now.samples, "linewatch_pool_utilisation_ratio") * 100, 1)} % of ${total(now.samples, "linewatch_pool_workers")} workers`,
@@ -112,7 +118,7 @@ function show(prev: Previous, now: Previous, figures: HTMLElement, chart: Throug
     ["predictions", String(total(now.samples, "linewatch_predictions_total"))],
     ["machines missing a model feature", known > 0 ? `${machines.get("incomplete") ?? 0} of ${known}` : "no model"],
     ["prediction accuracy", "no ground truth in this run"],
-    ["WebSocket messages sent / s", fmt(delta("linewatch_ws_messages_sent_total") / dt, 0)],
+    ["WebSocket messages published / s", fmt(delta("linewatch_ws_published_total") / dt, 0)],
     ["serials quarantined", String(total(now.samples, "linewatch_serial_quarantined_total"))],
   ];
   figures.replaceChildren(
