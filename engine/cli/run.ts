@@ -162,7 +162,7 @@ export function runCommand(): Command {
       const outputs = await Outputs.start({
         clickhouse:
           flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
-        live: liveOptions(flags),
+        live: liveOptions(flags, speed),
         healthIntervalMs: 10_000,
         predictions,
         log,
@@ -243,7 +243,7 @@ function addOutputFlags(command: Command): void {
     .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
     .option(
       "--port <n>",
-      `serve the dashboard, WebSocket topics, the HTTP API and /metrics on this port (default on the simulator and --cmapss: ${DEFAULT_DASHBOARD_PORT}, or a free port when that is taken; with --nats: none unless given)`,
+      `serve the dashboard, WebSocket topics, the HTTP API and /metrics on this port (default on the simulator and --cmapss at a paced --speed: ${DEFAULT_DASHBOARD_PORT}, or a free port when that is taken; with --nats or --speed max: none unless given)`,
       integerOption("--port", 0, 65535),
     )
     .option("--no-live", "no live server (no dashboard, topics or API)")
@@ -273,13 +273,15 @@ function addOutputFlags(command: Command): void {
 export const DEFAULT_DASHBOARD_PORT = 8080;
 
 /**
- * The live server of a run: `--port` as given; else, on the simulator and a C-MAPSS replay, the
- * dashboard on {@link DEFAULT_DASHBOARD_PORT} (a free port when that is taken) — what a newcomer's
- * `npm start` shows; with `--nats` none (a plant's deployment chooses its port). `--no-live`: none.
- * Its address (with the generated token) is the run's first line on stderr.
+ * The live server of a run: `--port` as given; else, on the simulator and a C-MAPSS replay at a
+ * paced speed, the dashboard on {@link DEFAULT_DASHBOARD_PORT} (a free port when that is taken) —
+ * what a newcomer's `npm start` shows; none with `--nats` (a plant's deployment chooses its port)
+ * or `--speed max` (that run shows the sensor pipeline's throughput, as without the serial job).
+ * `--no-live`: none. Its address (with the generated token) is the run's first line on stderr.
  */
-function liveOptions(flags: RunFlags): OutputsOptions["live"] {
-  if (!flags.live || (flags.port === undefined && flags.nats !== undefined)) return undefined;
+function liveOptions(flags: RunFlags, speed: number): OutputsOptions["live"] {
+  if (!flags.live) return undefined;
+  if (flags.port === undefined && (flags.nats !== undefined || !Number.isFinite(speed))) return undefined;
   return {
     port: flags.port ?? DEFAULT_DASHBOARD_PORT,
     portFallback: flags.port === undefined,
