@@ -103,6 +103,40 @@ class KeyHistory {
   }
 }
 
+/**
+ * Rows of ml_scores (ClickHouseSink.recentScores: `sensor_type`, `time` and the history columns,
+ * newest first per sensor) as a history frame of `machineId`: oldest first per key, null → NaN.
+ */
+export function historyFrameOfRows(machineId: string, rows: ReadonlyArray<Record<string, unknown>>): Uint8Array {
+  const keys: string[] = [];
+  const bySensor = new Map<string, Array<Record<string, unknown>>>();
+  for (const r of rows) {
+    const sensor = String(r.sensor_type);
+    let list = bySensor.get(sensor);
+    if (list === undefined) {
+      bySensor.set(sensor, (list = []));
+      keys.push(`${machineId}.${sensor}`);
+    }
+    list.push(r);
+  }
+  const ordered = [...bySensor.values()].flatMap((list) => list.reverse());
+  const n = ordered.length;
+  const num = (v: unknown) => (v === null || v === undefined ? Number.NaN : Number(v));
+  const keyIndex = new Uint32Array(n);
+  let at = 0;
+  [...bySensor.values()].forEach((list, k) => {
+    for (let j = 0; j < list.length; j++) keyIndex[at++] = k;
+  });
+  return encodeScoreFrame({
+    keys,
+    keyIndex,
+    times: Float64Array.from(ordered, (r) => num(r.time)),
+    values: Float64Array.from(ordered, (r) => num(r.value)),
+    columns: HISTORY_COLUMNS.map((c) => [c, Float64Array.from(ordered, (r) => num(r[c]))] as const),
+    length: n,
+  });
+}
+
 export class LiveFrames {
   private readonly pending = new Map<string, PendingRows>();
   private readonly history = new Map<string, KeyHistory>();

@@ -47,7 +47,7 @@ import {
   type ScoreRow,
   type SensorDataRow,
 } from "../../connectors/clickhouse/mod.js";
-import { LiveFrames } from "./live-frames.js";
+import { DEFAULT_LIVE_FRAMES, HISTORY_COLUMNS, historyFrameOfRows, LiveFrames } from "./live-frames.js";
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
 import { type SpcAlertEvent, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 
@@ -287,7 +287,18 @@ export class Outputs {
     this.framedRows = outColumns.flatMap((c, k) => (c === undefined ? [] : [k]));
     const names = this.framedRows.flatMap((k) => outColumns[k] as readonly string[]);
     this.frames = new LiveFrames(names, (machine, frame) => live.publish(machineTopic(machine), new ScoreFrameMessage(frame)));
-    this.apiProviders.history = { frame: (machineId) => this.frames?.historyFrame(machineId) ?? null };
+  }
+
+  /**
+   * A machine's recent readings for a screen opened later: the history this thread keeps (runs
+   * whose records pass here), else — ingest workers, or after a restart — ml_scores when the run
+   * writes ClickHouse; null when neither has any.
+   */
+  private async historyFrame(machineId: string): Promise<Uint8Array | null> {
+    const kept = this.frames?.historyFrame(machineId) ?? null;
+    if (kept !== null || this.sink === null) return kept;
+    const rows = await this.sink.recentScores(machineId, DEFAULT_LIVE_FRAMES.historyPerKey, HISTORY_COLUMNS);
+    return rows.length === 0 ? null : historyFrameOfRows(machineId, rows);
   }
 
   /** A machine an ingest worker saw (its health is served and written from now on). */
@@ -654,6 +665,7 @@ export class Outputs {
             },
       alerts: { openAlerts: () => [...this.openAlerts.values()] },
       plant: { machines: () => this.plant() },
+      history: { frame: (machineId: string) => this.historyFrame(machineId) },
       spcLimits: {
         limits: (key: string) => this.limitsByKey.get(key) ?? null,
         rebaseline: async (key: string, records?: number) => {
