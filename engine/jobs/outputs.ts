@@ -292,13 +292,15 @@ export class Outputs {
   /**
    * A machine's recent readings for a screen opened later: the history this thread keeps (runs
    * whose records pass here), else — ingest workers, or after a restart — ml_scores when the run
-   * writes ClickHouse; null when neither has any.
+   * writes ClickHouse; an empty frame for a machine the run knows without any (the ingest
+   * workers' path without ClickHouse: the live topic fills the charts); null for an unknown one.
    */
   private async historyFrame(machineId: string): Promise<Uint8Array | null> {
     const kept = this.frames?.historyFrame(machineId) ?? null;
-    if (kept !== null || this.sink === null) return kept;
-    const rows = await this.sink.recentScores(machineId, DEFAULT_LIVE_FRAMES.historyPerKey, HISTORY_COLUMNS);
-    return rows.length === 0 ? null : historyFrameOfRows(machineId, rows);
+    if (kept !== null) return kept;
+    const rows = this.sink === null ? [] : await this.sink.recentScores(machineId, DEFAULT_LIVE_FRAMES.historyPerKey, HISTORY_COLUMNS);
+    if (rows.length > 0) return historyFrameOfRows(machineId, rows);
+    return this.machines.has(machineId) ? historyFrameOfRows(machineId, []) : null;
   }
 
   /** A machine an ingest worker saw (its health is served and written from now on). */
