@@ -1,5 +1,6 @@
 /** `linewatch run`: flags → {@link runJob}. Default: the built-in plant simulator, live, until Ctrl-C. */
 import { readFileSync, statSync } from "node:fs";
+import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
@@ -159,14 +160,7 @@ export function runCommand(): Command {
           ? undefined
           : new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs: parseDuration(flags.predictInterval), log });
       const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
-      const outputs = await Outputs.start({
-        clickhouse:
-          flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
-        live: liveOptions(flags, speed),
-        healthIntervalMs: 10_000,
-        predictions,
-        log,
-      });
+      const outputs = await startOutputs(flags, speed, predictions, fleet);
       if (flags.nats !== undefined) {
         try {
           await runOnNats(flags, alertsFile, outputs, predictions, withSerials);
@@ -267,6 +261,26 @@ function addOutputFlags(command: Command): void {
       "--limits-control <file>",
       'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
     );
+}
+
+/** ClickHouse, the live server and the predictions of a run; the accuracy of predictions over a C-MAPSS training file's ground truth. */
+function startOutputs(
+  flags: RunFlags,
+  speed: number,
+  predictions: PredictionService | undefined,
+  fleet: CmapssFleet | undefined,
+): Promise<Outputs> {
+  // A training file's units run to failure: their true remaining life is known at every cycle.
+  const truth = fleet !== undefined && basename(flags.cmapss as string).startsWith("train_") ? fleet : undefined;
+  return Outputs.start({
+    clickhouse:
+      flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
+    live: liveOptions(flags, speed),
+    healthIntervalMs: 10_000,
+    predictions,
+    groundTruth: truth === undefined ? undefined : (machineId, timeMs) => truth.trueRulCycles(machineId, timeMs),
+    log: cliLogger(),
+  });
 }
 
 /** The live server's port when `--port` is not given, on the simulator and a C-MAPSS replay. */

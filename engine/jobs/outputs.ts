@@ -63,6 +63,13 @@ export interface OutputsOptions {
   healthIntervalMs: number;
   /** Failure predictions (`--predict`): fed every record's rolling row; served, stored, published. */
   predictions?: PredictionService;
+  /**
+   * The true remaining useful life (cycles) of a machine at an event time, where the source knows
+   * it (a C-MAPSS training file replayed): each prediction's absolute error is counted
+   * (`linewatch_prediction_rul_abs_error_cycles_total` / `linewatch_prediction_truth_total`: the mean
+   * absolute error between two scrapes).
+   */
+  groundTruth?: (machineId: string, timeMs: number) => number | null;
   /** Operational events: ClickHouse lost and restored, spills, refused rows, limits set through the API, the live server's. */
   log: Logger;
 }
@@ -190,6 +197,7 @@ export class Outputs {
         for (const p of list) made.labels({ risk_level: p.risk_level }).inc();
         this.onPredictions(list);
       });
+      if (o.groundTruth !== undefined) this.countAccuracy(service, o.groundTruth);
       this.registry.onCollect(() => {
         const c = service.counters();
         machines.labels({ features: "complete" }).set(c.machinesComplete);
@@ -199,6 +207,27 @@ export class Outputs {
       });
     }
     this.apiProviders = this.providers();
+  }
+
+  /** Counts each prediction's absolute RUL error against the source's ground truth. */
+  private countAccuracy(service: PredictionService, truth: (machineId: string, timeMs: number) => number | null): void {
+    const judged = this.registry.counter({
+      name: "linewatch_prediction_truth_total",
+      help: "Predictions whose true remaining useful life the source knows (a C-MAPSS training file).",
+    });
+    const error = this.registry.counter({
+      name: "linewatch_prediction_rul_abs_error_cycles_total",
+      help: "Sum of |predicted − true| remaining useful life, in cycles (the truth capped at the model's RUL cap), over those predictions (÷ linewatch_prediction_truth_total: the mean absolute error).",
+    });
+    service.listen((list) => {
+      for (const p of list) {
+        const t = truth(p.machine_id, Date.parse(p.predicted_at));
+        if (t === null || !Number.isFinite(p.rul_cycles)) continue;
+        judged.inc();
+        // The truth capped as the model's target is (piecewise-linear RUL, the C-MAPSS convention `predict eval` uses too).
+        error.inc(Math.abs(p.rul_cycles - Math.min(t, service.model.rulCap ?? Number.POSITIVE_INFINITY)));
+      }
+    });
   }
 
   /** Opens ClickHouse (creating the tables) and the live server, as configured. */

@@ -47,6 +47,8 @@ export interface PredictionModel {
   readonly modelVersion: string;
   readonly horizonCycles: number;
   readonly cycleHours: number;
+  /** The cycles the model's remaining-life target is capped at (FailureModel: 125 by default); undefined: not capped. */
+  readonly rulCap?: number;
   predict(features: Float64Array, rows: number): Promise<readonly FailurePrediction[]>;
 }
 

@@ -4,7 +4,9 @@
  * tasks in flight, rows waiting for ClickHouse), pool utilisation, dead letters by reason, late
  * records, model latency (model seconds / model runs between two scrapes) and predictions, and the
  * data-quality rates (rejected and late per record in, machines missing a model feature).
- * Prediction accuracy needs ground truth, which no live source of this run carries: said so.
+ * Prediction accuracy: the mean absolute error of the predicted remaining useful life, where the
+ * source knows the truth (a C-MAPSS training file replayed: `linewatch_prediction_truth_total`,
+ * `linewatch_prediction_rul_abs_error_cycles_total`); otherwise it says there is no ground truth.
  */
 import type UPlot from "uplot";
 import { getText } from "./api.js";
@@ -86,6 +88,12 @@ export function engineView(): View {
   };
 }
 
+function accuracy(samples: readonly Sample[]): string {
+  const judged = total(samples, "linewatch_prediction_truth_total");
+  if (judged === 0) return "no ground truth in this run";
+  return `${fmt(total(samples, "linewatch_prediction_rul_abs_error_cycles_total") / judged, 1)} cycles over ${judged} predictions`;
+}
+
 function show(prev: Previous, now: Previous, figures: HTMLElement, chart: ThroughputChart): void {
   const dt = (now.t - prev.t) / 1000;
   const delta = (name: string) => total(now.samples, name) - total(prev.samples, name);
@@ -117,7 +125,7 @@ function show(prev: Previous, now: Previous, figures: HTMLElement, chart: Throug
     ["model latency", runs > 0 ? `${fmt((delta("linewatch_model_seconds") / runs) * 1000, 2)} ms` : "no model calls"],
     ["predictions", String(total(now.samples, "linewatch_predictions_total"))],
     ["machines missing a model feature", known > 0 ? `${machines.get("incomplete") ?? 0} of ${known}` : "no model"],
-    ["prediction accuracy", "no ground truth in this run"],
+    ["prediction accuracy (RUL mean absolute error)", accuracy(now.samples)],
     ["WebSocket messages published / s", fmt(delta("linewatch_ws_published_total") / dt, 0)],
     ["serials quarantined", String(total(now.samples, "linewatch_serial_quarantined_total"))],
   ];
