@@ -43,6 +43,22 @@ function expectedOf(u: CmapssUnit, offsetCycles = 0): Array<{ sensor: string; ti
 }
 
 describe("C-MAPSS fleet - readings per machine", () => {
+  it("C-MAPSS fleet - the true remaining life of a training unit at each cycle's time, in either order (the prediction accuracy's ground truth)", () => {
+    for (const order of ["fleet", "unit"] as const) {
+      const fleet = new CmapssFleet(ALL, { units: [2, 3], cycleMs: HOUR, startTime: T0, order });
+      const u3 = ALL[2];
+      const last = u3.cycles[u3.cycles.length - 1];
+      const offset = order === "unit" ? ALL[1].cycles.length : 0;
+      const at = (c: number) => T0 + (offset + c) * HOUR;
+      expect([
+        fleet.trueRulCycles("ENG-003", at(1)),
+        fleet.trueRulCycles("ENG-003", at(last)),
+        fleet.trueRulCycles("ENG-003", at(last + 1)),
+      ]).toEqual([last - 1, 0, null]);
+      expect(fleet.trueRulCycles("ENG-001", at(1))).toBeNull();
+    }
+  });
+
   it("fleet order: every machine's readings are its file rows in order, all machines interleaved cycle by cycle", () => {
     const units = ALL.filter((u) => u.unit <= 5);
     const fleet = new CmapssFleet(ALL, { units: [1, 2, 3, 4, 5], cycleMs: HOUR, startTime: T0, order: "fleet" });

@@ -203,7 +203,7 @@ describe("http api", () => {
     });
     expect(s.uwsNative).toBe(true);
     expect(log[0]).toMatchObject({ level: "info", component: "live", msg: "live server listening", url: s.url, uws_native: true });
-    const index = await call(s, "GET", "/");
+    const index = await call(s, "GET", "/api/");
     expect(index.json.endpoints).toContain("POST /api/quarantine/{serial}/release");
   });
 
@@ -337,6 +337,9 @@ describe("http api", () => {
       alerts: false,
       quarantine: false,
       spcLimits: false,
+      plant: false,
+      history: false,
+      serialLines: false,
     });
   });
 
@@ -480,8 +483,10 @@ describe("http api", () => {
     const { s, log } = await server({ tokens: [] });
     const event = log.find((e) => e.msg.includes("no access token configured"));
     const url = event?.url as string | undefined;
-    expect(url).toBe(`${s.url}/?token=${s.generatedToken}`);
-    const token = new URL(url!).searchParams.get("token")!;
+    // The dashboard's address: the token in the fragment (never sent to a server or kept in its logs).
+    expect(url).toBe(`${s.url}/#token=${s.generatedToken}`);
+    expect(s.dashboardUrl).toBe(url);
+    const token = new URLSearchParams(new URL(url!).hash.slice(1)).get("token")!;
     expect((await call(s, "GET", "/api/alerts")).status).toBe(401);
     expect((await call(s, "GET", "/api/alerts", token)).json.count).toBe(1);
     expect((await call(s, "PUT", "/api/spc/limits/M-001.temperature", token, { cl: 1, sigma: 1 })).status).toBe(200);

@@ -13,6 +13,7 @@ import type { SpcAlertEvent } from "../operators/spc/alerts.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
 import { createLogger } from "../engine/core/mod.js";
+import { decodeScoreFrame } from "../connectors/wire/score-frame.js";
 
 /** Operational log events are not what these tests look at. */
 const QUIET = createLogger({ level: "silent" });
@@ -38,14 +39,14 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     expect(token.length).toBeGreaterThanOrEqual(16);
     // A WebSocket client on one machine's topic.
     const ws = new WebSocket(`${access.wsUrl}?token=${token}`);
-    const got: Array<{ topic: string; seq: number; data: { key: string } }> = [];
+    const got: Array<{ topic: string; seq: number; data: { kind: string; frame: string } }> = [];
     await new Promise<void>((resolve, reject) => {
       ws.once("open", () => resolve());
       ws.once("error", reject);
     });
     ws.on("message", (m) => {
-      const msg = JSON.parse(m.toString()) as { topic?: string; seq: number; data: { key: string } };
-      if (msg.topic !== undefined) got.push(msg as { topic: string; seq: number; data: { key: string } });
+      const msg = JSON.parse(m.toString()) as { topic?: string; seq: number; data: { kind: string; frame: string } };
+      if (msg.topic !== undefined) got.push(msg as { topic: string; seq: number; data: { kind: string; frame: string } });
     });
     ws.send(JSON.stringify({ type: "subscribe", topics: ["machine/M-001"], id: 1 }));
     await new Promise((r) => setTimeout(r, 200));
@@ -91,13 +92,59 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     const metrics = await get("/metrics");
     expect(metrics.body).toMatch(/linewatch_records_in_total\{source="simulator"\} 20000/);
 
+    // The machine's recent readings for a screen opened later, as the run keeps them.
+    const kept = decodeScoreFrame(
+      new Uint8Array(
+        await (await fetch(`${access.url}/api/history/M-001`, { headers: { authorization: `Bearer ${token}` } })).arrayBuffer(),
+      ),
+    );
+    expect(kept.length).toBe(2 * 600);
+
     await outputs.close();
     ws.close();
-    // Only the subscribed machine's records, in sequence (a client that falls behind a burst is
-    // sampled down; what it misses shows as a gap in the per-topic seq, never as disorder).
+
+    // After a restart the same history comes from ml_scores: the same readings, times and rule masks.
+    const restarted = await Outputs.start({
+      clickhouse: { url: ch.url, spillDir: mkdtempSync(join(tmpdir(), "lw-spill-")) },
+      live: { port: 0, host: "127.0.0.1" },
+      healthIntervalMs: 60_000,
+      log: QUIET,
+    });
+    const again = restarted.liveAccess()!;
+    const reply = await fetch(`${again.url}/api/history/M-001`, { headers: { authorization: `Bearer ${again.generatedToken}` } });
+    expect(reply.status).toBe(200);
+    const stored = decodeScoreFrame(new Uint8Array(await reply.arrayBuffer()));
+    await restarted.close();
+    const byKey = (f: typeof kept, column: string) =>
+      Object.fromEntries(
+        f.keys.map((k, j) => [
+          k,
+          Array.from(f.keyIndex.keys())
+            .filter((i) => f.keyIndex[i] === j)
+            .map((i) => (column === "time" ? f.times[i] : column === "value" ? f.values[i] : (f.columns.get(column) as Float64Array)[i])),
+        ]),
+      );
+    for (const column of ["time", "we_mask", "nelson_mask"]) expect(byKey(stored, column)).toEqual(byKey(kept, column));
+    // Statistics within 1e-12 relative: ml_scores holds them as the scores file prints them (15
+    // significant digits), and ClickHouse 18.16 reads a double's text back within an ulp.
+    for (const column of ["value", "cl", "ucl", "mean"]) {
+      const [a, b] = [byKey(stored, column), byKey(kept, column)];
+      expect(Object.keys(a)).toEqual(Object.keys(b));
+      for (const k of Object.keys(a))
+        expect(
+          a[k].every((x, i) => (Number.isNaN(x) && Number.isNaN(b[k][i])) || Math.abs(x - b[k][i]) <= 1e-12 * Math.abs(x)),
+          `${column} ${k}`,
+        ).toBe(true);
+    }
+    // Only the subscribed machine's records, as score frames, in sequence (a client that falls
+    // behind a burst is sampled down; what it misses shows as a gap in the per-topic seq, never as
+    // disorder), each reading's times in order per key.
     expect(got.length).toBeGreaterThan(0);
-    expect(got.every((m) => m.topic === "machine/M-001" && m.data.key.startsWith("M-001/"))).toBe(true);
+    expect(got.every((m) => m.topic === "machine/M-001" && m.data.kind === "score_frame")).toBe(true);
     expect(got.every((m, i) => i === 0 || m.seq > got[i - 1].seq)).toBe(true);
+    const frames = got.map((m) => decodeScoreFrame(Buffer.from(m.data.frame, "base64")));
+    expect(frames.every((f) => f.keys.every((k) => k.startsWith("M-001.")))).toBe(true);
+    expect([...frames[0].columns.keys()]).toEqual(expect.arrayContaining(["mean", "cl", "ucl", "lcl", "we_mask", "spc_ewma"]));
 
     // ClickHouse: every record once in the readings and the scores (FINAL: no duplicates).
     const count = async (sql: string) => Number((await ch.query(sql)).trim());

@@ -132,8 +132,9 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
       return link !== null && run.output().includes("linewatch run: consuming");
     }, 60_000);
     expect(ready, run.output()).toBe(true);
-    const { origin, searchParams } = link as unknown as URL;
-    const token = searchParams.get("token") as string;
+    const { origin, hash } = link as unknown as URL;
+    // The dashboard's address carries the token in the fragment.
+    const token = new URLSearchParams(hash.slice(1)).get("token") as string;
     return async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${origin}${path}`, {
         method,

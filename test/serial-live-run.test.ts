@@ -113,7 +113,7 @@ describe.skipIf(!haveServers)("serial live run - CLI, JetStream in, ClickHouse a
         const consuming = events().some((e) => e.component === "serial" && e.durable !== undefined);
         if (generated === undefined || !consuming) return null;
         const link = new URL(String(generated.url));
-        return { url: link.origin, token: link.searchParams.get("token") as string };
+        return { url: link.origin, token: new URLSearchParams(link.hash.slice(1)).get("token") as string };
       },
     );
     expect(events().find((e) => e.component === "serial" && e.durable !== undefined)).toMatchObject({

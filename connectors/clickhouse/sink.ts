@@ -355,6 +355,30 @@ export class ClickHouseSink {
     return new Promise((resolve) => this.roomWaiters.push({ rows, resolve }));
   }
 
+  /**
+   * A machine's latest scored readings as ml_scores holds them (FINAL: one row per reading): at
+   * most `perSensor` per sensor type, from the last hour of the machine's own data (its newest
+   * timestamp − 1 h, so a replay or a faster-than-live simulation is found too), newest first
+   * within each sensor. For the dashboard's back-fill after a restart; `columns` are ml_scores
+   * columns (nullable ones come back null), plus `sensor_type`, `time` (epoch ms) and `value`.
+   */
+  async recentScores(machineId: string, perSensor: number, columns: readonly string[]): Promise<Array<Record<string, unknown>>> {
+    const known = new Set(TABLE_SCHEMAS.ml_scores.columns.map((c) => c.name));
+    const unknown = columns.filter((c) => !known.has(c));
+    if (unknown.length > 0) throw new ConfigError("recentScores", `ml_scores has no column ${unknown.join(", ")}`);
+    // ClickHouse 18.16 has no query parameters: the id goes in as an escaped string literal.
+    const id = `'${machineId.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+    const table = `${this.options.database}.ml_scores`;
+    const result = await this.client.query({
+      query:
+        `SELECT sensor_type, timestamp_ms AS time, value, ${columns.join(", ")} FROM ${table} FINAL ` +
+        `WHERE machine_id = ${id} AND timestamp >= (SELECT max(timestamp) FROM ${table} WHERE machine_id = ${id}) - 3600 ` +
+        `ORDER BY sensor_type, time DESC LIMIT ${Math.max(1, Math.floor(perSensor))} BY sensor_type`,
+      format: "JSONEachRow",
+    });
+    return result.json<Record<string, unknown>>();
+  }
+
   /** Sends every open batch now; resolves when all rows written so far are settled (durable, or their writes rejected). */
   async flush(): Promise<void> {
     for (const table of [...this.open.keys()]) this.seal(table);

@@ -2,8 +2,9 @@
  * Who may use the live server: access tokens, what each grants (WebSocket topics, API scopes,
  * rates) and the per-token request budget.
  *
- * A token is presented as `Authorization: Bearer <token>` or as `?token=<token>` in the URL
- * (browsers cannot set headers on a WebSocket). Tokens are compared by their SHA-256, so the
+ * A token is presented as `Authorization: Bearer <token>`, as `?token=<token>` in the URL
+ * (browsers cannot set headers on a WebSocket), or as the `lw_token` cookie the dashboard's login
+ * sets (HttpOnly, SameSite=Strict: the page's script never reads it, other sites never send it). Tokens are compared by their SHA-256, so the
  * lookup takes the same time whatever prefix a guess shares with a real token, and the server
  * keeps no token in the clear after start. When no token is configured the server generates one
  * (see {@link generatedAccess}), so the API and the WebSocket never run open by accident.
@@ -128,10 +129,39 @@ export function generatedAccess(): AccessTokenConfig {
   return { token: randomBytes(24).toString("base64url"), name: "generated", topics: ["#"], scopes: ["*"] };
 }
 
-/** The token of a request: `Authorization: Bearer …` first, else the `token` query parameter. */
-export function presentedToken(authorization: string, queryToken: string): string {
+/** The cookie the dashboard's login sets (see {@link tokenCookie}). */
+export const TOKEN_COOKIE = "lw_token";
+
+/** The token of a request: `Authorization: Bearer …` first, else the `token` query parameter, else the {@link TOKEN_COOKIE} cookie. */
+export function presentedToken(authorization: string, queryToken: string, cookieHeader = ""): string {
   const m = /^\s*bearer\s+(\S+)\s*$/i.exec(authorization);
-  return m !== null ? m[1] : queryToken;
+  if (m !== null) return m[1];
+  if (queryToken !== "") return queryToken;
+  return cookieValue(cookieHeader, TOKEN_COOKIE);
+}
+
+/**
+ * The Set-Cookie value that carries `token` for the dashboard (empty: clears it). HttpOnly: the
+ * page's script cannot read it; SameSite=Strict: no other site's page sends it (no cross-site
+ * request forgery on the POST routes); Path=/: the API and the WebSocket both get it.
+ */
+export function tokenCookie(token: string): string {
+  const value = token === "" ? "" : encodeURIComponent(token);
+  return `${TOKEN_COOKIE}=${value}; HttpOnly; SameSite=Strict; Path=/${token === "" ? "; Max-Age=0" : ""}`;
+}
+
+/** One cookie's value from a Cookie header (`a=1; b=2`), URL-decoded; "" when absent or undecodable. */
+export function cookieValue(header: string, name: string): string {
+  for (const part of header.split(";")) {
+    const eq = part.indexOf("=");
+    if (eq < 0 || part.slice(0, eq).trim() !== name) continue;
+    try {
+      return decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      return "";
+    }
+  }
+  return "";
 }
 
 /**

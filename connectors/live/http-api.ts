@@ -5,7 +5,14 @@
  * | ------------------------------------------------ | ----------------- | --------------------------------------------------------- |
  * | GET  /healthz                                    | none              | {status, uptime_s, uws: {native, implementation}, ws: {…}, providers: {…}, …status} |
  * | GET  /metrics                                    | none, or `metrics:read` with `metricsAuth: "token"` | Prometheus text 0.0.4 |
- * | GET  /                                           | none              | {service, endpoints, topics} (no secrets)                  |
+ * | GET  /, /assets/{file}                           | none              | the dashboard (dashboard-assets.ts); `/` is the JSON index when no dashboard is built |
+ * | GET  /api/                                       | none              | {service, endpoints, topics} (no secrets)                  |
+ * | POST /api/login                                  | none              | 204 with the `lw_token` cookie (HttpOnly, SameSite=Strict); body {token}; 401 for an unknown token |
+ * | POST /api/logout                                 | none              | 204, the cookie cleared                                   |
+ * | GET  /api/session                                | none              | {authenticated, name?} for the presented token (the page's check, never a 401) |
+ * | GET  /api/plant                                  | maintenance:read  | {machines: [{machine_id, health_score, risk_level, open_alerts, sensors, keys, prediction}]} |
+ * | GET  /api/history/{machine_id}                   | spc:read          | the machine's recent scored readings as one score frame (application/octet-stream) |
+ * | GET  /api/serial/lines                           | quarantine:read   | {count, results: line[]} (the serial job's lines: events, flagged, entropy, risk) |
  * | GET  /api/ml/maintenance/health/{machine_id}/    | maintenance:read  | EquipmentHealth                                           |
  * | GET  /api/ml/maintenance/predictions/?machine_id=&limit= | maintenance:read | {count, results: MaintenancePrediction[]} (limit 1–1000, default 100) |
  * | POST /api/ml/maintenance/predict/{machine_id}/   | maintenance:write | MaintenancePrediction; body: optional JSON object; 409 `features_incomplete` (with `missing_features`) while the machine lacks a sensor the model reads |
@@ -31,9 +38,10 @@
 import { ApiRequestError } from "../errors.js";
 import type { Logger } from "../../engine/core/mod.js";
 import type { AccessControl, ApiScope } from "./access.js";
-import { presentedToken } from "./access.js";
+import { presentedToken, tokenCookie } from "./access.js";
+import type { StaticAsset } from "./dashboard-assets.js";
 import type { AccessCounters } from "./ws-server.js";
-import { statusLine, writeError, writeJson, writeRateLimited, writeReply, writeUnauthorized } from "./http-reply.js";
+import { type HeaderList, statusLine, writeError, writeJson, writeRateLimited, writeReply, writeUnauthorized } from "./http-reply.js";
 import { LATENCY_SECONDS_BUCKETS, METRIC, PROMETHEUS_CONTENT_TYPE, type MetricsRegistry } from "./metrics.js";
 import type { HttpRequest, HttpResponse, TemplatedApp } from "./uws.js";
 
@@ -107,6 +115,43 @@ export interface QuarantineProvider {
   release(serial: string, request: { gtin?: string; note?: string }): MaybePromise<readonly object[]>;
 }
 
+/** One machine as the dashboard's plant view shows it. */
+export interface PlantMachine {
+  machine_id: string;
+  health_score: number;
+  risk_level: RiskLevel;
+  open_alerts: number;
+  /** Sensor types seen, sorted. */
+  sensors: readonly string[];
+  /** Engine keys seen (`machine/sensor[/mode]`), sorted. */
+  keys: readonly string[];
+  /** The latest failure prediction (`--predict`), or null. */
+  prediction: { failure_probability: number; time_to_failure_hours: number | null; rul_cycles?: number; predicted_at: string } | null;
+}
+
+export interface PlantProvider {
+  /** Every machine the run has seen. */
+  machines(): MaybePromise<readonly PlantMachine[]>;
+}
+
+export interface HistoryProvider {
+  /** The machine's recent scored readings as one score frame (connectors/wire/score-frame.ts), or null when unknown. */
+  frame(machineId: string): MaybePromise<Uint8Array | null>;
+}
+
+export interface SerialLinesProvider {
+  /** Each serialization line's status (e.g. SerialLineStatus: events, flagged, entropy, risk level). */
+  lines(): MaybePromise<readonly object[]>;
+}
+
+/** A reply body that is not JSON (a route's `value`). */
+export class BinaryBody {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly contentType = "application/octet-stream",
+  ) {}
+}
+
 export interface SpcLimitsProvider {
   /** The key's limits and state (e.g. {key, cl, sigma, ucl, lcl, limits_version}), or null when unknown. */
   limits(key: string): MaybePromise<object | null>;
@@ -123,6 +168,9 @@ export interface ApiProviders {
   alerts?: AlertsProvider;
   quarantine?: QuarantineProvider;
   spcLimits?: SpcLimitsProvider;
+  plant?: PlantProvider;
+  history?: HistoryProvider;
+  serialLines?: SerialLinesProvider;
   /** Extra fields for /healthz (engine state, source connected…); `status` there becomes its `status` when given. */
   status?: () => Readonly<Record<string, unknown>>;
 }
@@ -154,12 +202,16 @@ export interface ServerFacts {
   uwsImplementation: string;
   wsStats(): { connections: number; subscriptions: number; topics: number };
   topics: readonly string[];
+  /** The dashboard's files by URL path (empty: none built; `/` then answers the JSON index). */
+  assets: ReadonlyMap<string, StaticAsset>;
 }
 
 interface RouteContext {
   params: string[];
   query: URLSearchParams;
   body: unknown;
+  /** The token the request presented (header, query or cookie); "" for none. */
+  token: string;
 }
 
 interface Route {
@@ -171,7 +223,14 @@ interface Route {
   scope?: ApiScope;
   provider?: keyof ApiProviders;
   body?: boolean;
-  handle(c: RouteContext): MaybePromise<{ status: number; value: unknown }>;
+  handle(c: RouteContext): MaybePromise<RouteResult>;
+}
+
+/** A route's reply: JSON of `value` (or its bytes, a BinaryBody; nothing for 204), with extra headers. */
+interface RouteResult {
+  status: number;
+  value: unknown;
+  headers?: HeaderList;
 }
 
 /** Registers the routes on `app` (call before `listen`). */
@@ -216,7 +275,7 @@ export class HttpApi {
     };
     return [
       { name: "/healthz", methods: ["get"], re: /^\/healthz\/?$/, handle: () => ({ status: 200, value: this.healthz() }) },
-      { name: "/", methods: ["get"], re: /^\/$/, handle: () => ({ status: 200, value: this.index() }) },
+      ...this.dashboardRoutes(),
       {
         name: "/api/ml/maintenance/health/{machine_id}/",
         methods: ["get"],
@@ -324,8 +383,8 @@ export class HttpApi {
     const t0 = performance.now();
     const method = req.getMethod();
     const path = req.getUrl();
-    const queryText = req.getQuery() ?? "";
-    const authorization = req.getHeader("authorization");
+    const query = new URLSearchParams(req.getQuery() ?? "");
+    const token = presentedToken(req.getHeader("authorization"), query.get("token") ?? "", req.getHeader("cookie"));
     const contentLength = req.getHeader("content-length");
     let routeName = "unmatched";
     const reply = (status: number, write: () => void): void => {
@@ -336,16 +395,12 @@ export class HttpApi {
 
     if (path === "/metrics") {
       routeName = "/metrics";
-      if (method !== "get") return reply(405, () => writeError(res, 405, "method_not_allowed", "use GET", {}, [["allow", "GET"]]));
-      if (this.o.metricsAuth === "token") {
-        const denied = this.authorize(
-          res,
-          presentedToken(authorization, new URLSearchParams(queryText).get("token") ?? ""),
-          "metrics:read",
-        );
-        if (denied !== 0) return reply(denied, () => {});
-      }
-      return this.scrape(res, t0);
+      return this.metricsRequest(res, method, token, t0, reply);
+    }
+    const asset = method === "get" ? this.facts.assets.get(path) : undefined;
+    if (asset !== undefined) {
+      routeName = path === "/" ? "/" : "/assets/{file}";
+      return reply(200, () => writeReply(res, 200, asset.contentType, asset.body, [], asset.cacheControl));
     }
 
     let route: Route | undefined;
@@ -367,9 +422,8 @@ export class HttpApi {
     // PUT/POST on /api/spc/limits/{key} sets limits: it needs spc:write, not spc:read.
     const setsLimits = route.name === "/api/spc/limits/{key}" && method !== "get";
     const scope = setsLimits ? "spc:write" : route.scope;
-    const query = new URLSearchParams(queryText);
     if (scope !== undefined) {
-      const denied = this.authorize(res, presentedToken(authorization, query.get("token") ?? ""), scope);
+      const denied = this.authorize(res, token, scope);
       if (denied !== 0) return reply(denied, () => {});
     }
     const provider = route.provider;
@@ -428,8 +482,8 @@ export class HttpApi {
           this.o.httpProviderTimeoutMs,
         );
       });
-      Promise.race([Promise.resolve().then(() => handle({ params: captured, query, body })), timeout])
-        .then(({ status, value }) => finish(status, () => writeJson(res, status, value)))
+      Promise.race([Promise.resolve().then(() => handle({ params: captured, query, body, token })), timeout])
+        .then((r) => finish(r.status, () => writeResult(res, r)))
         .catch((e: unknown) => {
           if (e instanceof ApiRequestError)
             return finish(e.status, () => writeError(res, e.status, e.code, e.detail, e instanceof ApiReplyError ? e.fields : {}));
@@ -449,6 +503,85 @@ export class HttpApi {
       }
       run(body);
     });
+  }
+
+  /** /metrics: 405 but for GET; with `metricsAuth: "token"` the token needs `metrics:read`; then the scrape. */
+  private metricsRequest(res: HttpResponse, method: string, token: string, t0: number, reply: (s: number, w: () => void) => void): void {
+    if (method !== "get") return reply(405, () => writeError(res, 405, "method_not_allowed", "use GET", {}, [["allow", "GET"]]));
+    if (this.o.metricsAuth === "token") {
+      const denied = this.authorize(res, token, "metrics:read");
+      if (denied !== 0) return reply(denied, () => {});
+    }
+    this.scrape(res, t0);
+  }
+
+  /** The routes the dashboard adds: the JSON index, login and logout (the token cookie), the plant list, a machine's history. */
+  private dashboardRoutes(): Route[] {
+    const p = this.providers;
+    return [
+      // `/` reaches here only when no dashboard is built (the assets are looked up first).
+      { name: "/api/", methods: ["get"], re: /^\/(api\/?)?$/, handle: () => ({ status: 200, value: this.index() }) },
+      {
+        name: "/api/login",
+        methods: ["post"],
+        re: /^\/api\/login\/?$/,
+        body: true,
+        handle: ({ body }) => {
+          const token = objectBody(body).token;
+          if (typeof token !== "string" || this.access.lookup(token) === undefined) {
+            this.accessCounters.authFailure("http", typeof token === "string" && token !== "" ? "invalid" : "missing");
+            throw new ApiRequestError(401, "unauthorized", "the access token is not valid");
+          }
+          return { status: 204, value: null, headers: [["set-cookie", tokenCookie(token)]] };
+        },
+      },
+      {
+        name: "/api/session",
+        methods: ["get"],
+        re: /^\/api\/session\/?$/,
+        handle: ({ token }) => {
+          const grant = this.access.lookup(token);
+          return { status: 200, value: grant === undefined ? { authenticated: false } : { authenticated: true, name: grant.name } };
+        },
+      },
+      {
+        name: "/api/logout",
+        methods: ["post"],
+        re: /^\/api\/logout\/?$/,
+        handle: () => ({ status: 204, value: null, headers: [["set-cookie", tokenCookie("")]] }),
+      },
+      {
+        name: "/api/plant",
+        methods: ["get"],
+        re: /^\/api\/plant\/?$/,
+        scope: "maintenance:read",
+        provider: "plant",
+        handle: async () => ({ status: 200, value: { machines: await p.plant!.machines() } }),
+      },
+      {
+        name: "/api/serial/lines",
+        methods: ["get"],
+        re: /^\/api\/serial\/lines\/?$/,
+        scope: "quarantine:read",
+        provider: "serialLines",
+        handle: async () => {
+          const lines = await p.serialLines!.lines();
+          return { status: 200, value: { count: lines.length, results: lines } };
+        },
+      },
+      {
+        name: "/api/history/{machine_id}",
+        methods: ["get"],
+        re: /^\/api\/history\/([^/]+)\/?$/,
+        scope: "spc:read",
+        provider: "history",
+        handle: async ({ params: [id] }) => {
+          const frame = await p.history!.frame(id);
+          if (frame === null) throw new ApiRequestError(404, "not_found", `no history for machine ${JSON.stringify(id)}`);
+          return { status: 200, value: new BinaryBody(frame) };
+        },
+      },
+    ];
   }
 
   /** GET /metrics: prom-client renders asynchronously, so the reply is written (corked) when the text is ready. */
@@ -527,7 +660,10 @@ export class HttpApi {
       uws: { native: this.facts.uwsNative, implementation: this.facts.uwsImplementation },
       ws: { connections: ws.connections, subscriptions: ws.subscriptions, topics: ws.topics },
       providers: Object.fromEntries(
-        (["health", "predictions", "alerts", "quarantine", "spcLimits"] as const).map((k) => [k, this.providers[k] !== undefined]),
+        (["health", "predictions", "alerts", "quarantine", "spcLimits", "plant", "history", "serialLines"] as const).map((k) => [
+          k,
+          this.providers[k] !== undefined,
+        ]),
       ),
       ...extra,
     };
@@ -545,6 +681,13 @@ export class HttpApi {
       topics: this.facts.topics,
     };
   }
+}
+
+/** A route's reply: its bytes for a BinaryBody, nothing for 204, else its JSON. */
+function writeResult(res: HttpResponse, r: RouteResult): void {
+  if (r.value instanceof BinaryBody) return writeReply(res, r.status, r.value.contentType, r.value.bytes, r.headers);
+  if (r.status === 204) return writeReply(res, 204, "text/plain; charset=utf-8", "", r.headers);
+  writeJson(res, r.status, r.value, r.headers);
 }
 
 /** The path's captured parameters (URL-decoded), or null when it does not match. */
@@ -605,6 +748,9 @@ function providerName(key: keyof ApiProviders): string {
     alerts: "AlertsProvider",
     quarantine: "QuarantineProvider",
     spcLimits: "SpcLimitsProvider",
+    plant: "PlantProvider",
+    history: "HistoryProvider",
+    serialLines: "SerialLinesProvider",
     status: "status provider",
   };
   return names[key];

@@ -30,10 +30,20 @@ export function statusLine(status: number): string {
 }
 
 /** Writes a whole reply (call inside a cork, or synchronously inside the uWS handler). */
-export function writeReply(res: HttpResponse, status: number, contentType: string, body: string, headers: HeaderList = []): void {
+export function writeReply(
+  res: HttpResponse,
+  status: number,
+  contentType: string,
+  body: string | Uint8Array,
+  headers: HeaderList = [],
+  cacheControl = "no-store",
+): void {
   res.writeStatus(statusLine(status));
   res.writeHeader("content-type", contentType);
-  res.writeHeader("cache-control", "no-store");
+  res.writeHeader("cache-control", cacheControl);
+  // The dashboard's page and assets are never framed by another site (clickjacking).
+  res.writeHeader("x-frame-options", "DENY");
+  res.writeHeader("x-content-type-options", "nosniff");
   for (const [k, v] of headers) res.writeHeader(k, v);
   res.end(body);
 }

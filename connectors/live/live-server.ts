@@ -1,6 +1,7 @@
 /**
  * The live server: WebSocket subscribers (`/ws`, see ws-server.ts) and the HTTP API (`/healthz`,
- * `/metrics`, `/api/…`, see http-api.ts) on one uWS app and one port.
+ * `/metrics`, `/api/…`, see http-api.ts) and the dashboard (`/`, dashboard-assets.ts and
+ * dashboard/) on one uWS app and one port.
  *
  *   const server = await startLiveServer({ port: 8080, tokens, providers, metrics });
  *   server.publish(machineTopic("M-001"), row);   // from the engine, cheap, never blocks
@@ -12,10 +13,11 @@
  */
 import { AccessControl, generatedAccess, type AccessTokenConfig, type SlowSubscriberPolicy } from "./access.js";
 import { ServerListenError } from "../errors.js";
-import { DEFAULT_HTTP_API_OPTIONS, HttpApi, type ApiProviders, type HttpApiOptions } from "./http-api.js";
+import { DEFAULT_HTTP_API_OPTIONS, HttpApi, type ApiProviders, type HttpApiOptions, type ServerFacts } from "./http-api.js";
 import { METRIC, MetricsRegistry } from "./metrics.js";
 import { TOPIC_ALERTS, TOPIC_QUARANTINE } from "./topics.js";
-import { closeApp, listen, loadUws, type ListenSocket } from "./uws.js";
+import { closeApp, listen, loadUws, type ListenSocket, type UwsImplementation } from "./uws.js";
+import { defaultDashboardDir, loadDashboardAssets } from "./dashboard-assets.js";
 import { DEFAULT_WS_HUB_OPTIONS, WsHub, type AccessCounters, type WsHubOptions, type WsHubStats } from "./ws-server.js";
 import { ConfigError, createLogger, type Logger } from "../../engine/core/mod.js";
 
@@ -34,22 +36,27 @@ export interface LiveServerOptions extends WsHubOptions, HttpApiOptions {
   providers: ApiProviders;
   /** Where /metrics reads from; the server adds its own series. Default: a new registry. */
   metrics?: MetricsRegistry;
+  /** The caller prints the dashboard's address first (the CLI's first line) and then calls `LiveServer.logStart()`; default: logged at start. */
+  announced?: boolean;
+  /** The built dashboard's folder (dashboard-assets.ts); default: dist/dashboard of the package; null: serve no dashboard. */
+  dashboardDir?: string | null;
   /** Start, generated token, slow subscribers, provider failures (component "live"). Default: a logger on stderr. */
   log?: Logger;
 }
 
-export const DEFAULT_LIVE_SERVER_OPTIONS: Readonly<Omit<LiveServerOptions, "metrics" | "log">> = Object.freeze({
-  ...DEFAULT_WS_HUB_OPTIONS,
-  ...DEFAULT_HTTP_API_OPTIONS,
-  host: "127.0.0.1",
-  port: 8080,
-  tokens: [],
-  wsSlowPolicy: "sample",
-  topicRatePerSecMax: 0,
-  requestsPerSec: 20,
-  requestBurst: 40,
-  providers: {},
-});
+export const DEFAULT_LIVE_SERVER_OPTIONS: Readonly<Omit<LiveServerOptions, "metrics" | "log" | "dashboardDir" | "announced">> =
+  Object.freeze({
+    ...DEFAULT_WS_HUB_OPTIONS,
+    ...DEFAULT_HTTP_API_OPTIONS,
+    host: "127.0.0.1",
+    port: 8080,
+    tokens: [],
+    wsSlowPolicy: "sample",
+    topicRatePerSecMax: 0,
+    requestsPerSec: 20,
+    requestBurst: 40,
+    providers: {},
+  });
 
 export function defaultLiveServerOptions(): LiveServerOptions {
   return { ...DEFAULT_LIVE_SERVER_OPTIONS, providers: {} };
@@ -97,6 +104,8 @@ export function validateLiveServerOptions(o: LiveServerOptions): void {
 export class LiveServer {
   /** http://host:port (with 127.0.0.1 for a wildcard host). */
   readonly url: string;
+  /** The dashboard's address with the generated token in the fragment (`…/#token=…`; the page exchanges it for a cookie), or the bare URL when tokens were configured. */
+  readonly dashboardUrl: string;
   /** ws://host:port/ws */
   readonly wsUrl: string;
   private closed = false;
@@ -111,10 +120,17 @@ export class LiveServer {
     readonly metrics: MetricsRegistry,
     private readonly hub: WsHub,
     private readonly stopApp: () => void,
+    private readonly log: Logger,
   ) {
     const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
     this.url = `http://${shown}:${port}`;
     this.wsUrl = `ws://${shown}:${port}/ws`;
+    this.dashboardUrl = generatedToken === undefined ? `${this.url}/` : `${this.url}/#token=${encodeURIComponent(generatedToken)}`;
+  }
+
+  /** Logs where the server listens, a slow uWS fallback, and the URL carrying a generated token. */
+  logStart(): void {
+    logStart(this.log, this, this.generatedToken);
   }
 
   /** See WsHub.publish: the topic's new seq (0 when the topic could not be tracked). */
@@ -180,21 +196,7 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
   const log = (o.log ?? createLogger()).child({ component: "live" });
   const hub = new WsHub(app, access, o, counters, log);
   hub.registerMetrics(metrics);
-  new HttpApi(
-    app,
-    access,
-    o.providers,
-    metrics,
-    o,
-    {
-      uwsNative: implementation.native,
-      uwsImplementation: implementation.description,
-      wsStats: () => hub.stats(),
-      topics: ["machine/<machine_id>", "line/<line>", "analysis/<name>", TOPIC_ALERTS, TOPIC_QUARANTINE],
-    },
-    counters,
-    log,
-  );
+  new HttpApi(app, access, o.providers, metrics, o, serverFacts(implementation, hub, o.dashboardDir), counters, log);
 
   const listening = await listen(app, o.host, o.port);
   if (listening === null)
@@ -214,10 +216,23 @@ export async function startLiveServer(options: Partial<LiveServerOptions> = {}):
     metrics,
     hub,
     () => closeApp(app, socket),
+    log,
   );
 
-  logStart(log, server, generated?.token);
+  if (o.announced !== true) server.logStart();
   return server;
+}
+
+/** What /healthz and the index report, and the dashboard's files (none when `dashboardDir` is null or nothing is built). */
+function serverFacts(implementation: UwsImplementation, hub: WsHub, dashboardDir: string | null | undefined): ServerFacts {
+  const dir = dashboardDir === undefined ? defaultDashboardDir() : dashboardDir;
+  return {
+    uwsNative: implementation.native,
+    uwsImplementation: implementation.description,
+    wsStats: () => hub.stats(),
+    topics: ["machine/<machine_id>", "line/<line>", "analysis/<name>", TOPIC_ALERTS, TOPIC_QUARANTINE],
+    assets: dir === null ? new Map() : loadDashboardAssets(dir),
+  };
 }
 
 /** The start events: where the server listens, a slow uWS fallback, and the URL carrying a generated token. */
@@ -228,7 +243,7 @@ function logStart(log: Logger, server: LiveServer, generatedToken: string | unde
   if (generatedToken === undefined) return;
   const t = encodeURIComponent(generatedToken);
   log.warn(
-    { url: `${server.url}/?token=${t}`, ws_url: `${server.wsUrl}?token=${t}` },
+    { url: server.dashboardUrl, ws_url: `${server.wsUrl}?token=${t}` },
     "no access token configured; generated one for this run (all topics and scopes)",
   );
 }

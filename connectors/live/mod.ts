@@ -4,12 +4,14 @@ export {
   type ApiProviders,
   ApiReplyError,
   type EquipmentHealth,
+  type PlantMachine,
   type MaintenancePrediction,
   type PredictionQuery,
   type QuarantineProvider,
   type RiskLevel,
 } from "./http-api.js";
 export { ScoreFrameMessage } from "./frame-message.js";
+export { ServerListenError } from "../errors.js";
 export { type LiveServer, startLiveServer } from "./live-server.js";
 export { defineEngineMetrics, type EngineMetrics, METRIC, MetricsRegistry } from "./metrics.js";
 export { ANALYSIS_PREDICTION, analysisTopic, isValidTopic, lineTopic, machineTopic, TOPIC_ALERTS, TOPIC_QUARANTINE } from "./topics.js";

@@ -11,6 +11,7 @@
  * `linewatch_uws_native` gauge. `UWS_USE_FALLBACK=1` forces the fallback (the package's own switch).
  */
 import { createRequire } from "node:module";
+import { createServer } from "node:net";
 import type * as Uws from "@trufflesuite/uws-js-unofficial";
 
 export type {
@@ -59,13 +60,32 @@ export function loadUws(): UwsImplementation {
   return loaded;
 }
 
-/** Listens on host:port (0: a free port); resolves the listen socket and the port it got. */
-export function listen(app: Uws.TemplatedApp, host: string, port: number): Promise<{ socket: Uws.us_listen_socket; port: number } | null> {
+/**
+ * Listens on host:port (0: a free port); resolves the listen socket and the port it got, null when
+ * the port is taken. uWS binds with SO_REUSEPORT, so a second process on the same port would share
+ * it silently (each answering half the requests, with its own tokens): a port is first bound
+ * without it, which fails while anyone holds the port.
+ */
+export async function listen(
+  app: Uws.TemplatedApp,
+  host: string,
+  port: number,
+): Promise<{ socket: Uws.us_listen_socket; port: number } | null> {
   const { uws } = loadUws();
+  if (port !== 0 && !(await portFree(host, port))) return null;
   return new Promise((resolve) => {
     app.listen(host, port, (socket) =>
       resolve(socket === false ? null : { socket, port: uws.us_socket_local_port(socket as unknown as Uws.us_socket) }),
     );
+  });
+}
+
+/** Whether host:port can be bound exclusively right now (bound and released at once). */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
   });
 }
 

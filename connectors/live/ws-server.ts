@@ -2,7 +2,7 @@
  * The WebSocket side of the live server: subscribers, topics and the engine's `publish`.
  *
  * Connect: `ws://<host>:<port>/ws?token=<token>[&format=json|msgpack]` (or the token in
- * `Authorization: Bearer …`). No or an unknown token: HTTP 401 instead of the upgrade; over the
+ * `Authorization: Bearer …`, or the dashboard's `lw_token` cookie). No or an unknown token: HTTP 401 instead of the upgrade; over the
  * token's request rate: 429; over `wsConnectionsMax`: 503.
  *
  * Client → server (JSON text; msgpack clients may send msgpack binary):
@@ -211,7 +211,7 @@ export class WsHub {
       idleTimeout: o.wsIdleTimeoutSeconds,
       sendPingsAutomatically: true,
       upgrade: (res, req, context) => {
-        const token = presentedToken(req.getHeader("authorization"), req.getQuery("token") ?? "");
+        const token = presentedToken(req.getHeader("authorization"), req.getQuery("token") ?? "", req.getHeader("cookie"));
         const formatText = req.getQuery("format") ?? "";
         const key = req.getHeader("sec-websocket-key");
         const protocol = req.getHeader("sec-websocket-protocol");

@@ -115,6 +115,23 @@ export class CmapssFleet {
     this.planSteps();
   }
 
+  /**
+   * The true remaining useful life, in cycles, of machine `machineId` at event time `timeMs`:
+   * its last cycle minus the cycle of that time. Ground truth only where a unit runs to failure —
+   * the training files (train_FD00x.txt) do; a test file's units stop before it. null for a
+   * machine or time outside the replay.
+   */
+  trueRulCycles(machineId: string, timeMs: number): number | null {
+    const ui = this.units.findIndex((u) => cmapssMachineId(u.unit) === machineId);
+    if (ui < 0) return null;
+    const u = this.units[ui];
+    const { order, startTime, cycleMs } = this.options;
+    const offset = order === "unit" ? this.units.slice(0, ui).reduce((n, x) => n + x.cycles.length, 0) : 0;
+    const cycle = Math.round((timeMs - startTime) / cycleMs) - offset;
+    const last = u.cycles[u.cycles.length - 1];
+    return cycle < u.cycles[0] || cycle > last ? null : last - cycle;
+  }
+
   /** The sensors, machine-major in unit order, then s1…s21 (those replayed). */
   keys(): readonly CmapssKey[] {
     return this.keyList;

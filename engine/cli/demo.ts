@@ -68,7 +68,12 @@ export function demoCommand(): Command {
     )
     .option("--dir <dir>", "where the servers keep their data and configuration", "out/demo")
     .option("--duration <D>", "stop by itself after D of wall-clock time (30s, 5m); default: until Ctrl-C")
-    .option("--port <n>", "live server port (WebSocket + HTTP API); 0: a free one", integerOption("--port", 0, 65535), 8080)
+    .option(
+      "--port <n>",
+      "live server port (dashboard, WebSocket, HTTP API); 0: a free one; a free one too when this one is taken",
+      integerOption("--port", 0, 65535),
+      8080,
+    )
     .option("--host <addr>", "address the live server listens on", "127.0.0.1")
     .option("--seed <n>", "simulator seed", integerOption("--seed", 0, Number.MAX_SAFE_INTEGER), 1)
     .option("--machines <n>", "simulated machines", integerOption("--machines", 1, 10_000), 8)
@@ -127,7 +132,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
         clickhouse === null
           ? undefined
           : { url: clickhouse.server.url, database: clickhouse.database, spillDir: join(dir, "clickhouse-spill", clickhouse.database) },
-      live: { port: flags.port, host: flags.host },
+      live: { port: flags.port, host: flags.host, portFallback: true, announce: (url) => log(`dashboard ${url}`) },
       healthIntervalMs: 5_000,
       log: cliLogger(),
     });
@@ -293,6 +298,7 @@ function printWelcome(
   ];
   if (access !== null) {
     lines.push(
+      `  Dashboard    ${access.dashboardUrl}`,
       `  HTTP API     ${access.url}/healthz   ${access.url}/metrics   ${access.url}/api/ml/maintenance/health/M-001/${t}`,
       `  WebSocket    ${access.wsUrl}${t}`,
       `               send ${JSON.stringify({ type: "subscribe", topics: [machineTopic("M-001"), TOPIC_ALERTS] })}   (topics: machine/<id>, ${TOPIC_ALERTS}, …; docs/api.md)`,

@@ -1,11 +1,13 @@
 /** `linewatch run`: flags → {@link runJob}. Default: the built-in plant simulator, live, until Ctrl-C. */
 import { readFileSync, statSync } from "node:fs";
+import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
 import {
   runJob,
   Outputs,
+  type OutputsOptions,
   AlertRouter,
   DEFAULT_NATS_JOB,
   runNatsJob,
@@ -81,6 +83,7 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   clickhouseDb?: string;
   spillDir: string;
   port?: number;
+  live: boolean;
   host: string;
   tokens?: string;
   cmapss?: string;
@@ -151,14 +154,7 @@ export function runCommand(): Command {
           ? undefined
           : new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs: parseDuration(flags.predictInterval), log });
       const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
-      const outputs = await Outputs.start({
-        clickhouse:
-          flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
-        live: flags.port === undefined ? undefined : { port: flags.port, host: flags.host, tokensFile: flags.tokens },
-        healthIntervalMs: 10_000,
-        predictions,
-        log,
-      });
+      const outputs = await startOutputs(flags, speed, predictions, fleet);
       if (flags.nats !== undefined) {
         try {
           await runOnNats(flags, alertsFile, outputs, predictions, withSerials);
@@ -234,7 +230,12 @@ function addOutputFlags(command: Command): void {
     )
     .option("--clickhouse-db <name>", "ClickHouse database", "default")
     .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
-    .option("--port <n>", "serve WebSocket topics, the HTTP API and /metrics on this port", integerOption("--port", 0, 65535))
+    .option(
+      "--port <n>",
+      `serve the dashboard, WebSocket topics, the HTTP API and /metrics on this port (default on the simulator and --cmapss at a paced --speed: ${DEFAULT_DASHBOARD_PORT}, or a free port when that is taken; with --nats or --speed max: none unless given)`,
+      integerOption("--port", 0, 65535),
+    )
+    .option("--no-live", "no live server (no dashboard, topics or API)")
     .option("--host <addr>", "address the live server listens on", "127.0.0.1")
     .option(
       "--tokens <file>",
@@ -255,6 +256,48 @@ function addOutputFlags(command: Command): void {
       "--limits-control <file>",
       'JSON file watched while running: {"changes": [{"key": "M-001/temperature", "cl": 70, "sigma": 0.5} | {"key": …, "rebaseline": 200}]}; each new version of the file is applied once',
     );
+}
+
+/** ClickHouse, the live server and the predictions of a run; the accuracy of predictions over a C-MAPSS training file's ground truth. */
+function startOutputs(
+  flags: RunFlags,
+  speed: number,
+  predictions: PredictionService | undefined,
+  fleet: CmapssFleet | undefined,
+): Promise<Outputs> {
+  // A training file's units run to failure: their true remaining life is known at every cycle.
+  const truth = fleet !== undefined && basename(flags.cmapss as string).startsWith("train_") ? fleet : undefined;
+  return Outputs.start({
+    clickhouse:
+      flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
+    live: liveOptions(flags, speed),
+    healthIntervalMs: 10_000,
+    predictions,
+    groundTruth: truth === undefined ? undefined : (machineId, timeMs) => truth.trueRulCycles(machineId, timeMs),
+    log: cliLogger(),
+  });
+}
+
+/** The live server's port when `--port` is not given, on the simulator and a C-MAPSS replay. */
+export const DEFAULT_DASHBOARD_PORT = 8080;
+
+/**
+ * The live server of a run: `--port` as given; else, on the simulator and a C-MAPSS replay at a
+ * paced speed, the dashboard on {@link DEFAULT_DASHBOARD_PORT} (a free port when that is taken) —
+ * what a newcomer's `npm start` shows; none with `--nats` (a plant's deployment chooses its port)
+ * or `--speed max` (that run shows the sensor pipeline's throughput, as without the serial job).
+ * `--no-live`: none. Its address (with the generated token) is the run's first line on stderr.
+ */
+function liveOptions(flags: RunFlags, speed: number): OutputsOptions["live"] {
+  if (!flags.live) return undefined;
+  if (flags.port === undefined && (flags.nats !== undefined || !Number.isFinite(speed))) return undefined;
+  return {
+    port: flags.port ?? DEFAULT_DASHBOARD_PORT,
+    portFallback: flags.port === undefined,
+    host: flags.host,
+    tokensFile: flags.tokens,
+    announce: (url) => process.stderr.write(`linewatch run: dashboard ${url}\n`),
+  };
 }
 
 /** The checks of flags that are read only once the jobs start: a wrong one stops the run before anything starts. */

@@ -49,8 +49,8 @@ export interface SerialOutputHost {
     sink: { write<T extends ClickHouseTable>(table: T, rows: readonly ClickHouseRows[T][]): Promise<void> } | null;
     live: { publish(topic: string, data: unknown): number } | null;
   };
-  /** Serves the quarantine list and its release on the API. */
-  serveQuarantine(provider: QuarantineProvider): void;
+  /** Serves the quarantine list and its release, and the lines' status, on the API. */
+  serveSerial(provider: QuarantineProvider, lines: () => readonly object[]): void;
 }
 
 export function addRunSerialFlags(command: Command): Command {
@@ -169,8 +169,8 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
     quarantineFile: flags.serialQuarantine,
     log: o.log,
   });
-  host.serveQuarantine(outputs);
   const job = new SerialJob({ ...DEFAULT_SERIAL_JOB, analysis, workers: flags.serialWorkers, outputs });
+  host.serveSerial(outputs, () => job.lines());
   let result: SerialSourceResult;
   let deadLettered = 0;
   let shed = 0;

@@ -23,11 +23,14 @@ import {
   type ApiProviders,
   type EquipmentHealth,
   type QuarantineProvider,
+  type PlantMachine,
   MetricsRegistry,
   defineEngineMetrics,
   type EngineMetrics as MetricHandles,
   machineTopic,
   analysisTopic,
+  ScoreFrameMessage,
+  ServerListenError,
   TOPIC_ALERTS,
   ANALYSIS_PREDICTION,
 } from "../../connectors/live/mod.js";
@@ -44,16 +47,29 @@ import {
   type ScoreRow,
   type SensorDataRow,
 } from "../../connectors/clickhouse/mod.js";
+import { DEFAULT_LIVE_FRAMES, HISTORY_COLUMNS, historyFrameOfRows, LiveFrames } from "./live-frames.js";
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
 import { type SpcAlertEvent, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 
 export interface OutputsOptions {
   clickhouse?: { url: string; database?: string; spillDir: string };
-  live?: { port: number; host: string; tokensFile?: string };
+  /**
+   * The live server. `portFallback`: when `port` is taken, listen on a free one instead (and log
+   * it); `announce`: called with the dashboard's address (the token in its fragment) before the
+   * server's start events are logged — the CLI prints it as its first line.
+   */
+  live?: { port: number; host: string; tokensFile?: string; portFallback?: boolean; announce?: (dashboardUrl: string) => void };
   /** How often each machine's health row goes to ClickHouse. */
   healthIntervalMs: number;
   /** Failure predictions (`--predict`): fed every record's rolling row; served, stored, published. */
   predictions?: PredictionService;
+  /**
+   * The true remaining useful life (cycles) of a machine at an event time, where the source knows
+   * it (a C-MAPSS training file replayed): each prediction's absolute error is counted
+   * (`linewatch_prediction_rul_abs_error_cycles_total` / `linewatch_prediction_truth_total`: the mean
+   * absolute error between two scrapes).
+   */
+  groundTruth?: (machineId: string, timeMs: number) => number | null;
   /** Operational events: ClickHouse lost and restored, spills, refused rows, limits set through the API, the live server's. */
   log: Logger;
 }
@@ -77,6 +93,8 @@ export interface ScoredRecord {
   members?: Record<string, unknown>;
   /** The rolling analysis's output row (operators/rolling/rolling.ts ROLLING_FIELDS order) when the run has one; read during the call only. */
   rolling?: Float64Array;
+  /** Every analysis's output row, in the order `attach` named their columns; read during the call only. With them the machine topic gets score frames (live-frames.ts). */
+  rows?: readonly Float64Array[];
 }
 
 const PENALTY: Record<string, number> = { high: 30, medium: 15, low: 5 };
@@ -131,6 +149,13 @@ export class Outputs {
   private readonly openAlerts = new Map<string, SpcAlertEvent>();
   private readonly limitsByKey = new Map<string, ServedLimits>();
   private readonly machines = new Set<string>();
+  /** Keys seen per machine (the plant view's sensors and keys). */
+  private readonly keysOf = new Map<string, Set<string>>();
+  /** Score frames on the machine topics and the history (when the analyses name their columns). */
+  private frames: LiveFrames | null = null;
+  /** Indexes of the analyses whose rows go into the frames. */
+  private framedRows: number[] = [];
+  private readonly framedScratch: Float64Array[] = [];
   private healthTimer: NodeJS.Timeout | null = null;
   private writeErrors = 0;
   private deadLetters: (() => Record<string, number>) | null = null;
@@ -160,17 +185,49 @@ export class Outputs {
         help: "Machines the prediction service knows, by whether their features are complete.",
         labelNames: ["features"],
       });
+      const runs = this.registry.gauge({
+        name: "linewatch_model_runs",
+        help: "Calls of the prediction model so far (the model latency: linewatch_model_seconds / linewatch_model_runs between two scrapes).",
+      });
+      const seconds = this.registry.gauge({
+        name: "linewatch_model_seconds",
+        help: "Wall time of every call of the prediction model so far.",
+      });
       service.listen((list) => {
         for (const p of list) made.labels({ risk_level: p.risk_level }).inc();
         this.onPredictions(list);
       });
+      if (o.groundTruth !== undefined) this.countAccuracy(service, o.groundTruth);
       this.registry.onCollect(() => {
         const c = service.counters();
         machines.labels({ features: "complete" }).set(c.machinesComplete);
         machines.labels({ features: "incomplete" }).set(c.machines - c.machinesComplete);
+        runs.set(c.modelRuns);
+        seconds.set(c.modelSeconds);
       });
     }
     this.apiProviders = this.providers();
+  }
+
+  /** Counts each prediction's absolute RUL error against the source's ground truth. */
+  private countAccuracy(service: PredictionService, truth: (machineId: string, timeMs: number) => number | null): void {
+    const judged = this.registry.counter({
+      name: "linewatch_prediction_truth_total",
+      help: "Predictions whose true remaining useful life the source knows (a C-MAPSS training file).",
+    });
+    const error = this.registry.counter({
+      name: "linewatch_prediction_rul_abs_error_cycles_total",
+      help: "Sum of |predicted − true| remaining useful life, in cycles (the truth capped at the model's RUL cap), over those predictions (÷ linewatch_prediction_truth_total: the mean absolute error).",
+    });
+    service.listen((list) => {
+      for (const p of list) {
+        const t = truth(p.machine_id, Date.parse(p.predicted_at));
+        if (t === null || !Number.isFinite(p.rul_cycles)) continue;
+        judged.inc();
+        // The truth capped as the model's target is (piecewise-linear RUL, the C-MAPSS convention `predict eval` uses too).
+        error.inc(Math.abs(p.rul_cycles - Math.min(t, service.model.rulCap ?? Number.POSITIVE_INFINITY)));
+      }
+    });
   }
 
   /** Opens ClickHouse (creating the tables) and the live server, as configured. */
@@ -188,16 +245,7 @@ export class Outputs {
         },
       });
     }
-    if (o.live !== undefined) {
-      out.live = await startLiveServer({
-        port: o.live.port,
-        host: o.live.host,
-        metrics: out.registry,
-        log: o.log,
-        tokens: o.live.tokensFile === undefined ? [] : readTokens(o.live.tokensFile),
-        providers: out.apiProviders,
-      });
-    }
+    if (o.live !== undefined) out.live = await startLive(o.live, out.registry, out.apiProviders, o.log);
     out.healthTimer = setInterval(() => out.writeHealth(), o.healthIntervalMs);
     out.healthTimer.unref();
     return out;
@@ -212,8 +260,19 @@ export class Outputs {
     return this.sink !== null || this.live !== null;
   }
 
-  /** The engine whose SPC limits the API reads and changes; `spcIndex` is the spc analysis's index. */
-  attach(engine: StreamEngine, spcIndex: number, source = "simulator", analyses: readonly string[] = []): void {
+  /**
+   * The engine whose SPC limits the API reads and changes; `spcIndex` is the spc analysis's index.
+   * `outColumns`: each analysis's column names (RecordAnalysis.outColumns), when its rows go to the
+   * live machine topics as score frames (records then carry `rows`).
+   */
+  attach(
+    engine: StreamEngine,
+    spcIndex: number,
+    source = "simulator",
+    analyses: readonly string[] = [],
+    outColumns: ReadonlyArray<readonly string[] | undefined> = [],
+  ): void {
+    this.startFrames(outColumns);
     this.limitsControl =
       spcIndex < 0
         ? null
@@ -249,6 +308,28 @@ export class Outputs {
       const c = job.counts();
       return { in: c.readings, out: c.scored, late: 0, busy: c.kernelMs, workers, reorder: 0, inFlight: 0 };
     });
+  }
+
+  private startFrames(outColumns: ReadonlyArray<readonly string[] | undefined>): void {
+    const live = this.live;
+    if (live === null || outColumns.length === 0) return;
+    this.framedRows = outColumns.flatMap((c, k) => (c === undefined ? [] : [k]));
+    const names = this.framedRows.flatMap((k) => outColumns[k] as readonly string[]);
+    this.frames = new LiveFrames(names, (machine, frame) => live.publish(machineTopic(machine), new ScoreFrameMessage(frame)));
+  }
+
+  /**
+   * A machine's recent readings for a screen opened later: the history this thread keeps (runs
+   * whose records pass here), else — ingest workers, or after a restart — ml_scores when the run
+   * writes ClickHouse; an empty frame for a machine the run knows without any (the ingest
+   * workers' path without ClickHouse: the live topic fills the charts); null for an unknown one.
+   */
+  private async historyFrame(machineId: string): Promise<Uint8Array | null> {
+    const kept = this.frames?.historyFrame(machineId) ?? null;
+    if (kept !== null) return kept;
+    const rows = this.sink === null ? [] : await this.sink.recentScores(machineId, DEFAULT_LIVE_FRAMES.historyPerKey, HISTORY_COLUMNS);
+    if (rows.length > 0) return historyFrameOfRows(machineId, rows);
+    return this.machines.has(machineId) ? historyFrameOfRows(machineId, []) : null;
   }
 
   /** A machine an ingest worker saw (its health is served and written from now on). */
@@ -298,6 +379,7 @@ export class Outputs {
   /** A scored record: a ClickHouse row (reading and scores) and a message on its machine's topic. */
   record(r: ScoredRecord): void {
     this.machines.add(r.machineId);
+    this.keySeen(r.machineId, r.key);
     if (this.predictions !== null && r.rolling !== undefined) this.predictions.observe(r.key, r.machineId, r.sensorType, r.time, r.rolling);
     if (this.live === null && this.sink === null) return;
     const members = r.members ?? (JSON.parse(`{${r.membersJson ?? ""}}`) as Record<string, unknown>);
@@ -311,7 +393,14 @@ export class Outputs {
         limits_version: members.limits_version,
       });
     }
-    if (this.live !== null) {
+    if (this.frames !== null && r.rows !== undefined) {
+      const framed = this.framedScratch;
+      for (let j = 0; j < this.framedRows.length; j++) framed[j] = r.rows[this.framedRows[j]];
+      framed.length = this.framedRows.length;
+      this.frames.add(r.machineId, `${r.machineId}.${r.sensorType}`, r.time, r.value, framed);
+      if (members.iforest_score !== undefined)
+        this.live?.publish(analysisTopic("iforest"), { key: r.key, timestamp: r.time, iforest_score: members.iforest_score });
+    } else if (this.live !== null) {
       this.live.publish(machineTopic(r.machineId), {
         key: r.key,
         sensor_type: r.sensorType,
@@ -398,6 +487,7 @@ export class Outputs {
 
   async close(): Promise<void> {
     if (this.healthTimer !== null) clearInterval(this.healthTimer);
+    this.frames?.close();
     await this.predictions?.close();
     this.writeHealth();
     await this.flush().catch((e: Error) => this.clickhouseLog.error({ err: e }, "final flush failed"));
@@ -437,14 +527,16 @@ export class Outputs {
     };
   }
 
-  /** Serves the quarantine list and its release (`/api/quarantine…`) from the serial job. */
-  serveQuarantine(provider: QuarantineProvider): void {
+  /** Serves the quarantine list and its release (`/api/quarantine…`) and the lines' status (`/api/serial/lines`) from the serial job. */
+  serveSerial(provider: QuarantineProvider, lines: () => readonly object[]): void {
     this.apiProviders.quarantine = provider;
+    this.apiProviders.serialLines = { lines };
   }
 
-  /** Where the live server is, and the token it generated when none was configured. */
-  liveAccess(): { url: string; wsUrl: string; generatedToken: string | undefined } | null {
-    return this.live === null ? null : { url: this.live.url, wsUrl: this.live.wsUrl, generatedToken: this.live.generatedToken };
+  /** Where the live server is, its dashboard's address (with the generated token in the fragment), and the token it generated when none was configured. */
+  liveAccess(): { url: string; wsUrl: string; dashboardUrl: string; generatedToken: string | undefined } | null {
+    const l = this.live;
+    return l === null ? null : { url: l.url, wsUrl: l.wsUrl, dashboardUrl: l.dashboardUrl, generatedToken: l.generatedToken };
   }
 
   // ---- internals ----
@@ -473,6 +565,43 @@ export class Outputs {
       )
       .finally(() => this.pendingWrites.delete(settled));
     this.pendingWrites.add(settled);
+  }
+
+  private keySeen(machineId: string, key: string): void {
+    let keys = this.keysOf.get(machineId);
+    if (keys === undefined) this.keysOf.set(machineId, (keys = new Set()));
+    if (!keys.has(key)) keys.add(key);
+  }
+
+  /** Every machine the run has seen, for the dashboard's plant view: health, open alerts, sensors and keys, the latest prediction. */
+  private plant(): PlantMachine[] {
+    const open = new Map<string, number>();
+    for (const e of this.openAlerts.values()) {
+      const m = e.key.split("/")[0];
+      open.set(m, (open.get(m) ?? 0) + 1);
+    }
+    return [...this.machines].sort().map((m) => {
+      const h = this.health(m) as EquipmentHealth;
+      const keys = [...(this.keysOf.get(m) ?? [])].sort();
+      const p = this.predictions?.latest(m);
+      return {
+        machine_id: m,
+        health_score: h.health_score,
+        risk_level: h.risk_level,
+        open_alerts: open.get(m) ?? 0,
+        sensors: [...new Set(keys.map((k) => k.split("/")[1] ?? k))].sort(),
+        keys,
+        prediction:
+          p === undefined
+            ? null
+            : {
+                failure_probability: p.failure_probability,
+                time_to_failure_hours: p.time_to_failure_hours,
+                rul_cycles: p.rul_cycles,
+                predicted_at: new Date(p.predicted_at_ms).toISOString(),
+              },
+      };
+    });
   }
 
   private health(machineId: string): EquipmentHealth | null {
@@ -566,6 +695,8 @@ export class Outputs {
               },
             },
       alerts: { openAlerts: () => [...this.openAlerts.values()] },
+      plant: { machines: () => this.plant() },
+      history: { frame: (machineId: string) => this.historyFrame(machineId) },
       spcLimits: {
         limits: (key: string) => this.limitsByKey.get(key) ?? null,
         rebaseline: async (key: string, records?: number) => {
@@ -647,6 +778,38 @@ export function scoreRow(r: ScoredRecord, m: Record<string, unknown>): ScoreRow 
 
 function finite(v: number): number | null {
   return Number.isFinite(v) ? v : null;
+}
+
+/** The live server on `live.port`, or — with `portFallback`, when that port is taken — on a free one. */
+async function startLive(
+  live: NonNullable<OutputsOptions["live"]>,
+  metrics: MetricsRegistry,
+  providers: ApiProviders,
+  log: Logger,
+): Promise<LiveServer> {
+  const options = {
+    host: live.host,
+    metrics,
+    log,
+    tokens: live.tokensFile === undefined ? [] : readTokens(live.tokensFile),
+    providers,
+    announced: live.announce !== undefined,
+  };
+  let server: LiveServer;
+  let taken = false;
+  try {
+    server = await startLiveServer({ ...options, port: live.port });
+  } catch (error) {
+    if (!(live.portFallback === true && live.port !== 0 && error instanceof ServerListenError)) throw error;
+    server = await startLiveServer({ ...options, port: 0 });
+    taken = true;
+  }
+  live.announce?.(server.dashboardUrl);
+  if (live.announce !== undefined) server.logStart();
+  const port = server.port;
+  if (taken)
+    log.warn({ component: "live", port_wanted: live.port, port }, `port ${live.port} is taken; the live server listens on ${port}`);
+  return server;
 }
 
 /** Access tokens from a file: {"tokens": [...]} (checked by the live server, connectors/access.ts). */

@@ -46,8 +46,8 @@ export interface SourceColumns {
   modes: Uint8Array;
 }
 
-/** The plant simulator as a reading source: `rateHz` readings per sensor per second of event time. */
-export function simulatorSource(options: Partial<SimulatorOptions>): ReadingSource {
+/** The plant simulator as a reading source: `rateHz` readings per sensor per second of event time; `onFault` sees each injected fault's label as it starts. */
+export function simulatorSource(options: Partial<SimulatorOptions>, onFault?: (label: FaultLabel) => void): ReadingSource {
   const simulator = new PlantSimulator(options);
   const perMs = (simulator.keys().length * simulator.options.rateHz) / 1000;
   return {
@@ -59,7 +59,11 @@ export function simulatorSource(options: Partial<SimulatorOptions>): ReadingSour
     },
     readingsDueBy: (eventMs) => Math.floor(eventMs * perMs),
     nextColumns: (max) => simulator.nextColumns(max),
-    drainFaults: () => simulator.drainLabels(),
+    drainFaults: () => {
+      const labels = simulator.drainLabels();
+      if (onFault !== undefined) for (const l of labels) onFault(l);
+      return labels;
+    },
   };
 }
 

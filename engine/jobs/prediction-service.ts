@@ -47,6 +47,8 @@ export interface PredictionModel {
   readonly modelVersion: string;
   readonly horizonCycles: number;
   readonly cycleHours: number;
+  /** The cycles the model's remaining-life target is capped at (FailureModel: 125 by default); undefined: not capped. */
+  readonly rulCap?: number;
   predict(features: Float64Array, rows: number): Promise<readonly FailurePrediction[]>;
 }
 
@@ -104,6 +106,9 @@ export interface PredictionCounts {
   skipped: number;
   /** Held rows dropped because a sensor ran `rowsPerSensorMax` rows ahead of the machine's slowest. */
   rowsDropped: number;
+  /** Calls of the model, and the wall time they took in all (seconds): the model latency is their ratio. */
+  modelRuns: number;
+  modelSeconds: number;
 }
 
 export class PredictionService {
@@ -119,7 +124,7 @@ export class PredictionService {
   private keptStart = 0;
   private readonly latestByMachine = new Map<string, MachinePrediction>();
   private chain: Promise<void> = Promise.resolve();
-  private readonly counts = { predictions: 0, skipped: 0, rowsDropped: 0, errors: 0 };
+  private readonly counts = { predictions: 0, skipped: 0, rowsDropped: 0, errors: 0, modelRuns: 0, modelSeconds: 0 };
   private readonly listeners: Array<(predictions: readonly MachinePrediction[]) => void> = [];
   private readonly log: Logger | undefined;
 
@@ -393,7 +398,10 @@ export class PredictionService {
     const x = new Float64Array(rows.length * f);
     rows.forEach((r, i) => x.set(r.values, i * f));
     const model = this.o.model;
+    const t0 = performance.now();
     const results = await model.predict(x, rows.length);
+    this.counts.modelRuns++;
+    this.counts.modelSeconds += (performance.now() - t0) / 1000;
     const computedAt = new Date().toISOString();
     const out: MachinePrediction[] = [];
     rows.forEach((r, i) => {

@@ -5,7 +5,7 @@
  */
 import type { Writable } from "node:stream";
 import type { Logger, EngineMetrics } from "../core/mod.js";
-import { SENSOR_SPECS, type SensorType, type SimulatorOptions } from "../../connectors/sim/mod.js";
+import { type FaultLabel, SENSOR_SPECS, type SensorType, type SimulatorOptions } from "../../connectors/sim/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
@@ -73,7 +73,11 @@ export interface RunJobResult {
 }
 
 export async function runJob(o: RunJobOptions): Promise<RunJobResult> {
-  const source = new PacedReadingSource(o.source ?? simulatorSource(o.simulator ?? {}), o);
+  // The simulator's ground truth goes to the log (component "simulator"), beside the alerts it should raise.
+  const faultLog = o.log?.child({ component: "simulator" });
+  const onFault = (l: FaultLabel) =>
+    faultLog?.info({ ...l, start: new Date(l.start).toISOString(), end: new Date(l.end).toISOString() }, "fault injected");
+  const source = new PacedReadingSource(o.source ?? simulatorSource(o.simulator ?? {}, onFault), o);
   const result = await runSensorJob(source, {
     ...o,
     scores: o.outPath === null ? null : new NdjsonScoreFile(o.outPath, o.fileBytesMax),

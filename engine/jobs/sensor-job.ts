@@ -159,6 +159,7 @@ class SensorJob implements SensorIntake {
       this.spcIndex,
       source.name,
       analyses.map((a) => a.name),
+      analyses.map((a) => a.outColumns),
     );
     void o.stop.then(() => (this.stopped = true));
   }
@@ -301,6 +302,7 @@ class SensorJob implements SensorIntake {
       membersJson: members.slice(1),
       members: this.wantFields ? (recordFields(this.o.analyses, this.rows) ?? undefined) : undefined,
       rolling: this.rollingIndex >= 0 ? this.rows[this.rollingIndex] : undefined,
+      rows: this.rows,
     });
   }
 }

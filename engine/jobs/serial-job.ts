@@ -13,6 +13,7 @@ import { allocateBatch, StreamEngine, type OutputChunk, CheckpointError } from "
 import type { RowContext } from "../../operators/mod.js";
 import {
   MARK_CONTROL,
+  RISK_LEVELS,
   SERIAL_COL as C,
   SERIAL_OUT_FIELDS,
   decodeSerialCheckpoint,
@@ -59,6 +60,35 @@ export interface SerialJobSnapshot {
   encode(): Promise<Uint8Array>;
 }
 
+/** What SerialJob keeps per line for {@link SerialLineStatus}: counts and the latest event's fields (no allocation per event). */
+interface LineCounts {
+  events: number;
+  flagged: number;
+  quarantined: number;
+  entropy: number;
+  minEntropy: number;
+  risk: number;
+  riskMax: number;
+  at: number;
+}
+
+/** One serialization line as the dashboard shows it (SerialJob.lines). */
+export interface SerialLineStatus {
+  line: string;
+  /** Events scored (batch closes excluded). */
+  events: number;
+  /** Events with an anomaly score above 0. */
+  flagged: number;
+  quarantined: number;
+  /** Of the latest event: the line's window entropy (bits per character, Shannon) and min-entropy (most common value). */
+  entropy_bits_per_char: number | null;
+  min_entropy_mcv: number | null;
+  /** Risk level of the latest event, and the highest of the line's flagged events so far. */
+  risk_level: string;
+  risk_level_max: string;
+  last_event_at: number;
+}
+
 export class SerialJob {
   readonly engine: StreamEngine;
   readonly analysis: SerialAnalysis;
@@ -66,6 +96,8 @@ export class SerialJob {
   private readonly batch;
   private readonly payloadBytes: number;
   private readonly keyNames: string[] = [];
+  /** Per key id (a line): its status for the dashboard; risk codes index RISK_LEVELS. */
+  private readonly lineStatus: LineCounts[] = [];
   private readonly counts: SerialJobCountsNow = { eventsIn: 0, eventsOut: 0, rejected: 0, batchCloseEvents: 0, flagged: 0, quarantined: 0 };
   private closed = false;
 
@@ -109,6 +141,7 @@ export class SerialJob {
               c.batchCloseEvents++;
               continue;
             }
+            this.noteLine(id, out, at, ctx.time);
             if (out[at + C.quarantine] === 1) c.quarantined++;
             if (out[at + C.anomaly_score] > 0) {
               c.flagged++;
@@ -205,6 +238,53 @@ export class SerialJob {
 
   countsNow(): Readonly<SerialJobCountsNow> {
     return this.counts;
+  }
+
+  /** Every line seen: events, flagged, quarantined, the latest entropy and risk, the highest risk. */
+  lines(): SerialLineStatus[] {
+    const out: SerialLineStatus[] = [];
+    this.lineStatus.forEach((s, id) => {
+      if (s === undefined) return;
+      const finite = (v: number) => (Number.isFinite(v) ? v : null);
+      out.push({
+        line: this.keyNames[id],
+        events: s.events,
+        flagged: s.flagged,
+        quarantined: s.quarantined,
+        entropy_bits_per_char: finite(s.entropy),
+        min_entropy_mcv: finite(s.minEntropy),
+        risk_level: RISK_LEVELS[s.risk] ?? "low",
+        risk_level_max: RISK_LEVELS[s.riskMax] ?? "low",
+        last_event_at: s.at,
+      });
+    });
+    return out.sort((a, b) => (a.line < b.line ? -1 : 1));
+  }
+
+  /** A scored (non-control) event of line `id`: the row at `out[at…]` becomes the line's latest. */
+  private noteLine(id: number, out: Float64Array, at: number, time: number): void {
+    let s = this.lineStatus[id];
+    if (s === undefined)
+      this.lineStatus[id] = s = {
+        events: 0,
+        flagged: 0,
+        quarantined: 0,
+        entropy: Number.NaN,
+        minEntropy: Number.NaN,
+        risk: 0,
+        riskMax: 0,
+        at: 0,
+      };
+    s.events++;
+    s.entropy = out[at + C.entropy_bits_per_char];
+    s.minEntropy = out[at + C.min_entropy_mcv];
+    s.risk = out[at + C.risk];
+    s.at = time;
+    if (out[at + C.anomaly_score] > 0) {
+      s.flagged++;
+      s.riskMax = Math.max(s.riskMax, out[at + C.risk]);
+    }
+    if (out[at + C.quarantine] === 1) s.quarantined++;
   }
 
   /** Flushes, stops the pool and the analysis (idempotent). */

@@ -1,6 +1,7 @@
 /**
  * Part of `npm test`: makes sure the Debian packages the integration tests need (`nats-server`,
- * `clickhouse-server`, and `python3-sklearn` for the scikit-learn comparison) are installed,
+ * `clickhouse-server`, `python3-sklearn` for the scikit-learn comparison, and `chromium` for the
+ * dashboard's browser test, test/kit/browser.ts) are installed,
  * installing them with apt-get when they are missing and this process may (root, apt-get
  * present). Where it cannot, it says so loudly; the tests that need them then skip themselves
  * (connectors/local/nats-server.ts `serverAvailable`) and nothing else is skipped.
@@ -11,6 +12,7 @@ export const SERVER_PACKAGES: Record<string, string> = {
   "nats-server": "nats-server",
   "clickhouse-server": "clickhouse-server",
   "python3-sklearn": "python3-sklearn",
+  chromium: "chromium",
 };
 
 function onPath(command: string): boolean {
@@ -54,7 +56,7 @@ function warn(missing: string[], why: string): void {
   const bar = "!".repeat(78);
   console.error(
     `${bar}\nensure-servers: ${missing.join(", ")} MISSING — ${why}.\n` +
-      `The integration tests that need them will be SKIPPED. Install with:\n  apt-get install -y ${missing.map((c) => SERVER_PACKAGES[c]).join(" ")}\n${bar}`,
+      `The integration (and browser) tests that need them will be SKIPPED. Install with:\n  apt-get install -y ${missing.map((c) => SERVER_PACKAGES[c]).join(" ")}\n${bar}`,
   );
 }
 

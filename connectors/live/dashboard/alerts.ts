@@ -1,0 +1,122 @@
+/**
+ * The alerts view: open and recent alerts (episodes when the server has them, alerts-source.ts),
+ * filtered by machine, rule and severity, with an acknowledge button per episode. Refreshed every
+ * 3 s and at once (at most once a second) when the `alerts` topic says something changed.
+ */
+import { acknowledge, loadAlerts, type AlertList, type AlertRow } from "./alerts-source.js";
+import { badge, every, fmtTime, h, table, type View, type ViewContext } from "./view.js";
+
+export function alertsView(ctx: ViewContext): View {
+  const el = h("section");
+  const note = h("p", "muted");
+  const bar = h("div", "toolbar");
+  const filters = {
+    state: select("state", ["all", "open", "recent"]),
+    machine: select("machine", []),
+    rule: select("rule", []),
+    severity: select("severity", ["high", "medium", "low"]),
+  };
+  for (const [name, s] of Object.entries(filters)) {
+    const label = h("label", "", `${name} `);
+    label.append(s);
+    bar.append(label);
+  }
+  const t = table(["machine", "sensor", "rules", "family", "severity", "state", "opened", "last firing", "firings", "acknowledged", ""]);
+  el.append(h("h1", "", "Alerts"), bar, note, t.table);
+  let last: AlertList | null = null;
+
+  const refresh = async (): Promise<void> => {
+    last = await loadAlerts(filters.state.value as "all" | "open" | "recent");
+    fillOptions(
+      filters.machine,
+      last.rows.map((r) => r.machine),
+    );
+    fillOptions(
+      filters.rule,
+      last.rows.flatMap((r) => r.rules),
+    );
+    render();
+  };
+  const render = (): void => {
+    if (last === null) return;
+    const shown = last.rows.filter(
+      (r) =>
+        (filters.machine.value === "" || r.machine === filters.machine.value) &&
+        (filters.rule.value === "" || r.rules.includes(filters.rule.value)) &&
+        (filters.severity.value === "" || r.severity === filters.severity.value),
+    );
+    note.textContent =
+      last.mode === "episodes"
+        ? `${shown.length} of ${last.rows.length} alert episodes.`
+        : `${shown.length} of ${last.rows.length} open alerts (this server has no alert episodes: nothing to acknowledge).`;
+    t.body.replaceChildren(...shown.map((r) => row(r, () => void refresh())));
+  };
+  for (const s of Object.values(filters)) s.onchange = () => (s === filters.state ? void refresh() : render());
+  const stopPolling = every(3000, refresh, (e) => (note.textContent = `alerts: ${String(e)}`));
+  let pending = false;
+  const unsubscribe = ctx.live.subscribe("alerts", () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => {
+      pending = false;
+      void refresh().catch(() => undefined);
+    }, 1000);
+  });
+  return {
+    el,
+    stop: () => {
+      stopPolling();
+      unsubscribe();
+    },
+  };
+}
+
+function select(name: string, options: readonly string[]): HTMLSelectElement {
+  const s = h("select");
+  s.name = name;
+  if (name !== "state") s.append(new Option("any", ""));
+  for (const o of options) s.append(new Option(o, o));
+  return s;
+}
+
+/** Keeps the chosen value; lists every value seen. */
+function fillOptions(s: HTMLSelectElement, values: readonly string[]): void {
+  const chosen = s.value;
+  const all = [...new Set(values)].sort();
+  s.replaceChildren(new Option("any", ""), ...all.map((v) => new Option(v, v)));
+  s.value = all.includes(chosen) ? chosen : "";
+}
+
+function row(r: AlertRow, changed: () => void): HTMLTableRowElement {
+  const tr = h("tr");
+  tr.dataset.alert = r.id;
+  tr.dataset.machine = r.machine;
+  const cell = (c: string | HTMLElement) => {
+    const td = h("td");
+    td.append(c);
+    tr.append(td);
+  };
+  cell(r.machine);
+  cell(r.sensor);
+  cell(r.rules.join(", "));
+  cell(r.family);
+  cell(badge(r.severity));
+  cell(r.state);
+  cell(fmtTime(r.openedAt));
+  cell(fmtTime(r.lastAt));
+  cell(String(r.firings));
+  cell(r.acknowledgedAt === null ? "" : `${fmtTime(r.acknowledgedAt)}${r.acknowledgedBy ? ` by ${r.acknowledgedBy}` : ""}`);
+  const action = h("td");
+  if (r.canAck) {
+    const b = h("button", "ack", "Acknowledge");
+    b.type = "button";
+    b.onclick = async () => {
+      b.disabled = true;
+      await acknowledge(r.id);
+      changed();
+    };
+    action.append(b);
+  }
+  tr.append(action);
+  return tr;
+}
