@@ -9,7 +9,7 @@ import { Outputs } from "../engine/jobs/outputs.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
 import { spcAnalysis } from "../operators/spc/spc.js";
-import type { SpcAlertEvent } from "../operators/spc/alerts.js";
+import type { AlertEpisodeEvent } from "../operators/spc/alerts.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
 import { createLogger } from "../engine/core/mod.js";
@@ -53,7 +53,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     const spc = spcAnalysis({
       params: { ...DEFAULT_SPC_PARAMS, baselineN: 50 },
       ewmaField: "spc_ewma",
-      onAlert: (e: SpcAlertEvent) => outputs.alert(e),
+      onAlert: (e: AlertEpisodeEvent) => outputs.alert(e),
     });
     const result = await runJob({
       simulator: { seed: 4, machines: 2, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: 20_000, faultRate: 6 },

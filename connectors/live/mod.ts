@@ -5,6 +5,7 @@ export {
   ApiReplyError,
   type EquipmentHealth,
   type MaintenancePrediction,
+  type EpisodeQuery,
   type PredictionQuery,
   type QuarantineProvider,
   type RiskLevel,

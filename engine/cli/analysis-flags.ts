@@ -9,7 +9,15 @@ import { cliLogger } from "./logging.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 import type { AnalysisSpec } from "../jobs/mod.js";
 import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/mod.js";
-import { type SpcAlertEvent, DEFAULT_SPC_PARAMS, type SpcParams, spcAnalysis, type SpcLimits } from "../../operators/spc/mod.js";
+import {
+  type AlertEpisodeEvent,
+  DEFAULT_EPISODE_CLOSE_AFTER,
+  DEFAULT_EPISODE_SETTINGS,
+  DEFAULT_SPC_PARAMS,
+  type SpcParams,
+  spcAnalysis,
+  type SpcLimits,
+} from "../../operators/spc/mod.js";
 import { iforestAnalysis, parseModel } from "../../operators/iforest/mod.js";
 import { integerOption, numberOption } from "./options.js";
 import { durationIn } from "./options.js";
@@ -37,6 +45,8 @@ export interface AnalysisFlags extends SerialFlags, RunLengthFlags {
   ewmaL: number;
   faBudget?: number;
   spcConfig?: string;
+  episodeCloseAfter: number;
+  episodeUpdateInterval?: string;
   model?: string;
   features?: string;
   watchModel: boolean;
@@ -82,6 +92,16 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string): Com
       "spc: false alarms per point a key may have in control; picks the rules that fit",
       numberOption("--fa-budget"),
     )
+    .option(
+      "--episode-close-after <n>",
+      "spc: an alert episode closes after this many readings of its key without a firing of its rule family",
+      integerOption("--episode-close-after", 1, 2 ** 31 - 1),
+      DEFAULT_EPISODE_CLOSE_AFTER,
+    )
+    .option(
+      "--episode-update-interval <D>",
+      "spc: event time between two `updated` events of an alert episode at least (0: at every firing; default 10s, with --time-unit number 10)",
+    )
     .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
     .option(
       "--features <list>",
@@ -111,7 +131,7 @@ export interface AnalysisContext {
   timeUnit: TimeUnit;
   /** Count window when neither --window nor --span is given (run: 64; replay: required). */
   defaultWindow?: number;
-  onAlert?: (event: SpcAlertEvent) => void;
+  onAlert?: (event: AlertEpisodeEvent) => void;
   keyParts?: readonly string[];
   /** Where analyses log (model swaps); default the CLI's logger. */
   log?: Logger;
@@ -126,7 +146,7 @@ export function analysesFromFlags(flags: AnalysisFlags, ctx: AnalysisContext): R
     if (name === "iforest") return iforestFromFlags(flags, names.indexOf("rolling"), ctx);
     if (name === "serial") return serialAnalysisFromFlags(flags, ctx.timeUnit);
     return spcAnalysis({
-      ...spcOptionsOf(flags),
+      ...spcOptionsOf(flags, ctx.timeUnit),
       ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma",
       onAlert: ctx.onAlert,
       keyParts: ctx.keyParts,
@@ -149,7 +169,7 @@ export function analysisSpecsFromFlags(flags: AnalysisFlags, ctx: AnalysisContex
       throw new ConfigError("--analysis", "serial runs as the serial job beside the sensor analyses, not on ingest workers");
     return {
       name: "spc",
-      options: { ...spcOptionsOf(flags), ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma", keyParts: ctx.keyParts },
+      options: { ...spcOptionsOf(flags, ctx.timeUnit), ewmaField: names.includes("rolling") ? "spc_ewma" : "ewma", keyParts: ctx.keyParts },
     };
   });
 }
@@ -209,7 +229,7 @@ function windowOf(flags: AnalysisFlags, ctx: AnalysisContext): RollingWindow {
   return { kind: "count", records };
 }
 
-function spcOptionsOf(flags: AnalysisFlags) {
+function spcOptionsOf(flags: AnalysisFlags, timeUnit: TimeUnit) {
   const fixed = flags.cl !== undefined || flags.sigmaValue !== undefined;
   if (fixed && (flags.cl === undefined || flags.sigmaValue === undefined))
     throw new ConfigError("--cl/--sigma-value", "give both, or neither");
@@ -235,6 +255,16 @@ function spcOptionsOf(flags: AnalysisFlags) {
     limitsByKey: perKey?.limits,
     falseAlarmBudget: flags.faBudget,
     budgetByKey: perKey?.budgets,
+    episodes: {
+      families: DEFAULT_EPISODE_SETTINGS.families,
+      closeAfter: flags.episodeCloseAfter ?? DEFAULT_EPISODE_CLOSE_AFTER,
+      updateIntervalMs:
+        flags.episodeUpdateInterval === undefined
+          ? timeUnit === "ms"
+            ? DEFAULT_EPISODE_SETTINGS.updateIntervalMs
+            : DEFAULT_EPISODE_SETTINGS.updateIntervalMs / 1000
+          : durationIn(flags.episodeUpdateInterval, timeUnit, "--episode-update-interval"),
+    },
   };
 }
 

@@ -133,12 +133,8 @@ async function runDemo(flags: DemoFlags): Promise<void> {
 
     const alertNc = await connect({ servers: nats.url, name: "linewatch-demo-alerts" });
     const alerts = new AlertRouter({ outputs: out, nats: { nc: alertNc, site: SITE, format: "json" }, console: process.stdout });
-    const analyses = analysesFromFlags(flags, {
-      timeUnit: "ms",
-      defaultWindow: 64,
-      keyParts: ["machine_id", "sensor_type"],
-      onAlert: alerts.route,
-    });
+    const keyParts = ["machine_id", "sensor_type"];
+    const analyses = analysesFromFlags(flags, { timeUnit: "ms", defaultWindow: 64, keyParts, onAlert: alerts.route });
 
     const simulator = new StoppableSimulator({
       seed: flags.seed,
@@ -176,6 +172,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       outputFormat: "json",
       outputs: out,
       summaryIntervalMs: parseDuration(flags.summaryInterval),
+      alertsSummary: () => alerts.summary(),
       console: process.stdout,
       stop: jobStop,
       progress,
@@ -208,7 +205,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     await alertNc.drain().catch(() => undefined);
     for (const a of analyses) for (const note of a.notes?.() ?? []) log(note);
     log(
-      `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, SPC alert events ${alerts.count}, ` +
+      `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, ${alerts.summary()}, ` +
         `dead-lettered ${result.input.deadLettered}, checkpoints ${result.checkpoints}`,
     );
     if (clickhouse !== null) {

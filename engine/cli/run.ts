@@ -354,7 +354,7 @@ async function runOnSource(
     outPath,
     fileBytesMax: flags.fileBytesMax,
     zAlarm: flags.zAlarm,
-    alertsRaised: () => alerts.count,
+    alertsSummary: () => alerts.summary(),
     outputs,
     limitsChanges: flags.limitsControl === undefined ? undefined : watchLimitsFile(flags.limitsControl),
     flushIntervalMs: parseDuration(flags.flushInterval),
@@ -487,7 +487,7 @@ async function runOnNats(
   if (serial !== null) reportSerial(serial);
   process.stderr.write(
     `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
-      `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts.count}\n`,
+      `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, ${alerts.summary()}\n`,
   );
 }
 
@@ -515,6 +515,7 @@ async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRou
     log: cliLogger(),
     stop,
     onReady: () => process.stderr.write("linewatch run: consuming\n"),
+    alertsSummary: () => alerts.summary(),
   };
   const ctx = { timeUnit: "ms", defaultWindow: 64, keyParts: ["machine_id", "sensor_type"], onAlert: alerts.route } as const;
   const source = `NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, site ${flags.site}`;
@@ -530,6 +531,7 @@ async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRou
       ingestWorkers,
       scoreLines: flags.publishScores ? flags.outputFormat : null,
       onAlerts: alerts.routeAll,
+      alertsSummary: () => alerts.summary(),
     });
   }
   const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, ctx));
