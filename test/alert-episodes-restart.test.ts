@@ -1,0 +1,164 @@
+/**
+ * Alert episodes are checkpointed state, on real servers through the built CLI (dist/: `npm run
+ * build` first): `linewatch run --nats --stream --clickhouse` over a simulated stream with faults,
+ * killed with SIGKILL three times (each time after a checkpoint, with records processed beyond
+ * it, so the restart restores open episodes and re-derives what came after) and started again,
+ * writes to `ml_alerts` exactly what one uninterrupted run over the same records writes: the same
+ * episode ids, rules, opening, last firing and closing times, firings and state — no episode
+ * re-opened as a new row, none left `open` that the uninterrupted run closed.
+ *
+ * The two runs read the same records on two sites (each its own stream, so the stream sequences —
+ * the positions episode ids are made of — are the same) and write to two databases.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "nats";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CheckpointStore } from "../connectors/nats/checkpoint-store.js";
+import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
+import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/sim/nats-publisher.js";
+import { PlantSimulator, type SimulatorOptions } from "../connectors/sim/plant-simulator.js";
+import { decodeCheckpoint } from "../engine/core/checkpoint.js";
+import { checkpointName, DEFAULT_NATS_JOB } from "../engine/jobs/nats-job.js";
+import { startCli, type CliProcess } from "./kit/cli.js";
+import { consumedAll, createSensorStream } from "./kit/jetstream-records.js";
+import { waitUntil } from "./kit/wait.js";
+
+const servers = serverAvailable("nats-server") && serverAvailable("clickhouse-server");
+const RECORDS = 40_000;
+const SIM: Partial<SimulatorOptions> = {
+  seed: 23,
+  machines: 4,
+  sensorTypes: ["pressure", "vibration", "temperature"],
+  rateHz: 10,
+  faultRate: 20,
+  startTime: Date.UTC(2026, 0, 1),
+  maxRecords: RECORDS,
+};
+const KILLS = 3;
+
+describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --stream --clickhouse", () => {
+  let nats: NatsServer;
+  let ch: ClickHouseServer;
+  let nc: NatsConnection;
+  let dir: string;
+  let run: CliProcess | null = null;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "lw-episodes-kill-"));
+    [nats, ch] = await Promise.all([startNatsServer(), startClickHouseServer()]);
+    nc = await connect({ servers: nats.url });
+  }, 120_000);
+  afterAll(async () => {
+    if (run !== null && run.child.exitCode === null && run.child.signalCode === null) run.child.kill("SIGKILL");
+    await nc?.close();
+    await Promise.all([nats?.dispose(), ch?.dispose()]);
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  });
+
+  function startRun(site: string, stream: string, db: string): CliProcess {
+    return startCli(
+      [
+        "run",
+        "--nats",
+        nats.url,
+        "--stream",
+        stream,
+        "--site",
+        site,
+        "--analysis",
+        "spc",
+        "--baseline",
+        "50",
+        "--clickhouse",
+        ch.url,
+        "--clickhouse-db",
+        db,
+        "--spill-dir",
+        join(dir, `spill-${db}`),
+        "--checkpoint-interval",
+        "300ms",
+        "--fetch",
+        "500",
+        "--summary-interval",
+        "0",
+        "--no-serials",
+        "--no-publish-scores",
+        "--alerts",
+        join(dir, `alerts-${db}.ndjson`),
+      ],
+      dir,
+    );
+  }
+
+  const publish = (site: string, rate: number) =>
+    publishSimulation(new PlantSimulator(SIM), { ...DEFAULT_NATS_PUBLISH, url: nats.url, site, jetstream: true, rate });
+
+  async function runToEnd(site: string, stream: string, db: string, r: CliProcess): Promise<void> {
+    expect(await waitUntil(() => consumedAll(nc, stream, `lw-${site}-all`), 120_000), r.output()).toBe(true);
+    expect(await r.stop(), r.output()).toBe(0);
+  }
+
+  /** The episodes as ml_alerts FINAL holds them, one line each, by id. */
+  async function episodes(db: string): Promise<string[]> {
+    const text = await ch.query(
+      `SELECT episode_id, key, family, arrayStringConcat(rules, ','), first_rule, severity, state, opened_at_ms, last_fired_at_ms, ` +
+        `closed_at_ms, firings, limits_version, points, acknowledged_at_ms FROM ${db}.ml_alerts FINAL ORDER BY episode_id FORMAT TSV`,
+    );
+    return text.trim().split("\n");
+  }
+
+  it("three SIGKILLs and restarts leave the episodes of one uninterrupted run, ids and state alike", async () => {
+    // The uninterrupted run: every record in the stream first, then one run to its end.
+    await createSensorStream(nc, "EPA", "epa");
+    await publish("epa", Number.POSITIVE_INFINITY);
+    run = startRun("epa", "EPA", "whole");
+    await runToEnd("epa", "EPA", "whole", run);
+    const want = await episodes("whole");
+    const states = want.map((l) => l.split("\t")[6]);
+    // The stream must exercise what it claims: many episodes of both families, closed and still open.
+    expect(want.length).toBeGreaterThan(30);
+    expect(states.filter((s) => s === "closed").length).toBeGreaterThan(10);
+    expect(states.filter((s) => s === "open").length).toBeGreaterThan(0);
+    expect(new Set(want.map((l) => l.split("\t")[2]))).toEqual(new Set(["level", "variation"]));
+
+    // The killed run: records published as it runs, killed three times after a checkpoint.
+    await createSensorStream(nc, "EPB", "epb");
+    const published = publish("epb", 6000);
+    const store = await CheckpointStore.open(nc, DEFAULT_NATS_JOB.checkpointBucket);
+    const jsm = await nc.jetstreamManager();
+    const ackFloor = async () => {
+      try {
+        return (await jsm.consumers.info("EPB", "lw-epb-all")).ack_floor.stream_seq;
+      } catch {
+        return 0;
+      }
+    };
+    let episodesAtKills = 0;
+    for (let k = 1; k <= KILLS; k++) {
+      run = startRun("epb", "EPB", "killed");
+      const r = run;
+      let covered = 0;
+      const due = await waitUntil(async () => {
+        covered = (await store.load(checkpointName("epb", "EPB", null)))?.position ?? 0;
+        return covered >= (k * RECORDS) / (KILLS + 2) && (await ackFloor()) > covered;
+      }, 120_000);
+      expect(due, r.output()).toBe(true);
+      r.child.kill("SIGKILL");
+      expect(await r.exited).toBeNull();
+      // What the restart restores: the checkpoint's episodes beside the kernel state.
+      const saved = await store.load(checkpointName("epb", "EPB", null));
+      const keys = (decodeCheckpoint((saved as { bytes: Uint8Array }).bytes).analyses?.[0] ?? []) as Array<{ episodes: unknown[] }>;
+      episodesAtKills += keys.flatMap((key) => key.episodes.filter((e) => e !== null)).length;
+    }
+    expect(episodesAtKills).toBeGreaterThan(0);
+    await published;
+    run = startRun("epb", "EPB", "killed");
+    await runToEnd("epb", "EPB", "killed", run);
+
+    const got = await episodes("killed");
+    expect(got.length).toBe(want.length);
+    expect(got).toEqual(want);
+  }, 600_000);
+});
