@@ -80,7 +80,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
         "--checkpoint-interval",
         "300ms",
         "--fetch",
-        "500",
+        "2000",
         "--summary-interval",
         "0",
         "--no-serials",
@@ -95,7 +95,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
   const publish = (site: string, rate: number) =>
     publishSimulation(new PlantSimulator(SIM), { ...DEFAULT_NATS_PUBLISH, url: nats.url, site, jetstream: true, rate });
 
-  async function runToEnd(site: string, stream: string, db: string, r: CliProcess): Promise<void> {
+  async function runToEnd(site: string, stream: string, r: CliProcess): Promise<void> {
     expect(await waitUntil(() => consumedAll(nc, stream, `lw-${site}-all`), 120_000), r.output()).toBe(true);
     expect(await r.stop(), r.output()).toBe(0);
   }
@@ -114,7 +114,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
     await createSensorStream(nc, "EPA", "epa");
     await publish("epa", Number.POSITIVE_INFINITY);
     run = startRun("epa", "EPA", "whole");
-    await runToEnd("epa", "EPA", "whole", run);
+    await runToEnd("epa", "EPA", run);
     const want = await episodes("whole");
     const states = want.map((l) => l.split("\t")[6]);
     // The stream must exercise what it claims: many episodes of both families, closed and still open.
@@ -155,7 +155,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
     expect(episodesAtKills).toBeGreaterThan(0);
     await published;
     run = startRun("epb", "EPB", "killed");
-    await runToEnd("epb", "EPB", "killed", run);
+    await runToEnd("epb", "EPB", run);
 
     const got = await episodes("killed");
     expect(got.length).toBe(want.length);
