@@ -7,6 +7,10 @@
  * episode ids, rules, opening, last firing and closing times, firings and state — no episode
  * re-opened as a new row, none left `open` that the uninterrupted run closed.
  *
+ * An acknowledgement survives too: the killed run's first life acknowledges an open episode
+ * through the API and is killed as soon as the answer comes; the episode's row carries it at the
+ * end (the answer waits for the checkpoint that holds it).
+ *
  * The two runs read the same records on two sites (each its own stream, so the stream sequences —
  * the positions episode ids are made of — are the same) and write to two databases.
  */
@@ -22,7 +26,7 @@ import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/sim/nats-
 import { PlantSimulator, type SimulatorOptions } from "../connectors/sim/plant-simulator.js";
 import { decodeCheckpoint } from "../engine/core/checkpoint.js";
 import { checkpointName, DEFAULT_NATS_JOB } from "../engine/jobs/nats-job.js";
-import { startCli, type CliProcess } from "./kit/cli.js";
+import { logEvents, startCli, type CliProcess } from "./kit/cli.js";
 import { consumedAll, createSensorStream } from "./kit/jetstream-records.js";
 import { waitUntil } from "./kit/wait.js";
 
@@ -57,7 +61,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  function startRun(site: string, stream: string, db: string): CliProcess {
+  function startRun(site: string, stream: string, db: string, extra: readonly string[] = []): CliProcess {
     return startCli(
       [
         "run",
@@ -87,6 +91,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
         "--no-publish-scores",
         "--alerts",
         join(dir, `alerts-${db}.ndjson`),
+        ...extra,
       ],
       dir,
     );
@@ -100,28 +105,57 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
     expect(await r.stop(), r.output()).toBe(0);
   }
 
-  /** The episodes as ml_alerts FINAL holds them, one line each, by id. */
-  async function episodes(db: string): Promise<string[]> {
+  /** The episodes as ml_alerts FINAL holds them, one line each, by id (the acknowledgement apart). */
+  async function episodes(db: string): Promise<Array<{ id: string; line: string; ackedBy: string }>> {
     const text = await ch.query(
       `SELECT episode_id, key, family, arrayStringConcat(rules, ','), first_rule, severity, state, opened_at_ms, last_fired_at_ms, ` +
-        `closed_at_ms, firings, limits_version, points, acknowledged_at_ms FROM ${db}.ml_alerts FINAL ORDER BY episode_id FORMAT TSV`,
+        `closed_at_ms, firings, limits_version, points, acknowledged_by FROM ${db}.ml_alerts FINAL ORDER BY episode_id FORMAT TSV`,
     );
-    return text.trim().split("\n");
+    // Not trim(): an empty last cell is a trailing tab.
+    return text
+      .replace(/\n$/, "")
+      .split("\n")
+      .map((l) => {
+        const cells = l.split("\t");
+        return { id: cells[0], line: cells.slice(0, -1).join("\t"), ackedBy: cells[cells.length - 1] };
+      });
   }
 
-  it("three SIGKILLs and restarts leave the episodes of one uninterrupted run, ids and state alike", async () => {
+  /** Once the run serves its API: a call to it with the token it generated. */
+  async function liveApi(r: CliProcess) {
+    let link: URL | null = null;
+    const ready = await waitUntil(() => {
+      const generated = logEvents(r.output()).find((e) => String(e.msg).startsWith("no access token configured"));
+      if (generated !== undefined) link = new URL(String((generated as { url?: unknown }).url));
+      return link !== null && r.output().includes("linewatch run: consuming");
+    }, 60_000);
+    expect(ready, r.output()).toBe(true);
+    const { origin, searchParams } = link as unknown as URL;
+    const token = searchParams.get("token") as string;
+    return async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${origin}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+  }
+
+  it("three SIGKILLs and restarts leave the episodes of one uninterrupted run, ids and state alike, and an acknowledgement answered before a kill stays", async () => {
     // The uninterrupted run: every record in the stream first, then one run to its end.
     await createSensorStream(nc, "EPA", "epa");
     await publish("epa", Number.POSITIVE_INFINITY);
     run = startRun("epa", "EPA", "whole");
     await runToEnd("epa", "EPA", run);
     const want = await episodes("whole");
-    const states = want.map((l) => l.split("\t")[6]);
+    const states = want.map((e) => e.line.split("\t")[6]);
     // The stream must exercise what it claims: many episodes of both families, closed and still open.
     expect(want.length).toBeGreaterThan(30);
     expect(states.filter((s) => s === "closed").length).toBeGreaterThan(10);
     expect(states.filter((s) => s === "open").length).toBeGreaterThan(0);
-    expect(new Set(want.map((l) => l.split("\t")[2]))).toEqual(new Set(["level", "variation"]));
+    expect(new Set(want.map((e) => e.line.split("\t")[2]))).toEqual(new Set(["level", "variation"]));
+    expect(want.every((e) => e.ackedBy === "")).toBe(true);
 
     // The killed run: records published as it runs, killed three times after a checkpoint.
     await createSensorStream(nc, "EPB", "epb");
@@ -136,15 +170,33 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
       }
     };
     let episodesAtKills = 0;
+    let acked = "";
     for (let k = 1; k <= KILLS; k++) {
-      run = startRun("epb", "EPB", "killed");
+      run = startRun("epb", "EPB", "killed", k === 1 ? ["--port", "0"] : []);
       const r = run;
       let covered = 0;
+      const api = k === 1 ? await liveApi(r) : null;
       const due = await waitUntil(async () => {
         covered = (await store.load(checkpointName("epb", "EPB", null)))?.position ?? 0;
         return covered >= (k * RECORDS) / (KILLS + 2) && (await ackFloor()) > covered;
       }, 120_000);
       expect(due, r.output()).toBe(true);
+      if (api !== null) {
+        // The first life acknowledges an open episode, and dies as soon as it has answered.
+        let open: Array<{ episode_id: string }> = [];
+        expect(await waitUntil(async () => (open = (await api("GET", "/api/alerts")).body.results as typeof open).length > 0, 60_000)).toBe(
+          true,
+        );
+        acked = open[0].episode_id;
+        const answer = await api("POST", `/api/alerts/episodes/${acked}/ack`, { by: "qa-kill", note: "kill -9 next" });
+        expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+        expect(answer.body).toMatchObject({
+          event: "acknowledged",
+          episode_id: acked,
+          acknowledged_by: "qa-kill",
+          ack_note: "kill -9 next",
+        });
+      }
       r.child.kill("SIGKILL");
       expect(await r.exited).toBeNull();
       // What the restart restores: the checkpoint's episodes beside the kernel state.
@@ -158,7 +210,10 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
     await runToEnd("epb", "EPB", run);
 
     const got = await episodes("killed");
-    expect(got.length).toBe(want.length);
-    expect(got).toEqual(want);
+    expect(got.map((e) => e.id)).toEqual(want.map((e) => e.id));
+    // The acknowledged episode carries its acknowledgement; every other one is the uninterrupted run's row.
+    expect(got.filter((e) => e.ackedBy !== "").map((e) => [e.id, e.ackedBy])).toEqual([[acked, "qa-kill"]]);
+    const rest = (list: typeof got) => list.filter((e) => e.id !== acked).map((e) => e.line);
+    expect(rest(got)).toEqual(rest(want));
   }, 600_000);
 });

@@ -238,6 +238,8 @@ export class JetStreamSource implements SensorSource {
   private failed = false;
   /** Partitions to checkpoint at their next iteration, whatever the interval (an acknowledgement is state to keep). */
   private readonly soon = new Set<number>();
+  /** Callers of {@link checkpointSoon}: the partitions still to checkpoint for each. */
+  private soonWaiters: Array<{ left: Set<number>; resolve(): void }> = [];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -286,9 +288,15 @@ export class JetStreamSource implements SensorSource {
 
   async close(): Promise<void> {}
 
-  /** Every partition checkpoints at its next iteration (after an alert episode's acknowledgement). */
-  checkpointSoon(): void {
+  /**
+   * Every partition checkpoints at its next iteration (a fetch round: at most about a second on an
+   * idle stream), whatever the interval; resolves once each has. An alert episode's
+   * acknowledgement is answered then, so a kill -9 after the answer keeps it.
+   */
+  checkpointSoon(): Promise<void> {
+    if (this.readers.size === 0) return Promise.resolve();
     for (const p of this.readers.keys()) this.soon.add(p);
+    return new Promise((resolve) => this.soonWaiters.push({ left: new Set(this.readers.keys()), resolve }));
   }
 
   summary(): string {
@@ -352,6 +360,9 @@ export class JetStreamSource implements SensorSource {
     );
     this.checkpoints++;
     if (this.o.progress !== undefined) this.o.progress.checkpoints = this.checkpoints;
+    for (const w of this.soonWaiters) w.left.delete(p);
+    for (const w of this.soonWaiters) if (w.left.size === 0) w.resolve();
+    this.soonWaiters = this.soonWaiters.filter((w) => w.left.size > 0);
   }
 
   /** (Re)creates partition p's durable consumer, delivering from stream sequence `start`. */

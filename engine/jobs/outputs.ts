@@ -353,9 +353,16 @@ export class Outputs {
     if (this.sink !== null) this.track(this.sink.write("ml_alerts", [alertRow(e)]));
   }
 
-  /** Episodes open at a checkpoint a restart restored (no event: they were routed before the restart). */
+  /**
+   * Episodes open at a checkpoint a restart restored (no event: they were routed before the
+   * restart). An acknowledged one's row is written again: its `acknowledged` event may have been
+   * lost with the process (it is no record the restart re-reads), the checkpoint holds it.
+   */
   restoreEpisodes(events: readonly AlertEpisodeEvent[]): void {
-    for (const e of events) this.episodes.apply(e);
+    for (const e of events) {
+      this.episodes.apply(e);
+      if (e.acknowledged_at !== null && this.sink !== null) this.track(this.sink.write("ml_alerts", [alertRow(e)]));
+    }
     this.onEpisodesRestored?.(events);
   }
 

@@ -157,10 +157,11 @@ class SensorJob implements SensorIntake {
     // An open episode is acknowledged by the tracker on this thread, between two chunks.
     const tracker = analyses.map(episodeTrackerOf).find((t) => t !== undefined);
     if (tracker !== undefined && o.outputs !== undefined)
-      o.outputs.episodeAcks = (e, at, by, note) => {
+      o.outputs.episodeAcks = async (e, at, by, note) => {
         const r = tracker.acknowledge(e.episode_id, at, by, note);
-        if (r.ok) source.checkpointSoon?.();
-        return Promise.resolve(r);
+        // Answered once a checkpoint holds it (JetStream): a kill -9 after the answer keeps it.
+        if (r.ok) await source.checkpointSoon?.();
+        return r;
       };
     this.outputs?.attach(
       this.engine,

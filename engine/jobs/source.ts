@@ -82,8 +82,11 @@ export interface SensorSource {
   run(intake: SensorIntake): Promise<void>;
   /** Releases what `open` took (subscriptions); called once, after `run` or a failure. */
   close(): Promise<void>;
-  /** Checkpoints at the next occasion, whatever the interval (state a person changed: an acknowledgement); absent: no checkpoints. */
-  checkpointSoon?(): void;
+  /**
+   * Checkpoints at the next occasion, whatever the interval (state a person changed: an
+   * acknowledgement); resolves once it is saved. Absent: the source takes no checkpoints.
+   */
+  checkpointSoon?(): Promise<void>;
   /** The source's figures for the console summary ("messages 10, shed 0, …"). */
   summary(): string;
 }

@@ -269,9 +269,10 @@ class IngestWorker implements RowKeys, SensorIntake {
   /**
    * A person's acknowledgement of an episode (the API's), applied now: the tracker is touched only
    * between two chunks (this thread runs the kernels inline), and the acknowledgement is part of
-   * its state from here on — in the partition's next checkpoint, which is asked for at once.
+   * its state from here on. JetStream: answered once every partition has checkpointed it (asked
+   * for at once), so a kill -9 after the answer keeps it.
    */
-  acknowledge(command: Extract<IngestCommand, { kind: "ack" }>): void {
+  async acknowledge(command: Extract<IngestCommand, { kind: "ack" }>): Promise<void> {
     let result: AckResult = { ok: false, reason: "unknown" };
     for (const a of this.analyses) {
       const tracker = episodeTrackerOf(a);
@@ -281,7 +282,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     // The acknowledged event first (the main thread routes it before it answers the API).
     const alerts = this.alerts.take();
     if (alerts !== null) post({ kind: "alerts", alerts }, [alerts.numbers.buffer as ArrayBuffer]);
-    if (result.ok) this.source?.checkpointSoon();
+    if (result.ok) await this.source?.checkpointSoon();
     post({ kind: "ackApplied", id: command.id, result });
   }
 
@@ -579,7 +580,7 @@ async function workerMain(d: IngestWorkerData): Promise<void> {
     if (command.kind === "sync") post({ kind: "synced", id: command.id });
     if (command.kind === "durable") worker.settleDurable(command.id, command.error);
     if (command.kind === "limits") worker.changeLimits(command);
-    if (command.kind === "ack") worker.acknowledge(command);
+    if (command.kind === "ack") void worker.acknowledge(command);
     if (command.kind !== "stop") return;
     worker.stop().then(
       ({ byReason }) => {
