@@ -47,9 +47,9 @@ export class AlertRouter {
     }
   }
 
-  /** The summary's words: "SPC episodes open 3 (opened 5, 2 low not printed; closed 2; events 9)". */
+  /** The summary's words: "SPC episodes open 3 (opened 5, 2 of them low; closed 2)". */
   summary(): string {
-    return `SPC episodes open ${this.open} (opened ${this.opened}, ${this.lowOpened} low not printed; closed ${this.closed}; events ${this.count})`;
+    return `SPC episodes open ${this.open} (opened ${this.opened}, ${this.lowOpened} of them low; closed ${this.closed})`;
   }
 
   /** Episodes open now, as this thread knows them (the summary line's). */
