@@ -11,6 +11,8 @@
  * through the API and is killed as soon as the answer comes; the episode's row carries it at the
  * end (the answer waits for the checkpoint that holds it).
  *
+ * Both paths: the ingest workers and the main-thread sensor job (`--ingest-workers 0`).
+ *
  * The two runs read the same records on two sites (each its own stream, so the stream sequences —
  * the positions episode ids are made of — are the same) and write to two databases.
  */
@@ -142,78 +144,96 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
     };
   }
 
-  it("three SIGKILLs and restarts leave the episodes of one uninterrupted run, ids and state alike, and an acknowledgement answered before a kill stays", async () => {
-    // The uninterrupted run: every record in the stream first, then one run to its end.
-    await createSensorStream(nc, "EPA", "epa");
-    await publish("epa", Number.POSITIVE_INFINITY);
-    run = startRun("epa", "EPA", "whole");
-    await runToEnd("epa", "EPA", run);
-    const want = await episodes("whole");
-    const states = want.map((e) => e.line.split("\t")[6]);
-    // The stream must exercise what it claims: many episodes of both families, closed and still open.
-    expect(want.length).toBeGreaterThan(30);
-    expect(states.filter((s) => s === "closed").length).toBeGreaterThan(10);
-    expect(states.filter((s) => s === "open").length).toBeGreaterThan(0);
-    expect(new Set(want.map((e) => e.line.split("\t")[2]))).toEqual(new Set(["level", "variation"]));
-    expect(want.every((e) => e.ackedBy === "")).toBe(true);
+  it.each([
+    ["ingest workers", "1", "w"],
+    ["the main-thread sensor job", "0", "m"],
+  ])(
+    "%s: three SIGKILLs and restarts leave the episodes of one uninterrupted run, ids and state alike, and an acknowledgement answered before a kill stays",
+    async (_path, workers, tag) => {
+      const [siteA, siteB, streamA, streamB, whole, killed] = [
+        `ep${tag}a`,
+        `ep${tag}b`,
+        `EP${tag}A`,
+        `EP${tag}B`,
+        `whole${tag}`,
+        `killed${tag}`,
+      ];
+      const flags = ["--ingest-workers", workers];
+      // The uninterrupted run: every record in the stream first, then one run to its end.
+      await createSensorStream(nc, streamA, siteA);
+      await publish(siteA, Number.POSITIVE_INFINITY);
+      run = startRun(siteA, streamA, whole, flags);
+      await runToEnd(siteA, streamA, run);
+      const want = await episodes(whole);
+      const states = want.map((e) => e.line.split("\t")[6]);
+      // The stream must exercise what it claims: many episodes of both families, closed and still open.
+      expect(want.length).toBeGreaterThan(30);
+      expect(states.filter((s) => s === "closed").length).toBeGreaterThan(10);
+      expect(states.filter((s) => s === "open").length).toBeGreaterThan(0);
+      expect(new Set(want.map((e) => e.line.split("\t")[2]))).toEqual(new Set(["level", "variation"]));
+      expect(want.every((e) => e.ackedBy === "")).toBe(true);
 
-    // The killed run: records published as it runs, killed three times after a checkpoint.
-    await createSensorStream(nc, "EPB", "epb");
-    const published = publish("epb", 6000);
-    const store = await CheckpointStore.open(nc, DEFAULT_NATS_JOB.checkpointBucket);
-    const jsm = await nc.jetstreamManager();
-    const ackFloor = async () => {
-      try {
-        return (await jsm.consumers.info("EPB", "lw-epb-all")).ack_floor.stream_seq;
-      } catch {
-        return 0;
+      // The killed run: records published as it runs, killed three times after a checkpoint.
+      await createSensorStream(nc, streamB, siteB);
+      let publishing = true;
+      const published = publish(siteB, 4000).finally(() => (publishing = false));
+      const store = await CheckpointStore.open(nc, DEFAULT_NATS_JOB.checkpointBucket);
+      const jsm = await nc.jetstreamManager();
+      const ackFloor = async () => {
+        try {
+          return (await jsm.consumers.info(streamB, `lw-${siteB}-all`)).ack_floor.stream_seq;
+        } catch {
+          return 0;
+        }
+      };
+      let episodesAtKills = 0;
+      let acked = "";
+      for (let k = 1; k <= KILLS; k++) {
+        run = startRun(siteB, streamB, killed, k === 1 ? [...flags, "--port", "0"] : flags);
+        const r = run;
+        let covered = 0;
+        const api = k === 1 ? await liveApi(r) : null;
+        const due = await waitUntil(async () => {
+          covered = (await store.load(checkpointName(siteB, streamB, null)))?.position ?? 0;
+          // Records processed beyond the checkpoint (re-derived after the restart) — unless the stream has run dry.
+          return covered >= (k * RECORDS) / (KILLS + 2) && ((await ackFloor()) > covered || !publishing);
+        }, 120_000);
+        expect(due, r.output()).toBe(true);
+        if (api !== null) {
+          // The first life acknowledges an open episode, and dies as soon as it has answered.
+          let open: Array<{ episode_id: string }> = [];
+          expect(
+            await waitUntil(async () => (open = (await api("GET", "/api/alerts")).body.results as typeof open).length > 0, 60_000),
+          ).toBe(true);
+          acked = open[0].episode_id;
+          const answer = await api("POST", `/api/alerts/episodes/${acked}/ack`, { by: "qa-kill", note: "kill -9 next" });
+          expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+          expect(answer.body).toMatchObject({
+            event: "acknowledged",
+            episode_id: acked,
+            acknowledged_by: "qa-kill",
+            ack_note: "kill -9 next",
+          });
+        }
+        r.child.kill("SIGKILL");
+        expect(await r.exited).toBeNull();
+        // What the restart restores: the checkpoint's episodes beside the kernel state.
+        const saved = await store.load(checkpointName(siteB, streamB, null));
+        const keys = (decodeCheckpoint((saved as { bytes: Uint8Array }).bytes).analyses?.[0] ?? []) as Array<{ episodes: unknown[] }>;
+        episodesAtKills += keys.flatMap((key) => key.episodes.filter((e) => e !== null)).length;
       }
-    };
-    let episodesAtKills = 0;
-    let acked = "";
-    for (let k = 1; k <= KILLS; k++) {
-      run = startRun("epb", "EPB", "killed", k === 1 ? ["--port", "0"] : []);
-      const r = run;
-      let covered = 0;
-      const api = k === 1 ? await liveApi(r) : null;
-      const due = await waitUntil(async () => {
-        covered = (await store.load(checkpointName("epb", "EPB", null)))?.position ?? 0;
-        return covered >= (k * RECORDS) / (KILLS + 2) && (await ackFloor()) > covered;
-      }, 120_000);
-      expect(due, r.output()).toBe(true);
-      if (api !== null) {
-        // The first life acknowledges an open episode, and dies as soon as it has answered.
-        let open: Array<{ episode_id: string }> = [];
-        expect(await waitUntil(async () => (open = (await api("GET", "/api/alerts")).body.results as typeof open).length > 0, 60_000)).toBe(
-          true,
-        );
-        acked = open[0].episode_id;
-        const answer = await api("POST", `/api/alerts/episodes/${acked}/ack`, { by: "qa-kill", note: "kill -9 next" });
-        expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-        expect(answer.body).toMatchObject({
-          event: "acknowledged",
-          episode_id: acked,
-          acknowledged_by: "qa-kill",
-          ack_note: "kill -9 next",
-        });
-      }
-      r.child.kill("SIGKILL");
-      expect(await r.exited).toBeNull();
-      // What the restart restores: the checkpoint's episodes beside the kernel state.
-      const saved = await store.load(checkpointName("epb", "EPB", null));
-      const keys = (decodeCheckpoint((saved as { bytes: Uint8Array }).bytes).analyses?.[0] ?? []) as Array<{ episodes: unknown[] }>;
-      episodesAtKills += keys.flatMap((key) => key.episodes.filter((e) => e !== null)).length;
-    }
-    expect(episodesAtKills).toBeGreaterThan(0);
-    await published;
-    run = startRun("epb", "EPB", "killed");
-    await runToEnd("epb", "EPB", run);
+      expect(episodesAtKills).toBeGreaterThan(0);
+      await published;
+      run = startRun(siteB, streamB, killed, flags);
+      await runToEnd(siteB, streamB, run);
 
-    const got = await episodes("killed");
-    expect(got.map((e) => e.id)).toEqual(want.map((e) => e.id));
-    // The acknowledged episode carries its acknowledgement; every other one is the uninterrupted run's row.
-    expect(got.filter((e) => e.ackedBy !== "").map((e) => [e.id, e.ackedBy])).toEqual([[acked, "qa-kill"]]);
-    const rest = (list: typeof got) => list.filter((e) => e.id !== acked).map((e) => e.line);
-    expect(rest(got)).toEqual(rest(want));
-  }, 600_000);
+      const got = await episodes(killed);
+      expect(got.map((e) => e.id)).toEqual(want.map((e) => e.id));
+      // The acknowledged episode carries its acknowledgement; every other one is the uninterrupted run's row.
+      expect(got.filter((e) => e.ackedBy !== "").map((e) => [e.id, e.ackedBy])).toEqual([[acked, "qa-kill"]]);
+      const rest = (list: typeof got) => list.filter((e) => e.id !== acked).map((e) => e.line);
+      expect(rest(got)).toEqual(rest(want));
+    },
+    600_000,
+  );
 });
