@@ -171,10 +171,11 @@ interface Episode {
   event: AlertEpisodeEvent;
   /** Condition bits of `rules`. */
   ruleBits: number;
-  /** Event time of its last `opened` or `updated` event. */
+  /**
+   * Event time of its last `opened` or `updated` event. Every fold changes the episode (its
+   * firings at least), so an update is due at a fold once the interval has passed.
+   */
   emittedAt: number;
-  /** Something changed since that event. */
-  changed: boolean;
 }
 
 /** A key's episode state in a checkpoint (JSON; NaN as null). */
@@ -185,7 +186,7 @@ export interface KeyEpisodesState {
   lastFired: number[];
   /** The key's recent points, oldest first: position, time, value. */
   points: Array<number | null>;
-  episodes: Array<{ event: AlertEpisodeEvent; ruleBits: number; emittedAt: number; changed: boolean } | null>;
+  episodes: Array<{ event: AlertEpisodeEvent; ruleBits: number; emittedAt: number } | null>;
 }
 
 /** The outcome of an acknowledgement. */
@@ -326,7 +327,7 @@ export class EpisodeTracker {
       if (id < 0 || id >= this.next.length || this.readings[id] === 0) continue;
       const episodes = Array.from({ length: this.F }, (_, f) => {
         const e = this.episodes[id * this.F + f];
-        return e === undefined ? null : { event: copyEvent(e.event), ruleBits: e.ruleBits, emittedAt: e.emittedAt, changed: e.changed };
+        return e === undefined ? null : { event: copyEvent(e.event), ruleBits: e.ruleBits, emittedAt: e.emittedAt };
       });
       const points = this.recentPoints(id, POINTS_KEPT).flatMap((p) => [p.position, p.time, p.value].map(nullable));
       const lastFired = Array.from(this.lastFired.subarray(id * this.F, (id + 1) * this.F));
@@ -353,7 +354,7 @@ export class EpisodeTracker {
         const event = copyEvent(saved.event);
         event.cl = unnull(event.cl);
         event.sigma = unnull(event.sigma);
-        this.setEpisode(id * this.F + f, { event, ruleBits: saved.ruleBits, emittedAt: saved.emittedAt, changed: saved.changed });
+        this.setEpisode(id * this.F + f, { event, ruleBits: saved.ruleBits, emittedAt: saved.emittedAt });
         restored.push(copyEvent(event));
       }
       this.updateCloseAt(id);
@@ -467,7 +468,7 @@ export class EpisodeTracker {
       acknowledged_by: null,
       ack_note: null,
     };
-    const e: Episode = { event, ruleBits: bits, emittedAt: time, changed: false };
+    const e: Episode = { event, ruleBits: bits, emittedAt: time };
     this.setEpisode(slot, e);
     this.opened++;
     this.send(e, "opened");
@@ -484,7 +485,6 @@ export class EpisodeTracker {
       ev.rules.push(...this.ruleNames(added));
       ev.severity = this.severityOf(e.ruleBits);
     }
-    e.changed = true;
     if (time - e.emittedAt >= this.settings.updateIntervalMs) {
       e.emittedAt = time;
       this.send(e, "updated");
@@ -529,7 +529,6 @@ export class EpisodeTracker {
   private send(e: Episode, kind: EpisodeEventKind): AlertEpisodeEvent {
     const out = copyEvent(e.event);
     out.event = kind;
-    if (kind !== "acknowledged") e.changed = false;
     this.events++;
     this.emit(out);
     return out;
