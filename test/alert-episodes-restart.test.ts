@@ -102,8 +102,10 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
   const publish = (site: string, rate: number) =>
     publishSimulation(new PlantSimulator(SIM), { ...DEFAULT_NATS_PUBLISH, url: nats.url, site, jetstream: true, rate });
 
-  async function runToEnd(site: string, stream: string, r: CliProcess): Promise<void> {
+  /** Waits until the run has consumed the stream; `before` runs then, before the run stops. */
+  async function runToEnd(site: string, stream: string, r: CliProcess, before?: () => Promise<void>): Promise<void> {
     expect(await waitUntil(() => consumedAll(nc, stream, `lw-${site}-all`), 120_000), r.output()).toBe(true);
+    await before?.();
     expect(await r.stop(), r.output()).toBe(0);
   }
 
@@ -224,8 +226,14 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
       }
       expect(episodesAtKills).toBeGreaterThan(0);
       await published;
-      run = startRun(siteB, streamB, killed, flags);
-      await runToEnd(siteB, streamB, run);
+      run = startRun(siteB, streamB, killed, [...flags, "--port", "0"]);
+      const api = await liveApi(run);
+      let served: string[] = [];
+      await runToEnd(siteB, streamB, run, async () => {
+        served = ((await api("GET", "/api/alerts")).body.results as Array<{ episode_id: string }>).map((e) => e.episode_id).sort();
+      });
+      // The API of the last life knows the episodes open at the end, those restored from the checkpoint among them.
+      expect(served).toEqual(want.filter((e) => e.line.split("\t")[6] === "open").map((e) => e.id));
 
       const got = await episodes(killed);
       expect(got.map((e) => e.id)).toEqual(want.map((e) => e.id));
