@@ -51,20 +51,22 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
   let nc: NatsConnection;
   let dir: string;
   let run: CliProcess | null = null;
+  /** Every run started: a failed test leaves none behind (the next test reassigns `run`). */
+  const started: CliProcess[] = [];
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "lw-episodes-kill-"));
     [nats, ch] = await Promise.all([startNatsServer(), startClickHouseServer()]);
     nc = await connect({ servers: nats.url });
   }, 120_000);
   afterAll(async () => {
-    if (run !== null && run.child.exitCode === null && run.child.signalCode === null) run.child.kill("SIGKILL");
+    for (const r of started) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill("SIGKILL");
     await nc?.close();
     await Promise.all([nats?.dispose(), ch?.dispose()]);
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
   function startRun(site: string, stream: string, db: string, extra: readonly string[] = []): CliProcess {
-    return startCli(
+    const r = startCli(
       [
         "run",
         "--nats",
@@ -97,6 +99,8 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
       ],
       dir,
     );
+    started.push(r);
+    return r;
   }
 
   const publish = (site: string, rate: number) =>
