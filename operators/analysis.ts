@@ -85,6 +85,16 @@ export interface RecordAnalysis {
    * that reads it observes row by row.)
    */
   observeChunk?(chunk: OutputChunk, k: number, keyName: (keyId: number) => string): void;
+  /**
+   * What the analysis keeps per key outside the kernel (SPC: the open alert episodes), for the
+   * keys of a checkpoint, as JSON-able data; `keyIdOf` gives an engine key id (−1: unknown).
+   */
+  saveState?(keys: readonly string[], keyIdOf: (key: string) => number): unknown;
+  /**
+   * Restores what {@link saveState} gave, after the engine restored the keys' kernel state; may
+   * return what it restored for the run to know (SPC: the open episodes), else nothing.
+   */
+  restoreState?(state: unknown, keyIdOf: (key: string) => number): unknown;
   /** Warnings for the end of a run (e.g. truncated windows); empty when all is well. */
   notes?(): string[];
   /** Called once the engine runs (e.g. to watch a model file and swap models into it). */

@@ -12,6 +12,7 @@ import {
   encodeRow,
   schemaStatements,
   TABLE_SCHEMAS,
+  type AlertRow,
   type ScoreRow,
   type SensorDataRow,
 } from "../connectors/clickhouse/schema.js";
@@ -120,21 +121,36 @@ describe("schema - rows encode as the tables expect", () => {
     ).toBe("invalid_field");
   });
 
-  it("closed alerts and released quarantine entries carry the higher version", () => {
+  it("an episode's row version grows through its life: more firings, acknowledged, closed", () => {
     const alert = {
+      episode_id: "00000000000000ff",
       key: "M1/t",
       machine_id: "M1",
       sensor_type: "t",
-      rule: "WE1",
+      family: "level",
+      rules: ["WE1"],
+      first_rule: "WE1",
       severity: "high",
       opened_at: 1000,
+      last_fired_at: 1000,
       firings: 1,
       limits_version: 1,
       points: [],
     } as const;
-    const open = JSON.parse(encodeRow("ml_alerts", { ...alert, state: "open" }));
-    const closed = JSON.parse(encodeRow("ml_alerts", { ...alert, state: "closed", closed_at: 2000, firings: 5 }));
-    expect(closed.version).toBeGreaterThan(open.version);
+    const version = (r: Partial<AlertRow>): number => JSON.parse(encodeRow("ml_alerts", { ...alert, state: "open", ...r })).version;
+    const life = [
+      version({}),
+      version({ firings: 7, last_fired_at: 1500 }),
+      // Acknowledged: beats any later firing count of the open episode, so a later update cannot drop it…
+      version({ firings: 7, acknowledged_at: 1600 }),
+      version({ firings: 9, acknowledged_at: 1600 }),
+      // …and closed beats open, acknowledged or not.
+      version({ firings: 9, state: "closed", closed_at: 2000 }),
+      version({ firings: 9, state: "closed", closed_at: 2000, acknowledged_at: 2500 }),
+    ];
+    for (let i = 1; i < life.length; i++) expect(life[i]).toBeGreaterThan(life[i - 1]);
+    expect(version({ firings: 2 ** 32 - 1 })).toBeLessThan(version({ firings: 1, acknowledged_at: 1 }));
+    expect(version({ firings: 2 ** 32 - 1, acknowledged_at: 1 })).toBeLessThan(version({ firings: 1, state: "closed", closed_at: 2 }));
   });
 });
 
@@ -191,6 +207,8 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
             "timestamp",
             "opened_at",
             "closed_at",
+            "last_fired_at",
+            "acknowledged_at",
             "detected_at",
             "production_at",
             "quarantined_at",

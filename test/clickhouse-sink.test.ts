@@ -80,17 +80,20 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("ClickHouseSink - real cl
     expect(diffSensorRows(rows, await readSensorRows(server, "replay"))).toEqual([]);
   });
 
-  it("sink - an alert written open then closed reads as closed; every table takes its rows", async () => {
+  it("sink - an episode written open then closed reads as closed; every table takes its rows", async () => {
     const sink = sinkFor({ database: "states" });
     const alert = (i: number, state: "open" | "closed"): AlertRow => ({
+      episode_id: `00000000000000a${i}`,
       key: `M${i}/temperature`,
       machine_id: `M${i}`,
       sensor_type: "temperature",
-      rule: "WE1",
-      also: "N1",
+      family: "level",
+      rules: state === "closed" ? ["WE1", "CUSUM"] : ["WE1"],
+      first_rule: "WE1",
       severity: "high",
       state,
       opened_at: 1_700_000_000_000 + i,
+      last_fired_at: 1_700_000_000_000 + i + (state === "closed" ? 30_000 : 0),
       closed_at: state === "closed" ? 1_700_000_060_000 : null,
       firings: state === "closed" ? 4 : 1,
       limits_version: 1,

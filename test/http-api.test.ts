@@ -2,7 +2,7 @@ import { request } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { AccessControl, TokenBucket } from "../connectors/live/access.js";
 import { ApiRequestError, ServerListenError } from "../connectors/errors.js";
-import type { ApiProviders, EquipmentHealth, MaintenancePrediction } from "../connectors/live/http-api.js";
+import { type ApiProviders, ApiReplyError, type EquipmentHealth, type MaintenancePrediction } from "../connectors/live/http-api.js";
 import {
   startLiveServer,
   validateLiveServerOptions,
@@ -38,14 +38,18 @@ const PREDICTION: MaintenancePrediction = {
   model_version: "iforest-3f2a",
 };
 const ALERT = {
-  type: "spc_alert",
-  state: "open",
-  key: "M-001.temperature",
-  rule: "WE1",
+  type: "alert_episode",
+  event: "opened",
+  episode_id: "00000000000000e1",
+  key: "M-001/temperature",
+  family: "level",
+  rules: ["WE1"],
   severity: "high",
   opened_at: 1_767_225_600_000,
   closed_at: null,
+  acknowledged_at: null,
 };
+const CLOSED = { ...ALERT, event: "closed", episode_id: "00000000000000e2", closed_at: 1_767_225_700_000 };
 const ENTRY = {
   serial_number: "SN0001",
   gtin: "09506000134352",
@@ -86,7 +90,19 @@ function fakeProviders(): { providers: ApiProviders; calls: unknown[]; release: 
           return id === "M-001" || id === "M-hang" ? { ...PREDICTION, machine_id: id } : null;
         },
       },
-      alerts: { openAlerts: () => [ALERT] },
+      alerts: {
+        openAlerts: () => [ALERT],
+        episodes: (q) => {
+          calls.push(["episodes", q]);
+          return [ALERT, CLOSED].filter((e) => q.state === "all" || (q.state === "open") === (e.closed_at === null)).slice(0, q.limit);
+        },
+        acknowledge: (id, ack) => {
+          calls.push(["ack", id, ack]);
+          if (id === CLOSED.episode_id)
+            throw new ApiReplyError(409, "already_acknowledged", `alert episode ${id} was acknowledged already`, {});
+          return id === ALERT.episode_id ? { ...ALERT, event: "acknowledged", acknowledged_at: 1, acknowledged_by: ack.by ?? null } : null;
+        },
+      },
       quarantine: {
         list: () => quarantine,
         release: (serial, req) => {
@@ -228,6 +244,23 @@ describe("http api", () => {
     expect(calls).toContainEqual(["predict", "M-001", {}]);
 
     expect((await call(s, "GET", "/api/alerts", READ_ONLY)).json).toEqual({ count: 1, results: [ALERT] });
+    expect((await call(s, "GET", "/api/alerts/episodes", READ_ONLY)).json).toEqual({ count: 1, results: [ALERT] });
+    const filtered = "/api/alerts/episodes?state=all&machine_id=M-001&rule=WE1&family=level&severity=high&limit=5";
+    expect((await call(s, "GET", filtered, READ_ONLY)).json).toEqual({ count: 2, results: [ALERT, CLOSED] });
+    expect(calls).toContainEqual([
+      "episodes",
+      { state: "all", machine_id: "M-001", rule: "WE1", family: "level", severity: "high", limit: 5 },
+    ]);
+    for (const bad of ["state=closed", "limit=0", "limit=1001", "limit=x"])
+      expect((await call(s, "GET", `/api/alerts/episodes?${bad}`, READ_ONLY)).status).toBe(400);
+    const acked = await call(s, "POST", `/api/alerts/episodes/${ALERT.episode_id}/ack`, ADMIN, { by: "qa", note: "seen" });
+    expect([acked.status, acked.json.event, acked.json.acknowledged_by]).toEqual([200, "acknowledged", "qa"]);
+    expect(calls).toContainEqual(["ack", ALERT.episode_id, { by: "qa", note: "seen" }]);
+    const twice = await call(s, "POST", `/api/alerts/episodes/${CLOSED.episode_id}/ack`, ADMIN);
+    expect([twice.status, twice.json.error]).toEqual([409, "already_acknowledged"]);
+    const unknown = await call(s, "POST", "/api/alerts/episodes/ffffffffffffffff/ack", ADMIN, {});
+    expect([unknown.status, unknown.json.error]).toEqual([404, "not_found"]);
+    expect((await call(s, "POST", `/api/alerts/episodes/${ALERT.episode_id}/ack`, ADMIN, { by: 7 })).status).toBe(400);
     expect((await call(s, "GET", "/api/quarantine", READ_ONLY)).json).toEqual({
       count: 2,
       results: [ENTRY, { ...ENTRY, serial_number: "SN0002" }],
@@ -276,6 +309,8 @@ describe("http api", () => {
       ["PUT", "/api/spc/limits/M-001.temperature", READ_ONLY, "spc:write"],
       ["POST", "/api/spc/limits/M-001.temperature/rebaseline", READ_ONLY, "spc:write"],
       ["GET", "/api/alerts", SPC_ONLY, "alerts:read"],
+      ["GET", "/api/alerts/episodes", NO_SCOPES, "alerts:read"],
+      ["POST", `/api/alerts/episodes/${ALERT.episode_id}/ack`, READ_ONLY, "alerts:write"],
     ];
     for (const [method, path, token, scope] of cases) {
       const r = await call(s, method, path, token, method === "GET" ? undefined : { cl: 1, sigma: 1 });

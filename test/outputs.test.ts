@@ -9,7 +9,7 @@ import { Outputs } from "../engine/jobs/outputs.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
 import { spcAnalysis } from "../operators/spc/spc.js";
-import type { SpcAlertEvent } from "../operators/spc/alerts.js";
+import type { AlertEpisodeEvent } from "../operators/spc/alerts.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
 import { createLogger } from "../engine/core/mod.js";
@@ -51,10 +51,14 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     ws.send(JSON.stringify({ type: "subscribe", topics: ["machine/M-001"], id: 1 }));
     await new Promise((r) => setTimeout(r, 200));
 
+    const events: AlertEpisodeEvent[] = [];
     const spc = spcAnalysis({
       params: { ...DEFAULT_SPC_PARAMS, baselineN: 50 },
       ewmaField: "spc_ewma",
-      onAlert: (e: SpcAlertEvent) => outputs.alert(e),
+      onAlert: (e: AlertEpisodeEvent) => {
+        events.push(e);
+        outputs.alert(e);
+      },
     });
     const result = await runJob({
       simulator: { seed: 4, machines: 2, sensorTypes: ["pressure", "vibration"], rateHz: 10, maxRecords: 20_000, faultRate: 6 },
@@ -85,7 +89,41 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     expect(health.body).toMatchObject({ machine_id: "M-001" });
     expect(["low", "medium", "high", "critical"]).toContain((health.body as { risk_level: string }).risk_level);
     expect((await get("/api/ml/maintenance/health/NOPE/")).status).toBe(404);
-    expect((await get("/api/alerts")).status).toBe(200);
+    // The open episodes: the tracker's, as the API lists them and the health score counts them.
+    const open = (await get("/api/alerts")).body as { count: number; results: AlertEpisodeEvent[] };
+    expect(open.count).toBe(spc.alerts.open);
+    expect(open.results.map((e) => e.episode_id).sort()).toEqual(
+      spc.alerts
+        .openEpisodes()
+        .map((e) => e.episode_id)
+        .sort(),
+    );
+    const features = (health.body as { features: Record<string, number> }).features;
+    const openOfM1 = open.results.filter((e) => e.key.startsWith("M-001/"));
+    expect(features.open_alerts_high + features.open_alerts_medium + features.open_alerts_low).toBe(openOfM1.length);
+    // Acknowledged: an open episode by its tracker (its event goes out), a closed one from the recent list; twice: 409.
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${access.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    const recent = (await get("/api/alerts/episodes?state=recent&limit=3")).body as { results: AlertEpisodeEvent[] };
+    expect(recent.results.length).toBe(3);
+    expect(
+      recent.results.every(
+        (e, i) => e.closed_at !== null && (i === 0 || (e.closed_at as number) <= (recent.results[i - 1].closed_at as number)),
+      ),
+    ).toBe(true);
+    for (const e of [open.results[0], recent.results[0]]) {
+      const acked = await post(`/api/alerts/episodes/${e.episode_id}/ack`, { by: "qa", note: "seen" });
+      expect(acked.status, JSON.stringify(acked.body)).toBe(200);
+      expect(acked.body).toMatchObject({ event: "acknowledged", episode_id: e.episode_id, closed_at: e.closed_at, acknowledged_by: "qa" });
+      expect((await post(`/api/alerts/episodes/${e.episode_id}/ack`, {})).status).toBe(409);
+    }
+    expect(events.filter((e) => e.event === "acknowledged").map((e) => e.episode_id)).toEqual([open.results[0].episode_id]);
     const limits = await get(`/api/spc/limits/${encodeURIComponent("M-001/pressure")}`);
     expect(limits.status).toBe(200);
     expect(limits.body).toMatchObject({ key: "M-001/pressure", limits_version: 1 });
@@ -152,6 +190,9 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     expect(await count("SELECT count() FROM ml_scores FINAL")).toBe(20_000);
     expect(await count("SELECT count() FROM ml_scores FINAL WHERE limits_version = 1 AND cl IS NOT NULL")).toBeGreaterThan(19_000);
     expect(await count("SELECT count() FROM ml_equipment_health FINAL")).toBeGreaterThan(0);
-    expect(await count("SELECT count() FROM ml_alerts FINAL")).toBeGreaterThan(0);
+    // One row per episode, acknowledged ones with their acknowledgement.
+    expect(await count("SELECT count() FROM ml_alerts FINAL")).toBe(new Set(events.map((e) => e.episode_id)).size);
+    expect(await count("SELECT count() FROM ml_alerts FINAL WHERE acknowledged_by = 'qa'")).toBe(2);
+    expect(await count("SELECT count() FROM ml_alerts FINAL WHERE state = 'open'")).toBe(spc.alerts.open);
   }, 180_000);
 });

@@ -6,7 +6,9 @@
  * - A limits change through the HTTP API reaches the worker that owns the key and applies in
  *   stream order: every score line of the key before it carries the baseline's limits, every one
  *   after it the new ones; the other keys keep theirs; the API serves what the worker reported.
- * - The workers' alert events reach the alerts file and ml_alerts alike, and each machine the
+ * - The workers' alert episode events reach the alerts file and ml_alerts alike (one row per
+ *   episode, in the state of its last event), the API lists the open episodes and takes an
+ *   acknowledgement, applied by the worker that has the episode open; and each machine the
  *   workers saw has its ml_equipment_health row.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -57,8 +59,9 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("a limits change through the API applies in stream order on the owning worker; alerts reach ml_alerts; health rows", async () => {
+  it("a limits change through the API applies in stream order on the owning worker; episodes reach ml_alerts, are listed and acknowledged; health rows", async () => {
     const lines: ScoreLine[] = [];
+    let acked = "";
     const sub = nc.subscribe(`lw.${SITE}.score.>`, { callback: (_e, m) => lines.push(m.json<ScoreLine>()) });
     await nc.flush();
     const alertsFile = join(dir, "alerts.ndjson");
@@ -78,6 +81,7 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
       expect(await waitUntil(() => lines.length >= 2 * PHASE, 60_000), run.output()).toBe(true);
       const after = await api("GET", `/api/spc/limits/${encodeURIComponent(KEY)}`);
       expect(after.body).toMatchObject({ key: KEY, cl: 1000, sigma: 1, limits_version: 2 });
+      acked = await acknowledgeOne(api);
 
       expect(await run.stop(), run.output()).toBe(0);
       expect(run.output()).toMatch(/on 2 ingest workers/);
@@ -86,7 +90,7 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
       sub.unsubscribe();
       await run.stop();
     }
-    await expectAlertsAndHealth(alertsFile);
+    await expectAlertsAndHealth(alertsFile, acked);
   }, 240_000);
 
   function startRun(alertsFile: string): CliProcess {
@@ -173,19 +177,75 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
     expect(others.every((l) => l.limits_version === 1)).toBe(true);
   }
 
-  /** Every alert event of the file is in ml_alerts FINAL (by key, rule and opening), and each machine has a health row. */
-  async function expectAlertsAndHealth(alertsFile: string): Promise<void> {
+  /**
+   * An open episode the API lists is acknowledged (the worker that has it open answers with it);
+   * again: 409; an unknown id: 404. The episode's id.
+   */
+  async function acknowledgeOne(api: Awaited<ReturnType<typeof liveApi>>): Promise<string> {
+    const open = await api("GET", "/api/alerts/episodes?state=open&limit=5");
+    expect(open.status, JSON.stringify(open.body)).toBe(200);
+    const results = open.body.results as Array<{ episode_id: string; closed_at: number | null; key: string }>;
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.every((e) => e.closed_at === null)).toBe(true);
+    expect((await api("GET", "/api/alerts")).body.count).toBeGreaterThanOrEqual(results.length);
+    const recent = await api("GET", "/api/alerts/episodes?state=recent&machine_id=M-001");
+    expect(
+      (recent.body.results as Array<{ key: string; closed_at: number | null }>).every(
+        (e) => e.key.startsWith("M-001/") && e.closed_at !== null,
+      ),
+    ).toBe(true);
+    const id = results[0].episode_id;
+    const ack = await api("POST", `/api/alerts/episodes/${id}/ack`, { by: "qa-ri", note: "checked" });
+    expect(ack.status, JSON.stringify(ack.body)).toBe(200);
+    expect(ack.body).toMatchObject({
+      type: "alert_episode",
+      event: "acknowledged",
+      episode_id: id,
+      acknowledged_by: "qa-ri",
+      ack_note: "checked",
+    });
+    expect((await api("POST", `/api/alerts/episodes/${id}/ack`, {})).status).toBe(409);
+    expect((await api("POST", "/api/alerts/episodes/0000000000000000/ack", {})).status).toBe(404);
+    return id;
+  }
+
+  /**
+   * Every episode of the file is one row of ml_alerts FINAL, in the state of its last event there
+   * (state, firings, rules, acknowledgement); the acknowledged one carries it; each machine has a health row.
+   */
+  async function expectAlertsAndHealth(alertsFile: string, acked: string): Promise<void> {
+    type Event = {
+      event: string;
+      episode_id: string;
+      key: string;
+      rules: string[];
+      firings: number;
+      closed_at: number | null;
+      acknowledged_by: string | null;
+    };
     const events = readFileSync(alertsFile, "utf8")
       .trim()
       .split("\n")
-      .map((l) => JSON.parse(l) as { key: string; rule: string; opened_at: number });
+      .map((l) => JSON.parse(l) as Event);
     expect(events.length).toBeGreaterThan(10);
-    const fromFile = [...new Set(events.map((e) => `${e.key}|${e.rule}|${e.opened_at}`))].sort();
-    const rows = (await ch.query("SELECT key, rule, opened_at_ms FROM ri.ml_alerts FINAL FORMAT TSV"))
-      .trim()
+    expect(events.some((e) => e.event === "acknowledged" && e.episode_id === acked)).toBe(true);
+    const last = new Map<string, Event>();
+    for (const e of events) last.set(e.episode_id, e);
+    const fromFile = [...last.values()]
+      .map((e) =>
+        [e.episode_id, e.key, e.closed_at === null ? "open" : "closed", e.firings, e.rules.join(","), e.acknowledged_by ?? ""].join("|"),
+      )
+      .sort();
+    const rows = (
+      await ch.query(
+        "SELECT episode_id, key, state, firings, arrayStringConcat(rules, ','), acknowledged_by FROM ri.ml_alerts FINAL ORDER BY episode_id FORMAT TSV",
+      )
+    )
+      .replace(/\n$/, "")
       .split("\n")
       .map((l) => l.split("\t").join("|"));
-    expect([...new Set(rows)].sort()).toEqual(fromFile);
+    expect(rows).toEqual(fromFile);
+    expect(rows.filter((r) => r.endsWith("|qa-ri")).length).toBe(1);
     const health = (await ch.query("SELECT DISTINCT machine_id FROM ri.ml_equipment_health ORDER BY machine_id FORMAT TSV")).trim();
     expect(health.split("\n")).toEqual(["M-001", "M-002", "M-003"]);
   }

@@ -8,16 +8,17 @@ import {
   decodeAlerts,
   SPC_COL,
   SPC_OUT_FIELDS,
-  type SpcAlertEvent,
+  type AlertEpisodeEvent,
   spcAnalysis,
   type SpcLimits,
 } from "../operators/spc/mod.js";
 
 /**
  * The SPC kernel's event list (kernels/spc.ts: rows that are loud or follow a loud row of their
- * key) and the alert folding that visits only those rows (SpcAlertTracker.observeChunk) against
- * the per-row path (observeRecord → observe on every row): the same alert events in the same
- * order (points, firings, closed_at included), the same masked rows, the same counts.
+ * key) and the alert episodes that decide only those rows (EpisodeTracker.observeChunk, which
+ * counts every row's reading for the hysteresis close in its ring pass) against the per-row path
+ * (observeRecord → observe on every row): the same episode events in the same order (points,
+ * firings, rules, updates and closes at the same readings), the same masked rows, the same counts.
  */
 
 interface Stream {
@@ -89,7 +90,7 @@ function loudStream(): Stream {
 }
 
 interface PathResult {
-  events: SpcAlertEvent[];
+  events: AlertEpisodeEvent[];
   rows: number[][];
   opened: number;
   closed: number;
@@ -100,7 +101,7 @@ interface PathResult {
 }
 
 async function runPath(s: Stream, batch: number, perRow: boolean, seed: number): Promise<PathResult> {
-  const events: SpcAlertEvent[] = [];
+  const events: AlertEpisodeEvent[] = [];
   const spc = spcAnalysis({
     params: { ...DEFAULT_SPC_PARAMS, baselineN: 20 },
     limitsByKey: s.limitsByKey,
@@ -108,6 +109,8 @@ async function runPath(s: Stream, batch: number, perRow: boolean, seed: number):
     ewmaField: "spc_ewma",
     onAlert: (e) => events.push(e),
     keyParts: ["machine_id", "sensor_type"],
+    // Times are record indices here: short hysteresis and update interval, so episodes close and update often.
+    episodes: { closeAfter: 12, updateIntervalMs: 25 },
   });
   const rolling = rollingAnalysis({ window: { kind: "time", span: 50, capacity: 4 }, alpha: 0.1, timeScale: 1 });
   const analyses: RecordAnalysis[] = [rolling, spc];
@@ -197,36 +200,40 @@ async function expectSamePaths(s: Stream, batch: number, seed: number): Promise<
   return perRow;
 }
 
-describe("spc event rows - alert folding from the kernel's event list", () => {
+describe("spc event rows - alert episodes from the kernel's event list", () => {
   it.each([
     [1, 7],
     [2, 64],
     [3, 1000],
-  ])("seed %i, batches of %i: the same alert events, rows and counts as every row observed", async (seed, batch) => {
+  ])("seed %i, batches of %i: the same episode events, rows and counts as every row observed", async (seed, batch) => {
     const s = randomStream(seed, 40, 12_000);
     const perRow = await expectSamePaths(s, batch, seed);
-    // The stream must exercise what it claims: alerts of several rules, open across batches, rules off.
+    // The stream must exercise what it claims: episodes of both families and several rules, updated, closed, open across batches.
     expect(perRow.opened).toBeGreaterThan(100);
-    expect(new Set(perRow.events.map((e) => e.rule)).size).toBeGreaterThan(5);
+    expect(perRow.closed).toBeGreaterThan(100);
+    expect(new Set(perRow.events.flatMap((e) => e.rules)).size).toBeGreaterThan(5);
+    expect(new Set(perRow.events.map((e) => e.family))).toEqual(new Set(["level", "variation"]));
+    expect(perRow.events.some((e) => e.event === "updated")).toBe(true);
     expect(perRow.events.some((e) => e.points.length > 1)).toBe(true);
     expect(perRow.truncated).toBeGreaterThan(0);
   });
 
-  it("every row loud, alerts open for thousands of rows, rules off for one key", async () => {
+  it("every row loud, episodes open for thousands of rows, rules off for one key", async () => {
     const perRow = await expectSamePaths(loudStream(), 64, 9);
     // B's budget leaves the run rules off (WE2–4, N2): A raises them, B never does.
-    const rulesOf = (key: string): Set<string> => new Set(perRow.events.filter((e) => e.key === key).map((e) => e.rule));
+    const rulesOf = (key: string): Set<string> => new Set(perRow.events.filter((e) => e.key === key).flatMap((e) => e.rules));
     expect(rulesOf("A/loud").has("WE4")).toBe(true);
     expect([...rulesOf("B/loud")].filter((r) => ["WE2", "WE3", "WE4", "N2"].includes(r))).toEqual([]);
-    expect(perRow.events.some((e) => e.state === "closed" && e.firings > 64)).toBe(true);
+    expect(perRow.events.some((e) => e.event === "closed" && e.firings > 64)).toBe(true);
   });
 
-  it("alert events cross a thread as numbers and strings: the same objects, member order and -0 included", async () => {
+  it("episode events cross a thread as numbers and strings: the same objects, member order and -0 included", async () => {
     const events = (await runPath(randomStream(4, 30, 6000), 100, false, 4)).events;
     expect(events.length).toBeGreaterThan(50);
     // Odd values the tracker does not make here: nulls, -0, NaN limits, no fields, no points.
-    const odd: SpcAlertEvent = { ...events[0], also: null, cl: -0, sigma: Number.NaN, closed_at: null, fields: {}, points: [] };
-    const all: SpcAlertEvent[] = [...events, odd, { ...odd, state: "closed", closed_at: -5, also: "N5" }];
+    const odd: AlertEpisodeEvent = { ...events[0], cl: -0, sigma: Number.NaN, closed_at: null, fields: {}, rules: [], points: [] };
+    const acked: AlertEpisodeEvent = { ...odd, event: "acknowledged", acknowledged_at: 7, acknowledged_by: "qa", ack_note: "" };
+    const all: AlertEpisodeEvent[] = [...events, odd, { ...odd, event: "closed", closed_at: -5 }, acked];
     const encoder = new AlertEncoder();
     // Two takes: the string table starts over with each.
     for (const part of [all.slice(0, 20), all.slice(20)]) {

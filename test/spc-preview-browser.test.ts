@@ -200,7 +200,7 @@ describe.skipIf(!serverAvailable("chromium"))("spc what-if preview in Chromium",
       expect(bits(finite), c.name).toEqual(bits(want.rows));
       expect(got.firings, c.name).toEqual(engineFirings(c, want));
       const opened: Record<string, number> = Object.fromEntries(Object.keys(got.alerts).map((r) => [r, 0]));
-      for (const e of want.events) if (e.state === "open") opened[e.rule]++;
+      for (const e of want.events) if (e.event === "opened") opened[e.first_rule]++;
       expect(got.alerts, c.name).toEqual(opened);
       expect(got.events, c.name).toEqual(want.events);
       expect(got.skipped.length, c.name).toBe(c.values.length - want.indices.length);
@@ -274,7 +274,7 @@ describe.skipIf(!serverAvailable("chromium"))("spc what-if preview in Chromium",
     );
     const c: Case = { name: "fetched", values: FETCHED, params: { ...P, baselineN: 50 }, settings: {} };
     const want = await engineRun(c, 64, 1);
-    const opened = (rule: string) => want.events.filter((e) => e.state === "open" && e.rule === rule).length;
+    const opened = (rule: string) => want.events.filter((e) => e.event === "opened" && e.first_rule === rule).length;
     for (const [kind, rule, n] of alerts as Array<[string, string, number]>) if (kind === "alerts") expect(n, rule).toBe(opened(rule));
     const total = (kind: string) =>
       (alerts as Array<[string, string, number]>).filter(([k]) => k === kind).reduce((a, [, , n]) => a + n, 0);

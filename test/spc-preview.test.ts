@@ -32,7 +32,7 @@ async function expectSame(preview: SpcPreview, c: Case, batchRecordsMax: number,
   expect(got.firings).toEqual(engineFirings(c, want));
   // The alerts that would open, per rule, are the engine tracker's `open` events.
   const opened: Record<string, number> = Object.fromEntries(CONDITIONS.map(([name]) => [name, 0]));
-  for (const e of want.events) if (e.state === "open") opened[e.rule]++;
+  for (const e of want.events) if (e.event === "opened") opened[e.first_rule]++;
   expect(got.alerts).toEqual(opened);
   // The alert events themselves: the engine's tracker raised the same, points, firings and closes included.
   expect(got.events).toEqual(want.events);
@@ -57,7 +57,8 @@ describe("spc what-if preview - the browser module equals the engine", () => {
         name,
       ).toBe(true);
     expect(all[6].skipped.length).toBeGreaterThan(50);
-    expect(all[0].events.filter((e) => e.state === "closed" && e.firings > 1).length).toBeGreaterThan(50);
+    // Episodes fold many firings each (every rule on, a noisy case).
+    expect(all[0].events.filter((e) => e.event === "closed" && e.firings > 1).length).toBeGreaterThan(3);
     expect(new Set(Array.from({ length: 3000 }, (_, i) => all[4].rows[i * SPC_OUT_FIELDS + SPC_COL.limits_version])).size).toBe(5);
     // The budget turns rules off: fewer firings than every rule on the same readings.
     expect(all[1].firings.length).toBeLessThan(all[0].firings.length);

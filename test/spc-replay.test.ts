@@ -7,7 +7,7 @@ import { runReplay } from "../engine/jobs/replay.js";
 import { ConfigError } from "../engine/core/errors.js";
 import type { RecordAnalysis } from "../operators/analysis.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
-import type { SpcAlertEvent } from "../operators/spc/alerts.js";
+import type { AlertEpisodeEvent } from "../operators/spc/alerts.js";
 import { DEFAULT_SPC_PARAMS, NELSON_RULES, WE_RULES } from "../operators/spc/layout.js";
 import { rulesForBudget, spcAnalysis, spcKernel, type SpcAnalysisOptions } from "../operators/spc/spc.js";
 
@@ -76,34 +76,39 @@ describe("spc replay - contract", () => {
     expect(Object.keys(lines[1]).filter((k) => k === "ewma").length).toBe(1);
   });
 
-  it("folds consecutive firings into one alert that closes when the pattern ends", async () => {
-    const events: SpcAlertEvent[] = [];
-    // Ten points above the centre line: WE4 fires at the 8th, 9th and 10th; then a point below.
-    const values = [...new Array(10).fill(0.5), -0.5];
-    const analysis = spc({ limits: { cl: 0, sigma: 1 }, onAlert: (e) => events.push(e) }, { baselineN: 0 });
+  it("folds the firings of a rule family into one episode that closes after closeAfter quiet readings", async () => {
+    const events: AlertEpisodeEvent[] = [];
+    // Ten points above the centre line: WE4 fires at the 8th, 9th and 10th, N2 (nine in a row) at the 9th and 10th; then none.
+    const values = [...new Array(10).fill(0.5), -0.5, 0.5, -0.5, 0.5];
+    const analysis = spc({ limits: { cl: 0, sigma: 1 }, onAlert: (e) => events.push(e), episodes: { closeAfter: 3 } }, { baselineN: 0 });
     const lines = await replay(csv("run.csv", values), [analysis]);
     expect(lines.map((l) => (l.we as number[]).includes(4))).toEqual([
-      false,
-      false,
-      false,
-      false,
-      false,
-      false,
-      false,
+      ...new Array(7).fill(false),
       true,
       true,
       true,
+      false,
+      false,
+      false,
       false,
     ]);
-    const we4 = events.filter((e) => e.rule === "WE4");
-    expect(we4.map((e) => e.state)).toEqual(["open", "closed"]);
-    expect(we4[1]).toMatchObject({ firings: 3, opened_at: 7, closed_at: 9, severity: "low", limits_version: 1 });
-    expect(we4[0].points.map((p) => p.position)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    // N2 (nine in a row) folds the same way: fires at the 9th and 10th.
-    expect(events.filter((e) => e.rule === "N2").map((e) => [e.state, e.firings])).toEqual([
-      ["open", 1],
-      ["closed", 2],
+    // Both rules are of the level family: one episode, three firings (readings), closed at the third quiet reading after the last.
+    expect(events.map((e) => [e.event, e.family, e.firings])).toEqual([
+      ["opened", "level", 1],
+      ["closed", "level", 3],
     ]);
+    expect(events[1]).toMatchObject({
+      rules: ["WE4", "N2"],
+      first_rule: "WE4",
+      opened_at: 7,
+      last_fired_at: 9,
+      closed_at: 12,
+      severity: "low",
+      limits_version: 1,
+      acknowledged_at: null,
+    });
+    expect(events[0].episode_id).toBe(events[1].episode_id);
+    expect(events[0].points.map((p) => p.position)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 
   it("a false-alarm budget turns rules off, and the output shows only the rules that are on", async () => {

@@ -163,19 +163,24 @@ export interface AlertPointRow {
   value: number;
 }
 
-/** An SPC alert event (ml_alerts); operators/spc/alerts.ts SpcAlertEvent has these members. */
+/** An SPC alert episode's state (ml_alerts); operators/spc/alerts.ts AlertEpisodeEvent has these members. */
 export interface AlertRow {
+  /** Deterministic from the stream (key, family, opening time and position). */
+  episode_id: string;
   /** The engine's key (e.g. `M1/temperature`). */
   key: string;
   machine_id: string;
   sensor_type: string;
-  rule: string;
-  /** The twin Nelson rule of a Western Electric one, when both fired. */
-  also?: string | null;
+  /** Rule family (`level`, `variation`). */
+  family: string;
+  /** Rules fired so far, in the order first seen. */
+  rules: readonly string[];
+  first_rule: string;
   description?: string;
   severity: AlertSeverityLevel;
   state: "open" | "closed";
   opened_at: EpochMs;
+  last_fired_at: EpochMs;
   closed_at?: EpochMs | null;
   firings: number;
   limits_version: number;
@@ -183,6 +188,9 @@ export interface AlertRow {
   sigma?: Stat;
   /** The pattern's points at the first firing (stored as a JSON string). */
   points: readonly AlertPointRow[] | string;
+  acknowledged_at?: EpochMs | null;
+  acknowledged_by?: string | null;
+  ack_note?: string | null;
 }
 
 /** One serial event the serial analysis flagged (ml_serial_detections). */
@@ -286,7 +294,7 @@ export interface TableSchema<R> {
 
 /** Row keys (the sorting keys) of the tables, in order. */
 const READING_KEY = ["machine_id", "sensor_type", "timestamp", "timestamp_ms", "seq"] as const;
-const ALERT_KEY = ["machine_id", "sensor_type", "opened_at", "opened_at_ms", "rule", "key"] as const;
+const ALERT_KEY = ["machine_id", "sensor_type", "family", "opened_at", "opened_at_ms", "episode_id"] as const;
 const DETECTION_KEY = ["machine_id", "detected_at", "detected_at_ms", "gtin", "serial_number", "seq"] as const;
 const QUARANTINE_KEY = ["machine_id", "production_at", "production_at_ms", "gtin", "serial_number", "seq"] as const;
 const PREDICTION_KEY = ["machine_id", "predicted_at", "predicted_at_ms", "model_version"] as const;
@@ -340,28 +348,38 @@ const SCORE_COLUMNS: readonly Column<ScoreRow>[] = [
 ];
 
 /*
- * ml_alerts — SPC alert events. An alert is written when it opens and again when it closes;
- * both rows have the same key, so FINAL shows its latest state.
- * key: (machine_id, sensor_type, opened_at, opened_at_ms, rule, key)
- * version: firings, + 2^32 once closed (closed beats open; more firings beat fewer)
+ * ml_alerts — SPC alert episodes, one row per episode: written at each of its events (opened,
+ * updated, closed, acknowledged) with its whole state, so FINAL shows its latest. The key is
+ * deterministic from the stream, so a restart that re-derives an episode writes the same row.
+ * key: (machine_id, sensor_type, family, opened_at, opened_at_ms, episode_id)
+ * version: firings + 2^32 once acknowledged + 2^33 once closed — monotone in the episode's life
+ * (more firings beat fewer, acknowledged beats not, closed beats open), so no later write of an
+ * earlier state wins. A table made by an earlier version (one row per rule firing run, keyed by
+ * rule) must be recreated (docs/clickhouse.md, "Upgrading tables").
  */
 const ALERT_COLUMNS: readonly Column<AlertRow>[] = [
+  text("episode_id", (r) => r.episode_id),
   text("key", (r) => r.key),
   text("machine_id", (r) => r.machine_id),
   text("sensor_type", (r) => r.sensor_type),
-  text("rule", (r) => r.rule),
-  column("also", "String", (r) => (r.also === null || r.also === undefined ? "" : str(r.also, "also"))),
+  text("family", (r) => r.family),
+  column("rules", "Array(String)", (r) => strings(r.rules, "rules")),
+  text("first_rule", (r) => r.first_rule),
   optText("description", (r) => r.description),
   column("severity", "String", (r) => oneOf(r.severity, "severity", ALERT_SEVERITIES)),
   column("state", "String", alertState),
   ...times<AlertRow>("opened_at", (r) => r.opened_at),
+  ...times<AlertRow>("last_fired_at", (r) => r.last_fired_at),
   ...optTimes<AlertRow>("closed_at", (r) => r.closed_at),
   column("firings", "UInt32", (r) => uint32(r.firings, "firings")),
   column("limits_version", "UInt32", (r) => uint(r.limits_version, "limits_version")),
   statistic("cl", (r) => r.cl),
   statistic("sigma", (r) => r.sigma),
   column("points", "String", (r) => (typeof r.points === "string" ? r.points : JSON.stringify(r.points))),
-  column("version", "UInt64", (r) => (alertState(r) === "closed" ? 2 ** 32 : 0) + uint32(r.firings, "firings")),
+  ...optTimes<AlertRow>("acknowledged_at", (r) => r.acknowledged_at),
+  optText("acknowledged_by", (r) => r.acknowledged_by ?? undefined),
+  optText("ack_note", (r) => r.ack_note ?? undefined),
+  column("version", "UInt64", alertVersion),
 ];
 
 /*
@@ -630,10 +648,16 @@ function serialFindings<R extends SerialDetectionRow | QuarantineRow>(): Column<
   ];
 }
 
+/** An episode row's version: firings + 2^32 once acknowledged + 2^33 once closed. */
+function alertVersion(r: AlertRow): number {
+  const acked = r.acknowledged_at === null || r.acknowledged_at === undefined ? 0 : 2 ** 32;
+  return (alertState(r) === "closed" ? 2 ** 33 : 0) + acked + uint32(r.firings, "firings");
+}
+
 function alertState(r: AlertRow): "open" | "closed" {
   const state = oneOf(r.state, "state", ["open", "closed"] as const);
   if (state === "closed" && (r.closed_at === null || r.closed_at === undefined))
-    throw new EncodeError("missing_field", "closed_at", "a closed alert needs closed_at");
+    throw new EncodeError("missing_field", "closed_at", "a closed episode needs closed_at");
   return state;
 }
 

@@ -9,7 +9,8 @@
  * keeps no token in the clear after start. When no token is configured the server generates one
  * (see {@link generatedAccess}), so the API and the WebSocket never run open by accident.
  *
- * API scopes: `maintenance:read`, `maintenance:write` (predict), `alerts:read`, `quarantine:read`,
+ * API scopes: `maintenance:read`, `maintenance:write` (predict), `alerts:read`, `alerts:write`
+ * (acknowledge an alert episode), `quarantine:read`,
  * `quarantine:write` (release), `spc:read`, `spc:write` (re-baseline, set limits), `metrics:read`
  * (only when /metrics requires a token). A token lists scope patterns: a scope, `<area>:*`,
  * `*:read`, or `*` for all.
@@ -22,6 +23,7 @@ export const API_SCOPES = Object.freeze([
   "maintenance:read",
   "maintenance:write",
   "alerts:read",
+  "alerts:write",
   "quarantine:read",
   "quarantine:write",
   "spc:read",

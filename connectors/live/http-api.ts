@@ -16,7 +16,9 @@
  * | GET  /api/ml/maintenance/health/{machine_id}/    | maintenance:read  | EquipmentHealth                                           |
  * | GET  /api/ml/maintenance/predictions/?machine_id=&limit= | maintenance:read | {count, results: MaintenancePrediction[]} (limit 1–1000, default 100) |
  * | POST /api/ml/maintenance/predict/{machine_id}/   | maintenance:write | MaintenancePrediction; body: optional JSON object; 409 `features_incomplete` (with `missing_features`) while the machine lacks a sensor the model reads |
- * | GET  /api/alerts                                 | alerts:read       | {count, results: alert[]} (open alerts)                   |
+ * | GET  /api/alerts                                 | alerts:read       | {count, results: episode[]} (open alert episodes)         |
+ * | GET  /api/alerts/episodes?state=open|recent|all&machine_id=&rule=&family=&severity=&limit= | alerts:read | {count, results: episode[]} (recent: closed ones, newest first; limit 1–1000, default 100) |
+ * | POST /api/alerts/episodes/{episode_id}/ack       | alerts:write      | the acknowledged episode; body {by?, note?}; 404 unknown, 409 `already_acknowledged` |
  * | GET  /api/quarantine                             | quarantine:read   | {count, results: entry[]}                                 |
  * | POST /api/quarantine/{serial}/release            | quarantine:write  | {serial_number, released: entry[]}; body {gtin?, note?}   |
  * | GET  /api/spc/limits/{key}                       | spc:read          | the key's limits                                          |
@@ -103,9 +105,26 @@ export interface PredictionProvider {
   predict(machineId: string, request: Readonly<Record<string, unknown>>): MaybePromise<MaintenancePrediction | null>;
 }
 
+/** A filter of GET /api/alerts/episodes. */
+export interface EpisodeQuery {
+  state: "open" | "recent" | "all";
+  machine_id?: string;
+  rule?: string;
+  family?: string;
+  severity?: string;
+  limit: number;
+}
+
 export interface AlertsProvider {
-  /** The alerts open now (e.g. SpcAlertEvent objects with state "open"). */
+  /** The alert episodes open now (e.g. AlertEpisodeEvent objects with closed_at null). */
   openAlerts(): MaybePromise<readonly object[]>;
+  /** Episodes by state and filter: open ones, then (recent, all) the closed ones kept, newest first. */
+  episodes?(query: EpisodeQuery): MaybePromise<readonly object[]>;
+  /**
+   * Acknowledges an episode: the acknowledged episode, null when unknown (404); throws
+   * ApiRequestError 409 when it is acknowledged already.
+   */
+  acknowledge?(episodeId: string, ack: { by?: string; note?: string }): MaybePromise<object | null>;
 }
 
 export interface QuarantineProvider {
@@ -268,11 +287,6 @@ export class HttpApi {
 
   private buildRoutes(): Route[] {
     const p = this.providers;
-    const list = <T>(results: readonly T[]) => ({ count: results.length, results });
-    const found = (what: string) => (value: object | null) => {
-      if (value === null) throw new ApiRequestError(404, "not_found", `no ${what}`);
-      return value;
-    };
     return [
       { name: "/healthz", methods: ["get"], re: /^\/healthz\/?$/, handle: () => ({ status: 200, value: this.healthz() }) },
       ...this.dashboardRoutes(),
@@ -307,14 +321,7 @@ export class HttpApi {
           value: found(`machine ${JSON.stringify(id)}`)(await p.predictions!.predict(id, objectBody(body))),
         }),
       },
-      {
-        name: "/api/alerts",
-        methods: ["get"],
-        re: /^\/api\/alerts\/?$/,
-        scope: "alerts:read",
-        provider: "alerts",
-        handle: async () => ({ status: 200, value: list(await p.alerts!.openAlerts()) }),
-      },
+      ...alertRoutes(p),
       {
         name: "/api/quarantine",
         methods: ["get"],
@@ -725,6 +732,79 @@ function predictionQuery(q: URLSearchParams): PredictionQuery {
     throw new ApiRequestError(400, "bad_request", `limit must be an integer in 1..${PREDICTIONS_LIMIT_MAX}`);
   const machineId = q.get("machine_id");
   return machineId === null || machineId === "" ? { limit } : { machineId, limit };
+}
+
+/** A list reply: {count, results}. */
+function list<T>(results: readonly T[]): { count: number; results: readonly T[] } {
+  return { count: results.length, results };
+}
+
+/** The provider's value, or 404 `not_found` naming `what` when it is null. */
+function found(what: string): (value: object | null) => object {
+  return (value) => {
+    if (value === null) throw new ApiRequestError(404, "not_found", `no ${what}`);
+    return value;
+  };
+}
+
+/** The alert routes: open episodes, episodes by state and filter, acknowledgement. */
+function alertRoutes(p: ApiProviders): Route[] {
+  return [
+    {
+      name: "/api/alerts",
+      methods: ["get"],
+      re: /^\/api\/alerts\/?$/,
+      scope: "alerts:read",
+      provider: "alerts",
+      handle: async () => ({ status: 200, value: list(await p.alerts!.openAlerts()) }),
+    },
+    {
+      name: "/api/alerts/episodes",
+      methods: ["get"],
+      re: /^\/api\/alerts\/episodes\/?$/,
+      scope: "alerts:read",
+      provider: "alerts",
+      handle: async ({ query }) => {
+        const alerts = p.alerts!;
+        if (alerts.episodes === undefined) throw new ApiRequestError(404, "not_configured", "this run lists no alert episodes");
+        return { status: 200, value: list(await alerts.episodes(episodeQuery(query))) };
+      },
+    },
+    {
+      name: "/api/alerts/episodes/{episode_id}/ack",
+      methods: ["post"],
+      re: /^\/api\/alerts\/episodes\/([^/]+)\/ack\/?$/,
+      scope: "alerts:write",
+      provider: "alerts",
+      body: true,
+      handle: async ({ params: [id], body }) => {
+        const alerts = p.alerts!;
+        if (alerts.acknowledge === undefined) throw new ApiRequestError(404, "not_configured", "this run takes no acknowledgements");
+        const b = objectBody(body);
+        const by = optionalString(b.by, "by");
+        const note = optionalString(b.note, "note");
+        const acked = await alerts.acknowledge(id, { ...(by === undefined ? {} : { by }), ...(note === undefined ? {} : { note }) });
+        return { status: 200, value: found(`alert episode ${JSON.stringify(id)}`)(acked) };
+      },
+    },
+  ];
+}
+
+/** GET /api/alerts/episodes's query: state (default open), the filters, limit as predictions'. */
+function episodeQuery(q: URLSearchParams): EpisodeQuery {
+  const state = q.get("state") ?? "open";
+  if (state !== "open" && state !== "recent" && state !== "all")
+    throw new ApiRequestError(400, "bad_request", "state must be open, recent or all");
+  const limitText = q.get("limit");
+  const limit = limitText === null ? PREDICTIONS_LIMIT_DEFAULT : Number(limitText);
+  if (!(Number.isInteger(limit) && limit >= 1 && limit <= PREDICTIONS_LIMIT_MAX))
+    throw new ApiRequestError(400, "bad_request", `limit must be an integer in 1..${PREDICTIONS_LIMIT_MAX}`);
+  const out: EpisodeQuery = { state, limit };
+  for (const f of ["machine_id", "rule", "family", "severity"] as const) {
+    const v = q.get(f);
+    if (v !== null && v !== "") out[f] = v;
+  }
+  return out;
 }
 
 function objectBody(body: unknown): Readonly<Record<string, unknown>> {

@@ -6,6 +6,7 @@ export {
   type EquipmentHealth,
   type PlantMachine,
   type MaintenancePrediction,
+  type EpisodeQuery,
   type PredictionQuery,
   type QuarantineProvider,
   type RiskLevel,

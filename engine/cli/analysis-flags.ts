@@ -10,7 +10,9 @@ import type { RecordAnalysis } from "../../operators/mod.js";
 import type { AnalysisSpec } from "../jobs/mod.js";
 import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/mod.js";
 import {
-  type SpcAlertEvent,
+  type AlertEpisodeEvent,
+  DEFAULT_EPISODE_CLOSE_AFTER,
+  DEFAULT_EPISODE_SETTINGS,
   DEFAULT_SPC_PARAMS,
   planForBudget,
   type RuleSelection,
@@ -75,6 +77,8 @@ export interface AnalysisFlags extends SerialFlags, RunLengthFlags {
   /** Readings per second per key, for a budget given per duration. */
   rate?: number;
   spcConfig?: string;
+  episodeCloseAfter: number;
+  episodeUpdateInterval?: string;
   model?: string;
   features?: string;
   watchModel: boolean;
@@ -128,6 +132,16 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string, aler
       "spc: false alarms a key may have in control, per reading (0.0027) or one per duration (1/8h, at --rate readings/s); picks the rules and sets CUSUM h, EWMA L",
       faBudgetOption,
       alerting ? ALERTING_SPC_DEFAULTS.faBudget : undefined,
+    )
+    .option(
+      "--episode-close-after <n>",
+      "spc: an alert episode closes after this many readings of its key without a firing of its rule family",
+      integerOption("--episode-close-after", 1, 2 ** 31 - 1),
+      DEFAULT_EPISODE_CLOSE_AFTER,
+    )
+    .option(
+      "--episode-update-interval <D>",
+      "spc: event time between two `updated` events of an alert episode at least (0: at every firing; default 10s, with --time-unit number 10)",
     )
     .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
     .option(
@@ -195,7 +209,7 @@ export interface AnalysisContext {
   timeUnit: TimeUnit;
   /** Count window when neither --window nor --span is given (run: 64; replay: required). */
   defaultWindow?: number;
-  onAlert?: (event: SpcAlertEvent) => void;
+  onAlert?: (event: AlertEpisodeEvent) => void;
   keyParts?: readonly string[];
   /** Where analyses log (model swaps); default the CLI's logger. */
   log?: Logger;
@@ -345,6 +359,16 @@ function spcOptionsOf(flags: AnalysisFlags, alerting: boolean, timeUnit: TimeUni
     budgetByKey: perKey?.budgets,
     // Readings while a sensor settles after a mode change are not in control by construction.
     silentKeySuffix: alerting ? "/settling" : undefined,
+    episodes: {
+      families: DEFAULT_EPISODE_SETTINGS.families,
+      closeAfter: flags.episodeCloseAfter ?? DEFAULT_EPISODE_CLOSE_AFTER,
+      updateIntervalMs:
+        flags.episodeUpdateInterval === undefined
+          ? timeUnit === "ms"
+            ? DEFAULT_EPISODE_SETTINGS.updateIntervalMs
+            : DEFAULT_EPISODE_SETTINGS.updateIntervalMs / 1000
+          : durationIn(flags.episodeUpdateInterval, timeUnit, "--episode-update-interval"),
+    },
   };
 }
 

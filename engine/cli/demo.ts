@@ -180,6 +180,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       outputFormat: "json",
       outputs: out,
       summaryIntervalMs: parseDuration(flags.summaryInterval),
+      alertsSummary: () => alerts.summary(),
       console: process.stdout,
       stop: jobStop,
       progress,
@@ -212,7 +213,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     await alertNc.drain().catch(() => undefined);
     for (const a of analyses) for (const note of a.notes?.() ?? []) log(note);
     log(
-      `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, SPC alert events ${alerts.count}, ` +
+      `pipeline stopped: ${result.recordsOut} records scored in ${result.seconds.toFixed(1)} s, ${alerts.summary()}, ` +
         `dead-lettered ${result.input.deadLettered}, checkpoints ${result.checkpoints}`,
     );
     reportScorecard(scorecard, flags.scorecardJson, process.stdout);

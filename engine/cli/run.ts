@@ -377,7 +377,7 @@ async function runOnSource(
     outPath,
     fileBytesMax: flags.fileBytesMax,
     zAlarm: flags.zAlarm,
-    alertsRaised: () => alerts.count,
+    alertsSummary: () => alerts.summary(),
     outputs,
     limitsChanges: flags.limitsControl === undefined ? undefined : watchLimitsFile(flags.limitsControl),
     flushIntervalMs: parseDuration(flags.flushInterval),
@@ -537,7 +537,7 @@ async function runOnNats(
   if (serial !== null) reportSerial(serial);
   process.stderr.write(
     `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
-      `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, SPC alert events ${alerts.count}\n`,
+      `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, ${alerts.summary()}\n`,
   );
 }
 
@@ -565,6 +565,7 @@ async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRou
     log: cliLogger(),
     stop,
     onReady: () => process.stderr.write("linewatch run: consuming\n"),
+    alertsSummary: () => alerts.summary(),
   };
   const ctx = {
     timeUnit: "ms",
@@ -586,6 +587,7 @@ async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRou
       ingestWorkers,
       scoreLines: flags.publishScores ? flags.outputFormat : null,
       onAlerts: alerts.routeAll,
+      alertsSummary: () => alerts.summary(),
     });
   }
   const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, ctx));

@@ -9,7 +9,10 @@
  * Encoding (little-endian):
  *   magic "LWCK" | u32 version (1) | u32 header length H | H bytes UTF-8 JSON header | state bytes
  * The JSON header: { kernels: [{name, stateBytesPerKey}], stateStride, position, keys: [{name,
- * newestTime}] } — key i's block is bytes [i·stateStride, (i+1)·stateStride) of the state bytes.
+ * newestTime}], analyses? } — key i's block is bytes [i·stateStride, (i+1)·stateStride) of the
+ * state bytes; `analyses` (optional, absent in older checkpoints) holds, per analysis in engine
+ * order, what it keeps of these keys outside kernel memory (RecordAnalysis.saveState: the SPC
+ * analysis's open alert episodes), as JSON.
  */
 import { CheckpointError } from "./errors.js";
 
@@ -28,6 +31,8 @@ export interface EngineCheckpoint {
   keys: KeyCheckpoint[];
   /** keys.length × stateStride bytes. */
   state: Uint8Array;
+  /** Per analysis (engine order): its state of these keys outside the kernel, JSON-able; null: none. */
+  analyses?: unknown[];
 }
 
 const MAGIC = 0x4b43574c; // "LWCK" little-endian
@@ -37,7 +42,13 @@ export const CHECKPOINT_HEADER_BYTES_MAX = 64 * 1024 * 1024;
 
 export function encodeCheckpoint(c: EngineCheckpoint): Uint8Array {
   const header = new TextEncoder().encode(
-    JSON.stringify({ kernels: c.kernels, stateStride: c.stateStride, position: c.position, keys: c.keys }),
+    JSON.stringify({
+      kernels: c.kernels,
+      stateStride: c.stateStride,
+      position: c.position,
+      keys: c.keys,
+      ...(c.analyses === undefined ? {} : { analyses: c.analyses }),
+    }),
   );
   const out = new Uint8Array(12 + header.length + c.state.length);
   const view = new DataView(out.buffer);

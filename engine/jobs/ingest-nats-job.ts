@@ -16,7 +16,7 @@
  */
 import type { Writable } from "node:stream";
 import { ConfigError, createLogger, type Logger } from "../core/mod.js";
-import type { SpcAlertEvent } from "../../operators/spc/mod.js";
+import type { AlertEpisodeEvent } from "../../operators/spc/mod.js";
 import { type AnalysisSpec, DEFAULT_INGEST_JOB, type IngestCounts, IngestJob } from "./ingest/mod.js";
 import type { NatsJobResult } from "./nats-job.js";
 import type { JetStreamConsumerSettings } from "./nats-sources.js";
@@ -40,10 +40,12 @@ export interface IngestNatsJobOptions extends JetStreamConsumerSettings {
   /** Per-record score lines on `lw.<site>.score.<machine>.<sensor>`: their encoding, or null for none. */
   scoreLines: "json" | "msgpack" | null;
   /** A worker's alert events, a batch at a time, in order. */
-  onAlerts: (events: readonly SpcAlertEvent[]) => void;
+  onAlerts: (events: readonly AlertEpisodeEvent[]) => void;
   /** ClickHouse and the live server, when the run has them. */
   outputs?: Outputs;
   summaryIntervalMs: number;
+  /** The alert episodes for the summary line (the alert router's words). */
+  alertsSummary?: () => string;
   console: Writable;
   log?: Logger;
   stop: Promise<void>;
@@ -66,10 +68,15 @@ export async function runIngestNatsJob(o: IngestNatsJobOptions): Promise<NatsJob
     "nats",
     o.analyses.map((a) => a.name),
   );
+  // An open episode is acknowledged by the worker that has it open (its later events carry it).
+  if (o.outputs !== undefined && o.analyses.some((a) => a.name === "spc"))
+    o.outputs.episodeAcks = (e, at, by, note) => job.acknowledge(e.episode_id, at, by, note);
   o.onReady?.();
   const t0 = performance.now();
   const summary =
-    o.summaryIntervalMs > 0 ? setInterval(() => o.console.write(`${summaryLine(job.counts(), t0)}\n`), o.summaryIntervalMs) : null;
+    o.summaryIntervalMs > 0
+      ? setInterval(() => o.console.write(`${summaryLine(job.counts(), t0, o.alertsSummary)}\n`), o.summaryIntervalMs)
+      : null;
   summary?.unref();
   let poll: NodeJS.Timeout | null = null;
   const failed = new Promise<void>((resolve) => {
@@ -83,7 +90,7 @@ export async function runIngestNatsJob(o: IngestNatsJobOptions): Promise<NatsJob
   }
   const r = await job.stop();
   await outputs?.flush();
-  if (o.summaryIntervalMs > 0) o.console.write(`${summaryLine(r, t0)}\n`);
+  if (o.summaryIntervalMs > 0) o.console.write(`${summaryLine(r, t0, o.alertsSummary)}\n`);
   const deadLettered = Object.values(r.byReason).reduce((a, b) => a + b, 0);
   return {
     recordsIn: r.readings,
@@ -132,6 +139,7 @@ function startWorkers(o: IngestNatsJobOptions, outputs: Outputs | undefined, log
             explicitAck: o.explicitAck,
           },
     onAlerts: o.onAlerts,
+    onEpisodesRestored: (events) => o.outputs?.restoreEpisodes(events),
     onKeys: (keys) => {
       for (const k of keys) outputs?.machineSeen(k.machine);
     },
@@ -142,11 +150,11 @@ function startWorkers(o: IngestNatsJobOptions, outputs: Outputs | undefined, log
   });
 }
 
-function summaryLine(c: IngestCounts, t0: number): string {
+function summaryLine(c: IngestCounts, t0: number, alerts?: () => string): string {
   const seconds = (performance.now() - t0) / 1000;
   return (
     `[${seconds.toFixed(1)} s] in ${c.readings} out ${c.scored} (${Math.round(c.scored / Math.max(seconds, 1e-3))} rec/s avg) keys ${c.keys} ` +
     `| ingest workers: messages ${c.messages}, dead-lettered ${c.deadLettered}, shed ${c.shed} (${c.shedReadings} readings), ` +
-    `redeliveries skipped ${c.duplicates}, checkpoints ${c.checkpoints}, restarts ${c.restarts}`
+    `redeliveries skipped ${c.duplicates}, checkpoints ${c.checkpoints}, restarts ${c.restarts}${alerts === undefined ? "" : ` | ${alerts()}`}`
   );
 }

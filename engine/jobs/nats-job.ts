@@ -36,6 +36,8 @@ export interface NatsJobOptions extends JetStreamConsumerSettings {
   /** Encoding of published scores: JSON (default) or MessagePack (the same object). */
   outputFormat?: "json" | "msgpack";
   summaryIntervalMs: number;
+  /** The alert episodes for the summary line (the alert router's words). */
+  alertsSummary?: () => string;
   console: Writable;
   /** Operational events (fetch failures, lost deliveries, failed checkpoints); default: JSON lines on `console`. */
   log?: Logger;

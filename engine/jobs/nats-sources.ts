@@ -236,6 +236,10 @@ export class JetStreamSource implements SensorSource {
   private store: CheckpointStore | null = null;
   /** A partition's loop failed: the others stop. */
   private failed = false;
+  /** Partitions to checkpoint at their next iteration, whatever the interval (an acknowledgement is state to keep). */
+  private readonly soon = new Set<number>();
+  /** Callers of {@link checkpointSoon}: the partitions still to checkpoint for each. */
+  private soonWaiters: Array<{ left: Set<number>; resolve(): void }> = [];
 
   constructor(
     private readonly nc: NatsConnection,
@@ -284,6 +288,17 @@ export class JetStreamSource implements SensorSource {
 
   async close(): Promise<void> {}
 
+  /**
+   * Every partition checkpoints at its next iteration (a fetch round: at most about a second on an
+   * idle stream), whatever the interval; resolves once each has. An alert episode's
+   * acknowledgement is answered then, so a kill -9 after the answer keeps it.
+   */
+  checkpointSoon(): Promise<void> {
+    if (this.readers.size === 0) return Promise.resolve();
+    for (const p of this.readers.keys()) this.soon.add(p);
+    return new Promise((resolve) => this.soonWaiters.push({ left: new Set(this.readers.keys()), resolve }));
+  }
+
   summary(): string {
     const c = this.messages.counts();
     return `messages ${c.messages}, dead-lettered ${c.deadLettered}, redeliveries skipped ${this.duplicates}, checkpoints ${this.checkpoints}, acks ${this.acks}`;
@@ -304,7 +319,7 @@ export class JetStreamSource implements SensorSource {
         this.fetchErrors++;
         if (r.taken + r.redeliveries === 0) continue;
       }
-      if (performance.now() - lastCheckpoint >= this.o.checkpointIntervalMs) {
+      if (this.soon.delete(p) || performance.now() - lastCheckpoint >= this.o.checkpointIntervalMs) {
         lastCheckpoint = performance.now();
         try {
           await this.checkpoint(intake, p, reader.top);
@@ -325,6 +340,8 @@ export class JetStreamSource implements SensorSource {
     if (saved === null) return 0;
     const ckpt = decodeCheckpoint(saved.bytes);
     await intake.engine.restore(ckpt);
+    // The analyses' own state of the keys (open alert episodes) continues where the kernels do.
+    if (ckpt.analyses !== undefined) intake.restoreAnalyses?.(ckpt.analyses);
     for (const k of ckpt.keys) this.messages.partitionOfKey[intake.engine.keys.lookup(k.name)] = p;
     return saved.position;
   }
@@ -333,6 +350,9 @@ export class JetStreamSource implements SensorSource {
   private async checkpoint(intake: SensorIntake, p: number, top: number): Promise<void> {
     const { engine } = intake;
     const ckpt = await engine.checkpoint(top, (key) => this.messages.partitionOfKey[engine.keys.lookup(key)] === p);
+    // Taken with the kernel state, between two of the partition's iterations: both cover exactly the records up to `top`.
+    const analyses = intake.saveAnalyses?.(ckpt.keys.map((k) => k.name));
+    if (analyses !== undefined) ckpt.analyses = analyses;
     await (this.store as CheckpointStore).save(
       checkpointName(this.o.site, this.o.stream, this.partitioned ? p : null),
       encodeCheckpoint(ckpt),
@@ -340,6 +360,9 @@ export class JetStreamSource implements SensorSource {
     );
     this.checkpoints++;
     if (this.o.progress !== undefined) this.o.progress.checkpoints = this.checkpoints;
+    for (const w of this.soonWaiters) w.left.delete(p);
+    for (const w of this.soonWaiters) if (w.left.size === 0) w.resolve();
+    this.soonWaiters = this.soonWaiters.filter((w) => w.left.size > 0);
   }
 
   /** (Re)creates partition p's durable consumer, delivering from stream sequence `start`. */

@@ -6,8 +6,8 @@
  * the API serves (open alerts, each key's SPC limits, each machine's health and predictions), and
  * exports the engine's figures as metrics.
  *
- * Health score of a machine (0–100). From the SPC alerts open on its keys: 100 minus 30 per open
- * high-severity alert, 15 per medium and 5 per low, floored at 0. With a prediction model, the
+ * Health score of a machine (0–100). From the SPC alert episodes open on its keys: 100 minus 30
+ * per open high-severity episode, 15 per medium and 5 per low, floored at 0. With a prediction model, the
  * machine's latest failure probability p folds in: health_score = min(alert score,
  * round(100 × (1 − p))), so either many open out-of-control patterns or a likely failure within
  * the model's horizon lowers it. Risk level by the combined score: from 80 low, from 60 medium,
@@ -49,7 +49,8 @@ import {
 } from "../../connectors/clickhouse/mod.js";
 import { DEFAULT_LIVE_FRAMES, HISTORY_COLUMNS, historyFrameOfRows, LiveFrames } from "./live-frames.js";
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
-import { type SpcAlertEvent, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
+import { type AckResult, type AlertEpisodeEvent, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
+import { EpisodeBook } from "./episode-book.js";
 
 export interface OutputsOptions {
   clickhouse?: { url: string; database?: string; spillDir: string };
@@ -102,6 +103,12 @@ const PENALTY: Record<string, number> = { high: 30, medium: 15, low: 5 };
 /** Applies a limits change to a key's SPC state wherever it lives (the engine here, or an ingest worker); false: no such key. */
 type LimitsControl = (key: string, change: SpcLimitsChange) => Promise<boolean>;
 
+/**
+ * Acknowledges an open episode where its tracker runs (this thread's SPC analysis, or the ingest
+ * worker owning the key); the tracker emits the `acknowledged` event through the alert routing.
+ */
+export type EpisodeAckControl = (episode: AlertEpisodeEvent, at: number, by: string | null, note: string | null) => Promise<AckResult>;
+
 /** What the outputs read of the ingest workers of `run --nats` (engine/jobs/ingest IngestJob has it). */
 export interface IngestSteering {
   counts(): { readings: number; scored: number; kernelMs: number };
@@ -146,7 +153,14 @@ export class Outputs {
   private readings: SensorDataRow[] = [];
   /** Writes not settled yet: `flush` waits for them; each leaves the set as it settles. */
   private readonly pendingWrites = new Set<Promise<void>>();
-  private readonly openAlerts = new Map<string, SpcAlertEvent>();
+  /** Open and recent alert episodes (the API, the health score). */
+  readonly episodes = new EpisodeBook();
+  /** Where an open episode's acknowledgement is applied; null: the run has no SPC tracker to ask. */
+  episodeAcks: EpisodeAckControl | null = null;
+  /** Told of the open episodes a restart restored from a checkpoint (the alert router: their closing is printed). */
+  onEpisodesRestored: ((events: readonly AlertEpisodeEvent[]) => void) | null = null;
+  /** Routes an event this thread makes (the acknowledgement of a closed episode) as the trackers' are routed. */
+  routeEpisodeEvent: ((e: AlertEpisodeEvent) => void) | null = null;
   private readonly limitsByKey = new Map<string, ServedLimits>();
   private readonly machines = new Set<string>();
   /** Keys seen per machine (the plant view's sensors and keys). */
@@ -421,33 +435,51 @@ export class Outputs {
     }
   }
 
-  /** An SPC alert event: the alerts table, the `alerts` topic, the open-alert list of the API. */
-  alert(e: SpcAlertEvent): void {
-    const id = `${e.key}|${e.rule}`;
-    if (e.state === "open") this.openAlerts.set(id, e);
-    else this.openAlerts.delete(id);
+  /** An alert episode event: the alerts table (one row per episode), the `alerts` topic, the API's episode lists. */
+  alert(e: AlertEpisodeEvent): void {
+    this.episodes.apply(e);
     this.live?.publish(TOPIC_ALERTS, e);
-    if (this.sink !== null) {
-      const [machine, sensor] = e.key.split("/");
-      const row: AlertRow = {
-        key: e.key,
-        machine_id: machine,
-        sensor_type: sensor ?? "",
-        rule: e.rule,
-        also: e.also,
-        description: e.description,
-        severity: e.severity,
-        state: e.state,
-        opened_at: e.opened_at,
-        closed_at: e.closed_at,
-        firings: e.firings,
-        limits_version: e.limits_version,
-        cl: finite(e.cl),
-        sigma: finite(e.sigma),
-        points: e.points,
-      };
-      this.track(this.sink.write("ml_alerts", [row]));
+    if (this.sink !== null) this.track(this.sink.write("ml_alerts", [alertRow(e)]));
+  }
+
+  /**
+   * Episodes open at a checkpoint a restart restored (no event: they were routed before the
+   * restart). An acknowledged one's row is written again: its `acknowledged` event may have been
+   * lost with the process (it is no record the restart re-reads), the checkpoint holds it.
+   */
+  restoreEpisodes(events: readonly AlertEpisodeEvent[]): void {
+    for (const e of events) {
+      this.episodes.apply(e);
+      if (e.acknowledged_at !== null && this.sink !== null) this.track(this.sink.write("ml_alerts", [alertRow(e)]));
     }
+    this.onEpisodesRestored?.(events);
+  }
+
+  /**
+   * A person's acknowledgement (POST /api/alerts/episodes/{id}/ack): of an open episode by its
+   * tracker (so its later events carry it), of a closed one here. Null: unknown; 409 when
+   * acknowledged already.
+   */
+  async acknowledge(id: string, ack: { by?: string; note?: string }): Promise<AlertEpisodeEvent | null> {
+    const e = this.episodes.find(id);
+    if (e === undefined) return null;
+    if (e.acknowledged_at !== null) throw alreadyAcknowledged(e);
+    const at = Date.now();
+    const by = ack.by ?? null;
+    const note = ack.note ?? null;
+    if (e.closed_at === null && this.episodeAcks !== null) {
+      const r = await this.episodeAcks(e, at, by, note);
+      if (r.ok) return r.event;
+      if (r.reason === "already") throw alreadyAcknowledged(e);
+      // Closed meanwhile: acknowledged as a closed episode below.
+      const now = this.episodes.find(id);
+      if (now === undefined || now.closed_at === null) return null;
+      return this.acknowledge(id, ack);
+    }
+    const acked: AlertEpisodeEvent = { ...e, event: "acknowledged", acknowledged_at: at, acknowledged_by: by, ack_note: note };
+    if (this.routeEpisodeEvent !== null) this.routeEpisodeEvent(acked);
+    else this.alert(acked);
+    return acked;
   }
 
   /**
@@ -576,7 +608,7 @@ export class Outputs {
   /** Every machine the run has seen, for the dashboard's plant view: health, open alerts, sensors and keys, the latest prediction. */
   private plant(): PlantMachine[] {
     const open = new Map<string, number>();
-    for (const e of this.openAlerts.values()) {
+    for (const e of this.episodes.open()) {
       const m = e.key.split("/")[0];
       open.set(m, (open.get(m) ?? 0) + 1);
     }
@@ -607,7 +639,7 @@ export class Outputs {
   private health(machineId: string): EquipmentHealth | null {
     if (!this.machines.has(machineId)) return null;
     const counts: Record<string, number> = { high: 0, medium: 0, low: 0 };
-    for (const e of this.openAlerts.values()) if (e.key.split("/")[0] === machineId) counts[e.severity]++;
+    for (const e of this.episodes.openOf(machineId)) counts[e.severity]++;
     const alertScore = Math.max(0, 100 - counts.high * PENALTY.high - counts.medium * PENALTY.medium - counts.low * PENALTY.low);
     const features: Record<string, number> = {
       open_alerts_high: counts.high,
@@ -694,7 +726,11 @@ export class Outputs {
                 return service.predictNow(machineId);
               },
             },
-      alerts: { openAlerts: () => [...this.openAlerts.values()] },
+      alerts: {
+        openAlerts: () => this.episodes.open(),
+        episodes: (q) => this.episodes.query(q),
+        acknowledge: (id, ack) => this.acknowledge(id, ack),
+      },
       plant: { machines: () => this.plant() },
       history: { frame: (machineId: string) => this.historyFrame(machineId) },
       spcLimits: {
@@ -717,6 +753,42 @@ export class Outputs {
       }),
     };
   }
+}
+
+/** An episode's ml_alerts row: its state after the event. */
+function alertRow(e: AlertEpisodeEvent): AlertRow {
+  const [machine, sensor] = e.key.split("/");
+  return {
+    episode_id: e.episode_id,
+    key: e.key,
+    machine_id: e.fields.machine_id ?? machine,
+    sensor_type: e.fields.sensor_type ?? sensor ?? "",
+    family: e.family,
+    rules: e.rules,
+    first_rule: e.first_rule,
+    description: e.description,
+    severity: e.severity,
+    state: e.closed_at === null ? "open" : "closed",
+    opened_at: e.opened_at,
+    last_fired_at: e.last_fired_at,
+    closed_at: e.closed_at,
+    firings: e.firings,
+    limits_version: e.limits_version,
+    cl: finite(e.cl),
+    sigma: finite(e.sigma),
+    points: e.points,
+    acknowledged_at: e.acknowledged_at,
+    acknowledged_by: e.acknowledged_by,
+    ack_note: e.ack_note,
+  };
+}
+
+function alreadyAcknowledged(e: AlertEpisodeEvent): ApiReplyError {
+  return new ApiReplyError(409, "already_acknowledged", `alert episode ${e.episode_id} was acknowledged already`, {
+    episode_id: e.episode_id,
+    acknowledged_at: e.acknowledged_at,
+    acknowledged_by: e.acknowledged_by,
+  });
 }
 
 /** A scored record's ml_sensor_data row. */

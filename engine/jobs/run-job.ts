@@ -46,8 +46,8 @@ export interface RunJobOptions extends PacedSourceOptions {
   fileBytesMax: number;
   /** |z| of the rolling analysis at or above this counts as an anomaly in the summary. */
   zAlarm: number;
-  /** Alert events counted so far (the caller's alert sink counts them), for the summary. */
-  alertsRaised?: () => number;
+  /** The alert episodes for the summary ("episodes open 3 (…)"; the caller's alert router says it). */
+  alertsSummary?: () => string;
   /**
    * Limits changes to apply while running, polled every flush: key name → change. Applied in
    * order with the stream, to the key's SPC state (analysis "spc").

@@ -20,7 +20,7 @@ import {
   type RecordBatch,
 } from "../core/mod.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/mod.js";
-import { type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
+import { type AlertEpisodeEvent, episodeTrackerOf, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
 import { RECORD_LABELS_MAX, RecordLabels } from "./record-labels.js";
 import type { ScoreKey, ScoreWriter } from "./score-writers.js";
@@ -38,8 +38,8 @@ export interface SensorJobOptions {
   outputs?: Outputs;
   /** |z| of the rolling analysis at or above this counts as an anomaly in the summary; undefined: not counted. */
   zAlarm?: number;
-  /** Alert events counted so far (the caller's alert sink counts them), for the summary. */
-  alertsRaised?: () => number;
+  /** The alert episodes for the summary ("episodes open 3 (…)"; the caller's alert router says it). */
+  alertsSummary?: () => string;
   /**
    * Limits changes to apply while running, polled at the start and every commit: key name →
    * change. Applied in order with the stream, to the key's SPC state (analysis "spc").
@@ -154,6 +154,15 @@ class SensorJob implements SensorIntake {
       { onOutput: (chunk) => this.onOutput(chunk) },
     );
     for (const a of analyses) a.start?.(this.engine);
+    // An open episode is acknowledged by the tracker on this thread, between two chunks.
+    const tracker = analyses.map(episodeTrackerOf).find((t) => t !== undefined);
+    if (tracker !== undefined && o.outputs !== undefined)
+      o.outputs.episodeAcks = async (e, at, by, note) => {
+        const r = tracker.acknowledge(e.episode_id, at, by, note);
+        // Answered once a checkpoint holds it (JetStream): a kill -9 after the answer keeps it.
+        if (r.ok) await source.checkpointSoon?.();
+        return r;
+      };
     this.outputs?.attach(
       this.engine,
       this.spcIndex,
@@ -203,6 +212,22 @@ class SensorJob implements SensorIntake {
 
   async handOver(): Promise<void> {
     await this.outputs?.handOver();
+  }
+
+  saveAnalyses(keys: readonly string[]): unknown[] {
+    const idOf = (key: string): number => this.engine.keys.lookup(key);
+    return this.o.analyses.map((a) => a.saveState?.(keys, idOf) ?? null);
+  }
+
+  /** Restores the analyses' state of a checkpoint's keys; the episodes open in them are told to the outputs (API, console). */
+  restoreAnalyses(state: readonly unknown[]): void {
+    const idOf = (key: string): number => this.engine.keys.lookup(key);
+    this.o.analyses.forEach((a, k) => {
+      const s = state[k];
+      if (s === null || s === undefined || a.restoreState === undefined) return;
+      const restored = a.restoreState(s, idOf);
+      if (episodeTrackerOf(a) !== undefined) this.o.outputs?.restoreEpisodes(restored as AlertEpisodeEvent[]);
+    });
   }
 
   room(): Promise<void> {
@@ -331,11 +356,8 @@ function summaryLine(job: SensorJob, source: SensorSource, o: SensorJobOptions, 
   const m = job.engine.metrics();
   const kernelsBusy = busy ?? m.kernelBusyMs / (seconds * 1000 * Math.max(1, m.workers));
   const rateText = rate > 0 ? `${fmt(rate)} rec/s now, ` : "";
-  const alerts = o.alertsRaised?.();
-  const findings = [
-    ...(o.zAlarm === undefined ? [] : [`|z| alarms ${job.anomalies}`]),
-    ...(alerts === undefined ? [] : [`SPC alert events ${alerts}`]),
-  ];
+  const alerts = o.alertsSummary?.();
+  const findings = [...(o.zAlarm === undefined ? [] : [`|z| alarms ${job.anomalies}`]), ...(alerts === undefined ? [] : [alerts])];
   return (
     `[${seconds.toFixed(1)} s] in ${fmt(m.recordsIn)} out ${fmt(job.recordsOut)} (${rateText}${fmt(job.recordsOut / Math.max(seconds, 1e-3))} rec/s avg) ` +
     `keys ${m.keys} tasks ${fmt(m.tasks)} kernels busy ${(kernelsBusy * 100).toFixed(1)}% of ${Math.max(1, m.workers)} thread(s) | ${source.summary()}` +

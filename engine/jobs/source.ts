@@ -54,6 +54,13 @@ export interface SensorIntake {
   handOver(): Promise<void>;
   /** Waits while the outputs' memory queue is full: how a source that acknowledges nothing is paced. */
   room(): Promise<void>;
+  /**
+   * What the analyses keep of these keys outside kernel memory (the SPC analysis's alert
+   * episodes), per analysis, for a checkpoint beside the kernel state; absent: nothing.
+   */
+  saveAnalyses?(keys: readonly string[]): unknown[];
+  /** Restores what {@link saveAnalyses} gave, once the engine restored the keys. */
+  restoreAnalyses?(state: readonly unknown[]): void;
   /** Operational events (fetch failures, lost deliveries, failed checkpoints, limits changes). */
   readonly log: Logger;
 }
@@ -75,6 +82,11 @@ export interface SensorSource {
   run(intake: SensorIntake): Promise<void>;
   /** Releases what `open` took (subscriptions); called once, after `run` or a failure. */
   close(): Promise<void>;
+  /**
+   * Checkpoints at the next occasion, whatever the interval (state a person changed: an
+   * acknowledgement); resolves once it is saved. Absent: the source takes no checkpoints.
+   */
+  checkpointSoon?(): Promise<void>;
   /** The source's figures for the console summary ("messages 10, shed 0, …"). */
   summary(): string;
 }

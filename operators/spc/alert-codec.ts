@@ -1,17 +1,19 @@
 /**
- * SPC alert events as one Float64Array and a few strings, for a thread that raises them (an ingest
- * worker) to post to the one that delivers them. A structured clone of the event objects — nested
- * `fields` and `points` objects, up to 32 points each — was a tenth of an ingest worker's time on
- * the simulator's frames (an alert opens or closes every 14 readings there); numbers written into
- * a transferred buffer cost a few stores an event. `decodeAlerts` gives back objects equal to the
- * originals member for member, in the same member order (so their JSON text is the same), -0 kept.
+ * Alert episode events as one Float64Array and a few strings, for a thread that raises them (an
+ * ingest worker) to post to the one that delivers them. A structured clone of the event objects —
+ * nested `fields`, `rules` and `points`, up to 32 points each — was a tenth of an ingest worker's
+ * time when every few readings raised an event; numbers written into a transferred buffer cost a
+ * few stores an event. `decodeAlerts` gives back objects equal to the originals member for
+ * member, in the same member order (so their JSON text is the same), -0 kept.
  *
- * Per event, f64: state (0 open, 1 closed), key, rule, also (−1: null), description, severity
- * (string indices), limits_version, cl, sigma, opened_at, closed_at (NaN: null), firings, the
- * number of fields f, f × (name, value) string indices, the number of points p, p × (position,
- * time, value). The strings of one batch of events travel beside it, each once.
+ * Per event, f64: event kind (EVENT_KINDS index), episode_id, key, family, first_rule,
+ * description, severity (string indices), opened_at, last_fired_at, closed_at (NaN: null),
+ * firings, limits_version, cl, sigma, acknowledged_at (NaN: null), acknowledged_by, ack_note
+ * (string indices, −1: null), the number of fields f, f × (name, value) string indices, the number
+ * of rules r, r string indices, the number of points p, p × (position, time, value). The strings
+ * of one batch of events travel beside it, each once.
  */
-import type { AlertSeverity, SpcAlertEvent } from "./alerts.js";
+import type { AlertEpisodeEvent, AlertSeverity, EpisodeEventKind } from "./alerts.js";
 
 export interface EncodedAlerts {
   /** The events' numbers; its buffer may be transferred. */
@@ -19,8 +21,10 @@ export interface EncodedAlerts {
   strings: string[];
 }
 
-/** Numbers of an event with no fields and no points. */
-const FIXED = 14;
+const EVENT_KINDS: readonly EpisodeEventKind[] = ["opened", "updated", "closed", "acknowledged"];
+
+/** Numbers of an event with no fields, rules or points. */
+const FIXED = 20;
 
 export class AlertEncoder {
   private numbers = new Float64Array(4096);
@@ -31,28 +35,35 @@ export class AlertEncoder {
   /** Events added since the last `take`. */
   count = 0;
 
-  add(e: SpcAlertEvent): void {
+  add(e: AlertEpisodeEvent): void {
     const fields = Object.keys(e.fields);
-    this.room(FIXED + 2 * fields.length + 3 * e.points.length);
+    this.room(FIXED + 2 * fields.length + e.rules.length + 3 * e.points.length);
     const n = this.numbers;
     let at = this.length;
-    n[at++] = e.state === "open" ? 0 : 1;
+    n[at++] = EVENT_KINDS.indexOf(e.event);
+    n[at++] = this.id(e.episode_id);
     n[at++] = this.id(e.key);
-    n[at++] = this.id(e.rule);
-    n[at++] = e.also === null ? -1 : this.id(e.also);
+    n[at++] = this.id(e.family);
+    n[at++] = this.id(e.first_rule);
     n[at++] = this.id(e.description);
     n[at++] = this.id(e.severity);
+    n[at++] = e.opened_at;
+    n[at++] = e.last_fired_at;
+    n[at++] = e.closed_at === null ? Number.NaN : e.closed_at;
+    n[at++] = e.firings;
     n[at++] = e.limits_version;
     n[at++] = e.cl;
     n[at++] = e.sigma;
-    n[at++] = e.opened_at;
-    n[at++] = e.closed_at === null ? Number.NaN : e.closed_at;
-    n[at++] = e.firings;
+    n[at++] = e.acknowledged_at === null ? Number.NaN : e.acknowledged_at;
+    n[at++] = e.acknowledged_by === null ? -1 : this.id(e.acknowledged_by);
+    n[at++] = e.ack_note === null ? -1 : this.id(e.ack_note);
     n[at++] = fields.length;
     for (const f of fields) {
       n[at++] = this.id(f);
       n[at++] = this.id(e.fields[f]);
     }
+    n[at++] = e.rules.length;
+    for (const r of e.rules) n[at++] = this.id(r);
     n[at++] = e.points.length;
     for (const p of e.points) {
       n[at++] = p.position;
@@ -62,7 +73,6 @@ export class AlertEncoder {
     this.length = at;
     this.count++;
   }
-
   /** The events added since the last call (null: none), in their own buffer; the encoder starts over. */
   take(): EncodedAlerts | null {
     if (this.count === 0) return null;
@@ -93,38 +103,41 @@ export class AlertEncoder {
 }
 
 /** The events of {@link AlertEncoder.take}, as the objects that were added. */
-export function decodeAlerts(a: EncodedAlerts): SpcAlertEvent[] {
+export function decodeAlerts(a: EncodedAlerts): AlertEpisodeEvent[] {
   const n = a.numbers;
   const s = a.strings;
-  const out: SpcAlertEvent[] = [];
+  const out: AlertEpisodeEvent[] = [];
+  const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
+  const textOrNull = (x: number): string | null => (x < 0 ? null : s[x]);
   for (let at = 0; at < n.length; ) {
-    const state = n[at] === 0 ? "open" : "closed";
-    const key = s[n[at + 1]];
-    const rule = s[n[at + 2]];
-    const also = n[at + 3] < 0 ? null : s[n[at + 3]];
-    const description = s[n[at + 4]];
-    const severity = s[n[at + 5]] as AlertSeverity;
-    const closed = n[at + 10];
-    const event: SpcAlertEvent = {
-      type: "spc_alert",
-      state,
-      key,
+    const event: AlertEpisodeEvent = {
+      type: "alert_episode",
+      event: EVENT_KINDS[n[at]],
+      episode_id: s[n[at + 1]],
+      key: s[n[at + 2]],
       fields: {},
-      rule,
-      also,
-      description,
-      severity,
-      limits_version: n[at + 6],
-      cl: n[at + 7],
-      sigma: n[at + 8],
-      opened_at: n[at + 9],
-      closed_at: Number.isNaN(closed) ? null : closed,
-      firings: n[at + 11],
+      family: s[n[at + 3]],
+      rules: [],
+      first_rule: s[n[at + 4]],
+      description: s[n[at + 5]],
+      severity: s[n[at + 6]] as AlertSeverity,
+      opened_at: n[at + 7],
+      last_fired_at: n[at + 8],
+      closed_at: orNull(n[at + 9]),
+      firings: n[at + 10],
+      limits_version: n[at + 11],
+      cl: n[at + 12],
+      sigma: n[at + 13],
       points: [],
+      acknowledged_at: orNull(n[at + 14]),
+      acknowledged_by: textOrNull(n[at + 15]),
+      ack_note: textOrNull(n[at + 16]),
     };
-    const f = n[at + 12];
-    at += 13;
+    const f = n[at + 17];
+    at += 18;
     for (let i = 0; i < f; i++, at += 2) event.fields[s[n[at]]] = s[n[at + 1]];
+    const r = n[at++];
+    for (let i = 0; i < r; i++) event.rules.push(s[n[at++]]);
     const p = n[at++];
     for (let i = 0; i < p; i++, at += 3) event.points.push({ position: n[at], time: n[at + 1], value: n[at + 2] });
     out.push(event);

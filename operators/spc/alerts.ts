@@ -1,14 +1,52 @@
 /**
- * Alert events for people from the SPC rows of each key. The per-record masks stay unfolded in
- * the output; here consecutive firings of the same rule on the same key fold into one alert that
- * opens at the first firing and closes at the first record that does not fire it.
+ * Alert episodes for people from the SPC rows of each key. The per-record masks stay unfolded in
+ * the output; here the firings of a key fold into episodes, one per key and rule family
+ * ({@link ALERT_FAMILIES}): an episode opens at the family's first firing on the key, takes in
+ * every later firing of the family (rules seen, firings, highest severity, last firing), and
+ * closes once the key has had `closeAfter` consecutive readings without a firing of the family
+ * (hysteresis: a faulty sensor that fires every few readings stays one episode).
  *
- * WE1–3 and Nelson 1, 5, 6 test the same patterns; one alert is raised for each such pair, named
- * after the Western Electric rule (the Nelson name goes in `also`).
+ * Counting is by the key's readings with limits (the rows the tracker observes), never by wall
+ * clock, so the same stream gives the same episodes — and, with {@link EpisodeTracker.saveKeys}
+ * in a checkpoint, a restart continues them. Events: `opened`, `updated` (at a firing that
+ * changed the episode, at most once per `updateIntervalMs` of event time), `closed` (at the
+ * closing reading), `acknowledged` (a person's, through the API).
+ *
+ * WE1–3 and Nelson 1, 5, 6 test the same patterns; one condition is raised for each such pair,
+ * named after the Western Electric rule.
  */
+import { ConfigError } from "../../engine/core/web.js";
 import { NELSON_RULES, SPC_COL, SPC_OUT_FIELDS, WE_RULES, type SpcRule } from "./layout.js";
 
 export type AlertSeverity = "low" | "medium" | "high";
+
+/**
+ * The rule families: an episode per key and family. `level`: the mean moved; `variation`: the
+ * spread or the pattern changed. One table, so it can be tuned in one place; every rule the
+ * tracker knows must be in exactly one family.
+ */
+export const ALERT_FAMILIES: Readonly<Record<string, readonly string[]>> = Object.freeze({
+  level: ["WE1", "WE2", "WE3", "WE4", "N1", "N2", "N3", "N5", "N6", "CUSUM", "EWMA"],
+  variation: ["N4", "N7", "N8"],
+});
+
+/** Readings without a firing of its family after which an episode closes (`--episode-close-after`). */
+export const DEFAULT_EPISODE_CLOSE_AFTER = 50;
+/** Event time between two `updated` events of one episode at least (`--episode-update-interval`). */
+export const DEFAULT_EPISODE_UPDATE_INTERVAL_MS = 10_000;
+
+export interface EpisodeSettings {
+  /** Family name → rule names ({@link ALERT_FAMILIES}). */
+  families: Readonly<Record<string, readonly string[]>>;
+  closeAfter: number;
+  updateIntervalMs: number;
+}
+
+export const DEFAULT_EPISODE_SETTINGS: EpisodeSettings = Object.freeze({
+  families: ALERT_FAMILIES,
+  closeAfter: DEFAULT_EPISODE_CLOSE_AFTER,
+  updateIntervalMs: DEFAULT_EPISODE_UPDATE_INTERVAL_MS,
+});
 
 export interface AlertPoint {
   position: number;
@@ -16,32 +54,45 @@ export interface AlertPoint {
   value: number;
 }
 
-export interface SpcAlertEvent {
-  type: "spc_alert";
-  state: "open" | "closed";
+export type EpisodeEventKind = "opened" | "updated" | "closed" | "acknowledged";
+
+/** One event of an episode: the episode's whole state after it (flat, JSON as is). */
+export interface AlertEpisodeEvent {
+  type: "alert_episode";
+  event: EpisodeEventKind;
+  /** Deterministic from the stream: key, family, opening time and position ({@link episodeId}). */
+  episode_id: string;
   key: string;
   /** The key's parts by name (e.g. machine_id, sensor_type) where the caller knows them. */
   fields: Record<string, string>;
-  rule: string;
-  also: string | null;
+  family: string;
+  /** Rules fired so far, in the order first seen. */
+  rules: string[];
+  first_rule: string;
+  /** The first rule's description. */
   description: string;
+  /** The highest severity of its rules. */
   severity: AlertSeverity;
+  opened_at: number;
+  last_fired_at: number;
+  /** The reading at which it closed (`closeAfter` quiet readings after the last firing); null while open. */
+  closed_at: number | null;
+  /** Readings of the key at which a rule of the family fired. */
+  firings: number;
+  /** The key's limits at the opening. */
   limits_version: number;
   cl: number;
   sigma: number;
-  /** Time of the first firing; at close also of the last. */
-  opened_at: number;
-  closed_at: number | null;
-  /** Records at which the rule fired while the alert was open. */
-  firings: number;
-  /** The points of the pattern at the first firing, oldest first. */
+  /** The points of the first rule's pattern at the opening, oldest first. */
   points: AlertPoint[];
+  acknowledged_at: number | null;
+  acknowledged_by: string | null;
+  ack_note: string | null;
 }
 
 /** One alertable condition: a rule bit in one of the masks, or a drift alarm. */
-interface Condition {
+export interface Condition {
   name: string;
-  also: string | null;
   description: string;
   severity: AlertSeverity;
   /** Row column holding the bit or flag, and the bit (0 for a 0/1 flag column). */
@@ -64,68 +115,101 @@ const SEVERITY: Record<string, AlertSeverity> = {
   EWMA: "medium",
 };
 
+const SEVERITY_RANK: Record<AlertSeverity, number> = { low: 0, medium: 1, high: 2 };
+
 /** Nelson rules with a Western Electric twin (same pattern): N1 = WE1, N5 = WE2, N6 = WE3. */
-const NELSON_TWIN_OF_WE: Record<number, string> = { 1: "N1", 2: "N5", 3: "N6" };
 const NELSON_WITH_TWIN = new Set([1, 5, 6]);
 
 export function alertConditions(windows: { we: number[]; nelson: number[] }): Condition[] {
   const conditions: Condition[] = [];
-  const weRule = (r: SpcRule, i: number): Condition => ({
+  const rule = (r: SpcRule, column: number, window: number): Condition => ({
     name: r.name,
-    also: NELSON_TWIN_OF_WE[r.number] ?? null,
     description: r.description,
     severity: SEVERITY[r.name],
-    column: SPC_COL.we_mask,
+    column,
     bit: r.bit,
-    window: windows.we[i],
+    window,
   });
-  WE_RULES.forEach((r, i) => conditions.push(weRule(r, i)));
+  WE_RULES.forEach((r, i) => conditions.push(rule(r, SPC_COL.we_mask, windows.we[i])));
   NELSON_RULES.forEach((r, i) => {
-    if (NELSON_WITH_TWIN.has(r.number)) return;
-    conditions.push({
-      name: r.name,
-      also: null,
-      description: r.description,
-      severity: SEVERITY[r.name],
-      column: SPC_COL.nelson_mask,
-      bit: r.bit,
-      window: windows.nelson[i],
-    });
+    if (!NELSON_WITH_TWIN.has(r.number)) conditions.push(rule(r, SPC_COL.nelson_mask, windows.nelson[i]));
+  });
+  const flag = (name: string, description: string, column: number): Condition => ({
+    name,
+    description,
+    severity: "medium",
+    column,
+    bit: 0,
+    window: 1,
   });
   conditions.push(
-    {
-      name: "CUSUM",
-      also: null,
-      description: "tabular CUSUM beyond its decision interval",
-      severity: "medium",
-      column: SPC_COL.cusum_alarm,
-      bit: 0,
-      window: 1,
-    },
-    {
-      name: "EWMA",
-      also: null,
-      description: "EWMA statistic outside its control limits",
-      severity: "medium",
-      column: SPC_COL.ewma_alarm,
-      bit: 0,
-      window: 1,
-    },
+    flag("CUSUM", "tabular CUSUM beyond its decision interval", SPC_COL.cusum_alarm),
+    flag("EWMA", "EWMA statistic outside its control limits", SPC_COL.ewma_alarm),
   );
   return conditions;
+}
+
+/**
+ * An episode's id: 16 hex digits of FNV-1a (64-bit) over key, family, opening time and source
+ * position — what a restart that re-derives the episode from the same records derives again.
+ */
+export function episodeId(key: string, family: string, openedAt: number, position: number): string {
+  const text = `${key}\u0000${family}\u0000${openedAt}\u0000${position}`;
+  let h = 0xcbf29ce484222325n;
+  for (let i = 0; i < text.length; i++) {
+    h ^= BigInt(text.charCodeAt(i));
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+  }
+  return h.toString(16).padStart(16, "0");
 }
 
 /** Longest pattern window, i.e. how many recent points per key the tracker keeps. */
 const POINTS_KEPT = 32;
 
-export class SpcAlertTracker {
+/** An open episode: its event members and what rate-limits its updates. */
+interface Episode {
+  event: AlertEpisodeEvent;
+  /** Condition bits of `rules`. */
+  ruleBits: number;
+  /**
+   * Event time of its last `opened` or `updated` event. Every fold changes the episode (its
+   * firings at least), so an update is due at a fold once the interval has passed.
+   */
+  emittedAt: number;
+}
+
+/** A key's episode state in a checkpoint (JSON; NaN as null). */
+export interface KeyEpisodesState {
+  key: string;
+  readings: number;
+  /** Per family (table order): reading number of its last firing. */
+  lastFired: number[];
+  /** The key's recent points, oldest first: position, time, value. */
+  points: Array<number | null>;
+  episodes: Array<{ event: AlertEpisodeEvent; ruleBits: number; emittedAt: number } | null>;
+}
+
+/** The outcome of an acknowledgement. */
+export type AckResult = { ok: true; event: AlertEpisodeEvent } | { ok: false; reason: "unknown" | "already" };
+
+export class EpisodeTracker {
   opened = 0;
   closed = 0;
-  /** Per key id: its open alerts by condition index; undefined until the key first opens one. */
-  private readonly perKey: Array<KeyAlerts | undefined> = [];
+  /** Events emitted (all kinds). */
+  events = 0;
+  private readonly familyNames: string[];
+  /** Family index of each condition. */
+  private readonly familyOf: Int32Array;
+  private readonly F: number;
+  /** Per (key id · F + family): the open episode, undefined when none. */
+  private episodes: Array<Episode | undefined> = [];
+  private readonly slotOfId = new Map<string, number>();
   private openNow = 0;
-  /** Alerts opened so far: an open alert's number orders `openAlerts`. */
-  private sequence = 0;
+  /** Per (key id · F + family): the key's reading number at the family's last firing. */
+  private lastFired = new Float64Array(0);
+  /** Per key: readings observed (with limits), and the reading number at which its next episode closes (∞: none open). */
+  private readings = new Float64Array(0);
+  private closeAt = new Float64Array(0);
   /**
    * Every key's ring of its last POINTS_KEPT points, (position, time, value) per slot, key after
    * key; `next` is where a key's next point goes, `filled` how many it holds. Flat typed arrays:
@@ -134,46 +218,56 @@ export class SpcAlertTracker {
   private ring = new Float64Array(0);
   private next = new Int32Array(0);
   private filled = new Int32Array(0);
+  private readonly keyNames: string[] = [];
 
   constructor(
     private readonly conditions: readonly Condition[],
-    private readonly emit: (event: SpcAlertEvent) => void,
+    private readonly settings: EpisodeSettings,
+    private readonly emit: (event: AlertEpisodeEvent) => void,
     private readonly keyFields: (key: string) => Record<string, string>,
-  ) {}
+  ) {
+    if (!(Number.isInteger(settings.closeAfter) && settings.closeAfter >= 1))
+      throw new ConfigError("--episode-close-after", `must be an integer ≥ 1, got ${settings.closeAfter}`);
+    if (!(settings.updateIntervalMs >= 0))
+      throw new ConfigError("--episode-update-interval", `must be ≥ 0, got ${settings.updateIntervalMs}`);
+    this.familyNames = Object.keys(settings.families);
+    this.F = this.familyNames.length;
+    this.familyOf = Int32Array.from(conditions, (c) => familyIndex(settings.families, this.familyNames, c.name));
+  }
 
-  /** Alerts open now, over all keys. */
+  /** Episodes open now, over all keys. */
   get open(): number {
     return this.openNow;
   }
 
-  /** The alerts open now, oldest first per key (for the API). */
-  openAlerts(): SpcAlertEvent[] {
-    const out: SpcAlertEvent[] = [];
-    for (const k of this.perKey) {
-      if (k === undefined) continue;
-      const order = k.open.flatMap((e, c) => (e === undefined ? [] : [c])).sort((a, b) => k.opening[a] - k.opening[b]);
-      for (const c of order) out.push({ ...(k.open[c] as SpcAlertEvent), closed_at: null });
-    }
+  /** The episodes open now, by key id and family order (for the API of a run without workers, and checks). */
+  openEpisodes(): AlertEpisodeEvent[] {
+    const out: AlertEpisodeEvent[] = [];
+    for (const e of this.episodes) if (e !== undefined) out.push(copyEvent(e.event));
     return out;
   }
 
   /**
-   * Feeds one SPC row of a key (rows of a key in order). Most rows fire nothing on a key with
-   * nothing open; they only enter the key's ring of recent points (typed columns, no allocation).
+   * Feeds one SPC row of a key (rows of a key in order): its point into the ring, the reading
+   * counted, the row decided when it fires, and the key's episodes closed that are due.
    */
   observe(keyId: number, key: string, row: Float64Array, position: number, time: number, value: number): void {
     if (keyId >= this.next.length) this.grow(keyId);
+    this.keyNames[keyId] = key;
     this.record(keyId, position, time, value);
-    this.decide(keyId, key, row, 0, time);
+    const n = ++this.readings[keyId];
+    if (isLoud(row, 0)) this.decide(keyId, key, row, 0, time, position);
+    if (n === this.closeAt[keyId]) this.closeDue(keyId, time);
   }
 
   /**
    * A finished chunk's SPC rows (`rows`, SPC_OUT_FIELDS f64 each, rule masks already as reported),
    * given the kernel's event list: the indices of every row that is loud or follows a loud row of
-   * its key (kernels/spc.ts). The rows between are quiet after quiet — there `observe` would only
-   * record the point — so they are visited by one pass over the columns that fills the rings, and
-   * only the listed rows are decided: the same events, in the same order, as `observe` on every row.
-   * Rows without limits (limits_version 0) are not observed, as `observe`'s callers skip them.
+   * its key (kernels/spc.ts). A row off the list is quiet, so there `observe` only records the
+   * point, counts the reading and closes what is due: one pass over the columns does that (a
+   * compare per row), and only the listed rows are decided — the same events, in the same order,
+   * as `observe` on every row. Rows without limits (limits_version 0) are not observed, as
+   * `observe`'s callers skip them.
    */
   observeChunk(
     chunk: { length: number; keyIds: Uint32Array; positions: Float64Array; times: Float64Array; values: Float64Array },
@@ -188,32 +282,97 @@ export class SpcAlertTracker {
     let e = 0;
     let next = events.length > 0 ? events[0] : chunk.length;
     for (let i = 0; i < chunk.length; i++) {
-      if (!(rows[i * F + version] > 0)) {
-        if (i === next) next = ++e < events.length ? events[e] : chunk.length;
-        continue;
-      }
+      const listed = i === next;
+      if (listed) next = ++e < events.length ? events[e] : chunk.length;
+      if (!(rows[i * F + version] > 0)) continue;
       const keyId = keyIds[i];
       if (keyId >= this.next.length) this.grow(keyId);
       this.record(keyId, positions[i], times[i], values[i]);
-      if (i !== next) continue;
-      beforeDecide?.(i);
-      this.decide(keyId, keyName(keyId), rows, i * F, times[i]);
-      next = ++e < events.length ? events[e] : chunk.length;
+      const n = ++this.readings[keyId];
+      if (listed) {
+        beforeDecide?.(i);
+        if (isLoud(rows, i * F)) this.decide(keyId, keyName(keyId), rows, i * F, times[i], positions[i]);
+      }
+      if (n === this.closeAt[keyId]) this.closeDue(keyId, times[i]);
     }
   }
 
-  /** Room in the rings for key ids up to `keyId` (doubling). */
+  /**
+   * A person's acknowledgement of an open episode, applied in stream order by the thread that
+   * owns the key: the episode keeps it (its later events carry it) and an `acknowledged` event
+   * goes out. `at` is the acknowledgement's time (wall clock: a person's act).
+   */
+  acknowledge(episode: string, at: number, by: string | null, note: string | null): AckResult {
+    const slot = this.slotOfId.get(episode);
+    const e = slot === undefined ? undefined : this.episodes[slot];
+    if (e === undefined) return { ok: false, reason: "unknown" };
+    if (e.event.acknowledged_at !== null) return { ok: false, reason: "already" };
+    e.event.acknowledged_at = at;
+    e.event.acknowledged_by = by;
+    e.event.ack_note = note;
+    const out = this.send(e, "acknowledged");
+    return { ok: true, event: out };
+  }
+
+  /** Whether the episode is open here (the thread to send its acknowledgement to). */
+  hasEpisode(episode: string): boolean {
+    return this.slotOfId.has(episode);
+  }
+
+  /** The episode state of the named keys (those seen), for a checkpoint. */
+  saveKeys(keys: readonly string[], keyIdOf: (key: string) => number): KeyEpisodesState[] {
+    const out: KeyEpisodesState[] = [];
+    for (const key of keys) {
+      const id = keyIdOf(key);
+      if (id < 0 || id >= this.next.length || this.readings[id] === 0) continue;
+      const episodes = Array.from({ length: this.F }, (_, f) => {
+        const e = this.episodes[id * this.F + f];
+        return e === undefined ? null : { event: copyEvent(e.event), ruleBits: e.ruleBits, emittedAt: e.emittedAt };
+      });
+      const points = this.recentPoints(id, POINTS_KEPT).flatMap((p) => [p.position, p.time, p.value].map(nullable));
+      const lastFired = Array.from(this.lastFired.subarray(id * this.F, (id + 1) * this.F));
+      out.push({ key, readings: this.readings[id], lastFired, points, episodes });
+    }
+    return out;
+  }
+
+  /** Restores keys saved by {@link saveKeys} (before any of their rows is observed); the episodes open in them. */
+  restoreKeys(state: readonly KeyEpisodesState[], keyIdOf: (key: string) => number): AlertEpisodeEvent[] {
+    const restored: AlertEpisodeEvent[] = [];
+    for (const s of state) {
+      const id = keyIdOf(s.key);
+      if (id < 0) continue;
+      if (id >= this.next.length) this.grow(id);
+      this.keyNames[id] = s.key;
+      this.readings[id] = s.readings;
+      for (let j = 0; j + 2 < s.points.length; j += 3)
+        this.record(id, unnull(s.points[j]), unnull(s.points[j + 1]), unnull(s.points[j + 2]));
+      for (let f = 0; f < this.F; f++) {
+        this.lastFired[id * this.F + f] = s.lastFired[f] ?? 0;
+        const saved = s.episodes[f];
+        if (saved === null || saved === undefined) continue;
+        const event = copyEvent(saved.event);
+        event.cl = unnull(event.cl);
+        event.sigma = unnull(event.sigma);
+        this.setEpisode(id * this.F + f, { event, ruleBits: saved.ruleBits, emittedAt: saved.emittedAt });
+        restored.push(copyEvent(event));
+      }
+      this.updateCloseAt(id);
+    }
+    return restored;
+  }
+
+  /** Room for key ids up to `keyId` (doubling). */
   private grow(keyId: number): void {
     const keys = Math.max(16, 2 * this.next.length, keyId + 1);
-    const ring = new Float64Array(keys * POINTS_KEPT * 3);
-    ring.set(this.ring);
-    this.ring = ring;
-    const next = new Int32Array(keys);
-    next.set(this.next);
-    this.next = next;
-    const filled = new Int32Array(keys);
-    filled.set(this.filled);
-    this.filled = filled;
+    this.ring = grown(this.ring, keys * POINTS_KEPT * 3);
+    this.next = grown(this.next, keys);
+    this.filled = grown(this.filled, keys);
+    this.readings = grown(this.readings, keys);
+    const closeAt = new Float64Array(keys).fill(Number.POSITIVE_INFINITY);
+    closeAt.set(this.closeAt);
+    this.closeAt = closeAt;
+    this.lastFired = grown(this.lastFired, keys * this.F);
   }
 
   /** Appends a point to the key's ring. */
@@ -238,69 +397,196 @@ export class SpcAlertTracker {
     return out;
   }
 
-  /** Opens, extends and closes the key's alerts on the row at rows[at …] (its point already recorded). */
-  private decide(keyId: number, key: string, rows: Float64Array, at: number, time: number): void {
-    const quiet =
-      !(rows[at + SPC_COL.we_mask] > 0) &&
-      !(rows[at + SPC_COL.nelson_mask] > 0) &&
-      rows[at + SPC_COL.cusum_alarm] !== 1 &&
-      rows[at + SPC_COL.ewma_alarm] !== 1;
-    let state = this.perKey[keyId];
-    if (quiet && (state === undefined || state.count === 0)) return;
-    if (state === undefined) {
-      state = { open: new Array(this.conditions.length).fill(undefined), opening: new Array(this.conditions.length).fill(0), count: 0 };
-      this.perKey[keyId] = state;
-    }
-    const version = rows[at + SPC_COL.limits_version];
+  /** Opens or extends the key's episodes of every family a condition fires for on the row at rows[at …]. */
+  private decide(keyId: number, key: string, rows: Float64Array, at: number, time: number, position: number): void {
+    // Conditions fired on this row, as bits by condition index (at most 32 conditions).
+    let fired = 0;
     for (let ci = 0; ci < this.conditions.length; ci++) {
       const c = this.conditions[ci];
       const v = rows[at + c.column];
-      const fired = c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0;
-      const open = state.open[ci];
-      if (fired && open === undefined) {
-        const event: SpcAlertEvent = {
-          type: "spc_alert",
-          state: "open",
-          key,
-          fields: this.keyFields(key),
-          rule: c.name,
-          also: c.also,
-          description: c.description,
-          severity: c.severity,
-          limits_version: version,
-          cl: rows[at + SPC_COL.cl],
-          sigma: rows[at + SPC_COL.sigma],
-          opened_at: time,
-          closed_at: null,
-          firings: 1,
-          points: this.recentPoints(keyId, c.window),
-        };
-        this.opened++;
-        this.openNow++;
-        this.emit(event);
-        state.open[ci] = { ...event };
-        state.opening[ci] = this.sequence++;
-        state.count++;
-      } else if (fired && open !== undefined) {
-        open.firings++;
-        open.closed_at = time;
-      } else if (!fired && open !== undefined) {
-        state.open[ci] = undefined;
-        state.count--;
-        this.closed++;
-        this.openNow--;
-        // closed_at is the last record that still fired the rule.
-        this.emit({ ...open, state: "closed", closed_at: open.closed_at ?? open.opened_at });
-      }
+      if (c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0) fired |= 1 << ci;
     }
+    if (fired === 0) return;
+    for (let f = 0; f < this.F; f++) {
+      const bits = fired & this.familyMask(f);
+      if (bits === 0) continue;
+      const slot = keyId * this.F + f;
+      this.lastFired[slot] = this.readings[keyId];
+      const e = this.episodes[slot];
+      if (e === undefined) this.openEpisode(slot, keyId, key, f, bits, rows, at, time, position);
+      else this.fold(e, bits, time);
+    }
+    this.updateCloseAt(keyId);
+  }
+
+  private readonly masks: number[] = [];
+
+  /** Condition bits of family f. */
+  private familyMask(f: number): number {
+    let m = this.masks[f];
+    if (m === undefined) {
+      m = 0;
+      for (let ci = 0; ci < this.conditions.length; ci++) if (this.familyOf[ci] === f) m |= 1 << ci;
+      this.masks[f] = m;
+    }
+    return m;
+  }
+
+  private openEpisode(
+    slot: number,
+    keyId: number,
+    key: string,
+    f: number,
+    bits: number,
+    rows: Float64Array,
+    at: number,
+    time: number,
+    position: number,
+  ): void {
+    const first = this.conditions[31 - Math.clz32(bits & -bits)];
+    const family = this.familyNames[f];
+    const event: AlertEpisodeEvent = {
+      type: "alert_episode",
+      event: "opened",
+      episode_id: episodeId(key, family, time, position),
+      key,
+      fields: this.keyFields(key),
+      family,
+      rules: this.ruleNames(bits),
+      first_rule: first.name,
+      description: first.description,
+      severity: this.severityOf(bits),
+      opened_at: time,
+      last_fired_at: time,
+      closed_at: null,
+      firings: 1,
+      limits_version: rows[at + SPC_COL.limits_version],
+      cl: rows[at + SPC_COL.cl],
+      sigma: rows[at + SPC_COL.sigma],
+      points: this.recentPoints(keyId, first.window),
+      acknowledged_at: null,
+      acknowledged_by: null,
+      ack_note: null,
+    };
+    const e: Episode = { event, ruleBits: bits, emittedAt: time };
+    this.setEpisode(slot, e);
+    this.opened++;
+    this.send(e, "opened");
+  }
+
+  /** A later firing into an open episode; an `updated` event when the interval since the last one has passed. */
+  private fold(e: Episode, bits: number, time: number): void {
+    const ev = e.event;
+    ev.firings++;
+    ev.last_fired_at = time;
+    const added = bits & ~e.ruleBits;
+    if (added !== 0) {
+      e.ruleBits |= added;
+      ev.rules.push(...this.ruleNames(added));
+      ev.severity = this.severityOf(e.ruleBits);
+    }
+    if (time - e.emittedAt >= this.settings.updateIntervalMs) {
+      e.emittedAt = time;
+      this.send(e, "updated");
+    }
+  }
+
+  /** Closes the key's episodes whose `closeAfter`-th quiet reading this is. */
+  private closeDue(keyId: number, time: number): void {
+    const n = this.readings[keyId];
+    for (let f = 0; f < this.F; f++) {
+      const slot = keyId * this.F + f;
+      const e = this.episodes[slot];
+      if (e === undefined || this.lastFired[slot] + this.settings.closeAfter !== n) continue;
+      this.episodes[slot] = undefined;
+      this.slotOfId.delete(e.event.episode_id);
+      this.openNow--;
+      this.closed++;
+      e.event.closed_at = time;
+      this.send(e, "closed");
+    }
+    this.updateCloseAt(keyId);
+  }
+
+  private setEpisode(slot: number, e: Episode): void {
+    if (this.episodes.length <= slot) this.episodes.length = slot + 1;
+    this.episodes[slot] = e;
+    this.slotOfId.set(e.event.episode_id, slot);
+    this.openNow++;
+  }
+
+  /** The reading number at which the key's next open episode closes (∞: none open). */
+  private updateCloseAt(keyId: number): void {
+    let at = Number.POSITIVE_INFINITY;
+    for (let f = 0; f < this.F; f++) {
+      const slot = keyId * this.F + f;
+      if (this.episodes[slot] !== undefined) at = Math.min(at, this.lastFired[slot] + this.settings.closeAfter);
+    }
+    this.closeAt[keyId] = at;
+  }
+
+  /** Emits a copy of the episode's state as an event of `kind` (the copy is the receiver's). */
+  private send(e: Episode, kind: EpisodeEventKind): AlertEpisodeEvent {
+    const out = copyEvent(e.event);
+    out.event = kind;
+    this.events++;
+    this.emit(out);
+    return out;
+  }
+
+  private ruleNames(bits: number): string[] {
+    const out: string[] = [];
+    for (let ci = 0; ci < this.conditions.length; ci++) if ((bits & (1 << ci)) !== 0) out.push(this.conditions[ci].name);
+    return out;
+  }
+
+  private severityOf(bits: number): AlertSeverity {
+    let best: AlertSeverity = "low";
+    for (let ci = 0; ci < this.conditions.length; ci++) {
+      const s = this.conditions[ci].severity;
+      if ((bits & (1 << ci)) !== 0 && SEVERITY_RANK[s] > SEVERITY_RANK[best]) best = s;
+    }
+    return best;
   }
 }
 
-interface KeyAlerts {
-  /** The key's open alert of each condition (by index in the tracker's conditions), undefined when none. */
-  open: Array<SpcAlertEvent | undefined>;
-  /** The tracker's sequence number of each open alert's opening (orders openAlerts). */
-  opening: number[];
-  /** Alerts open on the key. */
-  count: number;
+/** Whether an SPC row fires anything (a rule bit or a drift alarm). */
+function isLoud(rows: Float64Array, at: number): boolean {
+  return (
+    rows[at + SPC_COL.we_mask] > 0 ||
+    rows[at + SPC_COL.nelson_mask] > 0 ||
+    rows[at + SPC_COL.cusum_alarm] === 1 ||
+    rows[at + SPC_COL.ewma_alarm] === 1
+  );
+}
+
+/** The family a rule belongs to; a rule in none (or in two) is a configuration error. */
+function familyIndex(families: Readonly<Record<string, readonly string[]>>, names: readonly string[], rule: string): number {
+  const found = names.filter((n) => families[n].includes(rule));
+  if (found.length !== 1)
+    throw new ConfigError(
+      "alert families",
+      `rule ${rule} must be in exactly one family, is in ${found.length === 0 ? "none" : found.join(", ")}`,
+    );
+  return names.indexOf(found[0]);
+}
+
+/** An event with its own arrays and objects (members in the same order). */
+function copyEvent(e: AlertEpisodeEvent): AlertEpisodeEvent {
+  return { ...e, fields: { ...e.fields }, rules: [...e.rules], points: e.points.map((p) => ({ ...p })) };
+}
+
+function grown<T extends Float64Array | Int32Array>(a: T, length: number): T {
+  const out = new (a.constructor as new (n: number) => T)(length);
+  out.set(a);
+  return out;
+}
+
+/** JSON keeps no NaN: null in a checkpoint stands for it. */
+function nullable(x: number): number | null {
+  return Number.isNaN(x) ? null : x;
+}
+
+function unnull(x: number | null): number {
+  return x === null ? Number.NaN : x;
 }

@@ -1,5 +1,18 @@
 /** operators/spc: the names other folders use. Import from here, never from a file inside. */
-export type { SpcAlertEvent } from "./alerts.js";
+export {
+  ALERT_FAMILIES,
+  alertConditions,
+  type AckResult,
+  type AlertEpisodeEvent,
+  type AlertSeverity,
+  DEFAULT_EPISODE_CLOSE_AFTER,
+  DEFAULT_EPISODE_SETTINGS,
+  DEFAULT_EPISODE_UPDATE_INTERVAL_MS,
+  EpisodeTracker,
+  type EpisodeEventKind,
+  type EpisodeSettings,
+  episodeId,
+} from "./alerts.js";
 export { type BudgetPlan, cusumArl, cusumHForArl, type ExplicitSpcParams, ewmaArl, ewmaLForArl, planForBudget } from "./budget.js";
 export { AlertEncoder, decodeAlerts, type EncodedAlerts } from "./alert-codec.js";
 export {
@@ -17,6 +30,7 @@ export {
 export {
   ALL_RULES,
   applySpcLimitsChange,
+  episodeTrackerOf,
   type RuleSelection,
   rulesForBudget,
   spcAnalysis,

@@ -7,7 +7,14 @@
 import { ConfigError, KernelTaskError, type KernelExports, type OutputChunk, type StreamKernel } from "../../engine/core/mod.js";
 import { formatStatistic } from "../number-format.js";
 import { statisticValue, type RecordAnalysis, type RowContext } from "../analysis.js";
-import { alertConditions, SpcAlertTracker, type SpcAlertEvent } from "./alerts.js";
+import {
+  alertConditions,
+  type AlertEpisodeEvent,
+  DEFAULT_EPISODE_SETTINGS,
+  EpisodeTracker,
+  type EpisodeSettings,
+  type KeyEpisodesState,
+} from "./alerts.js";
 import { ALL_RULES, maskRules, NO_ALERTS, type RuleSelection, rulesForBudget } from "./rules.js";
 import {
   NELSON_RULES,
@@ -45,8 +52,10 @@ export interface SpcAnalysisOptions {
   silentKeySuffix?: string;
   /** Output name of the EWMA chart statistic: "ewma", or "spc_ewma" beside the rolling analysis's ewma. */
   ewmaField: string;
-  /** Receives alert events (open and close), in per-key order. */
-  onAlert?: (event: SpcAlertEvent) => void;
+  /** Receives alert episode events (opened, updated, closed, acknowledged), in per-key order. */
+  onAlert?: (event: AlertEpisodeEvent) => void;
+  /** Families, hysteresis and update rate of the episodes; default {@link DEFAULT_EPISODE_SETTINGS}. */
+  episodes?: Partial<EpisodeSettings>;
   /** Names of the key's parts ("M-001/temperature" → machine_id, sensor_type), for alert events. */
   keyParts?: readonly string[];
 }
@@ -77,9 +86,7 @@ export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" 
 }
 
 /** The SPC analysis for replay and the run job. */
-export function spcAnalysis(
-  options: SpcAnalysisOptions,
-): RecordAnalysis & { alerts: SpcAlertTracker; rulesOf(key: string): RuleSelection } {
+export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { alerts: EpisodeTracker; rulesOf(key: string): RuleSelection } {
   const kernel = spcKernel(options);
   const params = options.params;
   const ruleCache = new Map<string, RuleSelection>();
@@ -97,11 +104,12 @@ export function spcAnalysis(
   };
   // Per engine key id: looked up once per key, not once per row.
   const rulesById: Array<RuleSelection | undefined> = [];
-  const alerts = new SpcAlertTracker(
+  const alerts = new EpisodeTracker(
     alertConditions({
       we: WE_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
       nelson: NELSON_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
     }),
+    { ...DEFAULT_EPISODE_SETTINGS, ...options.episodes },
     (event) => options.onAlert?.(event),
     cachedKeyFields(options.keyParts ?? []),
   );
@@ -138,9 +146,17 @@ export function spcAnalysis(
     rowJson: (row: Float64Array): string => spcRowJson(row, ewma, nullJson),
     rowFields: (row: Float64Array, into: Record<string, unknown>): void => spcRowFields(row, into, options.ewmaField, nullFields),
     notes(): string[] {
-      return alerts.open > 0 ? [`${alerts.open} SPC alerts still open at the end of the input`] : [];
+      return alerts.open > 0 ? [`${alerts.open} SPC alert episodes still open at the end of the input`] : [];
     },
+    saveState: (keys, keyIdOf) => alerts.saveKeys(keys, keyIdOf),
+    restoreState: (state, keyIdOf) => alerts.restoreKeys(state as KeyEpisodesState[], keyIdOf),
   };
+}
+
+/** The alert episode tracker of a run's SPC analysis (undefined: not an SPC analysis). */
+export function episodeTrackerOf(a: RecordAnalysis): EpisodeTracker | undefined {
+  const alerts = (a as { alerts?: unknown }).alerts;
+  return a.name === "spc" && alerts instanceof EpisodeTracker ? alerts : undefined;
 }
 
 /** The SPC members of a row before the key has limits: every one null. */

@@ -3,7 +3,13 @@
  * kernel's layout, parameters and rules, and the alert conditions, from files without Node
  * imports (test/tidy.test.ts checks). Import from here, or from mod.ts, never from a file inside.
  */
-export { alertConditions, type SpcAlertEvent, SpcAlertTracker } from "./alerts.js";
+export {
+  alertConditions,
+  type AlertEpisodeEvent,
+  DEFAULT_EPISODE_SETTINGS,
+  EpisodeTracker,
+  type EpisodeSettings,
+} from "./alerts.js";
 export {
   DEFAULT_SPC_PARAMS,
   NELSON_RULES,

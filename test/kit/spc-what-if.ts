@@ -10,7 +10,7 @@ import {
   DEFAULT_SPC_PARAMS,
   SPC_COL,
   SPC_OUT_FIELDS,
-  type SpcAlertEvent,
+  type AlertEpisodeEvent,
   type SpcParams,
   spcAnalysis,
 } from "../../operators/spc/mod.js";
@@ -31,12 +31,12 @@ export interface EngineResult {
   rows: Float64Array;
   /** Indices of the finite readings. */
   indices: number[];
-  events: SpcAlertEvent[];
+  events: AlertEpisodeEvent[];
 }
 
 /** The engine's rows for the readings: finite ones only (the wire decoders dead-letter the rest as `not_finite`). */
 export async function engineRun(c: Case, batchRecordsMax: number, seed: number): Promise<EngineResult> {
-  const events: SpcAlertEvent[] = [];
+  const events: AlertEpisodeEvent[] = [];
   const rules = c.settings.rules;
   if (rules !== undefined && !("faBudget" in rules)) throw new Error("the engine takes budgets, not rule selections");
   const analysis = spcAnalysis({

@@ -9,7 +9,7 @@
  * same instructions); the key starts and changes limits through operators/spc's initSpcKey and
  * applySpcLimitsChange; spcProcess is called as the engine calls it (state, stride, slots, times,
  * values, n, out, event list); the rows the event list names go through the engine's alert
- * tracker (SpcAlertTracker.observeChunk) with the engine's maskRules before each decision, as the
+ * episode tracker (EpisodeTracker.observeChunk) with the engine's maskRules before each decision, as the
  * SPC analysis's observeChunk does; firings are the alert conditions (alertConditions) a row sets. Plain ES module code without Node imports: the same
  * file runs in Node (the equality test) and in the page.
  *
@@ -28,8 +28,9 @@ import {
   rulesForBudget,
   SPC_COL,
   SPC_OUT_FIELDS,
-  type SpcAlertEvent,
-  SpcAlertTracker,
+  type AlertEpisodeEvent,
+  DEFAULT_EPISODE_SETTINGS,
+  EpisodeTracker,
   type SpcLimits,
   type SpcLimitsChange,
   type SpcParams,
@@ -89,10 +90,10 @@ export interface SpcPreviewResult {
   firings: SpcFiring[];
   /** Per alert rule: readings at which it fired. */
   counts: Record<string, number>;
-  /** Per alert rule: alerts that would open (the engine's alert tracker's `open` events). */
+  /** Per alert rule: the episodes it would open (the engine's episode tracker's `opened` events, by first rule). */
   alerts: Record<string, number>;
-  /** The alert events the engine's tracker would raise (open and closed; `position` = the reading's index). */
-  events: SpcAlertEvent[];
+  /** The episode events the engine's tracker would raise (opened, updated, closed; `position` = the reading's index). */
+  events: AlertEpisodeEvent[];
   /** Indices of the readings that are not finite (value or time). */
   skipped: number[];
   /** The rules that were on. */
@@ -218,8 +219,8 @@ export async function previewSpc(input: SpcPreviewInput): Promise<SpcPreviewResu
 class FiringFold {
   readonly rows: Float64Array;
   private readonly conditions: ReturnType<typeof alertConditions>;
-  private readonly tracker: SpcAlertTracker;
-  private readonly events: SpcAlertEvent[] = [];
+  private readonly tracker: EpisodeTracker;
+  private readonly events: AlertEpisodeEvent[] = [];
   private readonly counts: number[];
   private readonly firings: SpcFiring[] = [];
   private readonly skipped: number[] = [];
@@ -237,8 +238,9 @@ class FiringFold {
       we: WE_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
       nelson: NELSON_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
     });
-    this.tracker = new SpcAlertTracker(
+    this.tracker = new EpisodeTracker(
       this.conditions,
+      DEFAULT_EPISODE_SETTINGS,
       (e) => this.events.push(e),
       () => ({}),
     );
@@ -304,7 +306,7 @@ class FiringFold {
       rows: this.rows,
       firings: this.firings,
       counts: byName(this.counts),
-      alerts: byName(this.conditions.map((c) => this.events.filter((e) => e.state === "open" && e.rule === c.name).length)),
+      alerts: byName(this.conditions.map((c) => this.events.filter((e) => e.event === "opened" && e.first_rule === c.name).length)),
       events: this.events,
       skipped: this.skipped,
       rules: this.rules,

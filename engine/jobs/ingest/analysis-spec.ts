@@ -7,7 +7,7 @@ import type { Logger } from "../../core/mod.js";
 import type { RecordAnalysis } from "../../../operators/mod.js";
 import { iforestAnalysis, type IforestAnalysisOptions } from "../../../operators/iforest/mod.js";
 import { rollingAnalysis, type RollingOptions } from "../../../operators/rolling/mod.js";
-import { spcAnalysis, type SpcAlertEvent, type SpcAnalysisOptions } from "../../../operators/spc/mod.js";
+import { spcAnalysis, type AlertEpisodeEvent, type SpcAnalysisOptions } from "../../../operators/spc/mod.js";
 
 export type AnalysisSpec =
   | { name: "rolling"; options: RollingOptions }
@@ -16,7 +16,7 @@ export type AnalysisSpec =
   | { name: "iforest"; options: Omit<IforestAnalysisOptions, "onSwap" | "onSwapError"> };
 
 /** The analyses of `specs`, in order; SPC alert events go to `onAlert`, model swaps (a watched model file) to `log`. */
-export function buildAnalyses(specs: readonly AnalysisSpec[], onAlert: (event: SpcAlertEvent) => void, log?: Logger): RecordAnalysis[] {
+export function buildAnalyses(specs: readonly AnalysisSpec[], onAlert: (event: AlertEpisodeEvent) => void, log?: Logger): RecordAnalysis[] {
   return specs.map((s) => {
     if (s.name === "rolling") return rollingAnalysis(s.options);
     if (s.name === "spc") return spcAnalysis({ ...s.options, onAlert });

@@ -25,7 +25,7 @@ import { ConfigError, createLogger, type Logger, packageRoot } from "../../core/
 import { machineTopic, ScoreFrameMessage } from "../../../connectors/live/mod.js";
 import type { ClickHouseSink } from "../../../connectors/clickhouse/mod.js";
 import { EncodeError, type EncodeReason } from "../../../connectors/wire/mod.js";
-import { decodeAlerts, type SpcAlertEvent, type SpcLimitsChange } from "../../../operators/spc/mod.js";
+import { type AckResult, decodeAlerts, type AlertEpisodeEvent, type SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 import {
@@ -78,9 +78,9 @@ export interface IngestJobOptions {
    * (Outputs.encodedRows logs each failed write once).
    */
   sink?: IngestSink | null;
-  onAlert?: (event: SpcAlertEvent) => void;
+  onAlert?: (event: AlertEpisodeEvent) => void;
   /** A worker's batch of alert events, in order (instead of `onAlert` for each). */
-  onAlerts?: (events: readonly SpcAlertEvent[]) => void;
+  onAlerts?: (events: readonly AlertEpisodeEvent[]) => void;
   /** Outputs rounded to 15 significant digits, as the replay prints them (IngestWorkerData.roundStatistics); default exact. */
   roundStatistics?: boolean;
   /** Per-record score lines on `lw.<site>.score.<machine>.<sensor>`, published by the workers; null or absent: none. */
@@ -89,6 +89,8 @@ export interface IngestJobOptions {
   onKeys?: (keys: ReadonlyArray<{ key: string; machine: string }>) => void;
   /** Keys whose SPC limits changed version. */
   onLimits?: (limits: readonly KeyLimits[]) => void;
+  /** The alert episodes open in the keys a worker restored from a checkpoint. */
+  onEpisodesRestored?: (events: readonly AlertEpisodeEvent[]) => void;
   log?: Logger;
 }
 
@@ -175,6 +177,7 @@ export class IngestJob {
     number,
     { left: number; found: boolean; error?: string; resolve(found: boolean): void; reject(e: Error): void }
   >();
+  private readonly ackWaiters = new Map<number, { left: number; result: AckResult; resolve(r: AckResult): void }>();
 
   private constructor(private readonly o: IngestJobOptions) {
     validate(o);
@@ -259,6 +262,21 @@ export class IngestJob {
   }
 
   /**
+   * A person's acknowledgement of an open episode: sent to every worker (the one that has it open
+   * applies it and emits the `acknowledged` event). The acknowledged episode, or "already", or
+   * "unknown" when no worker has it open (it closed meanwhile).
+   */
+  acknowledge(episode: string, at: number, by: string | null, note: string | null): Promise<AckResult> {
+    const id = ++this.limitsNext;
+    const live = this.slots.filter((s) => s.worker !== null);
+    if (live.length === 0) return Promise.resolve({ ok: false, reason: "unknown" });
+    return new Promise((resolve) => {
+      this.ackWaiters.set(id, { left: live.length, result: { ok: false, reason: "unknown" }, resolve });
+      for (const s of live) s.worker?.postMessage({ kind: "ack", id, episode, at, by, note } satisfies IngestCommand);
+    });
+  }
+
+  /**
    * Ends worker `index` abruptly, as a crash would (fault injection: tests, the chaos harness);
    * supervision restarts it on its partitions.
    */
@@ -298,6 +316,8 @@ export class IngestJob {
     await this.terminate();
     for (const w of this.limitsWaiters.values()) w.resolve(w.found);
     this.limitsWaiters.clear();
+    for (const w of this.ackWaiters.values()) w.resolve(w.result);
+    this.ackWaiters.clear();
     const byReason: Record<string, number> = {};
     for (const r of results) for (const [k, v] of Object.entries(r)) byReason[k] = (byReason[k] ?? 0) + v;
     if (this.failure !== null) throw this.failure;
@@ -372,6 +392,8 @@ export class IngestJob {
     else if (event.kind === "keys") this.o.onKeys?.(event.keys);
     else if (event.kind === "limits") this.o.onLimits?.(event.limits);
     else if (event.kind === "limitsApplied") this.limitsAnswered(event.id, event.found, event.error);
+    else if (event.kind === "ackApplied") this.ackAnswered(event.id, event.result);
+    else if (event.kind === "episodes") this.o.onEpisodesRestored?.(decodeAlerts(event.alerts));
     else if (event.kind === "synced") {
       const w = this.syncWaiters.get(event.id);
       if (w !== undefined && --w.left === 0) {
@@ -379,6 +401,16 @@ export class IngestJob {
         w.resolve();
       }
     }
+  }
+
+  private ackAnswered(id: number, result: AckResult): void {
+    const w = this.ackWaiters.get(id);
+    if (w === undefined) return;
+    // The worker that had the episode open answers for it; the others say "unknown".
+    if (result.ok || (result.reason === "already" && !w.result.ok)) w.result = result;
+    if (--w.left > 0) return;
+    this.ackWaiters.delete(id);
+    w.resolve(w.result);
   }
 
   private limitsAnswered(id: number, found: boolean, error: string | undefined): void {

@@ -21,7 +21,7 @@ import type { RecordLabelFields, SensorIntake } from "../source.js";
 import { connectNats, type FrameReadingColumns, NatsInput, rawSubject } from "../../../connectors/nats/mod.js";
 import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
 import { observeChunkRows, observeRecord, type RecordAnalysis, type RowContext, roundStatistics } from "../../../operators/mod.js";
-import { AlertEncoder } from "../../../operators/spc/mod.js";
+import { type AckResult, AlertEncoder, type AlertEpisodeEvent, episodeTrackerOf } from "../../../operators/spc/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
 import { ClickHouseRows } from "./clickhouse-rows.js";
 import {
@@ -244,6 +244,46 @@ class IngestWorker implements RowKeys, SensorIntake {
     if (this.labelBytes > 0) writeLabel(batch, k, this.labels.idOfView(data, this.view));
     this.counters[this.base + COUNTER.fastRecords]++;
     return id;
+  }
+
+  saveAnalyses(keys: readonly string[]): unknown[] {
+    const idOf = (key: string): number => this.engine.keys.lookup(key);
+    return this.analyses.map((a) => a.saveState?.(keys, idOf) ?? null);
+  }
+
+  /** Restores the analyses' state of a checkpoint's keys; the episodes open in them go to the main thread (the API knows them). */
+  restoreAnalyses(state: readonly unknown[]): void {
+    const idOf = (key: string): number => this.engine.keys.lookup(key);
+    this.analyses.forEach((a, k) => {
+      const s = state[k];
+      if (s === null || s === undefined || a.restoreState === undefined) return;
+      const restored = a.restoreState(s, idOf);
+      if (episodeTrackerOf(a) === undefined) return;
+      const encoder = new AlertEncoder();
+      for (const e of restored as AlertEpisodeEvent[]) encoder.add(e);
+      const alerts = encoder.take();
+      if (alerts !== null) post({ kind: "episodes", alerts }, [alerts.numbers.buffer as ArrayBuffer]);
+    });
+  }
+
+  /**
+   * A person's acknowledgement of an episode (the API's), applied now: the tracker is touched only
+   * between two chunks (this thread runs the kernels inline), and the acknowledgement is part of
+   * its state from here on. JetStream: answered once every partition has checkpointed it (asked
+   * for at once), so a kill -9 after the answer keeps it.
+   */
+  async acknowledge(command: Extract<IngestCommand, { kind: "ack" }>): Promise<void> {
+    let result: AckResult = { ok: false, reason: "unknown" };
+    for (const a of this.analyses) {
+      const tracker = episodeTrackerOf(a);
+      if (tracker === undefined || !tracker.hasEpisode(command.episode)) continue;
+      result = tracker.acknowledge(command.episode, command.at, command.by, command.note);
+    }
+    // The acknowledged event first (the main thread routes it before it answers the API).
+    const alerts = this.alerts.take();
+    if (alerts !== null) post({ kind: "alerts", alerts }, [alerts.numbers.buffer as ArrayBuffer]);
+    if (result.ok) await this.source?.checkpointSoon();
+    post({ kind: "ackApplied", id: command.id, result });
   }
 
   async room(): Promise<void> {
@@ -540,6 +580,7 @@ async function workerMain(d: IngestWorkerData): Promise<void> {
     if (command.kind === "sync") post({ kind: "synced", id: command.id });
     if (command.kind === "durable") worker.settleDurable(command.id, command.error);
     if (command.kind === "limits") worker.changeLimits(command);
+    if (command.kind === "ack") void worker.acknowledge(command);
     if (command.kind !== "stop") return;
     worker.stop().then(
       ({ byReason }) => {

@@ -4,7 +4,7 @@
  * writes its own slots of — no message per record), batches of encoded frames for the live server,
  * alert events, and the end. Records never cross.
  */
-import type { EncodedAlerts, SpcLimitsChange } from "../../../operators/spc/mod.js";
+import type { AckResult, EncodedAlerts, SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { JetStreamConsumerSettings } from "../nats-sources.js";
 import type { ServedLimits } from "../outputs.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
@@ -98,6 +98,10 @@ export type IngestEvent =
   | { kind: "ready" }
   | { kind: "frames"; topics: string[]; frames: Uint8Array[] }
   | { kind: "alerts"; alerts: EncodedAlerts }
+  /** The alert episodes open in the keys a checkpoint restored (no event: they were routed before the restart). */
+  | { kind: "episodes"; alerts: EncodedAlerts }
+  /** The answer to an ack command: the acknowledged episode, or why not ("unknown": not open on this worker). */
+  | { kind: "ackApplied"; id: number; result: AckResult }
   | { kind: "rows"; tables: EncodedTableRows[] }
   | { kind: "synced"; id: number }
   /** Keys seen for the first time (bounded by keysMax): the machines the API and health rows know. */
@@ -119,7 +123,9 @@ export type IngestCommand =
   | { kind: "sync"; id: number }
   | { kind: "durable"; id: number; error?: string }
   /** A limits change from the API, applied to the key's SPC state after the records the worker already has. */
-  | { kind: "limits"; id: number; key: string; change: SpcLimitsChange };
+  | { kind: "limits"; id: number; key: string; change: SpcLimitsChange }
+  /** A person's acknowledgement of an open alert episode (the API's), applied by the worker that has it open. */
+  | { kind: "ack"; id: number; episode: string; at: number; by: string | null; note: string | null };
 
 /** A key's SPC limits at one version, as the API serves them. */
 export type KeyLimits = ServedLimits;

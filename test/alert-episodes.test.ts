@@ -1,0 +1,319 @@
+import { describe, expect, it } from "vitest";
+import { SeededRandom } from "../engine/core/mod.js";
+import {
+  ALERT_FAMILIES,
+  type AlertEpisodeEvent,
+  alertConditions,
+  DEFAULT_SPC_PARAMS,
+  EpisodeTracker,
+  type EpisodeSettings,
+  episodeId,
+  NELSON_RULES,
+  SPC_COL,
+  SPC_OUT_FIELDS,
+  WE_RULES,
+} from "../operators/spc/mod.js";
+
+/**
+ * The alert episode tracker (operators/spc/alerts.ts) on hand-written firing sequences — opening,
+ * folding, the hysteresis close at exactly `closeAfter` quiet readings, the update rate limit, two
+ * families on one key, acknowledgements — and on random sequences against a plain reference
+ * written from the definition; and a checkpoint of its state in the middle of a sequence
+ * (through JSON, as the checkpoint header holds it) continues with the same events.
+ */
+
+const CONDITIONS = alertConditions({
+  we: WE_RULES.map((r) => (r.runParam ? DEFAULT_SPC_PARAMS[r.runParam] : r.window)),
+  nelson: NELSON_RULES.map((r) => (r.runParam ? DEFAULT_SPC_PARAMS[r.runParam] : r.window)),
+});
+const RULE_NAMES = CONDITIONS.map((c) => c.name);
+
+/** An SPC row with limits (cl 0, σ 1, version 1) firing the named rules. */
+function row(rules: readonly string[]): Float64Array {
+  const r = new Float64Array(SPC_OUT_FIELDS);
+  r[SPC_COL.cl] = 0;
+  r[SPC_COL.sigma] = 1;
+  r[SPC_COL.limits_version] = 1;
+  for (const name of rules) {
+    const c = CONDITIONS.find((x) => x.name === name);
+    if (c === undefined) throw new Error(`no rule ${name}`);
+    if (c.bit === 0) r[c.column] = 1;
+    else r[c.column] = r[c.column] | c.bit;
+  }
+  return r;
+}
+
+/** One reading: key index, time, the rules that fire. */
+type Step = [key: number, time: number, rules: readonly string[]];
+
+const KEYS = ["M-1/temperature", "M-1/vibration", "M-2/pressure"];
+
+function track(settings: Partial<EpisodeSettings>, steps: readonly Step[]): { events: AlertEpisodeEvent[]; tracker: EpisodeTracker } {
+  const events: AlertEpisodeEvent[] = [];
+  const tracker = new EpisodeTracker(
+    CONDITIONS,
+    { families: ALERT_FAMILIES, closeAfter: 50, updateIntervalMs: 10_000, ...settings },
+    (e) => events.push(e),
+    (key) => ({ machine_id: key.split("/")[0], sensor_type: key.split("/")[1] }),
+  );
+  feed(tracker, steps, 0);
+  return { events, tracker };
+}
+
+function feed(tracker: EpisodeTracker, steps: readonly Step[], from: number): void {
+  steps.forEach(([k, time, rules], i) => tracker.observe(k, KEYS[k], row(rules), from + i, time, time / 10));
+}
+
+/** What the tests compare of an event. */
+function brief(e: AlertEpisodeEvent): string {
+  return `${e.event} ${e.key} ${e.family} [${e.rules.join(",")}] ${e.severity} firings ${e.firings} ${e.opened_at}…${e.last_fired_at} closed ${e.closed_at}`;
+}
+
+/**
+ * The reference: the definition read literally, one object per key and family, every reading
+ * visited: a firing opens or folds, a reading without one counts towards the close.
+ */
+function reference(settings: { closeAfter: number; updateIntervalMs: number }, steps: readonly Step[]): string[] {
+  const families = Object.keys(ALERT_FAMILIES);
+  const rank = { low: 0, medium: 1, high: 2 } as const;
+  type Open = { e: AlertEpisodeEvent; quiet: number; emitted: number };
+  const open = new Map<string, Open>();
+  const out: string[] = [];
+  steps.forEach(([k, time, rules], position) => {
+    const key = KEYS[k];
+    // Rules in the tracker's condition order, as the masks hold them.
+    const fired = RULE_NAMES.filter((n) => rules.includes(n));
+    for (const family of families) {
+      const mine = fired.filter((n) => ALERT_FAMILIES[family].includes(n));
+      const slot = `${key}|${family}`;
+      const o = open.get(slot);
+      if (mine.length === 0) continue;
+      const severity = (names: string[]) =>
+        names
+          .map((n) => CONDITIONS.find((c) => c.name === n)?.severity ?? "low")
+          .reduce((a, b) => (rank[b] > rank[a] ? b : a), "low" as const);
+      if (o === undefined) {
+        const e = {
+          event: "opened",
+          key,
+          family,
+          rules: mine,
+          severity: severity(mine),
+          firings: 1,
+          opened_at: time,
+          last_fired_at: time,
+          closed_at: null,
+        };
+        open.set(slot, { e: e as unknown as AlertEpisodeEvent, quiet: 0, emitted: time });
+        out.push(brief(e as unknown as AlertEpisodeEvent));
+        expect(position).toBeGreaterThanOrEqual(0);
+        continue;
+      }
+      o.quiet = 0;
+      o.e.firings++;
+      o.e.last_fired_at = time;
+      for (const n of mine) if (!o.e.rules.includes(n)) o.e.rules.push(n);
+      o.e.severity = severity(o.e.rules);
+      if (time - o.emitted >= settings.updateIntervalMs) {
+        o.emitted = time;
+        out.push(brief({ ...o.e, event: "updated" }));
+      }
+    }
+    for (const family of families) {
+      const slot = `${key}|${family}`;
+      const o = open.get(slot);
+      if (o === undefined || fired.some((n) => ALERT_FAMILIES[family].includes(n))) continue;
+      if (++o.quiet === settings.closeAfter) {
+        open.delete(slot);
+        out.push(brief({ ...o.e, event: "closed", closed_at: time }));
+      }
+    }
+  });
+  return out;
+}
+
+/** Random readings of three keys: quiet stretches and bursts of rules of both families. */
+function randomSteps(seed: number, n: number): Step[] {
+  const r = new SeededRandom(seed);
+  const steps: Step[] = [];
+  const loud = [0, 0, 0];
+  for (let i = 0; i < n; i++) {
+    const k = r.below(3);
+    if (r.below(40) === 0) loud[k] = 5 + r.below(30);
+    const rules: string[] = [];
+    if (loud[k] > 0) {
+      loud[k]--;
+      for (const name of RULE_NAMES) if (r.below(4) === 0) rules.push(name);
+    } else if (r.below(50) === 0) rules.push(RULE_NAMES[r.below(RULE_NAMES.length)]);
+    steps.push([k, i * 100, rules]);
+  }
+  return steps;
+}
+
+describe("alert episodes - hand-written sequences", () => {
+  it("opens at the first firing, folds the family's later ones, closes at exactly closeAfter quiet readings", () => {
+    const steps: Step[] = [
+      [0, 0, []],
+      [0, 100, ["WE2"]],
+      [0, 200, []],
+      [0, 300, ["WE1", "CUSUM"]],
+      [0, 400, []],
+      [0, 500, []],
+      // A reading of another key counts nothing for this one.
+      [1, 550, []],
+      [0, 600, []],
+      [0, 700, []],
+    ];
+    const { events, tracker } = track({ closeAfter: 3 }, steps);
+    expect(events.map(brief)).toEqual([
+      "opened M-1/temperature level [WE2] medium firings 1 100…100 closed null",
+      "closed M-1/temperature level [WE2,WE1,CUSUM] high firings 2 100…300 closed 600",
+    ]);
+    expect(events[0].episode_id).toBe(events[1].episode_id);
+    expect(events[0].episode_id).toBe(episodeId("M-1/temperature", "level", 100, 1));
+    expect(events[1]).toMatchObject({
+      first_rule: "WE2",
+      fields: { machine_id: "M-1", sensor_type: "temperature" },
+      limits_version: 1,
+      cl: 0,
+      sigma: 1,
+    });
+    // The pattern's points at the opening: WE2's window (3), the opening reading last.
+    expect(events[0].points.map((p) => p.time)).toEqual([0, 100]);
+    expect([tracker.opened, tracker.closed, tracker.open]).toEqual([1, 1, 0]);
+    expect(events).toEqual(events.map((e) => structuredClone(e)));
+    expect(reference({ closeAfter: 3, updateIntervalMs: 10_000 }, steps)).toEqual(events.map(brief));
+  });
+
+  it("a firing within the hysteresis keeps the episode open; the next firing after a close opens a new one", () => {
+    const quiet = (from: number, n: number): Step[] => Array.from({ length: n }, (_, i) => [0, from + i, []] as Step);
+    const steps: Step[] = [[0, 0, ["WE1"]], ...quiet(1, 4), [0, 5, ["WE1"]], ...quiet(6, 5), [0, 11, ["WE1"]]];
+    const { events } = track({ closeAfter: 5 }, steps);
+    expect(events.map((e) => [e.event, e.opened_at, e.firings, e.closed_at])).toEqual([
+      ["opened", 0, 1, null],
+      ["closed", 0, 2, 10],
+      ["opened", 11, 1, null],
+    ]);
+    expect(events[2].episode_id).not.toBe(events[0].episode_id);
+  });
+
+  it("updates at most once per interval of event time, only at a firing", () => {
+    // A firing every 3 time units from 0 to 60, interval 10: updates at 12, 24, 36, 48, 60.
+    const steps: Step[] = Array.from({ length: 21 }, (_, i) => [0, 3 * i, ["WE4"]] as Step);
+    const { events } = track({ closeAfter: 50, updateIntervalMs: 10 }, steps);
+    expect(events.map((e) => `${e.event}@${e.last_fired_at}`)).toEqual([
+      "opened@0",
+      "updated@12",
+      "updated@24",
+      "updated@36",
+      "updated@48",
+      "updated@60",
+    ]);
+    expect(events.filter((e) => e.event === "updated").map((e) => e.firings)).toEqual([5, 9, 13, 17, 21]);
+  });
+
+  it("two families on one key are two episodes, each with its own hysteresis", () => {
+    const steps: Step[] = [
+      [0, 0, ["WE1", "N4"]],
+      [0, 1, ["N8"]],
+      [0, 2, []],
+      [0, 3, []],
+      [0, 4, []],
+      [0, 5, []],
+    ];
+    const { events } = track({ closeAfter: 3 }, steps);
+    expect(events.map(brief)).toEqual([
+      "opened M-1/temperature level [WE1] high firings 1 0…0 closed null",
+      "opened M-1/temperature variation [N4] low firings 1 0…0 closed null",
+      "closed M-1/temperature level [WE1] high firings 1 0…0 closed 3",
+      "closed M-1/temperature variation [N4,N8] medium firings 2 0…1 closed 4",
+    ]);
+  });
+
+  it("an acknowledgement goes out as an event, stays with the episode, and is refused twice or for an unknown episode", () => {
+    const { events, tracker } = track({ closeAfter: 2 }, [[2, 0, ["EWMA"]]]);
+    const id = events[0].episode_id;
+    expect(tracker.acknowledge("nope", 5, null, null)).toEqual({ ok: false, reason: "unknown" });
+    const r = tracker.acknowledge(id, 1234, "qa-anna", "sensor cleaned");
+    expect(r.ok).toBe(true);
+    expect(events.at(-1)).toMatchObject({
+      event: "acknowledged",
+      episode_id: id,
+      acknowledged_at: 1234,
+      acknowledged_by: "qa-anna",
+      ack_note: "sensor cleaned",
+      closed_at: null,
+    });
+    expect(tracker.acknowledge(id, 1300, "other", null)).toEqual({ ok: false, reason: "already" });
+    feed(
+      tracker,
+      [
+        [2, 1, []],
+        [2, 2, []],
+      ],
+      1,
+    );
+    expect(events.at(-1)).toMatchObject({ event: "closed", acknowledged_at: 1234, acknowledged_by: "qa-anna", closed_at: 2 });
+    expect(tracker.hasEpisode(id)).toBe(false);
+    expect(tracker.acknowledge(id, 1400, null, null)).toEqual({ ok: false, reason: "unknown" });
+  });
+
+  it("a rule in no family, or in two, is refused when the tracker is made", () => {
+    const make = (families: Record<string, string[]>) => () =>
+      new EpisodeTracker(
+        CONDITIONS,
+        { families, closeAfter: 5, updateIntervalMs: 0 },
+        () => {},
+        () => ({}),
+      );
+    expect(make({ level: ["WE1"] })).toThrow(/WE2 must be in exactly one family, is in none/);
+    expect(make({ a: [...ALERT_FAMILIES.level, ...ALERT_FAMILIES.variation], b: ["WE1"] })).toThrow(
+      /WE1 must be in exactly one family, is in a, b/,
+    );
+    expect(
+      () =>
+        new EpisodeTracker(
+          CONDITIONS,
+          { families: ALERT_FAMILIES, closeAfter: 0, updateIntervalMs: 0 },
+          () => {},
+          () => ({}),
+        ),
+    ).toThrow(/--episode-close-after/);
+  });
+});
+
+describe("alert episodes - random sequences", () => {
+  it.each([
+    [1, 3, 0],
+    [2, 10, 500],
+    [3, 50, 2000],
+  ])("seed %i, close after %i, update interval %i: the events of the reference", (seed, closeAfter, updateIntervalMs) => {
+    const steps = randomSteps(seed, 6000);
+    const { events } = track({ closeAfter, updateIntervalMs }, steps);
+    expect(events.length).toBeGreaterThan(50);
+    expect(events.map(brief)).toEqual(reference({ closeAfter, updateIntervalMs }, steps));
+  });
+
+  it("a checkpoint of the state in the middle (through JSON) continues with the same events, ids and acknowledgements", () => {
+    const steps = randomSteps(7, 4000);
+    const settings = { closeAfter: 20, updateIntervalMs: 300 };
+    for (const cut of [500, 1777, 3001]) {
+      // Uninterrupted, with an acknowledgement at the cut.
+      const whole = track(settings, steps.slice(0, cut));
+      const open = whole.tracker.openEpisodes();
+      expect(open.length).toBeGreaterThan(0);
+      expect(whole.tracker.acknowledge(open[0].episode_id, 99, "qa", null).ok).toBe(true);
+      feed(whole.tracker, steps.slice(cut), cut);
+      expect(whole.events.some((e) => e.event === "closed" && e.acknowledged_by === "qa")).toBe(true);
+      // Stopped at the cut (after the same acknowledgement), checkpointed, restored into a new tracker.
+      const first = track(settings, steps.slice(0, cut));
+      first.tracker.acknowledge(open[0].episode_id, 99, "qa", null);
+      const saved = JSON.parse(JSON.stringify(first.tracker.saveKeys(KEYS, (k) => KEYS.indexOf(k))));
+      const second = track(settings, []);
+      const restored = second.tracker.restoreKeys(saved, (k) => KEYS.indexOf(k));
+      expect(restored.map((e) => e.episode_id).sort()).toEqual(open.map((e) => e.episode_id).sort());
+      feed(second.tracker, steps.slice(cut), cut);
+      expect([...first.events, ...second.events]).toEqual(whole.events);
+    }
+  });
+});
