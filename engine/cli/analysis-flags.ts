@@ -41,7 +41,7 @@ export type RunLengthFlags = Pick<SpcParams, "n2Run" | "n3Run" | "n4Run" | "n7Ru
  * textbook chart (fixed limits, every rule on).
  */
 export const ALERTING_SPC_DEFAULTS = Object.freeze({
-  baselineN: 1000,
+  baselineN: 300,
   trackRecords: 2000,
   trackHold: 18_000,
   trackGap: "60s",
