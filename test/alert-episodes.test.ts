@@ -151,6 +151,31 @@ function randomSteps(seed: number, n: number): Step[] {
 }
 
 describe("alert episodes - hand-written sequences", () => {
+  it("an episode firing at a reading beyond the control limits is high severity, whichever rules fired", () => {
+    const events: AlertEpisodeEvent[] = [];
+    const tracker = new EpisodeTracker(
+      CONDITIONS,
+      { families: ALERT_FAMILIES, closeAfter: 50, updateIntervalMs: 0 },
+      (e) => events.push(e),
+      () => ({}),
+    );
+    const beyond = (rules: string[], zone: number): Float64Array => {
+      const r = row(rules);
+      r[SPC_COL.zone] = zone;
+      return r;
+    };
+    // CUSUM (medium) within the limits, then at a reading beyond +3σ: the episode turns high.
+    tracker.observe(0, KEYS[0], beyond(["CUSUM"], 2), 0, 1000, 0);
+    tracker.observe(0, KEYS[0], beyond(["CUSUM"], 4), 1, 2000, 0);
+    // On another key the first firing is already beyond −3σ.
+    tracker.observe(1, KEYS[1], beyond(["EWMA"], -4), 2, 3000, 0);
+    expect(events.map((e) => `${e.event} ${e.key} ${e.severity}`)).toEqual([
+      `opened ${KEYS[0]} medium`,
+      `updated ${KEYS[0]} high`,
+      `opened ${KEYS[1]} high`,
+    ]);
+  });
+
   it("opens at the first firing, folds the family's later ones, closes at exactly closeAfter quiet readings", () => {
     const steps: Step[] = [
       [0, 0, []],

@@ -101,7 +101,7 @@ describe.skipIf(!browserAvailable())("dashboard - the live server's page in Chro
     await page.screenshot({ path: join(OUT, "engine.png"), fullPage: true });
 
     expect(problems).toEqual([]);
-  }, 300_000);
+  }, 420_000);
 
   it("dashboard - a wrong token is refused by the form (401), the URL fragment signs in and leaves the address bar", async () => {
     const { page, problems } = await watchedPage(browser);
@@ -132,34 +132,43 @@ async function signIn(page: Page, origin: string, token: string): Promise<void> 
 }
 
 /**
- * A level shift (4–8 σ over a window: sure to fire) injected, as the run logs it ("fault injected"),
- * on a machine whose tile shows low risk when the fault is seen, and that tile showing a risk above
- * low within TILE_RISK_WITHIN_MS.
+ * Level shifts (4–8 σ over a window) injected, as the run logs them ("fault injected"), each on a
+ * machine whose tile shows low risk when the fault is seen; one of those tiles showing a risk above
+ * low within TILE_RISK_WITHIN_MS of its fault. One, not the first: a fault on a sensor that is
+ * settling after a mode change, or still collecting its baseline, raises no alert by design
+ * (docs/spc.md), so the test follows every candidate until one machine turns.
  */
 async function faultyTileTurns(page: Page, run: CliProcess): Promise<{ machine: string; risk: string; fault: string }> {
-  let shift: { machine_id: string; sensor_type: string; fault: string } | undefined;
+  type Shift = { machine_id: string; sensor_type: string; fault: string; start: string };
   const considered = new Set<string>();
-  const seen = await waitUntil(async () => {
+  const watching: Array<{ shift: Shift; seenAt: number }> = [];
+  let found: { machine: string; risk: string; fault: string } | undefined;
+  const turned = await waitUntil(async () => {
     const shifts = logEvents(run.output())
       .filter((e) => e.msg === "fault injected" && e.fault === "level_shift")
-      .map((e) => e as unknown as { machine_id: string; sensor_type: string; fault: string; start: string });
+      .map((e) => e as unknown as Shift);
     for (const s of shifts) {
-      if (considered.has(`${s.machine_id}/${s.sensor_type}@${s.start}`)) continue;
-      considered.add(`${s.machine_id}/${s.sensor_type}@${s.start}`);
-      if ((await page.locator(`.tile[data-machine="${s.machine_id}"]`).getAttribute("data-risk")) === "low") shift = s;
-      if (shift !== undefined) return true;
+      const id = `${s.machine_id}/${s.sensor_type}@${s.start}`;
+      if (considered.has(id)) continue;
+      considered.add(id);
+      if ((await page.locator(`.tile[data-machine="${s.machine_id}"]`).getAttribute("data-risk")) === "low")
+        watching.push({ shift: s, seenAt: Date.now() });
+    }
+    for (const w of watching) {
+      if (Date.now() - w.seenAt > TILE_RISK_WITHIN_MS) continue;
+      const risk = (await page.locator(`.tile[data-machine="${w.shift.machine_id}"]`).getAttribute("data-risk")) ?? "low";
+      if (risk !== "low") {
+        found = { machine: w.shift.machine_id, risk, fault: `${w.shift.fault} on ${w.shift.sensor_type}` };
+        return true;
+      }
     }
     return false;
-  }, 120_000);
-  expect(seen, run.output()).toBe(true);
-  const machine = (shift as { machine_id: string }).machine_id;
-  let risk = "low";
-  const turned = await waitUntil(async () => {
-    risk = (await page.locator(`.tile[data-machine="${machine}"]`).getAttribute("data-risk")) ?? "low";
-    return risk !== "low";
-  }, TILE_RISK_WITHIN_MS);
-  expect(turned, `${machine}'s tile after ${JSON.stringify(shift)}`).toBe(true);
-  return { machine, risk, fault: `${shift?.fault} on ${shift?.sensor_type}` };
+  }, 240_000);
+  expect(
+    turned,
+    `no machine's tile turned within ${TILE_RISK_WITHIN_MS / 1000} s of its level shift; watched ${JSON.stringify(watching.map((w) => w.shift))}\n${run.output()}`,
+  ).toBe(true);
+  return found as { machine: string; risk: string; fault: string };
 }
 
 /** Every chart of the machine view holds points, and its UCL, CL and LCL series hold values. */

@@ -109,6 +109,12 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
         "rolling,spc",
         "--baseline",
         "30",
+        // The textbook chart (most rules on, a fixed centre line; run starts from the alerting
+        // defaults, docs/spc.md): a short stream raises enough episodes to test them.
+        "--fa-budget",
+        "0.05",
+        "--track-records",
+        "0",
         "--clickhouse",
         ch.url,
         "--clickhouse-db",

@@ -414,7 +414,7 @@ export class EpisodeTracker {
       this.lastFired[slot] = this.readings[keyId];
       const e = this.episodes[slot];
       if (e === undefined) this.openEpisode(slot, keyId, key, f, bits, rows, at, time, position);
-      else this.fold(e, bits, time);
+      else this.fold(e, bits, time, beyondLimits(rows, at));
     }
     this.updateCloseAt(keyId);
   }
@@ -455,7 +455,7 @@ export class EpisodeTracker {
       rules: this.ruleNames(bits),
       first_rule: first.name,
       description: first.description,
-      severity: this.severityOf(bits),
+      severity: beyondLimits(rows, at) ? "high" : this.severityOf(bits),
       opened_at: time,
       last_fired_at: time,
       closed_at: null,
@@ -475,7 +475,7 @@ export class EpisodeTracker {
   }
 
   /** A later firing into an open episode; an `updated` event when the interval since the last one has passed. */
-  private fold(e: Episode, bits: number, time: number): void {
+  private fold(e: Episode, bits: number, time: number, beyond: boolean): void {
     const ev = e.event;
     ev.firings++;
     ev.last_fired_at = time;
@@ -483,8 +483,9 @@ export class EpisodeTracker {
     if (added !== 0) {
       e.ruleBits |= added;
       ev.rules.push(...this.ruleNames(added));
-      ev.severity = this.severityOf(e.ruleBits);
+      if (ev.severity !== "high") ev.severity = this.severityOf(e.ruleBits);
     }
+    if (beyond) ev.severity = "high";
     if (time - e.emittedAt >= this.settings.updateIntervalMs) {
       e.emittedAt = time;
       this.send(e, "updated");
@@ -548,6 +549,15 @@ export class EpisodeTracker {
     }
     return best;
   }
+}
+
+/**
+ * Whether the row's reading lies beyond the control limits (zone ±4: beyond 3σ). A firing there
+ * makes its episode high severity whichever rules are on: under a false-alarm budget WE1 may be
+ * off, and the process outside its limits is still what a person must see first.
+ */
+function beyondLimits(rows: Float64Array, at: number): boolean {
+  return Math.abs(rows[at + SPC_COL.zone]) === 4;
 }
 
 /** Whether an SPC row fires anything (a rule bit or a drift alarm). */
