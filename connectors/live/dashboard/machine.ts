@@ -63,14 +63,13 @@ export function machineView(ctx: ViewContext, machine: string): MachineView {
   });
   const limits = table(["sensor", "CL", "UCL", "LCL", "points", "rule firings shown"]);
   editor.append(h("h2", "", "Limits and rules"), limits.table);
-  const whatIf = new WhatIfPanel(h("div"), machine, (sensor) => charts.get(sensor));
+  const whatIf = new WhatIfPanel(h("div", "what-if-panel"), machine, (sensor) => charts.get(sensor));
   editor.append(whatIf.el);
   const stopPanels = every(
     3000,
     async () => {
       showLimits(charts, limits.body);
-      whatIf.sync([...charts.keys()]);
-      await refreshPanels(machine, title, alerts.body, predictions.body);
+      whatIf.sync(await refreshPanels(machine, title, alerts.body, predictions.body));
     },
     (e) => (note.textContent = String(e)),
   );
@@ -113,8 +112,15 @@ async function backfill(machine: string, feed: (f: ScoreFrame) => void, note: HT
   }
 }
 
-async function refreshPanels(machine: string, title: HTMLElement, alerts: HTMLTableSectionElement, preds: HTMLTableSectionElement) {
+/** The machine's title, alerts and predictions; the machine's keys (for the what-if panel). */
+async function refreshPanels(
+  machine: string,
+  title: HTMLElement,
+  alerts: HTMLTableSectionElement,
+  preds: HTMLTableSectionElement,
+): Promise<string[]> {
   const m = (await plant()).find((x) => x.machine_id === machine);
+  const keys = [...(m?.keys ?? [])].sort();
   if (m !== undefined) title.replaceChildren(`${machine} · health ${m.health_score} `, badge(m.risk_level));
   const list = await loadAlerts("all", machine);
   fillTable(
@@ -123,7 +129,7 @@ async function refreshPanels(machine: string, title: HTMLElement, alerts: HTMLTa
   );
   if (!(await serverOffer()).providers.predictions) {
     fillTable(preds, [["no prediction model in this run (run --predict MODEL.onnx)", "", "", "", ""]]);
-    return;
+    return keys;
   }
   const p = await getJson<{ results: Prediction[] }>(`/api/ml/maintenance/predictions/?machine_id=${encodeURIComponent(machine)}&limit=10`);
   fillTable(
@@ -136,6 +142,7 @@ async function refreshPanels(machine: string, title: HTMLElement, alerts: HTMLTa
       r.model_version ?? "",
     ]),
   );
+  return keys;
 }
 
 interface Prediction {

@@ -3,6 +3,11 @@
  * one sensor's key over the readings its chart holds, sees which alarms would have fired beside
  * what the run actually fired, and applies the limits through the API's limit lifecycle.
  *
+ * The readings are the key's sensor's chart window. When the run keys its charts by operating mode
+ * (`run`'s default: `<machine>/<sensor>/<mode>`), that window holds the sensor's readings in every
+ * mode — the score frames carry no mode — so the preview runs the chosen key's trial settings over
+ * all of them.
+ *
  * The preview is the engine's own code: spc-preview.ts runs the SPC kernel (build/spc-web.wasm)
  * with the engine's masking and alert tracker, equal to the engine bit for bit
  * (test/spc-preview*.test.ts). It is loaded at run time from the live server (/assets/www/, see
@@ -89,7 +94,7 @@ export class WhatIfPanel {
     this.form.addEventListener("submit", (e) => e.preventDefault());
     this.button("preview").onclick = () => void this.preview();
     this.button("apply").onclick = () => void this.apply();
-    this.select("sensor").onchange = () => void this.loadLimits();
+    this.select("key").onchange = () => void this.loadLimits();
     void this.prefill();
   }
 
@@ -104,12 +109,10 @@ export class WhatIfPanel {
     }
   }
 
-  /** The sensors whose charts exist, as the sensor choices (the first one's limits are loaded when it appears). */
-  sync(sensors: readonly string[]): void {
-    const select = this.select("sensor");
-    const had = select.options.length;
-    for (const s of sensors) if (![...select.options].some((o) => o.value === s)) select.add(new Option(s, s));
-    if (had === 0 && select.options.length > 0) void this.loadLimits();
+  /** The machine's keys (GET /api/plant), as the key choices; a key's limits are loaded when it is chosen. */
+  sync(keys: readonly string[]): void {
+    const select = this.select("key");
+    for (const k of keys) if (![...select.options].some((o) => o.value === k)) select.add(new Option(k, k));
   }
 
   stop(): void {
@@ -117,13 +120,21 @@ export class WhatIfPanel {
     this.plot?.destroy();
   }
 
-  /** The key of the chosen sensor (`<machine>/<sensor>`, as the API names it). */
+  /** The chosen key (`<machine>/<sensor>` or `<machine>/<sensor>/<mode>`, as the API names it). */
   key(): string {
-    return `${this.machine}/${this.select("sensor").value}`;
+    return this.select("key").value;
+  }
+
+  /** The chosen key's sensor: its chart's readings are the preview's. */
+  private sensor(): string {
+    return this.key()
+      .slice(this.machine.length + 1)
+      .split("/")[0];
   }
 
   /** GET /api/spc/limits/{key}: its CL and σ into the trial limits, its version shown. */
   async loadLimits(): Promise<void> {
+    if (this.key() === "") return;
     try {
       const l = await getJson<{ cl: number | null; sigma: number | null; limits_version: number }>(this.limitsPath());
       if (typeof l.cl === "number") this.input("cl").value = String(l.cl);
@@ -138,8 +149,9 @@ export class WhatIfPanel {
 
   /** Runs the preview over the chart's window with the form's settings; draws it and counts it beside what fired. */
   async preview(): Promise<void> {
-    const chart = this.chartOf(this.select("sensor").value);
-    if (chart === undefined) return this.say("no chart for this sensor yet", true);
+    if (this.key() === "") return this.say("choose a key", true);
+    const chart = this.chartOf(this.sensor());
+    if (chart === undefined) return this.say(`no chart for ${this.sensor()} yet`, true);
     try {
       const { preview, face } = await loadModules();
       const shot = chart.snapshot();
@@ -160,6 +172,7 @@ export class WhatIfPanel {
 
   /** Applies the trial limits to the key (PUT, or POST …/rebaseline) and follows its limits version until it moves. */
   async apply(): Promise<void> {
+    if (this.key() === "") return this.say("choose a key", true);
     try {
       const before = this.state.limitsVersion ?? 0;
       if (this.field("mode") === "fixed") {
@@ -340,7 +353,7 @@ function whatIfForm(): HTMLFormElement {
   const box = (group: string, r: number, label: string) =>
     `<label><input type="checkbox" name="${group}" value="${r}" checked>${label}</label>`;
   form.innerHTML = `
-    <fieldset><legend>Key</legend><label>Sensor <select name="sensor"></select></label></fieldset>
+    <fieldset><legend>Key</legend><label>Key <select name="key"><option value="">choose a key</option></select></label></fieldset>
     <fieldset><legend>Limits</legend>
       <label><input type="radio" name="mode" value="fixed" checked> trial CL and σ</label>
       ${num("cl", "CL", "0")} ${num("sigma", "σ", "1")}
