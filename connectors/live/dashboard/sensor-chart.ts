@@ -39,7 +39,7 @@ const CUSUM_SERIES = [10, 11];
 export const CHART_POINTS = 600;
 
 /** [min, max] of the finite values of `cols`, padded by 5 % ([0, 1] when there are none). */
-function finiteRange(cols: readonly Float64Array[]): [number, number] {
+export function finiteRange(cols: readonly Float64Array[]): [number, number] {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   for (const col of cols)

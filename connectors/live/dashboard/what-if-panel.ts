@@ -31,7 +31,7 @@ import {
   type TrialRules,
 } from "./preview-types.js";
 import type UPlot from "uplot";
-import type { SensorChart } from "./sensor-chart.js";
+import { finiteRange, type SensorChart } from "./sensor-chart.js";
 import { fillTable, h, table } from "./view.js";
 
 /** What the panel showed last: for the browser test (window.linewatch.view().whatIf.state) to read. */
@@ -74,6 +74,8 @@ export class WhatIfPanel {
   private readonly chartBox = h("div", "chart what-if-chart");
   private readonly counts = table(["rule", "would fire (readings)", "would open (alerts)", "fired in the window (readings)"]);
   private plot: UPlot | null = null;
+  /** The y range over finite values only (rows before limits exist are NaN; uPlot's own range would be NaN). */
+  private yRange: [number, number] = [0, 1];
   private stopped = false;
 
   constructor(
@@ -231,7 +233,13 @@ export class WhatIfPanel {
       if (a !== undefined) for (let i = 0; i < n; i++) if (fires(a[i], c.bit)) fired[i] = input.values[i];
     }
     const data = [input.times, input.values, col(face.SPC_COL.cl), col(face.SPC_COL.ucl), col(face.SPC_COL.lcl), would, fired];
-    if (this.plot === null) this.plot = new uPlot(previewChartOptions(this.chartBox), [[]], this.chartBox);
+    this.yRange = finiteRange(data.slice(1, 5));
+    if (this.plot === null)
+      this.plot = new uPlot(
+        previewChartOptions(this.chartBox, () => this.yRange),
+        [[]],
+        this.chartBox,
+      );
     this.plot.setData(data as unknown as UPlot.AlignedData);
   }
 
@@ -312,7 +320,7 @@ function actualCounts(face: SpcFace, alarms: ReadonlyMap<string, Float64Array>, 
   return out;
 }
 
-function previewChartOptions(box: HTMLElement): UPlot.Options {
+function previewChartOptions(box: HTMLElement, yRange: () => [number, number]): UPlot.Options {
   const line = (label: string, stroke: string, dash?: number[]): UPlot.Series => ({
     label,
     stroke,
@@ -330,7 +338,7 @@ function previewChartOptions(box: HTMLElement): UPlot.Options {
     width: Math.max(400, Math.min(1100, box.parentElement?.clientWidth ?? 900) - 20),
     height: 220,
     ms: 1,
-    scales: { x: { time: true } },
+    scales: { x: { time: true }, y: { range: yRange } },
     series: [
       {},
       line("value", "#1f77b4"),
