@@ -21,7 +21,13 @@ afterAll(async () => {
   for (const s of servers) await s.close();
 });
 
-/** A built dashboard in a temporary folder, with a secret beside it that must never be served. */
+/** The first bytes of every WebAssembly module (magic, version 1). */
+const WASM_HEADER = Buffer.from([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00]);
+
+/**
+ * A built dashboard in a temporary folder, the what-if preview's assets beside it (www/, as
+ * dist/www beside dist/dashboard), and a secret beside both that must never be served.
+ */
 function dashboardDir(): string {
   const root = mkdtempSync(join(tmpdir(), "lw-dash-"));
   const dir = join(root, "dashboard");
@@ -31,6 +37,11 @@ function dashboardDir(): string {
   writeFileSync(join(dir, "dashboard.css"), "body{}");
   writeFileSync(join(dir, "notes.txt"), "not an asset type");
   writeFileSync(join(root, "secret.json"), '{"secret":true}');
+  const preview = join(root, "www", "connectors", "live", "dashboard");
+  mkdirSync(preview, { recursive: true });
+  writeFileSync(join(preview, "spc-preview.js"), "export async function previewSpc() {}");
+  writeFileSync(join(preview, "spc-web.wasm"), WASM_HEADER);
+  writeFileSync(join(preview, "notes.txt"), "not an asset type");
   return dir;
 }
 
@@ -82,7 +93,7 @@ function rawGet(
 }
 
 describe("dashboard server", () => {
-  it("dashboard server - serves the page and its files with their types and cache headers; traversal, encoded dots, absolute paths and other files are 404", async () => {
+  it("dashboard server - serves the page, its files and the what-if preview's module and wasm under /assets/www/ with their types and cache headers; traversal, encoded dots, absolute paths and other files are 404", async () => {
     const s = await server(dashboardDir());
     const page = await rawGet(s, "/");
     expect(page.status).toBe(200);
@@ -99,7 +110,29 @@ describe("dashboard server", () => {
       "public, max-age=300",
     ]);
     expect((await rawGet(s, "/assets/dashboard.css")).headers["content-type"]).toBe("text/css; charset=utf-8");
+    // The what-if preview's module and the SPC kernel, from www/ beside the dashboard, under /assets/www/.
+    const www = "/assets/www/connectors/live/dashboard";
+    const module = await rawGet(s, `${www}/spc-preview.js`);
+    expect([module.status, module.headers["content-type"], module.body.toString()]).toEqual([
+      200,
+      "text/javascript; charset=utf-8",
+      "export async function previewSpc() {}",
+    ]);
+    const wasm = await rawGet(s, `${www}/spc-web.wasm`);
+    expect([wasm.status, wasm.headers["content-type"], wasm.headers["cache-control"]]).toEqual([
+      200,
+      "application/wasm",
+      "public, max-age=300",
+    ]);
+    expect(wasm.body.equals(WASM_HEADER)).toBe(true);
     for (const path of [
+      `${www}/notes.txt`,
+      `${www}/../../../../secret.json`,
+      "/assets/www/%2e%2e/%2e%2e/secret.json",
+      "/assets/www/../secret.json",
+      "/assets/../www/connectors/live/dashboard/spc-web.wasm",
+      "/www/connectors/live/dashboard/spc-web.wasm",
+      "/assets/www/",
       "/assets/../secret.json",
       "/assets/%2e%2e/secret.json",
       "/assets/%2E%2E%2Fsecret.json",

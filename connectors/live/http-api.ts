@@ -5,7 +5,7 @@
  * | ------------------------------------------------ | ----------------- | --------------------------------------------------------- |
  * | GET  /healthz                                    | none              | {status, uptime_s, uws: {native, implementation}, ws: {…}, providers: {…}, …status} |
  * | GET  /metrics                                    | none, or `metrics:read` with `metricsAuth: "token"` | Prometheus text 0.0.4 |
- * | GET  /, /assets/{file}                           | none              | the dashboard (dashboard-assets.ts); `/` is the JSON index when no dashboard is built |
+ * | GET  /, /assets/{file}                           | none              | the dashboard (dashboard-assets.ts; the what-if preview's dist/www under /assets/www/); `/` is the JSON index when no dashboard is built |
  * | GET  /api/                                       | none              | {service, endpoints, topics} (no secrets)                  |
  * | POST /api/login                                  | none              | 204 with the `lw_token` cookie (HttpOnly, SameSite=Strict); body {token}; 401 for an unknown token |
  * | POST /api/logout                                 | none              | 204, the cookie cleared                                   |

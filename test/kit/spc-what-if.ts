@@ -14,7 +14,23 @@ import {
   type SpcParams,
   spcAnalysis,
 } from "../../operators/spc/mod.js";
-import type { SpcFiring, SpcPreviewInput } from "../../connectors/live/dashboard/spc-preview.js";
+import type { SpcFiring, SpcPreviewInput, SpcPreviewResult } from "../../connectors/live/dashboard/spc-preview.js";
+import type * as previewModule from "../../connectors/live/dashboard/spc-preview.js";
+import type { PreviewModule, SpcFace, TrialInput, TrialResult } from "../../connectors/live/dashboard/preview-types.js";
+import type * as spcFace from "../../operators/spc/web.js";
+
+/**
+ * Compile-time (npm run typecheck): the machine view's own declarations of the preview
+ * (connectors/live/dashboard/preview-types.ts; the dashboard's build cannot import the module)
+ * fit the real ones — what the panel passes is an SpcPreviewInput, what it reads is in an
+ * SpcPreviewResult, and the modules it loads by URL export what it calls.
+ */
+export const PREVIEW_TYPES_FIT = [
+  (i: TrialInput): SpcPreviewInput => i,
+  (r: SpcPreviewResult): TrialResult => r,
+  (m: typeof previewModule): PreviewModule => m,
+  (f: typeof spcFace): SpcFace => f,
+] as const;
 
 /** The key of the engine runs, and of the preview runs compared with them. */
 export const WHAT_IF_KEY = "M-001/what-if";

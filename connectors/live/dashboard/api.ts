@@ -48,6 +48,11 @@ export async function postJson<T>(path: string, body: unknown = {}): Promise<T |
   return res.status === 204 ? null : ((await res.json()) as T);
 }
 
+/** PUTs JSON; the reply's JSON. */
+export async function putJson<T>(path: string, body: unknown): Promise<T> {
+  return (await (await request("PUT", path, body)).json()) as T;
+}
+
 export async function getBytes(path: string): Promise<Uint8Array> {
   return new Uint8Array(await (await request("GET", path)).arrayBuffer());
 }

@@ -4,20 +4,23 @@
  * EWMA and CUSUM on demand; the machine's alerts and predictions; and the limits/rules editor panel.
  *
  * LIMITS/RULES EDITOR PANEL: `#limits-editor` shows each sensor's current limits (the newest
- * CL/UCL/LCL its chart holds). The SPC kernel's what-if preview (branch `whatif`) mounts here: call its export with the panel
- * element, the key and `recentReadings(sensor)` (the chart's times and values); it applies a change
- * through PUT /api/spc/limits/{key}.
+ * CL/UCL/LCL its chart holds) and is the what-if editor (what-if-panel.ts): trial limits and rules
+ * on a sensor's key, previewed over the readings its chart holds by the SPC kernel in the page, and
+ * applied through the API's limit lifecycle.
  */
 import { ApiError, getBytes, getJson, plant, serverOffer } from "./api.js";
 import { loadAlerts } from "./alerts-source.js";
 import { decodeScoreFrame, type ScoreFrame } from "./score-frame.js";
 import { SensorChart } from "./sensor-chart.js";
+import { WhatIfPanel } from "./what-if-panel.js";
 import { badge, every, fillTable, fmt, fmtTime, h, table, type View, type ViewContext } from "./view.js";
 
 export interface MachineView extends View {
   charts: Map<string, SensorChart>;
   /** A sensor's readings in the chart's window (for the what-if preview). */
   recentReadings(sensor: string): { times: Float64Array; values: Float64Array } | null;
+  /** The what-if editor in `#limits-editor`. */
+  whatIf: WhatIfPanel;
 }
 
 export function machineView(ctx: ViewContext, machine: string): MachineView {
@@ -60,17 +63,20 @@ export function machineView(ctx: ViewContext, machine: string): MachineView {
   });
   const limits = table(["sensor", "CL", "UCL", "LCL", "points", "rule firings shown"]);
   editor.append(h("h2", "", "Limits and rules"), limits.table);
+  const whatIf = new WhatIfPanel(h("div", "what-if-panel"), machine, (sensor) => charts.get(sensor));
+  editor.append(whatIf.el);
   const stopPanels = every(
     3000,
     async () => {
       showLimits(charts, limits.body);
-      await refreshPanels(machine, title, alerts.body, predictions.body);
+      whatIf.sync(await refreshPanels(machine, title, alerts.body, predictions.body));
     },
     (e) => (note.textContent = String(e)),
   );
   return {
     el,
     charts,
+    whatIf,
     recentReadings: (sensor) => {
       const c = charts.get(sensor);
       if (c === undefined) return null;
@@ -80,6 +86,7 @@ export function machineView(ctx: ViewContext, machine: string): MachineView {
     stop: () => {
       unsubscribe();
       stopPanels();
+      whatIf.stop();
       for (const c of charts.values()) c.destroy();
     },
   };
@@ -105,8 +112,15 @@ async function backfill(machine: string, feed: (f: ScoreFrame) => void, note: HT
   }
 }
 
-async function refreshPanels(machine: string, title: HTMLElement, alerts: HTMLTableSectionElement, preds: HTMLTableSectionElement) {
+/** The machine's title, alerts and predictions; the machine's keys (for the what-if panel). */
+async function refreshPanels(
+  machine: string,
+  title: HTMLElement,
+  alerts: HTMLTableSectionElement,
+  preds: HTMLTableSectionElement,
+): Promise<string[]> {
   const m = (await plant()).find((x) => x.machine_id === machine);
+  const keys = [...(m?.keys ?? [])].sort();
   if (m !== undefined) title.replaceChildren(`${machine} · health ${m.health_score} `, badge(m.risk_level));
   const list = await loadAlerts("all", machine);
   fillTable(
@@ -115,7 +129,7 @@ async function refreshPanels(machine: string, title: HTMLElement, alerts: HTMLTa
   );
   if (!(await serverOffer()).providers.predictions) {
     fillTable(preds, [["no prediction model in this run (run --predict MODEL.onnx)", "", "", "", ""]]);
-    return;
+    return keys;
   }
   const p = await getJson<{ results: Prediction[] }>(`/api/ml/maintenance/predictions/?machine_id=${encodeURIComponent(machine)}&limit=10`);
   fillTable(
@@ -128,6 +142,7 @@ async function refreshPanels(machine: string, title: HTMLElement, alerts: HTMLTa
       r.model_version ?? "",
     ]),
   );
+  return keys;
 }
 
 interface Prediction {

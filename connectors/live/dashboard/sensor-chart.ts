@@ -9,14 +9,37 @@ import type { ScoreFrame } from "./score-frame.js";
 import { drawLoop, SeriesBuffer, type Drawable } from "./series.js";
 import { h } from "./view.js";
 
-/** Buffer columns: time, then one per series below. */
-const COLUMNS = ["value", "mean", "cl", "ucl", "lcl", "fired", "spc_ewma", "ewma_ucl", "ewma_lcl", "cusum_pos", "cusum_neg"] as const;
+/**
+ * Buffer columns: time, then one per series below, then the alarm columns as the run wrote them
+ * (not drawn: the what-if panel counts what actually fired per rule from them).
+ */
+const COLUMNS = [
+  "value",
+  "mean",
+  "cl",
+  "ucl",
+  "lcl",
+  "fired",
+  "spc_ewma",
+  "ewma_ucl",
+  "ewma_lcl",
+  "cusum_pos",
+  "cusum_neg",
+  "we_mask",
+  "nelson_mask",
+  "cusum_alarm",
+  "ewma_alarm",
+] as const;
+/** Buffer columns uPlot draws: time and the series. */
+const DRAWN = 12;
+/** The alarm columns' names, from the buffer's column DRAWN on. */
+export const ALARM_COLUMNS: readonly string[] = COLUMNS.slice(DRAWN - 1);
 const EWMA_SERIES = [7, 8, 9];
 const CUSUM_SERIES = [10, 11];
 export const CHART_POINTS = 600;
 
 /** [min, max] of the finite values of `cols`, padded by 5 % ([0, 1] when there are none). */
-function finiteRange(cols: readonly Float64Array[]): [number, number] {
+export function finiteRange(cols: readonly Float64Array[]): [number, number] {
   let lo = Number.POSITIVE_INFINITY;
   let hi = Number.NEGATIVE_INFINITY;
   for (const col of cols)
@@ -108,6 +131,16 @@ export class SensorChart implements Drawable {
     for (const s of CUSUM_SERIES) this.plot.setSeries(s, { show: on });
   }
 
+  /** The window's times, values and alarm columns (by SPC field name), copied: the live buffer moves on. */
+  snapshot(): { times: Float64Array; values: Float64Array; alarms: Map<string, Float64Array> } {
+    const v = this.buf.views();
+    return {
+      times: v[0].slice(),
+      values: v[1].slice(),
+      alarms: new Map(ALARM_COLUMNS.map((name, i) => [name, v[DRAWN + i].slice()])),
+    };
+  }
+
   /** Points in the window, and whether the limit series hold values (for the browser test). */
   facts(): { points: number; limits: boolean; fired: number } {
     const v = this.buf.views();
@@ -119,7 +152,7 @@ export class SensorChart implements Drawable {
     const v = this.buf.views();
     this.yRange = finiteRange([v[1], v[2], v[3], v[4], v[5], ...(this.ewmaShown ? [v[7], v[8], v[9]] : [])]);
     this.cusumRange = this.cusumShown ? finiteRange([v[10], v[11]]) : [0, 1];
-    this.plot.setData(v as unknown as UPlot.AlignedData);
+    this.plot.setData(v.slice(0, DRAWN) as unknown as UPlot.AlignedData);
   }
 
   destroy(): void {
