@@ -82,9 +82,15 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
         // The textbook chart (most rules on, a fixed centre line; run starts from the alerting
         // defaults, docs/spc.md): a short stream raises enough episodes to test them.
         "--fa-budget",
-        "0.05",
+        "0.2",
+        "--cusum-h",
+        "5",
+        "--ewma-l",
+        "3",
         "--track-records",
         "0",
+        "--episode-close-after",
+        "50",
         "--clickhouse",
         ch.url,
         "--clickhouse-db",
@@ -144,8 +150,9 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
       return link !== null && r.output().includes("linewatch run: consuming");
     }, 60_000);
     expect(ready, r.output()).toBe(true);
-    const { origin, searchParams } = link as unknown as URL;
-    const token = searchParams.get("token") as string;
+    const { origin, hash } = link as unknown as URL;
+    // The dashboard's address carries the token in the fragment.
+    const token = new URLSearchParams(hash.slice(1)).get("token") as string;
     return async (method: string, path: string, body?: unknown) => {
       const res = await fetch(`${origin}${path}`, {
         method,

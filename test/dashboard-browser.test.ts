@@ -300,7 +300,7 @@ async function whatIfPreviewMatchesEngine(page: Page, origin: string, token: str
   expect(untimed(shown.firings)).toEqual(untimed(engineFirings(c, want)));
   expect(shown.firings.length).toBeGreaterThan(0);
   for (const rule of Object.keys(shown.alerts))
-    expect(shown.alerts[rule], rule).toBe(want.events.filter((e) => e.state === "open" && e.rule === rule).length);
+    expect(shown.alerts[rule], rule).toBe(want.events.filter((e) => e.event === "opened" && e.first_rule === rule).length);
   // The counts table: a row per rule, the preview's firings beside what the run fired in the window.
   expect(await panel.locator(".what-if-counts tbody tr").count()).toBe(Object.keys(shown.counts).length);
   expect(Object.keys(shown.actual).sort()).toEqual(Object.keys(shown.counts).sort());

@@ -112,9 +112,15 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
         // The textbook chart (most rules on, a fixed centre line; run starts from the alerting
         // defaults, docs/spc.md): a short stream raises enough episodes to test them.
         "--fa-budget",
-        "0.05",
+        "0.2",
+        "--cusum-h",
+        "5",
+        "--ewma-l",
+        "3",
         "--track-records",
         "0",
+        "--episode-close-after",
+        "50",
         "--clickhouse",
         ch.url,
         "--clickhouse-db",

@@ -53,8 +53,10 @@ export const DEFAULT_LIVE_SERVER_OPTIONS: Readonly<Omit<LiveServerOptions, "metr
     tokens: [],
     wsSlowPolicy: "sample",
     topicRatePerSecMax: 0,
-    requestsPerSec: 20,
-    requestBurst: 40,
+    // A dashboard tab makes a few requests a second (plant, episodes, history, metrics, a what-if
+    // following its limits): a handful of tabs share one token within this.
+    requestsPerSec: 50,
+    requestBurst: 100,
     providers: {},
   });
 
