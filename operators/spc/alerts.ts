@@ -124,7 +124,8 @@ export function alertConditions(windows: { we: number[]; nelson: number[] }): Co
   const conditions: Condition[] = [];
   const rule = (r: SpcRule, column: number, window: number): Condition => ({
     name: r.name,
-    description: r.description,
+    // A run rule's text names its run length as configured ("21 points in a row …"), not the default.
+    description: r.runParam ? r.description.replace(/^\d+/, String(window)) : r.description,
     severity: SEVERITY[r.name],
     column,
     bit: r.bit,
