@@ -28,8 +28,9 @@ import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/sim/nats-
 import { PlantSimulator, type SimulatorOptions } from "../connectors/sim/plant-simulator.js";
 import { decodeCheckpoint } from "../engine/core/checkpoint.js";
 import { checkpointName, DEFAULT_NATS_JOB } from "../engine/jobs/nats-job.js";
-import { logEvents, startCli, type CliProcess } from "./kit/cli.js";
+import { startCli, type CliProcess } from "./kit/cli.js";
 import { consumedAll, createSensorStream } from "./kit/jetstream-records.js";
+import { liveApi } from "./kit/live-api.js";
 import { waitUntil } from "./kit/wait.js";
 
 const servers = serverAvailable("nats-server") && serverAvailable("clickhouse-server");
@@ -142,27 +143,6 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
   }
 
   /** Once the run serves its API: a call to it with the token it generated. */
-  async function liveApi(r: CliProcess) {
-    let link: URL | null = null;
-    const ready = await waitUntil(() => {
-      const generated = logEvents(r.output()).find((e) => String(e.msg).startsWith("no access token configured"));
-      if (generated !== undefined) link = new URL(String((generated as { url?: unknown }).url));
-      return link !== null && r.output().includes("linewatch run: consuming");
-    }, 60_000);
-    expect(ready, r.output()).toBe(true);
-    const { origin, hash } = link as unknown as URL;
-    // The dashboard's address carries the token in the fragment.
-    const token = new URLSearchParams(hash.slice(1)).get("token") as string;
-    return async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${origin}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    };
-  }
-
   it.each([
     ["ingest workers", "1", "w"],
     ["the main-thread sensor job", "0", "m"],

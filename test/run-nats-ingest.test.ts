@@ -20,7 +20,8 @@ import { startClickHouseServer, type ClickHouseServer } from "../connectors/loca
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/sim/nats-publisher.js";
 import { PlantSimulator, type SimulatorOptions } from "../connectors/sim/plant-simulator.js";
-import { logEvents, startCli, type CliProcess } from "./kit/cli.js";
+import { startCli, type CliProcess } from "./kit/cli.js";
+import { liveApi } from "./kit/live-api.js";
 import { waitUntil } from "./kit/wait.js";
 
 const servers = serverAvailable("nats-server") && serverAvailable("clickhouse-server");
@@ -140,27 +141,6 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
   }
 
   /** Once the run consumes: a call to its HTTP API with the token it generated. */
-  async function liveApi(run: CliProcess) {
-    let link: URL | null = null;
-    const ready = await waitUntil(() => {
-      const generated = logEvents(run.output()).find((e) => String(e.msg).startsWith("no access token configured"));
-      if (generated !== undefined) link = new URL(String((generated as { url?: unknown }).url));
-      return link !== null && run.output().includes("linewatch run: consuming");
-    }, 60_000);
-    expect(ready, run.output()).toBe(true);
-    const { origin, hash } = link as unknown as URL;
-    // The dashboard's address carries the token in the fragment.
-    const token = new URLSearchParams(hash.slice(1)).get("token") as string;
-    return async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${origin}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    };
-  }
-
   /** PHASE records of the simulator (seed `seed`), event times shifted by `shiftMs`. */
   async function publish(seed: number, shiftMs: number): Promise<void> {
     const start = Date.parse("2026-01-01T00:00:00Z") + shiftMs;
