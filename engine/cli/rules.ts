@@ -154,8 +154,10 @@ function budgetHeader({ plan, text, rate }: BudgetShown): string {
   return (
     `False-alarm budget ${plan.budget.toExponential(3)} per reading${perReading}: in-control ARL ≥ ${Math.round(1 / plan.budget).toLocaleString("en")} readings per key.\n` +
     "Half goes to the run rules (most informative first, WE4's run lengthened to fit so a stuck sensor is caught),\n" +
-    "a quarter each to CUSUM and EWMA, whose thresholds are set to it. This is what `run` and `demo` start from;\n" +
-    "a Shewhart 3σ chart alone (ARL 370) would raise a false alarm every 37 s on a 10 Hz sensor.\n\n"
+    "a quarter each to CUSUM and EWMA, whose thresholds are set to it.\n" +
+    (text === ALERTING_SPC_DEFAULTS.faBudget
+      ? "This is what `run` and `demo` start from: a Shewhart 3σ chart alone (ARL 370) would raise a false alarm every 37 s on a 10 Hz sensor.\n\n"
+      : "\n")
   );
 }
 
