@@ -361,19 +361,10 @@ function countBeyond(s: usize, window: i32, zMin: i32): i32 {
   return c;
 }
 
-function step(s: usize, x: f64, o: usize, t: f64): void {
-  if (load<i32>(s, HAS_LIMITS) != 0 && noteGap(s, t)) {
-    recentreStep(s, x, o);
-    return;
-  }
+/** Appends x (zone z) to the key's history ring and advances the run counters; returns the history length. */
+function appendHistory(s: usize, x: f64, z: i32): i32 {
   const len0 = load<i32>(s, HIST_LEN);
   const prev = len0 > 0 ? load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3)) : NaN;
-  const hasLimits = load<i32>(s, HAS_LIMITS) != 0;
-  const cl = load<f64>(s, CL);
-  const sigma = load<f64>(s, SIGMA);
-  const z = hasLimits ? zoneOf(x, cl, sigma) : 0;
-
-  // Append to the history.
   const p = load<i32>(s, HIST_NEXT);
   store<f64>(s + HIST + (<usize>p << 3), x);
   store<i8>(s + ZONES + <usize>p, <i8>z);
@@ -382,6 +373,19 @@ function step(s: usize, x: f64, o: usize, t: f64): void {
   store<i32>(s, len, HIST_LEN);
   advanceZoneRuns(s, z);
   advanceShapeRuns(s, prev, x);
+  return len;
+}
+
+function step(s: usize, x: f64, o: usize, t: f64): void {
+  if (load<i32>(s, HAS_LIMITS) != 0 && noteGap(s, t)) {
+    recentreStep(s, x, o);
+    return;
+  }
+  const hasLimits = load<i32>(s, HAS_LIMITS) != 0;
+  const cl = load<f64>(s, CL);
+  const sigma = load<f64>(s, SIGMA);
+  const z = hasLimits ? zoneOf(x, cl, sigma) : 0;
+  const len = appendHistory(s, x, z);
 
   if (hasLimits) {
     if (!isNaN(x)) advanceCharts(s, x, cl, sigma);
@@ -437,16 +441,8 @@ function recentreStep(s: usize, x: f64, o: usize): void {
   const n = RECENTRE_RECORDS - left;
   const cl = n > 0 ? sum / <f64>n : load<f64>(s, CL);
   const sigma = load<f64>(s, SIGMA);
-  const len0 = load<i32>(s, HIST_LEN);
-  const prev = len0 > 0 ? load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3)) : NaN;
   const z = zoneOf(x, cl, sigma);
-  const p = load<i32>(s, HIST_NEXT);
-  store<f64>(s + HIST + (<usize>p << 3), x);
-  store<i8>(s + ZONES + <usize>p, <i8>z);
-  store<i32>(s, p + 1 == HIST_CAP ? 0 : p + 1, HIST_NEXT);
-  store<i32>(s, len0 < HIST_CAP ? len0 + 1 : HIST_CAP, HIST_LEN);
-  advanceZoneRuns(s, z);
-  advanceShapeRuns(s, prev, x);
+  appendHistory(s, x, z);
   store<f64>(o, cl, O_CL);
   store<f64>(o, cl + 3 * sigma, O_UCL);
   store<f64>(o, cl - 3 * sigma, O_LCL);
