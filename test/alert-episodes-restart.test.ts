@@ -28,7 +28,7 @@ import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/sim/nats-
 import { PlantSimulator, type SimulatorOptions } from "../connectors/sim/plant-simulator.js";
 import { decodeCheckpoint } from "../engine/core/checkpoint.js";
 import { checkpointName, DEFAULT_NATS_JOB } from "../engine/jobs/nats-job.js";
-import { startCli, type CliProcess } from "./kit/cli.js";
+import { startCli, TEXTBOOK_SPC_FLAGS, type CliProcess } from "./kit/cli.js";
 import { consumedAll, createSensorStream } from "./kit/jetstream-records.js";
 import { liveApi } from "./kit/live-api.js";
 import { waitUntil } from "./kit/wait.js";
@@ -80,18 +80,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
         "spc",
         "--baseline",
         "50",
-        // The textbook chart (most rules on, a fixed centre line; run starts from the alerting
-        // defaults, docs/spc.md): a short stream raises enough episodes to test them.
-        "--fa-budget",
-        "0.2",
-        "--cusum-h",
-        "5",
-        "--ewma-l",
-        "3",
-        "--track-records",
-        "0",
-        "--episode-close-after",
-        "50",
+        ...TEXTBOOK_SPC_FLAGS,
         "--clickhouse",
         ch.url,
         "--clickhouse-db",

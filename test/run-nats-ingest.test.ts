@@ -20,7 +20,7 @@ import { startClickHouseServer, type ClickHouseServer } from "../connectors/loca
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/sim/nats-publisher.js";
 import { PlantSimulator, type SimulatorOptions } from "../connectors/sim/plant-simulator.js";
-import { startCli, type CliProcess } from "./kit/cli.js";
+import { startCli, TEXTBOOK_SPC_FLAGS, type CliProcess } from "./kit/cli.js";
 import { liveApi } from "./kit/live-api.js";
 import { waitUntil } from "./kit/wait.js";
 
@@ -110,18 +110,7 @@ describe.skipIf(!servers)("run --nats on ingest workers - the main thread steers
         "rolling,spc",
         "--baseline",
         "30",
-        // The textbook chart (most rules on, a fixed centre line; run starts from the alerting
-        // defaults, docs/spc.md): a short stream raises enough episodes to test them.
-        "--fa-budget",
-        "0.2",
-        "--cusum-h",
-        "5",
-        "--ewma-l",
-        "3",
-        "--track-records",
-        "0",
-        "--episode-close-after",
-        "50",
+        ...TEXTBOOK_SPC_FLAGS,
         "--clickhouse",
         ch.url,
         "--clickhouse-db",

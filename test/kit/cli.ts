@@ -8,6 +8,24 @@ import type { LogEntry } from "../../engine/core/mod.js";
 
 export const CLI = resolve("dist/engine/cli/main.js");
 
+/**
+ * The textbook chart for `run` (most rules on, CUSUM h 5, EWMA L 3, a fixed centre line, episodes
+ * closing after 50 quiet readings): `run` starts from the alerting defaults (docs/spc.md), under
+ * which a short test stream raises few episodes.
+ */
+export const TEXTBOOK_SPC_FLAGS: readonly string[] = Object.freeze([
+  "--fa-budget",
+  "0.2",
+  "--cusum-h",
+  "5",
+  "--ewma-l",
+  "3",
+  "--track-records",
+  "0",
+  "--episode-close-after",
+  "50",
+]);
+
 export interface CliProcess {
   child: ChildProcess;
   /** What it printed so far, stdout and stderr interleaved. */
