@@ -35,11 +35,12 @@
 //   as a moving centre line, here with a trend term). The error fed back is winsorized at ±3σ so
 //   one outlier moves the line by at most 3σ·(1 − ω²) and a fault is followed only slowly. While
 //   the CUSUM or the EWMA chart signals on one side, the line holds still (trend kept, not
-//   applied) for at most trackHold records in a row — a shift is not learned while it is being
-//   reported, and a change that persists longer is accepted as the new level. A hold starts only
-//   after HOLD_QUIET quiet records: a signal on the other side, before or soon after the charts
-//   fall silent (the process came back past a line that had partly followed it), is followed,
-//   not held. σ stays the baseline's.
+//   applied) for at most trackHold records: a shift is not learned while it is being reported,
+//   and a change that persists longer is accepted as the new level. A hold starts on a signal
+//   after HOLD_QUIET quiet records. A signal that comes sooner continues the hold it interrupted
+//   when it is on the same side (a slow drift's signal flickers at its onset; the hold's count
+//   goes on, so trackHold still bounds it), and is followed, not held, when it is on the other
+//   side (the process came back past a line that had partly followed it). σ stays the baseline's.
 // - Gaps (trackGap > 0, with a tracked line): a key whose records pause for longer than trackGap
 //   (in the time column's units; e.g. a chart per operating mode while the machine is in another
 //   mode) comes back to a process that moved on without it. Its line restarts: the next
@@ -124,7 +125,8 @@ const RECENTRE_LEFT: u32 = 268; // i32 records left before the tracked line rest
 const TRACK_GAP: u32 = 272; //  f64  a pause longer than this (time units) restarts the tracked line; 0: never
 const LAST_TIME: u32 = 280; //  f64  time of the key's previous record (NaN: none)
 const RECENTRE_SUM: u32 = 288; // f64 sum of the values collected since the gap
-const HIST: u32 = 296; //       f64 × HIST_CAP  raw values, ring
+const LAST_HELD: u32 = 296; // i32  side (±1) of the hold before the charts last fell silent; 0: none
+const HIST: u32 = 304; //       f64 × HIST_CAP  raw values, ring
 const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
 const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
 
@@ -269,6 +271,7 @@ function restartCharts(s: usize, cl: f64): void {
   store<f64>(s, 0, SLOPE);
   store<i32>(s, 0, HOLD_RUN);
   store<i32>(s, 0, HOLD_SIDE);
+  store<i32>(s, 0, LAST_HELD);
 }
 
 /** Zone of x: 0 on cl or NaN, else side × (1 + number of thresholds cl ± kσ, k = 1..3, beyond). */
@@ -481,22 +484,42 @@ function signalSide(o: usize): i32 {
 function trackCentre(s: usize, x: f64, cl: f64, sigma: f64, signal: i32): void {
   const alpha = load<f64>(s, TRACK_ALPHA);
   if (alpha == 0) return;
-  const before = load<i32>(s, HOLD_SIDE);
-  const quiet = load<i32>(s, QUIET_RUN);
-  let side = 0;
-  if (signal != 0) {
-    if (before == 0) side = quiet >= HOLD_QUIET ? signal : 2;
-    else side = before == signal ? signal : 2;
-  }
-  store<i32>(s, signal == 0 ? min(quiet + 1, HOLD_QUIET) : 0, QUIET_RUN);
-  const held = side == 0 || side == 2 ? 0 : load<i32>(s, HOLD_RUN) + 1;
-  store<i32>(s, side, HOLD_SIDE);
-  store<i32>(s, held, HOLD_RUN);
-  if (held > 0 && held <= load<i32>(s, TRACK_HOLD)) return;
+  const side = holdSideAfter(s, signal);
+  if ((side == 1 || side == -1) && load<i32>(s, HOLD_RUN) <= load<i32>(s, TRACK_HOLD)) return;
   const e = min<f64>(3 * sigma, max<f64>(-3 * sigma, x - cl));
   const slope = load<f64>(s, SLOPE) + load<f64>(s, TRACK_BETA) * e;
   store<f64>(s, slope, SLOPE);
   store<f64>(s, cl + alpha * e + slope, CL);
+}
+
+/**
+ * The hold state after a row whose CUSUM/EWMA signal is on side `signal` (0: none): ±1 held on
+ * that side, 2 followed, 0 quiet. A signal after HOLD_QUIET quiet rows starts a new hold; one
+ * sooner resumes the hold it interrupts when on the same side (a shift's signal flickers at its
+ * onset), and is followed when on the other side. HOLD_RUN counts the rows of a hold, short
+ * quiet gaps and all, so trackHold bounds it.
+ */
+function holdSideAfter(s: usize, signal: i32): i32 {
+  const before = load<i32>(s, HOLD_SIDE);
+  const quiet = load<i32>(s, QUIET_RUN);
+  let held = load<i32>(s, HOLD_RUN);
+  let side = 0;
+  if (signal == 0) {
+    if (before == 1 || before == -1) store<i32>(s, before, LAST_HELD);
+  } else if (before == 0) {
+    if (quiet >= HOLD_QUIET) {
+      side = signal;
+      held = 0;
+    } else side = signal == load<i32>(s, LAST_HELD) ? signal : 2;
+  } else side = before == signal ? signal : 2;
+  if (side == 2) {
+    held = 0;
+    store<i32>(s, 0, LAST_HELD);
+  } else if (side != 0) held++;
+  store<i32>(s, signal == 0 ? min(quiet + 1, HOLD_QUIET) : 0, QUIET_RUN);
+  store<i32>(s, side, HOLD_SIDE);
+  store<i32>(s, held, HOLD_RUN);
+  return side;
 }
 
 function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): void {

@@ -1183,6 +1183,29 @@ describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => 
     expect(held.at(3009, C.cusum_alarm)).toBe(0);
   });
 
+  it("a signal that stops for a few records and comes back on the same side continues the hold; on the other side it is followed", () => {
+    // +1.5σ: CUSUM (h = 5, capped at 2H) and EWMA signal; 8 records at −0.5σ silence both; then
+    // the shift again (a slow drift's signal flickers like this at its onset).
+    const pause = repeat(-0.5, 8);
+    const same = [...repeat(0, 10), ...repeat(1.5, 60), ...pause, ...repeat(1.5, 400)];
+    const other = [...repeat(0, 10), ...repeat(1.5, 60), ...pause, ...repeat(-1.5, 400)];
+    const tracking = { trackRecords: 100, trackHold: 1000, cusumCap: 2 };
+    const resumed = run(same, { cl: 0, sigma: 1 }, tracking);
+    const quietRows = Array.from({ length: 8 }, (_, j) => 70 + j).filter(
+      (i) => resumed.at(i, C.cusum_alarm) === 0 && resumed.at(i, C.ewma_alarm) === 0,
+    );
+    expect(quietRows.length).toBeGreaterThan(0);
+    // Held through the shift's first part, and again from its return: the line moved only in the
+    // quiet records, by less than 0.1σ.
+    const before = resumed.at(20, C.cl);
+    expect(Math.abs(resumed.at(69, C.cl) - before)).toBeLessThan(1e-12);
+    expect(Math.abs(resumed.at(477, C.cl) - before)).toBeLessThan(0.1);
+    expect(resumed.at(477, C.cusum_alarm)).toBe(1);
+    // The other side, that soon: the line follows the process down.
+    const followed = run(other, { cl: 0, sigma: 1 }, tracking);
+    expect(followed.at(477, C.cl)).toBeLessThan(-1);
+  });
+
   it("a pause longer than trackGap restarts the tracked line from the mean of the next 50 records", () => {
     const values = [...repeat(0, 100), ...repeat(5, 200)];
     const times = Float64Array.from(values, (_, i) => (i < 100 ? i : 1000 + i));

@@ -27,8 +27,10 @@
  *   Brown's) — except while the
  *   CUSUM or EWMA alarms of the points stay on one side (C⁺ > C⁻ or the EWMA above cl: above),
  *   for up to trackHold such points in a row: then cl and slope stay as they are. A hold starts
- *   only on a first alarm after at least 100 points without one (or since the limits); an alarm
- *   on the other side, or one that comes sooner, is followed (no hold) until the alarms stop. A point is zoned with
+ *   on a first alarm after at least 100 points without one (or since the limits); an alarm that
+ *   comes sooner continues the hold it interrupted when on the same side (the count of held
+ *   points goes on, quiet points included) and is followed (no hold) until the alarms stop
+ *   otherwise. A point is zoned with
  *   the limits in force when it arrives; a limits change re-zones the history (with a fixed
  *   centre line this is the same as zoning the whole history afresh at every record).
  * - Gaps (trackGap > 0 with a tracked line, limits in force): a record more than trackGap after
@@ -69,6 +71,8 @@ export class SpcReference {
   private slope = 0;
   private held = 0;
   private holdSide = 0;
+  /** Side (±1) of the hold before the alarms last stopped; 0: none. */
+  private lastHeld = 0;
   private quiet = HOLD_QUIET;
   private lastTime = Number.NaN;
   /** The collection after a gap that restarts a tracked line: records left and their sum. */
@@ -189,22 +193,37 @@ export class SpcReference {
     this.slope = 0;
     this.held = 0;
     this.holdSide = 0;
+    this.lastHeld = 0;
     this.history.forEach((v, j) => {
       this.zones[j] = zoneOf(v, limits.cl, limits.sigma);
     });
   }
 
   private track(x: number, limits: Limits, signal: number): void {
-    if (signal === 0) this.holdSide = 0;
-    else if (this.holdSide === 0) this.holdSide = this.quiet >= HOLD_QUIET ? signal : 2;
-    else if (this.holdSide !== signal) this.holdSide = 2;
-    this.quiet = signal === 0 ? Math.min(this.quiet + 1, HOLD_QUIET) : 0;
-    this.held = this.holdSide === 1 || this.holdSide === -1 ? this.held + 1 : 0;
-    if (this.held > 0 && this.held <= this.p.trackHold) return;
+    this.updateHold(signal);
+    if ((this.holdSide === 1 || this.holdSide === -1) && this.held <= this.p.trackHold) return;
     const w = 1 - 1 / this.p.trackRecords;
     const e = Math.min(3 * limits.sigma, Math.max(-3 * limits.sigma, x - limits.cl));
     this.slope = this.slope + (((1 - w) * (1 - w)) / 16) * e;
     limits.cl = limits.cl + (1 - w * w) * e + this.slope;
+  }
+
+  private updateHold(signal: number): void {
+    const before = this.holdSide;
+    if (signal === 0) {
+      if (before === 1 || before === -1) this.lastHeld = before;
+      this.holdSide = 0;
+    } else if (before === 0) {
+      if (this.quiet >= HOLD_QUIET) {
+        this.holdSide = signal;
+        this.held = 0;
+      } else this.holdSide = signal === this.lastHeld ? signal : 2;
+    } else if (before !== signal) this.holdSide = 2;
+    if (this.holdSide === 2) {
+      this.held = 0;
+      this.lastHeld = 0;
+    } else if (this.holdSide !== 0) this.held += 1;
+    this.quiet = signal === 0 ? Math.min(this.quiet + 1, HOLD_QUIET) : 0;
   }
 
   private updateCharts(x: number, { cl, sigma }: Limits): void {
