@@ -4,12 +4,28 @@
  * `linewatch run` — the same job (runJob), the same flags (engine/cli parseRunAnalysisSettings) —
  * and the fault-detection scorecard of each setting, settings side by side. This is how the
  * default rule set is tuned: every setting sees the same readings and the same injected faults.
+ *
+ * Each setting also runs on the simulator's fault-free twin (the same seed without faults: the
+ * same readings outside the fault windows), and a second scorecard counts only the openings the
+ * twin does not have at the same key, family and reading — the openings the faults caused. At a
+ * high false-alarm rate a fault window catches a false opening by chance; the caused scorecard
+ * leaves those out, so settings with very different false rates compare on what they detect.
  */
 import { Writable } from "node:stream";
 import { loadavg } from "node:os";
 import { DEFAULT_WORKERS } from "../engine/core/mod.js";
-import { DEFAULT_SCORECARD_GRACE_MS, FaultScorecard, formatScorecard, runJob, type Scorecard } from "../engine/jobs/mod.js";
-import { parseRunAnalysisSettings, runAnalyses } from "../engine/cli/mod.js";
+import {
+  type AlertOpening,
+  alertOpening,
+  DEFAULT_SCORECARD_GRACE_MS,
+  FaultScorecard,
+  formatScorecard,
+  runJob,
+  type Scorecard,
+} from "../engine/jobs/mod.js";
+import { parseRunAnalysisSettings, type RunAnalysisSettings, runAnalyses } from "../engine/cli/mod.js";
+import type { FaultLabel } from "../connectors/sim/mod.js";
+import type { AlertEpisodeEvent } from "../operators/spc/mod.js";
 
 export const DEFAULT_ALERT_EVAL_HOURS = 8;
 export const DEFAULT_ALERT_EVAL_SEED = 1;
@@ -36,6 +52,10 @@ export interface AlertSettingResult {
   name: string;
   args: readonly string[];
   scorecard: Scorecard;
+  /** The same, counting only the openings the fault-free twin does not have (key, family, reading). */
+  caused: Scorecard;
+  /** Openings of the fault-free twin run. */
+  twinOpenings: number;
   readings: number;
   /** Wall time of the setting's run (the machine is shared: informational). */
   seconds: number;
@@ -68,31 +88,24 @@ export async function runAlertEval(o: AlertEvalOptions): Promise<AlertEvalReport
   const parsed = o.settings.map((s) => ({ ...s, settings: parseRunAnalysisSettings(s.args) }));
   const results: AlertSettingResult[] = [];
   for (const s of parsed) {
-    o.progress?.(`${s.name}: ${o.hours} simulated hours …`);
-    const scorecard = new FaultScorecard(o.graceMs);
+    o.progress?.(`${s.name}: ${o.hours} simulated hours, then the fault-free twin …`);
+    const caused = new FaultScorecard(o.graceMs);
+    const scorecard = new TeeScorecard(o.graceMs, caused);
+    const openings: Array<{ id: string; opening: AlertOpening }> = [];
     const t0 = performance.now();
-    const result = await runJob({
-      simulator: { seed: o.seed, machines: o.machines, durationMs: o.hours * 3_600_000, rateHz: s.settings.flags.rate },
-      analyses: runAnalyses(s.settings, (e) => scorecard.observe(e)),
-      keyByMode: s.settings.keyByMode,
-      settleMs: s.settings.settleMs,
-      scorecard,
-      // `run`'s defaults, at full speed, without files.
-      workers: DEFAULT_WORKERS,
-      groups: 16,
-      batchRecordsMax: 4096,
-      speed: Infinity,
-      flushIntervalMs: 250,
-      outPath: null,
-      fileBytesMax: 1 << 30,
-      zAlarm: 4,
-      summaryIntervalMs: 0,
-      console: new Writable({ write: (_chunk, _encoding, done) => done() }),
-      stop: new Promise(() => {}),
+    const readings = await runSetting(o, s.settings, {}, scorecard, (e) => {
+      scorecard.observe(e);
+      const opening = alertOpening(e);
+      if (opening !== null) openings.push({ id: openingId(e), opening });
     });
     const seconds = (performance.now() - t0) / 1000;
-    results.push({ name: s.name, args: s.args, scorecard: scorecard.result(), readings: result.metrics.recordsOut, seconds });
-    o.progress?.(`${s.name}: ${result.metrics.recordsOut} readings in ${seconds.toFixed(1)} s`);
+    const twin = new Set<string>();
+    await runSetting(o, s.settings, { faultRate: 0 }, undefined, (e) => {
+      if (alertOpening(e) !== null) twin.add(openingId(e));
+    });
+    for (const { id, opening } of openings) if (!twin.has(id)) caused.addOpening(opening);
+    results.push({ name: s.name, args: s.args, scorecard: scorecard.result(), caused: caused.result(), twinOpenings: twin.size, readings, seconds });
+    o.progress?.(`${s.name}: ${readings} readings in ${seconds.toFixed(1)} s`);
   }
   return {
     hours: o.hours,
@@ -105,6 +118,63 @@ export async function runAlertEval(o: AlertEvalOptions): Promise<AlertEvalReport
   };
 }
 
+/** A scorecard that hands the run's labels, keys and reading times to a second one as well. */
+class TeeScorecard extends FaultScorecard {
+  constructor(
+    graceMs: number,
+    private readonly also: FaultScorecard,
+  ) {
+    super(graceMs);
+  }
+  override addSensorKeys(keys: readonly string[]): void {
+    super.addSensorKeys(keys);
+    this.also.addSensorKeys(keys);
+  }
+  override coverReadings(first: number, last: number): void {
+    super.coverReadings(first, last);
+    this.also.coverReadings(first, last);
+  }
+  override addLabels(labels: readonly FaultLabel[]): void {
+    super.addLabels(labels);
+    this.also.addLabels(labels);
+  }
+}
+
+/** An opening's identity across the faulty run and its twin: key, family and the reading's time. */
+function openingId(e: AlertEpisodeEvent): string {
+  return `${e.key}\u0000${e.family}\u0000${e.opened_at}`;
+}
+
+/** One run of a setting through `run`'s job at full speed, without files; returns the readings. */
+async function runSetting(
+  o: AlertEvalOptions,
+  settings: RunAnalysisSettings,
+  simulator: { faultRate?: number },
+  scorecard: FaultScorecard | undefined,
+  onAlert: (e: AlertEpisodeEvent) => void,
+): Promise<number> {
+  const result = await runJob({
+    simulator: { seed: o.seed, machines: o.machines, durationMs: o.hours * 3_600_000, rateHz: settings.flags.rate, ...simulator },
+    analyses: runAnalyses(settings, onAlert),
+    keyByMode: settings.keyByMode,
+    settleMs: settings.settleMs,
+    scorecard,
+    // `run`'s defaults, at full speed, without files.
+    workers: DEFAULT_WORKERS,
+    groups: 16,
+    batchRecordsMax: 4096,
+    speed: Infinity,
+    flushIntervalMs: 250,
+    outPath: null,
+    fileBytesMax: 1 << 30,
+    zAlarm: 4,
+    summaryIntervalMs: 0,
+    console: new Writable({ write: (_chunk, _encoding, done) => done() }),
+    stop: new Promise(() => {}),
+  });
+  return result.metrics.recordsOut;
+}
+
 /** One table per setting, then a summary line each. */
 export function formatAlertEvalReport(r: AlertEvalReport): string {
   const out = [
@@ -112,12 +182,25 @@ export function formatAlertEvalReport(r: AlertEvalReport): string {
       `grace ${r.graceMs / 1000} s; load average ${r.loadAverage.map((l) => l.toFixed(2)).join(" ")}`,
   ];
   for (const s of r.settings) {
-    out.push("", `setting: ${s.name}  (${s.readings} readings, ${s.seconds.toFixed(1)} s)`, formatScorecard(s.scorecard));
+    out.push(
+      "",
+      `setting: ${s.name}  (${s.readings} readings, ${s.seconds.toFixed(1)} s)`,
+      formatScorecard(s.scorecard),
+      `caused by the faults (openings the fault-free twin, ${s.twinOpenings} openings, does not have at the same key, family and reading): ` +
+        `${causedLine(s.caused)}`,
+    );
   }
   out.push("", "summary (detected: all kinds; worst kind: lowest rate; false: per sensor key per 8 simulated hours, target ≤ 1):");
   const width = Math.max(...r.settings.map((s) => s.name.length));
-  for (const s of r.settings) out.push(`  ${s.name.padEnd(width)}  ${summaryLine(s.scorecard)}`);
+  for (const s of r.settings)
+    out.push(`  ${s.name.padEnd(width)}  ${summaryLine(s.scorecard)}; caused by the faults ${((s.caused.all.rate ?? 0) * 100).toFixed(1)}%`);
   return out.join("\n");
+}
+
+/** Detection per kind, and false openings, of the caused scorecard. */
+function causedLine(c: Scorecard): string {
+  const pct = (x: number | null) => (x === null ? "—" : `${(100 * x).toFixed(1)}%`);
+  return `${c.kinds.map((k) => `${k.kind} ${pct(k.rate)}`).join(", ")}, all ${pct(c.all.rate)}; false ${c.falseEpisodes}`;
 }
 
 function summaryLine(c: Scorecard): string {

@@ -284,7 +284,10 @@ sensor per hour) for --hours of simulated time through the analyses of \`linewat
 defaults: rolling,spc keyed by operating mode), and the fault-detection scorecard the run prints:
 per fault kind injected, detected (an alert opening on the fault's sensor within [start, end + grace]),
 rate, median and p90 delay, openings per detected fault; false openings per sensor key per simulated
-hour. Figures only: the exit code is 0 unless a run fails.
+hour. Each setting runs again on the fault-free twin (the same seed without faults), and a line
+under its table counts only the openings the twin does not have at the same key, family and
+reading: what the faults caused, without the openings a fault window catches by chance. Figures
+only: the exit code is 0 unless a run fails.
 
 Every other flag is a \`run\` analysis flag (--analysis, --fa-budget, --baseline, --sigma, --cusum-k,
 --cusum-h, --ewma-lambda, --ewma-l, --we4-run … --n8-run, --window, --no-key-by-mode, --settle, …)

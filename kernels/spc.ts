@@ -5,8 +5,13 @@
 // Outputs per record, 15 f64 (NaN = null; every field but limits_version is null until the key
 // has limits):
 //   cl, ucl, lcl, sigma, zone, we_mask, nelson_mask, cusum_pos, cusum_neg, cusum_alarm,
-//   ewma, ewma_ucl, ewma_lcl, ewma_alarm, limits_version
-// we_mask bit r−1 = Western Electric rule r; nelson_mask bit r−1 = Nelson rule r.
+//   ewma, ewma_ucl, ewma_lcl, ewma_alarm, limits_version, mr_mask
+// we_mask bit r−1 = Western Electric rule r; nelson_mask bit r−1 = Nelson rule r; mr_mask: the
+// moving-range rules, bit 0 JUMP (|x − previous x| > jumpLimit·σ), bit 1 NOISY (the last
+// noisyRun moving ranges all beyond 2σ), bit 2 STUCK (the last stuckRun readings each equal to the
+// one before). A moving range needs two non-NaN values in a row; NaN breaks the runs. They read
+// differences only, so a slow trend (a sensor settling after a mode change) leaves them as they
+// are in control.
 //
 // Definitions (pinned; the reference kernels/reference/spc-reference.ts implements the same):
 // - Baseline of N non-NaN records: cl = mean (Welford 1962 recurrence); sigma = sample std (n − 1,
@@ -70,6 +75,8 @@ const HIST_CAP: i32 = 32;
 const HOLD_QUIET: i32 = 100;
 /** Records after a gap whose mean restarts the tracked centre line. */
 const RECENTRE_RECORDS: i32 = 50;
+/** NOISY counts moving ranges beyond this many σ. */
+const NOISY_SIGMAS: f64 = 2;
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
 
@@ -126,11 +133,16 @@ const TRACK_GAP: u32 = 272; //  f64  a pause longer than this (time units) resta
 const LAST_TIME: u32 = 280; //  f64  time of the key's previous record (NaN: none)
 const RECENTRE_SUM: u32 = 288; // f64 sum of the values collected since the gap
 const LAST_HELD: u32 = 296; // i32  side (±1) of the hold before the charts last fell silent; 0: none
-const HIST: u32 = 304; //       f64 × HIST_CAP  raw values, ring
+const NOISY_RUN: u32 = 300; //  i32  run lengths of the moving-range rules
+const STUCK_RUN: u32 = 304;
+const MR_HIGH_RUN: u32 = 308; // i32 moving ranges in a row beyond NOISY_SIGMAS·σ (current σ)
+const MR_ZERO_RUN: u32 = 312; // i32 moving ranges in a row of 0
+const JUMP_LIMIT: u32 = 320; // f64  JUMP limit, in σ
+const HIST: u32 = 328; //       f64 × HIST_CAP  raw values, ring
 const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
 const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
 
-export const SPC_OUT_FIELDS: i32 = 15;
+export const SPC_OUT_FIELDS: i32 = 16;
 
 // Output row offsets (bytes).
 const O_CL: u32 = 0;
@@ -148,6 +160,7 @@ const O_EUCL: u32 = 88;
 const O_ELCL: u32 = 96;
 const O_EALARM: u32 = 104;
 const O_VERSION: u32 = 112;
+const O_MR: u32 = 120;
 
 export function spcStateBytes(): i32 {
   return (STATE_BYTES + 7) & ~7;
@@ -162,6 +175,7 @@ export function spcInit(
   state: usize, baselineN: i32, sigmaMethod: i32, k: f64, h: f64, lambda: f64, L: f64,
   we4Run: i32, n2Run: i32, n3Run: i32, n4Run: i32, n7Run: i32, n8Run: i32,
   trackRecords: f64, cusumCap: f64, tiesMax: f64, trackHold: i32, trackGap: f64,
+  jumpLimit: f64, noisyRun: i32, stuckRun: i32,
 ): void {
   memory.fill(state, 0, spcStateBytes());
   store<i32>(state, sigmaMethod, SIGMA_METHOD);
@@ -187,6 +201,9 @@ export function spcInit(
   store<f64>(state, trackRecords > 0 ? trackGap : 0, TRACK_GAP);
   store<f64>(state, NaN, LAST_TIME);
   store<f64>(state, tiesMax, TIES_MAX);
+  store<f64>(state, jumpLimit, JUMP_LIMIT);
+  store<i32>(state, noisyRun, NOISY_RUN);
+  store<i32>(state, stuckRun, STUCK_RUN);
   if (baselineN > 0) startBaseline(state, baselineN);
 }
 
@@ -225,7 +242,8 @@ export function spcProcess(
     const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
     const o = out + <usize>i * (<usize>SPC_OUT_FIELDS << 3);
     step(s, load<f64>(values + (<usize>i << 3)), o, times == 0 ? NaN : load<f64>(times + (<usize>i << 3)));
-    const loud: i32 = load<f64>(o, O_WE) > 0 || load<f64>(o, O_NELSON) > 0 || load<f64>(o, O_CALARM) == 1 || load<f64>(o, O_EALARM) == 1 ? 1 : 0;
+    const loud: i32 = load<f64>(o, O_WE) > 0 || load<f64>(o, O_NELSON) > 0 || load<f64>(o, O_MR) > 0 ||
+      load<f64>(o, O_CALARM) == 1 || load<f64>(o, O_EALARM) == 1 ? 1 : 0;
     if ((loud | load<i32>(s, LOUD)) != 0 && events != 0) {
       m++;
       store<u32>(events + (<usize>m << 2), <u32>i);
@@ -314,22 +332,37 @@ function restartCharts(s: usize, cl: f64): void {
   store<i32>(s, a >= 2 ? min(load<i32>(s, OUT1_RUN) + 1, HIST_CAP) : 0, OUT1_RUN);
 }
 
-/** Zones every history value with (cl, sigma) and rebuilds the zone run counters, oldest first. */
+/**
+ * Zones every history value with (cl, sigma) and rebuilds the counters that depend on the limits
+ * (the zone runs, and the run of moving ranges beyond NOISY_SIGMAS·σ), oldest first.
+ */
 function rezone(s: usize, cl: f64, sigma: f64): void {
   const len = load<i32>(s, HIST_LEN);
   store<i32>(s, 0, SIDE_RUN);
   store<i32>(s, 0, IN1_RUN);
   store<i32>(s, 0, OUT1_RUN);
+  store<i32>(s, 0, MR_HIGH_RUN);
+  let prev: f64 = NaN;
   for (let back = len - 1; back >= 0; back--) {
     const p = ringBack(s, back);
-    const z = zoneOf(load<f64>(s + HIST + (<usize>p << 3)), cl, sigma);
+    const x = load<f64>(s + HIST + (<usize>p << 3));
+    const z = zoneOf(x, cl, sigma);
     store<i8>(s + ZONES + <usize>p, <i8>z);
     advanceZoneRuns(s, z);
+    advanceHighRangeRun(s, prev, x, sigma);
+    prev = x;
   }
+}
+
+/** The run of moving ranges beyond NOISY_SIGMAS·σ after x (prev the value before it; NaN breaks the run). */
+@inline function advanceHighRangeRun(s: usize, prev: f64, x: f64, sigma: f64): void {
+  const high = Math.abs(x - prev) > NOISY_SIGMAS * sigma; // false when either is NaN
+  store<i32>(s, high ? min(load<i32>(s, MR_HIGH_RUN) + 1, HIST_CAP) : 0, MR_HIGH_RUN);
 }
 
 /** Updates the monotone and alternating run counters with x (prev = the previous value or NaN). */
 function advanceShapeRuns(s: usize, prev: f64, x: f64): void {
+  store<i32>(s, x == prev ? min(load<i32>(s, MR_ZERO_RUN) + 1, HIST_CAP) : 0, MR_ZERO_RUN); // NaN: not equal
   if (isNaN(x)) {
     store<i32>(s, 0, TREND_LEN); store<i32>(s, 0, TREND_DIR);
     store<i32>(s, 0, ALT_LEN); store<i32>(s, 0, ALT_LAST);
@@ -376,6 +409,7 @@ function appendHistory(s: usize, x: f64, z: i32): i32 {
   store<i32>(s, len, HIST_LEN);
   advanceZoneRuns(s, z);
   advanceShapeRuns(s, prev, x);
+  advanceHighRangeRun(s, prev, x, load<f64>(s, SIGMA));
   return len;
 }
 
@@ -395,7 +429,7 @@ function step(s: usize, x: f64, o: usize, t: f64): void {
     writeRow(s, z, len, cl, sigma, o);
     if (!isNaN(x)) trackCentre(s, x, cl, sigma, signalSide(o));
   } else {
-    for (let f = 0; f < SPC_OUT_FIELDS - 1; f++) store<f64>(o + (<usize>f << 3), NaN);
+    for (let f = 0; f < SPC_OUT_FIELDS; f++) store<f64>(o + (<usize>f << 3), NaN);
     store<f64>(o, 0, O_VERSION);
   }
 
@@ -461,6 +495,7 @@ function recentreStep(s: usize, x: f64, o: usize): void {
   store<f64>(o, cl, O_ELCL);
   store<f64>(o, 0, O_EALARM);
   store<f64>(o, <f64>load<i32>(s, VERSION), O_VERSION);
+  store<f64>(o, 0, O_MR);
   if (left == 0) {
     restartCharts(s, cl);
     rezone(s, cl, sigma);
@@ -537,6 +572,12 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   const n7 = load<i32>(s, IN1_RUN) >= load<i32>(s, N7_RUN);
   const n8 = load<i32>(s, OUT1_RUN) >= load<i32>(s, N8_RUN);
   const weMask = <i32>n1 | (<i32>n5 << 1) | (<i32>n6 << 2) | (<i32>we4 << 3);
+  const x = load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3));
+  const prev = len >= 2 ? load<f64>(s + HIST + (<usize>ringBack(s, 1) << 3)) : NaN;
+  const jump = Math.abs(x - prev) > load<f64>(s, JUMP_LIMIT) * sigma;
+  const noisy = load<i32>(s, MR_HIGH_RUN) >= load<i32>(s, NOISY_RUN);
+  const stuck = load<i32>(s, MR_ZERO_RUN) >= load<i32>(s, STUCK_RUN);
+  const mrMask = <i32>jump | (<i32>noisy << 1) | (<i32>stuck << 2);
   const nelsonMask = <i32>n1 | (<i32>n2 << 1) | (<i32>n3 << 2) | (<i32>n4 << 3) |
     (<i32>n5 << 4) | (<i32>n6 << 5) | (<i32>n7 << 6) | (<i32>n8 << 7);
 
@@ -564,6 +605,7 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   store<f64>(o, elcl, O_ELCL);
   store<f64>(o, ez > eucl || ez < elcl ? 1 : 0, O_EALARM);
   store<f64>(o, <f64>load<i32>(s, VERSION), O_VERSION);
+  store<f64>(o, <f64>mrMask, O_MR);
 }
 
 /** Welford's mean and M2, and the moving-range sum; installs the limits when the baseline is full. */

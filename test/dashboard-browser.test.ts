@@ -149,9 +149,10 @@ async function signIn(page: Page, origin: string, token: string): Promise<void> 
 /**
  * Level shifts (4–8 σ over a window) injected, as the run logs them ("fault injected"), each on a
  * machine whose tile shows low risk when the fault is seen; one of those tiles showing a risk above
- * low within TILE_RISK_WITHIN_MS of its fault. One, not the first: a fault on a sensor that is
- * settling after a mode change, or still collecting its baseline, raises no alert by design
- * (docs/spc.md), so the test follows every candidate until one machine turns.
+ * low within TILE_RISK_WITHIN_MS of its fault. One, not the first: a level shift on a sensor that
+ * is settling after a mode change (only the moving-range rules are on then, and a shift shows in
+ * them only at its onset, when large), or still collecting its baseline, raises no level alert by
+ * design (docs/spc.md), so the test follows every candidate until one machine turns.
  */
 async function faultyTileTurns(page: Page, run: CliProcess): Promise<{ machine: string; risk: string; fault: string }> {
   type Shift = { machine_id: string; sensor_type: string; fault: string; start: string };

@@ -13,7 +13,8 @@ import {
   type DenseLayer,
   type RulModelSpec,
 } from "../operators/prediction/training/onnx-export.js";
-import { erfc, failureProbability, FailureModel, normalCdf } from "../operators/prediction/failure-model.js";
+import { failureProbability, FailureModel } from "../operators/prediction/failure-model.js";
+import { erfc, normalCdf } from "../operators/normal.js";
 import { FD001_INFORMATIVE_SENSORS, rulFeatureNames } from "../operators/prediction/rul-features.js";
 
 const { onnx } = pkg;

@@ -172,6 +172,7 @@ function checkList(chunk: OutputChunk, lastLoud: Map<number, boolean>): number {
     const loud =
       rows[at + SPC_COL.we_mask] > 0 ||
       rows[at + SPC_COL.nelson_mask] > 0 ||
+      rows[at + SPC_COL.mr_mask] > 0 ||
       rows[at + SPC_COL.cusum_alarm] === 1 ||
       rows[at + SPC_COL.ewma_alarm] === 1;
     if (loud || lastLoud.get(chunk.keyIds[i]) === true) want.push(i);

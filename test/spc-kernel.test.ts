@@ -24,6 +24,7 @@ import { SpcKernelHarness, type SpcInput } from "../bench/kit/spc-harness.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { SpcReference, baselineLimits } from "../kernels/reference/spc-reference.js";
 import { ConfigError } from "../engine/core/errors.js";
+import { erfc as erfcOf } from "../operators/normal.js";
 import {
   DEFAULT_SPC_PARAMS,
   NELSON_RULES,
@@ -33,6 +34,7 @@ import {
   SPC_OUT_FIELDS,
   WE_RULES,
   spcInitArgs,
+  movingRangeRunRate,
   spcRuleRate,
   spcStateBytes as layoutStateBytes,
   validateSpcLimits,
@@ -105,14 +107,14 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 describe("spc kernel - layout and parameters", () => {
   const kernels = new SpcKernelHarness(params(), 1).kernels;
 
-  it("kernel and operator agree on the state size, a multiple of 8 under 600 bytes", () => {
+  it("kernel and operator agree on the state size, a multiple of 8 under 640 bytes", () => {
     expect(kernels.spcStateBytes()).toBe(layoutStateBytes());
     expect(layoutStateBytes() % 8).toBe(0);
-    expect(layoutStateBytes()).toBeLessThanOrEqual(600);
+    expect(layoutStateBytes()).toBeLessThanOrEqual(640);
   });
 
-  it("output row: 15 fields in the issue's order", () => {
-    expect(SPC_OUT_FIELDS).toBe(15);
+  it("output row: 16 fields, the issue's 15 in its order, then the moving-range rules", () => {
+    expect(SPC_OUT_FIELDS).toBe(16);
     expect([...SPC_FIELDS]).toEqual([
       "cl",
       "ucl",
@@ -129,12 +131,13 @@ describe("spc kernel - layout and parameters", () => {
       "ewma_lcl",
       "ewma_alarm",
       "limits_version",
+      "mr_mask",
     ]);
   });
 
   it("defaults are valid and map to spcInit's argument order", () => {
     expect(validateSpcParams({ ...DEFAULT_SPC_PARAMS })).toEqual(DEFAULT_SPC_PARAMS);
-    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8, 0, 0, 1, 0, 0]);
+    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8, 0, 0, 1, 0, 0, 3 * Math.SQRT2, 5, 3]);
   });
 
   it.each([
@@ -233,7 +236,7 @@ describe("spc kernel - zones and boundaries", () => {
   it("before a key has limits every field is null but limits_version = 0", () => {
     const rows = run([1, 2, 3, 100], null);
     for (let i = 0; i < 4; i++) {
-      for (let f = 0; f < SPC_OUT_FIELDS - 1; f++) expect(rows.at(i, f), `record ${i} ${SPC_FIELDS[f]}`).toBeNaN();
+      for (let f = 0; f < SPC_OUT_FIELDS; f++) if (f !== C.limits_version) expect(rows.at(i, f), `record ${i} ${SPC_FIELDS[f]}`).toBeNaN();
       expect(rows.at(i, C.limits_version)).toBe(0);
     }
   });
@@ -615,6 +618,10 @@ describe("spc kernel - seeded random streams vs reference", () => {
       checker.nelsonFired.every((c) => c > 50),
       `Nelson firings ${checker.nelsonFired}`,
     ).toBe(true);
+    expect(
+      checker.mrFired.every((c) => c > 50),
+      `moving-range firings ${checker.mrFired}`,
+    ).toBe(true);
     expect(Math.min(...checker.alarms)).toBeGreaterThan(100);
     expect(checker.maxVersion).toBeGreaterThan(3);
   });
@@ -687,6 +694,71 @@ describe("spc kernel - reference self-check", () => {
 
 // ---------------------------------------------------------------------------------------------
 // False-alarm rates on an in-control normal series, limits fixed at cl 0, σ 1.
+
+describe("spc kernel - moving-range rules: JUMP, NOISY, STUCK", () => {
+  it("each fires at the reading that completes its pattern; NaN breaks the runs", () => {
+    // Moving ranges: 0.1, 4.9, 4.8, 2.3, 2.5, 3, 0, 0, 0, NaN, NaN, 0, 0.
+    const xs = [0, 0.1, 5, 0.2, 2.5, 0, 3, 3, 3, 3, Number.NaN, 3, 3, 3];
+    const rows = run(xs, { cl: 0, sigma: 1 }, { jumpLimit: 4, noisyRun: 3, stuckRun: 3 });
+    const mr = rows.column(C.mr_mask);
+    const want = [0, 0, 1, 1, 2, 2, 2, 0, 0, 4, 0, 0, 0, 0];
+    expect(mr).toEqual(want);
+    // The reference reads the same patterns off its window of values.
+    const ref = new SpcReference(params({ jumpLimit: 4, noisyRun: 3, stuckRun: 3 }));
+    ref.setLimits(0, 1);
+    expect(xs.map((x) => ref.push(x)[C.mr_mask])).toEqual(want);
+  });
+
+  it("a limits change re-counts NOISY's run with the new σ; rows before limits have a NaN mask", () => {
+    const harness = new SpcKernelHarness(params({ noisyRun: 2 }), 1);
+    const first = new Rows(harness.process(oneKey([0, 3, 0, 3])));
+    expect(first.column(C.mr_mask).every((m) => Number.isNaN(m))).toBe(true);
+    // σ = 1: the moving ranges of 3 are beyond 2σ, the last two complete a run of two.
+    harness.setLimits(0, 0, 1);
+    expect(new Rows(harness.process(oneKey([0]))).column(C.mr_mask)).toEqual([2]);
+    // σ = 2: the same ranges are within 2σ; the history is re-counted, so no run is left.
+    harness.setLimits(0, 0, 2);
+    expect(new Rows(harness.process(oneKey([3, 0]))).column(C.mr_mask)).toEqual([0, 0]);
+  });
+
+  it("the numerical NOISY rate: erfc(c/2) for one range, a quadrature over the shared value for two", () => {
+    for (const c of [1, 2, 3]) expect(Math.abs(movingRangeRunRate(1, c) / spcRuleRate.jump(c) - 1)).toBeLessThan(1e-5);
+    // (The grid of step 1/200 and the linear reading of its running sum: errors of order 1e-6.)
+    // Two ranges share x1: ∫ φ(x)·(1 − Φ(x + c) + Φ(x − c))² dx, midpoint rule on [−12, 12].
+    const phi = (x: number) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+    const cdf = (x: number) => 1 - 0.5 * erfcOf(x / Math.SQRT2);
+    for (const c of [1, 2, 3]) {
+      let two = 0;
+      const h = 1e-3;
+      for (let x = -12 + h / 2; x < 12; x += h) two += h * phi(x) * (1 - cdf(x + c) + cdf(x - c)) ** 2;
+      expect(Math.abs(movingRangeRunRate(2, c) / two - 1), `c = ${c}`).toBeLessThan(1e-5);
+    }
+  });
+
+  it("2e6 N(0, 1) points: JUMP and NOISY fire at their rates, STUCK never; on a coin's 0/1 readings STUCK fires at (½)^r", () => {
+    const n = 2_000_000;
+    const rng = new SeededRandom(7);
+    const normal = Float64Array.from({ length: n }, () => rng.normal());
+    const coin = Float64Array.from({ length: n }, () => (rng.next() < 0.5 ? 0 : 1));
+    const count = (values: Float64Array, over: Partial<SpcParams>): number[] => {
+      const harness = new SpcKernelHarness(params(over), 1, { chunkRecordsMax: 65_536 });
+      harness.setLimits(0, 0, 1);
+      const counts = [0, 0, 0];
+      harness.processChunks(oneKeyColumns(values), (_first, rows) => {
+        for (let o = 0; o < rows.length; o += SPC_OUT_FIELDS) for (let b = 0; b < 3; b++) if (rows[o + C.mr_mask] & (1 << b)) counts[b]++;
+      });
+      return counts;
+    };
+    const [jump, noisy, stuck] = count(normal, { jumpLimit: 3, noisyRun: 3, stuckRun: 1 });
+    // A rule over the newest m + 1 values fires on an m-dependent sequence: Var(count) ≤ N·p·(2m + 1).
+    const within = (got: number, p: number, m: number) => Math.abs(got - n * p) <= 5 * Math.sqrt(n * p * (2 * m + 1));
+    expect(within(jump, spcRuleRate.jump(3), 1), `JUMP ${jump} vs ${n * spcRuleRate.jump(3)}`).toBe(true);
+    expect(within(noisy, spcRuleRate.noisy(3), 3), `NOISY ${noisy} vs ${n * spcRuleRate.noisy(3)}`).toBe(true);
+    expect(stuck).toBe(0);
+    const [, , coinStuck] = count(coin, { stuckRun: 3 });
+    expect(within(coinStuck, spcRuleRate.stuck(3), 3), `STUCK ${coinStuck} vs ${n * spcRuleRate.stuck(3)}`).toBe(true);
+  });
+});
 
 describe("spc kernel - in-control false-alarm rates", () => {
   const n = 2_000_000;
@@ -804,6 +876,7 @@ class RowChecker {
   readonly mismatches: string[] = [];
   readonly weFired = new Array<number>(4).fill(0);
   readonly nelsonFired = new Array<number>(8).fill(0);
+  readonly mrFired = new Array<number>(3).fill(0);
   readonly alarms = [0, 0];
   maxVersion = 0;
   borderlineEwmaAlarms = 0;
@@ -827,6 +900,7 @@ class RowChecker {
     }
     for (let b = 0; b < 4; b++) if (want[C.we_mask] & (1 << b)) this.weFired[b] += 1;
     for (let b = 0; b < 8; b++) if (want[C.nelson_mask] & (1 << b)) this.nelsonFired[b] += 1;
+    for (let b = 0; b < 3; b++) if (want[C.mr_mask] & (1 << b)) this.mrFired[b] += 1;
     if (want[C.cusum_alarm] === 1) this.alarms[0] += 1;
     if (want[C.ewma_alarm] === 1) this.alarms[1] += 1;
     this.maxVersion = Math.max(this.maxVersion, want[C.limits_version]);
@@ -854,7 +928,7 @@ interface SpcStream {
 /**
  * Records of `keys` keys in random order, each key in one of four styles: normal noise with
  * level shifts (zones, WE rules, CUSUM / EWMA alarms), small integers (ties, values on the
- * centre line and on kσ thresholds once limits are on a grid), a random walk (trends) and a
+ * centre line and on kσ thresholds once limits are on a grid, held values), a random walk (trends) and a
  * zigzag (alternation). A share `nanFraction` of values is NaN.
  */
 function randomSpcStream(rng: SeededRandom, keys: number, records: number, nanFraction: number): SpcStream {
@@ -864,6 +938,9 @@ function randomSpcStream(rng: SeededRandom, keys: number, records: number, nanFr
   const shift = new Array<number>(keys).fill(0);
   const walk = new Array<number>(keys).fill(0);
   const count = new Array<number>(keys).fill(0);
+  // Small-integer keys now and then hold their last value for a while (a stuck sensor: STUCK).
+  const held = new Array<number>(keys).fill(0);
+  const last = new Array<number>(keys).fill(0);
   const slots = new Uint32Array(records);
   const values = new Float64Array(records);
   // Times rise by under 1 per record, with a pause of 5–40 now and then (a tracked line's gaps).
@@ -882,7 +959,10 @@ function randomSpcStream(rng: SeededRandom, keys: number, records: number, nanFr
         x = level[k] + scale[k] * (shift[k] + rng.normal());
         break;
       case 1:
-        x = Math.round(level[k]) + rng.int(-3, 3) + (rng.next() < 0.1 ? rng.int(-6, 6) : 0);
+        if (held[k] === 0 && rng.next() < 0.01) held[k] = rng.int(1, 40);
+        x = held[k] > 0 ? last[k] : Math.round(level[k]) + rng.int(-3, 3) + (rng.next() < 0.1 ? rng.int(-6, 6) : 0);
+        if (held[k] > 0) held[k] -= 1;
+        last[k] = x;
         break;
       case 2:
         walk[k] += rng.normal() + (rng.next() < 0.2 ? 1 : 0);
@@ -922,6 +1002,9 @@ function randomParams(rng: SeededRandom): SpcParams {
     trackGap: rng.next() < 0.5 ? 0 : rng.uniform(1, 20),
     cusumCap: rng.next() < 0.5 ? 0 : rng.uniform(1, 3),
     baselineTiesMax: rng.next() < 0.5 ? 1 : rng.uniform(0, 0.5),
+    jumpLimit: rng.uniform(0.5, 6),
+    noisyRun: Math.min(31, run(1)),
+    stuckRun: Math.min(31, run(1)),
   });
 }
 

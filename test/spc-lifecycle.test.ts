@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import { allocateBatch, appendRecord, ConfigError, StreamEngine } from "../engine/core/mod.js";
 import { parseLimitsChanges } from "../engine/cli/run.js";
 import { ruleReports } from "../engine/cli/rules.js";
-import { DEFAULT_SPC_PARAMS, SPC_COL, WE_RULES } from "../operators/spc/layout.js";
-import { applySpcLimitsChange, rulesForBudget, spcKernel } from "../operators/spc/spc.js";
+import { DEFAULT_SPC_PARAMS, SPC_COL, SPC_OUT_FIELDS, WE_RULES } from "../operators/spc/layout.js";
+import { applySpcLimitsChange, rulesForBudget, spcAnalysis, spcKernel } from "../operators/spc/spc.js";
 
 describe("spc limits lifecycle - changes while running", () => {
   it("replaces and re-baselines a key's limits between records, bumping limits_version, keeping the history", async () => {
@@ -20,7 +20,8 @@ describe("spc limits lifecycle - changes while running", () => {
       },
       {
         onOutput(chunk) {
-          for (let i = 0; i < chunk.length; i++) rows.push(Array.from(chunk.outs[0].subarray(i * 15, (i + 1) * 15)));
+          for (let i = 0; i < chunk.length; i++)
+            rows.push(Array.from(chunk.outs[0].subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS)));
         },
       },
     );
@@ -68,5 +69,33 @@ describe("spc rules report", () => {
     const tight = ruleReports(DEFAULT_SPC_PARAMS, rulesForBudget(0.003, DEFAULT_SPC_PARAMS));
     expect(tight.rules.filter((r) => r.on).map((r) => r.rule)).toEqual(["WE1", "N1", "N8"]);
     expect(tight.rate).toBeLessThanOrEqual(0.003);
+  });
+});
+
+describe("spc rule masking per key", () => {
+  /** A row with limits where every kind of rule fired. */
+  const loudRow = (): Float64Array => {
+    const row = new Float64Array(SPC_OUT_FIELDS);
+    row[SPC_COL.limits_version] = 1;
+    row[SPC_COL.cl] = 0;
+    row[SPC_COL.we_mask] = 0b1001;
+    row[SPC_COL.nelson_mask] = 0b10000010;
+    row[SPC_COL.cusum_alarm] = 1;
+    row[SPC_COL.ewma_alarm] = 1;
+    row[SPC_COL.mr_mask] = 0b101;
+    return row;
+  };
+  const masked = (key: string, options: Partial<Parameters<typeof spcAnalysis>[0]>): number[] => {
+    const spc = spcAnalysis({ params: DEFAULT_SPC_PARAMS, ewmaField: "ewma", ...options });
+    const row = loudRow();
+    spc.observe?.(row, { keyId: 0, key, position: 0, time: 0, value: 0 });
+    return [SPC_COL.we_mask, SPC_COL.nelson_mask, SPC_COL.cusum_alarm, SPC_COL.ewma_alarm, SPC_COL.mr_mask].map((c) => row[c]);
+  };
+
+  it("a key settling after a mode change keeps its moving-range rules only; a plan's selection masks the rest; the textbook default has none of them", () => {
+    const plan = { we: 0b1000, nelson: 0, mr: 0b100, rate: 1e-6 };
+    expect(masked("M-001/temperature/running", { rules: plan, silentKeySuffix: "/settling" })).toEqual([0b1000, 0, 1, 1, 0b100]);
+    expect(masked("M-001/temperature/settling", { rules: plan, silentKeySuffix: "/settling" })).toEqual([0, 0, 0, 0, 0b100]);
+    expect(masked("M-001/temperature/running", {})).toEqual([0b1001, 0b10000010, 1, 1, 0]);
   });
 });

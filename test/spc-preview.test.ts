@@ -63,6 +63,12 @@ describe("spc what-if preview - the browser module equals the engine", () => {
     // The budget turns rules off: fewer firings than every rule on the same readings.
     expect(all[1].firings.length).toBeLessThan(all[0].firings.length);
     expect(all[1].rules).toMatchObject({ we: 1, nelson: 1 });
+    // Without a selection or a budget the key runs the textbook rules: the moving-range rules stay off.
+    const movingRange = (r: (typeof all)[number]) =>
+      r.firings.filter((f) => f.rules.some((n) => ["JUMP", "NOISY", "STUCK"].includes(n))).length;
+    expect(movingRange(all[0])).toBeGreaterThan(0);
+    expect(movingRange(all[all.length - 1])).toBe(0);
+    expect(all[all.length - 1].rules).toMatchObject({ we: 0b1111, nelson: 0b11111111, mr: 0 });
   });
 
   it("one preview runs many settings in turn: each run starts the key afresh", async () => {
@@ -79,7 +85,7 @@ describe("spc what-if preview - the browser module equals the engine", () => {
     const c = cases()[1];
     const input = { params: c.params, times: c.values.map((_, i) => i), values: c.values };
     const budget = preview.run({ ...input, rules: { faBudget: 0.0027 } });
-    const selected = preview.run({ ...input, rules: { we: 1, nelson: 1, rate: Number.NaN } });
+    const selected = preview.run({ ...input, rules: { we: 1, nelson: 1, mr: 0, rate: Number.NaN } });
     expect(bits(selected.rows)).toEqual(bits(budget.rows));
     expect(selected.firings).toEqual(budget.firings);
   });
@@ -92,7 +98,7 @@ describe("spc what-if preview - the browser module equals the engine", () => {
     expect(() => preview.run({ ...base, params: { ...P, baselineN: 0 }, limits: { cl: 0, sigma: 0 } })).toThrow(ConfigError);
     expect(() => preview.run({ ...base, changes: [{ at: 2, change: { kind: "set", cl: 0, sigma: 1 } }] })).toThrow(ConfigError);
     expect(() => preview.run({ ...base, changes: [{ at: 0, change: { kind: "rebaseline", records: 1 } }] })).toThrow(ConfigError);
-    expect(() => preview.run({ ...base, rules: { we: 16, nelson: 0, rate: 0 } })).toThrow(ConfigError);
+    expect(() => preview.run({ ...base, rules: { we: 16, nelson: 0, mr: 0, rate: 0 } })).toThrow(ConfigError);
     expect(() => preview.run({ ...base, rules: { faBudget: -1 } })).toThrow(ConfigError);
     expect(() => preview.run({ ...base, times: [0] })).toThrow(ConfigError);
   });

@@ -30,8 +30,11 @@ export type AnalysisName = (typeof ANALYSES)[number];
 
 /** The SPC run lengths, as `--we4-run` … `--n8-run` give them (the `spc` analysis and the `rules` command). */
 export type RunLengthFlags = Pick<SpcParams, "n2Run" | "n3Run" | "n4Run" | "n7Run" | "n8Run"> & {
-  /** Undefined: the default, or what a false-alarm budget sets. */
+  /** Undefined: the default, or what a false-alarm budget sets (these four). */
   we4Run?: number;
+  jumpLimit?: number;
+  noisyRun?: number;
+  stuckRun?: number;
 };
 
 /**
@@ -204,7 +207,22 @@ export function addRunLengthFlags(command: Command): Command {
     .option("--n3-run <n>", "spc: points steadily rising or falling for Nelson 3", integerOption("--n3-run", 3, 32), d.n3Run)
     .option("--n4-run <n>", "spc: points alternating for Nelson 4", integerOption("--n4-run", 3, 32), d.n4Run)
     .option("--n7-run <n>", "spc: points within 1σ for Nelson 7", integerOption("--n7-run", 2, 32), d.n7Run)
-    .option("--n8-run <n>", "spc: points beyond 1σ for Nelson 8", integerOption("--n8-run", 2, 32), d.n8Run);
+    .option("--n8-run <n>", "spc: points beyond 1σ for Nelson 8", integerOption("--n8-run", 2, 32), d.n8Run)
+    .option(
+      "--jump-limit <c>",
+      `spc: JUMP fires at a reading more than c·σ from the one before (default ${d.jumpLimit.toFixed(2)}, or what --fa-budget sets)`,
+      numberOption("--jump-limit"),
+    )
+    .option(
+      "--noisy-run <n>",
+      `spc: moving ranges beyond 2σ in a row for NOISY (default ${d.noisyRun}, or what --fa-budget sets)`,
+      integerOption("--noisy-run", 1, 31),
+    )
+    .option(
+      "--stuck-run <n>",
+      `spc: readings equal to the one before in a row for STUCK (default ${d.stuckRun}, or what --fa-budget sets)`,
+      integerOption("--stuck-run", 1, 31),
+    );
 }
 
 export interface AnalysisContext {
@@ -340,6 +358,9 @@ function spcOptionsOf(flags: AnalysisFlags, alerting: boolean, timeUnit: TimeUni
     trackGap: flags.trackGap === undefined ? 0 : durationIn(flags.trackGap, timeUnit, "--track-gap"),
     cusumCap: flags.cusumCap,
     baselineTiesMax: flags.baselineTiesMax,
+    jumpLimit: flags.jumpLimit ?? d.jumpLimit,
+    noisyRun: flags.noisyRun ?? d.noisyRun,
+    stuckRun: flags.stuckRun ?? d.stuckRun,
   };
   const budget = flags.faBudget === undefined ? undefined : parseFaBudget(flags.faBudget, flags.rate);
   let rules: RuleSelection | undefined;
@@ -348,6 +369,9 @@ function spcOptionsOf(flags: AnalysisFlags, alerting: boolean, timeUnit: TimeUni
       cusumH: flags.cusumH !== undefined,
       ewmaL: flags.ewmaL !== undefined,
       we4Run: flags.we4Run !== undefined,
+      jumpLimit: flags.jumpLimit !== undefined,
+      noisyRun: flags.noisyRun !== undefined,
+      stuckRun: flags.stuckRun !== undefined,
     });
     params = plan.params;
     rules = plan.rules;

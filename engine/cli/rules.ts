@@ -6,12 +6,13 @@
  */
 import { Command } from "commander";
 import {
+  MR_RULES,
   NELSON_RULES,
   WE_RULES,
   spcRuleRate,
   type SpcRule,
-  ALL_RULES,
   DEFAULT_SPC_PARAMS,
+  TEXTBOOK_RULES,
   type BudgetPlan,
   planForBudget,
   type RuleSelection,
@@ -28,7 +29,7 @@ interface RulesFlags extends RunLengthFlags {
 }
 
 export interface RuleReport {
-  chart: "western_electric" | "nelson";
+  chart: "western_electric" | "nelson" | "moving_range";
   rule: string;
   description: string;
   window: number;
@@ -39,7 +40,7 @@ export interface RuleReport {
 }
 
 /** Each rule's rate for the run lengths in `params` (the layout's rates are for the defaults), and whether `selection` has it on. */
-export function ruleReports(params: SpcParams, selection: RuleSelection = ALL_RULES): { rules: RuleReport[]; rate: number } {
+export function ruleReports(params: SpcParams, selection: RuleSelection = TEXTBOOK_RULES): { rules: RuleReport[]; rate: number } {
   const rateOf = (r: SpcRule): number => {
     switch (r.runParam) {
       case "we4Run":
@@ -54,17 +55,22 @@ export function ruleReports(params: SpcParams, selection: RuleSelection = ALL_RU
         return spcRuleRate.within1(params.n7Run);
       case "n8Run":
         return spcRuleRate.beyond1(params.n8Run);
+      case "noisyRun":
+        return spcRuleRate.noisy(params.noisyRun);
+      case "stuckRun":
+        return spcRuleRate.stuck(params.stuckRun);
       default:
-        return r.falseAlarmRate;
+        return r.name === "JUMP" ? spcRuleRate.jump(params.jumpLimit) : r.falseAlarmRate;
     }
   };
   const report = (chart: RuleReport["chart"], r: SpcRule, mask: number): RuleReport => {
     const rate = rateOf(r);
+    const ranges = chart === "moving_range" ? 1 : 0; // a run of r moving ranges spans r + 1 readings
     return {
       chart,
       rule: r.name,
-      description: r.runParam ? r.description.replace(/^\d+/, String(params[r.runParam])) : r.description,
-      window: r.runParam ? params[r.runParam] : r.window,
+      description: describe(r, params),
+      window: r.runParam ? params[r.runParam] + ranges : r.window,
       false_alarm_rate: rate,
       average_run_length: 1 / rate,
       derivation: r.derivation,
@@ -75,9 +81,17 @@ export function ruleReports(params: SpcParams, selection: RuleSelection = ALL_RU
     rules: [
       ...WE_RULES.map((r) => report("western_electric", r, selection.we)),
       ...NELSON_RULES.map((r) => report("nelson", r, selection.nelson)),
+      ...MR_RULES.map((r) => report("moving_range", r, selection.mr)),
     ],
     rate: selection.rate,
   };
+}
+
+/** The rule's text for the run length or limit in `params`. */
+function describe(r: SpcRule, params: SpcParams): string {
+  if (r.name === "JUMP") return `a reading more than ${params.jumpLimit.toFixed(2)}σ from the one before`;
+  const text = r.runParam ? r.description.replace(/^\d+/, String(params[r.runParam])) : r.description;
+  return r.name === "STUCK" ? `${text} (rate for readings tying with the one before at most half the time)` : text;
 }
 
 export function rulesCommand(): Command {
@@ -97,17 +111,25 @@ export function rulesCommand(): Command {
     .action((flags: RulesFlags) => {
       const params = { ...DEFAULT_SPC_PARAMS, ...definedRunLengths(flags) };
       if (flags.all) {
-        printRules(ruleReports(params), flags.json === true, null);
+        printRules(ruleReports(params, TEXTBOOK_RULES), flags.json === true, null);
         return;
       }
-      const plan = planForBudget(parseFaBudget(flags.faBudget, flags.rate), params, { we4Run: flags.we4Run !== undefined });
+      // JUMP's limit allows for the error of σ from `run`'s baseline.
+      const alerting = { ...params, baselineN: ALERTING_SPC_DEFAULTS.baselineN };
+      const plan = planForBudget(parseFaBudget(flags.faBudget, flags.rate), alerting, {
+        we4Run: flags.we4Run !== undefined,
+        jumpLimit: flags.jumpLimit !== undefined,
+        noisyRun: flags.noisyRun !== undefined,
+        stuckRun: flags.stuckRun !== undefined,
+      });
       printRules(ruleReports(plan.params, plan.rules), flags.json === true, { plan, text: flags.faBudget, rate: flags.rate });
     });
 }
 
 function definedRunLengths(flags: RulesFlags): Partial<SpcParams> {
   const out: Partial<SpcParams> = {};
-  for (const k of ["we4Run", "n2Run", "n3Run", "n4Run", "n7Run", "n8Run"] as const) if (flags[k] !== undefined) out[k] = flags[k];
+  for (const k of ["we4Run", "n2Run", "n3Run", "n4Run", "n7Run", "n8Run", "jumpLimit", "noisyRun", "stuckRun"] as const)
+    if (flags[k] !== undefined) out[k] = flags[k];
   return out;
 }
 
@@ -153,7 +175,8 @@ function budgetHeader({ plan, text, rate }: BudgetShown): string {
   const perReading = text.startsWith("1/") ? ` (one false alarm per key per ${text.slice(2)} at ${rate} readings/s)` : "";
   return (
     `False-alarm budget ${plan.budget.toExponential(3)} per reading${perReading}: in-control ARL ≥ ${Math.round(1 / plan.budget).toLocaleString("en")} readings per key.\n` +
-    "Half goes to the run rules (most informative first, WE4's run lengthened to fit so a stuck sensor is caught),\n" +
+    "Half goes to the rules: a quarter to the chart-of-levels rules (most informative first, WE4's run lengthened to fit),\n" +
+    "a quarter to the moving-range rules (a twelfth each: JUMP's limit, the NOISY and STUCK runs set to fit);\n" +
     "a quarter each to CUSUM and EWMA, whose thresholds are set to it.\n" +
     (text === ALERTING_SPC_DEFAULTS.faBudget
       ? "This is what `run` and `demo` start from: a Shewhart 3σ chart alone (ARL 370) would raise a false alarm every 37 s on a 10 Hz sensor.\n\n"

@@ -64,6 +64,9 @@ export interface KernelExports {
     tiesMax: number,
     trackHold: number,
     trackGap: number,
+    jumpLimit: number,
+    noisyRun: number,
+    stuckRun: number,
   ): void;
   spcSetLimits(state: number, cl: number, sigma: number): void;
   spcRebaseline(state: number, n: number): void;

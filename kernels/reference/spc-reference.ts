@@ -17,7 +17,8 @@
  *   arithmetic, in the test.
  * - Zone: 0 for NaN or x == cl; ±(1 + number of k ∈ {1, 2, 3} with x > cl + k·σ, resp.
  *   x < cl − k·σ).
- * - Rules over the last m values (the key must have seen m records): see `rules` below.
+ * - Rules over the last m values (the key must have seen m records): see `rules` below; the
+ *   moving-range rules (mr_mask) over the last r + 1 values: `movingRangeRules`.
  * - CUSUM C± from 0 and EWMA z from cl at every limits change; NaN leaves them unchanged; the EWMA
  *   limits use Math.pow((1 − λ), 2i) with i the EWMA updates since the change. With a ceiling c,
  *   C± = min(c·h·σ, …).
@@ -43,7 +44,7 @@
  */
 import type { SpcParams } from "../../operators/spc/mod.js";
 
-export const SPC_REFERENCE_FIELDS = 15;
+export const SPC_REFERENCE_FIELDS = 16;
 export const HISTORY_RECORDS = 32;
 const HOLD_QUIET = 100;
 const RECENTRE_RECORDS = 50;
@@ -148,6 +149,7 @@ export class SpcReference {
       cl,
       0,
       this.version,
+      0,
     );
     if (r.left === 0) {
       this.recentre = null;
@@ -239,6 +241,7 @@ export class SpcReference {
   private fillRow(row: Float64Array, { cl, sigma }: Limits): void {
     const zones = this.zones;
     const { we, nelson } = rules(this.history, zones, this.p);
+    const mr = movingRangeRules(this.history, sigma, this.p);
     const H = this.p.cusumH * sigma;
     const lambda = this.p.ewmaLambda;
     const half = this.p.ewmaL * sigma * Math.sqrt((lambda / (2 - lambda)) * (1 - (1 - lambda) ** (2 * this.ewmaUpdates)));
@@ -256,6 +259,7 @@ export class SpcReference {
     row[11] = cl + half;
     row[12] = cl - half;
     row[13] = this.ewma > cl + half || this.ewma < cl - half ? 1 : 0;
+    row[15] = mr;
   }
 }
 
@@ -321,6 +325,26 @@ function rules(values: readonly number[], zones: readonly number[], p: SpcParams
   const n7 = full(p.n7Run) && last(zones, p.n7Run).every((q) => Math.abs(q) === 1);
   const n8 = full(p.n8Run) && last(zones, p.n8Run).every((q) => Math.abs(q) >= 2);
 
-  const bits = (flags: boolean[]): number => flags.reduce((mask, f, i) => mask | (f ? 1 << i : 0), 0);
   return { we: bits([n1, n5, n6, we4]), nelson: bits([n1, n2, n3, n4, n5, n6, n7, n8]) };
+}
+
+/** mr_mask at the newest value: JUMP, NOISY (moving ranges beyond 2σ), STUCK (moving ranges of 0). */
+function movingRangeRules(values: readonly number[], sigma: number, p: SpcParams): number {
+  const n = values.length;
+  // The newest r moving ranges, or null when fewer than r + 1 values are kept.
+  const ranges = (r: number): number[] | null =>
+    n >= r + 1
+      ? values
+          .slice(n - r - 1)
+          .slice(1)
+          .map((v, j) => Math.abs(v - values[n - r - 1 + j]))
+      : null;
+  const jump = (ranges(1)?.[0] ?? Number.NaN) > p.jumpLimit * sigma;
+  const noisy = ranges(p.noisyRun)?.every((d) => d > 2 * sigma) === true;
+  const stuck = ranges(p.stuckRun)?.every((d) => d === 0) === true;
+  return bits([jump, noisy, stuck]);
+}
+
+function bits(flags: boolean[]): number {
+  return flags.reduce((mask, f, i) => mask | (f ? 1 << i : 0), 0);
 }

@@ -16,7 +16,7 @@
  * named after the Western Electric rule.
  */
 import { ConfigError } from "../../engine/core/web.js";
-import { NELSON_RULES, SPC_COL, SPC_OUT_FIELDS, WE_RULES, type SpcRule } from "./layout.js";
+import { DEFAULT_SPC_PARAMS, MR_RULES, NELSON_RULES, SPC_COL, SPC_OUT_FIELDS, type SpcParams, WE_RULES, type SpcRule } from "./layout.js";
 
 export type AlertSeverity = "low" | "medium" | "high";
 
@@ -26,8 +26,8 @@ export type AlertSeverity = "low" | "medium" | "high";
  * tracker knows must be in exactly one family.
  */
 export const ALERT_FAMILIES: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  level: ["WE1", "WE2", "WE3", "WE4", "N1", "N2", "N3", "N5", "N6", "CUSUM", "EWMA"],
-  variation: ["N4", "N7", "N8"],
+  level: ["WE1", "WE2", "WE3", "WE4", "N1", "N2", "N3", "N5", "N6", "CUSUM", "EWMA", "JUMP"],
+  variation: ["N4", "N7", "N8", "NOISY", "STUCK"],
 });
 
 /** Readings without a firing of its family after which an episode closes (`--episode-close-after`). */
@@ -113,6 +113,9 @@ const SEVERITY: Record<string, AlertSeverity> = {
   N8: "medium",
   CUSUM: "medium",
   EWMA: "medium",
+  JUMP: "high",
+  NOISY: "medium",
+  STUCK: "medium",
 };
 
 const SEVERITY_RANK: Record<AlertSeverity, number> = { low: 0, medium: 1, high: 2 };
@@ -120,7 +123,26 @@ const SEVERITY_RANK: Record<AlertSeverity, number> = { low: 0, medium: 1, high: 
 /** Nelson rules with a Western Electric twin (same pattern): N1 = WE1, N5 = WE2, N6 = WE3. */
 const NELSON_WITH_TWIN = new Set([1, 5, 6]);
 
-export function alertConditions(windows: { we: number[]; nelson: number[] }): Condition[] {
+/** Each rule's points as configured: the run length of a run rule, r + 1 values for r moving ranges. */
+export function conditionWindows(params: SpcParams): { we: number[]; nelson: number[]; mr: number[] } {
+  const points = (r: SpcRule): number => (r.runParam ? params[r.runParam] : r.window);
+  return {
+    we: WE_RULES.map(points),
+    nelson: NELSON_RULES.map(points),
+    mr: MR_RULES.map((r) => (r.runParam ? params[r.runParam] + 1 : r.window)),
+  };
+}
+
+/**
+ * The alert conditions, in a fixed order (an episode keeps its rules as bits of this order, in
+ * checkpoints too: new conditions go at the end). `windows`: each rule's points as configured
+ * ({@link conditionWindows}); the moving-range rules' default to their defaults' when left out.
+ * `params.jumpLimit` names JUMP's limit in its text.
+ */
+export function alertConditions(
+  windows: { we: number[]; nelson: number[]; mr?: number[] },
+  params: Pick<SpcParams, "jumpLimit"> = DEFAULT_SPC_PARAMS,
+): Condition[] {
   const conditions: Condition[] = [];
   const rule = (r: SpcRule, column: number, window: number): Condition => ({
     name: r.name,
@@ -147,6 +169,14 @@ export function alertConditions(windows: { we: number[]; nelson: number[] }): Co
     flag("CUSUM", "tabular CUSUM beyond its decision interval", SPC_COL.cusum_alarm),
     flag("EWMA", "EWMA statistic outside its control limits", SPC_COL.ewma_alarm),
   );
+  MR_RULES.forEach((r, i) => {
+    const window = windows.mr?.[i] ?? r.window;
+    const description =
+      r.name === "JUMP"
+        ? `a reading more than ${params.jumpLimit.toFixed(2)}σ from the one before`
+        : r.description.replace(/^\d+/, String(window - 1));
+    conditions.push({ name: r.name, description, severity: SEVERITY[r.name], column: SPC_COL.mr_mask, bit: r.bit, window });
+  });
   return conditions;
 }
 
@@ -566,6 +596,7 @@ function isLoud(rows: Float64Array, at: number): boolean {
   return (
     rows[at + SPC_COL.we_mask] > 0 ||
     rows[at + SPC_COL.nelson_mask] > 0 ||
+    rows[at + SPC_COL.mr_mask] > 0 ||
     rows[at + SPC_COL.cusum_alarm] === 1 ||
     rows[at + SPC_COL.ewma_alarm] === 1
   );

@@ -3,9 +3,12 @@
  * width a key may have so that, on in-control data, alarms come at most `budget` per reading.
  *
  * The budget is a probability per reading (its inverse is the in-control average run length,
- * ARL₀). Half of it goes to the run rules, chosen as {@link rulesForBudget} does; when WE4 (a run on
- * one side of the centre line) does not fit at its run length, it runs with the shortest run that
- * fits what is left, so a stuck sensor is still caught. The other half goes to the two drift charts, a quarter each: the CUSUM decision interval
+ * ARL₀). Half of it goes to the rules. A quarter to the rules of the chart of levels, chosen as
+ * {@link rulesForBudget} does; when WE4 (a run on one side of the centre line) does not fit at
+ * its run length, it runs with the shortest run that fits what is left, so a sensor stuck off the
+ * centre line is still caught. A quarter to the moving-range rules, a twelfth each: JUMP's limit
+ * (widened for the error of a baseline's σ, {@link sigmaAllowance}), and the shortest NOISY and
+ * STUCK runs that fit. The other half goes to the two drift charts, a quarter each: the CUSUM decision interval
  * h and the EWMA width L are set so that each chart's ARL₀ is four times the budget's — unless the
  * user gave them. The sum of the shares bounds the union's rate from above (as for the rules).
  *
@@ -16,7 +19,8 @@
  * chart's range cut into 101 states.
  */
 import { ConfigError } from "../../engine/core/mod.js";
-import { spcRuleRate, type SpcParams } from "./layout.js";
+import { normalCdf } from "../normal.js";
+import { SPC_HISTORY_RECORDS, spcRuleRate, type SpcParams } from "./layout.js";
 import type { RuleSelection } from "./rules.js";
 import { rulesForBudget } from "./rules.js";
 
@@ -36,6 +40,9 @@ export interface ExplicitSpcParams {
   cusumH?: boolean;
   ewmaL?: boolean;
   we4Run?: boolean;
+  jumpLimit?: boolean;
+  noisyRun?: boolean;
+  stuckRun?: boolean;
 }
 
 /** The rules and chart thresholds for a budget (false alarms per reading). */
@@ -43,14 +50,16 @@ export function planForBudget(budget: number, params: SpcParams, explicit: Expli
   if (!(budget > 0) || !(budget < 1)) throw new ConfigError("falseAlarmBudget", `must be a probability in (0, 1), got ${budget}`);
   const half = budget / 2;
   const p: SpcParams = { ...params };
-  let rules = rulesForBudget(half, p);
+  // The rules' half: the chart-of-levels rules get one half of it, the moving-range rules the other.
+  let rules = rulesForBudget(half / 2, p);
   if ((rules.we & WE4_BIT) === 0 && !explicit.we4Run) {
-    const run = shortestSideRun(half - rules.rate);
+    const run = shortestSideRun(half / 2 - rules.rate);
     if (run !== null) {
       p.we4Run = run;
-      rules = { we: rules.we | WE4_BIT, nelson: rules.nelson, rate: rules.rate + spcRuleRate.sameSide(run) };
+      rules = { ...rules, we: rules.we | WE4_BIT, rate: rules.rate + spcRuleRate.sameSide(run) };
     }
   }
+  rules = withMovingRangeRules(rules, p, half / 2, explicit);
   const chartShare = half / 2;
   if (!explicit.cusumH) p.cusumH = cusumHForArl(p.cusumK, 1 / chartShare);
   if (!explicit.ewmaL) p.ewmaL = ewmaLForArl(p.ewmaLambda, 1 / chartShare);
@@ -61,6 +70,57 @@ export function planForBudget(budget: number, params: SpcParams, explicit: Expli
     shares: { rules: half, cusum: chartShare, ewma: chartShare },
     arl: { cusum: cusumArl(p.cusumK, p.cusumH), ewma: ewmaArl(p.ewmaLambda, p.ewmaL) },
   };
+}
+
+/**
+ * The moving-range rules that fit `share`, a third each, set in `p` (JUMP's limit, the shortest
+ * NOISY and STUCK runs that fit) unless the user gave them; given ones are on when they fit.
+ */
+function withMovingRangeRules(rules: RuleSelection, p: SpcParams, share: number, explicit: ExplicitSpcParams): RuleSelection {
+  const each = share / 3;
+  if (!explicit.jumpLimit) p.jumpLimit = jumpLimitForRate(each) * sigmaAllowance(p);
+  if (!explicit.noisyRun) p.noisyRun = shortestRun((r) => spcRuleRate.noisy(r), each) ?? p.noisyRun;
+  if (!explicit.stuckRun) p.stuckRun = shortestRun((r) => spcRuleRate.stuck(r), each) ?? p.stuckRun;
+  const rates = [spcRuleRate.jump(p.jumpLimit), spcRuleRate.noisy(p.noisyRun), spcRuleRate.stuck(p.stuckRun)];
+  let { mr, rate } = rules;
+  rates.forEach((r, i) => {
+    if (r > each) return;
+    mr |= 1 << i;
+    rate += r;
+  });
+  return { ...rules, mr, rate };
+}
+
+/**
+ * How much wider JUMP's limit is set than the rate asks for a known σ: σ comes from a baseline of
+ * n readings, and at 7σ a σ read 10 % low multiplies the false-alarm rate by about ten (at 3σ by
+ * two), so the limit is taken for a σ two standard errors low. Standard error of σ̂ relative to σ:
+ * 0.91/√(n − 1) for the mean moving range / d2 (its efficiency against s is about 0.6; checked by
+ * simulation: 0.905 at n = 300), 1/√(2(n − 1)) for the sample standard deviation. No baseline
+ * (limits given): 1.
+ */
+function sigmaAllowance(p: SpcParams): number {
+  if (p.baselineN < 2) return 1;
+  const se = (p.sigmaMethod === "mr" ? 0.91 : Math.SQRT1_2) / Math.sqrt(p.baselineN - 1);
+  return 1 / Math.max(0.5, 1 - 2 * se);
+}
+
+/** JUMP's limit c (in σ) at which erfc(c/2) = rate, by bisection. */
+function jumpLimitForRate(rate: number): number {
+  let lo = 0;
+  let hi = 40;
+  while (hi - lo > 1e-9) {
+    const m = (lo + hi) / 2;
+    if (spcRuleRate.jump(m) > rate) lo = m;
+    else hi = m;
+  }
+  return hi;
+}
+
+/** The shortest run of moving ranges (1..31) whose rate fits `rate`; null if none. */
+function shortestRun(rateOf: (run: number) => number, rate: number): number | null {
+  for (let n = 1; n < SPC_HISTORY_RECORDS; n++) if (rateOf(n) <= rate) return n;
+  return null;
 }
 
 const WE4_BIT = 0b1000;
@@ -141,28 +201,4 @@ function solve(a: number[][]): number[] {
     x[r] = s / a[r][r];
   }
   return x;
-}
-
-/** Φ(x) through erfc (Numerical Recipes' erfcc, fractional error < 1.2e-7 everywhere). */
-export function normalCdf(x: number): number {
-  return 0.5 * erfc(-x / Math.SQRT2);
-}
-
-function erfc(x: number): number {
-  const z = Math.abs(x);
-  const t = 1 / (1 + 0.5 * z);
-  const r =
-    t *
-    Math.exp(
-      -z * z -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t * (-0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return x >= 0 ? r : 2 - r;
 }

@@ -4,6 +4,7 @@
  * in-control process.
  */
 import { ConfigError } from "../../engine/core/web.js";
+import { erfc } from "../normal.js";
 
 /** Output fields of one record, in the kernel's row order (NaN = null). */
 export const SPC_FIELDS = [
@@ -22,10 +23,11 @@ export const SPC_FIELDS = [
   "ewma_lcl",
   "ewma_alarm",
   "limits_version",
+  "mr_mask",
 ] as const;
 export type SpcField = (typeof SPC_FIELDS)[number];
 /** f64 per output row. */
-export const SPC_OUT_FIELDS = 15;
+export const SPC_OUT_FIELDS = 16;
 /** Index of each field in a row. */
 export const SPC_COL = Object.fromEntries(SPC_FIELDS.map((f, i) => [f, i])) as { readonly [F in SpcField]: number };
 
@@ -37,7 +39,7 @@ export const SPC_D2 = 1.128;
 
 /** Bytes of kernel state per key; must equal the kernel's spcStateBytes (checked by a test). */
 export function spcStateBytes(): number {
-  const header = 304; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
+  const header = 328; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
   const history = SPC_HISTORY_RECORDS * 8; // f64 values
   const zones = SPC_HISTORY_RECORDS; // i8 zones
   return (header + history + zones + 7) & ~7;
@@ -86,6 +88,12 @@ export interface SpcParams {
   cusumCap: number;
   /** Largest share of zero moving ranges a baseline may have before it is collected again; 1: any. */
   baselineTiesMax: number;
+  /** JUMP: a moving range |x − previous x| beyond jumpLimit·σ. */
+  jumpLimit: number;
+  /** NOISY: moving ranges in a row beyond 2σ. */
+  noisyRun: number;
+  /** STUCK: readings in a row equal to the one before (moving ranges of 0). */
+  stuckRun: number;
 }
 
 /** Montgomery's CUSUM k = 0.5, h = 5 and EWMA λ = 0.2, L = 3 (§9.1, §9.2); Nelson's run lengths. */
@@ -107,11 +115,25 @@ export const DEFAULT_SPC_PARAMS: Readonly<SpcParams> = Object.freeze({
   trackGap: 0,
   cusumCap: 0,
   baselineTiesMax: 1,
+  jumpLimit: 3 * Math.SQRT2,
+  noisyRun: 5,
+  stuckRun: 3,
 });
 
 /** Smallest run length that means something: 3 points for a trend or an alternation, 2 otherwise. */
-const RUN_MIN: Readonly<Record<RunParam, number>> = { we4Run: 2, n2Run: 2, n3Run: 3, n4Run: 3, n7Run: 2, n8Run: 2 };
-type RunParam = "we4Run" | "n2Run" | "n3Run" | "n4Run" | "n7Run" | "n8Run";
+const RUN_MIN: Readonly<Record<RunParam, number>> = {
+  we4Run: 2,
+  n2Run: 2,
+  n3Run: 3,
+  n4Run: 3,
+  n7Run: 2,
+  n8Run: 2,
+  noisyRun: 1,
+  stuckRun: 1,
+};
+/** Longest run of moving ranges a rule may ask for: a run of r moving ranges spans r + 1 values. */
+const MR_RUN_MAX = SPC_HISTORY_RECORDS - 1;
+type RunParam = "we4Run" | "n2Run" | "n3Run" | "n4Run" | "n7Run" | "n8Run" | "noisyRun" | "stuckRun";
 const I32_MAX = 2 ** 31 - 1;
 
 /** Checks every parameter; returns them unchanged or throws ConfigError naming the first bad one. */
@@ -150,12 +172,16 @@ export function validateSpcParams(params: SpcParams): SpcParams {
   if (!(params.baselineTiesMax >= 0 && params.baselineTiesMax <= 1)) {
     throw new ConfigError("baselineTiesMax", `must be in [0, 1], got ${params.baselineTiesMax}`);
   }
+  if (!(params.jumpLimit > 0) || !Number.isFinite(params.jumpLimit)) {
+    throw new ConfigError("jumpLimit", `must be a finite number > 0 (in σ), got ${params.jumpLimit}`);
+  }
   for (const name of Object.keys(RUN_MIN) as RunParam[]) {
     const run = params[name];
-    if (!Number.isInteger(run) || run < RUN_MIN[name] || run > SPC_RUN_MAX) {
+    const max = name === "noisyRun" || name === "stuckRun" ? MR_RUN_MAX : SPC_RUN_MAX;
+    if (!Number.isInteger(run) || run < RUN_MIN[name] || run > max) {
       throw new ConfigError(
         name,
-        `must be an integer in ${RUN_MIN[name]}..${SPC_RUN_MAX} (the kernel keeps ${SPC_HISTORY_RECORDS} values per key), got ${run}`,
+        `must be an integer in ${RUN_MIN[name]}..${max} (the kernel keeps ${SPC_HISTORY_RECORDS} values per key), got ${run}`,
       );
     }
   }
@@ -194,6 +220,9 @@ export function spcInitArgs(
   number,
   number,
   number,
+  number,
+  number,
+  number,
 ] {
   const p = validateSpcParams(params);
   return [
@@ -214,6 +243,9 @@ export function spcInitArgs(
     p.baselineTiesMax,
     p.trackHold,
     p.trackGap,
+    p.jumpLimit,
+    p.noisyRun,
+    p.stuckRun,
   ];
 }
 
@@ -287,7 +319,75 @@ export const spcRuleRate = {
   alternating: (run: number): number => (2 * zigzagNumber(run)) / factorial(run),
   within1: (run: number): number => (1 - 2 * NORMAL_TAIL[1]) ** run,
   beyond1: (run: number): number => (2 * NORMAL_TAIL[1]) ** run,
+  /** JUMP: P(|x − x'| > c) with x − x' ~ N(0, 2): erfc(c/2). */
+  jump: (limit: number): number => erfc(limit / 2),
+  /** NOISY: P(the newest r moving ranges all beyond 2σ), numerically ({@link movingRangeRunRate}). */
+  noisy: (run: number): number => movingRangeRunRate(run, NOISY_MR_SIGMAS),
+  /**
+   * STUCK: P(the newest r readings each equal the one before), bounded as (½)^r: 0 for continuous
+   * data; data with ties (a display resolution, a reading held at a physical limit — noise
+   * clipped at 0 ties about a quarter of the time) are taken to tie with their predecessor at
+   * most half the time ({@link STUCK_TIE_SHARE_BOUND}), independently.
+   */
+  stuck: (run: number): number => STUCK_TIE_SHARE_BOUND ** run,
 };
+
+/** The share of readings equal to their predecessor STUCK's rate assumes at most. */
+export const STUCK_TIE_SHARE_BOUND = 0.5;
+
+/** NOISY counts moving ranges beyond this many σ (a share 2·(1 − Φ(√2)) = 0.157 of them in control). */
+export const NOISY_MR_SIGMAS = 2;
+
+/**
+ * P(|x_i − x_{i−1}| > c for i = 1..r) for independent N(0, 1) x_0..x_r: consecutive moving
+ * ranges share a value, so no closed form. The density of x_r on the run so far is
+ * g_r(x) = φ(x)·(m_{r−1} − ∫_{x−c}^{x+c} g_{r−1}), g_0 = φ, m_r = ∫g_r the rate; integrated on a
+ * grid of step 1/200 over [−12, 12] with the trapezoid rule, the band integral read off the
+ * running sum by linear interpolation (test/spc-kernel.test.ts checks it against the kernel's
+ * firing rate). Rates are kept per c, so a planner asking run after run pays once.
+ */
+export function movingRangeRunRate(run: number, c: number): number {
+  let chain = mrChains.get(c);
+  if (chain === undefined) {
+    chain = { g: GRID.map((x) => normalDensity(x)), rates: [1] };
+    mrChains.set(c, chain);
+  }
+  while (chain.rates.length <= run) {
+    chain.g = nextRunDensity(chain.g, c);
+    chain.rates.push(trapezoid(chain.g));
+  }
+  return chain.rates[run];
+}
+
+const GRID_STEP = 1 / 200;
+const GRID = Float64Array.from({ length: 4801 }, (_, i) => -12 + i * GRID_STEP);
+const mrChains = new Map<number, { g: Float64Array; rates: number[] }>();
+
+function normalDensity(x: number): number {
+  return Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
+}
+
+function trapezoid(g: Float64Array): number {
+  let mass = 0;
+  for (let i = 1; i < g.length; i++) mass += (GRID_STEP * (g[i] + g[i - 1])) / 2;
+  return mass;
+}
+
+/** g_r from g_{r−1}: the density of the newest value when its moving range is beyond c too. */
+function nextRunDensity(g: Float64Array, c: number): Float64Array {
+  const n = g.length;
+  const cumulative = new Float64Array(n);
+  for (let i = 1; i < n; i++) cumulative[i] = cumulative[i - 1] + (GRID_STEP * (g[i] + g[i - 1])) / 2;
+  const total = cumulative[n - 1];
+  const below = (v: number): number => {
+    const f = (v - GRID[0]) / GRID_STEP;
+    if (f <= 0) return 0;
+    if (f >= n - 1) return total;
+    const i = Math.floor(f);
+    return cumulative[i] + (f - i) * (cumulative[i + 1] - cumulative[i]);
+  };
+  return GRID.map((x) => normalDensity(x) * (total - (below(x + c) - below(x - c))));
+}
 
 const D = DEFAULT_SPC_PARAMS;
 const T = NORMAL_TAIL;
@@ -391,6 +491,47 @@ export const NELSON_RULES: readonly SpcRule[] = Object.freeze([
     derivation: "(2·T1)^r",
   },
 ]);
+
+/**
+ * The moving-range rules (linewatch's, for sensor faults a chart of levels reads late or not at
+ * all): bit r − 1 of `mr_mask`. They look at differences of consecutive readings, so a slow
+ * trend — a sensor settling after a mode change — leaves them as they are in control.
+ */
+export const MR_RULES: readonly SpcRule[] = Object.freeze([
+  {
+    number: 1,
+    bit: 1,
+    name: "JUMP",
+    description: `a reading more than ${fixed(D.jumpLimit)}σ from the one before`,
+    window: 2,
+    falseAlarmRate: spcRuleRate.jump(D.jumpLimit),
+    derivation: "erfc(c/2)",
+  },
+  {
+    number: 2,
+    bit: 2,
+    name: "NOISY",
+    description: `${D.noisyRun} moving ranges in a row beyond ${NOISY_MR_SIGMAS}σ`,
+    runParam: "noisyRun",
+    window: D.noisyRun + 1,
+    falseAlarmRate: spcRuleRate.noisy(D.noisyRun),
+    derivation: "numerical (movingRangeRunRate)",
+  },
+  {
+    number: 3,
+    bit: 4,
+    name: "STUCK",
+    description: `${D.stuckRun} readings in a row equal to the one before`,
+    runParam: "stuckRun",
+    window: D.stuckRun + 1,
+    falseAlarmRate: spcRuleRate.stuck(D.stuckRun),
+    derivation: "(½)^r for a tie share ≤ ½; 0 for continuous data",
+  },
+]);
+
+function fixed(x: number): string {
+  return Number.isInteger(x) ? String(x) : x.toFixed(2);
+}
 
 function factorial(n: number): number {
   let f = 1;

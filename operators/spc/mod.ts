@@ -2,6 +2,7 @@
 export {
   ALERT_FAMILIES,
   alertConditions,
+  conditionWindows,
   type AckResult,
   type AlertEpisodeEvent,
   type AlertSeverity,
@@ -17,6 +18,8 @@ export { type BudgetPlan, cusumArl, cusumHForArl, type ExplicitSpcParams, ewmaAr
 export { AlertEncoder, decodeAlerts, type EncodedAlerts } from "./alert-codec.js";
 export {
   DEFAULT_SPC_PARAMS,
+  MR_RULES,
+  movingRangeRunRate,
   NELSON_RULES,
   SPC_COL,
   SPC_FIELDS,
@@ -27,6 +30,7 @@ export {
   spcRuleRate,
   WE_RULES,
 } from "./layout.js";
+export { NO_ALERTS, settlingRules, TEXTBOOK_RULES } from "./rules.js";
 export {
   ALL_RULES,
   applySpcLimitsChange,

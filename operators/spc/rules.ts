@@ -6,10 +6,14 @@
 import { ConfigError } from "../../engine/core/web.js";
 import { SPC_COL, spcRuleRate, type SpcParams } from "./layout.js";
 
-/** The rule masks a key reports: bit r − 1 of `we` for WE rule r, of `nelson` for Nelson rule r. */
+/**
+ * The rule masks a key reports: bit r − 1 of `we` for WE rule r, of `nelson` for Nelson rule r,
+ * of `mr` for moving-range rule r (JUMP, NOISY, STUCK; layout.ts MR_RULES).
+ */
 export interface RuleSelection {
   we: number;
   nelson: number;
+  mr: number;
   /** Upper bound on the false-alarm probability per point of the rules on (union bound). */
   rate: number;
   /** false: the CUSUM and EWMA alarms are cleared too (a key that raises no alerts). */
@@ -17,9 +21,23 @@ export interface RuleSelection {
 }
 
 /** A key that raises no alerts. */
-export const NO_ALERTS: RuleSelection = Object.freeze({ we: 0, nelson: 0, rate: 0, charts: false });
+export const NO_ALERTS: RuleSelection = Object.freeze({ we: 0, nelson: 0, mr: 0, rate: 0, charts: false });
 
-export const ALL_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, rate: Number.NaN });
+/** Every rule: rows pass unmasked. */
+export const ALL_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, mr: 0b111, rate: Number.NaN });
+
+/** The textbook chart's rules, a key's default without a budget: every WE and Nelson rule, no moving-range rule. */
+export const TEXTBOOK_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, mr: 0, rate: Number.NaN });
+
+/**
+ * What a key reports while its sensor settles after a mode change: the moving-range rules of
+ * `rules` only. The level moves by construction then, so the charts of levels are off; the
+ * differences of consecutive readings are not (a settling approach is slow), so a jump, a noisy
+ * or a stuck sensor is still seen.
+ */
+export function settlingRules(rules: RuleSelection): RuleSelection {
+  return { we: 0, nelson: 0, mr: rules.mr, rate: rules.rate, charts: false };
+}
 
 /**
  * The rules a false-alarm budget allows, most informative first: beyond 3σ, 2 of 3 beyond 2σ,
@@ -41,7 +59,7 @@ export function rulesForBudget(budget: number, params: SpcParams): RuleSelection
     { nelson: 4, rate: spcRuleRate.alternating(params.n4Run) },
     { nelson: 7, rate: spcRuleRate.within1(params.n7Run) },
   ];
-  const selection = { we: 0, nelson: 0, rate: 0 };
+  const selection = { we: 0, nelson: 0, mr: 0, rate: 0 };
   for (const r of order) {
     if (selection.rate + r.rate > budget) continue;
     selection.rate += r.rate;
@@ -60,4 +78,5 @@ export function maskRules(rows: Float64Array, at: number, rules: RuleSelection):
   }
   rows[at + SPC_COL.we_mask] = rows[at + SPC_COL.we_mask] & rules.we;
   rows[at + SPC_COL.nelson_mask] = rows[at + SPC_COL.nelson_mask] & rules.nelson;
+  rows[at + SPC_COL.mr_mask] = rows[at + SPC_COL.mr_mask] & rules.mr;
 }

@@ -9,19 +9,19 @@ import { formatStatistic } from "../number-format.js";
 import { statisticValue, type RecordAnalysis, type RowContext } from "../analysis.js";
 import {
   alertConditions,
+  conditionWindows,
   type AlertEpisodeEvent,
   DEFAULT_EPISODE_SETTINGS,
   EpisodeTracker,
   type EpisodeSettings,
   type KeyEpisodesState,
 } from "./alerts.js";
-import { ALL_RULES, maskRules, NO_ALERTS, type RuleSelection, rulesForBudget } from "./rules.js";
+import { ALL_RULES, maskRules, type RuleSelection, rulesForBudget, settlingRules, TEXTBOOK_RULES } from "./rules.js";
 import {
-  NELSON_RULES,
+  MR_RULES,
   SPC_COL,
   SPC_FIELDS,
   SPC_OUT_FIELDS,
-  WE_RULES,
   spcInitArgs,
   spcStateBytes,
   validateSpcLimits,
@@ -42,13 +42,16 @@ export interface SpcAnalysisOptions {
   limitsByKey?: ReadonlyMap<string, SpcLimits>;
   /**
    * False alarms per point a key may have on in-control data; chooses which rules are on (see
-   * {@link rulesForBudget}). Undefined: every rule on.
+   * {@link rulesForBudget}). Undefined: every Western Electric and Nelson rule on (TEXTBOOK_RULES).
    */
   falseAlarmBudget?: number;
   /** The rules of every key without a budget of its own (a plan's, operators/spc/budget.ts); wins over falseAlarmBudget. */
   rules?: RuleSelection;
   budgetByKey?: ReadonlyMap<string, number>;
-  /** Keys ending in this raise no alerts: their rule bits and CUSUM/EWMA alarms are cleared. */
+  /**
+   * Keys ending in this (a sensor settling after a mode change) report their moving-range rules
+   * only: the other rule bits and the CUSUM/EWMA alarms are cleared (rules.ts settlingRules).
+   */
   silentKeySuffix?: string;
   /** Output name of the EWMA chart statistic: "ewma", or "spc_ewma" beside the rolling analysis's ewma. */
   ewmaField: string;
@@ -95,9 +98,9 @@ export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { ale
     if (r === undefined) {
       const own = options.budgetByKey?.get(key);
       const budget = own ?? options.falseAlarmBudget;
-      if (options.silentKeySuffix !== undefined && key.endsWith(options.silentKeySuffix)) r = NO_ALERTS;
-      else if (own === undefined && options.rules !== undefined) r = options.rules;
-      else r = budget === undefined ? ALL_RULES : rulesForBudget(budget, params);
+      if (own === undefined && options.rules !== undefined) r = options.rules;
+      else r = budget === undefined ? TEXTBOOK_RULES : rulesForBudget(budget, params);
+      if (options.silentKeySuffix !== undefined && key.endsWith(options.silentKeySuffix)) r = settlingRules(r);
       ruleCache.set(key, r);
     }
     return r;
@@ -105,10 +108,7 @@ export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { ale
   // Per engine key id: looked up once per key, not once per row.
   const rulesById: Array<RuleSelection | undefined> = [];
   const alerts = new EpisodeTracker(
-    alertConditions({
-      we: WE_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
-      nelson: NELSON_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
-    }),
+    alertConditions(conditionWindows(params), params),
     { ...DEFAULT_EPISODE_SETTINGS, ...options.episodes },
     (event) => options.onAlert?.(event),
     cachedKeyFields(options.keyParts ?? []),
@@ -176,6 +176,7 @@ function spcNullFields(ewmaField: string): string[] {
     "ewma_ucl",
     "ewma_lcl",
     "ewma_alarm",
+    "mr",
   ];
 }
 
@@ -211,7 +212,7 @@ function spcRowJson(row: Float64Array, ewma: string, nullJson: string): string {
     `"cl":${f(row[0])},"ucl":${f(row[1])},"lcl":${f(row[2])},"sigma":${f(row[3])},"zone":${f(row[4])},` +
     `"we":${ruleList(row[5])},"nelson":${ruleList(row[6])},"cusum_pos":${f(row[7])},"cusum_neg":${f(row[8])},` +
     `"cusum_alarm":${row[9] === 1},${ewma}:${f(row[10])},"ewma_ucl":${f(row[11])},"ewma_lcl":${f(row[12])},` +
-    `"ewma_alarm":${row[13] === 1},"limits_version":${row[14]}`
+    `"ewma_alarm":${row[13] === 1},"mr":${mrList(row[15])},"limits_version":${row[14]}`
   );
 }
 
@@ -236,7 +237,17 @@ function spcRowFields(row: Float64Array, into: Record<string, unknown>, ewmaFiel
   into.ewma_ucl = v(row[11]);
   into.ewma_lcl = v(row[12]);
   into.ewma_alarm = row[13] === 1;
+  into.mr = mrNames(row[15]);
   into.limits_version = row[14];
+}
+
+/** ["JUMP", "STUCK"] for mr_mask 0b101: the moving-range rules fired, by name. */
+function mrNames(mask: number): string[] {
+  return mask > 0 ? MR_RULES.filter((r) => (mask & r.bit) !== 0).map((r) => r.name) : [];
+}
+
+function mrList(mask: number): string {
+  return mask > 0 ? JSON.stringify(mrNames(mask)) : "[]";
 }
 
 /** [1, 3] for mask 0b101; [] for none (the values of ruleList's text). */

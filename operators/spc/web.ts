@@ -5,6 +5,7 @@
  */
 export {
   alertConditions,
+  conditionWindows,
   type AlertEpisodeEvent,
   DEFAULT_EPISODE_SETTINGS,
   EpisodeTracker,
@@ -12,6 +13,7 @@ export {
 } from "./alerts.js";
 export {
   DEFAULT_SPC_PARAMS,
+  MR_RULES,
   NELSON_RULES,
   SPC_COL,
   SPC_FIELDS,
@@ -33,4 +35,4 @@ export {
   type SpcLimitsChange,
   validateFixedLimits,
 } from "./limits.js";
-export { ALL_RULES, maskRules, type RuleSelection, rulesForBudget } from "./rules.js";
+export { ALL_RULES, maskRules, type RuleSelection, rulesForBudget, settlingRules, TEXTBOOK_RULES } from "./rules.js";

@@ -54,11 +54,11 @@ export interface EngineResult {
 export async function engineRun(c: Case, batchRecordsMax: number, seed: number): Promise<EngineResult> {
   const events: AlertEpisodeEvent[] = [];
   const rules = c.settings.rules;
-  if (rules !== undefined && !("faBudget" in rules)) throw new Error("the engine takes budgets, not rule selections");
   const analysis = spcAnalysis({
     params: c.params,
     limits: c.settings.limits,
-    falseAlarmBudget: rules?.faBudget,
+    falseAlarmBudget: rules !== undefined && "faBudget" in rules ? rules.faBudget : undefined,
+    rules: rules !== undefined && !("faBudget" in rules) ? rules : undefined,
     ewmaField: "ewma",
     onAlert: (e) => events.push(e),
   });
@@ -129,7 +129,13 @@ export const CONDITIONS: ReadonlyArray<[string, number, number]> = [
   ["N8", SPC_COL.nelson_mask, 128],
   ["CUSUM", SPC_COL.cusum_alarm, 0],
   ["EWMA", SPC_COL.ewma_alarm, 0],
+  ["JUMP", SPC_COL.mr_mask, 1],
+  ["NOISY", SPC_COL.mr_mask, 2],
+  ["STUCK", SPC_COL.mr_mask, 4],
 ];
+
+/** Every rule, the moving-range rules too (the textbook default leaves those off). */
+const EVERY_RULE = { we: 0b1111, nelson: 0b11111111, mr: 0b111, rate: Number.NaN };
 
 /** Firings from the engine's rows by a plain scan of every row. */
 export function engineFirings(c: Case, e: EngineResult): SpcFiring[] {
@@ -210,7 +216,7 @@ export function cases(): Case[] {
   const plant = plantLike(1, 3000);
   const odd = adversarial(2, 3000);
   return [
-    { name: "plant, baseline of 100 (moving range), every rule", values: plant, params: P, settings: {} },
+    { name: "plant, baseline of 100 (moving range), every rule", values: plant, params: P, settings: { rules: EVERY_RULE } },
     { name: "plant, budget 0.0027 (WE1 only)", values: plant, params: P, settings: { rules: { faBudget: 0.0027 } } },
     {
       name: "plant, budget 0.01, sample std baseline",
@@ -244,7 +250,7 @@ export function cases(): Case[] {
       params: { ...P, baselineN: 0 },
       settings: { changes: [{ at: 700, change: { kind: "set", cl: 19, sigma: 1.5 } }] },
     },
-    { name: "adversarial, baseline of 20", values: odd, params: { ...P, baselineN: 20 }, settings: {} },
+    { name: "adversarial, baseline of 20", values: odd, params: { ...P, baselineN: 20 }, settings: { rules: EVERY_RULE } },
     {
       name: "adversarial, fixed limits on the thresholds",
       values: odd,
@@ -269,5 +275,6 @@ export function cases(): Case[] {
       params: { ...P, baselineN: 20 },
       settings: {},
     },
+    { name: "plant, baseline of 100, the textbook rules (no moving-range rule)", values: plant, params: P, settings: {} },
   ];
 }

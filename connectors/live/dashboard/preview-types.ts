@@ -33,10 +33,13 @@ export interface TrialParams {
   trackGap: number;
   cusumCap: number;
   baselineTiesMax: number;
+  jumpLimit: number;
+  noisyRun: number;
+  stuckRun: number;
 }
 
-/** Rule masks (bit r−1: WE rule r, Nelson rule r), or a false-alarm budget per reading (rulesForBudget picks). */
-export type TrialRules = { we: number; nelson: number; rate: number } | { faBudget: number };
+/** Rule masks (bit r−1: WE rule r, Nelson rule r, moving-range rule r), or a false-alarm budget per reading (rulesForBudget picks). */
+export type TrialRules = { we: number; nelson: number; mr: number; rate: number } | { faBudget: number };
 
 /** SpcPreviewInput as the panel fills it. */
 export interface TrialInput {
@@ -77,5 +80,5 @@ export interface SpcFace {
   SPC_COL: { readonly cl: number; readonly ucl: number; readonly lcl: number; readonly limits_version: number };
   SPC_FIELDS: readonly string[];
   SPC_OUT_FIELDS: number;
-  alertConditions(windows: { we: number[]; nelson: number[] }): TrialCondition[];
+  alertConditions(windows: { we: number[]; nelson: number[]; mr?: number[] }): TrialCondition[];
 }

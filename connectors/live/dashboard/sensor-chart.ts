@@ -108,9 +108,10 @@ export class SensorChart implements Drawable {
     const cols = COLUMNS.map((c) => (c === "value" ? frame.values : c === "fired" ? undefined : col(c)));
     const we = col("we_mask");
     const nelson = col("nelson_mask");
+    const mr = col("mr_mask");
     for (let i = 0; i < frame.length; i++) {
       if (frame.keyIndex[i] !== k) continue;
-      const fired = (we !== undefined && we[i] > 0) || (nelson !== undefined && nelson[i] > 0);
+      const fired = (we !== undefined && we[i] > 0) || (nelson !== undefined && nelson[i] > 0) || (mr !== undefined && mr[i] > 0);
       this.buf.push((c) => {
         if (c === 0) return frame.times[i];
         if (c === 6) return fired ? frame.values[i] : Number.NaN;

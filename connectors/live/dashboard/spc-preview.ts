@@ -20,12 +20,13 @@ import { ConfigError, type KernelExports, KernelLoadError } from "../../../engin
 import {
   ALL_RULES,
   alertConditions,
+  conditionWindows,
   applySpcLimitsChange,
   initSpcKey,
   maskRules,
-  NELSON_RULES,
   type RuleSelection,
   rulesForBudget,
+  TEXTBOOK_RULES,
   SPC_COL,
   SPC_OUT_FIELDS,
   type AlertEpisodeEvent,
@@ -37,7 +38,6 @@ import {
   spcInitArgs,
   spcStateBytes,
   validateFixedLimits,
-  WE_RULES,
 } from "../../../operators/spc/web.js";
 
 /** The exports of build/spc-web.wasm (kernels/spc-web.ts): the SPC entry points of the engine's kernel module. */
@@ -234,10 +234,7 @@ class FiringFold {
   ) {
     this.rows = new Float64Array(input.values.length * SPC_OUT_FIELDS);
     // As spcAnalysis builds them: the alert conditions with the run lengths of the parameters.
-    this.conditions = alertConditions({
-      we: WE_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
-      nelson: NELSON_RULES.map((r) => (r.runParam ? params[r.runParam] : r.window)),
-    });
+    this.conditions = alertConditions(conditionWindows(params), params);
     this.tracker = new EpisodeTracker(
       this.conditions,
       DEFAULT_EPISODE_SETTINGS,
@@ -316,16 +313,17 @@ class FiringFold {
 
 function ruleSelection(input: SpcPreviewSettings): RuleSelection {
   const r = input.rules;
-  if (r === undefined) return ALL_RULES;
+  if (r === undefined) return TEXTBOOK_RULES;
   if ("faBudget" in r) return rulesForBudget(r.faBudget, input.params);
   for (const [name, mask, all] of [
     ["we", r.we, 0b1111],
     ["nelson", r.nelson, 0b11111111],
+    ["mr", r.mr, 0b111],
   ] as const) {
     if (!Number.isInteger(mask) || mask < 0 || (mask & ~all) !== 0)
       throw new ConfigError(`rules.${name}`, `must be a mask within ${all}, got ${mask}`);
   }
-  return r.we === ALL_RULES.we && r.nelson === ALL_RULES.nelson ? ALL_RULES : r;
+  return r.we === ALL_RULES.we && r.nelson === ALL_RULES.nelson && r.mr === ALL_RULES.mr ? ALL_RULES : r;
 }
 
 function checkedChanges(

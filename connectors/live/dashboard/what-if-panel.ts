@@ -46,7 +46,23 @@ export interface WhatIfState {
 
 const WE_RULES = [1, 2, 3, 4];
 const NELSON_RULES = [2, 3, 4, 7, 8];
-const NUMBER_PARAMS = ["cusumK", "cusumH", "ewmaLambda", "ewmaL", "we4Run", "n2Run", "n3Run", "n4Run", "n7Run", "n8Run"] as const;
+/** The moving-range rules, bit r − 1 of mr_mask (operators/spc/layout.ts MR_RULES). */
+const MR_RULE_NAMES = ["JUMP", "NOISY", "STUCK"];
+const NUMBER_PARAMS = [
+  "cusumK",
+  "cusumH",
+  "ewmaLambda",
+  "ewmaL",
+  "we4Run",
+  "n2Run",
+  "n3Run",
+  "n4Run",
+  "n7Run",
+  "n8Run",
+  "jumpLimit",
+  "noisyRun",
+  "stuckRun",
+] as const;
 /** How long Apply follows the key's limits version, and how often it asks. */
 const VERSION_WAIT_MS = 60_000;
 const VERSION_POLL_MS = 1000;
@@ -217,7 +233,9 @@ export class WhatIfPanel {
       if (twin[r] !== undefined) nelson |= 1 << (twin[r] - 1);
     }
     for (const r of this.checked("nelson")) nelson |= 1 << (r - 1);
-    return { we, nelson, rate: Number.NaN };
+    let mr = 0;
+    for (const r of this.checked("mr")) mr |= 1 << (r - 1);
+    return { we, nelson, mr, rate: Number.NaN };
   }
 
   /** The window: the readings, the trial CL/UCL/LCL at each, the readings that would fire and those that fired. */
@@ -301,7 +319,7 @@ export class WhatIfPanel {
 }
 
 /** Run lengths for alertConditions when only names, columns and bits are read. */
-const ANY_WINDOWS = { we: [1, 1, 1, 1], nelson: [1, 1, 1, 1, 1, 1, 1, 1] };
+const ANY_WINDOWS = { we: [1, 1, 1, 1], nelson: [1, 1, 1, 1, 1, 1, 1, 1], mr: [2, 2, 2] };
 
 /** The alert tracker's test of a row value: a 0/1 flag column (bit 0), or a bit of a finite mask. */
 function fires(v: number, bit: number): boolean {
@@ -375,11 +393,13 @@ function whatIfForm(): HTMLFormElement {
       <label><input type="radio" name="ruleMode" value="select"> these rules:</label>
       ${WE_RULES.map((r) => box("we", r, r < 4 ? `WE${r}/N${[1, 5, 6][r - 1]}` : "WE4")).join(" ")}
       ${NELSON_RULES.map((r) => box("nelson", r, `N${r}`)).join(" ")}
+      ${MR_RULE_NAMES.map((name, i) => box("mr", i + 1, name)).join(" ")}
     </fieldset>
     <fieldset><legend>Charts and runs</legend>
       ${num("cusumK", "CUSUM k", "")} ${num("cusumH", "CUSUM h", "")} ${num("ewmaLambda", "EWMA λ", "")} ${num("ewmaL", "EWMA L", "")}
       ${num("we4Run", "WE4 run", "")} ${num("n2Run", "N2 run", "")} ${num("n3Run", "N3 run", "")}
       ${num("n4Run", "N4 run", "")} ${num("n7Run", "N7 run", "")} ${num("n8Run", "N8 run", "")}
+      ${num("jumpLimit", "JUMP limit (σ)", "")} ${num("noisyRun", "NOISY run", "")} ${num("stuckRun", "STUCK run", "")}
     </fieldset>
     <div class="toolbar">
       <button type="button" data-act="preview">Preview</button>

@@ -104,6 +104,9 @@ function readInput(): SpcPreviewInput {
     n4Run: numberField("n4Run"),
     n7Run: numberField("n7Run"),
     n8Run: numberField("n8Run"),
+    jumpLimit: numberField("jumpLimit"),
+    noisyRun: numberField("noisyRun"),
+    stuckRun: numberField("stuckRun"),
   };
   const rules: RuleSelection | { faBudget: number } =
     field("ruleMode") === "select" ? selectedRules() : { faBudget: numberField("faBudget") };
@@ -122,7 +125,9 @@ function selectedRules(): RuleSelection {
     if (twin[r] !== undefined) nelson |= 1 << (twin[r] - 1);
   }
   for (const r of checked("nelson")) nelson |= 1 << (r - 1);
-  return { we, nelson, rate: Number.NaN };
+  let mr = 0;
+  for (const r of checked("mr")) mr |= 1 << (r - 1);
+  return { we, nelson, mr, rate: Number.NaN };
 }
 
 async function runPreview(): Promise<void> {
