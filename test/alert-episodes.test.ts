@@ -342,3 +342,53 @@ describe("alert episodes - random sequences", () => {
     }
   });
 });
+
+describe("alert episodes - one sensor's charts per operating mode", () => {
+  const MODE_KEYS = ["M-1/temperature/running", "M-1/temperature/idle", "M-1/pressure/running"];
+  const trackModes = (sensorKeyParts: number | undefined, steps: readonly Step[]) => {
+    const events: AlertEpisodeEvent[] = [];
+    const tracker = new EpisodeTracker(
+      CONDITIONS,
+      { families: ALERT_FAMILIES, closeAfter: 50, updateIntervalMs: 10_000, sensorKeyParts },
+      (e) => events.push(e),
+      () => ({}),
+    );
+    steps.forEach(([k, time, rules], i) => tracker.observe(k, MODE_KEYS[k], row(rules), i, time, 0));
+    return { events, tracker };
+  };
+  // An episode on the running chart; the machine goes idle (the sensor's rows move to the idle
+  // chart) while another sensor's running chart keeps its own episode.
+  const steps: Step[] = [
+    [0, 1000, ["CUSUM"]],
+    [2, 1050, ["EWMA"]],
+    [0, 1100, ["CUSUM"]],
+    [0, 1200, []],
+    [1, 1300, []],
+    [2, 1350, []],
+    [1, 1400, []],
+  ];
+
+  it("the episode of the mode the machine left closes at that mode's last reading; another sensor's stays open", () => {
+    const { events, tracker } = trackModes(2, steps);
+    const closed = events.filter((e) => e.event === "closed");
+    expect(closed.map((e) => [e.key, e.closed_at, e.firings])).toEqual([["M-1/temperature/running", 1200, 2]]);
+    expect(tracker.openEpisodes().map((e) => e.key)).toEqual(["M-1/pressure/running"]);
+  });
+
+  it("without sensorKeyParts the keys are independent: nothing closes before its quiet readings", () => {
+    const { events } = trackModes(undefined, steps);
+    expect(events.filter((e) => e.event === "closed")).toEqual([]);
+  });
+
+  it("a checkpoint taken before the mode change closes the episode at the same reading after a restore", () => {
+    const whole = trackModes(2, steps);
+    for (let cut = 1; cut < steps.length; cut++) {
+      const first = trackModes(2, steps.slice(0, cut));
+      const saved = JSON.parse(JSON.stringify(first.tracker.saveKeys(MODE_KEYS, (k) => MODE_KEYS.indexOf(k))));
+      const second = trackModes(2, []);
+      second.tracker.restoreKeys(saved, (k) => MODE_KEYS.indexOf(k));
+      steps.slice(cut).forEach(([k, time, rules], i) => second.tracker.observe(k, MODE_KEYS[k], row(rules), cut + i, time, 0));
+      expect([...first.events, ...second.events].map(brief), `cut ${cut}`).toEqual(whole.events.map(brief));
+    }
+  });
+});

@@ -74,6 +74,45 @@ describe("engine - per-key order", () => {
   });
 });
 
+describe("engine - keys grouped by their leading parts", () => {
+  it("with groupKeyParts 2 one sensor's keys per operating mode reach the outputs in the order they were pushed, across those keys", async () => {
+    const sensors = 40;
+    const modes = ["running", "idle", "settling"];
+    const rand = seeded(11);
+    const lastPosition = new Map<string, number>();
+    const sensorOf: string[] = [];
+    let violations = 0;
+    let rows = 0;
+    const engine = new StreamEngine(engineOptions({ workers: 2, groups: 16, keysMax: sensors * modes.length, groupKeyParts: 2 }), {
+      onOutput(chunk: OutputChunk) {
+        for (let i = 0; i < chunk.length; i++) {
+          const sensor = sensorOf[chunk.keyIds[i]];
+          if (chunk.positions[i] < (lastPosition.get(sensor) ?? -1)) violations++;
+          lastPosition.set(sensor, chunk.positions[i]);
+          rows++;
+        }
+      },
+    });
+    const batch = allocateBatch(500);
+    let position = 0;
+    for (let b = 0; b < 40; b++) {
+      batch.length = 0;
+      // Each sensor's readings switch among its mode keys at random, as a machine changes mode.
+      for (let j = 0; j < 500; j++) {
+        const s = Math.floor(rand() * sensors);
+        const id = engine.internKey(`M-${s}/pressure/${modes[Math.floor(rand() * modes.length)]}`);
+        sensorOf[id] = `M-${s}/pressure`;
+        appendRecord(batch, id, position, 1, position);
+        position++;
+      }
+      await engine.push(batch);
+    }
+    await engine.close();
+    expect(rows).toBe(position);
+    expect(violations).toBe(0);
+  });
+});
+
 describe("engine - event time", () => {
   it("reorders within the lateness and routes later records to the late output, losing none", async () => {
     const rand = seeded(11);

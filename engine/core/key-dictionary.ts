@@ -4,6 +4,9 @@
  * Keys are hashed (FNV-1a, 32 bit) into groups so the same key lands in the same group in every
  * process started with the same group count; when a group's slots are full the key goes to the
  * next group with room (linear probing), so the dictionary holds exactly `keysMax` keys.
+ * With `groupKeyParts` n, a key `a/b/…` is hashed by its first n parts only: keys that share
+ * them (one sensor's charts per operating mode) share a group, so their rows keep their order
+ * across those keys; give such a dictionary room for every key in one group.
  */
 import { CapacityError, ConfigError } from "./errors.js";
 
@@ -16,7 +19,11 @@ export class KeyDictionary {
   private readonly slotOf: Uint32Array;
   private readonly used: Uint32Array;
 
-  constructor(groups: number, slotsPerGroup: number) {
+  constructor(
+    groups: number,
+    slotsPerGroup: number,
+    private readonly groupKeyParts?: number,
+  ) {
     if (!Number.isInteger(groups) || groups < 1) throw new ConfigError("groups", `must be a positive integer, got ${groups}`);
     if (!Number.isInteger(slotsPerGroup) || slotsPerGroup < 1) {
       throw new ConfigError("slotsPerGroup", `must be a positive integer, got ${slotsPerGroup}`);
@@ -49,7 +56,7 @@ export class KeyDictionary {
     if (this.names.length >= this.capacity) {
       throw new CapacityError("keysMax", this.capacity, `no slot left for key "${key}"; raise keysMax`);
     }
-    let group = fnv1a(key) % this.groups;
+    let group = fnv1a(this.groupKeyParts === undefined ? key : key.split("/").slice(0, this.groupKeyParts).join("/")) % this.groups;
     while (this.used[group] >= this.slotsPerGroup) group = (group + 1) % this.groups;
     const id = this.names.length;
     this.names.push(key);

@@ -85,6 +85,12 @@ export interface StreamEngineOptions {
   reorderRecordsPerKeyMax: number;
   /** Fixed-width bytes carried with each record to the kernels (batches' `payload`); default 0. */
   payloadBytes?: number;
+  /**
+   * Keys `a/b/…` that share their first n parts share a group (one sensor's charts per operating
+   * mode): their rows reach the outputs in their order across those keys. Every group then has
+   * room for all keys. Undefined: keys are grouped one by one.
+   */
+  groupKeyParts?: number;
 }
 
 export const DEFAULT_ENGINE_OPTIONS = {
@@ -171,8 +177,8 @@ export class StreamEngine {
   ) {
     validateEngineOptions(options);
     this.options = options;
-    const slotsPerGroup = Math.ceil(options.keysMax / options.groups);
-    this.keys = new KeyDictionary(options.groups, slotsPerGroup);
+    const slotsPerGroup = options.groupKeyParts === undefined ? Math.ceil(options.keysMax / options.groups) : options.keysMax;
+    this.keys = new KeyDictionary(options.groups, slotsPerGroup, options.groupKeyParts);
     this.stateOffsets = [];
     this.outFields = options.kernels.map((k) => k.outFields);
     this.outOffsets = [];

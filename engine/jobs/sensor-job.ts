@@ -150,6 +150,7 @@ class SensorJob implements SensorIntake {
         lateness: null,
         reorderRecordsPerKeyMax: 1,
         payloadBytes: this.labelBytes,
+        groupKeyParts: source.groupKeyParts,
       },
       { onOutput: (chunk) => this.onOutput(chunk) },
     );

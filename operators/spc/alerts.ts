@@ -40,6 +40,15 @@ export interface EpisodeSettings {
   families: Readonly<Record<string, readonly string[]>>;
   closeAfter: number;
   updateIntervalMs: number;
+  /**
+   * How many leading parts of a key (`a/b/…`) name its sensor, when keys with more parts are one
+   * sensor's charts per operating mode (`M-001/temperature/running`, `…/idle`, `…/settling`: 2).
+   * One of them is fed at a time, so when a sensor's rows move to another key (the machine
+   * changed mode) the episodes open on the key it left close, at that key's last reading — an
+   * alarm of a mode the machine has left is no longer a person's to act on (state-based
+   * alarming). Undefined: keys are independent.
+   */
+  sensorKeyParts?: number;
 }
 
 export const DEFAULT_EPISODE_SETTINGS: EpisodeSettings = Object.freeze({
@@ -250,6 +259,10 @@ export class EpisodeTracker {
   private next = new Int32Array(0);
   private filled = new Int32Array(0);
   private readonly keyNames: string[] = [];
+  /** Per key id: its sensor's id (−1: not seen yet); per sensor id: the key its rows go to now. */
+  private sensorOf = new Int32Array(0);
+  private readonly sensorIds = new Map<string, number>();
+  private readonly activeKey: number[] = [];
 
   constructor(
     private readonly conditions: readonly Condition[],
@@ -285,6 +298,7 @@ export class EpisodeTracker {
   observe(keyId: number, key: string, row: Float64Array, position: number, time: number, value: number): void {
     if (keyId >= this.next.length) this.grow(keyId);
     this.keyNames[keyId] = key;
+    this.followSensor(keyId, key);
     this.record(keyId, position, time, value);
     const n = ++this.readings[keyId];
     if (isLoud(row, 0)) this.decide(keyId, key, row, 0, time, position);
@@ -308,6 +322,7 @@ export class EpisodeTracker {
     beforeDecide?: (i: number) => void,
   ): void {
     const { keyIds, positions, times, values } = chunk;
+    const follows = this.settings.sensorKeyParts !== undefined;
     const F = SPC_OUT_FIELDS;
     const version = SPC_COL.limits_version;
     let e = 0;
@@ -318,6 +333,7 @@ export class EpisodeTracker {
       if (!(rows[i * F + version] > 0)) continue;
       const keyId = keyIds[i];
       if (keyId >= this.next.length) this.grow(keyId);
+      if (follows && (this.sensorOf[keyId] < 0 || this.activeKey[this.sensorOf[keyId]] !== keyId)) this.followSensor(keyId, keyName(keyId));
       this.record(keyId, positions[i], times[i], values[i]);
       const n = ++this.readings[keyId];
       if (listed) {
@@ -390,7 +406,52 @@ export class EpisodeTracker {
       }
       this.updateCloseAt(id);
     }
+    this.restoreActiveKeys(state, keyIdOf);
     return restored;
+  }
+
+  /**
+   * After a restore, each sensor's active key is the one with the latest reading, as it was when
+   * the checkpoint was taken (rows of a sensor come in time order).
+   */
+  private restoreActiveKeys(state: readonly KeyEpisodesState[], keyIdOf: (key: string) => number): void {
+    if (this.settings.sensorKeyParts === undefined) return;
+    const latest = new Map<number, { keyId: number; time: number }>();
+    for (const s of state) {
+      const id = keyIdOf(s.key);
+      if (id < 0 || this.filled[id] === 0) continue;
+      const sensor = this.sensorIdOf(id, s.key);
+      const time = this.lastTime(id);
+      const best = latest.get(sensor);
+      if (best === undefined || time > best.time) latest.set(sensor, { keyId: id, time });
+    }
+    for (const [sensor, { keyId }] of latest) this.activeKey[sensor] = keyId;
+  }
+
+  /** The row's key becomes its sensor's active key; the episodes of the key the sensor left close. */
+  private followSensor(keyId: number, key: string): void {
+    if (this.settings.sensorKeyParts === undefined) return;
+    const sensor = this.sensorIdOf(keyId, key);
+    const left = this.activeKey[sensor];
+    this.activeKey[sensor] = keyId;
+    if (left !== undefined && left !== keyId) this.closeAll(left, this.lastTime(left));
+  }
+
+  private sensorIdOf(keyId: number, key: string): number {
+    let sensor = this.sensorOf[keyId];
+    if (sensor < 0) {
+      const name = key.split("/").slice(0, this.settings.sensorKeyParts).join("/");
+      sensor = this.sensorIds.get(name) ?? this.sensorIds.size;
+      this.sensorIds.set(name, sensor);
+      this.sensorOf[keyId] = sensor;
+    }
+    return sensor;
+  }
+
+  /** Event time of the key's last recorded point (NaN: none). */
+  private lastTime(keyId: number): number {
+    if (this.filled[keyId] === 0) return Number.NaN;
+    return this.ring[(keyId * POINTS_KEPT + ((this.next[keyId] - 1 + POINTS_KEPT) % POINTS_KEPT)) * 3 + 1];
   }
 
   /** Room for key ids up to `keyId` (doubling). */
@@ -404,6 +465,9 @@ export class EpisodeTracker {
     closeAt.set(this.closeAt);
     this.closeAt = closeAt;
     this.lastFired = grown(this.lastFired, keys * this.F);
+    const sensorOf = new Int32Array(keys).fill(-1);
+    sensorOf.set(this.sensorOf);
+    this.sensorOf = sensorOf;
   }
 
   /** Appends a point to the key's ring. */
@@ -528,16 +592,26 @@ export class EpisodeTracker {
     const n = this.readings[keyId];
     for (let f = 0; f < this.F; f++) {
       const slot = keyId * this.F + f;
-      const e = this.episodes[slot];
-      if (e === undefined || this.lastFired[slot] + this.settings.closeAfter !== n) continue;
-      this.episodes[slot] = undefined;
-      this.slotOfId.delete(e.event.episode_id);
-      this.openNow--;
-      this.closed++;
-      e.event.closed_at = time;
-      this.send(e, "closed");
+      if (this.lastFired[slot] + this.settings.closeAfter === n) this.closeSlot(slot, time);
     }
     this.updateCloseAt(keyId);
+  }
+
+  /** Closes every open episode of the key at `time`. */
+  private closeAll(keyId: number, time: number): void {
+    for (let f = 0; f < this.F; f++) this.closeSlot(keyId * this.F + f, time);
+    this.updateCloseAt(keyId);
+  }
+
+  private closeSlot(slot: number, time: number): void {
+    const e = this.episodes[slot];
+    if (e === undefined) return;
+    this.episodes[slot] = undefined;
+    this.slotOfId.delete(e.event.episode_id);
+    this.openNow--;
+    this.closed++;
+    e.event.closed_at = time;
+    this.send(e, "closed");
   }
 
   private setEpisode(slot: number, e: Episode): void {
