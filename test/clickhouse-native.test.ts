@@ -31,7 +31,7 @@ import {
   type ScoreLayout,
 } from "../connectors/clickhouse/reading-columns.js";
 import { encodeRowBinaryString, RowBinaryWriter } from "../connectors/clickhouse/row-binary.js";
-import { createSchema, TABLE_SCHEMAS } from "../connectors/clickhouse/schema.js";
+import { createSchema, decodeRowBinary, TABLE_SCHEMAS } from "../connectors/clickhouse/schema.js";
 import type { NativeEncoding } from "../connectors/clickhouse/native-columns.js";
 import { type ClickHouseDeadLetter, ClickHouseSink } from "../connectors/clickhouse/sink.js";
 import { ClickHouseError, EncodeError } from "../connectors/errors.js";
@@ -111,6 +111,8 @@ function batchOf(r: SeededRandom, n: number, a: Adversity, keys: number, feature
     spc[s + SPC_COL.zone] = refuse() ? pick(r, [200, 1.5]) : pick(r, [-4, -1, 0, 2, 4, Number.NaN]);
     spc[s + SPC_COL.we_mask] = refuse() ? 0x1f : pick(r, [0, 1, 5, 15, Number.NaN, 2.5]);
     spc[s + SPC_COL.nelson_mask] = pick(r, [0, 3, 255, 256 + 7, Number.NaN, -3]);
+    // Moving-range bits beyond STUCK (bit 2) are no rule: kept out, as the NDJSON `mr` names leave them.
+    spc[s + SPC_COL.mr_mask] = pick(r, [0, 1, 2, 4, 5, 7, 255, 256 + 6, Number.NaN, -3, 2.5]);
     spc[s + SPC_COL.cusum_alarm] = pick(r, [0, 1, 2, Number.NaN]);
     spc[s + SPC_COL.ewma_alarm] = pick(r, [0, 1, Number.NaN]);
     for (let k = 0; k < features + 2; k++) forest[i * (features + 2) + k] = value(r, a.odd);
@@ -159,6 +161,7 @@ describe("Native blocks from columns - the RowBinary encoders' rows, column by c
     const r = new SeededRandom(11);
     let refused = 0;
     let rows = 0;
+    const mr = { fired: 0, noisyOfRuledKeys: 0, ruledKeyRows: 0, beyondStuck: 0 };
     for (let round = 0; round < 48; round++) {
       const { layout } = LAYOUTS[round % LAYOUTS.length];
       const a: Adversity = {
@@ -170,16 +173,29 @@ describe("Native blocks from columns - the RowBinary encoders' rows, column by c
       const keys = keyTable(a.bad);
       const batch = batchOf(r, 1 + Math.floor(r.next() * 700), a, keys.length, 2);
       if (round % LAYOUTS.length === 2) batch.outs = [batch.outs[1], batch.outs[0], batch.outs[2]];
-      const spcRules = round % 3 === 0 ? undefined : keys.map((_k, i) => (i % 2 === 0 ? { we: 0b0101, nelson: 0x81 } : undefined));
+      const spcRules =
+        round % 3 === 0 ? undefined : keys.map((_k, i) => (i % 2 === 0 ? { we: 0b0101, nelson: 0x81, mr: 0b101 } : undefined));
       const o = { keys, layout, spcRules, modelHash: hash };
       const rowBinary = encodeScoreColumns(batch, { ...o, writer: rowWriter });
       const native = encodeScoreNative(batch, { ...o, writer: nativeWriter });
       expectSame(native, rowBinary, "ml_scores");
+      // mr_mask holds JUMP, NOISY, STUCK only, and the even keys' rules (0b101) leave NOISY out.
+      for (const row of decodeRowBinary("ml_scores", rowBinary.rows.bytes)) {
+        const m = row.mr_mask as number;
+        const ruled = spcRules !== undefined && (row.machine_id === "M-1" || row.machine_id === "M-3");
+        if (m > 0) mr.fired++;
+        if (m > 7) mr.beyondStuck++;
+        if (ruled) mr.ruledKeyRows++;
+        if (ruled && (m & 0b010) !== 0) mr.noisyOfRuledKeys++;
+      }
       refused += rowBinary.rejected.length;
       rows += native.block.rows;
     }
     expect(refused).toBeGreaterThan(100);
     expect(rows).toBeGreaterThan(5000);
+    expect(mr).toMatchObject({ noisyOfRuledKeys: 0, beyondStuck: 0 });
+    expect(mr.fired).toBeGreaterThan(1000);
+    expect(mr.ruledKeyRows).toBeGreaterThan(1000);
   });
 
   it("ml_sensor_data: random and adversarial batches, labels present and absent, keys by mode", () => {
