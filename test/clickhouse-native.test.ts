@@ -8,7 +8,8 @@
  * in Native blocks are stored as sent; the Native path's rows are the RowBinary path's, byte for
  * byte, counts exact; a Native batch spilled while ClickHouse is down, and picked up by a new
  * sink, lands when it returns; a table that differs from the declaration gets the rows as
- * RowBinary (its refusals, dead letters), never a Native block it would misread or crash on.
+ * RowBinary (its refusals, dead letters), never a Native block it would misread or crash on; an
+ * ml_scores made before mr_mask refuses the rows until docs/clickhouse.md's ALTER, then takes them.
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -533,6 +534,55 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("Native - real clickhouse
       .split("\t")
       .map(Number);
     expect({ all, final, seqs }).toEqual({ all: rows, final: rows, seqs: rows });
+  }, 120_000);
+
+  it("an ml_scores made before mr_mask refuses the rows by name, whole; after docs/clickhouse.md's ALTER they land, older rows reading mr_mask 0", async () => {
+    await server.query("CREATE DATABASE IF NOT EXISTS before_mr");
+    const create = TABLE_SCHEMAS.ml_scores.create("before_mr");
+    const previous = create.replace("  mr_mask UInt8,\n", "");
+    expect(previous).not.toBe(create);
+    await server.query(previous);
+    await server.query(
+      "INSERT INTO before_mr.ml_scores (machine_id, sensor_type, timestamp, timestamp_ms, seq, value, nelson_mask, version) VALUES ('M-0', 't', 1, 1000, 0, 1, 3, 0)",
+    );
+    const keys = keyTable(false);
+    const batch = batchOf(new SeededRandom(21), 300, { odd: 0, refuse: 0, bad: false, labels: false }, keys.length, 2, 1);
+    const encoded = encodeScoreNative(batch, { keys, layout: LAYOUTS[0].layout, modelHash: encodeRowBinaryString("h") });
+    const letters: ClickHouseDeadLetter[] = [];
+    const options = {
+      url: server.url,
+      database: "before_mr",
+      flushIntervalMs: 20,
+      onDeadLetter: (l: ClickHouseDeadLetter) => letters.push(l),
+    };
+    const before = new ClickHouseSink({ ...options, spillDir: spillDir() });
+    const error = await before.insertEncoded("ml_scores", encoded.block, encoded.rejected).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    const refusedMetrics = before.metrics();
+    await before.close();
+    expect((error as ClickHouseError).code).toBe(16); // NO_SUCH_COLUMN_IN_TABLE
+    expect((error as ClickHouseError).serverMessage).toMatch(/mr_mask/);
+    expect(refusedMetrics).toMatchObject({ rowsInserted: 0, rowsFailed: encoded.block.rows, nativeAsRowBinary: 1 });
+    expect(letters.filter((l) => l.error instanceof ClickHouseError)).toEqual([]);
+
+    await server.query("ALTER TABLE before_mr.ml_scores ADD COLUMN mr_mask UInt8 AFTER nelson_mask");
+    const columns = (await server.query("SELECT name FROM system.columns WHERE database = 'before_mr' AND table = 'ml_scores' FORMAT TSV"))
+      .trim()
+      .split("\n");
+    expect(columns).toEqual(TABLE_SCHEMAS.ml_scores.columns.map((c) => c.name));
+    const after = new ClickHouseSink({ ...options, spillDir: spillDir() });
+    await after.insertEncoded("ml_scores", encoded.block, encoded.rejected);
+    const landed = after.metrics();
+    await after.close();
+    expect(landed).toMatchObject({ rowsInserted: encoded.block.rows, nativeAsRowBinary: 0 });
+    expect(await count("SELECT mr_mask FROM before_mr.ml_scores WHERE machine_id = 'M-0'")).toBe(0);
+    expect(await count("SELECT count() FROM before_mr.ml_scores WHERE mr_mask != 0")).toBeGreaterThan(0);
+    // The Native rows are what the RowBinary encoder writes for a table made by this version.
+    const select = `SELECT ${TABLE_SCHEMAS.ml_scores.columns.map((c) => c.name).join(", ")} FROM before_mr.ml_scores WHERE seq > 0 ORDER BY seq FORMAT RowBinary`;
+    const rowBinary = encodeScoreColumns(batch, { keys, layout: LAYOUTS[0].layout, modelHash: encodeRowBinaryString("h") });
+    expect((await selectBytes(server, select)).equals(Buffer.from(rowBinary.rows.bytes))).toBe(true);
   }, 120_000);
 
   it("a table unlike the declaration gets the rows as RowBinary, refused by name or row by row; blocks of another table reject", async () => {
