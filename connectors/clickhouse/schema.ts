@@ -325,6 +325,8 @@ const SENSOR_DATA_COLUMNS: readonly Column<SensorDataRow>[] = [
  * ml_scores — what the analyses computed for one reading. NULL where a statistic is undefined
  * or the analysis is not configured. Masks and alarms are 0 then.
  * key: as ml_sensor_data   version: limits_version (a re-scoring with newer SPC limits wins)
+ * mr_mask came after the others: a table made by an earlier version needs `ALTER TABLE ml_scores
+ * ADD COLUMN mr_mask UInt8 AFTER nelson_mask` (docs/clickhouse.md, "Upgrading tables").
  */
 const SCORE_COLUMNS: readonly Column<ScoreRow>[] = [
   text("machine_id", (r) => r.machine_id),
