@@ -104,7 +104,15 @@ export async function runAlertEval(o: AlertEvalOptions): Promise<AlertEvalReport
       if (alertOpening(e) !== null) twin.add(openingId(e));
     });
     for (const { id, opening } of openings) if (!twin.has(id)) caused.addOpening(opening);
-    results.push({ name: s.name, args: s.args, scorecard: scorecard.result(), caused: caused.result(), twinOpenings: twin.size, readings, seconds });
+    results.push({
+      name: s.name,
+      args: s.args,
+      scorecard: scorecard.result(),
+      caused: caused.result(),
+      twinOpenings: twin.size,
+      readings,
+      seconds,
+    });
     o.progress?.(`${s.name}: ${readings} readings in ${seconds.toFixed(1)} s`);
   }
   return {
@@ -193,7 +201,9 @@ export function formatAlertEvalReport(r: AlertEvalReport): string {
   out.push("", "summary (detected: all kinds; worst kind: lowest rate; false: per sensor key per 8 simulated hours, target ≤ 1):");
   const width = Math.max(...r.settings.map((s) => s.name.length));
   for (const s of r.settings)
-    out.push(`  ${s.name.padEnd(width)}  ${summaryLine(s.scorecard)}; caused by the faults ${((s.caused.all.rate ?? 0) * 100).toFixed(1)}%`);
+    out.push(
+      `  ${s.name.padEnd(width)}  ${summaryLine(s.scorecard)}; caused by the faults ${((s.caused.all.rate ?? 0) * 100).toFixed(1)}%`,
+    );
   return out.join("\n");
 }
 

@@ -8,7 +8,8 @@
  * in Native blocks are stored as sent; the Native path's rows are the RowBinary path's, byte for
  * byte, counts exact; a Native batch spilled while ClickHouse is down, and picked up by a new
  * sink, lands when it returns; a table that differs from the declaration gets the rows as
- * RowBinary (its refusals, dead letters), never a Native block it would misread or crash on.
+ * RowBinary (its refusals, dead letters), never a Native block it would misread or crash on; an
+ * ml_scores made before mr_mask refuses the rows until docs/clickhouse.md's ALTER, then takes them.
  */
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -31,7 +32,7 @@ import {
   type ScoreLayout,
 } from "../connectors/clickhouse/reading-columns.js";
 import { encodeRowBinaryString, RowBinaryWriter } from "../connectors/clickhouse/row-binary.js";
-import { createSchema, TABLE_SCHEMAS } from "../connectors/clickhouse/schema.js";
+import { createSchema, decodeRowBinary, TABLE_SCHEMAS } from "../connectors/clickhouse/schema.js";
 import type { NativeEncoding } from "../connectors/clickhouse/native-columns.js";
 import { type ClickHouseDeadLetter, ClickHouseSink } from "../connectors/clickhouse/sink.js";
 import { ClickHouseError, EncodeError } from "../connectors/errors.js";
@@ -111,6 +112,8 @@ function batchOf(r: SeededRandom, n: number, a: Adversity, keys: number, feature
     spc[s + SPC_COL.zone] = refuse() ? pick(r, [200, 1.5]) : pick(r, [-4, -1, 0, 2, 4, Number.NaN]);
     spc[s + SPC_COL.we_mask] = refuse() ? 0x1f : pick(r, [0, 1, 5, 15, Number.NaN, 2.5]);
     spc[s + SPC_COL.nelson_mask] = pick(r, [0, 3, 255, 256 + 7, Number.NaN, -3]);
+    // Moving-range bits beyond STUCK (bit 2) are no rule: kept out, as the NDJSON `mr` names leave them.
+    spc[s + SPC_COL.mr_mask] = pick(r, [0, 1, 2, 4, 5, 7, 255, 256 + 6, Number.NaN, -3, 2.5]);
     spc[s + SPC_COL.cusum_alarm] = pick(r, [0, 1, 2, Number.NaN]);
     spc[s + SPC_COL.ewma_alarm] = pick(r, [0, 1, Number.NaN]);
     for (let k = 0; k < features + 2; k++) forest[i * (features + 2) + k] = value(r, a.odd);
@@ -159,6 +162,7 @@ describe("Native blocks from columns - the RowBinary encoders' rows, column by c
     const r = new SeededRandom(11);
     let refused = 0;
     let rows = 0;
+    const mr = { fired: 0, noisyOfRuledKeys: 0, ruledKeyRows: 0, beyondStuck: 0 };
     for (let round = 0; round < 48; round++) {
       const { layout } = LAYOUTS[round % LAYOUTS.length];
       const a: Adversity = {
@@ -170,16 +174,29 @@ describe("Native blocks from columns - the RowBinary encoders' rows, column by c
       const keys = keyTable(a.bad);
       const batch = batchOf(r, 1 + Math.floor(r.next() * 700), a, keys.length, 2);
       if (round % LAYOUTS.length === 2) batch.outs = [batch.outs[1], batch.outs[0], batch.outs[2]];
-      const spcRules = round % 3 === 0 ? undefined : keys.map((_k, i) => (i % 2 === 0 ? { we: 0b0101, nelson: 0x81 } : undefined));
+      const spcRules =
+        round % 3 === 0 ? undefined : keys.map((_k, i) => (i % 2 === 0 ? { we: 0b0101, nelson: 0x81, mr: 0b101 } : undefined));
       const o = { keys, layout, spcRules, modelHash: hash };
       const rowBinary = encodeScoreColumns(batch, { ...o, writer: rowWriter });
       const native = encodeScoreNative(batch, { ...o, writer: nativeWriter });
       expectSame(native, rowBinary, "ml_scores");
+      // mr_mask holds JUMP, NOISY, STUCK only, and the even keys' rules (0b101) leave NOISY out.
+      for (const row of decodeRowBinary("ml_scores", rowBinary.rows.bytes)) {
+        const m = row.mr_mask as number;
+        const ruled = spcRules !== undefined && (row.machine_id === "M-1" || row.machine_id === "M-3");
+        if (m > 0) mr.fired++;
+        if (m > 7) mr.beyondStuck++;
+        if (ruled) mr.ruledKeyRows++;
+        if (ruled && (m & 0b010) !== 0) mr.noisyOfRuledKeys++;
+      }
       refused += rowBinary.rejected.length;
       rows += native.block.rows;
     }
     expect(refused).toBeGreaterThan(100);
     expect(rows).toBeGreaterThan(5000);
+    expect(mr).toMatchObject({ noisyOfRuledKeys: 0, beyondStuck: 0 });
+    expect(mr.fired).toBeGreaterThan(1000);
+    expect(mr.ruledKeyRows).toBeGreaterThan(1000);
   });
 
   it("ml_sensor_data: random and adversarial batches, labels present and absent, keys by mode", () => {
@@ -517,6 +534,55 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("Native - real clickhouse
       .split("\t")
       .map(Number);
     expect({ all, final, seqs }).toEqual({ all: rows, final: rows, seqs: rows });
+  }, 120_000);
+
+  it("an ml_scores made before mr_mask refuses the rows by name, whole; after docs/clickhouse.md's ALTER they land, older rows reading mr_mask 0", async () => {
+    await server.query("CREATE DATABASE IF NOT EXISTS before_mr");
+    const create = TABLE_SCHEMAS.ml_scores.create("before_mr");
+    const previous = create.replace("  mr_mask UInt8,\n", "");
+    expect(previous).not.toBe(create);
+    await server.query(previous);
+    await server.query(
+      "INSERT INTO before_mr.ml_scores (machine_id, sensor_type, timestamp, timestamp_ms, seq, value, nelson_mask, version) VALUES ('M-0', 't', 1, 1000, 0, 1, 3, 0)",
+    );
+    const keys = keyTable(false);
+    const batch = batchOf(new SeededRandom(21), 300, { odd: 0, refuse: 0, bad: false, labels: false }, keys.length, 2, 1);
+    const encoded = encodeScoreNative(batch, { keys, layout: LAYOUTS[0].layout, modelHash: encodeRowBinaryString("h") });
+    const letters: ClickHouseDeadLetter[] = [];
+    const options = {
+      url: server.url,
+      database: "before_mr",
+      flushIntervalMs: 20,
+      onDeadLetter: (l: ClickHouseDeadLetter) => letters.push(l),
+    };
+    const before = new ClickHouseSink({ ...options, spillDir: spillDir() });
+    const error = await before.insertEncoded("ml_scores", encoded.block, encoded.rejected).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    const refusedMetrics = before.metrics();
+    await before.close();
+    expect((error as ClickHouseError).code).toBe(16); // NO_SUCH_COLUMN_IN_TABLE
+    expect((error as ClickHouseError).serverMessage).toMatch(/mr_mask/);
+    expect(refusedMetrics).toMatchObject({ rowsInserted: 0, rowsFailed: encoded.block.rows, nativeAsRowBinary: 1 });
+    expect(letters.filter((l) => l.error instanceof ClickHouseError)).toEqual([]);
+
+    await server.query("ALTER TABLE before_mr.ml_scores ADD COLUMN mr_mask UInt8 AFTER nelson_mask");
+    const columns = (await server.query("SELECT name FROM system.columns WHERE database = 'before_mr' AND table = 'ml_scores' FORMAT TSV"))
+      .trim()
+      .split("\n");
+    expect(columns).toEqual(TABLE_SCHEMAS.ml_scores.columns.map((c) => c.name));
+    const after = new ClickHouseSink({ ...options, spillDir: spillDir() });
+    await after.insertEncoded("ml_scores", encoded.block, encoded.rejected);
+    const landed = after.metrics();
+    await after.close();
+    expect(landed).toMatchObject({ rowsInserted: encoded.block.rows, nativeAsRowBinary: 0 });
+    expect(await count("SELECT mr_mask FROM before_mr.ml_scores WHERE machine_id = 'M-0'")).toBe(0);
+    expect(await count("SELECT count() FROM before_mr.ml_scores WHERE mr_mask != 0")).toBeGreaterThan(0);
+    // The Native rows are what the RowBinary encoder writes for a table made by this version.
+    const select = `SELECT ${TABLE_SCHEMAS.ml_scores.columns.map((c) => c.name).join(", ")} FROM before_mr.ml_scores WHERE seq > 0 ORDER BY seq FORMAT RowBinary`;
+    const rowBinary = encodeScoreColumns(batch, { keys, layout: LAYOUTS[0].layout, modelHash: encodeRowBinaryString("h") });
+    expect((await selectBytes(server, select)).equals(Buffer.from(rowBinary.rows.bytes))).toBe(true);
   }, 120_000);
 
   it("a table unlike the declaration gets the rows as RowBinary, refused by name or row by row; blocks of another table reject", async () => {

@@ -1,8 +1,8 @@
 /**
  * Issue 8, point 7: what `linewatch run --nats … --stream … --clickhouse …` leaves in ClickHouse
  * equals what `linewatch replay` computes from the same records — every record once (no loss),
- * one row per key after FINAL (no duplicates), every statistic, SPC zone, rule mask, limits
- * version and isolation-forest score the same — on a steady load, and across a 30-s stop of
+ * one row per key after FINAL (no duplicates), every statistic, SPC zone, rule mask (the
+ * moving-range rules' too), limits version and isolation-forest score the same — on a steady load, and across a 30-s stop of
  * ClickHouse in the middle of the load (rows spilled to disk, drained after the restart).
  *
  * As a user runs it: `linewatch simulate` writes the records to an NDJSON file; the test
@@ -107,6 +107,7 @@ describe.skipIf(!servers)(
       expect(replay.filter((l) => l.limits_version === 1).length).toBeGreaterThan(RECORDS / 2);
       expect(replay.some((l) => Array.isArray(l.we) && l.we.length > 0)).toBe(true);
       expect(replay.some((l) => Array.isArray(l.nelson) && (l.nelson as number[]).some((k) => k > 4))).toBe(true);
+      expect(new Set(replay.flatMap((l) => (Array.isArray(l.mr) ? (l.mr as string[]) : [])))).toEqual(new Set(["JUMP", "NOISY", "STUCK"]));
       expect(new Set(replay.map((l) => l.zone)).size).toBeGreaterThanOrEqual(8);
       expect(replay.filter((l) => typeof l.iforest_score === "number").length).toBeGreaterThan(RECORDS / 2);
       printFigures(`servers, records, model and replay ready in ${((Date.now() - t0) / 1000).toFixed(1)} s`);

@@ -17,7 +17,8 @@ import type { RecordAnalysis } from "../operators/analysis.js";
 import { iforestAnalysis } from "../operators/iforest/iforest.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
-import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
+import { DEFAULT_SPC_PARAMS, SPC_COL } from "../operators/spc/layout.js";
+import { TEXTBOOK_RULES } from "../operators/spc/rules.js";
 import { ALL_RULES, spcAnalysis } from "../operators/spc/spc.js";
 import {
   columnDefinition,
@@ -247,6 +248,16 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("RowBinary - real clickho
     expect(await count("SELECT count() FROM columns.ml_scores WHERE mean IS NULL")).toBeGreaterThan(0);
     expect(await count("SELECT count() FROM columns.ml_scores WHERE cl IS NOT NULL AND iforest_score IS NOT NULL")).toBeGreaterThan(0);
     expect(await count("SELECT count() FROM columns.ml_scores WHERE we_mask > 0 OR nelson_mask > 0")).toBeGreaterThan(0);
+    // Moving-range rules: JUMP and STUCK kept; NOISY, and every one on the key of the budget, fired
+    // in the kernel and are 0 in the table.
+    expect(await count("SELECT count() FROM columns.ml_scores WHERE bitAnd(mr_mask, 1) != 0")).toBeGreaterThan(0);
+    expect(await count("SELECT count() FROM columns.ml_scores WHERE bitAnd(mr_mask, 4) != 0")).toBeGreaterThan(0);
+    expect(run.kernelMr.noisy).toBeGreaterThan(0);
+    expect(run.kernelMr.budgetKey).toBeGreaterThan(0);
+    expect(await count("SELECT count() FROM columns.ml_scores WHERE bitAnd(mr_mask, 2) != 0")).toBe(0);
+    expect(
+      await count("SELECT count() FROM columns.ml_scores WHERE machine_id = 'M-1' AND sensor_type = 'temperature' AND mr_mask != 0"),
+    ).toBe(0);
     expect(await count("SELECT count() FROM columns.ml_sensor_data WHERE work_order_id != ''")).toBeGreaterThan(0);
   }, 180_000);
 
@@ -351,12 +362,14 @@ interface EngineRun {
   batches: Array<{ scores: EncodedRows; data: EncodedRows }>;
   /** Per record, in seq order: the rows Outputs.record writes. */
   expected: Array<{ scores: Expected; data: Expected }>;
+  /** Kernel rows (before the key's rules) with NOISY, and with any moving-range rule on M-1/temperature. */
+  kernelMr: { noisy: number; budgetKey: number };
 }
 
 /**
  * `records` readings of six keys (one keyed by operating mode) with labels, through rolling (W = 16)
- * + SPC (baseline 50, one key on a false-alarm budget) + an isolation forest on (value, mean), on
- * the engine. Each output chunk is encoded as a worker would (its columns, before any observe), and
+ * + SPC (baseline 50; the textbook rules with JUMP and STUCK, one key on a false-alarm budget,
+ * which has no moving-range rule) + an isolation forest on (value, mean), on the engine. Each output chunk is encoded as a worker would (its columns, before any observe), and
  * the same records go the way Outputs.record takes them.
  */
 async function engineRun(records: number): Promise<EngineRun> {
@@ -370,6 +383,7 @@ async function engineRun(records: number): Promise<EngineRun> {
   const spc = spcAnalysis({
     params: { ...DEFAULT_SPC_PARAMS, baselineN: 50 },
     ewmaField: "spc_ewma",
+    rules: { ...TEXTBOOK_RULES, mr: 0b101 },
     budgetByKey: new Map([["M-1/temperature", 0.003]]),
   });
   const forest = iforestAnalysis({ model, features: ["value", "mean"], rollingIndex: 0 });
@@ -400,7 +414,7 @@ async function engineRun(records: number): Promise<EngineRun> {
   const labelTable: Array<LabelNames | undefined> = labelIds.map((id) => (id === 0 ? undefined : labelNames(labels.get(id)!)));
   const keys: KeyNames[] = [];
   const partsById: string[][] = [];
-  const run: EngineRun = { records, batches: [], expected: [] };
+  const run: EngineRun = { records, batches: [], expected: [], kernelMr: { noisy: 0, budgetKey: 0 } };
   const scoreWriter = new RowBinaryWriter();
   const dataWriter = new RowBinaryWriter();
   const engine = new StreamEngine(
@@ -438,6 +452,9 @@ async function engineRun(records: number): Promise<EngineRun> {
           );
         run.batches.push({ scores: scores.rows, data: data.rows });
         for (let i = 0; i < chunk.length; i++) {
+          const mr = chunk.outs[1][i * chunk.outFields[1] + SPC_COL.mr_mask];
+          if ((mr & 0b010) !== 0) run.kernelMr.noisy++;
+          if (mr > 0 && partsById[chunk.keyIds[i]].join("/") === "M-1/temperature") run.kernelMr.budgetKey++;
           const rows = analyses.map((_a, k) => chunk.outs[k].slice(i * chunk.outFields[k], (i + 1) * chunk.outFields[k]));
           const parts = partsById[chunk.keyIds[i]];
           const labelId = new DataView(chunk.payload.buffer, chunk.payload.byteOffset).getUint32(4 * i, true);
@@ -464,11 +481,16 @@ async function engineRun(records: number): Promise<EngineRun> {
   });
   const batch = allocateBatch(1000, 4);
   const level = partsOf.map(() => 20);
+  const last = partsOf.map(() => 20);
   for (let i = 0; i < records; i++) {
     const k = i % partsOf.length;
-    // A random walk with a shift now and then, so SPC rules fire and the forest scores outliers.
+    // A random walk with a shift now and then, so SPC rules fire and the forest scores outliers;
+    // every 500 readings of a key, 10 stuck (the last reading again) and 10 noisy ones (σ × 8).
     level[k] += r.normal() * 0.05 + (i % 997 === 0 ? 3 : 0);
-    appendRecord(batch, ids[k], 1_700_000_000_000 + i * 10 + (i % 4) * 0.25, level[k] + r.normal(), i);
+    const phase = Math.floor(i / partsOf.length) % 500;
+    const value = phase >= 300 && phase < 310 ? last[k] : level[k] + (phase >= 400 && phase < 410 ? 8 : 1) * r.normal();
+    last[k] = value;
+    appendRecord(batch, ids[k], 1_700_000_000_000 + i * 10 + (i % 4) * 0.25, value, i);
     new DataView(batch.payload!.buffer).setUint32(4 * (batch.length - 1), labelIds[i % labelIds.length], true);
     if (batch.length === 1000) {
       await engine.push(batch);

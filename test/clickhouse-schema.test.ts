@@ -19,6 +19,7 @@ import {
 import { ClickHouseError, EncodeError } from "../connectors/errors.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
+import { type ScoredRecord, scoreRow } from "../engine/jobs/outputs.js";
 import { TABLE_ROWS } from "./kit/clickhouse-rows.js";
 
 /** Real messages: 18.16 over HTTP, and a current server (24.x) for the same mistakes. */
@@ -119,6 +120,17 @@ describe("schema - rows encode as the tables expect", () => {
     expect(
       reason(() => encodeRow("ml_equipment_health", { machine_id: "M1", computed_at: 1, health_score: 50, risk_level: "none" as "low" })),
     ).toBe("invalid_field");
+    // Rule masks: bits of rules the family does not have (WE 1–4, Nelson 1–8, moving range 1–3).
+    const score: ScoreRow = { machine_id: "M1", sensor_type: "t", timestamp: 1, value: 1 };
+    expect(reason(() => encodeRow("ml_scores", { ...score, we_mask: 0x10 }))).toBe("invalid_field");
+    expect(reason(() => encodeRow("ml_scores", { ...score, nelson_mask: 0x100 }))).toBe("invalid_field");
+    expect(reason(() => encodeRow("ml_scores", { ...score, mr_mask: 0x08 }))).toBe("invalid_field");
+    expect(JSON.parse(encodeRow("ml_scores", { ...score, mr_mask: 0x07 })).mr_mask).toBe(7);
+    // The run's row of a scored record: mr_mask from the members' `mr` names; a name that is no rule is refused, not dropped.
+    const scored: ScoredRecord = { machineId: "M1", sensorType: "t", key: "M1/t", time: 1, value: 1, seq: 0 };
+    expect(scoreRow(scored, { mr: ["JUMP", "STUCK"] }).mr_mask).toBe(0b101);
+    expect(scoreRow(scored, { mr: [] }).mr_mask).toBe(0);
+    expect(reason(() => encodeRow("ml_scores", scoreRow(scored, { mr: ["NOISY", "JUMPY"] })))).toBe("invalid_field");
   });
 
   it("an episode's row version grows through its life: more firings, acknowledged, closed", () => {

@@ -8,6 +8,7 @@ import { runJob } from "../engine/jobs/run-job.js";
 import { Outputs } from "../engine/jobs/outputs.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
+import { TEXTBOOK_RULES } from "../operators/spc/rules.js";
 import { spcAnalysis } from "../operators/spc/spc.js";
 import type { AlertEpisodeEvent } from "../operators/spc/alerts.js";
 import { startClickHouseServer, type ClickHouseServer } from "../connectors/local/clickhouse-server.js";
@@ -52,9 +53,11 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     await new Promise((r) => setTimeout(r, 200));
 
     const events: AlertEpisodeEvent[] = [];
+    // The textbook chart with the moving-range rules, so every rule mask has firings to keep.
     const spc = spcAnalysis({
       params: { ...DEFAULT_SPC_PARAMS, baselineN: 50 },
       ewmaField: "spc_ewma",
+      rules: { ...TEXTBOOK_RULES, mr: 0b111 },
       onAlert: (e: AlertEpisodeEvent) => {
         events.push(e);
         outputs.alert(e);
@@ -162,7 +165,8 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
             .map((i) => (column === "time" ? f.times[i] : column === "value" ? f.values[i] : (f.columns.get(column) as Float64Array)[i])),
         ]),
       );
-    for (const column of ["time", "we_mask", "nelson_mask"]) expect(byKey(stored, column)).toEqual(byKey(kept, column));
+    for (const column of ["time", "we_mask", "nelson_mask", "mr_mask"]) expect(byKey(stored, column)).toEqual(byKey(kept, column));
+    expect(Object.values(byKey(kept, "mr_mask")).some((masks) => masks.some((m) => m > 0))).toBe(true);
     // Statistics within 1e-12 relative: ml_scores holds them as the scores file prints them (15
     // significant digits), and ClickHouse 18.16 reads a double's text back within an ulp.
     for (const column of ["value", "cl", "ucl", "mean"]) {
@@ -189,6 +193,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("run outputs - ClickHouse
     expect(await count("SELECT count() FROM ml_sensor_data FINAL")).toBe(20_000);
     expect(await count("SELECT count() FROM ml_scores FINAL")).toBe(20_000);
     expect(await count("SELECT count() FROM ml_scores FINAL WHERE limits_version = 1 AND cl IS NOT NULL")).toBeGreaterThan(19_000);
+    expect(await count("SELECT count() FROM ml_scores FINAL WHERE mr_mask != 0")).toBeGreaterThan(0);
     expect(await count("SELECT count() FROM ml_equipment_health FINAL")).toBeGreaterThan(0);
     // One row per episode, acknowledged ones with their acknowledgement.
     expect(await count("SELECT count() FROM ml_alerts FINAL")).toBe(new Set(events.map((e) => e.episode_id)).size);

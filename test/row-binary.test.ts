@@ -17,6 +17,7 @@ import { iforestAnalysis } from "../operators/iforest/iforest.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/layout.js";
+import { TEXTBOOK_RULES } from "../operators/spc/rules.js";
 import { ALL_RULES, spcAnalysis } from "../operators/spc/spc.js";
 import {
   encodeRowBinaryString,
@@ -183,6 +184,8 @@ function fillRow(r: SeededRandom, a: RecordAnalysis, row: Float64Array): void {
     row[9] = Math.floor(r.next() * 3);
     row[13] = Math.floor(r.next() * 3);
     row[14] = sometimes(r, r.next() < 0.2 ? 0 : 1 + Math.floor(r.next() * 5), [Number.NaN, 1.5, -1, Infinity]);
+    // mr_mask: JUMP, NOISY, STUCK; now and then bits that are no rule, a negative or a fraction.
+    row[15] = sometimes(r, Math.floor(r.next() * 8), [-3, 263, 4.5, Number.NaN, 2 ** 31 + 7], 0.05);
   } else {
     row[row.length - 1] = 0; // the model generation (observe sets it)
   }
@@ -202,10 +205,12 @@ function variants(): Variant[] {
   for (let i = 0; i < values.length; i++) values[i] = r.normal();
   const model = trainIsolationForest({ values, rows: 400, columns: 2, names: ["value", "mean"] }, { trees: 10, sampleSize: 64, seed: 3 });
   const rolling = () => rollingAnalysis({ window: { kind: "count", records: 16 }, alpha: 0.2, timeScale: 1000 });
+  // Every key but M-1/temperature (on a budget, no moving-range rule) has JUMP and STUCK, not NOISY.
   const spc = (ewmaField: "ewma" | "spc_ewma") =>
     spcAnalysis({
       params: { ...DEFAULT_SPC_PARAMS, baselineN: 20 },
       ewmaField,
+      rules: { ...TEXTBOOK_RULES, mr: 0b101 },
       budgetByKey: new Map([["M-1/temperature", 0.003]]),
     });
   const full = {
@@ -291,9 +296,23 @@ describe("column encoders - the rows Outputs.record writes, from the batch's col
       expect(dataDiffs, v.name).toEqual([]);
       // The batch exercised the rules: refusals of several kinds, NULL and defined statistics.
       expect(new Set(scores.rejected.map((x) => x.error.field)).size, v.name).toBeGreaterThan(2);
+      if (v.spc !== undefined) expect(movingRangeMasks(scores), v.name).toMatchObject({ noisy: 0, budgetKey: 0 });
+      if (v.spc !== undefined) expect(movingRangeMasks(scores).jumpOrStuck, v.name).toBeGreaterThan(100);
     }
   });
 });
+
+/** Rows with a moving-range rule kept: JUMP or STUCK, NOISY (off for every key), any on M-1/temperature (none on). */
+function movingRangeMasks(got: ReturnType<typeof encodeScoreColumns>): { jumpOrStuck: number; noisy: number; budgetKey: number } {
+  const out = { jumpOrStuck: 0, noisy: 0, budgetKey: 0 };
+  for (const row of decodeRowBinary("ml_scores", got.rows.bytes)) {
+    const m = row.mr_mask as number;
+    if ((m & 0b101) !== 0) out.jumpOrStuck++;
+    if ((m & 0b010) !== 0) out.noisy++;
+    if (m !== 0 && row.machine_id === "M-1" && row.sensor_type === "temperature") out.budgetKey++;
+  }
+  return out;
+}
 
 /** The encoding's rows and refusals against the expected ones (at most 10 differences). */
 function compareEncoding(

@@ -4,6 +4,7 @@ export {
   encodeScoreColumns,
   encodeSensorDataColumns,
   type KeyNames,
+  type KeyRules,
   keyNames,
   type LabelNames,
   labelNames,

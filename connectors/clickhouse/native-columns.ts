@@ -23,6 +23,7 @@ import {
   finiteOrThrow,
   hasLimits,
   type KeyNames,
+  type KeyRules,
   keyOf,
   type LabelNames,
   labelId,
@@ -32,6 +33,7 @@ import {
   ROLLING,
   ROLLING_MIDDLE,
   type Rows,
+  mrMask,
   rejectedRow,
   ruleMask,
   S,
@@ -136,7 +138,7 @@ interface SensorContext extends Context {
 interface ScoreContext extends Context {
   batch: ScoreColumns;
   plan: ScorePlan;
-  rules: ({ we: number; nelson: number } | undefined)[];
+  rules: (KeyRules | undefined)[];
   /** 1 where the rolling statistics are defined (a window full, operators/rolling rowFields). */
   defined: Uint8Array;
   /** 1 where the key has SPC limits (else SPC's statistics are NULL, masks and alarms 0). */
@@ -158,7 +160,7 @@ interface RowArrays {
   keep: Uint32Array;
   keys: KeyNames[];
   labels: (LabelNames | undefined)[];
-  rules: ({ we: number; nelson: number } | undefined)[];
+  rules: (KeyRules | undefined)[];
   defined: Uint8Array;
   limits: Uint8Array;
   spcEwma: Float64Array;
@@ -195,13 +197,7 @@ function rowArraysOf(n: number): RowArrays {
  * The checks encodeScoreColumns makes of record i, in its column order, so the first one
  * failing throws the same EncodeError; returns the row's limits_version.
  */
-function scoreChecks(
-  batch: ScoreColumns,
-  plan: ScorePlan,
-  rules: { we: number; nelson: number } | undefined,
-  key: KeyNames,
-  i: number,
-): number {
+function scoreChecks(batch: ScoreColumns, plan: ScorePlan, rules: KeyRules | undefined, key: KeyNames, i: number): number {
   checkKey(key);
   checkTime(batch.times[i]);
   seqOf(batch.positions[i]);
@@ -224,7 +220,7 @@ function scoreChecks(
   return s.rows[b + S.limits_version];
 }
 
-function keepScoreRow(c: ScoreContext, i: number, key: KeyNames, rules: { we: number; nelson: number } | undefined, version: number): void {
+function keepScoreRow(c: ScoreContext, i: number, key: KeyNames, rules: KeyRules | undefined, version: number): void {
   const j = c.n++;
   const { rolling: r, spc: s, iforest: f } = c.plan;
   c.keep[j] = i;
@@ -455,6 +451,7 @@ const SCORE_WRITERS = bind<ScoreContext>("ml_scores", {
   zone: { type: "Nullable(Int8)", write: zones },
   we_mask: { type: "UInt8", write: (c) => spcByte(c, (row, b, j) => ruleMask(row[b + S.we_mask], c.rules[j]?.we)) },
   nelson_mask: { type: "UInt8", write: (c) => spcByte(c, (row, b, j) => ruleMask(row[b + S.nelson_mask], c.rules[j]?.nelson)) },
+  mr_mask: { type: "UInt8", write: (c) => spcByte(c, (row, b, j) => mrMask(row[b + S.mr_mask], c.rules[j]?.mr)) },
   cusum_pos: spc(S.cusum_pos),
   cusum_neg: spc(S.cusum_neg),
   cusum_alarm: { type: "UInt8", write: (c) => spcByte(c, (row, b) => (row[b + S.cusum_alarm] === 1 ? 1 : 0)) },

@@ -16,7 +16,7 @@
  * against it.
  */
 import { ROLLING_FIELDS } from "../../operators/rolling/mod.js";
-import { SPC_COL } from "../../operators/spc/mod.js";
+import { MR_RULES, type RuleSelection, SPC_COL } from "../../operators/spc/mod.js";
 import { EncodeError } from "../errors.js";
 import { encodeRowBinaryString, type EncodedRows, RowBinaryWriter } from "./row-binary.js";
 import { isDateTimeMs } from "./schema.js";
@@ -85,6 +85,9 @@ export interface ReadingEncodeOptions {
   writer?: RowBinaryWriter;
 }
 
+/** The rule masks a key keeps (operators/spc RuleSelection): bit r − 1 of each for rule r of its family. */
+export type KeyRules = Pick<RuleSelection, "we" | "nelson" | "mr">;
+
 export interface ScoreEncodeOptions {
   keys: readonly (KeyNames | undefined)[];
   layout: ScoreLayout;
@@ -92,7 +95,7 @@ export interface ScoreEncodeOptions {
    * Per key id, the SPC rules the key has (spcAnalysis `rulesOf`): what its `observe` keeps of
    * the kernel's masks. Undefined (for the array or a key): every rule, the masks as they are.
    */
-  spcRules?: readonly ({ we: number; nelson: number } | undefined)[];
+  spcRules?: readonly (KeyRules | undefined)[];
   /** The model that scored this batch (IforestAnalysis.activeHash), encoded; required with an isolation forest. */
   modelHash?: Uint8Array;
   writer?: RowBinaryWriter;
@@ -305,16 +308,11 @@ function writeRolling(w: RowBinaryWriter, plan: ScorePlan, i: number, spcEwma: n
 }
 
 /** cl … limits_version; returns limits_version (also the row's version). */
-function writeSpc(
-  w: RowBinaryWriter,
-  plan: ScorePlan,
-  i: number,
-  rules: { we: number; nelson: number } | undefined,
-  spcEwma: number | null,
-): number {
+function writeSpc(w: RowBinaryWriter, plan: ScorePlan, i: number, rules: KeyRules | undefined, spcEwma: number | null): number {
   const s = plan.spc;
   if (s === null || !hasLimits(s, i)) {
     for (let k = 0; k < 5; k++) w.isNull(true); // cl, ucl, lcl, sigma, zone
+    w.uint8(0);
     w.uint8(0);
     w.uint8(0);
     w.isNull(true);
@@ -345,6 +343,7 @@ function writeSpc(
   checkWeMask(we);
   w.uint8(we);
   w.uint8(ruleMask(row[b + S.nelson_mask], rules?.nelson));
+  w.uint8(mrMask(row[b + S.mr_mask], rules?.mr));
   w.nullableFloat64(row[b + S.cusum_pos]);
   w.nullableFloat64(row[b + S.cusum_neg]);
   w.uint8(row[b + S.cusum_alarm] === 1 ? 1 : 0);
@@ -375,6 +374,17 @@ export function checkWeMask(we: number): void {
 export function ruleMask(mask: number, allowed: number | undefined): number {
   const m = allowed !== undefined && Number.isFinite(mask) ? mask & allowed : mask;
   return m > 0 ? m & 0xff : 0;
+}
+
+/** JUMP | NOISY | STUCK: the bits of mr_mask that name a rule. */
+const MR_BITS = MR_RULES.reduce((bits, r) => bits | r.bit, 0);
+
+/**
+ * A kernel's moving-range mask as the row objects store it: cut to the key's rules, the bits of
+ * MR_RULES only (the NDJSON `mr` names them, operators/spc/spc.ts), 0 when none fired.
+ */
+export function mrMask(mask: number, allowed: number | undefined): number {
+  return ruleMask(mask, allowed) & MR_BITS;
 }
 
 function limitsVersionOf(w: RowBinaryWriter, version: number): number {

@@ -143,6 +143,11 @@ export interface ScoreRow {
   we_mask?: number;
   /** Nelson rules 1–8 fired at this point, bit k−1 = rule k. */
   nelson_mask?: number;
+  /**
+   * Moving-range rules fired at this point (operators/spc/layout.ts MR_RULES): bit 0 JUMP,
+   * bit 1 NOISY, bit 2 STUCK.
+   */
+  mr_mask?: number;
   cusum_pos?: Stat;
   cusum_neg?: Stat;
   cusum_alarm?: boolean;
@@ -320,6 +325,8 @@ const SENSOR_DATA_COLUMNS: readonly Column<SensorDataRow>[] = [
  * ml_scores — what the analyses computed for one reading. NULL where a statistic is undefined
  * or the analysis is not configured. Masks and alarms are 0 then.
  * key: as ml_sensor_data   version: limits_version (a re-scoring with newer SPC limits wins)
+ * mr_mask came after the others: a table made by an earlier version needs `ALTER TABLE ml_scores
+ * ADD COLUMN mr_mask UInt8 AFTER nelson_mask` (docs/clickhouse.md, "Upgrading tables").
  */
 const SCORE_COLUMNS: readonly Column<ScoreRow>[] = [
   text("machine_id", (r) => r.machine_id),
@@ -334,6 +341,7 @@ const SCORE_COLUMNS: readonly Column<ScoreRow>[] = [
   column("zone", "Int8", (r) => statInRange(r.zone, "zone", -128, 127, "an Int8"), true),
   column("we_mask", "UInt8", (r) => mask(r.we_mask, "we_mask", 0x0f)),
   column("nelson_mask", "UInt8", (r) => mask(r.nelson_mask, "nelson_mask", 0xff)),
+  column("mr_mask", "UInt8", (r) => mask(r.mr_mask, "mr_mask", 0x07)),
   statistic("cusum_pos", (r) => r.cusum_pos),
   statistic("cusum_neg", (r) => r.cusum_neg),
   column("cusum_alarm", "UInt8", (r) => (r.cusum_alarm === true ? 1 : 0)),

@@ -38,6 +38,7 @@ export const HISTORY_COLUMNS: readonly string[] = Object.freeze([
   "lcl",
   "we_mask",
   "nelson_mask",
+  "mr_mask",
   "cusum_pos",
   "cusum_neg",
   "cusum_alarm",

@@ -49,7 +49,7 @@ import {
 } from "../../connectors/clickhouse/mod.js";
 import { DEFAULT_LIVE_FRAMES, HISTORY_COLUMNS, historyFrameOfRows, LiveFrames } from "./live-frames.js";
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
-import { type AckResult, type AlertEpisodeEvent, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
+import { type AckResult, type AlertEpisodeEvent, MR_RULES, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 import { EpisodeBook } from "./episode-book.js";
 
 export interface OutputsOptions {
@@ -835,6 +835,7 @@ export function scoreRow(r: ScoredRecord, m: Record<string, unknown>): ScoreRow 
     zone: num(m.zone),
     we_mask: mask(m.we),
     nelson_mask: mask(m.nelson),
+    mr_mask: mrMask(m.mr),
     cusum_pos: num(m.cusum_pos),
     cusum_neg: num(m.cusum_neg),
     cusum_alarm: m.cusum_alarm === true,
@@ -846,6 +847,18 @@ export function scoreRow(r: ScoredRecord, m: Record<string, unknown>): ScoreRow 
     iforest_score: num(m.iforest_score),
     model_hash: typeof m.model_hash === "string" ? m.model_hash : "",
   };
+}
+
+/** The moving-range rules' bits by name (the members' `mr`: ["JUMP", "STUCK"], operators/spc/spc.ts). */
+const MR_BIT = new Map(MR_RULES.map((r) => [r.name, r.bit]));
+
+/**
+ * mr_mask of the members' `mr` names; 0 without them (no limits yet, or a line written before the
+ * rules). A name that is no rule sets bit 7: the table refuses the row (bits outside 0x7), which
+ * dead-letters it with the reason, rather than drop the name.
+ */
+function mrMask(names: unknown): number {
+  return Array.isArray(names) ? names.reduce((bits: number, name: unknown) => bits | (MR_BIT.get(String(name)) ?? 0x80), 0) : 0;
 }
 
 function finite(v: number): number | null {

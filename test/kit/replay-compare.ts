@@ -3,8 +3,8 @@
  *
  * The expected row of a replay line is derived here from the documented contracts (docs/), not from the
  * engine's own mapping (engine/jobs/outputs.ts): key `machine/sensor` → machine_id, sensor_type; the
- * time → timestamp_ms; `we`/`nelson` rule lists → masks with bit k−1 for rule k (0 while the key
- * has no limits); alarms → 0/1; a missing `model_hash` → "". Statistics are compared as doubles:
+ * time → timestamp_ms; `we`/`nelson` rule lists → masks with bit k−1 for rule k, the `mr` names
+ * → bit 0 JUMP, 1 NOISY, 2 STUCK (0 while the key has no limits); alarms → 0/1; a missing `model_hash` → "". Statistics are compared as doubles:
  * bit for bit, and otherwise to one unit in the last place (ClickHouse 18.16's text parser, see
  * clickhouse-schema.ts), each such difference counted so the test can say how many there were.
  */
@@ -64,11 +64,20 @@ const EXACT_FIELDS = [
   "zone",
   "we_mask",
   "nelson_mask",
+  "mr_mask",
   "cusum_alarm",
   "ewma_alarm",
   "limits_version",
   "model_hash",
 ] as const;
+
+/** The moving-range rules' bits in mr_mask (docs/spc.md). */
+const MR_BITS: Readonly<Record<string, number>> = { JUMP: 1, NOISY: 2, STUCK: 4 };
+
+/** mr_mask of a replay line's `mr` names; a name that is not a rule sets bit 7, so it shows as a difference. */
+function mrMask(names: unknown): number {
+  return Array.isArray(names) ? names.reduce((m: number, name: unknown) => m | (MR_BITS[String(name)] ?? 0x80), 0) : 0;
+}
 
 /** The ml_scores row a replay line stands for; `seq` is the record's position in the stream. */
 export function expectedScoreRow(line: ReplayLine, seq: number): ScoreTableRow {
@@ -84,6 +93,7 @@ export function expectedScoreRow(line: ReplayLine, seq: number): ScoreTableRow {
     zone: num(line.zone),
     we_mask: mask(line.we),
     nelson_mask: mask(line.nelson),
+    mr_mask: mrMask(line.mr),
     cusum_alarm: line.cusum_alarm === true ? 1 : 0,
     ewma_alarm: line.ewma_alarm === true ? 1 : 0,
     limits_version: num(line.limits_version) ?? 0,
