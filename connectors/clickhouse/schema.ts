@@ -1,7 +1,8 @@
 /**
  * The ClickHouse tables linewatch writes, their row types, and how a row becomes one
  * JSONEachRow line. linewatch creates the tables when they are missing (`CREATE TABLE IF NOT
- * EXISTS`, never ALTER or DROP).
+ * EXISTS`) and adds to a table an earlier version made the columns added since
+ * ({@link ADDED_COLUMNS}); it never drops or changes a column.
  *
  * Goals
  * - Valid on ClickHouse 18.16 (Debian) and on current ClickHouse: only MergeTree-family engines
@@ -55,6 +56,7 @@ import {
   type ColumnType,
   type ColumnValue,
   columnDefinition,
+  columnTypeName,
   decimalOf,
   decimalText,
   readColumnValue,
@@ -481,9 +483,39 @@ export function schemaStatements(database: string = DEFAULT_CLICKHOUSE_DATABASE)
   return out;
 }
 
-/** Runs {@link schemaStatements} with any client that can run a statement (e.g. `@clickhouse/client`'s `command`). */
-export async function createSchema(run: (sql: string) => Promise<unknown>, database: string = DEFAULT_CLICKHOUSE_DATABASE): Promise<void> {
+/**
+ * Columns added to a table after its first version, with the column each follows. A table an
+ * earlier linewatch made keeps its old columns (CREATE TABLE IF NOT EXISTS leaves it as it is),
+ * so {@link createSchema} adds these when missing: `ALTER TABLE … ADD COLUMN … AFTER …`, which
+ * 18.16 and current servers take; rows written before read the type's default (0, NULL).
+ */
+export const ADDED_COLUMNS: ReadonlyArray<{ table: ClickHouseTable; column: string; after: string }> = [
+  { table: "ml_maintenance_predictions", column: "rul_cycles", after: "time_to_failure_hours" },
+  { table: "ml_scores", column: "mr_mask", after: "nelson_mask" },
+];
+
+/**
+ * Runs {@link schemaStatements} with any client that can run a statement (e.g. `@clickhouse/client`'s
+ * `command`); with `columnsOf` (a table's column names on the server), then adds the
+ * {@link ADDED_COLUMNS} a table lacks. Returns the ALTER statements it ran.
+ */
+export async function createSchema(
+  run: (sql: string) => Promise<unknown>,
+  database: string = DEFAULT_CLICKHOUSE_DATABASE,
+  columnsOf?: (table: ClickHouseTable) => Promise<ReadonlySet<string>>,
+): Promise<string[]> {
   for (const sql of schemaStatements(database)) await run(sql);
+  if (columnsOf === undefined) return [];
+  const altered: string[] = [];
+  for (const added of ADDED_COLUMNS) {
+    if ((await columnsOf(added.table)).has(added.column)) continue;
+    const column = (TABLE_SCHEMAS[added.table].columns as readonly ColumnSpec[]).find((c) => c.name === added.column);
+    if (column === undefined) throw new Error(`ADDED_COLUMNS names ${added.table}.${added.column}, which the table does not declare`);
+    const sql = `ALTER TABLE ${database}.${added.table} ADD COLUMN ${added.column} ${columnTypeName(column)} AFTER ${added.after}`;
+    await run(sql);
+    altered.push(sql);
+  }
+  return altered;
 }
 
 /** Encodes one row of `table`; throws EncodeError when it breaks the table's rules. */

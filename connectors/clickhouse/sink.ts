@@ -135,6 +135,8 @@ export interface ClickHouseSinkOptions {
   onDeadLetter?: (letter: ClickHouseDeadLetter) => void;
   /** Told when ClickHouse stops or starts answering (for a log line). */
   onAvailabilityChange?: (available: boolean, error: Error | null) => void;
+  /** Told of each column the sink added to a table an earlier version made (schema.ts ADDED_COLUMNS; for a log line). */
+  onColumnAdded?: (statement: string) => void;
 }
 
 /** A row that cannot be inserted. */
@@ -691,11 +693,27 @@ export class ClickHouseSink {
   /** Inserts every live row of the batch, marking bad rows dead. Throws what is not a row error. */
   private async insertBatch(batch: Batch): Promise<void> {
     if (!this.schemaReady && this.options.createTables) {
-      await createSchema((sql) => this.client.command({ query: sql }), this.options.database);
+      const altered = await createSchema(
+        (sql) => this.client.command({ query: sql }),
+        this.options.database,
+        (table) => this.columnNames(table),
+      );
+      // A table changed here is compared again before the next Native insert.
+      if (altered.length > 0) this.nativeTables.clear();
+      for (const sql of altered) this.options.onColumnAdded?.(sql);
       this.schemaReady = true;
     }
     if (batch.format === "Native" && !(await this.nativeFits(batch.table))) this.asRowBinary(batch);
     await this.insertRange(batch, 0, batch.size, true);
+  }
+
+  /** The names of the table's columns on the server (none when it does not exist). */
+  private async columnNames(table: ClickHouseTable): Promise<ReadonlySet<string>> {
+    const result = await this.client.query({
+      query: `SELECT name FROM system.columns WHERE database = '${this.options.database}' AND table = '${table}'`,
+      format: "JSONEachRow",
+    });
+    return new Set((await result.json<{ name: string }>()).map((c) => c.name));
   }
 
   /** Whether the server's table has every declared column with the declared type (asked once, and again after a failed Native insert). */
@@ -907,6 +925,7 @@ interface ResolvedOptions {
   splitRequestsMax: number;
   onDeadLetter: ((letter: ClickHouseDeadLetter) => void) | undefined;
   onAvailabilityChange: ((available: boolean, error: Error | null) => void) | undefined;
+  onColumnAdded: ((statement: string) => void) | undefined;
 }
 
 /** The defaults filled in and every value checked, alone and against the others. */
@@ -931,6 +950,7 @@ export function validateOptions(o: ClickHouseSinkOptions): ResolvedOptions {
     splitRequestsMax: o.splitRequestsMax ?? DEFAULT_CLICKHOUSE_SPLIT_REQUESTS_MAX,
     onDeadLetter: o.onDeadLetter,
     onAvailabilityChange: o.onAvailabilityChange,
+    onColumnAdded: o.onColumnAdded,
   };
   let url: URL;
   try {

@@ -257,6 +257,7 @@ export class Outputs {
           if (up) out.clickhouseLog.info("available again; draining the spill");
           else out.clickhouseLog.warn({ err, spill_dir: o.clickhouse?.spillDir }, "unavailable; spilling rows to disk");
         },
+        onColumnAdded: (statement) => out.clickhouseLog.info({ statement }, "added a column an earlier version's table lacks"),
       });
     }
     if (o.live !== undefined) out.live = await startLive(o.live, out.registry, out.apiProviders, o.log);
