@@ -19,11 +19,11 @@ export function describeModel(bytes: Uint8Array, kind: ModelKind, fileName: stri
     if (kind === "iforest") return iforestFacts(bytes, fileName);
   } catch (cause) {
     if (!(cause instanceof ModelLoadError)) throw cause;
-    throw new RegistryError("wrong_kind", `${fileName} is not a ${kind} model: ${cause.message}`, { cause });
+    throw new RegistryError("wrong_kind", `${fileName} is not a model of kind ${kind}: ${cause.message}`, { cause });
   }
   const other = recognisedKind(bytes, fileName);
   if (other !== null)
-    throw new RegistryError("wrong_kind", `${fileName} is a ${other} model, not a quality model; push it with --kind ${other}`);
+    throw new RegistryError("wrong_kind", `${fileName} is a model of kind ${other}, not quality; push it with --kind ${other}`);
   return {
     format: "opaque (quality models have no linewatch format yet: nothing read from the file)",
     training_data: null,
