@@ -22,7 +22,6 @@ import {
   MODEL_STAGES,
   type ModelEntry,
   type ModelKind,
-  type ModelStage,
   NOTES_CHARS_MAX,
   PRODUCTION_HISTORY_MAX,
   type RegistryRecord,

@@ -175,16 +175,15 @@ function listText(entries: readonly ModelEntry[]): string {
       e.notes ?? "",
     ]);
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return (
-    rows
-      .map((r) =>
-        r
-          .map((cell, c) => cell.padEnd(widths[c]!))
-          .join("  ")
-          .trimEnd(),
-      )
-      .join("\n") + "\n"
-  );
+  const lines = rows
+    .map((r) =>
+      r
+        .map((cell, c) => cell.padEnd(widths[c]!))
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n");
+  return `${lines}\n`;
 }
 
 function showText(e: ModelEntry, changes: readonly Change[]): string {
