@@ -62,7 +62,7 @@ describe.each(STORES)("linewatch models with %s", (_name, available, storeFlags)
       ["quality.bin", "quality", "candidate"],
     ]);
     const [a, b] = entries as [ModelEntry, ModelEntry];
-    expect(a.made_by.command).toBe(`linewatch models push rul-a.onnx --kind rul --notes seed 1 ${at.join(" ")}`);
+    expect(a.made_by.command).toBe(`linewatch models push rul-a.onnx --kind rul --notes 'seed 1' ${at.join(" ")}`);
     expect(await models("promote", a.short_id, "--to", "production")).toContain("candidate → production");
     expect(await models("promote", b.short_id, "--to", "production")).toContain(`${a.short_id}, production before, is archived`);
     expect(await models("rollback", "rul")).toContain(`production is ${a.short_id} again`);

@@ -61,7 +61,12 @@ export function processActor(): Actor {
   } catch {
     user = process.env.USER ?? "unknown";
   }
-  return { command: ["linewatch", ...process.argv.slice(2)].join(" "), user, host: hostname() };
+  return { command: ["linewatch", ...process.argv.slice(2).map(shellQuoted)].join(" "), user, host: hostname() };
+}
+
+/** An argument as a shell would need it typed: single-quoted when it holds anything but plain characters. */
+function shellQuoted(arg: string): string {
+  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
 export class ModelRegistry {
