@@ -3,6 +3,7 @@ import { Command, Option } from "commander";
 import { DEFAULT_LOG_LEVEL, LOG_LEVELS, type LogLevel } from "../core/mod.js";
 import { configureLogging } from "./logging.js";
 import { iforestCommand } from "./iforest.js";
+import { modelsCommand } from "./models.js";
 import { predictCommand } from "./predict.js";
 import { replayCommand } from "./replay.js";
 import { rulesCommand } from "./rules.js";
@@ -33,6 +34,7 @@ export function buildProgram(): Command {
     .addCommand(rulesCommand())
     .addCommand(iforestCommand())
     .addCommand(predictCommand())
+    .addCommand(modelsCommand())
     .addCommand(simulateSerialsCommand())
     .addCommand(serialCommand())
     .addCommand(entropyCommand())

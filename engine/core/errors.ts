@@ -67,3 +67,35 @@ export class ModelLoadError extends LinewatchError {
     super(`${source}: ${message}`, options);
   }
 }
+
+/** Why the model registry refused a request: stable strings that tests and callers branch on. */
+export type RegistryRefusal =
+  /** The file is not a model of the kind it was pushed as (an ONNX file pushed as iforest). */
+  | "wrong_kind"
+  /** The kind is not one the registry knows (rul, iforest, quality). */
+  | "unknown_kind"
+  /** No entry has this id or id prefix. */
+  | "unknown_id"
+  /** More than one entry starts with this id prefix. */
+  | "ambiguous_id"
+  /** The stage is not candidate, production or archived. */
+  | "unknown_stage"
+  /** A model file, the notes or the registry's own record is over its size limit. */
+  | "too_large"
+  /** `rollback` on a kind whose promotion history holds no earlier production model. */
+  | "nothing_to_roll_back"
+  /** The registry's record is not one this version reads (damaged, or another format). */
+  | "bad_record"
+  /** Another writer changed the registry between this one's read and write. */
+  | "concurrent_change";
+
+/** The model registry refused a push, a look-up or a stage change; `reason` says why. */
+export class RegistryError extends LinewatchError {
+  constructor(
+    readonly reason: RegistryRefusal,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -149,6 +149,16 @@ export function failureProbability(rul: number, horizon: number, sigma: number):
   return p < 0 ? 0 : Math.min(p, 1);
 }
 
+/**
+ * The linewatch metadata of an ONNX failure model's bytes, without starting onnxruntime (the
+ * model registry describes files it does not run). Any defect is a {@link ModelLoadError}.
+ */
+export function readRulFileMetadata(bytes: Uint8Array, source: string): RulMetadata {
+  if (bytes.length > MODEL_FILE_BYTES_MAX)
+    throw new ModelLoadError(source, `${bytes.length} bytes is more than a model file (${MODEL_FILE_BYTES_MAX} at most)`);
+  return readRulMetadata(decodeModel(bytes, source), source);
+}
+
 function decodeModel(bytes: Uint8Array, source: string): OnnxTypes.ModelProto {
   let model: OnnxTypes.ModelProto;
   try {

@@ -1,0 +1,85 @@
+/**
+ * What the registry reads from a model file itself: RUL models are ONNX with linewatch.*
+ * metadata_props (operators/prediction/model-format.ts), iforest models are linewatch-iforest JSON
+ * (operators/iforest/model.ts). Quality models have no format yet: their bytes are kept as they are
+ * and the entry says so. A field the file does not hold is null, never guessed.
+ */
+import { ModelLoadError, RegistryError } from "../../engine/core/mod.js";
+import { parseModel } from "../../operators/iforest/mod.js";
+import { readRulFileMetadata } from "../../operators/prediction/mod.js";
+import type { ModelEntry, ModelKind } from "./record.js";
+
+/** The entry's fields that come from the file. */
+export type ModelFacts = Pick<ModelEntry, "format" | "training_data" | "features" | "metrics" | "details">;
+
+/** Reads the facts of `bytes` as a `kind` model; a file that is not one is {@link RegistryError} "wrong_kind". */
+export function describeModel(bytes: Uint8Array, kind: ModelKind, fileName: string): ModelFacts {
+  try {
+    if (kind === "rul") return rulFacts(bytes, fileName);
+    if (kind === "iforest") return iforestFacts(bytes, fileName);
+  } catch (cause) {
+    if (!(cause instanceof ModelLoadError)) throw cause;
+    throw new RegistryError("wrong_kind", `${fileName} is not a model of kind ${kind}: ${cause.message}`, { cause });
+  }
+  const other = recognisedKind(bytes, fileName);
+  if (other !== null)
+    throw new RegistryError("wrong_kind", `${fileName} is a model of kind ${other}, not quality; push it with --kind ${other}`);
+  return {
+    format: "opaque (quality models have no linewatch format yet: nothing read from the file)",
+    training_data: null,
+    features: null,
+    metrics: null,
+    details: {},
+  };
+}
+
+function rulFacts(bytes: Uint8Array, fileName: string): ModelFacts {
+  const meta = readRulFileMetadata(bytes, fileName);
+  return {
+    format: "onnx (linewatch failure model)",
+    training_data: meta.trainedOn,
+    features: [...meta.featureNames],
+    metrics: { validation_rmse: meta.validationRmse, residual_sigma: meta.residualSigma },
+    details: { window: meta.window, rul_cap: meta.rulCap, horizon_cycles: meta.horizonCycles, cycle_hours: meta.cycleHours },
+  };
+}
+
+function iforestFacts(bytes: Uint8Array, fileName: string): ModelFacts {
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (cause) {
+    throw new ModelLoadError(fileName, "not UTF-8 text (an iforest model is JSON)", { cause });
+  }
+  const model = parseModel(text, fileName);
+  const p = model.provenance;
+  const trainingData = typeof p.training_data === "string" ? p.training_data : null;
+  return {
+    format: `linewatch-iforest v${model.version}`,
+    training_data: trainingData,
+    features: [...model.featureNames],
+    // An isolation forest is trained without labels: the file holds no validation metric.
+    metrics: null,
+    details: {
+      trees: model.treeOffsets.length - 1,
+      max_samples: model.maxSamples,
+      compare: model.compare,
+      model_hash: model.hash,
+      provenance: p,
+    },
+  };
+}
+
+/** "rul" or "iforest" when the bytes are such a model, else null (a quality file must be neither). */
+function recognisedKind(bytes: Uint8Array, fileName: string): ModelKind | null {
+  for (const kind of ["rul", "iforest"] as const) {
+    try {
+      if (kind === "rul") rulFacts(bytes, fileName);
+      else iforestFacts(bytes, fileName);
+      return kind;
+    } catch (cause) {
+      if (!(cause instanceof ModelLoadError)) throw cause;
+    }
+  }
+  return null;
+}
