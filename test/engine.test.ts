@@ -75,7 +75,7 @@ describe("engine - per-key order", () => {
 });
 
 describe("engine - keys grouped by their leading parts", () => {
-  it("with groupKeyParts 2 one sensor's keys per operating mode reach the outputs in the order they were pushed, across those keys", async () => {
+  it("grouped by their first 2 parts, one sensor's keys per operating mode reach the outputs in the order they were pushed, across those keys", async () => {
     const sensors = 40;
     const modes = ["running", "idle", "settling"];
     const rand = seeded(11);
@@ -83,16 +83,24 @@ describe("engine - keys grouped by their leading parts", () => {
     const sensorOf: string[] = [];
     let violations = 0;
     let rows = 0;
-    const engine = new StreamEngine(engineOptions({ workers: 2, groups: 16, keysMax: sensors * modes.length, groupKeyParts: 2 }), {
-      onOutput(chunk: OutputChunk) {
-        for (let i = 0; i < chunk.length; i++) {
-          const sensor = sensorOf[chunk.keyIds[i]];
-          if (chunk.positions[i] < (lastPosition.get(sensor) ?? -1)) violations++;
-          lastPosition.set(sensor, chunk.positions[i]);
-          rows++;
-        }
+    const engine = new StreamEngine(
+      engineOptions({
+        workers: 2,
+        groups: 16,
+        keysMax: sensors * modes.length,
+        groupByKeyPrefix: { parts: 2, keysPerPrefix: modes.length },
+      }),
+      {
+        onOutput(chunk: OutputChunk) {
+          for (let i = 0; i < chunk.length; i++) {
+            const sensor = sensorOf[chunk.keyIds[i]];
+            if (chunk.positions[i] < (lastPosition.get(sensor) ?? -1)) violations++;
+            lastPosition.set(sensor, chunk.positions[i]);
+            rows++;
+          }
+        },
       },
-    });
+    );
     const batch = allocateBatch(500);
     let position = 0;
     for (let b = 0; b < 40; b++) {

@@ -4,9 +4,9 @@
  * Keys are hashed (FNV-1a, 32 bit) into groups so the same key lands in the same group in every
  * process started with the same group count; when a group's slots are full the key goes to the
  * next group with room (linear probing), so the dictionary holds exactly `keysMax` keys.
- * With `groupKeyParts` n, a key `a/b/…` is hashed by its first n parts only: keys that share
- * them (one sensor's charts per operating mode) share a group, so their rows keep their order
- * across those keys; give such a dictionary room for every key in one group.
+ * With `groupKeyParts` n (StreamEngineOptions.groupByKeyPrefix), a key `a/b/…` is hashed by its
+ * first n parts: keys that share them (one sensor's charts per operating mode) share a group, so
+ * their rows keep their order across those keys, as long as the group has room for them.
  */
 import { CapacityError, ConfigError } from "./errors.js";
 

@@ -86,11 +86,13 @@ export interface StreamEngineOptions {
   /** Fixed-width bytes carried with each record to the kernels (batches' `payload`); default 0. */
   payloadBytes?: number;
   /**
-   * Keys `a/b/…` that share their first n parts share a group (one sensor's charts per operating
-   * mode): their rows reach the outputs in their order across those keys. Every group then has
-   * room for all keys. Undefined: keys are grouped one by one.
+   * Keys `a/b/…` that share their first `parts` parts share a group (one sensor's charts per
+   * operating mode, at most `keysPerPrefix` of them): their rows reach the outputs in their order
+   * across those keys. Groups are sized for the prefixes hashing unevenly (the mean number per
+   * group + 6 standard deviations + 6); should one still fill, a key goes to the next group and
+   * keeps its order within itself only. Undefined: keys are grouped one by one.
    */
-  groupKeyParts?: number;
+  groupByKeyPrefix?: { parts: number; keysPerPrefix: number };
 }
 
 export const DEFAULT_ENGINE_OPTIONS = {
@@ -177,8 +179,7 @@ export class StreamEngine {
   ) {
     validateEngineOptions(options);
     this.options = options;
-    const slotsPerGroup = options.groupKeyParts === undefined ? Math.ceil(options.keysMax / options.groups) : options.keysMax;
-    this.keys = new KeyDictionary(options.groups, slotsPerGroup, options.groupKeyParts);
+    this.keys = new KeyDictionary(options.groups, slotsPerGroupOf(options), options.groupByKeyPrefix?.parts);
     this.stateOffsets = [];
     this.outFields = options.kernels.map((k) => k.outFields);
     this.outOffsets = [];
@@ -194,7 +195,7 @@ export class StreamEngine {
     const staticSizes = options.kernels.map((k) => Math.ceil((k.staticBytes ?? 0) / 64) * 64);
     this.layout = new MemoryLayout({
       groups: options.groups,
-      slotsPerGroup,
+      slotsPerGroup: this.keys.slotsPerGroup,
       stateStride: this.stateStride,
       batchRecordsMax: options.batchRecordsMax,
       outFields: fields,
@@ -612,4 +613,17 @@ class GroupBuffers {
     this.positions = [new Float64Array(capacity), new Float64Array(capacity)];
     this.flags = [new Uint8Array(capacity), new Uint8Array(capacity)];
   }
+}
+
+/**
+ * Key slots per group: an even share of keysMax, or with prefix grouping room for the prefixes a
+ * group may get by hashing — Poisson with mean μ = prefixes / groups, taken as μ + 6√μ + 6 —
+ * times the keys per prefix, never more than keysMax.
+ */
+function slotsPerGroupOf(o: StreamEngineOptions): number {
+  const even = Math.ceil(o.keysMax / o.groups);
+  const p = o.groupByKeyPrefix;
+  if (p === undefined) return even;
+  const mean = Math.ceil(o.keysMax / p.keysPerPrefix) / o.groups;
+  return Math.min(o.keysMax, Math.max(even, Math.ceil(mean + 6 * Math.sqrt(mean) + 6) * p.keysPerPrefix));
 }

@@ -101,7 +101,7 @@ export class PacedReadingSource implements SensorSource {
   readonly keysMax: number;
   readonly groupsMax: number;
   /** Keyed by mode: a sensor's mode keys (machine/sensor/mode) share a group, so its rows stay in order across them. */
-  readonly groupKeyParts: number | undefined;
+  readonly groupByKeyPrefix: { parts: number; keysPerPrefix: number } | undefined;
   /** Faults the source injected so far (its ground truth). */
   faults = 0;
   private readonly keys: readonly SourceKey[];
@@ -122,7 +122,7 @@ export class PacedReadingSource implements SensorSource {
     this.modes = reading.modes.length + 1;
     this.keysMax = this.keys.length * (o.keyByMode ? this.modes : 1);
     this.groupsMax = this.keys.length;
-    this.groupKeyParts = o.keyByMode ? 2 : undefined;
+    this.groupByKeyPrefix = o.keyByMode ? { parts: 2, keysPerPrefix: this.modes } : undefined;
     this.keyIdOf = new Uint32Array(this.keys.length * this.modes);
     this.settleMs = Float64Array.from(this.keys, (k) => (o.keyByMode && o.settleMs ? o.settleMs(k) : 0));
     this.lastMode = new Int16Array(this.keys.length).fill(-1);

@@ -150,7 +150,7 @@ class SensorJob implements SensorIntake {
         lateness: null,
         reorderRecordsPerKeyMax: 1,
         payloadBytes: this.labelBytes,
-        groupKeyParts: source.groupKeyParts,
+        groupByKeyPrefix: source.groupByKeyPrefix,
       },
       { onOutput: (chunk) => this.onOutput(chunk) },
     );

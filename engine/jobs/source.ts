@@ -72,8 +72,8 @@ export interface SensorSource {
   readonly keysMax: number;
   /** The most key groups worth having (a source with 6 keys gains nothing from 16 groups). */
   readonly groupsMax: number;
-  /** Keys sharing their first n parts (one sensor's charts per operating mode) share a key group (StreamEngineOptions). */
-  readonly groupKeyParts?: number;
+  /** Keys sharing their first `parts` parts (one sensor's charts per operating mode) share a key group (StreamEngineOptions). */
+  readonly groupByKeyPrefix?: { parts: number; keysPerPrefix: number };
   /** Records carry (sensor_unit, operating_mode, work_order_id) for their rows. */
   readonly labelled: boolean;
   /** The input ends by itself (a simulation, a fleet file): its end predicts each machine's last step. */
