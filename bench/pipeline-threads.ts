@@ -370,9 +370,9 @@ async function rawSubscriberMain(d: RawData): Promise<void> {
   const ctrl = new Int32Array(d.ctrl);
   const nc = await connect({ servers: d.url, name: "linewatch-pipeline-raw" });
   let count = 0;
-  let messages = 0;
   // The thread's CPU and count at the window's start and end, seen from inside the callback (a
-  // flooded thread runs no timers); every 256 messages, so the check costs next to nothing.
+  // flooded thread runs no timers): an atomic load per message, next to nothing beside nats.js's
+  // own work. (Checked every 256 messages, a short run could stop publishing before the end mark.)
   const marks: Array<{ cpu: number; count: number }> = [];
   const sub = nc.subscribe(`lw.${d.site}.sensor.>`, {
     // A frame's reading count is the u32 at offset 8 of its header; a record is one reading.
@@ -380,13 +380,15 @@ async function rawSubscriberMain(d: RawData): Promise<void> {
       const b = msg.data;
       count += d.format === "frames" ? b[8] | (b[9] << 8) | (b[10] << 16) | (b[11] << 24) : 1;
       Atomics.store(ctrl, C_SCORED, count);
-      if ((++messages & 255) === 0 && Atomics.load(ctrl, C_WINDOW) > marks.length) marks.push({ cpu: threadCpuMicros(), count });
+      if (Atomics.load(ctrl, C_WINDOW) > marks.length) marks.push({ cpu: threadCpuMicros(), count });
     },
   });
   await nc.flush();
   Atomics.store(ctrl, C_RAW_READY, 1);
   parentPort?.once("message", () => {
     sub.unsubscribe();
+    // No message after the window's end (the publisher stopped first): the end is now.
+    if (marks.length === 1 && Atomics.load(ctrl, C_WINDOW) === 2) marks.push({ cpu: threadCpuMicros(), count });
     const [a, b] = marks;
     const window: RawWindow =
       a === undefined || b === undefined
