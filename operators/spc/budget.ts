@@ -20,7 +20,7 @@
  */
 import { ConfigError } from "../../engine/core/mod.js";
 import { normalCdf } from "../normal.js";
-import { SPC_HISTORY_RECORDS, spcRuleRate, type SpcParams } from "./layout.js";
+import { MR_RUN_MAX, SPC_RUN_MAX, spcRuleRate, type SpcParams } from "./layout.js";
 import type { RuleSelection } from "./rules.js";
 import { rulesForBudget } from "./rules.js";
 
@@ -53,7 +53,7 @@ export function planForBudget(budget: number, params: SpcParams, explicit: Expli
   // The rules' half: the chart-of-levels rules get one half of it, the moving-range rules the other.
   let rules = rulesForBudget(half / 2, p);
   if ((rules.we & WE4_BIT) === 0 && !explicit.we4Run) {
-    const run = shortestSideRun(half / 2 - rules.rate);
+    const run = shortestRun(spcRuleRate.sameSide, half / 2 - rules.rate, 2, SPC_RUN_MAX);
     if (run !== null) {
       p.we4Run = run;
       rules = { ...rules, we: rules.we | WE4_BIT, rate: rules.rate + spcRuleRate.sameSide(run) };
@@ -79,8 +79,8 @@ export function planForBudget(budget: number, params: SpcParams, explicit: Expli
 function withMovingRangeRules(rules: RuleSelection, p: SpcParams, share: number, explicit: ExplicitSpcParams): RuleSelection {
   const each = share / 3;
   if (!explicit.jumpLimit) p.jumpLimit = jumpLimitForRate(each) * sigmaAllowance(p);
-  if (!explicit.noisyRun) p.noisyRun = shortestRun((r) => spcRuleRate.noisy(r), each) ?? p.noisyRun;
-  if (!explicit.stuckRun) p.stuckRun = shortestRun((r) => spcRuleRate.stuck(r), each) ?? p.stuckRun;
+  if (!explicit.noisyRun) p.noisyRun = shortestRun(spcRuleRate.noisy, each, 1, MR_RUN_MAX) ?? p.noisyRun;
+  if (!explicit.stuckRun) p.stuckRun = shortestRun(spcRuleRate.stuck, each, 1, MR_RUN_MAX) ?? p.stuckRun;
   const rates = [spcRuleRate.jump(p.jumpLimit), spcRuleRate.noisy(p.noisyRun), spcRuleRate.stuck(p.stuckRun)];
   let { mr, rate } = rules;
   rates.forEach((r, i) => {
@@ -105,31 +105,18 @@ function sigmaAllowance(p: SpcParams): number {
   return 1 / Math.max(0.5, 1 - 2 * se);
 }
 
-/** JUMP's limit c (in σ) at which erfc(c/2) = rate, by bisection. */
+/** JUMP's limit c (in σ) at which erfc(c/2) = rate: the ARL 1/erfc(c/2) grows with c. */
 function jumpLimitForRate(rate: number): number {
-  let lo = 0;
-  let hi = 40;
-  while (hi - lo > 1e-9) {
-    const m = (lo + hi) / 2;
-    if (spcRuleRate.jump(m) > rate) lo = m;
-    else hi = m;
-  }
-  return hi;
+  return increasingRoot((c) => 1 / spcRuleRate.jump(c), 1 / rate, 0, 40, 1e-9);
 }
 
-/** The shortest run of moving ranges (1..31) whose rate fits `rate`; null if none. */
-function shortestRun(rateOf: (run: number) => number, rate: number): number | null {
-  for (let n = 1; n < SPC_HISTORY_RECORDS; n++) if (rateOf(n) <= rate) return n;
+/** The shortest run in [min, max] (the kernel's history bounds it) whose rate fits `rate`; null if none. */
+function shortestRun(rateOf: (run: number) => number, rate: number, min: number, max: number): number | null {
+  for (let n = min; n <= max; n++) if (rateOf(n) <= rate) return n;
   return null;
 }
 
 const WE4_BIT = 0b1000;
-
-/** The shortest same-side run (≤ 32, the kernel's history) whose rate fits `rate`; null if none. */
-function shortestSideRun(rate: number): number | null {
-  for (let n = 2; n <= 32; n++) if (spcRuleRate.sameSide(n) <= rate) return n;
-  return null;
-}
 
 /** In-control ARL of the two-sided tabular CUSUM with reference k and interval h (in σ), Siegmund. */
 export function cusumArl(k: number, h: number): number {
@@ -168,12 +155,12 @@ export function ewmaLForArl(lambda: number, arl: number): number {
   return increasingRoot((L) => ewmaArl(lambda, L), arl, 0.1, 12);
 }
 
-/** x in [lo, hi] with f(x) = target for an increasing f, by bisection to 1e-6. */
-function increasingRoot(f: (x: number) => number, target: number, lo: number, hi: number): number {
+/** x in [lo, hi] with f(x) = target for an increasing f, by bisection to `tolerance`. */
+function increasingRoot(f: (x: number) => number, target: number, lo: number, hi: number, tolerance = 1e-6): number {
   if (f(hi) < target) throw new ConfigError("falseAlarmBudget", `needs an average run length of ${target.toPrecision(3)}, beyond reach`);
   let a = lo;
   let b = hi;
-  while (b - a > 1e-6) {
+  while (b - a > tolerance) {
     const m = (a + b) / 2;
     if (f(m) < target) a = m;
     else b = m;

@@ -132,7 +132,7 @@ const RUN_MIN: Readonly<Record<RunParam, number>> = {
   stuckRun: 1,
 };
 /** Longest run of moving ranges a rule may ask for: a run of r moving ranges spans r + 1 values. */
-const MR_RUN_MAX = SPC_HISTORY_RECORDS - 1;
+export const MR_RUN_MAX = SPC_HISTORY_RECORDS - 1;
 type RunParam = "we4Run" | "n2Run" | "n3Run" | "n4Run" | "n7Run" | "n8Run" | "noisyRun" | "stuckRun";
 const I32_MAX = 2 ** 31 - 1;
 
@@ -349,7 +349,7 @@ export const NOISY_MR_SIGMAS = 2;
 export function movingRangeRunRate(run: number, c: number): number {
   let chain = mrChains.get(c);
   if (chain === undefined) {
-    chain = { g: GRID.map((x) => normalDensity(x)), rates: [1] };
+    chain = { g: PHI.slice(), rates: [1] };
     mrChains.set(c, chain);
   }
   while (chain.rates.length <= run) {
@@ -361,11 +361,9 @@ export function movingRangeRunRate(run: number, c: number): number {
 
 const GRID_STEP = 1 / 200;
 const GRID = Float64Array.from({ length: 4801 }, (_, i) => -12 + i * GRID_STEP);
+/** φ on the grid. */
+const PHI = GRID.map((x) => Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI));
 const mrChains = new Map<number, { g: Float64Array; rates: number[] }>();
-
-function normalDensity(x: number): number {
-  return Math.exp(-0.5 * x * x) / Math.sqrt(2 * Math.PI);
-}
 
 function trapezoid(g: Float64Array): number {
   let mass = 0;
@@ -386,7 +384,7 @@ function nextRunDensity(g: Float64Array, c: number): Float64Array {
     const i = Math.floor(f);
     return cumulative[i] + (f - i) * (cumulative[i + 1] - cumulative[i]);
   };
-  return GRID.map((x) => normalDensity(x) * (total - (below(x + c) - below(x - c))));
+  return GRID.map((x, i) => PHI[i] * (total - (below(x + c) - below(x - c))));
 }
 
 const D = DEFAULT_SPC_PARAMS;
@@ -502,7 +500,7 @@ export const MR_RULES: readonly SpcRule[] = Object.freeze([
     number: 1,
     bit: 1,
     name: "JUMP",
-    description: `a reading more than ${fixed(D.jumpLimit)}σ from the one before`,
+    description: jumpDescription(D.jumpLimit),
     window: 2,
     falseAlarmRate: spcRuleRate.jump(D.jumpLimit),
     derivation: "erfc(c/2)",
@@ -529,8 +527,9 @@ export const MR_RULES: readonly SpcRule[] = Object.freeze([
   },
 ]);
 
-function fixed(x: number): string {
-  return Number.isInteger(x) ? String(x) : x.toFixed(2);
+/** JUMP's text for its limit c (in σ), wherever the rule is named: rules, alerts, `linewatch rules`. */
+export function jumpDescription(limit: number): string {
+  return `a reading more than ${limit.toFixed(2)}σ from the one before`;
 }
 
 function factorial(n: number): number {
