@@ -6,6 +6,7 @@
  */
 import { Command } from "commander";
 import {
+  jumpDescription,
   MR_RULES,
   NELSON_RULES,
   WE_RULES,
@@ -89,8 +90,7 @@ export function ruleReports(params: SpcParams, selection: RuleSelection = TEXTBO
 
 /** The rule's text for the run length or limit in `params`. */
 function describe(r: SpcRule, params: SpcParams): string {
-  if (r.name === "JUMP")
-    return `a reading more than ${params.jumpLimit.toFixed(2)}σ from the one before (rate for a known σ; a budget's limit allows for σ from a baseline)`;
+  if (r.name === "JUMP") return `${jumpDescription(params.jumpLimit)} (rate for a known σ; a budget's limit allows for σ from a baseline)`;
   const text = r.runParam ? r.description.replace(/^\d+/, String(params[r.runParam])) : r.description;
   return r.name === "STUCK" ? `${text} (rate for readings tying with the one before at most half the time)` : text;
 }

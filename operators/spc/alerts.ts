@@ -16,7 +16,17 @@
  * named after the Western Electric rule.
  */
 import { ConfigError } from "../../engine/core/web.js";
-import { DEFAULT_SPC_PARAMS, MR_RULES, NELSON_RULES, SPC_COL, SPC_OUT_FIELDS, type SpcParams, WE_RULES, type SpcRule } from "./layout.js";
+import {
+  DEFAULT_SPC_PARAMS,
+  jumpDescription,
+  MR_RULES,
+  NELSON_RULES,
+  SPC_COL,
+  SPC_OUT_FIELDS,
+  type SpcParams,
+  WE_RULES,
+  type SpcRule,
+} from "./layout.js";
 
 export type AlertSeverity = "low" | "medium" | "high";
 
@@ -180,10 +190,7 @@ export function alertConditions(
   );
   MR_RULES.forEach((r, i) => {
     const window = windows.mr?.[i] ?? r.window;
-    const description =
-      r.name === "JUMP"
-        ? `a reading more than ${params.jumpLimit.toFixed(2)}σ from the one before`
-        : r.description.replace(/^\d+/, String(window - 1));
+    const description = r.name === "JUMP" ? jumpDescription(params.jumpLimit) : r.description.replace(/^\d+/, String(window - 1));
     conditions.push({ name: r.name, description, severity: SEVERITY[r.name], column: SPC_COL.mr_mask, bit: r.bit, window });
   });
   return conditions;

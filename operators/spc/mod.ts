@@ -18,6 +18,7 @@ export { type BudgetPlan, cusumArl, cusumHForArl, type ExplicitSpcParams, ewmaAr
 export { AlertEncoder, decodeAlerts, type EncodedAlerts } from "./alert-codec.js";
 export {
   DEFAULT_SPC_PARAMS,
+  jumpDescription,
   MR_RULES,
   movingRangeRunRate,
   NELSON_RULES,
