@@ -696,7 +696,7 @@ export class ClickHouseSink {
       const altered = await createSchema(
         (sql) => this.client.command({ query: sql }),
         this.options.database,
-        (table) => this.columnNames(table),
+        async (table) => new Set((await this.serverColumns(table)).keys()),
       );
       // A table changed here is compared again before the next Native insert.
       if (altered.length > 0) this.nativeTables.clear();
@@ -707,24 +707,20 @@ export class ClickHouseSink {
     await this.insertRange(batch, 0, batch.size, true);
   }
 
-  /** The names of the table's columns on the server (none when it does not exist). */
-  private async columnNames(table: ClickHouseTable): Promise<ReadonlySet<string>> {
+  /** The table's columns on the server, name → type (none when it does not exist). */
+  private async serverColumns(table: ClickHouseTable): Promise<Map<string, string>> {
     const result = await this.client.query({
-      query: `SELECT name FROM system.columns WHERE database = '${this.options.database}' AND table = '${table}'`,
+      query: `SELECT name, type FROM system.columns WHERE database = '${this.options.database}' AND table = '${table}'`,
       format: "JSONEachRow",
     });
-    return new Set((await result.json<{ name: string }>()).map((c) => c.name));
+    return new Map((await result.json<{ name: string; type: string }>()).map((c) => [c.name, c.type]));
   }
 
   /** Whether the server's table has every declared column with the declared type (asked once, and again after a failed Native insert). */
   private async nativeFits(table: ClickHouseTable): Promise<boolean> {
     const known = this.nativeTables.get(table);
     if (known !== undefined) return known;
-    const result = await this.client.query({
-      query: `SELECT name, type FROM system.columns WHERE database = '${this.options.database}' AND table = '${table}'`,
-      format: "JSONEachRow",
-    });
-    const actual = new Map((await result.json<{ name: string; type: string }>()).map((c) => [c.name, c.type]));
+    const actual = await this.serverColumns(table);
     const fits = TABLE_SCHEMAS[table].columns.every((c) => actual.get(c.name) === columnTypeName(c));
     this.nativeTables.set(table, fits);
     return fits;
