@@ -31,6 +31,7 @@ import {
   type TrialRules,
 } from "./preview-types.js";
 import type UPlot from "uplot";
+import { checkedRuleMasks } from "./rule-masks.js";
 import { finiteRange, type SensorChart } from "./sensor-chart.js";
 import { fillTable, h, table } from "./view.js";
 
@@ -223,19 +224,9 @@ export class WhatIfPanel {
     return { key: this.key(), times, values, params, limits, rules };
   }
 
-  /** The checked rules as masks; Nelson 1, 5 and 6 follow their Western Electric twins (WE1–3), as in the alerts. */
+  /** The checked rules as masks (rule-masks.ts). */
   private selectedRules(): TrialRules {
-    const twin: Record<number, number> = { 1: 1, 2: 5, 3: 6 };
-    let we = 0;
-    let nelson = 0;
-    for (const r of this.checked("we")) {
-      we |= 1 << (r - 1);
-      if (twin[r] !== undefined) nelson |= 1 << (twin[r] - 1);
-    }
-    for (const r of this.checked("nelson")) nelson |= 1 << (r - 1);
-    let mr = 0;
-    for (const r of this.checked("mr")) mr |= 1 << (r - 1);
-    return { we, nelson, mr, rate: Number.NaN };
+    return checkedRuleMasks(this.checked("we"), this.checked("nelson"), this.checked("mr"));
   }
 
   /** The window: the readings, the trial CL/UCL/LCL at each, the readings that would fire and those that fired. */

@@ -7,6 +7,7 @@
  * reads the form and draws.
  */
 import { DEFAULT_SPC_PARAMS, type RuleSelection, SPC_COL, SPC_OUT_FIELDS, type SpcParams } from "../../../operators/spc/web.js";
+import { checkedRuleMasks } from "./rule-masks.js";
 import { previewSpc, type SpcPreviewInput, type SpcPreviewResult } from "./spc-preview.js";
 
 const form = document.getElementById("settings") as HTMLFormElement;
@@ -115,19 +116,9 @@ function readInput(): SpcPreviewInput {
   return { times, values, params, limits, rules };
 }
 
-/** The checked rules as masks; Nelson 1, 5 and 6 follow their Western Electric twins (WE1–3), as in the alerts. */
+/** The checked rules as masks (rule-masks.ts). */
 function selectedRules(): RuleSelection {
-  const twin: Record<number, number> = { 1: 1, 2: 5, 3: 6 };
-  let we = 0;
-  let nelson = 0;
-  for (const r of checked("we")) {
-    we |= 1 << (r - 1);
-    if (twin[r] !== undefined) nelson |= 1 << (twin[r] - 1);
-  }
-  for (const r of checked("nelson")) nelson |= 1 << (r - 1);
-  let mr = 0;
-  for (const r of checked("mr")) mr |= 1 << (r - 1);
-  return { we, nelson, mr, rate: Number.NaN };
+  return checkedRuleMasks(checked("we"), checked("nelson"), checked("mr"));
 }
 
 async function runPreview(): Promise<void> {
