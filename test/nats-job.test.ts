@@ -196,18 +196,26 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - JetStream in, exact
     const jsm = await nc.jetstreamManager();
     await jsm.streams.add({ name: "LWT", subjects: ["lw.t1.sensor.>"] });
     const stored = await scoreStream(nc, "t1");
-    // Published while the first instance runs, paced (about 4 s for the 24 000 records), so that
-    // the kill lands mid-stream however fast the instance is: the ingest workers take the whole
-    // stream in well under a second once it is there.
+    const cwd = mkdtempSync(join(tmpdir(), "lw-kill-"));
+    const first = startRun(server.url, cwd);
+    // Published only once the first instance has its consumer, and paced (about 6 s for the
+    // 24 000 records), so that the kill lands mid-stream however slowly the instance starts
+    // (seconds on a loaded machine) and however fast it then is: the ingest workers take the
+    // whole stream in well under a second once it is there.
+    let consumers = 0;
+    await until(
+      "the first instance's consumer",
+      () => consumers > 0,
+      60_000,
+      async () => (consumers = (await jsm.consumers.list("LWT").next()).length),
+    );
     const published = publishSimulation(new PlantSimulator(SIM), {
       ...DEFAULT_NATS_PUBLISH,
       url: server.url,
       site: "t1",
       jetstream: true,
-      rate: 6000,
+      rate: 4000,
     });
-    const cwd = mkdtempSync(join(tmpdir(), "lw-kill-"));
-    const first = startRun(server.url, cwd);
     // Kill it once it has processed part of the stream (and has taken a checkpoint or two).
     let n = 0;
     await until(
