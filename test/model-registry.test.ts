@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { RegistryError, type RegistryRefusal } from "../engine/core/errors.js";
 import {
   type Actor,
+  type Change,
   DirectoryStore,
   type ModelEntry,
   ModelRegistry,
@@ -36,8 +37,8 @@ async function refusal(p: Promise<unknown>): Promise<RegistryRefusal> {
 }
 
 /** An entry without its times (the one thing two stores written at different moments differ by). */
-function timeless(e: ModelEntry): Omit<ModelEntry, "created_at"> {
-  const { created_at: _, ...rest } = e;
+function timeless(e: ModelEntry): Omit<ModelEntry, "created_at" | "stage_changed_at"> {
+  const { created_at: _, stage_changed_at: __, ...rest } = e;
   return rest;
 }
 
@@ -141,6 +142,9 @@ describe.each(STORES)("model registry in %s", (_name, available, openStore) => {
       expect(second.replaced?.id).toBe(a.id);
       expect((await r.production("rul"))?.id).toBe(b.id);
       expect((await r.show(a.id)).stage).toBe("archived");
+      // Both took their stage when b was promoted: what ml_models orders an entry's rows by.
+      const promotedB = (await r.history(b.id)).at(-1) as Change;
+      expect([(await r.show(a.id)).stage_changed_at, (await r.show(b.id)).stage_changed_at]).toEqual([promotedB.at, promotedB.at]);
       expect((await r.promote(b.id, "production")).changed).toBe(false);
 
       const back = await r.rollback("rul");

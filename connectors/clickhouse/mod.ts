@@ -34,6 +34,7 @@ export {
   encodeRow,
   encodeRowBinary,
   type MaintenancePredictionRow,
+  type ModelRow,
   type QuarantineRow,
   type ScoreRow,
   type SensorDataRow,

@@ -83,6 +83,7 @@ export const CLICKHOUSE_TABLES = [
   "ml_quarantine",
   "ml_maintenance_predictions",
   "ml_equipment_health",
+  "ml_models",
 ] as const;
 export type ClickHouseTable = (typeof CLICKHOUSE_TABLES)[number];
 
@@ -267,6 +268,33 @@ export interface EquipmentHealthRow {
   risk_level: MachineRiskLevel;
 }
 
+/** Stages of a registered model (connectors/registry record.ts MODEL_STAGES). */
+export const MODEL_ROW_STAGES = ["candidate", "production", "archived"] as const;
+
+/** A model registry entry (connectors/registry), as ml_models mirrors it; a change of stage writes the row again. */
+export interface ModelRow {
+  /** SHA-256 hex of the model file: its version. */
+  id: string;
+  kind: string;
+  stage: (typeof MODEL_ROW_STAGES)[number];
+  format: string;
+  file_name: string;
+  size_bytes: number;
+  created_at: EpochMs;
+  training_data: string | null;
+  /** The input features it reads, in order (empty when the file does not say). */
+  features: readonly string[] | null;
+  /** Validation metrics (stored as a JSON string; "" when the file holds none). */
+  metrics: Readonly<Record<string, number>> | null;
+  /** The command line that pushed it, and the user and host it ran as. */
+  made_by: string;
+  made_by_user: string;
+  made_by_host: string;
+  notes: string | null;
+  /** When the entry last changed stage (its push, else the latest promote or rollback): the row's version. */
+  stage_changed_at: EpochMs;
+}
+
 /** The row type of each table. */
 export interface ClickHouseRows {
   ml_sensor_data: SensorDataRow;
@@ -276,6 +304,7 @@ export interface ClickHouseRows {
   ml_quarantine: QuarantineRow;
   ml_maintenance_predictions: MaintenancePredictionRow;
   ml_equipment_health: EquipmentHealthRow;
+  ml_models: ModelRow;
 }
 
 /** One column of a table: what CREATE TABLE says of it, and its value in a row. */
@@ -306,6 +335,7 @@ const DETECTION_KEY = ["machine_id", "detected_at", "detected_at_ms", "gtin", "s
 const QUARANTINE_KEY = ["machine_id", "production_at", "production_at_ms", "gtin", "serial_number", "seq"] as const;
 const PREDICTION_KEY = ["machine_id", "predicted_at", "predicted_at_ms", "model_version"] as const;
 const HEALTH_KEY = ["machine_id", "computed_at", "computed_at_ms"] as const;
+const MODEL_KEY = ["kind", "id"] as const;
 
 /*
  * ml_sensor_data — raw readings, one row per reading.
@@ -457,6 +487,32 @@ const HEALTH_COLUMNS: readonly Column<EquipmentHealthRow>[] = [
   column("version", "UInt64", () => 0),
 ];
 
+/*
+ * ml_models — the model registry mirrored (connectors/registry; `linewatch models`), one row per
+ * entry. Not a machine's table: it sorts by kind and id; its partition (the month of created_at)
+ * is fixed by the id, so every row of an entry lands in one partition.
+ * key: (kind, id)   version: stage_changed_at_ms (the entry's latest stage wins)
+ *   current production models: SELECT kind, id, file_name FROM ml_models FINAL WHERE stage = 'production'
+ */
+const MODEL_COLUMNS: readonly Column<ModelRow>[] = [
+  text("kind", (r) => r.kind),
+  text("id", (r) => r.id),
+  column("stage", "String", (r) => oneOf(r.stage, "stage", MODEL_ROW_STAGES)),
+  text("format", (r) => r.format),
+  text("file_name", (r) => r.file_name),
+  column("size_bytes", "UInt64", (r) => optUint(r.size_bytes, "size_bytes")),
+  ...times<ModelRow>("created_at", (r) => r.created_at),
+  column("training_data", "String", (r) => (r.training_data === null ? null : str(r.training_data, "training_data")), true),
+  column("features", "Array(String)", (r) => strings(r.features ?? [], "features")),
+  column("metrics", "String", (r) => (r.metrics === null ? "" : JSON.stringify(r.metrics))),
+  text("made_by", (r) => r.made_by),
+  text("made_by_user", (r) => r.made_by_user),
+  text("made_by_host", (r) => r.made_by_host),
+  column("notes", "String", (r) => (r.notes === null ? null : str(r.notes, "notes")), true),
+  ...times<ModelRow>("stage_changed_at", (r) => r.stage_changed_at),
+  column("version", "UInt64", (r) => wholeMs(r.stage_changed_at, "stage_changed_at")),
+];
+
 export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<ClickHouseRows[T]> } = {
   ml_sensor_data: table("ml_sensor_data", READING_KEY, "timestamp", SENSOR_DATA_COLUMNS),
   ml_scores: table("ml_scores", READING_KEY, "timestamp", SCORE_COLUMNS),
@@ -465,6 +521,7 @@ export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<Click
   ml_quarantine: table("ml_quarantine", QUARANTINE_KEY, "production_at", QUARANTINE_COLUMNS),
   ml_maintenance_predictions: table("ml_maintenance_predictions", PREDICTION_KEY, "predicted_at", PREDICTION_COLUMNS),
   ml_equipment_health: table("ml_equipment_health", HEALTH_KEY, "computed_at", HEALTH_COLUMNS),
+  ml_models: table("ml_models", MODEL_KEY, "created_at", MODEL_COLUMNS),
 };
 
 export const DEFAULT_CLICKHOUSE_DATABASE = "default";

@@ -49,6 +49,8 @@ export interface ModelEntry {
   /** Other settings read from the file (window, trees, …), for people reading the entry. */
   details: Record<string, unknown>;
   stage: ModelStage;
+  /** When it took its stage (its push, a promote, a rollback, or another model's promotion archiving it). */
+  stage_changed_at: string;
   made_by: Actor;
   notes: string | null;
 }
@@ -128,6 +130,8 @@ export function decodeRecord(bytes: Uint8Array, where: string): RegistryRecord {
   }
   for (const [id, e] of Object.entries(r.entries)) {
     if (e.id !== id || !isModelKind(e.kind) || !isModelStage(e.stage)) throw bad(`has a damaged entry ${id}`);
+    // Entries written before stages were timed took theirs when pushed, as far as anyone can tell.
+    e.stage_changed_at ??= e.created_at;
   }
   return r as RegistryRecord;
 }

@@ -140,6 +140,7 @@ export class ModelRegistry {
       size_bytes: bytes.length,
       created_at: at,
       stage: "candidate",
+      stage_changed_at: at,
       made_by: this.actor,
       notes,
     };
@@ -163,12 +164,13 @@ export class ModelRegistry {
     const at = this.now().toISOString();
     let replaced: ModelEntry | null = null;
     if (stage === "production") {
-      replaced = this.archiveProduction(record, entry.kind);
+      replaced = this.archiveProduction(record, entry.kind, at);
       record.production[entry.kind] = entry.id;
     } else if (record.production[entry.kind] === entry.id) {
       record.production[entry.kind] = null;
     }
     entry.stage = stage;
+    entry.stage_changed_at = at;
     const change: Change = {
       at,
       action: "promote",
@@ -193,11 +195,15 @@ export class ModelRegistry {
     if (previous === null)
       throw new RegistryError("nothing_to_roll_back", `no earlier ${k} production model in the promotion history of ${this.store.where}`);
     const current = currentId === null ? null : (record.entries[currentId] ?? null);
-    if (current !== null) current.stage = "archived";
+    const at = this.now().toISOString();
+    if (current !== null) {
+      current.stage = "archived";
+      current.stage_changed_at = at;
+    }
     const from = previous.stage;
     previous.stage = "production";
+    previous.stage_changed_at = at;
     record.production[k] = previous.id;
-    const at = this.now().toISOString();
     this.log(record, {
       at,
       action: "rollback",
@@ -217,11 +223,12 @@ export class ModelRegistry {
   }
 
   /** Archives the kind's production model (if any) and keeps it in the history; returns it. */
-  private archiveProduction(record: RegistryRecord, kind: ModelKind): ModelEntry | null {
+  private archiveProduction(record: RegistryRecord, kind: ModelKind, at: string): ModelEntry | null {
     const id = record.production[kind];
     const current = id === null ? undefined : record.entries[id];
     if (current === undefined) return null;
     current.stage = "archived";
+    current.stage_changed_at = at;
     const history = record.production_history[kind];
     history.push(current.id);
     if (history.length > PRODUCTION_HISTORY_MAX) history.splice(0, history.length - PRODUCTION_HISTORY_MAX);

@@ -7,7 +7,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError, type Logger, parseDuration, type TimeUnit } from "../core/mod.js";
 import { cliLogger } from "./logging.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
-import type { AnalysisSpec } from "../jobs/mod.js";
+import { type AnalysisSpec, iforestFollow, type RegistryFollowSpec } from "../jobs/mod.js";
 import { DEFAULT_ROLLING_ALPHA, DEFAULT_TIME_WINDOW_CAPACITY, rollingAnalysis, type RollingWindow } from "../../operators/rolling/mod.js";
 import {
   type AlertEpisodeEvent,
@@ -20,12 +20,14 @@ import {
   spcAnalysis,
   type SpcLimits,
 } from "../../operators/spc/mod.js";
-import { iforestAnalysis, parseModel } from "../../operators/iforest/mod.js";
+import { iforestAnalysis, type IsolationForestModel, parseModel } from "../../operators/iforest/mod.js";
 import { integerOption, numberOption } from "./options.js";
 import { durationIn } from "./options.js";
 import { addSerialFlags, serialAnalysisFromFlags, type SerialFlags } from "./serial-flags.js";
 
 export const ANALYSES = ["rolling", "spc", "iforest", "serial"] as const;
+/** `--model registry` / `--predict registry`: the registry's production model instead of a file. */
+export const REGISTRY_MODEL = "registry";
 export type AnalysisName = (typeof ANALYSES)[number];
 
 /** The SPC run lengths, as `--we4-run` … `--n8-run` give them (the `spc` analysis and the `rules` command). */
@@ -149,7 +151,10 @@ export function addAnalysisFlags(command: Command, defaultAnalysis: string, aler
       "--episode-update-interval <D>",
       "spc: event time between two `updated` events of an alert episode at least (0: at every firing; default 10s, with --time-unit number 10)",
     )
-    .option("--model <file>", "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`)")
+    .option(
+      "--model <file>",
+      "iforest: the model (model.json from `linewatch iforest train` or `import-sklearn`); run: `registry` for the registry's production iforest model, followed while running",
+    )
     .option(
       "--features <list>",
       "iforest: the model's features in order: value, time, or rolling statistics (mean,std,slope,z,…); default: the model's feature names",
@@ -236,6 +241,8 @@ export interface AnalysisContext {
   log?: Logger;
   /** The command raises alerts for people: {@link ALERTING_SPC_DEFAULTS}. */
   alerting?: boolean;
+  /** `--model registry` (run): the production iforest model read at start, and the registry to follow. */
+  iforestRegistry?: { model: IsolationForestModel; follow: RegistryFollowSpec };
 }
 
 /** The analyses the flags ask for, in the order given. */
@@ -265,7 +272,7 @@ export function analysisSpecsFromFlags(flags: AnalysisFlags, ctx: AnalysisContex
   const timeScale = ctx.timeUnit === "ms" ? 1000 : 1;
   return names.map((name): AnalysisSpec => {
     if (name === "rolling") return { name, options: { window: windowOf(flags, ctx), alpha: flags.alpha, timeScale } };
-    if (name === "iforest") return { name, options: iforestOptionsOf(flags, names.indexOf("rolling")) };
+    if (name === "iforest") return { name, options: iforestOptionsOf(flags, names.indexOf("rolling"), ctx) };
     if (name === "serial")
       throw new ConfigError("--analysis", "serial runs as the serial job beside the sensor analyses, not on ingest workers");
     return {
@@ -295,23 +302,26 @@ function analysisNames(flags: AnalysisFlags): string[] {
 
 function iforestFromFlags(flags: AnalysisFlags, rollingIndex: number, ctx: AnalysisContext): RecordAnalysis {
   const log = (ctx.log ?? cliLogger()).child({ component: "iforest" });
+  const { followRegistry, ...options } = iforestOptionsOf(flags, rollingIndex, ctx);
+  if (followRegistry !== undefined) return iforestAnalysis({ ...options, follow: iforestFollow(followRegistry, ctx.log ?? cliLogger()) });
   return iforestAnalysis({
-    ...iforestOptionsOf(flags, rollingIndex),
+    ...options,
     onSwap: (from, to) =>
       log.info({ file: flags.model, from: from.slice(0, 12), to: to.slice(0, 12) }, "model swapped; used from the next batch on"),
     onSwapError: (e) => log.warn({ file: flags.model, err: e }, "new version of the model not used; the current model stays"),
   });
 }
 
-function iforestOptionsOf(flags: AnalysisFlags, rollingIndex: number) {
+/** The iforest options of the flags: a model file (watched unless --no-watch-model), or the registry's production model, followed. */
+function iforestOptionsOf(flags: AnalysisFlags, rollingIndex: number, ctx: AnalysisContext) {
   if (flags.model === undefined) throw new ConfigError("--model", "the iforest analysis needs --model model.json");
-  let text: string;
-  try {
-    text = readFileSync(flags.model, "utf8");
-  } catch (cause) {
-    throw new ConfigError("--model", `cannot read ${flags.model}: ${(cause as Error).message}`);
-  }
-  const model = parseModel(text, flags.model);
+  const registry = flags.model === REGISTRY_MODEL ? ctx.iforestRegistry : undefined;
+  if (flags.model === REGISTRY_MODEL && registry === undefined)
+    throw new ConfigError(
+      "--model",
+      "registry: only `linewatch run` follows the model registry; give a model file (linewatch models show ID names it)",
+    );
+  const model = registry?.model ?? parseModel(readModelText(flags.model), flags.model);
   const features = flags.features
     ?.split(",")
     .map((f) => f.trim())
@@ -320,8 +330,17 @@ function iforestOptionsOf(flags: AnalysisFlags, rollingIndex: number) {
     model,
     features,
     rollingIndex: rollingIndex >= 0 ? rollingIndex : undefined,
-    watchPath: flags.watchModel === false ? undefined : flags.model,
+    watchPath: registry !== undefined || flags.watchModel === false ? undefined : flags.model,
+    followRegistry: registry?.follow,
   };
+}
+
+function readModelText(file: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (cause) {
+    throw new ConfigError("--model", `cannot read ${file}: ${(cause as Error).message}`);
+  }
 }
 
 function windowOf(flags: AnalysisFlags, ctx: AnalysisContext): RollingWindow {

@@ -41,9 +41,12 @@ export function addKeyingFlags(command: Command): Command {
 /** What the analyses call with each alert event. */
 export type AlertCallback = NonNullable<AnalysisContext["onAlert"]>;
 
-/** How the run's analyses are built: ms timestamps, a count window of 64 by default, alerts keyed by machine and sensor. */
-export function runAnalysisContext(onAlert: AlertCallback): AnalysisContext {
-  return { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"], alerting: true };
+/**
+ * How the run's analyses are built: ms timestamps, a count window of 64 by default, alerts keyed
+ * by machine and sensor; `iforestRegistry`: `--model registry`'s model, read at start.
+ */
+export function runAnalysisContext(onAlert: AlertCallback, iforestRegistry?: AnalysisContext["iforestRegistry"]): AnalysisContext {
+  return { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"], alerting: true, iforestRegistry };
 }
 
 /** How long a key's readings settle after a mode change: `--settle`, or a few of its sensor's response times. */

@@ -16,7 +16,13 @@ import {
   DEFAULT_PREDICTION_SERVICE,
   PredictionService,
   FaultScorecard,
+  followRegistry,
+  iforestFromRegistry,
+  productionModel,
+  type RegistryFollowSpec,
 } from "../jobs/mod.js";
+import { DEFAULT_REGISTRY_BUCKET, DEFAULT_REGISTRY_DIR, DEFAULT_REGISTRY_POLL_MS, type ModelEntry } from "../../connectors/registry/mod.js";
+import type { IsolationForestModel } from "../../operators/iforest/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
 import { connectNats } from "../../connectors/nats/mod.js";
@@ -30,7 +36,7 @@ import {
   type CmapssOrder,
 } from "../../connectors/sim/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
-import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags } from "./analysis-flags.js";
+import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags, REGISTRY_MODEL } from "./analysis-flags.js";
 import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
 import { type AlertCallback, addKeyingFlags, RUN_DEFAULT_ANALYSIS, runAnalysisContext, settleTime } from "./run-settings.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
@@ -93,6 +99,10 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   scorecardJson?: string;
   predict?: string;
   predictInterval: string;
+  registry?: string;
+  registryPoll: string;
+  /** Not a flag: `--model registry`'s production iforest model, read at start (resolveRegistryIforest). */
+  iforestRegistry?: { model: IsolationForestModel; follow: RegistryFollowSpec };
 }
 
 export function runCommand(): Command {
@@ -138,38 +148,56 @@ export function runCommand(): Command {
     flags.analysis = split.sensor;
     if (split.serial && flags.serials === undefined) flags.serials = true;
     const withSerials = serialsWanted(flags, { speed, cmapss: flags.cmapss !== undefined, nats: flags.nats !== undefined });
-    const log = cliLogger();
-    const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
-    const fleet = flags.cmapss === undefined ? undefined : cmapssFleetFromFlags(flags, speed, sensorTypes);
-    const model =
-      flags.predict === undefined
-        ? null
-        : await loadModel(
-            flags,
-            fleet?.keys().map((k) => k.sensor_type) ?? (flags.nats === undefined ? (sensorTypes ?? [...SENSOR_TYPES]) : null),
-          );
-    try {
-      const predictions =
-        model === null
-          ? undefined
-          : new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs: parseDuration(flags.predictInterval), log });
-      const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
-      const outputs = await startOutputs(flags, speed, predictions, fleet);
-      if (flags.nats !== undefined) {
-        try {
-          await runOnNats(flags, alertsFile, outputs, predictions, withSerials);
-        } finally {
-          await outputs.close();
-        }
-        reportPredictions(predictions);
-        return;
-      }
-      await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials);
-      reportPredictions(predictions);
-    } finally {
-      await model?.close();
-    }
+    if (flags.model === REGISTRY_MODEL) flags.iforestRegistry = await resolveRegistryIforest(flags);
+    await runWithModels(flags, speed, withSerials);
   });
+}
+
+/** The run once its flags are checked: the source, the analyses, the prediction model (followed in the registry when asked), the outputs. */
+async function runWithModels(flags: RunFlags, speed: number, withSerials: boolean): Promise<void> {
+  const log = cliLogger();
+  const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
+  const fleet = flags.cmapss === undefined ? undefined : cmapssFleetFromFlags(flags, speed, sensorTypes);
+  const loaded =
+    flags.predict === undefined
+      ? null
+      : await loadModel(
+          flags,
+          fleet?.keys().map((k) => k.sensor_type) ?? (flags.nats === undefined ? (sensorTypes ?? [...SENSOR_TYPES]) : null),
+        );
+  let predictions: PredictionService | undefined;
+  let stopFollowing = () => {};
+  try {
+    predictions =
+      loaded === null
+        ? undefined
+        : new PredictionService({
+            ...DEFAULT_PREDICTION_SERVICE,
+            model: loaded.model,
+            intervalMs: parseDuration(flags.predictInterval),
+            log,
+          });
+    const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
+    const outputs = await startOutputs(flags, speed, predictions, fleet);
+    stopFollowing = followRegistryModels(flags, predictions, loaded?.entryId ?? null, outputs);
+    if (flags.nats !== undefined) {
+      try {
+        await runOnNats(flags, alertsFile, outputs, predictions, withSerials);
+      } finally {
+        stopFollowing();
+        await outputs.close();
+      }
+      reportPredictions(predictions);
+      return;
+    }
+    await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials);
+    reportPredictions(predictions);
+  } finally {
+    stopFollowing();
+    // The model in use: the one loaded, or the last the registry swapped in (a swap closes the one it replaced).
+    await predictions?.model.close?.();
+    await loaded?.model.close();
+  }
 }
 
 /** Where readings come from instead of the simulator: a C-MAPSS file replayed as a fleet. */
@@ -243,7 +271,17 @@ function addOutputFlags(command: Command): void {
     )
     .option(
       "--predict <model.onnx>",
-      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's",
+      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's. `registry`: the registry's production rul model, followed while running",
+    )
+    .option(
+      "--registry <dir|url>",
+      `the model registry of --model registry and --predict registry: a directory or a nats:// server (its object store ${DEFAULT_REGISTRY_BUCKET}); default the --nats server, else ${DEFAULT_REGISTRY_DIR}`,
+    )
+    .option(
+      "--registry-poll <D>",
+      "how often a run following the registry reads it (a new production model is swapped in between batches)",
+      durationOption,
+      `${DEFAULT_REGISTRY_POLL_MS / 1000}s`,
     )
     .option(
       "--predict-interval <D>",
@@ -334,7 +372,7 @@ async function runOnSource(
     alerts.route(e);
     scorecard?.observe(e);
   };
-  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, runAnalysisContext(onAlert)));
+  const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, runAnalysisContext(onAlert, flags.iforestRegistry)));
   const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
   let onStop: () => void = () => {};
   const stop = new Promise<void>((resolve) => (onStop = resolve));
@@ -435,8 +473,19 @@ function reportSerial(r: SerialPartResult): void {
  * a ConfigError). `sensors`: the source's sensor types when known (null on NATS) — a source
  * without the sensors the model reads could never be predicted, which is an error too.
  */
-async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Promise<FailureModel> {
-  const model = await FailureModel.load(flags.predict as string);
+async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Promise<{ model: FailureModel; entryId: string | null }> {
+  let model: FailureModel;
+  let entryId: string | null = null;
+  if (flags.predict === REGISTRY_MODEL) {
+    const { entry, bytes } = await productionModel(registryWhere(flags), "rul");
+    model = await FailureModel.fromBytes(bytes, `registry model ${entry.short_id}`);
+    entryId = entry.id;
+    process.stderr.write(
+      `linewatch run: --predict registry: production rul model ${entry.short_id} (${entry.file_name}) of ${registryWhere(flags)}, followed\n`,
+    );
+  } else {
+    model = await FailureModel.load(flags.predict as string);
+  }
   try {
     if (flags.span !== undefined) {
       throw new ConfigError(
@@ -466,11 +515,60 @@ async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Pr
         `the model reads sensors ${absent.join(", ")}, which this run's source does not have (it has ${sensors?.join(", ")}); replay a C-MAPSS fleet (--cmapss FILE) or read a plant that reports them (--nats)`,
       );
     }
-    return model;
+    return { model, entryId };
   } catch (error) {
     await model.close();
     throw error;
   }
+}
+
+/** The registry `--model registry` and `--predict registry` read: --registry, else the --nats server, else the default directory. */
+function registryWhere(flags: RunFlags): string {
+  return flags.registry ?? flags.nats ?? DEFAULT_REGISTRY_DIR;
+}
+
+/** `--model registry`: the production iforest model, read before the analyses are built (each follows it from then on). */
+async function resolveRegistryIforest(flags: RunFlags): Promise<{ model: IsolationForestModel; follow: RegistryFollowSpec }> {
+  const where = registryWhere(flags);
+  const { entry, bytes } = await productionModel(where, "iforest");
+  process.stderr.write(
+    `linewatch run: --model registry: production iforest model ${entry.short_id} (${entry.file_name}) of ${where}, followed\n`,
+  );
+  return { model: iforestFromRegistry(entry, bytes), follow: { where, entryId: entry.id, pollMs: parseDuration(flags.registryPoll) } };
+}
+
+/**
+ * `--predict registry`: follows the production rul model, swapping each new one into the
+ * prediction service (a model with other features or window is refused and logged). With
+ * ClickHouse and either registry model, the registry's entries are mirrored into ml_models.
+ * Returns the stop.
+ */
+function followRegistryModels(
+  flags: RunFlags,
+  predictions: PredictionService | undefined,
+  rulEntryId: string | null,
+  outputs: Outputs,
+): () => void {
+  const mirror = flags.clickhouse === undefined ? undefined : (entries: readonly ModelEntry[]) => outputs.modelEntries(entries);
+  const spec = (entryId: string) => ({ where: registryWhere(flags), entryId, pollMs: parseDuration(flags.registryPoll) });
+  if (predictions !== undefined && rulEntryId !== null) {
+    const install = async (entry: ModelEntry, bytes: Uint8Array) => {
+      const next = await FailureModel.fromBytes(bytes, `registry model ${entry.short_id}`);
+      let replaced: PredictionService["model"];
+      try {
+        replaced = await predictions.swapModel(next);
+      } catch (error) {
+        await next.close();
+        throw error;
+      }
+      await replaced.close?.();
+    };
+    return followRegistry(spec(rulEntryId), "rul", cliLogger(), install, mirror);
+  }
+  // The analyses (maybe on ingest workers) follow the iforest model themselves; this thread only mirrors.
+  const iforest = flags.iforestRegistry;
+  if (iforest === undefined || mirror === undefined) return () => {};
+  return followRegistry(spec(iforest.follow.entryId), "iforest", undefined, async () => {}, mirror);
 }
 
 /** With --predict the rolling analysis must run: the model's features are its statistics. */
@@ -567,13 +665,7 @@ async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRou
     onReady: () => process.stderr.write("linewatch run: consuming\n"),
     alertsSummary: () => alerts.summary(),
   };
-  const ctx = {
-    timeUnit: "ms",
-    defaultWindow: 64,
-    keyParts: ["machine_id", "sensor_type"],
-    onAlert: alerts.route,
-    alerting: true,
-  } as const;
+  const ctx = runAnalysisContext(alerts.route, flags.iforestRegistry);
   const source = `NATS ${flags.nats}, ${flags.stream ? `JetStream stream ${flags.stream}${partitions ? `, partitions ${partitions.join(",")}` : ""}` : "core NATS"}, site ${flags.site}`;
   if (ingestWorkers > 0) {
     const analyses = analysisSpecsFromFlags(flags, ctx);

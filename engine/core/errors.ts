@@ -82,6 +82,8 @@ export type RegistryRefusal =
   | "unknown_stage"
   /** A model file, the notes or the registry's own record is over its size limit. */
   | "too_large"
+  /** A job asked for a kind's production model and the registry has none. */
+  | "no_production"
   /** `rollback` on a kind whose promotion history holds no earlier production model. */
   | "nothing_to_roll_back"
   /** The registry's record is not one this version reads (damaged, or another format). */

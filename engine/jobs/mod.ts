@@ -9,6 +9,14 @@ export {
   type Scorecard,
   scoreFaults,
 } from "./fault-scorecard.js";
+export {
+  followRegistry,
+  iforestFollow,
+  iforestFromRegistry,
+  modelRow,
+  productionModel,
+  type RegistryFollowSpec,
+} from "./model-follow.js";
 export { DEFAULT_NATS_JOB, type NatsJobResult, runNatsJob } from "./nats-job.js";
 export { Outputs, type OutputsOptions, type ScoredRecord, scoreRow, sensorDataRow } from "./outputs.js";
 export { DEFAULT_PREDICTION_SERVICE, PredictionService } from "./prediction-service.js";

@@ -51,6 +51,8 @@ import { DEFAULT_LIVE_FRAMES, HISTORY_COLUMNS, historyFrameOfRows, LiveFrames } 
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
 import { type AckResult, type AlertEpisodeEvent, MR_RULES, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 import { EpisodeBook } from "./episode-book.js";
+import type { ModelEntry } from "../../connectors/registry/mod.js";
+import { modelRow } from "./model-follow.js";
 
 export interface OutputsOptions {
   clickhouse?: { url: string; database?: string; spillDir: string };
@@ -662,6 +664,11 @@ export class Outputs {
       });
     }
     return { machine_id: machineId, health_score: score, risk_level: riskOfScore(score), updated_at: new Date().toISOString(), features };
+  }
+
+  /** The model registry's entries (when one was added or changed stage): ml_models rows, replacing an entry's earlier row. */
+  modelEntries(entries: readonly ModelEntry[]): void {
+    if (this.sink !== null && entries.length > 0) this.track(this.sink.write("ml_models", entries.map(modelRow)));
   }
 
   /** New predictions: ml_maintenance_predictions rows, the machine's topic and `analysis/prediction`. */

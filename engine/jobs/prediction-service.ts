@@ -50,6 +50,8 @@ export interface PredictionModel {
   /** The cycles the model's remaining-life target is capped at (FailureModel: 125 by default); undefined: not capped. */
   readonly rulCap?: number;
   predict(features: Float64Array, rows: number): Promise<readonly FailurePrediction[]>;
+  /** Releases the model (onnxruntime's session); a swapped-out model is closed by whoever swapped it. */
+  close?(): Promise<void>;
 }
 
 export interface PredictionServiceOptions {
@@ -127,8 +129,10 @@ export class PredictionService {
   private readonly counts = { predictions: 0, skipped: 0, rowsDropped: 0, errors: 0, modelRuns: 0, modelSeconds: 0 };
   private readonly listeners: Array<(predictions: readonly MachinePrediction[]) => void> = [];
   private readonly log: Logger | undefined;
+  private current: PredictionModel;
 
   constructor(private readonly o: PredictionServiceOptions) {
+    this.current = o.model;
     if (!(o.intervalMs >= 0 && Number.isFinite(o.intervalMs)))
       throw new ConfigError("--predict-interval", `must be a duration ≥ 0, got ${o.intervalMs} ms`);
     const names = o.model.featureNames;
@@ -167,8 +171,32 @@ export class PredictionService {
     return [...this.bySensor.keys()];
   }
 
+  /** The model the next prediction uses. */
   get model(): PredictionModel {
-    return this.o.model;
+    return this.current;
+  }
+
+  /**
+   * Uses `next` from the next model run on: predictions in flight finish with the model they
+   * started with. `next` must read the same features over the same window (the rows the service
+   * holds are those of the current model); else ConfigError and nothing changes. Resolves to the
+   * replaced model, for the caller to close.
+   */
+  swapModel(next: PredictionModel): Promise<PredictionModel> {
+    const now = this.current;
+    if (next.window !== now.window || next.featureNames.join(",") !== now.featureNames.join(",")) {
+      throw new ConfigError(
+        "model",
+        `${next.modelVersion} reads ${next.featureNames.length} features over a window of ${next.window}; the running ${now.modelVersion} reads ${now.featureNames.length} over ${now.window}, and a swap needs the same features and window (restart the job to change them)`,
+      );
+    }
+    const swapped = this.chain.then(() => {
+      const old = this.current;
+      this.current = next;
+      return old;
+    });
+    this.chain = swapped.then(() => undefined);
+    return swapped;
   }
 
   /**
@@ -263,7 +291,7 @@ export class PredictionService {
   /** The feature names of the machine not yet reported (all of them for an unknown machine). */
   missing(machineId: string): string[] {
     const m = this.machines.get(machineId);
-    return m === undefined ? [...this.o.model.featureNames] : this.missingFeatures(m);
+    return m === undefined ? [...this.current.featureNames] : this.missingFeatures(m);
   }
 
   /**
@@ -356,7 +384,7 @@ export class PredictionService {
   private missingFeatures(m: MachineState): string[] {
     const missing: string[] = [];
     this.sensorList.forEach((s, k) => {
-      if (m.tracks[k].newest === -Infinity) for (const j of s.features) missing.push(this.o.model.featureNames[j]);
+      if (m.tracks[k].newest === -Infinity) for (const j of s.features) missing.push(this.current.featureNames[j]);
     });
     return missing;
   }
@@ -397,7 +425,7 @@ export class PredictionService {
     const f = this.featureCount;
     const x = new Float64Array(rows.length * f);
     rows.forEach((r, i) => x.set(r.values, i * f));
-    const model = this.o.model;
+    const model = this.current;
     const t0 = performance.now();
     const results = await model.predict(x, rows.length);
     this.counts.modelRuns++;

@@ -42,6 +42,12 @@ export interface IforestAnalysisOptions {
   onSwap?: (from: string, to: string) => void;
   /** A model file to watch while running: each new version is swapped in (polled every second). */
   watchPath?: string;
+  /**
+   * Instead of a file: a source of new models to follow while running (the model registry's
+   * production alias, engine/jobs/model-follow.ts); each one it hands to `swap` is swapped in
+   * between batches. Called at start; returns the stop.
+   */
+  follow?: (swap: (model: IsolationForestModel) => Promise<void>) => () => void;
   /** Told when a new model file cannot be used (the old model stays). */
   onSwapError?: (error: Error) => void;
 }
@@ -100,8 +106,9 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
       into.model_hash = finite ? slots.hashes[row[F + 1]] : null;
     },
     start(engine: StreamEngine): void {
-      if (options.watchPath === undefined) return;
-      stopWatching = watchModelFile(options.watchPath, slots, (m) => this.swapModel(engine, m), options.onSwapError);
+      if (options.follow !== undefined) stopWatching = options.follow((m) => this.swapModel(engine, m));
+      else if (options.watchPath !== undefined)
+        stopWatching = watchModelFile(options.watchPath, slots, (m) => this.swapModel(engine, m), options.onSwapError);
     },
     stop(): void {
       stopWatching();

@@ -95,6 +95,23 @@ export const TABLE_ROWS: { readonly [T in ClickHouseTable]: ClickHouseRows[T] } 
     features: { vibration_rms: 1.5 },
   },
   ml_equipment_health: { machine_id: "M1", computed_at: 1_700_000_000_000, health_score: 87.5, risk_level: "low" },
+  ml_models: {
+    id: "3f2a9c1b0d4e".padEnd(64, "0"),
+    kind: "rul",
+    stage: "production",
+    format: "onnx (linewatch failure model)",
+    file_name: "rul.onnx",
+    size_bytes: 12_345,
+    created_at: 1_700_000_000_000,
+    training_data: "train_FD001.txt",
+    features: ["s2.mean", "s3.slope"],
+    metrics: { validation_rmse: 17.5 },
+    made_by: "linewatch models push rul.onnx --kind rul",
+    made_by_user: "qa",
+    made_by_host: "line-3",
+    notes: null,
+    stage_changed_at: 1_700_000_360_000,
+  },
 };
 
 /** Seeded so a failure can be replayed. */

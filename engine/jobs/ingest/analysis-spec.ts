@@ -7,22 +7,31 @@ import type { Logger } from "../../core/mod.js";
 import type { RecordAnalysis } from "../../../operators/mod.js";
 import { iforestAnalysis, type IforestAnalysisOptions } from "../../../operators/iforest/mod.js";
 import { rollingAnalysis, type RollingOptions } from "../../../operators/rolling/mod.js";
+import { iforestFollow, type RegistryFollowSpec } from "../model-follow.js";
 import { spcAnalysis, type AlertEpisodeEvent, type SpcAnalysisOptions } from "../../../operators/spc/mod.js";
 
 export type AnalysisSpec =
   | { name: "rolling"; options: RollingOptions }
   | { name: "spc"; options: Omit<SpcAnalysisOptions, "onAlert"> }
-  /** `watchPath`: the worker watches the model file itself and swaps each new version in (logged on the worker's logger). */
-  | { name: "iforest"; options: Omit<IforestAnalysisOptions, "onSwap" | "onSwapError"> };
+  /**
+   * `watchPath`: the worker watches the model file itself and swaps each new version in;
+   * `followRegistry`: it follows the registry's production iforest model itself (both logged on the worker's logger).
+   */
+  | {
+      name: "iforest";
+      options: Omit<IforestAnalysisOptions, "onSwap" | "onSwapError" | "follow"> & { followRegistry?: RegistryFollowSpec };
+    };
 
 /** The analyses of `specs`, in order; SPC alert events go to `onAlert`, model swaps (a watched model file) to `log`. */
 export function buildAnalyses(specs: readonly AnalysisSpec[], onAlert: (event: AlertEpisodeEvent) => void, log?: Logger): RecordAnalysis[] {
   return specs.map((s) => {
     if (s.name === "rolling") return rollingAnalysis(s.options);
     if (s.name === "spc") return spcAnalysis({ ...s.options, onAlert });
-    const file = s.options.watchPath;
+    const { followRegistry, ...options } = s.options;
+    if (followRegistry !== undefined) return iforestAnalysis({ ...options, follow: iforestFollow(followRegistry, log) });
+    const file = options.watchPath;
     return iforestAnalysis({
-      ...s.options,
+      ...options,
       onSwap: (from, to) => log?.info({ file, from: from.slice(0, 12), to: to.slice(0, 12) }, "model swapped; used from the next batch on"),
       onSwapError: (e) => log?.warn({ file, err: e }, "new version of the model not used; the current model stays"),
     });
