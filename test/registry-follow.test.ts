@@ -24,9 +24,16 @@ import {
   ObjectStoreRegistry,
   type RegistryStore,
 } from "../connectors/registry/mod.js";
+import { SeededRandom } from "../engine/core/mod.js";
+import { DEFAULT_NATS_PUBLISH, publishSimulation } from "../connectors/sim/nats-publisher.js";
+import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
+import { modelToJson, parseModel } from "../operators/iforest/model.js";
+import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { encodeRulModel } from "../operators/prediction/training/onnx-export.js";
 import { DEFAULT_RUL_TRAIN_OPTIONS, trainRulModel } from "../operators/prediction/training/rul-train.js";
+import { startCli } from "./kit/cli.js";
 import { type RegistryTestModels, registryTestModels } from "./kit/registry-models.js";
+import { waitUntil } from "./kit/wait.js";
 
 const CLI = resolve("dist/engine/cli/main.js");
 const FILE = join(referenceDataDir(), "cmapss", "train_FD001.txt");
@@ -255,4 +262,90 @@ describe.skipIf(!haveClickHouse)("linewatch run --predict registry - a promotion
     expect(mirrored.trim().split("\n")).toEqual(["a.onnx\tarchived", "b.onnx\tarchived", "c-window-10.onnx\tproduction"]);
     await registry.close();
   }, 120_000);
+});
+
+interface ScoreLine {
+  machine_id: string;
+  sensor_type: string;
+  timestamp: number;
+  iforest_score: number | null;
+  model_hash: string | null;
+}
+
+describe.skipIf(!haveNats)("linewatch run --nats --model registry - ingest workers follow the registry themselves", () => {
+  const SITE = "rf";
+  const PHASE = 2_000;
+  /** Two forests over the same features (the reading, its rolling mean and std), from two seeds. */
+  const forest = (seed: number): Uint8Array => {
+    const rng = new SeededRandom(seed);
+    const rows = 400;
+    const values = new Float64Array(rows * 3);
+    for (let i = 0; i < values.length; i++) values[i] = 50 + 5 * rng.normal();
+    const model = trainIsolationForest({ values, rows, columns: 3, names: ["value", "mean", "std"] }, { trees: 25, sampleSize: 64, seed });
+    return new TextEncoder().encode(modelToJson(model));
+  };
+  const publish = async (seed: number, shiftMs: number): Promise<void> => {
+    const simulator = new PlantSimulator({
+      seed,
+      machines: 2,
+      sensorTypes: ["pressure"],
+      rateHz: 10,
+      startTime: Date.parse("2026-01-01T00:00:00Z") + shiftMs,
+      maxRecords: PHASE,
+    });
+    await publishSimulation(simulator, { ...DEFAULT_NATS_PUBLISH, url: (nats as NatsServer).url, site: SITE, rate: 20_000 });
+  };
+
+  it("the production iforest model scores until a promotion; the next one from the next batch on, on every key", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lw-follow-ingest-"));
+    const registry = new ModelRegistry(await ObjectStoreRegistry.open(nc as NatsConnection), ACTOR);
+    const [bytesA, bytesB] = [forest(1), forest(2)];
+    const a = (await registry.push({ bytes: bytesA, kind: "iforest", fileName: "forest-a.json" })).entry;
+    const b = (await registry.push({ bytes: bytesB, kind: "iforest", fileName: "forest-b.json" })).entry;
+    await registry.promote(a.id, "production");
+    const hashOf = (bytes: Uint8Array) => parseModel(new TextDecoder().decode(bytes), "test").hash;
+    const lines: ScoreLine[] = [];
+    const sub = (nc as NatsConnection).subscribe(`lw.${SITE}.score.>`, { callback: (_e, m) => lines.push(m.json<ScoreLine>()) });
+    await (nc as NatsConnection).flush();
+    const run = startCli(
+      [
+        "run",
+        "--nats",
+        (nats as NatsServer).url,
+        "--site",
+        SITE,
+        "--ingest-workers",
+        "1",
+        "--analysis",
+        "rolling,iforest",
+        "--window",
+        "16",
+      ].concat(
+        ["--model", "registry", "--registry-poll", "200ms", "--no-live", "--summary-interval", "0", "--no-serials"],
+        ["--alerts", join(dir, "alerts.ndjson"), "--log-level", "info"],
+      ),
+      dir,
+    );
+    try {
+      expect(await waitUntil(() => /consuming/.test(run.output()), 30_000), run.output()).toBe(true);
+      await publish(1, 0);
+      expect(await waitUntil(() => lines.length >= PHASE, 60_000), run.output()).toBe(true);
+      await registry.promote(b.id, "production");
+      expect(await waitUntil(() => /production iforest model swapped/.test(run.output()), 30_000), run.output()).toBe(true);
+      await publish(2, 3_600_000);
+      expect(await waitUntil(() => lines.length >= 2 * PHASE, 60_000), run.output()).toBe(true);
+      expect(await run.stop(), run.output()).toBe(0);
+    } finally {
+      sub.unsubscribe();
+      await run.stop();
+      await registry.close();
+    }
+    expect(run.output()).toContain(`"from":"${a.short_id}","to":"${b.short_id}"`);
+    const scored = lines.filter((l) => l.model_hash !== null);
+    const firstPhase = scored.filter((l) => l.timestamp < Date.parse("2026-01-01T01:00:00Z"));
+    const secondPhase = scored.filter((l) => l.timestamp >= Date.parse("2026-01-01T01:00:00Z"));
+    expect(firstPhase.length).toBeGreaterThan(PHASE / 2);
+    expect(new Set(firstPhase.map((l) => l.model_hash))).toEqual(new Set([hashOf(bytesA)]));
+    expect(new Set(secondPhase.map((l) => l.model_hash))).toEqual(new Set([hashOf(bytesB)]));
+  }, 180_000);
 });
