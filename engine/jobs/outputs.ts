@@ -149,6 +149,7 @@ export class Outputs {
   readonly metrics: MetricHandles;
   readonly registry: MetricsRegistry;
   private sink: ClickHouseSink | null = null;
+  private closing = false;
   private live: LiveServer | null = null;
   private limitsControl: LimitsControl | null = null;
   private scores: ScoreRow[] = [];
@@ -521,6 +522,7 @@ export class Outputs {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     if (this.healthTimer !== null) clearInterval(this.healthTimer);
     this.frames?.close();
     await this.predictions?.close();
@@ -668,7 +670,8 @@ export class Outputs {
 
   /** The model registry's entries (when one was added or changed stage): ml_models rows, replacing an entry's earlier row. */
   modelEntries(entries: readonly ModelEntry[]): void {
-    if (this.sink !== null && entries.length > 0) this.track(this.sink.write("ml_models", entries.map(modelRow)));
+    // A change seen while closing is written by the next run, which mirrors every entry at its start.
+    if (this.sink !== null && !this.closing && entries.length > 0) this.track(this.sink.write("ml_models", entries.map(modelRow)));
   }
 
   /** New predictions: ml_maintenance_predictions rows, the machine's topic and `analysis/prediction`. */
