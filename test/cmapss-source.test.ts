@@ -5,7 +5,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect } from "nats";
 import { CMAPSS_SENSORS, readCmapss, type CmapssUnit } from "../connectors/files/cmapss.js";
-import { CmapssFleet, cmapssMachineId, parseUnitList, publishCmapssFleet } from "../connectors/sim/cmapss-source.js";
+import { CmapssFleet, cmapssMachineId, parseCmapssShifts, parseUnitList, publishCmapssFleet } from "../connectors/sim/cmapss-source.js";
 import { decodeMsgpackRecord } from "../connectors/wire/codecs.js";
 import { ConfigError } from "../engine/core/errors.js";
 import { DEFAULT_NATS_JOB, runNatsJob } from "../engine/jobs/nats-job.js";
@@ -43,6 +43,29 @@ function expectedOf(u: CmapssUnit, offsetCycles = 0): Array<{ sensor: string; ti
 }
 
 describe("C-MAPSS fleet - readings per machine", () => {
+  it("a shift adds its delta to its sensor from its cycle on, on every unit, and nothing else changes", () => {
+    const shifts = parseCmapssShifts("s11:+0.5@100, S7:-2");
+    expect(shifts).toEqual([
+      { sensor: "s11", delta: 0.5, fromCycle: 100 },
+      { sensor: "s7", delta: -2, fromCycle: 1 },
+    ]);
+    const plain = drain(new CmapssFleet(ALL, { units: [1, 2], cycleMs: HOUR, startTime: T0, order: "fleet" }));
+    const shifted = drain(new CmapssFleet(ALL, { units: [1, 2], cycleMs: HOUR, startTime: T0, order: "fleet", shifts }));
+    expect(shifted.length).toBe(plain.length);
+    shifted.forEach((r, i) => {
+      const p = plain[i];
+      const cycle = (r.time - T0) / HOUR;
+      const delta = r.sensor === "s7" ? -2 : r.sensor === "s11" && cycle >= 100 ? 0.5 : 0;
+      expect([r.machine, r.sensor, r.time]).toEqual([p.machine, p.sensor, p.time]);
+      expect(r.value).toBe(p.value + delta);
+    });
+    // The file's units are not touched.
+    expect(drain(new CmapssFleet(ALL, { units: [1], cycleMs: HOUR, startTime: T0, order: "fleet" }))).toEqual(
+      plain.filter((r) => r.machine === "ENG-001"),
+    );
+    for (const bad of ["s22:+1", "s11", "s11:+1@0", "temp:+1@3", "s11:one"]) expect(() => parseCmapssShifts(bad), bad).toThrow(ConfigError);
+  });
+
   it("C-MAPSS fleet - the true remaining life of a training unit at each cycle's time, in either order (the prediction accuracy's ground truth)", () => {
     for (const order of ["fleet", "unit"] as const) {
       const fleet = new CmapssFleet(ALL, { units: [2, 3], cycleMs: HOUR, startTime: T0, order });

@@ -9,6 +9,12 @@
  * previous unit's last. Either way the readings come in event-time order, and each machine's
  * readings are its rows of the file, in file order, sensors s1…s21 within a cycle.
  *
+ * Shifts (`shifts`, `--cmapss-shift s11:+0.5@100`): from cycle c on, a sensor reads a constant
+ * more on every unit — a recalibrated or replaced sensor, the data drift a model's inputs go
+ * through in a plant. It is how drift detection is shown on real data: the file as it is, then the
+ * same file with one sensor moved by a known amount from a known cycle. The remaining useful life
+ * (the ground truth) is the file's: a shift changes what is measured, not the engines.
+ *
  * Non-goals: the operational settings are not replayed (they are conditions, not sensors), and
  * there is no noise or fault injection — the file is the ground truth.
  */
@@ -28,6 +34,43 @@ export interface CmapssFleetOptions {
   /** T0: cycle c of a unit (fleet order) is at T0 + c · cycleMs. */
   startTime: number;
   order: CmapssOrder;
+  /** Sensors read a constant more from a cycle on (none by default). */
+  shifts?: readonly CmapssShift[];
+}
+
+/** Sensor `sensor` reads `delta` (its own units) more from cycle `fromCycle` on, on every unit. */
+export interface CmapssShift {
+  sensor: string;
+  delta: number;
+  fromCycle: number;
+}
+
+/** "s11:+0.5@100,s7:-2" → shifts (a shift without @ starts at cycle 1). ConfigError for anything else. */
+export function parseCmapssShifts(text: string, flag = "--cmapss-shift"): CmapssShift[] {
+  return text.split(",").map((part) => {
+    const m = /^\s*(s\d{1,2})\s*:\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?)\s*(?:@\s*(\d+))?\s*$/i.exec(part);
+    if (m === null) throw new ConfigError(flag, `"${part}" is not SENSOR:DELTA[@CYCLE] (e.g. s11:+0.5@100)`);
+    const sensor = m[1].toLowerCase();
+    if (!CMAPSS_SENSORS.some((x) => x.name === sensor)) throw new ConfigError(flag, `"${sensor}" is not a C-MAPSS sensor (s1…s21)`);
+    const fromCycle = m[3] === undefined ? 1 : Number(m[3]);
+    if (fromCycle < 1) throw new ConfigError(flag, `"${part}": cycles start at 1`);
+    return { sensor, delta: Number(m[2]), fromCycle };
+  });
+}
+
+/** The units with the shifts applied (copies of the shifted sensors' columns; the rest shared). */
+export function shiftCmapssUnits(units: readonly CmapssUnit[], shifts: readonly CmapssShift[]): CmapssUnit[] {
+  if (shifts.length === 0) return [...units];
+  return units.map((u) => {
+    const sensors = [...u.sensors];
+    for (const sh of shifts) {
+      const k = CMAPSS_SENSORS.findIndex((x) => x.name === sh.sensor);
+      const column = Float64Array.from(sensors[k]);
+      for (let i = 0; i < column.length; i++) if (u.cycles[i] >= sh.fromCycle) column[i] += sh.delta;
+      sensors[k] = column;
+    }
+    return { ...u, sensors };
+  });
 }
 
 export type CmapssOrder = "fleet" | "unit";
@@ -100,7 +143,7 @@ export class CmapssFleet {
     if (!CMAPSS_ORDERS.includes(options.order))
       throw new ConfigError("--cmapss-order", `must be one of ${CMAPSS_ORDERS.join(", ")}, got "${options.order}"`);
     this.options = Object.freeze({ ...options });
-    this.units = pickUnits(all, options.units);
+    this.units = shiftCmapssUnits(pickUnits(all, options.units), options.shifts ?? []);
     this.sensorColumns = pickSensors(options.sensors);
     for (const u of this.units) {
       for (const c of this.sensorColumns) {

@@ -1,5 +1,15 @@
 /** connectors/sim: the names other folders use. Import from here, never from a file inside. */
-export { CMAPSS_OPERATING_MODE, CMAPSS_ORDERS, CmapssFleet, type CmapssOrder, parseUnitList, publishCmapssFleet } from "./cmapss-source.js";
+export {
+  CMAPSS_ORDERS,
+  CMAPSS_OPERATING_MODE,
+  CmapssFleet,
+  type CmapssOrder,
+  type CmapssShift,
+  parseCmapssShifts,
+  parseUnitList,
+  publishCmapssFleet,
+  shiftCmapssUnits,
+} from "./cmapss-source.js";
 export { DEFAULT_NATS_PUBLISH, publishSimulation } from "./nats-publisher.js";
 export {
   DEFAULT_SIMULATOR_OPTIONS,

@@ -32,6 +32,7 @@ import {
   type SensorType,
   CMAPSS_ORDERS,
   CmapssFleet,
+  parseCmapssShifts,
   parseUnitList,
   type CmapssOrder,
 } from "../../connectors/sim/mod.js";
@@ -94,6 +95,7 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   tokens?: string;
   cmapss?: string;
   cmapssUnits?: string;
+  cmapssShift?: string;
   cmapssOrder: CmapssOrder;
   cycle: string;
   scorecardJson?: string;
@@ -208,6 +210,10 @@ function addCmapssFlags(command: Command): void {
       "replay a NASA C-MAPSS file (train_FD001.txt) as a fleet instead of the simulator: unit N → machine ENG-00N, sensors s1…s21, one reading per sensor and cycle",
     )
     .option("--cmapss-units <list>", "with --cmapss: the units to replay, e.g. 1-10 or 1,3,7-9 (default all)")
+    .option(
+      "--cmapss-shift <list>",
+      "with --cmapss: sensors that read a constant more from a cycle on, on every unit (data drift a model's inputs go through), e.g. s11:+0.5@100,s7:-2",
+    )
     .addOption(
       new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one unit after another")
         .choices([...CMAPSS_ORDERS])
@@ -743,6 +749,7 @@ function cmapssFleetFromFlags(flags: RunFlags, speed: number, sensors: string[] 
     cycleMs: parseDuration(flags.cycle),
     startTime: speed === 1 ? Math.floor(Date.now()) : DEFAULT_SIMULATOR_OPTIONS.startTime,
     order: flags.cmapssOrder,
+    shifts: flags.cmapssShift === undefined ? undefined : parseCmapssShifts(flags.cmapssShift),
   });
 }
 

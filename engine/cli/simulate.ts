@@ -23,6 +23,7 @@ import {
   CMAPSS_OPERATING_MODE,
   CMAPSS_ORDERS,
   CmapssFleet,
+  parseCmapssShifts,
   parseUnitList,
   publishCmapssFleet,
   type CmapssOrder,
@@ -59,6 +60,7 @@ export interface SimulateFlags {
   publishRate?: string;
   cmapss?: string;
   cmapssUnits?: string;
+  cmapssShift?: string;
   cmapssOrder: CmapssOrder;
   cycle: string;
 }
@@ -108,6 +110,7 @@ export function simulateCommand(): Command {
       "replay a NASA C-MAPSS file as a fleet instead of simulating: unit N → machine ENG-00N, sensors s1…s21 (--sensors picks), one reading per sensor and cycle from --start",
     )
     .option("--cmapss-units <list>", "with --cmapss: the units, e.g. 1-10 or 1,3,7-9 (default all)")
+    .option("--cmapss-shift <list>", "with --cmapss: sensors that read a constant more from a cycle on (data drift), e.g. s11:+0.5@100")
     .addOption(
       new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one after another")
         .choices([...CMAPSS_ORDERS])
@@ -194,6 +197,7 @@ async function simulateCmapss(flags: SimulateFlags): Promise<void> {
   const startTime = parseStart(flags.start);
   const fleet = new CmapssFleet(readCmapss(flags.cmapss as string), {
     units: flags.cmapssUnits === undefined ? undefined : parseUnitList(flags.cmapssUnits),
+    shifts: flags.cmapssShift === undefined ? undefined : parseCmapssShifts(flags.cmapssShift),
     sensors: flags.sensors
       ?.split(",")
       .map((s) => s.trim())
