@@ -198,10 +198,10 @@ function quantileEdges(sorted: Float64Array, bins: number): Float64Array {
   for (let j = 1; j < bins; j++) {
     // Smallest order statistic x_(i) (1-based) with i ≥ j·n/B. Integer arithmetic: exact.
     const i = Math.max(1, Math.ceil((j * n) / bins));
-    const v = sorted[i - 1];
+    const v = sorted[i - 1] + 0; // −0 → 0: JSON writes both as 0
     if (edges.length === 0 || v > edges[edges.length - 1]) edges.push(v);
   }
-  if (sorted[0] === sorted[n - 1]) return Float64Array.of(nextDown(sorted[0]), sorted[0]);
+  if (sorted[0] === sorted[n - 1]) return Float64Array.of(nextDown(edges[0]), edges[0]);
   return Float64Array.from(edges);
 }
 
