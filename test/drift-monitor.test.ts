@@ -34,7 +34,11 @@ function shiftedFraction(ref: ReferenceHistograms, j: number, delta: number, thr
   const p = probs(0);
   const q = probs(delta);
   // Proportions scaled to a huge count: the add-½ smoothing of the window side vanishes, as for the expected value.
-  const psiAt = (f: number) => psiFromCounts(p.map((pi, i) => ((1 - f) * pi + f * q[i]) * 1e12), ref.features[j].counts);
+  const psiAt = (f: number) =>
+    psiFromCounts(
+      p.map((pi, i) => ((1 - f) * pi + f * q[i]) * 1e12),
+      ref.features[j].counts,
+    );
   if (psiAt(1) < threshold) return null;
   let lo = 0;
   let hi = 1;

@@ -35,7 +35,12 @@ function python(script: string, input: string): string {
 
 describe("reference histograms", () => {
   it("puts interior edges at the inverted-CDF quantiles, bins right-closed with open ends (hand case)", () => {
-    const ref = buildReferenceHistograms(Float64Array.from({ length: 10 }, (_, i) => i + 1), 10, ["x"], 5);
+    const ref = buildReferenceHistograms(
+      Float64Array.from({ length: 10 }, (_, i) => i + 1),
+      10,
+      ["x"],
+      5,
+    );
     expect(Array.from(ref.features[0].edges)).toEqual([2, 4, 6, 8]);
     expect(Array.from(ref.features[0].counts)).toEqual([2, 2, 2, 2, 2]);
     expect(ref.rows).toBe(10);
@@ -208,9 +213,22 @@ print(json.dumps(res))
       const last = stream.slice(-w);
       expect(sliding.filled).toBe(last.length);
       for (let j = 0; j < f; j++) {
-        const want = psiFromCounts(scratchCounts(ref, j, last.map((r) => r[j])), ref.features[j].counts);
+        const want = psiFromCounts(
+          scratchCounts(
+            ref,
+            j,
+            last.map((r) => r[j]),
+          ),
+          ref.features[j].counts,
+        );
         expect(sliding.psi(j)).toBeCloseTo(want, 12);
-        expect(Array.from(sliding.binCounts(j))).toEqual(scratchCounts(ref, j, last.map((r) => r[j])));
+        expect(Array.from(sliding.binCounts(j))).toEqual(
+          scratchCounts(
+            ref,
+            j,
+            last.map((r) => r[j]),
+          ),
+        );
       }
     }
   });

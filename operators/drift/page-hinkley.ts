@@ -88,9 +88,8 @@ export class PageHinkley {
       this.skipped++;
       return null;
     }
-    this.readings++;
     if (Number.isNaN(this.scale)) {
-      this.warmup[this.readings - 1] = x;
+      this.warmup[this.readings++] = x;
       if (this.readings < this.options.minReadings) return null;
       this.scale = spread(this.warmup);
       // Replay the held readings through the sums now that σ is known.
