@@ -5,6 +5,7 @@
  * and the entry says so. A field the file does not hold is null, never guessed.
  */
 import { ModelLoadError, RegistryError } from "../../engine/core/mod.js";
+import type { ReferenceHistograms } from "../../operators/drift/mod.js";
 import { parseModel } from "../../operators/iforest/mod.js";
 import { readRulFileMetadata } from "../../operators/prediction/mod.js";
 import type { ModelEntry, ModelKind } from "./record.js";
@@ -40,7 +41,13 @@ function rulFacts(bytes: Uint8Array, fileName: string): ModelFacts {
     training_data: meta.trainedOn,
     features: [...meta.featureNames],
     metrics: { validation_rmse: meta.validationRmse, residual_sigma: meta.residualSigma },
-    details: { window: meta.window, rul_cap: meta.rulCap, horizon_cycles: meta.horizonCycles, cycle_hours: meta.cycleHours },
+    details: {
+      window: meta.window,
+      rul_cap: meta.rulCap,
+      horizon_cycles: meta.horizonCycles,
+      cycle_hours: meta.cycleHours,
+      reference_histograms: referenceSummary(meta.referenceHistograms ?? null),
+    },
   };
 }
 
@@ -66,8 +73,25 @@ function iforestFacts(bytes: Uint8Array, fileName: string): ModelFacts {
       compare: model.compare,
       model_hash: model.hash,
       provenance: p,
+      reference_histograms: referenceSummary(model.referenceHistograms ?? null),
     },
   };
+}
+
+/**
+ * Whether the file holds the training reference histograms drift PSI needs: their size when it
+ * does, and a sentence saying PSI is unavailable when it does not (a model trained before them).
+ */
+function referenceSummary(ref: ReferenceHistograms | null): {
+  present: boolean;
+  features?: number;
+  bins_max?: number;
+  rows?: number;
+  note?: string;
+} {
+  if (ref === null)
+    return { present: false, note: "no reference histograms (trained before linewatch stored them): drift PSI unavailable" };
+  return { present: true, features: ref.features.length, bins_max: Math.max(...ref.features.map((h) => h.counts.length)), rows: ref.rows };
 }
 
 /** "rul" or "iforest" when the bytes are such a model, else null (a quality file must be neither). */

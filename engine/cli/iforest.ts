@@ -78,7 +78,8 @@ function trainCommand(): Command {
       const model = trainIsolationForest(data, { trees: flags.trees, sampleSize: flags.sample, seed: flags.seed });
       await writeModelFile(flags.out, model);
       process.stderr.write(
-        `iforest train: ${data.rows} rows × ${data.columns} features (${data.names.join(", ")}); ${describe(model)} → ${flags.out}\n`,
+        `iforest train: ${data.rows} rows × ${data.columns} features (${data.names.join(", ")}); ${describe(model)}; ` +
+          `reference histograms for drift PSI over ${model.referenceHistograms?.rows ?? 0} rows → ${flags.out}\n`,
       );
     });
 }

@@ -106,6 +106,10 @@ function trainCommand(): Command {
             trained_on: trained.spec.trainedOn,
             train_seconds: round(trained.trainSeconds),
             validation: evaluationJson(v),
+            reference_histograms:
+              model.referenceHistograms === null
+                ? null
+                : { features: model.referenceHistograms.features.length, rows: model.referenceHistograms.rows },
           })}\n`,
         );
       } else {
@@ -115,10 +119,19 @@ function trainCommand(): Command {
             `features (${trained.spec.featureNames.length}, window ${flags.window}): ${trained.spec.featureNames.join(" ")}\n` +
             `held-out units (seed ${flags.seed}): ${trained.heldOutUnits.join(" ")}\n` +
             formatEvaluation(v) +
+            referenceLine(model) +
             `→ ${flags.out} (${bytes.length} bytes, ${model.modelVersion}; σ ${v.residualSigma.toFixed(2)} cycles, horizon ${flags.horizon} cycles)\n`,
         );
       }
     });
+}
+
+/** What the written model holds for drift PSI (read back from the file, like its version). */
+function referenceLine(model: FailureModel): string {
+  const ref = model.referenceHistograms;
+  if (ref === null) return `${model.driftUnavailable}\n`;
+  const bins = Math.max(...ref.features.map((h) => h.counts.length));
+  return `reference histograms for drift PSI: ${ref.features.length} features, ≤ ${bins} bins, over ${ref.rows} training rows\n`;
 }
 
 interface EvalFlags {

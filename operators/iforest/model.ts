@@ -26,16 +26,22 @@
  *   "right":     […],                per node: the right child's index within its tree, −1 at a leaf
  *   "leaf_size": […],                per node: training rows that reached it (≥ 1; an internal
  *                                    node's is the sum of its children's); scoring reads it at leaves
- *   "provenance": {…}                how the model was made (trainer, seed, sklearn version, offset_);
+ *   "provenance": {…},               how the model was made (trainer, seed, sklearn version, offset_);
  *                                    informational, not hashed
+ *   "reference_histograms": {…}      optional: the training rows' histogram per feature, in
+ *                                    feature_names order (operators/drift reference.ts JSON), that
+ *                                    drift PSI is measured against; `iforest train` writes it, files
+ *                                    without it (older ones, sklearn imports) load with PSI unavailable
  * }
  * ```
  *
- * The hash covers everything that decides a score and nothing else: SHA-256 of
- * JSON.stringify([format, version, max_samples, n_features, feature_names, compare, tree_offsets,
- * feature, threshold, left, right, leaf_size]) — JavaScript's shortest round-trip number
- * formatting makes that text a function of the values. Two files with the same trees have the
- * same hash whatever their provenance says.
+ * The hash covers everything that decides a score, and the reference drift is judged against:
+ * SHA-256 of JSON.stringify([format, version, max_samples, n_features, feature_names, compare,
+ * tree_offsets, feature, threshold, left, right, leaf_size]) — with the reference histograms' JSON
+ * appended as a 13th element when the file has them, so the hash of a file without them is what it
+ * always was, and a changed reference cannot pass under the model's hash. JavaScript's shortest
+ * round-trip number formatting makes that text a function of the values. Two files with the same
+ * trees and reference have the same hash whatever their provenance says.
  *
  * Scores: s(x) = 2^(−E[h(x)] / c(ψ)) (Liu, Ting & Zhou, ICDM 2008), h = depth of x's leaf +
  * c(leaf size), c(n) = 2(ln(n − 1) + γ) − 2(n − 1)/n, c(2) = 1, c(n ≤ 1) = 0; in (0, 1], near 1
@@ -44,6 +50,7 @@
 import { createHash } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { ModelLoadError } from "../../engine/core/mod.js";
+import { type ReferenceHistograms, referenceFromJson, referenceMismatch, referenceToJson } from "../drift/mod.js";
 
 export const IFOREST_FORMAT = "linewatch-iforest";
 export const IFOREST_FORMAT_VERSION = 1;
@@ -83,6 +90,11 @@ export interface IsolationForestModel {
   readonly right: Int32Array;
   readonly leafSize: Int32Array;
   readonly provenance: IforestProvenance;
+  /**
+   * The training rows' histogram per feature (featureNames order) drift PSI is measured against;
+   * absent for files written without it (older files, scikit-learn imports): PSI unavailable.
+   */
+  readonly referenceHistograms?: ReferenceHistograms;
 }
 
 /** The arrays and settings of a forest before validation and hashing. */
@@ -121,7 +133,7 @@ export function buildModel(parts: IsolationForestParts, source = "model"): Isola
 
 /** SHA-256 hex of the canonical serialisation of what decides a score. */
 export function modelHash(m: IsolationForestParts): string {
-  const canonical = JSON.stringify([
+  const hashed: unknown[] = [
     IFOREST_FORMAT,
     IFOREST_FORMAT_VERSION,
     m.maxSamples,
@@ -134,7 +146,9 @@ export function modelHash(m: IsolationForestParts): string {
     Array.from(m.left),
     Array.from(m.right),
     Array.from(m.leafSize),
-  ]);
+  ];
+  if (m.referenceHistograms !== undefined) hashed.push(referenceToJson(m.referenceHistograms));
+  const canonical = JSON.stringify(hashed);
   return createHash("sha256").update(canonical).digest("hex");
 }
 
@@ -155,6 +169,7 @@ export function modelToJson(m: IsolationForestModel): string {
     right: Array.from(m.right),
     leaf_size: Array.from(m.leafSize),
     provenance: m.provenance,
+    ...(m.referenceHistograms === undefined ? {} : { reference_histograms: referenceToJson(m.referenceHistograms) }),
   };
   // One array per line keeps the file diffable and quick to write; numbers round-trip exactly.
   return (
@@ -220,6 +235,7 @@ export function modelFromJson(json: unknown, source = "model.json"): IsolationFo
     right: intArray(o.right, "right", IFOREST_NODES_MAX, fail),
     leafSize: intArray(o.leaf_size, "leaf_size", IFOREST_NODES_MAX, fail),
     provenance: provenance as IforestProvenance,
+    ...(o.reference_histograms === undefined ? {} : { referenceHistograms: referenceFromJson(o.reference_histograms, source) }),
   };
   const model = buildModel(parts, source);
   if (model.hash !== o.hash)
@@ -251,6 +267,8 @@ export function validateForestParts(m: IsolationForestParts, source = "model"): 
     seen.add(name);
   }
   if (m.compare !== "f64" && m.compare !== "f32") fail("compare", `must be "f64" or "f32"`);
+  const mismatch = m.referenceHistograms === undefined ? null : referenceMismatch(m.referenceHistograms, m.featureNames);
+  if (mismatch !== null) fail("reference_histograms", mismatch);
   const nodes = m.feature.length;
   if (nodes < 1 || nodes > IFOREST_NODES_MAX) fail("feature", `${nodes} nodes, outside 1..${IFOREST_NODES_MAX}`);
   for (const [name, arr] of [

@@ -14,8 +14,9 @@ import * as ort from "onnxruntime-node";
 import pkg from "onnx-proto";
 import type { onnx as OnnxTypes } from "onnx-proto";
 import { LinewatchError, ModelLoadError } from "../../engine/core/mod.js";
+import { parseReferenceHistograms, type ReferenceHistograms, referenceMismatch } from "../drift/mod.js";
 import { normalCdf } from "../normal.js";
-import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME, type RulMetadata } from "./model-format.js";
+import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OPTIONAL_METADATA_KEYS, RUL_OUTPUT_NAME, type RulMetadata } from "./model-format.js";
 import { parseFeatureName } from "./rul-features.js";
 
 const { onnx } = pkg;
@@ -70,6 +71,11 @@ export class FailureModel {
   readonly residualSigma: number;
   readonly trainedOn: string;
   readonly validationRmse: number;
+  /**
+   * The training rows' histogram per feature, in featureNames order, that drift PSI is measured
+   * against; null for a model trained before linewatch stored them (see {@link driftUnavailable}).
+   */
+  readonly referenceHistograms: ReferenceHistograms | null;
   readonly source: string;
   private session: ort.InferenceSession | null;
 
@@ -83,8 +89,18 @@ export class FailureModel {
     this.residualSigma = meta.residualSigma;
     this.trainedOn = meta.trainedOn;
     this.validationRmse = meta.validationRmse;
+    this.referenceHistograms = meta.referenceHistograms ?? null;
     this.modelVersion = version;
     this.source = source;
+  }
+
+  /** Why drift PSI cannot be measured for this model, or null when it can. */
+  get driftUnavailable(): string | null {
+    if (this.referenceHistograms !== null) return null;
+    return (
+      `${this.source} (${this.modelVersion}) has no ${RUL_OPTIONAL_METADATA_KEYS.referenceHistograms}: it was trained before ` +
+      "linewatch stored reference histograms, so drift PSI is unavailable for it; retrain with `linewatch predict train`"
+    );
   }
 
   /**
@@ -211,7 +227,15 @@ export function readRulMetadata(model: OnnxTypes.IModelProto, source: string): R
     residualSigma: num(k.residualSigma, (v) => v > 0, "a positive number of cycles"),
     trainedOn: props.get(k.trainedOn) as string,
     validationRmse: num(k.validationRmse, (v) => v >= 0, "a number ≥ 0"),
+    referenceHistograms: null,
   };
+  const referenceText = props.get(RUL_OPTIONAL_METADATA_KEYS.referenceHistograms);
+  if (referenceText !== undefined) {
+    // A damaged reference is the file's defect like any other: the model does not load.
+    meta.referenceHistograms = parseReferenceHistograms(referenceText, source);
+    const mismatch = featureNames.length > 0 ? referenceMismatch(meta.referenceHistograms, featureNames) : null;
+    if (mismatch !== null) problems.push(`${RUL_OPTIONAL_METADATA_KEYS.referenceHistograms}: ${mismatch}`);
+  }
   const input = model.graph?.input?.find((i) => i.name === RUL_INPUT_NAME);
   const dims = input?.type?.tensorType?.shape?.dim;
   const width = dims !== undefined && dims !== null && dims.length === 2 ? Number(dims[1].dimValue ?? 0) : 0;

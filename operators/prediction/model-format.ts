@@ -3,6 +3,8 @@
  * output names and the metadata_props keys. Shared by the exporter (training/onnx-export.ts) and
  * the loader (failure-model.ts), so the run time never loads the exporter.
  */
+import type { ReferenceHistograms } from "../drift/mod.js";
+
 /** The metadata_props keys; a model without every one of them does not load. */
 export const RUL_METADATA_KEYS = {
   features: "linewatch.features",
@@ -13,6 +15,18 @@ export const RUL_METADATA_KEYS = {
   residualSigma: "linewatch.residual_sigma",
   trainedOn: "linewatch.trained_on",
   validationRmse: "linewatch.validation_rmse",
+} as const;
+
+/**
+ * Optional metadata_props keys: a model without them loads (it was written before they existed),
+ * with the feature they serve unavailable.
+ */
+export const RUL_OPTIONAL_METADATA_KEYS = {
+  /**
+   * The training rows' reference histograms (operators/drift reference.ts JSON, one per feature in
+   * the order of linewatch.features): drift PSI is measured against them. Absent: PSI unavailable.
+   */
+  referenceHistograms: "linewatch.reference_histograms",
 } as const;
 
 export const RUL_INPUT_NAME = "features";
@@ -32,4 +46,9 @@ export interface RulMetadata {
   trainedOn: string;
   /** Held-out RMSE over every row of the held-out units, in cycles. */
   validationRmse: number;
+  /**
+   * The training rows' histograms per feature ({@link RUL_OPTIONAL_METADATA_KEYS}); null (or
+   * absent in a spec) for a model written without them, whose drift PSI is unavailable.
+   */
+  referenceHistograms?: ReferenceHistograms | null;
 }

@@ -15,6 +15,7 @@
  * Randomness: engine/core's SeededRandom (sfc32) from `seed`; nothing reads Math.random.
  */
 import { ConfigError, InputError, SeededRandom } from "../../../engine/core/mod.js";
+import { buildReferenceHistograms, DEFAULT_REFERENCE_BINS, REFERENCE_BINS_MAX } from "../../drift/mod.js";
 import { buildModel, IFOREST_MAX_SAMPLES_MAX, IFOREST_TREES_MAX, type IsolationForestModel } from "../model.js";
 
 /** Rows × columns, row-major; column names label the model's features. */
@@ -32,6 +33,11 @@ export interface IforestTrainOptions {
   sampleSize: number;
   /** PRNG seed, 0..2^32 − 1. */
   seed: number;
+  /**
+   * Quantile bins per feature of the reference histograms stored in the model for drift PSI
+   * (operators/drift; default 10), or 0 to store none.
+   */
+  referenceBins?: number;
 }
 
 export const DEFAULT_IFOREST_TREES = 100;
@@ -48,6 +54,7 @@ export function trainIsolationForest(data: FeatureMatrix, options: IforestTrainO
   validateMatrix(data);
   const psi = Math.min(options.sampleSize, data.rows);
   const heightLimit = Math.ceil(Math.log2(Math.max(psi, 2)));
+  const bins = options.referenceBins ?? DEFAULT_REFERENCE_BINS;
   const rng = new SeededRandom(options.seed);
   const grower = new TreeGrower(data, rng, heightLimit, psi);
   const permutation = Int32Array.from({ length: data.rows }, (_, i) => i);
@@ -86,6 +93,8 @@ export function trainIsolationForest(data: FeatureMatrix, options: IforestTrainO
         rows: data.rows,
         height_limit: heightLimit,
       },
+      // Every training row, binned now: drift PSI compares live feature rows with them.
+      ...(bins === 0 ? {} : { referenceHistograms: buildReferenceHistograms(data.values, data.rows, data.names, bins) }),
     },
     "trained model",
   );
@@ -100,6 +109,9 @@ export function validateTrainOptions(o: IforestTrainOptions): void {
   }
   if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)
     throw new ConfigError("seed", `must be an integer in 0..2^32−1, got ${o.seed}`);
+  const bins = o.referenceBins ?? DEFAULT_REFERENCE_BINS;
+  if (!Number.isInteger(bins) || (bins !== 0 && (bins < 2 || bins > REFERENCE_BINS_MAX)))
+    throw new ConfigError("referenceBins", `must be 0 (none) or an integer in 2..${REFERENCE_BINS_MAX}, got ${bins}`);
 }
 
 // ---- internals ----

@@ -9,9 +9,10 @@
  */
 import { createRequire } from "node:module";
 import type { onnx as OnnxTypes } from "onnx-proto";
-import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME, type RulMetadata } from "../model-format.js";
+import { referenceToText } from "../../drift/mod.js";
+import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OPTIONAL_METADATA_KEYS, RUL_OUTPUT_NAME, type RulMetadata } from "../model-format.js";
 
-export { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OUTPUT_NAME };
+export { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OPTIONAL_METADATA_KEYS, RUL_OUTPUT_NAME };
 
 /** protobufjs and the ONNX schema load on the first encode, not with every module that imports this one. */
 let onnxModule: typeof OnnxTypes | undefined;
@@ -99,6 +100,9 @@ export function rulMetadata(spec: RulModelSpec): Array<{ key: string; value: str
     { key: k.residualSigma, value: String(spec.residualSigma) },
     { key: k.trainedOn, value: spec.trainedOn },
     { key: k.validationRmse, value: String(spec.validationRmse) },
+    ...(spec.referenceHistograms
+      ? [{ key: RUL_OPTIONAL_METADATA_KEYS.referenceHistograms, value: referenceToText(spec.referenceHistograms) }]
+      : []),
   ];
 }
 

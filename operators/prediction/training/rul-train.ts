@@ -13,6 +13,7 @@
  */
 import { ConfigError, SeededRandom } from "../../../engine/core/mod.js";
 import { remainingUsefulLife, type CmapssUnit } from "../../../connectors/files/mod.js";
+import { buildReferenceHistograms, DEFAULT_REFERENCE_BINS, REFERENCE_BINS_MAX } from "../../drift/mod.js";
 import { mlpForward, type DenseLayer, type RulModelSpec } from "./onnx-export.js";
 import { DEFAULT_RUL_WINDOW, informativeSensors, rulFeatureNames, rulFeatureRows } from "../rul-features.js";
 
@@ -33,6 +34,8 @@ export interface RulTrainOptions {
   sensors?: readonly string[];
   /** Random truncation points per held-out unit in the test-set-like protocol. */
   truncationsPerUnit: number;
+  /** Quantile bins per feature of the reference histograms stored for drift PSI (operators/drift). */
+  referenceBins: number;
 }
 
 export const DEFAULT_RUL_TRAIN_OPTIONS: Readonly<RulTrainOptions> = Object.freeze({
@@ -47,6 +50,7 @@ export const DEFAULT_RUL_TRAIN_OPTIONS: Readonly<RulTrainOptions> = Object.freez
   horizonCycles: 30,
   cycleHours: 1,
   truncationsPerUnit: 10,
+  referenceBins: DEFAULT_REFERENCE_BINS,
 });
 
 /** Feature rows of a set of units with their targets. */
@@ -154,6 +158,8 @@ export function trainRulModel(units: readonly CmapssUnit[], options: RulTrainOpt
       `${trainedOnFile}: ${train.length} units (held out by seed ${options.seed}: ${heldOut.map((u) => u.unit).join(" ")}), ` +
       `${data.rows} rows, MLP ${[names.length, ...options.hidden, 1].join("-")}, ${options.epochs} epochs, batch ${options.batchSize}, lr ${options.learningRate}`,
     validationRmse: validation.rmseAllRows,
+    // The rows the network was fitted on, binned now: drift PSI compares live feature rows with them.
+    referenceHistograms: buildReferenceHistograms(data.features, data.rows, names, options.referenceBins),
   };
   return {
     spec,
@@ -274,6 +280,7 @@ export function validateTrainOptions(o: RulTrainOptions): void {
   int("window", o.window, 1, 65535);
   int("batchSize", o.batchSize, 1, 1 << 20);
   int("truncationsPerUnit", o.truncationsPerUnit, 1, 1000);
+  int("referenceBins", o.referenceBins, 2, REFERENCE_BINS_MAX);
   if (o.hidden.length === 0) throw new ConfigError("hidden", "the MLP needs at least one hidden layer");
   for (const h of o.hidden) int("hidden", h, 1, 4096);
   if (!(o.learningRate > 0 && o.learningRate < 1)) throw new ConfigError("learningRate", `must be in (0, 1), got ${o.learningRate}`);
