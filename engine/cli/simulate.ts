@@ -77,9 +77,26 @@ const FLAG_OF_OPTION: Partial<Record<keyof SimulatorOptions, string>> = {
   maxRecords: "--records",
 };
 
+/** `--cmapss` and its companions: a C-MAPSS file replayed as a fleet instead of the simulator. */
+function addCmapssFlags(command: Command): Command {
+  return command
+    .option(
+      "--cmapss <file>",
+      "replay a NASA C-MAPSS file as a fleet instead of simulating: unit N → machine ENG-00N, sensors s1…s21 (--sensors picks), one reading per sensor and cycle from --start",
+    )
+    .option("--cmapss-units <list>", "with --cmapss: the units, e.g. 1-10 or 1,3,7-9 (default all)")
+    .option("--cmapss-shift <list>", "with --cmapss: sensors that read a constant more from a cycle on (data drift), e.g. s11:+0.5@100")
+    .addOption(
+      new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one after another")
+        .choices([...CMAPSS_ORDERS])
+        .default("fleet"),
+    )
+    .option("--cycle <D>", "with --cmapss: event time of one operational cycle", durationOption, "1h");
+}
+
 export function simulateCommand(): Command {
   const d = DEFAULT_SIMULATOR_OPTIONS;
-  return new Command("simulate")
+  return addCmapssFlags(new Command("simulate"))
     .description(
       "Generate deterministic packaging-line sensor telemetry with injected, labelled faults.\n" +
         "The same flags always produce the same bytes.",
@@ -105,18 +122,6 @@ export function simulateCommand(): Command {
     .option("--frame-readings <n>", "with --payload frame: readings per frame", String(DEFAULT_NATS_PUBLISH.frameReadings))
     .option("--jetstream", "with --nats: publish through JetStream and wait for the acks (a stream must capture lw.<site>.…)")
     .option("--publish-rate <n>", "with --nats: readings per second at most (default: as fast as the server takes them)")
-    .option(
-      "--cmapss <file>",
-      "replay a NASA C-MAPSS file as a fleet instead of simulating: unit N → machine ENG-00N, sensors s1…s21 (--sensors picks), one reading per sensor and cycle from --start",
-    )
-    .option("--cmapss-units <list>", "with --cmapss: the units, e.g. 1-10 or 1,3,7-9 (default all)")
-    .option("--cmapss-shift <list>", "with --cmapss: sensors that read a constant more from a cycle on (data drift), e.g. s11:+0.5@100")
-    .addOption(
-      new Option("--cmapss-order <o>", "with --cmapss: fleet = the units side by side, cycle by cycle; unit = one after another")
-        .choices([...CMAPSS_ORDERS])
-        .default("fleet"),
-    )
-    .option("--cycle <D>", "with --cmapss: event time of one operational cycle", durationOption, "1h")
     .addHelpText(
       "after",
       `
