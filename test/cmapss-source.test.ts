@@ -59,11 +59,20 @@ describe("C-MAPSS fleet - readings per machine", () => {
       expect([r.machine, r.sensor, r.time]).toEqual([p.machine, p.sensor, p.time]);
       expect(r.value).toBe(p.value + delta);
     });
-    // The file's units are not touched.
+    // The readings of the same units without shifts are the file's.
     expect(drain(new CmapssFleet(ALL, { units: [1], cycleMs: HOUR, startTime: T0, order: "fleet" }))).toEqual(
       plain.filter((r) => r.machine === "ENG-001"),
     );
     for (const bad of ["s22:+1", "s11", "s11:+1@0", "temp:+1@3", "s11:one"]) expect(() => parseCmapssShifts(bad), bad).toThrow(ConfigError);
+    // Unit order: the cycle is the replay's clock (unit 1's cycles, then unit 2's), not each unit's own.
+    const opts = { units: [1, 2], cycleMs: HOUR, startTime: T0, order: "unit" } as const;
+    const unitPlain = drain(new CmapssFleet(ALL, opts));
+    const unitShifted = drain(new CmapssFleet(ALL, { ...opts, shifts: parseCmapssShifts("s11:+1@250") }));
+    const from = T0 + 250 * HOUR;
+    expect(unitShifted.map((r, i) => r.value - unitPlain[i].value)).toEqual(
+      unitPlain.map((r) => (r.sensor === "s11" && r.time >= from ? 1 : 0)),
+    );
+    expect(unitPlain.some((r) => r.machine === "ENG-002" && r.time < from)).toBe(true);
   });
 
   it("C-MAPSS fleet - the true remaining life of a training unit at each cycle's time, in either order (the prediction accuracy's ground truth)", () => {

@@ -16,6 +16,8 @@
  * | GET  /api/ml/maintenance/health/{machine_id}/    | maintenance:read  | EquipmentHealth                                           |
  * | GET  /api/ml/maintenance/predictions/?machine_id=&limit= | maintenance:read | {count, results: MaintenancePrediction[]} (limit 1–1000, default 100) |
  * | POST /api/ml/maintenance/predict/{machine_id}/   | maintenance:write | MaintenancePrediction; body: optional JSON object; 409 `features_incomplete` (with `missing_features`) while the machine lacks a sensor the model reads |
+ * | GET  /api/ml/models/                             | maintenance:read  | {count, results: model drift report[]} (the models the run has used, in use first) |
+ * | GET  /api/ml/models/{id}/drift                   | maintenance:read  | one model's drift report: PSI per feature, level, residual test, open model_drift episode; `{id}` a version or registry id (prefix) |
  * | GET  /api/alerts                                 | alerts:read       | {count, results: episode[]} (open alert episodes)         |
  * | GET  /api/alerts/episodes?state=open|recent|all&machine_id=&rule=&family=&severity=&limit= | alerts:read | {count, results: episode[]} (recent: closed ones, newest first; limit 1–1000, default 100) |
  * | POST /api/alerts/episodes/{episode_id}/ack       | alerts:write      | the acknowledged episode; body {by?, note?}; 404 unknown, 409 `already_acknowledged` |
@@ -105,6 +107,13 @@ export interface PredictionProvider {
   predict(machineId: string, request: Readonly<Record<string, unknown>>): MaybePromise<MaintenancePrediction | null>;
 }
 
+/** The models a run uses and their drift (engine/jobs/model-drift.ts reports). */
+export interface ModelsProvider {
+  list(): MaybePromise<readonly object[]>;
+  /** One model's drift report; null when the run has no such model (404). */
+  drift(id: string): MaybePromise<object | null>;
+}
+
 /** A filter of GET /api/alerts/episodes. */
 export interface EpisodeQuery {
   state: "open" | "recent" | "all";
@@ -184,6 +193,7 @@ export interface SpcLimitsProvider {
 export interface ApiProviders {
   health?: HealthProvider;
   predictions?: PredictionProvider;
+  models?: ModelsProvider;
   alerts?: AlertsProvider;
   quarantine?: QuarantineProvider;
   spcLimits?: SpcLimitsProvider;
@@ -321,6 +331,7 @@ export class HttpApi {
           value: found(`machine ${JSON.stringify(id)}`)(await p.predictions!.predict(id, objectBody(body))),
         }),
       },
+      ...modelRoutes(p),
       ...alertRoutes(p),
       {
         name: "/api/quarantine",
@@ -748,6 +759,27 @@ function found(what: string): (value: object | null) => object {
 }
 
 /** The alert routes: open episodes, episodes by state and filter, acknowledgement. */
+function modelRoutes(p: ApiProviders): Route[] {
+  return [
+    {
+      name: "/api/ml/models/",
+      methods: ["get"],
+      re: /^\/api\/ml\/models\/?$/,
+      scope: "maintenance:read",
+      provider: "models",
+      handle: async () => ({ status: 200, value: list(await p.models!.list()) }),
+    },
+    {
+      name: "/api/ml/models/{id}/drift",
+      methods: ["get"],
+      re: /^\/api\/ml\/models\/([^/]+)\/drift\/?$/,
+      scope: "maintenance:read",
+      provider: "models",
+      handle: async ({ params: [id] }) => ({ status: 200, value: found(`model ${JSON.stringify(id)}`)(await p.models!.drift(id)) }),
+    },
+  ];
+}
+
 function alertRoutes(p: ApiProviders): Route[] {
   return [
     {
@@ -825,6 +857,7 @@ function providerName(key: keyof ApiProviders): string {
   const names: Record<keyof ApiProviders, string> = {
     health: "HealthProvider",
     predictions: "PredictionProvider",
+    models: "ModelsProvider",
     alerts: "AlertsProvider",
     quarantine: "QuarantineProvider",
     spcLimits: "SpcLimitsProvider",

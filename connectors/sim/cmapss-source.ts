@@ -9,9 +9,10 @@
  * previous unit's last. Either way the readings come in event-time order, and each machine's
  * readings are its rows of the file, in file order, sensors s1…s21 within a cycle.
  *
- * Shifts (`shifts`, `--cmapss-shift s11:+0.5@100`): from cycle c on, a sensor reads a constant
- * more on every unit — a recalibrated or replaced sensor, the data drift a model's inputs go
- * through in a plant. It is how drift detection is shown on real data: the file as it is, then the
+ * Shifts (`shifts`, `--cmapss-shift s11:+0.5@100`): from the event time of the replay's cycle c on
+ * (T0 + c · cycleMs: every unit's cycle c in fleet order, the replay's c-th cycle in unit order), a
+ * sensor reads a constant more on every unit — a recalibrated or replaced sensor, the data drift a
+ * model's inputs go through in a plant. It is how drift detection is shown on real data: the file as it is, then the
  * same file with one sensor moved by a known amount from a known cycle. The remaining useful life
  * (the ground truth) is the file's: a shift changes what is measured, not the engines.
  *
@@ -38,7 +39,7 @@ export interface CmapssFleetOptions {
   shifts?: readonly CmapssShift[];
 }
 
-/** Sensor `sensor` reads `delta` (its own units) more from cycle `fromCycle` on, on every unit. */
+/** Sensor `sensor` reads `delta` (its own units) more from the event time of the replay's cycle `fromCycle` on, on every unit. */
 export interface CmapssShift {
   sensor: string;
   delta: number;
@@ -55,21 +56,6 @@ export function parseCmapssShifts(text: string, flag = "--cmapss-shift"): Cmapss
     const fromCycle = m[3] === undefined ? 1 : Number(m[3]);
     if (fromCycle < 1) throw new ConfigError(flag, `"${part}": cycles start at 1`);
     return { sensor, delta: Number(m[2]), fromCycle };
-  });
-}
-
-/** The units with the shifts applied (copies of the shifted sensors' columns; the rest shared). */
-export function shiftCmapssUnits(units: readonly CmapssUnit[], shifts: readonly CmapssShift[]): CmapssUnit[] {
-  if (shifts.length === 0) return [...units];
-  return units.map((u) => {
-    const sensors = [...u.sensors];
-    for (const sh of shifts) {
-      const k = CMAPSS_SENSORS.findIndex((x) => x.name === sh.sensor);
-      const column = Float64Array.from(sensors[k]);
-      for (let i = 0; i < column.length; i++) if (u.cycles[i] >= sh.fromCycle) column[i] += sh.delta;
-      sensors[k] = column;
-    }
-    return { ...u, sensors };
   });
 }
 
@@ -134,6 +120,8 @@ export class CmapssFleet {
   private slot = 0;
   private emitted = 0;
   private columns: CmapssColumns = allocateColumns(0);
+  /** The shifts by sensor slot, from their event time. */
+  private readonly shifts: ReadonlyArray<{ slot: number; delta: number; fromTime: number }>;
 
   /** `units`: the file's units (readCmapss); the options pick and order them. */
   constructor(all: readonly CmapssUnit[], options: CmapssFleetOptions) {
@@ -143,8 +131,13 @@ export class CmapssFleet {
     if (!CMAPSS_ORDERS.includes(options.order))
       throw new ConfigError("--cmapss-order", `must be one of ${CMAPSS_ORDERS.join(", ")}, got "${options.order}"`);
     this.options = Object.freeze({ ...options });
-    this.units = shiftCmapssUnits(pickUnits(all, options.units), options.shifts ?? []);
+    this.units = pickUnits(all, options.units);
     this.sensorColumns = pickSensors(options.sensors);
+    this.shifts = (options.shifts ?? []).map((sh) => {
+      const slot = this.sensorColumns.findIndex((c) => CMAPSS_SENSORS[c].name === sh.sensor);
+      if (slot < 0) throw new ConfigError("--cmapss-shift", `${sh.sensor} is not among the replayed sensors`);
+      return { slot, delta: sh.delta, fromTime: options.startTime + sh.fromCycle * options.cycleMs };
+    });
     for (const u of this.units) {
       for (const c of this.sensorColumns) {
         const s = CMAPSS_SENSORS[c];
@@ -225,7 +218,7 @@ export class CmapssFleet {
       while (n < max && this.slot < perRow) {
         c.keyIndex[n] = u * perRow + this.slot;
         c.times[n] = t;
-        c.values[n] = sensors[this.sensorColumns[this.slot]][row];
+        c.values[n] = sensors[this.sensorColumns[this.slot]][row] + this.shiftAt(this.slot, t);
         c.modes[n] = 0;
         n++;
         this.slot++;
@@ -238,6 +231,13 @@ export class CmapssFleet {
     c.length = n;
     this.emitted += n;
     return c;
+  }
+
+  /** What the shifts add to the sensor of `slot` at event time `t`. */
+  private shiftAt(slot: number, t: number): number {
+    let delta = 0;
+    for (const sh of this.shifts) if (sh.slot === slot && t >= sh.fromTime) delta += sh.delta;
+    return delta;
   }
 
   /** Readings emitted so far. */

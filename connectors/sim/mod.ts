@@ -8,7 +8,6 @@ export {
   parseCmapssShifts,
   parseUnitList,
   publishCmapssFleet,
-  shiftCmapssUnits,
 } from "./cmapss-source.js";
 export { DEFAULT_NATS_PUBLISH, publishSimulation } from "./nats-publisher.js";
 export {

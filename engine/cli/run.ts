@@ -20,7 +20,9 @@ import {
   iforestFromRegistry,
   productionModel,
   type RegistryFollowSpec,
+  DEFAULT_MODEL_DRIFT,
 } from "../jobs/mod.js";
+import { PSI_WINDOW_MAX } from "../../operators/drift/mod.js";
 import { DEFAULT_REGISTRY_BUCKET, DEFAULT_REGISTRY_DIR, DEFAULT_REGISTRY_POLL_MS, type ModelEntry } from "../../connectors/registry/mod.js";
 import type { IsolationForestModel } from "../../operators/iforest/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
@@ -103,6 +105,9 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   predictInterval: string;
   registry?: string;
   registryPoll: string;
+  driftWindow: number;
+  driftModerate: number;
+  driftMajor: number;
   /** Not a flag: `--model registry`'s production iforest model, read at start (resolveRegistryIforest). */
   iforestRegistry?: { model: IsolationForestModel; follow: RegistryFollowSpec };
 }
@@ -280,6 +285,24 @@ function addOutputFlags(command: Command): void {
       "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's. `registry`: the registry's production rul model, followed while running",
     )
     .option(
+      "--drift-window <n>",
+      "with --predict: predictions in the drift window (PSI of each model feature against its training reference; docs/drift.md)",
+      integerOption("--drift-window", 100, PSI_WINDOW_MAX),
+      DEFAULT_MODEL_DRIFT.psi.window,
+    )
+    .option(
+      "--drift-moderate <psi>",
+      "PSI from which a feature's drift is moderate",
+      numberOption("--drift-moderate"),
+      DEFAULT_MODEL_DRIFT.psi.moderate,
+    )
+    .option(
+      "--drift-major <psi>",
+      "PSI from which a feature's drift is major (a model_drift episode of high severity)",
+      numberOption("--drift-major"),
+      DEFAULT_MODEL_DRIFT.psi.major,
+    )
+    .option(
       "--registry <dir|url>",
       `the model registry of --model registry and --predict registry: a directory or a nats:// server (its object store ${DEFAULT_REGISTRY_BUCKET}); default the --nats server, else ${DEFAULT_REGISTRY_DIR}`,
     )
@@ -318,6 +341,10 @@ function startOutputs(
     healthIntervalMs: 10_000,
     predictions,
     groundTruth: truth === undefined ? undefined : (machineId, timeMs) => truth.trueRulCycles(machineId, timeMs),
+    drift: {
+      ...DEFAULT_MODEL_DRIFT,
+      psi: { ...DEFAULT_MODEL_DRIFT.psi, window: flags.driftWindow, moderate: flags.driftModerate, major: flags.driftMajor },
+    },
     log: cliLogger(),
   });
 }

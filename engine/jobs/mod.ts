@@ -9,6 +9,7 @@ export {
   type Scorecard,
   scoreFaults,
 } from "./fault-scorecard.js";
+export { DEFAULT_MODEL_DRIFT, MODEL_DRIFT_FAMILY, type ModelDriftReport, ModelDriftWatch } from "./model-drift.js";
 export {
   followRegistry,
   iforestFollow,

@@ -53,6 +53,7 @@ import { type AckResult, type AlertEpisodeEvent, MR_RULES, type SpcLimitsChange,
 import { EpisodeBook } from "./episode-book.js";
 import type { ModelEntry } from "../../connectors/registry/mod.js";
 import { modelRow } from "./model-follow.js";
+import { DEFAULT_MODEL_DRIFT, ModelDriftWatch, type ModelDriftOptions, type WatchedModel } from "./model-drift.js";
 
 export interface OutputsOptions {
   clickhouse?: { url: string; database?: string; spillDir: string };
@@ -73,6 +74,8 @@ export interface OutputsOptions {
    * absolute error between two scrapes).
    */
   groundTruth?: (machineId: string, timeMs: number) => number | null;
+  /** Drift of the prediction model (engine/jobs/model-drift.ts); default {@link DEFAULT_MODEL_DRIFT}. */
+  drift?: Readonly<ModelDriftOptions>;
   /** Operational events: ClickHouse lost and restored, spills, refused rows, limits set through the API, the live server's. */
   log: Logger;
 }
@@ -149,6 +152,8 @@ export class Outputs {
   readonly metrics: MetricHandles;
   readonly registry: MetricsRegistry;
   private sink: ClickHouseSink | null = null;
+  /** Drift of the prediction model; null without --predict. */
+  drift: ModelDriftWatch | null = null;
   private closing = false;
   private live: LiveServer | null = null;
   private limitsControl: LimitsControl | null = null;
@@ -215,6 +220,7 @@ export class Outputs {
         this.onPredictions(list);
       });
       if (o.groundTruth !== undefined) this.countAccuracy(service, o.groundTruth);
+      this.drift = this.watchDrift(service, o);
       this.registry.onCollect(() => {
         const c = service.counters();
         machines.labels({ features: "complete" }).set(c.machinesComplete);
@@ -224,6 +230,38 @@ export class Outputs {
       });
     }
     this.apiProviders = this.providers();
+  }
+
+  /**
+   * Feeds every prediction to the drift watch of the model that made it (a model swapped in is
+   * watched from its first prediction); its episodes are routed as the SPC ones.
+   */
+  private watchDrift(service: PredictionService, o: OutputsOptions): ModelDriftWatch {
+    const drift = new ModelDriftWatch({
+      options: o.drift ?? DEFAULT_MODEL_DRIFT,
+      route: (e) => (this.routeEpisodeEvent ?? this.alert.bind(this))(e),
+      metrics: this.registry,
+      log: o.log,
+      truth: o.groundTruth !== undefined,
+    });
+    const watched = () => watchedPredictionModel(service.model);
+    drift.use(watched());
+    let inUse = service.model.modelVersion;
+    const truth = o.groundTruth;
+    service.listen((list) => {
+      for (const p of list) {
+        if (p.model_version !== inUse && p.model_version === service.model.modelVersion) {
+          drift.use(watched());
+          inUse = p.model_version;
+        }
+        const t = truth?.(p.machine_id, p.predicted_at_ms) ?? null;
+        const capped = t === null ? null : Math.min(t, service.model.rulCap ?? Number.POSITIVE_INFINITY);
+        const residual = capped === null || !Number.isFinite(p.rul_cycles) ? null : p.rul_cycles - capped;
+        drift.observe(p.model_version, p.features, p.predicted_at_ms, p.machine_id, residual, t);
+      }
+    });
+    this.registry.onCollect(() => drift.collect());
+    return drift;
   }
 
   /** Counts each prediction's absolute RUL error against the source's ground truth. */
@@ -718,6 +756,10 @@ export class Outputs {
     const service = this.predictions;
     return {
       health: { health: (machineId: string) => this.health(machineId) },
+      models:
+        this.drift === null
+          ? undefined
+          : { list: () => (this.drift as ModelDriftWatch).list(), drift: (id: string) => (this.drift as ModelDriftWatch).drift(id) },
       predictions:
         service === null
           ? undefined
@@ -918,4 +960,16 @@ function readTokens(path: string): AccessTokenConfig[] {
   }
   if (!Array.isArray(parsed.tokens)) throw new ConfigError("--tokens", `${path}: expected {"tokens": [...]}`);
   return parsed.tokens as AccessTokenConfig[];
+}
+
+/** The prediction model as the drift watch takes it. */
+function watchedPredictionModel(m: PredictionService["model"]): WatchedModel {
+  return {
+    kind: "rul",
+    version: m.modelVersion,
+    featureNames: m.featureNames,
+    reference: m.referenceHistograms ?? null,
+    unavailable: m.referenceHistograms ? null : (m.driftUnavailable ?? `${m.modelVersion} has no reference histograms`),
+    rulCap: m.rulCap,
+  };
 }

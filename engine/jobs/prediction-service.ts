@@ -26,8 +26,8 @@
  * simulator input, and on request (POST), the machine's latest state is predicted: every sensor's
  * newest reading, at the time of the newest of them. `predicted_at` is the step's event time.
  *
- * Bounds: a sensor's held rows (`rowsPerSensorMax`, 64 until every sensor has reported; a sensor
- * that far ahead of the slowest one loses its oldest rows, counted) and the rows waiting for the model (`pendingMax`; beyond, new
+ * Bounds: a sensor's held rows (`rowsPerSensorMax`; a sensor that far ahead of the slowest one
+ * loses its oldest rows, counted) and the rows waiting for the model (`pendingMax`; beyond, new
  * snapshots are skipped and counted). The latest `keptMax` predictions stay in memory for the
  * API; each also goes to the listeners (`listen`: ClickHouse rows, topics, machine health).
  *
@@ -39,6 +39,7 @@ import { ConfigError, type Logger } from "../core/mod.js";
 import { ROLLING_FIELDS } from "../../operators/rolling/mod.js";
 import { type MaintenancePrediction, type PredictionQuery, type RiskLevel, ApiReplyError } from "../../connectors/live/mod.js";
 import type { FailurePrediction } from "../../operators/prediction/mod.js";
+import type { ReferenceHistograms } from "../../operators/drift/mod.js";
 
 /** What the service needs of a model (operators/prediction/failure-model.ts FailureModel has it). */
 export interface PredictionModel {
@@ -50,6 +51,10 @@ export interface PredictionModel {
   /** The cycles the model's remaining-life target is capped at (FailureModel: 125 by default); undefined: not capped. */
   readonly rulCap?: number;
   predict(features: Float64Array, rows: number): Promise<readonly FailurePrediction[]>;
+  /** The training reference histograms drift PSI is measured against; null or absent when the model has none. */
+  readonly referenceHistograms?: ReferenceHistograms | null;
+  /** Why drift PSI cannot be measured for the model, or null. */
+  readonly driftUnavailable?: string | null;
   /** Releases the model (onnxruntime's session); a swapped-out model is closed by whoever swapped it. */
   close?(): Promise<void>;
 }
@@ -219,10 +224,12 @@ export class PredictionService {
       // Before the next candidate step only a sensor's latest row counts: overwrite it.
       at = track.length - 1;
     } else {
-      // Until every sensor has reported, the first step is unknown; hold less meanwhile (a machine
-      // whose sensor never reports must not hold rowsPerSensorMax rows of the others forever).
-      const held = m.sensorsSeen === m.tracks.length ? this.o.rowsPerSensorMax : Math.min(64, this.o.rowsPerSensorMax);
-      if (track.length >= held) {
+      // Held until every sensor has reported as after: key groups run apart, so one sensor of a
+      // machine can be hundreds of readings ahead of another (a C-MAPSS unit-order replay at
+      // --speed max). Holding fewer then (it was 64) dropped the rows of the machine's first steps,
+      // and those steps were predicted from later rows — features unlike the training rows, which
+      // the drift monitor flagged as major drift on an unshifted replay. Bounded all the same.
+      if (track.length >= this.o.rowsPerSensorMax) {
         track.dropOldest(1);
         this.counts.rowsDropped++;
       }

@@ -5,6 +5,7 @@ export {
   conditionWindows,
   type AckResult,
   type AlertEpisodeEvent,
+  type AlertPoint,
   type AlertSeverity,
   DEFAULT_EPISODE_CLOSE_AFTER,
   DEFAULT_EPISODE_SETTINGS,
