@@ -300,37 +300,7 @@ export class HttpApi {
     return [
       { name: "/healthz", methods: ["get"], re: /^\/healthz\/?$/, handle: () => ({ status: 200, value: this.healthz() }) },
       ...this.dashboardRoutes(),
-      {
-        name: "/api/ml/maintenance/health/{machine_id}/",
-        methods: ["get"],
-        re: /^\/api\/ml\/maintenance\/health\/([^/]+)\/?$/,
-        scope: "maintenance:read",
-        provider: "health",
-        handle: async ({ params: [id] }) => ({
-          status: 200,
-          value: found(`health for machine ${JSON.stringify(id)}`)(await p.health!.health(id)),
-        }),
-      },
-      {
-        name: "/api/ml/maintenance/predictions/",
-        methods: ["get"],
-        re: /^\/api\/ml\/maintenance\/predictions\/?$/,
-        scope: "maintenance:read",
-        provider: "predictions",
-        handle: async ({ query }) => ({ status: 200, value: list(await p.predictions!.predictions(predictionQuery(query))) }),
-      },
-      {
-        name: "/api/ml/maintenance/predict/{machine_id}/",
-        methods: ["post"],
-        re: /^\/api\/ml\/maintenance\/predict\/([^/]+)\/?$/,
-        scope: "maintenance:write",
-        provider: "predictions",
-        body: true,
-        handle: async ({ params: [id], body }) => ({
-          status: 200,
-          value: found(`machine ${JSON.stringify(id)}`)(await p.predictions!.predict(id, objectBody(body))),
-        }),
-      },
+      ...maintenanceRoutes(p),
       ...modelRoutes(p),
       ...alertRoutes(p),
       {
@@ -759,6 +729,42 @@ function found(what: string): (value: object | null) => object {
 }
 
 /** The alert routes: open episodes, episodes by state and filter, acknowledgement. */
+function maintenanceRoutes(p: ApiProviders): Route[] {
+  return [
+    {
+      name: "/api/ml/maintenance/health/{machine_id}/",
+      methods: ["get"],
+      re: /^\/api\/ml\/maintenance\/health\/([^/]+)\/?$/,
+      scope: "maintenance:read",
+      provider: "health",
+      handle: async ({ params: [id] }) => ({
+        status: 200,
+        value: found(`health for machine ${JSON.stringify(id)}`)(await p.health!.health(id)),
+      }),
+    },
+    {
+      name: "/api/ml/maintenance/predictions/",
+      methods: ["get"],
+      re: /^\/api\/ml\/maintenance\/predictions\/?$/,
+      scope: "maintenance:read",
+      provider: "predictions",
+      handle: async ({ query }) => ({ status: 200, value: list(await p.predictions!.predictions(predictionQuery(query))) }),
+    },
+    {
+      name: "/api/ml/maintenance/predict/{machine_id}/",
+      methods: ["post"],
+      re: /^\/api\/ml\/maintenance\/predict\/([^/]+)\/?$/,
+      scope: "maintenance:write",
+      provider: "predictions",
+      body: true,
+      handle: async ({ params: [id], body }) => ({
+        status: 200,
+        value: found(`machine ${JSON.stringify(id)}`)(await p.predictions!.predict(id, objectBody(body))),
+      }),
+    },
+  ];
+}
+
 function modelRoutes(p: ApiProviders): Route[] {
   return [
     {
