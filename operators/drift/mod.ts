@@ -7,6 +7,7 @@ export {
   type FeatureDrift,
   PsiMonitor,
   type PsiMonitorOptions,
+  type PsiMonitorSnapshot,
   validateMonitorOptions,
 } from "./monitor.js";
 export {
