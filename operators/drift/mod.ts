@@ -37,3 +37,4 @@ export {
   referenceToJson,
   referenceToText,
 } from "./reference.js";
+export { Adwin, type AdwinChange, type AdwinOptions, DEFAULT_ADWIN_OPTIONS, validateAdwin } from "./adwin.js";
