@@ -178,6 +178,11 @@ describe("PSI monitor", () => {
     const c = monitor.observe(far);
     expect(c?.to).toBe("major");
     expect(c?.moved.map((m) => m.name).sort()).toEqual(FEATURES);
+    const snap = monitor.snapshot();
+    expect(snap).toMatchObject({ level: "major", window: 10, filled: 10, readings: 10, skipped: 1 });
+    expect(snap.features.map((x) => x.level)).toEqual(["major", "major", "major", "major"]);
+    expect(JSON.parse(JSON.stringify(snap))).toEqual(snap);
+    expect(new PsiMonitor(ref).snapshot().features[0].psi).toBeNull();
     expect(() => new PsiMonitor(ref, { window: 0 })).toThrow(/window/);
     expect(() => new PsiMonitor(ref, { moderate: 0.3, major: 0.2 })).toThrow(/major/);
     expect(() => new PsiMonitor(ref, { exitRatio: 1.5 })).toThrow(/exitRatio/);

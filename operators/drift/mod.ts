@@ -7,6 +7,7 @@ export {
   type FeatureDrift,
   PsiMonitor,
   type PsiMonitorOptions,
+  type PsiMonitorSnapshot,
   validateMonitorOptions,
 } from "./monitor.js";
 export {
@@ -36,3 +37,4 @@ export {
   referenceToJson,
   referenceToText,
 } from "./reference.js";
+export { Adwin, type AdwinChange, type AdwinOptions, DEFAULT_ADWIN_OPTIONS, validateAdwin } from "./adwin.js";

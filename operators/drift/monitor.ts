@@ -71,6 +71,18 @@ export interface DriftChange {
   moved: FeatureDrift[];
 }
 
+/** The monitor's state as JSON-ready values (PSI null before the first evaluation). */
+export interface PsiMonitorSnapshot {
+  level: DriftLevel;
+  window: number;
+  /** Readings in the window now (judging starts when it reaches `window`). */
+  filled: number;
+  readings: number;
+  skipped: number;
+  thresholds: { moderate: number; major: number; exitRatio: number; dwell: number };
+  features: Array<{ name: string; psi: number | null; level: DriftLevel }>;
+}
+
 export class PsiMonitor {
   readonly options: Readonly<PsiMonitorOptions>;
   readonly featureNames: readonly string[];
@@ -108,6 +120,20 @@ export class PsiMonitor {
   /** Every feature's PSI at the last evaluation and its level. */
   features(): FeatureDrift[] {
     return this.featureNames.map((name, j) => ({ name, psi: this.psi[j], level: DRIFT_LEVELS[this.levels[j]] }));
+  }
+
+  /** Everything an API or a metrics page shows about this monitor. */
+  snapshot(): PsiMonitorSnapshot {
+    const o = this.options;
+    return {
+      level: this.level,
+      window: o.window,
+      filled: this.window.filled,
+      readings: this.readings,
+      skipped: this.skipped,
+      thresholds: { moderate: o.moderate, major: o.major, exitRatio: o.exitRatio, dwell: o.dwell },
+      features: this.features().map((f) => ({ ...f, psi: Number.isNaN(f.psi) ? null : f.psi })),
+    };
   }
 
   /**

@@ -17,9 +17,9 @@
  *
  * Parameters (σ units, so one setting serves residuals in cycles and scores in (0, 1]):
  * - `delta` δ = 0.5: the change in mean, in σ, the test is tuned for is 2δ = 1σ (Page's reference
- *   value k = δ of the classic CUSUM, Montgomery, "Introduction to Statistical Quality Control", §9.1);
+ *   value k = δ of the classic CUSUM, Montgomery, "Introduction to Statistical Quality Control", ch. 9);
  * - `lambda` λ = 20: the alarm threshold. By Siegmund's approximation ("Sequential Analysis",
- *   Springer 1985, §X.2) the in-control run length of one side is (e^{2δb} − 2δb − 1)/(2δ²),
+ *   Springer 1985) the in-control run length of one side is (e^{2δb} − 2δb − 1)/(2δ²),
  *   b = λ + 1.166: 3·10⁹ readings per side for δ = 0.5, λ = 20 — an in-control stream of 10⁶
  *   readings alarms with probability < 10⁻³. The delay after a shift of μσ (μ > δ) is about
  *   b / (μ − δ) readings (Wald's approximation): ≈ 42 for 1σ, ≈ 14 for 2σ.
