@@ -17,6 +17,7 @@
  * | GET  /api/ml/maintenance/predictions/?machine_id=&limit= | maintenance:read | {count, results: MaintenancePrediction[]} (limit 1–1000, default 100) |
  * | POST /api/ml/maintenance/predict/{machine_id}/   | maintenance:write | MaintenancePrediction; body: optional JSON object; 409 `features_incomplete` (with `missing_features`) while the machine lacks a sensor the model reads |
  * | GET  /api/ml/models/                             | maintenance:read  | {count, results: model drift report[]} (the models the run has used, in use first) |
+ * | GET  /api/ml/models/events                       | maintenance:read  | {count, results: model event[]} (drift-triggered retraining: started, trained, registered, promoted or held, failed) |
  * | GET  /api/ml/models/{id}/drift                   | maintenance:read  | one model's drift report: PSI per feature, level, residual test, open model_drift episode; `{id}` a version or registry id (prefix) |
  * | GET  /api/alerts                                 | alerts:read       | {count, results: episode[]} (open alert episodes)         |
  * | GET  /api/alerts/episodes?state=open|recent|all&machine_id=&rule=&family=&severity=&limit= | alerts:read | {count, results: episode[]} (recent: closed ones, newest first; limit 1–1000, default 100) |
@@ -112,6 +113,8 @@ export interface ModelsProvider {
   list(): MaybePromise<readonly object[]>;
   /** One model's drift report; null when the run has no such model (404). */
   drift(id: string): MaybePromise<object | null>;
+  /** The retraining events (`--retrain-on-drift`), oldest first; empty without. */
+  events(): MaybePromise<readonly object[]>;
 }
 
 /** A filter of GET /api/alerts/episodes. */
@@ -774,6 +777,14 @@ function modelRoutes(p: ApiProviders): Route[] {
       scope: "maintenance:read",
       provider: "models",
       handle: async () => ({ status: 200, value: list(await p.models!.list()) }),
+    },
+    {
+      name: "/api/ml/models/events",
+      methods: ["get"],
+      re: /^\/api\/ml\/models\/events\/?$/,
+      scope: "maintenance:read",
+      provider: "models",
+      handle: async () => ({ status: 200, value: list(await p.models!.events()) }),
     },
     {
       name: "/api/ml/models/{id}/drift",

@@ -21,9 +21,20 @@ import {
   productionModel,
   type RegistryFollowSpec,
   DEFAULT_MODEL_DRIFT,
+  DEFAULT_RETRAIN,
+  RetainedUnits,
+  Retrainer,
 } from "../jobs/mod.js";
+import { retrainOnWorker } from "./retrain.js";
 import { PSI_WINDOW_MAX } from "../../operators/drift/mod.js";
-import { DEFAULT_REGISTRY_BUCKET, DEFAULT_REGISTRY_DIR, DEFAULT_REGISTRY_POLL_MS, type ModelEntry } from "../../connectors/registry/mod.js";
+import {
+  DEFAULT_REGISTRY_BUCKET,
+  DEFAULT_REGISTRY_DIR,
+  DEFAULT_REGISTRY_POLL_MS,
+  type ModelEntry,
+  ModelRegistry,
+  openRegistryStore,
+} from "../../connectors/registry/mod.js";
 import type { IsolationForestModel } from "../../operators/iforest/mod.js";
 import { encode as encodeMsgpack } from "@msgpack/msgpack";
 import { DEFAULT_FILE_BYTES_MAX, RotatingFileSink, readCmapss } from "../../connectors/files/mod.js";
@@ -108,6 +119,10 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   driftWindow: number;
   driftModerate: number;
   driftMajor: number;
+  retrainOnDrift?: boolean;
+  autoPromote?: boolean;
+  retrainEpochs: number;
+  retrainMinUnits: number;
   /** Not a flag: `--model registry`'s production iforest model, read at start (resolveRegistryIforest). */
   iforestRegistry?: { model: IsolationForestModel; follow: RegistryFollowSpec };
 }
@@ -140,6 +155,7 @@ export function runCommand(): Command {
   addCmapssFlags(command);
   addNatsFlags(command);
   addOutputFlags(command);
+  addModelFlags(command);
   command.option(
     "--config <file>",
     "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)",
@@ -173,6 +189,7 @@ async function runWithModels(flags: RunFlags, speed: number, withSerials: boolea
           fleet?.keys().map((k) => k.sensor_type) ?? (flags.nats === undefined ? (sensorTypes ?? [...SENSOR_TYPES]) : null),
         );
   let predictions: PredictionService | undefined;
+  let retrain: Awaited<ReturnType<typeof retrainingOf>>;
   let stopFollowing = () => {};
   try {
     predictions =
@@ -185,7 +202,8 @@ async function runWithModels(flags: RunFlags, speed: number, withSerials: boolea
             log,
           });
     const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
-    const outputs = await startOutputs(flags, speed, predictions, fleet);
+    retrain = await retrainingOf(flags, fleet);
+    const outputs = await startOutputs(flags, speed, predictions, fleet, retrain);
     stopFollowing = followRegistryModels(flags, predictions, loaded?.entryId ?? null, outputs);
     if (flags.nats !== undefined) {
       try {
@@ -200,6 +218,9 @@ async function runWithModels(flags: RunFlags, speed: number, withSerials: boolea
     await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials);
     reportPredictions(predictions);
   } finally {
+    // A retraining under way finishes (it registers its candidate) before the run lets go of the registry.
+    await retrain?.retrainer.idle();
+    await retrain?.registry.close();
     stopFollowing();
     // The model in use: the one loaded, or the last the registry swapped in (a swap closes the one it replaced).
     await predictions?.model.close?.();
@@ -259,27 +280,9 @@ function addNatsFlags(command: Command): void {
     );
 }
 
-/** Where results go besides the files: ClickHouse, the live server, predictions, limits changes. */
-function addOutputFlags(command: Command): void {
+/** The prediction model, its drift, drift-triggered retraining and the model registry. */
+function addModelFlags(command: Command): void {
   command
-    .option("--scorecard-json <file>", SCORECARD_JSON_HELP)
-    .option(
-      "--clickhouse <url>",
-      "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing",
-    )
-    .option("--clickhouse-db <name>", "ClickHouse database", "default")
-    .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
-    .option(
-      "--port <n>",
-      `serve the dashboard, WebSocket topics, the HTTP API and /metrics on this port (default on the simulator and --cmapss at a paced --speed: ${DEFAULT_DASHBOARD_PORT}, or a free port when that is taken; with --nats or --speed max: none unless given)`,
-      integerOption("--port", 0, 65535),
-    )
-    .option("--no-live", "no live server (no dashboard, topics or API)")
-    .option("--host <addr>", "address the live server listens on", "127.0.0.1")
-    .option(
-      "--tokens <file>",
-      'access tokens for the live server: {"tokens": [{"token", "topics", "scopes", …}]} (none: one is generated and printed)',
-    )
     .option(
       "--predict <model.onnx>",
       "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's. `registry`: the registry's production rul model, followed while running",
@@ -303,6 +306,26 @@ function addOutputFlags(command: Command): void {
       DEFAULT_MODEL_DRIFT.psi.major,
     )
     .option(
+      "--retrain-on-drift",
+      "with --predict registry: on a major model_drift episode, train a candidate from the failed machines the run retained, validate it on a hold-out against the production model and register it (docs/commands/models.md)",
+    )
+    .option(
+      "--auto-promote",
+      "with --retrain-on-drift: promote the candidate when its hold-out RMSE is not worse than the production model's",
+    )
+    .option(
+      "--retrain-epochs <n>",
+      "with --retrain-on-drift: training epochs",
+      integerOption("--retrain-epochs", 1, 10_000),
+      DEFAULT_RETRAIN.epochs,
+    )
+    .option(
+      "--retrain-min-units <n>",
+      "with --retrain-on-drift: failed machines the run must have retained before it retrains",
+      integerOption("--retrain-min-units", 2, 100_000),
+      DEFAULT_RETRAIN.minUnits,
+    )
+    .option(
       "--registry <dir|url>",
       `the model registry of --model registry and --predict registry: a directory or a nats:// server (its object store ${DEFAULT_REGISTRY_BUCKET}); default the --nats server, else ${DEFAULT_REGISTRY_DIR}`,
     )
@@ -317,6 +340,29 @@ function addOutputFlags(command: Command): void {
       "with --predict: event time between two scheduled predictions of a machine (live: wall time; 0: every time step)",
       durationOption,
       "10s",
+    );
+}
+
+/** Where results go besides the files: ClickHouse, the live server, predictions, limits changes. */
+function addOutputFlags(command: Command): void {
+  command
+    .option("--scorecard-json <file>", SCORECARD_JSON_HELP)
+    .option(
+      "--clickhouse <url>",
+      "write readings, scores, alerts and machine health to ClickHouse (http://host:8123); tables created if missing",
+    )
+    .option("--clickhouse-db <name>", "ClickHouse database", "default")
+    .option("--spill-dir <dir>", "where rows wait on disk while ClickHouse is down", "out/clickhouse-spill")
+    .option(
+      "--port <n>",
+      `serve the dashboard, WebSocket topics, the HTTP API and /metrics on this port (default on the simulator and --cmapss at a paced --speed: ${DEFAULT_DASHBOARD_PORT}, or a free port when that is taken; with --nats or --speed max: none unless given)`,
+      integerOption("--port", 0, 65535),
+    )
+    .option("--no-live", "no live server (no dashboard, topics or API)")
+    .option("--host <addr>", "address the live server listens on", "127.0.0.1")
+    .option(
+      "--tokens <file>",
+      'access tokens for the live server: {"tokens": [{"token", "topics", "scopes", …}]} (none: one is generated and printed)',
     )
     .option("--flush-interval <D>", "live runs: most time a reading waits in a partly filled buffer", durationOption, "250ms")
     .option(
@@ -331,6 +377,7 @@ function startOutputs(
   speed: number,
   predictions: PredictionService | undefined,
   fleet: CmapssFleet | undefined,
+  retrain?: OutputsOptions["retrain"],
 ): Promise<Outputs> {
   // A training file's units run to failure: their true remaining life is known at every cycle.
   const truth = fleet !== undefined && basename(flags.cmapss as string).startsWith("train_") ? fleet : undefined;
@@ -345,6 +392,7 @@ function startOutputs(
       ...DEFAULT_MODEL_DRIFT,
       psi: { ...DEFAULT_MODEL_DRIFT.psi, window: flags.driftWindow, moderate: flags.driftModerate, major: flags.driftMajor },
     },
+    retrain,
     log: cliLogger(),
   });
 }
@@ -553,6 +601,43 @@ async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Pr
     await model.close();
     throw error;
   }
+}
+
+/**
+ * `--retrain-on-drift`: the retained window and the retrainer (training on a worker thread). It
+ * needs the registry (`--predict registry`: the candidate is registered there, and promoted there
+ * the run swaps it in) and failures the run can see — the ground truth of a C-MAPSS training file.
+ */
+async function retrainingOf(
+  flags: RunFlags,
+  fleet: CmapssFleet | undefined,
+): Promise<(OutputsOptions["retrain"] & { registry: ModelRegistry }) | undefined> {
+  if (flags.retrainOnDrift !== true) {
+    if (flags.autoPromote === true) throw new ConfigError("--auto-promote", "only with --retrain-on-drift");
+    return undefined;
+  }
+  if (flags.predict !== REGISTRY_MODEL)
+    throw new ConfigError(
+      "--retrain-on-drift",
+      "needs --predict registry: the candidate is registered, and a promoted one swapped in, through the registry",
+    );
+  if (fleet === undefined || !basename(flags.cmapss as string).startsWith("train_"))
+    throw new ConfigError(
+      "--retrain-on-drift",
+      "needs machines whose failure the run sees (labels to train on): a C-MAPSS training file (--cmapss train_FD00x.txt); a plant's failure records are not read yet",
+    );
+  const registry = new ModelRegistry(await openRegistryStore(registryWhere(flags)));
+  const history = new RetainedUnits();
+  const retrainer = new Retrainer({
+    registry,
+    history,
+    train: retrainOnWorker,
+    autoPromote: flags.autoPromote === true,
+    minUnits: flags.retrainMinUnits,
+    epochs: flags.retrainEpochs,
+    log: cliLogger(),
+  });
+  return { history, retrainer, registry };
 }
 
 /** The registry `--model registry` and `--predict registry` read: --registry, else the --nats server, else the default directory. */

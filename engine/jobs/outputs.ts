@@ -53,6 +53,8 @@ import { type AckResult, type AlertEpisodeEvent, MR_RULES, type SpcLimitsChange,
 import { EpisodeBook } from "./episode-book.js";
 import type { ModelEntry } from "../../connectors/registry/mod.js";
 import { modelRow } from "./model-follow.js";
+import type { RetainedUnits } from "./retained-units.js";
+import type { Retrainer } from "./retrain.js";
 import { DEFAULT_MODEL_DRIFT, ModelDriftWatch, type ModelDriftOptions, type WatchedModel } from "./model-drift.js";
 
 export interface OutputsOptions {
@@ -76,6 +78,11 @@ export interface OutputsOptions {
   groundTruth?: (machineId: string, timeMs: number) => number | null;
   /** Drift of the prediction model (engine/jobs/model-drift.ts); default {@link DEFAULT_MODEL_DRIFT}. */
   drift?: Readonly<ModelDriftOptions>;
+  /**
+   * `--retrain-on-drift`: every reading is kept in `history` (a machine becomes a unit once the
+   * ground truth says it failed), and every model_drift episode event goes to the retrainer.
+   */
+  retrain?: { history: RetainedUnits; retrainer: Retrainer };
   /** Operational events: ClickHouse lost and restored, spills, refused rows, limits set through the API, the live server's. */
   log: Logger;
 }
@@ -154,6 +161,8 @@ export class Outputs {
   private sink: ClickHouseSink | null = null;
   /** Drift of the prediction model; null without --predict. */
   drift: ModelDriftWatch | null = null;
+  private readonly retained: RetainedUnits | null;
+  private readonly retrainer: Retrainer | null;
   private closing = false;
   private live: LiveServer | null = null;
   private limitsControl: LimitsControl | null = null;
@@ -193,6 +202,8 @@ export class Outputs {
     this.registry = new MetricsRegistry();
     this.metrics = defineEngineMetrics(this.registry);
     this.predictions = o.predictions ?? null;
+    this.retained = o.retrain?.history ?? null;
+    this.retrainer = o.retrain?.retrainer ?? null;
     this.clickhouseLog = o.log.child({ component: "clickhouse" });
     this.spcLog = o.log.child({ component: "spc" });
     const service = this.predictions;
@@ -237,9 +248,13 @@ export class Outputs {
    * watched from its first prediction); its episodes are routed as the SPC ones.
    */
   private watchDrift(service: PredictionService, o: OutputsOptions): ModelDriftWatch {
+    const retrainer = o.retrain?.retrainer;
     const drift = new ModelDriftWatch({
       options: o.drift ?? DEFAULT_MODEL_DRIFT,
-      route: (e) => (this.routeEpisodeEvent ?? this.alert.bind(this))(e),
+      route: (e) => {
+        (this.routeEpisodeEvent ?? this.alert.bind(this))(e);
+        retrainer?.onEpisode(e);
+      },
       metrics: this.registry,
       log: o.log,
       truth: o.groundTruth !== undefined,
@@ -255,6 +270,7 @@ export class Outputs {
           inUse = p.model_version;
         }
         const t = truth?.(p.machine_id, p.predicted_at_ms) ?? null;
+        if (t === 0) this.retained?.failed(p.machine_id, p.predicted_at_ms);
         const capped = t === null ? null : Math.min(t, service.model.rulCap ?? Number.POSITIVE_INFINITY);
         const residual = capped === null || !Number.isFinite(p.rul_cycles) ? null : p.rul_cycles - capped;
         drift.observe(p.model_version, p.features, p.predicted_at_ms, p.machine_id, residual, t);
@@ -437,6 +453,7 @@ export class Outputs {
     this.machines.add(r.machineId);
     this.keySeen(r.machineId, r.key);
     if (this.predictions !== null && r.rolling !== undefined) this.predictions.observe(r.key, r.machineId, r.sensorType, r.time, r.rolling);
+    this.retained?.observe(r.machineId, r.sensorType, r.time, r.value);
     if (this.live === null && this.sink === null) return;
     const members = r.members ?? (JSON.parse(`{${r.membersJson ?? ""}}`) as Record<string, unknown>);
     if (typeof members.limits_version === "number" && members.limits_version > 0) {
@@ -759,7 +776,11 @@ export class Outputs {
       models:
         this.drift === null
           ? undefined
-          : { list: () => (this.drift as ModelDriftWatch).list(), drift: (id: string) => (this.drift as ModelDriftWatch).drift(id) },
+          : {
+              list: () => (this.drift as ModelDriftWatch).list(),
+              drift: (id: string) => (this.drift as ModelDriftWatch).drift(id),
+              events: () => this.retrainer?.events() ?? [],
+            },
       predictions:
         service === null
           ? undefined
