@@ -24,7 +24,7 @@ import {
   buildReferenceHistograms,
   PsiMonitor,
   type PsiMonitorOptions,
-  psiFromCounts,
+  mixtureCrossing,
   type ReferenceHistograms,
 } from "../operators/drift/mod.js";
 import { informativeSensors, rulFeatureNames, rulFeatureRows } from "../operators/prediction/mod.js";
@@ -234,23 +234,8 @@ export function mixtureReadings(
     for (let r = 0; r < n; r++) c[binIndex(h.edges, rows[r * f + j])]++;
     return c.map((x) => x / n);
   };
-  const p = proportions(before);
-  const q = proportions(after);
-  // Proportions scaled to a huge count: the window side's add-½ smoothing vanishes, as in an expectation.
-  const psiAt = (fraction: number) =>
-    psiFromCounts(
-      Array.from(p, (pi, i) => ((1 - fraction) * pi + fraction * q[i]) * 1e12),
-      h.counts,
-    );
-  if (psiAt(1) < threshold) return null;
-  let lo = 0;
-  let hi = 1;
-  for (let i = 0; i < 60; i++) {
-    const mid = (lo + hi) / 2;
-    if (psiAt(mid) < threshold) lo = mid;
-    else hi = mid;
-  }
-  return Math.ceil(hi * window);
+  const fraction = mixtureCrossing(proportions(before), proportions(after), h.counts, threshold);
+  return fraction === null ? null : Math.ceil(fraction * window);
 }
 
 /** CPU time per reading of the monitor on these rows (µs), evaluating every reading. */

@@ -11,7 +11,13 @@
  */
 import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../engine/core/mod.js";
-import { buildReferenceHistograms, type DriftChange, PsiMonitor, psiFromCounts, type ReferenceHistograms } from "../operators/drift/mod.js";
+import {
+  buildReferenceHistograms,
+  type DriftChange,
+  PsiMonitor,
+  mixtureCrossing,
+  type ReferenceHistograms,
+} from "../operators/drift/mod.js";
 import { normalCdf } from "../operators/normal.js";
 
 const FEATURES = ["a", "b", "c", "d"];
@@ -31,23 +37,7 @@ function shiftedFraction(ref: ReferenceHistograms, j: number, delta: number, thr
     const cdf = [0, ...edges.map((e) => normalCdf(e - d)), 1];
     return cdf.slice(1).map((c, i) => c - cdf[i]);
   };
-  const p = probs(0);
-  const q = probs(delta);
-  // Proportions scaled to a huge count: the add-½ smoothing of the window side vanishes, as for the expected value.
-  const psiAt = (f: number) =>
-    psiFromCounts(
-      p.map((pi, i) => ((1 - f) * pi + f * q[i]) * 1e12),
-      ref.features[j].counts,
-    );
-  if (psiAt(1) < threshold) return null;
-  let lo = 0;
-  let hi = 1;
-  for (let i = 0; i < 60; i++) {
-    const mid = (lo + hi) / 2;
-    if (psiAt(mid) < threshold) lo = mid;
-    else hi = mid;
-  }
-  return hi;
+  return mixtureCrossing(probs(0), probs(delta), ref.features[j].counts, threshold);
 }
 
 interface ShiftRun {

@@ -18,7 +18,7 @@ export {
   type PageHinkleyOptions,
   validatePageHinkley,
 } from "./page-hinkley.js";
-export { PSI_RING_BYTES_MAX, PSI_SMOOTHING, PSI_WINDOW_MAX, psiFromCounts, SlidingPsi } from "./psi.js";
+export { mixtureCrossing, PSI_RING_BYTES_MAX, PSI_SMOOTHING, PSI_WINDOW_MAX, psiFromCounts, SlidingPsi } from "./psi.js";
 export {
   binIndex,
   buildReferenceHistograms,

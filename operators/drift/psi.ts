@@ -171,3 +171,32 @@ export class SlidingPsi {
     this.head = 0;
   }
 }
+
+/**
+ * The delay a shift should take to be seen: the smallest fraction f of a full window whose expected
+ * PSI reaches `threshold`, when the window holds (1 − f) readings with bin proportions `before` and
+ * f with `after` (null when even a whole window of `after` stays below). The window side's counts
+ * are the proportions scaled to a huge total, so its add-½ smoothing vanishes, as in an expectation;
+ * bisection to 2⁻⁶⁰. The monitor then changes level about f · W readings after the shift.
+ */
+export function mixtureCrossing(
+  before: ArrayLike<number>,
+  after: ArrayLike<number>,
+  referenceCounts: ArrayLike<number>,
+  threshold: number,
+): number | null {
+  const psiAt = (f: number) =>
+    psiFromCounts(
+      Array.from(before, (b, i) => ((1 - f) * b + f * after[i]) * 1e12),
+      referenceCounts,
+    );
+  if (psiAt(1) < threshold) return null;
+  let lo = 0;
+  let hi = 1;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (psiAt(mid) < threshold) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
