@@ -35,3 +35,11 @@ export {
   scoreFrameSubject,
 } from "./ingest/mod.js";
 export { type IngestNatsJobOptions, runIngestNatsJob } from "./ingest-nats-job.js";
+export {
+  type AuditConfigDocument,
+  auditConfig,
+  auditHeaderLine,
+  type AuditStamp,
+  auditStamp,
+  canonicalJson,
+} from "./audit/mod.js";

@@ -8,6 +8,7 @@
  */
 import type { LineBuffer } from "../../connectors/files/mod.js";
 import { formatStatistic } from "../../operators/mod.js";
+import type { AuditMembers } from "./audit/mod.js";
 
 /** How one analysis's rows are stored and written. */
 export interface OutputAnalysis {
@@ -45,7 +46,8 @@ export class ReplayOutput {
 
   /**
    * `payloadBytes`: bytes kept per row for the analyses' rowJson; `withValue`: whether lines
-   * carry the numeric value (null when no analysis reads one).
+   * carry the numeric value (null when no analysis reads one); `audit`: the audit members each
+   * line ends with (replay --audit), null for none.
    */
   constructor(
     private readonly keyJson: (keyId: number) => string,
@@ -53,6 +55,7 @@ export class ReplayOutput {
     private readonly payloadBytes = 0,
     private readonly withValue = true,
     initialRows = 1 << 14,
+    private readonly audit: AuditMembers | null = null,
   ) {
     this.offsets = [];
     let fields = 0;
@@ -131,9 +134,9 @@ export class ReplayOutput {
     const value = this.withValue ? formatStatistic(this.values[i]) : "null";
     switch (this.state[i] as RowState) {
       case RowState.Rejected:
-        return `${prefix}null,${this.nullJson},"error":${JSON.stringify(this.errors[i])}}`;
+        return `${prefix}null,${this.nullJson}${this.audit?.empty ?? ""},"error":${JSON.stringify(this.errors[i])}}`;
       case RowState.Late:
-        return `${prefix}${value},${this.nullJson},"late":true}`;
+        return `${prefix}${value},${this.nullJson}${this.audit?.empty ?? ""},"late":true}`;
       default: {
         let members = "";
         const base = i * this.rowFields;
@@ -144,10 +147,18 @@ export class ReplayOutput {
           const start = base + this.offsets[k];
           members += `,${a.rowJson(this.results.subarray(start, start + a.fields), payload)}`;
         }
+        if (this.audit !== null) members += this.auditMembers(this.audit, base);
         const ooo = this.flags[i] & ROW_OUT_OF_ORDER ? ',"out_of_order":true' : "";
         return `${prefix}${value}${members}${ooo}}`;
       }
     }
+  }
+
+  private auditMembers(audit: AuditMembers, base: number): string {
+    return audit.of((k) => {
+      const start = base + this.offsets[k];
+      return this.results.subarray(start, start + this.analyses[k].fields);
+    });
   }
 
   private slot(row: number): number {

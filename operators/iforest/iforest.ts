@@ -99,6 +99,9 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
       into.iforest_score = finite ? statisticValue(score) : null;
       into.model_hash = finite ? slots.hashes[row[F + 1]] : null;
     },
+    modelVersion(row: Float64Array): string | null {
+      return Number.isFinite(row[F]) ? slots.hashes[row[F + 1]] : null;
+    },
     start(engine: StreamEngine): void {
       if (options.watchPath === undefined) return;
       stopWatching = watchModelFile(options.watchPath, slots, (m) => this.swapModel(engine, m), options.onSwapError);
