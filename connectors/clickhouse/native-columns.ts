@@ -465,5 +465,7 @@ const SCORE_WRITERS = bind<ScoreContext>("ml_scores", {
     type: "String",
     write: (c) => strings(c, (x, j) => (x.plan.iforest !== null && Number.isFinite(x.score[j]) ? x.plan.iforest.hash : EMPTY)),
   },
+  kernel_hash: { type: "String", write: (c) => strings(c, (x) => x.plan.audit.kernelHash) },
+  config_hash: { type: "String", write: (c) => strings(c, (x) => x.plan.audit.configHash) },
   version: { type: "UInt64", write: (c) => versions(c, 8) },
 });

@@ -83,6 +83,7 @@ export const CLICKHOUSE_TABLES = [
   "ml_quarantine",
   "ml_maintenance_predictions",
   "ml_equipment_health",
+  "ml_audit_configs",
 ] as const;
 export type ClickHouseTable = (typeof CLICKHOUSE_TABLES)[number];
 
@@ -160,8 +161,22 @@ export interface ScoreRow {
   /** Version of the key's SPC limits (0: none yet). Also the row's `version`. */
   limits_version?: number;
   iforest_score?: Stat;
-  /** Content hash of the isolation-forest model that scored it ("" without one). */
+  /** Content hash of the isolation-forest model that scored it ("" without one): the audit record's model_version. */
   model_hash?: string;
+  /** Audit record (docs/commands/audit.md): SHA-256 of the kernel module that computed the row ("" when auditing is off). */
+  kernel_hash?: string;
+  /** Audit record: SHA-256 of the canonical settings document, kept in ml_audit_configs ("" when auditing is off). */
+  config_hash?: string;
+}
+
+/** The settings document behind a config_hash (ml_audit_configs), stored once per run and kernel. */
+export interface AuditConfigRow {
+  config_hash: string;
+  kernel_hash: string;
+  /** When a run first stored it. */
+  created_at: EpochMs;
+  /** The canonical JSON whose SHA-256 is config_hash. */
+  config: string;
 }
 
 export interface AlertPointRow {
@@ -276,6 +291,7 @@ export interface ClickHouseRows {
   ml_quarantine: QuarantineRow;
   ml_maintenance_predictions: MaintenancePredictionRow;
   ml_equipment_health: EquipmentHealthRow;
+  ml_audit_configs: AuditConfigRow;
 }
 
 /** One column of a table: what CREATE TABLE says of it, and its value in a row. */
@@ -354,6 +370,8 @@ const SCORE_COLUMNS: readonly Column<ScoreRow>[] = [
   column("limits_version", "UInt32", (r) => optUint(r.limits_version, "limits_version")),
   statistic("iforest_score", (r) => r.iforest_score),
   optText("model_hash", (r) => r.model_hash),
+  optText("kernel_hash", (r) => r.kernel_hash),
+  optText("config_hash", (r) => r.config_hash),
   column("version", "UInt64", (r) => optUint(r.limits_version, "limits_version")),
 ];
 
@@ -457,6 +475,20 @@ const HEALTH_COLUMNS: readonly Column<EquipmentHealthRow>[] = [
   column("version", "UInt64", () => 0),
 ];
 
+/*
+ * ml_audit_configs — the settings document behind each config_hash of ml_scores (the audit
+ * record, docs/commands/audit.md): written once when an audited run starts.
+ *   SELECT config FROM ml_audit_configs FINAL WHERE config_hash = '…'
+ * key: (config_hash, kernel_hash)   version: 0. Not partitioned: a handful of rows.
+ */
+const AUDIT_CONFIG_COLUMNS: readonly Column<AuditConfigRow>[] = [
+  text("config_hash", (r) => r.config_hash),
+  text("kernel_hash", (r) => r.kernel_hash),
+  ...times<AuditConfigRow>("created_at", (r) => r.created_at),
+  text("config", (r) => r.config),
+  column("version", "UInt64", () => 0),
+];
+
 export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<ClickHouseRows[T]> } = {
   ml_sensor_data: table("ml_sensor_data", READING_KEY, "timestamp", SENSOR_DATA_COLUMNS),
   ml_scores: table("ml_scores", READING_KEY, "timestamp", SCORE_COLUMNS),
@@ -465,6 +497,7 @@ export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<Click
   ml_quarantine: table("ml_quarantine", QUARANTINE_KEY, "production_at", QUARANTINE_COLUMNS),
   ml_maintenance_predictions: table("ml_maintenance_predictions", PREDICTION_KEY, "predicted_at", PREDICTION_COLUMNS),
   ml_equipment_health: table("ml_equipment_health", HEALTH_KEY, "computed_at", HEALTH_COLUMNS),
+  ml_audit_configs: table("ml_audit_configs", ["config_hash", "kernel_hash"], null, AUDIT_CONFIG_COLUMNS),
 };
 
 export const DEFAULT_CLICKHOUSE_DATABASE = "default";
@@ -492,6 +525,8 @@ export function schemaStatements(database: string = DEFAULT_CLICKHOUSE_DATABASE)
 export const ADDED_COLUMNS: ReadonlyArray<{ table: ClickHouseTable; column: string; after: string }> = [
   { table: "ml_maintenance_predictions", column: "rul_cycles", after: "time_to_failure_hours" },
   { table: "ml_scores", column: "mr_mask", after: "nelson_mask" },
+  { table: "ml_scores", column: "kernel_hash", after: "model_hash" },
+  { table: "ml_scores", column: "config_hash", after: "kernel_hash" },
 ];
 
 /**
@@ -564,7 +599,13 @@ export function isClickHouseTable(name: string): name is ClickHouseTable {
 // Tables from their columns
 // ---------------------------------------------------------------------------------------------
 
-function table<R>(name: ClickHouseTable, key: readonly string[], partitionBy: string, columns: readonly Column<R>[]): TableSchema<R> {
+/** `partitionBy`: the time column whose month partitions the table; null: one partition. */
+function table<R>(
+  name: ClickHouseTable,
+  key: readonly string[],
+  partitionBy: string | null,
+  columns: readonly Column<R>[],
+): TableSchema<R> {
   const definitions = columns.map((c) => `  ${columnDefinition(c)}`).join(",\n");
   return {
     name,
@@ -575,8 +616,7 @@ function table<R>(name: ClickHouseTable, key: readonly string[], partitionBy: st
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.${name} (
 ${definitions}
 ) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(${partitionBy})
-ORDER BY (${key.join(", ")})`,
+${partitionBy === null ? "" : `PARTITION BY toYYYYMM(${partitionBy})\n`}ORDER BY (${key.join(", ")})`,
     encode: columns.some((c) => c.type.startsWith("Decimal(")) ? jsonByText(columns) : jsonByObject(columns),
   };
 }

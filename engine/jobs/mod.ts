@@ -42,4 +42,10 @@ export {
   type AuditStamp,
   auditStamp,
   canonicalJson,
+  type ModelSource,
+  registryModels,
+  type ScoreDifference,
+  verifyAuditClickHouse,
+  verifyAuditFile,
+  type VerifyReport,
 } from "./audit/mod.js";

@@ -131,7 +131,9 @@ export class ReplayOutput {
 
   private line(i: number, row: number): string {
     const prefix = `{"row":${row},"key":${this.keyJson(this.keyIds[i])},"timestamp":${this.timestamps[i]},"value":`;
-    const value = this.withValue ? formatStatistic(this.values[i]) : "null";
+    // With the audit record the reading is written exactly (the shortest text of its double), so
+    // `audit verify` re-runs the analyses on the very input; the statistics keep 15 digits.
+    const value = !this.withValue ? "null" : this.audit === null ? formatStatistic(this.values[i]) : exactNumber(this.values[i]);
     switch (this.state[i] as RowState) {
       case RowState.Rejected:
         return `${prefix}null,${this.nullJson}${this.audit?.empty ?? ""},"error":${JSON.stringify(this.errors[i])}}`;
@@ -194,4 +196,9 @@ export class ReplayOutput {
     }
     Object.assign(this, { state, flags, keyIds, values, results, payload, timestamps, errors, head: 0, mask: cap - 1 });
   }
+}
+
+/** The shortest text that reads back as `v` (JSON's), null when not finite. */
+function exactNumber(v: number): string {
+  return Number.isFinite(v) ? JSON.stringify(v) : "null";
 }

@@ -36,6 +36,8 @@ export const TABLE_ROWS: { readonly [T in ClickHouseTable]: ClickHouseRows[T] } 
     limits_version: 2,
     iforest_score: 0.61,
     model_hash: "abc",
+    kernel_hash: "0d47",
+    config_hash: "72a9",
   },
   ml_alerts: {
     episode_id: "0123456789abcdef",
@@ -95,6 +97,7 @@ export const TABLE_ROWS: { readonly [T in ClickHouseTable]: ClickHouseRows[T] } 
     features: { vibration_rms: 1.5 },
   },
   ml_equipment_health: { machine_id: "M1", computed_at: 1_700_000_000_000, health_score: 87.5, risk_level: "low" },
+  ml_audit_configs: { config_hash: "72a9", kernel_hash: "0d47", created_at: 1_700_000_000_000, config: '{"analyses":[]}' },
 };
 
 /** Seeded so a failure can be replayed. */

@@ -5,7 +5,8 @@
  * output) so `linewatch audit verify` can rebuild the same analyses from it.
  *
  * What is in the document (docs/commands/audit.md, "config_hash"): the time unit, the allowed
- * lateness, and per analysis, in run order,
+ * lateness, whether the outputs are rounded to 15 significant digits before they are stored
+ * (`run --nats` rounds them as replay prints them), and per analysis, in run order,
  * - rolling: `window` (kind, records or span and capacity), `alpha`, `timeScale`;
  * - spc: `params` (every SpcParams member), `limits`, `limitsByKey`, `falseAlarmBudget`, `rules`,
  *   `budgetByKey`, `silentKeySuffix`, `ewmaField`;
@@ -37,6 +38,8 @@ export interface AuditConfigDocument {
   time_unit: TimeUnit;
   /** Allowed lateness in time units; null: records are taken in arrival order. */
   lateness: number | null;
+  /** Whether every output was rounded to 15 significant digits before it was stored (operators roundStatistics). */
+  round_statistics: boolean;
   analyses: AuditedAnalysis[];
 }
 
@@ -59,12 +62,18 @@ const VALUE_OPTIONS: Readonly<Record<AnalysisSpec["name"], readonly string[]>> =
 };
 
 /** The settings document of a run's analyses. */
-export function auditConfig(specs: readonly AnalysisSpec[], timeUnit: TimeUnit, lateness: number | null): AuditConfigDocument {
+export function auditConfig(
+  specs: readonly AnalysisSpec[],
+  timeUnit: TimeUnit,
+  lateness: number | null,
+  roundStatistics = false,
+): AuditConfigDocument {
   return {
     format: AUDIT_CONFIG_FORMAT,
     version: AUDIT_CONFIG_VERSION,
     time_unit: timeUnit,
     lateness,
+    round_statistics: roundStatistics,
     analyses: specs.map((s) => {
       const options: Record<string, unknown> = {};
       const all = s.options as unknown as Record<string, unknown>;

@@ -14,3 +14,7 @@ export {
   sha256Hex,
 } from "./config.js";
 export { AuditMembers, type AuditedOutput } from "./members.js";
+export { type ModelSource, needsModel, registryModels, specsFromAuditConfig } from "./rebuild.js";
+export { DIFFERENCES_KEPT, type ScoreDifference, type VerifyReport } from "./report.js";
+export { verifyAuditFile } from "./verify-file.js";
+export { type ClickHouseVerifyOptions, verifyAuditClickHouse } from "./verify-clickhouse.js";

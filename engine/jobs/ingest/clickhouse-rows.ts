@@ -49,7 +49,7 @@ export class ClickHouseRows {
     private readonly labels: LabelTable,
     private readonly activeModel: () => string | undefined,
   ) {
-    this.layout = layoutOf(specs);
+    this.layout = scoreLayout(specs);
   }
 
   /** Names a new key (machine_id, sensor_type). */
@@ -92,7 +92,8 @@ export class ClickHouseRows {
   }
 }
 
-function layoutOf(specs: readonly AnalysisSpec[]): ScoreLayout {
+/** Where each analysis's rows are in a chunk, for the ml_scores encoders. */
+export function scoreLayout(specs: readonly AnalysisSpec[]): ScoreLayout {
   const layout: ScoreLayout = {};
   specs.forEach((s, index) => {
     if (s.name === "rolling") layout.rolling = { index, minCount: rollingMinCount(s.options.window) };
