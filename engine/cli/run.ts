@@ -3,8 +3,11 @@ import { readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
-import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
+import { parseDuration, ConfigError, DEFAULT_WORKERS, kernelHash } from "../core/mod.js";
 import {
+  auditConfig,
+  type AuditStamp,
+  auditStamp,
   runJob,
   Outputs,
   type OutputsOptions,
@@ -49,6 +52,7 @@ import { FailureModel } from "../../operators/prediction/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 
 interface RunFlags extends AnalysisFlags, RunSerialFlags {
+  audit?: boolean;
   seed: number;
   machines: number;
   sensors?: string;
@@ -110,6 +114,10 @@ export function runCommand(): Command {
     .option("--batch-records <n>", "records per kernel task", integerOption("--batch-records", 1, 1 << 20), 4096)
     .option("--out <file>", "NDJSON scores file", "out/scores.ndjson")
     .option("--no-file", "write no scores file")
+    .option(
+      "--audit",
+      "audit record on every score (ClickHouse ml_scores, score lines, WebSocket frames): kernel_hash, config_hash, model_version, limits_version (docs/commands/audit.md)",
+    )
     .option("--alerts <file>", "NDJSON alert events (SPC rules, CUSUM, EWMA), opened and closed", "out/alerts.ndjson")
     .option(
       "--file-bytes-max <n>",
@@ -155,16 +163,18 @@ export function runCommand(): Command {
           : new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs: parseDuration(flags.predictInterval), log });
       const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
       const outputs = await startOutputs(flags, speed, predictions, fleet);
+      const audit = flags.audit === true ? runAudit(flags) : null;
+      if (audit !== null) outputs.startAudit(audit);
       if (flags.nats !== undefined) {
         try {
-          await runOnNats(flags, alertsFile, outputs, predictions, withSerials);
+          await runOnNats(flags, alertsFile, outputs, predictions, withSerials, audit);
         } finally {
           await outputs.close();
         }
         reportPredictions(predictions);
         return;
       }
-      await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials);
+      await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials, audit);
       reportPredictions(predictions);
     } finally {
       await model?.close();
@@ -326,6 +336,7 @@ async function runOnSource(
   alertsFile: RotatingFileSink,
   outputs: Outputs,
   withSerials: boolean,
+  audit: AuditStamp | null,
 ): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
   // The simulator's labels against the alerts: the scorecard printed at the end.
@@ -354,6 +365,7 @@ async function runOnSource(
   const sensorDone = new Promise<void>((resolve) => (sensorEnded = resolve));
   const serialPart = withSerials ? startSerialPart(flags, speed, outputs, Promise.race([stop, sensorDone])) : null;
   const result = await runJob({
+    audit,
     source: fleet,
     simulator: {
       seed: flags.seed,
@@ -500,6 +512,7 @@ async function runOnNats(
   outputs: Outputs,
   predictions: PredictionService | undefined,
   withSerials: boolean,
+  audit: AuditStamp | null,
 ): Promise<void> {
   const nc = await connectNats({ servers: flags.nats, name: "linewatch-alerts" });
   const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
@@ -528,7 +541,7 @@ async function runOnNats(
         source: { kind: "nats", url: flags.nats as string, site: flags.site, stream: flags.stream, outputFormat: flags.outputFormat },
       });
   serialPart?.catch(() => undefined);
-  const result = await natsSensorJob(flags, outputs, alerts, stop);
+  const result = await natsSensorJob(flags, outputs, alerts, stop, audit);
   // Predictions still waiting for the model go out before the connection closes.
   await outputs.flush();
   const serial = serialPart === null ? null : await serialPart;
@@ -546,11 +559,18 @@ async function runOnNats(
  * this thread), or — `--ingest-workers 0`, or `--predict`, whose service reads every record's
  * rolling statistics — on the main-thread sensor job, announced as such.
  */
-async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRouter, stop: Promise<void>): Promise<NatsJobResult> {
+async function natsSensorJob(
+  flags: RunFlags,
+  outputs: Outputs,
+  alerts: AlertRouter,
+  stop: Promise<void>,
+  audit: AuditStamp | null,
+): Promise<NatsJobResult> {
   const partitions = parsePartitions(flags);
   const ingestWorkers = ingestWorkersOf(flags, partitions);
   const common = {
     ...DEFAULT_NATS_JOB,
+    audit,
     url: flags.nats as string,
     site: flags.site,
     stream: flags.stream,
@@ -693,4 +713,17 @@ export function parseLimitsChanges(text: string, source: string): Array<{ key: s
       return { key: e.key, change: { kind: "set", cl: e.cl, sigma: e.sigma } as const };
     throw new ConfigError("--limits-control", `${source}: change ${i} needs "cl" and "sigma", or "rebaseline"`);
   });
+}
+
+/**
+ * The audit stamp of a run (`--audit`): its sensor analyses' settings as the run builds them
+ * (epoch-ms times, arrival order), and every output rounded to 15 significant digits before it is
+ * stored — as both the ingest workers (`roundStatistics`) and the main-thread job's rows do.
+ */
+function runAudit(flags: RunFlags): AuditStamp {
+  const specs = analysisSpecsFromFlags(
+    flags,
+    runAnalysisContext(() => {}),
+  );
+  return auditStamp(auditConfig(specs, "ms", null, true), kernelHash());
 }

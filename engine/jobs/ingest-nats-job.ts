@@ -14,6 +14,7 @@
  * - the machines and the limits versions the API and the ml_equipment_health rows need: reported
  *   once per key and once per limits change, not per record.
  */
+import type { AuditStamp } from "./audit/mod.js";
 import type { Writable } from "node:stream";
 import { ConfigError, createLogger, type Logger } from "../core/mod.js";
 import type { AlertEpisodeEvent } from "../../operators/spc/mod.js";
@@ -24,6 +25,8 @@ import type { Outputs } from "./outputs.js";
 
 /** JetStream settings (JetStreamConsumerSettings) apply when `stream` is given. */
 export interface IngestNatsJobOptions extends JetStreamConsumerSettings {
+  /** The audit record on every ml_scores row and score line (the workers stamp it); null or absent: none. */
+  audit?: AuditStamp | null;
   url: string;
   site: string;
   /** JetStream stream to consume; undefined: core NATS. */
@@ -123,6 +126,7 @@ function startWorkers(o: IngestNatsJobOptions, outputs: Outputs | undefined, log
     scoreLines: o.scoreLines,
     // ClickHouse = replay: the statistics as the replay prints them, as the main-thread job wrote them.
     roundStatistics: true,
+    audit: o.audit == null ? null : { configHash: o.audit.configHash },
     live: outputs?.serialTargets().live ?? null,
     sink: outputs?.encodedRows() ?? null,
     jetstream:

@@ -13,6 +13,7 @@
  * the model's horizon lowers it. Risk level by the combined score: from 80 low, from 60 medium,
  * from 40 high, below 40 critical. Without a model the prediction endpoints answer
  * "not_configured" and the score is the alert score alone. */
+import type { AuditStamp } from "./audit/mod.js";
 import { readFileSync } from "node:fs";
 import { ConfigError, type Logger, type StreamEngine } from "../core/mod.js";
 import {
@@ -147,6 +148,8 @@ export class Outputs {
   readonly metrics: MetricHandles;
   readonly registry: MetricsRegistry;
   private sink: ClickHouseSink | null = null;
+  /** The audit columns of every score row ({@link startAudit}); null: the run is not audited. */
+  private auditHashes: { kernel_hash: string; config_hash: string } | null = null;
   private live: LiveServer | null = null;
   private limitsControl: LimitsControl | null = null;
   private scores: ScoreRow[] = [];
@@ -242,6 +245,16 @@ export class Outputs {
         error.inc(Math.abs(p.rul_cycles - Math.min(t, service.model.rulCap ?? Number.POSITIVE_INFINITY)));
       }
     });
+  }
+
+  /**
+   * Stamps every ml_scores row this thread writes with the run's audit record and stores its
+   * settings document once (ml_audit_configs, keyed by config_hash and kernel_hash).
+   */
+  startAudit(stamp: AuditStamp): void {
+    this.auditHashes = { kernel_hash: stamp.kernelHash, config_hash: stamp.configHash };
+    const row = { config_hash: stamp.configHash, kernel_hash: stamp.kernelHash, created_at: Date.now(), config: stamp.configJson };
+    if (this.sink !== null) this.track(this.sink.write("ml_audit_configs", [row]));
   }
 
   /** Opens ClickHouse (creating the tables) and the live server, as configured. */
@@ -430,7 +443,9 @@ export class Outputs {
     }
     if (this.sink !== null) {
       this.readings.push(sensorDataRow(r));
-      this.scores.push(scoreRow(r, members));
+      const score = scoreRow(r, members);
+      if (this.auditHashes !== null) Object.assign(score, this.auditHashes);
+      this.scores.push(score);
       // Rows are encoded on this thread as they are handed over: small hand-overs keep each pause short.
       if (this.scores.length >= 1024) this.writeRows();
     }

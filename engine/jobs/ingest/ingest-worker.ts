@@ -15,7 +15,8 @@
 import { readlinkSync } from "node:fs";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import type { Msg, NatsConnection, Subscription } from "nats";
-import { allocateBatch, createLogger, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
+import { allocateBatch, createLogger, kernelHash, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
+import { auditColumns } from "../../../connectors/clickhouse/mod.js";
 import { JetStreamSource } from "../nats-sources.js";
 import type { RecordLabelFields, SensorIntake } from "../source.js";
 import { connectNats, type FrameReadingColumns, NatsInput, rawSubject } from "../../../connectors/nats/mod.js";
@@ -37,6 +38,7 @@ import {
 } from "./protocol.js";
 import { type RowKeys, ScoredRows } from "./scored-rows.js";
 import { WorkerReports } from "./worker-reports.js";
+import { AuditMembers } from "../audit/members.js";
 
 /** Rows of one emitted frame at most: keeps a NATS score frame under the server's default 1 MiB payload. */
 const FRAME_ROWS_MAX = 2048;
@@ -80,6 +82,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly labels = new LabelTable();
   readonly labelBytes: number;
   private readonly clickhouse: ClickHouseRows | null;
+  /** The audit members of each score line; null when the run is not audited. */
+  private readonly auditMembers: AuditMembers | null;
   private readonly control: Int32Array;
   private readonly framesOut: boolean;
   private source: JetStreamSource | null = null;
@@ -116,7 +120,11 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.pending = allocateBatch(d.pendingRecordsMax, this.labelBytes);
     this.spare = allocateBatch(d.pendingRecordsMax, this.labelBytes);
     const forest = this.analyses.find((a) => a.name === "iforest") as { activeHash?: string } | undefined;
-    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash) : null;
+    // The audit record: this thread's kernel hash (of the module it compiled) and the run's settings.
+    const audit = d.audit == null ? null : { kernelHash: kernelHash(), configHash: d.audit.configHash };
+    this.auditMembers = audit === null ? null : new AuditMembers(audit, this.analyses);
+    const columns = audit === null ? undefined : auditColumns(audit.kernelHash, audit.configHash);
+    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, columns) : null;
     this.control = new Int32Array(d.control);
     this.framesOut = d.scoreFrames || d.liveFrames;
     this.counters = new Float64Array(d.counters);
@@ -487,7 +495,8 @@ class IngestWorker implements RowKeys, SensorIntake {
       // Per-record score lines (opt-in) need every row's members: the analyses observe row by row.
       for (let i = 0; i < chunk.length; i++) {
         const keyId = chunk.keyIds[i];
-        const members = observeRecord(this.analyses, chunk, i, this.keyNames[keyId], this.ctx, this.rowScratch, true);
+        let members = observeRecord(this.analyses, chunk, i, this.keyNames[keyId], this.ctx, this.rowScratch, true);
+        if (this.auditMembers !== null) members += this.auditMembers.of((k) => this.rowScratch[k]);
         lines.write(this.reports.scoreKey(keyId), chunk.times[i], chunk.values[i], chunk.positions[i], members);
       }
     }

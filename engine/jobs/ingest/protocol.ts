@@ -49,6 +49,11 @@ export interface IngestWorkerData {
    * main-thread job's rows hold them (`run --nats`: ClickHouse = replay). Absent: exact doubles.
    */
   roundStatistics?: boolean;
+  /**
+   * The audit record (docs/commands/audit.md): the run's config hash; the worker stamps its own
+   * kernel hash (of the module it compiled) and this on every ml_scores row and score line. Absent: none.
+   */
+  audit?: { configHash: string } | null;
   /** Float64Array slots: COUNTER_SLOTS per worker, this worker's at index × COUNTER_SLOTS. */
   counters: SharedArrayBuffer;
   /** Int32Array set by the main thread: CONTROL_PAUSE 1 while the sink's queue is half full (drains wait; a full pending batch sheds). */
