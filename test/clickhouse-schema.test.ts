@@ -192,7 +192,8 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
         expect(t.engine).toBe("ReplacingMergeTree");
         const spec = TABLE_SCHEMAS[t.name as keyof typeof TABLE_SCHEMAS];
         expect(t.sorting_key.split(",").map((k: string) => k.trim())).toEqual(spec.key);
-        expect(t.sorting_key.startsWith("machine_id")).toBe(true);
+        // The tables of readings and events sort by machine first; ml_audit_configs holds settings documents, by their hash.
+        if (t.name !== "ml_audit_configs") expect(t.sorting_key.startsWith("machine_id")).toBe(true);
       }
     }
   });
@@ -227,6 +228,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
             "released_at",
             "predicted_at",
             "computed_at",
+            "created_at",
           ].includes(k)
         ) {
           expect(Date.parse(`${back[k]}Z`) / 1000, `${t}.${k}`).toBe(v);

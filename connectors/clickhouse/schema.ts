@@ -11,8 +11,9 @@
  *   column DEFAULTs on JSONEachRow inserts) and nothing current servers removed (the old
  *   `MergeTree(date, key, 8192)` syntax). No Nullable column is part of a sorting key (current
  *   servers refuse that unless `allow_nullable_key`).
- * - Dashboards ask "this machine (and sensor) over this time range": every table sorts by
- *   machine first, time next, and is partitioned by month of that time.
+ * - Dashboards ask "this machine (and sensor) over this time range": every table of readings
+ *   and events sorts by machine first, time next, and is partitioned by month of that time.
+ *   (ml_audit_configs, a handful of settings documents, is keyed by its hash, unpartitioned.)
  * - Idempotent on retry and replay. Each table's sorting key is its row key — deterministic,
  *   built only from the row's content — and the engine is `ReplacingMergeTree(version)`: rows
  *   with the same key collapse to the one with the highest `version` (the last inserted among
