@@ -30,6 +30,7 @@ import {
   type EngineMetrics as MetricHandles,
   machineTopic,
   analysisTopic,
+  type FrameAudit,
   ScoreFrameMessage,
   ServerListenError,
   TOPIC_ALERTS,
@@ -150,6 +151,7 @@ export class Outputs {
   private sink: ClickHouseSink | null = null;
   /** The audit columns of every score row ({@link startAudit}); null: the run is not audited. */
   private auditHashes: { kernel_hash: string; config_hash: string } | null = null;
+  private modelVersions: () => readonly string[] = () => [];
   private live: LiveServer | null = null;
   private limitsControl: LimitsControl | null = null;
   private scores: ScoreRow[] = [];
@@ -257,6 +259,16 @@ export class Outputs {
     if (this.sink !== null) this.track(this.sink.write("ml_audit_configs", [row]));
   }
 
+  /** Where the audit record of frames finds the model of each generation (the sensor job's isolation forest). */
+  auditModels(versions: () => readonly string[]): void {
+    this.modelVersions = versions;
+  }
+
+  private frameAudit(): FrameAudit | null {
+    if (this.auditHashes === null) return null;
+    return { ...this.auditHashes, model_versions: [...this.modelVersions()] };
+  }
+
   /** Opens ClickHouse (creating the tables) and the live server, as configured. */
   static async start(o: OutputsOptions): Promise<Outputs> {
     const out = new Outputs(o);
@@ -343,7 +355,9 @@ export class Outputs {
     if (live === null || outColumns.length === 0) return;
     this.framedRows = outColumns.flatMap((c, k) => (c === undefined ? [] : [k]));
     const names = this.framedRows.flatMap((k) => outColumns[k] as readonly string[]);
-    this.frames = new LiveFrames(names, (machine, frame) => live.publish(machineTopic(machine), new ScoreFrameMessage(frame)));
+    this.frames = new LiveFrames(names, (machine, frame) =>
+      live.publish(machineTopic(machine), new ScoreFrameMessage(frame, this.frameAudit())),
+    );
   }
 
   /**

@@ -9,6 +9,7 @@
  * the source; a failure during that cleanup is never dropped: it is the job's when nothing failed
  * before, and written to the console when something did.
  */
+import type { IforestAnalysis } from "../../operators/iforest/mod.js";
 import type { Writable } from "node:stream";
 import {
   allocateBatch,
@@ -144,6 +145,8 @@ class SensorJob implements SensorIntake {
     this.spcIndex = analyses.findIndex((a) => a.name === "spc");
     this.wantFields = this.outputs?.wantsMembers === true && analyses.every((a) => a.rowFields !== undefined);
     this.auditMembers = o.audit == null ? null : new AuditMembers(o.audit, o.analyses);
+    const forest = o.analyses.find((a) => a.name === "iforest") as IforestAnalysis | undefined;
+    if (forest !== undefined) o.outputs?.auditModels(() => forest.modelVersions);
     this.wantMembers = this.scores !== null || (this.outputs?.wantsMembers === true && !this.wantFields);
     this.labelBytes = this.outputs !== undefined && source.labelled ? 4 : 0;
     this.engine = new StreamEngine(

@@ -51,6 +51,8 @@ type Source = { kind: "value" } | { kind: "time" } | { kind: "rolling"; column: 
 export interface IforestAnalysis extends RecordAnalysis {
   /** Hash of the model scoring the next batch. */
   readonly activeHash: string;
+  /** Hash of the model of each generation (the output column iforest_model_generation indexes it), oldest first. */
+  readonly modelVersions: readonly string[];
   /** Swaps the model atomically per batch (waits for in-flight tasks). Same features required. */
   swapModel(engine: StreamEngine, model: IsolationForestModel): Promise<void>;
 }
@@ -73,6 +75,9 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
     nullJson: '"iforest_score":null,"model_hash":null',
     get activeHash() {
       return slots.activeHash;
+    },
+    get modelVersions(): readonly string[] {
+      return slots.hashes;
     },
     observe(row: Float64Array): void {
       // A record whose features are not all defined yet (a window still filling) gets no score.

@@ -384,7 +384,8 @@ export class IngestJob {
     if (event.kind === "frames") {
       const live = this.o.live;
       if (live === null) return;
-      for (let i = 0; i < event.topics.length; i++) live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i]));
+      for (let i = 0; i < event.topics.length; i++)
+        live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i], event.audit));
     } else if (event.kind === "alerts") {
       const { onAlert, onAlerts } = this.o;
       if (onAlerts === undefined && onAlert === undefined) return;

@@ -14,7 +14,9 @@
  */
 import { readlinkSync } from "node:fs";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import type { Msg, NatsConnection, Subscription } from "nats";
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "nats";
+import type { FrameAudit } from "../../../connectors/live/mod.js";
+import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
 import { allocateBatch, createLogger, kernelHash, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
 import { auditColumns } from "../../../connectors/clickhouse/mod.js";
 import { JetStreamSource } from "../nats-sources.js";
@@ -84,6 +86,9 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly clickhouse: ClickHouseRows | null;
   /** The audit members of each score line; null when the run is not audited. */
   private readonly auditMembers: AuditMembers | null;
+  /** The run's audit hashes (this thread's kernel, the run's settings); null when not audited. */
+  private readonly audit: { kernelHash: string; configHash: string } | null;
+  private readonly forest: IforestAnalysis | null;
   private readonly control: Int32Array;
   private readonly framesOut: boolean;
   private source: JetStreamSource | null = null;
@@ -119,9 +124,11 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.labelBytes = d.clickhouse ? 4 : 0;
     this.pending = allocateBatch(d.pendingRecordsMax, this.labelBytes);
     this.spare = allocateBatch(d.pendingRecordsMax, this.labelBytes);
-    const forest = this.analyses.find((a) => a.name === "iforest") as { activeHash?: string } | undefined;
+    const forest = this.analyses.find((a) => a.name === "iforest") as IforestAnalysis | undefined;
+    this.forest = forest ?? null;
     // The audit record: this thread's kernel hash (of the module it compiled) and the run's settings.
     const audit = d.audit == null ? null : { kernelHash: kernelHash(), configHash: d.audit.configHash };
+    this.audit = audit;
     this.auditMembers = audit === null ? null : new AuditMembers(audit, this.analyses);
     const columns = audit === null ? undefined : auditColumns(audit.kernelHash, audit.configHash);
     this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, columns) : null;
@@ -515,19 +522,28 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.counters[this.base + COUNTER.scored] += chunk.length;
   }
 
+  /** The audit record of the frames going out now; undefined when the run is not audited. */
+  private frameAudit(): FrameAudit | undefined {
+    if (this.audit === null) return undefined;
+    const versions = this.forest?.modelVersions ?? [];
+    return { kernel_hash: this.audit.kernelHash, config_hash: this.audit.configHash, model_versions: [...versions] };
+  }
+
   /** The collected rows as frames (NATS, live topics) and the alert events, to their destinations. */
   private emit(): void {
     const c = this.counters;
     if (this.rows.length > 0) {
+      const audit = this.frameAudit();
       if (this.d.scoreFrames) {
-        (this.nc as NatsConnection).publish(scoreFrameSubject(this.d.site, this.d.index), this.rows.encodeAll());
+        const options = audit === undefined ? undefined : { headers: auditHeaders(audit) };
+        (this.nc as NatsConnection).publish(scoreFrameSubject(this.d.site, this.d.index), this.rows.encodeAll(), options);
         c[this.base + COUNTER.scoreFrames]++;
       }
       if (this.d.liveFrames) {
         const parts = this.rows.encodeByMachine();
         const frames = parts.map((p) => p.frame);
         post(
-          { kind: "frames", topics: parts.map((p) => p.machine), frames },
+          { kind: "frames", topics: parts.map((p) => p.machine), frames, ...(audit === undefined ? {} : { audit }) },
           frames.map((f) => f.buffer as ArrayBuffer),
         );
         c[this.base + COUNTER.liveFrames] += parts.length;
@@ -609,4 +625,16 @@ if (!isMainThread && (workerData as IngestWorkerData | null)?.role === INGEST_RO
     post({ kind: "failed", message: error.message, stack: error.stack });
     parentPort?.close();
   });
+}
+
+/**
+ * A score frame's audit record as NATS headers: subscribers that do not read headers get the same
+ * frame bytes as before. Lw-Model-Versions lists the model of each generation, comma separated.
+ */
+function auditHeaders(audit: FrameAudit): MsgHdrs {
+  const h = natsHeaders();
+  h.set("Lw-Kernel-Hash", audit.kernel_hash);
+  h.set("Lw-Config-Hash", audit.config_hash);
+  h.set("Lw-Model-Versions", audit.model_versions.join(","));
+  return h;
 }

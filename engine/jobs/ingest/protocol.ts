@@ -4,6 +4,7 @@
  * writes its own slots of — no message per record), batches of encoded frames for the live server,
  * alert events, and the end. Records never cross.
  */
+import type { FrameAudit } from "../../../connectors/live/mod.js";
 import type { AckResult, EncodedAlerts, SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { JetStreamConsumerSettings } from "../nats-sources.js";
 import type { ServedLimits } from "../outputs.js";
@@ -101,7 +102,8 @@ export const COUNTER_SLOTS = 18;
 /** Worker → main. */
 export type IngestEvent =
   | { kind: "ready" }
-  | { kind: "frames"; topics: string[]; frames: Uint8Array[] }
+  /** `audit`: the frames' audit record (an audited run only). */
+  | { kind: "frames"; topics: string[]; frames: Uint8Array[]; audit?: FrameAudit }
   | { kind: "alerts"; alerts: EncodedAlerts }
   /** The alert episodes open in the keys a checkpoint restored (no event: they were routed before the restart). */
   | { kind: "episodes"; alerts: EncodedAlerts }
