@@ -159,26 +159,26 @@ describe("audit verify - a replay --audit file", () => {
     expect(await p.exited).toBe(2);
     expect(p.output()).toMatch(/not the recorded config_hash .*: they were changed/);
   }, 60_000);
+});
 
-  describe.skipIf(!haveNats)("with the registry in a JetStream object store", () => {
-    let nats: NatsServer;
-    beforeAll(async () => {
-      nats = await startNatsServer();
-      const store = await ObjectStoreRegistry.connect(nats.url);
-      const registry = new ModelRegistry(store);
-      await registry.push({ bytes: readFileSync(join(WORK, "a.json")), kind: "iforest", fileName: "a.json" });
-      await registry.close();
-    }, 60_000);
-    afterAll(async () => {
-      await nats?.dispose();
-    });
-
-    it("fetches the model from the bucket and passes", async () => {
-      const r = await verify(["--input", "scores.ndjson", "--nats", nats.url]);
-      expect(r.code, r.output).toBe(0);
-      expect(r.report).toMatchObject({ checked: 2500, differing: 0, models: [HASH_A] });
-    }, 120_000);
+describe.skipIf(!haveNats)("audit verify - the replay file, the registry in a JetStream object store", () => {
+  let nats: NatsServer;
+  beforeAll(async () => {
+    nats = await startNatsServer();
+    const store = await ObjectStoreRegistry.connect(nats.url);
+    const registry = new ModelRegistry(store);
+    await registry.push({ bytes: readFileSync(join(WORK, "a.json")), kind: "iforest", fileName: "a.json" });
+    await registry.close();
+  }, 60_000);
+  afterAll(async () => {
+    await nats?.dispose();
   });
+
+  it("fetches the model from the bucket and passes", async () => {
+    const r = await verify(["--input", "scores.ndjson", "--nats", nats.url]);
+    expect(r.code, r.output).toBe(0);
+    expect(r.report).toMatchObject({ checked: 2500, differing: 0, models: [HASH_A] });
+  }, 120_000);
 });
 
 function readLine(n: number): string {

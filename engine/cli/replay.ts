@@ -97,16 +97,21 @@ export function replayCommand(): Command {
     if (output !== process.stdout)
       await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
     await alertsOut?.close();
-    if (!flags.quiet) {
-      process.stderr.write(
-        `replay: ${summary.rows} rows, ${summary.keys} keys in ${summary.seconds.toFixed(2)} s ` +
-          `(${Math.round(summary.rows / summary.seconds)} rows/s); rejected ${summary.rejected}, late ${summary.late}, ` +
-          `out of order ${summary.outOfOrder}${flags.analysis.includes("spc") ? `, alert events ${alertCount}` : ""}\n`,
-      );
-    }
-    for (const note of summary.notes) process.stderr.write(`replay: WARNING ${note}\n`);
+    reportSummary(flags, summary, alertCount);
     checkSomeAccepted(input, summary);
   });
+}
+
+/** The summary line (unless --quiet) and the analyses' warnings, on stderr. */
+function reportSummary(flags: ReplayFlags, summary: ReplaySummary, alertCount: number): void {
+  if (!flags.quiet) {
+    process.stderr.write(
+      `replay: ${summary.rows} rows, ${summary.keys} keys in ${summary.seconds.toFixed(2)} s ` +
+        `(${Math.round(summary.rows / summary.seconds)} rows/s); rejected ${summary.rejected}, late ${summary.late}, ` +
+        `out of order ${summary.outOfOrder}${flags.analysis.includes("spc") ? `, alert events ${alertCount}` : ""}\n`,
+    );
+  }
+  for (const note of summary.notes) process.stderr.write(`replay: WARNING ${note}\n`);
 }
 
 /** The audit stamp of a replay: its sensor analyses' settings (a serial analysis has no audit record). */

@@ -6,7 +6,6 @@ import { Command, Option } from "commander";
 import { parseDuration, ConfigError, DEFAULT_WORKERS, kernelHash } from "../core/mod.js";
 import {
   auditConfig,
-  type AuditStamp,
   auditStamp,
   runJob,
   Outputs,
@@ -114,10 +113,6 @@ export function runCommand(): Command {
     .option("--batch-records <n>", "records per kernel task", integerOption("--batch-records", 1, 1 << 20), 4096)
     .option("--out <file>", "NDJSON scores file", "out/scores.ndjson")
     .option("--no-file", "write no scores file")
-    .option(
-      "--audit",
-      "audit record on every score (ClickHouse ml_scores, score lines, WebSocket frames): kernel_hash, config_hash, model_version, limits_version (docs/commands/audit.md)",
-    )
     .option("--alerts <file>", "NDJSON alert events (SPC rules, CUSUM, EWMA), opened and closed", "out/alerts.ndjson")
     .option(
       "--file-bytes-max <n>",
@@ -163,18 +158,16 @@ export function runCommand(): Command {
           : new PredictionService({ ...DEFAULT_PREDICTION_SERVICE, model, intervalMs: parseDuration(flags.predictInterval), log });
       const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
       const outputs = await startOutputs(flags, speed, predictions, fleet);
-      const audit = flags.audit === true ? runAudit(flags) : null;
-      if (audit !== null) outputs.startAudit(audit);
       if (flags.nats !== undefined) {
         try {
-          await runOnNats(flags, alertsFile, outputs, predictions, withSerials, audit);
+          await runOnNats(flags, alertsFile, outputs, predictions, withSerials);
         } finally {
           await outputs.close();
         }
         reportPredictions(predictions);
         return;
       }
-      await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials, audit);
+      await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials);
       reportPredictions(predictions);
     } finally {
       await model?.close();
@@ -232,6 +225,10 @@ function addNatsFlags(command: Command): void {
 
 /** Where results go besides the files: ClickHouse, the live server, predictions, limits changes. */
 function addOutputFlags(command: Command): void {
+  command.option(
+    "--audit",
+    "audit record on every score (ClickHouse ml_scores, score lines, WebSocket frames): kernel_hash, config_hash, model_version, limits_version (docs/commands/audit.md)",
+  );
   command
     .option("--scorecard-json <file>", SCORECARD_JSON_HELP)
     .option(
@@ -268,8 +265,11 @@ function addOutputFlags(command: Command): void {
     );
 }
 
-/** ClickHouse, the live server and the predictions of a run; the accuracy of predictions over a C-MAPSS training file's ground truth. */
-function startOutputs(
+/**
+ * ClickHouse, the live server and the predictions of a run; the accuracy of predictions over a
+ * C-MAPSS training file's ground truth; the audit record on every score under --audit.
+ */
+async function startOutputs(
   flags: RunFlags,
   speed: number,
   predictions: PredictionService | undefined,
@@ -277,7 +277,7 @@ function startOutputs(
 ): Promise<Outputs> {
   // A training file's units run to failure: their true remaining life is known at every cycle.
   const truth = fleet !== undefined && basename(flags.cmapss as string).startsWith("train_") ? fleet : undefined;
-  return Outputs.start({
+  const outputs = await Outputs.start({
     clickhouse:
       flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
     live: liveOptions(flags, speed),
@@ -286,6 +286,8 @@ function startOutputs(
     groundTruth: truth === undefined ? undefined : (machineId, timeMs) => truth.trueRulCycles(machineId, timeMs),
     log: cliLogger(),
   });
+  startAudit(flags, outputs);
+  return outputs;
 }
 
 /** The live server's port when `--port` is not given, on the simulator and a C-MAPSS replay. */
@@ -336,7 +338,6 @@ async function runOnSource(
   alertsFile: RotatingFileSink,
   outputs: Outputs,
   withSerials: boolean,
-  audit: AuditStamp | null,
 ): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
   // The simulator's labels against the alerts: the scorecard printed at the end.
@@ -365,7 +366,6 @@ async function runOnSource(
   const sensorDone = new Promise<void>((resolve) => (sensorEnded = resolve));
   const serialPart = withSerials ? startSerialPart(flags, speed, outputs, Promise.race([stop, sensorDone])) : null;
   const result = await runJob({
-    audit,
     source: fleet,
     simulator: {
       seed: flags.seed,
@@ -512,7 +512,6 @@ async function runOnNats(
   outputs: Outputs,
   predictions: PredictionService | undefined,
   withSerials: boolean,
-  audit: AuditStamp | null,
 ): Promise<void> {
   const nc = await connectNats({ servers: flags.nats, name: "linewatch-alerts" });
   const alerts = new AlertRouter({ outputs, file: alertsFile, nats: { nc, site: flags.site, format: flags.outputFormat } });
@@ -541,7 +540,7 @@ async function runOnNats(
         source: { kind: "nats", url: flags.nats as string, site: flags.site, stream: flags.stream, outputFormat: flags.outputFormat },
       });
   serialPart?.catch(() => undefined);
-  const result = await natsSensorJob(flags, outputs, alerts, stop, audit);
+  const result = await natsSensorJob(flags, outputs, alerts, stop);
   // Predictions still waiting for the model go out before the connection closes.
   await outputs.flush();
   const serial = serialPart === null ? null : await serialPart;
@@ -559,18 +558,11 @@ async function runOnNats(
  * this thread), or — `--ingest-workers 0`, or `--predict`, whose service reads every record's
  * rolling statistics — on the main-thread sensor job, announced as such.
  */
-async function natsSensorJob(
-  flags: RunFlags,
-  outputs: Outputs,
-  alerts: AlertRouter,
-  stop: Promise<void>,
-  audit: AuditStamp | null,
-): Promise<NatsJobResult> {
+async function natsSensorJob(flags: RunFlags, outputs: Outputs, alerts: AlertRouter, stop: Promise<void>): Promise<NatsJobResult> {
   const partitions = parsePartitions(flags);
   const ingestWorkers = ingestWorkersOf(flags, partitions);
   const common = {
     ...DEFAULT_NATS_JOB,
-    audit,
     url: flags.nats as string,
     site: flags.site,
     stream: flags.stream,
@@ -716,14 +708,23 @@ export function parseLimitsChanges(text: string, source: string): Array<{ key: s
 }
 
 /**
- * The audit stamp of a run (`--audit`): its sensor analyses' settings as the run builds them
+ * The audit stamp of a run (`--audit`), given to its outputs (the jobs read it there): its sensor analyses' settings as the run builds them
  * (epoch-ms times, arrival order), and every output rounded to 15 significant digits before it is
  * stored — as both the ingest workers (`roundStatistics`) and the main-thread job's rows do.
  */
-function runAudit(flags: RunFlags): AuditStamp {
-  const specs = analysisSpecsFromFlags(
-    flags,
-    runAnalysisContext(() => {}),
+function startAudit(flags: RunFlags, outputs: Outputs): void {
+  if (flags.audit !== true) return;
+  const stamp = auditStamp(
+    auditConfig(
+      analysisSpecsFromFlags(
+        flags,
+        runAnalysisContext(() => {}),
+      ),
+      "ms",
+      null,
+      true,
+    ),
+    kernelHash(),
   );
-  return auditStamp(auditConfig(specs, "ms", null, true), kernelHash());
+  outputs.startAudit(stamp);
 }

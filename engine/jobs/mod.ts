@@ -33,9 +33,11 @@ export {
   type IngestJobOptions,
   type IngestJobResult,
   scoreFrameSubject,
+  scoreLayout,
 } from "./ingest/mod.js";
 export { type IngestNatsJobOptions, runIngestNatsJob } from "./ingest-nats-job.js";
 export {
+  AuditMembers,
   type AuditConfigDocument,
   auditConfig,
   auditHeaderLine,

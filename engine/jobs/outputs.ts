@@ -152,6 +152,12 @@ export class Outputs {
   /** The audit columns of every score row ({@link startAudit}); null: the run is not audited. */
   private auditHashes: { kernel_hash: string; config_hash: string } | null = null;
   private modelVersions: () => readonly string[] = () => [];
+  private auditStamp: AuditStamp | null = null;
+
+  /** The run's audit stamp ({@link startAudit}), for the jobs that write score lines; null when not audited. */
+  get audit(): AuditStamp | null {
+    return this.auditStamp;
+  }
   private live: LiveServer | null = null;
   private limitsControl: LimitsControl | null = null;
   private scores: ScoreRow[] = [];
@@ -254,6 +260,7 @@ export class Outputs {
    * settings document once (ml_audit_configs, keyed by config_hash and kernel_hash).
    */
   startAudit(stamp: AuditStamp): void {
+    this.auditStamp = stamp;
     this.auditHashes = { kernel_hash: stamp.kernelHash, config_hash: stamp.configHash };
     const row = { config_hash: stamp.configHash, kernel_hash: stamp.kernelHash, created_at: Date.now(), config: stamp.configJson };
     if (this.sink !== null) this.track(this.sink.write("ml_audit_configs", [row]));

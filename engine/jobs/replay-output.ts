@@ -144,23 +144,20 @@ export class ReplayOutput {
         const base = i * this.rowFields;
         const pb = this.payloadBytes;
         const payload = pb > 0 ? this.payload.subarray(i * pb, (i + 1) * pb) : undefined;
+        const audit = this.audit;
+        let auditJson = audit === null ? "" : audit.empty;
         for (let k = 0; k < this.analyses.length; k++) {
           const a = this.analyses[k];
           const start = base + this.offsets[k];
-          members += `,${a.rowJson(this.results.subarray(start, start + a.fields), payload)}`;
+          const row = this.results.subarray(start, start + a.fields);
+          members += `,${a.rowJson(row, payload)}`;
+          if (audit !== null && k === audit.model) auditJson = audit.ofModelRow(row);
         }
-        if (this.audit !== null) members += this.auditMembers(this.audit, base);
+        members += auditJson;
         const ooo = this.flags[i] & ROW_OUT_OF_ORDER ? ',"out_of_order":true' : "";
         return `${prefix}${value}${members}${ooo}}`;
       }
     }
-  }
-
-  private auditMembers(audit: AuditMembers, base: number): string {
-    return audit.of((k) => {
-      const start = base + this.offsets[k];
-      return this.results.subarray(start, start + this.analyses[k].fields);
-    });
   }
 
   private slot(row: number): number {

@@ -12,7 +12,8 @@ import { formatOfPath, LineBuffer, readTable, type TableRow } from "../../connec
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
 import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext, rowTextSpecs } from "../../operators/mod.js";
 import { runColumnReplay } from "./replay-columns.js";
-import { AuditMembers, type AuditStamp } from "./audit/mod.js";
+import { AuditMembers } from "./audit/members.js";
+import type { AuditStamp } from "./audit/config.js";
 import {
   appendRow,
   type Columns,

@@ -20,7 +20,8 @@ import {
   type OutputChunk,
   type RecordBatch,
 } from "../core/mod.js";
-import { AuditMembers, type AuditStamp } from "./audit/mod.js";
+import { AuditMembers } from "./audit/members.js";
+import type { AuditStamp } from "./audit/config.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/mod.js";
 import { type AlertEpisodeEvent, episodeTrackerOf, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
@@ -58,7 +59,7 @@ export interface SensorJobOptions {
   onReady?: () => void;
   /** Live counts, updated as the job runs (for a caller that waits on progress). */
   progress?: { recordsIn: number; recordsOut: number; checkpoints: number };
-  /** The audit record (docs/commands/audit.md) on every score line; null or absent: none. */
+  /** The audit record (docs/commands/audit.md) on every score line; absent: the outputs' (Outputs.audit), if any. */
   audit?: AuditStamp | null;
 }
 
@@ -144,9 +145,10 @@ class SensorJob implements SensorIntake {
     this.rollingIndex = analyses.findIndex((a) => a.name === "rolling");
     this.spcIndex = analyses.findIndex((a) => a.name === "spc");
     this.wantFields = this.outputs?.wantsMembers === true && analyses.every((a) => a.rowFields !== undefined);
-    this.auditMembers = o.audit == null ? null : new AuditMembers(o.audit, o.analyses);
+    const audit = o.audit ?? o.outputs?.audit ?? null;
+    this.auditMembers = audit === null ? null : new AuditMembers(audit, o.analyses);
     const forest = o.analyses.find((a) => a.name === "iforest") as IforestAnalysis | undefined;
-    if (forest !== undefined) o.outputs?.auditModels(() => forest.modelVersions);
+    if (forest !== undefined && audit !== null) o.outputs?.auditModels(() => forest.modelVersions);
     this.wantMembers = this.scores !== null || (this.outputs?.wantsMembers === true && !this.wantFields);
     this.labelBytes = this.outputs !== undefined && source.labelled ? 4 : 0;
     this.engine = new StreamEngine(

@@ -76,9 +76,8 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
     get activeHash() {
       return slots.activeHash;
     },
-    get modelVersions(): readonly string[] {
-      return slots.hashes;
-    },
+    // The slots' own list: a swap appends to it, so it stays current.
+    modelVersions: slots.hashes,
     observe(row: Float64Array): void {
       // A record whose features are not all defined yet (a window still filling) gets no score.
       for (let k = 0; k < F; k++) {
@@ -99,14 +98,10 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
       return `"iforest_score":${formatStatistic(score)},"model_hash":"${slots.hashes[row[F + 1]]}"`;
     },
     rowFields(row: Float64Array, into: Record<string, unknown>): void {
-      const score = row[F];
-      const finite = Number.isFinite(score);
-      into.iforest_score = finite ? statisticValue(score) : null;
-      into.model_hash = finite ? slots.hashes[row[F + 1]] : null;
+      into.iforest_score = Number.isFinite(row[F]) ? statisticValue(row[F]) : null;
+      into.model_hash = scoringModel(slots, row, F);
     },
-    modelVersion(row: Float64Array): string | null {
-      return Number.isFinite(row[F]) ? slots.hashes[row[F + 1]] : null;
-    },
+    modelVersion: (row: Float64Array): string | null => scoringModel(slots, row, F),
     start(engine: StreamEngine): void {
       if (options.watchPath === undefined) return;
       stopWatching = watchModelFile(options.watchPath, slots, (m) => this.swapModel(engine, m), options.onSwapError);
@@ -273,4 +268,9 @@ function settleRows(rows: Float64Array, F: number, generation: number): void {
     }
     rows[at + F + 1] = generation;
   }
+}
+
+/** The hash of the model that scored an output row (F features, then the score and the generation), null when none did. */
+function scoringModel(slots: ModelSlots, row: Float64Array, F: number): string | null {
+  return Number.isFinite(row[F]) ? slots.hashes[row[F + 1]] : null;
 }

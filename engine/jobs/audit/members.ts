@@ -18,7 +18,8 @@ export class AuditMembers {
   private readonly hashes: string;
   /** `,"limits_version":null` when no analysis writes a limits version, else "". */
   private readonly limits: string;
-  private readonly model: number;
+  /** Index of the analysis with a model (its rows give model_version), −1 when none has one. */
+  readonly model: number;
   /** The members of a row that got no output (late, rejected): no model scored it. */
   readonly empty: string;
 
@@ -34,8 +35,12 @@ export class AuditMembers {
 
   /** The members of a computed row; `rowOf(k)` is analysis k's output row. */
   of(rowOf: (k: number) => Float64Array): string {
-    if (this.model < 0) return this.empty;
-    const version = (this.outputs[this.model].modelVersion as (row: Float64Array) => string | null)(rowOf(this.model));
+    return this.model < 0 ? this.empty : this.ofModelRow(rowOf(this.model));
+  }
+
+  /** The members of a computed row, from the output row of analysis {@link model}. */
+  ofModelRow(row: Float64Array): string {
+    const version = (this.outputs[this.model].modelVersion as (row: Float64Array) => string | null)(row);
     return version === null ? this.empty : `${this.hashes},"model_version":"${version}"${this.limits}`;
   }
 }
