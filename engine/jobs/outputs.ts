@@ -271,6 +271,12 @@ export class Outputs {
     this.modelVersions = versions;
   }
 
+  /** The audit members of a per-record machine message (no frames): as a score line's. */
+  private auditMessage(members: Record<string, unknown>): Record<string, unknown> {
+    const limits = "limits_version" in members ? {} : { limits_version: null };
+    return { ...this.auditHashes, model_version: typeof members.model_hash === "string" ? members.model_hash : null, ...limits };
+  }
+
   private frameAudit(): FrameAudit | null {
     if (this.auditHashes === null) return null;
     return { ...this.auditHashes, model_versions: [...this.modelVersions()] };
@@ -458,6 +464,7 @@ export class Outputs {
         value: r.value,
         seq: r.seq,
         ...members,
+        ...(this.auditHashes === null ? {} : this.auditMessage(members)),
       });
       if (members.iforest_score !== undefined)
         this.live.publish(analysisTopic("iforest"), { key: r.key, timestamp: r.time, iforest_score: members.iforest_score });
