@@ -6,6 +6,8 @@
  *   forest outputs from one engine run over seeded readings): + kernel_hash and config_hash;
  * - the score lines of NATS and the scores file (every analysis's members of a record): + the
  *   audit members;
+ * - the ingest workers' whole compute per record (the kernels, the observers and the Native block),
+ *   to see the encoding's difference against everything else a worker does;
  * - `linewatch replay --analysis rolling,spc` end to end (the rows pipeline, which `--audit`
  *   takes), CSV → NDJSON: + the header line and the audit members.
  * CPU time of this thread per record (process.cpuUsage; the replay: of the process) and the
@@ -74,6 +76,12 @@ export async function runAuditBench(
     ),
     sideBySide("score lines (NATS, scores file)", rounds, records, 2, (audited) => lineBytes(scored, audited ? stamp : null)),
   ];
+  o.progress?.("the workers' compute (kernels, observers, Native blocks) with and without the audit columns");
+  figures.push(
+    await sideBySideAsync("kernels + observers + ml_scores Native", rounds, records, (audited) =>
+      scoreAndEncode(specs, records, audited ? stamp : null),
+    ),
+  );
   o.progress?.("replay rolling,spc rows pipeline with and without --audit");
   figures.push(await replaySideBySide(rounds, Math.min(records, 200_000), stamp));
   return { machine, loadAverageAtEnd: (await import("node:os")).loadavg()[0], records, rounds, figures };
@@ -126,8 +134,47 @@ function benchSpecs(): AnalysisSpec[] {
 
 /** The engine's output chunks of seeded readings (copied: the engine reuses its buffers), observed as the workers observe them. */
 async function scoredChunks(specs: readonly AnalysisSpec[], records: number): Promise<Scored> {
-  const analyses = buildAnalyses(specs, () => {});
   const chunks: OutputChunk[] = [];
+  const run = await scoreReadings(specs, records, (c) =>
+    chunks.push({
+      ...c,
+      keyIds: c.keyIds.slice(0, c.length),
+      times: c.times.slice(0, c.length),
+      values: c.values.slice(0, c.length),
+      positions: c.positions.slice(0, c.length),
+      flags: c.flags.slice(0, c.length),
+      outs: c.outs.map((o, k) => o.slice(0, c.length * c.outFields[k])),
+      payload: new Uint8Array(0),
+    }),
+  );
+  return { ...run, chunks };
+}
+
+/**
+ * The ingest workers' compute for `records` seeded readings: the kernels, the observers and each
+ * chunk's ml_scores Native block (audited or not); returns the block bytes made.
+ */
+async function scoreAndEncode(specs: readonly AnalysisSpec[], records: number, stamp: AuditStamp | null): Promise<number> {
+  const writer = new NativeWriter(1 << 20);
+  const audit = stamp === null ? undefined : auditColumns(stamp.kernelHash, stamp.configHash);
+  const layout = scoreLayout(specs);
+  const names = Array.from({ length: KEYS }, (_, k) => keyNames([`M-${k}`, "temperature"]));
+  let modelHash: Uint8Array | undefined;
+  let bytes = 0;
+  await scoreReadings(specs, records, (c, analyses) => {
+    modelHash ??= encodeRowBinaryString((analyses[2] as unknown as { activeHash: string }).activeHash);
+    bytes += encodeScoreNative(c, { keys: names, layout, modelHash, audit, writer }).block.bytes.length;
+  });
+  return bytes;
+}
+
+/** One in-thread engine over seeded readings of {@link KEYS} keys; each observed chunk to `onChunk`. */
+async function scoreReadings(
+  specs: readonly AnalysisSpec[],
+  records: number,
+  onChunk: (chunk: OutputChunk, analyses: readonly RecordAnalysis[]) => void,
+): Promise<{ analyses: RecordAnalysis[]; keyNames: string[] }> {
+  const analyses = buildAnalyses(specs, () => {});
   const names: string[] = [];
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const engine = new StreamEngine(
@@ -143,16 +190,7 @@ async function scoredChunks(specs: readonly AnalysisSpec[], records: number): Pr
     {
       onOutput: (c) => {
         observeChunkRows(analyses, c, (id) => names[id], ctx);
-        chunks.push({
-          ...c,
-          keyIds: c.keyIds.slice(0, c.length),
-          times: c.times.slice(0, c.length),
-          values: c.values.slice(0, c.length),
-          positions: c.positions.slice(0, c.length),
-          flags: c.flags.slice(0, c.length),
-          outs: c.outs.map((o, k) => o.slice(0, c.length * c.outFields[k])),
-          payload: new Uint8Array(0),
-        });
+        onChunk(c, analyses);
       },
     },
   );
@@ -175,7 +213,7 @@ async function scoredChunks(specs: readonly AnalysisSpec[], records: number): Pr
   }
   await engine.flush(true);
   await engine.close();
-  return { analyses, chunks, keyNames: names };
+  return { analyses, keyNames: names };
 }
 
 /** Encodes every chunk as the workers do; returns the bytes made. */
@@ -215,6 +253,24 @@ function sideBySide(output: string, rounds: number, records: number, passes: num
       for (let p = 0; p < passes; p++) bytes[Number(audited)] = run(audited);
       const t = process.cpuUsage(t0);
       best[Number(audited)] = Math.min(best[Number(audited)], (t.user + t.system) / (records * passes));
+    }
+  return figures(output, best, bytes, records);
+}
+
+async function sideBySideAsync(
+  output: string,
+  rounds: number,
+  records: number,
+  run: (audited: boolean) => Promise<number>,
+): Promise<AuditBenchFigures> {
+  const best = [Number.POSITIVE_INFINITY, Number.POSITIVE_INFINITY];
+  const bytes = [0, 0];
+  for (let r = 0; r < rounds; r++)
+    for (const audited of r % 2 === 0 ? [false, true] : [true, false]) {
+      const t0 = process.cpuUsage();
+      bytes[Number(audited)] = await run(audited);
+      const t = process.cpuUsage(t0);
+      best[Number(audited)] = Math.min(best[Number(audited)], (t.user + t.system) / records);
     }
   return figures(output, best, bytes, records);
 }

@@ -9,6 +9,7 @@ describe("bench - audit benchmark smoke run", () => {
     expect(report.figures.map((f) => f.output)).toEqual([
       "ml_scores Native block (ingest workers)",
       "score lines (NATS, scores file)",
+      "kernels + observers + ml_scores Native",
       "replay rolling,spc (rows pipeline, file)",
     ]);
     // Native: the two String cells of a row hold 64 hex digits each instead of "" (1 length byte either way): 128 bytes more.

@@ -395,7 +395,6 @@ function edgeBlocks(r: SeededRandom, rows: number): Uint8Array {
 function bothWays(r: SeededRandom, batches: number): Array<{ rowBinary: ColumnEncoding[]; native: NativeEncoding[] }> {
   const keys = keyTable(false);
   const hash = encodeRowBinaryString("forest-hash-ä");
-  const AUDIT = auditColumns("k".repeat(64), "c".repeat(64));
   const out: Array<{ rowBinary: ColumnEncoding[]; native: NativeEncoding[] }> = [];
   for (let k = 0; k < batches; k++) {
     const batch = batchOf(r, 800, { odd: 0.1, refuse: 0.01, bad: false, labels: true }, keys.length, 2, k * 10_000);
