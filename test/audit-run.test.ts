@@ -23,6 +23,11 @@ import { consumedAll, createSensorStream, publishRecords } from "./kit/jetstream
 import { waitUntil } from "./kit/wait.js";
 
 const RECORDS = 6000;
+/** Ingest workers (the default of run --nats, Native blocks), and the main-thread job (its audited rows as RowBinary). */
+const SITES: ReadonlyArray<readonly [string, readonly string[]]> = [
+  ["au", []],
+  ["au0", ["--ingest-workers", "0"]],
+];
 const servers = serverAvailable("nats-server") && serverAvailable("clickhouse-server");
 
 describe.skipIf(!servers)("run --audit into ClickHouse, then audit verify", () => {
@@ -47,25 +52,30 @@ describe.skipIf(!servers)("run --audit into ClickHouse, then audit verify", () =
       .trimEnd()
       .split("\n")
       .map((l) => JSON.parse(l) as SensorReadingInput);
-    await createSensorStream(nc, "LW_au", "au");
+    for (const [site, flags] of SITES) await runAudited(site, flags, records);
+  }, 360_000);
+
+  /** `run --audit` from stream LW_<site> into database <site> until every record is acknowledged and the spill is empty. */
+  async function runAudited(site: string, flags: readonly string[], records: readonly SensorReadingInput[]): Promise<void> {
+    await createSensorStream(nc, `LW_${site}`, site);
+    const spill = join(dir, `spill-${site}`);
     const run = startCli(
       [
         "run",
-        ...["--nats", nats.url, "--stream", "LW_au", "--site", "au", "--clickhouse", ch.url, "--clickhouse-db", "au"],
-        ...["--spill-dir", join(dir, "spill"), "--summary-interval", "0", "--alerts", join(dir, "alerts.ndjson")],
+        ...["--nats", nats.url, "--stream", `LW_${site}`, "--site", site, "--clickhouse", ch.url, "--clickhouse-db", site],
+        ...["--spill-dir", spill, "--summary-interval", "0", "--alerts", join(dir, `alerts-${site}.ndjson`)],
         ...["--analysis", "rolling,spc,iforest", "--window", "16", "--baseline", "100", "--model", "model.json"],
-        ...["--features", "value,mean,std,z", "--no-watch-model", "--audit"],
+        ...["--features", "value,mean,std,z", "--no-watch-model", "--audit", ...flags],
       ],
       dir,
     );
-    await publishRecords(records, { url: nats.url, site: "au", ratePerSecond: Number.POSITIVE_INFINITY });
-    const spillEmpty = () =>
-      !existsSync(join(dir, "spill")) || readdirSync(join(dir, "spill"), { withFileTypes: true }).filter((e) => e.isFile()).length === 0;
-    const done = await waitUntil(async () => spillEmpty() && (await consumedAll(nc, "LW_au", "lw-au-all")), 120_000);
+    await publishRecords(records, { url: nats.url, site, ratePerSecond: Number.POSITIVE_INFINITY });
+    const spillEmpty = () => !existsSync(spill) || readdirSync(spill, { withFileTypes: true }).filter((e) => e.isFile()).length === 0;
+    const done = await waitUntil(async () => spillEmpty() && (await consumedAll(nc, `LW_${site}`, `lw-${site}-all`)), 120_000);
     const code = await run.stop();
     expect(done, run.output()).toBe(true);
     expect(code, run.output()).toBe(0);
-  }, 240_000);
+  }
 
   afterAll(async () => {
     await nc?.close();
@@ -73,31 +83,35 @@ describe.skipIf(!servers)("run --audit into ClickHouse, then audit verify", () =
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   });
 
-  it("stores the settings once and stamps every score row", async () => {
-    const configs = (await ch.query("SELECT config_hash, kernel_hash FROM au.ml_audit_configs FINAL FORMAT TabSeparated"))
+  it.each(SITES)("%s: stores the settings once and stamps every score row", async (site) => {
+    const configs = (await ch.query(`SELECT config_hash, kernel_hash FROM ${site}.ml_audit_configs FINAL FORMAT TabSeparated`))
       .trim()
       .split("\n");
     expect(configs).toHaveLength(1);
     const [configHash, kernel] = configs[0].split("\t");
     expect(kernel).toBe(kernelHash());
     const stamped = await ch.query(
-      `SELECT count(), countIf(config_hash = '${configHash}' AND kernel_hash = '${kernel}') FROM au.ml_scores FINAL FORMAT TabSeparated`,
+      `SELECT count(), countIf(config_hash = '${configHash}' AND kernel_hash = '${kernel}') FROM ${site}.ml_scores FINAL FORMAT TabSeparated`,
     );
     expect(stamped.trim()).toBe(`${RECORDS}\t${RECORDS}`);
   });
 
-  it("verifies every row of a machine bit for bit", async () => {
-    const p = startCli(
-      ["audit", "verify", "--clickhouse", ch.url, "--database", "au", "--key", "M-001", "--dir", "registry", "--json"],
-      dir,
-    );
-    const code = await p.exited;
-    const output = p.output();
-    const report = JSON.parse(output.slice(output.indexOf("{"))) as VerifyReport;
-    expect(code, output).toBe(0);
-    expect(report.checked).toBe(RECORDS / 2);
-    expect(report.differing, JSON.stringify(report.differences.slice(0, 3))).toBe(0);
-    expect(report.kernel.same).toBe(true);
-    expect(report.models).toHaveLength(1);
-  }, 120_000);
+  it.each(SITES)(
+    "%s: verifies every row of a machine bit for bit",
+    async (site) => {
+      const p = startCli(
+        ["audit", "verify", "--clickhouse", ch.url, "--database", site, "--key", "M-001", "--dir", "registry", "--json"],
+        dir,
+      );
+      const code = await p.exited;
+      const output = p.output();
+      const report = JSON.parse(output.slice(output.indexOf("{"))) as VerifyReport;
+      expect(code, output).toBe(0);
+      expect(report.checked).toBe(RECORDS / 2);
+      expect(report.differing, JSON.stringify(report.differences.slice(0, 3))).toBe(0);
+      expect(report.kernel.same).toBe(true);
+      expect(report.models).toHaveLength(1);
+    },
+    120_000,
+  );
 });

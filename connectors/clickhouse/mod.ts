@@ -46,3 +46,4 @@ export {
 } from "./schema.js";
 export { ClickHouseSink } from "./sink.js";
 export { ClickHouseReader, type ClickHouseReaderOptions, sqlString, type StoredRow } from "./reader.js";
+export { EncodeError } from "../errors.js";
