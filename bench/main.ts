@@ -65,6 +65,7 @@ import {
 } from "./alert-eval.js";
 import { ConfigError, parseDuration } from "../engine/core/mod.js";
 import { formatSerialJobRate, measureSerialJobRate } from "./serial-job-bench.js";
+import { DEFAULT_AUDIT_BENCH_RECORDS, formatAuditBenchReport, runAuditBench, SMOKE_AUDIT_BENCH_RECORDS } from "./audit-bench.js";
 
 interface BenchFlags {
   keys?: number;
@@ -149,6 +150,7 @@ export function benchCommand(): Command {
     .addCommand(clickhouseCommand())
     .addCommand(replayBenchCommand())
     .addCommand(alertsCommand())
+    .addCommand(auditBenchCommand())
     .action(runKernelSuites);
 }
 
@@ -254,6 +256,22 @@ Examples:
   npm run bench -- replay
   npm run bench -- replay --smoke
   npm run bench -- replay --rows 5000000 --keys 1000 --json > replay.json`;
+
+/** `bench audit`: what the audit record costs per record, each output with and without it side by side. */
+function auditBenchCommand(): Command {
+  return new Command("audit")
+    .description("benchmark the audit record: CPU per record of ml_scores encoding, score lines and replay, with and without it")
+    .option("--smoke", `${SMOKE_AUDIT_BENCH_RECORDS} records: a check that the benchmark runs`)
+    .option("--records <n>", `records (default ${DEFAULT_AUDIT_BENCH_RECORDS})`, integerOption("--records", 1000, 100_000_000))
+    .option("--json", "print the report as JSON instead of text")
+    .action(async (flags: { smoke?: boolean; records?: number; json?: boolean }, command: Command) => {
+      const parent = command.parent;
+      const smoke = flags.smoke === true || parent?.getOptionValueSource("smoke") === "cli";
+      const json = flags.json === true || parent?.getOptionValueSource("json") === "cli";
+      const report = await runAuditBench({ smoke, records: flags.records, progress: progress("audit") });
+      process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatAuditBenchReport(report)}\n`);
+    });
+}
 
 function replayBenchCommand(): Command {
   return new Command("replay")

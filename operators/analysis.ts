@@ -71,6 +71,11 @@ export interface RecordAnalysis {
    * across a run's analyses); absent: the analysis's rows are not put in frames.
    */
   readonly outColumns?: readonly string[];
+  /**
+   * The version of the model that computed this output row (the audit record's `model_version`),
+   * or null when no model did (not yet scored); absent: the analysis has no model.
+   */
+  modelVersion?(row: Float64Array): string | null;
   /** The members written when a record got no output (late, rejected). */
   readonly nullJson: string;
   /** Its rowJson as data a worker can rebuild a byte writer from; absent: rowJson only. */

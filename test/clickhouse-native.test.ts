@@ -33,6 +33,7 @@ import {
   type ScoreLayout,
 } from "../connectors/clickhouse/reading-columns.js";
 import { encodeRowBinaryString, RowBinaryWriter } from "../connectors/clickhouse/row-binary.js";
+import { auditColumns } from "../connectors/clickhouse/reading-columns.js";
 import { createSchema, decodeRowBinary, TABLE_SCHEMAS } from "../connectors/clickhouse/schema.js";
 import type { NativeEncoding } from "../connectors/clickhouse/native-columns.js";
 import { type ClickHouseDeadLetter, ClickHouseSink } from "../connectors/clickhouse/sink.js";
@@ -156,6 +157,7 @@ function expectSame(native: NativeEncoding, rowBinary: ColumnEncoding, table: "m
 
 describe("Native blocks from columns - the RowBinary encoders' rows, column by column", () => {
   const hash = encodeRowBinaryString("forest-hash-ä");
+  const AUDIT = auditColumns("k".repeat(64), "c".repeat(64));
   const nativeWriter = new NativeWriter(1024);
   const rowWriter = new RowBinaryWriter(1024);
 
@@ -177,12 +179,15 @@ describe("Native blocks from columns - the RowBinary encoders' rows, column by c
       if (round % LAYOUTS.length === 2) batch.outs = [batch.outs[1], batch.outs[0], batch.outs[2]];
       const spcRules =
         round % 3 === 0 ? undefined : keys.map((_k, i) => (i % 2 === 0 ? { we: 0b0101, nelson: 0x81, mr: 0b101 } : undefined));
-      const o = { keys, layout, spcRules, modelHash: hash };
+      // Every other round is audited: the run's two hashes on every row, in both encoders.
+      const audit = round % 2 === 1 ? AUDIT : undefined;
+      const o = { keys, layout, spcRules, modelHash: hash, audit };
       const rowBinary = encodeScoreColumns(batch, { ...o, writer: rowWriter });
       const native = encodeScoreNative(batch, { ...o, writer: nativeWriter });
       expectSame(native, rowBinary, "ml_scores");
       // mr_mask holds JUMP, NOISY, STUCK only, and the even keys' rules (0b101) leave NOISY out.
       for (const row of decodeRowBinary("ml_scores", rowBinary.rows.bytes)) {
+        expect([row.kernel_hash, row.config_hash]).toEqual(audit === undefined ? ["", ""] : ["k".repeat(64), "c".repeat(64)]);
         const m = row.mr_mask as number;
         const ruled = spcRules !== undefined && (row.machine_id === "M-1" || row.machine_id === "M-3");
         if (m > 0) mr.fired++;

@@ -1,5 +1,7 @@
 /** connectors/clickhouse: the names other folders use. Import from here, never from a file inside. */
 export {
+  type AuditColumns,
+  auditColumns,
   type ColumnEncoding,
   encodeScoreColumns,
   encodeSensorDataColumns,
@@ -26,6 +28,9 @@ export {
 export { type EncodedRows, encodeRowBinaryString, RowBinaryWriter } from "./row-binary.js";
 export {
   type AlertRow,
+  type AuditConfigRow,
+  DEFAULT_CLICKHOUSE_DATABASE,
+  TABLE_SCHEMAS,
   type ClickHouseRows,
   type ClickHouseTable,
   createSchema,
@@ -41,3 +46,5 @@ export {
   type SerialDetectionRow,
 } from "./schema.js";
 export { ClickHouseSink } from "./sink.js";
+export { ClickHouseReader, type ClickHouseReaderOptions, sqlString, type StoredRow } from "./reader.js";
+export { EncodeError } from "../errors.js";

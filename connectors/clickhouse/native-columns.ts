@@ -465,5 +465,8 @@ const SCORE_WRITERS = bind<ScoreContext>("ml_scores", {
     type: "String",
     write: (c) => strings(c, (x, j) => (x.plan.iforest !== null && Number.isFinite(x.score[j]) ? x.plan.iforest.hash : EMPTY)),
   },
+  // The same two hashes on every row of a run: one cell repeated.
+  kernel_hash: { type: "String", write: (c) => c.w.repeated(c.plan.audit.kernelHash, c.n) },
+  config_hash: { type: "String", write: (c) => c.w.repeated(c.plan.audit.configHash, c.n) },
   version: { type: "UInt64", write: (c) => versions(c, 8) },
 });

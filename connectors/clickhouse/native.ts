@@ -121,6 +121,20 @@ export class NativeWriter extends GrowingBytes {
     return this.scratchU8;
   }
 
+  /**
+   * `cell` `n` times in a row (a String column whose every row is the same, e.g. the audit
+   * record's hashes): one copy, then doubling copies within the buffer — a few memcpys, not a call per row.
+   */
+  repeated(cell: Uint8Array, n: number): void {
+    const len = cell.length;
+    if (n <= 0 || len === 0) return;
+    this.room(len * n);
+    const start = this.at;
+    this.buf.set(cell, start);
+    for (let done = len; done < len * n; done *= 2) this.buf.copyWithin(start + done, start, start + Math.min(done, len * n - done));
+    this.at += len * n;
+  }
+
   /** The first `n` doubles of `values`, exact (−0, NaN payloads and all). */
   float64s(values: Float64Array, n: number): void {
     if (LITTLE_ENDIAN) return this.copy(values, n * 8);

@@ -98,7 +98,20 @@ export interface ScoreEncodeOptions {
   spcRules?: readonly (KeyRules | undefined)[];
   /** The model that scored this batch (IforestAnalysis.activeHash), encoded; required with an isolation forest. */
   modelHash?: Uint8Array;
+  /** The audit record's constants of the run (kernel_hash, config_hash), encoded; absent: both "". */
+  audit?: AuditColumns;
   writer?: RowBinaryWriter;
+}
+
+/** kernel_hash and config_hash of every row of a run, encoded once ({@link auditColumns}). */
+export interface AuditColumns {
+  kernelHash: Uint8Array;
+  configHash: Uint8Array;
+}
+
+/** The audit columns of a run, encoded once: a row costs two copies of 65 bytes. */
+export function auditColumns(kernelHash: string, configHash: string): AuditColumns {
+  return { kernelHash: encodeRowBinaryString(kernelHash), configHash: encodeRowBinaryString(configHash) };
 }
 
 /** A record whose row the table's rules refuse: not written; for the dead-letter output. */
@@ -171,6 +184,8 @@ export function encodeScoreColumns(batch: ScoreColumns, o: ScoreEncodeOptions): 
       writeRolling(w, plan, i, spcEwma);
       const limitsVersion = writeSpc(w, plan, i, o.spcRules?.[keyId], spcEwma);
       writeIforest(w, plan, i);
+      w.raw(plan.audit.kernelHash);
+      w.raw(plan.audit.configHash);
       w.uint64(limitsVersion); // version: a re-scoring with newer limits wins
       w.endRow();
     } catch (error) {
@@ -206,9 +221,12 @@ export interface ScorePlan {
   iforest: (Rows & { features: number; hash: Uint8Array }) | null;
   /** Which analysis the `ewma` column comes from: the one written last under that name, as in the row objects' merged members. */
   ewmaFromSpc: boolean;
+  audit: AuditColumns;
 }
 
-export function scorePlan(batch: ScoreColumns, o: Pick<ScoreEncodeOptions, "layout" | "modelHash">): ScorePlan {
+const NO_AUDIT: AuditColumns = { kernelHash: EMPTY, configHash: EMPTY };
+
+export function scorePlan(batch: ScoreColumns, o: Pick<ScoreEncodeOptions, "layout" | "modelHash" | "audit">): ScorePlan {
   const rowsOf = (index: number): Rows => {
     if (!(index >= 0 && index < batch.outs.length)) throw new RangeError(`no analysis output ${index} in the batch`);
     return { rows: batch.outs[index], fields: batch.outFields[index] };
@@ -220,6 +238,7 @@ export function scorePlan(batch: ScoreColumns, o: Pick<ScoreEncodeOptions, "layo
     spc: spc === undefined ? null : { ...rowsOf(spc.index), ewmaField: spc.ewmaField },
     iforest: iforest === undefined ? null : { ...rowsOf(iforest.index), features: iforest.features, hash: o.modelHash as Uint8Array },
     ewmaFromSpc: spc?.ewmaField === "ewma" && (rolling === undefined || spc.index > rolling.index),
+    audit: o.audit ?? NO_AUDIT,
   };
 }
 

@@ -11,8 +11,9 @@
  *   column DEFAULTs on JSONEachRow inserts) and nothing current servers removed (the old
  *   `MergeTree(date, key, 8192)` syntax). No Nullable column is part of a sorting key (current
  *   servers refuse that unless `allow_nullable_key`).
- * - Dashboards ask "this machine (and sensor) over this time range": every table sorts by
- *   machine first, time next, and is partitioned by month of that time.
+ * - Dashboards ask "this machine (and sensor) over this time range": every table of readings
+ *   and events sorts by machine first, time next, and is partitioned by month of that time.
+ *   (ml_audit_configs, a handful of settings documents, is keyed by its hash, unpartitioned.)
  * - Idempotent on retry and replay. Each table's sorting key is its row key — deterministic,
  *   built only from the row's content — and the engine is `ReplacingMergeTree(version)`: rows
  *   with the same key collapse to the one with the highest `version` (the last inserted among
@@ -84,6 +85,7 @@ export const CLICKHOUSE_TABLES = [
   "ml_maintenance_predictions",
   "ml_equipment_health",
   "ml_models",
+  "ml_audit_configs",
 ] as const;
 export type ClickHouseTable = (typeof CLICKHOUSE_TABLES)[number];
 
@@ -161,8 +163,22 @@ export interface ScoreRow {
   /** Version of the key's SPC limits (0: none yet). Also the row's `version`. */
   limits_version?: number;
   iforest_score?: Stat;
-  /** Content hash of the isolation-forest model that scored it ("" without one). */
+  /** Content hash of the isolation-forest model that scored it ("" without one): the audit record's model_version. */
   model_hash?: string;
+  /** Audit record (docs/commands/audit.md): SHA-256 of the kernel module that computed the row ("" when auditing is off). */
+  kernel_hash?: string;
+  /** Audit record: SHA-256 of the canonical settings document, kept in ml_audit_configs ("" when auditing is off). */
+  config_hash?: string;
+}
+
+/** The settings document behind a config_hash (ml_audit_configs), stored once per run and kernel. */
+export interface AuditConfigRow {
+  config_hash: string;
+  kernel_hash: string;
+  /** When a run first stored it. */
+  created_at: EpochMs;
+  /** The canonical JSON whose SHA-256 is config_hash. */
+  config: string;
 }
 
 export interface AlertPointRow {
@@ -305,6 +321,7 @@ export interface ClickHouseRows {
   ml_maintenance_predictions: MaintenancePredictionRow;
   ml_equipment_health: EquipmentHealthRow;
   ml_models: ModelRow;
+  ml_audit_configs: AuditConfigRow;
 }
 
 /** One column of a table: what CREATE TABLE says of it, and its value in a row. */
@@ -384,6 +401,8 @@ const SCORE_COLUMNS: readonly Column<ScoreRow>[] = [
   column("limits_version", "UInt32", (r) => optUint(r.limits_version, "limits_version")),
   statistic("iforest_score", (r) => r.iforest_score),
   optText("model_hash", (r) => r.model_hash),
+  optText("kernel_hash", (r) => r.kernel_hash),
+  optText("config_hash", (r) => r.config_hash),
   column("version", "UInt64", (r) => optUint(r.limits_version, "limits_version")),
 ];
 
@@ -513,6 +532,20 @@ const MODEL_COLUMNS: readonly Column<ModelRow>[] = [
   column("version", "UInt64", (r) => wholeMs(r.stage_changed_at, "stage_changed_at")),
 ];
 
+/*
+ * ml_audit_configs — the settings document behind each config_hash of ml_scores (the audit
+ * record, docs/commands/audit.md): written once when an audited run starts.
+ *   SELECT config FROM ml_audit_configs FINAL WHERE config_hash = '…'
+ * key: (config_hash, kernel_hash)   version: 0. Not partitioned: a handful of rows.
+ */
+const AUDIT_CONFIG_COLUMNS: readonly Column<AuditConfigRow>[] = [
+  text("config_hash", (r) => r.config_hash),
+  text("kernel_hash", (r) => r.kernel_hash),
+  ...times<AuditConfigRow>("created_at", (r) => r.created_at),
+  text("config", (r) => r.config),
+  column("version", "UInt64", () => 0),
+];
+
 export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<ClickHouseRows[T]> } = {
   ml_sensor_data: table("ml_sensor_data", READING_KEY, "timestamp", SENSOR_DATA_COLUMNS),
   ml_scores: table("ml_scores", READING_KEY, "timestamp", SCORE_COLUMNS),
@@ -522,6 +555,7 @@ export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<Click
   ml_maintenance_predictions: table("ml_maintenance_predictions", PREDICTION_KEY, "predicted_at", PREDICTION_COLUMNS),
   ml_equipment_health: table("ml_equipment_health", HEALTH_KEY, "computed_at", HEALTH_COLUMNS),
   ml_models: table("ml_models", MODEL_KEY, "created_at", MODEL_COLUMNS),
+  ml_audit_configs: table("ml_audit_configs", ["config_hash", "kernel_hash"], null, AUDIT_CONFIG_COLUMNS),
 };
 
 export const DEFAULT_CLICKHOUSE_DATABASE = "default";
@@ -549,6 +583,8 @@ export function schemaStatements(database: string = DEFAULT_CLICKHOUSE_DATABASE)
 export const ADDED_COLUMNS: ReadonlyArray<{ table: ClickHouseTable; column: string; after: string }> = [
   { table: "ml_maintenance_predictions", column: "rul_cycles", after: "time_to_failure_hours" },
   { table: "ml_scores", column: "mr_mask", after: "nelson_mask" },
+  { table: "ml_scores", column: "kernel_hash", after: "model_hash" },
+  { table: "ml_scores", column: "config_hash", after: "kernel_hash" },
 ];
 
 /**
@@ -621,7 +657,13 @@ export function isClickHouseTable(name: string): name is ClickHouseTable {
 // Tables from their columns
 // ---------------------------------------------------------------------------------------------
 
-function table<R>(name: ClickHouseTable, key: readonly string[], partitionBy: string, columns: readonly Column<R>[]): TableSchema<R> {
+/** `partitionBy`: the time column whose month partitions the table; null: one partition. */
+function table<R>(
+  name: ClickHouseTable,
+  key: readonly string[],
+  partitionBy: string | null,
+  columns: readonly Column<R>[],
+): TableSchema<R> {
   const definitions = columns.map((c) => `  ${columnDefinition(c)}`).join(",\n");
   return {
     name,
@@ -632,8 +674,7 @@ function table<R>(name: ClickHouseTable, key: readonly string[], partitionBy: st
     create: (db) => `CREATE TABLE IF NOT EXISTS ${db}.${name} (
 ${definitions}
 ) ENGINE = ReplacingMergeTree(version)
-PARTITION BY toYYYYMM(${partitionBy})
-ORDER BY (${key.join(", ")})`,
+${partitionBy === null ? "" : `PARTITION BY toYYYYMM(${partitionBy})\n`}ORDER BY (${key.join(", ")})`,
     encode: columns.some((c) => c.type.startsWith("Decimal(")) ? jsonByText(columns) : jsonByObject(columns),
   };
 }

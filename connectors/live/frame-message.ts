@@ -7,10 +7,32 @@
  */
 export class ScoreFrameMessage {
   readonly kind = "score_frame";
+  /**
+   * The audit record of the frame's rows (an audited run only; docs/wire-formats.md): declared,
+   * not a field, so a message without one has no `audit` member at all and encodes as before.
+   */
+  declare readonly audit?: FrameAudit;
 
-  constructor(readonly frame: Uint8Array) {}
-
-  toJSON(): { kind: string; frame: string } {
-    return { kind: this.kind, frame: Buffer.from(this.frame.buffer, this.frame.byteOffset, this.frame.byteLength).toString("base64") };
+  constructor(
+    readonly frame: Uint8Array,
+    audit?: FrameAudit | null,
+  ) {
+    if (audit != null) (this as { audit?: FrameAudit }).audit = audit;
   }
+
+  toJSON(): { kind: string; frame: string; audit?: FrameAudit } {
+    const frame = Buffer.from(this.frame.buffer, this.frame.byteOffset, this.frame.byteLength).toString("base64");
+    return this.audit === undefined ? { kind: this.kind, frame } : { kind: this.kind, frame, audit: this.audit };
+  }
+}
+
+/**
+ * The audit record of a score frame's rows: the kernel and settings of the whole frame, and the
+ * model of each generation — a row's `iforest_model_generation` column indexes `model_versions`
+ * (empty without an isolation forest); `limits_version` is a column of the SPC analysis.
+ */
+export interface FrameAudit {
+  kernel_hash: string;
+  config_hash: string;
+  model_versions: readonly string[];
 }

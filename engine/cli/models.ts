@@ -33,12 +33,12 @@ Examples:
   linewatch models rollback rul
   linewatch models list --nats nats://127.0.0.1:4222 --json`;
 
-interface StoreFlags {
+export interface StoreFlags {
   nats?: string;
   dir: string;
 }
 
-function withStore(command: Command): Command {
+export function withStore(command: Command): Command {
   return command
     .addOption(
       new Option(
@@ -50,7 +50,7 @@ function withStore(command: Command): Command {
 }
 
 /** Opens the registry the flags name, runs `body`, closes it (and its NATS connection) whatever happens. */
-async function withRegistry<T>(flags: StoreFlags, body: (registry: ModelRegistry) => Promise<T>): Promise<T> {
+export async function withRegistry<T>(flags: StoreFlags, body: (registry: ModelRegistry) => Promise<T>): Promise<T> {
   const store = flags.nats === undefined ? new DirectoryStore(flags.dir) : await ObjectStoreRegistry.connect(flags.nats);
   const registry = new ModelRegistry(store);
   try {

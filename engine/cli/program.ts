@@ -4,6 +4,7 @@ import { DEFAULT_LOG_LEVEL, LOG_LEVELS, type LogLevel } from "../core/mod.js";
 import { configureLogging } from "./logging.js";
 import { iforestCommand } from "./iforest.js";
 import { modelsCommand } from "./models.js";
+import { auditCommand } from "./audit.js";
 import { predictCommand } from "./predict.js";
 import { replayCommand } from "./replay.js";
 import { rulesCommand } from "./rules.js";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     .addCommand(iforestCommand())
     .addCommand(predictCommand())
     .addCommand(modelsCommand())
+    .addCommand(auditCommand())
     .addCommand(simulateSerialsCommand())
     .addCommand(serialCommand())
     .addCommand(entropyCommand())

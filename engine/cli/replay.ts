@@ -1,10 +1,19 @@
 /** `linewatch replay`: flags → {@link runReplay}. The contract is in docs/commands/replay.md. */
 import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
-import { type TimeUnit, DEFAULT_WORKERS, InputError } from "../core/mod.js";
-import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplaySummary, runReplay } from "../jobs/mod.js";
+import { ConfigError, type TimeUnit, DEFAULT_WORKERS, InputError, kernelHash } from "../core/mod.js";
+import {
+  auditConfig,
+  auditHeaderLine,
+  type AuditStamp,
+  auditStamp,
+  DEFAULT_REPLAY_BATCH_RECORDS,
+  DEFAULT_REPLAY_KEYS_MAX,
+  type ReplaySummary,
+  runReplay,
+} from "../jobs/mod.js";
 import { durationIn, integerOption } from "./options.js";
-import { addAnalysisFlags, analysesFromFlags, type AnalysisFlags } from "./analysis-flags.js";
+import { type AnalysisContext, addAnalysisFlags, analysesFromFlags, type AnalysisFlags, analysisSpecsFromFlags } from "./analysis-flags.js";
 import { RotatingFileSink } from "../../connectors/files/mod.js";
 
 interface ReplayFlags extends AnalysisFlags {
@@ -19,6 +28,7 @@ interface ReplayFlags extends AnalysisFlags {
   keysMax: number;
   batchRecords: number;
   quiet?: boolean;
+  audit?: boolean;
 }
 
 export function replayCommand(): Command {
@@ -44,7 +54,11 @@ export function replayCommand(): Command {
     )
     .option("--keys-max <n>", "most distinct keys", integerOption("--keys-max", 1, 1 << 24), DEFAULT_REPLAY_KEYS_MAX)
     .option("--batch-records <n>", "records per kernel task", integerOption("--batch-records", 1, 1 << 20), DEFAULT_REPLAY_BATCH_RECORDS)
-    .option("--quiet", "no progress on stderr");
+    .option("--quiet", "no progress on stderr")
+    .option(
+      "--audit",
+      "audit record: a first line with the settings, and kernel_hash, config_hash, model_version, limits_version on every line (docs/commands/audit.md)",
+    );
   return addAnalysisFlags(command, "rolling").action(async (input: string, flags: ReplayFlags) => {
     const lateness = flags.lateness === undefined ? null : durationIn(flags.lateness, flags.timeUnit, "--lateness");
     const keyColumns = flags.key
@@ -53,15 +67,18 @@ export function replayCommand(): Command {
       .filter((s) => s.length > 0);
     const alertsOut = flags.alerts === undefined ? null : new RotatingFileSink(flags.alerts);
     let alertCount = 0;
-    const analyses = analysesFromFlags(flags, {
+    const ctx: AnalysisContext = {
       timeUnit: flags.timeUnit,
       keyParts: keyColumns,
       onAlert: (event) => {
         alertCount++;
         void alertsOut?.write(`${JSON.stringify(event)}\n`);
       },
-    });
+    };
+    const analyses = analysesFromFlags(flags, ctx);
+    const audit = flags.audit === true ? replayAudit(flags, ctx, lateness) : undefined;
     const output = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
+    if (audit !== undefined) output.write(`${auditHeaderLine(audit)}\n`);
     const summary = await runReplay({
       input,
       analyses,
@@ -75,20 +92,33 @@ export function replayCommand(): Command {
       batchRecordsMax: flags.batchRecords,
       output,
       progress: flags.quiet ? null : process.stderr,
+      audit,
     });
     if (output !== process.stdout)
       await new Promise<void>((resolve, reject) => output.end((e?: Error | null) => (e ? reject(e) : resolve())));
     await alertsOut?.close();
-    if (!flags.quiet) {
-      process.stderr.write(
-        `replay: ${summary.rows} rows, ${summary.keys} keys in ${summary.seconds.toFixed(2)} s ` +
-          `(${Math.round(summary.rows / summary.seconds)} rows/s); rejected ${summary.rejected}, late ${summary.late}, ` +
-          `out of order ${summary.outOfOrder}${flags.analysis.includes("spc") ? `, alert events ${alertCount}` : ""}\n`,
-      );
-    }
-    for (const note of summary.notes) process.stderr.write(`replay: WARNING ${note}\n`);
+    reportSummary(flags, summary, alertCount);
     checkSomeAccepted(input, summary);
   });
+}
+
+/** The summary line (unless --quiet) and the analyses' warnings, on stderr. */
+function reportSummary(flags: ReplayFlags, summary: ReplaySummary, alertCount: number): void {
+  if (!flags.quiet) {
+    process.stderr.write(
+      `replay: ${summary.rows} rows, ${summary.keys} keys in ${summary.seconds.toFixed(2)} s ` +
+        `(${Math.round(summary.rows / summary.seconds)} rows/s); rejected ${summary.rejected}, late ${summary.late}, ` +
+        `out of order ${summary.outOfOrder}${flags.analysis.includes("spc") ? `, alert events ${alertCount}` : ""}\n`,
+    );
+  }
+  for (const note of summary.notes) process.stderr.write(`replay: WARNING ${note}\n`);
+}
+
+/** The audit stamp of a replay: its sensor analyses' settings (a serial analysis has no audit record). */
+function replayAudit(flags: ReplayFlags, ctx: AnalysisContext, lateness: number | null): AuditStamp {
+  if (flags.analysis.split(",").some((n) => n.trim() === "serial"))
+    throw new ConfigError("--audit", "the audit record covers the sensor analyses (rolling, spc, iforest), not serial");
+  return auditStamp(auditConfig(analysisSpecsFromFlags(flags, ctx), flags.timeUnit, lateness), kernelHash());
 }
 
 /**

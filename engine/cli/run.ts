@@ -3,8 +3,10 @@ import { readFileSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { availableParallelism } from "node:os";
 import { Command, Option } from "commander";
-import { parseDuration, ConfigError, DEFAULT_WORKERS } from "../core/mod.js";
+import { parseDuration, ConfigError, DEFAULT_WORKERS, kernelHash } from "../core/mod.js";
 import {
+  auditConfig,
+  auditStamp,
   runJob,
   Outputs,
   type OutputsOptions,
@@ -69,6 +71,7 @@ import { FailureModel } from "../../operators/prediction/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 
 interface RunFlags extends AnalysisFlags, RunSerialFlags {
+  audit?: boolean;
   seed: number;
   machines: number;
   sensors?: string;
@@ -345,6 +348,10 @@ function addModelFlags(command: Command): void {
 
 /** Where results go besides the files: ClickHouse, the live server, predictions, limits changes. */
 function addOutputFlags(command: Command): void {
+  command.option(
+    "--audit",
+    "audit record on every score (ClickHouse ml_scores, score lines, WebSocket frames): kernel_hash, config_hash, model_version, limits_version (docs/commands/audit.md)",
+  );
   command
     .option("--scorecard-json <file>", SCORECARD_JSON_HELP)
     .option(
@@ -371,8 +378,11 @@ function addOutputFlags(command: Command): void {
     );
 }
 
-/** ClickHouse, the live server and the predictions of a run; the accuracy of predictions over a C-MAPSS training file's ground truth. */
-function startOutputs(
+/**
+ * ClickHouse, the live server and the predictions of a run; the accuracy of predictions over a
+ * C-MAPSS training file's ground truth; the audit record on every score under --audit.
+ */
+async function startOutputs(
   flags: RunFlags,
   speed: number,
   predictions: PredictionService | undefined,
@@ -381,7 +391,7 @@ function startOutputs(
 ): Promise<Outputs> {
   // A training file's units run to failure: their true remaining life is known at every cycle.
   const truth = fleet !== undefined && basename(flags.cmapss as string).startsWith("train_") ? fleet : undefined;
-  return Outputs.start({
+  const outputs = await Outputs.start({
     clickhouse:
       flags.clickhouse === undefined ? undefined : { url: flags.clickhouse, database: flags.clickhouseDb, spillDir: flags.spillDir },
     live: liveOptions(flags, speed),
@@ -395,6 +405,8 @@ function startOutputs(
     retrain,
     log: cliLogger(),
   });
+  startAudit(flags, outputs);
+  return outputs;
 }
 
 /** The live server's port when `--port` is not given, on the simulator and a C-MAPSS replay. */
@@ -904,4 +916,26 @@ export function parseLimitsChanges(text: string, source: string): Array<{ key: s
       return { key: e.key, change: { kind: "set", cl: e.cl, sigma: e.sigma } as const };
     throw new ConfigError("--limits-control", `${source}: change ${i} needs "cl" and "sigma", or "rebaseline"`);
   });
+}
+
+/**
+ * The audit stamp of a run (`--audit`), given to its outputs (the jobs read it there): its sensor analyses' settings as the run builds them
+ * (epoch-ms times, arrival order), and every output rounded to 15 significant digits before it is
+ * stored — as both the ingest workers (`roundStatistics`) and the main-thread job's rows do.
+ */
+function startAudit(flags: RunFlags, outputs: Outputs): void {
+  if (flags.audit !== true) return;
+  const stamp = auditStamp(
+    auditConfig(
+      analysisSpecsFromFlags(
+        flags,
+        runAnalysisContext(() => {}),
+      ),
+      "ms",
+      null,
+      true,
+    ),
+    kernelHash(),
+  );
+  outputs.startAudit(stamp);
 }

@@ -5,6 +5,7 @@
  * same `WebAssembly.Memory`, so key-group regions written by the main thread are read by the
  * worker without copies.
  */
+import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KernelLoadError } from "./errors.js";
@@ -25,17 +26,30 @@ export function kernelWasmPath(): string {
 }
 
 let compiled: WebAssembly.Module | undefined;
+let compiledHash: string | undefined;
 
 /** Compiles the kernel module once per thread. */
 export function compileKernels(path: string = kernelWasmPath()): WebAssembly.Module {
   if (compiled === undefined) {
     try {
-      compiled = new WebAssembly.Module(readFileSync(path));
+      const bytes = readFileSync(path);
+      compiled = new WebAssembly.Module(bytes);
+      compiledHash = createHash("sha256").update(bytes).digest("hex");
     } catch (cause) {
       throw new KernelLoadError(`cannot compile ${path}`, { cause });
     }
   }
   return compiled;
+}
+
+/**
+ * SHA-256 (hex) of the kernel module's bytes as this thread compiled them (compiling it first if
+ * it has not been): the audit record's `kernel_hash`, computed once per thread from the very bytes
+ * the engine runs, so a rebuilt kernels.wasm shows as a different hash.
+ */
+export function kernelHash(): string {
+  compileKernels();
+  return compiledHash as string;
 }
 
 /** Instantiates the kernel module over `memory` (which must be shared). */

@@ -13,7 +13,14 @@ export {
   parseReading,
   type TimeUnit,
 } from "./event-time.js";
-export { compileKernels, createSharedMemory, instantiateKernels, KERNEL_MEMORY_PAGES_MAX, type KernelExports } from "./kernel-module.js";
+export {
+  compileKernels,
+  createSharedMemory,
+  instantiateKernels,
+  KERNEL_MEMORY_PAGES_MAX,
+  type KernelExports,
+  kernelHash,
+} from "./kernel-module.js";
 export { createKernelExecutor, DEFAULT_WORKERS, type KernelCall, type KernelExecutor, type KernelTask } from "./kernel-pool.js";
 export { fnv1a, KeyDictionary } from "./key-dictionary.js";
 export {

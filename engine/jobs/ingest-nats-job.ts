@@ -14,6 +14,7 @@
  * - the machines and the limits versions the API and the ml_equipment_health rows need: reported
  *   once per key and once per limits change, not per record.
  */
+import type { AuditStamp } from "./audit/mod.js";
 import type { Writable } from "node:stream";
 import { ConfigError, createLogger, type Logger } from "../core/mod.js";
 import type { AlertEpisodeEvent } from "../../operators/spc/mod.js";
@@ -24,6 +25,8 @@ import type { Outputs } from "./outputs.js";
 
 /** JetStream settings (JetStreamConsumerSettings) apply when `stream` is given. */
 export interface IngestNatsJobOptions extends JetStreamConsumerSettings {
+  /** The audit record on every ml_scores row and score line (the workers stamp it); absent: the outputs' (Outputs.audit), if any. */
+  audit?: AuditStamp | null;
   url: string;
   site: string;
   /** JetStream stream to consume; undefined: core NATS. */
@@ -123,6 +126,7 @@ function startWorkers(o: IngestNatsJobOptions, outputs: Outputs | undefined, log
     scoreLines: o.scoreLines,
     // ClickHouse = replay: the statistics as the replay prints them, as the main-thread job wrote them.
     roundStatistics: true,
+    audit: auditOf(o),
     live: outputs?.serialTargets().live ?? null,
     sink: outputs?.encodedRows() ?? null,
     jetstream:
@@ -157,4 +161,10 @@ function summaryLine(c: IngestCounts, t0: number, alerts?: () => string): string
     `| ingest workers: messages ${c.messages}, dead-lettered ${c.deadLettered}, shed ${c.shed} (${c.shedReadings} readings), ` +
     `redeliveries skipped ${c.duplicates}, checkpoints ${c.checkpoints}, restarts ${c.restarts}${alerts === undefined ? "" : ` | ${alerts()}`}`
   );
+}
+
+/** The settings hash the workers stamp: the job's own audit stamp, else its outputs'; null when the run is not audited. */
+function auditOf(o: IngestNatsJobOptions): { configHash: string } | null {
+  const stamp = o.audit ?? o.outputs?.audit ?? null;
+  return stamp === null ? null : { configHash: stamp.configHash };
 }

@@ -44,5 +44,21 @@ export {
   type IngestJobOptions,
   type IngestJobResult,
   scoreFrameSubject,
+  scoreLayout,
 } from "./ingest/mod.js";
 export { type IngestNatsJobOptions, runIngestNatsJob } from "./ingest-nats-job.js";
+export {
+  AuditMembers,
+  type AuditConfigDocument,
+  auditConfig,
+  auditHeaderLine,
+  type AuditStamp,
+  auditStamp,
+  canonicalJson,
+  type ModelSource,
+  registryModels,
+  type ScoreDifference,
+  verifyAuditClickHouse,
+  verifyAuditFile,
+  type VerifyReport,
+} from "./audit/mod.js";

@@ -3,6 +3,7 @@
  * (nats-sources.ts) — with scores published on `lw.<site>.score.<machine>.<sensor>` and alerts
  * through the analyses' onAlert.
  */
+import type { AuditStamp } from "./audit/mod.js";
 import type { Writable } from "node:stream";
 import { ConfigError, createLogger, type Logger } from "../core/mod.js";
 import { connectNats, type InputCounts } from "../../connectors/nats/mod.js";
@@ -16,6 +17,8 @@ export { checkpointName } from "./nats-sources.js";
 
 /** JetStream settings (JetStreamConsumerSettings) apply when `stream` is given. */
 export interface NatsJobOptions extends JetStreamConsumerSettings {
+  /** The audit record on every published score line; null or absent: none. */
+  audit?: AuditStamp | null;
   url: string;
   site: string;
   /** JetStream stream to consume; undefined: core NATS subscription. */

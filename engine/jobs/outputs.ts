@@ -13,6 +13,7 @@
  * the model's horizon lowers it. Risk level by the combined score: from 80 low, from 60 medium,
  * from 40 high, below 40 critical. Without a model the prediction endpoints answer
  * "not_configured" and the score is the alert score alone. */
+import type { AuditStamp } from "./audit/mod.js";
 import { readFileSync } from "node:fs";
 import { ConfigError, type Logger, type StreamEngine } from "../core/mod.js";
 import {
@@ -29,6 +30,7 @@ import {
   type EngineMetrics as MetricHandles,
   machineTopic,
   analysisTopic,
+  type FrameAudit,
   ScoreFrameMessage,
   ServerListenError,
   TOPIC_ALERTS,
@@ -37,7 +39,10 @@ import {
 import {
   ClickHouseSink,
   type ClickHouseTable,
+  EncodeError,
   type EncodedRows,
+  encodeRowBinary,
+  RowBinaryWriter,
   isNativeBlock,
   type NativeBlock,
   type RejectedRow,
@@ -164,6 +169,17 @@ export class Outputs {
   private readonly retained: RetainedUnits | null;
   private readonly retrainer: Retrainer | null;
   private closing = false;
+  /** The audit columns of every score row ({@link startAudit}); null: the run is not audited. */
+  private auditHashes: { kernel_hash: string; config_hash: string } | null = null;
+  private modelVersions: () => readonly string[] = () => [];
+  /** RowBinary of audited score rows, reused. */
+  private scoreWriter: RowBinaryWriter | null = null;
+  private auditStamp: AuditStamp | null = null;
+
+  /** The run's audit stamp ({@link startAudit}), for the jobs that write score lines; null when not audited. */
+  get audit(): AuditStamp | null {
+    return this.auditStamp;
+  }
   private live: LiveServer | null = null;
   private limitsControl: LimitsControl | null = null;
   private scores: ScoreRow[] = [];
@@ -301,6 +317,33 @@ export class Outputs {
     });
   }
 
+  /**
+   * Stamps every ml_scores row this thread writes with the run's audit record and stores its
+   * settings document once (ml_audit_configs, keyed by config_hash and kernel_hash).
+   */
+  startAudit(stamp: AuditStamp): void {
+    this.auditStamp = stamp;
+    this.auditHashes = { kernel_hash: stamp.kernelHash, config_hash: stamp.configHash };
+    const row = { config_hash: stamp.configHash, kernel_hash: stamp.kernelHash, created_at: Date.now(), config: stamp.configJson };
+    if (this.sink !== null) this.track(this.sink.write("ml_audit_configs", [row]));
+  }
+
+  /** Where the audit record of frames finds the model of each generation (the sensor job's isolation forest). */
+  auditModels(versions: () => readonly string[]): void {
+    this.modelVersions = versions;
+  }
+
+  /** The audit members of a per-record machine message (no frames): as a score line's. */
+  private auditMessage(members: Record<string, unknown>): Record<string, unknown> {
+    const limits = "limits_version" in members ? {} : { limits_version: null };
+    return { ...this.auditHashes, model_version: typeof members.model_hash === "string" ? members.model_hash : null, ...limits };
+  }
+
+  private frameAudit(): FrameAudit | null {
+    if (this.auditHashes === null) return null;
+    return { ...this.auditHashes, model_versions: [...this.modelVersions()] };
+  }
+
   /** Opens ClickHouse (creating the tables) and the live server, as configured. */
   static async start(o: OutputsOptions): Promise<Outputs> {
     const out = new Outputs(o);
@@ -387,7 +430,9 @@ export class Outputs {
     if (live === null || outColumns.length === 0) return;
     this.framedRows = outColumns.flatMap((c, k) => (c === undefined ? [] : [k]));
     const names = this.framedRows.flatMap((k) => outColumns[k] as readonly string[]);
-    this.frames = new LiveFrames(names, (machine, frame) => live.publish(machineTopic(machine), new ScoreFrameMessage(frame)));
+    this.frames = new LiveFrames(names, (machine, frame) =>
+      live.publish(machineTopic(machine), new ScoreFrameMessage(frame, this.frameAudit())),
+    );
   }
 
   /**
@@ -482,13 +527,16 @@ export class Outputs {
         value: r.value,
         seq: r.seq,
         ...members,
+        ...(this.auditHashes === null ? {} : this.auditMessage(members)),
       });
       if (members.iforest_score !== undefined)
         this.live.publish(analysisTopic("iforest"), { key: r.key, timestamp: r.time, iforest_score: members.iforest_score });
     }
     if (this.sink !== null) {
       this.readings.push(sensorDataRow(r));
-      this.scores.push(scoreRow(r, members));
+      const score = scoreRow(r, members);
+      if (this.auditHashes !== null) Object.assign(score, this.auditHashes);
+      this.scores.push(score);
       // Rows are encoded on this thread as they are handed over: small hand-overs keep each pause short.
       if (this.scores.length >= 1024) this.writeRows();
     }
@@ -638,7 +686,12 @@ export class Outputs {
     const t0 = performance.now();
     const scores = this.scores.splice(0);
     const readings = this.readings.splice(0);
-    const done = Promise.all([this.sink.write("ml_sensor_data", readings), this.sink.write("ml_scores", scores)]).then(() => {
+    // Audited rows go as RowBinary, the exact doubles (18.16's JSON parser moves a few by an ulp), so audit verify finds them equal.
+    const written =
+      this.auditHashes === null
+        ? this.sink.write("ml_scores", scores)
+        : this.sink.insertEncoded("ml_scores", ...scoreRowsBinary(scores, (this.scoreWriter ??= new RowBinaryWriter())));
+    const done = Promise.all([this.sink.write("ml_sensor_data", readings), written]).then(() => {
       this.metrics.sinkRows.labels({ sink: "clickhouse" }).inc(scores.length + readings.length);
       this.metrics.sinkLatency.labels({ sink: "clickhouse" }).observe((performance.now() - t0) / 1000);
     });
@@ -993,4 +1046,19 @@ function watchedPredictionModel(m: PredictionService["model"]): WatchedModel {
     unavailable: m.referenceHistograms ? null : (m.driftUnavailable ?? `${m.modelVersion} has no reference histograms`),
     rulCap: m.rulCap,
   };
+}
+
+/** Score rows as RowBinary, and those the table refuses (for the dead-letter output) apart. */
+function scoreRowsBinary(rows: readonly ScoreRow[], writer: RowBinaryWriter): [EncodedRows, RejectedRow[]] {
+  writer.reset();
+  const rejected: RejectedRow[] = [];
+  rows.forEach((row, index) => {
+    try {
+      encodeRowBinary("ml_scores", row, writer);
+    } catch (error) {
+      if (!(error instanceof EncodeError)) throw error;
+      rejected.push({ index, line: JSON.stringify(row), error });
+    }
+  });
+  return [writer.finish(), rejected];
 }

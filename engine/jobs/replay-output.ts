@@ -8,6 +8,7 @@
  */
 import type { LineBuffer } from "../../connectors/files/mod.js";
 import { formatStatistic } from "../../operators/mod.js";
+import type { AuditMembers } from "./audit/mod.js";
 
 /** How one analysis's rows are stored and written. */
 export interface OutputAnalysis {
@@ -45,7 +46,8 @@ export class ReplayOutput {
 
   /**
    * `payloadBytes`: bytes kept per row for the analyses' rowJson; `withValue`: whether lines
-   * carry the numeric value (null when no analysis reads one).
+   * carry the numeric value (null when no analysis reads one); `audit`: the audit members each
+   * line ends with (replay --audit), null for none.
    */
   constructor(
     private readonly keyJson: (keyId: number) => string,
@@ -53,6 +55,7 @@ export class ReplayOutput {
     private readonly payloadBytes = 0,
     private readonly withValue = true,
     initialRows = 1 << 14,
+    private readonly audit: AuditMembers | null = null,
   ) {
     this.offsets = [];
     let fields = 0;
@@ -128,22 +131,29 @@ export class ReplayOutput {
 
   private line(i: number, row: number): string {
     const prefix = `{"row":${row},"key":${this.keyJson(this.keyIds[i])},"timestamp":${this.timestamps[i]},"value":`;
-    const value = this.withValue ? formatStatistic(this.values[i]) : "null";
+    // With the audit record the reading is written exactly (the shortest text of its double), so
+    // `audit verify` re-runs the analyses on the very input; the statistics keep 15 digits.
+    const value = !this.withValue ? "null" : this.audit === null ? formatStatistic(this.values[i]) : exactNumber(this.values[i]);
     switch (this.state[i] as RowState) {
       case RowState.Rejected:
-        return `${prefix}null,${this.nullJson},"error":${JSON.stringify(this.errors[i])}}`;
+        return `${prefix}null,${this.nullJson}${this.audit?.empty ?? ""},"error":${JSON.stringify(this.errors[i])}}`;
       case RowState.Late:
-        return `${prefix}${value},${this.nullJson},"late":true}`;
+        return `${prefix}${value},${this.nullJson}${this.audit?.empty ?? ""},"late":true}`;
       default: {
         let members = "";
         const base = i * this.rowFields;
         const pb = this.payloadBytes;
         const payload = pb > 0 ? this.payload.subarray(i * pb, (i + 1) * pb) : undefined;
+        const audit = this.audit;
+        let auditJson = audit === null ? "" : audit.empty;
         for (let k = 0; k < this.analyses.length; k++) {
           const a = this.analyses[k];
           const start = base + this.offsets[k];
-          members += `,${a.rowJson(this.results.subarray(start, start + a.fields), payload)}`;
+          const row = this.results.subarray(start, start + a.fields);
+          members += `,${a.rowJson(row, payload)}`;
+          if (audit !== null && k === audit.model) auditJson = audit.ofModelRow(row);
         }
+        members += auditJson;
         const ooo = this.flags[i] & ROW_OUT_OF_ORDER ? ',"out_of_order":true' : "";
         return `${prefix}${value}${members}${ooo}}`;
       }
@@ -183,4 +193,9 @@ export class ReplayOutput {
     }
     Object.assign(this, { state, flags, keyIds, values, results, payload, timestamps, errors, head: 0, mask: cap - 1 });
   }
+}
+
+/** The shortest text that reads back as `v` (JSON's), null when not finite. */
+function exactNumber(v: number): string {
+  return Number.isFinite(v) ? JSON.stringify(v) : "null";
 }

@@ -12,6 +12,8 @@ import { formatOfPath, LineBuffer, readTable, type TableRow } from "../../connec
 import { ReplayOutput, ROW_OUT_OF_ORDER } from "./replay-output.js";
 import { observeRecord, type RecordAnalysis, type RecordInput, type RowContext, rowTextSpecs } from "../../operators/mod.js";
 import { runColumnReplay } from "./replay-columns.js";
+import { AuditMembers } from "./audit/members.js";
+import type { AuditStamp } from "./audit/config.js";
 import {
   appendRow,
   type Columns,
@@ -51,6 +53,11 @@ export interface ReplayOptions {
    * columns are tested against (the output is byte for byte the same). Default: columns where they fit.
    */
   pipeline?: "rows" | "columns";
+  /**
+   * The audit record (`--audit`): each line ends with kernel_hash, config_hash, model_version
+   * (and limits_version where no SPC analysis writes one). The rows pipeline writes it.
+   */
+  audit?: AuditStamp;
 }
 
 export interface ReplaySummary {
@@ -84,6 +91,7 @@ export function runReplay(options: ReplayOptions): Promise<ReplaySummary> {
 /** Null when the columns pipeline can run this replay, else why not. */
 export function columnReplayFits(options: ReplayOptions): string | null {
   if (options.input === "-" || formatOfPath(options.input) !== "csv") return "the input is not a CSV file";
+  if (options.audit !== undefined) return "the audit members are written by the rows pipeline";
   if (options.analyses.some((a) => a.input !== undefined)) return "an analysis reads extra input";
   if (rowTextSpecs(options.analyses) === null) return "an analysis has no byte writer for its members";
   return null;
@@ -96,7 +104,8 @@ async function runRowReplay(options: ReplayOptions): Promise<ReplaySummary> {
   const { input, payloadBytes, needsValue } = replayInput(analyses);
   const keyJson: string[] = [];
   const keyNames: string[] = [];
-  const lines = rowOutput(analyses, keyJson, payloadBytes, needsValue);
+  const audit = options.audit === undefined ? null : new AuditMembers(options.audit, analyses);
+  const lines = rowOutput(analyses, keyJson, payloadBytes, needsValue, audit);
   const summary = emptySummary();
   const engine = replayEngine(options, payloadBytes, lines, summary, keyNames);
   for (const a of analyses) a.start?.(engine);
@@ -162,13 +171,14 @@ function rowOutput(
   keyJson: readonly string[],
   payloadBytes: number,
   needsValue: boolean,
+  audit: AuditMembers | null,
 ): ReplayOutput {
   const outputs = analyses.map((a) => ({
     fields: a.kernel.outFields,
     rowJson: (row: Float64Array, payload?: Uint8Array) => a.rowJson(row, payload),
     nullJson: a.nullJson,
   }));
-  return new ReplayOutput((id) => keyJson[id], outputs, payloadBytes, needsValue);
+  return new ReplayOutput((id) => keyJson[id], outputs, payloadBytes, needsValue, undefined, audit);
 }
 
 /** The one analysis that reads extra input (at most one), its payload width, and whether rows need a value. */

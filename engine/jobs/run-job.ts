@@ -3,6 +3,7 @@
  * source — the plant simulator, or a C-MAPSS fleet replay (plant-source.ts) — with an NDJSON file
  * of scores, alert events, and a live console summary.
  */
+import type { AuditStamp } from "./audit/mod.js";
 import type { Writable } from "node:stream";
 import type { Logger, EngineMetrics } from "../core/mod.js";
 import { type FaultLabel, SENSOR_SPECS, type SensorType, type SimulatorOptions } from "../../connectors/sim/mod.js";
@@ -33,6 +34,8 @@ export function sensorSettleMs(key: SourceKey): number {
 }
 
 export interface RunJobOptions extends PacedSourceOptions {
+  /** The audit record on every line of the scores file; null or absent: none. */
+  audit?: AuditStamp | null;
   /** Where readings come from; default: the plant simulator with `simulator`'s options. */
   source?: ReadingSource;
   simulator?: Partial<SimulatorOptions>;

@@ -9,6 +9,7 @@
  * the source; a failure during that cleanup is never dropped: it is the job's when nothing failed
  * before, and written to the console when something did.
  */
+import type { IforestAnalysis } from "../../operators/iforest/mod.js";
 import type { Writable } from "node:stream";
 import {
   allocateBatch,
@@ -19,6 +20,8 @@ import {
   type OutputChunk,
   type RecordBatch,
 } from "../core/mod.js";
+import { AuditMembers } from "./audit/members.js";
+import type { AuditStamp } from "./audit/config.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/mod.js";
 import { type AlertEpisodeEvent, episodeTrackerOf, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 import type { Outputs } from "./outputs.js";
@@ -56,6 +59,8 @@ export interface SensorJobOptions {
   onReady?: () => void;
   /** Live counts, updated as the job runs (for a caller that waits on progress). */
   progress?: { recordsIn: number; recordsOut: number; checkpoints: number };
+  /** The audit record (docs/commands/audit.md) on every score line; absent: the outputs' (Outputs.audit), if any. */
+  audit?: AuditStamp | null;
 }
 
 export interface SensorJobResult {
@@ -126,6 +131,8 @@ class SensorJob implements SensorIntake {
   /** The outputs take the members as values when every analysis gives them; the text is then built only for the score lines. */
   private readonly wantFields: boolean;
   private readonly wantMembers: boolean;
+  /** The audit members of each score line; null when the run is not audited. */
+  private readonly auditMembers: AuditMembers | null;
 
   constructor(
     source: SensorSource,
@@ -138,6 +145,10 @@ class SensorJob implements SensorIntake {
     this.rollingIndex = analyses.findIndex((a) => a.name === "rolling");
     this.spcIndex = analyses.findIndex((a) => a.name === "spc");
     this.wantFields = this.outputs?.wantsMembers === true && analyses.every((a) => a.rowFields !== undefined);
+    const audit = o.audit ?? o.outputs?.audit ?? null;
+    this.auditMembers = audit === null ? null : new AuditMembers(audit, o.analyses);
+    const forest = o.analyses.find((a) => a.name === "iforest") as IforestAnalysis | undefined;
+    if (forest !== undefined && audit !== null) o.outputs?.auditModels(() => forest.modelVersions);
     this.wantMembers = this.scores !== null || (this.outputs?.wantsMembers === true && !this.wantFields);
     this.labelBytes = this.outputs !== undefined && source.labelled ? 4 : 0;
     this.engine = new StreamEngine(
@@ -301,7 +312,8 @@ class SensorJob implements SensorIntake {
       this.recordsOut++;
       if (zAlarm !== undefined && rollingIndex >= 0 && Math.abs(rows[rollingIndex][8]) >= zAlarm) this.anomalies++;
       if (outputs !== undefined) this.record(outputs, chunk, i, members);
-      scores?.write(this.scoreKeys[keyId], chunk.times[i], chunk.values[i], chunk.positions[i], members);
+      const audited = this.auditMembers === null ? members : members + this.auditMembers.of((k) => rows[k]);
+      scores?.write(this.scoreKeys[keyId], chunk.times[i], chunk.values[i], chunk.positions[i], audited);
     }
     if (progress !== undefined) progress.recordsOut = this.recordsOut;
   }

@@ -57,6 +57,8 @@ type Source = { kind: "value" } | { kind: "time" } | { kind: "rolling"; column: 
 export interface IforestAnalysis extends RecordAnalysis {
   /** Hash of the model scoring the next batch. */
   readonly activeHash: string;
+  /** Hash of the model of each generation (the output column iforest_model_generation indexes it), oldest first. */
+  readonly modelVersions: readonly string[];
   /** Swaps the model atomically per batch (waits for in-flight tasks). Same features required. */
   swapModel(engine: StreamEngine, model: IsolationForestModel): Promise<void>;
 }
@@ -80,6 +82,8 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
     get activeHash() {
       return slots.activeHash;
     },
+    // The slots' own list: a swap appends to it, so it stays current.
+    modelVersions: slots.hashes,
     observe(row: Float64Array): void {
       // A record whose features are not all defined yet (a window still filling) gets no score.
       for (let k = 0; k < F; k++) {
@@ -100,11 +104,10 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
       return `"iforest_score":${formatStatistic(score)},"model_hash":"${slots.hashes[row[F + 1]]}"`;
     },
     rowFields(row: Float64Array, into: Record<string, unknown>): void {
-      const score = row[F];
-      const finite = Number.isFinite(score);
-      into.iforest_score = finite ? statisticValue(score) : null;
-      into.model_hash = finite ? slots.hashes[row[F + 1]] : null;
+      into.iforest_score = Number.isFinite(row[F]) ? statisticValue(row[F]) : null;
+      into.model_hash = scoringModel(slots, row, F);
     },
+    modelVersion: (row: Float64Array): string | null => scoringModel(slots, row, F),
     start(engine: StreamEngine): void {
       if (options.follow !== undefined) stopWatching = options.follow((m) => this.swapModel(engine, m));
       else if (options.watchPath !== undefined)
@@ -272,4 +275,9 @@ function settleRows(rows: Float64Array, F: number, generation: number): void {
     }
     rows[at + F + 1] = generation;
   }
+}
+
+/** The hash of the model that scored an output row (F features, then the score and the generation), null when none did. */
+function scoringModel(slots: ModelSlots, row: Float64Array, F: number): string | null {
+  return Number.isFinite(row[F]) ? slots.hashes[row[F + 1]] : null;
 }

@@ -36,6 +36,8 @@ export const TABLE_ROWS: { readonly [T in ClickHouseTable]: ClickHouseRows[T] } 
     limits_version: 2,
     iforest_score: 0.61,
     model_hash: "abc",
+    kernel_hash: "0d47",
+    config_hash: "72a9",
   },
   ml_alerts: {
     episode_id: "0123456789abcdef",
@@ -112,6 +114,7 @@ export const TABLE_ROWS: { readonly [T in ClickHouseTable]: ClickHouseRows[T] } 
     notes: null,
     stage_changed_at: 1_700_000_360_000,
   },
+  ml_audit_configs: { config_hash: "72a9", kernel_hash: "0d47", created_at: 1_700_000_000_000, config: '{"analyses":[]}' },
 };
 
 /** Seeded so a failure can be replayed. */

@@ -12,6 +12,7 @@
  */
 import type { OutputChunk } from "../../core/mod.js";
 import {
+  type AuditColumns,
   type ClickHouseTable,
   encodeRowBinaryString,
   encodeScoreNative,
@@ -44,12 +45,14 @@ export class ClickHouseRows {
   private collected: EncodedTableRows[] = [];
   private modelHash: { text: string; bytes: Uint8Array } | null = null;
 
+  /** `audit`: the run's audit columns (kernel_hash, config_hash), encoded once; undefined: both "". */
   constructor(
     specs: readonly AnalysisSpec[],
     private readonly labels: LabelTable,
     private readonly activeModel: () => string | undefined,
+    private readonly audit?: AuditColumns,
   ) {
-    this.layout = layoutOf(specs);
+    this.layout = scoreLayout(specs);
   }
 
   /** Names a new key (machine_id, sensor_type). */
@@ -63,7 +66,13 @@ export class ClickHouseRows {
     const columns = { ...chunk, labels: chunk.payload };
     const data = encodeSensorDataNative(columns, { keys: this.keys, labels: this.labelNames, writer: this.writer });
     this.collected.push({ table: "ml_sensor_data", rows: data.block, rejected: data.rejected.map(plain) });
-    const scores = encodeScoreNative(columns, { keys: this.keys, layout: this.layout, modelHash: this.hash(), writer: this.writer });
+    const scores = encodeScoreNative(columns, {
+      keys: this.keys,
+      layout: this.layout,
+      modelHash: this.hash(),
+      audit: this.audit,
+      writer: this.writer,
+    });
     this.collected.push({ table: "ml_scores", rows: scores.block, rejected: scores.rejected.map(plain) });
   }
 
@@ -92,7 +101,8 @@ export class ClickHouseRows {
   }
 }
 
-function layoutOf(specs: readonly AnalysisSpec[]): ScoreLayout {
+/** Where each analysis's rows are in a chunk, for the ml_scores encoders. */
+export function scoreLayout(specs: readonly AnalysisSpec[]): ScoreLayout {
   const layout: ScoreLayout = {};
   specs.forEach((s, index) => {
     if (s.name === "rolling") layout.rolling = { index, minCount: rollingMinCount(s.options.window) };

@@ -83,6 +83,8 @@ export interface IngestJobOptions {
   onAlerts?: (events: readonly AlertEpisodeEvent[]) => void;
   /** Outputs rounded to 15 significant digits, as the replay prints them (IngestWorkerData.roundStatistics); default exact. */
   roundStatistics?: boolean;
+  /** The audit record on every ml_scores row and score line (IngestWorkerData.audit); null or absent: none. */
+  audit?: { configHash: string } | null;
   /** Per-record score lines on `lw.<site>.score.<machine>.<sensor>`, published by the workers; null or absent: none. */
   scoreLines?: "json" | "msgpack" | null;
   /** Keys seen for the first time (once per key and worker start). */
@@ -349,6 +351,7 @@ export class IngestJob {
       clickhouse: o.sink != null,
       scoreLines: o.scoreLines ?? null,
       roundStatistics: o.roundStatistics ?? false,
+      audit: o.audit ?? null,
       counters: this.counters.buffer as SharedArrayBuffer,
       control: this.control.buffer as SharedArrayBuffer,
     };
@@ -381,7 +384,8 @@ export class IngestJob {
     if (event.kind === "frames") {
       const live = this.o.live;
       if (live === null) return;
-      for (let i = 0; i < event.topics.length; i++) live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i]));
+      for (let i = 0; i < event.topics.length; i++)
+        live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i], event.audit));
     } else if (event.kind === "alerts") {
       const { onAlert, onAlerts } = this.o;
       if (onAlerts === undefined && onAlert === undefined) return;

@@ -14,8 +14,11 @@
  */
 import { readlinkSync } from "node:fs";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import type { Msg, NatsConnection, Subscription } from "nats";
-import { allocateBatch, createLogger, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
+import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "nats";
+import type { FrameAudit } from "../../../connectors/live/mod.js";
+import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
+import { allocateBatch, createLogger, kernelHash, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
+import { auditColumns } from "../../../connectors/clickhouse/mod.js";
 import { JetStreamSource } from "../nats-sources.js";
 import type { RecordLabelFields, SensorIntake } from "../source.js";
 import { connectNats, type FrameReadingColumns, NatsInput, rawSubject } from "../../../connectors/nats/mod.js";
@@ -37,6 +40,7 @@ import {
 } from "./protocol.js";
 import { type RowKeys, ScoredRows } from "./scored-rows.js";
 import { WorkerReports } from "./worker-reports.js";
+import { AuditMembers } from "../audit/members.js";
 
 /** Rows of one emitted frame at most: keeps a NATS score frame under the server's default 1 MiB payload. */
 const FRAME_ROWS_MAX = 2048;
@@ -80,6 +84,11 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly labels = new LabelTable();
   readonly labelBytes: number;
   private readonly clickhouse: ClickHouseRows | null;
+  /** The audit members of each score line; null when the run is not audited. */
+  private readonly auditMembers: AuditMembers | null;
+  /** The run's audit hashes (this thread's kernel, the run's settings); null when not audited. */
+  private readonly audit: { kernelHash: string; configHash: string } | null;
+  private readonly forest: IforestAnalysis | null;
   private readonly control: Int32Array;
   private readonly framesOut: boolean;
   private source: JetStreamSource | null = null;
@@ -115,8 +124,14 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.labelBytes = d.clickhouse ? 4 : 0;
     this.pending = allocateBatch(d.pendingRecordsMax, this.labelBytes);
     this.spare = allocateBatch(d.pendingRecordsMax, this.labelBytes);
-    const forest = this.analyses.find((a) => a.name === "iforest") as { activeHash?: string } | undefined;
-    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash) : null;
+    const forest = this.analyses.find((a) => a.name === "iforest") as IforestAnalysis | undefined;
+    this.forest = forest ?? null;
+    // The audit record: this thread's kernel hash (of the module it compiled) and the run's settings.
+    const audit = d.audit == null ? null : { kernelHash: kernelHash(), configHash: d.audit.configHash };
+    this.audit = audit;
+    this.auditMembers = audit === null ? null : new AuditMembers(audit, this.analyses);
+    const columns = audit === null ? undefined : auditColumns(audit.kernelHash, audit.configHash);
+    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, columns) : null;
     this.control = new Int32Array(d.control);
     this.framesOut = d.scoreFrames || d.liveFrames;
     this.counters = new Float64Array(d.counters);
@@ -487,7 +502,8 @@ class IngestWorker implements RowKeys, SensorIntake {
       // Per-record score lines (opt-in) need every row's members: the analyses observe row by row.
       for (let i = 0; i < chunk.length; i++) {
         const keyId = chunk.keyIds[i];
-        const members = observeRecord(this.analyses, chunk, i, this.keyNames[keyId], this.ctx, this.rowScratch, true);
+        let members = observeRecord(this.analyses, chunk, i, this.keyNames[keyId], this.ctx, this.rowScratch, true);
+        if (this.auditMembers !== null) members += this.auditMembers.of((k) => this.rowScratch[k]);
         lines.write(this.reports.scoreKey(keyId), chunk.times[i], chunk.values[i], chunk.positions[i], members);
       }
     }
@@ -506,19 +522,28 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.counters[this.base + COUNTER.scored] += chunk.length;
   }
 
+  /** The audit record of the frames going out now; undefined when the run is not audited. */
+  private frameAudit(): FrameAudit | undefined {
+    if (this.audit === null) return undefined;
+    const versions = this.forest?.modelVersions ?? [];
+    return { kernel_hash: this.audit.kernelHash, config_hash: this.audit.configHash, model_versions: [...versions] };
+  }
+
   /** The collected rows as frames (NATS, live topics) and the alert events, to their destinations. */
   private emit(): void {
     const c = this.counters;
     if (this.rows.length > 0) {
+      const audit = this.frameAudit();
       if (this.d.scoreFrames) {
-        (this.nc as NatsConnection).publish(scoreFrameSubject(this.d.site, this.d.index), this.rows.encodeAll());
+        const options = audit === undefined ? undefined : { headers: auditHeaders(audit) };
+        (this.nc as NatsConnection).publish(scoreFrameSubject(this.d.site, this.d.index), this.rows.encodeAll(), options);
         c[this.base + COUNTER.scoreFrames]++;
       }
       if (this.d.liveFrames) {
         const parts = this.rows.encodeByMachine();
         const frames = parts.map((p) => p.frame);
         post(
-          { kind: "frames", topics: parts.map((p) => p.machine), frames },
+          { kind: "frames", topics: parts.map((p) => p.machine), frames, ...(audit === undefined ? {} : { audit }) },
           frames.map((f) => f.buffer as ArrayBuffer),
         );
         c[this.base + COUNTER.liveFrames] += parts.length;
@@ -600,4 +625,16 @@ if (!isMainThread && (workerData as IngestWorkerData | null)?.role === INGEST_RO
     post({ kind: "failed", message: error.message, stack: error.stack });
     parentPort?.close();
   });
+}
+
+/**
+ * A score frame's audit record as NATS headers: subscribers that do not read headers get the same
+ * frame bytes as before. Lw-Model-Versions lists the model of each generation, comma separated.
+ */
+function auditHeaders(audit: FrameAudit): MsgHdrs {
+  const h = natsHeaders();
+  h.set("Lw-Kernel-Hash", audit.kernel_hash);
+  h.set("Lw-Config-Hash", audit.config_hash);
+  h.set("Lw-Model-Versions", audit.model_versions.join(","));
+  return h;
 }

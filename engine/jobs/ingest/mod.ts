@@ -2,3 +2,4 @@
 export { type AnalysisSpec, buildAnalyses } from "./analysis-spec.js";
 export { DEFAULT_INGEST_JOB, type IngestCounts, IngestJob, type IngestJobOptions, type IngestJobResult } from "./ingest-job.js";
 export { type IngestJetStream, scoreFrameSubject } from "./protocol.js";
+export { scoreLayout } from "./clickhouse-rows.js";

@@ -4,6 +4,7 @@
  * writes its own slots of — no message per record), batches of encoded frames for the live server,
  * alert events, and the end. Records never cross.
  */
+import type { FrameAudit } from "../../../connectors/live/mod.js";
 import type { AckResult, EncodedAlerts, SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { JetStreamConsumerSettings } from "../nats-sources.js";
 import type { ServedLimits } from "../outputs.js";
@@ -49,6 +50,11 @@ export interface IngestWorkerData {
    * main-thread job's rows hold them (`run --nats`: ClickHouse = replay). Absent: exact doubles.
    */
   roundStatistics?: boolean;
+  /**
+   * The audit record (docs/commands/audit.md): the run's config hash; the worker stamps its own
+   * kernel hash (of the module it compiled) and this on every ml_scores row and score line. Absent: none.
+   */
+  audit?: { configHash: string } | null;
   /** Float64Array slots: COUNTER_SLOTS per worker, this worker's at index × COUNTER_SLOTS. */
   counters: SharedArrayBuffer;
   /** Int32Array set by the main thread: CONTROL_PAUSE 1 while the sink's queue is half full (drains wait; a full pending batch sheds). */
@@ -96,7 +102,8 @@ export const COUNTER_SLOTS = 18;
 /** Worker → main. */
 export type IngestEvent =
   | { kind: "ready" }
-  | { kind: "frames"; topics: string[]; frames: Uint8Array[] }
+  /** `audit`: the frames' audit record (an audited run only). */
+  | { kind: "frames"; topics: string[]; frames: Uint8Array[]; audit?: FrameAudit }
   | { kind: "alerts"; alerts: EncodedAlerts }
   /** The alert episodes open in the keys a checkpoint restored (no event: they were routed before the restart). */
   | { kind: "episodes"; alerts: EncodedAlerts }
