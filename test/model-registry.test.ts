@@ -22,6 +22,10 @@ import {
 } from "../connectors/registry/mod.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
 import { type RegistryTestModels, registryTestModels } from "./kit/registry-models.js";
+import { readCmapss } from "../connectors/files/cmapss.js";
+import { referenceDataDir } from "../connectors/files/reference-data.js";
+import { encodeRulModel } from "../operators/prediction/training/onnx-export.js";
+import { buildRulDataset, DEFAULT_RUL_TRAIN_OPTIONS, trainRulModel } from "../operators/prediction/training/rul-train.js";
 
 const ACTOR: Actor = { command: "linewatch models push (test)", user: "tester", host: "test-host" };
 const MODELS: RegistryTestModels = registryTestModels();
@@ -201,4 +205,25 @@ describe.skipIf(!haveNats)("the two stores side by side", () => {
     expect(nats).toEqual(dir);
     expect(dir.list.map((e) => `${e.kind} ${e.stage}`)).toEqual(["rul production", "rul archived", "iforest candidate"]);
   });
+});
+
+describe("training-data fingerprint", () => {
+  it("an entry's fingerprint is the SHA-256 of the rows its model was fitted on (names, then little-endian float64 rows)", async () => {
+    const units = readCmapss(join(referenceDataDir(), "cmapss", "train_FD001.txt"));
+    const trained = trainRulModel(units, { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 1, seed: 4 }, "fingerprint test");
+    const fitted = buildRulDataset(
+      units.filter((u) => trained.trainUnits.includes(u.unit)),
+      trained.spec.featureNames,
+      trained.spec.window,
+      trained.spec.rulCap,
+    );
+    const hash = createHash("sha256").update(JSON.stringify(trained.spec.featureNames));
+    hash.update(Buffer.from(fitted.features.buffer, fitted.features.byteOffset, fitted.features.byteLength));
+    const registry = new ModelRegistry(new DirectoryStore(mkdtempSync(join(tmpdir(), "lw-registry-fp-"))), ACTOR);
+    const { entry } = await registry.push({ bytes: encodeRulModel(trained.spec), kind: "rul", fileName: "fp.onnx" });
+    expect(entry.training_fingerprint).toBe(`sha256:${hash.digest("hex")}`);
+    const forest = (await registry.push({ bytes: MODELS.iforest, kind: "iforest", fileName: "f.json" })).entry;
+    expect(forest.training_fingerprint).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect((await registry.push({ bytes: MODELS.quality, kind: "quality", fileName: "q.bin" })).entry.training_fingerprint).toBeNull();
+  }, 60_000);
 });

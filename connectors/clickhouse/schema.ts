@@ -298,6 +298,7 @@ export interface ModelRow {
   size_bytes: number;
   created_at: EpochMs;
   training_data: string | null;
+  training_fingerprint: string | null;
   /** The input features it reads, in order (empty when the file does not say). */
   features: readonly string[] | null;
   /** Validation metrics (stored as a JSON string; "" when the file holds none). */
@@ -522,6 +523,12 @@ const MODEL_COLUMNS: readonly Column<ModelRow>[] = [
   column("size_bytes", "UInt64", (r) => optUint(r.size_bytes, "size_bytes")),
   ...times<ModelRow>("created_at", (r) => r.created_at),
   column("training_data", "String", (r) => (r.training_data === null ? null : str(r.training_data, "training_data")), true),
+  column(
+    "training_fingerprint",
+    "String",
+    (r) => (r.training_fingerprint === null ? null : str(r.training_fingerprint, "training_fingerprint")),
+    true,
+  ),
   column("features", "Array(String)", (r) => strings(r.features ?? [], "features")),
   column("metrics", "String", (r) => (r.metrics === null ? "" : JSON.stringify(r.metrics))),
   text("made_by", (r) => r.made_by),

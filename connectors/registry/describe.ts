@@ -11,7 +11,7 @@ import { readRulFileMetadata } from "../../operators/prediction/mod.js";
 import type { ModelEntry, ModelKind } from "./record.js";
 
 /** The entry's fields that come from the file. */
-export type ModelFacts = Pick<ModelEntry, "format" | "training_data" | "features" | "metrics" | "details">;
+export type ModelFacts = Pick<ModelEntry, "format" | "training_data" | "training_fingerprint" | "features" | "metrics" | "details">;
 
 /** Reads the facts of `bytes` as a `kind` model; a file that is not one is {@link RegistryError} "wrong_kind". */
 export function describeModel(bytes: Uint8Array, kind: ModelKind, fileName: string): ModelFacts {
@@ -28,6 +28,7 @@ export function describeModel(bytes: Uint8Array, kind: ModelKind, fileName: stri
   return {
     format: "opaque (quality models have no linewatch format yet: nothing read from the file)",
     training_data: null,
+    training_fingerprint: null,
     features: null,
     metrics: null,
     details: {},
@@ -39,6 +40,7 @@ function rulFacts(bytes: Uint8Array, fileName: string): ModelFacts {
   return {
     format: "onnx (linewatch failure model)",
     training_data: meta.trainedOn,
+    training_fingerprint: meta.trainingFingerprint ?? null,
     features: [...meta.featureNames],
     metrics: { validation_rmse: meta.validationRmse, residual_sigma: meta.residualSigma },
     details: {
@@ -64,6 +66,7 @@ function iforestFacts(bytes: Uint8Array, fileName: string): ModelFacts {
   return {
     format: `linewatch-iforest v${model.version}`,
     training_data: trainingData,
+    training_fingerprint: typeof p.training_fingerprint === "string" ? p.training_fingerprint : null,
     features: [...model.featureNames],
     // An isolation forest is trained without labels: the file holds no validation metric.
     metrics: null,

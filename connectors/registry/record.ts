@@ -42,6 +42,8 @@ export interface ModelEntry {
   created_at: string;
   /** What the model was trained on, as the file says; null when the file does not say. */
   training_data: string | null;
+  /** "sha256:<hex>" of the rows it was fitted on, as the file records it; null when it does not. */
+  training_fingerprint: string | null;
   /** The input features it reads, in order; null when the file does not say. */
   features: string[] | null;
   /** Validation metrics from the file; null when the file holds none. */
@@ -132,6 +134,7 @@ export function decodeRecord(bytes: Uint8Array, where: string): RegistryRecord {
     if (e.id !== id || !isModelKind(e.kind) || !isModelStage(e.stage)) throw bad(`has a damaged entry ${id}`);
     // Entries written before stages were timed took theirs when pushed, as far as anyone can tell.
     e.stage_changed_at ??= e.created_at;
+    e.training_fingerprint ??= null;
   }
   return r as RegistryRecord;
 }

@@ -203,6 +203,7 @@ function showText(e: ModelEntry, changes: readonly Change[]): string {
     `created      ${e.created_at}`,
     `made by      ${e.made_by.user}@${e.made_by.host}: ${e.made_by.command}`,
     `trained on   ${e.training_data ?? "not in the file"}`,
+    `fingerprint  ${e.training_fingerprint ?? "not in the file"}`,
     `features     ${e.features === null ? "not in the file" : `${e.features.length}: ${e.features.join(" ")}`}`,
     `metrics      ${metrics}`,
     `details      ${JSON.stringify(e.details)}`,

@@ -126,6 +126,7 @@ export function modelRow(e: ModelEntry): ModelRow {
     size_bytes: e.size_bytes,
     created_at: Date.parse(e.created_at),
     training_data: e.training_data,
+    training_fingerprint: e.training_fingerprint,
     features: e.features,
     metrics: e.metrics,
     made_by: e.made_by.command,

@@ -36,5 +36,6 @@ export {
   referenceMismatch,
   referenceToJson,
   referenceToText,
+  trainingFingerprint,
 } from "./reference.js";
 export { Adwin, type AdwinChange, type AdwinOptions, DEFAULT_ADWIN_OPTIONS, validateAdwin } from "./adwin.js";

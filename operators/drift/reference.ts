@@ -32,6 +32,7 @@
  * iforest's 4096), ≤ {@link REFERENCE_BINS_MAX} bins per feature, ≤ {@link REFERENCE_JSON_BYTES_MAX}
  * bytes of text. Any defect is a {@link ReferenceHistogramError} naming the feature and field.
  */
+import { createHash } from "node:crypto";
 import { InputError, ModelLoadError } from "../../engine/core/mod.js";
 
 export const REFERENCE_FORMAT = "linewatch-reference-histograms";
@@ -251,4 +252,15 @@ function featureFromJson(item: unknown, at: string, rows: number, fail: Fail): F
   }
   if (sum !== rows) fail(`${at}.counts`, `sum to ${sum}, the document says ${rows} rows`);
   return { name: o.name as string, edges, counts };
+}
+
+/**
+ * The training data's fingerprint: SHA-256 of the feature names (JSON) and the rows × features
+ * values as little-endian float64, row-major — what a model was fitted on, as the registry shows
+ * it ("sha256:<hex>"). Two trainings on the same rows give the same fingerprint.
+ */
+export function trainingFingerprint(values: Float64Array, rows: number, names: readonly string[]): string {
+  const hash = createHash("sha256").update(JSON.stringify(names));
+  const bytes = new Uint8Array(values.buffer, values.byteOffset, rows * names.length * 8);
+  return `sha256:${hash.update(bytes).digest("hex")}`;
 }

@@ -228,6 +228,7 @@ export function readRulMetadata(model: OnnxTypes.IModelProto, source: string): R
     trainedOn: props.get(k.trainedOn) as string,
     validationRmse: num(k.validationRmse, (v) => v >= 0, "a number ≥ 0"),
     referenceHistograms: null,
+    trainingFingerprint: props.get(RUL_OPTIONAL_METADATA_KEYS.trainingFingerprint) ?? null,
   };
   const referenceText = props.get(RUL_OPTIONAL_METADATA_KEYS.referenceHistograms);
   if (referenceText !== undefined) {

@@ -27,6 +27,8 @@ export const RUL_OPTIONAL_METADATA_KEYS = {
    * the order of linewatch.features): drift PSI is measured against them. Absent: PSI unavailable.
    */
   referenceHistograms: "linewatch.reference_histograms",
+  /** "sha256:<hex>" of the training rows (operators/drift trainingFingerprint). Absent: not recorded. */
+  trainingFingerprint: "linewatch.training_fingerprint",
 } as const;
 
 export const RUL_INPUT_NAME = "features";
@@ -51,4 +53,6 @@ export interface RulMetadata {
    * absent in a spec) for a model written without them, whose drift PSI is unavailable.
    */
   referenceHistograms?: ReferenceHistograms | null;
+  /** The training rows' fingerprint ({@link RUL_OPTIONAL_METADATA_KEYS}); null when the file does not record it. */
+  trainingFingerprint?: string | null;
 }

@@ -106,6 +106,7 @@ export const TABLE_ROWS: { readonly [T in ClickHouseTable]: ClickHouseRows[T] } 
     size_bytes: 12_345,
     created_at: 1_700_000_000_000,
     training_data: "train_FD001.txt",
+    training_fingerprint: `sha256:${"ab".repeat(32)}`,
     features: ["s2.mean", "s3.slope"],
     metrics: { validation_rmse: 17.5 },
     made_by: "linewatch models push rul.onnx --kind rul",

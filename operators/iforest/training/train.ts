@@ -15,7 +15,7 @@
  * Randomness: engine/core's SeededRandom (sfc32) from `seed`; nothing reads Math.random.
  */
 import { ConfigError, InputError, SeededRandom } from "../../../engine/core/mod.js";
-import { buildReferenceHistograms, DEFAULT_REFERENCE_BINS, REFERENCE_BINS_MAX } from "../../drift/mod.js";
+import { buildReferenceHistograms, trainingFingerprint, DEFAULT_REFERENCE_BINS, REFERENCE_BINS_MAX } from "../../drift/mod.js";
 import { buildModel, IFOREST_MAX_SAMPLES_MAX, IFOREST_TREES_MAX, type IsolationForestModel } from "../model.js";
 
 /** Rows × columns, row-major; column names label the model's features. */
@@ -92,6 +92,7 @@ export function trainIsolationForest(data: FeatureMatrix, options: IforestTrainO
         seed: options.seed,
         rows: data.rows,
         height_limit: heightLimit,
+        training_fingerprint: trainingFingerprint(data.values, data.rows, data.names),
       },
       // Every training row, binned now: drift PSI compares live feature rows with them.
       ...(bins === 0 ? {} : { referenceHistograms: buildReferenceHistograms(data.values, data.rows, data.names, bins) }),

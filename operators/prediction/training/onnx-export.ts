@@ -103,6 +103,7 @@ export function rulMetadata(spec: RulModelSpec): Array<{ key: string; value: str
     ...(spec.referenceHistograms
       ? [{ key: RUL_OPTIONAL_METADATA_KEYS.referenceHistograms, value: referenceToText(spec.referenceHistograms) }]
       : []),
+    ...(spec.trainingFingerprint ? [{ key: RUL_OPTIONAL_METADATA_KEYS.trainingFingerprint, value: spec.trainingFingerprint }] : []),
   ];
 }
 

@@ -13,7 +13,7 @@
  */
 import { ConfigError, SeededRandom } from "../../../engine/core/mod.js";
 import { remainingUsefulLife, type CmapssUnit } from "../../../connectors/files/mod.js";
-import { buildReferenceHistograms, DEFAULT_REFERENCE_BINS, REFERENCE_BINS_MAX } from "../../drift/mod.js";
+import { buildReferenceHistograms, trainingFingerprint, DEFAULT_REFERENCE_BINS, REFERENCE_BINS_MAX } from "../../drift/mod.js";
 import { mlpForward, type DenseLayer, type RulModelSpec } from "./onnx-export.js";
 import { DEFAULT_RUL_WINDOW, informativeSensors, rulFeatureNames, rulFeatureRows } from "../rul-features.js";
 
@@ -160,6 +160,7 @@ export function trainRulModel(units: readonly CmapssUnit[], options: RulTrainOpt
     validationRmse: validation.rmseAllRows,
     // The rows the network was fitted on, binned now: drift PSI compares live feature rows with them.
     referenceHistograms: buildReferenceHistograms(data.features, data.rows, names, options.referenceBins),
+    trainingFingerprint: trainingFingerprint(data.features, data.rows, names),
   };
   return {
     spec,
