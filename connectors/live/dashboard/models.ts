@@ -132,6 +132,8 @@ class DriftPanel {
   private readonly title = h("h2");
   private readonly caption = h("p", "muted");
   private readonly bars = h("div", "psi-bars");
+  /** The axis row above the bars: the thresholds' values where their lines are. */
+  private readonly axis = axisRow();
   private readonly more = h("p", "muted");
   private readonly residual = h("p");
   private readonly episode = h("p");
@@ -188,9 +190,21 @@ class DriftPanel {
       b.row.style.setProperty("--major", x(m.thresholds.major));
       return b.row;
     });
-    this.bars.replaceChildren(...rows);
+    this.axis.style.setProperty("--moderate", x(m.thresholds.moderate));
+    this.axis.style.setProperty("--major", x(m.thresholds.major));
+    (this.axis.querySelector(".label.moderate") as HTMLElement).textContent = `moderate ${m.thresholds.moderate}`;
+    (this.axis.querySelector(".label.major") as HTMLElement).textContent = `major ${m.thresholds.major}`;
+    this.bars.replaceChildren(this.axis, ...rows);
     this.more.textContent = m.features.length > MAX_BARS ? `${m.features.length - MAX_BARS} lower features not drawn.` : "";
   }
+}
+
+function axisRow(): HTMLElement {
+  const row = h("div", "psi-axis");
+  const track = h("div", "track");
+  track.append(h("span", "label moderate"), h("span", "label major"));
+  row.append(h("span", "name", "feature"), track, h("span", "value", "PSI"));
+  return row;
 }
 
 function newBar(name: string): Bar {
@@ -230,7 +244,11 @@ function episodeText(m: ModelReport): Array<string | HTMLElement> {
   link.href = `#/alerts/${encodeURIComponent(`model:${m.kind}`)}`;
   const what = h("span", "episode");
   what.dataset.episode = e.episode_id;
-  what.append(badge(e.severity), ` opened ${fmtEventTime(e.opened_at)}; moved: ${e.rules.join(", ")} — `, link);
+  what.append(
+    badge(e.severity),
+    ` opened ${fmtEventTime(e.opened_at)}; features that moved, first seen first: ${e.rules.join(", ")} — `,
+    link,
+  );
   return [what];
 }
 
