@@ -244,11 +244,11 @@ function episodeText(m: ModelReport): Array<string | HTMLElement> {
   link.href = `#/alerts/${encodeURIComponent(`model:${m.kind}`)}`;
   const what = h("span", "episode");
   what.dataset.episode = e.episode_id;
-  what.append(
-    badge(e.severity),
-    ` opened ${fmtEventTime(e.opened_at)}; features that moved, first seen first: ${e.rules.join(", ")} — `,
-    link,
-  );
+  // Its rules: the features that moved in the order first seen, and `residual` when the residual test fired.
+  const features = e.rules.filter((r) => r !== "residual");
+  const moved = features.length > 0 ? `features that moved, first seen first: ${features.join(", ")}` : "no feature moved";
+  const residual = e.rules.includes("residual") ? "; the residual test fired" : "";
+  what.append(badge(e.severity), ` opened ${fmtEventTime(e.opened_at)}; ${moved}${residual} — `, link);
   return [what];
 }
 
