@@ -8,10 +8,12 @@
  *   of its 28 features, highest PSI first, s11.mean at major, the open model_drift episode, and its
  *   link opens the alerts view on that episode. At --speed 360000 (100 cycles/s: the file lasts
  *   about 3.5 min, the window fills in 5 s), so the page sees the run before it ends; stopped once seen.
+ * - `--predict registry` (a directory registry) and a promotion mid-run: the new model's card in
+ *   use and first, the old one's swapped out; a card opens its model's drift panel.
  * - a plain simulator run (no --predict): the view says the run has no model and how to start one,
  *   and the page asks nothing bound to fail.
  *
- * Screenshots: test-output/dashboard/models.png and models-no-model.png. Waits are bounded
+ * Screenshots: test-output/dashboard/models.png, models-swapped.png and models-no-model.png. Waits are bounded
  * (waitUntil), never asserted as durations.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -21,13 +23,16 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readCmapss } from "../connectors/files/cmapss.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
+import { type Actor, DirectoryStore, ModelRegistry } from "../connectors/registry/mod.js";
 import { browserAvailable, launchBrowser, watchedPage } from "./kit/browser.js";
 import { type CliProcess, startCli } from "./kit/cli.js";
 import { testModelBytes } from "./kit/prediction-model.js";
+import { registryTestModels } from "./kit/registry-models.js";
 import { waitUntil } from "./kit/wait.js";
 
 const OUT = resolve("test-output/dashboard");
 const FILE = join(referenceDataDir(), "cmapss", "train_FD001.txt");
+const ACTOR: Actor = { command: "linewatch models (dashboard test)", user: "tester", host: "test-host" };
 /** The test model's inputs: mean and slope of FD001's 14 informative sensors. */
 const FEATURES = 28;
 
@@ -136,6 +141,56 @@ describe.skipIf(!browserAvailable())("dashboard - the models view in Chromium", 
       await page.close();
       expect(problems).toEqual([]);
     } finally {
+      const code = await run.stop();
+      expect(code, run.output()).toBe(0);
+    }
+  }, 240_000);
+
+  it("dashboard - a promotion mid-run (--predict registry): the new model in use, the old one's card swapped out, a card opens its drift", async () => {
+    const models = registryTestModels();
+    const registry = new ModelRegistry(new DirectoryStore(join(dir, "registry")), ACTOR);
+    const a = (await registry.push({ bytes: models.rulA, kind: "rul", fileName: "a.onnx" })).entry;
+    const b = (await registry.push({ bytes: models.rulB, kind: "rul", fileName: "b.onnx" })).entry;
+    await registry.promote(a.id, "production");
+    const version = (id: string) => `rul-mlp-${id.slice(0, 12)}`;
+    const run = startCli(
+      [
+        ...["run", "--cmapss", FILE, "--cmapss-order", "unit", "--cycle", "1h", "--speed", "360000", "--analysis", "rolling"],
+        ...["--predict", "registry", "--registry", join(dir, "registry"), "--registry-poll", "200ms", "--drift-window", "500"],
+        ...["--port", "0", "--no-file", "--alerts", join(dir, "registry-alerts.ndjson"), "--summary-interval", "0", "--no-serials"],
+      ],
+      dir,
+    );
+    try {
+      const { page, problems } = await watchedPage(browser);
+      await signIn(page, run);
+      await page.goto(`${new URL(page.url()).origin}/#/models`);
+      const cardOf = (id: string) => page.locator(`.model-card[data-version="${version(id)}"]`);
+      expect(await waitUntil(async () => (await cardOf(a.id).getAttribute("data-in-use")) === "true", 60_000), run.output()).toBe(true);
+      await registry.promote(b.id, "production");
+      const swapped = await waitUntil(
+        async () =>
+          (await cardOf(b.id).getAttribute("data-in-use")) === "true" && (await cardOf(a.id).getAttribute("data-in-use")) === "false",
+        60_000,
+      );
+      expect(swapped, run.output()).toBe(true);
+      // The model in use first, its drift in the panel; the swapped-out card opens the old model's.
+      expect(await page.locator(".model-card").evaluateAll((els) => els.map((e) => e.getAttribute("data-version")))).toEqual([
+        version(b.id),
+        version(a.id),
+      ]);
+      expect(await cardOf(a.id).textContent()).toContain("swapped out");
+      expect(await page.locator(".drift-panel").getAttribute("data-version")).toBe(version(b.id));
+      await cardOf(a.id).click();
+      expect(await waitUntil(async () => (await page.locator(".drift-panel").getAttribute("data-version")) === version(a.id), 10_000)).toBe(
+        true,
+      );
+      expect(await page.locator(".psi-row").count()).toBe(FEATURES);
+      await page.screenshot({ path: join(OUT, "models-swapped.png"), fullPage: true });
+      await page.close();
+      expect(problems).toEqual([]);
+    } finally {
+      await registry.close();
       const code = await run.stop();
       expect(code, run.output()).toBe(0);
     }

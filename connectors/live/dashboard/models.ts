@@ -102,10 +102,13 @@ function card(m: ModelReport, selected: boolean): HTMLAnchorElement {
   const a = h("a", `model-card${selected ? " selected" : ""}`);
   a.href = `#/models/${encodeURIComponent(m.version)}`;
   a.dataset.version = m.version;
-  a.dataset.level = m.level ?? "unavailable";
-  const title = h("div", "id", `${m.kind} · ${m.version} `);
-  title.append(badge(m.level ?? "none"));
+  // Before its window first fills a model has no PSI: its level (stable) says nothing yet.
   const filled = Math.min(m.readings, m.window);
+  const level = m.level === null ? "unavailable" : filled < m.window ? "filling" : m.level;
+  a.dataset.level = level;
+  a.dataset.inUse = String(m.in_use);
+  const title = h("div", "id", `${m.kind} · ${m.version} `);
+  title.append(badge(level));
   const lines = [
     m.in_use ? "in use" : "swapped out (its last report)",
     m.unavailable === null
