@@ -369,6 +369,7 @@ describe("http api", () => {
     expect((await call(bare, "GET", "/healthz")).json.providers).toEqual({
       health: false,
       predictions: false,
+      models: false,
       alerts: false,
       quarantine: false,
       spcLimits: false,

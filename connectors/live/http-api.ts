@@ -651,7 +651,7 @@ export class HttpApi {
       uws: { native: this.facts.uwsNative, implementation: this.facts.uwsImplementation },
       ws: { connections: ws.connections, subscriptions: ws.subscriptions, topics: ws.topics },
       providers: Object.fromEntries(
-        (["health", "predictions", "alerts", "quarantine", "spcLimits", "plant", "history", "serialLines"] as const).map((k) => [
+        (["health", "predictions", "models", "alerts", "quarantine", "spcLimits", "plant", "history", "serialLines"] as const).map((k) => [
           k,
           this.providers[k] !== undefined,
         ]),

@@ -2,11 +2,13 @@
  * The alerts view: open and recent alerts (episodes when the server has them, alerts-source.ts),
  * filtered by machine, rule and severity, with an acknowledge button per episode. Refreshed every
  * 3 s and at once (at most once a second) when the `alerts` topic says something changed.
+ * `#/alerts/<machine>` opens it filtered to that machine (the models view links a model's
+ * episodes: machine `model:<kind>`).
  */
 import { acknowledge, loadAlerts, type AlertList, type AlertRow } from "./alerts-source.js";
 import { badge, every, fmtTime, h, table, type View, type ViewContext } from "./view.js";
 
-export function alertsView(ctx: ViewContext): View {
+export function alertsView(ctx: ViewContext, machine = ""): View {
   const el = h("section");
   const note = h("p", "muted");
   const bar = h("div", "toolbar");
@@ -16,6 +18,10 @@ export function alertsView(ctx: ViewContext): View {
     rule: select("rule", []),
     severity: select("severity", ["high", "medium", "low"]),
   };
+  if (machine !== "") {
+    filters.machine.append(new Option(machine, machine));
+    filters.machine.value = machine;
+  }
   for (const [name, s] of Object.entries(filters)) {
     const label = h("label", "", `${name} `);
     label.append(s);

@@ -2,17 +2,19 @@
  * The dashboard's entry (index.html loads it as a module). Signs in — the token from the URL's
  * fragment (`#token=…`, what `linewatch run` prints; exchanged for the HttpOnly cookie and removed
  * from the address bar) or from the login form — then routes by the hash: `#/plant` (default),
- * `#/machine/<id>`, `#/alerts`, `#/serial`, `#/engine`. One WebSocket serves every view.
+ * `#/machine/<id>`, `#/alerts` (`#/alerts/<machine>` filtered), `#/serial`, `#/models` (`#/models/<version>`),
+ * `#/engine`. One WebSocket serves every view.
  *
  * Modules: api.ts (HTTP calls), live-socket.ts (WebSocket), score-frame.ts (binary frames),
  * series.ts (typed-array buffers, the draw loop), view.ts (DOM helpers), one file per view
- * (plant, machine + sensor-chart, alerts + alerts-source, serial, engine + prometheus).
+ * (plant, machine + sensor-chart, alerts + alerts-source, serial, models, engine + prometheus).
  */
 import { getJson, login, logout, UNAUTHORIZED_EVENT } from "./api.js";
 import { alertsView } from "./alerts.js";
 import { engineView } from "./engine.js";
 import { LiveSocket } from "./live-socket.js";
 import { machineView } from "./machine.js";
+import { modelsView } from "./models.js";
 import { plantView } from "./plant.js";
 import { drawLoop } from "./series.js";
 import { serialView } from "./serial.js";
@@ -72,8 +74,9 @@ function route(): void {
   const views: Record<string, () => View> = {
     plant: () => plantView(c),
     machine: () => machineView(c, decodeURIComponent(arg)),
-    alerts: () => alertsView(c),
+    alerts: () => alertsView(c, decodeURIComponent(arg)),
     serial: () => serialView(c),
+    models: () => modelsView(decodeURIComponent(arg)),
     engine: () => engineView(),
   };
   current = (views[name] ?? views.plant)();

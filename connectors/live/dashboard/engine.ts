@@ -1,5 +1,6 @@
 /**
- * The engine and models view, from /metrics every 2 s (parsed in the page, prometheus.ts):
+ * The engine view, from /metrics every 2 s (parsed in the page, prometheus.ts) — models' drift is
+ * the models view's (models.ts):
  * throughput (records in and out per second, charted), lag (records waiting in the reorder buffer,
  * tasks in flight, rows waiting for ClickHouse), pool utilisation, dead letters by reason, late
  * records, model latency (model seconds / model runs between two scrapes) and predictions, and the
@@ -50,16 +51,7 @@ export function engineView(): View {
   const chart = new ThroughputChart();
   const dead = table(["dead-letter reason", "records"]);
   const queues = table(["queue", "depth"]);
-  el.append(
-    h("h1", "", "Engine and models"),
-    note,
-    figures,
-    chart.el,
-    h("h2", "", "Lag"),
-    queues.table,
-    h("h2", "", "Dead letters"),
-    dead.table,
-  );
+  el.append(h("h1", "", "Engine"), note, figures, chart.el, h("h2", "", "Lag"), queues.table, h("h2", "", "Dead letters"), dead.table);
   let prev: Previous | null = null;
   const stop = every(
     2000,
