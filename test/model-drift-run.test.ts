@@ -21,12 +21,15 @@ import type { AlertEpisodeEvent } from "../operators/spc/mod.js";
 import { type CliProcess, logEvents, startCli } from "./kit/cli.js";
 import { testModelBytes } from "./kit/prediction-model.js";
 import { waitUntil } from "./kit/wait.js";
+import { startClickHouseServer } from "../connectors/local/clickhouse-server.js";
+import { serverAvailable } from "../connectors/local/nats-server.js";
 
 const CLI = resolve("dist/engine/cli/main.js");
 const FILE = join(referenceDataDir(), "cmapss", "train_FD001.txt");
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
 const W = 10_000;
+const haveClickHouse = serverAvailable("clickhouse-server");
 
 let dir: string;
 let model: string;
@@ -79,7 +82,21 @@ describe("run --predict: drift of the model's inputs on C-MAPSS FD001", () => {
     expect(await replay("plain", [])).toEqual([]);
 
     const shiftAt = T0 + 10_000 * HOUR;
-    const events = await replay("shifted", ["--cmapss-shift", "s11:+0.534@10000"]);
+    // With ClickHouse (when the machine has it) the episode also lands in ml_alerts, as SPC episodes do.
+    const ch = haveClickHouse ? await startClickHouseServer() : null;
+    const withClickHouse = ch === null ? [] : ["--clickhouse", ch.url, "--clickhouse-db", "default", "--spill-dir", join(dir, "spill")];
+    let events: AlertEpisodeEvent[];
+    let stored = "";
+    try {
+      events = await replay("shifted", ["--cmapss-shift", "s11:+0.534@10000", ...withClickHouse]);
+      if (ch !== null)
+        stored = await ch.query(
+          "SELECT machine_id, family, severity, state, rules[1] FROM ml_alerts FINAL WHERE family = 'model_drift' FORMAT TSV",
+        );
+    } finally {
+      await ch?.dispose();
+    }
+    if (ch !== null) expect(stored.trim().split("\n")).toEqual([expect.stringMatching(/^model:rul\tmodel_drift\thigh\topen\ts11\.mean$/)]);
     const ids = new Set(events.map((e) => e.episode_id));
     expect(ids.size, JSON.stringify(events.map((e) => e.description))).toBe(1);
     const opened = events[0];
