@@ -19,6 +19,7 @@ import { readCmapss } from "../connectors/files/cmapss.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { DirectoryStore, ModelRegistry, ObjectStoreRegistry, type RegistryStore } from "../connectors/registry/mod.js";
 import { type NatsServer, serverAvailable, startNatsServer } from "../connectors/local/nats-server.js";
+import { startClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { RetainedUnits, Retrainer, type RetrainRequest, type RetrainResult } from "../engine/jobs/mod.js";
 import type { AlertEpisodeEvent } from "../operators/spc/mod.js";
 import { logEvents } from "./kit/cli.js";
@@ -132,7 +133,7 @@ describe("retrainer decisions", () => {
     few.retrainer.onEpisode(drift("e4"));
     await few.retrainer.idle();
     expect(few.retrainer.events().map((e) => [e.event, e.message])).toEqual([
-      ["retrain_skipped", "10 failed units in the retained window, 11 needed"],
+      ["retrain_skipped", "10 failed units in the run's retained window, 11 needed"],
     ]);
     const failing = await setup(new Error("no sensor varies"), { autoPromote: true });
     failing.retrainer.onEpisode(drift("e5"));
@@ -228,4 +229,49 @@ describe("run --retrain-on-drift refusals", () => {
     const alone = await run(["--auto-promote"]);
     expect([alone.code, alone.stderr]).toEqual([2, expect.stringMatching(/--auto-promote.*only with --retrain-on-drift/)]);
   }, 60_000);
+});
+
+describe.skipIf(!serverAvailable("clickhouse-server"))("run --retrain-on-drift --clickhouse", () => {
+  it("reads the failed machines' readings back from ml_sensor_data instead of keeping them, and trains on them", async () => {
+    const ch = await startClickHouseServer();
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "lw-retrain-ch-"));
+      const registry = new ModelRegistry(new DirectoryStore(join(dir, "registry")), ACTOR);
+      const first = (await registry.push({ bytes: testModelBytes(UNITS), kind: "rul", fileName: "first.onnx" })).entry;
+      await registry.promote(first.id, "production");
+      const args = [
+        "run",
+        "--cmapss",
+        FILE,
+        "--cmapss-order",
+        "unit",
+        "--speed",
+        "max",
+        "--predict",
+        "registry",
+        "--registry",
+        join(dir, "registry"),
+      ];
+      const child = spawn(
+        process.execPath,
+        [CLI, ...args, "--retrain-on-drift", "--retrain-epochs", "10", "--cmapss-shift", "s11:+0.534@10000", "--clickhouse", ch.url].concat(
+          ["--spill-dir", join(dir, "spill"), "--analysis", "rolling", "--no-file", "--alerts", join(dir, "alerts.ndjson")],
+          ["--summary-interval", "0", "--no-serials", "--no-live"],
+        ),
+        { cwd: dir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LINEWATCH_LOG_LEVEL: "info" } },
+      );
+      let stderr = "";
+      child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+      expect(await new Promise<number | null>((r) => child.once("exit", r)), stderr).toBe(0);
+      const events = logEvents(stderr).filter((e) => e.component === "retrain");
+      expect(events.map((e) => e.event)).toEqual(["retrain_started", "candidate_trained", "candidate_registered", "candidate_held"]);
+      expect(String(events[0].msg)).toMatch(/failed units from ClickHouse ml_sensor_data/);
+      const candidate = (await registry.list("rul")).find((e) => e.id !== first.id);
+      expect(candidate?.stage).toBe("candidate");
+      expect(candidate?.training_data).toMatch(/^ClickHouse ml_sensor_data: \d+ failed machines/);
+      await registry.close();
+    } finally {
+      await ch.dispose();
+    }
+  }, 120_000);
 });

@@ -364,12 +364,43 @@ export class ClickHouseSink {
    * within each sensor. For the dashboard's back-fill after a restart; `columns` are ml_scores
    * columns (nullable ones come back null), plus `sensor_type`, `time` (epoch ms) and `value`.
    */
+  /**
+   * A machine's raw readings (ml_sensor_data) up to `untilMs`, oldest first, at most `rowsMax`:
+   * what a drift-triggered retraining reads when the run writes to ClickHouse.
+   */
+  async sensorHistory(
+    machineId: string,
+    untilMs: number,
+    rowsMax: number,
+  ): Promise<Array<{ sensor_type: string; time: number; value: number }>> {
+    const query =
+      `SELECT sensor_type, timestamp_ms AS time, sensor_value AS value FROM ${this.options.database}.ml_sensor_data FINAL ` +
+      `WHERE machine_id = ${sqlString(machineId)} AND timestamp_ms <= ${Math.floor(untilMs)} ORDER BY time, sensor_type LIMIT ${Math.max(1, Math.floor(rowsMax))}`;
+    // A read beside the run's inserts can meet a kept-alive socket the server has just closed
+    // ("socket hang up"): transient failures are tried again, as inserts are.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const result = await this.client.query({
+          query,
+          format: "JSONEachRow",
+          clickhouse_settings: { output_format_json_quote_64bit_integers: 0 },
+        });
+        return (await result.json<{ sensor_type: string; time: number | string; value: number }>()).map((r) => ({
+          ...r,
+          time: Number(r.time),
+        }));
+      } catch (error) {
+        if (classifyFailure(error).kind !== "transient" || attempt + 1 >= this.options.insertAttemptsMax) throw error;
+        await new Promise((r) => setTimeout(r, backoffMs(attempt, this.options.backoffBaseMs, this.options.backoffMaxMs)));
+      }
+    }
+  }
+
   async recentScores(machineId: string, perSensor: number, columns: readonly string[]): Promise<Array<Record<string, unknown>>> {
     const known = new Set(TABLE_SCHEMAS.ml_scores.columns.map((c) => c.name));
     const unknown = columns.filter((c) => !known.has(c));
     if (unknown.length > 0) throw new ConfigError("recentScores", `ml_scores has no column ${unknown.join(", ")}`);
-    // ClickHouse 18.16 has no query parameters: the id goes in as an escaped string literal.
-    const id = `'${machineId.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+    const id = sqlString(machineId);
     const table = `${this.options.database}.ml_scores`;
     const result = await this.client.query({
       query:
@@ -1135,4 +1166,9 @@ function safeJson(row: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** `text` as a ClickHouse string literal: 18.16 has no query parameters, so ids go in escaped. */
+function sqlString(text: string): string {
+  return `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }

@@ -24,6 +24,7 @@ import {
   type RegistryFollowSpec,
   DEFAULT_MODEL_DRIFT,
   DEFAULT_RETRAIN,
+  DEFAULT_RETAINED_UNITS,
   RetainedUnits,
   Retrainer,
 } from "../jobs/mod.js";
@@ -207,6 +208,8 @@ async function runWithModels(flags: RunFlags, speed: number, withSerials: boolea
     const alertsFile = new RotatingFileSink(flags.alerts, flags.fileBytesMax);
     retrain = await retrainingOf(flags, fleet);
     const outputs = await startOutputs(flags, speed, predictions, fleet, retrain);
+    const fromClickHouse = retrain === undefined ? null : outputs.sensorHistorySource(retrain.history);
+    if (fromClickHouse !== null) retrain?.retrainer.readUnitsFrom(fromClickHouse);
     stopFollowing = followRegistryModels(flags, predictions, loaded?.entryId ?? null, outputs);
     if (flags.nats !== undefined) {
       try {
@@ -639,7 +642,8 @@ async function retrainingOf(
       "needs machines whose failure the run sees (labels to train on): a C-MAPSS training file (--cmapss train_FD00x.txt); a plant's failure records are not read yet",
     );
   const registry = new ModelRegistry(await openRegistryStore(registryWhere(flags)));
-  const history = new RetainedUnits();
+  // With ClickHouse the readings are read back from ml_sensor_data: the run keeps only the failures.
+  const history = new RetainedUnits({ ...DEFAULT_RETAINED_UNITS, keepReadings: flags.clickhouse === undefined });
   const retrainer = new Retrainer({
     registry,
     history,

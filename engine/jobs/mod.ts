@@ -9,8 +9,8 @@ export {
   type Scorecard,
   scoreFaults,
 } from "./fault-scorecard.js";
-export { DEFAULT_RETRAIN, type ModelEvent, Retrainer, type RetrainRequest, type RetrainResult } from "./retrain.js";
-export { DEFAULT_RETAINED_UNITS, RetainedUnits } from "./retained-units.js";
+export { DEFAULT_RETRAIN, type ModelEvent, Retrainer, type RetrainRequest, type RetrainResult, type UnitsSource } from "./retrain.js";
+export { DEFAULT_RETAINED_UNITS, RetainedUnits, unitsFromReadings } from "./retained-units.js";
 export { DEFAULT_MODEL_DRIFT, MODEL_DRIFT_FAMILY, type ModelDriftReport, ModelDriftWatch } from "./model-drift.js";
 export {
   followRegistry,

@@ -58,8 +58,9 @@ import { type AckResult, type AlertEpisodeEvent, MR_RULES, type SpcLimitsChange,
 import { EpisodeBook } from "./episode-book.js";
 import type { ModelEntry } from "../../connectors/registry/mod.js";
 import { modelRow } from "./model-follow.js";
-import type { RetainedUnits } from "./retained-units.js";
-import type { Retrainer } from "./retrain.js";
+import { DEFAULT_RETAINED_UNITS, type RetainedUnits, unitsFromReadings } from "./retained-units.js";
+import type { Retrainer, UnitsSource } from "./retrain.js";
+import { CMAPSS_SENSORS } from "../../connectors/files/mod.js";
 import { DEFAULT_MODEL_DRIFT, ModelDriftWatch, type ModelDriftOptions, type WatchedModel } from "./model-drift.js";
 
 export interface OutputsOptions {
@@ -774,6 +775,29 @@ export class Outputs {
       });
     }
     return { machine_id: machineId, health_score: score, risk_level: riskOfScore(score), updated_at: new Date().toISOString(), features };
+  }
+
+  /**
+   * With ClickHouse: where a drift-triggered retraining reads its units — the failed machines'
+   * readings back from ml_sensor_data (after a flush, so every reading written so far is there);
+   * `history` says which machines failed and when. Null without ClickHouse.
+   */
+  sensorHistorySource(history: RetainedUnits): UnitsSource | null {
+    const sink = this.sink;
+    if (sink === null) return null;
+    return {
+      name: "ClickHouse ml_sensor_data",
+      units: async () => {
+        await this.flush();
+        const machines = [];
+        for (const f of history.failedMachines())
+          machines.push({
+            ...f,
+            readings: await sink.sensorHistory(f.machineId, f.failedAt, DEFAULT_RETAINED_UNITS.stepsMax * CMAPSS_SENSORS.length),
+          });
+        return unitsFromReadings(machines);
+      },
+    };
   }
 
   /** The model registry's entries (when one was added or changed stage): ml_models rows, replacing an entry's earlier row. */

@@ -8,16 +8,43 @@
  * use: the machine is dropped and counted); at most `machinesMax` machines are kept, the failed
  * units newest first — when full, the oldest failed unit goes, else the machine seen longest ago.
  * A reading whose time is not the machine's newest step or one it holds (a sensor that lagged
- * past the kept steps) is counted and dropped.
+ * past the kept steps) is counted and dropped. With ClickHouse the run keeps no readings, only
+ * the failures (`keepReadings` false): the units are read back from ml_sensor_data.
  */
 import { CMAPSS_SENSORS, type CmapssUnit } from "../../connectors/files/mod.js";
 
 export interface RetainedUnitsOptions {
   machinesMax: number;
   stepsMax: number;
+  /**
+   * False: keep no readings, only which machines failed and when (the run writes ml_sensor_data,
+   * and the retraining reads the units from there: {@link unitsFromReadings}).
+   */
+  keepReadings: boolean;
 }
 
-export const DEFAULT_RETAINED_UNITS: Readonly<RetainedUnitsOptions> = Object.freeze({ machinesMax: 500, stepsMax: 1024 });
+export const DEFAULT_RETAINED_UNITS: Readonly<RetainedUnitsOptions> = Object.freeze({
+  machinesMax: 500,
+  stepsMax: 1024,
+  keepReadings: true,
+});
+
+/** A machine's readings (any order within a step) and its failure time, as a unit of the trainer's shape; null when it has no step. */
+export function unitsFromReadings(
+  machines: ReadonlyArray<{
+    machineId: string;
+    failedAt: number;
+    readings: ReadonlyArray<{ sensor_type: string; time: number; value: number }>;
+  }>,
+  stepsMax: number = DEFAULT_RETAINED_UNITS.stepsMax,
+): Array<{ machineId: string; unit: CmapssUnit }> {
+  const window = new RetainedUnits({ machinesMax: machines.length + 1, stepsMax, keepReadings: true });
+  for (const m of machines) {
+    for (const r of m.readings) window.observe(m.machineId, r.sensor_type, r.time, r.value);
+    window.failed(m.machineId, m.failedAt);
+  }
+  return window.units();
+}
 
 interface MachineHistory {
   times: number[];
@@ -36,7 +63,7 @@ export class RetainedUnits {
   /** One reading; a sensor that is not a C-MAPSS sensor (s1…s21) is not the trainer's and is ignored. */
   observe(machineId: string, sensorType: string, time: number, value: number): void {
     const k = SENSOR_INDEX.get(sensorType);
-    if (k === undefined) return;
+    if (k === undefined || !this.o.keepReadings) return;
     const m = this.machine(machineId);
     if (m === null) return;
     const step = stepOf(m.times, time);
@@ -60,8 +87,16 @@ export class RetainedUnits {
 
   /** The machine failed at `time` (its remaining life is 0 there): it becomes a unit the trainer can use. */
   failed(machineId: string, time: number): void {
-    const m = this.machines.get(machineId);
-    if (m !== undefined && m.failedAt === null) m.failedAt = time;
+    const m = this.o.keepReadings ? this.machines.get(machineId) : this.machine(machineId);
+    if (m !== undefined && m !== null && m.failedAt === null) m.failedAt = time;
+  }
+
+  /** The machines known to have failed, and when, in the order they failed. */
+  failedMachines(): Array<{ machineId: string; failedAt: number }> {
+    return [...this.machines.entries()]
+      .filter(([, m]) => m.failedAt !== null)
+      .map(([machineId, m]) => ({ machineId, failedAt: m.failedAt as number }))
+      .sort((a, b) => a.failedAt - b.failedAt);
   }
 
   /** Failed machines as run-to-failure units (cycles 1…n up to the failure), in the order they failed; `unit` numbers them 1…. */

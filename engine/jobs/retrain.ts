@@ -77,14 +77,28 @@ export interface RetrainerOptions {
 export const DEFAULT_RETRAIN = Object.freeze({ minUnits: 20, epochs: 30, holdoutShare: 0.2, seed: 1 });
 const EVENTS_KEPT = 100;
 
+/** Where a retraining reads its units: the failed machines' readings, each as a run-to-failure unit. */
+export interface UnitsSource {
+  /** For the events: "the run's retained window", "ClickHouse ml_sensor_data". */
+  name: string;
+  units(): Promise<Array<{ machineId: string; unit: CmapssUnit }>>;
+}
+
 export class Retrainer {
   private running: Promise<void> | null = null;
+  private source: UnitsSource;
   private readonly triggered = new Set<string>();
   private readonly kept: ModelEvent[] = [];
   private readonly log: Logger | undefined;
 
   constructor(private readonly o: RetrainerOptions) {
     this.log = o.log?.child({ component: "retrain" });
+    this.source = { name: "the run's retained window", units: async () => o.history.units() };
+  }
+
+  /** Reads the units from `source` from now on (ClickHouse, once the run's sink is open). */
+  readUnitsFrom(source: UnitsSource): void {
+    this.source = source;
   }
 
   /** An alert episode event: a model_drift episode reaching high severity starts a retraining (once per episode). */
@@ -112,9 +126,9 @@ export class Retrainer {
 
   private async retrain(episodeId: string): Promise<void> {
     try {
-      const units = this.o.history.units();
+      const units = await this.source.units();
       if (units.length < this.o.minUnits) {
-        this.emit("retrain_skipped", episodeId, `${units.length} failed units in the retained window, ${this.o.minUnits} needed`);
+        this.emit("retrain_skipped", episodeId, `${units.length} failed units in ${this.source.name}, ${this.o.minUnits} needed`);
         return;
       }
       const production = await this.o.registry.production("rul");
@@ -123,14 +137,18 @@ export class Retrainer {
         return;
       }
       const holdout = Math.max(1, Math.round(units.length * DEFAULT_RETRAIN.holdoutShare));
-      this.emit("retrain_started", episodeId, `training on ${units.length - holdout} of ${units.length} failed units, ${holdout} held out`);
+      this.emit(
+        "retrain_started",
+        episodeId,
+        `training on ${units.length - holdout} of ${units.length} failed units from ${this.source.name}, ${holdout} held out`,
+      );
       const result = await this.o.train({
         units: units.map((u) => u.unit),
         productionBytes: await this.o.registry.modelBytes(production.id),
         holdout,
         seed: DEFAULT_RETRAIN.seed,
         epochs: this.o.epochs,
-        trainedOn: `the run's retained window: ${units.length} failed machines (${units[0].machineId} … ${units[units.length - 1].machineId}), retrained on model_drift episode ${episodeId}`,
+        trainedOn: `${this.source.name}: ${units.length} failed machines (${units[0].machineId} … ${units[units.length - 1].machineId}), retrained on model_drift episode ${episodeId}`,
       });
       const figures = { candidate_rmse: result.candidateRmse, production_rmse: result.productionRmse };
       this.emit(
