@@ -42,6 +42,7 @@ import { finished } from "node:stream/promises";
 import { performance } from "node:perf_hooks";
 import { CapacityError, ConfigError } from "../../engine/core/mod.js";
 import { backoffMs, classifyFailure, type ClickHouseFailure } from "./failure.js";
+import { sqlString } from "./reader.js";
 import {
   CLICKHOUSE_TABLES,
   createSchema,
@@ -1166,9 +1167,4 @@ function safeJson(row: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** `text` as a ClickHouse string literal: 18.16 has no query parameters, so ids go in escaped. */
-function sqlString(text: string): string {
-  return `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
 }
