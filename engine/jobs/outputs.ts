@@ -56,6 +56,9 @@ import { modelRow } from "./model-follow.js";
 import type { RetainedUnits } from "./retained-units.js";
 import type { Retrainer } from "./retrain.js";
 import { DEFAULT_MODEL_DRIFT, ModelDriftWatch, type ModelDriftOptions, type WatchedModel } from "./model-drift.js";
+import { IforestDriftFeed } from "./iforest-drift.js";
+import type { DriftRows } from "./ingest/mod.js";
+import type { IforestAnalysis } from "../../operators/iforest/mod.js";
 
 export interface OutputsOptions {
   clickhouse?: { url: string; database?: string; spillDir: string };
@@ -78,6 +81,12 @@ export interface OutputsOptions {
   groundTruth?: (machineId: string, timeMs: number) => number | null;
   /** Drift of the prediction model (engine/jobs/model-drift.ts); default {@link DEFAULT_MODEL_DRIFT}. */
   drift?: Readonly<ModelDriftOptions>;
+  /**
+   * The run has an iforest analysis: its model's drift is watched too (PSI of its features, ADWIN
+   * on its score), from the rows of {@link Outputs.watchIforest} (the main-thread job) or
+   * {@link Outputs.iforestDriftRows} (ingest workers).
+   */
+  iforestDrift?: boolean;
   /**
    * `--retrain-on-drift`: every reading is kept in `history` (a machine becomes a unit once the
    * ground truth says it failed), and every model_drift episode event goes to the retrainer.
@@ -159,8 +168,12 @@ export class Outputs {
   readonly metrics: MetricHandles;
   readonly registry: MetricsRegistry;
   private sink: ClickHouseSink | null = null;
-  /** Drift of the prediction model; null without --predict. */
+  /** Drift of the prediction model and the iforest model; null without either. */
   drift: ModelDriftWatch | null = null;
+  /** The iforest rows to the drift watch: the main thread's analysis (its index among the analyses), and per ingest worker. */
+  private iforestFeed: IforestDriftFeed | null = null;
+  private iforestIndex = -1;
+  private readonly workerFeeds: IforestDriftFeed[] = [];
   private readonly retained: RetainedUnits | null;
   private readonly retrainer: Retrainer | null;
   private closing = false;
@@ -195,6 +208,7 @@ export class Outputs {
   private readonly apiProviders: ApiProviders;
 
   private readonly predictions: PredictionService | null;
+  private readonly iforestDriftWanted: boolean;
   private readonly clickhouseLog: Logger;
   private readonly spcLog: Logger;
 
@@ -202,6 +216,7 @@ export class Outputs {
     this.registry = new MetricsRegistry();
     this.metrics = defineEngineMetrics(this.registry);
     this.predictions = o.predictions ?? null;
+    this.iforestDriftWanted = o.iforestDrift === true;
     this.retained = o.retrain?.history ?? null;
     this.retrainer = o.retrain?.retrainer ?? null;
     this.clickhouseLog = o.log.child({ component: "clickhouse" });
@@ -231,7 +246,8 @@ export class Outputs {
         this.onPredictions(list);
       });
       if (o.groundTruth !== undefined) this.countAccuracy(service, o.groundTruth);
-      this.drift = this.watchDrift(service, o);
+      this.drift = this.newDriftWatch(o);
+      this.feedPredictions(this.drift, service, o);
       this.registry.onCollect(() => {
         const c = service.counters();
         machines.labels({ features: "complete" }).set(c.machinesComplete);
@@ -240,14 +256,12 @@ export class Outputs {
         seconds.set(c.modelSeconds);
       });
     }
+    if (o.iforestDrift === true) this.drift ??= this.newDriftWatch(o);
     this.apiProviders = this.providers();
   }
 
-  /**
-   * Feeds every prediction to the drift watch of the model that made it (a model swapped in is
-   * watched from its first prediction); its episodes are routed as the SPC ones.
-   */
-  private watchDrift(service: PredictionService, o: OutputsOptions): ModelDriftWatch {
+  /** The drift watch of the run's models; its episodes are routed as the SPC ones (and to the retrainer). */
+  private newDriftWatch(o: OutputsOptions): ModelDriftWatch {
     const retrainer = o.retrain?.retrainer;
     const drift = new ModelDriftWatch({
       options: o.drift ?? DEFAULT_MODEL_DRIFT,
@@ -259,6 +273,12 @@ export class Outputs {
       log: o.log,
       truth: o.groundTruth !== undefined,
     });
+    this.registry.onCollect(() => drift.collect());
+    return drift;
+  }
+
+  /** Feeds every prediction to the drift watch of the model that made it (a model swapped in is watched from its first prediction). */
+  private feedPredictions(drift: ModelDriftWatch, service: PredictionService, o: OutputsOptions): void {
     const watched = () => watchedPredictionModel(service.model);
     drift.use(watched());
     let inUse = service.model.modelVersion;
@@ -276,8 +296,27 @@ export class Outputs {
         drift.observe(p.model_version, p.features, p.predicted_at_ms, p.machine_id, residual, t);
       }
     });
-    this.registry.onCollect(() => drift.collect());
-    return drift;
+  }
+
+  /** The main-thread job's iforest analysis (`index` among the run's analyses): each record's row goes to its model's drift watch. */
+  watchIforest(analysis: IforestAnalysis, index: number): void {
+    if (this.drift === null) return;
+    this.iforestIndex = index;
+    this.iforestFeed = new IforestDriftFeed(this.drift, analysis.featureCount, (g) => analysis.modelAt(g));
+    this.iforestFeed.models(0, [analysis.modelAt(0)]);
+  }
+
+  /** Whether the ingest workers should send their iforest rows ({@link iforestDriftRows}). */
+  get watchesIforest(): boolean {
+    return this.drift !== null && this.iforestDriftWanted;
+  }
+
+  /** An ingest worker's iforest rows, to its model's drift watch. */
+  iforestDriftRows(worker: number, rows: DriftRows): void {
+    const drift = this.drift;
+    if (drift === null) return;
+    const feed = (this.workerFeeds[worker] ??= new IforestDriftFeed(drift, rows.fields - 2));
+    feed.observeRows(rows);
   }
 
   /** Counts each prediction's absolute RUL error against the source's ground truth. */
@@ -324,7 +363,7 @@ export class Outputs {
   }
 
   get active(): boolean {
-    return this.sink !== null || this.live !== null || this.predictions !== null;
+    return this.sink !== null || this.live !== null || this.predictions !== null || this.drift !== null;
   }
 
   /** Whether `record` reads the members (ClickHouse or the live server); predictions alone read only the rolling row. */
@@ -454,6 +493,7 @@ export class Outputs {
     this.keySeen(r.machineId, r.key);
     if (this.predictions !== null && r.rolling !== undefined) this.predictions.observe(r.key, r.machineId, r.sensorType, r.time, r.rolling);
     this.retained?.observe(r.machineId, r.sensorType, r.time, r.value);
+    if (this.iforestFeed !== null && r.rows !== undefined) this.iforestFeed.observe(r.rows[this.iforestIndex], 0, r.time);
     if (this.live === null && this.sink === null) return;
     const members = r.members ?? (JSON.parse(`{${r.membersJson ?? ""}}`) as Record<string, unknown>);
     if (typeof members.limits_version === "number" && members.limits_version > 0) {

@@ -21,6 +21,7 @@ import {
 } from "../core/mod.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/mod.js";
 import { type AlertEpisodeEvent, episodeTrackerOf, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
+import type { IforestAnalysis } from "../../operators/iforest/mod.js";
 import type { Outputs } from "./outputs.js";
 import { RECORD_LABELS_MAX, RecordLabels } from "./record-labels.js";
 import type { ScoreKey, ScoreWriter } from "./score-writers.js";
@@ -171,6 +172,8 @@ class SensorJob implements SensorIntake {
       analyses.map((a) => a.name),
       analyses.map((a) => a.outColumns),
     );
+    const forest = analyses.findIndex((a) => a.name === "iforest");
+    if (forest >= 0) this.outputs?.watchIforest(analyses[forest] as IforestAnalysis, forest);
     void o.stop.then(() => (this.stopped = true));
   }
 
