@@ -64,6 +64,8 @@ export async function runDriftStream(
   values: Float64Array,
   watch: boolean,
   options: Readonly<ModelDriftOptions> = DEFAULT_MODEL_DRIFT,
+  /** A model swapped in before the batch holding reading `at` (rounded down to a batch of 4096). */
+  swap?: { at: number; model: IsolationForestModel },
 ): Promise<DriftStreamResult> {
   const episodes: AlertEpisodeEvent[] = [];
   const drift = watch ? new ModelDriftWatch({ options, route: (e) => episodes.push(structuredClone(e)), truth: false }) : null;
@@ -98,6 +100,7 @@ export async function runDriftStream(
   const cpu0 = threadCpuMicros();
   for (let from = 0; from < values.length; from += 4096) {
     const to = Math.min(values.length, from + 4096);
+    if (swap !== undefined && from <= swap.at && swap.at < to) await forest.swapModel(engine, swap.model);
     const batch = allocateBatch(to - from);
     for (let i = from; i < to; i++) appendRecord(batch, ids[i % DRIFT_STREAM_KEYS], i, values[i], i);
     await engine.push(batch);
