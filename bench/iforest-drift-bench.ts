@@ -1,6 +1,6 @@
 /**
  * The isolation forest's drift watch, in process (`node dist/bench/iforest-drift-bench.js
- * [--records n] [--block b] [--evaluate-every k]`): the real kernels (rolling W = 16 → iforest on (value,
+ * [--records n] [--block b] [--evaluate-every k] [--workers n]`): the real kernels (rolling W = 16 → iforest on (value,
  * std)) inline on this thread over a seeded stream of 4 interleaved keys, i.i.d. N(50, 5²), the
  * forest trained with its reference histograms on the same process (another seed); each chunk's
  * iforest rows go to IforestDriftFeed → ModelDriftWatch.observeRow as on the main-thread job.
@@ -66,6 +66,8 @@ export async function runDriftStream(
   options: Readonly<ModelDriftOptions> = DEFAULT_MODEL_DRIFT,
   /** A model swapped in before the batch holding reading `at` (rounded down to a batch of 4096). */
   swap?: { at: number; model: IsolationForestModel },
+  /** Kernel threads; 0: inline on this thread. */
+  workers = 0,
 ): Promise<DriftStreamResult> {
   const episodes: AlertEpisodeEvent[] = [];
   const drift = watch ? new ModelDriftWatch({ options, route: (e) => episodes.push(structuredClone(e)), truth: false }) : null;
@@ -131,10 +133,11 @@ async function main(argv: string[]): Promise<void> {
   const plain = driftStreamValues(11, records);
   process.stdout.write(`${machineLine(benchMachine())}\n`);
   // Cost: alternating phases over the same stream, two of each.
+  const workers = arg("--workers", 0);
   const cost = { with: 0, without: 0, watch: 0, n: 0 };
   for (let round = 0; round < 2; round++) {
-    const off = await runDriftStream(model, plain, false, options);
-    const on = await runDriftStream(model, plain, true, options);
+    const off = await runDriftStream(model, plain, false, options, undefined, workers);
+    const on = await runDriftStream(model, plain, true, options, undefined, workers);
     cost.without += off.cpuMicros;
     cost.with += on.cpuMicros;
     cost.watch += on.watchMicros;
@@ -142,7 +145,7 @@ async function main(argv: string[]): Promise<void> {
   }
   const per = (x: number) => (x / cost.n).toFixed(3);
   process.stdout.write(
-    `cpu µs/record on this thread (kernels inline): without the watch ${per(cost.without)}, with ${per(cost.with)} (ratio ${(cost.with / cost.without).toFixed(3)}); inside the watch ${per(cost.watch)}\n`,
+    `cpu µs/record on this thread (${workers === 0 ? "kernels inline" : `kernels on ${workers} worker thread(s)`}): without the watch ${per(cost.without)}, with ${per(cost.with)} (ratio ${(cost.with / cost.without).toFixed(3)}); inside the watch ${per(cost.watch)}\n`,
   );
   const unshifted = await runDriftStream(model, plain, true, options);
   process.stdout.write(
