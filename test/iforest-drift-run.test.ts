@@ -12,7 +12,9 @@
  * - unshifted, 100 000 readings raise no model_drift episode;
  * - shifted, one episode opens within one drift window (W = 10 000 readings, the default) of the
  *   shift, on `value` only, and ADWIN on the score joins it as rule `score`;
- * - the API lists the forest (kind "iforest", version its model hash) with its features' PSI.
+ * - the API lists the forest (kind "iforest", version its model hash) with its features' PSI;
+ * - a model swapped in (the watched file rewritten) is listed beside the first, in use, with its
+ *   own readings.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -71,9 +73,11 @@ let nc: NatsConnection | undefined;
 let dir: string;
 let modelFile: string;
 let modelHash: string;
+let rows: { values: Float64Array; rows: number };
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "lw-iforest-drift-"));
   const train = trainingRows(readings(7, 40_000, 0, Number.POSITIVE_INFINITY).values);
+  rows = train;
   const model = trainIsolationForest({ ...train, columns: 2, names: ["value", "std"] }, { trees: 50, sampleSize: 256, seed: 1 });
   expect(model.referenceHistograms?.features.map((f) => f.name)).toEqual(["value", "std"]);
   modelFile = join(dir, "forest.json");
@@ -133,23 +137,7 @@ async function runOn(site: string, workers: number, stream: { times: Float64Arra
   let report: DriftReport | null = null;
   let listed: DriftReport[] = [];
   try {
-    let link: URL | null = null;
-    expect(
-      await waitUntil(() => {
-        const generated = logEvents(run.output()).find((e) => String(e.msg).startsWith("no access token configured"));
-        if (generated !== undefined) link = new URL(String((generated as { url?: unknown }).url));
-        return link !== null && /consuming/.test(run.output());
-      }, 60_000),
-      run.output(),
-    ).toBe(true);
-    const { origin, hash } = link as unknown as URL;
-    const token = new URLSearchParams(hash.slice(1)).get("token") as string;
-    const get = async (path: string) => {
-      const res = await fetch(`${origin}${path}`, { headers: { authorization: `Bearer ${token}` } });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    };
-    // "consuming" is printed as the subscriptions are made: a moment for them to reach the server.
-    await new Promise((r) => setTimeout(r, 500));
+    const get = await apiOf(run);
     await publish(site, stream);
     // Every reading the run took is a row of the forest: a reading (finite std) or skipped (a key's
     // first, whose std is not defined). Core NATS may lose a frame: the check is that the rows stop
@@ -175,6 +163,28 @@ async function runOn(site: string, workers: number, stream: { times: Float64Arra
     .filter((l) => l.includes('"model_drift"'))
     .map((l) => JSON.parse(l) as AlertEpisodeEvent);
   return { events, report: report as unknown as DriftReport, listed };
+}
+
+/** Waits until `run` consumes; its API, with the token it generated. */
+async function apiOf(run: CliProcess) {
+  let link: URL | null = null;
+  expect(
+    await waitUntil(() => {
+      const generated = logEvents(run.output()).find((e) => String(e.msg).startsWith("no access token configured"));
+      if (generated !== undefined) link = new URL(String((generated as { url?: unknown }).url));
+      return link !== null && /consuming/.test(run.output());
+    }, 60_000),
+    run.output(),
+  ).toBe(true);
+  const { origin, hash } = link as unknown as URL;
+  const token = new URLSearchParams(hash.slice(1)).get("token") as string;
+  const get = async (path: string) => {
+    const res = await fetch(`${origin}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  // "consuming" is printed as the subscriptions are made: a moment for them to reach the server.
+  await new Promise((r) => setTimeout(r, 500));
+  return get;
 }
 
 /** The reading index of an event time. */
@@ -217,4 +227,44 @@ describe.skipIf(!haveNats)("run --analysis rolling,iforest: drift of the forest'
       expect(report.episode?.rules.sort()).toEqual(["score", "value"]);
     }, 240_000);
   }
+
+  it("ingest worker: a model swapped in (the file rewritten) is watched on its own, the first kept", async () => {
+    const file = join(dir, "swapped.json");
+    writeFileSync(
+      file,
+      modelToJson(trainIsolationForest({ ...rows, columns: 2, names: ["value", "std"] }, { trees: 50, sampleSize: 256, seed: 1 })),
+    );
+    const second = trainIsolationForest({ ...rows, columns: 2, names: ["value", "std"] }, { trees: 50, sampleSize: 256, seed: 2 });
+    const site = "ifd-swap";
+    const run = startCli(
+      ["run", "--nats", (nats as NatsServer).url, "--site", site, "--ingest-workers", "1", "--analysis", "rolling,iforest"].concat(
+        ["--window", String(WINDOW), "--model", file, "--no-publish-scores", "--port", "0", "--log-level", "info"],
+        ["--alerts", join(dir, "swap.ndjson"), "--summary-interval", "0", "--no-serials"],
+      ),
+      dir,
+    );
+    try {
+      const get = await apiOf(run);
+      const stream = readings(13, 40_000, 0, 40_000);
+      const half = (from: number, to: number) => ({ times: stream.times.subarray(from, to), values: stream.values.subarray(from, to) });
+      await publish(site, half(0, 20_000));
+      writeFileSync(file, modelToJson(second));
+      expect(await waitUntil(() => /model swapped/.test(run.output()), 30_000), run.output()).toBe(true);
+      await publish(site, half(20_000, 40_000));
+      let listed: DriftReport[] = [];
+      const both = await waitUntil(async () => {
+        listed = (await get("/api/ml/models/")).body.results as DriftReport[];
+        return listed.length === 2 && listed[0].readings + listed[0].skipped >= 0.9 * 20_000;
+      }, 60_000);
+      expect(both, JSON.stringify(listed)).toBe(true);
+      expect(listed.map((m) => [m.kind, m.version, m.in_use])).toEqual([
+        ["iforest", second.hash, true],
+        ["iforest", modelHash, false],
+      ]);
+      expect(listed[1].readings + listed[1].skipped).toBeGreaterThanOrEqual(0.9 * 20_000);
+      expect(await run.stop(), run.output()).toBe(0);
+    } finally {
+      await run.stop();
+    }
+  }, 240_000);
 });
