@@ -75,8 +75,8 @@ export interface ModelDriftOptions {
   /**
    * The PSI of a scoring model (one row per record, 10⁵ rows/s and more) is evaluated every this
    * many readings (`psi.evaluateEvery` for the others). 16: on bench/iforest-drift-bench.ts the
-   * watch's CPU fell from 0.238 to 0.121 µs per record and a 1σ shift was seen 3 readings later
-   * (a change is seen at most 15 readings late).
+   * watch's CPU fell from 0.225 to 0.094–0.124 µs per record and a 1σ shift was seen 3 readings
+   * later (a change is seen at most 15 readings late).
    */
   scoredEvaluateEvery: number;
 }
