@@ -6,11 +6,17 @@
  * - 10⁶ unshifted readings raise no model_drift episode;
  * - value +1σ from reading 500 000: one episode, PSI on `value` within one window (W = 10 000
  *   readings) and ADWIN's `score` within two; `std` stays stable;
- * - a model swapped in mid-stream is a second monitor (its own readings), the one in use.
+ * - a model swapped in mid-stream is a second monitor (its own readings), the one in use;
+ * - an ingest worker's rows for the watch: in messages of 4096, the model told once, and never
+ *   more than DRIFT_ROWS_PENDING_MAX untaken — the rest shed and counted.
  */
 import { describe, expect, it } from "vitest";
 import { driftStreamForest, driftStreamValues, runDriftStream } from "../bench/iforest-drift-bench.js";
+import type { OutputChunk } from "../engine/core/mod.js";
+import { DRIFT_MESSAGE_ROWS, DRIFT_ROWS_PENDING_MAX, DriftRowsOut } from "../engine/jobs/ingest/drift-rows.js";
+import { COUNTER, COUNTER_SLOTS, type DriftRows, type IngestEvent } from "../engine/jobs/ingest/protocol.js";
 import { DEFAULT_MODEL_DRIFT } from "../engine/jobs/mod.js";
+import { iforestAnalysis } from "../operators/iforest/mod.js";
 
 const W = DEFAULT_MODEL_DRIFT.psi.window;
 const model = driftStreamForest();
@@ -68,4 +74,39 @@ describe("iforest drift on the real kernels", () => {
       [model.hash, false, 20_480],
     ]);
   }, 120_000);
+
+  it("an ingest worker's rows: messages of 4096, the model sent once, at most 65 536 untaken, the rest shed and counted", () => {
+    const forest = iforestAnalysis({ model, features: ["value", "std"], rollingIndex: 0 });
+    const counters = new Float64Array(2 * COUNTER_SLOTS);
+    const base = COUNTER_SLOTS;
+    const out = new DriftRowsOut(forest, 1, counters, base);
+    const sent: DriftRows[] = [];
+    const post = (e: IngestEvent) => {
+      if (e.kind === "driftRows") sent.push(e.drift);
+    };
+    const n = 5000;
+    const rows = new Float64Array(n * 4);
+    for (let i = 0; i < n; i++) rows.set([50 + i, 5, 0.5, 0], i * 4);
+    const chunk = {
+      length: n,
+      outs: [new Float64Array(0), rows],
+      times: Float64Array.from({ length: n }, (_, i) => i),
+    } as unknown as OutputChunk;
+    // Nothing taken: 13 chunks of 5000 reach the bound (65 536) in the 14th.
+    for (let c = 0; c < 14; c++) out.add(chunk, post);
+    out.send(post);
+    const total = sent.reduce((a, d) => a + d.n, 0);
+    expect(total).toBe(DRIFT_ROWS_PENDING_MAX);
+    expect(sent.every((d) => d.n <= DRIFT_MESSAGE_ROWS && d.fields === 4)).toBe(true);
+    expect(counters[base + COUNTER.driftRowsShed]).toBe(14 * n - DRIFT_ROWS_PENDING_MAX);
+    expect(sent.map((d) => d.models.length)).toEqual([1, ...Array(sent.length - 1).fill(0)]);
+    expect(sent[0].models[0].hash).toBe(model.hash);
+    // Rows in order, times with them.
+    expect([sent[0].rows[4], sent[0].times[1], sent[1].rows[0]]).toEqual([51, 1, 50 + (DRIFT_MESSAGE_ROWS % n)]);
+    // Once the main thread took them, rows flow again.
+    counters[base + COUNTER.driftRowsTaken] = counters[base + COUNTER.driftRowsSent];
+    out.add(chunk, post);
+    out.send(post);
+    expect(sent.reduce((a, d) => a + d.n, 0)).toBe(DRIFT_ROWS_PENDING_MAX + n);
+  });
 });

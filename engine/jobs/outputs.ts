@@ -133,6 +133,8 @@ export type EpisodeAckControl = (episode: AlertEpisodeEvent, at: number, by: str
 /** What the outputs read of the ingest workers of `run --nats` (engine/jobs/ingest IngestJob has it). */
 export interface IngestSteering {
   counts(): { readings: number; scored: number; kernelMs: number };
+  /** Iforest rows the workers did not send to the drift watch (it was that far behind). */
+  driftRowsShed?(): number;
   deadLettersByReason(): Record<string, number>;
   changeLimits(key: string, change: SpcLimitsChange): Promise<boolean>;
 }
@@ -415,9 +417,24 @@ export class Outputs {
   attachIngest(job: IngestSteering, workers: number, hasSpc: boolean, source: string, analyses: readonly string[]): void {
     this.limitsControl = hasSpc ? (key, change) => job.changeLimits(key, change) : null;
     this.countDeadLetters(() => job.deadLettersByReason());
+    if (this.watchesIforest && job.driftRowsShed !== undefined) this.countDriftRowsShed(() => job.driftRowsShed?.() ?? 0);
     this.collect(source, analyses, () => {
       const c = job.counts();
       return { in: c.readings, out: c.scored, late: 0, busy: c.kernelMs, workers, reorder: 0, inFlight: 0 };
+    });
+  }
+
+  /** `linewatch_model_drift_rows_shed_total`: the ingest workers' iforest rows the drift watch did not see. */
+  private countDriftRowsShed(shed: () => number): void {
+    const counter = this.registry.counter({
+      name: "linewatch_model_drift_rows_shed_total",
+      help: "Iforest rows ingest workers did not send to the drift watch because 65 536 of theirs were still waiting for the main thread (the watch saw a sample).",
+    });
+    let seen = 0;
+    this.registry.onCollect(() => {
+      const n = shed();
+      if (n > seen) counter.inc(n - seen);
+      seen = n;
     });
   }
 
