@@ -295,7 +295,7 @@ function addModelFlags(command: Command): void {
     )
     .option(
       "--drift-window <n>",
-      "with --predict: predictions in the drift window (PSI of each model feature against its training reference; docs/drift.md)",
+      "with --predict or the iforest analysis: predictions (scores) in the drift window (PSI of each model feature against its training reference; docs/drift.md)",
       integerOption("--drift-window", 100, PSI_WINDOW_MAX),
       DEFAULT_MODEL_DRIFT.psi.window,
     )
@@ -406,6 +406,7 @@ async function startOutputs(
       psi: { ...DEFAULT_MODEL_DRIFT.psi, window: flags.driftWindow, moderate: flags.driftModerate, major: flags.driftMajor },
     },
     retrain,
+    iforestDrift: flags.analysis.split(",").some((a) => a.trim() === "iforest"),
     log: cliLogger(),
   });
   startAudit(flags, outputs);

@@ -150,6 +150,7 @@ function startWorkers(o: IngestNatsJobOptions, outputs: Outputs | undefined, log
     onLimits: (limits) => {
       for (const l of limits) outputs?.limitsSeen(l);
     },
+    onDriftRows: outputs?.watchesIforest === true ? (worker, rows) => outputs.iforestDriftRows(worker, rows) : undefined,
     log,
   });
 }

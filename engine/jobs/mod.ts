@@ -11,7 +11,15 @@ export {
 } from "./fault-scorecard.js";
 export { DEFAULT_RETRAIN, type ModelEvent, Retrainer, type RetrainRequest, type RetrainResult, type UnitsSource } from "./retrain.js";
 export { DEFAULT_RETAINED_UNITS, RetainedUnits, unitsFromReadings } from "./retained-units.js";
-export { DEFAULT_MODEL_DRIFT, MODEL_DRIFT_FAMILY, type ModelDriftReport, ModelDriftWatch } from "./model-drift.js";
+export {
+  DEFAULT_MODEL_DRIFT,
+  DEFAULT_SCORE_BLOCK,
+  MODEL_DRIFT_FAMILY,
+  type ModelDriftOptions,
+  type ModelDriftReport,
+  ModelDriftWatch,
+} from "./model-drift.js";
+export { IFOREST_MODEL_KIND, IforestDriftFeed, watchedIforestModel } from "./iforest-drift.js";
 export {
   followRegistry,
   iforestFollow,

@@ -62,6 +62,9 @@ import { DEFAULT_RETAINED_UNITS, type RetainedUnits, unitsFromReadings } from ".
 import type { Retrainer, UnitsSource } from "./retrain.js";
 import { CMAPSS_SENSORS } from "../../connectors/files/mod.js";
 import { DEFAULT_MODEL_DRIFT, ModelDriftWatch, type ModelDriftOptions, type WatchedModel } from "./model-drift.js";
+import { IforestDriftFeed } from "./iforest-drift.js";
+import type { DriftRows } from "./ingest/mod.js";
+import type { IforestAnalysis } from "../../operators/iforest/mod.js";
 
 export interface OutputsOptions {
   clickhouse?: { url: string; database?: string; spillDir: string };
@@ -84,6 +87,12 @@ export interface OutputsOptions {
   groundTruth?: (machineId: string, timeMs: number) => number | null;
   /** Drift of the prediction model (engine/jobs/model-drift.ts); default {@link DEFAULT_MODEL_DRIFT}. */
   drift?: Readonly<ModelDriftOptions>;
+  /**
+   * The run has an iforest analysis: its model's drift is watched too (PSI of its features, ADWIN
+   * on its score), from the rows of {@link Outputs.watchIforest} (the main-thread job) or
+   * {@link Outputs.iforestDriftRows} (ingest workers).
+   */
+  iforestDrift?: boolean;
   /**
    * `--retrain-on-drift`: every reading is kept in `history` (a machine becomes a unit once the
    * ground truth says it failed), and every model_drift episode event goes to the retrainer.
@@ -130,6 +139,8 @@ export type EpisodeAckControl = (episode: AlertEpisodeEvent, at: number, by: str
 /** What the outputs read of the ingest workers of `run --nats` (engine/jobs/ingest IngestJob has it). */
 export interface IngestSteering {
   counts(): { readings: number; scored: number; kernelMs: number };
+  /** Iforest rows the workers did not send to the drift watch (it was that far behind). */
+  driftRowsShed?(): number;
   deadLettersByReason(): Record<string, number>;
   changeLimits(key: string, change: SpcLimitsChange): Promise<boolean>;
 }
@@ -165,8 +176,12 @@ export class Outputs {
   readonly metrics: MetricHandles;
   readonly registry: MetricsRegistry;
   private sink: ClickHouseSink | null = null;
-  /** Drift of the prediction model; null without --predict. */
+  /** Drift of the prediction model and the iforest model; null without either. */
   drift: ModelDriftWatch | null = null;
+  /** The iforest rows to the drift watch: the main thread's analysis (its index among the analyses), and per ingest worker. */
+  private iforestFeed: IforestDriftFeed | null = null;
+  private iforestIndex = -1;
+  private readonly workerFeeds: IforestDriftFeed[] = [];
   private readonly retained: RetainedUnits | null;
   private readonly retrainer: Retrainer | null;
   private closing = false;
@@ -212,6 +227,7 @@ export class Outputs {
   private readonly apiProviders: ApiProviders;
 
   private readonly predictions: PredictionService | null;
+  private readonly iforestDriftWanted: boolean;
   private readonly clickhouseLog: Logger;
   private readonly spcLog: Logger;
 
@@ -219,6 +235,7 @@ export class Outputs {
     this.registry = new MetricsRegistry();
     this.metrics = defineEngineMetrics(this.registry);
     this.predictions = o.predictions ?? null;
+    this.iforestDriftWanted = o.iforestDrift === true;
     this.retained = o.retrain?.history ?? null;
     this.retrainer = o.retrain?.retrainer ?? null;
     this.clickhouseLog = o.log.child({ component: "clickhouse" });
@@ -248,7 +265,8 @@ export class Outputs {
         this.onPredictions(list);
       });
       if (o.groundTruth !== undefined) this.countAccuracy(service, o.groundTruth);
-      this.drift = this.watchDrift(service, o);
+      this.drift = this.newDriftWatch(o);
+      this.feedPredictions(this.drift, service, o);
       this.registry.onCollect(() => {
         const c = service.counters();
         machines.labels({ features: "complete" }).set(c.machinesComplete);
@@ -257,14 +275,12 @@ export class Outputs {
         seconds.set(c.modelSeconds);
       });
     }
+    if (o.iforestDrift === true) this.drift ??= this.newDriftWatch(o);
     this.apiProviders = this.providers();
   }
 
-  /**
-   * Feeds every prediction to the drift watch of the model that made it (a model swapped in is
-   * watched from its first prediction); its episodes are routed as the SPC ones.
-   */
-  private watchDrift(service: PredictionService, o: OutputsOptions): ModelDriftWatch {
+  /** The drift watch of the run's models; its episodes are routed as the SPC ones (and to the retrainer). */
+  private newDriftWatch(o: OutputsOptions): ModelDriftWatch {
     const retrainer = o.retrain?.retrainer;
     const drift = new ModelDriftWatch({
       options: o.drift ?? DEFAULT_MODEL_DRIFT,
@@ -276,6 +292,12 @@ export class Outputs {
       log: o.log,
       truth: o.groundTruth !== undefined,
     });
+    this.registry.onCollect(() => drift.collect());
+    return drift;
+  }
+
+  /** Feeds every prediction to the drift watch of the model that made it (a model swapped in is watched from its first prediction). */
+  private feedPredictions(drift: ModelDriftWatch, service: PredictionService, o: OutputsOptions): void {
     const watched = () => watchedPredictionModel(service.model);
     drift.use(watched());
     let inUse = service.model.modelVersion;
@@ -293,8 +315,27 @@ export class Outputs {
         drift.observe(p.model_version, p.features, p.predicted_at_ms, p.machine_id, residual, t);
       }
     });
-    this.registry.onCollect(() => drift.collect());
-    return drift;
+  }
+
+  /** The main-thread job's iforest analysis (`index` among the run's analyses): each record's row goes to its model's drift watch. */
+  watchIforest(analysis: IforestAnalysis, index: number): void {
+    if (this.drift === null) return;
+    this.iforestIndex = index;
+    this.iforestFeed = new IforestDriftFeed(this.drift, analysis.featureCount, (g) => analysis.modelAt(g));
+    this.iforestFeed.models(0, [analysis.modelAt(0)]);
+  }
+
+  /** Whether the ingest workers should send their iforest rows ({@link iforestDriftRows}). */
+  get watchesIforest(): boolean {
+    return this.drift !== null && this.iforestDriftWanted;
+  }
+
+  /** An ingest worker's iforest rows, to its model's drift watch. */
+  iforestDriftRows(worker: number, rows: DriftRows): void {
+    const drift = this.drift;
+    if (drift === null) return;
+    const feed = (this.workerFeeds[worker] ??= new IforestDriftFeed(drift, rows.fields - 2));
+    feed.observeRows(rows);
   }
 
   /** Counts each prediction's absolute RUL error against the source's ground truth. */
@@ -368,7 +409,7 @@ export class Outputs {
   }
 
   get active(): boolean {
-    return this.sink !== null || this.live !== null || this.predictions !== null;
+    return this.sink !== null || this.live !== null || this.predictions !== null || this.drift !== null;
   }
 
   /** Whether `record` reads the members (ClickHouse or the live server); predictions alone read only the rolling row. */
@@ -420,9 +461,24 @@ export class Outputs {
   attachIngest(job: IngestSteering, workers: number, hasSpc: boolean, source: string, analyses: readonly string[]): void {
     this.limitsControl = hasSpc ? (key, change) => job.changeLimits(key, change) : null;
     this.countDeadLetters(() => job.deadLettersByReason());
+    if (this.watchesIforest && job.driftRowsShed !== undefined) this.countDriftRowsShed(() => job.driftRowsShed?.() ?? 0);
     this.collect(source, analyses, () => {
       const c = job.counts();
       return { in: c.readings, out: c.scored, late: 0, busy: c.kernelMs, workers, reorder: 0, inFlight: 0 };
+    });
+  }
+
+  /** `linewatch_model_drift_rows_shed_total`: the ingest workers' iforest rows the drift watch did not see. */
+  private countDriftRowsShed(shed: () => number): void {
+    const counter = this.registry.counter({
+      name: "linewatch_model_drift_rows_shed_total",
+      help: "Iforest rows ingest workers did not send to the drift watch because 65 536 of theirs were still waiting for the main thread (the watch saw a sample).",
+    });
+    let seen = 0;
+    this.registry.onCollect(() => {
+      const n = shed();
+      if (n > seen) counter.inc(n - seen);
+      seen = n;
     });
   }
 
@@ -500,6 +556,7 @@ export class Outputs {
     this.keySeen(r.machineId, r.key);
     if (this.predictions !== null && r.rolling !== undefined) this.predictions.observe(r.key, r.machineId, r.sensorType, r.time, r.rolling);
     this.retained?.observe(r.machineId, r.sensorType, r.time, r.value);
+    if (this.iforestFeed !== null && r.rows !== undefined) this.iforestFeed.observe(r.rows[this.iforestIndex], 0, r.time);
     if (this.live === null && this.sink === null) return;
     const members = r.members ?? (JSON.parse(`{${r.membersJson ?? ""}}`) as Record<string, unknown>);
     if (typeof members.limits_version === "number" && members.limits_version > 0) {

@@ -9,7 +9,6 @@
  * the source; a failure during that cleanup is never dropped: it is the job's when nothing failed
  * before, and written to the console when something did.
  */
-import type { IforestAnalysis } from "../../operators/iforest/mod.js";
 import type { Writable } from "node:stream";
 import {
   allocateBatch,
@@ -24,6 +23,7 @@ import { AuditMembers } from "./audit/members.js";
 import type { AuditStamp } from "./audit/config.js";
 import { observeRecord, recordFields, type RecordAnalysis, type RowContext } from "../../operators/mod.js";
 import { type AlertEpisodeEvent, episodeTrackerOf, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
+import type { IforestAnalysis } from "../../operators/iforest/mod.js";
 import type { Outputs } from "./outputs.js";
 import { RECORD_LABELS_MAX, RecordLabels } from "./record-labels.js";
 import type { ScoreKey, ScoreWriter } from "./score-writers.js";
@@ -182,6 +182,8 @@ class SensorJob implements SensorIntake {
       analyses.map((a) => a.name),
       analyses.map((a) => a.outColumns),
     );
+    const forestIndex = analyses.findIndex((a) => a.name === "iforest");
+    if (forestIndex >= 0) this.outputs?.watchIforest(analyses[forestIndex] as IforestAnalysis, forestIndex);
     void o.stop.then(() => (this.stopped = true));
   }
 

@@ -54,11 +54,18 @@ export interface IforestAnalysisOptions {
 
 type Source = { kind: "value" } | { kind: "time" } | { kind: "rolling"; column: number };
 
+/** What a row's generation says of the model that scored it (drift reads its reference). */
+export type IforestModelInfo = Pick<IsolationForestModel, "hash" | "featureNames" | "referenceHistograms">;
+
 export interface IforestAnalysis extends RecordAnalysis {
   /** Hash of the model scoring the next batch. */
   readonly activeHash: string;
   /** Hash of the model of each generation (the output column iforest_model_generation indexes it), oldest first. */
   readonly modelVersions: readonly string[];
+  /** F, the features gathered into each output row (row: F features, the score, the model generation). */
+  readonly featureCount: number;
+  /** The model of a row's generation (row[F + 1]); 0 is the first model, each swap adds one. */
+  modelAt(generation: number): IforestModelInfo;
   /** Swaps the model atomically per batch (waits for in-flight tasks). Same features required. */
   swapModel(engine: StreamEngine, model: IsolationForestModel): Promise<void>;
 }
@@ -84,6 +91,8 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
     },
     // The slots' own list: a swap appends to it, so it stays current.
     modelVersions: slots.hashes,
+    featureCount: F,
+    modelAt: (generation: number) => slots.models[generation],
     observe(row: Float64Array): void {
       // A record whose features are not all defined yet (a window still filling) gets no score.
       for (let k = 0; k < F; k++) {
@@ -139,6 +148,8 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
  */
 class ModelSlots {
   readonly hashes: string[];
+  /** Per generation: the model's hash, features and reference (not its trees: the slots hold those). */
+  readonly models: IforestModelInfo[];
   generation = 0;
   /** Slot of the active model. */
   private active = 0;
@@ -151,6 +162,7 @@ class ModelSlots {
   ) {
     this.checkSize(first);
     this.hashes = [first.hash];
+    this.models = [modelInfo(first)];
   }
 
   get activeHash(): string {
@@ -186,6 +198,7 @@ class ModelSlots {
     const idle = 1 - this.active;
     writeModel(this.memory.buffer, this.slotPtr(idle), model);
     this.hashes.push(model.hash);
+    this.models.push(modelInfo(model));
     this.generation = this.hashes.length - 1;
     this.active = idle;
   }
@@ -193,6 +206,10 @@ class ModelSlots {
   private slotPtr(slot: number): number {
     return this.staticPtr + slot * this.slotBytes;
   }
+}
+
+function modelInfo(m: IsolationForestModel): IforestModelInfo {
+  return { hash: m.hash, featureNames: m.featureNames, referenceHistograms: m.referenceHistograms };
 }
 
 /** Where each model feature comes from: the reading, its time, or a rolling statistic's column. */

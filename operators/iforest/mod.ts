@@ -1,5 +1,5 @@
 /** operators/iforest: the names other folders use. Import from here, never from a file inside. */
-export { type IforestAnalysis, iforestAnalysis, type IforestAnalysisOptions } from "./iforest.js";
+export { type IforestAnalysis, iforestAnalysis, type IforestAnalysisOptions, type IforestModelInfo } from "./iforest.js";
 export { modelBytes, writeModel } from "./layout.js";
 export {
   buildModel,

@@ -39,6 +39,7 @@ import {
   type IngestJetStream,
   type IngestWorkerData,
   type KeyLimits,
+  type DriftRows,
 } from "./protocol.js";
 
 export interface IngestJobOptions {
@@ -93,6 +94,11 @@ export interface IngestJobOptions {
   onLimits?: (limits: readonly KeyLimits[]) => void;
   /** The alert episodes open in the keys a worker restored from a checkpoint. */
   onEpisodesRestored?: (events: readonly AlertEpisodeEvent[]) => void;
+  /**
+   * A worker's iforest rows for the model's drift watch (protocol.ts DriftRows); absent: the
+   * workers send none. Taken when this returns (the worker's bound counts from then).
+   */
+  onDriftRows?: (worker: number, rows: DriftRows) => void;
   log?: Logger;
 }
 
@@ -352,6 +358,7 @@ export class IngestJob {
       scoreLines: o.scoreLines ?? null,
       roundStatistics: o.roundStatistics ?? false,
       audit: o.audit ?? null,
+      driftRows: o.onDriftRows !== undefined,
       counters: this.counters.buffer as SharedArrayBuffer,
       control: this.control.buffer as SharedArrayBuffer,
     };
@@ -369,6 +376,7 @@ export class IngestJob {
         else if (event.kind === "failed") this.onFailed(slot, started, new Error(`ingest worker ${slot.index}: ${event.message}`), refuse);
         else if (event.kind === "durable?") this.answerDurable(worker, event.id);
         else if (event.kind === "deadLetters") this.deadLetters[slot.index] = event.byReason;
+        else if (event.kind === "driftRows") this.driftRows(slot.index, event.drift);
         else this.onEvent(event);
       });
       worker.on("error", (error) => this.onFailed(slot, started, error, refuse));
@@ -378,6 +386,18 @@ export class IngestJob {
           this.onFailed(slot, started, new Error(`ingest worker ${slot.index} exited with code ${code}`), refuse);
       });
     });
+  }
+
+  /** Iforest rows the workers did not send to the drift watch (it was that far behind), over all workers. */
+  driftRowsShed(): number {
+    let s = 0;
+    for (let w = 0; w < this.o.workers; w++) s += this.counters[w * COUNTER_SLOTS + COUNTER.driftRowsShed];
+    return s;
+  }
+
+  private driftRows(worker: number, rows: DriftRows): void {
+    this.o.onDriftRows?.(worker, rows);
+    this.counters[worker * COUNTER_SLOTS + COUNTER.driftRowsTaken] += rows.n;
   }
 
   private onEvent(event: IngestEvent): void {

@@ -16,7 +16,6 @@ import { readlinkSync } from "node:fs";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { headers as natsHeaders, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from "nats";
 import type { FrameAudit } from "../../../connectors/live/mod.js";
-import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
 import { allocateBatch, createLogger, kernelHash, type Logger, type OutputChunk, type RecordBatch, StreamEngine } from "../../core/mod.js";
 import { auditColumns } from "../../../connectors/clickhouse/mod.js";
 import { JetStreamSource } from "../nats-sources.js";
@@ -25,7 +24,9 @@ import { connectNats, type FrameReadingColumns, NatsInput, rawSubject } from "..
 import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
 import { observeChunkRows, observeRecord, type RecordAnalysis, type RowContext, roundStatistics } from "../../../operators/mod.js";
 import { type AckResult, AlertEncoder, type AlertEpisodeEvent, episodeTrackerOf } from "../../../operators/spc/mod.js";
+import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
+import { DriftRowsOut } from "./drift-rows.js";
 import { ClickHouseRows } from "./clickhouse-rows.js";
 import {
   CONTROL_PAUSE,
@@ -100,6 +101,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   private logger: Logger | null = null;
   /** Keys, limits and dead-letter reports to the main thread; the opt-in per-record score lines; API limits changes. */
   private readonly reports: WorkerReports;
+  /** The iforest rows for the main thread's drift watch (when it watches). */
+  private readonly drift: DriftRowsOut | null;
 
   constructor(private readonly d: IngestWorkerData) {
     this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.add(e), createLogger({ component: "iforest" }));
@@ -137,6 +140,11 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.counters = new Float64Array(d.counters);
     this.base = d.index * COUNTER_SLOTS;
     this.reports = new WorkerReports(d.scoreLines ?? null, this.analyses, d.keysMax);
+    const forestIndex = this.analyses.findIndex((a) => a.name === "iforest");
+    this.drift =
+      d.driftRows === true && forestIndex >= 0
+        ? new DriftRowsOut(this.analyses[forestIndex] as IforestAnalysis, forestIndex, this.counters, this.base)
+        : null;
   }
 
   get machines(): number {
@@ -512,6 +520,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.reports.chunk(chunk);
     // After the observers: they settle what a row says (rule masks, a score without its features).
     this.clickhouse?.add(chunk);
+    this.drift?.add(chunk, post);
     // The rows are collected for frames only when some frame goes out.
     for (let from = 0; this.framesOut && from < chunk.length; ) {
       const to = Math.min(chunk.length, from + this.rows.capacity - this.rows.length);
@@ -556,6 +565,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     }
     const alerts = this.alerts.take();
     if (alerts !== null) post({ kind: "alerts", alerts }, [alerts.numbers.buffer as ArrayBuffer]);
+    this.drift?.send(post);
     const input = this.source?.messages.input ?? this.input;
     this.reports.take(post, input === null ? null : input.counts());
   }

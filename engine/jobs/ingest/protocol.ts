@@ -8,6 +8,7 @@ import type { FrameAudit } from "../../../connectors/live/mod.js";
 import type { AckResult, EncodedAlerts, SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { JetStreamConsumerSettings } from "../nats-sources.js";
 import type { ServedLimits } from "../outputs.js";
+import type { IforestModelInfo } from "../../../operators/iforest/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 
@@ -55,6 +56,11 @@ export interface IngestWorkerData {
    * kernel hash (of the module it compiled) and this on every ml_scores row and score line. Absent: none.
    */
   audit?: { configHash: string } | null;
+  /**
+   * Send the iforest analysis's output rows to the main thread for the model's drift watch
+   * (engine/jobs/ingest/drift-rows.ts); absent or false: none are sent.
+   */
+  driftRows?: boolean;
   /** Float64Array slots: COUNTER_SLOTS per worker, this worker's at index × COUNTER_SLOTS. */
   counters: SharedArrayBuffer;
   /** Int32Array set by the main thread: CONTROL_PAUSE 1 while the sink's queue is half full (drains wait; a full pending batch sheds). */
@@ -96,8 +102,30 @@ export const COUNTER = {
   /** JetStream: redeliveries skipped (at or below the checkpoint), and checkpoints taken. */
   duplicates: 16,
   checkpoints: 17,
+  /**
+   * Iforest rows sent to the main thread's drift watch (the worker writes), taken by it (the main
+   * thread writes), and not sent because sent − taken was at the bound (drift-rows.ts).
+   */
+  driftRowsSent: 18,
+  driftRowsTaken: 19,
+  driftRowsShed: 20,
 } as const;
-export const COUNTER_SLOTS = 18;
+export const COUNTER_SLOTS = 21;
+
+/**
+ * A worker's iforest output rows for the drift watch: `n` rows of `fields` (F features, the
+ * score, the model generation) and their event times; `models` the models of generations
+ * `firstGeneration`… not sent before (a worker's first message starts at 0: a restarted worker's
+ * generations are numbered anew).
+ */
+export interface DriftRows {
+  n: number;
+  fields: number;
+  rows: Float64Array;
+  times: Float64Array;
+  firstGeneration: number;
+  models: IforestModelInfo[];
+}
 
 /** Worker → main. */
 export type IngestEvent =
@@ -110,6 +138,7 @@ export type IngestEvent =
   /** The answer to an ack command: the acknowledged episode, or why not ("unknown": not open on this worker). */
   | { kind: "ackApplied"; id: number; result: AckResult }
   | { kind: "rows"; tables: EncodedTableRows[] }
+  | { kind: "driftRows"; drift: DriftRows }
   | { kind: "synced"; id: number }
   /** Keys seen for the first time (bounded by keysMax): the machines the API and health rows know. */
   | { kind: "keys"; keys: Array<{ key: string; machine: string }> }
