@@ -89,8 +89,7 @@ export function iforestAnalysis(options: IforestAnalysisOptions): IforestAnalysi
     get activeHash() {
       return slots.activeHash;
     },
-    // The slots' own list: a swap appends to it, so it stays current.
-    modelVersions: slots.hashes,
+    modelVersions: slots.hashes, // the slots' own list: a swap appends to it, so it stays current
     featureCount: F,
     modelAt: (generation: number) => slots.models[generation],
     observe(row: Float64Array): void {
