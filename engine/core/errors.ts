@@ -84,6 +84,8 @@ export type RegistryRefusal =
   | "too_large"
   /** A job asked for a kind's production model and the registry has none. */
   | "no_production"
+  /** The store did not answer in time (a read cut short by a concurrent write, a slow network). */
+  | "unavailable"
   /** `rollback` on a kind whose promotion history holds no earlier production model. */
   | "nothing_to_roll_back"
   /** The registry's record is not one this version reads (damaged, or another format). */
