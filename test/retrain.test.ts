@@ -148,65 +148,54 @@ afterAll(async () => {
   await nats?.dispose();
 });
 
-/** The registry of the run: a directory, or the object store of a throw-away nats-server. */
-const REGISTRIES: [string, boolean, (dir: string) => Promise<{ where: string; store: RegistryStore }>][] = [
-  ["a directory", true, async (dir) => ({ where: join(dir, "registry"), store: new DirectoryStore(join(dir, "registry")) })],
-  [
-    "a JetStream object store",
-    haveNats,
-    async () => {
-      nats ??= await startNatsServer();
-      return { where: nats.url, store: await ObjectStoreRegistry.connect(nats.url) };
-    },
-  ],
-];
+/** The registry of the ClickHouse run: the object store of a throw-away nats-server when there is one, else a directory. */
+async function registryStore(dir: string): Promise<{ where: string; store: RegistryStore }> {
+  if (!haveNats) return { where: join(dir, "registry"), store: new DirectoryStore(join(dir, "registry")) };
+  nats ??= await startNatsServer();
+  return { where: nats.url, store: await ObjectStoreRegistry.connect(nats.url) };
+}
 
 describe("run --retrain-on-drift on C-MAPSS FD001 with s11 shifted", () => {
-  it.each(REGISTRIES)(
-    "the drift episode trains a candidate on a worker, registers it in %s and promotes it (better on the hold-out); every step logged",
-    async (_name, available, open) => {
-      if (!available) return;
-      const dir = mkdtempSync(join(tmpdir(), "lw-retrain-run-"));
-      const { where: reg, store } = await open(dir);
-      const registry = new ModelRegistry(store, ACTOR);
-      const first = (await registry.push({ bytes: testModelBytes(UNITS), kind: "rul", fileName: "first.onnx" })).entry;
-      await registry.promote(first.id, "production");
-      const args = ["run", "--cmapss", FILE, "--cmapss-order", "unit", "--speed", "max", "--predict", "registry", "--registry", reg];
-      const child = spawn(
-        process.execPath,
-        [CLI, ...args, "--retrain-on-drift", "--auto-promote", "--retrain-epochs", "20", "--cmapss-shift", "s11:+0.534@10000"].concat([
-          "--analysis",
-          "rolling",
-          "--no-file",
-          "--alerts",
-          join(dir, "alerts.ndjson"),
-          "--summary-interval",
-          "0",
-          "--no-serials",
-          "--no-live",
-        ]),
-        { cwd: dir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LINEWATCH_LOG_LEVEL: "info" } },
-      );
-      let stderr = "";
-      child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
-      const code = await new Promise<number | null>((r) => child.once("exit", r));
-      expect(code, stderr).toBe(0);
-      const steps = logEvents(stderr)
-        .filter((e) => e.component === "retrain")
-        .map((e) => e.event);
-      const candidateRmse = logEvents(stderr).find((e) => e.event === "candidate_trained")?.candidate_rmse as number;
-      const productionRmse = logEvents(stderr).find((e) => e.event === "candidate_trained")?.production_rmse as number;
-      expect(candidateRmse, stderr).toBeLessThanOrEqual(productionRmse);
-      expect(steps).toEqual(["retrain_started", "candidate_trained", "candidate_registered", "candidate_promoted"]);
-      const now = await registry.production("rul");
-      expect(now?.id).not.toBe(first.id);
-      expect(now?.file_name).toMatch(/^rul-retrained-.*\.onnx$/);
-      expect(now?.training_data).toMatch(/retained window: \d+ failed machines .* retrained on model_drift episode [0-9a-f]{16}/);
-      expect(now?.features).toEqual((await registry.show(first.id)).features);
-      await registry.close();
-    },
-    120_000,
-  );
+  it("the drift episode trains a candidate on a worker, registers it in the registry and promotes it (better on the hold-out); every step logged", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lw-retrain-run-"));
+    const reg = join(dir, "registry");
+    const registry = new ModelRegistry(new DirectoryStore(reg), ACTOR);
+    const first = (await registry.push({ bytes: testModelBytes(UNITS), kind: "rul", fileName: "first.onnx" })).entry;
+    await registry.promote(first.id, "production");
+    const args = ["run", "--cmapss", FILE, "--cmapss-order", "unit", "--speed", "max", "--predict", "registry", "--registry", reg];
+    const child = spawn(
+      process.execPath,
+      [CLI, ...args, "--retrain-on-drift", "--auto-promote", "--retrain-epochs", "20", "--cmapss-shift", "s11:+0.534@10000"].concat([
+        "--analysis",
+        "rolling",
+        "--no-file",
+        "--alerts",
+        join(dir, "alerts.ndjson"),
+        "--summary-interval",
+        "0",
+        "--no-serials",
+        "--no-live",
+      ]),
+      { cwd: dir, stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, LINEWATCH_LOG_LEVEL: "info" } },
+    );
+    let stderr = "";
+    child.stderr?.on("data", (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((r) => child.once("exit", r));
+    expect(code, stderr).toBe(0);
+    const steps = logEvents(stderr)
+      .filter((e) => e.component === "retrain")
+      .map((e) => e.event);
+    const candidateRmse = logEvents(stderr).find((e) => e.event === "candidate_trained")?.candidate_rmse as number;
+    const productionRmse = logEvents(stderr).find((e) => e.event === "candidate_trained")?.production_rmse as number;
+    expect(candidateRmse, stderr).toBeLessThanOrEqual(productionRmse);
+    expect(steps).toEqual(["retrain_started", "candidate_trained", "candidate_registered", "candidate_promoted"]);
+    const now = await registry.production("rul");
+    expect(now?.id).not.toBe(first.id);
+    expect(now?.file_name).toMatch(/^rul-retrained-.*\.onnx$/);
+    expect(now?.training_data).toMatch(/retained window: \d+ failed machines .* retrained on model_drift episode [0-9a-f]{16}/);
+    expect(now?.features).toEqual((await registry.show(first.id)).features);
+    await registry.close();
+  }, 120_000);
 });
 
 describe("run --retrain-on-drift refusals", () => {
@@ -231,27 +220,16 @@ describe("run --retrain-on-drift refusals", () => {
   }, 60_000);
 });
 
-describe.skipIf(!serverAvailable("clickhouse-server"))("run --retrain-on-drift --clickhouse", () => {
-  it("reads the failed machines' readings back from ml_sensor_data instead of keeping them, and trains on them", async () => {
+describe.skipIf(!serverAvailable("clickhouse-server"))("run --retrain-on-drift --clickhouse, the registry on NATS", () => {
+  it("reads the failed machines' readings back from ml_sensor_data instead of keeping them, trains on them and registers the candidate in the object store", async () => {
     const ch = await startClickHouseServer();
     try {
       const dir = mkdtempSync(join(tmpdir(), "lw-retrain-ch-"));
-      const registry = new ModelRegistry(new DirectoryStore(join(dir, "registry")), ACTOR);
+      const { where, store } = await registryStore(dir);
+      const registry = new ModelRegistry(store, ACTOR);
       const first = (await registry.push({ bytes: testModelBytes(UNITS), kind: "rul", fileName: "first.onnx" })).entry;
       await registry.promote(first.id, "production");
-      const args = [
-        "run",
-        "--cmapss",
-        FILE,
-        "--cmapss-order",
-        "unit",
-        "--speed",
-        "max",
-        "--predict",
-        "registry",
-        "--registry",
-        join(dir, "registry"),
-      ];
+      const args = ["run", "--cmapss", FILE, "--cmapss-order", "unit", "--speed", "max", "--predict", "registry", "--registry", where];
       const child = spawn(
         process.execPath,
         [CLI, ...args, "--retrain-on-drift", "--retrain-epochs", "10", "--cmapss-shift", "s11:+0.534@10000", "--clickhouse", ch.url].concat(
