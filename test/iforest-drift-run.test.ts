@@ -28,7 +28,8 @@ import { SeededRandom } from "../engine/core/mod.js";
 import { modelToJson } from "../operators/iforest/model.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import type { AlertEpisodeEvent } from "../operators/spc/mod.js";
-import { type CliProcess, logEvents, startCli } from "./kit/cli.js";
+import { type CliProcess, startCli } from "./kit/cli.js";
+import { liveApi } from "./kit/live-api.js";
 import { waitUntil } from "./kit/wait.js";
 
 const haveNats = serverAvailable("nats-server");
@@ -167,26 +168,12 @@ async function runOn(site: string, workers: number, stream: { times: Float64Arra
   return { events, report: report as unknown as DriftReport, listed };
 }
 
-/** Waits until `run` consumes; its API, with the token it generated. */
+/** Once `run` consumes: GET on its API, with the token it generated. */
 async function apiOf(run: CliProcess) {
-  let link: URL | null = null;
-  expect(
-    await waitUntil(() => {
-      const generated = logEvents(run.output()).find((e) => String(e.msg).startsWith("no access token configured"));
-      if (generated !== undefined) link = new URL(String((generated as { url?: unknown }).url));
-      return link !== null && /consuming/.test(run.output());
-    }, 60_000),
-    run.output(),
-  ).toBe(true);
-  const { origin, hash } = link as unknown as URL;
-  const token = new URLSearchParams(hash.slice(1)).get("token") as string;
-  const get = async (path: string) => {
-    const res = await fetch(`${origin}${path}`, { headers: { authorization: `Bearer ${token}` } });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const api = await liveApi(run);
   // "consuming" is printed as the subscriptions are made: a moment for them to reach the server.
   await new Promise((r) => setTimeout(r, 500));
-  return get;
+  return (path: string) => api("GET", path);
 }
 
 /** The reading index of an event time. */

@@ -18,7 +18,8 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { readCmapss } from "../connectors/files/cmapss.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 import type { AlertEpisodeEvent } from "../operators/spc/mod.js";
-import { type CliProcess, logEvents, startCli } from "./kit/cli.js";
+import { type CliProcess, startCli } from "./kit/cli.js";
+import { liveApi } from "./kit/live-api.js";
 import { testModelBytes } from "./kit/prediction-model.js";
 import { waitUntil } from "./kit/wait.js";
 import { startClickHouseServer } from "../connectors/local/clickhouse-server.js";
@@ -132,21 +133,8 @@ describe("run --predict: drift of the model's inputs on C-MAPSS FD001", () => {
       dir,
     );
     try {
-      let link: URL | null = null;
-      expect(
-        await waitUntil(() => {
-          const generated = logEvents(run.output()).find((e) => String(e.msg).startsWith("no access token configured"));
-          if (generated !== undefined) link = new URL(String((generated as { url?: unknown }).url));
-          return link !== null;
-        }, 60_000),
-        run.output(),
-      ).toBe(true);
-      const { origin, hash } = link as unknown as URL;
-      const token = new URLSearchParams(hash.slice(1)).get("token") as string;
-      const get = async (path: string) => {
-        const res = await fetch(`${origin}${path}`, { headers: { authorization: `Bearer ${token}` } });
-        return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-      };
+      const api = await liveApi(run, false);
+      const get = (path: string) => api("GET", path);
       const listed = await get("/api/ml/models/");
       expect(listed.status).toBe(200);
       const [entry] = listed.body.results as Array<{ version: string; in_use: boolean; kind: string; window: number; features: unknown[] }>;

@@ -1,6 +1,7 @@
 /**
- * The HTTP API of a `linewatch run` child process: waits until it has generated its token and is
- * consuming, then calls the API with that token (read from the dashboard URL's fragment).
+ * The HTTP API of a `linewatch run` child process: waits until it has generated its token and —
+ * on NATS (`consuming`, the default) — is consuming, then calls the API with that token (read from
+ * the dashboard URL's fragment). A file or simulator run prints no "consuming": pass false.
  */
 import { expect } from "vitest";
 import { type CliProcess, logEvents } from "./cli.js";
@@ -8,12 +9,12 @@ import { waitUntil } from "./wait.js";
 
 export type LiveApi = (method: string, path: string, body?: unknown) => Promise<{ status: number; body: Record<string, unknown> }>;
 
-export async function liveApi(run: CliProcess): Promise<LiveApi> {
+export async function liveApi(run: CliProcess, consuming = true): Promise<LiveApi> {
   let link: URL | null = null;
   const ready = await waitUntil(() => {
     const generated = logEvents(run.output()).find((e) => String(e.msg).startsWith("no access token configured"));
     if (generated !== undefined) link = new URL(String((generated as { url?: unknown }).url));
-    return link !== null && run.output().includes("linewatch run: consuming");
+    return link !== null && (!consuming || run.output().includes("linewatch run: consuming"));
   }, 60_000);
   expect(ready, run.output()).toBe(true);
   const { origin, hash } = link as unknown as URL;
