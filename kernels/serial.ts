@@ -19,7 +19,7 @@
 //   repeated prefix. Identical serials are duplicates, not steps.
 // - Window statistics over the serials in the window including the new one: overall Shannon
 //   entropy H = log2 N − (1/N) Σ c log2 c over the N characters; MCV min-entropy
-//   −log2 p_u, p̂ = mode/N, p_u = min(1, p̂ + 2.576·sqrt(p̂(1 − p̂)/(N − 1))); the same per
+//   −log2 p_u, p̂ = mode/N, p_u = min(1, p̂ + z·sqrt(p̂(1 − p̂)/(N − 1))), z = 2.5758293035489008; the same per
 //   position over the n_j serials long enough to have position j. Serial min-entropy H_s = Σ_j
 //   MCV_j (0 where n_j < 2); guess probability = min(1, issued · 2^−H_s), issued = serials the
 //   line has produced: the chance that a random guess hits one of them (EU FMD Art. 4(b): below
@@ -49,7 +49,8 @@
 const POSITIONS: i32 = 20;
 const ENTRY_BYTES: i32 = 24;
 const FIXED: f64 = 4294967296.0;
-const MCV_Z: f64 = 2.576;
+// The unrounded 99.5 % normal quantile, as NIST's ea_non_iid (operators/serial/layout.ts MCV_Z).
+const MCV_Z: f64 = 2.5758293035489008;
 
 // GS1 AI encodable character set 82 as a 128-bit mask (bit c set: character code c allowed).
 const AI82_LO: u64 = 0xffffffe600000000;

@@ -136,15 +136,18 @@ describe("serial - GS1 rules", () => {
 
 describe("serial - entropy figures", () => {
   it("serial - the MCV formula on hand cases (NIST SP 800-90B §6.3.1)", () => {
-    // p̂ = 5/10, p_u = 0.5 + 2.576·sqrt(0.25/9) = 0.5 + 2.576/6
-    expect(mcvMinEntropy(5, 10)).toBeCloseTo(-Math.log2(0.5 + 2.576 / 6), 14);
-    expect(mcvMinEntropy(5, 10)).toBeCloseTo(0.105732, 6);
+    // p̂ = 5/10, p_u = 0.5 + z·sqrt(0.25/9) = 0.5 + z/6, z = 2.5758293035489008 (NIST's ZALPHA)
+    expect(mcvMinEntropy(5, 10)).toBeCloseTo(-Math.log2(0.5 + 2.5758293035489008 / 6), 14);
+    expect(mcvMinEntropy(5, 10)).toBeCloseTo(0.105776, 6);
     // p̂ = 1: p_u = 1, no entropy; n = 1: nothing to estimate from.
     expect(mcvMinEntropy(7, 7)).toBe(0);
     expect(mcvMinEntropy(1, 1)).toBe(0);
-    // p̂ = 1/256 of 1,000,000 bytes: p_u = 0.00390625 + 2.576·sqrt(p̂(1−p̂)/999999)
+    // p̂ = 1/256 of 1,000,000 bytes: p_u = 0.00390625 + z·sqrt(p̂(1−p̂)/999999)
     const p = 1 / 256;
-    expect(mcvMinEntropy(1_000_000 / 256, 1_000_000)).toBeCloseTo(-Math.log2(p + 2.576 * Math.sqrt((p * (1 - p)) / 999_999)), 13);
+    expect(mcvMinEntropy(1_000_000 / 256, 1_000_000)).toBeCloseTo(
+      -Math.log2(p + 2.5758293035489008 * Math.sqrt((p * (1 - p)) / 999_999)),
+      13,
+    );
     // The bound is capped at 1.
     expect(mcvMinEntropy(9, 10)).toBe(0);
   });

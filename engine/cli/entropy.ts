@@ -23,7 +23,7 @@ export function entropyCommand(): Command {
     )
     .option(
       "--z <z>",
-      `normal quantile of the upper bound (2.576 as the standard writes it; 2.5758293035489008 is the tool's)`,
+      `normal quantile of the upper bound (default: NIST's tool's unrounded 2.5758293035489008; the standard's text rounds it to 2.576)`,
       numberOption("--z"),
       MCV_Z,
     )
