@@ -9,8 +9,9 @@
  * Counting is by the key's readings with limits (the rows the tracker observes), never by wall
  * clock, so the same stream gives the same episodes — and, with {@link EpisodeTracker.saveKeys}
  * in a checkpoint, a restart continues them. Events: `opened`, `updated` (at a firing that
- * changed the episode, at most once per `updateIntervalMs` of event time), `closed` (at the
- * closing reading), `acknowledged` (a person's, through the API).
+ * changed the episode, at most once per `updateIntervalMs` of event time — at once when it
+ * escalates the episode: a rule new to it, or a higher severity), `closed` (at the closing
+ * reading), `acknowledged` (a person's, through the API).
  *
  * WE1–3 and Nelson 1, 5, 6 test the same patterns; one condition is raised for each such pair,
  * named after the Western Electric rule.
@@ -576,11 +577,17 @@ export class EpisodeTracker {
     this.send(e, "opened");
   }
 
-  /** A later firing into an open episode; an `updated` event when the interval since the last one has passed. */
+  /**
+   * A later firing into an open episode; an `updated` event when the interval since the last one
+   * has passed, or at once when the firing escalates the episode — a rule it had not fired, or a
+   * higher severity: what a person watching the open episode sees change (a second fault that
+   * starts while the first one's episode is open shows this way, not as an opening).
+   */
   private fold(e: Episode, bits: number, time: number, beyond: boolean): void {
     const ev = e.event;
     ev.firings++;
     ev.last_fired_at = time;
+    const rankBefore = SEVERITY_RANK[ev.severity];
     const added = bits & ~e.ruleBits;
     if (added !== 0) {
       e.ruleBits |= added;
@@ -588,7 +595,8 @@ export class EpisodeTracker {
       if (ev.severity !== "high") ev.severity = this.severityOf(e.ruleBits);
     }
     if (beyond) ev.severity = "high";
-    if (time - e.emittedAt >= this.settings.updateIntervalMs) {
+    const escalated = added !== 0 || SEVERITY_RANK[ev.severity] > rankBefore;
+    if (escalated || time - e.emittedAt >= this.settings.updateIntervalMs) {
       e.emittedAt = time;
       this.send(e, "updated");
     }
