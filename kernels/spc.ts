@@ -55,9 +55,11 @@
 //   a limits change re-zones the history with the new limits.
 // - CUSUM ceiling (cusumCap c > 0): C± ≤ c·H, so after a long shift the chart forgets it within
 //   about c·h/k records instead of working off the whole sum.
-// - Baseline ties (tiesMax < 1): a baseline whose share of zero moving ranges exceeds tiesMax is
+// - Baseline ties (tiesMax < 1): a baseline whose share of tied moving ranges exceeds tiesMax is
 //   discarded and collected again — a stuck sensor or a reading held at a physical limit is no
-//   basis for σ (Wheeler's "chunky data": too few distinct values for an individuals chart).
+//   basis for σ (Wheeler's "chunky data": too few distinct values for an individuals chart). A
+//   moving range ties when it is 0 or at most NEAR_TIE_SHARE (1 %) of the mean of the baseline's
+//   moving ranges before it (a reading held at a limit while a slow ramp lifts it).
 //
 // Run counters instead of window scans: each rule's pattern is a run ending at the newest point
 // (the same-side run, the 1σ runs, the monotone run, the alternating run), so a counter per run,
@@ -77,6 +79,13 @@ const HOLD_QUIET: i32 = 100;
 const RECENTRE_RECORDS: i32 = 50;
 /** NOISY counts moving ranges beyond this many σ. */
 const NOISY_SIGMAS: f64 = 2;
+/**
+ * A baseline's moving range counts as a tie when it is 0 or at most this share of the mean moving
+ * range before it: readings held at a physical limit (a line stopped at 0 packs/min) while a slow
+ * fault ramp lifts them differ by far less than the noise, and are no basis for σ either. For
+ * continuous normal readings P(|MR| ≤ 0.01·E|MR|) ≈ 0.6 %, far below any tiesMax in use.
+ */
+const NEAR_TIE_SHARE: f64 = 0.01;
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
 
@@ -618,8 +627,10 @@ function addToBaseline(s: usize, x: f64): void {
   store<f64>(s, load<f64>(s, BASE_M2) + (x - mean0) * (x - mean), BASE_M2);
   if (count > 1) {
     const range = Math.abs(x - load<f64>(s, BASE_PREV));
-    store<f64>(s, load<f64>(s, BASE_MR) + range, BASE_MR);
-    if (range == 0) store<i32>(s, load<i32>(s, BASE_TIES) + 1, BASE_TIES);
+    const before = load<f64>(s, BASE_MR);
+    store<f64>(s, before + range, BASE_MR);
+    if (range == 0 || (count > 2 && range <= NEAR_TIE_SHARE * before / <f64>(count - 2)))
+      store<i32>(s, load<i32>(s, BASE_TIES) + 1, BASE_TIES);
   }
   store<f64>(s, x, BASE_PREV);
   const target = load<i32>(s, BASE_TARGET);

@@ -1331,4 +1331,26 @@ describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => 
     const lenient = new Rows(new SpcKernelHarness(params({ baselineN: 100 }), 1).process(oneKey([...stuck, 5])));
     expect(lenient.at(100, C.limits_version)).toBe(1);
   });
+
+  it("a moving range within 1 % of the mean range before it ties: readings held at a limit under a slow ramp are collected again, as in the reference", () => {
+    // A line stopped at 0 (noise clipped at the limit) while a fault's ramp of 0.001 per reading
+    // lifts it: no two readings equal, but half the moving ranges are the ramp's step alone.
+    const rng = new SeededRandom(11);
+    const held = Array.from({ length: 300 }, (_, i) => Math.max(0, rng.normal()) + 0.001 * i);
+    const noisy = Array.from({ length: 300 }, () => 3 + rng.normal());
+    const values = [...held, ...noisy, 3];
+    const p = params({ baselineN: 300, baselineTiesMax: 0.1 });
+    const rows = new Rows(new SpcKernelHarness(p, 1).process(oneKey(values)));
+    expect(rows.at(599, C.limits_version)).toBe(0);
+    expect(rows.at(600, C.limits_version)).toBe(1);
+    const ref = new SpcReference(p);
+    const checker = new RowChecker();
+    values.forEach((x, i) =>
+      checker.check(rows.data.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS), ref.push(x), p, `record ${i}`),
+    );
+    checker.expectClean();
+    // Normal readings alone: about 0.6 % of their ranges are that small, far below 10 %.
+    const normal = new Rows(new SpcKernelHarness(p, 1).process(oneKey([...noisy, 3])));
+    expect(normal.at(300, C.limits_version)).toBe(1);
+  });
 });

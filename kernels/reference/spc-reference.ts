@@ -39,8 +39,9 @@
  *   running mean with no rule bit, CUSUM/EWMA 0 or at that mean and no alarm; after the 50th the
  *   centre line is their mean (trend 0, charts restarted, history re-zoned), and no hold starts
  *   before 100 quiet records. A limits change cancels it.
- * - A completed baseline whose zero moving ranges exceed tiesMax·(N − 1) is discarded and
- *   collected again.
+ * - A completed baseline whose tied moving ranges exceed tiesMax·(N − 1) is discarded and
+ *   collected again; the j-th moving range ties when it is 0 or, from the second on, at most
+ *   0.01 × the mean of the moving ranges before it (their sum in record order / (j − 1)).
  */
 import type { SpcParams } from "../../operators/spc/mod.js";
 
@@ -167,7 +168,7 @@ export class SpcReference {
       this.baseline.push(x);
       if (this.baseline.length === this.baselineTarget) {
         const values = this.baseline;
-        const ties = values.filter((v, j) => j > 0 && v === values[j - 1]).length;
+        const ties = tiedRanges(values);
         if (ties > this.p.baselineTiesMax * (values.length - 1)) {
           this.baseline = [];
         } else {
@@ -347,4 +348,16 @@ function movingRangeRules(values: readonly number[], sigma: number, p: SpcParams
 
 function bits(flags: boolean[]): number {
   return flags.reduce((mask, f, i) => mask | (f ? 1 << i : 0), 0);
+}
+
+/** Tied moving ranges of a baseline: 0, or from the second on at most 1 % of the mean of those before. */
+function tiedRanges(values: readonly number[]): number {
+  let ties = 0;
+  let sum = 0;
+  for (let j = 1; j < values.length; j++) {
+    const range = Math.abs(values[j] - values[j - 1]);
+    if (range === 0 || (j > 1 && range <= (0.01 * sum) / (j - 1))) ties++;
+    sum += range;
+  }
+  return ties;
 }
