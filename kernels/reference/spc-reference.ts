@@ -18,7 +18,8 @@
  * - Zone: 0 for NaN or x == cl; ±(1 + number of k ∈ {1, 2, 3} with x > cl + k·σ, resp.
  *   x < cl − k·σ).
  * - Rules over the last m values (the key must have seen m records): see `rules` below; the
- *   moving-range rules (mr_mask) over the last r + 1 values: `movingRangeRules`.
+ *   moving-range rules (mr_mask) over the last r + 1 values, STEP over the last 3w:
+ *   `movingRangeRules`.
  * - CUSUM C± from 0 and EWMA z from cl at every limits change; NaN leaves them unchanged; the EWMA
  *   limits use Math.pow((1 − λ), 2i) with i the EWMA updates since the change. With a ceiling c,
  *   C± = min(c·h·σ, …).
@@ -343,7 +344,26 @@ function movingRangeRules(values: readonly number[], sigma: number, p: SpcParams
   const jump = (ranges(1)?.[0] ?? Number.NaN) > p.jumpLimit * sigma;
   const noisy = ranges(p.noisyRun)?.every((d) => d > 2 * sigma) === true;
   const stuck = ranges(p.stuckRun)?.every((d) => d === 0) === true;
-  return bits([jump, noisy, stuck]);
+  return bits([jump, noisy, stuck, stepFires(values, sigma, p)]);
+}
+
+/**
+ * STEP (stepWindow w > 0): the sums of the newest three windows of w values, each summed newest
+ * first, m3 − 2·m2 + m1 = (s3 − 2·s2 + s1)/w beyond stepLimit·σ; NaN among them: no firing.
+ */
+function stepFires(values: readonly number[], sigma: number, p: SpcParams): boolean {
+  const w = p.stepWindow ?? 0;
+  const n = values.length;
+  if (w <= 0 || n < 3 * w) return false;
+  let s3 = 0;
+  let s2 = 0;
+  let s1 = 0;
+  for (let back = 0; back < w; back++) {
+    s3 += values[n - 1 - back];
+    s2 += values[n - 1 - back - w];
+    s1 += values[n - 1 - back - 2 * w];
+  }
+  return Math.abs((s3 - 2 * s2 + s1) / w) > (p.stepLimit ?? 0) * sigma;
 }
 
 function bits(flags: boolean[]): number {

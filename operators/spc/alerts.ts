@@ -37,7 +37,7 @@ export type AlertSeverity = "low" | "medium" | "high";
  * tracker knows must be in exactly one family.
  */
 export const ALERT_FAMILIES: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  level: ["WE1", "WE2", "WE3", "WE4", "N1", "N2", "N3", "N5", "N6", "CUSUM", "EWMA", "JUMP"],
+  level: ["WE1", "WE2", "WE3", "WE4", "N1", "N2", "N3", "N5", "N6", "CUSUM", "EWMA", "JUMP", "STEP"],
   variation: ["N4", "N7", "N8", "NOISY", "STUCK"],
 });
 
@@ -136,6 +136,7 @@ const SEVERITY: Record<string, AlertSeverity> = {
   JUMP: "high",
   NOISY: "medium",
   STUCK: "medium",
+  STEP: "medium",
 };
 
 const SEVERITY_RANK: Record<AlertSeverity, number> = { low: 0, medium: 1, high: 2 };
