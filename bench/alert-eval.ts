@@ -18,6 +18,7 @@ import {
   type AlertOpening,
   alertOpening,
   DEFAULT_SCORECARD_GRACE_MS,
+  EpisodeEscalations,
   FaultScorecard,
   formatScorecard,
   runJob,
@@ -92,18 +93,25 @@ export async function runAlertEval(o: AlertEvalOptions): Promise<AlertEvalReport
     const caused = new FaultScorecard(o.graceMs);
     const scorecard = new TeeScorecard(o.graceMs, caused);
     const openings: Array<{ id: string; opening: AlertOpening }> = [];
+    const escalations: Array<{ id: string; escalation: AlertOpening }> = [];
+    const escalationsOf = new EpisodeEscalations();
     const t0 = performance.now();
     const readings = await runSetting(o, s.settings, {}, scorecard, (e) => {
       scorecard.observe(e);
       const opening = alertOpening(e);
       if (opening !== null) openings.push({ id: openingId(e), opening });
+      const escalation = escalationsOf.observe(e);
+      if (escalation !== null) escalations.push({ id: escalationId(e), escalation });
     });
     const seconds = (performance.now() - t0) / 1000;
     const twin = new Set<string>();
+    const twinEscalationsOf = new EpisodeEscalations();
     await runSetting(o, s.settings, { faultRate: 0 }, undefined, (e) => {
       if (alertOpening(e) !== null) twin.add(openingId(e));
+      if (twinEscalationsOf.observe(e) !== null) twin.add(escalationId(e));
     });
     for (const { id, opening } of openings) if (!twin.has(id)) caused.addOpening(opening);
+    for (const { id, escalation } of escalations) if (!twin.has(id)) caused.addEscalation(escalation);
     results.push({
       name: s.name,
       args: s.args,
@@ -151,6 +159,11 @@ class TeeScorecard extends FaultScorecard {
 /** An opening's identity across the faulty run and its twin: key, family and the reading's time. */
 function openingId(e: AlertEpisodeEvent): string {
   return `${e.key}\u0000${e.family}\u0000${e.opened_at}`;
+}
+
+/** An escalation's identity across the faulty run and its twin: key, family and the firing's time. */
+function escalationId(e: AlertEpisodeEvent): string {
+  return `${e.key}\u0000${e.family}\u0000${e.last_fired_at}\u0000escalation`;
 }
 
 /** One run of a setting through `run`'s job at full speed, without files; returns the readings. */
@@ -210,7 +223,8 @@ export function formatAlertEvalReport(r: AlertEvalReport): string {
 /** Detection per kind, and false openings, of the caused scorecard. */
 function causedLine(c: Scorecard): string {
   const pct = (x: number | null) => (x === null ? "—" : `${(100 * x).toFixed(1)}%`);
-  return `${c.kinds.map((k) => `${k.kind} ${pct(k.rate)}`).join(", ")}, all ${pct(c.all.rate)}; false ${c.falseEpisodes}`;
+  const esc = (k: { detectedByEscalation: number }) => (k.detectedByEscalation > 0 ? ` (${k.detectedByEscalation} by escalation)` : "");
+  return `${c.kinds.map((k) => `${k.kind} ${pct(k.rate)}${esc(k)}`).join(", ")}, all ${pct(c.all.rate)}${esc(c.all)}; false ${c.falseEpisodes}`;
 }
 
 function summaryLine(c: Scorecard): string {
@@ -221,7 +235,7 @@ function summaryLine(c: Scorecard): string {
   return (
     `detected ${pct(c.all.rate)} (worst kind ${worst === null ? "—" : `${worst.kind} ${pct(worst.rate)}`}), ` +
     `median delay ${c.all.delayMedianS === null ? "—" : `${c.all.delayMedianS.toFixed(1)} s`}, ` +
-    `episodes/fault median ${c.all.episodesPerFaultMedian ?? "—"} max ${c.all.episodesPerFaultMax ?? "—"}, ` +
+    `episodes/fault median ${c.all.episodesPerFaultMedian ?? "—"} mean ${c.all.episodesPerFaultMean?.toFixed(2) ?? "—"} max ${c.all.episodesPerFaultMax ?? "—"}, ` +
     `false ${c.falseEpisodes} = ${per8h} per key per 8 h`
   );
 }

@@ -9,9 +9,13 @@
 // we_mask bit r−1 = Western Electric rule r; nelson_mask bit r−1 = Nelson rule r; mr_mask: the
 // moving-range rules, bit 0 JUMP (|x − previous x| > jumpLimit·σ), bit 1 NOISY (the last
 // noisyRun moving ranges all beyond 2σ), bit 2 STUCK (the last stuckRun readings each equal to the
-// one before). A moving range needs two non-NaN values in a row; NaN breaks the runs. They read
-// differences only, so a slow trend (a sensor settling after a mode change) leaves them as they
-// are in control.
+// one before), bit 3 STEP (stepWindow w > 0: the filtered second derivative of the readings —
+// the means m1, m2, m3 of the last three windows of w readings, oldest first — beyond stepLimit·σ:
+// |m3 − 2·m2 + m1| > stepLimit·σ; Basseville & Nikiforov, Detection of Abrupt Changes, 1993,
+// §2.1.3 "filtered derivative", here of second order so that a linear trend cancels; NaN in the
+// 3w readings: no firing). A moving range needs two non-NaN values in a row; NaN breaks the runs.
+// They read differences only, so a slow trend (a sensor settling after a mode change) leaves them
+// as they are in control.
 //
 // Definitions (pinned; the reference kernels/reference/spc-reference.ts implements the same):
 // - Baseline of N non-NaN records: cl = mean (Welford 1962 recurrence); sigma = sample std (n − 1,
@@ -55,9 +59,11 @@
 //   a limits change re-zones the history with the new limits.
 // - CUSUM ceiling (cusumCap c > 0): C± ≤ c·H, so after a long shift the chart forgets it within
 //   about c·h/k records instead of working off the whole sum.
-// - Baseline ties (tiesMax < 1): a baseline whose share of zero moving ranges exceeds tiesMax is
+// - Baseline ties (tiesMax < 1): a baseline whose share of tied moving ranges exceeds tiesMax is
 //   discarded and collected again — a stuck sensor or a reading held at a physical limit is no
-//   basis for σ (Wheeler's "chunky data": too few distinct values for an individuals chart).
+//   basis for σ (Wheeler's "chunky data": too few distinct values for an individuals chart). A
+//   moving range ties when it is 0 or at most NEAR_TIE_SHARE (1 %) of the mean of the baseline's
+//   moving ranges before it (a reading held at a limit while a slow ramp lifts it).
 //
 // Run counters instead of window scans: each rule's pattern is a run ending at the newest point
 // (the same-side run, the 1σ runs, the monotone run, the alternating run), so a counter per run,
@@ -77,6 +83,13 @@ const HOLD_QUIET: i32 = 100;
 const RECENTRE_RECORDS: i32 = 50;
 /** NOISY counts moving ranges beyond this many σ. */
 const NOISY_SIGMAS: f64 = 2;
+/**
+ * A baseline's moving range counts as a tie when it is 0 or at most this share of the mean moving
+ * range before it: readings held at a physical limit (a line stopped at 0 packs/min) while a slow
+ * fault ramp lifts them differ by far less than the noise, and are no basis for σ either. For
+ * continuous normal readings P(|MR| ≤ 0.01·E|MR|) ≈ 0.6 %, far below any tiesMax in use.
+ */
+const NEAR_TIE_SHARE: f64 = 0.01;
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
 
@@ -137,8 +150,10 @@ const NOISY_RUN: u32 = 300; //  i32  run lengths of the moving-range rules
 const STUCK_RUN: u32 = 304;
 const MR_HIGH_RUN: u32 = 308; // i32 moving ranges in a row beyond NOISY_SIGMAS·σ (current σ)
 const MR_ZERO_RUN: u32 = 312; // i32 moving ranges in a row of 0
+const STEP_WINDOW: u32 = 316; // i32 STEP's window w (0: off)
 const JUMP_LIMIT: u32 = 320; // f64  JUMP limit, in σ
-const HIST: u32 = 328; //       f64 × HIST_CAP  raw values, ring
+const STEP_LIMIT: u32 = 328; // f64  STEP limit, in σ
+const HIST: u32 = 336; //       f64 × HIST_CAP  raw values, ring
 const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
 const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
 
@@ -175,7 +190,7 @@ export function spcInit(
   state: usize, baselineN: i32, sigmaMethod: i32, k: f64, h: f64, lambda: f64, L: f64,
   we4Run: i32, n2Run: i32, n3Run: i32, n4Run: i32, n7Run: i32, n8Run: i32,
   trackRecords: f64, cusumCap: f64, tiesMax: f64, trackHold: i32, trackGap: f64,
-  jumpLimit: f64, noisyRun: i32, stuckRun: i32,
+  jumpLimit: f64, noisyRun: i32, stuckRun: i32, stepWindow: i32, stepLimit: f64,
 ): void {
   memory.fill(state, 0, spcStateBytes());
   store<i32>(state, sigmaMethod, SIGMA_METHOD);
@@ -204,6 +219,8 @@ export function spcInit(
   store<f64>(state, jumpLimit, JUMP_LIMIT);
   store<i32>(state, noisyRun, NOISY_RUN);
   store<i32>(state, stuckRun, STUCK_RUN);
+  store<i32>(state, stepWindow, STEP_WINDOW);
+  store<f64>(state, stepLimit, STEP_LIMIT);
   if (baselineN > 0) startBaseline(state, baselineN);
 }
 
@@ -577,7 +594,8 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   const jump = Math.abs(x - prev) > load<f64>(s, JUMP_LIMIT) * sigma;
   const noisy = load<i32>(s, MR_HIGH_RUN) >= load<i32>(s, NOISY_RUN);
   const stuck = load<i32>(s, MR_ZERO_RUN) >= load<i32>(s, STUCK_RUN);
-  const mrMask = <i32>jump | (<i32>noisy << 1) | (<i32>stuck << 2);
+  const step = stepFires(s, len, sigma);
+  const mrMask = <i32>jump | (<i32>noisy << 1) | (<i32>stuck << 2) | (<i32>step << 3);
   const nelsonMask = <i32>n1 | (<i32>n2 << 1) | (<i32>n3 << 2) | (<i32>n4 << 3) |
     (<i32>n5 << 4) | (<i32>n6 << 5) | (<i32>n7 << 6) | (<i32>n8 << 7);
 
@@ -608,6 +626,25 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   store<f64>(o, <f64>mrMask, O_MR);
 }
 
+/**
+ * STEP: |m3 − 2·m2 + m1| > stepLimit·σ over the newest 3w values (m3 the newest window's mean),
+ * each window summed newest first; false when off, with fewer than 3w values, or NaN among them.
+ */
+function stepFires(s: usize, len: i32, sigma: f64): bool {
+  const w = load<i32>(s, STEP_WINDOW);
+  if (w <= 0 || len < 3 * w) return false;
+  let s3: f64 = 0;
+  let s2: f64 = 0;
+  let s1: f64 = 0;
+  for (let back = 0; back < w; back++) {
+    s3 += load<f64>(s + HIST + (<usize>ringBack(s, back) << 3));
+    s2 += load<f64>(s + HIST + (<usize>ringBack(s, back + w) << 3));
+    s1 += load<f64>(s + HIST + (<usize>ringBack(s, back + 2 * w) << 3));
+  }
+  const d = (s3 - 2 * s2 + s1) / <f64>w;
+  return Math.abs(d) > load<f64>(s, STEP_LIMIT) * sigma; // false when d is NaN
+}
+
 /** Welford's mean and M2, and the moving-range sum; installs the limits when the baseline is full. */
 function addToBaseline(s: usize, x: f64): void {
   const count = load<i32>(s, BASE_COUNT) + 1;
@@ -618,8 +655,10 @@ function addToBaseline(s: usize, x: f64): void {
   store<f64>(s, load<f64>(s, BASE_M2) + (x - mean0) * (x - mean), BASE_M2);
   if (count > 1) {
     const range = Math.abs(x - load<f64>(s, BASE_PREV));
-    store<f64>(s, load<f64>(s, BASE_MR) + range, BASE_MR);
-    if (range == 0) store<i32>(s, load<i32>(s, BASE_TIES) + 1, BASE_TIES);
+    const before = load<f64>(s, BASE_MR);
+    store<f64>(s, before + range, BASE_MR);
+    if (range == 0 || (count > 2 && range <= NEAR_TIE_SHARE * before / <f64>(count - 2)))
+      store<i32>(s, load<i32>(s, BASE_TIES) + 1, BASE_TIES);
   }
   store<f64>(s, x, BASE_PREV);
   const target = load<i32>(s, BASE_TARGET);

@@ -112,9 +112,12 @@ function reference(settings: { closeAfter: number; updateIntervalMs: number }, s
       o.quiet = 0;
       o.e.firings++;
       o.e.last_fired_at = time;
+      const before = { rules: o.e.rules.length, rank: rank[o.e.severity] };
       for (const n of mine) if (!o.e.rules.includes(n)) o.e.rules.push(n);
       o.e.severity = severity(o.e.rules);
-      if (time - o.emitted >= settings.updateIntervalMs) {
+      // An escalation (a rule new to the episode, a higher severity) is sent at once.
+      const escalated = o.e.rules.length > before.rules || rank[o.e.severity] > before.rank;
+      if (escalated || time - o.emitted >= settings.updateIntervalMs) {
         o.emitted = time;
         out.push(brief({ ...o.e, event: "updated" }));
       }
@@ -190,13 +193,17 @@ describe("alert episodes - hand-written sequences", () => {
       [0, 700, []],
     ];
     const { events, tracker } = track({ closeAfter: 3 }, steps);
+    // WE1 and CUSUM join the open episode and raise it to high: an escalation, sent at once
+    // though the update interval (10 s) has not passed.
     expect(events.map(brief)).toEqual([
       "opened M-1/temperature level [WE2] medium firings 1 100…100 closed null",
+      "updated M-1/temperature level [WE2,WE1,CUSUM] high firings 2 100…300 closed null",
       "closed M-1/temperature level [WE2,WE1,CUSUM] high firings 2 100…300 closed 600",
     ]);
-    expect(events[0].episode_id).toBe(events[1].episode_id);
+    expect(events[0].episode_id).toBe(events[2].episode_id);
+    expect(events[1].episode_id).toBe(events[2].episode_id);
     expect(events[0].episode_id).toBe(episodeId("M-1/temperature", "level", 100, 1));
-    expect(events[1]).toMatchObject({
+    expect(events[2]).toMatchObject({
       first_rule: "WE2",
       fields: { machine_id: "M-1", sensor_type: "temperature" },
       limits_version: 1,
@@ -250,6 +257,8 @@ describe("alert episodes - hand-written sequences", () => {
     expect(events.map(brief)).toEqual([
       "opened M-1/temperature level [WE1] high firings 1 0…0 closed null",
       "opened M-1/temperature variation [N4] low firings 1 0…0 closed null",
+      // N8 joins the variation episode (low → medium): an escalation, sent at once.
+      "updated M-1/temperature variation [N4,N8] medium firings 2 0…1 closed null",
       "closed M-1/temperature level [WE1] high firings 1 0…0 closed 3",
       "closed M-1/temperature variation [N4,N8] medium firings 2 0…1 closed 4",
     ]);

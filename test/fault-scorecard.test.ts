@@ -195,7 +195,7 @@ describe("fault scorecard - hand-made labels and openings", () => {
     const text = formatScorecard(scoreFaults(labels, [opening("temperature", 100 * S), opening("vibration", 9 * S)], COVERAGE));
     const lines = text.split("\n");
     expect(lines[1]).toMatch(
-      /^fault kind +\| injected \| detected \| +rate \| median delay \| p90 delay \| episodes\/fault \(median, max\)$/,
+      /^fault kind +\| injected \| detected \| by escalation \| +rate \| median delay \| p90 delay \| episodes\/fault \(median, mean, max\)$/,
     );
     expect(lines.slice(3, 9).map((l) => l.split(" | ")[0].trim())).toEqual([
       "spike",
@@ -205,10 +205,56 @@ describe("fault scorecard - hand-made labels and openings", () => {
       "noise_burst",
       "all",
     ]);
-    expect(lines[3].split(" | ").map((c) => c.trim())).toEqual(["spike", "1", "1", "100.0%", "0.0 s", "0.0 s", "1, 1"]);
+    expect(lines[3].split(" | ").map((c) => c.trim())).toEqual(["spike", "1", "1", "0", "100.0%", "0.0 s", "0.0 s", "1, 1.00, 1"]);
     expect(lines[9]).toBe(
       "false episodes: 1 over 2.00 simulated hours, 4 sensor keys: 0.13 per key per hour (worst: M-001/vibration 0.50 per hour); target ≤ 1 per key per 8 h",
     );
+  });
+
+  it("detects a fault inside an open episode by the episode's escalation (a new rule or a higher severity), counted apart from openings", () => {
+    const episode = (event: string, at: number, rules: string[], severity: string, id = "e1") => ({
+      type: "alert_episode" as const,
+      event,
+      episode_id: id,
+      key: "M-001/temperature/running",
+      fields: { machine_id: "M-001", sensor_type: "temperature" },
+      opened_at: T0 + (id === "e1" ? 100 : 5000) * S,
+      last_fired_at: T0 + at,
+      rules,
+      severity,
+    });
+    const card = new FaultScorecard();
+    card.addSensorKeys(KEYS);
+    card.coverReadings(T0, T0 + 2 * H);
+    // A level shift from 100 s to 300 s, then a spike at once after it, then a stuck sensor.
+    card.addLabels([
+      label("temperature", "level_shift", 100 * S, 300 * S),
+      label("temperature", "spike", 300.1 * S, 300.1 * S),
+      label("temperature", "stuck", 400 * S, 450 * S),
+    ]);
+    card.observe(episode("opened", 100 * S, ["CUSUM"], "medium"));
+    // Updates that change neither the rules nor the severity escalate nothing.
+    card.observe(episode("updated", 200 * S, ["CUSUM"], "medium"));
+    // The spike: JUMP joins, the episode turns high.
+    card.observe(episode("updated", 300.1 * S, ["CUSUM", "JUMP"], "high"));
+    card.observe(episode("acknowledged", 300.1 * S, ["CUSUM", "JUMP"], "high"));
+    card.observe(episode("closed", 330 * S, ["CUSUM", "JUMP"], "high"));
+    // After the close the episode is forgotten: a later update of the same id escalates nothing.
+    card.observe(episode("updated", 420 * S, ["CUSUM", "JUMP", "EWMA"], "high"));
+    // An escalation outside every window is counted apart, not as a false episode.
+    card.observe(episode("opened", 5000 * S, ["EWMA"], "medium", "e2"));
+    card.observe(episode("updated", 5001 * S, ["EWMA", "WE4"], "medium", "e2"));
+    const r = card.result();
+    expect(kind(r, "level_shift")).toMatchObject({
+      detected: 1,
+      detectedByEscalation: 0,
+      episodesPerFaultMedian: 1,
+      episodesPerFaultMean: 1,
+    });
+    expect(kind(r, "spike")).toMatchObject({ detected: 1, detectedByEscalation: 1, delayMedianS: 0, episodesPerFaultMedian: null });
+    expect(kind(r, "stuck")).toMatchObject({ detected: 0, detectedByEscalation: 0 });
+    expect([r.openings, r.escalations, r.falseEscalations, r.falseEpisodes]).toEqual([2, 2, 1, 1]);
+    expect(r.all).toMatchObject({ detected: 2, detectedByEscalation: 1 });
   });
 
   it("takes quantiles linearly between order statistics", () => {

@@ -49,7 +49,9 @@ describe("run - fault-detection scorecard on the simulator", () => {
     // Every opening is either attributed to a detected fault or false.
     expect(card.falseEpisodes).toBeLessThanOrEqual(card.openings);
     expect(card.all.detected).toBeLessThanOrEqual(card.all.injected);
-    expect(output).toMatch(/fault kind +\| injected \| detected \| +rate \| median delay \| p90 delay \| episodes\/fault \(median, max\)/);
+    expect(output).toMatch(
+      /fault kind +\| injected \| detected \| by escalation \| +rate \| median delay \| p90 delay \| episodes\/fault \(median, mean, max\)/,
+    );
     expect(output).toMatch(
       /false episodes: \d+ over 0\.167 simulated hours, 48 sensor keys: [\d.]+ per key per hour \(worst: .*\); target ≤ 1 per key per 8 h/,
     );

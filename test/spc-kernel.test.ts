@@ -137,7 +137,31 @@ describe("spc kernel - layout and parameters", () => {
 
   it("defaults are valid and map to spcInit's argument order", () => {
     expect(validateSpcParams({ ...DEFAULT_SPC_PARAMS })).toEqual(DEFAULT_SPC_PARAMS);
-    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([100, 1, 0.5, 5, 0.2, 3, 8, 9, 6, 14, 15, 8, 0, 0, 1, 0, 0, 3 * Math.SQRT2, 5, 3]);
+    expect(spcInitArgs(DEFAULT_SPC_PARAMS)).toEqual([
+      100,
+      1,
+      0.5,
+      5,
+      0.2,
+      3,
+      8,
+      9,
+      6,
+      14,
+      15,
+      8,
+      0,
+      0,
+      1,
+      0,
+      0,
+      3 * Math.SQRT2,
+      5,
+      3,
+      0,
+      0,
+    ]);
+    expect(spcInitArgs({ ...DEFAULT_SPC_PARAMS, stepWindow: 10, stepLimit: 4.5 }).slice(-2)).toEqual([10, 4.5]);
   });
 
   it.each([
@@ -145,6 +169,8 @@ describe("spc kernel - layout and parameters", () => {
     ["baselineN", -1],
     ["baselineN", 2.5],
     ["sigmaMethod", "range"],
+    ["stepWindow", 11],
+    ["stepWindow", 2.5],
     ["cusumK", -0.1],
     ["cusumK", Infinity],
     ["cusumH", 0],
@@ -1005,6 +1031,7 @@ function randomParams(rng: SeededRandom): SpcParams {
     jumpLimit: rng.uniform(0.5, 6),
     noisyRun: Math.min(31, run(1)),
     stuckRun: Math.min(31, run(1)),
+    ...(rng.next() < 0.5 ? {} : { stepWindow: rng.int(1, 10), stepLimit: rng.uniform(0.3, 4) }),
   });
 }
 
@@ -1330,5 +1357,52 @@ describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => 
     expect(rows.at(200, C.limits_version)).toBe(1);
     const lenient = new Rows(new SpcKernelHarness(params({ baselineN: 100 }), 1).process(oneKey([...stuck, 5])));
     expect(lenient.at(100, C.limits_version)).toBe(1);
+  });
+
+  it("STEP: a level shift on a settling trend fires the second difference of window means; the trend alone does not", () => {
+    // A first-order approach (e^(−t/τ), 120σ, τ 6000 readings: temperature's after a mode change)
+    // with a 5σ shift from reading 2000 on, against the trend and noise alone.
+    const rng = new SeededRandom(3);
+    const noise = Array.from({ length: 4000 }, () => rng.normal());
+    const approach = noise.map((z, i) => 120 * Math.exp(-i / 6000) + z);
+    const shifted = approach.map((x, i) => (i >= 2000 ? x + 5 : x));
+    const p = params({ baselineN: 300, stepWindow: 10, stepLimit: 4.33 });
+    expect(() => validateSpcParams({ ...p, stepLimit: 0 })).toThrow(ConfigError);
+    const run = (values: number[]) => new Rows(new SpcKernelHarness(p, 1).process(oneKey(values)));
+    const quiet = run(approach);
+    expect(quiet.fired(C.mr_mask, 8)).toEqual([]);
+    const fired = run(shifted).fired(C.mr_mask, 8);
+    expect(fired.length).toBeGreaterThan(0);
+    // Only while the shift is inside the 30 readings the windows span.
+    for (const i of fired) expect(i >= 2000 && i < 2030).toBe(true);
+    const ref = new SpcReference(p);
+    const checker = new RowChecker();
+    const rows = run(shifted);
+    shifted.forEach((x, i) =>
+      checker.check(rows.data.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS), ref.push(x), p, `record ${i}`),
+    );
+    checker.expectClean();
+  });
+
+  it("a moving range within 1 % of the mean range before it ties: readings held at a limit under a slow ramp are collected again, as in the reference", () => {
+    // A line stopped at 0 (noise clipped at the limit) while a fault's ramp of 0.001 per reading
+    // lifts it: no two readings equal, but half the moving ranges are the ramp's step alone.
+    const rng = new SeededRandom(11);
+    const held = Array.from({ length: 300 }, (_, i) => Math.max(0, rng.normal()) + 0.001 * i);
+    const noisy = Array.from({ length: 300 }, () => 3 + rng.normal());
+    const values = [...held, ...noisy, 3];
+    const p = params({ baselineN: 300, baselineTiesMax: 0.1 });
+    const rows = new Rows(new SpcKernelHarness(p, 1).process(oneKey(values)));
+    expect(rows.at(599, C.limits_version)).toBe(0);
+    expect(rows.at(600, C.limits_version)).toBe(1);
+    const ref = new SpcReference(p);
+    const checker = new RowChecker();
+    values.forEach((x, i) =>
+      checker.check(rows.data.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS), ref.push(x), p, `record ${i}`),
+    );
+    checker.expectClean();
+    // Normal readings alone: about 0.6 % of their ranges are that small, far below 10 %.
+    const normal = new Rows(new SpcKernelHarness(p, 1).process(oneKey([...noisy, 3])));
+    expect(normal.at(300, C.limits_version)).toBe(1);
   });
 });

@@ -92,12 +92,15 @@ describe("spc replay - contract", () => {
       false,
       false,
     ]);
-    // Both rules are of the level family: one episode, three firings (readings), closed at the third quiet reading after the last.
+    // Both rules are of the level family: one episode, three firings (readings), closed at the third quiet reading after the last;
+    // N2 joining it at the 9th is an escalation, sent at once.
     expect(events.map((e) => [e.event, e.family, e.firings])).toEqual([
       ["opened", "level", 1],
+      ["updated", "level", 2],
       ["closed", "level", 3],
     ]);
-    expect(events[1]).toMatchObject({
+    expect(events[1]).toMatchObject({ rules: ["WE4", "N2"], last_fired_at: 8, closed_at: null });
+    expect(events[2]).toMatchObject({
       rules: ["WE4", "N2"],
       first_rule: "WE4",
       opened_at: 7,

@@ -384,6 +384,7 @@ function spcOptionsOf(flags: AnalysisFlags, alerting: boolean, timeUnit: TimeUni
   };
   const budget = flags.faBudget === undefined ? undefined : parseFaBudget(flags.faBudget, flags.rate);
   let rules: RuleSelection | undefined;
+  let settlingParams: SpcParams | undefined;
   if (budget !== undefined) {
     const plan = planForBudget(budget, params, {
       cusumH: flags.cusumH !== undefined,
@@ -395,6 +396,8 @@ function spcOptionsOf(flags: AnalysisFlags, alerting: boolean, timeUnit: TimeUni
     });
     params = plan.params;
     rules = plan.rules;
+    // A settling key runs STEP on the budget share its charts of levels leave unused.
+    if (alerting) settlingParams = { ...params, stepWindow: plan.settlingStep.window, stepLimit: plan.settlingStep.limit };
   }
   const perKey = flags.spcConfig === undefined ? undefined : readSpcConfig(flags.spcConfig);
   return {
@@ -405,6 +408,7 @@ function spcOptionsOf(flags: AnalysisFlags, alerting: boolean, timeUnit: TimeUni
     budgetByKey: perKey?.budgets,
     // Readings while a sensor settles after a mode change are not in control by construction.
     silentKeySuffix: alerting ? "/settling" : undefined,
+    settlingParams,
     episodes: {
       families: DEFAULT_EPISODE_SETTINGS.families,
       closeAfter: flags.episodeCloseAfter ?? DEFAULT_EPISODE_CLOSE_AFTER,

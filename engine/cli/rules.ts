@@ -191,6 +191,17 @@ function chartLines(plan: BudgetPlan): string {
   return (
     `CUSUM yes  k = ${p.cusumK}, h = ${p.cusumH.toFixed(3)}: ARL ${Math.round(plan.arl.cusum).toLocaleString("en")}\n` +
     `EWMA  yes  λ = ${p.ewmaLambda}, L = ${p.ewmaL.toFixed(3)}: ARL ${Math.round(plan.arl.ewma).toLocaleString("en")}\n` +
-    `Summed rate of everything on: ${union.toExponential(3)} per reading (an upper bound on their union; budget ${plan.budget.toExponential(3)}).\n`
+    `Summed rate of everything on: ${union.toExponential(3)} per reading (an upper bound on their union; budget ${plan.budget.toExponential(3)}).\n` +
+    settlingLine(plan)
+  );
+}
+
+/** What a settling key (a sensor's readings for a while after a mode change) runs instead. */
+function settlingLine(plan: BudgetPlan): string {
+  const { window, limit, rate } = plan.settlingStep;
+  return (
+    `Settling keys (run and demo: a sensor's readings while it settles after a mode change): the moving-range rules above and STEP;\n` +
+    `the chart-of-levels rules, CUSUM and EWMA are off, and STEP takes the chart-of-levels rules' quarter: windows of ${window}, ` +
+    `limit ${limit.toFixed(2)}σ (widened for σ from a baseline), rate ${rate.toExponential(3)}, ARL ${Math.round(1 / rate).toLocaleString("en")}.\n`
   );
 }

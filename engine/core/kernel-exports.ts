@@ -67,6 +67,8 @@ export interface KernelExports {
     jumpLimit: number,
     noisyRun: number,
     stuckRun: number,
+    stepWindow: number,
+    stepLimit: number,
   ): void;
   spcSetLimits(state: number, cl: number, sigma: number): void;
   spcRebaseline(state: number, n: number): void;

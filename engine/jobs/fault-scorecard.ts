@@ -11,8 +11,14 @@
  * - an opening inside a window is attributed to that fault; when the windows of two faults of the
  *   sensor overlap, to the one under way at the opening (a fault queued right after another),
  *   else to the earliest-starting; every other opening is a false episode;
- * - a fault is detected when at least one opening is attributed to it; its delay is its first
- *   attributed opening − start;
+ * - an escalation — an `updated` event of an open episode that has a rule it did not have at its
+ *   previous event, or a higher severity ({@link EpisodeEscalations}) — at its last firing is
+ *   attributed the same way; it is no opening (no episode of its own), but a person watching the
+ *   open episode sees it change: a fault that starts while an episode of its sensor is open (the
+ *   simulator queues a fault that arrives during another, so one often follows another at once)
+ *   folds into that episode and shows only this way;
+ * - a fault is detected when at least one opening or escalation is attributed to it; its delay
+ *   is its first attributed opening or escalation − start; episodes per fault count openings;
  * - false episodes per key per hour = false openings / (sensor keys × simulated hours), the hours
  *   running from the first to the last reading.
  */
@@ -43,6 +49,11 @@ export interface AlertEpisodeEventShape {
   key: string;
   fields: Record<string, string>;
   opened_at: number;
+  /** What an escalation is read from (absent: the event escalates nothing). */
+  episode_id?: string;
+  rules?: readonly string[];
+  severity?: string;
+  last_fired_at?: number;
 }
 
 /**
@@ -67,13 +78,16 @@ export interface KindScore {
   kind: FaultKind;
   injected: number;
   detected: number;
+  /** Of the detected, those with no opening: detected by an escalation of an open episode only. */
+  detectedByEscalation: number;
   /** detected / injected; null when none was injected. */
   rate: number | null;
   /** Seconds of event time from a detected fault's start to its first opening; null when none detected. */
   delayMedianS: number | null;
   delayP90S: number | null;
-  /** Openings attributed to each detected fault. */
+  /** Openings attributed to each fault with at least one. */
   episodesPerFaultMedian: number | null;
+  episodesPerFaultMean: number | null;
   episodesPerFaultMax: number | null;
   /**
    * The detection rate chance alone would give: the mean over the faults of 1 − e^(−λ·w), the
@@ -95,6 +109,9 @@ export interface Scorecard {
   all: Omit<KindScore, "kind">;
   openings: number;
   falseEpisodes: number;
+  /** Escalations of open episodes, and those attributed to no fault. */
+  escalations: number;
+  falseEscalations: number;
   /** falseEpisodes / (sensorKeys × simulatedHours); null when no time or no key was covered. */
   falsePerKeyPerHour: number | null;
   /** The sensor with the most false episodes (first in key order on a tie); null when there were none. */
@@ -117,6 +134,34 @@ export function alertOpening(event: ScoredAlertEvent): AlertOpening | null {
   if (machine_id !== undefined && sensor_type !== undefined) return { machine_id, sensor_type, at: event.opened_at };
   const [machine, sensor] = event.key.split("/");
   return { machine_id: machine_id ?? machine, sensor_type: sensor_type ?? sensor ?? "", at: event.opened_at };
+}
+
+const SEVERITY_RANK: Readonly<Record<string, number>> = { low: 0, medium: 1, high: 2 };
+
+/**
+ * Reads escalations from a stream of episode events: an `updated` event whose episode has a rule
+ * it did not have at its previous event, or a higher severity. Keeps the open episodes' rule
+ * counts and severities (bounded as the open episodes are: keys × families), forgetting an
+ * episode at its close.
+ */
+export class EpisodeEscalations {
+  private readonly open = new Map<string, { rules: number; rank: number }>();
+
+  /** The escalation `event` stands for (at its last firing), or null. */
+  observe(event: ScoredAlertEvent): AlertOpening | null {
+    if (event.type !== "alert_episode" || event.episode_id === undefined || event.rules === undefined) return null;
+    const id = event.episode_id;
+    if (event.event === "closed") {
+      this.open.delete(id);
+      return null;
+    }
+    const now = { rules: event.rules.length, rank: SEVERITY_RANK[event.severity ?? "low"] ?? 0 };
+    const before = this.open.get(id);
+    this.open.set(id, now);
+    if (event.event !== "updated" || before === undefined || (now.rules <= before.rules && now.rank <= before.rank)) return null;
+    const sensor = alertOpening({ ...event, event: "opened" });
+    return sensor === null ? null : { ...sensor, at: event.last_fired_at ?? event.opened_at };
+  }
 }
 
 /** The scorecard of `labels` and `openings` over readings from `firstReadingAt` to `lastReadingAt`. */
@@ -144,6 +189,8 @@ export class FaultScorecard {
   private firstAt = Infinity;
   private lastAt = -Infinity;
   private openings = 0;
+  private escalationCount = 0;
+  private readonly escalations = new EpisodeEscalations();
   private faults = 0;
   private labelsUnscored = 0;
 
@@ -168,15 +215,38 @@ export class FaultScorecard {
       }
       this.faults++;
       const s = this.sensorOf(`${l.machine_id}/${l.sensor_type}`);
-      s.faults.push({ kind: l.fault, start: l.start, end: l.end, firstOpeningAt: Number.NaN, openings: 0, chance: 0 });
+      s.faults.push({
+        kind: l.fault,
+        start: l.start,
+        end: l.end,
+        firstOpeningAt: Number.NaN,
+        openings: 0,
+        firstEscalationAt: Number.NaN,
+        escalations: 0,
+        chance: 0,
+      });
       s.longestWindow = Math.max(s.longestWindow, l.end + this.graceMs - l.start);
     }
   }
 
-  /** Feeds an alert event; only openings count. */
+  /** Feeds an alert event; openings and escalations count. */
   observe(event: ScoredAlertEvent): void {
     const o = alertOpening(event);
     if (o !== null) this.addOpening(o);
+    const e = this.escalations.observe(event);
+    if (e !== null) this.addEscalation(e);
+  }
+
+  addEscalation(o: AlertOpening): void {
+    this.escalationCount++;
+    const s = this.sensorOf(`${o.machine_id}/${o.sensor_type}`);
+    const f = this.faultAt(s, o.at);
+    if (f === undefined) {
+      s.falseEscalations++;
+      return;
+    }
+    f.escalations++;
+    if (!(f.firstEscalationAt <= o.at)) f.firstEscalationAt = o.at;
   }
 
   addOpening(o: AlertOpening): void {
@@ -197,6 +267,7 @@ export class FaultScorecard {
     const byKind = new Map<FaultKind, Fault[]>(FAULT_KINDS.map((k) => [k, []]));
     let labelsAfterEnd = 0;
     let falseEpisodes = 0;
+    let falseEscalations = 0;
     let worst: Scorecard["worst"] = null;
     for (const [key, s] of this.sensors) {
       // False openings per ms of the sensor, the rate chance detections would come at.
@@ -207,6 +278,7 @@ export class FaultScorecard {
         f.chance = 1 - Math.exp(-perMs * (Math.min(f.end + this.graceMs, this.lastAt) - f.start));
       }
       falseEpisodes += s.falseEpisodes;
+      falseEscalations += s.falseEscalations;
       if (s.falseEpisodes > 0 && (worst === null || s.falseEpisodes > worst.falseEpisodes))
         worst = { key, falseEpisodes: s.falseEpisodes, perHour: hours > 0 ? s.falseEpisodes / hours : null };
     }
@@ -221,6 +293,8 @@ export class FaultScorecard {
       all: scoreOf([...byKind.values()].flat()),
       openings: this.openings,
       falseEpisodes,
+      escalations: this.escalationCount,
+      falseEscalations,
       falsePerKeyPerHour: hours > 0 && keys > 0 ? falseEpisodes / (keys * hours) : null,
       worst,
       targetFalsePerKeyPerHour: FALSE_EPISODES_TARGET_PER_KEY_HOUR,
@@ -232,7 +306,7 @@ export class FaultScorecard {
   private sensorOf(key: string): SensorFaults {
     let s = this.sensors.get(key);
     if (s === undefined) {
-      s = { faults: [], longestWindow: 0, falseEpisodes: 0 };
+      s = { faults: [], longestWindow: 0, falseEpisodes: 0, falseEscalations: 0 };
       this.sensors.set(key, s);
     }
     return s;
@@ -270,6 +344,9 @@ interface Fault {
   /** Event time of the first opening attributed to it; NaN while none. */
   firstOpeningAt: number;
   openings: number;
+  /** Event time of the first escalation attributed to it; NaN while none. */
+  firstEscalationAt: number;
+  escalations: number;
   /** Chance of an opening in its window at its sensor's false rate (set by `result`). */
   chance: number;
 }
@@ -280,19 +357,28 @@ interface SensorFaults {
   /** Longest window (end + grace − start) of its faults. */
   longestWindow: number;
   falseEpisodes: number;
+  falseEscalations: number;
 }
 
 function scoreOf(faults: readonly Fault[]): Omit<KindScore, "kind"> {
-  const detected = faults.filter((f) => f.openings > 0);
-  const delays = detected.map((f) => (f.firstOpeningAt - f.start) / 1000).sort((a, b) => a - b);
-  const episodes = detected.map((f) => f.openings).sort((a, b) => a - b);
+  const detected = faults.filter((f) => f.openings > 0 || f.escalations > 0);
+  // NaN (none) loses to any time in Math.min, so take the defined one.
+  const firstAt = (f: Fault) =>
+    f.openings === 0 ? f.firstEscalationAt : f.escalations === 0 ? f.firstOpeningAt : Math.min(f.firstOpeningAt, f.firstEscalationAt);
+  const delays = detected.map((f) => (firstAt(f) - f.start) / 1000).sort((a, b) => a - b);
+  const episodes = detected
+    .filter((f) => f.openings > 0)
+    .map((f) => f.openings)
+    .sort((a, b) => a - b);
   return {
     injected: faults.length,
     detected: detected.length,
+    detectedByEscalation: detected.length - episodes.length,
     rate: faults.length > 0 ? detected.length / faults.length : null,
     delayMedianS: quantile(delays, 0.5),
     delayP90S: quantile(delays, 0.9),
     episodesPerFaultMedian: quantile(episodes, 0.5),
+    episodesPerFaultMean: episodes.length > 0 ? episodes.reduce((a, b) => a + b, 0) / episodes.length : null,
     episodesPerFaultMax: episodes.length > 0 ? episodes[episodes.length - 1] : null,
     chanceRate: faults.length > 0 ? faults.reduce((sum, f) => sum + f.chance, 0) / faults.length : null,
   };
@@ -311,15 +397,27 @@ export function quantile(sorted: readonly number[], q: number): number | null {
  * episodes against issue 14's target.
  */
 export function formatScorecard(s: Scorecard): string {
-  const header = ["fault kind", "injected", "detected", "rate", "median delay", "p90 delay", "episodes/fault (median, max)"];
+  const header = [
+    "fault kind",
+    "injected",
+    "detected",
+    "by escalation",
+    "rate",
+    "median delay",
+    "p90 delay",
+    "episodes/fault (median, mean, max)",
+  ];
   const rows = [...s.kinds, { kind: "all", ...s.all }].map((k) => [
     k.kind,
     String(k.injected),
     String(k.detected),
+    String(k.detectedByEscalation),
     k.rate === null ? "—" : `${(100 * k.rate).toFixed(1)}%`,
     seconds(k.delayMedianS),
     seconds(k.delayP90S),
-    k.episodesPerFaultMedian === null ? "—" : `${round1(k.episodesPerFaultMedian)}, ${k.episodesPerFaultMax}`,
+    k.episodesPerFaultMedian === null
+      ? "—"
+      : `${round1(k.episodesPerFaultMedian)}, ${(k.episodesPerFaultMean ?? 0).toFixed(2)}, ${k.episodesPerFaultMax}`,
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(" | ");
@@ -329,7 +427,8 @@ export function formatScorecard(s: Scorecard): string {
     s.labelsUnscored > 0 ? `${s.labelsUnscored} labels beyond ${SCORECARD_FAULTS_MAX} not scored` : "",
   ].filter((n) => n !== "");
   return [
-    `fault-detection scorecard: ${s.openings} alert openings; a fault is detected by an opening on its sensor within [start, end + ${s.graceMs / 1000} s] of event time`,
+    `fault-detection scorecard: ${s.openings} alert openings, ${s.escalations} escalations of open episodes (${s.falseEscalations} outside faults); ` +
+      `a fault is detected by an opening, or an escalation of an open episode, on its sensor within [start, end + ${s.graceMs / 1000} s] of event time`,
     line(header),
     widths.map((w) => "-".repeat(w)).join("-|-"),
     ...rows.map(line),

@@ -3,6 +3,7 @@ export { AlertRouter } from "./alert-router.js";
 export {
   type AlertOpening,
   alertOpening,
+  EpisodeEscalations,
   DEFAULT_SCORECARD_GRACE_MS,
   FaultScorecard,
   formatScorecard,

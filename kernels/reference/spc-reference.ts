@@ -18,7 +18,8 @@
  * - Zone: 0 for NaN or x == cl; ±(1 + number of k ∈ {1, 2, 3} with x > cl + k·σ, resp.
  *   x < cl − k·σ).
  * - Rules over the last m values (the key must have seen m records): see `rules` below; the
- *   moving-range rules (mr_mask) over the last r + 1 values: `movingRangeRules`.
+ *   moving-range rules (mr_mask) over the last r + 1 values, STEP over the last 3w:
+ *   `movingRangeRules`.
  * - CUSUM C± from 0 and EWMA z from cl at every limits change; NaN leaves them unchanged; the EWMA
  *   limits use Math.pow((1 − λ), 2i) with i the EWMA updates since the change. With a ceiling c,
  *   C± = min(c·h·σ, …).
@@ -39,8 +40,9 @@
  *   running mean with no rule bit, CUSUM/EWMA 0 or at that mean and no alarm; after the 50th the
  *   centre line is their mean (trend 0, charts restarted, history re-zoned), and no hold starts
  *   before 100 quiet records. A limits change cancels it.
- * - A completed baseline whose zero moving ranges exceed tiesMax·(N − 1) is discarded and
- *   collected again.
+ * - A completed baseline whose tied moving ranges exceed tiesMax·(N − 1) is discarded and
+ *   collected again; the j-th moving range ties when it is 0 or, from the second on, at most
+ *   0.01 × the mean of the moving ranges before it (their sum in record order / (j − 1)).
  */
 import type { SpcParams } from "../../operators/spc/mod.js";
 
@@ -167,7 +169,7 @@ export class SpcReference {
       this.baseline.push(x);
       if (this.baseline.length === this.baselineTarget) {
         const values = this.baseline;
-        const ties = values.filter((v, j) => j > 0 && v === values[j - 1]).length;
+        const ties = tiedRanges(values);
         if (ties > this.p.baselineTiesMax * (values.length - 1)) {
           this.baseline = [];
         } else {
@@ -342,9 +344,40 @@ function movingRangeRules(values: readonly number[], sigma: number, p: SpcParams
   const jump = (ranges(1)?.[0] ?? Number.NaN) > p.jumpLimit * sigma;
   const noisy = ranges(p.noisyRun)?.every((d) => d > 2 * sigma) === true;
   const stuck = ranges(p.stuckRun)?.every((d) => d === 0) === true;
-  return bits([jump, noisy, stuck]);
+  return bits([jump, noisy, stuck, stepFires(values, sigma, p)]);
+}
+
+/**
+ * STEP (stepWindow w > 0): the sums of the newest three windows of w values, each summed newest
+ * first, m3 − 2·m2 + m1 = (s3 − 2·s2 + s1)/w beyond stepLimit·σ; NaN among them: no firing.
+ */
+function stepFires(values: readonly number[], sigma: number, p: SpcParams): boolean {
+  const w = p.stepWindow ?? 0;
+  const n = values.length;
+  if (w <= 0 || n < 3 * w) return false;
+  let s3 = 0;
+  let s2 = 0;
+  let s1 = 0;
+  for (let back = 0; back < w; back++) {
+    s3 += values[n - 1 - back];
+    s2 += values[n - 1 - back - w];
+    s1 += values[n - 1 - back - 2 * w];
+  }
+  return Math.abs((s3 - 2 * s2 + s1) / w) > (p.stepLimit ?? 0) * sigma;
 }
 
 function bits(flags: boolean[]): number {
   return flags.reduce((mask, f, i) => mask | (f ? 1 << i : 0), 0);
+}
+
+/** Tied moving ranges of a baseline: 0, or from the second on at most 1 % of the mean of those before. */
+function tiedRanges(values: readonly number[]): number {
+  let ties = 0;
+  let sum = 0;
+  for (let j = 1; j < values.length; j++) {
+    const range = Math.abs(values[j] - values[j - 1]);
+    if (range === 0 || (j > 1 && range <= (0.01 * sum) / (j - 1))) ties++;
+    sum += range;
+  }
+  return ties;
 }

@@ -9,8 +9,9 @@
  * Counting is by the key's readings with limits (the rows the tracker observes), never by wall
  * clock, so the same stream gives the same episodes — and, with {@link EpisodeTracker.saveKeys}
  * in a checkpoint, a restart continues them. Events: `opened`, `updated` (at a firing that
- * changed the episode, at most once per `updateIntervalMs` of event time), `closed` (at the
- * closing reading), `acknowledged` (a person's, through the API).
+ * changed the episode, at most once per `updateIntervalMs` of event time — at once when it
+ * escalates the episode: a rule new to it, or a higher severity), `closed` (at the closing
+ * reading), `acknowledged` (a person's, through the API).
  *
  * WE1–3 and Nelson 1, 5, 6 test the same patterns; one condition is raised for each such pair,
  * named after the Western Electric rule.
@@ -36,7 +37,7 @@ export type AlertSeverity = "low" | "medium" | "high";
  * tracker knows must be in exactly one family.
  */
 export const ALERT_FAMILIES: Readonly<Record<string, readonly string[]>> = Object.freeze({
-  level: ["WE1", "WE2", "WE3", "WE4", "N1", "N2", "N3", "N5", "N6", "CUSUM", "EWMA", "JUMP"],
+  level: ["WE1", "WE2", "WE3", "WE4", "N1", "N2", "N3", "N5", "N6", "CUSUM", "EWMA", "JUMP", "STEP"],
   variation: ["N4", "N7", "N8", "NOISY", "STUCK"],
 });
 
@@ -135,6 +136,7 @@ const SEVERITY: Record<string, AlertSeverity> = {
   JUMP: "high",
   NOISY: "medium",
   STUCK: "medium",
+  STEP: "medium",
 };
 
 const SEVERITY_RANK: Record<AlertSeverity, number> = { low: 0, medium: 1, high: 2 };
@@ -576,11 +578,17 @@ export class EpisodeTracker {
     this.send(e, "opened");
   }
 
-  /** A later firing into an open episode; an `updated` event when the interval since the last one has passed. */
+  /**
+   * A later firing into an open episode; an `updated` event when the interval since the last one
+   * has passed, or at once when the firing escalates the episode — a rule it had not fired, or a
+   * higher severity: what a person watching the open episode sees change (a second fault that
+   * starts while the first one's episode is open shows this way, not as an opening).
+   */
   private fold(e: Episode, bits: number, time: number, beyond: boolean): void {
     const ev = e.event;
     ev.firings++;
     ev.last_fired_at = time;
+    const rankBefore = SEVERITY_RANK[ev.severity];
     const added = bits & ~e.ruleBits;
     if (added !== 0) {
       e.ruleBits |= added;
@@ -588,7 +596,8 @@ export class EpisodeTracker {
       if (ev.severity !== "high") ev.severity = this.severityOf(e.ruleBits);
     }
     if (beyond) ev.severity = "high";
-    if (time - e.emittedAt >= this.settings.updateIntervalMs) {
+    const escalated = added !== 0 || SEVERITY_RANK[ev.severity] > rankBefore;
+    if (escalated || time - e.emittedAt >= this.settings.updateIntervalMs) {
       e.emittedAt = time;
       this.send(e, "updated");
     }

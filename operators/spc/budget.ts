@@ -20,7 +20,7 @@
  */
 import { ConfigError } from "../../engine/core/mod.js";
 import { normalCdf } from "../normal.js";
-import { MR_RUN_MAX, SPC_RUN_MAX, spcRuleRate, type SpcParams } from "./layout.js";
+import { MR_RUN_MAX, SPC_RUN_MAX, STEP_WINDOW_SETTLING, spcRuleRate, type SpcParams } from "./layout.js";
 import type { RuleSelection } from "./rules.js";
 import { rulesForBudget } from "./rules.js";
 
@@ -33,6 +33,12 @@ export interface BudgetPlan {
   /** Rate per reading each part may have, and the in-control ARL it gets. */
   shares: { rules: number; cusum: number; ewma: number };
   arl: { cusum: number; ewma: number };
+  /**
+   * STEP on a sensor's settling keys, where the charts of levels are off (rules.ts settlingRules):
+   * it takes the chart-of-levels rules' quarter of the budget, its limit widened for a σ from a
+   * baseline as JUMP's is.
+   */
+  settlingStep: { window: number; limit: number; rate: number };
 }
 
 /** Which of the budget's parameters the user gave (those stay as given). */
@@ -63,13 +69,20 @@ export function planForBudget(budget: number, params: SpcParams, explicit: Expli
   const chartShare = half / 2;
   if (!explicit.cusumH) p.cusumH = cusumHForArl(p.cusumK, 1 / chartShare);
   if (!explicit.ewmaL) p.ewmaL = ewmaLForArl(p.ewmaLambda, 1 / chartShare);
+  const stepLimit = stepLimitForRate(half / 2, STEP_WINDOW_SETTLING) * sigmaAllowance(p);
   return {
     budget,
     params: p,
     rules,
     shares: { rules: half, cusum: chartShare, ewma: chartShare },
     arl: { cusum: cusumArl(p.cusumK, p.cusumH), ewma: ewmaArl(p.ewmaLambda, p.ewmaL) },
+    settlingStep: { window: STEP_WINDOW_SETTLING, limit: stepLimit, rate: spcRuleRate.step(stepLimit, STEP_WINDOW_SETTLING) },
   };
+}
+
+/** STEP's limit c (in σ) at which erfc(c·√(w/12)) = rate, for a known σ. */
+export function stepLimitForRate(rate: number, window: number): number {
+  return increasingRoot((c) => 1 / spcRuleRate.step(c, window), 1 / rate, 0, 60, 1e-9);
 }
 
 /**

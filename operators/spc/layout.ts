@@ -39,7 +39,7 @@ export const SPC_D2 = 1.128;
 
 /** Bytes of kernel state per key; must equal the kernel's spcStateBytes (checked by a test). */
 export function spcStateBytes(): number {
-  const header = 328; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
+  const header = 336; // parameters, counters, limits, CUSUM / EWMA / baseline sums (kernels/spc.ts)
   const history = SPC_HISTORY_RECORDS * 8; // f64 values
   const zones = SPC_HISTORY_RECORDS; // i8 zones
   return (header + history + zones + 7) & ~7;
@@ -94,6 +94,13 @@ export interface SpcParams {
   noisyRun: number;
   /** STUCK: readings in a row equal to the one before (moving ranges of 0). */
   stuckRun: number;
+  /**
+   * STEP: the window w of its three means (3w ≤ 32 readings); 0 or absent: off. `run` turns it on
+   * for a sensor's settling key only, where the charts of levels are off (analysis-flags.ts).
+   */
+  stepWindow?: number;
+  /** STEP: |m3 − 2·m2 + m1| beyond stepLimit·σ. */
+  stepLimit?: number;
 }
 
 /** Montgomery's CUSUM k = 0.5, h = 5 and EWMA λ = 0.2, L = 3 (§9.1, §9.2); Nelson's run lengths. */
@@ -172,6 +179,16 @@ export function validateSpcParams(params: SpcParams): SpcParams {
   if (!(params.baselineTiesMax >= 0 && params.baselineTiesMax <= 1)) {
     throw new ConfigError("baselineTiesMax", `must be in [0, 1], got ${params.baselineTiesMax}`);
   }
+  const w = params.stepWindow ?? 0;
+  if (!Number.isInteger(w) || w < 0 || 3 * w > SPC_HISTORY_RECORDS) {
+    throw new ConfigError(
+      "stepWindow",
+      `must be an integer in 0..${SPC_HISTORY_RECORDS / 3} (3w ≤ the ${SPC_HISTORY_RECORDS} values kept), got ${w}`,
+    );
+  }
+  if (w > 0 && !(Number.isFinite(params.stepLimit) && (params.stepLimit ?? 0) > 0)) {
+    throw new ConfigError("stepLimit", `must be a finite number > 0 (in σ) with a step window, got ${params.stepLimit}`);
+  }
   if (!(params.jumpLimit > 0) || !Number.isFinite(params.jumpLimit)) {
     throw new ConfigError("jumpLimit", `must be a finite number > 0 (in σ), got ${params.jumpLimit}`);
   }
@@ -223,6 +240,8 @@ export function spcInitArgs(
   number,
   number,
   number,
+  number,
+  number,
 ] {
   const p = validateSpcParams(params);
   return [
@@ -246,6 +265,8 @@ export function spcInitArgs(
     p.jumpLimit,
     p.noisyRun,
     p.stuckRun,
+    p.stepWindow ?? 0,
+    p.stepLimit ?? 0,
   ];
 }
 
@@ -330,6 +351,12 @@ export const spcRuleRate = {
    * most half the time ({@link STUCK_TIE_SHARE_BOUND}), independently.
    */
   stuck: (run: number): number => STUCK_TIE_SHARE_BOUND ** run,
+  /**
+   * STEP: P(|m3 − 2·m2 + m1| > c) with m1, m2, m3 means of w independent N(0, 1) readings:
+   * m3 − 2·m2 + m1 ~ N(0, 6/w), so erfc(c·√(w/12)). It fires on runs of neighbouring readings
+   * (its windows overlap), so this per-reading rate bounds its alarms' rate from above.
+   */
+  step: (limit: number, window: number): number => erfc(limit * Math.sqrt(window / 12)),
 };
 
 /** The share of readings equal to their predecessor STUCK's rate assumes at most. */
@@ -388,6 +415,10 @@ function nextRunDensity(g: Float64Array, c: number): Float64Array {
 }
 
 const D = DEFAULT_SPC_PARAMS;
+
+/** STEP's window on a settling key (`run`): three means of 10 readings, 30 of the 32 kept. */
+export const STEP_WINDOW_SETTLING = 10;
+
 const T = NORMAL_TAIL;
 
 export const WE_RULES: readonly SpcRule[] = Object.freeze([
@@ -525,7 +556,21 @@ export const MR_RULES: readonly SpcRule[] = Object.freeze([
     falseAlarmRate: spcRuleRate.stuck(D.stuckRun),
     derivation: "(½)^r for a tie share ≤ ½; 0 for continuous data",
   },
+  {
+    number: 4,
+    bit: 8,
+    name: "STEP",
+    description: stepDescription(STEP_WINDOW_SETTLING),
+    window: 3 * STEP_WINDOW_SETTLING,
+    falseAlarmRate: 0,
+    derivation: "erfc(c·√(w/12)); off (0) unless a settling key's",
+  },
 ]);
+
+/** STEP's text for its window w. */
+export function stepDescription(window: number): string {
+  return `the mean of the last ${window} readings off the line through the means of the ${2 * window} before (a step while settling)`;
+}
 
 /** JUMP's text for its limit c (in σ), wherever the rule is named: rules, alerts, `linewatch rules`. */
 export function jumpDescription(limit: number): string {

@@ -24,20 +24,24 @@ export interface RuleSelection {
 export const NO_ALERTS: RuleSelection = Object.freeze({ we: 0, nelson: 0, mr: 0, rate: 0, charts: false });
 
 /** Every rule: rows pass unmasked. */
-export const ALL_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, mr: 0b111, rate: Number.NaN });
+export const ALL_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, mr: 0b1111, rate: Number.NaN });
 
 /** The textbook chart's rules, a key's default without a budget: every WE and Nelson rule, no moving-range rule. */
 export const TEXTBOOK_RULES: RuleSelection = Object.freeze({ we: 0b1111, nelson: 0b11111111, mr: 0, rate: Number.NaN });
 
 /**
  * What a key reports while its sensor settles after a mode change: the moving-range rules of
- * `rules` only. The level moves by construction then, so the charts of levels are off; the
+ * `rules`, with STEP. The level moves by construction then, so the charts of levels are off; the
  * differences of consecutive readings are not (a settling approach is slow), so a jump, a noisy
- * or a stuck sensor is still seen.
+ * or a stuck sensor is still seen — and STEP's second difference of window means cancels the
+ * approach's local linear trend, so a level shift is seen too.
  */
 export function settlingRules(rules: RuleSelection): RuleSelection {
-  return { we: 0, nelson: 0, mr: rules.mr, rate: rules.rate, charts: false };
+  return { we: 0, nelson: 0, mr: rules.mr | STEP_BIT, rate: rules.rate, charts: false };
 }
+
+/** STEP's bit in mr_mask: on for settling keys, which alone run it (a window of 0 elsewhere: it never fires). */
+const STEP_BIT = 0b1000;
 
 /**
  * The rules a false-alarm budget allows, most informative first: beyond 3σ, 2 of 3 beyond 2σ,

@@ -53,6 +53,11 @@ export interface SpcAnalysisOptions {
    * only: the other rule bits and the CUSUM/EWMA alarms are cleared (rules.ts settlingRules).
    */
   silentKeySuffix?: string;
+  /**
+   * The parameters of the keys ending in silentKeySuffix, when they differ (STEP's window and
+   * limit on: a budget plan's settlingStep); absent: `params`.
+   */
+  settlingParams?: SpcParams;
   /** Output name of the EWMA chart statistic: "ewma", or "spc_ewma" beside the rolling analysis's ewma. */
   ewmaField: string;
   /** Receives alert episode events (opened, updated, closed, acknowledged), in per-key order. */
@@ -64,9 +69,13 @@ export interface SpcAnalysisOptions {
 }
 
 /** The engine's view of the SPC kernel. */
-export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" | "limitsByKey">): StreamKernel {
+export function spcKernel(
+  options: Pick<SpcAnalysisOptions, "params" | "limits" | "limitsByKey" | "silentKeySuffix" | "settlingParams">,
+): StreamKernel {
   const params = validateSpcParams(options.params);
   const args = spcInitArgs(params);
+  const suffix = options.silentKeySuffix;
+  const settlingArgs = suffix !== undefined && options.settlingParams !== undefined ? spcInitArgs(options.settlingParams) : args;
   validateFixedLimits(params, options.limits);
   for (const [key, l] of options.limitsByKey ?? []) {
     try {
@@ -83,7 +92,8 @@ export function spcKernel(options: Pick<SpcAnalysisOptions, "params" | "limits" 
     extraArgs: [],
     eventRows: true,
     initKey(kernels: KernelExports, statePtr: number, key: string): void {
-      initSpcKey(kernels, statePtr, args, options.limitsByKey?.get(key) ?? options.limits);
+      const keyArgs = suffix !== undefined && key.endsWith(suffix) ? settlingArgs : args;
+      initSpcKey(kernels, statePtr, keyArgs, options.limitsByKey?.get(key) ?? options.limits);
     },
   };
 }

@@ -132,10 +132,11 @@ export const CONDITIONS: ReadonlyArray<[string, number, number]> = [
   ["JUMP", SPC_COL.mr_mask, 1],
   ["NOISY", SPC_COL.mr_mask, 2],
   ["STUCK", SPC_COL.mr_mask, 4],
+  ["STEP", SPC_COL.mr_mask, 8],
 ];
 
 /** Every rule, the moving-range rules too (the textbook default leaves those off). */
-const EVERY_RULE = { we: 0b1111, nelson: 0b11111111, mr: 0b111, rate: Number.NaN };
+const EVERY_RULE = { we: 0b1111, nelson: 0b11111111, mr: 0b1111, rate: Number.NaN };
 
 /** Firings from the engine's rows by a plain scan of every row. */
 export function engineFirings(c: Case, e: EngineResult): SpcFiring[] {
@@ -216,7 +217,12 @@ export function cases(): Case[] {
   const plant = plantLike(1, 3000);
   const odd = adversarial(2, 3000);
   return [
-    { name: "plant, baseline of 100 (moving range), every rule", values: plant, params: P, settings: { rules: EVERY_RULE } },
+    {
+      name: "plant, baseline of 100 (moving range), every rule, STEP over windows of 10",
+      values: plant,
+      params: { ...P, stepWindow: 10, stepLimit: 3 },
+      settings: { rules: EVERY_RULE },
+    },
     { name: "plant, budget 0.0027 (WE1 only)", values: plant, params: P, settings: { rules: { faBudget: 0.0027 } } },
     {
       name: "plant, budget 0.01, sample std baseline",
@@ -250,7 +256,12 @@ export function cases(): Case[] {
       params: { ...P, baselineN: 0 },
       settings: { changes: [{ at: 700, change: { kind: "set", cl: 19, sigma: 1.5 } }] },
     },
-    { name: "adversarial, baseline of 20", values: odd, params: { ...P, baselineN: 20 }, settings: { rules: EVERY_RULE } },
+    {
+      name: "adversarial, baseline of 20, STEP over windows of 3",
+      values: odd,
+      params: { ...P, baselineN: 20, stepWindow: 3, stepLimit: 2 },
+      settings: { rules: EVERY_RULE },
+    },
     {
       name: "adversarial, fixed limits on the thresholds",
       values: odd,

@@ -318,7 +318,7 @@ function ruleSelection(input: SpcPreviewSettings): RuleSelection {
   for (const [name, mask, all] of [
     ["we", r.we, 0b1111],
     ["nelson", r.nelson, 0b11111111],
-    ["mr", r.mr, 0b111],
+    ["mr", r.mr, 0b1111],
   ] as const) {
     if (!Number.isInteger(mask) || mask < 0 || (mask & ~all) !== 0)
       throw new ConfigError(`rules.${name}`, `must be a mask within ${all}, got ${mask}`);
