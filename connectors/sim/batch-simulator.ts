@@ -283,15 +283,16 @@ export class BatchSimulator {
   }
 }
 
-/** A quality outcome as one NDJSON line of a batch-stream file (`record_type` "quality", times ISO-8601). */
-export function formatQualityNdjson(q: QualityOutcome): string {
+/** A quality outcome as one NDJSON line of a batch-stream file (`record_type` "quality", times ISO-8601; `expected` left out). */
+export function formatQualityNdjson(q: QualityRecord): string {
   const d = q.defects;
+  const start = q.start_timestamp === undefined ? "" : `"start_timestamp":"${iso(q.start_timestamp)}",`;
+  const reworked = q.reworked_units === undefined ? "" : `,"reworked_units":${q.reworked_units}`;
   return (
     `{"record_type":"quality","line_id":${JSON.stringify(q.line_id)},"work_order_id":${JSON.stringify(q.work_order_id)},` +
-    `"batch_id":${JSON.stringify(q.batch_id)},"timestamp":"${iso(q.timestamp)}","start_timestamp":"${iso(q.start_timestamp)}",` +
+    `"batch_id":${JSON.stringify(q.batch_id)},"timestamp":"${iso(q.timestamp)}",${start}` +
     `"units_produced":${q.units_produced},"first_pass_yield":${q.first_pass_yield},"defect_rate":${q.defect_rate},` +
-    `"defects":{"packaging":${d.packaging},"labelling":${d.labelling},"serialization":${d.serialization},"other":${d.other}},` +
-    `"reworked_units":${q.reworked_units}}\n`
+    `"defects":{"packaging":${d.packaging},"labelling":${d.labelling},"serialization":${d.serialization},"other":${d.other}}${reworked}}\n`
   );
 }
 
