@@ -19,7 +19,7 @@ const HELP_AFTER = `
 The model: an MLP over aggregates of a batch's process readings so far (mean, std, min, max and
 slope per hour of temperature, humidity, pressure, speed, feed rate, ambient temperature and
 humidity; progress = units produced / planned; one-hots of supplier and cleanroom grade),
-trained on rows taken at 10 %, 20 %, … 100 % of each batch so that a running batch can be scored.
+trained on rows taken at 5 %, 10 %, … 100 % of each batch so that a running batch can be scored.
 Outputs: predicted_yield (first-pass yield), defect_probability per category (packaging,
 labelling, serialization, other: the per-unit probability), predicted_defect_rate (their sum),
 quality_score (100 × predicted_yield).

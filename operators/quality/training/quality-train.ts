@@ -46,7 +46,7 @@ export interface QualityTrainOptions {
 
 export const DEFAULT_QUALITY_TRAIN_OPTIONS: Readonly<QualityTrainOptions> = Object.freeze({
   seed: 1,
-  epochs: 30,
+  epochs: 15,
   holdout: 0.2,
   hidden: [48, 24],
   batchSize: 64,
