@@ -65,6 +65,15 @@ import {
 } from "./alert-eval.js";
 import { ConfigError, parseDuration } from "../engine/core/mod.js";
 import { formatSerialJobRate, measureSerialJobRate } from "./serial-job-bench.js";
+import {
+  DEFAULT_QUALITY_EVAL_SEED,
+  DEFAULT_QUALITY_TEST_BATCHES,
+  DEFAULT_QUALITY_TRAIN_BATCHES,
+  formatQualityEvalReport,
+  runQualityEval,
+  SMOKE_QUALITY_TEST_BATCHES,
+  SMOKE_QUALITY_TRAIN_BATCHES,
+} from "./quality-eval.js";
 import { DEFAULT_AUDIT_BENCH_RECORDS, formatAuditBenchReport, runAuditBench, SMOKE_AUDIT_BENCH_RECORDS } from "./audit-bench.js";
 
 interface BenchFlags {
@@ -151,6 +160,7 @@ export function benchCommand(): Command {
     .addCommand(replayBenchCommand())
     .addCommand(alertsCommand())
     .addCommand(auditBenchCommand())
+    .addCommand(qualityBenchCommand())
     .action(runKernelSuites);
 }
 
@@ -270,6 +280,55 @@ function auditBenchCommand(): Command {
       const json = flags.json === true || parent?.getOptionValueSource("json") === "cli";
       const report = await runAuditBench({ smoke, records: flags.records, progress: progress("audit") });
       process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatAuditBenchReport(report)}\n`);
+    });
+}
+
+const QUALITY_HELP_AFTER = `
+The quality model (\`linewatch quality train\`'s defaults) against scikit-learn's GradientBoostingRegressor
+on the same feature rows: ${DEFAULT_QUALITY_TRAIN_BATCHES} simulated training batches (seed --seed, default ${DEFAULT_QUALITY_EVAL_SEED}) and
+${DEFAULT_QUALITY_TEST_BATCHES} held-out batches (the next seed), scored at each batch's end and halfway: yield MAE and RMSE, AUC of
+yield < 0.95; beside them the mean-yield baseline and the process model's own expectation. Figures only.
+Under a minute on 2 cores; --smoke seconds.
+
+Examples:
+  npm run bench -- quality
+  npm run bench -- quality --smoke
+  npm run bench -- quality --train-batches 1200 --json > quality.json`;
+
+/** \`bench quality\`: the quality model and scikit-learn's boosted trees on the same held-out batches. */
+function qualityBenchCommand(): Command {
+  return new Command("quality")
+    .description("benchmark the quality model against scikit-learn's gradient boosting on the same features and held-out batches")
+    .option(
+      "--smoke",
+      `${SMOKE_QUALITY_TRAIN_BATCHES} training and ${SMOKE_QUALITY_TEST_BATCHES} held-out batches: a check that the benchmark runs`,
+    )
+    .option(
+      "--train-batches <n>",
+      `training batches (default ${DEFAULT_QUALITY_TRAIN_BATCHES})`,
+      integerOption("--train-batches", 10, 1_000_000),
+    )
+    .option(
+      "--test-batches <n>",
+      `held-out batches (default ${DEFAULT_QUALITY_TEST_BATCHES})`,
+      integerOption("--test-batches", 10, 1_000_000),
+    )
+    .option("--json", "print the report as JSON instead of text")
+    .addHelpText("after", QUALITY_HELP_AFTER)
+    .action(async (flags: { smoke?: boolean; trainBatches?: number; testBatches?: number; json?: boolean }, command: Command) => {
+      // As for e2e: \`bench quality --smoke\` (and --seed, --json) land on bench's own options of that name.
+      const parent = command.parent;
+      const smoke = flags.smoke === true || parent?.getOptionValueSource("smoke") === "cli";
+      const json = flags.json === true || parent?.getOptionValueSource("json") === "cli";
+      const seed = parent?.getOptionValueSource("seed") === "cli" ? parent.opts<{ seed: number }>().seed : DEFAULT_QUALITY_EVAL_SEED;
+      const report = await runQualityEval({
+        seed,
+        trainBatches: flags.trainBatches ?? (smoke ? SMOKE_QUALITY_TRAIN_BATCHES : DEFAULT_QUALITY_TRAIN_BATCHES),
+        testBatches: flags.testBatches ?? (smoke ? SMOKE_QUALITY_TEST_BATCHES : DEFAULT_QUALITY_TEST_BATCHES),
+        epochs: smoke ? 5 : undefined,
+        progress: progress("quality"),
+      });
+      process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatQualityEvalReport(report)}\n`);
     });
 }
 

@@ -6,3 +6,4 @@ export { referenceDataDir } from "./reference-data.js";
 export { DEFAULT_FILE_BYTES_MAX, RotatingFileSink } from "./rotating-file-sink.js";
 export { type CellValue, formatOfPath, readTable, splitCsvLine, type TableHeader, type TableRow } from "./table-reader.js";
 export { type CsvBlock, type CsvHeader, scanCsv } from "./csv-scanner.js";
+export { type BatchStreams, parseBatchStreams, readBatchStreams } from "./batch-streams.js";

@@ -10,6 +10,23 @@ export {
   publishCmapssFleet,
 } from "./cmapss-source.js";
 export { DEFAULT_NATS_PUBLISH, publishSimulation } from "./nats-publisher.js";
+export { type BatchPublishOptions, type BatchPublishResult, DEFAULT_BATCH_PUBLISH, publishBatchStreams } from "./batch-publisher.js";
+export {
+  type BatchEventKind,
+  BatchSimulator,
+  BatchSimulatorConfigError,
+  type BatchSimulatorOptions,
+  DEFAULT_BATCH_SIMULATOR_OPTIONS,
+  expectedYield,
+  formatProcessNdjson,
+  formatQualityNdjson,
+  lineId,
+  type ProcessHazards,
+  processHazards,
+  processLogits,
+  type ProcessReading,
+  type QualityOutcome,
+} from "./batch-simulator.js";
 export {
   DEFAULT_SIMULATOR_OPTIONS,
   FAULT_KINDS,

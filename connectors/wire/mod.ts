@@ -1,5 +1,6 @@
 /** connectors/wire: the names other folders use. Import from here, never from a file inside. */
 export {
+  decodeFieldMap,
   decodeFrame,
   decodeJsonRecord,
   decodeMsgpackRecord,
@@ -18,7 +19,18 @@ export {
 export { type DecodeLimits, DEFAULT_DECODE_LIMITS } from "./decode-limits.js";
 export type { RejectedReading } from "./frame-codec.js";
 export { decodeSerialRecord, encodeSerialRecord, type SerialRecord, type SerialRecordInput } from "./serial-codec.js";
-export { deadLetterSubject, serialSubject, unpartitioned } from "./subjects.js";
+export { deadLetterSubject, processSubject, qualitySubject, serialSubject, unpartitioned } from "./subjects.js";
+export {
+  type BatchRecordDecodeOptions,
+  decodeProcessRecord,
+  decodeQualityRecord,
+  encodeProcessRecord,
+  encodeQualityRecord,
+  type ProcessRecord,
+  processRecordFromFields,
+  type QualityRecord,
+  qualityRecordFromFields,
+} from "./batch-codec.js";
 export { SensorRecordReader, SensorRecordView } from "./sensor-record-reader.js";
 export { SerialRecordReader, SerialRecordView } from "./serial-record-reader.js";
 export { type LabelFields, LABELS_MAX, LabelTable, type LabelTriple } from "./label-table.js";

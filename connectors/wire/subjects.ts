@@ -3,7 +3,8 @@
  *
  *   lw.<site>.sensor.<machine_id>.<sensor_type>   single records, or frames of that one key
  *   lw.<site>.sensor.<machine_id>                 frames of several sensors of one machine
- *   lw.<site>.process.<line>
+ *   lw.<site>.process.<line>                     process readings of a line's running batch
+ *   lw.<site>.quality.<line>                     a batch's quality outcome at its end
  *   lw.<site>.serial.<line>
  *   lw.<site>.deadletter                          rejected input (connectors/nats/dead-letter.ts)
  *
@@ -28,7 +29,7 @@ export interface SensorSubject {
 }
 
 export interface LineSubject {
-  kind: "process" | "serial";
+  kind: "process" | "quality" | "serial";
   site: string;
   line: string;
 }
@@ -49,6 +50,11 @@ export function sensorSubject(site: string, machineId: string, sensorType?: stri
 /** `lw.<site>.process.<line>`. */
 export function processSubject(site: string, line: string, limits: TokenLimits = DEFAULT_DECODE_LIMITS): string {
   return finish(`${SUBJECT_ROOT}.${token(site, "site", limits)}.process.${token(line, "line", limits)}`, limits);
+}
+
+/** `lw.<site>.quality.<line>`. */
+export function qualitySubject(site: string, line: string, limits: TokenLimits = DEFAULT_DECODE_LIMITS): string {
+  return finish(`${SUBJECT_ROOT}.${token(site, "site", limits)}.quality.${token(line, "line", limits)}`, limits);
 }
 
 /** `lw.<site>.serial.<line>`. */
@@ -79,6 +85,7 @@ export function parseSubject(subject: string, limits: TokenLimits = DEFAULT_DECO
       if (t.length === 4) return { kind: "sensor", site, machineId: t[3] };
       break;
     case "process":
+    case "quality":
     case "serial":
       if (t.length === 4) return { kind: t[2], site, line: t[3] };
       break;
@@ -86,7 +93,7 @@ export function parseSubject(subject: string, limits: TokenLimits = DEFAULT_DECO
       if (t.length === 3) return { kind: "deadletter", site };
       break;
     default:
-      throw new SubjectError(subject, `unknown kind "${t[2]}" (sensor, process, serial, deadletter)`);
+      throw new SubjectError(subject, `unknown kind "${t[2]}" (sensor, process, quality, serial, deadletter)`);
   }
   throw new SubjectError(subject, `wrong number of tokens (${t.length}) for kind "${t[2]}"`);
 }

@@ -6,6 +6,7 @@ import { iforestCommand } from "./iforest.js";
 import { modelsCommand } from "./models.js";
 import { auditCommand } from "./audit.js";
 import { predictCommand } from "./predict.js";
+import { qualityCommand } from "./quality.js";
 import { replayCommand } from "./replay.js";
 import { rulesCommand } from "./rules.js";
 import { runCommand } from "./run.js";
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
     .addCommand(rulesCommand())
     .addCommand(iforestCommand())
     .addCommand(predictCommand())
+    .addCommand(qualityCommand())
     .addCommand(modelsCommand())
     .addCommand(auditCommand())
     .addCommand(simulateSerialsCommand())

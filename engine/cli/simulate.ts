@@ -32,6 +32,7 @@ import {
 import { createRecordWriter, RECORD_FORMATS, TextStreamWriter, type RecordFormat, readCmapss } from "../../connectors/files/mod.js";
 import { DurationParseError, parseDuration, ConfigError } from "../core/mod.js";
 import { durationOption } from "./options.js";
+import { addBatchFlags, type SimulateBatchFlags, simulateBatches } from "./simulate-batches.js";
 
 /** Records generated when neither --duration nor --records is given. */
 export const SIMULATE_DEFAULT_RECORDS = 100_000;
@@ -40,7 +41,7 @@ const CHUNK_RECORDS = 8_192;
 const EXIT_CODE_USAGE = 2;
 
 /** The flags as commander hands them over (strings, validated in {@link simulatorOptionsFromFlags}). */
-export interface SimulateFlags {
+export interface SimulateFlags extends Omit<SimulateBatchFlags, "format"> {
   seed: string;
   machines: string;
   sensors?: string;
@@ -96,7 +97,7 @@ function addCmapssFlags(command: Command): Command {
 
 export function simulateCommand(): Command {
   const d = DEFAULT_SIMULATOR_OPTIONS;
-  return addCmapssFlags(new Command("simulate"))
+  return addBatchFlags(addCmapssFlags(new Command("simulate")))
     .description(
       "Generate deterministic packaging-line sensor telemetry with injected, labelled faults.\n" +
         "The same flags always produce the same bytes.",
@@ -131,6 +132,11 @@ Label fields: machine_id, sensor_type, fault (spike|level_shift|slow_drift|stuck
 start, end (epoch ms of the first and last affected reading), magnitude.
 If both --duration and --records are given, the first limit reached stops the run.
 
+With --batches N the output is the process and quality streams of N batches on --lines lines
+instead (NDJSON with record_type process or quality, or NATS lw.<site>.process.<line> and
+lw.<site>.quality.<line>); --machines, --sensors, --rate, --duration, --records and --fault-rate
+do not apply.
+
 With --cmapss the whole file (or --cmapss-units) is written or published; --duration, --records,
 --seed, --machines, --rate and --fault-rate do not apply. On NATS the readings are single records
 (--payload msgpack or json) on lw.<site>.sensor.<ENG-00N>.<sN>, as \`linewatch run --nats\` reads them.
@@ -139,9 +145,11 @@ Examples:
   linewatch simulate --records 1000000 --out line.ndjson --labels faults.ndjson
   linewatch simulate --nats nats://127.0.0.1:4222 --cmapss train_FD001.txt --cmapss-units 1-10
   linewatch simulate --machines 2 --sensors temperature,vibration --rate 50 --duration 1h --format csv
-  linewatch simulate --seed 7 --duration 24h --fault-rate 0 | head`,
+  linewatch simulate --seed 7 --duration 24h --fault-rate 0 | head
+  linewatch simulate --batches 600 --lines 4 --out batches.ndjson`,
     )
     .action(async (flags: SimulateFlags, command: Command) => {
+      if (flags.batches !== undefined) return simulateBatches(flags, command);
       if (flags.cmapss !== undefined) return simulateCmapss(flags);
       let simulator: PlantSimulator;
       try {
@@ -152,24 +160,26 @@ Examples:
         }
         throw error;
       }
-      if (flags.nats !== undefined) {
-        const result = await publishSimulation(simulator, {
-          ...DEFAULT_NATS_PUBLISH,
-          url: flags.nats,
-          site: flags.site,
-          format: flags.payload as "msgpack" | "json" | "frame",
-          frameReadings: Number(flags.frameReadings),
-          jetstream: flags.jetstream === true,
-          rate: flags.publishRate === undefined ? Infinity : Number(flags.publishRate),
-        });
-        process.stderr.write(
-          `simulate: published ${result.readings} readings in ${result.messages} messages in ${result.seconds.toFixed(2)} s ` +
-            `(${Math.round(result.readings / result.seconds)} readings/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ""}\n`,
-        );
-        return;
-      }
+      if (flags.nats !== undefined) return publishPlant(simulator, flags);
       await runSimulation(simulator, flags);
     });
+}
+
+/** `simulate --nats`: the plant's readings to NATS. */
+async function publishPlant(simulator: PlantSimulator, flags: SimulateFlags): Promise<void> {
+  const result = await publishSimulation(simulator, {
+    ...DEFAULT_NATS_PUBLISH,
+    url: flags.nats as string,
+    site: flags.site,
+    format: flags.payload as "msgpack" | "json" | "frame",
+    frameReadings: Number(flags.frameReadings),
+    jetstream: flags.jetstream === true,
+    rate: flags.publishRate === undefined ? Infinity : Number(flags.publishRate),
+  });
+  process.stderr.write(
+    `simulate: published ${result.readings} readings in ${result.messages} messages in ${result.seconds.toFixed(2)} s ` +
+      `(${Math.round(result.readings / result.seconds)} readings/s)${result.duplicatesReported ? `, ${result.duplicatesReported} reported duplicate by the server` : ""}\n`,
+  );
 }
 
 /**

@@ -16,7 +16,8 @@ export { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OPTIONAL_METADATA_KEYS, RUL_OUTP
 
 /** protobufjs and the ONNX schema load on the first encode, not with every module that imports this one. */
 let onnxModule: typeof OnnxTypes | undefined;
-function onnxProto(): typeof OnnxTypes {
+/** The ONNX protobuf schema (onnx-proto), loaded on first use; the quality model's exporter builds its graph with it too. */
+export function onnxProto(): typeof OnnxTypes {
   onnxModule ??= (createRequire(import.meta.url)("onnx-proto") as { onnx: typeof OnnxTypes }).onnx;
   return onnxModule;
 }
@@ -161,7 +162,8 @@ function checkSpec(spec: RulModelSpec): void {
 
 const FLOAT = 1; // TensorProto.DataType.FLOAT
 
-function floatTensor(name: string, dims: number[], values: Float32Array): OnnxTypes.ITensorProto {
+/** A float32 initializer tensor (raw little-endian data). */
+export function floatTensor(name: string, dims: number[], values: Float32Array): OnnxTypes.ITensorProto {
   return {
     name,
     dims,
@@ -171,7 +173,7 @@ function floatTensor(name: string, dims: number[], values: Float32Array): OnnxTy
 }
 
 /** A float tensor value; a null dimension is the batch dimension "N". */
-function valueInfo(name: string, dims: Array<number | null>): OnnxTypes.IValueInfoProto {
+export function valueInfo(name: string, dims: Array<number | null>): OnnxTypes.IValueInfoProto {
   return {
     name,
     type: { tensorType: { elemType: FLOAT, shape: { dim: dims.map((d) => (d === null ? { dimParam: "N" } : { dimValue: d })) } } },
