@@ -54,6 +54,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import type { SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags, REGISTRY_MODEL } from "./analysis-flags.js";
+import { BUILTIN_MODEL, loadBuiltinModel, resolvePredict } from "./builtin-model.js";
 import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
 import { type AlertCallback, addKeyingFlags, RUN_DEFAULT_ANALYSIS, runAnalysisContext, settleTime } from "./run-settings.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
@@ -116,7 +117,8 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags {
   cmapssOrder: CmapssOrder;
   cycle: string;
   scorecardJson?: string;
-  predict?: string;
+  /** A model file, `registry`, `builtin`; false: `--no-predict`; undefined: the built-in plant's model on the simulator (resolvePredict). */
+  predict?: string | false;
   predictInterval: string;
   registry?: string;
   registryPoll: string;
@@ -176,6 +178,7 @@ export function runCommand(): Command {
     if (split.serial && flags.serials === undefined) flags.serials = true;
     const withSerials = serialsWanted(flags, { speed, cmapss: flags.cmapss !== undefined, nats: flags.nats !== undefined });
     if (flags.model === REGISTRY_MODEL) flags.iforestRegistry = await resolveRegistryIforest(flags);
+    resolvePredict(flags);
     await runWithModels(flags, speed, withSerials);
   });
 }
@@ -291,8 +294,9 @@ function addModelFlags(command: Command): void {
   command
     .option(
       "--predict <model.onnx>",
-      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's. `registry`: the registry's production rul model, followed while running",
+      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's. `registry`: the registry's production rul model, followed while running. `builtin`: the simulator's own failure model, trained on its wear and cached (the default on the simulator)",
     )
+    .option("--no-predict", "no failure predictions (on the simulator they are on by default, from the built-in plant's model)")
     .option(
       "--drift-window <n>",
       "with --predict or the iforest analysis: predictions (scores) in the drift window (PSI of each model feature against its training reference; docs/drift.md)",
@@ -573,7 +577,9 @@ function reportSerial(r: SerialPartResult): void {
 async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Promise<{ model: FailureModel; entryId: string | null }> {
   let model: FailureModel;
   let entryId: string | null = null;
-  if (flags.predict === REGISTRY_MODEL) {
+  if (flags.predict === BUILTIN_MODEL) {
+    model = await loadBuiltinModel();
+  } else if (flags.predict === REGISTRY_MODEL) {
     const { entry, bytes } = await productionModel(registryWhere(flags), "rul");
     model = await FailureModel.fromBytes(bytes, `registry model ${entry.short_id}`);
     entryId = entry.id;
