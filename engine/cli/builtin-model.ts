@@ -2,6 +2,7 @@
  * `run`'s failure predictions on the simulator by default: the built-in plant's model
  * (sim-failure-model.ts), trained on the simulator's wear on first start and cached.
  */
+import { Command } from "commander";
 import { FailureModel } from "../../operators/prediction/mod.js";
 import { defaultCacheDir, SIM_MODEL_SENSORS, simFailureModel } from "./sim-failure-model.js";
 
@@ -63,4 +64,26 @@ export async function loadBuiltinModel(note: (line: string) => void = (l) => pro
       `${r.lives} simulated lives to failure, RMSE of time to failure on ${r.heldOutLives} held-out lives ${r.validationRmseHours.toFixed(1)} h (npm run bench -- failure measures it on the run's seeds); --no-predict turns it off`,
   );
   return FailureModel.fromBytes(sim.bytes, `built-in plant model ${sim.path ?? ""}`.trim());
+}
+
+/** `linewatch predict builtin`: trains the built-in plant's model into the cache (or finds it there) and says what it measured. */
+export function builtinCommand(): Command {
+  return new Command("builtin")
+    .description(
+      "train the built-in plant's failure model on the simulator's wear into the cache (npm run build does), or find it there; print its training figures",
+    )
+    .option("--json", "print the training report as JSON")
+    .action(async (flags: { json?: boolean }) => {
+      const sim = await simFailureModel(defaultCacheDir(), undefined, (path) =>
+        process.stderr.write(`linewatch predict builtin: training into ${path} …\n`),
+      );
+      const r = sim.report;
+      process.stdout.write(
+        flags.json === true
+          ? `${JSON.stringify({ path: sim.path, cached: sim.cached, ...r }, null, 2)}\n`
+          : `built-in plant failure model ${sim.path} (${sim.cached ? "cached" : `trained in ${r.trainSeconds.toFixed(1)} s`}): ${r.lives} simulated lives to failure ` +
+              `(${r.trainLives} to train, ${r.heldOutLives} held out); held-out RMSE of time to failure ${r.validationRmseHours.toFixed(1)} h over every row, ` +
+              `${r.truncatedRmseHours.toFixed(1)} h at random cuts; residual σ ${r.residualSigmaHours.toFixed(1)} h\n`,
+      );
+    });
 }

@@ -162,14 +162,16 @@ async function readCached(path: string): Promise<{ bytes: Uint8Array; report: Si
 /** sha256 of the options, the simulator's tables and the code that makes the model. */
 export async function simModelKey(options: SimModelOptions): Promise<string> {
   const hash = createHash("sha256").update(JSON.stringify({ options, SENSOR_SPECS, FAILURE_MODES, OPERATING_MODES }));
+  // The compiled files (dist/…/*.js), or the sources when this module runs as TypeScript (tests).
+  const ext = import.meta.url.endsWith(".ts") ? ".ts" : ".js";
   const code = [
-    "../../connectors/sim/plant-simulator.js",
-    "../../connectors/sim/wear-model.js",
-    "../../operators/prediction/training/rul-train.js",
-    "../../operators/prediction/training/onnx-export.js",
-    "./sim-failure-model.js",
+    "../../connectors/sim/plant-simulator",
+    "../../connectors/sim/wear-model",
+    "../../operators/prediction/training/rul-train",
+    "../../operators/prediction/training/onnx-export",
+    "./sim-failure-model",
   ];
-  for (const file of code) hash.update(await readFile(fileURLToPath(new URL(file, import.meta.url))));
+  for (const file of code) hash.update(await readFile(fileURLToPath(new URL(`${file}${ext}`, import.meta.url))));
   return hash.digest("hex");
 }
 

@@ -9,7 +9,13 @@
  * acknowledged: rows are handed to ClickHouse without waiting for them to be durable, and the
  * source waits only while the sink's memory queue is full.
  */
-import { type FaultLabel, OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "../../connectors/sim/mod.js";
+import {
+  type DegradationLabel,
+  type FaultLabel,
+  OPERATING_MODES,
+  PlantSimulator,
+  type SimulatorOptions,
+} from "../../connectors/sim/mod.js";
 import type { RecordBatch } from "../core/mod.js";
 import type { FaultScorecard } from "./fault-scorecard.js";
 import type { SensorIntake, SensorSource } from "./source.js";
@@ -30,6 +36,8 @@ export interface ReadingSource {
   nextColumns(max: number): SourceColumns;
   /** Labels of the faults injected since the last call (a simulator's ground truth), for the summary and the scorecard. */
   drainFaults?(): readonly FaultLabel[];
+  /** Degradation phases (the simulator's wear) begun or ended since the last call, for the scorecard. */
+  drainDegradation?(): readonly DegradationLabel[];
 }
 
 export interface SourceKey {
@@ -64,6 +72,7 @@ export function simulatorSource(options: Partial<SimulatorOptions>, onFault?: (l
       if (onFault !== undefined) for (const l of labels) onFault(l);
       return labels;
     },
+    drainDegradation: () => simulator.drainDegradation(),
   };
 }
 
@@ -208,6 +217,7 @@ export class PacedReadingSource implements SensorSource {
     this.position += columns.length;
     // The labels reach the scorecard before the engine sees the readings: a fault's label comes
     // with its first reading, so it is known before any opening it explains.
+    this.o.scorecard?.addDegradation(this.reading.drainDegradation?.() ?? []);
     const labels = this.reading.drainFaults?.() ?? [];
     this.faults += labels.length;
     this.o.scorecard?.addLabels(labels);
