@@ -17,7 +17,7 @@ import { LinewatchError, ModelLoadError } from "../../engine/core/mod.js";
 import { parseReferenceHistograms, type ReferenceHistograms, referenceMismatch } from "../drift/mod.js";
 import { normalCdf } from "../normal.js";
 import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OPTIONAL_METADATA_KEYS, RUL_OUTPUT_NAME, type RulMetadata } from "./model-format.js";
-import { RUL_FEATURE_STATISTICS } from "./rul-features.js";
+import { parseFeatureName, RUL_FEATURE_STATISTICS } from "./rul-features.js";
 
 const { onnx } = pkg;
 
@@ -250,9 +250,14 @@ export function readRulMetadata(model: OnnxTypes.IModelProto, source: string): R
 /**
  * A model feature is `<sensor_type>.<statistic>` with a statistic the model may use: the sensor
  * type is the plant's (C-MAPSS s1…s21 for a model trained on C-MAPSS, `vibration` for one trained
- * on the simulator's wear), so only its form is checked here; the run checks that its source has it.
+ * on the simulator's wear), so only its form is checked here — but a C-MAPSS-style name (s<n>)
+ * must be one of s1…s21; the run checks that its source has the sensor.
  */
 function checkModelFeatureName(name: string): void {
+  if (/^s\d+\./.test(name)) {
+    parseFeatureName(name);
+    return;
+  }
   const dot = name.lastIndexOf(".");
   const sensor = dot > 0 ? name.slice(0, dot) : "";
   const statistic = dot > 0 ? name.slice(dot + 1) : "";
