@@ -20,7 +20,7 @@
  */
 import { loadavg } from "node:os";
 import { simFailureModel, simulateFeatures, type FeatureTrace } from "../engine/cli/mod.js";
-import { riskOfProbability } from "../engine/jobs/mod.js";
+import { FailureScorecard, type FailureScore, formatFailureScore, riskOfProbability } from "../engine/jobs/mod.js";
 import { FailureModel } from "../operators/prediction/mod.js";
 
 export interface FailureEvalOptions {
@@ -50,18 +50,8 @@ export interface FailureEvalReport {
   machines: number;
   hours: number;
   rateHz: number;
-  failures: number;
-  steps: number;
-  /** Steps of lives that ended in a failure, and the RMSE over them (capped truth), hours. */
-  lifeSteps: number;
-  rmseCappedHours: number;
-  /** Steps less than the cap before a failure, and the RMSE over them, hours. */
-  nearSteps: number;
-  rmseNearHours: number;
-  /** Per lead time: failures seen from at least that long before, and those warned (risk ≥ high) by then. */
-  leads: Array<{ leadHours: number; failures: number; warned: number }>;
-  falseHighSteps: number;
-  farSteps: number;
+  stepMinutes: number;
+  score: FailureScore;
   trainReport: unknown;
   loadAverage: number[];
   seconds: number;
@@ -72,7 +62,7 @@ export async function runFailureEval(o: FailureEvalOptions): Promise<FailureEval
   const started = performance.now();
   const sim = await simFailureModel(o.cacheDir);
   const model = await FailureModel.fromBytes(sim.bytes, sim.path ?? "built-in simulator model");
-  const acc = newAccumulator(o.leadHours);
+  const card = new FailureScorecard(model.rulCap * model.cycleHours, model.horizonCycles * model.cycleHours, o.leadHours);
   try {
     for (const seed of o.seeds) {
       o.progress?.(`seed ${seed}: ${o.hours} simulated hours, ${o.machines} machines at ${o.rateHz} Hz …`);
@@ -85,7 +75,7 @@ export async function runFailureEval(o: FailureEvalOptions): Promise<FailureEval
         window: model.window,
         sampleMs: o.stepMinutes * 60_000,
       });
-      await scoreTrace(trace, model, acc);
+      await scoreTrace(seed, trace, model, card);
     }
   } finally {
     await model.close();
@@ -96,124 +86,40 @@ export async function runFailureEval(o: FailureEvalOptions): Promise<FailureEval
     machines: o.machines,
     hours: o.hours,
     rateHz: o.rateHz,
-    failures: acc.failures,
-    steps: acc.steps,
-    lifeSteps: acc.lifeN,
-    rmseCappedHours: Math.sqrt(acc.lifeSs / Math.max(1, acc.lifeN)),
-    nearSteps: acc.nearN,
-    rmseNearHours: Math.sqrt(acc.nearSs / Math.max(1, acc.nearN)),
-    leads: acc.leads,
-    falseHighSteps: acc.falseHigh,
-    farSteps: acc.far,
+    stepMinutes: o.stepMinutes,
+    score: card.result(),
     trainReport: sim.report,
     loadAverage: loadavg(),
     seconds: (performance.now() - started) / 1000,
   };
 }
 
-interface Accumulator {
-  failures: number;
-  steps: number;
-  lifeN: number;
-  lifeSs: number;
-  nearN: number;
-  nearSs: number;
-  far: number;
-  falseHigh: number;
-  leads: Array<{ leadHours: number; failures: number; warned: number }>;
-}
-
-function newAccumulator(leadHours: readonly number[]): Accumulator {
-  return {
-    failures: 0,
-    steps: 0,
-    lifeN: 0,
-    lifeSs: 0,
-    nearN: 0,
-    nearSs: 0,
-    far: 0,
-    falseHigh: 0,
-    leads: leadHours.map((h) => ({ leadHours: h, failures: 0, warned: 0 })),
-  };
-}
-
-/** Predicts every step of the trace and adds its figures. */
-async function scoreTrace(trace: FeatureTrace, model: FailureModel, acc: Accumulator): Promise<void> {
-  const capHours = model.rulCap * model.cycleHours;
-  const horizonHours = model.horizonCycles * model.cycleHours;
+/** Predicts every step of the trace into the scorecard; machines are `<seed>/<machine>`, so seeds do not mix. */
+async function scoreTrace(seed: number, trace: FeatureTrace, model: FailureModel, card: FailureScorecard): Promise<void> {
+  card.coverFrom(trace.startTime);
+  card.addFailures(trace.failures.map((f) => ({ ...f, machine_id: `${seed}/${f.machine_id}` })));
+  card.addMaintenance(trace.maintenance.map((m) => ({ ...m, machine_id: `${seed}/${m.machine_id}` })));
   for (const [machine, rows] of trace.machineRows) {
-    const n = rows.times.length;
-    const predictions = await model.predict(Float64Array.from(rows.values), n);
-    const high = predictions.map((p) => {
-      const r = riskOfProbability(p.failure_probability);
-      return r === "high" || r === "critical";
+    const predictions = await model.predict(Float64Array.from(rows.values), rows.times.length);
+    predictions.forEach((p, i) => {
+      const risk = riskOfProbability(p.failure_probability);
+      card.observe({
+        machine_id: `${seed}/${machine}`,
+        at: rows.times[i],
+        time_to_failure_hours: p.time_to_failure_hours,
+        high: risk === "high" || risk === "critical",
+      });
     });
-    const failures = trace.failures.filter((f) => f.machine_id === machine);
-    const renewals = trace.maintenance.filter((m) => m.machine_id === machine && m.components_replaced.length > 0).map((m) => m.end);
-    acc.failures += failures.length;
-    acc.steps += n;
-    for (let i = 0; i < n; i++) {
-      const t = rows.times[i];
-      // The next failure of this life: none when a renewal comes first.
-      const f = failures.find((x) => x.at >= t);
-      const renewedFirst = renewals.some((r) => r > t && (f === undefined || r < f.at));
-      const trueHours = f === undefined || renewedFirst ? Number.POSITIVE_INFINITY : (f.at - t) / 3_600_000;
-      if (trueHours > 2 * horizonHours) {
-        acc.far++;
-        if (high[i]) acc.falseHigh++;
-      }
-      if (!Number.isFinite(trueHours)) continue;
-      const e = predictions[i].time_to_failure_hours - Math.min(trueHours, capHours);
-      acc.lifeN++;
-      acc.lifeSs += e * e;
-      if (trueHours < capHours) {
-        acc.nearN++;
-        acc.nearSs += e * e;
-      }
-    }
-    for (const f of failures) countLeads(f.at, rows.times, high, renewals, trace.startTime, capHours, acc);
-  }
-}
-
-/** For each lead time: was the machine at risk ≥ high at a step in [at − cap, at − lead] of its life? */
-function countLeads(
-  at: number,
-  times: readonly number[],
-  high: readonly boolean[],
-  renewals: readonly number[],
-  start: number,
-  capHours: number,
-  acc: Accumulator,
-): void {
-  const born = Math.max(start, ...renewals.filter((r) => r <= at));
-  for (const lead of acc.leads) {
-    const by = at - lead.leadHours * 3_600_000;
-    if (by <= born) continue;
-    let i = times.length - 1;
-    while (i >= 0 && times[i] > by) i--;
-    if (i < 0 || times[i] <= born) continue;
-    lead.failures++;
-    const from = Math.max(born, at - capHours * 3_600_000);
-    let warned = false;
-    for (; i >= 0 && times[i] > from && !warned; i--) warned = high[i];
-    if (warned) lead.warned++;
   }
 }
 
 /** The report as a person reads it. */
 export function formatFailureEvalReport(r: FailureEvalReport): string {
-  const pct = (a: number, b: number) => (b > 0 ? `${((100 * a) / b).toFixed(0)}%` : "—");
   return [
     `failure evaluation: the built-in plant's failure model ${r.model} on the simulator's own failures`,
-    `plant: seeds ${r.seeds.join(", ")} (the model trains on other seeds), ${r.machines} machines, ${r.hours} simulated hours each, ${r.rateHz} Hz; load average ${r.loadAverage.map((x) => x.toFixed(2)).join(" ")}`,
-    `failures: ${r.failures}; prediction steps: ${r.steps}`,
-    `RMSE of time to failure: ${r.rmseCappedHours.toFixed(2)} h over ${r.lifeSteps} steps of lives that ended in a failure (truth capped at the model's 48 h); ` +
-      `${r.rmseNearHours.toFixed(2)} h over the ${r.nearSteps} steps less than 48 h before a failure`,
-    ...r.leads.map(
-      (l) =>
-        `warned ≥ ${l.leadHours} h ahead (risk ≥ high at a step 48 h to ${l.leadHours} h before): ${l.warned} of ${l.failures} failures (${pct(l.warned, l.failures)})`,
-    ),
-    `false highs: ${r.falseHighSteps} of ${r.farSteps} steps (${pct(r.falseHighSteps, r.farSteps)}) at risk ≥ high while the failure was more than twice the horizon away or never came`,
+    `plant: seeds ${r.seeds.join(", ")} (the model trains on other seeds), ${r.machines} machines, ${r.hours} simulated hours each, ${r.rateHz} Hz, ` +
+      `a prediction per machine every ${r.stepMinutes} min; load average ${r.loadAverage.map((x) => x.toFixed(2)).join(" ")}`,
+    formatFailureScore(r.score),
     `(${r.seconds.toFixed(1)} s)`,
   ].join("\n");
 }

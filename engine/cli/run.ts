@@ -17,7 +17,9 @@ import {
   type NatsJobResult,
   DEFAULT_PREDICTION_SERVICE,
   PredictionService,
+  FailureScorecard,
   FaultScorecard,
+  formatFailureScore,
   followRegistry,
   iforestFromRegistry,
   productionModel,
@@ -224,7 +226,7 @@ async function runWithModels(flags: RunFlags, speed: number, withSerials: boolea
       reportPredictions(predictions);
       return;
     }
-    await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials);
+    await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials, predictions);
     reportPredictions(predictions);
   } finally {
     // A retraining under way finishes (it registers its candidate) before the run lets go of the registry.
@@ -465,10 +467,13 @@ async function runOnSource(
   alertsFile: RotatingFileSink,
   outputs: Outputs,
   withSerials: boolean,
+  predictions?: PredictionService,
 ): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
   // The simulator's labels against the alerts: the scorecard printed at the end.
   const scorecard = fleet === undefined ? new FaultScorecard() : undefined;
+  // Its failures against the predictions: the failure-prediction scorecard, printed after it.
+  const failureScorecard = fleet === undefined && predictions !== undefined ? failureScorecardOf(predictions) : undefined;
   const onAlert: AlertCallback = (e) => {
     alerts.route(e);
     scorecard?.observe(e);
@@ -509,6 +514,7 @@ async function runOnSource(
     keyByMode: fleet === undefined && flags.keyByMode,
     settleMs: settleTime(flags.settle),
     scorecard,
+    failureScorecard,
     workers: flags.workers,
     groups: 16,
     batchRecordsMax: flags.batchRecords,
@@ -532,6 +538,11 @@ async function runOnSource(
   for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
   if (serial !== null) reportSerial(serial);
   if (scorecard !== undefined) reportScorecard(scorecard, flags.scorecardJson, process.stdout);
+  if (failureScorecard !== undefined) {
+    // The predictions still waiting for the model are scored too.
+    await predictions?.flush();
+    process.stdout.write(`${formatFailureScore(failureScorecard.result())}\n`);
+  }
   process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
 }
 
@@ -949,4 +960,21 @@ function startAudit(flags: RunFlags, outputs: Outputs): void {
     kernelHash(),
   );
   outputs.startAudit(stamp);
+}
+
+/** A failure-prediction scorecard fed with every prediction of the service (engine/jobs/failure-scorecard.ts). */
+function failureScorecardOf(predictions: PredictionService): FailureScorecard {
+  const m = predictions.model;
+  const card = new FailureScorecard((m.rulCap ?? Number.POSITIVE_INFINITY) * m.cycleHours, m.horizonCycles * m.cycleHours);
+  predictions.listen((list) => {
+    for (const p of list) {
+      card.observe({
+        machine_id: p.machine_id,
+        at: p.predicted_at_ms,
+        time_to_failure_hours: p.time_to_failure_hours,
+        high: p.risk_level === "high" || p.risk_level === "critical",
+      });
+    }
+  });
+  return card;
 }

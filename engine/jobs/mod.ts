@@ -70,3 +70,10 @@ export {
   verifyAuditFile,
   type VerifyReport,
 } from "./audit/mod.js";
+export {
+  DEFAULT_LEAD_HOURS,
+  type FailureScore,
+  FailureScorecard,
+  formatFailureScore,
+  type ScoredPrediction,
+} from "./failure-scorecard.js";

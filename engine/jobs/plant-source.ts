@@ -11,12 +11,15 @@
  */
 import {
   type DegradationLabel,
+  type FailureLabel,
   type FaultLabel,
+  type MaintenanceRecord,
   OPERATING_MODES,
   PlantSimulator,
   type SimulatorOptions,
 } from "../../connectors/sim/mod.js";
 import type { RecordBatch } from "../core/mod.js";
+import type { FailureScorecard } from "./failure-scorecard.js";
 import type { FaultScorecard } from "./fault-scorecard.js";
 import type { SensorIntake, SensorSource } from "./source.js";
 
@@ -38,6 +41,9 @@ export interface ReadingSource {
   drainFaults?(): readonly FaultLabel[];
   /** Degradation phases (the simulator's wear) begun or ended since the last call, for the scorecard. */
   drainDegradation?(): readonly DegradationLabel[];
+  /** Failures and ended maintenance periods since the last call (the simulator's wear), for the failure scorecard. */
+  drainFailures?(): readonly FailureLabel[];
+  drainMaintenance?(): readonly MaintenanceRecord[];
 }
 
 export interface SourceKey {
@@ -73,6 +79,8 @@ export function simulatorSource(options: Partial<SimulatorOptions>, onFault?: (l
       return labels;
     },
     drainDegradation: () => simulator.drainDegradation(),
+    drainFailures: () => simulator.drainFailures(),
+    drainMaintenance: () => simulator.drainMaintenance(),
   };
 }
 
@@ -98,6 +106,8 @@ export interface PacedSourceOptions {
    * analyses (the caller feeds it the alert openings): a simulator run's fault-detection scorecard.
    */
   scorecard?: FaultScorecard;
+  /** Gets the source's failures and component replacements: a simulator run's failure-prediction scorecard. */
+  failureScorecard?: FailureScorecard;
 }
 
 /** Records between two hand-overs of an unpaced run's rows to the outputs. */
@@ -222,5 +232,11 @@ export class PacedReadingSource implements SensorSource {
     this.faults += labels.length;
     this.o.scorecard?.addLabels(labels);
     if (columns.length > 0) this.o.scorecard?.coverReadings(columns.times[0], columns.times[columns.length - 1]);
+    const failures = this.o.failureScorecard;
+    if (failures !== undefined) {
+      if (columns.length > 0) failures.coverFrom(columns.times[0]);
+      failures.addFailures(this.reading.drainFailures?.() ?? []);
+      failures.addMaintenance(this.reading.drainMaintenance?.() ?? []);
+    }
   }
 }
