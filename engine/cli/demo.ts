@@ -120,7 +120,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
 
   const servers: Array<{ name: string; server: NatsServer | ClickHouseServer }> = [];
   let outputs: Outputs | null = null;
-  const closeAtEnd: Array<() => Promise<void>> = [];
+  const closeAtEnd: Array<() => Promise<void>> = []; // the failure model
   try {
     if (!commandInstalled("nats-server")) {
       throw new ConfigError(
@@ -140,7 +140,6 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     if (clickhouse !== null) servers.push({ name: "clickhouse-server", server: clickhouse.server });
     if (stopRequested) return;
 
-    const predictions = await demoPredictions(flags, log);
     outputs = await Outputs.start({
       clickhouse:
         clickhouse === null
@@ -148,11 +147,10 @@ async function runDemo(flags: DemoFlags): Promise<void> {
           : { url: clickhouse.server.url, database: clickhouse.database, spillDir: join(dir, "clickhouse-spill", clickhouse.database) },
       live: { port: flags.port, host: flags.host, portFallback: true, announce: (url) => log(`dashboard ${url}`) },
       healthIntervalMs: 5_000,
-      predictions,
+      predictions: await demoPredictions(flags, log, closeAtEnd),
       log: cliLogger(),
     });
     const out = outputs;
-    if (predictions !== undefined) closeAtEnd.push(() => predictions.model.close?.() ?? Promise.resolve());
 
     const alertNc = await connect({ servers: nats.url, name: "linewatch-demo-alerts" });
     // The simulator runs in this process: its labels against the alerts, printed at the end.
@@ -237,12 +235,22 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    if (outputs !== null) await outputs.close().catch((e: Error) => log(`closing outputs: ${e.message}`));
-    for (const close of closeAtEnd) await close().catch((e: Error) => log(`closing the failure model: ${e.message}`));
-    for (const s of servers.reverse()) {
-      await s.server.stop();
-      log(`${s.name} stopped`);
-    }
+    await closeDemo(outputs, closeAtEnd, servers, log);
+  }
+}
+
+/** The outputs, then what else the demo opened (the failure model), then the servers, newest first. */
+async function closeDemo(
+  outputs: Outputs | null,
+  closeAtEnd: ReadonlyArray<() => Promise<void>>,
+  servers: Array<{ name: string; server: NatsServer | ClickHouseServer }>,
+  log: (line: string) => void,
+): Promise<void> {
+  if (outputs !== null) await outputs.close().catch((e: Error) => log(`closing outputs: ${e.message}`));
+  for (const close of closeAtEnd) await close().catch((e: Error) => log(`closing: ${e.message}`));
+  for (const s of servers.reverse()) {
+    await s.server.stop();
+    log(`${s.name} stopped`);
   }
 }
 
@@ -428,11 +436,16 @@ async function startDemoClickHouse(
  * sensor in whatever mode, which differs from the model's training rows only right after a mode
  * change.
  */
-async function demoPredictions(flags: DemoFlags, log: (line: string) => void): Promise<PredictionService | undefined> {
+async function demoPredictions(
+  flags: DemoFlags,
+  log: (line: string) => void,
+  closeAtEnd: Array<() => Promise<void>>,
+): Promise<PredictionService | undefined> {
   const choice: PredictChoice = { ...flags, predict: flags.predict ? undefined : false };
   resolvePredict(choice, (line) => log(line.replace(/^linewatch run: /, "")));
   if (choice.predict !== BUILTIN_MODEL) return undefined;
   const model = await loadBuiltinModel((line) => log(line.replace(/^linewatch run: /, "")));
+  closeAtEnd.push(() => model.close());
   return new PredictionService({
     ...DEFAULT_PREDICTION_SERVICE,
     model,

@@ -226,7 +226,8 @@ async function runWithModels(flags: RunFlags, speed: number, withSerials: boolea
       reportPredictions(predictions);
       return;
     }
-    await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials, predictions);
+    const cards = fleet === undefined ? simulatorScorecards(predictions) : undefined;
+    await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials, cards);
     reportPredictions(predictions);
   } finally {
     // A retraining under way finishes (it registers its candidate) before the run lets go of the registry.
@@ -467,16 +468,12 @@ async function runOnSource(
   alertsFile: RotatingFileSink,
   outputs: Outputs,
   withSerials: boolean,
-  predictions?: PredictionService,
+  cards?: SimulatorScorecards,
 ): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
-  // The simulator's labels against the alerts: the scorecard printed at the end.
-  const scorecard = fleet === undefined ? new FaultScorecard() : undefined;
-  // Its failures against the predictions: the failure-prediction scorecard, printed after it.
-  const failureScorecard = fleet === undefined && predictions !== undefined ? failureScorecardOf(predictions) : undefined;
   const onAlert: AlertCallback = (e) => {
     alerts.route(e);
-    scorecard?.observe(e);
+    cards?.faults.observe(e);
   };
   const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, runAnalysisContext(onAlert, flags.iforestRegistry)));
   const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
@@ -513,8 +510,8 @@ async function runOnSource(
     // A C-MAPSS unit is always "running": its keys are machine/sensor.
     keyByMode: fleet === undefined && flags.keyByMode,
     settleMs: settleTime(flags.settle),
-    scorecard,
-    failureScorecard,
+    scorecard: cards?.faults,
+    failureScorecard: cards?.failures,
     workers: flags.workers,
     groups: 16,
     batchRecordsMax: flags.batchRecords,
@@ -537,12 +534,7 @@ async function runOnSource(
   for (const s of signals) process.off(s, onStop);
   for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
   if (serial !== null) reportSerial(serial);
-  if (scorecard !== undefined) reportScorecard(scorecard, flags.scorecardJson, process.stdout);
-  if (failureScorecard !== undefined) {
-    // The predictions still waiting for the model are scored too.
-    await predictions?.flush();
-    process.stdout.write(`${formatFailureScore(failureScorecard.result())}\n`);
-  }
+  if (cards !== undefined) await reportSimulatorScorecards(cards, flags.scorecardJson);
   process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
 }
 
@@ -960,6 +952,28 @@ function startAudit(flags: RunFlags, outputs: Outputs): void {
     kernelHash(),
   );
   outputs.startAudit(stamp);
+}
+
+/**
+ * A simulator run's scorecards, printed at its end: its fault labels against the alerts, and — with
+ * predictions — its failures against the predictions.
+ */
+function simulatorScorecards(predictions: PredictionService | undefined): SimulatorScorecards {
+  return { faults: new FaultScorecard(), failures: predictions === undefined ? undefined : failureScorecardOf(predictions), predictions };
+}
+
+interface SimulatorScorecards {
+  faults: FaultScorecard;
+  failures?: FailureScorecard;
+  predictions?: PredictionService;
+}
+
+async function reportSimulatorScorecards(cards: SimulatorScorecards, json: string | undefined): Promise<void> {
+  reportScorecard(cards.faults, json, process.stdout);
+  if (cards.failures === undefined) return;
+  // The predictions still waiting for the model are scored too.
+  await cards.predictions?.flush();
+  process.stdout.write(`${formatFailureScore(cards.failures.result())}\n`);
 }
 
 /** A failure-prediction scorecard fed with every prediction of the service (engine/jobs/failure-scorecard.ts). */
