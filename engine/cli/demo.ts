@@ -384,6 +384,8 @@ class StoppableSimulator extends PlantSimulator {
   override nextColumns(max: number): SimulatedColumns {
     const columns = super.nextColumns(Math.min(max, this.chunkMax));
     this.scorecard?.addLabels(this.drainLabels());
+    // Openings on a degrading machine's moved sensors are wear, not false (fault-scorecard.ts).
+    this.scorecard?.addDegradation(this.drainDegradation());
     if (columns.length > 0) this.scorecard?.coverReadings(columns.times[0], columns.times[columns.length - 1]);
     return columns;
   }
