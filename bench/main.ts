@@ -53,7 +53,8 @@ import {
   SMOKE_REPLAY_BENCH_ROWS,
   TARGET_REPLAY_ROWS_PER_SECOND,
 } from "./replay-bench.js";
-import { durationOption, integerOption, numberOption } from "../engine/cli/mod.js";
+import { defaultCacheDir, durationOption, integerOption, numberOption } from "../engine/cli/mod.js";
+import { DEFAULT_FAILURE_EVAL, formatFailureEvalReport, runFailureEval } from "./failure-eval.js";
 import {
   alertSetting,
   DEFAULT_ALERT_EVAL_GRACE_MS,
@@ -159,6 +160,7 @@ export function benchCommand(): Command {
     .addCommand(clickhouseCommand())
     .addCommand(replayBenchCommand())
     .addCommand(alertsCommand())
+    .addCommand(failureCommand())
     .addCommand(auditBenchCommand())
     .addCommand(qualityBenchCommand())
     .action(runKernelSuites);
@@ -385,6 +387,35 @@ interface AlertsFlags {
   machines: number;
   grace: string;
   json?: boolean;
+}
+
+/** `bench failure`: the built-in plant's failure model against the simulator's own failures (bench/failure-eval.ts). */
+function failureCommand(): Command {
+  return new Command("failure")
+    .description(
+      "evaluate the built-in plant's failure model on the simulator's own failures: RMSE of time to failure, failures warned ahead",
+    )
+    .option("--seeds <list>", "simulator seeds, comma separated", DEFAULT_FAILURE_EVAL.seeds.join(","))
+    .option("--machines <n>", "machines per seed", integerOption("--machines", 1, 10_000), DEFAULT_FAILURE_EVAL.machines)
+    .option("--hours <h>", "simulated hours per seed", numberOption("--hours"), DEFAULT_FAILURE_EVAL.hours)
+    .option("--rate <hz>", "readings per second per sensor", numberOption("--rate"), DEFAULT_FAILURE_EVAL.rateHz)
+    .option("--step <minutes>", "event time between two predictions of a machine", numberOption("--step"), DEFAULT_FAILURE_EVAL.stepMinutes)
+    .option("--json", "print the report as JSON")
+    .action(async (f: { seeds: string; machines: number; hours: number; rate: number; step: number; json?: boolean }) => {
+      const seeds = f.seeds.split(",").map((s) => Number(s.trim()));
+      if (seeds.some((s) => !Number.isSafeInteger(s))) throw new ConfigError("--seeds", `must be integers, got "${f.seeds}"`);
+      const report = await runFailureEval({
+        ...DEFAULT_FAILURE_EVAL,
+        seeds,
+        machines: f.machines,
+        hours: f.hours,
+        rateHz: f.rate,
+        stepMinutes: f.step,
+        cacheDir: defaultCacheDir(),
+        progress: progress("failure"),
+      });
+      process.stdout.write(`${f.json === true ? JSON.stringify(report, null, 2) : formatFailureEvalReport(report)}\n`);
+    });
 }
 
 function alertsCommand(): Command {

@@ -43,6 +43,17 @@ export {
   SimulatorConfigError,
   type SimulatorOptions,
 } from "./plant-simulator.js";
+export {
+  type DegradationLabel,
+  degradationAt,
+  FAILURE_MODES,
+  type FailureLabel,
+  type FailureModeSpec,
+  MACHINE_TYPES,
+  type MachineType,
+  type MaintenanceRecord,
+  machineTypeOf,
+} from "./wear-model.js";
 export { DEFAULT_SERIAL_PUBLISH, publishSerialEvents } from "./serial-publisher.js";
 export {
   DEFAULT_SERIAL_SIMULATOR_OPTIONS,

@@ -9,6 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { Command } from "commander";
 import { ConfigError, InputError } from "../core/mod.js";
 import { integerOption, numberOption } from "./options.js";
+import { builtinCommand } from "./builtin-model.js";
 import { readCmapss, remainingUsefulLife, type CmapssUnit } from "../../connectors/files/mod.js";
 import { type FailureModel, rulFeatureRows } from "../../operators/prediction/mod.js";
 import {
@@ -41,6 +42,7 @@ export function predictCommand(): Command {
     .addCommand(trainCommand())
     .addCommand(evalCommand())
     .addCommand(scoreCommand())
+    .addCommand(builtinCommand())
     .addHelpText("after", HELP_AFTER);
 }
 
