@@ -70,3 +70,12 @@ export {
   verifyAuditFile,
   type VerifyReport,
 } from "./audit/mod.js";
+export {
+  CHAOS_SCENARIOS,
+  type ChaosOptions,
+  type ChaosRow,
+  type ChaosScenario,
+  chaosFailed,
+  formatChaosTable,
+  runChaos,
+} from "./chaos/mod.js";

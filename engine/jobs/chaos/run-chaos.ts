@@ -1,0 +1,58 @@
+/**
+ * `linewatch chaos`: the scenarios on one pair of throw-away servers, one after another, each
+ * ending in its reconciliation; the rows of the result table. Scenarios not built yet are not
+ * listed (docs/commands/chaos.md says which).
+ */
+import { ChaosEnv } from "./env.js";
+import { killRestartScenario } from "./kill-restart.js";
+import type { ChaosRow } from "./table.js";
+
+/** The scenarios `--scenario` takes, in the order they run. */
+export const CHAOS_SCENARIOS = ["kill"] as const;
+export type ChaosScenario = (typeof CHAOS_SCENARIOS)[number];
+
+export interface ChaosOptions {
+  scenarios: readonly ChaosScenario[];
+  /** Each scenario small (a few records and cycles): minutes in all, for CI. */
+  quick: boolean;
+  seed: number;
+  /** kill -9 cycles (default 20, 3 with quick). */
+  cycles?: number;
+  /** Records per second the simulator publishes (default 1000). */
+  rate?: number;
+  /** Progress lines (stderr in the CLI). */
+  log: (line: string) => void;
+}
+
+/** Runs the chosen scenarios, each on fresh servers (one scenario's faults cannot leak into the next's figures). */
+export async function runChaos(o: ChaosOptions): Promise<ChaosRow[]> {
+  const rows: ChaosRow[] = [];
+  for (const scenario of CHAOS_SCENARIOS) {
+    if (!o.scenarios.includes(scenario)) continue;
+    const env = await ChaosEnv.start();
+    try {
+      rows.push(await runScenario(env, scenario, o));
+    } finally {
+      await env.dispose();
+    }
+  }
+  return rows;
+}
+
+function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): Promise<ChaosRow> {
+  const rate = o.rate ?? 1000;
+  switch (scenario) {
+    case "kill": {
+      const cycles = o.cycles ?? (o.quick ? 3 : 20);
+      return killRestartScenario(env, {
+        cycles,
+        rate,
+        // Enough to keep records coming through the cycles (each life is seconds on a loaded machine).
+        records: o.quick ? 6000 : cycles * 5 * rate,
+        seed: o.seed,
+        killAfterMs: o.quick ? [200, 1500] : [200, 3000],
+        log: o.log,
+      });
+    }
+  }
+}
