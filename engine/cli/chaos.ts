@@ -4,6 +4,7 @@
  * faults injected, every published record reconciled against ClickHouse (FINAL). Prints one table;
  * exits 1 when anything was lost, duplicated, crashed or differs (docs/commands/chaos.md).
  */
+import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { ConfigError } from "../core/mod.js";
 import { CHAOS_SCENARIOS, type ChaosScenario, chaosFailed, formatChaosTable, runChaos } from "../jobs/mod.js";
@@ -20,6 +21,7 @@ interface ChaosFlags {
   cycles?: number;
   rate?: number;
   seed: number;
+  profileDir?: string;
 }
 
 function scenarioList(text: string): ChaosScenario[] {
@@ -41,6 +43,7 @@ export function chaosCommand(): Command {
     .option("--cycles <n>", "kill -9 cycles (default 20; 3 with --quick)", integerOption("--cycles", 1, 1000))
     .option("--rate <n>", "records per second the simulator publishes (default 1000)", integerOption("--rate", 1, 1_000_000))
     .option("--seed <n>", "simulator and kill-point seed", integerOption("--seed", 0, 2 ** 31 - 1), 17)
+    .option("--profile-dir <dir>", "run every engine under node --cpu-prof, its profiles (worker threads too) written to <dir>")
     .action(async (flags: ChaosFlags) => {
       for (const server of ["nats-server", "clickhouse-server"])
         if (!commandInstalled(server)) throw new ConfigError("chaos", `${server} is not on PATH (apt-get install -y ${server})`);
@@ -50,6 +53,7 @@ export function chaosCommand(): Command {
         seed: flags.seed,
         cycles: flags.cycles,
         rate: flags.rate,
+        profileDir: flags.profileDir === undefined ? undefined : resolve(flags.profileDir),
         log: (line) => process.stderr.write(`chaos: ${line}\n`),
       });
       process.stdout.write(

@@ -27,9 +27,9 @@ export interface CliProcess {
   stop(): Promise<number | null>;
 }
 
-/** Starts `linewatch <args…>` in `cwd`. */
-export function startCli(args: readonly string[], cwd: string): CliProcess {
-  const child = spawn(process.execPath, [CLI_ENTRY, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+/** Starts `linewatch <args…>` in `cwd`; `nodeArgs` go to node before the script (`--cpu-prof`, …). */
+export function startCli(args: readonly string[], cwd: string, nodeArgs: readonly string[] = []): CliProcess {
+  const child = spawn(process.execPath, [...nodeArgs, CLI_ENTRY, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
   let output = "";
   const keep = (d: Buffer) => (output = (output + d.toString()).slice(-65_536));
   child.stdout?.on("data", keep);

@@ -71,13 +71,16 @@ export class ChaosEnv {
     readonly clickhouse: ClickHouseServer,
     readonly nc: NatsConnection,
     readonly dir: string,
+    private readonly nodeArgs: readonly string[],
   ) {}
 
-  static async start(): Promise<ChaosEnv> {
+  /** `profileDir`: every engine life runs under `node --cpu-prof` writing there (worker threads too). */
+  static async start(profileDir?: string): Promise<ChaosEnv> {
     const dir = mkdtempSync(join(tmpdir(), "lw-chaos-"));
     const [nats, clickhouse] = await Promise.all([startNatsServer(), startClickHouseServer()]);
     const nc = await connectNats({ servers: nats.url, name: "linewatch-chaos" });
-    return new ChaosEnv(nats, clickhouse, nc, dir);
+    const nodeArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+    return new ChaosEnv(nats, clickhouse, nc, dir, nodeArgs);
   }
 
   /** Stream `name` capturing `lw.<site>.sensor.>`. */
@@ -151,7 +154,7 @@ export class ChaosEnv {
       join(this.dir, `alerts-${db}.ndjson`),
       ...extra,
     ];
-    const p = startCli(args, this.dir);
+    const p = startCli(args, this.dir, this.nodeArgs);
     this.started.push(p);
     return p;
   }

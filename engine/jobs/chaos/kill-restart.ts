@@ -8,6 +8,7 @@
  */
 import { SeededRandom } from "../../core/mod.js";
 import { type ChaosEnv, chaosSimulator, sleep, waitFor } from "./env.js";
+import { consuming, RUN_TIMEOUT_MS, runToEnd } from "./engine-runs.js";
 import { type CliProcess, RssWatch } from "./engine-process.js";
 import { diffCount, diffKeyedRows, reconcileSequences, sequenceRange } from "./reconcile.js";
 import { type ChaosRow, verdictOf } from "./table.js";
@@ -22,28 +23,6 @@ export interface KillRestartOptions {
   killAfterMs: readonly [number, number];
   log: (line: string) => void;
 }
-
-const RUN_TIMEOUT_MS = 300_000;
-
-/** Runs a fresh engine on `site` until it has consumed the whole stream, then stops it cleanly: its exit code. */
-async function runToEnd(env: ChaosEnv, site: string, stream: string, db: string, rss?: RssWatch): Promise<number | null> {
-  const run = env.startRun(site, stream, db);
-  rss?.watch(run);
-  // Consuming first: a stream already consumed by an earlier life is "all acknowledged" before this one has started.
-  const done = await waitFor(async () => consuming(run) && (await env.consumedAll(stream, site)), RUN_TIMEOUT_MS, 200);
-  rss?.sample();
-  const code = await run.stop();
-  if (!done) throw new Error(`${site}: the stream was not consumed in ${RUN_TIMEOUT_MS / 1000} s\n${run.output()}`);
-  return code;
-}
-
-/** Whether the run has said it consumes (its subscriptions are up and its signal handlers set). */
-const consuming = (run: CliProcess): boolean => {
-  // Latched: the kept output is the last 64 KiB, which a chatty life could scroll the line out of.
-  if (!saidConsuming.has(run) && run.output().includes("linewatch run: consuming")) saidConsuming.add(run);
-  return saidConsuming.has(run);
-};
-const saidConsuming = new WeakSet<CliProcess>();
 
 interface KillCycles {
   recoveries: number[];

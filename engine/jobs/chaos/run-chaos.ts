@@ -4,11 +4,12 @@
  * listed (docs/commands/chaos.md says which).
  */
 import { ChaosEnv } from "./env.js";
+import { clickhouseOutageScenario } from "./clickhouse-outage.js";
 import { killRestartScenario } from "./kill-restart.js";
 import type { ChaosRow } from "./table.js";
 
 /** The scenarios `--scenario` takes, in the order they run. */
-export const CHAOS_SCENARIOS = ["kill"] as const;
+export const CHAOS_SCENARIOS = ["kill", "clickhouse"] as const;
 export type ChaosScenario = (typeof CHAOS_SCENARIOS)[number];
 
 export interface ChaosOptions {
@@ -20,6 +21,8 @@ export interface ChaosOptions {
   cycles?: number;
   /** Records per second the simulator publishes (default 1000). */
   rate?: number;
+  /** Run every engine under `node --cpu-prof`, profiles written here. */
+  profileDir?: string;
   /** Progress lines (stderr in the CLI). */
   log: (line: string) => void;
 }
@@ -29,7 +32,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosRow[]> {
   const rows: ChaosRow[] = [];
   for (const scenario of CHAOS_SCENARIOS) {
     if (!o.scenarios.includes(scenario)) continue;
-    const env = await ChaosEnv.start();
+    const env = await ChaosEnv.start(o.profileDir);
     try {
       rows.push(await runScenario(env, scenario, o));
     } finally {
@@ -54,5 +57,7 @@ function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): P
         log: o.log,
       });
     }
+    case "clickhouse":
+      return clickhouseOutageScenario(env, { outageMs: o.quick ? 10_000 : 60_000, rate, seed: o.seed, log: o.log });
   }
 }
