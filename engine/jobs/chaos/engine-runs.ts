@@ -1,7 +1,6 @@
 /** Lives of `linewatch run` under the harness: when one is consuming, and one run to the stream's end. */
-import type { ChaosEnv } from "./env.js";
-import { type CliProcess, type RssWatch } from "./engine-process.js";
-import { waitFor } from "./env.js";
+import type { CliProcess, RssWatch } from "./engine-process.js";
+import { type ChaosEnv, waitFor } from "./env.js";
 
 export const RUN_TIMEOUT_MS = 300_000;
 
