@@ -22,6 +22,7 @@ interface ChaosFlags {
   rate?: number;
   seed: number;
   profileDir?: string;
+  fetch?: number;
 }
 
 function scenarioList(text: string): ChaosScenario[] {
@@ -43,6 +44,7 @@ export function chaosCommand(): Command {
     .option("--cycles <n>", "kill -9 cycles (default 20; 3 with --quick)", integerOption("--cycles", 1, 1000))
     .option("--rate <n>", "records per second the simulator publishes (default 1000)", integerOption("--rate", 1, 1_000_000))
     .option("--seed <n>", "simulator and kill-point seed", integerOption("--seed", 0, 2 ** 31 - 1), 17)
+    .option("--fetch <n>", "the engine's --fetch: messages per JetStream round (default 2000)", integerOption("--fetch", 1, 1_000_000))
     .option("--profile-dir <dir>", "run every engine under node --cpu-prof, its profiles (worker threads too) written to <dir>")
     .action(async (flags: ChaosFlags) => {
       for (const server of ["nats-server", "clickhouse-server"])
@@ -53,6 +55,7 @@ export function chaosCommand(): Command {
         seed: flags.seed,
         cycles: flags.cycles,
         rate: flags.rate,
+        fetch: flags.fetch,
         profileDir: flags.profileDir === undefined ? undefined : resolve(flags.profileDir),
         log: (line) => process.stderr.write(`chaos: ${line}\n`),
       });

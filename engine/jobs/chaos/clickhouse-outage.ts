@@ -15,14 +15,17 @@ import { type ChaosRow, verdictOf } from "./table.js";
 
 export interface ClickHouseOutageOptions {
   outageMs: number;
+  /** Load before and after the outage, ms (default 10 s each). */
+  warmMs?: number;
+  afterMs?: number;
   /** Records per second published. */
   rate: number;
   seed: number;
   log: (line: string) => void;
 }
 
-/** Load before the outage and after it, ms. */
-const WARM_MS = 5000;
+/** Load before the outage (its second half measures the ingest rate with ClickHouse up) and after it, ms. */
+const WARM_MS = 10_000;
 const AFTER_MS = 10_000;
 
 /** Bytes of every file under `dir` (0 when it is missing). */
@@ -103,7 +106,8 @@ async function outage(
 
 export async function clickhouseOutageScenario(env: ChaosEnv, o: ClickHouseOutageOptions): Promise<ChaosRow> {
   const [site, stream, db] = ["chaosch", "CHAOSCH", "chaos_ch"];
-  const records = Math.round((o.rate * (WARM_MS + o.outageMs + AFTER_MS)) / 1000);
+  const [warmMs, afterMs] = [o.warmMs ?? WARM_MS, o.afterMs ?? AFTER_MS];
+  const records = Math.round((o.rate * (warmMs + o.outageMs + afterMs)) / 1000);
   await env.createStream(stream, site);
   const rss = new RssWatch();
   const run = env.startRun(site, stream, db);
@@ -111,7 +115,11 @@ export async function clickhouseOutageScenario(env: ChaosEnv, o: ClickHouseOutag
   const notes: string[] = [];
   if (!(await waitFor(() => consuming(run), RUN_TIMEOUT_MS))) throw new Error(`the run did not start consuming\n${run.output()}`);
   const published = env.publish(site, o.rate, chaosSimulator(o.seed, records));
-  await sleep(WARM_MS);
+  // The ingest rate with ClickHouse up, over the warm-up's second half (the first has the engine's start).
+  await sleep(warmMs / 2);
+  const upFrom = { floor: await env.ackFloor(stream, site), at: Date.now() };
+  await sleep(warmMs / 2);
+  const upRate = ((await env.ackFloor(stream, site)) - upFrom.floor) / ((Date.now() - upFrom.at) / 1000);
   const f = await outage(env, o, stream, site, join(env.dir, `spill-${db}`), rss);
   await published;
   const crashed = run.child.exitCode !== null || run.child.signalCode !== null;
@@ -140,6 +148,7 @@ export async function clickhouseOutageScenario(env: ChaosEnv, o: ClickHouseOutag
       "records spilled (acked while away)": f.ackedWhileAway,
       "spill peak MiB": (f.spillPeakBytes / 2 ** 20).toFixed(1),
       "ingest rate while spilling rec/s": Math.round(spillRate),
+      "ingest rate with ClickHouse up rec/s": Math.round(upRate),
       "acked records": acked,
     },
     notes,

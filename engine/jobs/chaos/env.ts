@@ -61,6 +61,9 @@ export async function waitFor(done: () => boolean | Promise<boolean>, timeoutMs:
   }
 }
 
+/** The engine's `--fetch` unless told: messages per JetStream round (fetch, score, durable, acknowledge). */
+export const DEFAULT_CHAOS_FETCH = 2000;
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class ChaosEnv {
@@ -72,15 +75,19 @@ export class ChaosEnv {
     readonly nc: NatsConnection,
     readonly dir: string,
     private readonly nodeArgs: readonly string[],
+    private readonly fetch: number,
   ) {}
 
-  /** `profileDir`: every engine life runs under `node --cpu-prof` writing there (worker threads too). */
-  static async start(profileDir?: string): Promise<ChaosEnv> {
+  /**
+   * `profileDir`: every engine life runs under `node --cpu-prof` writing there (worker threads
+   * too). `fetch`: the engine's `--fetch` (messages per JetStream round).
+   */
+  static async start(profileDir?: string, fetch = DEFAULT_CHAOS_FETCH): Promise<ChaosEnv> {
     const dir = mkdtempSync(join(tmpdir(), "lw-chaos-"));
     const [nats, clickhouse] = await Promise.all([startNatsServer(), startClickHouseServer()]);
     const nc = await connectNats({ servers: nats.url, name: "linewatch-chaos" });
     const nodeArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
-    return new ChaosEnv(nats, clickhouse, nc, dir, nodeArgs);
+    return new ChaosEnv(nats, clickhouse, nc, dir, nodeArgs, fetch);
   }
 
   /** Stream `name` capturing `lw.<site>.sensor.>`. */
@@ -144,7 +151,7 @@ export class ChaosEnv {
       "--checkpoint-interval",
       "300ms",
       "--fetch",
-      "2000",
+      String(this.fetch),
       "--summary-interval",
       "0",
       "--no-serials",

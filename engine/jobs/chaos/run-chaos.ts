@@ -21,6 +21,8 @@ export interface ChaosOptions {
   cycles?: number;
   /** Records per second the simulator publishes (default 1000). */
   rate?: number;
+  /** The engine's --fetch (default 2000, env.ts). */
+  fetch?: number;
   /** Run every engine under `node --cpu-prof`, profiles written here. */
   profileDir?: string;
   /** Progress lines (stderr in the CLI). */
@@ -32,7 +34,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosRow[]> {
   const rows: ChaosRow[] = [];
   for (const scenario of CHAOS_SCENARIOS) {
     if (!o.scenarios.includes(scenario)) continue;
-    const env = await ChaosEnv.start(o.profileDir);
+    const env = await ChaosEnv.start(o.profileDir, o.fetch);
     try {
       rows.push(await runScenario(env, scenario, o));
     } finally {
@@ -58,6 +60,13 @@ function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): P
       });
     }
     case "clickhouse":
-      return clickhouseOutageScenario(env, { outageMs: o.quick ? 10_000 : 60_000, rate, seed: o.seed, log: o.log });
+      return clickhouseOutageScenario(env, {
+        outageMs: o.quick ? 10_000 : 60_000,
+        warmMs: o.quick ? 4000 : undefined,
+        afterMs: o.quick ? 3000 : undefined,
+        rate,
+        seed: o.seed,
+        log: o.log,
+      });
   }
 }
