@@ -85,7 +85,8 @@ export class ChaosEnv {
   static async start(profileDir?: string, fetch = DEFAULT_CHAOS_FETCH): Promise<ChaosEnv> {
     const dir = mkdtempSync(join(tmpdir(), "lw-chaos-"));
     const [nats, clickhouse] = await Promise.all([startNatsServer(), startClickHouseServer()]);
-    const nc = await connectNats({ servers: nats.url, name: "linewatch-chaos" });
+    // Reconnecting for ever: the nats-server scenario restarts the server under it.
+    const nc = await connectNats({ servers: nats.url, name: "linewatch-chaos", maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     const nodeArgs = profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
     return new ChaosEnv(nats, clickhouse, nc, dir, nodeArgs, fetch);
   }
@@ -101,22 +102,27 @@ export class ChaosEnv {
     return (await (await this.nc.jetstreamManager()).streams.info(stream)).state.last_seq;
   }
 
-  /** The run's durable consumer's ack floor (0 before it exists): records durably handled. */
+  /**
+   * How far the run's durable consumer has durably handled the stream (0 before it exists): its
+   * ack floor, or, with nothing awaiting acknowledgement, what it was delivered. A restarted run
+   * may recreate its consumer from its checkpoint, whose ack floor reads 0 until its first ack.
+   */
   async ackFloor(stream: string, site: string): Promise<number> {
     try {
-      return (await (await this.nc.jetstreamManager()).consumers.info(stream, `lw-${site}-all`)).ack_floor.stream_seq;
+      const c = await (await this.nc.jetstreamManager()).consumers.info(stream, `lw-${site}-all`);
+      return c.num_ack_pending === 0 ? Math.max(c.ack_floor.stream_seq, c.delivered.stream_seq) : c.ack_floor.stream_seq;
     } catch {
       return 0;
     }
   }
 
-  /** Whether the run's durable consumer has every message of the stream acknowledged. */
+  /** Whether the run's durable consumer has handled every message of the stream: none pending, none awaiting acknowledgement. */
   async consumedAll(stream: string, site: string): Promise<boolean> {
     const jsm = await this.nc.jetstreamManager();
     const last = (await jsm.streams.info(stream)).state.last_seq;
     try {
       const c = await jsm.consumers.info(stream, `lw-${site}-all`);
-      return c.ack_floor.stream_seq === last && c.num_pending === 0 && c.num_ack_pending === 0;
+      return c.num_pending === 0 && c.num_ack_pending === 0 && Math.max(c.ack_floor.stream_seq, c.delivered.stream_seq) >= last;
     } catch {
       return false;
     }

@@ -6,10 +6,11 @@
 import { ChaosEnv } from "./env.js";
 import { clickhouseOutageScenario } from "./clickhouse-outage.js";
 import { killRestartScenario } from "./kill-restart.js";
+import { natsRestartScenario } from "./nats-restart.js";
 import type { ChaosRow } from "./table.js";
 
 /** The scenarios `--scenario` takes, in the order they run. */
-export const CHAOS_SCENARIOS = ["kill", "clickhouse"] as const;
+export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats"] as const;
 export type ChaosScenario = (typeof CHAOS_SCENARIOS)[number];
 
 export interface ChaosOptions {
@@ -68,5 +69,7 @@ function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): P
         seed: o.seed,
         log: o.log,
       });
+    case "nats":
+      return natsRestartScenario(env, { records: o.quick ? 5000 : 30_000, rate, seed: o.seed, log: o.log });
   }
 }
