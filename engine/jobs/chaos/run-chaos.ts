@@ -5,12 +5,13 @@
  */
 import { ChaosEnv } from "./env.js";
 import { clickhouseOutageScenario } from "./clickhouse-outage.js";
+import { fuzzScenario } from "./fuzz.js";
 import { killRestartScenario } from "./kill-restart.js";
 import { natsRestartScenario } from "./nats-restart.js";
 import type { ChaosRow } from "./table.js";
 
 /** The scenarios `--scenario` takes, in the order they run. */
-export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats"] as const;
+export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats", "fuzz"] as const;
 export type ChaosScenario = (typeof CHAOS_SCENARIOS)[number];
 
 export interface ChaosOptions {
@@ -69,6 +70,8 @@ function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): P
         seed: o.seed,
         log: o.log,
       });
+    case "fuzz":
+      return fuzzScenario(env, { malformed: o.quick ? 2000 : 10_000, valid: o.quick ? 2000 : 10_000, seed: o.seed, log: o.log });
     case "nats":
       return natsRestartScenario(env, { records: o.quick ? 5000 : 30_000, rate, seed: o.seed, log: o.log });
   }
