@@ -9,7 +9,7 @@ export {
   parseUnitList,
   publishCmapssFleet,
 } from "./cmapss-source.js";
-export { DEFAULT_NATS_PUBLISH, publishSimulation } from "./nats-publisher.js";
+export { DEFAULT_NATS_PUBLISH, type NatsPublishResult, publishSimulation } from "./nats-publisher.js";
 export { type BatchPublishOptions, type BatchPublishResult, DEFAULT_BATCH_PUBLISH, publishBatchStreams } from "./batch-publisher.js";
 export {
   type BatchEventKind,

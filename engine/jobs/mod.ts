@@ -78,3 +78,12 @@ export {
   formatFailureScore,
   type ScoredPrediction,
 } from "./failure-scorecard.js";
+export {
+  CHAOS_SCENARIOS,
+  type ChaosOptions,
+  type ChaosRow,
+  type ChaosScenario,
+  chaosFailed,
+  formatChaosTable,
+  runChaos,
+} from "./chaos/mod.js";
