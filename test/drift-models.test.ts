@@ -23,6 +23,7 @@ import { FailureModel, readRulFileMetadata } from "../operators/prediction/failu
 import { RUL_OPTIONAL_METADATA_KEYS } from "../operators/prediction/model-format.js";
 import { encodeRulModel, type RulModelSpec } from "../operators/prediction/training/onnx-export.js";
 import { buildRulDataset, DEFAULT_RUL_TRAIN_OPTIONS, splitUnits, trainRulModel } from "../operators/prediction/training/rul-train.js";
+import { TEST_MODEL_OPTIONS } from "./kit/prediction-model.js";
 
 const { onnx } = pkg;
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engine", "cli", "main.js");
@@ -50,7 +51,7 @@ describe("RUL model: reference histograms in the ONNX metadata", () => {
   let bytes: Uint8Array;
   beforeAll(() => {
     const units = readCmapss(TRAIN);
-    spec = trainRulModel(units, { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 1 }, "train_FD001.txt (drift test)").spec;
+    spec = trainRulModel(units, { ...TEST_MODEL_OPTIONS, epochs: 1 }, "train_FD001.txt (drift test)").spec;
     bytes = encodeRulModel(spec);
   });
 
