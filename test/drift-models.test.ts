@@ -123,8 +123,15 @@ describe("RUL model: reference histograms in the ONNX metadata", () => {
     const out = join(dir, "rul.onnx");
     const r = await linewatch("predict", "train", "--cmapss", TRAIN, "--out", out, "--epochs", "1", "--json");
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).reference_histograms).toEqual({ features: 28, rows: spec.referenceHistograms?.rows });
-    expect(readRulFileMetadata(readFileSync(out), out).referenceHistograms).toEqual(spec.referenceHistograms);
+    // The CLI's default features (mean, slope and count of 14 sensors over 150 cycles), binned over
+    // the same training rows as the test model's (the split depends on the seed only).
+    expect(JSON.parse(r.stdout).reference_histograms).toEqual({ features: 42, rows: spec.referenceHistograms?.rows });
+    const meta = readRulFileMetadata(readFileSync(out), out);
+    const { train } = splitUnits(readCmapss(TRAIN), DEFAULT_RUL_TRAIN_OPTIONS.holdout, DEFAULT_RUL_TRAIN_OPTIONS.seed);
+    const data = buildRulDataset(train, meta.featureNames, meta.window, meta.rulCap);
+    expect(meta.referenceHistograms).toEqual(
+      buildReferenceHistograms(data.features, data.rows, meta.featureNames, DEFAULT_RUL_TRAIN_OPTIONS.referenceBins),
+    );
   });
 });
 
