@@ -97,7 +97,8 @@ describe("RUL model - quality on held-out FD001 units", () => {
 
 describe("RUL model - training", () => {
   it("is deterministic for a seed (same ONNX bytes) and differs across seeds", () => {
-    const quick = { ...OPTIONS, epochs: 2 };
+    // Two members: the ensemble path (seeds per member, the merge) is deterministic too.
+    const quick = { ...OPTIONS, epochs: 2, ensemble: 2 };
     const a = encodeRulModel(trainRulModel(units, quick, "FD001").spec);
     const b = encodeRulModel(trainRulModel(units, quick, "FD001").spec);
     const c = encodeRulModel(trainRulModel(units, { ...quick, seed: 2 }, "FD001").spec);
@@ -106,7 +107,8 @@ describe("RUL model - training", () => {
   }, 60_000);
 
   it("the ONNX file predicts what training measured, with σ and the validation RMSE in its metadata", async () => {
-    const trained = trainRulModel(units, { ...OPTIONS, epochs: 3 }, "FD001");
+    // An ensemble of 2: onnxruntime runs the merged network as training evaluated it.
+    const trained = trainRulModel(units, { ...OPTIONS, epochs: 3, ensemble: 2 }, "FD001");
     const model = await FailureModel.fromBytes(encodeRulModel(trained.spec), "trained.onnx");
     try {
       expect(model.residualSigma).toBe(trained.validation.residualSigma);
