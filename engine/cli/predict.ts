@@ -20,7 +20,7 @@ import {
 } from "../../operators/prediction/training/rul-train.js";
 
 const HELP_AFTER = `
-The model: the mean of --ensemble MLPs (default 5; one network in the ONNX file) over the rolling
+The model: the mean of --ensemble MLPs (default 8; one network in the ONNX file) over the rolling
 mean, slope and count (count window, default 150 cycles) of every sensor that varies in the
 training file, predicting remaining useful life capped at 125 cycles.
 failure_probability = P(RUL ≤ horizon) = Φ((horizon − predicted RUL) / σ), σ the residual
