@@ -335,6 +335,8 @@ function qualityBenchCommand(): Command {
         progress: progress("quality"),
       });
       process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatQualityEvalReport(report)}\n`);
+    });
+}
 
 const RUL_HELP_AFTER = `
 The failure model of \`linewatch predict train\` (its defaults) against the model it replaced (MLP on
