@@ -52,4 +52,29 @@ describe("config - file, environment and command line", () => {
     await expect(parse(["--config", bad])).rejects.toBeInstanceOf(ConfigError);
     await expect(parse([], { LINEWATCH_SIGMA: "range" })).rejects.toBeInstanceOf(ConfigError);
   });
+
+  it("sets an option that takes a value beside its --no- twin (--predict <model>, --no-predict): a path, or false for off", async () => {
+    const run = async (args: string[], env: NodeJS.ProcessEnv) => {
+      let predict: unknown;
+      const cmd = new Command("t")
+        .exitOverride()
+        .option("--config <file>")
+        .option("--predict <model>", "model")
+        .option("--no-predict", "none")
+        .action((_f: unknown, c: Command) => {
+          applyConfigSources(c, env);
+          predict = c.opts().predict;
+        });
+      await cmd.parseAsync(args, { from: "user" });
+      return predict;
+    };
+    expect(await run([], { LINEWATCH_PREDICT: "/models/rul.onnx" })).toBe("/models/rul.onnx");
+    expect(await run([], { LINEWATCH_PREDICT: "false" })).toBe(false);
+    const yaml = join(dir, "predict.yaml");
+    writeFileSync(yaml, "predict: registry\n");
+    expect(await run(["--config", yaml], {})).toBe("registry");
+    writeFileSync(yaml, "predict: false\n");
+    expect(await run(["--config", yaml], {})).toBe(false);
+    expect(await run(["--config", yaml, "--predict", "m.onnx"], {})).toBe("m.onnx");
+  });
 });

@@ -23,9 +23,18 @@ export const CONFIG_ENV_PREFIX = "LINEWATCH_";
 export function applyConfigSources(command: Command, env: NodeJS.ProcessEnv = process.env): void {
   const options = command.options as readonly Option[];
   const byName = new Map<string, Option>();
+  const negatable = new Set<Option>();
   for (const opt of options) {
     const long = opt.long?.replace(/^--(no-)?/, "");
     if (long === undefined || long === "config" || long === "help") continue;
+    // `--predict <model>` beside `--no-predict`: the option that takes a value is the one a
+    // variable or a file sets (false there means the negation; see parseValue).
+    const known = byName.get(long);
+    if (opt.negate && known !== undefined && !known.negate) {
+      negatable.add(known);
+      continue;
+    }
+    if (!opt.negate && known?.negate === true) negatable.add(opt);
     byName.set(long, opt);
     byName.set(opt.attributeName(), opt);
   }
@@ -38,14 +47,14 @@ export function applyConfigSources(command: Command, env: NodeJS.ProcessEnv = pr
       .replace(/-/g, "_")
       .toUpperCase()}`;
     if (env[envName] !== undefined) {
-      command.setOptionValueWithSource(key, parseValue(opt, env[envName] as string, envName), "env");
+      command.setOptionValueWithSource(key, parseValue(opt, env[envName] as string, envName, negatable.has(opt)), "env");
       continue;
     }
     if (fromFile === null) continue;
     const long = (opt.long as string).replace(/^--(no-)?/, "");
     const raw = fromFile.values[key] ?? fromFile.values[long];
     if (raw === undefined) continue;
-    command.setOptionValueWithSource(key, parseValue(opt, raw, `${fromFile.path}: ${long}`), "config");
+    command.setOptionValueWithSource(key, parseValue(opt, raw, `${fromFile.path}: ${long}`, negatable.has(opt)), "config");
   }
   if (fromFile !== null) {
     for (const k of Object.keys(fromFile.values)) {
@@ -79,7 +88,9 @@ function readConfigFile(path: string | undefined): { path: string; values: Recor
 }
 
 /** A value through the option's own parser (so errors read as on the command line). */
-function parseValue(opt: Option, raw: unknown, where: string): unknown {
+function parseValue(opt: Option, raw: unknown, where: string, negatable = false): unknown {
+  // A value option with a `--no-` twin: false turns it off as the twin would.
+  if (negatable && (raw === false || raw === "false")) return false;
   if (opt.negate || (!opt.required && !opt.optional)) {
     // A boolean flag: true/false.
     if (typeof raw === "boolean") return raw;
