@@ -24,6 +24,7 @@ import {
   type ApiProviders,
   type EquipmentHealth,
   type QuarantineProvider,
+  type QualityBatchesProvider,
   type PlantMachine,
   MetricsRegistry,
   defineEngineMetrics,
@@ -729,6 +730,11 @@ export class Outputs {
   serveSerial(provider: QuarantineProvider, lines: () => readonly object[]): void {
     this.apiProviders.quarantine = provider;
     this.apiProviders.serialLines = { lines };
+  }
+
+  /** Serves the quality job's batches (`/api/ml/quality/batches…`). */
+  serveQuality(provider: QualityBatchesProvider): void {
+    this.apiProviders.quality = provider;
   }
 
   /** Where the live server is, its dashboard's address (with the generated token in the fragment), and the token it generated when none was configured. */
