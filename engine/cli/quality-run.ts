@@ -105,7 +105,8 @@ export async function runQualityPart(o: QualityPartOptions): Promise<QualityPart
     onOutcome: o.host.qualityRows === undefined ? undefined : (q) => o.host.qualityRows?.([], [q]),
   });
   o.host.serveQuality({ batches: (q) => job.batches(q), batch: (id) => job.batch(id) });
-  o.log.child({ component: "quality" }).info({ model: model.modelVersion, source: source.kind }, "quality job started");
+  const log = o.log.child({ component: "quality" });
+  log.info({ model: model.modelVersion, source: source.kind }, "quality job started");
   let nc: NatsConnection | undefined;
   let result: QualitySourceResult;
   try {

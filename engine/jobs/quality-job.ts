@@ -359,7 +359,8 @@ export class QualityJob {
       event: "opened",
       episode_id: episodeId(key, "quality", p.timestamp, p.readings),
       key,
-      fields: { line_id: v.line_id, batch_id: v.batch_id, work_order_id: v.work_order_id },
+      // machine_id/sensor_type: the line and batch, as ml_alerts and the API's machine filter read them.
+      fields: { machine_id: v.line_id, sensor_type: v.batch_id, line_id: v.line_id, batch_id: v.batch_id, work_order_id: v.work_order_id },
       family: "quality",
       rules: [level.rule],
       first_rule: level.rule,
