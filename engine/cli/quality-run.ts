@@ -125,12 +125,12 @@ export async function runQualityPart(o: QualityPartOptions): Promise<QualityPart
       });
     } else {
       nc = await connectNats({ servers: source.url, name: `linewatch-${source.site}-quality` });
-      result = await consumeQualityNats(nc, job, {
-        site: source.site,
-        flushIntervalMs: source.flushIntervalMs,
-        stop: o.stop,
-        onReady: o.onReady,
-      });
+      const subjects = [`lw.${source.site}.process.>`, `lw.${source.site}.quality.>`];
+      const onReady = () => {
+        log.info({ subjects }, "consuming process and quality records");
+        o.onReady?.();
+      };
+      result = await consumeQualityNats(nc, job, { site: source.site, flushIntervalMs: source.flushIntervalMs, stop: o.stop, onReady });
     }
   } finally {
     await nc?.drain().catch(() => undefined);
