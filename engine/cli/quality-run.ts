@@ -23,9 +23,18 @@ import {
   runQualitySimulation,
 } from "../jobs/mod.js";
 import { durationOption, integerOption } from "./options.js";
+import { BUILTIN_QUALITY_MODEL, builtinQualityModelPath } from "./builtin-quality.js";
+
+const note = (line: string) => process.stderr.write(`${line}\n`);
+
+/** `builtin` on the built-in simulator at a paced speed when no --quality-model was given (not with --nats or --cmapss: not the simulator's plant). */
+export function resolveQualityModel(flags: RunQualityFlags, o: { speed: number; nats: boolean; cmapss: boolean }): void {
+  if (flags.qualityModel === undefined && !o.nats && !o.cmapss && Number.isFinite(o.speed)) flags.qualityModel = BUILTIN_QUALITY_MODEL;
+}
 
 export interface RunQualityFlags {
-  qualityModel?: string;
+  /** A file, `builtin`, or false (`--no-quality-model`). */
+  qualityModel?: string | false;
   qualityInterval: string;
   qualityBatchesMax: number;
   qualityLines: number;
@@ -35,8 +44,9 @@ export function addRunQualityFlags(command: Command): Command {
   return command
     .option(
       "--quality-model <model.onnx>",
-      "quality predictions per running batch from this model (linewatch quality train): scored at --quality-interval, episodes at the yield/defect thresholds, GET /api/ml/quality/batches/",
+      "quality predictions per running batch from this model (linewatch quality train): scored at --quality-interval, episodes at the yield/defect thresholds, GET /api/ml/quality/batches/. `builtin`: a model trained on the batch simulator on first start and cached (the default on the simulator at a paced --speed)",
     )
+    .option("--no-quality-model", "no quality job")
     .option(
       "--quality-interval <D>",
       "with --quality-model: event time between two predictions of a running batch (0: every reading)",
@@ -94,7 +104,8 @@ export interface QualityPartResult extends QualitySourceResult {
 /** Loads the model and runs the quality job until `stop` (or the simulator's end). */
 export async function runQualityPart(o: QualityPartOptions): Promise<QualityPartResult> {
   const { flags, source } = o;
-  const model = await QualityModel.load(flags.qualityModel as string);
+  const file = flags.qualityModel === BUILTIN_QUALITY_MODEL ? await builtinQualityModelPath(note) : (flags.qualityModel as string);
+  const model = await QualityModel.load(file);
   const job = new QualityJob({
     ...DEFAULT_QUALITY_JOB,
     model,

@@ -67,7 +67,14 @@ import {
   type RunSerialFlags,
   type SerialPartResult,
 } from "./serial-run.js";
-import { addRunQualityFlags, type QualityPartResult, reportQuality, type RunQualityFlags, runQualityPart } from "./quality-run.js";
+import {
+  addRunQualityFlags,
+  type QualityPartResult,
+  reportQuality,
+  resolveQualityModel,
+  type RunQualityFlags,
+  runQualityPart,
+} from "./quality-run.js";
 import { checkSerialDurations } from "./serial-flags.js";
 import { FailureModel } from "../../operators/prediction/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
@@ -178,6 +185,7 @@ export function runCommand(): Command {
     if (split.serial && flags.serials === undefined) flags.serials = true;
     const withSerials = serialsWanted(flags, { speed, cmapss: flags.cmapss !== undefined, nats: flags.nats !== undefined });
     if (flags.model === REGISTRY_MODEL) flags.iforestRegistry = await resolveRegistryIforest(flags);
+    resolveQualityModel(flags, { speed, nats: flags.nats !== undefined, cmapss: flags.cmapss !== undefined });
     await runWithModels(flags, speed, withSerials);
   });
 }
@@ -567,7 +575,7 @@ function startQualityPart(
   stop: Promise<void>,
   source: Parameters<typeof runQualityPart>[0]["source"],
 ): Promise<QualityPartResult> | null {
-  if (flags.qualityModel === undefined) return null;
+  if (flags.qualityModel === undefined || flags.qualityModel === false) return null;
   const part = runQualityPart({ flags, host: outputs, route, source, stop, log: cliLogger(), console: process.stdout });
   part.catch(() => undefined);
   process.stderr.write(
