@@ -497,7 +497,7 @@ async function runOnSource(
   // The serial job runs beside the sensor job until Ctrl-C or the sensor source's end.
   let sensorEnded: () => void = () => {};
   const sensorDone = new Promise<void>((resolve) => (sensorEnded = resolve));
-  const sideParts = startSideParts(flags, speed, outputs, alerts, Promise.race([stop, sensorDone]), withSerials);
+  const sideParts = startSideParts(flags, speed, outputs, alerts, { stop, sensorDone }, withSerials);
   const result = await runJob({
     source: fleet,
     simulator: {
@@ -585,7 +585,7 @@ function startQualityPart(
 }
 
 /**
- * The serial and quality jobs beside the simulator's sensor job, until `stop`. Returns the wait
+ * The serial and quality jobs beside the simulator's sensor job, until Ctrl-C or the sensor job's end. Returns the wait
  * for both: the quality part's closing line is printed then, the serial part's result returned.
  */
 function startSideParts(
@@ -593,11 +593,14 @@ function startSideParts(
   speed: number,
   outputs: Outputs,
   alerts: AlertRouter,
-  stop: Promise<void>,
+  ends: { stop: Promise<void>; sensorDone: Promise<void> },
   withSerials: boolean,
 ): () => Promise<SerialPartResult | null> {
+  const stop = Promise.race([ends.stop, ends.sensorDone]);
   const serialPart = withSerials ? startSerialPart(flags, speed, outputs, stop) : null;
-  const qualityPart = startQualityPart(flags, outputs, alerts.route, stop, simulatorQualitySource(flags, speed));
+  // With --duration the batch simulator stops at its own end of simulated time (Ctrl-C still stops it); else with the sensor job.
+  const qualityStop = flags.duration === undefined ? stop : ends.stop;
+  const qualityPart = startQualityPart(flags, outputs, alerts.route, qualityStop, simulatorQualitySource(flags, speed));
   return async () => {
     const serial = serialPart === null ? null : await serialPart;
     if (qualityPart !== null) reportQuality(await qualityPart, process.stderr);
