@@ -33,8 +33,10 @@ export function resolveQualityModel(flags: RunQualityFlags, o: { speed: number; 
 }
 
 export interface RunQualityFlags {
-  /** A file, `builtin`, or false (`--no-quality-model`). */
+  /** A file, `builtin`, `registry`, or false (`--no-quality-model`). */
   qualityModel?: string | false;
+  /** Not a flag: `--quality-model registry`'s production quality model, read at start (not followed). */
+  qualityRegistry?: { bytes: Uint8Array; source: string };
   qualityInterval: string;
   qualityBatchesMax: number;
   qualityLines: number;
@@ -44,7 +46,7 @@ export function addRunQualityFlags(command: Command): Command {
   return command
     .option(
       "--quality-model <model.onnx>",
-      "quality predictions per running batch from this model (linewatch quality train): scored at --quality-interval, episodes at the yield/defect thresholds, GET /api/ml/quality/batches/. `builtin`: a model trained on the batch simulator on first start and cached (the default on the simulator at a paced --speed)",
+      "quality predictions per running batch from this model (linewatch quality train): scored at --quality-interval, episodes at the yield/defect thresholds, GET /api/ml/quality/batches/. `builtin`: a model trained on the batch simulator on first start and cached (the default on the simulator at a paced --speed); `registry`: the registry's production quality model, read at start (not followed)",
     )
     .option("--no-quality-model", "no quality job")
     .option(
@@ -104,8 +106,7 @@ export interface QualityPartResult extends QualitySourceResult {
 /** Loads the model and runs the quality job until `stop` (or the simulator's end). */
 export async function runQualityPart(o: QualityPartOptions): Promise<QualityPartResult> {
   const { flags, source } = o;
-  const file = flags.qualityModel === BUILTIN_QUALITY_MODEL ? await builtinQualityModelPath(note) : (flags.qualityModel as string);
-  const model = await QualityModel.load(file);
+  const model = await loadQualityModel(flags);
   const job = new QualityJob({
     ...DEFAULT_QUALITY_JOB,
     model,
@@ -149,6 +150,13 @@ export async function runQualityPart(o: QualityPartOptions): Promise<QualityPart
   }
   const c = job.countsNow();
   return { ...result, ...c, ...accuracyOf(job), modelVersion: model.modelVersion };
+}
+
+/** The model of --quality-model: the registry's bytes read at start, the built-in one, or a file. */
+async function loadQualityModel(flags: RunQualityFlags): Promise<QualityModel> {
+  if (flags.qualityRegistry !== undefined) return QualityModel.fromBytes(flags.qualityRegistry.bytes, flags.qualityRegistry.source);
+  const file = flags.qualityModel === BUILTIN_QUALITY_MODEL ? await builtinQualityModelPath(note) : (flags.qualityModel as string);
+  return QualityModel.load(file);
 }
 
 /** The batch simulator's default start (connectors/sim DEFAULT_BATCH_SIMULATOR_OPTIONS.startTime). */

@@ -186,6 +186,7 @@ export function runCommand(): Command {
     const withSerials = serialsWanted(flags, { speed, cmapss: flags.cmapss !== undefined, nats: flags.nats !== undefined });
     if (flags.model === REGISTRY_MODEL) flags.iforestRegistry = await resolveRegistryIforest(flags);
     resolveQualityModel(flags, { speed, nats: flags.nats !== undefined, cmapss: flags.cmapss !== undefined });
+    if (flags.qualityModel === REGISTRY_MODEL) flags.qualityRegistry = await resolveRegistryQuality(flags);
     await runWithModels(flags, speed, withSerials);
   });
 }
@@ -726,6 +727,16 @@ function registryWhere(flags: RunFlags): string {
 }
 
 /** `--model registry`: the production iforest model, read before the analyses are built (each follows it from then on). */
+/** `--quality-model registry`: the production quality model, read once at start (a promotion is not followed yet). */
+async function resolveRegistryQuality(flags: RunFlags): Promise<{ bytes: Uint8Array; source: string }> {
+  const where = registryWhere(flags);
+  const { entry, bytes } = await productionModel(where, "quality");
+  process.stderr.write(
+    `linewatch run: --quality-model registry: production quality model ${entry.short_id} (${entry.file_name}) of ${where}, read at start (not followed)\n`,
+  );
+  return { bytes, source: `registry quality model ${entry.short_id}` };
+}
+
 async function resolveRegistryIforest(flags: RunFlags): Promise<{ model: IsolationForestModel; follow: RegistryFollowSpec }> {
   const where = registryWhere(flags);
   const { entry, bytes } = await productionModel(where, "iforest");
