@@ -58,15 +58,23 @@ async function startRun(args: string[], cwd: string, ready: (events: Record<stri
       .split("\n")
       .filter((l) => l.startsWith("{"))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-  const { url, token } = await until(
-    () => `the live server's URL in ${stderr}`,
-    () => {
-      const generated = events().find((e) => String(e.msg).startsWith("no access token configured"));
-      if (generated === undefined || !ready(events())) return null;
-      const link = new URL(String(generated.url));
-      return { url: link.origin, token: new URLSearchParams(link.hash.slice(1)).get("token") as string };
-    },
-  );
+  let found: { url: string; token: string };
+  try {
+    found = await until(
+      () => `the live server's URL in ${stderr}`,
+      () => {
+        const generated = events().find((e) => String(e.msg).startsWith("no access token configured"));
+        if (generated === undefined || !ready(events())) return null;
+        const link = new URL(String(generated.url));
+        return { url: link.origin, token: new URLSearchParams(link.hash.slice(1)).get("token") as string };
+      },
+    );
+  } catch (e) {
+    // Not left running when it never became ready.
+    child.kill("SIGKILL");
+    throw e;
+  }
+  const { url, token } = found;
   return { child, stderr: () => stderr, get: (path) => fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } }) };
 }
 
