@@ -25,7 +25,7 @@ import {
   type Scorecard,
 } from "../engine/jobs/mod.js";
 import { parseRunAnalysisSettings, type RunAnalysisSettings, runAnalyses } from "../engine/cli/mod.js";
-import type { FaultLabel } from "../connectors/sim/mod.js";
+import type { DegradationLabel, FaultLabel } from "../connectors/sim/mod.js";
 import type { AlertEpisodeEvent } from "../operators/spc/mod.js";
 
 export const DEFAULT_ALERT_EVAL_HOURS = 8;
@@ -154,6 +154,10 @@ class TeeScorecard extends FaultScorecard {
     super.addLabels(labels);
     this.also.addLabels(labels);
   }
+  override addDegradation(labels: readonly DegradationLabel[]): void {
+    super.addDegradation(labels);
+    this.also.addDegradation(labels);
+  }
 }
 
 /** An opening's identity across the faulty run and its twin: key, family and the reading's time. */
@@ -236,7 +240,8 @@ function summaryLine(c: Scorecard): string {
     `detected ${pct(c.all.rate)} (worst kind ${worst === null ? "—" : `${worst.kind} ${pct(worst.rate)}`}), ` +
     `median delay ${c.all.delayMedianS === null ? "—" : `${c.all.delayMedianS.toFixed(1)} s`}, ` +
     `episodes/fault median ${c.all.episodesPerFaultMedian ?? "—"} mean ${c.all.episodesPerFaultMean?.toFixed(2) ?? "—"} max ${c.all.episodesPerFaultMax ?? "—"}, ` +
-    `false ${c.falseEpisodes} = ${per8h} per key per 8 h`
+    `false ${c.falseEpisodes} = ${per8h} per key per 8 h` +
+    (c.wearEpisodes > 0 ? `, wear ${c.wearEpisodes}` : "")
   );
 }
 

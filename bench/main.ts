@@ -12,6 +12,7 @@
  * the fault-detection scorecard of `linewatch run`'s alerts on the simulator, one or more settings
  * side by side ({@link runAlertEval}); figures only.
  */
+import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import {
@@ -53,7 +54,8 @@ import {
   SMOKE_REPLAY_BENCH_ROWS,
   TARGET_REPLAY_ROWS_PER_SECOND,
 } from "./replay-bench.js";
-import { durationOption, integerOption, numberOption } from "../engine/cli/mod.js";
+import { defaultCacheDir, durationOption, integerOption, numberOption } from "../engine/cli/mod.js";
+import { DEFAULT_FAILURE_EVAL, formatFailureEvalReport, runFailureEval } from "./failure-eval.js";
 import {
   alertSetting,
   DEFAULT_ALERT_EVAL_GRACE_MS,
@@ -75,6 +77,8 @@ import {
   SMOKE_QUALITY_TRAIN_BATCHES,
 } from "./quality-eval.js";
 import { DEFAULT_AUDIT_BENCH_RECORDS, formatAuditBenchReport, runAuditBench, SMOKE_AUDIT_BENCH_RECORDS } from "./audit-bench.js";
+import { compareRulFolds, formatFoldTable } from "./rul-eval.js";
+import { readCmapss, referenceDataDir } from "../connectors/files/mod.js";
 
 interface BenchFlags {
   keys?: number;
@@ -159,8 +163,10 @@ export function benchCommand(): Command {
     .addCommand(clickhouseCommand())
     .addCommand(replayBenchCommand())
     .addCommand(alertsCommand())
+    .addCommand(failureCommand())
     .addCommand(auditBenchCommand())
     .addCommand(qualityBenchCommand())
+    .addCommand(rulBenchCommand())
     .action(runKernelSuites);
 }
 
@@ -329,6 +335,43 @@ function qualityBenchCommand(): Command {
         progress: progress("quality"),
       });
       process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatQualityEvalReport(report)}\n`);
+
+const RUL_HELP_AFTER = `
+The failure model of \`linewatch predict train\` (its defaults) against the model it replaced (MLP on
+the rolling mean and slope over 30 cycles) and scikit-learn's RandomForestRegressor on each model's
+features (when /usr/bin/python3 imports sklearn), by k-fold cross-validation over the units of
+C-MAPSS FD001's training file: every unit held out once; each held-out unit cut at 10 random cycles
+(from cycle 30 on, the same cuts for every model), RUL predicted at the last cycle seen, true RUL
+capped at 125. Per fold and as mean ± standard deviation: RMSE (cycles) and the PHM08 score per
+draw of one cut per unit; the current model's training wall and CPU seconds. Figures only. About
+5-10 minutes on 2 cores (the forests take half of it).
+
+Examples:
+  npm run bench -- rul
+  npm run bench -- rul --folds 10 --trees 100 --json > rul.json`;
+
+function rulBenchCommand(): Command {
+  return new Command("rul")
+    .description("cross-validate the failure model on C-MAPSS FD001: current vs previous model vs scikit-learn's random forest")
+    .option("--cmapss <file>", "C-MAPSS run-to-failure file (default: the shipped train_FD001.txt)")
+    .option("--folds <k>", "folds (units held out per fold: 100 / k)", integerOption("--folds", 2, 100), 5)
+    .option("--seed <n>", "seed of the folds, the training and the cuts", integerOption("--seed", 0, 0xffffffff), 1)
+    .option("--trees <n>", "trees of the random forest", integerOption("--trees", 1, 10_000), 60)
+    .option("--json", "print the report as JSON instead of text")
+    .addHelpText("after", RUL_HELP_AFTER)
+    .action(async (flags: { cmapss?: string; folds: number; seed: number; trees: number; json?: boolean }, command: Command) => {
+      // As for e2e: `bench rul --seed` and --json land on bench's own options of that name.
+      const parent = command.parent;
+      const json = flags.json === true || parent?.getOptionValueSource("json") === "cli";
+      const seed = parent?.getOptionValueSource("seed") === "cli" ? parent.opts<{ seed: number }>().seed : flags.seed;
+      const file = flags.cmapss ?? join(referenceDataDir(), "cmapss", "train_FD001.txt");
+      const report = await compareRulFolds(readCmapss(file), file, {
+        folds: flags.folds,
+        seed,
+        forestTrees: flags.trees,
+        progress: progress("rul"),
+      });
+      process.stdout.write(`${json ? JSON.stringify(report, null, 2) : formatFoldTable(report)}\n`);
     });
 }
 
@@ -385,6 +428,35 @@ interface AlertsFlags {
   machines: number;
   grace: string;
   json?: boolean;
+}
+
+/** `bench failure`: the built-in plant's failure model against the simulator's own failures (bench/failure-eval.ts). */
+function failureCommand(): Command {
+  return new Command("failure")
+    .description(
+      "evaluate the built-in plant's failure model on the simulator's own failures: RMSE of time to failure, failures warned ahead",
+    )
+    .option("--seeds <list>", "simulator seeds, comma separated", DEFAULT_FAILURE_EVAL.seeds.join(","))
+    .option("--machines <n>", "machines per seed", integerOption("--machines", 1, 10_000), DEFAULT_FAILURE_EVAL.machines)
+    .option("--hours <h>", "simulated hours per seed", numberOption("--hours"), DEFAULT_FAILURE_EVAL.hours)
+    .option("--rate <hz>", "readings per second per sensor", numberOption("--rate"), DEFAULT_FAILURE_EVAL.rateHz)
+    .option("--step <minutes>", "event time between two predictions of a machine", numberOption("--step"), DEFAULT_FAILURE_EVAL.stepMinutes)
+    .option("--json", "print the report as JSON")
+    .action(async (f: { seeds: string; machines: number; hours: number; rate: number; step: number; json?: boolean }) => {
+      const seeds = f.seeds.split(",").map((s) => Number(s.trim()));
+      if (seeds.some((s) => !Number.isSafeInteger(s))) throw new ConfigError("--seeds", `must be integers, got "${f.seeds}"`);
+      const report = await runFailureEval({
+        ...DEFAULT_FAILURE_EVAL,
+        seeds,
+        machines: f.machines,
+        hours: f.hours,
+        rateHz: f.rate,
+        stepMinutes: f.step,
+        cacheDir: defaultCacheDir(),
+        progress: progress("failure"),
+      });
+      process.stdout.write(`${f.json === true ? JSON.stringify(report, null, 2) : formatFailureEvalReport(report)}\n`);
+    });
 }
 
 function alertsCommand(): Command {

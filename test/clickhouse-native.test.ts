@@ -165,7 +165,7 @@ describe("Native blocks from columns - the RowBinary encoders' rows, column by c
     const r = new SeededRandom(11);
     let refused = 0;
     let rows = 0;
-    const mr = { fired: 0, noisyOfRuledKeys: 0, ruledKeyRows: 0, beyondStuck: 0 };
+    const mr = { fired: 0, noisyOfRuledKeys: 0, ruledKeyRows: 0, beyondStep: 0 };
     for (let round = 0; round < 48; round++) {
       const { layout } = LAYOUTS[round % LAYOUTS.length];
       const a: Adversity = {
@@ -185,22 +185,22 @@ describe("Native blocks from columns - the RowBinary encoders' rows, column by c
       const rowBinary = encodeScoreColumns(batch, { ...o, writer: rowWriter });
       const native = encodeScoreNative(batch, { ...o, writer: nativeWriter });
       expectSame(native, rowBinary, "ml_scores");
-      // mr_mask holds JUMP, NOISY, STUCK only, and the even keys' rules (0b101) leave NOISY out.
+      // mr_mask holds JUMP, NOISY, STUCK, STEP only (bits 0–3), and the even keys' rules (0b101) leave NOISY and STEP out.
       for (const row of decodeRowBinary("ml_scores", rowBinary.rows.bytes)) {
         expect([row.kernel_hash, row.config_hash]).toEqual(audit === undefined ? ["", ""] : ["k".repeat(64), "c".repeat(64)]);
         const m = row.mr_mask as number;
         const ruled = spcRules !== undefined && (row.machine_id === "M-1" || row.machine_id === "M-3");
         if (m > 0) mr.fired++;
-        if (m > 7) mr.beyondStuck++;
+        if (m > 15) mr.beyondStep++;
         if (ruled) mr.ruledKeyRows++;
-        if (ruled && (m & 0b010) !== 0) mr.noisyOfRuledKeys++;
+        if (ruled && (m & 0b1010) !== 0) mr.noisyOfRuledKeys++;
       }
       refused += rowBinary.rejected.length;
       rows += native.block.rows;
     }
     expect(refused).toBeGreaterThan(100);
     expect(rows).toBeGreaterThan(5000);
-    expect(mr).toMatchObject({ noisyOfRuledKeys: 0, beyondStuck: 0 });
+    expect(mr).toMatchObject({ noisyOfRuledKeys: 0, beyondStep: 0 });
     expect(mr.fired).toBeGreaterThan(1000);
     expect(mr.ruledKeyRows).toBeGreaterThan(1000);
   });

@@ -197,7 +197,10 @@ describe.skipIf(!browserAvailable())("dashboard - the models view in Chromium", 
   }, 240_000);
 
   it("dashboard - a run without a model: the models view says so and how to start one, asking nothing bound to fail", async () => {
-    const run = startCli(["run", "--machines", "2", "--port", "0", "--no-file", "--summary-interval", "0", "--no-serials"], dir);
+    const run = startCli(
+      ["run", "--machines", "2", "--port", "0", "--no-file", "--summary-interval", "0", "--no-serials", "--no-predict"],
+      dir,
+    );
     try {
       const { page, problems } = await watchedPage(browser);
       await signIn(page, run);

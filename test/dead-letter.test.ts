@@ -180,6 +180,31 @@ describe("dead-letter - routing and counting", () => {
     expect(throwing.stats()).toMatchObject({ failed: 1, published: 0 });
   });
 
+  it("room(): none while inFlightMax publishes await confirmation, resolved once one settles (a JetStream source waits instead of shedding)", async () => {
+    const pending: Array<() => void> = [];
+    const router = new DeadLetterRouter({
+      site: "plant1",
+      inFlightMax: 2,
+      publish: () => new Promise<void>((resolve) => pending.push(resolve)),
+    });
+    expect(router.room()).toBeUndefined();
+    router.reject({ subject: GOOD_SUBJECT, bytes: new Uint8Array(4), reason: "malformed" });
+    expect(router.room()).toBeUndefined();
+    router.reject({ subject: GOOD_SUBJECT, bytes: new Uint8Array(4), reason: "malformed" });
+    const room = router.room();
+    expect(room).toBeInstanceOf(Promise);
+    let resolved = false;
+    void room?.then(() => (resolved = true));
+    await Promise.resolve();
+    expect(resolved).toBe(false);
+    pending[0]();
+    await room;
+    expect(resolved).toBe(true);
+    // Waiting, nothing was shed: the next dead letter is handed over.
+    expect(router.reject({ subject: GOOD_SUBJECT, bytes: new Uint8Array(4), reason: "malformed" })).toBe(true);
+    expect(router.stats()).toMatchObject({ rejected: 3, shed: 0, inFlight: 2 });
+  });
+
   it("checks its options and reason codes", () => {
     const { publish } = recorder();
     expect(() => new DeadLetterRouter({ site: "a.b", publish })).toThrow();

@@ -99,6 +99,8 @@ describe.skipIf(!hasNats)("linewatch demo", () => {
       const a = counts(first);
       expect(a.scored).toBeGreaterThan(0);
       expect(first.stderr).toContain("nats-server stopped");
+      // Failure predictions by default, from the built-in plant's model (as `run` on the simulator).
+      expect(first.stderr).toContain("failure predictions from the built-in plant's model");
       if (!hasClickHouse) return;
       expect(a.rows).toBe(a.scored);
 

@@ -23,6 +23,7 @@ import { FailureModel, readRulFileMetadata } from "../operators/prediction/failu
 import { RUL_OPTIONAL_METADATA_KEYS } from "../operators/prediction/model-format.js";
 import { encodeRulModel, type RulModelSpec } from "../operators/prediction/training/onnx-export.js";
 import { buildRulDataset, DEFAULT_RUL_TRAIN_OPTIONS, splitUnits, trainRulModel } from "../operators/prediction/training/rul-train.js";
+import { TEST_MODEL_OPTIONS } from "./kit/prediction-model.js";
 
 const { onnx } = pkg;
 const CLI = resolve(dirname(fileURLToPath(import.meta.url)), "..", "dist", "engine", "cli", "main.js");
@@ -50,7 +51,7 @@ describe("RUL model: reference histograms in the ONNX metadata", () => {
   let bytes: Uint8Array;
   beforeAll(() => {
     const units = readCmapss(TRAIN);
-    spec = trainRulModel(units, { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 1 }, "train_FD001.txt (drift test)").spec;
+    spec = trainRulModel(units, { ...TEST_MODEL_OPTIONS, epochs: 1 }, "train_FD001.txt (drift test)").spec;
     bytes = encodeRulModel(spec);
   });
 
@@ -122,8 +123,15 @@ describe("RUL model: reference histograms in the ONNX metadata", () => {
     const out = join(dir, "rul.onnx");
     const r = await linewatch("predict", "train", "--cmapss", TRAIN, "--out", out, "--epochs", "1", "--json");
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).reference_histograms).toEqual({ features: 28, rows: spec.referenceHistograms?.rows });
-    expect(readRulFileMetadata(readFileSync(out), out).referenceHistograms).toEqual(spec.referenceHistograms);
+    // The CLI's default features (mean, slope and count of 14 sensors over 150 cycles), binned over
+    // the same training rows as the test model's (the split depends on the seed only).
+    expect(JSON.parse(r.stdout).reference_histograms).toEqual({ features: 42, rows: spec.referenceHistograms?.rows });
+    const meta = readRulFileMetadata(readFileSync(out), out);
+    const { train } = splitUnits(readCmapss(TRAIN), DEFAULT_RUL_TRAIN_OPTIONS.holdout, DEFAULT_RUL_TRAIN_OPTIONS.seed);
+    const data = buildRulDataset(train, meta.featureNames, meta.window, meta.rulCap);
+    expect(meta.referenceHistograms).toEqual(
+      buildReferenceHistograms(data.features, data.rows, meta.featureNames, DEFAULT_RUL_TRAIN_OPTIONS.referenceBins),
+    );
   });
 });
 

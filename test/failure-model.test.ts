@@ -167,7 +167,7 @@ describe("FailureModel - ONNX graph run by onnxruntime equals the TypeScript for
     const g = m.graph as InstanceType<typeof onnx.GraphProto>;
     expect(g.input.map((i) => i.name)).toEqual(["features"]);
     expect(g.output.map((o) => o.name)).toEqual(["rul"]);
-    expect(g.input[0].type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))).toEqual(["N", 28]);
+    expect(g.input[0].type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))).toEqual(["N", spec.featureNames.length]);
     expect(g.output[0].type!.tensorType!.shape!.dim!.map((d) => d.dimParam || Number(d.dimValue))).toEqual(["N", 1]);
     expect(g.node.slice(0, 2).map((n) => n.opType)).toEqual(["Sub", "Div"]);
   });

@@ -25,7 +25,8 @@ import { type RegistryTestModels, registryTestModels } from "./kit/registry-mode
 import { readCmapss } from "../connectors/files/cmapss.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { encodeRulModel } from "../operators/prediction/training/onnx-export.js";
-import { buildRulDataset, DEFAULT_RUL_TRAIN_OPTIONS, trainRulModel } from "../operators/prediction/training/rul-train.js";
+import { buildRulDataset, trainRulModel } from "../operators/prediction/training/rul-train.js";
+import { TEST_MODEL_OPTIONS } from "./kit/prediction-model.js";
 
 const ACTOR: Actor = { command: "linewatch models push (test)", user: "tester", host: "test-host" };
 const MODELS: RegistryTestModels = registryTestModels();
@@ -214,7 +215,7 @@ describe.skipIf(!haveNats)("the two stores side by side", () => {
 describe("training-data fingerprint", () => {
   it("an entry's fingerprint is the SHA-256 of the rows its model was fitted on (names, then little-endian float64 rows)", async () => {
     const units = readCmapss(join(referenceDataDir(), "cmapss", "train_FD001.txt"));
-    const trained = trainRulModel(units, { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 1, seed: 4 }, "fingerprint test");
+    const trained = trainRulModel(units, { ...TEST_MODEL_OPTIONS, epochs: 1, seed: 4 }, "fingerprint test");
     const fitted = buildRulDataset(
       units.filter((u) => trained.trainUnits.includes(u.unit)),
       trained.spec.featureNames,

@@ -10,7 +10,7 @@ import { FailureModel } from "../operators/prediction/failure-model.js";
 import { rollingAnalysis } from "../operators/rolling/rolling.js";
 import { rulFeatureRows } from "../operators/prediction/rul-features.js";
 import { LiveClient, type DataMessage } from "./kit/live-client.js";
-import { TEST_MODEL_WINDOW, testModelBytes } from "./kit/prediction-model.js";
+import { DEFAULT_MODEL_WINDOW as TEST_MODEL_WINDOW, defaultModelBytes as testModelBytes } from "./kit/prediction-model.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
 import { createLogger } from "../engine/core/mod.js";
 

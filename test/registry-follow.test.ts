@@ -30,10 +30,11 @@ import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
 import { modelToJson, parseModel } from "../operators/iforest/model.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { encodeRulModel } from "../operators/prediction/training/onnx-export.js";
-import { DEFAULT_RUL_TRAIN_OPTIONS, trainRulModel } from "../operators/prediction/training/rul-train.js";
+import { trainRulModel } from "../operators/prediction/training/rul-train.js";
 import { startCli } from "./kit/cli.js";
 import { type RegistryTestModels, registryTestModels } from "./kit/registry-models.js";
 import { waitUntil } from "./kit/wait.js";
+import { TEST_MODEL_OPTIONS } from "./kit/prediction-model.js";
 
 const CLI = resolve("dist/engine/cli/main.js");
 const FILE = join(referenceDataDir(), "cmapss", "train_FD001.txt");
@@ -188,7 +189,7 @@ describe.skipIf(!haveClickHouse)("linewatch run --predict registry - a promotion
     const a = (await registry.push({ bytes: MODELS.rulA, kind: "rul", fileName: "a.onnx" })).entry;
     const b = (await registry.push({ bytes: MODELS.rulB, kind: "rul", fileName: "b.onnx" })).entry;
     const otherWindow = encodeRulModel(
-      trainRulModel(readCmapss(FILE), { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 1, window: 10 }, "train_FD001.txt (window 10)").spec,
+      trainRulModel(readCmapss(FILE), { ...TEST_MODEL_OPTIONS, epochs: 1, window: 10 }, "train_FD001.txt (window 10)").spec,
     );
     const c = (await registry.push({ bytes: otherWindow, kind: "rul", fileName: "c-window-10.onnx" })).entry;
     await registry.promote(a.id, "production");

@@ -76,7 +76,8 @@ describe("predict - command line", () => {
     expect(r.code, r.stderr).toBe(0);
     trained = JSON.parse(r.stdout) as TrainJson;
     expect(trained.model_version).toMatch(/^rul-mlp-[0-9a-f]{12}$/);
-    expect(trained.features).toHaveLength(28);
+    // Mean, slope and count of the 14 sensors that vary on FD001.
+    expect(trained.features).toHaveLength(42);
     expect(trained.held_out_units).toHaveLength(20);
     expect(trained.validation.units_evaluated).toBe(20);
     expect(trained.validation.rmse_all_rows).toBeGreaterThan(5);

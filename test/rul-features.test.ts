@@ -140,7 +140,7 @@ describe("rul features", () => {
 
   it("follow a short window too (window 5: the fill and then a sliding window)", async () => {
     const selected = [units[4]];
-    const names = rulFeatureNames(["s4", "s11"]);
+    const names = rulFeatureNames(["s4", "s11"], ["mean", "slope"]);
     const byKey = await engineRows(selected, ["s4", "s11"], 5);
     const features = rulFeatureRows(selected[0], names, 5);
     names.forEach((name, j) => {
@@ -174,7 +174,8 @@ describe("rul features", () => {
 
   it("the informative sensors of FD001 are the 14 that vary", () => {
     expect(informativeSensors(units)).toEqual(FD001_INFORMATIVE_SENSORS);
-    expect(rulFeatureNames(["s2", "s3"])).toEqual(["s2.mean", "s2.slope", "s3.mean", "s3.slope"]);
+    expect(rulFeatureNames(["s2", "s3"], ["mean", "slope"])).toEqual(["s2.mean", "s2.slope", "s3.mean", "s3.slope"]);
+    expect(rulFeatureNames(["s2"])).toEqual(["s2.mean", "s2.slope", "s2.count"]);
   });
 
   it("names that are not <sensor>.<statistic> are ConfigErrors", () => {

@@ -314,7 +314,12 @@ function packageImports(file: SourceFile): string[] {
   return specs;
 }
 
-/** Every elementary circle, each reported once from its smallest file, as `a → b → … → a`. */
+/**
+ * One circle per strongly connected component of the run-time import graph (Tarjan 1972: a
+ * component of more than one file, or a file importing itself, holds a circle), reported as the
+ * shortest circle through the component's smallest file, `a → b → … → a`. Linear in the graph,
+ * where enumerating every elementary circle is exponential in the number of import paths.
+ */
 function importCircles(edges: readonly ImportEdge[]): string[] {
   const next = new Map<string, Set<string>>();
   for (const e of edges) {
@@ -323,27 +328,78 @@ function importCircles(edges: readonly ImportEdge[]): string[] {
     if (set === undefined) next.set(e.from, (set = new Set()));
     set.add(e.to);
   }
-  const circles = new Set<string>();
-  const nodes = [...next.keys()].sort();
-  for (const start of nodes) {
-    // Depth-first from `start`, through files that sort after it, so each circle is found once.
-    const stack: string[] = [start];
-    const onPath = new Set<string>([start]);
-    const walk = (at: string): void => {
-      for (const to of next.get(at) ?? []) {
-        if (to === start) circles.add([...stack, start].join(" → "));
-        else if (to > start && !onPath.has(to) && circles.size < 50) {
-          stack.push(to);
-          onPath.add(to);
-          walk(to);
-          onPath.delete(to);
-          stack.pop();
-        }
-      }
+  return stronglyConnected(next)
+    .filter((c) => c.length > 1 || next.get(c[0])?.has(c[0]))
+    .map((c) => shortestCircle(next, new Set(c), [...c].sort()[0]).join(" → "))
+    .sort();
+}
+
+/** Tarjan's strongly connected components, iteratively (no recursion depth limit). */
+function stronglyConnected(next: ReadonlyMap<string, ReadonlySet<string>>): string[][] {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const components: string[][] = [];
+  for (const root of [...next.keys()].sort()) {
+    if (index.has(root)) continue;
+    const frames: Array<{ node: string; out: Iterator<string> }> = [];
+    const enter = (node: string) => {
+      index.set(node, index.size);
+      low.set(node, index.get(node) as number);
+      stack.push(node);
+      onStack.add(node);
+      frames.push({ node, out: (next.get(node) ?? new Set<string>()).values() });
     };
-    walk(start);
+    enter(root);
+    while (frames.length > 0) {
+      const f = frames[frames.length - 1];
+      const step = f.out.next();
+      if (!step.done) {
+        const to = step.value;
+        if (!index.has(to)) enter(to);
+        else if (onStack.has(to)) low.set(f.node, Math.min(low.get(f.node) as number, index.get(to) as number));
+        continue;
+      }
+      frames.pop();
+      if (frames.length > 0) {
+        const parent = frames[frames.length - 1].node;
+        low.set(parent, Math.min(low.get(parent) as number, low.get(f.node) as number));
+      }
+      if (low.get(f.node) === index.get(f.node)) {
+        const component: string[] = [];
+        let member: string;
+        do {
+          member = stack.pop() as string;
+          onStack.delete(member);
+          component.push(member);
+        } while (member !== f.node);
+        components.push(component);
+      }
+    }
   }
-  return [...circles].sort();
+  return components;
+}
+
+/** The shortest path from `start` back to itself inside `within` (breadth-first). */
+function shortestCircle(next: ReadonlyMap<string, ReadonlySet<string>>, within: ReadonlySet<string>, start: string): string[] {
+  const cameFrom = new Map<string, string>();
+  const queue = [start];
+  for (let head = 0; head < queue.length; head++) {
+    const at = queue[head];
+    for (const to of next.get(at) ?? []) {
+      if (to === start) {
+        const path = [start];
+        for (let n = at; n !== start; n = cameFrom.get(n) as string) path.push(n);
+        return [start, ...path.slice(1).reverse(), start];
+      }
+      if (within.has(to) && !cameFrom.has(to)) {
+        cameFrom.set(to, at);
+        queue.push(to);
+      }
+    }
+  }
+  return [start, start];
 }
 
 function functionSpans(file: SourceFile): FunctionSpan[] {

@@ -413,9 +413,18 @@ export class ClickHouseSink {
     return result.json<Record<string, unknown>>();
   }
 
+  /**
+   * Seals every open batch now instead of at its flush timer: for a caller that waits for its rows
+   * to be durable before it goes on (a JetStream round acknowledges only then), the timer would
+   * otherwise pace it at one round per `flushIntervalMs`.
+   */
+  sendOpen(): void {
+    for (const table of [...this.open.keys()]) this.seal(table);
+  }
+
   /** Sends every open batch now; resolves when all rows written so far are settled (durable, or their writes rejected). */
   async flush(): Promise<void> {
-    for (const table of [...this.open.keys()]) this.seal(table);
+    this.sendOpen();
     const waiting = this.queue.map((b) => b.done.promise);
     this.kick();
     await Promise.allSettled(waiting);

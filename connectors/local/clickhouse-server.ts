@@ -36,11 +36,12 @@ export interface ClickHouseServer {
   /** Stops and starts it again, keeping its data. */
   restart(): Promise<void>;
   /**
-   * An outage: stops it (SIGTERM), keeps it stopped for `ms`, runs `beforeStart` (to look at
-   * the clients while it is away), starts it again on the same ports and data. Resolves with
-   * how long it was away, from stopped to answering /ping again.
+   * An outage: stops it (SIGTERM, or SIGKILL with `signal`), keeps it stopped for `ms`, runs
+   * `beforeStart` (to look at the clients while it is away), starts it again on the same ports and
+   * data. Resolves with how long it was away, from stopped to answering /ping again. SIGKILL makes
+   * the outage begin at once: 18.16 goes on accepting inserts for about 17 s after a SIGTERM.
    */
-  outage(ms: number, beforeStart?: () => void | Promise<void>): Promise<number>;
+  outage(ms: number, beforeStart?: () => void | Promise<void>, signal?: "SIGTERM" | "SIGKILL"): Promise<number>;
   /** Stops it and removes its directory. */
   dispose(): Promise<void>;
   /** The last lines of its log files (for a failed test's message). */
@@ -74,10 +75,11 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
   };
 
-  const stop = async (): Promise<void> => {
+  const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> => {
     const proc = child;
     if (proc === null) return;
-    await terminate(proc, 15_000);
+    if (signal === "SIGKILL") await killed(proc);
+    else await terminate(proc, 15_000);
     child = null;
   };
 
@@ -91,14 +93,14 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
       return (child as ChildProcess | null)?.pid ?? null;
     },
     query: (sql, settings) => httpQuery(httpPort, sql, settings),
-    stop,
+    stop: () => stop(),
     start,
     restart: async () => {
       await stop();
       await start();
     },
-    outage: async (ms, beforeStart) => {
-      await stop();
+    outage: async (ms, beforeStart, signal) => {
+      await stop(signal);
       const stoppedAt = Date.now();
       await new Promise((r) => setTimeout(r, ms));
       await beforeStart?.();
@@ -111,6 +113,15 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     },
     logTail,
   };
+}
+
+/** SIGKILL, resolved once the process has exited. */
+function killed(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    proc.once("exit", () => resolve());
+    proc.kill("SIGKILL");
+  });
 }
 
 /** Waits until `GET /ping` answers "Ok." (true) or 30 s have passed (false); LocalServerError when the process exits first. */

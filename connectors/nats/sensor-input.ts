@@ -175,6 +175,11 @@ export class NatsInput {
     return t;
   }
 
+  /** Undefined while a dead letter would be published now; else resolves once one would (DeadLetterRouter.room). */
+  deadLetterRoom(): Promise<void> | undefined {
+    return this.deadLetters.room();
+  }
+
   counts(): InputCounts {
     const byReason = this.deadLetters.counts();
     const deadLettered = Object.values(byReason).reduce((a, b) => a + b, 0);

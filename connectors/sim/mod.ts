@@ -9,7 +9,7 @@ export {
   parseUnitList,
   publishCmapssFleet,
 } from "./cmapss-source.js";
-export { DEFAULT_NATS_PUBLISH, publishSimulation } from "./nats-publisher.js";
+export { DEFAULT_NATS_PUBLISH, type NatsPublishResult, publishSimulation } from "./nats-publisher.js";
 export { type BatchPublishOptions, type BatchPublishResult, DEFAULT_BATCH_PUBLISH, publishBatchStreams } from "./batch-publisher.js";
 export {
   type BatchEventKind,
@@ -43,6 +43,17 @@ export {
   SimulatorConfigError,
   type SimulatorOptions,
 } from "./plant-simulator.js";
+export {
+  type DegradationLabel,
+  degradationAt,
+  FAILURE_MODES,
+  type FailureLabel,
+  type FailureModeSpec,
+  MACHINE_TYPES,
+  type MachineType,
+  type MaintenanceRecord,
+  machineTypeOf,
+} from "./wear-model.js";
 export { DEFAULT_SERIAL_PUBLISH, publishSerialEvents } from "./serial-publisher.js";
 export {
   DEFAULT_SERIAL_SIMULATOR_OPTIONS,

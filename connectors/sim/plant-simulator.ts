@@ -7,6 +7,9 @@
  * - Signals that look like a line: per-machine levels, sensor noise, a daily ambient cycle,
  *   wear drift, operating modes with first-order responses, work orders.
  * - Ground truth: every injected fault comes with a {@link FaultLabel} naming its samples.
+ * - Machines wear out toward failure, fail and are maintained (wear-model.ts: per machine type,
+ *   the P-F curve, preventive and corrective maintenance); every failure comes with a
+ *   {@link FailureLabel}, every maintenance period with a {@link MaintenanceRecord}.
  * - ≥ 5 M records/s on one core through {@link PlantSimulator.fillColumns} (no per-record allocation).
  *
  * Non-goals: physical fidelity beyond plausibility; process/serial streams (sensor readings only).
@@ -17,13 +20,23 @@
  * can rely on:
  * - a run restricted to some sensor types is exactly the matching subset of the full run;
  * - a run with `faultRate: 0` is the fault-free ("clean") twin of the same seed: the faulty run
- *   differs from it only at the samples named by the labels;
+ *   differs from it only at the samples named by the labels (wear, failures and maintenance are
+ *   not faults: both twins have them);
  * - a machine's data does not depend on how many other machines are simulated, except the
  *   work-order numbers, which come from one plant-wide counter.
  * Math.sin/log/sqrt/exp are V8's ports of fdlibm, so results are identical across platforms
  * for a given Node major version.
  */
 import { LinewatchError, normalAt, type RecordBatch, SeededRandom, seedSfc32At, streamKey } from "../../engine/core/mod.js";
+import {
+  type DegradationLabel,
+  type FailureLabel,
+  type MachineType,
+  type MaintenanceRecord,
+  machineTypeOf,
+  type WearListener,
+  WearState,
+} from "./wear-model.js";
 
 // ---------------------------------------------------------------------------------------------
 // Public types and constants
@@ -292,12 +305,21 @@ export class PlantSimulator {
   private columns: SimulatedColumns = allocateSimulatedColumns(0);
   private pendingLabels: FaultLabel[] = [];
   private droppedLabels = 0;
+  private readonly wearRecords: { failures: FailureLabel[]; maintenance: MaintenanceRecord[]; degradation: DegradationLabel[] } = {
+    failures: [],
+    maintenance: [],
+    degradation: [],
+  };
   private readonly workOrderText: string[];
   private readonly workOrderTextCode: Uint32Array;
 
   constructor(options: Partial<SimulatorOptions> = {}) {
     this.options = Object.freeze(resolveSimulatorOptions(options));
-    this.state = new SimulatorState(this.options, (label) => this.pushLabel(label));
+    this.state = new SimulatorState(this.options, (label) => this.pushLabel(label), {
+      failure: (label) => this.pushWear(this.wearRecords.failures, label),
+      maintenance: (record) => this.pushWear(this.wearRecords.maintenance, record),
+      degradation: (label) => this.pushWear(this.wearRecords.degradation, label),
+    });
     this.keyList = Object.freeze(this.state.keys.map((key) => Object.freeze({ ...key })));
     this.workOrderText = new Array<string>(this.options.machines).fill("");
     this.workOrderTextCode = new Uint32Array(this.options.machines);
@@ -362,6 +384,35 @@ export class PlantSimulator {
     const labels = this.pendingLabels;
     this.pendingLabels = [];
     return labels;
+  }
+
+  /** The machines, in index order, with their type (wear-model.ts). */
+  machines(): Array<{ machine_id: string; machine_type: MachineType }> {
+    return Array.from({ length: this.options.machines }, (_, m) => ({ machine_id: machineId(m), machine_type: machineTypeOf(m) }));
+  }
+
+  /** Failures since the last call, in time order: the ground truth of failure prediction. */
+  drainFailures(): FailureLabel[] {
+    return this.wearRecords.failures.splice(0);
+  }
+
+  /** Maintenance periods ended since the last call, in end order. */
+  drainMaintenance(): MaintenanceRecord[] {
+    return this.wearRecords.maintenance.splice(0);
+  }
+
+  /** Degradation phases begun or ended since the last call, in time order (see DegradationLabel). */
+  drainDegradation(): DegradationLabel[] {
+    return this.wearRecords.degradation.splice(0);
+  }
+
+  /** Wear records beyond `labelsPendingMax` per kind are dropped like fault labels (counted in labelsDropped). */
+  private pushWear<T>(list: T[], item: T): void {
+    if (list.length >= this.options.labelsPendingMax) {
+      list.shift();
+      this.droppedLabels++;
+    }
+    list.push(item);
   }
 
   private pushLabel(label: FaultLabel): void {
@@ -513,6 +564,7 @@ const STREAM_NOISE = 2;
 const STREAM_FAULT = 3;
 const STREAM_MODE = 4;
 const STREAM_WORK_ORDER = 5;
+const STREAM_WEAR = 6;
 
 // ---------------------------------------------------------------------------------------------
 // Internals: the generator state
@@ -534,6 +586,8 @@ class SimulatorState {
   private readonly machineCount: number;
   private readonly sensorsPerMachine: number;
   private readonly onLabel: (label: FaultLabel) => void;
+  /** Component wear toward failure, per machine (wear-model.ts). */
+  private readonly life: WearState;
 
   // Per key (index k).
   private readonly typeOf: Uint8Array; // index into SENSOR_TYPES
@@ -574,7 +628,7 @@ class SimulatorState {
   private slot = 0;
   private tickBase = 0;
 
-  constructor(options: Readonly<SimulatorOptions>, onLabel: (label: FaultLabel) => void) {
+  constructor(options: Readonly<SimulatorOptions>, onLabel: (label: FaultLabel) => void, onWear: WearListener) {
     this.onLabel = onLabel;
     this.rateHz = options.rateHz;
     this.startTime = options.startTime;
@@ -617,6 +671,10 @@ class SimulatorState {
     const seed = options.seed;
     this.workOrderNext = 100 + Math.floor(new SeededRandom(streamKey(seed, STREAM_WORK_ORDER, 0, 0)).next() * 900);
     for (let m = 0; m < this.machineCount; m++) this.setUpMachine(m, seed);
+    const ids = Array.from({ length: this.machineCount }, (_, m) => machineId(m));
+    this.life = new WearState(ids, options.sensorTypes, this.rateHz, (m) => streamKey(seed, STREAM_WEAR, m, 0), onWear);
+    // A machine that starts in maintenance is in a scheduled one since the run's start.
+    for (let m = 0; m < this.machineCount; m++) if (this.mode[m] === MODE_MAINTENANCE) this.life.beginMaintenance(m, this.startTime);
     for (let m = 0; m < this.machineCount; m++) {
       for (let s = 0; s < this.sensorsPerMachine; s++) this.setUpKey(m * this.sensorsPerMachine + s, m, options.sensorTypes[s], seed);
     }
@@ -629,6 +687,7 @@ class SimulatorState {
     const limit = Math.min(max, this.maxRecords - this.generated);
     const { order, phaseMs, machineOf, mode, targets, alpha, level, wear, wearPerSample, sigma, daily, typeOf } = this;
     const { lo, hi, noiseState, noiseSpare, noiseHasSpare, faultNext, faultCode, lastValue, hasLast, workOrder } = this;
+    const degradation = this.life.keyDegradation;
     const K = this.keyCount;
     const endTime = this.endTime;
     let n = 0;
@@ -648,7 +707,8 @@ class SimulatorState {
       const w = md === MODE_RUNNING ? wear[k] + wearPerSample[k] : wear[k];
       wear[k] = w;
       const z = normalAt(noiseState, k * 4, k, noiseSpare, noiseHasSpare);
-      let value = lv * (1 + w) + daily[typeOf[k]] + sigma[k] * z;
+      // Component degradation (wear-model.ts) scales the level like the wear drift; exactly 0 before its onset.
+      let value = lv * (1 + w + degradation[k]) + daily[typeOf[k]] + sigma[k] * z;
       value = value < lo[k] ? lo[k] : Math.min(value, hi[k]);
       if (t >= faultNext[k]) this.startFault(k, t, value);
       if (faultCode[k] !== FAULT_NONE) value = this.applyFault(k, t, value, z);
@@ -685,6 +745,12 @@ class SimulatorState {
     const base = (this.tickBase = this.tickTime(this.tick));
     for (let m = 0; m < this.machineCount; m++) {
       while (this.tick >= this.modeEndTick[m]) this.changeMode(m, base);
+      const downMs = this.life.tick(m, base, this.mode[m] === MODE_RUNNING);
+      // A failure takes the machine down at once for its repair, whatever its mode was to be.
+      if (downMs > 0) {
+        this.mode[m] = MODE_MAINTENANCE;
+        this.modeEndTick[m] = this.tick + this.ticksFor(downMs);
+      }
     }
     const dayFraction = (base % DAY_MS) / DAY_MS;
     for (let i = 0; i < SENSOR_TYPES.length; i++) {
@@ -700,7 +766,9 @@ class SimulatorState {
     const next = rng.pick(MODE_NEXT_CUMULATIVE[previous]);
     if (previous === MODE_MAINTENANCE) {
       for (let s = 0; s < this.sensorsPerMachine; s++) this.wear[m * this.sensorsPerMachine + s] = 0;
+      this.life.endMaintenance(m, at);
     }
+    if (next === MODE_MAINTENANCE) this.life.beginMaintenance(m, at);
     if (next === MODE_CHANGEOVER) this.workOrder[m] = this.newWorkOrder(at);
     this.mode[m] = next;
     this.modeEndTick[m] += this.ticksFor(rng.uniform(MODE_DURATION_MS[next][0], MODE_DURATION_MS[next][1]));

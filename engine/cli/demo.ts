@@ -13,7 +13,16 @@
  * and stops the servers. A missing server binary is said and the demo runs without it (no NATS:
  * nothing to demonstrate, exit 2).
  */
-import { AlertRouter, DEFAULT_NATS_JOB, FaultScorecard, runNatsJob, Outputs } from "../jobs/mod.js";
+import {
+  AlertRouter,
+  DEFAULT_NATS_JOB,
+  DEFAULT_PREDICTION_SERVICE,
+  FaultScorecard,
+  Outputs,
+  PredictionService,
+  runNatsJob,
+} from "../jobs/mod.js";
+import { BUILTIN_MODEL, loadBuiltinModel, type PredictChoice, resolvePredict } from "./builtin-model.js";
 import {
   type ClickHouseServer,
   commandInstalled,
@@ -56,6 +65,8 @@ interface DemoFlags extends AnalysisFlags, RunSerialFlags {
   clickhouse: boolean;
   summaryInterval: string;
   scorecardJson?: string;
+  /** False: `--no-predict`. */
+  predict: boolean;
 }
 
 const SITE = "demo";
@@ -82,7 +93,8 @@ export function demoCommand(): Command {
     .option("--workers <n>", "worker threads", integerOption("--workers", 0, 256), DEFAULT_WORKERS)
     .option("--no-clickhouse", "do not start clickhouse-server even when installed")
     .option("--summary-interval <D>", "console summary interval (0: none)", "2s")
-    .option("--scorecard-json <file>", SCORECARD_JSON_HELP);
+    .option("--scorecard-json <file>", SCORECARD_JSON_HELP)
+    .option("--no-predict", "no failure predictions (default: the built-in plant's model, as `run` on the simulator)");
   return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc", true)).action(async (flags: DemoFlags) => runDemo(flags));
 }
 
@@ -108,6 +120,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
 
   const servers: Array<{ name: string; server: NatsServer | ClickHouseServer }> = [];
   let outputs: Outputs | null = null;
+  const closeAtEnd: Array<() => Promise<void>> = []; // the failure model
   try {
     if (!commandInstalled("nats-server")) {
       throw new ConfigError(
@@ -134,6 +147,7 @@ async function runDemo(flags: DemoFlags): Promise<void> {
           : { url: clickhouse.server.url, database: clickhouse.database, spillDir: join(dir, "clickhouse-spill", clickhouse.database) },
       live: { port: flags.port, host: flags.host, portFallback: true, announce: (url) => log(`dashboard ${url}`) },
       healthIntervalMs: 5_000,
+      predictions: await demoPredictions(flags, log, closeAtEnd),
       log: cliLogger(),
     });
     const out = outputs;
@@ -221,11 +235,22 @@ async function runDemo(flags: DemoFlags): Promise<void> {
   } finally {
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
-    if (outputs !== null) await outputs.close().catch((e: Error) => log(`closing outputs: ${e.message}`));
-    for (const s of servers.reverse()) {
-      await s.server.stop();
-      log(`${s.name} stopped`);
-    }
+    await closeDemo(outputs, closeAtEnd, servers, log);
+  }
+}
+
+/** The outputs, then what else the demo opened (the failure model), then the servers, newest first. */
+async function closeDemo(
+  outputs: Outputs | null,
+  closeAtEnd: ReadonlyArray<() => Promise<void>>,
+  servers: Array<{ name: string; server: NatsServer | ClickHouseServer }>,
+  log: (line: string) => void,
+): Promise<void> {
+  if (outputs !== null) await outputs.close().catch((e: Error) => log(`closing outputs: ${e.message}`));
+  for (const close of closeAtEnd) await close().catch((e: Error) => log(`closing: ${e.message}`));
+  for (const s of servers.reverse()) {
+    await s.server.stop();
+    log(`${s.name} stopped`);
   }
 }
 
@@ -359,6 +384,8 @@ class StoppableSimulator extends PlantSimulator {
   override nextColumns(max: number): SimulatedColumns {
     const columns = super.nextColumns(Math.min(max, this.chunkMax));
     this.scorecard?.addLabels(this.drainLabels());
+    // Openings on a degrading machine's moved sensors are wear, not false (fault-scorecard.ts).
+    this.scorecard?.addDegradation(this.drainDegradation());
     if (columns.length > 0) this.scorecard?.coverReadings(columns.times[0], columns.times[columns.length - 1]);
     return columns;
   }
@@ -402,4 +429,29 @@ async function startDemoClickHouse(
     log(`clickhouse-server did not start, running without it: ${(error as Error).message}`);
     return null;
   }
+}
+
+/**
+ * The demo's failure predictions: the built-in plant's model (builtin-model.ts) unless
+ * `--no-predict`, or the analyses could not feed it (no rolling analysis, another window). The demo
+ * keys by machine/sensor, not by operating mode: a window then holds the last 64 readings of the
+ * sensor in whatever mode, which differs from the model's training rows only right after a mode
+ * change.
+ */
+async function demoPredictions(
+  flags: DemoFlags,
+  log: (line: string) => void,
+  closeAtEnd: Array<() => Promise<void>>,
+): Promise<PredictionService | undefined> {
+  const choice: PredictChoice = { ...flags, predict: flags.predict ? undefined : false };
+  resolvePredict(choice, (line) => log(line.replace(/^linewatch run: /, "")));
+  if (choice.predict !== BUILTIN_MODEL) return undefined;
+  const model = await loadBuiltinModel((line) => log(line.replace(/^linewatch run: /, "")));
+  closeAtEnd.push(() => model.close());
+  return new PredictionService({
+    ...DEFAULT_PREDICTION_SERVICE,
+    model,
+    intervalMs: DEFAULT_PREDICTION_SERVICE.intervalMs,
+    log: cliLogger(),
+  });
 }

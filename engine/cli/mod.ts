@@ -2,3 +2,13 @@
 export { buildProgram } from "./program.js";
 export { durationOption, integerOption, numberOption } from "./options.js";
 export { parseRunAnalysisSettings, type RunAnalysisSettings, runAnalyses } from "./run-settings.js";
+export {
+  DEFAULT_SIM_MODEL_OPTIONS,
+  defaultCacheDir,
+  type FeatureTrace,
+  SIM_MODEL_SENSORS,
+  type SimModel,
+  type SimModelReport,
+  simFailureModel,
+  simulateFeatures,
+} from "./sim-failure-model.js";

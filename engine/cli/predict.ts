@@ -9,6 +9,7 @@ import { writeFile } from "node:fs/promises";
 import { Command } from "commander";
 import { ConfigError, InputError } from "../core/mod.js";
 import { integerOption, numberOption } from "./options.js";
+import { builtinCommand } from "./builtin-model.js";
 import { readCmapss, remainingUsefulLife, type CmapssUnit } from "../../connectors/files/mod.js";
 import { type FailureModel, rulFeatureRows } from "../../operators/prediction/mod.js";
 import {
@@ -16,11 +17,13 @@ import {
   evaluateRul,
   trainRulModel,
   type RulEvaluation,
+  type RulTrainOptions,
 } from "../../operators/prediction/training/rul-train.js";
 
 const HELP_AFTER = `
-The model: an MLP over the rolling mean and slope (count window, default 30 cycles) of every
-sensor that varies in the training file, predicting remaining useful life capped at 125 cycles.
+The model: the mean of --ensemble MLPs (default 8; one network in the ONNX file) over the rolling
+mean, slope and count (count window, default 150 cycles) of every sensor that varies in the
+training file, predicting remaining useful life capped at 125 cycles.
 failure_probability = P(RUL ≤ horizon) = Φ((horizon − predicted RUL) / σ), σ the residual
 standard deviation on held-out units (a normal residual model); time_to_failure_hours =
 predicted RUL × cycle hours.
@@ -41,6 +44,7 @@ export function predictCommand(): Command {
     .addCommand(trainCommand())
     .addCommand(evalCommand())
     .addCommand(scoreCommand())
+    .addCommand(builtinCommand())
     .addHelpText("after", HELP_AFTER);
 }
 
@@ -51,6 +55,7 @@ interface TrainFlags {
   epochs: number;
   holdout: number;
   window: number;
+  ensemble: number;
   horizon: number;
   cycleHours: number;
   json?: boolean;
@@ -71,24 +76,18 @@ function trainCommand(): Command {
       d.holdout,
     )
     .option("--window <n>", "rolling count window of the features, in cycles", integerOption("--window", 1, 65535), d.window)
+    .option(
+      "--ensemble <n>",
+      "MLPs trained from seeds derived from --seed and averaged (one network in the ONNX file)",
+      integerOption("--ensemble", 1, 64),
+      d.ensemble,
+    )
     .option("--horizon <cycles>", "failure_probability = P(RUL ≤ horizon)", numberOption("--horizon"), d.horizonCycles)
     .option("--cycle-hours <h>", "hours per cycle, for time_to_failure_hours", numberOption("--cycle-hours"), d.cycleHours)
     .option("--json", "print the figures as one JSON object")
     .action(async (flags: TrainFlags) => {
       const units = readCmapss(flags.cmapss);
-      const trained = trainRulModel(
-        units,
-        {
-          ...d,
-          seed: flags.seed,
-          epochs: flags.epochs,
-          holdout: flags.holdout,
-          window: flags.window,
-          horizonCycles: flags.horizon,
-          cycleHours: flags.cycleHours,
-        },
-        flags.cmapss,
-      );
+      const trained = trainRulModel(units, trainOptions(flags), flags.cmapss);
       const { encodeRulModel } = await import("../../operators/prediction/training/onnx-export.js");
       const bytes = encodeRulModel(trained.spec);
       await writeFile(flags.out, bytes);
@@ -124,6 +123,20 @@ function trainCommand(): Command {
         );
       }
     });
+}
+
+/** `predict train`'s flags over the trainer's defaults. */
+function trainOptions(flags: TrainFlags): RulTrainOptions {
+  return {
+    ...DEFAULT_RUL_TRAIN_OPTIONS,
+    seed: flags.seed,
+    epochs: flags.epochs,
+    holdout: flags.holdout,
+    window: flags.window,
+    ensemble: flags.ensemble,
+    horizonCycles: flags.horizon,
+    cycleHours: flags.cycleHours,
+  };
 }
 
 /** What the written model holds for drift PSI (read back from the file, like its version). */

@@ -13,6 +13,7 @@ import { runCommand } from "./run.js";
 import { demoCommand } from "./demo.js";
 import { simulateCommand } from "./simulate.js";
 import { entropyCommand } from "./entropy.js";
+import { chaosCommand } from "./chaos.js";
 import { serialCommand } from "./serial.js";
 import { simulateSerialsCommand } from "./simulate-serials.js";
 
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     .addCommand(simulateSerialsCommand())
     .addCommand(serialCommand())
     .addCommand(entropyCommand())
+    .addCommand(chaosCommand())
     .showHelpAfterError("(linewatch --help describes the commands; linewatch <command> --help lists a command's flags)");
   // `run` is the default so that `linewatch` and `linewatch --nats URL` run it; commander would
   // also hand it a mistyped command name (`linewatch rnu` → "too many arguments for 'run'").

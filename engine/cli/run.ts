@@ -17,7 +17,9 @@ import {
   type NatsJobResult,
   DEFAULT_PREDICTION_SERVICE,
   PredictionService,
+  FailureScorecard,
   FaultScorecard,
+  formatFailureScore,
   followRegistry,
   iforestFromRegistry,
   productionModel,
@@ -54,6 +56,7 @@ import {
 } from "../../connectors/sim/mod.js";
 import type { AlertEpisodeEvent, SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags, REGISTRY_MODEL } from "./analysis-flags.js";
+import { BUILTIN_MODEL, loadBuiltinModel, resolvePredict } from "./builtin-model.js";
 import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
 import { type AlertCallback, addKeyingFlags, RUN_DEFAULT_ANALYSIS, runAnalysisContext, settleTime } from "./run-settings.js";
 import { durationIn, durationOption, integerOption, numberOption } from "./options.js";
@@ -124,7 +127,8 @@ interface RunFlags extends AnalysisFlags, RunSerialFlags, RunQualityFlags {
   cmapssOrder: CmapssOrder;
   cycle: string;
   scorecardJson?: string;
-  predict?: string;
+  /** A model file, `registry`, `builtin`; false: `--no-predict`; undefined: the built-in plant's model on the simulator (resolvePredict). */
+  predict?: string | false;
   predictInterval: string;
   registry?: string;
   registryPoll: string;
@@ -185,6 +189,7 @@ export function runCommand(): Command {
     if (split.serial && flags.serials === undefined) flags.serials = true;
     const withSerials = serialsWanted(flags, { speed, cmapss: flags.cmapss !== undefined, nats: flags.nats !== undefined });
     if (flags.model === REGISTRY_MODEL) flags.iforestRegistry = await resolveRegistryIforest(flags);
+    resolvePredict(flags);
     resolveQualityModel(flags, { speed, nats: flags.nats !== undefined, cmapss: flags.cmapss !== undefined });
     if (flags.qualityModel === REGISTRY_MODEL) flags.qualityRegistry = await resolveRegistryQuality(flags);
     await runWithModels(flags, speed, withSerials);
@@ -232,7 +237,8 @@ async function runWithModels(flags: RunFlags, speed: number, withSerials: boolea
       reportPredictions(predictions);
       return;
     }
-    await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials);
+    const cards = fleet === undefined ? simulatorScorecards(predictions) : undefined;
+    await runOnSource(flags, speed, fleet, alertsFile, outputs, withSerials, cards);
     reportPredictions(predictions);
   } finally {
     // A retraining under way finishes (it registers its candidate) before the run lets go of the registry.
@@ -302,8 +308,9 @@ function addModelFlags(command: Command): void {
   command
     .option(
       "--predict <model.onnx>",
-      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's. `registry`: the registry's production rul model, followed while running",
+      "failure predictions per machine from this model (remaining useful life, failure probability): scheduled, POST /api/ml/maintenance/predict/{machine}/, ClickHouse, topics; sets the rolling window to the model's. `registry`: the registry's production rul model, followed while running. `builtin`: the simulator's own failure model, trained on its wear and cached (the default on the simulator)",
     )
+    .option("--no-predict", "no failure predictions (on the simulator they are on by default, from the built-in plant's model)")
     .option(
       "--drift-window <n>",
       "with --predict or the iforest analysis: predictions (scores) in the drift window (PSI of each model feature against its training reference; docs/drift.md)",
@@ -472,13 +479,12 @@ async function runOnSource(
   alertsFile: RotatingFileSink,
   outputs: Outputs,
   withSerials: boolean,
+  cards?: SimulatorScorecards,
 ): Promise<void> {
   const alerts = new AlertRouter({ outputs, file: alertsFile, console: process.stdout });
-  // The simulator's labels against the alerts: the scorecard printed at the end.
-  const scorecard = fleet === undefined ? new FaultScorecard() : undefined;
   const onAlert: AlertCallback = (e) => {
     alerts.route(e);
-    scorecard?.observe(e);
+    cards?.faults.observe(e);
   };
   const analyses = checkPredictionAnalyses(flags, analysesFromFlags(flags, runAnalysisContext(onAlert, flags.iforestRegistry)));
   const sensorTypes = flags.sensors?.split(",").map((s) => s.trim());
@@ -515,7 +521,8 @@ async function runOnSource(
     // A C-MAPSS unit is always "running": its keys are machine/sensor.
     keyByMode: fleet === undefined && flags.keyByMode,
     settleMs: settleTime(flags.settle),
-    scorecard,
+    scorecard: cards?.faults,
+    failureScorecard: cards?.failures,
     workers: flags.workers,
     groups: 16,
     batchRecordsMax: flags.batchRecords,
@@ -538,7 +545,7 @@ async function runOnSource(
   for (const s of signals) process.off(s, onStop);
   for (const a of analyses) for (const note of a.notes?.() ?? []) process.stderr.write(`linewatch run: ${note}\n`);
   if (serial !== null) reportSerial(serial);
-  if (scorecard !== undefined) reportScorecard(scorecard, flags.scorecardJson, process.stdout);
+  if (cards !== undefined) await reportSimulatorScorecards(cards, flags.scorecardJson);
   process.stderr.write(`linewatch run: stopped after ${result.metrics.recordsOut} records in ${result.seconds.toFixed(1)} s\n`);
 }
 
@@ -637,7 +644,9 @@ function reportSerial(r: SerialPartResult): void {
 async function loadModel(flags: RunFlags, sensors: readonly string[] | null): Promise<{ model: FailureModel; entryId: string | null }> {
   let model: FailureModel;
   let entryId: string | null = null;
-  if (flags.predict === REGISTRY_MODEL) {
+  if (flags.predict === BUILTIN_MODEL) {
+    model = await loadBuiltinModel();
+  } else if (flags.predict === REGISTRY_MODEL) {
     const { entry, bytes } = await productionModel(registryWhere(flags), "rul");
     model = await FailureModel.fromBytes(bytes, `registry model ${entry.short_id}`);
     entryId = entry.id;
@@ -1025,4 +1034,43 @@ function startAudit(flags: RunFlags, outputs: Outputs): void {
     kernelHash(),
   );
   outputs.startAudit(stamp);
+}
+
+/**
+ * A simulator run's scorecards, printed at its end: its fault labels against the alerts, and — with
+ * predictions — its failures against the predictions.
+ */
+function simulatorScorecards(predictions: PredictionService | undefined): SimulatorScorecards {
+  return { faults: new FaultScorecard(), failures: predictions === undefined ? undefined : failureScorecardOf(predictions), predictions };
+}
+
+interface SimulatorScorecards {
+  faults: FaultScorecard;
+  failures?: FailureScorecard;
+  predictions?: PredictionService;
+}
+
+async function reportSimulatorScorecards(cards: SimulatorScorecards, json: string | undefined): Promise<void> {
+  reportScorecard(cards.faults, json, process.stdout);
+  if (cards.failures === undefined) return;
+  // The predictions still waiting for the model are scored too.
+  await cards.predictions?.flush();
+  process.stdout.write(`${formatFailureScore(cards.failures.result())}\n`);
+}
+
+/** A failure-prediction scorecard fed with every prediction of the service (engine/jobs/failure-scorecard.ts). */
+function failureScorecardOf(predictions: PredictionService): FailureScorecard {
+  const m = predictions.model;
+  const card = new FailureScorecard((m.rulCap ?? Number.POSITIVE_INFINITY) * m.cycleHours, m.horizonCycles * m.cycleHours);
+  predictions.listen((list) => {
+    for (const p of list) {
+      card.observe({
+        machine_id: p.machine_id,
+        at: p.predicted_at_ms,
+        time_to_failure_hours: p.time_to_failure_hours,
+        high: p.risk_level === "high" || p.risk_level === "critical",
+      });
+    }
+  });
+  return card;
 }

@@ -21,8 +21,13 @@
  *   is its first attributed opening or escalation − start; episodes per fault count openings;
  * - false episodes per key per hour = false openings / (sensor keys × simulated hours), the hours
  *   running from the first to the last reading.
+ *
+ * Wear (connectors/sim wear-model.ts) is not a fault but it moves readings: an opening that no
+ * fault explains, on a sensor that a machine's degradation phase moves (from its onset, the P
+ * point, to the failure or replacement that ends it), is a wear detection — true, counted apart —
+ * not a false episode; the key-hours under degradation leave the false rate's exposure.
  */
-import { FAULT_KINDS, type FaultKind, type FaultLabel } from "../../connectors/sim/mod.js";
+import { type DegradationLabel, FAULT_KINDS, type FaultKind, type FaultLabel } from "../../connectors/sim/mod.js";
 
 /** A fault counts as detected by an opening up to this long after its last faulty reading. */
 export const DEFAULT_SCORECARD_GRACE_MS = 60_000;
@@ -114,6 +119,10 @@ export interface Scorecard {
   falseEscalations: number;
   /** falseEpisodes / (sensorKeys × simulatedHours); null when no time or no key was covered. */
   falsePerKeyPerHour: number | null;
+  /** Openings no fault explains on a sensor under a degradation phase of its machine (see the header). */
+  wearEpisodes: number;
+  /** Sensor key-hours under a degradation phase, left out of the false rate's exposure. */
+  degradedKeyHours: number;
   /** The sensor with the most false episodes (first in key order on a tie); null when there were none. */
   worst: { key: string; falseEpisodes: number; perHour: number | null } | null;
   targetFalsePerKeyPerHour: number;
@@ -193,6 +202,9 @@ export class FaultScorecard {
   private readonly escalations = new EpisodeEscalations();
   private faults = 0;
   private labelsUnscored = 0;
+  /** Degradation phases by machine: the sensors they move and [start, end] (end Infinity while under way). */
+  private readonly degradation = new Map<string, Array<{ sensors: readonly string[]; start: number; end: number }>>();
+  private wearEpisodes = 0;
 
   constructor(readonly graceMs = DEFAULT_SCORECARD_GRACE_MS) {}
 
@@ -229,6 +241,17 @@ export class FaultScorecard {
     }
   }
 
+  /** Degradation phases: labelled at the onset (end null), then again with the end (same machine and start). */
+  addDegradation(labels: readonly DegradationLabel[]): void {
+    for (const l of labels) {
+      const list = this.degradation.get(l.machine_id) ?? [];
+      const known = list.find((p) => p.start === l.start);
+      if (known !== undefined) known.end = l.end ?? Number.POSITIVE_INFINITY;
+      else list.push({ sensors: l.sensor_types, start: l.start, end: l.end ?? Number.POSITIVE_INFINITY });
+      this.degradation.set(l.machine_id, list);
+    }
+  }
+
   /** Feeds an alert event; openings and escalations count. */
   observe(event: ScoredAlertEvent): void {
     const o = alertOpening(event);
@@ -254,7 +277,8 @@ export class FaultScorecard {
     const s = this.sensorOf(`${o.machine_id}/${o.sensor_type}`);
     const f = this.faultAt(s, o.at);
     if (f === undefined) {
-      s.falseEpisodes++;
+      if (this.degrading(o)) this.wearEpisodes++;
+      else s.falseEpisodes++;
       return;
     }
     f.openings++;
@@ -283,6 +307,8 @@ export class FaultScorecard {
         worst = { key, falseEpisodes: s.falseEpisodes, perHour: hours > 0 ? s.falseEpisodes / hours : null };
     }
     const keys = this.sensors.size;
+    const degraded = covered ? this.degradedKeyHours() : 0;
+    const exposure = keys * hours - degraded;
     return {
       graceMs: this.graceMs,
       firstReadingAt: covered ? this.firstAt : null,
@@ -295,12 +321,31 @@ export class FaultScorecard {
       falseEpisodes,
       escalations: this.escalationCount,
       falseEscalations,
-      falsePerKeyPerHour: hours > 0 && keys > 0 ? falseEpisodes / (keys * hours) : null,
+      falsePerKeyPerHour: exposure > 0 ? falseEpisodes / exposure : null,
+      wearEpisodes: this.wearEpisodes,
+      degradedKeyHours: degraded,
       worst,
       targetFalsePerKeyPerHour: FALSE_EPISODES_TARGET_PER_KEY_HOUR,
       labelsAfterEnd,
       labelsUnscored: this.labelsUnscored,
     };
+  }
+
+  private degrading(o: AlertOpening): boolean {
+    const phases = this.degradation.get(o.machine_id);
+    return phases?.some((p) => p.start <= o.at && o.at <= p.end && p.sensors.includes(o.sensor_type)) ?? false;
+  }
+
+  /** Hours of the sensor keys the run has under a degradation phase, within the readings. */
+  private degradedKeyHours(): number {
+    let ms = 0;
+    for (const [machine, phases] of this.degradation) {
+      for (const p of phases) {
+        const overlap = Math.min(p.end, this.lastAt) - Math.max(p.start, this.firstAt);
+        if (overlap > 0) ms += overlap * p.sensors.filter((s) => this.sensors.has(`${machine}/${s}`)).length;
+      }
+    }
+    return ms / 3_600_000;
   }
 
   private sensorOf(key: string): SensorFaults {
@@ -435,6 +480,9 @@ export function formatScorecard(s: Scorecard): string {
     `false episodes: ${s.falseEpisodes} over ${s.simulatedHours >= 1 ? s.simulatedHours.toFixed(2) : s.simulatedHours.toPrecision(3)} simulated hours, ${s.sensorKeys} sensor keys: ` +
       `${s.falsePerKeyPerHour === null ? "—" : rateText(s.falsePerKeyPerHour)} per key per hour (worst: ${worst}); target ≤ 1 per key per 8 h`,
     chanceLine(s),
+    s.wearEpisodes > 0 || s.degradedKeyHours > 0
+      ? `wear: ${s.wearEpisodes} openings on sensors of machines in a degradation phase toward a failure (detections of wear, not false episodes); ${s.degradedKeyHours.toFixed(1)} key-hours under degradation left out of the false rate`
+      : "",
     ...notes,
   ]
     .filter((l) => l !== "")

@@ -31,7 +31,7 @@ export {
 } from "./model-follow.js";
 export { DEFAULT_NATS_JOB, type NatsJobResult, runNatsJob } from "./nats-job.js";
 export { Outputs, type OutputsOptions, type ScoredRecord, scoreRow, sensorDataRow } from "./outputs.js";
-export { DEFAULT_PREDICTION_SERVICE, PredictionService } from "./prediction-service.js";
+export { DEFAULT_PREDICTION_SERVICE, PredictionService, riskOfProbability } from "./prediction-service.js";
 export { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplayOptions, type ReplaySummary, runReplay } from "./replay.js";
 export { runJob, sensorSettleMs, type SourceKey } from "./run-job.js";
 export { DEFAULT_SERIAL_JOB, SerialJob } from "./serial-job.js";
@@ -82,3 +82,19 @@ export {
   qualityLevel,
 } from "./quality-job.js";
 export { consumeQualityNats, type QualitySourceResult, runQualitySimulation } from "./quality-sources.js";
+export {
+  DEFAULT_LEAD_HOURS,
+  type FailureScore,
+  FailureScorecard,
+  formatFailureScore,
+  type ScoredPrediction,
+} from "./failure-scorecard.js";
+export {
+  CHAOS_SCENARIOS,
+  type ChaosOptions,
+  type ChaosRow,
+  type ChaosScenario,
+  chaosFailed,
+  formatChaosTable,
+  runChaos,
+} from "./chaos/mod.js";

@@ -74,6 +74,9 @@ class SensorMessages {
         return undefined;
       }
     }
+    // The generic decoder may dead-letter it: wait for room rather than have its dead letter shed (the message waits in the stream).
+    const room = this.input.deadLetterRoom();
+    if (room !== undefined) return room.then(() => this.take(intake, batch, m.subject, m.data, seq, partition));
     return this.take(intake, batch, m.subject, m.data, seq, partition);
   }
 

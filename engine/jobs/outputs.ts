@@ -169,7 +169,7 @@ interface EngineFigures {
 }
 
 /** The part of the ClickHouse sink that takes encoded rows ({@link Outputs.encodedRows}). */
-export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics" | "rowsPending"> & {
+export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics" | "rowsPending" | "sendOpen"> & {
   readonly options: { pendingRowsMax: number };
   insertEncoded(table: ClickHouseTable, rows: EncodedRows | NativeBlock, rejected?: readonly RejectedRow[]): Promise<void>;
 };
@@ -712,6 +712,7 @@ export class Outputs {
       options: sink.options,
       room: (rows) => sink.room(rows),
       metrics: () => sink.metrics(),
+      sendOpen: () => sink.sendOpen(),
       get rowsPending(): number {
         return sink.rowsPending;
       },

@@ -9,8 +9,17 @@
  * acknowledged: rows are handed to ClickHouse without waiting for them to be durable, and the
  * source waits only while the sink's memory queue is full.
  */
-import { type FaultLabel, OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "../../connectors/sim/mod.js";
+import {
+  type DegradationLabel,
+  type FailureLabel,
+  type FaultLabel,
+  type MaintenanceRecord,
+  OPERATING_MODES,
+  PlantSimulator,
+  type SimulatorOptions,
+} from "../../connectors/sim/mod.js";
 import type { RecordBatch } from "../core/mod.js";
+import type { FailureScorecard } from "./failure-scorecard.js";
 import type { FaultScorecard } from "./fault-scorecard.js";
 import type { SensorIntake, SensorSource } from "./source.js";
 
@@ -30,6 +39,11 @@ export interface ReadingSource {
   nextColumns(max: number): SourceColumns;
   /** Labels of the faults injected since the last call (a simulator's ground truth), for the summary and the scorecard. */
   drainFaults?(): readonly FaultLabel[];
+  /** Degradation phases (the simulator's wear) begun or ended since the last call, for the scorecard. */
+  drainDegradation?(): readonly DegradationLabel[];
+  /** Failures and ended maintenance periods since the last call (the simulator's wear), for the failure scorecard. */
+  drainFailures?(): readonly FailureLabel[];
+  drainMaintenance?(): readonly MaintenanceRecord[];
 }
 
 export interface SourceKey {
@@ -64,6 +78,9 @@ export function simulatorSource(options: Partial<SimulatorOptions>, onFault?: (l
       if (onFault !== undefined) for (const l of labels) onFault(l);
       return labels;
     },
+    drainDegradation: () => simulator.drainDegradation(),
+    drainFailures: () => simulator.drainFailures(),
+    drainMaintenance: () => simulator.drainMaintenance(),
   };
 }
 
@@ -89,6 +106,8 @@ export interface PacedSourceOptions {
    * analyses (the caller feeds it the alert openings): a simulator run's fault-detection scorecard.
    */
   scorecard?: FaultScorecard;
+  /** Gets the source's failures and component replacements: a simulator run's failure-prediction scorecard. */
+  failureScorecard?: FailureScorecard;
 }
 
 /** Records between two hand-overs of an unpaced run's rows to the outputs. */
@@ -208,9 +227,16 @@ export class PacedReadingSource implements SensorSource {
     this.position += columns.length;
     // The labels reach the scorecard before the engine sees the readings: a fault's label comes
     // with its first reading, so it is known before any opening it explains.
+    this.o.scorecard?.addDegradation(this.reading.drainDegradation?.() ?? []);
     const labels = this.reading.drainFaults?.() ?? [];
     this.faults += labels.length;
     this.o.scorecard?.addLabels(labels);
     if (columns.length > 0) this.o.scorecard?.coverReadings(columns.times[0], columns.times[columns.length - 1]);
+    const failures = this.o.failureScorecard;
+    if (failures !== undefined) {
+      if (columns.length > 0) failures.coverFrom(columns.times[0]);
+      failures.addFailures(this.reading.drainFailures?.() ?? []);
+      failures.addMaintenance(this.reading.drainMaintenance?.() ?? []);
+    }
   }
 }

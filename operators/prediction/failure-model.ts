@@ -17,7 +17,7 @@ import { LinewatchError, ModelLoadError } from "../../engine/core/mod.js";
 import { parseReferenceHistograms, type ReferenceHistograms, referenceMismatch } from "../drift/mod.js";
 import { normalCdf } from "../normal.js";
 import { RUL_INPUT_NAME, RUL_METADATA_KEYS, RUL_OPTIONAL_METADATA_KEYS, RUL_OUTPUT_NAME, type RulMetadata } from "./model-format.js";
-import { parseFeatureName } from "./rul-features.js";
+import { parseFeatureName, RUL_FEATURE_STATISTICS } from "./rul-features.js";
 
 const { onnx } = pkg;
 
@@ -212,7 +212,7 @@ export function readRulMetadata(model: OnnxTypes.IModelProto, source: string): R
     const parsed: unknown = JSON.parse(props.get(k.features) as string);
     if (!Array.isArray(parsed) || parsed.length === 0 || !parsed.every((s) => typeof s === "string"))
       throw new Error("not a non-empty array of strings");
-    for (const name of parsed as string[]) parseFeatureName(name);
+    for (const name of parsed as string[]) checkModelFeatureName(name);
     if (new Set(parsed).size !== parsed.length) throw new Error("a feature appears twice");
     featureNames = parsed as string[];
   } catch (cause) {
@@ -245,4 +245,23 @@ export function readRulMetadata(model: OnnxTypes.IModelProto, source: string): R
   }
   if (problems.length > 0) throw new ModelLoadError(source, `invalid metadata: ${problems.join("; ")}`);
   return meta;
+}
+
+/**
+ * A model feature is `<sensor_type>.<statistic>` with a statistic the model may use: the sensor
+ * type is the plant's (C-MAPSS s1…s21 for a model trained on C-MAPSS, `vibration` for one trained
+ * on the simulator's wear), so only its form is checked here — but a C-MAPSS-style name (s<n>)
+ * must be one of s1…s21; the run checks that its source has the sensor.
+ */
+function checkModelFeatureName(name: string): void {
+  if (/^s\d+\./.test(name)) {
+    parseFeatureName(name);
+    return;
+  }
+  const dot = name.lastIndexOf(".");
+  const sensor = dot > 0 ? name.slice(0, dot) : "";
+  const statistic = dot > 0 ? name.slice(dot + 1) : "";
+  if (!/^[A-Za-z0-9_-]+$/.test(sensor)) throw new Error(`"${name}": the sensor type "${sensor}" is empty or not a plain name`);
+  if (!(RUL_FEATURE_STATISTICS as readonly string[]).includes(statistic))
+    throw new Error(`"${name}": statistic "${statistic}" is not one of ${RUL_FEATURE_STATISTICS.join(", ")}`);
 }

@@ -19,9 +19,14 @@ import type { RollingField } from "../rolling/mod.js";
 export const RUL_FEATURE_STATISTICS = ["count", "mean", "std", "std_pop", "min", "max", "slope"] as const satisfies readonly RollingField[];
 export type RulFeatureStatistic = (typeof RUL_FEATURE_STATISTICS)[number];
 
-/** The statistics the model uses per sensor: level and trend. */
-export const RUL_DEFAULT_STATISTICS: readonly RulFeatureStatistic[] = ["mean", "slope"];
-export const DEFAULT_RUL_WINDOW = 30;
+/**
+ * The statistics the model uses per sensor: level, trend, and the count of readings in the window —
+ * the machine's age in cycles until the window is full. With a window longer than the shortest
+ * FD001 life (128 cycles) the count says "young, so healthy" (the capped RUL); it and the wider
+ * window took the cross-validated RMSE of the MLP from 13.5 to 12.2 cycles (docs/prediction.md).
+ */
+export const RUL_DEFAULT_STATISTICS: readonly RulFeatureStatistic[] = ["mean", "slope", "count"];
+export const DEFAULT_RUL_WINDOW = 150;
 
 /**
  * The 14 sensors that vary on C-MAPSS FD001 (one operating condition, one fault mode). The other

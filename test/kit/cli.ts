@@ -2,61 +2,15 @@
  * The built CLI (`dist/engine/cli/main.js`) as a user runs it: a child process of this Node, with its
  * stdout and stderr kept (the last 64 KiB) for a failed test's message.
  */
-import { spawn, type ChildProcess } from "node:child_process";
-import { resolve } from "node:path";
+import { startCli } from "../../engine/jobs/chaos/mod.js";
 import type { LogEntry } from "../../engine/core/mod.js";
 
-export const CLI = resolve("dist/engine/cli/main.js");
+export { CLI_ENTRY as CLI } from "../../engine/jobs/chaos/mod.js";
 
-/**
- * The textbook chart for `run` (most rules on, CUSUM h 5, EWMA L 3, a fixed centre line, episodes
- * closing after 50 quiet readings): `run` starts from the alerting defaults (docs/spc.md), under
- * which a short test stream raises few episodes.
- */
-export const TEXTBOOK_SPC_FLAGS: readonly string[] = Object.freeze([
-  "--fa-budget",
-  "0.2",
-  "--cusum-h",
-  "5",
-  "--ewma-l",
-  "3",
-  "--track-records",
-  "0",
-  "--episode-close-after",
-  "50",
-]);
+/** The textbook chart for `run` (engine/jobs/chaos/env.ts says why). */
+export { TEXTBOOK_SPC_FLAGS } from "../../engine/jobs/chaos/mod.js";
 
-export interface CliProcess {
-  child: ChildProcess;
-  /** What it printed so far, stdout and stderr interleaved. */
-  output(): string;
-  /** Resolves with the exit code (null when a signal ended it). */
-  exited: Promise<number | null>;
-  /** SIGTERM (a clean stop: the commands drain and flush), then its exit code. */
-  stop(): Promise<number | null>;
-}
-
-/** Starts `linewatch <args…>` in `cwd`. */
-export function startCli(args: readonly string[], cwd: string): CliProcess {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ["ignore", "pipe", "pipe"] });
-  let output = "";
-  const keep = (d: Buffer) => (output = (output + d.toString()).slice(-65_536));
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
-  const exited = new Promise<number | null>((done, fail) => {
-    child.once("error", fail);
-    child.once("exit", (code) => done(code));
-  });
-  return {
-    child,
-    output: () => output,
-    exited,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      return exited;
-    },
-  };
-}
+export { type CliProcess, startCli } from "../../engine/jobs/chaos/mod.js";
 
 /** Runs `linewatch <args…>` to its end; rejects with its output when it exits other than 0. */
 export async function runCli(args: readonly string[], cwd: string): Promise<string> {

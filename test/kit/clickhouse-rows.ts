@@ -206,57 +206,7 @@ export function diffSensorRows(expected: readonly SensorDataRow[], actual: reado
   return out;
 }
 
-/** A row of `ml_scores` as read back: the columns by name (numbers, strings, null). */
-export type ScoreTableRow = Record<string, number | string | null>;
-
-/** The columns of `ml_scores` but `version` (= limits_version) and the DateTime `timestamp` (timestamp_ms is exact). */
-export const SCORE_COLUMNS = [
-  "machine_id",
-  "sensor_type",
-  "timestamp_ms",
-  "seq",
-  "value",
-  "count",
-  "mean",
-  "std",
-  "std_pop",
-  "min",
-  "max",
-  "slope",
-  "ewma",
-  "z",
-  "cl",
-  "ucl",
-  "lcl",
-  "sigma",
-  "zone",
-  "we_mask",
-  "nelson_mask",
-  "mr_mask",
-  "cusum_pos",
-  "cusum_neg",
-  "cusum_alarm",
-  "spc_ewma",
-  "ewma_ucl",
-  "ewma_lcl",
-  "ewma_alarm",
-  "limits_version",
-  "iforest_score",
-  "model_hash",
-] as const;
-
-/** The rows of `db.ml_scores` FINAL ({@link SCORE_COLUMNS}), by seq. */
-export async function readScoreRows(server: ClickHouseServer, db: string): Promise<ScoreTableRow[]> {
-  const text = await server.query(`SELECT ${SCORE_COLUMNS.join(", ")} FROM ${db}.ml_scores FINAL ORDER BY seq FORMAT JSONEachRow`, {
-    output_format_json_quote_64bit_integers: 0,
-  });
-  return text.length === 0
-    ? []
-    : text
-        .trim()
-        .split("\n")
-        .map((l) => JSON.parse(l) as ScoreTableRow);
-}
+export { readScoreRows, SCORE_COLUMNS, type ScoreTableRow } from "../../engine/jobs/chaos/mod.js";
 
 /** Rows of `db.table` with and without FINAL, and the distinct row keys (`key`: its ORDER BY columns). */
 export async function rowCounts(

@@ -13,7 +13,8 @@ import { trainIsolationForest } from "../../operators/iforest/training/train.js"
 import { encodeRulModel } from "../../operators/prediction/training/onnx-export.js";
 import { DEFECT_CATEGORIES } from "../../operators/quality/mod.js";
 import { encodeQualityModel } from "../../operators/quality/training/quality-onnx.js";
-import { DEFAULT_RUL_TRAIN_OPTIONS, trainRulModel } from "../../operators/prediction/training/rul-train.js";
+import { trainRulModel } from "../../operators/prediction/training/rul-train.js";
+import { TEST_MODEL_OPTIONS } from "./prediction-model.js";
 
 export interface RegistryTestModels {
   rulA: Uint8Array;
@@ -27,8 +28,7 @@ export function registryTestModels(): RegistryTestModels {
   const units = readCmapss(join(referenceDataDir(), "cmapss", "train_FD001.txt"));
   const rul = (seed: number) =>
     encodeRulModel(
-      trainRulModel(units, { ...DEFAULT_RUL_TRAIN_OPTIONS, epochs: 2, seed }, `train_FD001.txt (2 epochs, seed ${seed}, registry tests)`)
-        .spec,
+      trainRulModel(units, { ...TEST_MODEL_OPTIONS, epochs: 2, seed }, `train_FD001.txt (2 epochs, seed ${seed}, registry tests)`).spec,
     );
   const rng = new SeededRandom(3);
   const rows = 300;
