@@ -192,8 +192,15 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("schema - on a real click
         expect(t.engine).toBe("ReplacingMergeTree");
         const spec = TABLE_SCHEMAS[t.name as keyof typeof TABLE_SCHEMAS];
         expect(t.sorting_key.split(",").map((k: string) => k.trim())).toEqual(spec.key);
-        // The tables of readings and events sort by machine first; the registry's mirror by model kind, ml_audit_configs (settings documents) by their hash.
-        const first = t.name === "ml_models" ? "kind" : t.name === "ml_audit_configs" ? "config_hash" : "machine_id";
+        // The tables of readings and events sort by machine first; the registry's mirror by model kind, ml_audit_configs (settings documents) by their hash, the batch quality tables by line.
+        const first =
+          t.name === "ml_models"
+            ? "kind"
+            : t.name === "ml_audit_configs"
+              ? "config_hash"
+              : t.name.startsWith("ml_quality_")
+                ? "line_id"
+                : "machine_id";
         expect(t.sorting_key.startsWith(first), t.name).toBe(true);
       }
     }

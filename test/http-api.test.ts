@@ -376,6 +376,7 @@ describe("http api", () => {
       plant: false,
       history: false,
       serialLines: false,
+      quality: false,
     });
   });
 

@@ -99,7 +99,7 @@ describe.each(STORES)("model registry in %s", (_name, available, openStore) => {
   );
 
   it.runIf(available)(
-    "reads an iforest model's features and records null for what its file does not hold; keeps a quality model opaque",
+    "reads an iforest model's features and records null for what its file does not hold; reads a quality model's features and metrics",
     async () => {
       const r = await registry();
       const forest = (await r.push({ bytes: MODELS.iforest, kind: "iforest", fileName: "model.json" })).entry;
@@ -109,8 +109,12 @@ describe.each(STORES)("model registry in %s", (_name, available, openStore) => {
       expect(forest.notes).toBeNull();
       expect(forest.details.trees).toBe(20);
       const quality = (await r.push({ bytes: MODELS.quality, kind: "quality", fileName: "q.bin" })).entry;
-      expect(quality.format).toContain("opaque");
-      expect([quality.features, quality.metrics, quality.training_data]).toEqual([null, null, null]);
+      expect(quality.format).toBe("onnx (linewatch quality model)");
+      expect([quality.features, quality.metrics, quality.training_data]).toEqual([
+        ["temperature.mean", "progress"],
+        { validation_yield_mae: 0.01 },
+        "registry tests (fixed weights)",
+      ]);
       expect((await r.list("quality")).map((e) => e.id)).toEqual([quality.id]);
     },
   );

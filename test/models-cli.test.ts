@@ -85,7 +85,10 @@ describe.each(STORES)("linewatch models with %s", (_name, available, storeFlags)
     const at = storeFlags();
     const cases: [string[], RegExp][] = [
       [["push", "rul-a.onnx", "--kind", "iforest"], /rul-a\.onnx is not a model of kind iforest/],
-      [["push", "model.json", "--kind", "quality"], /model\.json is a model of kind iforest, not quality/],
+      [
+        ["push", "model.json", "--kind", "quality"],
+        /model\.json is not a model of kind quality: .*\(it is a model of kind iforest; push it with --kind iforest\)/,
+      ],
       [["show", "0123456789ab"], /no model 0123456789ab in the registry/],
       [["promote", "0123456789ab", "--to", "production"], /no model 0123456789ab/],
       [["rollback", "quality"], /no earlier quality production model/],

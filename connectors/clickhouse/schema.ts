@@ -86,6 +86,8 @@ export const CLICKHOUSE_TABLES = [
   "ml_equipment_health",
   "ml_models",
   "ml_audit_configs",
+  "ml_quality_predictions",
+  "ml_quality_outcomes",
 ] as const;
 export type ClickHouseTable = (typeof CLICKHOUSE_TABLES)[number];
 
@@ -312,6 +314,37 @@ export interface ModelRow {
   stage_changed_at: EpochMs;
 }
 
+/** One prediction of a batch's quality (ml_quality_predictions): the quality job's, while the batch runs and at its end. */
+export interface QualityPredictionRow {
+  line_id: string;
+  work_order_id: string;
+  batch_id: string;
+  /** Event time of the latest reading scored. */
+  predicted_at: EpochMs;
+  progress: number;
+  readings: number;
+  final: boolean;
+  predicted_yield: number;
+  predicted_defect_rate: number;
+  defect_probability: Readonly<Record<"packaging" | "labelling" | "serialization" | "other", number>>;
+  quality_score: number;
+  model_version: string;
+}
+
+/** A batch's quality outcome with its final prediction (ml_quality_outcomes). */
+export interface QualityOutcomeRow {
+  line_id: string;
+  work_order_id: string;
+  batch_id: string;
+  completed_at: EpochMs;
+  units_produced: number;
+  first_pass_yield: number;
+  defect_rate: number;
+  defects: Readonly<Record<"packaging" | "labelling" | "serialization" | "other", number>>;
+  predicted_yield: number | null;
+  predicted_defect_rate: number | null;
+}
+
 /** The row type of each table. */
 export interface ClickHouseRows {
   ml_sensor_data: SensorDataRow;
@@ -323,6 +356,8 @@ export interface ClickHouseRows {
   ml_equipment_health: EquipmentHealthRow;
   ml_models: ModelRow;
   ml_audit_configs: AuditConfigRow;
+  ml_quality_predictions: QualityPredictionRow;
+  ml_quality_outcomes: QualityOutcomeRow;
 }
 
 /** One column of a table: what CREATE TABLE says of it, and its value in a row. */
@@ -354,6 +389,8 @@ const QUARANTINE_KEY = ["machine_id", "production_at", "production_at_ms", "gtin
 const PREDICTION_KEY = ["machine_id", "predicted_at", "predicted_at_ms", "model_version"] as const;
 const HEALTH_KEY = ["machine_id", "computed_at", "computed_at_ms"] as const;
 const MODEL_KEY = ["kind", "id"] as const;
+const QUALITY_PREDICTION_KEY = ["line_id", "batch_id", "predicted_at", "predicted_at_ms", "final", "model_version"] as const;
+const QUALITY_OUTCOME_KEY = ["line_id", "batch_id"] as const;
 
 /*
  * ml_sensor_data — raw readings, one row per reading.
@@ -553,6 +590,51 @@ const AUDIT_CONFIG_COLUMNS: readonly Column<AuditConfigRow>[] = [
   column("version", "UInt64", () => 0),
 ];
 
+/*
+ * ml_quality_predictions — the quality job's predictions of running batches (issue 16): every
+ * --quality-interval of a batch and at its end (final = 1). Plain types only (ClickHouse 18.16).
+ * key: (line_id, batch_id, predicted_at, predicted_at_ms, final, model_version)   version: 0
+ */
+const QUALITY_PREDICTION_COLUMNS: readonly Column<QualityPredictionRow>[] = [
+  text("line_id", (r) => r.line_id),
+  text("work_order_id", (r) => r.work_order_id),
+  text("batch_id", (r) => r.batch_id),
+  ...times<QualityPredictionRow>("predicted_at", (r) => r.predicted_at),
+  statistic("progress", (r) => r.progress),
+  column("readings", "UInt32", (r) => uint32(r.readings, "readings")),
+  column("final", "UInt8", (r) => (r.final ? 1 : 0)),
+  statistic("predicted_yield", (r) => r.predicted_yield),
+  statistic("predicted_defect_rate", (r) => r.predicted_defect_rate),
+  statistic("p_packaging", (r) => r.defect_probability.packaging),
+  statistic("p_labelling", (r) => r.defect_probability.labelling),
+  statistic("p_serialization", (r) => r.defect_probability.serialization),
+  statistic("p_other", (r) => r.defect_probability.other),
+  statistic("quality_score", (r) => r.quality_score),
+  text("model_version", (r) => r.model_version),
+  column("version", "UInt64", () => 0),
+];
+
+/*
+ * ml_quality_outcomes — each batch's quality record joined to its final prediction (NULL when the
+ * run never scored the batch). key: (line_id, batch_id)   version: 0
+ */
+const QUALITY_OUTCOME_COLUMNS: readonly Column<QualityOutcomeRow>[] = [
+  text("line_id", (r) => r.line_id),
+  text("work_order_id", (r) => r.work_order_id),
+  text("batch_id", (r) => r.batch_id),
+  ...times<QualityOutcomeRow>("completed_at", (r) => r.completed_at),
+  column("units_produced", "UInt32", (r) => uint32(r.units_produced, "units_produced")),
+  column("first_pass_yield", "Float64", (r) => finite(r.first_pass_yield, "first_pass_yield")),
+  column("defect_rate", "Float64", (r) => finite(r.defect_rate, "defect_rate")),
+  column("defects_packaging", "UInt32", (r) => uint32(r.defects.packaging, "defects.packaging")),
+  column("defects_labelling", "UInt32", (r) => uint32(r.defects.labelling, "defects.labelling")),
+  column("defects_serialization", "UInt32", (r) => uint32(r.defects.serialization, "defects.serialization")),
+  column("defects_other", "UInt32", (r) => uint32(r.defects.other, "defects.other")),
+  statistic("predicted_yield", (r) => r.predicted_yield),
+  statistic("predicted_defect_rate", (r) => r.predicted_defect_rate),
+  column("version", "UInt64", () => 0),
+];
+
 export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<ClickHouseRows[T]> } = {
   ml_sensor_data: table("ml_sensor_data", READING_KEY, "timestamp", SENSOR_DATA_COLUMNS),
   ml_scores: table("ml_scores", READING_KEY, "timestamp", SCORE_COLUMNS),
@@ -563,6 +645,8 @@ export const TABLE_SCHEMAS: { readonly [T in ClickHouseTable]: TableSchema<Click
   ml_equipment_health: table("ml_equipment_health", HEALTH_KEY, "computed_at", HEALTH_COLUMNS),
   ml_models: table("ml_models", MODEL_KEY, "created_at", MODEL_COLUMNS),
   ml_audit_configs: table("ml_audit_configs", ["config_hash", "kernel_hash"], null, AUDIT_CONFIG_COLUMNS),
+  ml_quality_predictions: table("ml_quality_predictions", QUALITY_PREDICTION_KEY, "predicted_at", QUALITY_PREDICTION_COLUMNS),
+  ml_quality_outcomes: table("ml_quality_outcomes", QUALITY_OUTCOME_KEY, "completed_at", QUALITY_OUTCOME_COLUMNS),
 };
 
 export const DEFAULT_CLICKHOUSE_DATABASE = "default";

@@ -16,6 +16,8 @@
  * | GET  /api/ml/maintenance/health/{machine_id}/    | maintenance:read  | EquipmentHealth                                           |
  * | GET  /api/ml/maintenance/predictions/?machine_id=&limit= | maintenance:read | {count, results: MaintenancePrediction[]} (limit 1–1000, default 100) |
  * | POST /api/ml/maintenance/predict/{machine_id}/   | maintenance:write | MaintenancePrediction; body: optional JSON object; 409 `features_incomplete` (with `missing_features`) while the machine lacks a sensor the model reads |
+ * | GET  /api/ml/quality/batches/?line=&status=running|completed | maintenance:read | {count, results: batch[]} (the quality job's batches: latest prediction, outcome, episode; running first, then completed newest first) |
+ * | GET  /api/ml/quality/batches/{batch_id}/         | maintenance:read  | the batch with its prediction history                     |
  * | GET  /api/ml/models/                             | maintenance:read  | {count, results: model drift report[]} (the models the run has used, in use first) |
  * | GET  /api/ml/models/events                       | maintenance:read  | {count, results: model event[]} (drift-triggered retraining: started, trained, registered, promoted or held, failed) |
  * | GET  /api/ml/models/{id}/drift                   | maintenance:read  | one model's drift report: PSI per feature, level, residual test, open model_drift episode; `{id}` a version or registry id (prefix) |
@@ -170,6 +172,13 @@ export interface HistoryProvider {
   frame(machineId: string): MaybePromise<Uint8Array | null>;
 }
 
+export interface QualityBatchesProvider {
+  /** The quality job's batches (e.g. QualityBatchView without history), filtered. */
+  batches(q: { line?: string; status?: "running" | "completed" }): MaybePromise<readonly object[]>;
+  /** One batch with its prediction history, or null when unknown. */
+  batch(batchId: string): MaybePromise<object | null>;
+}
+
 export interface SerialLinesProvider {
   /** Each serialization line's status (e.g. SerialLineStatus: events, flagged, entropy, risk level). */
   lines(): MaybePromise<readonly object[]>;
@@ -203,6 +212,7 @@ export interface ApiProviders {
   plant?: PlantProvider;
   history?: HistoryProvider;
   serialLines?: SerialLinesProvider;
+  quality?: QualityBatchesProvider;
   /** Extra fields for /healthz (engine state, source connected…); `status` there becomes its `status` when given. */
   status?: () => Readonly<Record<string, unknown>>;
 }
@@ -303,7 +313,7 @@ export class HttpApi {
     return [
       { name: "/healthz", methods: ["get"], re: /^\/healthz\/?$/, handle: () => ({ status: 200, value: this.healthz() }) },
       ...this.dashboardRoutes(),
-      ...maintenanceRoutes(p),
+      ...maintenanceRoutes(p).concat(qualityRoutes(p)),
       ...modelRoutes(p),
       ...alertRoutes(p),
       {
@@ -651,10 +661,9 @@ export class HttpApi {
       uws: { native: this.facts.uwsNative, implementation: this.facts.uwsImplementation },
       ws: { connections: ws.connections, subscriptions: ws.subscriptions, topics: ws.topics },
       providers: Object.fromEntries(
-        (["health", "predictions", "models", "alerts", "quarantine", "spcLimits", "plant", "history", "serialLines"] as const).map((k) => [
-          k,
-          this.providers[k] !== undefined,
-        ]),
+        (
+          ["health", "predictions", "models", "alerts", "quarantine", "spcLimits", "plant", "history", "serialLines", "quality"] as const
+        ).map((k) => [k, this.providers[k] !== undefined]),
       ),
       ...extra,
     };
@@ -716,6 +725,38 @@ function predictionQuery(q: URLSearchParams): PredictionQuery {
     throw new ApiRequestError(400, "bad_request", `limit must be an integer in 1..${PREDICTIONS_LIMIT_MAX}`);
   const machineId = q.get("machine_id");
   return machineId === null || machineId === "" ? { limit } : { machineId, limit };
+}
+
+/** The quality job's batches (issue 16): the list by line and status, one batch with its history. */
+function qualityRoutes(p: ApiProviders): Route[] {
+  return [
+    {
+      name: "/api/ml/quality/batches/",
+      methods: ["get"],
+      re: /^\/api\/ml\/quality\/batches\/?$/,
+      scope: "maintenance:read",
+      provider: "quality",
+      handle: async ({ query }) => {
+        const status = query.get("status") as "running" | "completed" | null;
+        if (status !== null && status !== "running" && status !== "completed")
+          throw new ApiRequestError(400, "bad_request", "status must be running or completed");
+        const line = query.get("line");
+        const q = { ...(line === null || line === "" ? {} : { line }), ...(status === null ? {} : { status }) };
+        return { status: 200, value: list(await p.quality!.batches(q)) };
+      },
+    },
+    {
+      name: "/api/ml/quality/batches/{batch_id}/",
+      methods: ["get"],
+      re: /^\/api\/ml\/quality\/batches\/([^/]+)\/?$/,
+      scope: "maintenance:read",
+      provider: "quality",
+      handle: async ({ params: [id] }) => ({
+        status: 200,
+        value: found(`quality batch ${JSON.stringify(id)}`)(await p.quality!.batch(id)),
+      }),
+    },
+  ];
 }
 
 /** A list reply: {count, results}. */
@@ -881,6 +922,7 @@ function providerName(key: keyof ApiProviders): string {
     plant: "PlantProvider",
     history: "HistoryProvider",
     serialLines: "SerialLinesProvider",
+    quality: "QualityBatchesProvider",
     status: "status provider",
   };
   return names[key];

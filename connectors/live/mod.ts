@@ -8,6 +8,7 @@ export {
   type MaintenancePrediction,
   type EpisodeQuery,
   type PredictionQuery,
+  type QualityBatchesProvider,
   type QuarantineProvider,
   type RiskLevel,
 } from "./http-api.js";

@@ -6,6 +6,7 @@ export { OrderedPullReader } from "./jetstream-reader.js";
 export { type JetStreamSequences, jetStreamSequences, rawJetStreamSubject, rawSubject, readAckSequences } from "./raw-subject.js";
 export { type FrameReadingColumns, frameSeq, type InputCounts, type MessageReadings, NatsInput } from "./sensor-input.js";
 export { SerialNatsInput } from "./serial-input.js";
+export { type BatchMessage, BatchNatsInput } from "./batch-input.js";
 export {
   type DurableConsumerOptions,
   ensureStream,

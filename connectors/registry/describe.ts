@@ -1,13 +1,14 @@
 /**
  * What the registry reads from a model file itself: RUL models are ONNX with linewatch.*
  * metadata_props (operators/prediction/model-format.ts), iforest models are linewatch-iforest JSON
- * (operators/iforest/model.ts). Quality models have no format yet: their bytes are kept as they are
- * and the entry says so. A field the file does not hold is null, never guessed.
+ * (operators/iforest/model.ts), quality models are ONNX with linewatch.* metadata_props
+ * (operators/quality/model-format.ts). A field the file does not hold is null, never guessed.
  */
 import { ModelLoadError, RegistryError } from "../../engine/core/mod.js";
 import type { ReferenceHistograms } from "../../operators/drift/mod.js";
 import { parseModel } from "../../operators/iforest/mod.js";
 import { readRulFileMetadata } from "../../operators/prediction/mod.js";
+import { readQualityMetadata } from "../../operators/quality/mod.js";
 import type { ModelEntry, ModelKind } from "./record.js";
 
 /** The entry's fields that come from the file. */
@@ -18,20 +19,24 @@ export function describeModel(bytes: Uint8Array, kind: ModelKind, fileName: stri
   try {
     if (kind === "rul") return rulFacts(bytes, fileName);
     if (kind === "iforest") return iforestFacts(bytes, fileName);
+    return qualityFacts(bytes, fileName);
   } catch (cause) {
     if (!(cause instanceof ModelLoadError)) throw cause;
-    throw new RegistryError("wrong_kind", `${fileName} is not a model of kind ${kind}: ${cause.message}`, { cause });
+    const other = recognisedKind(bytes, fileName, kind);
+    const hint = other === null ? "" : ` (it is a model of kind ${other}; push it with --kind ${other})`;
+    throw new RegistryError("wrong_kind", `${fileName} is not a model of kind ${kind}: ${cause.message}${hint}`, { cause });
   }
-  const other = recognisedKind(bytes, fileName);
-  if (other !== null)
-    throw new RegistryError("wrong_kind", `${fileName} is a model of kind ${other}, not quality; push it with --kind ${other}`);
+}
+
+function qualityFacts(bytes: Uint8Array, fileName: string): ModelFacts {
+  const meta = readQualityMetadata(bytes, fileName);
   return {
-    format: "opaque (quality models have no linewatch format yet: nothing read from the file)",
-    training_data: null,
+    format: "onnx (linewatch quality model)",
+    training_data: meta.trainedOn,
     training_fingerprint: null,
-    features: null,
-    metrics: null,
-    details: {},
+    features: [...meta.featureNames],
+    metrics: { validation_yield_mae: meta.validationYieldMae },
+    details: { categories: [...meta.categories], train_yield_mean: meta.trainYieldMean },
   };
 }
 
@@ -97,12 +102,13 @@ function referenceSummary(ref: ReferenceHistograms | null): {
   return { present: true, features: ref.features.length, bins_max: Math.max(...ref.features.map((h) => h.counts.length)), rows: ref.rows };
 }
 
-/** "rul" or "iforest" when the bytes are such a model, else null (a quality file must be neither). */
-function recognisedKind(bytes: Uint8Array, fileName: string): ModelKind | null {
-  for (const kind of ["rul", "iforest"] as const) {
+/** The other kind the bytes are a model of, else null. */
+function recognisedKind(bytes: Uint8Array, fileName: string, not: ModelKind): ModelKind | null {
+  for (const kind of (["rul", "iforest", "quality"] as const).filter((k) => k !== not)) {
     try {
       if (kind === "rul") rulFacts(bytes, fileName);
-      else iforestFacts(bytes, fileName);
+      else if (kind === "iforest") iforestFacts(bytes, fileName);
+      else qualityFacts(bytes, fileName);
       return kind;
     } catch (cause) {
       if (!(cause instanceof ModelLoadError)) throw cause;

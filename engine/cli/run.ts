@@ -54,7 +54,7 @@ import {
   parseUnitList,
   type CmapssOrder,
 } from "../../connectors/sim/mod.js";
-import type { SpcLimitsChange } from "../../operators/spc/mod.js";
+import type { AlertEpisodeEvent, SpcLimitsChange } from "../../operators/spc/mod.js";
 import { addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags, type AnalysisFlags, REGISTRY_MODEL } from "./analysis-flags.js";
 import { BUILTIN_MODEL, loadBuiltinModel, resolvePredict } from "./builtin-model.js";
 import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
@@ -70,11 +70,19 @@ import {
   type RunSerialFlags,
   type SerialPartResult,
 } from "./serial-run.js";
+import {
+  addRunQualityFlags,
+  type QualityPartResult,
+  reportQuality,
+  resolveQualityModel,
+  type RunQualityFlags,
+  runQualityPart,
+} from "./quality-run.js";
 import { checkSerialDurations } from "./serial-flags.js";
 import { FailureModel } from "../../operators/prediction/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 
-interface RunFlags extends AnalysisFlags, RunSerialFlags {
+interface RunFlags extends AnalysisFlags, RunSerialFlags, RunQualityFlags {
   audit?: boolean;
   seed: number;
   machines: number;
@@ -164,6 +172,7 @@ export function runCommand(): Command {
   addNatsFlags(command);
   addOutputFlags(command);
   addModelFlags(command);
+  addRunQualityFlags(command);
   command.option(
     "--config <file>",
     "option values from a JSON or YAML file (command line > LINEWATCH_<OPTION> environment > file > default)",
@@ -181,6 +190,8 @@ export function runCommand(): Command {
     const withSerials = serialsWanted(flags, { speed, cmapss: flags.cmapss !== undefined, nats: flags.nats !== undefined });
     if (flags.model === REGISTRY_MODEL) flags.iforestRegistry = await resolveRegistryIforest(flags);
     resolvePredict(flags);
+    resolveQualityModel(flags, { speed, nats: flags.nats !== undefined, cmapss: flags.cmapss !== undefined });
+    if (flags.qualityModel === REGISTRY_MODEL) flags.qualityRegistry = await resolveRegistryQuality(flags);
     await runWithModels(flags, speed, withSerials);
   });
 }
@@ -493,7 +504,7 @@ async function runOnSource(
   // The serial job runs beside the sensor job until Ctrl-C or the sensor source's end.
   let sensorEnded: () => void = () => {};
   const sensorDone = new Promise<void>((resolve) => (sensorEnded = resolve));
-  const serialPart = withSerials ? startSerialPart(flags, speed, outputs, Promise.race([stop, sensorDone])) : null;
+  const sideParts = startSideParts(flags, speed, outputs, alerts, { stop, sensorDone }, withSerials);
   const result = await runJob({
     source: fleet,
     simulator: {
@@ -528,7 +539,7 @@ async function runOnSource(
     log: cliLogger(),
     stop,
   }).finally(() => sensorEnded());
-  const serial = serialPart === null ? null : await serialPart;
+  const serial = await sideParts();
   await alertsFile.close();
   await outputs.close();
   for (const s of signals) process.off(s, onStop);
@@ -562,6 +573,59 @@ function startSerialPart(flags: RunFlags, speed: number, outputs: Outputs, stop:
     `linewatch run: serials: simulator (${flags.serialLines} lines, ${flags.serialRate} serials/s per line) → serial analysis${flags.serialQuarantine ? `, quarantine list ${flags.serialQuarantine}` : ""}; --no-serials turns it off\n`,
   );
   return serialPart;
+}
+
+/** The quality job of a run (--quality-model), until `stop`; null without a model. Its failure is kept for the caller's await. */
+function startQualityPart(
+  flags: RunFlags,
+  outputs: Outputs,
+  route: (e: AlertEpisodeEvent) => void,
+  stop: Promise<void>,
+  source: Parameters<typeof runQualityPart>[0]["source"],
+): Promise<QualityPartResult> | null {
+  if (flags.qualityModel === undefined || flags.qualityModel === false) return null;
+  const part = runQualityPart({ flags, host: outputs, route, source, stop, log: cliLogger(), console: process.stdout });
+  part.catch(() => undefined);
+  process.stderr.write(
+    `linewatch run: quality: ${source.kind === "nats" ? `lw.${source.site}.process.> and lw.${source.site}.quality.>` : `batch simulator (${flags.qualityLines} lines)`} → model ${flags.qualityModel} every ${flags.qualityInterval} of a batch\n`,
+  );
+  return part;
+}
+
+/**
+ * The serial and quality jobs beside the simulator's sensor job, until Ctrl-C or the sensor job's end. Returns the wait
+ * for both: the quality part's closing line is printed then, the serial part's result returned.
+ */
+function startSideParts(
+  flags: RunFlags,
+  speed: number,
+  outputs: Outputs,
+  alerts: AlertRouter,
+  ends: { stop: Promise<void>; sensorDone: Promise<void> },
+  withSerials: boolean,
+): () => Promise<SerialPartResult | null> {
+  const stop = Promise.race([ends.stop, ends.sensorDone]);
+  const serialPart = withSerials ? startSerialPart(flags, speed, outputs, stop) : null;
+  // With --duration the batch simulator stops at its own end of simulated time (Ctrl-C still stops it); else with the sensor job.
+  const qualityStop = flags.duration === undefined ? stop : ends.stop;
+  const qualityPart = startQualityPart(flags, outputs, alerts.route, qualityStop, simulatorQualitySource(flags, speed));
+  return async () => {
+    const serial = serialPart === null ? null : await serialPart;
+    if (qualityPart !== null) reportQuality(await qualityPart, process.stderr);
+    return serial;
+  };
+}
+
+/** The quality job's batch simulator, paced and started like the plant simulator (its start: the plant's unless live). */
+function simulatorQualitySource(flags: RunFlags, speed: number): Parameters<typeof runQualityPart>[0]["source"] {
+  return {
+    kind: "simulator",
+    seed: flags.seed,
+    speed,
+    startTime: speed === 1 ? Math.floor(Date.now()) : DEFAULT_SIMULATOR_OPTIONS.startTime,
+    durationMs: flags.duration === undefined ? undefined : parseDuration(flags.duration),
+    flushIntervalMs: parseDuration(flags.flushInterval),
+  };
 }
 
 function reportSerial(r: SerialPartResult): void {
@@ -672,6 +736,16 @@ function registryWhere(flags: RunFlags): string {
 }
 
 /** `--model registry`: the production iforest model, read before the analyses are built (each follows it from then on). */
+/** `--quality-model registry`: the production quality model, read once at start (a promotion is not followed yet). */
+async function resolveRegistryQuality(flags: RunFlags): Promise<{ bytes: Uint8Array; source: string }> {
+  const where = registryWhere(flags);
+  const { entry, bytes } = await productionModel(where, "quality");
+  process.stderr.write(
+    `linewatch run: --quality-model registry: production quality model ${entry.short_id} (${entry.file_name}) of ${where}, read at start (not followed)\n`,
+  );
+  return { bytes, source: `registry quality model ${entry.short_id}` };
+}
+
 async function resolveRegistryIforest(flags: RunFlags): Promise<{ model: IsolationForestModel; follow: RegistryFollowSpec }> {
   const where = registryWhere(flags);
   const { entry, bytes } = await productionModel(where, "iforest");
@@ -770,13 +844,21 @@ async function runOnNats(
         source: { kind: "nats", url: flags.nats as string, site: flags.site, stream: flags.stream, outputFormat: flags.outputFormat },
       });
   serialPart?.catch(() => undefined);
+  const qualityPart = startQualityPart(flags, outputs, alerts.route, stop, {
+    kind: "nats",
+    url: flags.nats as string,
+    site: flags.site,
+    flushIntervalMs: parseDuration(flags.flushInterval),
+  });
   const result = await natsSensorJob(flags, outputs, alerts, stop);
   // Predictions still waiting for the model go out before the connection closes.
   await outputs.flush();
   const serial = serialPart === null ? null : await serialPart;
+  const quality = qualityPart === null ? null : await qualityPart;
   await nc.drain();
   await alertsFile.close();
   if (serial !== null) reportSerial(serial);
+  if (quality !== null) reportQuality(quality, process.stderr);
   process.stderr.write(
     `linewatch run: stopped after ${result.recordsOut} records in ${result.seconds.toFixed(1)} s; dead-lettered ${result.input.deadLettered}, ` +
       `shed ${result.shed}, redeliveries skipped ${result.duplicates}, checkpoints ${result.checkpoints}, ${alerts.summary()}\n`,

@@ -72,6 +72,17 @@ export {
   type VerifyReport,
 } from "./audit/mod.js";
 export {
+  DEFAULT_QUALITY_JOB,
+  QUALITY_THRESHOLDS,
+  type QualityBatchView,
+  type QualityDriver,
+  QualityJob,
+  type QualityOutcomeRow,
+  type QualityPredictionRow,
+  qualityLevel,
+} from "./quality-job.js";
+export { consumeQualityNats, type QualitySourceResult, runQualitySimulation } from "./quality-sources.js";
+export {
   DEFAULT_LEAD_HOURS,
   type FailureScore,
   FailureScorecard,

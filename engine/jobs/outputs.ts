@@ -14,6 +14,7 @@
  * from 40 high, below 40 critical. Without a model the prediction endpoints answer
  * "not_configured" and the score is the alert score alone. */
 import type { AuditStamp } from "./audit/mod.js";
+import type { QualityOutcomeRow as QualityOutcome, QualityPredictionRow as QualityPrediction } from "./quality-job.js";
 import { readFileSync } from "node:fs";
 import { ConfigError, type Logger, type StreamEngine } from "../core/mod.js";
 import {
@@ -24,6 +25,7 @@ import {
   type ApiProviders,
   type EquipmentHealth,
   type QuarantineProvider,
+  type QualityBatchesProvider,
   type PlantMachine,
   MetricsRegistry,
   defineEngineMetrics,
@@ -730,6 +732,31 @@ export class Outputs {
   serveSerial(provider: QuarantineProvider, lines: () => readonly object[]): void {
     this.apiProviders.quarantine = provider;
     this.apiProviders.serialLines = { lines };
+  }
+
+  /** The quality job's predictions and joined outcomes: rows of ml_quality_predictions and ml_quality_outcomes. */
+  qualityRows(predictions: readonly QualityPrediction[], outcomes: readonly QualityOutcome[]): void {
+    const sink = this.sink;
+    if (sink === null) return;
+    if (predictions.length > 0)
+      this.track(
+        sink.write(
+          "ml_quality_predictions",
+          predictions.map((p) => ({ ...p, predicted_at: p.timestamp })),
+        ),
+      );
+    if (outcomes.length > 0)
+      this.track(
+        sink.write(
+          "ml_quality_outcomes",
+          outcomes.map((o) => ({ ...o, completed_at: o.timestamp })),
+        ),
+      );
+  }
+
+  /** Serves the quality job's batches (`/api/ml/quality/batches…`). */
+  serveQuality(provider: QualityBatchesProvider): void {
+    this.apiProviders.quality = provider;
   }
 
   /** Where the live server is, its dashboard's address (with the generated token in the fragment), and the token it generated when none was configured. */

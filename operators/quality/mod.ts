@@ -22,4 +22,4 @@ export {
   qualityFeatureNames,
 } from "./batch-features.js";
 export { QUALITY_METADATA_KEYS, QUALITY_MODEL_KIND, type QualityMetadata } from "./model-format.js";
-export { QualityModel, type QualityPrediction, qualityPrediction, qualityScore } from "./quality-model.js";
+export { QualityModel, type QualityPrediction, qualityPrediction, qualityScore, readQualityMetadata } from "./quality-model.js";

@@ -68,7 +68,7 @@ export class QualityModel {
       throw new ModelLoadError(source, `the graph must take "${QUALITY_INPUT_NAME}" and give ${outputs.join(", ")}; it has ${names}`);
     }
     const version = `quality-mlp-${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}`;
-    return new QualityModel(session, ort.Tensor, meta, version, source);
+    return new QualityModel(session, ort.Tensor, meta, version, source, readFeatureMean(bytes, meta.featureNames.length));
   }
 
   readonly featureNames: readonly string[];
@@ -79,6 +79,8 @@ export class QualityModel {
   readonly validationYieldMae: number;
   readonly modelVersion: string;
   readonly source: string;
+  /** The training mean of each feature (the graph's `feature_mean` initializer), null when the graph has none: the drivers' reference. */
+  readonly featureMean: Float32Array | null;
   private session: Ort.InferenceSession | null;
 
   private constructor(
@@ -87,8 +89,10 @@ export class QualityModel {
     meta: QualityMetadata,
     version: string,
     source: string,
+    featureMean: Float32Array | null,
   ) {
     this.session = session;
+    this.featureMean = featureMean;
     this.featureNames = Object.freeze([...meta.featureNames]);
     this.layout = new QualityFeatureLayout(meta.featureNames);
     this.trainYieldMean = meta.trainYieldMean;
@@ -152,6 +156,19 @@ export function qualityPrediction(rawYield: number, defects: ArrayLike<number>, 
 /** 100 × predicted yield (see the module comment). */
 export function qualityScore(predictedYield: number): number {
   return 100 * predictedYield;
+}
+
+/** The `feature_mean` initializer of the graph (training/quality-onnx.ts standardises with it), or null when absent or of another width. */
+export function readFeatureMean(bytes: Uint8Array, width: number): Float32Array | null {
+  const onnx = (createRequire(import.meta.url)("onnx-proto") as { onnx: typeof OnnxTypes }).onnx;
+  const init = onnx.ModelProto.decode(bytes).graph?.initializer?.find((t) => t.name === "feature_mean");
+  if (init === undefined || init === null) return null;
+  let values: Float32Array;
+  if (init.floatData !== undefined && init.floatData !== null && init.floatData.length > 0) values = Float32Array.from(init.floatData);
+  else if (init.rawData !== undefined && init.rawData !== null && init.rawData.length === width * 4)
+    values = new Float32Array(Uint8Array.from(init.rawData).buffer);
+  else return null;
+  return values.length === width ? values : null;
 }
 
 /** Reads and checks the linewatch metadata of a quality model's bytes; names every missing or invalid entry. */

@@ -116,6 +116,32 @@ export const TABLE_ROWS: { readonly [T in ClickHouseTable]: ClickHouseRows[T] } 
     stage_changed_at: 1_700_000_360_000,
   },
   ml_audit_configs: { config_hash: "72a9", kernel_hash: "0d47", created_at: 1_700_000_000_000, config: '{"analyses":[]}' },
+  ml_quality_predictions: {
+    line_id: "L-001",
+    work_order_id: "WO-001",
+    batch_id: "L-001-B00001",
+    predicted_at: 1_700_000_000_500,
+    progress: 0.5,
+    readings: 60,
+    final: false,
+    predicted_yield: 0.9375,
+    predicted_defect_rate: 0.0625,
+    defect_probability: { packaging: 0.03125, labelling: 0.015625, serialization: 0.0078125, other: 0.0078125 },
+    quality_score: 93.75,
+    model_version: "quality-mlp-000000000000",
+  },
+  ml_quality_outcomes: {
+    line_id: "L-001",
+    work_order_id: "WO-001",
+    batch_id: "L-001-B00001",
+    completed_at: 1_700_000_003_000,
+    units_produced: 20_000,
+    first_pass_yield: 0.925,
+    defect_rate: 0.0625,
+    defects: { packaging: 600, labelling: 400, serialization: 150, other: 100 },
+    predicted_yield: 0.9375,
+    predicted_defect_rate: null,
+  },
 };
 
 /** Seeded so a failure can be replayed. */

@@ -11,6 +11,8 @@ import { referenceDataDir } from "../../connectors/files/reference-data.js";
 import { modelToJson } from "../../operators/iforest/model.js";
 import { trainIsolationForest } from "../../operators/iforest/training/train.js";
 import { encodeRulModel } from "../../operators/prediction/training/onnx-export.js";
+import { DEFECT_CATEGORIES } from "../../operators/quality/mod.js";
+import { encodeQualityModel } from "../../operators/quality/training/quality-onnx.js";
 import { trainRulModel } from "../../operators/prediction/training/rul-train.js";
 import { TEST_MODEL_OPTIONS } from "./prediction-model.js";
 
@@ -18,7 +20,7 @@ export interface RegistryTestModels {
   rulA: Uint8Array;
   rulB: Uint8Array;
   iforest: Uint8Array;
-  /** A quality model: no format yet, so any bytes that are neither an ONNX failure model nor a forest. */
+  /** A quality model (ONNX of operators/quality/training/quality-onnx.ts): two features, a head of fixed weights. */
   quality: Uint8Array;
 }
 
@@ -41,6 +43,18 @@ export function registryTestModels(): RegistryTestModels {
     rulA: rul(1),
     rulB: rul(2),
     iforest: new TextEncoder().encode(modelToJson(forest)),
-    quality: new TextEncoder().encode("quality model v0: opaque bytes\n"),
+    quality: encodeQualityModel({
+      featureNames: ["temperature.mean", "progress"],
+      categories: DEFECT_CATEGORIES,
+      trainYieldMean: 0.95,
+      trainedOn: "registry tests (fixed weights)",
+      validationYieldMae: 0.01,
+      featureMean: Float32Array.from([21.5, 0.5]),
+      featureStd: Float32Array.from([1, 0.3]),
+      layers: [
+        { inputs: 2, outputs: 3, weights: new Float32Array(6).fill(0.1), bias: new Float32Array(3), relu: true },
+        { inputs: 3, outputs: 5, weights: new Float32Array(15).fill(0.01), bias: Float32Array.from([0.95, -4, -4, -5, -5]), relu: false },
+      ],
+    }),
   };
 }

@@ -1,0 +1,190 @@
+/**
+ * The quality part of `linewatch run` and `demo` (issue 16, point 3): with `--quality-model`, the
+ * quality job (engine/jobs/quality-job.ts) beside the sensor job — fed by the batch simulator
+ * (with the plant simulator) or by NATS `lw.<site>.process.>` / `lw.<site>.quality.>` (`run
+ * --nats`, core NATS) — its episodes through the run's alert router, its batches on the API
+ * (`/api/ml/quality/batches…`) and its predictions and outcomes in ClickHouse when the run has it.
+ */
+import type { Writable } from "node:stream";
+import type { Command } from "commander";
+import type { NatsConnection } from "nats";
+import { connectNats } from "../../connectors/nats/mod.js";
+import type { QualityBatchesProvider } from "../../connectors/live/mod.js";
+import { QualityModel } from "../../operators/quality/mod.js";
+import type { AlertEpisodeEvent } from "../../operators/spc/mod.js";
+import { parseDuration, type Logger } from "../core/mod.js";
+import {
+  consumeQualityNats,
+  DEFAULT_QUALITY_JOB,
+  QualityJob,
+  type QualityOutcomeRow,
+  type QualityPredictionRow,
+  type QualitySourceResult,
+  runQualitySimulation,
+} from "../jobs/mod.js";
+import { durationOption, integerOption } from "./options.js";
+import { BUILTIN_QUALITY_MODEL, builtinQualityModelPath } from "./builtin-quality.js";
+
+const note = (line: string) => process.stderr.write(`${line}\n`);
+
+/** `builtin` on the built-in simulator at a paced speed when no --quality-model was given (not with --nats or --cmapss: not the simulator's plant). */
+export function resolveQualityModel(flags: RunQualityFlags, o: { speed: number; nats: boolean; cmapss: boolean }): void {
+  if (flags.qualityModel === undefined && !o.nats && !o.cmapss && Number.isFinite(o.speed)) flags.qualityModel = BUILTIN_QUALITY_MODEL;
+}
+
+export interface RunQualityFlags {
+  /** A file, `builtin`, `registry`, or false (`--no-quality-model`). */
+  qualityModel?: string | false;
+  /** Not a flag: `--quality-model registry`'s production quality model, read at start (not followed). */
+  qualityRegistry?: { bytes: Uint8Array; source: string };
+  qualityInterval: string;
+  qualityBatchesMax: number;
+  qualityLines: number;
+}
+
+export function addRunQualityFlags(command: Command): Command {
+  return command
+    .option(
+      "--quality-model <model.onnx>",
+      "quality predictions per running batch from this model (linewatch quality train): scored at --quality-interval, episodes at the yield/defect thresholds, GET /api/ml/quality/batches/. `builtin`: a model trained on the batch simulator on first start and cached (the default on the simulator at a paced --speed); `registry`: the registry's production quality model, read at start (not followed)",
+    )
+    .option("--no-quality-model", "no quality job")
+    .option(
+      "--quality-interval <D>",
+      "with --quality-model: event time between two predictions of a running batch (0: every reading)",
+      durationOption,
+      "5m",
+    )
+    .option(
+      "--quality-batches-max <n>",
+      "with --quality-model: running batches kept at once (past it the batch with the oldest reading is evicted, counted)",
+      integerOption("--quality-batches-max", 1, 1_000_000),
+      DEFAULT_QUALITY_JOB.openBatchesMax,
+    )
+    .option("--quality-lines <n>", "batch simulator: packaging lines (L-001 …)", integerOption("--quality-lines", 1, 999), 4);
+}
+
+/** What the quality job writes through: the run's outputs (engine/jobs/outputs.ts). */
+export interface QualityOutputHost {
+  serveQuality(provider: QualityBatchesProvider): void;
+  qualityRows?(predictions: readonly QualityPredictionRow[], outcomes: readonly QualityOutcomeRow[]): void;
+}
+
+export interface QualityPartOptions {
+  flags: RunQualityFlags;
+  host: QualityOutputHost;
+  /** The run's alert router (console, API, ml_alerts, NATS). */
+  route: (e: AlertEpisodeEvent) => void;
+  source:
+    | {
+        kind: "simulator";
+        seed: number;
+        speed: number;
+        startTime: number | undefined;
+        durationMs: number | undefined;
+        flushIntervalMs: number;
+      }
+    | { kind: "nats"; url: string; site: string; flushIntervalMs: number };
+  stop: Promise<void>;
+  log: Logger;
+  onReady?: () => void;
+  console?: Writable;
+}
+
+export interface QualityPartResult extends QualitySourceResult {
+  predictions: number;
+  outcomes: number;
+  evicted: number;
+  episodesOpened: number;
+  episodesClosed: number;
+  /** Mean |predicted − actual yield| of the completed batches at their end, and at about half of their readings. */
+  yieldMaeFinal: number | null;
+  yieldMaeHalfway: number | null;
+  modelVersion: string;
+}
+
+/** Loads the model and runs the quality job until `stop` (or the simulator's end). */
+export async function runQualityPart(o: QualityPartOptions): Promise<QualityPartResult> {
+  const { flags, source } = o;
+  const model = await loadQualityModel(flags);
+  const job = new QualityJob({
+    ...DEFAULT_QUALITY_JOB,
+    model,
+    intervalMs: parseDuration(flags.qualityInterval),
+    openBatchesMax: flags.qualityBatchesMax,
+    onEpisode: o.route,
+    onPrediction: o.host.qualityRows === undefined ? undefined : (p) => o.host.qualityRows?.([p], []),
+    onOutcome: o.host.qualityRows === undefined ? undefined : (q) => o.host.qualityRows?.([], [q]),
+  });
+  o.host.serveQuality({ batches: (q) => job.batches(q), batch: (id) => job.batch(id) });
+  const log = o.log.child({ component: "quality" });
+  log.info({ model: model.modelVersion, source: source.kind }, "quality job started");
+  let nc: NatsConnection | undefined;
+  let result: QualitySourceResult;
+  try {
+    if (source.kind === "simulator") {
+      result = await runQualitySimulation(job, {
+        simulator: {
+          seed: source.seed,
+          lines: flags.qualityLines,
+          batches: 1_000_000,
+          ...(source.startTime === undefined ? {} : { startTime: source.startTime }),
+        },
+        speed: source.speed,
+        endTime: source.durationMs === undefined ? undefined : (source.startTime ?? DEFAULT_BATCH_START) + source.durationMs,
+        flushIntervalMs: source.flushIntervalMs,
+        stop: o.stop,
+      });
+    } else {
+      nc = await connectNats({ servers: source.url, name: `linewatch-${source.site}-quality` });
+      const subjects = [`lw.${source.site}.process.>`, `lw.${source.site}.quality.>`];
+      const onReady = () => {
+        log.info({ subjects }, "consuming process and quality records");
+        o.onReady?.();
+      };
+      result = await consumeQualityNats(nc, job, { site: source.site, flushIntervalMs: source.flushIntervalMs, stop: o.stop, onReady });
+    }
+  } finally {
+    await nc?.drain().catch(() => undefined);
+    await model.close();
+  }
+  const c = job.countsNow();
+  return { ...result, ...c, ...accuracyOf(job), modelVersion: model.modelVersion };
+}
+
+/** The model of --quality-model: the registry's bytes read at start, the built-in one, or a file. */
+async function loadQualityModel(flags: RunQualityFlags): Promise<QualityModel> {
+  if (flags.qualityRegistry !== undefined) return QualityModel.fromBytes(flags.qualityRegistry.bytes, flags.qualityRegistry.source);
+  const file = flags.qualityModel === BUILTIN_QUALITY_MODEL ? await builtinQualityModelPath(note) : (flags.qualityModel as string);
+  return QualityModel.load(file);
+}
+
+/** The batch simulator's default start (connectors/sim DEFAULT_BATCH_SIMULATOR_OPTIONS.startTime). */
+const DEFAULT_BATCH_START = Date.UTC(2026, 0, 5, 6);
+
+/** Yield MAE of the completed batches: final predictions, and the prediction nearest half of the batch's readings. */
+function accuracyOf(job: QualityJob): { yieldMaeFinal: number | null; yieldMaeHalfway: number | null } {
+  let final = 0;
+  let half = 0;
+  let n = 0;
+  for (const b of job.batches({ status: "completed" })) {
+    const v = job.batch(b.batch_id);
+    if (v === null || v.outcome === null || v.latest === null || v.history.length === 0) continue;
+    const actual = v.outcome.first_pass_yield;
+    const mid = v.history.reduce((best, p) => (Math.abs(p.progress - 0.5) < Math.abs(best.progress - 0.5) ? p : best));
+    final += Math.abs(v.latest.predicted_yield - actual);
+    half += Math.abs(mid.predicted_yield - actual);
+    n++;
+  }
+  return n === 0 ? { yieldMaeFinal: null, yieldMaeHalfway: null } : { yieldMaeFinal: final / n, yieldMaeHalfway: half / n };
+}
+
+/** The run's closing line of the quality part. */
+export function reportQuality(r: QualityPartResult, out: Writable): void {
+  const mae = (x: number | null) => (x === null ? "n/a" : x.toFixed(4));
+  out.write(
+    `linewatch run: quality (model ${r.modelVersion}): ${r.processRecords} process readings, ${r.qualityRecords} outcomes, ${r.predictions} predictions, ` +
+      `${r.episodesOpened} episodes opened (${r.episodesClosed} closed), ${r.evicted} batches evicted, ${r.deadLettered} dead-lettered; ` +
+      `yield MAE of completed batches ${mae(r.yieldMaeFinal)} at the end, ${mae(r.yieldMaeHalfway)} at 50 % progress\n`,
+  );
+}
