@@ -54,6 +54,33 @@ describe.skipIf(!serverAvailable("nats-server"))("checkpoint store - JetStream k
     expect(Buffer.from(loaded!.bytes).equals(Buffer.from(content(2)))).toBe(true);
   });
 
+  it("saves of one name started together run in turn: generations rise, the last save is the checkpoint, every load is whole", async () => {
+    const store = await CheckpointStore.open(nc, "lw-ckpt-overlap", 700);
+    const content = (g: number) => Uint8Array.from({ length: 3000 + 500 * (g % 3) }, (_, i) => (i * 7 + g) % 256);
+    const kv = (store as unknown as { kv: KV }).kv;
+    const generations: number[] = [];
+    const saves = Array.from({ length: 8 }, (_, g) => store.save("p3", content(g), g + 1));
+    const loads: Array<Promise<{ position: number; bytes: Uint8Array } | null>> = [];
+    for (let i = 0; i < 8; i++) {
+      loads.push(store.load("p3"));
+      const m = await kv.get("p3");
+      if (m !== null && m.value.length > 0)
+        generations.push((JSON.parse(new TextDecoder().decode(m.value)) as { generation: number }).generation);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(saves);
+    for (const loaded of await Promise.all(loads)) {
+      if (loaded === null) continue;
+      expect(Buffer.from(loaded.bytes).equals(Buffer.from(content(loaded.position - 1)))).toBe(true);
+    }
+    expect(generations).toEqual([...generations].sort((a, b) => a - b));
+    const last = await store.load("p3");
+    expect(last?.position).toBe(8);
+    expect(Buffer.from(last!.bytes).equals(Buffer.from(content(7)))).toBe(true);
+    const manifest = JSON.parse(new TextDecoder().decode((await kv.get("p3"))!.value)) as { generation: number };
+    expect(manifest.generation).toBe(8);
+  });
+
   it("refuses a checkpoint whose chunks do not match the manifest", async () => {
     const store = await CheckpointStore.open(nc, "lw-ckpt-test2", 1000);
     await store.save("p1", new Uint8Array(2000).fill(3), 5);

@@ -26,6 +26,9 @@ interface Manifest {
 }
 
 export class CheckpointStore {
+  /** The last save of each name under way (see save). */
+  private readonly saving = new Map<string, Promise<void>>();
+
   private constructor(
     private readonly kv: KV,
     private readonly chunkBytes: number,
@@ -37,8 +40,23 @@ export class CheckpointStore {
     return new CheckpointStore(kv, chunkBytes);
   }
 
-  /** Stores `bytes` as checkpoint `name`, covering source position `position`. */
-  async save(name: string, bytes: Uint8Array, position: number): Promise<void> {
+  /**
+   * Stores `bytes` as checkpoint `name`, covering source position `position`. Saves of one name
+   * through this store run one after another: each reads the manifest the one before it wrote, so
+   * generations only rise and a save never purges the chunks of the manifest in place.
+   */
+  save(name: string, bytes: Uint8Array, position: number): Promise<void> {
+    const before = this.saving.get(name) ?? Promise.resolve();
+    const done = before.catch(() => undefined).then(() => this.saveNow(name, bytes, position));
+    const tail = done.catch(() => undefined);
+    this.saving.set(name, tail);
+    void tail.then(() => {
+      if (this.saving.get(name) === tail) this.saving.delete(name);
+    });
+    return done;
+  }
+
+  private async saveNow(name: string, bytes: Uint8Array, position: number): Promise<void> {
     const previous = await this.manifest(name);
     const generation = (previous?.generation ?? 0) + 1;
     const chunks = Math.max(1, Math.ceil(bytes.length / this.chunkBytes));
@@ -70,8 +88,10 @@ export class CheckpointStore {
       try {
         return await this.loadGeneration(name, m);
       } catch (error) {
+        // Replaced: any other manifest, not only another generation number — a saver that read
+        // an older manifest before a newer one landed writes a generation number already used.
         const now = await this.manifest(name);
-        const replaced = now !== null && now.generation !== m.generation;
+        const replaced = now !== null && (now.generation !== m.generation || now.sha256 !== m.sha256 || now.savedAt !== m.savedAt);
         if (!(error instanceof CheckpointError && replaced && attempt < LOAD_ATTEMPTS)) throw error;
       }
     }
