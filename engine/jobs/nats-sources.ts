@@ -356,6 +356,9 @@ export class JetStreamSource implements SensorSource {
     // Taken with the kernel state, between two of the partition's iterations: both cover exactly the records up to `top`.
     const analyses = intake.saveAnalyses?.(ckpt.keys.map((k) => k.name));
     if (analyses !== undefined) ckpt.analyses = analyses;
+    // Only callers of checkpointSoon already waiting hold state this snapshot has (an
+    // acknowledgement applied before it); one that arrives while it is saved waits for the next.
+    const covered = new Set(this.soonWaiters);
     await (this.store as CheckpointStore).save(
       checkpointName(this.o.site, this.o.stream, this.partitioned ? p : null),
       encodeCheckpoint(ckpt),
@@ -363,8 +366,8 @@ export class JetStreamSource implements SensorSource {
     );
     this.checkpoints++;
     if (this.o.progress !== undefined) this.o.progress.checkpoints = this.checkpoints;
-    for (const w of this.soonWaiters) w.left.delete(p);
-    for (const w of this.soonWaiters) if (w.left.size === 0) w.resolve();
+    for (const w of covered) w.left.delete(p);
+    for (const w of covered) if (w.left.size === 0) w.resolve();
     this.soonWaiters = this.soonWaiters.filter((w) => w.left.size > 0);
   }
 
