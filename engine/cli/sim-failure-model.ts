@@ -168,6 +168,7 @@ export async function simModelKey(options: SimModelOptions): Promise<string> {
     "../../connectors/sim/plant-simulator",
     "../../connectors/sim/wear-model",
     "../../operators/prediction/training/rul-train",
+    "../../operators/prediction/training/dense-layer",
     "../../operators/prediction/training/onnx-export",
     "./sim-failure-model",
   ];

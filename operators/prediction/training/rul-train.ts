@@ -17,6 +17,7 @@
 import { ConfigError, SeededRandom } from "../../../engine/core/mod.js";
 import { remainingUsefulLife, type CmapssUnit } from "../../../connectors/files/mod.js";
 import { buildReferenceHistograms, trainingFingerprint, DEFAULT_REFERENCE_BINS, REFERENCE_BINS_MAX } from "../../drift/mod.js";
+import { backwardLayer, forwardLayer } from "./dense-layer.js";
 import { mlpForward, type DenseLayer, type RulModelSpec } from "./onnx-export.js";
 import {
   DEFAULT_RUL_WINDOW,
@@ -550,71 +551,6 @@ export function mergeEnsemble(members: readonly (readonly DenseLayer[])[]): Dens
     });
     return { inputs, outputs, weights, bias, relu: first.relu };
   });
-}
-
-/** One dense layer forward over the batch's n rows: z = a·W + b, then ReLU when `relu`. */
-function forwardLayer(
-  a: Float64Array,
-  z: Float64Array,
-  w: Float64Array,
-  b: Float64Array,
-  n: number,
-  wi: number,
-  wo: number,
-  relu: boolean,
-): void {
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < wo; k++) z[i * wo + k] = b[k];
-    for (let j = 0; j < wi; j++) {
-      const aj = a[i * wi + j];
-      if (aj === 0) continue;
-      const row = j * wo;
-      for (let k = 0; k < wo; k++) z[i * wo + k] += aj * w[row + k];
-    }
-    if (relu) for (let k = 0; k < wo; k++) if (z[i * wo + k] < 0) z[i * wo + k] = 0;
-  }
-}
-
-/**
- * One dense layer backward: the gradients of its weights and bias from its output deltas `dz`,
- * and, when there is a layer below (`da`), the deltas of its input through that layer's ReLU.
- */
-function backwardLayer(
-  a: Float64Array,
-  dz: Float64Array,
-  w: Float64Array,
-  gw: Float64Array,
-  gb: Float64Array,
-  da: Float64Array | null,
-  n: number,
-  wi: number,
-  wo: number,
-): void {
-  gw.fill(0);
-  gb.fill(0);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < wo; k++) gb[k] += dz[i * wo + k];
-    for (let j = 0; j < wi; j++) {
-      const aj = a[i * wi + j];
-      if (aj === 0) continue;
-      const row = j * wo;
-      for (let k = 0; k < wo; k++) gw[row + k] += aj * dz[i * wo + k];
-    }
-  }
-  if (da === null) return;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < wi; j++) {
-      // ReLU: no gradient where the activation was cut to 0.
-      if (a[i * wi + j] <= 0) {
-        da[i * wi + j] = 0;
-        continue;
-      }
-      let s = 0;
-      const row = j * wo;
-      for (let k = 0; k < wo; k++) s += w[row + k] * dz[i * wo + k];
-      da[i * wi + j] = s;
-    }
-  }
 }
 
 /** The trained layers as float32, the last scaled back from RUL / rulCap to cycles. */

@@ -13,6 +13,7 @@
  * from the seed: a seed gives the same model byte for byte.
  */
 import { ConfigError, SeededRandom } from "../../../engine/core/mod.js";
+import { backwardLayer, forwardLayer } from "../../prediction/training/dense-layer.js";
 import type { DenseLayer } from "../../prediction/training/onnx-export.js";
 import { DEFECT_CATEGORIES } from "../batch-record.js";
 import {
@@ -258,67 +259,6 @@ function initParams(widths: number[], rng: SeededRandom): Params {
 function crossEntropy(q: number, t: number): number {
   const e = 1e-12;
   return -(t * Math.log(q + e) + (1 - t) * Math.log(1 - q + e));
-}
-
-/** One dense layer forward over n rows: z = a·W + b, then ReLU when `relu`. */
-function forwardLayer(
-  a: Float64Array,
-  z: Float64Array,
-  w: Float64Array,
-  b: Float64Array,
-  n: number,
-  wi: number,
-  wo: number,
-  relu: boolean,
-): void {
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < wo; k++) z[i * wo + k] = b[k];
-    for (let j = 0; j < wi; j++) {
-      const aj = a[i * wi + j];
-      if (aj === 0) continue;
-      const row = j * wo;
-      for (let k = 0; k < wo; k++) z[i * wo + k] += aj * w[row + k];
-    }
-    if (relu) for (let k = 0; k < wo; k++) if (z[i * wo + k] < 0) z[i * wo + k] = 0;
-  }
-}
-
-/** Gradients of one layer from its output deltas, and the deltas of its input through the ReLU below (when `da`). */
-function backwardLayer(
-  a: Float64Array,
-  dz: Float64Array,
-  w: Float64Array,
-  gw: Float64Array,
-  gb: Float64Array,
-  da: Float64Array | null,
-  n: number,
-  wi: number,
-  wo: number,
-): void {
-  gw.fill(0);
-  gb.fill(0);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < wo; k++) gb[k] += dz[i * wo + k];
-    for (let j = 0; j < wi; j++) {
-      const aj = a[i * wi + j];
-      if (aj === 0) continue;
-      const row = j * wo;
-      for (let k = 0; k < wo; k++) gw[row + k] += aj * dz[i * wo + k];
-    }
-  }
-  if (da === null) return;
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < wi; j++) {
-      if (a[i * wi + j] <= 0) {
-        da[i * wi + j] = 0;
-        continue;
-      }
-      let s = 0;
-      const row = j * wo;
-      for (let k = 0; k < wo; k++) s += w[row + k] * dz[i * wo + k];
-      da[i * wi + j] = s;
-    }
-  }
 }
 
 /** Adam on every layer; weight decay (L2, on weights only) is added to the gradient. */
