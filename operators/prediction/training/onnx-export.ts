@@ -39,6 +39,28 @@ export interface RulModelSpec extends RulMetadata {
   layers: readonly DenseLayer[];
 }
 
+/** The graph value {@link standardisedInput} ends in. */
+export const STANDARDISED = "standardised";
+
+/**
+ * The start of an MLP graph: (input − feature_mean) / feature_std, the training set's
+ * standardisation, with its two initializers. Further nodes take {@link STANDARDISED}.
+ */
+export function standardisedInput(
+  input: string,
+  featureMean: Float32Array,
+  featureStd: Float32Array,
+): { initializers: OnnxTypes.ITensorProto[]; nodes: OnnxTypes.INodeProto[] } {
+  const f = featureMean.length;
+  return {
+    initializers: [floatTensor("feature_mean", [f], featureMean), floatTensor("feature_std", [f], featureStd)],
+    nodes: [
+      { opType: "Sub", input: [input, "feature_mean"], output: ["centred"], name: "centre" },
+      { opType: "Div", input: ["centred", "feature_std"], output: [STANDARDISED], name: "scale" },
+    ],
+  };
+}
+
 export const RUL_OPSET = 17;
 export const RUL_IR_VERSION = 8;
 
@@ -47,15 +69,8 @@ export function encodeRulModel(spec: RulModelSpec): Uint8Array {
   checkSpec(spec);
   const onnx = onnxProto();
   const f = spec.featureNames.length;
-  const initializers: OnnxTypes.ITensorProto[] = [
-    floatTensor("feature_mean", [f], spec.featureMean),
-    floatTensor("feature_std", [f], spec.featureStd),
-  ];
-  const nodes: OnnxTypes.INodeProto[] = [
-    { opType: "Sub", input: [RUL_INPUT_NAME, "feature_mean"], output: ["centred"], name: "centre" },
-    { opType: "Div", input: ["centred", "feature_std"], output: ["standardised"], name: "scale" },
-  ];
-  let x = "standardised";
+  const { initializers, nodes } = standardisedInput(RUL_INPUT_NAME, spec.featureMean, spec.featureStd);
+  let x = STANDARDISED;
   spec.layers.forEach((layer, k) => {
     const last = k === spec.layers.length - 1;
     initializers.push(floatTensor(`W${k + 1}`, [layer.inputs, layer.outputs], layer.weights));

@@ -11,7 +11,6 @@
  * In the spec the heads are one last layer of 1 + 4 columns (yield, then the four logits), as
  * {@link qualityForward} evaluates it; the graph splits that layer's columns into the two heads.
  */
-import type { onnx as OnnxTypes } from "onnx-proto";
 import {
   type DenseLayer,
   floatTensor,
@@ -19,6 +18,8 @@ import {
   onnxProto,
   RUL_IR_VERSION,
   RUL_OPSET,
+  STANDARDISED,
+  standardisedInput,
   valueInfo,
 } from "../../prediction/training/onnx-export.js";
 import { DEFECT_CATEGORIES } from "../batch-record.js";
@@ -46,15 +47,8 @@ export function encodeQualityModel(spec: QualityModelSpec): Uint8Array {
   checkSpec(spec);
   const onnx = onnxProto();
   const f = spec.featureNames.length;
-  const initializers: OnnxTypes.ITensorProto[] = [
-    floatTensor("feature_mean", [f], spec.featureMean),
-    floatTensor("feature_std", [f], spec.featureStd),
-  ];
-  const nodes: OnnxTypes.INodeProto[] = [
-    { opType: "Sub", input: [QUALITY_INPUT_NAME, "feature_mean"], output: ["centred"], name: "centre" },
-    { opType: "Div", input: ["centred", "feature_std"], output: ["standardised"], name: "scale" },
-  ];
-  let x = "standardised";
+  const { initializers, nodes } = standardisedInput(QUALITY_INPUT_NAME, spec.featureMean, spec.featureStd);
+  let x = STANDARDISED;
   const hidden = spec.layers.slice(0, -1);
   hidden.forEach((layer, k) => {
     initializers.push(floatTensor(`W${k + 1}`, [layer.inputs, layer.outputs], layer.weights));
