@@ -31,17 +31,19 @@ export interface AlertList {
   rows: AlertRow[];
 }
 
-export async function loadAlerts(state: "open" | "recent" | "all" = "all", machine = ""): Promise<AlertList> {
+/** Open and recent alerts, optionally of one machine and one rule family (`quality`, `model_drift`, …). */
+export async function loadAlerts(state: "open" | "recent" | "all" = "all", machine = "", family = ""): Promise<AlertList> {
   const offer = await serverOffer();
   if (!offer.providers.alerts) return { mode: "alerts", rows: [] };
   if (offer.endpoints.some((e) => e.startsWith("GET /api/alerts/episodes"))) {
     const q = new URLSearchParams({ state, limit: "500" });
     if (machine !== "") q.set("machine_id", machine);
+    if (family !== "") q.set("family", family);
     const r = await getJson<{ results: Episode[] }>(`/api/alerts/episodes?${q}`);
     return { mode: "episodes", rows: r.results.map(episodeRow) };
   }
   const r = await getJson<{ results: SpcAlert[] }>("/api/alerts");
-  const rows = r.results.map(alertRow).filter((a) => machine === "" || a.machine === machine);
+  const rows = r.results.map(alertRow).filter((a) => (machine === "" || a.machine === machine) && (family === "" || a.family === family));
   return { mode: "alerts", rows };
 }
 

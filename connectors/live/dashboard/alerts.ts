@@ -1,6 +1,6 @@
 /**
  * The alerts view: open and recent alerts (episodes when the server has them, alerts-source.ts),
- * filtered by machine, rule and severity, with an acknowledge button per episode. Refreshed every
+ * filtered by machine, rule family, rule and severity, with an acknowledge button per episode. Refreshed every
  * 3 s and at once (at most once a second) when the `alerts` topic says something changed.
  * `#/alerts/<machine>` opens it filtered to that machine (the models view links a model's
  * episodes: machine `model:<kind>`).
@@ -15,6 +15,7 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
   const filters = {
     state: select("state", ["all", "open", "recent"]),
     machine: select("machine", []),
+    family: select("family", []),
     rule: select("rule", []),
     severity: select("severity", ["high", "medium", "low"]),
   };
@@ -27,7 +28,7 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
     label.append(s);
     bar.append(label);
   }
-  const t = table(["machine", "sensor", "rules", "family", "severity", "state", "opened", "last firing", "firings", "acknowledged", ""]);
+  const t = table(ALERT_COLUMNS);
   el.append(h("h1", "", "Alerts"), bar, note, t.table);
   let last: AlertList | null = null;
 
@@ -36,6 +37,10 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
     fillOptions(
       filters.machine,
       last.rows.map((r) => r.machine),
+    );
+    fillOptions(
+      filters.family,
+      last.rows.map((r) => r.family),
     );
     fillOptions(
       filters.rule,
@@ -48,6 +53,7 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
     const shown = last.rows.filter(
       (r) =>
         (filters.machine.value === "" || r.machine === filters.machine.value) &&
+        (filters.family.value === "" || r.family === filters.family.value) &&
         (filters.rule.value === "" || r.rules.includes(filters.rule.value)) &&
         (filters.severity.value === "" || r.severity === filters.severity.value),
     );
@@ -55,7 +61,7 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
       last.mode === "episodes"
         ? `${shown.length} of ${last.rows.length} alert episodes.`
         : `${shown.length} of ${last.rows.length} open alerts (this server has no alert episodes: nothing to acknowledge).`;
-    t.body.replaceChildren(...shown.map((r) => row(r, () => void refresh())));
+    t.body.replaceChildren(...shown.map((r) => alertRowElement(r, () => void refresh())));
   };
   for (const s of Object.values(filters)) s.onchange = () => (s === filters.state ? void refresh() : render());
   const stopPolling = every(3000, refresh, (e) => (note.textContent = `alerts: ${String(e)}`));
@@ -93,7 +99,23 @@ function fillOptions(s: HTMLSelectElement, values: readonly string[]): void {
   s.value = all.includes(chosen) ? chosen : "";
 }
 
-function row(r: AlertRow, changed: () => void): HTMLTableRowElement {
+/** The alerts table's columns (the quality view's episode table has the same, its machine a line and its sensor a batch). */
+export const ALERT_COLUMNS: readonly string[] = [
+  "machine",
+  "sensor",
+  "rules",
+  "family",
+  "severity",
+  "state",
+  "opened",
+  "last firing",
+  "firings",
+  "acknowledged",
+  "",
+];
+
+/** One alert's row, with an Acknowledge button when it can be acknowledged (then `changed` runs). */
+export function alertRowElement(r: AlertRow, changed: () => void): HTMLTableRowElement {
   const tr = h("tr");
   tr.dataset.alert = r.id;
   tr.dataset.machine = r.machine;

@@ -2,12 +2,13 @@
  * The dashboard's entry (index.html loads it as a module). Signs in — the token from the URL's
  * fragment (`#token=…`, what `linewatch run` prints; exchanged for the HttpOnly cookie and removed
  * from the address bar) or from the login form — then routes by the hash: `#/plant` (default),
- * `#/machine/<id>`, `#/alerts` (`#/alerts/<machine>` filtered), `#/serial`, `#/models` (`#/models/<version>`),
+ * `#/machine/<id>`, `#/alerts` (`#/alerts/<machine>` filtered), `#/quality`, `#/serial`, `#/models` (`#/models/<version>`),
  * `#/engine`. One WebSocket serves every view.
  *
  * Modules: api.ts (HTTP calls), live-socket.ts (WebSocket), score-frame.ts (binary frames),
  * series.ts (typed-array buffers, the draw loop), view.ts (DOM helpers), one file per view
- * (plant, machine + sensor-chart, alerts + alerts-source, serial, models, engine + prometheus).
+ * (plant, machine + sensor-chart, alerts + alerts-source, quality + quality-source/-cards/-chart, serial, models,
+ * engine + prometheus).
  */
 import { getJson, login, logout, UNAUTHORIZED_EVENT } from "./api.js";
 import { alertsView } from "./alerts.js";
@@ -16,6 +17,7 @@ import { LiveSocket } from "./live-socket.js";
 import { machineView } from "./machine.js";
 import { modelsView } from "./models.js";
 import { plantView } from "./plant.js";
+import { qualityView } from "./quality.js";
 import { drawLoop } from "./series.js";
 import { serialView } from "./serial.js";
 import type { View, ViewContext } from "./view.js";
@@ -75,6 +77,7 @@ function route(): void {
     plant: () => plantView(c),
     machine: () => machineView(c, decodeURIComponent(arg)),
     alerts: () => alertsView(c, decodeURIComponent(arg)),
+    quality: () => qualityView(c),
     serial: () => serialView(c),
     models: () => modelsView(decodeURIComponent(arg)),
     engine: () => engineView(),
