@@ -6,13 +6,14 @@
  * episodes: machine `model:<kind>`).
  */
 import { acknowledge, loadAlerts, type AlertList, type AlertRow } from "./alerts-source.js";
-import { badge, every, fmtTime, h, table, type View, type ViewContext } from "./view.js";
+import { atMostOnceASecond, badge, every, fmtTime, h, table, type View, type ViewContext } from "./view.js";
+
+type Filters = Record<"state" | "machine" | "family" | "rule" | "severity", HTMLSelectElement>;
 
 export function alertsView(ctx: ViewContext, machine = ""): View {
   const el = h("section");
   const note = h("p", "muted");
-  const bar = h("div", "toolbar");
-  const filters = {
+  const filters: Filters = {
     state: select("state", ["all", "open", "recent"]),
     machine: select("machine", []),
     family: select("family", []),
@@ -23,13 +24,8 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
     filters.machine.append(new Option(machine, machine));
     filters.machine.value = machine;
   }
-  for (const [name, s] of Object.entries(filters)) {
-    const label = h("label", "", `${name} `);
-    label.append(s);
-    bar.append(label);
-  }
   const t = table(ALERT_COLUMNS);
-  el.append(h("h1", "", "Alerts"), bar, note, t.table);
+  el.append(h("h1", "", "Alerts"), filterBar(filters), note, t.table);
   let last: AlertList | null = null;
 
   const refresh = async (): Promise<void> => {
@@ -50,13 +46,7 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
   };
   const render = (): void => {
     if (last === null) return;
-    const shown = last.rows.filter(
-      (r) =>
-        (filters.machine.value === "" || r.machine === filters.machine.value) &&
-        (filters.family.value === "" || r.family === filters.family.value) &&
-        (filters.rule.value === "" || r.rules.includes(filters.rule.value)) &&
-        (filters.severity.value === "" || r.severity === filters.severity.value),
-    );
+    const shown = last.rows.filter((r) => matches(r, filters));
     note.textContent =
       last.mode === "episodes"
         ? `${shown.length} of ${last.rows.length} alert episodes.`
@@ -65,15 +55,7 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
   };
   for (const s of Object.values(filters)) s.onchange = () => (s === filters.state ? void refresh() : render());
   const stopPolling = every(3000, refresh, (e) => (note.textContent = `alerts: ${String(e)}`));
-  let pending = false;
-  const unsubscribe = ctx.live.subscribe("alerts", () => {
-    if (pending) return;
-    pending = true;
-    setTimeout(() => {
-      pending = false;
-      void refresh().catch(() => undefined);
-    }, 1000);
-  });
+  const unsubscribe = ctx.live.subscribe("alerts", atMostOnceASecond(refresh));
   return {
     el,
     stop: () => {
@@ -81,6 +63,26 @@ export function alertsView(ctx: ViewContext, machine = ""): View {
       unsubscribe();
     },
   };
+}
+
+function filterBar(filters: Filters): HTMLElement {
+  const bar = h("div", "toolbar");
+  for (const [name, s] of Object.entries(filters)) {
+    const label = h("label", "", `${name} `);
+    label.append(s);
+    bar.append(label);
+  }
+  return bar;
+}
+
+/** Whether the row passes every chosen filter (an empty choice passes all). */
+function matches(r: AlertRow, f: Filters): boolean {
+  return (
+    (f.machine.value === "" || r.machine === f.machine.value) &&
+    (f.family.value === "" || r.family === f.family.value) &&
+    (f.rule.value === "" || r.rules.includes(f.rule.value)) &&
+    (f.severity.value === "" || r.severity === f.severity.value)
+  );
 }
 
 function select(name: string, options: readonly string[]): HTMLSelectElement {

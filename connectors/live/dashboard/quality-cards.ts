@@ -85,7 +85,14 @@ function episodeBox(e: QualityEpisode): HTMLElement {
   box.dataset.episode = e.episode_id;
   box.dataset.severity = e.severity;
   const head = h("div");
-  head.append(badge(e.severity), h("span", "", ` ${e.rules.join(", ")} · open since ${fmtTime(e.opened_at)} · ${e.firings} predictions`));
+  head.append(
+    badge(e.severity),
+    h(
+      "span",
+      "",
+      ` ${e.rules.join(", ")} · open since ${fmtTime(e.opened_at)} · ${e.firings} ${e.firings === 1 ? "prediction" : "predictions"} past a threshold`,
+    ),
+  );
   box.append(head);
   const drivers = driversOf(e);
   if (drivers.length === 0) {

@@ -14,7 +14,7 @@ import { serverOffer } from "./api.js";
 import { levelValue, pct, renderLines, signedPoints } from "./quality-cards.js";
 import { YieldChart } from "./quality-chart.js";
 import { driversOf, loadBatches, type QualityBatch, QUALITY_THRESHOLDS, yieldLevel, defectLevel } from "./quality-source.js";
-import { badge, every, fmt, fmtTime, h, table, type View, type ViewContext } from "./view.js";
+import { atMostOnceASecond, badge, every, fmt, fmtTime, h, table, type View, type ViewContext } from "./view.js";
 
 /** Finished batches listed in the table (the chart shows every one the job keeps, up to 500). */
 const FINISHED_ROWS = 50;
@@ -62,11 +62,11 @@ export function qualityView(ctx: ViewContext): View {
     const batches = await loadBatches();
     showBatches(batches, { note, lines, chart, finishedNote, finished: finished.body });
     const list = await loadAlerts("all", "", "quality");
-    episodesNote.textContent = `${list.rows.length} quality episodes (open and recent).`;
+    episodesNote.textContent = `${plural(list.rows.length, "quality episode")} (open and recent).`;
     episodes.body.replaceChildren(...list.rows.map((r) => alertRowElement(r, () => void refresh())));
   };
   const stopPolling = every(3000, refresh, (e) => (note.textContent = `quality: ${String(e)}`));
-  const unsubscribe = ctx.live.subscribe("alerts", debounced(refresh));
+  const unsubscribe = ctx.live.subscribe("alerts", onQualityEpisode(refresh));
   return {
     el,
     stop: () => {
@@ -78,15 +78,10 @@ export function qualityView(ctx: ViewContext): View {
 }
 
 /** A topic handler that refreshes at most once a second, for quality episodes only. */
-function debounced(refresh: () => Promise<void>): (data: unknown) => void {
-  let pending = false;
+function onQualityEpisode(refresh: () => Promise<void>): (data: unknown) => void {
+  const soon = atMostOnceASecond(refresh);
   return (data) => {
-    if (pending || (data as { family?: string } | null)?.family !== "quality") return;
-    pending = true;
-    setTimeout(() => {
-      pending = false;
-      void refresh().catch(() => undefined);
-    }, 1000);
+    if ((data as { family?: string } | null)?.family === "quality") soon();
   };
 }
 
@@ -114,7 +109,7 @@ function showBatches(batches: readonly QualityBatch[], parts: BatchParts): void 
   const running = batches.filter((b) => b.status === "running");
   const completed = batches.filter((b) => b.status === "completed");
   const lineIds = [...new Set(batches.map((b) => b.line_id))].sort();
-  parts.note.textContent = `${lineIds.length} lines, ${running.length} batches running, ${completed.length} finished (the last ${FINISHED_ROWS} listed).`;
+  parts.note.textContent = `${plural(lineIds.length, "line")}, ${plural(running.length, "batch")} running, ${completed.length} finished (the last ${FINISHED_ROWS} listed).`;
   renderLines(parts.lines, lineIds, running);
   parts.chart.show(completed);
   parts.finishedNote.textContent = finishedSummary(completed);
@@ -126,7 +121,7 @@ function finishedSummary(completed: readonly QualityBatch[]): string {
   const errors = completed.map((b) => b.outcome?.yield_error).filter((e): e is number => typeof e === "number");
   if (errors.length === 0) return "No batch has finished yet.";
   const mae = errors.reduce((a, e) => a + Math.abs(e), 0) / errors.length;
-  return `${errors.length} finished batches: predicted yield at the batch's end off by ${fmt(mae * 100, 2)} pp on average (mean absolute error).`;
+  return `${plural(errors.length, "finished batch")}: predicted yield at the batch's end off by ${fmt(mae * 100, 2)} pp on average (mean absolute error).`;
 }
 
 function finishedRow(b: QualityBatch): HTMLTableRowElement {
@@ -164,4 +159,9 @@ function episodeCell(b: QualityBatch): string | HTMLElement {
       .join(", ")}`,
   );
   return span;
+}
+
+/** "1 batch", "2 batches", "3 lines". */
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : noun.endsWith("h") ? "es" : "s"}`;
 }

@@ -40,6 +40,19 @@ export function every(ms: number, task: () => Promise<void>, onError: (e: unknow
   };
 }
 
+/** A topic handler that runs `task` a second after a message, once for every message in that second (a burst of events, one refresh). */
+export function atMostOnceASecond(task: () => Promise<void>): () => void {
+  let pending = false;
+  return () => {
+    if (pending) return;
+    pending = true;
+    setTimeout(() => {
+      pending = false;
+      void task().catch(() => undefined);
+    }, 1000);
+  };
+}
+
 /** A table body from rows of cells (text only: every value goes through textContent). */
 export function fillTable(body: HTMLTableSectionElement, rows: ReadonlyArray<ReadonlyArray<string | HTMLElement>>): void {
   body.replaceChildren(
