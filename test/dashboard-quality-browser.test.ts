@@ -10,7 +10,8 @@
  *   by the band the engine's own thresholds give (engine/jobs/quality-job.ts qualityLevel); a card
  *   whose batch has an open episode shows the episode and its drivers as the API has them; the
  *   finished batches' table shows each one's predicted and actual yield and the error as the API
- *   has them; the quality episode is listed below and can be acknowledged there.
+ *   has them; a card moves on to a later prediction without a reload; the quality episode is
+ *   listed below and can be acknowledged there.
  * - a run without a quality job: the view says so, asking nothing bound to fail.
  *
  * The page refreshes every 3 s, so each comparison re-reads the page and the API until they agree
@@ -118,6 +119,7 @@ describe.skipIf(!browserAvailable())("dashboard - the quality view in Chromium",
       // The page as it was when it agreed with the API, an open episode's drivers on it.
       await page.screenshot({ path: join(OUT, "quality.png"), fullPage: true });
       const withEpisode = cards.find((c) => c.episode !== null) as CardSeen;
+      await updatesWithoutReload(page, cards);
       await coloursAreTheBands(page, cards);
       const finished = await finishedMatchApi(page, api);
       await page.screenshot({ path: join(OUT, "quality-finished.png"), fullPage: true });
@@ -258,6 +260,16 @@ function episodeMismatches(c: CardSeen, b: QualityBatchView): string[] {
   const seen = JSON.stringify({ severity: c.episode.severity, drivers: c.episode.drivers });
   if (drivers.length === 0) return [`${c.batch}: the API's episode has no drivers`];
   return seen === expected ? [] : [`${c.batch}: episode saw ${seen}, API ${expected}`];
+}
+
+/** Live: without a reload, a batch's card moves on to a later prediction (the page polls the API). */
+async function updatesWithoutReload(page: Page, before: readonly CardSeen[]): Promise<void> {
+  const was = new Map(before.filter((c) => c.at !== null).map((c) => [c.batch, Number(c.at)]));
+  const moved = await waitUntil(async () => {
+    const now = (await page.evaluate(cardsScript)) as CardSeen[];
+    return now.some((c) => c.at !== null && Number(c.at) > (was.get(c.batch) ?? Number.POSITIVE_INFINITY));
+  }, 60_000);
+  expect(moved, "no card moved on to a later prediction").toBe(true);
 }
 
 /** Each card's border and yield figure are its band's colour; the three bands' colours differ; some card or row is past a threshold. */
