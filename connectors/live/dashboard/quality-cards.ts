@@ -32,6 +32,10 @@ export function levelValue(text: string, level: QualityLevel, cls: string): HTML
 
 /** One panel per line seen (sorted), each with its running batches' cards or a note that none runs. */
 export function renderLines(into: HTMLElement, lines: readonly string[], running: readonly QualityBatch[]): void {
+  if (lines.length === 0) {
+    into.replaceChildren(h("p", "muted", "No batch seen yet: the quality job lists a line once its first process reading arrives."));
+    return;
+  }
   into.replaceChildren(
     ...lines.map((line) => {
       const panel = h("div", "quality-line");
