@@ -152,7 +152,7 @@ async function measure(
   const publisher = new LatencyPublisher(env, site, o.rate, chaosSimulator(o.seed, o.rate * 3600));
   const without: Phase = { window: new LatencyWindow(), rssPeak: 0 };
   const withSlow: Phase = { window: new LatencyWindow(), rssPeak: 0 };
-  const record = latencyRecorder(publisher, [without.window, withSlow.window]);
+  const record = latencyRecorder(publisher.publishedAt, [without.window, withSlow.window]);
   const normals = await Promise.all(Array.from({ length: o.normal }, () => subscriber(port, tokens.normal)));
   for (const c of normals) c.onData = record;
   await sleep(2000); // the engine and the subscribers in their stride before measuring

@@ -93,13 +93,16 @@ export class LatencyWindow {
  * A subscriber's data handler: decodes each score frame and files each row's latency (arrival
  * minus its tick's publish) in the window its publish time falls in.
  */
-export function latencyRecorder(publisher: LatencyPublisher, windows: readonly LatencyWindow[]): (m: WsDataMessage, atMs: number) => void {
+export function latencyRecorder(
+  publishedAt: ReadonlyMap<number, number>,
+  windows: readonly LatencyWindow[],
+): (m: WsDataMessage, atMs: number) => void {
   return (m, atMs) => {
     const data = m.data as { kind?: unknown; frame?: unknown } | null;
     if (data?.kind !== "score_frame" || !(data.frame instanceof Uint8Array)) return;
     const times = decodeScoreFrame(data.frame).times;
     for (const t of times) {
-      const sent = publisher.publishedAt.get(t);
+      const sent = publishedAt.get(t);
       if (sent === undefined) continue;
       for (const w of windows) if (sent >= w.fromMs && sent < w.toMs) w.latencies.push(atMs - sent);
     }
