@@ -295,10 +295,7 @@ export class WsHub {
         });
       },
       message: (ws, message, isBinary) => this.onMessage(ws.getUserData(), message, isBinary),
-      close: (ws, code, message) => {
-        this.countProtocolClose(ws.getUserData(), code, message);
-        this.onClose(ws.getUserData());
-      },
+      close: (ws, code, message) => this.onClose(ws.getUserData(), code, message),
     });
   }
 
@@ -571,7 +568,8 @@ export class WsHub {
     );
   }
 
-  private onClose(s: Subscriber): void {
+  private onClose(s: Subscriber, code: number, message: ArrayBuffer): void {
+    this.countProtocolClose(s, code, message);
     // The socket is gone: uWS has already left its pub/sub topics; only our counts change.
     for (const sub of s.subscriptions.values()) {
       this.detach(sub, false);
