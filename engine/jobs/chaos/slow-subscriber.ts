@@ -52,11 +52,19 @@ const SLOW_PHASE_AFTER_ACTION_MS = 2000;
 const SLOW_PHASE_MAX_MS = 90_000;
 
 const MACHINES = 4;
+const STREAM = "CHAOSSLOW";
 const TOPICS = Array.from({ length: MACHINES }, (_, i) => `machine/M-${String(i + 1).padStart(3, "0")}`);
 
 interface Phase {
   window: LatencyWindow;
   rssPeak: number;
+  /** Records acknowledged to the publisher and not yet by the engine when the phase ended: grows when the engine falls behind the load. */
+  backlogAtEnd: number;
+}
+
+/** Records in the stream the engine has not acknowledged yet. */
+async function backlog(env: ChaosEnv, site: string): Promise<number> {
+  return (await env.lastSeq(STREAM)) - (await env.ackFloor(STREAM, site));
 }
 
 const slowActions = (m: string): number =>
@@ -150,14 +158,15 @@ async function measure(
   o: SlowSubscriberOptions,
 ): Promise<Measured> {
   const publisher = new LatencyPublisher(env, site, o.rate, chaosSimulator(o.seed, o.rate * 3600));
-  const without: Phase = { window: new LatencyWindow(), rssPeak: 0 };
-  const withSlow: Phase = { window: new LatencyWindow(), rssPeak: 0 };
+  const without: Phase = { window: new LatencyWindow(), rssPeak: 0, backlogAtEnd: 0 };
+  const withSlow: Phase = { window: new LatencyWindow(), rssPeak: 0, backlogAtEnd: 0 };
   const record = latencyRecorder(publisher.publishedAt, [without.window, withSlow.window]);
   const normals = await Promise.all(Array.from({ length: o.normal }, () => subscriber(port, tokens.normal)));
   for (const c of normals) c.onData = record;
   await sleep(2000); // the engine and the subscribers in their stride before measuring
   without.window.open();
   await hold(run, without, o.phaseMs);
+  without.backlogAtEnd = await backlog(env, site);
   o.log(`slow subscriber: ${without.window.latencies.length} latencies without it; the slow one connects and stops reading`);
   const slow = await subscriber(port, tokens.slow);
   slow.ws.pause();
@@ -171,6 +180,7 @@ async function measure(
   // Past the server's action too: the normal subscribers beside a slow one already sampled down.
   await hold(run, withSlow, o.phaseMs, { done: acted, afterMs: SLOW_PHASE_AFTER_ACTION_MS, maxMs: SLOW_PHASE_MAX_MS });
   const normalsClosed = normals.filter((c) => !c.open).length;
+  withSlow.backlogAtEnd = await backlog(env, site);
   await publisher.stop();
   // The rows published in the windows reach the subscribers once the engine has scored them.
   await sleep(3000);
@@ -190,7 +200,7 @@ async function measure(
 }
 
 export async function slowSubscriberScenario(env: ChaosEnv, o: SlowSubscriberOptions): Promise<ChaosRow> {
-  const [site, stream, db] = ["chaosslow", "CHAOSSLOW", "chaos_slow"];
+  const [site, stream, db] = ["chaosslow", STREAM, "chaos_slow"];
   await env.createStream(stream, site);
   const port = await freePort();
   const tokens = writeTokens(env);
@@ -219,6 +229,11 @@ function slowRow(
   const notes: string[] = [];
   if (a.length === 0 || b.length === 0) notes.push(`latencies measured: ${a.length} without, ${b.length} with the slow subscriber`);
   if (m.actedAfterMs === null) notes.push("the server did not act on the slow subscriber (no slow_subscribers_total)");
+  // A backlog beyond a few fetch rounds at either end: the latencies grow with it whatever the subscribers do.
+  if (Math.max(m.without.backlogAtEnd, m.with.backlogAtEnd) > 5 * o.rate)
+    notes.push(
+      `the engine fell behind the load (backlog ${m.without.backlogAtEnd}, then ${m.with.backlogAtEnd} records): the latencies include it`,
+    );
   const row: Omit<ChaosRow, "verdict"> = {
     scenario: "slow WS subscriber",
     load: `${o.rate} rec/s JetStream, ${o.normal} subscribers + 1 slow, 2 × ${o.phaseMs / 1000} s`,
@@ -249,6 +264,8 @@ function slowRow(
       "slow: disconnected": metricValue(m.metrics, 'linewatch_ws_slow_subscribers_total{action="disconnected"}'),
       "messages skipped for the slow one": metricValue(m.metrics, 'linewatch_ws_dropped_total{reason="slow"}'),
       "slow backlog drained MiB": round(m.drainedBytes / 2 ** 20, 2),
+      "engine backlog without": m.without.backlogAtEnd,
+      "engine backlog with": m.with.backlogAtEnd,
       "engine RSS MiB without": round(m.without.rssPeak / 2 ** 20),
       "engine RSS MiB with": round(m.with.rssPeak / 2 ** 20),
       "acked records": r.acked,
