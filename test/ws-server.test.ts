@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { TopicError } from "../connectors/errors.js";
 import { startLiveServer, type LiveServer, type LiveServerOptions } from "../connectors/live/live-server.js";
 import { machineTopic, TopicGrant } from "../connectors/live/topics.js";
-import { CLOSE_SLOW_SUBSCRIBER } from "../connectors/live/ws-server.js";
+import { CLOSE_SLOW_SUBSCRIBER, protocolCloseReason } from "../connectors/live/ws-server.js";
 import { LiveClient, UpgradeRefused, isData, turn } from "./kit/live-client.js";
 import { type LogEntry, memoryLogger } from "../engine/core/mod.js";
 
@@ -83,6 +83,18 @@ describe("topics", () => {
     expect(new TopicGrant([]).matches("alerts")).toBe(false);
     expect(() => new TopicGrant(["sensors/+"])).toThrow(TopicError);
     expect(() => new TopicGrant(["machine/#/x"])).toThrow(TopicError);
+  });
+});
+
+describe("protocol closes", () => {
+  it("ws - uWS's own closes are told from a client's by their message", () => {
+    expect(protocolCloseReason(1006, "Received too big message")).toBe("too_big");
+    expect(protocolCloseReason(1006, "Received invalid UTF-8")).toBe("invalid_utf8");
+    expect(protocolCloseReason(1006, "WebSocket timed out from inactivity")).toBe("idle");
+    expect(protocolCloseReason(1006, "Received unsupported opcode")).toBe("protocol");
+    expect(protocolCloseReason(1006, "")).toBeNull();
+    expect(protocolCloseReason(1000, "")).toBeNull();
+    expect(protocolCloseReason(4000, "Received too big message")).toBeNull();
   });
 });
 
@@ -342,6 +354,39 @@ describe("ws server", () => {
     const m = await scrape(s);
     expect(sample(m, 'linewatch_ws_dropped_total{reason="invalid_topic"}')).toBe(2);
     expect(sample(m, "linewatch_ws_encode_errors_total")).toBe(2);
+  });
+
+  it("ws - a message past wsClientMessageBytesMax or text that is not UTF-8 closes that connection only, counted by reason", async () => {
+    const { s, log } = await server({ wsClientMessageBytesMax: 4096 });
+    const other = await client(s, READER);
+    await other.subscribe(["machine/M-001"]);
+    const big = await client(s, READER);
+    big.ws.send("x".repeat(4097));
+    await big.until(() => big.closeCode !== undefined, "the oversized sender closed");
+    const bad = await client(s, READER);
+    bad.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+    await bad.until(() => bad.closeCode !== undefined, "the invalid UTF-8 sender closed");
+    // uWS drops the TCP connection without a close frame.
+    expect([big.closeCode, bad.closeCode]).toEqual([1006, 1006]);
+    // A message at the limit passes (an error answer: it is no request), and a client's own close is no protocol close.
+    const edge = await client(s, READER);
+    edge.ws.send(" ".repeat(4096));
+    await edge.until(() => edge.controls("error").length === 1, "the answer to a message at the limit");
+    expect(edge.controls("error")[0]).toMatchObject({ code: "bad_message" });
+    edge.close();
+    await edge.until(() => edge.closeCode !== undefined, "the client's own close");
+    expect(s.publish("machine/M-001", { after: 1 })).toBe(1);
+    await other.until(() => other.data().length === 1, "the other subscriber's message");
+    expect(other.closeCode).toBeUndefined();
+    expect(s.wsStats().protocolCloses).toEqual({ too_big: 1, invalid_utf8: 1, idle: 0, protocol: 0 });
+    expect(log.filter((e) => e.msg.startsWith("closed a WebSocket connection")).map((e) => e.reason)).toEqual([
+      "Received too big message",
+      "Received invalid UTF-8",
+    ]);
+    const m = await scrape(s);
+    expect(sample(m, 'linewatch_ws_protocol_closes_total{reason="too_big"}')).toBe(1);
+    expect(sample(m, 'linewatch_ws_protocol_closes_total{reason="invalid_utf8"}')).toBe(1);
+    expect(sample(m, "linewatch_ws_connections")).toBe(1);
   });
 
   it("ws - ping, and close on server stop", async () => {

@@ -100,6 +100,7 @@ export const METRIC = Object.freeze({
   wsSlowSubscribers: "linewatch_ws_slow_subscribers_total",
   wsRefused: "linewatch_ws_subscribe_refused_total",
   wsEncodeErrors: "linewatch_ws_encode_errors_total",
+  wsProtocolCloses: "linewatch_ws_protocol_closes_total",
   // HTTP and auth (registered by the HTTP API)
   httpRequests: "linewatch_http_requests_total",
   httpDuration: "linewatch_http_request_duration_seconds",

@@ -22,7 +22,13 @@
  *   {"type":"pong","id":3}
  * Error codes: `bad_message`, `invalid_topic`, `forbidden_topic` (refused by the token's
  * grant), `too_many_subscriptions`, `too_many_topics`, `bad_rate`, `rate_limited`. Refusals are
- * counted in `linewatch_ws_subscribe_refused_total{reason}`.
+ * counted in `linewatch_ws_subscribe_refused_total{reason}`. An error leaves the connection open.
+ *
+ * What uWS itself refuses closes the connection at once, without a close frame (the client sees
+ * 1006): a client message past `wsClientMessageBytesMax`, fragments included (`too_big`), a text
+ * message that is not UTF-8 (`invalid_utf8`), no traffic for `wsIdleTimeoutSeconds` (`idle`),
+ * any other protocol violation uWS names (`protocol`). Each is counted in
+ * `linewatch_ws_protocol_closes_total{reason}` and its first occurrence logged.
  *
  * `seq` is the topic's publish count, the same for every subscriber: a message a subscriber did
  * not get (downsampled, or skipped while it was slow) shows as a gap, and is counted in
@@ -116,6 +122,23 @@ export interface WsHubStats {
   slowSubscribers: { sampled: number; disconnected: number };
   refused: Record<RefusalReason, number>;
   encodeErrors: number;
+  protocolCloses: Record<ProtocolCloseReason, number>;
+}
+
+export type ProtocolCloseReason = "too_big" | "invalid_utf8" | "idle" | "protocol";
+
+/**
+ * The reason of a connection uWS closed itself (code 1006 with a message), from its message
+ * (uWebSockets' WebSocketProtocol.h / WebSocketContext.h: ERR_TOO_BIG_MESSAGE, ERR_INVALID_TEXT,
+ * the idle timeout); null for a close that is not one (a client's close frame, or its TCP
+ * connection dropped: 1006 without a message).
+ */
+export function protocolCloseReason(code: number, message: string): ProtocolCloseReason | null {
+  if (code !== 1006 || message === "") return null;
+  if (message.startsWith("Received too big message")) return "too_big";
+  if (message.startsWith("Received invalid UTF-8")) return "invalid_utf8";
+  if (message.includes("timed out")) return "idle";
+  return "protocol";
 }
 
 type RefusalReason = "invalid_topic" | "forbidden_topic" | "too_many_subscriptions" | "too_many_topics";
@@ -185,6 +208,7 @@ export class WsHub {
     encodeErrors: 0,
     subscriptions: 0,
     refused: { invalid_topic: 0, forbidden_topic: 0, too_many_subscriptions: 0, too_many_topics: 0 } as Record<RefusalReason, number>,
+    protocolCloses: { too_big: 0, invalid_utf8: 0, idle: 0, protocol: 0 } as Record<ProtocolCloseReason, number>,
   };
   /** Bytes handed to uWS for streaming subscribers since the last slow check. */
   private streamedBytes = 0;
@@ -271,7 +295,7 @@ export class WsHub {
         });
       },
       message: (ws, message, isBinary) => this.onMessage(ws.getUserData(), message, isBinary),
-      close: (ws) => this.onClose(ws.getUserData()),
+      close: (ws, code, message) => this.onClose(ws.getUserData(), code, message),
     });
   }
 
@@ -361,6 +385,7 @@ export class WsHub {
       slowSubscribers: { sampled: c.sampled, disconnected: c.disconnected },
       refused: { ...c.refused },
       encodeErrors: c.encodeErrors,
+      protocolCloses: { ...c.protocolCloses },
     };
   }
 
@@ -398,8 +423,14 @@ export class WsHub {
       name: METRIC.wsEncodeErrors,
       help: "Published values that could not be encoded (not JSON- or msgpack-able).",
     });
+    const protocolCloses = registry.counter({
+      name: METRIC.wsProtocolCloses,
+      help: "Connections uWS closed for the client's doing (no close frame): a message past wsClientMessageBytesMax (too_big), text not UTF-8 (invalid_utf8), idle past wsIdleTimeoutSeconds (idle), another protocol violation (protocol).",
+      labelNames: ["reason"],
+    });
     registry.onCollect(() => {
       const c = this.counts;
+      for (const [reason, n] of Object.entries(c.protocolCloses)) catchUp(protocolCloses.labels({ reason }), n);
       catchUp(published.labels({}), c.published);
       catchUp(delivered.labels({}), c.delivered);
       catchUp(dropped.labels({ reason: "rate" }), c.droppedRate);
@@ -525,7 +556,20 @@ export class WsHub {
     this.control(s, { type: "unsubscribed", ...(id === undefined ? {} : { id }), topics: removed });
   }
 
-  private onClose(s: Subscriber): void {
+  private countProtocolClose(s: Subscriber, code: number, message: ArrayBuffer): void {
+    const text = Buffer.from(message).toString("utf8");
+    const reason = protocolCloseReason(code, text);
+    if (reason === null) return;
+    this.counts.protocolCloses[reason]++;
+    this.logOnce(
+      `close_${reason}`,
+      { token: s.grant.name, reason: text.slice(0, 200), client_message_bytes_max: this.o.wsClientMessageBytesMax },
+      `closed a WebSocket connection: ${text.slice(0, 200)}; counted in ${METRIC.wsProtocolCloses}{reason="${reason}"}, further ones not logged`,
+    );
+  }
+
+  private onClose(s: Subscriber, code: number, message: ArrayBuffer): void {
+    this.countProtocolClose(s, code, message);
     // The socket is gone: uWS has already left its pub/sub topics; only our counts change.
     for (const sub of s.subscriptions.values()) {
       this.detach(sub, false);

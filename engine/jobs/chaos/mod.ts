@@ -5,3 +5,6 @@ export { TEXTBOOK_SPC_FLAGS } from "./env.js";
 export { CHAOS_SCENARIOS, type ChaosOptions, type ChaosScenario, runChaos } from "./run-chaos.js";
 export { diffCount, diffKeyedRows, type Reconciliation, reconcileSequences, type RowDiff, sequenceRange } from "./reconcile.js";
 export { type ChaosRow, chaosFailed, formatChaosTable, verdictOf } from "./table.js";
+export { runWsAbuses, type WsAbuse, type WsAbuseCounts, type WsAbuseTokens, wsAbuses, WS_FLOOD_MESSAGES } from "./ws-abuse.js";
+export { ChaosWsClient, isRefusal, metricValue, type WsRefusal } from "./ws-client.js";
+export { LatencyWindow, latencyRecorder, quantile } from "./ws-latency.js";

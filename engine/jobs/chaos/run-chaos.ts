@@ -9,10 +9,11 @@ import { fuzzScenario } from "./fuzz.js";
 import { httpAbuseScenario } from "./http-abuse.js";
 import { killRestartScenario } from "./kill-restart.js";
 import { natsRestartScenario } from "./nats-restart.js";
+import { slowSubscriberScenario } from "./slow-subscriber.js";
 import type { ChaosRow } from "./table.js";
 
 /** The scenarios `--scenario` takes, in the order they run. */
-export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats", "fuzz", "http"] as const;
+export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats", "fuzz", "http", "slow-subscriber"] as const;
 export type ChaosScenario = (typeof CHAOS_SCENARIOS)[number];
 
 export interface ChaosOptions {
@@ -87,5 +88,7 @@ function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): P
       return httpAbuseScenario(env, { records: o.quick ? 2000 : 10_000, rounds: o.quick ? 2 : 20, seed: o.seed, log: o.log });
     case "nats":
       return natsRestartScenario(env, { records: o.quick ? 5000 : 30_000, rate, seed: o.seed, log: o.log });
+    case "slow-subscriber":
+      return slowSubscriberScenario(env, { rate, phaseMs: o.quick ? 8000 : 30_000, normal: 10, seed: o.seed, log: o.log });
   }
 }
