@@ -9,7 +9,6 @@
  */
 import type { Writable } from "node:stream";
 import type { Command } from "commander";
-import type { NatsConnection } from "nats";
 import { connectNats } from "../../connectors/nats/mod.js";
 import type { QualityBatchesProvider } from "../../connectors/live/mod.js";
 import { QualityModel } from "../../operators/quality/mod.js";

@@ -180,6 +180,7 @@ export class QualityJob {
    */
   process(r: ProcessRecord, position = Number.POSITIVE_INFINITY): void {
     const muted = this.isReplay(position);
+    if (!muted) this.counts.processRecords++;
     let b = this.running.get(r.batch_id);
     if (b === undefined) {
       if (this.recent.has(r.batch_id)) {
