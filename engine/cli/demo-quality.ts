@@ -74,6 +74,7 @@ export function startDemoQuality(flags: DemoQualityFlags, o: DemoQualityOptions)
     source: { kind: "nats", url: o.url, site: o.site, stream: o.stream, flushIntervalMs: 250 },
     stop,
     log: cliLogger(),
+    note: (line) => o.log(line.replace(/^linewatch run: /, "")),
     onReady: () => {
       publisher = publishBatchStreams(sim, {
         ...DEFAULT_BATCH_PUBLISH,

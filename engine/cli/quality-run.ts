@@ -105,6 +105,8 @@ export interface QualityPartOptions {
   log: Logger;
   onReady?: () => void;
   console?: Writable;
+  /** Where the built-in model's lines go (default: stderr as they are, prefixed `linewatch run:`). */
+  note?: (line: string) => void;
 }
 
 export interface QualityPartResult extends QualitySourceResult {
@@ -125,7 +127,7 @@ export interface QualityPartResult extends QualitySourceResult {
 /** Loads the model and runs the quality job until `stop` (or the simulator's end). */
 export async function runQualityPart(o: QualityPartOptions): Promise<QualityPartResult> {
   const { flags } = o;
-  const model = await loadQualityModel(flags);
+  const model = await loadQualityModel(flags, o.note ?? note);
   const job = new QualityJob({
     ...DEFAULT_QUALITY_JOB,
     model,
@@ -201,7 +203,7 @@ async function consumeNats(
 const NATS_RECONNECT = { maxReconnectAttempts: -1, reconnectTimeWait: 250 } as const;
 
 /** The model of --quality-model: the registry's bytes read at start, the built-in one, or a file. */
-async function loadQualityModel(flags: RunQualityFlags): Promise<QualityModel> {
+async function loadQualityModel(flags: RunQualityFlags, note: (line: string) => void): Promise<QualityModel> {
   if (flags.qualityRegistry !== undefined) return QualityModel.fromBytes(flags.qualityRegistry.bytes, flags.qualityRegistry.source);
   const file = flags.qualityModel === BUILTIN_QUALITY_MODEL ? await builtinQualityModelPath(note) : (flags.qualityModel as string);
   return QualityModel.load(file);
