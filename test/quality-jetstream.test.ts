@@ -6,7 +6,8 @@
  * outcome must be in ClickHouse exactly once (even without FINAL: the replay at restart writes
  * nothing again), joined to a final prediction; and the final prediction of each batch that ran
  * across the kill must be the one `quality score` makes from all of its readings — the replay gave
- * the second run the batch's whole features.
+ * the second run the batch's whole features. A stream on all of a site's subjects is read through
+ * the site's filter: every outcome joined, the other subjects' messages skipped and counted.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -35,15 +36,15 @@ interface Message {
 }
 
 /** The batch simulator's records as NATS messages (MessagePack), and the same records as batch-stream NDJSON. */
-function batchRecords(): { messages: Message[]; ndjson: string } {
-  const sim = new BatchSimulator({ seed: 5, lines: 3, batches: BATCHES });
+function batchRecords(site = SITE, lines = 3, batches = BATCHES): { messages: Message[]; ndjson: string } {
+  const sim = new BatchSimulator({ seed: 5, lines, batches });
   const messages: Message[] = [];
   let ndjson = "";
   for (let kind = sim.next(); kind !== null; kind = sim.next()) {
     if (kind === "process") {
       const r = sim.reading;
       messages.push({
-        subject: processSubject(SITE, r.line_id),
+        subject: processSubject(site, r.line_id),
         data: encodeProcessRecord(r, "msgpack"),
         id: `${r.batch_id}:${r.timestamp}`,
         batch: r.batch_id,
@@ -53,7 +54,7 @@ function batchRecords(): { messages: Message[]; ndjson: string } {
     } else {
       const q = sim.outcome as NonNullable<BatchSimulator["outcome"]>;
       messages.push({
-        subject: qualitySubject(SITE, q.line_id),
+        subject: qualitySubject(site, q.line_id),
         data: encodeQualityRecord(q, "msgpack"),
         id: `${q.batch_id}:q`,
         batch: q.batch_id,
@@ -88,9 +89,15 @@ async function until<T>(what: () => string, get: () => Promise<T | null> | T | n
 }
 
 /** `run --nats --stream` with the built-in quality model; resolves once the quality job consumes. */
-async function startRun(nats: string, clickhouse: string, dir: string): Promise<{ child: ChildProcess; stderr: () => string }> {
+async function startRun(
+  nats: string,
+  clickhouse: string,
+  dir: string,
+  at = { site: SITE, stream: STREAM, db: "default" },
+): Promise<{ child: ChildProcess; stderr: () => string }> {
   let stderr = "";
-  const args = ["run", "--nats", nats, "--site", SITE, "--stream", STREAM, "--analysis", "rolling", "--clickhouse", clickhouse];
+  const args = ["run", "--nats", nats, "--site", at.site, "--stream", at.stream, "--analysis", "rolling"];
+  args.push("--clickhouse", clickhouse, "--clickhouse-db", at.db);
   args.push("--no-serials", "--no-publish-scores", "--quality-model", "builtin", "--checkpoint-interval", "500ms");
   args.push("--alerts", join(dir, "alerts.ndjson"), "--summary-interval", "0");
   const child = spawn(process.execPath, [CLI, ...args], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
@@ -201,4 +208,31 @@ describe.skipIf(!haveServers)("quality on JetStream - run --stream, kill -9, res
     }
     expect(finals.filter(([b]) => across.has(b)).length).toBe(across.size);
   }, 90_000);
+
+  it("quality - a stream that captures all of the site's subjects is read through the site's filter, other subjects skipped", async () => {
+    const at = { site: "qb", stream: "LWB", db: "qb" };
+    const jsm = await nc.jetstreamManager();
+    await jsm.streams.add({ name: at.stream, subjects: [`lw.${at.site}.>`] });
+    const { messages } = batchRecords(at.site, 2, 6);
+    // Three messages of another subject of the site, among the batches' records.
+    const others = [1, 2, 3].map((i) => ({ subject: `lw.${at.site}.note.n${i}`, data: new Uint8Array([i]), id: `note-${i}` }));
+    await publish(nc, [...messages.slice(0, 40), ...(others as Message[]), ...messages.slice(40)]);
+    const run = await startRun(nats.url, ch.url, dir, at);
+    children.push(run.child);
+    const query = async (sql: string) => (await (await fetch(`${ch.url}/?query=${encodeURIComponent(sql)}`)).text()).trim();
+    await until(
+      () => `6 outcomes in qb.ml_quality_outcomes (${run.stderr()})`,
+      async () => ((await query("SELECT count() FROM qb.ml_quality_outcomes FINAL").catch(() => "")) === "6" ? true : null),
+    );
+    expect(await query("SELECT count(), countIf(isNull(predicted_yield)) FROM qb.ml_quality_outcomes")).toBe("6\t0");
+    run.child.kill("SIGTERM");
+    await exited(run.child);
+    const processed = messages.filter((m) => m.kind === "process").length;
+    const line = new RegExp(
+      `: ${processed} process readings, 6 outcomes, 6 batches scored, .*; stream LWB: 0 records replayed.*, (\\d+) messages of other subjects skipped`,
+    ).exec(run.stderr());
+    expect(line, run.stderr()).not.toBeNull();
+    // The three notes, and whatever else of the site the run published itself (episodes on lw.qb.alert.…).
+    expect(Number(line?.[1])).toBeGreaterThanOrEqual(3);
+  }, 60_000);
 });

@@ -121,7 +121,7 @@ export interface QualityPartResult extends QualitySourceResult {
   modelVersion: string;
   batchesScored: number;
   /** JetStream: its stream, the records replayed at start, checkpoints. */
-  jetstream?: Pick<QualityJetStreamResult, "stream" | "replayed" | "checkpoints" | "redeliveriesSkipped" | "restored">;
+  jetstream?: Pick<QualityJetStreamResult, "stream" | "replayed" | "checkpoints" | "redeliveriesSkipped" | "restored" | "otherSubjects">;
 }
 
 /** Loads the model and runs the quality job until `stop` (or the simulator's end). */
@@ -192,8 +192,8 @@ async function consumeNats(
       onReady,
       log: o.log,
     });
-    const { stream, replayed, checkpoints, redeliveriesSkipped, restored } = r;
-    return { ...r, jetstream: { stream, replayed, checkpoints, redeliveriesSkipped, restored } };
+    const { stream, replayed, checkpoints, redeliveriesSkipped, restored, otherSubjects } = r;
+    return { ...r, jetstream: { stream, replayed, checkpoints, redeliveriesSkipped, restored, otherSubjects } };
   } finally {
     await nc.drain().catch(() => undefined);
   }
@@ -236,7 +236,8 @@ export function reportQuality(r: QualityPartResult, out: Writable, prefix = "lin
   const replay =
     js === undefined
       ? ""
-      : `; stream ${js.stream}: ${js.replayed} records replayed at start${js.restored === null ? " (no checkpoint)" : ` (checkpoint at sequence ${js.restored.top})`}, ${js.checkpoints} checkpoints`;
+      : `; stream ${js.stream}: ${js.replayed} records replayed at start${js.restored === null ? " (no checkpoint)" : ` (checkpoint at sequence ${js.restored.top})`}, ${js.checkpoints} checkpoints` +
+        `${js.otherSubjects > 0 ? `, ${js.otherSubjects} messages of other subjects skipped` : ""}`;
   out.write(
     `${prefix}: quality (model ${r.modelVersion}): ${r.processRecords} process readings, ${r.qualityRecords} outcomes, ${r.batchesScored} batches scored, ${r.predictions} predictions, ` +
       `${r.episodesOpened} episodes opened (${r.episodesClosed} closed), ${r.evicted} batches evicted, ${r.deadLettered} dead-lettered; ` +
