@@ -98,26 +98,9 @@ export async function consumeQualityJetStream(
   const t0 = performance.now();
   const log = o.log.child({ component: "quality" });
   const jsm = await nc.jetstreamManager();
-  const { stream, filter } = await qualityStream(jsm, o.site, o.stream);
-  const store = await CheckpointStore.open(nc, o.checkpointBucket);
-  const name = qualityCheckpointName(o.site, stream);
-  const restored = await loadQualityCheckpoint(store, name);
+  const { stream, reader, restored, store, name } = await openQualityReader(nc, jsm, o, log);
   const outputsThrough = restored?.outputs_through ?? 0;
   job.replayThrough(outputsThrough);
-  const from = restored?.replay_from ?? 1;
-  const { maxDeliver, ackWaitMs, maxAckPending } = o;
-  const consumer = { stream, durable: `lw-${o.site}-quality`, filterSubject: filter, maxDeliver, ackWaitMs, maxAckPending, log };
-  const reopen = (start: number) => openDurableConsumer(jsm, consumer, start);
-  const reader = new OrderedPullReader(await reopen(from), from - 1, {
-    fetchMessagesMax: o.fetchMessagesMax,
-    label: "quality",
-    log,
-    reopen,
-  });
-  log.info(
-    { stream, durable: consumer.durable, from_stream_seq: from, replay_through: outputsThrough },
-    "consuming process and quality records",
-  );
   o.onReady?.();
   const input = new BatchNatsInput(nc, o.site);
   const counts = { process: 0, quality: 0, other: 0, redeliveries: 0, checkpoints: 0 };
@@ -152,6 +135,37 @@ export async function consumeQualityJetStream(
     checkpoints: counts.checkpoints,
     restored,
   };
+}
+
+/**
+ * The stream, the checkpoint, and a reader of the durable consumer re-created from the
+ * checkpoint's `replay_from` (the whole stream without one).
+ */
+async function openQualityReader(
+  nc: NatsConnection,
+  jsm: JetStreamManager,
+  o: QualityJetStreamOptions,
+  log: Logger,
+): Promise<{ stream: string; reader: OrderedPullReader; restored: QualityCheckpoint | null; store: CheckpointStore; name: string }> {
+  const { stream, filter } = await qualityStream(jsm, o.site, o.stream);
+  const store = await CheckpointStore.open(nc, o.checkpointBucket);
+  const name = qualityCheckpointName(o.site, stream);
+  const restored = await loadQualityCheckpoint(store, name);
+  const from = restored?.replay_from ?? 1;
+  const { maxDeliver, ackWaitMs, maxAckPending } = o;
+  const consumer = { stream, durable: `lw-${o.site}-quality`, filterSubject: filter, maxDeliver, ackWaitMs, maxAckPending, log };
+  const reopen = (start: number) => openDurableConsumer(jsm, consumer, start);
+  const reader = new OrderedPullReader(await reopen(from), from - 1, {
+    fetchMessagesMax: o.fetchMessagesMax,
+    label: "quality",
+    log,
+    reopen,
+  });
+  log.info(
+    { stream, durable: consumer.durable, from_stream_seq: from, replay_through: restored?.outputs_through ?? 0 },
+    "consuming process and quality records",
+  );
+  return { stream, reader, restored, store, name };
 }
 
 type Take = (m: JsMsg, seq: number) => undefined;
