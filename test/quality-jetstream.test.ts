@@ -21,6 +21,7 @@ import { CheckpointStore } from "../connectors/nats/checkpoint-store.js";
 import { BatchSimulator, formatProcessNdjson, formatQualityNdjson } from "../connectors/sim/mod.js";
 import { encodeProcessRecord, encodeQualityRecord, processSubject, qualitySubject } from "../connectors/wire/mod.js";
 import { CLI } from "./kit/cli.js";
+import { printFigures } from "./kit/figures.js";
 
 const SITE = "qj";
 const STREAM = "LWQ";
@@ -186,6 +187,10 @@ describe.skipIf(!haveServers)("quality on JetStream - run --stream, kill -9, res
     const replayed = /stream LWQ_QUALITY: (\d+) records replayed at start \(checkpoint at sequence (\d+)\)/.exec(two.stderr());
     expect(replayed, two.stderr()).not.toBeNull();
     expect(Number(replayed?.[1])).toBeGreaterThan(0);
+    printFigures(
+      `quality on JetStream: ${messages.length} records, kill -9 at stream sequence ${cut} with ${across.size} batches running; ` +
+        `${replayed?.[1]} records replayed at restart`,
+    );
     expect(Number(replayed?.[2])).toBe(cut);
 
     // The batches that ran across the kill: final prediction = `quality score` on all their readings.
