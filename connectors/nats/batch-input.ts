@@ -29,16 +29,20 @@ export class BatchNatsInput {
     this.deadLetters = new DeadLetterRouter({ site, publish: typeof publish === "function" ? publish : natsDeadLetterPublish(publish) });
   }
 
-  /** The message's record (its kind from the subject's), or null when it was dead-lettered. */
-  decode(subject: string, data: Uint8Array, kind: "process" | "quality"): BatchMessage | null {
-    this.messages++;
+  /**
+   * The message's record (its kind from the subject's), or null when it was dead-lettered.
+   * `replay`: the message was taken before a restart (a JetStream replay) and dead-lettered then;
+   * a rejection is neither dead-lettered nor counted again.
+   */
+  decode(subject: string, data: Uint8Array, kind: "process" | "quality", replay = false): BatchMessage | null {
+    if (!replay) this.messages++;
     try {
       const options = { limits: this.limits, subject };
       return kind === "process"
         ? { kind, record: decodeProcessRecord(data, options) }
         : { kind, record: decodeQualityRecord(data, options) };
     } catch (error) {
-      this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
+      if (!replay) this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
       return null;
     }
   }

@@ -51,6 +51,7 @@ export class JetStreamSetupError extends LinewatchError {
 export interface DurableConsumerOptions {
   stream: string;
   durable: string;
+  /** "": every subject of the stream. */
   filterSubject: string;
   /** Redeliveries of a message before the server gives up on it. */
   maxDeliver: number;
@@ -128,7 +129,8 @@ async function addConsumer(jsm: JetStreamManager, o: DurableConsumerOptions, sta
     ack_policy: ack,
     deliver_policy: start === 1 ? DeliverPolicy.All : DeliverPolicy.StartSequence,
     ...(start === 1 ? {} : { opt_start_seq: start }),
-    filter_subject: o.filterSubject,
+    // "": the whole stream (an empty filter would name no subject in the create request's own subject).
+    ...(o.filterSubject === "" ? {} : { filter_subject: o.filterSubject }),
     max_deliver: o.maxDeliver,
     ack_wait: nanos(o.ackWaitMs),
     max_ack_pending: o.maxAckPending,

@@ -5,6 +5,8 @@
  * With JetStream (`jetstream: true`) every publish is acknowledged by the server (in windows of
  * `inFlightMax`) and carries `Nats-Msg-Id` `<site>:<batch>:<reading time>` (process) or
  * `<site>:<batch>:quality` for the stream's duplicate window; core publishes are flushed every 4096.
+ * Paced by `rate` (records per second), or by event time with `speed` (a record timestamped t goes
+ * out (t − first) / speed after the first: `demo`'s batches, live but faster than the plant).
  */
 import { headers, type PubAck } from "nats";
 import { connectNats } from "../nats/mod.js";
@@ -19,6 +21,8 @@ export interface BatchPublishOptions {
   /** Records per second at most (Infinity: as fast as the server takes them). */
   rate: number;
   inFlightMax: number;
+  /** Event time per wall-clock time: publish each record at its timestamp, scaled (undefined: by `rate` only). */
+  speed?: number;
 }
 
 export interface BatchPublishResult {
@@ -43,10 +47,18 @@ export async function publishBatchStreams(sim: BatchSimulator, o: BatchPublishOp
   };
   // Two subjects per line, built once.
   const subjects = new Map<string, { process: string; quality: string }>();
+  let first: number | null = null;
   try {
     for (let kind = sim.next(); kind !== null; kind = sim.next()) {
       const outcome = sim.outcome as NonNullable<BatchSimulator["outcome"]>;
       const record = kind === "process" ? sim.reading : outcome;
+      first ??= record.timestamp;
+      const wait = o.speed === undefined ? 0 : (record.timestamp - first) / o.speed - (performance.now() - t0);
+      if (wait > 0) {
+        await settle();
+        await nc.flush();
+        await new Promise((r) => setTimeout(r, wait));
+      }
       let s = subjects.get(record.line_id);
       if (s === undefined)
         subjects.set(

@@ -7,6 +7,9 @@
  *        ──▶ ClickHouse tables, the live server (WebSocket topics + HTTP API on --port), NATS scores
  *   serial simulator ──publishSerialEvents (JetStream)──▶ nats-server ──serial job──▶ detections,
  *        quarantine (ClickHouse, `quarantine` topic, lw.demo.quarantine, /api/quarantine); --no-serials: off
+ *   batch simulator ──publishBatchStreams (JetStream)──▶ nats-server ──quality job──▶ predictions,
+ *        outcomes (ClickHouse), quality episodes, /api/ml/quality/batches/; --no-quality-model: off
+ *        (demo-quality.ts)
  *
  * and prints where to look. Ctrl-C (SIGINT/SIGTERM) or `--duration` stops the publisher, drains
  * the job (every fetched message processed, outputs flushed, acknowledged), closes the outputs
@@ -51,8 +54,10 @@ import { integerOption, numberOption } from "./options.js";
 import { cliLogger } from "./logging.js";
 import { reportScorecard, SCORECARD_JSON_HELP } from "./scorecard-report.js";
 import { addRunSerialFlags, runSerialPart, type RunSerialFlags, type SerialPartResult } from "./serial-run.js";
+import { addDemoQualityFlags, type DemoQualityFlags, demoQualityModel, startDemoQuality } from "./demo-quality.js";
+import { reportQuality } from "./quality-run.js";
 
-interface DemoFlags extends AnalysisFlags, RunSerialFlags {
+interface DemoFlags extends AnalysisFlags, RunSerialFlags, DemoQualityFlags {
   dir: string;
   duration?: string;
   port: number;
@@ -95,28 +100,44 @@ export function demoCommand(): Command {
     .option("--summary-interval <D>", "console summary interval (0: none)", "2s")
     .option("--scorecard-json <file>", SCORECARD_JSON_HELP)
     .option("--no-predict", "no failure predictions (default: the built-in plant's model, as `run` on the simulator)");
-  return addRunSerialFlags(addAnalysisFlags(command, "rolling,spc", true)).action(async (flags: DemoFlags) => runDemo(flags));
+  return addDemoQualityFlags(addRunSerialFlags(addAnalysisFlags(command, "rolling,spc", true))).action(async (flags: DemoFlags) =>
+    runDemo(flags),
+  );
+}
+
+/** Stop requests (signal or duration), which may come while servers are still starting. */
+function stopControl(log: (line: string) => void): {
+  stopped: Promise<void>;
+  requestStop: (why: string) => void;
+  requested: () => boolean;
+  dispose: () => void;
+} {
+  let requested = false;
+  let onStop: () => void = () => {};
+  const stopped = new Promise<void>((r) => (onStop = r));
+  const requestStop = (why: string): void => {
+    if (requested) return;
+    requested = true;
+    log(`${why}: stopping (publisher, drain, flush, servers)…`);
+    onStop();
+  };
+  const onSignal = (s: NodeJS.Signals): void => requestStop(s);
+  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, onSignal);
+  const dispose = () => {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  };
+  return { stopped, requestStop, requested: () => requested, dispose };
 }
 
 async function runDemo(flags: DemoFlags): Promise<void> {
   const log = (line: string): void => void process.stderr.write(`linewatch demo: ${line}\n`);
   const durationMs = flags.duration === undefined ? undefined : parseDuration(flags.duration);
   if (durationMs !== undefined && !(durationMs > 0)) throw new ConfigError("--duration", "must be positive");
+  const quality = demoQualityModel(flags);
   const dir = resolve(flags.dir);
   mkdirSync(dir, { recursive: true });
-
-  // Stop requests (signal or duration) may come while servers are still starting.
-  let stopRequested = false;
-  let onStop: () => void = () => {};
-  const stopped = new Promise<void>((r) => (onStop = r));
-  const requestStop = (why: string): void => {
-    if (stopRequested) return;
-    stopRequested = true;
-    log(`${why}: stopping (publisher, drain, flush, servers)…`);
-    onStop();
-  };
-  const onSignal = (s: NodeJS.Signals): void => requestStop(s);
-  for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, onSignal);
+  const { stopped, requestStop, requested: stopRequested, dispose } = stopControl(log);
 
   const servers: Array<{ name: string; server: NatsServer | ClickHouseServer }> = [];
   let outputs: Outputs | null = null;
@@ -136,9 +157,9 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     servers.push({ name: "nats-server", server: nats });
     log(`nats-server ${nats.url} (JetStream store ${natsDir})`);
 
-    const clickhouse = await startDemoClickHouse(flags, dir, () => stopRequested, log);
+    const clickhouse = await startDemoClickHouse(flags, dir, stopRequested, log);
     if (clickhouse !== null) servers.push({ name: "clickhouse-server", server: clickhouse.server });
-    if (stopRequested) return;
+    if (stopRequested()) return;
 
     outputs = await Outputs.start({
       clickhouse:
@@ -215,15 +236,13 @@ async function runDemo(flags: DemoFlags): Promise<void> {
       },
     });
     const serial = flags.serials === false ? null : startSerials(flags, nats.url, out, stopped, log);
+    const qualityOptions = { url: nats.url, site: SITE, stream: STREAM, host: out, route: alerts.route, stopped, log };
+    const qualityPart = quality === null ? null : startDemoQuality(flags, qualityOptions);
     const result = await job.finally(() => {
       if (timer !== null) clearTimeout(timer);
     });
-    const serialResult = serial === null ? null : await serial;
-    if (serialResult !== null) {
-      log(
-        `serials: ${serialResult.events} events scored, ${serialResult.flagged} flagged, ${serialResult.quarantinedEvents} quarantined (${serialResult.quarantineEntries} serials on the list)`,
-      );
-    }
+    reportSerials(serial === null ? null : await serial, log);
+    if (qualityPart !== null) reportQuality(await qualityPart, process.stderr, "linewatch demo");
     await alertNc.drain().catch(() => undefined);
     for (const a of analyses) for (const note of a.notes?.() ?? []) log(note);
     log(
@@ -233,10 +252,16 @@ async function runDemo(flags: DemoFlags): Promise<void> {
     reportScorecard(scorecard, flags.scorecardJson, process.stdout);
     if (clickhouse !== null) await logScoreRows(clickhouse, out, log);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    dispose();
     await closeDemo(outputs, closeAtEnd, servers, log);
   }
+}
+
+function reportSerials(r: SerialPartResult | null, log: (line: string) => void): void {
+  if (r === null) return;
+  log(
+    `serials: ${r.events} events scored, ${r.flagged} flagged, ${r.quarantinedEvents} quarantined (${r.quarantineEntries} serials on the list)`,
+  );
 }
 
 /** The outputs, then what else the demo opened (the failure model), then the servers, newest first. */
@@ -326,6 +351,9 @@ function printWelcome(
     lines.push(
       `  Dashboard    ${access.dashboardUrl}`,
       `  HTTP API     ${access.url}/healthz   ${access.url}/metrics   ${access.url}/api/ml/maintenance/health/M-001/${t}`,
+      ...(flags.qualityModel === false
+        ? []
+        : [`               ${access.url}/api/ml/quality/batches/${t}   (batch quality: lw.${SITE}.process.>, lw.${SITE}.quality.>)`]),
       `  WebSocket    ${access.wsUrl}${t}`,
       `               send ${JSON.stringify({ type: "subscribe", topics: [machineTopic("M-001"), TOPIC_ALERTS] })}   (topics: machine/<id>, ${TOPIC_ALERTS}, …; docs/api.md)`,
     );
@@ -363,13 +391,15 @@ function demoSimulator(flags: DemoFlags, scorecard: FaultScorecard): StoppableSi
   return simulator;
 }
 
-/** The final count of this run's score rows in ClickHouse. */
+/** The final count of this run's score rows (and quality predictions and outcomes) in ClickHouse. */
 async function logScoreRows(clickhouse: DemoClickHouse, outputs: Outputs, log: (line: string) => void): Promise<void> {
   await outputs.flush().catch(() => undefined);
-  const rows = await clickhouse.server
-    .query(`SELECT count() FROM ${clickhouse.database}.ml_scores FINAL`)
-    .catch((e: Error) => `? (${e.message.trim()})`);
-  log(`ClickHouse ${clickhouse.database}.ml_scores (this run): ${rows.trim()} rows`);
+  for (const table of ["ml_scores", "ml_quality_predictions", "ml_quality_outcomes"]) {
+    const rows = await clickhouse.server
+      .query(`SELECT count() FROM ${clickhouse.database}.${table} FINAL`)
+      .catch((e: Error) => `? (${e.message.trim()})`);
+    log(`ClickHouse ${clickhouse.database}.${table} (this run): ${rows.trim()} rows`);
+  }
 }
 
 /** The plant simulator, stoppable from outside (publishSimulation runs until `done`), in small chunks. */

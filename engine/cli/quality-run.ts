@@ -2,22 +2,26 @@
  * The quality part of `linewatch run` and `demo` (issue 16, point 3): with `--quality-model`, the
  * quality job (engine/jobs/quality-job.ts) beside the sensor job — fed by the batch simulator
  * (with the plant simulator) or by NATS `lw.<site>.process.>` / `lw.<site>.quality.>` (`run
- * --nats`, core NATS) — its episodes through the run's alert router, its batches on the API
- * (`/api/ml/quality/batches…`) and its predictions and outcomes in ClickHouse when the run has it.
+ * --nats`: core NATS; with `--stream`, and in `demo`: a JetStream stream, checkpointed and
+ * replayed at restart, engine/jobs/quality-jetstream.ts) — its episodes through the run's alert
+ * router, its batches on the API (`/api/ml/quality/batches…`) and its predictions and outcomes in
+ * ClickHouse when the run has it.
  */
 import type { Writable } from "node:stream";
 import type { Command } from "commander";
-import type { NatsConnection } from "nats";
 import { connectNats } from "../../connectors/nats/mod.js";
 import type { QualityBatchesProvider } from "../../connectors/live/mod.js";
 import { QualityModel } from "../../operators/quality/mod.js";
 import type { AlertEpisodeEvent } from "../../operators/spc/mod.js";
 import { parseDuration, type Logger } from "../core/mod.js";
 import {
+  consumeQualityJetStream,
   consumeQualityNats,
+  DEFAULT_QUALITY_JETSTREAM,
   DEFAULT_QUALITY_JOB,
   QualityJob,
   type QualityOutcomeRow,
+  type QualityJetStreamResult,
   type QualityPredictionRow,
   type QualitySourceResult,
   runQualitySimulation,
@@ -68,6 +72,18 @@ export function addRunQualityFlags(command: Command): Command {
 export interface QualityOutputHost {
   serveQuality(provider: QualityBatchesProvider): void;
   qualityRows?(predictions: readonly QualityPredictionRow[], outcomes: readonly QualityOutcomeRow[]): void;
+  /** Waits until the rows handed over so far are durable (a JetStream ack waits for it). */
+  flush?(): Promise<void>;
+}
+
+/** NATS: core (no `stream`) or the JetStream stream of the run's --stream (and its checkpoint interval). */
+export interface QualityNatsSource {
+  kind: "nats";
+  url: string;
+  site: string;
+  flushIntervalMs: number;
+  stream?: string;
+  checkpointIntervalMs?: number;
 }
 
 export interface QualityPartOptions {
@@ -84,11 +100,13 @@ export interface QualityPartOptions {
         durationMs: number | undefined;
         flushIntervalMs: number;
       }
-    | { kind: "nats"; url: string; site: string; flushIntervalMs: number };
+    | QualityNatsSource;
   stop: Promise<void>;
   log: Logger;
   onReady?: () => void;
   console?: Writable;
+  /** Where the built-in model's lines go (default: stderr as they are, prefixed `linewatch run:`). */
+  note?: (line: string) => void;
 }
 
 export interface QualityPartResult extends QualitySourceResult {
@@ -101,12 +119,15 @@ export interface QualityPartResult extends QualitySourceResult {
   yieldMaeFinal: number | null;
   yieldMaeHalfway: number | null;
   modelVersion: string;
+  batchesScored: number;
+  /** JetStream: its stream, the records replayed at start, checkpoints. */
+  jetstream?: Pick<QualityJetStreamResult, "stream" | "replayed" | "checkpoints" | "redeliveriesSkipped" | "restored" | "otherSubjects">;
 }
 
 /** Loads the model and runs the quality job until `stop` (or the simulator's end). */
 export async function runQualityPart(o: QualityPartOptions): Promise<QualityPartResult> {
-  const { flags, source } = o;
-  const model = await loadQualityModel(flags);
+  const { flags } = o;
+  const model = await loadQualityModel(flags, o.note ?? note);
   const job = new QualityJob({
     ...DEFAULT_QUALITY_JOB,
     model,
@@ -118,42 +139,71 @@ export async function runQualityPart(o: QualityPartOptions): Promise<QualityPart
   });
   o.host.serveQuality({ batches: (q) => job.batches(q), batch: (id) => job.batch(id) });
   const log = o.log.child({ component: "quality" });
-  log.info({ model: model.modelVersion, source: source.kind }, "quality job started");
-  let nc: NatsConnection | undefined;
-  let result: QualitySourceResult;
+  log.info({ model: model.modelVersion, source: o.source.kind }, "quality job started");
+  let result: QualitySourceResult & Pick<QualityPartResult, "jetstream">;
   try {
-    if (source.kind === "simulator") {
-      result = await runQualitySimulation(job, {
-        simulator: {
-          seed: source.seed,
-          lines: flags.qualityLines,
-          batches: 1_000_000,
-          ...(source.startTime === undefined ? {} : { startTime: source.startTime }),
-        },
-        speed: source.speed,
-        endTime: source.durationMs === undefined ? undefined : (source.startTime ?? DEFAULT_BATCH_START) + source.durationMs,
-        flushIntervalMs: source.flushIntervalMs,
-        stop: o.stop,
-      });
-    } else {
-      nc = await connectNats({ servers: source.url, name: `linewatch-${source.site}-quality` });
-      const subjects = [`lw.${source.site}.process.>`, `lw.${source.site}.quality.>`];
-      const onReady = () => {
-        log.info({ subjects }, "consuming process and quality records");
-        o.onReady?.();
-      };
-      result = await consumeQualityNats(nc, job, { site: source.site, flushIntervalMs: source.flushIntervalMs, stop: o.stop, onReady });
-    }
+    result = o.source.kind === "simulator" ? await simulate(job, o) : await consumeNats(job, o, o.source, log);
   } finally {
-    await nc?.drain().catch(() => undefined);
     await model.close();
   }
   const c = job.countsNow();
   return { ...result, ...c, ...accuracyOf(job), modelVersion: model.modelVersion };
 }
 
+function simulate(job: QualityJob, o: QualityPartOptions): Promise<QualitySourceResult> {
+  const source = o.source as Extract<QualityPartOptions["source"], { kind: "simulator" }>;
+  return runQualitySimulation(job, {
+    simulator: {
+      seed: source.seed,
+      lines: o.flags.qualityLines,
+      batches: 1_000_000,
+      ...(source.startTime === undefined ? {} : { startTime: source.startTime }),
+    },
+    speed: source.speed,
+    endTime: source.durationMs === undefined ? undefined : (source.startTime ?? DEFAULT_BATCH_START) + source.durationMs,
+    flushIntervalMs: source.flushIntervalMs,
+    stop: o.stop,
+  });
+}
+
+/** Core NATS subscriptions, or the JetStream stream's durable consumer (`source.stream`). */
+async function consumeNats(
+  job: QualityJob,
+  o: QualityPartOptions,
+  source: QualityNatsSource,
+  log: Logger,
+): Promise<QualitySourceResult & Pick<QualityPartResult, "jetstream">> {
+  const nc = await connectNats({ servers: source.url, name: `linewatch-${source.site}-quality`, ...NATS_RECONNECT });
+  const subjects = [`lw.${source.site}.process.>`, `lw.${source.site}.quality.>`];
+  const onReady = () => {
+    if (source.stream === undefined) log.info({ subjects }, "consuming process and quality records");
+    o.onReady?.();
+  };
+  try {
+    if (source.stream === undefined)
+      return await consumeQualityNats(nc, job, { site: source.site, flushIntervalMs: source.flushIntervalMs, stop: o.stop, onReady });
+    const r = await consumeQualityJetStream(nc, job, {
+      ...DEFAULT_QUALITY_JETSTREAM,
+      ...(source.checkpointIntervalMs === undefined ? {} : { checkpointIntervalMs: source.checkpointIntervalMs }),
+      site: source.site,
+      stream: source.stream,
+      commit: async () => o.host.flush?.(),
+      stop: o.stop,
+      onReady,
+      log: o.log,
+    });
+    const { stream, replayed, checkpoints, redeliveriesSkipped, restored, otherSubjects } = r;
+    return { ...r, jetstream: { stream, replayed, checkpoints, redeliveriesSkipped, restored, otherSubjects } };
+  } finally {
+    await nc.drain().catch(() => undefined);
+  }
+}
+
+/** A JetStream consumer rides out a server restart (the serial part's setting). */
+const NATS_RECONNECT = { maxReconnectAttempts: -1, reconnectTimeWait: 250 } as const;
+
 /** The model of --quality-model: the registry's bytes read at start, the built-in one, or a file. */
-async function loadQualityModel(flags: RunQualityFlags): Promise<QualityModel> {
+async function loadQualityModel(flags: RunQualityFlags, note: (line: string) => void): Promise<QualityModel> {
   if (flags.qualityRegistry !== undefined) return QualityModel.fromBytes(flags.qualityRegistry.bytes, flags.qualityRegistry.source);
   const file = flags.qualityModel === BUILTIN_QUALITY_MODEL ? await builtinQualityModelPath(note) : (flags.qualityModel as string);
   return QualityModel.load(file);
@@ -179,12 +229,18 @@ function accuracyOf(job: QualityJob): { yieldMaeFinal: number | null; yieldMaeHa
   return n === 0 ? { yieldMaeFinal: null, yieldMaeHalfway: null } : { yieldMaeFinal: final / n, yieldMaeHalfway: half / n };
 }
 
-/** The run's closing line of the quality part. */
-export function reportQuality(r: QualityPartResult, out: Writable): void {
+/** The closing line of the quality part (`prefix`: "linewatch run", "linewatch demo"). */
+export function reportQuality(r: QualityPartResult, out: Writable, prefix = "linewatch run"): void {
   const mae = (x: number | null) => (x === null ? "n/a" : x.toFixed(4));
+  const js = r.jetstream;
+  const replay =
+    js === undefined
+      ? ""
+      : `; stream ${js.stream}: ${js.replayed} records replayed at start${js.restored === null ? " (no checkpoint)" : ` (checkpoint at sequence ${js.restored.top})`}, ${js.checkpoints} checkpoints` +
+        `${js.otherSubjects > 0 ? `, ${js.otherSubjects} messages of other subjects skipped` : ""}`;
   out.write(
-    `linewatch run: quality (model ${r.modelVersion}): ${r.processRecords} process readings, ${r.qualityRecords} outcomes, ${r.predictions} predictions, ` +
+    `${prefix}: quality (model ${r.modelVersion}): ${r.processRecords} process readings, ${r.qualityRecords} outcomes, ${r.batchesScored} batches scored, ${r.predictions} predictions, ` +
       `${r.episodesOpened} episodes opened (${r.episodesClosed} closed), ${r.evicted} batches evicted, ${r.deadLettered} dead-lettered; ` +
-      `yield MAE of completed batches ${mae(r.yieldMaeFinal)} at the end, ${mae(r.yieldMaeHalfway)} at 50 % progress\n`,
+      `yield MAE of completed batches ${mae(r.yieldMaeFinal)} at the end, ${mae(r.yieldMaeHalfway)} at 50 % progress${replay}\n`,
   );
 }

@@ -587,7 +587,7 @@ function startQualityPart(
   const part = runQualityPart({ flags, host: outputs, route, source, stop, log: cliLogger(), console: process.stdout });
   part.catch(() => undefined);
   process.stderr.write(
-    `linewatch run: quality: ${source.kind === "nats" ? `lw.${source.site}.process.> and lw.${source.site}.quality.>` : `batch simulator (${flags.qualityLines} lines)`} → model ${flags.qualityModel} every ${flags.qualityInterval} of a batch\n`,
+    `linewatch run: quality: ${source.kind === "nats" ? `lw.${source.site}.process.> and lw.${source.site}.quality.>${source.stream === undefined ? "" : ` (JetStream, stream ${source.stream}_QUALITY unless one captures them)`}` : `batch simulator (${flags.qualityLines} lines)`} → model ${flags.qualityModel} every ${flags.qualityInterval} of a batch\n`,
   );
   return part;
 }
@@ -849,6 +849,8 @@ async function runOnNats(
     url: flags.nats as string,
     site: flags.site,
     flushIntervalMs: parseDuration(flags.flushInterval),
+    stream: flags.stream,
+    checkpointIntervalMs: parseDuration(flags.checkpointInterval),
   });
   const result = await natsSensorJob(flags, outputs, alerts, stop);
   // Predictions still waiting for the model go out before the connection closes.

@@ -83,6 +83,14 @@ export {
 } from "./quality-job.js";
 export { consumeQualityNats, type QualitySourceResult, runQualitySimulation } from "./quality-sources.js";
 export {
+  consumeQualityJetStream,
+  DEFAULT_QUALITY_JETSTREAM,
+  type QualityCheckpoint,
+  type QualityJetStreamOptions,
+  type QualityJetStreamResult,
+  qualityCheckpointName,
+} from "./quality-jetstream.js";
+export {
   DEFAULT_LEAD_HOURS,
   type FailureScore,
   FailureScorecard,

@@ -19,6 +19,14 @@
  * for each feature j, Δ_j = ŷ(x) − ŷ(x with x_j := training mean_j), for yield and defect rate;
  * the three features that lowered the predicted yield most (most negative Δ yield) are listed.
  * The training means are the graph's `feature_mean` initializer (training/quality-onnx.ts).
+ *
+ * Replay (a JetStream restart, quality-jetstream.ts): records may carry their stream position.
+ * Those at or below {@link QualityJob.replayThrough}'s position were taken before the restart:
+ * they rebuild the state (features, schedule, predictions, episodes, exactly as the first time:
+ * the job is a function of the records in order) with every output muted — no row, no episode
+ * event, no count but `replayed`. {@link QualityJob.replayFrom} is where a restart must start
+ * for every running batch's features to be whole: the position of the oldest running batch's
+ * first reading.
  */
 import type { QualityModel, QualityPrediction, ProcessRecord, QualityRecord } from "../../operators/quality/mod.js";
 import { BatchFeatureState } from "../../operators/quality/mod.js";
@@ -94,6 +102,8 @@ export interface QualityBatchView {
 interface BatchState {
   view: QualityBatchView;
   features: BatchFeatureState | null;
+  /** Source position of the batch's first reading (Infinity: none given). */
+  firstPosition: number;
   nextScoreAt: number;
   clearRun: number;
 }
@@ -106,6 +116,8 @@ interface Pending {
   progress: number;
   readings: number;
   outcome: QualityRecord | null;
+  /** Taken again after a restart (at or below the replay position): outputs muted. */
+  muted: boolean;
 }
 
 export interface QualityJobCounts {
@@ -119,6 +131,10 @@ export interface QualityJobCounts {
   outOfOrder: number;
   episodesOpened: number;
   episodesClosed: number;
+  /** Batches given a first prediction (outputs not muted). */
+  batchesScored: number;
+  /** Records taken again after a restart to rebuild the state (outputs muted). */
+  replayed: number;
 }
 
 export class QualityJob {
@@ -134,7 +150,11 @@ export class QualityJob {
     outOfOrder: 0,
     episodesOpened: 0,
     episodesClosed: 0,
+    batchesScored: 0,
+    replayed: 0,
   };
+  /** Records at or below this source position are replays (module comment). */
+  private replayTop = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly o: QualityJobOptions) {}
 
@@ -142,21 +162,37 @@ export class QualityJob {
     return { ...this.counts, running: this.running.size, completed: this.recent.size };
   }
 
-  /** Adds a process reading; the batch is due for a prediction when `intervalMs` has passed since its last one. */
-  process(r: ProcessRecord): void {
-    this.counts.processRecords++;
+  /** Records at or below source position `top` are replays: they rebuild the state, outputs muted. */
+  replayThrough(top: number): void {
+    this.replayTop = top;
+  }
+
+  /** Where a restart must start for every running batch's features to be whole (module comment); `top + 1` when none runs. */
+  replayFrom(top: number): number {
+    let from = top + 1;
+    for (const b of this.running.values()) if (b.features !== null && b.firstPosition < from) from = b.firstPosition;
+    return from;
+  }
+
+  /**
+   * Adds a process reading (at source position `position`, when the source has one); the batch is
+   * due for a prediction when `intervalMs` has passed since its last one.
+   */
+  process(r: ProcessRecord, position = Number.POSITIVE_INFINITY): void {
+    const muted = this.isReplay(position);
+    if (!muted) this.counts.processRecords++;
     let b = this.running.get(r.batch_id);
     if (b === undefined) {
       if (this.recent.has(r.batch_id)) {
         // A reading after the batch's outcome: nothing left to predict.
-        this.counts.outOfOrder++;
+        if (!muted) this.counts.outOfOrder++;
         return;
       }
-      b = this.startBatch(r);
+      b = this.startBatch(r, position, muted);
     }
     const v = b.view;
     if (r.timestamp < v.last_reading_at) {
-      this.counts.outOfOrder++;
+      if (!muted) this.counts.outOfOrder++;
       return;
     }
     const f = b.features as BatchFeatureState;
@@ -166,22 +202,30 @@ export class QualityJob {
     v.progress = f.progress;
     if (r.timestamp >= b.nextScoreAt) {
       b.nextScoreAt = r.timestamp + this.o.intervalMs;
-      this.pending.push(this.snapshot(b, null));
+      this.pending.push(this.snapshot(b, null, muted));
     }
   }
 
+  /** Counts the record, as a replay when at or below the replay position; true then. */
+  private isReplay(position: number): boolean {
+    const muted = position <= this.replayTop;
+    if (muted) this.counts.replayed++;
+    return muted;
+  }
+
   /** Joins a batch's outcome: its final prediction is made at the next flush, then it is completed. */
-  quality(q: QualityRecord): void {
-    this.counts.qualityRecords++;
+  quality(q: QualityRecord, position = Number.POSITIVE_INFINITY): void {
+    const muted = this.isReplay(position);
+    if (!muted) this.counts.qualityRecords++;
     const b = this.running.get(q.batch_id);
     if (b === undefined || b.features === null || b.features.count === 0) {
       // An outcome of a batch whose readings this run did not see: kept, with no prediction.
       const state = b ?? this.newState(q.line_id, q.work_order_id, q.batch_id, q.start_timestamp ?? q.timestamp);
       this.running.delete(q.batch_id);
-      this.complete(state, q);
+      this.complete(state, q, muted);
       return;
     }
-    this.pending.push(this.snapshot(b, q));
+    this.pending.push(this.snapshot(b, q, muted));
   }
 
   /** Scores every due batch (one model call), then applies predictions, episodes and outcomes in arrival order. */
@@ -196,9 +240,9 @@ export class QualityJob {
     for (let i = 0; i < items.length; i++) {
       const item = items[i];
       const row = this.predictionRow(item, predictions[i]);
-      this.record(item.batch, row);
+      this.record(item.batch, row, item.muted);
       await this.judge(item, row);
-      if (item.outcome !== null) this.complete(item.batch, item.outcome);
+      if (item.outcome !== null) this.complete(item.batch, item.outcome, item.muted);
     }
   }
 
@@ -218,10 +262,11 @@ export class QualityJob {
     return (this.running.get(id) ?? this.recent.get(id))?.view ?? null;
   }
 
-  private startBatch(r: ProcessRecord): BatchState {
-    if (this.running.size >= this.o.openBatchesMax) this.evictOldest();
+  private startBatch(r: ProcessRecord, position: number, muted: boolean): BatchState {
+    if (this.running.size >= this.o.openBatchesMax) this.evictOldest(muted);
     const b = this.newState(r.line_id, r.work_order_id, r.batch_id, r.timestamp);
     b.features = new BatchFeatureState();
+    b.firstPosition = position;
     this.running.set(r.batch_id, b);
     return b;
   }
@@ -241,24 +286,25 @@ export class QualityJob {
       outcome: null,
       episode: null,
     };
-    return { view, features: null, nextScoreAt: Number.NEGATIVE_INFINITY, clearRun: 0 };
+    return { view, features: null, firstPosition: Number.POSITIVE_INFINITY, nextScoreAt: Number.NEGATIVE_INFINITY, clearRun: 0 };
   }
 
-  private evictOldest(): void {
+  private evictOldest(muted: boolean): void {
     let oldest: BatchState | null = null;
     for (const b of this.running.values()) if (oldest === null || b.view.last_reading_at < oldest.view.last_reading_at) oldest = b;
     if (oldest === null) return;
-    this.counts.evicted++;
+    if (!muted) this.counts.evicted++;
     this.running.delete(oldest.view.batch_id);
     oldest.features = null;
-    this.closeEpisode(oldest, oldest.view.last_reading_at);
+    this.closeEpisode(oldest, oldest.view.last_reading_at, muted);
   }
 
-  private snapshot(b: BatchState, outcome: QualityRecord | null): Pending {
+  private snapshot(b: BatchState, outcome: QualityRecord | null, muted: boolean): Pending {
     const f = b.features as BatchFeatureState;
     const row = new Float64Array(this.o.model.layout.width);
     this.o.model.layout.write(f, row, 0);
-    return { batch: b, row, timestamp: outcome?.timestamp ?? b.view.last_reading_at, progress: f.progress, readings: f.count, outcome };
+    const timestamp = outcome?.timestamp ?? b.view.last_reading_at;
+    return { batch: b, row, timestamp, progress: f.progress, readings: f.count, outcome, muted };
   }
 
   private predictionRow(item: Pending, p: QualityPrediction): QualityPredictionRow {
@@ -276,16 +322,18 @@ export class QualityJob {
     };
   }
 
-  private record(b: BatchState, row: QualityPredictionRow): void {
-    this.counts.predictions++;
+  private record(b: BatchState, row: QualityPredictionRow, muted: boolean): void {
     const v = b.view;
+    if (!muted && v.latest === null) this.counts.batchesScored++;
     v.latest = row;
     v.history.push(row);
     if (v.history.length > this.o.historyMax) v.history.splice(0, v.history.length - this.o.historyMax);
+    if (muted) return;
+    this.counts.predictions++;
     this.o.onPrediction?.(row);
   }
 
-  private complete(b: BatchState, q: QualityRecord): void {
+  private complete(b: BatchState, q: QualityRecord, muted: boolean): void {
     const v = b.view;
     this.running.delete(v.batch_id);
     b.features = null;
@@ -304,9 +352,11 @@ export class QualityJob {
       predicted_defect_rate: p === null ? null : p.predicted_defect_rate,
       yield_error: p === null ? null : p.predicted_yield - q.first_pass_yield,
     };
-    this.counts.outcomes++;
-    this.o.onOutcome?.(v.outcome);
-    this.closeEpisode(b, q.timestamp);
+    if (!muted) {
+      this.counts.outcomes++;
+      this.o.onOutcome?.(v.outcome);
+    }
+    this.closeEpisode(b, q.timestamp, muted);
     this.recent.delete(v.batch_id);
     this.recent.set(v.batch_id, b);
     if (this.recent.size > this.o.recentMax) this.recent.delete(this.recent.keys().next().value as string);
@@ -320,40 +370,43 @@ export class QualityJob {
     if (level === null) {
       if (open === null) return;
       b.clearRun = isClear(p) ? b.clearRun + 1 : 0;
-      if (b.clearRun >= QUALITY_CLEAR_SCORINGS) this.closeEpisode(b, p.timestamp);
+      if (b.clearRun >= QUALITY_CLEAR_SCORINGS) this.closeEpisode(b, p.timestamp, item.muted);
       return;
     }
     b.clearRun = 0;
     if (open !== null && (open.severity === "high" || level.severity === "medium")) {
-      this.emit(b, { ...open, event: "updated", last_fired_at: p.timestamp, firings: open.firings + 1 });
+      this.emit(b, { ...open, event: "updated", last_fired_at: p.timestamp, firings: open.firings + 1 }, item.muted);
       return;
     }
     const drivers = await this.drivers(item.row);
     const base = open ?? this.newEpisode(b, p);
     const rules = base.rules.includes(level.rule) ? base.rules : [...base.rules, level.rule];
-    this.emit(b, {
-      ...base,
-      event: open === null ? "opened" : "updated",
-      rules,
-      severity: level.severity,
-      description: `${level.text}; drivers ${drivers.map((d) => `${d.feature} ${d.delta_yield.toFixed(4)}`).join(", ")}`,
-      fields: {
-        ...base.fields,
-        drivers: JSON.stringify(drivers),
-        predicted_yield: String(p.predicted_yield),
-        predicted_defect_rate: String(p.predicted_defect_rate),
+    this.emit(
+      b,
+      {
+        ...base,
+        event: open === null ? "opened" : "updated",
+        rules,
+        severity: level.severity,
+        description: `${level.text}; drivers ${drivers.map((d) => `${d.feature} ${d.delta_yield.toFixed(4)}`).join(", ")}`,
+        fields: {
+          ...base.fields,
+          drivers: JSON.stringify(drivers),
+          predicted_yield: String(p.predicted_yield),
+          predicted_defect_rate: String(p.predicted_defect_rate),
+        },
+        last_fired_at: p.timestamp,
+        firings: open === null ? 1 : open.firings + 1,
+        cl: level.threshold,
       },
-      last_fired_at: p.timestamp,
-      firings: open === null ? 1 : open.firings + 1,
-      cl: level.threshold,
-    });
+      item.muted,
+    );
   }
 
   private newEpisode(b: BatchState, p: QualityPredictionRow): AlertEpisodeEvent {
     const v = b.view;
     const key = `quality:${v.line_id}/${v.batch_id}`;
     const level = qualityLevel(p) as QualityLevel;
-    this.counts.episodesOpened++;
     return {
       type: "alert_episode",
       event: "opened",
@@ -380,16 +433,19 @@ export class QualityJob {
     };
   }
 
-  private closeEpisode(b: BatchState, at: number): void {
+  private closeEpisode(b: BatchState, at: number, muted: boolean): void {
     const e = b.view.episode;
     if (e === null || e.closed_at !== null) return;
-    this.counts.episodesClosed++;
     b.clearRun = 0;
-    this.emit(b, { ...e, event: "closed", closed_at: Math.max(at, e.last_fired_at) });
+    this.emit(b, { ...e, event: "closed", closed_at: Math.max(at, e.last_fired_at) }, muted);
   }
 
-  private emit(b: BatchState, e: AlertEpisodeEvent): void {
+  /** The batch's episode becomes `e`; routed and counted unless a replay's. */
+  private emit(b: BatchState, e: AlertEpisodeEvent, muted: boolean): void {
     b.view.episode = e;
+    if (muted) return;
+    if (e.event === "opened") this.counts.episodesOpened++;
+    if (e.event === "closed") this.counts.episodesClosed++;
     this.o.onEpisode(e);
   }
 

@@ -3,7 +3,7 @@
  * simulator (event time = wall time × speed; `speed` Infinity: as fast as the job takes them), or
  * core NATS subjects `lw.<site>.process.>` and `lw.<site>.quality.>` (a malformed message is
  * dead-lettered with the codec's reason by {@link BatchNatsInput}). The job is flushed (due batches
- * scored) every `flushIntervalMs` of wall time and at the end.
+ * scored) every `flushIntervalMs` of wall time and at the end. JetStream: quality-jetstream.ts.
  */
 import type { NatsConnection, Subscription } from "nats";
 import { BatchNatsInput } from "../../connectors/nats/mod.js";
