@@ -41,7 +41,7 @@ describe("settling after a mode change, against a tracked centre line", () => {
   });
 
   it("a tracked line shortens temperature's settling (the chart sees 0.116 of the step left), a fixed line does not", () => {
-    const temperature = { machine_id: "M-001", sensor_type: "temperature" };
+    const temperature = { machine_id: "M-001", sensor_type: "temperature", sensor_unit: "°C" };
     const fixed = sensorSettleMs(temperature);
     // τ·ln(Δ/0.1σ): 600 s · ln(18 / 0.015)
     expect(fixed).toBeCloseTo(600_000 * Math.log(18 / 0.015), 0);
@@ -51,6 +51,6 @@ describe("settling after a mode change, against a tracked centre line", () => {
     // No restart after a pause (no --track-gap) or no tracking: the whole step counts.
     expect(settleTime({ keyByMode: true, trackRecords: TRACK_RECORDS, rate: RATE_HZ })(temperature)).toBe(fixed);
     expect(settleTime({ keyByMode: true, trackRecords: 0, trackGap: "60s", rate: RATE_HZ })(temperature)).toBe(fixed);
-    expect(settleTime({ keyByMode: true, settle: "5m", rate: RATE_HZ })(temperature)).toBe(300_000);
+    expect(settleTime({ keyByMode: true, settle: "5m", trackRecords: TRACK_RECORDS, rate: RATE_HZ })(temperature)).toBe(300_000);
   });
 });
