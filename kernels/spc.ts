@@ -65,7 +65,7 @@
 //   moving range ties when it is 0 or at most NEAR_TIE_SHARE (1 %) of the mean of the baseline's
 //   moving ranges before it (a reading held at a limit while a slow ramp lifts it).
 // - Censored baseline (Steiner & MacKay, "Monitoring processes with highly censored data",
-//   J. Quality Technology 32(3), 2000): a baseline with too many ties only because readings are
+//   J. Quality Technology 32, 2000): a baseline with too many ties only because readings are
 //   held at its minimum C (a physical limit: a line stopped at 0 packs/min) — the ties among the
 //   other readings within tiesMax, the readings at C at least 2 and at most CENSORED_SHARE_MAX of
 //   the baseline — is a left-censored normal sample, not discarded. μ and σ are its maximum
@@ -74,7 +74,7 @@
 //   readings' sufficient statistics by their expectations under the truncated normal X ≤ C,
 //   E[X | X ≤ C] = μ − σ·r and Var[X | X ≤ C] = σ²(1 − c·r − r²), c = (C − μ)/σ, r = φ(c)/Φ(c)
 //   (the truncated normal's moments; Johnson, Kotz & Balakrishnan, Continuous Univariate
-//   Distributions 1, 2nd ed., §13.10.1). cl = μ̂, σ = σ̂, and from then on every reading x ≤ C —
+//   Distributions 1, 2nd ed., ch. 13). cl = μ̂, σ = σ̂, and from then on every reading x ≤ C —
 //   and the history's — is charted as its conditional expected value μ̂ − σ̂·r(ĉ) (Steiner &
 //   MacKay's CEV): the charted readings keep the normal's upper tail and their mean, their lower
 //   tail ends at the CEV. spcSetLimits and a baseline without censoring chart readings as they

@@ -33,7 +33,7 @@ export function addKeyingFlags(command: Command): Command {
     .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
     .option(
       "--settle <D>",
-      "time after a mode change a sensor's readings count as settling (default: until the largest step between modes has decayed to 0.1σ of the sensor's noise)",
+      "time after a mode change a sensor's readings count as settling (default: until what the mode chart's tracked line lags of the largest step between modes is below 0.1σ of the sensor's noise)",
       durationOption,
     );
 }
