@@ -64,6 +64,21 @@
 //   basis for σ (Wheeler's "chunky data": too few distinct values for an individuals chart). A
 //   moving range ties when it is 0 or at most NEAR_TIE_SHARE (1 %) of the mean of the baseline's
 //   moving ranges before it (a reading held at a limit while a slow ramp lifts it).
+// - Censored baseline (Steiner & MacKay, "Monitoring processes with highly censored data",
+//   J. Quality Technology 32, 2000): a baseline with too many ties only because readings are
+//   held at its minimum C (a physical limit: a line stopped at 0 packs/min) — the ties among the
+//   other readings within tiesMax, the readings at C at least 2 and at most CENSORED_SHARE_MAX of
+//   the baseline — is a left-censored normal sample, not discarded. μ and σ are its maximum
+//   likelihood estimates, by CENSORED_EM_ITERATIONS steps of the EM algorithm (Dempster, Laird &
+//   Rubin, JRSS B 39, 1977) from the sample mean and std: each step replaces the censored
+//   readings' sufficient statistics by their expectations under the truncated normal X ≤ C,
+//   E[X | X ≤ C] = μ − σ·r and Var[X | X ≤ C] = σ²(1 − c·r − r²), c = (C − μ)/σ, r = φ(c)/Φ(c)
+//   (the truncated normal's moments; Johnson, Kotz & Balakrishnan, Continuous Univariate
+//   Distributions 1, 2nd ed., ch. 13). cl = μ̂, σ = σ̂, and from then on every reading x ≤ C —
+//   and the history's — is charted as its conditional expected value μ̂ − σ̂·r(ĉ) (Steiner &
+//   MacKay's CEV): the charted readings keep the normal's upper tail and their mean, their lower
+//   tail ends at the CEV. spcSetLimits and a baseline without censoring chart readings as they
+//   are. Φ and φ here rest on an exp of basic arithmetic (expOf), so the reference gets the same bits.
 //
 // Run counters instead of window scans: each rule's pattern is a run ending at the newest point
 // (the same-side run, the 1σ runs, the monotone run, the alternating run), so a counter per run,
@@ -92,6 +107,10 @@ const NOISY_SIGMAS: f64 = 2;
 const NEAR_TIE_SHARE: f64 = 0.01;
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
+/** A censored baseline keeps at least a tenth of its readings above the censoring point. */
+const CENSORED_SHARE_MAX: f64 = 0.9;
+/** EM steps of the censored fit: the error shrinks by about the censored share per step. */
+const CENSORED_EM_ITERATIONS: i32 = 200;
 
 // ---- state block layout (bytes); mirrored in operators/spc/layout.ts ----
 const BASE_TARGET: u32 = 0; //  i32  records the baseline in progress needs
@@ -153,7 +172,12 @@ const MR_ZERO_RUN: u32 = 312; // i32 moving ranges in a row of 0
 const STEP_WINDOW: u32 = 316; // i32 STEP's window w (0: off)
 const JUMP_LIMIT: u32 = 320; // f64  JUMP limit, in σ
 const STEP_LIMIT: u32 = 328; // f64  STEP limit, in σ
-const HIST: u32 = 336; //       f64 × HIST_CAP  raw values, ring
+const BASE_MIN: u32 = 336; //   f64  the baseline's smallest reading so far
+const CENSOR_AT: u32 = 344; //  f64  censoring point C of the limits in force (NaN: readings charted as they are)
+const CENSOR_CEV: u32 = 352; // f64  what a reading x ≤ C is charted as: μ − σ·φ(c)/Φ(c)
+const BASE_AT_MIN: u32 = 360; // i32 baseline readings equal to BASE_MIN
+const BASE_MIN_TIES: u32 = 364; // i32 of BASE_TIES, those whose reading equals BASE_MIN
+const HIST: u32 = 368; //       f64 × HIST_CAP  charted values (raw, or a censored reading's CEV), ring
 const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
 const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
 
@@ -215,6 +239,7 @@ export function spcInit(
   store<i32>(state, trackHold, TRACK_HOLD);
   store<f64>(state, trackRecords > 0 ? trackGap : 0, TRACK_GAP);
   store<f64>(state, NaN, LAST_TIME);
+  store<f64>(state, NaN, CENSOR_AT);
   store<f64>(state, tiesMax, TIES_MAX);
   store<f64>(state, jumpLimit, JUMP_LIMIT);
   store<i32>(state, noisyRun, NOISY_RUN);
@@ -227,6 +252,7 @@ export function spcInit(
 /** Fixes (or replaces) the limits from the next record on; cancels a baseline in progress. */
 export function spcSetLimits(state: usize, cl: f64, sigma: f64): void {
   store<i32>(state, 0, COLLECTING);
+  store<f64>(state, NaN, CENSOR_AT);
   installLimits(state, cl, sigma);
 }
 
@@ -282,6 +308,9 @@ function startBaseline(s: usize, n: i32): void {
   store<f64>(s, 0, BASE_M2);
   store<f64>(s, 0, BASE_MR);
   store<f64>(s, NaN, BASE_PREV);
+  store<f64>(s, Infinity, BASE_MIN);
+  store<i32>(s, 0, BASE_AT_MIN);
+  store<i32>(s, 0, BASE_MIN_TIES);
 }
 
 /** New limits: version + 1, CUSUM and EWMA restart, the history is re-zoned. */
@@ -430,9 +459,15 @@ function appendHistory(s: usize, x: f64, z: i32): i32 {
   return len;
 }
 
-function step(s: usize, x: f64, o: usize, t: f64): void {
+/** What reading x is charted as: its CEV when the limits are censored at C and x ≤ C, else x. */
+@inline function chartValue(s: usize, x: f64): f64 {
+  return x <= load<f64>(s, CENSOR_AT) ? load<f64>(s, CENSOR_CEV) : x; // false when either is NaN
+}
+
+function step(s: usize, raw: f64, o: usize, t: f64): void {
+  const x = chartValue(s, raw);
   if (load<i32>(s, HAS_LIMITS) != 0 && noteGap(s, t)) {
-    recentreStep(s, x, o);
+    recentreStep(s, x, raw, o);
     return;
   }
   const hasLimits = load<i32>(s, HAS_LIMITS) != 0;
@@ -450,7 +485,7 @@ function step(s: usize, x: f64, o: usize, t: f64): void {
     store<f64>(o, 0, O_VERSION);
   }
 
-  if (load<i32>(s, COLLECTING) != 0 && !isNaN(x)) addToBaseline(s, x);
+  if (load<i32>(s, COLLECTING) != 0 && !isNaN(raw)) addToBaseline(s, raw);
 }
 
 function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
@@ -486,7 +521,7 @@ function noteGap(s: usize, t: f64): bool {
  * One record of the collection after a gap: into the history (zone against the running mean) and
  * the mean; a row without rule bits or alarms; the line restarts from the mean after the last.
  */
-function recentreStep(s: usize, x: f64, o: usize): void {
+function recentreStep(s: usize, x: f64, raw: f64, o: usize): void {
   const counted = !isNaN(x);
   const left = load<i32>(s, RECENTRE_LEFT) - (counted ? 1 : 0);
   const sum = load<f64>(s, RECENTRE_SUM) + (counted ? x : 0);
@@ -518,7 +553,7 @@ function recentreStep(s: usize, x: f64, o: usize): void {
     rezone(s, cl, sigma);
     store<i32>(s, 0, QUIET_RUN);
   }
-  if (load<i32>(s, COLLECTING) != 0 && counted) addToBaseline(s, x);
+  if (load<i32>(s, COLLECTING) != 0 && counted) addToBaseline(s, raw);
 }
 
 /** Side the row's CUSUM and EWMA signals are on: +1 above, −1 below, 0 none, 2 both sides. */
@@ -645,7 +680,7 @@ function stepFires(s: usize, len: i32, sigma: f64): bool {
   return Math.abs(d) > load<f64>(s, STEP_LIMIT) * sigma; // false when d is NaN
 }
 
-/** Welford's mean and M2, and the moving-range sum; installs the limits when the baseline is full. */
+/** Welford's mean and M2, the moving-range sum and ties; installs the limits when the baseline is full. */
 function addToBaseline(s: usize, x: f64): void {
   const count = load<i32>(s, BASE_COUNT) + 1;
   store<i32>(s, count, BASE_COUNT);
@@ -653,24 +688,149 @@ function addToBaseline(s: usize, x: f64): void {
   const mean = mean0 + (x - mean0) / <f64>count;
   store<f64>(s, mean, BASE_MEAN);
   store<f64>(s, load<f64>(s, BASE_M2) + (x - mean0) * (x - mean), BASE_M2);
+  noteMinimum(s, x);
   if (count > 1) {
     const range = Math.abs(x - load<f64>(s, BASE_PREV));
     const before = load<f64>(s, BASE_MR);
     store<f64>(s, before + range, BASE_MR);
-    if (range == 0 || (count > 2 && range <= NEAR_TIE_SHARE * before / <f64>(count - 2)))
+    if (range == 0 || (count > 2 && range <= NEAR_TIE_SHARE * before / <f64>(count - 2))) {
       store<i32>(s, load<i32>(s, BASE_TIES) + 1, BASE_TIES);
+      if (x == load<f64>(s, BASE_MIN)) store<i32>(s, load<i32>(s, BASE_MIN_TIES) + 1, BASE_MIN_TIES);
+    }
   }
   store<f64>(s, x, BASE_PREV);
   const target = load<i32>(s, BASE_TARGET);
   if (count < target) return;
-  if (<f64>load<i32>(s, BASE_TIES) > load<f64>(s, TIES_MAX) * <f64>(count - 1)) {
-    startBaseline(s, target);
+  const m = <f64>(count - 1);
+  const tiesMax = load<f64>(s, TIES_MAX) * m;
+  if (<f64>load<i32>(s, BASE_TIES) > tiesMax) {
+    if (censoredBaseline(s, count, tiesMax)) {
+      store<i32>(s, 0, COLLECTING);
+      fitCensored(s, count);
+    } else startBaseline(s, target);
     return;
   }
   store<i32>(s, 0, COLLECTING);
-  const m = <f64>(count - 1);
+  store<f64>(s, NaN, CENSOR_AT);
   const sigma = load<i32>(s, SIGMA_METHOD) == 1
     ? load<f64>(s, BASE_MR) / m / D2
     : Math.sqrt(load<f64>(s, BASE_M2) / m);
   installLimits(s, mean, sigma);
+}
+
+/** The baseline's minimum and the readings equal to it; the ties at a minimum that gives way stop counting as its. */
+function noteMinimum(s: usize, x: f64): void {
+  const low = load<f64>(s, BASE_MIN);
+  if (x < low) {
+    store<f64>(s, x, BASE_MIN);
+    store<i32>(s, 1, BASE_AT_MIN);
+    store<i32>(s, 0, BASE_MIN_TIES);
+  } else if (x == low) store<i32>(s, load<i32>(s, BASE_AT_MIN) + 1, BASE_AT_MIN);
+}
+
+/** A full baseline of `count` readings whose ties beyond tiesMax are readings held at its minimum (see the header). */
+function censoredBaseline(s: usize, count: i32, tiesMax: f64): bool {
+  const atMin = load<i32>(s, BASE_AT_MIN);
+  return <f64>(load<i32>(s, BASE_TIES) - load<i32>(s, BASE_MIN_TIES)) <= tiesMax && atMin >= 2 &&
+    <f64>atMin <= CENSORED_SHARE_MAX * <f64>count;
+}
+
+/**
+ * μ and σ of a baseline left-censored at its minimum C by EM (see the header), from the Welford
+ * mean and M2 of all `count` readings: the uncensored readings' mean and sum of squares follow by
+ * taking the readings at C out. Installs them as limits censored at C.
+ */
+function fitCensored(s: usize, count: i32): void {
+  const n = <f64>count;
+  const C = load<f64>(s, BASE_MIN);
+  const nc = <f64>load<i32>(s, BASE_AT_MIN);
+  const nu = n - nc;
+  const mean = load<f64>(s, BASE_MEAN);
+  const m2 = load<f64>(s, BASE_M2);
+  const xu = (n * mean - nc * C) / nu;
+  const ssu = max<f64>(0, m2 + n * (mean - xu) * (mean - xu) - nc * (C - xu) * (C - xu));
+  let mu = mean;
+  let sigma = Math.sqrt(m2 / (n - 1));
+  for (let i = 0; i < CENSORED_EM_ITERATIONS; i++) {
+    const c = (C - mu) / sigma;
+    const r = millsBelow(c);
+    const e1 = mu - sigma * r;
+    const v1 = sigma * sigma * (1 - c * r - r * r);
+    const next = (nu * xu + nc * e1) / n;
+    const ss = ssu + nu * (xu - next) * (xu - next) + nc * (v1 + (e1 - next) * (e1 - next));
+    mu = next;
+    sigma = Math.sqrt(ss / n);
+  }
+  store<f64>(s, C, CENSOR_AT);
+  store<f64>(s, mu - sigma * millsBelow((C - mu) / sigma), CENSOR_CEV);
+  // The history as it would have been charted (installLimits zones it again).
+  const len = load<i32>(s, HIST_LEN);
+  for (let back = 0; back < len; back++) {
+    const p = s + HIST + (<usize>ringBack(s, back) << 3);
+    store<f64>(p, chartValue(s, load<f64>(p)));
+  }
+  installLimits(s, mu, sigma);
+}
+
+/**
+ * φ(c)/Φ(c): the standard normal's density over its distribution function (the lower tail's
+ * inverse Mills ratio). With x = −c/√2, Φ(c) = erfc(x)/2; from x = 2.5 on erfc(x) =
+ * e^(−x²)/(√π·t) with t the continued fraction of A&S 7.1.14, and φ(c) = e^(−x²)/√(2π), so the
+ * ratio is √2·t without the exponential (which underflows far out).
+ */
+function millsBelow(c: f64): f64 {
+  const x = -c * SQRT1_2;
+  if (x >= 2.5) return SQRT2 * erfcFraction(x);
+  return (expOf(-0.5 * c * c) * INV_SQRT_2PI) / (0.5 * erfcOf(x));
+}
+
+/** t of erfc(x) = e^(−x²)/(√π·t), A&S 7.1.14 evaluated backwards (x ≥ 2.5). */
+function erfcFraction(x: f64): f64 {
+  let t = x;
+  for (let n = 120; n >= 1; n--) t = x + <f64>n / 2 / t;
+  return t;
+}
+
+const INV_SQRT_2PI: f64 = 0.3989422804014327;
+const SQRT1_2: f64 = 0.7071067811865476;
+const SQRT2: f64 = 1.4142135623730951;
+const INV_SQRT_PI: f64 = 0.5641895835477563;
+const LOG2E: f64 = 1.4426950408889634;
+// ln 2 in two parts (Cody & Waite): LN2_HI ends in zero bits, so k·LN2_HI is exact for |k| < 2^11.
+const LN2_HI: f64 = 0.6931471803691238;
+const LN2_LO: f64 = 1.9082149292705877e-10;
+
+/**
+ * e^x from basic arithmetic alone, so WASM and the TypeScript reference give the same bits:
+ * x = k·ln 2 + r (Cody–Waite reduction, |r| ≤ 0.35), e^r by its Taylor series to r^14/14!
+ * (Horner; truncation below 4e-18 relative), times 2^k from its bits in two factors. 0 below −708,
+ * ∞ above 709.
+ */
+function expOf(x: f64): f64 {
+  if (x < -708) return 0;
+  if (x > 709) return Infinity;
+  const k = Math.floor(x * LOG2E + 0.5);
+  const r = x - k * LN2_HI - k * LN2_LO;
+  let p: f64 = 1;
+  for (let i = 14; i >= 1; i--) p = 1 + (p * r) / <f64>i;
+  const half = <i64>Math.floor(k / 2);
+  const rest = <i64>k - half;
+  return p * reinterpret<f64>((half + 1023) << 52) * reinterpret<f64>((rest + 1023) << 52);
+}
+
+/** erfc(x) as operators/normal.ts computes it (A&S 7.1.6 series below 2.5, the 7.1.14 continued fraction beyond), with expOf. */
+function erfcOf(x: f64): f64 {
+  if (x < 0) return 2 - erfcOf(-x);
+  if (x == Infinity) return 0;
+  if (x < 2.5) {
+    let term = x;
+    let sum = x;
+    const x2 = 2 * x * x;
+    for (let n = 1; n < 200 && term > 1e-17 * sum; n++) {
+      term *= x2 / <f64>(2 * n + 1);
+      sum += term;
+    }
+    return 1 - 2 * INV_SQRT_PI * expOf(-x * x) * sum;
+  }
+  return (expOf(-x * x) * INV_SQRT_PI) / erfcFraction(x);
 }

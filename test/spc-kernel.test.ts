@@ -22,9 +22,9 @@ import { join } from "node:path";
 import { SeededRandom } from "../engine/core/mod.js";
 import { SpcKernelHarness, type SpcInput } from "../bench/kit/spc-harness.js";
 import { referenceDataDir } from "../connectors/files/reference-data.js";
-import { SpcReference, baselineLimits } from "../kernels/reference/spc-reference.js";
+import { SpcReference, baselineLimits, zoneOf } from "../kernels/reference/spc-reference.js";
 import { ConfigError } from "../engine/core/errors.js";
-import { erfc as erfcOf } from "../operators/normal.js";
+import { erfc as erfcOf, normalCdf } from "../operators/normal.js";
 import {
   DEFAULT_SPC_PARAMS,
   NELSON_RULES,
@@ -107,10 +107,10 @@ const range = (from: number, to: number): number[] => Array.from({ length: to - 
 describe("spc kernel - layout and parameters", () => {
   const kernels = new SpcKernelHarness(params(), 1).kernels;
 
-  it("kernel and operator agree on the state size, a multiple of 8 under 640 bytes", () => {
+  it("kernel and operator agree on the state size, a multiple of 8 under 672 bytes", () => {
     expect(kernels.spcStateBytes()).toBe(layoutStateBytes());
     expect(layoutStateBytes() % 8).toBe(0);
-    expect(layoutStateBytes()).toBeLessThanOrEqual(640);
+    expect(layoutStateBytes()).toBeLessThanOrEqual(672);
   });
 
   it("output row: 16 fields, the issue's 15 in its order, then the moving-range rules", () => {
@@ -1404,5 +1404,87 @@ describe("SPC kernel: tracked centre line, CUSUM ceiling, baseline ties", () => 
     // Normal readings alone: about 0.6 % of their ranges are that small, far below 10 %.
     const normal = new Rows(new SpcKernelHarness(p, 1).process(oneKey([...noisy, 3])));
     expect(normal.at(300, C.limits_version)).toBe(1);
+  });
+
+  it("a baseline held at a physical limit half the time is a censored normal sample: μ, σ by maximum likelihood, readings at the limit charted as their conditional expectation", () => {
+    // A line stopped at 0 packs/min: noise of σ 1.5 around 0, clipped at 0 (half the readings).
+    const rng = new SeededRandom(21);
+    const N = 3000;
+    const clipped = (k = 1, offset = 0) => Math.max(0, 1.5 * rng.normal() * k + offset);
+    const baseline = Array.from({ length: N }, () => clipped());
+    // run's charts at its default budget (`linewatch rules`): CUSUM k 0.5, h 13.2; EWMA λ 0.2, L 4.98.
+    const p = params({ baselineN: N, baselineTiesMax: 0.1, sigmaMethod: "mr", cusumK: 0.5, cusumH: 13.196, ewmaLambda: 0.2, ewmaL: 4.983 });
+    const quiet = Array.from({ length: 2000 }, () => clipped());
+    const rows = new Rows(new SpcKernelHarness(p, 1).process(oneKey([...baseline, ...quiet])));
+    expect(rows.at(N - 1, C.limits_version)).toBe(0);
+    expect(rows.at(N, C.limits_version)).toBe(1);
+    // Maximum likelihood from 3,000 readings: within about 3 standard errors (≈ 0.03 each) of μ = 0, σ = 1.5.
+    expect(Math.abs(rows.at(N, C.cl))).toBeLessThan(0.1);
+    expect(Math.abs(rows.at(N, C.sigma) - 1.5)).toBeLessThan(0.1);
+    // The EM fixed point is the likelihood's maximum: a step of ±1 % in μ or σ lowers it.
+    const logLik = (mu: number, sigma: number) =>
+      baseline.reduce((l, x) => l + (x === 0 ? Math.log(normalCdf((0 - mu) / sigma)) : -Math.log(sigma) - ((x - mu) / sigma) ** 2 / 2), 0);
+    const mu = rows.at(N, C.cl);
+    const sigma = rows.at(N, C.sigma);
+    for (const [dm, ds] of [
+      [0.015, 0],
+      [-0.015, 0],
+      [0, 0.015],
+      [0, -0.015],
+    ])
+      expect(logLik(mu + dm, sigma + ds)).toBeLessThan(logLik(mu, sigma));
+    // A reading at the limit is charted at μ − σ·φ(c)/Φ(c) ≈ −0.8σ: zone −1, not the centre line.
+    const at0 = quiet.indexOf(0);
+    expect(rows.at(N + at0, C.zone)).toBe(-1);
+    // In control the charts stay quiet.
+    expect(rows.fired(C.cusum_alarm, 1).length + rows.fired(C.ewma_alarm, 1).length).toBe(0);
+    // A fall below the limit (every reading held at 0) and a noise burst (×4) are seen.
+    const fall = new Rows(new SpcKernelHarness(p, 1).process(oneKey([...baseline, ...new Array<number>(200).fill(0)])));
+    expect(fall.fired(C.cusum_alarm, 1).some((i) => i < N + 100)).toBe(true);
+    const burst = new Rows(new SpcKernelHarness(p, 1).process(oneKey([...baseline, ...Array.from({ length: 200 }, () => clipped(4))])));
+    expect(burst.fired(C.cusum_alarm, 1).some((i) => i < N + 100)).toBe(true);
+  });
+
+  it("censored baselines: the kernel equals the reference, random settings, rebaselines and limits between chunks", () => {
+    const rng = new SeededRandom(77);
+    let censoredTrials = 0;
+    for (let trial = 0; trial < 40; trial++) {
+      const p = validateSpcParams({ ...randomParams(rng), baselineN: [20, 50, 300][rng.int(0, 2)], baselineTiesMax: rng.uniform(0, 0.3) });
+      const limit = rng.uniform(-5, 5);
+      const level = limit + rng.uniform(-2, 2);
+      const scale = rng.uniform(0.5, 3);
+      const values = Array.from({ length: 3000 }, (_, i) => {
+        if (rng.next() < 0.01) return Number.NaN;
+        const shift = i > 1500 && i < 1800 ? -3 * scale : 0;
+        return Math.max(limit, level + shift + scale * rng.normal());
+      });
+      const harness = new SpcKernelHarness(p, 1);
+      const ref = new SpcReference(p);
+      const checker = new RowChecker();
+      let version = 0;
+      let chartedOff = false;
+      for (let first = 0; first < values.length; ) {
+        const m = Math.min(rng.int(1, 400), values.length - first);
+        if (rng.next() < 0.1) {
+          harness.rebaseline(0, p.baselineN);
+          ref.rebaseline(p.baselineN);
+        }
+        const chunk = values.slice(first, first + m);
+        const times = Float64Array.from(chunk, (_, i) => first + i + (first > 2000 ? 50 : 0));
+        const rows = harness.process({ slots: new Uint32Array(m), values: Float64Array.from(chunk), times });
+        chunk.forEach((x, i) => {
+          const row = rows.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS);
+          checker.check(row, ref.push(x, times[i]), p, `trial ${trial} record ${first + i} (x ${x})`);
+          version = Math.max(version, row[C.limits_version]);
+          // A reading at the limit charted as something else: its CEV under censored limits.
+          if (x === limit && row[C.limits_version] > 0 && row[C.zone] !== zoneOf(x, row[C.cl], row[C.sigma])) chartedOff = true;
+        });
+        first += m;
+      }
+      checker.expectClean();
+      expect(version).toBeGreaterThan(0);
+      if (chartedOff) censoredTrials++;
+    }
+    expect(censoredTrials).toBeGreaterThan(10);
   });
 });

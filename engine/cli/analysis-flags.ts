@@ -194,7 +194,7 @@ function addCentreLineFlags(
     .option("--cusum-cap <c>", "spc: ceiling of the CUSUM sums, in multiples of H (0: none)", numberOption("--cusum-cap"), d.cusumCap)
     .option(
       "--baseline-ties-max <f>",
-      "spc: a baseline with a larger share of repeated readings (stuck, or held at a limit) is collected again",
+      "spc: a baseline with a larger share of repeated readings is collected again (stuck), or, when the others are the readings held at its minimum, charted as censored there (held at a physical limit)",
       numberOption("--baseline-ties-max"),
       d.baselineTiesMax,
     );

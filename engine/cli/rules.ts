@@ -192,9 +192,16 @@ function chartLines(plan: BudgetPlan): string {
     `CUSUM yes  k = ${p.cusumK}, h = ${p.cusumH.toFixed(3)}: ARL ${Math.round(plan.arl.cusum).toLocaleString("en")}\n` +
     `EWMA  yes  λ = ${p.ewmaLambda}, L = ${p.ewmaL.toFixed(3)}: ARL ${Math.round(plan.arl.ewma).toLocaleString("en")}\n` +
     `Summed rate of everything on: ${union.toExponential(3)} per reading (an upper bound on their union; budget ${plan.budget.toExponential(3)}).\n` +
-    settlingLine(plan)
+    settlingLine(plan) +
+    CENSORED_LINE
   );
 }
+
+/** What a key whose readings are held at a physical limit charts (kernels/spc.ts, censored baseline). */
+const CENSORED_LINE =
+  "Readings held at a physical limit (a baseline whose ties beyond --baseline-ties-max are readings at its minimum C): a censored chart —\n" +
+  "μ and σ by maximum likelihood, a reading at or below C charted as its conditional expected value (Steiner & MacKay 2000);\n" +
+  "the rates above are for normal readings, whose upper tail such a chart keeps and whose spread it narrows.\n";
 
 /** What a settling key (a sensor's readings for a while after a mode change) runs instead. */
 function settlingLine(plan: BudgetPlan): string {

@@ -6,7 +6,7 @@
  */
 import { Command, CommanderError } from "commander";
 import { ConfigError, parseDuration } from "../core/mod.js";
-import { type SourceKey, sensorSettleMs } from "../jobs/mod.js";
+import { type SourceKey, sensorSettleMs, trackTimeConstantMs } from "../jobs/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
 import { type AnalysisContext, type AnalysisFlags, addAnalysisFlags, analysesFromFlags } from "./analysis-flags.js";
 import { durationOption, numberOption } from "./options.js";
@@ -33,7 +33,7 @@ export function addKeyingFlags(command: Command): Command {
     .option("--no-key-by-mode", "key by machine/sensor only (default: machine/sensor/operating mode, one chart and window per mode)")
     .option(
       "--settle <D>",
-      "time after a mode change a sensor's readings count as settling (default: until the largest step between modes has decayed to 0.1σ of the sensor's noise)",
+      "time after a mode change a sensor's readings count as settling (default: until what the mode chart's tracked line lags of the largest step between modes is below 0.1σ of the sensor's noise)",
       durationOption,
     );
 }
@@ -49,11 +49,21 @@ export function runAnalysisContext(onAlert: AlertCallback, iforestRegistry?: Ana
   return { timeUnit: "ms", defaultWindow: 64, onAlert, keyParts: ["machine_id", "sensor_type"], alerting: true, iforestRegistry };
 }
 
-/** How long a key's readings settle after a mode change: `--settle`, or a few of its sensor's response times. */
-export function settleTime(settle: string | undefined): (key: SourceKey) => number {
-  if (settle === undefined) return sensorSettleMs;
-  const ms = parseDuration(settle);
-  return () => ms;
+/**
+ * How long a key's readings settle after a mode change: `--settle`, or until its sensor's remaining
+ * approach is too small for the mode chart to see (sensorSettleMs: the chart's tracked centre line,
+ * `--track-records` at `--rate`, restarts after a pause longer than `--track-gap` and follows it).
+ */
+export function settleTime(
+  flags: Pick<AnalysisFlags, "trackRecords" | "trackGap"> & KeyingFlags & { rate?: number },
+): (key: SourceKey) => number {
+  if (flags.settle !== undefined) {
+    const ms = parseDuration(flags.settle);
+    return () => ms;
+  }
+  const gapMs = flags.trackGap === undefined ? 0 : parseDuration(flags.trackGap);
+  const trackMs = flags.rate === undefined ? 0 : trackTimeConstantMs(flags.trackRecords ?? 0, flags.rate, gapMs);
+  return (key) => sensorSettleMs(key, trackMs);
 }
 
 /**
@@ -75,7 +85,7 @@ export function parseRunAnalysisSettings(args: readonly string[]): RunAnalysisSe
   const flags = command.opts<AnalysisFlags & KeyingFlags>();
   if (flags.analysis.split(",").some((a) => a.trim() === "serial"))
     throw new ConfigError("--analysis", "serial is the serial job, not an analysis of sensor readings");
-  return { flags, keyByMode: flags.keyByMode, settleMs: settleTime(flags.settle) };
+  return { flags, keyByMode: flags.keyByMode, settleMs: settleTime(flags) };
 }
 
 /** The sensor analyses of a setting, as `run` builds them. */

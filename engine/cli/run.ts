@@ -520,7 +520,7 @@ async function runOnSource(
     analyses,
     // A C-MAPSS unit is always "running": its keys are machine/sensor.
     keyByMode: fleet === undefined && flags.keyByMode,
-    settleMs: settleTime(flags.settle),
+    settleMs: settleTime(flags),
     scorecard: cards?.faults,
     failureScorecard: cards?.failures,
     workers: flags.workers,

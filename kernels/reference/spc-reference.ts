@@ -42,7 +42,16 @@
  *   before 100 quiet records. A limits change cancels it.
  * - A completed baseline whose tied moving ranges exceed tiesMax·(N − 1) is discarded and
  *   collected again; the j-th moving range ties when it is 0 or, from the second on, at most
- *   0.01 × the mean of the moving ranges before it (their sum in record order / (j − 1)).
+ *   0.01 × the mean of the moving ranges before it (their sum in record order / (j − 1)) —
+ *   unless it is censored: the ties whose reading equals the baseline's minimum C (its minimum
+ *   when the tie came) left out, the rest are within tiesMax·(N − 1), and 2 ≤ n_C ≤ 0.9·N readings
+ *   equal C. Then μ, σ are the censored normal's maximum likelihood estimates by 200 EM steps
+ *   (Dempster, Laird & Rubin 1977) from the Welford mean and √(M2/(N − 1)): with the uncensored
+ *   readings' mean x̄ᵤ and sum of squares Sᵤ (all readings' less the n_C at C), c = (C − μ)/σ,
+ *   r = φ(c)/Φ(c), μ' = (nᵤx̄ᵤ + n_C(μ − σr))/N, σ'² = (Sᵤ + nᵤ(x̄ᵤ − μ')² + n_C(σ²(1 − cr − r²) +
+ *   (μ − σr − μ')²))/N; the limits are (μ̂, σ̂) and every reading x ≤ C (the history's too) is
+ *   charted as μ̂ − σ̂·r(ĉ) until the next limits (Steiner & MacKay 2000). Φ and φ from an e^x of
+ *   basic arithmetic (`expOf`) as the kernel's.
  */
 import type { SpcParams } from "../../operators/spc/mod.js";
 
@@ -80,6 +89,9 @@ export class SpcReference {
   private lastTime = Number.NaN;
   /** The collection after a gap that restarts a tracked line: records left and their sum. */
   private recentre: { left: number; sum: number } | null = null;
+  /** Censoring point of the limits in force and what a reading at or below it is charted as (NaN: none). */
+  private censorAt = Number.NaN;
+  private cev = Number.NaN;
 
   constructor(params: SpcParams) {
     this.p = { ...params };
@@ -88,6 +100,7 @@ export class SpcReference {
 
   setLimits(cl: number, sigma: number): void {
     this.baseline = null;
+    this.censorAt = Number.NaN;
     this.install({ cl, sigma });
   }
 
@@ -97,12 +110,13 @@ export class SpcReference {
   }
 
   /** The output row of the next record x at time t (t is read only for the gaps of a tracked line). */
-  push(x: number, t = Number.NaN): Float64Array {
+  push(raw: number, t = Number.NaN): Float64Array {
+    const x = raw <= this.censorAt ? this.cev : raw;
     if (this.limits !== null && this.p.trackRecords > 0 && this.p.trackGap > 0 && !Number.isNaN(t)) {
       if (!Number.isNaN(this.lastTime) && t - this.lastTime > this.p.trackGap) this.recentre = { left: RECENTRE_RECORDS, sum: 0 };
       this.lastTime = t;
     }
-    if (this.limits !== null && this.recentre !== null) return this.recentreRow(x, this.limits, this.recentre);
+    if (this.limits !== null && this.recentre !== null) return this.recentreRow(x, raw, this.limits, this.recentre);
     this.history.push(x);
     this.zones.push(this.limits === null ? 0 : zoneOf(x, this.limits.cl, this.limits.sigma));
     if (this.history.length > HISTORY_RECORDS) {
@@ -116,12 +130,12 @@ export class SpcReference {
       this.fillRow(row, this.limits);
       if (!Number.isNaN(x) && this.p.trackRecords > 0) this.track(x, this.limits, signalSide(row));
     }
-    this.collect(x);
+    this.collect(raw);
     return row;
   }
 
   /** A record of the collection after a gap: shown against the running mean, judged by nothing. */
-  private recentreRow(x: number, limits: Limits, r: { left: number; sum: number }): Float64Array {
+  private recentreRow(x: number, raw: number, limits: Limits, r: { left: number; sum: number }): Float64Array {
     if (!Number.isNaN(x)) {
       r.left -= 1;
       r.sum += x;
@@ -159,7 +173,7 @@ export class SpcReference {
       this.restartCharts(limits);
       this.quiet = 0;
     }
-    this.collect(x);
+    this.collect(raw);
     return row;
   }
 
@@ -170,10 +184,21 @@ export class SpcReference {
       if (this.baseline.length === this.baselineTarget) {
         const values = this.baseline;
         const ties = tiedRanges(values);
-        if (ties > this.p.baselineTiesMax * (values.length - 1)) {
+        const tiesMax = this.p.baselineTiesMax * (values.length - 1);
+        const censored = ties.all > tiesMax ? censoredLimits(values, ties, tiesMax) : null;
+        if (ties.all > tiesMax && censored === null) {
           this.baseline = [];
+        } else if (censored !== null) {
+          this.baseline = null;
+          this.censorAt = censored.at;
+          this.cev = censored.cev;
+          this.history.forEach((v, j) => {
+            if (v <= censored.at) this.history[j] = censored.cev;
+          });
+          this.install({ cl: censored.cl, sigma: censored.sigma });
         } else {
           this.baseline = null;
+          this.censorAt = Number.NaN;
           this.install(baselineLimits(values, this.p.sigmaMethod));
         }
       }
@@ -370,14 +395,122 @@ function bits(flags: boolean[]): number {
   return flags.reduce((mask, f, i) => mask | (f ? 1 << i : 0), 0);
 }
 
-/** Tied moving ranges of a baseline: 0, or from the second on at most 1 % of the mean of those before. */
-function tiedRanges(values: readonly number[]): number {
-  let ties = 0;
+/**
+ * Tied moving ranges of a baseline: 0, or from the second on at most 1 % of the mean of those
+ * before; `atMinimum`: of them, those whose reading equals the baseline's minimum so far (a new
+ * minimum starts that count again); `minimum` and `readingsAtMinimum` of the whole baseline.
+ */
+function tiedRanges(values: readonly number[]): { all: number; atMinimum: number; minimum: number; readingsAtMinimum: number } {
+  let all = 0;
+  let atMinimum = 0;
   let sum = 0;
-  for (let j = 1; j < values.length; j++) {
-    const range = Math.abs(values[j] - values[j - 1]);
-    if (range === 0 || (j > 1 && range <= (0.01 * sum) / (j - 1))) ties++;
+  let minimum = Number.POSITIVE_INFINITY;
+  let readingsAtMinimum = 0;
+  values.forEach((x, j) => {
+    if (x < minimum) {
+      minimum = x;
+      readingsAtMinimum = 1;
+      atMinimum = 0;
+    } else if (x === minimum) readingsAtMinimum++;
+    if (j === 0) return;
+    const range = Math.abs(x - values[j - 1]);
+    if (range === 0 || (j > 1 && range <= (0.01 * sum) / (j - 1))) {
+      all++;
+      if (x === minimum) atMinimum++;
+    }
     sum += range;
+  });
+  return { all, atMinimum, minimum, readingsAtMinimum };
+}
+
+/** The censored limits of a baseline with too many ties (see the header), or null when its ties are not censoring. */
+function censoredLimits(
+  values: readonly number[],
+  ties: ReturnType<typeof tiedRanges>,
+  tiesMax: number,
+): { at: number; cev: number; cl: number; sigma: number } | null {
+  const n = values.length;
+  const nc = ties.readingsAtMinimum;
+  if (ties.all - ties.atMinimum > tiesMax || nc < 2 || nc > 0.9 * n) return null;
+  const C = ties.minimum;
+  let mean = 0;
+  let m2 = 0;
+  values.forEach((x, j) => {
+    const before = mean;
+    mean = before + (x - before) / (j + 1);
+    m2 += (x - before) * (x - mean);
+  });
+  const nu = n - nc;
+  const xu = (n * mean - nc * C) / nu;
+  const ssu = Math.max(0, m2 + n * (mean - xu) * (mean - xu) - nc * (C - xu) * (C - xu));
+  let mu = mean;
+  let sigma = Math.sqrt(m2 / (n - 1));
+  for (let i = 0; i < 200; i++) {
+    const c = (C - mu) / sigma;
+    const r = millsBelow(c);
+    const e1 = mu - sigma * r;
+    const v1 = sigma * sigma * (1 - c * r - r * r);
+    const next = (nu * xu + nc * e1) / n;
+    const ss = ssu + nu * (xu - next) * (xu - next) + nc * (v1 + (e1 - next) * (e1 - next));
+    mu = next;
+    sigma = Math.sqrt(ss / n);
   }
-  return ties;
+  return { at: C, cev: mu - sigma * millsBelow((C - mu) / sigma), cl: mu, sigma };
+}
+
+const INV_SQRT_2PI = 0.3989422804014327;
+const INV_SQRT_PI = 0.5641895835477563;
+
+/** φ(c)/Φ(c); from x = −c/√2 ≥ 2.5 on, √2·t with t of erfc's continued fraction (the exponentials cancel). */
+function millsBelow(c: number): number {
+  const x = -c * Math.SQRT1_2;
+  if (x >= 2.5) return Math.SQRT2 * erfcFraction(x);
+  return (expOf(-0.5 * c * c) * INV_SQRT_2PI) / (0.5 * erfcOf(x));
+}
+
+function erfcFraction(x: number): number {
+  let t = x;
+  for (let n = 120; n >= 1; n--) t = x + n / 2 / t;
+  return t;
+}
+
+/** erfc as operators/normal.ts, on expOf. */
+function erfcOf(x: number): number {
+  if (x < 0) return 2 - erfcOf(-x);
+  if (x === Number.POSITIVE_INFINITY) return 0;
+  if (x < 2.5) {
+    let term = x;
+    let sum = x;
+    const x2 = 2 * x * x;
+    for (let n = 1; n < 200 && term > 1e-17 * sum; n++) {
+      term *= x2 / (2 * n + 1);
+      sum += term;
+    }
+    return 1 - 2 * INV_SQRT_PI * expOf(-x * x) * sum;
+  }
+  return (expOf(-x * x) * INV_SQRT_PI) / erfcFraction(x);
+}
+
+const f64Bits = new DataView(new ArrayBuffer(8));
+
+/** 2^e for an integer e in [−1022, 1023], from its bits. */
+function twoTo(e: number): number {
+  f64Bits.setBigInt64(0, BigInt(e + 1023) << 52n);
+  return f64Bits.getFloat64(0);
+}
+
+/**
+ * e^x from basic arithmetic alone, as the kernel's: x = k·ln 2 + r (Cody & Waite), e^r by Taylor
+ * to r^14/14! in Horner form, times 2^⌊k/2⌋·2^(k − ⌊k/2⌋).
+ */
+export function expOf(x: number): number {
+  if (x < -708) return 0;
+  if (x > 709) return Number.POSITIVE_INFINITY;
+  const k = Math.floor(x * Math.LOG2E + 0.5);
+  // ln 2 in two parts (Cody & Waite), as the kernel's LN2_HI and LN2_LO.
+  const r = x - k * 0.6931471803691238 - k * 1.9082149292705877e-10;
+  let p = 1;
+  for (let i = 14; i >= 1; i--) p = 1 + (p * r) / i;
+  const half = Math.floor(k / 2);
+  return p * twoTo(half) * twoTo(k - half);
 }
