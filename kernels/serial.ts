@@ -502,8 +502,11 @@ function windowStatistics(s: usize, o: usize, tables: usize, k: i32, serial: usi
   let lastN: i32 = -1;
   let inv: f64 = 0;
   for (let j = 0; j < POSITIONS; j++) {
-    hs += load<f64>(s + POS_HMIN + (<usize>j << 3));
     const n = <i32>load<u32>(s + POS_N + (<usize>j << 2));
+    // n_j never grows with j (a serial holds positions 0 … its length − 1): from the first
+    // position no serial reaches, every min-entropy term is +0, which leaves hs as it is.
+    if (n == 0) break;
+    hs += load<f64>(s + POS_HMIN + (<usize>j << 3));
     if (n >= 2) {
       if (n != lastN) {
         lastN = n;
