@@ -576,7 +576,8 @@ consumer; with ClickHouse p99 ≤ ${TARGET_P99_MS_CLICKHOUSE} ms and ≥ ${TARGE
 
 With --serial-events n, then the serial job's rate over n serial events (MessagePack messages →
 decode → serial kernel → detections, quarantine → outputs, beside the same job through the
-generic decoder, the decoder alone and the kernel alone: measureSerialJobRate, serial-job-bench.ts).
+generic decoder, the main thread's stages alone (reader, + payload copy, + ledger), the decoder
+alone and the kernel alone, and the job's CPU per event by part: measureSerialJobRate, serial-job-bench.ts).
 
 A default run takes about 9 minutes on 2 cores; --smoke (one setting, short phases) about a minute.
 Exit code: 1 when ClickHouse does not hold one score row per record scored, or a setting failed;

@@ -7,6 +7,10 @@
  * quarantine rows encoded as the ClickHouse sink encodes them, the live topics), in events/s.
  *
  * Beside it, from the same messages in the same run (the baselines):
+ *   - the main thread's parts, each stage with the ones before it (thread CPU): the schema reader
+ *     alone; + the copy of each event into a batch payload (encodeSerialRanges); + the ledger
+ *     (SerialInput.encodeRanges, settled per batch: duplicates, behaviour) — the rest of the job's
+ *     main-thread time is the engine, the pool's messages, scoring and the outputs;
  *   - decode alone: SerialNatsInput.decode of every message (the generic decoder, event objects);
  *   - the WASM kernel alone on the main thread, payloads pre-encoded (the kernel's ceiling per thread).
  * The messages are made (untimed) from one seeded serial simulator stream with every attack kind;
@@ -23,6 +27,7 @@ import { createLogger } from "../engine/core/mod.js";
 import { DEFAULT_SERIAL_JOB, SerialJob, SerialOutputs, takeSerialMessage } from "../engine/jobs/mod.js";
 import {
   DEFAULT_SERIAL_PARAMS,
+  encodeSerialRanges,
   RISK_LEVELS,
   SERIAL_PAYLOAD_BYTES,
   serialAnalysis,
@@ -78,10 +83,12 @@ export interface SerialJobRate {
   job: SerialJobRateFigure;
   /**
    * From the same messages: the whole job with every message through the generic decoder (the
-   * path before the schema reader), the schema reader alone, the generic decoder alone, the
-   * kernel alone.
+   * path before the schema reader), the schema reader alone, the reader + the payload copy, the
+   * reader + payload + ledger, the generic decoder alone, the kernel alone.
    */
   baselines: SerialJobRateFigure[];
+  /** The job's CPU per event by part (ns), from the job and the stages measured alone (module comment). */
+  parts: SerialJobParts;
   /** Events the schema reader took in the job figure (the rest: the generic decoder). */
   fastEvents: number;
   /** The job's detections are the same on both paths (checksum and counts). */
@@ -90,6 +97,20 @@ export interface SerialJobRate {
   quarantined: number;
   deadLettered: number;
   target: { goal: string; measured: number; met: boolean };
+}
+
+/**
+ * CPU ns per event of each part of the job: reader, payload copy and ledger are differences of
+ * the stages measured alone (each with the ones before it); `engine` is the job's main-thread time
+ * less those three (takeSerialMessage, the batch, the engine's buffers and pool messages, scoring,
+ * outputs); `kernel` the worker's kernel time per event in the job.
+ */
+export interface SerialJobParts {
+  reader: number;
+  payload: number;
+  ledger: number;
+  engine: number;
+  kernel: number;
 }
 
 export const SERIAL_JOB_TARGET = 1e6;
@@ -110,6 +131,9 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
   const stream = serialMessages(n, lines, options.seed ?? 1);
   say("decode alone: the schema reader, then the generic decoder");
   const read = measureRead(stream);
+  say("the main thread's stages alone: reader + payload copy, then + ledger");
+  const copied = measureEncode(stream, batchRecords, false);
+  const asked = measureEncode(stream, batchRecords, true);
   const decode = measureDecode(stream);
   say("WASM kernel alone");
   const kernel = measureKernel(n, lines, options.seed ?? 1, batchRecords);
@@ -128,7 +152,14 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
     batchRecords,
     messageBytes: stream.bytes.length / n,
     job: r.figure,
-    baselines: [generic.figure, read, decode, kernel],
+    baselines: [generic.figure, read, copied, asked, decode, kernel],
+    parts: {
+      reader: read.mainNsPerEvent,
+      payload: copied.mainNsPerEvent - read.mainNsPerEvent,
+      ledger: asked.mainNsPerEvent - copied.mainNsPerEvent,
+      engine: r.figure.mainNsPerEvent - asked.mainNsPerEvent,
+      kernel: r.figure.kernelNsPerEvent ?? Number.NaN,
+    },
     fastEvents: r.fastEvents,
     checksumsAgree: agree,
     detections: r.detections,
@@ -164,6 +195,12 @@ export function formatSerialJobRate(r: SerialJobRate): string {
   out.push(
     `  detections ${r.detections}, quarantined ${r.quarantined}, dead-lettered ${r.deadLettered}; ${r.fastEvents} of ${r.events} events by the schema reader; ` +
       `both paths' detections ${r.checksumsAgree ? "agree" : "MISMATCH"}`,
+  );
+  const p = r.parts;
+  const ns = (v: number) => Math.round(v);
+  out.push(
+    `  the job's CPU by part, ns/event: main thread ${ns(r.job.mainNsPerEvent)} = schema reader ${ns(p.reader)} + payload copy ${ns(p.payload)} + ` +
+      `ledger ${ns(p.ledger)} + engine, pool messages, scoring and outputs ${ns(p.engine)}; kernel (worker) ${ns(p.kernel)}`,
   );
   const generic = r.baselines[0].eventsPerSecond;
   out.push(`  whole job ÷ whole job through the generic decoder: ${(r.job.eventsPerSecond / generic).toFixed(1)}×`);
@@ -254,6 +291,39 @@ function measureRead(s: MessageStream): SerialJobRateFigure {
   const t0 = start();
   for (let i = 0; i < s.n; i++) if (input.read(s.subjects[s.lineOf[i]], messageAt(s, i)) !== null) kept++;
   return figure("schema reader alone (SerialNatsInput.read: message bytes → times and text ranges)", kept, t0, null);
+}
+
+/**
+ * The main thread's encode stages on their own: the schema reader, then each event copied into a
+ * batch payload as the job does (encodeSerialRanges); with `ledger`, through the job's encoder
+ * instead (SerialInput.encodeRanges: the same copy, and the ledger's questions, settled per batch).
+ */
+function measureEncode(s: MessageStream, batchRecords: number, ledger: boolean): SerialJobRateFigure {
+  const input = new SerialNatsInput(() => {}, SITE);
+  const encoder = freshAnalysis().input;
+  const payload = new Uint8Array(batchRecords * SERIAL_PAYLOAD_BYTES);
+  const view = input.view;
+  let k = 0;
+  let kept = 0;
+  const t0 = start();
+  for (let i = 0; i < s.n; i++) {
+    const data = messageAt(s, i);
+    const line = input.read(s.subjects[s.lineOf[i]], data);
+    if (line === null) continue;
+    kept++;
+    const at = k * SERIAL_PAYLOAD_BYTES;
+    if (ledger) encoder.encodeRanges(data, view, line, payload, at);
+    else encodeSerialRanges(data, view, view.received, view.batchClose, 0, payload, at);
+    if (++k === batchRecords) {
+      k = 0;
+      if (ledger) encoder.settle();
+    }
+  }
+  if (ledger) encoder.settle();
+  const label = ledger
+    ? "schema reader + payload + ledger (SerialInput.encodeRanges, settled per batch)"
+    : "schema reader + payload copy (encodeSerialRanges into a batch payload)";
+  return figure(label, kept, t0, null);
 }
 
 function measureDecode(s: MessageStream): SerialJobRateFigure {

@@ -240,13 +240,15 @@ function step(s: usize, t: f64, p: usize, o: usize, tables: usize): void {
     if (prefixRepeats(s, p + P_SERIAL, len, k)) flags |= R_PREFIX;
     const count = load<i32>(s, WCOUNT);
     let slot = load<i32>(s, WNEXT);
-    if (count == k) removeEntry(s, ringEntry(s, slot), tables, k);
-    else store<i32>(s, count + 1, WCOUNT);
-    addEntry(s, ringEntry(s, slot), p + P_SERIAL, len, tables, k);
+    const e = ringEntry(s, slot);
+    // A full window: the slot holds the serial that leaves it.
+    const leaving = count == k ? <i32>load<u8>(e) : 0;
+    if (count < k) store<i32>(s, count + 1, WCOUNT);
+    const changed = replaceEntry(s, e, leaving, p + P_SERIAL, len, tables, k);
     slot++;
     store<i32>(s, slot == k ? 0 : slot, WNEXT);
     store<f64>(s, load<f64>(s, ISSUED) + 1, ISSUED);
-    refreshPositionMinEntropy(s);
+    refreshPositionMinEntropy(s, changed);
     if (lowVariability(s, p + P_SERIAL, len)) flags |= R_LOWVAR;
   }
   flags |= windowStatistics(s, o, tables, k, p + P_SERIAL, len);
@@ -367,35 +369,75 @@ function prefixRepeats(s: usize, serial: usize, len: i32, k: i32): bool {
   else if (d < 0 && c == mode && load<u16>(coc + (<usize>c << 1)) == 0) store<i32>(modePtr, c - 1);
 }
 
-function addEntry(s: usize, e: usize, serial: usize, len: i32, tables: usize, k: i32): void {
+/**
+ * Replaces the ring entry `e` (its serial of `leaving` characters leaves the window; 0: an empty
+ * slot) by the serial of `len` characters at `serial`, in the counts, sums and modes. Where both
+ * serials have the same character at a position, removing one and adding the other changes
+ * nothing (every count comes back; the sums are exact integers), so that position is skipped;
+ * elsewhere the leaving character is removed before the new one is added, so no count exceeds
+ * the window's. Σ F[count] is summed in a local: every term is an integer below 2^53, so the sum
+ * is exact in any order. Returns the positions (bit j) whose n_j or mode_j may have changed.
+ */
+function replaceEntry(s: usize, e: usize, leaving: i32, serial: usize, len: i32, tables: usize, k: i32): i32 {
+  const coc = cocPtr(s, k);
+  let sum = load<f64>(s, SUM_F);
+  const both = min(leaving, len);
+  let changed = 0;
+  for (let j = 0; j < both; j++) {
+    const a = bucket(<u32>load<u8>(e + 1 + <usize>j));
+    const b = bucket(<u32>load<u8>(serial + <usize>j));
+    if (a == b) continue;
+    changed |= 1 << j;
+    sum = countOverall(s, a, -1, tables, coc, sum);
+    sum = countOverall(s, b, 1, tables, coc, sum);
+    const ps = s + POS_SUM_F + (<usize>j << 3);
+    const pcoc = posCocPtr(s, k, j);
+    const pmode = s + POS_MODE + (<usize>j << 2);
+    const psum = countPosition(s, j, a, -1, tables, pcoc, pmode, load<f64>(ps));
+    store<f64>(ps, countPosition(s, j, b, 1, tables, pcoc, pmode, psum));
+  }
+  for (let j = both; j < leaving; j++) {
+    const a = bucket(<u32>load<u8>(e + 1 + <usize>j));
+    sum = countOverall(s, a, -1, tables, coc, sum);
+    const ps = s + POS_SUM_F + (<usize>j << 3);
+    store<f64>(ps, countPosition(s, j, a, -1, tables, posCocPtr(s, k, j), s + POS_MODE + (<usize>j << 2), load<f64>(ps)));
+    const pn = s + POS_N + (<usize>j << 2);
+    store<u32>(pn, load<u32>(pn) - 1);
+  }
+  for (let j = both; j < len; j++) {
+    const b = bucket(<u32>load<u8>(serial + <usize>j));
+    sum = countOverall(s, b, 1, tables, coc, sum);
+    const ps = s + POS_SUM_F + (<usize>j << 3);
+    store<f64>(ps, countPosition(s, j, b, 1, tables, posCocPtr(s, k, j), s + POS_MODE + (<usize>j << 2), load<f64>(ps)));
+    const pn = s + POS_N + (<usize>j << 2);
+    store<u32>(pn, load<u32>(pn) + 1);
+  }
+  store<f64>(s, sum, SUM_F);
+  store<i32>(s, load<i32>(s, NCHARS) + len - leaving, NCHARS);
   store<u8>(e, <u8>len);
   memory.copy(e + 1, serial, <usize>len);
   if (len < POSITIONS) memory.fill(e + 1 + <usize>len, 0, <usize>(POSITIONS - len));
-  for (let j = 0; j < len; j++) count(s, j, bucket(<u32>load<u8>(serial + <usize>j)), 1, tables, k);
-  store<i32>(s, load<i32>(s, NCHARS) + len, NCHARS);
+  // Positions past the shorter serial gained or lost a serial: n_j changed.
+  const longer = max(leaving, len);
+  return changed | (((1 << longer) - 1) & ~((1 << both) - 1));
 }
 
-function removeEntry(s: usize, e: usize, tables: usize, k: i32): void {
-  const len = <i32>load<u8>(e);
-  for (let j = 0; j < len; j++) count(s, j, bucket(<u32>load<u8>(e + 1 + <usize>j)), -1, tables, k);
-  store<i32>(s, load<i32>(s, NCHARS) - len, NCHARS);
-}
-
-/** Adds d (±1) occurrences of character b at position j: overall and positional counts, sums, modes. */
-@inline function count(s: usize, j: i32, b: u32, d: i32, tables: usize, k: i32): void {
+/** Adds d (±1) occurrences of character b to the overall counts and mode; returns `sum` + the change of F[count]. */
+@inline function countOverall(s: usize, b: u32, d: i32, tables: usize, coc: usize, sum: f64): f64 {
   const h = s + HIST + (<usize>b << 2);
   const c = <i32>load<u32>(h);
   store<u32>(h, <u32>(c + d));
-  store<f64>(s, load<f64>(s, SUM_F) + (load<f64>(tables + (<usize>(c + d) << 3)) - load<f64>(tables + (<usize>c << 3))), SUM_F);
-  cocMove(cocPtr(s, k), c, d, s + MODE);
+  cocMove(coc, c, d, s + MODE);
+  return sum + (load<f64>(tables + (<usize>(c + d) << 3)) - load<f64>(tables + (<usize>c << 3)));
+}
+
+/** Adds d (±1) occurrences of character b at position j (count and mode; n_j is the caller's); returns `sum` + the change of F[count]. */
+@inline function countPosition(s: usize, j: i32, b: u32, d: i32, tables: usize, coc: usize, modePtr: usize, sum: f64): f64 {
   const ph = s + POS_HIST + (<usize>(j * 128 + <i32>b) << 1);
   const pc = <i32>load<u16>(ph);
   store<u16>(ph, <u16>(pc + d));
-  const ps = s + POS_SUM_F + (<usize>j << 3);
-  store<f64>(ps, load<f64>(ps) + (load<f64>(tables + (<usize>(pc + d) << 3)) - load<f64>(tables + (<usize>pc << 3))));
-  cocMove(posCocPtr(s, k, j), pc, d, s + POS_MODE + (<usize>j << 2));
-  const pn = s + POS_N + (<usize>j << 2);
-  store<u32>(pn, <u32>(<i32>load<u32>(pn) + d));
+  cocMove(coc, pc, d, modePtr);
+  return sum + (load<f64>(tables + (<usize>(pc + d) << 3)) - load<f64>(tables + (<usize>pc << 3)));
 }
 
 /** −log2 of the NIST SP 800-90B §6.3.1 upper bound on the most common value's probability. */
@@ -406,9 +448,14 @@ function removeEntry(s: usize, e: usize, tables: usize, k: i32): void {
   return 0.0 - Math.log2(pu);
 }
 
-/** Recomputes the cached per-position min-entropy where n_j or mode_j changed. */
-function refreshPositionMinEntropy(s: usize): void {
-  for (let j = 0; j < POSITIONS; j++) {
+/**
+ * Recomputes the cached per-position min-entropy where n_j or mode_j changed; only the positions
+ * in `changed` (bit j) can have (elsewhere the cache is the one the previous serial left).
+ */
+function refreshPositionMinEntropy(s: usize, changed: i32): void {
+  while (changed != 0) {
+    const j = ctz(changed);
+    changed &= changed - 1;
     const off = <usize>j << 2;
     const n = load<u32>(s + POS_N + off);
     const mode = load<u32>(s + POS_MODE + off);
@@ -455,8 +502,11 @@ function windowStatistics(s: usize, o: usize, tables: usize, k: i32, serial: usi
   let lastN: i32 = -1;
   let inv: f64 = 0;
   for (let j = 0; j < POSITIONS; j++) {
-    hs += load<f64>(s + POS_HMIN + (<usize>j << 3));
     const n = <i32>load<u32>(s + POS_N + (<usize>j << 2));
+    // n_j never grows with j (a serial holds positions 0 … its length − 1): from the first
+    // position no serial reaches, every min-entropy term is +0, which leaves hs as it is.
+    if (n == 0) break;
+    hs += load<f64>(s + POS_HMIN + (<usize>j << 3));
     if (n >= 2) {
       if (n != lastN) {
         lastN = n;

@@ -113,6 +113,21 @@ describe("serial - exact serial set", () => {
     expect(set.has(8999 * 7919, 8999, "S8999")).toBe(true);
     expect(set.has(8999 * 7919, 8999, "T8999")).toBe(false);
   });
+
+  it("serial - a lookup first places the serials appended since the last one (with and without the index growing)", () => {
+    const set = new SerialSet();
+    const key = (i: number) => [Math.imul(i, 2654435761) >>> 0, i] as const;
+    for (let i = 0; i < 100; i++) set.addBytes(...key(i), new TextEncoder().encode(`S${i}`), 0, `S${i}`.length);
+    expect(set.hasBytes(...key(7), new TextEncoder().encode("S7"), 0, 2)).toBe(true);
+    // 100 → 120 entries: the index of 256 slots stays; 120 → 400: it doubles twice.
+    for (const upTo of [120, 400]) {
+      for (let i = set.size; i < upTo; i++) set.add(...key(i), `S${i}`);
+      for (let i = 0; i < upTo; i++) expect(set.has(...key(i), `S${i}`), `S${i} of ${upTo}`).toBe(true);
+      expect(set.has(...key(upTo), `S${upTo}`)).toBe(false);
+      // Same hashes, another serial: the hash match is confirmed on the bytes.
+      expect(set.has(...key(upTo - 1), `T${upTo - 1}`)).toBe(false);
+    }
+  });
 });
 
 describe("serial - ledger", () => {

@@ -3,8 +3,11 @@
  * serial is new, and the ledger's filter already says so (a filter miss is certain), so adding
  * must be cheap and looking up can wait. Serials and their two 32-bit hashes are appended to
  * logs (sequential writes, no hash table to probe in memory); the hash index (open addressing,
- * at most half full) is built only when the first lookup comes — a possible duplicate — and is
- * kept up to date from then on. Membership is exact: a hash match is confirmed on the serial.
+ * at most half full) is built only when the first lookup comes — a possible duplicate — and from
+ * then on brought up to date by each lookup, which first places the serials appended since the
+ * last one: an append never writes at a random place of the index (a cache miss per serial in a
+ * large batch's set), and the serials placed together are independent stores the processor
+ * overlaps. Membership is exact: a hash match is confirmed on the serial.
  *
  * The serials are kept as their UTF-8 bytes, one after the other in one growing byte log (what a
  * checkpoint stores, and what the payload carries), not as a string each: millions of strings
@@ -33,6 +36,8 @@ export class SerialSet {
   private count = 0;
   /** Entry + 1 per slot (0: empty); null until the first lookup. */
   private slots: Int32Array | null = null;
+  /** Entries [0, placed) are in `slots`; the lookups place the rest. */
+  private placed = 0;
   /** The serials that are not ASCII, as given (by entry). */
   private wide: Map<number, string> | null = null;
 
@@ -166,20 +171,27 @@ export class SerialSet {
     this.ends[i] = this.used;
     this.hashes[2 * i] = h1 >>> 0;
     this.hashes[2 * i + 1] = h2 >>> 0;
-    if (this.slots === null) return;
-    if (this.count * 2 > this.slots.length) this.buildIndex(this.slots.length * 2);
-    else this.place(this.slots, i);
   }
 
+  /** The index holding every entry (at most half full): built at the first lookup, doubled as the set grows, the entries appended since the last lookup placed. */
   private index(): Int32Array {
-    if (this.slots === null) this.buildIndex(2 << Math.ceil(Math.log2(Math.max(8, this.count))));
-    return this.slots as Int32Array;
+    const slots = this.slots;
+    if (slots === null) return this.buildIndex(2 << Math.ceil(Math.log2(Math.max(8, this.count))));
+    if (this.count * 2 > slots.length) {
+      let size = slots.length * 2;
+      while (this.count * 2 > size) size *= 2;
+      return this.buildIndex(size);
+    }
+    for (; this.placed < this.count; this.placed++) this.place(slots, this.placed);
+    return slots;
   }
 
-  private buildIndex(size: number): void {
+  private buildIndex(size: number): Int32Array {
     const slots = new Int32Array(size);
     for (let i = 0; i < this.count; i++) this.place(slots, i);
     this.slots = slots;
+    this.placed = this.count;
+    return slots;
   }
 
   private place(slots: Int32Array, i: number): void {

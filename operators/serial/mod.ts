@@ -25,7 +25,7 @@ export {
 } from "./layout.js";
 export { DEFAULT_LEDGER_OPTIONS, type SerialLedgerOptions } from "./ledger.js";
 export { mcvOfSymbols } from "./mcv-estimate.js";
-export { decodeSerialPayload, encodeSerialFields, readU32, type SerialFields } from "./payload.js";
+export { decodeSerialPayload, encodeSerialFields, encodeSerialRanges, readU32, type SerialFields } from "./payload.js";
 export {
   DEFAULT_QUARANTINE_ENTRIES_MAX,
   DEFAULT_QUARANTINE_FILE,
