@@ -133,14 +133,18 @@ export class ChaosEnv {
     return publishSimulationTo(this.nats.url, site, rate, sim);
   }
 
-  /** `linewatch run --nats --stream --clickhouse` on `site`, writing to database `db`. */
-  startRun(site: string, stream: string, db: string, extra: readonly string[] = []): CliProcess {
+  /** As {@link publish}, or on core NATS (`jetstream` false: unacknowledged, flushed per chunk). */
+  publishTo(site: string, rate: number, sim: Partial<SimulatorOptions>, jetstream: boolean): Promise<NatsPublishResult> {
+    return publishSimulationTo(this.nats.url, site, rate, sim, jetstream);
+  }
+
+  /** `linewatch run --nats --stream --clickhouse` on `site` (`stream` null: core NATS), writing to database `db`. */
+  startRun(site: string, stream: string | null, db: string, extra: readonly string[] = []): CliProcess {
     const args = [
       "run",
       "--nats",
       this.nats.url,
-      "--stream",
-      stream,
+      ...(stream === null ? [] : ["--stream", stream]),
       "--site",
       site,
       "--analysis",
@@ -202,7 +206,13 @@ export class ChaosEnv {
   }
 }
 
-/** The simulator's records to JetStream on `site` at `rate` records/s. */
-export function publishSimulationTo(url: string, site: string, rate: number, sim: Partial<SimulatorOptions>): Promise<NatsPublishResult> {
-  return publishSimulation(new PlantSimulator(sim), { ...DEFAULT_NATS_PUBLISH, url, site, jetstream: true, rate });
+/** The simulator's records to JetStream (or core NATS) on `site` at `rate` records/s. */
+export function publishSimulationTo(
+  url: string,
+  site: string,
+  rate: number,
+  sim: Partial<SimulatorOptions>,
+  jetstream = true,
+): Promise<NatsPublishResult> {
+  return publishSimulation(new PlantSimulator(sim), { ...DEFAULT_NATS_PUBLISH, url, site, jetstream, rate });
 }

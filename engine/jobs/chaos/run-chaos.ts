@@ -9,10 +9,11 @@ import { fuzzScenario } from "./fuzz.js";
 import { httpAbuseScenario } from "./http-abuse.js";
 import { killRestartScenario } from "./kill-restart.js";
 import { natsRestartScenario } from "./nats-restart.js";
+import { overloadScenario } from "./overload.js";
 import type { ChaosRow } from "./table.js";
 
 /** The scenarios `--scenario` takes, in the order they run. */
-export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats", "fuzz", "http"] as const;
+export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats", "fuzz", "http", "overload"] as const;
 export type ChaosScenario = (typeof CHAOS_SCENARIOS)[number];
 
 export interface ChaosOptions {
@@ -87,5 +88,17 @@ function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): P
       return httpAbuseScenario(env, { records: o.quick ? 2000 : 10_000, rounds: o.quick ? 2 : 20, seed: o.seed, log: o.log });
     case "nats":
       return natsRestartScenario(env, { records: o.quick ? 5000 : 30_000, rate, seed: o.seed, log: o.log });
+    case "overload":
+      // Base load: --rate when given, else a quarter of the sustainable rate measured first.
+      return overloadScenario(env, {
+        baseRate: o.rate,
+        baseMs: o.quick ? 2000 : 10_000,
+        overloadMs: o.quick ? 3000 : 30_000,
+        afterMs: o.quick ? 2000 : 30_000,
+        probeRecords: o.quick ? 30_000 : 100_000,
+        probeCoreRecords: o.quick ? 60_000 : 500_000,
+        seed: o.seed,
+        log: o.log,
+      });
   }
 }
