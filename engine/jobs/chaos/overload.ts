@@ -242,7 +242,9 @@ async function coreOverload(env: ChaosEnv, o: OverloadOptions, rss: RssWatch) {
   if (!(await waitFor(() => consuming(run), RUN_TIMEOUT_MS))) throw new Error(`the run did not start consuming\n${run.output()}`);
   const probe = await coreSustainable(env, run, site, o);
   const base = o.baseRate ?? Math.max(1, Math.round(probe.rate / 4));
-  o.log(`overload, core NATS: sustainable ${Math.round(probe.rate)} rec/s (a burst of ${o.probeCoreRecords}, ${probe.shed} shed); base ${base} rec/s`);
+  o.log(
+    `overload, core NATS: sustainable ${Math.round(probe.rate)} rec/s (a burst of ${o.probeCoreRecords}, ${probe.shed} shed); base ${base} rec/s`,
+  );
   const m = await loadAndRecover(env, site, false, base, o.probeCoreRecords, o, async () => coreHandled(run));
   const published = o.probeCoreRecords + m.published;
   await coreSettled(run, published);
