@@ -92,11 +92,11 @@ function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): P
       // Base load: --rate when given, else a quarter of the sustainable rate measured first.
       return overloadScenario(env, {
         baseRate: o.rate,
-        baseMs: o.quick ? 2000 : 10_000,
-        overloadMs: o.quick ? 3000 : 30_000,
-        afterMs: o.quick ? 2000 : 30_000,
-        probeRecords: o.quick ? 30_000 : 100_000,
-        probeCoreRecords: o.quick ? 60_000 : 500_000,
+        baseMs: o.quick ? 1500 : 10_000,
+        overloadMs: o.quick ? 2000 : 30_000,
+        afterMs: o.quick ? 1500 : 30_000,
+        probeRecords: o.quick ? 20_000 : 100_000,
+        probeCoreRecords: o.quick ? 40_000 : 500_000,
         seed: o.seed,
         log: o.log,
       });
