@@ -13,12 +13,17 @@ import { encodeMsgpackRecord } from "../../../connectors/wire/mod.js";
 /** Records per chunk: generated and published together, then paced. */
 const CHUNK = 1024;
 
-/** Publishes the simulator's records on `lw.<site>.sensor.<machine>.<sensor>` at `rate` rec/s: records and seconds. */
+/**
+ * Publishes the simulator's records on `lw.<site>.sensor.<machine>.<sensor>` at `rate` rec/s,
+ * for at most `forMs` (a publisher slower than `rate` stops there, its phase lasting as stated):
+ * records and seconds.
+ */
 export async function publishCore(
   url: string,
   site: string,
   rate: number,
   sim: Partial<SimulatorOptions>,
+  forMs = Number.POSITIVE_INFINITY,
 ): Promise<{ readings: number; seconds: number }> {
   const simulator = new PlantSimulator(sim);
   const keys = simulator.keys();
@@ -27,7 +32,7 @@ export async function publishCore(
   const t0 = performance.now();
   let readings = 0;
   try {
-    while (!simulator.done) {
+    while (!simulator.done && performance.now() - t0 < forMs) {
       const c = simulator.nextColumns(CHUNK);
       for (let i = 0; i < c.length; i++) {
         const k = keys[c.keyIndex[i]];

@@ -69,10 +69,11 @@ export function lastSummary(output: string): EngineCounts | null {
   return { scored: n(/ out (\d+)/), deadLettered: n(/dead-lettered (\d+)/), shed: n(/\((\d+) readings\)/) };
 }
 
-/** One phase of the load: `records` at `rate` rec/s. */
+/** One phase of the load: `records` at `rate` rec/s, for `ms` at most. */
 interface Phase {
   rate: number;
   records: number;
+  ms: number;
 }
 
 /** A phase's records as published: how many, in how long. */
@@ -85,22 +86,22 @@ interface Published {
 function phasesOf(base: number, o: OverloadOptions): Phase[] {
   const records = (rate: number, ms: number): number => Math.max(1, Math.round((rate * ms) / 1000));
   return [
-    { rate: base, records: records(base, o.baseMs) },
-    { rate: base * OVERLOAD_FACTOR, records: records(base * OVERLOAD_FACTOR, o.overloadMs) },
-    { rate: base, records: records(base, o.afterMs) },
+    { rate: base, records: records(base, o.baseMs), ms: o.baseMs },
+    { rate: base * OVERLOAD_FACTOR, records: records(base * OVERLOAD_FACTOR, o.overloadMs), ms: o.overloadMs },
+    { rate: base, records: records(base, o.afterMs), ms: o.afterMs },
   ];
 }
 
 /**
- * Publishes `records` at `rate` on `site`, its readings timed after `offset` records (100 ms a
- * tick of 12 keys). Unacknowledged, on JetStream too (its stream captures the subjects): acked
+ * Publishes `records` at `rate` on `site` (for `forMs` at most), its readings timed after `offset`
+ * records (100 ms a tick of 12 keys). Unacknowledged, on JetStream too (its stream captures the subjects): acked
  * publishes topped out at 4,000–5,000 rec/s on the loaded two cores here, under what the engine
  * consumes, so an acknowledged overload would not overload. JetStream's side of the ledger is
  * what the stream stored (sequences 1..last), as in the other scenarios.
  */
-function publishPart(env: ChaosEnv, site: string, rate: number, records: number, offset: number, seed: number) {
+function publishPart(env: ChaosEnv, site: string, rate: number, records: number, offset: number, seed: number, forMs?: number) {
   const sim = { ...chaosSimulator(seed, records), startTime: Date.UTC(2026, 0, 1) + offset * 100 };
-  return publishCore(env.nats.url, site, rate, sim);
+  return publishCore(env.nats.url, site, rate, sim, forMs);
 }
 
 interface Measured {
@@ -110,6 +111,8 @@ interface Measured {
   overloadRate: number;
   /** From the overload's end until everything published by then was handled; null: not within the timeout. */
   recoveryMs: number | null;
+  /** Records due but not yet handled at the overload's end: the backlog it built (0: the engine kept up). */
+  behindAtEnd: number;
 }
 
 /**
@@ -127,19 +130,21 @@ async function loadAndRecover(
 ): Promise<Measured> {
   let recovered: Promise<number | null> = Promise.resolve(null);
   let overloadRate = 0;
+  let behindAtEnd = 0;
   let published = before;
   for (const [i, p] of phasesOf(base, o).entries()) {
-    const r: Published = await publishPart(env, site, p.rate, p.records, published, o.seed + i);
+    const r: Published = await publishPart(env, site, p.rate, p.records, published, o.seed + i, p.ms);
     published += r.readings;
     if (i !== 1) continue;
     overloadRate = r.readings / r.seconds;
     const [endedAt, upTo] = [Date.now(), await progress.due(published)];
+    behindAtEnd = Math.max(0, upTo - (await progress.handled()));
     o.log(`  overload: ${Math.round(overloadRate)} rec/s for ${r.seconds.toFixed(1)} s; waiting for the engine to handle all ${upTo}`);
     recovered = waitFor(async () => (await progress.handled()) >= upTo, RUN_TIMEOUT_MS, 100).then((ok) =>
       ok ? Date.now() - endedAt : null,
     );
   }
-  return { published: published - before, overloadRate, recoveryMs: await recovered };
+  return { published: published - before, overloadRate, recoveryMs: await recovered, behindAtEnd };
 }
 
 /**
@@ -323,11 +328,13 @@ export async function overloadScenario(env: ChaosEnv, o: OverloadOptions): Promi
     figures: {
       "JetStream sustainable rec/s": Math.round(js.sustainable),
       "JetStream overload rec/s": Math.round(js.overloadRate),
+      "JetStream backlog at the overload's end": js.behindAtEnd,
       "JetStream recovery s": s(js.recoveryMs),
       "JetStream published": js.published,
       "JetStream stored (reconciled)": js.acked,
       "core sustainable rec/s": Math.round(core.sustainable),
       "core overload rec/s": Math.round(core.overloadRate),
+      "core behind at the overload's end": core.behindAtEnd,
       "core recovery s": s(core.recoveryMs),
       "core published": core.published,
       "core scored": scoredRows,
