@@ -6,13 +6,14 @@
  * a burst published as fast as the publisher can (a lower bound when the publisher is the slower).
  *
  * - JetStream: the stream holds what the engine cannot take yet, so nothing may be lost or
- *   duplicated (every acknowledged record's rows after FINAL, as in the other scenarios).
+ *   duplicated (every record the stream stored has its rows after FINAL, as in the other scenarios).
  * - Core NATS is at-most-once: the engine sheds what it cannot hold, and must count it. Published
  *   = scored (rows in ml_scores FINAL) + shed + dead-lettered, as the engine's /metrics counts
  *   them (linewatch_nats_shed_total, linewatch_dead_letter_total): a difference is a record
  *   silently lost (a server-side slow-consumer cut, say).
  * - Recovery, both: from the overload's last record published until the engine has handled every
- *   record published up to then (JetStream: its consumer's ack floor; core: scored + shed).
+ *   record published up to then (JetStream: its consumer's ack floor reaches the stream's last
+ *   sequence; core: scored + shed + dead-lettered reach the published count).
  * - Memory: the engine's peak RSS over the whole scenario must stay under {@link RSS_BOUND_BYTES}.
  */
 import { request } from "node:http";
@@ -93,11 +94,12 @@ function phasesOf(base: number, o: OverloadOptions): Phase[] {
 }
 
 /**
- * Publishes `records` at `rate` on `site` (for `forMs` at most), its readings timed after `offset`
- * records (100 ms a tick of 12 keys). Unacknowledged, on JetStream too (its stream captures the subjects): acked
- * publishes topped out at 4,000–5,000 rec/s on the loaded two cores here, under what the engine
- * consumes, so an acknowledged overload would not overload. JetStream's side of the ledger is
- * what the stream stored (sequences 1..last), as in the other scenarios.
+ * Publishes `records` at `rate` on `site` (for `forMs` at most), its readings starting `offset` ×
+ * 100 ms after the first phase's start: after every earlier reading (12 keys share a 100 ms tick).
+ * Unacknowledged, on JetStream too (its stream captures the subjects): acked publishes topped out
+ * at 4,000–5,000 rec/s on the loaded two cores here, under what the engine consumes, so an
+ * acknowledged overload would not overload. JetStream's side of the ledger is what the stream
+ * stored (sequences 1..last), as in the other scenarios.
  */
 function publishPart(env: ChaosEnv, site: string, rate: number, records: number, offset: number, seed: number, forMs?: number) {
   const sim = { ...chaosSimulator(seed, records), startTime: Date.UTC(2026, 0, 1) + offset * 100 };
@@ -148,8 +150,8 @@ async function loadAndRecover(
 }
 
 /**
- * JetStream's sustainable rate: a burst of `probeRecords` published as fast as JetStream
- * acknowledges them once the engine consumes, timed over its second half, from the engine's ack
+ * JetStream's sustainable rate: a burst of `probeRecords` published as fast as the publisher can
+ * once the engine consumes, timed over its second half, from the engine's ack
  * floor passing the middle until it has handled the whole burst. The first half is left out: a
  * fresh engine took its first ~15,000 records at 500–1000 rec/s on the loaded two cores here, then
  * 10,000+ rec/s (with --fetch 250 as with 2000: by records, not rounds), which would measure the
@@ -216,35 +218,30 @@ const coreHandled = (run: CliProcess): number => {
   return c === null ? 0 : c.scored + c.shed + c.deadLettered;
 };
 
-/** Waits until the core run's counts account for `published`, or have not moved for half a second (what is missing was lost). */
-async function coreSettled(run: CliProcess, published: number): Promise<void> {
-  let last = -1;
+/**
+ * Waits until the core run's counts account for `published`, or have not moved for `stallMs`
+ * (what is missing was lost; a drain of 65,536 pending records or a sink pause can hold them
+ * still for a second on a loaded machine): when they last moved (Date.now() ms).
+ */
+async function coreSettled(run: CliProcess, published: number, stallMs: number): Promise<number> {
+  let [last, movedAt] = [-1, Date.now()];
   await waitFor(
     () => {
       const now = coreHandled(run);
-      const settled = now >= published || now === last;
-      last = now;
-      return settled;
+      if (now !== last) [last, movedAt] = [now, Date.now()];
+      return now >= published || Date.now() - movedAt >= stallMs;
     },
     RUN_TIMEOUT_MS,
-    500,
+    50,
   );
+  return movedAt;
 }
 
 /** Core NATS's sustainable rate: records scored per second while a burst of `records` is published as fast as the publisher can. */
 async function coreSustainable(env: ChaosEnv, run: CliProcess, site: string, o: OverloadOptions): Promise<{ rate: number; shed: number }> {
   const t0 = Date.now();
   await publishPart(env, site, Number.POSITIVE_INFINITY, o.probeCoreRecords, 0, o.seed + 200);
-  let doneAt = Date.now();
-  await waitFor(
-    () => {
-      doneAt = Date.now();
-      return coreHandled(run) >= o.probeCoreRecords;
-    },
-    RUN_TIMEOUT_MS,
-    50,
-  );
-  await coreSettled(run, o.probeCoreRecords);
+  const doneAt = await coreSettled(run, o.probeCoreRecords, 3000);
   const c = lastSummary(run.output()) ?? { scored: 0, shed: 0, deadLettered: 0 };
   return { rate: c.scored / Math.max((doneAt - t0) / 1000, 1e-3), shed: c.shed };
 }
@@ -267,7 +264,7 @@ async function coreOverload(env: ChaosEnv, o: OverloadOptions, rss: RssWatch) {
     due: async (published) => published,
   });
   const published = o.probeCoreRecords + m.published;
-  await coreSettled(run, published);
+  await coreSettled(run, published, 10_000);
   rss.sample();
   const crashed = run.child.exitCode !== null || run.child.signalCode !== null;
   const metrics = crashed ? new Map<string, number>() : await scrapeMetrics(port);
