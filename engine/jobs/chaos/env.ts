@@ -133,11 +133,6 @@ export class ChaosEnv {
     return publishSimulationTo(this.nats.url, site, rate, sim);
   }
 
-  /** As {@link publish}, or on core NATS (`jetstream` false: unacknowledged, flushed per chunk). */
-  publishTo(site: string, rate: number, sim: Partial<SimulatorOptions>, jetstream: boolean): Promise<NatsPublishResult> {
-    return publishSimulationTo(this.nats.url, site, rate, sim, jetstream);
-  }
-
   /** `linewatch run --nats --stream --clickhouse` on `site` (`stream` null: core NATS), writing to database `db`. */
   startRun(site: string, stream: string | null, db: string, extra: readonly string[] = []): CliProcess {
     const args = [
@@ -206,13 +201,7 @@ export class ChaosEnv {
   }
 }
 
-/** The simulator's records to JetStream (or core NATS) on `site` at `rate` records/s. */
-export function publishSimulationTo(
-  url: string,
-  site: string,
-  rate: number,
-  sim: Partial<SimulatorOptions>,
-  jetstream = true,
-): Promise<NatsPublishResult> {
-  return publishSimulation(new PlantSimulator(sim), { ...DEFAULT_NATS_PUBLISH, url, site, jetstream, rate });
+/** The simulator's records to JetStream on `site` at `rate` records/s. */
+export function publishSimulationTo(url: string, site: string, rate: number, sim: Partial<SimulatorOptions>): Promise<NatsPublishResult> {
+  return publishSimulation(new PlantSimulator(sim), { ...DEFAULT_NATS_PUBLISH, url, site, jetstream: true, rate });
 }
