@@ -58,4 +58,30 @@ describe.skipIf(!servers)("linewatch chaos --quick", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 600_000);
+
+  it("overload: JetStream reconciled, core NATS published = scored + shed + dead-lettered (/metrics), RSS under its bound, recovered", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lw-chaos-cli-"));
+    try {
+      const p = startCli(["chaos", "--quick", "--json", "--scenario", "overload"], dir);
+      const code = await p.exited;
+      const out = p.output();
+      const json = JSON.parse(out.slice(out.indexOf("{\n"))) as { rows: ChaosRow[]; failed: boolean };
+      const [row] = json.rows;
+      expect({ scenario: row.scenario, lost: row.lost, duplicated: row.duplicated, crashes: row.crashes }, out).toEqual({
+        scenario: "10× overload",
+        lost: 0,
+        duplicated: 0,
+        crashes: 0,
+      });
+      expect(row.mismatches, JSON.stringify(row)).toEqual(Object.fromEntries(Object.keys(row.mismatches).map((k) => [k, 0])));
+      const f = row.figures as Record<string, number>;
+      expect(f["core published"]).toBe(f["core scored"] + f["core shed (counted)"] + f["core dead-lettered"]);
+      expect(f["JetStream stored (reconciled)"]).toBeGreaterThan(0);
+      expect(row.peakRssBytes).toBeLessThanOrEqual(f["RSS bound MiB"] * 2 ** 20);
+      expect(row.recoveryMs).not.toBeNull();
+      expect([row.verdict, json.failed, code]).toEqual(["pass", false, 0]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
 });

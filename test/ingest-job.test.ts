@@ -4,6 +4,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "nats";
 import { IngestJob, DEFAULT_INGEST_JOB } from "../engine/jobs/ingest/mod.js";
+import { Outputs } from "../engine/jobs/mod.js";
+import { createLogger } from "../engine/core/mod.js";
 import { decodeScoreFrame } from "../connectors/wire/mod.js";
 import { publishSimulation, DEFAULT_NATS_PUBLISH } from "../connectors/sim/nats-publisher.js";
 import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
@@ -106,4 +108,48 @@ describe.skipIf(!serverAvailable("nats-server"))("ingest job - partitions owned 
       IngestJob.start({ ...DEFAULT_INGEST_JOB, url: server.url, site: "i1", workers: 2, partitions: 0, analyses: SPECS, live: null }),
     ).rejects.toThrow(/partition mapping/);
   });
+});
+
+describe.skipIf(!serverAvailable("nats-server"))("ingest job - core NATS past the worker's pending records", () => {
+  it("sheds what does not fit and counts it: readings + shed = published, every reading scored, linewatch_nats_shed_total equal to the shed", async () => {
+    const server = await startNatsServer();
+    try {
+      const outputs = await Outputs.start({ healthIntervalMs: 60_000, log: createLogger({ level: "silent" }) });
+      // 32 pending records: a burst published unpaced arrives faster than one drain (a socket read holds hundreds).
+      const job = await IngestJob.start({
+        ...DEFAULT_INGEST_JOB,
+        url: server.url,
+        site: "shed",
+        workers: 1,
+        partitions: 0,
+        analyses: SPECS,
+        keysMax: 64,
+        batchRecordsMax: 512,
+        pendingRecordsMax: 32,
+        live: null,
+      });
+      outputs.attachIngest(job, 1, true, "nats", ["rolling", "spc"]);
+      const sent = await publishSimulation(new PlantSimulator(SIM), {
+        ...DEFAULT_NATS_PUBLISH,
+        url: server.url,
+        site: "shed",
+        msgIds: false,
+      });
+      const handled = () => job.counts().scored + job.counts().shed;
+      expect(await waitUntil(() => handled() >= sent.readings, 60_000), JSON.stringify(job.counts())).toBe(true);
+      const scrape = await outputs.registry.render();
+      const result = await job.stop();
+      await outputs.close();
+      expect(result.shed).toBeGreaterThan(0);
+      expect({ published: sent.readings, accounted: result.readings + result.shed, scored: result.scored }).toEqual({
+        published: SIM.maxRecords,
+        accounted: SIM.maxRecords,
+        scored: result.readings,
+      });
+      const line = scrape.split("\n").find((l) => l.startsWith('linewatch_nats_shed_total{source="nats"} '));
+      expect(line, scrape).toBe(`linewatch_nats_shed_total{source="nats"} ${result.shed}`);
+    } finally {
+      await server.dispose();
+    }
+  }, 120_000);
 });

@@ -83,6 +83,7 @@ export const METRIC = Object.freeze({
   recordsIn: "linewatch_records_in_total",
   recordsOut: "linewatch_records_out_total",
   deadLetter: "linewatch_dead_letter_total",
+  natsShed: "linewatch_nats_shed_total",
   lateRecords: "linewatch_late_records_total",
   queueDepth: "linewatch_queue_depth",
   poolUtilisation: "linewatch_pool_utilisation_ratio",
@@ -369,6 +370,8 @@ export interface EngineMetrics {
   recordsOut: Counter<"analysis">;
   /** Messages or readings sent to the dead-letter output, by DecodeReason (or sink reason). */
   deadLetter: Counter<"reason">;
+  /** Core NATS messages shed (the engine's bounded input queue full), by source: at-most-once input, counted, never silent. */
+  natsShed: Counter<"source">;
   /** Records behind the watermark (routed to the late output), by source. */
   lateRecords: Counter<"source">;
   /** Items waiting in a bounded queue, by queue (`pool`, `sink_clickhouse`, `spill`, …). */
@@ -393,6 +396,11 @@ export function defineEngineMetrics(registry: MetricsRegistry): EngineMetrics {
       name: METRIC.deadLetter,
       help: "Messages or readings sent to the dead-letter output, by reason.",
       labelNames: ["reason"],
+    }),
+    natsShed: registry.counter({
+      name: METRIC.natsShed,
+      help: "Core NATS messages shed because the engine's bounded input queue was full (at-most-once: the publisher is not slowed).",
+      labelNames: ["source"],
     }),
     lateRecords: registry.counter({
       name: METRIC.lateRecords,

@@ -91,6 +91,7 @@ export async function runNatsJob(o: NatsJobOptions): Promise<NatsJobResult> {
   const log = (o.log ?? createLogger({ destination: o.console, pretty: false })).child({ component: "nats" });
   const source = o.stream === undefined ? new CoreNatsSource(nc, o) : new JetStreamSource(nc, { ...o, stream: o.stream });
   if (o.outputs?.active) o.outputs.countDeadLetters(() => source.messages.counts().byReason);
+  if (o.outputs?.active && source instanceof CoreNatsSource) o.outputs.countShed(() => source.shed);
   try {
     const result = await runSensorJob(source, {
       ...o,

@@ -140,7 +140,8 @@ export type EpisodeAckControl = (episode: AlertEpisodeEvent, at: number, by: str
 
 /** What the outputs read of the ingest workers of `run --nats` (engine/jobs/ingest IngestJob has it). */
 export interface IngestSteering {
-  counts(): { readings: number; scored: number; kernelMs: number };
+  /** `shed`: core NATS messages a worker dropped because its pending records were full. */
+  counts(): { readings: number; scored: number; kernelMs: number; shed: number };
   /** Iforest rows the workers did not send to the drift watch (it was that far behind). */
   driftRowsShed?(): number;
   deadLettersByReason(): Record<string, number>;
@@ -161,6 +162,8 @@ export interface ServedLimits {
 interface EngineFigures {
   in: number;
   out: number;
+  /** Core NATS messages shed (the input's bounded queue full); 0 on other sources. */
+  shed: number;
   late: number;
   busy: number;
   workers: number;
@@ -224,6 +227,7 @@ export class Outputs {
   private healthTimer: NodeJS.Timeout | null = null;
   private writeErrors = 0;
   private deadLetters: (() => Record<string, number>) | null = null;
+  private shed: (() => number) | null = null;
   private readonly deadLettersSeen = new Map<string, number>();
   /** What the API serves; later providers (the serial job's quarantine list) join this object. */
   private readonly apiProviders: ApiProviders;
@@ -446,6 +450,7 @@ export class Outputs {
       return {
         in: m.recordsIn,
         out: m.recordsOut,
+        shed: this.shed?.() ?? 0,
         late: m.recordsLate,
         busy: m.kernelBusyMs,
         workers: m.workers,
@@ -466,7 +471,7 @@ export class Outputs {
     if (this.watchesIforest && job.driftRowsShed !== undefined) this.countDriftRowsShed(() => job.driftRowsShed?.() ?? 0);
     this.collect(source, analyses, () => {
       const c = job.counts();
-      return { in: c.readings, out: c.scored, late: 0, busy: c.kernelMs, workers, reorder: 0, inFlight: 0 };
+      return { in: c.readings, out: c.scored, shed: c.shed, late: 0, busy: c.kernelMs, workers, reorder: 0, inFlight: 0 };
     });
   }
 
@@ -519,16 +524,17 @@ export class Outputs {
   }
 
   private collect(source: string, analyses: readonly string[], figures: () => EngineFigures): void {
-    const last = { in: 0, out: 0, late: 0, busy: 0, t: performance.now() };
+    const last = { in: 0, out: 0, shed: 0, late: 0, busy: 0, t: performance.now() };
     this.registry.onCollect(() => {
       const m = figures();
       // Counters move by what happened since the last scrape.
       this.metrics.recordsIn.labels({ source }).inc(m.in - last.in);
       for (const a of analyses) this.metrics.recordsOut.labels({ analysis: a }).inc(m.out - last.out);
+      this.metrics.natsShed.labels({ source }).inc(m.shed - last.shed);
       this.metrics.lateRecords.labels({ source }).inc(m.late - last.late);
       const now = performance.now();
       this.metrics.poolUtilisation.set(Math.min(1, (m.busy - last.busy) / ((now - last.t) * Math.max(1, m.workers))));
-      Object.assign(last, { in: m.in, out: m.out, late: m.late, busy: m.busy, t: now });
+      Object.assign(last, { in: m.in, out: m.out, shed: m.shed, late: m.late, busy: m.busy, t: now });
       if (this.deadLetters !== null) {
         for (const [reason, n] of Object.entries(this.deadLetters())) {
           const before = this.deadLettersSeen.get(reason) ?? 0;
@@ -550,6 +556,11 @@ export class Outputs {
   /** Where the dead-letter counts by reason come from (the NATS input). */
   countDeadLetters(counts: () => Record<string, number>): void {
     this.deadLetters = counts;
+  }
+
+  /** Where the count of core NATS messages shed comes from (the main-thread job's core source; ingest workers report theirs in counts()). */
+  countShed(shed: () => number): void {
+    this.shed = shed;
   }
 
   /** A scored record: a ClickHouse row (reading and scores) and a message on its machine's topic. */

@@ -133,14 +133,13 @@ export class ChaosEnv {
     return publishSimulationTo(this.nats.url, site, rate, sim);
   }
 
-  /** `linewatch run --nats --stream --clickhouse` on `site`, writing to database `db`. */
-  startRun(site: string, stream: string, db: string, extra: readonly string[] = []): CliProcess {
+  /** `linewatch run --nats --stream --clickhouse` on `site` (`stream` null: core NATS), writing to database `db`. */
+  startRun(site: string, stream: string | null, db: string, extra: readonly string[] = []): CliProcess {
     const args = [
       "run",
       "--nats",
       this.nats.url,
-      "--stream",
-      stream,
+      ...(stream === null ? [] : ["--stream", stream]),
       "--site",
       site,
       "--analysis",

@@ -9,11 +9,12 @@ import { fuzzScenario } from "./fuzz.js";
 import { httpAbuseScenario } from "./http-abuse.js";
 import { killRestartScenario } from "./kill-restart.js";
 import { natsRestartScenario } from "./nats-restart.js";
+import { overloadScenario } from "./overload.js";
 import { slowSubscriberScenario } from "./slow-subscriber.js";
 import type { ChaosRow } from "./table.js";
 
 /** The scenarios `--scenario` takes, in the order they run. */
-export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats", "fuzz", "http", "slow-subscriber"] as const;
+export const CHAOS_SCENARIOS = ["kill", "clickhouse", "nats", "fuzz", "http", "slow-subscriber", "overload"] as const;
 export type ChaosScenario = (typeof CHAOS_SCENARIOS)[number];
 
 export interface ChaosOptions {
@@ -90,5 +91,17 @@ function runScenario(env: ChaosEnv, scenario: ChaosScenario, o: ChaosOptions): P
       return natsRestartScenario(env, { records: o.quick ? 5000 : 30_000, rate, seed: o.seed, log: o.log });
     case "slow-subscriber":
       return slowSubscriberScenario(env, { rate, phaseMs: o.quick ? 8000 : 30_000, normal: 10, seed: o.seed, log: o.log });
+    case "overload":
+      // Base load: --rate when given, else a quarter of the sustainable rate measured first.
+      return overloadScenario(env, {
+        baseRate: o.rate,
+        baseMs: o.quick ? 1500 : 10_000,
+        overloadMs: o.quick ? 2000 : 30_000,
+        afterMs: o.quick ? 1500 : 30_000,
+        probeRecords: o.quick ? 20_000 : 100_000,
+        probeCoreRecords: o.quick ? 40_000 : 500_000,
+        seed: o.seed,
+        log: o.log,
+      });
   }
 }
