@@ -237,13 +237,33 @@ async function coreSettled(run: CliProcess, published: number, stallMs: number):
   return movedAt;
 }
 
-/** Core NATS's sustainable rate: records scored per second while a burst of `records` is published as fast as the publisher can. */
-async function coreSustainable(env: ChaosEnv, run: CliProcess, site: string, o: OverloadOptions): Promise<{ rate: number; shed: number }> {
+/**
+ * Core NATS's sustainable rate: records scored per second while a burst of `records` is published as fast as the
+ * publisher can; and that publisher's own rate, the most the overload phase can reach.
+ */
+async function coreSustainable(
+  env: ChaosEnv,
+  run: CliProcess,
+  site: string,
+  o: OverloadOptions,
+): Promise<{ rate: number; shed: number; publisherRate: number }> {
   const t0 = Date.now();
   await publishPart(env, site, Number.POSITIVE_INFINITY, o.probeCoreRecords, 0, o.seed + 200);
+  const publishedAt = Date.now();
   const doneAt = await coreSettled(run, o.probeCoreRecords, 3000);
   const c = lastSummary(run.output()) ?? { scored: 0, shed: 0, deadLettered: 0 };
-  return { rate: c.scored / Math.max((doneAt - t0) / 1000, 1e-3), shed: c.shed };
+  const publisherRate = o.probeCoreRecords / Math.max((publishedAt - t0) / 1000, 1e-3);
+  return { rate: c.scored / Math.max((doneAt - t0) / 1000, 1e-3), shed: c.shed, publisherRate };
+}
+
+/**
+ * Core NATS's base load unless stated: a quarter of the sustainable rate, but no more than a tenth of what the
+ * publisher reached in the burst. On core NATS the burst's publisher is often the limit (the engine shed nothing,
+ * so its rate is a lower bound); a base past a tenth of it would make the "10×" phase publisher-bound, below 10×.
+ * The overload is still past what the engine takes when the engine falls behind in it (the backlog reported).
+ */
+function coreBase(probe: { rate: number; publisherRate: number }): number {
+  return Math.max(1, Math.round(Math.min(probe.rate / 4, (0.9 * probe.publisherRate) / 10)));
 }
 
 /** Core NATS: sustainable rate (unless stated), base, 10× base, base; published against score rows + shed + dead-lettered as /metrics counts them. */
@@ -255,9 +275,9 @@ async function coreOverload(env: ChaosEnv, o: OverloadOptions, rss: RssWatch) {
   rss.watch(run);
   if (!(await waitFor(() => consuming(run), RUN_TIMEOUT_MS))) throw new Error(`the run did not start consuming\n${run.output()}`);
   const probe = await coreSustainable(env, run, site, o);
-  const base = o.baseRate ?? Math.max(1, Math.round(probe.rate / 4));
+  const base = o.baseRate ?? coreBase(probe);
   o.log(
-    `overload, core NATS: sustainable ${Math.round(probe.rate)} rec/s (a burst of ${o.probeCoreRecords}, ${probe.shed} shed); base ${base} rec/s`,
+    `overload, core NATS: sustainable ${Math.round(probe.rate)} rec/s (a burst of ${o.probeCoreRecords} published at ${Math.round(probe.publisherRate)} rec/s, ${probe.shed} shed); base ${base} rec/s`,
   );
   const m = await loadAndRecover(env, site, base, o.probeCoreRecords, o, {
     handled: async () => coreHandled(run),
