@@ -162,7 +162,7 @@ export async function runQualityPart(o: QualityPartOptions): Promise<QualityPart
  * batch runs for hours and the plant promoted the model to use it now). A file that is not a
  * quality model is refused (ModelLoadError; the current model stays, logged by the follower).
  */
-function swapInto(job: QualityJob, log: Logger): (entry: ModelEntry, bytes: Uint8Array) => Promise<void> {
+export function swapInto(job: QualityJob, log: Logger): (entry: ModelEntry, bytes: Uint8Array) => Promise<void> {
   return async (entry, bytes) => {
     const next = await QualityModel.fromBytes(bytes, `registry quality model ${entry.short_id}`);
     const running = job.countsNow().running;
