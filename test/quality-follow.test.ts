@@ -220,6 +220,9 @@ describe.runIf(haveNats && haveClickHouse)("linewatch run --quality-model regist
       await registry.promote(entryB.id, "production");
       expect(await waitUntil(() => /quality model switched/.test(run.output()), 30_000), run.output()).toBe(true);
       expect(await waitUntil(async () => (await countOf(versionB)) >= 10, 90_000), run.output()).toBe(true);
+      // ml_models mirrors the registry: the promoted entry is the production one.
+      const production = () => query("SELECT substring(id, 1, 12) FROM ml_models FINAL WHERE kind = 'quality' AND stage = 'production'");
+      expect(await waitUntil(async () => (await production()) === entryB.short_id, 30_000), await production()).toBe(true);
       expect(await run.stop(), run.output()).toBe(0);
     } finally {
       await run.stop();

@@ -759,7 +759,7 @@ async function resolveRegistryIforest(flags: RunFlags): Promise<{ model: Isolati
 /**
  * `--predict registry`: follows the production rul model, swapping each new one into the
  * prediction service (a model with other features or window is refused and logged). With
- * ClickHouse and either registry model, the registry's entries are mirrored into ml_models.
+ * ClickHouse and any registry model (rul, iforest, quality), the registry's entries are mirrored into ml_models.
  * Returns the stop.
  */
 function followRegistryModels(
@@ -784,10 +784,17 @@ function followRegistryModels(
     };
     return followRegistry(spec(rulEntryId), "rul", cliLogger(), install, mirror);
   }
-  // The analyses (maybe on ingest workers) follow the iforest model themselves; this thread only mirrors.
-  const iforest = flags.iforestRegistry;
-  if (iforest === undefined || mirror === undefined) return () => {};
-  return followRegistry(spec(iforest.follow.entryId), "iforest", undefined, async () => {}, mirror);
+  // The analyses (maybe on ingest workers) and the quality job follow their models themselves; this thread only mirrors.
+  const other = otherFollowedModel(flags);
+  if (other === null || mirror === undefined) return () => {};
+  return followRegistry(spec(other.entryId), other.kind, undefined, async () => {}, mirror);
+}
+
+/** The registry model a run follows besides --predict's: --model registry's iforest, else --quality-model registry's. */
+function otherFollowedModel(flags: RunFlags): { kind: "iforest" | "quality"; entryId: string } | null {
+  if (flags.iforestRegistry !== undefined) return { kind: "iforest", entryId: flags.iforestRegistry.follow.entryId };
+  if (flags.qualityRegistry !== undefined) return { kind: "quality", entryId: flags.qualityRegistry.follow.entryId };
+  return null;
 }
 
 /** With --predict the rolling analysis must run: the model's features are its statistics. */
