@@ -113,7 +113,7 @@ describe("quality job - a model swap", () => {
     const before = rows.length;
     // Taken without a flush: rows laid out by model a wait in the job when it swaps.
     feed(job, recs.slice(cut, cut + 300));
-    expect(job.swapModel(narrow)).toBe(a);
+    expect(await job.swapModel(narrow)).toBe(a);
     await job.flush();
     const waited = rows.slice(before).filter((r) => r.model_version === a.modelVersion).length;
     await feedFlushing(job, recs.slice(cut + 300));
@@ -128,6 +128,10 @@ describe("quality job - a model swap", () => {
     const across = new Set(rows.filter((r) => r.model_version === a.modelVersion).map((r) => r.batch_id));
     expect(after.some((r) => across.has(r.batch_id))).toBe(true);
     await expect(a.predict(new Float64Array(a.layout.width), 1)).rejects.toThrow(/closed/);
+    // A swap after the job ended (a registry read finishing late) is refused; the model it brought is closed.
+    const late = await QualityModel.fromBytes(bytesB, "late.onnx");
+    await expect(job.swapModel(late)).rejects.toThrow(/has ended/);
+    await expect(late.predict(new Float64Array(late.layout.width), 1)).rejects.toThrow(/closed/);
   }, 60_000);
 });
 

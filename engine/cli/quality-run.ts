@@ -166,7 +166,7 @@ export function swapInto(job: QualityJob, log: Logger): (entry: ModelEntry, byte
   return async (entry, bytes) => {
     const next = await QualityModel.fromBytes(bytes, `registry quality model ${entry.short_id}`);
     const running = job.countsNow().running;
-    const old = job.swapModel(next);
+    const old = await job.swapModel(next);
     log.info(
       { from: old.modelVersion, to: next.modelVersion, registry_entry: entry.short_id, running_batches: running },
       "quality model switched: every prediction from now on is the new model's, running batches included (model_version on each row)",

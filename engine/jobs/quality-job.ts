@@ -33,6 +33,7 @@
  * for every running batch's features to be whole: the position of the oldest running batch's
  * first reading.
  */
+import { LinewatchError } from "../core/mod.js";
 import type { QualityModel, QualityPrediction, ProcessRecord, QualityRecord } from "../../operators/quality/mod.js";
 import { BatchFeatureState } from "../../operators/quality/mod.js";
 import { type AlertEpisodeEvent, type AlertSeverity, episodeId } from "../../operators/spc/mod.js";
@@ -167,6 +168,7 @@ export class QualityJob {
   /** Models swapped out whose rows may still wait for a flush; closed once none does (close() closes the rest). */
   private retired: QualityModel[] = [];
   private flushing = 0;
+  private ended = false;
 
   constructor(private readonly o: QualityJobOptions) {
     this.model = o.model;
@@ -182,19 +184,25 @@ export class QualityJob {
    * features are the batch's statistics so far, whatever model reads them; a model with other
    * features reads its own row from the same state). Rows already taken are still scored by the
    * model whose layout wrote them; the replaced model is then closed by the job. Returns it
-   * (for the log: its version).
+   * (for the log: its version). After {@link close} (a registry read that finished late) `next`
+   * is closed and refused.
    */
-  swapModel(next: QualityModel): QualityModel {
+  async swapModel(next: QualityModel): Promise<QualityModel> {
+    if (this.ended) {
+      await next.close();
+      throw new LinewatchError(`${next.source}: the quality job has ended`);
+    }
     const old = this.model;
     if (next === old) return old;
     this.model = next;
     this.retired.push(old);
-    void this.closeRetired();
+    await this.closeRetired();
     return old;
   }
 
   /** Closes the current model and every one swapped out (the job is done). */
   async close(): Promise<void> {
+    this.ended = true;
     const all = [...this.retired, this.model];
     this.retired = [];
     await Promise.all(all.map((m) => m.close()));
