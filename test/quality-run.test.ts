@@ -201,7 +201,11 @@ describe.skipIf(!haveServers)("quality in run - CLI, NATS in, ClickHouse and the
     const e = closedAtEnd[0].episode as NonNullable<BatchView["episode"]>;
     expect(e.family).toBe("quality");
     expect(e.key).toBe(`quality:${closedAtEnd[0].batch_id.slice(0, 5)}/${closedAtEnd[0].batch_id}`);
-    expect(JSON.parse(e.fields.drivers).length).toBeGreaterThan(0);
+    const drivers = JSON.parse(e.fields.drivers) as Array<{ feature: string }>;
+    expect(drivers.length).toBeGreaterThan(0);
+    // Nothing to act on (engine/jobs/quality-job.ts QUALITY_NON_DRIVERS): never listed.
+    for (const b of details) if (b.episode !== null) expect(b.episode.fields.drivers).not.toMatch(/"feature":"progress"/);
+    expect(drivers.map((d) => d.feature)).not.toContain("progress");
 
     // ClickHouse: every completed batch's outcome, and its predictions.
     const query = async (sql: string) => (await (await fetch(`${ch.url}/?query=${encodeURIComponent(sql)}`)).text()).trim();

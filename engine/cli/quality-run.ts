@@ -11,6 +11,7 @@ import type { Writable } from "node:stream";
 import type { Command } from "commander";
 import { connectNats } from "../../connectors/nats/mod.js";
 import type { QualityBatchesProvider } from "../../connectors/live/mod.js";
+import type { ModelEntry } from "../../connectors/registry/mod.js";
 import { QualityModel } from "../../operators/quality/mod.js";
 import type { AlertEpisodeEvent } from "../../operators/spc/mod.js";
 import { parseDuration, type Logger } from "../core/mod.js";
@@ -19,11 +20,13 @@ import {
   consumeQualityNats,
   DEFAULT_QUALITY_JETSTREAM,
   DEFAULT_QUALITY_JOB,
+  followRegistry,
   QualityJob,
   type QualityOutcomeRow,
   type QualityJetStreamResult,
   type QualityPredictionRow,
   type QualitySourceResult,
+  type RegistryFollowSpec,
   runQualitySimulation,
 } from "../jobs/mod.js";
 import { durationOption, integerOption } from "./options.js";
@@ -39,8 +42,8 @@ export function resolveQualityModel(flags: RunQualityFlags, o: { speed: number; 
 export interface RunQualityFlags {
   /** A file, `builtin`, `registry`, or false (`--no-quality-model`). */
   qualityModel?: string | false;
-  /** Not a flag: `--quality-model registry`'s production quality model, read at start (not followed). */
-  qualityRegistry?: { bytes: Uint8Array; source: string };
+  /** Not a flag: `--quality-model registry`'s production quality model, read at start, and how to follow the alias from then on. */
+  qualityRegistry?: { bytes: Uint8Array; source: string; follow: RegistryFollowSpec };
   qualityInterval: string;
   qualityBatchesMax: number;
   qualityLines: number;
@@ -50,7 +53,7 @@ export function addRunQualityFlags(command: Command): Command {
   return command
     .option(
       "--quality-model <model.onnx>",
-      "quality predictions per running batch from this model (linewatch quality train): scored at --quality-interval, episodes at the yield/defect thresholds, GET /api/ml/quality/batches/. `builtin`: a model trained on the batch simulator on first start and cached (the default on the simulator at a paced --speed); `registry`: the registry's production quality model, read at start (not followed)",
+      "quality predictions per running batch from this model (linewatch quality train): scored at --quality-interval, episodes at the yield/defect thresholds, GET /api/ml/quality/batches/. `builtin`: a model trained on the batch simulator on first start and cached (the default on the simulator at a paced --speed); `registry`: the registry's production quality model, followed while running (a promoted one makes each running batch's next prediction)",
     )
     .option("--no-quality-model", "no quality job")
     .option(
@@ -140,14 +143,35 @@ export async function runQualityPart(o: QualityPartOptions): Promise<QualityPart
   o.host.serveQuality({ batches: (q) => job.batches(q), batch: (id) => job.batch(id) });
   const log = o.log.child({ component: "quality" });
   log.info({ model: model.modelVersion, source: o.source.kind }, "quality job started");
+  const follow = flags.qualityRegistry?.follow;
+  const stopFollowing = follow === undefined ? () => {} : followRegistry(follow, "quality", o.log, swapInto(job, log));
   let result: QualitySourceResult & Pick<QualityPartResult, "jetstream">;
   try {
     result = o.source.kind === "simulator" ? await simulate(job, o) : await consumeNats(job, o, o.source, log);
   } finally {
-    await model.close();
+    stopFollowing();
+    await job.close();
   }
   const c = job.countsNow();
-  return { ...result, ...c, ...accuracyOf(job), modelVersion: model.modelVersion };
+  return { ...result, ...c, ...accuracyOf(job), modelVersion: job.modelInUse.modelVersion };
+}
+
+/**
+ * The registry follower's install: loads the promoted model and makes it the job's from the next
+ * prediction on (QualityJob.swapModel: a running batch's next prediction, not its next batch — a
+ * batch runs for hours and the plant promoted the model to use it now). A file that is not a
+ * quality model is refused (ModelLoadError; the current model stays, logged by the follower).
+ */
+export function swapInto(job: QualityJob, log: Logger): (entry: ModelEntry, bytes: Uint8Array) => Promise<void> {
+  return async (entry, bytes) => {
+    const next = await QualityModel.fromBytes(bytes, `registry quality model ${entry.short_id}`);
+    const running = job.countsNow().running;
+    const old = await job.swapModel(next);
+    log.info(
+      { from: old.modelVersion, to: next.modelVersion, registry_entry: entry.short_id, running_batches: running },
+      "quality model switched: every prediction from now on is the new model's, running batches included (model_version on each row)",
+    );
+  };
 }
 
 function simulate(job: QualityJob, o: QualityPartOptions): Promise<QualitySourceResult> {

@@ -351,11 +351,11 @@ function addModelFlags(command: Command): void {
     )
     .option(
       "--registry <dir|url>",
-      `the model registry of --model registry and --predict registry: a directory or a nats:// server (its object store ${DEFAULT_REGISTRY_BUCKET}); default the --nats server, else ${DEFAULT_REGISTRY_DIR}`,
+      `the model registry of --model registry, --predict registry and --quality-model registry: a directory or a nats:// server (its object store ${DEFAULT_REGISTRY_BUCKET}); default the --nats server, else ${DEFAULT_REGISTRY_DIR}`,
     )
     .option(
       "--registry-poll <D>",
-      "how often a run following the registry reads it (a new production model is swapped in between batches)",
+      "how often a run following the registry reads it (a new production model is swapped in between batches; a quality model at each running batch's next prediction)",
       durationOption,
       `${DEFAULT_REGISTRY_POLL_MS / 1000}s`,
     )
@@ -735,17 +735,18 @@ function registryWhere(flags: RunFlags): string {
   return flags.registry ?? flags.nats ?? DEFAULT_REGISTRY_DIR;
 }
 
-/** `--model registry`: the production iforest model, read before the analyses are built (each follows it from then on). */
-/** `--quality-model registry`: the production quality model, read once at start (a promotion is not followed yet). */
-async function resolveRegistryQuality(flags: RunFlags): Promise<{ bytes: Uint8Array; source: string }> {
+/** `--quality-model registry`: the production quality model at start; the quality job follows the alias from then on (quality-run.ts). */
+async function resolveRegistryQuality(flags: RunFlags): Promise<NonNullable<RunFlags["qualityRegistry"]>> {
   const where = registryWhere(flags);
   const { entry, bytes } = await productionModel(where, "quality");
   process.stderr.write(
-    `linewatch run: --quality-model registry: production quality model ${entry.short_id} (${entry.file_name}) of ${where}, read at start (not followed)\n`,
+    `linewatch run: --quality-model registry: production quality model ${entry.short_id} (${entry.file_name}) of ${where}, followed\n`,
   );
-  return { bytes, source: `registry quality model ${entry.short_id}` };
+  const follow = { where, entryId: entry.id, pollMs: parseDuration(flags.registryPoll) };
+  return { bytes, source: `registry quality model ${entry.short_id}`, follow };
 }
 
+/** `--model registry`: the production iforest model, read before the analyses are built (each follows it from then on). */
 async function resolveRegistryIforest(flags: RunFlags): Promise<{ model: IsolationForestModel; follow: RegistryFollowSpec }> {
   const where = registryWhere(flags);
   const { entry, bytes } = await productionModel(where, "iforest");
@@ -758,7 +759,7 @@ async function resolveRegistryIforest(flags: RunFlags): Promise<{ model: Isolati
 /**
  * `--predict registry`: follows the production rul model, swapping each new one into the
  * prediction service (a model with other features or window is refused and logged). With
- * ClickHouse and either registry model, the registry's entries are mirrored into ml_models.
+ * ClickHouse and any registry model (rul, iforest, quality), the registry's entries are mirrored into ml_models.
  * Returns the stop.
  */
 function followRegistryModels(
@@ -783,10 +784,17 @@ function followRegistryModels(
     };
     return followRegistry(spec(rulEntryId), "rul", cliLogger(), install, mirror);
   }
-  // The analyses (maybe on ingest workers) follow the iforest model themselves; this thread only mirrors.
-  const iforest = flags.iforestRegistry;
-  if (iforest === undefined || mirror === undefined) return () => {};
-  return followRegistry(spec(iforest.follow.entryId), "iforest", undefined, async () => {}, mirror);
+  // The analyses (maybe on ingest workers) and the quality job follow their models themselves; this thread only mirrors.
+  const other = otherFollowedModel(flags);
+  if (other === null || mirror === undefined) return () => {};
+  return followRegistry(spec(other.entryId), other.kind, undefined, async () => {}, mirror);
+}
+
+/** The registry model a run follows besides --predict's: --model registry's iforest, else --quality-model registry's. */
+function otherFollowedModel(flags: RunFlags): { kind: "iforest" | "quality"; entryId: string } | null {
+  if (flags.iforestRegistry !== undefined) return { kind: "iforest", entryId: flags.iforestRegistry.follow.entryId };
+  if (flags.qualityRegistry !== undefined) return { kind: "quality", entryId: flags.qualityRegistry.follow.entryId };
+  return null;
 }
 
 /** With --predict the rolling analysis must run: the model's features are its statistics. */

@@ -2,7 +2,8 @@
  * Jobs on the model registry (connectors/registry): a job started with `--model registry` or
  * `--predict registry` runs its kind's production model and follows the alias while it runs — a
  * new production model is swapped in between batches (the iforest analysis) or between model
- * runs (the prediction service), and the change is logged old → new. With ClickHouse, the
+ * runs (the prediction service), or from each production batch's next prediction (the quality
+ * job), and the change is logged old → new. With ClickHouse, the
  * registry's entries are mirrored into ml_models whenever one is added or changes stage.
  */
 import { type Logger, RegistryError } from "../core/mod.js";
@@ -58,6 +59,13 @@ export function iforestFollow(spec: RegistryFollowSpec, log?: Logger): NonNullab
     });
 }
 
+/** When a swapped-in model starts to count, per kind (the swap's log line). */
+const SWAP_TAKES_EFFECT: Readonly<Record<ModelKind, string>> = {
+  rul: "used from the next batch on",
+  iforest: "used from the next batch on",
+  quality: "used from each batch's next prediction on, running batches included",
+};
+
 /**
  * Follows `kind`'s production alias at `spec.where`: `install` swaps a new model in. Logs each swap
  * and each refusal (component "registry"); `onEntries` gets every entry when one changes (ml_models).
@@ -85,7 +93,7 @@ export function followRegistry(
         await install(entry, bytes);
         registryLog?.info(
           { kind, from: from.slice(0, 12), to: entry.short_id, registry: store.where },
-          `production ${kind} model swapped; used from the next batch on`,
+          `production ${kind} model swapped; ${SWAP_TAKES_EFFECT[kind]}`,
         );
       },
       onError: (err, entry) =>

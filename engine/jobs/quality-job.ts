@@ -19,6 +19,11 @@
  * for each feature j, Δ_j = ŷ(x) − ŷ(x with x_j := training mean_j), for yield and defect rate;
  * the three features that lowered the predicted yield most (most negative Δ yield) are listed.
  * The training means are the graph's `feature_mean` initializer (training/quality-onnx.ts).
+ * `progress` is never a driver ({@link QUALITY_NON_DRIVERS}): nothing to act on.
+ *
+ * Model swap (`run --quality-model registry` follows the registry, engine/cli/quality-run.ts):
+ * {@link QualityJob.swapModel} makes the new model score every prediction from the next one on,
+ * running batches included; each prediction row names its model (`model_version`).
  *
  * Replay (a JetStream restart, quality-jetstream.ts): records may carry their stream position.
  * Those at or below {@link QualityJob.replayThrough}'s position were taken before the restart:
@@ -28,6 +33,7 @@
  * for every running batch's features to be whole: the position of the oldest running batch's
  * first reading.
  */
+import { LinewatchError } from "../core/mod.js";
 import type { QualityModel, QualityPrediction, ProcessRecord, QualityRecord } from "../../operators/quality/mod.js";
 import { BatchFeatureState } from "../../operators/quality/mod.js";
 import { type AlertEpisodeEvent, type AlertSeverity, episodeId } from "../../operators/spc/mod.js";
@@ -111,6 +117,8 @@ interface BatchState {
 /** A feature row taken when a batch was due, scored at the next flush. */
 interface Pending {
   batch: BatchState;
+  /** The model whose layout wrote `row`: it scores the row, also after a swap. */
+  model: QualityModel;
   row: Float64Array;
   timestamp: number;
   progress: number;
@@ -155,8 +163,50 @@ export class QualityJob {
   };
   /** Records at or below this source position are replays (module comment). */
   private replayTop = Number.NEGATIVE_INFINITY;
+  /** The model of the next snapshot (swapModel changes it). */
+  private model: QualityModel;
+  /** Models swapped out whose rows may still wait for a flush; closed once none does (close() closes the rest). */
+  private retired: QualityModel[] = [];
+  private flushing = 0;
+  private ended = false;
 
-  constructor(private readonly o: QualityJobOptions) {}
+  constructor(private readonly o: QualityJobOptions) {
+    this.model = o.model;
+  }
+
+  /** The model that makes the next predictions. */
+  get modelInUse(): QualityModel {
+    return this.model;
+  }
+
+  /**
+   * Makes `next` the model of every prediction from now on, running batches included (their
+   * features are the batch's statistics so far, whatever model reads them; a model with other
+   * features reads its own row from the same state). Rows already taken are still scored by the
+   * model whose layout wrote them; the replaced model is then closed by the job. Returns it
+   * (for the log: its version). After {@link close} (a registry read that finished late) `next`
+   * is closed and refused.
+   */
+  async swapModel(next: QualityModel): Promise<QualityModel> {
+    if (this.ended) {
+      await next.close();
+      throw new LinewatchError(`${next.source}: the quality job has ended`);
+    }
+    const old = this.model;
+    if (next === old) return old;
+    this.model = next;
+    this.retired.push(old);
+    await this.closeRetired();
+    return old;
+  }
+
+  /** Closes the current model and every one swapped out (the job is done). */
+  async close(): Promise<void> {
+    this.ended = true;
+    const all = [...this.retired, this.model];
+    this.retired = [];
+    await Promise.all(all.map((m) => m.close()));
+  }
 
   countsNow(): QualityJobCounts {
     return { ...this.counts, running: this.running.size, completed: this.recent.size };
@@ -233,17 +283,29 @@ export class QualityJob {
     if (this.pending.length === 0) return;
     const items = this.pending;
     this.pending = [];
-    const width = this.o.model.layout.width;
-    const rows = new Float64Array(items.length * width);
-    for (let i = 0; i < items.length; i++) rows.set(items[i].row, i * width);
-    const predictions = await this.o.model.predict(rows, items.length);
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i];
-      const row = this.predictionRow(item, predictions[i]);
-      this.record(item.batch, row, item.muted);
-      await this.judge(item, row);
-      if (item.outcome !== null) this.complete(item.batch, item.outcome, item.muted);
+    this.flushing++;
+    try {
+      const predictions = await scoreByModel(items);
+      for (let i = 0; i < items.length; i++) {
+        const item = items[i];
+        const row = this.predictionRow(item, predictions[i]);
+        this.record(item.batch, row, item.muted);
+        await this.judge(item, row);
+        if (item.outcome !== null) this.complete(item.batch, item.outcome, item.muted);
+      }
+    } finally {
+      this.flushing--;
+      await this.closeRetired();
     }
+  }
+
+  /** Closes the swapped-out models no waiting row and no flush under way needs. */
+  private async closeRetired(): Promise<void> {
+    if (this.flushing > 0 || this.retired.length === 0) return;
+    const needed = new Set(this.pending.map((p) => p.model));
+    const done = this.retired.filter((m) => !needed.has(m));
+    this.retired = this.retired.filter((m) => needed.has(m));
+    await Promise.all(done.map((m) => m.close()));
   }
 
   /** Ends the job: running batches' episodes stay open (their batches have not ended). */
@@ -301,10 +363,11 @@ export class QualityJob {
 
   private snapshot(b: BatchState, outcome: QualityRecord | null, muted: boolean): Pending {
     const f = b.features as BatchFeatureState;
-    const row = new Float64Array(this.o.model.layout.width);
-    this.o.model.layout.write(f, row, 0);
+    const model = this.model;
+    const row = new Float64Array(model.layout.width);
+    model.layout.write(f, row, 0);
     const timestamp = outcome?.timestamp ?? b.view.last_reading_at;
-    return { batch: b, row, timestamp, progress: f.progress, readings: f.count, outcome, muted };
+    return { batch: b, model, row, timestamp, progress: f.progress, readings: f.count, outcome, muted };
   }
 
   private predictionRow(item: Pending, p: QualityPrediction): QualityPredictionRow {
@@ -318,7 +381,7 @@ export class QualityJob {
       readings: item.readings,
       final: item.outcome !== null,
       ...p,
-      model_version: this.o.model.modelVersion,
+      model_version: item.model.modelVersion,
     };
   }
 
@@ -378,7 +441,7 @@ export class QualityJob {
       this.emit(b, { ...open, event: "updated", last_fired_at: p.timestamp, firings: open.firings + 1 }, item.muted);
       return;
     }
-    const drivers = await this.drivers(item.row);
+    const drivers = await qualityDrivers(item.model, item.row);
     const base = open ?? this.newEpisode(b, p);
     const rules = base.rules.includes(level.rule) ? base.rules : [...base.rules, level.rule];
     this.emit(
@@ -448,34 +511,44 @@ export class QualityJob {
     if (e.event === "closed") this.counts.episodesClosed++;
     this.o.onEpisode(e);
   }
+}
 
-  /** Occlusion against the training means (module comment); empty when the model carries none. */
-  private async drivers(row: Float64Array): Promise<QualityDriver[]> {
-    const m = this.o.model;
-    const means = m.featureMean;
-    if (means === null) return [];
-    const f = row.length;
-    const rows = new Float64Array((f + 1) * f);
-    for (let j = 0; j <= f; j++) {
-      rows.set(row, j * f);
-      if (j < f) rows[j * f + j] = means[j];
-    }
-    const p = await m.predict(rows, f + 1);
-    const full = p[f];
-    const out: QualityDriver[] = [];
-    for (let j = 0; j < f; j++) {
-      if (row[j] === means[j]) continue;
-      out.push({
-        feature: m.featureNames[j],
-        value: row[j],
-        training_mean: means[j],
-        delta_yield: full.predicted_yield - p[j].predicted_yield,
-        delta_defect_rate: full.predicted_defect_rate - p[j].predicted_defect_rate,
-      });
-    }
-    out.sort((a, b) => a.delta_yield - b.delta_yield);
-    return out.slice(0, QUALITY_DRIVERS_MAX);
+/**
+ * Features never listed as drivers: not process conditions an engineer can act on. `progress`
+ * (the batch's fraction produced) is where the batch is, not how it is made — early in a batch it
+ * is far from its training mean (about 0.5), which lowers the predicted yield, and "progress
+ * −0.02" would head most young batches' episodes. The supplier and cleanroom-grade one-hots stay:
+ * the material and the room are what a quality engineer checks and changes.
+ */
+export const QUALITY_NON_DRIVERS: ReadonlySet<string> = new Set(["progress"]);
+
+/**
+ * Occlusion against the training means (module comment), over the features that can be drivers
+ * ({@link QUALITY_NON_DRIVERS} excepted); empty when the model carries no means.
+ */
+export async function qualityDrivers(m: QualityModel, row: Float64Array): Promise<QualityDriver[]> {
+  const means = m.featureMean;
+  if (means === null) return [];
+  const f = row.length;
+  const candidates = m.featureNames.flatMap((name, j) => (QUALITY_NON_DRIVERS.has(name) || row[j] === means[j] ? [] : [j]));
+  const n = candidates.length;
+  // Row k: the features with candidate k at its training mean; the last row: the features as they are.
+  const rows = new Float64Array((n + 1) * f);
+  for (let k = 0; k <= n; k++) {
+    rows.set(row, k * f);
+    if (k < n) rows[k * f + candidates[k]] = means[candidates[k]];
   }
+  const p = await m.predict(rows, n + 1);
+  const full = p[n];
+  const out: QualityDriver[] = candidates.map((j, k) => ({
+    feature: m.featureNames[j],
+    value: row[j],
+    training_mean: means[j],
+    delta_yield: full.predicted_yield - p[k].predicted_yield,
+    delta_defect_rate: full.predicted_defect_rate - p[k].predicted_defect_rate,
+  }));
+  out.sort((a, b) => a.delta_yield - b.delta_yield);
+  return out.slice(0, QUALITY_DRIVERS_MAX);
 }
 
 /** One feature's share of a prediction: Δ = ŷ(x) − ŷ(x with the feature at its training mean). */
@@ -510,6 +583,20 @@ export function qualityLevel(p: QualityPrediction): QualityLevel | null {
   if (d > t.defectWarning)
     return { severity: "medium", rule: "QUALITY_DEFECT_WARNING", threshold: t.defectWarning, text: `${dText} > ${t.defectWarning}` };
   return null;
+}
+
+/** The predictions of `items`, in their order: one model call per model that wrote rows (two at most, around a swap). */
+async function scoreByModel(items: readonly Pending[]): Promise<QualityPrediction[]> {
+  const out: QualityPrediction[] = new Array(items.length);
+  for (const model of new Set(items.map((i) => i.model))) {
+    const mine = items.flatMap((item, i) => (item.model === model ? [i] : []));
+    const width = model.layout.width;
+    const rows = new Float64Array(mine.length * width);
+    mine.forEach((i, k) => rows.set(items[i].row, k * width));
+    const predictions = await model.predict(rows, mine.length);
+    mine.forEach((i, k) => (out[i] = predictions[k]));
+  }
+  return out;
 }
 
 function isClear(p: QualityPrediction): boolean {
