@@ -28,8 +28,11 @@ import { DEFAULT_SERIAL_JOB, SerialJob, SerialOutputs, takeSerialMessage } from 
 import {
   DEFAULT_SERIAL_PARAMS,
   encodeSerialRanges,
+  PAYLOAD,
+  readU32,
   RISK_LEVELS,
   SERIAL_PAYLOAD_BYTES,
+  SerialLedgerThread,
   serialAnalysis,
   type SerialAnalysis,
   type SerialAnalysisOptions,
@@ -67,8 +70,14 @@ export interface SerialJobRateFigure {
    * not take the cores.
    */
   projectedEventsPerSecond?: number;
-  /** Job figures: checksum of the detections (module comment); null otherwise. */
+  /**
+   * Job figures: checksum of the detections (module comment); the ledger stages: checksum of the
+   * verdict bits in event order (Σ bits × (i + 1) mod 2³²: equal when the ledger answered the same);
+   * null otherwise.
+   */
   checksum: number | null;
+  /** The ledger thread's CPU time per event (the stage with the ledger on its own thread). */
+  ledgerThreadNsPerEvent?: number;
 }
 
 export interface SerialJobRate {
@@ -93,6 +102,8 @@ export interface SerialJobRate {
   fastEvents: number;
   /** The job's detections are the same on both paths (checksum and counts). */
   checksumsAgree: boolean;
+  /** The ledger on its own thread answered every event as the ledger on the main thread did (verdict checksums). */
+  ledgerThreadAgrees: boolean;
   detections: number;
   quarantined: number;
   deadLettered: number;
@@ -134,6 +145,8 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
   say("the main thread's stages alone: reader + payload copy, then + ledger");
   const copied = measureEncode(stream, batchRecords, false);
   const asked = measureEncode(stream, batchRecords, true);
+  say("the main thread's stages with the ledger on its own thread: reader + payload copy into shared slots");
+  const threaded = await measureEncodeThreaded(stream, batchRecords, lines);
   const decode = measureDecode(stream);
   say("WASM kernel alone");
   const kernel = measureKernel(n, lines, options.seed ?? 1, batchRecords);
@@ -152,7 +165,7 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
     batchRecords,
     messageBytes: stream.bytes.length / n,
     job: r.figure,
-    baselines: [generic.figure, read, copied, asked, decode, kernel],
+    baselines: [generic.figure, read, copied, asked, threaded, decode, kernel],
     parts: {
       reader: read.mainNsPerEvent,
       payload: copied.mainNsPerEvent - read.mainNsPerEvent,
@@ -162,6 +175,7 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
     },
     fastEvents: r.fastEvents,
     checksumsAgree: agree,
+    ledgerThreadAgrees: threaded.checksum === asked.checksum,
     detections: r.detections,
     quarantined: r.quarantined,
     deadLettered: r.deadLettered,
@@ -183,7 +197,9 @@ export function formatSerialJobRate(r: SerialJobRate): string {
   const figures = [r.job, ...r.baselines];
   const width = Math.max(...figures.map((f) => f.label.length));
   for (const f of figures) {
-    const kernel = f.kernelNsPerEvent === undefined ? "" : `, kernel ${Math.round(f.kernelNsPerEvent)}`;
+    const kernel =
+      (f.kernelNsPerEvent === undefined ? "" : `, kernel ${Math.round(f.kernelNsPerEvent)}`) +
+      (f.ledgerThreadNsPerEvent === undefined ? "" : `, ledger thread ${Math.round(f.ledgerThreadNsPerEvent)}`);
     const projected =
       f.projectedEventsPerSecond === undefined ? "" : `; ${(f.projectedEventsPerSecond / 1e6).toFixed(3)} M/s with a core per thread`;
     out.push(
@@ -194,7 +210,7 @@ export function formatSerialJobRate(r: SerialJobRate): string {
   }
   out.push(
     `  detections ${r.detections}, quarantined ${r.quarantined}, dead-lettered ${r.deadLettered}; ${r.fastEvents} of ${r.events} events by the schema reader; ` +
-      `both paths' detections ${r.checksumsAgree ? "agree" : "MISMATCH"}`,
+      `both paths' detections ${r.checksumsAgree ? "agree" : "MISMATCH"}; the ledger thread's verdicts ${r.ledgerThreadAgrees ? "agree" : "MISMATCH"}`,
   );
   const p = r.parts;
   const ns = (v: number) => Math.round(v);
@@ -305,6 +321,7 @@ function measureEncode(s: MessageStream, batchRecords: number, ledger: boolean):
   const view = input.view;
   let k = 0;
   let kept = 0;
+  const sum = { bits: 0, events: 0 };
   const t0 = start();
   for (let i = 0; i < s.n; i++) {
     const data = messageAt(s, i);
@@ -315,15 +332,80 @@ function measureEncode(s: MessageStream, batchRecords: number, ledger: boolean):
     if (ledger) encoder.encodeRanges(data, view, line, payload, at);
     else encodeSerialRanges(data, view, view.received, view.batchClose, 0, payload, at);
     if (++k === batchRecords) {
+      if (ledger) {
+        encoder.settle();
+        addVerdicts(sum, payload, k);
+      }
       k = 0;
-      if (ledger) encoder.settle();
     }
   }
-  if (ledger) encoder.settle();
+  if (ledger) {
+    encoder.settle();
+    addVerdicts(sum, payload, k);
+  }
   const label = ledger
     ? "schema reader + payload + ledger (SerialInput.encodeRanges, settled per batch)"
     : "schema reader + payload copy (encodeSerialRanges into a batch payload)";
-  return figure(label, kept, t0, null);
+  return figure(label, kept, t0, ledger ? sum.bits : null);
+}
+
+/** Adds the verdict bits of a batch's first `n` payloads to an order-dependent checksum (SerialJobRateFigure.checksum). */
+function addVerdicts(sum: { bits: number; events: number }, payload: Uint8Array, n: number): void {
+  for (let k = 0; k < n; k++)
+    sum.bits = (sum.bits + Math.imul(readU32(payload, k * SERIAL_PAYLOAD_BYTES + PAYLOAD.ledger), ++sum.events)) >>> 0;
+}
+
+/**
+ * The main thread's encode stages with the ledger on its own thread (SerialLedgerThread): the
+ * schema reader, each event copied into a shared slot's payload (encodeSerialRanges, the arrival
+ * time as encodeRanges takes it), the slot handed over when full and the next one filled while
+ * the thread asks; every slot's verdicts checked in order when it comes back. An event whose text
+ * does not fit its field (none in this stream) would take the in-thread path: counted, not asked.
+ */
+async function measureEncodeThreaded(s: MessageStream, batchRecords: number, lines: number): Promise<SerialJobRateFigure> {
+  const input = new SerialNatsInput(() => {}, SITE);
+  const thread = new SerialLedgerThread({ batchRecords, slots: 3, linesMax: Math.max(lines, 16), timeUnit: "ms" });
+  const view = input.view;
+  const sum = { bits: 0, events: 0 };
+  let slot = 0;
+  let k = 0;
+  let kept = 0;
+  let unfit = 0;
+  const t0 = start();
+  for (let i = 0; i < s.n; i++) {
+    const data = messageAt(s, i);
+    const line = input.read(s.subjects[s.lineOf[i]], data);
+    if (line === null || !Number.isFinite(view.production)) continue;
+    const sl = thread.slots[slot];
+    if (!encodeSerialRanges(data, view, view.received, view.batchClose, 0, sl.payload, k * SERIAL_PAYLOAD_BYTES)) {
+      unfit++;
+      continue;
+    }
+    kept++;
+    sl.offsets[k] = k * SERIAL_PAYLOAD_BYTES;
+    sl.times[k] = view.production;
+    sl.lines[k] = thread.lineId(line);
+    if (++k === batchRecords) {
+      thread.submit(slot, k);
+      slot = (slot + 1) % thread.slots.length;
+      k = 0;
+      takeAnswer(thread, slot, sum);
+    }
+  }
+  if (k > 0) thread.submit(slot, k);
+  for (let j = 1; j <= thread.slots.length; j++) takeAnswer(thread, (slot + j) % thread.slots.length, sum);
+  const f = figure("schema reader + payload into shared slots, ledger on its own thread (SerialLedgerThread)", kept, t0, sum.bits);
+  const r = await thread.report();
+  await thread.close();
+  if (unfit > 0) throw new Error(`ledger thread stage: ${unfit} events did not fit the payload (the stream has none)`);
+  f.ledgerThreadNsPerEvent = (r.cpuMicros * 1000) / r.events;
+  return f;
+}
+
+/** Waits for slot `slot`'s answer (a no-op when it was never submitted) and adds its verdicts. */
+function takeAnswer(thread: SerialLedgerThread, slot: number, sum: { bits: number; events: number }): void {
+  const n = thread.take(slot);
+  if (n > 0) addVerdicts(sum, thread.slots[slot].payload, n);
 }
 
 function measureDecode(s: MessageStream): SerialJobRateFigure {

@@ -24,6 +24,7 @@ export {
   serialStaticBytes,
 } from "./layout.js";
 export { DEFAULT_LEDGER_OPTIONS, type SerialLedgerOptions } from "./ledger.js";
+export { type LedgerSlot, type LedgerThreadReport, SerialLedgerThread, type SerialLedgerThreadOptions } from "./ledger-thread.js";
 export { mcvOfSymbols } from "./mcv-estimate.js";
 export { decodeSerialPayload, encodeSerialFields, encodeSerialRanges, readU32, type SerialFields } from "./payload.js";
 export {

@@ -369,6 +369,13 @@ export interface SerialInput extends RecordInput {
    * first, so the ledger sees the events in the order they were encoded, whichever way.
    */
   settle(): void;
+  /**
+   * The ledger's questions for `n` events already in `payload` (their text whole, in ASCII, as
+   * encodeRanges writes it), at `offsets[k]`, line `machines[k]`, time `times[k]`, asked in that
+   * order, verdict bits written into their payloads: what {@link settle} does with its queue, for a
+   * ledger that lives on a thread of its own (ledger-thread.ts).
+   */
+  askPayloads(payload: Uint8Array, offsets: Int32Array, machines: readonly string[], times: Float64Array, n: number): void;
 }
 
 /** Reads the serial columns of a source row into the payload; consults the ledger. */
@@ -478,7 +485,12 @@ class SerialEncoder implements SerialInput {
     this.staged = 0;
     const payload = this.stagedPayload as Uint8Array;
     this.stagedPayload = null;
-    const offsets = this.stagedOffsets;
+    this.askPayloads(payload, this.stagedOffsets, this.stagedMachines, this.stagedTimes, n);
+  }
+
+  askPayloads(payload: Uint8Array, offsets: Int32Array, machines: readonly string[], times: Float64Array, n: number): void {
+    if (n > STAGED_MAX) throw new RangeError(`askPayloads: ${n} events, more than ${STAGED_MAX} at once`);
+    this.settle(); // events staged before these are asked first (settle empties its queue before it calls here)
     const h1s = this.stagedH1;
     const h2s = this.stagedH2;
     // Hash every key first, read their filter blocks together (ledger.prefetch), then ask in order.
@@ -488,7 +500,7 @@ class SerialEncoder implements SerialInput {
       h2s[k] = h.h2;
     }
     this.ledger.prefetch(h1s, n);
-    for (let k = 0; k < n; k++) this.askPayload(payload, offsets[k], this.stagedMachines[k], this.stagedTimes[k], h1s[k], h2s[k]);
+    for (let k = 0; k < n; k++) this.askPayload(payload, offsets[k], machines[k], times[k], h1s[k], h2s[k]);
   }
 
   // ---- internals ----
