@@ -2,15 +2,17 @@
  * The whole serial job's rate (`node dist/bench/serial-bench.js --job`, and {@link measureSerialJobRate}
  * for the other benchmarks): serial events as NATS delivers them — one MessagePack record per
  * message on `lw.<site>.serial.<line>` — through what `linewatch run --nats` does with each
- * (takeSerialMessage: decode or dead-letter, the job's encoder and ledger, the serial kernel on
- * the job's pool, score, risk, quarantine) into the job's outputs (SerialOutputs: detection and
+ * (takeSerialMessage: decode or dead-letter, the job's encoder, the duplicate ledger on its own
+ * thread, the serial kernel on the job's pool, score, risk, quarantine) into the job's outputs (SerialOutputs: detection and
  * quarantine rows encoded as the ClickHouse sink encodes them, the live topics), in events/s.
  *
  * Beside it, from the same messages in the same run (the baselines):
+ *   - the same job with the ledger on the main thread (the job before the ledger thread);
  *   - the main thread's parts, each stage with the ones before it (thread CPU): the schema reader
  *     alone; + the copy of each event into a batch payload (encodeSerialRanges); + the ledger
  *     (SerialInput.encodeRanges, settled per batch: duplicates, behaviour) — the rest of the job's
- *     main-thread time is the engine, the pool's messages, scoring and the outputs;
+ *     main-thread time is the engine, the pool's messages, scoring and the outputs; and the reader
+ *     and payload copy with the ledger on its own thread (SerialLedgerThread), verdicts checked;
  *   - decode alone: SerialNatsInput.decode of every message (the generic decoder, event objects);
  *   - the WASM kernel alone on the main thread, payloads pre-encoded (the kernel's ceiling per thread).
  * The messages are made (untimed) from one seeded serial simulator stream with every attack kind;
@@ -33,6 +35,7 @@ import {
   RISK_LEVELS,
   SERIAL_PAYLOAD_BYTES,
   SerialLedgerThread,
+  type LedgerThreadReport,
   serialAnalysis,
   type SerialAnalysis,
   type SerialAnalysisOptions,
@@ -91,16 +94,18 @@ export interface SerialJobRate {
   /** The whole job (the headline figure). */
   job: SerialJobRateFigure;
   /**
-   * From the same messages: the whole job with every message through the generic decoder (the
-   * path before the schema reader), the schema reader alone, the reader + the payload copy, the
-   * reader + payload + ledger, the generic decoder alone, the kernel alone.
+   * From the same messages: the whole job with the ledger on the main thread (the job before the
+   * ledger thread), the whole job with every message through the generic decoder (the path before
+   * the schema reader), the schema reader alone, the reader + the payload copy, the
+   * reader + payload + ledger, the reader + payload with the ledger on its own thread, the generic
+   * decoder alone, the kernel alone.
    */
   baselines: SerialJobRateFigure[];
-  /** The job's CPU per event by part (ns), from the job and the stages measured alone (module comment). */
+  /** The CPU per event by part (ns) of the job with the ledger on the main thread, from it and the stages measured alone (module comment). */
   parts: SerialJobParts;
   /** Events the schema reader took in the job figure (the rest: the generic decoder). */
   fastEvents: number;
-  /** The job's detections are the same on both paths (checksum and counts). */
+  /** The job's detections are the same on every path (ledger thread or not, reader or generic decoder: checksum and counts). */
   checksumsAgree: boolean;
   /** The ledger on its own thread answered every event as the ledger on the main thread did (verdict checksums). */
   ledgerThreadAgrees: boolean;
@@ -152,11 +157,14 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
   const kernel = measureKernel(n, lines, options.seed ?? 1, batchRecords);
   const o = { workers, batchRecords, linesMax: Math.max(lines, 16) };
   say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}, every message through the generic decoder`);
-  const generic = await measureJob(stream, { ...o, fastPath: false });
+  const generic = await measureJob(stream, { ...o, fastPath: false, ledgerThread: true });
+  say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}, the ledger on the main thread`);
+  const inThread = await measureJob(stream, { ...o, fastPath: true, ledgerThread: false });
   say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}`);
-  const r = await measureJob(stream, { ...o, fastPath: true });
-  const agree =
-    r.figure.checksum === generic.figure.checksum && r.detections === generic.detections && r.quarantined === generic.quarantined;
+  const r = await measureJob(stream, { ...o, fastPath: true, ledgerThread: true });
+  const agree = [generic, inThread].every(
+    (g) => r.figure.checksum === g.figure.checksum && r.detections === g.detections && r.quarantined === g.quarantined,
+  );
   return {
     machine,
     events: n,
@@ -165,13 +173,13 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
     batchRecords,
     messageBytes: stream.bytes.length / n,
     job: r.figure,
-    baselines: [generic.figure, read, copied, asked, threaded, decode, kernel],
+    baselines: [inThread.figure, generic.figure, read, copied, asked, threaded, decode, kernel],
     parts: {
       reader: read.mainNsPerEvent,
       payload: copied.mainNsPerEvent - read.mainNsPerEvent,
       ledger: asked.mainNsPerEvent - copied.mainNsPerEvent,
-      engine: r.figure.mainNsPerEvent - asked.mainNsPerEvent,
-      kernel: r.figure.kernelNsPerEvent ?? Number.NaN,
+      engine: inThread.figure.mainNsPerEvent - asked.mainNsPerEvent,
+      kernel: inThread.figure.kernelNsPerEvent ?? Number.NaN,
     },
     fastEvents: r.fastEvents,
     checksumsAgree: agree,
@@ -215,10 +223,10 @@ export function formatSerialJobRate(r: SerialJobRate): string {
   const p = r.parts;
   const ns = (v: number) => Math.round(v);
   out.push(
-    `  the job's CPU by part, ns/event: main thread ${ns(r.job.mainNsPerEvent)} = schema reader ${ns(p.reader)} + payload copy ${ns(p.payload)} + ` +
+    `  the job's CPU by part with the ledger on the main thread, ns/event: main thread ${ns(r.baselines[0].mainNsPerEvent)} = schema reader ${ns(p.reader)} + payload copy ${ns(p.payload)} + ` +
       `ledger ${ns(p.ledger)} + engine, pool messages, scoring and outputs ${ns(p.engine)}; kernel (worker) ${ns(p.kernel)}`,
   );
-  const generic = r.baselines[0].eventsPerSecond;
+  const generic = r.baselines[1].eventsPerSecond;
   out.push(`  whole job ÷ whole job through the generic decoder: ${(r.job.eventsPerSecond / generic).toFixed(1)}×`);
   out.push(`  target: ${r.target.goal}: ${(r.target.measured / 1e6).toFixed(3)} M/s — ${r.target.met ? "met" : "not met"}`);
   return out.join("\n");
@@ -479,7 +487,10 @@ function countingTargets() {
 }
 
 /** What the core NATS consumer does with each message, minus NATS: take, and a non-durable flush every 250 ms. */
-async function measureJob(s: MessageStream, o: { workers: number; batchRecords: number; linesMax: number; fastPath: boolean }) {
+async function measureJob(
+  s: MessageStream,
+  o: { workers: number; batchRecords: number; linesMax: number; fastPath: boolean; ledgerThread: boolean },
+) {
   const t = countingTargets();
   let outputs: SerialOutputs | undefined;
   const analysis = freshAnalysis((e) => outputs?.quarantined(e));
@@ -491,10 +502,12 @@ async function measureJob(s: MessageStream, o: { workers: number; batchRecords: 
     workers: o.workers,
     batchRecordsMax: o.batchRecords,
     linesMax: o.linesMax,
+    ledgerThread: o.ledgerThread,
   });
   const input = new SerialNatsInput(() => {}, SITE, undefined, o.fastPath);
   const t0 = start();
   let lastFlush = t0.wall;
+  let ledgerReport: LedgerThreadReport | null = null;
   try {
     for (let i = 0; i < s.n; i++) {
       const full = takeSerialMessage(input, job, s.subjects[s.lineOf[i]], messageAt(s, i), i);
@@ -505,17 +518,25 @@ async function measureJob(s: MessageStream, o: { workers: number; batchRecords: 
       }
     }
     await job.flush(true);
+    ledgerReport = await job.ledgerThreadReport();
   } finally {
     await job.close();
   }
   const kernelMs = job.engine.metrics().kernelBusyMs;
-  const label = o.fastPath
-    ? "whole serial job (messages → schema reader → kernel → detections, quarantine → outputs)"
-    : "whole serial job, every message through the generic decoder (the path before the schema reader)";
+  const label = !o.fastPath
+    ? "whole serial job, every message through the generic decoder (the path before the schema reader)"
+    : o.ledgerThread
+      ? "whole serial job (messages → schema reader → ledger thread → kernel → detections, quarantine → outputs)"
+      : "whole serial job, the ledger on the main thread (the job before the ledger thread)";
   const f = figure(label, s.n, t0, t.seen.checksum);
   f.kernelNsPerEvent = (kernelMs * 1e6) / s.n;
-  // With a core for the main thread and one per worker: the slower of the two stages.
-  f.projectedEventsPerSecond = Math.min(1e9 / f.mainNsPerEvent, (o.workers * 1e9) / f.kernelNsPerEvent);
+  if (ledgerReport !== null) f.ledgerThreadNsPerEvent = (ledgerReport.cpuMicros * 1000) / s.n;
+  // With a core for the main thread, one per worker and one for the ledger thread: the slowest stage.
+  f.projectedEventsPerSecond = Math.min(
+    1e9 / f.mainNsPerEvent,
+    (o.workers * 1e9) / f.kernelNsPerEvent,
+    1e9 / (f.ledgerThreadNsPerEvent ?? 0),
+  );
   await outputs.close();
   const c = input.counts();
   return {

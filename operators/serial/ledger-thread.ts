@@ -15,7 +15,8 @@ import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { ConfigError, packageRoot, type TimeUnit } from "../../engine/core/mod.js";
 import { SERIAL_PAYLOAD_BYTES } from "./layout.js";
-import type { SerialLedgerOptions } from "./ledger.js";
+import type { LedgerCounters, LedgerSnapshot, SerialLedgerOptions } from "./ledger.js";
+import type { SerialFields } from "./payload.js";
 
 export interface SerialLedgerThreadOptions {
   /** Events per slot at most (≤ 1024, the encoder's staging bound). */
@@ -59,8 +60,30 @@ export interface LedgerWorkerData {
   filterRate: SharedArrayBuffer;
 }
 
+/**
+ * An event of a slot whose text is not in its payload whole, in ASCII (text past its field, not
+ * ASCII): asked with its strings (SerialInput.encodeFields), which also write its payload.
+ */
+export interface SlotFieldsEvent {
+  /** Its index in the slot. */
+  k: number;
+  fields: Omit<SerialFields, "ledgerBits">;
+}
+
 /** A message to the thread. */
-export type LedgerWorkerRequest = { kind: "batch"; slot: number; n: number; names: string[] } | { kind: "report" };
+export type LedgerWorkerRequest =
+  | { kind: "batch"; slot: number; n: number; names: string[]; fields: SlotFieldsEvent[] }
+  | { kind: "report"; id: number }
+  | { kind: "snapshot"; id: number }
+  | { kind: "stats"; id: number }
+  | { kind: "restore"; id: number; snapshot: LedgerSnapshot };
+
+/** The thread's answer to a request with an id. */
+export type LedgerWorkerReply =
+  | ({ kind: "report"; id: number } & LedgerThreadReport)
+  | { kind: "snapshot"; id: number; snapshot: LedgerSnapshot }
+  | { kind: "stats"; id: number; stats: LedgerCounters }
+  | { kind: "restore"; id: number; error: string | null };
 
 export const SLOT_FREE = 0;
 export const SLOT_SUBMITTED = 1;
@@ -77,7 +100,8 @@ export class SerialLedgerThread {
   /** Events submitted per slot and not yet taken back ({@link take}). */
   private readonly pending: Int32Array;
   private failure: Error | null = null;
-  private reportWaiter: ((r: LedgerThreadReport) => void) | null = null;
+  private readonly replies = new Map<number, (r: LedgerWorkerReply) => void>();
+  private nextId = 1;
 
   constructor(private readonly o: SerialLedgerThreadOptions) {
     if (!(o.batchRecords >= 1 && o.batchRecords <= 1024))
@@ -111,10 +135,10 @@ export class SerialLedgerThread {
       filterRate,
     };
     this.worker = new Worker(ledgerWorkerScript(), { workerData: data });
-    this.worker.on("message", (m: { kind: "report" } & LedgerThreadReport) => {
-      const w = this.reportWaiter;
-      this.reportWaiter = null;
-      w?.({ events: m.events, cpuMicros: m.cpuMicros });
+    this.worker.on("message", (m: LedgerWorkerReply) => {
+      const w = this.replies.get(m.id);
+      this.replies.delete(m.id);
+      w?.(m);
     });
     this.worker.on("error", (e) => {
       this.failure = e;
@@ -134,12 +158,12 @@ export class SerialLedgerThread {
   }
 
   /** Hands slot `slot`'s first `n` events to the thread; the slot is the thread's until {@link wait} returns. */
-  submit(slot: number, n: number): void {
+  submit(slot: number, n: number, fields: SlotFieldsEvent[] = []): void {
     if (Atomics.load(this.state, slot) !== SLOT_FREE) throw new Error(`ledger thread: slot ${slot} submitted twice`);
     if (!(n >= 0 && n <= this.o.batchRecords)) throw new RangeError(`ledger thread: ${n} events in a slot of ${this.o.batchRecords}`);
     Atomics.store(this.state, slot, SLOT_SUBMITTED);
     this.pending[slot] = n;
-    const request: LedgerWorkerRequest = { kind: "batch", slot, n, names: this.newNames };
+    const request: LedgerWorkerRequest = { kind: "batch", slot, n, names: this.newNames, fields };
     this.newNames = [];
     this.worker.postMessage(request);
   }
@@ -175,10 +199,37 @@ export class SerialLedgerThread {
   }
 
   /** Events asked and the thread's CPU time so far (after every submitted slot is answered). */
-  report(): Promise<LedgerThreadReport> {
+  async report(): Promise<LedgerThreadReport> {
+    const r = await this.ask({ kind: "report", id: this.nextId++ });
+    if (r.kind !== "report") throw new Error(`ledger thread: a ${r.kind} reply to a report`);
+    return { events: r.events, cpuMicros: r.cpuMicros };
+  }
+
+  /** The ledger's snapshot (SerialLedger.snapshot) once every slot submitted before is answered. */
+  async snapshot(): Promise<LedgerSnapshot> {
+    const r = await this.ask({ kind: "snapshot", id: this.nextId++ });
+    if (r.kind !== "snapshot") throw new Error(`ledger thread: a ${r.kind} reply to a snapshot`);
+    return r.snapshot;
+  }
+
+  /** The ledger's counters (SerialLedger.stats) once every slot submitted before is answered. */
+  async stats(): Promise<LedgerCounters> {
+    const r = await this.ask({ kind: "stats", id: this.nextId++ });
+    if (r.kind !== "stats") throw new Error(`ledger thread: a ${r.kind} reply to stats`);
+    return r.stats;
+  }
+
+  /** Puts a snapshot into the thread's ledger (SerialLedger.restore); RangeError with its message when it does not fit. */
+  async restore(snapshot: LedgerSnapshot): Promise<void> {
+    const r = await this.ask({ kind: "restore", id: this.nextId++, snapshot });
+    if (r.kind !== "restore") throw new Error(`ledger thread: a ${r.kind} reply to a restore`);
+    if (r.error !== null) throw new RangeError(r.error);
+  }
+
+  private ask(request: Exclude<LedgerWorkerRequest, { kind: "batch" }>): Promise<LedgerWorkerReply> {
+    if (this.failure !== null) return Promise.reject(new Error("ledger thread failed", { cause: this.failure }));
     return new Promise((resolve) => {
-      this.reportWaiter = resolve;
-      const request: LedgerWorkerRequest = { kind: "report" };
+      this.replies.set(request.id, resolve);
       this.worker.postMessage(request);
     });
   }
