@@ -36,6 +36,8 @@ export interface RunSerialFlags extends SerialFlags {
   serialAttackEvery: number;
   serialBatchSerials: number;
   serialWorkers: number;
+  /** false (`--no-serial-ledger-thread`): the duplicate ledger on the main thread. */
+  serialLedgerThread?: boolean;
   serialWindow?: number;
   /** The run's `--checkpoint-interval` (with --stream): the serial job's state is saved as often. */
   checkpointInterval?: string;
@@ -87,6 +89,10 @@ export function addRunSerialFlags(command: Command): Command {
       "worker threads of the serial job's pool (0: its kernel runs on the main thread)",
       integerOption("--serial-workers", 0, 64),
       DEFAULT_SERIAL_JOB.workers,
+    )
+    .option(
+      "--no-serial-ledger-thread",
+      "the serial job's duplicate ledger on the main thread, not a thread of its own (one thread fewer, less CPU per event, a busier main thread)",
     );
 }
 
@@ -169,7 +175,13 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
     quarantineFile: flags.serialQuarantine,
     log: o.log,
   });
-  const job = new SerialJob({ ...DEFAULT_SERIAL_JOB, analysis, workers: flags.serialWorkers, outputs });
+  const job = new SerialJob({
+    ...DEFAULT_SERIAL_JOB,
+    analysis,
+    workers: flags.serialWorkers,
+    ledgerThread: flags.serialLedgerThread ?? DEFAULT_SERIAL_JOB.ledgerThread,
+    outputs,
+  });
   host.serveSerial(outputs, () => job.lines());
   let result: SerialSourceResult;
   let deadLettered = 0;
