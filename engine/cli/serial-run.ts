@@ -16,6 +16,7 @@ import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhous
 import type { QuarantineProvider, MetricsRegistry } from "../../connectors/live/mod.js";
 import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS } from "../../connectors/sim/mod.js";
 import { parseDuration, ConfigError, type Logger } from "../core/mod.js";
+import type { SerialAnalysis } from "../../operators/serial/mod.js";
 import {
   DEFAULT_SERIAL_JOB,
   SerialJob,
@@ -175,13 +176,7 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
     quarantineFile: flags.serialQuarantine,
     log: o.log,
   });
-  const job = new SerialJob({
-    ...DEFAULT_SERIAL_JOB,
-    analysis,
-    workers: flags.serialWorkers,
-    ledgerThread: flags.serialLedgerThread ?? DEFAULT_SERIAL_JOB.ledgerThread,
-    outputs,
-  });
+  const job = serialJob(flags, analysis, outputs);
   host.serveSerial(outputs, () => job.lines());
   let result: SerialSourceResult;
   let deadLettered = 0;
@@ -269,4 +264,10 @@ function startSummary(o: SerialPartOptions, job: SerialJob, outputs: SerialOutpu
   );
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/** The run's serial job: the defaults, with the flags' workers and ledger thread. */
+function serialJob(flags: RunSerialFlags, analysis: SerialAnalysis, outputs: SerialOutputs): SerialJob {
+  const ledgerThread = flags.serialLedgerThread ?? DEFAULT_SERIAL_JOB.ledgerThread;
+  return new SerialJob({ ...DEFAULT_SERIAL_JOB, analysis, workers: flags.serialWorkers, ledgerThread, outputs });
 }
