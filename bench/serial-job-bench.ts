@@ -2,15 +2,17 @@
  * The whole serial job's rate (`node dist/bench/serial-bench.js --job`, and {@link measureSerialJobRate}
  * for the other benchmarks): serial events as NATS delivers them — one MessagePack record per
  * message on `lw.<site>.serial.<line>` — through what `linewatch run --nats` does with each
- * (takeSerialMessage: decode or dead-letter, the job's encoder and ledger, the serial kernel on
- * the job's pool, score, risk, quarantine) into the job's outputs (SerialOutputs: detection and
+ * (takeSerialMessage: decode or dead-letter, the job's encoder, the duplicate ledger on its own
+ * thread, the serial kernel on the job's pool, score, risk, quarantine) into the job's outputs (SerialOutputs: detection and
  * quarantine rows encoded as the ClickHouse sink encodes them, the live topics), in events/s.
  *
  * Beside it, from the same messages in the same run (the baselines):
+ *   - the same job with the ledger on the main thread (the job before the ledger thread);
  *   - the main thread's parts, each stage with the ones before it (thread CPU): the schema reader
  *     alone; + the copy of each event into a batch payload (encodeSerialRanges); + the ledger
  *     (SerialInput.encodeRanges, settled per batch: duplicates, behaviour) — the rest of the job's
- *     main-thread time is the engine, the pool's messages, scoring and the outputs;
+ *     main-thread time is the engine, the pool's messages, scoring and the outputs; and the reader
+ *     and payload copy with the ledger on its own thread (SerialLedgerThread), verdicts checked;
  *   - decode alone: SerialNatsInput.decode of every message (the generic decoder, event objects);
  *   - the WASM kernel alone on the main thread, payloads pre-encoded (the kernel's ceiling per thread).
  * The messages are made (untimed) from one seeded serial simulator stream with every attack kind;
@@ -28,8 +30,12 @@ import { DEFAULT_SERIAL_JOB, SerialJob, SerialOutputs, takeSerialMessage } from 
 import {
   DEFAULT_SERIAL_PARAMS,
   encodeSerialRanges,
+  PAYLOAD,
+  readU32,
   RISK_LEVELS,
   SERIAL_PAYLOAD_BYTES,
+  SerialLedgerThread,
+  type LedgerThreadReport,
   serialAnalysis,
   type SerialAnalysis,
   type SerialAnalysisOptions,
@@ -67,8 +73,14 @@ export interface SerialJobRateFigure {
    * not take the cores.
    */
   projectedEventsPerSecond?: number;
-  /** Job figures: checksum of the detections (module comment); null otherwise. */
+  /**
+   * Job figures: checksum of the detections (module comment); the ledger stages: checksum of the
+   * verdict bits in event order (Σ bits × (i + 1) mod 2³²: equal when the ledger answered the same);
+   * null otherwise.
+   */
   checksum: number | null;
+  /** The ledger thread's CPU time per event (the stage with the ledger on its own thread). */
+  ledgerThreadNsPerEvent?: number;
 }
 
 export interface SerialJobRate {
@@ -82,17 +94,21 @@ export interface SerialJobRate {
   /** The whole job (the headline figure). */
   job: SerialJobRateFigure;
   /**
-   * From the same messages: the whole job with every message through the generic decoder (the
-   * path before the schema reader), the schema reader alone, the reader + the payload copy, the
-   * reader + payload + ledger, the generic decoder alone, the kernel alone.
+   * From the same messages: the whole job with the ledger on the main thread (the job before the
+   * ledger thread), the whole job with every message through the generic decoder (the path before
+   * the schema reader), the schema reader alone, the reader + the payload copy, the
+   * reader + payload + ledger, the reader + payload with the ledger on its own thread, the generic
+   * decoder alone, the kernel alone.
    */
   baselines: SerialJobRateFigure[];
-  /** The job's CPU per event by part (ns), from the job and the stages measured alone (module comment). */
+  /** The CPU per event by part (ns) of the job with the ledger on the main thread, from it and the stages measured alone (module comment). */
   parts: SerialJobParts;
   /** Events the schema reader took in the job figure (the rest: the generic decoder). */
   fastEvents: number;
-  /** The job's detections are the same on both paths (checksum and counts). */
+  /** The job's detections are the same on every path (ledger thread or not, reader or generic decoder: checksum and counts). */
   checksumsAgree: boolean;
+  /** The ledger on its own thread answered every event as the ledger on the main thread did (verdict checksums). */
+  ledgerThreadAgrees: boolean;
   detections: number;
   quarantined: number;
   deadLettered: number;
@@ -134,16 +150,21 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
   say("the main thread's stages alone: reader + payload copy, then + ledger");
   const copied = measureEncode(stream, batchRecords, false);
   const asked = measureEncode(stream, batchRecords, true);
+  say("the main thread's stages with the ledger on its own thread: reader + payload copy into shared slots");
+  const threaded = await measureEncodeThreaded(stream, batchRecords, lines);
   const decode = measureDecode(stream);
   say("WASM kernel alone");
   const kernel = measureKernel(n, lines, options.seed ?? 1, batchRecords);
   const o = { workers, batchRecords, linesMax: Math.max(lines, 16) };
   say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}, every message through the generic decoder`);
-  const generic = await measureJob(stream, { ...o, fastPath: false });
+  const generic = await measureJob(stream, { ...o, fastPath: false, ledgerThread: true });
+  say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}, the ledger on the main thread`);
+  const inThread = await measureJob(stream, { ...o, fastPath: true, ledgerThread: false });
   say(`whole job, ${workers} worker${workers === 1 ? "" : "s"}`);
-  const r = await measureJob(stream, { ...o, fastPath: true });
-  const agree =
-    r.figure.checksum === generic.figure.checksum && r.detections === generic.detections && r.quarantined === generic.quarantined;
+  const r = await measureJob(stream, { ...o, fastPath: true, ledgerThread: true });
+  const agree = [generic, inThread].every(
+    (g) => r.figure.checksum === g.figure.checksum && r.detections === g.detections && r.quarantined === g.quarantined,
+  );
   return {
     machine,
     events: n,
@@ -152,16 +173,17 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
     batchRecords,
     messageBytes: stream.bytes.length / n,
     job: r.figure,
-    baselines: [generic.figure, read, copied, asked, decode, kernel],
+    baselines: [inThread.figure, generic.figure, read, copied, asked, threaded, decode, kernel],
     parts: {
       reader: read.mainNsPerEvent,
       payload: copied.mainNsPerEvent - read.mainNsPerEvent,
       ledger: asked.mainNsPerEvent - copied.mainNsPerEvent,
-      engine: r.figure.mainNsPerEvent - asked.mainNsPerEvent,
-      kernel: r.figure.kernelNsPerEvent ?? Number.NaN,
+      engine: inThread.figure.mainNsPerEvent - asked.mainNsPerEvent,
+      kernel: inThread.figure.kernelNsPerEvent ?? Number.NaN,
     },
     fastEvents: r.fastEvents,
     checksumsAgree: agree,
+    ledgerThreadAgrees: threaded.checksum === asked.checksum,
     detections: r.detections,
     quarantined: r.quarantined,
     deadLettered: r.deadLettered,
@@ -183,7 +205,9 @@ export function formatSerialJobRate(r: SerialJobRate): string {
   const figures = [r.job, ...r.baselines];
   const width = Math.max(...figures.map((f) => f.label.length));
   for (const f of figures) {
-    const kernel = f.kernelNsPerEvent === undefined ? "" : `, kernel ${Math.round(f.kernelNsPerEvent)}`;
+    const kernel =
+      (f.kernelNsPerEvent === undefined ? "" : `, kernel ${Math.round(f.kernelNsPerEvent)}`) +
+      (f.ledgerThreadNsPerEvent === undefined ? "" : `, ledger thread ${Math.round(f.ledgerThreadNsPerEvent)}`);
     const projected =
       f.projectedEventsPerSecond === undefined ? "" : `; ${(f.projectedEventsPerSecond / 1e6).toFixed(3)} M/s with a core per thread`;
     out.push(
@@ -194,15 +218,15 @@ export function formatSerialJobRate(r: SerialJobRate): string {
   }
   out.push(
     `  detections ${r.detections}, quarantined ${r.quarantined}, dead-lettered ${r.deadLettered}; ${r.fastEvents} of ${r.events} events by the schema reader; ` +
-      `both paths' detections ${r.checksumsAgree ? "agree" : "MISMATCH"}`,
+      `both paths' detections ${r.checksumsAgree ? "agree" : "MISMATCH"}; the ledger thread's verdicts ${r.ledgerThreadAgrees ? "agree" : "MISMATCH"}`,
   );
   const p = r.parts;
   const ns = (v: number) => Math.round(v);
   out.push(
-    `  the job's CPU by part, ns/event: main thread ${ns(r.job.mainNsPerEvent)} = schema reader ${ns(p.reader)} + payload copy ${ns(p.payload)} + ` +
+    `  the job's CPU by part with the ledger on the main thread, ns/event: main thread ${ns(r.baselines[0].mainNsPerEvent)} = schema reader ${ns(p.reader)} + payload copy ${ns(p.payload)} + ` +
       `ledger ${ns(p.ledger)} + engine, pool messages, scoring and outputs ${ns(p.engine)}; kernel (worker) ${ns(p.kernel)}`,
   );
-  const generic = r.baselines[0].eventsPerSecond;
+  const generic = r.baselines[1].eventsPerSecond;
   out.push(`  whole job ÷ whole job through the generic decoder: ${(r.job.eventsPerSecond / generic).toFixed(1)}×`);
   out.push(`  target: ${r.target.goal}: ${(r.target.measured / 1e6).toFixed(3)} M/s — ${r.target.met ? "met" : "not met"}`);
   return out.join("\n");
@@ -305,6 +329,7 @@ function measureEncode(s: MessageStream, batchRecords: number, ledger: boolean):
   const view = input.view;
   let k = 0;
   let kept = 0;
+  const sum = { bits: 0, events: 0 };
   const t0 = start();
   for (let i = 0; i < s.n; i++) {
     const data = messageAt(s, i);
@@ -315,15 +340,80 @@ function measureEncode(s: MessageStream, batchRecords: number, ledger: boolean):
     if (ledger) encoder.encodeRanges(data, view, line, payload, at);
     else encodeSerialRanges(data, view, view.received, view.batchClose, 0, payload, at);
     if (++k === batchRecords) {
+      if (ledger) {
+        encoder.settle();
+        addVerdicts(sum, payload, k);
+      }
       k = 0;
-      if (ledger) encoder.settle();
     }
   }
-  if (ledger) encoder.settle();
+  if (ledger) {
+    encoder.settle();
+    addVerdicts(sum, payload, k);
+  }
   const label = ledger
     ? "schema reader + payload + ledger (SerialInput.encodeRanges, settled per batch)"
     : "schema reader + payload copy (encodeSerialRanges into a batch payload)";
-  return figure(label, kept, t0, null);
+  return figure(label, kept, t0, ledger ? sum.bits : null);
+}
+
+/** Adds the verdict bits of a batch's first `n` payloads to an order-dependent checksum (SerialJobRateFigure.checksum). */
+function addVerdicts(sum: { bits: number; events: number }, payload: Uint8Array, n: number): void {
+  for (let k = 0; k < n; k++)
+    sum.bits = (sum.bits + Math.imul(readU32(payload, k * SERIAL_PAYLOAD_BYTES + PAYLOAD.ledger), ++sum.events)) >>> 0;
+}
+
+/**
+ * The main thread's encode stages with the ledger on its own thread (SerialLedgerThread): the
+ * schema reader, each event copied into a shared slot's payload (encodeSerialRanges, the arrival
+ * time as encodeRanges takes it), the slot handed over when full and the next one filled while
+ * the thread asks; every slot's verdicts checked in order when it comes back. An event whose text
+ * does not fit its field (none in this stream) would take the in-thread path: counted, not asked.
+ */
+async function measureEncodeThreaded(s: MessageStream, batchRecords: number, lines: number): Promise<SerialJobRateFigure> {
+  const input = new SerialNatsInput(() => {}, SITE);
+  const thread = new SerialLedgerThread({ batchRecords, slots: 3, linesMax: Math.max(lines, 16), timeUnit: "ms" });
+  const view = input.view;
+  const sum = { bits: 0, events: 0 };
+  let slot = 0;
+  let k = 0;
+  let kept = 0;
+  let unfit = 0;
+  const t0 = start();
+  for (let i = 0; i < s.n; i++) {
+    const data = messageAt(s, i);
+    const line = input.read(s.subjects[s.lineOf[i]], data);
+    if (line === null || !Number.isFinite(view.production)) continue;
+    const sl = thread.slots[slot];
+    if (!encodeSerialRanges(data, view, view.received, view.batchClose, 0, sl.payload, k * SERIAL_PAYLOAD_BYTES)) {
+      unfit++;
+      continue;
+    }
+    kept++;
+    sl.offsets[k] = k * SERIAL_PAYLOAD_BYTES;
+    sl.times[k] = view.production;
+    sl.lines[k] = thread.lineId(line);
+    if (++k === batchRecords) {
+      thread.submit(slot, k);
+      slot = (slot + 1) % thread.slots.length;
+      k = 0;
+      takeAnswer(thread, slot, sum);
+    }
+  }
+  if (k > 0) thread.submit(slot, k);
+  for (let j = 1; j <= thread.slots.length; j++) takeAnswer(thread, (slot + j) % thread.slots.length, sum);
+  const f = figure("schema reader + payload into shared slots, ledger on its own thread (SerialLedgerThread)", kept, t0, sum.bits);
+  const r = await thread.report();
+  await thread.close();
+  if (unfit > 0) throw new Error(`ledger thread stage: ${unfit} events did not fit the payload (the stream has none)`);
+  f.ledgerThreadNsPerEvent = (r.cpuMicros * 1000) / r.events;
+  return f;
+}
+
+/** Waits for slot `slot`'s answer (a no-op when it was never submitted) and adds its verdicts. */
+function takeAnswer(thread: SerialLedgerThread, slot: number, sum: { bits: number; events: number }): void {
+  const n = thread.take(slot);
+  if (n > 0) addVerdicts(sum, thread.slots[slot].payload, n);
 }
 
 function measureDecode(s: MessageStream): SerialJobRateFigure {
@@ -397,7 +487,10 @@ function countingTargets() {
 }
 
 /** What the core NATS consumer does with each message, minus NATS: take, and a non-durable flush every 250 ms. */
-async function measureJob(s: MessageStream, o: { workers: number; batchRecords: number; linesMax: number; fastPath: boolean }) {
+async function measureJob(
+  s: MessageStream,
+  o: { workers: number; batchRecords: number; linesMax: number; fastPath: boolean; ledgerThread: boolean },
+) {
   const t = countingTargets();
   let outputs: SerialOutputs | undefined;
   const analysis = freshAnalysis((e) => outputs?.quarantined(e));
@@ -409,10 +502,12 @@ async function measureJob(s: MessageStream, o: { workers: number; batchRecords: 
     workers: o.workers,
     batchRecordsMax: o.batchRecords,
     linesMax: o.linesMax,
+    ledgerThread: o.ledgerThread,
   });
   const input = new SerialNatsInput(() => {}, SITE, undefined, o.fastPath);
   const t0 = start();
   let lastFlush = t0.wall;
+  let ledgerReport: LedgerThreadReport | null = null;
   try {
     for (let i = 0; i < s.n; i++) {
       const full = takeSerialMessage(input, job, s.subjects[s.lineOf[i]], messageAt(s, i), i);
@@ -423,17 +518,25 @@ async function measureJob(s: MessageStream, o: { workers: number; batchRecords: 
       }
     }
     await job.flush(true);
+    ledgerReport = await job.ledgerThreadReport();
   } finally {
     await job.close();
   }
   const kernelMs = job.engine.metrics().kernelBusyMs;
-  const label = o.fastPath
-    ? "whole serial job (messages → schema reader → kernel → detections, quarantine → outputs)"
-    : "whole serial job, every message through the generic decoder (the path before the schema reader)";
+  const label = !o.fastPath
+    ? "whole serial job, every message through the generic decoder (the path before the schema reader)"
+    : o.ledgerThread
+      ? "whole serial job (messages → schema reader → ledger thread → kernel → detections, quarantine → outputs)"
+      : "whole serial job, the ledger on the main thread (the job before the ledger thread)";
   const f = figure(label, s.n, t0, t.seen.checksum);
   f.kernelNsPerEvent = (kernelMs * 1e6) / s.n;
-  // With a core for the main thread and one per worker: the slower of the two stages.
-  f.projectedEventsPerSecond = Math.min(1e9 / f.mainNsPerEvent, (o.workers * 1e9) / f.kernelNsPerEvent);
+  if (ledgerReport !== null) f.ledgerThreadNsPerEvent = (ledgerReport.cpuMicros * 1000) / s.n;
+  // With a core for the main thread, one per worker and one for the ledger thread: the slowest stage.
+  f.projectedEventsPerSecond = Math.min(
+    1e9 / f.mainNsPerEvent,
+    (o.workers * 1e9) / f.kernelNsPerEvent,
+    1e9 / (f.ledgerThreadNsPerEvent ?? 0),
+  );
   await outputs.close();
   const c = input.counts();
   return {

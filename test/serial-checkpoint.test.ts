@@ -16,7 +16,7 @@ import { reasonsOf, RISK_LEVELS } from "../operators/serial/score.js";
 const LEDGER = { filterCapacity: 20_000 };
 
 /** A job on the main thread whose every scored event is recorded as [position, serial, reasons, risk]. */
-function job(rows: string[], options: Partial<SerialAnalysisOptions> = {}): SerialJob {
+function job(rows: string[], options: Partial<SerialAnalysisOptions> = {}, ledgerThread = false): SerialJob {
   const analysis = serialAnalysis({
     params: DEFAULT_SERIAL_PARAMS,
     timeUnit: "ms",
@@ -29,7 +29,7 @@ function job(rows: string[], options: Partial<SerialAnalysisOptions> = {}): Seri
       );
     },
   });
-  return new SerialJob({ analysis, workers: 0, linesMax: 64, groups: 4, batchRecordsMax: 256 });
+  return new SerialJob({ analysis, workers: 0, linesMax: 64, groups: 4, batchRecordsMax: 256, ledgerThread });
 }
 
 async function feed(j: SerialJob, events: readonly SerialEvent[], from: number): Promise<void> {
@@ -49,48 +49,55 @@ function events(): { first: SerialEvent[]; second: SerialEvent[] } {
 }
 
 describe("serial checkpoint", () => {
-  it("serial - a job restored from a snapshot (encoded while the job went on) scores the rest as one uninterrupted job, the repeated serial a duplicate", async () => {
-    const { first, second } = events();
-    const once: string[] = [];
-    const whole = job(once);
-    await feed(whole, [...first, ...second], 1);
-    await whole.close();
+  it.each([
+    ["", false],
+    [", the ledger on its own thread", true],
+  ])(
+    "serial - a job restored from a snapshot (encoded while the job went on) scores the rest as one uninterrupted job, the repeated serial a duplicate%s",
+    async (_name, ledgerThread) => {
+      const { first, second } = events();
+      const once: string[] = [];
+      const whole = job(once);
+      await feed(whole, [...first, ...second], 1);
+      await whole.close();
 
-    const split: string[] = [];
-    const before = job(split);
-    await feed(before, first, 1);
-    const snapshot = await before.snapshot(first.length);
-    const quarantined = before.analysis.quarantine
-      .list()
-      .map((e) => e.serial_number)
-      .sort();
-    const stats = before.analysis.ledger.stats();
-    // The snapshot is a copy: the job goes on while it is encoded.
-    const scored = split.length;
-    await feed(before, second, first.length + 1);
-    const bytes = await snapshot.encode();
-    await before.close();
-    split.length = scored;
-    const after = job(split);
-    expect(await after.restore(bytes)).toBe(first.length);
-    expect(
-      after.analysis.quarantine
+      const split: string[] = [];
+      const before = job(split, {}, ledgerThread);
+      await feed(before, first, 1);
+      const snapshot = await before.snapshot(first.length);
+      const quarantined = before.analysis.quarantine
         .list()
         .map((e) => e.serial_number)
-        .sort(),
-    ).toEqual(quarantined);
-    expect(after.analysis.ledger.stats()).toEqual(stats);
-    await feed(after, second, first.length + 1);
-    await after.close();
+        .sort();
+      const stats = await before.ledgerStats();
+      // The snapshot is a copy: the job goes on while it is encoded.
+      const scored = split.length;
+      await feed(before, second, first.length + 1);
+      const bytes = await snapshot.encode();
+      await before.close();
+      split.length = scored;
+      const after = job(split, {}, ledgerThread);
+      expect(await after.restore(bytes)).toBe(first.length);
+      expect(
+        after.analysis.quarantine
+          .list()
+          .map((e) => e.serial_number)
+          .sort(),
+      ).toEqual(quarantined);
+      expect(await after.ledgerStats()).toEqual(stats);
+      await feed(after, second, first.length + 1);
+      await after.close();
 
-    // Per-line order is kept; lines interleave as batches close, so compare the sets.
-    expect([...split].sort()).toEqual([...once].sort());
-    const repeat = split
-      .map((r) => JSON.parse(r) as [number, string, string[], string])
-      .find((r) => r[0] === first.length + second.findIndex((e) => e.serial_number === first[40].serial_number) + 1);
-    expect(repeat?.[2].some((r) => r.startsWith("duplicate_"))).toBe(true);
-    expect(after.analysis.quarantine.list().length).toBeGreaterThan(quarantined.length);
-  }, 60_000);
+      // Per-line order is kept; lines interleave as batches close, so compare the sets.
+      expect([...split].sort()).toEqual([...once].sort());
+      const repeat = split
+        .map((r) => JSON.parse(r) as [number, string, string[], string])
+        .find((r) => r[0] === first.length + second.findIndex((e) => e.serial_number === first[40].serial_number) + 1);
+      expect(repeat?.[2].some((r) => r.startsWith("duplicate_"))).toBe(true);
+      expect(after.analysis.quarantine.list().length).toBeGreaterThan(quarantined.length);
+    },
+    60_000,
+  );
 
   it("serial - a checkpoint taken with another window or filter size is a CheckpointError naming the difference", async () => {
     const { first } = events();

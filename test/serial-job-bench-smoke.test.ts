@@ -14,9 +14,25 @@ describe("serial - job rate benchmark smoke run", () => {
     expect(r.detections).toBeGreaterThan(0);
     expect(r.quarantined).toBeGreaterThan(0);
     expect(r.job.checksum).not.toBeNull();
-    expect(r.baselines.map((b) => b.label.split(" ")[0])).toEqual(["whole", "schema", "schema", "schema", "decode", "WASM"]);
+    expect(r.baselines.map((b) => b.label.split(" ")[0])).toEqual([
+      "whole",
+      "whole",
+      "schema",
+      "schema",
+      "schema",
+      "schema",
+      "decode",
+      "WASM",
+    ]);
     // The main thread's stages measured alone each took every event, and their parts are figures.
-    for (const stage of r.baselines.slice(1, 4)) expect(stage.events).toBe(r.events);
+    for (const stage of r.baselines.slice(2, 6)) expect(stage.events).toBe(r.events);
+    // The ledger on its own thread gave every event the verdict the ledger on the main thread gave.
+    expect(r.ledgerThreadAgrees).toBe(true);
+    expect(r.baselines[5].checksum).not.toBeNull();
+    expect(Number.isFinite(r.baselines[5].ledgerThreadNsPerEvent)).toBe(true);
+    // The job's headline figure runs the ledger on its thread, the first baseline on the main thread.
+    expect(Number.isFinite(r.job.ledgerThreadNsPerEvent)).toBe(true);
+    expect(r.baselines[0].ledgerThreadNsPerEvent).toBeUndefined();
     for (const part of Object.values(r.parts)) expect(Number.isFinite(part)).toBe(true);
     expect(formatSerialJobRate(r)).toContain("the job's CPU by part");
     expect(formatSerialJobRate(r)).toContain("whole serial job");

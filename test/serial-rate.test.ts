@@ -40,6 +40,8 @@ interface JobRun {
   fastPath?: boolean;
   ledger?: Partial<SerialLedgerOptions>;
   patterns?: ReadonlyMap<string, RegExp>;
+  /** The ledger on a thread of its own (SerialJob's ledgerThread). */
+  ledgerThread?: boolean;
 }
 
 interface Digests {
@@ -69,7 +71,14 @@ async function digests(messages: readonly SerialMessage[], run: JobRun): Promise
       rows.push(`${ctx.position} ${ctx.keyId} ${ctx.key} ${ctx.time} ${Buffer.from(bits.buffer).toString("hex")} ${JSON.stringify(d)}`);
     },
   });
-  const job = new SerialJob({ analysis, workers: run.workers, linesMax: 64, groups: 4, batchRecordsMax: 256 });
+  const job = new SerialJob({
+    analysis,
+    workers: run.workers,
+    linesMax: 64,
+    groups: 4,
+    batchRecordsMax: 256,
+    ledgerThread: run.ledgerThread,
+  });
   const input = new SerialNatsInput(() => {}, STREAM_SITE, undefined, run.fastPath ?? true);
   let checkpoint: Uint8Array;
   try {
@@ -83,7 +92,7 @@ async function digests(messages: readonly SerialMessage[], run: JobRun): Promise
     job: job.countsNow(),
     input: input.counts(),
     summary: analysis.summary(),
-    ledger: analysis.ledger.stats(),
+    ledger: await job.ledgerStats(),
     quarantine: analysis.quarantine.size,
   };
   return { rows: sha(rows.sort().join("\n")), counts: sha(JSON.stringify(counts)), checkpoint: checkpointDigest(checkpoint) };
@@ -134,6 +143,37 @@ describe("serial job hot path: verdicts and checkpoints as before", () => {
     ]);
     expect(await digests(messages, { workers: 0, patterns })).toEqual(GOLDEN.adversarialHalf);
     expect(await digests(messages, { workers: 0, patterns, fastPath: false })).toEqual(GOLDEN.adversarialHalf);
+  }, 60_000);
+});
+
+describe("serial job with the ledger on its own thread: verdicts and checkpoints as in-thread", () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ toFake: ["Date"], now: CLOCK });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it("serial - the simulator's stream, on the main thread, ledger thread", async () => {
+    const messages = simulatorMessages(40_000, 3);
+    expect(await digests(messages, { workers: 0, ledgerThread: true })).toEqual(GOLDEN.simulator);
+  }, 60_000);
+
+  it("serial - an adversarial stream with a small ledger (the string path, the generic decoder interleaved), ledger thread", async () => {
+    const messages = adversarialMessages(40_000, 4);
+    const run: JobRun = { workers: 0, ledger: { filterCapacity: 6000, exactSerialsMax: 1500, batchesMax: 16 }, ledgerThread: true };
+    expect(await digests(messages, run)).toEqual(GOLDEN.adversarialSmallLedger);
+    expect(await digests(messages, { ...run, fastPath: false })).toEqual(GOLDEN.adversarialSmallLedger);
+  }, 60_000);
+
+  it("serial - an adversarial stream, half of it changed, serial patterns per GTIN, ledger thread", async () => {
+    const messages = adversarialMessages(30_000, 5, 0.5);
+    const first = decodeMsgpack(messages[0].data) as { gtin: string };
+    const patterns = new Map([
+      ["*", /^[0-9A-Z]{12}$/u],
+      [first.gtin, /^[0-9A-Z]{8,14}$/u],
+    ]);
+    expect(await digests(messages, { workers: 0, patterns, ledgerThread: true })).toEqual(GOLDEN.adversarialHalf);
   }, 60_000);
 });
 

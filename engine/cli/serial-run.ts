@@ -16,6 +16,7 @@ import type { ClickHouseRows, ClickHouseTable } from "../../connectors/clickhous
 import type { QuarantineProvider, MetricsRegistry } from "../../connectors/live/mod.js";
 import { DEFAULT_SERIAL_SIMULATOR_OPTIONS, SERIAL_ATTACKS } from "../../connectors/sim/mod.js";
 import { parseDuration, ConfigError, type Logger } from "../core/mod.js";
+import type { SerialAnalysis } from "../../operators/serial/mod.js";
 import {
   DEFAULT_SERIAL_JOB,
   SerialJob,
@@ -36,6 +37,8 @@ export interface RunSerialFlags extends SerialFlags {
   serialAttackEvery: number;
   serialBatchSerials: number;
   serialWorkers: number;
+  /** false (`--no-serial-ledger-thread`): the duplicate ledger on the main thread. */
+  serialLedgerThread?: boolean;
   serialWindow?: number;
   /** The run's `--checkpoint-interval` (with --stream): the serial job's state is saved as often. */
   checkpointInterval?: string;
@@ -87,6 +90,10 @@ export function addRunSerialFlags(command: Command): Command {
       "worker threads of the serial job's pool (0: its kernel runs on the main thread)",
       integerOption("--serial-workers", 0, 64),
       DEFAULT_SERIAL_JOB.workers,
+    )
+    .option(
+      "--no-serial-ledger-thread",
+      "the serial job's duplicate ledger on the main thread, not a thread of its own (one thread fewer, less CPU per event, a busier main thread)",
     );
 }
 
@@ -169,7 +176,7 @@ export async function runSerialPart(o: SerialPartOptions): Promise<SerialPartRes
     quarantineFile: flags.serialQuarantine,
     log: o.log,
   });
-  const job = new SerialJob({ ...DEFAULT_SERIAL_JOB, analysis, workers: flags.serialWorkers, outputs });
+  const job = serialJob(flags, analysis, outputs);
   host.serveSerial(outputs, () => job.lines());
   let result: SerialSourceResult;
   let deadLettered = 0;
@@ -257,4 +264,10 @@ function startSummary(o: SerialPartOptions, job: SerialJob, outputs: SerialOutpu
   );
   timer.unref();
   return { stop: () => clearInterval(timer) };
+}
+
+/** The run's serial job: the defaults, with the flags' workers and ledger thread. */
+function serialJob(flags: RunSerialFlags, analysis: SerialAnalysis, outputs: SerialOutputs): SerialJob {
+  const ledgerThread = flags.serialLedgerThread ?? DEFAULT_SERIAL_JOB.ledgerThread;
+  return new SerialJob({ ...DEFAULT_SERIAL_JOB, analysis, workers: flags.serialWorkers, ledgerThread, outputs });
 }

@@ -9,11 +9,19 @@
  * and back, so the verdicts are those `linewatch replay --analysis serial` gives for the same
  * events in the same order — the replay contract, live.
  */
-import { allocateBatch, StreamEngine, type OutputChunk, CheckpointError } from "../core/mod.js";
+import { allocateBatch, StreamEngine, type OutputChunk, CheckpointError, type RecordBatch } from "../core/mod.js";
 import type { RowContext } from "../../operators/mod.js";
 import {
+  asciiString,
+  BATCH_CLOSE_EVENT_TYPES,
+  encodeSerialFields,
+  encodeSerialRanges,
   MARK_CONTROL,
   RISK_LEVELS,
+  SerialLedgerThread,
+  type SlotFieldsEvent,
+  type LedgerCounters,
+  type LedgerThreadReport,
   SERIAL_COL as C,
   SERIAL_OUT_FIELDS,
   decodeSerialCheckpoint,
@@ -35,9 +43,18 @@ export interface SerialJobOptions {
   groups: number;
   batchRecordsMax: number;
   outputs?: SerialOutputs;
+  /**
+   * The duplicate ledger on a thread of its own (operators/serial/ledger-thread.ts): batches go
+   * through it in order before the engine, the main thread only copies the events into them.
+   * Needs batchRecordsMax ≤ 1024. The same verdicts, rows and checkpoints as in-thread.
+   */
+  ledgerThread?: boolean;
 }
 
-export const DEFAULT_SERIAL_JOB = { workers: 1, linesMax: 1024, groups: 8, batchRecordsMax: 1024 } as const;
+/** Slots the job and its ledger thread take turns on: one filled, two with the thread or waiting for the engine. */
+const LEDGER_SLOTS = 3;
+
+export const DEFAULT_SERIAL_JOB = { workers: 1, linesMax: 1024, groups: 8, batchRecordsMax: 1024, ledgerThread: true } as const;
 
 export interface SerialJobCountsNow {
   /** Events handed to `add`. */
@@ -93,7 +110,18 @@ export class SerialJob {
   readonly engine: StreamEngine;
   readonly analysis: SerialAnalysis;
   private readonly outputs: SerialOutputs | undefined;
-  private readonly batch;
+  private batch: RecordBatch;
+  /** With `ledgerThread`: the thread, its slots' batches (payloads in shared memory), which are with it, the slot being filled. */
+  private readonly ledger: SerialLedgerThread | null = null;
+  private readonly slotBatches: RecordBatch[] = [];
+  private readonly submitted: boolean[] = [];
+  private fill = 0;
+  /** Events of the slot being filled whose text is not in their payload whole: asked with their strings. */
+  private slotFields: SlotFieldsEvent[] = [];
+  /** The filter's false-positive rate after the slot the engine took last (the confidence of its filter duplicates). */
+  private filterRate = 0;
+  /** The ledger thread's counters when the job closed. */
+  private lastLedgerStats: LedgerCounters | null = null;
   private readonly payloadBytes: number;
   private readonly keyNames: string[] = [];
   /** Per key id (a line): its status for the dashboard; risk codes index RISK_LEVELS. */
@@ -105,7 +133,25 @@ export class SerialJob {
     this.analysis = o.analysis;
     this.outputs = o.outputs;
     this.payloadBytes = o.analysis.input.payloadBytes;
-    this.batch = allocateBatch(o.batchRecordsMax, this.payloadBytes);
+    if (o.ledgerThread === true) {
+      const t = new SerialLedgerThread({
+        batchRecords: o.batchRecordsMax,
+        slots: LEDGER_SLOTS,
+        linesMax: o.linesMax,
+        ledger: o.analysis.ledger.options,
+        timeUnit: "ms",
+        patterns: o.analysis.patterns,
+      });
+      this.ledger = t;
+      for (const slot of t.slots) {
+        const b = allocateBatch(o.batchRecordsMax, 0);
+        b.payload = slot.payload;
+        this.slotBatches.push(b);
+        this.submitted.push(false);
+      }
+      o.analysis.setFilterRateSource(() => this.filterRate);
+    }
+    this.batch = this.ledger === null ? allocateBatch(o.batchRecordsMax, this.payloadBytes) : this.slotBatches[0];
     const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
     const analysis = o.analysis;
     const B = this.payloadBytes;
@@ -164,6 +210,20 @@ export class SerialJob {
     const b = this.batch;
     // The key first: a line past linesMax throws CapacityError before the ledger has seen the event.
     const id = this.keyId(e.machine_id);
+    if (this.ledger !== null) {
+      const f = {
+        serial: e.serial_number,
+        gtin: e.gtin,
+        batch: e.batch_number,
+        machine: e.machine_id,
+        operator: e.operator_id,
+        arrival: this.analysis.input.arrivalOf(e.received_timestamp),
+        batchClose: e.event_type !== undefined && BATCH_CLOSE_EVENT_TYPES.includes(e.event_type),
+      };
+      // Text whole, in ASCII (nearly every event): asked from the payload, as the reader's events are.
+      const whole = encodeSerialFields({ ...f, ledgerBits: 0 }, b.payload as Uint8Array, b.length * this.payloadBytes);
+      return this.addToSlot(whole ? e.machine_id : null, whole ? null : f, e.production_timestamp, id, position);
+    }
     const error = this.analysis.input.encodeEvent(e, b.payload as Uint8Array, b.length * this.payloadBytes);
     return this.appended(error, id, e.production_timestamp, position);
   }
@@ -178,6 +238,7 @@ export class SerialJob {
     this.counts.eventsIn++;
     const b = this.batch;
     const id = this.keyId(line);
+    if (this.ledger !== null) return this.addRangesToSlot(src, r, line, id, position);
     const error = this.analysis.input.encodeRanges(src, r, line, b.payload as Uint8Array, b.length * this.payloadBytes);
     return this.appended(error, id, r.production, position);
   }
@@ -210,7 +271,8 @@ export class SerialJob {
   async snapshot(position: number): Promise<SerialJobSnapshot> {
     await this.pushBatch();
     const engine = await this.engine.checkpoint(position);
-    const state = { position, engine, ledger: this.analysis.ledger.snapshot(), quarantine: this.analysis.quarantine.snapshot() };
+    const ledger = this.ledger === null ? this.analysis.ledger.snapshot() : await this.ledger.snapshot();
+    const state = { position, engine, ledger, quarantine: this.analysis.quarantine.snapshot() };
     const fit = this.fit();
     return { position, encode: () => encodeSerialCheckpoint(state, fit) };
   }
@@ -226,7 +288,8 @@ export class SerialJob {
     if (c.engine.keys.length > this.o.linesMax)
       throw new CheckpointError(`serial checkpoint holds ${c.engine.keys.length} lines, more than this job's ${this.o.linesMax}`);
     try {
-      this.analysis.ledger.restore(c.ledger);
+      if (this.ledger === null) this.analysis.ledger.restore(c.ledger);
+      else await this.ledger.restore(c.ledger);
     } catch (cause) {
       throw new CheckpointError(`serial checkpoint: ledger does not fit (${(cause as Error).message})`, { cause });
     }
@@ -234,6 +297,17 @@ export class SerialJob {
     for (const k of c.engine.keys) this.keyNames[this.engine.keys.lookup(k.name)] = k.name;
     this.analysis.quarantine.restore(c.quarantine);
     return c.position;
+  }
+
+  /** The duplicate ledger's counters, wherever it lives (after the events handed over so far are asked). */
+  async ledgerStats(): Promise<LedgerCounters> {
+    if (this.ledger === null) return this.analysis.ledger.stats();
+    return this.lastLedgerStats ?? this.ledger.stats();
+  }
+
+  /** The ledger thread's events and CPU time so far (null: the ledger is on this thread). */
+  async ledgerThreadReport(): Promise<LedgerThreadReport | null> {
+    return this.ledger === null ? null : this.ledger.report();
   }
 
   countsNow(): Readonly<SerialJobCountsNow> {
@@ -293,7 +367,14 @@ export class SerialJob {
     this.closed = true;
     try {
       await this.flush();
+      // The thread's last counters, for ledgerStats and the end-of-run notes once it is gone.
+      if (this.ledger !== null) {
+        const last = await this.ledger.stats();
+        this.lastLedgerStats = last;
+        this.analysis.setLedgerStatsSource(() => last);
+      }
     } finally {
+      await this.ledger?.close();
       this.analysis.stop?.();
       await this.engine.close();
     }
@@ -332,10 +413,87 @@ export class SerialJob {
     b.values[k] = 0;
     b.positions[k] = position;
     if (b.length < this.o.batchRecordsMax) return undefined;
-    return this.pushBatch();
+    return this.ledger === null ? this.pushBatch() : this.handOver();
+  }
+
+  /** addRanges with the ledger on its thread: the event into the slot's payload (its strings when it does not fit there). */
+  private addRangesToSlot(src: Uint8Array, r: SerialRangeEvent, line: string, id: number, position: number): Promise<void> | undefined {
+    const time = r.production;
+    if (!Number.isFinite(time)) return this.appended("not finite", id, time, position);
+    const arrival = this.analysis.input.arrivalOf(r.received);
+    const b = this.batch;
+    if (encodeSerialRanges(src, r, arrival, r.batchClose, 0, b.payload as Uint8Array, b.length * this.payloadBytes)) {
+      return this.addToSlot(line, null, time, id, position);
+    }
+    const f = {
+      serial: asciiString(src, r.serialStart, r.serialLength),
+      gtin: asciiString(src, r.gtinStart, r.gtinLength),
+      batch: asciiString(src, r.batchStart, r.batchLength),
+      machine: line,
+      operator: r.operatorStart < 0 ? "" : asciiString(src, r.operatorStart, r.operatorLength),
+      arrival,
+      batchClose: r.batchClose,
+    };
+    return this.addToSlot(null, f, time, id, position);
+  }
+
+  /**
+   * Completes an event in the slot being filled: its payload written (`line` given), or to be
+   * written and asked with its strings on the thread (`fields` given).
+   */
+  private addToSlot(
+    line: string | null,
+    fields: SlotFieldsEvent["fields"] | null,
+    time: number,
+    id: number,
+    position: number,
+  ): Promise<void> | undefined {
+    if (!Number.isFinite(time)) return this.appended("not finite", id, time, position);
+    const t = this.ledger as SerialLedgerThread;
+    const slot = t.slots[this.fill];
+    const k = this.batch.length;
+    slot.offsets[k] = k * this.payloadBytes;
+    slot.times[k] = time;
+    if (fields !== null) {
+      this.slotFields.push({ k, fields });
+      slot.lines[k] = 0;
+    } else slot.lines[k] = t.lineId(line as string);
+    return this.appended(null, id, time, position);
+  }
+
+  /** Hands the slot being filled to the ledger thread (when it holds events) and moves on; the next slot, if still out, goes to the engine first. */
+  private handOver(): Promise<void> | undefined {
+    const t = this.ledger as SerialLedgerThread;
+    if (this.batch.length === 0) return undefined;
+    t.submit(this.fill, this.batch.length, this.slotFields);
+    this.slotFields = [];
+    this.submitted[this.fill] = true;
+    this.fill = (this.fill + 1) % LEDGER_SLOTS;
+    this.batch = this.slotBatches[this.fill];
+    return this.submitted[this.fill] ? this.pushSlot(this.fill) : undefined;
+  }
+
+  /** Slot `s`'s answer taken from the ledger thread, its batch pushed into the engine (which copies it). */
+  private async pushSlot(s: number): Promise<void> {
+    const t = this.ledger as SerialLedgerThread;
+    t.take(s);
+    this.submitted[s] = false;
+    this.filterRate = t.filterRateAfter(s);
+    const b = this.slotBatches[s];
+    await this.engine.push(b);
+    b.length = 0;
   }
 
   private async pushBatch(): Promise<void> {
+    if (this.ledger !== null) {
+      await this.handOver();
+      // Every slot still out, oldest first: from the one being filled next, round.
+      for (let j = 0; j < LEDGER_SLOTS; j++) {
+        const s = (this.fill + j) % LEDGER_SLOTS;
+        if (this.submitted[s]) await this.pushSlot(s);
+      }
+      return;
+    }
     // The ledger's verdicts of the events addRanges wrote, before the engine copies their payloads.
     this.analysis.input.settle();
     if (this.batch.length === 0) return;

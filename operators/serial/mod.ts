@@ -23,9 +23,16 @@ export {
   serialStateBytes,
   serialStaticBytes,
 } from "./layout.js";
-export { DEFAULT_LEDGER_OPTIONS, type SerialLedgerOptions } from "./ledger.js";
+export { DEFAULT_LEDGER_OPTIONS, type LedgerCounters, type SerialLedgerOptions } from "./ledger.js";
+export {
+  type LedgerSlot,
+  type LedgerThreadReport,
+  SerialLedgerThread,
+  type SerialLedgerThreadOptions,
+  type SlotFieldsEvent,
+} from "./ledger-thread.js";
 export { mcvOfSymbols } from "./mcv-estimate.js";
-export { decodeSerialPayload, encodeSerialFields, encodeSerialRanges, readU32, type SerialFields } from "./payload.js";
+export { asciiString, decodeSerialPayload, encodeSerialFields, encodeSerialRanges, readU32, type SerialFields } from "./payload.js";
 export {
   DEFAULT_QUARANTINE_ENTRIES_MAX,
   DEFAULT_QUARANTINE_FILE,

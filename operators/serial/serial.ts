@@ -44,7 +44,7 @@ import {
   type Reason,
   type SerialParams,
 } from "./layout.js";
-import { SerialLedger, payloadKeyHash, type SerialLedgerOptions } from "./ledger.js";
+import { type LedgerCounters, SerialLedger, payloadKeyHash, type SerialLedgerOptions } from "./ledger.js";
 import {
   asciiString,
   decodeSerialPayload,
@@ -118,6 +118,8 @@ export type SerialAnalysis = RecordAnalysis & {
   readonly quarantineLevel: Exclude<RiskLevel, "none">;
   readonly input: SerialInput;
   readonly ledger: SerialLedger;
+  /** The serial patterns per GTIN the input asks (SerialAnalysisOptions.patterns). */
+  readonly patterns: ReadonlyMap<string, RegExp> | undefined;
   readonly quarantine: QuarantineList;
   /**
    * `observe` for the row at `out[at…]` (SERIAL_OUT_FIELDS f64) and the payload at
@@ -125,6 +127,14 @@ export type SerialAnalysis = RecordAnalysis & {
    * `onRow`): what the live job calls for every row of an output chunk.
    */
   observeAt(out: Float64Array, at: number, payload: Uint8Array, payloadAt: number, ctx: RowContext): void;
+  /**
+   * Where a filter duplicate's confidence reads the filter's false-positive rate: `ledger`'s now
+   * (null, the default), or `source` — the ledger thread's rate after the observed event's slot,
+   * when the ledger lives on a thread of its own (SerialJob's `ledgerThread`).
+   */
+  setFilterRateSource(source: (() => number) | null): void;
+  /** Where the end-of-run notes read the ledger's counters: `ledger`'s (null, the default), or the ledger thread's. */
+  setLedgerStatsSource(source: (() => LedgerCounters) | null): void;
   summary(): SerialRunSummary;
 };
 
@@ -174,7 +184,11 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
   const summary = new SummaryCounters();
   let saved = false;
   const input = serialInput(options, ledger);
-  const observeAt = serialObserver(options, ledger, quarantine, summary, level);
+  const rate = { source: () => ledger.filterFalsePositiveRate() };
+  const ownRate = rate.source;
+  const ledgerStats = { source: () => ledger.stats() };
+  const ownStats = ledgerStats.source;
+  const observeAt = serialObserver(options, rate, quarantine, summary, level);
   return {
     name: "serial",
     kernel,
@@ -182,6 +196,7 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
     quarantineLevel: RISK_LEVELS[level] as Exclude<RiskLevel, "none">,
     input,
     ledger,
+    patterns: options.patterns,
     quarantine,
     nullJson: SERIAL_NULL_JSON,
     summary: () => summary.summary(),
@@ -191,6 +206,12 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
     observeAt(out: Float64Array, at: number, payload: Uint8Array, payloadAt: number, ctx: RowContext): void {
       observeAt(out, at, payload, payloadAt, ctx, null, null);
     },
+    setFilterRateSource(source: (() => number) | null): void {
+      rate.source = source ?? ownRate;
+    },
+    setLedgerStatsSource(source: (() => LedgerCounters) | null): void {
+      ledgerStats.source = source ?? ownStats;
+    },
     rowJson: serialRowJson,
     stop(): void {
       if (saved) return;
@@ -198,7 +219,7 @@ export function serialAnalysis(options: SerialAnalysisOptions): SerialAnalysis {
       if (options.quarantineFile !== undefined) quarantine.saveMerged(options.quarantineFile);
       options.onStop?.();
     },
-    notes: (): string[] => serialNotes(summary, quarantine, ledger, RISK_LEVELS[level], options.quarantineFile),
+    notes: (): string[] => serialNotes(summary, quarantine, ledger, ledgerStats.source(), RISK_LEVELS[level], options.quarantineFile),
   };
 }
 
@@ -220,7 +241,7 @@ type SerialObserve = (
  */
 function serialObserver(
   options: SerialAnalysisOptions,
-  ledger: SerialLedger,
+  rate: { source: () => number },
   quarantine: QuarantineList,
   summary: SummaryCounters,
   level: number,
@@ -249,7 +270,7 @@ function serialObserver(
     const risk = riskCode(score);
     out[at + C.anomaly_score] = score;
     // The filter's current rate is a Poisson sum: only worth computing when a filter verdict needs it.
-    const fp = (flags & REASON.duplicate_across_batches) !== 0 ? ledger.filterFalsePositiveRate() : 0;
+    const fp = (flags & REASON.duplicate_across_batches) !== 0 ? rate.source() : 0;
     out[at + C.confidence_level] = confidenceLevel(flags, out[at + C.readiness], fp);
     out[at + C.risk] = risk;
     out[at + C.quarantine] = risk >= level ? 1 : 0;
@@ -299,6 +320,7 @@ function serialNotes(
   summary: SummaryCounters,
   quarantine: QuarantineList,
   ledger: SerialLedger,
+  s: LedgerCounters,
   levelName: string,
   quarantineFile: string | undefined,
 ): string[] {
@@ -312,7 +334,6 @@ function serialNotes(
   }
   if (quarantine.dropped > 0)
     notes.push(`serial: ${quarantine.dropped} quarantined occurrences not kept: the list is full (${quarantine.entriesMax})`);
-  const s = ledger.stats();
   if (s.batchesEvicted > 0)
     notes.push(
       `serial: ${s.batchesEvicted} batches evicted from the ledger (batchesMax ${ledger.options.batchesMax}); a returning batch starts afresh`,
@@ -369,6 +390,20 @@ export interface SerialInput extends RecordInput {
    * first, so the ledger sees the events in the order they were encoded, whichever way.
    */
   settle(): void;
+  /**
+   * The ledger's questions for `n` events already in `payload` (their text whole, in ASCII, as
+   * encodeRanges writes it), at `offsets[k]`, line `machines[k]`, time `times[k]`, asked in that
+   * order, verdict bits written into their payloads: what {@link settle} does with its queue, for a
+   * ledger that lives on a thread of its own (ledger-thread.ts).
+   */
+  askPayloads(payload: Uint8Array, offsets: Int32Array, machines: readonly string[], times: Float64Array, n: number): void;
+  /** An event's arrival time: `received`, or the processing clock's now when it is NaN or absent. */
+  arrivalOf(received: number | undefined): number;
+  /**
+   * Writes an event from its fields (text truncated to its fields where longer) and asks the ledger
+   * with its strings: the string path of encodeRanges and encodeEvent, for a ledger thread.
+   */
+  encodeFields(f: Omit<SerialFields, "ledgerBits">, time: number, payload: Uint8Array, offset: number): null;
 }
 
 /** Reads the serial columns of a source row into the payload; consults the ledger. */
@@ -472,13 +507,35 @@ class SerialEncoder implements SerialInput {
     return this.write(time, payload, offset);
   }
 
+  arrivalOf(received: number | undefined): number {
+    return received === undefined || Number.isNaN(received) ? this.clock() : received;
+  }
+
+  encodeFields(f: Omit<SerialFields, "ledgerBits">, time: number, payload: Uint8Array, offset: number): null {
+    this.settle();
+    const own = this.fields;
+    own.serial = f.serial;
+    own.gtin = f.gtin;
+    own.batch = f.batch;
+    own.machine = f.machine;
+    own.operator = f.operator;
+    own.arrival = f.arrival;
+    own.batchClose = f.batchClose;
+    return this.write(time, payload, offset);
+  }
+
   settle(): void {
     const n = this.staged;
     if (n === 0) return;
     this.staged = 0;
     const payload = this.stagedPayload as Uint8Array;
     this.stagedPayload = null;
-    const offsets = this.stagedOffsets;
+    this.askPayloads(payload, this.stagedOffsets, this.stagedMachines, this.stagedTimes, n);
+  }
+
+  askPayloads(payload: Uint8Array, offsets: Int32Array, machines: readonly string[], times: Float64Array, n: number): void {
+    if (n > STAGED_MAX) throw new RangeError(`askPayloads: ${n} events, more than ${STAGED_MAX} at once`);
+    this.settle(); // events staged before these are asked first (settle empties its queue before it calls here)
     const h1s = this.stagedH1;
     const h2s = this.stagedH2;
     // Hash every key first, read their filter blocks together (ledger.prefetch), then ask in order.
@@ -488,7 +545,7 @@ class SerialEncoder implements SerialInput {
       h2s[k] = h.h2;
     }
     this.ledger.prefetch(h1s, n);
-    for (let k = 0; k < n; k++) this.askPayload(payload, offsets[k], this.stagedMachines[k], this.stagedTimes[k], h1s[k], h2s[k]);
+    for (let k = 0; k < n; k++) this.askPayload(payload, offsets[k], machines[k], times[k], h1s[k], h2s[k]);
   }
 
   // ---- internals ----

@@ -1,0 +1,255 @@
+/**
+ * The duplicate ledger on a thread of its own (docs/serial-job.md, "Measured"): the thread owns a
+ * {@link SerialLedger} — its filter generations, batches and exact serial sets — and asks it, in
+ * the order they were submitted, about batches of events whose payloads the caller wrote into
+ * shared memory (encodeSerialRanges: text whole, in ASCII), writing each event's verdict bits
+ * into its payload as the in-thread encoder's `settle` does (SerialInput.askPayloads, the same
+ * code). The caller fills one slot while the thread asks about another: `submit` hands a slot
+ * over (one message), `wait` blocks until the thread has answered it (Atomics, no event-loop turn).
+ *
+ * Bounded: `slots` batches of `batchRecords` events each, allocated once; line names cross once,
+ * on first sight, then as 16-bit ids (linesMax at most).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Worker } from "node:worker_threads";
+import { ConfigError, packageRoot, type TimeUnit } from "../../engine/core/mod.js";
+import { SERIAL_PAYLOAD_BYTES } from "./layout.js";
+import type { LedgerCounters, LedgerSnapshot, SerialLedgerOptions } from "./ledger.js";
+import type { SerialFields } from "./payload.js";
+
+export interface SerialLedgerThreadOptions {
+  /** Events per slot at most (≤ 1024, the encoder's staging bound). */
+  batchRecords: number;
+  /** Slots the caller and the thread take turns on (≥ 2: one filled while another is asked about). */
+  slots: number;
+  /** Distinct lines at most (their ids cross as 16 bits). */
+  linesMax: number;
+  ledger?: Partial<SerialLedgerOptions>;
+  timeUnit: TimeUnit;
+  /** Serial patterns per GTIN (parseSerialPatterns), asked on the thread as in-thread. */
+  patterns?: ReadonlyMap<string, RegExp>;
+}
+
+/** One slot's shared columns: event k's payload at `offsets[k]` of `payload`, its time and line id. */
+export interface LedgerSlot {
+  payload: Uint8Array;
+  offsets: Int32Array;
+  times: Float64Array;
+  lines: Uint16Array;
+}
+
+/** What the thread reports about itself (SerialLedgerThread.report). */
+export interface LedgerThreadReport {
+  /** Events the thread's ledger was asked about. */
+  events: number;
+  /** The thread's CPU time, µs (NaN where the platform cannot tell). */
+  cpuMicros: number;
+}
+
+/** What crosses to the thread at start (ledger-worker.ts reads it). */
+export interface LedgerWorkerData {
+  batchRecords: number;
+  ledger: Partial<SerialLedgerOptions>;
+  timeUnit: TimeUnit;
+  patterns: Map<string, RegExp> | undefined;
+  slots: Array<{ payload: SharedArrayBuffer; offsets: SharedArrayBuffer; times: SharedArrayBuffer; lines: SharedArrayBuffer }>;
+  /** Int32 per slot: SLOT_FREE, SLOT_SUBMITTED, SLOT_FAILED. */
+  state: SharedArrayBuffer;
+  /** Float64 per slot: the filter's false-positive rate right after the slot's events. */
+  filterRate: SharedArrayBuffer;
+}
+
+/**
+ * An event of a slot whose text is not in its payload whole, in ASCII (text past its field, not
+ * ASCII): asked with its strings (SerialInput.encodeFields), which also write its payload.
+ */
+export interface SlotFieldsEvent {
+  /** Its index in the slot. */
+  k: number;
+  fields: Omit<SerialFields, "ledgerBits">;
+}
+
+/** A message to the thread. */
+export type LedgerWorkerRequest =
+  | { kind: "batch"; slot: number; n: number; names: string[]; fields: SlotFieldsEvent[] }
+  | { kind: "report"; id: number }
+  | { kind: "snapshot"; id: number }
+  | { kind: "stats"; id: number }
+  | { kind: "restore"; id: number; snapshot: LedgerSnapshot };
+
+/** The thread's answer to a request with an id. */
+export type LedgerWorkerReply =
+  | ({ kind: "report"; id: number } & LedgerThreadReport)
+  | { kind: "snapshot"; id: number; snapshot: LedgerSnapshot }
+  | { kind: "stats"; id: number; stats: LedgerCounters }
+  | { kind: "restore"; id: number; error: string | null };
+
+export const SLOT_FREE = 0;
+export const SLOT_SUBMITTED = 1;
+export const SLOT_FAILED = 2;
+
+export class SerialLedgerThread {
+  readonly slots: LedgerSlot[];
+  private readonly worker: Worker;
+  private readonly state: Int32Array;
+  private readonly filterRate: Float64Array;
+  private readonly lineIds = new Map<string, number>();
+  /** Line names first seen since the last submit: they go with it. */
+  private newNames: string[] = [];
+  /** Events submitted per slot and not yet taken back ({@link take}). */
+  private readonly pending: Int32Array;
+  private failure: Error | null = null;
+  private readonly replies = new Map<number, (r: LedgerWorkerReply) => void>();
+  private nextId = 1;
+
+  constructor(private readonly o: SerialLedgerThreadOptions) {
+    if (!(o.batchRecords >= 1 && o.batchRecords <= 1024))
+      throw new ConfigError("batchRecords", `1…1024 for the ledger thread, got ${o.batchRecords}`);
+    if (!(o.slots >= 2)) throw new ConfigError("slots", `at least 2, got ${o.slots}`);
+    if (!(o.linesMax >= 1 && o.linesMax <= 65536)) throw new ConfigError("linesMax", `1…65536 for the ledger thread, got ${o.linesMax}`);
+    const shared = Array.from({ length: o.slots }, () => ({
+      payload: new SharedArrayBuffer(o.batchRecords * SERIAL_PAYLOAD_BYTES),
+      offsets: new SharedArrayBuffer(4 * o.batchRecords),
+      times: new SharedArrayBuffer(8 * o.batchRecords),
+      lines: new SharedArrayBuffer(2 * o.batchRecords),
+    }));
+    this.slots = shared.map((s) => ({
+      payload: new Uint8Array(s.payload),
+      offsets: new Int32Array(s.offsets),
+      times: new Float64Array(s.times),
+      lines: new Uint16Array(s.lines),
+    }));
+    const state = new SharedArrayBuffer(4 * o.slots);
+    const filterRate = new SharedArrayBuffer(8 * o.slots);
+    this.pending = new Int32Array(o.slots);
+    this.state = new Int32Array(state);
+    this.filterRate = new Float64Array(filterRate);
+    const data: LedgerWorkerData = {
+      batchRecords: o.batchRecords,
+      ledger: { ...o.ledger },
+      timeUnit: o.timeUnit,
+      patterns: o.patterns === undefined ? undefined : new Map(o.patterns),
+      slots: shared,
+      state,
+      filterRate,
+    };
+    this.worker = new Worker(ledgerWorkerScript(), { workerData: data });
+    this.worker.on("message", (m: LedgerWorkerReply) => {
+      const w = this.replies.get(m.id);
+      this.replies.delete(m.id);
+      w?.(m);
+    });
+    this.worker.on("error", (e) => {
+      this.failure = e;
+    });
+  }
+
+  /** The id of line `name` for a slot's `lines` column, given on first sight (ConfigError past linesMax). */
+  lineId(name: string): number {
+    let id = this.lineIds.get(name);
+    if (id === undefined) {
+      if (this.lineIds.size >= this.o.linesMax) throw new ConfigError("linesMax", `more than ${this.o.linesMax} lines`);
+      id = this.lineIds.size;
+      this.lineIds.set(name, id);
+      this.newNames.push(name);
+    }
+    return id;
+  }
+
+  /** Hands slot `slot`'s first `n` events to the thread; the slot is the thread's until {@link wait} returns. */
+  submit(slot: number, n: number, fields: SlotFieldsEvent[] = []): void {
+    if (Atomics.load(this.state, slot) !== SLOT_FREE) throw new Error(`ledger thread: slot ${slot} submitted twice`);
+    if (!(n >= 0 && n <= this.o.batchRecords)) throw new RangeError(`ledger thread: ${n} events in a slot of ${this.o.batchRecords}`);
+    Atomics.store(this.state, slot, SLOT_SUBMITTED);
+    this.pending[slot] = n;
+    const request: LedgerWorkerRequest = { kind: "batch", slot, n, names: this.newNames, fields };
+    this.newNames = [];
+    this.worker.postMessage(request);
+  }
+
+  /**
+   * Blocks until the thread has answered slot `slot` (at once when it was not submitted); returns
+   * the filter's false-positive rate right after the slot's events. Throws when the thread failed.
+   */
+  wait(slot: number): number {
+    for (;;) {
+      const s = Atomics.load(this.state, slot);
+      if (s === SLOT_FREE) return this.filterRate[slot];
+      if (s === SLOT_FAILED) throw new Error("ledger thread failed", { cause: this.failure ?? undefined });
+      // Bounded waits: an exit without an answer (the error event needs the event loop) is seen by the caller's timeout.
+      if (Atomics.wait(this.state, slot, s, 10_000) === "timed-out") throw new Error(`ledger thread: slot ${slot} unanswered after 10 s`);
+    }
+  }
+
+  /**
+   * Blocks until slot `slot` is answered; returns how many of its events were answered since it
+   * was last taken (0: it was not submitted) — their verdict bits are in its payloads — and frees it.
+   */
+  take(slot: number): number {
+    this.wait(slot);
+    const n = this.pending[slot];
+    this.pending[slot] = 0;
+    return n;
+  }
+
+  /** The filter's false-positive rate right after the events of the slot last answered (after {@link take}). */
+  filterRateAfter(slot: number): number {
+    return this.filterRate[slot];
+  }
+
+  /** Events asked and the thread's CPU time so far (after every submitted slot is answered). */
+  async report(): Promise<LedgerThreadReport> {
+    const r = await this.ask({ kind: "report", id: this.nextId++ });
+    if (r.kind !== "report") throw new Error(`ledger thread: a ${r.kind} reply to a report`);
+    return { events: r.events, cpuMicros: r.cpuMicros };
+  }
+
+  /** The ledger's snapshot (SerialLedger.snapshot) once every slot submitted before is answered. */
+  async snapshot(): Promise<LedgerSnapshot> {
+    const r = await this.ask({ kind: "snapshot", id: this.nextId++ });
+    if (r.kind !== "snapshot") throw new Error(`ledger thread: a ${r.kind} reply to a snapshot`);
+    return r.snapshot;
+  }
+
+  /** The ledger's counters (SerialLedger.stats) once every slot submitted before is answered. */
+  async stats(): Promise<LedgerCounters> {
+    const r = await this.ask({ kind: "stats", id: this.nextId++ });
+    if (r.kind !== "stats") throw new Error(`ledger thread: a ${r.kind} reply to stats`);
+    return r.stats;
+  }
+
+  /** Puts a snapshot into the thread's ledger (SerialLedger.restore); RangeError with its message when it does not fit. */
+  async restore(snapshot: LedgerSnapshot): Promise<void> {
+    const r = await this.ask({ kind: "restore", id: this.nextId++, snapshot });
+    if (r.kind !== "restore") throw new Error(`ledger thread: a ${r.kind} reply to a restore`);
+    if (r.error !== null) throw new RangeError(r.error);
+  }
+
+  private ask(request: Exclude<LedgerWorkerRequest, { kind: "batch" }>): Promise<LedgerWorkerReply> {
+    if (this.failure !== null) return Promise.reject(new Error("ledger thread failed", { cause: this.failure }));
+    return new Promise((resolve) => {
+      this.replies.set(request.id, resolve);
+      this.worker.postMessage(request);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+/** CPU µs of the calling thread (Linux: its schedstat; NaN elsewhere). */
+export function ownThreadCpuMicros(): number {
+  try {
+    return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[0]) / 1000;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+function ledgerWorkerScript(): string {
+  const root = packageRoot(import.meta.url);
+  if (root === null) throw new ConfigError("ledger thread", "package root not found: run `npm run build` first");
+  return join(root, "dist", "operators", "serial", "ledger-worker.js");
+}

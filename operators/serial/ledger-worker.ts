@@ -1,0 +1,84 @@
+/**
+ * The ledger thread's side (ledger-thread.ts): a SerialLedger and the serial encoder's payload
+ * questions (SerialInput.askPayloads), answering each submitted slot in the order submitted.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import {
+  type LedgerWorkerData,
+  type LedgerWorkerReply,
+  type LedgerWorkerRequest,
+  ownThreadCpuMicros,
+  SLOT_FAILED,
+  SLOT_FREE,
+} from "./ledger-thread.js";
+import { SerialLedger } from "./ledger.js";
+import { serialInput } from "./serial.js";
+
+const d = workerData as LedgerWorkerData;
+const ledger = new SerialLedger(d.ledger);
+// The clock is never asked here: the caller wrote each arrival time into the payload.
+const input = serialInput({ timeUnit: d.timeUnit, patterns: d.patterns, clock: () => Number.NaN }, ledger);
+const state = new Int32Array(d.state);
+const filterRate = new Float64Array(d.filterRate);
+const slots = d.slots.map((s) => ({
+  payload: new Uint8Array(s.payload),
+  offsets: new Int32Array(s.offsets),
+  times: new Float64Array(s.times),
+  lines: new Uint16Array(s.lines),
+}));
+const names: string[] = [];
+const machines: string[] = new Array<string>(d.batchRecords).fill("");
+let events = 0;
+
+function reply(r: LedgerWorkerReply, transfer: ArrayBuffer[] = []): void {
+  parentPort?.postMessage(r, transfer);
+}
+
+/** Events [from, to) of slot `s` asked from their payloads, in order. */
+function askRun(s: (typeof slots)[number], from: number, to: number): void {
+  if (to <= from) return;
+  for (let k = from; k < to; k++) machines[k - from] = names[s.lines[k]];
+  input.askPayloads(s.payload, s.offsets.subarray(from, to), machines, s.times.subarray(from, to), to - from);
+}
+
+/** A slot's events in order: runs from their payloads, the events with strings between them. */
+function askSlot(m: Extract<LedgerWorkerRequest, { kind: "batch" }>): void {
+  for (const name of m.names) names.push(name);
+  const s = slots[m.slot];
+  let from = 0;
+  for (const e of m.fields) {
+    askRun(s, from, e.k);
+    input.encodeFields(e.fields, s.times[e.k], s.payload, s.offsets[e.k]);
+    from = e.k + 1;
+  }
+  askRun(s, from, m.n);
+}
+
+parentPort?.on("message", (m: LedgerWorkerRequest) => {
+  if (m.kind === "report") return reply({ kind: "report", id: m.id, events, cpuMicros: ownThreadCpuMicros() });
+  if (m.kind === "snapshot") {
+    const snapshot = ledger.snapshot();
+    const bits = [snapshot.current.bits.buffer, ...(snapshot.previous === null ? [] : [snapshot.previous.bits.buffer])];
+    return reply({ kind: "snapshot", id: m.id, snapshot }, bits as ArrayBuffer[]);
+  }
+  if (m.kind === "stats") return reply({ kind: "stats", id: m.id, stats: ledger.stats() });
+  if (m.kind === "restore") {
+    try {
+      ledger.restore(m.snapshot);
+      return reply({ kind: "restore", id: m.id, error: null });
+    } catch (e) {
+      return reply({ kind: "restore", id: m.id, error: (e as Error).message });
+    }
+  }
+  try {
+    askSlot(m);
+    events += m.n;
+    filterRate[m.slot] = ledger.filterFalsePositiveRate();
+    Atomics.store(state, m.slot, SLOT_FREE);
+  } catch (e) {
+    Atomics.store(state, m.slot, SLOT_FAILED);
+    throw e;
+  } finally {
+    Atomics.notify(state, m.slot);
+  }
+});
