@@ -19,6 +19,7 @@ import { parseDuration, ConfigError, type Logger } from "../core/mod.js";
 import type { SerialAnalysis } from "../../operators/serial/mod.js";
 import {
   DEFAULT_SERIAL_JOB,
+  LEDGER_THREAD_MIN_CORES,
   SerialJob,
   SerialOutputs,
   DEFAULT_SERIAL_NATS,
@@ -37,7 +38,7 @@ export interface RunSerialFlags extends SerialFlags {
   serialAttackEvery: number;
   serialBatchSerials: number;
   serialWorkers: number;
-  /** false (`--no-serial-ledger-thread`): the duplicate ledger on the main thread. */
+  /** false (`--no-serial-ledger-thread`): the duplicate ledger on the main thread; true: on a thread of its own; unset: by the machine's cores. */
   serialLedgerThread?: boolean;
   serialWindow?: number;
   /** The run's `--checkpoint-interval` (with --stream): the serial job's state is saved as often. */
@@ -90,6 +91,10 @@ export function addRunSerialFlags(command: Command): Command {
       "worker threads of the serial job's pool (0: its kernel runs on the main thread)",
       integerOption("--serial-workers", 0, 64),
       DEFAULT_SERIAL_JOB.workers,
+    )
+    .option(
+      "--serial-ledger-thread",
+      `the serial job's duplicate ledger on a thread of its own (default on machines of ${LEDGER_THREAD_MIN_CORES} cores or more: a quieter main thread, more CPU per event in all)`,
     )
     .option(
       "--no-serial-ledger-thread",
