@@ -401,3 +401,32 @@ describe("alert episodes - one sensor's charts per operating mode", () => {
     }
   });
 });
+
+describe("alert episodes - episode ids", () => {
+  /** FNV-1a (64-bit) in BigInt arithmetic, as the definition reads: the reference for the 32-bit halves. */
+  function fnv1a64(text: string): string {
+    let h = 0xcbf29ce484222325n;
+    for (let i = 0; i < text.length; i++) {
+      h ^= BigInt(text.charCodeAt(i));
+      h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    }
+    return h.toString(16).padStart(16, "0");
+  }
+
+  it("equal to FNV-1a in 64-bit arithmetic on random keys, times and positions (non-ASCII and surrogates included)", () => {
+    const rng = new SeededRandom(13);
+    const alphabet = ["M", "-", "0", "7", "/", "t", "é", "温", "\u{1F600}", "\uffff", "\u0000", "."];
+    for (let n = 0; n < 2000; n++) {
+      let key = "";
+      const length = Math.floor(rng.next() * 40);
+      for (let i = 0; i < length; i++) key += alphabet[Math.floor(rng.next() * alphabet.length)];
+      const family = rng.next() < 0.5 ? "level" : "variation";
+      const time = rng.next() < 0.2 ? -Math.floor(rng.next() * 8.64e15) : Math.floor(rng.next() * 8.64e15) + (rng.next() < 0.3 ? 0.5 : 0);
+      const position = Math.floor(rng.next() * 2 ** 53);
+      expect(episodeId(key, family, time, position)).toBe(fnv1a64(`${key}\u0000${family}\u0000${time}\u0000${position}`));
+    }
+    // A known FNV-1a 64 value: "a" hashes to af63dc4c8601ec8c (the FNV reference test vectors).
+    expect(fnv1a64("a")).toBe("af63dc4c8601ec8c");
+    expect(episodeId("", "", 0, 0)).toBe(fnv1a64("\u0000\u00000\u00000"));
+  });
+});
