@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../engine/core/mod.js";
 import {
   ALERT_FAMILIES,
+  AlertEncoder,
   type AlertEpisodeEvent,
+  decodeAlerts,
+  type EncodedAlerts,
   alertConditions,
   DEFAULT_SPC_PARAMS,
   EpisodeTracker,
@@ -349,6 +352,33 @@ describe("alert episodes - random sequences", () => {
       feed(second.tracker, steps.slice(cut), cut);
       expect([...first.events, ...second.events]).toEqual(whole.events);
     }
+  });
+});
+
+describe("alert episodes - a sink instead of a function", () => {
+  it("an AlertEncoder as the tracker's sink decodes to the events the function received, member for member and as JSON", () => {
+    const steps = randomSteps(11, 6000);
+    const settings = { closeAfter: 7, updateIntervalMs: 300 };
+    const { events, tracker } = track(settings, steps.slice(0, 3000));
+    const encoder = new AlertEncoder();
+    const sunk = new EpisodeTracker(CONDITIONS, { families: ALERT_FAMILIES, ...settings }, encoder, (key) => ({
+      machine_id: key.split("/")[0],
+      sensor_type: key.split("/")[1],
+    }));
+    feed(sunk, steps.slice(0, 3000), 0);
+    // An acknowledgement in the middle: its event and the later ones carry it.
+    const episode = tracker.openEpisodes()[0].episode_id;
+    const acked = tracker.acknowledge(episode, 99, "qa", "checked");
+    expect(sunk.acknowledge(episode, 99, "qa", "checked")).toEqual(acked);
+    feed(tracker, steps.slice(3000), 3000);
+    feed(sunk, steps.slice(3000), 3000);
+    const taken = encoder.take();
+    expect(events.length).toBeGreaterThan(100);
+    expect(encoder.count).toBe(0);
+    const decoded = decodeAlerts(taken as EncodedAlerts);
+    expect(decoded).toEqual(events);
+    expect(JSON.stringify(decoded)).toBe(JSON.stringify(events));
+    expect(sunk.events).toBe(tracker.events);
   });
 });
 

@@ -245,6 +245,16 @@ export interface KeyEpisodesState {
   episodes: Array<{ event: AlertEpisodeEvent; ruleBits: number; emittedAt: number } | null>;
 }
 
+/**
+ * Where a tracker's events go without an object each: at each event the sink reads the episode's
+ * live state (the tracker's own — read it then and there, keep none of it) and the event's kind.
+ * An ingest worker's {@link AlertEncoder} is one: it writes the numbers straight from the state,
+ * where a copy of the event per event was most of the alert path's time.
+ */
+export interface EpisodeEventSink {
+  write(state: Readonly<AlertEpisodeEvent>, kind: EpisodeEventKind): void;
+}
+
 /** The outcome of an acknowledgement. */
 export type AckResult = { ok: true; event: AlertEpisodeEvent } | { ok: false; reason: "unknown" | "already" };
 
@@ -283,7 +293,8 @@ export class EpisodeTracker {
   constructor(
     private readonly conditions: readonly Condition[],
     private readonly settings: EpisodeSettings,
-    private readonly emit: (event: AlertEpisodeEvent) => void,
+    /** A function receives a copy of each event (its own); a sink reads the live state. */
+    private readonly emit: ((event: AlertEpisodeEvent) => void) | EpisodeEventSink,
     private readonly keyFields: (key: string) => Record<string, string>,
   ) {
     if (!(Number.isInteger(settings.closeAfter) && settings.closeAfter >= 1))
@@ -373,7 +384,9 @@ export class EpisodeTracker {
     e.event.acknowledged_at = at;
     e.event.acknowledged_by = by;
     e.event.ack_note = note;
-    const out = this.send(e, "acknowledged");
+    this.send(e, "acknowledged");
+    const out = copyEvent(e.event);
+    out.event = "acknowledged";
     return { ok: true, event: out };
   }
 
@@ -654,13 +667,16 @@ export class EpisodeTracker {
     this.closeAt[keyId] = at;
   }
 
-  /** Emits a copy of the episode's state as an event of `kind` (the copy is the receiver's). */
-  private send(e: Episode, kind: EpisodeEventKind): AlertEpisodeEvent {
+  /** Emits the episode's state as an event of `kind`: a copy (the receiver's) to a function, the state itself to a sink. */
+  private send(e: Episode, kind: EpisodeEventKind): void {
+    this.events++;
+    if (typeof this.emit !== "function") {
+      this.emit.write(e.event, kind);
+      return;
+    }
     const out = copyEvent(e.event);
     out.event = kind;
-    this.events++;
     this.emit(out);
-    return out;
   }
 
   private ruleNames(bits: number): string[] {

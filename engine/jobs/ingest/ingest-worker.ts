@@ -105,7 +105,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly drift: DriftRowsOut | null;
 
   constructor(private readonly d: IngestWorkerData) {
-    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.add(e), createLogger({ component: "iforest" }));
+    this.analyses = buildAnalyses(d.analyses, this.alerts, createLogger({ component: "iforest" }));
     this.rowScratch = this.analyses.map(() => new Float64Array(0));
     this.engine = new StreamEngine(
       {
