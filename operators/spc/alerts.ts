@@ -204,19 +204,20 @@ export function alertConditions(
  */
 export function episodeId(key: string, family: string, openedAt: number, position: number): string {
   const text = `${key}\u0000${family}\u0000${openedAt}\u0000${position}`;
-  // The 64-bit state as two 32-bit halves (BigInt arithmetic was a twentieth of an ingest worker's
-  // time when an episode opened every few readings). Prime 0x100000001b3 = 2^40 + 0x1b3, so
-  // h · prime mod 2^64 = h · 0x1b3 + (h << 40): lo · 0x1b3 < 2^41 is exact in a double, its carry
-  // goes to hi, and h << 40 adds lo << 8 to hi.
-  let hi = 0xcbf29ce4;
-  let lo = 0x84222325;
+  // The 64-bit state as two 32-bit halves in small-integer arithmetic (BigInt arithmetic was a
+  // twentieth of an ingest worker's time when an episode opened every few readings). Prime
+  // 0x100000001b3 = 2^40 + 0x1b3, so h · prime mod 2^64 = h · 0x1b3 + (h << 40): the low half is
+  // lo · 0x1b3 mod 2^32, its carry (lo · 0x1b3 >> 32, from lo's 16-bit halves) goes to the high
+  // half, and h << 40 adds lo << 8 to it.
+  let hi = 0xcbf29ce4 | 0;
+  let lo = 0x84222325 | 0;
   for (let i = 0; i < text.length; i++) {
-    lo = (lo ^ text.charCodeAt(i)) >>> 0;
-    const low = lo * 0x1b3;
-    hi = (Math.imul(hi, 0x1b3) + Math.floor(low / 4294967296) + (lo << 8)) >>> 0;
-    lo = low >>> 0;
+    lo ^= text.charCodeAt(i);
+    const carry = (((lo >>> 16) * 0x1b3 + (((lo & 0xffff) * 0x1b3) >>> 16)) >>> 16) | 0;
+    hi = (Math.imul(hi, 0x1b3) + carry + (lo << 8)) | 0;
+    lo = Math.imul(lo, 0x1b3);
   }
-  return hi.toString(16).padStart(8, "0") + lo.toString(16).padStart(8, "0");
+  return (hi >>> 0).toString(16).padStart(8, "0") + (lo >>> 0).toString(16).padStart(8, "0");
 }
 
 /** Longest pattern window, i.e. how many recent points per key the tracker keeps. */
