@@ -81,7 +81,12 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly keyName = (keyId: number): string => this.keyNames[keyId];
   private readonly ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   /** Where a frame is decoded: the pending batch's columns from its length on (set per message; the batches swap). */
-  private readonly frameTarget: FrameTarget = { keyIndex: new Uint32Array(0), times: new Float64Array(0), values: new Float64Array(0), at: 0 };
+  private readonly frameTarget: FrameTarget = {
+    keyIndex: new Uint32Array(0),
+    times: new Float64Array(0),
+    values: new Float64Array(0),
+    at: 0,
+  };
   private failure: Error | null = null;
   /** Interned (sensor_unit, operating_mode, work_order_id) of single records, for ml_sensor_data. */
   private readonly labels = new LabelTable();
