@@ -2,7 +2,10 @@ import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../engine/core/mod.js";
 import {
   ALERT_FAMILIES,
+  AlertEncoder,
   type AlertEpisodeEvent,
+  decodeAlerts,
+  type EncodedAlerts,
   alertConditions,
   DEFAULT_SPC_PARAMS,
   EpisodeTracker,
@@ -352,6 +355,33 @@ describe("alert episodes - random sequences", () => {
   });
 });
 
+describe("alert episodes - a sink instead of a function", () => {
+  it("an AlertEncoder as the tracker's sink decodes to the events the function received, member for member and as JSON", () => {
+    const steps = randomSteps(11, 6000);
+    const settings = { closeAfter: 7, updateIntervalMs: 300 };
+    const { events, tracker } = track(settings, steps.slice(0, 3000));
+    const encoder = new AlertEncoder();
+    const sunk = new EpisodeTracker(CONDITIONS, { families: ALERT_FAMILIES, ...settings }, encoder, (key) => ({
+      machine_id: key.split("/")[0],
+      sensor_type: key.split("/")[1],
+    }));
+    feed(sunk, steps.slice(0, 3000), 0);
+    // An acknowledgement in the middle: its event and the later ones carry it.
+    const episode = tracker.openEpisodes()[0].episode_id;
+    const acked = tracker.acknowledge(episode, 99, "qa", "checked");
+    expect(sunk.acknowledge(episode, 99, "qa", "checked")).toEqual(acked);
+    feed(tracker, steps.slice(3000), 3000);
+    feed(sunk, steps.slice(3000), 3000);
+    const taken = encoder.take();
+    expect(events.length).toBeGreaterThan(100);
+    expect(encoder.count).toBe(0);
+    const decoded = decodeAlerts(taken as EncodedAlerts);
+    expect(decoded).toEqual(events);
+    expect(JSON.stringify(decoded)).toBe(JSON.stringify(events));
+    expect(sunk.events).toBe(tracker.events);
+  });
+});
+
 describe("alert episodes - one sensor's charts per operating mode", () => {
   const MODE_KEYS = ["M-1/temperature/running", "M-1/temperature/idle", "M-1/pressure/running"];
   const trackModes = (sensorKeyParts: number | undefined, steps: readonly Step[]) => {
@@ -399,5 +429,34 @@ describe("alert episodes - one sensor's charts per operating mode", () => {
       steps.slice(cut).forEach(([k, time, rules], i) => second.tracker.observe(k, MODE_KEYS[k], row(rules), cut + i, time, 0));
       expect([...first.events, ...second.events].map(brief), `cut ${cut}`).toEqual(whole.events.map(brief));
     }
+  });
+});
+
+describe("alert episodes - episode ids", () => {
+  /** FNV-1a (64-bit) in BigInt arithmetic, as the definition reads: the reference for the 32-bit halves. */
+  function fnv1a64(text: string): string {
+    let h = 0xcbf29ce484222325n;
+    for (let i = 0; i < text.length; i++) {
+      h ^= BigInt(text.charCodeAt(i));
+      h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    }
+    return h.toString(16).padStart(16, "0");
+  }
+
+  it("equal to FNV-1a in 64-bit arithmetic on random keys, times and positions (non-ASCII and surrogates included)", () => {
+    const rng = new SeededRandom(13);
+    const alphabet = ["M", "-", "0", "7", "/", "t", "é", "温", "\u{1F600}", "\uffff", "\u0000", "."];
+    for (let n = 0; n < 2000; n++) {
+      let key = "";
+      const length = Math.floor(rng.next() * 40);
+      for (let i = 0; i < length; i++) key += alphabet[Math.floor(rng.next() * alphabet.length)];
+      const family = rng.next() < 0.5 ? "level" : "variation";
+      const time = rng.next() < 0.2 ? -Math.floor(rng.next() * 8.64e15) : Math.floor(rng.next() * 8.64e15) + (rng.next() < 0.3 ? 0.5 : 0);
+      const position = Math.floor(rng.next() * 2 ** 53);
+      expect(episodeId(key, family, time, position)).toBe(fnv1a64(`${key}\u0000${family}\u0000${time}\u0000${position}`));
+    }
+    // A known FNV-1a 64 value: "a" hashes to af63dc4c8601ec8c (the FNV reference test vectors).
+    expect(fnv1a64("a")).toBe("af63dc4c8601ec8c");
+    expect(episodeId("", "", 0, 0)).toBe(fnv1a64("\u0000\u00000\u00000"));
   });
 });

@@ -10,6 +10,7 @@ import {
   FRAME_HEADER_BYTES,
   SubjectError,
   decodeFrame,
+  decodeFrameInto,
   decodeJsonRecord,
   decodeMsgpackRecord,
   decodeRecord,
@@ -597,5 +598,103 @@ describe("codecs - benchmark smoke", () => {
     const report = await runCodecBench({ smoke: true });
     expect(report.checksumsAgree).toBe(true);
     expect(report.rows.length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe("codecs - frames decoded into a consumer's columns", () => {
+  /** The outcome of a decode as comparable data: the error's reason and text, or the readings bit for bit. */
+  function outcome(
+    fn: () => {
+      keys: readonly string[];
+      keyIndex: ArrayLike<number>;
+      times: Float64Array;
+      values: Float64Array;
+      length: number;
+      declared: number;
+      rejected: unknown[];
+    },
+  ): unknown {
+    try {
+      const d = fn();
+      const bits = (a: Float64Array) => Array.from(new Uint32Array(a.slice(0, d.length).buffer));
+      return {
+        keys: d.keys,
+        keyIndex: Array.from(d.keyIndex).slice(0, d.length),
+        times: bits(d.times),
+        values: bits(d.values),
+        length: d.length,
+        declared: d.declared,
+        rejected: d.rejected,
+      };
+    } catch (e) {
+      expect(e).toBeInstanceOf(DecodeError);
+      return { reason: (e as DecodeError).reason, message: (e as Error).message };
+    }
+  }
+
+  /** A random frame: 1–5 keys, 0–300 readings, each layout, some NaN/±Inf values and out-of-range or non-finite times. */
+  function randomFrame(rng: SeededRandom): Uint8Array {
+    const keys = Array.from({ length: rng.int(1, 5) }, (_, i) => sensorKey(`M-${i}`, "temperature"));
+    const n = rng.int(0, 300);
+    const f64 = rng.below(2) === 0;
+    const bad = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    const times = Array.from({ length: n }, (_, i) => {
+      if (rng.below(30) === 0) return f64 ? bad[rng.below(3)] : 9e15;
+      return Date.UTC(2026, 0, 1) + i * 10 - (rng.below(4) === 0 ? 3e12 : 0) + (f64 ? rng.below(4) * 0.25 : 0);
+    });
+    const values = Array.from({ length: n }, () => (rng.below(25) === 0 ? bad[rng.below(3)] : rng.normal() * 100));
+    const keyIndex = Array.from({ length: n }, () => rng.below(keys.length));
+    const layout = keys.length === 1 && rng.below(2) === 0 ? {} : { keyIndex: rng.below(2) === 0 ? ("u16" as const) : ("u32" as const) };
+    return encodeFrame({ keys, keyIndex, times, values }, { ...layout, times: f64 ? "float64" : "int64" });
+  }
+
+  /** An adversarial copy: a few bytes anywhere set at random, or cut short, or a byte too many. */
+  function mangled(rng: SeededRandom, frame: Uint8Array): Uint8Array {
+    const kind = rng.below(4);
+    if (kind === 0) return frame;
+    if (kind === 1) return frame.subarray(0, rng.below(frame.length + 1));
+    if (kind === 2) return Uint8Array.from([...frame, rng.below(256)]);
+    const out = frame.slice();
+    for (let k = rng.int(1, 3); k > 0; k--) out[rng.below(Math.min(out.length, rng.below(2) === 0 ? 64 : out.length))] = rng.below(256);
+    return out;
+  }
+
+  it("equal readings, rejections and errors to decodeFrame on random and adversarial frames, at every alignment and target offset", () => {
+    const rng = new SeededRandom(1307);
+    let decoded = 0;
+    let rejectedSome = 0;
+    for (let trial = 0; trial < 1500; trial++) {
+      const frame = placed(mangled(rng, randomFrame(rng)), rng.below(8));
+      const at = rng.below(50);
+      const room = at + 310;
+      const target = {
+        keyIndex: new Uint32Array(room).fill(7),
+        times: new Float64Array(room).fill(-1),
+        values: new Float64Array(room).fill(-2),
+        at,
+      };
+      const into = outcome(() => {
+        const d = decodeFrameInto(frame, target);
+        const end = at + d.declared;
+        // Nothing written outside the declared region.
+        expect(target.keyIndex.subarray(0, at).every((x) => x === 7) && target.keyIndex.subarray(end).every((x) => x === 7)).toBe(true);
+        expect(target.times.subarray(0, at).every((x) => x === -1) && target.values.subarray(end).every((x) => x === -2)).toBe(true);
+        return { ...d, keyIndex: target.keyIndex.subarray(at), times: target.times.slice(at), values: target.values.slice(at) };
+      });
+      expect(into, `trial ${trial}`).toEqual(outcome(() => decodeFrame(frame)));
+      if ((into as { length?: number }).length !== undefined) decoded++;
+      if (((into as { rejected?: unknown[] }).rejected?.length ?? 0) > 0) rejectedSome++;
+    }
+    // The trials reach both sides: frames decoded (some with rejected readings) and frames refused.
+    expect(decoded).toBeGreaterThan(300);
+    expect(rejectedSome).toBeGreaterThan(100);
+    expect(decoded).toBeLessThan(1400);
+  });
+
+  it("a target without room for the declared readings is a RangeError, not a partial write", () => {
+    const frame = encodeFrame({ keys: ["M-1.a"], times: [1, 2, 3], values: [1, 2, 3] });
+    const target = { keyIndex: new Uint32Array(4), times: new Float64Array(4), values: new Float64Array(4), at: 2 };
+    expect(() => decodeFrameInto(frame, target)).toThrow(RangeError);
+    expect(Array.from(target.values)).toEqual([0, 0, 0, 0]);
   });
 });

@@ -10,11 +10,15 @@
 import type { NatsConnection } from "nats";
 import {
   decodeFrame,
+  decodeFrameInto,
+  type FrameTarget,
+  frameReadingCount,
   decodeRecord,
   sniffPayload,
   parseSubject,
   DEFAULT_DECODE_LIMITS,
   type DecodeLimits,
+  type RejectedReading,
   type SensorReading,
   type SensorSubject,
   unpartitioned,
@@ -73,6 +77,8 @@ export interface FrameReadingColumns {
   keyIndex: Uint32Array;
   times: Float64Array;
   values: Float64Array;
+  /** The columns are the decode target's own region (views of it): already in place, key indices still the frame's. */
+  inTarget: boolean;
 }
 
 export interface InputCounts {
@@ -105,8 +111,12 @@ export class NatsInput {
     this.deadLetters = new DeadLetterRouter({ site, publish: natsDeadLetterPublish(nc) });
   }
 
-  /** The message's valid readings, or null when the whole message was dead-lettered. */
-  decode(subject: string, data: Uint8Array): MessageReadings | null {
+  /**
+   * The message's valid readings, or null when the whole message was dead-lettered. A frame whose
+   * declared readings fit in `target` (from `target.at`) is decoded straight into it: its columns
+   * are then views of the target's region (`columns.inTarget`), no column arrays of its own.
+   */
+  decode(subject: string, data: Uint8Array, target?: FrameTarget): MessageReadings | null {
     this.messages++;
     let parsed: SensorSubject;
     try {
@@ -118,30 +128,7 @@ export class NatsInput {
       return null;
     }
     try {
-      if (sniffPayload(data) === "frame") {
-        const frame = decodeFrame(data, { limits: this.limits, subject: parsed });
-        if (frame.rejected.length > 0) {
-          for (const reason of new Set(frame.rejected.map((r) => r.reason))) {
-            this.deadLetters.reject({ subject, bytes: data, reason, readings: frame.rejected.filter((r) => r.reason === reason) });
-          }
-        }
-        const { split, engineKeys } = this.keyTable(frame.keys);
-        // Zero-copy columns are views of the message bytes: copy them (in bulk) before the message goes.
-        const times = frame.zeroCopy ? frame.times.slice() : frame.times;
-        const values = frame.zeroCopy ? frame.values.slice() : frame.values;
-        const keyIndex = frame.keyIndex;
-        this.readings += frame.length;
-        return {
-          length: frame.length,
-          frame: true,
-          columns: { engineKeys, split, keyIndex, times, values },
-          key: (i) => engineKeys[keyIndex[i]],
-          machine: (i) => split[keyIndex[i]][0],
-          sensor: (i) => split[keyIndex[i]][1],
-          time: (i) => times[i],
-          value: (i) => values[i],
-        };
-      }
+      if (sniffPayload(data) === "frame") return this.frameReadings(subject, parsed, data, target);
       const r = decodeRecord(data, { limits: this.limits, subject: parsed });
       this.readings++;
       const key = `${r.machine_id}/${r.sensor_type}`;
@@ -159,6 +146,51 @@ export class NatsInput {
       this.deadLetters.reject({ subject, bytes: data, reason: reasonOf(error), error });
       return null;
     }
+  }
+
+  /** A frame's valid readings (its rejected ones dead-lettered): into `target` when they fit, else in arrays of their own. */
+  private frameReadings(subject: string, parsed: SensorSubject, data: Uint8Array, target: FrameTarget | undefined): MessageReadings {
+    const options = { limits: this.limits, subject: parsed };
+    const declared = frameReadingCount(data);
+    const inTarget =
+      target !== undefined &&
+      declared >= 0 &&
+      target.at + declared <= Math.min(target.times.length, target.values.length, target.keyIndex.length);
+    let frame: { keys: readonly string[]; length: number; rejected: RejectedReading[] };
+    let columns: Pick<FrameReadingColumns, "keyIndex" | "times" | "values">;
+    if (inTarget) {
+      frame = decodeFrameInto(data, target, options);
+      const { at } = target;
+      const end = at + frame.length;
+      columns = {
+        keyIndex: target.keyIndex.subarray(at, end),
+        times: target.times.subarray(at, end),
+        values: target.values.subarray(at, end),
+      };
+    } else {
+      const f = decodeFrame(data, options);
+      frame = f;
+      // Zero-copy columns are views of the message bytes: copy them (in bulk) before the message goes.
+      columns = { keyIndex: f.keyIndex, times: f.zeroCopy ? f.times.slice() : f.times, values: f.zeroCopy ? f.values.slice() : f.values };
+    }
+    if (frame.rejected.length > 0) {
+      for (const reason of new Set(frame.rejected.map((r) => r.reason))) {
+        this.deadLetters.reject({ subject, bytes: data, reason, readings: frame.rejected.filter((r) => r.reason === reason) });
+      }
+    }
+    const { split, engineKeys } = this.keyTable(frame.keys);
+    const { keyIndex, times, values } = columns;
+    this.readings += frame.length;
+    return {
+      length: frame.length,
+      frame: true,
+      columns: { engineKeys, split, keyIndex, times, values, inTarget },
+      key: (i) => engineKeys[keyIndex[i]],
+      machine: (i) => split[keyIndex[i]][0],
+      sensor: (i) => split[keyIndex[i]][1],
+      time: (i) => times[i],
+      value: (i) => values[i],
+    };
   }
 
   /** Frames with the same key table share one (frozen) keys array: split it once. */

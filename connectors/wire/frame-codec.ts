@@ -205,9 +205,146 @@ export function decodeFrame(bytes: Uint8Array, options: FrameDecodeOptions = {})
   return { ...compact(keyIndex, times, values, n, rejected), keys, declared: n, rejected, zeroCopy: false };
 }
 
+/** Columns to decode a frame into, from index `at` (a consumer's batch: times, values and key indices side by side). */
+export interface FrameTarget {
+  keyIndex: Uint32Array;
+  times: Float64Array;
+  values: Float64Array;
+  at: number;
+}
+
+/** What {@link decodeFrameInto} wrote: the valid readings at `at … at + length` of the target, key indices into `keys`. */
+export type DecodedFrameInto = Omit<DecodedFrame, "keyIndex" | "times" | "values" | "zeroCopy">;
+
+/**
+ * The readings a frame's header declares, or -1 when the bytes are too short to say (not a frame
+ * header; {@link decodeFrame} says why): for sizing a {@link FrameTarget} before decoding into it.
+ */
+export function frameReadingCount(bytes: Uint8Array): number {
+  if (bytes.length < FRAME_HEADER_BYTES) return -1;
+  return (bytes[8] | (bytes[9] << 8) | (bytes[10] << 16) | (bytes[11] << 24)) >>> 0;
+}
+
+/**
+ * {@link decodeFrame} straight into a consumer's columns: the same checks, rejections and errors,
+ * with the columns copied in bulk into `target` (times converted there) instead of into arrays of
+ * their own, and rejected readings closed up in place. Throws {@link DecodeError} (the target's
+ * region is then undefined) and RangeError when the target has no room for the declared readings.
+ */
+export function decodeFrameInto(bytes: Uint8Array, target: FrameTarget, options: FrameDecodeOptions = {}): DecodedFrameInto {
+  const limits = options.limits ?? DEFAULT_DECODE_LIMITS;
+  const h = readHeader(bytes, limits);
+  const keys = readKeyTable(bytes, h, limits, options.subject);
+  const n = h.n;
+  const at = target.at;
+  if (at + n > target.times.length || at + n > target.values.length || at + n > target.keyIndex.length)
+    throw new RangeError(`a frame of ${n} readings at ${at} of a target of ${target.times.length}`);
+  const timesAt = h.columnsAt;
+  const valuesAt = timesAt + 8 * n;
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  copyFloat64s(bytes, dv, valuesAt, n, target.values, at);
+  if (h.f64) copyFloat64s(bytes, dv, timesAt, n, target.times, at);
+  else convertInt64Times(bytes, dv, timesAt, n, target.times, at);
+  copyKeyIndex(bytes, dv, valuesAt + 8 * n, n, h, target.keyIndex, at);
+  const rejected = validateReadings(target, n, keys.length, valuesAt + 8 * n, h.indexWidth);
+  if (rejected === null) return { keys, length: n, declared: n, rejected: [] };
+  closeUp(target, n, rejected);
+  return { keys, length: n - rejected.length, declared: n, rejected };
+}
+
 // ---------------------------------------------------------------------------------------------
 // Internals
 // ---------------------------------------------------------------------------------------------
+
+/** decodeFrame's reading checks on a target's region: a key index out of range throws, a bad value or time is listed. */
+function validateReadings(t: FrameTarget, n: number, k: number, indexAt: number, indexWidth: number): RejectedReading[] | null {
+  const { keyIndex, times, values, at } = t;
+  let rejected: RejectedReading[] | null = null;
+  for (let i = 0; i < n; i++) {
+    if (keyIndex[at + i] >= k) {
+      throw new DecodeError("malformed", `reading ${i} names key ${keyIndex[at + i]} of ${k}`, {
+        field: "keyIndex",
+        offset: indexAt + i * indexWidth,
+      });
+    }
+    const v = values[at + i];
+    const time = times[at + i];
+    if (v - v === 0 && time >= -TIME_ABS_MAX_MS && time <= TIME_ABS_MAX_MS) continue;
+    (rejected ??= []).push(
+      v - v !== 0
+        ? { index: i, reason: "not_finite", field: "value" }
+        : Number.isFinite(time)
+          ? { index: i, reason: "bad_timestamp", field: "time" }
+          : { index: i, reason: "not_finite", field: "time" },
+    );
+  }
+  return rejected;
+}
+
+/** The target's readings not in `rejected` (sorted by index) moved down over them, in order. */
+function closeUp(t: FrameTarget, n: number, rejected: readonly RejectedReading[]): void {
+  const { keyIndex, times, values, at } = t;
+  let j = at;
+  let r = 0;
+  for (let i = 0; i < n; i++) {
+    if (r < rejected.length && rejected[r].index === i) {
+      r++;
+      continue;
+    }
+    keyIndex[j] = keyIndex[at + i];
+    times[j] = times[at + i];
+    values[j] = values[at + i];
+    j++;
+  }
+}
+
+/** A float64 column into `out` from `to`: one bulk byte copy on a little-endian host. */
+function copyFloat64s(bytes: Uint8Array, dv: DataView, at: number, n: number, out: Float64Array, to: number): void {
+  if (LITTLE_ENDIAN) new Uint8Array(out.buffer, out.byteOffset + 8 * to, 8 * n).set(bytes.subarray(at, at + 8 * n));
+  else for (let i = 0; i < n; i++) out[to + i] = dv.getFloat64(at + 8 * i, true);
+}
+
+/** int64 times as doubles into `out` from `to` (as {@link readInt64Times}: exact for |t| < 2^53). */
+function convertInt64Times(bytes: Uint8Array, dv: DataView, at: number, n: number, out: Float64Array, to: number): void {
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < n; i++) out[to + i] = dv.getInt32(at + 8 * i + 4, true) * TWO_32 + dv.getUint32(at + 8 * i, true);
+    return;
+  }
+  let w: Int32Array;
+  let from = 0;
+  if ((bytes.byteOffset + at) % 4 === 0) {
+    w = new Int32Array(bytes.buffer, bytes.byteOffset + at, 2 * n);
+  } else {
+    // Unaligned: the raw words into the output region, converted in place (element i is words 2i, 2i+1 of it, read before written).
+    new Uint8Array(out.buffer, out.byteOffset + 8 * to, 8 * n).set(bytes.subarray(at, at + 8 * n));
+    w = new Int32Array(out.buffer, out.byteOffset, 2 * (to + n));
+    from = 2 * to;
+  }
+  for (let i = 0; i < n; i++) out[to + i] = w[from + 2 * i + 1] * TWO_32 + (w[from + 2 * i] >>> 0);
+}
+
+/** The key-index column into `out` from `to` (zeros for ONE_KEY). */
+function copyKeyIndex(bytes: Uint8Array, dv: DataView, at: number, n: number, h: Header, out: Uint32Array, to: number): void {
+  if (h.indexWidth === 0) {
+    out.fill(0, to, to + n);
+    return;
+  }
+  if (!LITTLE_ENDIAN) {
+    for (let i = 0; i < n; i++) out[to + i] = h.indexWidth === 4 ? dv.getUint32(at + 4 * i, true) : dv.getUint16(at + 2 * i, true);
+    return;
+  }
+  if (h.indexWidth === 4) {
+    new Uint8Array(out.buffer, out.byteOffset + 4 * to, 4 * n).set(bytes.subarray(at, at + 4 * n));
+    return;
+  }
+  if ((bytes.byteOffset + at) % 2 === 0) {
+    out.set(new Uint16Array(bytes.buffer, bytes.byteOffset + at, n), to);
+    return;
+  }
+  const narrow = new Uint16Array(n);
+  new Uint8Array(narrow.buffer).set(bytes.subarray(at, at + 2 * n));
+  out.set(narrow, to);
+}
 
 const TWO_32 = 4294967296;
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -2,6 +2,9 @@
 export {
   decodeFieldMap,
   decodeFrame,
+  decodeFrameInto,
+  type FrameTarget,
+  frameReadingCount,
   decodeJsonRecord,
   decodeMsgpackRecord,
   decodeRecord,

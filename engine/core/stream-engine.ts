@@ -401,6 +401,7 @@ export class StreamEngine {
    * Synchronous, so that no record's time or value lives across an await (V8 would box each one).
    */
   private acceptInOrder(batch: RecordBatch, from: number): number {
+    if (this.payloadBytes === 0) return this.acceptInOrderBare(batch, from);
     const { keyIds, times, values, positions } = batch;
     const words = payloadWords(batch.payload, this.payloadBytes);
     for (let i = from; i < batch.length; i++) {
@@ -416,6 +417,42 @@ export class StreamEngine {
       this.write(gb, id, t, values[i], positions[i], flags, batch.payload, i, words);
     }
     return batch.length;
+  }
+
+  /**
+   * {@link acceptInOrder} without payloads, with {@link write} inlined and the engine's arrays in
+   * locals: the same stores in the same order. Per record a method call and a dozen property loads
+   * were a tenth of an ingest worker's time on frames.
+   */
+  private acceptInOrderBare(batch: RecordBatch, from: number): number {
+    const { keyIds, times, values, positions } = batch;
+    const { groups, keys, newestTime, f64, u32 } = this;
+    const max = this.options.batchRecordsMax;
+    let outOfOrder = 0;
+    let i = from;
+    for (; i < batch.length; i++) {
+      const id = keyIds[i];
+      const gb = groups[keys.group(id)];
+      const k = gb.count;
+      if (k === max) break;
+      const t = times[i];
+      let flags = 0;
+      if (t < newestTime[id]) {
+        flags = FLAG_OUT_OF_ORDER;
+        outOfOrder++;
+      } else newestTime[id] = t;
+      gb.count = k + 1;
+      const filling = gb.filling;
+      const off = gb.offsets[filling];
+      u32[(off.slots >>> 2) + k] = keys.slot(id);
+      f64[(off.times >>> 3) + k] = t;
+      f64[(off.values >>> 3) + k] = values[i];
+      gb.keyIds[filling][k] = id;
+      gb.positions[filling][k] = positions[i];
+      gb.flags[filling][k] = flags;
+    }
+    this.counts.recordsOutOfOrder += outOfOrder;
+    return i;
   }
 
   private async enqueueReleased(): Promise<void> {

@@ -13,7 +13,7 @@
  * of rules r, r string indices, the number of points p, p × (position, time, value). The strings
  * of one batch of events travel beside it, each once.
  */
-import type { AlertEpisodeEvent, AlertSeverity, EpisodeEventKind } from "./alerts.js";
+import type { AlertEpisodeEvent, AlertSeverity, EpisodeEventKind, EpisodeEventSink } from "./alerts.js";
 
 export interface EncodedAlerts {
   /** The events' numbers; its buffer may be transferred. */
@@ -26,7 +26,7 @@ const EVENT_KINDS: readonly EpisodeEventKind[] = ["opened", "updated", "closed",
 /** Numbers of an event with no fields, rules or points. */
 const FIXED = 20;
 
-export class AlertEncoder {
+export class AlertEncoder implements EpisodeEventSink {
   private numbers = new Float64Array(4096);
   private length = 0;
   private strings: string[] = [];
@@ -36,11 +36,16 @@ export class AlertEncoder {
   count = 0;
 
   add(e: AlertEpisodeEvent): void {
+    this.write(e, e.event);
+  }
+
+  /** An event of `kind` from an episode's state (a tracker's sink: the state is read now, not kept). */
+  write(e: Readonly<AlertEpisodeEvent>, kind: EpisodeEventKind): void {
     const fields = Object.keys(e.fields);
     this.room(FIXED + 2 * fields.length + e.rules.length + 3 * e.points.length);
     const n = this.numbers;
     let at = this.length;
-    n[at++] = EVENT_KINDS.indexOf(e.event);
+    n[at++] = EVENT_KINDS.indexOf(kind);
     n[at++] = this.id(e.episode_id);
     n[at++] = this.id(e.key);
     n[at++] = this.id(e.family);

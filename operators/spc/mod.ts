@@ -12,6 +12,7 @@ export {
   DEFAULT_EPISODE_UPDATE_INTERVAL_MS,
   EpisodeTracker,
   type EpisodeEventKind,
+  type EpisodeEventSink,
   type EpisodeSettings,
   episodeId,
 } from "./alerts.js";

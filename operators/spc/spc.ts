@@ -13,6 +13,7 @@ import {
   type AlertEpisodeEvent,
   DEFAULT_EPISODE_SETTINGS,
   EpisodeTracker,
+  type EpisodeEventSink,
   type EpisodeSettings,
   type KeyEpisodesState,
 } from "./alerts.js";
@@ -62,6 +63,8 @@ export interface SpcAnalysisOptions {
   ewmaField: string;
   /** Receives alert episode events (opened, updated, closed, acknowledged), in per-key order. */
   onAlert?: (event: AlertEpisodeEvent) => void;
+  /** Receives the same events as numbers, no object each (an ingest worker's encoder); when set, `onAlert` is not called. */
+  alertSink?: EpisodeEventSink;
   /** Families, hysteresis and update rate of the episodes; default {@link DEFAULT_EPISODE_SETTINGS}. */
   episodes?: Partial<EpisodeSettings>;
   /** Names of the key's parts ("M-001/temperature" → machine_id, sensor_type), for alert events. */
@@ -120,7 +123,7 @@ export function spcAnalysis(options: SpcAnalysisOptions): RecordAnalysis & { ale
   const alerts = new EpisodeTracker(
     alertConditions(conditionWindows(params), params),
     { ...DEFAULT_EPISODE_SETTINGS, ...options.episodes },
-    (event) => options.onAlert?.(event),
+    options.alertSink ?? ((event) => options.onAlert?.(event)),
     cachedKeyFields(options.keyParts ?? []),
   );
   const ewma = JSON.stringify(options.ewmaField);

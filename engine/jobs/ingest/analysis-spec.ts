@@ -8,11 +8,11 @@ import type { RecordAnalysis } from "../../../operators/mod.js";
 import { iforestAnalysis, type IforestAnalysisOptions } from "../../../operators/iforest/mod.js";
 import { rollingAnalysis, type RollingOptions } from "../../../operators/rolling/mod.js";
 import { iforestFollow, type RegistryFollowSpec } from "../model-follow.js";
-import { spcAnalysis, type AlertEpisodeEvent, type SpcAnalysisOptions } from "../../../operators/spc/mod.js";
+import { spcAnalysis, type AlertEpisodeEvent, type EpisodeEventSink, type SpcAnalysisOptions } from "../../../operators/spc/mod.js";
 
 export type AnalysisSpec =
   | { name: "rolling"; options: RollingOptions }
-  | { name: "spc"; options: Omit<SpcAnalysisOptions, "onAlert"> }
+  | { name: "spc"; options: Omit<SpcAnalysisOptions, "onAlert" | "alertSink"> }
   /**
    * `watchPath`: the worker watches the model file itself and swaps each new version in;
    * `followRegistry`: it follows the registry's production iforest model itself (both logged on the worker's logger).
@@ -22,11 +22,19 @@ export type AnalysisSpec =
       options: Omit<IforestAnalysisOptions, "onSwap" | "onSwapError" | "follow"> & { followRegistry?: RegistryFollowSpec };
     };
 
-/** The analyses of `specs`, in order; SPC alert events go to `onAlert`, model swaps (a watched model file) to `log`. */
-export function buildAnalyses(specs: readonly AnalysisSpec[], onAlert: (event: AlertEpisodeEvent) => void, log?: Logger): RecordAnalysis[] {
+/**
+ * The analyses of `specs`, in order; SPC alert events go to `alerts` (a function gets each event
+ * as an object, a sink the numbers), model swaps (a watched model file) to `log`.
+ */
+export function buildAnalyses(
+  specs: readonly AnalysisSpec[],
+  alerts: ((event: AlertEpisodeEvent) => void) | EpisodeEventSink,
+  log?: Logger,
+): RecordAnalysis[] {
   return specs.map((s) => {
     if (s.name === "rolling") return rollingAnalysis(s.options);
-    if (s.name === "spc") return spcAnalysis({ ...s.options, onAlert });
+    if (s.name === "spc")
+      return spcAnalysis(typeof alerts === "function" ? { ...s.options, onAlert: alerts } : { ...s.options, alertSink: alerts });
     const { followRegistry, ...options } = s.options;
     if (followRegistry !== undefined) return iforestAnalysis({ ...options, follow: iforestFollow(followRegistry, log) });
     const file = options.watchPath;

@@ -21,7 +21,7 @@ import { auditColumns } from "../../../connectors/clickhouse/mod.js";
 import { JetStreamSource } from "../nats-sources.js";
 import type { RecordLabelFields, SensorIntake } from "../source.js";
 import { connectNats, type FrameReadingColumns, NatsInput, rawSubject } from "../../../connectors/nats/mod.js";
-import { LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
+import { type FrameTarget, LabelTable, SensorRecordReader, SensorRecordView, SubjectKeyTable } from "../../../connectors/wire/mod.js";
 import { observeChunkRows, observeRecord, type RecordAnalysis, type RowContext, roundStatistics } from "../../../operators/mod.js";
 import { type AckResult, AlertEncoder, type AlertEpisodeEvent, episodeTrackerOf } from "../../../operators/spc/mod.js";
 import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
@@ -80,6 +80,13 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly machineIds = new Map<string, number>();
   private readonly keyName = (keyId: number): string => this.keyNames[keyId];
   private readonly ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
+  /** Where a frame is decoded: the pending batch's columns from its length on (set per message; the batches swap). */
+  private readonly frameTarget: FrameTarget = {
+    keyIndex: new Uint32Array(0),
+    times: new Float64Array(0),
+    values: new Float64Array(0),
+    at: 0,
+  };
   private failure: Error | null = null;
   /** Interned (sensor_unit, operating_mode, work_order_id) of single records, for ml_sensor_data. */
   private readonly labels = new LabelTable();
@@ -105,7 +112,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly drift: DriftRowsOut | null;
 
   constructor(private readonly d: IngestWorkerData) {
-    this.analyses = buildAnalyses(d.analyses, (e) => this.alerts.add(e), createLogger({ component: "iforest" }));
+    this.analyses = buildAnalyses(d.analyses, this.alerts, createLogger({ component: "iforest" }));
     this.rowScratch = this.analyses.map(() => new Float64Array(0));
     this.engine = new StreamEngine(
       {
@@ -338,7 +345,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     const b = this.base;
     c[b + COUNTER.messages]++;
     if (this.takeRecord(msg)) return;
-    const readings = (this.input as NatsInput).decode(msg.subject, msg.data);
+    const readings = (this.input as NatsInput).decode(msg.subject, msg.data, this.targetOf(this.pending));
     if (readings === null) {
       c[b + COUNTER.deadLettered] = (this.input as NatsInput).counts().deadLettered;
       return;
@@ -422,7 +429,21 @@ class IngestWorker implements RowKeys, SensorIntake {
     }
   }
 
-  /** A frame's columns in bulk: its key table mapped to engine ids once per table, times and values copied as runs. */
+  /** The batch's free columns as a frame decode target. */
+  private targetOf(batch: RecordBatch): FrameTarget {
+    const t = this.frameTarget;
+    t.keyIndex = batch.keyIds;
+    t.times = batch.times;
+    t.values = batch.values;
+    t.at = batch.length;
+    return t;
+  }
+
+  /**
+   * A frame's columns into the batch: its key table mapped to engine ids once per table. Decoded
+   * into the batch already (the usual case), only the key indices become engine ids, in place;
+   * else times and values are copied as runs.
+   */
   private takeFrame(batch: RecordBatch, f: FrameReadingColumns, position: number): void {
     let ids = this.frameKeyIds.get(f.engineKeys);
     if (ids === undefined) {
@@ -431,9 +452,14 @@ class IngestWorker implements RowKeys, SensorIntake {
     }
     const at = batch.length;
     const n = f.keyIndex.length;
-    for (let i = 0; i < n; i++) batch.keyIds[at + i] = ids[f.keyIndex[i]];
-    batch.times.set(f.times, at);
-    batch.values.set(f.values, at);
+    const keyIds = batch.keyIds;
+    if (f.inTarget) {
+      for (let i = at; i < at + n; i++) keyIds[i] = ids[keyIds[i]];
+    } else {
+      for (let i = 0; i < n; i++) keyIds[at + i] = ids[f.keyIndex[i]];
+      batch.times.set(f.times, at);
+      batch.values.set(f.values, at);
+    }
     batch.positions.fill(position, at, at + n);
     batch.payload?.fill(0, 4 * at, 4 * (at + n));
     batch.length = at + n;
