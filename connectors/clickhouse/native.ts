@@ -98,6 +98,16 @@ export class NativeWriter extends GrowingBytes {
     this.raw(header);
   }
 
+  /** Rows of the blocks written since the last finish. */
+  get rowsHeld(): number {
+    return this.rows;
+  }
+
+  /** Bytes written since the last finish. */
+  get bytesHeld(): number {
+    return this.at;
+  }
+
   /** The rows of the block begun last. */
   get blockRowCount(): number {
     return this.blockRows;

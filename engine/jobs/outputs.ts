@@ -170,8 +170,13 @@ interface EngineFigures {
 
 /** The part of the ClickHouse sink that takes encoded rows ({@link Outputs.encodedRows}). */
 export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics" | "rowsPending" | "sendOpen"> & {
-  readonly options: { pendingRowsMax: number };
-  insertEncoded(table: ClickHouseTable, rows: EncodedRows | NativeBlock, rejected?: readonly RejectedRow[]): Promise<void>;
+  readonly options: { pendingRowsMax: number; batchRowsMax: number; flushIntervalMs: number };
+  insertEncoded(
+    table: ClickHouseTable,
+    rows: EncodedRows | NativeBlock,
+    rejected?: readonly RejectedRow[],
+    sendNow?: boolean,
+  ): Promise<void>;
 };
 
 export class Outputs {
@@ -716,9 +721,9 @@ export class Outputs {
       get rowsPending(): number {
         return sink.rowsPending;
       },
-      insertEncoded: (table, rows, rejected) => {
+      insertEncoded: (table, rows, rejected, sendNow) => {
         const t0 = performance.now();
-        const done = sink.insertEncoded(table, rows, rejected).then(() => {
+        const done = sink.insertEncoded(table, rows, rejected, sendNow).then(() => {
           this.metrics.sinkRows.labels({ sink: "clickhouse" }).inc(isNativeBlock(rows) ? rows.rows : rows.rowStarts.length - 1);
           this.metrics.sinkLatency.labels({ sink: "clickhouse" }).observe((performance.now() - t0) / 1000);
         });

@@ -116,7 +116,7 @@ export const DEFAULT_INGEST_JOB = {
 
 /** What the job needs of ClickHouseSink. */
 export type IngestSink = Pick<ClickHouseSink, "insertEncoded" | "room" | "rowsPending" | "sendOpen"> & {
-  readonly options: { pendingRowsMax: number };
+  readonly options: { pendingRowsMax: number; batchRowsMax: number; flushIntervalMs: number };
 };
 
 /** Sums over the workers. */
@@ -357,6 +357,7 @@ export class IngestJob {
       scoreFrames: o.scoreFrames,
       liveFrames: o.live !== null,
       clickhouse: o.sink != null,
+      ...(o.sink == null ? {} : { clickhouseHandOver: { rowsMax: o.sink.options.batchRowsMax, ageMs: o.sink.options.flushIntervalMs } }),
       scoreLines: o.scoreLines ?? null,
       roundStatistics: o.roundStatistics ?? false,
       audit: o.audit ?? null,
@@ -466,7 +467,11 @@ export class IngestJob {
     );
   }
 
-  /** The workers' rows to the sink; past half its memory queue the workers pause until it has room again. */
+  /**
+   * The workers' rows to the sink, each table's a whole insert already (a worker gathers them:
+   * clickhouse-rows.ts), sent as they are; past half its memory queue the workers pause until it
+   * has room again.
+   */
   private insert(tables: readonly EncodedTableRows[]): void {
     const sink = this.o.sink;
     if (sink == null) return;
@@ -476,7 +481,7 @@ export class IngestJob {
         line: r.line,
         error: new EncodeError(r.reason as EncodeReason, r.field, r.message),
       }));
-      const insert = sink.insertEncoded(t.table, t.rows, rejected);
+      const insert = sink.insertEncoded(t.table, t.rows, rejected, true);
       this.inserting.add(insert);
       insert.then(
         () => this.inserting.delete(insert),
