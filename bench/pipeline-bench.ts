@@ -658,12 +658,17 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     maxWindow = await lastTwoThirds(cfg.maxMs, () => Atomics.load(mem.ctrl, C_SCORED), undefined, workersCpu);
     max = maxWindow.perSecond;
     Atomics.store(mem.ctrl, C_STOP, 1);
+    const tail = [performance.now()];
     await p1;
     await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
+    tail.push(performance.now());
     // The phase's rows durable in ClickHouse (a backlog would flatter the maximum and delay the next phase).
     await engine.handOver();
+    tail.push(performance.now());
     await outputs.flush();
+    tail.push(performance.now());
     durable = durableRate(ctx, mem, max, phaseStart);
+    if (ctx.clickhouse !== null) notes.push(phaseEnd(phaseStart.at, tail));
     serverCpu = serverCpuOver(server0, serverCpuNow(ctx), Atomics.load(mem.ctrl, C_SCORED) - phaseStart.scored, notes);
 
     // 2. Latency at half of the sustained rate, open loop.
@@ -712,6 +717,15 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     notes,
     ...besideEngine(naive, max, maxWindow, rawUs),
   };
+}
+
+/** Where the maximum phase's time went after its publishing stopped: what durable/s pays beyond max rec/s. */
+function phaseEnd(start: number, [stopped, scored, handedOver, durable]: number[]): string {
+  const s = (a: number, b: number): string => ((b - a) / 1000).toFixed(2);
+  return (
+    `maximum phase: ${s(start, stopped)} s publishing, then ${s(stopped, scored)} s until all scored, ` +
+    `${s(scored, handedOver)} s until the rows were handed over, ${s(handedOver, durable)} s until durable`
+  );
 }
 
 /**
