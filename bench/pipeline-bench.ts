@@ -73,6 +73,7 @@ import {
   type EnginePath,
   isIngestPath,
   partitionMappings,
+  type RunningEngine,
   startEngine,
 } from "./engine-under-test.js";
 import {
@@ -653,22 +654,13 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     const phaseStart = { scored: Atomics.load(mem.ctrl, C_SCORED), at: performance.now() };
     const server0 = serverCpuNow(ctx);
     const p1 = (await started(mem, 0, () => publish(ctx, mem, site, 0, INDEX_CAPACITY, 0, true))).done;
-    const tids = await engine.threadIds();
-    const workersCpu = (): number => (tids.length === 0 ? Number.NaN : tids.reduce((sum, t) => sum + threadCpuMicrosOf(t), 0));
+    const workersCpu = threadsCpu(await engine.threadIds());
     maxWindow = await lastTwoThirds(cfg.maxMs, () => Atomics.load(mem.ctrl, C_SCORED), undefined, workersCpu);
     max = maxWindow.perSecond;
     Atomics.store(mem.ctrl, C_STOP, 1);
-    const tail = [performance.now()];
-    await p1;
-    await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
-    tail.push(performance.now());
-    // The phase's rows durable in ClickHouse (a backlog would flatter the maximum and delay the next phase).
-    await engine.handOver();
-    tail.push(performance.now());
-    await outputs.flush();
-    tail.push(performance.now());
+    const phaseEndTimes = await maximumPhaseEnd(mem, p1, engine, outputs);
     durable = durableRate(ctx, mem, max, phaseStart);
-    if (ctx.clickhouse !== null) notes.push(phaseEnd(phaseStart.at, tail));
+    if (ctx.clickhouse !== null) notes.push(phaseEnd(phaseStart.at, phaseEndTimes));
     serverCpu = serverCpuOver(server0, serverCpuNow(ctx), Atomics.load(mem.ctrl, C_SCORED) - phaseStart.scored, notes);
 
     // 2. Latency at half of the sustained rate, open loop.
@@ -717,6 +709,28 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     notes,
     ...besideEngine(naive, max, maxWindow, rawUs),
   };
+}
+
+/** CPU µs of these threads of this process together (NaN without any). */
+function threadsCpu(tids: readonly number[]): () => number {
+  return () => (tids.length === 0 ? Number.NaN : tids.reduce((sum, t) => sum + threadCpuMicrosOf(t), 0));
+}
+
+/**
+ * After the maximum phase's publishing stopped: every record scored, then the phase's rows durable
+ * in ClickHouse (a backlog would flatter the maximum and delay the next phase). The times of those
+ * steps, from the stop.
+ */
+async function maximumPhaseEnd(mem: SharedRun, published: Promise<unknown>, engine: RunningEngine, outputs: Outputs): Promise<number[]> {
+  const times = [performance.now()];
+  await published;
+  await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
+  times.push(performance.now());
+  await engine.handOver();
+  times.push(performance.now());
+  await outputs.flush();
+  times.push(performance.now());
+  return times;
 }
 
 /** Where the maximum phase's time went after its publishing stopped: what durable/s pays beyond max rec/s. */

@@ -94,7 +94,7 @@ export class ClickHouseRows {
   add(chunk: OutputChunk): void {
     this.nameLabels(chunk.payload, chunk.length);
     const columns = { ...chunk, labels: chunk.payload };
-    const before = this.held;
+    const before = this.waiting;
     const data = appendSensorDataNative(columns, { keys: this.keys, labels: this.labelNames, writer: this.data.writer });
     for (const r of data) this.data.rejected.push(plain(r));
     const scores = appendScoreNative(columns, {
@@ -105,17 +105,17 @@ export class ClickHouseRows {
       writer: this.scores.writer,
     });
     for (const r of scores) this.scores.rejected.push(plain(r));
-    if (before === 0 && this.held > 0) this.firstAt = performance.now();
+    if (before === 0 && this.waiting > 0) this.firstAt = performance.now();
   }
 
-  /** Rows gathered and not handed over (the larger of the two tables'). */
-  get held(): number {
-    return Math.max(this.data.writer.rowsHeld, this.scores.writer.rowsHeld);
+  /** Rows gathered and not handed over, refused ones (dead letters to be) included: the larger of the two tables'. */
+  private get waiting(): number {
+    return Math.max(this.data.writer.rowsHeld + this.data.rejected.length, this.scores.writer.rowsHeld + this.scores.rejected.length);
   }
 
   /** Milliseconds until the gathered rows are due by age (Infinity: none gathered). */
   dueInMs(now = performance.now()): number {
-    return this.held === 0 ? Number.POSITIVE_INFINITY : Math.max(0, this.firstAt + this.handOver.ageMs - now);
+    return this.waiting === 0 ? Number.POSITIVE_INFINITY : Math.max(0, this.firstAt + this.handOver.ageMs - now);
   }
 
   /**
@@ -123,7 +123,7 @@ export class ClickHouseRows {
    * to transfer with it; no tables when nothing is due.
    */
   take(now: boolean): { tables: EncodedTableRows[]; transfer: ArrayBuffer[] } {
-    const due = now || this.held >= this.handOver.rowsMax || this.dueInMs() === 0;
+    const due = now || this.waiting >= this.handOver.rowsMax || this.dueInMs() === 0;
     const tables: EncodedTableRows[] = [];
     for (const t of [this.data, this.scores]) if (due && (t.writer.rowsHeld > 0 || t.rejected.length > 0)) tables.push(t.take());
     if (due) this.firstAt = Number.NaN;
