@@ -169,7 +169,7 @@ interface EngineFigures {
 }
 
 /** The part of the ClickHouse sink that takes encoded rows ({@link Outputs.encodedRows}). */
-export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics" | "rowsPending" | "sendOpen"> & {
+export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics" | "rowsPending" | "sendOpen" | "flush"> & {
   readonly options: { pendingRowsMax: number; batchRowsMax: number; flushIntervalMs: number };
   insertEncoded(
     table: ClickHouseTable,
@@ -718,6 +718,7 @@ export class Outputs {
       room: (rows) => sink.room(rows),
       metrics: () => sink.metrics(),
       sendOpen: () => sink.sendOpen(),
+      flush: () => sink.flush(),
       get rowsPending(): number {
         return sink.rowsPending;
       },
