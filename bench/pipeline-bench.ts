@@ -73,6 +73,7 @@ import {
   type EnginePath,
   isIngestPath,
   partitionMappings,
+  type RunningEngine,
   startEngine,
 } from "./engine-under-test.js";
 import {
@@ -184,6 +185,8 @@ export interface NaiveFigures {
 export interface CpuPerRecord {
   /** linewatch: the bench's main thread, which runs the job's main thread, ÷ records scored in the window. */
   engineMainThread: number;
+  /** linewatch: its ingest worker threads together (/proc/self/task/<tid>/schedstat) ÷ records scored in the window; NaN on the pool path. */
+  engineWorkerThreads: number;
   /** Raw nats.js: its subscriber thread ÷ records it counted. */
   rawSubscriberThread: number;
   /** The naive consumer: its whole process (process.cpuUsage, user + system) ÷ scores it published. */
@@ -504,7 +507,7 @@ async function runSweep(ctx: RunContext): Promise<PipelineSetting[]> {
       ctx.say(
         `  raw ${Math.round(s.rawPerSecond)} rec/s, naive ${Math.round(s.naive.perSecond)} rec/s (p99 ${ms(s.naive.latency.p99)} ms), ` +
           `engine ${Math.round(s.maxPerSecond)} rec/s (${(s.ratio * 100).toFixed(1)} % of raw, ${s.ratioVsNaive.toFixed(2)}× naive, ` +
-          `${cpuUs(s.cpuUsPerRecord.engineMainThread)} µs/rec on the main thread), ` +
+          `${cpuUs(s.cpuUsPerRecord.engineMainThread)} µs/rec on the main thread, ${cpuUs(s.cpuUsPerRecord.engineWorkerThreads)} on the workers), ` +
           `p50/p99/max ${ms(s.latency.p50)}/${ms(s.latency.p99)}/${ms(s.latency.max)} ms at ${Math.round(s.halfPerSecond)} rec/s` +
           (s.notes.length > 0 ? ` — ${s.notes.join("; ")}` : ""),
       );
@@ -651,15 +654,13 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     const phaseStart = { scored: Atomics.load(mem.ctrl, C_SCORED), at: performance.now() };
     const server0 = serverCpuNow(ctx);
     const p1 = (await started(mem, 0, () => publish(ctx, mem, site, 0, INDEX_CAPACITY, 0, true))).done;
-    maxWindow = await lastTwoThirds(cfg.maxMs, () => Atomics.load(mem.ctrl, C_SCORED));
+    const workersCpu = threadsCpu(await engine.threadIds());
+    maxWindow = await lastTwoThirds(cfg.maxMs, () => Atomics.load(mem.ctrl, C_SCORED), undefined, workersCpu);
     max = maxWindow.perSecond;
     Atomics.store(mem.ctrl, C_STOP, 1);
-    await p1;
-    await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
-    // The phase's rows durable in ClickHouse (a backlog would flatter the maximum and delay the next phase).
-    await engine.handOver();
-    await outputs.flush();
+    const phaseEndTimes = await maximumPhaseEnd(mem, p1, engine, outputs);
     durable = durableRate(ctx, mem, max, phaseStart);
+    if (ctx.clickhouse !== null) notes.push(phaseEnd(phaseStart.at, phaseEndTimes));
     serverCpu = serverCpuOver(server0, serverCpuNow(ctx), Atomics.load(mem.ctrl, C_SCORED) - phaseStart.scored, notes);
 
     // 2. Latency at half of the sustained rate, open loop.
@@ -708,6 +709,37 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     notes,
     ...besideEngine(naive, max, maxWindow, rawUs),
   };
+}
+
+/** CPU µs of these threads of this process together (NaN without any). */
+function threadsCpu(tids: readonly number[]): () => number {
+  return () => (tids.length === 0 ? Number.NaN : tids.reduce((sum, t) => sum + threadCpuMicrosOf(t), 0));
+}
+
+/**
+ * After the maximum phase's publishing stopped: every record scored, then the phase's rows durable
+ * in ClickHouse (a backlog would flatter the maximum and delay the next phase). The times of those
+ * steps, from the stop.
+ */
+async function maximumPhaseEnd(mem: SharedRun, published: Promise<unknown>, engine: RunningEngine, outputs: Outputs): Promise<number[]> {
+  const times = [performance.now()];
+  await published;
+  await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
+  times.push(performance.now());
+  await engine.handOver();
+  times.push(performance.now());
+  await outputs.flush();
+  times.push(performance.now());
+  return times;
+}
+
+/** Where the maximum phase's time went after its publishing stopped: what durable/s pays beyond max rec/s. */
+function phaseEnd(start: number, [stopped, scored, handedOver, durable]: number[]): string {
+  const s = (a: number, b: number): string => ((b - a) / 1000).toFixed(2);
+  return (
+    `maximum phase: ${s(start, stopped)} s publishing, then ${s(stopped, scored)} s until all scored, ` +
+    `${s(scored, handedOver)} s until the rows were handed over, ${s(handedOver, durable)} s until durable`
+  );
 }
 
 /**
@@ -772,11 +804,19 @@ interface PhaseWindow {
   records: number;
   /** CPU µs of the calling (main) thread over the window. */
   mainCpuMicros: number;
+  /** CPU µs of the engine's worker threads over the window (NaN: unknown). */
+  workersCpuMicros: number;
   /** performance.eventLoopUtilization of the main thread over the window, 0..1. */
   eventLoop: number;
 }
 
-const NO_WINDOW: PhaseWindow = { perSecond: Number.NaN, records: 0, mainCpuMicros: Number.NaN, eventLoop: Number.NaN };
+const NO_WINDOW: PhaseWindow = {
+  perSecond: Number.NaN,
+  records: 0,
+  mainCpuMicros: Number.NaN,
+  workersCpuMicros: Number.NaN,
+  eventLoop: Number.NaN,
+};
 
 /**
  * Waits out a warm-up third of a `phaseMs` phase, then measures `count` over the other two thirds
@@ -787,20 +827,23 @@ async function lastTwoThirds(
   phaseMs: number,
   count: () => number,
   edge: (end: boolean) => Promise<void> | void = () => {},
+  workersCpu: () => number = () => Number.NaN,
 ): Promise<PhaseWindow> {
   await sleep(phaseMs / 3);
   await edge(false);
   const c0 = count();
   const t0 = performance.now();
   const cpu0 = threadCpuMicros();
+  const workers0 = workersCpu();
   const loop0 = performance.eventLoopUtilization();
   await sleep((phaseMs * 2) / 3);
   const records = count() - c0;
   const seconds = (performance.now() - t0) / 1000;
   const mainCpuMicros = threadCpuMicros() - cpu0;
+  const workersCpuMicros = workersCpu() - workers0;
   const eventLoop = performance.eventLoopUtilization(loop0).utilization;
   await edge(true);
-  return { perSecond: records / seconds, records, mainCpuMicros, eventLoop };
+  return { perSecond: records / seconds, records, mainCpuMicros, workersCpuMicros, eventLoop };
 }
 
 /** The setting's figures beside the engine's: the naive consumer, the ratio to it, CPU per record, the main thread's event loop. */
@@ -813,7 +856,12 @@ function besideEngine(
   return {
     naive: naive.figures,
     ratioVsNaive: max / naive.figures.perSecond,
-    cpuUsPerRecord: { engineMainThread: w.mainCpuMicros / w.records, rawSubscriberThread: rawUs, naiveProcess: naive.usPerRecord },
+    cpuUsPerRecord: {
+      engineMainThread: w.mainCpuMicros / w.records,
+      engineWorkerThreads: w.workersCpuMicros / w.records,
+      rawSubscriberThread: rawUs,
+      naiveProcess: naive.usPerRecord,
+    },
     engineEventLoop: w.eventLoop,
   };
 }
@@ -1451,8 +1499,8 @@ function baselineSection(r: PipelineBenchReport): string[] {
     "the same publisher and messages: raw nats.js, the naive consumer (bench/naive-consumer.ts, a process of its own) and linewatch",
   ];
   const head = ["batch", "workers", "raw rec/s", "naive rec/s", "max rec/s", "× raw", "× naive", "naive half", "naive p50", "naive p99"];
-  head.push("naive max", "naive lost", "p99 ms", "main µs/rec", "loop %", "raw µs/rec", "naive µs/rec");
-  const widths = [6, 7, 10, 11, 10, 6, 7, 10, 9, 9, 9, 10, 7, 11, 6, 10, 12];
+  head.push("naive max", "naive lost", "p99 ms", "main µs/rec", "loop %", "workers µs/rec", "raw µs/rec", "naive µs/rec");
+  const widths = [6, 7, 10, 11, 10, 6, 7, 10, 9, 9, 9, 10, 7, 11, 6, 14, 10, 12];
   const row = (cells: string[]): string => cells.map((c, i) => c.padStart(widths[i])).join(" ");
   lines.push(row(head));
   for (const s of r.settings) {
@@ -1463,7 +1511,7 @@ function baselineSection(r: PipelineBenchReport): string[] {
         ...[String(Math.round(s.maxPerSecond)), s.ratio.toFixed(3), s.ratioVsNaive.toFixed(2), String(Math.round(n.halfPerSecond))],
         ...[ms(n.latency.p50), ms(n.latency.p99), ms(n.latency.max), String(n.lost), ms(s.latency.p99)],
         ...[cpuUs(s.cpuUsPerRecord.engineMainThread), Number.isFinite(s.engineEventLoop) ? (s.engineEventLoop * 100).toFixed(0) : "—"],
-        ...[cpuUs(s.cpuUsPerRecord.rawSubscriberThread), cpuUs(s.cpuUsPerRecord.naiveProcess)],
+        ...[cpuUs(s.cpuUsPerRecord.engineWorkerThreads), cpuUs(s.cpuUsPerRecord.rawSubscriberThread), cpuUs(s.cpuUsPerRecord.naiveProcess)],
       ]),
     );
     for (const note of n.notes) lines.push(`    naive note: ${note}`);
@@ -1474,6 +1522,7 @@ function baselineSection(r: PipelineBenchReport): string[] {
     "  naive p50/p99/max: publish → arrival of its JSON score at half its own maximum (naive half), open loop, same warm-up; naive lost: never",
     "  arrived; p99 ms: linewatch's, as above. CPU per record over each maximum phase's measured window: main µs/rec: linewatch's main thread",
     "  (the job's: NATS, decoding, batching, outputs; the kernels run on the workers) ÷ records scored; loop %: its event-loop utilisation;",
+    "  workers µs/rec: the ingest worker threads together ÷ records scored (decoding, kernels, frames, ClickHouse encoding; — on the pool path);",
     "  raw µs/rec: the raw subscriber's thread ÷ records it counted; naive µs/rec: the naive process (all its threads) ÷ scores it published",
   );
   return lines;

@@ -19,8 +19,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, SeededRandom } from "../engine/core/mod.js";
 import { ROLLING_OUT_FIELDS } from "../operators/rolling/rolling.js";
 import { SPC_COL, SPC_OUT_FIELDS } from "../operators/spc/layout.js";
-import { nativeLayout, nativeToRowBinary, NativeWriter, sliceNativeBlock } from "../connectors/clickhouse/native.js";
-import { encodeScoreNative, encodeSensorDataNative } from "../connectors/clickhouse/native-columns.js";
+import { type NativeBlock, nativeLayout, nativeToRowBinary, NativeWriter, sliceNativeBlock } from "../connectors/clickhouse/native.js";
+import { appendSensorDataNative, encodeScoreNative, encodeSensorDataNative } from "../connectors/clickhouse/native-columns.js";
 import {
   type ColumnEncoding,
   encodeScoreColumns,
@@ -592,6 +592,43 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("Native - real clickhouse
     const rowBinary = encodeScoreColumns(batch, { keys, layout: LAYOUTS[0].layout, modelHash: encodeRowBinaryString("h") });
     expect((await selectBytes(server, select)).equals(Buffer.from(rowBinary.rows.bytes))).toBe(true);
   }, 120_000);
+
+  it("sendNow: blocks a caller gathered go as one insert of their own after the table's open batch, without the flush interval; past batchRowsMax they are cut as without it", async () => {
+    const keys = keyTable(false);
+    const valid = (seed: number, n: number, seqFrom: number): ScoreColumns => {
+      const b = batchOf(new SeededRandom(seed), n, { odd: 0, refuse: 0, bad: false, labels: false }, keys.length, 1, seqFrom);
+      b.values.forEach((v, i) => {
+        if (!Number.isFinite(v)) b.values[i] = i;
+      });
+      return b;
+    };
+    // A flush interval no test waits out: what lands here was sent by sendNow or flush.
+    const sink = new ClickHouseSink({
+      url: server.url,
+      database: "send_now",
+      spillDir: spillDir(),
+      flushIntervalMs: 600_000,
+      batchRowsMax: 500,
+    });
+    const open = sink.insertEncoded("ml_sensor_data", encodeSensorDataNative(valid(1, 50, 0), { keys }).block);
+    const gathered = (from: number, blocks: number): NativeBlock => {
+      const writer = new NativeWriter();
+      for (let b = 0; b < blocks; b++) appendSensorDataNative(valid(2 + b, 100, from + 300 * b), { keys, writer });
+      return writer.finish();
+    };
+    // Two blocks of 100 rows after the open batch of 50: both inserted, in that order, two inserts.
+    await Promise.all([open, sink.insertEncoded("ml_sensor_data", gathered(1_000, 2), [], true)]);
+    expect(sink.metrics()).toMatchObject({ rowsInserted: 250, batches: 2 });
+    // Six blocks (600 rows) over batchRowsMax (500): copied into batches and cut, the last one open until flush.
+    const cut = sink.insertEncoded("ml_sensor_data", gathered(10_000, 6), [], true);
+    await sink.flush();
+    await cut;
+    const m = sink.metrics();
+    await sink.close();
+    expect(m).toMatchObject({ rowsInserted: 850, batches: 4, rowsPending: 0 });
+    expect(await count("SELECT count() FROM send_now.ml_sensor_data")).toBe(850);
+    expect(await count("SELECT uniqExact(seq) FROM send_now.ml_sensor_data")).toBe(850);
+  });
 
   it("a table unlike the declaration gets the rows as RowBinary, refused by name or row by row; blocks of another table reject", async () => {
     const keys = keyTable(false);

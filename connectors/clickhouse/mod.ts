@@ -19,6 +19,8 @@ export {
 } from "./reading-columns.js";
 export { isNativeBlock, type NativeBlock, nativeToRowBinary, NativeWriter } from "./native.js";
 export {
+  appendScoreNative,
+  appendSensorDataNative,
   encodeScoreNative,
   encodeSensorDataNative,
   type NativeEncoding,

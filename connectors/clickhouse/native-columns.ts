@@ -70,6 +70,17 @@ export interface NativeEncoding {
 export function encodeSensorDataNative(batch: ReadingColumns, o: NativeReadingOptions): NativeEncoding {
   const w = o.writer ?? new NativeWriter(batch.length * 64 + 1024);
   w.reset();
+  const rejected = appendSensorDataNative(batch, { ...o, writer: w });
+  return { block: w.rowsHeld === 0 ? emptyBlock() : w.finish(), rejected };
+}
+
+/**
+ * The batch's ml_sensor_data rows as one more Native block in `o.writer`, after the blocks it
+ * holds (none when every row is refused): an ingest worker gathers a second of rows this way and
+ * takes them with one `finish`. The rows refused.
+ */
+export function appendSensorDataNative(batch: ReadingColumns, o: NativeReadingOptions & { writer: NativeWriter }): RejectedRow[] {
+  const w = o.writer;
   const rejected: RejectedRow[] = [];
   const labels = batch.labels !== undefined && batch.labels.length > 0 ? batch.labels : null;
   const rows = rowArrays(batch.length);
@@ -89,13 +100,21 @@ export function encodeSensorDataNative(batch: ReadingColumns, o: NativeReadingOp
     c.labels[c.n] = labels === null ? undefined : o.labels?.[labelId(labels, i)];
     c.keep[c.n++] = i;
   }
-  return { block: writeBlock(w, SENSOR_DATA_WRITERS, c), rejected };
+  writeBlock(w, SENSOR_DATA_WRITERS, c);
+  return rejected;
 }
 
 /** The batch's ml_scores rows as one Native block. */
 export function encodeScoreNative(batch: ScoreColumns, o: NativeScoreOptions): NativeEncoding {
   const w = o.writer ?? new NativeWriter(batch.length * 256 + 1024);
   w.reset();
+  const rejected = appendScoreNative(batch, { ...o, writer: w });
+  return { block: w.rowsHeld === 0 ? emptyBlock() : w.finish(), rejected };
+}
+
+/** The batch's ml_scores rows as one more Native block in `o.writer` (as {@link appendSensorDataNative}); the rows refused. */
+export function appendScoreNative(batch: ScoreColumns, o: NativeScoreOptions & { writer: NativeWriter }): RejectedRow[] {
+  const w = o.writer;
   const rejected: RejectedRow[] = [];
   const plan = scorePlan(batch, o);
   const c = scoreContext(w, batch, plan);
@@ -112,7 +131,8 @@ export function encodeScoreNative(batch: ScoreColumns, o: NativeScoreOptions): N
     }
     keepScoreRow(c, i, key, rules, version);
   }
-  return { block: writeBlock(w, SCORE_WRITERS, c), rejected };
+  writeBlock(w, SCORE_WRITERS, c);
+  return rejected;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,14 +286,19 @@ function bind<C>(table: "ml_sensor_data" | "ml_scores", writers: Readonly<Record
   return columns.map((c) => ({ header: columnHeader(c.name, columnTypeName(c)), write: writers[c.name].write }));
 }
 
-function writeBlock<C extends Context>(w: NativeWriter, columns: TableWriters<C>, c: C): NativeBlock {
-  if (c.n === 0) return { format: "Native", bytes: new Uint8Array(0), rows: 0 };
+/** The kept rows as one block after what `w` holds; none when no row is kept. */
+function writeBlock<C extends Context>(w: NativeWriter, columns: TableWriters<C>, c: C): void {
+  if (c.n === 0) return;
   w.begin(columns.length, c.n);
   for (const column of columns) {
     w.columnHeader(column.header);
     column.write(c);
   }
-  return w.finish();
+}
+
+/** No rows: no bytes (a fresh array each time: a caller may transfer it). */
+function emptyBlock(): NativeBlock {
+  return { format: "Native", bytes: new Uint8Array(0), rows: 0 };
 }
 
 /** A String column of encoded cells, one per kept row. */

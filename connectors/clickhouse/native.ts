@@ -98,6 +98,16 @@ export class NativeWriter extends GrowingBytes {
     this.raw(header);
   }
 
+  /** Rows of the blocks written since the last finish. */
+  get rowsHeld(): number {
+    return this.rows;
+  }
+
+  /** Bytes written since the last finish. */
+  get bytesHeld(): number {
+    return this.at;
+  }
+
   /** The rows of the block begun last. */
   get blockRowCount(): number {
     return this.blockRows;
@@ -236,15 +246,21 @@ export function nativeLayout(bytes: Uint8Array, columns: readonly ColumnSpec[]):
   const r = new NativeReader(bytes);
   const starts = [0];
   const blockRows: number[] = [];
+  const headers = headersOf(columns);
   try {
     while (!r.done) {
       const n = blockHeader(r, columns.length);
-      for (const c of columns) {
-        const name = r.string();
-        const type = r.string();
-        if (name !== c.name || type !== columnTypeName(c))
-          return `block ${blockRows.length}: column ${JSON.stringify(name)} ${type} where the table has ${c.name} ${columnTypeName(c)}`;
-        skipColumn(r, type, n);
+      for (let k = 0; k < columns.length; k++) {
+        // The header's bytes as the writer encodes them (name and type): compared, decoded only when they differ.
+        if (r.startsWith(headers[k])) r.skip(headers[k].length);
+        else {
+          const c = columns[k];
+          const name = r.string();
+          const type = r.string();
+          if (name !== c.name || type !== columnTypeName(c))
+            return `block ${blockRows.length}: column ${JSON.stringify(name)} ${type} where the table has ${c.name} ${columnTypeName(c)}`;
+        }
+        skipColumn(r, columnTypeName(columns[k]), n);
       }
       blockRows.push(n);
       starts.push(r.at);
@@ -389,6 +405,37 @@ class NativeReader {
     return DECODER.decode(this.bytes.subarray(from, from + n));
   }
 
+  /** Whether the next bytes are `prefix`. */
+  startsWith(prefix: Uint8Array): boolean {
+    const at = this.at;
+    if (at + prefix.length > this.bytes.length) return false;
+    for (let i = 0; i < prefix.length; i++) if (this.bytes[at + i] !== prefix[i]) return false;
+    return true;
+  }
+
+  /**
+   * Moves past `count` Strings (each a LEB128 length and its bytes): one loop over local
+   * variables, since a body's String cells are most of what walking it costs.
+   */
+  skipStrings(count: number): void {
+    const b = this.bytes;
+    const end = b.length;
+    let at = this.at;
+    for (let i = 0; i < count; i++) {
+      if (at >= end) throw new EncodeError("length_exceeded", "Native", `a length runs past the end (${end} bytes)`);
+      const first = b[at];
+      if (first < 0x80) {
+        at += 1 + first;
+        continue;
+      }
+      this.at = at;
+      const n = this.varUInt();
+      at = this.at + n;
+    }
+    if (at > end) throw new EncodeError("length_exceeded", "Native", `a String runs past the end (${end} bytes)`);
+    this.at = at;
+  }
+
   /** Moves past `n` bytes; returns where they start. */
   skip(n: number): number {
     const at = this.at;
@@ -406,6 +453,18 @@ class NativeReader {
     if (hi >= 0x200000) throw new EncodeError("invalid_field", "Native", "an Array offset past 2^53");
     return hi * 0x100000000 + view.getUint32(0, true);
   }
+}
+
+/** Each column's header as {@link columnHeader} encodes it, per column list (the tables' are few and fixed). */
+const HEADERS = new WeakMap<readonly ColumnSpec[], Uint8Array[]>();
+
+function headersOf(columns: readonly ColumnSpec[]): Uint8Array[] {
+  let h = HEADERS.get(columns);
+  if (h === undefined) {
+    h = columns.map((c) => columnHeader(c.name, columnTypeName(c)));
+    HEADERS.set(columns, h);
+  }
+  return h;
 }
 
 /** A block's counts: `columns` columns (EncodeError otherwise) and its row count, which it returns. */
@@ -446,7 +505,7 @@ function skipColumn(r: NativeReader, type: string, n: number): void {
     r.skip(8 * (n - 1));
     strings = r.uint64();
   }
-  for (let i = 0; i < strings; i++) r.skip(r.varUInt());
+  r.skipStrings(strings);
 }
 
 /** One column of a block, as ranges: row i's value is `bytes[starts[i], starts[i + 1])`. */

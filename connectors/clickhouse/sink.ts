@@ -57,7 +57,7 @@ import {
   TABLE_SCHEMAS,
 } from "./schema.js";
 import { EncodedRowBuffer, encodedRowsProblem, NativeBlockBuffer } from "./encoded-row-buffer.js";
-import { isNativeBlock, type NativeBlock, nativeLayout, nativeToRowBinary, sliceNativeBlock } from "./native.js";
+import { isNativeBlock, type NativeBlock, type NativeLayout, nativeLayout, nativeToRowBinary, sliceNativeBlock } from "./native.js";
 import type { RejectedRow } from "./reading-columns.js";
 import { columnTypeName, type EncodedRows } from "./row-binary.js";
 import { ClickHouseError, EncodeError, SinkUnavailableError, SpillFileError, SpillFullError } from "../errors.js";
@@ -290,10 +290,19 @@ export class ClickHouseSink {
    * `pendingRowsMax`, retried, spilled, and split around a row the server refuses the same way (a
    * Native batch as its rows in RowBinary). Blocks that are not
    * whole or not of the table's columns reject with ConfigError. The bytes are copied before it
-   * returns, so the caller may reuse them.
+   * returns, so the caller may reuse them — except with `sendNow`: Native blocks of at most
+   * `batchRowsMax` rows gathered by the caller into one insert (an ingest worker's second of rows)
+   * become a batch of their own as they are, sent after the table's open batch without waiting
+   * for `flushIntervalMs`; the sink keeps their memory, so the caller must not touch it again (a
+   * transferred buffer is not).
    */
-  insertEncoded(table: ClickHouseTable, rows: EncodedRows | NativeBlock, rejected: readonly RejectedRow[] = []): Promise<void> {
-    if (isNativeBlock(rows)) return this.insertNative(table, rows, rejected);
+  insertEncoded(
+    table: ClickHouseTable,
+    rows: EncodedRows | NativeBlock,
+    rejected: readonly RejectedRow[] = [],
+    sendNow = false,
+  ): Promise<void> {
+    if (isNativeBlock(rows)) return this.insertNative(table, rows, rejected, sendNow);
     const problem = encodedRowsProblem(rows);
     if (problem !== null) return Promise.reject(new ConfigError("rows", problem));
     const n = rows.rowStarts.length - 1;
@@ -314,7 +323,7 @@ export class ClickHouseSink {
     return settledTogether(touched);
   }
 
-  private insertNative(table: ClickHouseTable, block: NativeBlock, rejected: readonly RejectedRow[]): Promise<void> {
+  private insertNative(table: ClickHouseTable, block: NativeBlock, rejected: readonly RejectedRow[], sendNow: boolean): Promise<void> {
     const refused = this.refusal(table, block.rows);
     if (refused !== null) return Promise.reject(refused);
     const empty = block.rows === 0 && block.bytes.length === 0;
@@ -325,6 +334,7 @@ export class ClickHouseSink {
     this.counters.rowsWritten += block.rows + rejected.length;
     for (const r of rejected) this.deadLetter(table, r.line, r.error);
     if (layout === null) return Promise.resolve();
+    if (sendNow && layout.rows <= this.options.batchRowsMax) return this.adoptNative(table, block.bytes, layout);
     const touched: Promise<void>[] = [];
     for (let b = 0; b < layout.blockRows.length; b++) {
       const whole = block.bytes.subarray(layout.starts[b], layout.starts[b + 1]);
@@ -342,6 +352,17 @@ export class ClickHouseSink {
       }
     }
     return settledTogether(touched);
+  }
+
+  /** Native blocks as a batch of their own, their memory as it is, queued after the table's open batch. */
+  private adoptNative(table: ClickHouseTable, bytes: Uint8Array, layout: NativeLayout): Promise<void> {
+    this.seal(table);
+    const done = deferred();
+    const data = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+    this.pendingRows += layout.rows;
+    this.queue.push(newBatch(table, "Native", { data, starts: layout.starts, blockRows: layout.blockRows }, done, null));
+    this.kick();
+    return done.promise;
   }
 
   /**

@@ -172,9 +172,14 @@ interface EngineFigures {
 }
 
 /** The part of the ClickHouse sink that takes encoded rows ({@link Outputs.encodedRows}). */
-export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics" | "rowsPending" | "sendOpen"> & {
-  readonly options: { pendingRowsMax: number };
-  insertEncoded(table: ClickHouseTable, rows: EncodedRows | NativeBlock, rejected?: readonly RejectedRow[]): Promise<void>;
+export type EncodedRowsSink = Pick<ClickHouseSink, "room" | "metrics" | "rowsPending" | "sendOpen" | "flush"> & {
+  readonly options: { pendingRowsMax: number; batchRowsMax: number; flushIntervalMs: number };
+  insertEncoded(
+    table: ClickHouseTable,
+    rows: EncodedRows | NativeBlock,
+    rejected?: readonly RejectedRow[],
+    sendNow?: boolean,
+  ): Promise<void>;
 };
 
 export class Outputs {
@@ -724,12 +729,13 @@ export class Outputs {
       room: (rows) => sink.room(rows),
       metrics: () => sink.metrics(),
       sendOpen: () => sink.sendOpen(),
+      flush: () => sink.flush(),
       get rowsPending(): number {
         return sink.rowsPending;
       },
-      insertEncoded: (table, rows, rejected) => {
+      insertEncoded: (table, rows, rejected, sendNow) => {
         const t0 = performance.now();
-        const done = sink.insertEncoded(table, rows, rejected).then(() => {
+        const done = sink.insertEncoded(table, rows, rejected, sendNow).then(() => {
           this.metrics.sinkRows.labels({ sink: "clickhouse" }).inc(isNativeBlock(rows) ? rows.rows : rows.rowStarts.length - 1);
           this.metrics.sinkLatency.labels({ sink: "clickhouse" }).observe((performance.now() - t0) / 1000);
         });

@@ -27,7 +27,7 @@ import { type AckResult, AlertEncoder, type AlertEpisodeEvent, episodeTrackerOf 
 import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
 import { DriftRowsOut } from "./drift-rows.js";
-import { ClickHouseRows } from "./clickhouse-rows.js";
+import { ClickHouseRows, DEFAULT_ROWS_HAND_OVER } from "./clickhouse-rows.js";
 import {
   CONTROL_PAUSE,
   COUNTER,
@@ -105,6 +105,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   private acksCounted = 0;
   private durableNext = 0;
   private readonly durableWaiters = new Map<number, { resolve(): void; reject(e: Error): void }>();
+  /** Hands the gathered ClickHouse rows over when they come due by age (a quiet stream has no drain to do it). */
+  private rowsTimer: NodeJS.Timeout | null = null;
   private logger: Logger | null = null;
   /** Keys, limits and dead-letter reports to the main thread; the opt-in per-record score lines; API limits changes. */
   private readonly reports: WorkerReports;
@@ -141,7 +143,8 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.audit = audit;
     this.auditMembers = audit === null ? null : new AuditMembers(audit, this.analyses);
     const columns = audit === null ? undefined : auditColumns(audit.kernelHash, audit.configHash);
-    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, columns) : null;
+    const handOver = d.clickhouseHandOver ?? DEFAULT_ROWS_HAND_OVER;
+    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, handOver, columns) : null;
     this.control = new Int32Array(d.control);
     this.framesOut = d.scoreFrames || d.liveFrames;
     this.counters = new Float64Array(d.counters);
@@ -196,6 +199,7 @@ class IngestWorker implements RowKeys, SensorIntake {
       await Promise.all(this.subscriptions.map((s) => s.drain()));
       await this.drainNow();
       await this.engine.close();
+      this.sendRows();
       for (const a of this.analyses) a.stop?.();
       await nc.drain();
     }
@@ -242,7 +246,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   async commit(durable: boolean): Promise<void> {
     await this.reports.applyQueued(this.engine, post);
     await this.engine.flush();
-    this.emit();
+    // Acknowledging: the rows go now, not when their insert comes due.
+    this.emit(durable);
     const c = this.counters;
     const source = this.source as JetStreamSource;
     const counts = source.messages.input.counts();
@@ -258,7 +263,12 @@ class IngestWorker implements RowKeys, SensorIntake {
   }
 
   async handOver(): Promise<void> {
-    this.emit();
+    this.emit(true);
+  }
+
+  /** The ClickHouse rows gathered so far to the main thread now, due or not (a sync, the stop). */
+  sendRows(): void {
+    this.sendGathered(true);
   }
 
   /** The fast path for a JetStream message (SensorIntake.readRecord): as {@link takeRecord}, into the source's batch. */
@@ -564,8 +574,11 @@ class IngestWorker implements RowKeys, SensorIntake {
     return { kernel_hash: this.audit.kernelHash, config_hash: this.audit.configHash, model_versions: [...versions] };
   }
 
-  /** The collected rows as frames (NATS, live topics) and the alert events, to their destinations. */
-  private emit(): void {
+  /**
+   * The collected rows as frames (NATS, live topics) and the alert events, to their destinations;
+   * the ClickHouse rows when they make an insert (ClickHouseRows), or with `rowsNow`.
+   */
+  private emit(rowsNow = false): void {
     const c = this.counters;
     if (this.rows.length > 0) {
       const audit = this.frameAudit();
@@ -585,15 +598,30 @@ class IngestWorker implements RowKeys, SensorIntake {
       }
       this.rows.clear();
     }
-    if (this.clickhouse !== null) {
-      const { tables, transfer } = this.clickhouse.take();
-      if (tables.length > 0) post({ kind: "rows", tables }, transfer);
-    }
+    this.sendGathered(rowsNow);
     const alerts = this.alerts.take();
     if (alerts !== null) post({ kind: "alerts", alerts }, [alerts.numbers.buffer as ArrayBuffer]);
     this.drift?.send(post);
     const input = this.source?.messages.input ?? this.input;
     this.reports.take(post, input === null ? null : input.counts());
+  }
+
+  /** The gathered ClickHouse rows to the main thread's sink when due (or `now`); a timer for the rest. */
+  private sendGathered(now: boolean): void {
+    const rows = this.clickhouse;
+    if (rows === null) return;
+    const { tables, transfer } = rows.take(now);
+    if (tables.length > 0) post({ kind: "rows", tables }, transfer);
+    const due = rows.dueInMs();
+    if (due === Number.POSITIVE_INFINITY && this.rowsTimer !== null) {
+      clearTimeout(this.rowsTimer);
+      this.rowsTimer = null;
+    }
+    if (this.rowsTimer !== null || due === Number.POSITIVE_INFINITY) return;
+    this.rowsTimer = setTimeout(() => {
+      this.rowsTimer = null;
+      this.sendGathered(false);
+    }, due);
   }
 
   /** A limits change from the API: applied at the next drain (core NATS) or push (JetStream), in order with the records. */
@@ -638,7 +666,10 @@ async function workerMain(d: IngestWorkerData): Promise<void> {
   post({ kind: "ready" });
   parentPort?.on("message", (command: IngestCommand) => {
     // Worker → main messages keep their order: what was posted before this reply reaches the main thread first.
-    if (command.kind === "sync") post({ kind: "synced", id: command.id });
+    if (command.kind === "sync") {
+      worker.sendRows();
+      post({ kind: "synced", id: command.id });
+    }
     if (command.kind === "durable") worker.settleDurable(command.id, command.error);
     if (command.kind === "limits") worker.changeLimits(command);
     if (command.kind === "ack") void worker.acknowledge(command);

@@ -10,7 +10,7 @@ import type { JetStreamConsumerSettings } from "../nats-sources.js";
 import type { ServedLimits } from "../outputs.js";
 import type { IforestModelInfo } from "../../../operators/iforest/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
-import type { EncodedTableRows } from "./clickhouse-rows.js";
+import type { EncodedTableRows, RowsHandOver } from "./clickhouse-rows.js";
 
 export const INGEST_ROLE = "linewatch-ingest";
 
@@ -40,6 +40,8 @@ export interface IngestWorkerData {
   liveFrames: boolean;
   /** Encode ml_sensor_data and ml_scores rows (Native blocks) and send them to the main thread's sink. */
   clickhouse: boolean;
+  /** When the gathered rows of a table go to the sink (its batchRowsMax and flushIntervalMs); absent: DEFAULT_ROWS_HAND_OVER. */
+  clickhouseHandOver?: RowsHandOver;
   /**
    * Publish one score line per record on `lw.<site>.score.<machine>.<sensor>` (the opt-in
    * compatibility output of `run --nats`, JSON or MessagePack); null or absent: none.
