@@ -34,19 +34,14 @@ import {
   streamCapturing,
 } from "../../connectors/nats/mod.js";
 import { CheckpointError, ConfigError, type Logger } from "../core/mod.js";
+import type { JetStreamConsumerSettings } from "./nats-sources.js";
 import type { QualityJob } from "./quality-job.js";
 import type { QualitySourceResult } from "./quality-sources.js";
 
-export interface QualityJetStreamOptions {
+export interface QualityJetStreamOptions extends Omit<JetStreamConsumerSettings, "explicitAck"> {
   site: string;
   /** The run's --stream: the quality records' own stream is `<stream>_QUALITY` unless one already captures them. */
   stream: string;
-  fetchMessagesMax: number;
-  ackWaitMs: number;
-  maxDeliver: number;
-  maxAckPending: number;
-  checkpointIntervalMs: number;
-  checkpointBucket: string;
   /** After stop: longest spent taking what the stream held at that moment (the rest waits for the next start). */
   drainMs: number;
   /** Makes the outputs handed over so far durable (ClickHouse rows written): what an ack waits for. */
