@@ -156,7 +156,7 @@ async function registryStore(dir: string): Promise<{ where: string; store: Regis
 }
 
 describe("run --retrain-on-drift on C-MAPSS FD001 with s11 shifted", () => {
-  it("the drift episode trains a candidate on a worker, registers it in the registry and promotes it (better on the hold-out); every step logged", async () => {
+  it("the drift episode trains a candidate on a worker, registers it in the registry and promotes it when better on the hold-out, else holds it; every step logged", async () => {
     const dir = mkdtempSync(join(tmpdir(), "lw-retrain-run-"));
     const reg = join(dir, "registry");
     const registry = new ModelRegistry(new DirectoryStore(reg), ACTOR);
@@ -165,7 +165,7 @@ describe("run --retrain-on-drift on C-MAPSS FD001 with s11 shifted", () => {
     const args = ["run", "--cmapss", FILE, "--cmapss-order", "unit", "--speed", "max", "--predict", "registry", "--registry", reg];
     const child = spawn(
       process.execPath,
-      [CLI, ...args, "--retrain-on-drift", "--auto-promote", "--retrain-epochs", "20", "--cmapss-shift", "s11:+0.534@10000"].concat([
+      [CLI, ...args, "--retrain-on-drift", "--auto-promote", "--retrain-epochs", "60", "--cmapss-shift", "s11:+0.534@10000"].concat([
         "--analysis",
         "rolling",
         "--no-file",
@@ -187,13 +187,22 @@ describe("run --retrain-on-drift on C-MAPSS FD001 with s11 shifted", () => {
       .map((e) => e.event);
     const candidateRmse = logEvents(stderr).find((e) => e.event === "candidate_trained")?.candidate_rmse as number;
     const productionRmse = logEvents(stderr).find((e) => e.event === "candidate_trained")?.production_rmse as number;
-    expect(candidateRmse, stderr).toBeLessThanOrEqual(productionRmse);
-    expect(steps).toEqual(["retrain_started", "candidate_trained", "candidate_registered", "candidate_promoted"]);
+    expect(candidateRmse, stderr).toBeGreaterThan(0);
     const now = await registry.production("rul");
-    expect(now?.id).not.toBe(first.id);
-    expect(now?.file_name).toMatch(/^rul-retrained-.*\.onnx$/);
-    expect(now?.training_data).toMatch(/retained window: \d+ failed machines .* retrained on model_drift episode [0-9a-f]{16}/);
-    expect(now?.features).toEqual((await registry.show(first.id)).features);
+    // Which failed units the retained window holds when the drift episode opens depends on how the two
+    // workers' rows interleave with the predictions (59–61 units seen), and with them the 12 held out:
+    // the candidate is usually better (17.6 against 21.5) but not always (21.7 against 16.9 once, on a
+    // loaded machine). Either way the decision must follow the hold-out, and the registry with it.
+    if (candidateRmse <= productionRmse) {
+      expect(steps).toEqual(["retrain_started", "candidate_trained", "candidate_registered", "candidate_promoted"]);
+      expect(now?.id).not.toBe(first.id);
+      expect(now?.file_name).toMatch(/^rul-retrained-.*\.onnx$/);
+      expect(now?.training_data).toMatch(/retained window: \d+ failed machines .* retrained on model_drift episode [0-9a-f]{16}/);
+      expect(now?.features).toEqual((await registry.show(first.id)).features);
+    } else {
+      expect(steps).toEqual(["retrain_started", "candidate_trained", "candidate_registered", "candidate_held"]);
+      expect(now?.id).toBe(first.id);
+    }
     await registry.close();
   }, 120_000);
 });
