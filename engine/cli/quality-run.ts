@@ -31,6 +31,7 @@ import {
 } from "../jobs/mod.js";
 import { durationOption, integerOption } from "./options.js";
 import { BUILTIN_QUALITY_MODEL, builtinQualityModelPath } from "./builtin-quality.js";
+import type { SimulatorPartSource } from "./serial-run.js";
 
 const note = (line: string) => process.stderr.write(`${line}\n`);
 
@@ -94,16 +95,7 @@ export interface QualityPartOptions {
   host: QualityOutputHost;
   /** The run's alert router (console, API, ml_alerts, NATS). */
   route: (e: AlertEpisodeEvent) => void;
-  source:
-    | {
-        kind: "simulator";
-        seed: number;
-        speed: number;
-        startTime: number | undefined;
-        durationMs: number | undefined;
-        flushIntervalMs: number;
-      }
-    | QualityNatsSource;
+  source: SimulatorPartSource | QualityNatsSource;
   stop: Promise<void>;
   log: Logger;
   onReady?: () => void;
@@ -175,7 +167,7 @@ export function swapInto(job: QualityJob, log: Logger): (entry: ModelEntry, byte
 }
 
 function simulate(job: QualityJob, o: QualityPartOptions): Promise<QualitySourceResult> {
-  const source = o.source as Extract<QualityPartOptions["source"], { kind: "simulator" }>;
+  const source = o.source as SimulatorPartSource;
   return runQualitySimulation(job, {
     simulator: {
       seed: source.seed,

@@ -124,20 +124,21 @@ export function splitSerialAnalysis(analysis: string): { sensor: string; serial:
   return { sensor: sensor.join(","), serial: sensor.length !== names.length };
 }
 
+/** A side job's (serial, quality) simulator beside the plant simulator: paced and started like it. */
+export interface SimulatorPartSource {
+  kind: "simulator";
+  seed: number;
+  speed: number;
+  startTime: number | undefined;
+  durationMs: number | undefined;
+  flushIntervalMs: number;
+}
+
 export interface SerialPartOptions {
   flags: RunSerialFlags;
   host: SerialOutputHost;
   /** Where events come from. */
-  source:
-    | {
-        kind: "simulator";
-        seed: number;
-        speed: number;
-        startTime: number | undefined;
-        durationMs: number | undefined;
-        flushIntervalMs: number;
-      }
-    | { kind: "nats"; url: string; site: string; stream?: string; outputFormat: "json" | "msgpack" };
+  source: SimulatorPartSource | { kind: "nats"; url: string; site: string; stream?: string; outputFormat: "json" | "msgpack" };
   /** Resolves when the job should stop (Ctrl-C, or the sensor job's end). */
   stop: Promise<void>;
   log: Logger;
