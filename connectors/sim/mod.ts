@@ -42,6 +42,8 @@ export {
   type SimulatedColumns,
   SimulatorConfigError,
   type SimulatorOptions,
+  toWireReading,
+  type WireReading,
 } from "./plant-simulator.js";
 export {
   type DegradationLabel,

@@ -10,7 +10,7 @@
 import { headers, type NatsConnection, type PubAck } from "nats";
 import { connectNats } from "../nats/mod.js";
 import { encodeFrame, encodeJsonRecord, encodeMsgpackRecord, sensorKey } from "../wire/mod.js";
-import { OPERATING_MODES, type PlantSimulator, type SimulatorOptions } from "./plant-simulator.js";
+import { type PlantSimulator, type SimulatorOptions, toWireReading } from "./plant-simulator.js";
 import { ConfigError } from "../../engine/core/mod.js";
 
 export interface NatsPublishOptions {
@@ -99,14 +99,7 @@ export async function publishSimulation(simulator: PlantSimulator, o: NatsPublis
       } else {
         for (let i = 0; i < columns.length; i++) {
           const k = keys[columns.keyIndex[i]];
-          const reading = {
-            machine_id: k.machine_id,
-            sensor_type: k.sensor_type,
-            timestamp: columns.times[i],
-            sensor_value: columns.values[i],
-            sensor_unit: k.sensor_unit,
-            operating_mode: OPERATING_MODES[columns.modes[i]],
-          };
+          const reading = toWireReading(keys, columns, i);
           const data = o.format === "json" ? encodeJsonRecord(reading) : encodeMsgpackRecord(reading);
           await publish(
             `lw.${o.site}.sensor.${k.machine_id}.${k.sensor_type}`,

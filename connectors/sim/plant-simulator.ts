@@ -450,6 +450,28 @@ export function toSensorRecord(keys: readonly SensorKey[], columns: SimulatedCol
   return recordOf(keys[columns.keyIndex[i]], columns, i, formatWorkOrder(columns.workOrders[i]));
 }
 
+/** Reading `i` of a chunk as the publishers put it on the wire: time in epoch ms, no work order. */
+export interface WireReading {
+  machine_id: string;
+  sensor_type: string;
+  timestamp: number;
+  sensor_value: number;
+  sensor_unit: string;
+  operating_mode: string;
+}
+
+export function toWireReading(keys: readonly SensorKey[], columns: SimulatedColumns, i: number): WireReading {
+  const k = keys[columns.keyIndex[i]];
+  return {
+    machine_id: k.machine_id,
+    sensor_type: k.sensor_type,
+    timestamp: columns.times[i],
+    sensor_value: columns.values[i],
+    sensor_unit: k.sensor_unit,
+    operating_mode: OPERATING_MODES[columns.modes[i]],
+  };
+}
+
 function recordOf(key: SensorKey, columns: SimulatedColumns, i: number, workOrder: string): SensorRecord {
   return {
     machine_id: key.machine_id,

@@ -7,7 +7,7 @@
  * many.
  */
 import { connectNats } from "../../../connectors/nats/mod.js";
-import { OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "../../../connectors/sim/mod.js";
+import { PlantSimulator, type SimulatorOptions, toWireReading } from "../../../connectors/sim/mod.js";
 import { encodeMsgpackRecord } from "../../../connectors/wire/mod.js";
 
 /** Records per chunk: generated and published together, then paced. */
@@ -35,16 +35,7 @@ export async function publishCore(
     while (!simulator.done && performance.now() - t0 < forMs) {
       const c = simulator.nextColumns(CHUNK);
       for (let i = 0; i < c.length; i++) {
-        const k = keys[c.keyIndex[i]];
-        const data = encodeMsgpackRecord({
-          machine_id: k.machine_id,
-          sensor_type: k.sensor_type,
-          timestamp: c.times[i],
-          sensor_value: c.values[i],
-          sensor_unit: k.sensor_unit,
-          operating_mode: OPERATING_MODES[c.modes[i]],
-        });
-        nc.publish(subjects[c.keyIndex[i]], data);
+        nc.publish(subjects[c.keyIndex[i]], encodeMsgpackRecord(toWireReading(keys, c, i)));
       }
       readings += c.length;
       await nc.flush();

@@ -6,7 +6,7 @@
 import { encode } from "@msgpack/msgpack";
 import { SeededRandom } from "../../core/mod.js";
 import { encodeMsgpackRecord } from "../../../connectors/wire/mod.js";
-import { OPERATING_MODES, PlantSimulator, type SimulatorOptions } from "../../../connectors/sim/mod.js";
+import { PlantSimulator, type SimulatorOptions, toWireReading, type WireReading } from "../../../connectors/sim/mod.js";
 
 export interface FuzzMessage {
   subject: string;
@@ -16,14 +16,7 @@ export interface FuzzMessage {
   valid: boolean;
 }
 
-interface Reading {
-  machine_id: string;
-  sensor_type: string;
-  timestamp: number;
-  sensor_value: number;
-  sensor_unit: string;
-  operating_mode: string;
-}
+type Reading = WireReading;
 
 /** 200 nested one-entry maps: past any depth limit. */
 const MAP_BOMB = new Uint8Array([...Array.from({ length: 200 }, () => [0x81, 0xa1, 0x61]).flat(), 0xc0]);
@@ -125,17 +118,7 @@ function simulatorReadings(sim: Partial<SimulatorOptions>, n: number): Reading[]
   const out: Reading[] = [];
   while (!s.done) {
     const c = s.nextColumns(4096);
-    for (let i = 0; i < c.length; i++) {
-      const k = keys[c.keyIndex[i]];
-      out.push({
-        machine_id: k.machine_id,
-        sensor_type: k.sensor_type,
-        timestamp: c.times[i],
-        sensor_value: c.values[i],
-        sensor_unit: k.sensor_unit,
-        operating_mode: OPERATING_MODES[c.modes[i]],
-      });
-    }
+    for (let i = 0; i < c.length; i++) out.push(toWireReading(keys, c, i));
   }
   return out;
 }
