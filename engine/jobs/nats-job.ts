@@ -8,7 +8,7 @@ import type { Writable } from "node:stream";
 import { ConfigError, createLogger, type Logger } from "../core/mod.js";
 import { connectNats, type InputCounts } from "../../connectors/nats/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
-import { CoreNatsSource, type JetStreamConsumerSettings, JetStreamSource } from "./nats-sources.js";
+import { CoreNatsSource, DEFAULT_JETSTREAM_CONSUMER, type JetStreamConsumerSettings, JetStreamSource } from "./nats-sources.js";
 import type { Outputs } from "./outputs.js";
 import { NatsScorePublisher } from "./score-writers.js";
 import { runSensorJob } from "./sensor-job.js";
@@ -75,12 +75,7 @@ export const DEFAULT_NATS_JOB = {
   groups: 16,
   keysMax: 65536,
   batchRecordsMax: 4096,
-  fetchMessagesMax: 1000,
-  ackWaitMs: 30_000,
-  maxDeliver: 10,
-  maxAckPending: 20_000,
-  checkpointIntervalMs: 5_000,
-  checkpointBucket: "linewatch-checkpoints",
+  ...DEFAULT_JETSTREAM_CONSUMER,
   queuedBytesMax: 64 * 1024 * 1024,
 } as const;
 

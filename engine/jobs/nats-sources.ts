@@ -207,6 +207,16 @@ export interface JetStreamConsumerSettings {
   explicitAck?: boolean;
 }
 
+/** The consumer settings every JetStream job starts from (the sensor, ingest and quality jobs; `run`'s flags override them). */
+export const DEFAULT_JETSTREAM_CONSUMER: Readonly<Required<Omit<JetStreamConsumerSettings, "explicitAck">>> = Object.freeze({
+  fetchMessagesMax: 1000,
+  ackWaitMs: 30_000,
+  maxDeliver: 10,
+  maxAckPending: 20_000,
+  checkpointIntervalMs: 5_000,
+  checkpointBucket: "linewatch-checkpoints",
+});
+
 export interface JetStreamSourceOptions extends NatsSourceOptions, JetStreamConsumerSettings {
   stream: string;
   /** Partitions this instance owns (the server's partition mapping); undefined: unpartitioned. */

@@ -34,7 +34,7 @@ import {
   streamCapturing,
 } from "../../connectors/nats/mod.js";
 import { CheckpointError, ConfigError, type Logger } from "../core/mod.js";
-import type { JetStreamConsumerSettings } from "./nats-sources.js";
+import { DEFAULT_JETSTREAM_CONSUMER, type JetStreamConsumerSettings } from "./nats-sources.js";
 import type { QualityJob } from "./quality-job.js";
 import type { QualitySourceResult } from "./quality-sources.js";
 
@@ -51,15 +51,7 @@ export interface QualityJetStreamOptions extends Omit<JetStreamConsumerSettings,
   log: Logger;
 }
 
-export const DEFAULT_QUALITY_JETSTREAM = Object.freeze({
-  fetchMessagesMax: 1000,
-  ackWaitMs: 30_000,
-  maxDeliver: 10,
-  maxAckPending: 20_000,
-  checkpointIntervalMs: 5_000,
-  checkpointBucket: "linewatch-checkpoints",
-  drainMs: 10_000,
-});
+export const DEFAULT_QUALITY_JETSTREAM = Object.freeze({ ...DEFAULT_JETSTREAM_CONSUMER, drainMs: 10_000 });
 
 export interface QualityJetStreamResult extends QualitySourceResult {
   stream: string;
