@@ -105,6 +105,15 @@ const NOISY_SIGMAS: f64 = 2;
  * continuous normal readings P(|MR| ≤ 0.01·E|MR|) ≈ 0.6 %, far below any tiesMax in use.
  */
 const NEAR_TIE_SHARE: f64 = 0.01;
+/**
+ * (1 − λ)^{2i} stops shrinking once it is at most 2^−54: from there on 1 − (1 − λ)^{2i} rounds to
+ * 1 exactly (2^−54 is half an ulp of 1 below it, and the tie goes to the even 1), so the EWMA limits
+ * are the same bits whether it shrinks further or not. Shrinking further would walk it into the
+ * subnormals and leave it there for good (the smallest subnormal times (1 − λ)² rounds back to
+ * itself for (1 − λ)² > ½), where every multiply takes the CPU a microcode assist of about a hundred
+ * cycles: a key's every record after its first ~1700 under one set of limits (λ = 0.2).
+ */
+const DECAY_FLOOR: f64 = 5.551115123125783e-17; // 2^−54
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
 /** A censored baseline keeps at least a tenth of its readings above the censoring point. */
@@ -498,7 +507,8 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   store<f64>(s, lambda * x + (1 - lambda) * load<f64>(s, EWMA_Z), EWMA_Z);
   store<f64>(s, load<f64>(s, EWMA_I) + 1, EWMA_I);
   const r = 1 - lambda;
-  store<f64>(s, load<f64>(s, EWMA_DECAY) * (r * r), EWMA_DECAY);
+  const decay = load<f64>(s, EWMA_DECAY);
+  if (decay > DECAY_FLOOR) store<f64>(s, decay * (r * r), EWMA_DECAY);
 }
 
 /**
