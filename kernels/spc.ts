@@ -85,7 +85,8 @@
 // saturating at 32 (the longest run a rule may ask for), answers every rule in O(1). The
 // zone-dependent counters are rebuilt from the 32-value history whenever limits change (O(32)
 // per change), which is what "history is re-zoned with the new limits" requires. WE2 and WE3
-// look at the stored zones of the last 3 and 5 points.
+// read masks of the history's zones (bit j: the point j records back beyond 2σ, or 1σ, on one
+// side), rebuilt with the counters: k of the last n on a side is popcnt(mask & (2^n − 1)) ≥ k.
 //
 // The kernel allocates nothing and keeps no globals: every byte it touches is in the state
 // block, the input columns or the output rows the caller passes.
@@ -153,7 +154,7 @@ const SIGMA: u32 = 128; //      f64
 const CUSUM_POS: u32 = 136; //  f64
 const CUSUM_NEG: u32 = 144; //  f64
 const EWMA_Z: u32 = 152; //     f64
-const EWMA_I: u32 = 160; //     f64  EWMA updates since the limits took effect
+const EWMA_HALF: u32 = 160; //  f64  L·σ·√(λ/(2 − λ)): the EWMA limits' half-width once (1 − λ)^{2i} ≤ DECAY_FLOOR
 const EWMA_DECAY: u32 = 168; // f64  (1 − λ)^{2i}
 const BASE_MEAN: u32 = 176; //  f64  Welford mean of the baseline so far
 const BASE_M2: u32 = 184; //    f64  Welford Σ(x − x̄)²
@@ -187,8 +188,12 @@ const CENSOR_CEV: u32 = 352; // f64  what a reading x ≤ C is charted as: μ �
 const BASE_AT_MIN: u32 = 360; // i32 baseline readings equal to BASE_MIN
 const BASE_MIN_TIES: u32 = 364; // i32 of BASE_TIES, those whose reading equals BASE_MIN
 const HIST: u32 = 368; //       f64 × HIST_CAP  charted values (raw, or a censored reading's CEV), ring
-const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
-const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
+// Zone masks of the history, current limits: bit j = the point j records before the newest.
+const UP2_MASK: u32 = HIST + <u32>HIST_CAP * 8; // u32  zone ≥ 3 (beyond cl + 2σ)
+const DOWN2_MASK: u32 = UP2_MASK + 4; //            u32  zone ≤ −3
+const UP1_MASK: u32 = UP2_MASK + 8; //              u32  zone ≥ 2 (beyond cl + σ)
+const DOWN1_MASK: u32 = UP2_MASK + 12; //           u32  zone ≤ −2
+const STATE_BYTES: i32 = <i32>UP2_MASK + 16;
 
 export const SPC_OUT_FIELDS: i32 = 16;
 
@@ -330,6 +335,9 @@ function installLimits(s: usize, cl: f64, sigma: f64): void {
   store<i32>(s, 0, RECENTRE_LEFT);
   restartCharts(s, cl);
   store<i32>(s, HOLD_QUIET, QUIET_RUN);
+  const lambda = load<f64>(s, LAMBDA);
+  // writeRow's half-width with 1 − (1 − λ)^{2i} = 1, the same operations in the same order.
+  store<f64>(s, load<f64>(s, EWMA_L) * sigma * Math.sqrt(lambda / (2 - lambda) * 1.0), EWMA_HALF);
   rezone(s, cl, sigma);
 }
 
@@ -339,7 +347,6 @@ function restartCharts(s: usize, cl: f64): void {
   store<f64>(s, 0, CUSUM_POS);
   store<f64>(s, 0, CUSUM_NEG);
   store<f64>(s, cl, EWMA_Z);
-  store<f64>(s, 0, EWMA_I);
   store<f64>(s, 1, EWMA_DECAY);
   store<f64>(s, 0, SLOPE);
   store<i32>(s, 0, HOLD_RUN);
@@ -364,10 +371,6 @@ function restartCharts(s: usize, cl: f64): void {
   return 0;
 }
 
-@inline function zoneAt(s: usize, pos: i32): i32 {
-  return <i32>load<i8>(s + ZONES + <usize>pos);
-}
-
 /** Ring position of the value `back` records before the newest (back = 0: the newest). */
 @inline function ringBack(s: usize, back: i32): i32 {
   let p = load<i32>(s, HIST_NEXT) - 1 - back;
@@ -375,8 +378,12 @@ function restartCharts(s: usize, cl: f64): void {
   return p;
 }
 
-/** Updates the side and 1σ run counters with the zone z of the newest point. */
+/** Updates the side and 1σ run counters and the zone masks with the zone z of the newest point. */
 @inline function advanceZoneRuns(s: usize, z: i32): void {
+  store<u32>(s, (load<u32>(s, UP2_MASK) << 1) | <u32>(z >= 3), UP2_MASK);
+  store<u32>(s, (load<u32>(s, DOWN2_MASK) << 1) | <u32>(z <= -3), DOWN2_MASK);
+  store<u32>(s, (load<u32>(s, UP1_MASK) << 1) | <u32>(z >= 2), UP1_MASK);
+  store<u32>(s, (load<u32>(s, DOWN1_MASK) << 1) | <u32>(z <= -2), DOWN1_MASK);
   const side = load<i32>(s, SIDE_RUN);
   let next = 0;
   if (z > 0) next = side > 0 ? min(side + 1, HIST_CAP) : 1;
@@ -397,12 +404,15 @@ function rezone(s: usize, cl: f64, sigma: f64): void {
   store<i32>(s, 0, IN1_RUN);
   store<i32>(s, 0, OUT1_RUN);
   store<i32>(s, 0, MR_HIGH_RUN);
+  store<u32>(s, 0, UP2_MASK);
+  store<u32>(s, 0, DOWN2_MASK);
+  store<u32>(s, 0, UP1_MASK);
+  store<u32>(s, 0, DOWN1_MASK);
   let prev: f64 = NaN;
   for (let back = len - 1; back >= 0; back--) {
     const p = ringBack(s, back);
     const x = load<f64>(s + HIST + (<usize>p << 3));
     const z = zoneOf(x, cl, sigma);
-    store<i8>(s + ZONES + <usize>p, <i8>z);
     advanceZoneRuns(s, z);
     advanceHighRangeRun(s, prev, x, sigma);
     prev = x;
@@ -442,23 +452,12 @@ function advanceShapeRuns(s: usize, prev: f64, x: f64): void {
   store<i32>(s, d, ALT_LAST);
 }
 
-/** Points among the newest `window` whose zone is ≥ zMin (zMin > 0) or ≤ zMin (zMin < 0). */
-function countBeyond(s: usize, window: i32, zMin: i32): i32 {
-  let c = 0;
-  for (let back = 0; back < window; back++) {
-    const z = zoneAt(s, ringBack(s, back));
-    if (zMin > 0 ? z >= zMin : z <= zMin) c++;
-  }
-  return c;
-}
-
 /** Appends x (zone z) to the key's history ring and advances the run counters; returns the history length. */
 function appendHistory(s: usize, x: f64, z: i32): i32 {
   const len0 = load<i32>(s, HIST_LEN);
   const prev = len0 > 0 ? load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3)) : NaN;
   const p = load<i32>(s, HIST_NEXT);
   store<f64>(s + HIST + (<usize>p << 3), x);
-  store<i8>(s + ZONES + <usize>p, <i8>z);
   store<i32>(s, p + 1 == HIST_CAP ? 0 : p + 1, HIST_NEXT);
   const len = len0 < HIST_CAP ? len0 + 1 : HIST_CAP;
   store<i32>(s, len, HIST_LEN);
@@ -505,7 +504,6 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   store<f64>(s, min<f64>(cap, max<f64>(0, (cl - K) - x + load<f64>(s, CUSUM_NEG))), CUSUM_NEG);
   const lambda = load<f64>(s, LAMBDA);
   store<f64>(s, lambda * x + (1 - lambda) * load<f64>(s, EWMA_Z), EWMA_Z);
-  store<f64>(s, load<f64>(s, EWMA_I) + 1, EWMA_I);
   const r = 1 - lambda;
   const decay = load<f64>(s, EWMA_DECAY);
   if (decay > DECAY_FLOOR) store<f64>(s, decay * (r * r), EWMA_DECAY);
@@ -625,8 +623,10 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   const sideRun = abs(side);
   const n1 = a == 4;
   // WE2 / WE3: the newest point itself beyond 2σ (1σ), and 2 of 3 (4 of 5) on its side.
-  const n5 = a >= 3 && len >= 3 && countBeyond(s, 3, z > 0 ? 3 : -3) >= 2;
-  const n6 = a >= 2 && len >= 5 && countBeyond(s, 5, z > 0 ? 2 : -2) >= 4;
+  const beyond2 = load<u32>(s + <usize>(z > 0 ? UP2_MASK : DOWN2_MASK));
+  const beyond1 = load<u32>(s + <usize>(z > 0 ? UP1_MASK : DOWN1_MASK));
+  const n5 = (a >= 3) & (len >= 3) & (popcnt(beyond2 & 7) >= 2);
+  const n6 = (a >= 2) & (len >= 5) & (popcnt(beyond1 & 31) >= 4);
   const we4 = sideRun >= load<i32>(s, WE4_RUN);
   const n2 = sideRun >= load<i32>(s, N2_RUN);
   const n3 = load<i32>(s, TREND_LEN) >= load<i32>(s, N3_RUN);
@@ -649,7 +649,10 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   const cneg = load<f64>(s, CUSUM_NEG);
   const lambda = load<f64>(s, LAMBDA);
   const ez = load<f64>(s, EWMA_Z);
-  const half = load<f64>(s, EWMA_L) * sigma * Math.sqrt(lambda / (2 - lambda) * (1 - load<f64>(s, EWMA_DECAY)));
+  const decay = load<f64>(s, EWMA_DECAY);
+  const half = decay <= DECAY_FLOOR
+    ? load<f64>(s, EWMA_HALF)
+    : load<f64>(s, EWMA_L) * sigma * Math.sqrt(lambda / (2 - lambda) * (1 - decay));
   const eucl = cl + half;
   const elcl = cl - half;
 
