@@ -354,21 +354,17 @@ function restartCharts(s: usize, cl: f64): void {
   store<i32>(s, 0, LAST_HELD);
 }
 
-/** Zone of x: 0 on cl or NaN, else side × (1 + number of thresholds cl ± kσ, k = 1..3, beyond). */
+/**
+ * Zone of x: 0 on cl or NaN, else side × (1 + number of thresholds cl ± kσ, k = 1..3, beyond).
+ * Counted without branches (a zone is a coin toss to a branch predictor): the thresholds are
+ * monotone in k for σ ≥ 0, so beyond the kσ one means beyond those below it and the count is
+ * the outermost k; for σ < 0 all three lie on the other side of cl and the count is 4, as the
+ * outermost test gives too.
+ */
 @inline function zoneOf(x: f64, cl: f64, sigma: f64): i32 {
-  if (x > cl) {
-    if (x > cl + 3 * sigma) return 4;
-    if (x > cl + 2 * sigma) return 3;
-    if (x > cl + 1 * sigma) return 2;
-    return 1;
-  }
-  if (x < cl) {
-    if (x < cl - 3 * sigma) return -4;
-    if (x < cl - 2 * sigma) return -3;
-    if (x < cl - 1 * sigma) return -2;
-    return -1;
-  }
-  return 0;
+  const up = <i32>(x > cl) + <i32>(x > cl + 1 * sigma) + <i32>(x > cl + 2 * sigma) + <i32>(x > cl + 3 * sigma);
+  const down = <i32>(x < cl) + <i32>(x < cl - 1 * sigma) + <i32>(x < cl - 2 * sigma) + <i32>(x < cl - 3 * sigma);
+  return select<i32>(up, select<i32>(-down, 0, x < cl), x > cl);
 }
 
 /** Ring position of the value `back` records before the newest (back = 0: the newest). */
@@ -385,13 +381,12 @@ function restartCharts(s: usize, cl: f64): void {
   store<u32>(s, (load<u32>(s, UP1_MASK) << 1) | <u32>(z >= 2), UP1_MASK);
   store<u32>(s, (load<u32>(s, DOWN1_MASK) << 1) | <u32>(z <= -2), DOWN1_MASK);
   const side = load<i32>(s, SIDE_RUN);
-  let next = 0;
-  if (z > 0) next = side > 0 ? min(side + 1, HIST_CAP) : 1;
-  else if (z < 0) next = side < 0 ? max(side - 1, -HIST_CAP) : -1;
-  store<i32>(s, next, SIDE_RUN);
+  const above = select<i32>(min(side + 1, HIST_CAP), 1, side > 0);
+  const below = select<i32>(max(side - 1, -HIST_CAP), -1, side < 0);
+  store<i32>(s, select<i32>(above, select<i32>(below, 0, z < 0), z > 0), SIDE_RUN);
   const a = abs(z);
-  store<i32>(s, a == 1 ? min(load<i32>(s, IN1_RUN) + 1, HIST_CAP) : 0, IN1_RUN);
-  store<i32>(s, a >= 2 ? min(load<i32>(s, OUT1_RUN) + 1, HIST_CAP) : 0, OUT1_RUN);
+  store<i32>(s, select<i32>(min(load<i32>(s, IN1_RUN) + 1, HIST_CAP), 0, a == 1), IN1_RUN);
+  store<i32>(s, select<i32>(min(load<i32>(s, OUT1_RUN) + 1, HIST_CAP), 0, a >= 2), OUT1_RUN);
 }
 
 /**
@@ -422,44 +417,46 @@ function rezone(s: usize, cl: f64, sigma: f64): void {
 /** The run of moving ranges beyond NOISY_SIGMAS·σ after x (prev the value before it; NaN breaks the run). */
 @inline function advanceHighRangeRun(s: usize, prev: f64, x: f64, sigma: f64): void {
   const high = Math.abs(x - prev) > NOISY_SIGMAS * sigma; // false when either is NaN
-  store<i32>(s, high ? min(load<i32>(s, MR_HIGH_RUN) + 1, HIST_CAP) : 0, MR_HIGH_RUN);
+  store<i32>(s, select<i32>(min(load<i32>(s, MR_HIGH_RUN) + 1, HIST_CAP), 0, high), MR_HIGH_RUN);
 }
 
-/** Updates the monotone and alternating run counters with x (prev = the previous value or NaN). */
-function advanceShapeRuns(s: usize, prev: f64, x: f64): void {
-  store<i32>(s, x == prev ? min(load<i32>(s, MR_ZERO_RUN) + 1, HIST_CAP) : 0, MR_ZERO_RUN); // NaN: not equal
-  if (isNaN(x)) {
-    store<i32>(s, 0, TREND_LEN); store<i32>(s, 0, TREND_DIR);
-    store<i32>(s, 0, ALT_LEN); store<i32>(s, 0, ALT_LAST);
-    return;
-  }
-  if (isNaN(prev)) {
-    store<i32>(s, 1, TREND_LEN); store<i32>(s, 0, TREND_DIR);
-    store<i32>(s, 1, ALT_LEN); store<i32>(s, 0, ALT_LAST);
-    return;
-  }
-  const d: i32 = x > prev ? 1 : x < prev ? -1 : 0;
-  if (d == 0) {
-    store<i32>(s, 1, TREND_LEN); store<i32>(s, 0, TREND_DIR);
-    store<i32>(s, 1, ALT_LEN); store<i32>(s, 0, ALT_LAST);
-    return;
-  }
-  const dir = load<i32>(s, TREND_DIR);
-  store<i32>(s, d == dir ? min(load<i32>(s, TREND_LEN) + 1, HIST_CAP) : 2, TREND_LEN);
+/**
+ * Updates the monotone and alternating run counters with x (prev = the previous value or NaN):
+ * d = sign(x − prev), 0 when equal or either is NaN. A NaN x ends both runs (length 0), d = 0
+ * after a value starts them again (length 1), and a d that continues a run lengthens it, else a
+ * new run of 2 begins. Without branches: d is a coin toss to a branch predictor.
+ */
+@inline function advanceShapeRuns(s: usize, prev: f64, x: f64): void {
+  store<i32>(s, select<i32>(min(load<i32>(s, MR_ZERO_RUN) + 1, HIST_CAP), 0, x == prev), MR_ZERO_RUN); // NaN: not equal
+  const d: i32 = <i32>(x > prev) - <i32>(x < prev);
+  const restart: i32 = <i32>(x == x); // no direction: 1 after a value, 0 after NaN
+  const trend = select<i32>(min(load<i32>(s, TREND_LEN) + 1, HIST_CAP), 2, d == load<i32>(s, TREND_DIR));
+  const alt = select<i32>(min(load<i32>(s, ALT_LEN) + 1, HIST_CAP), 2, load<i32>(s, ALT_LAST) == -d);
+  store<i32>(s, select<i32>(trend, restart, d != 0), TREND_LEN);
+  store<i32>(s, select<i32>(alt, restart, d != 0), ALT_LEN);
   store<i32>(s, d, TREND_DIR);
-  const last = load<i32>(s, ALT_LAST);
-  store<i32>(s, last == -d ? min(load<i32>(s, ALT_LEN) + 1, HIST_CAP) : 2, ALT_LEN);
   store<i32>(s, d, ALT_LAST);
 }
 
-/** Appends x (zone z) to the key's history ring and advances the run counters; returns the history length. */
-function appendHistory(s: usize, x: f64, z: i32): i32 {
+/**
+ * The value before the newest in the history (NaN when it is empty): what a new value's moving
+ * range is taken from.
+ */
+@inline function newestValue(s: usize): f64 {
+  const prev = load<f64>(s + HIST + (<usize>((load<i32>(s, HIST_NEXT) - 1) & (HIST_CAP - 1)) << 3));
+  return load<i32>(s, HIST_LEN) > 0 ? prev : NaN;
+}
+
+/**
+ * Appends x (zone z; prev = newestValue before it) to the key's history ring and advances the run
+ * counters; returns the history length.
+ */
+@inline function appendHistory(s: usize, x: f64, prev: f64, z: i32): i32 {
   const len0 = load<i32>(s, HIST_LEN);
-  const prev = len0 > 0 ? load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3)) : NaN;
   const p = load<i32>(s, HIST_NEXT);
   store<f64>(s + HIST + (<usize>p << 3), x);
-  store<i32>(s, p + 1 == HIST_CAP ? 0 : p + 1, HIST_NEXT);
-  const len = len0 < HIST_CAP ? len0 + 1 : HIST_CAP;
+  store<i32>(s, (p + 1) & (HIST_CAP - 1), HIST_NEXT);
+  const len = min(len0 + 1, HIST_CAP);
   store<i32>(s, len, HIST_LEN);
   advanceZoneRuns(s, z);
   advanceShapeRuns(s, prev, x);
@@ -482,12 +479,13 @@ function step(s: usize, raw: f64, o: usize, t: f64): void {
   const cl = load<f64>(s, CL);
   const sigma = load<f64>(s, SIGMA);
   const z = hasLimits ? zoneOf(x, cl, sigma) : 0;
-  const len = appendHistory(s, x, z);
+  const prev = newestValue(s);
+  const len = appendHistory(s, x, prev, z);
 
   if (hasLimits) {
     if (!isNaN(x)) advanceCharts(s, x, cl, sigma);
-    writeRow(s, z, len, cl, sigma, o);
-    if (!isNaN(x)) trackCentre(s, x, cl, sigma, signalSide(o));
+    writeRow(s, z, len, x, prev, cl, sigma, o);
+    if (!isNaN(x) && load<f64>(s, TRACK_ALPHA) != 0) trackCentre(s, x, cl, sigma, signalSide(o));
   } else {
     for (let f = 0; f < SPC_OUT_FIELDS; f++) store<f64>(o + (<usize>f << 3), NaN);
     store<f64>(o, 0, O_VERSION);
@@ -500,13 +498,24 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   const K = load<f64>(s, CUSUM_K) * sigma;
   const c = load<f64>(s, CUSUM_CAP);
   const cap = c > 0 ? c * load<f64>(s, CUSUM_H) * sigma : Infinity;
-  store<f64>(s, min<f64>(cap, max<f64>(0, x - (cl + K) + load<f64>(s, CUSUM_POS))), CUSUM_POS);
-  store<f64>(s, min<f64>(cap, max<f64>(0, (cl - K) - x + load<f64>(s, CUSUM_NEG))), CUSUM_NEG);
+  store<f64>(s, capped(cap, x - (cl + K) + load<f64>(s, CUSUM_POS)), CUSUM_POS);
+  store<f64>(s, capped(cap, (cl - K) - x + load<f64>(s, CUSUM_NEG)), CUSUM_NEG);
   const lambda = load<f64>(s, LAMBDA);
   store<f64>(s, lambda * x + (1 - lambda) * load<f64>(s, EWMA_Z), EWMA_Z);
   const r = 1 - lambda;
   const decay = load<f64>(s, EWMA_DECAY);
   if (decay > DECAY_FLOOR) store<f64>(s, decay * (r * r), EWMA_DECAY);
+}
+
+/**
+ * min(cap, max(0, v)) as WASM's f64.min / f64.max give it, NaN and signed zeros included, by
+ * comparisons and selects instead of the branches those two compile to: max(0, v) is v when
+ * !(v ≤ 0) (above 0, or NaN), else +0; min(cap, m) is m when m < cap or m is NaN, else cap
+ * (NaN when cap is; −0 when cap is −0 and m +0, as f64.min takes the smaller zero).
+ */
+@inline function capped(cap: f64, v: f64): f64 {
+  const m = select<f64>(v, 0, !(v <= 0));
+  return select<f64>(m, cap, m < cap || m != m);
 }
 
 /**
@@ -539,7 +548,7 @@ function recentreStep(s: usize, x: f64, raw: f64, o: usize): void {
   const cl = n > 0 ? sum / <f64>n : load<f64>(s, CL);
   const sigma = load<f64>(s, SIGMA);
   const z = zoneOf(x, cl, sigma);
-  appendHistory(s, x, z);
+  appendHistory(s, x, newestValue(s), z);
   store<f64>(o, cl, O_CL);
   store<f64>(o, cl + 3 * sigma, O_UCL);
   store<f64>(o, cl - 3 * sigma, O_LCL);
@@ -617,7 +626,8 @@ function holdSideAfter(s: usize, signal: i32): i32 {
   return side;
 }
 
-function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): void {
+/** The row of a record with limits: z its zone, len the history length, x its charted value, prev the one before (NaN: none). */
+function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma: f64, o: usize): void {
   const a = abs(z);
   const side = load<i32>(s, SIDE_RUN);
   const sideRun = abs(side);
@@ -634,8 +644,6 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   const n7 = load<i32>(s, IN1_RUN) >= load<i32>(s, N7_RUN);
   const n8 = load<i32>(s, OUT1_RUN) >= load<i32>(s, N8_RUN);
   const weMask = <i32>n1 | (<i32>n5 << 1) | (<i32>n6 << 2) | (<i32>we4 << 3);
-  const x = load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3));
-  const prev = len >= 2 ? load<f64>(s + HIST + (<usize>ringBack(s, 1) << 3)) : NaN;
   const jump = Math.abs(x - prev) > load<f64>(s, JUMP_LIMIT) * sigma;
   const noisy = load<i32>(s, MR_HIGH_RUN) >= load<i32>(s, NOISY_RUN);
   const stuck = load<i32>(s, MR_ZERO_RUN) >= load<i32>(s, STUCK_RUN);
