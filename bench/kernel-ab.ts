@@ -92,13 +92,30 @@ class Build {
   spc(call: number): void {
     const first = call * CALL_RECORDS;
     const m = Math.min(CALL_RECORDS, this.n - first);
-    this.k.spcProcess(this.spcBase, this.spcStride, this.slots + first * 4, this.times + first * 8, this.values + first * 8, m, this.spcOut, this.events);
+    this.k.spcProcess(
+      this.spcBase,
+      this.spcStride,
+      this.slots + first * 4,
+      this.times + first * 8,
+      this.values + first * 8,
+      m,
+      this.spcOut,
+      this.events,
+    );
   }
 
   rolling(call: number): void {
     const first = call * CALL_RECORDS;
     const m = Math.min(CALL_RECORDS, this.n - first);
-    this.k.rollingProcess(this.rollBase, this.rollStride, this.slots + first * 4, this.times + first * 8, this.values + first * 8, m, this.rollOut);
+    this.k.rollingProcess(
+      this.rollBase,
+      this.rollStride,
+      this.slots + first * 4,
+      this.times + first * 8,
+      this.values + first * 8,
+      m,
+      this.rollOut,
+    );
   }
 
   bytes(at: number, length: number): Uint8Array {
@@ -199,8 +216,12 @@ function main(): void {
   const a = new Build(before, data);
   const b = new Build(after, data);
   const diff = compare(a, b);
-  process.stdout.write(`before ${before}\nafter  ${after}\n48 keys, ${records} readings, calls of ${CALL_RECORDS}, ${rounds} alternating rounds\n`);
-  process.stdout.write(diff === null ? "outputs: bit-identical (SPC rows, SPC event lists, rolling rows)\n" : `outputs: MISMATCH ${diff}\n`);
+  process.stdout.write(
+    `before ${before}\nafter  ${after}\n48 keys, ${records} readings, calls of ${CALL_RECORDS}, ${rounds} alternating rounds\n`,
+  );
+  process.stdout.write(
+    diff === null ? "outputs: bit-identical (SPC rows, SPC event lists, rolling rows)\n" : `outputs: MISMATCH ${diff}\n`,
+  );
   for (const v of ["spc", "rolling", "rolling+spc"] as const) {
     const ta: number[] = [];
     const tb: number[] = [];
