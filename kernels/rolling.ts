@@ -225,9 +225,11 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
   const mx0 = load<f64>(s, MEANX);
   const mt0 = load<f64>(s, MEANT);
   const dxy = xs - ys;
-  const dtt = tx - ty;
+  // tx − ty: seq, TORG (0, or seq − len at a recompute) and n are integers below 2^53, so every
+  // step is exact and the difference is n itself; (tx − ty)/n is exactly 1.
+  const dtt = nf;
   const mx = mx0 + dxy / nf;
-  const mt = mt0 + dtt / nf;
+  const mt = mt0 + 1;
   const ax = xs - mx + (ys - mx0);
   const at = tx - mt + (ty - mt0);
   const termX = dxy * ax;

@@ -298,9 +298,7 @@ export function spcProcess(
   for (let i = 0; i < n; i++) {
     const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
     const o = out + <usize>i * (<usize>SPC_OUT_FIELDS << 3);
-    step(s, load<f64>(values + (<usize>i << 3)), o, times == 0 ? NaN : load<f64>(times + (<usize>i << 3)));
-    const loud: i32 = load<f64>(o, O_WE) > 0 || load<f64>(o, O_NELSON) > 0 || load<f64>(o, O_MR) > 0 ||
-      load<f64>(o, O_CALARM) == 1 || load<f64>(o, O_EALARM) == 1 ? 1 : 0;
+    const loud = step(s, load<f64>(values + (<usize>i << 3)), o, times == 0 ? NaN : load<f64>(times + (<usize>i << 3)));
     if ((loud | load<i32>(s, LOUD)) != 0 && events != 0) {
       m++;
       store<u32>(events + (<usize>m << 2), <u32>i);
@@ -469,11 +467,12 @@ function rezone(s: usize, cl: f64, sigma: f64): void {
   return x <= load<f64>(s, CENSOR_AT) ? load<f64>(s, CENSOR_CEV) : x; // false when either is NaN
 }
 
-function step(s: usize, raw: f64, o: usize, t: f64): void {
+/** One record of the key at s: its row at o; returns 1 when the row is loud (see writeRow). */
+function step(s: usize, raw: f64, o: usize, t: f64): i32 {
   const x = chartValue(s, raw);
   if (load<i32>(s, HAS_LIMITS) != 0 && noteGap(s, t)) {
-    recentreStep(s, x, raw, o);
-    return;
+    recentreStep(s, x, raw, o); // a row with no rule bit or alarm
+    return 0;
   }
   const hasLimits = load<i32>(s, HAS_LIMITS) != 0;
   const cl = load<f64>(s, CL);
@@ -482,9 +481,10 @@ function step(s: usize, raw: f64, o: usize, t: f64): void {
   const prev = newestValue(s);
   const len = appendHistory(s, x, prev, z);
 
+  let loud = 0;
   if (hasLimits) {
     if (!isNaN(x)) advanceCharts(s, x, cl, sigma);
-    writeRow(s, z, len, x, prev, cl, sigma, o);
+    loud = writeRow(s, z, len, x, prev, cl, sigma, o);
     if (!isNaN(x) && load<f64>(s, TRACK_ALPHA) != 0) trackCentre(s, x, cl, sigma, signalSide(o));
   } else {
     for (let f = 0; f < SPC_OUT_FIELDS; f++) store<f64>(o + (<usize>f << 3), NaN);
@@ -492,6 +492,7 @@ function step(s: usize, raw: f64, o: usize, t: f64): void {
   }
 
   if (load<i32>(s, COLLECTING) != 0 && !isNaN(raw)) addToBaseline(s, raw);
+  return loud;
 }
 
 function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
@@ -626,8 +627,12 @@ function holdSideAfter(s: usize, signal: i32): i32 {
   return side;
 }
 
-/** The row of a record with limits: z its zone, len the history length, x its charted value, prev the one before (NaN: none). */
-function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma: f64, o: usize): void {
+/**
+ * The row of a record with limits: z its zone, len the history length, x its charted value, prev
+ * the one before (NaN: none). Returns 1 when the row is loud (a rule bit, a moving-range bit, the
+ * CUSUM or the EWMA alarm set), else 0.
+ */
+function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma: f64, o: usize): i32 {
   const a = abs(z);
   const side = load<i32>(s, SIDE_RUN);
   const sideRun = abs(side);
@@ -673,13 +678,16 @@ function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma:
   store<f64>(o, <f64>nelsonMask, O_NELSON);
   store<f64>(o, cpos, O_CPOS);
   store<f64>(o, cneg, O_CNEG);
-  store<f64>(o, cpos > H || cneg > H ? 1 : 0, O_CALARM);
+  const cusumAlarm = (cpos > H) | (cneg > H);
+  const ewmaAlarm = (ez > eucl) | (ez < elcl);
+  store<f64>(o, <f64>cusumAlarm, O_CALARM);
   store<f64>(o, ez, O_EWMA);
   store<f64>(o, eucl, O_EUCL);
   store<f64>(o, elcl, O_ELCL);
-  store<f64>(o, ez > eucl || ez < elcl ? 1 : 0, O_EALARM);
+  store<f64>(o, <f64>ewmaAlarm, O_EALARM);
   store<f64>(o, <f64>load<i32>(s, VERSION), O_VERSION);
   store<f64>(o, <f64>mrMask, O_MR);
+  return <i32>((weMask | nelsonMask | mrMask | <i32>cusumAlarm | <i32>ewmaAlarm) != 0);
 }
 
 /**
