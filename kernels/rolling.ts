@@ -202,11 +202,11 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
   let xh = load<i32>(s, MAXH), xl = load<i32>(s, MAXL);
   if (xl > 0 && <i32>load<u16>(maxDq + (<usize>xh << 1)) == head) { xh += 1; if (xh >= cap) xh = 0; xl -= 1; }
   store<f64>(valuesAt(s) + (<usize>head << 3), x);
-  while (ml > 0 && ringValue(s, dqGet(minDq, cap, mh, ml - 1)) > x) ml--;
+  ml -= popsBeyond(s, minDq, cap, mh, ml, x, false);
   let q = mh + ml; if (q >= cap) q -= cap;
   store<u16>(minDq + (<usize>q << 1), <u16>head);
   ml += 1;
-  while (xl > 0 && ringValue(s, dqGet(maxDq, cap, xh, xl - 1)) < x) xl--;
+  xl -= popsBeyond(s, maxDq, cap, xh, xl, x, true);
   q = xh + xl; if (q >= cap) q -= cap;
   store<u16>(maxDq + (<usize>q << 1), <u16>head);
   xl += 1;
@@ -225,9 +225,11 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
   const mx0 = load<f64>(s, MEANX);
   const mt0 = load<f64>(s, MEANT);
   const dxy = xs - ys;
-  const dtt = tx - ty;
+  // tx − ty: seq, TORG (0, or seq − len at a recompute) and n are integers below 2^53, so every
+  // step is exact and the difference is n itself; (tx − ty)/n is exactly 1.
+  const dtt = nf;
   const mx = mx0 + dxy / nf;
-  const mt = mt0 + dtt / nf;
+  const mt = mt0 + 1;
   const ax = xs - mx + (ys - mx0);
   const at = tx - mt + (ty - mt0);
   const termX = dxy * ax;
@@ -272,6 +274,38 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
   store<f64>(o, 0, 72);
 }
 
+/**
+ * How many entries x pops off the back of a monotonic deque (head h, length l): the run of back
+ * entries whose values are beyond x — above it in the min deque, below it in the max deque
+ * (`isMax`); NaN on either side is not beyond. The first four are tested without branches
+ * (whether the newest value pops is a coin toss to a branch predictor, and a loop's exit mispredicts
+ * nearly every time); a longer run goes on in a loop.
+ */
+@inline function popsBeyond(s: usize, dq: usize, cap: i32, h: i32, l: i32, x: f64, isMax: bool): i32 {
+  // Written out: a loop here would stay a loop (and a stack check per turn).
+  const go1 = beyondAt(s, dq, cap, h, l, 1, x, isMax);
+  const go2 = go1 & beyondAt(s, dq, cap, h, l, 2, x, isMax);
+  const go3 = go2 & beyondAt(s, dq, cap, h, l, 3, x, isMax);
+  const go = go3 & beyondAt(s, dq, cap, h, l, 4, x, isMax);
+  let n = <i32>go1 + <i32>go2 + <i32>go3 + <i32>go;
+  if (go) {
+    while (n < l && (isMax ? ringValue(s, dqGet(dq, cap, h, l - 1 - n)) < x : ringValue(s, dqGet(dq, cap, h, l - 1 - n)) > x)) n++;
+  }
+  return n;
+}
+
+/**
+ * Whether the deque (head h, length l) has a k-th entry from the back and its value is beyond x.
+ * Without one, slot h is loaded instead and the answer is false.
+ */
+@inline function beyondAt(s: usize, dq: usize, cap: i32, h: i32, l: i32, k: i32, x: f64, isMax: bool): bool {
+  const present = l >= k;
+  let q = select<i32>(h + l - k, h, present); // h ≤ q < h + cap < 2·cap
+  q = select<i32>(q - cap, q, q >= cap);
+  const v = ringValue(s, <i32>load<u16>(dq + (<usize>q << 1)));
+  return present & (isMax ? v < x : v > x);
+}
+
 @inline function addErrors(s: usize, termX: f64, termT: f64, termC: f64): void {
   store<f64>(s, load<f64>(s, ERRX) + EPS4 * Math.abs(termX), ERRX);
   store<f64>(s, load<f64>(s, ERRT) + EPS4 * Math.abs(termT), ERRT);
@@ -297,15 +331,13 @@ function needsRecompute(s: usize, n: f64): bool {
 function pushDeques(s: usize, mode: i32, cap: i32, p: i32, x: f64): void {
   const minDq = minDqAt(s, cap, mode);
   const mh = load<i32>(s, MINH);
-  let ml = load<i32>(s, MINL);
-  while (ml > 0 && ringValue(s, dqGet(minDq, cap, mh, ml - 1)) > x) ml--;
+  const ml = load<i32>(s, MINL) - popsBeyond(s, minDq, cap, mh, load<i32>(s, MINL), x, false);
   let q = mh + ml; if (q >= cap) q -= cap;
   store<u16>(minDq + (<usize>q << 1), <u16>p);
   store<i32>(s, ml + 1, MINL);
   const maxDq = maxDqAt(s, cap, mode);
   const xh = load<i32>(s, MAXH);
-  let xl = load<i32>(s, MAXL);
-  while (xl > 0 && ringValue(s, dqGet(maxDq, cap, xh, xl - 1)) < x) xl--;
+  const xl = load<i32>(s, MAXL) - popsBeyond(s, maxDq, cap, xh, load<i32>(s, MAXL), x, true);
   q = xh + xl; if (q >= cap) q -= cap;
   store<u16>(maxDq + (<usize>q << 1), <u16>p);
   store<i32>(s, xl + 1, MAXL);

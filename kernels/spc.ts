@@ -85,7 +85,8 @@
 // saturating at 32 (the longest run a rule may ask for), answers every rule in O(1). The
 // zone-dependent counters are rebuilt from the 32-value history whenever limits change (O(32)
 // per change), which is what "history is re-zoned with the new limits" requires. WE2 and WE3
-// look at the stored zones of the last 3 and 5 points.
+// read masks of the history's zones (bit j: the point j records back beyond 2σ, or 1σ, on one
+// side), rebuilt with the counters: k of the last n on a side is popcnt(mask & (2^n − 1)) ≥ k.
 //
 // The kernel allocates nothing and keeps no globals: every byte it touches is in the state
 // block, the input columns or the output rows the caller passes.
@@ -105,6 +106,15 @@ const NOISY_SIGMAS: f64 = 2;
  * continuous normal readings P(|MR| ≤ 0.01·E|MR|) ≈ 0.6 %, far below any tiesMax in use.
  */
 const NEAR_TIE_SHARE: f64 = 0.01;
+/**
+ * (1 − λ)^{2i} stops shrinking once it is at most 2^−54: from there on 1 − (1 − λ)^{2i} rounds to
+ * 1 exactly (2^−54 is half an ulp of 1 below it, and the tie goes to the even 1), so the EWMA limits
+ * are the same bits whether it shrinks further or not. Shrinking further would walk it into the
+ * subnormals and leave it there for good (the smallest subnormal times (1 − λ)² rounds back to
+ * itself for (1 − λ)² > ½), where every multiply takes the CPU a microcode assist of about a hundred
+ * cycles: a key's every record after its first ~1700 under one set of limits (λ = 0.2).
+ */
+const DECAY_FLOOR: f64 = 5.551115123125783e-17; // 2^−54
 /** d2 for moving ranges of two observations (Montgomery, Appendix Table VI). */
 const D2: f64 = 1.128;
 /** A censored baseline keeps at least a tenth of its readings above the censoring point. */
@@ -144,7 +154,7 @@ const SIGMA: u32 = 128; //      f64
 const CUSUM_POS: u32 = 136; //  f64
 const CUSUM_NEG: u32 = 144; //  f64
 const EWMA_Z: u32 = 152; //     f64
-const EWMA_I: u32 = 160; //     f64  EWMA updates since the limits took effect
+const EWMA_HALF: u32 = 160; //  f64  L·σ·√(λ/(2 − λ)): the EWMA limits' half-width once (1 − λ)^{2i} ≤ DECAY_FLOOR
 const EWMA_DECAY: u32 = 168; // f64  (1 − λ)^{2i}
 const BASE_MEAN: u32 = 176; //  f64  Welford mean of the baseline so far
 const BASE_M2: u32 = 184; //    f64  Welford Σ(x − x̄)²
@@ -178,8 +188,12 @@ const CENSOR_CEV: u32 = 352; // f64  what a reading x ≤ C is charted as: μ �
 const BASE_AT_MIN: u32 = 360; // i32 baseline readings equal to BASE_MIN
 const BASE_MIN_TIES: u32 = 364; // i32 of BASE_TIES, those whose reading equals BASE_MIN
 const HIST: u32 = 368; //       f64 × HIST_CAP  charted values (raw, or a censored reading's CEV), ring
-const ZONES: u32 = HIST + <u32>HIST_CAP * 8; // i8 × HIST_CAP  zones of the ring's values, current limits
-const STATE_BYTES: i32 = <i32>ZONES + HIST_CAP;
+// Zone masks of the history, current limits: bit j = the point j records before the newest.
+const UP2_MASK: u32 = HIST + <u32>HIST_CAP * 8; // u32  zone ≥ 3 (beyond cl + 2σ)
+const DOWN2_MASK: u32 = UP2_MASK + 4; //            u32  zone ≤ −3
+const UP1_MASK: u32 = UP2_MASK + 8; //              u32  zone ≥ 2 (beyond cl + σ)
+const DOWN1_MASK: u32 = UP2_MASK + 12; //           u32  zone ≤ −2
+const STATE_BYTES: i32 = <i32>UP2_MASK + 16;
 
 export const SPC_OUT_FIELDS: i32 = 16;
 
@@ -284,9 +298,7 @@ export function spcProcess(
   for (let i = 0; i < n; i++) {
     const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
     const o = out + <usize>i * (<usize>SPC_OUT_FIELDS << 3);
-    step(s, load<f64>(values + (<usize>i << 3)), o, times == 0 ? NaN : load<f64>(times + (<usize>i << 3)));
-    const loud: i32 = load<f64>(o, O_WE) > 0 || load<f64>(o, O_NELSON) > 0 || load<f64>(o, O_MR) > 0 ||
-      load<f64>(o, O_CALARM) == 1 || load<f64>(o, O_EALARM) == 1 ? 1 : 0;
+    const loud = step(s, load<f64>(values + (<usize>i << 3)), o, times == 0 ? NaN : load<f64>(times + (<usize>i << 3)));
     if ((loud | load<i32>(s, LOUD)) != 0 && events != 0) {
       m++;
       store<u32>(events + (<usize>m << 2), <u32>i);
@@ -321,6 +333,9 @@ function installLimits(s: usize, cl: f64, sigma: f64): void {
   store<i32>(s, 0, RECENTRE_LEFT);
   restartCharts(s, cl);
   store<i32>(s, HOLD_QUIET, QUIET_RUN);
+  const lambda = load<f64>(s, LAMBDA);
+  // writeRow's half-width with 1 − (1 − λ)^{2i} = 1, the same operations in the same order.
+  store<f64>(s, load<f64>(s, EWMA_L) * sigma * Math.sqrt(lambda / (2 - lambda) * 1.0), EWMA_HALF);
   rezone(s, cl, sigma);
 }
 
@@ -330,7 +345,6 @@ function restartCharts(s: usize, cl: f64): void {
   store<f64>(s, 0, CUSUM_POS);
   store<f64>(s, 0, CUSUM_NEG);
   store<f64>(s, cl, EWMA_Z);
-  store<f64>(s, 0, EWMA_I);
   store<f64>(s, 1, EWMA_DECAY);
   store<f64>(s, 0, SLOPE);
   store<i32>(s, 0, HOLD_RUN);
@@ -338,25 +352,17 @@ function restartCharts(s: usize, cl: f64): void {
   store<i32>(s, 0, LAST_HELD);
 }
 
-/** Zone of x: 0 on cl or NaN, else side × (1 + number of thresholds cl ± kσ, k = 1..3, beyond). */
+/**
+ * Zone of x: 0 on cl or NaN, else side × (1 + number of thresholds cl ± kσ, k = 1..3, beyond).
+ * Counted without branches (a zone is a coin toss to a branch predictor): the thresholds are
+ * monotone in k for σ ≥ 0, so beyond the kσ one means beyond those below it and the count is
+ * the outermost k; for σ < 0 all three lie on the other side of cl and the count is 4, as the
+ * outermost test gives too.
+ */
 @inline function zoneOf(x: f64, cl: f64, sigma: f64): i32 {
-  if (x > cl) {
-    if (x > cl + 3 * sigma) return 4;
-    if (x > cl + 2 * sigma) return 3;
-    if (x > cl + 1 * sigma) return 2;
-    return 1;
-  }
-  if (x < cl) {
-    if (x < cl - 3 * sigma) return -4;
-    if (x < cl - 2 * sigma) return -3;
-    if (x < cl - 1 * sigma) return -2;
-    return -1;
-  }
-  return 0;
-}
-
-@inline function zoneAt(s: usize, pos: i32): i32 {
-  return <i32>load<i8>(s + ZONES + <usize>pos);
+  const up = <i32>(x > cl) + <i32>(x > cl + 1 * sigma) + <i32>(x > cl + 2 * sigma) + <i32>(x > cl + 3 * sigma);
+  const down = <i32>(x < cl) + <i32>(x < cl - 1 * sigma) + <i32>(x < cl - 2 * sigma) + <i32>(x < cl - 3 * sigma);
+  return select<i32>(up, select<i32>(-down, 0, x < cl), x > cl);
 }
 
 /** Ring position of the value `back` records before the newest (back = 0: the newest). */
@@ -366,16 +372,19 @@ function restartCharts(s: usize, cl: f64): void {
   return p;
 }
 
-/** Updates the side and 1σ run counters with the zone z of the newest point. */
+/** Updates the side and 1σ run counters and the zone masks with the zone z of the newest point. */
 @inline function advanceZoneRuns(s: usize, z: i32): void {
+  store<u32>(s, (load<u32>(s, UP2_MASK) << 1) | <u32>(z >= 3), UP2_MASK);
+  store<u32>(s, (load<u32>(s, DOWN2_MASK) << 1) | <u32>(z <= -3), DOWN2_MASK);
+  store<u32>(s, (load<u32>(s, UP1_MASK) << 1) | <u32>(z >= 2), UP1_MASK);
+  store<u32>(s, (load<u32>(s, DOWN1_MASK) << 1) | <u32>(z <= -2), DOWN1_MASK);
   const side = load<i32>(s, SIDE_RUN);
-  let next = 0;
-  if (z > 0) next = side > 0 ? min(side + 1, HIST_CAP) : 1;
-  else if (z < 0) next = side < 0 ? max(side - 1, -HIST_CAP) : -1;
-  store<i32>(s, next, SIDE_RUN);
+  const above = select<i32>(min(side + 1, HIST_CAP), 1, side > 0);
+  const below = select<i32>(max(side - 1, -HIST_CAP), -1, side < 0);
+  store<i32>(s, select<i32>(above, select<i32>(below, 0, z < 0), z > 0), SIDE_RUN);
   const a = abs(z);
-  store<i32>(s, a == 1 ? min(load<i32>(s, IN1_RUN) + 1, HIST_CAP) : 0, IN1_RUN);
-  store<i32>(s, a >= 2 ? min(load<i32>(s, OUT1_RUN) + 1, HIST_CAP) : 0, OUT1_RUN);
+  store<i32>(s, select<i32>(min(load<i32>(s, IN1_RUN) + 1, HIST_CAP), 0, a == 1), IN1_RUN);
+  store<i32>(s, select<i32>(min(load<i32>(s, OUT1_RUN) + 1, HIST_CAP), 0, a >= 2), OUT1_RUN);
 }
 
 /**
@@ -388,12 +397,15 @@ function rezone(s: usize, cl: f64, sigma: f64): void {
   store<i32>(s, 0, IN1_RUN);
   store<i32>(s, 0, OUT1_RUN);
   store<i32>(s, 0, MR_HIGH_RUN);
+  store<u32>(s, 0, UP2_MASK);
+  store<u32>(s, 0, DOWN2_MASK);
+  store<u32>(s, 0, UP1_MASK);
+  store<u32>(s, 0, DOWN1_MASK);
   let prev: f64 = NaN;
   for (let back = len - 1; back >= 0; back--) {
     const p = ringBack(s, back);
     const x = load<f64>(s + HIST + (<usize>p << 3));
     const z = zoneOf(x, cl, sigma);
-    store<i8>(s + ZONES + <usize>p, <i8>z);
     advanceZoneRuns(s, z);
     advanceHighRangeRun(s, prev, x, sigma);
     prev = x;
@@ -403,55 +415,46 @@ function rezone(s: usize, cl: f64, sigma: f64): void {
 /** The run of moving ranges beyond NOISY_SIGMAS·σ after x (prev the value before it; NaN breaks the run). */
 @inline function advanceHighRangeRun(s: usize, prev: f64, x: f64, sigma: f64): void {
   const high = Math.abs(x - prev) > NOISY_SIGMAS * sigma; // false when either is NaN
-  store<i32>(s, high ? min(load<i32>(s, MR_HIGH_RUN) + 1, HIST_CAP) : 0, MR_HIGH_RUN);
+  store<i32>(s, select<i32>(min(load<i32>(s, MR_HIGH_RUN) + 1, HIST_CAP), 0, high), MR_HIGH_RUN);
 }
 
-/** Updates the monotone and alternating run counters with x (prev = the previous value or NaN). */
-function advanceShapeRuns(s: usize, prev: f64, x: f64): void {
-  store<i32>(s, x == prev ? min(load<i32>(s, MR_ZERO_RUN) + 1, HIST_CAP) : 0, MR_ZERO_RUN); // NaN: not equal
-  if (isNaN(x)) {
-    store<i32>(s, 0, TREND_LEN); store<i32>(s, 0, TREND_DIR);
-    store<i32>(s, 0, ALT_LEN); store<i32>(s, 0, ALT_LAST);
-    return;
-  }
-  if (isNaN(prev)) {
-    store<i32>(s, 1, TREND_LEN); store<i32>(s, 0, TREND_DIR);
-    store<i32>(s, 1, ALT_LEN); store<i32>(s, 0, ALT_LAST);
-    return;
-  }
-  const d: i32 = x > prev ? 1 : x < prev ? -1 : 0;
-  if (d == 0) {
-    store<i32>(s, 1, TREND_LEN); store<i32>(s, 0, TREND_DIR);
-    store<i32>(s, 1, ALT_LEN); store<i32>(s, 0, ALT_LAST);
-    return;
-  }
-  const dir = load<i32>(s, TREND_DIR);
-  store<i32>(s, d == dir ? min(load<i32>(s, TREND_LEN) + 1, HIST_CAP) : 2, TREND_LEN);
+/**
+ * Updates the monotone and alternating run counters with x (prev = the previous value or NaN):
+ * d = sign(x − prev), 0 when equal or either is NaN. A NaN x ends both runs (length 0), d = 0
+ * after a value starts them again (length 1), and a d that continues a run lengthens it, else a
+ * new run of 2 begins. Without branches: d is a coin toss to a branch predictor.
+ */
+@inline function advanceShapeRuns(s: usize, prev: f64, x: f64): void {
+  store<i32>(s, select<i32>(min(load<i32>(s, MR_ZERO_RUN) + 1, HIST_CAP), 0, x == prev), MR_ZERO_RUN); // NaN: not equal
+  const d: i32 = <i32>(x > prev) - <i32>(x < prev);
+  const restart: i32 = <i32>(x == x); // no direction: 1 after a value, 0 after NaN
+  const trend = select<i32>(min(load<i32>(s, TREND_LEN) + 1, HIST_CAP), 2, d == load<i32>(s, TREND_DIR));
+  const alt = select<i32>(min(load<i32>(s, ALT_LEN) + 1, HIST_CAP), 2, load<i32>(s, ALT_LAST) == -d);
+  store<i32>(s, select<i32>(trend, restart, d != 0), TREND_LEN);
+  store<i32>(s, select<i32>(alt, restart, d != 0), ALT_LEN);
   store<i32>(s, d, TREND_DIR);
-  const last = load<i32>(s, ALT_LAST);
-  store<i32>(s, last == -d ? min(load<i32>(s, ALT_LEN) + 1, HIST_CAP) : 2, ALT_LEN);
   store<i32>(s, d, ALT_LAST);
 }
 
-/** Points among the newest `window` whose zone is ≥ zMin (zMin > 0) or ≤ zMin (zMin < 0). */
-function countBeyond(s: usize, window: i32, zMin: i32): i32 {
-  let c = 0;
-  for (let back = 0; back < window; back++) {
-    const z = zoneAt(s, ringBack(s, back));
-    if (zMin > 0 ? z >= zMin : z <= zMin) c++;
-  }
-  return c;
+/**
+ * The value before the newest in the history (NaN when it is empty): what a new value's moving
+ * range is taken from.
+ */
+@inline function newestValue(s: usize): f64 {
+  const prev = load<f64>(s + HIST + (<usize>((load<i32>(s, HIST_NEXT) - 1) & (HIST_CAP - 1)) << 3));
+  return load<i32>(s, HIST_LEN) > 0 ? prev : NaN;
 }
 
-/** Appends x (zone z) to the key's history ring and advances the run counters; returns the history length. */
-function appendHistory(s: usize, x: f64, z: i32): i32 {
+/**
+ * Appends x (zone z; prev = newestValue before it) to the key's history ring and advances the run
+ * counters; returns the history length.
+ */
+@inline function appendHistory(s: usize, x: f64, prev: f64, z: i32): i32 {
   const len0 = load<i32>(s, HIST_LEN);
-  const prev = len0 > 0 ? load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3)) : NaN;
   const p = load<i32>(s, HIST_NEXT);
   store<f64>(s + HIST + (<usize>p << 3), x);
-  store<i8>(s + ZONES + <usize>p, <i8>z);
-  store<i32>(s, p + 1 == HIST_CAP ? 0 : p + 1, HIST_NEXT);
-  const len = len0 < HIST_CAP ? len0 + 1 : HIST_CAP;
+  store<i32>(s, (p + 1) & (HIST_CAP - 1), HIST_NEXT);
+  const len = min(len0 + 1, HIST_CAP);
   store<i32>(s, len, HIST_LEN);
   advanceZoneRuns(s, z);
   advanceShapeRuns(s, prev, x);
@@ -464,41 +467,56 @@ function appendHistory(s: usize, x: f64, z: i32): i32 {
   return x <= load<f64>(s, CENSOR_AT) ? load<f64>(s, CENSOR_CEV) : x; // false when either is NaN
 }
 
-function step(s: usize, raw: f64, o: usize, t: f64): void {
+/** One record of the key at s: its row at o; returns 1 when the row is loud (see writeRow). */
+function step(s: usize, raw: f64, o: usize, t: f64): i32 {
   const x = chartValue(s, raw);
   if (load<i32>(s, HAS_LIMITS) != 0 && noteGap(s, t)) {
-    recentreStep(s, x, raw, o);
-    return;
+    recentreStep(s, x, raw, o); // a row with no rule bit or alarm
+    return 0;
   }
   const hasLimits = load<i32>(s, HAS_LIMITS) != 0;
   const cl = load<f64>(s, CL);
   const sigma = load<f64>(s, SIGMA);
   const z = hasLimits ? zoneOf(x, cl, sigma) : 0;
-  const len = appendHistory(s, x, z);
+  const prev = newestValue(s);
+  const len = appendHistory(s, x, prev, z);
 
+  let loud = 0;
   if (hasLimits) {
     if (!isNaN(x)) advanceCharts(s, x, cl, sigma);
-    writeRow(s, z, len, cl, sigma, o);
-    if (!isNaN(x)) trackCentre(s, x, cl, sigma, signalSide(o));
+    loud = writeRow(s, z, len, x, prev, cl, sigma, o);
+    if (!isNaN(x) && load<f64>(s, TRACK_ALPHA) != 0) trackCentre(s, x, cl, sigma, signalSide(o));
   } else {
     for (let f = 0; f < SPC_OUT_FIELDS; f++) store<f64>(o + (<usize>f << 3), NaN);
     store<f64>(o, 0, O_VERSION);
   }
 
   if (load<i32>(s, COLLECTING) != 0 && !isNaN(raw)) addToBaseline(s, raw);
+  return loud;
 }
 
 function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   const K = load<f64>(s, CUSUM_K) * sigma;
   const c = load<f64>(s, CUSUM_CAP);
   const cap = c > 0 ? c * load<f64>(s, CUSUM_H) * sigma : Infinity;
-  store<f64>(s, min<f64>(cap, max<f64>(0, x - (cl + K) + load<f64>(s, CUSUM_POS))), CUSUM_POS);
-  store<f64>(s, min<f64>(cap, max<f64>(0, (cl - K) - x + load<f64>(s, CUSUM_NEG))), CUSUM_NEG);
+  store<f64>(s, capped(cap, x - (cl + K) + load<f64>(s, CUSUM_POS)), CUSUM_POS);
+  store<f64>(s, capped(cap, (cl - K) - x + load<f64>(s, CUSUM_NEG)), CUSUM_NEG);
   const lambda = load<f64>(s, LAMBDA);
   store<f64>(s, lambda * x + (1 - lambda) * load<f64>(s, EWMA_Z), EWMA_Z);
-  store<f64>(s, load<f64>(s, EWMA_I) + 1, EWMA_I);
   const r = 1 - lambda;
-  store<f64>(s, load<f64>(s, EWMA_DECAY) * (r * r), EWMA_DECAY);
+  const decay = load<f64>(s, EWMA_DECAY);
+  if (decay > DECAY_FLOOR) store<f64>(s, decay * (r * r), EWMA_DECAY);
+}
+
+/**
+ * min(cap, max(0, v)) as WASM's f64.min / f64.max give it, NaN and signed zeros included, by
+ * comparisons and selects instead of the branches those two compile to: max(0, v) is v when
+ * !(v ≤ 0) (above 0, or NaN), else +0; min(cap, m) is m when m < cap or m is NaN, else cap
+ * (NaN when cap is; −0 when cap is −0 and m +0, as f64.min takes the smaller zero).
+ */
+@inline function capped(cap: f64, v: f64): f64 {
+  const m = select<f64>(v, 0, !(v <= 0));
+  return select<f64>(m, cap, m < cap || m != m);
 }
 
 /**
@@ -531,7 +549,7 @@ function recentreStep(s: usize, x: f64, raw: f64, o: usize): void {
   const cl = n > 0 ? sum / <f64>n : load<f64>(s, CL);
   const sigma = load<f64>(s, SIGMA);
   const z = zoneOf(x, cl, sigma);
-  appendHistory(s, x, z);
+  appendHistory(s, x, newestValue(s), z);
   store<f64>(o, cl, O_CL);
   store<f64>(o, cl + 3 * sigma, O_UCL);
   store<f64>(o, cl - 3 * sigma, O_LCL);
@@ -609,14 +627,21 @@ function holdSideAfter(s: usize, signal: i32): i32 {
   return side;
 }
 
-function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): void {
+/**
+ * The row of a record with limits: z its zone, len the history length, x its charted value, prev
+ * the one before (NaN: none). Returns 1 when the row is loud (a rule bit, a moving-range bit, the
+ * CUSUM or the EWMA alarm set), else 0.
+ */
+function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma: f64, o: usize): i32 {
   const a = abs(z);
   const side = load<i32>(s, SIDE_RUN);
   const sideRun = abs(side);
   const n1 = a == 4;
   // WE2 / WE3: the newest point itself beyond 2σ (1σ), and 2 of 3 (4 of 5) on its side.
-  const n5 = a >= 3 && len >= 3 && countBeyond(s, 3, z > 0 ? 3 : -3) >= 2;
-  const n6 = a >= 2 && len >= 5 && countBeyond(s, 5, z > 0 ? 2 : -2) >= 4;
+  const beyond2 = load<u32>(s + <usize>(z > 0 ? UP2_MASK : DOWN2_MASK));
+  const beyond1 = load<u32>(s + <usize>(z > 0 ? UP1_MASK : DOWN1_MASK));
+  const n5 = (a >= 3) & (len >= 3) & (popcnt(beyond2 & 7) >= 2);
+  const n6 = (a >= 2) & (len >= 5) & (popcnt(beyond1 & 31) >= 4);
   const we4 = sideRun >= load<i32>(s, WE4_RUN);
   const n2 = sideRun >= load<i32>(s, N2_RUN);
   const n3 = load<i32>(s, TREND_LEN) >= load<i32>(s, N3_RUN);
@@ -624,8 +649,6 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   const n7 = load<i32>(s, IN1_RUN) >= load<i32>(s, N7_RUN);
   const n8 = load<i32>(s, OUT1_RUN) >= load<i32>(s, N8_RUN);
   const weMask = <i32>n1 | (<i32>n5 << 1) | (<i32>n6 << 2) | (<i32>we4 << 3);
-  const x = load<f64>(s + HIST + (<usize>ringBack(s, 0) << 3));
-  const prev = len >= 2 ? load<f64>(s + HIST + (<usize>ringBack(s, 1) << 3)) : NaN;
   const jump = Math.abs(x - prev) > load<f64>(s, JUMP_LIMIT) * sigma;
   const noisy = load<i32>(s, MR_HIGH_RUN) >= load<i32>(s, NOISY_RUN);
   const stuck = load<i32>(s, MR_ZERO_RUN) >= load<i32>(s, STUCK_RUN);
@@ -639,7 +662,10 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   const cneg = load<f64>(s, CUSUM_NEG);
   const lambda = load<f64>(s, LAMBDA);
   const ez = load<f64>(s, EWMA_Z);
-  const half = load<f64>(s, EWMA_L) * sigma * Math.sqrt(lambda / (2 - lambda) * (1 - load<f64>(s, EWMA_DECAY)));
+  const decay = load<f64>(s, EWMA_DECAY);
+  const half = decay <= DECAY_FLOOR
+    ? load<f64>(s, EWMA_HALF)
+    : load<f64>(s, EWMA_L) * sigma * Math.sqrt(lambda / (2 - lambda) * (1 - decay));
   const eucl = cl + half;
   const elcl = cl - half;
 
@@ -652,13 +678,16 @@ function writeRow(s: usize, z: i32, len: i32, cl: f64, sigma: f64, o: usize): vo
   store<f64>(o, <f64>nelsonMask, O_NELSON);
   store<f64>(o, cpos, O_CPOS);
   store<f64>(o, cneg, O_CNEG);
-  store<f64>(o, cpos > H || cneg > H ? 1 : 0, O_CALARM);
+  const cusumAlarm = (cpos > H) | (cneg > H);
+  const ewmaAlarm = (ez > eucl) | (ez < elcl);
+  store<f64>(o, <f64>cusumAlarm, O_CALARM);
   store<f64>(o, ez, O_EWMA);
   store<f64>(o, eucl, O_EUCL);
   store<f64>(o, elcl, O_ELCL);
-  store<f64>(o, ez > eucl || ez < elcl ? 1 : 0, O_EALARM);
+  store<f64>(o, <f64>ewmaAlarm, O_EALARM);
   store<f64>(o, <f64>load<i32>(s, VERSION), O_VERSION);
   store<f64>(o, <f64>mrMask, O_MR);
+  return <i32>((weMask | nelsonMask | mrMask | <i32>cusumAlarm | <i32>ewmaAlarm) != 0);
 }
 
 /**

@@ -89,4 +89,22 @@ describe("checkpoint - state survives a move to another engine", () => {
     const bytes = encodeCheckpoint(some);
     expect(() => decodeCheckpoint(bytes.subarray(0, bytes.length - 1))).toThrow(CheckpointError);
   });
+
+  it("refuses a checkpoint of the SPC state layout before the zone masks (656 bytes a key, now 640)", async () => {
+    const engine = newEngine(new Map());
+    await feed(engine, readings(), 0, 500);
+    const now = await engine.checkpoint(499);
+    const spc = now.kernels.find((k) => k.name === "spc");
+    expect(spc?.stateBytesPerKey).toBe(640);
+    // The same checkpoint as the previous layout wrote it: 16 more bytes a key.
+    const stride = now.stateStride + 16;
+    const old = {
+      ...now,
+      kernels: now.kernels.map((k) => (k.name === "spc" ? { ...k, stateBytesPerKey: 656 } : k)),
+      stateStride: stride,
+      state: new Uint8Array(now.keys.length * stride),
+    };
+    await expect(engine.restore(old)).rejects.toThrow(/spc:656.*cannot restore into.*spc:640/);
+    await engine.close();
+  });
 });

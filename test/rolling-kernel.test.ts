@@ -357,6 +357,58 @@ describe.each(NAB_SERIES)("rolling kernel - NAB series %s", (file) => {
 // ---------------------------------------------------------------------------------------------
 // The reference itself, against exact arithmetic, so that a mismatch above indicts the kernel.
 
+describe("rolling kernel - monotonic deques", () => {
+  // The newest value pops the run of back entries beyond it: none, a few (tested without
+  // branches, up to four), or many (a loop). Monotone runs longer than the window, plateaus of
+  // ties, sawtooths and small integers give every pop count from 0 to W, short deques included.
+  it.each([
+    { mode: 0, cap: 1 },
+    { mode: 0, cap: 2 },
+    { mode: 0, cap: 3 },
+    { mode: 0, cap: 4 },
+    { mode: 0, cap: 5 },
+    { mode: 0, cap: 8 },
+    { mode: 0, cap: 64 },
+    { mode: 1, cap: 4 },
+    { mode: 1, cap: 64 },
+  ] as const)("pops of 0 to W entries: min and max exactly the reference's, window %o", ({ mode, cap }) => {
+    const config: RollingKernelConfig = { mode, cap, span: mode === 1 ? 40 : 0, alpha: 0.3, timeScale: 1 };
+    const input = dequeStream(7 + cap + 100 * mode, 6, 30_000);
+    const result = compareWithReference(config, 6, input, { chunkRecordsMax: 777 });
+    expect(result.rowsCompared).toBe(30_000);
+  });
+});
+
+/** Per key, segments of monotone runs (1..80 long, either way), plateaus of one value, sawtooths and small integers. */
+function dequeStream(seed: number, keys: number, records: number): RollingInput {
+  const rng = new SeededRandom(seed);
+  const slots = new Uint32Array(records);
+  const times = new Float64Array(records);
+  const values = new Float64Array(records);
+  const left = new Array<number>(keys).fill(0);
+  const kind = new Array<number>(keys).fill(0);
+  const step = new Array<number>(keys).fill(0);
+  const x = new Array<number>(keys).fill(0);
+  const clock = new Array<number>(keys).fill(0);
+  for (let i = 0; i < records; i++) {
+    const k = rng.int(0, keys - 1);
+    if (left[k] === 0) {
+      left[k] = rng.int(1, 80);
+      kind[k] = rng.int(0, 3);
+      step[k] = (rng.next() < 0.5 ? -1 : 1) * rng.int(1, 3);
+    }
+    left[k] -= 1;
+    if (kind[k] === 0) x[k] += step[k];
+    else if (kind[k] === 2) x[k] += left[k] % 5 === 0 ? -4 * step[k] : step[k];
+    else if (kind[k] === 3) x[k] = rng.int(-2, 2);
+    clock[k] += rng.int(0, 2);
+    slots[i] = k;
+    times[i] = clock[k];
+    values[i] = x[k];
+  }
+  return { slots, times, values };
+}
+
 describe("rolling kernel - reference self-check", () => {
   it("reference std equals the exact std (BigInt) on windows with spikes, offsets and 1e9 levels", () => {
     const rng = new SeededRandom(1200);

@@ -690,6 +690,97 @@ describe.each(NAB_SERIES)("spc kernel - NAB series %s", (file) => {
 // ---------------------------------------------------------------------------------------------
 // The reference's limits against exact arithmetic, so that agreement above means correct limits.
 
+describe("spc kernel - zone masks, branch-free runs and the EWMA decay floor", () => {
+  // The EWMA decay (1 − λ)^{2i} stops at 2^−54, where 1 − decay is already 1: the limits must be
+  // the bits of the plain running product's, which sinks into the subnormals; (1 − λ)² just above
+  // and just below ½ (λ 0.29, 0.3) stick at the smallest subnormal or reach 0.
+  it.each([0.05, 0.2, 0.29, 0.3, 0.5, 0.9, 1])(
+    "λ %f: EWMA limits are cl ± L·σ·√(λ/(2 − λ)·(1 − d)), d the running product of (1 − λ)², bit for bit",
+    (lambda) => {
+      const p = params({ ewmaLambda: lambda, ewmaL: 2.7 });
+      const harness = new SpcKernelHarness(p, 1);
+      const rng = new SeededRandom(Math.round(lambda * 1000));
+      const r = 1 - lambda;
+      let checked = 0;
+      for (const [cl, sigma] of [
+        [5, 1.5],
+        [6, 0.75],
+      ]) {
+        harness.setLimits(0, cl, sigma);
+        const values = Array.from({ length: 4000 }, () => (rng.next() < 0.02 ? Number.NaN : cl + sigma * rng.normal()));
+        const rows = harness.process(oneKey(values));
+        let decay = 1;
+        values.forEach((x, i) => {
+          if (!Number.isNaN(x)) decay *= r * r;
+          const half = p.ewmaL * sigma * Math.sqrt((lambda / (2 - lambda)) * (1 - decay));
+          const row = rows.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS);
+          if (Object.is(row[C.ewma_ucl], cl + half) && Object.is(row[C.ewma_lcl], cl - half)) checked += 1;
+        });
+      }
+      expect(checked).toBe(8000);
+    },
+  );
+
+  // Points exactly on cl and on cl ± kσ, NaN runs, σ = 0, limits changed every few records (the
+  // masks and run counters rebuilt from the history), rebaselines: every row the reference's.
+  it.each([1, 2, 3])("seed %i: threshold points, NaN runs, σ = 0 and limits changed every few records against the reference", (seed) => {
+    const rng = new SeededRandom(5000 + seed);
+    const keys = 8;
+    const keyParams = Array.from({ length: keys }, () => randomParams(rng));
+    const harness = new SpcKernelHarness(keyParams, keys, { chunkRecordsMax: 97 });
+    const refs = keyParams.map((p) => new SpcReference(p));
+    const limits = Array.from({ length: keys }, () => ({ cl: rng.int(-5, 5), sigma: 1 }));
+    const nanLeft = new Array<number>(keys).fill(0);
+    const checker = new RowChecker();
+    let t = 0;
+    for (let first = 0; first < 30_000; first += 97) {
+      for (let ops = rng.int(0, 4); ops > 0; ops--) {
+        const k = rng.int(0, keys - 1);
+        if (rng.next() < 0.85) {
+          limits[k] = { cl: rng.int(-5, 5) + (rng.next() < 0.5 ? 0 : 0.25), sigma: [0, 0.5, 1, 2, 0.1][rng.int(0, 4)] };
+          harness.setLimits(k, limits[k].cl, limits[k].sigma);
+          refs[k].setLimits(limits[k].cl, limits[k].sigma);
+        } else {
+          const n = rng.int(2, 40);
+          harness.rebaseline(k, n);
+          refs[k].rebaseline(n);
+        }
+      }
+      const slots = new Uint32Array(97);
+      const values = new Float64Array(97);
+      const times = new Float64Array(97);
+      for (let i = 0; i < 97; i++) {
+        const k = rng.int(0, keys - 1);
+        if (nanLeft[k] === 0 && rng.next() < 0.03) nanLeft[k] = rng.int(1, 6);
+        const { cl, sigma } = limits[k];
+        let x = cl + rng.int(-4, 4) * sigma; // on the centre line or a threshold, as the kernel computes it
+        if (rng.next() < 0.3) x = cl + sigma * rng.normal() * 2;
+        if (nanLeft[k] > 0) {
+          nanLeft[k] -= 1;
+          x = Number.NaN;
+        }
+        t += rng.next() < 0.003 ? rng.uniform(5, 40) : rng.next();
+        slots[i] = k;
+        values[i] = x;
+        times[i] = t;
+      }
+      const rows = harness.process({ slots, values, times });
+      for (let i = 0; i < 97; i++) {
+        const k = slots[i];
+        checker.check(
+          rows.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS),
+          refs[k].push(values[i], times[i]),
+          keyParams[k],
+          `record ${first + i} (key ${k}, x ${values[i]})`,
+        );
+      }
+    }
+    checker.expectClean();
+    expect(checker.weFired[1] + checker.weFired[2]).toBeGreaterThan(100); // WE2 and WE3, the masks' rules, fired
+    expect(checker.maxVersion).toBeGreaterThan(50);
+  });
+});
+
 describe("spc kernel - reference self-check", () => {
   // Tolerances: 1e-13 of the result, plus for the std 4 ulps of the mean — the conditioning term
   // of any one-pass method (a rounding of the running mean, ε·|x̄|, moves every deviation).

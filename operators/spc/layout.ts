@@ -41,8 +41,8 @@ export const SPC_D2 = 1.128;
 export function spcStateBytes(): number {
   const header = 368; // parameters, counters, limits, CUSUM / EWMA / baseline sums, censoring (kernels/spc.ts)
   const history = SPC_HISTORY_RECORDS * 8; // f64 values
-  const zones = SPC_HISTORY_RECORDS; // i8 zones
-  return (header + history + zones + 7) & ~7;
+  const zoneMasks = 4 * 4; // u32 × 4: the history's points beyond ±2σ and ±1σ, one bit each
+  return (header + history + zoneMasks + 7) & ~7;
 }
 
 export type SpcSigmaMethod = "std" | "mr";
