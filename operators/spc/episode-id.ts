@@ -105,7 +105,7 @@ function idAfterPrefix(h: Fnv64, openedAt: number, position: number): string {
 /** Two hex digits of each byte value: `toString(16)` twice per id took more than the hashing. */
 const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
 
-/** The 8 hex digits of a 32-bit word (its unsigned value), leading zeros kept. */
-function hex32(x: number): string {
+/** The 8 lowercase hex digits of a 32-bit word (its unsigned value), leading zeros kept. */
+export function hex32(x: number): string {
   return HEX_BYTE[x >>> 24] + HEX_BYTE[(x >>> 16) & 0xff] + HEX_BYTE[(x >>> 8) & 0xff] + HEX_BYTE[x & 0xff];
 }
