@@ -29,6 +29,7 @@ import {
   type SpcRule,
 } from "./layout.js";
 import { EpisodeIdPrefix } from "./episode-id.js";
+import { FiredConditions } from "./fired-conditions.js";
 
 export { episodeId } from "./episode-id.js";
 
@@ -248,6 +249,8 @@ export class EpisodeTracker {
   private readonly familyNames: string[];
   /** Family index of each condition. */
   private readonly familyOf: Int32Array;
+  /** The conditions firing on a row. */
+  private readonly fired: FiredConditions;
   private readonly F: number;
   /** Per (key id · F + family): the open episode, undefined when none. */
   private episodes: Array<Episode | undefined> = [];
@@ -287,6 +290,7 @@ export class EpisodeTracker {
     this.familyNames = Object.keys(settings.families);
     this.F = this.familyNames.length;
     this.familyOf = Int32Array.from(conditions, (c) => familyIndex(settings.families, this.familyNames, c.name));
+    this.fired = new FiredConditions(conditions);
   }
 
   /** Episodes open now, over all keys. */
@@ -516,12 +520,7 @@ export class EpisodeTracker {
   /** Opens or extends the key's episodes of every family a condition fires for on the row at rows[at …]. */
   private decide(keyId: number, key: string, rows: Float64Array, at: number, time: number, position: number): void {
     // Conditions fired on this row, as bits by condition index (at most 32 conditions).
-    let fired = 0;
-    for (let ci = 0; ci < this.conditions.length; ci++) {
-      const c = this.conditions[ci];
-      const v = rows[at + c.column];
-      if (c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0) fired |= 1 << ci;
-    }
+    const fired = this.fired.of(rows, at);
     if (fired === 0) return;
     for (let f = 0; f < this.F; f++) {
       const bits = fired & this.familyMask(f);
