@@ -459,6 +459,26 @@ describe("alert episodes - episode ids", () => {
     // A known FNV-1a 64 value: "a" hashes to af63dc4c8601ec8c (the FNV reference test vectors).
     expect(fnv1a64("a")).toBe("af63dc4c8601ec8c");
     expect(episodeId("", "", 0, 0)).toBe(fnv1a64("\u0000\u00000\u00000"));
+    // Numbers at the digit splits' edges: 2^31 ± 1, multiples of 1e8 and one off, the largest safe integer, -0.
+    const edges = [
+      2 ** 31 - 1,
+      2 ** 31,
+      2 ** 31 + 1,
+      1e8,
+      1e8 - 1,
+      1e8 + 1,
+      3e15,
+      3e15 + 7,
+      2 ** 53 - 1,
+      -(2 ** 53 - 1),
+      -0,
+      9,
+      10,
+      1e16,
+      2 ** 53,
+      1e21,
+    ];
+    for (const t of edges) for (const p of edges) expect(episodeId("k", "level", t, p)).toBe(fnv1a64(`k\u0000level\u0000${t}\u0000${p}`));
   });
 });
 

@@ -15,6 +15,7 @@
 
 const OFFSET_HI = 0xcbf29ce4 | 0;
 const OFFSET_LO = 0x84222325 | 0;
+const INT32_MAX = 2 ** 31 - 1;
 
 /** A running FNV-1a 64 state. */
 class Fnv64 {
@@ -40,16 +41,29 @@ class Fnv64 {
     for (let i = 0; i < s.length; i++) this.code(s.charCodeAt(i));
   }
 
-  /** The characters of `${x}`: digit by digit for a safe integer (x % 10 and (x − d) / 10 are exact), else its text. */
+  /**
+   * The characters of `${x}`: digit by digit for a safe integer, else its text. Above 2^31 one
+   * float remainder splits off the low 8 digits (x % 1e8 and (x − low) / 1e8 are exact); the rest
+   * is int32 arithmetic (a float remainder per digit cost more than the hashing).
+   */
   number(x: number): void {
     if (!Number.isSafeInteger(x)) return this.text(`${x}`);
     if (x < 0) this.code(0x2d);
     let rest = Math.abs(x);
     let n = 0;
+    if (rest > INT32_MAX) {
+      let low = rest % 1e8;
+      rest = (rest - low) / 1e8;
+      for (let k = 0; k < 8; k++) {
+        const q = (low / 10) | 0;
+        this.digits[n++] = low - q * 10;
+        low = q;
+      }
+    }
     do {
-      const d = rest % 10;
-      this.digits[n++] = d;
-      rest = (rest - d) / 10;
+      const q = (rest / 10) | 0;
+      this.digits[n++] = rest - q * 10;
+      rest = q;
     } while (rest > 0);
     while (n > 0) this.code(0x30 + this.digits[--n]);
   }
