@@ -16,6 +16,7 @@ import {
   SPC_OUT_FIELDS,
   WE_RULES,
 } from "../operators/spc/mod.js";
+import { FiredConditions } from "../operators/spc/fired-conditions.js";
 
 /**
  * The alert episode tracker (operators/spc/alerts.ts) on hand-written firing sequences — opening,
@@ -458,5 +459,44 @@ describe("alert episodes - episode ids", () => {
     // A known FNV-1a 64 value: "a" hashes to af63dc4c8601ec8c (the FNV reference test vectors).
     expect(fnv1a64("a")).toBe("af63dc4c8601ec8c");
     expect(episodeId("", "", 0, 0)).toBe(fnv1a64("\u0000\u00000\u00000"));
+    // Numbers at the digit splits' edges: 2^31 ± 1, multiples of 1e8 and one off, the largest safe integer, -0.
+    const edges = [
+      2 ** 31 - 1,
+      2 ** 31,
+      2 ** 31 + 1,
+      1e8,
+      1e8 - 1,
+      1e8 + 1,
+      3e15,
+      3e15 + 7,
+      2 ** 53 - 1,
+      -(2 ** 53 - 1),
+      -0,
+      9,
+      10,
+      1e16,
+      2 ** 53,
+      1e21,
+    ];
+    for (const t of edges) for (const p of edges) expect(episodeId("k", "level", t, p)).toBe(fnv1a64(`k\u0000level\u0000${t}\u0000${p}`));
+  });
+});
+
+describe("alert episodes - fired conditions", () => {
+  it("the mask tables fire the conditions a test of each gives, on integer masks and on odd values (NaN, ±∞, -0, fractions, negatives, past 8 bits)", () => {
+    const fired = new FiredConditions(CONDITIONS);
+    const rng = new SeededRandom(21);
+    const odd = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 0.5, 1.5, -3, 256, 257, 2 ** 31 + 5, 1, 0];
+    const row = new Float64Array(SPC_OUT_FIELDS);
+    for (let n = 0; n < 20000; n++) {
+      for (let c = 0; c < SPC_OUT_FIELDS; c++)
+        row[c] = rng.next() < 0.2 ? odd[Math.floor(rng.next() * odd.length)] : Math.floor(rng.next() * 512) * (rng.next() < 0.5 ? 1 : 0);
+      let expected = 0;
+      CONDITIONS.forEach((c, ci) => {
+        const v = row[c.column];
+        if (c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0) expected |= 1 << ci;
+      });
+      expect(fired.of(row, 0)).toBe(expected);
+    }
   });
 });

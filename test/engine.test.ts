@@ -174,6 +174,44 @@ describe("engine - event time", () => {
     expect(engine.metrics().recordsOutOfOrder).toBe(2);
   });
 
+  it("without lateness, runs of one group copied as columns give the records, flags and counts of one at a time (1 and 8 groups, runs across buffer ends)", async () => {
+    for (const groups of [1, 8]) {
+      const next = seeded(40 + groups);
+      const got: Array<[number, number, number, number, number]> = [];
+      const engine = new StreamEngine(engineOptions({ workers: 0, groups, batchRecordsMax: 100 }), {
+        onOutput(c) {
+          for (let i = 0; i < c.length; i++) got.push([c.keyIds[i], c.times[i], c.values[i], c.positions[i], c.flags[i]]);
+        },
+      });
+      const ids = Array.from({ length: 12 }, (_, k) => engine.internKey(`k${k}`));
+      const newest = new Map<number, number>();
+      const expected: Array<[number, number, number, number, number]> = [];
+      let outOfOrder = 0;
+      for (let b = 0; b < 20; b++) {
+        const batch = allocateBatch(400);
+        // Runs of one key (long, short, single), times mostly rising, now and then behind the key's newest.
+        while (batch.length < 380) {
+          const id = ids[Math.floor(next() * ids.length)];
+          const run = [1, 3, 40, 150][Math.floor(next() * 4)];
+          for (let r = 0; r < run && batch.length < 400; r++) {
+            const t = Math.floor(b * 1000 + next() * 1000);
+            const flag = t < (newest.get(id) ?? Number.NEGATIVE_INFINITY) ? 1 : 0;
+            if (flag === 0) newest.set(id, t);
+            else outOfOrder++;
+            expected.push([id, t, next(), b * 400 + batch.length, flag]);
+            const e = expected[expected.length - 1];
+            appendRecord(batch, id, t, e[2], e[3]);
+          }
+        }
+        await engine.push(batch);
+      }
+      await engine.close();
+      const byKey = (rows: typeof got) => ids.map((id) => rows.filter((r) => r[0] === id));
+      expect(byKey(got)).toEqual(byKey(expected));
+      expect(engine.metrics().recordsOutOfOrder).toBe(outOfOrder);
+    }
+  });
+
   it("bounds each key's reorder buffer, releasing the oldest early and counting it", () => {
     const buffer = new ReorderBuffer(1e9, 3);
     const out: PendingRecord[] = [];
@@ -216,6 +254,25 @@ describe("engine - limits and bad input", () => {
     const batch = allocateBatch(2);
     appendRecord(batch, id, 0, Number.NaN, 0);
     expect(() => engine.push(batch)).toThrow(BatchRejectedError);
+    await engine.close();
+  });
+
+  it("names the first bad record of a batch: an unknown key, a time or a value not finite", async () => {
+    const engine = new StreamEngine(engineOptions({ workers: 0 }), { onOutput() {} });
+    const id = engine.internKey("k");
+    const cases: Array<[number, number, number, string]> = [
+      [id + 1, 5, 1, "record 3: key id 1 was never interned"],
+      [id, Number.POSITIVE_INFINITY, 1, "record 3: time Infinity is not finite"],
+      [id, 5, Number.NEGATIVE_INFINITY, "record 3: value -Infinity is not finite"],
+      [id, Number.NaN, 1, "record 3: time NaN is not finite"],
+    ];
+    for (const [key, time, value, message] of cases) {
+      const batch = allocateBatch(6);
+      for (let i = 0; i < 6; i++) appendRecord(batch, i === 3 ? key : id, i === 3 ? time : i, i === 3 ? value : i, i);
+      batch.values[5] = Number.NaN;
+      expect(() => engine.push(batch)).toThrow(BatchRejectedError);
+      expect(() => engine.push(batch)).toThrow(message);
+    }
     await engine.close();
   });
 

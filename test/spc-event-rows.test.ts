@@ -234,7 +234,9 @@ describe("spc event rows - alert episodes from the kernel's event list", () => {
     // Odd values the tracker does not make here: nulls, -0, NaN limits, no fields, no points.
     const odd: AlertEpisodeEvent = { ...events[0], cl: -0, sigma: Number.NaN, closed_at: null, fields: {}, rules: [], points: [] };
     const acked: AlertEpisodeEvent = { ...odd, event: "acknowledged", acknowledged_at: 7, acknowledged_by: "qa", ack_note: "" };
-    const all: AlertEpisodeEvent[] = [...events, odd, { ...odd, event: "closed", closed_at: -5 }, acked];
+    // Ids not of episodeId's form (16 lowercase hex digits) travel as strings.
+    const ids = ["ABCDEF0123456789", "0123456789abcdeg", "abc", "", "0123456789abcdef0"].map((episode_id) => ({ ...odd, episode_id }));
+    const all: AlertEpisodeEvent[] = [...events, odd, { ...odd, event: "closed", closed_at: -5 }, acked, ...ids];
     const encoder = new AlertEncoder();
     // Two takes: the string table starts over with each.
     for (const part of [all.slice(0, 20), all.slice(20)]) {

@@ -107,6 +107,9 @@ export const DEFAULT_ENGINE_OPTIONS = {
 /** Record flag: the record's time is behind the newest time its key had when it arrived. */
 export const FLAG_OUT_OF_ORDER = 1;
 
+/** Records of one group in a row from which accepting copies them as columns (below: one by one; a copy has a fixed cost). */
+const RUN_COPY_MIN = 32;
+
 /** The outputs of one finished kernel task. Views into shared memory: valid during the callback only. */
 export interface OutputChunk {
   group: number;
@@ -420,39 +423,91 @@ export class StreamEngine {
   }
 
   /**
-   * {@link acceptInOrder} without payloads, with {@link write} inlined and the engine's arrays in
-   * locals: the same stores in the same order. Per record a method call and a dozen property loads
-   * were a tenth of an ingest worker's time on frames.
+   * {@link acceptInOrder} without payloads, a run at a time: the records from `i` on that go to
+   * one group (all of them when the engine has one group, as an ingest worker's has), up to the
+   * room left in its buffer, are copied as columns — times, values, key ids, positions — and only
+   * the slot and the order check (event time against the key's newest) are per record. The same
+   * buffer contents and counts as one record at a time; a short run (keys of several groups
+   * interleaved) takes the per-record path, where a copy per run would cost more.
    */
   private acceptInOrderBare(batch: RecordBatch, from: number): number {
-    const { keyIds, times, values, positions } = batch;
-    const { groups, keys, newestTime, f64, u32 } = this;
+    const { keyIds } = batch;
+    const { groups, keys } = this;
     const max = this.options.batchRecordsMax;
-    let outOfOrder = 0;
+    const n = batch.length;
+    const single = groups.length === 1;
     let i = from;
-    for (; i < batch.length; i++) {
-      const id = keyIds[i];
-      const gb = groups[keys.group(id)];
+    while (i < n) {
+      const g = keys.group(keyIds[i]);
+      const gb = groups[g];
       const k = gb.count;
       if (k === max) break;
-      const t = times[i];
+      const limit = Math.min(n, i + max - k);
+      let end = i + 1;
+      if (single) end = limit;
+      else while (end < limit && keys.group(keyIds[end]) === g) end++;
+      if (end - i >= RUN_COPY_MIN) this.copyRun(batch, i, end, gb);
+      else this.writeRecords(batch, i, end, gb);
+      i = end;
+    }
+    return i;
+  }
+
+  /** Records i … end−1 of a batch, all of group buffer `gb` (room checked), as column copies. */
+  private copyRun(batch: RecordBatch, i: number, end: number, gb: GroupBuffers): void {
+    const { keyIds, times } = batch;
+    const { keys, newestTime, u32 } = this;
+    const k0 = gb.count;
+    const filling = gb.filling;
+    const off = gb.offsets[filling];
+    this.f64.set(times.subarray(i, end), (off.times >>> 3) + k0);
+    this.f64.set(batch.values.subarray(i, end), (off.values >>> 3) + k0);
+    gb.keyIds[filling].set(keyIds.subarray(i, end), k0);
+    gb.positions[filling].set(batch.positions.subarray(i, end), k0);
+    const flags = gb.flags[filling];
+    const slots = (off.slots >>> 2) + k0 - i;
+    const at = k0 - i;
+    let outOfOrder = 0;
+    for (let r = i; r < end; r++) {
+      const id = keyIds[r];
+      u32[slots + r] = keys.slot(id);
+      const t = times[r];
+      if (t < newestTime[id]) {
+        flags[at + r] = FLAG_OUT_OF_ORDER;
+        outOfOrder++;
+      } else {
+        flags[at + r] = 0;
+        newestTime[id] = t;
+      }
+    }
+    gb.count = k0 + end - i;
+    this.counts.recordsOutOfOrder += outOfOrder;
+  }
+
+  /** Records i … end−1 of a batch, all of group buffer `gb` (room checked), one at a time. */
+  private writeRecords(batch: RecordBatch, i: number, end: number, gb: GroupBuffers): void {
+    const { keyIds, times, values, positions } = batch;
+    const { keys, newestTime, f64, u32 } = this;
+    const filling = gb.filling;
+    const off = gb.offsets[filling];
+    let outOfOrder = 0;
+    for (let r = i; r < end; r++) {
+      const id = keyIds[r];
+      const k = gb.count++;
+      const t = times[r];
       let flags = 0;
       if (t < newestTime[id]) {
         flags = FLAG_OUT_OF_ORDER;
         outOfOrder++;
       } else newestTime[id] = t;
-      gb.count = k + 1;
-      const filling = gb.filling;
-      const off = gb.offsets[filling];
       u32[(off.slots >>> 2) + k] = keys.slot(id);
       f64[(off.times >>> 3) + k] = t;
-      f64[(off.values >>> 3) + k] = values[i];
+      f64[(off.values >>> 3) + k] = values[r];
       gb.keyIds[filling][k] = id;
-      gb.positions[filling][k] = positions[i];
+      gb.positions[filling][k] = positions[r];
       gb.flags[filling][k] = flags;
     }
     this.counts.recordsOutOfOrder += outOfOrder;
-    return i;
   }
 
   private async enqueueReleased(): Promise<void> {
@@ -615,7 +670,11 @@ function payloadWords(payload: Uint8Array | undefined, payloadBytes: number): Ui
   return new Uint32Array(payload.buffer, payload.byteOffset, payload.length >>> 2);
 }
 
-/** The WASM boundary check: every key known, every time and value finite. */
+/**
+ * The WASM boundary check: every key known, every time and value finite. Over the columns first
+ * — the largest key id, and a sum of t·0 + x·0, which is NaN when any of them is NaN or ±∞ —
+ * and record by record only when that fails, to name the first bad record.
+ */
 function checkBatch(batch: RecordBatch, keys: number, payloadBytes: number): void {
   const { keyIds, times, values } = batch;
   if (batch.length > values.length) throw new BatchRejectedError(`batch length ${batch.length} exceeds its columns (${values.length})`);
@@ -624,6 +683,19 @@ function checkBatch(batch: RecordBatch, keys: number, payloadBytes: number): voi
       `the engine carries ${payloadBytes} payload bytes per record; the batch has ${batch.payload?.length ?? 0} bytes for ${batch.length} records`,
     );
   }
+  let keyMax = 0;
+  let zero = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const id = keyIds[i];
+    if (id > keyMax) keyMax = id;
+    zero += times[i] * 0 + values[i] * 0;
+  }
+  if (batch.length > 0 && (keyMax >= keys || zero !== 0)) rejectFirstBad(batch, keys);
+}
+
+/** Throws for the first record of the batch with an unknown key or a time or value not finite. */
+function rejectFirstBad(batch: RecordBatch, keys: number): void {
+  const { keyIds, times, values } = batch;
   for (let i = 0; i < batch.length; i++) {
     if (keyIds[i] >= keys) throw new BatchRejectedError(`record ${i}: key id ${keyIds[i]} was never interned`);
     if (!Number.isFinite(times[i])) throw new BatchRejectedError(`record ${i}: time ${times[i]} is not finite`);

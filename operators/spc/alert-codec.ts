@@ -6,14 +6,16 @@
  * few stores an event. `decodeAlerts` gives back objects equal to the originals member for
  * member, in the same member order (so their JSON text is the same), -0 kept.
  *
- * Per event, f64: event kind (EVENT_KINDS index), episode_id, key, family, first_rule,
- * description, severity (string indices), opened_at, last_fired_at, closed_at (NaN: null),
+ * Per event, f64: event kind (EVENT_KINDS index), episode_id as two numbers (an id of 16
+ * lowercase hex digits, as episodeId makes them: its high and low 32 bits; any other: −1 − its
+ * string index, then 0), key, family, first_rule, description, severity (string indices), opened_at, last_fired_at, closed_at (NaN: null),
  * firings, limits_version, cl, sigma, acknowledged_at (NaN: null), acknowledged_by, ack_note
  * (string indices, −1: null), the number of fields f, f × (name, value) string indices, the number
  * of rules r, r string indices, the number of points p, p × (position, time, value). The strings
  * of one batch of events travel beside it, each once.
  */
 import type { AlertEpisodeEvent, AlertSeverity, EpisodeEventKind, EpisodeEventSink } from "./alerts.js";
+import { hex32 } from "./episode-id.js";
 
 export interface EncodedAlerts {
   /** The events' numbers; its buffer may be transferred. */
@@ -24,7 +26,7 @@ export interface EncodedAlerts {
 const EVENT_KINDS: readonly EpisodeEventKind[] = ["opened", "updated", "closed", "acknowledged"];
 
 /** Numbers of an event with no fields, rules or points. */
-const FIXED = 20;
+const FIXED = 21;
 
 export class AlertEncoder implements EpisodeEventSink {
   private numbers = new Float64Array(4096);
@@ -46,7 +48,16 @@ export class AlertEncoder implements EpisodeEventSink {
     const n = this.numbers;
     let at = this.length;
     n[at++] = EVENT_KINDS.indexOf(kind);
-    n[at++] = this.id(e.episode_id);
+    // An id is new with each episode: as numbers it needs no entry in the string table (nor a clone).
+    const hi = hexWord(e.episode_id, 0);
+    const lo = hexWord(e.episode_id, 8);
+    if (e.episode_id.length === 16 && hi >= 0 && lo >= 0) {
+      n[at++] = hi;
+      n[at++] = lo;
+    } else {
+      n[at++] = -1 - this.id(e.episode_id);
+      n[at++] = 0;
+    }
     n[at++] = this.id(e.key);
     n[at++] = this.id(e.family);
     n[at++] = this.id(e.first_rule);
@@ -115,31 +126,32 @@ export function decodeAlerts(a: EncodedAlerts): AlertEpisodeEvent[] {
   const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
   const textOrNull = (x: number): string | null => (x < 0 ? null : s[x]);
   for (let at = 0; at < n.length; ) {
+    const id = n[at + 1];
     const event: AlertEpisodeEvent = {
       type: "alert_episode",
       event: EVENT_KINDS[n[at]],
-      episode_id: s[n[at + 1]],
-      key: s[n[at + 2]],
+      episode_id: id >= 0 ? hex32(id) + hex32(n[at + 2]) : s[-1 - id],
+      key: s[n[at + 3]],
       fields: {},
-      family: s[n[at + 3]],
+      family: s[n[at + 4]],
       rules: [],
-      first_rule: s[n[at + 4]],
-      description: s[n[at + 5]],
-      severity: s[n[at + 6]] as AlertSeverity,
-      opened_at: n[at + 7],
-      last_fired_at: n[at + 8],
-      closed_at: orNull(n[at + 9]),
-      firings: n[at + 10],
-      limits_version: n[at + 11],
-      cl: n[at + 12],
-      sigma: n[at + 13],
+      first_rule: s[n[at + 5]],
+      description: s[n[at + 6]],
+      severity: s[n[at + 7]] as AlertSeverity,
+      opened_at: n[at + 8],
+      last_fired_at: n[at + 9],
+      closed_at: orNull(n[at + 10]),
+      firings: n[at + 11],
+      limits_version: n[at + 12],
+      cl: n[at + 13],
+      sigma: n[at + 14],
       points: [],
-      acknowledged_at: orNull(n[at + 14]),
-      acknowledged_by: textOrNull(n[at + 15]),
-      ack_note: textOrNull(n[at + 16]),
+      acknowledged_at: orNull(n[at + 15]),
+      acknowledged_by: textOrNull(n[at + 16]),
+      ack_note: textOrNull(n[at + 17]),
     };
-    const f = n[at + 17];
-    at += 18;
+    const f = n[at + 18];
+    at += 19;
     for (let i = 0; i < f; i++, at += 2) event.fields[s[n[at]]] = s[n[at + 1]];
     const r = n[at++];
     for (let i = 0; i < r; i++) event.rules.push(s[n[at++]]);
@@ -148,4 +160,16 @@ export function decodeAlerts(a: EncodedAlerts): AlertEpisodeEvent[] {
     out.push(event);
   }
   return out;
+}
+
+/** The 32-bit word of 8 lowercase hex digits of `s` from `from` (−1: not such digits). */
+function hexWord(s: string, from: number): number {
+  let w = 0;
+  for (let i = from; i < from + 8; i++) {
+    const c = s.charCodeAt(i);
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (d < 0) return -1;
+    w = w * 16 + d;
+  }
+  return w;
 }

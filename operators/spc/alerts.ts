@@ -28,6 +28,10 @@ import {
   WE_RULES,
   type SpcRule,
 } from "./layout.js";
+import { EpisodeIdPrefix } from "./episode-id.js";
+import { FiredConditions } from "./fired-conditions.js";
+
+export { episodeId } from "./episode-id.js";
 
 export type AlertSeverity = "low" | "medium" | "high";
 
@@ -198,36 +202,6 @@ export function alertConditions(
   return conditions;
 }
 
-/**
- * An episode's id: 16 hex digits of FNV-1a (64-bit) over key, family, opening time and source
- * position — what a restart that re-derives the episode from the same records derives again.
- */
-export function episodeId(key: string, family: string, openedAt: number, position: number): string {
-  const text = `${key}\u0000${family}\u0000${openedAt}\u0000${position}`;
-  // The 64-bit state as two 32-bit halves in small-integer arithmetic (BigInt arithmetic was a
-  // twentieth of an ingest worker's time when an episode opened every few readings). Prime
-  // 0x100000001b3 = 2^40 + 0x1b3, so h · prime mod 2^64 = h · 0x1b3 + (h << 40): the low half is
-  // lo · 0x1b3 mod 2^32, its carry (lo · 0x1b3 >> 32, from lo's 16-bit halves) goes to the high
-  // half, and h << 40 adds lo << 8 to it.
-  let hi = 0xcbf29ce4 | 0;
-  let lo = 0x84222325 | 0;
-  for (let i = 0; i < text.length; i++) {
-    lo ^= text.charCodeAt(i);
-    const carry = (((lo >>> 16) * 0x1b3 + (((lo & 0xffff) * 0x1b3) >>> 16)) >>> 16) | 0;
-    hi = (Math.imul(hi, 0x1b3) + carry + (lo << 8)) | 0;
-    lo = Math.imul(lo, 0x1b3);
-  }
-  return hex32(hi) + hex32(lo);
-}
-
-/** Two hex digits of each byte value: `toString(16)` twice per id took more than the hashing. */
-const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, "0"));
-
-/** The 8 hex digits of a 32-bit word (its unsigned value), leading zeros kept. */
-function hex32(x: number): string {
-  return HEX_BYTE[x >>> 24] + HEX_BYTE[(x >>> 16) & 0xff] + HEX_BYTE[(x >>> 8) & 0xff] + HEX_BYTE[x & 0xff];
-}
-
 /** Longest pattern window, i.e. how many recent points per key the tracker keeps. */
 const POINTS_KEPT = 32;
 
@@ -275,10 +249,13 @@ export class EpisodeTracker {
   private readonly familyNames: string[];
   /** Family index of each condition. */
   private readonly familyOf: Int32Array;
+  /** The conditions firing on a row. */
+  private readonly fired: FiredConditions;
   private readonly F: number;
   /** Per (key id · F + family): the open episode, undefined when none. */
   private episodes: Array<Episode | undefined> = [];
-  private readonly slotOfId = new Map<string, number>();
+  /** Per (key id · F + family): the hashed key and family its episodes' ids start from. */
+  private readonly idPrefixes: Array<EpisodeIdPrefix | undefined> = [];
   private openNow = 0;
   /** Per (key id · F + family): the key's reading number at the family's last firing. */
   private lastFired = new Float64Array(0);
@@ -313,6 +290,7 @@ export class EpisodeTracker {
     this.familyNames = Object.keys(settings.families);
     this.F = this.familyNames.length;
     this.familyOf = Int32Array.from(conditions, (c) => familyIndex(settings.families, this.familyNames, c.name));
+    this.fired = new FiredConditions(conditions);
   }
 
   /** Episodes open now, over all keys. */
@@ -386,8 +364,7 @@ export class EpisodeTracker {
    * goes out. `at` is the acknowledgement's time (wall clock: a person's act).
    */
   acknowledge(episode: string, at: number, by: string | null, note: string | null): AckResult {
-    const slot = this.slotOfId.get(episode);
-    const e = slot === undefined ? undefined : this.episodes[slot];
+    const e = this.episodeById(episode);
     if (e === undefined) return { ok: false, reason: "unknown" };
     if (e.event.acknowledged_at !== null) return { ok: false, reason: "already" };
     e.event.acknowledged_at = at;
@@ -401,7 +378,17 @@ export class EpisodeTracker {
 
   /** Whether the episode is open here (the thread to send its acknowledgement to). */
   hasEpisode(episode: string): boolean {
-    return this.slotOfId.has(episode);
+    return this.episodeById(episode) !== undefined;
+  }
+
+  /**
+   * The open episode of that id, by a look at each open one: acknowledgements are a person's
+   * acts, episodes open every hundred readings or so — a map of ids kept at each opening and
+   * closing cost more than these look-ups.
+   */
+  private episodeById(episode: string): Episode | undefined {
+    for (const e of this.episodes) if (e !== undefined && e.event.episode_id === episode) return e;
+    return undefined;
   }
 
   /** The episode state of the named keys (those seen), for a checkpoint. */
@@ -533,12 +520,7 @@ export class EpisodeTracker {
   /** Opens or extends the key's episodes of every family a condition fires for on the row at rows[at …]. */
   private decide(keyId: number, key: string, rows: Float64Array, at: number, time: number, position: number): void {
     // Conditions fired on this row, as bits by condition index (at most 32 conditions).
-    let fired = 0;
-    for (let ci = 0; ci < this.conditions.length; ci++) {
-      const c = this.conditions[ci];
-      const v = rows[at + c.column];
-      if (c.bit === 0 ? v === 1 : Number.isFinite(v) && (v & c.bit) !== 0) fired |= 1 << ci;
-    }
+    const fired = this.fired.of(rows, at);
     if (fired === 0) return;
     for (let f = 0; f < this.F; f++) {
       const bits = fired & this.familyMask(f);
@@ -581,7 +563,7 @@ export class EpisodeTracker {
     const event: AlertEpisodeEvent = {
       type: "alert_episode",
       event: "opened",
-      episode_id: episodeId(key, family, time, position),
+      episode_id: this.idPrefix(slot, key, family).id(time, position),
       key,
       fields: this.keyFields(key),
       family,
@@ -652,17 +634,25 @@ export class EpisodeTracker {
     const e = this.episodes[slot];
     if (e === undefined) return;
     this.episodes[slot] = undefined;
-    this.slotOfId.delete(e.event.episode_id);
     this.openNow--;
     this.closed++;
     e.event.closed_at = time;
     this.send(e, "closed");
   }
 
+  private idPrefix(slot: number, key: string, family: string): EpisodeIdPrefix {
+    let p = this.idPrefixes[slot];
+    // A slot's key and family are the same at each opening (engine key ids are stable); checked all the same.
+    if (p === undefined || p.key !== key || p.family !== family) {
+      p = new EpisodeIdPrefix(key, family);
+      this.idPrefixes[slot] = p;
+    }
+    return p;
+  }
+
   private setEpisode(slot: number, e: Episode): void {
     if (this.episodes.length <= slot) this.episodes.length = slot + 1;
     this.episodes[slot] = e;
-    this.slotOfId.set(e.event.episode_id, slot);
     this.openNow++;
   }
 
