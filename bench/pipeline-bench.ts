@@ -71,6 +71,7 @@ import {
   BENCH_PARTITIONS,
   benchSpecs,
   type EngineFigures,
+  type EngineSetting,
   type EnginePath,
   isIngestPath,
   partitionMappings,
@@ -622,8 +623,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     }),
     specs: benchSpecs(ROLLING_WINDOW, ctx.model, IFOREST_FEATURES),
     outputs,
-    onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
-    onLiveFrame: (frame) => stampFrame(mem.scoredAt, frame),
+    ...ingestTaps(mem),
   });
   let sub: Worker | null = null;
   let result: EngineFigures | null = null;
@@ -1147,6 +1147,14 @@ async function waitFor(ok: () => boolean, timeoutMs: number, message: string): P
     if (performance.now() > deadline) throw new Error(message);
     await sleep(10);
   }
+}
+
+/** The ingest path's counts and stamps: records scored (the publisher's credit), and when each reading's frame reached the live server. */
+function ingestTaps(mem: SharedRun): Pick<EngineSetting, "onScoredCount" | "onLiveFrame"> {
+  return {
+    onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
+    onLiveFrame: (frame) => stampFrame(mem.scoredAt, frame),
+  };
 }
 
 /**
