@@ -449,7 +449,8 @@ class IngestWorker implements RowKeys, SensorIntake {
       this.scheduled = true;
       setImmediate(() => void this.drainNow());
     }
-    if (!this.drainNext && this.pending.length >= this.d.batchRecordsMax) {
+    // While a drain runs (awaiting a kernel thread) its end schedules the next.
+    if (!this.drainNext && !this.draining && this.pending.length >= this.d.batchRecordsMax) {
       this.drainNext = true;
       queueMicrotask(() => this.drainBatch());
     }
