@@ -15,6 +15,7 @@
  * {@link BENCH_PARTITIONS} partitions' consumers on its main thread.
  */
 import { PassThrough } from "node:stream";
+import { ScoreFrameMessage } from "../connectors/live/mod.js";
 import type { Outputs } from "../engine/jobs/mod.js";
 import { DEFAULT_NATS_JOB, runNatsJob, type NatsJobResult } from "../engine/jobs/mod.js";
 import { type AnalysisSpec, DEFAULT_INGEST_JOB, IngestJob, type IngestJetStream } from "../engine/jobs/mod.js";
@@ -55,6 +56,12 @@ export interface EngineSetting {
   scoreFrames?: boolean;
   /** Told the count of records scored so far (ingest: polled from the workers' counters). */
   onScoredCount?: (n: number) => void;
+  /**
+   * Ingest path: told each score frame as the main thread hands it to the live server (before the
+   * publish), so the bench can split publish → WebSocket there: worker and thread hop, then the
+   * live server and the subscriber's socket.
+   */
+  onLiveFrame?: (frame: Uint8Array) => void;
   /** Consume this JetStream stream (partitioned by the server's mapping) instead of core NATS. */
   jetstream?: IngestJetStream;
 }
@@ -91,7 +98,7 @@ export function startEngine(path: EnginePath, s: EngineSetting): RunningEngine {
 }
 
 function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
-  const live = s.outputs?.serialTargets().live ?? null;
+  const live = tapFrames(s.outputs?.serialTargets().live ?? null, s.onLiveFrame);
   const started = IngestJob.start({
     ...DEFAULT_INGEST_JOB,
     url: s.url,
@@ -131,6 +138,21 @@ function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
       return { processed: r.scored, shed: r.shed, deadLettered: r.deadLettered, acks: r.acks, notes };
     },
   };
+}
+
+/** The live target, telling `onFrame` each score frame before it is published. */
+function tapFrames(live: LiveTarget | null, onFrame: ((frame: Uint8Array) => void) | undefined): LiveTarget | null {
+  if (live === null || onFrame === undefined) return live;
+  return {
+    publish(topic: string, data: unknown): number {
+      if (data instanceof ScoreFrameMessage) onFrame(data.frame);
+      return live.publish(topic, data);
+    },
+  };
+}
+
+interface LiveTarget {
+  publish(topic: string, data: unknown): number;
 }
 
 function startPool(s: EngineSetting): RunningEngine {

@@ -564,7 +564,7 @@ buffers, a JSON score published per record; its own process) measured as the eng
 maximum under the same credit, p50/p99/max publish → score arrival at half of it; the engine's
 sustained maximum (credit-paced publisher, only scored records counted, shed reported), the ratio, records scored and the score rows in ClickHouse (count() FINAL), the
 sink's mean batch latency, then publish → WebSocket latency p50/p99/max at half of that maximum
-(open loop), split at the engine's thread (→scored, →ws), and records lost; linewatch ÷ raw and
+(open loop), split where the reading is scored (→scored, →ws; ingest workers: where the main thread hands its frame to the live server), and records lost; linewatch ÷ raw and
 ÷ naive; CPU µs per record of the engine's main thread (and its event-loop utilisation), the raw
 subscriber's thread and the naive process, each over its maximum phase. Then the best setting
 by rate and by p99. Then, on the first batch size with the engine alone, other sources and formats in

@@ -23,9 +23,10 @@
  *   3. latency at half of that sustained maximum, published open loop: for each record, WebSocket arrival
  *      minus publish time. A record's index rides in its timestamp (T0 + index ms, increasing per
  *      key); the publisher thread writes each index's publish time into shared memory, the
- *      engine's thread the time it scored it, and the subscriber thread (parsing off the engine's
- *      thread) the arrival — one clock (`timeOrigin + now()`) in all three. Split at "scored", the
- *      two stages show where the time goes.
+ *      engine's thread the time it scored it (the ingest path: the main thread, as it hands the
+ *      reading's score frame to the live server), and the subscriber thread (parsing off the
+ *      engine's thread) the arrival — one clock (`timeOrigin + now()`) in all three. Split at
+ *      "scored", the two stages show where the time goes.
  * After each setting the job stops, `Outputs` closes (flushing ClickHouse) and `count() FINAL` of
  * the setting's `ml_scores` table must equal the records the engine scored; anything else is a
  * real loss and the only failing outcome (with a failed run). The main thread's CPU per record
@@ -71,6 +72,7 @@ import {
   BENCH_PARTITIONS,
   benchSpecs,
   type EngineFigures,
+  type EngineSetting,
   type EnginePath,
   isIngestPath,
   partitionMappings,
@@ -624,7 +626,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     }),
     specs: benchSpecs(ROLLING_WINDOW, ctx.model, IFOREST_FEATURES),
     outputs,
-    onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
+    ...ingestTaps(mem),
   });
   let sub: Worker | null = null;
   let result: EngineFigures | null = null;
@@ -1147,6 +1149,30 @@ async function waitFor(ok: () => boolean, timeoutMs: number, message: string): P
   while (!ok()) {
     if (performance.now() > deadline) throw new Error(message);
     await sleep(10);
+  }
+}
+
+/** The ingest path's counts and stamps: records scored (the publisher's credit), and when each reading's frame reached the live server. */
+function ingestTaps(mem: SharedRun): Pick<EngineSetting, "onScoredCount" | "onLiveFrame"> {
+  return {
+    onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
+    onLiveFrame: (frame) => stampFrame(mem.scoredAt, frame),
+  };
+}
+
+/**
+ * The ingest path's "scored" stamp: now, for each reading of a score frame the main thread hands
+ * to the live server. Only the times column is read (connectors/wire/score-frame.ts: n at offset
+ * 8, the tables' bytes at 16 and 20, the times from the 8-aligned end of the tables).
+ */
+function stampFrame(scoredAt: Float64Array, frame: Uint8Array): void {
+  const t = clock();
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const n = view.getUint32(8, true);
+  const at = (24 + view.getUint32(16, true) + view.getUint32(20, true) + 7) & ~7;
+  for (let r = 0; r < n; r++) {
+    const i = view.getFloat64(at + 8 * r, true) - T0;
+    if (i >= 0 && i < scoredAt.length) scoredAt[i] = t;
   }
 }
 
@@ -1752,7 +1778,7 @@ export function formatPipelineReport(r: PipelineBenchReport): string {
     "  CH s/M, CH cores: clickhouse-server's CPU seconds per million records (an ml_scores and an ml_sensor_data row each) and its cores, maximum phase until durable;",
   );
   lines.push(
-    "  p50/p99/max: publish → WebSocket arrival at half rec/s; →scored: publish → scored on the engine's thread; →ws: scored → arrival; lost: never arrived;",
+    "  p50/p99/max: publish → WebSocket arrival at half rec/s; →scored: publish → scored on the engine's thread (ingest: its frame handed to the live server on the main thread); →ws: scored → arrival; lost: never arrived;",
   );
   lines.push(
     "  ws drop: messages the live server held back from a slow subscriber; flush %: share of the latency phase the job's consumer loop",

@@ -11,6 +11,8 @@
  * thread), lets the analyses observe each row (SPC alert episodes, masks), and emits the rows as
  * frames. While a drain runs nothing else does, so a burst is bounded by `pendingRecordsMax`:
  * past it a message is shed and counted (core NATS is at-most-once; JetStream will pull instead).
+ * A batch closes on size or at the end of the burst: once `batchRecordsMax` records are pending
+ * the drain runs before the socket's next read (see {@link IngestWorker.scheduleDrain}).
  */
 import { readlinkSync } from "node:fs";
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
@@ -61,6 +63,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   private spare: RecordBatch;
   private draining = false;
   private scheduled = false;
+  /** A drain is queued as a microtask: a batch's worth is pending (scheduleDrain). */
+  private drainNext = false;
   private position = 0;
   /** Alert events raised since the last emit, as numbers to transfer (a structured clone of the objects cost more than the SPC kernel). */
   private readonly alerts = new AlertEncoder();
@@ -432,11 +436,33 @@ class IngestWorker implements RowKeys, SensorIntake {
     return id;
   }
 
+  /**
+   * A drain at the end of this burst (setImmediate: after the event loop's reads), and at once
+   * when a batch's worth is pending. libuv reads a socket up to 32 × 64 KiB per turn and nats.js
+   * parses each read in a microtask of its own, so a worker that fell behind (a GC pause, a
+   * descheduled thread) took in ~12 k records before draining: the first waited for all of them
+   * to be decoded, then for their kernels, before a frame went out. A microtask drain runs
+   * between two reads, so a backlog is scored and emitted a batch at a time, in arrival order.
+   */
   private scheduleDrain(): void {
     if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(() => void this.drainNow());
     }
+    // While a drain runs (awaiting a kernel thread) its end schedules the next.
+    if (!this.drainNext && !this.draining && this.pending.length >= this.d.batchRecordsMax) {
+      this.drainNext = true;
+      queueMicrotask(() => this.drainBatch());
+    }
+  }
+
+  /** The size-closed batch's drain (scheduleDrain); the end-of-burst drain stays scheduled for what arrives meanwhile. */
+  private drainBatch(): void {
+    this.drainNext = false;
+    if (this.draining || Atomics.load(this.control, CONTROL_PAUSE) === 1) return;
+    const scheduled = this.scheduled;
+    void this.drainNow();
+    this.scheduled = scheduled;
   }
 
   /** The batch's free columns as a frame decode target. */
