@@ -141,11 +141,23 @@ export function decodeScoreFrame(bytes: Uint8Array, bytesMax = 64 << 20): Decode
 const UTF8 = new TextEncoder();
 const UTF8_DECODER = new TextDecoder("utf-8", { fatal: true });
 
+/**
+ * UTF-8 of the key and column names met so far: a worker encodes the same few dozen names into
+ * every frame, and encoding them afresh was half of its allocation per frame. Bounded: past
+ * NAME_CACHE_MAX names the cache starts over (a plant has far fewer keys per worker).
+ */
+const NAME_CACHE_MAX = 1 << 16;
+const nameCache = new Map<string, Uint8Array>();
+
 function nameBytes(text: string, what: string): Uint8Array {
+  const cached = nameCache.get(text);
+  if (cached !== undefined) return cached;
   const b = UTF8.encode(text);
   if (b.length === 0 || b.length > SCORE_FRAME_NAME_BYTES_MAX) {
     throw new EncodeError("invalid_field", what, `"${text.slice(0, 40)}" is ${b.length} bytes; 1..${SCORE_FRAME_NAME_BYTES_MAX} allowed`);
   }
+  if (nameCache.size >= NAME_CACHE_MAX) nameCache.clear();
+  nameCache.set(text, b);
   return b;
 }
 
