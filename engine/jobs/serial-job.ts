@@ -22,6 +22,7 @@ import {
   SerialLedgerThread,
   type SlotFieldsEvent,
   type LedgerCounters,
+  type LedgerThreadKernels,
   type LedgerThreadReport,
   SERIAL_COL as C,
   SERIAL_OUT_FIELDS,
@@ -50,6 +51,13 @@ export interface SerialJobOptions {
    * Needs batchRecordsMax ≤ 1024. The same verdicts, rows and checkpoints as in-thread.
    */
   ledgerThread?: boolean;
+  /**
+   * With `ledgerThread`: the serial kernel runs on the ledger thread too, each key group's task
+   * after the slots submitted before it, instead of on a pool of `workers` threads (then unused).
+   * Two busy threads instead of three, and no pool thread woken per task: the faster form where
+   * the cores are few (docs/serial-job.md, "Measured").
+   */
+  kernelsOnLedgerThread?: boolean;
 }
 
 /** Slots the job and its ledger thread take turns on: one filled, two with the thread or waiting for the engine. */
@@ -126,7 +134,9 @@ export class SerialJob {
   private readonly outputs: SerialOutputs | undefined;
   private batch: RecordBatch;
   /** With `ledgerThread`: the thread, its slots' batches (payloads in shared memory), which are with it, the slot being filled. */
-  private readonly ledger: SerialLedgerThread | null = null;
+  private readonly ledger: SerialLedgerThread | null;
+  /** The ledger thread the engine started to run its kernels on (kernelsOnLedgerThread), until the constructor takes it. */
+  private ledgerStarted: SerialLedgerThread | null = null;
   private readonly slotBatches: RecordBatch[] = [];
   private readonly submitted: boolean[] = [];
   private fill = 0;
@@ -147,17 +157,10 @@ export class SerialJob {
     this.analysis = o.analysis;
     this.outputs = o.outputs;
     this.payloadBytes = o.analysis.input.payloadBytes;
-    if (o.ledgerThread === true) {
-      const t = new SerialLedgerThread({
-        batchRecords: o.batchRecordsMax,
-        slots: LEDGER_SLOTS,
-        linesMax: o.linesMax,
-        ledger: o.analysis.ledger.options,
-        timeUnit: "ms",
-        patterns: o.analysis.patterns,
-      });
-      this.ledger = t;
-      for (const slot of t.slots) {
+    this.engine = this.startEngine();
+    this.ledger = this.ledgerStarted ?? (o.ledgerThread === true ? this.startLedger(undefined) : null);
+    if (this.ledger !== null) {
+      for (const slot of this.ledger.slots) {
         const b = allocateBatch(o.batchRecordsMax, 0);
         b.payload = slot.payload;
         this.slotBatches.push(b);
@@ -166,11 +169,31 @@ export class SerialJob {
       o.analysis.setFilterRateSource(() => this.filterRate);
     }
     this.batch = this.ledger === null ? allocateBatch(o.batchRecordsMax, this.payloadBytes) : this.slotBatches[0];
+    o.analysis.start?.(this.engine);
+  }
+
+  /** The duplicate ledger's thread; with `kernels`, it runs the engine's kernel tasks too. */
+  private startLedger(kernels: LedgerThreadKernels | undefined): SerialLedgerThread {
+    return new SerialLedgerThread({
+      batchRecords: this.o.batchRecordsMax,
+      slots: LEDGER_SLOTS,
+      linesMax: this.o.linesMax,
+      ledger: this.o.analysis.ledger.options,
+      timeUnit: "ms",
+      patterns: this.o.analysis.patterns,
+      kernels,
+    });
+  }
+
+  /** The job's engine: kernels on its pool (or inline), or on the ledger thread (`kernelsOnLedgerThread`, started here then). */
+  private startEngine(): StreamEngine {
+    const o = this.o;
+    const onLedger = o.ledgerThread === true && o.kernelsOnLedgerThread === true;
     const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
     const analysis = o.analysis;
     const B = this.payloadBytes;
     const F = SERIAL_OUT_FIELDS;
-    this.engine = new StreamEngine(
+    return new StreamEngine(
       {
         kernels: [o.analysis.kernel],
         workers: o.workers,
@@ -180,6 +203,7 @@ export class SerialJob {
         lateness: null,
         reorderRecordsPerKeyMax: 1,
         payloadBytes: B,
+        executor: onLedger ? (memory, module) => (this.ledgerStarted = this.startLedger({ memory, module })).kernelExecutor() : undefined,
       },
       {
         // Row by row in the chunk's columns; a view of a row and its payload only for a detection.
@@ -211,7 +235,6 @@ export class SerialJob {
         },
       },
     );
-    o.analysis.start?.(this.engine);
   }
 
   /**
