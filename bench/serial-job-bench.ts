@@ -495,7 +495,8 @@ function countingTargets() {
 function jobLabel(o: { fastPath: boolean; ledgerThread: boolean; kernelsOnLedgerThread: boolean }): string {
   if (!o.fastPath) return "whole serial job, every message through the generic decoder (the path before the schema reader)";
   if (!o.ledgerThread) return "whole serial job, the ledger on the main thread, the kernel on the pool";
-  if (!o.kernelsOnLedgerThread) return "whole serial job, the ledger thread and the kernel on a pool worker (the job before one thread ran both)";
+  if (!o.kernelsOnLedgerThread)
+    return "whole serial job, the ledger thread and the kernel on a pool worker (the job before one thread ran both)";
   return "whole serial job (messages → schema reader → ledger thread, which runs the kernel too → detections, quarantine → outputs)";
 }
 

@@ -219,8 +219,7 @@ export class StreamEngine {
     this.memory = createSharedMemory(this.layout.pages);
     this.kernels = instantiateKernels(this.memory);
     options.kernels.forEach((k, i) => k.attach?.(this.memory, this.kernels, this.staticPtrs[i]));
-    this.executor =
-      options.executor?.(this.memory, compileKernels()) ?? createKernelExecutor(this.memory, options.workers, options.groups);
+    this.executor = options.executor?.(this.memory, compileKernels()) ?? createKernelExecutor(this.memory, options.workers, options.groups);
     this.f64 = new Float64Array(this.memory.buffer);
     this.u32 = new Uint32Array(this.memory.buffer);
     this.u8 = new Uint8Array(this.memory.buffer);

@@ -10,7 +10,15 @@
  * events in the same order — the replay contract, live.
  */
 import { availableParallelism } from "node:os";
-import { allocateBatch, StreamEngine, type OutputChunk, CheckpointError, type RecordBatch } from "../core/mod.js";
+import {
+  allocateBatch,
+  CheckpointError,
+  createKernelExecutor,
+  type KernelExecutor,
+  type OutputChunk,
+  type RecordBatch,
+  StreamEngine,
+} from "../core/mod.js";
 import type { RowContext } from "../../operators/mod.js";
 import {
   asciiString,
@@ -70,12 +78,22 @@ const LEDGER_SLOTS = 3;
  */
 export const LEDGER_THREAD_MIN_CORES = 4;
 
+/**
+ * With the ledger thread on fewer cores than this, the kernels run on it (kernelsOnLedgerThread):
+ * main thread, ledger thread and a pool worker would be three busy threads on two cores; the
+ * ledger thread running the kernels too made two, with less CPU per event in all (no pool thread
+ * woken per task) than either three threads or the in-thread ledger with a pool worker
+ * (docs/serial-job.md, "Measured"). From four cores each of the three has a core of its own.
+ */
+export const KERNELS_ON_LEDGER_THREAD_CORES_BELOW = 4;
+
 export const DEFAULT_SERIAL_JOB = {
   workers: 1,
   linesMax: 1024,
   groups: 8,
   batchRecordsMax: 1024,
   ledgerThread: availableParallelism() >= LEDGER_THREAD_MIN_CORES,
+  kernelsOnLedgerThread: availableParallelism() < KERNELS_ON_LEDGER_THREAD_CORES_BELOW,
 } as const;
 
 export interface SerialJobCountsNow {
@@ -142,8 +160,16 @@ export class SerialJob {
   private fill = 0;
   /** Events of the slot being filled whose text is not in their payload whole: asked with their strings. */
   private slotFields: SlotFieldsEvent[] = [];
-  /** The filter's false-positive rate after the slot the engine took last (the confidence of its filter duplicates). */
+  /** The filter's false-positive rate after the slot the engine took last (the ledger thread's). */
   private filterRate = 0;
+  /**
+   * The filter's rate when each group's task was dispatched, and the one of the chunk being
+   * observed: what a filter duplicate's confidence reads. A kernel running inline is delivered
+   * as it is dispatched, so this is the rate it always read; a task on another thread comes back
+   * after the job has gone on, and reads the same rate, not whichever is current on its return.
+   */
+  private rateAtDispatch = new Float64Array(0);
+  private chunkRate = 0;
   /** The ledger thread's counters when the job closed. */
   private lastLedgerStats: LedgerCounters | null = null;
   private readonly payloadBytes: number;
@@ -166,8 +192,8 @@ export class SerialJob {
         this.slotBatches.push(b);
         this.submitted.push(false);
       }
-      o.analysis.setFilterRateSource(() => this.filterRate);
     }
+    o.analysis.setFilterRateSource(() => this.chunkRate);
     this.batch = this.ledger === null ? allocateBatch(o.batchRecordsMax, this.payloadBytes) : this.slotBatches[0];
     o.analysis.start?.(this.engine);
   }
@@ -185,10 +211,30 @@ export class SerialJob {
     });
   }
 
+  /** The filter's false-positive rate now: the ledger's, on this thread or after the slot the engine took last. */
+  private filterRateNow(): number {
+    return this.ledger === null ? this.analysis.ledger.filterFalsePositiveRate() : this.filterRate;
+  }
+
+  /** `executor` with each task's dispatch noting the filter's rate for its group ({@link rateAtDispatch}). */
+  private notingRates(executor: KernelExecutor): KernelExecutor {
+    return {
+      workers: executor.workers,
+      run: (task, group) => {
+        this.rateAtDispatch[group] = this.filterRateNow();
+        return executor.run(task, group);
+      },
+      busyMs: () => executor.busyMs(),
+      close: () => executor.close(),
+    };
+  }
+
   /** The job's engine: kernels on its pool (or inline), or on the ledger thread (`kernelsOnLedgerThread`, started here then). */
   private startEngine(): StreamEngine {
     const o = this.o;
     const onLedger = o.ledgerThread === true && o.kernelsOnLedgerThread === true;
+    const groups = Math.min(o.groups, o.linesMax);
+    this.rateAtDispatch = new Float64Array(groups);
     const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
     const analysis = o.analysis;
     const B = this.payloadBytes;
@@ -197,17 +243,23 @@ export class SerialJob {
       {
         kernels: [o.analysis.kernel],
         workers: o.workers,
-        groups: Math.min(o.groups, o.linesMax),
+        groups,
         keysMax: o.linesMax,
         batchRecordsMax: o.batchRecordsMax,
         lateness: null,
         reorderRecordsPerKeyMax: 1,
         payloadBytes: B,
-        executor: onLedger ? (memory, module) => (this.ledgerStarted = this.startLedger({ memory, module })).kernelExecutor() : undefined,
+        executor: (memory, module) =>
+          this.notingRates(
+            onLedger
+              ? (this.ledgerStarted = this.startLedger({ memory, module })).kernelExecutor()
+              : createKernelExecutor(memory, o.workers, groups),
+          ),
       },
       {
         // Row by row in the chunk's columns; a view of a row and its payload only for a detection.
         onOutput: (chunk: OutputChunk) => {
+          this.chunkRate = this.rateAtDispatch[chunk.group];
           const c = this.counts;
           const out = chunk.outs[0];
           const payload = chunk.payload;
