@@ -81,9 +81,9 @@ export const LEDGER_THREAD_MIN_CORES = 4;
 /**
  * With the ledger thread on fewer cores than this, the kernels run on it (kernelsOnLedgerThread):
  * main thread, ledger thread and a pool worker would be three busy threads on two cores; the
- * ledger thread running the kernels too made two, with less CPU per event in all (no pool thread
- * woken per task) than either three threads or the in-thread ledger with a pool worker
- * (docs/serial-job.md, "Measured"). From four cores each of the three has a core of its own.
+ * ledger thread running the kernels too makes two, with 4–15 % less CPU per event in all than the
+ * three (no pool thread woken per task) and a busiest thread below the in-thread ledger's main
+ * thread (docs/serial-job.md, "Measured"). From four cores each of the three has a core of its own.
  */
 export const KERNELS_ON_LEDGER_THREAD_CORES_BELOW = 4;
 
