@@ -463,9 +463,13 @@ export class SerialJob {
         this.analysis.setLedgerStatsSource(() => last);
       }
     } finally {
-      await this.ledger?.close();
       this.analysis.stop?.();
-      await this.engine.close();
+      // The engine first: with kernelsOnLedgerThread its last tasks run on the ledger thread.
+      try {
+        await this.engine.close();
+      } finally {
+        await this.ledger?.close();
+      }
     }
   }
 

@@ -162,7 +162,11 @@ export class SerialLedgerThread {
       this.failure = e;
       this.failWaiting(e);
     });
-    this.worker.on("exit", (code) => this.failWaiting(new Error(`ledger thread exited (code ${code})`)));
+    this.worker.on("exit", (code) => {
+      // No reply comes after this: later requests fail at once (a kernel task after close, say).
+      this.failure ??= new Error(`ledger thread exited (code ${code})`);
+      this.failWaiting(this.failure);
+    });
   }
 
   /**
