@@ -16,7 +16,7 @@ import { reasonsOf, RISK_LEVELS } from "../operators/serial/score.js";
 const LEDGER = { filterCapacity: 20_000 };
 
 /** A job on the main thread whose every scored event is recorded as [position, serial, reasons, risk]. */
-function job(rows: string[], options: Partial<SerialAnalysisOptions> = {}, ledgerThread = false): SerialJob {
+function job(rows: string[], options: Partial<SerialAnalysisOptions> = {}, ledgerThread = false, kernelsOnLedgerThread = false): SerialJob {
   const analysis = serialAnalysis({
     params: DEFAULT_SERIAL_PARAMS,
     timeUnit: "ms",
@@ -29,7 +29,7 @@ function job(rows: string[], options: Partial<SerialAnalysisOptions> = {}, ledge
       );
     },
   });
-  return new SerialJob({ analysis, workers: 0, linesMax: 64, groups: 4, batchRecordsMax: 256, ledgerThread });
+  return new SerialJob({ analysis, workers: 0, linesMax: 64, groups: 4, batchRecordsMax: 256, ledgerThread, kernelsOnLedgerThread });
 }
 
 async function feed(j: SerialJob, events: readonly SerialEvent[], from: number): Promise<void> {
@@ -50,11 +50,12 @@ function events(): { first: SerialEvent[]; second: SerialEvent[] } {
 
 describe("serial checkpoint", () => {
   it.each([
-    ["", false],
-    [", the ledger on its own thread", true],
+    ["", false, false],
+    [", the ledger on its own thread", true, false],
+    [", the ledger and the kernels on one thread", true, true],
   ])(
     "serial - a job restored from a snapshot (encoded while the job went on) scores the rest as one uninterrupted job, the repeated serial a duplicate%s",
-    async (_name, ledgerThread) => {
+    async (_name, ledgerThread, kernelsOnLedgerThread) => {
       const { first, second } = events();
       const once: string[] = [];
       const whole = job(once);
@@ -62,7 +63,7 @@ describe("serial checkpoint", () => {
       await whole.close();
 
       const split: string[] = [];
-      const before = job(split, {}, ledgerThread);
+      const before = job(split, {}, ledgerThread, kernelsOnLedgerThread);
       await feed(before, first, 1);
       const snapshot = await before.snapshot(first.length);
       const quarantined = before.analysis.quarantine
@@ -76,7 +77,7 @@ describe("serial checkpoint", () => {
       const bytes = await snapshot.encode();
       await before.close();
       split.length = scored;
-      const after = job(split, {}, ledgerThread);
+      const after = job(split, {}, ledgerThread, kernelsOnLedgerThread);
       expect(await after.restore(bytes)).toBe(first.length);
       expect(
         after.analysis.quarantine

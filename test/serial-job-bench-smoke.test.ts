@@ -23,6 +23,7 @@ describe("serial - job rate benchmark smoke run", () => {
       "schema",
       "decode",
       "WASM",
+      "whole",
     ]);
     // The main thread's stages measured alone each took every event, and their parts are figures.
     for (const stage of r.baselines.slice(2, 6)) expect(stage.events).toBe(r.events);
@@ -33,6 +34,8 @@ describe("serial - job rate benchmark smoke run", () => {
     // The job's headline figure runs the ledger on its thread, the first baseline on the main thread.
     expect(Number.isFinite(r.job.ledgerThreadNsPerEvent)).toBe(true);
     expect(r.baselines[0].ledgerThreadNsPerEvent).toBeUndefined();
+    // The job before: the ledger thread beside a pool worker running the kernel.
+    expect(Number.isFinite(r.baselines[8].ledgerThreadNsPerEvent)).toBe(true);
     for (const part of Object.values(r.parts)) expect(Number.isFinite(part)).toBe(true);
     expect(formatSerialJobRate(r)).toContain("the job's CPU by part");
     expect(formatSerialJobRate(r)).toContain("whole serial job");

@@ -42,6 +42,8 @@ interface JobRun {
   patterns?: ReadonlyMap<string, RegExp>;
   /** The ledger on a thread of its own (SerialJob's ledgerThread). */
   ledgerThread?: boolean;
+  /** With ledgerThread: the kernels on that thread too (SerialJob's kernelsOnLedgerThread). */
+  kernelsOnLedgerThread?: boolean;
 }
 
 interface Digests {
@@ -78,6 +80,7 @@ async function digests(messages: readonly SerialMessage[], run: JobRun): Promise
     groups: 4,
     batchRecordsMax: 256,
     ledgerThread: run.ledgerThread,
+    kernelsOnLedgerThread: run.kernelsOnLedgerThread,
   });
   const input = new SerialNatsInput(() => {}, STREAM_SITE, undefined, run.fastPath ?? true);
   let checkpoint: Uint8Array;
@@ -159,11 +162,22 @@ describe("serial job with the ledger on its own thread: verdicts and checkpoints
     expect(await digests(messages, { workers: 0, ledgerThread: true })).toEqual(GOLDEN.simulator);
   }, 60_000);
 
+  it("serial - the simulator's stream, the kernels on the ledger thread too, or on a pool beside it", async () => {
+    const messages = simulatorMessages(40_000, 3);
+    expect(await digests(messages, { workers: 0, ledgerThread: true, kernelsOnLedgerThread: true })).toEqual(GOLDEN.simulator);
+    // On a pool the rows are the same — a filter duplicate's confidence reads the filter's rate when
+    // its chunk was dispatched, not when it came back — but lines finish in another order, and so
+    // the quarantine list in the checkpoint.
+    const pooled = await digests(messages, { workers: 2, ledgerThread: true });
+    expect({ rows: pooled.rows, counts: pooled.counts }).toEqual({ rows: GOLDEN.simulator.rows, counts: GOLDEN.simulator.counts });
+  }, 60_000);
+
   it("serial - an adversarial stream with a small ledger (the string path, the generic decoder interleaved), ledger thread", async () => {
     const messages = adversarialMessages(40_000, 4);
     const run: JobRun = { workers: 0, ledger: { filterCapacity: 6000, exactSerialsMax: 1500, batchesMax: 16 }, ledgerThread: true };
     expect(await digests(messages, run)).toEqual(GOLDEN.adversarialSmallLedger);
     expect(await digests(messages, { ...run, fastPath: false })).toEqual(GOLDEN.adversarialSmallLedger);
+    expect(await digests(messages, { ...run, kernelsOnLedgerThread: true })).toEqual(GOLDEN.adversarialSmallLedger);
   }, 60_000);
 
   it("serial - an adversarial stream, half of it changed, serial patterns per GTIN, ledger thread", async () => {

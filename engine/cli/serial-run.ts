@@ -19,6 +19,7 @@ import { parseDuration, ConfigError, type Logger } from "../core/mod.js";
 import type { SerialAnalysis } from "../../operators/serial/mod.js";
 import {
   DEFAULT_SERIAL_JOB,
+  KERNELS_ON_LEDGER_THREAD_CORES_BELOW,
   LEDGER_THREAD_MIN_CORES,
   SerialJob,
   SerialOutputs,
@@ -88,7 +89,7 @@ export function addRunSerialFlags(command: Command): Command {
     )
     .option(
       "--serial-workers <n>",
-      "worker threads of the serial job's pool (0: its kernel runs on the main thread)",
+      `worker threads of the serial job's pool (0: its kernel runs on the main thread; with the ledger thread on a machine of fewer than ${KERNELS_ON_LEDGER_THREAD_CORES_BELOW} cores and at most 1 worker, the ledger thread runs the kernel)`,
       integerOption("--serial-workers", 0, 64),
       DEFAULT_SERIAL_JOB.workers,
     )
@@ -272,8 +273,12 @@ function startSummary(o: SerialPartOptions, job: SerialJob, outputs: SerialOutpu
   return { stop: () => clearInterval(timer) };
 }
 
-/** The run's serial job: the defaults, with the flags' workers and ledger thread. */
+/**
+ * The run's serial job: the defaults, with the flags' workers and ledger thread. On a machine of
+ * few cores the ledger thread runs the kernel too, unless more than one pool worker is asked for.
+ */
 function serialJob(flags: RunSerialFlags, analysis: SerialAnalysis, outputs: SerialOutputs): SerialJob {
   const ledgerThread = flags.serialLedgerThread ?? DEFAULT_SERIAL_JOB.ledgerThread;
-  return new SerialJob({ ...DEFAULT_SERIAL_JOB, analysis, workers: flags.serialWorkers, ledgerThread, outputs });
+  const kernelsOnLedgerThread = DEFAULT_SERIAL_JOB.kernelsOnLedgerThread && flags.serialWorkers <= 1;
+  return new SerialJob({ ...DEFAULT_SERIAL_JOB, analysis, workers: flags.serialWorkers, ledgerThread, kernelsOnLedgerThread, outputs });
 }

@@ -21,7 +21,14 @@ export {
   type KernelExports,
   kernelHash,
 } from "./kernel-module.js";
-export { createKernelExecutor, DEFAULT_WORKERS, type KernelCall, type KernelExecutor, type KernelTask } from "./kernel-pool.js";
+export {
+  createKernelExecutor,
+  DEFAULT_WORKERS,
+  type KernelCall,
+  type KernelExecutor,
+  type KernelTask,
+  runCalls,
+} from "./kernel-pool.js";
 export { fnv1a, KeyDictionary } from "./key-dictionary.js";
 export {
   createLogger,

@@ -15,7 +15,7 @@
 import type { RecordBatch } from "./batch.js";
 import { BatchRejectedError, ConfigError, KernelTaskError } from "./errors.js";
 import { createKernelExecutor, DEFAULT_WORKERS, type KernelCall, type KernelExecutor } from "./kernel-pool.js";
-import { createSharedMemory, instantiateKernels, type KernelExports } from "./kernel-module.js";
+import { compileKernels, createSharedMemory, instantiateKernels, type KernelExports } from "./kernel-module.js";
 import { KeyDictionary } from "./key-dictionary.js";
 import { MemoryLayout, type BufferOffsets } from "./memory-layout.js";
 import { ReorderBuffer, type PendingRecord } from "./reorder-buffer.js";
@@ -85,6 +85,13 @@ export interface StreamEngineOptions {
   reorderRecordsPerKeyMax: number;
   /** Fixed-width bytes carried with each record to the kernels (batches' `payload`); default 0. */
   payloadBytes?: number;
+  /**
+   * Where the kernel tasks run, when not on the engine's own pool of `workers` threads (or inline):
+   * given the engine's memory and the compiled kernel module, an executor that runs each task's
+   * calls over that memory — e.g. a thread the caller already keeps busy (the serial job's ledger
+   * thread), so that no pool thread is woken per task. `workers` is then not used.
+   */
+  executor?: (memory: WebAssembly.Memory, module: WebAssembly.Module) => KernelExecutor;
   /**
    * Keys `a/b/…` that share their first `parts` parts share a group (one sensor's charts per
    * operating mode, at most `keysPerPrefix` of them): their rows reach the outputs in their order
@@ -215,7 +222,7 @@ export class StreamEngine {
     this.memory = createSharedMemory(this.layout.pages);
     this.kernels = instantiateKernels(this.memory);
     options.kernels.forEach((k, i) => k.attach?.(this.memory, this.kernels, this.staticPtrs[i]));
-    this.executor = createKernelExecutor(this.memory, options.workers, options.groups);
+    this.executor = options.executor?.(this.memory, compileKernels()) ?? createKernelExecutor(this.memory, options.workers, options.groups);
     this.f64 = new Float64Array(this.memory.buffer);
     this.u32 = new Uint32Array(this.memory.buffer);
     this.u8 = new Uint8Array(this.memory.buffer);

@@ -34,7 +34,7 @@ export { Outputs, type OutputsOptions, type ScoredRecord, scoreRow, sensorDataRo
 export { DEFAULT_PREDICTION_SERVICE, PredictionService, riskOfProbability } from "./prediction-service.js";
 export { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplayOptions, type ReplaySummary, runReplay } from "./replay.js";
 export { runJob, sensorSettleMs, type SourceKey, trackTimeConstantMs, trackingErrorShare } from "./run-job.js";
-export { DEFAULT_SERIAL_JOB, LEDGER_THREAD_MIN_CORES, SerialJob } from "./serial-job.js";
+export { DEFAULT_SERIAL_JOB, KERNELS_ON_LEDGER_THREAD_CORES_BELOW, LEDGER_THREAD_MIN_CORES, SerialJob } from "./serial-job.js";
 export { SerialOutputs } from "./serial-outputs.js";
 export {
   consumeSerialNats,

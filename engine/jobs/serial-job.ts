@@ -10,7 +10,15 @@
  * events in the same order — the replay contract, live.
  */
 import { availableParallelism } from "node:os";
-import { allocateBatch, StreamEngine, type OutputChunk, CheckpointError, type RecordBatch } from "../core/mod.js";
+import {
+  allocateBatch,
+  CheckpointError,
+  createKernelExecutor,
+  type KernelExecutor,
+  type OutputChunk,
+  type RecordBatch,
+  StreamEngine,
+} from "../core/mod.js";
 import type { RowContext } from "../../operators/mod.js";
 import {
   asciiString,
@@ -22,6 +30,7 @@ import {
   SerialLedgerThread,
   type SlotFieldsEvent,
   type LedgerCounters,
+  type LedgerThreadKernels,
   type LedgerThreadReport,
   SERIAL_COL as C,
   SERIAL_OUT_FIELDS,
@@ -50,6 +59,13 @@ export interface SerialJobOptions {
    * Needs batchRecordsMax ≤ 1024. The same verdicts, rows and checkpoints as in-thread.
    */
   ledgerThread?: boolean;
+  /**
+   * With `ledgerThread`: the serial kernel runs on the ledger thread too, each key group's task
+   * after the slots submitted before it, instead of on a pool of `workers` threads (then unused).
+   * Two busy threads instead of three, and no pool thread woken per task: the faster form where
+   * the cores are few (docs/serial-job.md, "Measured").
+   */
+  kernelsOnLedgerThread?: boolean;
 }
 
 /** Slots the job and its ledger thread take turns on: one filled, two with the thread or waiting for the engine. */
@@ -62,12 +78,22 @@ const LEDGER_SLOTS = 3;
  */
 export const LEDGER_THREAD_MIN_CORES = 4;
 
+/**
+ * With the ledger thread on fewer cores than this, the kernels run on it (kernelsOnLedgerThread):
+ * main thread, ledger thread and a pool worker would be three busy threads on two cores; the
+ * ledger thread running the kernels too makes two, with 4–15 % less CPU per event in all than the
+ * three (no pool thread woken per task) and a busiest thread below the in-thread ledger's main
+ * thread (docs/serial-job.md, "Measured"). From four cores each of the three has a core of its own.
+ */
+export const KERNELS_ON_LEDGER_THREAD_CORES_BELOW = 4;
+
 export const DEFAULT_SERIAL_JOB = {
   workers: 1,
   linesMax: 1024,
   groups: 8,
   batchRecordsMax: 1024,
   ledgerThread: availableParallelism() >= LEDGER_THREAD_MIN_CORES,
+  kernelsOnLedgerThread: availableParallelism() < KERNELS_ON_LEDGER_THREAD_CORES_BELOW,
 } as const;
 
 export interface SerialJobCountsNow {
@@ -126,14 +152,24 @@ export class SerialJob {
   private readonly outputs: SerialOutputs | undefined;
   private batch: RecordBatch;
   /** With `ledgerThread`: the thread, its slots' batches (payloads in shared memory), which are with it, the slot being filled. */
-  private readonly ledger: SerialLedgerThread | null = null;
+  private readonly ledger: SerialLedgerThread | null;
+  /** The ledger thread the engine started to run its kernels on (kernelsOnLedgerThread), until the constructor takes it. */
+  private ledgerStarted: SerialLedgerThread | null = null;
   private readonly slotBatches: RecordBatch[] = [];
   private readonly submitted: boolean[] = [];
   private fill = 0;
   /** Events of the slot being filled whose text is not in their payload whole: asked with their strings. */
   private slotFields: SlotFieldsEvent[] = [];
-  /** The filter's false-positive rate after the slot the engine took last (the confidence of its filter duplicates). */
+  /** The filter's false-positive rate after the slot the engine took last (the ledger thread's). */
   private filterRate = 0;
+  /**
+   * The filter's rate when each group's task was dispatched, and the one of the chunk being
+   * observed: what a filter duplicate's confidence reads. A kernel running inline is delivered
+   * as it is dispatched, so this is the rate it always read; a task on another thread comes back
+   * after the job has gone on, and reads the same rate, not whichever is current on its return.
+   */
+  private rateAtDispatch = new Float64Array(0);
+  private chunkRate = 0;
   /** The ledger thread's counters when the job closed. */
   private lastLedgerStats: LedgerCounters | null = null;
   private readonly payloadBytes: number;
@@ -147,43 +183,83 @@ export class SerialJob {
     this.analysis = o.analysis;
     this.outputs = o.outputs;
     this.payloadBytes = o.analysis.input.payloadBytes;
-    if (o.ledgerThread === true) {
-      const t = new SerialLedgerThread({
-        batchRecords: o.batchRecordsMax,
-        slots: LEDGER_SLOTS,
-        linesMax: o.linesMax,
-        ledger: o.analysis.ledger.options,
-        timeUnit: "ms",
-        patterns: o.analysis.patterns,
-      });
-      this.ledger = t;
-      for (const slot of t.slots) {
+    this.engine = this.startEngine();
+    this.ledger = this.ledgerStarted ?? (o.ledgerThread === true ? this.startLedger(undefined) : null);
+    if (this.ledger !== null) {
+      for (const slot of this.ledger.slots) {
         const b = allocateBatch(o.batchRecordsMax, 0);
         b.payload = slot.payload;
         this.slotBatches.push(b);
         this.submitted.push(false);
       }
-      o.analysis.setFilterRateSource(() => this.filterRate);
     }
+    o.analysis.setFilterRateSource(() => this.chunkRate);
     this.batch = this.ledger === null ? allocateBatch(o.batchRecordsMax, this.payloadBytes) : this.slotBatches[0];
+    o.analysis.start?.(this.engine);
+  }
+
+  /** The duplicate ledger's thread; with `kernels`, it runs the engine's kernel tasks too. */
+  private startLedger(kernels: LedgerThreadKernels | undefined): SerialLedgerThread {
+    return new SerialLedgerThread({
+      batchRecords: this.o.batchRecordsMax,
+      slots: LEDGER_SLOTS,
+      linesMax: this.o.linesMax,
+      ledger: this.o.analysis.ledger.options,
+      timeUnit: "ms",
+      patterns: this.o.analysis.patterns,
+      kernels,
+    });
+  }
+
+  /** The filter's false-positive rate now: the ledger's, on this thread or after the slot the engine took last. */
+  private filterRateNow(): number {
+    return this.ledger === null ? this.analysis.ledger.filterFalsePositiveRate() : this.filterRate;
+  }
+
+  /** `executor` with each task's dispatch noting the filter's rate for its group ({@link rateAtDispatch}). */
+  private notingRates(executor: KernelExecutor): KernelExecutor {
+    return {
+      workers: executor.workers,
+      run: (task, group) => {
+        this.rateAtDispatch[group] = this.filterRateNow();
+        return executor.run(task, group);
+      },
+      busyMs: () => executor.busyMs(),
+      close: () => executor.close(),
+    };
+  }
+
+  /** The job's engine: kernels on its pool (or inline), or on the ledger thread (`kernelsOnLedgerThread`, started here then). */
+  private startEngine(): StreamEngine {
+    const o = this.o;
+    const onLedger = o.ledgerThread === true && o.kernelsOnLedgerThread === true;
+    const groups = Math.min(o.groups, o.linesMax);
+    this.rateAtDispatch = new Float64Array(groups);
     const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
     const analysis = o.analysis;
     const B = this.payloadBytes;
     const F = SERIAL_OUT_FIELDS;
-    this.engine = new StreamEngine(
+    return new StreamEngine(
       {
         kernels: [o.analysis.kernel],
         workers: o.workers,
-        groups: Math.min(o.groups, o.linesMax),
+        groups,
         keysMax: o.linesMax,
         batchRecordsMax: o.batchRecordsMax,
         lateness: null,
         reorderRecordsPerKeyMax: 1,
         payloadBytes: B,
+        executor: (memory, module) =>
+          this.notingRates(
+            onLedger
+              ? (this.ledgerStarted = this.startLedger({ memory, module })).kernelExecutor()
+              : createKernelExecutor(memory, o.workers, groups),
+          ),
       },
       {
         // Row by row in the chunk's columns; a view of a row and its payload only for a detection.
         onOutput: (chunk: OutputChunk) => {
+          this.chunkRate = this.rateAtDispatch[chunk.group];
           const c = this.counts;
           const out = chunk.outs[0];
           const payload = chunk.payload;
@@ -211,7 +287,6 @@ export class SerialJob {
         },
       },
     );
-    o.analysis.start?.(this.engine);
   }
 
   /**
@@ -388,9 +463,13 @@ export class SerialJob {
         this.analysis.setLedgerStatsSource(() => last);
       }
     } finally {
-      await this.ledger?.close();
       this.analysis.stop?.();
-      await this.engine.close();
+      // The engine first: with kernelsOnLedgerThread its last tasks run on the ledger thread.
+      try {
+        await this.engine.close();
+      } finally {
+        await this.ledger?.close();
+      }
     }
   }
 

@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { ConfigError, packageRoot, type TimeUnit } from "../../engine/core/mod.js";
+import { ConfigError, KernelTaskError, type KernelExecutor, type KernelTask, packageRoot, type TimeUnit } from "../../engine/core/mod.js";
 import { SERIAL_PAYLOAD_BYTES } from "./layout.js";
 import type { LedgerCounters, LedgerSnapshot, SerialLedgerOptions } from "./ledger.js";
 import type { SerialFields } from "./payload.js";
@@ -29,6 +29,17 @@ export interface SerialLedgerThreadOptions {
   timeUnit: TimeUnit;
   /** Serial patterns per GTIN (parseSerialPatterns), asked on the thread as in-thread. */
   patterns?: ReadonlyMap<string, RegExp>;
+  /**
+   * A stream engine's memory and kernel module: the thread also runs that engine's kernel tasks
+   * ({@link SerialLedgerThread.kernelExecutor}), in order with the slots.
+   */
+  kernels?: LedgerThreadKernels;
+}
+
+/** What the thread needs to run an engine's kernel tasks: its shared memory and the compiled module. */
+export interface LedgerThreadKernels {
+  memory: WebAssembly.Memory;
+  module: WebAssembly.Module;
 }
 
 /** One slot's shared columns: event k's payload at `offsets[k]` of `payload`, its time and line id. */
@@ -58,6 +69,7 @@ export interface LedgerWorkerData {
   state: SharedArrayBuffer;
   /** Float64 per slot: the filter's false-positive rate right after the slot's events. */
   filterRate: SharedArrayBuffer;
+  kernels: LedgerThreadKernels | null;
 }
 
 /**
@@ -76,14 +88,17 @@ export type LedgerWorkerRequest =
   | { kind: "report"; id: number }
   | { kind: "snapshot"; id: number }
   | { kind: "stats"; id: number }
-  | { kind: "restore"; id: number; snapshot: LedgerSnapshot };
+  | { kind: "restore"; id: number; snapshot: LedgerSnapshot }
+  | { kind: "kernel"; id: number; task: KernelTask };
 
 /** The thread's answer to a request with an id. */
 export type LedgerWorkerReply =
   | ({ kind: "report"; id: number } & LedgerThreadReport)
   | { kind: "snapshot"; id: number; snapshot: LedgerSnapshot }
   | { kind: "stats"; id: number; stats: LedgerCounters }
-  | { kind: "restore"; id: number; error: string | null };
+  | { kind: "restore"; id: number; error: string | null }
+  /** A kernel task's result (records processed) and the milliseconds its calls took, or why it failed. */
+  | { kind: "kernel"; id: number; result: number; ms: number; error: string | null };
 
 export const SLOT_FREE = 0;
 export const SLOT_SUBMITTED = 1;
@@ -100,8 +115,10 @@ export class SerialLedgerThread {
   /** Events submitted per slot and not yet taken back ({@link take}). */
   private readonly pending: Int32Array;
   private failure: Error | null = null;
-  private readonly replies = new Map<number, (r: LedgerWorkerReply) => void>();
+  private readonly replies = new Map<number, Waiting>();
   private nextId = 1;
+  /** Milliseconds the engine's kernel tasks took on the thread. */
+  private kernelMs = 0;
 
   constructor(private readonly o: SerialLedgerThreadOptions) {
     if (!(o.batchRecords >= 1 && o.batchRecords <= 1024))
@@ -133,16 +150,39 @@ export class SerialLedgerThread {
       slots: shared,
       state,
       filterRate,
+      kernels: o.kernels ?? null,
     };
     this.worker = new Worker(ledgerWorkerScript(), { workerData: data });
     this.worker.on("message", (m: LedgerWorkerReply) => {
       const w = this.replies.get(m.id);
       this.replies.delete(m.id);
-      w?.(m);
+      w?.resolve(m);
     });
     this.worker.on("error", (e) => {
       this.failure = e;
+      this.failWaiting(e);
     });
+    this.worker.on("exit", (code) => {
+      // No reply comes after this: later requests fail at once (a kernel task after close, say).
+      this.failure ??= new Error(`ledger thread exited (code ${code})`);
+      this.failWaiting(this.failure);
+    });
+  }
+
+  /**
+   * The engine's kernel executor on this thread (needs the `kernels` option): each task is a
+   * message after the slots submitted before it, run over the engine's memory as a pool worker
+   * runs it (runCalls). One thread: the tasks run one at a time, in the order dispatched.
+   */
+  kernelExecutor(): KernelExecutor {
+    if (this.o.kernels === undefined) throw new ConfigError("kernels", "the ledger thread was started without an engine's kernels");
+    return {
+      workers: 1,
+      run: (task: KernelTask, group: number) => this.runKernels(task, group),
+      busyMs: () => this.kernelMs,
+      // The thread is the job's; it stops with close().
+      close: () => Promise.resolve(),
+    };
   }
 
   /** The id of line `name` for a slot's `lines` column, given on first sight (ConfigError past linesMax). */
@@ -226,17 +266,37 @@ export class SerialLedgerThread {
     if (r.error !== null) throw new RangeError(r.error);
   }
 
+  private async runKernels(task: KernelTask, group: number): Promise<number> {
+    const r = await this.ask({ kind: "kernel", id: this.nextId++, task });
+    if (r.kind !== "kernel") throw new Error(`ledger thread: a ${r.kind} reply to a kernel task`);
+    if (r.error !== null) throw new KernelTaskError(group, `kernel task on the ledger thread failed: ${r.error}`);
+    this.kernelMs += r.ms;
+    return r.result;
+  }
+
   private ask(request: Exclude<LedgerWorkerRequest, { kind: "batch" }>): Promise<LedgerWorkerReply> {
     if (this.failure !== null) return Promise.reject(new Error("ledger thread failed", { cause: this.failure }));
-    return new Promise((resolve) => {
-      this.replies.set(request.id, resolve);
+    return new Promise((resolve, reject) => {
+      this.replies.set(request.id, { resolve, reject });
       this.worker.postMessage(request);
     });
+  }
+
+  /** Every request still waiting for its reply fails with `cause` (the thread died: none will come). */
+  private failWaiting(cause: Error): void {
+    for (const w of this.replies.values()) w.reject(new Error("ledger thread failed", { cause }));
+    this.replies.clear();
   }
 
   async close(): Promise<void> {
     await this.worker.terminate();
   }
+}
+
+/** A request waiting for the thread's reply. */
+interface Waiting {
+  resolve(r: LedgerWorkerReply): void;
+  reject(e: Error): void;
 }
 
 /** CPU µs of the calling thread (Linux: its schedstat; NaN elsewhere). */

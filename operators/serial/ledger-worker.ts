@@ -3,6 +3,7 @@
  * questions (SerialInput.askPayloads), answering each submitted slot in the order submitted.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { instantiateKernels, runCalls } from "../../engine/core/mod.js";
 import {
   type LedgerWorkerData,
   type LedgerWorkerReply,
@@ -29,6 +30,11 @@ const slots = d.slots.map((s) => ({
 const names: string[] = [];
 const machines: string[] = new Array<string>(d.batchRecords).fill("");
 let events = 0;
+/** The engine's kernels over its memory, when the thread runs its tasks too (instantiated at start: a failure shows at once). */
+const kernels =
+  d.kernels === null
+    ? null
+    : (instantiateKernels(d.kernels.memory, d.kernels.module) as unknown as Record<string, (...args: number[]) => number>);
 
 function reply(r: LedgerWorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(r, transfer);
@@ -54,7 +60,19 @@ function askSlot(m: Extract<LedgerWorkerRequest, { kind: "batch" }>): void {
   askRun(s, from, m.n);
 }
 
+/** One kernel task of the engine, as a pool worker runs it. */
+function runKernelTask(m: Extract<LedgerWorkerRequest, { kind: "kernel" }>): void {
+  try {
+    if (kernels === null) throw new Error("this ledger thread was started without the engine's kernels");
+    const [result, ms] = runCalls(kernels, m.task);
+    reply({ kind: "kernel", id: m.id, result, ms, error: null });
+  } catch (e) {
+    reply({ kind: "kernel", id: m.id, result: 0, ms: 0, error: (e as Error).message });
+  }
+}
+
 parentPort?.on("message", (m: LedgerWorkerRequest) => {
+  if (m.kind === "kernel") return runKernelTask(m);
   if (m.kind === "report") return reply({ kind: "report", id: m.id, events, cpuMicros: ownThreadCpuMicros() });
   if (m.kind === "snapshot") {
     const snapshot = ledger.snapshot();

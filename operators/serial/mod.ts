@@ -26,6 +26,7 @@ export {
 export { DEFAULT_LEDGER_OPTIONS, type LedgerCounters, type SerialLedgerOptions } from "./ledger.js";
 export {
   type LedgerSlot,
+  type LedgerThreadKernels,
   type LedgerThreadReport,
   SerialLedgerThread,
   type SerialLedgerThreadOptions,
