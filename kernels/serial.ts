@@ -408,6 +408,28 @@ function scanRecent(s: usize, serial: usize, len: i32, k: i32, o: usize): i32 {
   else if (d < 0 && c == mode && load<u16>(coc + (<usize>c << 1)) == 0) store<i32>(modePtr, c - 1);
 }
 
+/** A count c ≥ 1 drops to c − 1 in a count-of-counts array; returns the new mode (cocMove with d = −1). */
+@inline function cocRemove(coc: usize, c: i32, mode: i32): i32 {
+  const at = coc + (<usize>c << 1);
+  const left = <i32>load<u16>(at) - 1;
+  store<u16>(at, <u16>left);
+  if (c > 1) store<u16>(at - 2, load<u16>(at - 2) + 1);
+  return c == mode && left == 0 ? c - 1 : mode;
+}
+
+/** A count c ≥ 0 rises to c + 1 in a count-of-counts array; returns the new mode (cocMove with d = +1). */
+@inline function cocAdd(coc: usize, c: i32, mode: i32): i32 {
+  const at = coc + (<usize>c << 1);
+  if (c > 0) store<u16>(at, load<u16>(at) - 1);
+  store<u16>(at + 2, load<u16>(at + 2) + 1);
+  return max(mode, c + 1);
+}
+
+/** F[c + d] − F[c]: exact, both integers below 2^53. */
+@inline function fChange(tables: usize, c: i32, d: i32): f64 {
+  return load<f64>(tables + (<usize>(c + d) << 3)) - load<f64>(tables + (<usize>c << 3));
+}
+
 /**
  * Replaces the ring entry `e` (its serial of `leaving` characters leaves the window; 0: an empty
  * slot) by the serial of `len` characters at `serial`, in the counts, sums and modes. Where both
@@ -422,19 +444,35 @@ function replaceEntry(s: usize, e: usize, leaving: i32, serial: usize, len: i32,
   let sum = load<f64>(s, SUM_F);
   const both = min(leaving, len);
   let changed = 0;
+  let mode = load<i32>(s, MODE);
   for (let j = 0; j < both; j++) {
     const a = bucket(<u32>load<u8>(e + 1 + <usize>j));
     const b = bucket(<u32>load<u8>(serial + <usize>j));
     if (a == b) continue;
     changed |= 1 << j;
-    sum = countOverall(s, a, -1, tables, coc, sum);
-    sum = countOverall(s, b, 1, tables, coc, sum);
-    const ps = s + POS_SUM_F + (<usize>j << 3);
+    // a ≠ b: the two counts are distinct cells; the two changes of F are summed first (exact).
+    const ha = s + HIST + (<usize>a << 2);
+    const hb = s + HIST + (<usize>b << 2);
+    const ca = <i32>load<u32>(ha);
+    store<u32>(ha, <u32>(ca - 1));
+    const cb = <i32>load<u32>(hb);
+    store<u32>(hb, <u32>(cb + 1));
+    mode = cocAdd(coc, cb, cocRemove(coc, ca, mode));
+    sum += fChange(tables, ca, -1) + fChange(tables, cb, 1);
+    const row = s + POS_HIST + (<usize>(j * 128) << 1);
+    const pa = row + (<usize>a << 1);
+    const pb = row + (<usize>b << 1);
+    const pca = <i32>load<u16>(pa);
+    store<u16>(pa, <u16>(pca - 1));
+    const pcb = <i32>load<u16>(pb);
+    store<u16>(pb, <u16>(pcb + 1));
     const pcoc = posCocPtr(s, k, j);
     const pmode = s + POS_MODE + (<usize>j << 2);
-    const psum = countPosition(s, j, a, -1, tables, pcoc, pmode, load<f64>(ps));
-    store<f64>(ps, countPosition(s, j, b, 1, tables, pcoc, pmode, psum));
+    store<i32>(pmode, cocAdd(pcoc, pcb, cocRemove(pcoc, pca, load<i32>(pmode))));
+    const ps = s + POS_SUM_F + (<usize>j << 3);
+    store<f64>(ps, load<f64>(ps) + (fChange(tables, pca, -1) + fChange(tables, pcb, 1)));
   }
+  store<i32>(s, mode, MODE);
   for (let j = both; j < leaving; j++) {
     const a = bucket(<u32>load<u8>(e + 1 + <usize>j));
     sum = countOverall(s, a, -1, tables, coc, sum);
