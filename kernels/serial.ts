@@ -277,13 +277,14 @@ function step(s: usize, t: f64, p: usize, o: usize, tables: usize): void {
 }
 
 function inAi82(ptr: usize, len: i32): bool {
+  // Branch-free over the whole serial: its characters are digits and letters at random.
+  let ok: u64 = 1;
   for (let i = 0; i < len; i++) {
     const c = <u64>load<u8>(ptr + <usize>i);
-    if (c >= 128) return false;
-    const bit = c < 64 ? (AI82_LO >> c) & 1 : (AI82_HI >> (c - 64)) & 1;
-    if (bit == 0) return false;
+    const word = select<u64>(AI82_LO, AI82_HI, c < 64);
+    ok &= (word >> (c & 63)) & select<u64>(1, 0, c < 128);
   }
-  return true;
+  return ok != 0;
 }
 
 /** Bit i set where bytes i of the 20 at a and at b are equal (16-byte compares of bytes 0–15 and 4–19). */
@@ -408,6 +409,17 @@ function scanRecent(s: usize, serial: usize, len: i32, k: i32, o: usize): i32 {
   else if (d < 0 && c == mode && load<u16>(coc + (<usize>c << 1)) == 0) store<i32>(modePtr, c - 1);
 }
 
+/**
+ * The first len (≤ 20) bytes at serial into the 20 at dst, zeros after them: two overlapping
+ * 16-byte stores (bytes 0–15, 4–19), lanes at or past len cleared (no memory.copy/fill calls).
+ */
+@inline function storeSerial(dst: usize, serial: usize, len: i32): void {
+  const iota = i8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const n = i8x16.splat(<i8>len);
+  v128.store(dst, v128.and(v128.load(serial), i8x16.lt_u(iota, n)));
+  v128.store(dst, v128.and(v128.load(serial, 4), i8x16.lt_u(i8x16.add(iota, i8x16.splat(4)), n)), 4);
+}
+
 /** A count c ≥ 1 drops to c − 1 in a count-of-counts array; returns the new mode (cocMove with d = −1). */
 @inline function cocRemove(coc: usize, c: i32, mode: i32): i32 {
   const at = coc + (<usize>c << 1);
@@ -492,8 +504,7 @@ function replaceEntry(s: usize, e: usize, leaving: i32, serial: usize, len: i32,
   store<f64>(s, sum, SUM_F);
   store<i32>(s, load<i32>(s, NCHARS) + len - leaving, NCHARS);
   store<u8>(e, <u8>len);
-  memory.copy(e + 1, serial, <usize>len);
-  if (len < POSITIONS) memory.fill(e + 1 + <usize>len, 0, <usize>(POSITIONS - len));
+  storeSerial(e + 1, serial, len);
   // Positions past the shorter serial gained or lost a serial: n_j changed.
   const longer = max(leaving, len);
   return changed | (((1 << longer) - 1) & ~((1 << both) - 1));
