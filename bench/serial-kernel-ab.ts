@@ -2,7 +2,7 @@
  * Two builds of the kernel module side by side for the serial kernel (`node
  * dist/bench/serial-kernel-ab.js <before.wasm> [after.wasm] [rounds]`): thread CPU ns per event of
  * the serial kernel alone, each build over its own shared memory (bench/kit/serial-harness.ts) and
- * the same pre-encoded payloads of one seeded serial-simulator stream (16 lines, every attack kind,
+ * the same pre-encoded payloads of one seeded serial-simulator stream (16 lines by default, every attack kind,
  * as bench/serial-bench.ts), in calls of 4096 records, measured alternately (before, after, before,
  * …) so that a noisy machine weighs on both alike; the median of each and their ratio.
  *
@@ -17,7 +17,6 @@ import { threadCpuMicros } from "./bench-kit.js";
 import { SerialKernelHarness } from "./kit/serial-harness.js";
 
 const CALL_RECORDS = 4096;
-const LINES = 16;
 
 interface Staged {
   n: number;
@@ -26,8 +25,8 @@ interface Staged {
   payloads: Uint8Array;
 }
 
-function stage(n: number, seed: number): Staged {
-  const sim = new SerialSimulator({ seed, lines: LINES, attackEvery: Math.max(1000, Math.floor(n / 40)), batchSerials: 50_000 });
+function stage(n: number, lines: number, seed: number): Staged {
+  const sim = new SerialSimulator({ seed, lines, attackEvery: Math.max(1000, Math.floor(n / 40)), batchSerials: 50_000 });
   const input = serialAnalysis({ params: { ...DEFAULT_SERIAL_PARAMS }, timeUnit: "ms", clock: () => Number.NaN }).input;
   const ids = new Map<string, number>();
   const slots = new Uint32Array(n);
@@ -95,18 +94,19 @@ function main(): void {
   const args = process.argv.slice(2);
   const before = args[0];
   if (before === undefined) {
-    process.stderr.write("usage: node dist/bench/serial-kernel-ab.js <before kernels.wasm> [after kernels.wasm] [rounds] [events]\n");
+    process.stderr.write("usage: node dist/bench/serial-kernel-ab.js <before kernels.wasm> [after kernels.wasm] [rounds] [events] [lines]\n");
     process.exit(2);
   }
   const after = args[1] ?? new URL("../../build/kernels.wasm", import.meta.url).pathname;
   const rounds = Number(args[2] ?? 9);
   const n = Number(args[3] ?? 500_000);
-  const d = stage(n, 1);
-  const a = build(before, LINES);
-  const b = build(after, LINES);
+  const lines = Number(args[4] ?? 16);
+  const d = stage(n, lines, 1);
+  const a = build(before, lines);
+  const b = build(after, lines);
   const diff = compare(a, b, d);
   process.stdout.write(
-    `before ${before}\nafter  ${after}\n${LINES} lines, ${n} events, calls of ${CALL_RECORDS}, ${rounds} alternating rounds\n`,
+    `before ${before}\nafter  ${after}\n${lines} lines, ${n} events, calls of ${CALL_RECORDS}, ${rounds} alternating rounds\n`,
   );
   process.stdout.write(diff === null ? "outputs: bit-identical (serial rows)\n" : `outputs: MISMATCH ${diff}\n`);
   const ta: number[] = [];

@@ -449,7 +449,8 @@ function scanRecent(s: usize, serial: usize, len: i32, k: i32, o: usize): i32 {
  * nothing (every count comes back; the sums are exact integers), so that position is skipped;
  * elsewhere the leaving character is removed before the new one is added, so no count exceeds
  * the window's. Σ F[count] is summed in a local: every term is an integer below 2^53, so the sum
- * is exact in any order. Returns the positions (bit j) whose n_j or mode_j may have changed.
+ * is exact in any order. Returns the positions (bit j) whose n_j or mode_j may have changed
+ * (a position both serials hold: only where mode_j moved).
  */
 function replaceEntry(s: usize, e: usize, leaving: i32, serial: usize, len: i32, tables: usize, k: i32): i32 {
   const coc = cocPtr(s, k);
@@ -461,7 +462,6 @@ function replaceEntry(s: usize, e: usize, leaving: i32, serial: usize, len: i32,
     const a = bucket(<u32>load<u8>(e + 1 + <usize>j));
     const b = bucket(<u32>load<u8>(serial + <usize>j));
     if (a == b) continue;
-    changed |= 1 << j;
     // a ≠ b: the two counts are distinct cells; the two changes of F are summed first (exact).
     const ha = s + HIST + (<usize>a << 2);
     const hb = s + HIST + (<usize>b << 2);
@@ -480,7 +480,11 @@ function replaceEntry(s: usize, e: usize, leaving: i32, serial: usize, len: i32,
     store<u16>(pb, <u16>(pcb + 1));
     const pcoc = posCocPtr(s, k, j);
     const pmode = s + POS_MODE + (<usize>j << 2);
-    store<i32>(pmode, cocAdd(pcoc, pcb, cocRemove(pcoc, pca, load<i32>(pmode))));
+    const modeBefore = load<i32>(pmode);
+    const modeAfter = cocAdd(pcoc, pcb, cocRemove(pcoc, pca, modeBefore));
+    store<i32>(pmode, modeAfter);
+    // n_j stays: only a moved mode_j can change the position's min-entropy.
+    changed |= select(1 << j, 0, modeAfter != modeBefore);
     const ps = s + POS_SUM_F + (<usize>j << 3);
     store<f64>(ps, load<f64>(ps) + (fChange(tables, pca, -1) + fChange(tables, pcb, 1)));
   }
