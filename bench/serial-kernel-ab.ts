@@ -94,7 +94,9 @@ function main(): void {
   const args = process.argv.slice(2);
   const before = args[0];
   if (before === undefined) {
-    process.stderr.write("usage: node dist/bench/serial-kernel-ab.js <before kernels.wasm> [after kernels.wasm] [rounds] [events] [lines]\n");
+    process.stderr.write(
+      "usage: node dist/bench/serial-kernel-ab.js <before kernels.wasm> [after kernels.wasm] [rounds] [events] [lines]\n",
+    );
     process.exit(2);
   }
   const after = args[1] ?? new URL("../../build/kernels.wasm", import.meta.url).pathname;
