@@ -233,11 +233,8 @@ function step(s: usize, t: f64, p: usize, o: usize, tables: usize): void {
 
   const k = load<i32>(s, K);
   const len = min(stored, POSITIONS);
-  let deltaMin: f64 = NaN;
   if (len > 0) {
-    deltaMin = compareRecent(s, p + P_SERIAL, len, k);
-    if (deltaMin == deltaMin && deltaMin <= load<f64>(s, DELTA_MAX)) flags |= R_DELTA;
-    if (prefixRepeats(s, p + P_SERIAL, len, k)) flags |= R_PREFIX;
+    flags |= scanRecent(s, p + P_SERIAL, len, k, o);
     const count = load<i32>(s, WCOUNT);
     let slot = load<i32>(s, WNEXT);
     const e = ringEntry(s, slot);
@@ -254,7 +251,7 @@ function step(s: usize, t: f64, p: usize, o: usize, tables: usize): void {
   flags |= windowStatistics(s, o, tables, k, p + P_SERIAL, len);
   flags |= rhythm(s, t, load<f64>(p, P_ARRIVAL), o);
   store<f64>(o, <f64>flags, O_FLAGS);
-  store<f64>(o, deltaMin, O_DELTA);
+  if (len == 0) store<f64>(o, NaN, O_DELTA);
   store<f64>(o, load<f64>(s, ISSUED), O_ISSUED);
   const ready = min(1.0, <f64>load<i32>(s, WCOUNT) / <f64>k) * min(1.0, <f64>load<i32>(s, INTERVALS) / <f64>load<i32>(s, WARMUP));
   store<f64>(o, ready, O_READY);
@@ -280,21 +277,57 @@ function step(s: usize, t: f64, p: usize, o: usize, tables: usize): void {
 }
 
 function inAi82(ptr: usize, len: i32): bool {
+  // Branch-free over the whole serial: its characters are digits and letters at random.
+  let ok: u64 = 1;
   for (let i = 0; i < len; i++) {
     const c = <u64>load<u8>(ptr + <usize>i);
-    if (c >= 128) return false;
-    const bit = c < 64 ? (AI82_LO >> c) & 1 : (AI82_HI >> (c - 64)) & 1;
-    if (bit == 0) return false;
+    const word = select<u64>(AI82_LO, AI82_HI, c < 64);
+    ok &= (word >> (c & 63)) & select<u64>(1, 0, c < 128);
   }
-  return true;
+  return ok != 0;
 }
 
-/** Digit class bits: 1 digit, 2 upper, 4 lower, 8 other. */
-@inline function charClass(c: i32): i32 {
-  if (c >= 48 && c <= 57) return 1;
-  if (c >= 65 && c <= 90) return 2;
-  if (c >= 97 && c <= 122) return 4;
-  return 8;
+/** Bit i set where bytes i of the 20 at a and at b are equal (16-byte compares of bytes 0–15 and 4–19). */
+@inline function equalMask20(a: usize, b: usize): i32 {
+  const m0 = i8x16.bitmask(i8x16.eq(v128.load(a), v128.load(b)));
+  const m1 = i8x16.bitmask(i8x16.eq(v128.load(a, 4), v128.load(b, 4)));
+  return m0 | (m1 << 4);
+}
+
+/** Bit i set where byte i of the 16 in v lies in lo … lo + n − 1 (bytes compared unsigned). */
+@inline function rangeMask16(v: v128, lo: i8, n: i8): i32 {
+  return i8x16.bitmask(i8x16.lt_u(i8x16.sub(v, i8x16.splat(lo)), i8x16.splat(n)));
+}
+
+/** Bit i set where byte i of the 20 at p is an ASCII digit. */
+@inline function digitMask20(p: usize): i32 {
+  return rangeMask16(v128.load(p), 48, 10) | (rangeMask16(v128.load(p, 4), 48, 10) << 4);
+}
+
+/**
+ * Character classes of the 20 bytes at p as three 20-bit masks: digits in bits 0–19, upper case
+ * in 20–39, lower case in 40–59 (a byte in none of them is of class "other").
+ */
+@inline function classMasks(p: usize): u64 {
+  const v0 = v128.load(p);
+  const v1 = v128.load(p, 4);
+  const d = rangeMask16(v0, 48, 10) | (rangeMask16(v1, 48, 10) << 4);
+  const u = rangeMask16(v0, 65, 26) | (rangeMask16(v1, 65, 26) << 4);
+  const l = rangeMask16(v0, 97, 26) | (rangeMask16(v1, 97, 26) << 4);
+  return <u64>d | (<u64>u << 20) | (<u64>l << 40);
+}
+
+/**
+ * Class bits (1 digit, 2 upper, 4 lower, 8 other) of the characters of two serials at the
+ * positions in `positions` (bit i: position i), from their {@link classMasks}.
+ */
+@inline function suffixClasses(a: u64, b: u64, positions: i32): i32 {
+  const m = <u64>positions;
+  const both = a | b;
+  const anyA = <i32>((a | (a >> 20) | (a >> 40)) & 0xfffff);
+  const anyB = <i32>((b | (b >> 20) | (b >> 40)) & 0xfffff);
+  return select(1, 0, (both & m) != 0) | select(2, 0, (both & (m << 20)) != 0) | select(4, 0, (both & (m << 40)) != 0)
+    | select(8, 0, (positions & ~(anyA & anyB)) != 0);
 }
 
 @inline function digitValue(c: i32, base: i32): i32 {
@@ -303,25 +336,47 @@ function inAi82(ptr: usize, len: i32): bool {
   return base == 62 ? c - 61 : c - 87;
 }
 
-/** Smallest |difference| between the serial and a recent one of its length (NaN: none comparable). */
-function compareRecent(s: usize, serial: usize, len: i32, k: i32): f64 {
+/**
+ * One pass over the R most recent serials of the line (before the new one enters). Sequence:
+ * the smallest |difference| to a recent serial of the same length, written at O_DELTA (NaN: none
+ * comparable); R_DELTA when it is ≤ deltaMax. Prefix: R_PREFIX when ≥ prefixRepeat recent serials
+ * share the first prefixMin characters (serials longer than prefixMin only) without being
+ * identical to it. The common prefix c of each pair comes from one 20-byte equality mask; the
+ * character classes of the differing suffix from class masks (a class outside the suffix's
+ * number base anywhere in the suffix rules the pair out, as a scan stopping at the first did).
+ */
+function scanRecent(s: usize, serial: usize, len: i32, k: i32, o: usize): i32 {
   const count = load<i32>(s, WCOUNT);
   const recent = min(load<i32>(s, RECENT), count);
+  const need = load<i32>(s, PREFIX_MIN);
+  const prefixOn = need != 0 && len > need;
+  const lenMask = (1 << len) - 1;
+  const own = classMasks(serial);
+  const ownDigits = <i32>(own & 0xfffff);
+  const ownAny = <i32>((own | (own >> 20) | (own >> 40)) & 0xfffff);
   let best: f64 = NaN;
+  let hits = 0;
   for (let b = 0; b < recent; b++) {
     const e = recentEntry(s, b, k);
-    if (<i32>load<u8>(e) != len) continue;
-    let c = 0;
-    while (c < len && load<u8>(serial + <usize>c) == load<u8>(e + 1 + <usize>c)) c++;
+    const l = <i32>load<u8>(e);
+    // Bits 20–31 of the inverted mask are set: c ≤ 20.
+    const c = min(<i32>ctz(~equalMask20(serial, e + 1)), len);
+    // A serial identical to a recent one is a duplicate, not a shared prefix.
+    if (prefixOn && l >= need && c >= need && !(l == len && c == len)) hits++;
+    if (l != len) continue;
     const digits = len - c;
     if (digits == 0 || digits > 15) continue;
-    // Longer than 10 characters only a decimal counter fits in a double: stop at the first letter.
-    const limit = digits > 10 ? 1 : 15;
-    let classes = 0;
-    for (let i = c; i < len && (classes & ~limit) == 0; i++) {
-      classes |= charClass(<i32>load<u8>(serial + <usize>i)) | charClass(<i32>load<u8>(e + 1 + <usize>i));
+    const suffix = lenMask & ~((1 << c) - 1);
+    let classes = 1;
+    if (digits > 10) {
+      // Longer than 10 characters only a decimal counter fits in a double: digits only, the
+      // serial's own suffix checked first (no load of the recent one's bytes when it fails).
+      if ((ownDigits & suffix) != suffix || (digitMask20(e + 1) & suffix) != suffix) continue;
+    } else {
+      if ((suffix & ~ownAny) != 0) continue;
+      classes = suffixClasses(own, classMasks(e + 1), suffix);
+      if ((classes & 8) != 0) continue;
     }
-    if ((classes & 8) != 0 || (classes & ~limit) != 0) continue;
     const base = classes == 1 ? 10 : (classes & 6) == 6 ? 62 : 36;
     const maxDigits = base == 10 ? 15 : base == 36 ? 10 : 8;
     if (digits > maxDigits) continue;
@@ -334,25 +389,10 @@ function compareRecent(s: usize, serial: usize, len: i32, k: i32): f64 {
     const d = abs(va - vb);
     if (!(d >= best)) best = d;
   }
-  return best;
-}
-
-function prefixRepeats(s: usize, serial: usize, len: i32, k: i32): bool {
-  const need = load<i32>(s, PREFIX_MIN);
-  if (need == 0 || len <= need) return false;
-  const count = load<i32>(s, WCOUNT);
-  const recent = min(load<i32>(s, RECENT), count);
-  let hits = 0;
-  for (let b = 0; b < recent; b++) {
-    const e = recentEntry(s, b, k);
-    const l = <i32>load<u8>(e);
-    if (l < need) continue;
-    let c = 0;
-    while (c < need && load<u8>(serial + <usize>c) == load<u8>(e + 1 + <usize>c)) c++;
-    // A serial identical to a recent one is a duplicate, not a shared prefix.
-    if (c == need && !(l == len && memory.compare(serial, e + 1, <usize>len) == 0)) hits++;
-  }
-  return hits >= load<i32>(s, PREFIX_REPEAT);
+  store<f64>(o, best, O_DELTA);
+  let flags = best == best && best <= load<f64>(s, DELTA_MAX) ? R_DELTA : 0;
+  if (prefixOn && hits >= load<i32>(s, PREFIX_REPEAT)) flags |= R_PREFIX;
+  return flags;
 }
 
 @inline function bucket(c: u32): u32 {
@@ -370,32 +410,85 @@ function prefixRepeats(s: usize, serial: usize, len: i32, k: i32): bool {
 }
 
 /**
+ * The first len (≤ 20) bytes at serial into the 20 at dst, zeros after them: two overlapping
+ * 16-byte stores (bytes 0–15, 4–19), lanes at or past len cleared (no memory.copy/fill calls).
+ */
+@inline function storeSerial(dst: usize, serial: usize, len: i32): void {
+  const iota = i8x16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const n = i8x16.splat(<i8>len);
+  v128.store(dst, v128.and(v128.load(serial), i8x16.lt_u(iota, n)));
+  v128.store(dst, v128.and(v128.load(serial, 4), i8x16.lt_u(i8x16.add(iota, i8x16.splat(4)), n)), 4);
+}
+
+/** A count c ≥ 1 drops to c − 1 in a count-of-counts array; returns the new mode (cocMove with d = −1). */
+@inline function cocRemove(coc: usize, c: i32, mode: i32): i32 {
+  const at = coc + (<usize>c << 1);
+  const left = <i32>load<u16>(at) - 1;
+  store<u16>(at, <u16>left);
+  if (c > 1) store<u16>(at - 2, load<u16>(at - 2) + 1);
+  return c == mode && left == 0 ? c - 1 : mode;
+}
+
+/** A count c ≥ 0 rises to c + 1 in a count-of-counts array; returns the new mode (cocMove with d = +1). */
+@inline function cocAdd(coc: usize, c: i32, mode: i32): i32 {
+  const at = coc + (<usize>c << 1);
+  if (c > 0) store<u16>(at, load<u16>(at) - 1);
+  store<u16>(at + 2, load<u16>(at + 2) + 1);
+  return max(mode, c + 1);
+}
+
+/** F[c + d] − F[c]: exact, both integers below 2^53. */
+@inline function fChange(tables: usize, c: i32, d: i32): f64 {
+  return load<f64>(tables + (<usize>(c + d) << 3)) - load<f64>(tables + (<usize>c << 3));
+}
+
+/**
  * Replaces the ring entry `e` (its serial of `leaving` characters leaves the window; 0: an empty
  * slot) by the serial of `len` characters at `serial`, in the counts, sums and modes. Where both
  * serials have the same character at a position, removing one and adding the other changes
  * nothing (every count comes back; the sums are exact integers), so that position is skipped;
  * elsewhere the leaving character is removed before the new one is added, so no count exceeds
  * the window's. Σ F[count] is summed in a local: every term is an integer below 2^53, so the sum
- * is exact in any order. Returns the positions (bit j) whose n_j or mode_j may have changed.
+ * is exact in any order. Returns the positions (bit j) whose n_j or mode_j may have changed
+ * (a position both serials hold: only where mode_j moved).
  */
 function replaceEntry(s: usize, e: usize, leaving: i32, serial: usize, len: i32, tables: usize, k: i32): i32 {
   const coc = cocPtr(s, k);
   let sum = load<f64>(s, SUM_F);
   const both = min(leaving, len);
   let changed = 0;
+  let mode = load<i32>(s, MODE);
   for (let j = 0; j < both; j++) {
     const a = bucket(<u32>load<u8>(e + 1 + <usize>j));
     const b = bucket(<u32>load<u8>(serial + <usize>j));
     if (a == b) continue;
-    changed |= 1 << j;
-    sum = countOverall(s, a, -1, tables, coc, sum);
-    sum = countOverall(s, b, 1, tables, coc, sum);
-    const ps = s + POS_SUM_F + (<usize>j << 3);
+    // a ≠ b: the two counts are distinct cells; the two changes of F are summed first (exact).
+    const ha = s + HIST + (<usize>a << 2);
+    const hb = s + HIST + (<usize>b << 2);
+    const ca = <i32>load<u32>(ha);
+    store<u32>(ha, <u32>(ca - 1));
+    const cb = <i32>load<u32>(hb);
+    store<u32>(hb, <u32>(cb + 1));
+    mode = cocAdd(coc, cb, cocRemove(coc, ca, mode));
+    sum += fChange(tables, ca, -1) + fChange(tables, cb, 1);
+    const row = s + POS_HIST + (<usize>(j * 128) << 1);
+    const pa = row + (<usize>a << 1);
+    const pb = row + (<usize>b << 1);
+    const pca = <i32>load<u16>(pa);
+    store<u16>(pa, <u16>(pca - 1));
+    const pcb = <i32>load<u16>(pb);
+    store<u16>(pb, <u16>(pcb + 1));
     const pcoc = posCocPtr(s, k, j);
     const pmode = s + POS_MODE + (<usize>j << 2);
-    const psum = countPosition(s, j, a, -1, tables, pcoc, pmode, load<f64>(ps));
-    store<f64>(ps, countPosition(s, j, b, 1, tables, pcoc, pmode, psum));
+    const modeBefore = load<i32>(pmode);
+    const modeAfter = cocAdd(pcoc, pcb, cocRemove(pcoc, pca, modeBefore));
+    store<i32>(pmode, modeAfter);
+    // n_j stays: only a moved mode_j can change the position's min-entropy.
+    changed |= select(1 << j, 0, modeAfter != modeBefore);
+    const ps = s + POS_SUM_F + (<usize>j << 3);
+    store<f64>(ps, load<f64>(ps) + (fChange(tables, pca, -1) + fChange(tables, pcb, 1)));
   }
+  store<i32>(s, mode, MODE);
   for (let j = both; j < leaving; j++) {
     const a = bucket(<u32>load<u8>(e + 1 + <usize>j));
     sum = countOverall(s, a, -1, tables, coc, sum);
@@ -415,8 +508,7 @@ function replaceEntry(s: usize, e: usize, leaving: i32, serial: usize, len: i32,
   store<f64>(s, sum, SUM_F);
   store<i32>(s, load<i32>(s, NCHARS) + len - leaving, NCHARS);
   store<u8>(e, <u8>len);
-  memory.copy(e + 1, serial, <usize>len);
-  if (len < POSITIONS) memory.fill(e + 1 + <usize>len, 0, <usize>(POSITIONS - len));
+  storeSerial(e + 1, serial, len);
   // Positions past the shorter serial gained or lost a serial: n_j changed.
   const longer = max(leaving, len);
   return changed | (((1 << longer) - 1) & ~((1 << both) - 1));

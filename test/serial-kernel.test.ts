@@ -318,6 +318,32 @@ describe("serial - WASM = TypeScript reference", () => {
     expect(moved.seen & REASON.above_line_rate).not.toBe(0);
   });
 
+  it("serial - agrees on the recent-serial scan's edges: differences on both sides of byte 16, every suffix base, duplicates, long serials", () => {
+    const rng = new SeededRandom(13);
+    const alphabets = ["0123456789", ALNUM, ALNUM.toLowerCase().slice(0, 10) + ALNUM.toLowerCase(), `${ALNUM}abcxyz`, "09AZaz %-"];
+    const events: SerialKernelEvent[] = [];
+    let base = randomSerial(rng, 16);
+    let deltas = 0;
+    for (let i = 0; i < 6000; i++) {
+      if (i % 40 === 0) base = randomSerial(rng, rng.int(1, 24), alphabets[rng.int(0, alphabets.length - 1)]);
+      // Keep a prefix of the base (any length, so the first difference falls anywhere in 0..20),
+      // then a suffix of one alphabet: decimal, base 36, base 62, lower case, other characters.
+      const keep = rng.int(0, base.length);
+      const tail = randomSerial(rng, base.length - keep, alphabets[rng.int(0, alphabets.length - 1)]);
+      const serial = rng.next() < 0.05 ? base : base.slice(0, keep) + tail;
+      events.push(event(i % 2, 1_700_000_000_000 + i * 200, serial));
+    }
+    const p = params({ window: 64, recent: 16, prefixMin: 3, prefixRepeat: 2, sequenceDeltaMax: 1e15, statisticsMinSerials: 16 });
+    const r = compare(p, events, 2);
+    expect(r.borderline).toBe(0);
+    // Not vacuous: sequential steps and shared prefixes occurred.
+    expect(r.seen & REASON.sequential_delta).not.toBe(0);
+    expect(r.seen & REASON.repeated_prefix).not.toBe(0);
+    const rows = new SerialKernelHarness(p, 2, 1000).process(events);
+    for (let i = 0; i < events.length; i++) if (!Number.isNaN(row(rows, i)[C.sequence_delta_min])) deltas++;
+    expect(deltas).toBeGreaterThan(500);
+  });
+
   it("serial - batch-close events pass through without touching the line's state", () => {
     const h = new SerialKernelHarness(params(), 1);
     const rows = h.process([event(0, 0, "AAA111"), event(0, 10, "", { batchClose: true }), event(0, 200, "BBB222")]);

@@ -49,6 +49,7 @@ export class SerialKernelHarness {
     readonly params: SerialParams,
     readonly lines: number,
     readonly chunkMax = 4096,
+    module?: WebAssembly.Module,
   ) {
     this.stateStride = serialStateBytes(params.window);
     let at = PAGE;
@@ -64,13 +65,12 @@ export class SerialKernelHarness {
     this.payload = take(chunkMax * SERIAL_PAYLOAD_BYTES);
     this.out = take(chunkMax * SERIAL_OUT_FIELDS * 8);
     this.memory = createSharedMemory(Math.ceil(at / PAGE));
-    this.kernels = instantiateKernels(this.memory);
+    this.kernels = instantiateKernels(this.memory, module);
     this.u8 = new Uint8Array(this.memory.buffer);
     this.u32 = new Uint32Array(this.memory.buffer);
     this.f64 = new Float64Array(this.memory.buffer);
     fillSerialTables(this.f64, this.tables / 8, params.window);
-    const args = serialInitArgs(params);
-    for (let l = 0; l < lines; l++) (this.kernels.serialInit as (s: number, ...a: number[]) => void)(this.statePtr(l), ...args);
+    this.reset();
   }
 
   statePtr(line: number): number {
@@ -100,6 +100,12 @@ export class SerialKernelHarness {
       times: this.f64.subarray(this.times / 8, this.times / 8 + this.chunkMax),
       payload: this.u8.subarray(this.payload, this.payload + this.chunkMax * SERIAL_PAYLOAD_BYTES),
     };
+  }
+
+  /** Re-initialises every line's state block (fresh lines). */
+  reset(): void {
+    const args = serialInitArgs(this.params);
+    for (let l = 0; l < this.lines; l++) (this.kernels.serialInit as (s: number, ...a: number[]) => void)(this.statePtr(l), ...args);
   }
 
   /** Runs the kernel over the first n staged records; returns a view of their rows. */
