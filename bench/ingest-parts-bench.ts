@@ -19,6 +19,7 @@
 import { pathToFileURL } from "node:url";
 import { loadavg } from "node:os";
 import { SeededRandom } from "../engine/core/mod.js";
+import { median } from "./bench-kit.js";
 import { decodeFrame, decodeFrameInto, encodeFrame } from "../connectors/wire/mod.js";
 import {
   ALERT_FAMILIES,
@@ -173,11 +174,6 @@ function timed(fn: () => unknown): number {
   fn();
   const t = process.cpuUsage(t0);
   return (t.user + t.system) / 1000;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
 }
 
 interface PartRow {

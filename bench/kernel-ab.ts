@@ -16,7 +16,7 @@
 import { readFileSync } from "node:fs";
 import { createSharedMemory, instantiateKernels, type KernelExports, SeededRandom } from "../engine/core/mod.js";
 import { DEFAULT_SPC_PARAMS, SPC_OUT_FIELDS, spcInitArgs } from "../operators/spc/mod.js";
-import { threadCpuMicros } from "./bench-kit.js";
+import { median, threadCpuMicros } from "./bench-kit.js";
 
 const WINDOW = 64;
 const ROLLING_FIELDS = 10;
@@ -195,11 +195,6 @@ function timePass(b: Build, v: Variant, records: number): number {
     if (v !== "rolling") b.spc(c);
   }
   return ((threadCpuMicros() - t0) * 1000) / records;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  return s[s.length >> 1];
 }
 
 function main(): void {

@@ -13,7 +13,7 @@
 import { readFileSync } from "node:fs";
 import { SerialSimulator } from "../connectors/sim/mod.js";
 import { DEFAULT_SERIAL_PARAMS, SERIAL_OUT_FIELDS, SERIAL_PAYLOAD_BYTES, serialAnalysis } from "../operators/serial/mod.js";
-import { threadCpuMicros } from "./bench-kit.js";
+import { median, threadCpuMicros } from "./bench-kit.js";
 import { SerialKernelHarness } from "./kit/serial-harness.js";
 
 const CALL_RECORDS = 4096;
@@ -83,11 +83,6 @@ function timePass(h: SerialKernelHarness, d: Staged): number {
   const t0 = threadCpuMicros();
   for (let c = 0; c * CALL_RECORDS < d.n; c++) runCall(h, d, c);
   return ((threadCpuMicros() - t0) * 1000) / d.n;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((p, q) => p - q);
-  return s[s.length >> 1];
 }
 
 function main(): void {
