@@ -192,13 +192,7 @@ export function decodeFrame(bytes: Uint8Array, options: FrameDecodeOptions = {})
     const t = times[i];
     // One comparison chain for the common case: finite value, time in range.
     if (v - v === 0 && t >= -TIME_ABS_MAX_MS && t <= TIME_ABS_MAX_MS) continue;
-    (rejected ??= []).push(
-      v - v !== 0
-        ? { index: i, reason: "not_finite", field: "value" }
-        : Number.isFinite(t)
-          ? { index: i, reason: "bad_timestamp", field: "time" }
-          : { index: i, reason: "not_finite", field: "time" },
-    );
+    (rejected ??= []).push(readingRejection(i, v, t));
   }
   const zeroCopy = values.buffer === bytes.buffer;
   if (rejected === null) return { keys, keyIndex, times, values, length: n, declared: n, rejected: [], zeroCopy };
@@ -270,13 +264,7 @@ function validateReadings(t: FrameTarget, n: number, k: number, indexAt: number,
     const v = values[at + i];
     const time = times[at + i];
     if (v - v === 0 && time >= -TIME_ABS_MAX_MS && time <= TIME_ABS_MAX_MS) continue;
-    (rejected ??= []).push(
-      v - v !== 0
-        ? { index: i, reason: "not_finite", field: "value" }
-        : Number.isFinite(time)
-          ? { index: i, reason: "bad_timestamp", field: "time" }
-          : { index: i, reason: "not_finite", field: "time" },
-    );
+    (rejected ??= []).push(readingRejection(i, v, time));
   }
   return rejected;
 }
@@ -705,4 +693,10 @@ function writeFloat64s(dv: DataView, at: number, src: ArrayLike<number>, n: numb
 function writeKeyIndex(dv: DataView, at: number, idx: ArrayLike<number>, n: number, u32: boolean): void {
   if (u32) for (let i = 0; i < n; i++) dv.setUint32(at + 4 * i, idx[i], true);
   else for (let i = 0; i < n; i++) dv.setUint16(at + 2 * i, idx[i], true);
+}
+
+/** Why reading `index` (value `v`, time `t`) is left out: a value that is not finite, else a time that is not finite or out of range. */
+function readingRejection(index: number, v: number, t: number): RejectedReading {
+  if (v - v !== 0) return { index, reason: "not_finite", field: "value" };
+  return Number.isFinite(t) ? { index, reason: "bad_timestamp", field: "time" } : { index, reason: "not_finite", field: "time" };
 }
