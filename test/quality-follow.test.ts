@@ -18,7 +18,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ClickHouseServer, startClickHouseServer } from "../connectors/local/clickhouse-server.js";
 import { type NatsServer, serverAvailable, startNatsServer } from "../connectors/local/nats-server.js";
 import { type Actor, DirectoryStore, ModelRegistry, ObjectStoreRegistry, type RegistryStore } from "../connectors/registry/mod.js";
-import { BatchSimulator } from "../connectors/sim/mod.js";
 import { memoryLogger } from "../engine/core/mod.js";
 import { swapInto } from "../engine/cli/quality-run.js";
 import { followRegistry } from "../engine/jobs/model-follow.js";
@@ -37,27 +36,16 @@ import { startCli } from "./kit/cli.js";
 import { printFigures } from "./kit/figures.js";
 import { registryTestModels } from "./kit/registry-models.js";
 import { waitUntil } from "./kit/wait.js";
+import { type BatchRecord, batchRecords } from "./kit/batch-records.js";
 
-type Rec = { kind: "process"; r: ProcessRecord } | { kind: "quality"; r: QualityRecord };
-
-function records(seed: number, lines: number, batches: number): Rec[] {
-  const sim = new BatchSimulator({ seed, lines, batches });
-  const out: Rec[] = [];
-  for (let kind = sim.next(); kind !== null; kind = sim.next()) {
-    if (kind === "process") out.push({ kind, r: structuredClone(sim.reading) });
-    else out.push({ kind, r: sim.outcome as QualityRecord });
-  }
-  return out;
-}
-
-function feed(job: QualityJob, recs: readonly Rec[]): void {
+function feed(job: QualityJob, recs: readonly BatchRecord[]): void {
   for (const rec of recs) {
     if (rec.kind === "process") job.process(rec.r);
     else job.quality(rec.r);
   }
 }
 
-async function feedFlushing(job: QualityJob, recs: readonly Rec[]): Promise<void> {
+async function feedFlushing(job: QualityJob, recs: readonly BatchRecord[]): Promise<void> {
   for (const rec of recs) {
     feed(job, [rec]);
     await job.flush();
@@ -75,7 +63,7 @@ let nats: NatsServer | undefined;
 let nc: NatsConnection | undefined;
 
 beforeAll(async () => {
-  const train = records(21, 4, 120);
+  const train = batchRecords(21, 4, 120);
   const histories = batchHistories(
     train.filter((x) => x.kind === "process").map((x) => x.r as ProcessRecord),
     train.filter((x) => x.kind === "quality").map((x) => x.r as QualityRecord),
@@ -103,7 +91,7 @@ const runsOf = (rows: readonly QualityPredictionRow[]) =>
 
 describe("quality job - a model swap", () => {
   it("rows taken before the swap are scored by their model, every later prediction by the new one (other features too), running batches included; the old model is closed", async () => {
-    const recs = records(5, 3, 18);
+    const recs = batchRecords(5, 3, 18);
     const a = await QualityModel.fromBytes(bytesA, "a.onnx");
     const narrow = await QualityModel.fromBytes(bytesNarrow, "narrow.onnx");
     const rows: QualityPredictionRow[] = [];
@@ -161,7 +149,7 @@ describe.each(STORES)("quality job - following the registry in %s", (_name, avai
         log,
         swapInto(job, log.child({ component: "quality" })),
       );
-      const recs = records(9, 2, 8);
+      const recs = batchRecords(9, 2, 8);
       const cut = Math.floor(recs.length / 2);
       try {
         await feedFlushing(job, recs.slice(0, cut));
@@ -263,7 +251,7 @@ describe("quality drivers", () => {
       const means = model.featureMean as Float32Array;
       const progressAt = model.featureNames.indexOf("progress");
       expect(progressAt).toBeGreaterThanOrEqual(0);
-      const recs = records(5, 1, 3).filter((x) => x.kind === "process") as Extract<Rec, { kind: "process" }>[];
+      const recs = batchRecords(5, 1, 3).filter((x) => x.kind === "process") as Extract<BatchRecord, { kind: "process" }>[];
       const state = new BatchFeatureState();
       const first = recs.filter((x) => x.r.batch_id === recs[0].r.batch_id);
       for (const x of first.slice(0, Math.max(3, Math.floor(first.length / 10)))) state.add(x.r);

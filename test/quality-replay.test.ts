@@ -7,30 +7,18 @@
  * cut are scored on part of their readings: different final predictions.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BatchSimulator } from "../connectors/sim/mod.js";
 import { DEFAULT_QUALITY_JOB, QualityJob } from "../engine/jobs/quality-job.js";
 import { QualityModel, type ProcessRecord, type QualityRecord } from "../operators/quality/mod.js";
 import { batchHistories } from "../operators/quality/training/quality-dataset.js";
 import { encodeQualityModel } from "../operators/quality/training/quality-onnx.js";
 import { DEFAULT_QUALITY_TRAIN_OPTIONS, trainQualityModel } from "../operators/quality/training/quality-train.js";
-
-type Rec = { kind: "process"; r: ProcessRecord } | { kind: "quality"; r: QualityRecord };
-
-function records(seed: number, lines: number, batches: number): Rec[] {
-  const sim = new BatchSimulator({ seed, lines, batches });
-  const out: Rec[] = [];
-  for (let kind = sim.next(); kind !== null; kind = sim.next()) {
-    if (kind === "process") out.push({ kind, r: structuredClone(sim.reading) });
-    else out.push({ kind, r: sim.outcome as QualityRecord });
-  }
-  return out;
-}
+import { type BatchRecord, batchRecords } from "./kit/batch-records.js";
 
 /** Every output of a job, tagged with the position of the record after which it came out. */
 type Output = { at: number; what: string; value: unknown };
 
 /** Feeds positions `from`…`to` (1-based) to `job`, flushing after each record. */
-async function feed(job: QualityJob, recs: readonly Rec[], from: number, to: number, at: { now: number }): Promise<void> {
+async function feed(job: QualityJob, recs: readonly BatchRecord[], from: number, to: number, at: { now: number }): Promise<void> {
   for (let p = from; p <= to; p++) {
     at.now = p;
     const rec = recs[p - 1];
@@ -53,9 +41,9 @@ function newJob(model: QualityModel, out: Output[], at: { now: number }): Qualit
 
 describe("quality job - restart by replay", () => {
   let model: QualityModel;
-  const recs = records(5, 3, 18);
+  const recs = batchRecords(5, 3, 18);
   beforeAll(async () => {
-    const train = records(21, 4, 120);
+    const train = batchRecords(21, 4, 120);
     const histories = batchHistories(
       train.filter((x) => x.kind === "process").map((x) => x.r as ProcessRecord),
       train.filter((x) => x.kind === "quality").map((x) => x.r as QualityRecord),
