@@ -642,20 +642,22 @@ function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma:
   const beyond1 = load<u32>(s + <usize>(z > 0 ? UP1_MASK : DOWN1_MASK));
   const n5 = (a >= 3) & (len >= 3) & (popcnt(beyond2 & 7) >= 2);
   const n6 = (a >= 2) & (len >= 5) & (popcnt(beyond1 & 31) >= 4);
-  const we4 = sideRun >= load<i32>(s, WE4_RUN);
-  const n2 = sideRun >= load<i32>(s, N2_RUN);
-  const n3 = load<i32>(s, TREND_LEN) >= load<i32>(s, N3_RUN);
-  const n4 = load<i32>(s, ALT_LEN) >= load<i32>(s, N4_RUN);
-  const n7 = load<i32>(s, IN1_RUN) >= load<i32>(s, N7_RUN);
-  const n8 = load<i32>(s, OUT1_RUN) >= load<i32>(s, N8_RUN);
-  const weMask = <i32>n1 | (<i32>n5 << 1) | (<i32>n6 << 2) | (<i32>we4 << 3);
+  // The run rules, four at a time: bit k of runs1 / runs2 is lane k's run ≥ its configured length.
+  //   runs1: WE4 (same-side run), N2 (same-side run), N3 (trend), N4 (alternation)
+  //   runs2: N7 (|zone| = 1 run), N8 (|zone| ≥ 2 run), NOISY (high moving ranges), STUCK (zero ones)
+  const runs1 = i32x4.bitmask(i32x4.ge_s(
+    i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(sideRun), 2, load<i32>(s, TREND_LEN)), 3, load<i32>(s, ALT_LEN)),
+    v128.load(s, WE4_RUN), // WE4_RUN, N2_RUN, N3_RUN, N4_RUN
+  ));
+  const runs2 = i32x4.bitmask(i32x4.ge_s(
+    i64x2.replace_lane(i64x2.splat(load<i64>(s, IN1_RUN)), 1, load<i64>(s, MR_HIGH_RUN)), // IN1, OUT1, MR_HIGH, MR_ZERO
+    i64x2.replace_lane(i64x2.splat(load<i64>(s, N7_RUN)), 1, load<i64>(s, NOISY_RUN)), // N7, N8, NOISY, STUCK
+  ));
+  const weMask = <i32>n1 | (<i32>n5 << 1) | (<i32>n6 << 2) | ((runs1 & 1) << 3);
   const jump = Math.abs(x - prev) > load<f64>(s, JUMP_LIMIT) * sigma;
-  const noisy = load<i32>(s, MR_HIGH_RUN) >= load<i32>(s, NOISY_RUN);
-  const stuck = load<i32>(s, MR_ZERO_RUN) >= load<i32>(s, STUCK_RUN);
   const step = stepFires(s, len, sigma);
-  const mrMask = <i32>jump | (<i32>noisy << 1) | (<i32>stuck << 2) | (<i32>step << 3);
-  const nelsonMask = <i32>n1 | (<i32>n2 << 1) | (<i32>n3 << 2) | (<i32>n4 << 3) |
-    (<i32>n5 << 4) | (<i32>n6 << 5) | (<i32>n7 << 6) | (<i32>n8 << 7);
+  const mrMask = <i32>jump | ((runs2 >> 1) & 6) | (<i32>step << 3);
+  const nelsonMask = <i32>n1 | (runs1 & 14) | (<i32>n5 << 4) | (<i32>n6 << 5) | ((runs2 & 3) << 6);
 
   const H = load<f64>(s, CUSUM_H) * sigma;
   const cpos = load<f64>(s, CUSUM_POS);
@@ -673,8 +675,8 @@ function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma:
   store<f64>(o, cl + 3 * sigma, O_UCL);
   store<f64>(o, cl - 3 * sigma, O_LCL);
   store<f64>(o, sigma, O_SIGMA);
-  store<f64>(o, <f64>z, O_ZONE);
-  store<f64>(o, <f64>weMask, O_WE);
+  // zone and we_mask, limits_version and mr_mask: converted and stored in pairs of lanes.
+  v128.store(o, f64x2.convert_low_i32x4_s(i32x4.replace_lane(i32x4.splat(z), 1, weMask)), O_ZONE);
   store<f64>(o, <f64>nelsonMask, O_NELSON);
   store<f64>(o, cpos, O_CPOS);
   store<f64>(o, cneg, O_CNEG);
@@ -685,8 +687,7 @@ function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma:
   store<f64>(o, eucl, O_EUCL);
   store<f64>(o, elcl, O_ELCL);
   store<f64>(o, <f64>ewmaAlarm, O_EALARM);
-  store<f64>(o, <f64>load<i32>(s, VERSION), O_VERSION);
-  store<f64>(o, <f64>mrMask, O_MR);
+  v128.store(o, f64x2.convert_low_i32x4_s(i32x4.replace_lane(i32x4.splat(load<i32>(s, VERSION)), 1, mrMask)), O_VERSION);
   return <i32>((weMask | nelsonMask | mrMask | <i32>cusumAlarm | <i32>ewmaAlarm) != 0);
 }
 
