@@ -499,8 +499,9 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   const K = load<f64>(s, CUSUM_K) * sigma;
   const c = load<f64>(s, CUSUM_CAP);
   const cap = c > 0 ? c * load<f64>(s, CUSUM_H) * sigma : Infinity;
-  store<f64>(s, capped(cap, x - (cl + K) + load<f64>(s, CUSUM_POS)), CUSUM_POS);
-  store<f64>(s, capped(cap, (cl - K) - x + load<f64>(s, CUSUM_NEG)), CUSUM_NEG);
+  // C⁺ and C⁻ side by side (CUSUM_NEG follows CUSUM_POS): lane 0 x − (cl + K) + C⁺, lane 1 (cl − K) − x + C⁻.
+  const steps = f64x2.replace_lane(f64x2.splat(x - (cl + K)), 1, (cl - K) - x);
+  v128.store(s, capped(f64x2.splat(cap), f64x2.add(steps, v128.load(s, CUSUM_POS))), CUSUM_POS);
   const lambda = load<f64>(s, LAMBDA);
   store<f64>(s, lambda * x + (1 - lambda) * load<f64>(s, EWMA_Z), EWMA_Z);
   const r = 1 - lambda;
@@ -509,14 +510,16 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
 }
 
 /**
- * min(cap, max(0, v)) as WASM's f64.min / f64.max give it, NaN and signed zeros included, by
- * comparisons and selects instead of the branches those two compile to: max(0, v) is v when
- * !(v ≤ 0) (above 0, or NaN), else +0; min(cap, m) is m when m < cap or m is NaN, else cap
- * (NaN when cap is; −0 when cap is −0 and m +0, as f64.min takes the smaller zero).
+ * min(cap, max(0, v)) in each lane as WASM's f64.min / f64.max give it, NaN and signed zeros
+ * included, by lane masks and bit selects instead of the branches those two compile to (and an
+ * f64 `select` compiles to a branch too; whether C± is at 0 is a coin toss to a predictor):
+ * max(0, v) is v when !(v ≤ 0) (above 0, or NaN), else +0; min(cap, m) is m when m < cap or m
+ * is NaN, else cap (NaN when cap is; −0 when cap is −0 and m +0, as f64.min takes the smaller zero).
  */
-@inline function capped(cap: f64, v: f64): f64 {
-  const m = select<f64>(v, 0, !(v <= 0));
-  return select<f64>(m, cap, m < cap || m != m);
+@inline function capped(cap: v128, v: v128): v128 {
+  const zero = f64x2.splat(0);
+  const m = v128.bitselect(v, zero, v128.not(f64x2.le(v, zero)));
+  return v128.bitselect(m, cap, v128.or(f64x2.lt(m, cap), f64x2.ne(m, m)));
 }
 
 /**
