@@ -289,7 +289,8 @@ export function spcRebaseline(state: usize, n: i32): void {
  * indices, ascending, of the rows that are loud — a WE or Nelson bit, the CUSUM or the EWMA alarm
  * set — or follow a loud row of the same key. Every other row is quiet after quiet: on it an
  * alert neither opens, fires nor closes, so whoever folds alerts (operators/spc/alerts.ts) visits
- * the listed rows only. events = 0 (a caller passing seven arguments): no list.
+ * the listed rows only. The slot after the last index may hold a scratch index: the list is
+ * events[0..m]. events = 0 (a caller passing seven arguments): no list.
  */
 export function spcProcess(
   stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize, events: usize,
@@ -299,9 +300,11 @@ export function spcProcess(
     const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
     const o = out + <usize>i * (<usize>SPC_OUT_FIELDS << 3);
     const loud = step(s, load<f64>(values + (<usize>i << 3)), o, times == 0 ? NaN : load<f64>(times + (<usize>i << 3)));
-    if ((loud | load<i32>(s, LOUD)) != 0 && events != 0) {
-      m++;
-      store<u32>(events + (<usize>m << 2), <u32>i);
+    if (events != 0) {
+      // Without a branch on the row (loud or not is data): i goes into the next slot either way
+      // and the count moves past it when the row is listed (m ≤ i, so slot m + 1 is in the room).
+      store<u32>(events + (<usize>(m + 1) << 2), <u32>i);
+      m += <u32>((loud | load<i32>(s, LOUD)) != 0);
     }
     store<i32>(s, loud, LOUD);
   }

@@ -621,7 +621,11 @@ describe("spc kernel - CUSUM at its edges", () => {
     checker.expectClean();
     expect(seen.zero).toBeGreaterThan(100);
     // Without a ceiling ∞ stays and ∞ − ∞ gives NaN; with one, C± stops at cap·H·σ instead.
-    if (p.cusumCap === 0) expect([seen.nan, seen.infinite].every((c) => c > 100), JSON.stringify(seen)).toBe(true);
+    if (p.cusumCap === 0)
+      expect(
+        [seen.nan, seen.infinite].every((c) => c > 100),
+        JSON.stringify(seen),
+      ).toBe(true);
     else expect(seen.ceiling, JSON.stringify(seen)).toBeGreaterThan(100);
   });
 });
