@@ -6,7 +6,7 @@
  * so that a noisy machine weighs on both alike; the median of each and their ratio.
  *
  * Before timing, one pass from fresh state runs both builds call by call and compares their
- * output rows byte for byte (SPC and rolling): a rewrite of a kernel must not change a bit. A
+ * output rows byte for byte (SPC rows and event lists, rolling rows): a rewrite of a kernel must not change a bit. A
  * difference is printed with its first record and the process exits with 1.
  *
  * The readings: `keys` keys (default 48, the e2e bench's 8 machines × 6 sensors) interleaved at
@@ -169,9 +169,11 @@ function compare(a: Build, b: Build): string | null {
     b.spc(c);
     a.rolling(c);
     b.rolling(c);
+    // The event list is its count and that many indices (the slot after them is scratch).
+    const listBytes = (1 + new Uint32Array(a.mem.buffer, a.events, 1)[0]) * 4;
     const checks: [string, number, number, number][] = [
       ["spc", a.spcOut, b.spcOut, CALL_RECORDS * SPC_OUT_FIELDS * 8],
-      ["spc events", a.events, b.events, (CALL_RECORDS + 1) * 4],
+      ["spc events", a.events, b.events, listBytes],
       ["rolling", a.rollOut, b.rollOut, CALL_RECORDS * ROLLING_FIELDS * 8],
     ];
     for (const [what, pa, pb, len] of checks) {

@@ -27,9 +27,9 @@ const MODE: u32 = 0; //     i32  0 = count window, 1 = time window
 const CAP: u32 = 4; //      i32  ring capacity (records)
 const HEAD: u32 = 8; //     i32  ring index of the oldest record
 const LEN: u32 = 12; //     i32  records in the window
-const MINH: u32 = 16; //    i32  min deque head
+const MINH: u32 = 16; //    i32  min deque: slot of its front entry
 const MINL: u32 = 20; //    i32  min deque length
-const MAXH: u32 = 24; //    i32  max deque head
+const MAXH: u32 = 24; //    i32  max deque: slot of its front entry
 const MAXL: u32 = 28; //    i32  max deque length
 const SPAN: u32 = 32; //    f64  time window duration, in input time units
 const ALPHA: u32 = 40; //   f64  EWMA smoothing factor
@@ -61,9 +61,20 @@ export const ROLLING_OUT_FIELDS: i32 = 10;
 /** flags bit: a time window held more than `cap` records and lost its oldest. */
 const FLAG_TRUNCATED: f64 = 1;
 
+/**
+ * The min and max deques: each an array of dequeSlots(cap) u16 slots holding ring positions,
+ * entries in slots [front, front + length), oldest first. The array is not a ring: the last four
+ * entries are always four slots in a row (DQ_LEAD slots before the first entry keep that true for
+ * a short deque), read with one load. A push that finds the last slot taken first moves the
+ * entries down to slot DQ_LEAD; a deque holds at most cap − 1 entries before a push, so with
+ * cap/4 spare slots that happens after at least cap/4 + 1 pushes.
+ */
+const DQ_LEAD: i32 = 4;
+@inline function dequeSlots(cap: i32): i32 { return cap + DQ_LEAD + (cap >> 2); }
+
 export function rollingStateBytes(mode: i32, cap: i32): i32 {
   const times = mode == 1 ? cap * 8 : 0;
-  return (<i32>HEADER + cap * 8 + times + cap * 4 + 7) & ~7;
+  return (<i32>HEADER + cap * 8 + times + dequeSlots(cap) * 4 + 7) & ~7;
 }
 
 export function rollingInit(state: usize, mode: i32, cap: i32, span: f64, alpha: f64, timeScale: f64): void {
@@ -73,6 +84,8 @@ export function rollingInit(state: usize, mode: i32, cap: i32, span: f64, alpha:
   store<f64>(state, span, SPAN);
   store<f64>(state, alpha, ALPHA);
   store<f64>(state, timeScale, TSCALE);
+  store<i32>(state, DQ_LEAD, MINH);
+  store<i32>(state, DQ_LEAD, MAXH);
 }
 
 /**
@@ -86,7 +99,12 @@ export function rollingProcess(
   for (let i = 0; i < n; i++) {
     const off = <usize>i << 3;
     const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
-    step(s, load<f64>(times + off), load<f64>(values + off), out + <usize>i * 80);
+    const o = out + <usize>i * 80;
+    // The steady state of a count window goes straight to its own step (one call, not two).
+    const cap = load<i32>(s, CAP);
+    if ((load<i32>(s, MODE) | (load<i32>(s, LEN) ^ cap)) == 0 && cap > 1) {
+      stepFullCountWindow(s, cap, load<f64>(s, SEQ), load<f64>(values + off), o);
+    } else step(s, load<f64>(times + off), load<f64>(values + off), o);
   }
   return n;
 }
@@ -95,17 +113,11 @@ export function rollingProcess(
 
 @inline function valuesAt(s: usize): usize { return s + HEADER; }
 @inline function timesAt(s: usize, cap: i32): usize { return s + HEADER + (<usize>cap << 3); }
-@inline function minDqAt(s: usize, cap: i32, mode: i32): usize {
-  return s + HEADER + (<usize>cap << 3) * (mode == 1 ? 2 : 1);
-}
-@inline function maxDqAt(s: usize, cap: i32, mode: i32): usize {
-  return minDqAt(s, cap, mode) + (<usize>cap << 1);
+/** Slot 0 of the min (isMax false) or max deque. */
+@inline function dqPositionsAt(s: usize, cap: i32, mode: i32, isMax: bool): usize {
+  return s + HEADER + (<usize>cap << 3) * (mode == 1 ? 2 : 1) + (isMax ? <usize>dequeSlots(cap) << 1 : 0);
 }
 @inline function ringValue(s: usize, pos: i32): f64 { return load<f64>(valuesAt(s) + (<usize>pos << 3)); }
-@inline function dqGet(dq: usize, cap: i32, head: i32, k: i32): i32 {
-  let p = head + k; if (p >= cap) p -= cap;
-  return <i32>load<u16>(dq + (<usize>p << 1));
-}
 
 /** Slope-time of the ring entry k records after the oldest (k in 0..len−1), relative to TORG. */
 @inline function entryTime(s: usize, mode: i32, cap: i32, k: i32): f64 {
@@ -119,10 +131,6 @@ function step(s: usize, t: f64, x: f64, o: usize): void {
   const mode = load<i32>(s, MODE);
   const cap = load<i32>(s, CAP);
   let seq = load<f64>(s, SEQ);
-  if (mode == 0 && load<i32>(s, LEN) == cap && cap > 1) {
-    stepFullCountWindow(s, cap, seq, x, o);
-    return;
-  }
   let flags: f64 = 0;
   if (seq == 0) {
     store<f64>(s, mode == 0 ? 0 : t, TORG);
@@ -195,22 +203,9 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
   const head = load<i32>(s, HEAD);
   const y = ringValue(s, head);
   // The leaving record's deque entries go first: the new record takes the same ring slot.
-  const minDq = minDqAt(s, cap, 0);
-  const maxDq = maxDqAt(s, cap, 0);
-  let mh = load<i32>(s, MINH), ml = load<i32>(s, MINL);
-  if (ml > 0 && <i32>load<u16>(minDq + (<usize>mh << 1)) == head) { mh += 1; if (mh >= cap) mh = 0; ml -= 1; }
-  let xh = load<i32>(s, MAXH), xl = load<i32>(s, MAXL);
-  if (xl > 0 && <i32>load<u16>(maxDq + (<usize>xh << 1)) == head) { xh += 1; if (xh >= cap) xh = 0; xl -= 1; }
   store<f64>(valuesAt(s) + (<usize>head << 3), x);
-  ml -= popsBeyond(s, minDq, cap, mh, ml, x, false);
-  let q = mh + ml; if (q >= cap) q -= cap;
-  store<u16>(minDq + (<usize>q << 1), <u16>head);
-  ml += 1;
-  xl -= popsBeyond(s, maxDq, cap, xh, xl, x, true);
-  q = xh + xl; if (q >= cap) q -= cap;
-  store<u16>(maxDq + (<usize>q << 1), <u16>head);
-  xl += 1;
-  store<i32>(s, mh, MINH); store<i32>(s, ml, MINL); store<i32>(s, xh, MAXH); store<i32>(s, xl, MAXL);
+  const lo = updateDeque(s, cap, 0, MINH, MINL, head, head, x, false);
+  const hi = updateDeque(s, cap, 0, MAXH, MAXL, head, head, x, true);
   let h = head + 1; if (h >= cap) h = 0;
   store<i32>(s, h, HEAD);
   store<f64>(s, seq + 1, SEQ);
@@ -228,7 +223,7 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
   // tx − ty: seq, TORG (0, or seq − len at a recompute) and n are integers below 2^53, so every
   // step is exact and the difference is n itself; (tx − ty)/n is exactly 1.
   const dtt = nf;
-  const mx = mx0 + dxy / nf;
+  const mx = mx0 + overCap(dxy, nf, cap);
   const mt = mt0 + 1;
   const ax = xs - mx + (ys - mx0);
   const at = tx - mt + (ty - mt0);
@@ -255,17 +250,17 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
     return;
   }
   // The row, from the locals (same formulas as writeRow).
-  const lo = ringValue(s, <i32>load<u16>(minDq + (<usize>mh << 1)));
-  const hi = ringValue(s, <i32>load<u16>(maxDq + (<usize>xh << 1)));
   let mean = x0 + mx;
   let m2 = m2x;
   if (lo == hi) { mean = lo; m2 = 0; } else if (m2 < 0) m2 = 0;
   if (mean < lo) mean = lo; else if (mean > hi) mean = hi;
-  const std = Math.sqrt(m2 / (nf - 1));
+  // std and std_pop in one pair of lanes: √(M2/(n − 1)) and √(M2/n), each lane the same
+  // correctly rounded division and square root as a scalar one.
+  const stds = f64x2.sqrt(f64x2.div(f64x2.splat(m2), f64x2.replace_lane(f64x2.splat(nf - 1), 1, nf)));
+  const std = f64x2.extract_lane(stds, 0);
   store<f64>(o, nf, 0);
   store<f64>(o, mean, 8);
-  store<f64>(o, std, 16);
-  store<f64>(o, Math.sqrt(m2 / nf), 24);
+  v128.store(o, stds, 16);
   store<f64>(o, lo, 32);
   store<f64>(o, hi, 40);
   store<f64>(o, m2t > 0 ? cxt / m2t : NaN, 48);
@@ -275,35 +270,74 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
 }
 
 /**
- * How many entries x pops off the back of a monotonic deque (head h, length l): the run of back
- * entries whose values are beyond x — above it in the min deque, below it in the max deque
- * (`isMax`); NaN on either side is not beyond. The first four are tested without branches
- * (whether the newest value pops is a coin toss to a branch predictor, and a loop's exit mispredicts
- * nearly every time); a longer run goes on in a loop.
+ * v / n with n = cap: a multiply by 2^−k when cap = 2^k, else the division. The same bits either
+ * way: 2^−k is exact, so v·2^−k and v/2^k are both the correctly rounded v·2^−k (subnormals, ±∞,
+ * signed zeros and NaN included).
  */
-@inline function popsBeyond(s: usize, dq: usize, cap: i32, h: i32, l: i32, x: f64, isMax: bool): i32 {
-  // Written out: a loop here would stay a loop (and a stack check per turn).
-  const go1 = beyondAt(s, dq, cap, h, l, 1, x, isMax);
-  const go2 = go1 & beyondAt(s, dq, cap, h, l, 2, x, isMax);
-  const go3 = go2 & beyondAt(s, dq, cap, h, l, 3, x, isMax);
-  const go = go3 & beyondAt(s, dq, cap, h, l, 4, x, isMax);
-  let n = <i32>go1 + <i32>go2 + <i32>go3 + <i32>go;
-  if (go) {
-    while (n < l && (isMax ? ringValue(s, dqGet(dq, cap, h, l - 1 - n)) < x : ringValue(s, dqGet(dq, cap, h, l - 1 - n)) > x)) n++;
-  }
-  return n;
+@inline function overCap(v: f64, nf: f64, cap: i32): f64 {
+  if ((cap & (cap - 1)) == 0) return v * reinterpret<f64>(<i64>(1023 - ctz(cap)) << 52);
+  return v / nf;
 }
 
 /**
- * Whether the deque (head h, length l) has a k-th entry from the back and its value is beyond x.
- * Without one, slot h is loaded instead and the answer is false.
+ * One record at ring position p (value x, already in the ring) through the min (isMax false) or
+ * max deque whose front slot and length are at state offsets fOff and lOff: its front entry
+ * leaves when it is at ring position `leaving` (the record leaving the window; −1: none leaves
+ * here), entries beyond x leave from the back, p joins at the back. Returns the value of the
+ * front entry: the window's min (max).
  */
-@inline function beyondAt(s: usize, dq: usize, cap: i32, h: i32, l: i32, k: i32, x: f64, isMax: bool): bool {
-  const present = l >= k;
-  let q = select<i32>(h + l - k, h, present); // h ≤ q < h + cap < 2·cap
-  q = select<i32>(q - cap, q, q >= cap);
-  const v = ringValue(s, <i32>load<u16>(dq + (<usize>q << 1)));
-  return present & (isMax ? v < x : v > x);
+@inline function updateDeque(
+  s: usize, cap: i32, mode: i32, fOff: u32, lOff: u32, leaving: i32, p: i32, x: f64, isMax: bool,
+): f64 {
+  const dq = dqPositionsAt(s, cap, mode, isMax);
+  let f = load<i32>(s + <usize>fOff);
+  let l = load<i32>(s + <usize>lOff);
+  if (l > 0 && <i32>load<u16>(dq + (<usize>f << 1)) == leaving) {
+    f += 1;
+    l -= 1;
+  }
+  l -= popsBeyond(s, dq + (<usize>(f + l) << 1), l, x, isMax);
+  if (f + l == dequeSlots(cap)) {
+    memory.copy(dq + (<usize>DQ_LEAD << 1), dq + (<usize>f << 1), <usize>l << 1);
+    f = DQ_LEAD;
+  }
+  store<u16>(dq + (<usize>(f + l) << 1), <u16>p);
+  store<i32>(s + <usize>fOff, f);
+  store<i32>(s + <usize>lOff, l + 1);
+  return ringValue(s, <i32>load<u16>(dq + (<usize>f << 1)));
+}
+
+/**
+ * How many entries x pops off the back of a deque of l entries whose back entry's slot ends at
+ * `end`: the run of back entries whose values are beyond x — above it in the min deque, below it
+ * in the max deque (`isMax`); NaN on either side is not beyond. The last four entries' positions
+ * come in one load and their values are compared in two pairs of lanes, without branches
+ * (whether the newest value pops is a coin toss to a branch predictor, and a loop's exit
+ * mispredicts nearly every time); slots before the front (at most DQ_LEAD of them are read) are
+ * masked off; a run through all four goes on in a loop.
+ */
+@inline function popsBeyond(s: usize, end: usize, l: i32, x: f64, isMax: bool): i32 {
+  const four = load<u64>(end - 8); // slots back−3 … back, the back one in the top 16 bits
+  const v0 = ringValue(s, <i32>(four & 0xffff));
+  const v1 = ringValue(s, <i32>((four >> 16) & 0xffff));
+  const v2 = ringValue(s, <i32>((four >> 32) & 0xffff));
+  const v3 = ringValue(s, <i32>(four >> 48));
+  const older = f64x2.replace_lane(f64x2.splat(v0), 1, v1);
+  const newer = f64x2.replace_lane(f64x2.splat(v2), 1, v3);
+  const xx = f64x2.splat(x);
+  const beyond = isMax
+    ? i64x2.bitmask(f64x2.lt(older, xx)) | (i64x2.bitmask(f64x2.lt(newer, xx)) << 2)
+    : i64x2.bitmask(f64x2.gt(older, xx)) | (i64x2.bitmask(f64x2.gt(newer, xx)) << 2);
+  // Bit 3 is the back entry; entries that exist: bits 3 down to 4 − min(l, 4).
+  const present = (0xf0 >> min(l, 4)) & 0xf;
+  // The run of ones from bit 3 down.
+  let n = <i32>clz(~((beyond & present) << 28));
+  if (n == 4) {
+    while (n < l && (isMax
+      ? ringValue(s, <i32>load<u16>(end - (<usize>(n + 1) << 1))) < x
+      : ringValue(s, <i32>load<u16>(end - (<usize>(n + 1) << 1))) > x)) n++;
+  }
+  return n;
 }
 
 @inline function addErrors(s: usize, termX: f64, termT: f64, termC: f64): void {
@@ -329,18 +363,8 @@ function needsRecompute(s: usize, n: f64): bool {
 }
 
 function pushDeques(s: usize, mode: i32, cap: i32, p: i32, x: f64): void {
-  const minDq = minDqAt(s, cap, mode);
-  const mh = load<i32>(s, MINH);
-  const ml = load<i32>(s, MINL) - popsBeyond(s, minDq, cap, mh, load<i32>(s, MINL), x, false);
-  let q = mh + ml; if (q >= cap) q -= cap;
-  store<u16>(minDq + (<usize>q << 1), <u16>p);
-  store<i32>(s, ml + 1, MINL);
-  const maxDq = maxDqAt(s, cap, mode);
-  const xh = load<i32>(s, MAXH);
-  const xl = load<i32>(s, MAXL) - popsBeyond(s, maxDq, cap, xh, load<i32>(s, MAXL), x, true);
-  q = xh + xl; if (q >= cap) q -= cap;
-  store<u16>(maxDq + (<usize>q << 1), <u16>p);
-  store<i32>(s, xl + 1, MAXL);
+  updateDeque(s, cap, mode, MINH, MINL, -1, p, x, false);
+  updateDeque(s, cap, mode, MAXH, MAXL, -1, p, x, true);
 }
 
 function evictOldest(s: usize, mode: i32, cap: i32): void {
@@ -368,23 +392,21 @@ function evictOldest(s: usize, mode: i32, cap: i32): void {
     store<f64>(s, mt, MEANT);
     addErrors(s, termX, termT, termC);
   }
-  const minDq = minDqAt(s, cap, mode);
-  let mh = load<i32>(s, MINH);
-  if (load<i32>(s, MINL) > 0 && <i32>load<u16>(minDq + (<usize>mh << 1)) == head) {
-    mh += 1; if (mh >= cap) mh = 0;
-    store<i32>(s, mh, MINH);
-    store<i32>(s, load<i32>(s, MINL) - 1, MINL);
-  }
-  const maxDq = maxDqAt(s, cap, mode);
-  let xh = load<i32>(s, MAXH);
-  if (load<i32>(s, MAXL) > 0 && <i32>load<u16>(maxDq + (<usize>xh << 1)) == head) {
-    xh += 1; if (xh >= cap) xh = 0;
-    store<i32>(s, xh, MAXH);
-    store<i32>(s, load<i32>(s, MAXL) - 1, MAXL);
-  }
+  dropFrontIf(s, cap, mode, MINH, MINL, head, false);
+  dropFrontIf(s, cap, mode, MAXH, MAXL, head, true);
   let h = head + 1; if (h >= cap) h = 0;
   store<i32>(s, h, HEAD);
   store<i32>(s, len - 1, LEN);
+}
+
+/** Drops the deque's front entry when it is at ring position `leaving`. */
+@inline function dropFrontIf(s: usize, cap: i32, mode: i32, fOff: u32, lOff: u32, leaving: i32, isMax: bool): void {
+  const f = load<i32>(s + <usize>fOff);
+  const l = load<i32>(s + <usize>lOff);
+  if (l > 0 && <i32>load<u16>(dqPositionsAt(s, cap, mode, isMax) + (<usize>f << 1)) == leaving) {
+    store<i32>(s + <usize>fOff, f + 1);
+    store<i32>(s + <usize>lOff, l - 1);
+  }
 }
 
 /**
@@ -423,8 +445,8 @@ function recompute(s: usize, mode: i32, cap: i32): void {
 function writeRow(s: usize, mode: i32, cap: i32, x: f64, flags: f64, o: usize): void {
   const len = load<i32>(s, LEN);
   const nf = <f64>len;
-  const lo = ringValue(s, dqGet(minDqAt(s, cap, mode), cap, load<i32>(s, MINH), 0));
-  const hi = ringValue(s, dqGet(maxDqAt(s, cap, mode), cap, load<i32>(s, MAXH), 0));
+  const lo = ringValue(s, <i32>load<u16>(dqPositionsAt(s, cap, mode, false) + (<usize>load<i32>(s, MINH) << 1)));
+  const hi = ringValue(s, <i32>load<u16>(dqPositionsAt(s, cap, mode, true) + (<usize>load<i32>(s, MAXH) << 1)));
   let mean = load<f64>(s, X0) + load<f64>(s, MEANX);
   let m2 = load<f64>(s, M2X);
   if (lo == hi) { mean = lo; m2 = 0; } else if (m2 < 0) m2 = 0;

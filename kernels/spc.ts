@@ -289,7 +289,8 @@ export function spcRebaseline(state: usize, n: i32): void {
  * indices, ascending, of the rows that are loud — a WE or Nelson bit, the CUSUM or the EWMA alarm
  * set — or follow a loud row of the same key. Every other row is quiet after quiet: on it an
  * alert neither opens, fires nor closes, so whoever folds alerts (operators/spc/alerts.ts) visits
- * the listed rows only. events = 0 (a caller passing seven arguments): no list.
+ * the listed rows only. The slot after the last index may hold a scratch index: the list is
+ * events[0..m]. events = 0 (a caller passing seven arguments): no list.
  */
 export function spcProcess(
   stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize, events: usize,
@@ -299,9 +300,11 @@ export function spcProcess(
     const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
     const o = out + <usize>i * (<usize>SPC_OUT_FIELDS << 3);
     const loud = step(s, load<f64>(values + (<usize>i << 3)), o, times == 0 ? NaN : load<f64>(times + (<usize>i << 3)));
-    if ((loud | load<i32>(s, LOUD)) != 0 && events != 0) {
-      m++;
-      store<u32>(events + (<usize>m << 2), <u32>i);
+    if (events != 0) {
+      // Without a branch on the row (loud or not is data): i goes into the next slot either way
+      // and the count moves past it when the row is listed (m ≤ i, so slot m + 1 is in the room).
+      store<u32>(events + (<usize>(m + 1) << 2), <u32>i);
+      m += <u32>((loud | load<i32>(s, LOUD)) != 0);
     }
     store<i32>(s, loud, LOUD);
   }
@@ -499,8 +502,9 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
   const K = load<f64>(s, CUSUM_K) * sigma;
   const c = load<f64>(s, CUSUM_CAP);
   const cap = c > 0 ? c * load<f64>(s, CUSUM_H) * sigma : Infinity;
-  store<f64>(s, capped(cap, x - (cl + K) + load<f64>(s, CUSUM_POS)), CUSUM_POS);
-  store<f64>(s, capped(cap, (cl - K) - x + load<f64>(s, CUSUM_NEG)), CUSUM_NEG);
+  // C⁺ and C⁻ side by side (CUSUM_NEG follows CUSUM_POS): lane 0 x − (cl + K) + C⁺, lane 1 (cl − K) − x + C⁻.
+  const steps = f64x2.replace_lane(f64x2.splat(x - (cl + K)), 1, (cl - K) - x);
+  v128.store(s, capped(f64x2.splat(cap), f64x2.add(steps, v128.load(s, CUSUM_POS))), CUSUM_POS);
   const lambda = load<f64>(s, LAMBDA);
   store<f64>(s, lambda * x + (1 - lambda) * load<f64>(s, EWMA_Z), EWMA_Z);
   const r = 1 - lambda;
@@ -509,14 +513,16 @@ function advanceCharts(s: usize, x: f64, cl: f64, sigma: f64): void {
 }
 
 /**
- * min(cap, max(0, v)) as WASM's f64.min / f64.max give it, NaN and signed zeros included, by
- * comparisons and selects instead of the branches those two compile to: max(0, v) is v when
- * !(v ≤ 0) (above 0, or NaN), else +0; min(cap, m) is m when m < cap or m is NaN, else cap
- * (NaN when cap is; −0 when cap is −0 and m +0, as f64.min takes the smaller zero).
+ * min(cap, max(0, v)) in each lane as WASM's f64.min / f64.max give it, NaN and signed zeros
+ * included, by lane masks and bit selects instead of the branches those two compile to (and an
+ * f64 `select` compiles to a branch too; whether C± is at 0 is a coin toss to a predictor):
+ * max(0, v) is v when !(v ≤ 0) (above 0, or NaN), else +0; min(cap, m) is m when m < cap or m
+ * is NaN, else cap (NaN when cap is; −0 when cap is −0 and m +0, as f64.min takes the smaller zero).
  */
-@inline function capped(cap: f64, v: f64): f64 {
-  const m = select<f64>(v, 0, !(v <= 0));
-  return select<f64>(m, cap, m < cap || m != m);
+@inline function capped(cap: v128, v: v128): v128 {
+  const zero = f64x2.splat(0);
+  const m = v128.bitselect(v, zero, v128.not(f64x2.le(v, zero)));
+  return v128.bitselect(m, cap, v128.or(f64x2.lt(m, cap), f64x2.ne(m, m)));
 }
 
 /**
@@ -642,20 +648,22 @@ function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma:
   const beyond1 = load<u32>(s + <usize>(z > 0 ? UP1_MASK : DOWN1_MASK));
   const n5 = (a >= 3) & (len >= 3) & (popcnt(beyond2 & 7) >= 2);
   const n6 = (a >= 2) & (len >= 5) & (popcnt(beyond1 & 31) >= 4);
-  const we4 = sideRun >= load<i32>(s, WE4_RUN);
-  const n2 = sideRun >= load<i32>(s, N2_RUN);
-  const n3 = load<i32>(s, TREND_LEN) >= load<i32>(s, N3_RUN);
-  const n4 = load<i32>(s, ALT_LEN) >= load<i32>(s, N4_RUN);
-  const n7 = load<i32>(s, IN1_RUN) >= load<i32>(s, N7_RUN);
-  const n8 = load<i32>(s, OUT1_RUN) >= load<i32>(s, N8_RUN);
-  const weMask = <i32>n1 | (<i32>n5 << 1) | (<i32>n6 << 2) | (<i32>we4 << 3);
+  // The run rules, four at a time: bit k of runs1 / runs2 is lane k's run ≥ its configured length.
+  //   runs1: WE4 (same-side run), N2 (same-side run), N3 (trend), N4 (alternation)
+  //   runs2: N7 (|zone| = 1 run), N8 (|zone| ≥ 2 run), NOISY (high moving ranges), STUCK (zero ones)
+  const runs1 = i32x4.bitmask(i32x4.ge_s(
+    i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(sideRun), 2, load<i32>(s, TREND_LEN)), 3, load<i32>(s, ALT_LEN)),
+    v128.load(s, WE4_RUN), // WE4_RUN, N2_RUN, N3_RUN, N4_RUN
+  ));
+  const runs2 = i32x4.bitmask(i32x4.ge_s(
+    i64x2.replace_lane(i64x2.splat(load<i64>(s, IN1_RUN)), 1, load<i64>(s, MR_HIGH_RUN)), // IN1, OUT1, MR_HIGH, MR_ZERO
+    i64x2.replace_lane(i64x2.splat(load<i64>(s, N7_RUN)), 1, load<i64>(s, NOISY_RUN)), // N7, N8, NOISY, STUCK
+  ));
+  const weMask = <i32>n1 | (<i32>n5 << 1) | (<i32>n6 << 2) | ((runs1 & 1) << 3);
   const jump = Math.abs(x - prev) > load<f64>(s, JUMP_LIMIT) * sigma;
-  const noisy = load<i32>(s, MR_HIGH_RUN) >= load<i32>(s, NOISY_RUN);
-  const stuck = load<i32>(s, MR_ZERO_RUN) >= load<i32>(s, STUCK_RUN);
   const step = stepFires(s, len, sigma);
-  const mrMask = <i32>jump | (<i32>noisy << 1) | (<i32>stuck << 2) | (<i32>step << 3);
-  const nelsonMask = <i32>n1 | (<i32>n2 << 1) | (<i32>n3 << 2) | (<i32>n4 << 3) |
-    (<i32>n5 << 4) | (<i32>n6 << 5) | (<i32>n7 << 6) | (<i32>n8 << 7);
+  const mrMask = <i32>jump | ((runs2 >> 1) & 6) | (<i32>step << 3);
+  const nelsonMask = <i32>n1 | (runs1 & 14) | (<i32>n5 << 4) | (<i32>n6 << 5) | ((runs2 & 3) << 6);
 
   const H = load<f64>(s, CUSUM_H) * sigma;
   const cpos = load<f64>(s, CUSUM_POS);
@@ -673,8 +681,8 @@ function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma:
   store<f64>(o, cl + 3 * sigma, O_UCL);
   store<f64>(o, cl - 3 * sigma, O_LCL);
   store<f64>(o, sigma, O_SIGMA);
-  store<f64>(o, <f64>z, O_ZONE);
-  store<f64>(o, <f64>weMask, O_WE);
+  // zone and we_mask, limits_version and mr_mask: converted and stored in pairs of lanes.
+  v128.store(o, f64x2.convert_low_i32x4_s(i32x4.replace_lane(i32x4.splat(z), 1, weMask)), O_ZONE);
   store<f64>(o, <f64>nelsonMask, O_NELSON);
   store<f64>(o, cpos, O_CPOS);
   store<f64>(o, cneg, O_CNEG);
@@ -685,8 +693,7 @@ function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma:
   store<f64>(o, eucl, O_EUCL);
   store<f64>(o, elcl, O_ELCL);
   store<f64>(o, <f64>ewmaAlarm, O_EALARM);
-  store<f64>(o, <f64>load<i32>(s, VERSION), O_VERSION);
-  store<f64>(o, <f64>mrMask, O_MR);
+  v128.store(o, f64x2.convert_low_i32x4_s(i32x4.replace_lane(i32x4.splat(load<i32>(s, VERSION)), 1, mrMask)), O_VERSION);
   return <i32>((weMask | nelsonMask | mrMask | <i32>cusumAlarm | <i32>ewmaAlarm) != 0);
 }
 

@@ -107,4 +107,22 @@ describe("checkpoint - state survives a move to another engine", () => {
     await expect(engine.restore(old)).rejects.toThrow(/spc:656.*cannot restore into.*spc:640/);
     await engine.close();
   });
+
+  it("refuses a checkpoint of the rolling state layout before the flat deques (272 bytes a key at W = 8, now 296)", async () => {
+    const engine = newEngine(new Map());
+    await feed(engine, readings(), 0, 500);
+    const now = await engine.checkpoint(499);
+    const rolling = now.kernels.find((k) => k.name === "rolling");
+    expect(rolling?.stateBytesPerKey).toBe(296);
+    // The same checkpoint as the ring deques' layout wrote it: 24 fewer bytes a key.
+    const stride = now.stateStride - 24;
+    const old = {
+      ...now,
+      kernels: now.kernels.map((k) => (k.name === "rolling" ? { ...k, stateBytesPerKey: 272 } : k)),
+      stateStride: stride,
+      state: new Uint8Array(now.keys.length * stride),
+    };
+    await expect(engine.restore(old)).rejects.toThrow(/rolling:272.*cannot restore into.*rolling:296/);
+    await engine.close();
+  });
 });

@@ -379,6 +379,87 @@ describe("rolling kernel - monotonic deques", () => {
   });
 });
 
+describe("rolling kernel - deques over NaN, infinities and signed zeros", () => {
+  // The deques' contract beyond finite values (the reference does not model it; the kernel's
+  // deques always gave it): NaN is beyond nothing and pops nothing, so min (max) is the smallest
+  // (largest) of the window's records from its oldest up to its first NaN, the oldest of equal
+  // ones (−0 and +0 are equal), and NaN when the oldest record is NaN. Runs of one key, keys
+  // interleaved, deques from empty to full (monotone runs longer than the window: every slot of
+  // the flat deque arrays used and moved down), caps around powers of two, both window kinds.
+  it.each([
+    { mode: 0, cap: 1 },
+    { mode: 0, cap: 2 },
+    { mode: 0, cap: 3 },
+    { mode: 0, cap: 4 },
+    { mode: 0, cap: 5 },
+    { mode: 0, cap: 7 },
+    { mode: 0, cap: 8 },
+    { mode: 0, cap: 9 },
+    { mode: 0, cap: 63 },
+    { mode: 0, cap: 64 },
+    { mode: 0, cap: 65 },
+    { mode: 1, cap: 5 },
+    { mode: 1, cap: 64 },
+  ] as const)("min and max bit for bit as the window scan gives them, window %o", ({ mode, cap }) => {
+    const config: RollingKernelConfig = { mode, cap, span: mode === 1 ? 30 : 0, alpha: 0.3, timeScale: 1 };
+    const input = specialValueStream(31 + cap + 100 * mode, 4, 30_000);
+    const rows = new RollingKernelHarness(config, 4, { chunkRecordsMax: 1009 }).process(input);
+    const history: number[][] = [[], [], [], []];
+    const bad: string[] = [];
+    let nanMin = 0;
+    for (let i = 0; i < input.values.length; i++) {
+      const key = input.slots[i];
+      history[key].push(input.values[i]);
+      const row = outputRow(rows, i);
+      const window = history[key].slice(history[key].length - row[COL.count]);
+      const want = [scanExtreme(window, (a, b) => a < b), scanExtreme(window, (a, b) => a > b)];
+      if (Number.isNaN(want[0])) nanMin += 1;
+      if (!(Object.is(row[COL.min], want[0]) && Object.is(row[COL.max], want[1])) && bad.length < 5) {
+        bad.push(`record ${i} (key ${key}): min ${row[COL.min]} max ${row[COL.max]}, want ${want[0]} ${want[1]}`);
+      }
+    }
+    expect(bad).toEqual([]);
+    expect(nanMin).toBeGreaterThan(100);
+  });
+});
+
+/** The deques' min (better = <) or max (better = >) of a window, oldest first: see the describe above. */
+function scanExtreme(window: number[], better: (a: number, b: number) => boolean): number {
+  let m = window[0];
+  for (let k = 1; k < window.length && !Number.isNaN(window[k]); k++) if (better(window[k], m)) m = window[k];
+  return m;
+}
+
+/**
+ * Runs of one key (1..40 records) in random order of keys; per run a monotone stretch, a plateau
+ * or draws from NaN, ±∞, ±0 and small integers.
+ */
+function specialValueStream(seed: number, keys: number, records: number): RollingInput {
+  const rng = new SeededRandom(seed);
+  const specials = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, 0, -0, 1, -1, 2];
+  const slots = new Uint32Array(records);
+  const times = new Float64Array(records);
+  const values = new Float64Array(records);
+  const clock = new Array<number>(keys).fill(0);
+  const x = new Array<number>(keys).fill(0);
+  for (let i = 0; i < records; ) {
+    const k = rng.int(0, keys - 1);
+    const kind = rng.int(0, 3);
+    const step = rng.next() < 0.5 ? -1 : 1;
+    for (let run = rng.int(1, 40); run > 0 && i < records; run--, i++) {
+      if (kind === 0) x[k] += step;
+      else if (kind === 2) x[k] = specials[rng.int(0, specials.length - 1)];
+      else if (kind === 3) x[k] = rng.next() < 0.05 ? Number.NaN : rng.int(-3, 3);
+      clock[k] += rng.int(0, 2);
+      slots[i] = k;
+      times[i] = clock[k];
+      values[i] = x[k];
+    }
+    if (!Number.isFinite(x[k])) x[k] = 0;
+  }
+  return { slots, times, values };
+}
+
 /** Per key, segments of monotone runs (1..80 long, either way), plateaus of one value, sawtooths and small integers. */
 function dequeStream(seed: number, keys: number, records: number): RollingInput {
   const rng = new SeededRandom(seed);

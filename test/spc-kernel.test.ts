@@ -563,6 +563,73 @@ describe("spc kernel - CUSUM and EWMA", () => {
   });
 });
 
+describe("spc kernel - CUSUM at its edges", () => {
+  // C⁺ and C⁻ advance side by side and are clamped into [0, cap·H] by lane masks: readings at ±∞
+  // (C± = ∞, and ∞ − ∞ = NaN, which stays), ±0 and exactly cl ± K (C± at +0 or −0), σ = 0 and
+  // huge σ, with and without a ceiling, k = 0; runs of one key and keys interleaved. Every field
+  // bit for bit as the reference gives it.
+  it.each([
+    { cusumCap: 0, cusumK: 0.5 },
+    { cusumCap: 2, cusumK: 0.5 },
+    { cusumCap: 1.5, cusumK: 0 },
+  ])("readings at ±∞, ±0, cl ± K and NaN under σ 0, 1 and 1e300: %o", (over) => {
+    const rng = new SeededRandom(77);
+    const keys = 6;
+    const p = params({ ...over, stepWindow: 0 });
+    const harness = new SpcKernelHarness(p, keys, { chunkRecordsMax: 257 });
+    const refs = Array.from({ length: keys }, () => new SpcReference(p));
+    const limits = [
+      { cl: 0, sigma: 1 },
+      { cl: 5, sigma: 0 },
+      { cl: -2, sigma: 1e300 },
+      { cl: 0, sigma: 0 },
+      { cl: 1, sigma: 1 },
+      { cl: 0, sigma: 1 },
+    ];
+    limits.forEach(({ cl, sigma }, k) => {
+      harness.setLimits(k, cl, sigma);
+      refs[k].setLimits(cl, sigma);
+    });
+    const n = 20_000;
+    const slots = new Uint32Array(n);
+    const values = new Float64Array(n);
+    for (let i = 0; i < n; ) {
+      const k = rng.int(0, keys - 1);
+      const { cl, sigma } = limits[k];
+      const K = p.cusumK * sigma;
+      const edges = [Infinity, -Infinity, Number.NaN, 0, -0, cl + K, cl - K, cl, 1e308, -1e308];
+      for (let run = rng.int(1, 30); run > 0 && i < n; run--, i++) {
+        slots[i] = k;
+        values[i] = rng.next() < 0.3 ? edges[rng.int(0, edges.length - 1)] : cl + sigma * rng.normal() * (rng.next() < 0.2 ? 4 : 1);
+      }
+    }
+    const rows = harness.process({ slots, values });
+    const checker = new RowChecker();
+    const seen = { nan: 0, zero: 0, negativeZero: 0, infinite: 0, ceiling: 0 };
+    for (let i = 0; i < n; i++) {
+      const want = refs[slots[i]].push(values[i], Number.NaN);
+      checker.check(rows.subarray(i * SPC_OUT_FIELDS, (i + 1) * SPC_OUT_FIELDS), want, p, `record ${i} (key ${slots[i]}, x ${values[i]})`);
+      const { sigma } = limits[slots[i]];
+      for (const c of [want[C.cusum_pos], want[C.cusum_neg]]) {
+        if (Number.isNaN(c)) seen.nan += 1;
+        else if (Object.is(c, -0)) seen.negativeZero += 1;
+        else if (c === 0) seen.zero += 1;
+        else if (!Number.isFinite(c)) seen.infinite += 1;
+        else if (p.cusumCap > 0 && c === p.cusumCap * p.cusumH * sigma) seen.ceiling += 1;
+      }
+    }
+    checker.expectClean();
+    expect(seen.zero).toBeGreaterThan(100);
+    // Without a ceiling ∞ stays and ∞ − ∞ gives NaN; with one, C± stops at cap·H·σ instead.
+    if (p.cusumCap === 0)
+      expect(
+        [seen.nan, seen.infinite].every((c) => c > 100),
+        JSON.stringify(seen),
+      ).toBe(true);
+    else expect(seen.ceiling, JSON.stringify(seen)).toBeGreaterThan(100);
+  });
+});
+
 describe("spc kernel - batches", () => {
   it("an empty batch (n = 0) returns 0 and changes nothing", () => {
     const harness = new SpcKernelHarness(params(), 2);

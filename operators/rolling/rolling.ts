@@ -49,7 +49,9 @@ export function rollingMinCount(window: RollingWindow): number {
 export function rollingStateBytes(window: RollingWindow): number {
   const cap = rollingCapacity(window);
   const times = window.kind === "time" ? cap * 8 : 0;
-  return (176 + cap * 8 + times + cap * 4 + 7) & ~7;
+  // Header, value ring, time ring, then two deques of cap + 4 + ⌊cap/4⌋ u16 slots.
+  const dequeSlots = cap + 4 + (cap >> 2);
+  return (176 + cap * 8 + times + dequeSlots * 4 + 7) & ~7;
 }
 
 export function validateRollingOptions(options: RollingOptions): RollingOptions {
