@@ -500,3 +500,129 @@ describe("alert episodes - fired conditions", () => {
     }
   });
 });
+
+describe("alert episodes - a chunk's event rows against every row observed", () => {
+  const MODE_KEYS = ["M-1/temperature/running", "M-1/temperature/idle", "M-1/pressure/running"];
+  /** One reading: key index, rules that fire, whether the key has limits there. */
+  type ChunkStep = [key: number, rules: readonly string[], limits: boolean];
+  const settings = (sensorKeyParts?: number): EpisodeSettings => ({
+    families: ALERT_FAMILIES,
+    closeAfter: 5,
+    updateIntervalMs: 30,
+    sensorKeyParts,
+  });
+  const tracker = (s: EpisodeSettings, events: AlertEpisodeEvent[]): EpisodeTracker =>
+    new EpisodeTracker(
+      CONDITIONS,
+      s,
+      (e) => events.push(e),
+      (key) => ({ key }),
+    );
+  const stepRow = ([, rules, limits]: ChunkStep): Float64Array => {
+    const r = row(rules);
+    if (!limits) r[SPC_COL.limits_version] = 0;
+    return r;
+  };
+  const loud = (r: Float64Array): boolean =>
+    r[SPC_COL.we_mask] > 0 ||
+    r[SPC_COL.nelson_mask] > 0 ||
+    r[SPC_COL.mr_mask] > 0 ||
+    r[SPC_COL.cusum_alarm] === 1 ||
+    r[SPC_COL.ewma_alarm] === 1;
+
+  /** Reading i at time 10·i, value i/4: every row observed (those with limits), as `observe`'s callers do. */
+  const perRow = (s: EpisodeSettings, steps: readonly ChunkStep[]): AlertEpisodeEvent[] => {
+    const events: AlertEpisodeEvent[] = [];
+    const t = tracker(s, events);
+    steps.forEach((step, i) => {
+      if (step[2]) t.observe(step[0], MODE_KEYS[step[0]], stepRow(step), i, 10 * i, i / 4);
+    });
+    return events;
+  };
+
+  /** The same readings as chunks cut at `cuts`, each with the kernel's event list (loud rows and the row after a loud one of its key). */
+  const chunked = (s: EpisodeSettings, steps: readonly ChunkStep[], cuts: readonly number[]): AlertEpisodeEvent[] => {
+    const events: AlertEpisodeEvent[] = [];
+    const t = tracker(s, events);
+    const lastLoud = new Map<number, boolean>();
+    const bounds = [0, ...cuts, steps.length];
+    for (let c = 0; c + 1 < bounds.length; c++) {
+      const part = steps.slice(bounds[c], bounds[c + 1]);
+      const at = (j: number): number => bounds[c] + j;
+      const rows = new Float64Array(part.length * SPC_OUT_FIELDS);
+      const listed: number[] = [];
+      part.forEach((step, j) => {
+        const r = stepRow(step);
+        rows.set(r, j * SPC_OUT_FIELDS);
+        if (loud(r) || lastLoud.get(step[0]) === true) listed.push(j);
+        lastLoud.set(step[0], loud(r));
+      });
+      const chunk = {
+        length: part.length,
+        keyIds: Uint32Array.from(part, (step) => step[0]),
+        positions: Float64Array.from(part, (_, j) => at(j)),
+        times: Float64Array.from(part, (_, j) => 10 * at(j)),
+        values: Float64Array.from(part, (_, j) => at(j) / 4),
+      };
+      t.observeChunk(chunk, rows, Uint32Array.from(listed), (id) => MODE_KEYS[id]);
+    }
+    return events;
+  };
+
+  // A rule whose pattern takes several points: its opening's context reaches back over a chunk boundary.
+  const wide = CONDITIONS.find((c) => c.window >= 6 && c.window <= 10) as (typeof CONDITIONS)[number];
+
+  it("an opening's points reach back into the chunk before; a key closes exactly at a chunk's last row and at the next one's first", () => {
+    const steps: ChunkStep[] = Array.from({ length: 60 }, () => [0, [], true]);
+    steps[38] = [0, [wide.name], true];
+    // closeAfter 5: the episode opened at reading 38 closes at reading 43, the last row of the second chunk.
+    steps[50] = [0, ["CUSUM"], true];
+    // … and the one opened at 50 at reading 55, the first row of the fourth chunk.
+    const events = chunked(settings(), steps, [36, 44, 55]);
+    expect(events).toEqual(perRow(settings(), steps));
+    const opened = events.filter((e) => e.event === "opened");
+    expect(opened[0].points.map((p) => p.position)).toEqual(Array.from({ length: wide.window }, (_, j) => 39 - wide.window + j));
+    expect(opened[0].points[0].position).toBeLessThan(36);
+    expect(opened[0].points.map((p) => [p.time, p.value])).toEqual(opened[0].points.map((p) => [10 * p.position, p.position / 4]));
+    expect(events.filter((e) => e.event === "closed").map((e) => e.closed_at)).toEqual([430, 550]);
+  });
+
+  it("random keys, modes, rows without limits and chunk cuts: the same events, points and ids as every row observed", () => {
+    const r = new SeededRandom(77);
+    const names = [wide.name, "WE1", "CUSUM", "N4", "STUCK", "EWMA"];
+    const seen = new Set<string>();
+    for (let round = 0; round < 60; round++) {
+      const n = 50 + r.below(400);
+      const steps: ChunkStep[] = [];
+      for (let i = 0; i < n; i++) {
+        // Runs of one key (a frame's), now and then another; firings now and then, some rows before the limits.
+        const key = steps.length > 0 && r.below(6) !== 0 ? steps[steps.length - 1][0] : r.below(3);
+        const rules = r.below(9) === 0 ? [names[r.below(names.length)]] : [];
+        steps.push([key, rules, r.below(15) !== 0]);
+      }
+      const cuts = [...new Set(Array.from({ length: r.below(8) }, () => 1 + r.below(n - 1)))].sort((a, b) => a - b);
+      for (const s of [settings(), settings(2)]) {
+        const want = perRow(s, steps);
+        expect(chunked(s, steps, cuts), `round ${round}`).toEqual(want);
+        for (const e of want) seen.add(`${e.event} ${e.points.length > 1} ${s.sensorKeyParts}`);
+      }
+    }
+    // The rounds open, update and close episodes, by quiet readings and by a mode change, with several points.
+    expect(seen).toEqual(
+      new Set([
+        "opened true undefined",
+        "updated true undefined",
+        "closed true undefined",
+        "opened true 2",
+        "updated true 2",
+        "closed true 2",
+        "opened false undefined",
+        "opened false 2",
+        "closed false undefined",
+        "closed false 2",
+        "updated false undefined",
+        "updated false 2",
+      ]),
+    );
+  });
+});

@@ -217,6 +217,18 @@ interface Episode {
   emittedAt: number;
 }
 
+/** The columns of a chunk of rows that {@link EpisodeTracker.observeChunk} reads (each at least `length` long). */
+export interface ChunkColumns {
+  length: number;
+  keyIds: Uint32Array;
+  positions: Float64Array;
+  times: Float64Array;
+  values: Float64Array;
+}
+
+const NO_ROWS: Float64Array = new Float64Array(0);
+const NO_CHUNK: ChunkColumns = { length: 0, keyIds: new Uint32Array(0), positions: NO_ROWS, times: NO_ROWS, values: NO_ROWS };
+
 /** A key's episode state in a checkpoint (JSON; NaN as null). */
 export interface KeyEpisodesState {
   key: string;
@@ -275,6 +287,17 @@ export class EpisodeTracker {
   private sensorOf = new Int32Array(0);
   private readonly sensorIds = new Map<string, number>();
   private readonly activeKey: number[] = [];
+  /**
+   * The run of one key that {@link observeChunk} is in: its rows [from, to] of `chunk` not yet in
+   * the key's ring (keyId −1: none), recorded when the ring is read ({@link settle}).
+   */
+  private readonly pending: { keyId: number; from: number; to: number; chunk: ChunkColumns; rows: Float64Array } = {
+    keyId: -1,
+    from: 0,
+    to: -1,
+    chunk: NO_CHUNK,
+    rows: NO_ROWS,
+  };
 
   constructor(
     private readonly conditions: readonly Condition[],
@@ -323,39 +346,85 @@ export class EpisodeTracker {
    * A finished chunk's SPC rows (`rows`, SPC_OUT_FIELDS f64 each, rule masks already as reported),
    * given the kernel's event list: the indices of every row that is loud or follows a loud row of
    * its key (kernels/spc.ts). A row off the list is quiet, so there `observe` only records the
-   * point, counts the reading and closes what is due: one pass over the columns does that (a
-   * compare per row), and only the listed rows are decided — the same events, in the same order,
-   * as `observe` on every row. Rows without limits (limits_version 0) are not observed, as
-   * `observe`'s callers skip them.
+   * point, counts the reading and closes what is due: the chunk goes by runs of one key, whose
+   * count and close check stay in locals (a compare per row), and only the listed rows are decided
+   * — the same events, in the same order, as `observe` on every row. Points go into the ring only
+   * where they are read: up to a listed row before it is decided (an opening takes its context
+   * from them), and at the run's end; of each span only the last POINTS_KEPT with limits, the ones
+   * the ring would hold after recording every row. Rows without limits (limits_version 0) are not
+   * observed, as `observe`'s callers skip them.
    */
   observeChunk(
-    chunk: { length: number; keyIds: Uint32Array; positions: Float64Array; times: Float64Array; values: Float64Array },
+    chunk: ChunkColumns,
     rows: Float64Array,
     events: Uint32Array,
     keyName: (keyId: number) => string,
     beforeDecide?: (i: number) => void,
   ): void {
-    const { keyIds, positions, times, values } = chunk;
-    const follows = this.settings.sensorKeyParts !== undefined;
+    const { keyIds } = chunk;
+    this.pending.chunk = chunk;
+    this.pending.rows = rows;
+    let e = 0;
+    for (let a = 0; a < chunk.length; ) {
+      const keyId = keyIds[a];
+      let b = a + 1;
+      while (b < chunk.length && keyIds[b] === keyId) b++;
+      while (e < events.length && events[e] < a) e++;
+      e = this.observeRun(keyId, a, b, events, e, keyName, beforeDecide);
+      a = b;
+    }
+    this.pending.chunk = NO_CHUNK;
+    this.pending.rows = NO_ROWS;
+  }
+
+  /**
+   * Rows [a, b) of the chunk in `pending`, all of key `keyId`; `events[e]` is the first listed row
+   * at or after a. Returns the index of the first listed row at or after b.
+   */
+  private observeRun(
+    keyId: number,
+    a: number,
+    b: number,
+    events: Uint32Array,
+    e: number,
+    keyName: (keyId: number) => string,
+    beforeDecide: ((i: number) => void) | undefined,
+  ): number {
+    if (keyId >= this.next.length) this.grow(keyId);
+    const { chunk, rows } = this.pending;
     const F = SPC_OUT_FIELDS;
     const version = SPC_COL.limits_version;
-    let e = 0;
-    let next = events.length > 0 ? events[0] : chunk.length;
-    for (let i = 0; i < chunk.length; i++) {
+    const p = this.pending;
+    p.keyId = keyId;
+    p.from = a;
+    let next = e < events.length && events[e] < b ? events[e] : b;
+    let following = this.settings.sensorKeyParts !== undefined;
+    let n = this.readings[keyId];
+    let closeAt = this.closeAt[keyId];
+    for (let i = a; i < b; i++) {
       const listed = i === next;
-      if (listed) next = ++e < events.length ? events[e] : chunk.length;
+      if (listed) next = ++e < events.length && events[e] < b ? events[e] : b;
       if (!(rows[i * F + version] > 0)) continue;
-      const keyId = keyIds[i];
-      if (keyId >= this.next.length) this.grow(keyId);
-      if (follows && (this.sensorOf[keyId] < 0 || this.activeKey[this.sensorOf[keyId]] !== keyId)) this.followSensor(keyId, keyName(keyId));
-      this.record(keyId, positions[i], times[i], values[i]);
-      const n = ++this.readings[keyId];
-      if (listed) {
-        beforeDecide?.(i);
-        if (isLoud(rows, i * F)) this.decide(keyId, keyName(keyId), rows, i * F, times[i], positions[i]);
+      if (following) {
+        following = false;
+        if (this.sensorOf[keyId] < 0 || this.activeKey[this.sensorOf[keyId]] !== keyId) this.followSensor(keyId, keyName(keyId));
       }
-      if (n === this.closeAt[keyId]) this.closeDue(keyId, times[i]);
+      n++;
+      if (!listed && n !== closeAt) continue;
+      this.readings[keyId] = n;
+      if (listed) {
+        p.to = i;
+        beforeDecide?.(i);
+        if (isLoud(rows, i * F)) this.decide(keyId, keyName(keyId), rows, i * F, chunk.times[i], chunk.positions[i]);
+      }
+      if (n === this.closeAt[keyId]) this.closeDue(keyId, chunk.times[i]);
+      closeAt = this.closeAt[keyId];
     }
+    this.readings[keyId] = n;
+    p.to = b - 1;
+    this.settle();
+    p.keyId = -1;
+    return e;
   }
 
   /**
@@ -475,6 +544,7 @@ export class EpisodeTracker {
 
   /** Event time of the key's last recorded point (NaN: none). */
   private lastTime(keyId: number): number {
+    if (keyId === this.pending.keyId) this.settle();
     if (this.filled[keyId] === 0) return Number.NaN;
     return this.ring[(keyId * POINTS_KEPT + ((this.next[keyId] - 1 + POINTS_KEPT) % POINTS_KEPT)) * 3 + 1];
   }
@@ -506,8 +576,29 @@ export class EpisodeTracker {
     if (this.filled[keyId] < POINTS_KEPT) this.filled[keyId]++;
   }
 
+  /**
+   * Records the pending run's rows [from, to] into its key's ring: only the last POINTS_KEPT of
+   * them with limits, in order — the ring then holds what recording each of them would leave.
+   */
+  private settle(): void {
+    const p = this.pending;
+    if (p.keyId < 0 || p.from > p.to) return;
+    const { chunk, rows } = p;
+    const version = SPC_COL.limits_version;
+    let first = p.to + 1;
+    for (let kept = 0, i = p.to; i >= p.from && kept < POINTS_KEPT; i--)
+      if (rows[i * SPC_OUT_FIELDS + version] > 0) {
+        kept++;
+        first = i;
+      }
+    for (let i = first; i <= p.to; i++)
+      if (rows[i * SPC_OUT_FIELDS + version] > 0) this.record(p.keyId, chunk.positions[i], chunk.times[i], chunk.values[i]);
+    p.from = p.to + 1;
+  }
+
   /** The key's last `n` points (fewer when it has fewer), oldest first. */
   private recentPoints(keyId: number, n: number): AlertPoint[] {
+    if (keyId === this.pending.keyId) this.settle();
     const k = Math.min(n, this.filled[keyId]);
     const out: AlertPoint[] = [];
     for (let j = k; j >= 1; j--) {
