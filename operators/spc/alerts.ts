@@ -226,6 +226,7 @@ export interface ChunkColumns {
   values: Float64Array;
 }
 
+const INT32_MAX = 2 ** 31 - 1;
 const NO_ROWS: Float64Array = new Float64Array(0);
 const NO_CHUNK: ChunkColumns = { length: 0, keyIds: new Uint32Array(0), positions: NO_ROWS, times: NO_ROWS, values: NO_ROWS };
 
@@ -288,16 +289,18 @@ export class EpisodeTracker {
   private readonly sensorIds = new Map<string, number>();
   private readonly activeKey: number[] = [];
   /**
-   * The run of one key that {@link observeChunk} is in: its rows [from, to] of `chunk` not yet in
-   * the key's ring (keyId −1: none), recorded when the ring is read ({@link settle}).
+   * The chunk {@link observeChunk} is in, whose points go into the rings only when read
+   * ({@link settle}): per key, `seen` the chunk's serial when it has rows in it (listed in
+   * `touched`), `lastRow` its latest row observed so far, `recordedTo` the first of its rows not
+   * in its ring yet; per row, `prevRow` the key's row before it in the chunk (−1: none).
    */
-  private readonly pending: { keyId: number; from: number; to: number; chunk: ChunkColumns; rows: Float64Array } = {
-    keyId: -1,
-    from: 0,
-    to: -1,
-    chunk: NO_CHUNK,
-    rows: NO_ROWS,
-  };
+  private readonly chunkNow = { serial: 0, chunk: NO_CHUNK, touched: [] as number[] };
+  private seen = new Int32Array(0);
+  private lastRow = new Int32Array(0);
+  private recordedTo = new Int32Array(0);
+  private prevRow = new Int32Array(0);
+  /** Rows of one key being settled, newest first. */
+  private readonly settling = new Int32Array(POINTS_KEPT);
 
   constructor(
     private readonly conditions: readonly Condition[],
@@ -346,13 +349,13 @@ export class EpisodeTracker {
    * A finished chunk's SPC rows (`rows`, SPC_OUT_FIELDS f64 each, rule masks already as reported),
    * given the kernel's event list: the indices of every row that is loud or follows a loud row of
    * its key (kernels/spc.ts). A row off the list is quiet, so there `observe` only records the
-   * point, counts the reading and closes what is due: the chunk goes by runs of one key, whose
-   * count and close check stay in locals (a compare per row), and only the listed rows are decided
-   * — the same events, in the same order, as `observe` on every row. Points go into the ring only
-   * where they are read: up to a listed row before it is decided (an opening takes its context
-   * from them), and at the run's end; of each span only the last POINTS_KEPT with limits, the ones
-   * the ring would hold after recording every row. Rows without limits (limits_version 0) are not
-   * observed, as `observe`'s callers skip them.
+   * point, counts the reading and closes what is due: here such a row is counted and compared
+   * with its key's close, and linked to the key's previous row; only the listed rows are decided
+   * — the same events, in the same order, as `observe` on every row. Points go into a key's ring
+   * only when it is read (an opening's context, a mode change) and at the chunk's end, following
+   * the key's links back: only its last POINTS_KEPT rows, the ones the ring would hold after
+   * recording each. Rows without limits (limits_version 0) are not observed, as `observe`'s
+   * callers skip them.
    */
   observeChunk(
     chunk: ChunkColumns,
@@ -361,70 +364,60 @@ export class EpisodeTracker {
     keyName: (keyId: number) => string,
     beforeDecide?: (i: number) => void,
   ): void {
-    const { keyIds } = chunk;
-    this.pending.chunk = chunk;
-    this.pending.rows = rows;
-    let e = 0;
-    for (let a = 0; a < chunk.length; ) {
-      const keyId = keyIds[a];
-      let b = a + 1;
-      while (b < chunk.length && keyIds[b] === keyId) b++;
-      while (e < events.length && events[e] < a) e++;
-      e = this.observeRun(keyId, a, b, events, e, keyName, beforeDecide);
-      a = b;
-    }
-    this.pending.chunk = NO_CHUNK;
-    this.pending.rows = NO_ROWS;
-  }
-
-  /**
-   * Rows [a, b) of the chunk in `pending`, all of key `keyId`; `events[e]` is the first listed row
-   * at or after a. Returns the index of the first listed row at or after b.
-   */
-  private observeRun(
-    keyId: number,
-    a: number,
-    b: number,
-    events: Uint32Array,
-    e: number,
-    keyName: (keyId: number) => string,
-    beforeDecide: ((i: number) => void) | undefined,
-  ): number {
-    if (keyId >= this.next.length) this.grow(keyId);
-    const { chunk, rows } = this.pending;
+    const { keyIds, positions, times } = chunk;
+    const follows = this.settings.sensorKeyParts !== undefined;
     const F = SPC_OUT_FIELDS;
     const version = SPC_COL.limits_version;
-    const p = this.pending;
-    p.keyId = keyId;
-    p.from = a;
-    let next = e < events.length && events[e] < b ? events[e] : b;
-    let following = this.settings.sensorKeyParts !== undefined;
-    let n = this.readings[keyId];
-    let closeAt = this.closeAt[keyId];
-    for (let i = a; i < b; i++) {
+    const serial = this.startChunk(chunk);
+    // The per-key arrays in locals (a call in the loop replaces them only by growing them).
+    const prevRow = this.prevRow;
+    let { readings, closeAt, seen, lastRow } = this;
+    let e = 0;
+    let next = events.length > 0 ? events[0] : chunk.length;
+    for (let i = 0; i < chunk.length; i++) {
       const listed = i === next;
-      if (listed) next = ++e < events.length && events[e] < b ? events[e] : b;
+      if (listed) next = ++e < events.length ? events[e] : chunk.length;
       if (!(rows[i * F + version] > 0)) continue;
-      if (following) {
-        following = false;
-        if (this.sensorOf[keyId] < 0 || this.activeKey[this.sensorOf[keyId]] !== keyId) this.followSensor(keyId, keyName(keyId));
+      const keyId = keyIds[i];
+      if (keyId >= readings.length) {
+        this.grow(keyId);
+        ({ readings, closeAt, seen, lastRow } = this);
       }
-      n++;
-      if (!listed && n !== closeAt) continue;
-      this.readings[keyId] = n;
+      if (seen[keyId] !== serial) this.touch(keyId, serial);
+      prevRow[i] = lastRow[keyId];
+      lastRow[keyId] = i;
+      if (follows && (this.sensorOf[keyId] < 0 || this.activeKey[this.sensorOf[keyId]] !== keyId)) this.followSensor(keyId, keyName(keyId));
+      const n = ++readings[keyId];
       if (listed) {
-        p.to = i;
         beforeDecide?.(i);
-        if (isLoud(rows, i * F)) this.decide(keyId, keyName(keyId), rows, i * F, chunk.times[i], chunk.positions[i]);
+        if (isLoud(rows, i * F)) this.decide(keyId, keyName(keyId), rows, i * F, times[i], positions[i]);
       }
-      if (n === this.closeAt[keyId]) this.closeDue(keyId, chunk.times[i]);
-      closeAt = this.closeAt[keyId];
+      if (n === closeAt[keyId]) this.closeDue(keyId, times[i]);
     }
-    this.readings[keyId] = n;
-    p.to = b - 1;
-    this.settle();
-    p.keyId = -1;
-    return e;
+    for (const keyId of this.chunkNow.touched) this.settle(keyId);
+    this.chunkNow.chunk = NO_CHUNK;
+  }
+
+  /** A new chunk's serial; room for its rows' links. */
+  private startChunk(chunk: ChunkColumns): number {
+    const c = this.chunkNow;
+    c.chunk = chunk;
+    c.touched.length = 0;
+    if (this.prevRow.length < chunk.length) this.prevRow = new Int32Array(Math.max(chunk.length, 2 * this.prevRow.length));
+    // A serial a key may still hold from long ago is never reused: on wrapping, every key's is cleared.
+    if (c.serial === INT32_MAX) {
+      this.seen.fill(0);
+      c.serial = 0;
+    }
+    return ++c.serial;
+  }
+
+  /** The key's first row in this chunk: none of its rows linked or recorded yet. */
+  private touch(keyId: number, serial: number): void {
+    this.seen[keyId] = serial;
+    this.lastRow[keyId] = -1;
+    this.recordedTo[keyId] = 0;
+    this.chunkNow.touched.push(keyId);
   }
 
   /**
@@ -544,7 +537,7 @@ export class EpisodeTracker {
 
   /** Event time of the key's last recorded point (NaN: none). */
   private lastTime(keyId: number): number {
-    if (keyId === this.pending.keyId) this.settle();
+    this.settle(keyId);
     if (this.filled[keyId] === 0) return Number.NaN;
     return this.ring[(keyId * POINTS_KEPT + ((this.next[keyId] - 1 + POINTS_KEPT) % POINTS_KEPT)) * 3 + 1];
   }
@@ -555,6 +548,9 @@ export class EpisodeTracker {
     this.ring = grown(this.ring, keys * POINTS_KEPT * 3);
     this.next = grown(this.next, keys);
     this.filled = grown(this.filled, keys);
+    this.seen = grown(this.seen, keys);
+    this.lastRow = grown(this.lastRow, keys);
+    this.recordedTo = grown(this.recordedTo, keys);
     this.readings = grown(this.readings, keys);
     const closeAt = new Float64Array(keys).fill(Number.POSITIVE_INFINITY);
     closeAt.set(this.closeAt);
@@ -577,28 +573,27 @@ export class EpisodeTracker {
   }
 
   /**
-   * Records the pending run's rows [from, to] into its key's ring: only the last POINTS_KEPT of
-   * them with limits, in order — the ring then holds what recording each of them would leave.
+   * Records the key's rows of the current chunk observed so far and not yet in its ring: only
+   * the last POINTS_KEPT of them (its links followed back), oldest first — the ring then holds
+   * what recording each of them would leave.
    */
-  private settle(): void {
-    const p = this.pending;
-    if (p.keyId < 0 || p.from > p.to) return;
-    const { chunk, rows } = p;
-    const version = SPC_COL.limits_version;
-    let first = p.to + 1;
-    for (let kept = 0, i = p.to; i >= p.from && kept < POINTS_KEPT; i--)
-      if (rows[i * SPC_OUT_FIELDS + version] > 0) {
-        kept++;
-        first = i;
-      }
-    for (let i = first; i <= p.to; i++)
-      if (rows[i * SPC_OUT_FIELDS + version] > 0) this.record(p.keyId, chunk.positions[i], chunk.times[i], chunk.values[i]);
-    p.from = p.to + 1;
+  private settle(keyId: number): void {
+    const c = this.chunkNow;
+    if (c.chunk === NO_CHUNK || this.seen[keyId] !== c.serial) return;
+    const from = this.recordedTo[keyId];
+    let kept = 0;
+    for (let j = this.lastRow[keyId]; j >= from && kept < POINTS_KEPT; j = this.prevRow[j]) this.settling[kept++] = j;
+    const { positions, times, values } = c.chunk;
+    while (kept > 0) {
+      const j = this.settling[--kept];
+      this.record(keyId, positions[j], times[j], values[j]);
+    }
+    this.recordedTo[keyId] = this.lastRow[keyId] + 1;
   }
 
   /** The key's last `n` points (fewer when it has fewer), oldest first. */
   private recentPoints(keyId: number, n: number): AlertPoint[] {
-    if (keyId === this.pending.keyId) this.settle();
+    this.settle(keyId);
     const k = Math.min(n, this.filled[keyId]);
     const out: AlertPoint[] = [];
     for (let j = k; j >= 1; j--) {
