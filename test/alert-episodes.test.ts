@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../engine/core/mod.js";
 import {
   ALERT_FAMILIES,
+  AlertDecoder,
   AlertEncoder,
   type AlertEpisodeEvent,
   decodeAlerts,
@@ -14,6 +15,7 @@ import {
   NELSON_RULES,
   SPC_COL,
   SPC_OUT_FIELDS,
+  STRINGS_KEPT_MAX,
   WE_RULES,
 } from "../operators/spc/mod.js";
 import { FiredConditions } from "../operators/spc/fired-conditions.js";
@@ -380,6 +382,48 @@ describe("alert episodes - a sink instead of a function", () => {
     expect(decoded).toEqual(events);
     expect(JSON.stringify(decoded)).toBe(JSON.stringify(events));
     expect(sunk.events).toBe(tracker.events);
+  });
+
+  it("an encoder that keeps its strings sends each once, starts over past STRINGS_KEPT_MAX, and one decoder per encoder gives the events back", () => {
+    const steps = randomSteps(12, 6000);
+    const settings = { closeAfter: 7, updateIntervalMs: 300 };
+    const once = track(settings, steps).events;
+    // Acknowledgement notes, free text, on three events in four: they fill the table past its bound.
+    const events = [...once, ...once].map((e, i) => (i % 4 === 0 ? e : { ...e, ack_note: `note ${i}` }));
+    const encoder = new AlertEncoder(true);
+    const decoder = new AlertDecoder();
+    const taken: EncodedAlerts[] = [];
+    const back: AlertEpisodeEvent[] = [];
+    // Batches of a few events, as a worker's emits.
+    events.forEach((e, i) => {
+      encoder.add(e);
+      if (i % 5 !== 4) return;
+      const t = encoder.take() as EncodedAlerts;
+      taken.push(t);
+      back.push(...decoder.decode(structuredClone(t)));
+    });
+    const rest = encoder.take();
+    if (rest !== null) back.push(...decoder.decode(rest));
+    expect(events.length).toBeGreaterThan((4 / 3) * STRINGS_KEPT_MAX);
+    expect(back).toEqual(events);
+    expect(JSON.stringify(back)).toBe(JSON.stringify(events));
+    // A batch brings only strings new to the table: none twice until it starts over.
+    let sent = new Set<string>();
+    let twice = 0;
+    for (const t of taken) {
+      if (t.stringsFrom === 0) sent = new Set();
+      for (const x of t.strings) twice += sent.has(x) ? 1 : 0;
+      for (const x of t.strings) sent.add(x);
+    }
+    expect(twice).toBe(0);
+    expect(taken.slice(1, 50).some((t) => t.strings.every((x) => x.startsWith("note ")))).toBe(true);
+    const restarts = taken.filter((t) => t.stringsFrom === 0).length;
+    expect(restarts).toBeGreaterThan(1);
+    expect(Math.max(...taken.map((t) => t.stringsFrom + t.strings.length))).toBeLessThan(STRINGS_KEPT_MAX + 64);
+    // A batch whose strings the decoder has not followed is refused, not decoded with the wrong strings.
+    const later = taken.findIndex((t, i) => i > 0 && t.stringsFrom > 0);
+    expect(() => new AlertDecoder().decode(taken[later])).toThrow(/out of order/);
+    expect(() => decodeAlerts(taken[later])).toThrow(/out of order/);
   });
 });
 
