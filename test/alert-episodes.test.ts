@@ -631,18 +631,21 @@ describe("alert episodes - a chunk's event rows against every row observed", () 
     expect(events.filter((e) => e.event === "closed").map((e) => e.closed_at)).toEqual([430, 550]);
   });
 
-  it("random keys, modes, rows without limits and chunk cuts: the same events, points and ids as every row observed", () => {
+  it("random keys, modes, baselines and chunk cuts: the same events, points and ids as every row observed", () => {
     const r = new SeededRandom(77);
     const names = [wide.name, "WE1", "CUSUM", "N4", "STUCK", "EWMA"];
     const seen = new Set<string>();
     for (let round = 0; round < 60; round++) {
       const n = 50 + r.below(400);
       const steps: ChunkStep[] = [];
+      // Each key's first readings without limits (the baseline), as the SPC kernel writes them: then limits on every row.
+      const baseline = [r.below(40), r.below(40), r.below(40)];
+      const seenOf = [0, 0, 0];
       for (let i = 0; i < n; i++) {
-        // Runs of one key (a frame's), now and then another; firings now and then, some rows before the limits.
+        // Runs of one key (a frame's), now and then another; firings now and then.
         const key = steps.length > 0 && r.below(6) !== 0 ? steps[steps.length - 1][0] : r.below(3);
         const rules = r.below(9) === 0 ? [names[r.below(names.length)]] : [];
-        steps.push([key, rules, r.below(15) !== 0]);
+        steps.push([key, rules, seenOf[key]++ >= baseline[key]]);
       }
       const cuts = [...new Set(Array.from({ length: r.below(8) }, () => 1 + r.below(n - 1)))].sort((a, b) => a - b);
       for (const s of [settings(), settings(2)]) {

@@ -298,6 +298,8 @@ export class EpisodeTracker {
   private seen = new Int32Array(0);
   private lastRow = new Int32Array(0);
   private recordedTo = new Int32Array(0);
+  /** Per key: 1 once a row of it with limits is seen in the chunk (the rest of its rows there have them too). */
+  private limited = new Uint8Array(0);
   private prevRow = new Int32Array(0);
   /** Rows of one key being settled, newest first. */
   private readonly settling = new Int32Array(POINTS_KEPT);
@@ -355,7 +357,10 @@ export class EpisodeTracker {
    * only when it is read (an opening's context, a mode change) and at the chunk's end, following
    * the key's links back: only its last POINTS_KEPT rows, the ones the ring would hold after
    * recording each. Rows without limits (limits_version 0) are not observed, as `observe`'s
-   * callers skip them.
+   * callers skip them. A key's rows in one chunk are some without limits, then the rest with
+   * them, as the SPC kernel writes them: within a task it sets a key's limits, never clears them
+   * (a change from outside waits until no task runs); so a row's version is read only until its
+   * key's first row with limits in the chunk — reading every row's was most of this pass.
    */
   observeChunk(
     chunk: ChunkColumns,
@@ -371,19 +376,22 @@ export class EpisodeTracker {
     const serial = this.startChunk(chunk);
     // The per-key arrays in locals (a call in the loop replaces them only by growing them).
     const prevRow = this.prevRow;
-    let { readings, closeAt, seen, lastRow } = this;
+    let { readings, closeAt, seen, lastRow, limited } = this;
     let e = 0;
     let next = events.length > 0 ? events[0] : chunk.length;
     for (let i = 0; i < chunk.length; i++) {
       const listed = i === next;
       if (listed) next = ++e < events.length ? events[e] : chunk.length;
-      if (!(rows[i * F + version] > 0)) continue;
       const keyId = keyIds[i];
       if (keyId >= readings.length) {
         this.grow(keyId);
-        ({ readings, closeAt, seen, lastRow } = this);
+        ({ readings, closeAt, seen, lastRow, limited } = this);
       }
       if (seen[keyId] !== serial) this.touch(keyId, serial);
+      if (limited[keyId] === 0) {
+        if (!(rows[i * F + version] > 0)) continue;
+        limited[keyId] = 1;
+      }
       prevRow[i] = lastRow[keyId];
       lastRow[keyId] = i;
       if (follows && (this.sensorOf[keyId] < 0 || this.activeKey[this.sensorOf[keyId]] !== keyId)) this.followSensor(keyId, keyName(keyId));
@@ -412,9 +420,10 @@ export class EpisodeTracker {
     return ++c.serial;
   }
 
-  /** The key's first row in this chunk: none of its rows linked or recorded yet. */
+  /** The key's first row in this chunk: none of its rows linked or recorded yet, none with limits seen. */
   private touch(keyId: number, serial: number): void {
     this.seen[keyId] = serial;
+    this.limited[keyId] = 0;
     this.lastRow[keyId] = -1;
     this.recordedTo[keyId] = 0;
     this.chunkNow.touched.push(keyId);
@@ -551,6 +560,7 @@ export class EpisodeTracker {
     this.seen = grown(this.seen, keys);
     this.lastRow = grown(this.lastRow, keys);
     this.recordedTo = grown(this.recordedTo, keys);
+    this.limited = grown(this.limited, keys);
     this.readings = grown(this.readings, keys);
     const closeAt = new Float64Array(keys).fill(Number.POSITIVE_INFINITY);
     closeAt.set(this.closeAt);
@@ -816,7 +826,7 @@ function copyEvent(e: AlertEpisodeEvent): AlertEpisodeEvent {
   return { ...e, fields: { ...e.fields }, rules: [...e.rules], points: e.points.map((p) => ({ ...p })) };
 }
 
-function grown<T extends Float64Array | Int32Array>(a: T, length: number): T {
+function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, length: number): T {
   const out = new (a.constructor as new (n: number) => T)(length);
   out.set(a);
   return out;
