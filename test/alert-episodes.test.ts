@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { SeededRandom } from "../engine/core/mod.js";
 import {
   ALERT_FAMILIES,
+  AlertDecoder,
   AlertEncoder,
   type AlertEpisodeEvent,
   decodeAlerts,
@@ -14,6 +15,7 @@ import {
   NELSON_RULES,
   SPC_COL,
   SPC_OUT_FIELDS,
+  STRINGS_KEPT_MAX,
   WE_RULES,
 } from "../operators/spc/mod.js";
 import { FiredConditions } from "../operators/spc/fired-conditions.js";
@@ -381,6 +383,48 @@ describe("alert episodes - a sink instead of a function", () => {
     expect(JSON.stringify(decoded)).toBe(JSON.stringify(events));
     expect(sunk.events).toBe(tracker.events);
   });
+
+  it("an encoder that keeps its strings sends each once, starts over past STRINGS_KEPT_MAX, and one decoder per encoder gives the events back", () => {
+    const steps = randomSteps(12, 6000);
+    const settings = { closeAfter: 7, updateIntervalMs: 300 };
+    const once = track(settings, steps).events;
+    // Acknowledgement notes, free text, on three events in four: they fill the table past its bound.
+    const events = [...once, ...once].map((e, i) => (i % 4 === 0 ? e : { ...e, ack_note: `note ${i}` }));
+    const encoder = new AlertEncoder(true);
+    const decoder = new AlertDecoder();
+    const taken: EncodedAlerts[] = [];
+    const back: AlertEpisodeEvent[] = [];
+    // Batches of a few events, as a worker's emits.
+    events.forEach((e, i) => {
+      encoder.add(e);
+      if (i % 5 !== 4) return;
+      const t = encoder.take() as EncodedAlerts;
+      taken.push(t);
+      back.push(...decoder.decode(structuredClone(t)));
+    });
+    const rest = encoder.take();
+    if (rest !== null) back.push(...decoder.decode(rest));
+    expect(events.length).toBeGreaterThan((4 / 3) * STRINGS_KEPT_MAX);
+    expect(back).toEqual(events);
+    expect(JSON.stringify(back)).toBe(JSON.stringify(events));
+    // A batch brings only strings new to the table: none twice until it starts over.
+    let sent = new Set<string>();
+    let twice = 0;
+    for (const t of taken) {
+      if (t.stringsFrom === 0) sent = new Set();
+      for (const x of t.strings) twice += sent.has(x) ? 1 : 0;
+      for (const x of t.strings) sent.add(x);
+    }
+    expect(twice).toBe(0);
+    expect(taken.slice(1, 50).some((t) => t.strings.every((x) => x.startsWith("note ")))).toBe(true);
+    const restarts = taken.filter((t) => t.stringsFrom === 0).length;
+    expect(restarts).toBeGreaterThan(1);
+    expect(Math.max(...taken.map((t) => t.stringsFrom + t.strings.length))).toBeLessThan(STRINGS_KEPT_MAX + 64);
+    // A batch whose strings the decoder has not followed is refused, not decoded with the wrong strings.
+    const later = taken.findIndex((t, i) => i > 0 && t.stringsFrom > 0);
+    expect(() => new AlertDecoder().decode(taken[later])).toThrow(/out of order/);
+    expect(() => decodeAlerts(taken[later])).toThrow(/out of order/);
+  });
 });
 
 describe("alert episodes - one sensor's charts per operating mode", () => {
@@ -498,5 +542,134 @@ describe("alert episodes - fired conditions", () => {
       });
       expect(fired.of(row, 0)).toBe(expected);
     }
+  });
+});
+
+describe("alert episodes - a chunk's event rows against every row observed", () => {
+  const MODE_KEYS = ["M-1/temperature/running", "M-1/temperature/idle", "M-1/pressure/running"];
+  /** One reading: key index, rules that fire, whether the key has limits there. */
+  type ChunkStep = [key: number, rules: readonly string[], limits: boolean];
+  const settings = (sensorKeyParts?: number): EpisodeSettings => ({
+    families: ALERT_FAMILIES,
+    closeAfter: 5,
+    updateIntervalMs: 30,
+    sensorKeyParts,
+  });
+  const tracker = (s: EpisodeSettings, events: AlertEpisodeEvent[]): EpisodeTracker =>
+    new EpisodeTracker(
+      CONDITIONS,
+      s,
+      (e) => events.push(e),
+      (key) => ({ key }),
+    );
+  const stepRow = ([, rules, limits]: ChunkStep): Float64Array => {
+    const r = row(rules);
+    if (!limits) r[SPC_COL.limits_version] = 0;
+    return r;
+  };
+  const loud = (r: Float64Array): boolean =>
+    r[SPC_COL.we_mask] > 0 ||
+    r[SPC_COL.nelson_mask] > 0 ||
+    r[SPC_COL.mr_mask] > 0 ||
+    r[SPC_COL.cusum_alarm] === 1 ||
+    r[SPC_COL.ewma_alarm] === 1;
+
+  /** Reading i at time 10·i, value i/4: every row observed (those with limits), as `observe`'s callers do. */
+  const perRow = (s: EpisodeSettings, steps: readonly ChunkStep[]): AlertEpisodeEvent[] => {
+    const events: AlertEpisodeEvent[] = [];
+    const t = tracker(s, events);
+    steps.forEach((step, i) => {
+      if (step[2]) t.observe(step[0], MODE_KEYS[step[0]], stepRow(step), i, 10 * i, i / 4);
+    });
+    return events;
+  };
+
+  /** The same readings as chunks cut at `cuts`, each with the kernel's event list (loud rows and the row after a loud one of its key). */
+  const chunked = (s: EpisodeSettings, steps: readonly ChunkStep[], cuts: readonly number[]): AlertEpisodeEvent[] => {
+    const events: AlertEpisodeEvent[] = [];
+    const t = tracker(s, events);
+    const lastLoud = new Map<number, boolean>();
+    const bounds = [0, ...cuts, steps.length];
+    for (let c = 0; c + 1 < bounds.length; c++) {
+      const part = steps.slice(bounds[c], bounds[c + 1]);
+      const at = (j: number): number => bounds[c] + j;
+      const rows = new Float64Array(part.length * SPC_OUT_FIELDS);
+      const listed: number[] = [];
+      part.forEach((step, j) => {
+        const r = stepRow(step);
+        rows.set(r, j * SPC_OUT_FIELDS);
+        if (loud(r) || lastLoud.get(step[0]) === true) listed.push(j);
+        lastLoud.set(step[0], loud(r));
+      });
+      const chunk = {
+        length: part.length,
+        keyIds: Uint32Array.from(part, (step) => step[0]),
+        positions: Float64Array.from(part, (_, j) => at(j)),
+        times: Float64Array.from(part, (_, j) => 10 * at(j)),
+        values: Float64Array.from(part, (_, j) => at(j) / 4),
+      };
+      t.observeChunk(chunk, rows, Uint32Array.from(listed), (id) => MODE_KEYS[id]);
+    }
+    return events;
+  };
+
+  // A rule whose pattern takes several points: its opening's context reaches back over a chunk boundary.
+  const wide = CONDITIONS.find((c) => c.window >= 6 && c.window <= 10) as (typeof CONDITIONS)[number];
+
+  it("an opening's points reach back into the chunk before; a key closes exactly at a chunk's last row and at the next one's first", () => {
+    const steps: ChunkStep[] = Array.from({ length: 60 }, () => [0, [], true]);
+    steps[38] = [0, [wide.name], true];
+    // closeAfter 5: the episode opened at reading 38 closes at reading 43, the last row of the second chunk.
+    steps[50] = [0, ["CUSUM"], true];
+    // … and the one opened at 50 at reading 55, the first row of the fourth chunk.
+    const events = chunked(settings(), steps, [36, 44, 55]);
+    expect(events).toEqual(perRow(settings(), steps));
+    const opened = events.filter((e) => e.event === "opened");
+    expect(opened[0].points.map((p) => p.position)).toEqual(Array.from({ length: wide.window }, (_, j) => 39 - wide.window + j));
+    expect(opened[0].points[0].position).toBeLessThan(36);
+    expect(opened[0].points.map((p) => [p.time, p.value])).toEqual(opened[0].points.map((p) => [10 * p.position, p.position / 4]));
+    expect(events.filter((e) => e.event === "closed").map((e) => e.closed_at)).toEqual([430, 550]);
+  });
+
+  it("random keys, modes, baselines and chunk cuts: the same events, points and ids as every row observed", () => {
+    const r = new SeededRandom(77);
+    const names = [wide.name, "WE1", "CUSUM", "N4", "STUCK", "EWMA"];
+    const seen = new Set<string>();
+    for (let round = 0; round < 60; round++) {
+      const n = 50 + r.below(400);
+      const steps: ChunkStep[] = [];
+      // Each key's first readings without limits (the baseline), as the SPC kernel writes them: then limits on every row.
+      const baseline = [r.below(40), r.below(40), r.below(40)];
+      const seenOf = [0, 0, 0];
+      for (let i = 0; i < n; i++) {
+        // Runs of one key (a frame's), now and then another; firings now and then.
+        const key = steps.length > 0 && r.below(6) !== 0 ? steps[steps.length - 1][0] : r.below(3);
+        const rules = r.below(9) === 0 ? [names[r.below(names.length)]] : [];
+        steps.push([key, rules, seenOf[key]++ >= baseline[key]]);
+      }
+      const cuts = [...new Set(Array.from({ length: r.below(8) }, () => 1 + r.below(n - 1)))].sort((a, b) => a - b);
+      for (const s of [settings(), settings(2)]) {
+        const want = perRow(s, steps);
+        expect(chunked(s, steps, cuts), `round ${round}`).toEqual(want);
+        for (const e of want) seen.add(`${e.event} ${e.points.length > 1} ${s.sensorKeyParts}`);
+      }
+    }
+    // The rounds open, update and close episodes, by quiet readings and by a mode change, with several points.
+    expect(seen).toEqual(
+      new Set([
+        "opened true undefined",
+        "updated true undefined",
+        "closed true undefined",
+        "opened true 2",
+        "updated true 2",
+        "closed true 2",
+        "opened false undefined",
+        "opened false 2",
+        "closed false undefined",
+        "closed false 2",
+        "updated false undefined",
+        "updated false 2",
+      ]),
+    );
   });
 });

@@ -96,7 +96,7 @@ interface PathResult {
   closed: number;
   open: number;
   truncated: number;
-  /** Event lists the kernel wrote that differ from the definition (loud, or after loud, on the raw rows). */
+  /** Chunks whose event list differs from the definition (loud, or after loud, on the raw rows) or where a key's rows lose their limits. */
   listMismatches: number;
 }
 
@@ -177,6 +177,13 @@ function checkList(chunk: OutputChunk, lastLoud: Map<number, boolean>): number {
       rows[at + SPC_COL.ewma_alarm] === 1;
     if (loud || lastLoud.get(chunk.keyIds[i]) === true) want.push(i);
     lastLoud.set(chunk.keyIds[i], loud);
+  }
+  // A key's rows in a chunk: without limits, then with them (observeChunk reads a key's version only until it has limits).
+  const limited = new Set<number>();
+  for (let i = 0; i < chunk.length; i++) {
+    const withLimits = rows[i * SPC_OUT_FIELDS + SPC_COL.limits_version] > 0;
+    if (withLimits) limited.add(chunk.keyIds[i]);
+    else if (limited.has(chunk.keyIds[i])) return 1;
   }
   const got = Array.from(chunk.events[1] ?? []);
   expect(chunk.events[0]).toBeNull();

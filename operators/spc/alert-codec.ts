@@ -12,7 +12,11 @@
  * firings, limits_version, cl, sigma, acknowledged_at (NaN: null), acknowledged_by, ack_note
  * (string indices, −1: null), the number of fields f, f × (name, value) string indices, the number
  * of rules r, r string indices, the number of points p, p × (position, time, value). The strings
- * of one batch of events travel beside it, each once.
+ * of one batch of events travel beside it, each once; an encoder that keeps its strings (an
+ * ingest worker's, whose batches go to one {@link AlertDecoder} in order) sends each only in the
+ * first batch that uses it — keys, fields, rule names and descriptions are the same batch after
+ * batch, and cloning them with every post was most of its cost — and starts over (from string 0)
+ * once it holds STRINGS_KEPT_MAX, so its table stays bounded (acknowledgement notes are free text).
  */
 import type { AlertEpisodeEvent, AlertSeverity, EpisodeEventKind, EpisodeEventSink } from "./alerts.js";
 import { hex32 } from "./episode-id.js";
@@ -20,8 +24,13 @@ import { hex32 } from "./episode-id.js";
 export interface EncodedAlerts {
   /** The events' numbers; its buffer may be transferred. */
   numbers: Float64Array;
+  /** The strings new in this batch: string numbers `stringsFrom` on (0: the table starts over with them). */
   strings: string[];
+  stringsFrom: number;
 }
+
+/** Strings an encoder that keeps them holds at most before it starts over. */
+export const STRINGS_KEPT_MAX = 4096;
 
 const EVENT_KINDS: readonly EpisodeEventKind[] = ["opened", "updated", "closed", "acknowledged"];
 
@@ -31,11 +40,16 @@ const FIXED = 21;
 export class AlertEncoder implements EpisodeEventSink {
   private numbers = new Float64Array(4096);
   private length = 0;
+  /** Strings not yet taken, the first of them string number `stringsFrom`. */
   private strings: string[] = [];
+  private stringsFrom = 0;
   private readonly stringIds = new Map<string, number>();
 
   /** Events added since the last `take`. */
   count = 0;
+
+  /** `keepStrings`: a string goes out once (its batches are decoded in order by one AlertDecoder); else each batch has all of its own. */
+  constructor(private readonly keepStrings = false) {}
 
   add(e: AlertEpisodeEvent): void {
     this.write(e, e.event);
@@ -92,18 +106,22 @@ export class AlertEncoder implements EpisodeEventSink {
   /** The events added since the last call (null: none), in their own buffer; the encoder starts over. */
   take(): EncodedAlerts | null {
     if (this.count === 0) return null;
-    const out = { numbers: this.numbers.slice(0, this.length), strings: this.strings };
+    const out = { numbers: this.numbers.slice(0, this.length), strings: this.strings, stringsFrom: this.stringsFrom };
     this.length = 0;
     this.count = 0;
     this.strings = [];
-    this.stringIds.clear();
+    this.stringsFrom += out.strings.length;
+    if (!this.keepStrings || this.stringsFrom >= STRINGS_KEPT_MAX) {
+      this.stringsFrom = 0;
+      this.stringIds.clear();
+    }
     return out;
   }
 
   private id(s: string): number {
     let id = this.stringIds.get(s);
     if (id === undefined) {
-      id = this.strings.length;
+      id = this.stringsFrom + this.strings.length;
       this.strings.push(s);
       this.stringIds.set(s, id);
     }
@@ -118,10 +136,33 @@ export class AlertEncoder implements EpisodeEventSink {
   }
 }
 
-/** The events of {@link AlertEncoder.take}, as the objects that were added. */
+/**
+ * The batches of one encoder, in the order taken, as the objects that were added: it keeps the
+ * strings of the batches so far (those of an encoder that keeps its strings come once).
+ */
+export class AlertDecoder {
+  private strings: string[] = [];
+
+  decode(a: EncodedAlerts): AlertEpisodeEvent[] {
+    this.skip(a);
+    return decodeWith(a.numbers, this.strings);
+  }
+
+  /** Takes in the batch's strings only (its events are not wanted; the batches after it may use them). */
+  skip(a: EncodedAlerts): void {
+    if (a.stringsFrom === 0) this.strings = [];
+    if (a.stringsFrom !== this.strings.length)
+      throw new Error(`alert events out of order: their strings start at ${a.stringsFrom}, ${this.strings.length} known`);
+    for (const s of a.strings) this.strings.push(s);
+  }
+}
+
+/** The events of one batch of {@link AlertEncoder.take} that starts the string table (any of an encoder that does not keep its strings). */
 export function decodeAlerts(a: EncodedAlerts): AlertEpisodeEvent[] {
-  const n = a.numbers;
-  const s = a.strings;
+  return new AlertDecoder().decode(a);
+}
+
+function decodeWith(n: Float64Array, s: readonly string[]): AlertEpisodeEvent[] {
   const out: AlertEpisodeEvent[] = [];
   const orNull = (x: number): number | null => (Number.isNaN(x) ? null : x);
   const textOrNull = (x: number): string | null => (x < 0 ? null : s[x]);

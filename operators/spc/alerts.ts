@@ -217,6 +217,19 @@ interface Episode {
   emittedAt: number;
 }
 
+/** The columns of a chunk of rows that {@link EpisodeTracker.observeChunk} reads (each at least `length` long). */
+export interface ChunkColumns {
+  length: number;
+  keyIds: Uint32Array;
+  positions: Float64Array;
+  times: Float64Array;
+  values: Float64Array;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+const NO_ROWS: Float64Array = new Float64Array(0);
+const NO_CHUNK: ChunkColumns = { length: 0, keyIds: new Uint32Array(0), positions: NO_ROWS, times: NO_ROWS, values: NO_ROWS };
+
 /** A key's episode state in a checkpoint (JSON; NaN as null). */
 export interface KeyEpisodesState {
   key: string;
@@ -275,6 +288,21 @@ export class EpisodeTracker {
   private sensorOf = new Int32Array(0);
   private readonly sensorIds = new Map<string, number>();
   private readonly activeKey: number[] = [];
+  /**
+   * The chunk {@link observeChunk} is in, whose points go into the rings only when read
+   * ({@link settle}): per key, `seen` the chunk's serial when it has rows in it (listed in
+   * `touched`), `lastRow` its latest row observed so far, `recordedTo` the first of its rows not
+   * in its ring yet; per row, `prevRow` the key's row before it in the chunk (−1: none).
+   */
+  private readonly chunkNow = { serial: 0, chunk: NO_CHUNK, touched: [] as number[] };
+  private seen = new Int32Array(0);
+  private lastRow = new Int32Array(0);
+  private recordedTo = new Int32Array(0);
+  /** Per key: 1 once a row of it with limits is seen in the chunk (the rest of its rows there have them too). */
+  private limited = new Uint8Array(0);
+  private prevRow = new Int32Array(0);
+  /** Rows of one key being settled, newest first. */
+  private readonly settling = new Int32Array(POINTS_KEPT);
 
   constructor(
     private readonly conditions: readonly Condition[],
@@ -323,39 +351,82 @@ export class EpisodeTracker {
    * A finished chunk's SPC rows (`rows`, SPC_OUT_FIELDS f64 each, rule masks already as reported),
    * given the kernel's event list: the indices of every row that is loud or follows a loud row of
    * its key (kernels/spc.ts). A row off the list is quiet, so there `observe` only records the
-   * point, counts the reading and closes what is due: one pass over the columns does that (a
-   * compare per row), and only the listed rows are decided — the same events, in the same order,
-   * as `observe` on every row. Rows without limits (limits_version 0) are not observed, as
-   * `observe`'s callers skip them.
+   * point, counts the reading and closes what is due: here such a row is counted and compared
+   * with its key's close, and linked to the key's previous row; only the listed rows are decided
+   * — the same events, in the same order, as `observe` on every row. Points go into a key's ring
+   * only when it is read (an opening's context, a mode change) and at the chunk's end, following
+   * the key's links back: only its last POINTS_KEPT rows, the ones the ring would hold after
+   * recording each. Rows without limits (limits_version 0) are not observed, as `observe`'s
+   * callers skip them. A key's rows in one chunk are some without limits, then the rest with
+   * them, as the SPC kernel writes them: within a task it sets a key's limits, never clears them
+   * (a change from outside waits until no task runs); so a row's version is read only until its
+   * key's first row with limits in the chunk — reading every row's was most of this pass.
    */
   observeChunk(
-    chunk: { length: number; keyIds: Uint32Array; positions: Float64Array; times: Float64Array; values: Float64Array },
+    chunk: ChunkColumns,
     rows: Float64Array,
     events: Uint32Array,
     keyName: (keyId: number) => string,
     beforeDecide?: (i: number) => void,
   ): void {
-    const { keyIds, positions, times, values } = chunk;
+    const { keyIds, positions, times } = chunk;
     const follows = this.settings.sensorKeyParts !== undefined;
     const F = SPC_OUT_FIELDS;
     const version = SPC_COL.limits_version;
+    const serial = this.startChunk(chunk);
+    // The per-key arrays in locals (a call in the loop replaces them only by growing them).
+    const prevRow = this.prevRow;
+    let { readings, closeAt, seen, lastRow, limited } = this;
     let e = 0;
     let next = events.length > 0 ? events[0] : chunk.length;
     for (let i = 0; i < chunk.length; i++) {
       const listed = i === next;
       if (listed) next = ++e < events.length ? events[e] : chunk.length;
-      if (!(rows[i * F + version] > 0)) continue;
       const keyId = keyIds[i];
-      if (keyId >= this.next.length) this.grow(keyId);
+      if (keyId >= readings.length) {
+        this.grow(keyId);
+        ({ readings, closeAt, seen, lastRow, limited } = this);
+      }
+      if (seen[keyId] !== serial) this.touch(keyId, serial);
+      if (limited[keyId] === 0) {
+        if (!(rows[i * F + version] > 0)) continue;
+        limited[keyId] = 1;
+      }
+      prevRow[i] = lastRow[keyId];
+      lastRow[keyId] = i;
       if (follows && (this.sensorOf[keyId] < 0 || this.activeKey[this.sensorOf[keyId]] !== keyId)) this.followSensor(keyId, keyName(keyId));
-      this.record(keyId, positions[i], times[i], values[i]);
-      const n = ++this.readings[keyId];
+      const n = ++readings[keyId];
       if (listed) {
         beforeDecide?.(i);
         if (isLoud(rows, i * F)) this.decide(keyId, keyName(keyId), rows, i * F, times[i], positions[i]);
       }
-      if (n === this.closeAt[keyId]) this.closeDue(keyId, times[i]);
+      if (n === closeAt[keyId]) this.closeDue(keyId, times[i]);
     }
+    for (const keyId of this.chunkNow.touched) this.settle(keyId);
+    this.chunkNow.chunk = NO_CHUNK;
+  }
+
+  /** A new chunk's serial; room for its rows' links. */
+  private startChunk(chunk: ChunkColumns): number {
+    const c = this.chunkNow;
+    c.chunk = chunk;
+    c.touched.length = 0;
+    if (this.prevRow.length < chunk.length) this.prevRow = new Int32Array(Math.max(chunk.length, 2 * this.prevRow.length));
+    // A serial a key may still hold from long ago is never reused: on wrapping, every key's is cleared.
+    if (c.serial === INT32_MAX) {
+      this.seen.fill(0);
+      c.serial = 0;
+    }
+    return ++c.serial;
+  }
+
+  /** The key's first row in this chunk: none of its rows linked or recorded yet, none with limits seen. */
+  private touch(keyId: number, serial: number): void {
+    this.seen[keyId] = serial;
+    this.limited[keyId] = 0;
+    this.lastRow[keyId] = -1;
+    this.recordedTo[keyId] = 0;
+    this.chunkNow.touched.push(keyId);
   }
 
   /**
@@ -475,6 +546,7 @@ export class EpisodeTracker {
 
   /** Event time of the key's last recorded point (NaN: none). */
   private lastTime(keyId: number): number {
+    this.settle(keyId);
     if (this.filled[keyId] === 0) return Number.NaN;
     return this.ring[(keyId * POINTS_KEPT + ((this.next[keyId] - 1 + POINTS_KEPT) % POINTS_KEPT)) * 3 + 1];
   }
@@ -485,6 +557,10 @@ export class EpisodeTracker {
     this.ring = grown(this.ring, keys * POINTS_KEPT * 3);
     this.next = grown(this.next, keys);
     this.filled = grown(this.filled, keys);
+    this.seen = grown(this.seen, keys);
+    this.lastRow = grown(this.lastRow, keys);
+    this.recordedTo = grown(this.recordedTo, keys);
+    this.limited = grown(this.limited, keys);
     this.readings = grown(this.readings, keys);
     const closeAt = new Float64Array(keys).fill(Number.POSITIVE_INFINITY);
     closeAt.set(this.closeAt);
@@ -506,8 +582,28 @@ export class EpisodeTracker {
     if (this.filled[keyId] < POINTS_KEPT) this.filled[keyId]++;
   }
 
+  /**
+   * Records the key's rows of the current chunk observed so far and not yet in its ring: only
+   * the last POINTS_KEPT of them (its links followed back), oldest first — the ring then holds
+   * what recording each of them would leave.
+   */
+  private settle(keyId: number): void {
+    const c = this.chunkNow;
+    if (c.chunk === NO_CHUNK || this.seen[keyId] !== c.serial) return;
+    const from = this.recordedTo[keyId];
+    let kept = 0;
+    for (let j = this.lastRow[keyId]; j >= from && kept < POINTS_KEPT; j = this.prevRow[j]) this.settling[kept++] = j;
+    const { positions, times, values } = c.chunk;
+    while (kept > 0) {
+      const j = this.settling[--kept];
+      this.record(keyId, positions[j], times[j], values[j]);
+    }
+    this.recordedTo[keyId] = this.lastRow[keyId] + 1;
+  }
+
   /** The key's last `n` points (fewer when it has fewer), oldest first. */
   private recentPoints(keyId: number, n: number): AlertPoint[] {
+    this.settle(keyId);
     const k = Math.min(n, this.filled[keyId]);
     const out: AlertPoint[] = [];
     for (let j = k; j >= 1; j--) {
@@ -730,7 +826,7 @@ function copyEvent(e: AlertEpisodeEvent): AlertEpisodeEvent {
   return { ...e, fields: { ...e.fields }, rules: [...e.rules], points: e.points.map((p) => ({ ...p })) };
 }
 
-function grown<T extends Float64Array | Int32Array>(a: T, length: number): T {
+function grown<T extends Float64Array | Int32Array | Uint8Array>(a: T, length: number): T {
   const out = new (a.constructor as new (n: number) => T)(length);
   out.set(a);
   return out;

@@ -17,7 +17,7 @@ export {
   episodeId,
 } from "./alerts.js";
 export { type BudgetPlan, cusumArl, cusumHForArl, type ExplicitSpcParams, ewmaArl, ewmaLForArl, planForBudget } from "./budget.js";
-export { AlertEncoder, decodeAlerts, type EncodedAlerts } from "./alert-codec.js";
+export { AlertDecoder, AlertEncoder, decodeAlerts, type EncodedAlerts, STRINGS_KEPT_MAX } from "./alert-codec.js";
 export {
   DEFAULT_SPC_PARAMS,
   jumpDescription,

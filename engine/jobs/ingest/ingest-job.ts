@@ -25,7 +25,7 @@ import { ConfigError, createLogger, type Logger, packageRoot } from "../../core/
 import { machineTopic, ScoreFrameMessage } from "../../../connectors/live/mod.js";
 import type { ClickHouseSink } from "../../../connectors/clickhouse/mod.js";
 import { EncodeError, type EncodeReason } from "../../../connectors/wire/mod.js";
-import { type AckResult, decodeAlerts, type AlertEpisodeEvent, type SpcLimitsChange } from "../../../operators/spc/mod.js";
+import { type AckResult, AlertDecoder, decodeAlerts, type AlertEpisodeEvent, type SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
 import {
@@ -369,6 +369,8 @@ export class IngestJob {
     slot.worker = worker;
     let resolveStopped: (r: Record<string, number>) => void = () => {};
     slot.stopped = new Promise((resolve) => (resolveStopped = resolve));
+    // This worker's alert batches, in the order posted: each string comes once (its encoder keeps them).
+    const alerts = new AlertDecoder();
     return new Promise<void>((ready, refuse) => {
       let started = false;
       worker.on("message", (event: IngestEvent) => {
@@ -380,7 +382,7 @@ export class IngestJob {
         else if (event.kind === "durable?") this.answerDurable(worker, event.id);
         else if (event.kind === "deadLetters") this.deadLetters[slot.index] = event.byReason;
         else if (event.kind === "driftRows") this.driftRows(slot.index, event.drift);
-        else this.onEvent(event);
+        else this.onEvent(event, alerts);
       });
       worker.on("error", (error) => this.onFailed(slot, started, error, refuse));
       worker.on("exit", (code) => {
@@ -403,7 +405,7 @@ export class IngestJob {
     this.counters[worker * COUNTER_SLOTS + COUNTER.driftRowsTaken] += rows.n;
   }
 
-  private onEvent(event: IngestEvent): void {
+  private onEvent(event: IngestEvent, alerts: AlertDecoder): void {
     if (event.kind === "frames") {
       const live = this.o.live;
       if (live === null) return;
@@ -411,8 +413,9 @@ export class IngestJob {
         live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i], event.audit));
     } else if (event.kind === "alerts") {
       const { onAlert, onAlerts } = this.o;
-      if (onAlerts === undefined && onAlert === undefined) return;
-      const events = decodeAlerts(event.alerts);
+      // Without a receiver the batch still brings strings that later batches use.
+      if (onAlerts === undefined && onAlert === undefined) return alerts.skip(event.alerts);
+      const events = alerts.decode(event.alerts);
       if (onAlerts !== undefined) onAlerts(events);
       else for (const e of events) onAlert?.(e);
     } else if (event.kind === "rows") this.insert(event.tables);

@@ -66,8 +66,12 @@ class IngestWorker implements RowKeys, SensorIntake {
   /** A drain is queued as a microtask: a batch's worth is pending (scheduleDrain). */
   private drainNext = false;
   private position = 0;
-  /** Alert events raised since the last emit, as numbers to transfer (a structured clone of the objects cost more than the SPC kernel). */
-  private readonly alerts = new AlertEncoder();
+  /**
+   * Alert events raised since the last emit, as numbers to transfer (a structured clone of the
+   * objects cost more than the SPC kernel); each string goes to the main thread's decoder of this
+   * worker once.
+   */
+  private readonly alerts = new AlertEncoder(true);
   private readonly subjects = new SubjectKeyTable();
   private readonly reader = new SensorRecordReader();
   private readonly view = new SensorRecordView();
