@@ -103,7 +103,9 @@ async function runLayout(layout: SerialLayout, events: number): Promise<SerialNa
     await replyOf(publisher, "ready");
     const nc = await connectNats({ servers: server.url });
     try {
-      const r = await consumeLayout(nc, layout, events, () => publisher.send("go"));
+      const done = { published: false };
+      void published.then(() => (done.published = true));
+      const r = await consumeLayout(nc, layout, events, done, () => publisher.send("go"));
       const p = await published;
       return { ...r, publishedPerSecond: (events * 1000) / p.ms };
     } finally {
@@ -115,11 +117,12 @@ async function runLayout(layout: SerialLayout, events: number): Promise<SerialNa
   }
 }
 
-/** The job's core NATS path in `layout`; `go` is called once it is subscribed. */
+/** The job's core NATS path in `layout`; `go` is called once it is subscribed; `publisher.published`: the publisher is done. */
 async function consumeLayout(
   nc: Awaited<ReturnType<typeof connectNats>>,
   layout: SerialLayout,
   events: number,
+  publisher: { published: boolean },
   go: () => void,
 ): Promise<Omit<SerialNatsRun, "publishedPerSecond">> {
   const t = countingTargets();
@@ -141,7 +144,7 @@ async function consumeLayout(
   let t0 = { wall: 0, main: 0, cpu: process.cpuUsage() };
   let stop = (): void => {};
   const stopped = new Promise<void>((resolve) => (stop = resolve));
-  const watch = watchProgress(input, events, async (lastAt) => {
+  const watch = watchProgress(input, events, publisher, async (lastAt) => {
     end.wall = lastAt - t0.wall;
     end.main = threadCpuMicros() - t0.main;
     end.cpu = process.cpuUsage(t0.cpu);
@@ -176,8 +179,8 @@ async function consumeLayout(
   };
 }
 
-/** Calls `done(time of the last message)` once `events` messages were taken, or none came for QUIET_MS (the rest were shed). */
-function watchProgress(input: SerialNatsInput, events: number, done: (lastAt: number) => Promise<void>) {
+/** Calls `done(time of the last message)` once `events` messages were taken, or, the publisher done, none came for QUIET_MS (the rest were shed). */
+function watchProgress(input: SerialNatsInput, events: number, publisher: { published: boolean }, done: (lastAt: number) => Promise<void>) {
   let timer: NodeJS.Timeout | undefined;
   return {
     start(): void {
@@ -189,7 +192,7 @@ function watchProgress(input: SerialNatsInput, events: number, done: (lastAt: nu
           last = m;
           lastAt = performance.now();
         }
-        if (m >= events || performance.now() - lastAt > QUIET_MS) {
+        if (m >= events || (publisher.published && performance.now() - lastAt > QUIET_MS)) {
           clearInterval(timer);
           void done(lastAt);
         }

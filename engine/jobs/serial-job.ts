@@ -77,10 +77,10 @@ const LEDGER_SLOTS = 3;
  * (which, behind NATS, also runs the client), for no more CPU per event in all than the ledger on the
  * main thread with the kernel on a pool worker. Measured on this 2-core machine, alternating
  * (docs/serial-job.md, "Which layout on two cores"): behind a real nats-server with a publisher
- * flooding core NATS, the ledger thread took all 1 M events in 3 of 3 runs while the in-thread job
- * shed 35–40 % of them (its main thread 3.7–4.8 µs per event taken, against 2.1–2.4); without NATS,
- * the busiest thread 0.9–1.0 µs against the in-thread main thread's 1.33–1.43, process CPU
- * 2.07–2.33 µs against 2.16–2.39. The old reason to leave it off below four cores (the kernel on a
+ * flooding core NATS (bench/serial-nats-bench.ts), the ledger thread took all 1 M events in 3 of 3
+ * runs while the in-thread job shed 40–54 % of them (its main thread 3.8–4.4 µs per event taken,
+ * against 2.2–2.5); without NATS, the busiest thread 0.9–1.0 µs against the in-thread main
+ * thread's 1.33–1.43, process CPU 2.07–2.33 µs against 2.16–2.39. The old reason to leave it off below four cores (the kernel on a
  * third busy thread) went with kernelsOnLedgerThread. One core: nothing to overlap, in-thread.
  */
 export const LEDGER_THREAD_MIN_CORES = 2;
