@@ -245,7 +245,7 @@ export function formatSerialJobRate(r: SerialJobRate): string {
  * client does), each with its line's subject — no million objects on the heap for the garbage
  * collector to trace, which the job would not have either.
  */
-interface MessageStream {
+export interface MessageStream {
   bytes: Uint8Array;
   offsets: Float64Array;
   /** Subject of each line, and each message's line. */
@@ -254,7 +254,7 @@ interface MessageStream {
   n: number;
 }
 
-function serialMessages(n: number, lines: number, seed: number): MessageStream {
+export function serialMessages(n: number, lines: number, seed: number): MessageStream {
   const sim = new SerialSimulator(simulatorOptions(n, lines, seed));
   const subjects: string[] = [];
   const lineIndex = new Map<string, number>();
@@ -287,7 +287,7 @@ function simulatorOptions(n: number, lines: number, seed: number) {
 }
 
 /** Message i (a view, made when it is taken). */
-function messageAt(s: MessageStream, i: number): Uint8Array {
+export function messageAt(s: MessageStream, i: number): Uint8Array {
   return s.bytes.subarray(s.offsets[i], s.offsets[i + 1]);
 }
 
@@ -429,7 +429,7 @@ function measureDecode(s: MessageStream): SerialJobRateFigure {
   return figure("decode alone (SerialNatsInput.decode: generic MessagePack → event objects)", kept, t0, null);
 }
 
-function freshAnalysis(onQuarantine?: SerialAnalysisOptions["onQuarantine"]): SerialAnalysis {
+export function freshAnalysis(onQuarantine?: SerialAnalysisOptions["onQuarantine"]): SerialAnalysis {
   // A fixed processing clock: the simulator's events carry received_timestamp anyway.
   return serialAnalysis({ params: { ...DEFAULT_SERIAL_PARAMS }, timeUnit: "ms", clock: () => Number.NaN, onQuarantine });
 }
@@ -470,7 +470,7 @@ function measureKernel(n: number, lines: number, seed: number, batchRecords: num
 }
 
 /** The outputs' targets: rows encoded as the ClickHouse sink encodes them, live messages counted; a checksum of the detections. */
-function countingTargets() {
+export function countingTargets() {
   const seen = { detections: 0, checksum: 0, quarantineRows: 0, bytes: 0, published: 0 };
   const sink = {
     write(table: "ml_serial_detections" | "ml_quarantine", rows: readonly Record<string, unknown>[]): Promise<void> {

@@ -95,6 +95,12 @@ export class MsgpackFieldReader {
       this.p = p + 1;
       return true;
     }
+    if (h === 0xcf && p + 9 <= this.end) {
+      // uint 64, the form encoders give epoch-ms times: numberAt's formula, without its dispatch.
+      this.num = u32(bytes, p + 1) * 0x1_0000_0000 + u32(bytes, p + 5);
+      this.p = p + 9;
+      return true;
+    }
     const size = h === 0xca ? 4 : h === 0xcb ? 8 : h >= 0xcc && h <= 0xd3 ? 1 << (h & 0x03) : 0;
     if (size === 0 || p + 1 + size > this.end) return false;
     this.numberAt(bytes, h, p + 1);

@@ -95,11 +95,11 @@ export function addRunSerialFlags(command: Command): Command {
     )
     .option(
       "--serial-ledger-thread",
-      `the serial job's duplicate ledger on a thread of its own (default on machines of ${LEDGER_THREAD_MIN_CORES} cores or more: a quieter main thread, more CPU per event in all)`,
+      `the serial job's duplicate ledger on a thread of its own (default on machines of ${LEDGER_THREAD_MIN_CORES} cores or more: the main thread only reads and copies the events)`,
     )
     .option(
       "--no-serial-ledger-thread",
-      "the serial job's duplicate ledger on the main thread, not a thread of its own (one thread fewer, less CPU per event, a busier main thread)",
+      "the serial job's duplicate ledger on the main thread, not a thread of its own (one thread fewer, a busier main thread)",
     );
 }
 

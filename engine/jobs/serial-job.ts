@@ -72,11 +72,18 @@ export interface SerialJobOptions {
 const LEDGER_SLOTS = 3;
 
 /**
- * The ledger thread pays when each of the job's three busy threads (reader, ledger, kernel) has a core: it takes
- * 0.3 µs/event off the main thread but adds 0.1–0.2 µs of hand-over in all, so on two cores, shared with
- * nats-server, the in-thread job measured 10–30 % more events/s (docs/serial-job.md). Four cores or more: on.
+ * The ledger thread, which on fewer than four cores also runs the kernel (two busy threads), is the
+ * default from two cores: it takes the ledger's 0.4–0.5 µs/event and the kernel off the main thread
+ * (which, behind NATS, also runs the client), for no more CPU per event in all than the ledger on the
+ * main thread with the kernel on a pool worker. Measured on this 2-core machine, alternating
+ * (docs/serial-job.md, "Which layout on two cores"): behind a real nats-server with a publisher
+ * flooding core NATS (bench/serial-nats-bench.ts), the ledger thread took all 1 M events in 3 of 3
+ * runs while the in-thread job shed 40–54 % of them (its main thread 3.8–4.4 µs per event taken,
+ * against 2.2–2.5); without NATS, the busiest thread 0.9–1.0 µs against the in-thread main
+ * thread's 1.33–1.43, process CPU 2.07–2.33 µs against 2.16–2.39. The old reason to leave it off below four cores (the kernel on a
+ * third busy thread) went with kernelsOnLedgerThread. One core: nothing to overlap, in-thread.
  */
-export const LEDGER_THREAD_MIN_CORES = 4;
+export const LEDGER_THREAD_MIN_CORES = 2;
 
 /**
  * With the ledger thread on fewer cores than this, the kernels run on it (kernelsOnLedgerThread):
