@@ -688,12 +688,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     const from = Atomics.load(mem.ctrl, C_PUBLISHED) + 1000;
     const count = Math.min(INDEX_CAPACITY - from, Math.floor((half * cfg.latencyMs) / 1000));
     if (count < 1000) notes.push(`latency phase: only ${count} records fit the index space`);
-    const f0 = { ...flushes, at: performance.now() };
-    flushes.maxMs = 0;
-    const gc = watchGc();
-    await publish(ctx, mem, site, from, from + count, half, false);
-    mainGc = await gc.stop();
-    flushWait = { calls: flushes.calls - f0.calls, share: (flushes.ms - f0.ms) / (performance.now() - f0.at), maxMs: flushes.maxMs };
+    ({ flushWait, mainGc } = await watched(flushes, () => publish(ctx, mem, site, from, from + count, half, false)));
     const end = Atomics.load(mem.ctrl, C_PUBLISHED);
     await settle(() => Atomics.load(mem.ctrl, C_RECEIVED), Number.POSITIVE_INFINITY);
     window = { from: from + Math.floor((half * WARM_UP_MS) / 1000), to: end };
@@ -790,6 +785,19 @@ export interface MainGc {
 }
 
 const NO_GC: MainGc = { markCompacts: 0, scavenges: 0, markCompactMs: NaN, scavengeMs: NaN, maxPauseMs: NaN };
+
+/** The latency phase's publishing, and over it the job's flush waits and this thread's garbage collections. */
+async function watched(
+  flushes: { calls: number; ms: number; maxMs: number },
+  phase: () => Promise<void>,
+): Promise<{ flushWait: PipelineSetting["flushWait"]; mainGc: MainGc }> {
+  const f0 = { ...flushes, at: performance.now() };
+  flushes.maxMs = 0;
+  const gc = watchGc();
+  await phase();
+  const flushWait = { calls: flushes.calls - f0.calls, share: (flushes.ms - f0.ms) / (performance.now() - f0.at), maxMs: flushes.maxMs };
+  return { flushWait, mainGc: await gc.stop() };
+}
 
 /** Counts this thread's garbage collections until `stop` (entries arrive after a turn of the event loop). */
 function watchGc(): { stop(): Promise<MainGc> } {
