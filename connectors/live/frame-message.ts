@@ -20,6 +20,16 @@ export class ScoreFrameMessage {
     if (audit != null) (this as { audit?: FrameAudit }).audit = audit;
   }
 
+  /**
+   * This message as one that may be kept past the publish: a frame viewing shared memory (an
+   * ingest worker's frame ring, rewritten once the publish returns) is copied; any other is
+   * this message.
+   */
+  lasting(): ScoreFrameMessage {
+    if (!(this.frame.buffer instanceof SharedArrayBuffer)) return this;
+    return new ScoreFrameMessage(this.frame.slice(), this.audit);
+  }
+
   toJSON(): { kind: string; frame: string; audit?: FrameAudit } {
     const frame = Buffer.from(this.frame.buffer, this.frame.byteOffset, this.frame.byteLength).toString("base64");
     return this.audit === undefined ? { kind: this.kind, frame } : { kind: this.kind, frame, audit: this.audit };
