@@ -60,14 +60,19 @@ describe("frame ring", () => {
     const writer = new FrameRingWriter(memory);
     const batch = writer.write([frameOf(50, 9)]);
     if (batch === null) throw new Error("no room");
-    const shared = new ScoreFrameMessage(new FrameRingReader(memory).frame(batch, 0));
-    const kept = shared.lasting();
-    expect(kept).not.toBe(shared);
-    expect(kept.frame.buffer).toBeInstanceOf(ArrayBuffer);
+    const reader = new FrameRingReader(memory);
+    const lent = new ScoreFrameMessage(reader.frame(batch, 0));
+    const kept = lent.lasting();
+    expect(kept).not.toBe(lent);
     expect(kept.frame).toEqual(frameOf(50, 9));
-    // The ring's bytes written again: the kept copy is not.
-    new Uint8Array(memory.bytes).fill(0);
+    // The reader's next frame rewrites the lent bytes: the kept copy keeps its own.
+    const next = writer.write([frameOf(50, 10)]);
+    if (next === null) throw new Error("no room");
+    reader.frame(next, 0);
+    expect(lent.frame).toEqual(frameOf(50, 10));
     expect(kept.frame).toEqual(frameOf(50, 9));
+    const shared = new ScoreFrameMessage(new Uint8Array(memory.bytes, 0, 8));
+    expect(shared.lasting()).not.toBe(shared);
     const own = new ScoreFrameMessage(frameOf(10, 1));
     expect(own.lasting()).toBe(own);
   });

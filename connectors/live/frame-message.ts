@@ -5,6 +5,14 @@
  * `{"kind":"score_frame","frame":"<base64>"}` — the hub's JSON encoding calls `toJSON`, its
  * MessagePack encoding reads the own properties, so one object serves both.
  */
+/** Buffers whose bytes are rewritten once a publish returns: a message viewing one is copied when kept. */
+const lentBuffers = new WeakSet<ArrayBufferLike>();
+
+/** Marks a buffer the caller rewrites after each publish (ScoreFrameMessage.lasting copies frames viewing it). */
+export function lendFrameBuffer(buffer: ArrayBufferLike): void {
+  lentBuffers.add(buffer);
+}
+
 export class ScoreFrameMessage {
   readonly kind = "score_frame";
   /**
@@ -21,12 +29,13 @@ export class ScoreFrameMessage {
   }
 
   /**
-   * This message as one that may be kept past the publish: a frame viewing shared memory (an
-   * ingest worker's frame ring, rewritten once the publish returns) is copied; any other is
-   * this message.
+   * This message as one that may be kept past the publish: a frame viewing lent memory (an ingest
+   * job's frame scratch, rewritten once the publish returns; see {@link lendFrameBuffer}) or
+   * shared memory is copied; any other is this message.
    */
   lasting(): ScoreFrameMessage {
-    if (!(this.frame.buffer instanceof SharedArrayBuffer)) return this;
+    const buffer = this.frame.buffer;
+    if (!(buffer instanceof SharedArrayBuffer) && !lentBuffers.has(buffer)) return this;
     return new ScoreFrameMessage(this.frame.slice(), this.audit);
   }
 
