@@ -113,6 +113,32 @@ function machineOf(e: Readonly<AlertEpisodeEvent>): string {
 
 /** A copy of an episode event sharing nothing mutable with it, its members in the same order (the same JSON text). */
 export function copyEpisode(e: Readonly<AlertEpisodeEvent>): AlertEpisodeEvent {
+  if (isEpisodeShaped(e)) {
+    // The members in the interface's order: one literal, one shape for every record.
+    return {
+      type: e.type,
+      event: e.event,
+      episode_id: e.episode_id,
+      key: e.key,
+      fields: { ...e.fields },
+      family: e.family,
+      rules: [...e.rules],
+      first_rule: e.first_rule,
+      description: e.description,
+      severity: e.severity,
+      opened_at: e.opened_at,
+      last_fired_at: e.last_fired_at,
+      closed_at: e.closed_at,
+      firings: e.firings,
+      limits_version: e.limits_version,
+      cl: e.cl,
+      sigma: e.sigma,
+      points: e.points.map((p) => ({ position: p.position, time: p.time, value: p.value })),
+      acknowledged_at: e.acknowledged_at,
+      acknowledged_by: e.acknowledged_by,
+      ack_note: e.ack_note,
+    };
+  }
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(e)) {
     if (k === "fields") out[k] = { ...e.fields };
@@ -123,13 +149,15 @@ export function copyEpisode(e: Readonly<AlertEpisodeEvent>): AlertEpisodeEvent {
   return out as unknown as AlertEpisodeEvent;
 }
 
-/** The scalar members of an episode event, in the interface's (and the trackers') order. */
-const SCALARS = [
+/** An episode event's members in the interface's (and the trackers' and decodeAlerts') order. */
+const MEMBERS = [
   "type",
   "event",
   "episode_id",
   "key",
+  "fields",
   "family",
+  "rules",
   "first_rule",
   "description",
   "severity",
@@ -140,20 +168,21 @@ const SCALARS = [
   "limits_version",
   "cl",
   "sigma",
+  "points",
   "acknowledged_at",
   "acknowledged_by",
   "ack_note",
 ] as const;
-/** Every member: the scalars, fields, rules and points. */
-const MEMBERS = SCALARS.length + 3;
+/** The members written as they are (the others: fields, rules, points). */
+const SCALARS = MEMBERS.filter((k) => k !== "fields" && k !== "rules" && k !== "points");
 
 /**
  * Writes into `dst` the members of `src` that differ (`Object.is`: -0 and NaN kept exactly), reusing
  * its point objects and arrays; false, with `dst` untouched, when either has other members than an
- * episode event's.
+ * episode event's, or in another order.
  */
 export function assignEpisode(dst: AlertEpisodeEvent, src: Readonly<AlertEpisodeEvent>): boolean {
-  if (!isPlainEpisode(src) || !isPlainEpisode(dst)) return false;
+  if (!isEpisodeShaped(src) || !isEpisodeShaped(dst)) return false;
   const d = dst as unknown as Record<string, unknown>;
   const s = src as unknown as Record<string, unknown>;
   for (const k of SCALARS) if (!Object.is(d[k], s[k])) d[k] = s[k];
@@ -163,26 +192,22 @@ export function assignEpisode(dst: AlertEpisodeEvent, src: Readonly<AlertEpisode
   return true;
 }
 
-/** Exactly the members of an episode event, own and enumerable (checked without allocating). */
-function isPlainEpisode(e: Readonly<AlertEpisodeEvent>): boolean {
-  if (ownCount(e) !== MEMBERS || !Object.hasOwn(e, "fields") || !Object.hasOwn(e, "rules") || !Object.hasOwn(e, "points")) return false;
-  for (const k of SCALARS) if (!Object.hasOwn(e, k)) return false;
+/** Exactly an episode event's own enumerable members, in the interface's order (Object.keys reads the shape's cached list). */
+function isEpisodeShaped(e: Readonly<AlertEpisodeEvent>): boolean {
+  const keys = Object.keys(e);
+  if (keys.length !== MEMBERS.length) return false;
+  for (let i = 0; i < keys.length; i++) if (keys[i] !== MEMBERS[i]) return false;
   return true;
 }
 
-/** Values of the same field names written in place; false when the names differ. */
+/** Values of the same field names, in the same order, written in place; false when the names differ. */
 function assignFields(dst: Record<string, string>, src: Readonly<Record<string, string>>): boolean {
-  if (ownCount(dst) !== ownCount(src)) return false;
-  for (const k in src) if (!Object.hasOwn(dst, k)) return false;
-  for (const k in src) if (dst[k] !== src[k]) dst[k] = src[k];
+  const names = Object.keys(src);
+  const kept = Object.keys(dst);
+  if (names.length !== kept.length) return false;
+  for (let i = 0; i < names.length; i++) if (names[i] !== kept[i]) return false;
+  for (const k of names) if (dst[k] !== src[k]) dst[k] = src[k];
   return true;
-}
-
-/** Own enumerable members of a plain object, counted without allocating. */
-function ownCount(o: object): number {
-  let n = 0;
-  for (const k in o) if (Object.hasOwn(o, k)) n++;
-  return n;
 }
 
 function assignStrings(dst: string[], src: readonly string[]): void {
