@@ -76,4 +76,25 @@ describe("frame ring", () => {
     const own = new ScoreFrameMessage(frameOf(10, 1));
     expect(own.lasting()).toBe(own);
   });
+
+  it("a kept copy replaced by the next one lends it its bytes; a caller's own message is never written", () => {
+    const memory = allocateFrameRing(1024);
+    const writer = new FrameRingWriter(memory);
+    const reader = new FrameRingReader(memory);
+    const lent = (seed: number, n: number): ScoreFrameMessage => {
+      const batch = writer.write([frameOf(n, seed)]);
+      if (batch === null) throw new Error("no room");
+      const m = new ScoreFrameMessage(reader.frame(batch, 0));
+      reader.release(batch);
+      return m;
+    };
+    const first = lent(1, 60).lasting();
+    const second = lent(2, 40).lasting(first);
+    expect(second.frame).toEqual(frameOf(40, 2));
+    expect(second.frame.buffer).toBe(first.frame.buffer);
+    const own = new ScoreFrameMessage(frameOf(30, 4));
+    const third = lent(5, 30).lasting(own);
+    expect(third.frame).toEqual(frameOf(30, 5));
+    expect(own.frame).toEqual(frameOf(30, 4));
+  });
 });

@@ -357,7 +357,7 @@ export class WsHub {
     }
     if (t.paced.size > 0) {
       // Kept for a later send: a score frame viewing shared memory is copied now.
-      t.latest = data instanceof ScoreFrameMessage ? data.lasting() : data;
+      t.latest = data instanceof ScoreFrameMessage ? data.lasting(t.latest) : data;
       t.latestWire = [undefined, undefined];
       this.dirty.add(t);
     }
