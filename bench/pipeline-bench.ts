@@ -54,6 +54,7 @@
 import { type ChildProcess, fork } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
+import { constants as perfConstants, type PerformanceEntry, PerformanceObserver } from "node:perf_hooks";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
@@ -240,6 +241,12 @@ export interface PipelineSetting {
    * phase, longest wait.
    */
   flushWait: { calls: number; share: number; maxMs: number };
+  /**
+   * This (the job's main) thread's garbage collections over the latency phase: mark-compacts and
+   * scavenges, their pauses summed and the longest (PerformanceObserver "gc" entries). A pause
+   * holds every frame the thread has not handed to the live server yet.
+   */
+  mainGc: MainGc;
   /** Messages the live server did not send (slow-subscriber sampling), from its metrics. */
   wsDropped: number;
   /** ClickHouse: score rows in `count() FINAL` of the setting's database, rows the sink wrote, sink latency; null without ClickHouse. */
@@ -513,13 +520,19 @@ async function runSweep(ctx: RunContext): Promise<PipelineSetting[]> {
         `  raw ${Math.round(s.rawPerSecond)} rec/s, naive ${Math.round(s.naive.perSecond)} rec/s (p99 ${ms(s.naive.latency.p99)} ms), ` +
           `engine ${Math.round(s.maxPerSecond)} rec/s (${(s.ratio * 100).toFixed(1)} % of raw, ${s.ratioVsNaive.toFixed(2)}× naive, ` +
           `${cpuUs(s.cpuUsPerRecord.engineMainThread)} µs/rec on the main thread, ${cpuUs(s.cpuUsPerRecord.engineWorkerThreads)} on the workers), ` +
-          `p50/p99/max ${ms(s.latency.p50)}/${ms(s.latency.p99)}/${ms(s.latency.max)} ms at ${Math.round(s.halfPerSecond)} rec/s` +
+          `p50/p99/max ${ms(s.latency.p50)}/${ms(s.latency.p99)}/${ms(s.latency.max)} ms at ${Math.round(s.halfPerSecond)} rec/s ` +
+          `(→scored p99 ${ms(s.toScored.p99)} ms; main thread ${gcWords(s.mainGc)})` +
           (s.notes.length > 0 ? ` — ${s.notes.join("; ")}` : ""),
       );
       settings.push(s);
     }
   }
   return settings;
+}
+
+/** "3 mark-compacts (21 ms), 40 scavenges (12 ms), longest 9.1 ms". */
+function gcWords(g: MainGc): string {
+  return `${g.markCompacts} mark-compacts (${ms(g.markCompactMs)} ms), ${g.scavenges} scavenges (${ms(g.scavengeMs)} ms), longest pause ${ms(g.maxPauseMs)} ms`;
 }
 
 // ---- the model ----
@@ -612,6 +625,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
   });
   const flushes = timeFlushes(outputs);
   let flushWait = { calls: 0, share: NaN, maxMs: NaN };
+  let mainGc = NO_GC;
   const access = outputs.liveAccess();
   let scored = 0;
   const engine = startEngine(cfg.engine, {
@@ -674,10 +688,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     const from = Atomics.load(mem.ctrl, C_PUBLISHED) + 1000;
     const count = Math.min(INDEX_CAPACITY - from, Math.floor((half * cfg.latencyMs) / 1000));
     if (count < 1000) notes.push(`latency phase: only ${count} records fit the index space`);
-    const f0 = { ...flushes, at: performance.now() };
-    flushes.maxMs = 0;
-    await publish(ctx, mem, site, from, from + count, half, false);
-    flushWait = { calls: flushes.calls - f0.calls, share: (flushes.ms - f0.ms) / (performance.now() - f0.at), maxMs: flushes.maxMs };
+    ({ flushWait, mainGc } = await watched(flushes, () => publish(ctx, mem, site, from, from + count, half, false)));
     const end = Atomics.load(mem.ctrl, C_PUBLISHED);
     await settle(() => Atomics.load(mem.ctrl, C_RECEIVED), Number.POSITIVE_INFINITY);
     window = { from: from + Math.floor((half * WARM_UP_MS) / 1000), to: end };
@@ -709,6 +720,7 @@ async function runSetting(ctx: RunContext, batch: number, workers: number, index
     deadLettered: result?.deadLettered ?? 0,
     ...latencyOf(mem, window),
     flushWait,
+    mainGc,
     wsDropped: sumMetric(metricsText, METRIC.wsDropped),
     clickhouse: ctx.clickhouse === null ? null : await clickhouseFigures(ctx.clickhouse, database, metricsText, logs, serverCpu),
     notes,
@@ -763,6 +775,56 @@ function durableRate(ctx: RunContext, mem: SharedRun, max: number, phaseStart: {
  * memory queue is half full (back-pressure), never for an insert; `flush` (waiting until rows are
  * durable) runs only at the end, outside the latency phase.
  */
+export interface MainGc {
+  markCompacts: number;
+  scavenges: number;
+  /** Pauses summed, ms: mark-compacts (their final pause), scavenges; and the longest of either. */
+  markCompactMs: number;
+  scavengeMs: number;
+  maxPauseMs: number;
+}
+
+const NO_GC: MainGc = { markCompacts: 0, scavenges: 0, markCompactMs: NaN, scavengeMs: NaN, maxPauseMs: NaN };
+
+/** The latency phase's publishing, and over it the job's flush waits and this thread's garbage collections. */
+async function watched(
+  flushes: { calls: number; ms: number; maxMs: number },
+  phase: () => Promise<void>,
+): Promise<{ flushWait: PipelineSetting["flushWait"]; mainGc: MainGc }> {
+  const f0 = { ...flushes, at: performance.now() };
+  flushes.maxMs = 0;
+  const gc = watchGc();
+  await phase();
+  const flushWait = { calls: flushes.calls - f0.calls, share: (flushes.ms - f0.ms) / (performance.now() - f0.at), maxMs: flushes.maxMs };
+  return { flushWait, mainGc: await gc.stop() };
+}
+
+/** Counts this thread's garbage collections until `stop` (entries arrive after a turn of the event loop). */
+function watchGc(): { stop(): Promise<MainGc> } {
+  const gc: MainGc = { markCompacts: 0, scavenges: 0, markCompactMs: 0, scavengeMs: 0, maxPauseMs: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+      if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+        gc.markCompacts++;
+        gc.markCompactMs += e.duration;
+      } else if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+        gc.scavenges++;
+        gc.scavengeMs += e.duration;
+      } else continue;
+      gc.maxPauseMs = Math.max(gc.maxPauseMs, e.duration);
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  return {
+    async stop(): Promise<MainGc> {
+      await sleep(50);
+      observer.disconnect();
+      return gc;
+    },
+  };
+}
+
 function timeFlushes(outputs: Outputs): { calls: number; ms: number; maxMs: number } {
   const stats = { calls: 0, ms: 0, maxMs: 0 };
   const timed = async (call: () => Promise<void>): Promise<void> => {

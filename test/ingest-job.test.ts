@@ -7,6 +7,7 @@ import { IngestJob, DEFAULT_INGEST_JOB } from "../engine/jobs/ingest/mod.js";
 import { Outputs } from "../engine/jobs/mod.js";
 import { createLogger } from "../engine/core/mod.js";
 import { decodeScoreFrame } from "../connectors/wire/mod.js";
+import type { ScoreFrameMessage } from "../connectors/live/mod.js";
 import { publishSimulation, DEFAULT_NATS_PUBLISH } from "../connectors/sim/nats-publisher.js";
 import { PlantSimulator } from "../connectors/sim/plant-simulator.js";
 import { serverAvailable, startNatsServer, type NatsServer } from "../connectors/local/nats-server.js";
@@ -56,6 +57,7 @@ describe.skipIf(!serverAvailable("nats-server"))("ingest job - partitions owned 
       await nc.flush();
       let alerts = 0;
       const published: Array<{ topic: string; data: unknown }> = [];
+      let fromRing = 0;
       const job = await IngestJob.start({
         ...DEFAULT_INGEST_JOB,
         url: server.url,
@@ -66,7 +68,15 @@ describe.skipIf(!serverAvailable("nats-server"))("ingest job - partitions owned 
         groups: 4,
         keysMax: 64,
         batchRecordsMax: 512,
-        live: { publish: (topic, data) => published.push({ topic, data }) },
+        // A frame may view the worker's frame ring, rewritten after the call: kept as a lasting copy.
+        live: {
+          publish: (topic, data) => {
+            const m = data as ScoreFrameMessage;
+            const kept = m.lasting();
+            if (kept !== m) fromRing++;
+            return published.push({ topic, data: kept });
+          },
+        },
         onAlert: () => alerts++,
       });
       await publishSimulation(new PlantSimulator(SIM), {
@@ -99,6 +109,8 @@ describe.skipIf(!serverAvailable("nats-server"))("ingest job - partitions owned 
       const liveRows = published.reduce((n, p) => n + decodeScoreFrame((p.data as { frame: Uint8Array }).frame).length, 0);
       expect(liveRows).toBe(SIM.maxRecords);
       expect(new Set(published.map((p) => p.topic)).size).toBe(SIM.machines);
+      // The frames came through the workers' frame rings (frame-ring.ts), not as transferred buffers.
+      expect(fromRing).toBeGreaterThan(0);
     },
     120_000,
   );

@@ -12,7 +12,7 @@ export {
   type QuarantineProvider,
   type RiskLevel,
 } from "./http-api.js";
-export { type FrameAudit, ScoreFrameMessage } from "./frame-message.js";
+export { type FrameAudit, lendFrameBuffer, ScoreFrameMessage } from "./frame-message.js";
 export { ServerListenError } from "../errors.js";
 export { type LiveServer, startLiveServer } from "./live-server.js";
 export { defineEngineMetrics, type EngineMetrics, METRIC, MetricsRegistry } from "./metrics.js";

@@ -64,6 +64,7 @@ import type { AccessControl, AccessGrant } from "./access.js";
 import { presentedToken } from "./access.js";
 import { writeError, writeRateLimited, writeUnauthorized } from "./http-reply.js";
 import { METRIC, type MetricsRegistry } from "./metrics.js";
+import { ScoreFrameMessage } from "./frame-message.js";
 import { isValidTopic } from "./topics.js";
 import type { TemplatedApp, WebSocket } from "./uws.js";
 
@@ -355,7 +356,8 @@ export class WsHub {
       setImmediate(this.checkNow);
     }
     if (t.paced.size > 0) {
-      t.latest = data;
+      // Kept for a later send: a score frame viewing shared memory is copied now.
+      t.latest = data instanceof ScoreFrameMessage ? data.lasting(t.latest) : data;
       t.latestWire = [undefined, undefined];
       this.dirty.add(t);
     }

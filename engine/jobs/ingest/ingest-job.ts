@@ -28,6 +28,7 @@ import { EncodeError, type EncodeReason } from "../../../connectors/wire/mod.js"
 import { type AckResult, AlertDecoder, decodeAlerts, type AlertEpisodeEvent, type SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
+import { allocateFrameRing, FrameRingReader } from "./frame-ring.js";
 import {
   CONTROL_PAUSE,
   CONTROL_SLOTS,
@@ -65,7 +66,11 @@ export interface IngestJobOptions {
   pendingRecordsMax: number;
   /** Publish score frames on NATS (`lw.<site>.score-frame.<worker>`). */
   scoreFrames: boolean;
-  /** Where machine frames go (`machine/<id>`); null: none are made. */
+  /**
+   * Where machine frames go (`machine/<id>`); null: none are made. A ScoreFrameMessage's frame may
+   * view shared memory the worker writes again after the call: what keeps one takes
+   * `message.lasting()` (the live server does).
+   */
   live: { publish(topic: string, data: unknown): number } | null;
   /**
    * JetStream instead of core NATS: each worker a durable pull consumer per partition it owns,
@@ -365,6 +370,10 @@ export class IngestJob {
       counters: this.counters.buffer as SharedArrayBuffer,
       control: this.control.buffer as SharedArrayBuffer,
     };
+    // A ring per worker start: a dead worker's last messages may still arrive, and view their own ring.
+    const ring = o.live === null ? null : allocateFrameRing();
+    data.frameRing = ring;
+    const frames = ring === null ? null : new FrameRingReader(ring);
     const worker = new Worker(workerScript(), { workerData: data });
     slot.worker = worker;
     let resolveStopped: (r: Record<string, number>) => void = () => {};
@@ -382,6 +391,7 @@ export class IngestJob {
         else if (event.kind === "durable?") this.answerDurable(worker, event.id);
         else if (event.kind === "deadLetters") this.deadLetters[slot.index] = event.byReason;
         else if (event.kind === "driftRows") this.driftRows(slot.index, event.drift);
+        else if (event.kind === "frames") this.publishFrames(event, frames);
         else this.onEvent(event, alerts);
       });
       worker.on("error", (error) => this.onFailed(slot, started, error, refuse));
@@ -405,13 +415,19 @@ export class IngestJob {
     this.counters[worker * COUNTER_SLOTS + COUNTER.driftRowsTaken] += rows.n;
   }
 
+  /** A worker's batch of machine frames to the live server: from the frame ring (then released) or transferred. */
+  private publishFrames(event: Extract<IngestEvent, { kind: "frames" }>, ring: FrameRingReader | null): void {
+    const live = this.o.live;
+    const batch = event.ring;
+    for (let i = 0; live !== null && i < event.topics.length; i++) {
+      const frame = batch === undefined ? event.frames[i] : (ring as FrameRingReader).frame(batch, i);
+      live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(frame, event.audit));
+    }
+    if (batch !== undefined) ring?.release(batch);
+  }
+
   private onEvent(event: IngestEvent, alerts: AlertDecoder): void {
-    if (event.kind === "frames") {
-      const live = this.o.live;
-      if (live === null) return;
-      for (let i = 0; i < event.topics.length; i++)
-        live.publish(this.topicOf(event.topics[i]), new ScoreFrameMessage(event.frames[i], event.audit));
-    } else if (event.kind === "alerts") {
+    if (event.kind === "alerts") {
       const { onAlert, onAlerts } = this.o;
       // Without a receiver the batch still brings strings that later batches use.
       if (onAlerts === undefined && onAlert === undefined) return alerts.skip(event.alerts);

@@ -29,6 +29,7 @@ import { type AckResult, AlertEncoder, type AlertEpisodeEvent, episodeTrackerOf 
 import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
 import { DriftRowsOut } from "./drift-rows.js";
+import { FrameRingWriter } from "./frame-ring.js";
 import { ClickHouseRows, DEFAULT_ROWS_HAND_OVER } from "./clickhouse-rows.js";
 import {
   CONTROL_PAUSE,
@@ -107,6 +108,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly forest: IforestAnalysis | null;
   private readonly control: Int32Array;
   private readonly framesOut: boolean;
+  /** The live frames' way to the main thread (frame-ring.ts); null: transferred. */
+  private readonly frameRing: FrameRingWriter | null;
   private source: JetStreamSource | null = null;
   private running: Promise<void> | null = null;
   /** The source's acks already added to COUNTER.acks. */
@@ -155,6 +158,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, handOver, columns) : null;
     this.control = new Int32Array(d.control);
     this.framesOut = d.scoreFrames || d.liveFrames;
+    this.frameRing = d.frameRing == null ? null : new FrameRingWriter(d.frameRing);
     this.counters = new Float64Array(d.counters);
     this.base = d.index * COUNTER_SLOTS;
     this.reports = new WorkerReports(d.scoreLines ?? null, this.analyses, d.keysMax);
@@ -620,10 +624,15 @@ class IngestWorker implements RowKeys, SensorIntake {
       if (this.d.liveFrames) {
         const parts = this.rows.encodeByMachine();
         const frames = parts.map((p) => p.frame);
-        post(
-          { kind: "frames", topics: parts.map((p) => p.machine), frames, ...(audit === undefined ? {} : { audit }) },
-          frames.map((f) => f.buffer as ArrayBuffer),
-        );
+        const topics = parts.map((p) => p.machine);
+        const ring = this.frameRing?.write(frames) ?? null;
+        const extra = audit === undefined ? {} : { audit };
+        if (ring !== null) post({ kind: "frames", topics, frames: [], ring, ...extra });
+        else
+          post(
+            { kind: "frames", topics, frames, ...extra },
+            frames.map((f) => f.buffer as ArrayBuffer),
+          );
         c[this.base + COUNTER.liveFrames] += parts.length;
       }
       this.rows.clear();

@@ -11,6 +11,7 @@ import type { ServedLimits } from "../outputs.js";
 import type { IforestModelInfo } from "../../../operators/iforest/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows, RowsHandOver } from "./clickhouse-rows.js";
+import type { FrameRingMemory, RingFrames } from "./frame-ring.js";
 
 export const INGEST_ROLE = "linewatch-ingest";
 
@@ -38,6 +39,8 @@ export interface IngestWorkerData {
   scoreFrames: boolean;
   /** Send the main thread one score frame per machine per drained batch, for `machine/<id>`. */
   liveFrames: boolean;
+  /** Where those frames go when they fit (frame-ring.ts); absent or null: each batch's frames are transferred. */
+  frameRing?: FrameRingMemory | null;
   /** Encode ml_sensor_data and ml_scores rows (Native blocks) and send them to the main thread's sink. */
   clickhouse: boolean;
   /** When the gathered rows of a table go to the sink (its batchRowsMax and flushIntervalMs); absent: DEFAULT_ROWS_HAND_OVER. */
@@ -132,8 +135,8 @@ export interface DriftRows {
 /** Worker → main. */
 export type IngestEvent =
   | { kind: "ready" }
-  /** `audit`: the frames' audit record (an audited run only). */
-  | { kind: "frames"; topics: string[]; frames: Uint8Array[]; audit?: FrameAudit }
+  /** `audit`: the frames' audit record (an audited run only); `ring`: the frames are in the frame ring (`frames` empty). */
+  | { kind: "frames"; topics: string[]; frames: Uint8Array[]; ring?: RingFrames; audit?: FrameAudit }
   | { kind: "alerts"; alerts: EncodedAlerts }
   /** The alert episodes open in the keys a checkpoint restored (no event: they were routed before the restart). */
   | { kind: "episodes"; alerts: EncodedAlerts }
