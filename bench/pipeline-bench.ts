@@ -300,6 +300,8 @@ export const TARGET_P99_MS_CLICKHOUSE = 50;
 /** Single records, share of raw nats.js: without ClickHouse, and with it. */
 export const TARGET_RATIO_VS_RAW = 0.5;
 export const TARGET_RATIO_VS_RAW_CLICKHOUSE = 0.35;
+/** Single records with ClickHouse: score rows durable in ClickHouse per second (the best setting's durable/s). */
+export const TARGET_CLICKHOUSE_ROWS_PER_SECOND = 100_000;
 /** Single records, multiple of the naive consumer (without ClickHouse: the naive consumer writes none). */
 export const TARGET_RATIO_VS_NAIVE = 2;
 export const PIPELINE_BATCHES = [1024, 4096, 16_384] as const;
@@ -1708,6 +1710,13 @@ function targetLines(r: PipelineBenchReport, best: ReturnType<typeof bestSetting
       `${(ratio * 100).toFixed(1)} %`,
       ratio >= goal,
     );
+    if (withClickHouse)
+      line(
+        "ClickHouse score rows/s, durable (best setting)",
+        `goal ≥ ${TARGET_CLICKHOUSE_ROWS_PER_SECOND / 1000} k rows/s`,
+        `${(best.byRate.durablePerSecond / 1000).toFixed(1)} k`,
+        best.byRate.durablePerSecond >= TARGET_CLICKHOUSE_ROWS_PER_SECOND,
+      );
     const vsNaive = sustained / best.byRate.naive.perSecond;
     if (withClickHouse)
       line(
