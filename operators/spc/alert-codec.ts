@@ -19,7 +19,7 @@
  * once it holds STRINGS_KEPT_MAX, so its table stays bounded (acknowledgement notes are free text).
  */
 import type { AlertEpisodeEvent, AlertSeverity, EpisodeEventKind, EpisodeEventSink } from "./alerts.js";
-import { hex32 } from "./episode-id.js";
+import { hex32, hexWord } from "./episode-id.js";
 
 export interface EncodedAlerts {
   /** The events' numbers; its buffer may be transferred. */
@@ -201,16 +201,4 @@ function decodeWith(n: Float64Array, s: readonly string[]): AlertEpisodeEvent[] 
     out.push(event);
   }
   return out;
-}
-
-/** The 32-bit word of 8 lowercase hex digits of `s` from `from` (−1: not such digits). */
-function hexWord(s: string, from: number): number {
-  let w = 0;
-  for (let i = from; i < from + 8; i++) {
-    const c = s.charCodeAt(i);
-    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
-    if (d < 0) return -1;
-    w = w * 16 + d;
-  }
-  return w;
 }

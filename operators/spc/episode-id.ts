@@ -123,3 +123,15 @@ const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2
 export function hex32(x: number): string {
   return HEX_BYTE[x >>> 24] + HEX_BYTE[(x >>> 16) & 0xff] + HEX_BYTE[(x >>> 8) & 0xff] + HEX_BYTE[x & 0xff];
 }
+
+/** The inverse of {@link hex32}: the 32-bit word of 8 lowercase hex digits of `s` from `from` (−1: not such digits). */
+export function hexWord(s: string, from: number): number {
+  let w = 0;
+  for (let i = from; i < from + 8; i++) {
+    const c = s.charCodeAt(i);
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (d < 0) return -1;
+    w = w * 16 + d;
+  }
+  return w;
+}
