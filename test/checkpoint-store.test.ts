@@ -88,4 +88,25 @@ describe.skipIf(!serverAvailable("nats-server"))("checkpoint store - JetStream k
     await kv.put("p1.g1.c1", new Uint8Array(1000).fill(4));
     await expect(store.load("p1")).rejects.toBeInstanceOf(CheckpointError);
   });
+
+  it("a load outlasts a server that stops answering for longer than a request's timeout (5 s)", async () => {
+    const store = await CheckpointStore.open(nc, "lw-ckpt-stall", 1000);
+    const content = Uint8Array.from({ length: 2500 }, (_, i) => (i * 11) % 256);
+    await store.save("p3", content, 77);
+    server.signal("SIGSTOP");
+    let resumed = false;
+    const resume = setTimeout(() => {
+      resumed = true;
+      server.signal("SIGCONT");
+    }, 6_500);
+    try {
+      const loaded = await store.load("p3");
+      expect(resumed).toBe(true);
+      expect(loaded?.position).toBe(77);
+      expect(Buffer.from(loaded!.bytes).equals(Buffer.from(content))).toBe(true);
+    } finally {
+      clearTimeout(resume);
+      server.signal("SIGCONT");
+    }
+  }, 30_000);
 });

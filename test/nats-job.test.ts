@@ -297,7 +297,17 @@ describe.skipIf(!serverAvailable("nats-server"))("nats job - partitions shared b
       });
     const a = instance([0, 1]);
     const b = instance([2, 3]);
-    await until("every record to be processed", () => pa.recordsOut + pb.recordsOut >= 24_000, 120_000);
+    // An instance that fails fails the test with its own error, not a timeout.
+    let failure: unknown = null;
+    for (const job of [a, b]) job.catch((error: unknown) => (failure ??= error));
+    await until(
+      "every record to be processed",
+      () => {
+        if (failure !== null) throw failure;
+        return pa.recordsOut + pb.recordsOut >= 24_000;
+      },
+      120_000,
+    );
     stop();
     const [ra, rb] = await Promise.all([a, b]);
     // Each record went to exactly one instance, once.

@@ -87,6 +87,8 @@ export interface NatsServer {
   restart(): Promise<void>;
   /** Stops it and removes its store. */
   dispose(): Promise<void>;
+  /** Sends `signal` to the running server (SIGSTOP and SIGCONT stall and resume it: a server that stops answering). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** Starts `nats-server -js` on a free loopback port, its store in `options.dir` or a temporary directory. */
@@ -125,6 +127,9 @@ export async function startNatsServer(extraArgs: string[] = [], options: LocalSe
     restart: async () => {
       await stop();
       await start();
+    },
+    signal: (signal) => {
+      (child as ChildProcess | null)?.kill(signal);
     },
     dispose: async () => {
       await stop();

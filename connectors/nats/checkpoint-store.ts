@@ -7,7 +7,7 @@
  * whole; the previous generation's chunks are purged only after the new manifest is in place.
  */
 import { createHash } from "node:crypto";
-import type { KV, NatsConnection } from "nats";
+import { ErrorCode, NatsError, type KV, type KvEntry, type NatsConnection } from "nats";
 import { CheckpointError } from "../../engine/core/mod.js";
 
 export const DEFAULT_CHECKPOINT_CHUNK_BYTES = 512 * 1024;
@@ -15,6 +15,13 @@ export const DEFAULT_CHECKPOINT_CHUNK_BYTES = 512 * 1024;
 export const CHECKPOINT_BYTES_MAX = 1 << 30;
 /** Reads of a checkpoint that a concurrent save keeps replacing, before the error stands. */
 const LOAD_ATTEMPTS = 5;
+/**
+ * Tries of one key read that the server does not answer in time (a JetStream request's 5 s
+ * timeout: a server or a host busy for longer, as at a plant-wide restart), before the error
+ * stands. A read changes nothing, so trying it again is safe; backoff 0.25, 0.5, 1, 2 s.
+ */
+const READ_ATTEMPTS = 5;
+const READ_BACKOFF_MS = 250;
 
 interface Manifest {
   generation: number;
@@ -104,7 +111,7 @@ export class CheckpointStore {
     const bytes = new Uint8Array(m.bytes);
     let at = 0;
     for (let i = 0; i < m.chunks; i++) {
-      const entry = await this.kv.get(`${name}.g${m.generation}.c${i}`);
+      const entry = await this.read(`${name}.g${m.generation}.c${i}`);
       if (entry === null || (entry.value.length === 0 && m.bytes > 0))
         throw new CheckpointError(`checkpoint ${name}: chunk ${i} of generation ${m.generation} is missing`);
       if (at + entry.value.length > m.bytes)
@@ -117,7 +124,7 @@ export class CheckpointStore {
   }
 
   private async manifest(name: string): Promise<Manifest | null> {
-    const entry = await this.kv.get(name);
+    const entry = await this.read(name);
     if (entry === null || entry.value.length === 0) return null;
     try {
       return JSON.parse(new TextDecoder().decode(entry.value)) as Manifest;
@@ -125,6 +132,25 @@ export class CheckpointStore {
       throw new CheckpointError(`checkpoint ${name}: manifest is not JSON`, { cause });
     }
   }
+
+  /** Key `key`, tried again while the server does not answer in time (see READ_ATTEMPTS). */
+  private async read(key: string): Promise<KvEntry | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.kv.get(key);
+      } catch (error) {
+        if (!unanswered(error)) throw error;
+        if (attempt === READ_ATTEMPTS)
+          throw new CheckpointError(`checkpoint key ${key}: the server did not answer ${READ_ATTEMPTS} reads`, { cause: error });
+        await new Promise((r) => setTimeout(r, READ_BACKOFF_MS << (attempt - 1)));
+      }
+    }
+  }
+}
+
+/** A request the server did not answer (timed out, or no JetStream responder yet): worth trying again. */
+function unanswered(error: unknown): boolean {
+  return error instanceof NatsError && (error.code === ErrorCode.Timeout || error.code === ErrorCode.NoResponders);
 }
 
 function sha256(bytes: Uint8Array): string {
