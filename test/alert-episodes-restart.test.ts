@@ -29,7 +29,7 @@ import { PlantSimulator, type SimulatorOptions } from "../connectors/sim/plant-s
 import { decodeCheckpoint } from "../engine/core/checkpoint.js";
 import { checkpointName, DEFAULT_NATS_JOB } from "../engine/jobs/nats-job.js";
 import { startCli, TEXTBOOK_SPC_FLAGS, type CliProcess } from "./kit/cli.js";
-import { consumedAll, createSensorStream } from "./kit/jetstream-records.js";
+import { consumedAll, consumerState, createSensorStream } from "./kit/jetstream-records.js";
 import { liveApi } from "./kit/live-api.js";
 import { waitUntil } from "./kit/wait.js";
 
@@ -110,7 +110,8 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
 
   /** Waits until the run has consumed the stream; `before` runs then, before the run stops. */
   async function runToEnd(site: string, stream: string, r: CliProcess, before?: () => Promise<void>): Promise<void> {
-    expect(await waitUntil(() => consumedAll(nc, stream, `lw-${site}-all`), 120_000), r.output()).toBe(true);
+    const consumed = await waitUntil(() => consumedAll(nc, stream, `lw-${site}-all`), 120_000);
+    expect(consumed, `${await consumerState(nc, stream, `lw-${site}-all`)}\n${r.output()}`).toBe(true);
     await before?.();
     expect(await r.stop(), r.output()).toBe(0);
   }

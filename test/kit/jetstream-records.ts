@@ -61,3 +61,15 @@ export async function consumedAll(nc: NatsConnection, stream: string, durable: s
     return false; // not created yet
   }
 }
+
+/** Where durable `durable` stands against `stream`, for a test's failure message. */
+export async function consumerState(nc: NatsConnection, stream: string, durable: string): Promise<string> {
+  try {
+    const jsm = await nc.jetstreamManager();
+    const last = (await jsm.streams.info(stream)).state.last_seq;
+    const c = await jsm.consumers.info(stream, durable);
+    return `stream ${stream} last_seq ${last}; consumer ${durable}: ack floor ${c.ack_floor.stream_seq}, delivered ${c.delivered.stream_seq}, pending ${c.num_pending}, ack pending ${c.num_ack_pending}, redelivered ${c.num_redelivered}, waiting pulls ${c.num_waiting}`;
+  } catch (error) {
+    return `consumer ${durable} of ${stream}: ${(error as Error).message}`;
+  }
+}
