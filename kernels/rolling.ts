@@ -115,7 +115,7 @@ export function rollingProcess(
 
 const ROW_BYTES: usize = <usize>ROLLING_OUT_FIELDS << 3;
 /** Records chained at a time: their rows (80 B each) stay in the first-level cache between the two passes. */
-const CHAIN_RECORDS: i32 = 4096;
+const CHAIN_RECORDS: i32 = 1024;
 
 function processKeyByKey(stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize): void {
   let h = chainKeys(stateBase, stateStride, slots, times, values, n, out);
@@ -282,6 +282,11 @@ function runFullCountWindow(s: usize, cap: i32, j: i32, out: usize): void {
   let errt = load<f64>(s, ERRT);
   let errc = load<f64>(s, ERRC);
   let steps = load<i32>(s, STEPS);
+  const slotCount = dequeSlots(cap);
+  const minDq = dqPositionsAt(s, cap, 0, false);
+  const maxDq = dqPositionsAt(s, cap, 0, true);
+  let minFl = load<i64>(s, MINH); // front slot, length
+  let maxFl = load<i64>(s, MAXH);
   while (j >= 0) {
     const o = out + <usize>j * ROW_BYTES;
     j = load<i32>(o, ROW_NEXT);
@@ -290,8 +295,10 @@ function runFullCountWindow(s: usize, cap: i32, j: i32, out: usize): void {
     const y = ringValue(s, head);
     // The leaving record's deque entries go first: the new record takes the same ring slot.
     store<f64>(valuesAt(s) + (<usize>head << 3), x);
-    const lo = updateDeque(s, cap, 0, MINH, MINL, head, head, x, false);
-    const hi = updateDeque(s, cap, 0, MAXH, MAXL, head, head, x, true);
+    minFl = advanceDeque(s, minDq, slotCount, <i32>minFl, <i32>(minFl >> 32), head, head, x, false);
+    maxFl = advanceDeque(s, maxDq, slotCount, <i32>maxFl, <i32>(maxFl >> 32), head, head, x, true);
+    const lo = dequeFront(s, minDq, minFl);
+    const hi = dequeFront(s, maxDq, maxFl);
     head += 1; if (head >= cap) head = 0;
     // Moments.
     const xs = x - x0;
@@ -324,6 +331,7 @@ function runFullCountWindow(s: usize, cap: i32, j: i32, out: usize): void {
       mx * mx * nf > DRIFT_MAX * m2x || mt * mt * nf > DRIFT_MAX * m2t || steps >= STEPS_MAX
     ) {
       store<f64>(s, ewma, EWMA); store<i32>(s, head, HEAD); store<f64>(s, seq, SEQ);
+      store<i64>(s, minFl, MINH); store<i64>(s, maxFl, MAXH);
       recompute(s, 0, cap);
       writeRow(s, 0, cap, x, 0, o);
       x0 = load<f64>(s, X0); torg = load<f64>(s, TORG);
@@ -335,6 +343,7 @@ function runFullCountWindow(s: usize, cap: i32, j: i32, out: usize): void {
     writeFullRow(o, nf, x, x0 + mx, lo, hi, m2x, m2t, cxt, ewma);
   }
   store<f64>(s, ewma, EWMA); store<i32>(s, head, HEAD); store<f64>(s, seq, SEQ);
+  store<i64>(s, minFl, MINH); store<i64>(s, maxFl, MAXH);
   store<f64>(s, mx0, MEANX); store<f64>(s, mt0, MEANT);
   store<f64>(s, m2x, M2X); store<f64>(s, m2t, M2T); store<f64>(s, cxt, CXT);
   store<f64>(s, errx, ERRX); store<f64>(s, errt, ERRT); store<f64>(s, errc, ERRC);
@@ -383,21 +392,34 @@ function runFullCountWindow(s: usize, cap: i32, j: i32, out: usize): void {
   s: usize, cap: i32, mode: i32, fOff: u32, lOff: u32, leaving: i32, p: i32, x: f64, isMax: bool,
 ): f64 {
   const dq = dqPositionsAt(s, cap, mode, isMax);
-  let f = load<i32>(s + <usize>fOff);
-  let l = load<i32>(s + <usize>lOff);
+  const fl = advanceDeque(s, dq, dequeSlots(cap), load<i32>(s + <usize>fOff), load<i32>(s + <usize>lOff), leaving, p, x, isMax);
+  store<i64>(s + <usize>fOff, fl); // front slot, then length: fOff + 4 == lOff
+  return dequeFront(s, dq, fl);
+}
+
+/**
+ * The deque at dq (slotCount slots, front slot f, length l) after the record at ring position p
+ * with value x (see updateDeque): the new front slot in the low 32 bits, the length in the high.
+ */
+@inline function advanceDeque(
+  s: usize, dq: usize, slotCount: i32, f: i32, l: i32, leaving: i32, p: i32, x: f64, isMax: bool,
+): i64 {
   if (l > 0 && <i32>load<u16>(dq + (<usize>f << 1)) == leaving) {
     f += 1;
     l -= 1;
   }
   l -= popsBeyond(s, dq + (<usize>(f + l) << 1), l, x, isMax);
-  if (f + l == dequeSlots(cap)) {
+  if (f + l == slotCount) {
     memory.copy(dq + (<usize>DQ_LEAD << 1), dq + (<usize>f << 1), <usize>l << 1);
     f = DQ_LEAD;
   }
   store<u16>(dq + (<usize>(f + l) << 1), <u16>p);
-  store<i32>(s + <usize>fOff, f);
-  store<i32>(s + <usize>lOff, l + 1);
-  return ringValue(s, <i32>load<u16>(dq + (<usize>f << 1)));
+  return <i64><u32>f | (<i64>(l + 1) << 32);
+}
+
+/** The value of the front entry of the deque at dq whose front slot is the low half of fl. */
+@inline function dequeFront(s: usize, dq: usize, fl: i64): f64 {
+  return ringValue(s, <i32>load<u16>(dq + (<usize><u32>fl << 1)));
 }
 
 /**
