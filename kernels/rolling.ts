@@ -94,15 +94,24 @@ export function rollingInit(state: usize, mode: i32, cap: i32, span: f64, alpha:
  * stateBase + slots[i] * stateStride; records of each key are taken in the order given.
  * Writes n rows of ROLLING_OUT_FIELDS f64 at out. Returns n.
  *
- * The records are taken key by key: a first pass chains each key's records in the call (the
- * links live in the rows not written yet), a second walks one key's chain after the other, so a
- * key's state stays in the first-level cache for its whole run instead of being evicted between
- * its records by the group's other keys. Each row depends only on its own key's records before
- * it, so the rows are the same bits in either order.
+ * A count window's records are taken key by key, CHAIN_RECORDS at a time: a first pass chains each key's
+ * records (the links, the time and the value live in the rows not written yet), a second walks
+ * one key's chain after the other, and a full count window's chain runs in one loop with the
+ * key's header in locals. Each row depends only on its own key's records before it, so the rows
+ * and the state are the same bits in either order; between calls CHAIN_TAIL is 0 again.
  */
 export function rollingProcess(
   stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize,
 ): i32 {
+  // A time window's records gain nothing from the chains (no run loop: every record takes the
+  // general step), so its keys' records go in the order given. Either way gives the same rows.
+  if (n > 0 && load<i32>(stateBase + <usize>load<u32>(slots) * <usize>stateStride, MODE) == 1) {
+    for (let i = 0; i < n; i++) {
+      const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
+      step(s, load<f64>(times + (<usize>i << 3)), load<f64>(values + (<usize>i << 3)), out + <usize>i * ROW_BYTES);
+    }
+    return n;
+  }
   for (let from = 0; from < n; from += CHAIN_RECORDS) {
     const m = min(CHAIN_RECORDS, n - from);
     const at = <usize>from;
@@ -114,9 +123,20 @@ export function rollingProcess(
 // ---- internals ----
 
 const ROW_BYTES: usize = <usize>ROLLING_OUT_FIELDS << 3;
-/** Records chained at a time: their rows (80 B each) stay in the first-level cache between the two passes. */
+/**
+ * Records chained at a time: bounds what the two passes share (their rows, 80 KB) while a key
+ * still gets a run of ~1024/k records among k keys.
+ */
 const CHAIN_RECORDS: i32 = 1024;
+/** While a call chains its records: record i's time and value, copied into its row in column order … */
+const ROW_TIME: u32 = 56;
+const ROW_VALUE: u32 = 64;
+/** … the key's next record in the call (−1: none) … */
+const ROW_NEXT: u32 = 72;
+/** … and in a key's first record's row, the next key's first record (−1: none). */
+const ROW_NEXT_KEY: u32 = 76;
 
+/** n ≤ CHAIN_RECORDS records (columns and rows already offset to the first), key by key. */
 function processKeyByKey(stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize): void {
   let h = chainKeys(stateBase, stateStride, slots, times, values, n, out);
   while (h >= 0) {
@@ -128,13 +148,6 @@ function processKeyByKey(stateBase: usize, stateStride: i32, slots: usize, times
     h = nextKey;
   }
 }
-/** While a call chains its records: record i's time and value, copied into its row in column order … */
-const ROW_TIME: u32 = 56;
-const ROW_VALUE: u32 = 64;
-/** … the key's next record in the call (−1: none) … */
-const ROW_NEXT: u32 = 72;
-/** … and in a key's first record's row, the next key's first record (−1: none). */
-const ROW_NEXT_KEY: u32 = 76;
 
 /**
  * Pass one of rollingProcess: links every record to its key's next one and every key's first
@@ -178,6 +191,7 @@ function processChain(s: usize, j: i32, out: usize): void {
     j = next;
   }
 }
+
 @inline function valuesAt(s: usize): usize { return s + HEADER; }
 @inline function timesAt(s: usize, cap: i32): usize { return s + HEADER + (<usize>cap << 3); }
 /** Slot 0 of the min (isMax false) or max deque. */
