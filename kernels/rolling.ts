@@ -49,6 +49,7 @@ const ERRX: u32 = 144; //   f64  rounding bound accumulated in M2X since the las
 const ERRT: u32 = 152; //   f64  … in M2T
 const ERRC: u32 = 160; //   f64  … in CXT
 const STEPS: u32 = 168; //  i32  updates since the last recompute
+const CHAIN_TAIL: u32 = 172; // i32 during a rollingProcess call: 1 + the key's last record so far; 0 between calls
 const HEADER: u32 = 176;
 
 const EPS4: f64 = 4 * f64.EPSILON;
@@ -92,24 +93,104 @@ export function rollingInit(state: usize, mode: i32, cap: i32, span: f64, alpha:
  * Processes n records of one key group. Record i belongs to the key whose state block is at
  * stateBase + slots[i] * stateStride; records of each key are taken in the order given.
  * Writes n rows of ROLLING_OUT_FIELDS f64 at out. Returns n.
+ *
+ * A count window's records are taken key by key, CHAIN_RECORDS at a time: a first pass chains each key's
+ * records (the links, the time and the value live in the rows not written yet), a second walks
+ * one key's chain after the other, and a full count window's chain runs in one loop with the
+ * key's header in locals. Each row depends only on its own key's records before it, so the rows
+ * and the state are the same bits in either order; between calls CHAIN_TAIL is 0 again.
  */
 export function rollingProcess(
   stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize,
 ): i32 {
-  for (let i = 0; i < n; i++) {
-    const off = <usize>i << 3;
-    const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
-    const o = out + <usize>i * 80;
-    // The steady state of a count window goes straight to its own step (one call, not two).
-    const cap = load<i32>(s, CAP);
-    if ((load<i32>(s, MODE) | (load<i32>(s, LEN) ^ cap)) == 0 && cap > 1) {
-      stepFullCountWindow(s, cap, load<f64>(s, SEQ), load<f64>(values + off), o);
-    } else step(s, load<f64>(times + off), load<f64>(values + off), o);
+  // A time window's records gain nothing from the chains (no run loop: every record takes the
+  // general step), so its keys' records go in the order given. Either way gives the same rows.
+  if (n > 0 && load<i32>(stateBase + <usize>load<u32>(slots) * <usize>stateStride, MODE) == 1) {
+    for (let i = 0; i < n; i++) {
+      const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
+      step(s, load<f64>(times + (<usize>i << 3)), load<f64>(values + (<usize>i << 3)), out + <usize>i * ROW_BYTES);
+    }
+    return n;
+  }
+  for (let from = 0; from < n; from += CHAIN_RECORDS) {
+    const m = min(CHAIN_RECORDS, n - from);
+    const at = <usize>from;
+    processKeyByKey(stateBase, stateStride, slots + (at << 2), times + (at << 3), values + (at << 3), m, out + at * ROW_BYTES);
   }
   return n;
 }
 
 // ---- internals ----
+
+const ROW_BYTES: usize = <usize>ROLLING_OUT_FIELDS << 3;
+/**
+ * Records chained at a time: bounds what the two passes share (their rows, 80 KB) while a key
+ * still gets a run of ~1024/k records among k keys.
+ */
+const CHAIN_RECORDS: i32 = 1024;
+/** While a call chains its records: record i's time and value, copied into its row in column order … */
+const ROW_TIME: u32 = 56;
+const ROW_VALUE: u32 = 64;
+/** … the key's next record in the call (−1: none) … */
+const ROW_NEXT: u32 = 72;
+/** … and in a key's first record's row, the next key's first record (−1: none). */
+const ROW_NEXT_KEY: u32 = 76;
+
+/** n ≤ CHAIN_RECORDS records (columns and rows already offset to the first), key by key. */
+function processKeyByKey(stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize): void {
+  let h = chainKeys(stateBase, stateStride, slots, times, values, n, out);
+  while (h >= 0) {
+    const o = out + <usize>h * ROW_BYTES;
+    const nextKey = load<i32>(o, ROW_NEXT_KEY); // read before the key's rows are written
+    const s = stateBase + <usize>load<u32>(slots + (<usize>h << 2)) * <usize>stateStride;
+    store<i32>(s, 0, CHAIN_TAIL);
+    processChain(s, h, out);
+    h = nextKey;
+  }
+}
+
+/**
+ * Pass one of rollingProcess: links every record to its key's next one and every key's first
+ * record to the next key's first, in the rows (each row is written only when its record is
+ * processed, after its links are read). CHAIN_TAIL holds 1 + the key's last record so far.
+ * Returns the first key's first record (−1: n = 0).
+ */
+function chainKeys(stateBase: usize, stateStride: i32, slots: usize, times: usize, values: usize, n: i32, out: usize): i32 {
+  let first = -1;
+  let lastFirst = -1;
+  for (let i = 0; i < n; i++) {
+    const s = stateBase + <usize>load<u32>(slots + (<usize>i << 2)) * <usize>stateStride;
+    const o = out + <usize>i * ROW_BYTES;
+    store<f64>(o, load<f64>(times + (<usize>i << 3)), ROW_TIME);
+    store<f64>(o, load<f64>(values + (<usize>i << 3)), ROW_VALUE);
+    store<i64>(o, -1, ROW_NEXT); // ROW_NEXT and ROW_NEXT_KEY both −1
+    const tail = load<i32>(s, CHAIN_TAIL);
+    if (tail != 0) store<i32>(out + <usize>(tail - 1) * ROW_BYTES, i, ROW_NEXT);
+    else {
+      if (lastFirst < 0) first = i;
+      else store<i32>(out + <usize>lastFirst * ROW_BYTES, i, ROW_NEXT_KEY);
+      lastFirst = i;
+    }
+    store<i32>(s, i + 1, CHAIN_TAIL);
+  }
+  return first;
+}
+
+/** One key's records of the call, from record j along the chain. */
+function processChain(s: usize, j: i32, out: usize): void {
+  while (j >= 0) {
+    // A count window stays full once it is: the rest of the chain is its steady state.
+    const cap = load<i32>(s, CAP);
+    if ((load<i32>(s, MODE) | (load<i32>(s, LEN) ^ cap)) == 0 && cap > 1) {
+      runFullCountWindow(s, cap, j, out);
+      return;
+    }
+    const o = out + <usize>j * ROW_BYTES;
+    const next = load<i32>(o, ROW_NEXT);
+    step(s, load<f64>(o, ROW_TIME), load<f64>(o, ROW_VALUE), o);
+    j = next;
+  }
+}
 
 @inline function valuesAt(s: usize): usize { return s + HEADER; }
 @inline function timesAt(s: usize, cap: i32): usize { return s + HEADER + (<usize>cap << 3); }
@@ -189,68 +270,103 @@ function step(s: usize, t: f64, x: f64, o: usize): void {
 }
 
 /**
- * The steady state of a count window: the newest record replaces the oldest in the same ring slot
- * and n stays N, so the moments take one replacement update instead of a removal and an add:
+ * The steady state of a count window, from record j along the key's chain to its end: the newest
+ * record replaces the oldest in the same ring slot and n stays N, so the moments take one
+ * replacement update instead of a removal and an add:
  *   x̄' = x̄ + (x − y)/n,  M2' = M2 + (x − y)(x − x̄' + y − x̄)
  *   C' = C + ½[(t_x − t_y)(x − x̄' + y − x̄) + (x − y)(t_x − t̄' + t_y − t̄)]
  * (y, t_y the record leaving; the co-moment form follows from C = Σ t·v − n·t̄·x̄ by the same
- * algebra as M2). State is read once into locals and written once; this is the hot path.
+ * algebra as M2). The header stays in locals for the whole run and is written back at its end
+ * (and around a recompute); the ring and the deques are in the state block. This is the hot path.
  */
-function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): void {
-  const e = load<f64>(s, EWMA);
-  const ewma = e + load<f64>(s, ALPHA) * (x - e);
-  store<f64>(s, ewma, EWMA);
-  const head = load<i32>(s, HEAD);
-  const y = ringValue(s, head);
-  // The leaving record's deque entries go first: the new record takes the same ring slot.
-  store<f64>(valuesAt(s) + (<usize>head << 3), x);
-  const lo = updateDeque(s, cap, 0, MINH, MINL, head, head, x, false);
-  const hi = updateDeque(s, cap, 0, MAXH, MAXL, head, head, x, true);
-  let h = head + 1; if (h >= cap) h = 0;
-  store<i32>(s, h, HEAD);
-  store<f64>(s, seq + 1, SEQ);
-  // Moments.
+function runFullCountWindow(s: usize, cap: i32, j: i32, out: usize): void {
+  const alpha = load<f64>(s, ALPHA);
   const nf = <f64>cap;
-  const x0 = load<f64>(s, X0);
-  const torg = load<f64>(s, TORG);
-  const xs = x - x0;
-  const ys = y - x0;
-  const tx = seq - torg;
-  const ty = seq - nf - torg;
-  const mx0 = load<f64>(s, MEANX);
-  const mt0 = load<f64>(s, MEANT);
-  const dxy = xs - ys;
-  // tx − ty: seq, TORG (0, or seq − len at a recompute) and n are integers below 2^53, so every
-  // step is exact and the difference is n itself; (tx − ty)/n is exactly 1.
-  const dtt = nf;
-  const mx = mx0 + overCap(dxy, nf, cap);
-  const mt = mt0 + 1;
-  const ax = xs - mx + (ys - mx0);
-  const at = tx - mt + (ty - mt0);
-  const termX = dxy * ax;
-  const termT = dtt * at;
-  const termC = 0.5 * (dtt * ax + dxy * at);
-  const m2x = load<f64>(s, M2X) + termX;
-  const m2t = load<f64>(s, M2T) + termT;
-  const cxt = load<f64>(s, CXT) + termC;
-  const errx = load<f64>(s, ERRX) + EPS4 * Math.abs(dxy) * (Math.abs(xs - mx) + Math.abs(ys - mx0));
-  const errt = load<f64>(s, ERRT) + EPS4 * Math.abs(dtt) * (Math.abs(tx - mt) + Math.abs(ty - mt0));
-  const errc = load<f64>(s, ERRC) + EPS4 * (Math.abs(dtt * ax) + Math.abs(dxy * at));
-  const steps = load<i32>(s, STEPS) + 1;
-  store<f64>(s, mx, MEANX); store<f64>(s, mt, MEANT);
+  let ewma = load<f64>(s, EWMA);
+  let head = load<i32>(s, HEAD);
+  let seq = load<f64>(s, SEQ);
+  let x0 = load<f64>(s, X0);
+  let torg = load<f64>(s, TORG);
+  let mx0 = load<f64>(s, MEANX);
+  let mt0 = load<f64>(s, MEANT);
+  let m2x = load<f64>(s, M2X);
+  let m2t = load<f64>(s, M2T);
+  let cxt = load<f64>(s, CXT);
+  let errx = load<f64>(s, ERRX);
+  let errt = load<f64>(s, ERRT);
+  let errc = load<f64>(s, ERRC);
+  let steps = load<i32>(s, STEPS);
+  const slotCount = dequeSlots(cap);
+  const minDq = dqPositionsAt(s, cap, 0, false);
+  const maxDq = dqPositionsAt(s, cap, 0, true);
+  let minFl = load<i64>(s, MINH); // front slot, length
+  let maxFl = load<i64>(s, MAXH);
+  while (j >= 0) {
+    const o = out + <usize>j * ROW_BYTES;
+    j = load<i32>(o, ROW_NEXT);
+    const x = load<f64>(o, ROW_VALUE);
+    ewma = ewma + alpha * (x - ewma);
+    const y = ringValue(s, head);
+    // The leaving record's deque entries go first: the new record takes the same ring slot.
+    store<f64>(valuesAt(s) + (<usize>head << 3), x);
+    minFl = advanceDeque(s, minDq, slotCount, <i32>minFl, <i32>(minFl >> 32), head, head, x, false);
+    maxFl = advanceDeque(s, maxDq, slotCount, <i32>maxFl, <i32>(maxFl >> 32), head, head, x, true);
+    const lo = dequeFront(s, minDq, minFl);
+    const hi = dequeFront(s, maxDq, maxFl);
+    head += 1; if (head >= cap) head = 0;
+    // Moments.
+    const xs = x - x0;
+    const ys = y - x0;
+    const tx = seq - torg;
+    const ty = seq - nf - torg;
+    seq += 1;
+    const dxy = xs - ys;
+    // tx − ty: seq, TORG (0, or seq − len at a recompute) and n are integers below 2^53, so every
+    // step is exact and the difference is n itself; (tx − ty)/n is exactly 1.
+    const dtt = nf;
+    const mx = mx0 + overCap(dxy, nf, cap);
+    const mt = mt0 + 1;
+    const ax = xs - mx + (ys - mx0);
+    const at = tx - mt + (ty - mt0);
+    const termX = dxy * ax;
+    const termT = dtt * at;
+    const termC = 0.5 * (dtt * ax + dxy * at);
+    m2x += termX;
+    m2t += termT;
+    cxt += termC;
+    errx += EPS4 * Math.abs(dxy) * (Math.abs(xs - mx) + Math.abs(ys - mx0));
+    errt += EPS4 * Math.abs(dtt) * (Math.abs(tx - mt) + Math.abs(ty - mt0));
+    errc += EPS4 * (Math.abs(dtt * ax) + Math.abs(dxy * at));
+    steps += 1;
+    mx0 = mx;
+    mt0 = mt;
+    if (
+      errx > ERR_TOLERANCE * m2x || errt > ERR_TOLERANCE * m2t || errc * errc > ERR_TOLERANCE * ERR_TOLERANCE * (m2x * m2t) ||
+      mx * mx * nf > DRIFT_MAX * m2x || mt * mt * nf > DRIFT_MAX * m2t || steps >= STEPS_MAX
+    ) {
+      store<f64>(s, ewma, EWMA); store<i32>(s, head, HEAD); store<f64>(s, seq, SEQ);
+      store<i64>(s, minFl, MINH); store<i64>(s, maxFl, MAXH);
+      recompute(s, 0, cap);
+      writeRow(s, 0, cap, x, 0, o);
+      x0 = load<f64>(s, X0); torg = load<f64>(s, TORG);
+      mx0 = load<f64>(s, MEANX); mt0 = load<f64>(s, MEANT);
+      m2x = load<f64>(s, M2X); m2t = load<f64>(s, M2T); cxt = load<f64>(s, CXT);
+      errx = 0; errt = 0; errc = 0; steps = 0;
+      continue;
+    }
+    writeFullRow(o, nf, x, x0 + mx, lo, hi, m2x, m2t, cxt, ewma);
+  }
+  store<f64>(s, ewma, EWMA); store<i32>(s, head, HEAD); store<f64>(s, seq, SEQ);
+  store<i64>(s, minFl, MINH); store<i64>(s, maxFl, MAXH);
+  store<f64>(s, mx0, MEANX); store<f64>(s, mt0, MEANT);
   store<f64>(s, m2x, M2X); store<f64>(s, m2t, M2T); store<f64>(s, cxt, CXT);
   store<f64>(s, errx, ERRX); store<f64>(s, errt, ERRT); store<f64>(s, errc, ERRC);
   store<i32>(s, steps, STEPS);
-  if (
-    errx > ERR_TOLERANCE * m2x || errt > ERR_TOLERANCE * m2t || errc * errc > ERR_TOLERANCE * ERR_TOLERANCE * (m2x * m2t) ||
-    mx * mx * nf > DRIFT_MAX * m2x || mt * mt * nf > DRIFT_MAX * m2t || steps >= STEPS_MAX
-  ) {
-    recompute(s, 0, cap);
-    writeRow(s, 0, cap, x, 0, o);
-    return;
-  }
-  // The row, from the locals (same formulas as writeRow).
-  let mean = x0 + mx;
+}
+
+/** A full count window's row from the run's locals (the same formulas as writeRow). */
+@inline function writeFullRow(o: usize, nf: f64, x: f64, meanX: f64, lo: f64, hi: f64, m2x: f64, m2t: f64, cxt: f64, ewma: f64): void {
+  let mean = meanX;
   let m2 = m2x;
   if (lo == hi) { mean = lo; m2 = 0; } else if (m2 < 0) m2 = 0;
   if (mean < lo) mean = lo; else if (mean > hi) mean = hi;
@@ -290,21 +406,34 @@ function stepFullCountWindow(s: usize, cap: i32, seq: f64, x: f64, o: usize): vo
   s: usize, cap: i32, mode: i32, fOff: u32, lOff: u32, leaving: i32, p: i32, x: f64, isMax: bool,
 ): f64 {
   const dq = dqPositionsAt(s, cap, mode, isMax);
-  let f = load<i32>(s + <usize>fOff);
-  let l = load<i32>(s + <usize>lOff);
+  const fl = advanceDeque(s, dq, dequeSlots(cap), load<i32>(s + <usize>fOff), load<i32>(s + <usize>lOff), leaving, p, x, isMax);
+  store<i64>(s + <usize>fOff, fl); // front slot, then length: fOff + 4 == lOff
+  return dequeFront(s, dq, fl);
+}
+
+/**
+ * The deque at dq (slotCount slots, front slot f, length l) after the record at ring position p
+ * with value x (see updateDeque): the new front slot in the low 32 bits, the length in the high.
+ */
+@inline function advanceDeque(
+  s: usize, dq: usize, slotCount: i32, f: i32, l: i32, leaving: i32, p: i32, x: f64, isMax: bool,
+): i64 {
   if (l > 0 && <i32>load<u16>(dq + (<usize>f << 1)) == leaving) {
     f += 1;
     l -= 1;
   }
   l -= popsBeyond(s, dq + (<usize>(f + l) << 1), l, x, isMax);
-  if (f + l == dequeSlots(cap)) {
+  if (f + l == slotCount) {
     memory.copy(dq + (<usize>DQ_LEAD << 1), dq + (<usize>f << 1), <usize>l << 1);
     f = DQ_LEAD;
   }
   store<u16>(dq + (<usize>(f + l) << 1), <u16>p);
-  store<i32>(s + <usize>fOff, f);
-  store<i32>(s + <usize>lOff, l + 1);
-  return ringValue(s, <i32>load<u16>(dq + (<usize>f << 1)));
+  return <i64><u32>f | (<i64>(l + 1) << 32);
+}
+
+/** The value of the front entry of the deque at dq whose front slot is the low half of fl. */
+@inline function dequeFront(s: usize, dq: usize, fl: i64): f64 {
+  return ringValue(s, <i32>load<u16>(dq + (<usize><u32>fl << 1)));
 }
 
 /**

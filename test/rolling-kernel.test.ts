@@ -192,6 +192,23 @@ describe("rolling kernel - seeded random streams", () => {
     expect(oneByOne).toEqual(whole);
     expect(odd).toEqual(whole);
   });
+
+  // rollingProcess takes a call's records key by key (chained through their rows); a call of one
+  // record cannot reorder anything, so equal rows and equal state bytes mean the order is invisible
+  // (the state is what a checkpoint saves; the chain's scratch word must be back to 0 after a call).
+  it.each([
+    ["count window of 64", countWindow(64)],
+    ["count window of 5", countWindow(5)],
+    ["time window of 20", timeWindow(20, 64)],
+  ] as const)("%s: keys interleaved in one call give the rows and state bytes of one record a call", (_label, config) => {
+    const stream = randomStream({ seed: 610, keys: 7, records: 5000, stepMax: 2 });
+    const whole = new RollingKernelHarness(config, 7, { chunkRecordsMax: 5000 });
+    const oneByOne = new RollingKernelHarness(config, 7, { chunkRecordsMax: 1 });
+    expect(whole.process(stream)).toEqual(oneByOne.process(stream));
+    const stateBytes = (h: RollingKernelHarness): Uint8Array =>
+      new Uint8Array(h.memory.buffer, h.layout.stateBase, 7 * h.layout.stateStride).slice();
+    expect(stateBytes(whole)).toEqual(stateBytes(oneByOne));
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
