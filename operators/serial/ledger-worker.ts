@@ -20,7 +20,7 @@ const ledger = new SerialLedger(d.ledger);
 // The clock is never asked here: the caller wrote each arrival time into the payload.
 const input = serialInput({ timeUnit: d.timeUnit, patterns: d.patterns, clock: () => Number.NaN }, ledger);
 const state = new Int32Array(d.state);
-const filterRate = new Float64Array(d.filterRate);
+const filterKeys = new Float64Array(d.filterKeys);
 const slots = d.slots.map((s) => ({
   payload: new Uint8Array(s.payload),
   offsets: new Int32Array(s.offsets),
@@ -91,7 +91,9 @@ parentPort?.on("message", (m: LedgerWorkerRequest) => {
   try {
     askSlot(m);
     events += m.n;
-    filterRate[m.slot] = ledger.filterFalsePositiveRate();
+    // The key counts, not the rate (a Poisson sum): the caller computes it where a verdict reads it.
+    filterKeys[2 * m.slot] = ledger.filterCurrentKeys();
+    filterKeys[2 * m.slot + 1] = ledger.filterPreviousKeys();
     Atomics.store(state, m.slot, SLOT_FREE);
   } catch (e) {
     Atomics.store(state, m.slot, SLOT_FAILED);
