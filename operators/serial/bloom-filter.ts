@@ -12,7 +12,7 @@
  * This is higher than a classic Bloom filter of the same size (blocks are unevenly loaded) — the
  * price of one memory access per lookup.
  */
-import { ConfigError } from "../../engine/core/mod.js";
+import { ConfigError } from "../../engine/core/web.js";
 
 export const BLOOM_BLOCK_BYTES = 32;
 /** Largest filter: 2^27 blocks (4 GiB would not fit an ArrayBuffer comfortably). */

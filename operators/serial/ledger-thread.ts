@@ -10,7 +10,6 @@
  * Bounded: `slots` batches of `batchRecords` events each, allocated once; line names cross once,
  * on first sight, then as 16-bit ids (linesMax at most).
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { ConfigError, KernelTaskError, type KernelExecutor, type KernelTask, packageRoot, type TimeUnit } from "../../engine/core/mod.js";
@@ -23,6 +22,7 @@ import {
   type LedgerSnapshot,
   type SerialLedgerOptions,
 } from "./ledger.js";
+import { SLOT_FAILED, SLOT_FREE, SLOT_SUBMITTED } from "./ledger-slots.js";
 import type { SerialFields } from "./payload.js";
 
 export interface SerialLedgerThreadOptions {
@@ -107,9 +107,7 @@ export type LedgerWorkerReply =
   /** A kernel task's result (records processed) and the milliseconds its calls took, or why it failed. */
   | { kind: "kernel"; id: number; result: number; ms: number; error: string | null };
 
-export const SLOT_FREE = 0;
-export const SLOT_SUBMITTED = 1;
-export const SLOT_FAILED = 2;
+export { ownThreadCpuMicros, SLOT_FAILED, SLOT_FREE, SLOT_SUBMITTED } from "./ledger-slots.js";
 
 export class SerialLedgerThread {
   readonly slots: LedgerSlot[];
@@ -320,15 +318,6 @@ export class SerialLedgerThread {
 interface Waiting {
   resolve(r: LedgerWorkerReply): void;
   reject(e: Error): void;
-}
-
-/** CPU µs of the calling thread (Linux: its schedstat; NaN elsewhere). */
-export function ownThreadCpuMicros(): number {
-  try {
-    return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[0]) / 1000;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 function ledgerWorkerScript(): string {

@@ -3,15 +3,11 @@
  * questions (SerialInput.askPayloads), answering each submitted slot in the order submitted.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { instantiateKernels, runCalls } from "../../engine/core/mod.js";
-import {
-  type LedgerWorkerData,
-  type LedgerWorkerReply,
-  type LedgerWorkerRequest,
-  ownThreadCpuMicros,
-  SLOT_FAILED,
-  SLOT_FREE,
-} from "./ledger-thread.js";
+// The web face and ledger-slots.ts, not engine/core/mod.ts and ledger-thread.ts: this thread's start
+// is what its imports cost (the whole core — piscina, the logger — was ≈ 60 ms of CPU).
+import { instantiateKernelModule, runCalls } from "../../engine/core/web.js";
+import type { LedgerWorkerData, LedgerWorkerReply, LedgerWorkerRequest } from "./ledger-thread.js";
+import { ownThreadCpuMicros, SLOT_FAILED, SLOT_FREE } from "./ledger-slots.js";
 import { SerialLedger } from "./ledger.js";
 import { serialInput } from "./serial.js";
 
@@ -34,7 +30,7 @@ let events = 0;
 const kernels =
   d.kernels === null
     ? null
-    : (instantiateKernels(d.kernels.memory, d.kernels.module) as unknown as Record<string, (...args: number[]) => number>);
+    : (instantiateKernelModule(d.kernels.memory, d.kernels.module) as unknown as Record<string, (...args: number[]) => number>);
 
 function reply(r: LedgerWorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(r, transfer);

@@ -24,7 +24,7 @@
  * serials in the exact sets together (the least recently used batch's set is dropped; its
  * batch then relies on the filter), with counters for each.
  */
-import { ConfigError } from "../../engine/core/mod.js";
+import { ConfigError } from "../../engine/core/web.js";
 import { SplitBlockBloomFilter, blockedFalsePositiveRate, hashPair, hashPairBytes } from "./bloom-filter.js";
 import { type SerialBytes, SerialSet } from "./exact-set.js";
 import { PAYLOAD, REASON } from "./layout.js";
