@@ -114,8 +114,8 @@ export class SerialLedgerThread {
   private readonly worker: Worker;
   private readonly state: Int32Array;
   private readonly filterKeys: Float64Array;
-  /** Blocks of each filter generation (the ledger's options'): with the key counts, the filter's rate. */
-  private readonly filterBlocks: number;
+  /** Blocks of each filter generation (the ledger's options'), with the key counts the filter's rate; found when a rate is first asked (−1: not yet). */
+  private filterBlocks = -1;
   private readonly lineIds = new Map<string, number>();
   /** Line names first seen since the last submit: they go with it. */
   private newNames: string[] = [];
@@ -149,8 +149,6 @@ export class SerialLedgerThread {
     this.pending = new Int32Array(o.slots);
     this.state = new Int32Array(state);
     this.filterKeys = new Float64Array(filterKeys);
-    const ledger = { ...DEFAULT_LEDGER_OPTIONS, ...o.ledger };
-    this.filterBlocks = bloomBlocks(ledger.filterCapacity, ledger.filterFpRate);
     const data: LedgerWorkerData = {
       batchRecords: o.batchRecords,
       ledger: { ...o.ledger },
@@ -256,6 +254,10 @@ export class SerialLedgerThread {
 
   /** The thread's filter's false-positive rate at those key counts (ledger.ts filterFalsePositiveRateAt). */
   filterRateAt(currentKeys: number, previousKeys: number): number {
+    if (this.filterBlocks < 0) {
+      const ledger = { ...DEFAULT_LEDGER_OPTIONS, ...this.o.ledger };
+      this.filterBlocks = bloomBlocks(ledger.filterCapacity, ledger.filterFpRate);
+    }
     return filterFalsePositiveRateAt(this.filterBlocks, currentKeys, previousKeys);
   }
 
