@@ -83,6 +83,8 @@ export interface SerialJobRateFigure {
   checksum: number | null;
   /** The ledger thread's CPU time per event (the stage with the ledger on its own thread). */
   ledgerThreadNsPerEvent?: number;
+  /** Job figures: the ledger thread's CPU time per event less its start-up (its CPU when it answered a report asked before the first event: module loading, the filter's allocation). */
+  ledgerThreadSteadyNsPerEvent?: number;
 }
 
 export interface SerialJobRate {
@@ -212,7 +214,8 @@ export function formatSerialJobRate(r: SerialJobRate): string {
   for (const f of figures) {
     const kernel =
       (f.kernelNsPerEvent === undefined ? "" : `, kernel ${Math.round(f.kernelNsPerEvent)}`) +
-      (f.ledgerThreadNsPerEvent === undefined ? "" : `, ledger thread ${Math.round(f.ledgerThreadNsPerEvent)}`);
+      (f.ledgerThreadNsPerEvent === undefined ? "" : `, ledger thread ${Math.round(f.ledgerThreadNsPerEvent)}`) +
+      (f.ledgerThreadSteadyNsPerEvent === undefined ? "" : ` (${Math.round(f.ledgerThreadSteadyNsPerEvent)} less its start-up)`);
     const projected =
       f.projectedEventsPerSecond === undefined ? "" : `; ${(f.projectedEventsPerSecond / 1e6).toFixed(3)} M/s with a core per thread`;
     out.push(
@@ -520,6 +523,8 @@ async function measureJob(
     kernelsOnLedgerThread: o.kernelsOnLedgerThread,
   });
   const input = new SerialNatsInput(() => {}, SITE, undefined, o.fastPath);
+  // Asked before any event, answered in order, awaited only at the end: the thread's CPU once started.
+  const started = job.ledgerThreadReport();
   const t0 = start();
   let lastFlush = t0.wall;
   let ledgerReport: LedgerThreadReport | null = null;
@@ -541,7 +546,10 @@ async function measureJob(
   const label = jobLabel(o);
   const f = figure(label, s.n, t0, t.seen.checksum);
   f.kernelNsPerEvent = (kernelMs * 1e6) / s.n;
+  const startReport = await started;
   if (ledgerReport !== null) f.ledgerThreadNsPerEvent = (ledgerReport.cpuMicros * 1000) / s.n;
+  if (ledgerReport !== null && startReport !== null)
+    f.ledgerThreadSteadyNsPerEvent = ((ledgerReport.cpuMicros - startReport.cpuMicros) * 1000) / s.n;
   // With a core for the main thread, one per worker and one for the ledger thread: the slowest stage
   // (with the kernels on the ledger thread its CPU time includes theirs, and no pool worker runs).
   const kernelOwn = o.ledgerThread && o.kernelsOnLedgerThread ? 0 : f.kernelNsPerEvent;

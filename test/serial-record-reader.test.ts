@@ -209,4 +209,27 @@ describe("SerialRecordReader", () => {
     expect(tally.fast).toBeGreaterThan(100);
     expect(tally.rejected).toBeGreaterThan(10_000);
   });
+
+  it("serial - agrees on mutations read right after the valid record whose layout the reader keeps", () => {
+    // Each mutation follows its unmutated record, so it meets that record's layout (same length):
+    // a changed key, string header, number width or value must be judged as a whole walk judges it.
+    const tally = newTally();
+    const rng = new SeededRandom(25);
+    const sim = new SerialSimulator({ seed: 9, lines: 3, attackEvery: 100, batchSerials: 50 });
+    for (let i = 0; i < 300; i++) {
+      const e = sim.next();
+      const subject = `lw.s.serial.${e.machine_id}`;
+      const bytes = rng.below(3) === 0 ? randomRecord(rng, e.machine_id) : encodeSerialRecord(e);
+      for (let k = 0; k < 40; k++) {
+        judge(bytes, subject, undefined, tally);
+        const m = bytes.slice();
+        for (let f = rng.int(1, 2); f > 0; f--) m[rng.below(m.length)] = rng.below(3) === 0 ? m[rng.below(m.length)] : rng.below(256);
+        judge(m, subject, undefined, tally);
+        // Another line's subject with the same bytes: machine_id no longer matches.
+        judge(bytes, `lw.s.serial.${e.machine_id}x`, undefined, tally);
+      }
+    }
+    expect(tally.fast).toBeGreaterThan(8_000);
+    expect(tally.generic + tally.rejected).toBeGreaterThan(10_000);
+  });
 });

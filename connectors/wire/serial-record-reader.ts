@@ -86,6 +86,8 @@ export class SerialRecordReader extends MsgpackFieldReader {
    */
   private words: DataView = new DataView(new ArrayBuffer(0));
   private at = 0;
+  /** The layout of the last message walked whole and accepted (serial events of one source usually share it). */
+  private readonly layout = new MessageLayout();
 
   /**
    * Reads `bytes` as a serial event that arrived on the serial subject of line `line` (the token
@@ -96,21 +98,64 @@ export class SerialRecordReader extends MsgpackFieldReader {
     if (!this.begin(bytes)) return false;
     if (this.words.buffer !== bytes.buffer) this.words = new DataView(bytes.buffer);
     this.at = bytes.byteOffset;
-    const entries = this.mapHeader(bytes);
-    if (entries < 0 || entries > this.limits.mapEntriesMax) return false;
     out.received = Number.NaN;
     out.operatorStart = -1;
     out.operatorLength = 0;
     out.batchClose = false;
+    if (bytes.length === this.layout.length) {
+      const taken = this.readAsLayout(bytes, line, out);
+      if (taken !== LAYOUT_DIFFERS) return taken === LAYOUT_READ;
+    }
+    return this.readWhole(bytes, line, out);
+  }
+
+  /** {@link read} walking every key: the message's layout becomes the one the next message is compared with. */
+  private readWhole(bytes: Uint8Array, line: string, out: SerialRecordView): boolean {
+    const entries = this.mapHeader(bytes);
+    if (entries < 0 || entries > this.limits.mapEntriesMax) return false;
+    const layout = this.layout;
+    // Its positions are overwritten as this message is walked: kept again only if it is accepted.
+    layout.length = -1;
     let seen = 0;
     for (let i = 0; i < entries; i++) {
       if (!this.str(bytes)) return false;
       const field = this.fieldOf(bytes, this.sStart, this.sLength);
       if (field < 0 || (seen & (1 << field)) !== 0) return false;
       seen |= 1 << field;
+      layout.fields[i] = field;
+      layout.valueStart[i] = this.p;
       if (!this.field(bytes, field, line, out)) return false;
+      layout.valueEnd[i] = this.p;
     }
-    return this.p === bytes.length && (seen & REQUIRED) === REQUIRED;
+    if (this.p !== bytes.length || (seen & REQUIRED) !== REQUIRED) return false;
+    layout.keep(bytes, entries);
+    return true;
+  }
+
+  /**
+   * {@link read} for a message of the remembered layout's length: where its bytes before each
+   * value (the map header, each key with its string header) are the layout's — so a whole walk
+   * would meet the same keys at the same places — only the values are read, each by the same
+   * `field` a whole walk calls at that place, so they are checked exactly as it checks them (a
+   * value the walk would refuse is refused). LAYOUT_DIFFERS: a key's bytes differ, or a value ends
+   * elsewhere than the layout's (a string of another length, a number of another width): walk it whole.
+   */
+  private readAsLayout(bytes: Uint8Array, line: string, out: SerialRecordView): number {
+    const layout = this.layout;
+    const words = this.words;
+    const kept = layout.words;
+    let from = 0;
+    for (let i = 0; i < layout.entries; i++) {
+      const to = layout.valueStart[i];
+      let j = from;
+      for (; j + 4 <= to; j += 4) if (words.getUint32(this.at + j) !== kept.getUint32(j)) return LAYOUT_DIFFERS;
+      for (; j < to; j++) if (bytes[j] !== layout.bytes[j]) return LAYOUT_DIFFERS;
+      this.p = to;
+      if (!this.field(bytes, layout.fields[i], line, out)) return LAYOUT_REFUSED;
+      from = layout.valueEnd[i];
+      if (this.p !== from) return LAYOUT_DIFFERS;
+    }
+    return LAYOUT_READ;
   }
 
   private field(bytes: Uint8Array, field: number, line: string, out: SerialRecordView): boolean {
@@ -216,5 +261,40 @@ export class SerialRecordReader extends MsgpackFieldReader {
     const name = FIELD_BYTES[f];
     for (let i = 4 * words.length; i < length; i++) if (bytes[start + i] !== name[i]) return -1;
     return f;
+  }
+}
+
+/** readAsLayout's outcomes. */
+const LAYOUT_READ = 0;
+const LAYOUT_REFUSED = 1;
+const LAYOUT_DIFFERS = 2;
+/** Messages longer than this leave no layout (its copy is bounded). */
+const LAYOUT_BYTES_MAX = 512;
+
+/**
+ * Where an accepted message had its keys and values: entry i's value at [valueStart[i],
+ * valueEnd[i]) is field fields[i]; everything before a value and after the previous one (the map
+ * header, the key and its string header) is structure, kept in `bytes`. Bounded: at most 16 entries (a
+ * message the reader takes has each of the eight fields at most once) and LAYOUT_BYTES_MAX bytes.
+ */
+class MessageLayout {
+  /** The message's length; -1: no layout. */
+  length = -1;
+  entries = 0;
+  readonly fields = new Int32Array(16);
+  readonly valueStart = new Int32Array(16);
+  readonly valueEnd = new Int32Array(16);
+  readonly bytes = new Uint8Array(LAYOUT_BYTES_MAX);
+  readonly words = new DataView(this.bytes.buffer);
+
+  /** Keeps `message`'s layout (its positions were written into fields, valueStart and valueEnd as it was walked). */
+  keep(message: Uint8Array, entries: number): void {
+    if (message.length > LAYOUT_BYTES_MAX) {
+      this.length = -1;
+      return;
+    }
+    this.bytes.set(message);
+    this.entries = entries;
+    this.length = message.length;
   }
 }

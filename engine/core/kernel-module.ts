@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { KernelLoadError } from "./errors.js";
+import { instantiateKernelModule } from "./kernel-calls.js";
 import type { KernelExports } from "./kernel-exports.js";
 import { packageRoot } from "./package-root.js";
 
@@ -54,15 +55,7 @@ export function kernelHash(): string {
 
 /** Instantiates the kernel module over `memory` (which must be shared). */
 export function instantiateKernels(memory: WebAssembly.Memory, module: WebAssembly.Module = compileKernels()): KernelExports {
-  const instance = new WebAssembly.Instance(module, {
-    env: {
-      memory,
-      abort(_msg: number, _file: number, line: number, column: number): never {
-        throw new KernelLoadError(`kernel assertion failed at line ${line}:${column}`);
-      },
-    },
-  });
-  return instance.exports as unknown as KernelExports;
+  return instantiateKernelModule(memory, module);
 }
 
 /** A shared memory of `pages` 64 KiB pages, the form the kernel module imports. */

@@ -8,17 +8,11 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { Piscina } from "piscina";
 import { KernelLoadError, KernelTaskError } from "./errors.js";
+import { type KernelTask, runCalls } from "./kernel-calls.js";
 import { compileKernels, instantiateKernels, type KernelExports } from "./kernel-module.js";
 import { packageRoot } from "./package-root.js";
 
-/** A call of a kernel entry point: its export name and its (pointer, count, parameter) arguments. */
-export interface KernelCall {
-  fn: keyof KernelExports;
-  args: number[];
-}
-
-/** One call, or several run in order in one task (the analyses of one key group's buffer). */
-export type KernelTask = KernelCall | { calls: KernelCall[] };
+export { type KernelCall, type KernelTask, runCalls } from "./kernel-calls.js";
 
 export interface KernelWorkerData {
   memory: WebAssembly.Memory;
@@ -108,22 +102,6 @@ class InlineExecutor implements KernelExecutor {
   }
 
   async close(): Promise<void> {}
-}
-
-/**
- * Runs a task's calls in order over `entries` (a kernel instance's exports). Returns the smallest
- * result (each analysis returns the records it processed) and the milliseconds spent.
- */
-export function runCalls(entries: Record<string, (...args: number[]) => number>, task: KernelTask): [number, number] {
-  const calls = "calls" in task ? task.calls : [task];
-  const t0 = performance.now();
-  let result = Infinity;
-  for (const call of calls) {
-    const fn = entries[call.fn];
-    if (typeof fn !== "function") throw new TypeError(`unknown kernel entry point "${call.fn}"`);
-    result = Math.min(result, fn(...call.args));
-  }
-  return [result, performance.now() - t0];
 }
 
 function taskName(task: KernelTask): string {

@@ -4,3 +4,5 @@
  */
 export * from "./errors.js";
 export type { KernelExports } from "./kernel-exports.js";
+export { instantiateKernelModule, type KernelCall, type KernelTask, runCalls } from "./kernel-calls.js";
+export { parseEventTime, type TimeUnit } from "./event-time.js";

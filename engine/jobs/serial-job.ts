@@ -36,6 +36,7 @@ import {
   SERIAL_OUT_FIELDS,
   decodeSerialCheckpoint,
   encodeSerialCheckpoint,
+  filterFalsePositiveRateAt,
   type SerialCheckpointFit,
   type SerialAnalysis,
   type SerialEventFields,
@@ -136,6 +137,12 @@ interface LineCounts {
   at: number;
 }
 
+/** A line's engine key id and its ledger thread line id (−1: not given yet). */
+interface LineIds {
+  key: number;
+  ledger: number;
+}
+
 /** One serialization line as the dashboard shows it (SerialJob.lines). */
 export interface SerialLineStatus {
   line: string;
@@ -167,20 +174,28 @@ export class SerialJob {
   private fill = 0;
   /** Events of the slot being filled whose text is not in their payload whole: asked with their strings. */
   private slotFields: SlotFieldsEvent[] = [];
-  /** The filter's false-positive rate after the slot the engine took last (the ledger thread's). */
-  private filterRate = 0;
+  /** The filter's keys (current generation, previous; −1: none) after the slot the engine took last (the ledger thread's). */
+  private filterKeysCurrent = 0;
+  private filterKeysPrevious = -1;
   /**
-   * The filter's rate when each group's task was dispatched, and the one of the chunk being
-   * observed: what a filter duplicate's confidence reads. A kernel running inline is delivered
-   * as it is dispatched, so this is the rate it always read; a task on another thread comes back
-   * after the job has gone on, and reads the same rate, not whichever is current on its return.
+   * The filter's keys when each group's task was dispatched (pairs: current, previous), and the
+   * rate of the chunk being observed: what a filter duplicate's confidence reads. A kernel running
+   * inline is delivered as it is dispatched, so this is the rate it always read; a task on another
+   * thread comes back after the job has gone on, and reads the same rate, not whichever is current
+   * on its return. The rate (a Poisson sum, 5–9 µs) is computed only when a verdict reads it
+   * ({@link chunkRate}): the key counts are what is noted.
    */
-  private rateAtDispatch = new Float64Array(0);
-  private chunkRate = 0;
+  private keysAtDispatch = new Float64Array(0);
+  private chunkKeysCurrent = 0;
+  private chunkKeysPrevious = -1;
+  /** The rate at the chunk's key counts once asked (NaN: not yet). */
+  private chunkRateMemo = Number.NaN;
   /** The ledger thread's counters when the job closed. */
   private lastLedgerStats: LedgerCounters | null = null;
   private readonly payloadBytes: number;
   private readonly keyNames: string[] = [];
+  /** Each line's ids, found with one lookup per event (at most linesMax: a line past it throws before it is added). */
+  private readonly lineIds = new Map<string, LineIds>();
   /** Per key id (a line): its status for the dashboard; risk codes index RISK_LEVELS. */
   private readonly lineStatus: LineCounts[] = [];
   private readonly counts: SerialJobCountsNow = { eventsIn: 0, eventsOut: 0, rejected: 0, batchCloseEvents: 0, flagged: 0, quarantined: 0 };
@@ -200,7 +215,7 @@ export class SerialJob {
         this.submitted.push(false);
       }
     }
-    o.analysis.setFilterRateSource(() => this.chunkRate);
+    o.analysis.setFilterRateSource(() => this.chunkRate());
     this.batch = this.ledger === null ? allocateBatch(o.batchRecordsMax, this.payloadBytes) : this.slotBatches[0];
     o.analysis.start?.(this.engine);
   }
@@ -218,17 +233,21 @@ export class SerialJob {
     });
   }
 
-  /** The filter's false-positive rate now: the ledger's, on this thread or after the slot the engine took last. */
-  private filterRateNow(): number {
-    return this.ledger === null ? this.analysis.ledger.filterFalsePositiveRate() : this.filterRate;
+  /** The filter's rate at the key counts of the chunk being observed (filterFalsePositiveRateAt), computed once per chunk that asks. */
+  private chunkRate(): number {
+    if (Number.isNaN(this.chunkRateMemo))
+      this.chunkRateMemo = filterFalsePositiveRateAt(this.analysis.ledger.filterBlocks, this.chunkKeysCurrent, this.chunkKeysPrevious);
+    return this.chunkRateMemo;
   }
 
-  /** `executor` with each task's dispatch noting the filter's rate for its group ({@link rateAtDispatch}). */
+  /** `executor` with each task's dispatch noting the filter's keys for its group ({@link keysAtDispatch}): the ledger's, on this thread or after the slot the engine took last. */
   private notingRates(executor: KernelExecutor): KernelExecutor {
     return {
       workers: executor.workers,
       run: (task, group) => {
-        this.rateAtDispatch[group] = this.filterRateNow();
+        const ledger = this.analysis.ledger;
+        this.keysAtDispatch[2 * group] = this.ledger === null ? ledger.filterCurrentKeys() : this.filterKeysCurrent;
+        this.keysAtDispatch[2 * group + 1] = this.ledger === null ? ledger.filterPreviousKeys() : this.filterKeysPrevious;
         return executor.run(task, group);
       },
       busyMs: () => executor.busyMs(),
@@ -241,7 +260,7 @@ export class SerialJob {
     const o = this.o;
     const onLedger = o.ledgerThread === true && o.kernelsOnLedgerThread === true;
     const groups = Math.min(o.groups, o.linesMax);
-    this.rateAtDispatch = new Float64Array(groups);
+    this.keysAtDispatch = new Float64Array(2 * groups);
     const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
     const analysis = o.analysis;
     const B = this.payloadBytes;
@@ -266,7 +285,9 @@ export class SerialJob {
       {
         // Row by row in the chunk's columns; a view of a row and its payload only for a detection.
         onOutput: (chunk: OutputChunk) => {
-          this.chunkRate = this.rateAtDispatch[chunk.group];
+          this.chunkKeysCurrent = this.keysAtDispatch[2 * chunk.group];
+          this.chunkKeysPrevious = this.keysAtDispatch[2 * chunk.group + 1];
+          this.chunkRateMemo = Number.NaN;
           const c = this.counts;
           const out = chunk.outs[0];
           const payload = chunk.payload;
@@ -305,7 +326,8 @@ export class SerialJob {
     this.counts.eventsIn++;
     const b = this.batch;
     // The key first: a line past linesMax throws CapacityError before the ledger has seen the event.
-    const id = this.keyId(e.machine_id);
+    const ids = this.idsOf(e.machine_id);
+    const id = ids.key;
     if (this.ledger !== null) {
       const f = {
         serial: e.serial_number,
@@ -318,7 +340,7 @@ export class SerialJob {
       };
       // Text whole, in ASCII (nearly every event): asked from the payload, as the reader's events are.
       const whole = encodeSerialFields({ ...f, ledgerBits: 0 }, b.payload as Uint8Array, b.length * this.payloadBytes);
-      return this.addToSlot(whole ? e.machine_id : null, whole ? null : f, e.production_timestamp, id, position);
+      return this.addToSlot(ids, whole ? null : f, e.production_timestamp, position);
     }
     const error = this.analysis.input.encodeEvent(e, b.payload as Uint8Array, b.length * this.payloadBytes);
     return this.appended(error, id, e.production_timestamp, position);
@@ -333,10 +355,10 @@ export class SerialJob {
   addRanges(src: Uint8Array, r: SerialRangeEvent, line: string, position: number): Promise<void> | undefined {
     this.counts.eventsIn++;
     const b = this.batch;
-    const id = this.keyId(line);
-    if (this.ledger !== null) return this.addRangesToSlot(src, r, line, id, position);
+    const ids = this.idsOf(line);
+    if (this.ledger !== null) return this.addRangesToSlot(src, r, line, ids, position);
     const error = this.analysis.input.encodeRanges(src, r, line, b.payload as Uint8Array, b.length * this.payloadBytes);
-    return this.appended(error, id, r.production, position);
+    return this.appended(error, ids.key, r.production, position);
   }
 
   /**
@@ -490,6 +512,16 @@ export class SerialJob {
     };
   }
 
+  /** A line's ids: its engine key interned on first sight (CapacityError past linesMax), its ledger thread id on its first event asked from its payload. */
+  private idsOf(line: string): LineIds {
+    let ids = this.lineIds.get(line);
+    if (ids === undefined) {
+      ids = { key: this.keyId(line), ledger: -1 };
+      this.lineIds.set(line, ids);
+    }
+    return ids;
+  }
+
   /** The engine's id of a line, interned on first sight (CapacityError past linesMax). */
   private keyId(line: string): number {
     let id = this.engine.keys.lookup(line);
@@ -517,13 +549,13 @@ export class SerialJob {
   }
 
   /** addRanges with the ledger on its thread: the event into the slot's payload (its strings when it does not fit there). */
-  private addRangesToSlot(src: Uint8Array, r: SerialRangeEvent, line: string, id: number, position: number): Promise<void> | undefined {
+  private addRangesToSlot(src: Uint8Array, r: SerialRangeEvent, line: string, ids: LineIds, position: number): Promise<void> | undefined {
     const time = r.production;
-    if (!Number.isFinite(time)) return this.appended("not finite", id, time, position);
+    if (!Number.isFinite(time)) return this.appended("not finite", ids.key, time, position);
     const arrival = this.analysis.input.arrivalOf(r.received);
     const b = this.batch;
     if (encodeSerialRanges(src, r, arrival, r.batchClose, 0, b.payload as Uint8Array, b.length * this.payloadBytes)) {
-      return this.addToSlot(line, null, time, id, position);
+      return this.addToSlot(ids, null, time, position);
     }
     const f = {
       serial: asciiString(src, r.serialStart, r.serialLength),
@@ -534,21 +566,15 @@ export class SerialJob {
       arrival,
       batchClose: r.batchClose,
     };
-    return this.addToSlot(null, f, time, id, position);
+    return this.addToSlot(ids, f, time, position);
   }
 
   /**
-   * Completes an event in the slot being filled: its payload written (`line` given), or to be
-   * written and asked with its strings on the thread (`fields` given).
+   * Completes an event of line `ids` in the slot being filled: its payload written (`fields`
+   * null), or to be written and asked with its strings on the thread (`fields` given).
    */
-  private addToSlot(
-    line: string | null,
-    fields: SlotFieldsEvent["fields"] | null,
-    time: number,
-    id: number,
-    position: number,
-  ): Promise<void> | undefined {
-    if (!Number.isFinite(time)) return this.appended("not finite", id, time, position);
+  private addToSlot(ids: LineIds, fields: SlotFieldsEvent["fields"] | null, time: number, position: number): Promise<void> | undefined {
+    if (!Number.isFinite(time)) return this.appended("not finite", ids.key, time, position);
     const t = this.ledger as SerialLedgerThread;
     const slot = t.slots[this.fill];
     const k = this.batch.length;
@@ -557,8 +583,8 @@ export class SerialJob {
     if (fields !== null) {
       this.slotFields.push({ k, fields });
       slot.lines[k] = 0;
-    } else slot.lines[k] = t.lineId(line as string);
-    return this.appended(null, id, time, position);
+    } else slot.lines[k] = ids.ledger >= 0 ? ids.ledger : (ids.ledger = t.lineId(this.keyNames[ids.key]));
+    return this.appended(null, ids.key, time, position);
   }
 
   /** Hands the slot being filled to the ledger thread (when it holds events) and moves on; the next slot, if still out, goes to the engine first. */
@@ -578,7 +604,8 @@ export class SerialJob {
     const t = this.ledger as SerialLedgerThread;
     t.take(s);
     this.submitted[s] = false;
-    this.filterRate = t.filterRateAfter(s);
+    this.filterKeysCurrent = t.filterCurrentKeysAfter(s);
+    this.filterKeysPrevious = t.filterPreviousKeysAfter(s);
     const b = this.slotBatches[s];
     await this.engine.push(b);
     b.length = 0;

@@ -12,7 +12,7 @@
  * This is higher than a classic Bloom filter of the same size (blocks are unevenly loaded) — the
  * price of one memory access per lookup.
  */
-import { ConfigError } from "../../engine/core/mod.js";
+import { ConfigError } from "../../engine/core/web.js";
 
 export const BLOOM_BLOCK_BYTES = 32;
 /** Largest filter: 2^27 blocks (4 GiB would not fit an ArrayBuffer comfortably). */
@@ -32,8 +32,7 @@ export class SplitBlockBloomFilter {
     if (!Number.isInteger(capacity) || capacity < 1) throw new ConfigError("filterCapacity", `must be a positive integer, got ${capacity}`);
     if (!(falsePositiveRate > 0 && falsePositiveRate < 1))
       throw new ConfigError("filterFpRate", `must be in (0, 1), got ${falsePositiveRate}`);
-    const lambda = loadForRate(falsePositiveRate);
-    const blocks = Math.ceil(capacity / lambda);
+    const blocks = bloomBlocks(capacity, falsePositiveRate);
     if (blocks > BLOOM_BLOCKS_MAX)
       throw new ConfigError(
         "filterCapacity",
@@ -188,6 +187,11 @@ export function hashPairBytes(
   pairHash.h1 = fmix32(a);
   pairHash.h2 = fmix32(b ^ 0x2545f491);
   return pairHash;
+}
+
+/** Blocks of a filter for `capacity` keys at `falsePositiveRate` (the constructor's size). */
+export function bloomBlocks(capacity: number, falsePositiveRate: number): number {
+  return Math.ceil(capacity / loadForRate(falsePositiveRate));
 }
 
 /** fp at λ keys per block (formula above). */

@@ -29,7 +29,7 @@
  * 136 bytes = 17 × 8, so the f64 of every record is 8-byte aligned. Text fields are read by
  * their stored lengths; the bytes after them are unspecified (the encoder does not clear them).
  */
-import { ConfigError } from "../../engine/core/mod.js";
+import { ConfigError } from "../../engine/core/web.js";
 
 export const SERIAL_PAYLOAD_BYTES = 136;
 

@@ -10,12 +10,19 @@
  * Bounded: `slots` batches of `batchRecords` events each, allocated once; line names cross once,
  * on first sight, then as 16-bit ids (linesMax at most).
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import { ConfigError, KernelTaskError, type KernelExecutor, type KernelTask, packageRoot, type TimeUnit } from "../../engine/core/mod.js";
 import { SERIAL_PAYLOAD_BYTES } from "./layout.js";
-import type { LedgerCounters, LedgerSnapshot, SerialLedgerOptions } from "./ledger.js";
+import { bloomBlocks } from "./bloom-filter.js";
+import {
+  DEFAULT_LEDGER_OPTIONS,
+  filterFalsePositiveRateAt,
+  type LedgerCounters,
+  type LedgerSnapshot,
+  type SerialLedgerOptions,
+} from "./ledger.js";
+import { SLOT_FAILED, SLOT_FREE, SLOT_SUBMITTED } from "./ledger-slots.js";
 import type { SerialFields } from "./payload.js";
 
 export interface SerialLedgerThreadOptions {
@@ -67,8 +74,8 @@ export interface LedgerWorkerData {
   slots: Array<{ payload: SharedArrayBuffer; offsets: SharedArrayBuffer; times: SharedArrayBuffer; lines: SharedArrayBuffer }>;
   /** Int32 per slot: SLOT_FREE, SLOT_SUBMITTED, SLOT_FAILED. */
   state: SharedArrayBuffer;
-  /** Float64 per slot: the filter's false-positive rate right after the slot's events. */
-  filterRate: SharedArrayBuffer;
+  /** Float64 pairs per slot: the filter's keys in its current and previous generation (−1: none) right after the slot's events. */
+  filterKeys: SharedArrayBuffer;
   kernels: LedgerThreadKernels | null;
 }
 
@@ -100,15 +107,15 @@ export type LedgerWorkerReply =
   /** A kernel task's result (records processed) and the milliseconds its calls took, or why it failed. */
   | { kind: "kernel"; id: number; result: number; ms: number; error: string | null };
 
-export const SLOT_FREE = 0;
-export const SLOT_SUBMITTED = 1;
-export const SLOT_FAILED = 2;
+export { ownThreadCpuMicros, SLOT_FAILED, SLOT_FREE, SLOT_SUBMITTED } from "./ledger-slots.js";
 
 export class SerialLedgerThread {
   readonly slots: LedgerSlot[];
   private readonly worker: Worker;
   private readonly state: Int32Array;
-  private readonly filterRate: Float64Array;
+  private readonly filterKeys: Float64Array;
+  /** Blocks of each filter generation (the ledger's options'), with the key counts the filter's rate; found when a rate is first asked (−1: not yet). */
+  private filterBlocks = -1;
   private readonly lineIds = new Map<string, number>();
   /** Line names first seen since the last submit: they go with it. */
   private newNames: string[] = [];
@@ -138,10 +145,10 @@ export class SerialLedgerThread {
       lines: new Uint16Array(s.lines),
     }));
     const state = new SharedArrayBuffer(4 * o.slots);
-    const filterRate = new SharedArrayBuffer(8 * o.slots);
+    const filterKeys = new SharedArrayBuffer(16 * o.slots);
     this.pending = new Int32Array(o.slots);
     this.state = new Int32Array(state);
-    this.filterRate = new Float64Array(filterRate);
+    this.filterKeys = new Float64Array(filterKeys);
     const data: LedgerWorkerData = {
       batchRecords: o.batchRecords,
       ledger: { ...o.ledger },
@@ -149,7 +156,7 @@ export class SerialLedgerThread {
       patterns: o.patterns === undefined ? undefined : new Map(o.patterns),
       slots: shared,
       state,
-      filterRate,
+      filterKeys,
       kernels: o.kernels ?? null,
     };
     this.worker = new Worker(ledgerWorkerScript(), { workerData: data });
@@ -208,14 +215,11 @@ export class SerialLedgerThread {
     this.worker.postMessage(request);
   }
 
-  /**
-   * Blocks until the thread has answered slot `slot` (at once when it was not submitted); returns
-   * the filter's false-positive rate right after the slot's events. Throws when the thread failed.
-   */
-  wait(slot: number): number {
+  /** Blocks until the thread has answered slot `slot` (at once when it was not submitted). Throws when the thread failed. */
+  wait(slot: number): void {
     for (;;) {
       const s = Atomics.load(this.state, slot);
-      if (s === SLOT_FREE) return this.filterRate[slot];
+      if (s === SLOT_FREE) return;
       if (s === SLOT_FAILED) throw new Error("ledger thread failed", { cause: this.failure ?? undefined });
       // Bounded waits: an exit without an answer (the error event needs the event loop) is seen by the caller's timeout.
       if (Atomics.wait(this.state, slot, s, 10_000) === "timed-out") throw new Error(`ledger thread: slot ${slot} unanswered after 10 s`);
@@ -235,7 +239,26 @@ export class SerialLedgerThread {
 
   /** The filter's false-positive rate right after the events of the slot last answered (after {@link take}). */
   filterRateAfter(slot: number): number {
-    return this.filterRate[slot];
+    return this.filterRateAt(this.filterCurrentKeysAfter(slot), this.filterPreviousKeysAfter(slot));
+  }
+
+  /** Keys in the filter's current generation right after the events of the slot last answered. */
+  filterCurrentKeysAfter(slot: number): number {
+    return this.filterKeys[2 * slot];
+  }
+
+  /** Keys in the filter's previous generation right after the events of the slot last answered; −1: none. */
+  filterPreviousKeysAfter(slot: number): number {
+    return this.filterKeys[2 * slot + 1];
+  }
+
+  /** The thread's filter's false-positive rate at those key counts (ledger.ts filterFalsePositiveRateAt). */
+  filterRateAt(currentKeys: number, previousKeys: number): number {
+    if (this.filterBlocks < 0) {
+      const ledger = { ...DEFAULT_LEDGER_OPTIONS, ...this.o.ledger };
+      this.filterBlocks = bloomBlocks(ledger.filterCapacity, ledger.filterFpRate);
+    }
+    return filterFalsePositiveRateAt(this.filterBlocks, currentKeys, previousKeys);
   }
 
   /** Events asked and the thread's CPU time so far (after every submitted slot is answered). */
@@ -297,15 +320,6 @@ export class SerialLedgerThread {
 interface Waiting {
   resolve(r: LedgerWorkerReply): void;
   reject(e: Error): void;
-}
-
-/** CPU µs of the calling thread (Linux: its schedstat; NaN elsewhere). */
-export function ownThreadCpuMicros(): number {
-  try {
-    return Number(readFileSync("/proc/thread-self/schedstat", "latin1").split(" ")[0]) / 1000;
-  } catch {
-    return Number.NaN;
-  }
 }
 
 function ledgerWorkerScript(): string {

@@ -3,15 +3,11 @@
  * questions (SerialInput.askPayloads), answering each submitted slot in the order submitted.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { instantiateKernels, runCalls } from "../../engine/core/mod.js";
-import {
-  type LedgerWorkerData,
-  type LedgerWorkerReply,
-  type LedgerWorkerRequest,
-  ownThreadCpuMicros,
-  SLOT_FAILED,
-  SLOT_FREE,
-} from "./ledger-thread.js";
+// The web face and ledger-slots.ts, not engine/core/mod.ts and ledger-thread.ts: this thread's start
+// is what its imports cost (the whole core — piscina, the logger — was ≈ 60 ms of CPU).
+import { instantiateKernelModule, runCalls } from "../../engine/core/web.js";
+import type { LedgerWorkerData, LedgerWorkerReply, LedgerWorkerRequest } from "./ledger-thread.js";
+import { ownThreadCpuMicros, SLOT_FAILED, SLOT_FREE } from "./ledger-slots.js";
 import { SerialLedger } from "./ledger.js";
 import { serialInput } from "./serial.js";
 
@@ -20,7 +16,7 @@ const ledger = new SerialLedger(d.ledger);
 // The clock is never asked here: the caller wrote each arrival time into the payload.
 const input = serialInput({ timeUnit: d.timeUnit, patterns: d.patterns, clock: () => Number.NaN }, ledger);
 const state = new Int32Array(d.state);
-const filterRate = new Float64Array(d.filterRate);
+const filterKeys = new Float64Array(d.filterKeys);
 const slots = d.slots.map((s) => ({
   payload: new Uint8Array(s.payload),
   offsets: new Int32Array(s.offsets),
@@ -34,7 +30,7 @@ let events = 0;
 const kernels =
   d.kernels === null
     ? null
-    : (instantiateKernels(d.kernels.memory, d.kernels.module) as unknown as Record<string, (...args: number[]) => number>);
+    : (instantiateKernelModule(d.kernels.memory, d.kernels.module) as unknown as Record<string, (...args: number[]) => number>);
 
 function reply(r: LedgerWorkerReply, transfer: ArrayBuffer[] = []): void {
   parentPort?.postMessage(r, transfer);
@@ -91,7 +87,9 @@ parentPort?.on("message", (m: LedgerWorkerRequest) => {
   try {
     askSlot(m);
     events += m.n;
-    filterRate[m.slot] = ledger.filterFalsePositiveRate();
+    // The key counts, not the rate (a Poisson sum): the caller computes it where a verdict reads it.
+    filterKeys[2 * m.slot] = ledger.filterCurrentKeys();
+    filterKeys[2 * m.slot + 1] = ledger.filterPreviousKeys();
     Atomics.store(state, m.slot, SLOT_FREE);
   } catch (e) {
     Atomics.store(state, m.slot, SLOT_FAILED);

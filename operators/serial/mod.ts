@@ -23,7 +23,7 @@ export {
   serialStateBytes,
   serialStaticBytes,
 } from "./layout.js";
-export { DEFAULT_LEDGER_OPTIONS, type LedgerCounters, type SerialLedgerOptions } from "./ledger.js";
+export { DEFAULT_LEDGER_OPTIONS, filterFalsePositiveRateAt, type LedgerCounters, type SerialLedgerOptions } from "./ledger.js";
 export {
   type LedgerSlot,
   type LedgerThreadKernels,

@@ -9,7 +9,7 @@
  * Writes go to a temporary file renamed over the old one, so a reader never sees half a list.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { CapacityError, InputError } from "../../engine/core/mod.js";
+import { CapacityError, InputError } from "../../engine/core/web.js";
 import type { AnomalyType, Reason } from "./layout.js";
 import { RISK_LEVELS, type RiskLevel } from "./score.js";
 

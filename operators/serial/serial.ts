@@ -12,14 +12,9 @@
  * - rowJson: the replay contract members (docs/serial-integrity.md, "Output").
  */
 import type { TableRow } from "../../connectors/files/mod.js";
-import {
-  ConfigError,
-  parseEventTime,
-  type TimeUnit,
-  type KernelExports,
-  type KernelCallContext,
-  type StreamKernel,
-} from "../../engine/core/mod.js";
+import type { KernelCallContext, StreamKernel } from "../../engine/core/mod.js";
+// The web face (no Node import, no pool, no logger): the ledger thread loads this file too.
+import { ConfigError, type KernelExports, parseEventTime, type TimeUnit } from "../../engine/core/web.js";
 import { formatStatistic } from "../number-format.js";
 import type { RecordAnalysis, RecordInput, RowContext } from "../analysis.js";
 import {
