@@ -28,7 +28,7 @@ import {
   WE_RULES,
   type SpcRule,
 } from "./layout.js";
-import { EpisodeIdPrefix } from "./episode-id.js";
+import { EpisodeIdPrefix, type EpisodeIdWords, hexId, hexWord } from "./episode-id.js";
 import { FiredConditions } from "./fired-conditions.js";
 
 export { episodeId } from "./episode-id.js";
@@ -205,8 +205,8 @@ export function alertConditions(
 /** Longest pattern window, i.e. how many recent points per key the tracker keeps. */
 const POINTS_KEPT = 32;
 
-/** An open episode: its event members and what rate-limits its updates. */
-interface Episode {
+/** An open episode: its event members, its id as numbers, and what rate-limits its updates. */
+interface Episode extends SunkEpisode {
   event: AlertEpisodeEvent;
   /** Condition bits of `rules`. */
   ruleBits: number;
@@ -215,6 +215,14 @@ interface Episode {
    * firings at least), so an update is due at a fold once the interval has passed.
    */
   emittedAt: number;
+}
+
+/** An episode of `event`'s state (restored or new): its id's words read from the id's text (−1: not 16 hex digits). */
+function episodeOf(event: AlertEpisodeEvent, ruleBits: number, emittedAt: number): Episode {
+  const id = event.episode_id;
+  const hi = id.length === 16 ? hexWord(id, 0) : -1;
+  const lo = hi >= 0 ? hexWord(id, 8) : -1;
+  return { event, ruleBits, emittedAt, idHi: lo >= 0 ? hi : -1, idLo: lo >= 0 ? lo : -1, sinkData: undefined };
 }
 
 /** The columns of a chunk of rows that {@link EpisodeTracker.observeChunk} reads (each at least `length` long). */
@@ -248,7 +256,21 @@ export interface KeyEpisodesState {
  * where a copy of the event per event was most of the alert path's time.
  */
 export interface EpisodeEventSink {
-  write(state: Readonly<AlertEpisodeEvent>, kind: EpisodeEventKind): void;
+  write(episode: SunkEpisode, kind: EpisodeEventKind): void;
+}
+
+/** What a sink is given of an episode at each of its events. */
+export interface SunkEpisode {
+  /** The episode's state: its event's members (the state's own `event` member is not this event's kind). */
+  readonly event: Readonly<AlertEpisodeEvent>;
+  /** episode_id as its two 32-bit words (hexId(idHi, idLo) is its text); both −1 when it is not 16 hex digits. */
+  readonly idHi: number;
+  readonly idLo: number;
+  /**
+   * The sink's own, per episode (undefined at first), for what it derives once from the members
+   * an episode never changes (AlertEncoder: their numbers); the tracker never reads it.
+   */
+  sinkData: unknown;
 }
 
 /** The outcome of an acknowledgement. */
@@ -309,7 +331,8 @@ export class EpisodeTracker {
     private readonly settings: EpisodeSettings,
     /** A function receives a copy of each event (its own); a sink reads the live state. */
     private readonly emit: ((event: AlertEpisodeEvent) => void) | EpisodeEventSink,
-    private readonly keyFields: (key: string) => Record<string, string>,
+    /** A key's fields for its episodes' state: the tracker never changes them (one object per key will do). */
+    private readonly keyFields: (key: string) => Readonly<Record<string, string>>,
   ) {
     if (!(Number.isInteger(settings.closeAfter) && settings.closeAfter >= 1))
       throw new ConfigError("--episode-close-after", `must be an integer ≥ 1, got ${settings.closeAfter}`);
@@ -497,7 +520,7 @@ export class EpisodeTracker {
         const event = copyEvent(saved.event);
         event.cl = unnull(event.cl);
         event.sigma = unnull(event.sigma);
-        this.setEpisode(id * this.F + f, { event, ruleBits: saved.ruleBits, emittedAt: saved.emittedAt });
+        this.setEpisode(id * this.F + f, episodeOf(event, saved.ruleBits, saved.emittedAt));
         restored.push(copyEvent(event));
       }
       this.updateCloseAt(id);
@@ -631,6 +654,8 @@ export class EpisodeTracker {
   }
 
   private readonly masks: number[] = [];
+  /** An opening episode's id words (openEpisode's scratch). */
+  private readonly idWords: EpisodeIdWords = { hi: 0, lo: 0 };
 
   /** Condition bits of family f. */
   private familyMask(f: number): number {
@@ -656,10 +681,12 @@ export class EpisodeTracker {
   ): void {
     const first = this.conditions[31 - Math.clz32(bits & -bits)];
     const family = this.familyNames[f];
+    const id = this.idWords;
+    this.idPrefix(slot, key, family).words(time, position, id);
     const event: AlertEpisodeEvent = {
       type: "alert_episode",
       event: "opened",
-      episode_id: this.idPrefix(slot, key, family).id(time, position),
+      episode_id: hexId(id.hi, id.lo),
       key,
       fields: this.keyFields(key),
       family,
@@ -679,7 +706,7 @@ export class EpisodeTracker {
       acknowledged_by: null,
       ack_note: null,
     };
-    const e: Episode = { event, ruleBits: bits, emittedAt: time };
+    const e: Episode = { event, ruleBits: bits, emittedAt: time, idHi: id.hi, idLo: id.lo, sinkData: undefined };
     this.setEpisode(slot, e);
     this.opened++;
     this.send(e, "opened");
@@ -766,7 +793,7 @@ export class EpisodeTracker {
   private send(e: Episode, kind: EpisodeEventKind): void {
     this.events++;
     if (typeof this.emit !== "function") {
-      this.emit.write(e.event, kind);
+      this.emit.write(e, kind);
       return;
     }
     const out = copyEvent(e.event);
