@@ -624,14 +624,29 @@ export class EpisodeTracker {
     this.recordedTo[keyId] = this.lastRow[keyId] + 1;
   }
 
-  /** The key's last `n` points (fewer when it has fewer), oldest first. */
+  /**
+   * The key's last `n` points (fewer when it has fewer, at most POINTS_KEPT), oldest first: what
+   * its ring would hold after {@link settle}, read without recording — the ring's newest points,
+   * then the key's rows of the current chunk not in it yet (its links followed back). The chunk's
+   * end records them once; an opening that settled recorded up to POINTS_KEPT rows each time.
+   */
   private recentPoints(keyId: number, n: number): AlertPoint[] {
-    this.settle(keyId);
-    const k = Math.min(n, this.filled[keyId]);
+    const wanted = Math.min(n, POINTS_KEPT);
+    const c = this.chunkNow;
+    let fresh = 0;
+    if (c.chunk !== NO_CHUNK && this.seen[keyId] === c.serial) {
+      const from = this.recordedTo[keyId];
+      for (let j = this.lastRow[keyId]; j >= from && fresh < wanted; j = this.prevRow[j]) this.settling[fresh++] = j;
+    }
     const out: AlertPoint[] = [];
-    for (let j = k; j >= 1; j--) {
+    for (let j = Math.min(wanted - fresh, this.filled[keyId]); j >= 1; j--) {
       const at = (keyId * POINTS_KEPT + ((this.next[keyId] - j + POINTS_KEPT) % POINTS_KEPT)) * 3;
       out.push({ position: this.ring[at], time: this.ring[at + 1], value: this.ring[at + 2] });
+    }
+    const { positions, times, values } = c.chunk;
+    while (fresh > 0) {
+      const j = this.settling[--fresh];
+      out.push({ position: positions[j], time: times[j], value: values[j] });
     }
     return out;
   }
@@ -801,17 +816,18 @@ export class EpisodeTracker {
     this.emit(out);
   }
 
+  /** The names of the conditions in `bits`, in condition order (the set bits visited, lowest first). */
   private ruleNames(bits: number): string[] {
     const out: string[] = [];
-    for (let ci = 0; ci < this.conditions.length; ci++) if ((bits & (1 << ci)) !== 0) out.push(this.conditions[ci].name);
+    for (let b = bits; b !== 0; b &= b - 1) out.push(this.conditions[31 - Math.clz32(b & -b)].name);
     return out;
   }
 
   private severityOf(bits: number): AlertSeverity {
     let best: AlertSeverity = "low";
-    for (let ci = 0; ci < this.conditions.length; ci++) {
-      const s = this.conditions[ci].severity;
-      if ((bits & (1 << ci)) !== 0 && SEVERITY_RANK[s] > SEVERITY_RANK[best]) best = s;
+    for (let b = bits; b !== 0; b &= b - 1) {
+      const s = this.conditions[31 - Math.clz32(b & -b)].severity;
+      if (SEVERITY_RANK[s] > SEVERITY_RANK[best]) best = s;
     }
     return best;
   }
