@@ -427,6 +427,45 @@ describe("alert episodes - a sink instead of a function", () => {
   });
 });
 
+describe("alert episodes - a tracker's sink across string-table restarts", () => {
+  it("an episode's constant block, made once, is made again after the encoder's table starts over: one decoder gives the function's events", () => {
+    const steps = randomSteps(13, 100_000);
+    const settings = { families: ALERT_FAMILIES, closeAfter: 2, updateIntervalMs: 300 };
+    const fields = (key: string) => ({ machine_id: key.split("/")[0], sensor_type: key.split("/")[1] });
+    const events: AlertEpisodeEvent[] = [];
+    const byFunction = new EpisodeTracker(CONDITIONS, settings, (e) => events.push(e), fields);
+    const encoder = new AlertEncoder(true);
+    const sunk = new EpisodeTracker(CONDITIONS, settings, encoder, fields);
+    const decoder = new AlertDecoder();
+    const back: AlertEpisodeEvent[] = [];
+    let notes = 0;
+    let restarts = 0;
+    steps.forEach(([k, time, rules], i) => {
+      byFunction.observe(k, KEYS[k], row(rules), i, time, time / 10);
+      sunk.observe(k, KEYS[k], row(rules), i, time, time / 10);
+      // Every episode acknowledged with a note of its own: free text that fills the string table,
+      // while the episodes opened before a restart go on after it.
+      for (const e of byFunction.openEpisodes()) {
+        if (e.acknowledged_at !== null) continue;
+        const note = `note ${notes++}`;
+        expect(sunk.acknowledge(e.episode_id, time, "qa", note)).toEqual(byFunction.acknowledge(e.episode_id, time, "qa", note));
+      }
+      if (i % 7 !== 6) return;
+      const t = encoder.take();
+      if (t === null) return;
+      if (t.stringsFrom === 0) restarts++;
+      back.push(...decoder.decode(structuredClone(t)));
+    });
+    const rest = encoder.take();
+    if (rest !== null) back.push(...decoder.decode(rest));
+    // The first batch starts the table; then at least one restart with episodes open across it.
+    expect(notes).toBeGreaterThan(STRINGS_KEPT_MAX);
+    expect(restarts).toBeGreaterThan(1);
+    expect(back.length).toBe(events.length);
+    expect(JSON.stringify(back)).toBe(JSON.stringify(events));
+  });
+});
+
 describe("alert episodes - one sensor's charts per operating mode", () => {
   const MODE_KEYS = ["M-1/temperature/running", "M-1/temperature/idle", "M-1/pressure/running"];
   const trackModes = (sensorKeyParts: number | undefined, steps: readonly Step[]) => {

@@ -28,7 +28,7 @@ import {
   WE_RULES,
   type SpcRule,
 } from "./layout.js";
-import { EpisodeIdPrefix } from "./episode-id.js";
+import { EpisodeIdPrefix, type EpisodeIdWords, hexId, hexWord } from "./episode-id.js";
 import { FiredConditions } from "./fired-conditions.js";
 
 export { episodeId } from "./episode-id.js";
@@ -205,8 +205,8 @@ export function alertConditions(
 /** Longest pattern window, i.e. how many recent points per key the tracker keeps. */
 const POINTS_KEPT = 32;
 
-/** An open episode: its event members and what rate-limits its updates. */
-interface Episode {
+/** An open episode: its event members, its id as numbers, and what rate-limits its updates. */
+interface Episode extends SunkEpisode {
   event: AlertEpisodeEvent;
   /** Condition bits of `rules`. */
   ruleBits: number;
@@ -215,6 +215,14 @@ interface Episode {
    * firings at least), so an update is due at a fold once the interval has passed.
    */
   emittedAt: number;
+}
+
+/** An episode of `event`'s state (restored or new): its id's words read from the id's text (−1: not 16 hex digits). */
+function episodeOf(event: AlertEpisodeEvent, ruleBits: number, emittedAt: number): Episode {
+  const id = event.episode_id;
+  const hi = id.length === 16 ? hexWord(id, 0) : -1;
+  const lo = hi >= 0 ? hexWord(id, 8) : -1;
+  return { event, ruleBits, emittedAt, idHi: lo >= 0 ? hi : -1, idLo: lo >= 0 ? lo : -1, sinkData: undefined };
 }
 
 /** The columns of a chunk of rows that {@link EpisodeTracker.observeChunk} reads (each at least `length` long). */
@@ -248,7 +256,21 @@ export interface KeyEpisodesState {
  * where a copy of the event per event was most of the alert path's time.
  */
 export interface EpisodeEventSink {
-  write(state: Readonly<AlertEpisodeEvent>, kind: EpisodeEventKind): void;
+  write(episode: SunkEpisode, kind: EpisodeEventKind): void;
+}
+
+/** What a sink is given of an episode at each of its events. */
+export interface SunkEpisode {
+  /** The episode's state: its event's members (the state's own `event` member is not this event's kind). */
+  readonly event: Readonly<AlertEpisodeEvent>;
+  /** episode_id as its two 32-bit words (hexId(idHi, idLo) is its text); both −1 when it is not 16 hex digits. */
+  readonly idHi: number;
+  readonly idLo: number;
+  /**
+   * The sink's own, per episode (undefined at first), for what it derives once from the members
+   * an episode never changes (AlertEncoder: their numbers); the tracker never reads it.
+   */
+  sinkData: unknown;
 }
 
 /** The outcome of an acknowledgement. */
@@ -309,7 +331,8 @@ export class EpisodeTracker {
     private readonly settings: EpisodeSettings,
     /** A function receives a copy of each event (its own); a sink reads the live state. */
     private readonly emit: ((event: AlertEpisodeEvent) => void) | EpisodeEventSink,
-    private readonly keyFields: (key: string) => Record<string, string>,
+    /** A key's fields for its episodes' state: the tracker never changes them (one object per key will do). */
+    private readonly keyFields: (key: string) => Readonly<Record<string, string>>,
   ) {
     if (!(Number.isInteger(settings.closeAfter) && settings.closeAfter >= 1))
       throw new ConfigError("--episode-close-after", `must be an integer ≥ 1, got ${settings.closeAfter}`);
@@ -497,7 +520,7 @@ export class EpisodeTracker {
         const event = copyEvent(saved.event);
         event.cl = unnull(event.cl);
         event.sigma = unnull(event.sigma);
-        this.setEpisode(id * this.F + f, { event, ruleBits: saved.ruleBits, emittedAt: saved.emittedAt });
+        this.setEpisode(id * this.F + f, episodeOf(event, saved.ruleBits, saved.emittedAt));
         restored.push(copyEvent(event));
       }
       this.updateCloseAt(id);
@@ -601,14 +624,29 @@ export class EpisodeTracker {
     this.recordedTo[keyId] = this.lastRow[keyId] + 1;
   }
 
-  /** The key's last `n` points (fewer when it has fewer), oldest first. */
+  /**
+   * The key's last `n` points (fewer when it has fewer, at most POINTS_KEPT), oldest first: what
+   * its ring would hold after {@link settle}, read without recording — the ring's newest points,
+   * then the key's rows of the current chunk not in it yet (its links followed back). The chunk's
+   * end records them once; an opening that settled recorded up to POINTS_KEPT rows each time.
+   */
   private recentPoints(keyId: number, n: number): AlertPoint[] {
-    this.settle(keyId);
-    const k = Math.min(n, this.filled[keyId]);
+    const wanted = Math.min(n, POINTS_KEPT);
+    const c = this.chunkNow;
+    let fresh = 0;
+    if (c.chunk !== NO_CHUNK && this.seen[keyId] === c.serial) {
+      const from = this.recordedTo[keyId];
+      for (let j = this.lastRow[keyId]; j >= from && fresh < wanted; j = this.prevRow[j]) this.settling[fresh++] = j;
+    }
     const out: AlertPoint[] = [];
-    for (let j = k; j >= 1; j--) {
+    for (let j = Math.min(wanted - fresh, this.filled[keyId]); j >= 1; j--) {
       const at = (keyId * POINTS_KEPT + ((this.next[keyId] - j + POINTS_KEPT) % POINTS_KEPT)) * 3;
       out.push({ position: this.ring[at], time: this.ring[at + 1], value: this.ring[at + 2] });
+    }
+    const { positions, times, values } = c.chunk;
+    while (fresh > 0) {
+      const j = this.settling[--fresh];
+      out.push({ position: positions[j], time: times[j], value: values[j] });
     }
     return out;
   }
@@ -631,6 +669,8 @@ export class EpisodeTracker {
   }
 
   private readonly masks: number[] = [];
+  /** An opening episode's id words (openEpisode's scratch). */
+  private readonly idWords: EpisodeIdWords = { hi: 0, lo: 0 };
 
   /** Condition bits of family f. */
   private familyMask(f: number): number {
@@ -656,10 +696,12 @@ export class EpisodeTracker {
   ): void {
     const first = this.conditions[31 - Math.clz32(bits & -bits)];
     const family = this.familyNames[f];
+    const id = this.idWords;
+    this.idPrefix(slot, key, family).words(time, position, id);
     const event: AlertEpisodeEvent = {
       type: "alert_episode",
       event: "opened",
-      episode_id: this.idPrefix(slot, key, family).id(time, position),
+      episode_id: hexId(id.hi, id.lo),
       key,
       fields: this.keyFields(key),
       family,
@@ -679,7 +721,7 @@ export class EpisodeTracker {
       acknowledged_by: null,
       ack_note: null,
     };
-    const e: Episode = { event, ruleBits: bits, emittedAt: time };
+    const e: Episode = { event, ruleBits: bits, emittedAt: time, idHi: id.hi, idLo: id.lo, sinkData: undefined };
     this.setEpisode(slot, e);
     this.opened++;
     this.send(e, "opened");
@@ -766,7 +808,7 @@ export class EpisodeTracker {
   private send(e: Episode, kind: EpisodeEventKind): void {
     this.events++;
     if (typeof this.emit !== "function") {
-      this.emit.write(e.event, kind);
+      this.emit.write(e, kind);
       return;
     }
     const out = copyEvent(e.event);
@@ -774,17 +816,18 @@ export class EpisodeTracker {
     this.emit(out);
   }
 
+  /** The names of the conditions in `bits`, in condition order (the set bits visited, lowest first). */
   private ruleNames(bits: number): string[] {
     const out: string[] = [];
-    for (let ci = 0; ci < this.conditions.length; ci++) if ((bits & (1 << ci)) !== 0) out.push(this.conditions[ci].name);
+    for (let b = bits; b !== 0; b &= b - 1) out.push(this.conditions[31 - Math.clz32(b & -b)].name);
     return out;
   }
 
   private severityOf(bits: number): AlertSeverity {
     let best: AlertSeverity = "low";
-    for (let ci = 0; ci < this.conditions.length; ci++) {
-      const s = this.conditions[ci].severity;
-      if ((bits & (1 << ci)) !== 0 && SEVERITY_RANK[s] > SEVERITY_RANK[best]) best = s;
+    for (let b = bits; b !== 0; b &= b - 1) {
+      const s = this.conditions[31 - Math.clz32(b & -b)].severity;
+      if (SEVERITY_RANK[s] > SEVERITY_RANK[best]) best = s;
     }
     return best;
   }

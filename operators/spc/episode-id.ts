@@ -69,7 +69,7 @@ class Fnv64 {
   }
 
   hex(): string {
-    return hex32(this.hi) + hex32(this.lo);
+    return hexId(this.hi, this.lo);
   }
 }
 
@@ -82,7 +82,7 @@ export function episodeId(key: string, family: string, openedAt: number, positio
   h.code(0);
   h.text(family);
   h.code(0);
-  return idAfterPrefix(h, openedAt, position);
+  return idAfterPrefix(h, openedAt, position).hex();
 }
 
 /** The hashed `key \0 family \0` of one key and family, from which its episodes' ids follow. */
@@ -105,15 +105,28 @@ export class EpisodeIdPrefix {
 
   /** episodeId(key, family, openedAt, position). */
   id(openedAt: number, position: number): string {
-    return idAfterPrefix(scratch.from(this.hi, this.lo), openedAt, position);
+    return idAfterPrefix(scratch.from(this.hi, this.lo), openedAt, position).hex();
+  }
+
+  /** The words of episodeId(key, family, openedAt, position) into `out` (hi, lo: the unsigned values hexWord reads back). */
+  words(openedAt: number, position: number, out: EpisodeIdWords): void {
+    const h = idAfterPrefix(scratch.from(this.hi, this.lo), openedAt, position);
+    out.hi = h.hi >>> 0;
+    out.lo = h.lo >>> 0;
   }
 }
 
-function idAfterPrefix(h: Fnv64, openedAt: number, position: number): string {
+/** An episode id as its two 32-bit words: hexId(hi, lo) is its text. */
+export interface EpisodeIdWords {
+  hi: number;
+  lo: number;
+}
+
+function idAfterPrefix(h: Fnv64, openedAt: number, position: number): Fnv64 {
   h.number(openedAt);
   h.code(0);
   h.number(position);
-  return h.hex();
+  return h;
 }
 
 /** Two hex digits of each byte value: `toString(16)` twice per id took more than the hashing. */
@@ -122,6 +135,35 @@ const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2
 /** The 8 lowercase hex digits of a 32-bit word (its unsigned value), leading zeros kept. */
 export function hex32(x: number): string {
   return HEX_BYTE[x >>> 24] + HEX_BYTE[(x >>> 16) & 0xff] + HEX_BYTE[(x >>> 8) & 0xff] + HEX_BYTE[x & 0xff];
+}
+
+/** Char codes of the lowercase hex digits. */
+const HEX_CODE = Array.from("0123456789abcdef", (c) => c.charCodeAt(0));
+
+/**
+ * hex32(hi) + hex32(lo) as one flat string: one String.fromCharCode of 16 codes, where eight
+ * concatenations made a rope that the first character read (the alert encoder's) flattened again.
+ */
+export function hexId(hi: number, lo: number): string {
+  const d = HEX_CODE;
+  return String.fromCharCode(
+    d[hi >>> 28],
+    d[(hi >>> 24) & 15],
+    d[(hi >>> 20) & 15],
+    d[(hi >>> 16) & 15],
+    d[(hi >>> 12) & 15],
+    d[(hi >>> 8) & 15],
+    d[(hi >>> 4) & 15],
+    d[hi & 15],
+    d[lo >>> 28],
+    d[(lo >>> 24) & 15],
+    d[(lo >>> 20) & 15],
+    d[(lo >>> 16) & 15],
+    d[(lo >>> 12) & 15],
+    d[(lo >>> 8) & 15],
+    d[(lo >>> 4) & 15],
+    d[lo & 15],
+  );
 }
 
 /** The inverse of {@link hex32}: the 32-bit word of 8 lowercase hex digits of `s` from `from` (−1: not such digits). */

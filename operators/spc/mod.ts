@@ -13,6 +13,7 @@ export {
   EpisodeTracker,
   type EpisodeEventKind,
   type EpisodeEventSink,
+  type SunkEpisode,
   type EpisodeSettings,
   episodeId,
 } from "./alerts.js";

@@ -193,16 +193,19 @@ function spcNullFields(ewmaField: string): string[] {
   ];
 }
 
-/** keyFields, split once per key (as many keys as the engine has); each event gets its own copy. */
+/**
+ * keyFields, split once per key (as many keys as the engine has) and frozen: the tracker's
+ * episodes of a key share it (none changes it; an event handed out gets its own copy).
+ */
 function cachedKeyFields(parts: readonly string[]): (key: string) => Record<string, string> {
   const byKey = new Map<string, Record<string, string>>();
   return (key) => {
     let fields = byKey.get(key);
     if (fields === undefined) {
-      fields = keyFields(parts, key);
+      fields = Object.freeze(keyFields(parts, key));
       byKey.set(key, fields);
     }
-    return { ...fields };
+    return fields;
   };
 }
 
