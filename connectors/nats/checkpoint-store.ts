@@ -1,12 +1,22 @@
 /**
  * Checkpoints in a JetStream key-value bucket. NATS limits a message (default 1 MiB) and a
- * partition's state can be larger, so a checkpoint is stored as chunks `<name>.g<gen>.c<i>`
- * followed by a manifest `<name>` (generation, chunk count, byte length, SHA-256, the covered
- * position). Chunks of a new generation never overwrite the ones the current manifest names, and
+ * partition's state can be larger, so a checkpoint is stored as chunks `<name>.<set>.c<i>`
+ * followed by a manifest `<name>` (generation, chunk set, chunk count, byte length, SHA-256, the
+ * covered position). Chunks of a new save never overwrite the ones the current manifest names, and
  * the manifest is written last, so a crash in the middle of a save leaves the previous checkpoint
- * whole; the previous generation's chunks are purged only after the new manifest is in place.
+ * whole; the previous checkpoint's chunks are purged only after the new manifest is in place.
+ *
+ * Each save writes a chunk set of its own (`g<generation>x<random>`), never one an earlier save
+ * wrote: a put the client gave up on (the request's timeout, a loaded server) may still be stored
+ * after the client's next save has read the manifest and written its chunks. With sets named by
+ * generation alone both saves wrote generation g + 1, and the late manifest named the other
+ * save's chunks: a checkpoint that did not match its manifest, and a restart that could not
+ * restore. Now a manifest, late or not, names only chunks written for it. Manifests written
+ * before the chunk set was named (no `chunkSet`) name `g<generation>`. The price: chunks of a save
+ * that died, and those its late manifest replaced unknowingly, stay in the bucket unnamed — a
+ * checkpoint's size per such failure, never read; the store purges those of its own failed saves.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { ErrorCode, NatsError, type KV, type KvEntry, type NatsConnection } from "nats";
 import { CheckpointError } from "../../engine/core/mod.js";
 
@@ -25,6 +35,8 @@ const READ_BACKOFF_MS = 250;
 
 interface Manifest {
   generation: number;
+  /** Names the chunks: `<name>.<chunkSet>.c<i>` (absent in older manifests: `g<generation>`). */
+  chunkSet?: string;
   chunks: number;
   bytes: number;
   sha256: string;
@@ -35,6 +47,8 @@ interface Manifest {
 export class CheckpointStore {
   /** The last save of each name under way (see save). */
   private readonly saving = new Map<string, Promise<void>>();
+  /** Chunk sets of saves that failed after writing chunks, by name: purged after the next save that lands (see saveNow). */
+  private readonly unsettled = new Map<string, Array<{ chunkSet: string; chunks: number }>>();
 
   private constructor(
     private readonly kv: KV,
@@ -66,21 +80,43 @@ export class CheckpointStore {
   private async saveNow(name: string, bytes: Uint8Array, position: number): Promise<void> {
     const previous = await this.manifest(name);
     const generation = (previous?.generation ?? 0) + 1;
+    const chunkSet = `g${generation}x${randomBytes(4).toString("hex")}`;
     const chunks = Math.max(1, Math.ceil(bytes.length / this.chunkBytes));
-    for (let i = 0; i < chunks; i++) {
-      await this.kv.put(`${name}.g${generation}.c${i}`, bytes.subarray(i * this.chunkBytes, (i + 1) * this.chunkBytes));
-    }
     const manifest: Manifest = {
       generation,
+      chunkSet,
       chunks,
       bytes: bytes.length,
       sha256: sha256(bytes),
       position,
       savedAt: new Date().toISOString(),
     };
-    await this.kv.put(name, new TextEncoder().encode(JSON.stringify(manifest)));
-    // The previous generation's chunks are no longer referenced.
-    if (previous !== null) for (let i = 0; i < previous.chunks; i++) await this.kv.purge(`${name}.g${previous.generation}.c${i}`);
+    try {
+      for (let i = 0; i < chunks; i++) {
+        await this.kv.put(`${name}.${chunkSet}.c${i}`, bytes.subarray(i * this.chunkBytes, (i + 1) * this.chunkBytes));
+      }
+      await this.kv.put(name, new TextEncoder().encode(JSON.stringify(manifest)));
+    } catch (error) {
+      // The chunks (and maybe, later, the manifest) may be stored all the same; see the module comment.
+      const left = this.unsettled.get(name) ?? [];
+      left.push({ chunkSet, chunks });
+      this.unsettled.set(name, left);
+      throw error;
+    }
+    await this.purgeUnreferenced(name, previous);
+  }
+
+  /**
+   * After a save's manifest is stored: the previous checkpoint's chunks, and those of this store's
+   * failed saves of the name. None can be named any more: the server stores one connection's puts
+   * to a stream in order, so a failed save's manifest, if it landed at all, landed before this
+   * save's, which replaced it.
+   */
+  private async purgeUnreferenced(name: string, previous: Manifest | null): Promise<void> {
+    const sets = this.unsettled.get(name) ?? [];
+    this.unsettled.delete(name);
+    if (previous !== null) sets.push({ chunkSet: chunkSetOf(previous), chunks: previous.chunks });
+    for (const set of sets) for (let i = 0; i < set.chunks; i++) await this.kv.purge(`${name}.${set.chunkSet}.c${i}`);
   }
 
   /**
@@ -98,7 +134,7 @@ export class CheckpointStore {
         // Replaced: any other manifest, not only another generation number — a saver that read
         // an older manifest before a newer one landed writes a generation number already used.
         const now = await this.manifest(name);
-        const replaced = now !== null && (now.generation !== m.generation || now.sha256 !== m.sha256 || now.savedAt !== m.savedAt);
+        const replaced = now !== null && (chunkSetOf(now) !== chunkSetOf(m) || now.sha256 !== m.sha256 || now.savedAt !== m.savedAt);
         if (!(error instanceof CheckpointError && replaced && attempt < LOAD_ATTEMPTS)) throw error;
       }
     }
@@ -109,11 +145,12 @@ export class CheckpointStore {
       throw new CheckpointError(`checkpoint ${name}: manifest names ${m.bytes} bytes in ${m.chunks} chunks`);
     }
     const bytes = new Uint8Array(m.bytes);
+    const chunkSet = chunkSetOf(m);
     let at = 0;
     for (let i = 0; i < m.chunks; i++) {
-      const entry = await this.read(`${name}.g${m.generation}.c${i}`);
+      const entry = await this.read(`${name}.${chunkSet}.c${i}`);
       if (entry === null || (entry.value.length === 0 && m.bytes > 0))
-        throw new CheckpointError(`checkpoint ${name}: chunk ${i} of generation ${m.generation} is missing`);
+        throw new CheckpointError(`checkpoint ${name}: chunk ${i} of ${chunkSet} is missing`);
       if (at + entry.value.length > m.bytes)
         throw new CheckpointError(`checkpoint ${name}: chunks exceed the ${m.bytes} bytes of the manifest`);
       bytes.set(entry.value, at);
@@ -151,6 +188,11 @@ export class CheckpointStore {
 /** A request the server did not answer (timed out, or no JetStream responder yet): worth trying again. */
 function unanswered(error: unknown): boolean {
   return error instanceof NatsError && (error.code === ErrorCode.Timeout || error.code === ErrorCode.NoResponders);
+}
+
+/** The key part naming a manifest's chunks. */
+function chunkSetOf(m: Manifest): string {
+  return typeof m.chunkSet === "string" && /^[a-zA-Z0-9]{1,64}$/.test(m.chunkSet) ? m.chunkSet : `g${m.generation}`;
 }
 
 function sha256(bytes: Uint8Array): string {
