@@ -29,6 +29,7 @@ import { type AckResult, AlertEncoder, type AlertEpisodeEvent, episodeTrackerOf 
 import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
 import { DriftRowsOut } from "./drift-rows.js";
+import { BodyRingWriter } from "./body-ring.js";
 import { FrameRingWriter } from "./frame-ring.js";
 import { ClickHouseRows, DEFAULT_ROWS_HAND_OVER } from "./clickhouse-rows.js";
 import {
@@ -110,6 +111,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly framesOut: boolean;
   /** The live frames' way to the main thread (frame-ring.ts); null: transferred. */
   private readonly frameRing: FrameRingWriter | null;
+  private readonly bodyRing: BodyRingWriter | null;
   private source: JetStreamSource | null = null;
   private running: Promise<void> | null = null;
   /** The source's acks already added to COUNTER.acks. */
@@ -159,6 +161,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.control = new Int32Array(d.control);
     this.framesOut = d.scoreFrames || d.liveFrames;
     this.frameRing = d.frameRing == null ? null : new FrameRingWriter(d.frameRing);
+    this.bodyRing = d.bodyRing == null ? null : new BodyRingWriter(d.bodyRing);
     this.counters = new Float64Array(d.counters);
     this.base = d.index * COUNTER_SLOTS;
     this.reports = new WorkerReports(d.scoreLines ?? null, this.analyses, d.keysMax);
@@ -649,7 +652,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   private sendGathered(now: boolean): void {
     const rows = this.clickhouse;
     if (rows === null) return;
-    const { tables, transfer } = rows.take(now);
+    const { tables, transfer } = rows.take(now, this.bodyRing);
     if (tables.length > 0) post({ kind: "rows", tables }, transfer);
     const due = rows.dueInMs();
     if (due === Number.POSITIVE_INFINITY && this.rowsTimer !== null) {
