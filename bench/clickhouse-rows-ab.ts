@@ -19,14 +19,7 @@ import { auditColumns } from "../connectors/clickhouse/mod.js";
 import { LabelTable } from "../connectors/wire/mod.js";
 import { type OutputChunk, SeededRandom, StreamEngine } from "../engine/core/mod.js";
 import { allocateBatch } from "../engine/core/mod.js";
-import {
-  allocateBodyRing,
-  type AnalysisSpec,
-  BodyRingReader,
-  BodyRingWriter,
-  buildAnalyses,
-  ClickHouseRows,
-} from "../engine/jobs/ingest/mod.js";
+import { allocateBodyRing, type AnalysisSpec, BodyRingReader, BodyRingWriter, buildAnalyses, ClickHouseRows } from "../engine/jobs/mod.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { observeChunkRows, type RowContext } from "../operators/mod.js";
 import { DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
@@ -184,6 +177,10 @@ function pass(rows: ClickHouseRows, c: Chunks, ring: Ring | null, hash: Hash | n
   return (threadCpuMicros() - t0) / records;
 }
 
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const arg = (name: string, fallback: string) => {
@@ -217,13 +214,11 @@ async function main(): Promise<void> {
   if (times.before.length === 0) times.before.push(Number.NaN);
   const b = median(times.before);
   const a = median(times.after);
-  console.log(
-    `ClickHouse rows of an ingest worker (ml_sensor_data + ml_scores Native), ${records} records, chunks of ${CHUNK}, ${KEYS} keys`,
-  );
-  console.log(`  before (${before}): ${b.toFixed(3)} µs/record thread CPU (median of ${rounds})`);
-  console.log(`  this build:        ${a.toFixed(3)} µs/record`);
+  out(`ClickHouse rows of an ingest worker (ml_sensor_data + ml_scores Native), ${records} records, chunks of ${CHUNK}, ${KEYS} keys`);
+  out(`  before (${before}): ${b.toFixed(3)} µs/record thread CPU (median of ${rounds})`);
+  out(`  this build:        ${a.toFixed(3)} µs/record`);
   const same = builds.length === 1 || digests.before === digests.after;
-  console.log(`  this / before: ${(a / b).toFixed(3)}; ${same ? "the same bytes" : "DIFFERENT BYTES"}`);
+  out(`  this / before: ${(a / b).toFixed(3)}; ${same ? "the same bytes" : "DIFFERENT BYTES"}`);
   if (!same) process.exitCode = 1;
 }
 
