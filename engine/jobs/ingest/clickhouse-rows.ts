@@ -84,14 +84,24 @@ export class ClickHouseRows {
   /** performance.now() of the first row gathered since the last hand-over; NaN: none gathered. */
   private firstAt = Number.NaN;
   private modelHash: { text: string; bytes: Uint8Array } | null = null;
+  /**
+   * Bodies sealed before a chunk that would have taken them past `rowsMax`, to go with the next
+   * take: a body over the sink's batchRowsMax is not sent as it is but copied and cut on the main
+   * thread, its last part waiting for the flush timer.
+   */
+  private sealed: EncodedTableRows[] = [];
 
-  /** `audit`: the run's audit columns (kernel_hash, config_hash), encoded once; undefined: both "". */
+  /**
+   * `audit`: the run's audit columns (kernel_hash, config_hash), encoded once; undefined: both "".
+   * `ring`: where the bodies go when they fit (body-ring.ts); null: each in a buffer of its own, to transfer.
+   */
   constructor(
     specs: readonly AnalysisSpec[],
     private readonly labels: LabelTable,
     private readonly activeModel: () => string | undefined,
     private readonly handOver: RowsHandOver,
     private readonly audit?: AuditColumns,
+    private readonly ring: BodyRingWriter | null = null,
   ) {
     this.layout = scoreLayout(specs);
   }
@@ -103,6 +113,7 @@ export class ClickHouseRows {
 
   /** The chunk's rows of both tables, after those gathered; `labels` are the records' 4-byte label ids (the engine payload). */
   add(chunk: OutputChunk): void {
+    if (this.waiting > 0 && this.waiting + chunk.length > this.handOver.rowsMax) this.seal();
     this.nameLabels(chunk.payload, chunk.length);
     const columns = { ...chunk, labels: chunk.payload };
     const before = this.waiting;
@@ -124,8 +135,13 @@ export class ClickHouseRows {
     return Math.max(this.data.writer.rowsHeld + this.data.rejected.length, this.scores.writer.rowsHeld + this.scores.rejected.length);
   }
 
-  /** Milliseconds until the gathered rows are due by age (Infinity: none gathered). */
+  /** Milliseconds until the gathered rows are due (0 with bodies sealed and not taken; Infinity: none gathered). */
   dueInMs(now = performance.now()): number {
+    return this.sealed.length > 0 ? 0 : this.gatheredDueInMs(now);
+  }
+
+  /** Milliseconds until the rows gathered (not sealed) are due by age (Infinity: none gathered). */
+  private gatheredDueInMs(now = performance.now()): number {
     return this.waiting === 0 ? Number.POSITIVE_INFINITY : Math.max(0, this.firstAt + this.handOver.ageMs - now);
   }
 
@@ -133,12 +149,17 @@ export class ClickHouseRows {
    * What was gathered, when it is due (`rowsMax` rows, or `ageMs` old) or `now`, and the buffers
    * to transfer with it (none for a body copied into `ring`); no tables when nothing is due.
    */
-  take(now: boolean, ring: BodyRingWriter | null = null): { tables: EncodedTableRows[]; transfer: ArrayBuffer[] } {
-    const due = now || this.waiting >= this.handOver.rowsMax || this.dueInMs() === 0;
-    const tables: EncodedTableRows[] = [];
-    for (const t of [this.data, this.scores]) if (due && (t.writer.rowsHeld > 0 || t.rejected.length > 0)) tables.push(t.take(ring));
-    if (due) this.firstAt = Number.NaN;
+  take(now: boolean): { tables: EncodedTableRows[]; transfer: ArrayBuffer[] } {
+    if (now || this.waiting >= this.handOver.rowsMax || this.gatheredDueInMs() === 0) this.seal();
+    const tables = this.sealed;
+    this.sealed = [];
     return { tables, transfer: tables.filter((t) => t.ring === undefined).map((t) => t.rows.bytes.buffer as ArrayBuffer) };
+  }
+
+  /** Both tables' gathered rows as bodies for the next take. */
+  private seal(): void {
+    for (const t of [this.data, this.scores]) if (t.writer.rowsHeld > 0 || t.rejected.length > 0) this.sealed.push(t.take(this.ring));
+    this.firstAt = Number.NaN;
   }
 
   private nameLabels(payload: Uint8Array, n: number): void {

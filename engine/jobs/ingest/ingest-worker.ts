@@ -111,7 +111,6 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly framesOut: boolean;
   /** The live frames' way to the main thread (frame-ring.ts); null: transferred. */
   private readonly frameRing: FrameRingWriter | null;
-  private readonly bodyRing: BodyRingWriter | null;
   private source: JetStreamSource | null = null;
   private running: Promise<void> | null = null;
   /** The source's acks already added to COUNTER.acks. */
@@ -157,11 +156,13 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.auditMembers = audit === null ? null : new AuditMembers(audit, this.analyses);
     const columns = audit === null ? undefined : auditColumns(audit.kernelHash, audit.configHash);
     const handOver = d.clickhouseHandOver ?? DEFAULT_ROWS_HAND_OVER;
-    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, handOver, columns) : null;
+    const bodyRing = d.bodyRing == null ? null : new BodyRingWriter(d.bodyRing);
+    this.clickhouse = d.clickhouse
+      ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, handOver, columns, bodyRing)
+      : null;
     this.control = new Int32Array(d.control);
     this.framesOut = d.scoreFrames || d.liveFrames;
     this.frameRing = d.frameRing == null ? null : new FrameRingWriter(d.frameRing);
-    this.bodyRing = d.bodyRing == null ? null : new BodyRingWriter(d.bodyRing);
     this.counters = new Float64Array(d.counters);
     this.base = d.index * COUNTER_SLOTS;
     this.reports = new WorkerReports(d.scoreLines ?? null, this.analyses, d.keysMax);
@@ -652,7 +653,7 @@ class IngestWorker implements RowKeys, SensorIntake {
   private sendGathered(now: boolean): void {
     const rows = this.clickhouse;
     if (rows === null) return;
-    const { tables, transfer } = rows.take(now, this.bodyRing);
+    const { tables, transfer } = rows.take(now);
     if (tables.length > 0) post({ kind: "rows", tables }, transfer);
     const due = rows.dueInMs();
     if (due === Number.POSITIVE_INFINITY && this.rowsTimer !== null) {
