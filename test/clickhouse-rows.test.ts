@@ -51,10 +51,12 @@ describe("an ingest worker's ClickHouse rows", () => {
       const reader = new BodyRingReader(memory);
       const rows = rowsOf(withRing ? new BodyRingWriter(memory) : null, 100);
       const r = new SeededRandom(3);
-      const chunks = [30, 30, 30, 30, 7, 99, 1, 60, 45].reduce<OutputChunk[]>((out, n) => {
-        const from = out.reduce((s, c) => s + c.length, 0);
-        return [...out, chunkOf(r, n, from)];
-      }, []);
+      const chunks: OutputChunk[] = [];
+      let from = 0;
+      for (const n of [30, 30, 30, 30, 7, 99, 1, 60, 45]) {
+        chunks.push(chunkOf(r, n, from));
+        from += n;
+      }
       const bodies: Uint8Array[] = [];
       const sizes: number[] = [];
       const keep = (tables: EncodedTableRows[]) => {
