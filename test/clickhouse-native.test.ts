@@ -630,6 +630,56 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("Native - real clickhouse
     expect(await count("SELECT uniqExact(seq) FROM send_now.ml_sensor_data")).toBe(850);
   });
 
+  it("sendNow with blocks viewing shared memory (an ingest worker's body ring): inserted or spilled as they are, the memory never kept as a spare nor read after the insert settles", async () => {
+    const keys = keyTable(false);
+    const valid = (seed: number, n: number, seqFrom: number): ScoreColumns => {
+      const b = batchOf(new SeededRandom(seed), n, { odd: 0, refuse: 0, bad: false, labels: false }, keys.length, 1, seqFrom);
+      b.values.forEach((v, i) => {
+        if (!Number.isFinite(v)) b.values[i] = i;
+      });
+      return b;
+    };
+    const shared = new Uint8Array(new SharedArrayBuffer(1 << 20));
+    /** Blocks of `blocks` × 100 rows from `from`, copied into the shared memory (the previous ones overwritten, as a ring's owner does once they settle). */
+    const lend = (from: number, blocks: number): NativeBlock => {
+      const writer = new NativeWriter();
+      for (let b = 0; b < blocks; b++) appendSensorDataNative(valid(from + b, 100, from + 300 * b), { keys, writer });
+      const block = writer.finish();
+      shared.fill(0xee);
+      shared.set(block.bytes);
+      return { ...block, bytes: shared.subarray(0, block.bytes.length) };
+    };
+    await createSchema((sql) => server.query(sql), "lent");
+    const options = {
+      url: server.url,
+      database: "lent",
+      spillDir: spillDir(),
+      flushIntervalMs: 600_000,
+      backoffBaseMs: 20,
+      backoffMaxMs: 200,
+    };
+    const sink = new ClickHouseSink(options);
+    await sink.insertEncoded("ml_sensor_data", lend(0, 2), [], true);
+    // The sink's own Native batch next (not sendNow): a spare buffer would be the shared memory.
+    const untouched = shared.slice();
+    await Promise.all([sink.insertEncoded("ml_sensor_data", encodeSensorDataNative(valid(50, 100, 1_000), { keys }).block), sink.flush()]);
+    expect(Buffer.compare(shared, untouched)).toBe(0);
+    // ClickHouse away: the lent blocks are spilled, and what the spill holds is theirs after the memory is written again.
+    await server.stop();
+    await sink.insertEncoded("ml_sensor_data", lend(2_000, 3), [], true);
+    lend(9_000, 1);
+    const away = sink.metrics();
+    await server.start();
+    await sink.drained(60_000);
+    const m = sink.metrics();
+    await sink.close();
+    expect(away).toMatchObject({ available: false, rowsSpilled: 300 });
+    expect(m).toMatchObject({ rowsInserted: 600, rowsDrained: 300, spillFiles: 0, rowsDeadLettered: 0 });
+    expect(await count("SELECT uniqExact(seq) FROM lent.ml_sensor_data")).toBe(600);
+    expect(await count("SELECT countIf(seq >= 2000 AND seq < 2900) FROM lent.ml_sensor_data")).toBe(300);
+    expect(await count("SELECT countIf(seq >= 9000) FROM lent.ml_sensor_data")).toBe(0);
+  }, 120_000);
+
   it("a table unlike the declaration gets the rows as RowBinary, refused by name or row by row; blocks of another table reject", async () => {
     const keys = keyTable(false);
     const batch = batchOf(new SeededRandom(19), 8, { odd: 0, refuse: 0, bad: false, labels: true }, keys.length, 1);

@@ -29,6 +29,26 @@ export class GrowingBytes {
     this.at += n;
   }
 
+  /**
+   * The first `n` of `cells` (each a String cell or other bytes encoded once) back to back: one
+   * room check for all, then a byte loop per short cell — a String column of a block in one pass.
+   */
+  cells(cells: readonly Uint8Array[], n: number): void {
+    let total = 0;
+    for (let j = 0; j < n; j++) total += cells[j].length;
+    this.room(total);
+    const buf = this.buf;
+    let at = this.at;
+    for (let j = 0; j < n; j++) {
+      const cell = cells[j];
+      const len = cell.length;
+      if (len <= 32) for (let i = 0; i < len; i++) buf[at + i] = cell[i];
+      else buf.set(cell, at);
+      at += len;
+    }
+    this.at = at;
+  }
+
   /** Makes room for `n` more bytes at `at`. */
   protected room(n: number): void {
     if (this.at + n <= this.buf.length) return;

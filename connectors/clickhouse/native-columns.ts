@@ -301,9 +301,43 @@ function emptyBlock(): NativeBlock {
   return { format: "Native", bytes: new Uint8Array(0), rows: 0 };
 }
 
-/** A String column of encoded cells, one per kept row. */
-function strings<C extends Context>(c: C, cell: (c: C, j: number) => Uint8Array): void {
-  for (let j = 0; j < c.n; j++) c.w.raw(cell(c, j));
+/** Each kept row's cell of a String column, gathered before the column is copied in one pass (reused: one encoder at a time per thread). */
+let CELLS: Uint8Array[] = [];
+
+function cellsFor(n: number): Uint8Array[] {
+  if (CELLS.length < n) CELLS = new Array<Uint8Array>(2 ** Math.ceil(Math.log2(n))).fill(EMPTY);
+  return CELLS;
+}
+
+/** machine_id, or with `sensor` sensor_type, of each kept row's key (checked to be named). */
+function keyParts(c: Context, sensor: boolean): void {
+  const cells = cellsFor(c.n);
+  const keys = c.keys;
+  if (sensor) for (let j = 0; j < c.n; j++) cells[j] = keys[j].sensorType as Uint8Array;
+  else for (let j = 0; j < c.n; j++) cells[j] = keys[j].machineId as Uint8Array;
+  c.w.cells(cells, c.n);
+}
+
+/** sensor_unit (0), operating_mode (1: the key's mode, else the label's) or work_order_id (2) of each kept row; "" without a label. */
+function labelParts(c: SensorContext, part: 0 | 1 | 2): void {
+  const cells = cellsFor(c.n);
+  const { keys, labels } = c;
+  for (let j = 0; j < c.n; j++) {
+    const label = labels[j];
+    if (part === 1) cells[j] = keys[j].mode ?? label?.mode ?? EMPTY;
+    else if (label === undefined) cells[j] = EMPTY;
+    else cells[j] = part === 0 ? label.unit : label.workOrder;
+  }
+  c.w.cells(cells, c.n);
+}
+
+/** model_hash: the model's where a row has a score, "" elsewhere. */
+function modelHashes(c: ScoreContext): void {
+  const forest = c.plan.iforest;
+  if (forest === null) return c.w.repeated(EMPTY, c.n);
+  const cells = cellsFor(c.n);
+  for (let j = 0; j < c.n; j++) cells[j] = Number.isFinite(c.score[j]) ? forest.hash : EMPTY;
+  c.w.cells(cells, c.n);
 }
 
 /** DateTime: the whole seconds of the records' times (checked to fit). */
@@ -422,7 +456,11 @@ function spcEwmas(c: ScoreContext): void {
 
 function versions(c: ScoreContext, bytes: 4 | 8): void {
   if (bytes === 8) c.w.uint64s(c.version, c.n);
-  else c.w.uint32s(Uint32Array.from(c.version.subarray(0, c.n)), c.n);
+  else {
+    const out = c.w.u32(c.n);
+    for (let j = 0; j < c.n; j++) out[j] = c.version[j];
+    c.w.uint32s(out, c.n);
+  }
 }
 
 const F64 = "Float64";
@@ -431,8 +469,8 @@ const NULLABLE_F64 = "Nullable(Float64)";
 /** Columns both tables start with. */
 function readingWriters<C extends Context>(): Record<string, ColumnWriter<C>> {
   return {
-    machine_id: { type: "String", write: (c) => strings(c, (x, j) => x.keys[j].machineId as Uint8Array) },
-    sensor_type: { type: "String", write: (c) => strings(c, (x, j) => x.keys[j].sensorType as Uint8Array) },
+    machine_id: { type: "String", write: (c) => keyParts(c, false) },
+    sensor_type: { type: "String", write: (c) => keyParts(c, true) },
     timestamp: { type: "DateTime", write: seconds },
     timestamp_ms: { type: "UInt64", write: (c) => uint64Of(c, c.batch.times, true) },
     seq: { type: "UInt64", write: (c) => uint64Of(c, c.batch.positions, false) },
@@ -442,9 +480,9 @@ function readingWriters<C extends Context>(): Record<string, ColumnWriter<C>> {
 const SENSOR_DATA_WRITERS = bind<SensorContext>("ml_sensor_data", {
   ...readingWriters<SensorContext>(),
   sensor_value: { type: F64, write: (c) => float64Of(c, c.batch.values) },
-  sensor_unit: { type: "String", write: (c) => strings(c, (x, j) => x.labels[j]?.unit ?? EMPTY) },
-  operating_mode: { type: "String", write: (c) => strings(c, (x, j) => x.keys[j].mode ?? x.labels[j]?.mode ?? EMPTY) },
-  work_order_id: { type: "String", write: (c) => strings(c, (x, j) => x.labels[j]?.workOrder ?? EMPTY) },
+  sensor_unit: { type: "String", write: (c) => labelParts(c, 0) },
+  operating_mode: { type: "String", write: (c) => labelParts(c, 1) },
+  work_order_id: { type: "String", write: (c) => labelParts(c, 2) },
   version: { type: "UInt64", write: (c) => constant(c, 0, 8) },
 });
 
@@ -488,7 +526,7 @@ const SCORE_WRITERS = bind<ScoreContext>("ml_scores", {
   iforest_score: { type: NULLABLE_F64, write: (c) => nullableValues(c, c.plan.iforest === null ? null : c.score) },
   model_hash: {
     type: "String",
-    write: (c) => strings(c, (x, j) => (x.plan.iforest !== null && Number.isFinite(x.score[j]) ? x.plan.iforest.hash : EMPTY)),
+    write: modelHashes,
   },
   // The same two hashes on every row of a run: one cell repeated.
   kernel_hash: { type: "String", write: (c) => c.w.repeated(c.plan.audit.kernelHash, c.n) },

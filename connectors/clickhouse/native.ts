@@ -185,6 +185,15 @@ export class NativeWriter extends GrowingBytes {
     this.raw(encodeRowBinaryString(s));
   }
 
+  /**
+   * The blocks written since the last finish as a view of the writer's buffer (no copy), valid
+   * until the writer writes again: to copy where the caller wants them, then {@link reset}.
+   */
+  held(): Uint8Array {
+    if (this.columnsLeft !== 0) throw new RangeError(`a Native block still wants ${this.columnsLeft} columns`);
+    return this.buf.subarray(0, this.at);
+  }
+
   /** The blocks written since the last finish, copied out (transferable, exact size); the writer starts empty again. */
   finish(): NativeBlock {
     if (this.columnsLeft !== 0) throw new RangeError(`a Native block still wants ${this.columnsLeft} columns`);

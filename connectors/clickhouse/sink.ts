@@ -293,8 +293,9 @@ export class ClickHouseSink {
    * returns, so the caller may reuse them — except with `sendNow`: Native blocks of at most
    * `batchRowsMax` rows gathered by the caller into one insert (an ingest worker's second of rows)
    * become a batch of their own as they are, sent after the table's open batch without waiting
-   * for `flushIntervalMs`; the sink keeps their memory, so the caller must not touch it again (a
-   * transferred buffer is not).
+   * for `flushIntervalMs`; the sink keeps their memory until the returned promise settles, so the
+   * caller must not touch it before (a transferred buffer is not touched again; a view of shared
+   * memory may be written again after that: the sink never keeps it as a spare buffer).
    */
   insertEncoded(
     table: ClickHouseTable,
@@ -581,6 +582,8 @@ export class ClickHouseSink {
   }
 
   private keepSpare(table: ClickHouseTable, data: Buffer): void {
+    // Shared memory is lent (an ingest worker's body ring): its owner writes there again once the insert settles.
+    if (data.buffer instanceof SharedArrayBuffer) return;
     const spares = this.spareNative.get(table) ?? [];
     spares.push(Buffer.from(data.buffer, data.byteOffset, data.buffer.byteLength - data.byteOffset));
     if (spares.length > 2) spares.sort((a, b) => b.length - a.length).pop();

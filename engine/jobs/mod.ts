@@ -44,8 +44,12 @@ export {
   takeSerialMessage,
 } from "./serial-sources.js";
 export {
+  allocateBodyRing,
   type AnalysisSpec,
+  BodyRingReader,
+  BodyRingWriter,
   buildAnalyses,
+  ClickHouseRows,
   DEFAULT_INGEST_JOB,
   type IngestCounts,
   type IngestJetStream,

@@ -4,7 +4,8 @@
  * blocks of a table gathered back to back in one buffer until they make an insert — `rowsMax`
  * rows, or `ageMs` after the first (the sink's batchRowsMax and flushIntervalMs), or earlier when
  * the worker must know its rows durable (a JetStream round, a sync, the stop) — then handed to the
- * main thread as one transferable body, which the sink inserts as it is (ClickHouseSink.insertEncoded
+ * main thread as one body, in the worker's body ring (body-ring.ts) or else transferred, which the
+ * sink inserts as it is (ClickHouseSink.insertEncoded
  * with `sendNow`: no copy into a batch of its own, no cut; retries, spill). Before, every drain's
  * blocks crossed, and the main thread copied them into its batches and cut them at batchRowsMax:
  * about a tenth of its busy time, and most of its garbage. Key and label names are encoded once.
@@ -33,11 +34,15 @@ import {
 import type { LabelTable } from "../../../connectors/wire/mod.js";
 import { rollingMinCount } from "../../../operators/rolling/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
+import type { BodyRingWriter, RingBody } from "./body-ring.js";
 
 /** Rows of one table, as they cross to the main thread (an EncodeError does not survive the copy: its parts do). */
 export interface EncodedTableRows {
   table: ClickHouseTable;
+  /** The blocks; with `ring`, their bytes are there and `rows.bytes` is empty. */
   rows: NativeBlock;
+  /** Where the blocks are in the worker's body ring (body-ring.ts); absent: `rows.bytes` holds them (transferred). */
+  ring?: RingBody;
   rejected: Array<{ index: number; line: string; reason: string; field: string; message: string }>;
 }
 
@@ -57,10 +62,16 @@ class GatheredTable {
 
   constructor(readonly table: ClickHouseTable) {}
 
-  take(): EncodedTableRows {
-    const out = { table: this.table, rows: this.writer.finish(), rejected: this.rejected };
+  /** The gathered blocks: copied into `ring` when it has room, else into a buffer of their own (to transfer). */
+  take(ring: BodyRingWriter | null): EncodedTableRows {
+    const w = this.writer;
+    const rows = w.rowsHeld;
+    const body = ring === null || rows === 0 ? null : ring.write(w.held());
+    const rejected = this.rejected;
     this.rejected = [];
-    return out;
+    if (body === null) return { table: this.table, rows: w.finish(), rejected };
+    w.reset();
+    return { table: this.table, rows: { format: "Native", bytes: new Uint8Array(0), rows }, ring: body, rejected };
   }
 }
 
@@ -73,14 +84,24 @@ export class ClickHouseRows {
   /** performance.now() of the first row gathered since the last hand-over; NaN: none gathered. */
   private firstAt = Number.NaN;
   private modelHash: { text: string; bytes: Uint8Array } | null = null;
+  /**
+   * Bodies sealed before a chunk that would have taken them past `rowsMax`, to go with the next
+   * take: a body over the sink's batchRowsMax is not sent as it is but copied and cut on the main
+   * thread, its last part waiting for the flush timer.
+   */
+  private sealed: EncodedTableRows[] = [];
 
-  /** `audit`: the run's audit columns (kernel_hash, config_hash), encoded once; undefined: both "". */
+  /**
+   * `audit`: the run's audit columns (kernel_hash, config_hash), encoded once; undefined: both "".
+   * `ring`: where the bodies go when they fit (body-ring.ts); null: each in a buffer of its own, to transfer.
+   */
   constructor(
     specs: readonly AnalysisSpec[],
     private readonly labels: LabelTable,
     private readonly activeModel: () => string | undefined,
     private readonly handOver: RowsHandOver,
     private readonly audit?: AuditColumns,
+    private readonly ring: BodyRingWriter | null = null,
   ) {
     this.layout = scoreLayout(specs);
   }
@@ -92,6 +113,7 @@ export class ClickHouseRows {
 
   /** The chunk's rows of both tables, after those gathered; `labels` are the records' 4-byte label ids (the engine payload). */
   add(chunk: OutputChunk): void {
+    if (this.waiting > 0 && this.waiting + chunk.length > this.handOver.rowsMax) this.seal();
     this.nameLabels(chunk.payload, chunk.length);
     const columns = { ...chunk, labels: chunk.payload };
     const before = this.waiting;
@@ -113,21 +135,31 @@ export class ClickHouseRows {
     return Math.max(this.data.writer.rowsHeld + this.data.rejected.length, this.scores.writer.rowsHeld + this.scores.rejected.length);
   }
 
-  /** Milliseconds until the gathered rows are due by age (Infinity: none gathered). */
+  /** Milliseconds until the gathered rows are due (0 with bodies sealed and not taken; Infinity: none gathered). */
   dueInMs(now = performance.now()): number {
+    return this.sealed.length > 0 ? 0 : this.gatheredDueInMs(now);
+  }
+
+  /** Milliseconds until the rows gathered (not sealed) are due by age (Infinity: none gathered). */
+  private gatheredDueInMs(now = performance.now()): number {
     return this.waiting === 0 ? Number.POSITIVE_INFINITY : Math.max(0, this.firstAt + this.handOver.ageMs - now);
   }
 
   /**
    * What was gathered, when it is due (`rowsMax` rows, or `ageMs` old) or `now`, and the buffers
-   * to transfer with it; no tables when nothing is due.
+   * to transfer with it (none for a body copied into `ring`); no tables when nothing is due.
    */
   take(now: boolean): { tables: EncodedTableRows[]; transfer: ArrayBuffer[] } {
-    const due = now || this.waiting >= this.handOver.rowsMax || this.dueInMs() === 0;
-    const tables: EncodedTableRows[] = [];
-    for (const t of [this.data, this.scores]) if (due && (t.writer.rowsHeld > 0 || t.rejected.length > 0)) tables.push(t.take());
-    if (due) this.firstAt = Number.NaN;
-    return { tables, transfer: tables.map((t) => t.rows.bytes.buffer as ArrayBuffer) };
+    if (now || this.waiting >= this.handOver.rowsMax || this.gatheredDueInMs() === 0) this.seal();
+    const tables = this.sealed;
+    this.sealed = [];
+    return { tables, transfer: tables.filter((t) => t.ring === undefined).map((t) => t.rows.bytes.buffer as ArrayBuffer) };
+  }
+
+  /** Both tables' gathered rows as bodies for the next take. */
+  private seal(): void {
+    for (const t of [this.data, this.scores]) if (t.writer.rowsHeld > 0 || t.rejected.length > 0) this.sealed.push(t.take(this.ring));
+    this.firstAt = Number.NaN;
   }
 
   private nameLabels(payload: Uint8Array, n: number): void {

@@ -28,6 +28,7 @@ import { EncodeError, type EncodeReason } from "../../../connectors/wire/mod.js"
 import { type AckResult, AlertDecoder, decodeAlerts, type AlertEpisodeEvent, type SpcLimitsChange } from "../../../operators/spc/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows } from "./clickhouse-rows.js";
+import { allocateBodyRing, BodyRingReader } from "./body-ring.js";
 import { allocateFrameRing, FrameRingReader } from "./frame-ring.js";
 import {
   CONTROL_PAUSE,
@@ -64,6 +65,8 @@ export interface IngestJobOptions {
   kernelWorkers?: number;
   /** Decoded records a worker holds before shedding (a burst between two drains). */
   pendingRecordsMax: number;
+  /** Bytes of each worker's ring for its ClickHouse insert bodies (body-ring.ts); absent: BODY_RING_BYTES. */
+  bodyRingBytes?: number;
   /** Publish score frames on NATS (`lw.<site>.score-frame.<worker>`). */
   scoreFrames: boolean;
   /**
@@ -374,6 +377,9 @@ export class IngestJob {
     const ring = o.live === null ? null : allocateFrameRing();
     data.frameRing = ring;
     const frames = ring === null ? null : new FrameRingReader(ring);
+    const bodyMemory = o.sink == null ? null : allocateBodyRing(o.bodyRingBytes);
+    data.bodyRing = bodyMemory;
+    const bodies = bodyMemory === null ? null : new BodyRingReader(bodyMemory);
     const worker = new Worker(workerScript(), { workerData: data });
     slot.worker = worker;
     let resolveStopped: (r: Record<string, number>) => void = () => {};
@@ -392,6 +398,7 @@ export class IngestJob {
         else if (event.kind === "deadLetters") this.deadLetters[slot.index] = event.byReason;
         else if (event.kind === "driftRows") this.driftRows(slot.index, event.drift);
         else if (event.kind === "frames") this.publishFrames(event, frames);
+        else if (event.kind === "rows") this.insert(event.tables, bodies);
         else this.onEvent(event, alerts);
       });
       worker.on("error", (error) => this.onFailed(slot, started, error, refuse));
@@ -434,8 +441,7 @@ export class IngestJob {
       const events = alerts.decode(event.alerts);
       if (onAlerts !== undefined) onAlerts(events);
       else for (const e of events) onAlert?.(e);
-    } else if (event.kind === "rows") this.insert(event.tables);
-    else if (event.kind === "keys") this.o.onKeys?.(event.keys);
+    } else if (event.kind === "keys") this.o.onKeys?.(event.keys);
     else if (event.kind === "limits") this.o.onLimits?.(event.limits);
     else if (event.kind === "limitsApplied") this.limitsAnswered(event.id, event.found, event.error);
     else if (event.kind === "ackApplied") this.ackAnswered(event.id, event.result);
@@ -493,7 +499,7 @@ export class IngestJob {
    * clickhouse-rows.ts), sent as they are on core NATS; past half its memory queue the workers
    * pause until it has room again.
    */
-  private insert(tables: readonly EncodedTableRows[]): void {
+  private insert(tables: readonly EncodedTableRows[], bodies: BodyRingReader | null): void {
     const sink = this.o.sink;
     if (sink == null) return;
     // On JetStream the rows join the sink's open batch (copied) and go out at the round's durable
@@ -507,12 +513,19 @@ export class IngestJob {
         line: r.line,
         error: new EncodeError(r.reason as EncodeReason, r.field, r.message),
       }));
-      const insert = sink.insertEncoded(t.table, t.rows, rejected, sendNow);
+      // A body in the ring is the sink's until its insert settles (durable, or refused), then the worker's again.
+      const lent = t.ring === undefined ? null : (bodies as BodyRingReader).lend(t.ring);
+      const rows = lent === null ? t.rows : { ...t.rows, bytes: lent.bytes };
+      const insert = sink.insertEncoded(t.table, rows, rejected, sendNow);
       this.inserting.add(insert);
       insert.then(
-        () => this.inserting.delete(insert),
         () => {
           this.inserting.delete(insert);
+          lent?.release();
+        },
+        () => {
+          this.inserting.delete(insert);
+          lent?.release();
           this.sinkRefusals++;
         },
       );

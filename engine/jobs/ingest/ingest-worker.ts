@@ -29,6 +29,7 @@ import { type AckResult, AlertEncoder, type AlertEpisodeEvent, episodeTrackerOf 
 import type { IforestAnalysis } from "../../../operators/iforest/mod.js";
 import { buildAnalyses } from "./analysis-spec.js";
 import { DriftRowsOut } from "./drift-rows.js";
+import { BodyRingWriter } from "./body-ring.js";
 import { FrameRingWriter } from "./frame-ring.js";
 import { ClickHouseRows, DEFAULT_ROWS_HAND_OVER } from "./clickhouse-rows.js";
 import {
@@ -155,7 +156,10 @@ class IngestWorker implements RowKeys, SensorIntake {
     this.auditMembers = audit === null ? null : new AuditMembers(audit, this.analyses);
     const columns = audit === null ? undefined : auditColumns(audit.kernelHash, audit.configHash);
     const handOver = d.clickhouseHandOver ?? DEFAULT_ROWS_HAND_OVER;
-    this.clickhouse = d.clickhouse ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, handOver, columns) : null;
+    const bodyRing = d.bodyRing == null ? null : new BodyRingWriter(d.bodyRing);
+    this.clickhouse = d.clickhouse
+      ? new ClickHouseRows(d.analyses, this.labels, () => forest?.activeHash, handOver, columns, bodyRing)
+      : null;
     this.control = new Int32Array(d.control);
     this.framesOut = d.scoreFrames || d.liveFrames;
     this.frameRing = d.frameRing == null ? null : new FrameRingWriter(d.frameRing);

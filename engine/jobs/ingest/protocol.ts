@@ -11,6 +11,7 @@ import type { ServedLimits } from "../outputs.js";
 import type { IforestModelInfo } from "../../../operators/iforest/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows, RowsHandOver } from "./clickhouse-rows.js";
+import type { BodyRingMemory } from "./body-ring.js";
 import type { FrameRingMemory, RingFrames } from "./frame-ring.js";
 
 export const INGEST_ROLE = "linewatch-ingest";
@@ -43,6 +44,8 @@ export interface IngestWorkerData {
   frameRing?: FrameRingMemory | null;
   /** Encode ml_sensor_data and ml_scores rows (Native blocks) and send them to the main thread's sink. */
   clickhouse: boolean;
+  /** Where those rows' insert bodies go when they fit (body-ring.ts); absent or null: each body is transferred. */
+  bodyRing?: BodyRingMemory | null;
   /** When the gathered rows of a table go to the sink (its batchRowsMax and flushIntervalMs); absent: DEFAULT_ROWS_HAND_OVER. */
   clickhouseHandOver?: RowsHandOver;
   /**
