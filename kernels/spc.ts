@@ -363,9 +363,18 @@ function restartCharts(s: usize, cl: f64): void {
  * outermost test gives too.
  */
 @inline function zoneOf(x: f64, cl: f64, sigma: f64): i32 {
-  const up = <i32>(x > cl) + <i32>(x > cl + 1 * sigma) + <i32>(x > cl + 2 * sigma) + <i32>(x > cl + 3 * sigma);
-  const down = <i32>(x < cl) + <i32>(x < cl - 1 * sigma) + <i32>(x < cl - 2 * sigma) + <i32>(x < cl - 3 * sigma);
-  return select<i32>(up, select<i32>(-down, 0, x < cl), x > cl);
+  // Two thresholds a lane: up [cl + σ, cl + 2σ] and [cl + 3σ, cl], down the same below cl (each
+  // threshold cl ± k·σ rounded as the scalar expression would be); a lane's compare is 0 or −1.
+  const X = f64x2.splat(x);
+  const C = f64x2.splat(cl);
+  const s12 = f64x2.mul(f64x2.splat(sigma), f64x2(1, 2));
+  const s3 = 3 * sigma;
+  const up = i64x2.add(f64x2.gt(X, f64x2.add(C, s12)), f64x2.gt(X, f64x2.replace_lane(f64x2.splat(cl + s3), 1, cl)));
+  const down = i64x2.add(f64x2.lt(X, f64x2.sub(C, s12)), f64x2.lt(X, f64x2.replace_lane(f64x2.splat(cl - s3), 1, cl)));
+  const counts = i64x2.add(i64x2.shuffle(up, down, 0, 2), i64x2.shuffle(up, down, 1, 3)); // [−up, −down]
+  const above = -<i32>i64x2.extract_lane(counts, 0);
+  const below = <i32>i64x2.extract_lane(counts, 1);
+  return select<i32>(above, select<i32>(below, 0, x < cl), x > cl);
 }
 
 /** Ring position of the value `back` records before the newest (back = 0: the newest). */
