@@ -479,7 +479,7 @@ function rezone(s: usize, cl: f64, sigma: f64): void {
 }
 
 /** One record of the key at s: its row at o; returns 1 when the row is loud (see writeRow). */
-function step(s: usize, raw: f64, o: usize, t: f64): i32 {
+@inline function step(s: usize, raw: f64, o: usize, t: f64): i32 {
   const x = chartValue(s, raw);
   if (load<i32>(s, HAS_LIMITS) != 0 && noteGap(s, t)) {
     recentreStep(s, x, raw, o); // a row with no rule bit or alarm
