@@ -363,9 +363,18 @@ function restartCharts(s: usize, cl: f64): void {
  * outermost test gives too.
  */
 @inline function zoneOf(x: f64, cl: f64, sigma: f64): i32 {
-  const up = <i32>(x > cl) + <i32>(x > cl + 1 * sigma) + <i32>(x > cl + 2 * sigma) + <i32>(x > cl + 3 * sigma);
-  const down = <i32>(x < cl) + <i32>(x < cl - 1 * sigma) + <i32>(x < cl - 2 * sigma) + <i32>(x < cl - 3 * sigma);
-  return select<i32>(up, select<i32>(-down, 0, x < cl), x > cl);
+  // Two thresholds a lane: up [cl + σ, cl + 2σ] and [cl + 3σ, cl], down the same below cl (each
+  // threshold cl ± k·σ rounded as the scalar expression would be); a lane's compare is 0 or −1.
+  const X = f64x2.splat(x);
+  const C = f64x2.splat(cl);
+  const s12 = f64x2.mul(f64x2.splat(sigma), f64x2(1, 2));
+  const s3 = 3 * sigma;
+  const up = i64x2.add(f64x2.gt(X, f64x2.add(C, s12)), f64x2.gt(X, f64x2.replace_lane(f64x2.splat(cl + s3), 1, cl)));
+  const down = i64x2.add(f64x2.lt(X, f64x2.sub(C, s12)), f64x2.lt(X, f64x2.replace_lane(f64x2.splat(cl - s3), 1, cl)));
+  const counts = i64x2.add(i64x2.shuffle(up, down, 0, 2), i64x2.shuffle(up, down, 1, 3)); // [−up, −down]
+  const above = -<i32>i64x2.extract_lane(counts, 0);
+  const below = <i32>i64x2.extract_lane(counts, 1);
+  return select<i32>(above, select<i32>(below, 0, x < cl), x > cl);
 }
 
 /** Ring position of the value `back` records before the newest (back = 0: the newest). */
@@ -377,10 +386,9 @@ function restartCharts(s: usize, cl: f64): void {
 
 /** Updates the side and 1σ run counters and the zone masks with the zone z of the newest point. */
 @inline function advanceZoneRuns(s: usize, z: i32): void {
-  store<u32>(s, (load<u32>(s, UP2_MASK) << 1) | <u32>(z >= 3), UP2_MASK);
-  store<u32>(s, (load<u32>(s, DOWN2_MASK) << 1) | <u32>(z <= -3), DOWN2_MASK);
-  store<u32>(s, (load<u32>(s, UP1_MASK) << 1) | <u32>(z >= 2), UP1_MASK);
-  store<u32>(s, (load<u32>(s, DOWN1_MASK) << 1) | <u32>(z <= -2), DOWN1_MASK);
+  // The four masks (UP2, DOWN2, UP1, DOWN1 in a row) shifted and fed as lanes: [z, −z, z, −z] ≥ [3, 3, 2, 2].
+  const beyond = i32x4.ge_s(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(z), 1, -z), 3, -z), i32x4(3, 3, 2, 2));
+  v128.store(s, v128.or(i32x4.shl(v128.load(s, UP2_MASK), 1), i32x4.shr_u(beyond, 31)), UP2_MASK);
   const side = load<i32>(s, SIDE_RUN);
   const above = select<i32>(min(side + 1, HIST_CAP), 1, side > 0);
   const below = select<i32>(max(side - 1, -HIST_CAP), -1, side < 0);
@@ -471,7 +479,7 @@ function rezone(s: usize, cl: f64, sigma: f64): void {
 }
 
 /** One record of the key at s: its row at o; returns 1 when the row is loud (see writeRow). */
-function step(s: usize, raw: f64, o: usize, t: f64): i32 {
+@inline function step(s: usize, raw: f64, o: usize, t: f64): i32 {
   const x = chartValue(s, raw);
   if (load<i32>(s, HAS_LIMITS) != 0 && noteGap(s, t)) {
     recentreStep(s, x, raw, o); // a row with no rule bit or alarm
@@ -638,7 +646,7 @@ function holdSideAfter(s: usize, signal: i32): i32 {
  * the one before (NaN: none). Returns 1 when the row is loud (a rule bit, a moving-range bit, the
  * CUSUM or the EWMA alarm set), else 0.
  */
-function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma: f64, o: usize): i32 {
+@inline function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma: f64, o: usize): i32 {
   const a = abs(z);
   const side = load<i32>(s, SIDE_RUN);
   const sideRun = abs(side);
@@ -677,22 +685,20 @@ function writeRow(s: usize, z: i32, len: i32, x: f64, prev: f64, cl: f64, sigma:
   const eucl = cl + half;
   const elcl = cl - half;
 
-  store<f64>(o, cl, O_CL);
-  store<f64>(o, cl + 3 * sigma, O_UCL);
-  store<f64>(o, cl - 3 * sigma, O_LCL);
-  store<f64>(o, sigma, O_SIGMA);
-  // zone and we_mask, limits_version and mr_mask: converted and stored in pairs of lanes.
-  v128.store(o, f64x2.convert_low_i32x4_s(i32x4.replace_lane(i32x4.splat(z), 1, weMask)), O_ZONE);
-  store<f64>(o, <f64>nelsonMask, O_NELSON);
-  store<f64>(o, cpos, O_CPOS);
-  store<f64>(o, cneg, O_CNEG);
+  const cusum = v128.load(s, CUSUM_POS); // C⁺, C⁻
   const cusumAlarm = (cpos > H) | (cneg > H);
   const ewmaAlarm = (ez > eucl) | (ez < elcl);
-  store<f64>(o, <f64>cusumAlarm, O_CALARM);
-  store<f64>(o, ez, O_EWMA);
-  store<f64>(o, eucl, O_EUCL);
-  store<f64>(o, elcl, O_ELCL);
-  store<f64>(o, <f64>ewmaAlarm, O_EALARM);
+  // The row in pairs of lanes: (cl, ucl), (lcl, sigma), (zone, we_mask), (nelson_mask, C⁺),
+  // (C⁻, cusum_alarm), (ewma, ewma_ucl), (ewma_lcl, ewma_alarm), (limits_version, mr_mask).
+  const three = 3 * sigma;
+  v128.store(o, f64x2.replace_lane(f64x2.splat(cl), 1, cl + three), O_CL);
+  v128.store(o, f64x2.replace_lane(f64x2.splat(cl - three), 1, sigma), O_LCL);
+  v128.store(o, f64x2.convert_low_i32x4_s(i32x4.replace_lane(i32x4.splat(z), 1, weMask)), O_ZONE);
+  const flags = f64x2.convert_low_i32x4_s(i32x4.replace_lane(i32x4.splat(nelsonMask), 1, cusumAlarm));
+  v128.store(o, i64x2.shuffle(flags, cusum, 0, 2), O_NELSON);
+  v128.store(o, i64x2.shuffle(cusum, flags, 1, 3), O_CNEG);
+  v128.store(o, f64x2.replace_lane(f64x2.splat(ez), 1, eucl), O_EWMA);
+  v128.store(o, f64x2.replace_lane(f64x2.splat(elcl), 1, <f64>ewmaAlarm), O_ELCL);
   v128.store(o, f64x2.convert_low_i32x4_s(i32x4.replace_lane(i32x4.splat(load<i32>(s, VERSION)), 1, mrMask)), O_VERSION);
   return <i32>((weMask | nelsonMask | mrMask | <i32>cusumAlarm | <i32>ewmaAlarm) != 0);
 }
