@@ -17,7 +17,9 @@ import { ConfigError } from "../../engine/core/web.js";
 export const BLOOM_BLOCK_BYTES = 32;
 /** Largest filter: 2^27 blocks (4 GiB would not fit an ArrayBuffer comfortably). */
 export const BLOOM_BLOCKS_MAX = 1 << 27;
-const SALT = [0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31];
+// An Int32Array, not an array: half of the salts are above 2^31, so an array holds them as doubles
+// and every Math.imul converted one back to an int32 (the same value: Math.imul takes ToInt32).
+const SALT = Int32Array.of(0x47b6137b, 0x44974d91, 0x8824ad5b, 0xa2b7289d, 0x705495c7, 0x2df1424b, 0x9efc4947, 0x5c6bfb31);
 
 export class SplitBlockBloomFilter {
   readonly blocks: number;
@@ -75,18 +77,18 @@ export class SplitBlockBloomFilter {
 
   /** testAndAdd for a key hashed by {@link hashPair}. */
   testAndAddHash(h1: number, h2: number): boolean {
+    const words = this.words;
     const base = blockOf(h1, this.blocks) * 8;
-    let present = true;
+    // Every word written, set bit or not (no branch per word): `missing` gathers the bits that were not set.
+    let missing = 0;
     for (let i = 0; i < 8; i++) {
       const bit = 1 << (Math.imul(h2, SALT[i]) >>> 27);
-      const w = this.words[base + i];
-      if ((w & bit) === 0) {
-        present = false;
-        this.words[base + i] = w | bit;
-      }
+      const w = words[base + i];
+      missing |= bit & ~w;
+      words[base + i] = w | bit;
     }
     this.inserted++;
-    return present;
+    return missing === 0;
   }
 
   /**
@@ -118,8 +120,9 @@ export class SplitBlockBloomFilter {
   }
 
   hasHash(h1: number, h2: number): boolean {
+    const words = this.words;
     const base = blockOf(h1, this.blocks) * 8;
-    for (let i = 0; i < 8; i++) if ((this.words[base + i] & (1 << (Math.imul(h2, SALT[i]) >>> 27))) === 0) return false;
+    for (let i = 0; i < 8; i++) if ((words[base + i] & (1 << (Math.imul(h2, SALT[i]) >>> 27))) === 0) return false;
     return true;
   }
 }

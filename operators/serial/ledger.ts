@@ -290,6 +290,8 @@ export class SerialLedger {
         key,
         gtin: b.gtin,
         batch: b.batch,
+        gtinCodes: codesOf(b.gtin),
+        batchCodes: codesOf(b.batch),
         machines: [...b.machines],
         operators: [...b.operators],
         events: b.events,
@@ -366,6 +368,8 @@ export class SerialLedger {
         key: batchKey(gtin, batch),
         gtin,
         batch,
+        gtinCodes: codesOf(gtin),
+        batchCodes: codesOf(batch),
         machines: [],
         operators: [],
         events: 0,
@@ -397,8 +401,8 @@ export class SerialLedger {
     if (
       cached !== undefined &&
       !cached.evicted &&
-      sameText(cached.gtin, payload, gtinAt, gtinLength) &&
-      sameText(cached.batch, payload, batchAt, batchLength)
+      sameCodes(cached.gtinCodes, payload, gtinAt, gtinLength) &&
+      sameCodes(cached.batchCodes, payload, batchAt, batchLength)
     ) {
       const now = this.counters.events;
       if (now - cached.touched > LRU_REFRESH_EVENTS) this.touch(cached, now);
@@ -515,6 +519,13 @@ const SET_HINT_MAX = 1 << 20;
 
 interface BatchState extends BatchSummary {
   key: string;
+  /**
+   * The UTF-16 code units of `gtin` and of `batch`: what the payload path compares each event's
+   * bytes with (sameCodes), typed-array loads instead of charCodeAt on strings made one character
+   * at a time (a string of 14 concatenations is a tree each charCodeAt walks).
+   */
+  gtinCodes: Uint16Array;
+  batchCodes: Uint16Array;
   /** Serials of the batch (exact); null once dropped for memory or evicted. */
   serials: SerialSet | null;
   evicted: boolean;
@@ -560,6 +571,20 @@ function restoredSet(gtin: string, serials: SerialBytes): SerialSet {
 function sameText(text: string, bytes: Uint8Array, at: number, length: number): boolean {
   if (text.length !== length) return false;
   for (let i = 0; i < length; i++) if (text.charCodeAt(i) !== bytes[at + i]) return false;
+  return true;
+}
+
+/** The UTF-16 code units of `text`. */
+function codesOf(text: string): Uint16Array {
+  const codes = new Uint16Array(text.length);
+  for (let i = 0; i < text.length; i++) codes[i] = text.charCodeAt(i);
+  return codes;
+}
+
+/** `codes` (a text's code units, codesOf) are the ASCII `bytes[at, at + length)`: sameText on the codes. */
+function sameCodes(codes: Uint16Array, bytes: Uint8Array, at: number, length: number): boolean {
+  if (codes.length !== length) return false;
+  for (let i = 0; i < length; i++) if (codes[i] !== bytes[at + i]) return false;
   return true;
 }
 

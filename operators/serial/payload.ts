@@ -139,12 +139,20 @@ export function encodeSerialRanges(
   return true;
 }
 
-/** The ASCII text of `bytes[at, at + length)` (one character per byte). */
+/**
+ * The ASCII text of `bytes[at, at + length)` (one character per byte). Made in one call (a flat
+ * string), not one character at a time: a string of n concatenations is a tree, and the ledger
+ * compares its batches' and operators' strings with every event's bytes (charCodeAt walks the
+ * tree). Past FROM_CODES_MAX characters, the loop (an argument per character would overflow the stack).
+ */
 export function asciiString(bytes: Uint8Array, at: number, length: number): string {
+  if (length <= FROM_CODES_MAX) return String.fromCharCode.apply(null, bytes.subarray(at, at + length) as unknown as number[]);
   let s = "";
   for (let i = 0; i < length; i++) s += String.fromCharCode(bytes[at + i]);
   return s;
 }
+
+const FROM_CODES_MAX = 256;
 
 function copy(src: Uint8Array, from: number, length: number, out: Uint8Array, to: number): void {
   for (let i = 0; i < length; i++) out[to + i] = src[from + i];
