@@ -16,7 +16,14 @@
  * table's own encoder (schema.ts encodeRowBinary, its checks included), and a row it refuses goes
  * to the dead letters with the line the JSON path gave them (the row as JSON, points as an array).
  */
-import { EncodeError, encodeRowBinary, RowBinaryWriter, type AlertRow, type EncodedRows, type RejectedRow } from "../../connectors/clickhouse/mod.js";
+import {
+  EncodeError,
+  encodeRowBinary,
+  RowBinaryWriter,
+  type AlertRow,
+  type EncodedRows,
+  type RejectedRow,
+} from "../../connectors/clickhouse/mod.js";
 import type { AlertEpisodeEvent, AlertPoint } from "../../operators/spc/mod.js";
 
 /** Episodes whose points text is kept at most; past it the cache starts over (an episode never closed, e.g. at a run's end, is not kept for ever). */
