@@ -112,7 +112,7 @@ function startIngest(s: EngineSetting, kernelWorkers: number): RunningEngine {
     jetstream: s.jetstream ?? null,
     live,
     sink: s.outputs?.encodedRows() ?? null,
-    onAlert: (e) => s.outputs?.alert(e),
+    onAlerts: (events) => s.outputs?.alerts(events),
   });
   let timer: NodeJS.Timeout | null = null;
   const ready = started.then((job) => {

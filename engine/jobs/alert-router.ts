@@ -59,6 +59,7 @@ export class AlertRouter {
 
   /** Routes one event; bound, so it can be handed over as the analyses' onAlert. */
   readonly route = (event: AlertEpisodeEvent): void => {
+    this.o.outputs?.alert(event);
     const line = this.send(event);
     if (this.o.file !== undefined) void this.o.file.write(`${line}\n`);
   };
@@ -66,9 +67,10 @@ export class AlertRouter {
   /**
    * Routes a batch of events (an ingest worker's, in their order): as `route` each, but the
    * alerts file gets one write of all their lines — a file write per event was most of what an
-   * alert cost this thread.
+   * alert cost this thread — and the outputs take them together (their ml_alerts rows one insert).
    */
   readonly routeAll = (events: readonly AlertEpisodeEvent[]): void => {
+    this.o.outputs?.alerts(events);
     let lines = "";
     for (const e of events) {
       const line = this.send(e);
@@ -77,10 +79,9 @@ export class AlertRouter {
     if (lines.length > 0) void this.o.file?.write(lines);
   };
 
-  /** Everything of routing but the file; the event's JSON line when the file or NATS wants it. */
+  /** Everything of routing but the outputs and the file; the event's JSON line when the file or NATS wants it. */
   private send(event: AlertEpisodeEvent): string {
     this.count++;
-    this.o.outputs?.alert(event);
     const line = this.o.file !== undefined || this.o.nats?.format === "json" ? JSON.stringify(event) : "";
     if (this.o.nats !== undefined) {
       const { nc, site, format } = this.o.nats;

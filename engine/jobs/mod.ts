@@ -1,5 +1,6 @@
 /** engine/jobs: the names other folders use. Import from here, never from a file inside. */
 export { AlertRouter } from "./alert-router.js";
+export { AlertRowsBinary, alertRow, POINTS_TEXT_KEPT_MAX } from "./alert-rows.js";
 export {
   type AlertOpening,
   alertOpening,

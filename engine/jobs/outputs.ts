@@ -48,7 +48,6 @@ import {
   isNativeBlock,
   type NativeBlock,
   type RejectedRow,
-  type AlertRow,
   type EquipmentHealthRow,
   type MaintenancePredictionRow,
   type ScoreRow,
@@ -58,6 +57,7 @@ import { DEFAULT_LIVE_FRAMES, HISTORY_COLUMNS, historyFrameOfRows, LiveFrames } 
 import { healthOfProbability, riskOfScore, type MachinePrediction, type PredictionService } from "./prediction-service.js";
 import { type AckResult, type AlertEpisodeEvent, MR_RULES, type SpcLimitsChange, applySpcLimitsChange } from "../../operators/spc/mod.js";
 import { EpisodeBook } from "./episode-book.js";
+import { AlertRowsBinary } from "./alert-rows.js";
 import type { ModelEntry } from "../../connectors/registry/mod.js";
 import { modelRow } from "./model-follow.js";
 import { DEFAULT_RETAINED_UNITS, type RetainedUnits, unitsFromReadings } from "./retained-units.js";
@@ -200,6 +200,8 @@ export class Outputs {
   private modelVersions: () => readonly string[] = () => [];
   /** RowBinary of audited score rows, reused. */
   private scoreWriter: RowBinaryWriter | null = null;
+  /** The ml_alerts rows' encoder (RowBinary, one insert per batch of events). */
+  private readonly alertRows = new AlertRowsBinary();
   private auditStamp: AuditStamp | null = null;
 
   /** The run's audit stamp ({@link startAudit}), for the jobs that write score lines; null when not audited. */
@@ -620,9 +622,21 @@ export class Outputs {
 
   /** An alert episode event: the alerts table (one row per episode), the `alerts` topic, the API's episode lists. */
   alert(e: AlertEpisodeEvent): void {
-    this.episodes.apply(e);
-    this.live?.publish(TOPIC_ALERTS, e);
-    if (this.sink !== null) this.track(this.sink.write("ml_alerts", [alertRow(e)]));
+    this.alerts([e]);
+  }
+
+  /** Alert episode events in their order (an ingest worker's batch): as {@link alert} each, their ml_alerts rows one insert (alert-rows.ts). */
+  alerts(events: readonly AlertEpisodeEvent[]): void {
+    for (const e of events) {
+      this.episodes.apply(e);
+      this.live?.publish(TOPIC_ALERTS, e);
+    }
+    this.writeAlertRows(events);
+  }
+
+  private writeAlertRows(events: readonly AlertEpisodeEvent[]): void {
+    if (this.sink === null || events.length === 0) return;
+    this.track(this.sink.insertEncoded("ml_alerts", ...this.alertRows.encode(events)));
   }
 
   /**
@@ -631,10 +645,8 @@ export class Outputs {
    * lost with the process (it is no record the restart re-reads), the checkpoint holds it.
    */
   restoreEpisodes(events: readonly AlertEpisodeEvent[]): void {
-    for (const e of events) {
-      this.episodes.apply(e);
-      if (e.acknowledged_at !== null && this.sink !== null) this.track(this.sink.write("ml_alerts", [alertRow(e)]));
-    }
+    for (const e of events) this.episodes.apply(e);
+    this.writeAlertRows(events.filter((e) => e.acknowledged_at !== null));
     this.onEpisodesRestored?.(events);
   }
 
@@ -1008,34 +1020,6 @@ export class Outputs {
   }
 }
 
-/** An episode's ml_alerts row: its state after the event. */
-function alertRow(e: AlertEpisodeEvent): AlertRow {
-  const [machine, sensor] = e.key.split("/");
-  return {
-    episode_id: e.episode_id,
-    key: e.key,
-    machine_id: e.fields.machine_id ?? machine,
-    sensor_type: e.fields.sensor_type ?? sensor ?? "",
-    family: e.family,
-    rules: e.rules,
-    first_rule: e.first_rule,
-    description: e.description,
-    severity: e.severity,
-    state: e.closed_at === null ? "open" : "closed",
-    opened_at: e.opened_at,
-    last_fired_at: e.last_fired_at,
-    closed_at: e.closed_at,
-    firings: e.firings,
-    limits_version: e.limits_version,
-    cl: finite(e.cl),
-    sigma: finite(e.sigma),
-    points: e.points,
-    acknowledged_at: e.acknowledged_at,
-    acknowledged_by: e.acknowledged_by,
-    ack_note: e.ack_note,
-  };
-}
-
 function alreadyAcknowledged(e: AlertEpisodeEvent): ApiReplyError {
   return new ApiReplyError(409, "already_acknowledged", `alert episode ${e.episode_id} was acknowledged already`, {
     episode_id: e.episode_id,
@@ -1112,10 +1096,6 @@ const MR_BIT = new Map(MR_RULES.map((r) => [r.name, r.bit]));
  */
 function mrMask(names: unknown): number {
   return Array.isArray(names) ? names.reduce((bits: number, name: unknown) => bits | (MR_BIT.get(String(name)) ?? 0x80), 0) : 0;
-}
-
-function finite(v: number): number | null {
-  return Number.isFinite(v) ? v : null;
 }
 
 /** The live server on `live.port`, or — with `portFallback`, when that port is taken — on a free one. */
