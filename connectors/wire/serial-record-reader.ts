@@ -85,6 +85,8 @@ export class SerialRecordReader extends MsgpackFieldReader {
    * of its buffer. `at`: the message's offset in it.
    */
   private words: DataView = new DataView(new ArrayBuffer(0));
+  /** The buffer `words` views (a field: reading a DataView's `buffer` per message costs more than the compare). */
+  private wordsBuffer: ArrayBufferLike = this.words.buffer;
   private at = 0;
   /** The layout of the last message walked whole and accepted (serial events of one source usually share it). */
   private readonly layout = new MessageLayout();
@@ -96,7 +98,11 @@ export class SerialRecordReader extends MsgpackFieldReader {
    */
   read(bytes: Uint8Array, line: string, out: SerialRecordView): boolean {
     if (!this.begin(bytes)) return false;
-    if (this.words.buffer !== bytes.buffer) this.words = new DataView(bytes.buffer);
+    const buffer = bytes.buffer;
+    if (buffer !== this.wordsBuffer) {
+      this.words = new DataView(buffer);
+      this.wordsBuffer = buffer;
+    }
     this.at = bytes.byteOffset;
     out.received = Number.NaN;
     out.operatorStart = -1;
@@ -143,17 +149,16 @@ export class SerialRecordReader extends MsgpackFieldReader {
   private readAsLayout(bytes: Uint8Array, line: string, out: SerialRecordView): number {
     const layout = this.layout;
     const words = this.words;
-    const kept = layout.words;
-    let from = 0;
+    const at = this.at;
+    const checkAt = layout.checkAt;
+    const checkWord = layout.checkWord;
+    let c = 0;
     for (let i = 0; i < layout.entries; i++) {
-      const to = layout.valueStart[i];
-      let j = from;
-      for (; j + 4 <= to; j += 4) if (words.getUint32(this.at + j) !== kept.getUint32(j)) return LAYOUT_DIFFERS;
-      for (; j < to; j++) if (bytes[j] !== layout.bytes[j]) return LAYOUT_DIFFERS;
-      this.p = to;
+      // The structure before value i, a word at a time (keep: runs of at least four bytes, covered by whole words).
+      for (const end = layout.checksEnd[i]; c < end; c++) if (words.getInt32(at + checkAt[c], true) !== checkWord[c]) return LAYOUT_DIFFERS;
+      this.p = layout.valueStart[i];
       if (!this.field(bytes, layout.fields[i], line, out)) return LAYOUT_REFUSED;
-      from = layout.valueEnd[i];
-      if (this.p !== from) return LAYOUT_DIFFERS;
+      if (this.p !== layout.valueEnd[i]) return LAYOUT_DIFFERS;
     }
     return LAYOUT_READ;
   }
@@ -274,8 +279,14 @@ const LAYOUT_BYTES_MAX = 512;
 /**
  * Where an accepted message had its keys and values: entry i's value at [valueStart[i],
  * valueEnd[i]) is field fields[i]; everything before a value and after the previous one (the map
- * header, the key and its string header) is structure, kept in `bytes`. Bounded: at most 16 entries (a
- * message the reader takes has each of the eight fields at most once) and LAYOUT_BYTES_MAX bytes.
+ * header, the key and its string header) is structure, kept as the little-endian 32-bit words that
+ * cover it — the words at from, from + 4, … and, when the run's length is not a multiple of four,
+ * one more ending at its last byte (overlapping the one before, never reaching into a value):
+ * checkAt[c] where word c starts, checkWord[c] its value, entry i's words up to checksEnd[i].
+ * Every run is at least five bytes in a message the reader takes (a key's string header and a
+ * name of four bytes or more); a message with a shorter one leaves no layout. Bounded: at most
+ * 16 entries (a message the reader takes has each of the eight fields at most once) and
+ * LAYOUT_BYTES_MAX bytes.
  */
 class MessageLayout {
   /** The message's length; -1: no layout. */
@@ -284,17 +295,33 @@ class MessageLayout {
   readonly fields = new Int32Array(16);
   readonly valueStart = new Int32Array(16);
   readonly valueEnd = new Int32Array(16);
-  readonly bytes = new Uint8Array(LAYOUT_BYTES_MAX);
-  readonly words = new DataView(this.bytes.buffer);
+  readonly checksEnd = new Int32Array(16);
+  /** At most a word per four bytes of the message, plus one per run. */
+  readonly checkAt = new Int32Array(LAYOUT_BYTES_MAX / 4 + 16);
+  readonly checkWord = new Int32Array(LAYOUT_BYTES_MAX / 4 + 16);
 
   /** Keeps `message`'s layout (its positions were written into fields, valueStart and valueEnd as it was walked). */
   keep(message: Uint8Array, entries: number): void {
-    if (message.length > LAYOUT_BYTES_MAX) {
-      this.length = -1;
-      return;
+    this.length = -1;
+    if (message.length > LAYOUT_BYTES_MAX) return;
+    let c = 0;
+    let from = 0;
+    for (let i = 0; i < entries; i++) {
+      const to = this.valueStart[i];
+      if (to - from < 4) return;
+      for (let j = from; j + 4 <= to; j += 4) c = this.check(message, c, j);
+      if ((to - from) % 4 !== 0) c = this.check(message, c, to - 4);
+      this.checksEnd[i] = c;
+      from = this.valueEnd[i];
     }
-    this.bytes.set(message);
     this.entries = entries;
     this.length = message.length;
+  }
+
+  /** Word c: the message's four bytes at `j`, little-endian (as DataView.getInt32(…, true) reads them). */
+  private check(message: Uint8Array, c: number, j: number): number {
+    this.checkAt[c] = j;
+    this.checkWord[c] = message[j] | (message[j + 1] << 8) | (message[j + 2] << 16) | (message[j + 3] << 24);
+    return c + 1;
   }
 }
