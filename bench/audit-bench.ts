@@ -28,10 +28,9 @@ import {
   scoreLayout,
 } from "../engine/jobs/mod.js";
 import { auditColumns, encodeRowBinaryString, encodeScoreNative, keyNames, NativeWriter } from "../connectors/clickhouse/mod.js";
-import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { observeChunkRows, observeRecord, type RecordAnalysis, type RowContext } from "../operators/mod.js";
-import { DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
 import { type BenchMachine, benchMachine, machineLine } from "./bench-kit.js";
+import { scoredAnalysisSpecs } from "./kit/scored-specs.js";
 
 export const DEFAULT_AUDIT_BENCH_RECORDS = 400_000;
 export const SMOKE_AUDIT_BENCH_RECORDS = 20_000;
@@ -65,7 +64,7 @@ export async function runAuditBench(
   const machine = benchMachine();
   const records = o.records ?? (o.smoke ? SMOKE_AUDIT_BENCH_RECORDS : DEFAULT_AUDIT_BENCH_RECORDS);
   const rounds = o.smoke ? SMOKE_ROUNDS : ROUNDS;
-  const specs = benchSpecs();
+  const specs = scoredAnalysisSpecs();
   const stamp = auditStamp(auditConfig(specs, "ms", null, true), kernelHash());
   o.progress?.(`scoring ${records} records (rolling, spc, iforest) once for the encoders`);
   const scored = await scoredChunks(specs, records);
@@ -109,27 +108,6 @@ interface Scored {
   analyses: RecordAnalysis[];
   chunks: OutputChunk[];
   keyNames: string[];
-}
-
-function benchSpecs(): AnalysisSpec[] {
-  const rng = new SeededRandom(9);
-  const rows = 512;
-  const values = new Float64Array(rows * 4);
-  for (let i = 0; i < rows; i++) {
-    values[4 * i] = 50 + 5 * rng.normal();
-    values[4 * i + 1] = 50 + rng.normal();
-    values[4 * i + 2] = 5 + 0.5 * rng.normal();
-    values[4 * i + 3] = rng.normal();
-  }
-  const forest = trainIsolationForest(
-    { values, rows, columns: 4, names: ["value", "mean", "std", "z"] },
-    { trees: 100, sampleSize: 256, seed: 9 },
-  );
-  return [
-    { name: "rolling", options: { window: { kind: "count", records: 64 }, alpha: 0.1, timeScale: 1000 } },
-    { name: "spc", options: { params: { ...DEFAULT_SPC_PARAMS, baselineN: 100 }, ewmaField: "spc_ewma" } },
-    { name: "iforest", options: { model: forest, features: ["value", "mean", "std", "z"], rollingIndex: 0 } },
-  ];
 }
 
 /** The engine's output chunks of seeded readings (copied: the engine reuses its buffers), observed as the workers observe them. */
@@ -289,7 +267,7 @@ async function replaySideBySide(rounds: number, rows: number, stamp: AuditStamp)
       for (const audited of r % 2 === 0 ? [false, true] : [true, false]) {
         const out = join(dir, "out.ndjson");
         const output = createWriteStream(out);
-        const analyses = buildAnalyses(benchSpecs().slice(0, 2), () => {});
+        const analyses = buildAnalyses(scoredAnalysisSpecs().slice(0, 2), () => {});
         const t0 = process.cpuUsage();
         await runReplay({
           input,

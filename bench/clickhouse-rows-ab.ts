@@ -20,10 +20,9 @@ import { LabelTable } from "../connectors/wire/mod.js";
 import { type OutputChunk, SeededRandom, StreamEngine } from "../engine/core/mod.js";
 import { allocateBatch } from "../engine/core/mod.js";
 import { allocateBodyRing, type AnalysisSpec, BodyRingReader, BodyRingWriter, buildAnalyses, ClickHouseRows } from "../engine/jobs/mod.js";
-import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { observeChunkRows, type RowContext } from "../operators/mod.js";
-import { DEFAULT_SPC_PARAMS } from "../operators/spc/mod.js";
 import { median, threadCpuMicros } from "./bench-kit.js";
+import { scoredAnalysisSpecs } from "./kit/scored-specs.js";
 
 const MACHINES = 8;
 const SENSORS = ["temperature", "pressure", "vibration", "humidity", "speed", "current"];
@@ -40,30 +39,9 @@ interface Chunks {
   modelHash: string;
 }
 
-function specs(): AnalysisSpec[] {
-  const rng = new SeededRandom(9);
-  const rows = 512;
-  const values = new Float64Array(rows * 4);
-  for (let i = 0; i < rows; i++) {
-    values[4 * i] = 50 + 5 * rng.normal();
-    values[4 * i + 1] = 50 + rng.normal();
-    values[4 * i + 2] = 5 + 0.5 * rng.normal();
-    values[4 * i + 3] = rng.normal();
-  }
-  const forest = trainIsolationForest(
-    { values, rows, columns: 4, names: ["value", "mean", "std", "z"] },
-    { trees: 100, sampleSize: 256, seed: 9 },
-  );
-  return [
-    { name: "rolling", options: { window: { kind: "count", records: 64 }, alpha: 0.1, timeScale: 1000 } },
-    { name: "spc", options: { params: { ...DEFAULT_SPC_PARAMS, baselineN: 100 }, ewmaField: "spc_ewma" } },
-    { name: "iforest", options: { model: forest, features: ["value", "mean", "std", "z"], rollingIndex: 0 } },
-  ];
-}
-
 /** Seeded readings through the kernels and observers, each chunk copied (the engine reuses its buffers) with its records' label ids. */
 async function scoredChunks(records: number): Promise<Chunks> {
-  const s = specs();
+  const s = scoredAnalysisSpecs();
   const analyses = buildAnalyses(s, () => {});
   const labels = new LabelTable();
   const labelOfKey = Array.from({ length: KEYS }, (_, k) => [0, 1].map((mode) => labelId(labels, k, mode)));
