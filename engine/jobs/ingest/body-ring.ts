@@ -16,12 +16,13 @@
  *
  * One writer (the worker), one reader (the main thread). Bodies are written in order but settle
  * in any order (two tables, retries, spills): the reader releases the bytes up to the oldest body
- * not settled yet. Counters run modulo 2^30 (COUNTER_MASK); the capacity is a power of two below
+ * not settled yet. Counters run modulo 2^30 (RING_COUNTER_MASK); the capacity is a power of two below
  * that, so a counter's offset in the ring is `counter & (capacity − 1)`. A body never wraps: when
  * it does not fit before the end the writer skips to the start. A body larger than half the ring,
  * or one the ring has no room for now (the sink that far behind), is transferred as before:
  * nothing waits, nothing is lost.
  */
+import { allocateRingMemory, RING_COUNTER_MASK, RING_RELEASED, type RingMemory } from "./frame-ring.js";
 
 /**
  * 64 MiB a worker: 1.3 s of both tables' bodies at 100 000 records/s on one worker (~500 bytes a
@@ -30,15 +31,6 @@
  * so it counts in the engine's memory (linewatch chaos bounds the RSS).
  */
 export const BODY_RING_BYTES = 64 << 20;
-const COUNTER_MASK = (1 << 30) - 1;
-/** Int32 slot of the reader's counter: bytes released so far (mod 2^30). */
-const RELEASED = 0;
-
-/** The ring's shared memory, made by the main thread for one worker (workerData). */
-export interface BodyRingMemory {
-  bytes: SharedArrayBuffer;
-  control: SharedArrayBuffer;
-}
 
 /** A body in the ring: its offset and length, and the writer's counter after it (what releasing it means). */
 export interface RingBody {
@@ -47,10 +39,8 @@ export interface RingBody {
   end: number;
 }
 
-export function allocateBodyRing(bytes = BODY_RING_BYTES): BodyRingMemory {
-  if (!Number.isInteger(Math.log2(bytes)) || bytes < 64 || bytes > 1 << 29)
-    throw new RangeError(`a body ring's size must be a power of two in 64..2^29 bytes, got ${bytes}`);
-  return { bytes: new SharedArrayBuffer(bytes), control: new SharedArrayBuffer(16) };
+export function allocateBodyRing(bytes = BODY_RING_BYTES): RingMemory {
+  return allocateRingMemory(bytes, "body");
 }
 
 /** The worker's side. */
@@ -60,7 +50,7 @@ export class BodyRingWriter {
   private readonly control: Int32Array;
   private written = 0;
 
-  constructor(memory: BodyRingMemory) {
+  constructor(memory: RingMemory) {
     this.bytes = Buffer.from(memory.bytes);
     this.control = new Int32Array(memory.control);
   }
@@ -70,14 +60,14 @@ export class BodyRingWriter {
     const capacity = this.bytes.length;
     const n = body.length;
     const start = this.written;
-    const free = capacity - ((start - Atomics.load(this.control, RELEASED)) & COUNTER_MASK);
+    const free = capacity - ((start - Atomics.load(this.control, RING_RELEASED)) & RING_COUNTER_MASK);
     const offset = start & (capacity - 1);
     // A body is contiguous: skip the ring's tail when it does not fit there.
     const skip = offset + n > capacity ? capacity - offset : 0;
     if (n > capacity >>> 1 || skip + n > free) return null;
     const at = (offset + skip) & (capacity - 1);
     Buffer.from(body.buffer, body.byteOffset, n).copy(this.bytes, at);
-    this.written = (start + skip + n) & COUNTER_MASK;
+    this.written = (start + skip + n) & RING_COUNTER_MASK;
     return { at, length: n, end: this.written };
   }
 }
@@ -95,7 +85,7 @@ export class BodyRingReader {
   /** Bodies lent and not released yet, in the writer's order; `settled`: released by their user, waiting for an older one. */
   private readonly lent: Array<{ end: number; settled: boolean }> = [];
 
-  constructor(memory: BodyRingMemory) {
+  constructor(memory: RingMemory) {
     this.control = new Int32Array(memory.control);
     this.ring = memory.bytes;
   }
@@ -123,6 +113,6 @@ export class BodyRingReader {
   private advance(): void {
     let end = -1;
     while (this.lent.length > 0 && this.lent[0].settled) end = (this.lent.shift() as { end: number }).end;
-    if (end >= 0) Atomics.store(this.control, RELEASED, end);
+    if (end >= 0) Atomics.store(this.control, RING_RELEASED, end);
   }
 }

@@ -14,7 +14,7 @@
  * memory is allocated once.
  *
  * One writer (the worker), one reader (the main thread), in the order of the worker's messages.
- * Counters run modulo 2^30 (COUNTER_MASK); the capacity is a power of two below that, so a
+ * Counters run modulo 2^30 (RING_COUNTER_MASK); the capacity is a power of two below that, so a
  * counter's offset in the ring is `counter & (capacity − 1)`. A frame never wraps: when it does
  * not fit before the end the writer skips to the start. When the ring has no room for a whole
  * batch — the main thread is that far behind — the batch is transferred as before: nothing waits,
@@ -25,12 +25,13 @@ import { lendFrameBuffer } from "../../../connectors/live/mod.js";
 
 /** 8 MiB: several hundred of the bench's batches at half load; a batch larger than half of it is transferred. */
 export const FRAME_RING_BYTES = 8 << 20;
-const COUNTER_MASK = (1 << 30) - 1;
+/** Counters run modulo 2^30 (this ring's and body-ring.ts's). */
+export const RING_COUNTER_MASK = (1 << 30) - 1;
 /** Int32 slot of the reader's counter: bytes released so far (mod 2^30). */
-const RELEASED = 0;
+export const RING_RELEASED = 0;
 
-/** The ring's shared memory, made by the main thread for one worker (workerData). */
-export interface FrameRingMemory {
+/** A ring's shared memory (frames here, ClickHouse bodies in body-ring.ts), made by the main thread for one worker (workerData). */
+export interface RingMemory {
   bytes: SharedArrayBuffer;
   control: SharedArrayBuffer;
 }
@@ -42,9 +43,14 @@ export interface RingFrames {
   end: number;
 }
 
-export function allocateFrameRing(bytes = FRAME_RING_BYTES): FrameRingMemory {
+export function allocateFrameRing(bytes = FRAME_RING_BYTES): RingMemory {
+  return allocateRingMemory(bytes, "frame");
+}
+
+/** A ring of `bytes` (a power of two below the counters' modulus) and its control words; `what` names it in the error. */
+export function allocateRingMemory(bytes: number, what: string): RingMemory {
   if (!Number.isInteger(Math.log2(bytes)) || bytes < 64 || bytes > 1 << 29)
-    throw new RangeError(`a frame ring's size must be a power of two in 64..2^29 bytes, got ${bytes}`);
+    throw new RangeError(`a ${what} ring's size must be a power of two in 64..2^29 bytes, got ${bytes}`);
   return { bytes: new SharedArrayBuffer(bytes), control: new SharedArrayBuffer(16) };
 }
 
@@ -54,7 +60,7 @@ export class FrameRingWriter {
   private readonly control: Int32Array;
   private written = 0;
 
-  constructor(memory: FrameRingMemory) {
+  constructor(memory: RingMemory) {
     this.bytes = new Uint8Array(memory.bytes);
     this.control = new Int32Array(memory.control);
   }
@@ -63,7 +69,7 @@ export class FrameRingWriter {
   write(frames: readonly Uint8Array[]): RingFrames | null {
     const capacity = this.bytes.length;
     const start = this.written;
-    const free = capacity - ((start - Atomics.load(this.control, RELEASED)) & COUNTER_MASK);
+    const free = capacity - ((start - Atomics.load(this.control, RING_RELEASED)) & RING_COUNTER_MASK);
     let w = start;
     const at: number[] = [];
     const lengths: number[] = [];
@@ -71,11 +77,11 @@ export class FrameRingWriter {
       const offset = w & (capacity - 1);
       // A frame is contiguous: skip the ring's tail when it does not fit there.
       const skip = offset + f.length > capacity ? capacity - offset : 0;
-      if (((w + skip + f.length - start) & COUNTER_MASK) > free || f.length > capacity >>> 1) return null;
-      w = (w + skip) & COUNTER_MASK;
+      if (((w + skip + f.length - start) & RING_COUNTER_MASK) > free || f.length > capacity >>> 1) return null;
+      w = (w + skip) & RING_COUNTER_MASK;
       at.push(w & (capacity - 1));
       lengths.push(f.length);
-      w = (w + f.length) & COUNTER_MASK;
+      w = (w + f.length) & RING_COUNTER_MASK;
     }
     for (let i = 0; i < frames.length; i++) this.bytes.set(frames[i], at[i]);
     this.written = w;
@@ -94,7 +100,7 @@ export class FrameRingReader {
   private readonly ring: Uint8Array;
   private scratch = new Uint8Array(0);
 
-  constructor(memory: FrameRingMemory) {
+  constructor(memory: RingMemory) {
     this.control = new Int32Array(memory.control);
     this.ring = new Uint8Array(memory.bytes);
   }
@@ -113,6 +119,6 @@ export class FrameRingReader {
 
   /** The batch's bytes (and those of every batch before it) may be written again. */
   release(batch: RingFrames): void {
-    Atomics.store(this.control, RELEASED, batch.end);
+    Atomics.store(this.control, RING_RELEASED, batch.end);
   }
 }

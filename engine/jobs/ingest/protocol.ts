@@ -11,8 +11,7 @@ import type { ServedLimits } from "../outputs.js";
 import type { IforestModelInfo } from "../../../operators/iforest/mod.js";
 import type { AnalysisSpec } from "./analysis-spec.js";
 import type { EncodedTableRows, RowsHandOver } from "./clickhouse-rows.js";
-import type { BodyRingMemory } from "./body-ring.js";
-import type { FrameRingMemory, RingFrames } from "./frame-ring.js";
+import type { RingFrames, RingMemory } from "./frame-ring.js";
 
 export const INGEST_ROLE = "linewatch-ingest";
 
@@ -41,11 +40,11 @@ export interface IngestWorkerData {
   /** Send the main thread one score frame per machine per drained batch, for `machine/<id>`. */
   liveFrames: boolean;
   /** Where those frames go when they fit (frame-ring.ts); absent or null: each batch's frames are transferred. */
-  frameRing?: FrameRingMemory | null;
+  frameRing?: RingMemory | null;
   /** Encode ml_sensor_data and ml_scores rows (Native blocks) and send them to the main thread's sink. */
   clickhouse: boolean;
   /** Where those rows' insert bodies go when they fit (body-ring.ts); absent or null: each body is transferred. */
-  bodyRing?: BodyRingMemory | null;
+  bodyRing?: RingMemory | null;
   /** When the gathered rows of a table go to the sink (its batchRowsMax and flushIntervalMs); absent: DEFAULT_ROWS_HAND_OVER. */
   clickhouseHandOver?: RowsHandOver;
   /**
