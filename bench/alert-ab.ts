@@ -16,9 +16,10 @@
  */
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { allocateBatch, type OutputChunk, packageRoot, SeededRandom, StreamEngine } from "../engine/core/mod.js";
+import { allocateBatch, type OutputChunk, packageRoot, SeededRandom } from "../engine/core/mod.js";
 import { DEFAULT_SPC_PARAMS, SPC_OUT_FIELDS, spcKernel } from "../operators/spc/mod.js";
 import { benchMachine, machineLine, median, threadCpuMicros } from "./bench-kit.js";
+import { benchEngine } from "./kit/seeded-readings.js";
 
 const KEYS = 48;
 const CHUNK = 1024;
@@ -40,20 +41,14 @@ type SpcModule = typeof import("../operators/spc/mod.js");
 /** The kernel's rows and event lists for ROWS readings of KEYS keys. */
 async function stageChunks(): Promise<{ chunks: Chunk[]; names: string[] }> {
   const chunks: Chunk[] = [];
-  const engine = new StreamEngine(
-    {
-      kernels: [spcKernel({ params: DEFAULT_SPC_PARAMS })],
-      workers: 0,
-      groups: 1,
-      keysMax: KEYS,
-      batchRecordsMax: CHUNK,
-      lateness: null,
-      reorderRecordsPerKeyMax: 1,
-    },
-    { onOutput: (c) => chunks.push(capture(c)) },
-  );
   const names = Array.from({ length: KEYS }, (_, k) => `M-${String(1 + Math.floor(k / 6)).padStart(3, "0")}/${SENSORS[k % 6]}`);
-  for (const name of names) engine.internKey(name);
+  const engine = benchEngine({
+    kernels: [spcKernel({ params: DEFAULT_SPC_PARAMS })],
+    keyNames: names,
+    groups: 1,
+    chunkRecords: CHUNK,
+    onOutput: (c) => chunks.push(capture(c)),
+  });
   const rng = new SeededRandom(13);
   const burst = new Int32Array(KEYS);
   const shift = new Float64Array(KEYS);

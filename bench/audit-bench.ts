@@ -16,7 +16,7 @@
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { allocateBatch, kernelHash, type OutputChunk, SeededRandom, StreamEngine } from "../engine/core/mod.js";
+import { kernelHash, type OutputChunk, SeededRandom } from "../engine/core/mod.js";
 import {
   type AnalysisSpec,
   AuditMembers,
@@ -31,6 +31,7 @@ import { auditColumns, encodeRowBinaryString, encodeScoreNative, keyNames, Nativ
 import { observeChunkRows, observeRecord, type RecordAnalysis, type RowContext } from "../operators/mod.js";
 import { type BenchMachine, benchMachine, machineLine } from "./bench-kit.js";
 import { scoredAnalysisSpecs } from "./kit/scored-specs.js";
+import { benchEngine, pushRandomWalk } from "./kit/seeded-readings.js";
 
 export const DEFAULT_AUDIT_BENCH_RECORDS = 400_000;
 export const SMOKE_AUDIT_BENCH_RECORDS = 20_000;
@@ -153,44 +154,14 @@ async function scoreReadings(
   onChunk: (chunk: OutputChunk, analyses: readonly RecordAnalysis[]) => void,
 ): Promise<{ analyses: RecordAnalysis[]; keyNames: string[] }> {
   const analyses = buildAnalyses(specs, () => {});
-  const names: string[] = [];
+  const names = Array.from({ length: KEYS }, (_, k) => `M-${k}/temperature`);
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
-  const engine = new StreamEngine(
-    {
-      kernels: analyses.map((a) => a.kernel),
-      workers: 0,
-      groups: 4,
-      keysMax: KEYS,
-      batchRecordsMax: 4096,
-      lateness: null,
-      reorderRecordsPerKeyMax: 1,
-    },
-    {
-      onOutput: (c) => {
-        observeChunkRows(analyses, c, (id) => names[id], ctx);
-        onChunk(c, analyses);
-      },
-    },
-  );
-  for (let k = 0; k < KEYS; k++) names[engine.internKey(`M-${k}/temperature`)] = `M-${k}/temperature`;
-  const rng = new SeededRandom(11);
-  const batch = allocateBatch(4096);
-  const level = new Float64Array(KEYS).fill(50);
-  for (let i = 0; i < records; ) {
-    batch.length = 0;
-    for (; batch.length < 4096 && i < records; i++) {
-      const k = i % KEYS;
-      level[k] += 0.05 * rng.normal();
-      batch.keyIds[batch.length] = k;
-      batch.times[batch.length] = 1_700_000_000_000 + Math.floor(i / KEYS) * 100;
-      batch.values[batch.length] = level[k] + rng.normal();
-      batch.positions[batch.length] = i;
-      batch.length++;
-    }
-    await engine.push(batch);
-  }
-  await engine.flush(true);
-  await engine.close();
+  const onOutput = (c: OutputChunk) => {
+    observeChunkRows(analyses, c, (id) => names[id], ctx);
+    onChunk(c, analyses);
+  };
+  const engine = benchEngine({ kernels: analyses.map((a) => a.kernel), keyNames: names, groups: 4, chunkRecords: 4096, onOutput });
+  await pushRandomWalk(engine, KEYS, { records, seed: 11 });
   return { analyses, keyNames: names };
 }
 

@@ -17,12 +17,12 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { auditColumns } from "../connectors/clickhouse/mod.js";
 import { LabelTable } from "../connectors/wire/mod.js";
-import { type OutputChunk, SeededRandom, StreamEngine } from "../engine/core/mod.js";
-import { allocateBatch } from "../engine/core/mod.js";
+import type { OutputChunk } from "../engine/core/mod.js";
 import { allocateBodyRing, type AnalysisSpec, BodyRingReader, BodyRingWriter, buildAnalyses, ClickHouseRows } from "../engine/jobs/mod.js";
 import { observeChunkRows, type RowContext } from "../operators/mod.js";
 import { median, threadCpuMicros } from "./bench-kit.js";
 import { scoredAnalysisSpecs } from "./kit/scored-specs.js";
+import { benchEngine, pushRandomWalk } from "./kit/seeded-readings.js";
 
 const MACHINES = 8;
 const SENSORS = ["temperature", "pressure", "vibration", "humidity", "speed", "current"];
@@ -46,7 +46,6 @@ async function scoredChunks(records: number): Promise<Chunks> {
   const labels = new LabelTable();
   const labelOfKey = Array.from({ length: KEYS }, (_, k) => [0, 1].map((mode) => labelId(labels, k, mode)));
   const chunks: OutputChunk[] = [];
-  const names: string[] = [];
   const ctx: RowContext = { keyId: 0, key: "", position: 0, time: 0, value: 0 };
   const copy = (c: OutputChunk): OutputChunk => {
     const payload = new Uint8Array(4 * c.length);
@@ -63,42 +62,13 @@ async function scoredChunks(records: number): Promise<Chunks> {
       payload,
     };
   };
-  const engine = new StreamEngine(
-    {
-      kernels: analyses.map((a) => a.kernel),
-      workers: 0,
-      groups: 1,
-      keysMax: KEYS,
-      batchRecordsMax: CHUNK,
-      lateness: null,
-      reorderRecordsPerKeyMax: 1,
-    },
-    {
-      onOutput: (c) => {
-        observeChunkRows(analyses, c, (id) => names[id], ctx);
-        chunks.push(copy(c));
-      },
-    },
-  );
-  for (let k = 0; k < KEYS; k++) names[engine.internKey(keyName(k))] = keyName(k);
-  const rng = new SeededRandom(11);
-  const batch = allocateBatch(CHUNK);
-  const level = new Float64Array(KEYS).fill(50);
-  for (let i = 0; i < records; ) {
-    batch.length = 0;
-    for (; batch.length < CHUNK && i < records; i++) {
-      const k = i % KEYS;
-      level[k] += 0.05 * rng.normal() + (i % 4999 === 0 ? 3 : 0);
-      batch.keyIds[batch.length] = k;
-      batch.times[batch.length] = 1_700_000_000_000 + Math.floor(i / KEYS) * 100;
-      batch.values[batch.length] = level[k] + rng.normal();
-      batch.positions[batch.length] = i;
-      batch.length++;
-    }
-    await engine.push(batch);
-  }
-  await engine.flush(true);
-  await engine.close();
+  const names = Array.from({ length: KEYS }, (_, k) => keyName(k));
+  const onOutput = (c: OutputChunk) => {
+    observeChunkRows(analyses, c, (id) => names[id], ctx);
+    chunks.push(copy(c));
+  };
+  const engine = benchEngine({ kernels: analyses.map((a) => a.kernel), keyNames: names, groups: 1, chunkRecords: CHUNK, onOutput });
+  await pushRandomWalk(engine, KEYS, { records, seed: 11, stepEvery: 4999 });
   const modelHash = (analyses[2] as unknown as { activeHash: string }).activeHash;
   return { specs: s, chunks, labels, modelHash };
 }
