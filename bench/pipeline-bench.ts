@@ -159,9 +159,22 @@ export interface FormatRow {
   ack?: "all" | "explicit";
   processCpuUsPerReading?: number;
   acksPerReading?: number;
-  /** CPU µs per reading over the measured window: the threads that read it (ingest workers / the raw subscriber) and the main thread (NaN: not measured). */
-  cpuUsPerReading?: { readers: number; main: number };
+  /** CPU µs per reading over the measured window (NaN: not measured). */
+  cpuUsPerReading?: ReadingCpu;
   notes: string[];
+}
+
+/**
+ * Where a reading's CPU goes on the machine, µs per reading over a frames row's measured window:
+ * the threads that read it (ingest workers / the raw subscriber), the job's main thread (raw: NaN,
+ * it is part of `rest`), nats-server, and the rest of the bench's process (the publisher thread,
+ * V8's garbage-collection threads, the bench's own main thread).
+ */
+export interface ReadingCpu {
+  readers: number;
+  main: number;
+  natsServer: number;
+  rest: number;
 }
 
 /** Percentiles of one latency distribution, ms (NaN when nothing was measured). */
@@ -452,8 +465,8 @@ export async function runPipelineBench(options: PipelineBenchOptions = {}): Prom
     );
     const nc = await connect({ servers: nats.url, name: "linewatch-pipeline-bench" });
     try {
-      if (cfg.sweep) settings.push(...(await runSweep({ cfg, url: nats.url, nc, clickhouse, model, say })));
-      if (cfg.formats) formats.push(...(await runFormats({ cfg, url: nats.url, nc, clickhouse, model, say })));
+      if (cfg.sweep) settings.push(...(await runSweep({ cfg, url: nats.url, natsPid: () => nats.pid, nc, clickhouse, model, say })));
+      if (cfg.formats) formats.push(...(await runFormats({ cfg, url: nats.url, natsPid: () => nats.pid, nc, clickhouse, model, say })));
     } finally {
       await nc.close().catch(() => undefined);
     }
@@ -581,6 +594,8 @@ function trainModel(cfg: Config): IsolationForestModel {
 interface RunContext {
   cfg: Config;
   url: string;
+  /** The throw-away nats-server's process id (its CPU time is read from /proc). */
+  natsPid: () => number | null;
   nc: NatsConnection;
   clickhouse: ClickHouseServer | null;
   model: IsolationForestModel;
@@ -944,7 +959,7 @@ async function measureRaw(
   mem: SharedRun,
   site: string,
   format: WireFormat = "records",
-): Promise<{ perSecond: number; usPerRecord: number }> {
+): Promise<{ perSecond: number; usPerRecord: number; cpu: ReadingCpu }> {
   Atomics.store(mem.ctrl, C_SCORED, 0);
   Atomics.store(mem.ctrl, C_RAW_READY, 0);
   Atomics.store(mem.ctrl, C_WINDOW, 0);
@@ -961,16 +976,27 @@ async function measureRaw(
     const { done } = await started(mem, 0, () =>
       publish(ctx, mem, site, 0, Number.MAX_SAFE_INTEGER, 0, true, false, { format, jetstream: false }),
     );
+    const edges: CpuSnapshot[] = [];
     const w = await lastTwoThirds(
       ctx.cfg.rawMs,
       () => Atomics.load(mem.ctrl, C_SCORED),
-      (end) => void Atomics.store(mem.ctrl, C_WINDOW, end ? 2 : 1),
+      (end) => {
+        edges.push(cpuSnapshot(ctx));
+        Atomics.store(mem.ctrl, C_WINDOW, end ? 2 : 1);
+      },
     );
     Atomics.store(mem.ctrl, C_STOP, 1);
     await done;
     counter.postMessage("close");
     const own = await closed;
-    return { perSecond: w.perSecond, usPerRecord: own.cpuMicros / own.readings };
+    const spent = cpuBetween(edges[0], edges[1]);
+    const cpu = {
+      readers: own.cpuMicros / own.readings,
+      main: Number.NaN,
+      natsServer: spent.nats / own.readings,
+      rest: (spent.process - own.cpuMicros) / own.readings,
+    };
+    return { perSecond: w.perSecond, usPerRecord: cpu.readers, cpu };
   } finally {
     await counter.terminate();
     Atomics.store(mem.ctrl, C_SCORED, 0);
@@ -978,6 +1004,31 @@ async function measureRaw(
 }
 
 // ---- the naive consumer ----
+
+/** CPU so far, µs: this process (all its threads), its main thread, nats-server. */
+interface CpuSnapshot {
+  process: number;
+  main: number;
+  nats: number;
+}
+
+function cpuSnapshot(ctx: RunContext): CpuSnapshot {
+  const own = process.cpuUsage();
+  return { process: own.user + own.system, main: threadCpuMicros(), nats: (processCpuSeconds(ctx.natsPid()) ?? Number.NaN) * 1e6 };
+}
+
+function cpuBetween(a: CpuSnapshot, b: CpuSnapshot): CpuSnapshot {
+  return { process: b.process - a.process, main: b.main - a.main, nats: b.nats - a.nats };
+}
+
+/** A frames row's CPU per reading by part, their sum, and the cores that sum takes at the row's rate. */
+function readingCpuText(cpu: ReadingCpu, f: FormatRow): string {
+  const parts = [`${f.source === "raw nats.js" ? "subscriber" : "ingest workers"} ${cpu.readers.toFixed(3)}`];
+  if (Number.isFinite(cpu.main)) parts.push(`main ${cpu.main.toFixed(3)}`);
+  parts.push(`nats-server ${cpu.natsServer.toFixed(3)}`, `rest of the bench process ${cpu.rest.toFixed(3)}`);
+  const all = cpu.readers + (Number.isFinite(cpu.main) ? cpu.main : 0) + cpu.natsServer + cpu.rest;
+  return `CPU µs/reading: ${parts.join(", ")}; all ${all.toFixed(3)} (${((all * f.readingsPerSecond) / 1e6).toFixed(2)} cores)`;
+}
 
 /** The naive consumer's own counts and process.cpuUsage(), read at one instant in its process. */
 interface NaiveCounters {
@@ -1290,7 +1341,7 @@ async function runFormats(ctx: RunContext): Promise<FormatRow[]> {
       readingsPerSecond: raw.perSecond,
       processed: 0,
       shed: 0,
-      cpuUsPerReading: { readers: raw.usPerRecord, main: Number.NaN },
+      cpuUsPerReading: raw.cpu,
       notes: [],
     };
   });
@@ -1321,7 +1372,7 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun, workers: num
     onScoredCount: (n) => Atomics.store(mem.ctrl, C_SCORED, n),
   });
   let rate = NaN;
-  let cpu = { readers: Number.NaN, main: Number.NaN };
+  let cpu: ReadingCpu = { readers: Number.NaN, main: Number.NaN, natsServer: Number.NaN, rest: Number.NaN };
   let result: EngineFigures | null = null;
   const notes: string[] = [];
   try {
@@ -1339,15 +1390,7 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun, workers: num
       }),
     );
     await sleep(ctx.cfg.maxMs / 3);
-    const tids = await engine.threadIds();
-    const readersCpu = (): number => (tids.length === 0 ? Number.NaN : tids.reduce((sum, t) => sum + threadCpuMicrosOf(t), 0));
-    const s0 = Atomics.load(mem.ctrl, C_SCORED);
-    const c0 = { readers: readersCpu(), main: threadCpuMicros() };
-    const t0 = performance.now();
-    await sleep((ctx.cfg.maxMs * 2) / 3);
-    const scored = Atomics.load(mem.ctrl, C_SCORED) - s0;
-    rate = (scored * 1000) / (performance.now() - t0);
-    cpu = { readers: (readersCpu() - c0.readers) / scored, main: (threadCpuMicros() - c0.main) / scored };
+    ({ rate, cpu } = await framesWindow(ctx, mem, await engine.threadIds()));
     Atomics.store(mem.ctrl, C_STOP, 1);
     await done;
     await settle(() => Atomics.load(mem.ctrl, C_SCORED), Atomics.load(mem.ctrl, C_PUBLISHED));
@@ -1367,6 +1410,27 @@ async function measureEngineFrames(ctx: RunContext, mem: SharedRun, workers: num
     cpuUsPerReading: cpu,
     notes,
   };
+}
+
+/** The frames row's measured window (the maximum phase's last two thirds): readings/s scored and the CPU per reading by part. */
+async function framesWindow(ctx: RunContext, mem: SharedRun, tids: readonly number[]): Promise<{ rate: number; cpu: ReadingCpu }> {
+  const readersCpu = (): number => (tids.length === 0 ? Number.NaN : tids.reduce((sum, t) => sum + threadCpuMicrosOf(t), 0));
+  const s0 = Atomics.load(mem.ctrl, C_SCORED);
+  const readers0 = readersCpu();
+  const c0 = cpuSnapshot(ctx);
+  const t0 = performance.now();
+  await sleep((ctx.cfg.maxMs * 2) / 3);
+  const scored = Atomics.load(mem.ctrl, C_SCORED) - s0;
+  const rate = (scored * 1000) / (performance.now() - t0);
+  const readers = readersCpu() - readers0;
+  const spent = cpuBetween(c0, cpuSnapshot(ctx));
+  const cpu = {
+    readers: readers / scored,
+    main: spent.main / scored,
+    natsServer: spent.nats / scored,
+    rest: (spent.process - readers - spent.main) / scored,
+  };
+  return { rate, cpu };
 }
 
 /**
@@ -1653,16 +1717,15 @@ function formatsSection(r: PipelineBenchReport): string[] {
         ? ""
         : `   ${cpuUs(f.processCpuUsPerReading)} µs CPU/reading (process), ${(f.acksPerReading ?? NaN).toFixed(4)} acks/reading`;
     const cpu = f.cpuUsPerReading;
-    const cpuText =
-      cpu !== undefined && Number.isFinite(cpu.readers)
-        ? `   CPU µs/reading: ${f.source === "raw nats.js" ? "subscriber" : "ingest workers"} ${cpu.readers.toFixed(3)}${Number.isFinite(cpu.main) ? `, main ${cpu.main.toFixed(3)}` : ""}`
-        : "";
+    const cpuText = cpu !== undefined && Number.isFinite(cpu.readers) ? `   ${readingCpuText(cpu, f)}` : "";
     lines.push(
       `  ${f.label.padEnd(52)} ${(f.readingsPerSecond / 1e6).toFixed(3).padStart(8)} M readings/s${ratio}   scored ${f.processed}   shed ${f.shed}${perReading}${cpuText}${f.notes.length > 0 ? `   note: ${f.notes.join("; ")}` : ""}`,
     );
   }
   lines.push(
-    `  (load average ${r.loadAverageAfter.toFixed(2)} after the run; CPU µs/reading over the measured window, thread time from /proc)`,
+    `  (load average ${r.loadAverageAfter.toFixed(2)} after the run; CPU µs/reading over the measured window, thread time from /proc; frames rows:`,
+    "  the rest of the bench process is its other threads — the publisher, V8's garbage-collection threads, the bench's own main thread;",
+    "  all: the parts together, and the cores they take at the row's rate)",
   );
   return lines;
 }

@@ -89,6 +89,8 @@ export interface NatsServer {
   dispose(): Promise<void>;
   /** Sends `signal` to the running server (SIGSTOP and SIGCONT stall and resume it: a server that stops answering). */
   signal(signal: NodeJS.Signals): void;
+  /** The server process's id while it runs, null while stopped (a bench reads its CPU time from /proc/<pid>/stat). */
+  readonly pid: number | null;
 }
 
 /** Starts `nats-server -js` on a free loopback port, its store in `options.dir` or a temporary directory. */
@@ -130,6 +132,9 @@ export async function startNatsServer(extraArgs: string[] = [], options: LocalSe
     },
     signal: (signal) => {
       (child as ChildProcess | null)?.kill(signal);
+    },
+    get pid(): number | null {
+      return (child as ChildProcess | null)?.pid ?? null;
     },
     dispose: async () => {
       await stop();
