@@ -185,11 +185,12 @@ const FRAME_CYCLE_READINGS = 1 << 20;
 /**
  * Frames on core NATS, pre-encoded: the simulator's first {@link FRAME_CYCLE_READINGS} readings
  * framed once (frames of `frameReadings` readings of one machine, as {@link Framer} makes them),
- * then sent in order, cycle after cycle, each frame's int64 times rewritten in place to
- * T0 + index (index = the reading's place in the stream, so times still rise per key). nats.js
- * copies a payload into its outbound buffer on publish, so a frame's bytes can be rewritten for
- * the next cycle at once. What is left per reading is the time rewrite (two u32 stores): the
- * publisher then costs next to nothing beside the consumer it feeds.
+ * then sent in order, cycle after cycle, each frame's times moved on in place to T0 + index
+ * (index = the reading's place in the stream, so times still rise per key): the time base of a
+ * version 2 frame (what encodeFrame writes for these times), each int64 time of a version 1 one.
+ * nats.js copies a payload into its outbound buffer on publish, so a frame's bytes can be
+ * rewritten for the next cycle at once: the publisher costs next to nothing beside the consumer
+ * it feeds but the copy and the socket.
  */
 async function publishFrames(nc: NatsConnection, d: PubData): Promise<void> {
   const sendTimes = d.sendTimes === null ? null : new Float64Array(d.sendTimes);
@@ -232,7 +233,10 @@ async function publishFrames(nc: NatsConnection, d: PubData): Promise<void> {
 
 /** One pre-encoded frame: its bytes, and per reading its index within the cycle (the frame's times = T0 + cycle base + these). */
 class CycleFrame {
+  /** Version 1: the int64 times column; version 2: the time base alone (the offsets from it stay as they are). */
   private readonly times: Uint32Array;
+  private readonly firstOffset: number;
+  private readonly version: number;
 
   constructor(
     readonly subject: string,
@@ -243,13 +247,21 @@ class CycleFrame {
     // The times column: after the 24-byte header and the key table (its byte length at offset 16), 8-aligned (frame-codec.ts).
     const keyTableBytes = new DataView(data.buffer, data.byteOffset).getUint32(16, true);
     const timesAt = (24 + keyTableBytes + 7) & ~7;
-    this.times = new Uint32Array(data.buffer, data.byteOffset + timesAt, 2 * n);
+    this.version = data[4];
+    this.times = new Uint32Array(data.buffer, data.byteOffset + timesAt, this.version === 1 ? 2 * n : 2);
+    this.firstOffset = offsets.reduce((lo, o) => Math.min(lo, o), Number.POSITIVE_INFINITY);
   }
 
-  /** Rewrites the int64 times to T0 + base + offset (little-endian halves; exact below 2^53). */
+  /** Rewrites the times to T0 + base + offset (int64 little-endian halves, exact below 2^53): each one (version 1), or the base (version 2). */
   stamp(base: number): void {
     const at = T0 + base;
     const u = this.times;
+    if (this.version === 2) {
+      const t = at + this.firstOffset;
+      u[0] = t >>> 0;
+      u[1] = (t / 4294967296) >>> 0;
+      return;
+    }
     const o = this.offsets;
     for (let r = 0; r < o.length; r++) {
       const t = at + o[r];

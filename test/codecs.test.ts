@@ -5,9 +5,12 @@ import {
   DecodeError,
   EncodeError,
   FRAME_FLAG_INDEX_U32,
+  FRAME_FLAG_INDEX_U8,
   FRAME_FLAG_ONE_KEY,
   FRAME_FLAG_TIME_F64,
   FRAME_HEADER_BYTES,
+  FRAME_TIME_OFFSET_MAX,
+  TIME_ABS_MAX_MS,
   SubjectError,
   decodeFrame,
   decodeFrameInto,
@@ -431,10 +434,60 @@ describe("codecs - frames round-trip", () => {
     ]);
     expect(decodeFrame(m1, { subject: { kind: "sensor", site: "p", machineId: "M-001" } }).length).toBe(2);
   });
+
+  it("version 2 (time offsets) whenever the times allow: 13 bytes a reading with u8 indices, equal readings at every misalignment", () => {
+    const near = intTimes.map((_, i) => Date.UTC(2026, 0, 1) + i * 7 + (i % 5));
+    const keyTableBytes = keys.reduce((s, k) => s + 2 + k.length, 0);
+    const frame = encodeFrame({ keys, keyIndex, times: near, values });
+    expect([frame[4], frame[5]]).toEqual([2, FRAME_FLAG_INDEX_U8]);
+    expect(frame.length).toBe(frameByteLength(n, keyTableBytes, 1, 2));
+    expect(frame.length - frameByteLength(0, keyTableBytes, 1, 2)).toBe(13 * n + 4); // + 4: the values' alignment after 1001 offsets
+    for (let offset = 0; offset < 8; offset++) {
+      const d = decodeFrame(placed(frame, offset));
+      expectColumns(d, keys, keyIndex, near, values);
+      expect(d.zeroCopy).toBe(offset === 0);
+    }
+    // u16 and u32 indices, and one key, in version 2 too; a time base below zero.
+    const early = near.map((t) => t - 2 * Date.UTC(2026, 0, 1));
+    for (const [width, flags] of [
+      ["u16", 0],
+      ["u32", FRAME_FLAG_INDEX_U32],
+    ] as const) {
+      const f = encodeFrame({ keys, keyIndex, times: early, values }, { keyIndex: width });
+      expect([f[4], f[5]]).toEqual([2, flags]);
+      expectColumns(decodeFrame(placed(f, 3)), keys, keyIndex, early, values);
+    }
+    const one = encodeFrame({ keys: [keys[0]], times: near, values });
+    expect([one[4], one[5]]).toEqual([2, FRAME_FLAG_ONE_KEY]);
+    expectColumns(decodeFrame(placed(one, 5)), [keys[0]], new Array(n).fill(0), near, values);
+    // 300 keys: u16 indices.
+    const many = Array.from({ length: 300 }, (_, i) => sensorKey(`M-${i}`, "t"));
+    const wide = encodeFrame({ keys: many, keyIndex: [299, 0], times: [5, 6], values: [1, 2] });
+    expect([wide[4], wide[5]]).toEqual([2, 0]);
+    expect(Array.from(decodeFrame(wide).keyIndex)).toEqual([299, 0]);
+  });
+
+  it("version 1 where version 2 cannot hold the times, or when asked; the encoder refuses what version 2 cannot say", () => {
+    const span = [0, FRAME_TIME_OFFSET_MAX + 1];
+    expect(encodeFrame({ keys: ["M-1.t"], times: span, values: [1, 2] })[4]).toBe(1);
+    expect(encodeFrame({ keys: ["M-1.t"], times: [0, FRAME_TIME_OFFSET_MAX], values: [1, 2] })[4]).toBe(2);
+    expect(encodeFrame({ keys: ["M-1.t"], times: [1, 2], values: [1, 2] }, { times: "int64" })[4]).toBe(1);
+    expect(encodeFrame({ keys: ["M-1.t"], times: [1.5, 2], values: [1, 2] })[5]).toBe(FRAME_FLAG_TIME_F64 | FRAME_FLAG_ONE_KEY);
+    expect(() => encodeFrame({ keys: ["M-1.t"], times: span, values: [1, 2] }, { times: "offsets" })).toThrow(EncodeError);
+    expect(() => encodeFrame({ keys: ["M-1.t"], times: [1.5], values: [1] }, { times: "offsets" })).toThrow(EncodeError);
+    expect(() => encodeFrame({ keys: ["M-1.t"], times: [1], values: [1] }, { times: "int64", keyIndex: "u8" })).toThrow(EncodeError);
+    const many = Array.from({ length: 257 }, (_, i) => sensorKey(`M-${i}`, "t"));
+    expect(() => encodeFrame({ keys: many, keyIndex: [256], times: [1], values: [1] }, { keyIndex: "u8" })).toThrow(EncodeError);
+  });
 });
 
-/** A valid 3-reading, 2-key frame (int64 times, u16 indices) to corrupt. */
+/** A valid 3-reading, 2-key frame (version 1: int64 times, u16 indices) to corrupt. */
 function sampleFrame(): Uint8Array {
+  return encodeFrame({ keys: ["M-1.temp", "M-2.temp"], keyIndex: [0, 1, 0], times: [10, 20, 30], values: [1, 2, 3] }, { times: "int64" });
+}
+
+/** The same readings as a version 2 frame (time offsets, u8 indices). */
+function sampleFrameV2(): Uint8Array {
   return encodeFrame({ keys: ["M-1.temp", "M-2.temp"], keyIndex: [0, 1, 0], times: [10, 20, 30], values: [1, 2, 3] });
 }
 
@@ -468,7 +521,8 @@ describe("codecs - bad frames are rejected with their reason", () => {
     const garbage = Uint8Array.from({ length: 200 }, () => rng.int(0, 255));
     expect(reasonOf(() => decodeFrame(garbage))).toBe("malformed");
     expect(reasonOf(() => decodeFrame(encodeMsgpackRecord(READING)))).toBe("malformed");
-    expect(reasonOf(() => decodeFrame(patch(f, 4, 2)))).toBe("unsupported_version");
+    expect(reasonOf(() => decodeFrame(patch(f, 4, 3)))).toBe("unsupported_version");
+    expect(reasonOf(() => decodeFrame(patch(f, 5, FRAME_FLAG_INDEX_U8)))).toBe("unsupported_version"); // u8 indices: version 2 only
     expect(reasonOf(() => decodeFrame(patch(f, 5, 0x10)))).toBe("unsupported_version");
     expect(reasonOf(() => decodeFrame(patch(f, 6, 1)))).toBe("malformed");
     expect(reasonOf(() => decodeFrame(patch(f, 20, 1)))).toBe("malformed");
@@ -481,6 +535,27 @@ describe("codecs - bad frames are rejected with their reason", () => {
     expect(expectDecodeError(() => decodeFrame(f, { limits: validateDecodeLimits({ frameKeyBytesMax: 5 }) })).limit).toBe(
       "frameKeyBytesMax",
     );
+  });
+
+  it("version 2 faults: truncated at every length, reserved bits, clashing flags, padding after the offsets, an index past the keys", () => {
+    const f = sampleFrameV2();
+    expect([f[4], f[5]]).toEqual([2, FRAME_FLAG_INDEX_U8]);
+    for (let n = 0; n < f.length; n++)
+      expect(
+        reasonOf(() => decodeFrame(f.subarray(0, n))),
+        `${n} bytes`,
+      ).toBe("truncated");
+    expect(reasonOf(() => decodeFrame(patch(f, 5, FRAME_FLAG_INDEX_U8 | FRAME_FLAG_TIME_F64)))).toBe("unsupported_version");
+    expect(reasonOf(() => decodeFrame(patch(f, 5, FRAME_FLAG_INDEX_U8 | 0x10)))).toBe("unsupported_version");
+    expect(reasonOf(() => decodeFrame(patch(f, 5, FRAME_FLAG_INDEX_U8 | FRAME_FLAG_INDEX_U32)))).toBe("malformed");
+    expect(reasonOf(() => decodeFrame(patch(f, 5, FRAME_FLAG_INDEX_U8 | FRAME_FLAG_ONE_KEY)))).toBe("malformed");
+    const offsetsEnd = columnsAt(f) + 8 + 4 * 3;
+    expect(expectDecodeError(() => decodeFrame(patch(f, offsetsEnd, 1))).field).toBe("padding");
+    const idx = Math.ceil(offsetsEnd / 8) * 8 + 8 * 3;
+    expect(expectDecodeError(() => decodeFrame(patch(f, idx + 1, 2))).field).toBe("keyIndex");
+    // A time base past the range: each reading's time is, and only those readings go.
+    const late = encodeFrame({ keys: ["M-1.t"], times: [TIME_ABS_MAX_MS - 1, TIME_ABS_MAX_MS, TIME_ABS_MAX_MS + 1], values: [1, 2, 3] });
+    expect(decodeFrame(late).rejected).toEqual([{ index: 2, reason: "bad_timestamp", field: "time" }]);
   });
 
   it("a frame declaring 2^32-1 readings within raised limits is truncated, not allocated", () => {
@@ -632,20 +707,28 @@ describe("codecs - frames decoded into a consumer's columns", () => {
     }
   }
 
-  /** A random frame: 1–5 keys, 0–300 readings, each layout, some NaN/±Inf values and out-of-range or non-finite times. */
+  /**
+   * A random frame: 1–5 keys, 0–300 readings, each layout (version 1's float64 and int64 times,
+   * version 2's offsets; every key-index width), some NaN/±Inf values and out-of-range or
+   * non-finite times (version 2: a time base near the end of the range, so later readings pass it).
+   */
   function randomFrame(rng: SeededRandom): Uint8Array {
     const keys = Array.from({ length: rng.int(1, 5) }, (_, i) => sensorKey(`M-${i}`, "temperature"));
     const n = rng.int(0, 300);
-    const f64 = rng.below(2) === 0;
+    const mode = (["float64", "int64", "offsets"] as const)[rng.below(3)];
+    const f64 = mode === "float64";
     const bad = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];
+    const nearEnd = mode === "offsets" && rng.below(4) === 0;
     const times = Array.from({ length: n }, (_, i) => {
+      if (mode === "offsets") return nearEnd ? TIME_ABS_MAX_MS - 2000 + i * 10 : Date.UTC(2026, 0, 1) + i * 10 + rng.below(2) * 4e9;
       if (rng.below(30) === 0) return f64 ? bad[rng.below(3)] : 9e15;
       return Date.UTC(2026, 0, 1) + i * 10 - (rng.below(4) === 0 ? 3e12 : 0) + (f64 ? rng.below(4) * 0.25 : 0);
     });
     const values = Array.from({ length: n }, () => (rng.below(25) === 0 ? bad[rng.below(3)] : rng.normal() * 100));
     const keyIndex = Array.from({ length: n }, () => rng.below(keys.length));
-    const layout = keys.length === 1 && rng.below(2) === 0 ? {} : { keyIndex: rng.below(2) === 0 ? ("u16" as const) : ("u32" as const) };
-    return encodeFrame({ keys, keyIndex, times, values }, { ...layout, times: f64 ? "float64" : "int64" });
+    const widths = mode === "offsets" ? (["u8", "u16", "u32"] as const) : (["u16", "u32"] as const);
+    const layout = keys.length === 1 && rng.below(2) === 0 ? {} : { keyIndex: widths[rng.below(widths.length)] };
+    return encodeFrame({ keys, keyIndex, times, values }, { ...layout, times: mode });
   }
 
   /** An adversarial copy: a few bytes anywhere set at random, or cut short, or a byte too many. */
