@@ -15,9 +15,12 @@ export const SLOT_SUBMITTED_EXTRAS = 3;
 /**
  * The hand-over's Int32 words (shared): [HANDED] how many slots were handed over so far (modulo
  * 2^32; the thread waits on this word), then a ring of the handed slots' numbers in the order
- * handed, then each slot's event count. The ring has a power of two ≥ 2 × slots entries: at most
- * `slots` are handed and not yet answered, and a slot is handed again only after the thread read
- * its entry, so no entry is overwritten before it is read.
+ * handed, a ring of how many requests (messages on the port) had been posted before each, then
+ * each slot's event count. The rings have a power of two ≥ 2 × slots entries: at most `slots` are
+ * handed and not yet answered, and a slot is handed again only after the thread read its entries,
+ * so no entry is overwritten before it is read. The thread answers a slot only once it has handled
+ * every request posted before it, and a request only after every slot handed before it: one order,
+ * as when the slots went on the port too.
  */
 export const HANDED = 0;
 
@@ -26,7 +29,7 @@ export function handOverRing(slots: number): number {
 }
 
 export function handOverWords(slots: number): number {
-  return 1 + handOverRing(slots) + slots;
+  return 1 + 2 * handOverRing(slots) + slots;
 }
 
 /** The ring entry of the `seq`-th slot handed over (seq as the int32 HANDED holds). */
@@ -34,9 +37,14 @@ export function ringEntry(slots: number, seq: number): number {
   return 1 + ((seq >>> 0) & (handOverRing(slots) - 1));
 }
 
+/** The requests posted before the `seq`-th slot handed over (modulo 2^32). */
+export function requestsEntry(slots: number, seq: number): number {
+  return 1 + handOverRing(slots) + ((seq >>> 0) & (handOverRing(slots) - 1));
+}
+
 /** The word holding slot `slot`'s event count. */
 export function countEntry(slots: number, slot: number): number {
-  return 1 + handOverRing(slots) + slot;
+  return 1 + 2 * handOverRing(slots) + slot;
 }
 
 /** Atomics.waitAsync (ES2024; Node ≥ 16), typed here: the project's lib is ES2022. */

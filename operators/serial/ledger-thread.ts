@@ -6,7 +6,8 @@
  * into its payload as the in-thread encoder's `settle` does (SerialInput.askPayloads, the same
  * code). The caller fills one slot while the thread asks about another: `submit` hands a slot
  * over through shared memory (its number into a ring, a counter the thread waits on with
- * Atomics.waitAsync — no message, and no wake-up while the thread is busy), `wait` blocks until
+ * Atomics.waitAsync — no message, and no wake-up while the thread is busy; the slots and the
+ * requests on the port are answered in the one order they were made, ledger-slots.ts), `wait` blocks until
  * the thread has answered it (Atomics, no event-loop turn). Line names seen for the first time and
  * events with strings go beside the slot as one message on a port of their own, which the thread
  * reads synchronously when it reaches the slot (receiveMessageOnPort).
@@ -30,6 +31,7 @@ import {
   countEntry,
   HANDED,
   handOverWords,
+  requestsEntry,
   ringEntry,
   SLOT_FAILED,
   SLOT_FREE,
@@ -139,6 +141,8 @@ export class SerialLedgerThread {
   private readonly handOver: Int32Array;
   /** Slots handed over so far (modulo 2^32): the next one's ring entry. */
   private handed = 0;
+  /** Requests posted to the thread so far (modulo 2^32): each slot handed over notes how many came before it. */
+  private requests = 0;
   private readonly extras: MessagePort;
   private readonly filterKeys: Float64Array;
   /** Blocks of each filter generation (the ledger's options'), with the key counts the filter's rate; found when a rate is first asked (−1: not yet). */
@@ -255,6 +259,7 @@ export class SerialLedgerThread {
     words[countEntry(o.slots, slot)] = n;
     Atomics.store(this.state, slot, extras ? SLOT_SUBMITTED_EXTRAS : SLOT_SUBMITTED);
     words[ringEntry(o.slots, this.handed)] = slot;
+    words[requestsEntry(o.slots, this.handed)] = this.requests;
     this.handed = (this.handed + 1) | 0;
     // The store publishes the words above (Atomics are sequentially consistent); notify wakes the thread only when it waits.
     Atomics.store(words, HANDED, this.handed);
@@ -348,6 +353,7 @@ export class SerialLedgerThread {
     return new Promise((resolve, reject) => {
       this.replies.set(request.id, { resolve, reject });
       this.worker.postMessage(request);
+      this.requests = (this.requests + 1) | 0;
     });
   }
 

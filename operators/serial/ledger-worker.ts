@@ -2,8 +2,8 @@
  * The ledger thread's side (ledger-thread.ts): a SerialLedger and the serial encoder's payload
  * questions (SerialInput.askPayloads), answering each slot handed over in the order handed (the
  * hand-over ring in shared memory, waited on with Atomics.waitAsync so that the requests on the
- * port — kernel tasks, reports, snapshots — are served between slots; each request is answered
- * after every slot handed over before it).
+ * port — kernel tasks, reports, snapshots — are served between slots): slots and requests in the
+ * one order they were made (ledger-slots.ts).
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 // The web face and ledger-slots.ts, not engine/core/mod.ts and ledger-thread.ts: this thread's start
@@ -14,6 +14,7 @@ import {
   countEntry,
   HANDED,
   ownThreadCpuMicros,
+  requestsEntry,
   ringEntry,
   SLOT_FAILED,
   SLOT_FREE,
@@ -32,6 +33,8 @@ const handOver = new Int32Array(d.handOver);
 const slotCount = d.slots.length;
 /** Slots taken from the hand-over ring so far (modulo 2^32, as HANDED counts them). */
 let taken = 0;
+/** Requests (messages on the port) handled so far (modulo 2^32). */
+let handled = 0;
 const filterKeys = new Float64Array(d.filterKeys);
 const slots = d.slots.map((s) => ({
   payload: new Uint8Array(s.payload),
@@ -98,9 +101,9 @@ function answerSlot(slot: number): void {
   }
 }
 
-/** Every slot handed over and not yet answered, in the order handed. */
+/** Every slot handed over and not yet answered, in the order handed, up to one handed after a request not yet handled. */
 function answerHanded(): void {
-  while (Atomics.load(handOver, HANDED) !== taken) {
+  while (Atomics.load(handOver, HANDED) !== taken && ((handled - handOver[requestsEntry(slotCount, taken)]) | 0) >= 0) {
     answerSlot(handOver[ringEntry(slotCount, taken)]);
     taken = (taken + 1) | 0;
   }
@@ -109,7 +112,8 @@ function answerHanded(): void {
 /**
  * One chain of these runs from the start (never two: the requests only call answerHanded).
  * Answers what was handed, then waits (without blocking the port's requests) for the next hand-over;
- * when one came meanwhile, goes on after the requests already queued (setImmediate).
+ * when one came meanwhile, or a slot waits for a request still on the port, goes on after the
+ * requests already queued (setImmediate).
  */
 function serveHandOver(): void {
   answerHanded();
@@ -130,8 +134,18 @@ function runKernelTask(m: Extract<LedgerWorkerRequest, { kind: "kernel" }>): voi
 }
 
 parentPort?.on("message", (m: LedgerWorkerRequest) => {
-  // The slots handed over before this request first: a report, snapshot or stats covers them.
+  // The slots handed over before this request first (a report, snapshot or stats covers them, and
+  // only them), then the request, then the slots that waited for it.
   answerHanded();
+  try {
+    handleRequest(m);
+  } finally {
+    handled = (handled + 1) | 0;
+  }
+  answerHanded();
+});
+
+function handleRequest(m: LedgerWorkerRequest): void {
   if (m.kind === "kernel") return runKernelTask(m);
   if (m.kind === "report") return reply({ kind: "report", id: m.id, events, cpuMicros: ownThreadCpuMicros() });
   if (m.kind === "snapshot") {
@@ -146,5 +160,5 @@ parentPort?.on("message", (m: LedgerWorkerRequest) => {
   } catch (e) {
     return reply({ kind: "restore", id: m.id, error: (e as Error).message });
   }
-});
+}
 serveHandOver();
