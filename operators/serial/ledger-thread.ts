@@ -5,13 +5,18 @@
  * shared memory (encodeSerialRanges: text whole, in ASCII), writing each event's verdict bits
  * into its payload as the in-thread encoder's `settle` does (SerialInput.askPayloads, the same
  * code). The caller fills one slot while the thread asks about another: `submit` hands a slot
- * over (one message), `wait` blocks until the thread has answered it (Atomics, no event-loop turn).
+ * over through shared memory (its number into a ring, a counter the thread waits on with
+ * Atomics.waitAsync — no message, and no wake-up while the thread is busy; the slots and the
+ * requests on the port are answered in the one order they were made, ledger-slots.ts), `wait` blocks until
+ * the thread has answered it (Atomics, no event-loop turn). Line names seen for the first time and
+ * events with strings go beside the slot as one message on a port of their own, which the thread
+ * reads synchronously when it reaches the slot (receiveMessageOnPort).
  *
  * Bounded: `slots` batches of `batchRecords` events each, allocated once; line names cross once,
  * on first sight, then as 16-bit ids (linesMax at most).
  */
 import { join } from "node:path";
-import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { ConfigError, KernelTaskError, type KernelExecutor, type KernelTask, packageRoot, type TimeUnit } from "../../engine/core/mod.js";
 import { SERIAL_PAYLOAD_BYTES } from "./layout.js";
 import { bloomBlocks } from "./bloom-filter.js";
@@ -22,7 +27,17 @@ import {
   type LedgerSnapshot,
   type SerialLedgerOptions,
 } from "./ledger.js";
-import { SLOT_FAILED, SLOT_FREE, SLOT_SUBMITTED } from "./ledger-slots.js";
+import {
+  countEntry,
+  HANDED,
+  handOverWords,
+  requestsEntry,
+  ringEntry,
+  SLOT_FAILED,
+  SLOT_FREE,
+  SLOT_SUBMITTED,
+  SLOT_SUBMITTED_EXTRAS,
+} from "./ledger-slots.js";
 import type { SerialFields } from "./payload.js";
 
 export interface SerialLedgerThreadOptions {
@@ -72,8 +87,12 @@ export interface LedgerWorkerData {
   timeUnit: TimeUnit;
   patterns: Map<string, RegExp> | undefined;
   slots: Array<{ payload: SharedArrayBuffer; offsets: SharedArrayBuffer; times: SharedArrayBuffer; lines: SharedArrayBuffer }>;
-  /** Int32 per slot: SLOT_FREE, SLOT_SUBMITTED, SLOT_FAILED. */
+  /** Int32 per slot: SLOT_FREE, SLOT_SUBMITTED, SLOT_SUBMITTED_EXTRAS, SLOT_FAILED. */
   state: SharedArrayBuffer;
+  /** The hand-over words (ledger-slots.ts HANDED, the ring, the slots' event counts). */
+  handOver: SharedArrayBuffer;
+  /** Where a slot's {@link SlotExtras} arrive (one message per slot submitted as SLOT_SUBMITTED_EXTRAS, in order). */
+  extras: MessagePort;
   /** Float64 pairs per slot: the filter's keys in its current and previous generation (−1: none) right after the slot's events. */
   filterKeys: SharedArrayBuffer;
   kernels: LedgerThreadKernels | null;
@@ -89,9 +108,15 @@ export interface SlotFieldsEvent {
   fields: Omit<SerialFields, "ledgerBits">;
 }
 
-/** A message to the thread. */
+/** What goes beside a slot handed over: line names first seen since the last slot, events with strings. */
+export interface SlotExtras {
+  slot: number;
+  names: string[];
+  fields: SlotFieldsEvent[];
+}
+
+/** A message to the thread (each is answered after every slot handed over before it). */
 export type LedgerWorkerRequest =
-  | { kind: "batch"; slot: number; n: number; names: string[]; fields: SlotFieldsEvent[] }
   | { kind: "report"; id: number }
   | { kind: "snapshot"; id: number }
   | { kind: "stats"; id: number }
@@ -107,12 +132,18 @@ export type LedgerWorkerReply =
   /** A kernel task's result (records processed) and the milliseconds its calls took, or why it failed. */
   | { kind: "kernel"; id: number; result: number; ms: number; error: string | null };
 
-export { ownThreadCpuMicros, SLOT_FAILED, SLOT_FREE, SLOT_SUBMITTED } from "./ledger-slots.js";
+export { ownThreadCpuMicros, SLOT_FAILED, SLOT_FREE, SLOT_SUBMITTED, SLOT_SUBMITTED_EXTRAS } from "./ledger-slots.js";
 
 export class SerialLedgerThread {
   readonly slots: LedgerSlot[];
   private readonly worker: Worker;
   private readonly state: Int32Array;
+  private readonly handOver: Int32Array;
+  /** Slots handed over so far (modulo 2^32): the next one's ring entry. */
+  private handed = 0;
+  /** Requests posted to the thread so far (modulo 2^32): each slot handed over notes how many came before it. */
+  private requests = 0;
+  private readonly extras: MessagePort;
   private readonly filterKeys: Float64Array;
   /** Blocks of each filter generation (the ledger's options'), with the key counts the filter's rate; found when a rate is first asked (−1: not yet). */
   private filterBlocks = -1;
@@ -145,9 +176,15 @@ export class SerialLedgerThread {
       lines: new Uint16Array(s.lines),
     }));
     const state = new SharedArrayBuffer(4 * o.slots);
+    const handOver = new SharedArrayBuffer(4 * handOverWords(o.slots));
     const filterKeys = new SharedArrayBuffer(16 * o.slots);
+    const channel = new MessageChannel();
+    this.extras = channel.port1;
+    // Only posted on: it must not keep the process alive.
+    this.extras.unref();
     this.pending = new Int32Array(o.slots);
     this.state = new Int32Array(state);
+    this.handOver = new Int32Array(handOver);
     this.filterKeys = new Float64Array(filterKeys);
     const data: LedgerWorkerData = {
       batchRecords: o.batchRecords,
@@ -156,10 +193,12 @@ export class SerialLedgerThread {
       patterns: o.patterns === undefined ? undefined : new Map(o.patterns),
       slots: shared,
       state,
+      handOver,
+      extras: channel.port2,
       filterKeys,
       kernels: o.kernels ?? null,
     };
-    this.worker = new Worker(ledgerWorkerScript(), { workerData: data });
+    this.worker = new Worker(ledgerWorkerScript(), { workerData: data, transferList: [channel.port2] });
     this.worker.on("message", (m: LedgerWorkerReply) => {
       const w = this.replies.get(m.id);
       this.replies.delete(m.id);
@@ -208,11 +247,23 @@ export class SerialLedgerThread {
   submit(slot: number, n: number, fields: SlotFieldsEvent[] = []): void {
     if (Atomics.load(this.state, slot) !== SLOT_FREE) throw new Error(`ledger thread: slot ${slot} submitted twice`);
     if (!(n >= 0 && n <= this.o.batchRecords)) throw new RangeError(`ledger thread: ${n} events in a slot of ${this.o.batchRecords}`);
-    Atomics.store(this.state, slot, SLOT_SUBMITTED);
     this.pending[slot] = n;
-    const request: LedgerWorkerRequest = { kind: "batch", slot, n, names: this.newNames, fields };
-    this.newNames = [];
-    this.worker.postMessage(request);
+    const o = this.o;
+    const extras = this.newNames.length > 0 || fields.length > 0;
+    if (extras) {
+      const m: SlotExtras = { slot, names: this.newNames, fields };
+      this.extras.postMessage(m);
+      this.newNames = [];
+    }
+    const words = this.handOver;
+    words[countEntry(o.slots, slot)] = n;
+    Atomics.store(this.state, slot, extras ? SLOT_SUBMITTED_EXTRAS : SLOT_SUBMITTED);
+    words[ringEntry(o.slots, this.handed)] = slot;
+    words[requestsEntry(o.slots, this.handed)] = this.requests;
+    this.handed = (this.handed + 1) | 0;
+    // The store publishes the words above (Atomics are sequentially consistent); notify wakes the thread only when it waits.
+    Atomics.store(words, HANDED, this.handed);
+    Atomics.notify(words, HANDED);
   }
 
   /** Blocks until the thread has answered slot `slot` (at once when it was not submitted). Throws when the thread failed. */
@@ -297,11 +348,12 @@ export class SerialLedgerThread {
     return r.result;
   }
 
-  private ask(request: Exclude<LedgerWorkerRequest, { kind: "batch" }>): Promise<LedgerWorkerReply> {
+  private ask(request: LedgerWorkerRequest): Promise<LedgerWorkerReply> {
     if (this.failure !== null) return Promise.reject(new Error("ledger thread failed", { cause: this.failure }));
     return new Promise((resolve, reject) => {
       this.replies.set(request.id, { resolve, reject });
       this.worker.postMessage(request);
+      this.requests = (this.requests + 1) | 0;
     });
   }
 
@@ -312,6 +364,7 @@ export class SerialLedgerThread {
   }
 
   async close(): Promise<void> {
+    this.extras.close();
     await this.worker.terminate();
   }
 }
