@@ -67,6 +67,10 @@ function scores(b: Build): Float64Array {
   return Float64Array.from({ length: ROWS }, (_, i) => rows[i * ROW_FIELDS + FEATURES]);
 }
 
+function out(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
 function main(): void {
   const args = process.argv.slice(2);
   const roundsAt = args.indexOf("--rounds");
@@ -101,7 +105,7 @@ function main(): void {
   const bits = (x: Float64Array) => new BigUint64Array(x.buffer);
   const differ = bits(a).findIndex((v, i) => v !== bits(b)[i]);
   if (differ >= 0) {
-    console.log(`row ${differ}: before ${a[differ]}, after ${b[differ]} — the scores differ`);
+    out(`row ${differ}: before ${a[differ]}, after ${b[differ]} — the scores differ`);
     process.exit(1);
   }
   const ns: Record<string, number[]> = { before: [], after: [] };
@@ -114,10 +118,10 @@ function main(): void {
   }
   const mb = median(ns.before);
   const ma = median(ns.after);
-  console.log(`iforestScore, 100 trees, ψ 256, ${ROWS} rows in calls of 8–300, ${rounds} rounds (thread CPU, median)`);
-  console.log(`  before (${files[0]}): ${mb.toFixed(1)} ns/row`);
-  console.log(`  after  (${files[1] ?? "build/kernels.wasm"}): ${ma.toFixed(1)} ns/row`);
-  console.log(`  after / before: ${(ma / mb).toFixed(3)}; the same scores, bit for bit`);
+  out(`iforestScore, 100 trees, ψ 256, ${ROWS} rows in calls of 8–300, ${rounds} rounds (thread CPU, median)`);
+  out(`  before (${files[0]}): ${mb.toFixed(1)} ns/row`);
+  out(`  after  (${files[1] ?? "build/kernels.wasm"}): ${ma.toFixed(1)} ns/row`);
+  out(`  after / before: ${(ma / mb).toFixed(3)}; the same scores, bit for bit`);
 }
 
 main();
