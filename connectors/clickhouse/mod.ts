@@ -26,6 +26,7 @@ export {
   type NativeEncoding,
   type NativeReadingOptions,
   type NativeScoreOptions,
+  SharedReadingCells,
 } from "./native-columns.js";
 export { type EncodedRows, encodeRowBinaryString, RowBinaryWriter } from "./row-binary.js";
 export {
