@@ -112,7 +112,6 @@ export class SensorRecordReader extends MsgpackFieldReader {
   readKept(bytes: Uint8Array, slot: number, machine: string, sensor: string | undefined, out: SensorRecordView): boolean {
     const k = this.layouts[slot];
     if (k !== undefined && this.matches(k, bytes, out)) return true;
-    out.kept = false;
     if (!this.read(bytes, machine, sensor, out)) return false;
     if (bytes.length <= KEPT_LAYOUT_BYTES_MAX) this.layouts[slot] = layoutOf(bytes, out);
     return true;
@@ -163,6 +162,7 @@ export class SensorRecordReader extends MsgpackFieldReader {
    * run the generic decoder; `out` is then unspecified.
    */
   read(bytes: Uint8Array, machine: string, sensor: string | undefined, out: SensorRecordView): boolean {
+    out.kept = false;
     if (!this.begin(bytes)) return false;
     const entries = this.mapHeader(bytes);
     if (entries < 0 || entries > this.limits.mapEntriesMax) return false;
