@@ -10,12 +10,17 @@
  * The events: 48 keys (the e2e bench's), each with one episode open at a time whose life is
  * opened, 0–4 updates, closed; 8–32 points each (the rule's pattern at the opening), batches of
  * 64 events (what an ingest worker's drain posts at about 100 k records/s).
+ *
+ * `--before <dist dir>` (a copy of dist/ kept before a change) adds that build's AlertRowsBinary,
+ * timed in the same alternation; its rows must be this build's bytes.
  */
 import { encodeRow, decodeRowBinary, type AlertRow } from "../connectors/clickhouse/mod.js";
 import { LineBuffer } from "../connectors/files/mod.js";
 import { SeededRandom } from "../engine/core/mod.js";
 import { AlertRowsBinary, alertRow } from "../engine/jobs/mod.js";
 import type { AlertEpisodeEvent } from "../operators/spc/mod.js";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { median, threadCpuMicros } from "./bench-kit.js";
 
 const KEYS = 48;
@@ -95,7 +100,17 @@ function out(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
-function main(): void {
+type RowsClass = typeof AlertRowsBinary;
+
+/** Another build's AlertRowsBinary (`--before <dist dir>`), null without one. */
+async function beforeRows(): Promise<RowsClass | null> {
+  const at = process.argv.indexOf("--before");
+  if (at < 0) return null;
+  const url = pathToFileURL(resolve(process.argv[at + 1], "engine/jobs/alert-rows.js")).href;
+  return ((await import(url)) as { AlertRowsBinary: RowsClass }).AlertRowsBinary;
+}
+
+async function main(): Promise<void> {
   const at = process.argv.indexOf("--rounds");
   const rounds = at > 0 ? Number(process.argv[at + 1]) : 8;
   const events = episodeEvents(new SeededRandom(20261207));
@@ -103,12 +118,21 @@ function main(): void {
     process.stderr.write("alert-rows-ab: the RowBinary rows differ from the JSON lines\n");
     process.exit(1);
   }
-  const ns = { json: [] as number[], binary: [] as number[] };
+  const Before = await beforeRows();
+  if (Before !== null) {
+    const bytes = (R: RowsClass) => Buffer.from(new R().encode(events.slice(0, 4096))[0].bytes);
+    if (!bytes(Before).equals(bytes(AlertRowsBinary))) {
+      process.stderr.write("alert-rows-ab: the --before build's rows differ from this build's\n");
+      process.exit(1);
+    }
+  }
+  const ns = { json: [] as number[], binary: [] as number[], before: [] as number[] };
+  const order = ["json", "binary", ...(Before === null ? [] : ["before"])] as Array<keyof typeof ns>;
   for (let r = 0; r < rounds; r++) {
-    for (const which of r % 2 === 0 ? (["json", "binary"] as const) : (["binary", "json"] as const)) {
+    for (const which of r % 2 === 0 ? order : [...order].reverse()) {
       const t = threadCpuMicros();
       if (which === "json") jsonLines(events);
-      else rowBinary(events, new AlertRowsBinary());
+      else rowBinary(events, which === "binary" ? new AlertRowsBinary() : new (Before as RowsClass)());
       ns[which].push(((threadCpuMicros() - t) * 1000) / events.length);
     }
   }
@@ -120,6 +144,10 @@ function main(): void {
   out(`  JSONEachRow as ClickHouseSink.write   ${json.toFixed(0).padStart(6)}`);
   out(`  RowBinary, alert-rows.ts               ${binary.toFixed(0).padStart(6)}`);
   out(`  ratio RowBinary ÷ JSON                 ${(binary / json).toFixed(2).padStart(6)}`);
+  if (Before === null) return;
+  const before = median(ns.before);
+  out(`  RowBinary, the --before build          ${before.toFixed(0).padStart(6)}`);
+  out(`  ratio this build ÷ before              ${(binary / before).toFixed(2).padStart(6)}  (the same bytes)`);
 }
 
-main();
+void main();

@@ -148,6 +148,63 @@ describe("ml_alerts rows as RowBinary", () => {
     }
   });
 
+  it("odd members (fractional, edge and out-of-range times and counts, NaN and ∞, no fields, non-ASCII, missing or mistyped strings) give the table encoder's bytes and refusals", () => {
+    const next = prng(17);
+    const base = event(1, randomPoints(next, 5));
+    const day = Date.UTC(2026, 0, 1);
+    const odd: Array<Partial<AlertEpisodeEvent>> = [
+      {},
+      { opened_at: day + 1234.75, last_fired_at: day + 999.999 },
+      { opened_at: 0, last_fired_at: 2 ** 32 * 1000 - 1 },
+      { opened_at: -1 },
+      { last_fired_at: 2 ** 32 * 1000 },
+      { opened_at: Number.NaN },
+      { closed_at: day + 0.5, acknowledged_at: day + 1.5, acknowledged_by: "Jörg", ack_note: "überprüft ✓" },
+      { closed_at: undefined as unknown as null },
+      { acknowledged_at: undefined as unknown as null },
+      { acknowledged_at: day, acknowledged_by: 7 as unknown as string },
+      { firings: 0xffffffff },
+      { firings: 2 ** 32 },
+      { firings: 1.5 },
+      { firings: -0 },
+      { limits_version: 2 ** 32 },
+      { limits_version: -1 },
+      { cl: Number.NaN, sigma: Number.POSITIVE_INFINITY },
+      { cl: -0, sigma: 5e-324 },
+      { fields: {} },
+      { fields: { machine_id: "M-ü" } },
+      { fields: { machine_id: 5 as unknown as string, sensor_type: "x" } },
+      { key: "no-slash" },
+      { key: "M-9/temp/extra", fields: {} },
+      { description: undefined as unknown as string },
+      { description: null as unknown as string },
+      { rules: ["WE1", 3 as unknown as string] },
+      { rules: [] },
+      { first_rule: undefined as unknown as string },
+      { severity: "urgent" as AlertEpisodeEvent["severity"] },
+      { family: "niveau ↑" },
+      { episode_id: 12 as unknown as string },
+    ];
+    const events = odd.map((over, i) => ({ ...base, episode_id: `e${i}`, ...over }));
+    // Each alone (the table encoder's refusal names the field) and all in one batch.
+    const alone = events.map((e) => {
+      try {
+        return { bytes: Buffer.from(freshBytes([e])).toString("hex"), field: null };
+      } catch (error) {
+        return { bytes: null, field: (error as { field: string }).field };
+      }
+    });
+    const [encoded, rejected] = new AlertRowsBinary().encode(events);
+    const kept = alone.filter((a) => a.bytes !== null).map((a) => a.bytes);
+    const got = Array.from({ length: encoded.rowStarts.length - 1 }, (_, r) =>
+      Buffer.from(encoded.bytes.subarray(encoded.rowStarts[r], encoded.rowStarts[r + 1])).toString("hex"),
+    );
+    expect(got).toEqual(kept);
+    expect(rejected.map((r) => [r.index, r.error.field])).toEqual(alone.flatMap((a, i) => (a.bytes === null ? [[i, a.field]] : [])));
+    expect(rejected.length).toBeGreaterThan(5);
+    expect(got.length).toBeGreaterThan(15);
+  });
+
   it("a row the table refuses is a dead letter with its index and the row as JSON (points as an array); the others are written", () => {
     const points = [{ position: 7, time: 8, value: 9.5 }];
     const good = event(1, points);

@@ -20,7 +20,13 @@ import { ConfigError, SeededRandom } from "../engine/core/mod.js";
 import { ROLLING_OUT_FIELDS } from "../operators/rolling/rolling.js";
 import { SPC_COL, SPC_OUT_FIELDS } from "../operators/spc/layout.js";
 import { type NativeBlock, nativeLayout, nativeToRowBinary, NativeWriter, sliceNativeBlock } from "../connectors/clickhouse/native.js";
-import { appendSensorDataNative, encodeScoreNative, encodeSensorDataNative } from "../connectors/clickhouse/native-columns.js";
+import {
+  appendScoreNative,
+  appendSensorDataNative,
+  encodeScoreNative,
+  encodeSensorDataNative,
+  SharedReadingCells,
+} from "../connectors/clickhouse/native-columns.js";
 import {
   type ColumnEncoding,
   encodeScoreColumns,
@@ -215,6 +221,48 @@ describe("Native blocks from columns - the RowBinary encoders' rows, column by c
       const native = encodeSensorDataNative(batch, { keys, labels: LABELS, writer: nativeWriter });
       expectSame(native, rowBinary, "ml_sensor_data");
     }
+  });
+
+  it("the score block copying the sensor-data block's shared cells (SharedReadingCells) is the block encoded alone, refusals in either table or none", () => {
+    const r = new SeededRandom(15);
+    const shared = new SharedReadingCells();
+    const ways = {
+      sharedData: new NativeWriter(1024),
+      sharedScores: new NativeWriter(1024),
+      data: new NativeWriter(1024),
+      scores: new NativeWriter(1024),
+    };
+    let copied = 0;
+    for (let round = 0; round < 60; round++) {
+      // Rounds without refusals, where the cells are copied; others where one table or both refuse rows.
+      const a: Adversity = {
+        odd: [0, 0.1][round % 2],
+        refuse: [0, 0, 0.01, 0.2][round % 4],
+        bad: round % 7 === 3,
+        labels: round % 3 !== 0,
+      };
+      const keys = keyTable(a.bad);
+      const batch = batchOf(r, 1 + Math.floor(r.next() * 400), a, keys.length, 2);
+      // Half the rounds with every value finite: every row kept, unless a key is bad.
+      if (round % 4 < 2) batch.values.forEach((v, i) => (batch.values[i] = Number.isFinite(v) ? v : i));
+      const { layout } = LAYOUTS[round % LAYOUTS.length];
+      const o = { keys, layout, modelHash: hash, audit: round % 2 === 0 ? AUDIT : undefined };
+      const d1 = appendSensorDataNative(batch, { keys, labels: LABELS, writer: ways.sharedData, shared });
+      if (shared.batch === batch) copied++;
+      const s1 = appendScoreNative(batch, { ...o, writer: ways.sharedScores, shared });
+      const d2 = appendSensorDataNative(batch, { keys, labels: LABELS, writer: ways.data });
+      const s2 = appendScoreNative(batch, { ...o, writer: ways.scores });
+      const plain = (x: typeof d1) => x.map((y) => [y.index, y.error.field]);
+      expect([plain(d1), plain(s1)]).toEqual([plain(d2), plain(s2)]);
+    }
+    for (const [a, b] of [
+      [ways.sharedData, ways.data],
+      [ways.sharedScores, ways.scores],
+    ])
+      expect(Buffer.from(a.held()).equals(Buffer.from(b.held()))).toBe(true);
+    expect(nativeLayout(ways.sharedScores.held(), TABLE_SCHEMAS.ml_scores.columns)).not.toBeTypeOf("string");
+    expect(copied).toBeGreaterThan(10);
+    expect(copied).toBeLessThan(50);
   });
 
   it("a batch whose every row is refused is an empty block and the refusals; an empty batch nothing", () => {

@@ -445,6 +445,56 @@ describe("SensorRecordReader", () => {
     expect(tally.rejected).toBeGreaterThan(5000);
   });
 
+  it("readKept: a record on a slot's kept layout, its time and value respelt or its bytes mutated, reads as read reads it", () => {
+    const rng = new SeededRandom(15);
+    const kept = new SensorRecordReader();
+    const full = new SensorRecordReader();
+    const keptView = new SensorRecordView();
+    const fullView = new SensorRecordView();
+    const fields = ["time", "value", "machineStart", "machineLength", "sensorStart", "sensorLength", "unitStart", "unitLength"] as const;
+    const more = ["modeStart", "modeLength", "workOrderStart", "workOrderLength", "timeAt", "timeEnd", "valueAt", "valueEnd"] as const;
+    const slots = Array.from({ length: 4 }, () => ({ machine: token(rng, 6), sensor: token(rng, 6), last: [] as Uint8Array[] }));
+    let keptTaken = 0;
+    let keptRefused = 0;
+    for (let step = 0; step < 40_000; step++) {
+      const slot = rng.below(slots.length);
+      const o = slots[slot];
+      const earlier = o.last.length === 0 ? null : pick(rng, o.last);
+      let bytes: Uint8Array;
+      const kind = earlier === null ? 0 : rng.below(6);
+      if (kind === 0) bytes = randomRecord(rng, o.machine, o.sensor);
+      else if (kind <= 3) {
+        // Its time and/or value spelt anew, in any encoding (the same width or not).
+        full.read(earlier as Uint8Array, o.machine, o.sensor, fullView);
+        const e = earlier as Uint8Array;
+        const time = rng.below(3) === 0 ? e.subarray(fullView.timeAt, fullView.timeEnd) : timeBytes(rng);
+        const value =
+          rng.below(3) === 0 ? e.subarray(fullView.valueAt, fullView.valueEnd) : (numberBytes(rng, randomNumber(rng)) ?? [0xc0]);
+        const [a, b] = fullView.timeAt < fullView.valueAt ? [time, value] : [value, time];
+        const [aAt, aEnd, bAt, bEnd] =
+          fullView.timeAt < fullView.valueAt
+            ? [fullView.timeAt, fullView.timeEnd, fullView.valueAt, fullView.valueEnd]
+            : [fullView.valueAt, fullView.valueEnd, fullView.timeAt, fullView.timeEnd];
+        bytes = fullView.timeEnd > 0 ? cat(e.subarray(0, aAt), a, e.subarray(aEnd, bAt), b, e.subarray(bEnd)) : e;
+      } else if (kind === 4) {
+        bytes = (earlier as Uint8Array).slice();
+        bytes[rng.below(bytes.length)] = rng.below(256);
+      } else bytes = (earlier as Uint8Array).subarray(0, rng.below((earlier as Uint8Array).length + 1));
+      const a = kept.readKept(bytes, slot, o.machine, o.sensor, keptView);
+      const b = full.read(bytes, o.machine, o.sensor, fullView);
+      expect(a).toBe(b);
+      if (keptView.kept) keptTaken++;
+      else if (kind >= 1 && kind <= 3) keptRefused++;
+      if (!a) continue;
+      for (const f of [...fields, ...more]) expect([f, keptView[f]]).toEqual([f, fullView[f]]);
+      if (o.last.length < 8) o.last.push(bytes);
+      else o.last[rng.below(8)] = bytes;
+    }
+    // Both ways are taken often: the property is not vacuous.
+    expect(keptTaken).toBeGreaterThan(1000);
+    expect(keptRefused).toBeGreaterThan(1000);
+  });
+
   it("keeps to tight limits: string bytes, token bytes, map entries, ext bytes, record bytes", () => {
     const settings = [
       { stringBytesMax: 24, tokenBytesMax: 8, mapEntriesMax: 5, extBytesMax: 4, recordBytesMax: 140 },

@@ -26,9 +26,11 @@ export {
   type NativeEncoding,
   type NativeReadingOptions,
   type NativeScoreOptions,
+  SharedReadingCells,
 } from "./native-columns.js";
 export { type EncodedRows, encodeRowBinaryString, RowBinaryWriter } from "./row-binary.js";
 export {
+  ALERT_SEVERITIES,
   type AlertRow,
   type AuditConfigRow,
   DEFAULT_CLICKHOUSE_DATABASE,
@@ -40,6 +42,7 @@ export {
   type EquipmentHealthRow,
   encodeRow,
   encodeRowBinary,
+  isDateTimeMs,
   type MaintenancePredictionRow,
   type ModelRow,
   type QuarantineRow,

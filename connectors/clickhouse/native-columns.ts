@@ -44,7 +44,7 @@ import {
   seqOf,
   spcEwmaOf,
 } from "./reading-columns.js";
-import { columnTypeName } from "./row-binary.js";
+import { type ColumnSpec, columnTypeName } from "./row-binary.js";
 import { TABLE_SCHEMAS } from "./schema.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -54,10 +54,37 @@ import { TABLE_SCHEMAS } from "./schema.js";
 export interface NativeReadingOptions extends Omit<ReadingEncodeOptions, "writer"> {
   /** Reused across batches to keep its grown buffers; a new one when absent. */
   writer?: NativeWriter;
+  /** Where the block's cells that ml_scores repeats are noted, for {@link appendScoreNative} of the same batch. */
+  shared?: SharedReadingCells;
 }
 
 export interface NativeScoreOptions extends Omit<ScoreEncodeOptions, "writer"> {
   writer?: NativeWriter;
+  /** The cells the batch's ml_sensor_data block noted ({@link NativeReadingOptions.shared}), copied where they are the same. */
+  shared?: SharedReadingCells;
+}
+
+/**
+ * The columns ml_sensor_data and ml_scores both have with the same data for the same rows:
+ * machine_id, sensor_type, timestamp, timestamp_ms (the first four of both, headers alike), the
+ * value (sensor_value, value) and seq. When the sensor-data block of a batch kept every row,
+ * {@link appendSensorDataNative} notes where those cells are in its writer; when the score block
+ * of the same batch keeps every row too, {@link appendScoreNative} copies them instead of
+ * encoding them again: the same writers would write the same bytes. One per pair of writers.
+ */
+export class SharedReadingCells {
+  /** The batch noted (null: none); compared by identity. */
+  batch: ReadingColumns | null = null;
+  /** The sensor-data writer's bytes (a view, valid until it writes again). */
+  bytes: Uint8Array = new Uint8Array(0);
+  /** [start, end) in `bytes` of the first four columns, headers included. */
+  headAt = 0;
+  headEnd = 0;
+  /** [start, end) of the value's data and of seq's (no header). */
+  valueAt = 0;
+  valueEnd = 0;
+  seqAt = 0;
+  seqEnd = 0;
 }
 
 export interface NativeEncoding {
@@ -100,8 +127,29 @@ export function appendSensorDataNative(batch: ReadingColumns, o: NativeReadingOp
     c.labels[c.n] = labels === null ? undefined : o.labels?.[labelId(labels, i)];
     c.keep[c.n++] = i;
   }
-  writeBlock(w, SENSOR_DATA_WRITERS, c);
+  const shared = o.shared;
+  if (shared !== undefined) shared.batch = null;
+  writeBlock(w, SENSOR_DATA_WRITERS, c, shared === undefined ? null : COLUMN_STARTS);
+  if (shared !== undefined && c.n === batch.length && c.n > 0) noteShared(shared, batch, w.held());
   return rejected;
+}
+
+/** Where {@link writeBlock} wrote each column: [k] its header's start, [k + 1] its end (reused; one encoder at a time per thread). */
+const COLUMN_STARTS: number[] = [];
+
+/** Notes where the shared cells of the sensor-data block just written are (its columns at COLUMN_STARTS of `bytes`). */
+function noteShared(shared: SharedReadingCells, batch: ReadingColumns, bytes: Uint8Array): void {
+  const s = SHARED_COLUMNS;
+  if (s === null) return;
+  const data = (k: number) => COLUMN_STARTS[k] + SENSOR_DATA_WRITERS[k].header.length;
+  shared.batch = batch;
+  shared.bytes = bytes;
+  shared.headAt = COLUMN_STARTS[0];
+  shared.headEnd = COLUMN_STARTS[SHARED_HEAD];
+  shared.valueAt = data(s.dataValue);
+  shared.valueEnd = COLUMN_STARTS[s.dataValue + 1];
+  shared.seqAt = data(s.dataSeq);
+  shared.seqEnd = COLUMN_STARTS[s.dataSeq + 1];
 }
 
 /** The batch's ml_scores rows as one Native block. */
@@ -131,8 +179,28 @@ export function appendScoreNative(batch: ScoreColumns, o: NativeScoreOptions & {
     }
     keepScoreRow(c, i, key, rules, version);
   }
-  writeBlock(w, SCORE_WRITERS, c);
+  const shared = o.shared;
+  if (shared !== undefined && shared.batch === batch && c.n === batch.length && SHARED_COLUMNS !== null) {
+    writeBlockWithShared(w, c, shared, SHARED_COLUMNS);
+    shared.batch = null;
+  } else writeBlock(w, SCORE_WRITERS, c, null);
   return rejected;
+}
+
+/**
+ * The score block of a batch whose sensor-data block kept every row, as every row here: the
+ * shared columns' bytes copied from that block (see {@link SharedReadingCells}), the others written.
+ */
+function writeBlockWithShared(w: NativeWriter, c: ScoreContext, shared: SharedReadingCells, s: SharedColumns): void {
+  w.begin(SCORE_WRITERS.length, c.n);
+  w.columnsCopied(shared.bytes.subarray(shared.headAt, shared.headEnd), SHARED_HEAD);
+  for (let k = SHARED_HEAD; k < SCORE_WRITERS.length; k++) {
+    const column = SCORE_WRITERS[k];
+    w.columnHeader(column.header);
+    if (k === s.scoreValue) w.raw(shared.bytes.subarray(shared.valueAt, shared.valueEnd));
+    else if (k === s.scoreSeq) w.raw(shared.bytes.subarray(shared.seqAt, shared.seqEnd));
+    else column.write(c);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,14 +354,16 @@ function bind<C>(table: "ml_sensor_data" | "ml_scores", writers: Readonly<Record
   return columns.map((c) => ({ header: columnHeader(c.name, columnTypeName(c)), write: writers[c.name].write }));
 }
 
-/** The kept rows as one block after what `w` holds; none when no row is kept. */
-function writeBlock<C extends Context>(w: NativeWriter, columns: TableWriters<C>, c: C): void {
+/** The kept rows as one block after what `w` holds; none when no row is kept. `starts`: where each column's header starts, and the block's end, noted. */
+function writeBlock<C extends Context>(w: NativeWriter, columns: TableWriters<C>, c: C, starts: number[] | null): void {
   if (c.n === 0) return;
   w.begin(columns.length, c.n);
-  for (const column of columns) {
-    w.columnHeader(column.header);
-    column.write(c);
+  for (let k = 0; k < columns.length; k++) {
+    if (starts !== null) starts[k] = w.bytesHeld;
+    w.columnHeader(columns[k].header);
+    columns[k].write(c);
   }
+  if (starts !== null) starts[columns.length] = w.bytesHeld;
 }
 
 /** No rows: no bytes (a fresh array each time: a caller may transfer it). */
@@ -533,3 +603,42 @@ const SCORE_WRITERS = bind<ScoreContext>("ml_scores", {
   config_hash: { type: "String", write: (c) => c.w.repeated(c.plan.audit.configHash, c.n) },
   version: { type: "UInt64", write: (c) => versions(c, 8) },
 });
+
+/** The first four columns of both tables, copied as one run. */
+const READING_HEAD = ["machine_id", "sensor_type", "timestamp", "timestamp_ms"];
+const SHARED_HEAD = READING_HEAD.length;
+
+interface SharedColumns {
+  dataValue: number;
+  dataSeq: number;
+  scoreValue: number;
+  scoreSeq: number;
+}
+
+/**
+ * Where the shared columns are in each table, checked once: the first four alike in both (name,
+ * type, so header bytes), the value and seq of the same types. Null (nothing shared) should a
+ * declaration ever make them differ.
+ */
+const SHARED_COLUMNS: SharedColumns | null = sharedColumns();
+
+function sharedColumns(): SharedColumns | null {
+  const data = TABLE_SCHEMAS.ml_sensor_data.columns;
+  const score = TABLE_SCHEMAS.ml_scores.columns;
+  for (let k = 0; k < SHARED_HEAD; k++) {
+    const a = data[k];
+    const b = score[k];
+    if (a.name !== b.name || columnTypeName(a) !== columnTypeName(b) || a.name !== READING_HEAD[k]) return null;
+  }
+  const at = (columns: readonly ColumnSpec[], name: string, type: string) => {
+    const k = columns.findIndex((c) => c.name === name);
+    return k >= SHARED_HEAD && columnTypeName(columns[k]) === type ? k : -1;
+  };
+  const s = {
+    dataValue: at(data, "sensor_value", F64),
+    dataSeq: at(data, "seq", "UInt64"),
+    scoreValue: at(score, "value", F64),
+    scoreSeq: at(score, "seq", "UInt64"),
+  };
+  return Object.values(s).every((k) => k >= 0) ? s : null;
+}

@@ -98,6 +98,13 @@ export class NativeWriter extends GrowingBytes {
     this.raw(header);
   }
 
+  /** `columns` whole columns of the block begun, headers and data, as bytes written before (another block's of the same rows). */
+  columnsCopied(bytes: Uint8Array, columns: number): void {
+    if (columns > this.columnsLeft) throw new RangeError(`a Native block wants ${this.columnsLeft} more columns, not ${columns}`);
+    this.columnsLeft -= columns;
+    this.raw(bytes);
+  }
+
   /** Rows of the blocks written since the last finish. */
   get rowsHeld(): number {
     return this.rows;

@@ -30,6 +30,7 @@ import {
   NativeWriter,
   type RejectedRow,
   type ScoreLayout,
+  SharedReadingCells,
 } from "../../../connectors/clickhouse/mod.js";
 import type { LabelTable } from "../../../connectors/wire/mod.js";
 import { rollingMinCount } from "../../../operators/rolling/mod.js";
@@ -84,6 +85,8 @@ export class ClickHouseRows {
   /** performance.now() of the first row gathered since the last hand-over; NaN: none gathered. */
   private firstAt = Number.NaN;
   private modelHash: { text: string; bytes: Uint8Array } | null = null;
+  /** The cells of a chunk's ml_sensor_data block its ml_scores block copies (native-columns.ts SharedReadingCells). */
+  private readonly shared = new SharedReadingCells();
   /**
    * Bodies sealed before a chunk that would have taken them past `rowsMax`, to go with the next
    * take: a body over the sink's batchRowsMax is not sent as it is but copied and cut on the main
@@ -117,7 +120,12 @@ export class ClickHouseRows {
     this.nameLabels(chunk.payload, chunk.length);
     const columns = { ...chunk, labels: chunk.payload };
     const before = this.waiting;
-    const data = appendSensorDataNative(columns, { keys: this.keys, labels: this.labelNames, writer: this.data.writer });
+    const data = appendSensorDataNative(columns, {
+      keys: this.keys,
+      labels: this.labelNames,
+      writer: this.data.writer,
+      shared: this.shared,
+    });
     for (const r of data) this.data.rejected.push(plain(r));
     const scores = appendScoreNative(columns, {
       keys: this.keys,
@@ -125,6 +133,7 @@ export class ClickHouseRows {
       modelHash: this.hash(),
       audit: this.audit,
       writer: this.scores.writer,
+      shared: this.shared,
     });
     for (const r of scores) this.scores.rejected.push(plain(r));
     if (before === 0 && this.waiting > 0) this.firstAt = performance.now();

@@ -79,6 +79,8 @@ class IngestWorker implements RowKeys, SensorIntake {
   private readonly view = new SensorRecordView();
   /** Engine key id of each subject-table id. */
   private readonly keyOfSubject: number[] = [];
+  /** Label id of the record each subject's kept layout was kept from (-1: look it up; SensorRecordReader.readKept). */
+  private readonly labelOfSubject: number[] = [];
   /** Engine key ids of a frame key table (tables are shared by frames with the same keys). */
   private readonly frameKeyIds = new WeakMap<readonly string[], Uint32Array>();
   private readonly keyNames: string[] = [];
@@ -297,7 +299,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     batch.times[k] = this.view.time;
     batch.values[k] = this.view.value;
     batch.positions[k] = position;
-    if (this.labelBytes > 0) writeLabel(batch, k, this.labels.idOfView(data, this.view));
+    if (this.labelBytes > 0) writeLabel(batch, k, this.labelOfView(sid, data));
     this.counters[this.base + COUNTER.fastRecords]++;
     return id;
   }
@@ -422,7 +424,7 @@ class IngestWorker implements RowKeys, SensorIntake {
     batch.times[k] = this.view.time;
     batch.values[k] = this.view.value;
     batch.positions[k] = this.position++;
-    if (this.labelBytes > 0) writeLabel(batch, k, this.labels.idOfView(msg.data, this.view));
+    if (this.labelBytes > 0) writeLabel(batch, k, this.labelOfView(sid, msg.data));
     this.counters[this.base + COUNTER.readings]++;
     this.counters[this.base + COUNTER.fastRecords]++;
     this.scheduleDrain();
@@ -435,7 +437,27 @@ class IngestWorker implements RowKeys, SensorIntake {
     if (sid < 0) return -1;
     const sensor = this.subjects.sensor(sid);
     if (sensor === undefined) return -1;
-    return this.reader.read(data, this.subjects.machine(sid), sensor, this.view) ? sid : -1;
+    if (!this.reader.readKept(data, sid, this.subjects.machine(sid), sensor, this.view)) return -1;
+    // A layout kept anew: the label id kept for the subject was the old layout's.
+    if (!this.view.kept) this.labelOfSubject[sid] = -1;
+    return sid;
+  }
+
+  /**
+   * The label id of the record `readView` just read for subject-table id `sid`: when it matched
+   * the subject's kept layout its label bytes are those of the record the layout was kept from,
+   * whose id is kept with it; else looked up from the bytes (and kept for the next ones).
+   */
+  private labelOfView(sid: number, data: Uint8Array): number {
+    if (this.view.kept) {
+      const kept = this.labelOfSubject[sid];
+      if (kept >= 0) return kept;
+    }
+    const id = this.labels.idOfView(data, this.view);
+    // An id 0 for labels the full table did not keep is counted (unkept) per record: not kept here.
+    const none = this.view.unitStart < 0 && this.view.modeStart < 0 && this.view.workOrderStart < 0;
+    this.labelOfSubject[sid] = id > 0 || none ? id : -1;
+    return id;
   }
 
   /** The engine key id of a subject-table id, interned on first sight. */
