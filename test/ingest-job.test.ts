@@ -88,6 +88,9 @@ describe.skipIf(!serverAvailable("nats-server"))("ingest job - partitions owned 
         frameReadings: 250,
       });
       expect(await waitUntil(() => job.counts().scored >= SIM.maxRecords!, 60_000)).toBe(true);
+      // A worker holds its alert events for a while (one post for many drains); on a quiet stream
+      // its timer posts them, with no sync or stop to ask for them.
+      expect(await waitUntil(() => alerts === want.alerts, 10_000)).toBe(true);
       const result = await job.stop();
       await nc.flush();
       sub.unsubscribe();

@@ -56,6 +56,11 @@ export class AlertEncoder implements EpisodeEventSink {
   /** Events added since the last `take`. */
   count = 0;
 
+  /** Numbers (f64) held for the next `take`. */
+  get numbersHeld(): number {
+    return this.length;
+  }
+
   /** `keepStrings`: a string goes out once (its batches are decoded in order by one AlertDecoder); else each batch has all of its own. */
   constructor(private readonly keepStrings = false) {}
 
