@@ -147,8 +147,7 @@ export interface DecodedFrame {
 /** Bytes of a frame of `n` readings and `keyTableBytes` of key table (unpadded), for sizing buffers and limits. */
 export function frameByteLength(n: number, keyTableBytes: number, indexWidth: 0 | 1 | 2 | 4, version: 1 | 2 = 1): number {
   const columnsAt = align8(FRAME_HEADER_BYTES + keyTableBytes);
-  const values = version === 1 ? columnsAt + 8 * n : align8(columnsAt + 8 + 4 * n);
-  return values + 8 * n + indexWidth * n;
+  return valuesOffset(columnsAt, n, version) + 8 * n + indexWidth * n;
 }
 
 /** Encodes readings (columns or objects) as one frame. Values are written as given, NaN included (see the module comment). Throws {@link EncodeError}. */
@@ -192,7 +191,7 @@ export function encodeFrame(input: FrameColumns | readonly FrameReading[], optio
     at += 2 + b.length;
   }
   const columnsAt = align8(at);
-  const valuesAt = version === 1 ? columnsAt + 8 * n : align8(columnsAt + 8 + 4 * n);
+  const valuesAt = valuesOffset(columnsAt, n, version);
   if (times === "offsets") writeTimeOffsets(dv, columnsAt, c.times, n);
   else writeTimes(dv, columnsAt, c.times, n, times === "float64");
   writeFloat64s(dv, valuesAt, c.values, n);
@@ -402,6 +401,11 @@ interface Header {
   indexAt: number;
 }
 
+/** Where the values column starts: after 8n bytes of times (version 1), or after the time base and 4n bytes of offsets, padded to 8 (version 2). */
+function valuesOffset(columnsAt: number, n: number, version: 1 | 2): number {
+  return version === 1 ? columnsAt + 8 * n : align8(columnsAt + 8 + 4 * n);
+}
+
 /** Arithmetic, not `& ~7`: sizes may exceed 2^31 before the checks reject them. */
 function align8(x: number): number {
   return Math.ceil(x / 8) * 8;
@@ -456,7 +460,7 @@ function readHeader(bytes: Uint8Array, limits: Readonly<DecodeLimits>): Header {
   if (size < expected) throw new DecodeError("truncated", `${size} bytes, the header declares ${expected}`, { field: "size" });
   if (size > expected) throw new DecodeError("trailing_bytes", `${size} bytes, the header declares ${expected}`, { field: "size" });
   const columnsAt = align8(FRAME_HEADER_BYTES + keyTableBytes);
-  const valuesAt = version === 1 ? columnsAt + 8 * n : align8(columnsAt + 8 + 4 * n);
+  const valuesAt = valuesOffset(columnsAt, n, version);
   const times = version === 2 ? "offsets" : (flags & FRAME_FLAG_TIME_F64) !== 0 ? "float64" : "int64";
   for (let p = columnsAt + 8 + 4 * n; version === 2 && p < valuesAt; p++)
     if (bytes[p] !== 0) throw new DecodeError("malformed", "padding after the time offsets is not zero", { field: "padding", offset: p });
