@@ -42,6 +42,7 @@ export {
   type EquipmentHealthRow,
   encodeRow,
   encodeRowBinary,
+  episodeVersion,
   isDateTimeMs,
   type MaintenancePredictionRow,
   type ModelRow,

@@ -877,10 +877,14 @@ function serialFindings<R extends SerialDetectionRow | QuarantineRow>(): Column<
   ];
 }
 
-/** An episode row's version: firings + 2^32 once acknowledged + 2^33 once closed. */
+/** An episode row's version (its ReplacingMergeTree keeps the highest): firings + 2^32 once acknowledged + 2^33 once closed. */
+export function episodeVersion(closed: boolean, acknowledged: boolean, firings: number): number {
+  return (closed ? 2 ** 33 : 0) + (acknowledged ? 2 ** 32 : 0) + firings;
+}
+
 function alertVersion(r: AlertRow): number {
-  const acked = r.acknowledged_at === null || r.acknowledged_at === undefined ? 0 : 2 ** 32;
-  return (alertState(r) === "closed" ? 2 ** 33 : 0) + acked + uint32(r.firings, "firings");
+  const acknowledged = r.acknowledged_at !== null && r.acknowledged_at !== undefined;
+  return episodeVersion(alertState(r) === "closed", acknowledged, uint32(r.firings, "firings"));
 }
 
 function alertState(r: AlertRow): "open" | "closed" {

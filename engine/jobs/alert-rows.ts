@@ -21,6 +21,7 @@ import {
   ALERT_SEVERITIES,
   EncodeError,
   encodeRowBinary,
+  episodeVersion,
   isDateTimeMs,
   RowBinaryWriter,
   type AlertRow,
@@ -157,8 +158,7 @@ function writeDirect(w: RowBinaryWriter, e: AlertEpisodeEvent, cells: EpisodeCel
   optionalTimeCells(w, e.acknowledged_at);
   w.string(e.acknowledged_by ?? "");
   w.string(e.ack_note ?? "");
-  // version: firings + 2^32 once acknowledged + 2^33 once closed (schema.ts alertVersion).
-  w.uint64((e.closed_at === null ? 0 : 2 ** 33) + (e.acknowledged_at === null ? 0 : 2 ** 32) + e.firings);
+  w.uint64(episodeVersion(e.closed_at !== null, e.acknowledged_at !== null, e.firings));
   w.endRow();
   return true;
 }
