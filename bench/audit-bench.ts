@@ -31,7 +31,7 @@ import { auditColumns, encodeRowBinaryString, encodeScoreNative, keyNames, Nativ
 import { observeChunkRows, observeRecord, type RecordAnalysis, type RowContext } from "../operators/mod.js";
 import { type BenchMachine, benchMachine, machineLine } from "./bench-kit.js";
 import { scoredAnalysisSpecs } from "./kit/scored-specs.js";
-import { benchEngine, pushRandomWalk } from "./kit/seeded-readings.js";
+import { benchEngine, copyChunk, pushRandomWalk } from "./kit/seeded-readings.js";
 
 export const DEFAULT_AUDIT_BENCH_RECORDS = 400_000;
 export const SMOKE_AUDIT_BENCH_RECORDS = 20_000;
@@ -114,18 +114,7 @@ interface Scored {
 /** The engine's output chunks of seeded readings (copied: the engine reuses its buffers), observed as the workers observe them. */
 async function scoredChunks(specs: readonly AnalysisSpec[], records: number): Promise<Scored> {
   const chunks: OutputChunk[] = [];
-  const run = await scoreReadings(specs, records, (c) =>
-    chunks.push({
-      ...c,
-      keyIds: c.keyIds.slice(0, c.length),
-      times: c.times.slice(0, c.length),
-      values: c.values.slice(0, c.length),
-      positions: c.positions.slice(0, c.length),
-      flags: c.flags.slice(0, c.length),
-      outs: c.outs.map((o, k) => o.slice(0, c.length * c.outFields[k])),
-      payload: new Uint8Array(0),
-    }),
-  );
+  const run = await scoreReadings(specs, records, (c) => chunks.push(copyChunk(c, new Uint8Array(0))));
   return { ...run, chunks };
 }
 

@@ -22,7 +22,7 @@ import { allocateBodyRing, type AnalysisSpec, BodyRingReader, BodyRingWriter, bu
 import { observeChunkRows, type RowContext } from "../operators/mod.js";
 import { median, threadCpuMicros } from "./bench-kit.js";
 import { scoredAnalysisSpecs } from "./kit/scored-specs.js";
-import { benchEngine, pushRandomWalk } from "./kit/seeded-readings.js";
+import { benchEngine, copyChunk, pushRandomWalk } from "./kit/seeded-readings.js";
 
 const MACHINES = 8;
 const SENSORS = ["temperature", "pressure", "vibration", "humidity", "speed", "current"];
@@ -51,16 +51,7 @@ async function scoredChunks(records: number): Promise<Chunks> {
     const payload = new Uint8Array(4 * c.length);
     const view = new DataView(payload.buffer);
     for (let i = 0; i < c.length; i++) view.setUint32(4 * i, labelOfKey[c.keyIds[i]][Math.floor(c.positions[i] / 5000) % 2], true);
-    return {
-      ...c,
-      keyIds: c.keyIds.slice(0, c.length),
-      times: c.times.slice(0, c.length),
-      values: c.values.slice(0, c.length),
-      positions: c.positions.slice(0, c.length),
-      flags: c.flags.slice(0, c.length),
-      outs: c.outs.map((o, k) => o.slice(0, c.length * c.outFields[k])),
-      payload,
-    };
+    return copyChunk(c, payload);
   };
   const names = Array.from({ length: KEYS }, (_, k) => keyName(k));
   const onOutput = (c: OutputChunk) => {

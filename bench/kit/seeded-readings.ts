@@ -65,3 +65,18 @@ export async function pushRandomWalk(engine: StreamEngine, keys: number, o: Rand
   await engine.flush(true);
   await engine.close();
 }
+
+/** A chunk's first `length` rows in arrays of their own (the engine reuses its buffers), with `payload` as its payload. */
+export function copyChunk(c: OutputChunk, payload: Uint8Array): OutputChunk {
+  const n = c.length;
+  return {
+    ...c,
+    keyIds: c.keyIds.slice(0, n),
+    times: c.times.slice(0, n),
+    values: c.values.slice(0, n),
+    positions: c.positions.slice(0, n),
+    flags: c.flags.slice(0, n),
+    outs: c.outs.map((o, k) => o.slice(0, n * c.outFields[k])),
+    payload,
+  };
+}
