@@ -89,6 +89,15 @@ interface Adversity {
 }
 
 /** A batch of `n` scored readings with outputs of rolling, SPC and an isolation forest of `features` features. */
+/** A batch every row of which the tables take: no adversity, every value finite. */
+function validBatch(seed: number, n: number, keys: number, seqFrom: number): ScoreColumns {
+  const b = batchOf(new SeededRandom(seed), n, { odd: 0, refuse: 0, bad: false, labels: false }, keys, 1, seqFrom);
+  b.values.forEach((v, i) => {
+    if (!Number.isFinite(v)) b.values[i] = i;
+  });
+  return b;
+}
+
 function batchOf(r: SeededRandom, n: number, a: Adversity, keys: number, features: number, seqFrom = 0): ScoreColumns {
   const rolling = new Float64Array(n * ROLLING_OUT_FIELDS);
   const spc = new Float64Array(n * SPC_OUT_FIELDS);
@@ -643,13 +652,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("Native - real clickhouse
 
   it("sendNow: blocks a caller gathered go as one insert of their own after the table's open batch, without the flush interval; past batchRowsMax they are cut as without it", async () => {
     const keys = keyTable(false);
-    const valid = (seed: number, n: number, seqFrom: number): ScoreColumns => {
-      const b = batchOf(new SeededRandom(seed), n, { odd: 0, refuse: 0, bad: false, labels: false }, keys.length, 1, seqFrom);
-      b.values.forEach((v, i) => {
-        if (!Number.isFinite(v)) b.values[i] = i;
-      });
-      return b;
-    };
+    const valid = (seed: number, n: number, seqFrom: number) => validBatch(seed, n, keys.length, seqFrom);
     // A flush interval no test waits out: what lands here was sent by sendNow or flush.
     const sink = new ClickHouseSink({
       url: server.url,
@@ -680,13 +683,7 @@ describe.skipIf(!serverAvailable("clickhouse-server"))("Native - real clickhouse
 
   it("sendNow with blocks viewing shared memory (an ingest worker's body ring): inserted or spilled as they are, the memory never kept as a spare nor read after the insert settles", async () => {
     const keys = keyTable(false);
-    const valid = (seed: number, n: number, seqFrom: number): ScoreColumns => {
-      const b = batchOf(new SeededRandom(seed), n, { odd: 0, refuse: 0, bad: false, labels: false }, keys.length, 1, seqFrom);
-      b.values.forEach((v, i) => {
-        if (!Number.isFinite(v)) b.values[i] = i;
-      });
-      return b;
-    };
+    const valid = (seed: number, n: number, seqFrom: number) => validBatch(seed, n, keys.length, seqFrom);
     const shared = new Uint8Array(new SharedArrayBuffer(1 << 20));
     /** Blocks of `blocks` × 100 rows from `from`, copied into the shared memory (the previous ones overwritten, as a ring's owner does once they settle). */
     const lend = (from: number, blocks: number): NativeBlock => {
