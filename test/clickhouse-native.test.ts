@@ -88,7 +88,6 @@ interface Adversity {
   labels: boolean;
 }
 
-/** A batch of `n` scored readings with outputs of rolling, SPC and an isolation forest of `features` features. */
 /** A batch every row of which the tables take: no adversity, every value finite. */
 function validBatch(seed: number, n: number, keys: number, seqFrom: number): ScoreColumns {
   const b = batchOf(new SeededRandom(seed), n, { odd: 0, refuse: 0, bad: false, labels: false }, keys, 1, seqFrom);
@@ -98,6 +97,7 @@ function validBatch(seed: number, n: number, keys: number, seqFrom: number): Sco
   return b;
 }
 
+/** A batch of `n` scored readings with outputs of rolling, SPC and an isolation forest of `features` features. */
 function batchOf(r: SeededRandom, n: number, a: Adversity, keys: number, features: number, seqFrom = 0): ScoreColumns {
   const rolling = new Float64Array(n * ROLLING_OUT_FIELDS);
   const spc = new Float64Array(n * SPC_OUT_FIELDS);
