@@ -7,9 +7,10 @@
  * episode ids, rules, opening, last firing and closing times, firings and state — no episode
  * re-opened as a new row, none left `open` that the uninterrupted run closed.
  *
- * An acknowledgement survives too: the killed run's first life acknowledges an open episode
- * through the API and is killed as soon as the answer comes; the episode's row carries it at the
- * end (the answer waits for the checkpoint that holds it).
+ * Acknowledgements survive too: the killed run's first life acknowledges an open episode and a
+ * closed one through the API and is killed as soon as the answers come; the episodes' rows carry
+ * them at the end (the open one's answer waits for the checkpoint that holds it, the closed one's
+ * for its durable ml_alerts row).
  *
  * Both paths: the ingest workers and the main-thread sensor job (`--ingest-workers 0`).
  *
@@ -137,7 +138,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
     ["ingest workers", "1", "w"],
     ["the main-thread sensor job", "0", "m"],
   ])(
-    "%s: three SIGKILLs and restarts leave the episodes of one uninterrupted run, ids and state alike, and an acknowledgement answered before a kill stays",
+    "%s: three SIGKILLs and restarts leave the episodes of one uninterrupted run, ids and state alike, and acknowledgements (an open and a closed episode) answered before a kill stay",
     async (_path, workers, tag) => {
       const [siteA, siteB, streamA, streamB, whole, killed] = [
         `ep${tag}a`,
@@ -176,7 +177,7 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
         }
       };
       let episodesAtKills = 0;
-      let acked = "";
+      const acked: string[] = [];
       for (let k = 1; k <= KILLS; k++) {
         run = startRun(siteB, streamB, killed, k === 1 ? [...flags, "--port", "0"] : flags);
         const r = run;
@@ -189,20 +190,29 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
         }, 120_000);
         expect(due, r.output()).toBe(true);
         if (api !== null) {
-          // The first life acknowledges an open episode, and dies as soon as it has answered.
-          let open: Array<{ episode_id: string }> = [];
-          expect(
-            await waitUntil(async () => (open = (await api("GET", "/api/alerts")).body.results as typeof open).length > 0, 60_000),
-          ).toBe(true);
-          acked = open[0].episode_id;
-          const answer = await api("POST", `/api/alerts/episodes/${acked}/ack`, { by: "qa-kill", note: "kill -9 next" });
-          expect(answer.status, JSON.stringify(answer.body)).toBe(200);
-          expect(answer.body).toMatchObject({
-            event: "acknowledged",
-            episode_id: acked,
-            acknowledged_by: "qa-kill",
-            ack_note: "kill -9 next",
-          });
+          // The first life acknowledges an open episode and a closed one, and dies as soon as it has answered.
+          // The closed one last: only the open one's answer waits for a checkpoint, which would make
+          // every row written before it durable too.
+          const first = async (path: string) => {
+            let found: Array<{ episode_id: string }> = [];
+            const listed = async () =>
+              (found = ((await api("GET", path)).body.results as typeof found).filter((e) => !acked.includes(e.episode_id)));
+            expect(await waitUntil(async () => (await listed()).length > 0, 60_000)).toBe(true);
+            return found[0].episode_id;
+          };
+          acked.push(await first("/api/alerts"));
+          acked.push(await first("/api/alerts/episodes?state=recent"));
+          for (const id of acked) {
+            // (The open one may have closed meanwhile: it is then acknowledged as a closed one.)
+            const answer = await api("POST", `/api/alerts/episodes/${id}/ack`, { by: "qa-kill", note: "kill -9 next" });
+            expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+            expect(answer.body).toMatchObject({
+              event: "acknowledged",
+              episode_id: id,
+              acknowledged_by: "qa-kill",
+              ack_note: "kill -9 next",
+            });
+          }
         }
         r.child.kill("SIGKILL");
         expect(await r.exited).toBeNull();
@@ -224,9 +234,9 @@ describe.skipIf(!servers)("alert episodes - kill -9 and restart of run --nats --
 
       const got = await episodes(killed);
       expect(got.map((e) => e.id)).toEqual(want.map((e) => e.id));
-      // The acknowledged episode carries its acknowledgement; every other one is the uninterrupted run's row.
-      expect(got.filter((e) => e.ackedBy !== "").map((e) => [e.id, e.ackedBy])).toEqual([[acked, "qa-kill"]]);
-      const rest = (list: typeof got) => list.filter((e) => e.id !== acked).map((e) => e.line);
+      // The acknowledged episodes carry their acknowledgement; every other one is the uninterrupted run's row.
+      expect(got.filter((e) => e.ackedBy !== "").map((e) => [e.id, e.ackedBy])).toEqual([...acked].sort().map((id) => [id, "qa-kill"]));
+      const rest = (list: typeof got) => list.filter((e) => !acked.includes(e.id)).map((e) => e.line);
       expect(rest(got)).toEqual(rest(want));
     },
     600_000,

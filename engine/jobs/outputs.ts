@@ -674,6 +674,9 @@ export class Outputs {
     const acked: AlertEpisodeEvent = { ...e, event: "acknowledged", acknowledged_at: at, acknowledged_by: by, ack_note: note };
     if (this.routeEpisodeEvent !== null) this.routeEpisodeEvent(acked);
     else this.alert(acked);
+    // A closed episode is in no checkpoint: its acknowledgement lives only in its ml_alerts row,
+    // so the answer waits until that row is durable (a kill -9 after the answer keeps it).
+    await this.writesDurable();
     return acked;
   }
 
@@ -685,6 +688,11 @@ export class Outputs {
   async flush(endOfInput = false): Promise<void> {
     await this.predictions?.flush(endOfInput);
     this.writeRows();
+    await this.writesDurable();
+  }
+
+  /** Waits until every ClickHouse write handed over so far is durable (or has failed, counted). */
+  private async writesDurable(): Promise<void> {
     const writes = [...this.pendingWrites];
     // Send the sink's open batches now: a write resolves only once its batch is sent, and a batch
     // otherwise waits out the sink's flush interval (1 s) — holding every JetStream fetch, whose
