@@ -85,6 +85,13 @@ export interface SerialJobRateFigure {
   ledgerThreadNsPerEvent?: number;
   /** Job figures: the ledger thread's CPU time per event less its start-up (its CPU when it answered a report asked before the first event: module loading, the filter's allocation). */
   ledgerThreadSteadyNsPerEvent?: number;
+  /**
+   * Job figures: the same run timed from its first third on, to the same end ({@link STEADY_FROM}):
+   * the job's start, the ledger thread's start-up and the code's first compilations behind it —
+   * the rate a job that runs for hours keeps. Its ledger thread figure is that thread's CPU over
+   * the events it answered in the window.
+   */
+  steady?: SerialJobRateFigure;
 }
 
 export interface SerialJobRate {
@@ -134,6 +141,13 @@ export interface SerialJobParts {
 }
 
 export const SERIAL_JOB_TARGET = 1e6;
+
+/**
+ * Where a job's steady state starts: after this share of its events, as the e2e rows time the last
+ * two thirds of their maximum phase. A plant's serial job runs for hours: its rate is the steady
+ * one; the whole run's (start-up included) is printed beside it.
+ */
+export const STEADY_FROM = 1 / 3;
 const SITE = "bench";
 /** Quiet logs: the job's operational messages are not what is measured. */
 const QUIET = createLogger({ level: "silent" });
@@ -194,11 +208,17 @@ export async function measureSerialJobRate(options: SerialJobRateOptions = {}): 
     detections: r.detections,
     quarantined: r.quarantined,
     deadLettered: r.deadLettered,
-    target: {
-      goal: "≥ 1 M serial events/s through the whole serial job (decode → kernel → detections, quarantine → outputs)",
-      measured: r.figure.eventsPerSecond,
-      met: r.figure.eventsPerSecond >= SERIAL_JOB_TARGET,
-    },
+    target: serialTarget(r.figure),
+  };
+}
+
+/** The target reads the job's steady state (its whole run where the run had none: a smoke run's few events). */
+function serialTarget(job: SerialJobRateFigure): SerialJobRate["target"] {
+  const measured = (job.steady ?? job).eventsPerSecond;
+  return {
+    goal: "≥ 1 M serial events/s through the whole serial job (decode → kernel → detections, quarantine → outputs), steady state",
+    measured,
+    met: measured >= SERIAL_JOB_TARGET,
   };
 }
 
@@ -209,7 +229,7 @@ export function formatSerialJobRate(r: SerialJobRate): string {
       `MessagePack messages of ${r.messageBytes.toFixed(1)} bytes on average`,
   );
   out.push(machineLine(r.machine));
-  const figures = [r.job, ...r.baselines];
+  const figures = [r.job, ...(r.job.steady === undefined ? [] : [r.job.steady]), ...r.baselines];
   const width = Math.max(...figures.map((f) => f.label.length));
   for (const f of figures) {
     const kernel =
@@ -241,6 +261,45 @@ export function formatSerialJobRate(r: SerialJobRate): string {
 }
 
 // ---- internals ----
+
+/** The job's figures where its steady state starts. */
+interface SteadyStart {
+  t: Started;
+  kernelMs: number;
+  /** The ledger thread's report, asked there (answered in order, after the slots handed over before it). */
+  ledger: Promise<LedgerThreadReport | null>;
+}
+
+function steadyStart(job: SerialJob): SteadyStart {
+  return { t: start(), kernelMs: job.engine.metrics().kernelBusyMs, ledger: job.ledgerThreadReport() };
+}
+
+/** The job's figure from its steady state's start to the run's end (`ledgerEnd`: the thread's report at the end). */
+async function steadyFigure(
+  job: SerialJob,
+  from: SteadyStart,
+  events: number,
+  ledgerEnd: LedgerThreadReport | null,
+  o: { workers: number; ledgerThread: boolean; kernelsOnLedgerThread: boolean },
+): Promise<SerialJobRateFigure> {
+  const f = figure(`  steady state: its last ${Math.round((1 - STEADY_FROM) * 100)} % (the start-up and first compilations behind it)`, events, from.t, null);
+  f.kernelNsPerEvent = ((job.engine.metrics().kernelBusyMs - from.kernelMs) * 1e6) / events;
+  const ledgerFrom = await from.ledger;
+  if (ledgerEnd !== null && ledgerFrom !== null)
+    f.ledgerThreadNsPerEvent = ((ledgerEnd.cpuMicros - ledgerFrom.cpuMicros) * 1000) / (ledgerEnd.events - ledgerFrom.events);
+  f.projectedEventsPerSecond = projectedRate(f, o);
+  return f;
+}
+
+/**
+ * Events/s with a core for the main thread, one per worker and one for the ledger thread: the
+ * slowest stage (with the kernels on the ledger thread its CPU time includes theirs, and no pool
+ * worker runs).
+ */
+function projectedRate(f: SerialJobRateFigure, o: { workers: number; ledgerThread: boolean; kernelsOnLedgerThread: boolean }): number {
+  const kernelOwn = o.ledgerThread && o.kernelsOnLedgerThread ? 0 : (f.kernelNsPerEvent ?? 0);
+  return Math.min(1e9 / f.mainNsPerEvent, (o.workers * 1e9) / kernelOwn, 1e9 / (f.ledgerThreadNsPerEvent ?? 0));
+}
 
 /**
  * The messages as a socket would hand them over: their bytes one after another in one buffer
@@ -528,8 +587,11 @@ async function measureJob(
   const t0 = start();
   let lastFlush = t0.wall;
   let ledgerReport: LedgerThreadReport | null = null;
+  const warm = Math.floor(s.n * STEADY_FROM);
+  let steady: SteadyStart | null = null;
   try {
     for (let i = 0; i < s.n; i++) {
+      if (i === warm) steady = steadyStart(job);
       const full = takeSerialMessage(input, job, s.subjects[s.lineOf[i]], messageAt(s, i), i);
       if (full !== undefined) await full;
       if ((i & 1023) === 1023 && performance.now() - lastFlush >= 250) {
@@ -550,10 +612,8 @@ async function measureJob(
   if (ledgerReport !== null) f.ledgerThreadNsPerEvent = (ledgerReport.cpuMicros * 1000) / s.n;
   if (ledgerReport !== null && startReport !== null)
     f.ledgerThreadSteadyNsPerEvent = ((ledgerReport.cpuMicros - startReport.cpuMicros) * 1000) / s.n;
-  // With a core for the main thread, one per worker and one for the ledger thread: the slowest stage
-  // (with the kernels on the ledger thread its CPU time includes theirs, and no pool worker runs).
-  const kernelOwn = o.ledgerThread && o.kernelsOnLedgerThread ? 0 : f.kernelNsPerEvent;
-  f.projectedEventsPerSecond = Math.min(1e9 / f.mainNsPerEvent, (o.workers * 1e9) / kernelOwn, 1e9 / (f.ledgerThreadNsPerEvent ?? 0));
+  f.projectedEventsPerSecond = projectedRate(f, o);
+  if (steady !== null && warm > 0) f.steady = await steadyFigure(job, steady, s.n - warm, ledgerReport, o);
   await outputs.close();
   const c = input.counts();
   return {
