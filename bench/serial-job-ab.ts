@@ -9,7 +9,9 @@
  * `mkdir -p /tmp/b && cp -r dist build package.json /tmp/b/` before the change, then
  * `/tmp/b/dist`).
  *
- * Per run: events/s, CPU ns per event of the main thread and of the ledger thread (all of it, and
+ * Per run: events/s (over the whole run and over its steady state, STEADY_FROM on: the rate a job
+ * that runs for hours keeps, with the main and ledger threads' CPU there), CPU ns per event of
+ * the main thread and of the ledger thread (all of it, and
  * less its start-up — the thread's CPU when it answered a report asked before the first event:
  * module loading, the filter's allocation), the process's, the kernel's wall time per event on the
  * thread, the load average, and the detections' checksum (both builds must give the same); then
@@ -21,10 +23,15 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { median } from "./bench-kit.js";
+import { STEADY_FROM } from "./serial-job-bench.js";
 
 interface Run {
   build: string;
   eventsPerSecond: number;
+  /** The same over the run's steady state (serial-job-bench.ts STEADY_FROM on). */
+  steadyEventsPerSecond: number;
+  steadyMainNs: number;
+  steadyLedgerNs: number;
   mainNs: number;
   ledgerNs: number;
   ledgerSteadyNs: number;
@@ -62,7 +69,10 @@ async function runOne(dist: string, events: number): Promise<Run> {
   const m0 = kit.threadCpuMicros();
   const c0 = process.cpuUsage();
   let lastFlush = w0;
+  const warm = Math.floor(s.n * STEADY_FROM);
+  let steady = { wall: w0, main: m0, ledger: started };
   for (let i = 0; i < s.n; i++) {
+    if (i === warm) steady = { wall: performance.now(), main: kit.threadCpuMicros(), ledger: job.ledgerThreadReport() };
     const full = jobs.takeSerialMessage(input, job, s.subjects[s.lineOf[i]], jb.messageAt(s, i), i);
     if (full !== undefined) await full;
     if ((i & 1023) === 1023 && performance.now() - lastFlush >= 250) {
@@ -73,16 +83,22 @@ async function runOne(dist: string, events: number): Promise<Run> {
   await job.flush(true);
   const end = await job.ledgerThreadReport();
   const wall = performance.now() - w0;
-  const main = kit.threadCpuMicros() - m0;
+  const mainNow = kit.threadCpuMicros();
+  const main = mainNow - m0;
   const cpu = process.cpuUsage(c0);
   const start = await started;
+  const ledgerAtWarm = await steady.ledger;
   const kernelMs = job.engine.metrics().kernelBusyMs;
   await job.close();
   await outputs.close();
   const perEvent = (micros: number) => (micros * 1000) / events;
+  const steadyEvents = events - warm;
   return {
     build: dist,
     eventsPerSecond: (events * 1000) / wall,
+    steadyEventsPerSecond: (steadyEvents * 1000) / (w0 + wall - steady.wall),
+    steadyMainNs: ((mainNow - steady.main) * 1000) / steadyEvents,
+    steadyLedgerNs: (((end?.cpuMicros ?? Number.NaN) - (ledgerAtWarm?.cpuMicros ?? Number.NaN)) * 1000) / ((end?.events ?? 0) - (ledgerAtWarm?.events ?? 0)),
     mainNs: perEvent(main),
     ledgerNs: perEvent(end?.cpuMicros ?? Number.NaN),
     ledgerSteadyNs: perEvent((end?.cpuMicros ?? Number.NaN) - (start?.cpuMicros ?? Number.NaN)),
@@ -97,6 +113,9 @@ async function runOne(dist: string, events: number): Promise<Run> {
 
 const FIGURES: Array<[keyof Run, string]> = [
   ["eventsPerSecond", "events/s"],
+  ["steadyEventsPerSecond", "events/s, steady state"],
+  ["steadyMainNs", "main thread ns/event, steady state"],
+  ["steadyLedgerNs", "ledger thread ns/event, steady state"],
   ["mainNs", "main thread ns/event"],
   ["ledgerNs", "ledger thread ns/event"],
   ["ledgerSteadyNs", "ledger thread ns/event less its start-up"],
@@ -108,7 +127,7 @@ const FIGURES: Array<[keyof Run, string]> = [
 function line(r: Run, label: string): string {
   const f = (v: number) => (Number.isFinite(v) ? Math.round(v).toString() : "n/a");
   return (
-    `  ${label}  ${(r.eventsPerSecond / 1e6).toFixed(3)} M events/s  main ${f(r.mainNs)}  ledger thread ${f(r.ledgerNs)} ` +
+    `  ${label}  ${(r.eventsPerSecond / 1e6).toFixed(3)} M events/s (steady ${(r.steadyEventsPerSecond / 1e6).toFixed(3)})  main ${f(r.mainNs)}  ledger thread ${f(r.ledgerNs)} ` +
     `(${f(r.ledgerSteadyNs)} less its start-up of ${f(r.ledgerStartMs)} ms)  process ${f(r.processNs)}  kernel wall ${f(r.kernelWallNs)} ns/event` +
     `  load ${r.load.toFixed(1)}  checksum ${r.checksum}, ${r.detections} detections`
   );
