@@ -98,7 +98,9 @@ async function runOne(dist: string, events: number): Promise<Run> {
     eventsPerSecond: (events * 1000) / wall,
     steadyEventsPerSecond: (steadyEvents * 1000) / (w0 + wall - steady.wall),
     steadyMainNs: ((mainNow - steady.main) * 1000) / steadyEvents,
-    steadyLedgerNs: (((end?.cpuMicros ?? Number.NaN) - (ledgerAtWarm?.cpuMicros ?? Number.NaN)) * 1000) / ((end?.events ?? 0) - (ledgerAtWarm?.events ?? 0)),
+    steadyLedgerNs:
+      (((end?.cpuMicros ?? Number.NaN) - (ledgerAtWarm?.cpuMicros ?? Number.NaN)) * 1000) /
+      ((end?.events ?? 0) - (ledgerAtWarm?.events ?? 0)),
     mainNs: perEvent(main),
     ledgerNs: perEvent(end?.cpuMicros ?? Number.NaN),
     ledgerSteadyNs: perEvent((end?.cpuMicros ?? Number.NaN) - (start?.cpuMicros ?? Number.NaN)),

@@ -282,7 +282,12 @@ async function steadyFigure(
   ledgerEnd: LedgerThreadReport | null,
   o: { workers: number; ledgerThread: boolean; kernelsOnLedgerThread: boolean },
 ): Promise<SerialJobRateFigure> {
-  const f = figure(`  steady state: its last ${Math.round((1 - STEADY_FROM) * 100)} % (the start-up and first compilations behind it)`, events, from.t, null);
+  const f = figure(
+    `  steady state: its last ${Math.round((1 - STEADY_FROM) * 100)} % (the start-up and first compilations behind it)`,
+    events,
+    from.t,
+    null,
+  );
   f.kernelNsPerEvent = ((job.engine.metrics().kernelBusyMs - from.kernelMs) * 1e6) / events;
   const ledgerFrom = await from.ledger;
   if (ledgerEnd !== null && ledgerFrom !== null)
