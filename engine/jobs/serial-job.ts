@@ -101,7 +101,8 @@ export const KERNELS_ON_LEDGER_THREAD_CORES_BELOW = 4;
  * are more tasks (a message each way, a kernel call, a delivery) for no more parallelism; fewer
  * let a push wait longer for its group's task before. Measured with `serial-job-ab` (1 M events,
  * 16 lines, steady state, alternately): 4 groups 1.00–1.06 M events/s against 8 groups' 0.91–0.98
- * in six of six pairs, and ahead of 2 (1.02×) and 6 (1.03×). With a pool the default stays 8.
+ * in six of six pairs, and ahead of 2 (1.02×) and 6 (1.03×). From four cores, where the kernels
+ * run on a pool by default, the default stays 8.
  */
 export const KERNEL_GROUPS_ON_LEDGER_THREAD = 4;
 
