@@ -106,13 +106,16 @@ export const KERNELS_ON_LEDGER_THREAD_CORES_BELOW = 4;
  */
 export const KERNEL_GROUPS_ON_LEDGER_THREAD = 4;
 
+/** Whether the kernels run on the ledger thread by default here (fewer than four cores). */
+const KERNELS_ON_LEDGER_THREAD = availableParallelism() < KERNELS_ON_LEDGER_THREAD_CORES_BELOW;
+
 export const DEFAULT_SERIAL_JOB = {
   workers: 1,
   linesMax: 1024,
-  groups: availableParallelism() < KERNELS_ON_LEDGER_THREAD_CORES_BELOW ? KERNEL_GROUPS_ON_LEDGER_THREAD : 8,
+  groups: KERNELS_ON_LEDGER_THREAD ? KERNEL_GROUPS_ON_LEDGER_THREAD : 8,
   batchRecordsMax: 1024,
   ledgerThread: availableParallelism() >= LEDGER_THREAD_MIN_CORES,
-  kernelsOnLedgerThread: availableParallelism() < KERNELS_ON_LEDGER_THREAD_CORES_BELOW,
+  kernelsOnLedgerThread: KERNELS_ON_LEDGER_THREAD,
 } as const;
 
 export interface SerialJobCountsNow {
