@@ -23,7 +23,7 @@ import { resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { pathToFileURL } from "node:url";
 import { median } from "./bench-kit.js";
-import { STEADY_FROM } from "./serial-job-bench.js";
+import { STEADY_FROM, type SteadyStart, steadyFigure, steadyStart } from "./serial-job-bench.js";
 
 interface Run {
   build: string;
@@ -70,9 +70,10 @@ async function runOne(dist: string, events: number): Promise<Run> {
   const c0 = process.cpuUsage();
   let lastFlush = w0;
   const warm = Math.floor(s.n * STEADY_FROM);
-  let steady = { wall: w0, main: m0, ledger: started };
+  // This build's steady-state window over the other build's job (the same job API).
+  let steadyFrom: SteadyStart | null = null;
   for (let i = 0; i < s.n; i++) {
-    if (i === warm) steady = { wall: performance.now(), main: kit.threadCpuMicros(), ledger: job.ledgerThreadReport() };
+    if (i === warm) steadyFrom = steadyStart(job);
     const full = jobs.takeSerialMessage(input, job, s.subjects[s.lineOf[i]], jb.messageAt(s, i), i);
     if (full !== undefined) await full;
     if ((i & 1023) === 1023 && performance.now() - lastFlush >= 250) {
@@ -83,24 +84,20 @@ async function runOne(dist: string, events: number): Promise<Run> {
   await job.flush(true);
   const end = await job.ledgerThreadReport();
   const wall = performance.now() - w0;
-  const mainNow = kit.threadCpuMicros();
-  const main = mainNow - m0;
+  const main = kit.threadCpuMicros() - m0;
   const cpu = process.cpuUsage(c0);
+  const steady = steadyFrom === null ? null : await steadyFigure(job, steadyFrom, events - warm, end, jobs.DEFAULT_SERIAL_JOB);
   const start = await started;
-  const ledgerAtWarm = await steady.ledger;
   const kernelMs = job.engine.metrics().kernelBusyMs;
   await job.close();
   await outputs.close();
   const perEvent = (micros: number) => (micros * 1000) / events;
-  const steadyEvents = events - warm;
   return {
     build: dist,
     eventsPerSecond: (events * 1000) / wall,
-    steadyEventsPerSecond: (steadyEvents * 1000) / (w0 + wall - steady.wall),
-    steadyMainNs: ((mainNow - steady.main) * 1000) / steadyEvents,
-    steadyLedgerNs:
-      (((end?.cpuMicros ?? Number.NaN) - (ledgerAtWarm?.cpuMicros ?? Number.NaN)) * 1000) /
-      ((end?.events ?? 0) - (ledgerAtWarm?.events ?? 0)),
+    steadyEventsPerSecond: steady?.eventsPerSecond ?? Number.NaN,
+    steadyMainNs: steady?.mainNsPerEvent ?? Number.NaN,
+    steadyLedgerNs: steady?.ledgerThreadNsPerEvent ?? Number.NaN,
     mainNs: perEvent(main),
     ledgerNs: perEvent(end?.cpuMicros ?? Number.NaN),
     ledgerSteadyNs: perEvent((end?.cpuMicros ?? Number.NaN) - (start?.cpuMicros ?? Number.NaN)),

@@ -263,19 +263,19 @@ export function formatSerialJobRate(r: SerialJobRate): string {
 // ---- internals ----
 
 /** The job's figures where its steady state starts. */
-interface SteadyStart {
+export interface SteadyStart {
   t: Started;
   kernelMs: number;
   /** The ledger thread's report, asked there (answered in order, after the slots handed over before it). */
   ledger: Promise<LedgerThreadReport | null>;
 }
 
-function steadyStart(job: SerialJob): SteadyStart {
+export function steadyStart(job: SerialJob): SteadyStart {
   return { t: start(), kernelMs: job.engine.metrics().kernelBusyMs, ledger: job.ledgerThreadReport() };
 }
 
-/** The job's figure from its steady state's start to the run's end (`ledgerEnd`: the thread's report at the end). */
-async function steadyFigure(
+/** The job's figure from its steady state's start to now, the run's end (`ledgerEnd`: the thread's report at the end). */
+export async function steadyFigure(
   job: SerialJob,
   from: SteadyStart,
   events: number,
