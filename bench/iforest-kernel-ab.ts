@@ -17,11 +17,11 @@ import { createSharedMemory, instantiateKernels, type KernelExports, SeededRando
 import { modelBytes, writeModel } from "../operators/iforest/mod.js";
 import { trainIsolationForest } from "../operators/iforest/training/train.js";
 import { median, threadCpuMicros } from "./bench-kit.js";
+import { PAGE_BYTES as PAGE } from "./kit/kernel-harness.js";
 
 const FEATURES = 4;
 const ROW_FIELDS = 6;
 const ROWS = 200_000;
-const PAGE = 65536;
 
 interface Build {
   name: string;

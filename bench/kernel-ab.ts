@@ -21,11 +21,11 @@ import { readFileSync } from "node:fs";
 import { createSharedMemory, instantiateKernels, type KernelExports, SeededRandom } from "../engine/core/mod.js";
 import { DEFAULT_SPC_PARAMS, SPC_OUT_FIELDS, spcInitArgs } from "../operators/spc/mod.js";
 import { median, threadCpuMicros } from "./bench-kit.js";
+import { PAGE_BYTES as PAGE } from "./kit/kernel-harness.js";
 
 const WINDOW = 64;
 const ROLLING_FIELDS = 10;
 const CALL_RECORDS = 4096;
-const PAGE = 65536;
 /** Passes timed as one sample (see timePass). */
 const PASSES_PER_SAMPLE = 6;
 

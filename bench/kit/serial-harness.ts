@@ -21,6 +21,7 @@ import {
   encodeSerialFields,
   type SerialFields,
 } from "../../operators/serial/mod.js";
+import { PAGE_BYTES as PAGE } from "./kernel-harness.js";
 
 /** One event for the kernel: its line (slot), production time and fields. */
 export interface SerialKernelEvent extends SerialFields {
@@ -29,7 +30,6 @@ export interface SerialKernelEvent extends SerialFields {
 }
 
 const ALIGN = 64;
-const PAGE = 65536;
 
 export class SerialKernelHarness {
   readonly memory: WebAssembly.Memory;
