@@ -6,6 +6,7 @@
  * says so and the suites that need it skip with that reason printed loudly; nothing else skips.
  */
 import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -53,27 +54,64 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Resolves once something accepts TCP connections on `port`, or rejects after `timeoutMs`. */
-export async function waitForPort(port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
+/** Starts on another free port tried at most this many times when the port was taken (startNatsServer). */
+const PORT_ATTEMPTS = 3;
+
+/** The port answered with another server's greeting, and this one exited (the port was not free after all). */
+export class PortTakenError extends LocalServerError {}
+
+/**
+ * Resolves once the nats-server named `name` greets on `port` (its INFO line's server_name); while
+ * another one greets there, waits for `child` to listen or exit (PortTakenError), or `timeoutMs`.
+ */
+export async function waitForNatsServer(port: number, name: string, timeoutMs: number, child: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let other = false;
   for (;;) {
-    if (child !== undefined && child.exitCode !== null)
-      throw new LocalServerError(`127.0.0.1:${port}`, `the server exited with code ${child.exitCode} before listening`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = new Socket();
-      socket.once("connect", () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once("error", () => {
-        socket.destroy();
-        resolve(false);
-      });
-      socket.connect(port, "127.0.0.1");
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new LocalServerError(`127.0.0.1:${port}`, `nothing listens there after ${timeoutMs} ms`);
+    if (child.exitCode !== null) {
+      const why = `the server exited with code ${child.exitCode} before listening`;
+      throw other
+        ? new PortTakenError(`127.0.0.1:${port}`, `${why}: another server took the port`)
+        : new LocalServerError(`127.0.0.1:${port}`, why);
+    }
+    const greeting = await natsGreeting(port);
+    if (greeting !== null && greetingName(greeting) === name) return;
+    other ||= greeting !== null;
+    if (Date.now() > deadline)
+      throw new LocalServerError(`127.0.0.1:${port}`, `nats-server ${name} does not answer there after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The first line a server on `port` sends (a NATS server's INFO), or null when nothing accepts or it says nothing within a second. */
+function natsGreeting(port: number): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = new Socket();
+    let text = "";
+    const done = (line: string | null) => {
+      socket.destroy();
+      resolve(line);
+    };
+    socket.setTimeout(1000, () => done(null));
+    socket.on("data", (chunk: Buffer) => {
+      text += chunk.toString("latin1");
+      const end = text.indexOf("\r\n");
+      if (end >= 0) done(text.slice(0, end));
+    });
+    socket.once("error", () => done(null));
+    socket.once("close", () => done(null));
+    socket.connect(port, "127.0.0.1");
+  });
+}
+
+/** server_name of an `INFO {…}` line, or null. */
+function greetingName(line: string): string | null {
+  if (!line.startsWith("INFO ")) return null;
+  try {
+    const name = (JSON.parse(line.slice(5)) as { server_name?: unknown }).server_name;
+    return typeof name === "string" ? name : null;
+  } catch {
+    return null;
   }
 }
 
@@ -95,18 +133,18 @@ export interface NatsServer {
 
 /** Starts `nats-server -js` on a free loopback port, its store in `options.dir` or a temporary directory. */
 export async function startNatsServer(extraArgs: string[] = [], options: LocalServerOptions = {}): Promise<NatsServer> {
-  const port = await freePort();
+  let port = await freePort();
   const storeDir = options.dir ?? mkdtempSync(join(tmpdir(), "lw-nats-"));
   mkdirSync(storeDir, { recursive: true });
+  // Its own name, which its greeting carries: the port may be another's by the time it binds (below).
+  const name = `lw-${process.pid}-${randomBytes(6).toString("hex")}`;
   let child: ChildProcess | null = null;
   const start = async (): Promise<void> => {
-    const server = spawnServer("nats-server", ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDir, ...extraArgs], {
-      cwd: storeDir,
-      processGroup: options.processGroup,
-    });
+    const args = ["-a", "127.0.0.1", "-p", String(port), "-n", name, "-js", "-sd", storeDir, ...extraArgs];
+    const server = spawnServer("nats-server", args, { cwd: storeDir, processGroup: options.processGroup });
     child = server.proc;
     try {
-      await waitForPort(port, 10_000, server.proc);
+      await waitForNatsServer(port, name, 10_000, server.proc);
     } catch (e) {
       await terminate(server.proc, 5_000);
       child = null;
@@ -120,7 +158,18 @@ export async function startNatsServer(extraArgs: string[] = [], options: LocalSe
     await terminate(proc, 30_000);
     child = null;
   };
-  await start();
+  // freePort releases the port before the server binds it: another process (a parallel test file's
+  // server) can take it meanwhile. Then this server exits without listening and the other answers
+  // on the port — a client would talk to the wrong server. Its greeting tells; start on another port.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      break;
+    } catch (e) {
+      if (!(e instanceof PortTakenError) || attempt === PORT_ATTEMPTS) throw e;
+      port = await freePort();
+    }
+  }
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
