@@ -4,8 +4,11 @@
  * 127.0.0.1. Works on 18.16 (`<yandex>` root, which current servers still read).
  */
 
-/** config.xml for a server whose files all live under `dir`. */
-export function clickhouseConfigXml(dir: string, httpPort: number, tcpPort: number): string {
+/**
+ * config.xml for a server whose files all live under `dir`. `name` is its macro `linewatch_server`
+ * (system.macros): how the launcher tells its own server from another one on the same port.
+ */
+export function clickhouseConfigXml(dir: string, httpPort: number, tcpPort: number, name: string): string {
   return `<?xml version="1.0"?>
 <yandex>
   <logger>
@@ -31,6 +34,7 @@ export function clickhouseConfigXml(dir: string, httpPort: number, tcpPort: numb
   <max_concurrent_queries>64</max_concurrent_queries>
   <mark_cache_size>268435456</mark_cache_size>
   <uncompressed_cache_size>268435456</uncompressed_cache_size>
+  <macros><linewatch_server>${name}</linewatch_server></macros>
 </yandex>
 `;
 }

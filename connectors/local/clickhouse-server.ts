@@ -2,7 +2,7 @@
  * A local `clickhouse-server` for `linewatch demo`, the tests and the benches: generated config.xml
  * and users.xml in its directory (a temporary one unless given; data, tmp, user files, format
  * schemas and logs all inside it), HTTP and native ports free on 127.0.0.1, ready when `GET /ping`
- * answers "Ok.", stopped with SIGTERM (and its temporary directory removed by `dispose`). The
+ * answers "Ok." and system.macros names this server (not another that took the port), stopped with SIGTERM (and its temporary directory removed by `dispose`). The
  * equivalent of nats-server.ts; `serverAvailable` there says (loudly) when the binary is missing.
  *
  * The configuration is the smallest that 18.16 (Debian) and current servers both start with:
@@ -12,11 +12,12 @@
 import { spawnServer, terminate } from "./child-process.js";
 import { CLICKHOUSE_USERS_XML, clickhouseConfigXml } from "./clickhouse-config.js";
 import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type LocalServerOptions } from "./nats-server.js";
+import { freePort, type LocalServerOptions, PortTakenError, startOnFreePorts } from "./nats-server.js";
 import { LocalServerError } from "../errors.js";
 
 export interface ClickHouseServer {
@@ -49,14 +50,15 @@ export interface ClickHouseServer {
 }
 
 export async function startClickHouseServer(options: LocalServerOptions = {}): Promise<ClickHouseServer> {
-  const dir = options.dir ?? mkdtempSync(join(tmpdir(), "lw-clickhouse-"));
-  const httpPort = await freePort();
-  let tcpPort = await freePort();
-  while (tcpPort === httpPort) tcpPort = await freePort();
-  for (const sub of ["data", "tmp", "user_files", "format_schemas", "log"]) mkdirSync(join(dir, sub), { recursive: true });
-  writeFileSync(join(dir, "config.xml"), clickhouseConfigXml(dir, httpPort, tcpPort));
-  writeFileSync(join(dir, "users.xml"), CLICKHOUSE_USERS_XML);
-  const url = `http://127.0.0.1:${httpPort}`;
+  const dir = serverDir(options.dir);
+  // Its own name, which system.macros carries: the ports may be another's by the time it binds (below).
+  const name = `lw-${process.pid}-${randomBytes(6).toString("hex")}`;
+  let httpPort = 0;
+  let tcpPort = 0;
+  const choosePorts = async (): Promise<void> => {
+    [httpPort, tcpPort] = await twoFreePorts();
+    writeFileSync(join(dir, "config.xml"), clickhouseConfigXml(dir, httpPort, tcpPort, name));
+  };
   let child: ChildProcess | null = null;
   let output = (): string => "";
 
@@ -70,9 +72,12 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     const proc = server.proc;
     output = server.output;
     child = proc;
-    if (await answering(proc, httpPort, logTail)) return;
-    await stop();
-    throw new LocalServerError("clickhouse-server", `no /ping answer on ${httpPort} in 30 s\n${logTail()}`);
+    try {
+      await waitForClickHouseServer(httpPort, name, 30_000, proc, logTail);
+    } catch (e) {
+      await stop();
+      throw e;
+    }
   };
 
   const stop = async (signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<void> => {
@@ -83,9 +88,9 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
     child = null;
   };
 
-  await start();
+  await startOnFreePorts(choosePorts, start);
   return {
-    url,
+    url: `http://127.0.0.1:${httpPort}`,
     httpPort,
     tcpPort,
     dir,
@@ -115,6 +120,21 @@ export async function startClickHouseServer(options: LocalServerOptions = {}): P
   };
 }
 
+/** `dir` (default: a new temporary one) with the server's subdirectories and users.xml. */
+function serverDir(dir = mkdtempSync(join(tmpdir(), "lw-clickhouse-"))): string {
+  for (const sub of ["data", "tmp", "user_files", "format_schemas", "log"]) mkdirSync(join(dir, sub), { recursive: true });
+  writeFileSync(join(dir, "users.xml"), CLICKHOUSE_USERS_XML);
+  return dir;
+}
+
+/** Two different free ports (HTTP, native). */
+async function twoFreePorts(): Promise<[number, number]> {
+  const httpPort = await freePort();
+  let tcpPort = await freePort();
+  while (tcpPort === httpPort) tcpPort = await freePort();
+  return [httpPort, tcpPort];
+}
+
 /** SIGKILL, resolved once the process has exited. */
 function killed(proc: ChildProcess): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
@@ -124,19 +144,50 @@ function killed(proc: ChildProcess): Promise<void> {
   });
 }
 
-/** Waits until `GET /ping` answers "Ok." (true) or 30 s have passed (false); LocalServerError when the process exits first. */
-async function answering(proc: ChildProcess, port: number, logTail: () => string): Promise<boolean> {
-  const deadline = Date.now() + 30_000;
+/**
+ * Resolves once the clickhouse-server named `name` (its `linewatch_server` macro) answers on `port`.
+ * LocalServerError when `child` exits first, or after `timeoutMs`; PortTakenError when it exits
+ * after another server answered there, or with a port in use (`logTail` says so).
+ */
+export async function waitForClickHouseServer(
+  port: number,
+  name: string,
+  timeoutMs: number,
+  child: ChildProcess,
+  logTail: () => string = () => "",
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let other = false;
   for (;;) {
-    if (proc.exitCode !== null) throw new LocalServerError("clickhouse-server", `exited with code ${proc.exitCode}\n${logTail()}`);
-    if ((await ping(port)) === "Ok.\n") return true;
-    if (Date.now() > deadline) return false;
+    if (child.exitCode !== null) {
+      const why = `exited with code ${child.exitCode}`;
+      // Its other port (the native one) may be the one taken, with nothing answering on HTTP.
+      other ||= /Address already in use/.test(logTail());
+      if (other) throw new PortTakenError(`clickhouse-server on ${port}`, `${why}: another server took the port`);
+      throw new LocalServerError("clickhouse-server", `${why}\n${logTail()}`);
+    }
+    if ((await ping(port)) === "Ok.\n") {
+      const answered = await serverName(port);
+      if (answered === name) return;
+      other ||= answered !== null;
+    }
+    if (Date.now() > deadline)
+      throw new LocalServerError("clickhouse-server", `${name} does not answer on ${port} after ${timeoutMs} ms\n${logTail()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
+/** The `linewatch_server` macro of the server answering on `port`, "" when it has none, null when it does not answer. */
+async function serverName(port: number): Promise<string | null> {
+  try {
+    return (await httpQuery(port, "SELECT substitution FROM system.macros WHERE macro = 'linewatch_server'")).trim();
+  } catch {
+    return null;
+  }
+}
+
 /** The last output lines and the last 30 lines of its error log (for a failed start's or test's message). */
-function clickhouseLogTail(dir: string, output: string): string {
+export function clickhouseLogTail(dir: string, output: string): string {
   let errLog = "";
   try {
     errLog = readFileSync(join(dir, "log", "clickhouse-server.err.log"), "utf8")

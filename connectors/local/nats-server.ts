@@ -54,11 +54,30 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Starts on another free port tried at most this many times when the port was taken (startNatsServer). */
+/** A local server is started on free ports at most this many times in all when its port was taken. */
 const PORT_ATTEMPTS = 3;
 
 /** The port answered with another server's greeting, and this one exited (the port was not free after all). */
 export class PortTakenError extends LocalServerError {}
+
+/**
+ * Runs `choosePorts` then `start`, again while `start` fails with PortTakenError ({@link PORT_ATTEMPTS}
+ * in all). freePort releases a port before the server binds it: another process (a parallel test
+ * file's server) can take it meanwhile. That server answers on the port and this one exits; a client
+ * would talk to the wrong server. The launcher's wait tells (the server's own name), and this starts
+ * it again on other ports.
+ */
+export async function startOnFreePorts(choosePorts: () => Promise<void>, start: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    await choosePorts();
+    try {
+      await start();
+      return;
+    } catch (e) {
+      if (!(e instanceof PortTakenError) || attempt === PORT_ATTEMPTS) throw e;
+    }
+  }
+}
 
 /**
  * Resolves once the nats-server named `name` greets on `port` (its INFO line's server_name); while
@@ -133,7 +152,7 @@ export interface NatsServer {
 
 /** Starts `nats-server -js` on a free loopback port, its store in `options.dir` or a temporary directory. */
 export async function startNatsServer(extraArgs: string[] = [], options: LocalServerOptions = {}): Promise<NatsServer> {
-  let port = await freePort();
+  let port = 0;
   const storeDir = options.dir ?? mkdtempSync(join(tmpdir(), "lw-nats-"));
   mkdirSync(storeDir, { recursive: true });
   // Its own name, which its greeting carries: the port may be another's by the time it binds (below).
@@ -158,18 +177,9 @@ export async function startNatsServer(extraArgs: string[] = [], options: LocalSe
     await terminate(proc, 30_000);
     child = null;
   };
-  // freePort releases the port before the server binds it: another process (a parallel test file's
-  // server) can take it meanwhile. Then this server exits without listening and the other answers
-  // on the port — a client would talk to the wrong server. Its greeting tells; start on another port.
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await start();
-      break;
-    } catch (e) {
-      if (!(e instanceof PortTakenError) || attempt === PORT_ATTEMPTS) throw e;
-      port = await freePort();
-    }
-  }
+  await startOnFreePorts(async () => {
+    port = await freePort();
+  }, start);
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
