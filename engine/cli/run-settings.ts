@@ -6,9 +6,9 @@
  */
 import { Command, CommanderError } from "commander";
 import { ConfigError, parseDuration } from "../core/mod.js";
-import { type SourceKey, sensorSettleMs, trackTimeConstantMs } from "../jobs/mod.js";
+import { type AnalysisSpec, type SourceKey, sensorSettleMs, trackTimeConstantMs } from "../jobs/mod.js";
 import type { RecordAnalysis } from "../../operators/mod.js";
-import { type AnalysisContext, type AnalysisFlags, addAnalysisFlags, analysesFromFlags } from "./analysis-flags.js";
+import { type AnalysisContext, type AnalysisFlags, addAnalysisFlags, analysesFromFlags, analysisSpecsFromFlags } from "./analysis-flags.js";
 import { durationOption, numberOption } from "./options.js";
 
 /** `run`'s default analyses. */
@@ -91,4 +91,12 @@ export function parseRunAnalysisSettings(args: readonly string[]): RunAnalysisSe
 /** The sensor analyses of a setting, as `run` builds them. */
 export function runAnalyses(settings: RunAnalysisSettings, onAlert: AlertCallback): RecordAnalysis[] {
   return analysesFromFlags(settings.flags, runAnalysisContext(onAlert));
+}
+
+/** The same analyses as data for ingest workers (AnalysisSpec), as `run` builds them on its ingest path; alerts come back from the workers. */
+export function runAnalysisSpecs(settings: RunAnalysisSettings): AnalysisSpec[] {
+  return analysisSpecsFromFlags(
+    settings.flags,
+    runAnalysisContext(() => {}),
+  );
 }
