@@ -9,10 +9,12 @@
  * rolling analysis with α 0.1 and slope per second, output to a file stream that is ended). Each
  * path the replay can take is timed from the call until the output file is closed, with the
  * process's CPU time per row (all threads: on a shared machine the figure that holds still), and
- * its output compared byte for byte with the first path's. Beside them the I/O ceilings: reading
- * the CSV and finding its lines (no parsing), and writing as many bytes as the NDJSON has.
+ * its output compared with the first path's (SHA-256), then removed; each path starts after a
+ * pause. Beside them the I/O ceilings: reading the CSV and finding its lines (no parsing), and
+ * writing as many bytes as the NDJSON has.
  * Figures only: nothing fails on a time.
  */
+import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, mkdtempSync, openSync, readSync, closeSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -21,6 +23,7 @@ import type { Writable } from "node:stream";
 import { DEFAULT_WORKERS, SeededRandom } from "../engine/core/mod.js";
 import { DEFAULT_REPLAY_BATCH_RECORDS, DEFAULT_REPLAY_KEYS_MAX, type ReplayOptions, runReplay } from "../engine/jobs/mod.js";
 import { DEFAULT_ROLLING_ALPHA, rollingAnalysis } from "../operators/rolling/mod.js";
+import { createOutputFile, OUTPUT_WRITE_BYTES } from "../connectors/files/mod.js";
 import { type BenchMachine, benchMachine, machineLine } from "./bench-kit.js";
 
 export const DEFAULT_REPLAY_BENCH_ROWS = 3_000_000;
@@ -51,13 +54,13 @@ export interface ReplayBenchPathFigures {
   seconds: number;
   /** CPU time of the whole process (every thread) per row: what the path costs, however busy the machine. */
   cpuMicrosPerRow: number;
-  /** The part of it spent in the kernel (system time): mostly the output's pages, see {@link ReplayBenchReport.writeSystemMicrosPerRow}. */
+  /** The part of it spent in the kernel (system time): mostly the output's pages, see {@link ReplayBenchReport.writeCeilings}. */
   systemMicrosPerRow: number;
   outputBytes: number;
-  /** Whether the output equals the first path's byte for byte (the first path: true). */
+  /** SHA-256 of the output, hex. */
+  sha256: string;
+  /** Whether the output equals the first path's (the same SHA-256; the first path: true). */
   identical: boolean;
-  /** Where it first differs, when it does. */
-  firstDifference: number | null;
 }
 
 export interface ReplayBenchReport {
@@ -70,16 +73,32 @@ export interface ReplayBenchReport {
   /** Reading the CSV and finding its lines, rows/s: the input I/O ceiling. */
   readRowsPerSecond: number;
   /**
-   * Writing the NDJSON's byte count in 1 MiB chunks to a new file, rows/s: the output I/O ceiling.
-   * Measured with every replay's output still on disk, so that, as for them, the file's page
-   * cache is memory the kernel had not just freed: on a virtual machine that gives free memory
-   * back to its host, a new page can cost far more than the copy into it.
+   * Writing the NDJSON's byte count to a new file, rows/s: the output I/O ceiling — first in
+   * system calls of OUTPUT_WRITE_BYTES, as the replay's output file writes, then of 1 MiB (what the
+   * replay wrote before). Each, as each path, after the files before it were removed and a
+   * pause of PAUSE_MS. On a virtual machine that gives free memory back to its host the two differ
+   * by an order of magnitude: connectors/files output-file.ts says why.
    */
-  writeRowsPerSecond: number;
-  /** The kernel's (system) CPU time per row of that write. */
-  writeSystemMicrosPerRow: number;
+  writeCeilings: WriteCeiling[];
   paths: ReplayBenchPathFigures[];
   seconds: number;
+}
+
+/** The output ceiling for one size of write system call. */
+export interface WriteCeiling {
+  callBytes: number;
+  rowsPerSecond: number;
+  /** The kernel's (system) CPU time per row. */
+  systemMicrosPerRow: number;
+}
+
+/** Write system call sizes of the output ceilings: the replay's output file's, and 1 MiB. */
+const CEILING_CALL_BYTES = [OUTPUT_WRITE_BYTES, 1 << 20];
+/** Pause before each timed write (a replay path or an output ceiling), after the files before it were removed, ms. */
+const PAUSE_MS = 3000;
+
+function pause(smoke: boolean): Promise<void> {
+  return new Promise((r) => setTimeout(r, smoke ? 0 : PAUSE_MS));
 }
 
 export async function runReplayBench(o: ReplayBenchOptions = {}): Promise<ReplayBenchReport> {
@@ -98,20 +117,27 @@ export async function runReplayBench(o: ReplayBenchOptions = {}): Promise<Replay
     await writeBenchCsv(csv, rows, keys, seed);
     progress("input ceiling: read the CSV and find its lines");
     const readSeconds = await timeReadLines(csv);
+    // Every path starts from the same state: the outputs before it removed, then a pause. On a
+    // virtual machine that gives free memory back to its host, a path that wrote after another's
+    // output (kept) had less of the memory the host still backs (connectors/files output-file.ts).
     const paths: ReplayBenchPathFigures[] = [];
+    let sample: Buffer | null = null;
     for (const path of o.paths ?? REPLAY_BENCH_PATHS) {
       progress(`replay, ${path} path`);
-      const reference = paths.length === 0 ? null : join(dir, `${paths[0].path}.ndjson`);
-      paths.push(await measurePath(csv, join(dir, `${path}.ndjson`), { rows, window, path }, reference));
+      await pause(smoke);
+      const out = join(dir, `${path}.ndjson`);
+      paths.push(await measurePath(csv, out, { rows, window, path }, paths[0]?.sha256 ?? null));
+      sample ??= readSample(out, paths[0].outputBytes);
+      rmSync(out);
     }
-    progress("output ceiling: write as many bytes as the NDJSON has, to a new file");
-    const cpu = process.cpuUsage();
-    const writeSeconds = await timeWriteBytes(
-      join(dir, `${paths[0].path}.ndjson`),
-      join(dir, "write-ceiling.ndjson"),
-      paths[0].outputBytes,
-    );
-    const writeSystemMicros = process.cpuUsage(cpu).system;
+    const writeCeilings: WriteCeiling[] = [];
+    for (const callBytes of CEILING_CALL_BYTES) {
+      progress(`output ceiling: write as many bytes as the NDJSON has, to a new file, ${callBytes >> 10} KiB per system call`);
+      await pause(smoke);
+      const cpu = process.cpuUsage();
+      const seconds = await timeWriteBytes(sample as Buffer, join(dir, "write-ceiling.ndjson"), paths[0].outputBytes, callBytes);
+      writeCeilings.push({ callBytes, rowsPerSecond: rows / seconds, systemMicrosPerRow: process.cpuUsage(cpu).system / rows });
+    }
     return {
       machine,
       seed,
@@ -120,8 +146,7 @@ export async function runReplayBench(o: ReplayBenchOptions = {}): Promise<Replay
       window,
       inputBytes: statSync(csv).size,
       readRowsPerSecond: rows / readSeconds,
-      writeRowsPerSecond: rows / writeSeconds,
-      writeSystemMicrosPerRow: writeSystemMicros / rows,
+      writeCeilings,
       paths,
       seconds: (performance.now() - started) / 1000,
     };
@@ -141,16 +166,17 @@ export function formatReplayBenchReport(r: ReplayBenchReport): string {
   ];
   const base = r.paths[0].rowsPerSecond;
   for (const p of r.paths) {
-    const same = p.identical ? "" : `   OUTPUT DIFFERS at byte ${p.firstDifference}`;
+    const same = p.identical ? "" : `   OUTPUT DIFFERS (SHA-256 ${p.sha256.slice(0, 16)}…)`;
     lines.push(
       `  replay, ${`${p.path} path`.padEnd(29)} ${k(p.rowsPerSecond).padStart(8)} ${p.seconds.toFixed(2).padStart(9)} ${p.cpuMicrosPerRow.toFixed(2).padStart(11)} (${p.systemMicrosPerRow.toFixed(2).padStart(5)})   ` +
         `${mib(p.outputBytes).padStart(8)}   ${(p.rowsPerSecond / base).toFixed(2).padStart(10)}×   ${((100 * p.rowsPerSecond) / r.readRowsPerSecond).toFixed(0).padStart(12)} %${same}`,
     );
   }
   lines.push(`  ceiling: read the CSV, find its lines${k(r.readRowsPerSecond).padStart(12)}`);
-  lines.push(
-    `  ceiling: write the NDJSON's bytes    ${k(r.writeRowsPerSecond).padStart(12)}   (to a new file; kernel ${r.writeSystemMicrosPerRow.toFixed(2)} µs/row)`,
-  );
+  for (const w of r.writeCeilings)
+    lines.push(
+      `  ceiling: write the NDJSON's bytes    ${k(w.rowsPerSecond).padStart(12)}   (to a new file, ${w.callBytes >> 10} KiB per system call${w.callBytes === OUTPUT_WRITE_BYTES ? " as the replay writes" : ""}; kernel ${w.systemMicrosPerRow.toFixed(2)} µs/row)`,
+    );
   const best = Math.max(...r.paths.map((p) => p.rowsPerSecond));
   lines.push(
     "",
@@ -191,7 +217,7 @@ async function writeBenchCsv(path: string, rows: number, keys: number, seed: num
 
 // ---- the timed runs ----
 
-/** One path's figures; its output compared with `reference` (the first path's, kept) and removed, unless it is the first. */
+/** One path's figures; its output's SHA-256 compared with `reference` (the first path's; null: this is the first). */
 async function measurePath(
   csv: string,
   out: string,
@@ -201,24 +227,28 @@ async function measurePath(
   const cpu = process.cpuUsage();
   const seconds = await timeReplay(csv, out, run.window, run.path);
   const { user, system } = process.cpuUsage(cpu);
-  const firstDifference = reference === null ? null : firstDifferentByte(reference, out);
-  // Kept until the run's end (the directory goes then): see ReplayBenchReport.writeRowsPerSecond.
-  const outputBytes = statSync(out).size;
+  const sha256 = await fileSha256(out);
   return {
     path: run.path,
     rowsPerSecond: run.rows / seconds,
     seconds,
     cpuMicrosPerRow: (user + system) / run.rows,
     systemMicrosPerRow: system / run.rows,
-    outputBytes,
-    identical: firstDifference === null,
-    firstDifference,
+    outputBytes: statSync(out).size,
+    sha256,
+    identical: reference === null || sha256 === reference,
   };
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest("hex");
 }
 
 /** Seconds of one replay of `csv` into `out` as the command runs it, until the file is closed. */
 async function timeReplay(csv: string, out: string, window: number, path: ReplayBenchPath): Promise<number> {
-  const output = createWriteStream(out);
+  const output = createOutputFile(out);
   const options: ReplayOptions = {
     input: csv,
     analyses: [rollingAnalysis({ window: { kind: "count", records: window }, alpha: DEFAULT_ROLLING_ALPHA, timeScale: 1000 })],
@@ -250,41 +280,24 @@ async function timeReadLines(path: string): Promise<number> {
   return (performance.now() - t0) / 1000;
 }
 
-/** Seconds to write `bytes` bytes to `out` through a file stream, 1 MiB at a time (taken from `sample`). */
-async function timeWriteBytes(sample: string, out: string, bytes: number): Promise<number> {
+/** The first MiB of `path` (all of it when shorter): what the output ceilings write, over and over. */
+function readSample(path: string, bytes: number): Buffer {
   const chunk = Buffer.alloc(Math.min(1 << 20, bytes));
-  const fd = openSync(sample, "r");
+  const fd = openSync(path, "r");
   readSync(fd, chunk, 0, chunk.length, 0);
   closeSync(fd);
+  return chunk;
+}
+
+/** Seconds to write `bytes` bytes of `chunk` over and over to the new file `out` through a file stream, each write system call of at most `callBytes`; `out` removed after. */
+async function timeWriteBytes(chunk: Buffer, out: string, bytes: number, callBytes: number): Promise<number> {
   const t0 = performance.now();
-  const stream = createWriteStream(out);
+  const stream = callBytes === OUTPUT_WRITE_BYTES ? createOutputFile(out) : createWriteStream(out);
   for (let left = bytes; left > 0; left -= chunk.length) await writeChunk(stream, left >= chunk.length ? chunk : chunk.subarray(0, left));
   await endStream(stream);
   const seconds = (performance.now() - t0) / 1000;
   rmSync(out);
   return seconds;
-}
-
-/** The offset of the first byte where the two files differ (a shorter file differs at its end), or null. */
-function firstDifferentByte(a: string, b: string): number | null {
-  const fa = openSync(a, "r");
-  const fb = openSync(b, "r");
-  const ba = Buffer.alloc(1 << 20);
-  const bb = Buffer.alloc(1 << 20);
-  try {
-    for (let at = 0; ; ) {
-      const na = readSync(fa, ba, 0, ba.length, at);
-      const nb = readSync(fb, bb, 0, bb.length, at);
-      const n = Math.min(na, nb);
-      for (let i = 0; i < n; i++) if (ba[i] !== bb[i]) return at + i;
-      if (na !== nb) return at + n;
-      if (na === 0) return null;
-      at += na;
-    }
-  } finally {
-    closeSync(fa);
-    closeSync(fb);
-  }
 }
 
 function writeChunk(out: Writable, chunk: string | Buffer): Promise<void> | undefined {

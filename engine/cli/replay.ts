@@ -1,5 +1,4 @@
 /** `linewatch replay`: flags → {@link runReplay}. The contract is in docs/commands/replay.md. */
-import { createWriteStream } from "node:fs";
 import { Command, Option } from "commander";
 import { ConfigError, type TimeUnit, DEFAULT_WORKERS, InputError, kernelHash } from "../core/mod.js";
 import {
@@ -14,7 +13,7 @@ import {
 } from "../jobs/mod.js";
 import { durationIn, integerOption } from "./options.js";
 import { type AnalysisContext, addAnalysisFlags, analysesFromFlags, type AnalysisFlags, analysisSpecsFromFlags } from "./analysis-flags.js";
-import { RotatingFileSink } from "../../connectors/files/mod.js";
+import { createOutputFile, RotatingFileSink } from "../../connectors/files/mod.js";
 
 interface ReplayFlags extends AnalysisFlags {
   key?: string;
@@ -77,7 +76,7 @@ export function replayCommand(): Command {
     };
     const analyses = analysesFromFlags(flags, ctx);
     const audit = flags.audit === true ? replayAudit(flags, ctx, lateness) : undefined;
-    const output = flags.out === undefined ? process.stdout : createWriteStream(flags.out);
+    const output = flags.out === undefined ? process.stdout : createOutputFile(flags.out);
     if (audit !== undefined) output.write(`${auditHeaderLine(audit)}\n`);
     const summary = await runReplay({
       input,
