@@ -534,6 +534,8 @@ interface E2eFlags {
   seed: number;
   /** After the report, the serial job's rate over this many events. */
   serialEvents?: number;
+  /** Last, the replay's columns path over a CSV of this many rows. */
+  replayRows?: number;
   smoke?: boolean;
   batches?: number[];
   workers?: number[];
@@ -578,6 +580,10 @@ With --serial-events n, then the serial job's rate over n serial events (Message
 decode → serial kernel → detections, quarantine → outputs, beside the same job through the
 generic decoder, the main thread's stages alone (reader, + payload copy, + ledger), the decoder
 alone and the kernel alone, and the job's CPU per event by part: measureSerialJobRate, serial-job-bench.ts).
+With --replay-rows n, last \`linewatch replay --analysis rolling --window 64\`, CSV → NDJSON, over a
+seeded CSV of n rows: the columns path (the one the command takes for it) beside the output
+ceilings, and the target of ${TARGET_REPLAY_ROWS_PER_SECOND / 1e6} M rows/s (runReplayBench, replay-bench.ts; \`bench replay\` times both paths).
+The issue's whole table in one run: --serial-events 1000000 --replay-rows 3000000.
 
 A default run takes about 9 minutes on 2 cores; --smoke (one setting, short phases) about a minute.
 Exit code: 1 when ClickHouse does not hold one score row per record scored, or a setting failed;
@@ -602,6 +608,11 @@ function e2eCommand(): Command {
       "--serial-events <n>",
       "after the report, the serial job's rate over n serial events (default: not measured)",
       integerOption("--serial-events", 1000, 100_000_000),
+    )
+    .option(
+      "--replay-rows <n>",
+      "last, the replay's columns path over a CSV of n rows (default: not measured)",
+      integerOption("--replay-rows", 1000, 100_000_000),
     )
     .option(
       "--batches <list>",
@@ -675,10 +686,20 @@ async function runE2e(flags: E2eFlags, command: Command): Promise<void> {
           events: flags.serialEvents,
           progress: (line) => process.stderr.write(`bench e2e: serial: ${line}\n`),
         });
+  const replay =
+    flags.replayRows === undefined
+      ? null
+      : await runReplayBench({
+          rows: flags.replayRows,
+          smoke: flags.smoke === true,
+          paths: ["columns"],
+          progress: (line) => process.stderr.write(`bench e2e: replay: ${line}\n`),
+        });
+  const extra = { ...(serial === null ? {} : { serialJob: serial }), ...(replay === null ? {} : { replay }) };
   process.stdout.write(
     flags.json === true
-      ? `${JSON.stringify(serial === null ? report : { ...report, serialJob: serial }, null, 2)}\n`
-      : `${formatPipelineReport(report)}\n${serial === null ? "" : `\n${formatSerialJobRate(serial)}\n`}`,
+      ? `${JSON.stringify({ ...report, ...extra }, null, 2)}\n`
+      : `${formatPipelineReport(report)}\n${serial === null ? "" : `\n${formatSerialJobRate(serial)}\n`}${replay === null ? "" : `\n${formatReplayBenchReport(replay)}\n`}`,
   );
   const failures = pipelineFailures(report);
   if (failures.length > 0) {

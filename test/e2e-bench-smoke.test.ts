@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { formatPipelineReport, type PipelineBenchReport } from "../bench/pipeline-bench.js";
+import type { ReplayBenchReport } from "../bench/replay-bench.js";
 import { serverAvailable } from "../connectors/local/nats-server.js";
 
 // `npm run bench -- e2e --smoke` from the built CLI (the benchmark's worker threads need the
@@ -15,7 +16,7 @@ describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run o
     // past vitest's RPC timeout ("Timeout calling onTaskUpdate", an unhandled error) with spawnSync.
     const run = await runSmoke();
     expect(run.status, `${run.stderr}\n${run.stdout.slice(0, 2000)}`).toBe(0);
-    const report = JSON.parse(run.stdout) as PipelineBenchReport;
+    const report = JSON.parse(run.stdout) as PipelineBenchReport & { replay?: ReplayBenchReport };
 
     expect(report.clickhouseAbsent).toBeNull();
     expect(report.settings.map((s) => [s.batch, s.workers])).toEqual([[1024, 1]]);
@@ -94,6 +95,11 @@ describe.skipIf(!natsAvailable || !clickhouseAvailable)("bench e2e - smoke run o
     expect(jetstream[2].acksPerReading).toBeGreaterThanOrEqual(1);
     expect(jetstream[3].acksPerReading).toBeGreaterThanOrEqual(1);
     expect(text).toMatch(/frames, engine alone, SPC as run sets it .* (met|NOT MET)/);
+
+    // --replay-rows: last, the replay's columns path over the CSV, its output beside the ceilings.
+    expect(report.replay?.rows).toBe(20_000);
+    expect(report.replay?.paths.map((p) => [p.path, p.identical])).toEqual([["columns", true]]);
+    expect(report.replay?.paths[0].outputBytes).toBeGreaterThan(report.replay?.inputBytes ?? Infinity);
   }, 300_000);
 });
 
@@ -101,7 +107,7 @@ function runSmoke(): Promise<{ status: number | null; stdout: string; stderr: st
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
-      ["dist/bench/main.js", "e2e", "--smoke", "--json"],
+      ["dist/bench/main.js", "e2e", "--smoke", "--json", "--replay-rows", "20000"],
       { encoding: "utf8", timeout: 240_000, maxBuffer: 64 * 1024 * 1024 },
       (_error, stdout, stderr) => resolve({ status: child.exitCode, stdout, stderr }),
     );
