@@ -263,9 +263,10 @@ const REPLAY_HELP_AFTER = `
 \`linewatch replay --analysis rolling --window 64\`, CSV → NDJSON, as the command runs it (2 workers, its
 defaults), on a seeded CSV written to a temporary directory (ISO-8601 times with milliseconds,
 machine_id, sensor_type, values with 3 decimals; --keys keys drawn at random per row): rows/s of
-each path the replay can take, timed until the output file is closed, each output compared byte
-for byte with the first; beside them the I/O ceilings — reading the CSV and finding its lines, and
-writing as many bytes as the NDJSON has — and the target of ${TARGET_REPLAY_ROWS_PER_SECOND / 1e6} M rows/s.
+each path the replay can take, timed until the output file is closed, each output compared with the
+first (SHA-256) and removed, each path after a pause; beside them the I/O ceilings — reading the CSV
+and finding its lines, and writing as many bytes as the NDJSON has to a new file, in 256 KiB and in
+1 MiB system calls — and the target of ${TARGET_REPLAY_ROWS_PER_SECOND / 1e6} M rows/s.
 Figures only: the exit code is 1 only when the outputs differ. About a minute on 2 cores; --smoke seconds.
 
 Examples:
