@@ -572,10 +572,11 @@ sink's mean batch latency, then publish → WebSocket latency p50/p99/max at hal
 subscriber's thread and the naive process, each over its maximum phase. Then the best setting
 by rate and by p99. Then, on the first batch size with the engine alone, other sources and formats in
 readings/s: raw nats.js and the engine (credit-paced) with columnar frames of one machine's
-readings at each worker count of the sweep, and the engine on a JetStream pull consumer (first setting, stream loaded first; --no-formats: none of
+readings at each worker count of the sweep with SPC as \`linewatch run\` sets it (and once more at the
+largest count with the textbook chart), and the engine on a JetStream pull consumer (first setting, stream loaded first; --no-formats: none of
 these). Last the targets as met / not met — without ClickHouse p99 ≤ ${TARGET_P99_MS} ms at half load (half
 the naive consumer's p99 where that is above ${NAIVE_P99_RELATIVE_ABOVE_MS} ms), ≥ ${TARGET_RATIO_VS_RAW * 100} % of raw nats.js and ≥ ${TARGET_RATIO_VS_NAIVE}× the naive
-consumer; with ClickHouse p99 ≤ ${TARGET_P99_MS_CLICKHOUSE} ms and ≥ ${TARGET_RATIO_VS_RAW_CLICKHOUSE * 100} % of raw; frames ≥ 10 M readings/s — seed and load average.
+consumer; with ClickHouse p99 ≤ ${TARGET_P99_MS_CLICKHOUSE} ms and ≥ ${TARGET_RATIO_VS_RAW_CLICKHOUSE * 100} % of raw; frames ≥ 10 M readings/s with SPC as run sets it — seed and load average.
 
 With --serial-events n, then the serial job's rate over n serial events (MessagePack messages →
 decode → serial kernel → detections, quarantine → outputs, beside the same job through the
