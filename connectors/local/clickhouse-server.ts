@@ -17,8 +17,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, type LocalServerOptions, PortTakenError, startOnFreePorts } from "./nats-server.js";
-import { LocalServerError } from "../errors.js";
+import { freePort, type LocalServerOptions, startOnFreePorts, waitForServerNamed } from "./nats-server.js";
 
 export interface ClickHouseServer {
   /** HTTP interface, e.g. `http://127.0.0.1:43123`. */
@@ -145,40 +144,22 @@ function killed(proc: ChildProcess): Promise<void> {
 }
 
 /**
- * Resolves once the clickhouse-server named `name` (its `linewatch_server` macro) answers on `port`.
- * LocalServerError when `child` exits first, or after `timeoutMs`; PortTakenError when it exits
- * after another server answered there, or with a port in use (`logTail` says so).
+ * Resolves once the clickhouse-server named `name` (its `linewatch_server` macro) answers on `port`:
+ * {@link waitForServerNamed}, `logTail` read for the native port in use.
  */
-export async function waitForClickHouseServer(
+export function waitForClickHouseServer(
   port: number,
   name: string,
   timeoutMs: number,
   child: ChildProcess,
   logTail: () => string = () => "",
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let other = false;
-  for (;;) {
-    if (child.exitCode !== null) {
-      const why = `exited with code ${child.exitCode}`;
-      // Its other port (the native one) may be the one taken, with nothing answering on HTTP.
-      other ||= /Address already in use/.test(logTail());
-      if (other) throw new PortTakenError(`clickhouse-server on ${port}`, `${why}: another server took the port`);
-      throw new LocalServerError("clickhouse-server", `${why}\n${logTail()}`);
-    }
-    if ((await ping(port)) === "Ok.\n") {
-      const answered = await serverName(port);
-      if (answered === name) return;
-      other ||= answered !== null;
-    }
-    if (Date.now() > deadline)
-      throw new LocalServerError("clickhouse-server", `${name} does not answer on ${port} after ${timeoutMs} ms\n${logTail()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return waitForServerNamed(port, name, timeoutMs, child, { server: "clickhouse-server", nameOn: clickhouseServerName, logTail });
 }
 
-/** The `linewatch_server` macro of the server answering on `port`, "" when it has none, null when it does not answer. */
-async function serverName(port: number): Promise<string | null> {
+/** The `linewatch_server` macro of the server answering /ping on `port` ("" when it has none), or null when none answers. */
+async function clickhouseServerName(port: number): Promise<string | null> {
+  if ((await ping(port)) !== "Ok.\n") return null;
   try {
     return (await httpQuery(port, "SELECT substitution FROM system.macros WHERE macro = 'linewatch_server'")).trim();
   } catch {

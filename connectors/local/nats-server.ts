@@ -79,27 +79,60 @@ export async function startOnFreePorts(choosePorts: () => Promise<void>, start: 
   }
 }
 
+/** How a launcher tells its own server on a port from another (startNatsServer, startClickHouseServer). */
+export interface ServerIdentity {
+  /** The server in messages: "nats-server", "clickhouse-server". */
+  server: string;
+  /** The name the server answering on `port` gives ("" when it gives none), or null when none answers. */
+  nameOn(port: number): Promise<string | null>;
+  /** Its output or log so far: in a failed start's message, and read for a second port of its own in use. */
+  logTail?: () => string;
+}
+
 /**
- * Resolves once the nats-server named `name` greets on `port` (its INFO line's server_name); while
- * another one greets there, waits for `child` to listen or exit (PortTakenError), or `timeoutMs`.
+ * Resolves once the server named `name` answers on `port`. While another one answers there, waits
+ * for `child` to answer or exit: an exit then, or with "Address already in use" in its log (another
+ * port of its own taken), is a PortTakenError; any other exit, or `timeoutMs` passing, a LocalServerError.
  */
-export async function waitForNatsServer(port: number, name: string, timeoutMs: number, child: ChildProcess): Promise<void> {
+export async function waitForServerNamed(
+  port: number,
+  name: string,
+  timeoutMs: number,
+  child: ChildProcess,
+  identity: ServerIdentity,
+): Promise<void> {
+  const at = `${identity.server} on 127.0.0.1:${port}`;
+  const logTail = (): string => {
+    const tail = identity.logTail?.() ?? "";
+    return tail === "" ? "" : `\n${tail}`;
+  };
   const deadline = Date.now() + timeoutMs;
   let other = false;
   for (;;) {
     if (child.exitCode !== null) {
-      const why = `the server exited with code ${child.exitCode} before listening`;
-      throw other
-        ? new PortTakenError(`127.0.0.1:${port}`, `${why}: another server took the port`)
-        : new LocalServerError(`127.0.0.1:${port}`, why);
+      const why = `exited with code ${child.exitCode} before answering`;
+      const tail = logTail();
+      other ||= /Address already in use/.test(tail);
+      if (other) throw new PortTakenError(at, `${why}: another server took the port`);
+      throw new LocalServerError(at, `${why}${tail}`);
     }
-    const greeting = await natsGreeting(port);
-    if (greeting !== null && greetingName(greeting) === name) return;
-    other ||= greeting !== null;
-    if (Date.now() > deadline)
-      throw new LocalServerError(`127.0.0.1:${port}`, `nats-server ${name} does not answer there after ${timeoutMs} ms`);
+    const answered = await identity.nameOn(port);
+    if (answered === name) return;
+    other ||= answered !== null;
+    if (Date.now() > deadline) throw new LocalServerError(at, `${name} does not answer there after ${timeoutMs} ms${logTail()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** Resolves once the nats-server named `name` greets on `port` (its INFO line's server_name): {@link waitForServerNamed}. */
+export function waitForNatsServer(port: number, name: string, timeoutMs: number, child: ChildProcess): Promise<void> {
+  return waitForServerNamed(port, name, timeoutMs, child, { server: "nats-server", nameOn: natsServerName });
+}
+
+/** server_name of the nats-server greeting on `port` ("" when its greeting names none), or null when nothing greets. */
+async function natsServerName(port: number): Promise<string | null> {
+  const greeting = await natsGreeting(port);
+  return greeting === null ? null : (greetingName(greeting) ?? "");
 }
 
 /** The first line a server on `port` sends (a NATS server's INFO), or null when nothing accepts or it says nothing within a second. */
